@@ -1,0 +1,46 @@
+"""Cloud-Optimized GeoTIFF writing, shared by the synthetic world and the map outputs.
+
+GDAL's COG driver does the layout (tiles, overviews, header first); this module adds what every writer of
+the project must do: write to a temporary name and rename, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.io import MemoryFile
+
+
+def write_cog(path: str | os.PathLike[str], data: np.ndarray, *, crs: str | int, transform: Affine,
+              nodata: float | None = 0, block_size: int = 256, resampling: str = "AVERAGE",
+              colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
+              tags: Mapping[str, str] | None = None, band_descriptions: tuple[str, ...] | None = None) -> int:
+    """Write ``data`` ((rows, cols) or (bands, rows, cols)) as a deflate COG at ``path``; return its size.
+
+    ``resampling`` is the overview resampling (``AVERAGE`` for reflectance, ``NEAREST`` for classes).
+    """
+    array = data[None] if data.ndim == 2 else data
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    crs_text = f"EPSG:{crs}" if isinstance(crs, int) else crs
+    profile = dict(driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
+                   dtype=array.dtype, crs=crs_text, transform=transform, nodata=nodata)
+    with MemoryFile() as memfile, memfile.open(**profile) as mem:
+        mem.write(array)
+        if colormap is not None:
+            mem.write_colormap(1, colormap)
+        if tags:
+            mem.update_tags(**tags)
+        for i, text in enumerate(band_descriptions or (), start=1):
+            mem.set_band_description(i, text)
+        predictor = "2" if np.issubdtype(array.dtype, np.integer) and colormap is None else "1"
+        rasterio.shutil.copy(mem, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR=predictor,
+                             BLOCKSIZE=str(block_size), OVERVIEW_RESAMPLING=resampling, NUM_THREADS="1")
+    tmp.replace(path)
+    return path.stat().st_size

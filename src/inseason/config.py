@@ -1,0 +1,108 @@
+"""Pydantic models for the configuration of every stage, with presets.
+
+Each stage's options are one model; the CLI builds it from flags (or a YAML file) and writes the resolved
+model next to the stage's outputs so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from inseason.errors import InputError
+
+WorldSize = Literal["tiny", "small", "demo", "large"]
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are an error, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+
+class SynthConfig(StrictModel):
+    """Parameters of a synthetic world (DESIGN §5); a named size fills them, flags override them."""
+
+    size: WorldSize = "tiny"
+    seed: int = Field(1, ge=0, le=2**31 - 1)
+    years: tuple[int, ...] = Field(..., min_length=1, max_length=10)
+    tiles_x: int = Field(..., ge=1, le=4, description="tiles along x (east)")
+    tiles_y: int = Field(..., ge=1, le=4, description="tiles along y (south)")
+    tile_m: int = Field(..., ge=1200, le=109_800, description="tile side in metres, multiple of 60")
+    overlap_m: int = Field(..., ge=0, description="overlap between neighbouring tiles in metres")
+    season: tuple[str, str] = Field(..., description="first and last acquisition day of each year, MM-DD")
+    revisit_days: int = Field(5, ge=1, le=30, description="revisit of one relative orbit with two satellites")
+    cloudiness: float = Field(0.35, ge=0.0, le=0.9, description="mean cloud fraction of a scene")
+    label_noise: float = Field(0.03, ge=0.0, le=0.3, description="fraction of CDL crop pixels mislabelled")
+    field_scale: float = Field(1.0, gt=0.1, le=4.0, description="multiplier of field sizes")
+    block_size: int = Field(256, description="COG block size in pixels")
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthConfig:
+        if self.tile_m % 60:
+            raise ValueError(f"tile_m={self.tile_m} must be a multiple of 60 m (the 60 m bands' pixel)")
+        if self.overlap_m % 60 or self.overlap_m >= self.tile_m // 2:
+            raise ValueError(f"overlap_m={self.overlap_m} must be a multiple of 60 and under half a tile")
+        if any(y < 2017 or y > 2030 for y in self.years) or len(set(self.years)) != len(self.years):
+            raise ValueError(f"years {list(self.years)} must be distinct and within 2017-2030 (Sentinel-2 L2A era)")
+        for day in self.season:
+            dt.date.fromisoformat(f"2021-{day}")
+        if self.block_size not in (128, 256, 512, 1024):
+            raise ValueError(f"block_size={self.block_size} must be 128, 256, 512 or 1024")
+        return self
+
+
+SYNTH_SIZES: dict[str, dict[str, Any]] = {
+    # tiny and small use scaled-down tiles so unit tests take seconds; demo and large use the
+    # 10 980 m MGRS-like grid of DESIGN §5.
+    "tiny": dict(years=(2021, 2022), tiles_x=1, tiles_y=1, tile_m=2400, overlap_m=0,
+                 season=("03-01", "10-31"), field_scale=0.5, block_size=128),
+    "small": dict(years=(2021, 2022), tiles_x=2, tiles_y=1, tile_m=4800, overlap_m=480,
+                  season=("02-01", "11-30"), field_scale=0.8, block_size=128),
+    "demo": dict(years=(2020, 2021, 2022), tiles_x=1, tiles_y=1, tile_m=10980, overlap_m=0,
+                 season=("02-01", "11-30"), block_size=256),
+    "large": dict(years=(2019, 2020, 2021, 2022, 2023), tiles_x=2, tiles_y=2, tile_m=10980, overlap_m=960,
+                  season=("01-01", "12-31"), block_size=256),
+}
+
+
+def synth_config(size: str = "tiny", **overrides: Any) -> SynthConfig:
+    """Resolve a named world size plus overrides (``None`` values are ignored) into a validated config."""
+    if size not in SYNTH_SIZES:
+        raise InputError(f"unknown world size {size!r}: choose one of {', '.join(SYNTH_SIZES)}")
+    values = {**SYNTH_SIZES[size], **{k: v for k, v in overrides.items() if v is not None}}
+    return validated(SynthConfig, size=size, **values)
+
+
+def validated(model: type[StrictModel], **values: Any) -> Any:
+    """Build ``model`` from values, turning a pydantic error into one line naming the bad key."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or model.__name__
+        raise InputError(f"invalid {model.__name__} option {where}: {first['msg']}") from None
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping of options, with a clear error for a missing or malformed file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"config file {path} must hold a mapping of option: value")
+    return data
+
+
+def dump_yaml(model: BaseModel, path: Path) -> None:
+    """Write the resolved config next to an output (atomically)."""
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    tmp.write_text(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False))
+    tmp.replace(path)

@@ -1,0 +1,119 @@
+"""The synthetic world's geometry: where it lies, its UTM tile grid and its CDL label grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import floor
+
+import numpy as np
+from affine import Affine
+from pyproj import Transformer
+
+from inseason.config import SynthConfig
+
+#: Centre of the world: the lower Mississippi delta near Leland, MS (the ARSET course's region).
+CENTRE_LON, CENTRE_LAT = -90.80, 33.40
+UTM_EPSG = 32615  # WGS 84 / UTM zone 15N
+LABEL_EPSG = 5070  # NAD83 / Conus Albers, the CDL grid
+LABEL_RES = 30
+#: Sentinel-2 band name → ground sampling distance in metres.
+BAND_RES: dict[str, int] = {
+    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20,
+    "B08": 10, "B8A": 20, "B09": 60, "B11": 20, "B12": 20, "SCL": 20,
+}
+SPECTRAL_BANDS: tuple[str, ...] = tuple(b for b in BAND_RES if b != "SCL")
+
+_MGRS_COLUMNS = ("ABCDEFGH", "JKLMNPQR", "STUVWXYZ")
+_MGRS_ROWS = "ABCDEFGHJKLMNPQRSTUV"
+_LAT_BANDS = "CDEFGHJKLMNPQRSTUVWX"
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One MGRS-like tile: a square in UTM whose 10, 20 and 60 m grids share the upper-left corner."""
+
+    name: str
+    epsg: int
+    left: float
+    top: float
+    size_m: int
+
+    def transform(self, res: int) -> Affine:
+        """Affine transform of the tile's grid at ``res`` metres."""
+        return Affine(res, 0.0, self.left, 0.0, -res, self.top)
+
+    def shape(self, res: int) -> tuple[int, int]:
+        """(rows, cols) of the tile's grid at ``res`` metres."""
+        n = self.size_m // res
+        return n, n
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the tile's CRS."""
+        return self.left, self.top - self.size_m, self.left + self.size_m, self.top
+
+
+def mgrs_name(easting: float, northing: float, zone: int, lat: float) -> str:
+    """The MGRS grid-zone and 100 km square designation (e.g. ``15SXR``) of a UTM coordinate."""
+    column = _MGRS_COLUMNS[(zone - 1) % 3][int(floor(easting / 100_000)) - 1]
+    row = _MGRS_ROWS[(int(floor(northing / 100_000)) + (5 if zone % 2 == 0 else 0)) % 20]
+    return f"{zone}{_LAT_BANDS[int((lat + 80) // 8)]}{column}{row}"
+
+
+@dataclass(frozen=True)
+class WorldGrid:
+    """Tiles of a world and the extent (10 m grid in UTM) that holds them all."""
+
+    tiles: tuple[Tile, ...]
+    left: float
+    top: float
+    width_m: int
+    height_m: int
+
+    @property
+    def transform(self) -> Affine:
+        """Transform of the world's 10 m landscape grid (UTM)."""
+        return Affine(10.0, 0.0, self.left, 0.0, -10.0, self.top)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the 10 m landscape grid."""
+        return self.height_m // 10, self.width_m // 10
+
+    def tile_window(self, tile: Tile) -> tuple[slice, slice]:
+        """Rows and columns of the landscape grid covered by ``tile``."""
+        r0 = int(round((self.top - tile.top) / 10))
+        c0 = int(round((tile.left - self.left) / 10))
+        n = tile.size_m // 10
+        return slice(r0, r0 + n), slice(c0, c0 + n)
+
+    def lonlat_bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of the world in EPSG:4326."""
+        to_ll = Transformer.from_crs(UTM_EPSG, 4326, always_xy=True)
+        xs = np.linspace(self.left, self.left + self.width_m, 21)
+        ys = np.linspace(self.top - self.height_m, self.top, 21)
+        gx, gy = np.meshgrid(xs, ys)
+        lon, lat = to_ll.transform(gx.ravel(), gy.ravel())
+        return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+
+
+def world_grid(config: SynthConfig) -> WorldGrid:
+    """Lay the tiles of ``config`` around the world centre, aligned to 60 m so all band grids nest."""
+    to_utm = Transformer.from_crs(4326, UTM_EPSG, always_xy=True)
+    cx, cy = to_utm.transform(CENTRE_LON, CENTRE_LAT)
+    step = config.tile_m - config.overlap_m
+    width = config.tile_m + step * (config.tiles_x - 1)
+    height = config.tile_m + step * (config.tiles_y - 1)
+    left = floor((cx - width / 2) / 60) * 60
+    top = floor((cy + height / 2) / 60) * 60
+    base = mgrs_name(left, top, 15, CENTRE_LAT)
+    columns = _MGRS_COLUMNS[(15 - 1) % 3]
+    tiles = []
+    for j in range(config.tiles_y):
+        for i in range(config.tiles_x):
+            # neighbours get the next column / previous row letters, as MGRS squares do
+            col = columns[(columns.index(base[3]) + i) % len(columns)]
+            row = _MGRS_ROWS[(_MGRS_ROWS.index(base[4]) - j) % len(_MGRS_ROWS)]
+            tiles.append(Tile(name=f"{base[:3]}{col}{row}", epsg=UTM_EPSG, left=left + i * step,
+                              top=top - j * step, size_m=config.tile_m))
+    return WorldGrid(tiles=tuple(tiles), left=left, top=top, width_m=width, height_m=height)

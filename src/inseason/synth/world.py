@@ -1,0 +1,255 @@
+"""Build a synthetic world folder (DESIGN §5) and read it back.
+
+Layout of a world folder::
+
+    world.json              what was made: config, grids, tiles, years, counts, bytes
+    synth.yaml              the resolved config
+    aoi.geojson             the area of interest (lon/lat)
+    labels/CDL_YYYY.tif     CDL-like label rasters (EPSG:5070, 30 m)
+    scenes/TILE/YYYY/ID/    one COG per band and the SCL
+    stac/catalog.json       static STAC catalog of the scenes
+    truth/fields.parquet    field polygons (GeoParquet, EPSG:5070)
+    truth/crops.parquet     per field and year: crops, planting and harvest dates
+    truth/scenes.parquet    per scene: requested and flagged cloud, baseline, offset
+
+The folder is built under a temporary name beside ``out`` and renamed at the end, so an interrupted run
+leaves no half-world behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyproj import CRS, Transformer
+from rasterio.features import shapes
+from shapely.geometry import box, mapping, shape
+from shapely.ops import transform as shapely_transform
+
+import inseason
+from inseason.config import SynthConfig, dump_yaml, synth_config
+from inseason.errors import InputError, OutputError
+from inseason.labels import cdl_class
+from inseason.progress import progress_bar
+from inseason.synth.acquisitions import plan_datatakes
+from inseason.synth.catalog import write_catalog
+from inseason.synth.crops import make_calendar
+from inseason.synth.grid import LABEL_EPSG, UTM_EPSG, world_grid
+from inseason.synth.labels import cdl_raster, write_cdl
+from inseason.synth.landscape import make_landscape
+from inseason.synth.render import WorldState
+from inseason.synth.scenes import write_datatake
+
+WORLD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WorldSummary:
+    """What ``synth`` made (also stored as ``world.json``)."""
+
+    path: Path
+    info: dict[str, Any]
+
+
+def build_state(config: SynthConfig) -> WorldState:
+    """Recreate the world's landscape and crop calendar from its config (deterministic from the seed)."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+    grid = world_grid(config)
+    landscape = make_landscape(rng, grid.shape, field_scale=config.field_scale)
+    calendar = make_calendar(rng, landscape, config.years)
+    return WorldState(seed=config.seed, grid=grid, calendar=calendar)
+
+
+def _estimated_bytes(config: SynthConfig, n_takes: int) -> int:
+    px10 = (config.tile_m // 10) ** 2 * config.tiles_x * config.tiles_y
+    # about 1.4 bytes per 10 m pixel per band once deflated (4 bands at 10 m, 6 at 20 m, 2 at 60 m)
+    return int(n_takes * px10 * 1.4 * (4 + 6 / 4 + 2 / 36 + 0.1) * 2 / 1.4)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        holder = "another world" if (out / "world.json").exists() else "other files"
+        if not overwrite or holder != "another world":
+            hint = "pass --overwrite to replace it" if holder == "another world" else "choose an empty folder"
+            raise OutputError(f"output folder {out} already holds {holder}: {hint}")
+
+
+_STATE: WorldState | None = None
+
+
+def _init_worker(state: WorldState) -> None:
+    global _STATE
+    _STATE = state
+
+
+def _write_take(args: tuple[Any, Path, int]) -> list[dict[str, Any]]:
+    assert _STATE is not None
+    take, root, block_size = args
+    return write_datatake(_STATE, take, root, block_size=block_size)
+
+
+def synth(out: str | os.PathLike[str], *, size: str = "tiny", seed: int = 1, overwrite: bool = False,
+          workers: int | None = None, quiet: bool = False, **overrides: Any) -> WorldSummary:
+    """Generate a synthetic world of ``size`` (tiny, small, demo, large) into ``out``.
+
+    ``overrides`` replace fields of the size's :class:`~inseason.config.SynthConfig` (``years``,
+    ``tiles_x``, ``cloudiness``, …). The same size, seed and overrides give byte-identical files.
+    """
+    config = synth_config(size, seed=seed, **overrides)
+    out = Path(out)
+    _check_out(out, overwrite)
+    state = build_state(config)
+    takes = plan_datatakes(config, np.random.default_rng(np.random.SeedSequence([config.seed, 2])))
+    if not takes:
+        raise InputError(f"no acquisitions fall in the season {config.season} of years {list(config.years)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    need, free = _estimated_bytes(config, len(takes)), shutil.disk_usage(out.parent).free
+    if need > free * 0.9:
+        raise OutputError(f"not enough disk space in {out.parent}: the {size} world needs about "
+                          f"{need / 1e6:,.0f} MB and {free / 1e6:,.0f} MB are free")
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        info = _build(tmp, config, state, takes, workers=workers, quiet=quiet)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno == errno.ENOSPC:
+            raise OutputError(f"disk full while writing the world to {out}: free space and run again") from None
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return WorldSummary(path=out, info=info)
+
+
+def _build(root: Path, config: SynthConfig, state: WorldState, takes: list[Any], *, workers: int | None,
+           quiet: bool) -> dict[str, Any]:
+    root.mkdir(parents=True)
+    for sub in ("labels", "scenes", "truth"):
+        (root / sub).mkdir()
+    grid, calendar = state.grid, state.calendar
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 3]))
+    total = 0
+    classes: dict[int, int] = {}
+    with progress_bar(quiet=quiet) as bar:
+        task = bar.add_task("labels", total=len(config.years))
+        for year in config.years:
+            labels, transform = cdl_raster(calendar, grid, year, rng, noise=config.label_noise)
+            total += write_cdl(root / "labels" / f"CDL_{year}.tif", labels, transform, year,
+                               block_size=config.block_size)
+            for code, count in zip(*np.unique(labels, return_counts=True)):
+                if code:
+                    classes[int(code)] = classes.get(int(code), 0) + int(count)
+            bar.advance(task)
+        _write_truth(root, state)
+
+        task = bar.add_task("scenes", total=len(takes))
+        records: list[dict[str, Any]] = []
+        n = workers or min(os.cpu_count() or 1, 4)
+        jobs = [(take, root, config.block_size) for take in takes]
+        if n <= 1:
+            _init_worker(state)
+            results = map(_write_take, jobs)
+        else:
+            pool = ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
+                                       initargs=(state,))
+            results = pool.map(_write_take, jobs, chunksize=1)
+        try:
+            for batch in results:
+                records.extend(batch)
+                bar.advance(task)
+        finally:
+            if n > 1:
+                pool.shutdown(cancel_futures=True)
+        records.sort(key=lambda r: (r["datetime"], r["tile"], r["scene_id"]))
+        total += sum(r["bytes"] for r in records)
+        write_catalog(root, records, title=f"inseason synthetic world ({config.size}, seed {config.seed})")
+        _write_scene_truth(root, records)
+
+    west, south, east, north = grid.lonlat_bounds()
+    inset_x, inset_y = (east - west) * 0.02, (north - south) * 0.02
+    aoi = box(west + inset_x, south + inset_y, east - inset_x, north - inset_y)
+    _write_json(root / "aoi.geojson", {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": f"inseason {config.size} world"}, "geometry": mapping(aoi)}]})
+    dates = sorted({r["datetime"][:10] for r in records})
+    info = {
+        "inseason:world_version": WORLD_VERSION, "generator": f"inseason {inseason.__version__}",
+        "size": config.size, "seed": config.seed, "config": config.model_dump(mode="json"),
+        "scene_epsg": UTM_EPSG, "label_epsg": LABEL_EPSG, "years": list(config.years),
+        "bbox": [round(v, 7) for v in (west, south, east, north)],
+        "tiles": [{"name": t.name, "epsg": t.epsg, "bounds": list(t.bounds), "size_m": t.size_m} for t in grid.tiles],
+        "fields": calendar.landscape.n_fields, "datatakes": len(takes), "scenes": len(records),
+        "reprocessed_scenes": sum(r["reprocessed"] for r in records),
+        "first_date": dates[0], "last_date": dates[-1],
+        "classes": {str(c): {"name": cdl_class(c).name, "pixels": n} for c, n in sorted(classes.items())},
+        "bytes": total,
+    }
+    _write_json(root / "world.json", info)
+    dump_yaml(config, root / "synth.yaml")
+    return info
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def _write_truth(root: Path, state: WorldState) -> None:
+    """Field polygons (GeoParquet in the label CRS) and the crop calendar truth."""
+    landscape = state.calendar.landscape
+    units = landscape.units
+    to_albers = Transformer.from_crs(UTM_EPSG, LABEL_EPSG, always_xy=True)
+    polygons: dict[int, Any] = {}
+    for geom, value in shapes(units, mask=(units <= landscape.n_fields) & (units > 0),
+                              transform=state.grid.transform, connectivity=4):
+        polygons[int(value)] = shapely_transform(to_albers.transform, shape(geom))
+    ids = sorted(polygons)
+    crs = CRS.from_epsg(LABEL_EPSG)
+    geo = {"version": "1.0.0", "primary_column": "geometry", "columns": {"geometry": {
+        "encoding": "WKB", "geometry_types": ["Polygon"], "crs": crs.to_json_dict(),
+        "bbox": list(state.grid.lonlat_bounds())}}}
+    table = pa.table({
+        "field_id": pa.array(ids, pa.int64()),
+        "area_ha": pa.array([round(polygons[i].area / 10_000, 3) for i in ids], pa.float64()),
+        "geometry": pa.array([polygons[i].wkb for i in ids], pa.binary()),
+    }).replace_schema_metadata({b"geo": json.dumps(geo).encode(), b"inseason:crs": f"EPSG:{LABEL_EPSG}".encode()})
+    pq.write_table(table, root / "truth" / "fields.parquet")
+    pq.write_table(state.calendar.truth, root / "truth" / "crops.parquet")
+
+
+def _write_scene_truth(root: Path, records: list[dict[str, Any]]) -> None:
+    keys = ("scene_id", "tile", "datatake", "platform", "relative_orbit", "processing_baseline", "boa_offset",
+            "reprocessed", "requested_cloud", "cloud_cover", "nodata_percentage", "bytes")
+    table = pa.table({k: [r[k] for r in records] for k in keys})
+    table = table.append_column("date", pa.array([dt.date.fromisoformat(r["datetime"][:10]) for r in records], pa.date32()))
+    pq.write_table(table, root / "truth" / "scenes.parquet")
+
+
+def load_world(path: str | os.PathLike[str]) -> tuple[dict[str, Any], WorldState]:
+    """Read ``world.json`` and rebuild the generator's state, to ask it for truth (tests, scoring)."""
+    path = Path(path)
+    try:
+        info = json.loads((path / "world.json").read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path} is not a world folder (no world.json): make one with `inseason synth`") from None
+    config = SynthConfig(**info["config"])
+    return info, build_state(config)
