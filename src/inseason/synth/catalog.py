@@ -84,7 +84,7 @@ def item_dict(record: dict[str, Any], scene_dir: str) -> dict[str, Any]:
 
 def write_catalog(root: Path, records: Sequence[dict[str, Any]], *, title: str) -> int:
     """Write ``root/stac`` (catalog, collection, one JSON per item); return the number of items."""
-    items = [pystac.Item.from_dict(item_dict(r, r["scene_dir"]), preserve_dict=False) for r in records]
+    items = [pystac.Item.from_dict(item_dict(r, r["scene_dir"]), migrate=False) for r in records]
     lons = [c for it in items for c in (it.bbox[0], it.bbox[2])]
     lats = [c for it in items for c in (it.bbox[1], it.bbox[3])]
     times = sorted(it.datetime for it in items)

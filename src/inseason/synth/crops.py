@@ -43,7 +43,7 @@ CROPS: dict[int, CropModel] = {
     3: CropModel(3, (82, 130), 48, 7, 118, 6, 0.90, 135, "rice", flood=True),
     4: CropModel(4, (105, 140), 40, 6, 100, 6, 0.85, 130, "sorghum"),
     5: CropModel(5, (110, 150), 45, 6, 112, 5, 0.95, 140, "soybeans"),
-    24: CropModel(24, (-82, -48), 140, 14, 205, 7, 0.85, 228, "wheat"),
+    24: CropModel(24, (-82, -48), 135, 14, 195, 7, 0.85, 218, "wheat"),
 }
 #: Soybeans sown into wheat stubble: shorter cycle, planted days after the wheat harvest.
 DOUBLE_CROP_SOY = CropModel(5, (4, 12), 38, 5, 98, 5, 0.9, 122, "soybeans")

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 from pyproj import Transformer
 from shapely.geometry import box, mapping
-from shapely.ops import transform as shapely_transform
 
 from inseason.cog import write_cog
 from inseason.synth.acquisitions import Datatake, boa_offset
@@ -48,7 +48,7 @@ def _footprint(world: WorldState, take: Datatake, tile: Tile) -> tuple[dict[str,
     if not take.full_swath:
         geom = geom.intersection(swath_polygon(world.grid))
     to_ll = Transformer.from_crs(tile.epsg, 4326, always_xy=True)
-    ll = shapely_transform(lambda x, y: to_ll.transform(x, y), geom.segmentize(tile.size_m / 8))
+    ll = shapely.transform(geom.segmentize(tile.size_m / 8), to_ll.transform, interleaved=False)
     return mapping(ll), [round(v, 7) for v in ll.bounds]
 
 

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import shapely
 from pyproj import CRS, Transformer
 from rasterio.features import shapes
 from shapely.geometry import box, mapping, shape
-from shapely.ops import transform as shapely_transform
 
 import inseason
 from inseason.config import SynthConfig, dump_yaml, synth_config
@@ -221,7 +221,7 @@ def _write_truth(root: Path, state: WorldState) -> None:
     polygons: dict[int, Any] = {}
     for geom, value in shapes(units, mask=(units <= landscape.n_fields) & (units > 0),
                               transform=state.grid.transform, connectivity=4):
-        polygons[int(value)] = shapely_transform(to_albers.transform, shape(geom))
+        polygons[int(value)] = shapely.transform(shape(geom), to_albers.transform, interleaved=False)
     ids = sorted(polygons)
     crs = CRS.from_epsg(LABEL_EPSG)
     geo = {"version": "1.0.0", "primary_column": "geometry", "columns": {"geometry": {
