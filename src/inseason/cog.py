@@ -39,7 +39,7 @@ def write_cog(path: str | os.PathLike[str], data: np.ndarray, *, crs: str | int,
             mem.update_tags(**tags)
         for i, text in enumerate(band_descriptions or (), start=1):
             mem.set_band_description(i, text)
-        predictor = "2" if np.issubdtype(array.dtype, np.integer) and colormap is None else "1"
+        predictor = "NO" if colormap is not None else "YES"  # horizontal differencing for measurements
         rasterio.shutil.copy(mem, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR=predictor,
                              BLOCKSIZE=str(block_size), OVERVIEW_RESAMPLING=resampling, NUM_THREADS="1")
     tmp.replace(path)
