@@ -23,9 +23,7 @@ import errno
 import json
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from shapely.geometry import box, mapping, shape
 
 import inseason
 from inseason.config import SynthConfig, dump_yaml, synth_config
+from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_class
 from inseason.progress import progress_bar
@@ -163,22 +162,11 @@ def _build(root: Path, config: SynthConfig, state: WorldState, takes: list[Any],
 
         task = bar.add_task("scenes", total=len(takes))
         records: list[dict[str, Any]] = []
-        n = workers or min(os.cpu_count() or 1, 4)
         jobs = [(take, root, config.block_size) for take in takes]
-        if n <= 1:
-            _init_worker(state)
-            results = map(_write_take, jobs)
-        else:
-            pool = ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
-                                       initargs=(state,))
-            results = pool.map(_write_take, jobs, chunksize=1)
-        try:
-            for batch in results:
-                records.extend(batch)
-                bar.advance(task)
-        finally:
-            if n > 1:
-                pool.shutdown(cancel_futures=True)
+        for _, batch in run_local(_write_take, jobs, workers=workers or default_workers(4),
+                                  initializer=_init_worker, initargs=(state,)):
+            records.extend(batch)
+            bar.advance(task)
         records.sort(key=lambda r: (r["datetime"], r["tile"], r["scene_id"]))
         total += sum(r["bytes"] for r in records)
         write_catalog(root, records, title=f"inseason synthetic world ({config.size}, seed {config.seed})")

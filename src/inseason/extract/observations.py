@@ -1,0 +1,86 @@
+"""The observations dataset on disk (DESIGN §2): one immutable part file per scene, partitioned by season
+year and tile, and a manifest of finished scenes that makes extraction resumable.
+
+::
+
+    OUT/_extract.json                         inputs fingerprint and options (refuses foreign resumes)
+    OUT/_manifest.jsonl                       one line per finished or skipped scene
+    OUT/year=2021/tile=15SYS/part-<scene_id>.parquet
+
+A part file appears only by atomic rename, and the manifest line is appended after it, so a killed run
+leaves either nothing or a complete part for a scene; on resume a complete part counts as done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from inseason.errors import InputError
+from inseason.tables import OBSERVATIONS, with_metadata
+
+MANIFEST = "_manifest.jsonl"
+SETTINGS = "_extract.json"
+PARTITIONING = pads.partitioning(pa.schema([("year", pa.int16()), ("tile", pa.string())]), flavor="hive")
+
+
+def part_path(root: Path, year: int, tile: str, scene_id: str) -> Path:
+    """Where the observations of one scene live."""
+    return root / f"year={year}" / f"tile={tile}" / f"part-{scene_id}.parquet"
+
+
+def write_part(path: Path, table: pa.Table, *, scene_id: str, bytes_read: int) -> None:
+    """Write one scene's observations atomically, with its scene id and cost in the schema metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = with_metadata(OBSERVATIONS, scene_id=scene_id, bytes_read=str(bytes_read))
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table.cast(schema), tmp)
+    tmp.replace(path)
+
+
+def read_manifest(root: Path) -> dict[str, dict[str, Any]]:
+    """Finished scenes by id: the manifest's lines, plus complete parts whose line a kill cut off."""
+    entries: dict[str, dict[str, Any]] = {}
+    manifest = root / MANIFEST
+    if manifest.exists():
+        for line in manifest.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a killed run may be cut short
+                continue
+            entries[entry["scene_id"]] = entry
+    for part in root.glob("year=*/tile=*/part-*.parquet"):
+        scene_id = part.stem.removeprefix("part-")
+        if entries.get(scene_id, {}).get("status") != "done":
+            meta = pq.read_schema(part).metadata or {}
+            entries[scene_id] = {"scene_id": scene_id, "status": "done", "observations": pq.read_metadata(part).num_rows,
+                                 "bytes_read": int(meta.get(b"inseason:bytes_read", b"0"))}
+    return entries
+
+
+def append_manifest(root: Path, entry: dict[str, Any]) -> None:
+    """Record a finished or skipped scene (one JSON line, flushed to disk)."""
+    with open(root / MANIFEST, "a") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def observations_dataset(path: str | os.PathLike[str]) -> pads.Dataset:
+    """The observations dataset as a pyarrow dataset with ``year`` and ``tile`` from the partitioning."""
+    root = Path(path)
+    if not (root / SETTINGS).exists():
+        raise InputError(f"{root} is not an observations dataset (no {SETTINGS}): make one with `inseason extract`")
+    return pads.dataset(root, format="parquet", partitioning=PARTITIONING)
+
+
+def read_observations(path: str | os.PathLike[str]) -> pa.Table:
+    """All observations, sorted by point, date and scene (the order does not depend on the engine)."""
+    table = observations_dataset(path).to_table()
+    return table.sort_by([("point_id", "ascending"), ("date", "ascending"), ("scene_id", "ascending")])

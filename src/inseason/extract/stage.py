@@ -1,0 +1,182 @@
+"""`inseason extract`: label points × scene manifest → observations dataset, resumable after any kill.
+
+Planning happens once, here: each point is assigned to one tile (the one it lies deepest inside, so a
+point in the overlap of two tiles gets one observation per date, not two), and each scene gets the points
+of its tile and season. Workers then run :func:`~inseason.extract.sample.sample_scene` and write one part
+file per scene; this process records finished scenes in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import rasterio
+from pyproj import Transformer
+
+from inseason.engines.local import default_workers, run_local
+from inseason.errors import InputError, OutputError
+from inseason.extract.observations import (SETTINGS, append_manifest, part_path, read_manifest, write_part)
+from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, _gdal_path, sample_scene
+from inseason.progress import progress_bar
+from inseason.season import DEFAULT_START, season_year
+from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table
+
+PointSets = dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ExtractPlan:
+    """Scenes to sample and, per (tile, season), the points assigned there in the tile's CRS."""
+
+    tasks: list[SceneTask]
+    points: PointSets
+    unassigned: int  # points outside every tile
+
+
+def _fingerprint(*paths: Path, options: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = DEFAULT_START) -> ExtractPlan:
+    """Assign points to tiles and scenes to seasons (reads one header per tile)."""
+    rows = scenes.to_pylist()
+    grids: dict[str, tuple[int, rasterio.Affine, int, int]] = {}
+    with rasterio.Env(**GDAL_COG_ENV):
+        for row in rows:
+            if row["tile"] not in grids:
+                href = dict(row["hrefs"])["B02"]
+                with rasterio.open(_gdal_path(href)) as ds:
+                    grids[row["tile"]] = (ds.crs.to_epsg(), ds.transform, ds.width, ds.height)
+    lon, lat = points.column("lon").to_numpy(), points.column("lat").to_numpy()
+    pid, years = points.column("point_id").to_numpy(), points.column("year").to_numpy()
+    tiles = sorted(grids)
+    depth = np.full((len(tiles), len(pid)), -np.inf)
+    xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for i, tile in enumerate(tiles):
+        epsg, transform, width, height = grids[tile]
+        x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
+        left, top = transform.c, transform.f
+        right, bottom = left + width * transform.a, top + height * transform.e
+        depth[i] = np.minimum.reduce([x - left, right - x, y - bottom, top - y])
+        xy[tile] = (np.asarray(x), np.asarray(y))
+    best = np.argmax(depth, axis=0) if tiles else np.zeros(len(pid), int)
+    inside = depth.max(axis=0) > 0 if tiles else np.zeros(len(pid), bool)
+    point_sets: PointSets = {}
+    for i, tile in enumerate(tiles):
+        for year in np.unique(years):
+            sel = inside & (best == i) & (years == year)
+            if sel.any():
+                point_sets[(tile, int(year))] = (pid[sel], xy[tile][0][sel], xy[tile][1][sel])
+    tasks = []
+    for row in sorted(rows, key=lambda r: (r["datetime"], r["tile"], r["scene_id"])):
+        year = season_year(row["date"], season_start)
+        if (row["tile"], year) in point_sets:
+            tasks.append(SceneTask(scene_id=row["scene_id"], date=row["date"], tile=row["tile"], year=year,
+                                   boa_offset=int(row["boa_offset"]), hrefs=dict(row["hrefs"])))
+    return ExtractPlan(tasks=tasks, points=point_sets, unassigned=int((~inside).sum()))
+
+
+_POINTS: PointSets = {}
+_OPTIONS: dict[str, Any] = {}
+
+
+def _init_worker(points: PointSets, options: dict[str, Any]) -> None:
+    _POINTS.clear()
+    _POINTS.update(points)
+    _OPTIONS.clear()
+    _OPTIONS.update(options)
+
+
+def _extract_scene(task: SceneTask) -> dict[str, Any]:
+    """Worker: sample one scene and write its part file; return its manifest entry."""
+    point_id, x, y = _POINTS[(task.tile, task.year)]
+    result = sample_scene(task, point_id, x, y, scl_mask=_OPTIONS["scl_mask"])
+    entry: dict[str, Any] = {"scene_id": task.scene_id, "bytes_read": result.bytes_read,
+                             "blocks_read": result.blocks_read}
+    if result.skipped is not None:
+        return {**entry, "status": "skipped", "reason": result.skipped}
+    assert result.table is not None
+    write_part(part_path(Path(_OPTIONS["out"]), task.year, task.tile, task.scene_id), result.table,
+               scene_id=task.scene_id, bytes_read=result.bytes_read)
+    return {**entry, "status": "done", "observations": result.table.num_rows}
+
+
+def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, out: str | os.PathLike[str],
+            scl_mask: Sequence[int] = DEFAULT_SCL_MASK, season_start: str = DEFAULT_START,
+            workers: int | None = None, dry_run: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Extract the observations of every label point in every scene of the manifest into ``out``.
+
+    Started again after a kill (or a Ctrl-C), it skips the scenes already written and goes on; it refuses
+    to resume into a folder made from other inputs. ``dry_run`` plans, samples one scene to measure, and
+    returns an estimate of the scenes, bytes and time without writing anything.
+    """
+    points_path, scenes_path, root = Path(points), Path(scenes), Path(out)
+    point_table = read_table(points_path, LABEL_POINTS, what="label points")
+    scene_table = read_table(scenes_path, SCENE_MANIFEST, what="scene manifest")
+    if point_table.num_rows == 0:
+        raise InputError(f"label points table {points_path} is empty: nothing to extract")
+    if scene_table.num_rows == 0:
+        raise InputError(f"scene manifest {scenes_path} is empty: widen the dates or the AOI of `inseason scenes`")
+    plan = plan_extraction(point_table, scene_table, season_start=season_start)
+    if not plan.tasks:
+        raise InputError(f"no scene of {scenes_path} covers the points of {points_path} in their seasons: "
+                         "check the AOI, the years and the season start")
+    options = {"scl_mask": sorted(int(c) for c in scl_mask), "season_start": season_start}
+    if dry_run:
+        return _estimate(plan, options, workers or default_workers())
+
+    settings = {"fingerprint": _fingerprint(points_path, scenes_path, options=options), **options,
+                "points": str(points_path), "scenes": str(scenes_path)}
+    settings_path = root / SETTINGS
+    if settings_path.exists():
+        if json.loads(settings_path.read_text())["fingerprint"] != settings["fingerprint"]:
+            raise OutputError(f"{root} holds observations extracted from other inputs or options: "
+                              "choose another --out or delete it")
+    elif root.exists() and any(root.iterdir()):
+        raise OutputError(f"output folder {root} is not empty and holds no extraction: choose another --out")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = settings_path.with_name(f".{SETTINGS}.tmp")
+    tmp.write_text(json.dumps(settings, indent=1))
+    tmp.replace(settings_path)
+
+    done = {k for k, v in read_manifest(root).items() if v["status"] == "done"}
+    todo = [t for t in plan.tasks if t.scene_id not in done]
+    totals = {"scenes": len(plan.tasks), "resumed": len(plan.tasks) - len(todo), "done": 0, "skipped": 0,
+              "observations": 0, "bytes_read": 0, "unassigned_points": plan.unassigned}
+    started = time.perf_counter()
+    with progress_bar(quiet=quiet) as bar:
+        task_id = bar.add_task("scenes", total=len(plan.tasks), completed=totals["resumed"])
+        for _, entry in run_local(_extract_scene, todo, workers=workers, initializer=_init_worker,
+                                  initargs=(plan.points, {**options, "out": str(root)})):
+            append_manifest(root, entry)
+            totals["done" if entry["status"] == "done" else "skipped"] += 1
+            totals["observations"] += entry.get("observations", 0)
+            totals["bytes_read"] += entry["bytes_read"]
+            bar.update(task_id, advance=1, description=f"scenes · {totals['observations']:,} obs · "
+                                                       f"{totals['bytes_read'] / 1e6:,.1f} MB")
+    totals["seconds"] = round(time.perf_counter() - started, 3)
+    return totals
+
+
+def _estimate(plan: ExtractPlan, options: dict[str, Any], workers: int) -> dict[str, Any]:
+    """Sample the first scene (in memory) and scale its cost to the whole plan."""
+    task = plan.tasks[0]
+    point_id, x, y = plan.points[(task.tile, task.year)]
+    started = time.perf_counter()
+    result = sample_scene(task, point_id, x, y, scl_mask=options["scl_mask"])
+    seconds = time.perf_counter() - started
+    n = len(plan.tasks)
+    return {"scenes": n, "points": int(sum(len(p[0]) for p in plan.points.values())),
+            "unassigned_points": plan.unassigned, "estimated_bytes": result.bytes_read * n,
+            "estimated_seconds": round(seconds * n / workers, 1), "workers": workers}
