@@ -8,7 +8,7 @@ import pytest
 
 from inseason.synth import synth
 
-# pytest_plugins = ["inseason.testing.pytest_plugin"]
+pytest_plugins = ["inseason.testing.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,183 @@
+"""The ``scenes`` stage: STAC → scene manifest (DESIGN §2), filtered, de-duplicated, with AOI quality.
+
+:func:`find_scenes` searches a STAC API (or walks a static catalog) for Sentinel-2 L2A items over an AOI
+and a date range, drops scenes published twice after reprocessing, reads each scene's SCL over the AOI
+only (in a bounded thread pool) and keeps the scenes whose valid share of the AOI is strictly greater than
+``min_valid`` (the ARSET course keeps scenes with more than 30 % valid area). Scenes whose SCL cannot be
+read are skipped with a recorded reason, never silently.
+
+Where tiles overlap, one AOI point can lie in two tiles' scenes of the same date: the manifest keeps both
+scenes; extraction keeps one observation per point and date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from inseason.errors import InputError
+from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
+from inseason.progress import progress_bar
+from inseason.sources.aoi import read_aoi
+from inseason.sources.stac import SceneRecord, SearchQuery, deduplicate, is_url, scene_record, search_items
+from inseason.tables import SCENE_MANIFEST, with_metadata, write_table
+
+log = logging.getLogger(__name__)
+
+#: Written into every manifest's metadata (``inseason:note``).
+OVERLAP_NOTE = ("Where MGRS tiles overlap the AOI, one point can lie in two tiles' scenes of the same date; "
+                "the manifest keeps both scenes and extraction keeps one observation per point and date.")
+
+
+def find_scenes(*, stac: str | os.PathLike[str], aoi: str | os.PathLike[str] | BaseGeometry,
+                start: dt.date | str, end: dt.date | str, out: str | os.PathLike[str],
+                collection: str = "sentinel-2-l2a", min_valid: float = 0.3,
+                scl_mask: Sequence[int] = DEFAULT_SCL_MASK, max_cloud: float | None = None, workers: int = 4,
+                quiet: bool = False, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5) -> pa.Table:
+    """Find the Sentinel-2 L2A scenes of ``collection`` over ``aoi`` from ``start`` to ``end`` (inclusive)
+    and write the scene manifest to ``out``.
+
+    ``stac`` is a STAC API URL or a local static catalog; ``aoi`` a vector file (GeoJSON, GeoPackage,
+    Shapefile), a ``"west,south,east,north"`` lon/lat string or a shapely geometry in lon/lat. Reprocessed
+    duplicates keep the newest processing baseline; a scene is kept when the share of AOI pixels whose SCL class is
+    not in ``scl_mask`` is strictly greater than ``min_valid``; ``max_cloud`` (percent) also drops items by
+    their tile-wide ``eo:cloud_cover``. ``timeout`` (seconds), ``retries`` and ``backoff`` (seconds,
+    doubled per retry) govern STAC API requests. Returns the manifest, sorted by (datetime, tile,
+    scene_id), whose schema metadata records the query, the counts, the dropped duplicates and the skipped
+    scenes with their reasons (read them with :func:`manifest_info`). Raises
+    :class:`~inseason.errors.InputError` when no scene matches the search.
+    """
+    first, last = _date(start, "start"), _date(end, "end")
+    if first > last:
+        raise InputError(f"start date {first} is after end date {last}: swap --start and --end")
+    if not 0.0 <= min_valid < 1.0:
+        raise InputError(f"min_valid={min_valid} must be at least 0 and below 1 (a share of the AOI, e.g. 0.3)")
+    if workers < 1:
+        raise InputError(f"workers={workers} must be at least 1")
+    if max_cloud is not None and not 0.0 <= max_cloud <= 100.0:
+        raise InputError(f"max_cloud={max_cloud} must be a percentage between 0 and 100")
+    mask = tuple(sorted({int(c) for c in scl_mask}))
+    if any(not 0 <= c <= 255 for c in mask):
+        raise InputError(f"scl_mask {list(scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)")
+    geom = read_aoi(aoi)
+    source = str(stac) if is_url(str(stac)) else str(Path(str(stac).removeprefix("file://")).resolve())
+    query = SearchQuery(collection=collection, aoi=geom, start=first, end=last, max_cloud=max_cloud)
+
+    items = search_items(stac, query, timeout=timeout, retries=retries, backoff=backoff)
+    if not items:
+        raise InputError(f"no scenes matched {query.describe()} in {source}: widen the dates, check the AOI "
+                         f"and the collection name")
+    skipped: list[dict[str, str]] = []
+    records: list[SceneRecord] = []
+    for item in items:
+        try:
+            records.append(scene_record(item))
+        except (ValueError, KeyError, TypeError) as exc:
+            skipped.append({"scene_id": str(item.get("id")), "reason": f"unusable STAC item: {exc}"})
+    records, duplicates = deduplicate(records)
+    if duplicates:
+        log.info("dropped %d reprocessed duplicate scene(s): %s", len(duplicates),
+                 ", ".join(d["scene_id"] for d in duplicates))
+
+    fractions: dict[str, float] = {}
+    for record, result in _qualities(records, geom, mask, workers=workers, quiet=quiet):
+        if isinstance(result, UnreadableScene):
+            skipped.append({"scene_id": record.scene_id, "reason": f"SCL unreadable ({record.hrefs['SCL']}): "
+                                                                   f"{result}"})
+        else:
+            fractions[record.scene_id] = result
+    skipped.sort(key=lambda s: s["scene_id"])
+    for skip in skipped:
+        log.warning("skipped scene %s: %s", skip["scene_id"], skip["reason"])
+
+    rows = [r.row(fractions[r.scene_id]) for r in records
+            if r.scene_id in fractions and fractions[r.scene_id] > min_valid]
+    rows.sort(key=lambda row: (row["datetime"], row["tile"], row["scene_id"]))
+    counts = {"found": len(items), "duplicates": len(duplicates), "skipped": len(skipped),
+              "below_min_valid": sum(1 for f in fractions.values() if f <= min_valid), "kept": len(rows)}
+    if not rows:
+        log.warning("no scene has more than %.0f%% valid pixels over the AOI (%s): the manifest is empty; "
+                    "lower min_valid to keep cloudier scenes", 100 * min_valid, query.describe())
+    else:
+        log.info("scenes: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+    metadata = {
+        "query": json.dumps({"stac": source, "collection": collection,
+                             "aoi": shapely.to_wkt(geom, rounding_precision=8), "start": first.isoformat(),
+                             "end": last.isoformat(), "min_valid": min_valid, "max_cloud": max_cloud,
+                             "scl_mask": list(mask)}, sort_keys=True),
+        "counts": json.dumps(counts, sort_keys=True),
+        "duplicates": json.dumps(duplicates, sort_keys=True),
+        "skipped": json.dumps(skipped, sort_keys=True),
+        "footprint_crs": "EPSG:4326",
+        "note": OVERLAP_NOTE,
+    }
+    table = pa.Table.from_pylist(rows, schema=SCENE_MANIFEST)
+    table = table.replace_schema_metadata(with_metadata(table.schema, **metadata).metadata)
+    write_table(table, out, metadata=metadata)
+    return table
+
+
+def manifest_info(table: pa.Table) -> dict[str, Any]:
+    """The query, counts, duplicates and skipped scenes recorded in a manifest's schema metadata."""
+    meta = table.schema.metadata or {}
+    out: dict[str, Any] = {}
+    for key in ("query", "counts", "duplicates", "skipped"):
+        raw = meta.get(f"inseason:{key}".encode())
+        out[key] = json.loads(raw) if raw else None
+    note = meta.get(b"inseason:note")
+    out["note"] = note.decode() if note else None
+    return out
+
+
+def _qualities(records: Sequence[SceneRecord], aoi: BaseGeometry, mask: Sequence[int], *, workers: int,
+               quiet: bool) -> Iterator[tuple[SceneRecord, float | UnreadableScene]]:
+    """Valid AOI share of every record's SCL, computed in a bounded thread pool (the reads are I/O)."""
+
+    def one(record: SceneRecord) -> float | UnreadableScene:
+        try:
+            return scl_valid_fraction(record.hrefs["SCL"], aoi, scl_mask=mask).valid_fraction
+        except UnreadableScene as exc:
+            return exc
+
+    with progress_bar(quiet=quiet) as bar, ThreadPoolExecutor(max_workers=workers,
+                                                              thread_name_prefix="scl") as pool:
+        task = bar.add_task("scenes", total=len(records))
+        pending: dict[Future[float | UnreadableScene], SceneRecord] = {}
+        todo = iter(records)
+        try:
+            while True:
+                for record in todo:
+                    pending[pool.submit(one, record)] = record
+                    if len(pending) >= 2 * workers:
+                        break
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record = pending.pop(future)
+                    bar.advance(task)
+                    yield record, future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _date(value: dt.date | str, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"{what} date {value!r} is not a date: write it as YYYY-MM-DD") from None

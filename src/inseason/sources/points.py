@@ -1,0 +1,361 @@
+"""The ``labels`` stage: a label source + AOI + years → the label points table (DESIGN §2).
+
+Sources: local CDL GeoTIFFs (a folder of years or one file, any CRS), the CropScape ``GetCDLFile`` service, or
+vector labels (GeoJSON, GeoPackage, Shapefile) with a class column. Strategies: ``stride`` (every k-th
+pixel; a regular grid for vectors), ``stratified`` (a cap per class and year) and ``per_field`` (n points per
+field, away from its edges). The table is written with :func:`inseason.tables.write_table` and carries
+``inseason:crs`` (the CRS of ``x``/``y``) and ``inseason:sampling`` (the options, the classes dropped and the
+label codes of a vector source, as JSON).
+
+Points are sorted by (year, y descending, x, field_id, label_code) and numbered 0…n-1: the same inputs and seed
+give the same ``point_id`` for every point.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+
+from inseason.errors import InputError, OutputError
+from inseason.labels import cdl_class, cdl_classes, cdl_code
+from inseason.progress import progress_bar
+from inseason.sources.aoi import WGS84, aoi_to_crs, read_aoi
+from inseason.sources.cdl import (CROPSCAPE_URL, LabelWindow, cropscape_bbox, fetch_cropscape, find_cdl_file,
+                                  read_label_window)
+from inseason.sources.http import make_session
+from inseason.sources.sampling import (RasterSample, cap_per_group, field_components, sample_per_field,
+                                       sample_stratified, sample_stride)
+from inseason.sources.vector import VectorLabels, feature_points, read_vector_labels
+from inseason.tables import LABEL_POINTS, with_metadata, write_table
+
+__all__ = ["FIELD_ID_YEAR", "STRATEGIES", "crs_string", "make_label_points"]
+
+log = logging.getLogger(__name__)
+
+#: Sampling strategies of :func:`make_label_points`.
+STRATEGIES: tuple[str, ...] = ("stride", "stratified", "per_field")
+#: Raster field ids are ``year × FIELD_ID_YEAR + component``: unique across the years of a table.
+FIELD_ID_YEAR = 1_000_000_000
+#: Pixel size assumed for the default vector grid spacing (``stride × 30 m``, as on a CDL grid).
+CDL_PIXEL_M = 30.0
+
+
+@dataclass
+class _Points:
+    x: np.ndarray
+    y: np.ndarray
+    year: np.ndarray
+    code: np.ndarray
+    label: np.ndarray
+    field_id: np.ndarray
+    field_valid: np.ndarray
+    source: np.ndarray
+
+
+def crs_string(crs: CRS) -> str:
+    """``"EPSG:n"`` when the CRS has an EPSG code, else its WKT (how ``inseason:crs`` is written)."""
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def _check_options(strategy: str, stride: int, per_class: int | None, min_per_class: int, per_field: int | None,
+                   edge_buffer_m: float, years: Sequence[int]) -> list[int]:
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown sampling strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    if not years:
+        raise InputError("no years given: pass at least one season year, e.g. --years 2021")
+    try:
+        clean = sorted({int(y) for y in years})
+    except (TypeError, ValueError):
+        raise InputError(f"years {list(years)} must be integers such as 2021") from None
+    if any(not 1900 <= y <= 2200 for y in clean):
+        raise InputError(f"years {clean} are not plausible season years")
+    if stride < 1:
+        raise InputError(f"--stride {stride} must be at least 1 (1 takes every pixel)")
+    if strategy == "stratified" and (per_class is None or per_class < 1):
+        raise InputError("--strategy stratified needs --per-class N (at most N points per class and year)")
+    if per_field is not None and per_field < 1:
+        raise InputError(f"--per-field {per_field} must be at least 1")
+    if min_per_class < 0:
+        raise InputError(f"--min-per-class {min_per_class} must not be negative")
+    if edge_buffer_m < 0:
+        raise InputError(f"--edge-buffer {edge_buffer_m} must not be negative (metres inside field edges)")
+    return clean
+
+
+def _cdl_class_codes(classes: Sequence[str | int]) -> set[int]:
+    codes = set()
+    for item in classes:
+        text = str(item).strip()
+        code = int(text) if text.lstrip("-").isdigit() else cdl_code(text)
+        codes.add(cdl_class(code).code)
+    return codes
+
+
+def _cdl_names(codes: np.ndarray) -> np.ndarray:
+    table = cdl_classes()
+    names = {}
+    for code in np.unique(codes):
+        cls = table.get(int(code))
+        if cls is None:
+            log.warning("code %d is not a CDL class: labelled 'CDL code %d'", code, code)
+        names[int(code)] = cls.name if cls is not None else f"CDL code {int(code)}"
+    return np.array([names[int(c)] for c in codes], dtype=object)
+
+
+def _raster_points(window: LabelWindow, year: int, *, strategy: str, stride: int, per_class: int | None,
+                   min_per_class: int, per_field: int, edge_buffer_m: float, keep: set[int] | None, seed: int,
+                   source: str) -> tuple[_Points, RasterSample]:
+    valid = window.inside if keep is None else window.inside & np.isin(window.codes, list(keep))
+    if not window.inside.any():
+        raise InputError(f"AOI has no label pixels in {window.path} for {year} (all pixels inside it are "
+                         "0/nodata): check the AOI and the year")
+    if not valid.any():
+        raise InputError(f"no pixel of the classes asked for ({', '.join(map(str, sorted(keep or [])))}) lies in "
+                         f"the AOI in {window.path} for {year}: check --classes")
+    rng = np.random.default_rng([seed, year])
+    fields = field_components(window.codes)
+    if strategy == "stride":
+        sample = sample_stride(valid, stride, origin=window.grid_origin())
+    elif strategy == "stratified":
+        assert per_class is not None
+        sample = sample_stratified(window.codes, valid, per_class=per_class, min_per_class=min_per_class, rng=rng)
+    else:
+        sample = sample_per_field(window.codes, valid, n=per_field, buffer_m=edge_buffer_m, res_m=window.res_m,
+                                  rng=rng, fields=fields)
+    rows, cols = sample.rows, sample.cols
+    x, y = window.xy(rows, cols)
+    codes = window.codes[rows, cols].astype(np.int32)
+    n = len(rows)
+    return _Points(x=x, y=y, year=np.full(n, year, dtype=np.int16), code=codes, label=_cdl_names(codes),
+                   field_id=year * FIELD_ID_YEAR + fields[rows, cols], field_valid=np.ones(n, dtype=bool),
+                   source=np.full(n, source, dtype=object)), sample
+
+
+def _vector_class_filter(labels: VectorLabels, classes: Sequence[str | int]) -> np.ndarray:
+    wanted = {str(c).strip() for c in classes}
+    known = set(map(str, labels.labels)) | {str(int(c)) for c in labels.codes}
+    unknown = sorted(wanted - known)
+    if unknown:
+        have = ", ".join(sorted(set(map(str, labels.labels)))[:30])
+        raise InputError(f"classes {unknown} do not occur in vector labels {labels.path} (classes there: {have})")
+    return np.array([str(lab) in wanted or str(int(code)) in wanted
+                     for lab, code in zip(labels.labels, labels.codes)], dtype=bool)
+
+
+def _vector_points(labels: VectorLabels, years: list[int], *, aoi: BaseGeometry, strategy: str, stride: int,
+                   spacing_m: float | None, per_class: int | None, min_per_class: int, per_field: int,
+                   edge_buffer_m: float, classes: Sequence[str | int] | None, seed: int,
+                   report: dict) -> list[_Points]:
+    spacing = spacing_m if spacing_m is not None else stride * CDL_PIXEL_M
+    if spacing <= 0:
+        raise InputError(f"grid spacing {spacing} m must be positive")
+    wanted = _vector_class_filter(labels, classes) if classes else np.ones(len(labels.codes), dtype=bool)
+    if not _any_touch(labels, aoi):
+        raise InputError(f"AOI does not overlap vector labels {labels.path}: check the AOI and the file's CRS")
+    xy, owner, empty = feature_points(labels, strategy="per_field" if strategy == "per_field" else "grid",
+                                      per_field=per_field, spacing_m=spacing, edge_buffer_m=edge_buffer_m,
+                                      seed=seed, aoi=aoi)
+    report["polygons_without_points"] = empty
+    if empty:
+        log.warning("%d polygon(s) of %s too small for points %.0f m inside their edges", empty, labels.path,
+                    edge_buffer_m)
+    if labels.years is not None:
+        present = sorted({int(v) for v in labels.years if v >= 0})
+        missing = [y for y in years if y not in present]
+        if missing:
+            raise InputError(f"vector labels {labels.path} have no features for {missing} in their year column "
+                             f"(years there: {', '.join(map(str, present)) or 'none'})")
+    out = []
+    source = f"vector:{labels.path.name}"
+    for year in years:
+        sel = wanted[owner]
+        if labels.years is not None:
+            sel &= labels.years[owner] == year
+        idx = np.flatnonzero(sel)
+        if strategy == "stratified":
+            assert per_class is not None
+            codes = labels.codes[owner[idx]]
+            values, counts = np.unique(codes, return_counts=True)
+            too_few = values[counts < min_per_class]
+            if len(too_few):
+                report.setdefault("dropped", {})[str(year)] = {
+                    str(int(v)): int(c) for v, c in zip(values, counts) if c < min_per_class}
+            idx = idx[~np.isin(codes, too_few)]
+            idx = idx[cap_per_group(labels.codes[owner[idx]], per_class, np.random.default_rng([seed, year]))]
+        own = owner[idx]
+        n = len(idx)
+        out.append(_Points(x=xy[idx, 0], y=xy[idx, 1], year=np.full(n, year, dtype=np.int16),
+                           code=labels.codes[own].astype(np.int32), label=labels.labels[own],
+                           field_id=labels.field_ids[own], field_valid=labels.field_valid[own],
+                           source=np.full(n, source, dtype=object)))
+    return out
+
+
+def _any_touch(labels: VectorLabels, aoi: BaseGeometry) -> bool:
+    return bool(shapely.intersects(aoi_to_crs(aoi, labels.crs), labels.geometries).any())
+
+
+def _concat(parts: list[_Points], crs: CRS, crss: list[CRS]) -> _Points:
+    xs, ys = [], []
+    for part, part_crs in zip(parts, crss):
+        if part_crs.equals(crs):
+            xs.append(part.x)
+            ys.append(part.y)
+        else:
+            tx, ty = Transformer.from_crs(part_crs, crs, always_xy=True).transform(part.x, part.y)
+            xs.append(np.asarray(tx))
+            ys.append(np.asarray(ty))
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts]) if parts else np.empty(0)  # noqa: E731
+    return _Points(x=np.concatenate(xs).astype(np.float64), y=np.concatenate(ys).astype(np.float64),
+                   year=cat("year").astype(np.int16), code=cat("code").astype(np.int32), label=cat("label"),
+                   field_id=cat("field_id").astype(np.int64), field_valid=cat("field_valid").astype(bool),
+                   source=cat("source"))
+
+
+def _table(points: _Points, crs: CRS) -> pa.Table:
+    order = np.lexsort((points.code, points.field_id, points.x, -points.y, points.year))
+    p = _Points(**{k: v[order] for k, v in vars(points).items()})
+    lon, lat = Transformer.from_crs(crs, WGS84, always_xy=True).transform(p.x, p.y)
+    n = len(p.x)
+    return pa.table({
+        "point_id": pa.array(np.arange(n, dtype=np.int64)),
+        "x": pa.array(p.x, pa.float64()), "y": pa.array(p.y, pa.float64()),
+        "lon": pa.array(np.asarray(lon, dtype=np.float64)), "lat": pa.array(np.asarray(lat, dtype=np.float64)),
+        "year": pa.array(p.year, pa.int16()), "label_code": pa.array(p.code, pa.int32()),
+        "label": pa.array([str(v) for v in p.label], pa.string()),
+        "field_id": pa.array(p.field_id, pa.int64(), mask=~p.field_valid),
+        "source": pa.array([str(v) for v in p.source], pa.string()),
+    }, schema=LABEL_POINTS)
+
+
+def make_label_points(*, cdl: str | os.PathLike[str] | None = None, cropscape_url: str | None = None,
+                      vector: str | os.PathLike[str] | None = None, class_column: str | None = None,
+                      field_column: str | None = None, aoi: str | os.PathLike[str] | BaseGeometry,
+                      years: Sequence[int], strategy: str = "stride", stride: int = 15, per_class: int | None = None,
+                      min_per_class: int = 0, per_field: int | None = None, edge_buffer_m: float = 30.0,
+                      classes: Sequence[str | int] | None = None, seed: int = 0,
+                      cache_dir: str | os.PathLike[str] | None = None, out: str | os.PathLike[str],
+                      spacing_m: float | None = None, layer: str | None = None, quiet: bool = False,
+                      timeout: float = 30.0, retries: int = 4, backoff: float = 0.5) -> pa.Table:
+    """Sample label points from CDL rasters (local or CropScape) or vector labels and write the table to ``out``.
+
+    ``cdl`` is a folder of ``CDL_YYYY.tif`` (or ``*YYYY*.tif``) files, one GeoTIFF (national or clipped, any
+    CRS), or ``"cropscape"`` (``cropscape_url`` alone implies it; downloads are cached under ``cache_dir``);
+    ``vector`` is a GeoJSON/GeoPackage/Shapefile with ``class_column`` (and optionally ``field_column``;
+    ``layer`` picks a GeoPackage layer). ``aoi`` is a vector file or a lon/lat bbox ``"w,s,e,n"``; only points
+    inside it are kept. ``strategy`` is ``stride`` (every ``stride``-th pixel; for vectors a grid of
+    ``spacing_m`` metres, default ``stride × 30``), ``stratified`` (≤ ``per_class`` random points per class and
+    year; classes with fewer than ``min_per_class`` candidates are dropped and recorded) or ``per_field``
+    (``per_field`` points, default 1, per field at least ``edge_buffer_m`` inside its edges; raster fields are
+    connected components of one class). ``classes`` keeps only these class names or codes. Everything random is
+    drawn from ``seed`` (``stride`` has no randomness). CropScape requests time out after ``timeout`` seconds
+    and are retried ``retries`` times with exponential ``backoff``. Progress goes to stderr unless ``quiet``.
+    Returns the table as written; user mistakes raise ``InputError``, service failures ``RemoteError``, an
+    unwritable ``out`` ``OutputError``.
+    """
+    year_list = _check_options(strategy, stride, per_class, min_per_class, per_field, edge_buffer_m, years)
+    if seed < 0:
+        raise InputError(f"--seed {seed} must not be negative")
+    n_per_field = per_field or 1
+    if cropscape_url and cdl is None:
+        cdl = "cropscape"
+    if (cdl is None) == (vector is None):
+        raise InputError("give exactly one label source: --cdl (folder, GeoTIFF or 'cropscape') or --vector FILE")
+    if vector is not None and not class_column:
+        raise InputError(f"vector labels {vector} need --class-column: the column holding each feature's class")
+    if cdl is not None and (class_column or field_column):
+        raise InputError("--class-column/--field-column apply to --vector labels only, not to --cdl")
+    out = Path(out)
+    if out.is_dir():
+        raise OutputError(f"output {out} is a folder: give a file name such as points.parquet")
+    aoi_geom = read_aoi(aoi)
+    report: dict = {}
+    parts: list[_Points] = []
+    crss: list[CRS] = []
+
+    if cdl is not None:
+        keep = _cdl_class_codes(classes) if classes else None
+        use_cropscape = str(cdl).strip().lower() == "cropscape"
+        if use_cropscape:
+            bbox = cropscape_bbox(aoi_geom)
+            report["cropscape_bbox"] = list(bbox)
+            session = make_session(retries=retries, backoff=backoff, timeout=timeout)
+            files = {}
+        else:
+            files = {year: find_cdl_file(cdl, year) for year in year_list}  # fail fast on a missing year
+        dropped: dict[str, dict[str, int]] = {}
+        without: dict[str, int] = {}
+        with progress_bar(quiet=quiet) as bar:
+            task = bar.add_task("labels", total=len(year_list))
+            for year in year_list:
+                if use_cropscape:
+                    path = fetch_cropscape(year, bbox, base_url=cropscape_url or CROPSCAPE_URL,
+                                           cache_dir=cache_dir, session=session)
+                    source = "cropscape"
+                else:
+                    path = files[year]
+                    source = f"cdl:{path.name}"
+                window = read_label_window(path, aoi_geom)
+                pts, sample = _raster_points(window, year, strategy=strategy, stride=stride, per_class=per_class,
+                                             min_per_class=min_per_class, per_field=n_per_field,
+                                             edge_buffer_m=edge_buffer_m, keep=keep, seed=seed, source=source)
+                if sample.dropped:
+                    dropped[str(year)] = {str(k): v for k, v in sample.dropped.items()}
+                    names = _cdl_names(np.array(list(sample.dropped), dtype=np.int64))
+                    log.warning("%d: classes dropped (fewer than %d pixels): %s", year, min_per_class,
+                                ", ".join(f"{name} ({v})" for name, v in zip(names, sample.dropped.values())))
+                if sample.fields_without_points:
+                    without[str(year)] = sample.fields_without_points
+                parts.append(pts)
+                crss.append(window.crs)
+                bar.advance(task)
+        if dropped:
+            report["dropped"] = dropped
+        if without:
+            report["fields_without_points"] = without
+    else:
+        labels = read_vector_labels(vector, class_column=class_column, field_column=field_column, layer=layer)
+        parts = _vector_points(labels, year_list, aoi=aoi_geom, strategy=strategy, stride=stride,
+                               spacing_m=spacing_m, per_class=per_class, min_per_class=min_per_class,
+                               per_field=n_per_field, edge_buffer_m=edge_buffer_m, classes=classes, seed=seed,
+                               report=report)
+        crss = [labels.crs] * len(parts)
+        if labels.code_map:
+            report["label_codes"] = labels.code_map
+        if strategy == "stride":
+            report["spacing_m"] = spacing_m if spacing_m is not None else stride * CDL_PIXEL_M
+
+    crs = crss[0]
+    points = _concat(parts, crs, crss)
+    if len(points.x) == 0:
+        hint = "a smaller --stride" if strategy == "stride" else "a smaller --edge-buffer or --min-per-class"
+        raise InputError(f"no label points were sampled in the AOI for {year_list}: try {hint}")
+    for year in year_list:
+        if not (points.year == year).any():
+            log.warning("no label points for %d", year)
+    table = _table(points, crs)
+    sampling = {"strategy": strategy, "stride": stride, "per_class": per_class, "min_per_class": min_per_class,
+                "per_field": n_per_field if strategy == "per_field" else per_field, "edge_buffer_m": edge_buffer_m,
+                "classes": [str(c) for c in classes] if classes else None, "seed": seed, "years": year_list,
+                "field_id": ("year * 1000000000 + connected component (8-neighbour, equal class)" if cdl is not None
+                             else (f"column {field_column}" if field_column else "feature index")),
+                **report}
+    metadata = {"crs": crs_string(crs), "sampling": json.dumps(sampling, sort_keys=True)}
+    try:
+        write_table(table, out, metadata=metadata)
+    except OSError as exc:
+        raise OutputError(f"cannot write label points to {out}: {exc.strerror or exc}") from None
+    log.info("%d label points written to %s", table.num_rows, out)
+    return table.replace_schema_metadata(with_metadata(table.schema, **metadata).metadata)
+

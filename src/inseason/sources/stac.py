@@ -1,0 +1,440 @@
+"""Sentinel-2 L2A scenes from STAC: search an API or walk a static catalog, and turn items into rows.
+
+Two kinds of source are read the same way:
+
+* an ``http(s)://`` STAC API, searched with pystac-client (``intersects`` + ``datetime``, pagination by
+  ``next`` links), every request with a timeout and retries with exponential backoff on HTTP 429/5xx,
+  connection errors and timeouts; when the last retry fails a :class:`~inseason.errors.RemoteError`
+  names the URL;
+* a local static catalog (a ``catalog.json``/``collection.json`` path or the folder holding it, or an
+  item-collection GeoJSON), walked with pystac and filtered by AOI and dates here.
+
+Items become scene-manifest rows (:data:`inseason.tables.SCENE_MANIFEST`) with :func:`scene_record`. The
+band → asset mapping (:func:`band_hrefs`) understands earth-search v1 keys (``red``, ``nir08``, ``scl``,
+resolved through ``eo:bands`` names), Planetary-Computer-style keys (``B04``, ``B8A``, ``SCL``) and
+earth-search v0 keys (also ``B04``…), and prefers COGs over JPEG 2000 copies (``red-jp2``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+import pystac
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from inseason.errors import InputError, RemoteError
+from inseason.sources.http import RETRY_STATUSES
+from inseason.tables import S2_BANDS
+
+log = logging.getLogger(__name__)
+
+#: Every band a scene manifest maps to an href: the twelve L2A bands and the scene classification.
+MANIFEST_BANDS: tuple[str, ...] = (*S2_BANDS, "SCL")
+#: earth-search v1 asset keys (common names) → band, used when an asset carries no ``eo:bands`` name.
+COMMON_KEYS: dict[str, str] = {
+    "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05", "rededge2": "B06",
+    "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09", "swir16": "B11", "swir22": "B12",
+    "scl": "SCL",
+}
+#: Processing baseline that introduced ``BOA_ADD_OFFSET = -1000`` (from 2022-01-25).
+OFFSET_BASELINE = "04.00"
+_BASELINE_IN_ID = re.compile(r"_N(\d{2})(\d{2})_")
+_MGRS = re.compile(r"(?<![0-9])(\d{1,2}[C-X][A-Z]{2})(?![A-Z])")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What to look for: a collection, an AOI (lon/lat), an inclusive date range and an optional cloud cap."""
+
+    collection: str
+    aoi: BaseGeometry
+    start: dt.date
+    end: dt.date
+    max_cloud: float | None = None
+
+    @property
+    def datetime_range(self) -> str:
+        """The RFC 3339 interval of the inclusive date range, in UTC."""
+        return f"{self.start.isoformat()}T00:00:00Z/{self.end.isoformat()}T23:59:59.999999Z"
+
+    def describe(self) -> str:
+        """One line naming the collection, the dates and the AOI's bounds, for messages."""
+        w, s, e, n = self.aoi.bounds
+        return (f"collection {self.collection!r} between {self.start} and {self.end} over the AOI "
+                f"({w:.5f},{s:.5f},{e:.5f},{n:.5f})")
+
+
+def is_url(source: str) -> bool:
+    """Whether ``source`` is an ``http(s)://`` URL (a STAC API) rather than a local path."""
+    return urlparse(str(source)).scheme in ("http", "https")
+
+
+# ---------------------------------------------------------------------------------------------- search
+
+
+def search_items(stac: str | os.PathLike[str], query: SearchQuery, *, timeout: float = 30.0, retries: int = 4,
+                 backoff: float = 0.5, page_size: int = 100) -> list[dict[str, Any]]:
+    """Items of ``query`` from a STAC API URL or a local static catalog, as STAC item dicts.
+
+    Hrefs in the returned dicts are absolute (local paths, URLs or ``s3://``). Items are filtered again
+    here by date, AOI and ``max_cloud`` whatever the server did, and returned sorted by id.
+    """
+    source = str(stac)
+    if is_url(source):
+        items = _search_api(source, query, timeout=timeout, retries=retries, backoff=backoff, page_size=page_size)
+    else:
+        items = _walk_static(Path(source.removeprefix("file://")), query)
+    kept = {str(it.get("id")): it for it in items if _matches(it, query)}  # an id once, whatever the pages
+    return [kept[key] for key in sorted(kept)]
+
+
+def _retry(retries: int, backoff: float) -> Any:
+    from urllib3 import Retry
+
+    return Retry(total=retries, connect=retries, read=retries, status=retries, other=retries,
+                 backoff_factor=backoff, backoff_max=30.0, status_forcelist=RETRY_STATUSES,
+                 allowed_methods=None, raise_on_status=True, respect_retry_after_header=True)
+
+
+def _search_api(url: str, query: SearchQuery, *, timeout: float, retries: int, backoff: float,
+                page_size: int) -> list[dict[str, Any]]:
+    from pystac_client import Client, ConformanceClasses
+    from pystac_client.exceptions import APIError
+    from pystac_client.stac_api_io import StacApiIO
+    from pystac_client.warnings import DoesNotConformTo
+
+    try:
+        io = StacApiIO(timeout=timeout, max_retries=_retry(retries, backoff))
+        client = Client.open(url, stac_io=io, timeout=timeout)
+        methods = {str(link.extra_fields.get("method") or "GET").upper() for link in client.get_links("search")}
+        kwargs: dict[str, Any] = dict(collections=[query.collection], intersects=mapping(query.aoi),
+                                      datetime=query.datetime_range, limit=page_size,
+                                      method="POST" if "POST" in methods or not methods else "GET")
+        if query.max_cloud is not None and client.conforms_to(ConformanceClasses.QUERY):
+            kwargs["query"] = {"eo:cloud_cover": {"lte": query.max_cloud}}
+        search = client.search(**kwargs)
+        items = [feature for page in search.pages_as_dicts() for feature in page.get("features", [])]
+    except (NotImplementedError, DoesNotConformTo):
+        raise InputError(f"{url} is not a STAC API with item search: pass the API's root URL, or the path of "
+                         f"a local static catalog") from None
+    except (APIError, OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise RemoteError(f"STAC API {url} failed after {retries} retries: {reason}; check the URL and "
+                          f"that the service is up, then run again") from None
+    except pystac.STACError as exc:
+        raise RemoteError(f"STAC API {url} answered something that is not STAC: {exc}") from None
+    return [_absolute_item(it, None) for it in items]
+
+
+def _walk_static(path: Path, query: SearchQuery) -> list[dict[str, Any]]:
+    if path.is_dir():
+        for name in ("catalog.json", "collection.json"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise InputError(f"STAC folder {path} holds no catalog.json or collection.json: pass a STAC API "
+                             f"URL or a static catalog")
+    if not path.is_file():
+        raise InputError(f"STAC catalog {path} does not exist: pass a STAC API URL (http://…) or the path "
+                         f"of a static catalog.json")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"STAC catalog {path} is not readable JSON: {exc}") from None
+    if data.get("type") == "FeatureCollection":
+        return [_absolute_item(it, path) for it in data.get("features", [])
+                if it.get("collection") in (None, query.collection)]
+    try:
+        root = pystac.read_file(str(path.resolve()))
+    except (pystac.STACError, OSError, ValueError, KeyError) as exc:
+        raise InputError(f"STAC catalog {path} is not a readable STAC catalog: {exc}") from None
+    if isinstance(root, pystac.Item):
+        items: Iterable[pystac.Item] = [root]
+    elif isinstance(root, pystac.Collection) and root.id == query.collection:
+        items = root.get_items(recursive=True)
+    elif isinstance(root, pystac.Catalog):
+        collections = [c for c in root.get_all_collections() if c.id == query.collection]
+        if not collections:
+            found = sorted(c.id for c in root.get_all_collections())
+            raise InputError(f"STAC catalog {path} has no collection {query.collection!r} (it has "
+                             f"{', '.join(found) or 'none'}): pass --collection")
+        items = (it for c in collections for it in c.get_items(recursive=True))
+    else:
+        raise InputError(f"STAC file {path} is a {type(root).__name__}, not a catalog, collection or item")
+    out = []
+    for item in items:
+        if _date_in(item.datetime, query):  # cheap filter before turning every item into a dict
+            data = item.to_dict(include_self_link=False, transform_hrefs=False)
+            for key, asset in item.assets.items():
+                data["assets"][key]["href"] = asset.get_absolute_href() or asset.href
+            out.append(_absolute_item(data, None))
+    return out
+
+
+def _absolute_item(item: dict[str, Any], base: Path | None) -> dict[str, Any]:
+    """``item`` with every asset href absolute: a relative href is resolved against ``base``'s folder (a
+    local item file) or the item's own ``self`` link (an API answer); ``file://`` becomes a plain path."""
+    self_href = next((str(lk.get("href")) for lk in item.get("links") or []
+                      if lk.get("rel") == "self" and is_url(str(lk.get("href")))), None)
+    for asset in (item.get("assets") or {}).values():
+        href = str(asset.get("href", "")).removeprefix("file://")
+        if href and not urlparse(href).scheme and not os.path.isabs(href):
+            if base is not None:
+                href = str((base.parent / href).resolve())
+            elif self_href is not None:
+                href = urljoin(self_href, href)
+        elif href and not urlparse(href).scheme:
+            href = os.path.normpath(href)
+        asset["href"] = href
+    return item
+
+
+def _item_datetime(item: Mapping[str, Any]) -> dt.datetime | None:
+    props = item.get("properties") or {}
+    text = props.get("datetime") or props.get("start_datetime")
+    if not text:
+        return None
+    when = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _date_in(when: dt.datetime | None, query: SearchQuery) -> bool:
+    if when is None:
+        return False
+    day = (when if when.tzinfo is None else when.astimezone(dt.timezone.utc)).date()
+    return query.start <= day <= query.end
+
+
+def _matches(item: Mapping[str, Any], query: SearchQuery) -> bool:
+    if item.get("collection") not in (None, query.collection):
+        return False
+    if not _date_in(_item_datetime(item), query):
+        return False
+    geometry = item.get("geometry")
+    if geometry is None:
+        bbox = item.get("bbox")
+        if not bbox:
+            return False
+        geom: BaseGeometry = shapely.box(*bbox[:2], *bbox[-2:]) if len(bbox) == 6 else shapely.box(*bbox)
+    else:
+        geom = shape(geometry)
+    if not geom.intersects(query.aoi):
+        return False
+    cloud = (item.get("properties") or {}).get("eo:cloud_cover")
+    return query.max_cloud is None or cloud is None or float(cloud) <= query.max_cloud
+
+
+# ------------------------------------------------------------------------------------------ item → row
+
+
+def band_hrefs(item: Mapping[str, Any]) -> dict[str, str]:
+    """Band name (B01…B12, B8A, SCL) → absolute href of that band's asset in ``item``.
+
+    An asset's band comes from its key when the key is a band name (Planetary Computer, earth-search v0),
+    else from its single ``eo:bands`` name (earth-search v1), else from an earth-search v1 common-name key
+    (``scl``, ``nir08``). When two assets give the same band, a GeoTIFF beats a JPEG 2000 copy.
+    """
+    found: dict[str, tuple[int, str]] = {}
+    for key, asset in (item.get("assets") or {}).items():
+        band = _asset_band(key, asset)
+        if band is None or not asset.get("href"):
+            continue
+        rank = _asset_rank(key, asset)
+        if band not in found or rank < found[band][0]:
+            found[band] = (rank, str(asset["href"]))
+    return {band: found[band][1] for band in MANIFEST_BANDS if band in found}
+
+
+def _asset_band(key: str, asset: Mapping[str, Any]) -> str | None:
+    upper = key.upper()
+    if upper in MANIFEST_BANDS:
+        return upper
+    bands = asset.get("eo:bands") or []
+    if len(bands) == 1 and isinstance(bands[0], Mapping):
+        name = str(bands[0].get("name", "")).upper()
+        if name in MANIFEST_BANDS:
+            return name
+        if re.fullmatch(r"B\d", name) and f"B0{name[1]}" in MANIFEST_BANDS:
+            return f"B0{name[1]}"
+    return COMMON_KEYS.get(key.lower())
+
+
+def _asset_rank(key: str, asset: Mapping[str, Any]) -> int:
+    media = str(asset.get("type", "")).lower()
+    href = str(asset.get("href", "")).lower()
+    if "jp2" in media or key.lower().endswith("jp2") or href.endswith(".jp2"):
+        return 2
+    if "tiff" in media or href.endswith((".tif", ".tiff")):
+        return 0
+    return 1
+
+
+def processing_baseline(item: Mapping[str, Any]) -> str:
+    """The item's processing baseline as ``NN.NN`` (``s2:processing_baseline``, ``sentinel:…`` or the
+    ``_Nxxyy_`` field of the product id); empty when the item does not say."""
+    props = item.get("properties") or {}
+    for key in ("s2:processing_baseline", "sentinel:processing_baseline", "processing:version"):
+        value = props.get(key)
+        if value not in (None, ""):
+            text = str(value)
+            if re.fullmatch(r"\d+(\.\d+)?", text):
+                major, _, minor = text.partition(".")
+                return f"{int(major):02d}.{(minor or '0').ljust(2, '0')[:2]}"
+            return text
+    for key in ("s2:product_uri", "sentinel:product_id", "s2:product_id"):
+        match = _BASELINE_IN_ID.search(str(props.get(key, "")))
+        if match:
+            return f"{match.group(1)}.{match.group(2)}"
+    return ""
+
+
+def boa_offset(item: Mapping[str, Any]) -> int:
+    """The BOA offset (DN units) to add before dividing by 10 000: ``-1000`` or ``0``.
+
+    Taken from ``raster:bands[0].offset`` of a reflectance asset (``-0.1`` at scale ``0.0001`` is
+    ``-1000``); where the item carries none, from the processing baseline (``04.00`` and later: ``-1000``).
+    Items that say the offset was already removed from the data (``earthsearch:boa_offset_applied`` or
+    ``sentinel:boa_offset_applied`` true) get ``0``.
+    """
+    props = item.get("properties") or {}
+    if props.get("earthsearch:boa_offset_applied") is True or props.get("sentinel:boa_offset_applied") is True:
+        return 0
+    assets = item.get("assets") or {}
+    for key, asset in sorted(assets.items(), key=lambda kv: (_asset_rank(*kv), kv[0])):
+        band = _asset_band(key, asset)
+        if band in (None, "SCL"):
+            continue
+        bands = asset.get("raster:bands") or []
+        if bands and isinstance(bands[0], Mapping) and bands[0].get("offset") is not None:
+            scale = float(bands[0].get("scale") or 0.0001)
+            offset = round(float(bands[0]["offset"]) / scale)
+            return -1000 if offset <= -500 else 0
+    baseline = processing_baseline(item)
+    return -1000 if baseline and baseline >= OFFSET_BASELINE else 0
+
+
+def mgrs_tile(item: Mapping[str, Any]) -> str:
+    """The item's MGRS tile (``15SYS``) from its properties, else from its id; empty when unknown."""
+    props = item.get("properties") or {}
+    if props.get("s2:mgrs_tile"):
+        return str(props["s2:mgrs_tile"]).removeprefix("T")
+    for prefix in ("mgrs", "sentinel"):
+        zone, band, square = (props.get(f"{prefix}:{k}") for k in ("utm_zone", "latitude_band", "grid_square"))
+        if zone is not None and band and square:
+            return f"{int(zone):02d}{band}{square}"
+    code = str(props.get("grid:code", ""))
+    if code.startswith("MGRS-"):
+        return code[5:]
+    match = _MGRS.search(str(item.get("id", "")).replace("_T", "_"))
+    return match.group(1) if match else ""
+
+
+def scene_epsg(item: Mapping[str, Any], tile: str) -> int:
+    """The scene's EPSG code (``proj:epsg``, ``proj:code``, else the UTM zone of the MGRS tile)."""
+    props = item.get("properties") or {}
+    if props.get("proj:epsg"):
+        return int(props["proj:epsg"])
+    code = str(props.get("proj:code", ""))
+    if code.upper().startswith("EPSG:"):
+        return int(code.split(":")[1])
+    for asset in (item.get("assets") or {}).values():
+        if asset.get("proj:epsg"):
+            return int(asset["proj:epsg"])
+    match = re.fullmatch(r"(\d{1,2})([C-X])[A-Z]{2}", tile)
+    if match:
+        return (32600 if match.group(2) >= "N" else 32700) + int(match.group(1))
+    return 0
+
+
+@dataclass(frozen=True)
+class SceneRecord:
+    """One STAC item as a scene-manifest row (``valid_fraction_aoi`` is filled in later from the SCL)."""
+
+    scene_id: str
+    datetime: dt.datetime
+    tile: str
+    platform: str
+    processing_baseline: str
+    epsg: int
+    footprint: bytes
+    hrefs: dict[str, str]
+    cloud_cover_tile: float | None
+    boa_offset: int
+    datatake: str
+    created: str
+
+    @property
+    def date(self) -> dt.date:
+        """Acquisition date (UTC)."""
+        return self.datetime.date()
+
+    def row(self, valid_fraction_aoi: float | None) -> dict[str, Any]:
+        """The manifest row, with ``valid_fraction_aoi``."""
+        return {"scene_id": self.scene_id, "datetime": self.datetime, "date": self.date, "tile": self.tile,
+                "platform": self.platform, "processing_baseline": self.processing_baseline,
+                "epsg": self.epsg, "footprint": self.footprint, "hrefs": list(self.hrefs.items()),
+                "cloud_cover_tile": self.cloud_cover_tile, "valid_fraction_aoi": valid_fraction_aoi,
+                "boa_offset": self.boa_offset}
+
+
+def scene_record(item: Mapping[str, Any]) -> SceneRecord:
+    """Turn a STAC item dict into a :class:`SceneRecord`; ``ValueError`` names what is missing."""
+    scene_id = str(item.get("id") or "")
+    when = _item_datetime(item)
+    if not scene_id or when is None:
+        raise ValueError("item has no id or no datetime")
+    hrefs = band_hrefs(item)
+    if "SCL" not in hrefs:
+        raise ValueError(f"item has no SCL asset (assets: {', '.join(sorted(item.get('assets') or {}))})")
+    props = item.get("properties") or {}
+    tile = mgrs_tile(item)
+    geometry = item.get("geometry")
+    footprint = shapely.to_wkb(shape(geometry) if geometry else shapely.box(*item["bbox"][:4]))
+    cloud = props.get("eo:cloud_cover")
+    datatake = str(props.get("s2:datatake_id") or props.get("sentinel:datatake_id") or "")
+    return SceneRecord(
+        scene_id=scene_id, datetime=when.astimezone(dt.timezone.utc), tile=tile,
+        platform=str(props.get("platform", "")).lower(), processing_baseline=processing_baseline(item),
+        epsg=scene_epsg(item, tile), footprint=footprint, hrefs=hrefs,
+        cloud_cover_tile=None if cloud is None else float(cloud), boa_offset=boa_offset(item),
+        datatake=datatake, created=str(props.get("created") or props.get("updated") or ""),
+    )
+
+
+def deduplicate(records: Sequence[SceneRecord]) -> tuple[list[SceneRecord], list[dict[str, str]]]:
+    """Drop scenes published twice (reprocessing): same tile and same datatake (or, without a datatake
+    id, the same acquisition second). The newest processing baseline wins, then the newest ``created``.
+
+    Returns the kept records (input order) and, for each dropped one, ``{"scene_id", "kept"}``.
+    """
+    groups: dict[tuple[str, str], list[SceneRecord]] = {}
+    for rec in records:
+        key = rec.datatake or rec.datetime.replace(microsecond=0).isoformat()
+        groups.setdefault((rec.tile, key), []).append(rec)
+    keep: set[str] = set()
+    dropped: list[dict[str, str]] = []
+    for group in groups.values():
+        ranked = sorted(group, key=lambda r: (_baseline_key(r.processing_baseline), r.created, r.scene_id),
+                        reverse=True)
+        keep.add(ranked[0].scene_id)
+        dropped.extend({"scene_id": r.scene_id, "kept": ranked[0].scene_id} for r in ranked[1:])
+    return [r for r in records if r.scene_id in keep], sorted(dropped, key=lambda d: d["scene_id"])
+
+
+def _baseline_key(baseline: str) -> tuple[float, str]:
+    try:
+        return float(baseline), baseline
+    except ValueError:
+        return -1.0, baseline

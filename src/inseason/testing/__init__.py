@@ -1,0 +1,18 @@
+"""Loopback stand-ins for the internet in tests and demos: an HTTP file server and a STAC API.
+
+* :class:`RangeFileServer` serves a folder with Range requests and counts what it sends (object storage
+  for GDAL's ``/vsicurl/``);
+* :class:`StacApiServer` is a small STAC API (item search, features) over a static catalog;
+* :func:`serve_world` runs both over a synthetic world; :mod:`inseason.testing.pytest_plugin` has fixtures.
+
+Both servers bind 127.0.0.1 on a free port by default, run in background threads, count requests
+(:meth:`~LoopbackServer.stats`) and can fail or slow down on purpose (:meth:`~LoopbackServer.fail_next`,
+``delay_s``) to exercise retry code.
+"""
+
+from inseason.testing.http_files import (LoopbackServer, RangeFileServer, RangeNotSatisfiable, RequestRecord,
+                                         ServerStats, parse_range)
+from inseason.testing.stac_api import StacApiServer, WorldServers, serve_world
+
+__all__ = ["LoopbackServer", "RangeFileServer", "RangeNotSatisfiable", "RequestRecord", "ServerStats",
+           "StacApiServer", "WorldServers", "parse_range", "serve_world"]

@@ -1,0 +1,501 @@
+"""The scenes stage: STAC (static catalog and loopback API) → scene manifest, checked against the world's truth."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pystac
+import pytest
+import rasterio
+import shapely
+from pyproj import Transformer
+from rasterio.features import geometry_mask
+from rasterio.warp import transform_geom
+from shapely.geometry import box, mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from inseason.errors import InputError, RemoteError
+from inseason.extract.quality import DEFAULT_SCL_MASK
+from inseason.extract.scenes import OVERLAP_NOTE, find_scenes, manifest_info
+from inseason.sources.stac import (SceneRecord, band_hrefs, boa_offset, deduplicate, mgrs_tile,
+                                   processing_baseline, scene_record)
+from inseason.tables import SCENE_MANIFEST, read_table
+
+OFFSET_DATE = dt.date(2022, 1, 25)
+START, END = dt.date(2021, 6, 1), dt.date(2022, 8, 31)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def world_aoi(world: Path) -> BaseGeometry:
+    return shape(json.loads((world / "aoi.geojson").read_text())["features"][0]["geometry"])
+
+
+def truth(world: Path, start: dt.date = START, end: dt.date = END) -> list[dict[str, Any]]:
+    rows = pq.read_table(world / "truth" / "scenes.parquet").to_pylist()
+    return [r for r in rows if start <= r["date"] <= end]
+
+
+def scl_path(world: Path, row: dict[str, Any]) -> Path:
+    return world / "scenes" / row["tile"] / str(row["date"].year) / row["scene_id"] / "SCL.tif"
+
+
+def direct_fraction(path: Path, aoi: BaseGeometry) -> float:
+    with rasterio.open(path) as ds:
+        scl = ds.read(1)
+        inside = geometry_mask([transform_geom("EPSG:4326", ds.crs, mapping(aoi))], out_shape=scl.shape,
+                               transform=ds.transform, invert=True)
+    return float((inside & ~np.isin(scl, DEFAULT_SCL_MASK)).sum() / inside.sum())
+
+
+def expected_candidates(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Truth rows minus the older copies of reprocessed scenes (same tile and date as a reprocessed one)."""
+    newer = {(r["tile"], r["date"]) for r in rows if r["reprocessed"]}
+    return {r["scene_id"]: r for r in rows if r["reprocessed"] or (r["tile"], r["date"]) not in newer}
+
+
+@pytest.fixture(scope="module")
+def static_run(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    out = tmp_path_factory.mktemp("scenes") / "scenes.parquet"
+    table = find_scenes(stac=str(tiny_world / "stac" / "catalog.json"), aoi=str(tiny_world / "aoi.geojson"),
+                        start=START, end=END, out=out, min_valid=0.0, quiet=True)
+    return table, out
+
+
+# ------------------------------------------------------------------------------- static catalog: values
+
+
+def test_static_counts_match_truth_minus_duplicates(tiny_world: Path, static_run: tuple[Any, Path]) -> None:
+    table, out = static_run
+    rows = truth(tiny_world)
+    candidates = expected_candidates(rows)
+    info = manifest_info(table)
+    assert info["counts"]["found"] == len(rows)
+    assert info["counts"]["duplicates"] == sum(r["reprocessed"] for r in rows) > 0
+    assert info["counts"]["skipped"] == 0
+    assert info["counts"]["kept"] + info["counts"]["below_min_valid"] == len(candidates)
+    assert set(table.column("scene_id").to_pylist()) <= set(candidates)
+    assert table.num_rows == info["counts"]["kept"] > 0
+    written = read_table(out, SCENE_MANIFEST, what="scene manifest")
+    assert written.equals(table)
+    assert written.schema.metadata == table.schema.metadata
+    assert table.schema.equals(SCENE_MANIFEST, check_metadata=False)
+
+
+def test_kept_duplicate_is_the_newer_baseline(tiny_world: Path, static_run: tuple[Any, Path]) -> None:
+    table, _ = static_run
+    rows = truth(tiny_world)
+    by_id = {r["scene_id"]: r for r in rows}
+    ids = set(table.column("scene_id").to_pylist())
+    duplicates = manifest_info(table)["duplicates"]
+    assert {d["kept"] for d in duplicates} == {r["scene_id"] for r in rows if r["reprocessed"]}
+    for d in duplicates:
+        dropped, kept = by_id[d["scene_id"]], by_id[d["kept"]]
+        assert d["scene_id"] not in ids
+        assert (dropped["tile"], dropped["date"]) == (kept["tile"], kept["date"])
+        assert kept["processing_baseline"] > dropped["processing_baseline"]
+    manifest = {r["scene_id"]: r for r in table.to_pylist()}
+    for d in duplicates:
+        if d["kept"] in manifest:
+            assert manifest[d["kept"]]["processing_baseline"] == by_id[d["kept"]]["processing_baseline"]
+
+
+def test_boa_offset_follows_the_2022_baseline(static_run: tuple[Any, Path]) -> None:
+    table, _ = static_run
+    dates = table.column("date").to_pylist()
+    offsets = table.column("boa_offset").to_pylist()
+    assert any(d < OFFSET_DATE for d in dates) and any(d >= OFFSET_DATE for d in dates)
+    for day, offset in zip(dates, offsets):
+        assert offset == (-1000 if day >= OFFSET_DATE else 0)
+
+
+def test_rows_are_sorted_typed_and_complete(tiny_world: Path, static_run: tuple[Any, Path]) -> None:
+    table, _ = static_run
+    rows = table.to_pylist()
+    assert [(r["datetime"], r["tile"], r["scene_id"]) for r in rows] == sorted(
+        (r["datetime"], r["tile"], r["scene_id"]) for r in rows)
+    by_id = {r["scene_id"]: r for r in truth(tiny_world)}
+    aoi = world_aoi(tiny_world)
+    for r in rows:
+        t = by_id[r["scene_id"]]
+        assert r["datetime"].tzinfo is not None and r["date"] == r["datetime"].date() == t["date"]
+        assert (r["tile"], r["platform"], r["epsg"]) == (t["tile"], t["platform"], 32615)
+        assert r["cloud_cover_tile"] == t["cloud_cover"]
+        assert r["processing_baseline"] == t["processing_baseline"]
+        hrefs = dict(r["hrefs"])
+        assert list(hrefs) == ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11",
+                               "B12", "SCL"]
+        assert all(Path(h).is_absolute() and Path(h).is_file() for h in hrefs.values())
+        assert hrefs["B04"].endswith(f"{r['scene_id']}/B04.tif") and hrefs["SCL"].endswith("/SCL.tif")
+        assert shapely.from_wkb(r["footprint"]).intersects(aoi)
+    info = manifest_info(table)
+    assert info["note"] == OVERLAP_NOTE
+    assert info["query"]["start"] == START.isoformat() and info["query"]["min_valid"] == 0.0
+    assert shapely.from_wkt(info["query"]["aoi"]).equals_exact(aoi, 1e-7)
+
+
+def test_valid_fraction_equals_full_array_computation(tiny_world: Path, static_run: tuple[Any, Path]) -> None:
+    table, _ = static_run
+    aoi = world_aoi(tiny_world)
+    by_id = {r["scene_id"]: r for r in truth(tiny_world)}
+    got = dict(zip(table.column("scene_id").to_pylist(), table.column("valid_fraction_aoi").to_pylist()))
+    want = {sid: direct_fraction(scl_path(tiny_world, by_id[sid]), aoi) for sid in got}
+    assert got == want
+    below = {sid for sid in expected_candidates(truth(tiny_world)) if sid not in got}
+    assert all(direct_fraction(scl_path(tiny_world, by_id[sid]), aoi) == 0.0 for sid in below)
+
+
+def test_min_valid_is_strict_and_filters(tiny_world: Path, static_run: tuple[Any, Path], tmp_path: Path) -> None:
+    table, _ = static_run
+    fractions = dict(zip(table.column("scene_id").to_pylist(), table.column("valid_fraction_aoi").to_pylist()))
+    for threshold in (0.3, sorted(fractions.values())[len(fractions) // 2]):
+        kept = find_scenes(stac=tiny_world / "stac", aoi=world_aoi(tiny_world), start=START, end=END,
+                           out=tmp_path / "m.parquet", min_valid=threshold, quiet=True, workers=2)
+        want = {sid for sid, f in fractions.items() if f > threshold}
+        assert set(kept.column("scene_id").to_pylist()) == want
+        assert 0 < len(want) < len(fractions)
+        assert manifest_info(kept)["counts"]["below_min_valid"] == manifest_info(table)["counts"][
+            "below_min_valid"] + len(fractions) - len(want)
+    assert any(f == threshold for f in fractions.values())  # the median itself was dropped: strictly greater
+
+
+def test_small_aoi_fraction_differs_from_tile_cloud_cover(tiny_world: Path, tmp_path: Path) -> None:
+    world = json.loads((tiny_world / "world.json").read_text())
+    west, south, east, north = world["bbox"]
+    small = box(west + 0.1 * (east - west), south + 0.6 * (north - south),
+                west + 0.3 * (east - west), south + 0.8 * (north - south))
+    table = find_scenes(stac=tiny_world / "stac" / "catalog.json", aoi=",".join(map(str, small.bounds)),
+                        start=START, end=END, out=tmp_path / "small.parquet", min_valid=0.0, quiet=True)
+    by_id = {r["scene_id"]: r for r in truth(tiny_world)}
+    gaps = []
+    for r in table.to_pylist():
+        assert r["valid_fraction_aoi"] == direct_fraction(scl_path(tiny_world, by_id[r["scene_id"]]), small)
+        gaps.append(abs((1 - r["valid_fraction_aoi"]) - r["cloud_cover_tile"] / 100))
+    assert max(gaps) > 0.3
+
+
+def test_max_cloud_drops_by_tile_cloud_cover(tiny_world: Path, static_run: tuple[Any, Path], tmp_path: Path) -> None:
+    table = find_scenes(stac=tiny_world / "stac" / "catalog.json", aoi=world_aoi(tiny_world), start=START,
+                        end=END, out=tmp_path / "m.parquet", min_valid=0.0, max_cloud=20.0, quiet=True)
+    assert table.num_rows > 0
+    assert all(c <= 20.0 for c in table.column("cloud_cover_tile").to_pylist())
+    full = static_run[0]
+    assert table.num_rows < full.num_rows
+
+
+def test_empty_date_range_is_an_input_error(tiny_world: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"no scenes matched collection 'sentinel-2-l2a' between 2023-01-01 "
+                                         r"and 2023-02-01"):
+        find_scenes(stac=tiny_world / "stac" / "catalog.json", aoi=str(tiny_world / "aoi.geojson"),
+                    start=dt.date(2023, 1, 1), end=dt.date(2023, 2, 1), out=tmp_path / "m.parquet", quiet=True)
+    assert not (tmp_path / "m.parquet").exists()
+
+
+def test_bad_inputs_are_input_errors(tiny_world: Path, tmp_path: Path) -> None:
+    stac, aoi, out = tiny_world / "stac" / "catalog.json", str(tiny_world / "aoi.geojson"), tmp_path / "m.parquet"
+    cases: list[tuple[dict[str, Any], str]] = [
+        (dict(start="2022-02-01", end="2022-01-01"), "after end date"),
+        (dict(start="2022-13-01", end="2022-01-01"), "not a date"),
+        (dict(min_valid=1.5), "min_valid"),
+        (dict(aoi=str(tmp_path / "nowhere.geojson")), "nowhere.geojson"),
+        (dict(aoi="600000,3600000,700000,3700000"), "degrees"),
+        (dict(stac=tmp_path / "no-catalog"), "does not exist"),
+        (dict(collection="landsat-c2-l2"), "no collection 'landsat-c2-l2'"),
+    ]
+    for override, message in cases:
+        kwargs: dict[str, Any] = dict(stac=stac, aoi=aoi, start=START, end=END, out=out, quiet=True)
+        kwargs.update(override)
+        with pytest.raises(InputError, match=message):
+            find_scenes(**kwargs)
+
+
+# ------------------------------------------------------------------------- unreadable scenes are recorded
+
+
+def test_unreadable_scl_is_skipped_with_reason(tiny_world: Path, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """An item collection whose SCLs are missing, truncated and fine: the bad ones are skipped, on record."""
+    catalog = pystac.read_file(str(tiny_world / "stac" / "catalog.json"))
+    items = sorted(catalog.get_items(recursive=True), key=lambda it: it.id)[60:63]
+    features = []
+    for it in items:
+        d = it.to_dict(include_self_link=False, transform_hrefs=False)
+        for key, asset in it.assets.items():
+            d["assets"][key]["href"] = asset.get_absolute_href()
+        features.append(d)
+    features[0]["assets"]["scl"]["href"] = str(tmp_path / "missing" / "SCL.tif")
+    data = Path(features[1]["assets"]["scl"]["href"]).read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) // 2])
+    features[1]["assets"]["scl"]["href"] = str(tmp_path / "cut.tif")
+    (tmp_path / "items.json").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    day = lambda f: dt.date.fromisoformat(f["properties"]["datetime"][:10])  # noqa: E731
+    with caplog.at_level(logging.WARNING, logger="inseason"):
+        table = find_scenes(stac=tmp_path / "items.json", aoi=world_aoi(tiny_world), start=day(features[0]),
+                            end=day(features[2]), out=tmp_path / "m.parquet", min_valid=0.0, quiet=True)
+    assert table.column("scene_id").to_pylist() == [features[2]["id"]]
+    info = manifest_info(table)
+    skipped = {s["scene_id"]: s["reason"] for s in info["skipped"]}
+    assert set(skipped) == {features[0]["id"], features[1]["id"]}
+    assert "No such file" in skipped[features[0]["id"]]
+    assert "cut.tif" in skipped[features[1]["id"]]
+    assert info["counts"] == {"found": 3, "duplicates": 0, "skipped": 2, "below_min_valid": 0, "kept": 1}
+    assert sum("skipped scene" in rec.message for rec in caplog.records) == 2
+    written = pq.read_schema(tmp_path / "m.parquet").metadata
+    assert json.loads(written[b"inseason:skipped"]) == info["skipped"]
+
+
+# --------------------------------------------------------------------- item → row for other STAC flavours
+
+
+def _v1_item() -> dict[str, Any]:
+    assets = {}
+    for key, band in (("red", "B04"), ("nir08", "B8A"), ("blue", "B02")):
+        asset = {"href": f"https://example.com/S2B_15SYS_20220726_0_L2A/{band}.tif",
+                 "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                 "eo:bands": [{"name": band}], "raster:bands": [{"scale": 0.0001, "offset": -0.1}]}
+        assets[key] = asset
+        assets[f"{key}-jp2"] = {**asset, "href": asset["href"].replace(".tif", ".jp2"), "type": "image/jp2"}
+    assets["scl"] = {"href": "https://example.com/S2B_15SYS_20220726_0_L2A/SCL.tif", "type": "image/tiff"}
+    assets["scl-jp2"] = {"href": "https://example.com/S2B_15SYS_20220726_0_L2A/SCL.jp2", "type": "image/jp2"}
+    assets["visual"] = {"href": "https://example.com/TCI.tif", "eo:bands": [{"name": n} for n in ("B04", "B03", "B02")]}
+    return {"type": "Feature", "id": "S2B_15SYS_20220726_0_L2A", "bbox": [-91, 33, -90, 34],
+            "geometry": mapping(box(-91, 33, -90, 34)), "assets": assets,
+            "properties": {"datetime": "2022-07-26T16:53:22.123Z", "platform": "sentinel-2b",
+                           "mgrs:utm_zone": 15, "mgrs:latitude_band": "S", "mgrs:grid_square": "YS",
+                           "s2:processing_baseline": "04.00", "eo:cloud_cover": 12.5,
+                           "s2:datatake_id": "GS2B_20220726T165322_028"}}
+
+
+def test_earth_search_v1_keys_map_through_eo_bands_and_prefer_cogs() -> None:
+    item = _v1_item()
+    hrefs = band_hrefs(item)
+    assert hrefs == {"B02": "https://example.com/S2B_15SYS_20220726_0_L2A/B02.tif",
+                     "B04": "https://example.com/S2B_15SYS_20220726_0_L2A/B04.tif",
+                     "B8A": "https://example.com/S2B_15SYS_20220726_0_L2A/B8A.tif",
+                     "SCL": "https://example.com/S2B_15SYS_20220726_0_L2A/SCL.tif"}
+    record = scene_record(item)
+    assert (record.tile, record.epsg, record.boa_offset, record.processing_baseline) == ("15SYS", 32615, -1000, "04.00")
+    assert record.datetime == dt.datetime(2022, 7, 26, 16, 53, 22, 123000, tzinfo=dt.timezone.utc)
+    assert record.cloud_cover_tile == 12.5 and record.platform == "sentinel-2b"
+
+
+def test_planetary_computer_keys_and_baseline_from_product_id() -> None:
+    assets = {b: {"href": f"https://pc.example/{b}.tif", "type": "image/tiff; application=geotiff",
+                  "eo:bands": [{"name": b}]} for b in ("B01", "B04", "B8A", "B12")}
+    assets["SCL"] = {"href": "https://pc.example/SCL.tif", "type": "image/tiff; application=geotiff"}
+    assets["visual"] = {"href": "https://pc.example/TCI.tif"}
+    item = {"type": "Feature", "id": "S2A_MSIL2A_20220301T165021_R026_T15SYS_20220302T000000",
+            "bbox": [-91, 33, -90, 34], "geometry": mapping(box(-91, 33, -90, 34)), "assets": assets,
+            "properties": {"datetime": "2022-03-01T16:50:21Z", "platform": "Sentinel-2A",
+                           "s2:mgrs_tile": "15SYS", "proj:code": "EPSG:32615",
+                           "s2:product_uri": "S2A_MSIL2A_20220301T165021_N0400_R026_T15SYS_20220302T000000.SAFE"}}
+    assert band_hrefs(item) == {b: f"https://pc.example/{b}.tif" for b in ("B01", "B04", "B8A", "B12", "SCL")}
+    assert processing_baseline(item) == "04.00"
+    assert boa_offset(item) == -1000  # no raster:bands: from the baseline
+    record = scene_record(item)
+    assert (record.tile, record.epsg, record.platform) == ("15SYS", 32615, "sentinel-2a")
+    item["properties"]["s2:product_uri"] = "S2A_MSIL2A_20210301T165021_N0300_R026_T15SYS_20210302T000000.SAFE"
+    assert (processing_baseline(item), boa_offset(item)) == ("03.00", 0)
+
+
+def test_earth_search_v0_keys_and_properties() -> None:
+    assets = {b: {"href": f"https://sentinel-cogs.example/{b}.tif", "type": "image/tiff; application=geotiff"}
+              for b in ("B02", "B03", "B04", "B08", "SCL")}
+    assets["thumbnail"] = {"href": "https://sentinel-cogs.example/preview.jpg", "type": "image/jpeg"}
+    item = {"type": "Feature", "id": "S2B_15SYS_20210715_0_L2A", "bbox": [-91, 33, -90, 34],
+            "geometry": None, "assets": assets,
+            "properties": {"datetime": "2021-07-15T16:53:22Z", "platform": "sentinel-2b",
+                           "sentinel:utm_zone": 15, "sentinel:latitude_band": "S", "sentinel:grid_square": "YS",
+                           "sentinel:processing_baseline": "03.01", "eo:cloud_cover": 3.0}}
+    assert set(band_hrefs(item)) == {"B02", "B03", "B04", "B08", "SCL"}
+    record = scene_record(item)
+    assert (record.tile, record.epsg, record.boa_offset, record.processing_baseline) == ("15SYS", 32615, 0, "03.01")
+    assert shapely.from_wkb(record.footprint).equals(box(-91, 33, -90, 34))
+    item["properties"]["sentinel:boa_offset_applied"] = True
+    item["properties"]["sentinel:processing_baseline"] = "04.00"
+    assert boa_offset(item) == 0  # the offset was removed from the data already
+    del item["properties"]["sentinel:utm_zone"]
+    assert mgrs_tile(item) == "15SYS"  # from the id
+
+
+def test_item_without_scl_is_refused() -> None:
+    item = _v1_item()
+    del item["assets"]["scl"], item["assets"]["scl-jp2"]
+    with pytest.raises(ValueError, match="no SCL asset"):
+        scene_record(item)
+
+
+def test_deduplicate_prefers_baseline_then_created() -> None:
+    base = scene_record(_v1_item())
+
+    def variant(scene_id: str, baseline: str, created: str, datatake: str = base.datatake) -> SceneRecord:
+        return SceneRecord(**{**base.__dict__, "scene_id": scene_id, "processing_baseline": baseline,
+                              "created": created, "datatake": datatake})
+
+    records = [variant("a_0", "04.00", "2022-07-27"), variant("a_1", "05.09", "2023-01-01"),
+               variant("a_2", "05.09", "2023-06-01"), variant("b_0", "04.00", "2022-07-27", datatake="other")]
+    kept, dropped = deduplicate(records)
+    assert [r.scene_id for r in kept] == ["a_2", "b_0"]
+    assert dropped == [{"scene_id": "a_0", "kept": "a_2"}, {"scene_id": "a_1", "kept": "a_2"}]
+    no_take = [SceneRecord(**{**r.__dict__, "datatake": ""}) for r in records[:2]]
+    assert [r.scene_id for r in deduplicate(no_take)[0]] == ["a_1"]  # same tile and second
+
+
+def test_v1_item_copy_is_not_mutated() -> None:
+    item = _v1_item()
+    before = copy.deepcopy(item)
+    scene_record(item)
+    assert item == before
+
+
+# ------------------------------------------------------------------------------------------ STAC API
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dead_api_is_a_remote_error_naming_the_url(tiny_world: Path, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_dead_port()}/"
+    with pytest.raises(RemoteError, match=url.replace(".", r"\.")):
+        find_scenes(stac=url, aoi=str(tiny_world / "aoi.geojson"), start=START, end=END, out=tmp_path / "m.parquet",
+                    quiet=True, timeout=1.0, retries=1, backoff=0.01)
+    assert not (tmp_path / "m.parquet").exists()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_world: Path) -> Any:
+    from inseason.testing import serve_world
+
+    with serve_world(tiny_world) as servers:
+        yield servers
+
+
+def _comparable(table: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "hrefs"} for row in table.to_pylist()]
+
+
+def test_api_gives_the_same_manifest_as_the_static_catalog(tiny_world: Path, served: Any,
+                                                           static_run: tuple[Any, Path], tmp_path: Path) -> None:
+    table = find_scenes(stac=served.stac.url, aoi=str(tiny_world / "aoi.geojson"), start=START, end=END,
+                        out=tmp_path / "api.parquet", min_valid=0.0, quiet=True, timeout=5.0, retries=2,
+                        backoff=0.01)
+    static = static_run[0]
+    assert _comparable(table) == _comparable(static)  # same scenes, fractions (read over HTTP), offsets
+    info, static_info = manifest_info(table), manifest_info(static)
+    assert info["counts"] == static_info["counts"] and info["duplicates"] == static_info["duplicates"]
+    assert info["query"]["stac"] == served.stac.url
+    for row in table.to_pylist():
+        hrefs = dict(row["hrefs"])
+        assert set(hrefs) == set(dict(static.to_pylist()[0]["hrefs"]))
+        assert all(h.startswith(served.files.url) for h in hrefs.values())
+    scl_requests = [p for p in served.files.stats().requests_by_path if p.endswith("/SCL.tif")]
+    assert scl_requests and all(p.endswith("/SCL.tif") for p in served.files.stats().requests_by_path)
+
+
+def test_api_search_pages_through_every_item(tiny_world: Path, served: Any) -> None:
+    from inseason.sources.stac import SearchQuery, search_items
+
+    query = SearchQuery("sentinel-2-l2a", world_aoi(tiny_world), START, END)
+    before = served.stac.stats().requests_by_path.get("/search", 0)
+    items = search_items(served.stac.url, query, page_size=7, timeout=5.0, retries=1, backoff=0.01)
+    pages = served.stac.stats().requests_by_path.get("/search", 0) - before
+    assert [it["id"] for it in items] == sorted(r["scene_id"] for r in truth(tiny_world))
+    assert pages == -(-len(items) // 7) > 1
+
+
+def test_api_503_is_retried_then_succeeds(tiny_world: Path, served: Any, tmp_path: Path) -> None:
+    before = served.stac.stats()
+    served.stac.fail_next(3, 503)
+    table = find_scenes(stac=served.stac.url, aoi=world_aoi(tiny_world), start=dt.date(2021, 7, 1),
+                        end=dt.date(2021, 7, 31), out=tmp_path / "m.parquet", min_valid=0.0, quiet=True,
+                        timeout=5.0, retries=4, backoff=0.01)
+    after = served.stac.stats()
+    assert table.num_rows > 0
+    assert manifest_info(table)["counts"]["found"] == len(truth(tiny_world, dt.date(2021, 7, 1),
+                                                                dt.date(2021, 7, 31)))
+    failed = [r for r in after.log[len(before.log):] if r.status == 503]
+    assert len(failed) == 3
+
+
+def test_api_failing_past_the_retries_is_a_remote_error(tiny_world: Path, served: Any, tmp_path: Path) -> None:
+    served.stac.fail_next(2, 503)  # the first try and the one retry
+    with pytest.raises(RemoteError, match=served.stac.url.replace(".", r"\.")):
+        find_scenes(stac=served.stac.url, aoi=world_aoi(tiny_world), start=START, end=END,
+                    out=tmp_path / "m.parquet", quiet=True, timeout=5.0, retries=1, backoff=0.01)
+    assert not (tmp_path / "m.parquet").exists()
+
+
+def test_api_empty_search_is_an_input_error(tiny_world: Path, served: Any, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no scenes matched collection 'sentinel-2-l2a' between 2020-01-01"):
+        find_scenes(stac=served.stac.url, aoi=world_aoi(tiny_world), start=dt.date(2020, 1, 1),
+                    end=dt.date(2020, 12, 31), out=tmp_path / "m.parquet", quiet=True, timeout=5.0, retries=1)
+
+
+# ------------------------------------------------------------ windowed SCL reads over HTTP move few bytes
+
+
+@pytest.fixture(scope="module")
+def wide_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One 21.6 km tile (SCL 1080 × 1080 in 128-pixel blocks), two scenes: files big enough (130-230 KB) that
+    GDAL's 16-32 KB header and read-ahead chunks do not swallow them whole."""
+    from inseason.synth import synth
+
+    return synth(tmp_path_factory.mktemp("worlds") / "wide", size="tiny", seed=1, quiet=True, tile_m=21600,
+                 years=(2022,), season=("06-01", "06-12")).path
+
+
+def test_small_aoi_reads_fewer_scl_bytes_than_the_file(wide_world: Path, tmp_path: Path) -> None:
+    from inseason.testing import serve_world
+
+    tile = json.loads((wide_world / "world.json").read_text())["tiles"][0]
+    left, bottom, right, top = tile["bounds"]
+    size = right - left
+    to_ll = Transformer.from_crs(tile["epsg"], 4326, always_xy=True)
+    (w, e), (s, n) = to_ll.transform([left + 0.4 * size, left + 0.5 * size], [top - 0.5 * size, top - 0.4 * size])
+    small = box(w, s, e, n)  # a hundredth of the tile
+    with serve_world(wide_world) as servers:
+        table = find_scenes(stac=servers.stac.url, aoi=small, start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31),
+                            out=tmp_path / "m.parquet", min_valid=0.0, quiet=True, timeout=5.0, retries=1)
+        stats = servers.files.stats()
+    rows = pq.read_table(wide_world / "truth" / "scenes.parquet").to_pylist()
+    assert manifest_info(table)["counts"]["found"] == len(rows) >= 2
+    by_id = {r["scene_id"]: r for r in rows}
+    for row in table.to_pylist():
+        assert row["valid_fraction_aoi"] == direct_fraction(scl_path(wide_world, by_id[row["scene_id"]]), small)
+    assert set(stats.bytes_by_path) == {f"/scenes/{r['tile']}/2022/{r['scene_id']}/SCL.tif" for r in rows}
+    for r in rows:
+        served_bytes = stats.bytes_by_path[f"/scenes/{r['tile']}/2022/{r['scene_id']}/SCL.tif"]
+        file_bytes = scl_path(wide_world, r).stat().st_size
+        assert 0 < served_bytes < 0.5 * file_bytes, (served_bytes, file_bytes)
+
+
+def test_scl_over_http_survives_a_503_and_reports_a_404(tiny_world: Path, served: Any) -> None:
+    from inseason.extract.quality import UnreadableScene, scl_valid_fraction
+
+    row = truth(tiny_world, dt.date(2021, 3, 1), dt.date(2021, 3, 31))[0]  # a scene no other test reads
+    path = scl_path(tiny_world, row)
+    served.files.fail_next(1, 503)
+    quality = scl_valid_fraction(served.files.url_for(path), world_aoi(tiny_world))
+    assert quality.valid_fraction == direct_fraction(path, world_aoi(tiny_world))
+    assert any(r.status == 503 for r in served.files.stats().log)
+    with pytest.raises(UnreadableScene, match="404"):
+        scl_valid_fraction(served.files.url + "scenes/nowhere/SCL.tif", world_aoi(tiny_world))
+
+
+def test_same_inputs_give_byte_identical_manifests(tiny_world: Path, tmp_path: Path) -> None:
+    for workers in (1, 4):
+        find_scenes(stac=tiny_world / "stac", aoi=str(tiny_world / "aoi.geojson"), start=START, end=END,
+                    out=tmp_path / f"m{workers}.parquet", quiet=True, workers=workers)
+    assert (tmp_path / "m1.parquet").read_bytes() == (tmp_path / "m4.parquet").read_bytes()
