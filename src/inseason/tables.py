@@ -6,9 +6,10 @@ schema metadata. Writers write to a temporary name and rename, so a reader never
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,6 +38,45 @@ OBSERVATIONS = pa.schema([
     ("point_id", pa.int64()), ("scene_id", pa.string()), ("date", pa.date32()),
     *[(band, pa.int16()) for band in S2_BANDS], ("scl", pa.uint8()), ("tile", pa.string()),
 ])
+
+
+#: Scale of each Sentinel-2 band in the series table: stored value × scale = surface reflectance.
+S2_SCALE = 1e-4
+
+
+def series_schema(bands: Sequence[str], *, values: pa.DataType = pa.int16(), sample_id: pa.DataType = pa.int64(),
+                  scales: Sequence[float] | None = None, crs: str | None = None) -> pa.Schema:
+    """The series schema of DESIGN §2 for ``bands``: one row per (sample, season), ragged and calendar-true.
+
+    ``values`` is int16 (reflectance × 10 000, extracted Sentinel-2) or float32 (imported series);
+    ``sample_id`` is int64 (a label point's ``point_id``) or string. The band order and each band's scale
+    go into the metadata as ``inseason:bands`` and ``inseason:scales`` (JSON lists).
+    """
+    if not bands:
+        raise InputError("a series table needs at least one band")
+    if scales is None:
+        scales = [S2_SCALE if values == pa.int16() else 1.0] * len(bands)
+    schema = pa.schema([
+        ("sample_id", sample_id), ("year", pa.int16()), ("label", pa.string()), ("label_code", pa.int32()),
+        ("field_id", pa.int64()), ("lon", pa.float64()), ("lat", pa.float64()), ("x", pa.float64()),
+        ("y", pa.float64()), ("crs", pa.string()), ("split", pa.string()),
+        ("dates", pa.list_(pa.date32())), ("values", pa.list_(pa.list_(values, len(bands)))),
+        ("scl", pa.list_(pa.uint8())),
+    ])
+    extra = {"bands": json.dumps(list(bands)), "scales": json.dumps([float(s) for s in scales])}
+    if crs is not None:
+        extra["crs"] = crs
+    return with_metadata(schema, **extra)
+
+
+def series_bands(schema: pa.Schema) -> tuple[list[str], list[float]]:
+    """Band names and scales of a series table, from its metadata (clear error when they are missing)."""
+    meta = schema.metadata or {}
+    if b"inseason:bands" not in meta:
+        raise InputError("series table has no inseason:bands metadata: write it with inseason series or import")
+    bands = json.loads(meta[b"inseason:bands"])
+    scales = json.loads(meta.get(b"inseason:scales", json.dumps([1.0] * len(bands)).encode()))
+    return bands, scales
 
 
 def with_metadata(schema: pa.Schema, **extra: str) -> pa.Schema:
