@@ -1,0 +1,57 @@
+"""The one thing evaluation needs from a model: a callable that gives class probabilities for the rows
+of a series table as of a date, and the checks around calling it.
+
+Any callable ``predict(table, *, as_of)`` returning a float array ``[rows, classes]`` works: the
+training package's ``predict_series`` bound to a bundle, a classical baseline, or a test double.
+Evaluation truncates the series to ``as_of`` itself before calling, so no predictor can see the future.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from inseason.errors import InputError
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+class Predictor(Protocol):
+    """Class probabilities ``[rows, classes]`` for a series table using observations up to ``as_of``."""
+
+    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray: ...
+
+
+def day_number(date: dt.date) -> int:
+    """Days since 1970-01-01 (how date32 columns store dates)."""
+    return (date - EPOCH).days
+
+
+def class_indices(table: pa.Table, *, classes: Sequence[str]) -> np.ndarray:
+    """Index into ``classes`` of each row's ``label``; labels the model does not know are refused."""
+    if table.num_rows == 0:
+        raise InputError("the series table has no rows to evaluate: the split has no test samples "
+                         "(check --split and the split column)")
+    labels = table.column("label").to_pylist()
+    lookup = {name: k for k, name in enumerate(classes)}
+    unknown = sorted({str(label) for label in labels if label not in lookup})
+    if unknown:
+        raise InputError(f"series labels {unknown} are not among the model's classes {list(classes)}: "
+                         "evaluate with a table built with the model's label map")
+    return np.array([lookup[label] for label in labels], dtype=np.int64)
+
+
+def checked_probabilities(probabilities: np.ndarray, *, n_rows: int, n_classes: int) -> np.ndarray:
+    """The predictor's output as float64 ``[n_rows, n_classes]``, refusing other shapes or non-finite values
+    (a bundle whose label map differs from the evaluation classes shows up here)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.shape != (n_rows, n_classes):
+        raise InputError(f"the model returned probabilities of shape {p.shape}, expected ({n_rows}, {n_classes}): "
+                         "its label map does not match the evaluation classes")
+    if not np.isfinite(p).all():
+        raise InputError("the model returned non-finite probabilities: check the bundle's normalisation statistics")
+    return p

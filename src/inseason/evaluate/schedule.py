@@ -1,0 +1,71 @@
+"""Calendar as-of dates of an in-season evaluation: month-days (``"04-01"``) resolved in each row's season.
+
+A month-day is resolved to the date with that month and day that falls inside season ``year`` (DESIGN §3:
+the season starts on a configurable month-day); a month-day outside the season is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from inseason.errors import InputError
+from inseason.season import DEFAULT_START, season_start
+
+#: Any non-leap year, used to step month-days.
+_REFERENCE_YEAR = 2001
+
+
+def parse_month_day(text: str) -> tuple[int, int]:
+    """``(month, day)`` of ``"MM-DD"``; a clear error otherwise."""
+    try:
+        date = dt.date.fromisoformat(f"{_REFERENCE_YEAR}-{text}")
+    except (TypeError, ValueError):
+        raise InputError(f"as-of date {text!r} is not a month-day like 04-01") from None
+    return date.month, date.day
+
+
+def as_of_schedule(*, first: str = "04-01", last: str = "10-31", every_days: int = 15) -> list[str]:
+    """Month-days from ``first`` to ``last`` (inclusive) every ``every_days`` days: the default is the
+    1 April to 31 October schedule of DESIGN §3."""
+    if every_days < 1:
+        raise InputError(f"as-of step of {every_days} days: use a step of at least 1 day")
+    start = dt.date(_REFERENCE_YEAR, *parse_month_day(first))
+    end = dt.date(_REFERENCE_YEAR, *parse_month_day(last))
+    if end < start:
+        raise InputError(f"as-of schedule ends ({last}) before it starts ({first}): swap them")
+    days = range(0, (end - start).days + 1, every_days)
+    return [(start + dt.timedelta(days=d)).strftime("%m-%d") for d in days]
+
+
+def season_end(year: int, *, start: str = DEFAULT_START) -> dt.date:
+    """Last day of season ``year``."""
+    return season_start(year + 1, start) - dt.timedelta(days=1)
+
+
+def resolve_as_of(month_day: str, year: int, *, start: str = DEFAULT_START) -> dt.date:
+    """The date with this month-day inside season ``year`` (seasons starting ``start``)."""
+    month, day = parse_month_day(month_day)
+    first, last = season_start(year, start), season_end(year, start=start)
+    for candidate_year in (year, year - 1):
+        try:
+            date = dt.date(candidate_year, month, day)
+        except ValueError:  # 02-29 in a non-leap year
+            continue
+        if first <= date <= last:
+            return date
+    raise InputError(f"as-of date {month_day} is outside season {year} ({first} to {last}): "
+                     "choose as-of dates within the season")
+
+
+def check_schedule(month_days: Sequence[str], years: Sequence[int], *, start: str = DEFAULT_START) -> list[str]:
+    """``month_days`` in season order after checking each resolves in every season of ``years``."""
+    if not month_days:
+        raise InputError("no as-of dates given: give at least one month-day like 07-01")
+    if len(set(month_days)) != len(month_days):
+        raise InputError(f"as-of dates {list(month_days)} repeat a date: give each once")
+    for year in years:
+        for month_day in month_days:
+            resolve_as_of(month_day, year, start=start)
+    first_year = min(years)
+    return sorted(month_days, key=lambda month_day: resolve_as_of(month_day, first_year, start=start))
