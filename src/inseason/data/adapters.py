@@ -1,0 +1,93 @@
+"""Input adapters (DESIGN §3): from ragged observations to fixed tensors, by vectorised gathers.
+
+*bucketed*: a window of ``window_days`` + 1 days ending on the window-end day, cut into ``bucket_days``
+buckets (``slots`` of them); each bucket holds its first observation, empty buckets are masked out (not
+zero-padded as data). The `arset` preset is the ARSET course's 120-day window of 5-day buckets: 25 slots.
+*sequence*: the last ``max_obs`` observations on or before the as-of day, with their day of season and a
+key-padding mask.
+
+Both return flat observation positions [B, T] (−1 where masked), the mask [B, T] and the day of season
+[B, T] of each step (the bucket's centre day for bucketed inputs, 0 where masked).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from inseason.config import StrictModel
+from inseason.data.store import SeriesStore
+
+
+class AdapterConfig(StrictModel):
+    """How a ragged series becomes a fixed [T, C] input."""
+
+    kind: Literal["bucketed", "sequence"] = "sequence"
+    window_days: int = Field(120, ge=1, le=400, description="bucketed: days covered before the window end")
+    bucket_days: int = Field(5, ge=1, le=60, description="bucketed: days per bucket")
+    max_obs: int = Field(64, ge=1, le=400, description="sequence: most recent observations kept")
+
+    @property
+    def n_steps(self) -> int:
+        """T, the number of time steps the model sees."""
+        if self.kind == "bucketed":
+            return -(-(self.window_days + 1) // self.bucket_days)
+        return self.max_obs
+
+
+ADAPTER_PRESETS: dict[str, AdapterConfig] = {
+    "arset": AdapterConfig(kind="bucketed", window_days=120, bucket_days=5),
+    "sequence": AdapterConfig(kind="sequence", max_obs=64),
+}
+
+
+def _candidates(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions [B, M] of each row's observations in [start, end) and their validity (M = longest run)."""
+    width = int((ends - starts).max(initial=0))
+    positions = starts[:, None] + np.arange(max(width, 1))[None, :]
+    valid = positions < ends[:, None]
+    return np.where(valid, positions, 0), valid
+
+
+def gather_sequence(store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray, config: AdapterConfig,
+                    keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last ``max_obs`` observations of each row on or before ``as_of`` (right-aligned mask order kept).
+
+    ``keep`` (bool [B, max_obs]) drops observations (observation dropout) by masking them out.
+    """
+    ends = store.end_positions(rows, as_of)
+    starts = np.maximum(store.offsets[rows], ends - config.max_obs)
+    positions = starts[:, None] + np.arange(config.max_obs)[None, :]
+    mask = positions < ends[:, None]
+    if keep is not None:
+        mask &= keep
+    positions = np.where(mask, positions, -1)
+    doy = np.where(mask, store.doy[np.maximum(positions, 0)], 0).astype(np.int64)
+    return positions, mask, doy
+
+
+def gather_bucketed(store: SeriesStore, rows: np.ndarray, *, window_end: np.ndarray, config: AdapterConfig,
+                    keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First observation of each bucket of the window ending on day ``window_end`` (inclusive).
+
+    ``keep`` (bool [B, window_days + 1], by day within the window) drops observations before bucketing,
+    so a dropped observation leaves its bucket to the next observation in it, if any.
+    """
+    window_start = window_end - config.window_days
+    starts = store.start_positions(rows, window_start)
+    ends = store.end_positions(rows, window_end)
+    positions, valid = _candidates(starts, ends)
+    day = store.doy[positions].astype(np.int64) - window_start[:, None]
+    if keep is not None:
+        valid &= np.take_along_axis(keep, np.clip(day, 0, config.window_days), axis=1)
+    slots = config.n_steps
+    bucket = np.clip(day // config.bucket_days, 0, slots - 1)
+    first = np.full((rows.size, slots), np.iinfo(np.int64).max, dtype=np.int64)
+    batch_index = np.broadcast_to(np.arange(rows.size)[:, None], positions.shape)
+    np.minimum.at(first, (batch_index[valid], bucket[valid]), positions[valid])
+    mask = first != np.iinfo(np.int64).max
+    centre = window_start[:, None] + np.arange(slots)[None, :] * config.bucket_days + config.bucket_days // 2
+    centre = np.maximum(centre, 0)
+    return np.where(mask, first, -1), mask, np.where(mask, centre, 0).astype(np.int64)

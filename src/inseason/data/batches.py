@@ -1,0 +1,120 @@
+"""One batch of model inputs from a set of rows: adapter gather, augmentations, channels, normalisation.
+
+Everything is vectorised over the batch. The same function serves training (with a seeded generator and
+augmentations) and evaluation/prediction (fixed as-of day, no randomness), so both see identical inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import Field
+
+from inseason.config import StrictModel
+from inseason.data.adapters import AdapterConfig, gather_bucketed, gather_sequence
+from inseason.data.features import FeatureConfig, compute_features
+from inseason.data.normalize import Normalization
+from inseason.data.store import SeriesStore
+
+#: Day of season standing for "the whole season" (later than any observation).
+SEASON_END = 399
+
+
+class AugmentConfig(StrictModel):
+    """Training-time augmentations (evaluation never applies them)."""
+
+    as_of: bool = Field(True, description="random as-of truncation: each sample sees its season up to a random day")
+    min_as_of: int = Field(60, ge=0, le=SEASON_END, description="earliest random as-of day of season")
+    random_window: bool = Field(True, description="bucketed: the window ends on a random day before the as-of day")
+    obs_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="probability of dropping each observation")
+    band_noise: float = Field(0.02, ge=0.0, le=1.0, description="Gaussian noise std added to normalised inputs")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Everything needed to turn store rows into model inputs the same way at training and prediction time."""
+
+    adapter: AdapterConfig
+    features: FeatureConfig
+    normalization: Normalization
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Model inputs of the shared tensor contract, as numpy: values [B,T,C], mask [B,T], doy [B,T]."""
+
+    values: np.ndarray  # float32
+    mask: np.ndarray  # bool
+    doy: np.ndarray  # int64
+    rows: np.ndarray  # int64, the store rows
+
+
+def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of: np.ndarray | None = None,
+                augment: AugmentConfig | None = None, rng: np.random.Generator | None = None) -> Batch:
+    """Inputs for ``rows`` as of day of season ``as_of`` (per row; default: the whole season).
+
+    With ``augment`` (and ``rng``) the as-of day, the window end, dropped observations and band noise are
+    drawn per sample. A sample that would lose all its observations to dropout keeps them.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    as_of = np.full(rows.size, SEASON_END, np.int64) if as_of is None else np.asarray(as_of, np.int64)
+    adapter = spec.adapter
+    if augment is not None:
+        assert rng is not None, "augmentation needs a seeded generator"
+        as_of = _random_as_of(store, rows, as_of, augment, rng)
+    if adapter.kind == "bucketed":
+        window_end = as_of.copy()
+        if augment is not None and augment.random_window:
+            window_end = _random_window_end(store, rows, as_of, adapter, rng)
+        keep = None
+        if augment is not None and augment.obs_dropout > 0:
+            keep = rng.random((rows.size, adapter.window_days + 1)) >= augment.obs_dropout
+        positions, mask, doy = gather_bucketed(store, rows, window_end=window_end, config=adapter, keep=keep)
+        if keep is not None:
+            lost = ~mask.any(axis=1)
+            if lost.any():
+                positions[lost], mask[lost], doy[lost] = gather_bucketed(
+                    store, rows[lost], window_end=window_end[lost], config=adapter)
+    else:
+        keep = None
+        if augment is not None and augment.obs_dropout > 0:
+            keep = rng.random((rows.size, adapter.max_obs)) >= augment.obs_dropout
+        positions, mask, doy = gather_sequence(store, rows, as_of=as_of, config=adapter, keep=keep)
+        if keep is not None:
+            lost = ~mask.any(axis=1)
+            if lost.any():
+                positions[lost], mask[lost], doy[lost] = gather_sequence(store, rows[lost], as_of=as_of[lost],
+                                                                         config=adapter)
+    flat = positions[mask]
+    channels = compute_features(store.values[flat], None if store.scl is None else store.scl[flat],
+                                bands=store.bands, scales=store.scales, config=spec.features)
+    channels = spec.normalization.apply(channels)
+    if augment is not None and augment.band_noise > 0:
+        channels = channels + rng.normal(0.0, augment.band_noise, channels.shape)
+    values = np.zeros((*mask.shape, channels.shape[1]), np.float32)
+    values[mask] = channels
+    return Batch(values=values, mask=mask, doy=doy, rows=rows)
+
+
+def _random_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augment: AugmentConfig,
+                  rng: np.random.Generator) -> np.ndarray:
+    """A uniform day between the row's first observation (or ``min_as_of``) and its last (or ``as_of``)."""
+    if not augment.as_of:
+        return as_of
+    counts = store.counts[rows]
+    first = np.where(counts > 0, store.doy[np.minimum(store.offsets[rows], store.doy.size - 1)], 0)
+    last = np.where(counts > 0, store.doy[np.maximum(store.offsets[rows + 1] - 1, 0)], 0).astype(np.int64)
+    low = np.maximum(first, augment.min_as_of)
+    high = np.minimum(last, as_of)
+    low = np.minimum(low, high)
+    return low + np.floor(rng.random(rows.size) * (high - low + 1)).astype(np.int64)
+
+
+def _random_window_end(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, adapter: AdapterConfig,
+                       rng: np.random.Generator) -> np.ndarray:
+    """A window end between the earliest day that still covers the first observation and ``as_of``."""
+    counts = store.counts[rows]
+    first = np.where(counts > 0, store.doy[np.minimum(store.offsets[rows], store.doy.size - 1)], 0)
+    low = np.minimum(first.astype(np.int64) + adapter.bucket_days, as_of)
+    return low + np.floor(rng.random(rows.size) * (as_of - low + 1)).astype(np.int64)

@@ -1,0 +1,161 @@
+"""The ragged series store: a series table decoded once into flat numpy arrays (DESIGN §2, §3).
+
+Batches are later built by vectorised gathers over these arrays, so no Python loop ever runs per sample.
+Observation ``j`` of row ``i`` lives at ``offsets[i] + j``; its day of season (days since the row's season
+start) is ``doy[offsets[i] + j]``. Values stay as the table stores them (int16 reflectance × 10 000 or
+float32) with the band scales kept alongside.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from inseason.errors import InputError
+from inseason.season import DEFAULT_START, season_start
+from inseason.tables import series_bands
+
+#: Days of season are stored in int16 and keyed per row with this stride (a season is shorter).
+DOY_STRIDE = 1024
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesStore:
+    """Flat arrays of one series table: ``values`` [N_obs, C], ``doy`` [N_obs], ``offsets`` [N_rows + 1]."""
+
+    bands: tuple[str, ...]
+    scales: np.ndarray  # float32 [C]
+    values: np.ndarray  # int16 or float32 [N_obs, C]
+    doy: np.ndarray  # int16 [N_obs]
+    scl: np.ndarray | None  # uint8 [N_obs]
+    offsets: np.ndarray  # int64 [N_rows + 1]
+    labels: np.ndarray  # str [N_rows]
+    label_codes: np.ndarray  # int32 [N_rows]
+    years: np.ndarray  # int16 [N_rows]
+    splits: np.ndarray  # object [N_rows] (None where the table has no split)
+    sample_ids: np.ndarray  # [N_rows]
+    season: str
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return int(self.offsets.size - 1)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Number of observations of each row."""
+        return np.diff(self.offsets)
+
+    def rows_of(self, split: str) -> np.ndarray:
+        """Row indices whose split is ``split`` (int64, ascending)."""
+        return np.flatnonzero(self.splits == split).astype(np.int64)
+
+    def positions_of(self, rows: np.ndarray) -> np.ndarray:
+        """Flat indices of all observations of ``rows``, row after row."""
+        starts, counts = self.offsets[rows], self.counts[rows]
+        first = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        return first + np.arange(int(counts.sum()), dtype=np.int64)
+
+    def end_positions(self, rows: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+        """Flat index one past each row's last observation on or before day of season ``as_of``."""
+        keys = rows.astype(np.int64) * DOY_STRIDE + np.clip(as_of, -1, DOY_STRIDE - 1)
+        return np.searchsorted(self._keys, keys, side="right").clip(self.offsets[rows], self.offsets[rows + 1])
+
+    def start_positions(self, rows: np.ndarray, first_day: np.ndarray) -> np.ndarray:
+        """Flat index of each row's first observation on or after day of season ``first_day``."""
+        keys = rows.astype(np.int64) * DOY_STRIDE + np.clip(first_day, 0, DOY_STRIDE)
+        return np.searchsorted(self._keys, keys, side="left").clip(self.offsets[rows], self.offsets[rows + 1])
+
+    @property
+    def _keys(self) -> np.ndarray:
+        keys = self.__dict__.get("_key_cache")
+        if keys is None:
+            row = np.repeat(np.arange(len(self), dtype=np.int64), self.counts)
+            keys = row * DOY_STRIDE + self.doy.astype(np.int64)
+            object.__setattr__(self, "_key_cache", keys)
+        return keys
+
+
+def _flat(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """Values and zero-based offsets of a list column (nulls read as empty lists)."""
+    array = column.combine_chunks()
+    if isinstance(array, pa.ChunkedArray):  # an empty table
+        array = pa.array([], type=column.type)
+    offsets = array.offsets.to_numpy().astype(np.int64)
+    lengths = np.diff(offsets)
+    if array.null_count:
+        lengths = np.where(array.is_null().to_numpy(zero_copy_only=False), 0, lengths)
+    return array.flatten(), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStore:
+    """Decode a series table (DESIGN §2) into a `SeriesStore`, computing days of season from ``season``.
+
+    Checks what the model later relies on: values aligned with dates, dates strictly increasing within a
+    row and inside the row's season. Raises `InputError` naming the row otherwise.
+    """
+    bands, scales = series_bands(table.schema)
+    for name in ("dates", "values", "label", "year"):
+        if name not in table.schema.names:
+            raise InputError(f"series table lacks column {name!r}: write it with inseason series or import")
+    dates, offsets = _flat(table.column("dates"))
+    packed, value_offsets = _flat(table.column("values"))
+    if not np.array_equal(offsets, value_offsets):
+        bad = int(np.flatnonzero(np.diff(offsets) != np.diff(value_offsets))[0])
+        raise InputError(f"series row {bad} has {np.diff(value_offsets)[bad]} values for "
+                         f"{np.diff(offsets)[bad]} dates: rewrite the table with inseason series")
+    values = packed.flatten().to_numpy(zero_copy_only=False).reshape(-1, len(bands))
+    day = dates.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+    years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int16)
+    starts = {int(y): (season_start(int(y), season) - _EPOCH).days for y in np.unique(years)}
+    row_start = np.array([starts[int(y)] for y in years], dtype=np.int64)
+    counts = np.diff(offsets)
+    doy = day - np.repeat(row_start, counts)
+    row_of_obs = np.repeat(np.arange(len(counts)), counts)
+    outside = (doy < 0) | (doy >= 400)
+    if outside.any():
+        bad = int(row_of_obs[np.flatnonzero(outside)[0]])
+        raise InputError(f"series row {bad} (year {years[bad]}) has dates outside its season starting "
+                         f"{season}: check the season start or the table's year column")
+    steps = np.diff(doy)
+    same_row = row_of_obs[1:] == row_of_obs[:-1]
+    if (same_row & (steps <= 0)).any():
+        bad = int(row_of_obs[1:][np.flatnonzero(same_row & (steps <= 0))[0]])
+        raise InputError(f"series row {bad} has dates that are not strictly increasing: rebuild it with inseason series")
+    scl = None
+    if "scl" in table.schema.names and table.column("scl").null_count < table.num_rows:
+        scl_values, scl_offsets = _flat(table.column("scl"))
+        if np.array_equal(scl_offsets, offsets):
+            scl = scl_values.to_numpy(zero_copy_only=False).astype(np.uint8)
+    labels = np.array(table.column("label").to_pylist(), dtype=object)
+    splits = (np.array(table.column("split").to_pylist(), dtype=object) if "split" in table.schema.names
+              else np.full(table.num_rows, None, dtype=object))
+    codes = (table.column("label_code").to_numpy(zero_copy_only=False).astype(np.int32)
+             if "label_code" in table.schema.names else np.zeros(table.num_rows, np.int32))
+    digest = hashlib.sha256()
+    for part in (offsets, values, doy.astype(np.int16), np.array(labels.tolist(), dtype=str)):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    digest.update(repr((bands, scales, season)).encode())
+    return SeriesStore(bands=tuple(bands), scales=np.asarray(scales, np.float32), values=values,
+                       doy=doy.astype(np.int16), scl=scl, offsets=offsets, labels=labels, label_codes=codes,
+                       years=years, splits=splits,
+                       sample_ids=np.asarray(table.column("sample_id").to_pylist() if "sample_id" in
+                                             table.schema.names else np.arange(table.num_rows)),
+                       season=season, fingerprint=digest.hexdigest()[:16])
+
+
+def load_series(path: str | os.PathLike[str], *, season: str = DEFAULT_START) -> SeriesStore:
+    """Read a series Parquet file and decode it once (see `decode_series`)."""
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise InputError(f"series table {path} does not exist: build it with inseason series") from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"series table {path} is not a readable Parquet file: {exc}") from None
+    return decode_series(table, season=season)
