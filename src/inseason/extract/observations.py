@@ -64,6 +64,22 @@ def read_manifest(root: Path) -> dict[str, dict[str, Any]]:
     return entries
 
 
+def remove_leftovers(root: Path) -> None:
+    """Tidy a folder a killed run left: delete half-written part files and cut a half-written manifest line.
+
+    Readers never see either (pyarrow datasets skip dot-files; :func:`read_manifest` skips bad lines), but
+    a line cut short would glue itself to the next one appended. Call it only when no other run writes here.
+    """
+    for tmp in root.glob("year=*/tile=*/.part-*.parquet.tmp-*"):
+        tmp.unlink(missing_ok=True)
+    manifest = root / MANIFEST
+    if manifest.exists():
+        text = manifest.read_bytes()
+        if text and not text.endswith(b"\n"):
+            with open(manifest, "r+b") as f:
+                f.truncate(text.rfind(b"\n") + 1)
+
+
 def append_manifest(root: Path, entry: dict[str, Any]) -> None:
     """Record a finished or skipped scene (one JSON line, flushed to disk)."""
     with open(root / MANIFEST, "a") as f:

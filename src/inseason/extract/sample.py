@@ -45,6 +45,7 @@ class SceneTask:
     tile: str
     year: int  # season of the points
     boa_offset: int
+    epsg: int  # CRS of every band, as the scene manifest says; the points' x and y are in it
     hrefs: dict[str, str]  # band name (B01…B12, SCL) → href
 
 
@@ -64,11 +65,16 @@ def _gdal_path(href: str) -> str:
     return href[len("file://"):] if href.startswith("file://") else href
 
 
+def _nodata(ds: rasterio.DatasetReader) -> int:
+    """The band's nodata value (Sentinel-2 L2A uses 0, also when a file does not say so)."""
+    return int(ds.nodata) if ds.nodata is not None else 0
+
+
 def _sample_band(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Values of band 1 at map coordinates (x, y) (0 outside), reading only the blocks that hold points."""
-    cols, rows = ~ds.transform * (x, y)
+    """Values of band 1 at map coordinates (x, y) (nodata outside), reading only the blocks that hold points."""
+    cols, rows = ~ds.transform @ (x, y)
     rows, cols = np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
-    out = np.zeros(x.shape, dtype=ds.dtypes[0])
+    out = np.full(x.shape, _nodata(ds), dtype=ds.dtypes[0])
     inside = (rows >= 0) & (rows < ds.height) & (cols >= 0) & (cols < ds.width)
     bh, bw = ds.block_shapes[0]
     block = (rows // bh) * (ds.width // bw + 1) + cols // bw
@@ -85,6 +91,16 @@ def _sample_band(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray) -> tu
     return out, nbytes, len(keys)
 
 
+def _reason(exc: RasterioError) -> str:
+    """GDAL's own words for a failed read (rasterio puts them in the chained exception)."""
+    causes = [str(exc)]
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        causes.append(str(exc))
+    useful = [c for c in causes if c and "See previous exception" not in c] or causes
+    return "; ".join(dict.fromkeys(useful))
+
+
 def sample_scene(task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.ndarray, *,
                  scl_mask: Sequence[int] = DEFAULT_SCL_MASK) -> SceneResult:
     """Observations of ``task`` at points (``x``, ``y`` in the scene's CRS), masked by SCL and nodata.
@@ -93,28 +109,34 @@ def sample_scene(task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.nda
     A scene whose files cannot be read is returned as skipped, with the reason, instead of raising.
     """
     values: dict[str, np.ndarray] = {}
+    nodata: dict[str, int] = {}
     nbytes = blocks = 0
-    try:
-        with rasterio.Env(**GDAL_COG_ENV):
-            for band in ("SCL", *S2_BANDS):
-                href = task.hrefs.get(band)
-                if href is None:
-                    return SceneResult(None, nbytes, blocks, skipped=f"no {band} asset", points=len(point_id))
+    with rasterio.Env(**GDAL_COG_ENV):
+        for band in ("SCL", *S2_BANDS):
+            href = task.hrefs.get(band)
+            if href is None:
+                return SceneResult(None, nbytes, blocks, skipped=f"no {band} asset", points=len(point_id))
+            try:
                 with rasterio.open(_gdal_path(href)) as ds:
+                    if ds.crs is None or ds.crs.to_epsg() != task.epsg:
+                        return SceneResult(None, nbytes, blocks, points=len(point_id),
+                                           skipped=f"{band} ({href}) is in {ds.crs}, not EPSG:{task.epsg}")
                     values[band], n, b = _sample_band(ds, x, y)
-                nbytes, blocks = nbytes + n, blocks + b
-                if band == "SCL":  # points under masked SCL need no other band
-                    keep = (values["SCL"] != 0) & ~np.isin(values["SCL"], scl_mask)
-                    point_id, x, y = point_id[keep], x[keep], y[keep]
-                    values["SCL"] = values["SCL"][keep]
-                    if not keep.any():
-                        break
-    except RasterioError as exc:
-        return SceneResult(None, nbytes, blocks, skipped=f"unreadable: {exc}", points=len(point_id))
+                    nodata[band] = _nodata(ds)
+            except RasterioError as exc:
+                return SceneResult(None, nbytes, blocks, skipped=f"{band} unreadable ({href}): {_reason(exc)}",
+                                   points=len(point_id))
+            nbytes, blocks = nbytes + n, blocks + b
+            if band == "SCL":  # points under masked SCL need no other band
+                keep = (values["SCL"] != nodata["SCL"]) & ~np.isin(values["SCL"], scl_mask)
+                point_id, x, y = point_id[keep], x[keep], y[keep]
+                values["SCL"] = values["SCL"][keep]
+                if not keep.any():
+                    break
     if len(point_id) == 0 or len(values) < len(S2_BANDS) + 1:
         return SceneResult(OBSERVATIONS.empty_table(), nbytes, blocks)
     stack = np.stack([values[b] for b in S2_BANDS])
-    valid = (stack != 0).all(axis=0)  # nodata (outside the swath) in any band
+    valid = (stack != np.array([[nodata[b]] for b in S2_BANDS])).all(axis=0)  # nodata (off the swath) in any band
     reflectance = np.clip(stack[:, valid].astype(np.int32) + task.boa_offset, -32768, 32767).astype(np.int16)
     n = int(valid.sum())
     columns = {

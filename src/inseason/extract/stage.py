@@ -8,6 +8,7 @@ file per scene; this process records finished scenes in the manifest.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -20,25 +21,34 @@ import numpy as np
 import pyarrow as pa
 import rasterio
 from pyproj import Transformer
+from rasterio.errors import RasterioError
 
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
-from inseason.extract.observations import (SETTINGS, append_manifest, part_path, read_manifest, write_part)
+from inseason.extract.observations import (SETTINGS, append_manifest, part_path, read_manifest, remove_leftovers,
+                                           write_part)
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, _gdal_path, sample_scene
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_year
 from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table
 
-PointSets = dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+#: (tile, season, tiles imaged that date) → the points sampled in that tile's scenes of those dates.
+PointKey = tuple[str, int, tuple[str, ...]]
+PointSets = dict[PointKey, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class ExtractPlan:
-    """Scenes to sample and, per (tile, season), the points assigned there in the tile's CRS."""
+    """Scenes to sample, the points of each scene (in the tile's CRS) and the points outside every tile."""
 
     tasks: list[SceneTask]
+    keys: dict[str, PointKey]  # scene id → its point set
     points: PointSets
     unassigned: int  # points outside every tile
+
+    def points_of(self, task: SceneTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(point_id, x, y)`` of the points to sample in ``task``'s scene."""
+        return self.points[self.keys[task.scene_id]]
 
 
 def _fingerprint(*paths: Path, options: dict[str, Any]) -> str:
@@ -48,43 +58,85 @@ def _fingerprint(*paths: Path, options: dict[str, Any]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[rasterio.Affine, int, int]:
+    """The 10 m grid of ``tile`` from the first of its scenes whose B02 opens (unreadable ones are skipped
+    later, scene by scene); its CRS must be the one the scene manifest gives."""
+    problems = []
+    for row in rows:
+        href = dict(row["hrefs"]).get("B02")
+        if href is None:
+            problems.append(f"{row['scene_id']} has no B02 asset")
+            continue
+        try:
+            with rasterio.open(_gdal_path(href)) as ds:
+                epsg = ds.crs.to_epsg() if ds.crs is not None else None
+                if epsg != row["epsg"]:
+                    raise InputError(f"scene manifest says EPSG:{row['epsg']} for {row['scene_id']} but its B02 "
+                                     f"({href}) is in {ds.crs}: rebuild the manifest with `inseason scenes`")
+                return ds.transform, ds.width, ds.height
+        except RasterioError as exc:
+            problems.append(f"{href}: {exc}")
+    raise InputError(f"no scene of tile {tile} in the scene manifest can be opened ({problems[0]}): "
+                     "check that its hrefs point at reachable files, or rebuild it with `inseason scenes`")
+
+
+def _check_lonlat(points: pa.Table, path: Path) -> None:
+    lon, lat = points.column("lon").to_numpy(), points.column("lat").to_numpy()
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()
+            and (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all()):
+        raise InputError(f"label points {path} have lon/lat outside EPSG:4326 degrees (projected coordinates "
+                         "in lon/lat?): rebuild them with `inseason labels`")
+    if len(np.unique(points.column("point_id").to_numpy())) != points.num_rows:
+        raise InputError(f"label points {path} repeat point_id values: each point needs its own id")
+
+
 def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = DEFAULT_START) -> ExtractPlan:
-    """Assign points to tiles and scenes to seasons (reads one header per tile)."""
-    rows = scenes.to_pylist()
-    grids: dict[str, tuple[int, rasterio.Affine, int, int]] = {}
-    with rasterio.Env(**GDAL_COG_ENV):
-        for row in rows:
-            if row["tile"] not in grids:
-                href = dict(row["hrefs"])["B02"]
-                with rasterio.open(_gdal_path(href)) as ds:
-                    grids[row["tile"]] = (ds.crs.to_epsg(), ds.transform, ds.width, ds.height)
+    """Assign points to scenes: each scene gets the points of its season that lie in its tile.
+
+    Where tiles overlap, a point goes, on each date, to the tile imaged that date whose edge it lies
+    farthest from, so it gets one observation per date, not one per tile. Reads one header per tile.
+    """
+    rows = sorted(scenes.to_pylist(), key=lambda r: (r["datetime"], r["tile"], r["scene_id"]))
     lon, lat = points.column("lon").to_numpy(), points.column("lat").to_numpy()
     pid, years = points.column("point_id").to_numpy(), points.column("year").to_numpy()
-    tiles = sorted(grids)
-    depth = np.full((len(tiles), len(pid)), -np.inf)
     xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for i, tile in enumerate(tiles):
-        epsg, transform, width, height = grids[tile]
-        x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
-        left, top = transform.c, transform.f
-        right, bottom = left + width * transform.a, top + height * transform.e
-        depth[i] = np.minimum.reduce([x - left, right - x, y - bottom, top - y])
-        xy[tile] = (np.asarray(x), np.asarray(y))
-    best = np.argmax(depth, axis=0) if tiles else np.zeros(len(pid), int)
-    inside = depth.max(axis=0) > 0 if tiles else np.zeros(len(pid), bool)
+    depth: dict[str, np.ndarray] = {}  # metres inside the tile (negative outside)
+    with rasterio.Env(**GDAL_COG_ENV):
+        for tile in sorted({r["tile"] for r in rows}):
+            tile_rows = [r for r in rows if r["tile"] == tile]
+            transform, width, height = _tile_grid(tile, tile_rows)
+            x, y = Transformer.from_crs(4326, tile_rows[0]["epsg"], always_xy=True).transform(lon, lat)
+            x, y = np.asarray(x, float), np.asarray(y, float)
+            left, top = transform.c, transform.f
+            right, bottom = left + width * transform.a, top + height * transform.e
+            depth[tile] = np.minimum.reduce([x - left, right - x, y - bottom, top - y])
+            xy[tile] = (x, y)
+    inside_any = np.zeros(len(pid), bool)
+    for d in depth.values():
+        inside_any |= d > 0
+
+    imaged: dict[tuple[dt.date, int], set[str]] = {}
+    for row in rows:
+        imaged.setdefault((row["date"], season_year(row["date"], season_start)), set()).add(row["tile"])
     point_sets: PointSets = {}
-    for i, tile in enumerate(tiles):
-        for year in np.unique(years):
-            sel = inside & (best == i) & (years == year)
-            if sel.any():
-                point_sets[(tile, int(year))] = (pid[sel], xy[tile][0][sel], xy[tile][1][sel])
+    keys: dict[str, PointKey] = {}
     tasks = []
-    for row in sorted(rows, key=lambda r: (r["datetime"], r["tile"], r["scene_id"])):
+    for row in rows:
         year = season_year(row["date"], season_start)
-        if (row["tile"], year) in point_sets:
+        group = tuple(sorted(imaged[(row["date"], year)]))
+        key = (row["tile"], year, group)
+        if key not in point_sets:
+            stacked = np.stack([depth[t] for t in group])
+            sel = ((years == year) & (stacked.max(axis=0) > 0)
+                   & (np.argmax(stacked, axis=0) == group.index(row["tile"])))
+            point_sets[key] = (pid[sel], xy[row["tile"]][0][sel], xy[row["tile"]][1][sel])
+        if len(point_sets[key][0]):
+            keys[row["scene_id"]] = key
             tasks.append(SceneTask(scene_id=row["scene_id"], date=row["date"], tile=row["tile"], year=year,
-                                   boa_offset=int(row["boa_offset"]), hrefs=dict(row["hrefs"])))
-    return ExtractPlan(tasks=tasks, points=point_sets, unassigned=int((~inside).sum()))
+                                   boa_offset=int(row["boa_offset"]), epsg=int(row["epsg"]),
+                                   hrefs=dict(row["hrefs"])))
+    used = {k: v for k, v in point_sets.items() if len(v[0])}
+    return ExtractPlan(tasks=tasks, keys=keys, points=used, unassigned=int((~inside_any).sum()))
 
 
 _POINTS: PointSets = {}
@@ -98,9 +150,10 @@ def _init_worker(points: PointSets, options: dict[str, Any]) -> None:
     _OPTIONS.update(options)
 
 
-def _extract_scene(task: SceneTask) -> dict[str, Any]:
+def _extract_scene(unit: tuple[SceneTask, PointKey]) -> dict[str, Any]:
     """Worker: sample one scene and write its part file; return its manifest entry."""
-    point_id, x, y = _POINTS[(task.tile, task.year)]
+    task, key = unit
+    point_id, x, y = _POINTS[key]
     result = sample_scene(task, point_id, x, y, scl_mask=_OPTIONS["scl_mask"])
     entry: dict[str, Any] = {"scene_id": task.scene_id, "bytes_read": result.bytes_read,
                              "blocks_read": result.blocks_read}
@@ -118,7 +171,8 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     """Extract the observations of every label point in every scene of the manifest into ``out``.
 
     Started again after a kill (or a Ctrl-C), it skips the scenes already written and goes on; it refuses
-    to resume into a folder made from other inputs. ``dry_run`` plans, samples one scene to measure, and
+    to resume into a folder made from other inputs. Scenes that cannot be read are skipped and recorded in
+    the manifest with the reason (a rerun tries them again); points outside every tile are counted. ``dry_run`` plans, samples one scene to measure, and
     returns an estimate of the scenes, bytes and time without writing anything.
     """
     points_path, scenes_path, root = Path(points), Path(scenes), Path(out)
@@ -128,6 +182,9 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
         raise InputError(f"label points table {points_path} is empty: nothing to extract")
     if scene_table.num_rows == 0:
         raise InputError(f"scene manifest {scenes_path} is empty: widen the dates or the AOI of `inseason scenes`")
+    if any(not 0 <= int(c) <= 255 for c in scl_mask):
+        raise InputError(f"scl_mask {list(scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)")
+    _check_lonlat(point_table, points_path)
     plan = plan_extraction(point_table, scene_table, season_start=season_start)
     if not plan.tasks:
         raise InputError(f"no scene of {scenes_path} covers the points of {points_path} in their seasons: "
@@ -137,7 +194,7 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
         return _estimate(plan, options, workers or default_workers())
 
     settings = {"fingerprint": _fingerprint(points_path, scenes_path, options=options), **options,
-                "points": str(points_path), "scenes": str(scenes_path)}
+                "points": str(points_path), "scenes": str(scenes_path), "unassigned_points": plan.unassigned}
     settings_path = root / SETTINGS
     if settings_path.exists():
         if json.loads(settings_path.read_text())["fingerprint"] != settings["fingerprint"]:
@@ -150,8 +207,9 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     tmp.write_text(json.dumps(settings, indent=1))
     tmp.replace(settings_path)
 
+    remove_leftovers(root)
     done = {k for k, v in read_manifest(root).items() if v["status"] == "done"}
-    todo = [t for t in plan.tasks if t.scene_id not in done]
+    todo = [(t, plan.keys[t.scene_id]) for t in plan.tasks if t.scene_id not in done]
     totals = {"scenes": len(plan.tasks), "resumed": len(plan.tasks) - len(todo), "done": 0, "skipped": 0,
               "observations": 0, "bytes_read": 0, "unassigned_points": plan.unassigned}
     started = time.perf_counter()
@@ -172,7 +230,7 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
 def _estimate(plan: ExtractPlan, options: dict[str, Any], workers: int) -> dict[str, Any]:
     """Sample the first scene (in memory) and scale its cost to the whole plan."""
     task = plan.tasks[0]
-    point_id, x, y = plan.points[(task.tile, task.year)]
+    point_id, x, y = plan.points_of(task)
     started = time.perf_counter()
     result = sample_scene(task, point_id, x, y, scl_mask=options["scl_mask"])
     seconds = time.perf_counter() - started
