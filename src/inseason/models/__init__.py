@@ -1,0 +1,13 @@
+"""Model zoo behind one registry: neural networks on ``(values, mask, doy)`` tensors and tree baselines.
+
+``create_model(name, *, n_bands, n_steps, n_classes, **hyper)`` builds any registered architecture;
+``list_models()`` names them; ``model_spec``/``model_from_spec`` record and rebuild one for a bundle.
+Importing this package registers every architecture below.
+"""
+
+from inseason.models import arset, arset_slide, classical, ltae, recurrent, tempcnn, transformer
+from inseason.models.registry import (ADAPTERS, ModelInfo, create_model, list_models, model_from_spec, model_info,
+                                      model_spec, register_model)
+
+__all__ = ["ADAPTERS", "ModelInfo", "create_model", "list_models", "model_from_spec", "model_info", "model_spec",
+           "register_model", "arset", "arset_slide", "classical", "ltae", "recurrent", "tempcnn", "transformer"]

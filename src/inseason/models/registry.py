@@ -1,0 +1,147 @@
+"""One registry of model architectures: register by name, create by name, rebuild from a recorded spec.
+
+A model class registers itself with ``@register_model("name")``. Its constructor takes the sizes
+``n_bands``, ``n_steps`` and ``n_classes`` and keyword-only hyper-parameters with JSON-serialisable
+defaults; ``create_model`` records the resolved sizes and hyper-parameters as the model's *spec*, the
+JSON object a model bundle stores so that ``model_from_spec`` rebuilds the same architecture later.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, TypeVar
+
+import torch
+
+from inseason.errors import InputError
+
+#: The input adapters of DESIGN §3 a model can be designed for.
+ADAPTERS: tuple[str, ...] = ("bucketed", "sequence")
+
+_SIZES: tuple[str, ...] = ("n_bands", "n_steps", "n_classes")
+
+ModelClass = TypeVar("ModelClass", bound=type)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about an architecture before one is built."""
+
+    name: str
+    adapter: str
+    neural: bool
+    defaults: Mapping[str, Any]
+    summary: str
+
+
+_REGISTRY: dict[str, tuple[type, ModelInfo]] = {}
+
+
+def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
+    """Class decorator that registers an architecture under ``name`` (a programming error raises ValueError).
+
+    The class must declare ``adapter`` ("bucketed" or "sequence") and take ``n_bands``, ``n_steps`` and
+    ``n_classes`` plus keyword-only hyper-parameters whose defaults are JSON-serialisable.
+    """
+    def register(cls: ModelClass) -> ModelClass:
+        if name in _REGISTRY:
+            raise ValueError(f"model name {name!r} is registered twice")
+        adapter = getattr(cls, "adapter", None)
+        if adapter not in ADAPTERS:
+            raise ValueError(f"{cls.__name__}.adapter must be one of {ADAPTERS}, not {adapter!r}")
+        parameters = dict(inspect.signature(cls.__init__).parameters)
+        parameters.pop("self", None)
+        missing = [size for size in _SIZES if size not in parameters]
+        if missing:
+            raise ValueError(f"{cls.__name__} must take {', '.join(missing)}")
+        defaults = {key: parameter.default for key, parameter in parameters.items() if key not in _SIZES}
+        if any(parameter.kind is not inspect.Parameter.KEYWORD_ONLY or parameter.default is inspect.Parameter.empty
+               for key, parameter in parameters.items() if key not in _SIZES):
+            raise ValueError(f"{cls.__name__}: hyper-parameters must be keyword-only with defaults")
+        json.dumps(defaults)
+        summary = (inspect.getdoc(cls) or "").split("\n", 1)[0]
+        _REGISTRY[name] = (cls, ModelInfo(name=name, adapter=adapter, neural=issubclass(cls, torch.nn.Module),
+                                          defaults=defaults, summary=summary))
+        return cls
+    return register
+
+
+def list_models() -> list[str]:
+    """The registered architecture names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``: its input adapter, whether it is a neural network, its defaults."""
+    return _entry(name)[1]
+
+
+def create_model(name: str, *, n_bands: int, n_steps: int, n_classes: int, seed: int | None = None,
+                 **hyper: Any) -> Any:
+    """Build architecture ``name`` for inputs of ``n_steps`` × ``n_bands`` and ``n_classes`` outputs.
+
+    ``hyper`` overrides the architecture's defaults (see :func:`model_info`). ``seed`` makes the result
+    reproducible without touching the global random state: it seeds a neural network's weight
+    initialisation, and it is a classical baseline's ``seed`` hyper-parameter (recorded in its spec).
+    The returned model carries its spec (see :func:`model_spec`).
+    """
+    cls, info = _entry(name)
+    for size_name, size in (("n_bands", n_bands), ("n_steps", n_steps), ("n_classes", n_classes)):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InputError(f"model {name!r}: {size_name} must be a positive integer, not {size!r}")
+    unknown = sorted(set(hyper) - set(info.defaults))
+    if unknown:
+        raise InputError(f"model {name!r} has no option {unknown[0]!r}: its options are "
+                         f"{', '.join(sorted(info.defaults)) or 'none'}")
+    if not info.neural and seed is not None:
+        if "seed" in hyper and hyper["seed"] != seed:
+            raise InputError(f"model {name!r}: give its seed once (seed={seed} and seed={hyper['seed']} differ)")
+        hyper = {**hyper, "seed": seed}
+    spec = {"name": name, "n_bands": n_bands, "n_steps": n_steps, "n_classes": n_classes,
+            **info.defaults, **hyper}
+    try:
+        spec = json.loads(json.dumps(spec))
+    except (TypeError, ValueError) as error:
+        raise InputError(f"model {name!r}: options must be JSON values (numbers, strings, lists): {error}") from None
+    options = {key: value for key, value in spec.items() if key != "name"}
+    if info.neural and seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cls(**options)
+    else:
+        model = cls(**options)
+    model.spec = spec
+    return model
+
+
+def model_spec(model: Any) -> dict[str, Any]:
+    """The JSON spec of a model built by :func:`create_model`, or of an architecture name with its defaults.
+
+    For a built model: ``{"name", "n_bands", "n_steps", "n_classes", **hyper-parameters}``, what a bundle
+    records. For a name: ``{"name", **defaults}``, what a configuration starts from.
+    """
+    if isinstance(model, str):
+        return {"name": model, **json.loads(json.dumps(dict(model_info(model).defaults)))}
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, dict):
+        raise InputError(f"{type(model).__name__} was not built by inseason.models.create_model: it has no spec")
+    return json.loads(json.dumps(spec))
+
+
+def model_from_spec(spec: Mapping[str, Any]) -> Any:
+    """Rebuild the architecture a spec recorded (weights are loaded separately, e.g. from safetensors)."""
+    missing = [key for key in ("name", *_SIZES) if key not in spec]
+    if missing:
+        raise InputError(f"model spec lacks {', '.join(missing)}: the model.json is incomplete or not a model spec")
+    options = {key: value for key, value in spec.items() if key not in ("name", *_SIZES)}
+    return create_model(spec["name"], n_bands=spec["n_bands"], n_steps=spec["n_steps"],
+                        n_classes=spec["n_classes"], **options)
+
+
+def _entry(name: str) -> tuple[type, ModelInfo]:
+    """The registered class and info of ``name``, or an InputError listing the names there are."""
+    if name not in _REGISTRY:
+        raise InputError(f"unknown model {name!r}: choose one of {', '.join(list_models())}")
+    return _REGISTRY[name]

@@ -1,0 +1,142 @@
+"""Fitted tree ensembles as plain arrays: exported from scikit-learn, evaluated with numpy, stored without pickle.
+
+A :class:`TreeEnsemble` holds every node of every tree in flat arrays (split feature, threshold, side for
+missing values, children, leaf outputs). That is all prediction needs, so a model bundle can keep a
+random forest or a gradient-boosting model in ``weights.safetensors`` and load it without unpickling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+from inseason.errors import InputError
+
+_ROWS_PER_CHUNK = 4096
+_ARRAYS = ("feature", "threshold", "missing_left", "left", "right", "value", "roots", "baseline", "classes",
+           "importances")
+
+
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """Flat node arrays of a fitted ensemble, and how its leaf outputs combine into class probabilities.
+
+    ``value`` [nodes, outputs] holds leaf outputs; ``averaged`` ensembles (random forests) average leaf
+    class fractions over trees, the others (gradient boosting) add leaf scores to ``baseline`` and apply
+    a softmax (or a sigmoid with a single output). ``classes`` maps each probability column to a class
+    index of the model; ``importances`` is one value per input feature, summing to 1.
+    """
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    roots: np.ndarray
+    baseline: np.ndarray
+    classes: np.ndarray
+    importances: np.ndarray
+    averaged: bool
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The ensemble as named, contiguous numpy arrays (safetensors-ready)."""
+        return {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], *, averaged: bool) -> TreeEnsemble:
+        """Rebuild an ensemble from :meth:`arrays` (e.g. read back from safetensors)."""
+        missing = [name for name in _ARRAYS if name not in arrays]
+        if missing:
+            raise InputError(f"tree ensemble weights lack {', '.join(missing)}: the bundle is incomplete")
+        return cls(**{name: np.asarray(arrays[name]) for name in _ARRAYS}, averaged=averaged)
+
+    def predict_proba(self, features: np.ndarray, *, n_classes: int) -> np.ndarray:
+        """Class probabilities [rows, n_classes] (float64) of ``features`` [rows, n_features]; NaN is missing."""
+        chunks = [self._proba(features[start:start + _ROWS_PER_CHUNK])
+                  for start in range(0, len(features), _ROWS_PER_CHUNK)]
+        present = np.concatenate(chunks) if chunks else np.zeros((0, len(self.classes)))
+        proba = np.zeros((len(features), n_classes))
+        proba[:, self.classes] = present
+        return proba
+
+    def _proba(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities over the classes seen in training for one chunk of rows."""
+        node = np.broadcast_to(self.roots, (len(features), len(self.roots))).copy()
+        rows = np.arange(len(features))[:, None]
+        while True:
+            x = features[rows, self.feature[node]]
+            go_left = np.where(np.isnan(x), self.missing_left[node].astype(bool), x <= self.threshold[node])
+            following = np.where(go_left, self.left[node], self.right[node])
+            if np.array_equal(following, node):
+                break
+            node = following
+        total = self.value[node].sum(axis=1)
+        if self.averaged:
+            return total / len(self.roots)
+        raw = total + self.baseline
+        if raw.shape[1] == 1:
+            positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+            return np.stack([1.0 - positive, positive], axis=1)
+        raw = raw - raw.max(axis=1, keepdims=True)
+        return np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True)
+
+
+def export_random_forest(forest: RandomForestClassifier) -> TreeEnsemble:
+    """Export a fitted random forest (class labels must be the model's class indices)."""
+    parts = []
+    for estimator in forest.estimators_:
+        tree = estimator.tree_
+        leaf = tree.children_left < 0
+        fractions = tree.value[:, 0, :]
+        fractions = fractions / fractions.sum(axis=1, keepdims=True)
+        parts.append((tree.feature, tree.threshold, tree.missing_go_to_left, tree.children_left,
+                      tree.children_right, leaf, fractions * leaf[:, None]))
+    return _assemble(parts, baseline=np.zeros(len(forest.classes_)), classes=forest.classes_,
+                     importances=forest.feature_importances_, averaged=True)
+
+
+def export_gradient_boosting(model: HistGradientBoostingClassifier) -> TreeEnsemble:
+    """Export a fitted histogram gradient-boosting classifier (numerical features, no categorical splits)."""
+    outputs = np.ravel(model._baseline_prediction).shape[0]
+    gains = np.zeros(model.n_features_in_)
+    parts = []
+    for iteration in model._predictors:
+        for column, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            leaf = nodes["is_leaf"].astype(bool)
+            if nodes["is_categorical"].any():
+                raise InputError("gradient boosting with categorical splits cannot be exported: "
+                                 "use numerical features only")
+            value = np.zeros((len(nodes), outputs))
+            value[:, column] = np.where(leaf, nodes["value"], 0.0)
+            np.add.at(gains, nodes["feature_idx"][~leaf], nodes["gain"][~leaf])
+            parts.append((nodes["feature_idx"], nodes["num_threshold"], nodes["missing_go_to_left"],
+                          nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), leaf, value))
+    importances = gains / gains.sum() if gains.sum() > 0 else gains
+    return _assemble(parts, baseline=np.ravel(model._baseline_prediction), classes=model.classes_,
+                     importances=importances, averaged=False)
+
+
+def _assemble(parts: list[tuple[np.ndarray, ...]], *, baseline: np.ndarray, classes: np.ndarray,
+              importances: np.ndarray, averaged: bool) -> TreeEnsemble:
+    """Concatenate per-tree node arrays, offsetting child indices; leaves point to themselves."""
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in ("feature", "threshold", "missing_left",
+                                                                  "left", "right", "value")}
+    roots, offset = [], 0
+    for feature, threshold, missing_left, left, right, leaf, value in parts:
+        here = np.arange(len(leaf)) + offset
+        columns["feature"].append(np.where(leaf, 0, feature).astype(np.int64))
+        columns["threshold"].append(np.where(leaf, 0.0, threshold).astype(np.float64))
+        columns["missing_left"].append(np.asarray(missing_left, dtype=np.uint8))
+        columns["left"].append(np.where(leaf, here, np.asarray(left, dtype=np.int64) + offset))
+        columns["right"].append(np.where(leaf, here, np.asarray(right, dtype=np.int64) + offset))
+        columns["value"].append(np.asarray(value, dtype=np.float64))
+        roots.append(offset)
+        offset += len(leaf)
+    return TreeEnsemble(**{name: np.concatenate(arrays) for name, arrays in columns.items()},
+                        roots=np.asarray(roots, dtype=np.int64), baseline=np.asarray(baseline, dtype=np.float64),
+                        classes=np.asarray(classes, dtype=np.int64),
+                        importances=np.asarray(importances, dtype=np.float64), averaged=averaged)
