@@ -1,0 +1,204 @@
+"""One evaluation of a predictor on a series table, as a JSON-ready dict (the input of the HTML report and
+of ``inseason evaluate --json``).
+
+The evaluation dict (``schema_version`` 1); every number is a plain float/int, undefined values are
+``null``, month-days are ``"MM-DD"``, calendar dates ISO ``"YYYY-MM-DD"``:
+
+- ``schema_version`` (1), ``title`` (str), ``config`` (the run's resolved config, any JSON object),
+  ``leakage_audit`` (the split's audit, any JSON object, or null);
+- ``data``: ``n_samples``, ``years``, ``bands``, ``scales``, ``class_counts`` (name → rows),
+  ``observations_per_sample`` (``min``/``median``/``max``), ``first_date``, ``last_date``, plus any extra
+  summary the caller passes;
+- ``classes``: list of ``{"name", "code" (CDL code or null), "color" ("#rrggbb")}``, in model output order;
+- ``season_start`` (month-day), ``target_f1``;
+- end-of-season metrics (each season's last day as the as-of date): ``overall_accuracy``, ``macro_f1``,
+  ``weighted_f1``, ``kappa``, ``n``, ``per_class`` (list of ``{"name", "precision", "recall", "f1",
+  "support", "predicted"}``), ``classes_without_support`` (names), ``confusion`` (``counts``,
+  ``by_truth``, ``by_prediction``: K×K lists, rows truth), ``intervals`` (``overall_accuracy``,
+  ``macro_f1``, ``weighted_f1``, ``kappa``: ``[low, high]`` or null; ``per_class_f1``: list of those;
+  ``level``; ``resampled``: "field", "block" or "sample");
+- ``by_as_of_date``: list, in season order, of ``{"as_of": "MM-DD", ...the same metrics keys...}``;
+- ``earliest_date``: class name → first as-of month-day whose F1 ≥ ``target_f1``, or null;
+- ``course_windows``: null or ``{"window_days", "step_days", "n_windows", "windows": [{"index",
+  "start_offset_days", "n", "overall_accuracy", "macro_f1"}], ...pooled metrics keys...}``;
+- ``importance``: ``{"bands": <permutation result>|null, "periods": <permutation result>|null,
+  "attention": {"day_of_season": [...], "weight": [...]}|null}`` where a permutation result is
+  ``{"by", "metric", "as_of", "baseline", "n_repeats", "features": [{"name", "importance", "std",
+  "n_observations"}]}``;
+- ``spatial``: ``{"by": "field"|"block", "block_size": float|null, "crs": str|null, "groups": [{"group",
+  "n", "correct", "accuracy", "x", "y", "majority_label"}]}``;
+- ``map``: ``{"crs": str|null, "x": [...], "y": [...], "truth": [class index], "prediction": [class index],
+  "confidence": [0..1]}`` at the end of the season;
+- ``samples``: the time-series viewer's samples, list of ``{"sample_id" (str), "label", "year", "dates"
+  (ISO), "bands": {band: [reflectance]}, "ndvi": [...]|null, "scl": [...]|null, "as_of": [{"date" (ISO),
+  "label", "probability"}]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from inseason.errors import InputError
+from inseason.evaluate.bootstrap import bootstrap_intervals
+from inseason.evaluate.curves import course_windows, in_season_curve, predict_at
+from inseason.evaluate.importance import permutation_importance
+from inseason.evaluate.metrics import classification_metrics
+from inseason.evaluate.predictor import Predictor, class_indices, day_number
+from inseason.evaluate.schedule import resolve_as_of, season_end
+from inseason.evaluate.series_arrays import flatten_series
+from inseason.evaluate.spatial import accuracy_by_group, block_ids
+from inseason.labels import cdl_class
+from inseason.season import DEFAULT_START
+from inseason.tables import series_bands
+
+SCHEMA_VERSION = 1
+
+#: Colours for classes without a CDL code (a qualitative palette, colour-blind friendly first).
+FALLBACK_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#999999",
+                   "#8c564b", "#17becf")
+
+
+def class_entries(classes: Sequence[str], *, codes: Sequence[int | None]) -> list[dict[str, Any]]:
+    """``{"name", "code", "color"}`` per class: the CDL colour of its code, a fixed palette otherwise."""
+    entries = []
+    for k, (name, code) in enumerate(zip(classes, codes, strict=True)):
+        color = FALLBACK_COLORS[k % len(FALLBACK_COLORS)]
+        if code is not None:
+            color = "#{:02x}{:02x}{:02x}".format(*cdl_class(code).color)
+        entries.append({"name": name, "code": code, "color": color})
+    return entries
+
+
+def codes_from_table(table: pa.Table, *, classes: Sequence[str]) -> list[int | None]:
+    """Each class's source code when all its rows share one ``label_code`` (else None)."""
+    seen: dict[str, set[int]] = {name: set() for name in classes}
+    for label, code in zip(table.column("label").to_pylist(), table.column("label_code").to_pylist()):
+        if label in seen and code is not None:
+            seen[label].add(int(code))
+    return [next(iter(codes)) if len(codes) == 1 else None for codes in seen.values()]
+
+
+def data_summary(table: pa.Table, *, classes: Sequence[str]) -> dict[str, Any]:
+    """Rows, seasons, bands, class counts, observation counts and date range of a series table."""
+    bands, scales = series_bands(table.schema)
+    flat = flatten_series(table)
+    per_row = np.bincount(flat.row, minlength=table.num_rows)
+    labels = table.column("label").to_pylist()
+    dates = table.column("dates").combine_chunks().flatten()
+    first = pc.min(dates).as_py() if len(dates) else None
+    last = pc.max(dates).as_py() if len(dates) else None
+    return {"n_samples": table.num_rows, "years": sorted(set(table.column("year").to_pylist())),
+            "bands": bands, "scales": scales,
+            "class_counts": {name: labels.count(name) for name in classes},
+            "observations_per_sample": {"min": int(per_row.min()), "median": float(np.median(per_row)),
+                                        "max": int(per_row.max())},
+            "first_date": None if first is None else first.isoformat(),
+            "last_date": None if last is None else last.isoformat()}
+
+
+def viewer_samples(table: pa.Table, *, classes: Sequence[str], probabilities: np.ndarray, as_of: Sequence[str],
+                   season_start: str, n_samples: int, seed: int) -> list[dict[str, Any]]:
+    """Up to ``n_samples`` rows (classes taken in turn, random within a class) with their band series in
+    reflectance, NDVI when B04 and B08 exist, SCL, and the predicted class at each as-of date."""
+    bands, scales = series_bands(table.schema)
+    y_true = class_indices(table, classes=classes)
+    rng = np.random.default_rng(seed)
+    pools = [list(rng.permutation(np.flatnonzero(y_true == k))) for k in range(len(classes))]
+    chosen: list[int] = []
+    while len(chosen) < n_samples and any(pools):
+        for pool in pools:
+            if pool and len(chosen) < n_samples:
+                chosen.append(int(pool.pop(0)))
+    flat = flatten_series(table)
+    years = table.column("year").to_pylist()
+    ids = table.column("sample_id").to_pylist()
+    samples = []
+    for row in sorted(chosen):
+        obs = flat.row == row
+        reflectance = flat.values[obs].astype(np.float64) * np.asarray(scales)
+        series = {band: [round(float(v), 4) for v in reflectance[:, b]] for b, band in enumerate(bands)}
+        ndvi = None
+        if "B04" in bands and "B08" in bands:
+            red, nir = reflectance[:, bands.index("B04")], reflectance[:, bands.index("B08")]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = (nir - red) / (nir + red)
+            ndvi = [round(float(v), 4) if np.isfinite(v) else None for v in ratio]
+        days = flat.day[obs]
+        predictions = [{"date": resolve_as_of(md, years[row], start=season_start).isoformat(),
+                        "label": classes[int(probabilities[d, row].argmax())],
+                        "probability": round(float(probabilities[d, row].max()), 4)} for d, md in enumerate(as_of)]
+        samples.append({
+            "sample_id": str(ids[row]), "label": classes[int(y_true[row])], "year": int(years[row]),
+            "dates": [(np.datetime64(int(day), "D")).astype(str) for day in days],
+            "bands": series, "ndvi": ndvi,
+            "scl": None if flat.scl is None else [int(v) for v in flat.scl[obs]],
+            "as_of": predictions})
+    return samples
+
+
+def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence[str],
+                       class_codes: Sequence[int | None] | None = None, as_of: Sequence[str] | None = None,
+                       season_start: str = DEFAULT_START, target_f1: float = 0.8, spatial_by: str = "field",
+                       block_size: float = 2000.0, n_boot: int = 1000, level: float = 0.95,
+                       importance: bool = True, importance_repeats: int = 3, course_protocol: bool = False,
+                       n_viewer_samples: int = 24, max_map_points: int = 20_000,
+                       config: Mapping[str, Any] | None = None, leakage_audit: Mapping[str, Any] | None = None,
+                       extra_summary: Mapping[str, Any] | None = None, title: str = "inseason evaluation",
+                       seed: int = 0, quiet: bool = True) -> dict[str, Any]:
+    """Everything the report shows about ``predict`` on ``table`` (already restricted to the split to
+    evaluate): end-of-season metrics, in-season curves, importance, accuracy by field or block, map points
+    and viewer samples, as the evaluation dict this module's docstring defines. Bootstrap intervals
+    resample fields (``spatial_by="field"``, samples without a field alone) or blocks of ``block_size``."""
+    if spatial_by not in ("field", "block"):
+        raise InputError(f"spatial grouping {spatial_by!r}: choose 'field' or 'block'")
+    y_true = class_indices(table, classes=classes)
+    codes = list(class_codes) if class_codes is not None else codes_from_table(table, classes=classes)
+    if len(codes) != len(classes):
+        raise InputError(f"{len(codes)} class codes given for {len(classes)} classes: give one code (or None) each")
+    x = table.column("x").to_numpy(zero_copy_only=False).astype(np.float64)
+    y = table.column("y").to_numpy(zero_copy_only=False).astype(np.float64)
+    if spatial_by == "field":
+        groups = np.asarray(table.column("field_id").to_pylist(), dtype=object)
+    else:
+        groups = block_ids(x, y, block_size=block_size)
+    curve = in_season_curve(predict, table, classes=classes, as_of=as_of, season_start=season_start,
+                            target_f1=target_f1, groups=groups, n_boot=n_boot, level=level, seed=seed,
+                            quiet=quiet)
+    years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
+    end_day = np.array([day_number(season_end(int(yr), start=season_start)) for yr in years])
+    final = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
+    y_pred = final.argmax(axis=1)
+    metrics = classification_metrics(y_true, y_pred, classes=classes)
+    metrics["intervals"] = {**bootstrap_intervals(y_true, y_pred, n_classes=len(classes), groups=groups,
+                                                  n_boot=n_boot, seed=seed, level=level),
+                            "resampled": spatial_by}
+    importance_result: dict[str, Any] = {"bands": None, "periods": None, "attention": None}
+    if importance:
+        for key, by in (("bands", "band"), ("periods", "period")):
+            importance_result[key] = permutation_importance(
+                predict, table, classes=classes, by=by, as_of=curve.as_of[-1], season_start=season_start,
+                n_repeats=importance_repeats, seed=seed, quiet=quiet)
+    crs = table.column("crs")[0].as_py() if "crs" in table.column_names else None
+    rng = np.random.default_rng(seed)
+    shown = np.sort(rng.permutation(table.num_rows)[:max_map_points])
+    return {
+        "schema_version": SCHEMA_VERSION, "title": title, "config": dict(config or {}),
+        "leakage_audit": None if leakage_audit is None else dict(leakage_audit),
+        "data": {**data_summary(table, classes=classes), **dict(extra_summary or {})},
+        "classes": class_entries(classes, codes=codes), "season_start": season_start, "target_f1": target_f1,
+        **metrics,
+        "by_as_of_date": curve.by_as_of_date, "earliest_date": curve.earliest_date,
+        "course_windows": course_windows(predict, table, classes=classes, quiet=quiet) if course_protocol else None,
+        "importance": importance_result,
+        "spatial": {"by": spatial_by, "block_size": block_size if spatial_by == "block" else None, "crs": crs,
+                    "groups": accuracy_by_group(y_true, y_pred, groups=groups, x=x, y=y, classes=classes)},
+        "map": {"crs": crs, "x": x[shown].tolist(), "y": y[shown].tolist(), "truth": y_true[shown].tolist(),
+                "prediction": y_pred[shown].tolist(), "confidence": final[shown].max(axis=1).round(4).tolist()},
+        "samples": viewer_samples(table, classes=classes, probabilities=curve.probabilities, as_of=curve.as_of,
+                                  season_start=season_start, n_samples=n_viewer_samples, seed=seed),
+    }

@@ -1,0 +1,123 @@
+"""Which bands and which weeks separate the classes: permutation importance on series tables, and the
+attention profile of attention models by day of season.
+
+Permuting destroys one kind of information while keeping the rest of the data realistic: observations are
+shuffled across samples only within the same date bin (default 5 days, one revisit), so every series keeps
+its acquisition dates and the seasonal course of the other bands. The importance is the drop of a metric
+(macro-F1 by default) from the unpermuted score, averaged over repeats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from inseason.errors import InputError
+from inseason.evaluate.curves import predict_at
+from inseason.evaluate.metrics import SUMMARY_METRICS, confusion_matrix, summary_from_confusion
+from inseason.evaluate.predictor import Predictor, class_indices, day_number
+from inseason.evaluate.schedule import resolve_as_of
+from inseason.evaluate.series_arrays import FlatSeries, flatten_series, observation_window, rebuild_series
+from inseason.progress import progress_bar
+from inseason.season import DEFAULT_START, season_start as start_of_season
+from inseason.tables import series_bands
+
+
+def _score(predict: Predictor, table: pa.Table, y_true: np.ndarray, *, as_of: np.ndarray, n_classes: int,
+           metric: str) -> float:
+    y_pred = predict_at(predict, table, end_day=as_of, n_classes=n_classes).argmax(axis=1)
+    value = summary_from_confusion(confusion_matrix(y_true, y_pred, n_classes=n_classes))[metric]
+    return float(np.nan_to_num(value))
+
+
+def permute_within_bins(flat: FlatSeries, *, selected: np.ndarray, bands: np.ndarray | None,
+                        bin_days: int, rng: np.random.Generator) -> FlatSeries:
+    """``flat`` with the ``selected`` observations' values (only ``bands`` columns, or whole observations
+    with their SCL when None) shuffled among the selected observations of the same date bin."""
+    index = np.flatnonzero(selected)
+    bins = flat.day[index] // bin_days
+    in_order = index[np.lexsort((index, bins))]
+    shuffled = index[np.lexsort((rng.random(index.size), bins))]
+    values = flat.values.copy()
+    scl = flat.scl
+    if bands is None:
+        values[in_order] = flat.values[shuffled]
+        if scl is not None:
+            scl = scl.copy()
+            scl[in_order] = flat.scl[shuffled]
+    else:
+        values[np.ix_(in_order, bands)] = flat.values[np.ix_(shuffled, bands)]
+    return FlatSeries(row=flat.row, day=flat.day, values=values, scl=scl)
+
+
+def permutation_importance(predict: Predictor, table: pa.Table, *, classes: Sequence[str], by: str = "band",
+                           as_of: str = "10-31", season_start: str = DEFAULT_START, period_days: int = 30,
+                           bin_days: int = 5, n_repeats: int = 3, metric: str = "macro_f1", seed: int = 0,
+                           quiet: bool = True) -> dict[str, Any]:
+    """Permutation importance per band (``by="band"``) or per period of ``period_days`` from the season
+    start (``by="period"``) of a predictor at the as-of month-day ``as_of``: the mean and standard
+    deviation over ``n_repeats`` of the drop in ``metric`` when that band's values (or that period's
+    observations) are shuffled across samples within date bins."""
+    if by not in ("band", "period"):
+        raise InputError(f"importance by {by!r}: choose 'band' or 'period'")
+    if metric not in SUMMARY_METRICS:
+        raise InputError(f"importance metric {metric!r}: choose one of {', '.join(SUMMARY_METRICS)}")
+    if n_repeats < 1 or period_days < 1 or bin_days < 1:
+        raise InputError("n_repeats, period_days and bin_days must be at least 1")
+    y_true = class_indices(table, classes=classes)
+    years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
+    end_day = np.array([day_number(resolve_as_of(as_of, int(y), start=season_start)) for y in years])
+    table = observation_window(table, end_day=end_day)
+    flat = flatten_series(table)
+    first_day = np.array([day_number(start_of_season(int(y), season_start)) for y in years])
+    day_of_season = flat.day - first_day[flat.row]
+    if by == "band":
+        names, _ = series_bands(table.schema)
+        features = [(name, np.ones(flat.day.size, dtype=bool), np.array([b])) for b, name in enumerate(names)]
+    else:
+        reference = start_of_season(int(years.min()), season_start)
+        n_periods = int(day_of_season.max()) // period_days + 1 if flat.day.size else 0
+        features = []
+        for p in range(n_periods):
+            first = reference + dt.timedelta(days=p * period_days)
+            last = first + dt.timedelta(days=period_days - 1)
+            label = f"{first:%m-%d} to {last:%m-%d}"
+            features.append((label, day_of_season // period_days == p, None))
+    baseline = _score(predict, table, y_true, as_of=end_day, n_classes=len(classes), metric=metric)
+    rng = np.random.default_rng(seed)
+    rows = []
+    with progress_bar(quiet=quiet) as bar:
+        task = bar.add_task(f"{by}s", total=len(features) * n_repeats)
+        for name, selected, bands in features:
+            drops = []
+            for _ in range(n_repeats):
+                permuted = permute_within_bins(flat, selected=selected, bands=bands, bin_days=bin_days, rng=rng)
+                score = _score(predict, rebuild_series(table, permuted), y_true, as_of=end_day,
+                               n_classes=len(classes), metric=metric)
+                drops.append(baseline - score)
+                bar.advance(task)
+            rows.append({"name": name, "importance": float(np.mean(drops)), "std": float(np.std(drops)),
+                         "n_observations": int(selected.sum())})
+    return {"by": by, "metric": metric, "as_of": as_of, "baseline": baseline, "n_repeats": n_repeats,
+            "features": rows}
+
+
+def attention_profile(day_of_season: np.ndarray, weights: np.ndarray, mask: np.ndarray, *,
+                      bin_days: int = 15) -> dict[str, list[float]]:
+    """Share of all attention weight falling in each ``bin_days`` period of the season from an attention model's
+    ``attention(values, mask, doy)`` output ``[B, T]`` and its inputs' ``doy`` and ``mask``: which dates
+    the model looks at. Periods are labelled by their first day of season."""
+    doy, w, m = np.asarray(day_of_season), np.asarray(weights, dtype=np.float64), np.asarray(mask, dtype=bool)
+    if not doy.shape == w.shape == m.shape:
+        raise InputError(f"attention weights {w.shape}, days {doy.shape} and mask {m.shape} differ in shape")
+    bins = doy[m] // bin_days
+    if bins.size == 0:
+        return {"day_of_season": [], "weight": []}
+    sums = np.bincount(bins, weights=w[m])
+    share = sums / sums.sum()
+    present = np.flatnonzero(np.bincount(bins))
+    return {"day_of_season": [int(b * bin_days) for b in present], "weight": [float(share[b]) for b in present]}

@@ -1,0 +1,43 @@
+"""Accuracy across space: one row per field or per square block, with its centre for a map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from inseason.errors import InputError
+
+
+def block_ids(x: np.ndarray, y: np.ndarray, *, block_size: float) -> np.ndarray:
+    """Id ``"col_row"`` of the square block of side ``block_size`` (map units) holding each point."""
+    if block_size <= 0:
+        raise InputError(f"block size {block_size}: use a positive size in map units (metres)")
+    col = np.floor(np.asarray(x, dtype=np.float64) / block_size).astype(np.int64)
+    row = np.floor(np.asarray(y, dtype=np.float64) / block_size).astype(np.int64)
+    return np.array([f"{c}_{r}" for c, r in zip(col, row)], dtype=object)
+
+
+def accuracy_by_group(y_true: np.ndarray, y_pred: np.ndarray, *, groups: Sequence[Any] | np.ndarray,
+                      x: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+    """Per group (field or block id): sample count, correct count, accuracy, centre (mean x, y) and the
+    most frequent true class; sorted by group id. Samples without a group id are left out."""
+    group = np.asarray(groups, dtype=object)
+    n = len(y_true)
+    if not (len(y_pred) == len(group) == len(x) == len(y) == n):
+        raise InputError("truth, predictions, group ids and coordinates differ in length")
+    known = np.array([g is not None and not (isinstance(g, float) and np.isnan(g)) for g in group], dtype=bool)
+    keys = np.array([str(g) for g in group[known]], dtype=object)
+    ids, index = np.unique(keys, return_inverse=True)
+    truth, pred = np.asarray(y_true)[known], np.asarray(y_pred)[known]
+    xs, ys = np.asarray(x, dtype=np.float64)[known], np.asarray(y, dtype=np.float64)[known]
+    count = np.bincount(index, minlength=ids.size)
+    correct = np.bincount(index, weights=(truth == pred).astype(np.float64), minlength=ids.size)
+    cx = np.bincount(index, weights=xs, minlength=ids.size) / np.maximum(count, 1)
+    cy = np.bincount(index, weights=ys, minlength=ids.size) / np.maximum(count, 1)
+    by_class = np.zeros((ids.size, len(classes)))
+    np.add.at(by_class, (index, truth), 1)
+    return [{"group": str(ids[g]), "n": int(count[g]), "correct": int(correct[g]),
+             "accuracy": float(correct[g] / count[g]), "x": float(cx[g]), "y": float(cy[g]),
+             "majority_label": classes[int(by_class[g].argmax())]} for g in range(ids.size)]

@@ -1,0 +1,82 @@
+"""In-season curves rise with the as-of date, the predictor never sees the future, course windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from inseason.errors import InputError
+from inseason.evaluate.curves import course_windows, earliest_dates, in_season_curve
+from inseason.evaluate.fake import FAKE_CLASSES, TemplatePredictor, fake_series
+
+CLASSES = list(FAKE_CLASSES)
+
+
+@pytest.fixture(scope="module")
+def table() -> pa.Table:
+    return fake_series(n_fields=4, pixels_per_field=4, years=(2021, 2022), seed=2)
+
+
+def test_curve_rises_and_reaches_target(table: pa.Table) -> None:
+    predictor = TemplatePredictor()
+    curve = in_season_curve(predictor, table, classes=CLASSES, as_of=["04-01", "06-01", "08-01", "10-01"],
+                            groups=table.column("field_id").to_pylist(), n_boot=100)
+    oa = [row["overall_accuracy"] for row in curve.by_as_of_date]
+    assert oa[0] < oa[1] < oa[-1] and oa[-1] > 0.85
+    assert curve.probabilities.shape == (4, table.num_rows, 4)
+    assert sorted(set(predictor.calls)) == [dt.date(y, m, 1) for y in (2021, 2022) for m in (4, 6, 8, 10)]
+    assert all(name in curve.earliest_date for name in CLASSES)
+    assert curve.earliest_date["Corn"] in ("06-01", "08-01")
+    low, high = curve.by_as_of_date[-1]["intervals"]["overall_accuracy"]
+    assert low <= oa[-1] <= high
+
+
+class _Spy:
+    """Records the last observation date it was given, to prove truncation."""
+
+    def __init__(self) -> None:
+        self.latest: list[tuple[dt.date, dt.date]] = []
+
+    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray:
+        last = max(d for row in table.column("dates").to_pylist() for d in row)
+        self.latest.append((as_of, last))
+        return np.tile([1.0, 0, 0, 0], (table.num_rows, 1))
+
+
+def test_predictor_sees_no_observation_after_as_of(table: pa.Table) -> None:
+    spy = _Spy()
+    in_season_curve(spy, table, classes=CLASSES, as_of=["05-01", "07-01"], n_boot=10)
+    assert spy.latest and all(last <= as_of for as_of, last in spy.latest)
+
+
+def test_earliest_dates_first_reach_and_no_support() -> None:
+    rows = [{"as_of": "05-01", "per_class": [{"name": "a", "f1": 0.5}, {"name": "b", "f1": None}]},
+            {"as_of": "06-01", "per_class": [{"name": "a", "f1": 0.81}, {"name": "b", "f1": None}]},
+            {"as_of": "07-01", "per_class": [{"name": "a", "f1": 0.7}, {"name": "b", "f1": None}]}]
+    assert earliest_dates(rows, classes=["a", "b"], target_f1=0.8) == {"a": "06-01", "b": None}
+
+
+def test_course_windows_protocol(table: pa.Table) -> None:
+    predictor = TemplatePredictor()
+    result = course_windows(predictor, table, classes=CLASSES, n_windows=3)
+    assert [w["start_offset_days"] for w in result["windows"]] == [0, 15, 30]
+    assert result["n"] == 3 * table.num_rows
+    assert result["overall_accuracy"] == pytest.approx(np.mean([w["overall_accuracy"] for w in result["windows"]]))
+    # fake series start on 1 March: the third window covers 31 March to 28 July
+    assert dt.date(2021, 7, 28) in predictor.calls and dt.date(2021, 7, 29) not in predictor.calls
+
+
+def test_bad_inputs(table: pa.Table) -> None:
+    with pytest.raises(InputError, match="not among the model's classes"):
+        in_season_curve(TemplatePredictor(), table, classes=CLASSES[:3], n_boot=10)
+    with pytest.raises(InputError, match="no test samples"):
+        in_season_curve(TemplatePredictor(), table.slice(0, 0), classes=CLASSES, n_boot=10)
+    with pytest.raises(InputError, match="outside season"):
+        in_season_curve(TemplatePredictor(), table, classes=CLASSES, as_of=["02-15"], season_start="03-01",
+                        n_boot=10)
+    wrong_width = lambda t, *, as_of: np.ones((t.num_rows, 3)) / 3  # noqa: E731
+    with pytest.raises(InputError, match="label map does not match"):
+        in_season_curve(wrong_width, table, classes=CLASSES, as_of=["07-01"], n_boot=10)
