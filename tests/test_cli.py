@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import typer
 from typer.testing import CliRunner
 
 import inseason
 from inseason.cli import app
+from inseason.extract.observations import read_observations
 
 runner = CliRunner()
 
@@ -52,3 +54,33 @@ def test_synth_json_summary(tmp_path: Path) -> None:
 def test_quiet_prints_nothing(tmp_path: Path) -> None:
     result = _run("--quiet", "synth", "--size", "tiny", "--years", "2022", "--out", str(tmp_path / "w"))
     assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_ingestion_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
+    points, scenes, obs = tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "obs"
+    aoi = str(tiny_world / "aoi.geojson")
+    result = runner.invoke(app, ["--quiet", "labels", "--cdl", str(tiny_world / "labels"), "--aoi", aoi,
+                                 "--years", "2021,2022", "--stride", "20", "--out", str(points)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["scenes", "--stac", str(tiny_world / "stac" / "catalog.json"), "--aoi", aoi,
+                                 "--start", "2021-06-01", "--end", "2021-06-30", "--out", str(scenes), "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["scenes"] == pq.read_metadata(scenes).num_rows > 0
+    result = runner.invoke(app, ["extract", str(points), str(scenes), "--out", str(obs), "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scenes"] == found["scenes"] and not obs.exists()
+    result = runner.invoke(app, ["extract", str(points), str(scenes), "--out", str(obs), "--workers", "1",
+                                 "--scl-mask", "0,1,3,7,8,9,10,11", "--json"])
+    assert result.exit_code == 0, result.output
+    totals = json.loads(result.stdout)
+    assert totals["done"] == found["scenes"] and totals["observations"] > 0
+    scl = read_observations(obs).column("scl").to_pylist()
+    assert len(scl) == totals["observations"] and not {0, 1, 3, 7, 8, 9, 10, 11} & set(scl)
+
+
+def test_years_must_be_integers(tiny_world: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["labels", "--cdl", str(tiny_world / "labels"), "--aoi", "x.geojson",
+                                 "--years", "2021,last", "--out", str(tmp_path / "p.parquet")])
+    assert result.exit_code != 0
+    assert "--years takes integers" in str(result.exception)

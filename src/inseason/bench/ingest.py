@@ -1,0 +1,176 @@
+"""`inseason bench ingest`: our windowed, block-wise extraction against the course's way.
+
+The ARSET course downloads each whole COG and then samples it point by point. Both sides here extract the
+same points (every 15th label pixel of a few boxes in a tile, the course's density) from the same scenes
+served over loopback HTTP by a file server that counts the bytes it sends, with the same number of worker
+processes, so the result shows bytes transferred and observations per second side by side, and their ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+import rasterio
+import requests
+from pyproj import CRS
+from shapely.geometry import MultiPolygon, box
+
+from inseason.engines.local import default_workers, run_local
+from inseason.extract.observations import read_manifest
+from inseason.extract.sample import DEFAULT_SCL_MASK, SceneTask
+from inseason.extract.scenes import find_scenes
+from inseason.extract.stage import extract, plan_extraction
+from inseason.sources.aoi import WGS84, to_crs
+from inseason.sources.points import make_label_points
+from inseason.synth import load_world, synth
+from inseason.tables import LABEL_POINTS, S2_BANDS, SCENE_MANIFEST, read_table, write_table
+from inseason.testing import serve_world
+
+__all__ = ["DEFLATE_MB_S", "bench_ingest", "course_scene"]
+
+#: Deflate decode rate of one core on the reference machine (MB/s of decompressed output).
+DEFLATE_MB_S = 300.0
+
+
+@dataclass(frozen=True)
+class _CourseUnit:
+    task: SceneTask
+    point_id: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    workdir: str
+    scl_mask: tuple[int, ...]
+
+
+def course_scene(unit: _CourseUnit) -> tuple[int, int, int]:
+    """The course's way for one scene: download every band's whole file, then sample point by point.
+
+    Returns (valid observations, bytes downloaded, bytes decoded).
+    """
+    downloaded = decoded = 0
+    values: dict[str, list[int]] = {}
+    local = Path(unit.workdir) / f"{unit.task.scene_id}.tif"
+    with requests.Session() as session:
+        for band in ("SCL", *S2_BANDS):
+            with session.get(unit.task.hrefs[band], timeout=60, stream=True) as response:
+                response.raise_for_status()
+                with open(local, "wb") as f:
+                    for chunk in response.iter_content(1 << 20):
+                        f.write(chunk)
+                        downloaded += len(chunk)
+            with rasterio.open(local) as ds:
+                array = ds.read(1)
+                decoded += array.nbytes
+                column = []
+                for x, y in zip(unit.x, unit.y):  # the course's per-point loop
+                    row, col = ds.index(x, y)
+                    inside = 0 <= row < ds.height and 0 <= col < ds.width
+                    column.append(int(array[row, col]) if inside else 0)
+            values[band] = column
+    local.unlink()
+    scl = np.array(values["SCL"])
+    stack = np.array([values[b] for b in S2_BANDS])
+    valid = (scl != 0) & ~np.isin(scl, unit.scl_mask) & (stack != 0).all(axis=0)
+    return int(valid.sum()), downloaded, decoded
+
+
+def _boxes_aoi(world: Path, *, boxes: int, box_m: float) -> MultiPolygon:
+    """``boxes`` squares of ``box_m`` spread along the first tile's diagonal, as one lon/lat geometry."""
+    info, _ = load_world(world)
+    tile = info["tiles"][0]
+    west, south, east, north = tile["bounds"]
+    margin = min(box_m, (east - west) / 10)
+    span_x, span_y = east - west - 2 * margin - box_m, north - south - 2 * margin - box_m
+    if span_x < 0 or span_y < 0:
+        raise ValueError(f"tile {tile['name']} is too small for {box_m} m boxes")
+    squares = []
+    for i in range(boxes):
+        f = (i + 0.5) / boxes
+        x0, y0 = west + margin + f * span_x, south + margin + (1 - f) * span_y
+        squares.append(box(x0, y0, x0 + box_m, y0 + box_m))
+    return to_crs(MultiPolygon(squares), CRS.from_epsg(tile["epsg"]), WGS84)
+
+
+def bench_ingest(*, world: str | Path | None = None, years: tuple[int, ...] = (2022,),
+                 boxes: int = 3, box_m: float = 1500.0, stride: int = 15, max_scenes: int = 24,
+                 workers: int | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Run both sides on the same points and scenes and return the measurements and their ratios.
+
+    ``world`` reuses a world made by ``inseason synth``; without it a world with one 32.94 km tile (a third
+    of a real MGRS tile's side) and June of ``years`` is made in a temporary folder. ``max_scenes`` caps the scenes (the clearest first over the AOI, then by date) so that
+    the whole-file side finishes in minutes. Both sides use ``workers`` processes.
+    """
+    workers = workers or default_workers()
+    with tempfile.TemporaryDirectory(prefix="inseason-bench-") as tmp:
+        tmp_path = Path(tmp)
+        if world is None:  # a third of a real tile's side, one month: whole files cost what they do
+            world = synth(tmp_path / "world", size="demo", seed=1, years=years, tile_m=32_940,
+                          season=("06-01", "06-30"), quiet=quiet).path
+        world = Path(world)
+        info, _ = load_world(world)
+        aoi = _boxes_aoi(world, boxes=boxes, box_m=box_m)
+        points = make_label_points(cdl=world / "labels", aoi=aoi, years=list(years), stride=stride,
+                                   out=tmp_path / "points.parquet", quiet=True)
+        with serve_world(world) as servers:
+            first, last = f"{min(years)}-01-01", f"{max(years)}-12-31"
+            find_scenes(stac=servers.stac.url, aoi=aoi, start=first, end=last, out=tmp_path / "all.parquet",
+                        quiet=True)
+            scenes = read_table(tmp_path / "all.parquet", SCENE_MANIFEST, what="scene manifest")
+            order = pc.sort_indices(scenes, [("valid_fraction_aoi", "descending"), ("date", "ascending")])
+            scenes = scenes.take(order.slice(0, max_scenes))
+            write_table(scenes, tmp_path / "scenes.parquet")
+
+            servers.files.reset_stats()
+            ours = extract(tmp_path / "points.parquet", tmp_path / "scenes.parquet", out=tmp_path / "obs",
+                           workers=workers, quiet=quiet)
+            ours_bytes = servers.files.stats().bytes_sent
+            blocks = sum(e.get("blocks_read", 0) for e in read_manifest(tmp_path / "obs").values())
+
+            plan = plan_extraction(read_table(tmp_path / "points.parquet", LABEL_POINTS, what="label points"),
+                                   scenes)
+            units = [_CourseUnit(t, *plan.points_of(t), workdir=tmp, scl_mask=DEFAULT_SCL_MASK)
+                     for t in plan.tasks]
+            servers.files.reset_stats()
+            started = time.perf_counter()
+            course_obs = course_decoded = 0
+            for _, (n_obs, _, n_decoded) in run_local(course_scene, units, workers=workers):
+                course_obs += n_obs
+                course_decoded += n_decoded
+            course_seconds = time.perf_counter() - started
+            course_bytes = servers.files.stats().bytes_sent
+
+    block_px = info["config"]["block_size"] ** 2
+    ours_decoded = blocks * block_px * 2  # int16 blocks (SCL blocks are uint8: a slight over-estimate)
+    ours_rate = ours["observations"] / ours["seconds"]
+    course_rate = course_obs / course_seconds
+    return {
+        "world": {"size": info["size"], "tiles": len(info["tiles"]), "years": list(years)},
+        "points": points.num_rows,
+        "scenes": len(plan.tasks), "workers": workers,
+        "ours": {"observations": ours["observations"], "bytes": ours_bytes, "seconds": ours["seconds"],
+                 "observations_per_s": round(ours_rate, 1),
+                 "decode_mb_per_s_per_core": round(ours_decoded / 1e6 / ours["seconds"] / workers, 1)},
+        "course": {"observations": course_obs, "bytes": course_bytes, "seconds": round(course_seconds, 3),
+                   "observations_per_s": round(course_rate, 1),
+                   "decode_mb_per_s_per_core": round(course_decoded / 1e6 / course_seconds / workers, 1)},
+        "same_observations": ours["observations"] == course_obs,
+        "bytes_ratio": round(course_bytes / max(ours_bytes, 1), 2),
+        "speedup": round(ours_rate / course_rate, 2),
+        "deflate_limit_mb_per_s": DEFLATE_MB_S,
+    }
+
+
+def main() -> None:
+    """Run the benchmark from a plain script (``python -m inseason.bench.ingest``) and print JSON."""
+    print(json.dumps(bench_ingest(), indent=1))
+
+
+if __name__ == "__main__":
+    main()
