@@ -96,8 +96,6 @@ def create_model(name: str, *, n_bands: int, n_steps: int, n_classes: int, seed:
         raise InputError(f"model {name!r} has no option {unknown[0]!r}: its options are "
                          f"{', '.join(sorted(info.defaults)) or 'none'}")
     if not info.neural and seed is not None:
-        if "seed" in hyper and hyper["seed"] != seed:
-            raise InputError(f"model {name!r}: give its seed once (seed={seed} and seed={hyper['seed']} differ)")
         hyper = {**hyper, "seed": seed}
     spec = {"name": name, "n_bands": n_bands, "n_steps": n_steps, "n_classes": n_classes,
             **info.defaults, **hyper}

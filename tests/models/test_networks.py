@@ -1,0 +1,183 @@
+"""Every neural network of the zoo against the shared tensor contract: sizes, masks, seeds, learning, rebuild."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import pytest
+import torch
+from torch import nn
+
+from inseason.errors import InputError
+from inseason.models import create_model, model_from_spec, model_spec
+
+ToyTensors = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
+NEURAL_MODELS = ("arset-slide", "arset", "tempcnn", "ltae", "transformer", "lstm", "gru")
+
+
+def n_parameters(module: nn.Module) -> int:
+    """Trainable parameters of ``module``."""
+    return sum(parameter.numel() for parameter in module.parameters() if parameter.requires_grad)
+
+
+def conv(inputs: int, filters: int, kernel: int) -> int:
+    """Parameters of a Conv1D layer with bias."""
+    return inputs * kernel * filters + filters
+
+
+def dense(inputs: int, outputs: int) -> int:
+    """Parameters of a dense layer with bias."""
+    return inputs * outputs + outputs
+
+
+def attention_layer(width: int) -> int:
+    """Parameters of a multi-head attention block (fused in-projection and out-projection)."""
+    return 3 * width * width + 3 * width + dense(width, width)
+
+
+def rnn_layer(inputs: int, hidden: int, gates: int) -> int:
+    """Parameters of one direction of one recurrent layer (two bias vectors per gate, as in PyTorch)."""
+    return gates * (hidden * inputs + hidden * hidden + 2 * hidden)
+
+
+EXPECTED_PARAMETERS = [
+    # The ARSET slide network: Conv1D(3, 5) on 20 × 12 → MaxPool(5) (16 → 3 steps) → Dense(10) → Dense(6).
+    ("arset-slide", dict(n_bands=12, n_steps=20, n_classes=6),
+     conv(12, 3, 5) + dense(3 * 3, 10) + dense(10, 6), 349),
+    # The ARSET course network on 25 × 12, 7 classes: 25 → 21 → 17 steps, MaxPool(2) → 8.
+    ("arset", dict(n_bands=12, n_steps=25, n_classes=7),
+     conv(12, 64, 5) + conv(64, 64, 5) + dense(64 * 8, 50) + dense(50, 7), 50_455),
+    # TempCNN on 25 × 12 + mask channel, 7 classes: 3 conv blocks with BatchNorm, Dense(256) + BatchNorm.
+    ("tempcnn", dict(n_bands=12, n_steps=25, n_classes=7),
+     conv(13, 64, 5) + conv(64, 64, 5) * 2 + 2 * 64 * 3 + dense(64 * 25, 256) + 2 * 256 + dense(256, 7), 457_863),
+    # L-TAE: spectral MLP 10 → 64 → 128, the 112 000-parameter temporal module, decoder 128 → 64 → 32 → 20.
+    ("ltae", dict(n_bands=10, n_steps=24, n_classes=20),
+     dense(10, 64) + dense(64, 128) + 112_000 + dense(128, 64) + 2 * 64 + dense(64, 32) + 2 * 32 + dense(32, 20),
+     132_212),
+    # Transformer: embedding, 3 encoder layers (attention, 64 → 128 → 64, two LayerNorms), query pooling, head.
+    ("transformer", dict(n_bands=12, n_steps=25, n_classes=6),
+     dense(12, 64) + 3 * (attention_layer(64) + dense(64, 128) + dense(128, 64) + 4 * 64) + 64
+     + attention_layer(64) + 2 * 64 + dense(64, 6), 118_470),
+    # Bidirectional 2-layer LSTM (4 gates) on 12 bands + 16 day channels, hidden 128; LayerNorm + Dense head.
+    ("lstm", dict(n_bands=12, n_steps=25, n_classes=6),
+     2 * rnn_layer(28, 128, 4) + 2 * rnn_layer(256, 128, 4) + 2 * 256 + dense(256, 6), 559_110),
+    # The same with GRU cells (3 gates).
+    ("gru", dict(n_bands=12, n_steps=25, n_classes=6),
+     2 * rnn_layer(28, 128, 3) + 2 * rnn_layer(256, 128, 3) + 2 * 256 + dense(256, 6), 419_846),
+]
+
+
+@pytest.mark.parametrize(("name", "sizes", "formula", "pinned"), EXPECTED_PARAMETERS,
+                         ids=[case[0] for case in EXPECTED_PARAMETERS])
+def test_parameter_count_is_pinned(name: str, sizes: dict[str, int], formula: int, pinned: int) -> None:
+    assert formula == pinned
+    assert n_parameters(create_model(name, **sizes)) == pinned
+
+
+def test_tempcnn_without_mask_channel_is_the_published_network() -> None:
+    model = create_model("tempcnn", n_bands=12, n_steps=25, n_classes=7, mask_channel=False)
+    assert n_parameters(model) == 457_863 - 5 * 64
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_output_is_float32_logits_per_sample(name: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, _ = toy_tensors(samples=5)
+    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
+    logits = model(values, mask, doy)
+    assert logits.shape == (5, 3) and logits.dtype == torch.float32
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_masked_out_steps_do_not_change_the_output(name: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, _ = toy_tensors(samples=6)
+    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
+    reference = model(values, mask, doy)
+    garbage = values.clone()
+    garbage[~mask] = torch.randn(int((~mask).sum()), 4) * 100
+    shifted_doy = torch.where(mask, doy, torch.full_like(doy, 999))
+    with torch.no_grad():
+        assert torch.allclose(model(garbage, mask, shifted_doy), reference, atol=1e-5)
+        observed = values.clone()
+        observed[mask] += 1.0
+        assert not torch.allclose(model(observed, mask, doy), reference, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_a_sample_without_observations_gets_finite_logits(name: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, _ = toy_tensors(samples=3)
+    mask[1] = False
+    doy[1] = 0
+    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0)
+    logits = model(values, mask, doy)
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_same_seed_same_weights_and_outputs(name: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, _ = toy_tensors(samples=4)
+    first = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=3).eval()
+    second = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=3).eval()
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert torch.equal(first(values, mask, doy), second(values, mask, doy))
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_a_few_training_steps_reduce_the_loss_on_a_separable_toy_problem(name: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, y = toy_tensors(samples=48)
+    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).train()
+    # The 3-filter slide network learns slowly: a larger step lets 25 steps show it learning.
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2 if name == "arset-slide" else 3e-3)
+    torch.manual_seed(0)
+    losses = []
+    for _ in range(25):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(values, mask, doy), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    with torch.no_grad():
+        final = nn.functional.cross_entropy(model(values, mask, doy), y).item()
+        accuracy = (model(values, mask, doy).argmax(dim=1) == y).float().mean().item()
+    assert final < 0.5 * losses[0]
+    assert accuracy >= 0.9
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_rebuilt_from_its_json_spec_the_model_gives_the_same_outputs(name: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, _ = toy_tensors(samples=4)
+    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
+    rebuilt = model_from_spec(json.loads(json.dumps(model_spec(model))))
+    rebuilt.load_state_dict(model.state_dict())
+    rebuilt.eval()
+    assert model_spec(rebuilt) == model_spec(model)
+    assert n_parameters(rebuilt) == n_parameters(model)
+    assert torch.equal(rebuilt(values, mask, doy), model(values, mask, doy))
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_a_batch_with_other_bands_is_refused(name: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, _ = toy_tensors(samples=2, bands=5)
+    model = create_model(name, n_bands=4, n_steps=12, n_classes=3)
+    with pytest.raises(InputError, match="model was built for 4 bands but the batch has 5"):
+        model(values, mask, doy)
+
+
+@pytest.mark.parametrize(("name", "steps", "relation"), [("arset", 13, "exactly"), ("tempcnn", 11, "exactly"),
+                                                         ("ltae", 13, "at most")])
+def test_a_batch_with_other_steps_is_refused(name: str, steps: int, relation: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, _ = toy_tensors(samples=2, steps=steps)
+    model = create_model(name, n_bands=4, n_steps=12, n_classes=3)
+    with pytest.raises(InputError, match=f"built for {relation} 12 time steps but the batch has {steps}"):
+        model(values, mask, doy)
+
+
+@pytest.mark.parametrize("name", ["ltae", "transformer", "lstm", "gru"])
+def test_sequence_models_take_shorter_sequences(name: str, toy_tensors: ToyTensors) -> None:
+    values, mask, doy, _ = toy_tensors(samples=3, steps=7)
+    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
+    assert model(values, mask, doy).shape == (3, 3)

@@ -1,0 +1,113 @@
+"""The registry: names, options, specs, seeds and the errors a user can cause."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from inseason.errors import InputError
+from inseason.models import (ADAPTERS, create_model, list_models, model_from_spec, model_info, model_spec,
+                             register_model)
+
+
+def test_every_architecture_of_the_issue_is_registered() -> None:
+    assert list_models() == ["arset", "arset-slide", "gradient_boosting", "gru", "lstm", "ltae", "random_forest",
+                             "tempcnn", "transformer"]
+
+
+@pytest.mark.parametrize(("name", "adapter", "neural"), [
+    ("arset-slide", "bucketed", True), ("arset", "bucketed", True), ("tempcnn", "bucketed", True),
+    ("ltae", "sequence", True), ("transformer", "sequence", True), ("lstm", "sequence", True),
+    ("gru", "sequence", True), ("random_forest", "bucketed", False), ("gradient_boosting", "bucketed", False)])
+def test_model_info_names_the_adapter(name: str, adapter: str, neural: bool) -> None:
+    info = model_info(name)
+    assert (info.adapter, info.neural) == (adapter, neural)
+    assert info.summary
+    model = create_model(name, n_bands=3, n_steps=12, n_classes=2)
+    assert model.adapter == adapter and adapter in ADAPTERS
+
+
+def test_spec_records_sizes_and_resolved_defaults_as_json() -> None:
+    model = create_model("ltae", n_bands=5, n_steps=10, n_classes=4, n_head=8, mlp=[256, 64])
+    spec = model_spec(model)
+    assert spec["name"] == "ltae" and (spec["n_bands"], spec["n_steps"], spec["n_classes"]) == (5, 10, 4)
+    assert spec["n_head"] == 8 and spec["mlp"] == [256, 64] and spec["d_model"] == 256
+    assert spec["decoder"] == [64, 32]
+    assert json.loads(json.dumps(spec)) == spec
+    assert model_spec("ltae") == {"name": "ltae", **{key: spec[key] for key in spec
+                                                     if key not in ("name", "n_bands", "n_steps", "n_classes",
+                                                                    "n_head", "mlp")},
+                                  "n_head": 16, "mlp": [256, 128]}
+
+
+def test_model_from_spec_rebuilds_the_same_architecture() -> None:
+    spec = model_spec(create_model("transformer", n_bands=4, n_steps=30, n_classes=3, n_layers=1))
+    rebuilt = model_from_spec(json.loads(json.dumps(spec)))
+    assert model_spec(rebuilt) == spec and len(rebuilt.encoder.layers) == 1
+
+
+def test_seed_makes_initialisation_reproducible_without_touching_the_global_generator() -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    first = create_model("tempcnn", n_bands=3, n_steps=12, n_classes=2, seed=7)
+    assert torch.equal(torch.rand(1), expected)
+    second = create_model("tempcnn", n_bands=3, n_steps=12, n_classes=2, seed=7)
+    other = create_model("tempcnn", n_bands=3, n_steps=12, n_classes=2, seed=8)
+    for (name, a), b, c in zip(first.state_dict().items(), second.state_dict().values(),
+                               other.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not all(torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values()))
+
+
+def test_seed_is_a_recorded_hyper_parameter_of_classical_baselines() -> None:
+    spec = model_spec(create_model("random_forest", n_bands=2, n_steps=3, n_classes=2, seed=5))
+    assert spec["seed"] == 5
+    assert model_spec(model_from_spec(spec))["seed"] == 5
+    assert model_spec(create_model("random_forest", n_bands=2, n_steps=3, n_classes=2))["seed"] == 0
+
+
+def test_unknown_name_lists_the_choices() -> None:
+    with pytest.raises(InputError, match=r"unknown model 'resnet': choose one of arset, arset-slide"):
+        create_model("resnet", n_bands=12, n_steps=25, n_classes=7)
+
+
+def test_unknown_option_names_the_option_and_the_valid_ones() -> None:
+    with pytest.raises(InputError, match=r"model 'tempcnn' has no option 'heads': its options are dropout"):
+        create_model("tempcnn", n_bands=12, n_steps=25, n_classes=7, heads=4)
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, True, "12"])
+def test_sizes_must_be_positive_integers(size: object) -> None:
+    with pytest.raises(InputError, match="n_bands must be a positive integer"):
+        create_model("lstm", n_bands=size, n_steps=25, n_classes=7)  # type: ignore[arg-type]
+
+
+def test_options_must_be_json_values() -> None:
+    with pytest.raises(InputError, match="options must be JSON values"):
+        create_model("lstm", n_bands=2, n_steps=25, n_classes=7, hidden=object())
+
+
+def test_incomplete_spec_is_refused() -> None:
+    with pytest.raises(InputError, match="model spec lacks n_steps"):
+        model_from_spec({"name": "lstm", "n_bands": 2, "n_classes": 3})
+
+
+def test_too_few_steps_for_a_flattening_network_say_so() -> None:
+    with pytest.raises(InputError, match="arset needs at least 10 time steps, not 9"):
+        create_model("arset", n_bands=12, n_steps=9, n_classes=7)
+    with pytest.raises(InputError, match="arset-slide needs at least 9 time steps, not 8"):
+        create_model("arset-slide", n_bands=12, n_steps=8, n_classes=6)
+
+
+def test_registering_needs_an_adapter_and_a_unique_name() -> None:
+    class NoAdapter(torch.nn.Module):
+        def __init__(self, *, n_bands: int, n_steps: int, n_classes: int) -> None:
+            super().__init__()
+
+    with pytest.raises(ValueError, match="adapter must be one of"):
+        register_model("no-adapter")(NoAdapter)
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model("lstm")(NoAdapter)
