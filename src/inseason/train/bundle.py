@@ -1,0 +1,128 @@
+"""The model bundle (DESIGN §2): ``weights.safetensors`` + ``model.json``, loaded without unpickling.
+
+model.json records everything needed to rebuild the network and feed it the same inputs: the registry
+spec, band order, input channels, adapter, normalisation statistics (training split only), label map
+(names, source codes, colours), season start, class prior, training data fingerprint, metrics and package
+versions. Lightning checkpoints are for resuming only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from inseason.data import AdapterConfig, FeatureConfig, InputSpec, Normalization
+from inseason.errors import InputError
+from inseason.models import model_from_spec
+
+BUNDLE_FORMAT = "inseason-model-bundle"
+BUNDLE_VERSION = 1
+WEIGHTS = "weights.safetensors"
+MANIFEST = "model.json"
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    """One output class: its name, the source codes mapped to it, and its map colour."""
+
+    name: str
+    codes: tuple[int, ...]
+    color: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded model bundle: the network in eval mode and the recipe for its inputs."""
+
+    path: Path
+    network: torch.nn.Module
+    spec: InputSpec
+    bands: tuple[str, ...]
+    classes: tuple[LabelClass, ...]
+    prior: np.ndarray  # float32 [K], class frequencies of the training split
+    season_start: str
+    manifest: dict[str, Any]
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in output order."""
+        return [c.name for c in self.classes]
+
+    def class_index(self, labels: Sequence[str]) -> np.ndarray:
+        """Output index of each label; `InputError` for a label the bundle's label map lacks."""
+        index = {name: i for i, name in enumerate(self.class_names)}
+        unknown = sorted({str(label) for label in labels if label not in index})
+        if unknown:
+            raise InputError(f"labels {unknown} are not in the model's label map ({', '.join(index)}): "
+                             "relabel the series with the label map the model was trained on")
+        return np.array([index[label] for label in labels], dtype=np.int64)
+
+
+def _versions() -> dict[str, str]:
+    return {name: version(name) for name in ("inseason", "torch", "numpy", "lightning", "safetensors")}
+
+
+def write_bundle(out: str | os.PathLike[str], *, network: torch.nn.Module, model_spec: dict[str, Any],
+                 spec: InputSpec, bands: Sequence[str], classes: Sequence[LabelClass], prior: np.ndarray,
+                 season_start: str, fingerprint: str, metrics: dict[str, Any], config: dict[str, Any]) -> Path:
+    """Write the bundle files into ``out`` (each to a temporary name, then renamed; model.json last)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()}
+    tmp = out / f".{WEIGHTS}.tmp-{os.getpid()}"
+    save_file(state, str(tmp))
+    tmp.replace(out / WEIGHTS)
+    manifest = {
+        "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "model": model_spec,
+        "bands": list(bands), "features": spec.features.model_dump(mode="json"),
+        "adapter": spec.adapter.model_dump(mode="json"), "normalization": spec.normalization.to_json(),
+        "classes": [{"name": c.name, "codes": list(c.codes), "color": list(c.color)} for c in classes],
+        "prior": [float(p) for p in prior], "season_start": season_start, "training_data": fingerprint,
+        "metrics": metrics, "config": config, "versions": _versions(),
+    }
+    tmp = out / f".{MANIFEST}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(out / MANIFEST)
+    return out
+
+
+def load_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """Load a bundle folder (or a run folder holding one): JSON and safetensors only, never pickle.
+
+    Refuses a folder without a bundle, another format or format version, and weights that do not fit
+    the recorded architecture, each with an `InputError` saying what to do.
+    """
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file() or not (path / WEIGHTS).is_file():
+        raise InputError(f"{path} holds no model bundle ({MANIFEST} + {WEIGHTS}): give a finished run folder")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{manifest_path} is not valid JSON ({exc}): the bundle is corrupt, retrain") from None
+    if manifest.get("format") != BUNDLE_FORMAT or manifest.get("format_version") != BUNDLE_VERSION:
+        raise InputError(f"{path} is a {manifest.get('format')} bundle version {manifest.get('format_version')}; "
+                         f"this inseason reads {BUNDLE_FORMAT} version {BUNDLE_VERSION}: retrain or upgrade")
+    network = model_from_spec(manifest["model"])
+    if not isinstance(network, torch.nn.Module):
+        raise InputError(f"{path}: model {manifest['model'].get('name')!r} is not a neural network bundle")
+    try:
+        network.load_state_dict(load_file(str(path / WEIGHTS)))
+    except (RuntimeError, OSError) as exc:
+        raise InputError(f"{path / WEIGHTS} does not fit model {manifest['model']['name']!r}: {exc}") from None
+    network.eval()
+    spec = InputSpec(adapter=AdapterConfig(**manifest["adapter"]), features=FeatureConfig(**manifest["features"]),
+                     normalization=Normalization.from_json(manifest["normalization"]))
+    classes = tuple(LabelClass(name=c["name"], codes=tuple(c["codes"]), color=tuple(c["color"]))
+                    for c in manifest["classes"])
+    return Bundle(path=path, network=network, spec=spec, bands=tuple(manifest["bands"]), classes=classes,
+                  prior=np.asarray(manifest["prior"], np.float32), season_start=manifest["season_start"],
+                  manifest=manifest)

@@ -1,0 +1,136 @@
+"""The Lightning module: a registry network, its loss, optimizer, schedule and epoch metrics.
+
+Metric states are persistent, so a checkpoint taken mid-epoch carries the partial training metrics and a
+resumed run reports the same epoch figures as an uninterrupted one. Dropout randomness is reseeded from
+(seed, global step) before every step for the same reason.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from inseason.errors import InseasonError
+from inseason.train.config import OptimizerConfig, ScheduleConfig
+
+
+class TrainingDiverged(InseasonError):
+    """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+def _metrics(n_classes: int) -> MetricCollection:
+    return MetricCollection({
+        "oa": MulticlassAccuracy(n_classes, average="micro"),
+        "macro_f1": MulticlassF1Score(n_classes, average="macro"),
+        "f1": MulticlassF1Score(n_classes, average="none"),
+    })
+
+
+class CropTypeModule(L.LightningModule):
+    """Trains ``network`` (shared tensor contract) with cross-entropy, optionally class-weighted."""
+
+    def __init__(self, network: nn.Module, *, class_names: list[str], optimizer: OptimizerConfig,
+                 schedule: ScheduleConfig, epochs: int, class_weights: torch.Tensor | None, seed: int) -> None:
+        super().__init__()
+        self.network = network
+        self.class_names = class_names
+        self.optimizer_config, self.schedule_config, self.epochs, self.seed = optimizer, schedule, epochs, seed
+        self.register_buffer("class_weights", class_weights if class_weights is not None else
+                             torch.ones(len(class_names)), persistent=False)
+        n = len(class_names)
+        self.train_metrics, self.val_metrics = _metrics(n), _metrics(n)
+        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
+        self.val_confusion = MulticlassConfusionMatrix(n)
+        for metric in (self.train_metrics, self.val_metrics, self.train_loss, self.val_loss, self.val_confusion):
+            metric.persistent(True)
+        self.last_confusion: torch.Tensor | None = None
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
+        """Logits [B, n_classes] of the network."""
+        return self.network(values, mask, doy)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Reseed torch's generator from (seed, step) so dropout does not depend on where a run resumed."""
+        torch.manual_seed(self.seed * 1_000_003 + self.global_step * 7919 + self.global_rank)
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        """Weighted cross-entropy on one batch; a non-finite loss stops the run before it is checkpointed."""
+        values, mask, doy, y = batch
+        logits = self(values, mask, doy)
+        loss = nn.functional.cross_entropy(logits, y, weight=self.class_weights)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {loss.item()} at step {self.global_step}: lower "
+                                   "optimizer.lr or check the series values; the last good checkpoint is kept")
+        self.train_loss.update(loss.detach(), weight=y.numel())
+        self.train_metrics.update(logits.detach(), y)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        """Accumulate validation loss, metrics and the confusion matrix."""
+        values, mask, doy, y = batch
+        logits = self(values, mask, doy)
+        self.val_loss.update(nn.functional.cross_entropy(logits, y, weight=self.class_weights), weight=y.numel())
+        self.val_metrics.update(logits, y)
+        self.val_confusion.update(logits, y)
+
+    def _log_epoch(self, stage: str, loss: MeanMetric, metrics: MetricCollection) -> None:
+        values = metrics.compute()
+        self.log(f"{stage}/loss", loss.compute(), sync_dist=False)
+        self.log(f"{stage}/oa", values["oa"])
+        self.log(f"{stage}/macro_f1", values["macro_f1"])
+        for name, f1 in zip(self.class_names, values["f1"]):
+            self.log(f"{stage}_f1/{name}", f1)
+        loss.reset()
+        metrics.reset()
+
+    def on_train_epoch_end(self) -> None:
+        """Log the epoch's training loss, OA, macro-F1 and per-class F1."""
+        self._log_epoch("train", self.train_loss, self.train_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        """Log validation figures and keep the confusion matrix for the TensorBoard image."""
+        self.last_confusion = self.val_confusion.compute().cpu()
+        self.val_confusion.reset()
+        self._log_epoch("val", self.val_loss, self.val_metrics)
+
+    def configure_optimizers(self) -> Any:
+        """The configured optimizer and per-epoch learning-rate schedule (with optional linear warm-up)."""
+        config = self.optimizer_config
+        params = self.network.parameters()
+        optimizers = {
+            "adam": lambda: torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
+            "adamw": lambda: torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay),
+            "sgd": lambda: torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                           weight_decay=config.weight_decay),
+            "rmsprop": lambda: torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum,
+                                                   weight_decay=config.weight_decay),
+            "adagrad": lambda: torch.optim.Adagrad(params, lr=config.lr, weight_decay=config.weight_decay),
+        }
+        optimizer = optimizers[config.name]()
+        schedule = self.schedule_config
+        if schedule.name == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=schedule.gamma,
+                                                                   patience=max(1, schedule.step_size // 5))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
+        warmup, total = schedule.warmup_epochs, max(self.epochs, 1)
+
+        def factor(epoch: int) -> float:
+            if epoch < warmup:
+                return (epoch + 1) / (warmup + 1)
+            e = epoch - warmup
+            if schedule.name == "cosine":
+                return 0.5 * (1 + math.cos(math.pi * e / max(total - warmup, 1)))
+            if schedule.name == "step":
+                return schedule.gamma ** (e // schedule.step_size)
+            if schedule.name == "exponential":
+                return schedule.gamma ** e
+            return 1.0
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

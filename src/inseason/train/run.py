@@ -1,0 +1,227 @@
+"""``train``: a series table and a config in, a run folder out (DESIGN §1, §2).
+
+The run folder holds ``config.yaml`` (the resolved config), ``tensorboard/`` (event files),
+``checkpoints/`` (``last.ckpt`` for resuming, ``best.ckpt`` on the monitored validation metric), the model
+bundle (``model.json`` + ``weights.safetensors``, from the best checkpoint) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import lightning as L
+import numpy as np
+import pyarrow as pa
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from inseason.config import dump_yaml
+from inseason.data import InputSpec, SeriesStore, decode_series, feature_names, fit_normalization, load_series
+from inseason.errors import InputError, OutputError
+from inseason.labels import cdl_classes
+from inseason.models import create_model, model_info, model_spec
+from inseason.train.bundle import LabelClass, load_bundle, write_bundle
+from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
+from inseason.train.config import TrainConfig, train_config
+from inseason.train.datamodule import SeriesDataModule
+from inseason.train.metrics import classification_metrics
+from inseason.train.module import CropTypeModule
+from inseason.train.predict import Predictor
+
+_MONITOR = {"val_macro_f1": ("val/macro_f1", "max"), "val_oa": ("val/oa", "max"), "val_loss": ("val/loss", "min")}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run reports: where it is, the best epoch and the validation metrics of the bundle."""
+
+    out: str
+    model: str
+    best_epoch: int
+    epochs_run: int
+    metrics: dict[str, Any]
+    resumed: bool
+
+
+def _label_map(store: SeriesStore, train_rows: np.ndarray) -> list[LabelClass]:
+    """Classes of the training split (sorted by name) with their source codes and a colour each."""
+    cdl = cdl_classes()
+    classes = []
+    for name in sorted({str(label) for label in store.labels[train_rows]}):
+        codes, counts = np.unique(store.label_codes[train_rows][store.labels[train_rows] == name], return_counts=True)
+        main = int(codes[np.argmax(counts)])
+        color = cdl[main].color if main in cdl and cdl[main].name.casefold() == name.casefold() else None
+        if color is None:
+            shade = np.random.default_rng(sum(name.encode())).integers(40, 220, 3)
+            color = tuple(int(c) for c in shade)
+        classes.append(LabelClass(name=name, codes=tuple(int(c) for c in codes), color=color))
+    return classes
+
+
+def _check_splits(store: SeriesStore, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    if all(s is None for s in store.splits):
+        raise InputError("the series table has no split: run inseason split first (or fill its split column)")
+    train_rows, val_rows = store.rows_of(config.train_split), store.rows_of(config.val_split)
+    for name, rows in ((config.train_split, train_rows), (config.val_split, val_rows)):
+        if rows.size == 0:
+            raise InputError(f"the series table has no rows in split {name!r}: check train_split/val_split")
+    known = set(store.labels[train_rows].tolist())
+    for split in sorted({s for s in store.splits.tolist() if s is not None and s != config.train_split}):
+        missing = sorted(set(store.labels[store.rows_of(split)].tolist()) - known)
+        if missing:
+            raise InputError(f"classes {missing} appear in split {split!r} but not in {config.train_split!r}: "
+                             "re-split so every class has training samples, or relabel them")
+    return train_rows, val_rows
+
+
+def _prepare_out(out: Path, config: TrainConfig, *, resume: bool) -> bool:
+    """Create or reuse the run folder; returns whether a checkpoint will be resumed."""
+    if (out / "model.json").exists():
+        raise OutputError(f"{out} already holds a finished run: choose another --out")
+    last = out / "checkpoints" / "last.ckpt"
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise OutputError(f"{out} is not empty: pass resume to continue its run or choose another --out")
+    if resume and (out / "config.yaml").exists():
+        saved = yaml.safe_load((out / "config.yaml").read_text())
+        if saved != config.model_dump(mode="json"):
+            raise InputError(f"the config differs from the one {out} was started with: resume with "
+                             f"{out / 'config.yaml'} or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    dump_yaml(config, out / "config.yaml")
+    return resume and last.exists()
+
+
+def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str | os.PathLike[str],
+          config: TrainConfig | None = None, overrides: Mapping[str, Any] | None = None, resume: bool = False,
+          quiet: bool = True, callbacks: Sequence[L.Callback] = ()) -> RunSummary:
+    """Train a registry network on a series table's training split and write a run folder to ``out``.
+
+    ``config`` (or the defaults) with dotted ``overrides`` applied gives the run's `TrainConfig`. With
+    ``resume`` an interrupted run in ``out`` continues from its last step checkpoint and ends as an
+    uninterrupted run would. Returns the validation metrics of the bundled (best) weights.
+    """
+    if overrides:
+        base = (config or TrainConfig()).model_dump(mode="json")
+        config = train_config(overrides={**_dotted(base), **overrides})
+    config = config or TrainConfig()
+    out = Path(out)
+    store = (series if isinstance(series, SeriesStore) else
+             decode_series(series, season=config.season_start) if isinstance(series, pa.Table) else
+             load_series(series, season=config.season_start))
+    train_rows, val_rows = _check_splits(store, config)
+    info = model_info(config.model.name)
+    if not info.neural:
+        raise InputError(f"model {config.model.name!r} is a classical baseline: train it with "
+                         "inseason.models (fit/predict_proba); train runs neural networks")
+    if info.adapter != config.adapter.kind:
+        raise InputError(f"model {config.model.name!r} is designed for the {info.adapter} adapter: "
+                         f"set adapter.kind={info.adapter}")
+    classes = _label_map(store, train_rows)
+    names = [c.name for c in classes]
+    index = {name: i for i, name in enumerate(names)}
+    targets = np.array([index.get(str(label), -1) for label in store.labels], np.int64)
+    channels = feature_names(store.bands, config.features, has_scl=store.scl is not None)
+    spec = InputSpec(adapter=config.adapter, features=config.features,
+                     normalization=fit_normalization(store, train_rows, features=config.features, seed=config.seed))
+    resuming = _prepare_out(out, config, resume=resume)
+    L.seed_everything(config.seed, workers=False, verbose=False)
+    network = create_model(config.model.name, n_bands=len(channels), n_steps=config.adapter.n_steps,
+                           n_classes=len(classes), seed=config.seed, **config.model.params)
+    counts = np.bincount(targets[train_rows], minlength=len(classes)).astype(np.float64)
+    weights = (torch.tensor(counts.sum() / (len(classes) * np.maximum(counts, 1)), dtype=torch.float32)
+               if config.balance == "weighted" else None)
+    module = CropTypeModule(network, class_names=names, optimizer=config.optimizer, schedule=config.schedule,
+                            epochs=config.epochs, class_weights=weights, seed=config.seed)
+    data = SeriesDataModule(store, train_rows=train_rows, val_rows=val_rows, targets=targets, spec=spec,
+                            config=config)
+    monitor, mode = _MONITOR[config.monitor]
+    checkpoints = out / "checkpoints"
+    run_callbacks: list[L.Callback] = [
+        LoaderPosition(), TensorBoardExtras(histograms=config.histograms), LearningRateMonitor("epoch"),
+        ModelCheckpoint(dirpath=checkpoints, filename="last", every_n_train_steps=config.checkpoint_every_n_steps,
+                        save_top_k=1, enable_version_counter=False, save_on_train_epoch_end=True),
+        ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_top_k=1,
+                        enable_version_counter=False),
+        *callbacks,
+    ]
+    if config.patience:
+        run_callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
+    profiler = None
+    if config.profile:
+        from lightning.pytorch.profilers import PyTorchProfiler
+        profiler = PyTorchProfiler(dirpath=out / "profile", filename="trace", schedule=torch.profiler.schedule(
+            wait=1, warmup=1, active=3, repeat=1))
+    with _quiet_lightning(quiet):
+        trainer = L.Trainer(
+            max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+            strategy=config.strategy, logger=TensorBoardLogger(out, name="tensorboard", version=0,
+                                                              default_hp_metric=False),
+            callbacks=run_callbacks, plugins=[AtomicCheckpointIO()], enable_progress_bar=not quiet,
+            enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1, profiler=profiler,
+            use_distributed_sampler=False)
+    with warnings.catch_warnings(), _quiet_lightning(quiet):
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        trainer.fit(module, datamodule=data, ckpt_path=str(checkpoints / "last.ckpt") if resuming else None)
+    if not trainer.is_global_zero:
+        return RunSummary(out=str(out), model=config.model.name, best_epoch=-1, epochs_run=trainer.current_epoch,
+                          metrics={}, resumed=resuming)
+    best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=True)
+    network.load_state_dict({k.removeprefix("network."): v for k, v in best["state_dict"].items()
+                             if k.startswith("network.")})
+    network.eval()
+    prior = (counts / counts.sum()).astype(np.float32)
+    write_bundle(out, network=network, model_spec=model_spec(network), spec=spec, bands=store.bands,
+                 classes=classes, prior=prior, season_start=config.season_start, fingerprint=store.fingerprint,
+                 metrics={}, config=config.model_dump(mode="json"))
+    bundle = load_bundle(out)
+    val_as_of = None if config.val_as_of is None else config.val_as_of
+    probabilities = Predictor(bundle).predict_proba(store, rows=val_rows, as_of=val_as_of)
+    metrics = classification_metrics(targets[val_rows], probabilities.argmax(axis=1), names)
+    best_epoch = int(best.get("epoch", trainer.current_epoch))
+    write_bundle(out, network=network, model_spec=model_spec(network), spec=spec, bands=store.bands,
+                 classes=classes, prior=prior, season_start=config.season_start, fingerprint=store.fingerprint,
+                 metrics={"split": config.val_split, "best_epoch": best_epoch, **metrics},
+                 config=config.model_dump(mode="json"))
+    summary = RunSummary(out=str(out), model=config.model.name, best_epoch=best_epoch,
+                         epochs_run=trainer.current_epoch, metrics=metrics, resumed=resuming)
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(asdict(summary), indent=2))
+    tmp.replace(out / "summary.json")
+    return summary
+
+
+def _dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping) and f"{prefix}{key}" != "model.params":
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+class _quiet_lightning:
+    """Silence Lightning's informational logging while ``quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.levels = quiet, {}
+
+    def __enter__(self) -> None:
+        if self.quiet:
+            for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+                logger = logging.getLogger(name)
+                self.levels[name] = logger.level
+                logger.setLevel(logging.WARNING)
+
+    def __exit__(self, *exc: object) -> None:
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)
