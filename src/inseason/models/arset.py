@@ -12,7 +12,7 @@ from inseason.models.registry import register_model
 
 @register_model("arset")
 class ArsetNet(nn.Module):
-    """Conv1D(64, 5, ReLU) → Conv1D(64, 5, ReLU) → Dropout(0.5) → MaxPool(2) → Dense(50, ReLU) → Dense(classes).
+    """Conv1D(64, 5, ReLU) ×2 → Dropout(0.5) → MaxPool(2) → Dense(50, ReLU) → Dense(classes): the ARSET network.
 
     Source: NASA ARSET, "Training & Testing ML Models for Irregularly-Spaced Time Series of Imagery"
     (the network trained in the course's notebooks on 25 five-day buckets, with Adam and categorical

@@ -11,11 +11,14 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar, Union
 
 import torch
 
 from inseason.errors import InputError
+
+if TYPE_CHECKING:
+    from inseason.models.classical import TreeBaseline
 
 #: The input adapters of DESIGN §3 a model can be designed for.
 ADAPTERS: tuple[str, ...] = ("bucketed", "sequence")
@@ -23,6 +26,9 @@ ADAPTERS: tuple[str, ...] = ("bucketed", "sequence")
 _SIZES: tuple[str, ...] = ("n_bands", "n_steps", "n_classes")
 
 ModelClass = TypeVar("ModelClass", bound=type)
+
+#: What ``create_model`` returns: a network on ``(values, mask, doy)`` tensors or a tree baseline on arrays.
+Model = Union[torch.nn.Module, "TreeBaseline"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ def model_info(name: str) -> ModelInfo:
 
 
 def create_model(name: str, *, n_bands: int, n_steps: int, n_classes: int, seed: int | None = None,
-                 **hyper: Any) -> Any:
+                 **hyper: Any) -> Model:
     """Build architecture ``name`` for inputs of ``n_steps`` × ``n_bands`` and ``n_classes`` outputs.
 
     ``hyper`` overrides the architecture's defaults (see :func:`model_info`). ``seed`` makes the result
@@ -114,7 +120,7 @@ def create_model(name: str, *, n_bands: int, n_steps: int, n_classes: int, seed:
     return model
 
 
-def model_spec(model: Any) -> dict[str, Any]:
+def model_spec(model: Model | str) -> dict[str, Any]:
     """The JSON spec of a model built by :func:`create_model`, or of an architecture name with its defaults.
 
     For a built model: ``{"name", "n_bands", "n_steps", "n_classes", **hyper-parameters}``, what a bundle
@@ -128,7 +134,7 @@ def model_spec(model: Any) -> dict[str, Any]:
     return json.loads(json.dumps(spec))
 
 
-def model_from_spec(spec: Mapping[str, Any]) -> Any:
+def model_from_spec(spec: Mapping[str, Any]) -> Model:
     """Rebuild the architecture a spec recorded (weights are loaded separately, e.g. from safetensors)."""
     missing = [key for key in ("name", *_SIZES) if key not in spec]
     if missing:
