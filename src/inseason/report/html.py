@@ -33,12 +33,17 @@ h1{font-size:1.6rem;margin:.4em 0}h2{font-size:1.25rem;margin-top:2em;border-bot
 .card b{display:block;font-size:1.4rem}.card span{color:#666;font-size:.85rem}
 table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:.9rem}
 th,td{border:1px solid #ddd;padding:4px 10px;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:12px}.grid>*{min-width:0;overflow:hidden}
 .figure{background:#fff;border:1px solid #ddd;border-radius:6px;padding:4px;min-height:300px}
 pre{background:#fff;border:1px solid #ddd;padding:10px;overflow:auto;max-height:320px;font-size:.8rem}
 .swatch{display:inline-block;width:12px;height:12px;border:1px solid #333;margin-right:6px;vertical-align:middle}
 .note{color:#666;font-size:.85rem}.warn{color:#a33}
 """
+
+
+# Plots drawn before the page's grid settled get their final size once everything has loaded.
+_RESIZE_JS = ("window.addEventListener('load', () => document.querySelectorAll('.js-plotly-plot')"
+              ".forEach((plot) => Plotly.Plots.resize(plot)));")
 
 
 def check_evaluation(evaluation: dict[str, Any]) -> None:
@@ -189,12 +194,13 @@ def render_report(evaluation: dict[str, Any], *, title: str | None = None) -> st
               fig.render(figures.class_map_figure(ev, which="truth")),
               fig.render(figures.class_map_figure(ev, which="prediction")),
               fig.render(figures.confidence_map_figure(ev)), "</div>",
-              f"<h2>Accuracy by {html.escape(ev['spatial']['by'])}</h2><div class='grid'>",
-              fig.render(figures.spatial_figure(ev)), f"<div>{_spatial_table(ev)}</div></div>",
+              f"<h2>Accuracy by {html.escape(ev['spatial']['by'])}</h2>",
+              fig.render(figures.spatial_figure(ev)), _spatial_table(ev),
               "<h2>Time-series viewer</h2>", _viewer(ev),
               "<h2>Data</h2>", _key_values(ev["data"]),
               "<h2>Leakage audit</h2>", _key_values(ev.get("leakage_audit")),
               "<h2>Run configuration</h2>", f"<pre>{html.escape(json.dumps(ev.get('config', {}), indent=2))}</pre>"]
+    parts.append(f"<script>{_RESIZE_JS}</script>")
     body = "\n".join(parts)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
