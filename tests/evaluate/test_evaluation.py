@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from sklearn import metrics as skm
 
 from inseason.errors import InputError
-from inseason.evaluate import evaluate_predictor, fake_evaluation
+from inseason.evaluate import evaluate_predictor, fake_evaluation, read_evaluation, write_evaluation
 from inseason.evaluate.fake import FAKE_CLASSES, TemplatePredictor, fake_series
 
 
@@ -54,5 +55,20 @@ def test_block_grouping_and_bad_options() -> None:
     assert all("_" in g["group"] for g in result["spatial"]["groups"])
     with pytest.raises(InputError, match="'field' or 'block'"):
         evaluate_predictor(TemplatePredictor(), table, classes=list(FAKE_CLASSES), spatial_by="county")
+    with pytest.raises(InputError, match="differ from the model's"):
+        evaluate_predictor(TemplatePredictor(), table, classes=list(FAKE_CLASSES), bands=["B04", "B08"])
     with pytest.raises(InputError, match="one code"):
         evaluate_predictor(TemplatePredictor(), table, classes=list(FAKE_CLASSES), class_codes=[1])
+
+
+def test_write_and_read_evaluation(evaluation: dict[str, Any], tmp_path: Path) -> None:
+    path = write_evaluation(evaluation, tmp_path / "run" / "evaluation.json")
+    assert read_evaluation(path) == evaluation
+    with pytest.raises(InputError, match="does not exist"):
+        read_evaluation(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(InputError, match="not JSON"):
+        read_evaluation(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text('{"schema_version": 7}')
+    with pytest.raises(InputError, match="schema version 1"):
+        read_evaluation(tmp_path / "other.json")

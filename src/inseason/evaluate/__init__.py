@@ -8,7 +8,7 @@ Everything works from a predictor callable ``predict(table, *, as_of) -> probabi
 from inseason.evaluate.area import area_weighted_accuracy
 from inseason.evaluate.bootstrap import bootstrap_intervals
 from inseason.evaluate.curves import InSeasonCurve, course_windows, earliest_dates, in_season_curve
-from inseason.evaluate.evaluation import SCHEMA_VERSION, evaluate_predictor
+from inseason.evaluate.evaluation import SCHEMA_VERSION, evaluate_predictor, read_evaluation, write_evaluation
 from inseason.evaluate.fake import fake_evaluation, fake_series
 from inseason.evaluate.importance import attention_profile, permutation_importance
 from inseason.evaluate.metrics import classification_metrics, confusion_matrix, normalise_confusion
@@ -19,4 +19,5 @@ from inseason.evaluate.spatial import accuracy_by_group, block_ids
 __all__ = ["SCHEMA_VERSION", "InSeasonCurve", "Predictor", "accuracy_by_group", "area_weighted_accuracy",
            "as_of_schedule", "attention_profile", "block_ids", "bootstrap_intervals", "classification_metrics",
            "confusion_matrix", "course_windows", "earliest_dates", "evaluate_predictor", "fake_evaluation",
-           "fake_series", "in_season_curve", "normalise_confusion", "permutation_importance", "resolve_as_of"]
+           "fake_series", "in_season_curve", "normalise_confusion", "permutation_importance", "read_evaluation", "resolve_as_of",
+           "write_evaluation"]

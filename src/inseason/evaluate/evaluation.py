@@ -36,7 +36,10 @@ The evaluation dict (``schema_version`` 1); every number is a plain float/int, u
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,7 +145,8 @@ def viewer_samples(table: pa.Table, *, classes: Sequence[str], probabilities: np
 
 
 def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence[str],
-                       class_codes: Sequence[int | None] | None = None, as_of: Sequence[str] | None = None,
+                       class_codes: Sequence[int | None] | None = None, bands: Sequence[str] | None = None,
+                       as_of: Sequence[str] | None = None,
                        season_start: str = DEFAULT_START, target_f1: float = 0.8, spatial_by: str = "field",
                        block_size: float = 2000.0, n_boot: int = 1000, level: float = 0.95,
                        importance: bool = True, importance_repeats: int = 3, course_protocol: bool = False,
@@ -153,7 +157,11 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     """Everything the report shows about ``predict`` on ``table`` (already restricted to the split to
     evaluate): end-of-season metrics, in-season curves, importance, accuracy by field or block, map points
     and viewer samples, as the evaluation dict this module's docstring defines. Bootstrap intervals
-    resample fields (``spatial_by="field"``, samples without a field alone) or blocks of ``block_size``."""
+    resample fields (``spatial_by="field"``, samples without a field alone) or blocks of ``block_size``.
+    ``bands`` (the model's band order) is checked against the table's when given."""
+    if bands is not None and list(series_bands(table.schema)[0]) != list(bands):
+        raise InputError(f"the series table's bands {series_bands(table.schema)[0]} differ from the model's "
+                         f"{list(bands)}: build the series with the bands the model was trained on")
     if spatial_by not in ("field", "block"):
         raise InputError(f"spatial grouping {spatial_by!r}: choose 'field' or 'block'")
     y_true = class_indices(table, classes=classes)
@@ -202,3 +210,27 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
         "samples": viewer_samples(table, classes=classes, probabilities=curve.probabilities, as_of=curve.as_of,
                                   season_start=season_start, n_samples=n_viewer_samples, seed=seed),
     }
+
+
+def write_evaluation(evaluation: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write an evaluation dict as JSON (strict: no NaN) atomically: temporary name, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(evaluation, allow_nan=False, indent=1), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_evaluation(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read an evaluation JSON written by `write_evaluation`; clear errors for a missing or foreign file."""
+    try:
+        evaluation = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"evaluation file {path} does not exist: run inseason evaluate first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"evaluation file {path} is not JSON ({exc}): run inseason evaluate again") from None
+    if not isinstance(evaluation, dict) or evaluation.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"evaluation file {path} is not an inseason evaluation of schema version {SCHEMA_VERSION}: "
+                         "run inseason evaluate again")
+    return evaluation

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from inseason.evaluate.evaluation import evaluate_predictor
 from inseason.evaluate.predictor import day_number
+from inseason.evaluate.series_arrays import flatten_series
 from inseason.tables import series_bands, series_schema
 
 #: Fake classes: name → (CDL code, day of year of peak greenness).
@@ -82,8 +84,6 @@ class TemplatePredictor:
 
     def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray:
         """Class probabilities ``[rows, classes]`` from observations dated up to ``as_of``."""
-        from inseason.evaluate.series_arrays import flatten_series
-
         self.calls.append(as_of)
         bands, scales = series_bands(table.schema)
         flat = flatten_series(table)
@@ -109,8 +109,6 @@ class TemplatePredictor:
 def fake_evaluation(*, seed: int = 0, n_boot: int = 200) -> dict[str, Any]:
     """A complete evaluation dict (see `inseason.evaluate.evaluation`) of `TemplatePredictor` on
     `fake_series`, with a config, a leakage audit and the course-window protocol filled in."""
-    from inseason.evaluate.evaluation import evaluate_predictor
-
     table = fake_series(seed=seed)
     return evaluate_predictor(
         TemplatePredictor(), table, classes=list(FAKE_CLASSES), n_boot=n_boot, importance_repeats=2,
