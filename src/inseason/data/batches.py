@@ -26,7 +26,7 @@ class AugmentConfig(StrictModel):
 
     as_of: bool = Field(True, description="random as-of truncation: each sample sees its season up to a random day")
     min_as_of: int = Field(60, ge=0, le=SEASON_END, description="earliest random as-of day of season")
-    random_window: bool = Field(True, description="bucketed: the window ends on a random day before the as-of day")
+    random_window: bool = Field(True, description="bucketed: the window ends up to a quarter window before the as-of day")
     obs_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="probability of dropping each observation")
     band_noise: float = Field(0.02, ge=0.0, le=1.0, description="Gaussian noise std added to normalised inputs")
 
@@ -54,11 +54,15 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
                 augment: AugmentConfig | None = None, rng: np.random.Generator | None = None) -> Batch:
     """Inputs for ``rows`` as of day of season ``as_of`` (per row; default: the whole season).
 
+    An as-of day after a row's last observation is moved back to it, so a window never ends in days the
+    season has not delivered data for (that is what training sees too).
+
     With ``augment`` (and ``rng``) the as-of day, the window end, dropped observations and band noise are
     drawn per sample. A sample that would lose all its observations to dropout keeps them.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    as_of = np.full(rows.size, SEASON_END, np.int64) if as_of is None else np.asarray(as_of, np.int64)
+    as_of = _last_day(store, rows) if as_of is None else np.minimum(np.asarray(as_of, np.int64),
+                                                                    np.maximum(_last_day(store, rows), 0))
     adapter = spec.adapter
     if augment is not None:
         assert rng is not None, "augmentation needs a seeded generator"
@@ -97,6 +101,12 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
     return Batch(values=values, mask=mask, doy=doy, rows=rows)
 
 
+def _last_day(store: SeriesStore, rows: np.ndarray) -> np.ndarray:
+    """Day of season of each row's last observation (−1 for a row without observations)."""
+    counts = store.counts[rows]
+    return np.where(counts > 0, store.doy[np.maximum(store.offsets[rows + 1] - 1, 0)], -1).astype(np.int64)
+
+
 def _random_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augment: AugmentConfig,
                   rng: np.random.Generator) -> np.ndarray:
     """A uniform day between the row's first observation (or ``min_as_of``) and its last (or ``as_of``)."""
@@ -104,7 +114,7 @@ def _random_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augme
         return as_of
     counts = store.counts[rows]
     first = np.where(counts > 0, store.doy[np.minimum(store.offsets[rows], store.doy.size - 1)], 0)
-    last = np.where(counts > 0, store.doy[np.maximum(store.offsets[rows + 1] - 1, 0)], 0).astype(np.int64)
+    last = np.maximum(_last_day(store, rows), 0)
     low = np.maximum(first, augment.min_as_of)
     high = np.minimum(last, as_of)
     low = np.minimum(low, high)
@@ -113,8 +123,8 @@ def _random_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augme
 
 def _random_window_end(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, adapter: AdapterConfig,
                        rng: np.random.Generator) -> np.ndarray:
-    """A window end between the earliest day that still covers the first observation and ``as_of``."""
+    """A window end up to a quarter window before ``as_of`` (never before the row's first observation)."""
     counts = store.counts[rows]
     first = np.where(counts > 0, store.doy[np.minimum(store.offsets[rows], store.doy.size - 1)], 0)
-    low = np.minimum(first.astype(np.int64) + adapter.bucket_days, as_of)
+    low = np.clip(as_of - adapter.window_days // 4, first.astype(np.int64), as_of)
     return low + np.floor(rng.random(rows.size) * (as_of - low + 1)).astype(np.int64)

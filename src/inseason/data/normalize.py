@@ -36,15 +36,18 @@ class Normalization:
 def fit_normalization(store: SeriesStore, rows: np.ndarray, *, features: FeatureConfig, seed: int = 0) -> Normalization:
     """Statistics over the observations of ``rows`` (a seeded subsample when there are very many).
 
-    One-hot SCL channels keep mean 0 and std 1 so they stay 0/1 after normalisation.
+    Observations with a non-finite channel are left out. One-hot SCL channels keep mean 0 and std 1 so
+    they stay 0/1 after normalisation.
     """
     positions = store.positions_of(rows)
     if positions.size > _MAX_OBSERVATIONS:
         positions = np.sort(np.random.default_rng(seed).choice(positions, _MAX_OBSERVATIONS, replace=False))
     channels = compute_features(store.values[positions], None if store.scl is None else store.scl[positions],
                                 bands=store.bands, scales=store.scales, config=features).astype(np.float64)
-    mean = channels.mean(axis=0) if positions.size else np.zeros(channels.shape[1])
-    std = channels.std(axis=0) if positions.size else np.ones(channels.shape[1])
+    finite = np.isfinite(channels).all(axis=1)
+    channels = channels[finite]
+    mean = channels.mean(axis=0) if channels.size else np.zeros(channels.shape[1])
+    std = channels.std(axis=0) if channels.size else np.ones(channels.shape[1])
     if features.scl:
         mean[-12:], std[-12:] = 0.0, 1.0
     return Normalization(mean=mean.astype(np.float32), std=np.maximum(std, 1e-6).astype(np.float32))

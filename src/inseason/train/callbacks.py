@@ -73,14 +73,14 @@ class TensorBoardExtras(L.Callback):
         writer = self._writer(trainer)
         if self.histograms and writer is not None and trainer.is_global_zero:
             for name, parameter in pl_module.network.named_parameters():
-                writer.add_histogram(f"weights/{name}", parameter.detach().cpu(), trainer.current_epoch)
+                writer.add_histogram(f"weights/{name}", parameter.detach().cpu(), trainer.global_step)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Write the epoch's confusion matrix as an image."""
+        """Write the epoch's confusion matrix (the module resets it after this hook) as an image."""
         writer = self._writer(trainer)
-        confusion = getattr(pl_module, "last_confusion", None)
-        if writer is not None and confusion is not None and trainer.is_global_zero and not trainer.sanity_checking:
-            writer.add_image("val/confusion_matrix", confusion_image(confusion.numpy()), trainer.current_epoch,
+        confusion = pl_module.val_confusion.compute().cpu()
+        if writer is not None and trainer.is_global_zero and not trainer.sanity_checking:
+            writer.add_image("val/confusion_matrix", confusion_image(confusion.numpy()), trainer.global_step,
                              dataformats="HWC")
 
 

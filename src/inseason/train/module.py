@@ -49,7 +49,6 @@ class CropTypeModule(L.LightningModule):
         self.val_confusion = MulticlassConfusionMatrix(n)
         for metric in (self.train_metrics, self.val_metrics, self.train_loss, self.val_loss, self.val_confusion):
             metric.persistent(True)
-        self.last_confusion: torch.Tensor | None = None
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Logits [B, n_classes] of the network."""
@@ -94,8 +93,7 @@ class CropTypeModule(L.LightningModule):
         self._log_epoch("train", self.train_loss, self.train_metrics)
 
     def on_validation_epoch_end(self) -> None:
-        """Log validation figures and keep the confusion matrix for the TensorBoard image."""
-        self.last_confusion = self.val_confusion.compute().cpu()
+        """Log validation figures (callbacks have read the confusion matrix by now) and reset them."""
         self.val_confusion.reset()
         self._log_epoch("val", self.val_loss, self.val_metrics)
 

@@ -1,0 +1,36 @@
+"""Fixtures of the training tests: a small synthetic series table and one short training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from inseason.data import synthetic_series
+from inseason.train import RunSummary, train
+
+#: A short tempcnn run: 4 epochs of 6 steps on 240 synthetic samples, step checkpoints every 4 steps.
+RUN_OVERRIDES = {"model.name": "tempcnn", "model.params": {"filters": 16, "hidden": 32},
+                 "adapter.kind": "bucketed", "adapter.window_days": 240, "features.indices": ["NDVI"],
+                 "epochs": 4, "batch_size": 24, "checkpoint_every_n_steps": 4, "optimizer.lr": 0.01,
+                 "augment.min_as_of": 180}
+
+
+@pytest.fixture(scope="session")
+def run_overrides() -> dict:
+    """The overrides of the shared short run (a fresh copy)."""
+    return dict(RUN_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def series_table() -> pa.Table:
+    """240 labelled rows (6 classes, splits train/val/test 60/20/20), 12 int16 Sentinel-2 bands."""
+    return synthetic_series(240, seed=7)
+
+
+@pytest.fixture(scope="session")
+def trained_run(series_table: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunSummary]:
+    """One finished run folder, shared read-only by the tests."""
+    out = tmp_path_factory.mktemp("runs") / "tempcnn"
+    return out, train(series_table, out=out, overrides=RUN_OVERRIDES, quiet=True)

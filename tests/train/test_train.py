@@ -1,0 +1,170 @@
+"""Training runs: run folder, TensorBoard event files, bundles, prediction, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pickle
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from inseason.data import decode_series, synthetic_series
+from inseason.errors import InputError, OutputError
+from inseason.tables import series_schema
+from inseason.train import (TrainingDiverged, as_of_days, load_bundle, predict_series, train, train_config)
+from inseason.train.figures import confusion_image
+from inseason.train.metrics import classification_metrics
+
+
+def test_config_presets_yaml_and_overrides(tmp_path):
+    (tmp_path / "c.yaml").write_text("optimizer:\n  name: sgd\n  lr: 0.1\nepochs: 5\n")
+    config = train_config(preset="arset", path=tmp_path / "c.yaml", overrides={"optimizer.lr": 0.05})
+    assert (config.model.name, config.adapter.n_steps, config.optimizer.name) == ("arset", 25, "sgd")
+    assert (config.optimizer.lr, config.epochs, config.features.indices) == (0.05, 5, ("NDVI",))
+    with pytest.raises(InputError, match="optimizer.lrr"):
+        train_config(overrides={"optimizer.lrr": 1})
+    with pytest.raises(InputError, match="epochs"):
+        train_config(overrides={"epochs": "many"})
+    with pytest.raises(InputError, match="unknown training preset"):
+        train_config(preset="keras")
+
+
+def test_run_folder_holds_config_checkpoints_bundle(trained_run):
+    out, summary = trained_run
+    assert {p.name for p in out.iterdir()} >= {"config.yaml", "checkpoints", "tensorboard", "model.json",
+                                              "weights.safetensors", "summary.json"}
+    assert yaml.safe_load((out / "config.yaml").read_text())["batch_size"] == 24
+    assert {p.name for p in (out / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
+    assert summary.epochs_run == 4 and 0 <= summary.best_epoch <= 3
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["model"]["name"] == "tempcnn" and manifest["model"]["n_steps"] == 49
+    assert manifest["bands"][0] == "B01" and len(manifest["normalization"]["mean"]) == 13
+    assert [c["name"] for c in manifest["classes"]][:2] == ["Corn", "Cotton"]
+    assert manifest["classes"][0]["codes"] == [1] and manifest["classes"][0]["color"] == [255, 211, 0]
+    assert manifest["metrics"]["macro_f1"] == pytest.approx(summary.metrics["macro_f1"])
+    assert set(manifest["versions"]) >= {"torch", "inseason"} and len(manifest["training_data"]) == 16
+
+
+def test_tensorboard_event_files(trained_run):
+    out, _ = trained_run
+    events = EventAccumulator(str(out / "tensorboard" / "version_0"), size_guidance={"images": 0, "scalars": 0,
+                                                                                    "histograms": 0})
+    events.Reload()
+    tags = events.Tags()
+    for tag in ("train/loss", "val/loss", "train/oa", "val/oa", "train/macro_f1", "val/macro_f1",
+                "val_f1/Corn", "train_f1/Rice", "lr-AdamW", "train/input_wait_fraction"):
+        assert tag in tags["scalars"], tag
+        assert len(events.Scalars(tag)) == 4, tag
+    assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("train/input_wait_fraction"))
+    lrs = [e.value for e in events.Scalars("lr-AdamW")]
+    assert lrs[0] == pytest.approx(0.01) and lrs[1] < lrs[0]  # cosine schedule
+    images = events.Images("val/confusion_matrix")
+    assert len(images) == 4 and (images[0].width, images[0].height) == (6 * 24, 6 * 24)
+    assert any(tag.startswith("weights/") for tag in tags["histograms"])
+
+
+def test_bundle_predicts_without_pickle(trained_run, series_table, monkeypatch):
+    out, summary = trained_run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loading a bundle must not unpickle")
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    bundle = load_bundle(out)
+    probabilities = predict_series(bundle, series_table)
+    assert probabilities.shape == (series_table.num_rows, 6)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    store = decode_series(series_table)
+    val = store.rows_of("val")
+    metrics = classification_metrics(bundle.class_index(store.labels[val]), probabilities[val].argmax(1),
+                                     bundle.class_names)
+    assert metrics["macro_f1"] == pytest.approx(summary.metrics["macro_f1"])
+    early = predict_series(bundle, series_table, as_of="01-05")
+    without_data = store.end_positions(np.arange(len(store)), as_of_days(store, "01-05")) == store.offsets[:-1]
+    assert without_data.any()
+    np.testing.assert_allclose(early[without_data], np.broadcast_to(bundle.prior, early[without_data].shape))
+
+
+def test_bundle_refuses_other_bands_labels_and_versions(trained_run, tmp_path):
+    out, _ = trained_run
+    bundle = load_bundle(out)
+    other = synthetic_series(6, seed=1).replace_schema_metadata(
+        series_schema(["B%02d" % i for i in range(12)]).metadata)
+    with pytest.raises(InputError, match="bands"):
+        predict_series(bundle, other)
+    with pytest.raises(InputError, match="label map"):
+        bundle.class_index(["Corn", "Sugarcane"])
+    copy = tmp_path / "old"
+    copy.mkdir()
+    (copy / "weights.safetensors").write_bytes((out / "weights.safetensors").read_bytes())
+    manifest = json.loads((out / "model.json").read_text())
+    (copy / "model.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(InputError, match="version 99"):
+        load_bundle(copy)
+    with pytest.raises(InputError, match="no model bundle"):
+        load_bundle(tmp_path / "nothing")
+
+
+def test_as_of_days_month_day_date_and_int():
+    store = decode_series(synthetic_series(2, seed=1, years=(2021, 2022)))
+    assert as_of_days(store, "02-01").tolist() == [31] * 4
+    assert as_of_days(store, dt.date(2022, 1, 11)).tolist() == [375, 375, 10, 10]
+    assert as_of_days(store, 100).tolist() == [100] * 4
+
+
+def test_tempcnn_beats_majority_baseline(trained_run, series_table):
+    _, summary = trained_run
+    store = decode_series(series_table)
+    val = store.labels[store.rows_of("val")]
+    names = sorted(set(val))
+    majority = classification_metrics(np.array([names.index(v) for v in val]),
+                                      np.zeros(val.size, np.int64), names)
+    assert summary.metrics["macro_f1"] > majority["macro_f1"] + 0.25
+
+
+def test_bad_inputs_leave_no_run(series_table, tmp_path, trained_run, run_overrides):
+    no_split = series_table.set_column(series_table.schema.get_field_index("split"), "split",
+                                       pa.nulls(series_table.num_rows, pa.string()))
+    with pytest.raises(InputError, match="no split"):
+        train(no_split, out=tmp_path / "a", overrides=run_overrides)
+    splits = series_table.column("split").to_pylist()
+    labels = series_table.column("label").to_pylist()
+    only_test = [s if label != "Rice" or s == "test" else "test" for s, label in zip(splits, labels)]
+    with pytest.raises(InputError, match=r"\['Rice'\] appear in split 'test'"):
+        train(series_table.set_column(series_table.schema.get_field_index("split"), "split",
+                                      pa.array(only_test)), out=tmp_path / "b", overrides=run_overrides)
+    with pytest.raises(InputError, match="designed for the bucketed adapter"):
+        train(series_table, out=tmp_path / "c", overrides={**run_overrides, "adapter.kind": "sequence"})
+    with pytest.raises(OutputError, match="finished run"):
+        train(series_table, out=trained_run[0], overrides=run_overrides)
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(series_table, tmp_path, run_overrides):
+    values = series_table.column("values").to_pylist()
+    splits = series_table.column("split").to_pylist()
+    bad_row = [i for i, s in enumerate(splits) if s == "train"][-1]
+    poisoned = [[[float("nan")] * 12 for _ in v] if i == bad_row else [[float(x) for x in o] for o in v]
+                for i, (v, s) in enumerate(zip(values, splits))]
+    schema = series_schema(json.loads(series_table.schema.metadata[b"inseason:bands"]), values=pa.float32(),
+                           scales=[1e-4] * 12)
+    table = pa.Table.from_pydict({**series_table.to_pydict(), "values": poisoned}, schema=schema)
+    out = tmp_path / "nan"
+    with pytest.raises(TrainingDiverged, match="lower optimizer.lr"):
+        train(table, out=out, overrides={**run_overrides, "checkpoint_every_n_steps": 1, "augment.obs_dropout": 0.0})
+    assert not (out / "model.json").exists()
+    good = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert all(torch.isfinite(t).all() for t in good["state_dict"].values() if t.is_floating_point())
+
+
+def test_confusion_image_is_row_normalised():
+    image = confusion_image(np.array([[3, 1], [0, 0]]), cell=4)
+    assert image.shape == (8, 8, 3) and image.dtype == np.uint8
+    assert image[1, 1].sum() < image[1, 5].sum()  # the diagonal cell is darker
+    assert image[5, 5].tolist() == [247, 251, 255]  # an empty row stays white
