@@ -1,21 +1,31 @@
-"""USDA Cropland Data Layer (CDL) classes: codes, official names, colours and crop kinds.
+"""USDA Cropland Data Layer (CDL) classes (codes, official names, colours, crop kinds) and label maps.
 
 The table ships as ``inseason/data/cdl_classes.csv`` (one row per code CDL defines). Colours are the
-GeoTIFF colour table of the NASS national CDL releases.
+GeoTIFF colour table of the NASS national CDL releases. A label map turns source labels (CDL codes or a
+foreign dataset's names) into the classes a model learns: presets ``cdl``, ``arset``, ``cdl-major[:N]``
+or a user YAML file.
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
+import json
 import operator
-from dataclasses import dataclass
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
+from typing import Any
 
 from inseason.errors import InputError
 
-__all__ = ["KINDS", "CdlClass", "cdl_class", "cdl_classes", "cdl_code", "cdl_colormap"]
+__all__ = ["INVALID_SCL", "KINDS", "NO_CROP_GROWING", "PRESETS", "CdlClass", "LabelClass", "LabelMap", "MappedLabels",
+           "cdl_class", "cdl_classes", "cdl_code", "cdl_colormap", "label_map_preset", "load_label_map",
+           "map_labels", "no_crop_growing", "resolve_label_map", "window_label"]
 
 KINDS: tuple[str, ...] = ("crop", "double_crop", "non_crop", "background")
 """The values of `CdlClass.kind`."""
@@ -138,3 +148,298 @@ def cdl_colormap() -> dict[int, tuple[int, int, int, int]]:
         cls = table.get(code)
         colormap[code] = (*cls.color, 255) if cls is not None else (0, 0, 0, 0)
     return colormap
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Label maps: source labels (CDL codes, or the names of a foreign dataset) → the classes a model learns.
+# ---------------------------------------------------------------------------------------------------------
+
+#: SCL classes that make an observation invalid (the ARSET course drops them); the others are kept.
+INVALID_SCL: frozenset[int] = frozenset({0, 1, 7, 8, 9, 11})
+#: SCL class "vegetation".
+SCL_VEGETATION = 4
+#: Rule of the ``arset`` preset: a crop whose last two valid SCL values in a window are not vegetation.
+NO_CROP_GROWING = "No Crop Growing"
+#: Names of the built-in label-map presets (``cdl-major:N`` picks the N largest classes).
+PRESETS: tuple[str, ...] = ("cdl", "arset", "cdl-major")
+SPARSE_POLICIES: tuple[str, ...] = ("merge", "drop")
+_OTHER_COLOR = (128, 128, 128)
+_DEFAULT_MAJOR = 10
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    """One class of a label map: its name, its colour and, for a double crop, its two crop names."""
+
+    name: str
+    color: tuple[int, int, int]
+    first_crop: str | None = None
+    second_crop: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """How source labels become classes.
+
+    ``members`` maps each class name to the source labels it takes (CDL codes as ``int``, or label names as
+    ``str``); ``other`` names the class of every source label no class claims (``None`` drops them);
+    ``drop`` lists source labels dropped outright; classes with fewer than ``min_count`` samples are merged
+    into ``other`` or dropped (``sparse``); ``rules`` names window-level rules (``no_crop_growing``).
+    """
+
+    name: str
+    members: dict[str, tuple[int | str, ...]]
+    other: str | None = "Other"
+    drop: tuple[int | str, ...] = ()
+    min_count: int = 0
+    sparse: str = "merge"
+    rules: tuple[str, ...] = ()
+    top: int | None = None  # cdl-major: keep the ``top`` largest CDL classes, the rest go to ``other``
+
+
+@dataclass(frozen=True)
+class MappedLabels:
+    """The result of applying a label map to samples: one class name (or ``None``: dropped) per sample,
+    the classes in order, and a report of what was merged or dropped and why."""
+
+    labels: list[str | None]
+    classes: list[LabelClass]
+    report: dict[str, Any]
+
+    def metadata(self, label_map: LabelMap) -> str:
+        """The label map as JSON for the ``inseason:label_map`` metadata of a series table."""
+        return json.dumps({"name": label_map.name, "rules": list(label_map.rules),
+                           "classes": [{"index": i, "name": c.name, "color": list(c.color),
+                                        "first_crop": c.first_crop, "second_crop": c.second_crop}
+                                       for i, c in enumerate(self.classes)],
+                           "report": self.report})
+
+
+def _arset_map() -> LabelMap:
+    table = _table()
+    named = {"Soybeans": 5, "Rice": 3, "Corn": 1, "Cotton": 2}
+    crops = tuple(c for c, cls in sorted(table.items()) if cls.kind == "crop" and c not in named.values())
+    uncultivated = tuple(c for c, cls in sorted(table.items()) if cls.kind in ("non_crop", "background"))
+    doubles = tuple(c for c, cls in sorted(table.items()) if cls.kind == "double_crop")
+    return LabelMap(name="arset", members={"Uncultivated": uncultivated, "Cultivated": crops, NO_CROP_GROWING: (),
+                                           **{k: (v,) for k, v in named.items()}},
+                    other=None, drop=doubles, min_count=1, sparse="drop", rules=("no_crop_growing",))
+
+
+def label_map_preset(name: str) -> LabelMap:
+    """A built-in label map: ``cdl`` (every CDL class its own class), ``arset`` (the course's seven classes,
+    double crops dropped as the course did) or ``cdl-major[:N]`` (the N largest CDL classes, default 10,
+    double crops included as their own classes, everything else ``Other``)."""
+    key = name.strip().lower()
+    if key == "cdl":
+        return LabelMap(name="cdl", members={}, other=None, min_count=1, sparse="drop")
+    if key == "arset":
+        return _arset_map()
+    if key == "cdl-major" or key.startswith("cdl-major:"):
+        text = key.partition(":")[2] or str(_DEFAULT_MAJOR)
+        if not text.isdigit() or int(text) < 1:
+            raise InputError(f"label map {name!r}: write cdl-major:N with N a positive number of classes, "
+                             "e.g. cdl-major:8")
+        return LabelMap(name=f"cdl-major:{int(text)}", members={}, other="Other", top=int(text))
+    raise InputError(f"unknown label map {name!r}: choose one of {', '.join(PRESETS)} or give a YAML file")
+
+
+def _source_label(item: Any, where: str) -> int | str:
+    if isinstance(item, bool) or not isinstance(item, (int, str)):
+        raise InputError(f"label map {where}: {item!r} is neither a code nor a label name")
+    return item
+
+
+def load_label_map(path: str | os.PathLike[str]) -> LabelMap:
+    """Read a user label map from YAML::
+
+        name: delta            # optional, default: the file name
+        classes:               # class name: source codes or names (CDL names are checked)
+          Corn: [1, Sweet Corn]
+          Soybeans: [5]
+          Double soy: [26]
+        other: Other           # class of every unlisted source label; null drops them
+        drop: [111]            # source labels to drop outright
+        min_count: 50          # classes with fewer samples are merged into `other` or dropped
+        sparse: merge          # merge | drop
+        rules: []              # no_crop_growing (the ARSET rule, applied per window)
+    """
+    from inseason.config import load_yaml  # config imports pydantic; keep the code table import-light
+
+    data = load_yaml(Path(path))
+    known = {"name", "classes", "other", "drop", "min_count", "sparse", "rules"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"label map {path}: unknown keys {unknown} (allowed: {', '.join(sorted(known))})")
+    classes = data.get("classes")
+    if not isinstance(classes, dict) or not classes:
+        raise InputError(f"label map {path} needs `classes:`, a mapping of class name to source codes or names")
+    members: dict[str, tuple[int | str, ...]] = {}
+    for cls_name, items in classes.items():
+        items = items if isinstance(items, list) else [items]
+        members[str(cls_name)] = tuple(_source_label(i, f"{path} class {cls_name!r}") for i in items)
+    sparse = str(data.get("sparse", "merge"))
+    if sparse not in SPARSE_POLICIES:
+        raise InputError(f"label map {path}: sparse: {sparse!r} must be merge or drop")
+    rules = tuple(str(r) for r in data.get("rules") or ())
+    if any(r != "no_crop_growing" for r in rules):
+        raise InputError(f"label map {path}: unknown rules {list(rules)} (known: no_crop_growing)")
+    min_count = data.get("min_count", 0)
+    if not isinstance(min_count, int) or min_count < 0:
+        raise InputError(f"label map {path}: min_count {min_count!r} must be a non-negative integer")
+    drop = data.get("drop") or []
+    return LabelMap(name=str(data.get("name", Path(path).stem)), members=members,
+                    other=None if data.get("other", "Other") is None else str(data.get("other", "Other")),
+                    drop=tuple(_source_label(i, f"{path} drop") for i in (drop if isinstance(drop, list) else [drop])),
+                    min_count=min_count, sparse=sparse, rules=rules)
+
+
+def resolve_label_map(spec: str | os.PathLike[str] | LabelMap | None) -> LabelMap:
+    """A label map from a preset name, a YAML path or a `LabelMap` (``None``: the ``cdl`` identity map)."""
+    if spec is None:
+        return label_map_preset("cdl")
+    if isinstance(spec, LabelMap):
+        return spec
+    text = str(spec)
+    if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+        return load_label_map(text)
+    return label_map_preset(text)
+
+
+def _class_of(label_map: LabelMap, code: int | None, name: str) -> tuple[str | None, str | None]:
+    """(class, drop reason) of one source label; a class of ``None`` with a reason means dropped."""
+    keys: list[int | str] = [name] if code is None else [code, name]
+    if any(k in label_map.drop for k in keys):
+        return None, "dropped by the label map"
+    for cls_name, items in label_map.members.items():
+        if any(k in items for k in keys):
+            return cls_name, None
+    if not label_map.members and label_map.top is None:
+        return name, None  # identity map
+    if label_map.top is not None:
+        return name, None  # ranked afterwards
+    if label_map.other is None:
+        return None, "not in the label map"
+    return label_map.other, None
+
+
+def _check_member_names(label_map: LabelMap, names: set[str], cdl: bool) -> None:
+    for cls_name, items in label_map.members.items():
+        for item in items:
+            if isinstance(item, str):
+                if cdl:
+                    cdl_code(item)  # raises with suggestions
+                elif item not in names:
+                    close = difflib.get_close_matches(item, sorted(names), n=3)
+                    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+                    raise InputError(f"label map {label_map.name}: class {cls_name!r} lists label {item!r}, "
+                                     f"which no sample has{hint}: fix the name in the mapping")
+            elif cdl:
+                cdl_class(item)
+
+
+def _class_color(name: str, codes: list[int]) -> tuple[int, int, int]:
+    table = _table()
+    if codes:
+        return table[codes[0]].color if codes[0] in table else _OTHER_COLOR
+    if name == NO_CROP_GROWING:
+        return table[61].color
+    try:
+        return table[cdl_code(name)].color
+    except InputError:
+        return _OTHER_COLOR
+
+
+def _double_crop_names(code: int | None) -> tuple[str | None, str | None]:
+    table = _table()
+    cls = table.get(code) if code is not None else None
+    if cls is None or cls.kind != "double_crop" or cls.first_crop is None or cls.second_crop is None:
+        return None, None
+    return table[cls.first_crop].name, table[cls.second_crop].name
+
+
+def map_labels(label_map: LabelMap, *, codes: Sequence[int | None], names: Sequence[str],
+               cdl: bool = True) -> MappedLabels:
+    """Apply ``label_map`` to samples given by source code (``None`` when there is none) and source name.
+
+    ``cdl`` says the source labels are CDL classes (names in the map are then checked against the CDL
+    table); otherwise they are checked against the names present. Classes below ``min_count`` samples are
+    merged into ``other`` or dropped, as the map says, and reported; a class left empty raises `InputError`.
+    A class that takes exactly one double-crop code keeps its two crop names.
+    """
+    _check_member_names(label_map, set(names), cdl)
+    if cdl:  # CDL names in the map become codes, so spelling and case do not matter
+        as_code = lambda item: cdl_code(item) if isinstance(item, str) else item  # noqa: E731
+        label_map = replace(label_map, drop=tuple(map(as_code, label_map.drop)),
+                            members={c: tuple(map(as_code, items)) for c, items in label_map.members.items()})
+    labels: list[str | None] = []
+    dropped: dict[str, int] = {}
+    class_codes: dict[str, list[int]] = {}
+    for code, name in zip(codes, names):
+        cls_name, reason = _class_of(label_map, code, name)
+        labels.append(cls_name)
+        if cls_name is None:
+            dropped[f"{name} ({reason})"] = dropped.get(f"{name} ({reason})", 0) + 1
+        elif code is not None:
+            class_codes.setdefault(cls_name, [])
+            if code not in class_codes[cls_name]:
+                class_codes[cls_name].append(code)
+    counts = Counter(lab for lab in labels if lab is not None)
+    report: dict[str, Any] = {"samples": len(labels), "dropped": dropped, "merged": {}, "sparse_dropped": {}}
+    if label_map.top is not None:
+        ranked = sorted(counts, key=lambda c: (-counts[c], c))
+        keep = set(ranked[:label_map.top])
+        for i, lab in enumerate(labels):
+            if lab is not None and lab not in keep:
+                report["merged"][lab] = counts[lab]
+                labels[i] = label_map.other
+    counts = Counter(lab for lab in labels if lab is not None)
+    sparse = {c: n for c, n in counts.items() if n < label_map.min_count}
+    for cls_name, n in sorted(sparse.items()):
+        if label_map.sparse == "merge" and label_map.other is not None and cls_name != label_map.other:
+            report["merged"][cls_name] = n
+            labels[:] = [label_map.other if lab == cls_name else lab for lab in labels]
+        else:
+            report["sparse_dropped"][cls_name] = n
+            labels[:] = [None if lab == cls_name else lab for lab in labels]
+    counts = Counter(lab for lab in labels if lab is not None)
+    rule_classes = {NO_CROP_GROWING} if "no_crop_growing" in label_map.rules else set()
+    declared = [c for c in label_map.members if c not in rule_classes]
+    if label_map.min_count == 0:
+        empty = [c for c in declared if counts.get(c, 0) == 0]
+        if empty:
+            raise InputError(f"label map {label_map.name}: classes {empty} have no samples: remove them from the "
+                             "map, or set min_count so sparse classes are merged or dropped")
+    if not counts:
+        raise InputError(f"label map {label_map.name} leaves no samples: check the map against the labels")
+    report["counts"] = dict(sorted(counts.items()))
+    order = [c for c in label_map.members if counts.get(c) or c in rule_classes]
+    order += sorted(c for c in counts if c not in order and c != label_map.other)
+    if label_map.other is not None and counts.get(label_map.other):
+        order.append(label_map.other)
+    classes = []
+    for cls_name in order:
+        codes_of = class_codes.get(cls_name, [])
+        first, second = _double_crop_names(codes_of[0]) if len(codes_of) == 1 else (None, None)
+        classes.append(LabelClass(name=cls_name, color=_class_color(cls_name, codes_of),
+                                  first_crop=first, second_crop=second))
+    return MappedLabels(labels=labels, classes=classes, report=report)
+
+
+def no_crop_growing(scl: Sequence[int]) -> bool:
+    """The ARSET rule: True when neither of the last two valid SCL values of a window is 4 (vegetation).
+
+    Invalid SCL values (`INVALID_SCL`) are skipped; a window with no valid value is not relabelled, and
+    one with a single valid value is judged on it. Apply it per model window, not per season: a crop is
+    always harvested by the end of its season.
+    """
+    valid = [int(s) for s in scl if int(s) not in INVALID_SCL]
+    return bool(valid) and all(s != SCL_VEGETATION for s in valid[-2:])
+
+
+def window_label(label: str, scl: Sequence[int], *, rules: Sequence[str], crops: Sequence[str]) -> str:
+    """The label of one model window: ``No Crop Growing`` when the map's rule applies to a crop class
+    (``crops``: the class names the rule may relabel), else ``label`` unchanged."""
+    if "no_crop_growing" in rules and label in crops and no_crop_growing(scl):
+        return NO_CROP_GROWING
+    return label
