@@ -58,7 +58,7 @@ def _fingerprint(*paths: Path, options: dict[str, Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[rasterio.Affine, int, int]:
+def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Affine, int, int]:
     """The 10 m grid of ``tile`` from the first of its scenes whose B02 opens (unreadable ones are skipped
     later, scene by scene); its CRS must be the one the scene manifest gives."""
     problems = []
@@ -73,7 +73,7 @@ def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[rasterio.Affine, 
                 if epsg != row["epsg"]:
                     raise InputError(f"scene manifest says EPSG:{row['epsg']} for {row['scene_id']} but its B02 "
                                      f"({href}) is in {ds.crs}: rebuild the manifest with `inseason scenes`")
-                return ds.transform, ds.width, ds.height
+                return epsg, ds.transform, ds.width, ds.height
         except RasterioError as exc:
             problems.append(f"{href}: {exc}")
     raise InputError(f"no scene of tile {tile} in the scene manifest can be opened ({problems[0]}): "
@@ -81,6 +81,7 @@ def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[rasterio.Affine, 
 
 
 def _check_lonlat(points: pa.Table, path: Path) -> None:
+    """Refuse points whose lon/lat are not degrees or whose ids repeat (each would be silently wrong)."""
     lon, lat = points.column("lon").to_numpy(), points.column("lat").to_numpy()
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()
             and (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all()):
@@ -104,8 +105,8 @@ def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = D
     with rasterio.Env(**GDAL_COG_ENV):
         for tile in sorted({r["tile"] for r in rows}):
             tile_rows = [r for r in rows if r["tile"] == tile]
-            transform, width, height = _tile_grid(tile, tile_rows)
-            x, y = Transformer.from_crs(4326, tile_rows[0]["epsg"], always_xy=True).transform(lon, lat)
+            epsg, transform, width, height = _tile_grid(tile, tile_rows)
+            x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
             x, y = np.asarray(x, float), np.asarray(y, float)
             left, top = transform.c, transform.f
             right, bottom = left + width * transform.a, top + height * transform.e
