@@ -1,0 +1,309 @@
+"""Read an AOI's pixels block by block into calendar-true ragged series held in memory.
+
+The map grid is the 10 m grid of the scenes' B02 band, in the CRS the scenes share, snapped outward around
+the AOI. A *block* is a square of that grid; :func:`read_block` reads, for every scene up to a date, only
+the window of each band's COG that covers the block (20 m and 60 m bands are resampled to 10 m by nearest
+neighbour: each 10 m pixel takes the value of the coarser pixel that contains its centre), drops
+observations whose SCL class is masked or whose bands hold nodata, adds the scene's BOA offset
+(harmonisation across processing baselines) and packs the valid observations of every pixel into the
+layout of the series store: int16 values × bands, dates and offsets. Memory grows with the block, never
+with the AOI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import rasterio
+from affine import Affine
+from rasterio.errors import RasterioError
+from rasterio.features import geometry_mask
+from rasterio.warp import Resampling, reproject
+from rasterio.windows import Window
+from shapely.geometry import box, mapping
+from shapely.geometry.base import BaseGeometry
+
+from inseason.data import SeriesStore
+from inseason.errors import InputError
+from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
+from inseason.labels import cdl_classes
+from inseason.season import season_start
+from inseason.sources.aoi import aoi_to_crs
+from inseason.tables import S2_BANDS, S2_SCALE
+
+__all__ = ["Block", "BlockSeries", "MapGrid", "SceneRef", "crop_mask_block", "map_grid", "plan_blocks",
+           "read_block", "scene_refs"]
+
+_EPOCH = dt.date(1970, 1, 1)
+#: Resolution of the map grid (the 10 m bands of Sentinel-2), metres.
+MAP_RES = 10.0
+
+
+@dataclass(frozen=True)
+class MapGrid:
+    """The map's 10 m pixel grid: CRS (EPSG code), affine transform and size."""
+
+    epsg: int
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the grid's CRS."""
+        t = self.transform
+        return t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f
+
+
+@dataclass(frozen=True)
+class Block:
+    """One square unit of work of the map: its index and its pixel window in the map grid."""
+
+    index: int
+    row: int
+    col: int
+    height: int
+    width: int
+
+    def transform(self, grid: MapGrid) -> Affine:
+        """Affine transform of the block's own pixel grid."""
+        return grid.transform * Affine.translation(self.col, self.row)
+
+
+@dataclass(frozen=True)
+class SceneRef:
+    """What a reader needs of one scene of the manifest (plain data, cheap to send to worker processes)."""
+
+    scene_id: str
+    date: dt.date
+    epsg: int
+    boa_offset: int
+    hrefs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BlockSeries:
+    """The ragged series of a block's mapped pixels, in the series store layout.
+
+    Observation ``j`` of pixel ``i`` is at ``offsets[i] + j``; observations are in date order.
+    ``pixels`` are row-major indices into the block (``row * width + col``).
+    """
+
+    block: Block
+    bands: tuple[str, ...]
+    pixels: np.ndarray  # int64 [P]
+    values: np.ndarray  # int16 [N_obs, C], reflectance × 10 000 after the BOA offset
+    days: np.ndarray  # int32 [N_obs], days since 1970-01-01
+    scl: np.ndarray  # uint8 [N_obs]
+    offsets: np.ndarray  # int64 [P + 1]
+    skipped: tuple[tuple[str, str], ...] = field(default=())  # (scene_id, reason) of unreadable scenes
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Number of valid observations of each pixel."""
+        return np.diff(self.offsets)
+
+    def store(self, *, season: str, year: int) -> SeriesStore:
+        """The observations of season ``year`` (season start ``season``) as a `SeriesStore`, one row per pixel.
+
+        The store is what the training package's predictor and adapters consume; rows carry no label.
+        """
+        start = (season_start(year, season) - _EPOCH).days
+        doy = self.days.astype(np.int64) - start
+        keep = (doy >= 0) & (doy < 400)
+        row_of_obs = np.repeat(np.arange(self.pixels.size), self.counts)
+        counts = np.bincount(row_of_obs[keep], minlength=self.pixels.size)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        n = self.pixels.size
+        return SeriesStore(bands=self.bands, scales=np.full(len(self.bands), S2_SCALE, np.float32),
+                           values=self.values[keep], doy=doy[keep].astype(np.int16), scl=self.scl[keep],
+                           offsets=offsets, labels=np.full(n, "", dtype=object),
+                           label_codes=np.zeros(n, np.int32), years=np.full(n, year, np.int16),
+                           splits=np.full(n, None, dtype=object), sample_ids=self.pixels.copy(), season=season,
+                           fingerprint=f"block-{self.block.index}-{year}")
+
+
+def scene_refs(scenes: pa.Table, *, since: dt.date, until: dt.date) -> list[SceneRef]:
+    """The manifest's scenes dated ``since`` … ``until`` (inclusive), sorted by (date, scene_id)."""
+    refs = []
+    for row in scenes.select(["scene_id", "date", "epsg", "boa_offset", "hrefs"]).to_pylist():
+        if since <= row["date"] <= until:
+            refs.append(SceneRef(scene_id=row["scene_id"], date=row["date"], epsg=int(row["epsg"]),
+                                 boa_offset=int(row["boa_offset"] or 0), hrefs=dict(row["hrefs"])))
+    return sorted(refs, key=lambda r: (r.date, r.scene_id))
+
+
+def _gdal_path(href: str) -> str:
+    return href[len("file://"):] if href.startswith("file://") else href
+
+
+def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
+    """The 10 m grid (B02's) covering the lon/lat ``aoi``, in the CRS most of the scenes use.
+
+    The grid is aligned to the pixel edges of the first scene's B02 in that CRS, so every 10 m band is
+    read without resampling and every 20/60 m pixel covers whole map pixels (Sentinel-2 grids nest).
+    """
+    if not scenes:
+        raise InputError("the scene manifest holds no scene up to the as-of date: run inseason scenes "
+                         "for the season or choose a later --as-of")
+    epsg = Counter(s.epsg for s in scenes).most_common(1)[0][0]
+    first = next(s for s in scenes if s.epsg == epsg)
+    if "B02" not in first.hrefs:
+        raise InputError(f"scene {first.scene_id} has no B02 asset: the map grid is B02's 10 m grid")
+    try:
+        with rasterio.Env(**GDAL_COG_ENV), rasterio.open(_gdal_path(first.hrefs["B02"])) as ds:
+            origin = ds.transform
+    except RasterioError as exc:
+        raise InputError(f"cannot read B02 of scene {first.scene_id} ({first.hrefs['B02']}): {exc}") from None
+    left, bottom, right, top = aoi_to_crs(aoi, epsg).bounds
+    x0 = origin.c + math.floor((left - origin.c) / MAP_RES) * MAP_RES
+    y0 = origin.f - math.floor((origin.f - top) / MAP_RES) * MAP_RES
+    width = max(1, math.ceil((right - x0) / MAP_RES))
+    height = max(1, math.ceil((y0 - bottom) / MAP_RES))
+    return MapGrid(epsg=epsg, transform=Affine(MAP_RES, 0.0, x0, 0.0, -MAP_RES, y0), width=width, height=height)
+
+
+def plan_blocks(grid: MapGrid, aoi: BaseGeometry, *, block_size: int) -> list[Block]:
+    """The blocks of ``block_size`` pixels that overlap the lon/lat ``aoi``, row by row."""
+    if block_size < 16:
+        raise InputError(f"block_size={block_size} is too small: use at least 16 pixels (256 is a good size)")
+    shape = aoi_to_crs(aoi, grid.epsg)
+    blocks = []
+    for row in range(0, grid.height, block_size):
+        for col in range(0, grid.width, block_size):
+            height, width = min(block_size, grid.height - row), min(block_size, grid.width - col)
+            left, top = grid.transform @ (col, row)
+            right, bottom = grid.transform @ (col + width, row + height)
+            if shape.intersects(box(left, bottom, right, top)):
+                blocks.append(Block(index=len(blocks), row=row, col=col, height=height, width=width))
+    return blocks
+
+
+def _aoi_mask(shape: BaseGeometry, grid: MapGrid, block: Block) -> np.ndarray:
+    """True where a block pixel's centre lies in the AOI (given in the grid's CRS)."""
+    return geometry_mask([mapping(shape)], out_shape=(block.height, block.width), transform=block.transform(grid),
+                         invert=True)
+
+
+def crop_mask_block(path: str, grid: MapGrid, block: Block) -> np.ndarray:
+    """True where a CDL-coded raster (any CRS, e.g. last year's CDL) marks a crop or double crop.
+
+    The raster is reprojected onto the block by nearest neighbour; outside it every pixel is masked out.
+    """
+    crop_codes = np.array([c.code for c in cdl_classes().values() if c.is_crop])
+    codes = np.zeros((block.height, block.width), np.uint8)
+    try:
+        with rasterio.open(path) as src:
+            reproject(rasterio.band(src, 1), codes, dst_transform=block.transform(grid),
+                      dst_crs=f"EPSG:{grid.epsg}", resampling=Resampling.nearest, dst_nodata=0)
+    except RasterioError as exc:
+        raise InputError(f"crop mask {path} is not a readable raster: {exc}") from None
+    return np.isin(codes, crop_codes)
+
+
+def _read_band(ds: rasterio.DatasetReader, grid: MapGrid, block: Block) -> np.ndarray:
+    """Band 1 of ``ds`` on the block's 10 m pixels (nearest: the source pixel holding each centre).
+
+    Only the source window under the block is read; pixels off the raster get its nodata value.
+    """
+    nodata = int(ds.nodata) if ds.nodata is not None else 0
+    t = block.transform(grid)
+    xs = t.c + (np.arange(block.width) + 0.5) * t.a
+    ys = t.f + (np.arange(block.height) + 0.5) * t.e
+    src = ds.transform
+    cols = np.floor((xs - src.c) / src.a).astype(np.int64)
+    rows = np.floor((ys - src.f) / src.e).astype(np.int64)
+    out = np.full((block.height, block.width), nodata, dtype=ds.dtypes[0])
+    col_in, row_in = (cols >= 0) & (cols < ds.width), (rows >= 0) & (rows < ds.height)
+    if not col_in.any() or not row_in.any():
+        return out
+    c0, c1 = int(cols[col_in].min()), int(cols[col_in].max()) + 1
+    r0, r1 = int(rows[row_in].min()), int(rows[row_in].max()) + 1
+    data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+    out[np.ix_(row_in, col_in)] = data[np.ix_(rows[row_in] - r0, cols[col_in] - c0)]
+    return out
+
+
+def read_block(block: Block, *, grid: MapGrid, scenes: Sequence[SceneRef], aoi: BaseGeometry,
+               bands: Sequence[str] = S2_BANDS, scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
+               keep: np.ndarray | None = None) -> BlockSeries:
+    """Read every scene of ``scenes`` over ``block`` and pack each mapped pixel's valid observations.
+
+    Mapped pixels are those whose centre is inside the lon/lat ``aoi`` and, if given, where ``keep``
+    (bool [height, width], e.g. a crop mask) is true. An observation is valid when its SCL class is not
+    nodata nor in ``scl_mask`` and no band is nodata. Where two scenes of one date cover a pixel (tile
+    overlap) the first scene in (date, scene_id) order is kept. A scene whose files cannot be read or are
+    in another CRS is left out and listed in ``skipped``.
+    """
+    bands = tuple(bands)
+    mapped = _aoi_mask(aoi_to_crs(aoi, grid.epsg), grid, block)
+    if keep is not None:
+        mapped &= keep
+    flat_mapped = mapped.ravel()
+    pixel_parts, value_parts, day_parts, scl_parts, order_parts = [], [], [], [], []
+    skipped: list[tuple[str, str]] = []
+    left, top = block.transform(grid) @ (0, 0)
+    right, bottom = block.transform(grid) @ (block.width, block.height)
+    with rasterio.Env(**GDAL_COG_ENV):
+        for sequence, scene in enumerate(scenes):
+            if scene.epsg != grid.epsg:
+                skipped.append((scene.scene_id, f"in EPSG:{scene.epsg}, the map grid is EPSG:{grid.epsg}"))
+                continue
+            try:
+                with rasterio.open(_gdal_path(scene.hrefs["SCL"])) as ds:
+                    b = ds.bounds
+                    if b.right <= left or b.left >= right or b.top <= bottom or b.bottom >= top:
+                        continue
+                    scl_nodata = int(ds.nodata) if ds.nodata is not None else 0
+                    scl = _read_band(ds, grid, block).ravel()
+                valid = flat_mapped & (scl != scl_nodata) & ~np.isin(scl, scl_mask)
+                if not valid.any():
+                    continue
+                stack = np.empty((len(bands), int(valid.sum())), np.int32)
+                good = np.ones(stack.shape[1], bool)
+                for i, band in enumerate(bands):
+                    with rasterio.open(_gdal_path(scene.hrefs[band])) as ds:
+                        nodata = int(ds.nodata) if ds.nodata is not None else 0
+                        stack[i] = _read_band(ds, grid, block).ravel()[valid]
+                    good &= stack[i] != nodata  # off the swath in this band
+            except (RasterioError, KeyError) as exc:
+                skipped.append((scene.scene_id, f"unreadable: {exc}"))
+                continue
+            pixels = np.flatnonzero(valid)[good]
+            pixel_parts.append(pixels)
+            value_parts.append(np.clip(stack[:, good].T + scene.boa_offset, -32768, 32767).astype(np.int16))
+            day_parts.append(np.full(pixels.size, (scene.date - _EPOCH).days, np.int32))
+            scl_parts.append(scl[pixels].astype(np.uint8))
+            order_parts.append(np.full(pixels.size, sequence, np.int32))
+    return _pack(block, bands, flat_mapped, pixel_parts, value_parts, day_parts, scl_parts, order_parts,
+                 tuple(skipped))
+
+
+def _pack(block: Block, bands: tuple[str, ...], mapped: np.ndarray, pixel_parts: list[np.ndarray],
+          value_parts: list[np.ndarray], day_parts: list[np.ndarray], scl_parts: list[np.ndarray],
+          order_parts: list[np.ndarray], skipped: tuple[tuple[str, str], ...]) -> BlockSeries:
+    """Sort observations by (pixel, date, scene order), drop same-date repeats, index them per mapped pixel."""
+    if pixel_parts:
+        pixel = np.concatenate(pixel_parts)
+        values, days = np.concatenate(value_parts), np.concatenate(day_parts)
+        scl, order = np.concatenate(scl_parts), np.concatenate(order_parts)
+    else:
+        pixel, values = np.empty(0, np.int64), np.empty((0, len(bands)), np.int16)
+        days, scl, order = np.empty(0, np.int32), np.empty(0, np.uint8), np.empty(0, np.int32)
+    sort = np.lexsort((order, days, pixel))
+    pixel, values, days, scl = pixel[sort], values[sort], days[sort], scl[sort]
+    first = np.ones(pixel.size, bool)
+    first[1:] = (pixel[1:] != pixel[:-1]) | (days[1:] != days[:-1])
+    pixel, values, days, scl = pixel[first], values[first], days[first], scl[first]
+    mapped_pixels = np.flatnonzero(mapped).astype(np.int64)
+    rank = np.searchsorted(mapped_pixels, pixel)
+    counts = np.bincount(rank, minlength=mapped_pixels.size)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return BlockSeries(block=block, bands=bands, pixels=mapped_pixels, values=values, days=days, scl=scl,
+                       offsets=offsets, skipped=skipped)
