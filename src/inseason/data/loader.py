@@ -45,7 +45,7 @@ class BatchLoader:
         if self.sampling == "shuffle":
             order = rng.permutation(n)
         elif self.sampling == "balanced":
-            classes, inverse, counts = np.unique(self.targets, return_inverse=True, return_counts=True)
+            _, inverse, counts = np.unique(self.targets, return_inverse=True, return_counts=True)
             weight = 1.0 / counts[inverse]
             order = rng.choice(n, size=n, replace=True, p=weight / weight.sum())
         else:

@@ -183,8 +183,7 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
                  classes=classes, prior=prior, season_start=config.season_start, fingerprint=store.fingerprint,
                  metrics={}, config=config.model_dump(mode="json"))
     bundle = load_bundle(out)
-    val_as_of = None if config.val_as_of is None else config.val_as_of
-    probabilities = Predictor(bundle).predict_proba(store, rows=val_rows, as_of=val_as_of)
+    probabilities = Predictor(bundle).predict_proba(store, rows=val_rows, as_of=config.val_as_of)
     metrics = classification_metrics(targets[val_rows], probabilities.argmax(axis=1), names)
     best_epoch = int(best.get("epoch", trainer.current_epoch))
     write_bundle(out, network=network, model_spec=model_spec(network), spec=spec, bands=store.bands,
