@@ -1,0 +1,1 @@
+"""The series table (DESIGN §2): observations → series, splits and the leakage audit."""

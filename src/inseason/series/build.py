@@ -1,0 +1,215 @@
+"""`inseason series`: observations dataset + label points → the series table, out of core.
+
+DuckDB sorts the observations by (point, season, date, SCL preference, scene) under a memory limit,
+spilling to a temporary folder next to the output; the sorted rows stream through
+:class:`~inseason.series.assemble.SeriesAssembler` into a Parquet writer, one row group per chunk. Of two
+observations of one point on one date (tiles that overlap), the one with the better SCL class is kept, then
+the one with the smaller scene id, so the table does not depend on the order scenes were extracted in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from inseason.errors import InputError, OutputError
+from inseason.extract.observations import observations_dataset
+from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
+from inseason.progress import progress_bar
+from inseason.season import DEFAULT_START, season_start as first_day
+from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
+from inseason.tables import LABEL_POINTS, S2_BANDS, read_table, series_schema
+
+#: SCL classes from most to least trustworthy: which observation of a duplicated date is kept.
+SCL_PREFERENCE: tuple[int, ...] = (4, 5, 6, 2, 10, 3, 7, 8, 9, 11, 1, 0)
+_NOT_BANDS = {"point_id", "scene_id", "date", "scl", "tile", "year"}
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[Path], list[str]]:
+    """The part files of an observations dataset and their common band columns (in Sentinel-2 order).
+
+    Raises `InputError` naming the first part file whose bands differ from the others.
+    """
+    dataset = observations_dataset(observations)
+    files = sorted(Path(f) for f in dataset.files)
+    if not files:
+        raise InputError(f"observations dataset {observations} has no part files: run `inseason extract` first")
+    bands: list[str] | None = None
+    first = files[0]
+    for path in files:
+        names = [n for n in pq.read_schema(path).names if n not in _NOT_BANDS]
+        ordered = sorted(names, key=lambda b: (S2_BANDS.index(b) if b in S2_BANDS else len(S2_BANDS), b))
+        if bands is None:
+            bands = ordered
+        elif ordered != bands:
+            raise InputError(f"observations dataset {observations} mixes band sets: {path} has {ordered}, "
+                             f"{first} has {bands}: extract every scene with the same bands")
+    assert bands is not None
+    if not bands:
+        raise InputError(f"observations dataset {observations} has no band columns")
+    return files, bands
+
+
+def _is_cdl(points: pa.Table) -> bool:
+    return all(s.startswith(("cdl", "cropscape")) for s in points.column("source").unique().to_pylist())
+
+
+def _sql(files: list[Path], bands: list[str]) -> str:
+    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+    rank = "CASE scl " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(SCL_PREFERENCE)) + " ELSE 99 END"
+    columns = ", ".join(f'"{b}"' for b in bands)
+    return (f"SELECT point_id, CAST(year AS SMALLINT) AS year, date, scl, {columns} "
+            f"FROM read_parquet([{paths}], hive_partitioning = true) "
+            f"ORDER BY point_id, year, date, {rank}, scene_id")
+
+
+def _batches(connection: duckdb.DuckDBPyConnection, sql: str, bands: list[str],
+             rows: int) -> Iterator[SeriesRows]:
+    reader = connection.sql(sql).to_arrow_reader(rows)
+    for batch in reader:
+        values = np.column_stack([batch.column(b).to_numpy(zero_copy_only=False) for b in bands])
+        yield SeriesRows(sample=batch.column("point_id").to_numpy(), year=batch.column("year").to_numpy(),
+                         date=batch.column("date").cast(pa.int32()).to_numpy(), values=values.astype(np.int16),
+                         scl=batch.column("scl").to_numpy(zero_copy_only=False).astype(np.uint8))
+
+
+def _season_bounds(years: np.ndarray, start: str) -> tuple[dict[int, int], dict[int, int]]:
+    lo = {int(y): (first_day(int(y), start) - _EPOCH).days for y in np.unique(years)}
+    hi = {int(y): (first_day(int(y) + 1, start) - _EPOCH).days for y in np.unique(years)}
+    return lo, hi
+
+
+class _PointIndex:
+    """Label points by ``point_id``, with their mapped class; filters observation rows to kept points."""
+
+    def __init__(self, points: pa.Table, mapped: MappedLabels, season_start: str) -> None:
+        order = np.argsort(points.column("point_id").to_numpy(), kind="stable")
+        self.table = points.take(order)
+        self.ids = self.table.column("point_id").to_numpy()
+        if len(np.unique(self.ids)) != len(self.ids):
+            raise InputError("label points table has duplicate point_id values: rebuild it with `inseason labels`")
+        self.years = self.table.column("year").to_numpy()
+        self.labels = np.array(mapped.labels, dtype=object)[order]
+        self.kept = np.array([lab is not None for lab in self.labels])
+        lo, hi = _season_bounds(self.years, season_start)
+        self.lo = np.array([lo[int(y)] for y in self.years], dtype=np.int64)
+        self.hi = np.array([hi[int(y)] for y in self.years], dtype=np.int64)
+        self.counts: Counter[str] = Counter()
+
+    def filter(self, rows: SeriesRows) -> SeriesRows:
+        """Rows of kept points, in their point's season and within it; counts what is dropped."""
+        where = np.searchsorted(self.ids, rows.sample)
+        found = (where < len(self.ids)) & (self.ids[np.minimum(where, len(self.ids) - 1)] == rows.sample)
+        if not found.all():
+            bad = np.unique(rows.sample[~found])[:5].tolist()
+            raise InputError(f"observations reference point ids missing from the label points (e.g. {bad}): "
+                             "give the --points table the observations were extracted from")
+        keep = self.kept[where]
+        self.counts["label_dropped"] += int((~keep).sum())
+        same_year = self.years[where] == rows.year
+        self.counts["other_season"] += int((keep & ~same_year).sum())
+        keep &= same_year
+        inside = (rows.date >= self.lo[where]) & (rows.date < self.hi[where])
+        self.counts["outside_season"] += int((keep & ~inside).sum())
+        return rows.take(keep & inside)
+
+    def table_of(self, lists: SeriesLists, schema: pa.Schema, crs: str | None) -> pa.Table:
+        """The series rows of ``lists`` with their points' attributes."""
+        index = np.searchsorted(self.ids, lists.sample)
+        t = self.table.take(pa.array(index))
+        n = len(index)
+        return pa.Table.from_arrays([
+            pa.array(lists.sample, pa.int64()), pa.array(lists.year, pa.int16()),
+            pa.array(self.labels[index].tolist(), pa.string()), t.column("label_code"), t.column("field_id"),
+            t.column("lon"), t.column("lat"), t.column("x"), t.column("y"), pa.array([crs] * n, pa.string()),
+            pa.nulls(n, pa.string()), lists.dates, lists.values, lists.scl], schema=schema)
+
+
+def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLike[str],
+                label_map: str | os.PathLike[str] | LabelMap | None = None, out: str | os.PathLike[str],
+                season_start: str = DEFAULT_START, memory_limit: str = "1GB", threads: int | None = None,
+                batch_rows: int = 65_536, quiet: bool = False) -> dict[str, Any]:
+    """Turn an observations dataset and its label points into the series table at ``out`` (DESIGN §2).
+
+    One row per (point, season), sorted by ``sample_id`` then ``year``; dates strictly increasing; int16
+    values in the band order stored in the metadata. ``label_map`` is a preset name (``cdl``, ``arset``,
+    ``cdl-major:N``), a YAML file or a `LabelMap` (default: CDL names as they are); it and its report go into
+    the ``inseason:label_map`` metadata. Observations outside their point's season (``season_start``, MM-DD)
+    are dropped and counted. ``memory_limit`` (e.g. ``"512MB"``) caps DuckDB, which spills to disk beyond it,
+    so datasets larger than memory work. Returns a summary of what was built and dropped.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise OutputError(f"output {out} is a folder: give a file name such as series.parquet")
+    if batch_rows < 1:
+        raise InputError(f"batch_rows={batch_rows} must be at least 1")
+    files, bands = observation_bands(observations)
+    point_table = read_table(points, LABEL_POINTS, what="label points")
+    the_map = resolve_label_map(label_map)
+    mapped = map_labels(the_map, codes=point_table.column("label_code").to_pylist(),
+                        names=point_table.column("label").to_pylist(), cdl=_is_cdl(point_table))
+    index = _PointIndex(point_table, mapped, season_start)
+    crs = (point_table.schema.metadata or {}).get(b"inseason:crs", b"").decode() or None
+    schema = series_schema(bands, values=pa.int16(), crs=crs)
+    meta = {**schema.metadata, b"inseason:label_map": mapped.metadata(the_map).encode(),
+            b"inseason:season_start": season_start.encode(), b"inseason:source": b"observations"}
+    schema = schema.with_metadata(meta)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    spill = Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
+    summary: dict[str, Any] = {"out": str(out), "bands": bands, "series": 0, "observations": 0,
+                               "duplicates_dropped": 0}
+    try:
+        connection = duckdb.connect()
+        connection.execute(f"SET memory_limit = '{memory_limit}'")
+        connection.execute(f"SET temp_directory = '{spill}'")
+        if threads is not None:
+            connection.execute(f"SET threads = {int(threads)}")
+        total = int(observations_dataset(observations).count_rows())
+        assembler = SeriesAssembler(value_type=pa.int16())
+        classes: Counter[str] = Counter()
+        with pq.ParquetWriter(tmp, schema) as writer, progress_bar(quiet=quiet) as bar:
+            task = bar.add_task("series", total=total)
+
+            def write(lists: SeriesLists) -> None:
+                table = index.table_of(lists, schema, crs)
+                writer.write_table(table)
+                summary["series"] += table.num_rows
+                summary["duplicates_dropped"] += lists.duplicates
+                summary["observations"] += len(lists.values.flatten())
+                classes.update(table.column("label").to_pylist())
+
+            for rows in _batches(connection, _sql(files, bands), bands, batch_rows):
+                bar.advance(task, len(rows))
+                for lists in assembler.add(index.filter(rows)):
+                    write(lists)
+            for lists in assembler.finish():
+                write(lists)
+        connection.close()
+        if summary["series"] == 0:
+            raise InputError(f"no series left from {observations} with label map {the_map.name}: "
+                             "check the points table and the label map")
+        tmp.replace(out)
+    except duckdb.Error as exc:
+        raise InputError(f"cannot build series from {observations}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+        shutil.rmtree(spill, ignore_errors=True)
+    kept_points = int(index.kept.sum())
+    summary.update(observations_read=total, dropped=dict(index.counts),
+                   points_without_observations=kept_points - summary["series"],
+                   classes=dict(sorted(classes.items())), label_map=json.loads(mapped.metadata(the_map)))
+    return summary

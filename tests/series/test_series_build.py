@@ -1,0 +1,175 @@
+"""Tests of observations → series (inseason.series.build): truth of the tiny world and exact small cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+from inseason.errors import InputError
+from inseason.extract.observations import part_path, read_observations, write_part
+from inseason.series.build import make_series
+from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, series_bands, with_metadata, write_table
+
+
+def _points(rows: list[tuple[int, int, int, str]]) -> pa.Table:
+    """Label points (point_id, year, code, name) at made-up places."""
+    n = len(rows)
+    return pa.table({
+        "point_id": [r[0] for r in rows], "x": [float(r[0]) * 100 for r in rows], "y": [0.0] * n,
+        "lon": [-90.0] * n, "lat": [33.0] * n, "year": [r[1] for r in rows], "label_code": [r[2] for r in rows],
+        "label": [r[3] for r in rows], "field_id": [r[0] // 2 for r in rows], "source": ["cdl:test"] * n,
+    }, schema=with_metadata(LABEL_POINTS, crs="EPSG:5070"))
+
+
+def _obs(rows: list[tuple[int, str, dt.date, int, int]], bands: tuple[str, ...] = S2_BANDS) -> pa.Table:
+    """Observations (point_id, scene_id, date, scl, value of every band)."""
+    columns = {"point_id": pa.array([r[0] for r in rows], pa.int64()),
+               "scene_id": pa.array([r[1] for r in rows], pa.string()),
+               "date": pa.array([r[2] for r in rows], pa.date32())}
+    columns.update({b: pa.array([r[4] for r in rows], pa.int16()) for b in bands})
+    columns["scl"] = pa.array([r[3] for r in rows], pa.uint8())
+    columns["tile"] = pa.array(["15SYS"] * len(rows), pa.string())
+    return pa.table(columns)
+
+
+def _dataset(root: Path, parts: dict[tuple[int, str, str], pa.Table]) -> Path:
+    root.mkdir()
+    (root / "_extract.json").write_text("{}")
+    for (year, tile, scene), table in parts.items():
+        if table.schema.names == OBSERVATIONS.names:
+            write_part(part_path(root, year, tile, scene), table, scene_id=scene, bytes_read=0)
+        else:  # a foreign band set: write as it is
+            path = part_path(root, year, tile, scene)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, path)
+    return root
+
+
+D = dt.date
+
+
+def test_series_match_the_observations_and_the_generator_truth(tiny_observations, tmp_path: Path) -> None:
+    out = tmp_path / "series.parquet"
+    summary = make_series(tiny_observations.observations, points=tiny_observations.points, out=out, quiet=True)
+    table = pq.read_table(out)
+    points = pq.read_table(tiny_observations.points)
+    obs = read_observations(tiny_observations.observations)
+    assert summary["series"] == table.num_rows == points.num_rows == 124
+    assert summary["observations"] == obs.num_rows == 4867
+    assert summary["duplicates_dropped"] == 0
+    assert series_bands(table.schema) == (list(S2_BANDS), [1e-4] * 12)
+    keys = list(zip(table["sample_id"].to_pylist(), table["year"].to_pylist()))
+    assert keys == sorted(keys)
+    by_point = {p["point_id"]: p for p in points.to_pylist()}
+    first = obs.filter(pc.equal(obs["point_id"], 0))
+    rows = table.to_pylist()
+    assert rows[0]["dates"] == first["date"].to_pylist()
+    assert [v[3] for v in rows[0]["values"]] == first["B04"].to_pylist()
+    assert rows[0]["scl"] == first["scl"].to_pylist()
+
+    fields = pq.read_table(tiny_observations.world / "truth" / "fields.parquet")
+    geoms = shapely.from_wkb(fields["geometry"].to_numpy(zero_copy_only=False))
+    field_ids = fields["field_id"].to_numpy()
+    crops = {(c["field_id"], c["year"]): c
+             for c in pq.read_table(tiny_observations.world / "truth" / "crops.parquet").to_pylist()}
+    scene_dates = set(pq.read_table(tiny_observations.world / "truth" / "scenes.parquet")["date"].to_pylist())
+    checked = 0
+    for row in rows:
+        point = by_point[row["sample_id"]]
+        assert (row["label"], row["label_code"], row["year"]) == (point["label"], point["label_code"], point["year"])
+        assert row["crs"] == "EPSG:5070" and row["split"] is None
+        assert all(a < b for a, b in zip(row["dates"], row["dates"][1:]))
+        assert set(row["dates"]) <= scene_dates and {d.year for d in row["dates"]} == {row["year"]}
+        assert len(row["values"]) == len(row["dates"]) == len(row["scl"])
+        hit = shapely.contains_xy(geoms, row["x"], row["y"])
+        if row["label_code"] in (1, 2, 3, 5) and hit.any():  # single crops: greenest date inside the season
+            crop = crops[(int(field_ids[hit][0]), row["year"])]
+            v = np.array(row["values"], dtype=float)
+            ndvi = (v[:, 7] - v[:, 3]) / (v[:, 7] + v[:, 3])
+            assert crop["planting_date"] <= row["dates"][int(np.argmax(ndvi))] <= crop["harvest_date"]
+            checked += 1
+    assert checked == 56
+
+
+def test_chunking_and_memory_cap_do_not_change_the_table(tiny_observations, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    make_series(tiny_observations.observations, points=tiny_observations.points, out=a, quiet=True)
+    make_series(tiny_observations.observations, points=tiny_observations.points, out=b, quiet=True,
+                batch_rows=7, memory_limit="64MB", threads=1)
+    assert pq.read_table(a).equals(pq.read_table(b))
+    assert pq.read_table(a).schema.metadata == pq.read_table(b).schema.metadata
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "b.parquet"]  # no spill or temp left
+
+
+def test_arset_label_map_drops_double_crops_and_is_recorded(tiny_observations, tmp_path: Path) -> None:
+    out = tmp_path / "series.parquet"
+    summary = make_series(tiny_observations.observations, points=tiny_observations.points, out=out,
+                          label_map="arset", quiet=True)
+    table = pq.read_table(out)
+    assert summary["classes"] == {"Corn": 13, "Cotton": 7, "Cultivated": 15, "Rice": 7, "Soybeans": 36,
+                                  "Uncultivated": 35}
+    assert table.num_rows == 113  # 124 points less 11 double-crop points
+    assert summary["label_map"]["report"]["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 11}
+    label_map = json.loads(table.schema.metadata[b"inseason:label_map"])
+    assert [c["name"] for c in label_map["classes"]] == ["Uncultivated", "Cultivated", "No Crop Growing", "Soybeans",
+                                                         "Rice", "Corn", "Cotton"]
+    assert label_map["rules"] == ["no_crop_growing"]
+
+
+def test_duplicate_dates_keep_the_best_scl_then_the_smallest_scene(tmp_path: Path) -> None:
+    day = D(2021, 5, 1)
+    root = _dataset(tmp_path / "obs", {
+        (2021, "15SYS", "S2B_b"): _obs([(1, "S2B_b", day, 3, 30), (2, "S2B_b", day, 4, 70)]),
+        (2021, "15SYT", "S2A_a"): _obs([(1, "S2A_a", day, 4, 40), (2, "S2A_a", day, 4, 80),
+                                        (1, "S2A_a", D(2021, 4, 1), 5, 10)]),
+    })
+    write_table(_points([(1, 2021, 1, "Corn"), (2, 2021, 5, "Soybeans")]), tmp_path / "points.parquet",
+                metadata={"crs": "EPSG:5070"})
+    summary = make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
+    rows = pq.read_table(tmp_path / "s.parquet").to_pylist()
+    assert summary["duplicates_dropped"] == 2
+    assert [r["dates"] for r in rows] == [[D(2021, 4, 1), day], [day]]
+    assert [[v[0] for v in r["values"]] for r in rows] == [[10, 40], [80]]  # scl 4 beats 3; S2A_a < S2B_b
+    assert [r["scl"] for r in rows] == [[5, 4], [4]]
+
+
+def test_observations_outside_the_season_are_dropped_and_counted(tmp_path: Path) -> None:
+    root = _dataset(tmp_path / "obs", {
+        (2021, "15SYS", "s1"): _obs([(1, "s1", D(2020, 12, 31), 4, 1), (1, "s1", D(2021, 6, 1), 4, 2)]),
+    })
+    write_table(_points([(1, 2021, 1, "Corn")]), tmp_path / "points.parquet", metadata={"crs": "EPSG:5070"})
+    summary = make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
+    assert summary["dropped"]["outside_season"] == 1
+    assert pq.read_table(tmp_path / "s.parquet")["dates"].to_pylist() == [[D(2021, 6, 1)]]
+
+
+def test_mixed_band_sets_are_refused_naming_the_part_and_nothing_is_written(tmp_path: Path) -> None:
+    root = _dataset(tmp_path / "obs", {
+        (2021, "15SYS", "s1"): _obs([(1, "s1", D(2021, 6, 1), 4, 2)]),
+        (2021, "15SYS", "s2"): _obs([(1, "s2", D(2021, 6, 6), 4, 2)], bands=("B02", "B03")),
+    })
+    write_table(_points([(1, 2021, 1, "Corn")]), tmp_path / "points.parquet", metadata={"crs": "EPSG:5070"})
+    with pytest.raises(InputError, match=r"mixes band sets: .*part-s2\.parquet has \['B02', 'B03'\]"):
+        make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_observations_of_unknown_points_are_refused(tmp_path: Path) -> None:
+    root = _dataset(tmp_path / "obs", {(2021, "15SYS", "s1"): _obs([(9, "s1", D(2021, 6, 1), 4, 2)])})
+    write_table(_points([(1, 2021, 1, "Corn")]), tmp_path / "points.parquet", metadata={"crs": "EPSG:5070"})
+    with pytest.raises(InputError, match=r"point ids missing from the label points \(e\.g\. \[9\]\)"):
+        make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obs", "points.parquet"]
+
+
+def test_a_folder_that_is_no_observations_dataset_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not an observations dataset"):
+        make_series(tmp_path, points=tmp_path / "p.parquet", out=tmp_path / "s.parquet", quiet=True)
