@@ -1,0 +1,156 @@
+"""Map outputs (DESIGN §2): the class map COG, its STAC item and an animated GIF of several as-of dates.
+
+The COG has band 1 = class index (uint8, 1…K for the model's classes in order, 0 = nodata) with a colour
+table in the classes' CDL colours, and band 2 = confidence (uint8, the winning class probability in
+percent, 1–100; 0 where band 1 is nodata). Tags record the as-of date, the model fingerprint and the class
+names. It is assembled block by block through a tiled GeoTIFF on disk, so memory holds one block at a
+time; both the intermediate and the COG live under temporary names until the final rename.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pystac
+import rasterio
+import rasterio.shutil
+from PIL import Image, ImageDraw
+from pystac.extensions.classification import Classification, ClassificationExtension
+from pystac.extensions.projection import ProjectionExtension
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from inseason.predict.read import Block, MapGrid
+
+__all__ = ["COG_MEDIA_TYPE", "class_colormap", "map_tags", "write_class_map", "write_season_gif",
+           "write_stac_item"]
+
+COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+Color = tuple[int, int, int]
+
+
+def class_colormap(colors: Sequence[Color]) -> dict[int, tuple[int, int, int, int]]:
+    """Colour table of band 1: index ``k + 1`` gets class ``k``'s colour, 0 (nodata) is transparent."""
+    table = {0: (0, 0, 0, 0)}
+    table.update({k + 1: (*(int(c) for c in color), 255) for k, color in enumerate(colors)})
+    return table
+
+
+def map_tags(*, as_of: dt.date, fingerprint: str, class_names: Sequence[str],
+             class_codes: Sequence[Sequence[int]]) -> dict[str, str]:
+    """The GeoTIFF tags of a class map: as-of date, model fingerprint, class names and their source codes."""
+    return {"INSEASON_AS_OF": as_of.isoformat(), "INSEASON_MODEL_FINGERPRINT": fingerprint,
+            "INSEASON_CLASS_NAMES": json.dumps(list(class_names)),
+            "INSEASON_CLASS_CODES": json.dumps([list(c) for c in class_codes]),
+            "INSEASON_CLASS_INDEX": "band 1 value k is class k-1 of INSEASON_CLASS_NAMES; 0 is nodata"}
+
+
+def write_class_map(path: str | os.PathLike[str], blocks: Iterable[tuple[Block, np.ndarray, np.ndarray]], *,
+                    grid: MapGrid, colors: Sequence[Color], tags: dict[str, str], block_size: int = 256) -> Path:
+    """Write the two-band class map COG at ``path`` from ``(block, class_index, confidence)`` pieces.
+
+    Pixels no piece covers stay nodata (0). Returns the final path; nothing appears there unless the
+    whole file was written.
+    """
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.blocks-{os.getpid()}.tif")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=2, dtype="uint8",
+                   crs=f"EPSG:{grid.epsg}", transform=grid.transform, nodata=0, tiled=True, blockxsize=256,
+                   blockysize=256, compress="DEFLATE", BIGTIFF="IF_SAFER")
+    try:
+        with rasterio.open(staging, "w", **profile) as dst:
+            dst.write_colormap(1, class_colormap(colors))
+            dst.update_tags(**tags)
+            dst.set_band_description(1, "class index")
+            dst.set_band_description(2, "confidence (percent)")
+            for block, classes, confidence in blocks:
+                if classes.shape != (block.height, block.width) or confidence.shape != classes.shape:
+                    raise ValueError(f"block {block.index}: arrays {classes.shape} do not fit the block")
+                window = Window(block.col, block.row, block.width, block.height)
+                dst.write(np.stack([classes, confidence]).astype(np.uint8), window=window)
+        rasterio.shutil.copy(staging, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=str(block_size),
+                             OVERVIEW_RESAMPLING="NEAREST", NUM_THREADS="1", BIGTIFF="IF_SAFER")
+        tmp.replace(path)
+    finally:
+        staging.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str], grid: MapGrid,
+                    aoi: BaseGeometry, as_of: dt.date, fingerprint: str, class_names: Sequence[str],
+                    colors: Sequence[Color], model: str) -> pystac.Item:
+    """A STAC item (JSON at ``path``) describing the class map COG ``cog`` valid on ``as_of``.
+
+    It carries the projection (EPSG, shape, transform), the classification of band 1 (value, name and
+    colour of every class) and the as-of date and model fingerprint as ``inseason:`` properties; the asset
+    href is relative to the item, so the folder can be moved.
+    """
+    path, cog = Path(path), Path(cog)
+    when = dt.datetime.combine(as_of, dt.time(0, 0), tzinfo=dt.timezone.utc)
+    item = pystac.Item(id=cog.stem, geometry=mapping(aoi), bbox=list(aoi.bounds), datetime=when,
+                       properties={"inseason:as_of": as_of.isoformat(), "inseason:model_fingerprint": fingerprint,
+                                   "inseason:model": model, "inseason:class_names": list(class_names)})
+    asset = pystac.Asset(href=f"./{cog.name}", media_type=COG_MEDIA_TYPE, roles=["data"],
+                         title=f"crop type as of {as_of.isoformat()}")
+    item.add_asset("classes", asset)
+    projection = ProjectionExtension.ext(item, add_if_missing=True)
+    projection.code = f"EPSG:{grid.epsg}"
+    projection.shape = [grid.height, grid.width]
+    projection.transform = list(grid.transform)[:6]
+    classification = ClassificationExtension.ext(asset, add_if_missing=True)
+    classification.classes = [
+        Classification.create(value=k + 1, name=_stac_name(name), description=name,
+                              color_hint="".join(f"{int(c):02X}" for c in color))
+        for k, (name, color) in enumerate(zip(class_names, colors))]
+    item.set_self_href(str(path.resolve()))
+    data: dict[str, Any] = item.to_dict(include_self_link=False)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+    return item
+
+
+def _stac_name(name: str) -> str:
+    """A class name as the classification extension wants it (no spaces)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "class"
+
+
+def write_season_gif(path: str | os.PathLike[str], cogs: Sequence[str | os.PathLike[str]],
+                     dates: Sequence[dt.date], *, max_size: int = 512, frame_ms: int = 800) -> Path:
+    """An animated GIF with one frame per class map COG (in its colours, with its as-of date written on it).
+
+    Frames are read at most ``max_size`` pixels wide or high (from the COG overviews), so the GIF stays
+    small for any AOI.
+    """
+    path = Path(path)
+    frames = []
+    for cog, date in zip(cogs, dates):
+        with rasterio.open(cog) as ds:
+            scale = max(ds.width, ds.height) / max_size
+            shape = (max(1, round(ds.height / max(scale, 1))), max(1, round(ds.width / max(scale, 1))))
+            classes = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
+            colormap = ds.colormap(1)
+        palette = np.zeros((256, 3), np.uint8)
+        for value, rgba in colormap.items():
+            palette[value] = rgba[:3]
+        rgb = palette[classes]
+        rgb[classes == 0] = 255  # nodata as white
+        frame = Image.fromarray(rgb, "RGB")
+        draw = ImageDraw.Draw(frame)
+        draw.rectangle((0, 0, 88, 14), fill=(255, 255, 255))
+        draw.text((2, 2), date.isoformat(), fill=(0, 0, 0))
+        frames.append(frame.convert("P", palette=Image.Palette.ADAPTIVE))
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    tmp.replace(path)
+    return path
