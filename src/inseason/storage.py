@@ -1,0 +1,218 @@
+"""Where tables and images live: plain paths, ``file://`` URIs and ``s3://bucket/key`` objects (DESIGN §2).
+
+Tables go through pyarrow filesystems; COGs go through GDAL (``/vsis3/``) with a rasterio AWS session.
+S3 settings come from the standard AWS environment and config, read by boto3: credentials
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``~/.aws/credentials``), the region
+(``AWS_REGION``), an endpoint override for S3-compatible stores (``AWS_ENDPOINT_URL_S3`` or
+``AWS_ENDPOINT_URL``, or ``endpoint_url`` in the profile) and ``AWS_NO_SIGN_REQUEST=YES`` for public buckets.
+Secrets never appear in a repr, a log line or an error message.
+
+On S3 an object becomes visible only when its upload completes, so a plain write is already atomic; on
+disk, writers go through a temporary name and a rename.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import pyarrow.fs as pafs
+import rasterio
+from rasterio.session import AWSSession
+
+from inseason.errors import InputError
+
+S3 = "s3://"
+FILE = "file://"
+
+
+def is_s3(uri: str | os.PathLike[str]) -> bool:
+    """True for an ``s3://bucket/key`` URI."""
+    return str(uri).startswith(S3)
+
+
+def local_path(uri: str | os.PathLike[str]) -> Path:
+    """The file system path of a plain path or ``file://`` URI; an ``s3://`` URI is refused."""
+    text = str(uri)
+    if is_s3(text) or text.startswith(("http://", "https://")):
+        raise InputError(f"{text} is not on the local disk: give a folder path here")
+    return Path(text.removeprefix(FILE))
+
+
+def join_uri(base: str | os.PathLike[str], *parts: str) -> str:
+    """``base`` followed by ``parts``, with ``/`` between them, keeping the ``s3://`` form of an S3 base."""
+    if is_s3(base):
+        return "/".join([str(base).rstrip("/"), *parts])
+    return str(local_path(base).joinpath(*parts))
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """``(bucket, key)`` of an ``s3://`` URI; a URI without a bucket is refused."""
+    bucket, _, key = uri.removeprefix(S3).partition("/")
+    if not is_s3(uri) or not bucket:
+        raise InputError(f"{uri} is not an s3://bucket/key URI: write it as s3://BUCKET/PATH")
+    return bucket, key.strip("/")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach S3: region, optional endpoint override, and credentials (hidden from repr)."""
+
+    region: str
+    endpoint_url: str | None
+    unsigned: bool
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    @property
+    def endpoint_host(self) -> str | None:
+        """``host:port`` of the endpoint override (what pyarrow and GDAL want), or None for AWS itself."""
+        return urlsplit(self.endpoint_url).netloc if self.endpoint_url else None
+
+    @property
+    def https(self) -> bool:
+        """Whether the endpoint speaks HTTPS (AWS always does; a loopback server usually does not)."""
+        return self.endpoint_url is None or urlsplit(self.endpoint_url).scheme != "http"
+
+
+def _endpoint_url(session: boto3.Session) -> str | None:
+    """The S3 endpoint override from the environment or the profile, as the AWS SDKs look for it."""
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return os.environ[name]
+    config = session._session.get_scoped_config()  # the profile's section of ~/.aws/config
+    nested = config.get("s3")
+    if isinstance(nested, dict) and nested.get("endpoint_url"):
+        return str(nested["endpoint_url"])
+    return str(config["endpoint_url"]) if config.get("endpoint_url") else None
+
+
+def s3_settings() -> S3Settings:
+    """S3 settings from the standard AWS environment and config; missing credentials are a clear error."""
+    unsigned = os.environ.get("AWS_NO_SIGN_REQUEST", "").upper() in {"YES", "TRUE", "1"}
+    session = boto3.Session()
+    endpoint = _endpoint_url(session)
+    region = session.region_name or "us-east-1"
+    if unsigned:
+        return S3Settings(region=region, endpoint_url=endpoint, unsigned=True)
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise InputError("no AWS credentials for s3:// paths: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                         "(or AWS_PROFILE), or AWS_NO_SIGN_REQUEST=YES for a public bucket")
+    frozen = credentials.get_frozen_credentials()
+    return S3Settings(region=region, endpoint_url=endpoint, unsigned=False, access_key=frozen.access_key,
+                      secret_key=frozen.secret_key, session_token=frozen.token)
+
+
+@lru_cache(maxsize=4)
+def _s3_filesystem(settings: S3Settings) -> pafs.S3FileSystem:
+    return pafs.S3FileSystem(access_key=settings.access_key, secret_key=settings.secret_key,
+                             session_token=settings.session_token, anonymous=settings.unsigned,
+                             region=settings.region, endpoint_override=settings.endpoint_host,
+                             scheme="https" if settings.https else "http")
+
+
+def filesystem(uri: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem for ``uri`` and the path to give it (``bucket/key`` on S3)."""
+    if is_s3(uri):
+        bucket, key = split_s3(str(uri))
+        return _s3_filesystem(s3_settings()), f"{bucket}/{key}".rstrip("/")
+    return pafs.LocalFileSystem(), str(local_path(uri).absolute())
+
+
+def check_bucket(uri: str) -> None:
+    """Refuse, in one line, an ``s3://`` URI whose bucket does not exist or cannot be reached."""
+    bucket, _ = split_s3(uri)
+    fs, _ = filesystem(uri)
+    try:
+        info = fs.get_file_info(bucket)
+    except OSError as exc:
+        raise InputError(f"S3 bucket {bucket} of {uri} cannot be reached ({exc}): check the endpoint "
+                         "(AWS_ENDPOINT_URL), the region and the credentials") from None
+    if info.type == pafs.FileType.NotFound:
+        raise InputError(f"S3 bucket {bucket} of {uri} does not exist: create it or fix the URI")
+
+
+def exists(uri: str | os.PathLike[str]) -> bool:
+    """Whether a file (or object) exists at ``uri``."""
+    fs, path = filesystem(uri)
+    return fs.get_file_info(path).type == pafs.FileType.File
+
+
+def read_bytes(uri: str | os.PathLike[str]) -> bytes:
+    """The whole content of the file at ``uri``."""
+    fs, path = filesystem(uri)
+    with fs.open_input_stream(path) as stream:
+        return bytes(stream.read())
+
+
+def write_bytes(uri: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` at ``uri`` so that readers see the old content or the new, never a part of it."""
+    if is_s3(uri):
+        fs, path = filesystem(uri)
+        with fs.open_output_stream(path) as stream:
+            stream.write(data)
+        return
+    path = local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def append_line(uri: str | os.PathLike[str], line: str) -> None:
+    """Append one line to a text file; on S3 (no appends there) the object is rewritten whole.
+
+    Only one writer may append to a given file (the driver of a stage, never its workers).
+    """
+    if is_s3(uri):
+        previous = read_bytes(uri) if exists(uri) else b""
+        write_bytes(uri, previous + line.encode() + b"\n")
+        return
+    path = local_path(uri)
+    with open(path, "a") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def list_files(uri: str | os.PathLike[str], *, suffix: str = "") -> list[str]:
+    """URIs of the files under the folder (or prefix) ``uri`` whose names end with ``suffix``, sorted."""
+    fs, path = filesystem(uri)
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    found = [i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix)]
+    if is_s3(uri):
+        return sorted(S3 + p for p in found)
+    return sorted(found)
+
+
+def gdal_path(href: str) -> str:
+    """What GDAL opens for an asset href: a local path for ``file://``, ``/vsis3/`` for ``s3://``."""
+    if href.startswith(FILE):
+        return href.removeprefix(FILE)
+    if is_s3(href):
+        return "/vsis3/" + href.removeprefix(S3)
+    return href
+
+
+def gdal_env(hrefs: Iterable[str] = (), **options: object) -> rasterio.Env:
+    """A rasterio environment with ``options`` that can also open the ``s3://`` ones among ``hrefs``.
+
+    Credentials go to GDAL through a rasterio AWS session (rasterio refuses keys given as plain options);
+    an endpoint override switches to path-style requests, over HTTP when the endpoint says ``http://``.
+    """
+    if not any(is_s3(h) for h in hrefs):
+        return rasterio.Env(**options)
+    settings = s3_settings()
+    session = AWSSession(aws_unsigned=settings.unsigned, aws_access_key_id=settings.access_key,
+                         aws_secret_access_key=settings.secret_key, aws_session_token=settings.session_token,
+                         region_name=settings.region, endpoint_url=settings.endpoint_host)
+    if settings.endpoint_url is not None:
+        options = {"AWS_VIRTUAL_HOSTING": "FALSE", "AWS_HTTPS": "YES" if settings.https else "NO", **options}
+    return rasterio.Env(session=session, **options)

@@ -1,0 +1,22 @@
+"""Toy units of work for the engine tests, in a module of their own so Spark workers can import it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inseason.errors import InputError
+
+_OFFSET: list[int] = []
+
+
+def set_offset(offset: int) -> None:
+    """Initializer: the shared state every unit adds."""
+    _OFFSET[:] = [offset]
+
+
+def shifted_square(unit: tuple[str, int]) -> dict[str, Any]:
+    """A unit's value squared plus the shared offset; a negative value is a user mistake."""
+    name, value = unit
+    if value < 0:
+        raise InputError(f"unit {name} is negative")
+    return {"name": name, "value": value * value + _OFFSET[0]}
