@@ -1,0 +1,326 @@
+"""`inseason import`: a long-format table of observations (CSV or Parquet) → the series table (DESIGN §2).
+
+One row per observation: ``sample_id``, ``date`` (date, timestamp or ISO text), any numeric band columns,
+``label``; optionally ``lon``, ``lat``, ``field_id``, ``split``, ``year``, ``scl``. Forgiving in form (column
+names in any case, rows in any order, string or integer ids and labels, extra columns ignored) and strict in
+meaning: a missing value drops its observation, a date that does not parse or a sample with two labels is an
+error naming the rows, and the report says what was dropped and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from inseason.errors import InputError, OutputError
+from inseason.labels import LabelMap, cdl_classes, map_labels, resolve_label_map
+from inseason.progress import progress_bar
+from inseason.season import DEFAULT_START, season_year
+from inseason.series.assemble import SeriesAssembler, SeriesRows
+from inseason.series.build import SCL_PREFERENCE
+from inseason.tables import series_schema, write_table
+
+REQUIRED: tuple[str, ...] = ("sample_id", "date", "label")
+OPTIONAL: tuple[str, ...] = ("lon", "lat", "field_id", "split", "year", "scl", "x", "y")
+_EPOCH = dt.date(1970, 1, 1)
+_SHOWN = 5
+
+
+def read_long_table(path: str | os.PathLike[str]) -> pa.Table:
+    """Read a CSV (``.csv``, ``.tsv``, ``.txt``, optionally gzipped) or Parquet file as an Arrow table."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"long-format table {path} does not exist")
+    suffixes = [s.lower() for s in path.suffixes]
+    try:
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            return pq.read_table(path)
+        if {".csv", ".tsv", ".txt"} & set(suffixes):
+            delimiter = "\t" if ".tsv" in suffixes else ","
+            return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                                  convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"long-format table {path} cannot be read: {exc}") from None
+    raise InputError(f"long-format table {path} must be .csv, .tsv or .parquet")
+
+
+def _rows(mask: np.ndarray) -> str:
+    """1-based data row numbers of ``mask``, the first few."""
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(str(i + 1) for i in idx[:_SHOWN])
+    return shown + (f" and {len(idx) - _SHOWN} more" if len(idx) > _SHOWN else "")
+
+
+def _columns(table: pa.Table, path: Path) -> dict[str, str]:
+    """Reserved column name → the file's spelling of it."""
+    by_folded = {}
+    for name in table.column_names:
+        key = name.strip().casefold()
+        if key in by_folded:
+            raise InputError(f"{path} has two columns named {name!r} (ignoring case): rename one")
+        by_folded[key] = name
+    found = {r: by_folded[r] for r in (*REQUIRED, *OPTIONAL) if r in by_folded}
+    missing = [r for r in REQUIRED if r not in found]
+    if missing:
+        raise InputError(f"{path} lacks columns {missing} (it has {table.column_names}): a long-format table needs "
+                         "sample_id, date, label and band columns")
+    return found
+
+
+def _band_columns(table: pa.Table, reserved: dict[str, str], bands: Sequence[str] | None,
+                  path: Path) -> tuple[list[str], list[str]]:
+    """(band columns, ignored columns)."""
+    others = [n for n in table.column_names if n not in reserved.values()]
+    numeric = [n for n in others if pa.types.is_integer(table.schema.field(n).type)
+               or pa.types.is_floating(table.schema.field(n).type) or pa.types.is_null(table.schema.field(n).type)]
+    if bands:
+        missing = [b for b in bands if b not in table.column_names]
+        if missing:
+            raise InputError(f"{path} has no band columns {missing} (columns: {table.column_names})")
+        wrong = [b for b in bands if b not in numeric]
+        if wrong:
+            raise InputError(f"band columns {wrong} of {path} are not numeric: choose numeric columns with --bands")
+        chosen = list(bands)
+    else:
+        chosen = numeric
+    if not chosen:
+        raise InputError(f"{path} has no numeric band columns besides {sorted(reserved.values())}")
+    return chosen, [n for n in others if n not in chosen]
+
+
+def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
+    """Days since 1970 (``-2**31`` where missing); text that does not parse is an error naming the rows."""
+    missing = np.int64(-(2**31))
+    if pa.types.is_timestamp(column.type):
+        if column.type.tz is not None:
+            column = pc.cast(column, pa.timestamp(column.type.unit))  # UTC wall time
+        column = pc.cast(column, pa.date32())
+    if pa.types.is_date(column.type):
+        days = pc.cast(pc.cast(column, pa.date32()), pa.int32())
+        return np.asarray(pc.fill_null(days, missing).to_numpy(), dtype=np.int64)
+    text = pc.cast(column, pa.string()).to_pylist()
+    parsed = {}
+    for value in set(text) - {None}:
+        try:
+            day = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+        except ValueError:
+            continue
+        parsed[value] = (day - _EPOCH).days
+    bad = np.array([v is not None and v not in parsed for v in text])
+    if bad.any():
+        example = next(v for v in text if v is not None and v not in parsed)
+        raise InputError(f"{path}: column {name!r} has dates that do not parse at rows {_rows(bad)} "
+                         f"(e.g. {example!r}): write dates as YYYY-MM-DD or ISO timestamps")
+    return np.array([parsed[v] if v is not None else missing for v in text], dtype=np.int64)
+
+
+def _sample_keys(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, pa.DataType]:
+    """(sorted unique ids, each row's index into them, the id type) — ids are int64 or string."""
+    if pa.types.is_floating(column.type):
+        values = column.to_numpy(zero_copy_only=False)
+        if np.all(np.isnan(values) | (values == np.round(values))):
+            column = pc.cast(column, pa.int64(), safe=False)
+    if pa.types.is_integer(column.type):
+        ids = column.to_numpy(zero_copy_only=False)
+        if column.null_count:
+            ids = np.where(pc.is_null(column).to_numpy(zero_copy_only=False), 0, ids)
+        unique, inverse = np.unique(ids.astype(np.int64), return_inverse=True)
+        return unique, inverse, pa.int64()
+    text = np.array([str(v) for v in pc.cast(column, pa.string()).fill_null("").to_pylist()], dtype=object)
+    unique, inverse = np.unique(text, return_inverse=True)
+    return unique, inverse, pa.string()
+
+
+def _labels(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(label names, integer codes or ``None`` when the labels are names)."""
+    if pa.types.is_floating(column.type):
+        values = column.to_numpy(zero_copy_only=False)
+        if np.all(np.isnan(values) | (values == np.round(values))):
+            column = pc.cast(column, pa.int64(), safe=False)
+    if pa.types.is_integer(column.type):
+        codes = column.to_numpy(zero_copy_only=False)
+        names = np.array([None if v is None else str(v) for v in column.to_pylist()], dtype=object)
+        return names, np.where(pc.is_null(column).to_numpy(zero_copy_only=False), 0, codes).astype(np.int64)
+    names = np.array([None if v is None or not str(v).strip() else str(v).strip()
+                      for v in pc.cast(column, pa.string()).to_pylist()], dtype=object)
+    return names, None
+
+
+def _optional(table: pa.Table, cols: dict[str, str], name: str, kind: pa.DataType) -> pa.ChunkedArray | None:
+    if name not in cols:
+        return None
+    try:
+        return pc.cast(table.column(cols[name]), kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InputError(f"column {cols[name]!r} must hold {kind} values") from None
+
+
+def _first_per_series(series: np.ndarray, count: int, column: pa.ChunkedArray | None,
+                      kind: pa.DataType) -> pa.Array:
+    """The first value of ``column`` in each series (rows sorted by series)."""
+    if column is None:
+        return pa.nulls(count, kind)
+    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+    return pa.array(column.to_pylist(), kind).take(pa.array(starts))
+
+
+def _conflicts(series: np.ndarray, values: list[Any], what: str, order: np.ndarray, path: Path) -> None:
+    """Refuse series whose rows disagree on ``what``, naming their rows."""
+    seen: dict[int, Any] = {}
+    bad_series = set()
+    for s, v in zip(series, values):
+        if seen.setdefault(int(s), v) != v:
+            bad_series.add(int(s))
+    if bad_series:
+        rows = np.zeros(len(order), dtype=bool)
+        rows[order[np.isin(series, list(bad_series))]] = True
+        raise InputError(f"{path}: {len(bad_series)} sample(s) have conflicting {what} values at rows "
+                         f"{_rows(rows)}: one sample (and year) must have one {what}")
+
+
+def import_series(path: str | os.PathLike[str], *, out: str | os.PathLike[str], bands: Sequence[str] | None = None,
+                  season_start: str = DEFAULT_START, label_map: str | os.PathLike[str] | LabelMap | None = None,
+                  quiet: bool = False) -> dict[str, Any]:
+    """Import a long-format CSV/Parquet table of observations as a series table at ``out`` (float32 values).
+
+    ``bands`` picks the band columns (default: every numeric column that is not a reserved one). With a
+    ``year`` column a series is one (sample, year); without it each sample is one series, named by the season
+    (``season_start``, MM-DD) of its median date, and keeps its real dates even across 1 January. Rows with a
+    missing value, date, label or id are dropped; of two rows of one sample and date the one with the better
+    SCL class (then the smaller values) is kept. ``label_map`` (preset, YAML or `LabelMap`) maps the labels;
+    integer labels that are all CDL codes are mapped as CDL classes. Returns a report of rows read, kept and
+    dropped by reason, and the columns used and ignored.
+    """
+    source, out = Path(path), Path(out)
+    if out.is_dir():
+        raise OutputError(f"output {out} is a folder: give a file name such as series.parquet")
+    table = read_long_table(source)
+    cols = _columns(table, source)
+    band_names, ignored = _band_columns(table, cols, bands, source)
+    n = table.num_rows
+    report: dict[str, Any] = {"source": str(source), "out": str(out), "rows": n, "bands": band_names,
+                              "ignored_columns": ignored, "dropped": {}}
+    with progress_bar(quiet=quiet) as bar:
+        task = bar.add_task("import", total=4)
+        values = np.column_stack([pc.cast(table.column(b), pa.float64()).fill_null(np.nan).to_numpy()
+                                  for b in band_names]).astype(np.float64)
+        days = _dates(table.column(cols["date"]), cols["date"], source)
+        names, codes = _labels(table.column(cols["label"]))
+        ids, key, id_type = _sample_keys(table.column(cols["sample_id"]))
+        year_col = _optional(table, cols, "year", pa.int16())
+        scl_col = _optional(table, cols, "scl", pa.uint8())
+        drops = {
+            "missing sample_id": pc.is_null(table.column(cols["sample_id"])).to_numpy(zero_copy_only=False),
+            "missing date": days == -(2**31),
+            "missing label": np.array([v is None for v in names], dtype=bool),
+            "missing value": np.isnan(values).any(axis=1),
+        }
+        if year_col is not None:
+            drops["missing year"] = pc.is_null(year_col).to_numpy(zero_copy_only=False)
+        keep = np.ones(n, dtype=bool)
+        for reason, mask in drops.items():
+            dropped = int((mask & keep).sum())
+            if dropped:
+                report["dropped"][reason] = dropped
+            keep &= ~mask
+        bar.advance(task)
+        if not keep.any():
+            raise InputError(f"{source}: no row is left after dropping missing values ({report['dropped']})")
+
+        rows_idx = np.flatnonzero(keep)
+        key, days, values, names = key[rows_idx], days[rows_idx], values[rows_idx], names[rows_idx]
+        scl = None if scl_col is None else scl_col.to_numpy(zero_copy_only=False)[rows_idx]
+        if year_col is not None:
+            year = year_col.to_numpy(zero_copy_only=False)[rows_idx].astype(np.int16)
+        else:
+            year = _season_of_samples(key, days, season_start)
+        rank = np.zeros(len(key)) if scl is None else np.array(
+            [SCL_PREFERENCE.index(int(s)) if int(s) in SCL_PREFERENCE else 99 for s in scl])
+        order = np.lexsort((*[values[:, i] for i in reversed(range(values.shape[1]))], rank, days, year, key))
+        key, year, days, values, names = key[order], year[order], days[order], values[order], names[order]
+        original = rows_idx[order]
+        scl = None if scl is None else scl[order]
+        series = np.r_[0, np.cumsum((key[1:] != key[:-1]) | (year[1:] != year[:-1]))]
+        _conflicts(series, names.tolist(), "label", original, source)
+        split_col = _optional(table, cols, "split", pa.string())
+        if split_col is not None:
+            _conflicts(series, split_col.take(pa.array(original)).to_pylist(), "split", original, source)
+        bar.advance(task)
+
+        assembler = SeriesAssembler(value_type=pa.float32())
+        built = [*assembler.add(SeriesRows(sample=key, year=year, date=days, values=values, scl=scl)),
+                 *assembler.finish()]
+        bar.advance(task)
+        duplicates = sum(b.duplicates for b in built)
+        if duplicates:
+            report["dropped"]["duplicate date"] = duplicates
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        taken = pa.array(original[starts])
+        series_names = names[starts]
+        series_codes = None if codes is None else codes[rows_idx][order][starts]
+        label_meta = None
+        if label_map is not None:
+            the_map = resolve_label_map(label_map)
+            cdl = series_codes is not None and set(series_codes.tolist()) <= set(cdl_classes())
+            mapped = map_labels(the_map, codes=series_codes.tolist() if cdl else [None] * len(starts),
+                                names=[cdl_classes()[c].name for c in series_codes] if cdl else series_names.tolist(),
+                                cdl=cdl)
+            series_names = np.array(mapped.labels, dtype=object)
+            label_meta = mapped.metadata(the_map)
+            report["label_map"] = mapped.report
+        result = _series_table(built, ids, id_type, series_names, series_codes, table, cols, taken, band_names,
+                               season_start, label_meta, source)
+        write_table(result, out)
+        bar.advance(task)
+    report.update(observations=int(sum(len(v) for v in result.column("dates").to_pylist())),
+                  series=result.num_rows, samples=len(set(result.column("sample_id").to_pylist())))
+    return report
+
+
+def _season_of_samples(key: np.ndarray, days: np.ndarray, season_start: str) -> np.ndarray:
+    """Per row: the season of its sample's median date (one series per sample)."""
+    year = np.empty(len(key), dtype=np.int16)
+    order = np.lexsort((days, key))
+    bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        median = _EPOCH + dt.timedelta(days=int(days[order][(a + b - 1) // 2]))
+        year[order[a:b]] = season_year(median, season_start)
+    return year
+
+
+def _series_table(built: list, ids: np.ndarray, id_type: pa.DataType, names: np.ndarray, codes: np.ndarray | None,
+                  table: pa.Table, cols: dict[str, str], taken: pa.Array, bands: list[str], season_start: str,
+                  label_meta: str | None, source: Path) -> pa.Table:
+    """Assemble the series table (rows whose label the map dropped are left out)."""
+    schema = series_schema(bands, values=pa.float32(), sample_id=id_type)
+    meta = {**schema.metadata, b"inseason:season_start": season_start.encode(),
+            b"inseason:source": f"import:{source.name}".encode()}
+    if label_meta is not None:
+        meta[b"inseason:label_map"] = label_meta.encode()
+    schema = schema.with_metadata(meta)
+
+    def attr(name: str, kind: pa.DataType) -> pa.Array:
+        if name not in cols:
+            return pa.nulls(len(taken), kind)
+        return pc.cast(table.column(cols[name]), kind).take(taken).combine_chunks()
+
+    sample = np.concatenate([b.sample for b in built])
+    year = np.concatenate([b.year for b in built])
+    columns = [pa.array(ids[sample].tolist(), id_type), pa.array(year, pa.int16()),
+               pa.array(names.tolist(), pa.string()),
+               pa.nulls(len(sample), pa.int32()) if codes is None else pa.array(codes, pa.int32()),
+               attr("field_id", pa.int64()), attr("lon", pa.float64()), attr("lat", pa.float64()),
+               attr("x", pa.float64()), attr("y", pa.float64()), pa.nulls(len(sample), pa.string()),
+               attr("split", pa.string()),
+               pa.concat_arrays([b.dates for b in built]), pa.concat_arrays([b.values for b in built]),
+               pa.concat_arrays([b.scl for b in built])]
+    result = pa.Table.from_arrays(columns, schema=schema)
+    return result.filter(pc.is_valid(result.column("label")))

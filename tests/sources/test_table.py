@@ -1,0 +1,140 @@
+"""Tests of the long-format import (inseason.sources.table.import_series)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from inseason.errors import InputError
+from inseason.sources.table import import_series
+from inseason.tables import series_bands
+
+D = dt.date
+
+CLEAN = """sample_id,date,B04,B08,label,lon,lat,field_id
+a,2021-04-01,0.1,0.3,Corn,-90.5,33.1,7
+a,2021-05-01,0.1,0.5,Corn,-90.5,33.1,7
+a,2021-06-01,0.05,0.6,Corn,-90.5,33.1,7
+b,2021-04-03,0.2,0.25,Rice,-90.6,33.2,8
+b,2021-05-13,0.1,0.4,Rice,-90.6,33.2,8
+"""
+
+# the same observations shuffled, with timestamps, a NaN row, an exact duplicate and an extra text column
+MESSY = """Label,SAMPLE_ID,date,B08,B04,comment,lon,lat,field_id
+Rice,b,2021-05-13T10:20:00Z,0.4,0.1,late,-90.6,33.2,8
+Corn,a,2021-06-01,0.6,0.05,,-90.5,33.1,7
+Corn,a,2021-05-20,NaN,0.1,cloud,-90.5,33.1,7
+Corn,a,2021-04-01,0.3,0.1,,-90.5,33.1,7
+Rice,b,2021-04-03,0.25,0.2,,-90.6,33.2,8
+Corn,a,2021-05-01,0.5,0.1,,-90.5,33.1,7
+Corn,a,2021-05-01,0.5,0.1,,-90.5,33.1,7
+"""
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_unsorted_rows_with_nan_import_to_the_same_series_as_a_clean_sorted_file(tmp_path: Path) -> None:
+    clean = import_series(_write(tmp_path, "clean.csv", CLEAN), out=tmp_path / "clean.parquet",
+                          bands=["B04", "B08"], quiet=True)
+    messy = import_series(_write(tmp_path, "messy.csv", MESSY), out=tmp_path / "messy.parquet",
+                          bands=["B04", "B08"], quiet=True)
+    a, b = pq.read_table(tmp_path / "clean.parquet"), pq.read_table(tmp_path / "messy.parquet")
+    assert a.equals(b)
+    assert clean["dropped"] == {} and clean["series"] == 2 and clean["observations"] == 5
+    assert messy["dropped"] == {"missing value": 1, "duplicate date": 1}
+    assert messy["ignored_columns"] == ["comment"] and messy["rows"] == 7
+    rows = a.to_pylist()
+    assert [r["sample_id"] for r in rows] == ["a", "b"]
+    assert rows[0]["dates"] == [D(2021, 4, 1), D(2021, 5, 1), D(2021, 6, 1)]
+    np.testing.assert_allclose(rows[0]["values"], [[0.1, 0.3], [0.1, 0.5], [0.05, 0.6]], rtol=1e-6)
+    assert (rows[0]["label"], rows[0]["year"], rows[0]["field_id"], rows[0]["lon"]) == ("Corn", 2021, 7, -90.5)
+    assert rows[1]["label_code"] is None and rows[1]["scl"] is None
+    assert a.schema.field("values").type == pa.list_(pa.list_(pa.float32(), 2))
+    assert series_bands(a.schema) == (["B04", "B08"], [1.0, 1.0])
+
+
+def test_a_single_ndvi_column_and_integer_ids_and_labels_with_a_year_column(tmp_path: Path) -> None:
+    text = "sample_id,year,date,NDVI,label,scl\n" + "\n".join([
+        "5,2022,2022-03-01,0.3,1,4", "5,2021,2021-07-01,0.8,5,4", "5,2021,2021-03-01,0.2,5,8",
+        "5,2021,2021-03-01,0.25,5,4", "2,2021,2021-05-05,0.4,1,5"])
+    report = import_series(_write(tmp_path, "t.csv", text), out=tmp_path / "s.parquet", quiet=True)
+    table = pq.read_table(tmp_path / "s.parquet")
+    assert table.schema.field("sample_id").type == pa.int64()
+    rows = table.to_pylist()
+    assert [(r["sample_id"], r["year"], r["label"], r["label_code"]) for r in rows] == [
+        (2, 2021, "1", 1), (5, 2021, "5", 5), (5, 2022, "1", 1)]
+    np.testing.assert_allclose(rows[1]["values"], [[0.25], [0.8]], rtol=1e-6)  # vegetation (4) beats cloud (8) on one date
+    assert rows[1]["scl"] == [4, 4]
+    assert report["bands"] == ["NDVI"] and report["dropped"] == {"duplicate date": 1}
+
+
+def test_without_a_year_column_a_series_crossing_new_year_stays_whole(tmp_path: Path) -> None:
+    text = "sample_id,date,NDVI,label\nw,2020-10-15,0.2,wheat\nw,2021-01-10,0.4,wheat\nw,2021-05-01,0.7,wheat\n"
+    import_series(_write(tmp_path, "w.csv", text), out=tmp_path / "s.parquet", season_start="10-01", quiet=True)
+    rows = pq.read_table(tmp_path / "s.parquet").to_pylist()
+    assert len(rows) == 1 and rows[0]["year"] == 2021
+    assert rows[0]["dates"] == [D(2020, 10, 15), D(2021, 1, 10), D(2021, 5, 1)]
+    meta = pq.read_schema(tmp_path / "s.parquet").metadata
+    assert meta[b"inseason:season_start"] == b"10-01"
+
+
+def test_parquet_input_with_timestamps_and_a_cdl_label_map(tmp_path: Path) -> None:
+    table = pa.table({
+        "sample_id": pa.array([1, 1, 2, 3], pa.int64()),
+        "date": pa.array([dt.datetime(2021, 5, 1, 23, tzinfo=dt.timezone.utc)] * 4, pa.timestamp("ms", tz="UTC")),
+        "B8A": pa.array([1.0, None, 2.0, 3.0]), "label": pa.array([5, 5, 26, 141], pa.int32()),
+    })
+    pq.write_table(table, tmp_path / "in.parquet")
+    report = import_series(tmp_path / "in.parquet", out=tmp_path / "s.parquet", label_map="arset", quiet=True)
+    out = pq.read_table(tmp_path / "s.parquet")
+    assert [(r["sample_id"], r["label"], r["dates"]) for r in out.to_pylist()] == [
+        (1, "Soybeans", [D(2021, 5, 1)]), (3, "Uncultivated", [D(2021, 5, 1)])]
+    assert report["dropped"] == {"missing value": 1}
+    assert report["label_map"]["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 1}
+    assert json.loads(out.schema.metadata[b"inseason:label_map"])["name"] == "arset"
+
+
+def test_conflicting_labels_name_the_rows_and_write_nothing(tmp_path: Path) -> None:
+    text = "sample_id,date,NDVI,label\na,2021-05-01,0.2,Corn\na,2021-06-01,0.4,Rice\nb,2021-06-01,0.4,Rice\n"
+    with pytest.raises(InputError, match=r"1 sample\(s\) have conflicting label values at rows 1, 2"):
+        import_series(_write(tmp_path, "t.csv", text), out=tmp_path / "s.parquet", quiet=True)
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_dates_that_do_not_parse_name_the_rows(tmp_path: Path) -> None:
+    text = "sample_id,date,NDVI,label\na,2021-05-01,0.2,Corn\na,05/13/2021,0.4,Corn\na,soon,0.4,Corn\n"
+    with pytest.raises(InputError, match=r"dates that do not parse at rows 2, 3 \(e\.g\. '"):
+        import_series(_write(tmp_path, "t.csv", text), out=tmp_path / "s.parquet", quiet=True)
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_bands_choose_columns_and_bad_choices_are_refused(tmp_path: Path) -> None:
+    text = "sample_id,date,NDVI,EVI,elevation,label\na,2021-05-01,0.2,0.1,30,Corn\n"
+    path = _write(tmp_path, "t.csv", text)
+    report = import_series(path, out=tmp_path / "s.parquet", bands=["EVI", "NDVI"], quiet=True)
+    assert report["bands"] == ["EVI", "NDVI"] and report["ignored_columns"] == ["elevation"]
+    np.testing.assert_allclose(pq.read_table(tmp_path / "s.parquet")["values"].to_pylist(), [[[0.1, 0.2]]], rtol=1e-6)
+    with pytest.raises(InputError, match=r"no band columns \['B04'\]"):
+        import_series(path, out=tmp_path / "x.parquet", bands=["B04"], quiet=True)
+    with pytest.raises(InputError, match=r"band columns \['label'\] .* are not numeric"):
+        import_series(path, out=tmp_path / "x.parquet", bands=["label"], quiet=True)
+
+
+def test_missing_columns_and_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"lacks columns \['label'\]"):
+        import_series(_write(tmp_path, "t.csv", "sample_id,date,NDVI\na,2021-05-01,0.2\n"),
+                      out=tmp_path / "s.parquet", quiet=True)
+    with pytest.raises(InputError, match="does not exist"):
+        import_series(tmp_path / "nope.csv", out=tmp_path / "s.parquet", quiet=True)
+    with pytest.raises(InputError, match="must be .csv, .tsv or .parquet"):
+        import_series(_write(tmp_path, "t.xlsx", "x"), out=tmp_path / "s.parquet", quiet=True)
