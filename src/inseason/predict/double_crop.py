@@ -1,0 +1,144 @@
+"""Double crops: the crop sequence and the transition date, estimated from a pixel's own series.
+
+CDL labels a double crop (e.g. 26 "Dbl Crop WinWht/Soybeans") by its two crops but says nothing about
+when one ends and the next begins. Here the NDVI of each pixel's observations is smoothed onto a daily
+grid by Gaussian kernel regression (irregular, cloud-gapped dates need no interpolation first); the two
+growth cycles are the highest NDVI before and after a candidate day, and the deepest valley between two
+cycles (largest ``min(peak before, peak after) − NDVI``) locates the fallow gap. The *transition date*
+is the day the first cycle ends: the first day after the first peak on which the smoothed NDVI has come
+down to within ``edge`` of the valley's depth above its floor. Pixels whose valley is shallower than
+``min_depth`` (one cycle, or a second cycle not yet visible at the as-of date) get no transition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from inseason.data import SeriesStore
+from inseason.errors import InputError
+from inseason.labels import cdl_class
+from inseason.season import season_start
+
+__all__ = ["CropSequence", "crop_sequence", "score_transitions", "smoothed_ndvi", "transition_days",
+           "transition_table"]
+
+#: Days of season on which NDVI is smoothed (a daily grid over one season).
+SEASON_DAYS = np.arange(0, 366, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class CropSequence:
+    """First and second crop of a double-crop class, as CDL codes and names."""
+
+    first_code: int
+    first_name: str
+    second_code: int
+    second_name: str
+
+
+def crop_sequence(code: int) -> CropSequence | None:
+    """The crop sequence of CDL code ``code`` when it is a double crop, else None."""
+    cls = cdl_class(code)
+    if cls.kind != "double_crop" or cls.first_crop is None or cls.second_crop is None:
+        return None
+    return CropSequence(first_code=cls.first_crop, first_name=cdl_class(cls.first_crop).name,
+                        second_code=cls.second_crop, second_name=cdl_class(cls.second_crop).name)
+
+
+def smoothed_ndvi(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399, sigma: float = 10.0,
+                  chunk: int = 512) -> np.ndarray:
+    """NDVI of ``rows`` smoothed onto `SEASON_DAYS` (float32 [R, 366]; NaN far from any observation).
+
+    Only observations on or before day of season ``as_of`` count. ``sigma`` is the kernel's standard
+    deviation in days; a grid day with less than a quarter of one observation's full weight is NaN.
+    """
+    missing = [b for b in ("B04", "B08") if b not in store.bands]
+    if missing:
+        raise InputError(f"double-crop timing needs bands {missing} (NDVI) that the series lack: "
+                         "read B04 and B08")
+    red, nir = store.bands.index("B04"), store.bands.index("B08")
+    rows = np.asarray(rows, np.int64)
+    out = np.full((rows.size, SEASON_DAYS.size), np.nan, np.float32)
+    for start in range(0, rows.size, chunk):
+        part = rows[start:start + chunk]
+        first, counts = store.offsets[part], store.counts[part]
+        width = max(int(counts.max(initial=0)), 1)
+        positions = first[:, None] + np.arange(width)[None, :]
+        valid = np.arange(width)[None, :] < counts[:, None]
+        positions = np.where(valid, positions, 0)
+        doy = store.doy[positions].astype(np.float32)
+        valid &= doy <= as_of
+        nir_v = store.values[positions, nir].astype(np.float32)
+        red_v = store.values[positions, red].astype(np.float32)
+        total = nir_v + red_v
+        ndvi = np.divide(nir_v - red_v, total, out=np.zeros_like(total), where=total > 0)
+        weight = np.exp(-0.5 * ((SEASON_DAYS[None, None, :] - doy[:, :, None]) / sigma) ** 2) * valid[:, :, None]
+        mass = weight.sum(axis=1)
+        smooth = np.einsum("rmg,rm->rg", weight, ndvi) / np.maximum(mass, 1e-9)
+        out[start:start + part.size] = np.where(mass >= 0.25, smooth, np.nan)
+    return out
+
+
+def transition_days(ndvi: np.ndarray, *, min_depth: float = 0.15, min_gap: int = 30,
+                    edge: float = 0.1) -> np.ndarray:
+    """Day of season of the end of the first growth cycle in each smoothed NDVI row (−1 where none).
+
+    ``min_depth`` is the least NDVI drop between the two cycles' peaks and the valley floor; each peak must
+    lie at least ``min_gap`` days from the valley floor.
+    """
+    filled = np.where(np.isnan(ndvi), -np.inf, ndvi)
+    before = np.maximum.accumulate(filled, axis=1)
+    after = np.maximum.accumulate(filled[:, ::-1], axis=1)[:, ::-1]
+    n = ndvi.shape[1]
+    shifted_before = np.full_like(before, -np.inf)
+    shifted_after = np.full_like(after, -np.inf)
+    shifted_before[:, min_gap:] = before[:, :n - min_gap]
+    shifted_after[:, :n - min_gap] = after[:, min_gap:]
+    depth = np.minimum(shifted_before, shifted_after) - np.where(np.isnan(ndvi), np.inf, ndvi)
+    floor_day = np.argmax(depth, axis=1)
+    rows = np.arange(ndvi.shape[0])
+    best = depth[rows, floor_day]
+    floor = ndvi[rows, floor_day]
+    first_peak = np.argmax(np.where(np.arange(n)[None, :] <= floor_day[:, None], filled, -np.inf), axis=1)
+    level = floor + edge * best
+    days = np.arange(n)[None, :]
+    down = (days > first_peak[:, None]) & (days <= floor_day[:, None]) & (filled <= level[:, None])
+    end = np.where(down.any(axis=1), np.argmax(down, axis=1), floor_day)
+    return np.where(np.isfinite(best) & (best >= min_depth), end, -1).astype(np.int64)
+
+
+def score_transitions(estimated: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Mean and median absolute error in days of estimated transition days against true ones.
+
+    Pixels without an estimate (−1) count as missed, not as errors: ``detected`` is their complement share.
+    """
+    estimated, truth = np.asarray(estimated), np.asarray(truth)
+    found = estimated >= 0
+    errors = np.abs(estimated[found] - truth[found])
+    return {"pixels": int(estimated.size), "detected": float(found.mean()) if estimated.size else 0.0,
+            "mae_days": float(errors.mean()) if errors.size else float("nan"),
+            "median_days": float(np.median(errors)) if errors.size else float("nan")}
+
+
+def transition_table(store: SeriesStore, rows: np.ndarray, *, codes: np.ndarray, as_of: int,
+                     x: np.ndarray, y: np.ndarray) -> pa.Table:
+    """One row per double-crop pixel: map coordinates, class code, crop sequence and transition date.
+
+    ``codes`` are the CDL codes of the predicted (or labelled) class of ``rows``; the transition date is
+    null where the series up to ``as_of`` do not show two cycles yet.
+    """
+    days = transition_days(smoothed_ndvi(store, rows, as_of=as_of))
+    start = np.array([season_start(int(year), store.season) for year in store.years[rows]], dtype="datetime64[D]")
+    dates = [None if d < 0 else (s + np.timedelta64(int(d), "D")).astype(dt.date) for s, d in zip(start, days)]
+    sequences = [crop_sequence(int(c)) for c in codes]
+    return pa.table({
+        "x": pa.array(x, pa.float64()), "y": pa.array(y, pa.float64()),
+        "class_code": pa.array(codes, pa.int32()),
+        "first_crop": pa.array([s.first_name if s else None for s in sequences], pa.string()),
+        "second_crop": pa.array([s.second_name if s else None for s in sequences], pa.string()),
+        "transition_date": pa.array(dates, pa.date32()),
+    })
