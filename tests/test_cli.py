@@ -76,6 +76,7 @@ def test_ingestion_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     totals = json.loads(result.stdout)
     assert totals["done"] == found["scenes"] and totals["observations"] > 0
     scl = read_observations(obs).column("scl").to_pylist()
+    assert pq.read_table(obs).num_rows == totals["observations"]  # opens in any hive-aware reader
     assert len(scl) == totals["observations"] and not {0, 1, 3, 7, 8, 9, 10, 11} & set(scl)
 
 

@@ -9,6 +9,8 @@ year and tile, and a manifest of finished scenes that makes extraction resumable
 
 A part file appears only by atomic rename, and the manifest line is appended after it, so a killed run
 leaves either nothing or a complete part for a scene; on resume a complete part counts as done.
+The ``tile`` column lives in the partition path only (as ``year`` does), so any hive-aware reader —
+pyarrow, pandas, DuckDB, Spark — opens the folder without a clash between a file column and a path key.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def write_part(path: Path, table: pa.Table, *, scene_id: str, bytes_read: int) -
     path.parent.mkdir(parents=True, exist_ok=True)
     schema = with_metadata(OBSERVATIONS, scene_id=scene_id, bytes_read=str(bytes_read))
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table.cast(schema), tmp)
+    pq.write_table(table.cast(schema).drop_columns(["tile"]), tmp)
     tmp.replace(path)
 
 
@@ -98,5 +100,5 @@ def observations_dataset(path: str | os.PathLike[str]) -> pads.Dataset:
 
 def read_observations(path: str | os.PathLike[str]) -> pa.Table:
     """All observations, sorted by point, date and scene (the order does not depend on the engine)."""
-    table = observations_dataset(path).to_table()
+    table = observations_dataset(path).to_table(columns=[*OBSERVATIONS.names, "year"])
     return table.sort_by([("point_id", "ascending"), ("date", "ascending"), ("scene_id", "ascending")])
