@@ -1,0 +1,246 @@
+"""`inseason split`: a split column for the series table, with its leakage audit and training statistics.
+
+Methods: ``random`` (samples; pixels of one field leak, so it warns), ``year`` (whole seasons), ``field``
+(fields, joined across years where they share places) and ``block`` (square blocks of ``block_size`` metres,
+with a ``buffer``: samples nearer than that to a sample of a split that ranks higher are dropped — test
+ranks over validation over train, fold 0 over fold 1…). ``folds=k`` makes grouped k-fold splits
+(``fold-0``…) on fields or blocks. Group assignment is greedy towards each split's share of every class
+(``stratify``), in an order drawn from the seed, so the same inputs and seed give the same split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from scipy.spatial import cKDTree
+
+from inseason.errors import InputError, OutputError
+from inseason.progress import progress_bar
+from inseason.series.audit import audit_split, write_audit
+from inseason.series.geometry import block_groups, field_groups, planar_xy
+from inseason.series.normalize import TrainingSample, band_values
+from inseason.tables import series_bands
+
+log = logging.getLogger(__name__)
+
+METHODS: tuple[str, ...] = ("random", "year", "field", "block")
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+RANDOM_WARNING = ("random split: pixels of one field fall into different splits, so accuracy is inflated; "
+                  "use --by field or --by block for honest figures")
+_KEY_COLUMNS = ("sample_id", "year", "label", "field_id", "lon", "lat", "x", "y", "crs")
+
+
+def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
+    f = np.asarray(fractions, dtype=np.float64)
+    if f.shape != (3,) or (f < 0).any() or not np.isclose(f.sum(), 1.0) or f[0] == 0 or f[2] == 0:
+        raise InputError(f"fractions {list(fractions)} must be three shares (train, validation, test) summing to 1, "
+                         "with train and test above 0")
+    return f
+
+
+def random_assignment(labels: np.ndarray, *, fractions: np.ndarray, seed: int, stratify: bool) -> np.ndarray:
+    """Split index (0, 1, 2) per sample: a seeded permutation cut by ``fractions``, per class if ``stratify``."""
+    rng = np.random.default_rng(seed)
+    result = np.empty(len(labels), dtype=np.int64)
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if stratify else [np.arange(len(labels))]
+    for members in groups:
+        members = members[rng.permutation(len(members))]
+        bounds = np.round(np.cumsum(fractions) * len(members)).astype(int)
+        result[members] = np.searchsorted(bounds, np.arange(len(members)), side="right")
+    return result
+
+
+def group_assignment(groups: np.ndarray, labels: np.ndarray, *, shares: np.ndarray, seed: int,
+                     stratify: bool) -> np.ndarray:
+    """Split index per sample such that no group is in two splits.
+
+    Groups are taken largest first (ties in a seeded random order) and each goes to the split furthest
+    below its share of the group's classes (of all samples without ``stratify``).
+    """
+    group_ids, group_of = np.unique(groups, return_inverse=True)
+    classes, class_of = np.unique(labels if stratify else np.zeros(len(labels)), return_inverse=True)
+    counts = np.zeros((len(group_ids), len(classes)))
+    np.add.at(counts, (group_of, class_of), 1)
+    totals = counts.sum(axis=0)
+    target = shares[:, None] * totals[None, :]
+    current = np.zeros_like(target)
+    rng = np.random.default_rng(seed)
+    tie = rng.permutation(len(group_ids))
+    order = np.lexsort((tie, -counts.sum(axis=1)))
+    usable = np.flatnonzero(shares > 0)
+    chosen = np.empty(len(group_ids), dtype=np.int64)
+    for g in order:
+        score = ((target[usable] - current[usable]) * counts[g] / totals).sum(axis=1)
+        s = usable[int(np.argmax(score))]
+        chosen[g] = s
+        current[s] += counts[g]
+    return chosen[group_of]
+
+
+def buffer_keep(xy: np.ndarray, split: np.ndarray, rank: list[int], buffer: float) -> np.ndarray:
+    """Samples to keep: those at least ``buffer`` metres from every kept sample of a higher-ranked split."""
+    keep = np.ones(len(split), dtype=bool)
+    for i, s in enumerate(rank[1:], start=1):
+        higher = np.isin(split, rank[:i]) & keep
+        mine = np.flatnonzero(split == s)
+        if not higher.any() or not len(mine):
+            continue
+        distance, _ = cKDTree(xy[higher]).query(xy[mine], k=1)
+        keep[mine[distance < buffer]] = False
+    return keep
+
+
+def _year_assignment(years: np.ndarray, chosen: Mapping[str, Sequence[int]] | None) -> np.ndarray:
+    present = sorted({int(y) for y in years})
+    if chosen is None:
+        if len(present) < 2:
+            raise InputError(f"a split by year needs at least two seasons; the series has {present}")
+        chosen = {"test": [present[-1]], "validation": present[-2:-1] if len(present) > 2 else [],
+                  "train": present[:-2] if len(present) > 2 else present[:-1]}
+    unknown = [k for k in chosen if k not in SPLITS]
+    if unknown:
+        raise InputError(f"years given for unknown splits {unknown}: use train, validation, test")
+    result = np.full(len(years), -1, dtype=np.int64)
+    for name, ys in chosen.items():
+        result[np.isin(years, list(ys))] = SPLITS.index(name)
+    missing = sorted({int(y) for y in years[result < 0]})
+    if missing:
+        log.warning("seasons %s are in no split and are left out", missing)
+    return result
+
+
+def _assign(keys: pa.Table, *, by: str, seed: int, fractions: np.ndarray, block_size: float, folds: int | None,
+            stratify: bool, years: Mapping[str, Sequence[int]] | None) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """(split index per row, split names, planar coordinates)."""
+    labels = np.array(keys.column("label").to_pylist(), dtype=object).astype(str)
+    xy = planar_xy(keys)
+    names = [f"fold-{i}" for i in range(folds)] if folds else list(SPLITS)
+    shares = np.full(folds, 1.0 / folds) if folds else fractions
+    if by == "random":
+        return random_assignment(labels, fractions=fractions, seed=seed, stratify=stratify), names, xy
+    if by == "year":
+        return _year_assignment(keys.column("year").to_numpy(), years), names, xy
+    if by == "field":
+        field = keys.column("field_id")
+        if field.null_count:
+            raise InputError(f"{field.null_count} series have no field_id: split --by block or --by random instead")
+        field_id = field.to_numpy()
+        groups = field_groups(field_id, xy)
+    else:
+        if xy is None or np.isnan(xy).any():
+            raise InputError("a block split needs coordinates (x/y in a projected CRS, or lon/lat) for every series")
+        groups = block_groups(xy, block_size, keys.column("field_id"))
+    if folds and len(np.unique(groups)) < folds:
+        raise InputError(f"{len(np.unique(groups))} {by}s cannot make {folds} folds: use fewer folds or smaller blocks")
+    return group_assignment(groups, labels, shares=shares, seed=seed, stratify=stratify), names, xy
+
+
+def split_series(series: str | os.PathLike[str], *, by: str = "block", out: str | os.PathLike[str], seed: int = 0,
+                 fractions: Sequence[float] = (0.7, 0.15, 0.15), block_size: float = 2000.0, buffer: float = 0.0,
+                 folds: int | None = None, stratify: bool = True, years: Mapping[str, Sequence[int]] | None = None,
+                 allow_leakage: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Write ``series`` with its ``split`` column to ``out``, plus the leakage audit next to it.
+
+    ``by`` is ``random``, ``year`` (``years`` maps split names to seasons; default: the last season is test,
+    the one before validation when there are three or more, the rest train), ``field`` or ``block``
+    (``block_size`` and ``buffer`` in metres). ``folds`` makes grouped k-fold splits on fields or blocks.
+    Robust per-band statistics of the training split (of the other folds, per fold) go into the
+    ``inseason:normalization`` metadata; the audit into ``inseason:audit``, ``NAME.audit.json`` and
+    ``NAME.audit.md``. A split that leaks by its own definition is refused unless ``allow_leakage``.
+    Returns the audit.
+    """
+    if by not in METHODS:
+        raise InputError(f"unknown split method {by!r}: choose one of {', '.join(METHODS)}")
+    if folds is not None and (by not in ("field", "block") or folds < 2):
+        raise InputError("--folds needs --by field or --by block and at least 2 folds")
+    if block_size <= 0 or buffer < 0:
+        raise InputError(f"block size {block_size} must be positive and buffer {buffer} not negative (metres)")
+    share = _check_fractions(fractions)
+    source, out = Path(series), Path(out)
+    if out.is_dir():
+        raise OutputError(f"output {out} is a folder: give a file name such as split.parquet")
+    if source.resolve() == out.resolve():
+        raise OutputError(f"output {out} is the input series: write the split to another file")
+    try:
+        parquet = pq.ParquetFile(source)
+    except FileNotFoundError:
+        raise InputError(f"series table {source} does not exist") from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"series table {source} is not a readable Parquet file: {exc}") from None
+    missing = [c for c in (*_KEY_COLUMNS, "split", "dates", "values") if c not in parquet.schema_arrow.names]
+    if missing:
+        raise InputError(f"series table {source} lacks columns {missing}: make it with inseason series or import")
+    bands, _ = series_bands(parquet.schema_arrow)
+    keys = parquet.read(columns=list(_KEY_COLUMNS)).replace_schema_metadata(parquet.schema_arrow.metadata)
+    index, names, xy = _assign(keys, by=by, seed=seed, fractions=share, block_size=block_size, folds=folds,
+                               stratify=stratify, years=years)
+    keep = index >= 0
+    if buffer and by != "random":
+        if xy is None or np.isnan(xy).any():
+            raise InputError("a buffer needs coordinates (x/y in a projected CRS, or lon/lat) for every series")
+        rank = list(range(len(names))) if folds else [2, 1, 0]
+        keep &= buffer_keep(xy, index, rank, buffer)
+    split_names = np.array(names + [None], dtype=object)[np.where(keep, index, len(names))]
+    options = {"by": by, "seed": seed, "fractions": [float(f) for f in share], "block_size": block_size,
+               "buffer": buffer, "folds": folds, "stratify": stratify,
+               "years": {k: list(v) for k, v in years.items()} if years else None}
+
+    schema = parquet.schema_arrow
+    meta = {**(schema.metadata or {}), b"inseason:split": json.dumps(options).encode()}
+    split_column = pa.array(split_names.tolist(), pa.string())
+    result = keys.append_column("split", split_column).filter(pa.array(keep))
+    audit = audit_split(result.replace_schema_metadata(meta))
+    audit["dropped_by_buffer"] = int((index >= 0).sum() - keep.sum())
+    audit["warnings"] = [RANDOM_WARNING] if by == "random" else []
+    if by == "random":
+        log.warning(RANDOM_WARNING)
+    if audit["definition_leaks"] and not allow_leakage:
+        raise InputError(f"the {by} split of {source} leaks by its own definition ({', '.join(audit['definition_leaks'])}"
+                         "): fix the input or pass --allow-leakage to write it anyway")
+
+    lengths = np.asarray(pc.list_value_length(parquet.read(columns=["dates"]).column("dates")).to_numpy(
+        zero_copy_only=False), dtype=np.int64)
+    train = {"train"} if not folds else None
+    expected = int(lengths[keep & (split_names == "train")].sum()) if train else int(lengths[keep].sum())
+    sample = TrainingSample(expected=expected, seed=seed)
+    chunk_start = 0
+    for batch in parquet.iter_batches(columns=["values"]):
+        rows = slice(chunk_start, chunk_start + batch.num_rows)
+        chunk_start += batch.num_rows
+        chosen = keep[rows]
+        sample.add(band_values(batch.column("values").filter(pa.array(chosen)), len(bands)),
+                   np.repeat(split_names[rows][chosen], lengths[rows][chosen]))
+    if folds:
+        normalization = {name: sample.stats(bands, train=set(names) - {name}) for name in names}
+    else:
+        normalization = {"train": sample.stats(bands, train={"train"})}
+    meta.update({b"inseason:normalization": json.dumps(normalization).encode(),
+                 b"inseason:audit": json.dumps(audit, default=str).encode()})
+    target = schema.with_metadata(meta)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    offset = 0
+    try:
+        with pq.ParquetWriter(tmp, target) as writer, progress_bar(quiet=quiet) as bar:
+            task = bar.add_task("split", total=parquet.metadata.num_rows)
+            for batch in parquet.iter_batches():
+                rows = slice(offset, offset + batch.num_rows)
+                offset += batch.num_rows
+                table = pa.Table.from_batches([batch]).set_column(
+                    schema.get_field_index("split"), "split", split_column[rows]).filter(pa.array(keep[rows]))
+                writer.write_table(table.cast(target))
+                bar.advance(task, batch.num_rows)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    write_audit(audit, out)
+    return audit
