@@ -31,3 +31,13 @@ def tiny_observations(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory
                 end="2022-12-31", out=root / "scenes.parquet", quiet=True)
     extract(root / "points.parquet", root / "scenes.parquet", out=root / "obs", workers=1, quiet=True)
     return TinyObservations(world=tiny_world, points=root / "points.parquet", observations=root / "obs")
+
+
+@pytest.fixture(scope="session")
+def tiny_series(tiny_observations: TinyObservations, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The series table of the tiny world's observations, CDL names as labels (read-only)."""
+    from inseason.series.build import make_series
+
+    out = tmp_path_factory.mktemp("series") / "series.parquet"
+    make_series(tiny_observations.observations, points=tiny_observations.points, out=out, quiet=True)
+    return out
