@@ -168,14 +168,20 @@ def _extract_scene(unit: tuple[SceneTask, PointKey]) -> dict[str, Any]:
 
 def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, out: str | os.PathLike[str],
             scl_mask: Sequence[int] = DEFAULT_SCL_MASK, season_start: str = DEFAULT_START,
-            workers: int | None = None, dry_run: bool = False, quiet: bool = False) -> dict[str, Any]:
+            workers: int | None = None, engine: str = "local", spark_master: str | None = None,
+            dry_run: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Extract the observations of every label point in every scene of the manifest into ``out``.
+
+    ``engine="spark"`` runs the same per-scene function on Spark (the active session, or a new one on
+    ``spark_master``) instead of a local process pool of ``workers``; the outputs are identical.
 
     Started again after a kill (or a Ctrl-C), it skips the scenes already written and goes on; it refuses
     to resume into a folder made from other inputs. Scenes that cannot be read are skipped and recorded in
     the manifest with the reason (a rerun tries them again); points outside every tile are counted. ``dry_run`` plans, samples one scene to measure, and
     returns an estimate of the scenes, bytes and time without writing anything.
     """
+    if engine not in ("local", "spark"):
+        raise InputError(f"engine {engine!r} is unknown: use local or spark")
     points_path, scenes_path, root = Path(points), Path(scenes), Path(out)
     point_table = read_table(points_path, LABEL_POINTS, what="label points")
     scene_table = read_table(scenes_path, SCENE_MANIFEST, what="scene manifest")
@@ -214,10 +220,15 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     totals = {"scenes": len(plan.tasks), "resumed": len(plan.tasks) - len(todo), "done": 0, "skipped": 0,
               "observations": 0, "bytes_read": 0, "unassigned_points": plan.unassigned}
     started = time.perf_counter()
+    initargs = (plan.points, {**options, "out": str(root)})
+    if engine == "spark":
+        from inseason.engines.spark import run_spark
+        entries = run_spark(_extract_scene, todo, master=spark_master, initializer=_init_worker, initargs=initargs)
+    else:
+        entries = run_local(_extract_scene, todo, workers=workers, initializer=_init_worker, initargs=initargs)
     with progress_bar(quiet=quiet) as bar:
         task_id = bar.add_task("scenes", total=len(plan.tasks), completed=totals["resumed"])
-        for _, entry in run_local(_extract_scene, todo, workers=workers, initializer=_init_worker,
-                                  initargs=(plan.points, {**options, "out": str(root)})):
+        for _, entry in entries:
             append_manifest(root, entry)
             totals["done" if entry["status"] == "done" else "skipped"] += 1
             totals["observations"] += entry.get("observations", 0)

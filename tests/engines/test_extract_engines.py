@@ -1,0 +1,66 @@
+"""`extract` on the Spark engine: the same part files and manifest as the local engine, and the same resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from inseason.errors import InputError
+from inseason.extract.observations import MANIFEST, read_observations
+from inseason.extract.scenes import find_scenes
+from inseason.extract.stage import extract
+from inseason.sources.points import make_label_points
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Every 15th label pixel of the tiny world in 2022 and its scenes from April to June."""
+    folder = tmp_path_factory.mktemp("engine-inputs")
+    make_label_points(cdl=str(tiny_world / "labels"), aoi=str(tiny_world / "aoi.geojson"), years=[2022],
+                      stride=15, out=folder / "points.parquet", quiet=True)
+    find_scenes(stac=str(tiny_world / "stac" / "catalog.json"), aoi=str(tiny_world / "aoi.geojson"),
+                start="2022-04-01", end="2022-06-30", out=folder / "scenes.parquet", min_valid=0.0, quiet=True)
+    return folder / "points.parquet", folder / "scenes.parquet"
+
+
+def _parts(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.glob("year=*/tile=*/part-*"))}
+
+
+def _manifest(root: Path) -> list[dict[str, object]]:
+    return sorted((json.loads(line) for line in (root / MANIFEST).read_text().splitlines()),
+                  key=lambda e: str(e["scene_id"]))
+
+
+def test_spark_writes_what_local_writes_and_resumes_alike(inputs: tuple[Path, Path], tmp_path: Path,
+                                                          spark: SparkSession) -> None:
+    points, scenes = inputs
+    local = extract(points, scenes, out=tmp_path / "local", workers=2, quiet=True)
+    on_spark = extract(points, scenes, out=tmp_path / "spark", engine="spark", quiet=True)
+    assert {k: on_spark[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")} == \
+           {k: local[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")}
+    assert local["skipped"] == 0 and local["done"] >= 10 and local["observations"] > 0
+    parts = _parts(tmp_path / "local")
+    assert _parts(tmp_path / "spark") == parts  # byte for byte, file by file
+    assert _manifest(tmp_path / "spark") == _manifest(tmp_path / "local")
+    assert read_observations(tmp_path / "spark").equals(read_observations(tmp_path / "local"))
+
+    # a job killed after three scenes: three parts, and a manifest line cut short
+    killed = tmp_path / "spark"
+    for name in sorted(parts)[3:]:
+        (killed / name).unlink()
+    lines = (killed / MANIFEST).read_text().splitlines()
+    kept = [line for line in lines if any(json.loads(line)["scene_id"] in n for n in sorted(parts)[:3])]
+    (killed / MANIFEST).write_text("\n".join(kept) + "\n" + lines[-1][:10])
+    resumed = extract(points, scenes, out=killed, engine="spark", quiet=True)
+    assert (resumed["resumed"], resumed["done"]) == (3, local["done"] - 3)  # no scene twice
+    assert _parts(killed) == parts
+    assert _manifest(killed) == _manifest(tmp_path / "local")
+
+
+def test_unknown_engine_is_named(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="engine 'dask' is unknown: use local or spark"):
+        extract(*inputs, out=tmp_path / "obs", engine="dask", quiet=True)
