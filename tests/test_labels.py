@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from inseason.errors import InputError
-from inseason.labels import KINDS, CdlClass, cdl_class, cdl_classes, cdl_code, cdl_colormap
+from inseason.labels import (KINDS, NO_CROP_GROWING, CdlClass, LabelMap, cdl_class, cdl_classes, cdl_code,
+                             cdl_colormap, label_map_preset, load_label_map, map_labels, no_crop_growing,
+                             resolve_label_map, window_label)
 
 # (code, official name, colour-table RGB) checked against the NASS GeoTIFF colour table.
 ANCHORS = [
@@ -199,3 +201,102 @@ def test_classes_are_immutable_and_table_is_a_copy() -> None:
         classes[1].name = "Maize"  # type: ignore[misc]
     classes.pop(1)
     assert 1 in cdl_classes()
+
+
+# ---- label maps ----------------------------------------------------------------------------------------
+
+def _cdl_samples(counts: dict[int, int]) -> tuple[list[int], list[str]]:
+    codes = [code for code, n in counts.items() for _ in range(n)]
+    return codes, [cdl_class(c).name for c in codes]
+
+
+def test_arset_preset_has_the_course_classes_and_drops_double_crops() -> None:
+    codes, names = _cdl_samples({1: 3, 2: 2, 3: 2, 5: 4, 24: 2, 26: 1, 141: 2, 0: 1})
+    mapped = map_labels(label_map_preset("arset"), codes=codes, names=names)
+    assert [c.name for c in mapped.classes] == ["Uncultivated", "Cultivated", NO_CROP_GROWING, "Soybeans", "Rice",
+                                                "Corn", "Cotton"]
+    assert mapped.report["counts"] == {"Corn": 3, "Cotton": 2, "Cultivated": 2, "Rice": 2, "Soybeans": 4,
+                                       "Uncultivated": 3}
+    assert mapped.labels.count(None) == 1
+    assert mapped.report["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 1}
+    colors = {c.name: c.color for c in mapped.classes}
+    assert colors["Corn"] == (255, 211, 0) and colors[NO_CROP_GROWING] == (191, 191, 119)
+
+
+def test_arset_preset_drops_a_class_absent_from_the_data_and_reports_it() -> None:
+    codes, names = _cdl_samples({1: 3, 5: 2})
+    mapped = map_labels(label_map_preset("arset"), codes=codes, names=names)
+    assert [c.name for c in mapped.classes] == [NO_CROP_GROWING, "Soybeans", "Corn"]
+
+
+def test_cdl_major_keeps_the_largest_classes_and_double_crops_keep_their_crops() -> None:
+    codes, names = _cdl_samples({5: 9, 26: 7, 1: 5, 3: 1, 111: 1})
+    mapped = map_labels(label_map_preset("cdl-major:3"), codes=codes, names=names)
+    assert [c.name for c in mapped.classes] == ["Corn", "Dbl Crop WinWht/Soybeans", "Soybeans", "Other"]
+    assert mapped.report["merged"] == {"Rice": 1, "Open Water": 1}
+    double = mapped.classes[1]
+    assert (double.first_crop, double.second_crop, double.color) == ("Winter Wheat", "Soybeans", (112, 112, 0))
+    assert mapped.classes[0].first_crop is None
+    assert label_map_preset("cdl-major").top == 10
+    with pytest.raises(InputError, match="cdl-major:N"):
+        label_map_preset("cdl-major:x")
+    with pytest.raises(InputError, match="unknown label map 'nope'"):
+        resolve_label_map("nope")
+
+
+def test_user_yaml_maps_codes_and_names_and_merges_sparse_classes(tmp_path) -> None:
+    path = tmp_path / "delta.yaml"
+    path.write_text("classes:\n  Maize: [1, sweet corn]\n  Soy: [Soybeans]\n  Rice: [3]\n  WW-Soy: [26]\n"
+                    "other: Other\ndrop: [111]\nmin_count: 2\nsparse: merge\n")
+    label_map = load_label_map(path)
+    assert label_map.name == "delta" and label_map.members["Maize"] == (1, "sweet corn")
+    codes, names = _cdl_samples({1: 2, 12: 1, 5: 3, 3: 1, 26: 2, 111: 1, 176: 2})
+    mapped = map_labels(label_map, codes=codes, names=names)
+    assert mapped.report["counts"] == {"Maize": 3, "Other": 3, "Soy": 3, "WW-Soy": 2}
+    assert mapped.report["merged"] == {"Rice": 1}
+    assert mapped.report["dropped"] == {"Open Water (dropped by the label map)": 1}
+    assert [c.name for c in mapped.classes] == ["Maize", "Soy", "WW-Soy", "Other"]
+    assert (mapped.classes[2].first_crop, mapped.classes[2].second_crop) == ("Winter Wheat", "Soybeans")
+    dropping = LabelMap(name="d", members=label_map.members, other=None, min_count=2, sparse="drop")
+    assert map_labels(dropping, codes=codes, names=names).report["sparse_dropped"] == {"Rice": 1}
+
+
+def test_user_maps_refuse_unknown_names_and_empty_classes(tmp_path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("classes:\n  Maize: [Corm]\n")
+    with pytest.raises(InputError, match="did you mean 'Corn'"):
+        map_labels(load_label_map(path), codes=[1], names=["Corn"])
+    foreign = LabelMap(name="f", members={"Maize": ("maiz",)})
+    with pytest.raises(InputError, match="lists label 'maiz', which no sample has \\(did you mean 'maize'\\?\\)"):
+        map_labels(foreign, codes=[None], names=["maize"], cdl=False)
+    empty = LabelMap(name="e", members={"Maize": (1,), "Rice": (3,)})
+    with pytest.raises(InputError, match=r"classes \['Rice'\] have no samples"):
+        map_labels(empty, codes=[1], names=["Corn"])
+    path.write_text("classes:\n  Maize: [1]\nsparse: sometimes\n")
+    with pytest.raises(InputError, match="must be merge or drop"):
+        load_label_map(path)
+    path.write_text("classes:\n  Maize: [1]\ncolour: red\n")
+    with pytest.raises(InputError, match=r"unknown keys \['colour'\]"):
+        load_label_map(path)
+
+
+def test_foreign_label_names_map_without_the_cdl_table() -> None:
+    label_map = LabelMap(name="f", members={"cereal": ("wheat", "barley")}, other="rest")
+    mapped = map_labels(label_map, codes=[None] * 4, names=["wheat", "barley", "rape", "wheat"], cdl=False)
+    assert mapped.labels == ["cereal", "cereal", "rest", "cereal"]
+
+
+@pytest.mark.parametrize("scl, expected", [
+    ([4, 4, 5, 5], True), ([5, 4], False), ([4, 5], False), ([4, 4, 5, 8, 9, 3], True), ([5, 4, 9, 0], False),
+    ([5], True), ([4], False), ([], False), ([8, 9], False),
+])
+def test_no_crop_growing_looks_at_the_last_two_valid_scl_values(scl: list[int], expected: bool) -> None:
+    assert no_crop_growing(scl) is expected
+
+
+def test_window_label_applies_the_rule_to_crops_only() -> None:
+    rules, crops = ("no_crop_growing",), ("Corn", "Soybeans", "Cultivated")
+    assert window_label("Corn", [4, 5, 5], rules=rules, crops=crops) == NO_CROP_GROWING
+    assert window_label("Uncultivated", [4, 5, 5], rules=rules, crops=crops) == "Uncultivated"
+    assert window_label("Corn", [5, 4, 4], rules=rules, crops=crops) == "Corn"
+    assert window_label("Corn", [5, 5], rules=(), crops=crops) == "Corn"
