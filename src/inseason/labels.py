@@ -21,6 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from inseason.config import load_yaml
 from inseason.errors import InputError
 
 __all__ = ["INVALID_SCL", "KINDS", "NO_CROP_GROWING", "PRESETS", "CdlClass", "LabelClass", "LabelMap", "MappedLabels",
@@ -264,8 +265,6 @@ def load_label_map(path: str | os.PathLike[str]) -> LabelMap:
         sparse: merge          # merge | drop
         rules: []              # no_crop_growing (the ARSET rule, applied per window)
     """
-    from inseason.config import load_yaml  # config imports pydantic; keep the code table import-light
-
     data = load_yaml(Path(path))
     known = {"name", "classes", "other", "drop", "min_count", "sparse", "rules"}
     unknown = sorted(set(data) - known)
@@ -311,13 +310,11 @@ def _class_of(label_map: LabelMap, code: int | None, name: str) -> tuple[str | N
     keys: list[int | str] = [name] if code is None else [code, name]
     if any(k in label_map.drop for k in keys):
         return None, "dropped by the label map"
+    if not label_map.members:  # identity (cdl) and cdl-major, which ranks the classes afterwards
+        return name, None
     for cls_name, items in label_map.members.items():
         if any(k in items for k in keys):
             return cls_name, None
-    if not label_map.members and label_map.top is None:
-        return name, None  # identity map
-    if label_map.top is not None:
-        return name, None  # ranked afterwards
     if label_map.other is None:
         return None, "not in the label map"
     return label_map.other, None

@@ -172,8 +172,8 @@ def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLi
     spill = Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
     summary: dict[str, Any] = {"out": str(out), "bands": bands, "series": 0, "observations": 0,
                                "duplicates_dropped": 0}
+    connection = duckdb.connect()
     try:
-        connection = duckdb.connect()
         connection.execute(f"SET memory_limit = '{memory_limit}'")
         connection.execute(f"SET temp_directory = '{spill}'")
         if threads is not None:
@@ -198,7 +198,6 @@ def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLi
                     write(lists)
             for lists in assembler.finish():
                 write(lists)
-        connection.close()
         if summary["series"] == 0:
             raise InputError(f"no series left from {observations} with label map {the_map.name}: "
                              "check the points table and the label map")
@@ -206,6 +205,7 @@ def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLi
     except duckdb.Error as exc:
         raise InputError(f"cannot build series from {observations}: {exc}") from None
     finally:
+        connection.close()
         tmp.unlink(missing_ok=True)
         shutil.rmtree(spill, ignore_errors=True)
     kept_points = int(index.kept.sum())

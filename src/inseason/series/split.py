@@ -209,8 +209,7 @@ def split_series(series: str | os.PathLike[str], *, by: str = "block", out: str 
 
     lengths = np.asarray(pc.list_value_length(parquet.read(columns=["dates"]).column("dates")).to_numpy(
         zero_copy_only=False), dtype=np.int64)
-    train = {"train"} if not folds else None
-    expected = int(lengths[keep & (split_names == "train")].sum()) if train else int(lengths[keep].sum())
+    expected = int(lengths[keep].sum()) if folds else int(lengths[keep & (split_names == "train")].sum())
     sample = TrainingSample(expected=expected, seed=seed)
     chunk_start = 0
     for batch in parquet.iter_batches(columns=["values"]):
