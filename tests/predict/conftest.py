@@ -24,3 +24,58 @@ def tiny_scenes(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> p
 def tiny_aoi(tiny_world: Path) -> BaseGeometry:
     """The tiny world's AOI in lon/lat."""
     return read_aoi(tiny_world / "aoi.geojson")
+
+
+#: Truth CDL code → class name of the test model (CDL names, so the bundle gets CDL colours).
+CLASSES = {1: "Corn", 2: "Cotton", 3: "Rice", 5: "Soybeans", 24: "Winter Wheat", 26: "Dbl Crop WinWht/Soybeans"}
+OTHER = "Other"
+
+
+def pixel_series(world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int, stride: int,
+                 seed: int = 0) -> pa.Table:
+    """A series table of every ``stride``-th pixel of the world's map grid in ``year``, read with the map
+    reader and labelled with the generator's truth (splits train/val 80/20)."""
+    import datetime as dt
+
+    import numpy as np
+
+    from inseason.predict.read import map_grid, plan_blocks, read_block, scene_refs
+    from inseason.predict.truth import world_truth
+    from inseason.tables import S2_BANDS, series_schema
+
+    refs = scene_refs(scenes, since=dt.date(year, 1, 1), until=dt.date(year, 12, 31))
+    grid = map_grid(aoi, refs)
+    rows: dict[str, list] = {k: [] for k in ("sample_id", "label", "label_code", "dates", "values", "scl")}
+    for block in plan_blocks(grid, aoi, block_size=256):
+        series = read_block(block, grid=grid, scenes=refs, aoi=aoi)
+        pick = np.flatnonzero(series.counts > 0)[::stride]
+        truth = world_truth(world, grid=grid, block=block, pixels=series.pixels[pick], year=year)
+        for i, code in zip(pick, truth.codes):
+            obs = slice(series.offsets[i], series.offsets[i + 1])
+            rows["sample_id"].append(int(block.index * 10**6 + series.pixels[i]))
+            rows["label"].append(CLASSES.get(int(code), OTHER))
+            rows["label_code"].append(int(code))
+            rows["dates"].append([dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in series.days[obs]])
+            rows["values"].append(series.values[obs].tolist())
+            rows["scl"].append(series.scl[obs].tolist())
+    n = len(rows["label"])
+    split = np.where(np.random.default_rng(seed).random(n) < 0.8, "train", "val")
+    columns = {**rows, "year": [year] * n, "field_id": [None] * n, "lon": [0.0] * n, "lat": [0.0] * n,
+               "x": [0.0] * n, "y": [0.0] * n, "crs": [f"EPSG:{grid.epsg}"] * n, "split": split.tolist()}
+    schema = series_schema(S2_BANDS)
+    return pa.Table.from_pydict({f.name: columns[f.name] for f in schema}, schema=schema)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_world: Path, tiny_scenes: pa.Table, tiny_aoi: BaseGeometry,
+                tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small TempCNN trained on 2021 pixels of the tiny world (truth labels): a run folder with its bundle."""
+    from inseason.train import train
+
+    table = pixel_series(tiny_world, tiny_scenes, tiny_aoi, year=2021, stride=15)
+    out = tmp_path_factory.mktemp("predict-run") / "tempcnn"
+    train(table, out=out, quiet=True, overrides={
+        "model.name": "tempcnn", "model.params": {"filters": 16, "hidden": 32}, "adapter.kind": "bucketed",
+        "adapter.window_days": 240, "features.indices": ["NDVI"], "epochs": 4, "batch_size": 64,
+        "optimizer.lr": 0.005, "augment.min_as_of": 120})
+    return out

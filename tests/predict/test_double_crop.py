@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 from shapely.geometry.base import BaseGeometry
 
-from inseason.predict.double_crop import (crop_sequence, score_transitions, smoothed_ndvi, transition_days,
-                                          transition_table)
+from inseason.predict.double_crop import (crop_sequence, score_transitions, smoothed_ndvi, transition_dates,
+                                          transition_days, transition_table)
 from inseason.predict.read import map_grid, plan_blocks, read_block, scene_refs
 from inseason.predict.truth import world_truth
 
@@ -57,8 +57,8 @@ def test_transition_table_names_the_sequence(season_read) -> None:
     year, series, truth = season_read
     store = series.store(season="01-01", year=year)
     rows = np.flatnonzero(truth.codes == 26)[:20]
-    table = transition_table(store, rows, codes=np.full(rows.size, 26), as_of=399, x=np.zeros(rows.size),
-                             y=np.zeros(rows.size))
+    table = transition_table(x=np.zeros(rows.size), y=np.zeros(rows.size), codes=np.full(rows.size, 26),
+                             dates=transition_dates(store, rows))
     assert table.column("first_crop").to_pylist() == ["Winter Wheat"] * 20
     assert table.column("second_crop").to_pylist() == ["Soybeans"] * 20
     dates = table.column("transition_date").to_pylist()

@@ -23,8 +23,8 @@ from inseason.errors import InputError
 from inseason.labels import cdl_class
 from inseason.season import season_start
 
-__all__ = ["CropSequence", "crop_sequence", "score_transitions", "smoothed_ndvi", "transition_days",
-           "transition_table"]
+__all__ = ["CropSequence", "crop_sequence", "score_transitions", "smoothed_ndvi", "transition_dates",
+           "transition_days", "transition_table"]
 
 #: Days of season on which NDVI is smoothed (a daily grid over one season).
 SEASON_DAYS = np.arange(0, 366, dtype=np.int64)
@@ -124,21 +124,28 @@ def score_transitions(estimated: np.ndarray, truth: np.ndarray) -> dict[str, flo
             "median_days": float(np.median(errors)) if errors.size else float("nan")}
 
 
-def transition_table(store: SeriesStore, rows: np.ndarray, *, codes: np.ndarray, as_of: int,
-                     x: np.ndarray, y: np.ndarray) -> pa.Table:
+def transition_dates(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399) -> np.ndarray:
+    """Transition date of each of ``rows`` as days since 1970-01-01 (int64, −1 where the series up to day
+    of season ``as_of`` do not show two growth cycles)."""
+    days = transition_days(smoothed_ndvi(store, rows, as_of=as_of))
+    epoch = dt.date(1970, 1, 1)
+    start = np.array([(season_start(int(year), store.season) - epoch).days for year in store.years[rows]], np.int64)
+    return np.where(days >= 0, start + days, -1)
+
+
+def transition_table(*, x: np.ndarray, y: np.ndarray, codes: np.ndarray, dates: np.ndarray) -> pa.Table:
     """One row per double-crop pixel: map coordinates, class code, crop sequence and transition date.
 
-    ``codes`` are the CDL codes of the predicted (or labelled) class of ``rows``; the transition date is
-    null where the series up to ``as_of`` do not show two cycles yet.
+    ``codes`` are the CDL codes of the pixels' predicted (or labelled) double-crop class; ``dates`` come
+    from `transition_dates` (−1 becomes a null date).
     """
-    days = transition_days(smoothed_ndvi(store, rows, as_of=as_of))
-    start = np.array([season_start(int(year), store.season) for year in store.years[rows]], dtype="datetime64[D]")
-    dates = [None if d < 0 else (s + np.timedelta64(int(d), "D")).astype(dt.date) for s, d in zip(start, days)]
     sequences = [crop_sequence(int(c)) for c in codes]
+    epoch = dt.date(1970, 1, 1)
     return pa.table({
-        "x": pa.array(x, pa.float64()), "y": pa.array(y, pa.float64()),
-        "class_code": pa.array(codes, pa.int32()),
+        "x": pa.array(np.asarray(x, np.float64), pa.float64()), "y": pa.array(np.asarray(y, np.float64), pa.float64()),
+        "class_code": pa.array(np.asarray(codes, np.int32), pa.int32()),
         "first_crop": pa.array([s.first_name if s else None for s in sequences], pa.string()),
         "second_crop": pa.array([s.second_name if s else None for s in sequences], pa.string()),
-        "transition_date": pa.array(dates, pa.date32()),
+        "transition_date": pa.array([None if d < 0 else epoch + dt.timedelta(days=int(d)) for d in dates],
+                                    pa.date32()),
     })

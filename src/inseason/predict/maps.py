@@ -1,0 +1,392 @@
+"""``predict``: a model bundle, scenes and an AOI in; one class map COG + STAC item per as-of date out.
+
+The AOI is cut into blocks of the 10 m map grid (see :mod:`inseason.predict.read`). Each block is one unit
+of work for the local engine: a worker reads the block's series once per season, runs the model for every
+as-of date of that season, finds double-crop transitions, and writes its result to ``blocks/`` under a
+temporary name then renames it. A killed run started again with the same settings skips the finished
+blocks. When every block is done the COGs, STAC items, double-crop tables and the season GIF are
+assembled from the block files, one block in memory at a time.
+
+Output folder::
+
+    run.json                      the run's settings (a resumed run must match them)
+    scenes.parquet                the scene manifest, when scenes were searched from a STAC source
+    blocks/YEAR/NNNNNN.npz        finished blocks
+    map_YYYY-MM-DD.tif / .json    class map COG and its STAC item, per as-of date
+    double_crops_YYYY-MM-DD.parquet  double-crop pixels: crop sequence and transition date
+    season.gif                    the maps of all as-of dates, animated (two dates or more)
+    summary.json                  counts, blocks without any valid observation, skipped scenes
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import shapely
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+
+from inseason.engines.local import default_workers, run_local
+from inseason.errors import InputError, OutputError
+from inseason.extract.sample import DEFAULT_SCL_MASK
+from inseason.extract.scenes import find_scenes
+from inseason.labels import cdl_class
+from inseason.predict.cog import map_tags, write_class_map, write_season_gif, write_stac_item
+from inseason.predict.double_crop import transition_dates, transition_table
+from inseason.predict.read import Block, MapGrid, SceneRef, crop_mask_block, map_grid, plan_blocks, read_block, scene_refs
+from inseason.progress import progress_bar
+from inseason.season import season_start, season_year
+from inseason.sources.aoi import read_aoi
+from inseason.tables import SCENE_MANIFEST, read_table, write_table
+from inseason.train import Bundle, Predictor, load_bundle
+
+__all__ = ["MapRun", "bundle_fingerprint", "predict_map"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MapRun:
+    """What a map run made: file paths per as-of date and what it had to record."""
+
+    out: str
+    maps: dict[str, str]  # as-of date → COG
+    items: dict[str, str]  # as-of date → STAC item JSON
+    double_crops: dict[str, str]  # as-of date → double-crop table
+    gif: str | None
+    blocks: int
+    resumed_blocks: int
+    mapped_pixels: dict[str, int]  # as-of date → pixels with a class
+    empty_blocks: list[dict[str, Any]]  # blocks without any valid observation (nodata output)
+    skipped_scenes: list[dict[str, str]]
+
+
+def bundle_fingerprint(bundle: Bundle) -> str:
+    """A short hash of the bundle's model.json and weights: which model made a map."""
+    digest = hashlib.sha256()
+    for name in ("model.json", "weights.safetensors"):
+        digest.update((bundle.path / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _as_of_dates(as_of: Sequence[dt.date | str] | dt.date | str) -> list[dt.date]:
+    items = [as_of] if isinstance(as_of, (dt.date, str)) else list(as_of)
+    dates = []
+    for item in items:
+        if isinstance(item, dt.date):
+            dates.append(item)
+            continue
+        try:
+            dates.append(dt.date.fromisoformat(str(item)))
+        except ValueError:
+            raise InputError(f"as-of {item!r} is not a date like 2022-07-01") from None
+    if not dates:
+        raise InputError("no as-of date given: pass --as-of 2022-07-01 (or several, comma-separated)")
+    return sorted(set(dates))
+
+
+def _prepare_out(out: Path, settings: dict[str, Any]) -> bool:
+    """Create ``out`` (or check a resumable run in it); True when finished blocks may be reused."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write the maps to {out} ({exc.strerror or exc}): choose a writable --out") from None
+    run_file = out / "run.json"
+    if run_file.exists():
+        if json.loads(run_file.read_text()) != settings:
+            raise OutputError(f"{out} holds a map run with other settings (model, dates, AOI or blocks): "
+                              "choose another --out, or repeat that run's options to resume it")
+        return True
+    if any(p.name not in ("scenes.parquet",) for p in out.iterdir()):
+        raise OutputError(f"{out} is not empty: choose an empty or new --out")
+    tmp = out / ".run.json.tmp"
+    tmp.write_text(json.dumps(settings, indent=1))
+    tmp.replace(run_file)
+    return False
+
+
+def _check_region(bundle: Bundle, aoi: BaseGeometry) -> None:
+    """Warn when the AOI lies outside the lon/lat box the model was trained in (if the bundle records it)."""
+    region = bundle.manifest.get("training_region")
+    if not region:
+        log.info("the bundle records no training region: the AOI is not checked against it")
+        return
+    trained = box(*region)
+    if not aoi.intersects(trained):
+        warnings.warn(f"the AOI {tuple(round(v, 4) for v in aoi.bounds)} lies outside the model's training "
+                      f"region {tuple(region)}: expect lower accuracy there", UserWarning, stacklevel=3)
+
+
+def _manifest(scenes: str | os.PathLike[str] | pa.Table | None, stac: str | None, aoi: BaseGeometry,
+              first: dt.date, last: dt.date, out: Path, quiet: bool) -> pa.Table:
+    if (scenes is None) == (stac is None):
+        raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
+    if stac is not None:
+        return find_scenes(stac=stac, aoi=aoi, start=first, end=last, out=out / "scenes.parquet", min_valid=0.0,
+                           quiet=quiet)
+    if isinstance(scenes, pa.Table):
+        return scenes
+    return read_table(scenes, SCENE_MANIFEST, what="scene manifest")
+
+
+def _usable_scenes(refs: list[SceneRef], bands: Sequence[str]) -> tuple[list[SceneRef], list[dict[str, str]]]:
+    """Scenes holding every band the model needs (and SCL); the others are recorded as skipped."""
+    need = ["SCL", *bands]
+    usable, skipped = [], []
+    for ref in refs:
+        missing = [b for b in need if b not in ref.hrefs]
+        if missing:
+            skipped.append({"scene_id": ref.scene_id, "reason": f"no {', '.join(missing)} asset"})
+        else:
+            usable.append(ref)
+    if refs and not usable:
+        raise InputError(f"no scene has the bands the model was trained on ({', '.join(bands)}; missing e.g. "
+                         f"{skipped[0]['reason'].removeprefix('no ')}): use a model trained on bands the scenes have")
+    return usable, skipped
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Read-only state every worker gets once."""
+
+    bundle: str
+    grid: MapGrid
+    aoi: BaseGeometry
+    seasons: dict[int, tuple[list[SceneRef], list[dt.date]]]
+    scl_mask: tuple[int, ...]
+    crop_mask: str | None
+    blocks_dir: str
+    batch_size: int
+    single_thread: bool
+
+
+_CONTEXT: _Context | None = None
+_BUNDLE: Bundle | None = None
+
+
+def _init_worker(context: _Context) -> None:
+    global _CONTEXT, _BUNDLE
+    _CONTEXT, _BUNDLE = context, load_bundle(context.bundle)
+    if context.single_thread:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def _double_crop_codes(bundle: Bundle) -> np.ndarray:
+    """For each class, its double-crop CDL code (its most frequent such source code), or 0."""
+    codes = []
+    for cls in bundle.classes:
+        double = [c for c in cls.codes if 0 <= c <= 255 and _is_double(c)]
+        codes.append(double[0] if double else 0)
+    return np.array(codes, np.int32)
+
+
+def _is_double(code: int) -> bool:
+    try:
+        return cdl_class(code).kind == "double_crop"
+    except InputError:
+        return False
+
+
+def _block_file(blocks_dir: str | Path, year: int, block: Block) -> Path:
+    return Path(blocks_dir) / str(year) / f"{block.index:06d}.npz"
+
+
+def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
+    """Worker: read one block for one season, predict each as-of date, save the block file."""
+    assert _CONTEXT is not None and _BUNDLE is not None, "the worker was not initialised"
+    context, bundle = _CONTEXT, _BUNDLE
+    year, block = unit
+    refs, dates = context.seasons[year]
+    keep = crop_mask_block(context.crop_mask, context.grid, block) if context.crop_mask else None
+    series = read_block(block, grid=context.grid, scenes=refs, aoi=context.aoi, bands=bundle.bands,
+                        scl_mask=context.scl_mask, keep=keep)
+    store = series.store(season=bundle.season_start, year=year)
+    predictor = Predictor(bundle, batch_size=context.batch_size)
+    start = season_start(year, bundle.season_start)
+    double_codes = _double_crop_codes(bundle)
+    rows_all = np.arange(len(store), dtype=np.int64)
+    arrays: dict[str, np.ndarray] = {}
+    with_data = []
+    for k, date in enumerate(dates):
+        day = (date - start).days
+        has_data = store.end_positions(rows_all, np.full(rows_all.size, day)) > store.offsets[:-1]
+        classes = np.zeros(block.height * block.width, np.uint8)
+        confidence = np.zeros(block.height * block.width, np.uint8)
+        rows = rows_all[has_data]
+        if rows.size:
+            probabilities = predictor.predict_proba(store, as_of=day, rows=rows)
+            winner = probabilities.argmax(axis=1)
+            classes[series.pixels[rows]] = winner + 1
+            confidence[series.pixels[rows]] = np.clip(np.round(probabilities.max(axis=1) * 100), 1, 100)
+            double = double_codes[winner] > 0
+            if double.any():
+                r, c = np.divmod(series.pixels[rows[double]], block.width)
+                x, y = block.transform(context.grid) @ (c + 0.5, r + 0.5)
+                arrays[f"dc{k}_x"], arrays[f"dc{k}_y"] = np.asarray(x), np.asarray(y)
+                arrays[f"dc{k}_code"] = double_codes[winner[double]]
+                arrays[f"dc{k}_day"] = transition_dates(store, rows[double], as_of=day)
+        arrays[f"classes{k}"] = classes.reshape(block.height, block.width)
+        arrays[f"confidence{k}"] = confidence.reshape(block.height, block.width)
+        with_data.append(int(rows.size))
+    summary = {"block": block.index, "year": year, "mapped": int(series.pixels.size), "with_data": with_data,
+               "skipped_scenes": [list(s) for s in series.skipped]}
+    arrays["summary"] = np.array(json.dumps(summary))
+    path = _block_file(context.blocks_dir, year, block)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    tmp.replace(path)
+    return summary
+
+
+def _load_block(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLike[str] | BaseGeometry,
+                as_of: Sequence[dt.date | str] | dt.date | str, out: str | os.PathLike[str],
+                scenes: str | os.PathLike[str] | pa.Table | None = None, stac: str | None = None,
+                block_size: int = 256, workers: int | None = None, crop_mask: str | os.PathLike[str] | None = None,
+                scl_mask: Sequence[int] = DEFAULT_SCL_MASK, batch_size: int = 4096, quiet: bool = False) -> MapRun:
+    """Map the AOI's crop types as of each date of ``as_of`` with a model bundle (DESIGN §1, §2 map outputs).
+
+    Scenes come from a scene manifest (``scenes``) or are searched in a STAC API or static catalog
+    (``stac``). Pixels without a valid observation up to an as-of date are nodata; ``crop_mask`` (a
+    CDL-coded raster, e.g. last year's CDL) restricts the map to its crop pixels. Several as-of dates of
+    one season share one read of each block. Blocks run on ``workers`` processes; a run killed midway
+    resumes from its finished blocks when started again with the same settings. Returns what was written.
+    """
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    dates = _as_of_dates(as_of)
+    geometry = read_aoi(aoi)
+    out = Path(out)
+    _check_region(bundle, geometry)
+    seasons_of = {d: season_year(d, bundle.season_start) for d in dates}
+    first = season_start(min(seasons_of.values()), bundle.season_start)
+    fingerprint = bundle_fingerprint(bundle)
+    mask = tuple(sorted({int(c) for c in scl_mask}))
+    settings = {"model": fingerprint, "as_of": [d.isoformat() for d in dates], "block_size": block_size,
+                "aoi": shapely.to_wkt(geometry, rounding_precision=7),
+                "crop_mask": None if crop_mask is None else str(Path(crop_mask).resolve()), "scl_mask": list(mask),
+                "scenes": None if scenes is None or isinstance(scenes, pa.Table) else str(Path(scenes).resolve()),
+                "stac": stac}
+    resuming = _prepare_out(out, settings)
+    if crop_mask is not None and not Path(crop_mask).is_file():
+        raise InputError(f"crop mask {crop_mask} does not exist: give a CDL GeoTIFF (e.g. last year's)")
+    table = _manifest(scenes, stac, geometry, first, max(dates), out, quiet)
+    seasons: dict[int, tuple[list[SceneRef], list[dt.date]]] = {}
+    skipped: list[dict[str, str]] = []
+    for year in sorted(set(seasons_of.values())):
+        year_dates = [d for d in dates if seasons_of[d] == year]
+        refs, missing = _usable_scenes(scene_refs(table, since=season_start(year, bundle.season_start),
+                                                  until=max(year_dates)), bundle.bands)
+        skipped += missing
+        early = [d for d in year_dates if not any(r.date <= d for r in refs)]
+        if early:
+            hint = f"the season's first scene is on {refs[0].date}" if refs else "the season has no scene"
+            raise InputError(f"as-of {early[0]} is before any scene of its season ({hint}): choose a later date "
+                             "or search scenes for that season")
+        seasons[year] = (refs, year_dates)
+    grid = map_grid(geometry, [r for refs, _ in seasons.values() for r in refs])
+    blocks = plan_blocks(grid, geometry, block_size=block_size)
+    blocks_dir = out / "blocks"
+    units = [(year, block) for year in seasons for block in blocks]
+    todo = [u for u in units if not _block_file(blocks_dir, *u).exists()]
+    workers = workers or default_workers()
+    context = _Context(bundle=str(bundle.path), grid=grid, aoi=geometry, seasons=seasons, scl_mask=mask,
+                       crop_mask=None if crop_mask is None else str(crop_mask), blocks_dir=str(blocks_dir),
+                       batch_size=batch_size, single_thread=workers > 1)
+    with progress_bar(quiet=quiet) as bar:
+        task = bar.add_task("blocks", total=len(units), completed=len(units) - len(todo))
+        for _ in run_local(_map_block, todo, workers=min(workers, max(len(todo), 1)), initializer=_init_worker,
+                           initargs=(context,)):
+            bar.advance(task)
+    return _assemble(out, bundle, fingerprint=fingerprint, grid=grid, aoi=geometry, seasons=seasons, blocks=blocks,
+                     resumed=len(units) - len(todo), skipped=skipped, quiet=quiet)
+
+
+def _assemble(out: Path, bundle: Bundle, *, fingerprint: str, grid: MapGrid, aoi: BaseGeometry,
+              seasons: dict[int, tuple[list[SceneRef], list[dt.date]]], blocks: list[Block], resumed: int,
+              skipped: list[dict[str, str]], quiet: bool) -> MapRun:
+    """Write the COG, STAC item and double-crop table of every as-of date, the GIF and summary.json."""
+    colors = [c.color for c in bundle.classes]
+    model = str(bundle.manifest.get("model", {}).get("name", "unknown"))
+    maps, items, doubles, mapped = {}, {}, {}, {}
+    empty: list[dict[str, Any]] = []
+    scene_skips = {s["scene_id"]: s["reason"] for s in skipped}
+    with progress_bar(quiet=quiet) as bar:
+        task = bar.add_task("write", total=sum(len(d) for _, d in seasons.values()))
+        for year, (_, dates) in seasons.items():
+            for block in blocks:
+                summary = json.loads(str(_load_block(_block_file(out / "blocks", year, block))["summary"]))
+                for scene_id, reason in summary["skipped_scenes"]:
+                    scene_skips.setdefault(scene_id, reason)
+                if summary["mapped"] and not summary["with_data"][-1]:
+                    empty.append({"block": block.index, "year": year, "row": block.row, "col": block.col,
+                                  "reason": f"no valid observation up to {dates[-1]} (all cloud or nodata)"})
+            for k, date in enumerate(dates):
+                name = f"map_{date.isoformat()}"
+                count = [0]
+                dc_parts: list[pa.Table] = []
+
+                def pieces(k: int = k, year: int = year, count: list[int] = count,
+                           dc_parts: list[pa.Table] = dc_parts) -> Iterator[tuple[Block, np.ndarray, np.ndarray]]:
+                    for block in blocks:
+                        data = _load_block(_block_file(out / "blocks", year, block))
+                        count[0] += int((data[f"classes{k}"] > 0).sum())
+                        if f"dc{k}_x" in data:
+                            dc_parts.append(_double_crop_part(data, k))
+                        yield block, data[f"classes{k}"], data[f"confidence{k}"]
+
+                tags = map_tags(as_of=date, fingerprint=fingerprint, class_names=bundle.class_names,
+                                class_codes=[c.codes for c in bundle.classes])
+                cog = write_class_map(out / f"{name}.tif", pieces(), grid=grid, colors=colors, tags=tags)
+                write_stac_item(out / f"{name}.json", cog=cog, grid=grid, aoi=aoi, as_of=date,
+                                fingerprint=fingerprint, class_names=bundle.class_names, colors=colors, model=model)
+                maps[date.isoformat()], items[date.isoformat()] = str(cog), str(out / f"{name}.json")
+                mapped[date.isoformat()] = count[0]
+                if any(code > 0 for code in _double_crop_codes(bundle)):
+                    path = out / f"double_crops_{date.isoformat()}.parquet"
+                    write_table(pa.concat_tables(dc_parts) if dc_parts else _double_crop_part({}, k), path,
+                                metadata={"crs": f"EPSG:{grid.epsg}", "as_of": date.isoformat()})
+                    doubles[date.isoformat()] = str(path)
+                bar.advance(task)
+    gif = None
+    if len(maps) > 1:
+        ordered = sorted(maps)
+        gif = str(write_season_gif(out / "season.gif", [maps[d] for d in ordered],
+                                   [dt.date.fromisoformat(d) for d in ordered]))
+    for block in empty:
+        log.warning("block %d (%d) has no valid observation: written as nodata", block["block"], block["year"])
+    run = MapRun(out=str(out), maps=maps, items=items, double_crops=doubles, gif=gif,
+                 blocks=len(blocks) * len(seasons), resumed_blocks=resumed, mapped_pixels=mapped, empty_blocks=empty,
+                 skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())])
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(asdict(run), indent=1))
+    tmp.replace(out / "summary.json")
+    return run
+
+
+def _double_crop_part(data: dict[str, np.ndarray], k: int) -> pa.Table:
+    """The double-crop rows of one block file for as-of index ``k`` (an empty table when it has none)."""
+    return transition_table(x=data.get(f"dc{k}_x", np.empty(0)), y=data.get(f"dc{k}_y", np.empty(0)),
+                            codes=data.get(f"dc{k}_code", np.empty(0, np.int32)),
+                            dates=data.get(f"dc{k}_day", np.empty(0, np.int64)))
