@@ -81,7 +81,7 @@ def test_bundle_predicts_without_pickle(trained_run, series_table, monkeypatch):
     assert probabilities.shape == (series_table.num_rows, 6)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     store = decode_series(series_table)
-    val = store.rows_of("val")
+    val = store.rows_of("validation")
     metrics = classification_metrics(bundle.class_index(store.labels[val]), probabilities[val].argmax(1),
                                      bundle.class_names)
     assert metrics["macro_f1"] == pytest.approx(summary.metrics["macro_f1"])
@@ -121,7 +121,7 @@ def test_as_of_days_month_day_date_and_int():
 def test_tempcnn_beats_majority_baseline(trained_run, series_table):
     _, summary = trained_run
     store = decode_series(series_table)
-    val = store.labels[store.rows_of("val")]
+    val = store.labels[store.rows_of("validation")]
     names = sorted(set(val))
     majority = classification_metrics(np.array([names.index(v) for v in val]),
                                       np.zeros(val.size, np.int64), names)

@@ -40,7 +40,7 @@ def _canopy(doy: np.ndarray, start: np.ndarray, rise: np.ndarray, plateau: np.nd
 
 def synthetic_series(n_samples: int, *, seed: int = 0, years: Sequence[int] = (2021,),
                      classes: Sequence[str] = tuple(PHENOLOGY), splits: Sequence[tuple[str, float]] = (
-                         ("train", 0.6), ("val", 0.2), ("test", 0.2)), noise: float = 0.01) -> pa.Table:
+                         ("train", 0.6), ("validation", 0.2), ("test", 0.2)), noise: float = 0.01) -> pa.Table:
     """A series table (DESIGN §2 schema, 12 Sentinel-2 bands, int16) of ``n_samples`` rows per year.
 
     Deterministic from ``seed``. Classes are taken round-robin so every split holds every class; the split

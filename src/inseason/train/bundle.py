@@ -3,7 +3,8 @@
 model.json records everything needed to rebuild the network and feed it the same inputs: the registry
 spec, band order, input channels, adapter, normalisation statistics (training split only), label map
 (names, source codes, colours), season start, class prior, training data fingerprint, metrics and package
-versions. Lightning checkpoints are for resuming only.
+versions. Lightning checkpoints are for resuming only. A network's weights are its state dict; a classical
+baseline's are its fitted trees as plain arrays (``safetensors.numpy``), so neither ever needs pickle.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load_file as load_arrays
+from safetensors.numpy import save_file as save_arrays
 from safetensors.torch import load_file, save_file
 
 from inseason.data import AdapterConfig, FeatureConfig, InputSpec, Normalization
 from inseason.errors import InputError
-from inseason.models import model_from_spec
+from inseason.models import Model, model_from_spec
 
 BUNDLE_FORMAT = "inseason-model-bundle"
 BUNDLE_VERSION = 1
@@ -40,10 +44,10 @@ class LabelClass:
 
 @dataclass(frozen=True)
 class Bundle:
-    """A loaded model bundle: the network in eval mode and the recipe for its inputs."""
+    """A loaded model bundle: the model (a network in eval mode or fitted trees) and the recipe for its inputs."""
 
     path: Path
-    network: torch.nn.Module
+    network: Model
     spec: InputSpec
     bands: tuple[str, ...]
     classes: tuple[LabelClass, ...]
@@ -70,15 +74,21 @@ def _versions() -> dict[str, str]:
     return {name: version(name) for name in ("inseason", "torch", "numpy", "lightning", "safetensors")}
 
 
-def write_bundle(out: str | os.PathLike[str], *, network: torch.nn.Module, model_spec: dict[str, Any],
+def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dict[str, Any],
                  spec: InputSpec, bands: Sequence[str], classes: Sequence[LabelClass], prior: np.ndarray,
                  season_start: str, fingerprint: str, metrics: dict[str, Any], config: dict[str, Any]) -> Path:
-    """Write the bundle files into ``out`` (each to a temporary name, then renamed; model.json last)."""
+    """Write the bundle files into ``out`` (each to a temporary name, then renamed; model.json last).
+
+    ``network`` is a registry network or a fitted classical baseline (its tree arrays are stored).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()}
     tmp = out / f".{WEIGHTS}.tmp-{os.getpid()}"
-    save_file(state, str(tmp))
+    if isinstance(network, torch.nn.Module):
+        save_file({name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()},
+                  str(tmp))
+    else:
+        save_arrays(network.state_dict(), str(tmp))
     tmp.replace(out / WEIGHTS)
     manifest = {
         "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "model": model_spec,
@@ -112,13 +122,14 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         raise InputError(f"{path} is a {manifest.get('format')} bundle version {manifest.get('format_version')}; "
                          f"this inseason reads {BUNDLE_FORMAT} version {BUNDLE_VERSION}: retrain or upgrade")
     network = model_from_spec(manifest["model"])
-    if not isinstance(network, torch.nn.Module):
-        raise InputError(f"{path}: model {manifest['model'].get('name')!r} is not a neural network bundle")
     try:
-        network.load_state_dict(load_file(str(path / WEIGHTS)))
-    except (RuntimeError, OSError) as exc:
+        if isinstance(network, torch.nn.Module):
+            network.load_state_dict(load_file(str(path / WEIGHTS)))
+            network.eval()
+        else:
+            network.load_state_dict(load_arrays(str(path / WEIGHTS)))
+    except (RuntimeError, OSError, SafetensorError, InputError) as exc:
         raise InputError(f"{path / WEIGHTS} does not fit model {manifest['model']['name']!r}: {exc}") from None
-    network.eval()
     spec = InputSpec(adapter=AdapterConfig(**manifest["adapter"]), features=FeatureConfig(**manifest["features"]),
                      normalization=Normalization.from_json(manifest["normalization"]))
     classes = tuple(LabelClass(name=c["name"], codes=tuple(c["codes"]), color=tuple(c["color"]))

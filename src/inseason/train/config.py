@@ -53,9 +53,11 @@ class TrainConfig(StrictModel):
     monitor: Literal["val_macro_f1", "val_oa", "val_loss"] = "val_macro_f1"
     patience: int = Field(0, ge=0, description="early stopping after this many epochs without improvement (0: off)")
     checkpoint_every_n_steps: int = Field(50, ge=1, description="resume checkpoint period in optimizer steps")
+    as_of_copies: int = Field(4, ge=1, le=64, description="classical baselines: passes over the training rows, "
+                              "the first as of the whole season, the others augmented (random as-of day)")
     val_as_of: int | None = Field(None, ge=0, le=399, description="day of season validation sees (None: whole)")
     train_split: str = "train"
-    val_split: str = "val"
+    val_split: str = "validation"
     season_start: str = DEFAULT_START
     seed: int = Field(0, ge=0, le=2**31 - 1)
     accelerator: Literal["auto", "cpu", "gpu"] = "cpu"

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from inseason.data import SEASON_END, SeriesStore, build_batch, decode_series
+from inseason.data import SEASON_END, Batch, SeriesStore, build_batch, decode_series
 from inseason.errors import InputError
 from inseason.progress import progress_bar
 from inseason.season import season_start
@@ -45,11 +45,11 @@ def as_of_days(store: SeriesStore, as_of: AsOf) -> np.ndarray:
 
 
 class Predictor:
-    """Runs a bundle's network over a series store in batches (CPU or the given device)."""
+    """Runs a bundle's model over a series store in batches (a network on CPU or the given device, trees in numpy)."""
 
     def __init__(self, bundle: Bundle, *, batch_size: int = 1024, device: str = "cpu") -> None:
         self.bundle, self.batch_size, self.device = bundle, batch_size, torch.device(device)
-        self.network = bundle.network.to(self.device)
+        self.network = bundle.network.to(self.device) if isinstance(bundle.network, torch.nn.Module) else None
 
     def check(self, store: SeriesStore) -> None:
         """Refuse a store whose bands or season start differ from the training data."""
@@ -76,15 +76,21 @@ class Predictor:
             for start in range(0, rows.size, self.batch_size):
                 chunk = slice(start, start + self.batch_size)
                 batch = build_batch(store, rows[chunk], self.bundle.spec, as_of=days[chunk])
-                logits = self.network(torch.from_numpy(batch.values).to(self.device),
-                                      torch.from_numpy(batch.mask).to(self.device),
-                                      torch.from_numpy(batch.doy).to(self.device))
-                probabilities = torch.softmax(logits.float(), dim=1).cpu().numpy()
+                probabilities = self._probabilities(batch)
                 empty = ~batch.mask.any(axis=1)
                 probabilities[empty] = self.bundle.prior
                 out[chunk] = probabilities
                 bar.advance(task, len(batch.rows))
         return out
+
+    def _probabilities(self, batch: Batch) -> np.ndarray:
+        """Class probabilities float32 [B, K] of one built batch."""
+        if self.network is None:
+            return self.bundle.network.predict_proba(batch.values, batch.mask, batch.doy)
+        logits = self.network(torch.from_numpy(batch.values).to(self.device),
+                              torch.from_numpy(batch.mask).to(self.device),
+                              torch.from_numpy(batch.doy).to(self.device))
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
 
 def predict_series(bundle: Bundle | str | os.PathLike[str], series: pa.Table | SeriesStore, *, as_of: AsOf = None,

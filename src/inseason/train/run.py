@@ -2,7 +2,8 @@
 
 The run folder holds ``config.yaml`` (the resolved config), ``tensorboard/`` (event files),
 ``checkpoints/`` (``last.ckpt`` for resuming, ``best.ckpt`` on the monitored validation metric), the model
-bundle (``model.json`` + ``weights.safetensors``, from the best checkpoint) and ``summary.json``.
+bundle (``model.json`` + ``weights.safetensors``, from the best checkpoint) and ``summary.json``. A
+classical baseline's run folder has the same files without checkpoints.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from inseason.config import dump_yaml
 from inseason.data import InputSpec, SeriesStore, decode_series, feature_names, fit_normalization, load_series
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_classes
-from inseason.models import create_model, model_info, model_spec
+from inseason.models import Model, create_model, model_info, model_spec
 from inseason.train.bundle import LabelClass, load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
+from inseason.train.classical import fit_trees
 from inseason.train.config import TrainConfig, train_config
 from inseason.train.datamodule import SeriesDataModule
 from inseason.train.metrics import classification_metrics
@@ -102,11 +104,15 @@ def _prepare_out(out: Path, config: TrainConfig, *, resume: bool) -> bool:
 def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str | os.PathLike[str],
           config: TrainConfig | None = None, overrides: Mapping[str, Any] | None = None, resume: bool = False,
           quiet: bool = True, callbacks: Sequence[L.Callback] = ()) -> RunSummary:
-    """Train a registry network on a series table's training split and write a run folder to ``out``.
+    """Train a registry model on a series table's training split and write a run folder to ``out``.
 
     ``config`` (or the defaults) with dotted ``overrides`` applied gives the run's `TrainConfig`. With
     ``resume`` an interrupted run in ``out`` continues from its last step checkpoint and ends as an
     uninterrupted run would. Returns the validation metrics of the bundled (best) weights.
+
+    A classical baseline (``random_forest``, ``gradient_boosting``) is fitted once on ``as_of_copies``
+    passes of the same loader (see `inseason.train.classical`) and bundled the same way; its run folder
+    has no checkpoints, and its TensorBoard folder holds the validation scalars only.
     """
     if overrides:
         base = (config or TrainConfig()).model_dump(mode="json")
@@ -118,9 +124,6 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
              load_series(series, season=config.season_start))
     train_rows, val_rows = _check_splits(store, config)
     info = model_info(config.model.name)
-    if not info.neural:
-        raise InputError(f"model {config.model.name!r} is a classical baseline: train it with "
-                         "inseason.models (fit/predict_proba); train runs neural networks")
     if info.adapter != config.adapter.kind:
         raise InputError(f"model {config.model.name!r} is designed for the {info.adapter} adapter: "
                          f"set adapter.kind={info.adapter}")
@@ -136,12 +139,40 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
     network = create_model(config.model.name, n_bands=len(channels), n_steps=config.adapter.n_steps,
                            n_classes=len(classes), seed=config.seed, **config.model.params)
     counts = np.bincount(targets[train_rows], minlength=len(classes)).astype(np.float64)
-    weights = (torch.tensor(counts.sum() / (len(classes) * np.maximum(counts, 1)), dtype=torch.float32)
+    parts = _BundleParts(spec=spec, bands=store.bands, classes=classes, prior=(counts / counts.sum()).astype(
+        np.float32), season_start=config.season_start, fingerprint=store.fingerprint,
+        config=config.model_dump(mode="json"))
+    if not info.neural:
+        fit_trees(network, store, train_rows, targets[train_rows], spec, config=config, quiet=quiet)
+        metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, targets=targets,
+                                 config=config, best_epoch=0)
+        _log_tree_metrics(out, metrics)
+        return _write_summary(out, RunSummary(out=str(out), model=config.model.name, best_epoch=0, epochs_run=0,
+                                              metrics=metrics, resumed=False))
+    trainer, best_epoch = _fit_network(network, data=SeriesDataModule(
+        store, train_rows=train_rows, val_rows=val_rows, targets=targets, spec=spec, config=config),
+        class_names=names, counts=counts, out=out, config=config, resuming=resuming, quiet=quiet,
+        callbacks=callbacks)
+    if not trainer.is_global_zero:
+        return RunSummary(out=str(out), model=config.model.name, best_epoch=-1, epochs_run=trainer.current_epoch,
+                          metrics={}, resumed=resuming)
+    metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, targets=targets, config=config,
+                             best_epoch=best_epoch)
+    return _write_summary(out, RunSummary(out=str(out), model=config.model.name, best_epoch=best_epoch,
+                                          epochs_run=trainer.current_epoch, metrics=metrics, resumed=resuming))
+
+
+def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_names: list[str], counts: np.ndarray,
+                 out: Path, config: TrainConfig, resuming: bool, quiet: bool,
+                 callbacks: Sequence[L.Callback]) -> tuple[L.Trainer, int]:
+    """Train ``network`` with Lightning (resuming from ``last.ckpt`` when asked) and load its best weights.
+
+    Returns the trainer and the best epoch (−1 on ranks other than zero, which load nothing).
+    """
+    weights = (torch.tensor(counts.sum() / (len(class_names) * np.maximum(counts, 1)), dtype=torch.float32)
                if config.balance == "weighted" else None)
-    module = CropTypeModule(network, class_names=names, optimizer=config.optimizer, schedule=config.schedule,
+    module = CropTypeModule(network, class_names=class_names, optimizer=config.optimizer, schedule=config.schedule,
                             epochs=config.epochs, class_weights=weights, seed=config.seed)
-    data = SeriesDataModule(store, train_rows=train_rows, val_rows=val_rows, targets=targets, spec=spec,
-                            config=config)
     monitor, mode = _MONITOR[config.monitor]
     checkpoints = out / "checkpoints"
     run_callbacks: list[L.Callback] = [
@@ -172,26 +203,57 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         trainer.fit(module, datamodule=data, ckpt_path=str(checkpoints / "last.ckpt") if resuming else None)
     if not trainer.is_global_zero:
-        return RunSummary(out=str(out), model=config.model.name, best_epoch=-1, epochs_run=trainer.current_epoch,
-                          metrics={}, resumed=resuming)
+        return trainer, -1
     best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=True)
     network.load_state_dict({k.removeprefix("network."): v for k, v in best["state_dict"].items()
                              if k.startswith("network.")})
     network.eval()
-    prior = (counts / counts.sum()).astype(np.float32)
-    write_bundle(out, network=network, model_spec=model_spec(network), spec=spec, bands=store.bands,
-                 classes=classes, prior=prior, season_start=config.season_start, fingerprint=store.fingerprint,
-                 metrics={}, config=config.model_dump(mode="json"))
-    bundle = load_bundle(out)
-    probabilities = Predictor(bundle).predict_proba(store, rows=val_rows, as_of=config.val_as_of)
-    metrics = classification_metrics(targets[val_rows], probabilities.argmax(axis=1), names)
-    best_epoch = int(best.get("epoch", trainer.current_epoch))
-    write_bundle(out, network=network, model_spec=model_spec(network), spec=spec, bands=store.bands,
-                 classes=classes, prior=prior, season_start=config.season_start, fingerprint=store.fingerprint,
-                 metrics={"split": config.val_split, "best_epoch": best_epoch, **metrics},
-                 config=config.model_dump(mode="json"))
-    summary = RunSummary(out=str(out), model=config.model.name, best_epoch=best_epoch,
-                         epochs_run=trainer.current_epoch, metrics=metrics, resumed=resuming)
+    return trainer, int(best.get("epoch", trainer.current_epoch))
+
+
+@dataclass(frozen=True)
+class _BundleParts:
+    """What a bundle records besides the model and its metrics."""
+
+    spec: InputSpec
+    bands: tuple[str, ...]
+    classes: list[LabelClass]
+    prior: np.ndarray
+    season_start: str
+    fingerprint: str
+    config: dict[str, Any]
+
+
+def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: SeriesStore, val_rows: np.ndarray,
+                   targets: np.ndarray, config: TrainConfig, best_epoch: int) -> dict[str, Any]:
+    """Write the bundle, score it on the validation split through `Predictor` (what users will run), and
+    rewrite model.json with those metrics. Returns the metrics."""
+    def write(metrics: dict[str, Any]) -> None:
+        write_bundle(out, network=network, model_spec=model_spec(network), spec=parts.spec, bands=parts.bands,
+                     classes=parts.classes, prior=parts.prior, season_start=parts.season_start,
+                     fingerprint=parts.fingerprint, metrics=metrics, config=parts.config)
+
+    write({})
+    probabilities = Predictor(load_bundle(out)).predict_proba(store, rows=val_rows, as_of=config.val_as_of)
+    metrics = classification_metrics(targets[val_rows], probabilities.argmax(axis=1),
+                                     [c.name for c in parts.classes])
+    write({"split": config.val_split, "best_epoch": best_epoch, **metrics})
+    return metrics
+
+
+def _log_tree_metrics(out: Path, metrics: dict[str, Any]) -> None:
+    """TensorBoard scalars of a classical baseline's validation metrics (one point, step 0), like a network's."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(out / "tensorboard" / "version_0")) as writer:
+        writer.add_scalar("val/oa", metrics["overall_accuracy"], 0)
+        writer.add_scalar("val/macro_f1", metrics["macro_f1"], 0)
+        for name, figures in metrics["per_class"].items():
+            writer.add_scalar(f"val_f1/{name}", figures["f1"], 0)
+
+
+def _write_summary(out: Path, summary: RunSummary) -> RunSummary:
+    """Write summary.json (temporary name, then rename) and return ``summary``."""
     tmp = out / ".summary.json.tmp"
     tmp.write_text(json.dumps(asdict(summary), indent=2))
     tmp.replace(out / "summary.json")

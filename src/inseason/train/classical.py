@@ -1,0 +1,54 @@
+"""Fitting the classical baselines (random forest, gradient boosting) on the networks' own data path.
+
+A tree ensemble has no epochs, so its training set is built up front by the same `BatchLoader` a network
+trains from: one pass over the training rows as of the whole season, plus ``as_of_copies − 1`` passes with
+the configured augmentations (random as-of truncation, random window, observation dropout, band noise),
+each seeded like a network's epoch. One model then serves every in-season date, as a network does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inseason.data import BatchLoader, InputSpec, SeriesStore
+from inseason.models.classical import TreeBaseline
+from inseason.progress import progress_bar
+from inseason.train.config import TrainConfig
+
+
+def tree_inputs(store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
+                config: TrainConfig, quiet: bool = True) -> tuple[np.ndarray, ...]:
+    """Stacked ``(values, mask, doy, y)`` numpy arrays of ``config.as_of_copies`` passes over ``rows``.
+
+    Pass 0 is unaugmented and sees the whole season; pass ``k`` ≥ 1 draws its augmentations from
+    (seed, k) exactly like training epoch ``k`` of a network. ``targets`` are the class indices of ``rows``.
+    """
+    parts: list[tuple[np.ndarray, ...]] = []
+    with progress_bar(quiet=quiet) as bar:
+        task = bar.add_task("inputs", total=config.as_of_copies)
+        for copy in range(config.as_of_copies):
+            loader = BatchLoader(store, rows, targets, spec, batch_size=config.batch_size, sampling="sequential",
+                                 seed=config.seed, augment=config.augment if copy else None)
+            loader.epoch = copy
+            parts.extend(tuple(t.numpy() for t in batch) for batch in loader)
+            bar.advance(task)
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(4))
+
+
+def balance_weights(y: np.ndarray, *, n_classes: int, balance: str) -> np.ndarray | None:
+    """Per-sample weights n / (K · count of its class) for ``weighted`` or ``sampler`` balance, else None.
+
+    Trees take class balance as sample weights; a resampled training set would only duplicate rows.
+    """
+    if balance == "none":
+        return None
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    return (y.size / (n_classes * np.maximum(counts, 1)))[y]
+
+
+def fit_trees(model: TreeBaseline, store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
+              config: TrainConfig, quiet: bool = True) -> TreeBaseline:
+    """Fit a tree baseline on the training inputs of `tree_inputs`, class-balanced as ``config.balance`` says."""
+    values, mask, doy, y = tree_inputs(store, rows, targets, spec, config=config, quiet=quiet)
+    weights = balance_weights(y, n_classes=model.n_classes, balance=config.balance)
+    return model.fit(values, mask, doy, y, sample_weight=weights)
