@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 
@@ -13,6 +14,8 @@ from inseason.extract.observations import MANIFEST, read_observations
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
 from inseason.sources.points import make_label_points
+from inseason.tables import SCENE_MANIFEST, read_table, write_table
+from inseason.testing.s3 import LoopbackS3
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +62,26 @@ def test_spark_writes_what_local_writes_and_resumes_alike(inputs: tuple[Path, Pa
     assert (resumed["resumed"], resumed["done"]) == (3, local["done"] - 3)  # no scene twice
     assert _parts(killed) == parts
     assert _manifest(killed) == _manifest(tmp_path / "local")
+
+
+def test_cogs_on_s3_give_the_same_parts_on_both_engines(inputs: tuple[Path, Path], tmp_path: Path,
+                                                         s3: LoopbackS3, spark: SparkSession) -> None:
+    points, scenes = inputs
+    on_disk = read_table(scenes, SCENE_MANIFEST, what="scene manifest").slice(0, 5)
+    rows = on_disk.to_pylist()
+    for row in rows:  # upload the five scenes and point the manifest at s3://world/scenes/<scene>/<band>.tif
+        hrefs = dict(row["hrefs"])
+        folder = s3.upload(Path(hrefs["B02"]).parent, "world", prefix=f"scenes/{row['scene_id']}")
+        row["hrefs"] = {band: f"{folder}/{Path(href).name}" for band, href in hrefs.items()}
+    write_table(on_disk, tmp_path / "disk.parquet")
+    write_table(pa.Table.from_pylist(rows, schema=on_disk.schema), tmp_path / "s3.parquet")
+
+    reference = extract(points, tmp_path / "disk.parquet", out=tmp_path / "disk", workers=1, quiet=True)
+    local = extract(points, tmp_path / "s3.parquet", out=tmp_path / "s3-local", workers=2, quiet=True)
+    on_spark = extract(points, tmp_path / "s3.parquet", out=tmp_path / "s3-spark", engine="spark", quiet=True)
+    assert reference["done"] == local["done"] == on_spark["done"] == 5
+    assert local["bytes_read"] == on_spark["bytes_read"] == reference["bytes_read"]
+    assert _parts(tmp_path / "s3-local") == _parts(tmp_path / "s3-spark") == _parts(tmp_path / "disk")
 
 
 def test_unknown_engine_is_named(inputs: tuple[Path, Path], tmp_path: Path) -> None:

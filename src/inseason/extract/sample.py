@@ -17,6 +17,7 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from inseason.storage import gdal_env, gdal_path
 from inseason.tables import OBSERVATIONS, S2_BANDS
 
 #: SCL classes the ARSET course drops: no data, saturated, unclassified, cloud medium/high, snow.
@@ -59,10 +60,6 @@ class SceneResult:
     skipped: str | None = None
     points: int = 0
     stats: dict[str, int] = field(default_factory=dict)
-
-
-def _gdal_path(href: str) -> str:
-    return href[len("file://"):] if href.startswith("file://") else href
 
 
 def _nodata(ds: rasterio.DatasetReader) -> int:
@@ -111,13 +108,13 @@ def sample_scene(task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.nda
     values: dict[str, np.ndarray] = {}
     nodata: dict[str, int] = {}
     nbytes = blocks = 0
-    with rasterio.Env(**GDAL_COG_ENV):
+    with gdal_env(task.hrefs.values(), **GDAL_COG_ENV):
         for band in ("SCL", *S2_BANDS):
             href = task.hrefs.get(band)
             if href is None:
                 return SceneResult(None, nbytes, blocks, skipped=f"no {band} asset", points=len(point_id))
             try:
-                with rasterio.open(_gdal_path(href)) as ds:
+                with rasterio.open(gdal_path(href)) as ds:
                     if ds.crs is None or ds.crs.to_epsg() != task.epsg:
                         return SceneResult(None, nbytes, blocks, points=len(point_id),
                                            skipped=f"{band} ({href}) is in {ds.crs}, not EPSG:{task.epsg}")

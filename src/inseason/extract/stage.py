@@ -27,9 +27,10 @@ from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.observations import (SETTINGS, append_manifest, part_path, read_manifest, remove_leftovers,
                                            write_part)
-from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, _gdal_path, sample_scene
+from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, sample_scene
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_year
+from inseason.storage import gdal_env, gdal_path
 from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table
 
 #: (tile, season, tiles imaged that date) → the points sampled in that tile's scenes of those dates.
@@ -68,7 +69,7 @@ def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Aff
             problems.append(f"{row['scene_id']} has no B02 asset")
             continue
         try:
-            with rasterio.open(_gdal_path(href)) as ds:
+            with rasterio.open(gdal_path(href)) as ds:
                 epsg = ds.crs.to_epsg() if ds.crs is not None else None
                 if epsg != row["epsg"]:
                     raise InputError(f"scene manifest says EPSG:{row['epsg']} for {row['scene_id']} but its B02 "
@@ -102,7 +103,7 @@ def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = D
     pid, years = points.column("point_id").to_numpy(), points.column("year").to_numpy()
     xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     depth: dict[str, np.ndarray] = {}  # metres inside the tile (negative outside)
-    with rasterio.Env(**GDAL_COG_ENV):
+    with gdal_env([h for r in rows for h in dict(r["hrefs"]).values()], **GDAL_COG_ENV):
         for tile in sorted({r["tile"] for r in rows}):
             tile_rows = [r for r in rows if r["tile"] == tile]
             epsg, transform, width, height = _tile_grid(tile, tile_rows)
