@@ -85,3 +85,63 @@ def test_years_must_be_integers(tiny_world: Path, tmp_path: Path) -> None:
                                  "--years", "2021,last", "--out", str(tmp_path / "p.parquet")])
     assert result.exit_code != 0
     assert "--years takes integers" in str(result.exception)
+
+
+def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
+    """series → split → train → evaluate → report through the CLI, on the tiny world."""
+    points, scenes, obs = tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "obs"
+    aoi = str(tiny_world / "aoi.geojson")
+    for args in (["labels", "--cdl", str(tiny_world / "labels"), "--aoi", aoi, "--years", "2021,2022",
+                  "--stride", "10", "--out", str(points)],
+                 ["scenes", "--stac", str(tiny_world / "stac" / "catalog.json"), "--aoi", aoi, "--start",
+                  "2021-01-01", "--end", "2022-12-31", "--out", str(scenes)],
+                 ["extract", str(points), str(scenes), "--out", str(obs), "--workers", "1"]):
+        result = runner.invoke(app, ["--quiet", *args])
+        assert result.exit_code == 0, result.output
+    series, split = tmp_path / "series.parquet", tmp_path / "split.parquet"
+    result = runner.invoke(app, ["series", str(obs), "--points", str(points), "--label-map", "cdl-major:4",
+                                 "--out", str(series), "--json"])
+    assert result.exit_code == 0, result.output
+    built = json.loads(result.stdout)
+    assert built["series"] == pq.read_metadata(series).num_rows > 50
+    result = runner.invoke(app, ["split", str(series), "--by", "field", "--out", str(split), "--json"])
+    assert result.exit_code == 0, result.output
+    audit = json.loads(result.stdout)
+    assert sum(audit["samples"].values()) == built["series"]
+    assert (tmp_path / "split.audit.md").is_file()
+
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(split), "--model", "tempcnn", "--set", "epochs=2", "--set",
+                                 "batch_size=16", "--out", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["model"] == "tempcnn" and summary["epochs_run"] == 2
+    assert (run / "model.json").is_file() and (run / "weights.safetensors").is_file()
+    assert (run / "config.yaml").read_text().count("epochs: 2") == 1
+
+    result = runner.invoke(app, ["evaluate", str(run), str(split), "--as-of", "05-01,08-01", "--n-boot", "50",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert [row["as_of"] for row in metrics["by_as_of_date"]] == ["05-01", "08-01"]
+    assert 0 <= metrics["overall_accuracy"] <= 1 and metrics["n"] == audit["samples"]["test"]
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert evaluation["leakage_audit"]["samples"] == audit["samples"]
+
+    result = runner.invoke(app, ["report", str(run), "--compare", str(run), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "Models compared" in html and "<script src=" not in html
+
+
+def test_train_rejects_a_malformed_override(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", str(tmp_path / "x.parquet"), "--set", "epochs", "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0 and "--set expects KEY=VALUE" in str(result.exception)
+
+
+def test_models_lists_the_registry() -> None:
+    result = runner.invoke(app, ["models", "--json"])
+    assert result.exit_code == 0
+    models = json.loads(result.stdout)
+    assert {"arset", "arset-slide", "tempcnn", "ltae", "transformer", "lstm", "random_forest"} <= set(models)
+    assert models["ltae"]["adapter"] == "sequence" and models["random_forest"]["neural"] is False

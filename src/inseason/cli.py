@@ -245,22 +245,228 @@ def extract(
         out_console.print(table)
 
 
+def _summary_table(title: str, values: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False)
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+        table.add_row(str(key).replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    return table
+
+
+_LABEL_MAP_HELP = "Label map: cdl (CDL names), arset (the course's 7 classes), cdl-major:N, or a YAML file."
+
+
+@app.command()
+def series(
+    observations: Annotated[Path, typer.Argument(help="Observations folder (from `inseason extract`).")],
+    points: Annotated[Path, typer.Option(help="The label points table the observations were extracted for.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Series table to write (Parquet).")],
+    label_map: Annotated[Optional[str], typer.Option(help=_LABEL_MAP_HELP)] = None,
+    season_start: Annotated[str, typer.Option(help="Season start MM-DD (as for extract).")] = "01-01",
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory cap; it spills to disk beyond it.")] = "1GB",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Group observations into one calendar-true series per sample and season (out of core)."""
+    from inseason.series.build import make_series
+
+    summary = make_series(observations, points=points, label_map=label_map, out=out, season_start=season_start,
+                          memory_limit=memory_limit, quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(summary)
+    elif not _State.quiet:
+        out_console.print(_summary_table(f"series in {out}", {k: v for k, v in summary.items()
+                                                              if k not in ("out", "label_map", "bands")}))
+
+
+@app.command("import")
+def import_(
+    table: Annotated[Path, typer.Argument(help="Long-format CSV or Parquet: sample_id, date, band columns, label.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Series table to write (Parquet).")],
+    bands: Annotated[Optional[list[str]], typer.Option(help="Band columns to use (comma list; default: every "
+                                                               "numeric column that is not reserved).")] = None,
+    season_start: Annotated[str, typer.Option(help="Season start MM-DD (tables without a year column).")] = "01-01",
+    label_map: Annotated[Optional[str], typer.Option(help=_LABEL_MAP_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the import report as JSON.")] = False,
+) -> None:
+    """Bring your own series: a long-format table (one row per observation) becomes a series table."""
+    from inseason.sources.table import import_series
+
+    report = import_series(table, out=out, bands=_csv_list(bands) or None, season_start=season_start,
+                           label_map=label_map, quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(report)
+    elif not _State.quiet:
+        out_console.print(_summary_table(f"imported {table} into {out}", report))
+
+
+@app.command()
+def split(
+    series_table: Annotated[Path, typer.Argument(metavar="SERIES", help="Series table (from series or import).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Series table with a split column (Parquet).")],
+    by: Annotated[str, typer.Option(help="random (warns: pixels of a field leak), year, field or block.")] = "block",
+    block_size: Annotated[float, typer.Option(help="block: side of the square blocks in metres.")] = 2000.0,
+    buffer: Annotated[float, typer.Option(help="block: drop points within this many metres of another split.")] = 0.0,
+    fractions: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.7,0.15,0.15",
+    folds: Annotated[Optional[int], typer.Option(help="Grouped k-fold on fields or blocks instead.")] = None,
+    no_stratify: Annotated[bool, typer.Option("--no-stratify", help="Do not balance classes across splits.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    allow_leakage: Annotated[bool, typer.Option(help="Write a split that leaks by its definition anyway.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the leakage audit as JSON.")] = False,
+) -> None:
+    """Assign train/validation/test splits without leakage and write the leakage audit next to them."""
+    from inseason.series.split import split_series
+
+    try:
+        shares = [float(v) for v in fractions.split(",")]
+    except ValueError:
+        raise InputError(f"--fractions takes numbers like 0.7,0.15,0.15 (got {fractions!r})") from None
+    audit = split_series(series_table, by=by, out=out, seed=seed, fractions=shares, block_size=block_size,
+                         buffer=buffer, folds=folds, stratify=not no_stratify, allow_leakage=allow_leakage,
+                         quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(audit)
+    elif not _State.quiet:
+        out_console.print(f"splits in {out}: " + ", ".join(f"{k} {v:,}" for k, v in audit["samples"].items())
+                          + f"\nleakage audit: {out.with_name(out.stem + '.audit.md')}")
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False) -> None:
+    """List the registered models: input adapter, kind and default options."""
+    from dataclasses import asdict
+
+    from inseason.models import list_models, model_info
+
+    infos = {name: asdict(model_info(name)) for name in list_models()}
+    if as_json:
+        _print_json(infos)
+        return
+    table = Table(title="models (inseason train --model NAME)")
+    for column in ("name", "adapter", "kind", "summary"):
+        table.add_column(column)
+    for name, info in infos.items():
+        table.add_row(name, info["adapter"], "network" if info["neural"] else "classical", info["summary"])
+    out_console.print(table)
+
+
+@app.command()
+def train(
+    series_table: Annotated[Path, typer.Argument(metavar="SERIES", help="Series table with a split column.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: config, TensorBoard logs, checkpoints, bundle.")],
+    model: Annotated[Optional[str], typer.Option(help="Model name (`inseason models`); applies its preset.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Training preset: arset (the course's recipe), tempcnn, ltae.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML config (applied after the preset).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override KEY=VALUE (dotted key, YAML value), "
+                                                                    "e.g. --set epochs=40 --set optimizer.lr=3e-4")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+) -> None:
+    """Train a model with Lightning; write TensorBoard logs, checkpoints and a portable model bundle."""
+    import dataclasses
+
+    import yaml
+
+    from inseason.train import TRAIN_PRESETS, train as run_train, train_config
+
+    overrides: dict[str, Any] = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set expects KEY=VALUE (got {item!r})")
+        overrides[key.strip()] = yaml.safe_load(value)
+    if model:
+        overrides["model.name"] = model
+    if preset is None and model in TRAIN_PRESETS and config is None:
+        preset = model
+    summary = run_train(series_table, out=out, config=train_config(preset=preset, path=config, overrides=overrides),
+                        resume=resume, quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(dataclasses.asdict(summary))
+    elif not _State.quiet:
+        m = summary.metrics
+        out_console.print(f"{summary.model}: validation overall accuracy {m['overall_accuracy']:.3f}, macro-F1 "
+                          f"{m['macro_f1']:.3f} (best epoch {summary.best_epoch} of {summary.epochs_run})\n"
+                          f"bundle and logs in {summary.out} (tensorboard --logdir {Path(summary.out) / 'tensorboard'})")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder or model bundle (from `inseason train`).")],
+    series_table: Annotated[Path, typer.Argument(metavar="SERIES", help="Series table with a split column.")],
+    split_name: Annotated[str, typer.Option("--split", help="Split to evaluate.")] = "test",
+    as_of: Annotated[Optional[list[str]], typer.Option(help="As-of month-days (comma list; default every 15 days "
+                                                              "from 04-01 to 10-31).")] = None,
+    target_f1: Annotated[float, typer.Option(help="F1 a class must reach for its earliest date.")] = 0.8,
+    by: Annotated[str, typer.Option(help="Group for intervals and the accuracy map: field or block.")] = "field",
+    block_size: Annotated[float, typer.Option(help="Block side in metres for --by block.")] = 2000.0,
+    course_protocol: Annotated[bool, typer.Option(help="Also score the ARSET course's window protocol.")] = False,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Evaluation JSON (default RUN/evaluation.json).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the headline metrics as one JSON object.")] = False,
+) -> None:
+    """Score a model by calendar as-of date, per class and per field, with band and date importance."""
+    from inseason.evaluate.run import evaluate_run
+
+    ev = evaluate_run(run, series_table, split=split_name, as_of=_csv_list(as_of) or None, target_f1=target_f1,
+                      by=by, block_size=block_size, course_protocol=course_protocol, n_boot=n_boot, seed=seed,
+                      out=out, quiet=_State.quiet or as_json)
+    if as_json:
+        keys = ("overall_accuracy", "macro_f1", "weighted_f1", "kappa", "n", "per_class", "intervals",
+                "by_as_of_date", "earliest_date", "course_windows")
+        _print_json({k: ev[k] for k in keys})
+    elif not _State.quiet:
+        table = Table(title=f"{run} on the {split_name} split ({ev['n']} samples)")
+        for column in ("as of", "overall accuracy", "macro-F1", "kappa"):
+            table.add_column(column, justify="right")
+        for row in ev["by_as_of_date"]:
+            table.add_row(row["as_of"], f"{row['overall_accuracy']:.3f}", f"{row['macro_f1']:.3f}", f"{row['kappa']:.3f}")
+        table.add_row("season end", f"{ev['overall_accuracy']:.3f}", f"{ev['macro_f1']:.3f}", f"{ev['kappa']:.3f}")
+        out_console.print(table)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder holding evaluation.json (or an evaluation JSON file).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
+    compare: Annotated[Optional[list[Path]], typer.Option(help="Other runs (or evaluation files) to compare with.")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Report title.")] = None,
+) -> None:
+    """Write one self-contained HTML report (no network needed) of an evaluation."""
+    from inseason.evaluate import read_evaluation
+    from inseason.evaluate.run import EVALUATION_FILE
+    from inseason.report import write_report
+
+    def load(path: Path) -> dict[str, Any]:
+        return read_evaluation(path / EVALUATION_FILE if path.is_dir() else path)
+
+    path = write_report(load(run), out=out, title=title, comparisons=[load(p) for p in compare or []])
+    if not _State.quiet:
+        out_console.print(f"report: {path.resolve()}")
+
+
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's outputs.")] = Path("demo-out"),
-    size: Annotated[str, typer.Option(help="World size to run on.")] = "demo",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's outputs (reused when run again).")] = Path("demo-out"),
+    size: Annotated[str, typer.Option(help="World size to run on: demo (minutes), small or tiny (faster, rougher).")] = "demo",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    stride: Annotated[int, typer.Option(help="Every k-th label pixel is a sample (the course: 15).")] = 15,
 ) -> None:
-    """Run the pipeline on a synthetic world (today: generate the world and summarise it)."""
-    from inseason.synth import synth as make_world
+    """Run the whole pipeline on a synthetic world and write the HTML report: synth, labels, scenes,
+    extract, series, split, train the ARSET recipe and ours, evaluate, report."""
+    from inseason.demo import run_demo
 
-    world = out / "world"
-    info_path = world / "world.json"
-    if info_path.exists() and (info := json.loads(info_path.read_text()))["size"] == size and info["seed"] == seed:
-        out_console.print(f"reusing the {size} world in {world}")
-    else:
-        info = make_world(world, size=size, seed=seed, overwrite=True, quiet=_State.quiet).info
-    out_console.print(_world_table(info, world))
+    say = (lambda message: None) if _State.quiet else (lambda message: err_console.print(f"[bold]·[/] {message}"))
+    result = run_demo(out, size=size, seed=seed, stride=stride, quiet=_State.quiet, say=say)
+    table = Table(title="test split, end of season")
+    for column in ("model", "overall accuracy", "macro-F1", "kappa"):
+        table.add_column(column, justify="right")
+    for name, m in result.metrics.items():
+        table.add_row(name, f"{m['overall_accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m['kappa']:.3f}")
+    if not _State.quiet:
+        out_console.print(table)
+    out_console.print(f"report: {result.report.resolve()}")
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: both sides of a comparison in one run, as ratios.")

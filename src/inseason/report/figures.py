@@ -59,6 +59,22 @@ def accuracy_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
     return fig
 
 
+def comparison_figure(evaluations: list[dict[str, Any]], *, names: list[str]) -> go.Figure:
+    """Macro-F1 by as-of date of several models on the same test split, with their confidence bands."""
+    fig = go.Figure()
+    palette = ("#d55e00", "#0072b2", "#009e73", "#cc79a7", "#e69f00", "#56b4e9")
+    for k, (evaluation, name) in enumerate(zip(evaluations, names, strict=True)):
+        x, rows, color = as_of_axis_dates(evaluation), evaluation["by_as_of_date"], palette[k % len(palette)]
+        for trace in _band(x, [row["intervals"]["macro_f1"] for row in rows], color, name):
+            fig.add_trace(trace)
+        fig.add_trace(go.Scatter(x=x, y=[row["macro_f1"] for row in rows], mode="lines+markers", name=name,
+                                 line=dict(color=color, width=2.5)))
+    fig.update_layout(**_layout("Macro-F1 by as-of date, model by model"),
+                      xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
+                      yaxis=dict(title="macro-F1 (0–1)", range=[0, 1.02]), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
 def class_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
     """Per-class F1 by as-of date in class colours, with the target F1 line."""
     x = as_of_axis_dates(evaluation)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,13 +158,37 @@ def _viewer(ev: dict[str, Any]) -> str:
             + f"<script>{VIEWER_JS}</script>")
 
 
-def render_report(evaluation: dict[str, Any], *, title: str | None = None) -> str:
-    """The report's HTML text for ``evaluation`` (the dict `inseason.evaluate.evaluate_predictor` returns)."""
+def _model_name(ev: dict[str, Any]) -> str:
+    return str(ev["data"].get("model") or ev.get("title") or "model")
+
+
+def _comparison(ev: dict[str, Any], others: Sequence[dict[str, Any]], fig: _Figures) -> list[str]:
+    """A table and a curve of this model against ``others`` evaluated on the same split."""
+    models = [ev, *others]
+    names = [_model_name(m) for m in models]
+    rows = []
+    for name, m in zip(names, models):
+        reached = [d for d in m["earliest_date"].values() if d]
+        rows.append([html.escape(name), _number(m["overall_accuracy"]), _interval(m["intervals"].get("overall_accuracy")),
+                     _number(m["macro_f1"]), _number(m["kappa"]),
+                     f"{len(reached)} of {len(m['earliest_date'])}" + (f" (first {min(reached)})" if reached else "")])
+    header = ["model", "overall accuracy", "interval", "macro-F1", "kappa",
+              f"classes reaching F1 ≥ {ev['target_f1']:g}"]
+    return ["<h2>Models compared</h2>", _table(header, rows),
+            fig.render(figures.comparison_figure(models, names=names))]
+
+
+def render_report(evaluation: dict[str, Any], *, title: str | None = None,
+                  comparisons: Sequence[dict[str, Any]] = ()) -> str:
+    """The report's HTML text for ``evaluation`` (the dict `inseason.evaluate.evaluate_predictor` returns);
+    ``comparisons`` are evaluations of other models on the same split, shown side by side with it."""
     check_evaluation(evaluation)
+    for other in comparisons:
+        check_evaluation(other)
     ev = evaluation
     title = title or ev.get("title") or "inseason evaluation"
     fig = _Figures()
-    parts = [f"<h1>{html.escape(title)}</h1>", _headline(ev),
+    parts = [f"<h1>{html.escape(title)}</h1>", _headline(ev), *(_comparison(ev, comparisons, fig) if comparisons else []),
              "<h2>Accuracy by as-of date</h2><div class='grid'>", fig.render(figures.accuracy_curve_figure(ev)),
              fig.render(figures.class_curve_figure(ev)), "</div>",
              "<h2>Per-class metrics (end of season)</h2>", _per_class_table(ev),
@@ -207,13 +232,14 @@ def render_report(evaluation: dict[str, Any], *, title: str | None = None) -> st
             f"<style>{_CSS}</style></head><body><main>{body}</main></body></html>")
 
 
-def write_report(evaluation: dict[str, Any], *, out: str | os.PathLike[str], title: str | None = None) -> Path:
-    """Write the self-contained HTML report of ``evaluation`` to ``out`` (temporary name, then rename)
-    and return its path."""
+def write_report(evaluation: dict[str, Any], *, out: str | os.PathLike[str], title: str | None = None,
+                 comparisons: Sequence[dict[str, Any]] = ()) -> Path:
+    """Write the self-contained HTML report of ``evaluation`` (and ``comparisons``, see `render_report`)
+    to ``out`` (temporary name, then rename) and return its path."""
     path = Path(out)
     if path.is_dir():
         raise InputError(f"report output {path} is a folder: give a file name such as {path / 'report.html'}")
-    text = render_report(evaluation, title=title)
+    text = render_report(evaluation, title=title, comparisons=comparisons)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")

@@ -1,0 +1,87 @@
+"""`inseason evaluate`: a trained run's model bundle scored on one split of a series table."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+
+from inseason.data import SEASON_END, build_batch, decode_series
+from inseason.errors import InputError
+from inseason.evaluate.evaluation import evaluate_predictor, write_evaluation
+from inseason.evaluate.importance import attention_profile
+from inseason.train import Bundle, load_bundle, predict_series
+
+#: Where `evaluate_run` writes the evaluation inside the run folder (and `inseason report` looks for it).
+EVALUATION_FILE = "evaluation.json"
+
+
+def _read_series(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except FileNotFoundError:
+        raise InputError(f"series table {path} does not exist: make it with inseason series/import/split") from None
+    except OSError as exc:
+        raise InputError(f"series table {path} is not a readable Parquet file: {exc}") from None
+
+
+def _audit(table: pa.Table) -> dict[str, Any] | None:
+    """The leakage audit `inseason split` stored in the table's metadata, if it has one."""
+    raw = (table.schema.metadata or {}).get(b"inseason:audit")
+    return json.loads(raw) if raw else None
+
+
+def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *, split: str = "test",
+                 as_of: Sequence[str] | None = None, target_f1: float = 0.8, by: str = "field",
+                 block_size: float = 2000.0, course_protocol: bool = False, n_boot: int = 1000, seed: int = 0,
+                 out: str | os.PathLike[str] | None = None, quiet: bool = True) -> dict[str, Any]:
+    """Evaluate the bundle in ``run`` on the rows of ``series`` whose split is ``split``.
+
+    Writes the evaluation dict (`inseason.evaluate.evaluation`) to ``out`` (default
+    ``run/evaluation.json``) and returns it. The split's leakage audit (stored in the table by
+    `inseason split`) goes into the evaluation so the report shows it.
+    """
+    run, series = Path(run), Path(series)
+    bundle = load_bundle(run)
+    table = _read_series(series)
+    if "split" not in table.column_names:
+        raise InputError(f"series table {series} has no split column: run inseason split first")
+    rows = table.filter(pc.equal(table.column("split"), split))
+    if rows.num_rows == 0:
+        found = sorted({s for s in table.column("split").to_pylist() if s is not None})
+        raise InputError(f"series table {series} has no rows in split {split!r} (splits: {', '.join(found)})")
+    bundle.class_index(rows.column("label").to_pylist())  # every label must be one the model knows
+    config = bundle.manifest.get("config", {})
+    evaluation = evaluate_predictor(
+        partial(predict_series, bundle), rows, classes=bundle.class_names,
+        class_codes=[c.codes[0] if c.codes else None for c in bundle.classes], bands=bundle.bands, as_of=as_of,
+        season_start=bundle.season_start, target_f1=target_f1, spatial_by=by, block_size=block_size,
+        n_boot=n_boot, course_protocol=course_protocol, config=config, leakage_audit=_audit(table),
+        extra_summary={"run": str(run), "model": bundle.manifest.get("model", {}).get("name"), "split": split,
+                       "series": str(series)},
+        title=f"inseason evaluation of {run.name} on the {split} split", seed=seed, quiet=quiet)
+    evaluation["importance"]["attention"] = _attention(bundle, rows)
+    write_evaluation(evaluation, Path(out) if out is not None else run / EVALUATION_FILE)
+    return evaluation
+
+
+def _attention(bundle: Bundle, rows: pa.Table, *, max_rows: int = 4096) -> dict[str, list[float]] | None:
+    """Share of an attention model's attention by period of the season, over the rows at season's end."""
+    if not hasattr(bundle.network, "attention"):
+        return None
+    store = decode_series(rows, season=bundle.season_start)
+    index = np.arange(min(len(store), max_rows), dtype=np.int64)
+    batch = build_batch(store, index, bundle.spec, as_of=np.full(index.size, SEASON_END, np.int64))
+    with torch.no_grad():
+        weights = bundle.network.attention(torch.from_numpy(batch.values), torch.from_numpy(batch.mask),
+                                           torch.from_numpy(batch.doy)).numpy()
+    return attention_profile(batch.doy, weights, batch.mask)
