@@ -1,4 +1,5 @@
-"""`extract` on the Spark engine: the same part files and manifest as the local engine, and the same resume."""
+"""`extract` on the Spark engine and on S3: the same part files and manifest as the local engine on disk, and
+the same resume."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from inseason.errors import InputError
-from inseason.extract.observations import MANIFEST, read_observations
+from inseason import storage
+from inseason.extract.observations import MANIFEST, read_manifest, read_observations
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
 from inseason.sources.points import make_label_points
@@ -64,7 +66,7 @@ def test_spark_writes_what_local_writes_and_resumes_alike(inputs: tuple[Path, Pa
     assert _manifest(killed) == _manifest(tmp_path / "local")
 
 
-def test_cogs_on_s3_give_the_same_parts_on_both_engines(inputs: tuple[Path, Path], tmp_path: Path,
+def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(inputs: tuple[Path, Path], tmp_path: Path,
                                                          s3: LoopbackS3, spark: SparkSession) -> None:
     points, scenes = inputs
     on_disk = read_table(scenes, SCENE_MANIFEST, what="scene manifest").slice(0, 5)
@@ -77,11 +79,26 @@ def test_cogs_on_s3_give_the_same_parts_on_both_engines(inputs: tuple[Path, Path
     write_table(pa.Table.from_pylist(rows, schema=on_disk.schema), tmp_path / "s3.parquet")
 
     reference = extract(points, tmp_path / "disk.parquet", out=tmp_path / "disk", workers=1, quiet=True)
-    local = extract(points, tmp_path / "s3.parquet", out=tmp_path / "s3-local", workers=2, quiet=True)
-    on_spark = extract(points, tmp_path / "s3.parquet", out=tmp_path / "s3-spark", engine="spark", quiet=True)
+    local = extract(points, tmp_path / "s3.parquet", out="s3://world/obs-local", workers=2, quiet=True)
+    on_spark = extract(points, tmp_path / "s3.parquet", out="s3://world/obs-spark", engine="spark", quiet=True)
     assert reference["done"] == local["done"] == on_spark["done"] == 5
     assert local["bytes_read"] == on_spark["bytes_read"] == reference["bytes_read"]
-    assert _parts(tmp_path / "s3-local") == _parts(tmp_path / "s3-spark") == _parts(tmp_path / "disk")
+    expected = _parts(tmp_path / "disk")
+    assert _s3_parts("s3://world/obs-local") == _s3_parts("s3://world/obs-spark") == expected
+    assert read_observations("s3://world/obs-spark").equals(read_observations(tmp_path / "disk"))
+    assert sorted(read_manifest("s3://world/obs-spark").values(), key=str) == \
+           sorted(read_manifest(tmp_path / "disk").values(), key=str)
+
+    storage.write_bytes("s3://world/obs-spark/_manifest.jsonl", b"")  # a job that died before its manifest
+    resumed = extract(points, tmp_path / "s3.parquet", out="s3://world/obs-spark", engine="spark", quiet=True)
+    assert (resumed["resumed"], resumed["done"]) == (5, 0)
+    with pytest.raises(InputError, match="S3 bucket no-such-bucket of s3://no-such-bucket/obs does not exist"):
+        extract(points, tmp_path / "s3.parquet", out="s3://no-such-bucket/obs", quiet=True)
+
+
+def _s3_parts(root: str) -> dict[str, bytes]:
+    return {uri.removeprefix(root + "/"): storage.read_bytes(uri)
+            for uri in storage.list_files(root, suffix=".parquet")}
 
 
 def test_unknown_engine_is_named(inputs: tuple[Path, Path], tmp_path: Path) -> None:

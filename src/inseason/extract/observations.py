@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,56 +26,70 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from inseason.errors import InputError
+from inseason.storage import (append_line, exists, filesystem, is_s3, join_uri, list_files, local_path, read_bytes,
+                              write_bytes)
 from inseason.tables import OBSERVATIONS, with_metadata
 
 MANIFEST = "_manifest.jsonl"
 SETTINGS = "_extract.json"
 PARTITIONING = pads.partitioning(pa.schema([("year", pa.int16()), ("tile", pa.string())]), flavor="hive")
+_PART = re.compile(r"/year=[^/]+/tile=[^/]+/part-(?P<scene>[^/]+)\.parquet$")
+
+
+def part_uri(root: str | os.PathLike[str], year: int, tile: str, scene_id: str) -> str:
+    """Where the observations of one scene live, under a folder path or an ``s3://`` prefix."""
+    return join_uri(root, f"year={year}", f"tile={tile}", f"part-{scene_id}.parquet")
 
 
 def part_path(root: Path, year: int, tile: str, scene_id: str) -> Path:
-    """Where the observations of one scene live."""
-    return root / f"year={year}" / f"tile={tile}" / f"part-{scene_id}.parquet"
+    """Where the observations of one scene live in a local folder."""
+    return Path(part_uri(root, year, tile, scene_id))
 
 
-def write_part(path: Path, table: pa.Table, *, scene_id: str, bytes_read: int) -> None:
+def write_part(path: str | os.PathLike[str], table: pa.Table, *, scene_id: str, bytes_read: int) -> None:
     """Write one scene's observations atomically, with its scene id and cost in the schema metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     schema = with_metadata(OBSERVATIONS, scene_id=scene_id, bytes_read=str(bytes_read))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table.cast(schema).drop_columns(["tile"]), tmp)
-    tmp.replace(path)
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table.cast(schema).drop_columns(["tile"]), buffer)
+    write_bytes(path, buffer.getvalue().to_pybytes())
 
 
-def read_manifest(root: Path) -> dict[str, dict[str, Any]]:
+def read_manifest(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """Finished scenes by id: the manifest's lines, plus complete parts whose line a kill cut off."""
     entries: dict[str, dict[str, Any]] = {}
-    manifest = root / MANIFEST
-    if manifest.exists():
-        for line in manifest.read_text().splitlines():
+    manifest = join_uri(root, MANIFEST)
+    if exists(manifest):
+        for line in read_bytes(manifest).decode().splitlines():
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:  # the last line of a killed run may be cut short
                 continue
             entries[entry["scene_id"]] = entry
-    for part in root.glob("year=*/tile=*/part-*.parquet"):
-        scene_id = part.stem.removeprefix("part-")
-        if entries.get(scene_id, {}).get("status") != "done":
-            meta = pq.read_schema(part).metadata or {}
-            entries[scene_id] = {"scene_id": scene_id, "status": "done", "observations": pq.read_metadata(part).num_rows,
-                                 "bytes_read": int(meta.get(b"inseason:bytes_read", b"0"))}
+    for part in list_files(root, suffix=".parquet"):
+        found = _PART.search(part.replace(os.sep, "/"))  # temporary files (dot names) do not match
+        if found is None or entries.get(found["scene"], {}).get("status") == "done":
+            continue
+        fs, path = filesystem(part)
+        meta = pq.read_schema(path, filesystem=fs).metadata or {}
+        entries[found["scene"]] = {"scene_id": found["scene"], "status": "done",
+                                   "observations": pq.read_metadata(path, filesystem=fs).num_rows,
+                                   "bytes_read": int(meta.get(b"inseason:bytes_read", b"0"))}
     return entries
 
 
-def remove_leftovers(root: Path) -> None:
+def remove_leftovers(root: str | os.PathLike[str]) -> None:
     """Tidy a folder a killed run left: delete half-written part files and cut a half-written manifest line.
 
     Readers never see either (pyarrow datasets skip dot-files; :func:`read_manifest` skips bad lines), but
     a line cut short would glue itself to the next one appended. Call it only when no other run writes here.
+    On S3 there is nothing to tidy: an object appears only complete, the manifest included.
     """
-    for tmp in root.glob("year=*/tile=*/.part-*.parquet.tmp-*"):
+    if is_s3(root):
+        return
+    folder = local_path(root)
+    for tmp in folder.glob("year=*/tile=*/.part-*.parquet.tmp-*"):
         tmp.unlink(missing_ok=True)
-    manifest = root / MANIFEST
+    manifest = folder / MANIFEST
     if manifest.exists():
         text = manifest.read_bytes()
         if text and not text.endswith(b"\n"):
@@ -82,20 +97,17 @@ def remove_leftovers(root: Path) -> None:
                 f.truncate(text.rfind(b"\n") + 1)
 
 
-def append_manifest(root: Path, entry: dict[str, Any]) -> None:
+def append_manifest(root: str | os.PathLike[str], entry: dict[str, Any]) -> None:
     """Record a finished or skipped scene (one JSON line, flushed to disk)."""
-    with open(root / MANIFEST, "a") as f:
-        f.write(json.dumps(entry, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    append_line(join_uri(root, MANIFEST), json.dumps(entry, sort_keys=True))
 
 
 def observations_dataset(path: str | os.PathLike[str]) -> pads.Dataset:
     """The observations dataset as a pyarrow dataset with ``year`` and ``tile`` from the partitioning."""
-    root = Path(path)
-    if not (root / SETTINGS).exists():
-        raise InputError(f"{root} is not an observations dataset (no {SETTINGS}): make one with `inseason extract`")
-    return pads.dataset(root, format="parquet", partitioning=PARTITIONING)
+    if not exists(join_uri(path, SETTINGS)):
+        raise InputError(f"{path} is not an observations dataset (no {SETTINGS}): make one with `inseason extract`")
+    fs, root = filesystem(path)
+    return pads.dataset(root, format="parquet", partitioning=PARTITIONING, filesystem=fs)
 
 
 def read_observations(path: str | os.PathLike[str]) -> pa.Table:

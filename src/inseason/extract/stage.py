@@ -25,12 +25,13 @@ from rasterio.errors import RasterioError
 
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
-from inseason.extract.observations import (SETTINGS, append_manifest, part_path, read_manifest, remove_leftovers,
+from inseason.extract.observations import (SETTINGS, append_manifest, part_uri, read_manifest, remove_leftovers,
                                            write_part)
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, sample_scene
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_year
-from inseason.storage import gdal_env, gdal_path
+from inseason.storage import (check_bucket, exists, gdal_env, gdal_path, is_s3, join_uri, list_files, read_bytes,
+                              write_bytes)
 from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table
 
 #: (tile, season, tiles imaged that date) → the points sampled in that tile's scenes of those dates.
@@ -162,7 +163,7 @@ def _extract_scene(unit: tuple[SceneTask, PointKey]) -> dict[str, Any]:
     if result.skipped is not None:
         return {**entry, "status": "skipped", "reason": result.skipped}
     assert result.table is not None
-    write_part(part_path(Path(_OPTIONS["out"]), task.year, task.tile, task.scene_id), result.table,
+    write_part(part_uri(_OPTIONS["out"], task.year, task.tile, task.scene_id), result.table,
                scene_id=task.scene_id, bytes_read=result.bytes_read)
     return {**entry, "status": "done", "observations": result.table.num_rows}
 
@@ -183,7 +184,7 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     """
     if engine not in ("local", "spark"):
         raise InputError(f"engine {engine!r} is unknown: use local or spark")
-    points_path, scenes_path, root = Path(points), Path(scenes), Path(out)
+    points_path, scenes_path, root = Path(points), Path(scenes), str(out)
     point_table = read_table(points_path, LABEL_POINTS, what="label points")
     scene_table = read_table(scenes_path, SCENE_MANIFEST, what="scene manifest")
     if point_table.num_rows == 0:
@@ -203,17 +204,16 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
 
     settings = {"fingerprint": _fingerprint(points_path, scenes_path, options=options), **options,
                 "points": str(points_path), "scenes": str(scenes_path), "unassigned_points": plan.unassigned}
-    settings_path = root / SETTINGS
-    if settings_path.exists():
-        if json.loads(settings_path.read_text())["fingerprint"] != settings["fingerprint"]:
+    settings_uri = join_uri(root, SETTINGS)
+    if is_s3(root):
+        check_bucket(root)
+    if exists(settings_uri):
+        if json.loads(read_bytes(settings_uri))["fingerprint"] != settings["fingerprint"]:
             raise OutputError(f"{root} holds observations extracted from other inputs or options: "
                               "choose another --out or delete it")
-    elif root.exists() and any(root.iterdir()):
+    elif list_files(root):
         raise OutputError(f"output folder {root} is not empty and holds no extraction: choose another --out")
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = settings_path.with_name(f".{SETTINGS}.tmp")
-    tmp.write_text(json.dumps(settings, indent=1))
-    tmp.replace(settings_path)
+    write_bytes(settings_uri, json.dumps(settings, indent=1).encode())
 
     remove_leftovers(root)
     done = {k for k, v in read_manifest(root).items() if v["status"] == "done"}
@@ -221,7 +221,7 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     totals = {"scenes": len(plan.tasks), "resumed": len(plan.tasks) - len(todo), "done": 0, "skipped": 0,
               "observations": 0, "bytes_read": 0, "unassigned_points": plan.unassigned}
     started = time.perf_counter()
-    initargs = (plan.points, {**options, "out": str(root)})
+    initargs = (plan.points, {**options, "out": root})
     if engine == "spark":
         from inseason.engines.spark import run_spark
         entries = run_spark(_extract_scene, todo, master=spark_master, initializer=_init_worker, initargs=initargs)
