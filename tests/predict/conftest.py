@@ -31,10 +31,11 @@ CLASSES = {1: "Corn", 2: "Cotton", 3: "Rice", 5: "Soybeans", 24: "Winter Wheat",
 OTHER = "Other"
 
 
-def pixel_series(world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int, stride: int,
-                 seed: int = 0) -> pa.Table:
-    """A series table of every ``stride``-th pixel of the world's map grid in ``year``, read with the map
-    reader and labelled with the generator's truth (splits train/val 80/20)."""
+def pixel_series(world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int, stride: int, seed: int = 0,
+                 until: object = None) -> pa.Table:
+    """A series table of every ``stride``-th pixel of the world's map grid in ``year`` (scenes up to
+    ``until``, default the year's end), read with the map reader and labelled with the generator's truth
+    (splits train/val 80/20)."""
     import datetime as dt
 
     import numpy as np
@@ -43,7 +44,7 @@ def pixel_series(world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int,
     from inseason.predict.truth import world_truth
     from inseason.tables import S2_BANDS, series_schema
 
-    refs = scene_refs(scenes, since=dt.date(year, 1, 1), until=dt.date(year, 12, 31))
+    refs = scene_refs(scenes, since=dt.date(year, 1, 1), until=until or dt.date(year, 12, 31))
     grid = map_grid(aoi, refs)
     rows: dict[str, list] = {k: [] for k in ("sample_id", "label", "label_code", "dates", "values", "scl")}
     for block in plan_blocks(grid, aoi, block_size=256):
@@ -67,6 +68,18 @@ def pixel_series(world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int,
 
 
 @pytest.fixture(scope="session")
+def make_pixel_series():
+    """`pixel_series`, for tests that build labelled series tables from the map reader."""
+    return pixel_series
+
+
+@pytest.fixture(scope="session")
+def label_of():
+    """Truth CDL code → the test model's class name."""
+    return lambda code: CLASSES.get(int(code), OTHER)
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle(tiny_world: Path, tiny_scenes: pa.Table, tiny_aoi: BaseGeometry,
                 tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small TempCNN trained on 2021 pixels of the tiny world (truth labels): a run folder with its bundle."""
@@ -77,5 +90,5 @@ def tiny_bundle(tiny_world: Path, tiny_scenes: pa.Table, tiny_aoi: BaseGeometry,
     train(table, out=out, quiet=True, overrides={
         "model.name": "tempcnn", "model.params": {"filters": 16, "hidden": 32}, "adapter.kind": "bucketed",
         "adapter.window_days": 240, "features.indices": ["NDVI"], "epochs": 4, "batch_size": 64,
-        "optimizer.lr": 0.005, "augment.min_as_of": 120})
+        "optimizer.lr": 0.005, "augment.min_as_of": 120, "train_split": "train", "val_split": "val"})
     return out

@@ -1,0 +1,186 @@
+"""predict_map on the tiny world: accuracy against the generator's truth and the point evaluation, the COG
+and STAC outputs, several as-of dates, kill-and-resume, and the bad inputs of issue 8."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import rasterio
+from rio_cogeo.cogeo import cog_validate
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+
+from inseason.errors import InputError, OutputError
+from inseason.predict.maps import MapRun, predict_map
+from inseason.predict.read import Block, MapGrid
+from inseason.predict.truth import world_truth
+from inseason.train import load_bundle, predict_series
+
+AS_OF = ["2022-06-01", "2022-08-15"]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_bundle: Path, tiny_scenes: pa.Table, tiny_world: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, MapRun]:
+    """One uninterrupted two-date map run of 2022 with two workers."""
+    scenes = tmp_path_factory.mktemp("manifest") / "scenes.parquet"
+    pq.write_table(tiny_scenes, scenes)
+    out = tmp_path_factory.mktemp("maps") / "maps"
+    return scenes, predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of=AS_OF, out=out,
+                               block_size=128, workers=2, quiet=True)
+
+
+def _map_truth(world: Path, cog: str, label_of) -> tuple[np.ndarray, np.ndarray]:
+    """The map's class index and the truth class index (by the test model's label map) of every pixel."""
+    bundle_names = json.loads(rasterio.open(cog).tags()["INSEASON_CLASS_NAMES"])
+    with rasterio.open(cog) as ds:
+        classes = ds.read(1)
+        grid = MapGrid(epsg=ds.crs.to_epsg(), transform=ds.transform, width=ds.width, height=ds.height)
+    block = Block(0, 0, 0, grid.height, grid.width)
+    pixels = np.flatnonzero(classes.ravel() > 0)
+    truth = world_truth(world, grid=grid, block=block, pixels=pixels, year=2022)
+    names = [label_of(c) for c in truth.codes]
+    return classes.ravel()[pixels] - 1, np.array([bundle_names.index(n) for n in names])
+
+
+def test_map_accuracy_is_close_to_the_point_evaluation(reference, tiny_bundle: Path, tiny_world: Path,
+                                                       tiny_scenes: pa.Table, tiny_aoi: BaseGeometry,
+                                                       make_pixel_series, label_of) -> None:
+    _, run = reference
+    predicted, truth = _map_truth(tiny_world, run.maps["2022-08-15"], label_of)
+    map_accuracy = float((predicted == truth).mean())
+    # the point evaluation truncates each series at the as-of date (as inseason evaluate does)
+    points = make_pixel_series(tiny_world, tiny_scenes, tiny_aoi, year=2022, stride=15, until=dt.date(2022, 8, 15))
+    bundle = load_bundle(tiny_bundle)
+    probabilities = predict_series(bundle, points, as_of=dt.date(2022, 8, 15))
+    labels = bundle.class_index(points.column("label").to_pylist())
+    point_accuracy = float((probabilities.argmax(axis=1) == labels).mean())
+    print(f"map accuracy {map_accuracy:.3f}, point accuracy {point_accuracy:.3f}")
+    assert map_accuracy > 0.5  # a small model trained for seconds
+    assert abs(map_accuracy - point_accuracy) < 0.03
+
+
+def test_outputs_per_as_of_date(reference, tiny_bundle: Path) -> None:
+    _, run = reference
+    bundle = load_bundle(tiny_bundle)
+    assert sorted(run.maps) == AS_OF and run.blocks == 4 and run.resumed_blocks == 0 and run.empty_blocks == []
+    for date in AS_OF:
+        valid, errors, _ = cog_validate(run.maps[date])
+        assert valid, errors
+        with rasterio.open(run.maps[date]) as ds:
+            assert ds.crs.to_epsg() == 32615 and ds.transform.a == 10.0 and ds.count == 2
+            assert ds.tags()["INSEASON_AS_OF"] == date
+            assert json.loads(ds.tags()["INSEASON_CLASS_NAMES"]) == bundle.class_names
+            for k, cls in enumerate(bundle.classes):
+                assert ds.colormap(1)[k + 1][:3] == cls.color
+            classes, confidence = ds.read(1), ds.read(2)
+            fingerprint = ds.tags()["INSEASON_MODEL_FINGERPRINT"]
+        assert ((classes > 0) == (confidence > 0)).all() and confidence.max() <= 100
+        assert run.mapped_pixels[date] == int((classes > 0).sum()) > 50_000
+        item = json.loads(Path(run.items[date]).read_text())
+        assert item["properties"]["inseason:as_of"] == date
+        assert item["properties"]["inseason:model_fingerprint"] == fingerprint
+    soy = bundle.class_names.index("Soybeans") + 1
+    june, august = (rasterio.open(run.maps[d]).read(1) for d in AS_OF)
+    assert (june != august).any() and (august == soy).sum() > 0
+    assert Path(run.gif).is_file()
+    doubles = pq.read_table(run.double_crops["2022-08-15"])
+    assert doubles.num_rows > 500
+    assert set(doubles.column("first_crop").to_pylist()) == {"Winter Wheat"}
+    dates = [d for d in doubles.column("transition_date").to_pylist() if d is not None]
+    assert len(dates) > 0.8 * doubles.num_rows
+    assert all(dt.date(2022, 5, 1) <= d <= dt.date(2022, 7, 31) for d in dates)
+    assert json.loads((Path(run.out) / "summary.json").read_text())["maps"] == run.maps
+
+
+def _kill_when_blocks(out: Path, process: subprocess.Popen, count: int) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(list((out / "blocks").glob("*/*.npz"))) >= count:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def test_killed_run_resumes_to_the_same_maps(reference, tiny_bundle: Path, tiny_world: Path,
+                                             tmp_path: Path) -> None:
+    scenes, run = reference
+    out = tmp_path / "maps"
+    script = (f"from inseason.predict.maps import predict_map\n"
+              f"if __name__ == '__main__':\n"
+              f"    predict_map({str(tiny_bundle)!r}, scenes={str(scenes)!r}, aoi={str(tiny_world / 'aoi.geojson')!r},"
+              f" as_of={AS_OF!r}, out={str(out)!r}, block_size=128, workers=1, quiet=True)\n")
+    process = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    _kill_when_blocks(out, process, 2)
+    finished = len(list((out / "blocks").glob("*/*.npz")))
+    assert 2 <= finished < 4 and not list(out.glob("*.tif"))
+    resumed = predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of=AS_OF, out=out,
+                          block_size=128, workers=1, quiet=True)
+    assert resumed.resumed_blocks == finished
+    for date in AS_OF:
+        with rasterio.open(run.maps[date]) as a, rasterio.open(resumed.maps[date]) as b:
+            assert (a.read() == b.read()).all()
+
+
+def test_bad_inputs(reference, tiny_bundle: Path, tiny_world: Path, tiny_scenes: pa.Table, tmp_path: Path) -> None:
+    scenes, _ = reference
+    aoi = tiny_world / "aoi.geojson"
+    with pytest.raises(InputError, match="before any scene"):
+        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-01-15", out=tmp_path / "early", workers=1,
+                    quiet=True)
+    hrefs = [{k: v for k, v in h if k != "B11"} for h in tiny_scenes.column("hrefs").to_pylist()]
+    no_b11 = tiny_scenes.set_column(tiny_scenes.schema.get_field_index("hrefs"), "hrefs",
+                                    pa.array([list(h.items()) for h in hrefs], tiny_scenes.schema.field("hrefs").type))
+    with pytest.raises(InputError, match="bands the model was trained on"):
+        predict_map(tiny_bundle, scenes=no_b11, aoi=aoi, as_of="2022-06-01", out=tmp_path / "bands", workers=1,
+                    quiet=True)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputError, match="cannot write"):
+        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-06-01", out=tmp_path / "file" / "maps",
+                    workers=1, quiet=True)
+    with pytest.raises(InputError, match="not a date"):
+        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="June", out=tmp_path / "june", quiet=True)
+
+
+def test_all_cloud_blocks_are_recorded_nodata(reference, tiny_bundle: Path, tiny_world: Path,
+                                              tmp_path: Path) -> None:
+    scenes, _ = reference
+    run = predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of="2022-04-01",
+                      out=tmp_path / "cloudy", block_size=128, workers=1, quiet=True, scl_mask=range(12))
+    assert len(run.empty_blocks) == 4 and "no valid observation" in run.empty_blocks[0]["reason"]
+    with rasterio.open(run.maps["2022-04-01"]) as ds:
+        assert ds.read(1).max() == 0
+    with pytest.raises(OutputError, match="other settings"):
+        predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of="2022-05-01",
+                    out=tmp_path / "cloudy", block_size=128, workers=1, quiet=True)
+
+
+def test_crop_mask_and_training_region_warning(reference, tiny_bundle: Path, tiny_world: Path,
+                                               tmp_path: Path) -> None:
+    scenes, run = reference
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
+    manifest = json.loads((bundle / "model.json").read_text())
+    manifest["training_region"] = [10.0, 45.0, 11.0, 46.0]  # the Alps, far from the Mississippi delta
+    (bundle / "model.json").write_text(json.dumps(manifest))
+    aoi = box(-90.805, 33.39, -90.795, 33.40)
+    with pytest.warns(UserWarning, match="outside the model's training region"):
+        masked = predict_map(bundle, scenes=scenes, aoi=aoi, as_of="2022-08-15", out=tmp_path / "masked",
+                             crop_mask=tiny_world / "labels" / "CDL_2021.tif", workers=1, quiet=True)
+    with rasterio.open(masked.maps["2022-08-15"]) as ds:
+        classes = ds.read(1)
+    mapped = int((classes > 0).sum())
+    assert 0 < mapped < classes.size * 0.9
