@@ -1,3 +1,20 @@
 """inseason: in-season crop-type mapping from irregularly spaced satellite image time series."""
 
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inseason.train.bundle import Bundle
+
 __version__ = "0.1.0"
+__all__ = ["__version__", "load_model"]
+
+
+def load_model(path: str | os.PathLike[str]) -> Bundle:
+    """Load a model bundle (a run folder or a bundle folder): the network in eval mode with its band order,
+    label map, normalisation and input recipe. Reads JSON and safetensors only, never a pickle."""
+    from inseason.train.bundle import load_bundle
+
+    return load_bundle(path)
