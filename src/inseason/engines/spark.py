@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-
 from pyspark import cloudpickle
 from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
@@ -56,6 +55,7 @@ def _check_master(master: str) -> None:
     """A standalone master (``spark://host:port``) must answer before Spark spends a minute retrying it."""
     if not master.startswith("spark://"):
         return
+    problem: OSError | None = None
     for address in master.removeprefix("spark://").split(","):
         parts = urlsplit(f"//{address}")
         try:
