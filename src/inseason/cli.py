@@ -221,12 +221,16 @@ def scenes(
 def extract(
     points: Annotated[Path, typer.Argument(help="Label points table (from `inseason labels`).")],
     scenes: Annotated[Path, typer.Argument(help="Scene manifest (from `inseason scenes`).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Observations folder; run again to resume.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Observations folder or s3://bucket/prefix; run again "
+                                                         "to resume.")],
     scl_mask: Annotated[Optional[list[str]], typer.Option(help="SCL classes to drop (comma list; default the "
                                                                  "course's 0,1,7,8,9,11; e.g. add 3,10).")] = None,
     season_start: Annotated[str, typer.Option(help="Season start MM-DD: scenes from it on belong to the label year.")] = "01-01",
     workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: the cores).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Estimate scenes, bytes and time; write nothing.")] = False,
+    engine: Annotated[str, typer.Option(help="local (a process pool) or spark.")] = "local",
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master (spark://HOST:7077, yarn, local[*]); "
+                                                              "default: the active session or local[*].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the totals as JSON.")] = False,
 ) -> None:
     """Sample every label point in every scene, reading only the COG blocks that hold points (resumable)."""
@@ -234,8 +238,8 @@ def extract(
     from inseason.extract.stage import extract as run_extract
 
     totals = run_extract(points, scenes, out=out, scl_mask=_int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
-                         season_start=season_start, workers=workers, dry_run=dry_run,
-                         quiet=_State.quiet or as_json)
+                         season_start=season_start, workers=workers, dry_run=dry_run, engine=engine,
+                         spark_master=spark_master, quiet=_State.quiet or as_json)
     if as_json:
         _print_json(totals)
     elif not _State.quiet:
