@@ -1,19 +1,21 @@
 """The data contracts of DESIGN §2 as Arrow schemas, and the one way to write and read them.
 
 Every table carries ``inseason:schema_version`` (and, where it has coordinates, ``inseason:crs``) in its
-schema metadata. Writers write to a temporary name and rename, so a reader never sees half a table.
+schema metadata. Tables may live on the local disk or at ``s3://bucket/key`` (through `inseason.storage`).
+Writers write to a temporary name and rename (on S3 an object appears only once complete), so a reader
+never sees half a table.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from inseason import storage
 from inseason.errors import InputError
 
 SCHEMA_VERSION = "1"
@@ -87,19 +89,32 @@ def with_metadata(schema: pa.Schema, **extra: str) -> pa.Schema:
 
 
 def write_table(table: pa.Table, path: str | os.PathLike[str], *, metadata: Mapping[str, str] | None = None) -> None:
-    """Write ``table`` as Parquet atomically (temporary name, then rename), stamping the schema version."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``table`` as Parquet at a path or ``s3://`` URI, atomically, stamping the schema version.
+
+    On disk the file is written under a temporary name and renamed; on S3 the object appears only once
+    its upload completes (a bucket that does not exist is refused first).
+    """
     table = table.replace_schema_metadata(with_metadata(table.schema, **(metadata or {})).metadata)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if storage.is_s3(path):
+        storage.check_bucket(str(path))
+        fs, where = storage.filesystem(path)
+        pq.write_table(table, where, filesystem=fs)
+        return
+    target = storage.local_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)
-    tmp.replace(path)
+    tmp.replace(target)
 
 
 def read_table(path: str | os.PathLike[str], schema: pa.Schema, *, what: str) -> pa.Table:
-    """Read a Parquet table and check it has ``schema``'s columns and types; clear errors otherwise."""
+    """Read a Parquet table (a path or ``s3://`` URI) and check it has ``schema``'s columns and types.
+
+    A missing file, an unreadable one and a schema mismatch each raise `InputError` naming the table.
+    """
     try:
-        table = pq.read_table(path)
+        fs, where = storage.filesystem(path)
+        table = pq.read_table(where, filesystem=fs)
     except FileNotFoundError:
         raise InputError(f"{what} table {path} does not exist") from None
     except (pa.ArrowInvalid, OSError) as exc:

@@ -13,22 +13,9 @@ from pyspark.sql import SparkSession
 from inseason.errors import InputError
 from inseason import storage
 from inseason.extract.observations import MANIFEST, read_manifest, read_observations
-from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
-from inseason.sources.points import make_label_points
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 from inseason.testing.s3 import LoopbackS3
-
-
-@pytest.fixture(scope="module")
-def inputs(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Every 15th label pixel of the tiny world in 2022 and its scenes from April to June."""
-    folder = tmp_path_factory.mktemp("engine-inputs")
-    make_label_points(cdl=str(tiny_world / "labels"), aoi=str(tiny_world / "aoi.geojson"), years=[2022],
-                      stride=15, out=folder / "points.parquet", quiet=True)
-    find_scenes(stac=str(tiny_world / "stac" / "catalog.json"), aoi=str(tiny_world / "aoi.geojson"),
-                start="2022-04-01", end="2022-06-30", out=folder / "scenes.parquet", min_valid=0.0, quiet=True)
-    return folder / "points.parquet", folder / "scenes.parquet"
 
 
 def _parts(root: Path) -> dict[str, bytes]:
@@ -40,9 +27,9 @@ def _manifest(root: Path) -> list[dict[str, object]]:
                   key=lambda e: str(e["scene_id"]))
 
 
-def test_spark_writes_what_local_writes_and_resumes_alike(inputs: tuple[Path, Path], tmp_path: Path,
+def test_spark_writes_what_local_writes_and_resumes_alike(engine_inputs: tuple[Path, Path], tmp_path: Path,
                                                           spark: SparkSession) -> None:
-    points, scenes = inputs
+    points, scenes = engine_inputs
     local = extract(points, scenes, out=tmp_path / "local", workers=2, quiet=True)
     on_spark = extract(points, scenes, out=tmp_path / "spark", engine="spark", quiet=True)
     assert {k: on_spark[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")} == \
@@ -66,9 +53,9 @@ def test_spark_writes_what_local_writes_and_resumes_alike(inputs: tuple[Path, Pa
     assert _manifest(killed) == _manifest(tmp_path / "local")
 
 
-def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(inputs: tuple[Path, Path], tmp_path: Path,
+def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(engine_inputs: tuple[Path, Path], tmp_path: Path,
                                                          s3: LoopbackS3, spark: SparkSession) -> None:
-    points, scenes = inputs
+    points, scenes = engine_inputs
     on_disk = read_table(scenes, SCENE_MANIFEST, what="scene manifest").slice(0, 5)
     rows = on_disk.to_pylist()
     for row in rows:  # upload the five scenes and point the manifest at s3://world/scenes/<scene>/<band>.tif
@@ -101,6 +88,6 @@ def _s3_parts(root: str) -> dict[str, bytes]:
             for uri in storage.list_files(root, suffix=".parquet")}
 
 
-def test_unknown_engine_is_named(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_unknown_engine_is_named(engine_inputs: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="engine 'dask' is unknown: use local or spark"):
-        extract(*inputs, out=tmp_path / "obs", engine="dask", quiet=True)
+        extract(*engine_inputs, out=tmp_path / "obs", engine="dask", quiet=True)

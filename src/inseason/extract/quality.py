@@ -31,6 +31,7 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
 from inseason.sources.aoi import aoi_to_crs
+from inseason.storage import gdal_env, gdal_path
 
 __all__ = ["DEFAULT_SCL_MASK", "AoiQuality", "UnreadableScene", "aoi_in_crs", "aoi_mask", "aoi_window",
            "scl_valid_fraction"]
@@ -100,22 +101,18 @@ def _reason(exc: BaseException) -> str:
     return "; ".join(reversed(parts)) or type(exc).__name__
 
 
-def _gdal_path(href: str) -> str:
-    return href[len("file://"):] if href.startswith("file://") else href
-
-
 def scl_valid_fraction(href: str, aoi: BaseGeometry, *, scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
-                       gdal_env: Mapping[str, object] | None = None) -> AoiQuality:
-    """Share of the AOI's pixels (lon/lat polygon ``aoi``) in the SCL COG at ``href`` whose class is not
-    in ``scl_mask``.
+                       gdal_options: Mapping[str, object] | None = None) -> AoiQuality:
+    """Share of the AOI's pixels (lon/lat polygon ``aoi``) in the SCL COG at ``href`` (a path or a
+    ``file://``, ``http(s)://`` or ``s3://`` URI) whose class is not in ``scl_mask``.
 
     Only the window covering the AOI is read. Pixels of the AOI outside the raster are not counted; an AOI
     that misses the raster gives a fraction of 0 with no pixels. A file that cannot be opened or read
     (missing, HTTP 404, truncated, corrupt) raises :class:`UnreadableScene` with GDAL's reason.
     """
-    env = {**GDAL_COG_ENV, **(gdal_env or {})}
+    env = {**GDAL_COG_ENV, **(gdal_options or {})}
     try:
-        with rasterio.Env(**env), rasterio.open(_gdal_path(href)) as ds:
+        with gdal_env([href], **env), rasterio.open(gdal_path(href)) as ds:
             if ds.crs is None:
                 raise UnreadableScene(f"{href} has no CRS")
             geom = aoi_in_crs(aoi, ds.crs)

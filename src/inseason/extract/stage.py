@@ -14,7 +14,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -53,10 +52,10 @@ class ExtractPlan:
         return self.points[self.keys[task.scene_id]]
 
 
-def _fingerprint(*paths: Path, options: dict[str, Any]) -> str:
+def _fingerprint(*uris: str, options: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
-    for path in paths:
-        digest.update(path.read_bytes())
+    for uri in uris:
+        digest.update(read_bytes(uri))
     return digest.hexdigest()[:16]
 
 
@@ -82,7 +81,7 @@ def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Aff
                      "check that its hrefs point at reachable files, or rebuild it with `inseason scenes`")
 
 
-def _check_lonlat(points: pa.Table, path: Path) -> None:
+def _check_lonlat(points: pa.Table, path: str) -> None:
     """Refuse points whose lon/lat are not degrees or whose ids repeat (each would be silently wrong)."""
     lon, lat = points.column("lon").to_numpy(), points.column("lat").to_numpy()
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()
@@ -184,7 +183,7 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     """
     if engine not in ("local", "spark"):
         raise InputError(f"engine {engine!r} is unknown: use local or spark")
-    points_path, scenes_path, root = Path(points), Path(scenes), str(out)
+    points_path, scenes_path, root = str(points), str(scenes), str(out)
     point_table = read_table(points_path, LABEL_POINTS, what="label points")
     scene_table = read_table(scenes_path, SCENE_MANIFEST, what="scene manifest")
     if point_table.num_rows == 0:
@@ -203,7 +202,7 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
         return _estimate(plan, options, workers or default_workers())
 
     settings = {"fingerprint": _fingerprint(points_path, scenes_path, options=options), **options,
-                "points": str(points_path), "scenes": str(scenes_path), "unassigned_points": plan.unassigned}
+                "points": points_path, "scenes": scenes_path, "unassigned_points": plan.unassigned}
     settings_uri = join_uri(root, SETTINGS)
     if is_s3(root):
         check_bucket(root)
