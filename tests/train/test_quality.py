@@ -12,6 +12,8 @@ from inseason.data import SeriesStore, load_series
 from inseason.train import RunSummary, train
 from inseason.train.metrics import classification_metrics
 
+pytestmark = pytest.mark.slow
+
 #: Short CPU runs (20 epochs of about 20 steps each); every run is seeded, so the figures are reproducible.
 COMMON = {"features.indices": ["NDVI"], "batch_size": 32, "epochs": 20, "optimizer.lr": 3e-3,
           "augment.min_as_of": 150, "histograms": False}
