@@ -130,6 +130,15 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert evaluation["leakage_audit"]["samples"] == audit["samples"]
 
+    maps = tmp_path / "maps"
+    result = runner.invoke(app, ["predict", str(run), "--aoi", aoi, "--scenes", str(scenes), "--as-of",
+                                 "2022-06-01", "--every", "30d", "--from", "2022-07-01", "--to", "2022-08-01",
+                                 "--workers", "1", "--out", str(maps), "--json"])
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.stdout)
+    assert sorted(made["maps"]) == ["2022-06-01", "2022-07-01", "2022-07-31"] and made["gif"]
+    assert all(Path(p).is_file() for p in made["maps"].values())
+
     result = runner.invoke(app, ["report", str(run), "--compare", str(run), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r.html").read_text()

@@ -450,6 +450,72 @@ def report(
         out_console.print(f"report: {path.resolve()}")
 
 
+def _as_of_dates(as_of: Optional[list[str]], every: Optional[str], start: Optional[str], end: Optional[str]) -> list[str]:
+    """``--as-of`` dates, plus ``--every Nd`` from ``--from`` to ``--to``."""
+    import datetime as dt
+
+    dates = _csv_list(as_of)
+    if every is not None:
+        if not (every.endswith("d") and every[:-1].isdigit() and int(every[:-1]) > 0):
+            raise InputError(f"--every takes a number of days such as 15d (got {every!r})")
+        if start is None or end is None:
+            raise InputError("--every needs --from and --to dates (YYYY-MM-DD)")
+        try:
+            day, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        except ValueError:
+            raise InputError(f"--from/--to take dates YYYY-MM-DD (got {start!r}, {end!r})") from None
+        while day <= last:
+            dates.append(day.isoformat())
+            day += dt.timedelta(days=int(every[:-1]))
+    if not dates:
+        raise InputError("give --as-of DATE[,DATE…] or --every Nd --from DATE --to DATE")
+    return sorted(set(dates))
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="Run folder or model bundle (from `inseason train`).")],
+    aoi: Annotated[str, typer.Option(help="Area to map: 'west,south,east,north' in degrees or a vector file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the maps; run again to resume.")],
+    as_of: Annotated[Optional[list[str]], typer.Option(help="As-of dates YYYY-MM-DD (comma list).")] = None,
+    every: Annotated[Optional[str], typer.Option(help="Also map every N days, e.g. 15d, from --from to --to.")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="First date for --every.")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="Last date for --every.")] = None,
+    scenes: Annotated[Optional[Path], typer.Option(help="Scene manifest (from `inseason scenes`).")] = None,
+    stac: Annotated[Optional[str], typer.Option(help="Or search this STAC API / catalog for the scenes.")] = None,
+    block_size: Annotated[int, typer.Option(help="Block side in 10 m pixels: memory is bounded by it.")] = 256,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: the cores).")] = None,
+    crop_mask: Annotated[Optional[Path], typer.Option(help="CDL-coded raster (e.g. last year's CDL): map only its crop pixels.")] = None,
+    scl_mask: Annotated[Optional[list[str]], typer.Option(help="SCL classes to drop (comma list; default 0,1,7,8,9,11).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+) -> None:
+    """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season
+    GIF and the double-crop sequence and transition dates."""
+    import dataclasses
+
+    from inseason.extract.sample import DEFAULT_SCL_MASK
+    from inseason.predict import predict_map
+
+    if (scenes is None) == (stac is None):
+        raise InputError("give either --scenes (a scene manifest) or --stac (a STAC API or catalog)")
+    run = predict_map(model, aoi=aoi, as_of=_as_of_dates(as_of, every, start, end), out=out, scenes=scenes,
+                      stac=stac, block_size=block_size, workers=workers, crop_mask=crop_mask,
+                      scl_mask=_int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK, quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(dataclasses.asdict(run))
+    elif not _State.quiet:
+        table = Table(title=f"maps in {run.out} ({run.blocks} blocks, {run.resumed_blocks} resumed)")
+        for column in ("as of", "class map COG", "mapped pixels", "double crops"):
+            table.add_column(column)
+        for date, path in run.maps.items():
+            table.add_row(date, path, f"{run.mapped_pixels[date]:,}", run.double_crops.get(date, ""))
+        out_console.print(table)
+        if run.gif:
+            out_console.print(f"season animation: {run.gif}")
+        if run.empty_blocks:
+            out_console.print(f"{len(run.empty_blocks)} blocks had no valid observation (nodata): see summary.json")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's outputs (reused when run again).")] = Path("demo-out"),
@@ -510,6 +576,53 @@ def bench_ingest(
     table.add_row("observations", f"{ours['observations']:,}", f"{course['observations']:,}",
                   "same" if result["same_observations"] else "DIFFERENT")
     out_console.print(table)
+
+
+@bench_app.command("predict")
+def bench_predict(
+    world: Annotated[Optional[Path], typer.Option(help="A world from `inseason synth` (default: a tiny one).")] = None,
+    networks: Annotated[Optional[list[str]], typer.Option(help="Networks to time (comma list).")] = None,
+    block_size: Annotated[int, typer.Option(help="Block side in pixels.")] = 256,
+    workers: Annotated[int, typer.Option(help="Worker processes of the end-to-end run.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (end_to_end_over_model_only, ...).")] = False,
+) -> None:
+    """Map pixels/s end to end (read + model + write) against the model alone on the same pixels."""
+    from inseason.bench.predict import bench_predict as run_bench
+
+    result = run_bench(networks=_csv_list(networks) or ("arset", "tempcnn"), world=world, block_size=block_size,
+                       workers=workers, quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(result)
+        return
+    w = result["world"]
+    table = Table(title=f"inseason bench predict: {w['grid'][0]}×{w['grid'][1]} pixels, {w['scenes']} scenes "
+                        f"up to {w['as_of']}, {result['workers']} worker(s)")
+    for column in ("network", "end to end px/s", "model only px/s", "end to end ÷ model only"):
+        table.add_column(column, justify="right")
+    for name, n in result["networks"].items():
+        table.add_row(name, f"{n['end_to_end_pixels_per_s']:,.0f}", f"{n['model_only_pixels_per_s']:,.0f}",
+                      f"{n['end_to_end_over_model_only']:.2f}")
+    out_console.print(table)
+
+
+@bench_app.command("train")
+def bench_train(
+    n_samples: Annotated[int, typer.Option(help="Synthetic series to train on.")] = 1000,
+    models: Annotated[Optional[list[str]], typer.Option(help="Models to time (comma list; default: all networks).")] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs of the input-wait run.")] = 2,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (loader_speedup, input_wait_fraction, ...).")] = False,
+) -> None:
+    """Our vectorised loader against a per-item Dataset + DataLoader, input wait, and each model's
+    training and inference samples/s with FLOPs per sample against the machine's measured matmul rate."""
+    from inseason.bench.train import DEFAULT_MODELS, bench_train as run_bench, bench_train_markdown
+
+    result = run_bench(n_samples=n_samples, models=_csv_list(models) or DEFAULT_MODELS, epochs=epochs,
+                       batch_size=batch_size, quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(bench_train_markdown(result), markup=False, highlight=False)
 
 
 def main() -> None:
