@@ -578,6 +578,31 @@ def bench_ingest(
     out_console.print(table)
 
 
+@bench_app.command("series")
+def bench_series(
+    points: Annotated[int, typer.Option(help="Synthetic points.")] = 200_000,
+    dates: Annotated[int, typer.Option(help="Dates per point (a fifth are lost to clouds).")] = 50,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory cap of the capped run.")] = "96MB",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (identical, working_memory_over_data, ...).")] = False,
+) -> None:
+    """Observations → series with DuckDB capped far below the data's size, against an uncapped run."""
+    from inseason.bench.series import bench_series as run_bench
+
+    r = run_bench(points=points, dates=dates, memory_limit=memory_limit, quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(r)
+        return
+    table = Table(title=f"inseason bench series: {r['observations']:,} observations "
+                        f"({r['observations_in_memory_mb']:,} MB in memory, {r['observations_on_disk_mb']:,} MB on disk)")
+    for column in ("DuckDB memory", "seconds", "observations/s", "peak memory (MB)", "same table"):
+        table.add_column(column, justify="right")
+    for name, run in (("capped at " + r["memory_limit"], r["capped"]), ("uncapped", r["uncapped"])):
+        table.add_row(name, f"{run['seconds']:.1f}", f"{r['observations'] / run['seconds']:,.0f}",
+                      f"{run['peak_rss_mb']:,.0f} ({run['peak_rss_mb'] - r['baseline_rss_mb']:,.0f} beyond imports)",
+                      "yes" if r["identical"] else "NO")
+    out_console.print(table)
+
+
 @bench_app.command("predict")
 def bench_predict(
     world: Annotated[Optional[Path], typer.Option(help="A world from `inseason synth` (default: a tiny one).")] = None,
