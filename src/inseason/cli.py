@@ -314,6 +314,9 @@ def split(
     fractions: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.7,0.15,0.15",
     folds: Annotated[Optional[int], typer.Option(help="Grouped k-fold on fields or blocks instead.")] = None,
     no_stratify: Annotated[bool, typer.Option("--no-stratify", help="Do not balance classes across splits.")] = False,
+    train_years: Annotated[Optional[list[str]], typer.Option(help="year: seasons of the train split (comma list).")] = None,
+    validation_years: Annotated[Optional[list[str]], typer.Option(help="year: seasons of the validation split.")] = None,
+    test_years: Annotated[Optional[list[str]], typer.Option(help="year: seasons of the test split.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     allow_leakage: Annotated[bool, typer.Option(help="Write a split that leaks by its definition anyway.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the leakage audit as JSON.")] = False,
@@ -325,9 +328,11 @@ def split(
         shares = [float(v) for v in fractions.split(",")]
     except ValueError:
         raise InputError(f"--fractions takes numbers like 0.7,0.15,0.15 (got {fractions!r})") from None
+    years = {name: _int_list(values, f"--{name}-years") for name, values in
+             (("train", train_years), ("validation", validation_years), ("test", test_years)) if values}
     audit = split_series(series_table, by=by, out=out, seed=seed, fractions=shares, block_size=block_size,
-                         buffer=buffer, folds=folds, stratify=not no_stratify, allow_leakage=allow_leakage,
-                         quiet=_State.quiet or as_json)
+                         buffer=buffer, folds=folds, stratify=not no_stratify, years=years or None,
+                         allow_leakage=allow_leakage, quiet=_State.quiet or as_json)
     if as_json:
         _print_json(audit)
     elif not _State.quiet:
