@@ -54,19 +54,20 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
                 augment: AugmentConfig | None = None, rng: np.random.Generator | None = None) -> Batch:
     """Inputs for ``rows`` as of day of season ``as_of`` (per row; default: the whole season).
 
-    An as-of day after a row's last observation is moved back to it, so a window never ends in days the
-    season has not delivered data for (that is what training sees too).
+    The as-of day is moved back to the row's last observation on or before it, so a window ends on the
+    last image the season had delivered by then, and observations after ``as_of`` can never change the
+    inputs (a series cut at ``as_of`` gives identical inputs). Training draws its as-of days the same way.
 
     With ``augment`` (and ``rng``) the as-of day, the window end, dropped observations and band noise are
     drawn per sample. A sample that would lose all its observations to dropout keeps them.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    as_of = _last_day(store, rows) if as_of is None else np.minimum(np.asarray(as_of, np.int64),
-                                                                    np.maximum(_last_day(store, rows), 0))
+    as_of = np.full(rows.size, SEASON_END, np.int64) if as_of is None else np.asarray(as_of, np.int64)
     adapter = spec.adapter
     if augment is not None:
         assert rng is not None, "augmentation needs a seeded generator"
         as_of = _random_as_of(store, rows, as_of, augment, rng)
+    as_of = observed_as_of(store, rows, as_of)
     if adapter.kind == "bucketed":
         window_end = as_of.copy()
         if augment is not None and augment.random_window:
@@ -101,30 +102,40 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
     return Batch(values=values, mask=mask, doy=doy, rows=rows)
 
 
-def _last_day(store: SeriesStore, rows: np.ndarray) -> np.ndarray:
-    """Day of season of each row's last observation (−1 for a row without observations)."""
+def observed_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+    """Day of season of each row's last observation on or before ``as_of`` (−1 where there is none).
+
+    Only observations up to ``as_of`` are looked at, so the result is the same for a full-season series
+    and for the same series cut at ``as_of``.
+    """
+    ends = store.end_positions(rows, np.asarray(as_of, np.int64))
+    seen = ends > store.offsets[rows]
+    if not seen.any():
+        return np.full(rows.size, -1, np.int64)
+    return np.where(seen, store.doy[np.maximum(ends - 1, 0)], -1).astype(np.int64)
+
+
+def _first_day(store: SeriesStore, rows: np.ndarray) -> np.ndarray:
+    """Day of season of each row's first observation (0 for a row without observations)."""
     counts = store.counts[rows]
-    return np.where(counts > 0, store.doy[np.maximum(store.offsets[rows + 1] - 1, 0)], -1).astype(np.int64)
+    if store.doy.size == 0:
+        return np.zeros(rows.size, np.int64)
+    return np.where(counts > 0, store.doy[np.minimum(store.offsets[rows], store.doy.size - 1)], 0).astype(np.int64)
 
 
 def _random_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augment: AugmentConfig,
                   rng: np.random.Generator) -> np.ndarray:
-    """A uniform day between the row's first observation (or ``min_as_of``) and its last (or ``as_of``)."""
+    """A uniform day between the row's first observation (or ``min_as_of``) and its last observation on or
+    before ``as_of`` (so later observations never shift the draw)."""
     if not augment.as_of:
         return as_of
-    counts = store.counts[rows]
-    first = np.where(counts > 0, store.doy[np.minimum(store.offsets[rows], store.doy.size - 1)], 0)
-    last = np.maximum(_last_day(store, rows), 0)
-    low = np.maximum(first, augment.min_as_of)
-    high = np.minimum(last, as_of)
-    low = np.minimum(low, high)
+    high = np.maximum(observed_as_of(store, rows, as_of), 0)
+    low = np.minimum(np.maximum(_first_day(store, rows), augment.min_as_of), high)
     return low + np.floor(rng.random(rows.size) * (high - low + 1)).astype(np.int64)
 
 
 def _random_window_end(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, adapter: AdapterConfig,
                        rng: np.random.Generator) -> np.ndarray:
     """A window end up to a quarter window before ``as_of`` (never before the row's first observation)."""
-    counts = store.counts[rows]
-    first = np.where(counts > 0, store.doy[np.minimum(store.offsets[rows], store.doy.size - 1)], 0)
-    low = np.clip(as_of - adapter.window_days // 4, first.astype(np.int64), as_of)
+    low = np.clip(as_of - adapter.window_days // 4, _first_day(store, rows), as_of)
     return low + np.floor(rng.random(rows.size) * (as_of - low + 1)).astype(np.int64)
