@@ -35,6 +35,7 @@ def table() -> pa.Table:
 @pytest.mark.parametrize("model,adapter", [
     ("tempcnn", ADAPTER_PRESETS["arset"]),
     ("tempcnn", AdapterConfig(kind="bucketed", window_days=240, bucket_days=5)),
+    ("tempcnn", AdapterConfig(kind="bucketed", anchor="season", window_days=365, bucket_days=5)),
     ("ltae", ADAPTER_PRESETS["sequence"]),
 ])
 def test_inputs_and_predictions_as_of_ignore_later_scenes(table, model, adapter):

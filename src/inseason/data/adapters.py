@@ -1,8 +1,12 @@
 """Input adapters (DESIGN §3): from ragged observations to fixed tensors, by vectorised gathers.
 
-*bucketed*: a window of ``window_days`` + 1 days ending on the window-end day, cut into ``bucket_days``
-buckets (``slots`` of them); each bucket holds its first observation, empty buckets are masked out (not
-zero-padded as data). The `arset` preset is the ARSET course's 120-day window of 5-day buckets: 25 slots.
+*bucketed*: ``bucket_days`` buckets (``slots`` of them), each holding its first observation; empty
+buckets are masked out (not zero-padded as data). With ``anchor="as_of"`` the window is ``window_days`` + 1
+days ending on the window-end day (the `arset` preset: the ARSET course's 120-day window of 5-day buckets,
+25 slots), so a slot means "so many days before the as-of day". With ``anchor="season"`` the grid is fixed
+to the calendar: bucket k always holds days [k·bucket_days, (k+1)·bucket_days) of the season, the window
+covers days [0, window_days), and observations after the as-of day are masked out, so a network without
+day inputs still knows the calendar date of every slot.
 *sequence*: the last ``max_obs`` observations on or before the as-of day, with their day of season and a
 key-padding mask.
 
@@ -25,13 +29,19 @@ class AdapterConfig(StrictModel):
     """How a ragged series becomes a fixed [T, C] input."""
 
     kind: Literal["bucketed", "sequence"] = "sequence"
-    window_days: int = Field(120, ge=1, le=400, description="bucketed: days covered before the window end")
+    anchor: Literal["as_of", "season"] = Field(
+        "as_of", description="bucketed: the window ends on the as-of day (as_of) or is fixed to the season's "
+        "calendar from its start, later observations masked out (season)")
+    window_days: int = Field(120, ge=1, le=400, description="bucketed: days covered before the window end "
+                             "(anchor=as_of) or from the season start (anchor=season)")
     bucket_days: int = Field(5, ge=1, le=60, description="bucketed: days per bucket")
     max_obs: int = Field(64, ge=1, le=400, description="sequence: most recent observations kept")
 
     @property
     def n_steps(self) -> int:
         """T, the number of time steps the model sees."""
+        if self.kind == "bucketed" and self.anchor == "season":
+            return -(-self.window_days // self.bucket_days)
         if self.kind == "bucketed":
             return -(-(self.window_days + 1) // self.bucket_days)
         return self.max_obs
@@ -72,12 +82,20 @@ def gather_bucketed(store: SeriesStore, rows: np.ndarray, *, window_end: np.ndar
                     keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """First observation of each bucket of the window ending on day ``window_end`` (inclusive).
 
+    With ``config.anchor == "season"`` the window starts on day 0 of the season whatever ``window_end``
+    is, and observations after ``window_end`` (the as-of day) are left out rather than shifted.
     ``keep`` (bool [B, window_days + 1], by day within the window) drops observations before bucketing,
     so a dropped observation leaves its bucket to the next observation in it, if any.
     """
-    window_start = window_end - config.window_days
+    window_end = np.asarray(window_end, np.int64)
+    if config.anchor == "season":
+        window_start = np.zeros_like(window_end)
+        last_day = np.minimum(window_end, config.window_days - 1)
+    else:
+        window_start = window_end - config.window_days
+        last_day = window_end
     starts = store.start_positions(rows, window_start)
-    ends = store.end_positions(rows, window_end)
+    ends = store.end_positions(rows, last_day)
     positions, valid = _candidates(starts, ends)
     day = store.doy[positions].astype(np.int64) - window_start[:, None]
     if keep is not None:

@@ -26,7 +26,8 @@ class AugmentConfig(StrictModel):
 
     as_of: bool = Field(True, description="random as-of truncation: each sample sees its season up to a random day")
     min_as_of: int = Field(60, ge=0, le=SEASON_END, description="earliest random as-of day of season")
-    random_window: bool = Field(True, description="bucketed: the window ends up to a quarter window before the as-of day")
+    random_window: bool = Field(True, description="bucketed, anchor=as_of: the window ends up to a quarter "
+                                "window before the as-of day")
     obs_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="probability of dropping each observation")
     band_noise: float = Field(0.02, ge=0.0, le=1.0, description="Gaussian noise std added to normalised inputs")
 
@@ -70,7 +71,7 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
     as_of = observed_as_of(store, rows, as_of)
     if adapter.kind == "bucketed":
         window_end = as_of.copy()
-        if augment is not None and augment.random_window:
+        if augment is not None and augment.random_window and adapter.anchor == "as_of":
             window_end = _random_window_end(store, rows, as_of, adapter, rng)
         keep = None
         if augment is not None and augment.obs_dropout > 0:

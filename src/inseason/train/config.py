@@ -78,7 +78,9 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "arset": {"model": {"name": "arset"}, "adapter": {"kind": "bucketed", "window_days": 120, "bucket_days": 5},
               "features": {"indices": ["NDVI"]}, "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
               "schedule": {"name": "constant"}, "epochs": 40, "batch_size": 32, "balance": "none"},
-    "tempcnn": {"model": {"name": "tempcnn"}, "adapter": {"kind": "bucketed", "window_days": 240, "bucket_days": 5},
+    # TempCNN sees no day inputs, so its 5-day slots are fixed to the calendar (the whole season, 73 slots)
+    "tempcnn": {"model": {"name": "tempcnn"},
+                "adapter": {"kind": "bucketed", "anchor": "season", "window_days": 365, "bucket_days": 5},
                 "features": {"indices": ["NDVI"]}},
     "ltae": {"model": {"name": "ltae"}, "adapter": {"kind": "sequence", "max_obs": 64},
              "features": {"indices": ["NDVI"]}},
