@@ -14,6 +14,7 @@ disk, writers go through a temporary name and a rename.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -190,6 +191,16 @@ def list_files(uri: str | os.PathLike[str], *, suffix: str = "") -> list[str]:
     if is_s3(uri):
         return sorted(S3 + p for p in found)
     return sorted(found)
+
+
+def remove_tree(uri: str | os.PathLike[str]) -> None:
+    """Delete the folder (or every object under the prefix) ``uri``; nothing happens when it is absent."""
+    if not is_s3(uri):
+        shutil.rmtree(local_path(uri), ignore_errors=True)
+        return
+    fs, path = filesystem(uri)
+    if fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
+        fs.delete_dir(path)
 
 
 def gdal_path(href: str) -> str:

@@ -10,6 +10,7 @@ the one with the smaller scene id, so the table does not depend on the order sce
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -24,12 +25,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from inseason.engines.local import run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.observations import observations_dataset
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_start as first_day
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
+from inseason.series.units import Runner, run_units
+from inseason.storage import check_bucket, is_s3, local_path
 from inseason.tables import LABEL_POINTS, S2_BANDS, read_table, series_schema
 
 #: SCL classes from most to least trustworthy: which observation of a duplicated date is kept.
@@ -38,19 +42,19 @@ _NOT_BANDS = {"point_id", "scene_id", "date", "scl", "tile", "year"}
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[Path], list[str]]:
+def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
     """The part files of an observations dataset and their common band columns (in Sentinel-2 order).
 
     Raises `InputError` naming the first part file whose bands differ from the others.
     """
     dataset = observations_dataset(observations)
-    files = sorted(Path(f) for f in dataset.files)
+    files = sorted(dataset.files)
     if not files:
         raise InputError(f"observations dataset {observations} has no part files: run `inseason extract` first")
     bands: list[str] | None = None
     first = files[0]
     for path in files:
-        names = [n for n in pq.read_schema(path).names if n not in _NOT_BANDS]
+        names = [n for n in pq.read_schema(path, filesystem=dataset.filesystem).names if n not in _NOT_BANDS]
         ordered = sorted(names, key=lambda b: (S2_BANDS.index(b) if b in S2_BANDS else len(S2_BANDS), b))
         if bands is None:
             bands = ordered
@@ -67,7 +71,7 @@ def _is_cdl(points: pa.Table) -> bool:
     return all(s.startswith(("cdl", "cropscape")) for s in points.column("source").unique().to_pylist())
 
 
-def _sql(files: list[Path], bands: list[str]) -> str:
+def _sql(files: list[str], bands: list[str]) -> str:
     paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
     rank = "CASE scl " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(SCL_PREFERENCE)) + " ELSE 99 END"
     columns = ", ".join(f'"{b}"' for b in bands)
@@ -141,21 +145,33 @@ class _PointIndex:
 def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLike[str],
                 label_map: str | os.PathLike[str] | LabelMap | None = None, out: str | os.PathLike[str],
                 season_start: str = DEFAULT_START, memory_limit: str = "1GB", threads: int | None = None,
-                batch_rows: int = 65_536, quiet: bool = False) -> dict[str, Any]:
+                batch_rows: int = 65_536, engine: str = "local", spark_master: str | None = None,
+                workers: int | None = None, partitions: int = 8, quiet: bool = False) -> dict[str, Any]:
     """Turn an observations dataset and its label points into the series table at ``out`` (DESIGN §2).
 
     One row per (point, season), sorted by ``sample_id`` then ``year``; dates strictly increasing; int16
     values in the band order stored in the metadata. ``label_map`` is a preset name (``cdl``, ``arset``,
     ``cdl-major:N``), a YAML file or a `LabelMap` (default: CDL names as they are); it and its report go into
     the ``inseason:label_map`` metadata. Observations outside their point's season (``season_start``, MM-DD)
-    are dropped and counted. ``memory_limit`` (e.g. ``"512MB"``) caps DuckDB, which spills to disk beyond it,
-    so datasets larger than memory work. Returns a summary of what was built and dropped.
+    are dropped and counted. Returns a summary of what was built and dropped.
+
+    ``engine="local"`` sorts with DuckDB under ``memory_limit`` (e.g. ``"512MB"``, spilling to disk beyond
+    it, so datasets larger than memory work). ``engine="spark"`` (the active session, or a new one on
+    ``spark_master``) builds ``partitions`` units of samples by sample-id hash (`inseason.series.units`);
+    so does the local engine, with ``workers`` processes, when the observations or ``out`` are on ``s3://``
+    (DuckDB cannot read S3 here). Every path gives the same table.
     """
-    out = Path(out)
-    if out.is_dir():
-        raise OutputError(f"output {out} is a folder: give a file name such as series.parquet")
+    if engine not in ("local", "spark"):
+        raise InputError(f"engine {engine!r} is unknown: use local or spark")
+    if partitions < 1:
+        raise InputError(f"partitions={partitions} must be at least 1")
     if batch_rows < 1:
         raise InputError(f"batch_rows={batch_rows} must be at least 1")
+    target = str(out)
+    if is_s3(target):
+        check_bucket(target)
+    elif local_path(target).is_dir():
+        raise OutputError(f"output {out} is a folder: give a file name such as series.parquet")
     files, bands = observation_bands(observations)
     point_table = read_table(points, LABEL_POINTS, what="label points")
     the_map = resolve_label_map(label_map)
@@ -167,49 +183,90 @@ def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLi
     meta = {**schema.metadata, b"inseason:label_map": mapped.metadata(the_map).encode(),
             b"inseason:season_start": season_start.encode(), b"inseason:source": b"observations"}
     schema = schema.with_metadata(meta)
+    summary: dict[str, Any] = {"out": target, "bands": bands}
+    total = int(observations_dataset(observations).count_rows())
+    if engine == "local" and not is_s3(str(observations)) and not is_s3(target):
+        built = _series_with_duckdb(files, bands, index=index, schema=schema, crs=crs, out=local_path(target),
+                                    total=total, memory_limit=memory_limit, threads=threads, batch_rows=batch_rows, quiet=quiet)
+    else:
+        built = _series_by_units(str(observations), bands, index=index, schema=schema, crs=crs, out=target,
+                                 total=total, engine=engine, spark_master=spark_master, workers=workers, partitions=partitions,
+                                 quiet=quiet)
+    if built["series"] == 0:
+        raise InputError(f"no series left from {observations} with label map {the_map.name}: "
+                         "check the points table and the label map")
+    kept_points = int(index.kept.sum())
+    summary.update(series=built["series"], observations=built["observations"],
+                   duplicates_dropped=built["duplicates_dropped"], observations_read=built["rows_read"],
+                   dropped=dict(built["dropped"]), points_without_observations=kept_points - built["series"],
+                   classes=dict(sorted(built["classes"].items())), label_map=json.loads(mapped.metadata(the_map)))
+    return summary
+
+
+def _series_with_duckdb(files: list[str], bands: list[str], *, index: _PointIndex, schema: pa.Schema,
+                        crs: str | None, out: Path, total: int, memory_limit: str, threads: int | None,
+                        batch_rows: int, quiet: bool) -> dict[str, Any]:
+    """The local engine: one DuckDB sort of every observation streamed through the assembler into ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     spill = Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
-    summary: dict[str, Any] = {"out": str(out), "bands": bands, "series": 0, "observations": 0,
-                               "duplicates_dropped": 0}
+    built: dict[str, Any] = {"series": 0, "observations": 0, "duplicates_dropped": 0, "rows_read": 0,
+                             "classes": Counter()}
     connection = duckdb.connect()
     try:
         connection.execute(f"SET memory_limit = '{memory_limit}'")
         connection.execute(f"SET temp_directory = '{spill}'")
+        connection.execute("SET enable_progress_bar = false")  # ours is the rich bar below
         if threads is not None:
             connection.execute(f"SET threads = {int(threads)}")
-        total = int(observations_dataset(observations).count_rows())
         assembler = SeriesAssembler(value_type=pa.int16())
-        classes: Counter[str] = Counter()
         with pq.ParquetWriter(tmp, schema) as writer, progress_bar(quiet=quiet) as bar:
             task = bar.add_task("series", total=total)
 
             def write(lists: SeriesLists) -> None:
                 table = index.table_of(lists, schema, crs)
                 writer.write_table(table)
-                summary["series"] += table.num_rows
-                summary["duplicates_dropped"] += lists.duplicates
-                summary["observations"] += len(lists.values.flatten())
-                classes.update(table.column("label").to_pylist())
+                built["series"] += table.num_rows
+                built["duplicates_dropped"] += lists.duplicates
+                built["observations"] += len(lists.values.flatten())
+                built["classes"].update(table.column("label").to_pylist())
 
             for rows in _batches(connection, _sql(files, bands), bands, batch_rows):
                 bar.advance(task, len(rows))
+                built["rows_read"] += len(rows)
                 for lists in assembler.add(index.filter(rows)):
                     write(lists)
             for lists in assembler.finish():
                 write(lists)
-        if summary["series"] == 0:
-            raise InputError(f"no series left from {observations} with label map {the_map.name}: "
-                             "check the points table and the label map")
-        tmp.replace(out)
+        if built["series"]:
+            tmp.replace(out)
     except duckdb.Error as exc:
-        raise InputError(f"cannot build series from {observations}: {exc}") from None
+        raise InputError(f"cannot build series for {out}: {exc}") from None
     finally:
         connection.close()
         tmp.unlink(missing_ok=True)
         shutil.rmtree(spill, ignore_errors=True)
-    kept_points = int(index.kept.sum())
-    summary.update(observations_read=total, dropped=dict(index.counts),
-                   points_without_observations=kept_points - summary["series"],
-                   classes=dict(sorted(classes.items())), label_map=json.loads(mapped.metadata(the_map)))
-    return summary
+    built["dropped"] = index.counts
+    return built
+
+
+def _series_by_units(observations: str, bands: list[str], *, index: _PointIndex, schema: pa.Schema,
+                     crs: str | None, out: str, total: int, engine: str, spark_master: str | None,
+                     workers: int | None, partitions: int, quiet: bool) -> dict[str, Any]:
+    """The same table from units of samples scheduled by ``engine`` (see `inseason.series.units`)."""
+
+    def check(built: dict[str, Any]) -> None:
+        if built["rows_read"] != total:  # observations of points the table does not hold: no unit read them
+            ids = observations_dataset(observations).to_table(columns=["point_id"]).column("point_id").to_numpy()
+            bad = np.setdiff1d(ids, index.ids)[:5].tolist()
+            raise InputError(f"observations reference point ids missing from the label points (e.g. {bad}): "
+                             "give the --points table the observations were extracted from")
+
+    if engine == "spark":
+        from inseason.engines.spark import run_spark
+        run: Runner = functools.partial(run_spark, master=spark_master)
+    else:
+        run = functools.partial(run_local, workers=workers)
+    built = run_units(run, observations=observations, index=index, schema=schema, crs=crs, bands=bands,
+                      scl_preference=SCL_PREFERENCE, out=out, partitions=partitions, check=check, quiet=quiet)
+    return built
