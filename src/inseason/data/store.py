@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 
@@ -43,6 +44,9 @@ class SeriesStore:
     sample_ids: np.ndarray  # [N_rows]
     season: str
     fingerprint: str
+    lon: np.ndarray | None = None  # float64 [N_rows], NaN where unknown (None: the table has no lon/lat)
+    lat: np.ndarray | None = None
+    label_rules: tuple[str, ...] = ()  # window rules of the table's label map (e.g. "no_crop_growing")
 
     def __len__(self) -> int:
         return int(self.offsets.size - 1)
@@ -138,6 +142,7 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
               else np.full(table.num_rows, None, dtype=object))
     codes = (table.column("label_code").to_numpy(zero_copy_only=False).astype(np.int32)
              if "label_code" in table.schema.names else np.zeros(table.num_rows, np.int32))
+    lon, lat = (_coordinate(table, name) for name in ("lon", "lat"))
     digest = hashlib.sha256()
     for part in (offsets, values, doy.astype(np.int16), np.array(labels.tolist(), dtype=str)):
         digest.update(np.ascontiguousarray(part).tobytes())
@@ -147,7 +152,29 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
                        years=years, splits=splits,
                        sample_ids=np.asarray(table.column("sample_id").to_pylist() if "sample_id" in
                                              table.schema.names else np.arange(table.num_rows)),
-                       season=season, fingerprint=digest.hexdigest()[:16])
+                       season=season, fingerprint=digest.hexdigest()[:16], lon=lon, lat=lat,
+                       label_rules=label_rules(table.schema))
+
+
+def _coordinate(table: pa.Table, name: str) -> np.ndarray | None:
+    """A float64 coordinate column (nulls as NaN), or None when the table lacks it."""
+    if name not in table.schema.names:
+        return None
+    column = table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return np.asarray(column, np.float64)
+
+
+def label_rules(schema: pa.Schema) -> tuple[str, ...]:
+    """The window rules (``rules``) of the label map stored in a series table's ``inseason:label_map``
+    metadata by `inseason series` (empty when the table has none)."""
+    raw = (schema.metadata or {}).get(b"inseason:label_map")
+    if not raw:
+        return ()
+    try:
+        return tuple(str(rule) for rule in json.loads(raw).get("rules", ()))
+    except (json.JSONDecodeError, AttributeError):
+        raise InputError("the series table's inseason:label_map metadata is not valid JSON: rebuild it with "
+                         "inseason series") from None
 
 
 def load_series(path: str | os.PathLike[str], *, season: str = DEFAULT_START) -> SeriesStore:

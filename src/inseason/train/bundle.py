@@ -2,8 +2,8 @@
 
 model.json records everything needed to rebuild the network and feed it the same inputs: the registry
 spec, band order, input channels, adapter, normalisation statistics (training split only), label map
-(names, source codes, colours), season start, class prior, training data fingerprint, metrics and package
-versions. Lightning checkpoints are for resuming only. A network's weights are its state dict; a classical
+(names, source codes, colours), season start, class prior, training data fingerprint and region (lon/lat box of the training
+samples), metrics and package versions. Lightning checkpoints are for resuming only. A network's weights are its state dict; a classical
 baseline's are its fitted trees as plain arrays (``safetensors.numpy``), so neither ever needs pickle.
 """
 
@@ -76,10 +76,13 @@ def _versions() -> dict[str, str]:
 
 def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dict[str, Any],
                  spec: InputSpec, bands: Sequence[str], classes: Sequence[LabelClass], prior: np.ndarray,
-                 season_start: str, fingerprint: str, metrics: dict[str, Any], config: dict[str, Any]) -> Path:
+                 season_start: str, fingerprint: str, metrics: dict[str, Any], config: dict[str, Any],
+                 training_region: Sequence[float] | None = None) -> Path:
     """Write the bundle files into ``out`` (each to a temporary name, then renamed; model.json last).
 
     ``network`` is a registry network or a fitted classical baseline (its tree arrays are stored).
+    ``training_region`` ([west, south, east, north], lon/lat of the training samples) lets map runs warn
+    about an AOI outside it.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,6 +99,7 @@ def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dic
         "adapter": spec.adapter.model_dump(mode="json"), "normalization": spec.normalization.to_json(),
         "classes": [{"name": c.name, "codes": list(c.codes), "color": list(c.color)} for c in classes],
         "prior": [float(p) for p in prior], "season_start": season_start, "training_data": fingerprint,
+        "training_region": None if training_region is None else [float(v) for v in training_region],
         "metrics": metrics, "config": config, "versions": _versions(),
     }
     tmp = out / f".{MANIFEST}.tmp-{os.getpid()}"

@@ -12,9 +12,10 @@ import json
 import logging
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import lightning as L
 import numpy as np
@@ -141,7 +142,7 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
     counts = np.bincount(targets[train_rows], minlength=len(classes)).astype(np.float64)
     parts = _BundleParts(spec=spec, bands=store.bands, classes=classes, prior=(counts / counts.sum()).astype(
         np.float32), season_start=config.season_start, fingerprint=store.fingerprint,
-        config=config.model_dump(mode="json"))
+        config=config.model_dump(mode="json"), training_region=_training_region(store, train_rows))
     if not info.neural:
         fit_trees(network, store, train_rows, targets[train_rows], spec, config=config, quiet=quiet)
         metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, targets=targets,
@@ -190,7 +191,7 @@ def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_name
         from lightning.pytorch.profilers import PyTorchProfiler
         profiler = PyTorchProfiler(dirpath=out / "profile", filename="trace", schedule=torch.profiler.schedule(
             wait=1, warmup=1, active=3, repeat=1))
-    with _quiet_lightning(quiet):
+    with _lightning_logs_quiet():
         trainer = L.Trainer(
             max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
             strategy=config.strategy, logger=TensorBoardLogger(out, name="tensorboard", version=0,
@@ -198,8 +199,9 @@ def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_name
             callbacks=run_callbacks, plugins=[AtomicCheckpointIO()], enable_progress_bar=not quiet,
             enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1, profiler=profiler,
             use_distributed_sampler=False)
-    with warnings.catch_warnings(), _quiet_lightning(quiet):
+    with warnings.catch_warnings(), _lightning_logs_quiet():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         trainer.fit(module, datamodule=data, ckpt_path=str(checkpoints / "last.ckpt") if resuming else None)
     if not trainer.is_global_zero:
@@ -222,6 +224,18 @@ class _BundleParts:
     season_start: str
     fingerprint: str
     config: dict[str, Any]
+    training_region: list[float] | None
+
+
+def _training_region(store: SeriesStore, rows: np.ndarray) -> list[float] | None:
+    """[west, south, east, north] of the lon/lat of ``rows`` (None when the table has no coordinates)."""
+    if store.lon is None or store.lat is None:
+        return None
+    lon, lat = store.lon[rows], store.lat[rows]
+    known = np.isfinite(lon) & np.isfinite(lat)
+    if not known.any():
+        return None
+    return [float(lon[known].min()), float(lat[known].min()), float(lon[known].max()), float(lat[known].max())]
 
 
 def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: SeriesStore, val_rows: np.ndarray,
@@ -231,7 +245,8 @@ def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: Ser
     def write(metrics: dict[str, Any]) -> None:
         write_bundle(out, network=network, model_spec=model_spec(network), spec=parts.spec, bands=parts.bands,
                      classes=parts.classes, prior=parts.prior, season_start=parts.season_start,
-                     fingerprint=parts.fingerprint, metrics=metrics, config=parts.config)
+                     fingerprint=parts.fingerprint, metrics=metrics, config=parts.config,
+                     training_region=parts.training_region)
 
     write({})
     probabilities = Predictor(load_bundle(out)).predict_proba(store, rows=val_rows, as_of=config.val_as_of)
@@ -270,19 +285,19 @@ def _dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-class _quiet_lightning:
-    """Silence Lightning's informational logging while ``quiet``."""
+@contextmanager
+def _lightning_logs_quiet() -> Iterator[None]:
+    """Lightning's informational messages (accelerators available, tips, "fit stopped") off for the block.
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet, self.levels = quiet, {}
-
-    def __enter__(self) -> None:
-        if self.quiet:
-            for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-                logger = logging.getLogger(name)
-                self.levels[name] = logger.level
-                logger.setLevel(logging.WARNING)
-
-    def __exit__(self, *exc: object) -> None:
-        for name, level in self.levels.items():
+    Lightning logs them through its own handler and the root logger, so they would show twice next to
+    the progress bar; warnings and errors still come through.
+    """
+    names = ("lightning.pytorch", "lightning.fabric", "lightning")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
