@@ -1,0 +1,113 @@
+"""`inseason bench engines`: the same extract + series on the local engine and on Spark, in one run.
+
+Both sides extract the same label points from the same scenes and build the same series table; the
+result gives observation rows per second for each engine (extract and series together, Spark's session
+start-up excluded), the start-up itself, and whether the two outputs are identical (every part file byte
+for byte, and the series tables). Run it on larger worlds (``size``, ``max_scenes``) to see from which
+job size Spark's start-up and per-task scheduling stop mattering.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
+
+from inseason.engines.spark import get_spark
+from inseason.extract.scenes import find_scenes
+from inseason.extract.stage import extract
+from inseason.series.build import make_series
+from inseason.sources.points import make_label_points
+from inseason.synth import load_world, synth
+from inseason.tables import SCENE_MANIFEST, read_table, write_table
+
+__all__ = ["bench_engines", "bench_engines_markdown"]
+
+
+def _run(points: Path, scenes: Path, out: Path, *, engine: str, workers: int, quiet: bool) -> dict[str, Any]:
+    """Extract then build series with ``engine``; rows, seconds and output paths."""
+    started = time.perf_counter()
+    extracted = extract(points, scenes, out=out / "obs", engine=engine, workers=workers, quiet=quiet)
+    series = make_series(out / "obs", points=points, out=out / "series.parquet", engine=engine, workers=workers,
+                         quiet=quiet)
+    seconds = time.perf_counter() - started
+    return {"observations": extracted["observations"], "series": series["series"], "seconds": seconds}
+
+
+def _same_outputs(a: Path, b: Path) -> bool:
+    """Whether two runs wrote the same part files (byte for byte) and the same series table."""
+    parts_a = {p.relative_to(a): p.read_bytes() for p in sorted((a / "obs").glob("year=*/tile=*/part-*"))}
+    parts_b = {p.relative_to(b): p.read_bytes() for p in sorted((b / "obs").glob("year=*/tile=*/part-*"))}
+    table_a, table_b = pq.read_table(a / "series.parquet"), pq.read_table(b / "series.parquet")
+    return parts_a == parts_b and table_a.equals(table_b, check_metadata=True)
+
+
+def bench_engines(*, world: str | Path | None = None, size: str = "large", workers: int = 2,
+                  years: Sequence[int] | None = None, stride: int = 15, max_scenes: int | None = None,
+                  quiet: bool = False) -> dict[str, Any]:
+    """Run extract + series with the local engine (``workers`` processes) and with Spark ``local[workers]``.
+
+    ``world`` reuses a world made by ``inseason synth``; without it a world of ``size`` (and ``years``)
+    is made in a temporary folder. Label points are every ``stride``-th label pixel; ``max_scenes`` keeps
+    the first scenes by date. Returns ``local_rows_per_s``, ``spark_rows_per_s`` (observation rows per
+    second of extract + series), ``spark_startup_s`` (0 when a session was already running), ``identical``
+    and the counts and seconds behind them. A Spark session this function starts is stopped at the end.
+    """
+    with tempfile.TemporaryDirectory(prefix="inseason-bench-engines-") as tmp:
+        tmp_path = Path(tmp)
+        if world is None:
+            world = synth(tmp_path / "world", size=size, seed=1, years=tuple(years) if years else None,
+                          quiet=quiet).path
+        world = Path(world)
+        info, _ = load_world(world)
+        seasons = sorted(int(y) for y in (years or info["years"]))
+        points = make_label_points(cdl=world / "labels", aoi=world / "aoi.geojson", years=seasons, stride=stride,
+                                   out=tmp_path / "points.parquet", quiet=True)
+        find_scenes(stac=world / "stac" / "catalog.json", aoi=world / "aoi.geojson", start=f"{seasons[0]}-01-01",
+                    end=f"{seasons[-1]}-12-31", out=tmp_path / "all.parquet", min_valid=0.0, quiet=True)
+        scenes = read_table(tmp_path / "all.parquet", SCENE_MANIFEST, what="scene manifest")
+        scenes = scenes.sort_by([("datetime", "ascending"), ("scene_id", "ascending")])
+        if max_scenes is not None:
+            scenes = scenes.slice(0, max_scenes)
+        write_table(scenes, tmp_path / "scenes.parquet")
+
+        local = _run(tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "local", engine="local",
+                     workers=workers, quiet=quiet)
+        had_session = SparkSession.getActiveSession() is not None
+        started = time.perf_counter()
+        session = get_spark(master=None if had_session else f"local[{workers}]")
+        session.sparkContext.parallelize([0], 1).count()  # the first job starts the Python workers
+        startup = 0.0 if had_session else time.perf_counter() - started
+        try:
+            on_spark = _run(tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "spark",
+                            engine="spark", workers=workers, quiet=quiet)
+        finally:
+            if not had_session:
+                session.stop()
+        identical = _same_outputs(tmp_path / "local", tmp_path / "spark")
+    return {
+        "world": {"size": info["size"], "tiles": len(info["tiles"]), "years": seasons},
+        "points": points.num_rows, "scenes": scenes.num_rows, "workers": workers,
+        "observations": local["observations"], "series": local["series"],
+        "local_seconds": round(local["seconds"], 3), "spark_seconds": round(on_spark["seconds"], 3),
+        "local_rows_per_s": round(local["observations"] / local["seconds"], 1),
+        "spark_rows_per_s": round(on_spark["observations"] / on_spark["seconds"], 1),
+        "spark_startup_s": round(startup, 3),
+        "identical": identical and on_spark["observations"] == local["observations"],
+    }
+
+
+def bench_engines_markdown(result: dict[str, Any]) -> str:
+    """The benchmark as a Markdown table (one row per engine), for READMEs and reports."""
+    rows = [("local", result["local_seconds"], result["local_rows_per_s"], "—"),
+            (f"spark local[{result['workers']}]", result["spark_seconds"], result["spark_rows_per_s"],
+             result["spark_startup_s"])]
+    lines = [f"{result['points']:,} points × {result['scenes']} scenes → {result['observations']:,} observations, "
+             f"{result['series']:,} series; identical outputs: {'yes' if result['identical'] else 'NO'}", "",
+             "| engine | seconds | rows/s | start-up s |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {seconds:,.2f} | {rate:,.0f} | {startup} |" for name, seconds, rate, startup in rows]
+    return "\n".join(lines)
