@@ -16,6 +16,7 @@ from inseason.data.adapters import AdapterConfig, gather_bucketed, gather_sequen
 from inseason.data.features import FeatureConfig, compute_features
 from inseason.data.normalize import Normalization
 from inseason.data.store import SeriesStore
+from inseason.data.windows import WindowRule, relabelled
 
 #: Day of season standing for "the whole season" (later than any observation).
 SEASON_END = 399
@@ -39,16 +40,19 @@ class InputSpec:
     adapter: AdapterConfig
     features: FeatureConfig
     normalization: Normalization
+    window_rule: WindowRule | None = None  # the label map's window rule (No Crop Growing), if any
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Model inputs of the shared tensor contract, as numpy: values [B,T,C], mask [B,T], doy [B,T]."""
+    """Model inputs of the shared tensor contract, as numpy: values [B,T,C], mask [B,T], doy [B,T], plus
+    which windows the spec's window rule relabels (bool [B], all False without a rule)."""
 
     values: np.ndarray  # float32
     mask: np.ndarray  # bool
     doy: np.ndarray  # int64
     rows: np.ndarray  # int64, the store rows
+    relabelled: np.ndarray  # bool
 
 
 def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of: np.ndarray | None = None,
@@ -60,11 +64,42 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
     inputs (a series cut at ``as_of`` gives identical inputs). Training draws its as-of days the same way.
 
     With ``augment`` (and ``rng``) the as-of day, the window end, dropped observations and band noise are
-    drawn per sample. A sample that would lose all its observations to dropout keeps them.
+    drawn per sample. A sample that would lose all its observations to dropout keeps them. ``relabelled``
+    marks the windows whose label the spec's window rule changes (see `window_labels`).
     """
     rows = np.asarray(rows, dtype=np.int64)
+    positions, mask, doy = _gather(store, rows, spec.adapter, as_of=as_of, augment=augment, rng=rng)
+    flat = positions[mask]
+    channels = compute_features(store.values[flat], None if store.scl is None else store.scl[flat],
+                                bands=store.bands, scales=store.scales, config=spec.features)
+    channels = spec.normalization.apply(channels)
+    if augment is not None and augment.band_noise > 0:
+        channels = channels + rng.normal(0.0, augment.band_noise, channels.shape)
+    values = np.zeros((*mask.shape, channels.shape[1]), np.float32)
+    values[mask] = channels
+    return Batch(values=values, mask=mask, doy=doy, rows=rows,
+                 relabelled=relabelled(store, rows, positions, mask, spec.window_rule))
+
+
+def window_labels(store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray | None, spec: InputSpec) -> np.ndarray:
+    """The label (str, object [B]) of each row's window as of day of season ``as_of`` (None: whole season).
+
+    The row's own label, except where the spec's window rule relabels the window the model sees (the
+    `arset` label map's No Crop Growing rule): the targets to score a prediction as of that day against.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    labels = store.labels[rows].copy()
+    if spec.window_rule is None:
+        return labels
+    positions, mask, _ = _gather(store, rows, spec.adapter, as_of=as_of, augment=None, rng=None)
+    labels[relabelled(store, rows, positions, mask, spec.window_rule)] = spec.window_rule.target
+    return labels
+
+
+def _gather(store: SeriesStore, rows: np.ndarray, adapter: AdapterConfig, *, as_of: np.ndarray | None,
+            augment: AugmentConfig | None, rng: np.random.Generator | None) -> tuple[np.ndarray, ...]:
+    """Observation positions, mask and day of season [B, T] of each row's window (see `build_batch`)."""
     as_of = np.full(rows.size, SEASON_END, np.int64) if as_of is None else np.asarray(as_of, np.int64)
-    adapter = spec.adapter
     if augment is not None:
         assert rng is not None, "augmentation needs a seeded generator"
         as_of = _random_as_of(store, rows, as_of, augment, rng)
@@ -82,25 +117,17 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
             if lost.any():
                 positions[lost], mask[lost], doy[lost] = gather_bucketed(
                     store, rows[lost], window_end=window_end[lost], config=adapter)
-    else:
-        keep = None
-        if augment is not None and augment.obs_dropout > 0:
-            keep = rng.random((rows.size, adapter.max_obs)) >= augment.obs_dropout
-        positions, mask, doy = gather_sequence(store, rows, as_of=as_of, config=adapter, keep=keep)
-        if keep is not None:
-            lost = ~mask.any(axis=1)
-            if lost.any():
-                positions[lost], mask[lost], doy[lost] = gather_sequence(store, rows[lost], as_of=as_of[lost],
-                                                                         config=adapter)
-    flat = positions[mask]
-    channels = compute_features(store.values[flat], None if store.scl is None else store.scl[flat],
-                                bands=store.bands, scales=store.scales, config=spec.features)
-    channels = spec.normalization.apply(channels)
-    if augment is not None and augment.band_noise > 0:
-        channels = channels + rng.normal(0.0, augment.band_noise, channels.shape)
-    values = np.zeros((*mask.shape, channels.shape[1]), np.float32)
-    values[mask] = channels
-    return Batch(values=values, mask=mask, doy=doy, rows=rows)
+        return positions, mask, doy
+    keep = None
+    if augment is not None and augment.obs_dropout > 0:
+        keep = rng.random((rows.size, adapter.max_obs)) >= augment.obs_dropout
+    positions, mask, doy = gather_sequence(store, rows, as_of=as_of, config=adapter, keep=keep)
+    if keep is not None:
+        lost = ~mask.any(axis=1)
+        if lost.any():
+            positions[lost], mask[lost], doy[lost] = gather_sequence(store, rows[lost], as_of=as_of[lost],
+                                                                     config=adapter)
+    return positions, mask, doy
 
 
 def observed_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray) -> np.ndarray:

@@ -25,12 +25,17 @@ class BatchLoader:
     epoch) or ``balanced`` (rows drawn with probability inversely proportional to their class frequency).
     ``as_of`` fixes the day of season every row is seen at (evaluation); ``augment`` draws it per sample.
     ``consumed`` counts the batches of the current epoch the trainer has finished; `state_dict` stores it.
+    ``relabel_to`` is the class index of windows the spec's window rule relabels (No Crop Growing); it is
+    required when the spec has a rule, so each window's target follows what the window shows.
     """
 
     def __init__(self, store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
                  batch_size: int, sampling: Sampling = "sequential", seed: int = 0,
                  augment: AugmentConfig | None = None, as_of: int | None = None, rank: int = 0,
-                 world_size: int = 1, drop_last: bool = False) -> None:
+                 world_size: int = 1, drop_last: bool = False, relabel_to: int | None = None) -> None:
+        if spec.window_rule is not None and relabel_to is None:
+            raise ValueError("the input spec has a window rule: give relabel_to, the index of its target class")
+        self.relabel_to = relabel_to
         self.store, self.rows, self.targets, self.spec = store, np.asarray(rows, np.int64), targets, spec
         self.batch_size, self.sampling, self.seed, self.augment = batch_size, sampling, seed, augment
         self.as_of, self.rank, self.world_size, self.drop_last = as_of, rank, world_size, drop_last
@@ -66,8 +71,11 @@ class BatchLoader:
         as_of = None if self.as_of is None else np.full(rows.size, self.as_of, np.int64)
         rng = np.random.default_rng([self.seed, epoch, index + 1]) if self.augment is not None else None
         built = build_batch(self.store, rows, self.spec, as_of=as_of, augment=self.augment, rng=rng)
+        targets = np.array(self.targets[order], np.int64)
+        if self.relabel_to is not None:
+            targets[built.relabelled] = self.relabel_to
         return (torch.from_numpy(built.values), torch.from_numpy(built.mask), torch.from_numpy(built.doy),
-                torch.from_numpy(np.asarray(self.targets[order], np.int64)))
+                torch.from_numpy(targets))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         epoch, start = self.epoch, self._resume_at
