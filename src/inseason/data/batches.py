@@ -81,17 +81,19 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
                  relabelled=relabelled(store, rows, positions, mask, spec.window_rule))
 
 
-def window_labels(store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray | None, spec: InputSpec) -> np.ndarray:
+def window_labels(store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray | None, spec: InputSpec,
+                  augment: AugmentConfig | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
     """The label (str, object [B]) of each row's window as of day of season ``as_of`` (None: whole season).
 
     The row's own label, except where the spec's window rule relabels the window the model sees (the
     `arset` label map's No Crop Growing rule): the targets to score a prediction as of that day against.
+    With ``augment`` and ``rng`` the windows are drawn as `build_batch` draws training windows.
     """
     rows = np.asarray(rows, dtype=np.int64)
     labels = store.labels[rows].copy()
     if spec.window_rule is None:
         return labels
-    positions, mask, _ = _gather(store, rows, spec.adapter, as_of=as_of, augment=None, rng=None)
+    positions, mask, _ = _gather(store, rows, spec.adapter, as_of=as_of, augment=augment, rng=rng)
     labels[relabelled(store, rows, positions, mask, spec.window_rule)] = spec.window_rule.target
     return labels
 

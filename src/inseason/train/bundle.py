@@ -2,8 +2,9 @@
 
 model.json records everything needed to rebuild the network and feed it the same inputs: the registry
 spec, band order, input channels, adapter, normalisation statistics (training split only), label map
-(names, source codes, colours), season start, class prior, training data fingerprint and region (lon/lat box of the training
-samples), metrics and package versions. Lightning checkpoints are for resuming only. A network's weights are its state dict; a classical
+(names, source codes, colours) and its window rule (No Crop Growing), season start, class prior, training
+data fingerprint and region (lon/lat box of the training samples), metrics and package versions.
+Lightning checkpoints are for resuming only. A network's weights are its state dict; a classical
 baseline's are its fitted trees as plain arrays (``safetensors.numpy``), so neither ever needs pickle.
 """
 
@@ -23,7 +24,7 @@ from safetensors.numpy import load_file as load_arrays
 from safetensors.numpy import save_file as save_arrays
 from safetensors.torch import load_file, save_file
 
-from inseason.data import AdapterConfig, FeatureConfig, InputSpec, Normalization
+from inseason.data import AdapterConfig, FeatureConfig, InputSpec, Normalization, WindowRule
 from inseason.errors import InputError
 from inseason.models import Model, model_from_spec
 
@@ -97,6 +98,7 @@ def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dic
         "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "model": model_spec,
         "bands": list(bands), "features": spec.features.model_dump(mode="json"),
         "adapter": spec.adapter.model_dump(mode="json"), "normalization": spec.normalization.to_json(),
+        "window_rule": None if spec.window_rule is None else spec.window_rule.to_json(),
         "classes": [{"name": c.name, "codes": list(c.codes), "color": list(c.color)} for c in classes],
         "prior": [float(p) for p in prior], "season_start": season_start, "training_data": fingerprint,
         "training_region": None if training_region is None else [float(v) for v in training_region],
@@ -135,7 +137,8 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     except (RuntimeError, OSError, SafetensorError, InputError) as exc:
         raise InputError(f"{path / WEIGHTS} does not fit model {manifest['model']['name']!r}: {exc}") from None
     spec = InputSpec(adapter=AdapterConfig(**manifest["adapter"]), features=FeatureConfig(**manifest["features"]),
-                     normalization=Normalization.from_json(manifest["normalization"]))
+                     normalization=Normalization.from_json(manifest["normalization"]),
+                     window_rule=WindowRule.from_json(manifest.get("window_rule")))
     classes = tuple(LabelClass(name=c["name"], codes=tuple(c["codes"]), color=tuple(c["color"]))
                     for c in manifest["classes"])
     return Bundle(path=path, network=network, spec=spec, bands=tuple(manifest["bands"]), classes=classes,

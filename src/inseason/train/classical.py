@@ -17,18 +17,20 @@ from inseason.train.config import TrainConfig
 
 
 def tree_inputs(store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
-                config: TrainConfig, quiet: bool = True) -> tuple[np.ndarray, ...]:
+                config: TrainConfig, relabel_to: int | None = None, quiet: bool = True) -> tuple[np.ndarray, ...]:
     """Stacked ``(values, mask, doy, y)`` numpy arrays of ``config.as_of_copies`` passes over ``rows``.
 
     Pass 0 is unaugmented and sees the whole season; pass ``k`` ≥ 1 draws its augmentations from
-    (seed, k) exactly like training epoch ``k`` of a network. ``targets`` are the class indices of ``rows``.
+    (seed, k) exactly like training epoch ``k`` of a network. ``targets`` are the class indices of ``rows``;
+    windows the spec's window rule relabels get class ``relabel_to``.
     """
     parts: list[tuple[np.ndarray, ...]] = []
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("inputs", total=config.as_of_copies)
         for copy in range(config.as_of_copies):
             loader = BatchLoader(store, rows, targets, spec, batch_size=config.batch_size, sampling="sequential",
-                                 seed=config.seed, augment=config.augment if copy else None)
+                                 seed=config.seed, augment=config.augment if copy else None,
+                                 relabel_to=relabel_to)
             loader.epoch = copy
             parts.extend(tuple(t.numpy() for t in batch) for batch in loader)
             bar.advance(task)
@@ -47,8 +49,9 @@ def balance_weights(y: np.ndarray, *, n_classes: int, balance: str) -> np.ndarra
 
 
 def fit_trees(model: TreeBaseline, store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
-              config: TrainConfig, quiet: bool = True) -> TreeBaseline:
+              config: TrainConfig, relabel_to: int | None = None, quiet: bool = True) -> TreeBaseline:
     """Fit a tree baseline on the training inputs of `tree_inputs`, class-balanced as ``config.balance`` says."""
-    values, mask, doy, y = tree_inputs(store, rows, targets, spec, config=config, quiet=quiet)
+    values, mask, doy, y = tree_inputs(store, rows, targets, spec, config=config, relabel_to=relabel_to,
+                                       quiet=quiet)
     weights = balance_weights(y, n_classes=model.n_classes, balance=config.balance)
     return model.fit(values, mask, doy, y, sample_weight=weights)

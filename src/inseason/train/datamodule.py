@@ -10,13 +10,16 @@ from inseason.train.config import TrainConfig
 
 
 class SeriesDataModule(L.LightningDataModule):
-    """Training loader (seeded shuffle or balanced sampling, augmented) and a deterministic validation loader."""
+    """Training loader (seeded shuffle or balanced sampling, augmented) and a deterministic validation loader.
+
+    ``relabel_to`` is the class index windows take when the spec's window rule relabels them (both loaders).
+    """
 
     def __init__(self, store: SeriesStore, *, train_rows: np.ndarray, val_rows: np.ndarray, targets: np.ndarray,
-                 spec: InputSpec, config: TrainConfig) -> None:
+                 spec: InputSpec, config: TrainConfig, relabel_to: int | None = None) -> None:
         super().__init__()
         self.store, self.train_rows, self.val_rows, self.targets = store, train_rows, val_rows, targets
-        self.spec, self.config = spec, config
+        self.spec, self.config, self.relabel_to = spec, config, relabel_to
 
     def _shard(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -29,7 +32,7 @@ class SeriesDataModule(L.LightningDataModule):
         loader = BatchLoader(self.store, self.train_rows, self.targets[self.train_rows], self.spec,
                              batch_size=config.batch_size,
                              sampling="balanced" if config.balance == "sampler" else "shuffle", seed=config.seed,
-                             augment=config.augment, rank=rank, world_size=world_size)
+                             augment=config.augment, rank=rank, world_size=world_size, relabel_to=self.relabel_to)
         if self.trainer is not None:
             loader.epoch = self.trainer.current_epoch
         return loader
@@ -39,4 +42,5 @@ class SeriesDataModule(L.LightningDataModule):
         rank, world_size = self._shard()
         return BatchLoader(self.store, self.val_rows, self.targets[self.val_rows], self.spec,
                            batch_size=self.config.batch_size, sampling="sequential", seed=self.config.seed,
-                           as_of=self.config.val_as_of, rank=rank, world_size=world_size)
+                           as_of=self.config.val_as_of, rank=rank, world_size=world_size,
+                           relabel_to=self.relabel_to)

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from inseason.data import SEASON_END, Batch, SeriesStore, build_batch, decode_series
+from inseason.data import SEASON_END, Batch, SeriesStore, build_batch, decode_series, window_labels
 from inseason.errors import InputError
 from inseason.progress import progress_bar
 from inseason.season import season_start
@@ -82,6 +82,17 @@ class Predictor:
                 out[chunk] = probabilities
                 bar.advance(task, len(batch.rows))
         return out
+
+    def window_targets(self, store: SeriesStore, *, as_of: AsOf = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """Class indices (int64 [N]) to score predictions of ``rows`` as of ``as_of`` against.
+
+        Each row's label, except where the bundle's window rule (the `arset` No Crop Growing rule) relabels
+        the window the model sees as of that day; labels outside the model's label map raise `InputError`.
+        """
+        self.check(store)
+        rows = np.arange(len(store), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        labels = window_labels(store, rows, as_of=as_of_days(store, as_of)[rows], spec=self.bundle.spec)
+        return self.bundle.class_index(labels)
 
     def _probabilities(self, batch: Batch) -> np.ndarray:
         """Class probabilities float32 [B, K] of one built batch."""

@@ -26,7 +26,8 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from inseason.config import dump_yaml
-from inseason.data import InputSpec, SeriesStore, decode_series, feature_names, fit_normalization, load_series
+from inseason.data import (InputSpec, SeriesStore, WindowRule, decode_series, feature_names, fit_normalization,
+                           load_series, window_labels, window_rule_of)
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_classes
 from inseason.models import Model, create_model, model_info, model_spec
@@ -39,6 +40,9 @@ from inseason.train.metrics import classification_metrics
 from inseason.train.module import CropTypeModule
 from inseason.train.predict import Predictor
 
+#: CDL code whose colour the No Crop Growing class takes (Fallow/Idle Cropland).
+FALLOW = 61
+_COUNT_CHUNK = 65_536
 _MONITOR = {"val_macro_f1": ("val/macro_f1", "max"), "val_oa": ("val/oa", "max"), "val_loss": ("val/loss", "min")}
 
 
@@ -54,11 +58,16 @@ class RunSummary:
     resumed: bool
 
 
-def _label_map(store: SeriesStore, train_rows: np.ndarray) -> list[LabelClass]:
-    """Classes of the training split (sorted by name) with their source codes and a colour each."""
+def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule | None) -> list[LabelClass]:
+    """Classes of the training split (sorted by name) with their source codes and a colour each, plus the
+    window rule's target class (No Crop Growing: no source code, the CDL Fallow/Idle colour)."""
     cdl = cdl_classes()
     classes = []
-    for name in sorted({str(label) for label in store.labels[train_rows]}):
+    names = {str(label) for label in store.labels[train_rows]}
+    for name in sorted(names | ({rule.target} if rule is not None else set())):
+        if rule is not None and name == rule.target and name not in names:
+            classes.append(LabelClass(name=name, codes=(), color=cdl[FALLOW].color))
+            continue
         codes, counts = np.unique(store.label_codes[train_rows][store.labels[train_rows] == name], return_counts=True)
         main = int(codes[np.argmax(counts)])
         color = cdl[main].color if main in cdl and cdl[main].name.casefold() == name.casefold() else None
@@ -67,6 +76,25 @@ def _label_map(store: SeriesStore, train_rows: np.ndarray) -> list[LabelClass]:
             color = tuple(int(c) for c in shade)
         classes.append(LabelClass(name=name, codes=tuple(int(c) for c in codes), color=color))
     return classes
+
+
+def _class_counts(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, names: list[str],
+                  config: TrainConfig) -> np.ndarray:
+    """Training samples per class (float64 [K]) for the class prior and the loss weights.
+
+    With a window rule a sample's class depends on its window, so the counts are those of one seeded draw
+    of training windows (as training draws them), computed in chunks to bound memory.
+    """
+    index = {name: i for i, name in enumerate(names)}
+    augment = config.augment if spec.window_rule is not None else None
+    rng = np.random.default_rng([config.seed, 0, 0])
+    counts = np.zeros(len(names), np.float64)
+    for start in range(0, rows.size, _COUNT_CHUNK):
+        labels = window_labels(store, rows[start:start + _COUNT_CHUNK], as_of=None, spec=spec, augment=augment,
+                               rng=rng)
+        present, n = np.unique(labels.astype(str), return_counts=True)
+        counts[[index[name] for name in present.tolist()]] += n
+    return counts
 
 
 def _check_splits(store: SeriesStore, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -128,36 +156,41 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
     if info.adapter != config.adapter.kind:
         raise InputError(f"model {config.model.name!r} is designed for the {info.adapter} adapter: "
                          f"set adapter.kind={info.adapter}")
-    classes = _label_map(store, train_rows)
+    rule = window_rule_of(store, train_rows)
+    classes = _label_map(store, train_rows, rule=rule)
     names = [c.name for c in classes]
     index = {name: i for i, name in enumerate(names)}
     targets = np.array([index.get(str(label), -1) for label in store.labels], np.int64)
+    relabel_to = None if rule is None else index[rule.target]
     channels = feature_names(store.bands, config.features, has_scl=store.scl is not None)
     spec = InputSpec(adapter=config.adapter, features=config.features,
-                     normalization=fit_normalization(store, train_rows, features=config.features, seed=config.seed))
+                     normalization=fit_normalization(store, train_rows, features=config.features, seed=config.seed),
+                     window_rule=rule)
     resuming = _prepare_out(out, config, resume=resume)
     L.seed_everything(config.seed, workers=False, verbose=False)
     network = create_model(config.model.name, n_bands=len(channels), n_steps=config.adapter.n_steps,
                            n_classes=len(classes), seed=config.seed, **config.model.params)
-    counts = np.bincount(targets[train_rows], minlength=len(classes)).astype(np.float64)
+    counts = _class_counts(store, train_rows, spec, names=names, config=config)
     parts = _BundleParts(spec=spec, bands=store.bands, classes=classes, prior=(counts / counts.sum()).astype(
         np.float32), season_start=config.season_start, fingerprint=store.fingerprint,
         config=config.model_dump(mode="json"), training_region=_training_region(store, train_rows))
     if not info.neural:
-        fit_trees(network, store, train_rows, targets[train_rows], spec, config=config, quiet=quiet)
-        metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, targets=targets,
-                                 config=config, best_epoch=0)
+        fit_trees(network, store, train_rows, targets[train_rows], spec, config=config, relabel_to=relabel_to,
+                  quiet=quiet)
+        metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, config=config,
+                                 best_epoch=0)
         _log_tree_metrics(out, metrics)
         return _write_summary(out, RunSummary(out=str(out), model=config.model.name, best_epoch=0, epochs_run=0,
                                               metrics=metrics, resumed=False))
     trainer, best_epoch = _fit_network(network, data=SeriesDataModule(
-        store, train_rows=train_rows, val_rows=val_rows, targets=targets, spec=spec, config=config),
+        store, train_rows=train_rows, val_rows=val_rows, targets=targets, spec=spec, config=config,
+        relabel_to=relabel_to),
         class_names=names, counts=counts, out=out, config=config, resuming=resuming, quiet=quiet,
         callbacks=callbacks)
     if not trainer.is_global_zero:
         return RunSummary(out=str(out), model=config.model.name, best_epoch=-1, epochs_run=trainer.current_epoch,
                           metrics={}, resumed=resuming)
-    metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, targets=targets, config=config,
+    metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, config=config,
                              best_epoch=best_epoch)
     return _write_summary(out, RunSummary(out=str(out), model=config.model.name, best_epoch=best_epoch,
                                           epochs_run=trainer.current_epoch, metrics=metrics, resumed=resuming))
@@ -239,7 +272,7 @@ def _training_region(store: SeriesStore, rows: np.ndarray) -> list[float] | None
 
 
 def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: SeriesStore, val_rows: np.ndarray,
-                   targets: np.ndarray, config: TrainConfig, best_epoch: int) -> dict[str, Any]:
+                   config: TrainConfig, best_epoch: int) -> dict[str, Any]:
     """Write the bundle, score it on the validation split through `Predictor` (what users will run), and
     rewrite model.json with those metrics. Returns the metrics."""
     def write(metrics: dict[str, Any]) -> None:
@@ -249,9 +282,10 @@ def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: Ser
                      training_region=parts.training_region)
 
     write({})
-    probabilities = Predictor(load_bundle(out)).predict_proba(store, rows=val_rows, as_of=config.val_as_of)
-    metrics = classification_metrics(targets[val_rows], probabilities.argmax(axis=1),
-                                     [c.name for c in parts.classes])
+    predictor = Predictor(load_bundle(out))
+    probabilities = predictor.predict_proba(store, rows=val_rows, as_of=config.val_as_of)
+    truth = predictor.window_targets(store, rows=val_rows, as_of=config.val_as_of)
+    metrics = classification_metrics(truth, probabilities.argmax(axis=1), [c.name for c in parts.classes])
     write({"split": config.val_split, "best_epoch": best_epoch, **metrics})
     return metrics
 
