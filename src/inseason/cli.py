@@ -263,19 +263,23 @@ _LABEL_MAP_HELP = "Label map: cdl (CDL names), arset (the course's 7 classes), c
 
 @app.command()
 def series(
-    observations: Annotated[Path, typer.Argument(help="Observations folder (from `inseason extract`).")],
-    points: Annotated[Path, typer.Option(help="The label points table the observations were extracted for.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Series table to write (Parquet).")],
+    observations: Annotated[str, typer.Argument(help="Observations folder or s3:// prefix (from `inseason extract`).")],
+    points: Annotated[str, typer.Option(help="The label points table the observations were extracted for.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Series table to write (Parquet; path or s3://).")],
     label_map: Annotated[Optional[str], typer.Option(help=_LABEL_MAP_HELP)] = None,
     season_start: Annotated[str, typer.Option(help="Season start MM-DD (as for extract).")] = "01-01",
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory cap; it spills to disk beyond it.")] = "1GB",
+    engine: Annotated[str, typer.Option(help="local (DuckDB, or a process pool for s3://) or spark.")] = "local",
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master; default: the active session or local[*].")] = None,
+    partitions: Annotated[int, typer.Option(help="spark or s3://: units of samples (by sample-id hash).")] = 8,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Group observations into one calendar-true series per sample and season (out of core)."""
     from inseason.series.build import make_series
 
-    summary = make_series(observations, points=points, label_map=label_map, out=out, season_start=season_start,
-                          memory_limit=memory_limit, quiet=_State.quiet or as_json)
+    summary = make_series(str(observations), points=str(points), label_map=label_map, out=str(out),
+                          season_start=season_start, memory_limit=memory_limit, engine=engine,
+                          spark_master=spark_master, partitions=partitions, quiet=_State.quiet or as_json)
     if as_json:
         _print_json(summary)
     elif not _State.quiet:
@@ -581,6 +585,25 @@ def bench_ingest(
     table.add_row("observations", f"{ours['observations']:,}", f"{course['observations']:,}",
                   "same" if result["same_observations"] else "DIFFERENT")
     out_console.print(table)
+
+
+@bench_app.command("engines")
+def bench_engines(
+    world: Annotated[Optional[Path], typer.Option(help="A world from `inseason synth` (default: make one of --size).")] = None,
+    size: Annotated[str, typer.Option(help="World size to make when --world is not given.")] = "large",
+    workers: Annotated[int, typer.Option(help="Local processes and Spark local[N] cores.")] = 2,
+    max_scenes: Annotated[Optional[int], typer.Option(help="Cap on the scenes extracted.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (local_rows_per_s, spark_rows_per_s, "
+                                                         "spark_startup_s, identical).")] = False,
+) -> None:
+    """The same extract + series on the local engine and on Spark local[N]: rows/s and Spark's start-up."""
+    from inseason.bench.engines import bench_engines as run_bench, bench_engines_markdown
+
+    result = run_bench(world=world, size=size, workers=workers, max_scenes=max_scenes, quiet=_State.quiet or as_json)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(bench_engines_markdown(result), markup=False, highlight=False)
 
 
 @bench_app.command("series")
