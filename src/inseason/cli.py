@@ -496,6 +496,8 @@ def predict(
     workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: the cores).")] = None,
     crop_mask: Annotated[Optional[Path], typer.Option(help="CDL-coded raster (e.g. last year's CDL): map only its crop pixels.")] = None,
     scl_mask: Annotated[Optional[list[str]], typer.Option(help="SCL classes to drop (comma list; default 0,1,7,8,9,11).")] = None,
+    engine: Annotated[str, typer.Option(help="local (a process pool) or spark (blocks as Spark tasks).")] = "local",
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master; default: the active session or local[*].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season
@@ -509,7 +511,8 @@ def predict(
         raise InputError("give either --scenes (a scene manifest) or --stac (a STAC API or catalog)")
     run = predict_map(model, aoi=aoi, as_of=_as_of_dates(as_of, every, start, end), out=out, scenes=scenes,
                       stac=stac, block_size=block_size, workers=workers, crop_mask=crop_mask,
-                      scl_mask=_int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK, quiet=_State.quiet or as_json)
+                      scl_mask=_int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK, engine=engine,
+                      spark_master=spark_master, quiet=_State.quiet or as_json)
     if as_json:
         _print_json(dataclasses.asdict(run))
     elif not _State.quiet:

@@ -37,7 +37,7 @@ __all__ = ["bench_predict"]
 _CODES = (1, 2, 3, 5, 24, 26, 176)
 
 
-def _bundle(network: str, out: Path, *, seed: int) -> Path:
+def untrained_bundle(network: str, out: Path, *, seed: int) -> Path:
     """An untrained bundle of ``network`` with its training preset's adapter and features."""
     preset = TRAIN_PRESETS[network]
     adapter = AdapterConfig(**preset["adapter"])
@@ -79,7 +79,7 @@ def bench_predict(*, networks: Sequence[str] = ("arset", "tempcnn"), world: str 
         day = (date - dt.date(year, 1, 1)).days
         results: dict[str, Any] = {}
         for network in networks:
-            bundle = load_bundle(_bundle(network, root / f"bundle-{network}", seed=seed))
+            bundle = load_bundle(untrained_bundle(network, root / f"bundle-{network}", seed=seed))
             started = time.perf_counter()
             run = predict_map(bundle, scenes=root / "scenes.parquet", aoi=aoi, as_of=[date],
                               out=root / f"maps-{network}", block_size=block_size, workers=workers, quiet=True)

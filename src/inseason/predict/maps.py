@@ -265,15 +265,20 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
                 as_of: Sequence[dt.date | str] | dt.date | str, out: str | os.PathLike[str],
                 scenes: str | os.PathLike[str] | pa.Table | None = None, stac: str | None = None,
                 block_size: int = 256, workers: int | None = None, crop_mask: str | os.PathLike[str] | None = None,
-                scl_mask: Sequence[int] = DEFAULT_SCL_MASK, batch_size: int = 4096, quiet: bool = False) -> MapRun:
+                scl_mask: Sequence[int] = DEFAULT_SCL_MASK, batch_size: int = 4096, engine: str = "local",
+                spark_master: str | None = None, quiet: bool = False) -> MapRun:
     """Map the AOI's crop types as of each date of ``as_of`` with a model bundle (DESIGN §1, §2 map outputs).
 
     Scenes come from a scene manifest (``scenes``) or are searched in a STAC API or static catalog
     (``stac``). Pixels without a valid observation up to an as-of date are nodata; ``crop_mask`` (a
     CDL-coded raster, e.g. last year's CDL) restricts the map to its crop pixels. Several as-of dates of
-    one season share one read of each block. Blocks run on ``workers`` processes; a run killed midway
-    resumes from its finished blocks when started again with the same settings. Returns what was written.
+    one season share one read of each block. Blocks run on ``workers`` processes (``engine="local"``) or
+    as Spark tasks (``engine="spark"``, the active session or one on ``spark_master``; the output folder must
+    be visible to the executors); a run killed midway resumes from its finished blocks when started again
+    with the same settings. Returns what was written.
     """
+    if engine not in ("local", "spark"):
+        raise InputError(f"engine {engine!r} is unknown: use local or spark")
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     dates = _as_of_dates(as_of)
     geometry = read_aoi(aoi)
@@ -313,11 +318,17 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
     workers = workers or default_workers()
     context = _Context(bundle=str(bundle.path), grid=grid, aoi=geometry, seasons=seasons, scl_mask=mask,
                        crop_mask=None if crop_mask is None else str(crop_mask), blocks_dir=str(blocks_dir),
-                       batch_size=batch_size, single_thread=workers > 1)
+                       batch_size=batch_size, single_thread=workers > 1 or engine == "spark")
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("blocks", total=len(units), completed=len(units) - len(todo))
-        for _ in run_local(_map_block, todo, workers=min(workers, max(len(todo), 1)), initializer=_init_worker,
-                           initargs=(context,)):
+        if engine == "spark":
+            from inseason.engines.spark import run_spark
+
+            finished = run_spark(_map_block, todo, master=spark_master, initializer=_init_worker, initargs=(context,))
+        else:
+            finished = run_local(_map_block, todo, workers=min(workers, max(len(todo), 1)), initializer=_init_worker,
+                                 initargs=(context,))
+        for _ in finished:
             bar.advance(task)
     return _assemble(out, bundle, fingerprint=fingerprint, grid=grid, aoi=geometry, seasons=seasons, blocks=blocks,
                      resumed=len(units) - len(todo), skipped=skipped, quiet=quiet)
