@@ -11,6 +11,7 @@ import pytest
 from inseason.errors import InputError
 from inseason.evaluate.curves import course_windows, earliest_dates, in_season_curve
 from inseason.evaluate.fake import FAKE_CLASSES, TemplatePredictor, fake_series
+from inseason.evaluate.predictor import class_indices
 
 CLASSES = list(FAKE_CLASSES)
 
@@ -80,3 +81,23 @@ def test_bad_inputs(table: pa.Table) -> None:
     wrong_width = lambda t, *, as_of: np.ones((t.num_rows, 3)) / 3  # noqa: E731
     with pytest.raises(InputError, match="label map does not match"):
         in_season_curve(wrong_width, table, classes=CLASSES, as_of=["07-01"], n_boot=10)
+
+
+def test_targets_rule_scores_rows_against_their_window_label(table: pa.Table) -> None:
+    """A label rule given as ``targets`` decides, date by date, what each row is scored against."""
+    classes = list(FAKE_CLASSES)
+    perfect = TemplatePredictor(classes)
+    baseline = in_season_curve(perfect, table, classes=classes, as_of=["05-01", "09-01"], n_boot=20)
+    calls: list[dt.date] = []
+
+    def before_june_all_first_class(rows: pa.Table, *, as_of: dt.date) -> np.ndarray:
+        calls.append(as_of)
+        truth = class_indices(rows, classes=classes)
+        return np.zeros_like(truth) if as_of.month < 6 else truth
+
+    ruled = in_season_curve(perfect, table, classes=classes, as_of=["05-01", "09-01"], n_boot=20,
+                            targets=before_june_all_first_class)
+    first = baseline.probabilities[0].argmax(axis=1)
+    assert ruled.by_as_of_date[0]["overall_accuracy"] == pytest.approx(float(np.mean(first == 0)))
+    assert ruled.by_as_of_date[1]["overall_accuracy"] == baseline.by_as_of_date[1]["overall_accuracy"]
+    assert sorted({d.strftime("%m-%d") for d in calls}) == ["05-01", "09-01"]

@@ -15,7 +15,7 @@ from inseason.errors import InputError
 from inseason.evaluate.bootstrap import (bootstrap_confusions, group_indices, intervals_from_confusions,
                                          replicate_weights)
 from inseason.evaluate.metrics import confusion_matrix, metrics_from_confusion
-from inseason.evaluate.predictor import Predictor, checked_probabilities, class_indices, day_number
+from inseason.evaluate.predictor import Predictor, Targets, checked_probabilities, class_indices, day_number
 from inseason.evaluate.schedule import as_of_schedule, check_schedule, resolve_as_of
 from inseason.evaluate.series_arrays import flatten_series, observation_window
 from inseason.progress import progress_bar
@@ -51,6 +51,20 @@ def predict_at(predict: Predictor, table: pa.Table, *, end_day: np.ndarray, star
     return probabilities
 
 
+def targets_at(targets: Targets | None, table: pa.Table, *, end_day: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """Class indices to score each row against as of its ``end_day`` (days since 1970-01-01): ``targets``'
+    answer per distinct date when given (a label rule that depends on the observations up to that day,
+    such as the ARSET No Crop Growing rule), else ``default`` (the rows' labels)."""
+    if targets is None:
+        return default
+    y_true = np.empty(table.num_rows, np.int64)
+    for end in np.unique(end_day):
+        rows = np.flatnonzero(end_day == end)
+        as_of = dt.date(1970, 1, 1) + dt.timedelta(days=int(end))
+        y_true[rows] = np.asarray(targets(table.take(pa.array(rows)), as_of=as_of), np.int64)
+    return y_true
+
+
 def _metrics_with_intervals(y_true: np.ndarray, y_pred: np.ndarray, *, classes: Sequence[str],
                             group_index: np.ndarray, weights: np.ndarray, level: float) -> dict[str, Any]:
     n_classes = len(classes)
@@ -76,11 +90,13 @@ def earliest_dates(by_as_of_date: Sequence[dict[str, Any]], *, classes: Sequence
 def in_season_curve(predict: Predictor, table: pa.Table, *, classes: Sequence[str],
                     as_of: Sequence[str] | None = None, season_start: str = DEFAULT_START,
                     target_f1: float = 0.8, groups: Sequence[Any] | np.ndarray | None = None,
-                    n_boot: int = 1000, level: float = 0.95, seed: int = 0, quiet: bool = True) -> InSeasonCurve:
+                    n_boot: int = 1000, level: float = 0.95, seed: int = 0, targets: Targets | None = None,
+                    quiet: bool = True) -> InSeasonCurve:
     """Evaluate ``predict`` at calendar as-of dates (month-days, default every 15 days 1 April–31 October)
     resolved in each row's season: all metrics with bootstrap intervals (resampling ``groups``, e.g.
     field ids, when given) and the earliest date each class reaches ``target_f1``. The same bootstrap
-    draws serve every date so the bands are comparable along the curve."""
+    draws serve every date so the bands are comparable along the curve. ``targets(table, as_of=date)``,
+    when given, supplies the class each row is scored against as of each date (see `targets_at`)."""
     if not 0 < target_f1 <= 1:
         raise InputError(f"target F1 {target_f1} must lie in (0, 1]")
     y_true = class_indices(table, classes=classes)
@@ -96,7 +112,8 @@ def in_season_curve(predict: Predictor, table: pa.Table, *, classes: Sequence[st
         for d, month_day in enumerate(dates):
             end_day = np.array([day_number(resolve_as_of(month_day, int(y), start=season_start)) for y in years])
             probabilities[d] = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
-            metrics = _metrics_with_intervals(y_true, probabilities[d].argmax(axis=1), classes=classes,
+            truth = targets_at(targets, table, end_day=end_day, default=y_true)
+            metrics = _metrics_with_intervals(truth, probabilities[d].argmax(axis=1), classes=classes,
                                               group_index=group_index, weights=weights, level=level)
             rows.append({"as_of": month_day, **metrics})
             bar.advance(task)

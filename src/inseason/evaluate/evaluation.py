@@ -48,10 +48,10 @@ import pyarrow.compute as pc
 
 from inseason.errors import InputError
 from inseason.evaluate.bootstrap import bootstrap_intervals
-from inseason.evaluate.curves import course_windows, in_season_curve, predict_at
+from inseason.evaluate.curves import course_windows, in_season_curve, predict_at, targets_at
 from inseason.evaluate.importance import permutation_importance
 from inseason.evaluate.metrics import classification_metrics
-from inseason.evaluate.predictor import Predictor, class_indices, day_number
+from inseason.evaluate.predictor import Predictor, Targets, class_indices, day_number
 from inseason.evaluate.schedule import resolve_as_of, season_end
 from inseason.evaluate.series_arrays import flatten_series
 from inseason.evaluate.spatial import accuracy_by_group, block_ids
@@ -153,12 +153,14 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
                        n_viewer_samples: int = 24, max_map_points: int = 20_000,
                        config: Mapping[str, Any] | None = None, leakage_audit: Mapping[str, Any] | None = None,
                        extra_summary: Mapping[str, Any] | None = None, title: str = "inseason evaluation",
-                       seed: int = 0, quiet: bool = True) -> dict[str, Any]:
+                       seed: int = 0, targets: Targets | None = None, quiet: bool = True) -> dict[str, Any]:
     """Everything the report shows about ``predict`` on ``table`` (already restricted to the split to
     evaluate): end-of-season metrics, in-season curves, importance, accuracy by field or block, map points
     and viewer samples, as the evaluation dict this module's docstring defines. Bootstrap intervals
     resample fields (``spatial_by="field"``, samples without a field alone) or blocks of ``block_size``.
-    ``bands`` (the model's band order) is checked against the table's when given."""
+    ``bands`` (the model's band order) is checked against the table's when given. ``targets`` gives the
+    class to score each row against as of a date when a label rule depends on the observations (the
+    ARSET No Crop Growing rule); without it every row keeps its label."""
     if bands is not None and list(series_bands(table.schema)[0]) != list(bands):
         raise InputError(f"the series table's bands {series_bands(table.schema)[0]} differ from the model's "
                          f"{list(bands)}: build the series with the bands the model was trained on")
@@ -176,10 +178,11 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
         groups = block_ids(x, y, block_size=block_size)
     curve = in_season_curve(predict, table, classes=classes, as_of=as_of, season_start=season_start,
                             target_f1=target_f1, groups=groups, n_boot=n_boot, level=level, seed=seed,
-                            quiet=quiet)
+                            targets=targets, quiet=quiet)
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
     end_day = np.array([day_number(season_end(int(yr), start=season_start)) for yr in years])
     final = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
+    y_true = targets_at(targets, table, end_day=end_day, default=y_true)
     y_pred = final.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, classes=classes)
     metrics["intervals"] = {**bootstrap_intervals(y_true, y_pred, n_classes=len(classes), groups=groups,

@@ -26,6 +26,13 @@ class Predictor(Protocol):
     def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray: ...
 
 
+class Targets(Protocol):
+    """Class indices ``[rows]`` to score a series table's rows against as of ``as_of``, where a label rule
+    depends on the observations up to that day (the ARSET No Crop Growing rule)."""
+
+    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray: ...
+
+
 def day_number(date: dt.date) -> int:
     """Days since 1970-01-01 (how date32 columns store dates)."""
     return (date - EPOCH).days

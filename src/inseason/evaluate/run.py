@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from inseason.data import SEASON_END, build_batch, decode_series
 from inseason.errors import InputError
 from inseason.evaluate.evaluation import evaluate_predictor, write_evaluation
 from inseason.evaluate.importance import attention_profile
-from inseason.train import Bundle, load_bundle, predict_series
+from inseason.train import Bundle, Predictor, load_bundle, predict_series
 
 #: Where `evaluate_run` writes the evaluation inside the run folder (and `inseason report` looks for it).
 EVALUATION_FILE = "evaluation.json"
@@ -68,10 +69,21 @@ def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *,
         n_boot=n_boot, course_protocol=course_protocol, config=config, leakage_audit=_audit(table),
         extra_summary={"run": str(run), "model": bundle.manifest.get("model", {}).get("name"), "split": split,
                        "series": str(series)},
-        title=f"inseason evaluation of {run.name} on the {split} split", seed=seed, quiet=quiet)
+        title=f"inseason evaluation of {run.name} on the {split} split", seed=seed,
+        targets=_window_targets(bundle) if bundle.spec.window_rule is not None else None, quiet=quiet)
     evaluation["importance"]["attention"] = _attention(bundle, rows)
     write_evaluation(evaluation, Path(out) if out is not None else run / EVALUATION_FILE)
     return evaluation
+
+
+def _window_targets(bundle: Bundle) -> Callable[..., np.ndarray]:
+    """Targets as of a date under the bundle's window rule (the ARSET No Crop Growing rule)."""
+    predictor = Predictor(bundle)
+
+    def targets(table: pa.Table, *, as_of: dt.date) -> np.ndarray:
+        return predictor.window_targets(decode_series(table, season=bundle.season_start), as_of=as_of)
+
+    return targets
 
 
 def _attention(bundle: Bundle, rows: pa.Table, *, max_rows: int = 4096) -> dict[str, list[float]] | None:
