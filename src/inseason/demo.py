@@ -25,6 +25,12 @@ DEMO_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The demo's classes: the six largest CDL classes of the world, the rest as Other. (The course's `arset`
+#: map relabels every harvested crop window "No Crop Growing", which makes season-end scores a different
+#: question; `inseason series --label-map arset` gives it.)
+LABEL_MAP = "cdl-major:6"
+
+
 @dataclass(frozen=True)
 class DemoResult:
     """Where the demo put its outputs, and the headline metrics of each model on the test split."""
@@ -48,7 +54,8 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
     """Run synth → labels → scenes → extract → series → split → train (two models) → evaluate → report.
 
     The split is by block (2 km blocks, ~300 m buffer) so that test fields never touch training fields; the
-    label map is the course's seven classes (`arset`), so the two models are compared on its terms.
+    label map keeps the world's six largest CDL classes and Other (`LABEL_MAP`), a crop-type map both
+    models are compared on.
     """
     from inseason.evaluate.run import EVALUATION_FILE, evaluate_run
     from inseason.evaluate import read_evaluation
@@ -89,7 +96,7 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
     else:
         say(f"observations → {observations}")
         extract(points, scenes, out=observations, quiet=quiet)
-    _step(series, lambda: make_series(observations, points=points, label_map="arset", out=series, quiet=quiet),
+    _step(series, lambda: make_series(observations, points=points, label_map=LABEL_MAP, out=series, quiet=quiet),
           say=say, what="series")
     block = min(2000.0, info["tiles"][0]["size_m"] / 6)  # scaled-down worlds get scaled-down blocks
     _step(splits, lambda: split_series(series, by="block", block_size=block, buffer=round(block / 7), out=splits,
