@@ -61,7 +61,7 @@ def pixel_series(world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int,
             rows["scl"].append(series.scl[obs].tolist())
     n = len(rows["label"])
     split = np.where(np.random.default_rng(seed).random(n) < 0.8, "train", "val")
-    columns = {**rows, "year": [year] * n, "field_id": [None] * n, "lon": [0.0] * n, "lat": [0.0] * n,
+    columns = {**rows, "year": [year] * n, "field_id": [None] * n, "lon": [None] * n, "lat": [None] * n,
                "x": [0.0] * n, "y": [0.0] * n, "crs": [f"EPSG:{grid.epsg}"] * n, "split": split.tolist()}
     schema = series_schema(S2_BANDS)
     return pa.Table.from_pydict({f.name: columns[f.name] for f in schema}, schema=schema)
