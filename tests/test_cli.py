@@ -120,6 +120,7 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     assert (run / "config.yaml").read_text().count("epochs: 2") == 1
     bundle = inseason.load_model(run)
     assert bundle.manifest["model"]["name"] == "tempcnn" and len(bundle.class_names) == 5  # 4 major + Other
+    assert bundle.manifest["leakage_audit"]["samples"] == audit["samples"]  # the split's audit travels along
 
     result = runner.invoke(app, ["evaluate", str(run), str(split), "--as-of", "05-01,08-01", "--n-boot", "50",
                                  "--json"])

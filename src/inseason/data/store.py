@@ -47,6 +47,7 @@ class SeriesStore:
     lon: np.ndarray | None = None  # float64 [N_rows], NaN where unknown (None: the table has no lon/lat)
     lat: np.ndarray | None = None
     label_rules: tuple[str, ...] = ()  # window rules of the table's label map (e.g. "no_crop_growing")
+    leakage_audit: dict[str, Any] | None = None  # the audit `inseason split` stored in the table, if any
 
     def __len__(self) -> int:
         return int(self.offsets.size - 1)
@@ -153,7 +154,7 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
                        sample_ids=np.asarray(table.column("sample_id").to_pylist() if "sample_id" in
                                              table.schema.names else np.arange(table.num_rows)),
                        season=season, fingerprint=digest.hexdigest()[:16], lon=lon, lat=lat,
-                       label_rules=label_rules(table.schema))
+                       label_rules=label_rules(table.schema), leakage_audit=leakage_audit(table.schema))
 
 
 def _coordinate(table: pa.Table, name: str) -> np.ndarray | None:
@@ -175,6 +176,12 @@ def label_rules(schema: pa.Schema) -> tuple[str, ...]:
     except (json.JSONDecodeError, AttributeError):
         raise InputError("the series table's inseason:label_map metadata is not valid JSON: rebuild it with "
                          "inseason series") from None
+
+
+def leakage_audit(schema: pa.Schema) -> dict[str, Any] | None:
+    """The leakage audit `inseason split` stored in a series table's ``inseason:audit`` metadata, or None."""
+    raw = (schema.metadata or {}).get(b"inseason:audit")
+    return json.loads(raw) if raw else None
 
 
 def load_series(path: str | os.PathLike[str], *, season: str = DEFAULT_START) -> SeriesStore:

@@ -78,12 +78,14 @@ def _versions() -> dict[str, str]:
 def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dict[str, Any],
                  spec: InputSpec, bands: Sequence[str], classes: Sequence[LabelClass], prior: np.ndarray,
                  season_start: str, fingerprint: str, metrics: dict[str, Any], config: dict[str, Any],
-                 training_region: Sequence[float] | None = None) -> Path:
+                 training_region: Sequence[float] | None = None,
+                 leakage_audit: dict[str, Any] | None = None) -> Path:
     """Write the bundle files into ``out`` (each to a temporary name, then renamed; model.json last).
 
     ``network`` is a registry network or a fitted classical baseline (its tree arrays are stored).
     ``training_region`` ([west, south, east, north], lon/lat of the training samples) lets map runs warn
-    about an AOI outside it.
+    about an AOI outside it; ``leakage_audit`` is the training table's split audit, carried along so that
+    whoever uses the model can see how its validation figures were obtained.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +104,7 @@ def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dic
         "classes": [{"name": c.name, "codes": list(c.codes), "color": list(c.color)} for c in classes],
         "prior": [float(p) for p in prior], "season_start": season_start, "training_data": fingerprint,
         "training_region": None if training_region is None else [float(v) for v in training_region],
-        "metrics": metrics, "config": config, "versions": _versions(),
+        "leakage_audit": leakage_audit, "metrics": metrics, "config": config, "versions": _versions(),
     }
     tmp = out / f".{MANIFEST}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(manifest, indent=2))

@@ -279,7 +279,7 @@ def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: Ser
         write_bundle(out, network=network, model_spec=model_spec(network), spec=parts.spec, bands=parts.bands,
                      classes=parts.classes, prior=parts.prior, season_start=parts.season_start,
                      fingerprint=parts.fingerprint, metrics=metrics, config=parts.config,
-                     training_region=parts.training_region)
+                     training_region=parts.training_region, leakage_audit=store.leakage_audit)
 
     write({})
     predictor = Predictor(load_bundle(out))
