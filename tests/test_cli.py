@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -157,3 +158,34 @@ def test_models_lists_the_registry() -> None:
     models = json.loads(result.stdout)
     assert {"arset", "arset-slide", "tempcnn", "ltae", "transformer", "lstm", "random_forest"} <= set(models)
     assert models["ltae"]["adapter"] == "sequence" and models["random_forest"]["neural"] is False
+
+
+def test_imported_series_go_through_train_evaluate_and_report(tmp_path: Path) -> None:
+    """A user's own NDVI table (string ids and labels, no coordinates, no CDL codes) runs end to end."""
+    import math
+    import random
+
+    rng = random.Random(0)
+    lines = ["sample_id,date,NDVI,label"]
+    for i in range(90):
+        label = ("Maize", "Beans", "Paddy")[i % 3]
+        peak = {"Maize": 180, "Beans": 220, "Paddy": 200}[label]
+        for k in range(28):
+            day = 60 + 8 * k + rng.randint(0, 3)
+            ndvi = 0.2 + 0.6 * math.exp(-(((day - peak) / 30) ** 2)) + rng.gauss(0, 0.03)
+            stamp = dt.datetime(2021, 1, 1, 10, 30, tzinfo=dt.timezone.utc) + dt.timedelta(days=day)
+            lines.append(f"s{i},{stamp.isoformat()},{ndvi:.3f},{label}")
+    (tmp_path / "long.csv").write_text("\n".join(lines) + "\n")
+    series, split, run = tmp_path / "s.parquet", tmp_path / "split.parquet", tmp_path / "run"
+    for args in (["import", str(tmp_path / "long.csv"), "--out", str(series)],
+                 ["split", str(series), "--by", "random", "--out", str(split)],
+                 ["train", str(split), "--model", "tempcnn", "--set", "epochs=2", "--set", "features.indices=[]",
+                  "--out", str(run)],
+                 ["evaluate", str(run), str(split), "--n-boot", "20"],
+                 ["report", str(run), "--out", str(tmp_path / "r.html")]):
+        result = runner.invoke(app, ["--quiet", *args])
+        assert result.exit_code == 0, (args[0], result.output, result.exception)
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert [c["name"] for c in evaluation["classes"]] == ["Beans", "Maize", "Paddy"]
+    assert all(c["code"] is None for c in evaluation["classes"]) and evaluation["map"]["x"][0] is None
+    assert "Beans" in (tmp_path / "r.html").read_text()

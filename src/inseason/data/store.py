@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from inseason.errors import InputError
@@ -38,7 +39,7 @@ class SeriesStore:
     scl: np.ndarray | None  # uint8 [N_obs]
     offsets: np.ndarray  # int64 [N_rows + 1]
     labels: np.ndarray  # str [N_rows]
-    label_codes: np.ndarray  # int32 [N_rows]
+    label_codes: np.ndarray  # int32 [N_rows], -1 where the label has no source code (imported labels)
     years: np.ndarray  # int16 [N_rows]
     splits: np.ndarray  # object [N_rows] (None where the table has no split)
     sample_ids: np.ndarray  # [N_rows]
@@ -141,8 +142,8 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
     labels = np.array(table.column("label").to_pylist(), dtype=object)
     splits = (np.array(table.column("split").to_pylist(), dtype=object) if "split" in table.schema.names
               else np.full(table.num_rows, None, dtype=object))
-    codes = (table.column("label_code").to_numpy(zero_copy_only=False).astype(np.int32)
-             if "label_code" in table.schema.names else np.zeros(table.num_rows, np.int32))
+    codes = (pc.fill_null(table.column("label_code"), -1).to_numpy(zero_copy_only=False).astype(np.int32)
+             if "label_code" in table.schema.names else np.full(table.num_rows, -1, np.int32))
     lon, lat = (_coordinate(table, name) for name in ("lon", "lat"))
     digest = hashlib.sha256()
     for part in (offsets, values, doy.astype(np.int16), np.array(labels.tolist(), dtype=str)):

@@ -197,7 +197,7 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     crs = table.column("crs")[0].as_py() if "crs" in table.column_names else None
     rng = np.random.default_rng(seed)
     shown = np.sort(rng.permutation(table.num_rows)[:max_map_points])
-    return {
+    return _null_nan({
         "schema_version": SCHEMA_VERSION, "title": title, "config": dict(config or {}),
         "leakage_audit": None if leakage_audit is None else dict(leakage_audit),
         "data": {**data_summary(table, classes=classes), **dict(extra_summary or {})},
@@ -212,7 +212,19 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
                 "prediction": y_pred[shown].tolist(), "confidence": final[shown].max(axis=1).round(4).tolist()},
         "samples": viewer_samples(table, classes=classes, probabilities=curve.probabilities, as_of=curve.as_of,
                                   season_start=season_start, n_samples=n_viewer_samples, seed=seed),
-    }
+    })
+
+
+def _null_nan(value: Any) -> Any:
+    """``value`` with every NaN float replaced by None (JSON null): coordinates of imported series without
+    x/y, and any other undefined number."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _null_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_nan(v) for v in value]
+    return value
 
 
 def write_evaluation(evaluation: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:

@@ -69,12 +69,12 @@ def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule |
             classes.append(LabelClass(name=name, codes=(), color=cdl[FALLOW].color))
             continue
         codes, counts = np.unique(store.label_codes[train_rows][store.labels[train_rows] == name], return_counts=True)
-        main = int(codes[np.argmax(counts)])
+        main = int(codes[np.argmax(counts)])  # -1: an imported label without a source code
         color = cdl[main].color if main in cdl and cdl[main].name.casefold() == name.casefold() else None
         if color is None:
             shade = np.random.default_rng(sum(name.encode())).integers(40, 220, 3)
             color = tuple(int(c) for c in shade)
-        classes.append(LabelClass(name=name, codes=tuple(int(c) for c in codes), color=color))
+        classes.append(LabelClass(name=name, codes=tuple(int(c) for c in codes if c >= 0), color=color))
     return classes
 
 
