@@ -66,11 +66,13 @@ FALLBACK_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e
                    "#8c564b", "#17becf")
 
 
-def class_entries(classes: Sequence[str], *, codes: Sequence[int | None]) -> list[dict[str, Any]]:
-    """``{"name", "code", "color"}`` per class: the CDL colour of its code, a fixed palette otherwise."""
+def class_entries(classes: Sequence[str], *, codes: Sequence[int | None],
+                  colors: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+    """``{"name", "code", "color"}`` per class: the CDL colour of its code, else the given colour (the
+    model's label map), else a fixed palette."""
     entries = []
     for k, (name, code) in enumerate(zip(classes, codes, strict=True)):
-        color = FALLBACK_COLORS[k % len(FALLBACK_COLORS)]
+        color = (colors[k] if colors is not None else None) or FALLBACK_COLORS[k % len(FALLBACK_COLORS)]
         if code is not None:
             color = "#{:02x}{:02x}{:02x}".format(*cdl_class(code).color)
         entries.append({"name": name, "code": code, "color": color})
@@ -145,7 +147,8 @@ def viewer_samples(table: pa.Table, *, classes: Sequence[str], probabilities: np
 
 
 def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence[str],
-                       class_codes: Sequence[int | None] | None = None, bands: Sequence[str] | None = None,
+                       class_codes: Sequence[int | None] | None = None,
+                       class_colors: Sequence[str | None] | None = None, bands: Sequence[str] | None = None,
                        as_of: Sequence[str] | None = None,
                        season_start: str = DEFAULT_START, target_f1: float = 0.8, spatial_by: str = "field",
                        block_size: float = 2000.0, n_boot: int = 1000, level: float = 0.95,
@@ -201,7 +204,7 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
         "schema_version": SCHEMA_VERSION, "title": title, "config": dict(config or {}),
         "leakage_audit": None if leakage_audit is None else dict(leakage_audit),
         "data": {**data_summary(table, classes=classes), **dict(extra_summary or {})},
-        "classes": class_entries(classes, codes=codes), "season_start": season_start, "target_f1": target_f1,
+        "classes": class_entries(classes, codes=codes, colors=class_colors), "season_start": season_start, "target_f1": target_f1,
         **metrics,
         "by_as_of_date": curve.by_as_of_date, "earliest_date": curve.earliest_date,
         "course_windows": course_windows(predict, table, classes=classes, quiet=quiet) if course_protocol else None,

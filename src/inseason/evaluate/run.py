@@ -20,7 +20,8 @@ from inseason.data import SEASON_END, build_batch, decode_series
 from inseason.errors import InputError
 from inseason.evaluate.evaluation import evaluate_predictor, write_evaluation
 from inseason.evaluate.importance import attention_profile
-from inseason.train import Bundle, Predictor, load_bundle, predict_series
+from inseason.labels import cdl_classes
+from inseason.train import Bundle, LabelClass, Predictor, load_bundle, predict_series
 
 #: Where `evaluate_run` writes the evaluation inside the run folder (and `inseason report` looks for it).
 EVALUATION_FILE = "evaluation.json"
@@ -64,7 +65,8 @@ def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *,
     config = bundle.manifest.get("config", {})
     evaluation = evaluate_predictor(
         partial(predict_series, bundle), rows, classes=bundle.class_names,
-        class_codes=[c.codes[0] if c.codes else None for c in bundle.classes], bands=bundle.bands, as_of=as_of,
+        class_codes=[_cdl_code(c) for c in bundle.classes],
+        class_colors=["#{:02x}{:02x}{:02x}".format(*c.color) for c in bundle.classes], bands=bundle.bands, as_of=as_of,
         season_start=bundle.season_start, target_f1=target_f1, spatial_by=by, block_size=block_size,
         n_boot=n_boot, course_protocol=course_protocol, config=config, leakage_audit=_audit(table),
         extra_summary={"run": str(run), "model": bundle.manifest.get("model", {}).get("name"), "split": split,
@@ -74,6 +76,15 @@ def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *,
     evaluation["importance"]["attention"] = _attention(bundle, rows)
     write_evaluation(evaluation, Path(out) if out is not None else run / EVALUATION_FILE)
     return evaluation
+
+
+def _cdl_code(label: LabelClass) -> int | None:
+    """The CDL code a class stands for: the source code whose CDL name is the class's name (a class that
+    merges several codes, such as Other, or a user's own label has none)."""
+    for code in label.codes:
+        if code in cdl_classes() and cdl_classes()[code].name.casefold() == label.name.casefold():
+            return code
+    return None
 
 
 def _window_targets(bundle: Bundle) -> Callable[..., np.ndarray]:

@@ -29,7 +29,7 @@ from inseason.config import dump_yaml
 from inseason.data import (InputSpec, SeriesStore, WindowRule, decode_series, feature_names, fit_normalization,
                            load_series, window_labels, window_rule_of)
 from inseason.errors import InputError, OutputError
-from inseason.labels import cdl_classes
+from inseason.labels import OTHER_COLOR, cdl_classes
 from inseason.models import Model, create_model, model_info, model_spec
 from inseason.train.bundle import LabelClass, load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
@@ -71,6 +71,8 @@ def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule |
         codes, counts = np.unique(store.label_codes[train_rows][store.labels[train_rows] == name], return_counts=True)
         main = int(codes[np.argmax(counts)])  # -1: an imported label without a source code
         color = cdl[main].color if main in cdl and cdl[main].name.casefold() == name.casefold() else None
+        if color is None and name.casefold() == "other":
+            color = OTHER_COLOR
         if color is None:
             shade = np.random.default_rng(sum(name.encode())).integers(40, 220, 3)
             color = tuple(int(c) for c in shade)
