@@ -35,6 +35,7 @@ from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
 from inseason.labels import cdl_classes
 from inseason.season import season_start
 from inseason.sources.aoi import aoi_to_crs
+from inseason.storage import gdal_env, gdal_path
 from inseason.tables import S2_BANDS, S2_SCALE
 
 __all__ = ["Block", "BlockSeries", "MapGrid", "SceneRef", "crop_mask_block", "map_grid", "plan_blocks",
@@ -139,10 +140,6 @@ def scene_refs(scenes: pa.Table, *, since: dt.date, until: dt.date) -> list[Scen
     return sorted(refs, key=lambda r: (r.date, r.scene_id))
 
 
-def _gdal_path(href: str) -> str:
-    return href[len("file://"):] if href.startswith("file://") else href
-
-
 def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
     """The 10 m grid (B02's) covering the lon/lat ``aoi``, in the CRS most of the scenes use.
 
@@ -157,7 +154,7 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
     if "B02" not in first.hrefs:
         raise InputError(f"scene {first.scene_id} has no B02 asset: the map grid is B02's 10 m grid")
     try:
-        with rasterio.Env(**GDAL_COG_ENV), rasterio.open(_gdal_path(first.hrefs["B02"])) as ds:
+        with gdal_env([first.hrefs["B02"]], **GDAL_COG_ENV), rasterio.open(gdal_path(first.hrefs["B02"])) as ds:
             origin = ds.transform
     except RasterioError as exc:
         raise InputError(f"cannot read B02 of scene {first.scene_id} ({first.hrefs['B02']}): {exc}") from None
@@ -250,13 +247,13 @@ def read_block(block: Block, *, grid: MapGrid, scenes: Sequence[SceneRef], aoi: 
     skipped: list[tuple[str, str]] = []
     left, top = block.transform(grid) @ (0, 0)
     right, bottom = block.transform(grid) @ (block.width, block.height)
-    with rasterio.Env(**GDAL_COG_ENV):
+    with gdal_env([h for scene in scenes for h in scene.hrefs.values()], **GDAL_COG_ENV):
         for sequence, scene in enumerate(scenes):
             if scene.epsg != grid.epsg:
                 skipped.append((scene.scene_id, f"in EPSG:{scene.epsg}, the map grid is EPSG:{grid.epsg}"))
                 continue
             try:
-                with rasterio.open(_gdal_path(scene.hrefs["SCL"])) as ds:
+                with rasterio.open(gdal_path(scene.hrefs["SCL"])) as ds:
                     b = ds.bounds
                     if b.right <= left or b.left >= right or b.top <= bottom or b.bottom >= top:
                         continue
@@ -268,7 +265,7 @@ def read_block(block: Block, *, grid: MapGrid, scenes: Sequence[SceneRef], aoi: 
                 stack = np.empty((len(bands), int(valid.sum())), np.int32)
                 good = np.ones(stack.shape[1], bool)
                 for i, band in enumerate(bands):
-                    with rasterio.open(_gdal_path(scene.hrefs[band])) as ds:
+                    with rasterio.open(gdal_path(scene.hrefs[band])) as ds:
                         nodata = int(ds.nodata) if ds.nodata is not None else 0
                         stack[i] = _read_band(ds, grid, block).ravel()[valid]
                     good &= stack[i] != nodata  # off the swath in this band
