@@ -104,8 +104,9 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
     evaluations = {}
     for name, recipe in models.items():
         run = root / "runs" / name
-        _step(run / "model.json", lambda: train(splits, out=run, config=train_config(
-            preset=recipe["preset"], overrides=recipe.get("overrides")), quiet=quiet), say=say, what=f"train {name}")
+        _step(run / "summary.json", lambda: train(splits, out=run, config=train_config(
+            preset=recipe["preset"], overrides=recipe.get("overrides")), resume=True, quiet=quiet),
+              say=say, what=f"train {name}")  # resume: a run killed mid-training goes on from its checkpoint
         _step(run / EVALUATION_FILE, lambda: evaluate_run(run, splits, split="test", quiet=quiet),
               say=say, what=f"evaluate {name}")
         evaluations[name] = read_evaluation(run / EVALUATION_FILE)
