@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -17,6 +16,7 @@ import pyarrow.parquet as pq
 import torch
 
 from inseason.data import SEASON_END, build_batch, decode_series
+from inseason.data.store import leakage_audit
 from inseason.errors import InputError
 from inseason.evaluate.evaluation import evaluate_predictor, write_evaluation
 from inseason.evaluate.importance import attention_profile
@@ -34,12 +34,6 @@ def _read_series(path: Path) -> pa.Table:
         raise InputError(f"series table {path} does not exist: make it with inseason series/import/split") from None
     except OSError as exc:
         raise InputError(f"series table {path} is not a readable Parquet file: {exc}") from None
-
-
-def _audit(table: pa.Table) -> dict[str, Any] | None:
-    """The leakage audit `inseason split` stored in the table's metadata, if it has one."""
-    raw = (table.schema.metadata or {}).get(b"inseason:audit")
-    return json.loads(raw) if raw else None
 
 
 def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *, split: str = "test",
@@ -68,7 +62,7 @@ def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *,
         class_codes=[_cdl_code(c) for c in bundle.classes],
         class_colors=["#{:02x}{:02x}{:02x}".format(*c.color) for c in bundle.classes], bands=bundle.bands, as_of=as_of,
         season_start=bundle.season_start, target_f1=target_f1, spatial_by=by, block_size=block_size,
-        n_boot=n_boot, course_protocol=course_protocol, config=config, leakage_audit=_audit(table),
+        n_boot=n_boot, course_protocol=course_protocol, config=config, leakage_audit=leakage_audit(table.schema),
         extra_summary={"run": str(run), "model": bundle.manifest.get("model", {}).get("name"), "split": split,
                        "series": str(series)},
         title=f"inseason evaluation of {run.name} on the {split} split", seed=seed,
