@@ -28,15 +28,19 @@ from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, write_table
 
 __all__ = ["bench_series", "make_observations"]
 
-_CHILD = """
-import json, resource, sys, time
+# Peak memory is the process's own high-water mark (VmHWM, reset by exec), not ru_maxrss, which on Linux
+# keeps the forking parent's size.
+_PEAK = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024"
+
+_CHILD = f"""
+import json, sys, time
 from inseason.series.build import make_series
 if __name__ == "__main__":
     obs, points, out, limit = sys.argv[1:5]
     started = time.perf_counter()
     summary = make_series(obs, points=points, out=out, memory_limit=limit, threads=1, quiet=True)
-    print(json.dumps({"seconds": time.perf_counter() - started, "series": summary["series"],
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({{"seconds": time.perf_counter() - started, "series": summary["series"],
+                      "peak_rss_mb": {_PEAK}}}))
 """
 
 
@@ -76,10 +80,10 @@ def make_observations(root: Path, *, points: int, dates: int, year: int = 2022, 
     return obs, points_path, rows, nbytes
 
 
-_BASELINE = """
-import json, resource
+_BASELINE = f"""
+import json
 import inseason.series.build
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({{"peak_rss_mb": {_PEAK}}}))
 """
 
 
