@@ -52,3 +52,14 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> SmallPipeline:
     make_series(files.observations, points=files.points, label_map="cdl-major:6", out=files.series, quiet=True)
     split_series(files.series, by="field", out=files.split, seed=0, quiet=True)
     return files
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that start Spark or headless Chromium (they run by default; ``-m "not spark"``
+    or ``-m "not browser"`` leaves them out on a machine without Java or Chromium)."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "spark" in fixtures:
+            item.add_marker(pytest.mark.spark)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
