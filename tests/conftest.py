@@ -55,11 +55,13 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> SmallPipeline:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that start Spark or headless Chromium (they run by default; ``-m "not spark"``
-    or ``-m "not browser"`` leaves them out on a machine without Java or Chromium)."""
+    """Mark the tests that start Spark or headless Chromium or build the `small` world (they run by
+    default; ``-m "not spark"``, ``-m "not browser"`` or ``-m "not slow"`` leaves them out)."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "spark" in fixtures:
             item.add_marker(pytest.mark.spark)
         if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
+        if "small_pipeline" in fixtures or "small_world_series" in fixtures:
+            item.add_marker(pytest.mark.slow)
