@@ -107,8 +107,9 @@ def write_table(table: pa.Table, path: str | os.PathLike[str], *, metadata: Mapp
     tmp.replace(target)
 
 
-def read_table(path: str | os.PathLike[str], schema: pa.Schema, *, what: str) -> pa.Table:
-    """Read a Parquet table (a path or ``s3://`` URI) and check it has ``schema``'s columns and types.
+def read_table(path: str | os.PathLike[str], schema: pa.Schema | None = None, *, what: str) -> pa.Table:
+    """Read a Parquet table (a path or ``s3://`` URI) and check it has ``schema``'s columns and types
+    (no check without one: series tables, whose bands vary).
 
     A missing file, an unreadable one and a schema mismatch each raise `InputError` naming the table.
     """
@@ -119,6 +120,8 @@ def read_table(path: str | os.PathLike[str], schema: pa.Schema, *, what: str) ->
         raise InputError(f"{what} table {path} does not exist") from None
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{what} table {path} is not a readable Parquet file: {exc}") from None
+    if schema is None:
+        return table
     missing = [f.name for f in schema if f.name not in table.schema.names]
     if missing:
         raise InputError(f"{what} table {path} lacks columns {missing}: was it written by inseason?")

@@ -67,8 +67,7 @@ def test_map_accuracy_is_close_to_the_point_evaluation(reference, tiny_bundle: P
     probabilities = predict_series(bundle, points, as_of=dt.date(2022, 8, 15))
     labels = bundle.class_index(points.column("label").to_pylist())
     point_accuracy = float((probabilities.argmax(axis=1) == labels).mean())
-    print(f"map accuracy {map_accuracy:.3f}, point accuracy {point_accuracy:.3f}")
-    assert map_accuracy > 0.5  # a small model trained for seconds
+    assert map_accuracy > 0.5  # a small TempCNN of few epochs: well above chance (1/7), not a quality bar
     assert abs(map_accuracy - point_accuracy) < 0.03
 
 

@@ -3,11 +3,13 @@ real pipeline) and one short training run."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+import torch
 
 from inseason.data import synthetic_series
 from inseason.train import RunSummary, train
@@ -42,3 +44,13 @@ def trained_run(series_table: pa.Table, tmp_path_factory: pytest.TempPathFactory
 def small_world_series(small_pipeline: Any) -> Path:
     """The `small` world's split series table (see the top-level `small_pipeline`); read-only."""
     return small_pipeline.split
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every unpickling entry point fail: loading a bundle must never need one."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loading a bundle must not unpickle")
+
+    for module, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
+        monkeypatch.setattr(module, name, refuse)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import pickle
 
 import numpy as np
 import pyarrow as pa
@@ -68,14 +67,9 @@ def test_tensorboard_event_files(trained_run):
     assert any(tag.startswith("weights/") for tag in tags["histograms"])
 
 
-def test_bundle_predicts_without_pickle(trained_run, series_table, monkeypatch):
+def test_bundle_predicts_without_pickle(trained_run, series_table, no_unpickling):
     out, summary = trained_run
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("loading a bundle must not unpickle")
-    monkeypatch.setattr(pickle, "load", refuse)
-    monkeypatch.setattr(pickle, "loads", refuse)
-    monkeypatch.setattr(torch, "load", refuse)
     bundle = load_bundle(out)
     probabilities = predict_series(bundle, series_table)
     assert probabilities.shape == (series_table.num_rows, 6)

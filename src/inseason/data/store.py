@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from inseason.errors import InputError
 from inseason.season import DEFAULT_START, season_start
-from inseason.tables import series_bands
+from inseason.tables import read_table, series_bands
 
 #: Days of season are stored in int16 and keyed per row with this stride (a season is shorter).
 DOY_STRIDE = 1024
@@ -186,11 +185,5 @@ def leakage_audit(schema: pa.Schema) -> dict[str, Any] | None:
 
 
 def load_series(path: str | os.PathLike[str], *, season: str = DEFAULT_START) -> SeriesStore:
-    """Read a series Parquet file and decode it once (see `decode_series`)."""
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise InputError(f"series table {path} does not exist: build it with inseason series") from None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"series table {path} is not a readable Parquet file: {exc}") from None
-    return decode_series(table, season=season)
+    """Read a series Parquet file (a path or ``s3://`` URI) and decode it once (see `decode_series`)."""
+    return decode_series(read_table(path, what="series"), season=season)

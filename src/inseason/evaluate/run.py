@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
 from inseason.data import SEASON_END, build_batch, decode_series
@@ -21,19 +20,11 @@ from inseason.errors import InputError
 from inseason.evaluate.evaluation import evaluate_predictor, write_evaluation
 from inseason.evaluate.importance import attention_profile
 from inseason.labels import cdl_classes
+from inseason.tables import read_table
 from inseason.train import Bundle, LabelClass, Predictor, load_bundle, predict_series
 
 #: Where `evaluate_run` writes the evaluation inside the run folder (and `inseason report` looks for it).
 EVALUATION_FILE = "evaluation.json"
-
-
-def _read_series(path: Path) -> pa.Table:
-    try:
-        return pq.read_table(path)
-    except FileNotFoundError:
-        raise InputError(f"series table {path} does not exist: make it with inseason series/import/split") from None
-    except OSError as exc:
-        raise InputError(f"series table {path} is not a readable Parquet file: {exc}") from None
 
 
 def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *, split: str = "test",
@@ -48,7 +39,7 @@ def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *,
     """
     run, series = Path(run), Path(series)
     bundle = load_bundle(run)
-    table = _read_series(series)
+    table = read_table(series, what="series")
     if "split" not in table.column_names:
         raise InputError(f"series table {series} has no split column: run inseason split first")
     rows = table.filter(pc.equal(table.column("split"), split))

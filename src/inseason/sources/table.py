@@ -122,12 +122,19 @@ def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
     return np.array([parsed[v] if v is not None else missing for v in text], dtype=np.int64)
 
 
-def _sample_keys(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, pa.DataType]:
-    """(sorted unique ids, each row's index into them, the id type) — ids are int64 or string."""
+def _whole_numbers_as_int(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A float column holding only whole numbers (and NaN), as CSV readers make of integer ids and codes
+    with gaps, as int64; any other column as it is."""
     if pa.types.is_floating(column.type):
         values = column.to_numpy(zero_copy_only=False)
         if np.all(np.isnan(values) | (values == np.round(values))):
-            column = pc.cast(column, pa.int64(), safe=False)
+            return pc.cast(column, pa.int64(), safe=False)
+    return column
+
+
+def _sample_keys(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, pa.DataType]:
+    """(sorted unique ids, each row's index into them, the id type) — ids are int64 or string."""
+    column = _whole_numbers_as_int(column)
     if pa.types.is_integer(column.type):
         ids = column.to_numpy(zero_copy_only=False)
         if column.null_count:
@@ -141,10 +148,7 @@ def _sample_keys(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, pa.Da
 
 def _labels(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
     """(label names, integer codes or ``None`` when the labels are names)."""
-    if pa.types.is_floating(column.type):
-        values = column.to_numpy(zero_copy_only=False)
-        if np.all(np.isnan(values) | (values == np.round(values))):
-            column = pc.cast(column, pa.int64(), safe=False)
+    column = _whole_numbers_as_int(column)
     if pa.types.is_integer(column.type):
         codes = column.to_numpy(zero_copy_only=False)
         names = np.array([None if v is None else str(v) for v in column.to_pylist()], dtype=object)
