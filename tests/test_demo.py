@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,10 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
                  "runs/arset/model.json", "runs/tempcnn/evaluation.json"):
         assert (tmp_path / "demo" / name).exists(), name
     assert not any("reusing" in line for line in said)
+    classes = json.loads((tmp_path / "demo" / "runs" / "tempcnn" / "evaluation.json").read_text())["classes"]
+    other = next(c for c in classes if c["name"] == "Other")  # the label map's colour, not a CDL code's
+    assert other == {"name": "Other", "code": None, "color": "#808080"}
+    assert next(c for c in classes if c["name"] == "Corn") == {"name": "Corn", "code": 1, "color": "#ffd300"}
 
     said.clear()
     again = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)

@@ -24,7 +24,7 @@ from typing import Any
 from inseason.config import load_yaml
 from inseason.errors import InputError
 
-__all__ = ["INVALID_SCL", "KINDS", "NO_CROP_GROWING", "OTHER_COLOR", "PRESETS", "CdlClass", "LabelClass", "LabelMap", "MappedLabels",
+__all__ = ["INVALID_SCL", "KINDS", "NO_CROP_GROWING", "PRESETS", "CdlClass", "LabelClass", "LabelMap", "MappedLabels",
            "cdl_class", "cdl_classes", "cdl_code", "cdl_colormap", "label_map_preset", "load_label_map",
            "map_labels", "no_crop_growing", "resolve_label_map", "window_label"]
 
@@ -164,7 +164,7 @@ NO_CROP_GROWING = "No Crop Growing"
 #: Names of the built-in label-map presets (``cdl-major:N`` picks the N largest classes).
 PRESETS: tuple[str, ...] = ("cdl", "arset", "cdl-major")
 SPARSE_POLICIES: tuple[str, ...] = ("merge", "drop")
-OTHER_COLOR = (128, 128, 128)  # the colour of a label map's Other class
+_OTHER_COLOR = (128, 128, 128)  # the colour of a label map's Other class
 _DEFAULT_MAJOR = 10
 
 
@@ -338,13 +338,13 @@ def _check_member_names(label_map: LabelMap, names: set[str], cdl: bool) -> None
 def _class_color(name: str, codes: list[int]) -> tuple[int, int, int]:
     table = _table()
     if codes:
-        return table[codes[0]].color if codes[0] in table else OTHER_COLOR
+        return table[codes[0]].color if codes[0] in table else _OTHER_COLOR
     if name == NO_CROP_GROWING:
         return table[61].color
     try:
         return table[cdl_code(name)].color
     except InputError:
-        return OTHER_COLOR
+        return _OTHER_COLOR
 
 
 def _double_crop_names(code: int | None) -> tuple[str | None, str | None]:

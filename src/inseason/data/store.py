@@ -12,7 +12,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +48,7 @@ class SeriesStore:
     lon: np.ndarray | None = None  # float64 [N_rows], NaN where unknown (None: the table has no lon/lat)
     lat: np.ndarray | None = None
     label_rules: tuple[str, ...] = ()  # window rules of the table's label map (e.g. "no_crop_growing")
+    label_colors: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # the label map's colours
     leakage_audit: dict[str, Any] | None = None  # the audit `inseason split` stored in the table, if any
 
     def __len__(self) -> int:
@@ -154,7 +156,8 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
                        sample_ids=np.asarray(table.column("sample_id").to_pylist() if "sample_id" in
                                              table.schema.names else np.arange(table.num_rows)),
                        season=season, fingerprint=digest.hexdigest()[:16], lon=lon, lat=lat,
-                       label_rules=label_rules(table.schema), leakage_audit=leakage_audit(table.schema))
+                       label_rules=label_rules(table.schema), label_colors=label_colors(table.schema),
+                       leakage_audit=leakage_audit(table.schema))
 
 
 def _coordinate(table: pa.Table, name: str) -> np.ndarray | None:
@@ -165,17 +168,30 @@ def _coordinate(table: pa.Table, name: str) -> np.ndarray | None:
     return np.asarray(column, np.float64)
 
 
-def label_rules(schema: pa.Schema) -> tuple[str, ...]:
-    """The window rules (``rules``) of the label map stored in a series table's ``inseason:label_map``
-    metadata by `inseason series` (empty when the table has none)."""
+def _label_map_metadata(schema: pa.Schema) -> dict[str, Any]:
+    """The label map `inseason series` stored in a series table's ``inseason:label_map`` metadata ({} if none)."""
     raw = (schema.metadata or {}).get(b"inseason:label_map")
     if not raw:
-        return ()
+        return {}
     try:
-        return tuple(str(rule) for rule in json.loads(raw).get("rules", ()))
-    except (json.JSONDecodeError, AttributeError):
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
         raise InputError("the series table's inseason:label_map metadata is not valid JSON: rebuild it with "
-                         "inseason series") from None
+                         "inseason series")
+    return meta
+
+
+def label_rules(schema: pa.Schema) -> tuple[str, ...]:
+    """The window rules (``rules``) of the table's label map (empty when the table has none)."""
+    return tuple(str(rule) for rule in _label_map_metadata(schema).get("rules", ()))
+
+
+def label_colors(schema: pa.Schema) -> dict[str, tuple[int, int, int]]:
+    """Class name → RGB colour of the table's label map (empty when the table has none)."""
+    return {str(c["name"]): tuple(int(v) for v in c["color"])  # type: ignore[misc]
+            for c in _label_map_metadata(schema).get("classes", ()) if c.get("color")}
 
 
 def leakage_audit(schema: pa.Schema) -> dict[str, Any] | None:

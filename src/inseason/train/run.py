@@ -29,7 +29,7 @@ from inseason.config import dump_yaml
 from inseason.data import (InputSpec, SeriesStore, WindowRule, decode_series, feature_names, fit_normalization,
                            load_series, window_labels, window_rule_of)
 from inseason.errors import InputError, OutputError
-from inseason.labels import OTHER_COLOR, cdl_classes
+from inseason.labels import cdl_classes
 from inseason.models import Model, create_model, model_info, model_spec
 from inseason.train.bundle import LabelClass, load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
@@ -70,10 +70,10 @@ def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule |
             continue
         codes, counts = np.unique(store.label_codes[train_rows][store.labels[train_rows] == name], return_counts=True)
         main = int(codes[np.argmax(counts)])  # -1: an imported label without a source code
-        color = cdl[main].color if main in cdl and cdl[main].name.casefold() == name.casefold() else None
-        if color is None and name.casefold() == "other":
-            color = OTHER_COLOR
-        if color is None:
+        color = store.label_colors.get(name)  # the label map's colour (e.g. grey for Other) ...
+        if color is None and main in cdl and cdl[main].name.casefold() == name.casefold():
+            color = cdl[main].color  # ... else the CDL colour of the class's own code ...
+        if color is None:  # ... else a fixed shade of its own
             shade = np.random.default_rng(sum(name.encode())).integers(40, 220, 3)
             color = tuple(int(c) for c in shade)
         classes.append(LabelClass(name=name, codes=tuple(int(c) for c in codes if c >= 0), color=color))
