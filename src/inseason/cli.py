@@ -485,16 +485,18 @@ def _as_of_dates(as_of: Optional[list[str]], every: Optional[str], start: Option
 def predict(
     model: Annotated[Path, typer.Argument(help="Run folder or model bundle (from `inseason train`).")],
     aoi: Annotated[str, typer.Option(help="Area to map: 'west,south,east,north' in degrees or a vector file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the maps; run again to resume.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder (or s3://bucket/prefix) for the maps; run again "
+                                                         "to resume.")],
     as_of: Annotated[Optional[list[str]], typer.Option(help="As-of dates YYYY-MM-DD (comma list).")] = None,
     every: Annotated[Optional[str], typer.Option(help="Also map every N days, e.g. 15d, from --from to --to.")] = None,
     start: Annotated[Optional[str], typer.Option("--from", help="First date for --every.")] = None,
     end: Annotated[Optional[str], typer.Option("--to", help="Last date for --every.")] = None,
-    scenes: Annotated[Optional[Path], typer.Option(help="Scene manifest (from `inseason scenes`).")] = None,
+    scenes: Annotated[Optional[str], typer.Option(help="Scene manifest (from `inseason scenes`; a path or s3://).")] = None,
     stac: Annotated[Optional[str], typer.Option(help="Or search this STAC API / catalog for the scenes.")] = None,
     block_size: Annotated[int, typer.Option(help="Block side in 10 m pixels: memory is bounded by it.")] = 256,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: the cores).")] = None,
-    crop_mask: Annotated[Optional[Path], typer.Option(help="CDL-coded raster (e.g. last year's CDL): map only its crop pixels.")] = None,
+    crop_mask: Annotated[Optional[str], typer.Option(help="CDL-coded raster (e.g. last year's CDL; a path or s3://): "
+                                                         "map only its crop pixels.")] = None,
     scl_mask: Annotated[Optional[list[str]], typer.Option(help="SCL classes to drop (comma list; default 0,1,7,8,9,11).")] = None,
     engine: Annotated[str, typer.Option(help="local (a process pool) or spark (blocks as Spark tasks).")] = "local",
     spark_master: Annotated[Optional[str], typer.Option(help="Spark master; default: the active session or local[*].")] = None,

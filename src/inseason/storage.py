@@ -167,6 +167,20 @@ def write_bytes(uri: str | os.PathLike[str], data: bytes) -> None:
     tmp.replace(path)
 
 
+def put_file(path: str | os.PathLike[str], uri: str | os.PathLike[str]) -> None:
+    """Copy the local file ``path`` to ``uri``, streamed, so that readers see it whole or not at all."""
+    if is_s3(uri):
+        fs, where = filesystem(uri)
+        with open(path, "rb") as src, fs.open_output_stream(where) as dst:
+            shutil.copyfileobj(src, dst, 8 << 20)
+        return
+    target = local_path(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.copyfile(path, tmp)
+    tmp.replace(target)
+
+
 def append_line(uri: str | os.PathLike[str], line: str) -> None:
     """Append one line to a text file; on S3 (no appends there) the object is rewritten whole.
 

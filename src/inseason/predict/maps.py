@@ -7,6 +7,10 @@ temporary name then renames it. A killed run started again with the same setting
 blocks. When every block is done the COGs, STAC items, double-crop tables and the season GIF are
 assembled from the block files, one block in memory at a time.
 
+``out`` is a folder or an ``s3://bucket/prefix``. On S3 the workers (processes or Spark executors) write
+their block files there as objects, which appear only once complete; the COGs and GIF are assembled in a
+local temporary folder and uploaded, each visible only whole, and ``summary.json`` comes last.
+
 Output folder::
 
     run.json                      the run's settings (a resumed run must match them)
@@ -22,11 +26,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,8 @@ from inseason.predict.read import Block, MapGrid, SceneRef, crop_mask_block, map
 from inseason.progress import progress_bar
 from inseason.season import season_start, season_year
 from inseason.sources.aoi import read_aoi
+from inseason.storage import (check_bucket, exists, is_s3, join_uri, list_files, local_path, put_file, read_bytes,
+                              write_bytes)
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 from inseason.train import Bundle, Predictor, load_bundle
 
@@ -96,27 +105,35 @@ def _as_of_dates(as_of: Sequence[dt.date | str] | dt.date | str) -> list[dt.date
     return sorted(set(dates))
 
 
-def _prepare_out(out: Path, settings: dict[str, Any]) -> bool:
-    """Create ``out`` (or check a resumable run in it); True when finished blocks may be reused."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"cannot write the maps to {out} ({exc.strerror or exc}): choose a writable --out") from None
-    run_file = out / "run.json"
-    if run_file.exists():
-        if json.loads(run_file.read_text()) != settings:
+def _prepare_out(out: str, settings: dict[str, Any]) -> None:
+    """Create ``out``, or check that the run in it has these settings (its finished blocks are reused)."""
+    if is_s3(out):
+        check_bucket(out)
+    else:
+        folder = local_path(out)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write the maps to {out} ({exc.strerror or exc}): choose a writable --out") from None
+    run_file = join_uri(out, "run.json")
+    if exists(run_file):
+        if json.loads(read_bytes(run_file)) != settings:
             raise OutputError(f"{out} holds a map run with other settings (model, dates, AOI or blocks): "
                               "choose another --out, or repeat that run's options to resume it")
-        return True
-    if any(p.name not in ("scenes.parquet",) for p in out.iterdir()):
+        return
+    if any(uri.removeprefix(out.rstrip("/") + "/") != "scenes.parquet" for uri in list_files(out)):
         raise OutputError(f"{out} is not empty: choose an empty or new --out")
-    tmp = out / ".run.json.tmp"
-    tmp.write_text(json.dumps(settings, indent=1))
-    tmp.replace(run_file)
-    return False
+    write_bytes(run_file, json.dumps(settings, indent=1).encode())
+
+
+def _location(path: str | os.PathLike[str] | None) -> str | None:
+    """How a run records an input: an ``s3://`` URI as given, a local path made absolute."""
+    if path is None or is_s3(path):
+        return None if path is None else str(path)
+    return str(Path(path).resolve())
 
 
 def _check_region(bundle: Bundle, aoi: BaseGeometry) -> None:
@@ -132,12 +149,12 @@ def _check_region(bundle: Bundle, aoi: BaseGeometry) -> None:
 
 
 def _manifest(scenes: str | os.PathLike[str] | pa.Table | None, stac: str | None, aoi: BaseGeometry,
-              first: dt.date, last: dt.date, out: Path, quiet: bool) -> pa.Table:
+              first: dt.date, last: dt.date, out: str, quiet: bool) -> pa.Table:
     if (scenes is None) == (stac is None):
         raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
     if stac is not None:
-        return find_scenes(stac=stac, aoi=aoi, start=first, end=last, out=out / "scenes.parquet", min_valid=0.0,
-                           quiet=quiet)
+        return find_scenes(stac=stac, aoi=aoi, start=first, end=last, out=join_uri(out, "scenes.parquet"),
+                           min_valid=0.0, quiet=quiet)
     if isinstance(scenes, pa.Table):
         return scenes
     return read_table(scenes, SCENE_MANIFEST, what="scene manifest")
@@ -203,8 +220,17 @@ def _is_double(code: int) -> bool:
         return False
 
 
-def _block_file(blocks_dir: str | Path, year: int, block: Block) -> Path:
-    return Path(blocks_dir) / str(year) / f"{block.index:06d}.npz"
+def _block_uri(blocks_dir: str, year: int, block: Block) -> str:
+    return join_uri(blocks_dir, str(year), f"{block.index:06d}.npz")
+
+
+def _finished_blocks(blocks_dir: str) -> set[tuple[int, int]]:
+    """``(year, block index)`` of the block files already written (temporary names are not listed)."""
+    done = set()
+    for uri in list_files(blocks_dir, suffix=".npz"):
+        year, name = uri.rsplit("/", 2)[-2:]
+        done.add((int(year), int(name.removesuffix(".npz"))))
+    return done
 
 
 def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
@@ -247,17 +273,14 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     summary = {"block": block.index, "year": year, "mapped": int(series.pixels.size), "with_data": with_data,
                "skipped_scenes": [list(s) for s in series.skipped]}
     arrays["summary"] = np.array(json.dumps(summary))
-    path = _block_file(context.blocks_dir, year, block)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_bytes(_block_uri(context.blocks_dir, year, block), buffer.getvalue())
     return summary
 
 
-def _load_block(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
+def _load_block(uri: str) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(read_bytes(uri))) as data:
         return {key: data[key] for key in data.files}
 
 
@@ -273,16 +296,16 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
     (``stac``). Pixels without a valid observation up to an as-of date are nodata; ``crop_mask`` (a
     CDL-coded raster, e.g. last year's CDL) restricts the map to its crop pixels. Several as-of dates of
     one season share one read of each block. Blocks run on ``workers`` processes (``engine="local"``) or
-    as Spark tasks (``engine="spark"``, the active session or one on ``spark_master``; the output folder must
-    be visible to the executors); a run killed midway resumes from its finished blocks when started again
-    with the same settings. Returns what was written.
+    as Spark tasks (``engine="spark"``, the active session or one on ``spark_master``; ``out`` must be a
+    folder every executor can write, or an ``s3://`` prefix); a run killed midway resumes from its finished
+    blocks when started again with the same settings. Returns what was written.
     """
     if engine not in ("local", "spark"):
         raise InputError(f"engine {engine!r} is unknown: use local or spark")
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     dates = _as_of_dates(as_of)
     geometry = read_aoi(aoi)
-    out = Path(out)
+    root = str(out) if is_s3(out) else str(local_path(out).absolute())
     _check_region(bundle, geometry)
     seasons_of = {d: season_year(d, bundle.season_start) for d in dates}
     first = season_start(min(seasons_of.values()), bundle.season_start)
@@ -290,13 +313,12 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
     mask = tuple(sorted({int(c) for c in scl_mask}))
     settings = {"model": fingerprint, "as_of": [d.isoformat() for d in dates], "block_size": block_size,
                 "aoi": shapely.to_wkt(geometry, rounding_precision=7),
-                "crop_mask": None if crop_mask is None else str(Path(crop_mask).resolve()), "scl_mask": list(mask),
-                "scenes": None if scenes is None or isinstance(scenes, pa.Table) else str(Path(scenes).resolve()),
-                "stac": stac}
-    resuming = _prepare_out(out, settings)
-    if crop_mask is not None and not Path(crop_mask).is_file():
+                "crop_mask": _location(crop_mask), "scl_mask": list(mask),
+                "scenes": None if isinstance(scenes, pa.Table) else _location(scenes), "stac": stac}
+    _prepare_out(root, settings)
+    if crop_mask is not None and not exists(crop_mask):
         raise InputError(f"crop mask {crop_mask} does not exist: give a CDL GeoTIFF (e.g. last year's)")
-    table = _manifest(scenes, stac, geometry, first, max(dates), out, quiet)
+    table = _manifest(scenes, stac, geometry, first, max(dates), root, quiet)
     seasons: dict[int, tuple[list[SceneRef], list[dt.date]]] = {}
     skipped: list[dict[str, str]] = []
     for year in sorted(set(seasons_of.values())):
@@ -312,12 +334,13 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
         seasons[year] = (refs, year_dates)
     grid = map_grid(geometry, [r for refs, _ in seasons.values() for r in refs])
     blocks = plan_blocks(grid, geometry, block_size=block_size)
-    blocks_dir = out / "blocks"
+    blocks_dir = join_uri(root, "blocks")
     units = [(year, block) for year in seasons for block in blocks]
-    todo = [u for u in units if not _block_file(blocks_dir, *u).exists()]
+    finished_blocks = _finished_blocks(blocks_dir)
+    todo = [(year, block) for year, block in units if (year, block.index) not in finished_blocks]
     workers = workers or default_workers()
     context = _Context(bundle=str(bundle.path), grid=grid, aoi=geometry, seasons=seasons, scl_mask=mask,
-                       crop_mask=None if crop_mask is None else str(crop_mask), blocks_dir=str(blocks_dir),
+                       crop_mask=None if crop_mask is None else str(crop_mask), blocks_dir=blocks_dir,
                        batch_size=batch_size, single_thread=workers > 1 or engine == "spark")
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("blocks", total=len(units), completed=len(units) - len(todo))
@@ -330,24 +353,49 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
                                  initargs=(context,))
         for _ in finished:
             bar.advance(task)
-    return _assemble(out, bundle, fingerprint=fingerprint, grid=grid, aoi=geometry, seasons=seasons, blocks=blocks,
-                     resumed=len(units) - len(todo), skipped=skipped, quiet=quiet)
+    with _staging(root) as staging:
+        return _assemble(staging, root, bundle, fingerprint=fingerprint, grid=grid, aoi=geometry, seasons=seasons,
+                         blocks=blocks, resumed=len(units) - len(todo), skipped=skipped, quiet=quiet)
 
 
-def _assemble(out: Path, bundle: Bundle, *, fingerprint: str, grid: MapGrid, aoi: BaseGeometry,
+@contextmanager
+def _staging(out: str) -> Iterator[Path]:
+    """Where the map files are assembled: ``out`` itself on disk, a temporary folder for ``s3://``."""
+    if not is_s3(out):
+        yield local_path(out)
+        return
+    with tempfile.TemporaryDirectory(prefix="inseason-maps-") as tmp:
+        yield Path(tmp)
+
+
+def _publish(staged: Path, out: str) -> str:
+    """The URI of the assembled file ``staged`` in ``out``, uploading it there when ``out`` is on S3."""
+    if not is_s3(out):
+        return str(staged)
+    uri = join_uri(out, staged.name)
+    put_file(staged, uri)
+    return uri
+
+
+def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid: MapGrid, aoi: BaseGeometry,
               seasons: dict[int, tuple[list[SceneRef], list[dt.date]]], blocks: list[Block], resumed: int,
               skipped: list[dict[str, str]], quiet: bool) -> MapRun:
-    """Write the COG, STAC item and double-crop table of every as-of date, the GIF and summary.json."""
+    """Write the COG, STAC item and double-crop table of every as-of date, the GIF and summary.json.
+
+    COGs, items and the GIF are made in the local folder ``staging`` and published to ``out``.
+    """
+    blocks_dir = join_uri(out, "blocks")
     colors = [c.color for c in bundle.classes]
     model = str(bundle.manifest.get("model", {}).get("name", "unknown"))
     maps, items, doubles, mapped = {}, {}, {}, {}
+    staged: dict[str, Path] = {}  # as-of date → COG in the staging folder
     empty: list[dict[str, Any]] = []
     scene_skips = {s["scene_id"]: s["reason"] for s in skipped}
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("write", total=sum(len(d) for _, d in seasons.values()))
         for year, (_, dates) in seasons.items():
             for block in blocks:
-                summary = json.loads(str(_load_block(_block_file(out / "blocks", year, block))["summary"]))
+                summary = json.loads(str(_load_block(_block_uri(blocks_dir, year, block))["summary"]))
                 for scene_id, reason in summary["skipped_scenes"]:
                     scene_skips.setdefault(scene_id, reason)
                 if summary["mapped"] and not summary["with_data"][-1]:
@@ -361,7 +409,7 @@ def _assemble(out: Path, bundle: Bundle, *, fingerprint: str, grid: MapGrid, aoi
                 def pieces(k: int = k, year: int = year, count: list[int] = count,
                            dc_parts: list[pa.Table] = dc_parts) -> Iterator[tuple[Block, np.ndarray, np.ndarray]]:
                     for block in blocks:
-                        data = _load_block(_block_file(out / "blocks", year, block))
+                        data = _load_block(_block_uri(blocks_dir, year, block))
                         count[0] += int((data[f"classes{k}"] > 0).sum())
                         if f"dc{k}_x" in data:
                             dc_parts.append(_double_crop_part(data, k))
@@ -369,30 +417,30 @@ def _assemble(out: Path, bundle: Bundle, *, fingerprint: str, grid: MapGrid, aoi
 
                 tags = map_tags(as_of=date, fingerprint=fingerprint, class_names=bundle.class_names,
                                 class_codes=[c.codes for c in bundle.classes])
-                cog = write_class_map(out / f"{name}.tif", pieces(), grid=grid, colors=colors, tags=tags)
-                write_stac_item(out / f"{name}.json", cog=cog, grid=grid, aoi=aoi, as_of=date,
+                cog = write_class_map(staging / f"{name}.tif", pieces(), grid=grid, colors=colors, tags=tags)
+                write_stac_item(staging / f"{name}.json", cog=cog, grid=grid, aoi=aoi, as_of=date,
                                 fingerprint=fingerprint, class_names=bundle.class_names, colors=colors, model=model)
-                maps[date.isoformat()], items[date.isoformat()] = str(cog), str(out / f"{name}.json")
+                staged[date.isoformat()] = cog
+                maps[date.isoformat()] = _publish(cog, out)
+                items[date.isoformat()] = _publish(staging / f"{name}.json", out)
                 mapped[date.isoformat()] = count[0]
                 if any(code > 0 for code in _double_crop_codes(bundle)):
-                    path = out / f"double_crops_{date.isoformat()}.parquet"
+                    path = join_uri(out, f"double_crops_{date.isoformat()}.parquet")
                     write_table(pa.concat_tables(dc_parts) if dc_parts else _double_crop_part({}, k), path,
                                 metadata={"crs": f"EPSG:{grid.epsg}", "as_of": date.isoformat()})
-                    doubles[date.isoformat()] = str(path)
+                    doubles[date.isoformat()] = path
                 bar.advance(task)
     gif = None
     if len(maps) > 1:
-        ordered = sorted(maps)
-        gif = str(write_season_gif(out / "season.gif", [maps[d] for d in ordered],
-                                   [dt.date.fromisoformat(d) for d in ordered]))
+        ordered = sorted(staged)
+        gif = _publish(write_season_gif(staging / "season.gif", [staged[d] for d in ordered],
+                                        [dt.date.fromisoformat(d) for d in ordered]), out)
     for block in empty:
         log.warning("block %d (%d) has no valid observation: written as nodata", block["block"], block["year"])
-    run = MapRun(out=str(out), maps=maps, items=items, double_crops=doubles, gif=gif,
+    run = MapRun(out=out, maps=maps, items=items, double_crops=doubles, gif=gif,
                  blocks=len(blocks) * len(seasons), resumed_blocks=resumed, mapped_pixels=mapped, empty_blocks=empty,
                  skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())])
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(asdict(run), indent=1))
-    tmp.replace(out / "summary.json")
+    write_bytes(join_uri(out, "summary.json"), json.dumps(asdict(run), indent=1).encode())
     return run
 
 

@@ -74,7 +74,7 @@ class Block:
 
     def transform(self, grid: MapGrid) -> Affine:
         """Affine transform of the block's own pixel grid."""
-        return grid.transform * Affine.translation(self.col, self.row)
+        return grid.transform @ Affine.translation(self.col, self.row)
 
 
 @dataclass(frozen=True)
@@ -189,14 +189,14 @@ def _aoi_mask(shape: BaseGeometry, grid: MapGrid, block: Block) -> np.ndarray:
 
 
 def crop_mask_block(path: str, grid: MapGrid, block: Block) -> np.ndarray:
-    """True where a CDL-coded raster (any CRS, e.g. last year's CDL) marks a crop or double crop.
+    """True where a CDL-coded raster (a path or ``s3://``; any CRS, e.g. last year's CDL) marks a crop.
 
     The raster is reprojected onto the block by nearest neighbour; outside it every pixel is masked out.
     """
     crop_codes = np.array([c.code for c in cdl_classes().values() if c.is_crop])
     codes = np.zeros((block.height, block.width), np.uint8)
     try:
-        with rasterio.open(path) as src:
+        with gdal_env([path]), rasterio.open(gdal_path(path)) as src:
             reproject(rasterio.band(src, 1), codes, dst_transform=block.transform(grid),
                       dst_crs=f"EPSG:{grid.epsg}", resampling=Resampling.nearest, dst_nodata=0)
     except RasterioError as exc:
