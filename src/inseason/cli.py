@@ -25,6 +25,11 @@ app = typer.Typer(
 out_console = Console()
 err_console = Console(stderr=True)
 
+#: ``--spark-master`` of every verb that runs on ``--engine spark``.
+SparkMaster = Annotated[Optional[str], typer.Option(
+    help="Spark master (spark://HOST:7077, sc://HOST:15002 for Spark Connect, yarn, local[*]); default: the "
+         "active session or local[*].")]
+
 
 class _State:
     quiet = False
@@ -229,8 +234,7 @@ def extract(
     workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: the cores).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Estimate scenes, bytes and time; write nothing.")] = False,
     engine: Annotated[str, typer.Option(help="local (a process pool) or spark.")] = "local",
-    spark_master: Annotated[Optional[str], typer.Option(help="Spark master (spark://HOST:7077, yarn, local[*]); "
-                                                              "default: the active session or local[*].")] = None,
+    spark_master: SparkMaster = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the totals as JSON.")] = False,
 ) -> None:
     """Sample every label point in every scene, reading only the COG blocks that hold points (resumable)."""
@@ -270,7 +274,7 @@ def series(
     season_start: Annotated[str, typer.Option(help="Season start MM-DD (as for extract).")] = "01-01",
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory cap; it spills to disk beyond it.")] = "1GB",
     engine: Annotated[str, typer.Option(help="local (DuckDB, or a process pool for s3://) or spark.")] = "local",
-    spark_master: Annotated[Optional[str], typer.Option(help="Spark master; default: the active session or local[*].")] = None,
+    spark_master: SparkMaster = None,
     partitions: Annotated[int, typer.Option(help="spark or s3://: units of samples (by sample-id hash).")] = 8,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -499,7 +503,7 @@ def predict(
                                                          "map only its crop pixels.")] = None,
     scl_mask: Annotated[Optional[list[str]], typer.Option(help="SCL classes to drop (comma list; default 0,1,7,8,9,11).")] = None,
     engine: Annotated[str, typer.Option(help="local (a process pool) or spark (blocks as Spark tasks).")] = "local",
-    spark_master: Annotated[Optional[str], typer.Option(help="Spark master; default: the active session or local[*].")] = None,
+    spark_master: SparkMaster = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season

@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 
 from inseason import storage
 from inseason.bench.predict import untrained_bundle
-from inseason.errors import OutputError
+from inseason.errors import InputError, OutputError
 from inseason.extract.stage import extract
 from inseason.predict import predict_map
 from inseason.series.build import make_series
@@ -112,6 +112,8 @@ def test_map_run_on_s3_resumes_and_refuses_other_settings(tiny_world: Path, s3_i
 
     with pytest.raises(OutputError, match=f"{out} holds a map run with other settings"):
         predict_map(bundle, aoi=aoi, scenes=scenes_uri, as_of=[day], out=out, block_size=256, quiet=True)
+    with pytest.raises(InputError, match="S3 bucket no-such-bucket of s3://no-such-bucket/maps does not exist"):
+        predict_map(bundle, aoi=aoi, scenes=scenes_uri, as_of=[day], out="s3://no-such-bucket/maps", quiet=True)
     storage.write_bytes("s3://pipeline/other/notes.txt", b"someone else's")
     with pytest.raises(OutputError, match="s3://pipeline/other is not empty"):
         predict_map(bundle, aoi=aoi, scenes=scenes_uri, as_of=[day], out="s3://pipeline/other", quiet=True)

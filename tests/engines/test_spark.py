@@ -21,7 +21,7 @@ def toy_spark(spark: SparkSession) -> SparkSession:
     return spark
 
 
-def test_spark_matches_local_and_ships_state_once(toy_spark: SparkSession) -> None:
+def test_spark_matches_local_with_shared_state(toy_spark: SparkSession) -> None:
     units = [(f"u{i}", i) for i in range(11)]
     local = [r["value"] for _, r in run_local(toy_units.shifted_square, units, workers=1,
                                               initializer=toy_units.set_offset, initargs=(100,))]
@@ -47,6 +47,8 @@ def test_existing_session_is_reused_and_another_master_refused(spark: SparkSessi
 def test_unreachable_master_is_named() -> None:
     with pytest.raises(InputError, match=r"spark://127\.0\.0\.1:9 cannot be reached"):
         engine._check_master("spark://127.0.0.1:9")
+    with pytest.raises(InputError, match=r"sc://127\.0\.0\.1:9/;user_id=me cannot be reached"):
+        engine._check_master("sc://127.0.0.1:9/;user_id=me")
 
 
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

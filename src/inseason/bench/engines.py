@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
@@ -26,6 +28,10 @@ from inseason.synth import load_world, synth
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 
 __all__ = ["bench_engines", "bench_engines_markdown"]
+
+
+def _echo(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield from batches
 
 
 def _run(points: Path, scenes: Path, out: Path, *, engine: str, workers: int, quiet: bool) -> dict[str, Any]:
@@ -80,7 +86,7 @@ def bench_engines(*, world: str | Path | None = None, size: str = "large", worke
         had_session = SparkSession.getActiveSession() is not None
         started = time.perf_counter()
         session = get_spark(master=None if had_session else f"local[{workers}]")
-        session.sparkContext.parallelize([0], 1).count()  # the first job starts the Python workers
+        session.range(1).mapInArrow(_echo, "id long").collect()  # the first job starts the Python workers
         startup = 0.0 if had_session else time.perf_counter() - started
         try:
             on_spark = _run(tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "spark",

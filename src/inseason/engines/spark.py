@@ -1,15 +1,18 @@
 """The Spark engine: the same pure per-unit functions as the local engine, scheduled by PySpark.
 
-Units of work (scenes for extract) are spread over Spark partitions, one unit per partition (so one Spark
-task per unit, retried alone), and ``mapPartitions`` calls the unit function in the executors' Python
-workers. (``DataFrame.mapInArrow`` would add nothing here, as units and results are small pickled records,
-and PySpark 4.0 requires pandas on the driver for it.) The shared read-only state
-(``initializer(*initargs)``, e.g. the points of every scene) travels once per executor as a broadcast. Unit
-functions write their own outputs (part files) and return small results (manifest entries), which come back
-to the driver in waves of at most ``max_in_flight`` units, so the caller can record progress as it goes.
+Units of work (scenes for extract, groups of samples for series, blocks for predict) go to Spark in waves:
+a wave is ``spark.range(n, numPartitions=n)``, one row and so one Spark task per unit (retried by Spark
+alone), and ``DataFrame.mapInArrow`` calls the unit function in the executors' Python workers on that
+row's unit. Unit functions write their own outputs (part files) and return small results (manifest
+entries), which come back to the driver as an Arrow table after each wave, so the caller records progress
+as it goes. The shared read-only state (``initializer(*initargs)``, e.g. the points of every scene) runs
+once per Python worker; on a classic session it travels to each executor once, as a broadcast.
 
-The session is created once per process (:func:`get_spark`) or taken over from the one already running
-(Databricks, EMR, a notebook); a cluster is chosen by configuration only (``master``).
+The DataFrame API is all it uses, so it runs on classic sessions (``local[*]``, standalone, YARN,
+Kubernetes, Databricks single-user clusters) and on Spark Connect sessions (``sc://host:port``, Databricks
+serverless and shared clusters), where the shared state travels with every wave instead (Spark Connect
+has no broadcast variables). The session is created once per process (:func:`get_spark`) or taken over
+from the one already running (Databricks, EMR, a notebook); a cluster is chosen by configuration only.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ import shutil
 import socket
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pyspark import cloudpickle
-from pyspark.errors import PySparkRuntimeError
+import pyarrow as pa
+from pyspark import SparkContext, cloudpickle
+from pyspark.broadcast import Broadcast
+from pyspark.errors import PySparkAttributeError, PySparkRuntimeError
 from pyspark.sql import SparkSession
 
 from inseason.errors import InputError, InseasonError
@@ -52,69 +58,112 @@ def _check_java() -> None:
 
 
 def _check_master(master: str) -> None:
-    """A standalone master (``spark://host:port``) must answer before Spark spends a minute retrying it."""
-    if not master.startswith("spark://"):
+    """A standalone master (``spark://host:port``) or a Spark Connect server (``sc://host:port``) must answer
+    before Spark spends a minute retrying it."""
+    scheme, _, addresses = master.partition("://")
+    if scheme not in ("spark", "sc"):
         return
+    default_port = 7077 if scheme == "spark" else 15002
     problem: OSError | None = None
-    for address in master.removeprefix("spark://").split(","):
+    for address in addresses.split("/")[0].split(";")[0].split(","):
         parts = urlsplit(f"//{address}")
         try:
-            with socket.create_connection((parts.hostname or "", parts.port or 7077), timeout=5):
+            with socket.create_connection((parts.hostname or "", parts.port or default_port), timeout=5):
                 return
         except OSError as exc:
             problem = exc
     raise InputError(f"Spark master {master} cannot be reached ({problem}): start it, or fix --spark-master "
-                     "(e.g. spark://HOST:7077, yarn, local[*])")
+                     "(e.g. spark://HOST:7077, sc://HOST:15002, yarn, local[*])")
+
+
+def spark_context(session: SparkSession) -> SparkContext | None:
+    """The session's SparkContext, or None for a Spark Connect session (which has none)."""
+    try:
+        return session.sparkContext
+    except PySparkAttributeError:
+        return None
+
+
+def _master(session: SparkSession) -> str:
+    context = spark_context(session)
+    return context.master if context is not None else str(session.conf.get("spark.master", "unknown"))
 
 
 def get_spark(*, master: str | None = None, app_name: str = "inseason",
               config: Mapping[str, str] | None = None) -> SparkSession:
     """The Spark session to run on: the active one when there is one, else a new one on ``master``.
 
-    ``master`` defaults to ``local[*]`` for a new session; an active session on another master is refused
-    rather than silently used. Python workers run this interpreter unless ``PYSPARK_PYTHON`` says otherwise.
+    ``master`` defaults to ``local[*]`` for a new session; ``sc://host:port`` connects to a Spark Connect
+    server (no Java needed here). An active session on another master is refused rather than silently
+    used. Python workers of a local or classic session run this interpreter unless ``PYSPARK_PYTHON`` says
+    otherwise.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
-        running = active.sparkContext.master
+        running = _master(active)
         if master is not None and master != running:
             raise InputError(f"a Spark session on {running} is already running in this process: "
                              f"use it (leave out --spark-master) or stop it before asking for {master}")
         return active
     target = master or "local[*]"
-    _check_java()
     _check_master(target)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(target).appName(app_name)
-    for key, value in {**DEFAULT_CONFIG, **(config or {})}.items():
-        builder = builder.config(key, value)
+    builder = SparkSession.builder.appName(app_name)
+    if target.startswith("sc://"):
+        builder = builder.remote(target)
+    else:
+        _check_java()
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.master(target)
+        for key, value in {**DEFAULT_CONFIG, **(config or {})}.items():
+            builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
     except PySparkRuntimeError as exc:
         raise InputError(f"Spark could not start on {target} ({exc.getErrorClass()}): check Java (JAVA_HOME) "
                          "and --spark-master") from None
-    session.sparkContext.setLogLevel("ERROR")
+    context = spark_context(session)
+    if context is not None:
+        context.setLogLevel("ERROR")
     return session
 
+
+#: What a task returns: the unit's place in its wave, whether it succeeded, and its pickled result (or the
+#: project error it raised).
+_RESULT_SCHEMA = "index long, ok boolean, result binary"
 
 _STATE: set[str] = set()  # runs whose initializer already ran in this Python worker
 
 
-def _unit_runner(func: Callable[[Any], Any], state: Any) -> Callable[[Iterator[tuple[int, Any]]],
-                                                                     Iterator[tuple[int, bool, Any]]]:
-    """The partition function: run the initializer once per Python worker, then ``func`` on every unit."""
+@dataclass(frozen=True)
+class _Inline:
+    """Shared state carried in the task closure (Spark Connect), read like a broadcast's ``value``."""
 
-    def run(units: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, bool, Any]]:
+    value: tuple[str, bytes]
+
+
+def _unit_runner(func: Callable[[Any], Any], units: Sequence[Any], state: Broadcast[tuple[str, bytes]] | _Inline | None
+                 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function of a wave: run the initializer once per Python worker, then ``func`` on the
+    unit of every row (``id``: the unit's place in ``units``)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         if state is not None and state.value[0] not in _STATE:
             token, payload = state.value
             initializer, initargs = cloudpickle.loads(payload)
             initializer(*initargs)
             _STATE.add(token)
-        for index, unit in units:
-            try:
-                yield index, True, func(unit)
-            except InseasonError as exc:  # a user mistake found by a worker: raised again on the driver
-                yield index, False, exc
+        for batch in batches:
+            indices, ok, results = [], [], []
+            for index in batch.column(0).to_pylist():
+                try:
+                    result, success = func(units[index]), True
+                except InseasonError as exc:  # a user mistake found by a worker: raised again on the driver
+                    result, success = exc, False
+                indices.append(index)
+                ok.append(success)
+                results.append(cloudpickle.dumps(result))
+            yield pa.RecordBatch.from_arrays([pa.array(indices, pa.int64()), pa.array(ok, pa.bool_()),
+                                              pa.array(results, pa.binary())], names=["index", "ok", "result"])
 
     return run
 
@@ -126,26 +175,33 @@ def run_spark(func: Callable[[T], R], units: Iterable[T], *, spark: SparkSession
 
     The counterpart of :func:`inseason.engines.local.run_local` with the same contract: ``func`` must be an
     importable module-level function, and units and results must pickle. Each unit is its own Spark task (a
-    failed task is retried by Spark alone); a wave holds ``max_in_flight`` units (four per core by default).
-    A project error raised by ``func`` is raised again here; other errors fail the Spark job.
+    failed task is retried by Spark alone); a wave holds ``max_in_flight`` units (four per core by default;
+    ``spark.default.parallelism``, else 8, stands for the cores on Spark Connect). A project error raised by
+    ``func`` is raised again here; other errors fail the Spark job.
     """
     todo = list(units)
     if not todo:
         return
     session = spark if spark is not None else get_spark(master=master)
-    context = session.sparkContext
-    state = (context.broadcast((uuid.uuid4().hex, cloudpickle.dumps((initializer, initargs))))
-             if initializer is not None else None)
-    wave = max_in_flight or 4 * context.defaultParallelism
-    runner = _unit_runner(func, state)
+    context = spark_context(session)
+    state: Broadcast[tuple[str, bytes]] | _Inline | None = None
+    if initializer is not None:
+        shared = (uuid.uuid4().hex, cloudpickle.dumps((initializer, initargs)))
+        state = context.broadcast(shared) if context is not None else _Inline(shared)
+    cores = context.defaultParallelism if context is not None else int(session.conf.get("spark.default.parallelism",
+                                                                                        "8"))
+    wave = max_in_flight or 4 * cores
     try:
         for start in range(0, len(todo), wave):
-            chunk = list(enumerate(todo[start:start + wave], start))
-            finished = context.parallelize(chunk, numSlices=len(chunk)).mapPartitions(runner).collect()
-            for index, ok, result in sorted(finished, key=lambda r: r[0]):
+            chunk = todo[start:start + wave]
+            tasks = session.range(0, len(chunk), 1, len(chunk))
+            finished = tasks.mapInArrow(_unit_runner(func, chunk, state), _RESULT_SCHEMA).toArrow()
+            rows = zip(*(finished.column(name).to_pylist() for name in ("index", "ok", "result")))
+            for index, ok, payload in sorted(rows):
+                result = cloudpickle.loads(payload)
                 if not ok:
                     raise result
-                yield todo[index], result
+                yield chunk[index], result
     finally:
-        if state is not None:
+        if isinstance(state, Broadcast):
             state.destroy()
