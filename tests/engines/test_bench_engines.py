@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from inseason.bench.engines import bench_engines, bench_engines_markdown
+from inseason.bench.engines import bench_engines, bench_engines_markdown, break_even_rows
 
 
 def test_bench_engines_reports_both_engines_and_identical_outputs(tiny_world: Path, spark: SparkSession) -> None:
@@ -22,3 +22,13 @@ def test_bench_engines_reports_both_engines_and_identical_outputs(tiny_world: Pa
     assert SparkSession.getActiveSession() is spark  # and is left running
     table = bench_engines_markdown(result)
     assert "| spark local[2] |" in table and "identical outputs: yes" in table
+    faster = result["spark_rows_per_s"] > result["local_rows_per_s"]
+    assert (result["spark_break_even_rows"] == 0) if faster else (result["spark_break_even_rows"] is None)
+    assert ("Spark pays off from about 0 observation rows" in table) if faster else ("only with more cores" in table)
+
+
+def test_break_even_is_where_start_up_is_won_back() -> None:
+    # local: 100 rows/s; Spark: 200 rows/s after 10 s of start-up -> equal at 2 000 rows (20 s each)
+    assert break_even_rows(100.0, 200.0, 10.0) == 2_000
+    assert break_even_rows(100.0, 400.0, 3.0) == 400
+    assert break_even_rows(100.0, 100.0, 10.0) is None and break_even_rows(100.0, 50.0, 0.0) is None

@@ -52,6 +52,17 @@ def _same_outputs(a: Path, b: Path) -> bool:
     return parts_a == parts_b and table_a.equals(table_b, check_metadata=True)
 
 
+def break_even_rows(local_rows_per_s: float, spark_rows_per_s: float, spark_startup_s: float) -> int | None:
+    """Observation rows from which Spark (start-up, then rows at its rate) finishes before the local engine.
+
+    None when Spark is not faster per row on these cores: it then pays off only with more cores than the
+    local engine has.
+    """
+    if spark_rows_per_s <= local_rows_per_s:
+        return None
+    return round(spark_startup_s / (1 / local_rows_per_s - 1 / spark_rows_per_s))
+
+
 def bench_engines(*, world: str | Path | None = None, size: str = "large", workers: int = 2,
                   years: Sequence[int] | None = None, stride: int = 15, max_scenes: int | None = None,
                   quiet: bool = False) -> dict[str, Any]:
@@ -60,8 +71,8 @@ def bench_engines(*, world: str | Path | None = None, size: str = "large", worke
     ``world`` reuses a world made by ``inseason synth``; without it a world of ``size`` (and ``years``)
     is made in a temporary folder. Label points are every ``stride``-th label pixel; ``max_scenes`` keeps
     the first scenes by date. Returns ``local_rows_per_s``, ``spark_rows_per_s`` (observation rows per
-    second of extract + series), ``spark_startup_s`` (0 when a session was already running), ``identical``
-    and the counts and seconds behind them. A Spark session this function starts is stopped at the end.
+    second of extract + series), ``spark_startup_s`` (0 when a session was already running),
+    ``spark_break_even_rows`` (:func:`break_even_rows`), ``identical`` and the counts and seconds behind them. A Spark session this function starts is stopped at the end.
     """
     with tempfile.TemporaryDirectory(prefix="inseason-bench-engines-") as tmp:
         tmp_path = Path(tmp)
@@ -95,14 +106,15 @@ def bench_engines(*, world: str | Path | None = None, size: str = "large", worke
             if not had_session:
                 session.stop()
         identical = _same_outputs(tmp_path / "local", tmp_path / "spark")
+    local_rate = local["observations"] / local["seconds"]
+    spark_rate = on_spark["observations"] / on_spark["seconds"]
     return {
         "world": {"size": info["size"], "tiles": len(info["tiles"]), "years": seasons},
         "points": points.num_rows, "scenes": scenes.num_rows, "workers": workers,
         "observations": local["observations"], "series": local["series"],
         "local_seconds": round(local["seconds"], 3), "spark_seconds": round(on_spark["seconds"], 3),
-        "local_rows_per_s": round(local["observations"] / local["seconds"], 1),
-        "spark_rows_per_s": round(on_spark["observations"] / on_spark["seconds"], 1),
-        "spark_startup_s": round(startup, 3),
+        "local_rows_per_s": round(local_rate, 1), "spark_rows_per_s": round(spark_rate, 1),
+        "spark_startup_s": round(startup, 3), "spark_break_even_rows": break_even_rows(local_rate, spark_rate, startup),
         "identical": identical and on_spark["observations"] == local["observations"],
     }
 
@@ -116,4 +128,9 @@ def bench_engines_markdown(result: dict[str, Any]) -> str:
              f"{result['series']:,} series; identical outputs: {'yes' if result['identical'] else 'NO'}", "",
              "| engine | seconds | rows/s | start-up s |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {seconds:,.2f} | {rate:,.0f} | {startup} |" for name, seconds, rate, startup in rows]
+    rows_needed = result["spark_break_even_rows"]
+    lines.append("")
+    lines.append(f"Spark pays off from about {rows_needed:,} observation rows on these cores." if rows_needed is not None
+                 else f"Spark is slower per row than {result['workers']} local processes on the same cores: it pays off "
+                      "only with more cores than one machine has.")
     return "\n".join(lines)
