@@ -27,7 +27,7 @@ from inseason.sources.points import make_label_points
 from inseason.synth import load_world, synth
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 
-__all__ = ["bench_engines", "bench_engines_markdown"]
+__all__ = ["bench_engines", "bench_engines_markdown", "break_even_rows"]
 
 
 def _echo(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -72,7 +72,8 @@ def bench_engines(*, world: str | Path | None = None, size: str = "large", worke
     is made in a temporary folder. Label points are every ``stride``-th label pixel; ``max_scenes`` keeps
     the first scenes by date. Returns ``local_rows_per_s``, ``spark_rows_per_s`` (observation rows per
     second of extract + series), ``spark_startup_s`` (0 when a session was already running),
-    ``spark_break_even_rows`` (:func:`break_even_rows`), ``identical`` and the counts and seconds behind them. A Spark session this function starts is stopped at the end.
+    ``spark_break_even_rows`` (:func:`break_even_rows`), ``identical`` and the counts and seconds behind
+    them. A Spark session this function starts is stopped at the end.
     """
     with tempfile.TemporaryDirectory(prefix="inseason-bench-engines-") as tmp:
         tmp_path = Path(tmp)

@@ -188,8 +188,10 @@ def run_spark(func: Callable[[T], R], units: Iterable[T], *, spark: SparkSession
     if initializer is not None:
         shared = (uuid.uuid4().hex, cloudpickle.dumps((initializer, initargs)))
         state = context.broadcast(shared) if context is not None else _Inline(shared)
-    cores = context.defaultParallelism if context is not None else int(session.conf.get("spark.default.parallelism",
-                                                                                        "8"))
+    if context is not None:
+        cores = context.defaultParallelism
+    else:  # Spark Connect does not tell the cluster's cores
+        cores = int(session.conf.get("spark.default.parallelism", "8") or 8)
     wave = max_in_flight or 4 * cores
     try:
         for start in range(0, len(todo), wave):

@@ -131,9 +131,9 @@ def _prepare_out(out: str, settings: dict[str, Any]) -> None:
 
 def _location(path: str | os.PathLike[str] | None) -> str | None:
     """How a run records an input: an ``s3://`` URI as given, a local path made absolute."""
-    if path is None or is_s3(path):
-        return None if path is None else str(path)
-    return str(Path(path).resolve())
+    if path is None:
+        return None
+    return str(path) if is_s3(path) else str(Path(path).resolve())
 
 
 def _check_region(bundle: Bundle, aoi: BaseGeometry) -> None:
