@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import zipfile
+import zipimport
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,32 @@ def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine.shutil, "which", lambda name: None)
     with pytest.raises(InputError, match="needs Java 17"):
         engine._check_java()
+
+
+def test_unchanged_zip_archives_are_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zipimport.zipimporter, "invalidate_caches", zipimport.zipimporter.invalidate_caches)
+    reads: list[str] = []
+    read_directory = zipimport._read_directory  # type: ignore[attr-defined]
+    monkeypatch.setattr(zipimport, "_read_directory", lambda path: reads.append(path) or read_directory(path))
+    archive = tmp_path / "lib.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("first.py", "")
+    importer = zipimport.zipimporter(str(archive))
+    engine._skip_unchanged_zip_rereads()
+    engine._skip_unchanged_zip_rereads()  # a second call leaves one wrapper
+    lazy = sys.version_info < (3, 12)  # 3.12 made invalidation cheap itself
+    assert getattr(zipimport.zipimporter.invalidate_caches, "inseason_lazy", False) is lazy
+    if not lazy:
+        return
+    importer.invalidate_caches()
+    importer.invalidate_caches()
+    assert reads == [str(archive)] * 2  # opened once, then read once to stamp it; unchanged since
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.writestr("second.py", "")
+    importer.invalidate_caches()
+    assert len(reads) == 3 and importer.find_spec("second") is not None  # a changed archive is read again
+
+
+def test_spark_workers_skip_rereading_unchanged_zips(toy_spark: SparkSession) -> None:
+    flags = [flag for _, flag in run_spark(toy_units.zip_rereads_skipped, list(range(4)), spark=toy_spark)]
+    assert flags == [sys.version_info < (3, 12)] * 4

@@ -20,3 +20,10 @@ def shifted_square(unit: tuple[str, int]) -> dict[str, Any]:
     if value < 0:
         raise InputError(f"unit {name} is negative")
     return {"name": name, "value": value * value + _OFFSET[0]}
+
+
+def zip_rereads_skipped(unit: int) -> bool:
+    """Whether this Python worker re-reads unchanged zip archives no more (see the Spark engine)."""
+    import zipimport
+
+    return bool(getattr(zipimport.zipimporter.invalidate_caches, "inseason_lazy", False))
