@@ -14,7 +14,7 @@ from inseason import storage
 from inseason.errors import InputError
 from inseason.extract.quality import scl_valid_fraction
 from inseason.extract.stage import extract
-from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table, with_metadata, write_table
+from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table, write_table
 from inseason.testing.s3 import LoopbackS3
 
 
