@@ -29,10 +29,12 @@ def test_local_uris_and_files(tmp_path: Path) -> None:
     assert storage.read_bytes(tmp_path / "log.jsonl") == b'{"n": 1}\n{"n": 2}\n'
     assert [Path(p).name for p in storage.list_files(tmp_path)] == ["log.jsonl", "a.txt"]  # sorted by path
     assert storage.list_files(tmp_path, suffix=".txt") == [uri]
+    storage.put_file(uri, storage.join_uri(base, "copies", "b.txt"))
+    assert (tmp_path / "copies" / "b.txt").read_bytes() == b"second"
     assert not list(tmp_path.rglob(".*tmp*"))  # temporary names are renamed away
 
 
-def test_s3_round_trip(s3: LoopbackS3) -> None:
+def test_s3_round_trip(s3: LoopbackS3, tmp_path: Path) -> None:
     bucket = s3.create_bucket("round-trip")
     uri = storage.join_uri(bucket, "obs", "year=2021", "part-a.parquet")
     assert uri == "s3://round-trip/obs/year=2021/part-a.parquet"
@@ -45,6 +47,10 @@ def test_s3_round_trip(s3: LoopbackS3) -> None:
     assert storage.list_files(f"{bucket}/obs", suffix=".parquet") == [uri]
     assert storage.list_files(f"{bucket}/nothing-here") == []
     storage.check_bucket(uri)
+    local = tmp_path / "map.tif"
+    local.write_bytes(b"cog bytes" * 1000)
+    storage.put_file(local, f"{bucket}/maps/map.tif")
+    assert storage.read_bytes(f"{bucket}/maps/map.tif") == local.read_bytes()
 
 
 def test_s3_mistakes_are_named(s3: LoopbackS3) -> None:
