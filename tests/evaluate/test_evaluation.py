@@ -23,11 +23,11 @@ def evaluation() -> dict[str, Any]:
 def test_json_structure(evaluation: dict[str, Any]) -> None:
     text = json.dumps(evaluation, allow_nan=False)
     assert json.loads(text) == evaluation
-    assert evaluation["schema_version"] == 1
+    assert evaluation["schema_version"] == 2
     assert [c["name"] for c in evaluation["classes"]] == list(FAKE_CLASSES)
     assert evaluation["classes"][0] == {"name": "Corn", "code": 1, "color": "#ffd300"}  # CDL's corn yellow
     assert len(evaluation["by_as_of_date"]) == 15 and evaluation["by_as_of_date"][0]["as_of"] == "04-01"
-    assert evaluation["intervals"]["resampled"] == "field"
+    assert evaluation["intervals"]["resampled"] == "location+field"
     assert evaluation["course_windows"]["n_windows"] == 15
     assert {row["name"] for row in evaluation["importance"]["bands"]["features"]} == {"B02", "B03", "B04", "B08"}
     assert evaluation["data"]["n_samples"] == 120 and evaluation["data"]["class_counts"]["Rice"] == 30
@@ -70,5 +70,5 @@ def test_write_and_read_evaluation(evaluation: dict[str, Any], tmp_path: Path) -
     with pytest.raises(InputError, match="not JSON"):
         read_evaluation(tmp_path / "bad.json")
     (tmp_path / "other.json").write_text('{"schema_version": 7}')
-    with pytest.raises(InputError, match="schema version 1"):
+    with pytest.raises(InputError, match="schema version 2"):
         read_evaluation(tmp_path / "other.json")

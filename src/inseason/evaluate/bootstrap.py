@@ -1,5 +1,9 @@
-"""Bootstrap confidence intervals that resample whole groups (fields or blocks) when the samples are
-grouped, because pixels of one field are not independent; single samples otherwise.
+"""Bootstrap confidence intervals that resample whole clusters when the samples are grouped, because
+pixels of one field, and the seasons of one place, are not independent; single samples otherwise.
+
+`resampling_clusters` defines the clusters of an evaluation (DESIGN §3): every season of one location
+together, joined with fields across years (``by="field"``) or with square blocks (``by="block"``), so
+one place's several seasons never count as independent draws.
 
 Each group's confusion matrix is computed once; a replicate is a multinomial draw of group counts and its
 confusion matrix the weighted sum, so thousands of replicates cost a matrix product.
@@ -11,9 +15,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from inseason.errors import InputError
 from inseason.evaluate.metrics import SUMMARY_METRICS, summary_from_confusion
+from inseason.evaluate.spatial import block_ids
+
+#: Name of the resampling unit of each grouping (``intervals["resampled"]`` of the evaluation dict).
+RESAMPLED_UNIT = {"field": "location+field", "block": "block"}
 
 
 def group_indices(groups: Sequence[Any] | np.ndarray | None, *, n: int) -> np.ndarray:
@@ -28,6 +39,98 @@ def group_indices(groups: Sequence[Any] | np.ndarray | None, *, n: int) -> np.nd
             for i, v in enumerate(values.tolist())]
     index: dict[Any, int] = {}
     return np.array([index.setdefault(key, len(index)) for key in keys], dtype=np.int64)
+
+
+def _key_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Dense code (0..) of each value of an Arrow column, -1 where the value is null."""
+    encoded = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
+    encoded = encoded.combine_chunks().dictionary_encode()
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _point_codes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Dense code of each distinct ``(x, y)`` point, -1 where a coordinate is missing (NaN)."""
+    codes = np.full(x.shape, -1, dtype=np.int64)
+    finite = np.isfinite(x) & np.isfinite(y)
+    if finite.any():
+        _, inverse = np.unique(np.stack([x[finite], y[finite]], axis=1), axis=0, return_inverse=True)
+        codes[finite] = inverse.reshape(-1)
+    return codes
+
+
+def connected_keys(keys: Sequence[np.ndarray], *, n: int) -> np.ndarray:
+    """Cluster index (0..C-1, numbered in order of first row) of each of ``n`` rows, where two rows are in
+    one cluster when they share any key, directly or through other rows (connected components of the
+    bipartite graph rows–key values). Each array of ``keys`` gives one key's dense code per row, -1 for
+    none; a row with no key is a cluster of its own."""
+    offsets = n
+    rows, nodes = [], []
+    for codes in keys:
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.shape != (n,):
+            raise InputError(f"cluster keys have {codes.shape[0] if codes.ndim else 0} entries for {n} samples")
+        known = np.flatnonzero(codes >= 0)
+        rows.append(known)
+        nodes.append(codes[known] + offsets)
+        offsets += int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 0
+    row_index = np.concatenate(rows) if rows else np.empty(0, np.int64)
+    node_index = np.concatenate(nodes) if nodes else np.empty(0, np.int64)
+    graph = coo_matrix((np.ones(row_index.size, dtype=np.int8), (row_index, node_index)),
+                       shape=(offsets, offsets))
+    _, labels = connected_components(graph, directed=False)
+    _, first, inverse = np.unique(labels[:n], return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))  # renumber clusters by their first row
+    return order[inverse].astype(np.int64)
+
+
+def resampling_clusters(table: pa.Table, *, by: str = "field", block_size: float = 2000.0) -> tuple[np.ndarray, str]:
+    """The bootstrap's resampling clusters of a series table's rows and the unit's name.
+
+    A location is every row with the same ``sample_id`` or the same ``x``/``y`` point, whatever the
+    season, so a place's seasons are resampled together. ``by="field"`` joins locations with fields:
+    rows sharing a ``field_id`` (across years) or a location form one cluster ("location+field");
+    ``by="block"`` joins locations with square blocks of ``block_size`` map units ("block"). Rows
+    without coordinates fall back to their ``sample_id``; a row with neither key is alone.
+
+    Args:
+        table: series rows (columns ``sample_id``, ``x``, ``y``; ``field_id`` for ``by="field"``).
+        by: ``"field"`` or ``"block"``.
+        block_size: block side in map units (metres), for ``by="block"``.
+
+    Returns:
+        ``(cluster index per row (0..C-1), unit name)``.
+
+    Raises:
+        InputError: an unknown ``by`` or a non-positive block size.
+    """
+    if by not in RESAMPLED_UNIT:
+        raise InputError(f"spatial grouping {by!r}: choose 'field' or 'block'")
+    n = table.num_rows
+    x = _float_column(table, "x")
+    y = _float_column(table, "y")
+    keys = [_key_codes(table.column("sample_id")) if "sample_id" in table.column_names
+            else np.full(n, -1, np.int64)]
+    if by == "field":
+        keys.append(_point_codes(x, y))
+        if "field_id" in table.column_names:
+            keys.append(_key_codes(table.column("field_id")))
+    else:
+        finite = np.isfinite(x) & np.isfinite(y)
+        blocks = np.full(n, -1, dtype=np.int64)
+        if finite.any():
+            _, inverse = np.unique(block_ids(x[finite], y[finite], block_size=block_size), return_inverse=True)
+            blocks[finite] = inverse.reshape(-1)
+        elif block_size <= 0:
+            block_ids(x, y, block_size=block_size)  # refuses the size
+        keys.append(blocks)
+    return connected_keys(keys, n=n), RESAMPLED_UNIT[by]
+
+
+def _float_column(table: pa.Table, name: str) -> np.ndarray:
+    """A numeric column as float64 (nulls NaN); all NaN when the table lacks it."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, np.nan)
+    return table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
 def replicate_weights(n_groups: int, *, n_boot: int, seed: int) -> np.ndarray:

@@ -1,26 +1,44 @@
 """One evaluation of a predictor on a series table, as a JSON-ready dict (the input of the HTML report and
 of ``inseason evaluate --json``).
 
-The evaluation dict (``schema_version`` 1); every number is a plain float/int, undefined values are
+The evaluation dict (``schema_version`` 2; `read_evaluation` refuses other versions); every number is a plain float/int, undefined values are
 ``null``, month-days are ``"MM-DD"``, calendar dates ISO ``"YYYY-MM-DD"``:
 
-- ``schema_version`` (1), ``title`` (str), ``config`` (the run's resolved config, any JSON object),
+- ``schema_version`` (2), ``title`` (str), ``config`` (the run's resolved config, any JSON object),
   ``leakage_audit`` (the split's audit, any JSON object, or null);
 - ``data``: ``n_samples``, ``years``, ``bands``, ``scales``, ``class_counts`` (name → rows),
   ``observations_per_sample`` (``min``/``median``/``max``), ``first_date``, ``last_date``, plus any extra
   summary the caller passes;
 - ``classes``: list of ``{"name", "code" (CDL code or null), "color" ("#rrggbb")}``, in model output order;
 - ``season_start`` (month-day), ``target_f1``;
-- end-of-season metrics (each season's last day as the as-of date): ``overall_accuracy``, ``macro_f1``,
+- ``end_of_season``: the month-day the end-of-season (headline) metrics are scored as of: each season's
+  last day (`season_end`; ``"12-31"`` for seasons starting 1 January), so a reader knows which date
+  "end of season" is;
+- end-of-season metrics (as of ``end_of_season`` in each row's season): ``overall_accuracy``, ``macro_f1``,
   ``weighted_f1``, ``kappa``, ``n``, ``per_class`` (list of ``{"name", "precision", "recall", "f1",
   "support", "predicted"}``), ``classes_without_support`` (names), ``confusion`` (``counts``,
   ``by_truth``, ``by_prediction``: K×K lists, rows truth), ``intervals`` (``overall_accuracy``,
   ``macro_f1``, ``weighted_f1``, ``kappa``: ``[low, high]`` or null; ``per_class_f1``: list of those;
-  ``level``; ``resampled``: "field", "block" or "sample");
+  ``level``; ``resampled``: the resampling unit, ``"location+field"`` (every season of a location — same
+  ``sample_id`` or same x/y — together, joined with fields across years) or ``"block"`` (blocks, which
+  hold all seasons of their locations); ``n_clusters``: how many such units the bootstrap draws from;
+  see `inseason.evaluate.bootstrap.resampling_clusters`). The in-season curve's intervals resample the
+  same clusters;
+- ``best_as_of``: ``{"as_of": "MM-DD", "overall_accuracy", "macro_f1", "kappa"}`` of the in-season
+  curve's date with the highest macro-F1 (the earliest of equal ones), or null when no date has a
+  macro-F1;
+- ``sample_size``: ``{"n" (end-of-season test samples), "min_per_class" (fewest test samples of a class
+  present in the test split, 0 when none), "classes_below" (present classes with fewer than
+  `MIN_SAMPLES_PER_CLASS` (5) test samples), "too_small" (fewer than `MIN_TEST_SAMPLES` (30) samples or
+  some ``classes_below``), "warning" (one sentence for a person, null when not too small)}``; classes of
+  the label map absent from the test split are not counted here (they are in ``classes_without_support``
+  and have no F1);
 - ``by_as_of_date``: list, in season order, of ``{"as_of": "MM-DD", ...the same metrics keys...}``;
 - ``earliest_date``: class name → first as-of month-day whose F1 ≥ ``target_f1``, or null;
 - ``course_windows``: null or ``{"window_days", "step_days", "n_windows", "windows": [{"index",
-  "start_offset_days", "n", "overall_accuracy", "macro_f1"}], ...pooled metrics keys...}``;
+  "start_offset_days", "n", "overall_accuracy", "macro_f1"}], ...pooled metrics keys..., "published":
+  {"overall_accuracy": 0.756, "macro_f1": 0.602, "n_pixels", "n_windows", "window_accuracy_range":
+  [low, high], "source"}}`` (the course's own figures under the same protocol, to print beside ours);
 - ``importance``: ``{"bands": <permutation result>|null, "periods": <permutation result>|null,
   "attention": {"day_of_season": [...], "weight": [...]}|null}`` where a permutation result is
   ``{"by", "metric", "as_of", "baseline", "n_repeats", "features": [{"name", "importance", "std",
@@ -47,19 +65,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inseason.errors import InputError
-from inseason.evaluate.bootstrap import bootstrap_intervals
+from inseason.evaluate.bootstrap import bootstrap_intervals, resampling_clusters
 from inseason.evaluate.curves import course_windows, in_season_curve, predict_at, targets_at
 from inseason.evaluate.importance import permutation_importance
-from inseason.evaluate.metrics import classification_metrics
+from inseason.evaluate.metrics import classification_metrics, sample_size_check
 from inseason.evaluate.predictor import Predictor, Targets, class_indices, day_number
 from inseason.evaluate.schedule import resolve_as_of, season_end
 from inseason.evaluate.series_arrays import flatten_series
 from inseason.evaluate.spatial import accuracy_by_group, block_ids
 from inseason.labels import cdl_class
 from inseason.season import DEFAULT_START
+from inseason.storage import write_bytes
 from inseason.tables import series_bands
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Colours for classes without a CDL code (a qualitative palette, colour-blind friendly first).
 FALLBACK_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#999999",
@@ -146,6 +165,31 @@ def viewer_samples(table: pa.Table, *, classes: Sequence[str], probabilities: np
     return samples
 
 
+def end_of_season_month_day(years: Sequence[int] | np.ndarray, *, season_start: str = DEFAULT_START) -> str:
+    """The month-day ``"MM-DD"`` the end-of-season metrics are scored as of: the last day of the season
+    (`season_end`) of the earliest of ``years`` (the same month-day in every season, except 02-28/02-29
+    for seasons starting 1 March).
+
+    Raises:
+        InputError: no years (an empty table).
+    """
+    if len(years) == 0:
+        raise InputError("no seasons to evaluate: the split has no test samples (check --split)")
+    return season_end(int(np.min(years)), start=season_start).strftime("%m-%d")
+
+
+def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The in-season curve's best date: ``{"as_of", "overall_accuracy", "macro_f1", "kappa"}`` of the
+    as-of date with the highest macro-F1 (the earliest of equal ones), or None when no date has one."""
+    best: Mapping[str, Any] | None = None
+    for row in by_as_of_date:
+        if row["macro_f1"] is not None and (best is None or row["macro_f1"] > best["macro_f1"]):
+            best = row
+    if best is None:
+        return None
+    return {key: best[key] for key in ("as_of", "overall_accuracy", "macro_f1", "kappa")}
+
+
 def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence[str],
                        class_codes: Sequence[int | None] | None = None,
                        class_colors: Sequence[str | None] | None = None, bands: Sequence[str] | None = None,
@@ -160,7 +204,8 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     """Everything the report shows about ``predict`` on ``table`` (already restricted to the split to
     evaluate): end-of-season metrics, in-season curves, importance, accuracy by field or block, map points
     and viewer samples, as the evaluation dict this module's docstring defines. Bootstrap intervals
-    resample fields (``spatial_by="field"``, samples without a field alone) or blocks of ``block_size``.
+    resample clusters of `resampling_clusters`: every season of a location together, joined with fields
+    across years (``spatial_by="field"``) or with blocks of ``block_size`` (``spatial_by="block"``).
     ``bands`` (the model's band order) is checked against the table's when given. ``targets`` gives the
     class to score each row against as of a date when a label rule depends on the observations (the
     ARSET No Crop Growing rule); without it every row keeps its label."""
@@ -179,8 +224,9 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
         groups = np.asarray(table.column("field_id").to_pylist(), dtype=object)
     else:
         groups = block_ids(x, y, block_size=block_size)
+    clusters, unit = resampling_clusters(table, by=spatial_by, block_size=block_size)
     curve = in_season_curve(predict, table, classes=classes, as_of=as_of, season_start=season_start,
-                            target_f1=target_f1, groups=groups, n_boot=n_boot, level=level, seed=seed,
+                            target_f1=target_f1, groups=clusters, n_boot=n_boot, level=level, seed=seed,
                             targets=targets, quiet=quiet)
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
     end_day = np.array([day_number(season_end(int(yr), start=season_start)) for yr in years])
@@ -188,9 +234,10 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     y_true = targets_at(targets, table, end_day=end_day, default=y_true)
     y_pred = final.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, classes=classes)
-    metrics["intervals"] = {**bootstrap_intervals(y_true, y_pred, n_classes=len(classes), groups=groups,
+    metrics["intervals"] = {**bootstrap_intervals(y_true, y_pred, n_classes=len(classes), groups=clusters,
                                                   n_boot=n_boot, seed=seed, level=level),
-                            "resampled": spatial_by}
+                            "resampled": unit, "n_clusters": int(clusters.max()) + 1}
+    size = sample_size_check([entry["support"] for entry in metrics["per_class"]], classes=classes)
     importance_result: dict[str, Any] = {"bands": None, "periods": None, "attention": None}
     if importance:
         for key, by in (("bands", "band"), ("periods", "period")):
@@ -206,6 +253,8 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
         "data": {**data_summary(table, classes=classes), **dict(extra_summary or {})},
         "classes": class_entries(classes, codes=codes, colors=class_colors), "season_start": season_start, "target_f1": target_f1,
         **metrics,
+        "end_of_season": end_of_season_month_day(years, season_start=season_start),
+        "best_as_of": best_as_of(curve.by_as_of_date), "sample_size": size,
         "by_as_of_date": curve.by_as_of_date, "earliest_date": curve.earliest_date,
         "course_windows": course_windows(predict, table, classes=classes, quiet=quiet) if course_protocol else None,
         "importance": importance_result,
@@ -233,10 +282,7 @@ def _null_nan(value: Any) -> Any:
 def write_evaluation(evaluation: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write an evaluation dict as JSON (strict: no NaN) atomically: temporary name, then rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(evaluation, allow_nan=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    write_bytes(path, json.dumps(evaluation, allow_nan=False, indent=1).encode("utf-8"))
     return path
 
 

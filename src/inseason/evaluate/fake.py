@@ -106,10 +106,14 @@ class TemplatePredictor:
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
-def fake_evaluation(*, seed: int = 0, n_boot: int = 200) -> dict[str, Any]:
+def fake_evaluation(*, seed: int = 0, n_boot: int = 200, n_fields: int = 6, pixels_per_field: int = 5,
+                    years: Sequence[int] = (2021,)) -> dict[str, Any]:
     """A complete evaluation dict (see `inseason.evaluate.evaluation`) of `TemplatePredictor` on
-    `fake_series`, with a config, a leakage audit and the course-window protocol filled in."""
-    table = fake_series(seed=seed)
+    `fake_series` (``n_fields``, ``pixels_per_field`` and ``years`` as there; the default is 120 samples,
+    30 per class), with a config, a leakage audit and the course-window protocol filled in.
+    ``fake_evaluation(n_fields=1, pixels_per_field=1)`` (4 samples) gives a too-small test set whose
+    ``sample_size`` carries a warning."""
+    table = fake_series(n_fields=n_fields, pixels_per_field=pixels_per_field, years=years, seed=seed)
     return evaluate_predictor(
         TemplatePredictor(), table, classes=list(FAKE_CLASSES), n_boot=n_boot, importance_repeats=2,
         course_protocol=True, n_viewer_samples=12, seed=seed, title="Fake evaluation (template predictor)",

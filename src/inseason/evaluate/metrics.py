@@ -102,3 +102,56 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, classes: S
     if len(y_true) == 0:
         raise InputError("no samples to evaluate: the split has no test samples (check --split and the split table)")
     return metrics_from_confusion(confusion_matrix(y_true, y_pred, n_classes=len(classes)), classes=classes)
+
+
+#: Fewest test samples whose accuracy figures mean something (fewer: ``sample_size["too_small"]``).
+MIN_TEST_SAMPLES = 30
+#: Fewest test samples a class present in the test split needs for its F1 (and the macro-F1) to mean something.
+MIN_SAMPLES_PER_CLASS = 5
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> dict[str, Any]:
+    """Whether a test set is large enough for its accuracy figures to mean something.
+
+    A test set is too small when it has fewer than `MIN_TEST_SAMPLES` samples or when a class present in
+    it has fewer than `MIN_SAMPLES_PER_CLASS`. Classes of the label map with no test sample at all are
+    not counted here: they have no F1, are left out of macro-F1 and are listed in
+    ``classes_without_support`` instead.
+
+    Args:
+        support: test samples of each class (the confusion matrix's row sums), in ``classes`` order.
+        classes: class names.
+
+    Returns:
+        ``{"n", "min_per_class" (fewest samples of a class present, 0 when none is), "classes_below"
+        (names of present classes under the per-class minimum), "too_small", "warning" (one sentence for
+        a person, None when not too small)}``.
+
+    Raises:
+        InputError: ``support`` and ``classes`` differ in length.
+    """
+    counts = np.asarray(support, dtype=np.int64)
+    if counts.shape != (len(classes),):
+        raise InputError(f"{counts.size} class supports given for {len(classes)} classes: give one per class")
+    n = int(counts.sum())
+    present = counts[counts > 0]
+    below = [(name, int(c)) for name, c in zip(classes, counts) if 0 < c < MIN_SAMPLES_PER_CLASS]
+    too_few = n < MIN_TEST_SAMPLES
+    parts = []
+    if too_few:
+        parts.append(f"Only {_plural(n, 'test sample')} (fewer than {MIN_TEST_SAMPLES})")
+    if below:
+        listed = ", ".join(f"{name} ({count})" for name, count in below)
+        noun = "class" if len(below) == 1 else "classes"
+        parts.append(f"{noun} {listed} with fewer than {MIN_SAMPLES_PER_CLASS} test samples each")
+    warning = None
+    if parts:
+        what = "accuracy figures are" if too_few else "their F1 and the macro-F1 are"
+        text = " and ".join(parts)
+        warning = f"{text[0].upper()}{text[1:]}: {what} not meaningful; evaluate on a larger test split."
+    return {"n": n, "min_per_class": int(present.min()) if present.size else 0,
+            "classes_below": [name for name, _ in below], "too_small": bool(parts), "warning": warning}
