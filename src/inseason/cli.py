@@ -2,22 +2,87 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
 import time
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TextIO
 
 import typer
+import typer.core
+import typer.rich_utils
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import inseason
 from inseason.errors import InputError, InseasonError
+from inseason.progress import output_width, plural
 
-app = typer.Typer(
-    name="inseason", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Flags (``--json``, ``--quiet``, ``--help``) take no value: show none in help instead of ``<bool>``."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _FixedWidthHelp:
+    """Help, usage errors and tables at `output_width` columns (not rich's 80 when piped); flags without
+    a ``<bool>`` value. Mixed into the typer classes of every command and group of the app."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The command's parameters, flags marked as taking no value."""
+        return _plain_flags(super().get_params(ctx))  # type: ignore[misc]
+
+    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None, **extra: Any) -> Any:
+        """Run the command with typer's help console (help, usage errors) at `output_width` columns."""
+        previous = typer.rich_utils.MAX_WIDTH
+        typer.rich_utils.MAX_WIDTH = output_width(sys.stdout)
+        try:
+            return super().main(args=args, prog_name=prog_name, **extra)  # type: ignore[misc]
+        finally:
+            typer.rich_utils.MAX_WIDTH = previous
+
+
+def _unwrap(text: Optional[str]) -> Optional[str]:
+    """Help text with the line breaks of its source docstring removed inside paragraphs (rich help keeps
+    single line breaks, so a docstring wrapped at 120 columns would break mid-sentence in help)."""
+    if text is None:
+        return None
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n"))
+
+
+class _Command(_FixedWidthHelp, typer.core.TyperCommand):
+    """A verb of the app (see `_FixedWidthHelp`); its help paragraphs flow to the help width."""
+
+    def __init__(self, name: Optional[str], *, help: Optional[str] = None, **kwargs: Any) -> None:  # noqa: A002
+        super().__init__(name, help=_unwrap(help), **kwargs)
+
+
+class _Group(_FixedWidthHelp, typer.core.TyperGroup):
+    """The app and its sub-apps (see `_FixedWidthHelp`)."""
+
+
+class _Typer(typer.Typer):
+    """A typer app whose verbs are `_Command` s and whose groups are `_Group` s."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=_Group, **kwargs)
+
+    def command(self, name: Optional[str] = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Register a verb (as `typer.Typer.command`, with `_Command` as its class)."""
+        kwargs.setdefault("cls", _Command)
+        return super().command(name, **kwargs)
+
+
+app = _Typer(
+    name="inseason", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True,
     help="In-season crop-type mapping from irregular Sentinel-2 time series.\n\n"
          "Each verb is one stage of the pipeline; its outputs are open files you can inspect and feed to "
          "the next verb. Start with `inseason demo`.",
@@ -41,16 +106,78 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _one_line(text: str) -> str:
+    """`text` with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(text.split())
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Optional[TextIO] = None, line: Optional[str] = None) -> None:
+    """`warnings.showwarning` of the CLI: ``warning: <message>`` on one line of stderr, without the file,
+    line and source line Python prints by default."""
+    (file if file is not None else sys.stderr).write(f"warning: {_one_line(str(message))}\n")
+
+
+class _OneLineHandler(logging.Handler):
+    """Log records on the current stderr as one line each: ``warning: <message>``, ``error: <message>``;
+    with ``--verbose`` also ``debug <logger>: <message>`` and the traceback of logged exceptions."""
+
+    def __init__(self, *, verbose: bool = False) -> None:
+        super().__init__(logging.DEBUG if verbose else logging.WARNING)
+        self.verbose = verbose
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write `record` to ``sys.stderr`` as it is when the record is emitted (the CLI runner's stream
+        in tests)."""
+        try:
+            text = _one_line(record.getMessage())
+            if record.levelno >= logging.WARNING:
+                line = f"{record.levelname.lower()}: {text}"
+            else:
+                line = f"{record.levelname.lower()} {record.name}: {text}"
+            if self.verbose and record.exc_info:
+                line += "\n" + logging.Formatter().formatException(record.exc_info)
+            sys.stderr.write(line + "\n")
+        except Exception:  # noqa: BLE001 - logging must never raise; Handler.handleError reports it
+            self.handleError(record)
+
+
+def _install_reporting(ctx: typer.Context, *, verbose: bool) -> None:
+    """Print Python warnings and log records as one-line messages on stderr while the verb runs, and put
+    back the previous `warnings.showwarning` and root logger level when it ends (so that a test
+    process calling the app many times is left as it was).
+
+    Args:
+        ctx: The app's context; the previous state is put back when it closes.
+        verbose: Also print debug and info records (with their logger's name).
+    """
+    root = logging.getLogger()
+    previous_showwarning, previous_level = warnings.showwarning, root.level
+    handler = _OneLineHandler(verbose=verbose)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    warnings.showwarning = _show_warning
+
+    def restore() -> None:
+        warnings.showwarning = previous_showwarning
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+    ctx.call_on_close(restore)
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debugging details.")] = False,
 ) -> None:
     _State.quiet = quiet
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    _install_reporting(ctx, verbose=verbose)
+    for console in (out_console, err_console):
+        console.width = output_width(console.file)
 
 
 def _world_table(info: dict[str, Any], path: Path) -> Table:
@@ -60,8 +187,8 @@ def _world_table(info: dict[str, Any], path: Path) -> Table:
     tiles = ", ".join(t["name"] for t in info["tiles"])
     table.add_row("tiles", f"{tiles} (UTM EPSG:{info['scene_epsg']}, {info['tiles'][0]['size_m']:,} m)")
     table.add_row("years", ", ".join(map(str, info["years"])))
-    table.add_row("scenes", f"{info['scenes']} from {info['datatakes']} datatakes "
-                            f"({info['reprocessed_scenes']} reprocessed duplicates)")
+    table.add_row("scenes", f"{plural(info['scenes'], 'scene')} from {plural(info['datatakes'], 'datatake')} "
+                            f"({plural(info['reprocessed_scenes'], 'reprocessed duplicate')})")
     table.add_row("dates", f"{info['first_date']} to {info['last_date']}")
     table.add_row("fields", str(info["fields"]))
     total = sum(c["pixels"] for c in info["classes"].values())
@@ -179,7 +306,7 @@ def labels(
         return
     counts = table.group_by(["year", "label"]).aggregate([("point_id", "count")]).sort_by(
         [("year", "ascending"), ("point_id_count", "descending")])
-    summary = Table(title=f"{table.num_rows:,} label points in {out}")
+    summary = Table(title=f"{plural(table.num_rows, 'label point')} in {out}")
     for column in ("year", "class", "points"):
         summary.add_column(column, justify="right" if column != "class" else "left")
     for row in counts.to_pylist():
@@ -217,7 +344,7 @@ def scenes(
         _print_json({"scenes": table.num_rows, **info})
     elif not _State.quiet:
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (info["counts"] or {}).items())
-        out_console.print(f"{table.num_rows} scenes in {out} ({counts})")
+        out_console.print(f"{plural(table.num_rows, 'scene')} in {out} ({counts})")
         if info["note"]:
             out_console.print(info["note"])
 
@@ -434,7 +561,7 @@ def evaluate(
                 "by_as_of_date", "earliest_date", "course_windows")
         _print_json({k: ev[k] for k in keys})
     elif not _State.quiet:
-        table = Table(title=f"{run} on the {split_name} split ({ev['n']} samples)")
+        table = Table(title=f"{run} on the {split_name} split ({plural(ev['n'], 'sample')})")
         for column in ("as of", "overall accuracy", "macro-F1", "kappa"):
             table.add_column(column, justify="right")
         for row in ev["by_as_of_date"]:
@@ -504,6 +631,9 @@ def predict(
     scl_mask: Annotated[Optional[list[str]], typer.Option(help="SCL classes to drop (comma list; default 0,1,7,8,9,11).")] = None,
     engine: Annotated[str, typer.Option(help="local (a process pool) or spark (blocks as Spark tasks).")] = "local",
     spark_master: SparkMaster = None,
+    allow_outside: Annotated[bool, typer.Option("--allow-outside", help="Map an AOI that reaches outside the "
+                                                "region the model was trained on (an error otherwise: the model "
+                                                "has seen no field there).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season
@@ -518,11 +648,12 @@ def predict(
     run = predict_map(model, aoi=aoi, as_of=_as_of_dates(as_of, every, start, end), out=out, scenes=scenes,
                       stac=stac, block_size=block_size, workers=workers, crop_mask=crop_mask,
                       scl_mask=_int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK, engine=engine,
-                      spark_master=spark_master, quiet=_State.quiet or as_json)
+                      spark_master=spark_master, allow_outside=allow_outside,
+                      quiet=_State.quiet or as_json)
     if as_json:
         _print_json(dataclasses.asdict(run))
     elif not _State.quiet:
-        table = Table(title=f"maps in {run.out} ({run.blocks} blocks, {run.resumed_blocks} resumed)")
+        table = Table(title=f"maps in {run.out} ({plural(run.blocks, 'block')}, {run.resumed_blocks:,} resumed)")
         for column in ("as of", "class map COG", "mapped pixels", "double crops"):
             table.add_column(column)
         for date, path in run.maps.items():
@@ -531,7 +662,8 @@ def predict(
         if run.gif:
             out_console.print(f"season animation: {run.gif}")
         if run.empty_blocks:
-            out_console.print(f"{len(run.empty_blocks)} blocks had no valid observation (nodata): see summary.json")
+            out_console.print(f"{plural(len(run.empty_blocks), 'block')} had no valid observation (nodata): "
+                              "see summary.json")
 
 
 @app.command()
@@ -557,7 +689,7 @@ def demo(
     out_console.print(f"report: {result.report.resolve()}")
 
 
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: both sides of a comparison in one run, as ratios.")
+bench_app = _Typer(no_args_is_help=True, help="Benchmarks: both sides of a comparison in one run, as ratios.")
 app.add_typer(bench_app, name="bench")
 
 
@@ -580,8 +712,8 @@ def bench_ingest(
     if as_json:
         _print_json(result)
         return
-    table = Table(title=f"inseason bench ingest: {result['points']} points × {result['scenes']} scenes, "
-                        f"{result['workers']} workers")
+    table = Table(title=f"inseason bench ingest: {plural(result['points'], 'point')} × "
+                        f"{plural(result['scenes'], 'scene')}, {plural(result['workers'], 'worker')}")
     for column in ("", "ours (block reads)", "course (whole files)", "ratio"):
         table.add_column(column, justify="right")
     ours, course = result["ours"], result["course"]
@@ -657,8 +789,8 @@ def bench_predict(
         _print_json(result)
         return
     w = result["world"]
-    table = Table(title=f"inseason bench predict: {w['grid'][0]}×{w['grid'][1]} pixels, {w['scenes']} scenes "
-                        f"up to {w['as_of']}, {result['workers']} worker(s)")
+    table = Table(title=f"inseason bench predict: {w['grid'][0]}×{w['grid'][1]} pixels, "
+                        f"{plural(w['scenes'], 'scene')} up to {w['as_of']}, {plural(result['workers'], 'worker')}")
     for column in ("network", "end to end px/s", "model only px/s", "end to end ÷ model only"):
         table.add_column(column, justify="right")
     for name, n in result["networks"].items():
@@ -690,9 +822,9 @@ def bench_train(
 def main() -> None:
     """Entry point: run the app, printing project errors as one line without a traceback."""
     try:
-        app()
+        app(prog_name="inseason")
     except InseasonError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

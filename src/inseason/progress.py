@@ -1,10 +1,60 @@
-"""Progress bars for every loop a person waits for (rich), silenced with ``--quiet``."""
+"""What a person sees while a stage runs: progress bars (rich, silenced with ``--quiet``), the width of
+printed tables and help, and counts written as words ("1 block", "2 blocks")."""
 
 from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
+
+#: Columns of help and tables when the output is not a terminal (a pipe, a file, a CI log), and the most
+#: a terminal gets: wide enough that no option name or path is cut, narrow enough to read.
+OUTPUT_WIDTH = 100
+
+
+def output_width(stream: TextIO | None = None) -> int:
+    """The width to render help and tables at on `stream`.
+
+    A ``COLUMNS`` environment variable set to a positive integer wins (the user asked for it); a terminal
+    gets its own width up to `OUTPUT_WIDTH`; anything else (a pipe, a file) gets `OUTPUT_WIDTH`, so that
+    output piped to ``less`` or a log is not cut at 80 columns.
+
+    Args:
+        stream: Where the text goes (default: ``sys.stdout`` at the time of the call).
+
+    Returns:
+        A number of columns, at least 20.
+    """
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return max(int(columns), 20)
+    stream = sys.stdout if stream is None else stream
+    try:
+        if stream.isatty():
+            return max(min(os.get_terminal_size(stream.fileno()).columns or OUTPUT_WIDTH, OUTPUT_WIDTH), 20)
+    except (AttributeError, ValueError, OSError):  # a stream without a file descriptor: not a terminal
+        pass
+    return OUTPUT_WIDTH
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """A count and its noun in the right number: ``plural(1, "block")`` is ``"1 block"``,
+    ``plural(1234, "point")`` is ``"1,234 points"``.
+
+    Args:
+        count: How many.
+        noun: The singular noun (or noun phrase, e.g. ``"label point"``).
+        plural_noun: The plural when it is not the noun + "s" (e.g. ``"classes"``, ``"series"``).
+
+    Returns:
+        The count with thousands separators, a space and the noun in singular (count 1) or plural.
+    """
+    word = noun if count == 1 else (plural_noun if plural_noun is not None else noun + "s")
+    return f"{count:,} {word}"
 
 
 def progress_bar(*, quiet: bool = False) -> Progress:
