@@ -68,6 +68,14 @@ def test_course_windows_protocol(table: pa.Table) -> None:
     assert result["overall_accuracy"] == pytest.approx(np.mean([w["overall_accuracy"] for w in result["windows"]]))
     # fake series start on 1 March: the third window covers 31 March to 28 July
     assert dt.date(2021, 7, 28) in predictor.calls and dt.date(2021, 7, 29) not in predictor.calls
+    # the course's own figures under this protocol (REFERENCE), carried as data beside ours
+    published = result["published"]
+    assert (published["overall_accuracy"], published["macro_f1"]) == (0.756, 0.602)
+    assert published["n_pixels"] == 14_904 and published["n_windows"] == 15
+    assert published["window_accuracy_range"] == [0.59, 0.86] and "ARSET" in published["source"]
+    published["window_accuracy_range"].append(1.0)  # a copy: the module's constant is untouched
+    assert course_windows(predictor, table, classes=CLASSES, n_windows=1)["published"]["window_accuracy_range"] == [
+        0.59, 0.86]
 
 
 def test_bad_inputs(table: pa.Table) -> None:

@@ -29,3 +29,11 @@ def test_missing_field_ids_are_left_out_and_bad_input() -> None:
         block_ids(np.zeros(1), np.zeros(1), block_size=0)
     with pytest.raises(InputError, match="differ in length"):
         accuracy_by_group(np.array([0]), np.array([0, 1]), groups=[1], x=np.zeros(1), y=np.zeros(1), classes=["a"])
+
+
+def test_points_without_coordinates_have_no_block() -> None:
+    blocks = block_ids(np.array([10.0, np.nan, 10.0]), np.array([10.0, 5.0, np.nan]), block_size=100)
+    assert blocks.tolist() == ["0_0", None, None]
+    rows = accuracy_by_group(np.array([0, 1, 1]), np.array([0, 1, 0]), groups=blocks, x=np.zeros(3), y=np.zeros(3),
+                             classes=["a", "b"])
+    assert [(r["group"], r["n"]) for r in rows] == [("0_0", 1)]

@@ -115,14 +115,7 @@ def resampling_clusters(table: pa.Table, *, by: str = "field", block_size: float
         if "field_id" in table.column_names:
             keys.append(_key_codes(table.column("field_id")))
     else:
-        finite = np.isfinite(x) & np.isfinite(y)
-        blocks = np.full(n, -1, dtype=np.int64)
-        if finite.any():
-            _, inverse = np.unique(block_ids(x[finite], y[finite], block_size=block_size), return_inverse=True)
-            blocks[finite] = inverse.reshape(-1)
-        elif block_size <= 0:
-            block_ids(x, y, block_size=block_size)  # refuses the size
-        keys.append(blocks)
+        keys.append(_key_codes(pa.array(block_ids(x, y, block_size=block_size).tolist(), type=pa.string())))
     return connected_keys(keys, n=n), RESAMPLED_UNIT[by]
 
 

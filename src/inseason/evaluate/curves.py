@@ -102,8 +102,9 @@ def in_season_curve(predict: Predictor, table: pa.Table, *, classes: Sequence[st
                     n_boot: int = 1000, level: float = 0.95, seed: int = 0, targets: Targets | None = None,
                     quiet: bool = True) -> InSeasonCurve:
     """Evaluate ``predict`` at calendar as-of dates (month-days, default every 15 days 1 April–31 October)
-    resolved in each row's season: all metrics with bootstrap intervals (resampling ``groups``, e.g.
-    field ids, when given) and the earliest date each class reaches ``target_f1``. The same bootstrap
+    resolved in each row's season: all metrics with bootstrap intervals (resampling ``groups`` when given:
+    the clusters of `inseason.evaluate.bootstrap.resampling_clusters`, so a place's seasons are drawn
+    together) and the earliest date each class reaches ``target_f1``. The same bootstrap
     draws serve every date so the bands are comparable along the curve. ``targets(table, as_of=date)``,
     when given, supplies the class each row is scored against as of each date (see `targets_at`)."""
     if not 0 < target_f1 <= 1:

@@ -1,8 +1,9 @@
 """One evaluation of a predictor on a series table, as a JSON-ready dict (the input of the HTML report and
 of ``inseason evaluate --json``).
 
-The evaluation dict (``schema_version`` 2; `read_evaluation` refuses other versions); every number is a plain float/int, undefined values are
-``null``, month-days are ``"MM-DD"``, calendar dates ISO ``"YYYY-MM-DD"``:
+The evaluation dict (``schema_version`` 2; `read_evaluation` refuses other versions); every number is a
+plain float/int, undefined values are ``null``, month-days are ``"MM-DD"``, calendar dates ISO
+``"YYYY-MM-DD"``:
 
 - ``schema_version`` (2), ``title`` (str), ``config`` (the run's resolved config, any JSON object),
   ``leakage_audit`` (the split's audit, any JSON object, or null);
@@ -55,6 +56,7 @@ The evaluation dict (``schema_version`` 2; `read_evaluation` refuses other versi
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -79,6 +81,8 @@ from inseason.storage import write_bytes
 from inseason.tables import series_bands
 
 SCHEMA_VERSION = 2
+
+log = logging.getLogger(__name__)
 
 #: Colours for classes without a CDL code (a qualitative palette, colour-blind friendly first).
 FALLBACK_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#999999",
@@ -205,7 +209,8 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     evaluate): end-of-season metrics, in-season curves, importance, accuracy by field or block, map points
     and viewer samples, as the evaluation dict this module's docstring defines. Bootstrap intervals
     resample clusters of `resampling_clusters`: every season of a location together, joined with fields
-    across years (``spatial_by="field"``) or with blocks of ``block_size`` (``spatial_by="block"``).
+    across years (``spatial_by="field"``) or with blocks of ``block_size`` (``spatial_by="block"``). A
+    test set too small for its figures to mean something (``sample_size``) is logged as a warning.
     ``bands`` (the model's band order) is checked against the table's when given. ``targets`` gives the
     class to score each row against as of a date when a label rule depends on the observations (the
     ARSET No Crop Growing rule); without it every row keeps its label."""
@@ -238,6 +243,8 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
                                                   n_boot=n_boot, seed=seed, level=level),
                             "resampled": unit, "n_clusters": int(clusters.max()) + 1}
     size = sample_size_check([entry["support"] for entry in metrics["per_class"]], classes=classes)
+    if size["too_small"]:
+        log.warning("%s", size["warning"])
     importance_result: dict[str, Any] = {"bands": None, "periods": None, "attention": None}
     if importance:
         for key, by in (("bands", "band"), ("periods", "period")):

@@ -32,22 +32,30 @@ def greenness(day_of_year: np.ndarray, peak: float) -> np.ndarray:
 
 
 def fake_series(*, n_fields: int = 6, pixels_per_field: int = 5, years: Sequence[int] = (2021,),
-                seed: int = 0) -> pa.Table:
+                seed: int = 0, fixed_locations: bool = False) -> pa.Table:
     """A series table (int16 reflectance × 10 000, bands B02 B03 B04 B08) of ``n_fields`` fields per class
-    and year, 5-day revisits from March to October with cloudy dates dropped, per-field planting shifts."""
+    and year, 5-day revisits from March to October with cloudy dates dropped, per-field planting shifts.
+
+    Every row has its own ``sample_id`` and every field-year its own ``field_id`` (as connected
+    components of a yearly label raster would). With ``fixed_locations`` the pixels are at the same
+    ``x``/``y`` every year (one place observed over several seasons, same crop); otherwise each year's
+    fields are drawn anew."""
     rng = np.random.default_rng(seed)
+    places = np.random.default_rng([seed, 1])
+    origins = places.uniform([400_000, 1_200_000], [410_000, 1_210_000], size=(len(FAKE_CLASSES), n_fields, 2))
+    offsets = places.uniform(0, 200, size=(len(FAKE_CLASSES), n_fields, pixels_per_field, 2))
     schema = series_schema(FAKE_BANDS, crs="EPSG:5070")
     rows: dict[str, list[Any]] = {name: [] for name in schema.names}
     field_id = 0
     for year in years:
         start = dt.date(year, 3, 1)
         all_days = np.arange(0, 245, 5)
-        for name, (code, peak) in FAKE_CLASSES.items():
-            for _ in range(n_fields):
+        for c, (name, (code, peak)) in enumerate(FAKE_CLASSES.items()):
+            for f in range(n_fields):
                 field_id += 1
                 shift = rng.normal(0, 4)
                 fx, fy = rng.uniform(400_000, 410_000), rng.uniform(1_200_000, 1_210_000)
-                for _ in range(pixels_per_field):
+                for p in range(pixels_per_field):
                     kept = all_days[rng.random(all_days.size) > 0.3]
                     dates = [start + dt.timedelta(days=int(d)) for d in kept]
                     doy = np.array([d.timetuple().tm_yday for d in dates])
@@ -61,6 +69,8 @@ def fake_series(*, n_fields: int = 6, pixels_per_field: int = 5, years: Sequence
                     rows["label_code"].append(code)
                     rows["field_id"].append(field_id)
                     x, y = fx + rng.uniform(0, 200), fy + rng.uniform(0, 200)
+                    if fixed_locations:
+                        x, y = (float(v) for v in origins[c, f] + offsets[c, f, p])
                     rows["x"].append(x)
                     rows["y"].append(y)
                     rows["lon"].append(-90.9 + (x - 400_000) / 90_000)

@@ -143,14 +143,21 @@ def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> dict
     too_few = n < MIN_TEST_SAMPLES
     parts = []
     if too_few:
-        parts.append(f"Only {_plural(n, 'test sample')} (fewer than {MIN_TEST_SAMPLES})")
-    if below:
+        parts.append(f"only {_plural(n, 'test sample')} (fewer than {MIN_TEST_SAMPLES})")
+    if len(below) == 1:
+        name, count = below[0]
+        parts.append(f"class {name} has only {count} (fewer than {MIN_SAMPLES_PER_CLASS})" if too_few else
+                     f"class {name} has only {_plural(count, 'test sample')} (fewer than {MIN_SAMPLES_PER_CLASS})")
+    elif below:
         listed = ", ".join(f"{name} ({count})" for name, count in below)
-        noun = "class" if len(below) == 1 else "classes"
-        parts.append(f"{noun} {listed} with fewer than {MIN_SAMPLES_PER_CLASS} test samples each")
+        parts.append(f"classes {listed} have fewer than {MIN_SAMPLES_PER_CLASS}"
+                     f"{' each' if too_few else ' test samples each'}")
     warning = None
     if parts:
-        what = "accuracy figures are" if too_few else "their F1 and the macro-F1 are"
+        if too_few:
+            what = "accuracy figures are"
+        else:
+            what = "its F1 and the macro-F1 are" if len(below) == 1 else "their F1 and the macro-F1 are"
         text = " and ".join(parts)
         warning = f"{text[0].upper()}{text[1:]}: {what} not meaningful; evaluate on a larger test split."
     return {"n": n, "min_per_class": int(present.min()) if present.size else 0,

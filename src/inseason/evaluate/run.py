@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -24,8 +23,6 @@ from inseason.labels import cdl_classes
 from inseason.tables import read_table
 from inseason.train import Bundle, LabelClass, Predictor, load_bundle, predict_series
 
-log = logging.getLogger(__name__)
-
 #: Where `evaluate_run` writes the evaluation inside the run folder (and `inseason report` looks for it).
 EVALUATION_FILE = "evaluation.json"
 
@@ -39,7 +36,7 @@ def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *,
     Writes the evaluation dict (`inseason.evaluate.evaluation`) to ``out`` (default
     ``run/evaluation.json``) and returns it. The split's leakage audit (stored in the table by
     `inseason split`) goes into the evaluation so the report shows it. A test set too small for its
-    figures to mean something (``evaluation["sample_size"]["too_small"]``) is also logged as a warning.
+    figures to mean something is logged as a warning by `evaluate_predictor`.
     """
     run, series = Path(run), Path(series)
     bundle = load_bundle(run)
@@ -63,8 +60,6 @@ def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *,
         title=f"inseason evaluation of {run.name} on the {split} split", seed=seed,
         targets=_window_targets(bundle) if bundle.spec.window_rule is not None else None, quiet=quiet)
     evaluation["importance"]["attention"] = _attention(bundle, rows)
-    if evaluation["sample_size"]["too_small"]:
-        log.warning("%s", evaluation["sample_size"]["warning"])
     write_evaluation(evaluation, Path(out) if out is not None else run / EVALUATION_FILE)
     return evaluation
 

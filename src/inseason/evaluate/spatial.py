@@ -11,12 +11,15 @@ from inseason.errors import InputError
 
 
 def block_ids(x: np.ndarray, y: np.ndarray, *, block_size: float) -> np.ndarray:
-    """Id ``"col_row"`` of the square block of side ``block_size`` (map units) holding each point."""
+    """Id ``"col_row"`` of the square block of side ``block_size`` (map units) holding each point; None
+    for a point without coordinates (NaN), which then belongs to no block."""
     if block_size <= 0:
         raise InputError(f"block size {block_size}: use a positive size in map units (metres)")
-    col = np.floor(np.asarray(x, dtype=np.float64) / block_size).astype(np.int64)
-    row = np.floor(np.asarray(y, dtype=np.float64) / block_size).astype(np.int64)
-    return np.array([f"{c}_{r}" for c, r in zip(col, row)], dtype=object)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    finite = np.isfinite(x) & np.isfinite(y)
+    col = np.floor(np.where(finite, x, 0.0) / block_size).astype(np.int64)
+    row = np.floor(np.where(finite, y, 0.0) / block_size).astype(np.int64)
+    return np.array([f"{c}_{r}" if ok else None for c, r, ok in zip(col, row, finite)], dtype=object)
 
 
 def accuracy_by_group(y_true: np.ndarray, y_pred: np.ndarray, *, groups: Sequence[Any] | np.ndarray,
