@@ -2,9 +2,12 @@
 
 The COG has band 1 = class index (uint8, 1…K for the model's classes in order, 0 = nodata) with a colour
 table in the classes' CDL colours, and band 2 = confidence (uint8, the winning class probability in
-percent, 1–100; 0 where band 1 is nodata). Tags record the as-of date, the model fingerprint and the class
-names. It is assembled block by block through a tiled GeoTIFF on disk, so memory holds one block at a
-time; both the intermediate and the COG live under temporary names until the final rename.
+percent, 1–100; 0 where band 1 is nodata, so the file's nodata value 0 holds for both bands). Band 1 is
+tagged as a palette band and band 2 as a grey band: GDAL's default for a two-band file is to tag band 2
+as alpha, which makes QGIS draw the class map at confidence/255 opacity. Tags record the as-of date, the
+model fingerprint and the class names. It is assembled block by block through a tiled GeoTIFF on disk, so
+memory holds one block at a time; both the intermediate and the COG live under temporary names until the
+final rename.
 """
 
 from __future__ import annotations
@@ -23,17 +26,19 @@ import rasterio.shutil
 from PIL import Image, ImageDraw
 from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.projection import ProjectionExtension
-from rasterio.enums import Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.windows import Window
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from inseason.predict.read import Block, MapGrid
 
-__all__ = ["COG_MEDIA_TYPE", "class_colormap", "map_tags", "write_class_map", "write_season_gif",
-           "write_stac_item"]
+__all__ = ["BAND_DESCRIPTIONS", "COG_MEDIA_TYPE", "class_colormap", "map_tags", "overview_factors", "write_class_map",
+           "write_season_gif", "write_stac_item"]
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+#: Descriptions of the COG's bands, in band order.
+BAND_DESCRIPTIONS = ("class", "confidence")
 Color = tuple[int, int, int]
 
 
@@ -57,8 +62,24 @@ def write_class_map(path: str | os.PathLike[str], blocks: Iterable[tuple[Block, 
                     grid: MapGrid, colors: Sequence[Color], tags: dict[str, str], block_size: int = 256) -> Path:
     """Write the two-band class map COG at ``path`` from ``(block, class_index, confidence)`` pieces.
 
-    Pixels no piece covers stay nodata (0). Returns the final path; nothing appears there unless the
-    whole file was written.
+    Pixels no piece covers stay nodata (0). Band 1 ("class") is a palette band, band 2 ("confidence") a
+    grey band, never alpha. The COG layout (tiles of ``block_size``, nearest-neighbour overviews down to
+    one tile, header first) is made by GDAL's GTiff driver copying a staging file with its overviews: the
+    COG driver would tag band 2 as alpha whatever the source says (GDAL issue 11377).
+
+    Args:
+        path: where the COG goes.
+        blocks: the pieces, each with a class index and a confidence array of the block's shape.
+        grid: the map grid (CRS, transform, size) of the whole map.
+        colors: the RGB colour of each class, in class order (class ``k`` is band 1 value ``k + 1``).
+        tags: GeoTIFF tags (see `map_tags`).
+        block_size: tile size of the COG, pixels.
+
+    Returns:
+        The final path; nothing appears there unless the whole file was written.
+
+    Raises:
+        ValueError: a piece's arrays do not have its block's shape.
     """
     path = Path(path)
     staging = path.with_name(f".{path.name}.blocks-{os.getpid()}.tif")
@@ -70,20 +91,50 @@ def write_class_map(path: str | os.PathLike[str], blocks: Iterable[tuple[Block, 
         with rasterio.open(staging, "w", **profile) as dst:
             dst.write_colormap(1, class_colormap(colors))
             dst.update_tags(**tags)
-            dst.set_band_description(1, "class index")
-            dst.set_band_description(2, "confidence (percent)")
+            for band, description in enumerate(BAND_DESCRIPTIONS, start=1):
+                dst.set_band_description(band, description)
             for block, classes, confidence in blocks:
                 if classes.shape != (block.height, block.width) or confidence.shape != classes.shape:
                     raise ValueError(f"block {block.index}: arrays {classes.shape} do not fit the block")
                 window = Window(block.col, block.row, block.width, block.height)
                 dst.write(np.stack([classes, confidence]).astype(np.uint8), window=window)
-        rasterio.shutil.copy(staging, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=str(block_size),
-                             OVERVIEW_RESAMPLING="NEAREST", NUM_THREADS="1", BIGTIFF="IF_SAFER")
+        with rasterio.open(staging, "r+") as dst:
+            # set on a finished file: GDAL keeps it in the file's GDAL_METADATA (write mode drops it)
+            dst.colorinterp = [ColorInterp.palette, ColorInterp.gray]
+            factors = overview_factors(grid.width, grid.height, block_size)
+            if factors:
+                dst.build_overviews(factors, Resampling.nearest)
+        with rasterio.Env(GDAL_TIFF_OVR_BLOCKSIZE=str(block_size), GDAL_PAM_ENABLED="NO"):
+            rasterio.shutil.copy(staging, tmp, driver="GTiff", COPY_SRC_OVERVIEWS="YES", TILED="YES",
+                                 BLOCKXSIZE=str(block_size), BLOCKYSIZE=str(block_size), COMPRESS="DEFLATE",
+                                 PHOTOMETRIC="MINISBLACK", ALPHA="NO", INTERLEAVE="PIXEL", NUM_THREADS="1",
+                                 BIGTIFF="IF_SAFER")
         tmp.replace(path)
     finally:
         staging.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
     return path
+
+
+def overview_factors(width: int, height: int, block_size: int) -> list[int]:
+    """Overview decimation factors 2, 4, 8, … until the overview fits in one ``block_size`` tile.
+
+    This is the COG driver's rule: overviews until both sides are at most one tile.
+
+    Args:
+        width: raster width, pixels.
+        height: raster height, pixels.
+        block_size: tile size, pixels.
+
+    Returns:
+        The factors, coarsest last; empty when the raster fits in one tile.
+    """
+    factors: list[int] = []
+    factor = 1
+    while -(-width // factor) > block_size or -(-height // factor) > block_size:
+        factor *= 2
+        factors.append(factor)
+    return factors
 
 
 def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str], grid: MapGrid,
