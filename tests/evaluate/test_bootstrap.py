@@ -106,6 +106,10 @@ def test_field_and_location_union_on_a_hand_made_case() -> None:
                          "field_id": pa.array([None] * 4, type=pa.int64())})
     assert resampling_clusters(imported, by="field")[0].tolist() == [0, 1, 0, 2]
     assert resampling_clusters(imported, by="block")[0].tolist() == [0, 1, 0, 2]
+    # the same pixel centre computed twice (float noise below a millimetre) is one location
+    noisy = pa.table({"sample_id": [1, 2, 3], "x": [0.1 + 0.2, 0.3, -0.0], "y": [5.0, 5.0, 0.0],
+                      "field_id": pa.array([None, None, None], type=pa.int64())})
+    assert resampling_clusters(noisy, by="field")[0].tolist() == [0, 0, 1]
 
 
 def test_connected_keys_chains_and_bad_input() -> None:

@@ -48,12 +48,19 @@ def _key_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+#: Decimals of map units (metres) to which two points must agree to be one location: a millimetre, so
+#: float noise from reprojecting the same pixel centre in two seasons does not split a location.
+LOCATION_DECIMALS = 3
+
+
 def _point_codes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Dense code of each distinct ``(x, y)`` point, -1 where a coordinate is missing (NaN)."""
+    """Dense code of each distinct ``(x, y)`` point (to `LOCATION_DECIMALS`), -1 where a coordinate is
+    missing (NaN)."""
     codes = np.full(x.shape, -1, dtype=np.int64)
     finite = np.isfinite(x) & np.isfinite(y)
     if finite.any():
-        _, inverse = np.unique(np.stack([x[finite], y[finite]], axis=1), axis=0, return_inverse=True)
+        points = np.round(np.stack([x[finite], y[finite]], axis=1), LOCATION_DECIMALS) + 0.0  # -0.0 is 0.0
+        _, inverse = np.unique(points, axis=0, return_inverse=True)
         codes[finite] = inverse.reshape(-1)
     return codes
 
@@ -86,8 +93,8 @@ def connected_keys(keys: Sequence[np.ndarray], *, n: int) -> np.ndarray:
 def resampling_clusters(table: pa.Table, *, by: str = "field", block_size: float = 2000.0) -> tuple[np.ndarray, str]:
     """The bootstrap's resampling clusters of a series table's rows and the unit's name.
 
-    A location is every row with the same ``sample_id`` or the same ``x``/``y`` point, whatever the
-    season, so a place's seasons are resampled together. ``by="field"`` joins locations with fields:
+    A location is every row with the same ``sample_id`` or the same ``x``/``y`` point (to the
+    millimetre, `LOCATION_DECIMALS`), whatever the season, so a place's seasons are resampled together. ``by="field"`` joins locations with fields:
     rows sharing a ``field_id`` (across years) or a location form one cluster ("location+field");
     ``by="block"`` joins locations with square blocks of ``block_size`` map units ("block"). Rows
     without coordinates fall back to their ``sample_id``; a row with neither key is alone.
