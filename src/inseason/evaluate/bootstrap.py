@@ -94,8 +94,11 @@ def resampling_clusters(table: pa.Table, *, by: str = "field", block_size: float
     """The bootstrap's resampling clusters of a series table's rows and the unit's name.
 
     A location is every row with the same ``sample_id`` or the same ``x``/``y`` point (to the
-    millimetre, `LOCATION_DECIMALS`), whatever the season, so a place's seasons are resampled together. ``by="field"`` joins locations with fields:
-    rows sharing a ``field_id`` (across years) or a location form one cluster ("location+field");
+    millimetre, `LOCATION_DECIMALS`), whatever the season, so a place's seasons are resampled together
+    (extracted label points are numbered per season, so for them the point is what links seasons).
+    ``by="field"`` joins locations with fields: rows sharing a ``field_id`` (a vector file's parcel keeps
+    its id across years; CDL components are numbered per year) or a location, directly or through other
+    rows, form one cluster ("location+field");
     ``by="block"`` joins locations with square blocks of ``block_size`` map units ("block"). Rows
     without coordinates fall back to their ``sample_id``; a row with neither key is alone.
 
