@@ -14,10 +14,13 @@ from affine import Affine
 from PIL import Image
 from pystac.extensions.classification import ClassificationExtension
 from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import RasterExtension
+from rasterio.enums import ColorInterp, MaskFlags
 from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import box
 
-from inseason.predict.cog import class_colormap, map_tags, write_class_map, write_season_gif, write_stac_item
+from inseason.predict.cog import (SourceScene, class_colormap, map_tags, overview_factors, write_class_map,
+                                  write_season_gif, write_stac_item)
 from inseason.predict.read import Block, MapGrid
 
 GRID = MapGrid(epsg=32615, transform=Affine(10.0, 0.0, 703370.0, 0.0, -10.0, 3698950.0), width=300, height=200)
@@ -52,6 +55,31 @@ def test_class_map_is_a_valid_cog_with_colours_and_tags(tmp_path: Path) -> None:
     assert (confidence[:, :128] == 70).all() and (confidence[:, 256:] == 0).all()
 
 
+def test_confidence_band_is_grey_not_alpha(tmp_path: Path) -> None:
+    """Issue 15: GDAL tags band 2 of a two-band file as alpha, so QGIS drew the class map washed out."""
+    out = write_class_map(tmp_path / "map.tif", _pieces(1), grid=GRID, colors=COLORS, tags={}, block_size=128)
+    with rasterio.open(out) as ds:
+        assert ds.colorinterp == (ColorInterp.palette, ColorInterp.gray)
+        assert ds.descriptions == ("class", "confidence")
+        assert all(MaskFlags.alpha not in flags for flags in ds.mask_flag_enums)
+        assert ds.mask_flag_enums[1] == [MaskFlags.nodata]
+        assert ds.tags(ns="IMAGE_STRUCTURE")["INTERLEAVE"] == "PIXEL"
+        assert ds.block_shapes == [(128, 128), (128, 128)]
+        assert ds.overviews(1) == ds.overviews(2) == [2, 4]
+        with rasterio.open(out, OVERVIEW_LEVEL=0) as overview:
+            assert overview.colorinterp == (ColorInterp.palette, ColorInterp.gray)
+            assert overview.read(1)[0, 0] == 1 and overview.read(2)[0, 0] == 70
+    # the tags live in the file itself (a COG is one object: no .aux.xml beside it)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif"]
+
+
+def test_overview_factors_follow_the_cog_rule() -> None:
+    assert overview_factors(100, 100, 128) == []
+    assert overview_factors(300, 200, 128) == [2, 4]  # 150 x 100 still wider than a tile, 75 x 50 fits
+    assert overview_factors(256, 256, 256) == []
+    assert overview_factors(257, 10, 256) == [2]
+
+
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     def interrupted():
         yield _pieces(1)[0]
@@ -73,19 +101,48 @@ def test_stac_item_and_gif(tmp_path: Path) -> None:
         cogs.append(write_class_map(tmp_path / f"map_{date}.tif", _pieces(value), grid=GRID, colors=COLORS,
                                     tags=tags))
     aoi = box(-90.81, 33.39, -90.79, 33.41)
+    gif = write_season_gif(tmp_path / "season.gif", cogs, dates, max_size=100)
+    scenes = [SourceScene("S2A_15SXR_20220620_0_L2A", "http://127.0.0.1:8000/collections/s2/items/S2A_15SXR_20220620_0_L2A"),
+              SourceScene("S2B_15SXR_20220625_0_L2A")]
     item = write_stac_item(tmp_path / "map_2022-07-01.json", cog=cogs[1], grid=GRID, aoi=aoi, as_of=dates[1],
-                           fingerprint="f", class_names=NAMES, colors=COLORS, model="tempcnn")
+                           fingerprint="f", class_names=NAMES, colors=COLORS, model="tempcnn",
+                           class_codes=[[1], [5, 26]], scenes=scenes, model_href="/runs/tempcnn/model.json", gif=gif)
     data = json.loads((tmp_path / "map_2022-07-01.json").read_text())
     again = pystac.Item.from_dict(data)  # schema validation needs the internet; check what pystac reads back
     assert again.id == item.id == "map_2022-07-01" and again.datetime.date() == dates[1]
     assert ProjectionExtension.has_extension(again) and ClassificationExtension.has_extension(again)
+    assert RasterExtension.has_extension(again)
     assert data["properties"]["proj:code"] == "EPSG:32615" and data["properties"]["proj:shape"] == [200, 300]
     assert data["properties"]["inseason:as_of"] == "2022-07-01"
     asset = data["assets"]["classes"]
     assert asset["href"] == "./map_2022-07-01.tif"
-    assert [c["value"] for c in asset["classification:classes"]] == [1, 2]
-    assert asset["classification:classes"][0]["color_hint"] == "FFD300"
-    gif = write_season_gif(tmp_path / "season.gif", cogs, dates, max_size=100)
+    classes = [{"value": 0, "name": "no_data", "title": "no data", "nodata": True,
+                "description": "no data: outside the AOI or the crop mask, or no valid observation up to the as-of date"},
+               {"value": 1, "name": "Corn", "title": "Corn", "description": "Corn (source code 1)",
+                "color_hint": "FFD300"},
+               {"value": 2, "name": "Soybeans", "title": "Soybeans", "description": "Soybeans (source codes 5, 26)",
+                "color_hint": "267000"}]
+    assert asset["classification:classes"] == classes
+    assert asset["raster:bands"] == [
+        {"nodata": 0, "sampling": "area", "data_type": "uint8", "spatial_resolution": 10.0,
+         "classification:classes": classes},
+        {"nodata": 0, "sampling": "area", "data_type": "uint8", "spatial_resolution": 10.0, "unit": "%"}]
+    assert all("#" not in c.get("color_hint", "") for c in classes)
+    assert data["assets"]["season"] == {"href": "./season.gif", "type": "image/gif", "roles": ["overview"],
+                                        "title": "the class maps of all as-of dates, animated"}
+    links = [link for link in data["links"] if link["rel"] in ("derived_from", "via")]
+    assert links == [
+        {"rel": "derived_from", "href": scenes[0].href, "type": "application/geo+json",
+         "title": f"source scene {scenes[0].scene_id}", "inseason:scene_id": scenes[0].scene_id},
+        {"rel": "derived_from", "href": scenes[1].scene_id, "title": f"source scene {scenes[1].scene_id}",
+         "inseason:scene_id": scenes[1].scene_id},
+        {"rel": "via", "href": "/runs/tempcnn/model.json", "type": "application/json",
+         "title": "model bundle: tempcnn (fingerprint f)"}]
+    assert [link.rel for link in again.links if link.rel == "derived_from"] == ["derived_from"] * 2
+    bare = write_stac_item(tmp_path / "bare.json", cog=cogs[0], grid=GRID, aoi=aoi, as_of=dates[0], fingerprint="f",
+                           class_names=NAMES, colors=COLORS, model="tempcnn")
+    assert "season" not in bare.assets and not [link for link in bare.links if link.rel in ("derived_from", "via")]
+    assert bare.assets["classes"].to_dict()["classification:classes"][1]["description"] == "Corn"
     with Image.open(gif) as image:
         assert image.n_frames == 2 and image.size == (100, 67)
         image.seek(1)

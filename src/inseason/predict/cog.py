@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import rasterio.shutil
 from PIL import Image, ImageDraw
 from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Sampling
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.windows import Window
 from shapely.geometry import mapping
@@ -33,8 +35,8 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.predict.read import Block, MapGrid
 
-__all__ = ["BAND_DESCRIPTIONS", "COG_MEDIA_TYPE", "class_colormap", "map_tags", "overview_factors", "write_class_map",
-           "write_season_gif", "write_stac_item"]
+__all__ = ["BAND_DESCRIPTIONS", "COG_MEDIA_TYPE", "class_colormap", "map_tags", "overview_factors",
+           "SourceScene", "write_class_map", "write_season_gif", "write_stac_item"]
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 #: Descriptions of the COG's bands, in band order.
@@ -137,14 +139,58 @@ def overview_factors(width: int, height: int, block_size: int) -> list[int]:
     return factors
 
 
+@dataclass(frozen=True)
+class SourceScene:
+    """A scene a map was made from, as its STAC item links to it.
+
+    ``href`` is the scene's STAC item when known (a STAC API's ``/collections/{c}/items/{id}``), else None
+    and the link names the scene by its id.
+    """
+
+    scene_id: str
+    href: str | None = None
+
+
+def _nodata_class() -> Classification:
+    """The classification entry of band 1's value 0 (a new object each time: pystac objects are mutable)."""
+    return Classification.create(
+        value=0, name="no_data", title="no data", nodata=True,
+        description="no data: outside the AOI or the crop mask, or no valid observation up to the as-of date")
+
+
 def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str], grid: MapGrid,
                     aoi: BaseGeometry, as_of: dt.date, fingerprint: str, class_names: Sequence[str],
-                    colors: Sequence[Color], model: str) -> pystac.Item:
+                    colors: Sequence[Color], model: str, class_codes: Sequence[Sequence[int]] | None = None,
+                    scenes: Sequence[SourceScene] = (), model_href: str | None = None,
+                    gif: str | os.PathLike[str] | None = None) -> pystac.Item:
     """A STAC item (JSON at ``path``) describing the class map COG ``cog`` valid on ``as_of``.
 
-    It carries the projection (EPSG, shape, transform), the classification of band 1 (value, name and
-    colour of every class) and the as-of date and model fingerprint as ``inseason:`` properties; the asset
-    href is relative to the item, so the folder can be moved.
+    The item carries the projection (EPSG, shape, transform) and the as-of date and model fingerprint as
+    ``inseason:`` properties. Its ``classes`` asset (the COG) has the raster extension for both bands
+    (uint8, 10 m; nodata 0 for both: band 2 is 0 exactly where band 1 is nodata; band 2's unit is "%")
+    and the classification extension, on the asset and on band 1: value 0 "no data" (``nodata: true``)
+    and every class with its name, title, description (with its source codes when given) and colour. Links:
+    ``derived_from`` for every source scene (its STAC item, else its id), ``via`` for the model's
+    model.json. The season GIF, when given, is a second asset. Asset hrefs are relative to the item (the
+    COG and GIF sit next to it), so the folder can be moved.
+
+    Args:
+        path: where the item JSON goes (written atomically).
+        cog: the class map COG it describes.
+        grid: the map grid.
+        aoi: the AOI (lon/lat), the item's geometry.
+        as_of: the date the map is valid for.
+        fingerprint: the model fingerprint.
+        class_names: class names in class order.
+        colors: class colours in class order.
+        model: the model's architecture name.
+        class_codes: each class's source codes (e.g. CDL values), for the class descriptions.
+        scenes: the scenes the map was made from.
+        model_href: where the model's model.json is (a path or URI).
+        gif: the season GIF, next to the item.
+
+    Returns:
+        The item.
     """
     path, cog = Path(path), Path(cog)
     when = dt.datetime.combine(as_of, dt.time(0, 0), tzinfo=dt.timezone.utc)
@@ -152,23 +198,50 @@ def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str]
                        properties={"inseason:as_of": as_of.isoformat(), "inseason:model_fingerprint": fingerprint,
                                    "inseason:model": model, "inseason:class_names": list(class_names)})
     asset = pystac.Asset(href=f"./{cog.name}", media_type=COG_MEDIA_TYPE, roles=["data"],
-                         title=f"crop type as of {as_of.isoformat()}")
+                         title=f"crop type as of {as_of.isoformat()}",
+                         description="band 1: class (0 = no data), band 2: confidence of the class in percent")
     item.add_asset("classes", asset)
     projection = ProjectionExtension.ext(item, add_if_missing=True)
     projection.code = f"EPSG:{grid.epsg}"
     projection.shape = [grid.height, grid.width]
     projection.transform = list(grid.transform)[:6]
-    classification = ClassificationExtension.ext(asset, add_if_missing=True)
-    classification.classes = [
-        Classification.create(value=k + 1, name=_stac_name(name), description=name,
+    classes = [_nodata_class()] + [
+        Classification.create(value=k + 1, name=_stac_name(name), title=name,
+                              description=_class_description(name, None if class_codes is None else class_codes[k]),
                               color_hint="".join(f"{int(c):02X}" for c in color))
         for k, (name, color) in enumerate(zip(class_names, colors))]
+    ClassificationExtension.ext(asset, add_if_missing=True).classes = classes
+    resolution = abs(float(grid.transform.a))
+    class_band = RasterBand.create(nodata=0, data_type=DataType.UINT8, spatial_resolution=resolution,
+                                   sampling=Sampling.AREA)
+    ClassificationExtension.ext(class_band).classes = [Classification(dict(c.to_dict())) for c in classes]
+    confidence_band = RasterBand.create(nodata=0, data_type=DataType.UINT8, spatial_resolution=resolution,
+                                        sampling=Sampling.AREA, unit="%")
+    RasterExtension.ext(asset, add_if_missing=True).bands = [class_band, confidence_band]
+    if gif is not None:
+        item.add_asset("season", pystac.Asset(href=f"./{Path(gif).name}", media_type="image/gif",
+                                              roles=["overview"], title="the class maps of all as-of dates, animated"))
+    for scene in scenes:
+        item.add_link(pystac.Link(rel="derived_from", target=scene.href or scene.scene_id,
+                                  media_type="application/geo+json" if scene.href else None,
+                                  title=f"source scene {scene.scene_id}",
+                                  extra_fields={"inseason:scene_id": scene.scene_id}))
+    if model_href is not None:
+        item.add_link(pystac.Link(rel="via", target=model_href, media_type="application/json",
+                                  title=f"model bundle: {model} (fingerprint {fingerprint})"))
     item.set_self_href(str(path.resolve()))
-    data: dict[str, Any] = item.to_dict(include_self_link=False)
+    data: dict[str, Any] = item.to_dict(include_self_link=False, transform_hrefs=False)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)
     return item
+
+
+def _class_description(name: str, codes: Sequence[int] | None) -> str:
+    """A class's description: its name and, when known, the source codes it holds."""
+    if not codes:
+        return name
+    return f"{name} (source code{'s' if len(codes) > 1 else ''} {', '.join(str(int(c)) for c in codes)})"
 
 
 def _stac_name(name: str) -> str:
