@@ -1,7 +1,7 @@
 """The time-series viewer's browser code: draws the sample chosen in ``#sample-picker`` with Plotly.
 
-It reads four JSON script elements written by the report (``viewer-samples``, ``viewer-layout``,
-``viewer-classes``, ``viewer-scl``) and redraws ``#timeseries-viewer`` with ``Plotly.react`` on each choice.
+It reads five JSON script elements written by the report (``viewer-samples``, ``viewer-layout``,
+``viewer-classes``, ``viewer-scl``, ``viewer-band-colors``: one distinct colour per band) and redraws ``#timeseries-viewer`` with ``Plotly.react`` on each choice.
 Kept as a Python string so it ships with the package without package-data rules.
 """
 
@@ -14,13 +14,14 @@ VIEWER_JS = r"""
   const layout = read("viewer-layout");
   const classColor = Object.fromEntries(read("viewer-classes").map((c) => [c.name, c.color]));
   const scl = read("viewer-scl");
+  const bandColors = read("viewer-band-colors");
   const picker = document.getElementById("sample-picker");
   const percent = (p) => Math.round(p * 100) + " %";
 
   function traces(sample) {
     const out = Object.entries(sample.bands).map(([band, values]) => ({
       type: "scatter", mode: "lines+markers", x: sample.dates, y: values, name: band, yaxis: "y",
-      marker: { size: 4 }, line: { width: 1.5 },
+      marker: { size: 4, color: bandColors[band] }, line: { width: 1.5, color: bandColors[band] },
       hovertemplate: band + " %{y:.4f}<br>%{x|%d %b %Y}<extra></extra>",
     }));
     const sclText = sample.scl ? sample.scl.map((c) => "SCL " + c + ": " + (scl[c] ? scl[c][0] : "?")) : null;
@@ -48,7 +49,8 @@ VIEWER_JS = r"""
     const sample = samples[index];
     const title = "Sample " + sample.sample_id + " — truth: " + sample.label + " (season " + sample.year + ")";
     const figureLayout = Object.assign({}, layout, { title: Object.assign({}, layout.title, { text: title }) });
-    Plotly.react("timeseries-viewer", traces(sample), figureLayout, { displaylogo: false, responsive: true });
+    Plotly.react("timeseries-viewer", traces(sample), figureLayout,
+                 { displaylogo: false, responsive: true, displayModeBar: "hover" });
   }
 
   picker.addEventListener("change", () => show(Number(picker.value)));
