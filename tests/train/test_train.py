@@ -11,12 +11,12 @@ import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from inseason.data import decode_series, synthetic_series
 from inseason.errors import InputError, OutputError
 from inseason.tables import series_schema
 from inseason.train import (TrainingDiverged, as_of_days, load_bundle, predict_series, train, train_config)
-from inseason.train.figures import confusion_image
 from inseason.train.metrics import classification_metrics
 
 
@@ -49,22 +49,76 @@ def test_run_folder_holds_config_checkpoints_bundle(trained_run):
     assert set(manifest["versions"]) >= {"torch", "inseason"} and len(manifest["training_data"]) == 16
 
 
+def _events(out):
+    events = EventAccumulator(str(out / "tensorboard" / "version_0"), size_guidance={
+        "images": 0, "scalars": 0, "histograms": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
 def test_tensorboard_event_files(trained_run):
     out, _ = trained_run
-    events = EventAccumulator(str(out / "tensorboard" / "version_0"), size_guidance={"images": 0, "scalars": 0,
-                                                                                    "histograms": 0})
-    events.Reload()
+    events = _events(out)
     tags = events.Tags()
     for tag in ("train/loss", "val/loss", "train/oa", "val/oa", "train/macro_f1", "val/macro_f1",
-                "val_f1/Corn", "train_f1/Rice", "lr-AdamW", "train/input_wait_fraction"):
+                "val_f1/Corn", "train_f1/Rice", "train/lr", "train/input_wait_fraction"):
         assert tag in tags["scalars"], tag
         assert len(events.Scalars(tag)) == 4, tag
     assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("train/input_wait_fraction"))
-    lrs = [e.value for e in events.Scalars("lr-AdamW")]
-    assert lrs[0] == pytest.approx(0.01) and lrs[1] < lrs[0]  # cosine schedule
+    lrs = [e.value for e in events.Scalars("train/lr")]
+    assert lrs[0] == pytest.approx(0.01) and lrs[1] < lrs[0]  # the rate epoch 0 trained with, then cosine
     images = events.Images("val/confusion_matrix")
-    assert len(images) == 4 and (images[0].width, images[0].height) == (6 * 24, 6 * 24)
+    assert len(images) == 4 and images[0].width >= 600 and images[0].height >= 600
     assert any(tag.startswith("weights/") for tag in tags["histograms"])
+
+
+def test_tensorboard_uses_one_step_per_epoch(trained_run):
+    out, _ = trained_run
+    events = _events(out)
+    tags = events.Tags()
+    epochs = [0, 1, 2, 3]
+    assert [e.step for e in events.Images("val/confusion_matrix")] == [e.step for e in events.Scalars("val/oa")]
+    for tag in tags["scalars"]:
+        if not tag.startswith("final/"):
+            assert [e.step for e in events.Scalars(tag)] == epochs, tag
+    for tag in tags["histograms"]:
+        assert [e.step for e in events.Histograms(tag)] == epochs, tag
+    assert [e.step for e in events.Images("val/confusion_matrix")] == epochs
+
+
+def test_class_names_with_a_slash_make_flat_tags(trained_run, series_table):
+    out, _ = trained_run
+    assert "Grassland/Pasture" in set(series_table.column("label").to_pylist())
+    scalars = _events(out).Tags()["scalars"]
+    assert {"val_f1/Grassland-Pasture", "train_f1/Grassland-Pasture", "val_f1/Deciduous_Forest"} <= set(scalars)
+    assert all(tag.count("/") == 1 for tag in scalars), scalars
+
+
+def test_hparams_hold_the_config_and_final_metrics(trained_run):
+    out, summary = trained_run
+    events = _events(out)
+    content = events.PluginTagToContent("hparams")
+    assert set(content) == {"_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"}
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    hparams = start.hparams
+    assert hparams["model.name"].string_value == "tempcnn"
+    assert hparams["model.params.filters"].number_value == 16 and hparams["batch_size"].number_value == 24
+    assert hparams["optimizer.lr"].number_value == pytest.approx(0.01)
+    assert hparams["features.indices"].string_value == "NDVI"
+    assert hparams["histograms"].bool_value is True and hparams["adapter.kind"].string_value == "bucketed"
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    metrics = {m.name.tag for m in experiment.metric_infos}
+    assert metrics == {"final/val_oa", "final/val_macro_f1", "final/val_kappa", "final/best_epoch", "final/val_loss"}
+    final = {tag: events.Scalars(tag) for tag in metrics}
+    assert all([e.step for e in points] == [summary.best_epoch] for points in final.values())
+    assert final["final/val_oa"][0].value == pytest.approx(summary.metrics["overall_accuracy"])
+    assert final["final/val_macro_f1"][0].value == pytest.approx(summary.metrics["macro_f1"])
+    assert final["final/val_kappa"][0].value == pytest.approx(summary.metrics["kappa"])
+    assert final["final/best_epoch"][0].value == summary.best_epoch
+    best_loss = [e.value for e in events.Scalars("val/loss") if e.step == summary.best_epoch]
+    assert final["final/val_loss"][0].value == pytest.approx(best_loss[0])
+    end = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_end_info"]).session_end_info
+    assert end.status == api_pb2.Status.Value("STATUS_SUCCESS")
 
 
 def test_bundle_predicts_without_pickle(trained_run, series_table, no_unpickling):
@@ -155,10 +209,3 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(series_t
     assert not (out / "model.json").exists()
     good = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert all(torch.isfinite(t).all() for t in good["state_dict"].values() if t.is_floating_point())
-
-
-def test_confusion_image_is_row_normalised():
-    image = confusion_image(np.array([[3, 1], [0, 0]]), cell=4)
-    assert image.shape == (8, 8, 3) and image.dtype == np.uint8
-    assert image[1, 1].sum() < image[1, 5].sum()  # the diagonal cell is darker
-    assert image[5, 5].tolist() == [247, 251, 255]  # an empty row stays white

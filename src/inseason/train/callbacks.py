@@ -1,18 +1,18 @@
-"""Lightning callbacks of a run: loader position for mid-epoch resume, TensorBoard extras, atomic checkpoints."""
+"""Lightning callbacks of a run: loader position for mid-epoch resume, TensorBoard records, atomic checkpoints."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from inseason.data import BatchLoader
-from inseason.train.figures import confusion_image
+from inseason.train.tensorboard_log import class_tags, mark_restart, write_confusion, write_epoch_metrics
 
 
 class LoaderPosition(L.Callback):
@@ -31,22 +31,53 @@ class LoaderPosition(L.Callback):
 
 
 class TensorBoardExtras(L.Callback):
-    """Confusion-matrix image, weight histograms and the input-wait fraction, once per epoch.
+    """All of a network run's TensorBoard records, at one step per epoch: the epoch number.
 
-    The input-wait fraction is the time between the end of one step and the start of the next (the
-    trainer waiting for a batch) divided by the whole step time.
+    Per epoch: training and validation loss, OA, macro-F1 and per-class F1, the learning rate the epoch
+    trained with, the input-wait fraction, the labelled validation confusion image and (optionally) weight
+    histograms. The input-wait fraction is the time between the end of one step and the start of the next
+    (the trainer waiting for a batch) divided by the whole step time. The first record a process writes
+    carries a restart mark (see `mark_restart`), so a resumed run shows each epoch once. The validation loss
+    of every epoch is kept in the callback's state (saved in checkpoints), so the run's final metrics can
+    name the best epoch's loss after a resume too.
+
+    Metrics are computed on every rank (their computation synchronises ranks); rank zero writes.
     """
 
-    def __init__(self, *, histograms: bool) -> None:
+    def __init__(self, *, class_names: Sequence[str], histograms: bool) -> None:
+        self.class_names = list(class_names)
+        self.tags = class_tags(self.class_names)
         self.histograms = histograms
+        self.val_loss: dict[int, float] = {}
+        self._marked = False
         self._wait = self._busy = 0.0
-        self._step_started = self._step_ended = None
+        self._lr: float | None = None
+        self._step_started: float | None = None
+        self._step_ended: float | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The validation loss of each finished epoch (saved in checkpoints)."""
+        return {"val_loss": {int(epoch): float(loss) for epoch, loss in self.val_loss.items()}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the validation losses of the epochs before a resume."""
+        self.val_loss = {int(epoch): float(loss) for epoch, loss in state_dict.get("val_loss", {}).items()}
 
     def _writer(self, trainer: L.Trainer) -> Any:
-        return None if trainer.logger is None else trainer.logger.experiment
+        """Rank zero's summary writer (None elsewhere or without a logger); the first call of this process
+        marks a restart at the current epoch."""
+        if trainer.logger is None or not trainer.is_global_zero:
+            return None
+        writer = trainer.logger.experiment
+        if not self._marked:
+            mark_restart(writer, trainer.current_epoch)
+            self._marked = True
+        return writer
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Start counting wait and compute time for the epoch."""
+        """Note the epoch's learning rate (epoch schedulers step before the epoch's end hooks) and start
+        counting wait and compute time."""
+        self._lr = float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None
         self._wait = self._busy = 0.0
         self._step_ended = time.perf_counter()
 
@@ -67,21 +98,41 @@ class TensorBoardExtras(L.Callback):
         self._step_ended = now
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Log the input-wait fraction and weight histograms."""
-        total = self._wait + self._busy
-        pl_module.log("train/input_wait_fraction", self._wait / total if total > 0 else 0.0)
+        """Write the epoch's training figures, learning rate, input-wait fraction and weight histograms.
+
+        Runs before the module's own hook, which resets the training metrics after logging them.
+        """
+        values, loss = pl_module.train_metrics.compute(), pl_module.train_loss.compute()
         writer = self._writer(trainer)
-        if self.histograms and writer is not None and trainer.is_global_zero:
+        if writer is None:
+            return
+        epoch = trainer.current_epoch
+        write_epoch_metrics(writer, "train", step=epoch, tags=self.tags, oa=float(values["oa"]),
+                            macro_f1=float(values["macro_f1"]), f1=values["f1"].cpu().numpy(), loss=float(loss))
+        if self._lr is not None:
+            writer.add_scalar("train/lr", self._lr, epoch)
+        total = self._wait + self._busy
+        writer.add_scalar("train/input_wait_fraction", self._wait / total if total > 0 else 0.0, epoch)
+        if self.histograms:
             for name, parameter in pl_module.network.named_parameters():
-                writer.add_histogram(f"weights/{name}", parameter.detach().cpu(), trainer.global_step)
+                writer.add_histogram(f"weights/{name}", parameter.detach().cpu(), epoch)
+        writer.flush()  # on disk before a kill can take it
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Write the epoch's confusion matrix (the module resets it after this hook) as an image."""
+        """Write the epoch's validation figures and confusion image (the module resets them after this hook)."""
+        if trainer.sanity_checking:
+            return
+        values, loss = pl_module.val_metrics.compute(), pl_module.val_loss.compute()
+        confusion = pl_module.val_confusion.compute().cpu().numpy()
+        epoch = trainer.current_epoch
+        self.val_loss[epoch] = float(loss)
         writer = self._writer(trainer)
-        confusion = pl_module.val_confusion.compute().cpu()
-        if writer is not None and trainer.is_global_zero and not trainer.sanity_checking:
-            writer.add_image("val/confusion_matrix", confusion_image(confusion.numpy()), trainer.global_step,
-                             dataformats="HWC")
+        if writer is None:
+            return
+        write_epoch_metrics(writer, "val", step=epoch, tags=self.tags, oa=float(values["oa"]),
+                            macro_f1=float(values["macro_f1"]), f1=values["f1"].cpu().numpy(), loss=float(loss))
+        write_confusion(writer, confusion, self.class_names, step=epoch)
+        writer.flush()
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

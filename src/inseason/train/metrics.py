@@ -7,10 +7,17 @@ from typing import Any, Sequence
 import numpy as np
 
 
+def confusion_counts(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """The [K, K] int64 confusion matrix of class indices (rows: truth, columns: prediction)."""
+    k = n_classes
+    flat = np.asarray(truth, np.int64) * k + np.asarray(predicted, np.int64)
+    return np.bincount(flat, minlength=k * k).reshape(k, k)
+
+
 def classification_metrics(truth: np.ndarray, predicted: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
     """Overall accuracy, macro-F1 (over classes present in truth or predictions), kappa and per-class F1."""
     k = len(class_names)
-    confusion = np.bincount(truth * k + predicted, minlength=k * k).reshape(k, k).astype(np.float64)
+    confusion = confusion_counts(truth, predicted, k).astype(np.float64)
     total = confusion.sum()
     tp = np.diag(confusion)
     support, predicted_count = confusion.sum(axis=1), confusion.sum(axis=0)

@@ -79,21 +79,21 @@ class CropTypeModule(L.LightningModule):
         self.val_confusion.update(logits, y)
 
     def _log_epoch(self, stage: str, loss: MeanMetric, metrics: MetricCollection) -> None:
+        """Hand the epoch's loss, OA and macro-F1 to Lightning (for checkpoint and early-stopping monitors)
+        and reset the metrics; `TensorBoardExtras` writes them, with per-class F1, to TensorBoard."""
         values = metrics.compute()
-        self.log(f"{stage}/loss", loss.compute(), sync_dist=False)
-        self.log(f"{stage}/oa", values["oa"])
-        self.log(f"{stage}/macro_f1", values["macro_f1"])
-        for name, f1 in zip(self.class_names, values["f1"]):
-            self.log(f"{stage}_f1/{name}", f1)
+        self.log(f"{stage}/loss", loss.compute(), sync_dist=False, logger=False)
+        self.log(f"{stage}/oa", values["oa"], logger=False)
+        self.log(f"{stage}/macro_f1", values["macro_f1"], logger=False)
         loss.reset()
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:
-        """Log the epoch's training loss, OA, macro-F1 and per-class F1."""
+        """Record the epoch's training loss, OA and macro-F1 and reset them."""
         self._log_epoch("train", self.train_loss, self.train_metrics)
 
     def on_validation_epoch_end(self) -> None:
-        """Log validation figures (callbacks have read the confusion matrix by now) and reset them."""
+        """Record validation figures (callbacks have written them and the confusion matrix by now) and reset."""
         self.val_confusion.reset()
         self._log_epoch("val", self.val_loss, self.val_metrics)
 

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from inseason.config import dump_yaml
@@ -36,9 +36,11 @@ from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorB
 from inseason.train.classical import fit_trees
 from inseason.train.config import TrainConfig, train_config
 from inseason.train.datamodule import SeriesDataModule
-from inseason.train.metrics import classification_metrics
+from inseason.train.metrics import classification_metrics, confusion_counts
 from inseason.train.module import CropTypeModule
 from inseason.train.predict import Predictor
+from inseason.train.tensorboard_log import (class_tags, flat_hparams, write_confusion, write_epoch_metrics,
+                                            write_hparams)
 
 #: CDL code whose colour the No Crop Growing class takes (Fallow/Idle Cropland).
 FALLOW = 61
@@ -179,12 +181,12 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
     if not info.neural:
         fit_trees(network, store, train_rows, targets[train_rows], spec, config=config, relabel_to=relabel_to,
                   quiet=quiet)
-        metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, config=config,
-                                 best_epoch=0)
-        _log_tree_metrics(out, metrics)
+        metrics, confusion = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, config=config,
+                                            best_epoch=0)
+        _log_tree_metrics(out, metrics, confusion, class_names=names, config=config)
         return _write_summary(out, RunSummary(out=str(out), model=config.model.name, best_epoch=0, epochs_run=0,
                                               metrics=metrics, resumed=False))
-    trainer, best_epoch = _fit_network(network, data=SeriesDataModule(
+    trainer, best_epoch, best_val_loss = _fit_network(network, data=SeriesDataModule(
         store, train_rows=train_rows, val_rows=val_rows, targets=targets, spec=spec, config=config,
         relabel_to=relabel_to),
         class_names=names, counts=counts, out=out, config=config, resuming=resuming, quiet=quiet,
@@ -192,18 +194,20 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
     if not trainer.is_global_zero:
         return RunSummary(out=str(out), model=config.model.name, best_epoch=-1, epochs_run=trainer.current_epoch,
                           metrics={}, resumed=resuming)
-    metrics = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, config=config,
-                             best_epoch=best_epoch)
+    metrics, _ = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, config=config,
+                                best_epoch=best_epoch)
+    _log_final(out, config, metrics, best_epoch=best_epoch, val_loss=best_val_loss)
     return _write_summary(out, RunSummary(out=str(out), model=config.model.name, best_epoch=best_epoch,
                                           epochs_run=trainer.current_epoch, metrics=metrics, resumed=resuming))
 
 
 def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_names: list[str], counts: np.ndarray,
                  out: Path, config: TrainConfig, resuming: bool, quiet: bool,
-                 callbacks: Sequence[L.Callback]) -> tuple[L.Trainer, int]:
+                 callbacks: Sequence[L.Callback]) -> tuple[L.Trainer, int, float | None]:
     """Train ``network`` with Lightning (resuming from ``last.ckpt`` when asked) and load its best weights.
 
-    Returns the trainer and the best epoch (−1 on ranks other than zero, which load nothing).
+    Returns the trainer, the best epoch (−1 on ranks other than zero, which load nothing) and the
+    validation loss of that epoch (None where unknown).
     """
     weights = (torch.tensor(counts.sum() / (len(class_names) * np.maximum(counts, 1)), dtype=torch.float32)
                if config.balance == "weighted" else None)
@@ -211,8 +215,9 @@ def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_name
                             epochs=config.epochs, class_weights=weights, seed=config.seed)
     monitor, mode = _MONITOR[config.monitor]
     checkpoints = out / "checkpoints"
+    board = TensorBoardExtras(class_names=class_names, histograms=config.histograms)
     run_callbacks: list[L.Callback] = [
-        LoaderPosition(), TensorBoardExtras(histograms=config.histograms), LearningRateMonitor("epoch"),
+        LoaderPosition(), board,
         ModelCheckpoint(dirpath=checkpoints, filename="last", every_n_train_steps=config.checkpoint_every_n_steps,
                         save_top_k=1, enable_version_counter=False, save_on_train_epoch_end=True),
         ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_top_k=1,
@@ -240,12 +245,13 @@ def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_name
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         trainer.fit(module, datamodule=data, ckpt_path=str(checkpoints / "last.ckpt") if resuming else None)
     if not trainer.is_global_zero:
-        return trainer, -1
+        return trainer, -1, None
     best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=True)
     network.load_state_dict({k.removeprefix("network."): v for k, v in best["state_dict"].items()
                              if k.startswith("network.")})
     network.eval()
-    return trainer, int(best.get("epoch", trainer.current_epoch))
+    best_epoch = int(best.get("epoch", trainer.current_epoch))
+    return trainer, best_epoch, board.val_loss.get(best_epoch)
 
 
 @dataclass(frozen=True)
@@ -274,9 +280,9 @@ def _training_region(store: SeriesStore, rows: np.ndarray) -> list[float] | None
 
 
 def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: SeriesStore, val_rows: np.ndarray,
-                   config: TrainConfig, best_epoch: int) -> dict[str, Any]:
+                   config: TrainConfig, best_epoch: int) -> tuple[dict[str, Any], np.ndarray]:
     """Write the bundle, score it on the validation split through `Predictor` (what users will run), and
-    rewrite model.json with those metrics. Returns the metrics."""
+    rewrite model.json with those metrics. Returns the metrics and the [K, K] confusion counts."""
     def write(metrics: dict[str, Any]) -> None:
         write_bundle(out, network=network, model_spec=model_spec(network), spec=parts.spec, bands=parts.bands,
                      classes=parts.classes, prior=parts.prior, season_start=parts.season_start,
@@ -287,20 +293,42 @@ def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: Ser
     predictor = Predictor(load_bundle(out))
     probabilities = predictor.predict_proba(store, rows=val_rows, as_of=config.val_as_of)
     truth = predictor.window_targets(store, rows=val_rows, as_of=config.val_as_of)
-    metrics = classification_metrics(truth, probabilities.argmax(axis=1), [c.name for c in parts.classes])
+    predicted = probabilities.argmax(axis=1)
+    metrics = classification_metrics(truth, predicted, [c.name for c in parts.classes])
     write({"split": config.val_split, "best_epoch": best_epoch, **metrics})
-    return metrics
+    return metrics, confusion_counts(truth, predicted, len(parts.classes))
 
 
-def _log_tree_metrics(out: Path, metrics: dict[str, Any]) -> None:
-    """TensorBoard scalars of a classical baseline's validation metrics (one point, step 0), like a network's."""
+def _log_tree_metrics(out: Path, metrics: dict[str, Any], confusion: np.ndarray, *, class_names: list[str],
+                      config: TrainConfig) -> None:
+    """TensorBoard records of a classical baseline, written as a network's are: its validation OA, macro-F1,
+    per-class F1 and confusion image at step 0 (its one "epoch"), then its hyper-parameters and metrics."""
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(str(out / "tensorboard" / "version_0")) as writer:
-        writer.add_scalar("val/oa", metrics["overall_accuracy"], 0)
-        writer.add_scalar("val/macro_f1", metrics["macro_f1"], 0)
-        for name, figures in metrics["per_class"].items():
-            writer.add_scalar(f"val_f1/{name}", figures["f1"], 0)
+        write_epoch_metrics(writer, "val", step=0, tags=class_tags(class_names), oa=metrics["overall_accuracy"],
+                            macro_f1=metrics["macro_f1"],
+                            f1=[metrics["per_class"][name]["f1"] for name in class_names])
+        write_confusion(writer, confusion, class_names, step=0)
+    _log_final(out, config, metrics, best_epoch=0, val_loss=None)
+
+
+def _log_final(out: Path, config: TrainConfig, metrics: dict[str, Any], *, best_epoch: int,
+               val_loss: float | None) -> None:
+    """The run's resolved config (flattened) and final validation metrics for TensorBoard's HPARAMS tab.
+
+    The metrics are those of the bundle (``final/val_oa``, ``final/val_macro_f1``, ``final/val_kappa``, as in
+    summary.json), the best epoch and, for networks, the validation loss of that epoch; written at the best
+    epoch's step in a new event file of the run's TensorBoard folder.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    final = {"val_oa": metrics["overall_accuracy"], "val_macro_f1": metrics["macro_f1"],
+             "val_kappa": metrics["kappa"], "best_epoch": best_epoch}
+    if val_loss is not None:
+        final["val_loss"] = val_loss
+    with SummaryWriter(str(out / "tensorboard" / "version_0")) as writer:
+        write_hparams(writer, flat_hparams(config.model_dump(mode="json")), final, step=best_epoch)
 
 
 def _write_summary(out: Path, summary: RunSummary) -> RunSummary:
