@@ -1,16 +1,20 @@
 """predict_map on the tiny world: accuracy against the generator's truth and the point evaluation, the COG
-and STAC outputs, several as-of dates, kill-and-resume, and the bad inputs of issue 8."""
+and STAC outputs, several as-of dates, kill-and-resume, the bad inputs of issue 8, and the map products of
+issue 15 (mapped areas, STAC links, double crops only for double-crop classes, nothing left behind by a
+refused run, the AOI outside the training region)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +27,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from inseason.errors import InputError, OutputError
-from inseason.predict.maps import MapRun, predict_map
+from inseason.predict.maps import MapRun, _double_crop_codes, predict_map
 from inseason.predict.read import Block, MapGrid
 from inseason.predict.truth import world_truth
 from inseason.train import load_bundle, predict_series
@@ -104,6 +108,83 @@ def test_outputs_per_as_of_date(reference, tiny_bundle: Path) -> None:
     assert json.loads((Path(run.out) / "summary.json").read_text())["maps"] == run.maps
 
 
+def test_mapped_areas_match_the_cogs(reference, tiny_bundle: Path) -> None:
+    _, run = reference
+    bundle = load_bundle(tiny_bundle)
+    summary = json.loads((Path(run.out) / "summary.json").read_text())
+    assert summary["areas"] == run.areas and [a["as_of"] for a in run.areas] == AS_OF
+    for entry in run.areas:
+        with rasterio.open(run.maps[entry["as_of"]]) as ds:
+            counts = np.bincount(ds.read(1).ravel(), minlength=len(bundle.classes) + 1)
+            pixel_area = abs(ds.transform.a * ds.transform.e)
+        assert entry["pixel_area_m2"] == pixel_area == 100.0
+        assert [c["index"] for c in entry["classes"]] == list(range(len(bundle.classes) + 1))
+        assert [c["name"] for c in entry["classes"]] == ["no data", *bundle.class_names]
+        assert [c["pixels"] for c in entry["classes"]] == counts.tolist()
+        assert [c["hectares"] for c in entry["classes"]] == pytest.approx((counts * 0.01).tolist())
+        assert sum(c["pixels"] for c in entry["classes"][1:]) == run.mapped_pixels[entry["as_of"]]
+
+
+def test_stac_items_link_scenes_model_and_gif(reference, tiny_bundle: Path, tiny_scenes: pa.Table) -> None:
+    _, run = reference
+    for date in AS_OF:
+        item = json.loads(Path(run.items[date]).read_text())
+        assert item["assets"]["season"]["href"] == "./season.gif"
+        assert item["assets"]["classes"]["raster:bands"][1]["unit"] == "%"
+        assert item["assets"]["classes"]["classification:classes"][0]["nodata"] is True
+        sources = [link for link in item["links"] if link["rel"] == "derived_from"]
+        # the manifest came from a static catalog: the scenes are named by id; every 2022 scene up to the date
+        expected = sorted(r["scene_id"] for r in tiny_scenes.select(["scene_id", "date"]).to_pylist()
+                          if dt.date(2022, 1, 1) <= r["date"] <= dt.date.fromisoformat(date))
+        assert sorted(link["href"] for link in sources) == expected and expected
+        assert all(link["inseason:scene_id"] == link["href"] for link in sources)
+        (model,) = [link for link in item["links"] if link["rel"] == "via"]
+        assert model["href"] == str((tiny_bundle / "model.json").resolve()) and "fingerprint" in model["title"]
+
+
+def test_double_crop_rows_only_for_double_crop_classes(reference, tiny_bundle: Path, tiny_world: Path,
+                                                       tmp_path: Path) -> None:
+    """Issue 15: an "Other" class holding CDL 26 among its codes made every Other pixel a double crop."""
+    scenes, _ = reference
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
+    manifest = json.loads((bundle / "model.json").read_text())
+    names = [c["name"] for c in manifest["classes"]]
+    other, double = names.index("Other"), names.index("Dbl Crop WinWht/Soybeans")
+    manifest["classes"][other]["codes"] = [26, *manifest["classes"][other]["codes"]]
+    (bundle / "model.json").write_text(json.dumps(manifest))
+    codes = _double_crop_codes(load_bundle(bundle))
+    assert codes.tolist() == [26 if k == double else 0 for k in range(len(names))]
+    run = predict_map(bundle, scenes=scenes, aoi=box(-90.805, 33.39, -90.795, 33.40), as_of="2022-08-15",
+                      out=tmp_path / "maps", workers=1, quiet=True)
+    table = pq.read_table(run.double_crops["2022-08-15"])
+    with rasterio.open(run.maps["2022-08-15"]) as ds:
+        classes = ds.read(1)
+        rows, cols = rasterio.transform.rowcol(ds.transform, table.column("x").to_numpy(), table.column("y").to_numpy())
+    assert (classes == other + 1).sum() > 0 and table.num_rows > 0
+    assert (classes[rows, cols] == double + 1).all()
+    assert table.num_rows == int((classes == double + 1).sum())
+    assert set(table.column("first_crop").to_pylist()) == {"Winter Wheat"}
+
+
+def test_double_crop_class_rules() -> None:
+    from types import SimpleNamespace
+
+    from inseason.train.bundle import LabelClass
+
+    def codes_of(classes: list[tuple[int, ...]], entries: list[dict] | None = None) -> list[int]:
+        fake = SimpleNamespace(classes=tuple(LabelClass(name=f"c{i}", codes=c, color=(0, 0, 0))
+                                             for i, c in enumerate(classes)),
+                               manifest={"classes": entries or [{} for _ in classes]})
+        return _double_crop_codes(fake).tolist()
+
+    assert codes_of([(26,), (1, 26, 61), (5,)]) == [26, 0, 0]
+    assert codes_of([(26, 26)]) == [26]  # the same code twice is still one double-crop code
+    assert codes_of([(26, 225)]) == [0]  # two different double crops: no one sequence
+    declared = [{"first_crop": "Winter Wheat", "second_crop": "Soybeans"}, {}]
+    assert codes_of([(26, 24), (26, 1)], declared) == [26, 0]  # a declared double crop with a stray code
+
+
 def _kill_when_blocks(out: Path, process: subprocess.Popen, count: int) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
@@ -152,6 +233,27 @@ def test_bad_inputs(reference, tiny_bundle: Path, tiny_world: Path, tiny_scenes:
                     workers=1, quiet=True)
     with pytest.raises(InputError, match="not a date"):
         predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="June", out=tmp_path / "june", quiet=True)
+    with pytest.raises(InputError, match="crop mask .* does not exist"):
+        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-06-01", out=tmp_path / "mask", quiet=True,
+                    crop_mask=tmp_path / "no-such.tif")
+    with pytest.raises(InputError, match="not a readable raster"):
+        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-06-01", out=tmp_path / "mask", quiet=True,
+                    crop_mask=tmp_path / "file")
+    # issue 15: a refused run creates nothing in --out (no run.json that would refuse the corrected run)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_refused_run_leaves_out_usable(reference, tiny_bundle: Path, tmp_path: Path) -> None:
+    scenes, _ = reference
+    out = tmp_path / "maps"
+    out.mkdir()  # an empty folder made beforehand stays empty
+    aoi = box(-90.805, 33.39, -90.795, 33.40)
+    with pytest.raises(InputError, match="before any scene"):
+        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-01-15", out=out, workers=1, quiet=True)
+    assert list(out.iterdir()) == []
+    run = predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-08-15", out=out, workers=1, quiet=True)
+    assert sorted(run.maps) == ["2022-08-15"] and run.mapped_pixels["2022-08-15"] > 0
+    assert (out / "run.json").is_file() and (out / "summary.json").is_file()
 
 
 def test_all_cloud_blocks_are_recorded_nodata(reference, tiny_bundle: Path, tiny_world: Path,
@@ -167,18 +269,42 @@ def test_all_cloud_blocks_are_recorded_nodata(reference, tiny_bundle: Path, tiny
                     out=tmp_path / "cloudy", block_size=128, workers=1, quiet=True)
 
 
-def test_crop_mask_and_training_region_warning(reference, tiny_bundle: Path, tiny_world: Path,
-                                               tmp_path: Path) -> None:
-    scenes, run = reference
+def _outside_bundle(tiny_bundle: Path, tmp_path: Path) -> Path:
+    """A copy of the test bundle whose recorded training region is the Alps, far from the Mississippi delta."""
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
     manifest = json.loads((bundle / "model.json").read_text())
-    manifest["training_region"] = [10.0, 45.0, 11.0, 46.0]  # the Alps, far from the Mississippi delta
+    manifest["training_region"] = [10.0, 45.0, 11.0, 46.0]
     (bundle / "model.json").write_text(json.dumps(manifest))
+    return bundle
+
+
+def test_aoi_outside_the_training_region_is_refused(reference, tiny_bundle: Path, tmp_path: Path) -> None:
+    scenes, _ = reference
+    bundle = _outside_bundle(tiny_bundle, tmp_path)
     aoi = box(-90.805, 33.39, -90.795, 33.40)
-    with pytest.warns(UserWarning, match="outside the model's training region"):
-        masked = predict_map(bundle, scenes=scenes, aoi=aoi, as_of="2022-08-15", out=tmp_path / "masked",
-                             crop_mask=tiny_world / "labels" / "CDL_2021.tif", workers=1, quiet=True)
+    with pytest.raises(InputError) as error:
+        predict_map(bundle, scenes=scenes, aoi=aoi, as_of="2022-08-15", out=tmp_path / "maps", workers=1, quiet=True)
+    message = str(error.value)
+    assert "\n" not in message and "--allow-outside" in message
+    assert "(-90.8050, 33.3900, -90.7950, 33.4000)" in message  # the AOI's bounds
+    assert "(10.0000, 45.0000, 11.0000, 46.0000;" in message  # the training region
+    assert not (tmp_path / "maps").exists()
+
+
+def test_crop_mask_and_allow_outside(reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    scenes, run = reference
+    bundle = _outside_bundle(tiny_bundle, tmp_path)
+    aoi = box(-90.805, 33.39, -90.795, 33.40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a log record, not a Python warning
+        with caplog.at_level(logging.WARNING, logger="inseason.predict.maps"):
+            masked = predict_map(bundle, scenes=scenes, aoi=aoi, as_of="2022-08-15", out=tmp_path / "masked",
+                                 crop_mask=tiny_world / "labels" / "CDL_2021.tif", workers=1, quiet=True,
+                                 allow_outside=True)
+    region = [r for r in caplog.records if "outside the model's training region" in r.getMessage()]
+    assert len(region) == 1 and region[0].levelno == logging.WARNING and region[0].name == "inseason.predict.maps"
     with rasterio.open(masked.maps["2022-08-15"]) as ds:
         classes = ds.read(1)
     mapped = int((classes > 0).sum())

@@ -19,7 +19,12 @@ Output folder::
     map_YYYY-MM-DD.tif / .json    class map COG and its STAC item, per as-of date
     double_crops_YYYY-MM-DD.parquet  double-crop pixels: crop sequence and transition date
     season.gif                    the maps of all as-of dates, animated (two dates or more)
-    summary.json                  counts, blocks without any valid observation, skipped scenes
+    summary.json                  counts, mapped areas per class and as-of date, blocks without any valid
+                                  observation, skipped scenes
+
+Inputs are checked (bands, as-of dates against the scenes, AOI against the training region, crop mask)
+before anything is created in ``out``, so a refused run leaves nothing behind and can be rerun into the
+same folder.
 """
 
 from __future__ import annotations
@@ -31,32 +36,34 @@ import json
 import logging
 import os
 import tempfile
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import rasterio
 import shapely
+from rasterio.errors import RasterioError
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.sample import DEFAULT_SCL_MASK
-from inseason.extract.scenes import find_scenes
+from inseason.extract.scenes import find_scenes, manifest_info
 from inseason.labels import cdl_class
-from inseason.predict.cog import map_tags, write_class_map, write_season_gif, write_stac_item
+from inseason.predict.cog import SourceScene, map_tags, write_class_map, write_season_gif, write_stac_item
 from inseason.predict.double_crop import transition_dates, transition_table
 from inseason.predict.read import Block, MapGrid, SceneRef, crop_mask_block, map_grid, plan_blocks, read_block, scene_refs
 from inseason.progress import progress_bar
 from inseason.season import season_start, season_year
 from inseason.sources.aoi import read_aoi
-from inseason.storage import (check_bucket, exists, is_s3, join_uri, list_files, local_path, put_file, read_bytes,
-                              write_bytes)
+from inseason.sources.stac import is_url
+from inseason.storage import (check_bucket, exists, gdal_env, gdal_path, is_s3, join_uri, list_files, local_path,
+                              put_file, read_bytes, write_bytes)
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 from inseason.train import Bundle, Predictor, load_bundle
 
@@ -79,6 +86,8 @@ class MapRun:
     mapped_pixels: dict[str, int]  # as-of date → pixels with a class
     empty_blocks: list[dict[str, Any]]  # blocks without any valid observation (nodata output)
     skipped_scenes: list[dict[str, str]]
+    # per as-of date: {"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}
+    areas: list[dict[str, Any]] = field(default_factory=list)
 
 
 def bundle_fingerprint(bundle: Bundle) -> str:
@@ -136,25 +145,74 @@ def _location(path: str | os.PathLike[str] | None) -> str | None:
     return str(path) if is_s3(path) else str(Path(path).resolve())
 
 
-def _check_region(bundle: Bundle, aoi: BaseGeometry) -> None:
-    """Warn when the AOI lies outside the lon/lat box the model was trained in (if the bundle records it)."""
+def _check_region(bundle: Bundle, aoi: BaseGeometry, *, allow_outside: bool) -> None:
+    """Refuse an AOI outside the lon/lat box the model was trained in (if the bundle records one).
+
+    Args:
+        bundle: the model bundle.
+        aoi: the AOI, lon/lat.
+        allow_outside: map such an AOI anyway, with a logged warning.
+
+    Raises:
+        InputError: the AOI lies outside the training region and ``allow_outside`` is False.
+    """
     region = bundle.manifest.get("training_region")
     if not region:
         log.info("the bundle records no training region: the AOI is not checked against it")
         return
-    trained = box(*region)
-    if not aoi.intersects(trained):
-        warnings.warn(f"the AOI {tuple(round(v, 4) for v in aoi.bounds)} lies outside the model's training "
-                      f"region {tuple(region)}: expect lower accuracy there", UserWarning, stacklevel=3)
+    if aoi.intersects(box(*region)):
+        return
+    bounds = ", ".join(f"{v:.4f}" for v in aoi.bounds)
+    trained = ", ".join(f"{float(v):.4f}" for v in region)
+    if not allow_outside:
+        raise InputError(f"the AOI ({bounds}) lies outside the model's training region ({trained}; west, south, "
+                         "east, north): map an AOI inside it, or pass --allow-outside to map it anyway")
+    log.warning("the AOI (%s) lies outside the model's training region (%s; west, south, east, north): "
+                "expect lower accuracy there", bounds, trained)
+
+
+def _check_crop_mask(crop_mask: str | os.PathLike[str] | None) -> None:
+    """Refuse a crop mask that does not exist or is not a readable raster (before any block runs)."""
+    if crop_mask is None:
+        return
+    if not exists(crop_mask):
+        raise InputError(f"crop mask {crop_mask} does not exist: give a CDL GeoTIFF (e.g. last year's)")
+    try:
+        with gdal_env([str(crop_mask)]), rasterio.open(gdal_path(str(crop_mask))):
+            pass
+    except RasterioError as exc:
+        raise InputError(f"crop mask {crop_mask} is not a readable raster ({exc}): give a CDL GeoTIFF "
+                         "(e.g. last year's)") from None
+
+
+def _source_scenes(table: pa.Table, aoi: BaseGeometry) -> dict[str, SourceScene]:
+    """Every manifest scene whose footprint meets the AOI, with its STAC item's href when it can be known.
+
+    The manifest records its search (``inseason:query``); when that was a STAC API, an item's href is
+    ``{api}/collections/{collection}/items/{scene_id}``. Scenes of a static catalog or of a manifest without
+    its query are named by id only.
+    """
+    query = manifest_info(table).get("query") or {}
+    api = str(query.get("stac") or "")
+    collection = query.get("collection")
+    base = f"{api.rstrip('/')}/collections/{collection}/items/" if (
+        is_url(api) and collection and not api.endswith(".json")) else None
+    scenes = {}
+    for row in table.select(["scene_id", "footprint"]).to_pylist():
+        footprint = shapely.from_wkb(row["footprint"]) if row["footprint"] else None
+        if footprint is None or footprint.intersects(aoi):
+            scene_id = str(row["scene_id"])
+            scenes[scene_id] = SourceScene(scene_id=scene_id, href=None if base is None else base + scene_id)
+    return scenes
 
 
 def _manifest(scenes: str | os.PathLike[str] | pa.Table | None, stac: str | None, aoi: BaseGeometry,
-              first: dt.date, last: dt.date, out: str, quiet: bool) -> pa.Table:
+              first: dt.date, last: dt.date, searched: Path, quiet: bool) -> pa.Table:
+    """The scene manifest: given (a table or a file) or searched in ``stac`` and written to ``searched``."""
     if (scenes is None) == (stac is None):
         raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
     if stac is not None:
-        return find_scenes(stac=stac, aoi=aoi, start=first, end=last, out=join_uri(out, "scenes.parquet"),
-                           min_valid=0.0, quiet=quiet)
+        return find_scenes(stac=stac, aoi=aoi, start=first, end=last, out=searched, min_valid=0.0, quiet=quiet)
     if isinstance(scenes, pa.Table):
         return scenes
     return read_table(scenes, SCENE_MANIFEST, what="scene manifest")
@@ -205,11 +263,21 @@ def _init_worker(context: _Context) -> None:
 
 
 def _double_crop_codes(bundle: Bundle) -> np.ndarray:
-    """For each class, its double-crop CDL code (its most frequent such source code), or 0."""
+    """For each class, its double-crop CDL code when the class IS a double crop, else 0.
+
+    A class is a double crop when all of its source codes are one double-crop code (e.g. a class holding
+    only CDL 26), or when the bundle's label map gives it a first and a second crop and it holds exactly one
+    double-crop code. A class that merely holds a double-crop code among others (an "Other" class taking
+    26 with everything else) is not: its pixels get no crop sequence.
+    """
+    entries = bundle.manifest.get("classes") or []
     codes = []
-    for cls in bundle.classes:
-        double = [c for c in cls.codes if 0 <= c <= 255 and _is_double(c)]
-        codes.append(double[0] if double else 0)
+    for k, cls in enumerate(bundle.classes):
+        entry = entries[k] if k < len(entries) and isinstance(entries[k], dict) else {}
+        doubles = sorted({c for c in cls.codes if 0 <= c <= 255 and _is_double(c)})
+        declared = bool(entry.get("first_crop")) and bool(entry.get("second_crop"))
+        only = len(set(cls.codes)) == 1
+        codes.append(doubles[0] if len(doubles) == 1 and (only or declared) else 0)
     return np.array(codes, np.int32)
 
 
@@ -289,7 +357,7 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
                 scenes: str | os.PathLike[str] | pa.Table | None = None, stac: str | None = None,
                 block_size: int = 256, workers: int | None = None, crop_mask: str | os.PathLike[str] | None = None,
                 scl_mask: Sequence[int] = DEFAULT_SCL_MASK, batch_size: int = 4096, engine: str = "local",
-                spark_master: str | None = None, quiet: bool = False) -> MapRun:
+                spark_master: str | None = None, quiet: bool = False, allow_outside: bool = False) -> MapRun:
     """Map the AOI's crop types as of each date of ``as_of`` with a model bundle (DESIGN §1, §2 map outputs).
 
     Scenes come from a scene manifest (``scenes``) or are searched in a STAC API or static catalog
@@ -298,7 +366,33 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
     one season share one read of each block. Blocks run on ``workers`` processes (``engine="local"``) or
     as Spark tasks (``engine="spark"``, the active session or one on ``spark_master``; ``out`` must be a
     folder every executor can write, or an ``s3://`` prefix); a run killed midway resumes from its finished
-    blocks when started again with the same settings. Returns what was written.
+    blocks when started again with the same settings. Every input is checked before anything is created
+    in ``out``.
+
+    Args:
+        bundle: the model bundle (or its folder).
+        aoi: the area to map: a vector file, a ``west,south,east,north`` string or a lon/lat geometry.
+        as_of: one as-of date or several.
+        out: the output folder or ``s3://`` prefix.
+        scenes: a scene manifest (file or table); or
+        stac: a STAC API or static catalog to search.
+        block_size: block (and COG tile) size, pixels.
+        workers: worker processes of the local engine (default: the cores).
+        crop_mask: a CDL-coded raster; only its crop pixels are mapped.
+        scl_mask: SCL classes whose observations are dropped.
+        batch_size: pixels per model batch.
+        engine: ``local`` or ``spark``.
+        spark_master: the Spark master, for ``engine="spark"``.
+        quiet: no progress bars.
+        allow_outside: map an AOI outside the model's training region (a logged warning) instead of refusing.
+
+    Returns:
+        What was written (`MapRun`; also in ``summary.json``).
+
+    Raises:
+        InputError: a bad input (engine, as-of date, AOI outside the training region, crop mask, scenes
+            without the model's bands or none up to an as-of date).
+        OutputError: ``out`` is not writable, not empty, or holds a run with other settings.
     """
     if engine not in ("local", "spark"):
         raise InputError(f"engine {engine!r} is unknown: use local or spark")
@@ -306,7 +400,8 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
     dates = _as_of_dates(as_of)
     geometry = read_aoi(aoi)
     root = str(out) if is_s3(out) else str(local_path(out).absolute())
-    _check_region(bundle, geometry)
+    _check_region(bundle, geometry, allow_outside=allow_outside)
+    _check_crop_mask(crop_mask)
     seasons_of = {d: season_year(d, bundle.season_start) for d in dates}
     first = season_start(min(seasons_of.values()), bundle.season_start)
     fingerprint = bundle_fingerprint(bundle)
@@ -315,25 +410,28 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
                 "aoi": shapely.to_wkt(geometry, rounding_precision=7),
                 "crop_mask": _location(crop_mask), "scl_mask": list(mask),
                 "scenes": None if isinstance(scenes, pa.Table) else _location(scenes), "stac": stac}
-    _prepare_out(root, settings)
-    if crop_mask is not None and not exists(crop_mask):
-        raise InputError(f"crop mask {crop_mask} does not exist: give a CDL GeoTIFF (e.g. last year's)")
-    table = _manifest(scenes, stac, geometry, first, max(dates), root, quiet)
-    seasons: dict[int, tuple[list[SceneRef], list[dt.date]]] = {}
-    skipped: list[dict[str, str]] = []
-    for year in sorted(set(seasons_of.values())):
-        year_dates = [d for d in dates if seasons_of[d] == year]
-        refs, missing = _usable_scenes(scene_refs(table, since=season_start(year, bundle.season_start),
-                                                  until=max(year_dates)), bundle.bands)
-        skipped += missing
-        early = [d for d in year_dates if not any(r.date <= d for r in refs)]
-        if early:
-            hint = f"the season's first scene is on {refs[0].date}" if refs else "the season has no scene"
-            raise InputError(f"as-of {early[0]} is before any scene of its season ({hint}): choose a later date "
-                             "or search scenes for that season")
-        seasons[year] = (refs, year_dates)
-    grid = map_grid(geometry, [r for refs, _ in seasons.values() for r in refs])
-    blocks = plan_blocks(grid, geometry, block_size=block_size)
+    with tempfile.TemporaryDirectory(prefix="inseason-scenes-") as search_dir:
+        searched = Path(search_dir) / "scenes.parquet"
+        table = _manifest(scenes, stac, geometry, first, max(dates), searched, quiet)
+        seasons: dict[int, tuple[list[SceneRef], list[dt.date]]] = {}
+        skipped: list[dict[str, str]] = []
+        for year in sorted(set(seasons_of.values())):
+            year_dates = [d for d in dates if seasons_of[d] == year]
+            refs, missing = _usable_scenes(scene_refs(table, since=season_start(year, bundle.season_start),
+                                                      until=max(year_dates)), bundle.bands)
+            skipped += missing
+            early = [d for d in year_dates if not any(r.date <= d for r in refs)]
+            if early:
+                hint = f"the season's first scene is on {refs[0].date}" if refs else "the season has no scene"
+                raise InputError(f"as-of {early[0]} is before any scene of its season ({hint}): choose a later "
+                                 "date or search scenes for that season")
+            seasons[year] = (refs, year_dates)
+        grid = map_grid(geometry, [r for refs, _ in seasons.values() for r in refs])
+        blocks = plan_blocks(grid, geometry, block_size=block_size)
+        sources = _source_scenes(table, geometry)
+        _prepare_out(root, settings)  # the first write into out: every input was checked above
+        if stac is not None:
+            put_file(searched, join_uri(root, "scenes.parquet"))
     blocks_dir = join_uri(root, "blocks")
     units = [(year, block) for year in seasons for block in blocks]
     finished_blocks = _finished_blocks(blocks_dir)
@@ -355,7 +453,8 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
             bar.advance(task)
     with _staging(root) as staging:
         return _assemble(staging, root, bundle, fingerprint=fingerprint, grid=grid, aoi=geometry, seasons=seasons,
-                         blocks=blocks, resumed=len(units) - len(todo), skipped=skipped, quiet=quiet)
+                         blocks=blocks, resumed=len(units) - len(todo), skipped=skipped, sources=sources,
+                         quiet=quiet)
 
 
 @contextmanager
@@ -379,16 +478,23 @@ def _publish(staged: Path, out: str) -> str:
 
 def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid: MapGrid, aoi: BaseGeometry,
               seasons: dict[int, tuple[list[SceneRef], list[dt.date]]], blocks: list[Block], resumed: int,
-              skipped: list[dict[str, str]], quiet: bool) -> MapRun:
-    """Write the COG, STAC item and double-crop table of every as-of date, the GIF and summary.json.
+              skipped: list[dict[str, str]], sources: dict[str, SourceScene], quiet: bool) -> MapRun:
+    """Write the COG and double-crop table of every as-of date, the GIF, the STAC items and summary.json.
 
-    COGs, items and the GIF are made in the local folder ``staging`` and published to ``out``.
+    COGs, items and the GIF are made in the local folder ``staging`` and published to ``out``; the items
+    come after the GIF (they list it as an asset), summary.json last. Each as-of date's mapped area per
+    class is counted from the class band as the COG is written.
     """
     blocks_dir = join_uri(out, "blocks")
     colors = [c.color for c in bundle.classes]
+    class_codes = [list(c.codes) for c in bundle.classes]
     model = str(bundle.manifest.get("model", {}).get("name", "unknown"))
+    double_codes = _double_crop_codes(bundle)
+    pixel_area = abs(float(grid.transform.a * grid.transform.e))
     maps, items, doubles, mapped = {}, {}, {}, {}
     staged: dict[str, Path] = {}  # as-of date → COG in the staging folder
+    used: dict[str, list[SourceScene]] = {}  # as-of date → the scenes it was made from
+    areas: list[dict[str, Any]] = []
     empty: list[dict[str, Any]] = []
     scene_skips = {s["scene_id"]: s["reason"] for s in skipped}
     with progress_bar(quiet=quiet) as bar:
@@ -403,45 +509,72 @@ def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid
                                   "reason": f"no valid observation up to {dates[-1]} (all cloud or nodata)"})
             for k, date in enumerate(dates):
                 name = f"map_{date.isoformat()}"
-                count = [0]
+                counts = np.zeros(len(bundle.classes) + 1, np.int64)
                 dc_parts: list[pa.Table] = []
 
-                def pieces(k: int = k, year: int = year, count: list[int] = count,
+                def pieces(k: int = k, year: int = year, counts: np.ndarray = counts,
                            dc_parts: list[pa.Table] = dc_parts) -> Iterator[tuple[Block, np.ndarray, np.ndarray]]:
                     for block in blocks:
                         data = _load_block(_block_uri(blocks_dir, year, block))
-                        count[0] += int((data[f"classes{k}"] > 0).sum())
+                        counts += np.bincount(data[f"classes{k}"].ravel(), minlength=counts.size)[:counts.size]
                         if f"dc{k}_x" in data:
                             dc_parts.append(_double_crop_part(data, k))
                         yield block, data[f"classes{k}"], data[f"confidence{k}"]
 
                 tags = map_tags(as_of=date, fingerprint=fingerprint, class_names=bundle.class_names,
-                                class_codes=[c.codes for c in bundle.classes])
+                                class_codes=class_codes)
                 cog = write_class_map(staging / f"{name}.tif", pieces(), grid=grid, colors=colors, tags=tags)
-                write_stac_item(staging / f"{name}.json", cog=cog, grid=grid, aoi=aoi, as_of=date,
-                                fingerprint=fingerprint, class_names=bundle.class_names, colors=colors, model=model)
+                counts[0] = grid.width * grid.height - int(counts[1:].sum())  # pixels off every block are nodata too
                 staged[date.isoformat()] = cog
                 maps[date.isoformat()] = _publish(cog, out)
-                items[date.isoformat()] = _publish(staging / f"{name}.json", out)
-                mapped[date.isoformat()] = count[0]
-                if any(code > 0 for code in _double_crop_codes(bundle)):
+                mapped[date.isoformat()] = int(counts[1:].sum())
+                areas.append(_areas(date, counts, bundle.class_names, pixel_area))
+                used[date.isoformat()] = [sources[r.scene_id] for r in seasons[year][0]
+                                          if r.date <= date and r.scene_id in sources and r.scene_id not in scene_skips]
+                if double_codes.any():
                     path = join_uri(out, f"double_crops_{date.isoformat()}.parquet")
                     write_table(pa.concat_tables(dc_parts) if dc_parts else _double_crop_part({}, k), path,
                                 metadata={"crs": f"EPSG:{grid.epsg}", "as_of": date.isoformat()})
                     doubles[date.isoformat()] = path
                 bar.advance(task)
-    gif = None
+    gif, gif_staged = None, None
     if len(maps) > 1:
         ordered = sorted(staged)
-        gif = _publish(write_season_gif(staging / "season.gif", [staged[d] for d in ordered],
-                                        [dt.date.fromisoformat(d) for d in ordered]), out)
+        gif_staged = write_season_gif(staging / "season.gif", [staged[d] for d in ordered],
+                                      [dt.date.fromisoformat(d) for d in ordered])
+        gif = _publish(gif_staged, out)
+    for date_text, cog in staged.items():
+        item = staging / f"{cog.stem}.json"
+        write_stac_item(item, cog=cog, grid=grid, aoi=aoi, as_of=dt.date.fromisoformat(date_text),
+                        fingerprint=fingerprint, class_names=bundle.class_names, colors=colors, model=model,
+                        class_codes=class_codes, scenes=used[date_text],
+                        model_href=str((bundle.path / "model.json").resolve()), gif=gif_staged)
+        items[date_text] = _publish(item, out)
     for block in empty:
         log.warning("block %d (%d) has no valid observation: written as nodata", block["block"], block["year"])
     run = MapRun(out=out, maps=maps, items=items, double_crops=doubles, gif=gif,
                  blocks=len(blocks) * len(seasons), resumed_blocks=resumed, mapped_pixels=mapped, empty_blocks=empty,
-                 skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())])
+                 skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())], areas=areas)
     write_bytes(join_uri(out, "summary.json"), json.dumps(asdict(run), indent=1).encode())
     return run
+
+
+def _areas(date: dt.date, counts: np.ndarray, class_names: Sequence[str], pixel_area: float) -> dict[str, Any]:
+    """The mapped area of each class (index 0: no data) as of ``date`` from its pixel counts.
+
+    Args:
+        date: the as-of date.
+        counts: pixels per band-1 value, 0 (no data) to K.
+        class_names: the K class names.
+        pixel_area: area of one map pixel, m².
+
+    Returns:
+        ``{"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}``.
+    """
+    names = ["no data", *class_names]
+    return {"as_of": date.isoformat(), "pixel_area_m2": pixel_area,
+            "classes": [{"index": i, "name": names[i], "pixels": int(n), "hectares": float(n) * pixel_area / 10_000}
+                        for i, n in enumerate(counts)]}
 
 
 def _double_crop_part(data: dict[str, np.ndarray], k: int) -> pa.Table:
