@@ -17,9 +17,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark.sql import SparkSession
 
-from inseason.engines.spark import get_spark
+# Through the Spark engine, which says how to install PySpark (the ``spark`` extra) when it is missing.
+from inseason.engines.spark import SparkSession, get_spark
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
 from inseason.series.build import make_series

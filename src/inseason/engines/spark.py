@@ -29,12 +29,22 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-from pyspark import SparkContext, cloudpickle
-from pyspark.broadcast import Broadcast
-from pyspark.errors import PySparkAttributeError, PySparkRuntimeError
-from pyspark.sql import SparkSession
 
 from inseason.errors import InputError, InseasonError
+
+#: How to get PySpark: it is the ``spark`` extra, not a dependency of the package itself.
+SPARK_EXTRA_HINT = "pip install 'inseason[spark]'"
+
+# PySpark is optional: callers import this module only when Spark is asked for (``--engine spark``, ``inseason
+# bench engines``), so without it the package works and Spark fails here with one line that says what to install.
+try:
+    from pyspark import SparkContext, cloudpickle
+    from pyspark.broadcast import Broadcast
+    from pyspark.errors import PySparkAttributeError, PySparkRuntimeError
+    from pyspark.sql import SparkSession
+except ImportError as exc:  # tests/test_install.py runs this branch in a subprocess without PySpark
+    raise InputError(f"the Spark engine (--engine spark, inseason bench engines) needs PySpark, which cannot be "
+                     f"imported ({exc}): {SPARK_EXTRA_HINT}") from exc
 
 T = TypeVar("T")
 R = TypeVar("R")
