@@ -1,12 +1,17 @@
-"""The command line: help for every verb, the version, and errors as one line without a traceback."""
+"""The command line: help for every verb (at a fixed width, flags without values), the version, shell
+completion, warnings and errors as one line without a traceback, nothing written when a verb fails."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Optional
 
 import pyarrow.parquet as pq
 import pytest
@@ -16,13 +21,17 @@ from typer.testing import CliRunner
 import inseason
 from inseason.cli import app
 from inseason.extract.observations import read_observations
+from inseason.predict import MapRun
+from inseason.progress import OUTPUT_WIDTH, output_width, plural
 
 runner = CliRunner()
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+    """The CLI's entry point in a fresh process (stdout and stderr are pipes, not a terminal)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TERMINAL_WIDTH")}
     return subprocess.run([sys.executable, "-c", "from inseason.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env={**environ, **(env or {})})
 
 
 def test_version() -> None:
@@ -35,6 +44,7 @@ def test_every_verb_has_help(verb: str) -> None:
     result = runner.invoke(app, [verb, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 5
+    assert "<bool>" not in result.stdout  # flags take no value: none is shown
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
@@ -162,20 +172,7 @@ def test_models_lists_the_registry() -> None:
 
 def test_imported_series_go_through_train_evaluate_and_report(tmp_path: Path) -> None:
     """A user's own NDVI table (string ids and labels, no coordinates, no CDL codes) runs end to end."""
-    import math
-    import random
-
-    rng = random.Random(0)
-    lines = ["sample_id,date,NDVI,label"]
-    for i in range(90):
-        label = ("Maize", "Beans", "Paddy")[i % 3]
-        peak = {"Maize": 180, "Beans": 220, "Paddy": 200}[label]
-        for k in range(28):
-            day = 60 + 8 * k + rng.randint(0, 3)
-            ndvi = 0.2 + 0.6 * math.exp(-(((day - peak) / 30) ** 2)) + rng.gauss(0, 0.03)
-            stamp = dt.datetime(2021, 1, 1, 10, 30, tzinfo=dt.timezone.utc) + dt.timedelta(days=day)
-            lines.append(f"s{i},{stamp.isoformat()},{ndvi:.3f},{label}")
-    (tmp_path / "long.csv").write_text("\n".join(lines) + "\n")
+    _long_table(tmp_path / "long.csv", samples=90)
     series, split, run = tmp_path / "s.parquet", tmp_path / "split.parquet", tmp_path / "run"
     for args in (["import", str(tmp_path / "long.csv"), "--out", str(series)],
                  ["split", str(series), "--by", "random", "--out", str(split)],
@@ -189,3 +186,204 @@ def test_imported_series_go_through_train_evaluate_and_report(tmp_path: Path) ->
     assert [c["name"] for c in evaluation["classes"]] == ["Beans", "Maize", "Paddy"]
     assert all(c["code"] is None for c in evaluation["classes"]) and evaluation["map"]["x"][0] is None
     assert "Beans" in (tmp_path / "r.html").read_text()
+
+
+def _long_table(path: Path, *, samples: int, dates: int = 28, seed: int = 0) -> Path:
+    """A long-format NDVI table (string ids and labels, no coordinates) of three crops with distinct peaks."""
+    import math
+    import random
+
+    rng = random.Random(seed)
+    lines = ["sample_id,date,NDVI,label"]
+    for i in range(samples):
+        label = ("Maize", "Beans", "Paddy")[i % 3]
+        peak = {"Maize": 180, "Beans": 220, "Paddy": 200}[label]
+        for k in range(dates):
+            day = 60 + 8 * k + rng.randint(0, 3)
+            ndvi = 0.2 + 0.6 * math.exp(-(((day - peak) / 30) ** 2)) + rng.gauss(0, 0.03)
+            stamp = dt.datetime(2021, 1, 1, 10, 30, tzinfo=dt.timezone.utc) + dt.timedelta(days=day)
+            lines.append(f"s{i},{stamp.isoformat()},{ndvi:.3f},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _no_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_show_completion_prints_a_bash_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")  # take the shell from the option
+    result = runner.invoke(app, ["--show-completion", "bash"], prog_name="inseason")
+    assert result.exit_code == 0, result.output
+    assert "complete -o default -F _inseason_completion inseason" in result.stdout
+    assert "_INSEASON_COMPLETE=complete_bash" in result.stdout
+    listed = runner.invoke(app, ["--help"]).stdout
+    assert "--install-completion" in listed and "--show-completion" in listed
+
+
+@pytest.mark.parametrize(("words", "expected"), [("inseason pre", ["predict"]),
+                                                 ("inseason predict --allow-o", ["--allow-outside"]),
+                                                 ("inseason bench e", ["engines"])])
+def test_bash_completion_completes_verbs_and_options(words: str, expected: list[str]) -> None:
+    """What the installed bash completion script asks the program for, and its answer."""
+    result = _run(env={"_INSEASON_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                       "COMP_CWORD": str(len(words.split()) - 1)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected
+
+
+def test_help_is_a_fixed_width_when_piped() -> None:
+    """Piped help is OUTPUT_WIDTH columns wide, not rich's 80, and no option name is cut."""
+    result = _run("predict", "--help")
+    assert result.returncode == 0, result.stderr
+    text = _no_ansi(result.stdout)
+    assert max(len(line) for line in text.splitlines()) == OUTPUT_WIDTH == 100
+    command = typer.main.get_command(app).commands["predict"]  # type: ignore[attr-defined]
+    options = [opt for param in command.params for opt in (*param.opts, *param.secondary_opts) if opt.startswith("-")]
+    assert "--allow-outside" in options and len(options) > 15
+    for option in options:
+        assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text), option
+    # a flag shows no value, and the help paragraph flows instead of breaking where the docstring did
+    assert re.search(r"--json\s+Print what was written as JSON\.", text)
+    description = [line.strip() for line in text.splitlines()[3:6]]
+    assert description[0].startswith("Map crop types") and len(description[0]) > OUTPUT_WIDTH - 15
+    assert " ".join(description).strip().endswith("GIF and the double-crop sequence and transition dates.")
+    listing = _no_ansi(_run("--help").stdout)  # the verbs' first paragraphs flow too
+    assert "items, a season GIF and the double-crop" in listing and "scenes, extract, series, split" in listing
+
+
+def test_tables_are_not_cut_at_80_columns_when_piped() -> None:
+    result = _run("models")
+    assert result.returncode == 0, result.stderr
+    assert 80 < max(len(line) for line in _no_ansi(result.stdout).splitlines()) <= OUTPUT_WIDTH
+
+
+def test_output_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COLUMNS wins; a terminal gets its width up to OUTPUT_WIDTH; a pipe or file gets OUTPUT_WIDTH."""
+    import fcntl
+    import io
+    import pty
+    import struct
+    import termios
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert output_width(io.StringIO()) == OUTPUT_WIDTH
+    master, slave = pty.openpty()
+    try:
+        with open(slave, "w", closefd=False) as terminal:
+            for columns, expected in ((60, 60), (OUTPUT_WIDTH + 80, OUTPUT_WIDTH)):
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+                assert output_width(terminal) == expected
+            monkeypatch.setenv("COLUMNS", "132")
+            assert output_width(terminal) == output_width(io.StringIO()) == 132
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_plural() -> None:
+    assert plural(1, "block") == "1 block"
+    assert plural(0, "block") == "0 blocks"
+    assert plural(2, "block") == "2 blocks"
+    assert plural(1234, "label point") == "1,234 label points"
+    assert plural(2, "class", "classes") == "2 classes" and plural(1, "class", "classes") == "1 class"
+
+
+def _fake_predict_map(calls: list[dict[str, Any]]) -> Any:
+    """A `predict_map` that records its options, warns as stage code does, and maps one block."""
+    import logging
+    import warnings
+
+    def fake(model: Any, **options: Any) -> MapRun:
+        calls.append({"model": model, **options})
+        warnings.warn("the AOI reaches outside the region the model was trained on:\n    maps there are guesses")
+        logging.getLogger("inseason.predict").warning("2 scenes   skipped (unreadable)")
+        return MapRun(out=str(options["out"]), maps={"2022-06-01": "m/2022-06-01.tif"}, items={}, double_crops={},
+                      gif=None, blocks=1, resumed_blocks=0, mapped_pixels={"2022-06-01": 5},
+                      empty_blocks=[{"row": 0, "col": 0}], skipped_scenes=[])
+
+    return fake
+
+
+@pytest.mark.parametrize("allow_outside", [False, True])
+def test_predict_passes_allow_outside_and_prints_warnings_as_one_line(
+        allow_outside: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import logging
+    import warnings
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("inseason.predict.predict_map", _fake_predict_map(calls))
+    monkeypatch.chdir(tmp_path)
+    showwarning, level = warnings.showwarning, logging.getLogger().level
+    result = runner.invoke(app, ["predict", "run", "--aoi", "0,0,1,1", "--scenes", "s.parquet", "--as-of",
+                                 "2022-06-01", "--out", "m", *(["--allow-outside"] if allow_outside else [])])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1 and calls[0]["allow_outside"] is allow_outside and calls[0]["out"] == "m"
+    assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: the AOI reaches outside the region the model was trained on: maps there are guesses",
+        "warning: 2 scenes skipped (unreadable)"]
+    assert "Traceback" not in result.stderr and "UserWarning" not in result.stderr and ".py:" not in result.stderr
+    assert "maps in m (1 block, 0 resumed)" in result.stdout
+    assert "1 block had no valid observation" in result.stdout
+    # the CLI puts back what it changed for the verb's run
+    assert warnings.showwarning is showwarning and logging.getLogger().level == level
+    help_text = runner.invoke(app, ["predict", "--help"]).stdout
+    assert "--allow-outside" in help_text and "trained on" in help_text
+
+
+def test_a_stage_warning_is_one_line_on_stderr(tmp_path: Path) -> None:
+    """`split --by random` warns that pixels of one field leak: one `warning:` line, nothing else."""
+    from inseason.series.split import RANDOM_WARNING
+
+    series, split = tmp_path / "s.parquet", tmp_path / "split.parquet"
+    result = _run("--quiet", "import", str(_long_table(tmp_path / "long.csv", samples=30, dates=8)),
+                  "--out", str(series))
+    assert result.returncode == 0, result.stderr
+    result = _run("--quiet", "split", str(series), "--by", "random", "--out", str(split))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"warning: {RANDOM_WARNING}"]
+    assert pq.read_metadata(split).num_rows == 30
+
+
+@pytest.fixture(scope="module")
+def label_points(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A label points table of the tiny world (read-only)."""
+    out = tmp_path_factory.mktemp("points") / "points.parquet"
+    result = runner.invoke(app, ["--quiet", "labels", "--cdl", str(tiny_world / "labels"), "--aoi",
+                                 str(tiny_world / "aoi.geojson"), "--years", "2022", "--stride", "40",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+#: Per verb: arguments that make its stage refuse the input (a project error), with OUT the output it names.
+_FAILING_RUNS = {
+    "labels": ["labels", "--cdl", "{world}/labels", "--aoi", "{world}/aoi.geojson", "--years", "2022",
+               "--classes", "Nonexistent", "--out", "OUT"],
+    "scenes": ["scenes", "--stac", "{world}/stac/catalog.json", "--aoi", "{world}/aoi.geojson", "--start",
+               "2030-01-01", "--end", "2030-02-01", "--out", "OUT"],
+    "extract": ["extract", "{points}", "{points}", "--out", "OUT", "--workers", "1"],
+    "series": ["series", "{tmp}/no-observations", "--points", "{points}", "--out", "OUT"],
+    "import": ["import", "{points}", "--out", "OUT"],
+    "split": ["split", "{points}", "--by", "field", "--fractions", "0.7,0.7,0.1", "--out", "OUT"],
+    "train": ["train", "{points}", "--set", "no_such_option=3", "--out", "OUT"],
+    "evaluate": ["evaluate", "{tmp}", "{points}", "--out", "OUT"],
+    "predict": ["predict", "{tmp}", "--aoi", "{world}/aoi.geojson", "--as-of", "2022-06-01", "--out", "OUT"],
+    "report": ["report", "{tmp}", "--out", "OUT"],
+}
+
+
+@pytest.mark.parametrize("verb", sorted(_FAILING_RUNS))
+def test_a_failing_verb_leaves_nothing_behind(verb: str, tiny_world: Path, label_points: Path,
+                                              tmp_path: Path) -> None:
+    """A project error: exit code 2, and the output the user named does not exist (nor anything else)."""
+    from inseason.errors import InseasonError
+
+    out = tmp_path / "out" / "target"
+    out.parent.mkdir()
+    args = [a.format(world=tiny_world, points=label_points, tmp=tmp_path) if a != "OUT" else str(out)
+            for a in _FAILING_RUNS[verb]]
+    result = runner.invoke(app, ["--quiet", *args])
+    assert isinstance(result.exception, InseasonError), (result.exception, result.output)
+    assert not out.exists() and list(out.parent.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
