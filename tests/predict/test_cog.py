@@ -102,7 +102,8 @@ def test_stac_item_and_gif(tmp_path: Path) -> None:
                                     tags=tags))
     aoi = box(-90.81, 33.39, -90.79, 33.41)
     gif = write_season_gif(tmp_path / "season.gif", cogs, dates, max_size=100)
-    scenes = [SourceScene("S2A_15SXR_20220620_0_L2A", "http://127.0.0.1:8000/collections/s2/items/S2A_15SXR_20220620_0_L2A"),
+    scenes = [SourceScene("S2A_15SXR_20220620_0_L2A",
+                          "http://127.0.0.1:8000/collections/s2/items/S2A_15SXR_20220620_0_L2A"),
               SourceScene("S2B_15SXR_20220625_0_L2A")]
     item = write_stac_item(tmp_path / "map_2022-07-01.json", cog=cogs[1], grid=GRID, aoi=aoi, as_of=dates[1],
                            fingerprint="f", class_names=NAMES, colors=COLORS, model="tempcnn",
@@ -117,7 +118,8 @@ def test_stac_item_and_gif(tmp_path: Path) -> None:
     asset = data["assets"]["classes"]
     assert asset["href"] == "./map_2022-07-01.tif"
     classes = [{"value": 0, "name": "no_data", "title": "no data", "nodata": True,
-                "description": "no data: outside the AOI or the crop mask, or no valid observation up to the as-of date"},
+                "description": "no data: outside the AOI or the crop mask, or no valid observation up to the "
+                               "as-of date"},
                {"value": 1, "name": "Corn", "title": "Corn", "description": "Corn (source code 1)",
                 "color_hint": "FFD300"},
                {"value": 2, "name": "Soybeans", "title": "Soybeans", "description": "Soybeans (source codes 5, 26)",

@@ -309,3 +309,18 @@ def test_crop_mask_and_allow_outside(reference, tiny_bundle: Path, tiny_world: P
         classes = ds.read(1)
     mapped = int((classes > 0).sum())
     assert 0 < mapped < classes.size * 0.9
+
+
+def test_source_scenes_of_a_stac_api_link_their_items(tiny_scenes: pa.Table, tiny_aoi: BaseGeometry) -> None:
+    from inseason.predict.maps import _source_scenes
+
+    meta = dict(tiny_scenes.schema.metadata)
+    query = json.loads(meta[b"inseason:query"])
+    meta[b"inseason:query"] = json.dumps({**query, "stac": "http://127.0.0.1:8000/", "collection": "sentinel-2-l2a"})
+    api = tiny_scenes.replace_schema_metadata(meta)
+    scene_id = tiny_scenes.column("scene_id")[0].as_py()
+    found = _source_scenes(api, tiny_aoi)
+    assert len(found) == tiny_scenes.num_rows
+    assert found[scene_id].href == f"http://127.0.0.1:8000/collections/sentinel-2-l2a/items/{scene_id}"
+    assert all(s.href is None for s in _source_scenes(tiny_scenes, tiny_aoi).values())  # a static catalog
+    assert _source_scenes(api, box(10.0, 45.0, 11.0, 46.0)) == {}  # no footprint meets a far AOI

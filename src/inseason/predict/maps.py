@@ -57,7 +57,8 @@ from inseason.extract.scenes import find_scenes, manifest_info
 from inseason.labels import cdl_class
 from inseason.predict.cog import SourceScene, map_tags, write_class_map, write_season_gif, write_stac_item
 from inseason.predict.double_crop import transition_dates, transition_table
-from inseason.predict.read import Block, MapGrid, SceneRef, crop_mask_block, map_grid, plan_blocks, read_block, scene_refs
+from inseason.predict.read import (Block, MapGrid, SceneRef, crop_mask_block, map_grid, plan_blocks, read_block,
+                                   scene_refs)
 from inseason.progress import progress_bar
 from inseason.season import season_start, season_year
 from inseason.sources.aoi import read_aoi
@@ -126,7 +127,8 @@ def _prepare_out(out: str, settings: dict[str, Any]) -> None:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise OutputError(f"cannot write the maps to {out} ({exc.strerror or exc}): choose a writable --out") from None
+            raise OutputError(f"cannot write the maps to {out} ({exc.strerror or exc}): "
+                              "choose a writable --out") from None
     run_file = join_uri(out, "run.json")
     if exists(run_file):
         if json.loads(read_bytes(run_file)) != settings:
@@ -225,7 +227,8 @@ def _usable_scenes(refs: list[SceneRef], bands: Sequence[str]) -> tuple[list[Sce
     for ref in refs:
         missing = [b for b in need if b not in ref.hrefs]
         if missing:
-            skipped.append({"scene_id": ref.scene_id, "reason": f"no {', '.join(missing)} asset"})
+            skipped.append({"scene_id": ref.scene_id,
+                            "reason": f"no {', '.join(missing)} asset{'s' if len(missing) > 1 else ''}"})
         else:
             usable.append(ref)
     if refs and not usable:
