@@ -1,4 +1,4 @@
-"""The report file: self-contained, every section present, clear errors for bad evaluations."""
+"""The report file: self-contained, honest headline, small-test-set warning, readable tables, clear errors."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from inseason.errors import InputError
-from inseason.evaluate import fake_evaluation
 from inseason.report import render_report, write_report
+from inseason.report.html import first_class_reaching
+from inseason.report.tables import AUDIT_EXPLANATIONS, audit_table, format_number, value_html
 
 
-@pytest.fixture(scope="module")
-def evaluation() -> dict[str, Any]:
-    return fake_evaluation(n_boot=30)
+def _figure_count(text: str) -> int:
+    return len(re.findall(r"<div class='figure[ '\"]", text))
 
 
 def test_report_is_self_contained(evaluation: dict[str, Any], tmp_path: Path) -> None:
@@ -29,8 +29,116 @@ def test_report_is_self_contained(evaluation: dict[str, Any], tmp_path: Path) ->
                     "Importance", "Maps of the test area", "Accuracy by field", "Time-series viewer", "Data",
                     "Leakage audit", "Run configuration"):
         assert f"<h2>{heading}" in text
-    assert "background:#ffd300" in text and "(CDL 1)" in text  # CDL corn colour in the legend
+    assert "background:#ffd300" in text and "Corn (CDL 1)" in text  # CDL corn colour in the legend
     assert text.count("<option value=") == 12
+    assert "displayModeBar\": \"hover\"" in text or '"displayModeBar": "hover"' in text
+    assert "minmax(min(460px,100%),1fr)" in text and ".table-scroll{max-width:100%;overflow-x:auto" in text
+    # Every table sits in its own sideways-scrolling box.
+    assert text.count("<div class='table-scroll'><table") == len(re.findall(r"<table(?! class='(?:kv )?sub')", text))
+
+
+def test_headline_states_the_end_of_season_date_and_the_best_date(evaluation: dict[str, Any]) -> None:
+    ev = copy.deepcopy(evaluation)
+    ev["end_of_season"] = "12-31"
+    ev["best_as_of"] = {"as_of": "09-12", "overall_accuracy": 0.91, "macro_f1": 0.876, "kappa": 0.85}
+    ev["intervals"]["resampled"] = "location+field"
+    text = render_report(ev)
+    headline = text.split("<h2>")[0]
+    assert "overall accuracy, as of 12-31 (end of season)" in headline
+    assert "best in-season date: as of 09-12" in headline and "<b>0.876</b>" in headline
+    assert "resampling whole location+field units" in headline
+    assert "Per-class metrics (as of 12-31 (end of season))" in text
+    assert "Confusion matrix, as of 12-31 (end of season)" in text
+
+
+def test_models_table_has_end_of_season_best_date_and_names_the_first_class(evaluation: dict[str, Any]) -> None:
+    ev = copy.deepcopy(evaluation)
+    other = copy.deepcopy(evaluation)
+    other["title"] = "ARSET <recipe>"
+    other["earliest_date"] = {"Corn": None, "Soybeans": "07-15", "Rice": None, "Other": "04-16"}
+    other["best_as_of"] = {"as_of": "08-28", "overall_accuracy": 0.7, "macro_f1": 0.738, "kappa": 0.6}
+    other["macro_f1"] = 0.498
+    assert first_class_reaching(other) == ("Other", "04-16")
+    text = render_report(ev, comparisons=[other])
+    table = text.split("<h2>Models compared</h2>")[1].split("</table>")[0]
+    assert "<th>end of season (as of)</th>" in table and "<th>best as-of date</th>" in table
+    assert "<th>macro-F1 at best date</th>" in table
+    row = [r for r in table.split("<tr>") if "ARSET &lt;recipe&gt;" in r][0]
+    assert "0.498" in row and "08-28" in row and "0.738" in row
+    assert "2 of 4 (first: Other, as of 04-16)" in row
+
+
+def test_course_protocol_prints_ours_beside_the_published_figures(evaluation: dict[str, Any]) -> None:
+    ev = copy.deepcopy(evaluation)
+    ev["course_windows"]["published"] = {"overall_accuracy": 0.7111, "macro_f1": 0.6222, "n_pixels": 14904,
+                                         "n_windows": 15, "source": "course slides <p. 12>"}
+    text = render_report(ev)
+    course = text.split("<h2>Course protocol (ARSET)</h2>")[1].split("<h2>")[0]
+    assert "0.711" in course and "0.622" in course and "14,904 pixels, 15 windows" in course
+    assert f"{ev['course_windows']['overall_accuracy']:.3f}" in course
+    assert "Source: course slides &lt;p. 12&gt;." in course
+    assert "0.756" not in course  # nothing hard-coded
+    ev["course_windows"]["published"] = None
+    course = render_report(ev).split("<h2>Course protocol (ARSET)</h2>")[1].split("<h2>")[0]
+    assert "published figures are not recorded" in course and "0.756" not in course
+
+
+def test_small_test_set_warns_and_greys_every_figure(evaluation: dict[str, Any]) -> None:
+    ev = copy.deepcopy(evaluation)
+    ev["sample_size"] = {"n": 4, "min_per_class": 1, "classes_below": ["Corn"], "too_small": True,
+                         "warning": "only 4 test samples <fewer than 30>"}
+    text = render_report(ev)
+    body = text.split("<main>")[1]
+    assert body.index("id='sample-size-warning'") < body.index("<h2>")  # at the top
+    assert "only 4 test samples &lt;fewer than 30&gt;" in text and "<fewer than 30>" not in text
+    figures = _figure_count(text)
+    assert figures >= 10
+    assert text.count("<div class='figure greyed'>") == figures
+    assert text.count("grey-note") == figures - 1  # the viewer is greyed without a note of its own
+    assert ".figure.greyed{opacity:.45" in text
+    fine = render_report(evaluation)
+    assert "sample-size-warning" not in fine and "figure greyed" not in fine
+
+
+def test_readable_data_and_audit_tables(evaluation: dict[str, Any]) -> None:
+    ev = copy.deepcopy(evaluation)
+    ev["leakage_audit"] = {"method": "block", "samples": {"train": 180, "test": 42},
+                           "blocks_in_several_splits": {"count": 33, "examples": [[1, 2], [3, 4]]},
+                           "fields_in_several_splits": {"count": 0, "examples": []},
+                           "distances_m": {"train-test": {"min": 310.5, "p01": 320.0, "p05": 400.0, "p50": 1250.0}},
+                           "leaks": [], "leak_free": True}
+    text = render_report(ev)
+    audit = text.split("<h2>Leakage audit</h2>")[1].split("<h2>")[0]
+    assert "{" not in audit and "&quot;" not in audit  # no raw JSON
+    assert "Verdict: no leakage found" in audit
+    assert "33 blocks hold samples of several splits, yet the split is leak free" in audit
+    assert "<th scope='row'>blocks in several splits</th>" in audit
+    assert AUDIT_EXPLANATIONS["blocks_in_several_splits"] in audit
+    assert "<th>1st percentile</th>" in audit and "1,250" not in audit and "1250" in audit
+    data = text.split("<h2>Data</h2>")[1].split("<h2>")[0]
+    assert "<th scope='row'>samples per class</th>" in data and "<th scope='row'>Corn</th>" in data
+    assert "<th scope='row'>seasons</th><td>2021</td>" in data
+    assert "{" not in data
+    assert audit_table(None) == "<p class='note'>No leakage audit recorded for this run.</p>"
+    leaky = audit_table({"leaks": ["fields_in_several_splits"], "leak_free": False})
+    assert "Verdict: leakage found: fields in several splits." in leaky
+
+
+def test_value_formatting_and_escaping() -> None:
+    assert format_number(14904) == "14,904" and format_number(2021) == "2021" and format_number(0.123456) == "0.123"
+    assert format_number(3.0) == "3" and format_number(0.00012) == "0.00012" and format_number(True) == "yes"
+    assert value_html({"a<b": ["x<y", 2]}) .count("&lt;") == 2
+    assert value_html([{"name": "B<2", "n": 3}]).startswith("<table class='sub'>")
+
+
+def test_points_maps_without_a_predict_folder(evaluation: dict[str, Any]) -> None:
+    ev = copy.deepcopy(evaluation)
+    n = len(ev["map"]["x"])
+    ev["map"]["year"] = [2020 if i % 2 else 2021 for i in range(n)]
+    text = render_report(ev)
+    maps = text.split("<h2>Maps of the test area</h2>")[1].split("<h2>")[0]
+    assert "Test points of season 2021 (the latest of 2)" in maps
+    assert "Truth, season 2021" in maps
 
 
 def test_optional_sections_and_missing_support(evaluation: dict[str, Any]) -> None:
@@ -56,3 +164,5 @@ def test_bad_evaluations(evaluation: dict[str, Any], tmp_path: Path) -> None:
         render_report({**evaluation, "by_as_of_date": []})
     with pytest.raises(InputError, match="is a folder"):
         write_report(evaluation, out=tmp_path)
+    with pytest.raises(InputError, match="truth and bundle go with maps"):
+        render_report(evaluation, truth=tmp_path / "cdl.tif")

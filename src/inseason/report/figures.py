@@ -235,11 +235,12 @@ def importance_figure(result: dict[str, Any] | list[dict[str, Any]], *, title: s
                           f"{res['as_of']}</extra>"))
     repeats = min(r["n_repeats"] for r in results)
     dates = ", ".join(str(r["as_of"]) for r in results)
-    metric = results[0]["metric"].replace("_", "-")
+    metric = {"macro_f1": "macro-F1", "overall_accuracy": "overall accuracy"}.get(
+        results[0]["metric"], results[0]["metric"].replace("_", " "))
     fig.update_layout(**_layout(f"{title} (as of {dates}; {repeats} repeats)",
                                 height=max(360, 120 + 22 * len(results[0]["features"]) * len(results))),
                       barmode="group",
-                      xaxis=dict(title=f"drop in {metric} when permuted", zeroline=True, zerolinecolor="#444"),
+                      xaxis=dict(title=f"drop in {metric} (permuted)", zeroline=True, zerolinecolor="#444"),
                       yaxis=dict(title=axis, autorange="reversed", automargin=True),
                       legend=_legend_below(), showlegend=len(results) > 1)
     return fig
@@ -349,5 +350,6 @@ def viewer_layout() -> dict[str, Any]:
         yaxis=dict(title="surface reflectance", domain=[0.56, 1.0]),
         yaxis2=dict(title="NDVI", domain=[0.26, 0.5], range=[-0.2, 1.0]),
         yaxis3=dict(title="as-of<br>prediction", domain=[0.06, 0.16], showticklabels=False, range=[-1, 1]),
-        legend=dict(orientation="h", x=0, xanchor="left", y=-0.08, yanchor="top"), hovermode="closest")
+        legend=dict(orientation="h", x=0, xanchor="left", y=-0.08, yanchor="top"), hovermode="closest",
+        modebar=dict(orientation="v"))  # a vertical toolbar on the right never covers the sample's title
     return go.Figure(layout=layout).layout.to_plotly_json()

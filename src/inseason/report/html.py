@@ -101,11 +101,13 @@ def _interval(interval: list[float] | None) -> str:
     return "" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
-def _table(header: list[str], rows: list[list[str]], *, numeric_from: int = 1) -> str:
-    """A table (cells already HTML) in its own scrolling box; columns from ``numeric_from`` right-aligned."""
+def _table(header: list[str], rows: list[list[str]], *, numeric_from: int = 1,
+           text_columns: Sequence[int] = ()) -> str:
+    """A table (cells already HTML) in its own scrolling box; columns from ``numeric_from`` right-aligned
+    except ``text_columns``."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td class='num'>{cell}</td>" if i >= numeric_from else f"<td>{cell}</td>"
-                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td class='num'>{cell}</td>" if i >= numeric_from and i not in text_columns
+                                    else f"<td>{cell}</td>" for i, cell in enumerate(row)) + "</tr>" for row in rows)
     return scroll_box(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
@@ -229,7 +231,8 @@ def _spatial_table(ev: dict[str, Any], *, limit: int = 15) -> str:
              html.escape(g["majority_label"])] for g in groups]
     return (f"<p class='note'>The {len(groups)} least accurate of {len(ev['spatial']['groups'])} "
             f"{html.escape(ev['spatial']['by'])}s.</p>"
-            + _table([ev["spatial"]["by"], "samples", "correct", "accuracy", "majority true class"], rows))
+            + _table([ev["spatial"]["by"], "samples", "correct", "accuracy", "majority true class"], rows,
+                     text_columns=(4,)))
 
 
 def _viewer(ev: dict[str, Any], fig: _Figures) -> str:
@@ -298,10 +301,10 @@ def _course(ev: dict[str, Any], fig: _Figures) -> list[str]:
             size.append(f"{format_number(published['n_pixels'])} pixels")
         if published.get("n_windows") is not None:
             size.append(f"{format_number(published['n_windows'])} windows")
-        source = html.escape(str(published.get("source") or "the course"))
-        rows.append([f"published ({source})", _number(published.get("overall_accuracy")),
+        rows.append(["published by the course", _number(published.get("overall_accuracy")),
                      _number(published.get("macro_f1")), ", ".join(size)])
-        remark = ""
+        remark = (f"<p class='note'>Source: {html.escape(str(published['source']))}.</p>"
+                  if published.get("source") else "")
     else:
         remark = "<p class='note'>The course's published figures are not recorded in this evaluation.</p>"
     text = (f"<p>Windows of {course['window_days']} days starting every {course['step_days']} days after each "

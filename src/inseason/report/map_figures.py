@@ -37,9 +37,8 @@ def confidence_colorscale() -> list[list[Any]]:
 
 
 def _axes(maps: MapSet) -> dict[str, Any]:
-    unit = f"m, {maps.crs}"
-    return dict(xaxis=dict(title=f"x ({unit})", constrain="domain", automargin=True),
-                yaxis=dict(title=f"y ({unit})", scaleanchor="x", constrain="domain", automargin=True))
+    return dict(xaxis=dict(title=f"easting (m, {maps.crs})", automargin=True),
+                yaxis=dict(title="northing (m)", scaleanchor="x", automargin=True))
 
 
 def _raster(array: np.ndarray, maps: MapSet, **trace: Any) -> go.Heatmap:

@@ -106,6 +106,8 @@ def value_html(value: Any, *, depth: int = 0) -> str:
             return "none"
         if depth >= 3:
             return html.escape(str(value))
+        if _uniform_records(value):
+            return records_table([{"": key, **row} for key, row in value.items()], depth=depth + 1)
         return key_value_table(value, depth=depth + 1)
     if isinstance(value, Sequence):
         if not value:
@@ -114,6 +116,13 @@ def value_html(value: Any, *, depth: int = 0) -> str:
             return records_table(list(value), depth=depth + 1)
         return html.escape(", ").join(value_html(v, depth=depth + 1) for v in value)
     return html.escape(str(value))
+
+
+def _uniform_records(mapping: Mapping[str, Any]) -> bool:
+    """Whether every value is a dict of scalars with the same keys (a table with one row per key)."""
+    rows = list(mapping.values())
+    return (bool(rows) and all(isinstance(r, Mapping) and r and list(r) == list(rows[0]) for r in rows)
+            and all(not isinstance(v, Mapping | list) for r in rows for v in r.values()))
 
 
 def scroll_box(table: str) -> str:
@@ -140,7 +149,7 @@ def records_table(records: Sequence[Mapping[str, Any]], *, depth: int = 0) -> st
     keys: list[str] = []
     for record in records:
         keys += [str(k) for k in record if str(k) not in keys]
-    head = "".join(f"<th>{html.escape(human_label(k))}</th>" for k in keys)
+    head = "".join(f"<th>{html.escape(human_label(k)) if k else ''}</th>" for k in keys)
     body = "".join("<tr>" + "".join(f"<td>{value_html(r.get(k), depth=depth)}</td>" for k in keys) + "</tr>"
                    for r in records)
     table = f"<table class='sub'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
