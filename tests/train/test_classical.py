@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from inseason.data import InputSpec, decode_series, fit_normalization
 from inseason.errors import InputError
@@ -79,12 +80,28 @@ def test_forest_run_writes_a_bundle_like_a_network(forest_run, series_table, no_
     np.testing.assert_allclose(bundle.network.feature_importances.sum(), 1.0)
 
 
-def test_forest_run_logs_validation_scalars(forest_run):
+def test_forest_run_logs_like_a_network(forest_run):
     out, summary = forest_run
-    events = EventAccumulator(str(out / "tensorboard" / "version_0"))
+    events = EventAccumulator(str(out / "tensorboard" / "version_0"), size_guidance={"images": 0, "scalars": 0,
+                                                                                    "tensors": 0})
     events.Reload()
-    assert {"val/oa", "val/macro_f1", "val_f1/Corn"} <= set(events.Tags()["scalars"])
+    scalars = set(events.Tags()["scalars"])
+    assert {"val/oa", "val/macro_f1", "val_f1/Corn", "val_f1/Grassland-Pasture"} <= scalars
+    assert all(tag.count("/") == 1 for tag in scalars), scalars
     assert events.Scalars("val/macro_f1")[0].value == pytest.approx(summary.metrics["macro_f1"])
+    assert events.Scalars("val_f1/Grassland-Pasture")[0].value == pytest.approx(
+        summary.metrics["per_class"]["Grassland/Pasture"]["f1"])
+    images = events.Images("val/confusion_matrix")
+    assert [i.step for i in images] == [e.step for e in events.Scalars("val/oa")] == [0]
+    assert images[0].width >= 600
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        events.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["model.name"].string_value == "random_forest"
+    assert start.hparams["model.params.n_estimators"].number_value == 40
+    assert start.hparams["as_of_copies"].number_value == 3
+    assert events.Scalars("final/val_macro_f1")[0].value == pytest.approx(summary.metrics["macro_f1"])
+    assert events.Scalars("final/val_kappa")[0].value == pytest.approx(summary.metrics["kappa"])
+    assert "final/val_loss" not in scalars  # a tree baseline has no loss
 
 
 def test_gradient_boosting_is_deterministic(series_table, tmp_path):

@@ -12,6 +12,7 @@ import textwrap
 import numpy as np
 import torch
 from safetensors.numpy import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 SCRIPT = textwrap.dedent("""
     import os, signal, sys
@@ -37,6 +38,34 @@ def _run(script, out, kill_at: int, mode: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+#: Records whose values depend on timing, not on the training.
+TIMED = ("train/input_wait_fraction",)
+
+
+def _board(out, *, purge: bool = True) -> EventAccumulator:
+    events = EventAccumulator(str(out / "tensorboard" / "version_0"), purge_orphaned_data=purge,
+                              size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+def _assert_same_board(got, expected) -> None:
+    """Each epoch logged once, with the values of the uninterrupted run."""
+    tags = expected.Tags()
+    assert got.Tags()["scalars"] == tags["scalars"]
+    for tag in tags["scalars"]:
+        steps = [e.step for e in got.Scalars(tag)]
+        assert steps == [e.step for e in expected.Scalars(tag)], tag
+        if tag not in TIMED:
+            assert [e.value for e in got.Scalars(tag)] == [e.value for e in expected.Scalars(tag)], tag
+    assert [e.step for e in got.Images("val/confusion_matrix")] == [0, 1, 2]
+    assert [e.step for e in got.Scalars("val/oa")] == [0, 1, 2]
+    assert [e.encoded_image_string for e in got.Images("val/confusion_matrix")] == [
+        e.encoded_image_string for e in expected.Images("val/confusion_matrix")]
+    for tag in tags["histograms"]:
+        assert [e.step for e in got.Histograms(tag)] == [0, 1, 2], tag
+
+
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
@@ -58,3 +87,13 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     final = [torch.load(tmp_path / run / "checkpoints" / "last.ckpt", weights_only=True) for run in ("whole", "killed")]
     assert final[0]["global_step"] == final[1]["global_step"] == 15
     assert all(torch.equal(final[0]["state_dict"][k], final[1]["state_dict"][k]) for k in final[0]["state_dict"])
+    _assert_same_board(_board(tmp_path / "killed"), _board(tmp_path / "whole"))
+
+    # killed at the start of epoch 1: epoch 0 was logged, but the last checkpoint (step 3) is inside it, so
+    # the resumed process logs epoch 0 again; its restart mark makes TensorBoard keep only the new records
+    again = _run(script, tmp_path / "again", 5, "fresh")
+    assert again.returncode == -signal.SIGKILL
+    assert _run(script, tmp_path / "again", -1, "resume").returncode == 0
+    assert [e.step for e in _board(tmp_path / "again", purge=False).Scalars("val/oa")] == [0, 0, 1, 2]
+    _assert_same_board(_board(tmp_path / "again"), _board(tmp_path / "whole"))
+    assert json.loads((tmp_path / "again" / "summary.json").read_text())["metrics"] == expected["metrics"]

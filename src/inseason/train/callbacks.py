@@ -75,15 +75,17 @@ class TensorBoardExtras(L.Callback):
         return writer
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Note the epoch's learning rate (epoch schedulers step before the epoch's end hooks) and start
-        counting wait and compute time."""
-        self._lr = float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None
+        """Start counting wait and compute time for the epoch."""
         self._wait = self._busy = 0.0
         self._step_ended = time.perf_counter()
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
-        """The batch arrived: the time since the previous step ended was spent waiting for input."""
+        """The batch arrived: the time since the previous step ended was spent waiting for input. Notes the
+        learning rate of the step (epoch schedulers step before the epoch's end hooks, and a resumed epoch
+        has no start hook, so the rate an epoch trained with is read here)."""
+        if trainer.optimizers:
+            self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         now = time.perf_counter()
         if self._step_ended is not None:
             self._wait += now - self._step_ended
