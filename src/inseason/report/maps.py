@@ -173,7 +173,7 @@ def _count_areas(path: Path, as_of: str, classes: list[MapClass]) -> dict[str, A
         pixel = _pixel_area_m2(ds)
     return {"as_of": as_of, "pixel_area_m2": pixel,
             "classes": [{"index": c.index, "name": c.name, "pixels": int(counts[c.index]),
-                         "hectares": counts[c.index] * pixel / 10_000} for c in classes]}
+                         "hectares": float(counts[c.index] * pixel / 10_000)} for c in classes]}
 
 
 def _summary_areas(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
