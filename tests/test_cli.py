@@ -387,3 +387,18 @@ def test_a_failing_verb_leaves_nothing_behind(verb: str, tiny_world: Path, label
     assert isinstance(result.exception, InseasonError), (result.exception, result.output)
     assert not out.exists() and list(out.parent.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_user_text_is_printed_as_given_not_as_rich_markup(tiny_world: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Square brackets in a path or option value are printed, not taken for rich markup tags."""
+    result = _run("labels", "--cdl", "x", "--aoi", "x", "--years", "[bold]2021", "--out", str(tmp_path / "p.parquet"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --years takes integers, e.g. --years 2021,2022 (got ['[bold]2021'])"
+    monkeypatch.chdir(tmp_path)  # a short relative path: the printed line is not wrapped inside it
+    out = Path("[bold]scenes[/].parquet")
+    result = runner.invoke(app, ["scenes", "--stac", str(tiny_world / "stac" / "catalog.json"), "--aoi",
+                                 str(tiny_world / "aoi.geojson"), "--start", "2021-06-01", "--end", "2021-06-10",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and f"scenes in {out} (" in " ".join(result.stdout.split())

@@ -87,7 +87,8 @@ app = _Typer(
          "Each verb is one stage of the pipeline; its outputs are open files you can inspect and feed to "
          "the next verb. Start with `inseason demo`.",
 )
-out_console = Console()
+#: Tables and summaries on stdout; no rich markup, so paths and class names print as given (``a[1]``).
+out_console = Console(markup=False)
 err_console = Console(stderr=True)
 
 #: ``--spark-master`` of every verb that runs on ``--engine spark``.
@@ -677,7 +678,7 @@ def demo(
     extract, series, split, train the ARSET recipe and ours, evaluate, report."""
     from inseason.demo import run_demo
 
-    say = (lambda message: None) if _State.quiet else (lambda message: err_console.print(f"[bold]·[/] {message}"))
+    say = (lambda message: None) if _State.quiet else (lambda message: err_console.print(f"[bold]·[/] {escape(message)}"))
     result = run_demo(out, size=size, seed=seed, stride=stride, quiet=_State.quiet, say=say)
     table = Table(title="test split, end of season")
     for column in ("model", "overall accuracy", "macro-F1", "kappa"):
