@@ -3,6 +3,7 @@ width (1366 px) and a phone width (420 px): every plot drawn, nothing wider than
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from collections.abc import Iterator
@@ -99,8 +100,6 @@ def _full_page_screenshot(driver: Any, path: Path, width: int) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": min(height, 16000), "deviceScaleFactor": 1, "mobile": False})
     data = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-    import base64
-
     path.write_bytes(base64.b64decode(data["data"]))
 
 

@@ -1,5 +1,7 @@
-"""The self-contained HTML report of an evaluation (``inseason report``)."""
+"""The self-contained HTML report of an evaluation (``inseason report``), optionally with the wall-to-wall
+maps of an ``inseason predict`` folder (`read_maps`)."""
 
 from inseason.report.html import render_report, write_report
+from inseason.report.maps import MapSet, error_adjusted_areas, read_maps
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["MapSet", "error_adjusted_areas", "read_maps", "render_report", "write_report"]

@@ -390,7 +390,7 @@ def _wall_to_wall(ev: dict[str, Any], maps: MapSet, fig: _Figures) -> list[str]:
                                 note=f"CDL codes reprojected (nearest) onto the map grid. {unmatched}".strip()))
     parts += [fig.render(map_figures.confidence_map_figure(maps)), "</div>"]
     adjusted = error_adjusted_areas(maps, ev)
-    parts += ["<h3>Area of each class by as-of date</h3>", fig.render(map_figures.area_figure(maps, adjusted)),
+    parts += [fig.render(map_figures.area_figure(maps, adjusted)),
               _area_table(maps, adjusted)]
     if adjusted:
         problems = [f"{e['as_of']}: {e['error']}" for e in adjusted if "error" in e]
