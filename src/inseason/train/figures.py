@@ -24,8 +24,9 @@ _LIGHT_TEXT = (255, 255, 255)
 _BACKGROUND = (255, 255, 255)
 #: Cells are at least this wide, and the grid at least ``_MIN_GRID`` pixels, so ten classes make a readable
 #: image and two classes are not a postage stamp.
-_MIN_CELL, _MAX_CELL, _MIN_GRID = 56, 220, 440
-_LABEL_SIZE = 170  # width of the row labels, height of the (rotated) column labels
+_MIN_CELL, _MIN_GRID = 56, 520
+#: Width of the row labels and height of the (rotated) column labels: the longest name, within these bounds.
+_MIN_LABEL, _MAX_LABEL = 48, 170
 _PAD, _GAP, _TITLE = 10, 6, 24
 _SPACING = 2  # pixels between the lines of a wrapped label
 _INSET = 3  # pixels kept free inside a label slot: glyphs may reach past their advance width
@@ -163,7 +164,7 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
     Args:
         matrix: [K, K] counts.
         class_names: the K class names, in the matrix's order.
-        cell: a cell's side in pixels (default: from the number of classes, between 56 and 220).
+        cell: a cell's side in pixels (default: the grid's 520 px shared by the classes, at least 56).
 
     Returns:
         The image and its layout.
@@ -178,13 +179,15 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
     counts = np.rint(counts).astype(np.int64)
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros(counts.shape, np.float64), where=totals > 0)
-    cell = cell or max(_MIN_CELL, min(_MAX_CELL, -(-_MIN_GRID // max(k, 1))))
+    cell = cell or max(_MIN_CELL, -(-_MIN_GRID // max(k, 1)))
     label_font, title_font = _font(14), _font(16)
     count_font, share_font = _font(max(12, min(24, cell // 4))), _font(max(10, min(16, cell // 6)))
     caption_font = _font(12)
+    widest = max((_width(label_font, " ".join(str(name).split())) for name in class_names), default=0.0)
+    label_size = int(min(_MAX_LABEL, max(_MIN_LABEL, np.ceil(widest) + 2 * _INSET + 1)))
 
-    grid_left = _PAD + _TITLE + _LABEL_SIZE + _GAP
-    grid_top = _PAD + _TITLE + _LABEL_SIZE + _GAP
+    grid_left = _PAD + _TITLE + label_size + _GAP
+    grid_top = _PAD + _TITLE + label_size + _GAP
     grid_size = k * cell
     width = grid_left + grid_size + _PAD
     caption = ("Colour: share of the true class (row-normalised, recall on the diagonal). "
@@ -226,7 +229,7 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
         figure.label_lines["row", i] = lines
 
     for j, name in enumerate(class_names):  # column labels: drawn on a tile, turned to read bottom-up
-        tile_width, tile_height = _LABEL_SIZE, cell
+        tile_width, tile_height = label_size, cell
         lines = fit_label(str(name), label_font, width=tile_width - 2 * _INSET, height=tile_height - 2 * _INSET)
         text = "\n".join(lines)
         tile = Image.new("RGB", (tile_width, tile_height), _BACKGROUND)
@@ -239,7 +242,7 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
         left, top = grid_left + j * cell, _PAD + _TITLE
         image.paste(tile.transpose(Image.Transpose.ROTATE_90), (left, top))
         # a 90° turn sends tile point (x, y) to (y, tile_width - x)
-        figure.label_slots["column", j] = (float(left), float(top), float(left + cell), float(top + _LABEL_SIZE))
+        figure.label_slots["column", j] = (float(left), float(top), float(left + cell), float(top + label_size))
         figure.label_boxes["column", j] = (left + y0, top + tile_width - x1, left + y1, top + tile_width - x0)
         figure.label_lines["column", j] = lines
 
