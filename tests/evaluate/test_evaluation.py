@@ -42,7 +42,7 @@ def test_json_structure(evaluation: dict[str, Any]) -> None:
 
 def test_end_of_season_metrics_match_scikit_learn(evaluation: dict[str, Any]) -> None:
     truth, prediction = evaluation["map"]["truth"], evaluation["map"]["prediction"]
-    assert len(truth) == 120
+    assert len(truth) == 120 and evaluation["map"]["year"] == [2021] * 120  # each point's season
     assert evaluation["overall_accuracy"] == pytest.approx(skm.accuracy_score(truth, prediction))
     assert evaluation["kappa"] == pytest.approx(skm.cohen_kappa_score(truth, prediction))
     assert evaluation["macro_f1"] == pytest.approx(skm.f1_score(truth, prediction, average="macro"))

@@ -46,8 +46,8 @@ plain float/int, undefined values are ``null``, month-days are ``"MM-DD"``, cale
   "n_observations"}]}``;
 - ``spatial``: ``{"by": "field"|"block", "block_size": float|null, "crs": str|null, "groups": [{"group",
   "n", "correct", "accuracy", "x", "y", "majority_label"}]}``;
-- ``map``: ``{"crs": str|null, "x": [...], "y": [...], "truth": [class index], "prediction": [class index],
-  "confidence": [0..1]}`` at the end of the season;
+- ``map``: ``{"crs": str|null, "x": [...], "y": [...], "year": [season], "truth": [class index],
+  "prediction": [class index], "confidence": [0..1]}`` at the end of the season;
 - ``samples``: the time-series viewer's samples, list of ``{"sample_id" (str), "label", "year", "dates"
   (ISO), "bands": {band: [reflectance]}, "ndvi": [...]|null, "scl": [...]|null, "as_of": [{"date" (ISO),
   "label", "probability"}]}``.
@@ -268,7 +268,8 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
         "importance": importance_result,
         "spatial": {"by": spatial_by, "block_size": block_size if spatial_by == "block" else None, "crs": crs,
                     "groups": accuracy_by_group(y_true, y_pred, groups=groups, x=x, y=y, classes=classes)},
-        "map": {"crs": crs, "x": x[shown].tolist(), "y": y[shown].tolist(), "truth": y_true[shown].tolist(),
+        "map": {"crs": crs, "x": x[shown].tolist(), "y": y[shown].tolist(), "year": years[shown].tolist(),
+                "truth": y_true[shown].tolist(),
                 "prediction": y_pred[shown].tolist(), "confidence": final[shown].max(axis=1).round(4).tolist()},
         "samples": viewer_samples(table, classes=classes, probabilities=curve.probabilities, as_of=curve.as_of,
                                   season_start=season_start, n_samples=n_viewer_samples, seed=seed),
