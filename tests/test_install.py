@@ -279,3 +279,13 @@ def test_cli_help_works_and_spark_fails_in_one_line_without_pyspark() -> None:
     assert "Traceback" not in failed.stderr
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and SPARK_FIX in lines[0], failed.stderr
+
+
+def test_loopback_s3_without_moto_says_to_install_the_test_extra() -> None:
+    script = ("import sys\nsys.modules['moto'] = None\nfrom inseason.errors import InputError\n"
+              "try:\n    import inseason.testing.s3\nexcept InputError as exc:\n    print(exc)\n")
+    done = _python("-c", script)
+    assert done.returncode == 0, done.stderr
+    message = done.stdout.strip()
+    assert message.startswith("inseason.testing.s3 (the loopback S3 server of the tests) needs moto")
+    assert "\n" not in message and message.endswith("): pip install 'inseason[test]'")

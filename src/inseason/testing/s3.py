@@ -20,7 +20,15 @@ from pathlib import Path
 from types import TracebackType
 
 import boto3
-from moto.server import ThreadedMotoServer
+
+from inseason.errors import InputError
+
+# Test support: moto is in the ``test`` extra, not a dependency of the package (tests/test_install.py).
+try:
+    from moto.server import ThreadedMotoServer
+except ImportError as exc:
+    raise InputError(f"inseason.testing.s3 (the loopback S3 server of the tests) needs moto, which cannot be "
+                     f"imported ({exc}): pip install 'inseason[test]'") from exc
 
 
 class LoopbackS3:
