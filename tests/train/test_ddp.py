@@ -15,8 +15,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import pyarrow as pa
+import pytest
 import torch
 from safetensors.numpy import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from inseason.data import AdapterConfig, BatchLoader, FeatureConfig, InputSpec, decode_series, fit_normalization
 from inseason.train import train
@@ -76,4 +78,12 @@ def test_two_ddp_processes_match_one_process(series_table: pa.Table, tmp_path: P
     assert weights_one.keys() == weights_two.keys()
     for name in weights_one:
         np.testing.assert_allclose(weights_two[name], weights_one[name], atol=1e-4, err_msg=name)
+    boards = [EventAccumulator(str(tmp_path / run / "tensorboard" / "version_0"), size_guidance={"scalars": 0})
+              for run in ("one", "ddp")]
+    for board in boards:
+        board.Reload()
+        assert [e.step for e in board.Scalars("val/oa")] == [0, 1, 2]  # rank zero alone writes, once an epoch
+    for tag in ("val/oa", "val/loss", "final/val_loss", "final/val_macro_f1"):
+        assert [e.value for e in boards[1].Scalars(tag)] == pytest.approx([e.value for e in boards[0].Scalars(tag)],
+                                                                          abs=1e-5), tag
 

@@ -251,7 +251,10 @@ def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_name
                              if k.startswith("network.")})
     network.eval()
     best_epoch = int(best.get("epoch", trainer.current_epoch))
-    return trainer, best_epoch, board.val_loss.get(best_epoch)
+    # the best checkpoint carries the board's per-epoch validation losses (also after ddp_spawn, whose
+    # workers' callbacks are not this process's)
+    losses = best.get("callbacks", {}).get(board.state_key, {}).get("val_loss", {})
+    return trainer, best_epoch, losses.get(best_epoch, board.val_loss.get(best_epoch))
 
 
 @dataclass(frozen=True)
