@@ -678,7 +678,10 @@ def demo(
     extract, series, split, train the ARSET recipe and ours, evaluate, report."""
     from inseason.demo import run_demo
 
-    say = (lambda message: None) if _State.quiet else (lambda message: err_console.print(f"[bold]·[/] {escape(message)}"))
+    def say(message: str) -> None:
+        if not _State.quiet:
+            err_console.print(f"[bold]·[/] {escape(message)}")
+
     result = run_demo(out, size=size, seed=seed, stride=stride, quiet=_State.quiet, say=say)
     table = Table(title="test split, end of season")
     for column in ("model", "overall accuracy", "macro-F1", "kappa"):
