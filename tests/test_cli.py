@@ -139,6 +139,11 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     metrics = json.loads(result.stdout)
     assert [row["as_of"] for row in metrics["by_as_of_date"]] == ["05-01", "08-01"]
     assert 0 <= metrics["overall_accuracy"] <= 1 and metrics["n"] == audit["samples"]["test"]
+    assert metrics["end_of_season"] == "12-31" and metrics["best_as_of"]["as_of"] in ("05-01", "08-01")
+    assert metrics["sample_size"]["n"] == metrics["n"]
+    result = runner.invoke(app, ["evaluate", str(run), str(split), "--as-of", "05-01,08-01", "--n-boot", "50"])
+    assert result.exit_code == 0, result.output
+    assert "12-31 (end of season)" in result.stdout and "(best)" in result.stdout
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert evaluation["leakage_audit"]["samples"] == audit["samples"]
 
@@ -154,7 +159,12 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(run), "--compare", str(run), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r.html").read_text()
-    assert "Models compared" in html and "<script src=" not in html
+    assert "Models compared" in html and "<script src=" not in html and "2022-07-31" not in html
+    result = runner.invoke(app, ["report", str(run), "--maps", str(maps), "--truth",
+                                 str(tiny_world / "labels" / "CDL_2022.tif"), "--out", str(tmp_path / "m.html")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "m.html").read_text()
+    assert "Maps of the test area" in html and "2022-07-31" in html and "CDL_2022.tif" in html
 
 
 def test_train_rejects_a_malformed_override(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`inseason demo` runs the whole pipeline and ends with the report; run again, it reuses every stage."""
+"""`inseason demo` runs the whole pipeline, maps the test area and ends with the report; run again, it reuses
+every stage."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import rasterio
+from rich.console import Console
 
-from inseason.demo import run_demo
+from inseason.demo import MAP_DATES, run_demo, summary_table
 from inseason.errors import OutputError
 
 QUICK = {name: {"preset": name, "overrides": {"epochs": 2, "batch_size": 16}} for name in ("arset", "tempcnn")}
@@ -22,7 +25,7 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
     assert set(result.metrics) == {"arset", "tempcnn"}
     assert all(0 <= m["overall_accuracy"] <= 1 for m in result.metrics.values())
     for name in ("points.parquet", "scenes.parquet", "series.parquet", "split.parquet", "split.audit.md",
-                 "runs/arset/model.json", "runs/tempcnn/evaluation.json"):
+                 "runs/arset/model.json", "runs/tempcnn/evaluation.json", "maps/summary.json"):
         assert (tmp_path / "demo" / name).exists(), name
     assert not any("reusing" in line for line in said)
     classes = json.loads((tmp_path / "demo" / "runs" / "tempcnn" / "evaluation.json").read_text())["classes"]
@@ -30,10 +33,36 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
     assert other == {"name": "Other", "code": None, "color": "#808080"}
     assert next(c for c in classes if c["name"] == "Corn") == {"name": "Corn", "code": 1, "color": "#ffd300"}
 
+    # Honest headlines: the end-of-season date, each model's best as-of date, and the course protocol beside the
+    # course's published figures.
+    for name, scores in result.scores.items():
+        evaluation = json.loads((tmp_path / "demo" / "runs" / name / "evaluation.json").read_text())
+        assert scores.end_of_season == evaluation["end_of_season"] == "12-31"
+        curve = {row["as_of"]: row["macro_f1"] for row in evaluation["by_as_of_date"]}
+        assert scores.best_as_of["as_of"] in curve
+        assert scores.best_as_of["macro_f1"] == pytest.approx(max(curve.values()))
+        assert scores.course is not None and 0 <= scores.course["overall_accuracy"] <= 1
+        assert scores.course["published"]["overall_accuracy"] == 0.756
+    console = Console(width=200, record=True)
+    console.print(summary_table(result))
+    printed = console.export_text()
+    assert "course protocol OA" in printed and "0.756" in printed and "12-31" in printed
+    for name, scores in result.scores.items():
+        assert f"{scores.course['overall_accuracy']:.3f}" in printed and scores.best_as_of["as_of"] in printed
+
+    # Wall-to-wall maps of the test area as of each map date of the last season, shown in the report.
+    assert sorted(result.maps) == [f"2022-{md}" for md in MAP_DATES]
+    for date, path in result.maps.items():
+        with rasterio.open(path) as cog:
+            assert cog.count == 2 and cog.tags()["INSEASON_AS_OF"] == date
+            classes_mapped = cog.read(1)
+            assert (classes_mapped > 0).mean() > 0.5  # most of the area has a class
+        assert date in html
+
     said.clear()
     again = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)
-    assert again.metrics == result.metrics
-    assert len(said) == 10 and all("reusing" in line for line in said)  # world … evaluate tempcnn
+    assert again.metrics == result.metrics and again.maps == result.maps
+    assert len(said) == 11 and all("reusing" in line for line in said)  # world … evaluate tempcnn, maps
 
     with pytest.raises(OutputError, match="holds a tiny world of seed 1"):
         run_demo(tmp_path / "demo", size="tiny", seed=2, models=QUICK, quiet=True, say=said.append)

@@ -558,16 +558,19 @@ def evaluate(
                       by=by, block_size=block_size, course_protocol=course_protocol, n_boot=n_boot, seed=seed,
                       out=out, quiet=_State.quiet or as_json)
     if as_json:
-        keys = ("overall_accuracy", "macro_f1", "weighted_f1", "kappa", "n", "per_class", "intervals",
-                "by_as_of_date", "earliest_date", "course_windows")
+        keys = ("end_of_season", "overall_accuracy", "macro_f1", "weighted_f1", "kappa", "n", "per_class",
+                "intervals", "best_as_of", "sample_size", "by_as_of_date", "earliest_date", "course_windows")
         _print_json({k: ev[k] for k in keys})
     elif not _State.quiet:
         table = Table(title=f"{run} on the {split_name} split ({plural(ev['n'], 'sample')})")
         for column in ("as of", "overall accuracy", "macro-F1", "kappa"):
             table.add_column(column, justify="right")
+        best = (ev["best_as_of"] or {}).get("as_of")
         for row in ev["by_as_of_date"]:
-            table.add_row(row["as_of"], f"{row['overall_accuracy']:.3f}", f"{row['macro_f1']:.3f}", f"{row['kappa']:.3f}")
-        table.add_row("season end", f"{ev['overall_accuracy']:.3f}", f"{ev['macro_f1']:.3f}", f"{ev['kappa']:.3f}")
+            table.add_row(row["as_of"] + (" (best)" if row["as_of"] == best else ""), f"{row['overall_accuracy']:.3f}",
+                          f"{row['macro_f1']:.3f}", f"{row['kappa']:.3f}")
+        table.add_row(f"{ev['end_of_season']} (end of season)", f"{ev['overall_accuracy']:.3f}",
+                      f"{ev['macro_f1']:.3f}", f"{ev['kappa']:.3f}")
         out_console.print(table)
 
 
@@ -577,8 +580,16 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
     compare: Annotated[Optional[list[Path]], typer.Option(help="Other runs (or evaluation files) to compare with.")] = None,
     title: Annotated[Optional[str], typer.Option(help="Report title.")] = None,
+    maps: Annotated[Optional[Path], typer.Option(help="An `inseason predict --out` folder: its wall-to-wall maps "
+                                                      "(class, confidence, a date slider) and mapped areas.")] = None,
+    truth: Annotated[Optional[Path], typer.Option(help="A CDL-coded GeoTIFF (any CRS) of the maps' season, drawn "
+                                                       "beside them in the model's classes (needs --maps).")] = None,
+    bundle: Annotated[Optional[Path], typer.Option(help="The run folder of the model that made the maps, to turn "
+                                                        "CDL codes into its classes (default: RUN when it is a "
+                                                        "folder and --truth is given).")] = None,
 ) -> None:
-    """Write one self-contained HTML report (no network needed) of an evaluation."""
+    """Write one self-contained HTML report (no network needed) of an evaluation, with the wall-to-wall maps
+    of a predict run when --maps is given."""
     from inseason.evaluate import read_evaluation
     from inseason.evaluate.run import EVALUATION_FILE
     from inseason.report import write_report
@@ -586,7 +597,10 @@ def report(
     def load(path: Path) -> dict[str, Any]:
         return read_evaluation(path / EVALUATION_FILE if path.is_dir() else path)
 
-    path = write_report(load(run), out=out, title=title, comparisons=[load(p) for p in compare or []])
+    if bundle is None and truth is not None and run.is_dir():
+        bundle = run
+    path = write_report(load(run), out=out, title=title, comparisons=[load(p) for p in compare or []], maps=maps,
+                        truth=truth, bundle=bundle)
     if not _State.quiet:
         out_console.print(f"report: {path.resolve()}")
 
@@ -675,22 +689,20 @@ def demo(
     stride: Annotated[int, typer.Option(help="Every k-th label pixel is a sample (the course: 15).")] = 15,
 ) -> None:
     """Run the whole pipeline on a synthetic world and write the HTML report: synth, labels, scenes,
-    extract, series, split, train the ARSET recipe and ours, evaluate, report."""
-    from inseason.demo import run_demo
+    extract, series, split, train the ARSET recipe and ours, evaluate (with the course protocol), map the
+    test area as of four dates, report. Prints each model's end-of-season scores with their date, its best
+    as-of date, and the course protocol beside the course's published figures."""
+    from inseason.demo import run_demo, summary_table
 
     def say(message: str) -> None:
         if not _State.quiet:
             err_console.print(f"[bold]·[/] {escape(message)}")
 
     result = run_demo(out, size=size, seed=seed, stride=stride, quiet=_State.quiet, say=say)
-    table = Table(title="test split, end of season")
-    for column in ("model", "overall accuracy", "macro-F1", "kappa"):
-        table.add_column(column, justify="right")
-    for name, m in result.metrics.items():
-        table.add_row(name, f"{m['overall_accuracy']:.3f}", f"{m['macro_f1']:.3f}", f"{m['kappa']:.3f}")
     if not _State.quiet:
-        out_console.print(table)
-    out_console.print(f"report: {result.report.resolve()}")
+        out_console.print(summary_table(result))
+        out_console.print(f"maps by {escape(result.mapped_by)}: {escape(str(result.maps_folder))}")
+    out_console.print(f"report: {escape(str(result.report.resolve()))}")
 
 
 bench_app = _Typer(no_args_is_help=True, help="Benchmarks: both sides of a comparison in one run, as ratios.")

@@ -1,9 +1,13 @@
-"""`inseason demo`: the whole pipeline on a synthetic world, ending with the HTML report.
+"""`inseason demo`: the whole pipeline on a synthetic world, ending with wall-to-wall maps and the HTML report.
 
 Every stage writes the same files the CLI verbs do, into one folder, and a stage whose output already
 exists is skipped (extraction resumes on its own), so running the demo again, or after a kill, goes on
 where it stopped. Scenes come from the world's static STAC catalog, so the manifest's hrefs stay valid
 across runs (`inseason serve` shows the same world behind a loopback STAC API).
+
+The demo says what it measured and as of which date: each model's end-of-season scores (with that date),
+its best as-of date on the in-season curve, and the ARSET course's own protocol beside the course's
+published figures.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +34,43 @@ DEMO_MODELS: dict[str, dict[str, Any]] = {
 #: question; `inseason series --label-map arset` gives it.)
 LABEL_MAP = "cdl-major:6"
 
+#: The as-of dates (month-day, in the world's last season) the demo maps: spring, early and high summer,
+#: late summer.
+MAP_DATES = ("05-15", "06-30", "08-15", "09-30")
+
+#: The side of the demo's map area (metres, centred on the world's AOI; the whole AOI when smaller).
+MAP_SIDE_M = 3000.0
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    """What the demo says of one model on the test split.
+
+    ``end_of_season`` is the month-day the headline scores are as of; ``best_as_of`` the in-season curve's
+    date with the highest macro-F1 and its scores; ``course`` the ARSET course protocol's pooled scores
+    (windows every 15 days after each sample's first observation) with the course's published figures.
+    """
+
+    end_of_season: str
+    overall_accuracy: float
+    macro_f1: float
+    kappa: float
+    best_as_of: dict[str, Any] | None
+    course: dict[str, Any] | None
+    sample_size_warning: str | None = None
+
 
 @dataclass(frozen=True)
 class DemoResult:
-    """Where the demo put its outputs, and the headline metrics of each model on the test split."""
+    """Where the demo put its outputs, and what each model scored on the test split."""
 
     report: Path
     folder: Path
     metrics: dict[str, dict[str, float]]
+    scores: dict[str, ModelScores] = field(default_factory=dict)
+    maps: dict[str, str] = field(default_factory=dict)  # as-of date (ISO) → class map COG
+    maps_folder: Path | None = None  # the predict run's folder
+    mapped_by: str = ""  # the model that made the maps
 
 
 def _step(path: Path, make: Callable[[], Any], *, say: Callable[[str], None], what: str) -> None:
@@ -48,19 +81,67 @@ def _step(path: Path, make: Callable[[], Any], *, say: Callable[[str], None], wh
     make()
 
 
+def map_area(aoi: Path, *, tile_m: float, side_m: float = MAP_SIDE_M) -> Any:
+    """The demo's map area: a square part of ``aoi`` (lon/lat) about ``side_m`` on a side, centred on it.
+
+    The whole AOI of a world smaller than that is mapped; larger worlds get a part, so the maps take a
+    minute, not an hour, on a laptop.
+    """
+    import shapely.affinity
+
+    from inseason.sources.aoi import read_aoi
+
+    geometry = read_aoi(aoi)
+    factor = min(1.0, side_m / tile_m)
+    return shapely.affinity.scale(geometry, xfact=factor, yfact=factor, origin="centroid")
+
+
+def scores_of(evaluation: dict[str, Any]) -> ModelScores:
+    """The headline of one evaluation dict: end-of-season scores with their date, the best as-of date and the
+    course protocol against the course's published figures."""
+    course = evaluation.get("course_windows")
+    return ModelScores(
+        end_of_season=evaluation["end_of_season"], overall_accuracy=evaluation["overall_accuracy"],
+        macro_f1=evaluation["macro_f1"], kappa=evaluation["kappa"], best_as_of=evaluation["best_as_of"],
+        course=None if not course else {"overall_accuracy": course["overall_accuracy"],
+                                        "macro_f1": course["macro_f1"], "n": course["n"],
+                                        "published": course.get("published")},
+        sample_size_warning=(evaluation.get("sample_size") or {}).get("warning"))
+
+
 def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", seed: int = 1, stride: int = 15,
-             models: dict[str, dict[str, Any]] | None = None, quiet: bool = False,
-             say: Callable[[str], None] = print) -> DemoResult:
-    """Run synth → labels → scenes → extract → series → split → train (two models) → evaluate → report.
+             models: dict[str, dict[str, Any]] | None = None, map_dates: tuple[str, ...] = MAP_DATES,
+             quiet: bool = False, say: Callable[[str], None] = print) -> DemoResult:
+    """Run synth → labels → scenes → extract → series → split → train (two models) → evaluate (with the
+    course protocol) → predict (wall-to-wall maps of the test area) → report.
 
     The split is by block (2 km blocks, ~300 m buffer) so that test fields never touch training fields; the
     label map keeps the world's six largest CDL classes and Other (`LABEL_MAP`), a crop-type map both
-    models are compared on.
+    models are compared on. The model with the better best-date macro-F1 maps a square of the world
+    (`map_area`) as of each of ``map_dates`` in the world's last season; the report shows those maps beside
+    the world's CDL of that year.
+
+    Args:
+        out: the demo's folder (reused when run again).
+        size: the synthetic world's size (tiny, small, demo).
+        seed: the world's and the split's seed.
+        stride: every k-th label pixel is a sample.
+        models: name → {"preset", "overrides"} of the models to train (default `DEMO_MODELS`).
+        map_dates: month-days of the last season to map.
+        quiet: no progress bars.
+        say: where the demo's one-line progress messages go.
+
+    Returns:
+        The report's path, each model's scores and the map COGs.
+
+    Raises:
+        OutputError: ``out`` holds a world of another size or seed.
     """
-    from inseason.evaluate.run import EVALUATION_FILE, evaluate_run
     from inseason.evaluate import read_evaluation
+    from inseason.evaluate.run import EVALUATION_FILE, evaluate_run
     from inseason.extract.scenes import find_scenes
     from inseason.extract.stage import extract
+    from inseason.predict import predict_map
     from inseason.report import write_report
     from inseason.series.build import make_series
     from inseason.series.split import split_series
@@ -98,7 +179,8 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
         extract(points, scenes, out=observations, quiet=quiet)
     _step(series, lambda: make_series(observations, points=points, label_map=LABEL_MAP, out=series, quiet=quiet),
           say=say, what="series")
-    block = min(2000.0, info["tiles"][0]["size_m"] / 6)  # scaled-down worlds get scaled-down blocks
+    tile_m = float(info["tiles"][0]["size_m"])
+    block = min(2000.0, tile_m / 6)  # scaled-down worlds get scaled-down blocks
     _step(splits, lambda: split_series(series, by="block", block_size=block, buffer=round(block / 7), out=splits,
                                        seed=seed, quiet=quiet), say=say, what="split")
     evaluations = {}
@@ -107,15 +189,25 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
         _step(run / "summary.json", lambda: train(splits, out=run, config=train_config(
             preset=recipe["preset"], overrides=recipe.get("overrides")), resume=True, quiet=quiet),
               say=say, what=f"train {name}")  # resume: a run killed mid-training goes on from its checkpoint
-        _step(run / EVALUATION_FILE, lambda: evaluate_run(run, splits, split="test", quiet=quiet),
-              say=say, what=f"evaluate {name}")
+        _step(run / EVALUATION_FILE, lambda: evaluate_run(run, splits, split="test", course_protocol=True,
+                                                          quiet=quiet),
+              say=say, what=f"evaluate {name} (with the course protocol)")
         evaluations[name] = read_evaluation(run / EVALUATION_FILE)
-    best = max(evaluations, key=lambda n: evaluations[n]["macro_f1"])
+    scores = {name: scores_of(ev) for name, ev in evaluations.items()}
+    best = max(scores, key=lambda n: ((scores[n].best_as_of or {}).get("macro_f1") or 0.0, scores[n].macro_f1))
+    season = max(years)
+    maps_dir = root / "maps"
+    _step(maps_dir / "summary.json", lambda: predict_map(
+        root / "runs" / best, aoi=map_area(aoi, tile_m=tile_m), as_of=[f"{season}-{md}" for md in map_dates],
+        scenes=scenes, out=maps_dir, quiet=quiet), say=say, what=f"maps as of {', '.join(map_dates)} {season} ({best})")
+    maps = {date: str(path) for date, path in json.loads((maps_dir / "summary.json").read_text())["maps"].items()}
     others = [evaluations[n] for n in evaluations if n != best]
     report = write_report(evaluations[best], out=root / "report.html", comparisons=others,
-                          title=f"inseason demo: {best} on the {size} world's test blocks")
+                          title=f"inseason demo: {best} on the {size} world's test blocks",
+                          maps=maps_dir, truth=world / "labels" / f"CDL_{season}.tif", bundle=root / "runs" / best)
     metrics = {name: {k: ev[k] for k in ("overall_accuracy", "macro_f1", "kappa")} for name, ev in evaluations.items()}
-    return DemoResult(report=report, folder=root, metrics=metrics)
+    return DemoResult(report=report, folder=root, metrics=metrics, scores=scores, maps=maps,
+                      maps_folder=maps_dir, mapped_by=best)
 
 
 def _unfinished(observations: Path, scenes: Path) -> bool:
@@ -126,3 +218,27 @@ def _unfinished(observations: Path, scenes: Path) -> bool:
 
     done = {k for k, v in read_manifest(observations).items() if v["status"] in ("done", "skipped")}
     return bool(set(pq.read_table(scenes, columns=["scene_id"]).column("scene_id").to_pylist()) - done)
+
+
+def summary_table(result: DemoResult) -> Any:
+    """A rich table of each model's scores on the test split: end of season (with its date), the best as-of
+    date on the in-season curve, and the course protocol beside the course's published figures."""
+    from rich.table import Table
+
+    table = Table(title="test split: end of season, best as-of date, and the ARSET course protocol")
+    for column in ("model", "end of season", "OA", "macro-F1", "kappa", "best as-of", "macro-F1 then",
+                   "course protocol OA", "course protocol macro-F1"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    published = None
+    for name, s in result.scores.items():
+        course = s.course or {}
+        published = published or course.get("published")
+        table.add_row(name, s.end_of_season, f"{s.overall_accuracy:.3f}", f"{s.macro_f1:.3f}", f"{s.kappa:.3f}",
+                      s.best_as_of["as_of"] if s.best_as_of else "–",
+                      f"{s.best_as_of['macro_f1']:.3f}" if s.best_as_of else "–",
+                      f"{course['overall_accuracy']:.3f}" if course else "–",
+                      f"{course['macro_f1']:.3f}" if course else "–")
+    if published:
+        table.add_row("course (published)", "", "", "", "", "", "", f"{published['overall_accuracy']:.3f}",
+                      f"{published['macro_f1']:.3f}")
+    return table
