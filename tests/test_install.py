@@ -281,6 +281,17 @@ def test_cli_help_works_and_spark_fails_in_one_line_without_pyspark() -> None:
     assert len(lines) == 1 and lines[0].startswith("error:") and SPARK_FIX in lines[0], failed.stderr
 
 
+def test_spark_engine_without_pyspark_leaves_no_output_behind(tmp_path: Path) -> None:
+    """extract, series and predict check the engine before they write anything into --out."""
+    for args in (["extract", "points.parquet", "scenes.parquet"], ["series", "obs", "--points", "points.parquet"],
+                 ["predict", "run", "--aoi", "0,0,1,1", "--as-of", "2022-06-01", "--scenes", "s.parquet"]):
+        out = tmp_path / args[0]
+        failed = _python("-c", _CLI_WITHOUT_PYSPARK, *args, "--engine", "spark", "--out", str(out))
+        assert failed.returncode == 2, failed.stderr
+        assert SPARK_FIX in failed.stderr and "Traceback" not in failed.stderr
+        assert not out.exists(), args[0]
+
+
 def test_loopback_s3_without_moto_says_to_install_the_test_extra() -> None:
     script = ("import sys\nsys.modules['moto'] = None\nfrom inseason.errors import InputError\n"
               "try:\n    import inseason.testing.s3\nexcept InputError as exc:\n    print(exc)\n")

@@ -257,11 +257,14 @@ def test_refused_run_leaves_out_usable(reference, tiny_bundle: Path, tmp_path: P
 
 
 def test_all_cloud_blocks_are_recorded_nodata(reference, tiny_bundle: Path, tiny_world: Path,
-                                              tmp_path: Path) -> None:
+                                              tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     scenes, _ = reference
-    run = predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of="2022-04-01",
-                      out=tmp_path / "cloudy", block_size=128, workers=1, quiet=True, scl_mask=range(12))
+    with caplog.at_level(logging.DEBUG, logger="inseason.predict.maps"):
+        run = predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of="2022-04-01",
+                          out=tmp_path / "cloudy", block_size=128, workers=1, quiet=True, scl_mask=range(12))
     assert len(run.empty_blocks) == 4 and "no valid observation" in run.empty_blocks[0]["reason"]
+    empty = [r for r in caplog.records if "has no valid observation" in r.getMessage()]
+    assert len(empty) == 4 and {r.levelno for r in empty} == {logging.DEBUG}  # summary.json lists them, not warnings
     with rasterio.open(run.maps["2022-04-01"]) as ds:
         assert ds.read(1).max() == 0
     with pytest.raises(OutputError, match="other settings"):

@@ -23,6 +23,7 @@ from pyproj import Transformer
 from rasterio.errors import RasterioError
 
 from inseason.engines.local import default_workers, run_local
+from inseason.engines import check_engine
 from inseason.errors import InputError, OutputError
 from inseason.extract.observations import (SETTINGS, append_manifest, part_uri, read_manifest, remove_leftovers,
                                            write_part)
@@ -181,8 +182,7 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     the manifest with the reason (a rerun tries them again); points outside every tile are counted. ``dry_run`` plans, samples one scene to measure, and
     returns an estimate of the scenes, bytes and time without writing anything.
     """
-    if engine not in ("local", "spark"):
-        raise InputError(f"engine {engine!r} is unknown: use local or spark")
+    check_engine(engine)
     points_path, scenes_path, root = str(points), str(scenes), str(out)
     point_table = read_table(points_path, LABEL_POINTS, what="label points")
     scene_table = read_table(scenes_path, SCENE_MANIFEST, what="scene manifest")

@@ -51,6 +51,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from inseason.engines.local import default_workers, run_local
+from inseason.engines import check_engine
 from inseason.errors import InputError, OutputError
 from inseason.extract.sample import DEFAULT_SCL_MASK
 from inseason.extract.scenes import find_scenes, manifest_info
@@ -397,8 +398,7 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
             without the model's bands or none up to an as-of date).
         OutputError: ``out`` is not writable, not empty, or holds a run with other settings.
     """
-    if engine not in ("local", "spark"):
-        raise InputError(f"engine {engine!r} is unknown: use local or spark")
+    check_engine(engine)
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     dates = _as_of_dates(as_of)
     geometry = read_aoi(aoi)
@@ -554,7 +554,7 @@ def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid
                         model_href=str((bundle.path / "model.json").resolve()), gif=gif_staged)
         items[date_text] = _publish(item, out)
     for block in empty:
-        log.warning("block %d (%d) has no valid observation: written as nodata", block["block"], block["year"])
+        log.debug("block %d (%d) has no valid observation: written as nodata", block["block"], block["year"])
     run = MapRun(out=out, maps=maps, items=items, double_crops=doubles, gif=gif,
                  blocks=len(blocks) * len(seasons), resumed_blocks=resumed, mapped_pixels=mapped, empty_blocks=empty,
                  skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())], areas=areas)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from inseason.engines.local import run_local
+from inseason.engines import check_engine
 from inseason.errors import InputError, OutputError
 from inseason.extract.observations import observations_dataset
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
@@ -161,8 +162,7 @@ def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLi
     so does the local engine, with ``workers`` processes, when the observations or ``out`` are on ``s3://``
     (DuckDB cannot read S3 here). Every path gives the same table.
     """
-    if engine not in ("local", "spark"):
-        raise InputError(f"engine {engine!r} is unknown: use local or spark")
+    check_engine(engine)
     if partitions < 1:
         raise InputError(f"partitions={partitions} must be at least 1")
     if batch_rows < 1:
