@@ -27,3 +27,13 @@ def zip_rereads_skipped(unit: int) -> bool:
     import zipimport
 
     return bool(getattr(zipimport.zipimporter.invalidate_caches, "inseason_lazy", False))
+
+
+def warn_and_log(unit: int) -> int:
+    """A unit that raises a Python warning and logs a warning, as a stage's worker might."""
+    import logging
+    import warnings
+
+    warnings.warn(f"unit {unit} warns", UserWarning, stacklevel=1)
+    logging.getLogger("inseason.toy").warning("unit %d logs", unit)
+    return unit

@@ -7,7 +7,9 @@ units there are. With one worker everything runs in this process, which is easie
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -22,13 +24,41 @@ def default_workers(limit: int = 8) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), limit))
 
 
+def one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                     line: str | None = None) -> str:
+    """`warnings.formatwarning` for worker processes: ``warning: <message>`` on one line, as the CLI prints
+    warnings of the main process (no file, line or source)."""
+    return f"warning: {message}\n"
+
+
+class OneLineFormatter(logging.Formatter):
+    """Log records of worker processes as ``warning: <message>`` (the level in lower case), one line each."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:
+    """Set up a spawned worker: warnings and log records of level WARNING and above print as one line on
+    stderr (a spawned process starts with Python's defaults), then run the caller's initializer."""
+    warnings.formatwarning = one_line_warning
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(OneLineFormatter())
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def run_local(func: Callable[[T], R], units: Iterable[T], *, workers: int | None = None,
               initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (),
               max_in_flight: int | None = None) -> Iterator[tuple[T, R]]:
     """Apply ``func`` to every unit in worker processes, yielding ``(unit, result)`` as each finishes.
 
     ``initializer(*initargs)`` runs once per worker (pass shared read-only state there, not with every
-    unit). Exceptions raised by ``func`` propagate to the caller, after which pending units are cancelled.
+    unit). Warnings and log records of the workers print as one ``warning: …`` line each. Exceptions raised by ``func`` propagate to the caller, after which pending units are cancelled.
     """
     n = workers or default_workers()
     if n <= 1:
@@ -40,8 +70,8 @@ def run_local(func: Callable[[T], R], units: Iterable[T], *, workers: int | None
     limit = max_in_flight or 2 * n
     pending: dict[Future[R], T] = {}
     todo = iter(units)
-    with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=initializer,
-                             initargs=initargs) as pool:
+    with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(initializer, initargs)) as pool:
         try:
             while True:
                 for unit in todo:
