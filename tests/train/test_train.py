@@ -189,9 +189,11 @@ def test_bad_inputs_leave_no_run(series_table, tmp_path, trained_run, run_overri
                                       pa.array(only_test)), out=tmp_path / "b", overrides=run_overrides)
     with pytest.raises(InputError, match="designed for the bucketed adapter"):
         train(series_table, out=tmp_path / "c", overrides={**run_overrides, "adapter.kind": "sequence"})
+    with pytest.raises(InputError, match="no option .nosuch."):  # the model refuses a parameter before config.yaml is written
+        train(series_table, out=tmp_path / "d", overrides={**run_overrides, "model.params.nosuch": 3})
     with pytest.raises(OutputError, match="finished run"):
         train(series_table, out=trained_run[0], overrides=run_overrides)
-    assert not any((tmp_path / name).exists() for name in "abc")
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(series_table, tmp_path, run_overrides):

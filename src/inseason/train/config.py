@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -88,7 +89,8 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.c`` in nested dicts (creating the levels)."""
+    """Set ``a.b.c`` in nested dicts (creating the levels) to a copy of ``value``, so that later keys
+    (``model.params.x`` after ``model.params``) never change a preset or the caller's own dicts."""
     *parents, leaf = key.split(".")
     node = values
     for part in parents:
@@ -96,7 +98,7 @@ def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
         if not isinstance(child, dict):
             raise InputError(f"config override {key}: {part} is not a group of options")
         node = child
-    node[leaf] = value
+    node[leaf] = copy.deepcopy(value)
 
 
 def train_config(*, preset: str | None = None, path: str | Path | None = None,

@@ -170,10 +170,10 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
     spec = InputSpec(adapter=config.adapter, features=config.features,
                      normalization=fit_normalization(store, train_rows, features=config.features, seed=config.seed),
                      window_rule=rule)
-    resuming = _prepare_out(out, config, resume=resume)
     L.seed_everything(config.seed, workers=False, verbose=False)
     network = create_model(config.model.name, n_bands=len(channels), n_steps=config.adapter.n_steps,
                            n_classes=len(classes), seed=config.seed, **config.model.params)
+    resuming = _prepare_out(out, config, resume=resume)  # only once the model's parameters are known good
     counts = _class_counts(store, train_rows, spec, names=names, config=config)
     parts = _BundleParts(spec=spec, bands=store.bands, classes=classes, prior=(counts / counts.sum()).astype(
         np.float32), season_start=config.season_start, fingerprint=store.fingerprint,
