@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -82,6 +83,24 @@ def test_error_adjusted_areas_with_the_test_points(evaluation: dict[str, Any], m
     assert early["overall_accuracy"] < 0.9 and all(c["area_ci_ha"] > 0 for c in early["classes"])
     total = sum(c["area_ha"] for c in early["classes"])
     assert total == pytest.approx(sum(c["mapped_ha"] for c in early["classes"]))
+
+
+def test_error_adjusted_areas_fall_back_to_the_test_split(evaluation: dict[str, Any], maps_folder: Path) -> None:
+    """A map holding too few test points takes the whole test split's confusion as of the same date."""
+    few = copy.deepcopy(evaluation)
+    few["map"] = {key: value[:3] if isinstance(value, list) else value for key, value in few["map"].items()}
+    maps = read_maps(maps_folder)
+    june, august, _ = error_adjusted_areas(maps, few)
+    assert august["reference"] == "map points" and "error" in august  # the evaluation has no 08-01
+    assert june["reference"] == "test split as of 06-15" and june["left_out"] == 0
+    row = next(r for r in few["by_as_of_date"] if r["as_of"] == "06-15")
+    confusion = np.asarray(row["confusion"]["counts"])  # rows truth, columns prediction, same class order
+    assert june["n_points"] == confusion.sum()
+    mapped = np.array([c["mapped_ha"] for c in june["classes"]])
+    weights = mapped / mapped.sum()
+    expected = float(np.sum(weights * np.diag(confusion) / confusion.sum(axis=0)))  # Olofsson eq. 1
+    assert june["overall_accuracy"] == pytest.approx(expected)
+    assert sum(c["area_ha"] for c in june["classes"]) == pytest.approx(mapped.sum())
 
 
 def test_report_with_wall_to_wall_maps(evaluation: dict[str, Any], maps_folder: Path) -> None:

@@ -394,14 +394,16 @@ def _wall_to_wall(ev: dict[str, Any], maps: MapSet, fig: _Figures) -> list[str]:
               _area_table(maps, adjusted)]
     if adjusted:
         problems = [f"{e['as_of']}: {e['error']}" for e in adjusted if "error" in e]
-        used = next((e for e in adjusted if "classes" in e), None)
         text = ("Error-adjusted areas (Olofsson et al. 2014) with 95 % intervals use the evaluation's test "
-                "points as the reference sample: the map class at each point against its true class. The test "
-                "points are not a stratified random sample of the map, so read these as indicative, not as a "
-                "design-based estimate.")
-        if used is not None:
-            text += (f" {used['n_points']} points used, {used['left_out']} left out (outside the map, on nodata, "
-                     "of another season or of a class the map lacks).")
+                "points as the reference sample: the map class at each point on the map against its true class "
+                "or, where the map holds too few test points, the whole test split's predictions as of the same "
+                "date (all seasons). The test points are not a stratified random sample of the map, so read "
+                "these as indicative, not as a design-based estimate.")
+        for e in adjusted:
+            if "classes" in e:
+                text += f" {e['as_of']}: {e['reference']}, {e['n_points']} points"
+                text += (f", {e['left_out']} left out (outside the map, on nodata, of another season or of a "
+                         "class the map lacks)." if e["left_out"] else ".")
         if problems:
             text += " Not estimated for " + "; ".join(problems) + "."
         parts.append(f"<p class='note' id='area-note'>{html.escape(text)}</p>")

@@ -298,16 +298,21 @@ def _map_class_at(path: Path, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     """Olofsson et al. (2014) error-adjusted area of each class, per as-of date, with the evaluation's test
-    points as the reference sample (the map class at each point against its true class).
+    points as the reference sample.
 
-    Points of other seasons than the map's (when the points record their season), outside the map, on
-    nodata or of a class the map lacks are left out and counted. A date whose sample leaves a map class
-    with fewer than two points gets ``error`` (the reason) instead of estimates.
+    First choice: the test points that fall on the map (the map class at each point against its true
+    class). Points of other seasons than the map's (when the points record their season), outside the map,
+    on nodata or of a class the map lacks are left out and counted. When those leave a map class with fewer
+    than two points (a map of a small area holds few test points) and the evaluation scored the same
+    month-day, the whole test split's confusion matrix as of that date is the reference sample instead (the
+    model's predicted class against the truth at every test point, all seasons): the same model, the same
+    as-of date, a larger sample. ``reference`` says which was used. A date with neither gets ``error``
+    (the reason) instead of estimates.
 
     Returns:
-        Per as-of date: ``as_of``, ``n_points``, ``left_out``, and either ``error`` or
-        ``overall_accuracy``, ``overall_ci`` and ``classes`` [{name, mapped_ha, area_ha, area_ci_ha,
-        users_accuracy, producers_accuracy}].
+        Per as-of date: ``as_of``, ``n_points``, ``left_out``, ``reference`` ("map points" or "test split as
+        of MM-DD"), and either ``error`` or ``overall_accuracy``, ``overall_ci`` and ``classes`` [{name,
+        mapped_ha, area_ha, area_ci_ha, users_accuracy, producers_accuracy}].
     """
     points = evaluation.get("map") or {}
     if not points.get("x") or not points.get("crs"):
@@ -331,16 +336,27 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
         hectares = [next((c["hectares"] for c in area["classes"] if c["name"] == cls.name), 0.0)
                     for cls in maps.classes]
         entry: dict[str, Any] = {"as_of": layer.as_of, "n_points": int(keep.sum()),
-                                 "left_out": int(len(keep) - keep.sum())}
+                                 "left_out": int(len(keep) - keep.sum()), "reference": "map points"}
         # Only classes present in the map form strata; classes with no mapped area have no stratum.
         strata = [i for i in range(k) if hectares[i] > 0]
         try:
             result = area_weighted_accuracy(counts[np.ix_(strata, strata)], [hectares[i] for i in strata],
                                             classes=[maps.classes[i].name for i in strata])
         except InputError as exc:
-            entry["error"] = str(exc)
-            out.append(entry)
-            continue
+            split_counts = _test_split_counts(evaluation, maps, month_day=layer.as_of[5:])
+            if split_counts is None:
+                entry["error"] = str(exc)
+                out.append(entry)
+                continue
+            counts = split_counts
+            entry.update(reference=f"test split as of {layer.as_of[5:]}", n_points=int(counts.sum()), left_out=0)
+            try:
+                result = area_weighted_accuracy(counts[np.ix_(strata, strata)], [hectares[i] for i in strata],
+                                                classes=[maps.classes[i].name for i in strata])
+            except InputError as again:
+                entry["error"] = str(again)
+                out.append(entry)
+                continue
         outside = counts.sum() - counts[np.ix_(strata, strata)].sum()
         entry["left_out"] += int(outside)
         entry["n_points"] -= int(outside)
@@ -350,3 +366,20 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
                                "producers_accuracy": c["producers_accuracy"]} for c in result["per_class"]])
         out.append(entry)
     return out
+
+
+def _test_split_counts(evaluation: dict[str, Any], maps: MapSet, *, month_day: str) -> np.ndarray | None:
+    """The evaluation's confusion counts as of ``month_day`` as a (map class × true class) sample matrix in
+    the map's class order, or None when the evaluation did not score that date."""
+    row = next((r for r in evaluation.get("by_as_of_date") or [] if r.get("as_of") == month_day), None)
+    if row is None or not row.get("confusion"):
+        return None
+    names = [c["name"] for c in evaluation["classes"]]
+    position = {c.name: c.index - 1 for c in maps.classes}
+    k = len(maps.classes)
+    counts = np.zeros((k, k), np.int64)
+    for t, truth_row in enumerate(row["confusion"]["counts"]):  # rows truth, columns prediction
+        for p, n in enumerate(truth_row):
+            if n and names[t] in position and names[p] in position:
+                counts[position[names[p]], position[names[t]]] += int(n)
+    return counts
