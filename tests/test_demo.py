@@ -46,7 +46,7 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
     console = Console(width=200, record=True)
     console.print(summary_table(result))
     printed = console.export_text()
-    assert "course protocol OA" in printed and "0.756" in printed and "12-31" in printed
+    assert "course OA" in printed and "0.756" in printed and "12-31" in printed
     for name, scores in result.scores.items():
         assert f"{scores.course['overall_accuracy']:.3f}" in printed and scores.best_as_of["as_of"] in printed
 
