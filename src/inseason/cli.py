@@ -21,7 +21,7 @@ from rich.table import Table
 
 import inseason
 from inseason.errors import InputError, InseasonError
-from inseason.progress import output_width, plural
+from inseason.progress import OneLineHandler, output_width, plural, warning_line
 
 
 def _plain_flags(params: list[Any]) -> list[Any]:
@@ -107,40 +107,10 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _one_line(text: str) -> str:
-    """`text` with its line breaks and runs of spaces folded into single spaces."""
-    return " ".join(text.split())
-
-
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Optional[TextIO] = None, line: Optional[str] = None) -> None:
-    """`warnings.showwarning` of the CLI: ``warning: <message>`` on one line of stderr, without the file,
-    line and source line Python prints by default."""
-    (file if file is not None else sys.stderr).write(f"warning: {_one_line(str(message))}\n")
-
-
-class _OneLineHandler(logging.Handler):
-    """Log records on the current stderr as one line each: ``warning: <message>``, ``error: <message>``;
-    with ``--verbose`` also ``debug <logger>: <message>`` and the traceback of logged exceptions."""
-
-    def __init__(self, *, verbose: bool = False) -> None:
-        super().__init__(logging.DEBUG if verbose else logging.WARNING)
-        self.verbose = verbose
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Write `record` to ``sys.stderr`` as it is when the record is emitted (the CLI runner's stream
-        in tests)."""
-        try:
-            text = _one_line(record.getMessage())
-            if record.levelno >= logging.WARNING:
-                line = f"{record.levelname.lower()}: {text}"
-            else:
-                line = f"{record.levelname.lower()} {record.name}: {text}"
-            if self.verbose and record.exc_info:
-                line += "\n" + logging.Formatter().formatException(record.exc_info)
-            sys.stderr.write(line + "\n")
-        except Exception:  # noqa: BLE001 - logging must never raise; Handler.handleError reports it
-            self.handleError(record)
+    """`warnings.showwarning` of the CLI: `inseason.progress.warning_line` on stderr."""
+    (file if file is not None else sys.stderr).write(warning_line(message, category, filename, lineno))
 
 
 def _install_reporting(ctx: typer.Context, *, verbose: bool) -> None:
@@ -154,7 +124,7 @@ def _install_reporting(ctx: typer.Context, *, verbose: bool) -> None:
     """
     root = logging.getLogger()
     previous_showwarning, previous_level = warnings.showwarning, root.level
-    handler = _OneLineHandler(verbose=verbose)
+    handler = OneLineHandler(verbose=verbose)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     warnings.showwarning = _show_warning

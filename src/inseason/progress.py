@@ -3,6 +3,7 @@ printed tables and help, and counts written as words ("1 block", "2 blocks")."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import TextIO
@@ -62,3 +63,43 @@ def progress_bar(*, quiet: bool = False) -> Progress:
     return Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<10}"), BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                     console=Console(stderr=True), disable=quiet, transient=False)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(text.split())
+
+
+def warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 line: str | None = None) -> str:
+    """A Python warning as the user sees it: ``warning: <message>`` on one line, without the file, line and
+    source line Python prints by default (the signature of `warnings.formatwarning`)."""
+    return f"warning: {one_line(str(message))}\n"
+
+
+class OneLineHandler(logging.Handler):
+    """Log records on the current stderr as one line each: ``warning: <message>``, ``error: <message>``;
+    with ``verbose`` also ``debug <logger>: <message>`` and the traceback of logged exceptions.
+
+    The CLI installs it for a verb; the local engine's worker processes install it too, so a warning reads
+    the same wherever it is raised.
+    """
+
+    def __init__(self, *, verbose: bool = False) -> None:
+        super().__init__(logging.DEBUG if verbose else logging.WARNING)
+        self.verbose = verbose
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` to ``sys.stderr`` as it is when the record is emitted (the CLI runner's stream
+        in tests)."""
+        try:
+            text = one_line(record.getMessage())
+            if record.levelno >= logging.WARNING:
+                line = f"{record.levelname.lower()}: {text}"
+            else:
+                line = f"{record.levelname.lower()} {record.name}: {text}"
+            if self.verbose and record.exc_info:
+                line += "\n" + logging.Formatter().formatException(record.exc_info)
+            sys.stderr.write(line + "\n")
+        except Exception:  # noqa: BLE001 - logging must never raise; Handler.handleError reports it
+            self.handleError(record)

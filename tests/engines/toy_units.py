@@ -34,6 +34,6 @@ def warn_and_log(unit: int) -> int:
     import logging
     import warnings
 
-    warnings.warn(f"unit {unit} warns", UserWarning, stacklevel=1)
+    warnings.warn(f"unit {unit}\n  warns", UserWarning, stacklevel=1)  # folded into one line
     logging.getLogger("inseason.toy").warning("unit %d logs", unit)
     return unit

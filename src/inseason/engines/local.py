@@ -15,6 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
+from inseason.progress import OneLineHandler, warning_line
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -24,29 +26,13 @@ def default_workers(limit: int = 8) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), limit))
 
 
-def one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                     line: str | None = None) -> str:
-    """`warnings.formatwarning` for worker processes: ``warning: <message>`` on one line, as the CLI prints
-    warnings of the main process (no file, line or source)."""
-    return f"warning: {message}\n"
-
-
-class OneLineFormatter(logging.Formatter):
-    """Log records of worker processes as ``warning: <message>`` (the level in lower case), one line each."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
-
-
 def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:
     """Set up a spawned worker: warnings and log records of level WARNING and above print as one line on
     stderr (a spawned process starts with Python's defaults), then run the caller's initializer."""
-    warnings.formatwarning = one_line_warning
+    warnings.formatwarning = warning_line
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(OneLineFormatter())
-        root.addHandler(handler)
+        root.addHandler(OneLineHandler())
         root.setLevel(logging.WARNING)
     if initializer is not None:
         initializer(*initargs)

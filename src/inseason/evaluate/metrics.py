@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from inseason.errors import InputError
+from inseason.progress import plural
 
 #: Summary metrics every metrics dict carries (and that bootstrap intervals are computed for).
 SUMMARY_METRICS: tuple[str, ...] = ("overall_accuracy", "macro_f1", "weighted_f1", "kappa")
@@ -110,10 +111,6 @@ MIN_TEST_SAMPLES = 30
 MIN_SAMPLES_PER_CLASS = 5
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> dict[str, Any]:
     """Whether a test set is large enough for its accuracy figures to mean something.
 
@@ -143,11 +140,11 @@ def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> dict
     too_few = n < MIN_TEST_SAMPLES
     parts = []
     if too_few:
-        parts.append(f"only {_plural(n, 'test sample')} (fewer than {MIN_TEST_SAMPLES})")
+        parts.append(f"only {plural(n, 'test sample')} (fewer than {MIN_TEST_SAMPLES})")
     if len(below) == 1:
         name, count = below[0]
         parts.append(f"class {name} has only {count} (fewer than {MIN_SAMPLES_PER_CLASS})" if too_few else
-                     f"class {name} has only {_plural(count, 'test sample')} (fewer than {MIN_SAMPLES_PER_CLASS})")
+                     f"class {name} has only {plural(count, 'test sample')} (fewer than {MIN_SAMPLES_PER_CLASS})")
     elif below:
         listed = ", ".join(f"{name} ({count})" for name, count in below)
         parts.append(f"classes {listed} have fewer than {MIN_SAMPLES_PER_CLASS}"
