@@ -31,7 +31,12 @@ def test_json_structure(evaluation: dict[str, Any]) -> None:
     assert len(evaluation["by_as_of_date"]) == 15 and evaluation["by_as_of_date"][0]["as_of"] == "04-01"
     assert evaluation["intervals"]["resampled"] == "location+field"
     assert evaluation["course_windows"]["n_windows"] == 15
-    assert {row["name"] for row in evaluation["importance"]["bands"]["features"]} == {"B02", "B03", "B04", "B08"}
+    bands = evaluation["importance"]["bands"]  # early, middle and last date of the curve (the fake: 2 repeats)
+    assert [b["as_of"] for b in bands] == ["05-31", "08-14", "10-28"] and {b["n_repeats"] for b in bands} == {2}
+    assert [p["as_of"] for p in evaluation["importance"]["periods"]] == ["05-31", "08-14", "10-28"]
+    assert all({row["name"] for row in b["features"]} == {"B02", "B03", "B04", "B08"} for b in bands)
+    # The template predictor greens up by June: NIR (B08) and red (B04) matter more by the season's end.
+    assert bands[-1]["baseline"] > bands[0]["baseline"]
     assert evaluation["data"]["n_samples"] == 120 and evaluation["data"]["class_counts"]["Rice"] == 30
     assert evaluation["leakage_audit"]["passed"] is True
     sample = evaluation["samples"][0]
@@ -145,3 +150,12 @@ def test_too_small_test_set_is_flagged_and_logged(caplog: pytest.LogCaptureFixtu
                                "Cotton (1) have fewer than 5 each: accuracy figures are not meaningful; evaluate "
                                "on a larger test split.")
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [size["warning"]]
+
+
+def test_importance_dates_spread_over_the_curve() -> None:
+    from inseason.evaluate.evaluation import importance_dates
+
+    curve = ["04-01", "04-16", "05-01", "05-16", "05-31", "06-15", "06-30"]
+    assert importance_dates(curve) == ["05-01", "05-31", "06-30"]
+    assert importance_dates(["06-01", "09-01"]) == ["06-01", "09-01"]
+    assert importance_dates(["09-01"]) == ["09-01"] and importance_dates([]) == []

@@ -40,8 +40,9 @@ plain float/int, undefined values are ``null``, month-days are ``"MM-DD"``, cale
   "start_offset_days", "n", "overall_accuracy", "macro_f1"}], ...pooled metrics keys..., "published":
   {"overall_accuracy": 0.756, "macro_f1": 0.602, "n_pixels", "n_windows", "window_accuracy_range":
   [low, high], "source"}}`` (the course's own figures under the same protocol, to print beside ours);
-- ``importance``: ``{"bands": <permutation result>|null, "periods": <permutation result>|null,
-  "attention": {"day_of_season": [...], "weight": [...]}|null}`` where a permutation result is
+- ``importance``: ``{"bands": [<permutation result>, ...]|null, "periods": [<permutation result>, ...]|null,
+  "attention": {"day_of_season": [...], "weight": [...]}|null}``, one permutation result per importance
+  as-of date (`importance_dates`: early, middle and last date of the curve), where a permutation result is
   ``{"by", "metric", "as_of", "baseline", "n_repeats", "features": [{"name", "importance", "std",
   "n_observations"}]}``;
 - ``spatial``: ``{"by": "field"|"block", "block_size": float|null, "crs": str|null, "groups": [{"group",
@@ -194,13 +195,24 @@ def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> dict[str, Any] | N
     return {key: best[key] for key in ("as_of", "overall_accuracy", "macro_f1", "kappa")}
 
 
+def importance_dates(as_of: Sequence[str]) -> list[str]:
+    """The as-of dates importance is measured at: early in the season (a third of the way along the curve),
+    its middle (two thirds) and its last date, so a reader sees which bands and periods matter as the season
+    builds up, not only at its end. Fewer dates give each once."""
+    if not as_of:
+        return []
+    n = len(as_of)
+    return list(dict.fromkeys(as_of[i] for i in ((n - 1) // 3, 2 * (n - 1) // 3, n - 1)))
+
+
 def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence[str],
                        class_codes: Sequence[int | None] | None = None,
                        class_colors: Sequence[str | None] | None = None, bands: Sequence[str] | None = None,
                        as_of: Sequence[str] | None = None,
                        season_start: str = DEFAULT_START, target_f1: float = 0.8, spatial_by: str = "field",
                        block_size: float = 2000.0, n_boot: int = 1000, level: float = 0.95,
-                       importance: bool = True, importance_repeats: int = 3, course_protocol: bool = False,
+                       importance: bool = True, importance_repeats: int = 5,
+                       importance_as_of: Sequence[str] | None = None, course_protocol: bool = False,
                        n_viewer_samples: int = 24, max_map_points: int = 20_000,
                        config: Mapping[str, Any] | None = None, leakage_audit: Mapping[str, Any] | None = None,
                        extra_summary: Mapping[str, Any] | None = None, title: str = "inseason evaluation",
@@ -211,6 +223,8 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     resample clusters of `resampling_clusters`: every season of a location together, joined with fields
     across years (``spatial_by="field"``) or with blocks of ``block_size`` (``spatial_by="block"``). A
     test set too small for its figures to mean something (``sample_size``) is logged as a warning.
+    Importance is measured as of each of ``importance_as_of`` (default `importance_dates` of the curve)
+    with ``importance_repeats`` permutations, so its noise shows beside it.
     ``bands`` (the model's band order) is checked against the table's when given. ``targets`` gives the
     class to score each row against as of a date when a label rule depends on the observations (the
     ARSET No Crop Growing rule); without it every row keeps its label."""
@@ -247,10 +261,11 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
         log.warning("%s", size["warning"])
     importance_result: dict[str, Any] = {"bands": None, "periods": None, "attention": None}
     if importance:
+        dates = list(importance_as_of) if importance_as_of is not None else importance_dates(curve.as_of)
         for key, by in (("bands", "band"), ("periods", "period")):
-            importance_result[key] = permutation_importance(
-                predict, table, classes=classes, by=by, as_of=curve.as_of[-1], season_start=season_start,
-                n_repeats=importance_repeats, seed=seed, quiet=quiet)
+            importance_result[key] = [permutation_importance(
+                predict, table, classes=classes, by=by, as_of=date, season_start=season_start,
+                n_repeats=importance_repeats, seed=seed, quiet=quiet) for date in dates]
     crs = table.column("crs")[0].as_py() if "crs" in table.column_names else None
     rng = np.random.default_rng(seed)
     shown = np.sort(rng.permutation(table.num_rows)[:max_map_points])
