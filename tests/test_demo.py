@@ -57,12 +57,25 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
             assert cog.count == 2 and cog.tags()["INSEASON_AS_OF"] == date
             classes_mapped = cog.read(1)
             assert (classes_mapped > 0).mean() > 0.5  # most of the area has a class
-        assert date in html
+    maps_section = html.split("Maps of the test area")[1]
+    for title in ("Class map", "Truth (CDL_2022.tif) in the model&#x27;s classes", "Confidence",
+                  "Area of each class by as-of date"):
+        assert f"<h3 class='fig-title'>{title}</h3>" in maps_section, title
+    assert all(f"<th>{date} mapped (ha)</th>" in maps_section for date in result.maps)
 
     said.clear()
     again = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)
     assert again.metrics == result.metrics and again.maps == result.maps
     assert len(said) == 11 and all("reusing" in line for line in said)  # world … evaluate tempcnn, maps
+
+    # A demo folder from an older version (an evaluation of another schema, no course protocol) is evaluated
+    # again, the rest reused.
+    stale = tmp_path / "demo" / "runs" / "arset" / "evaluation.json"
+    stale.write_text(json.dumps({**json.loads(stale.read_text()), "schema_version": 1}))
+    said.clear()
+    third = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)
+    assert [line for line in said if "reusing" not in line] == [f"evaluate arset (with the course protocol) → {stale}"]
+    assert json.loads(stale.read_text())["schema_version"] == 2 and third.metrics == result.metrics
 
     with pytest.raises(OutputError, match="holds a tiny world of seed 1"):
         run_demo(tmp_path / "demo", size="tiny", seed=2, models=QUICK, quiet=True, say=said.append)

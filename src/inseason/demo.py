@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from inseason.errors import OutputError
 
 #: Training of the two demo models: the ARSET course's recipe, and ours (TempCNN on calendar-true,
@@ -82,19 +84,40 @@ def _step(path: Path, make: Callable[[], Any], *, say: Callable[[str], None], wh
     make()
 
 
-def map_area(aoi: Path, *, tile_m: float, side_m: float = MAP_SIDE_M) -> Any:
-    """The demo's map area: a square part of ``aoi`` (lon/lat) about ``side_m`` on a side, centred on it.
+def map_area(info: dict[str, Any], aoi: Path, *, side_m: float = MAP_SIDE_M) -> Any:
+    """The demo's map area: a square of about ``side_m`` on a side (lon/lat), centred on the world's tiles,
+    within the world's AOI.
 
-    The whole AOI of a world smaller than that is mapped; larger worlds get a part, so the maps take a
-    minute, not an hour, on a laptop.
+    Smaller worlds are mapped whole; larger ones get a square in their middle, so the maps take a minute, not
+    an hour, on a laptop. The square holds training and test fields alike: the report draws the world's CDL
+    beside the maps and error-adjusts the mapped areas with the test split.
     """
-    import shapely.affinity
+    import shapely
+    from pyproj import Transformer
 
     from inseason.sources.aoi import read_aoi
 
-    geometry = read_aoi(aoi)
-    factor = min(1.0, side_m / tile_m)
-    return shapely.affinity.scale(geometry, xfact=factor, yfact=factor, origin="centroid")
+    bounds = [tile["bounds"] for tile in info["tiles"]]  # in the scenes' UTM zone
+    left, bottom = min(b[0] for b in bounds), min(b[1] for b in bounds)
+    right, top = max(b[2] for b in bounds), max(b[3] for b in bounds)
+    half = min(side_m, right - left, top - bottom) / 2
+    cx, cy = (left + right) / 2, (bottom + top) / 2
+    to_lonlat = Transformer.from_crs(info["scene_epsg"], 4326, always_xy=True)
+    square = shapely.box(cx - half, cy - half, cx + half, cy + half).segmentize(half / 4)
+    lonlat = shapely.transform(square, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1])))
+    return lonlat.intersection(read_aoi(aoi))
+
+
+def _current_evaluation(path: Path) -> bool:
+    """Whether ``path`` holds an evaluation of this version with the course protocol (an older demo folder
+    may hold one from before either: it is evaluated again)."""
+    from inseason.errors import InputError
+    from inseason.evaluate import read_evaluation
+
+    try:
+        return read_evaluation(path).get("course_windows") is not None
+    except InputError:
+        return False
 
 
 def scores_of(evaluation: dict[str, Any]) -> ModelScores:
@@ -190,16 +213,18 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
         _step(run / "summary.json", lambda: train(splits, out=run, config=train_config(
             preset=recipe["preset"], overrides=recipe.get("overrides")), resume=True, quiet=quiet),
               say=say, what=f"train {name}")  # resume: a run killed mid-training goes on from its checkpoint
-        _step(run / EVALUATION_FILE, lambda: evaluate_run(run, splits, split="test", course_protocol=True,
-                                                          quiet=quiet),
-              say=say, what=f"evaluate {name} (with the course protocol)")
+        if _current_evaluation(run / EVALUATION_FILE):
+            say(f"evaluate {name}: reusing {run / EVALUATION_FILE}")
+        else:
+            say(f"evaluate {name} (with the course protocol) → {run / EVALUATION_FILE}")
+            evaluate_run(run, splits, split="test", course_protocol=True, quiet=quiet)
         evaluations[name] = read_evaluation(run / EVALUATION_FILE)
     scores = {name: scores_of(ev) for name, ev in evaluations.items()}
     best = max(scores, key=lambda n: ((scores[n].best_as_of or {}).get("macro_f1") or 0.0, scores[n].macro_f1))
     season = max(years)
     maps_dir = root / "maps"
     _step(maps_dir / "summary.json", lambda: predict_map(
-        root / "runs" / best, aoi=map_area(aoi, tile_m=tile_m), as_of=[f"{season}-{md}" for md in map_dates],
+        root / "runs" / best, aoi=map_area(info, aoi), as_of=[f"{season}-{md}" for md in map_dates],
         scenes=scenes, out=maps_dir, quiet=quiet), say=say, what=f"maps as of {', '.join(map_dates)} {season} ({best})")
     maps = {date: str(path) for date, path in json.loads((maps_dir / "summary.json").read_text())["maps"].items()}
     others = [evaluations[n] for n in evaluations if n != best]
