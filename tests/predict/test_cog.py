@@ -107,7 +107,8 @@ def test_stac_item_and_gif(tmp_path: Path) -> None:
               SourceScene("S2B_15SXR_20220625_0_L2A")]
     item = write_stac_item(tmp_path / "map_2022-07-01.json", cog=cogs[1], grid=GRID, aoi=aoi, as_of=dates[1],
                            fingerprint="f", class_names=NAMES, colors=COLORS, model="tempcnn",
-                           class_codes=[[1], [5, 26]], scenes=scenes, model_href="/runs/tempcnn/model.json", gif=gif)
+                           class_codes=[[1], [5, 26]], scenes=scenes, model_href="../runs/tempcnn/model.json",
+                           gif=gif)
     data = json.loads((tmp_path / "map_2022-07-01.json").read_text())
     again = pystac.Item.from_dict(data)  # schema validation needs the internet; check what pystac reads back
     assert again.id == item.id == "map_2022-07-01" and again.datetime.date() == dates[1]
@@ -115,14 +116,16 @@ def test_stac_item_and_gif(tmp_path: Path) -> None:
     assert RasterExtension.has_extension(again)
     assert data["properties"]["proj:code"] == "EPSG:32615" and data["properties"]["proj:shape"] == [200, 300]
     assert data["properties"]["inseason:as_of"] == "2022-07-01"
+    # issue 15: every source scene is listed by id, whether or not its STAC item is known
+    assert data["properties"]["inseason:source_scenes"] == [s.scene_id for s in scenes]
     asset = data["assets"]["classes"]
     assert asset["href"] == "./map_2022-07-01.tif"
     classes = [{"value": 0, "name": "no_data", "title": "no data", "nodata": True,
                 "description": "no data: outside the AOI or the crop mask, or no valid observation up to the "
                                "as-of date"},
-               {"value": 1, "name": "Corn", "title": "Corn", "description": "Corn (source code 1)",
+               {"value": 1, "name": "Corn", "title": "Corn", "description": "Corn (1 source code: 1)",
                 "color_hint": "FFD300"},
-               {"value": 2, "name": "Soybeans", "title": "Soybeans", "description": "Soybeans (source codes 5, 26)",
+               {"value": 2, "name": "Soybeans", "title": "Soybeans", "description": "Soybeans (2 source codes: 5, 26)",
                 "color_hint": "267000"}]
     assert asset["classification:classes"] == classes
     assert asset["raster:bands"] == [
@@ -133,18 +136,24 @@ def test_stac_item_and_gif(tmp_path: Path) -> None:
     assert data["assets"]["season"] == {"href": "./season.gif", "type": "image/gif", "roles": ["overview"],
                                         "title": "the class maps of all as-of dates, animated"}
     links = [link for link in data["links"] if link["rel"] in ("derived_from", "via")]
+    # issue 15: a scene without a STAC item gets no link (its bare id would resolve into the item's folder);
+    # the model's href is kept as given (relative to the item's folder)
     assert links == [
         {"rel": "derived_from", "href": scenes[0].href, "type": "application/geo+json",
          "title": f"source scene {scenes[0].scene_id}", "inseason:scene_id": scenes[0].scene_id},
-        {"rel": "derived_from", "href": scenes[1].scene_id, "title": f"source scene {scenes[1].scene_id}",
-         "inseason:scene_id": scenes[1].scene_id},
-        {"rel": "via", "href": "/runs/tempcnn/model.json", "type": "application/json",
+        {"rel": "via", "href": "../runs/tempcnn/model.json", "type": "application/json",
          "title": "model bundle: tempcnn (fingerprint f)"}]
-    assert [link.rel for link in again.links if link.rel == "derived_from"] == ["derived_from"] * 2
+    read = pystac.Item.from_file(str(tmp_path / "map_2022-07-01.json"))
+    (via,) = [link for link in read.links if link.rel == "via"]
+    assert Path(via.get_absolute_href()) == tmp_path.parent / "runs" / "tempcnn" / "model.json"
+    assert [link.target for link in again.links if link.rel == "derived_from"] == [scenes[0].href]
     bare = write_stac_item(tmp_path / "bare.json", cog=cogs[0], grid=GRID, aoi=aoi, as_of=dates[0], fingerprint="f",
                            class_names=NAMES, colors=COLORS, model="tempcnn")
     assert "season" not in bare.assets and not [link for link in bare.links if link.rel in ("derived_from", "via")]
+    assert bare.properties["inseason:source_scenes"] == []
     assert bare.assets["classes"].to_dict()["classification:classes"][1]["description"] == "Corn"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [  # atomic writes leave no temporary file
+        "bare.json", "map_2022-06-01.tif", "map_2022-07-01.json", "map_2022-07-01.tif", "season.gif"]
     with Image.open(gif) as image:
         assert image.n_frames == 2 and image.size == (100, 67)
         image.seek(1)

@@ -132,19 +132,38 @@ def test_stac_items_link_scenes_model_and_gif(reference, tiny_bundle: Path, tiny
         assert item["assets"]["season"]["href"] == "./season.gif"
         assert item["assets"]["classes"]["raster:bands"][1]["unit"] == "%"
         assert item["assets"]["classes"]["classification:classes"][0]["nodata"] is True
-        sources = [link for link in item["links"] if link["rel"] == "derived_from"]
-        # the manifest came from a static catalog: the scenes are named by id; every 2022 scene up to the date
+        # the manifest came from a static catalog: the scenes have no STAC item href, so they are listed by
+        # id (every 2022 scene up to the date) and get no derived_from link (a bare id is no link)
         expected = sorted(r["scene_id"] for r in tiny_scenes.select(["scene_id", "date"]).to_pylist()
                           if dt.date(2022, 1, 1) <= r["date"] <= dt.date.fromisoformat(date))
-        assert sorted(link["href"] for link in sources) == expected and expected
-        assert all(link["inseason:scene_id"] == link["href"] for link in sources)
+        assert sorted(item["properties"]["inseason:source_scenes"]) == expected and expected
+        assert [link for link in item["links"] if link["rel"] == "derived_from"] == []
+        # the model link is relative to the item's folder and leads to the bundle's model.json
         (model,) = [link for link in item["links"] if link["rel"] == "via"]
-        assert model["href"] == str((tiny_bundle / "model.json").resolve()) and "fingerprint" in model["title"]
+        assert not Path(model["href"]).is_absolute() and "fingerprint" in model["title"]
+        folder = Path(run.items[date]).parent
+        assert model["href"] == os.path.relpath((tiny_bundle / "model.json").resolve(), folder.resolve())
+        assert (folder / model["href"]).resolve() == (tiny_bundle / "model.json").resolve()
+
+
+def test_model_href_is_relative_on_disk_and_a_uri_for_s3(tiny_bundle: Path, tmp_path: Path) -> None:
+    from inseason.predict.maps import _model_href
+
+    bundle = load_bundle(tiny_bundle)
+    model = (tiny_bundle / "model.json").resolve()
+    out = tmp_path / "maps" / "2022"
+    assert _model_href(bundle, str(out)) == Path(os.path.relpath(model, out.resolve())).as_posix()
+    assert (out / _model_href(bundle, str(out))).resolve() == model
+    assert _model_href(bundle, "s3://bucket/maps") == model.as_uri() and model.as_uri().startswith("file:///")
 
 
 def test_double_crop_rows_only_for_double_crop_classes(reference, tiny_bundle: Path, tiny_world: Path,
                                                        tmp_path: Path) -> None:
-    """Issue 15: an "Other" class holding CDL 26 among its codes made every Other pixel a double crop."""
+    """Issue 15: an "Other" class holding CDL 26 among its codes made every Other pixel a double crop.
+
+    The double-crop class here also holds a stray code (24) beside 26, and its model.json entry declares its
+    first and second crop: the declaration alone makes it a double crop, so its rows prove the map run reads
+    the declared crops."""
     scenes, _ = reference
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
@@ -152,8 +171,15 @@ def test_double_crop_rows_only_for_double_crop_classes(reference, tiny_bundle: P
     names = [c["name"] for c in manifest["classes"]]
     other, double = names.index("Other"), names.index("Dbl Crop WinWht/Soybeans")
     manifest["classes"][other]["codes"] = [26, *manifest["classes"][other]["codes"]]
+    undeclared = dict(manifest, classes=[dict(c) for c in manifest["classes"]])
+    undeclared["classes"][double]["codes"] = [26, 24]
+    (bundle / "model.json").write_text(json.dumps(undeclared))
+    assert not _double_crop_codes(load_bundle(bundle)).any()  # 26 with a stray code and no declaration: none
+    manifest["classes"][double].update(codes=[26, 24], first_crop="Winter Wheat", second_crop="Soybeans")
     (bundle / "model.json").write_text(json.dumps(manifest))
-    codes = _double_crop_codes(load_bundle(bundle))
+    loaded = load_bundle(bundle)
+    assert (loaded.classes[double].first_crop, loaded.classes[double].second_crop) == ("Winter Wheat", "Soybeans")
+    codes = _double_crop_codes(loaded)
     assert codes.tolist() == [26 if k == double else 0 for k in range(len(names))]
     run = predict_map(bundle, scenes=scenes, aoi=box(-90.805, 33.39, -90.795, 33.40), as_of="2022-08-15",
                       out=tmp_path / "maps", workers=1, quiet=True)
@@ -172,17 +198,20 @@ def test_double_crop_class_rules() -> None:
 
     from inseason.train.bundle import LabelClass
 
-    def codes_of(classes: list[tuple[int, ...]], entries: list[dict] | None = None) -> list[int]:
-        fake = SimpleNamespace(classes=tuple(LabelClass(name=f"c{i}", codes=c, color=(0, 0, 0))
-                                             for i, c in enumerate(classes)),
-                               manifest={"classes": entries or [{} for _ in classes]})
+    def codes_of(classes: list[tuple[int, ...]], crops: list[tuple[str, str] | None] | None = None) -> list[int]:
+        crops = crops or [None] * len(classes)
+        fake = SimpleNamespace(classes=tuple(LabelClass(name=f"c{i}", codes=c, color=(0, 0, 0),
+                                                        first_crop=k[0] if k else None, second_crop=k[1] if k else None)
+                                             for i, (c, k) in enumerate(zip(classes, crops))))
         return _double_crop_codes(fake).tolist()
 
     assert codes_of([(26,), (1, 26, 61), (5,)]) == [26, 0, 0]
     assert codes_of([(26, 26)]) == [26]  # the same code twice is still one double-crop code
     assert codes_of([(26, 225)]) == [0]  # two different double crops: no one sequence
-    declared = [{"first_crop": "Winter Wheat", "second_crop": "Soybeans"}, {}]
+    declared = [("Winter Wheat", "Soybeans"), None]
     assert codes_of([(26, 24), (26, 1)], declared) == [26, 0]  # a declared double crop with a stray code
+    assert codes_of([(26, 225)], [("Winter Wheat", "Soybeans")]) == [0]  # declared, but two double-crop codes
+    assert codes_of([(24, 1)], [("Winter Wheat", "Soybeans")]) == [0]  # declared, but no double-crop code
 
 
 def _kill_when_blocks(out: Path, process: subprocess.Popen, count: int) -> None:
@@ -243,6 +272,26 @@ def test_bad_inputs(reference, tiny_bundle: Path, tiny_world: Path, tiny_scenes:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def test_scenes_without_the_model_bands_are_skipped_with_a_counted_reason() -> None:
+    from inseason.predict.maps import _usable_scenes
+    from inseason.predict.read import SceneRef
+
+    def ref(scene_id: str, bands: list[str]) -> SceneRef:
+        return SceneRef(scene_id=scene_id, date=dt.date(2022, 6, 1), epsg=32615, boa_offset=0,
+                        hrefs={b: f"/{scene_id}/{b}.tif" for b in bands})
+
+    full, one, two = ref("a", ["SCL", "B04", "B08"]), ref("b", ["SCL", "B04"]), ref("c", ["B04"])
+    usable, skipped = _usable_scenes([full, one, two], ["B04", "B08"])
+    assert usable == [full]
+    assert skipped == [{"scene_id": "b", "reason": "1 asset missing: B08"},
+                       {"scene_id": "c", "reason": "2 assets missing: SCL, B08"}]
+    with pytest.raises(InputError) as error:
+        _usable_scenes([one, two], ["B04", "B08"])
+    assert str(error.value) == ("no scene has the bands the model was trained on (B04, B08; e.g. scene b: 1 asset "
+                                "missing: B08): use a model trained on bands the scenes have")
+    assert _usable_scenes([], ["B04"]) == ([], [])
+
+
 def test_refused_run_leaves_out_usable(reference, tiny_bundle: Path, tmp_path: Path) -> None:
     scenes, _ = reference
     out = tmp_path / "maps"
@@ -289,10 +338,25 @@ def test_aoi_outside_the_training_region_is_refused(reference, tiny_bundle: Path
     with pytest.raises(InputError) as error:
         predict_map(bundle, scenes=scenes, aoi=aoi, as_of="2022-08-15", out=tmp_path / "maps", workers=1, quiet=True)
     message = str(error.value)
-    assert "\n" not in message and "--allow-outside" in message
+    assert "\n" not in message and "--allow-outside" in message and "lies entirely outside" in message
     assert "(-90.8050, 33.3900, -90.7950, 33.4000)" in message  # the AOI's bounds
     assert "(10.0000, 45.0000, 11.0000, 46.0000;" in message  # the training region
     assert not (tmp_path / "maps").exists()
+
+
+def test_aoi_overlapping_the_training_region_partly_is_mapped(caplog: pytest.LogCaptureFixture) -> None:
+    """Only an AOI that does not meet the training region at all is refused; one reaching past its edge is not."""
+    from types import SimpleNamespace
+
+    from inseason.predict.maps import _check_region
+
+    bundle = SimpleNamespace(manifest={"training_region": [-90.80, 33.39, -90.70, 33.50]})
+    partly = box(-90.85, 33.35, -90.79, 33.40)  # mostly west and south of the region, one corner inside
+    with caplog.at_level(logging.INFO, logger="inseason.predict.maps"):
+        _check_region(bundle, partly, allow_outside=False)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    with pytest.raises(InputError, match="lies entirely outside"):
+        _check_region(bundle, box(-90.85, 33.35, -90.81, 33.38), allow_outside=False)
 
 
 def test_crop_mask_and_allow_outside(reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path,

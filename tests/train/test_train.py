@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,9 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 from inseason.data import decode_series, synthetic_series
 from inseason.errors import InputError, OutputError
 from inseason.tables import series_schema
-from inseason.train import (TrainingDiverged, as_of_days, load_bundle, predict_series, train, train_config)
+from inseason.train import (LabelClass, TrainingDiverged, as_of_days, load_bundle, predict_series, train,
+                            train_config)
+from inseason.train.bundle import write_bundle
 from inseason.train.metrics import classification_metrics
 
 
@@ -137,6 +140,32 @@ def test_bundle_predicts_without_pickle(trained_run, series_table, no_unpickling
     without_data = store.end_positions(np.arange(len(store)), as_of_days(store, "01-05")) == store.offsets[:-1]
     assert without_data.any()
     np.testing.assert_allclose(early[without_data], np.broadcast_to(bundle.prior, early[without_data].shape))
+
+
+def test_bundle_keeps_the_crops_of_a_double_crop_class(trained_run, series_table, tmp_path):
+    """Issue 15: model.json held only name, codes and colour, so a declared double crop was lost on load."""
+    out, _ = trained_run
+    bundle = load_bundle(out)
+    manifest = bundle.manifest
+    # the run's last class becomes a double crop (CDL 26 with a stray code) declaring its two crops
+    double = replace(bundle.classes[-1], name="Dbl Crop WinWht/Soybeans", codes=(26, 24),
+                     first_crop="Winter Wheat", second_crop="Soybeans")
+    classes = [*bundle.classes[:-1], double]
+    copy = write_bundle(tmp_path / "double", network=bundle.network, model_spec=manifest["model"], spec=bundle.spec,
+                        bands=bundle.bands, classes=classes, prior=bundle.prior, season_start=bundle.season_start,
+                        fingerprint=manifest["training_data"], metrics=manifest["metrics"], config=manifest["config"])
+    entries = json.loads((copy / "model.json").read_text())["classes"]
+    assert entries[-1] == {"name": "Dbl Crop WinWht/Soybeans", "codes": [26, 24], "color": list(double.color),
+                           "first_crop": "Winter Wheat", "second_crop": "Soybeans"}
+    assert all(set(e) == {"name", "codes", "color"} for e in entries[:-1])  # single crops: no crop names
+    again = load_bundle(copy)
+    assert again.classes == tuple(classes)
+    assert (again.classes[-1].first_crop, again.classes[-1].second_crop) == ("Winter Wheat", "Soybeans")
+    assert all(c.first_crop is None and c.second_crop is None for c in again.classes[:-1])
+    older = LabelClass.from_json({"name": "Corn", "codes": [1], "color": [255, 211, 0]})  # a bundle before the crops
+    assert older == LabelClass(name="Corn", codes=(1,), color=(255, 211, 0), first_crop=None, second_crop=None)
+    np.testing.assert_allclose(predict_series(again, series_table.slice(0, 8)),
+                               predict_series(bundle, series_table.slice(0, 8)), rtol=1e-6)
 
 
 def test_bundle_refuses_other_bands_labels_and_versions(trained_run, tmp_path):

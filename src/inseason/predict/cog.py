@@ -13,6 +13,7 @@ final rename.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,8 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from inseason.predict.read import Block, MapGrid
+from inseason.progress import plural
+from inseason.storage import write_bytes
 
 __all__ = ["BAND_DESCRIPTIONS", "COG_MEDIA_TYPE", "class_colormap", "map_tags", "overview_factors",
            "SourceScene", "write_class_map", "write_season_gif", "write_stac_item"]
@@ -141,10 +144,12 @@ def overview_factors(width: int, height: int, block_size: int) -> list[int]:
 
 @dataclass(frozen=True)
 class SourceScene:
-    """A scene a map was made from, as its STAC item links to it.
+    """A scene a map was made from.
 
-    ``href`` is the scene's STAC item when known (a STAC API's ``/collections/{c}/items/{id}``), else None
-    and the link names the scene by its id.
+    ``href`` is the scene's STAC item when known (a STAC API's ``/collections/{c}/items/{id}``), else None.
+    The map's STAC item lists every scene's id in its ``inseason:source_scenes`` property and links
+    (``derived_from``) only the scenes with an href: a bare id as a link href would be resolved against the
+    item's folder by STAC browsers, a link to nothing.
     """
 
     scene_id: str
@@ -166,12 +171,13 @@ def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str]
     """A STAC item (JSON at ``path``) describing the class map COG ``cog`` valid on ``as_of``.
 
     The item carries the projection (EPSG, shape, transform) and the as-of date and model fingerprint as
-    ``inseason:`` properties. Its ``classes`` asset (the COG) has the raster extension for both bands
+    ``inseason:`` properties, and the ids of its source scenes as ``inseason:source_scenes`` (a list, empty
+    when none are given). Its ``classes`` asset (the COG) has the raster extension for both bands
     (uint8, 10 m; nodata 0 for both: band 2 is 0 exactly where band 1 is nodata; band 2's unit is "%")
     and the classification extension, on the asset and on band 1: value 0 "no data" (``nodata: true``)
     and every class with its name, title, description (with its source codes when given) and colour. Links:
-    ``derived_from`` for every source scene (its STAC item, else its id), ``via`` for the model's
-    model.json. The season GIF, when given, is a second asset. Asset hrefs are relative to the item (the
+    ``derived_from`` for every source scene whose STAC item is known (its href), ``via`` for the model's
+    model.json (``model_href`` as given: relative hrefs are relative to the item's folder). The season GIF, when given, is a second asset. Asset hrefs are relative to the item (the
     COG and GIF sit next to it), so the folder can be moved.
 
     Args:
@@ -186,7 +192,7 @@ def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str]
         model: the model's architecture name.
         class_codes: each class's source codes (e.g. CDL values), for the class descriptions.
         scenes: the scenes the map was made from.
-        model_href: where the model's model.json is (a path or URI).
+        model_href: where the model's model.json is: a path relative to the item's folder, or an absolute URI.
         gif: the season GIF, next to the item.
 
     Returns:
@@ -196,7 +202,8 @@ def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str]
     when = dt.datetime.combine(as_of, dt.time(0, 0), tzinfo=dt.timezone.utc)
     item = pystac.Item(id=cog.stem, geometry=mapping(aoi), bbox=list(aoi.bounds), datetime=when,
                        properties={"inseason:as_of": as_of.isoformat(), "inseason:model_fingerprint": fingerprint,
-                                   "inseason:model": model, "inseason:class_names": list(class_names)})
+                                   "inseason:model": model, "inseason:class_names": list(class_names),
+                                   "inseason:source_scenes": [scene.scene_id for scene in scenes]})
     asset = pystac.Asset(href=f"./{cog.name}", media_type=COG_MEDIA_TYPE, roles=["data"],
                          title=f"crop type as of {as_of.isoformat()}",
                          description="band 1: class (0 = no data), band 2: confidence of the class in percent")
@@ -222,18 +229,16 @@ def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str]
         item.add_asset("season", pystac.Asset(href=f"./{Path(gif).name}", media_type="image/gif",
                                               roles=["overview"], title="the class maps of all as-of dates, animated"))
     for scene in scenes:
-        item.add_link(pystac.Link(rel="derived_from", target=scene.href or scene.scene_id,
-                                  media_type="application/geo+json" if scene.href else None,
-                                  title=f"source scene {scene.scene_id}",
-                                  extra_fields={"inseason:scene_id": scene.scene_id}))
+        if scene.href:  # a scene without a STAC item is listed in inseason:source_scenes only
+            item.add_link(pystac.Link(rel="derived_from", target=scene.href, media_type="application/geo+json",
+                                      title=f"source scene {scene.scene_id}",
+                                      extra_fields={"inseason:scene_id": scene.scene_id}))
     if model_href is not None:
         item.add_link(pystac.Link(rel="via", target=model_href, media_type="application/json",
                                   title=f"model bundle: {model} (fingerprint {fingerprint})"))
     item.set_self_href(str(path.resolve()))
     data: dict[str, Any] = item.to_dict(include_self_link=False, transform_hrefs=False)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    write_bytes(path, json.dumps(data, indent=1).encode())
     return item
 
 
@@ -241,7 +246,7 @@ def _class_description(name: str, codes: Sequence[int] | None) -> str:
     """A class's description: its name and, when known, the source codes it holds."""
     if not codes:
         return name
-    return f"{name} (source code{'s' if len(codes) > 1 else ''} {', '.join(str(int(c)) for c in codes)})"
+    return f"{name} ({plural(len(codes), 'source code')}: {', '.join(str(int(c)) for c in codes)})"
 
 
 def _stac_name(name: str) -> str:
@@ -255,6 +260,16 @@ def write_season_gif(path: str | os.PathLike[str], cogs: Sequence[str | os.PathL
 
     Frames are read at most ``max_size`` pixels wide or high (from the COG overviews), so the GIF stays
     small for any AOI.
+
+    Args:
+        path: where the GIF goes (written atomically).
+        cogs: the class map COGs, one frame each, in frame order.
+        dates: the as-of date of each COG, written on its frame.
+        max_size: the longest side of a frame, pixels.
+        frame_ms: how long each frame shows, milliseconds.
+
+    Returns:
+        ``path``.
     """
     path = Path(path)
     frames = []
@@ -274,7 +289,7 @@ def write_season_gif(path: str | os.PathLike[str], cogs: Sequence[str | os.PathL
         draw.rectangle((0, 0, 88, 14), fill=(255, 255, 255))
         draw.text((2, 2), date.isoformat(), fill=(0, 0, 0))
         frames.append(frame.convert("P", palette=Image.Palette.ADAPTIVE))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
-    tmp.replace(path)
+    buffer = io.BytesIO()  # a few frames of at most max_size² pixels: small enough to hold whole
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    write_bytes(path, buffer.getvalue())
     return path

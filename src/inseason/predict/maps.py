@@ -60,7 +60,7 @@ from inseason.predict.cog import SourceScene, map_tags, write_class_map, write_s
 from inseason.predict.double_crop import transition_dates, transition_table
 from inseason.predict.read import (Block, MapGrid, SceneRef, crop_mask_block, map_grid, plan_blocks, read_block,
                                    scene_refs)
-from inseason.progress import progress_bar
+from inseason.progress import plural, progress_bar
 from inseason.season import season_start, season_year
 from inseason.sources.aoi import read_aoi
 from inseason.sources.stac import is_url
@@ -149,15 +149,19 @@ def _location(path: str | os.PathLike[str] | None) -> str | None:
 
 
 def _check_region(bundle: Bundle, aoi: BaseGeometry, *, allow_outside: bool) -> None:
-    """Refuse an AOI outside the lon/lat box the model was trained in (if the bundle records one).
+    """Refuse an AOI that lies entirely outside the lon/lat box the model was trained in (if recorded).
+
+    Only an AOI that does not meet the training region at all is refused: one that overlaps it, even
+    partly (a neighbouring area reaching past its edge), is mapped without a word, since the box of the
+    training samples is no sharp limit of where the model holds.
 
     Args:
         bundle: the model bundle.
         aoi: the AOI, lon/lat.
-        allow_outside: map such an AOI anyway, with a logged warning.
+        allow_outside: map an AOI entirely outside anyway, with a logged warning.
 
     Raises:
-        InputError: the AOI lies outside the training region and ``allow_outside`` is False.
+        InputError: the AOI does not intersect the training region and ``allow_outside`` is False.
     """
     region = bundle.manifest.get("training_region")
     if not region:
@@ -168,9 +172,9 @@ def _check_region(bundle: Bundle, aoi: BaseGeometry, *, allow_outside: bool) -> 
     bounds = ", ".join(f"{v:.4f}" for v in aoi.bounds)
     trained = ", ".join(f"{float(v):.4f}" for v in region)
     if not allow_outside:
-        raise InputError(f"the AOI ({bounds}) lies outside the model's training region ({trained}; west, south, "
-                         "east, north): map an AOI inside it, or pass --allow-outside to map it anyway")
-    log.warning("the AOI (%s) lies outside the model's training region (%s; west, south, east, north): "
+        raise InputError(f"the AOI ({bounds}) lies entirely outside the model's training region ({trained}; west, "
+                         "south, east, north): map an AOI that overlaps it, or pass --allow-outside to map it anyway")
+    log.warning("the AOI (%s) lies entirely outside the model's training region (%s; west, south, east, north): "
                 "expect lower accuracy there", bounds, trained)
 
 
@@ -193,7 +197,8 @@ def _source_scenes(table: pa.Table, aoi: BaseGeometry) -> dict[str, SourceScene]
 
     The manifest records its search (``inseason:query``); when that was a STAC API, an item's href is
     ``{api}/collections/{collection}/items/{scene_id}``. Scenes of a static catalog or of a manifest without
-    its query are named by id only.
+    its query get no href: the map's STAC item lists them by id (``inseason:source_scenes``) without a
+    ``derived_from`` link, since a bare id as a link href would point into the map's own folder.
     """
     query = manifest_info(table).get("query") or {}
     api = str(query.get("stac") or "")
@@ -229,12 +234,13 @@ def _usable_scenes(refs: list[SceneRef], bands: Sequence[str]) -> tuple[list[Sce
         missing = [b for b in need if b not in ref.hrefs]
         if missing:
             skipped.append({"scene_id": ref.scene_id,
-                            "reason": f"no {', '.join(missing)} asset{'s' if len(missing) > 1 else ''}"})
+                            "reason": f"{plural(len(missing), 'asset')} missing: {', '.join(missing)}"})
         else:
             usable.append(ref)
     if refs and not usable:
-        raise InputError(f"no scene has the bands the model was trained on ({', '.join(bands)}; missing e.g. "
-                         f"{skipped[0]['reason'].removeprefix('no ')}): use a model trained on bands the scenes have")
+        raise InputError(f"no scene has the bands the model was trained on ({', '.join(bands)}; e.g. scene "
+                         f"{skipped[0]['scene_id']}: {skipped[0]['reason']}): use a model trained on bands the "
+                         "scenes have")
     return usable, skipped
 
 
@@ -270,16 +276,21 @@ def _double_crop_codes(bundle: Bundle) -> np.ndarray:
     """For each class, its double-crop CDL code when the class IS a double crop, else 0.
 
     A class is a double crop when all of its source codes are one double-crop code (e.g. a class holding
-    only CDL 26), or when the bundle's label map gives it a first and a second crop and it holds exactly one
-    double-crop code. A class that merely holds a double-crop code among others (an "Other" class taking
-    26 with everything else) is not: its pixels get no crop sequence.
+    only CDL 26), or when the bundle's label map gives it a first and a second crop (``first_crop`` and
+    ``second_crop`` of its model.json entry) and it holds exactly one double-crop code among strays. A class
+    that merely holds a double-crop code among others (an "Other" class taking 26 with everything else) is
+    not: its pixels get no crop sequence.
+
+    Args:
+        bundle: the model bundle.
+
+    Returns:
+        int32 [K]: the double-crop CDL code of each class, 0 for a class that is no double crop.
     """
-    entries = bundle.manifest.get("classes") or []
     codes = []
-    for k, cls in enumerate(bundle.classes):
-        entry = entries[k] if k < len(entries) and isinstance(entries[k], dict) else {}
+    for cls in bundle.classes:
         doubles = sorted({c for c in cls.codes if 0 <= c <= 255 and _is_double(c)})
-        declared = bool(entry.get("first_crop")) and bool(entry.get("second_crop"))
+        declared = bool(cls.first_crop) and bool(cls.second_crop)
         only = len(set(cls.codes)) == 1
         codes.append(doubles[0] if len(doubles) == 1 and (only or declared) else 0)
     return np.array(codes, np.int32)
@@ -551,7 +562,7 @@ def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid
         write_stac_item(item, cog=cog, grid=grid, aoi=aoi, as_of=dt.date.fromisoformat(date_text),
                         fingerprint=fingerprint, class_names=bundle.class_names, colors=colors, model=model,
                         class_codes=class_codes, scenes=used[date_text],
-                        model_href=str((bundle.path / "model.json").resolve()), gif=gif_staged)
+                        model_href=_model_href(bundle, out), gif=gif_staged)
         items[date_text] = _publish(item, out)
     for block in empty:
         log.debug("block %d (%d) has no valid observation: written as nodata", block["block"], block["year"])
@@ -560,6 +571,29 @@ def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid
                  skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())], areas=areas)
     write_bytes(join_uri(out, "summary.json"), json.dumps(asdict(run), indent=1).encode())
     return run
+
+
+def _model_href(bundle: Bundle, out: str) -> str:
+    """Where the STAC items in ``out`` say the bundle's model.json is.
+
+    Relative to ``out`` (the items' folder) when it is on the local disk, so that moving the runs and maps
+    folders together keeps the link working; an absolute ``file://`` URI when ``out`` is on S3 (a relative
+    path cannot lead from a bucket to the local disk) or on another drive than the bundle.
+
+    Args:
+        bundle: the model bundle (a local folder).
+        out: the map run's output folder or ``s3://`` prefix.
+
+    Returns:
+        The href.
+    """
+    model = (bundle.path / "model.json").resolve()
+    if is_s3(out):
+        return model.as_uri()
+    try:
+        return Path(os.path.relpath(model, local_path(out).resolve())).as_posix()
+    except ValueError:  # Windows: the bundle and the maps on different drives
+        return model.as_uri()
 
 
 def _areas(date: dt.date, counts: np.ndarray, class_names: Sequence[str], pixel_area: float) -> dict[str, Any]:

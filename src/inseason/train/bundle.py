@@ -2,8 +2,9 @@
 
 model.json records everything needed to rebuild the network and feed it the same inputs: the registry
 spec, band order, input channels, adapter, normalisation statistics (training split only), label map
-(names, source codes, colours) and its window rule (No Crop Growing), season start, class prior, training
-data fingerprint and region (lon/lat box of the training samples), metrics and package versions.
+(names, source codes, colours, and the first and second crop of a double-crop class) and its window rule
+(No Crop Growing), season start, class prior, training data fingerprint and region (lon/lat box of the
+training samples), metrics and package versions.
 Lightning checkpoints are for resuming only. A network's weights are its state dict; a classical
 baseline's are its fitted trees as plain arrays (``safetensors.numpy``), so neither ever needs pickle.
 """
@@ -36,11 +37,29 @@ MANIFEST = "model.json"
 
 @dataclass(frozen=True)
 class LabelClass:
-    """One output class: its name, the source codes mapped to it, and its map colour."""
+    """One output class: its name, the source codes mapped to it, its map colour and, for a double crop,
+    the names of its first and second crop (None otherwise; a map run gives such a class a crop sequence
+    even when stray source codes joined its double-crop code)."""
 
     name: str
     codes: tuple[int, ...]
     color: tuple[int, int, int]
+    first_crop: str | None = None
+    second_crop: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The class's model.json entry: name, codes and colour, plus the two crops when it has them."""
+        entry: dict[str, Any] = {"name": self.name, "codes": list(self.codes), "color": list(self.color)}
+        if self.first_crop is not None or self.second_crop is not None:
+            entry.update(first_crop=self.first_crop, second_crop=self.second_crop)
+        return entry
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> LabelClass:
+        """A class from its model.json entry (bundles written before the crop names have none)."""
+        red, green, blue = (int(c) for c in entry["color"])
+        return cls(name=entry["name"], codes=tuple(int(c) for c in entry["codes"]), color=(red, green, blue),
+                   first_crop=entry.get("first_crop"), second_crop=entry.get("second_crop"))
 
 
 @dataclass(frozen=True)
@@ -101,7 +120,7 @@ def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dic
         "bands": list(bands), "features": spec.features.model_dump(mode="json"),
         "adapter": spec.adapter.model_dump(mode="json"), "normalization": spec.normalization.to_json(),
         "window_rule": None if spec.window_rule is None else spec.window_rule.to_json(),
-        "classes": [{"name": c.name, "codes": list(c.codes), "color": list(c.color)} for c in classes],
+        "classes": [c.to_json() for c in classes],
         "prior": [float(p) for p in prior], "season_start": season_start, "training_data": fingerprint,
         "training_region": None if training_region is None else [float(v) for v in training_region],
         "leakage_audit": leakage_audit, "metrics": metrics, "config": config, "versions": _versions(),
@@ -141,8 +160,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     spec = InputSpec(adapter=AdapterConfig(**manifest["adapter"]), features=FeatureConfig(**manifest["features"]),
                      normalization=Normalization.from_json(manifest["normalization"]),
                      window_rule=WindowRule.from_json(manifest.get("window_rule")))
-    classes = tuple(LabelClass(name=c["name"], codes=tuple(c["codes"]), color=tuple(c["color"]))
-                    for c in manifest["classes"])
+    classes = tuple(LabelClass.from_json(c) for c in manifest["classes"])
     return Bundle(path=path, network=network, spec=spec, bands=tuple(manifest["bands"]), classes=classes,
                   prior=np.asarray(manifest["prior"], np.float32), season_start=manifest["season_start"],
                   manifest=manifest)
