@@ -616,9 +616,11 @@ def predict(
     scl_mask: Annotated[Optional[list[str]], typer.Option(help="SCL classes to drop (comma list; default 0,1,7,8,9,11).")] = None,
     engine: Annotated[str, typer.Option(help="local (a process pool) or spark (blocks as Spark tasks).")] = "local",
     spark_master: SparkMaster = None,
-    allow_outside: Annotated[bool, typer.Option("--allow-outside", help="Map an AOI that reaches outside the "
-                                                "region the model was trained on (an error otherwise: the model "
-                                                "has seen no field there).")] = False,
+    allow_outside: Annotated[bool, typer.Option("--allow-outside", help="Map an AOI that lies entirely outside "
+                                                "the region the model was trained on (the lon/lat box of its "
+                                                "training samples): an error otherwise, as the model has seen no "
+                                                "field there. An AOI that overlaps the region, even partly, is "
+                                                "mapped without this option.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season
