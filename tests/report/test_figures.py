@@ -40,7 +40,7 @@ def test_every_band_gets_its_own_colour() -> None:
 
 
 def test_importance_marks_values_within_the_noise(evaluation: dict[str, Any]) -> None:
-    result = copy.deepcopy(evaluation["importance"]["bands"])
+    result = copy.deepcopy(evaluation["importance"]["bands"][-1])  # one result per importance date; the last
     result["n_repeats"] = 5
     result["features"] = [{"name": "B02", "importance": -0.01, "std": 0.02, "n_observations": 9},
                            {"name": "B04", "importance": 0.3, "std": 0.02, "n_observations": 9}]
@@ -76,3 +76,16 @@ def test_points_one_trace_per_class_for_one_season(evaluation: dict[str, Any]) -
     assert figures.contrast_on_white(corn.marker.line.color) >= 4.5
     without_years = figures.class_points_figure(evaluation, which="truth")
     assert sum(len(t.x) for t in without_years.data) == n
+
+
+def test_hex_colours_are_parsed_in_one_place() -> None:
+    assert figures.hex_rgb("#ffd300") == (255, 211, 0) and figures.hex_rgb("267000") == (38, 112, 0)
+    assert figures.relative_luminance("#ffffff") == 1.0 and figures.relative_luminance("#000000") == 0.0
+    try:
+        figures.hex_rgb("#fff")
+    except ValueError as exc:
+        assert "'#fff' is not #rrggbb" in str(exc)
+    else:
+        raise AssertionError("a three-digit colour was accepted")
+    layout = figures.base_layout("Title", height=300)
+    assert layout["title"]["text"] == "Title" and layout["height"] == 300 and layout["template"] == "plotly_white"

@@ -38,7 +38,17 @@ EXTRA_COLORS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#8b6d00", "#56606b"
 _FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
 
-def _layout(title: str, **extra: Any) -> dict[str, Any]:
+def base_layout(title: str, **extra: Any) -> dict[str, Any]:
+    """The layout every report figure starts from: ``title`` top left, the report's font, white template,
+    margins and height; ``extra`` keys replace or add layout entries.
+
+    Args:
+        title: the figure's title text.
+        **extra: further plotly layout entries (``height``, axes, ``legend``...).
+
+    Returns:
+        A plotly layout dict for ``fig.update_layout(**...)``.
+    """
     layout: dict[str, Any] = dict(title=dict(text=title, x=0.01), font=_FONT, template="plotly_white",
                                   margin=dict(l=60, r=20, t=40, b=50), height=420, autosize=True)
     layout.update(extra)
@@ -49,9 +59,21 @@ def _channel(value: float) -> float:
     return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
 
 
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    """The red, green and blue values (0–255) of a ``#rrggbb`` colour (the ``#`` is optional).
+
+    Raises:
+        ValueError: ``color`` is not six hexadecimal digits.
+    """
+    text = color.lstrip("#")
+    if len(text) != 6:
+        raise ValueError(f"colour {color!r} is not #rrggbb")
+    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+
+
 def relative_luminance(color: str) -> float:
     """WCAG relative luminance (0 black … 1 white) of a ``#rrggbb`` colour."""
-    r, g, b = (int(color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    r, g, b = (c / 255 for c in hex_rgb(color))
     return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
 
 
@@ -65,7 +87,7 @@ def line_color(color: str, *, minimum: float = MIN_LINE_CONTRAST) -> str:
     step by step in HLS) until its contrast on white reaches ``minimum``."""
     if contrast_on_white(color) >= minimum:
         return color.lower()
-    r, g, b = (int(color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    r, g, b = (c / 255 for c in hex_rgb(color))
     hue, lightness, saturation = colorsys.rgb_to_hls(r, g, b)
     shade = color
     while lightness > 0:
@@ -130,7 +152,7 @@ def accuracy_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
             fig.add_trace(trace)
         fig.add_trace(_curve(x, [row[key] for row in rows], name=name, color=color))
     level = int(round(100 * rows[0]["intervals"]["level"])) if rows else 95
-    fig.update_layout(**_layout(f"Accuracy by as-of date (bands: {level} % bootstrap intervals)"),
+    fig.update_layout(**base_layout(f"Accuracy by as-of date (bands: {level} % bootstrap intervals)"),
                       xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
                       yaxis=dict(title="score (0–1)", range=[0, 1.02]), legend=_legend_below())
     return fig
@@ -145,7 +167,7 @@ def comparison_figure(evaluations: list[dict[str, Any]], *, names: list[str]) ->
         for trace in _band(x, [row["intervals"]["macro_f1"] for row in rows], color, name):
             fig.add_trace(trace)
         fig.add_trace(_curve(x, [row["macro_f1"] for row in rows], name=name, color=color))
-    fig.update_layout(**_layout("Macro-F1 by as-of date, model by model"),
+    fig.update_layout(**base_layout("Macro-F1 by as-of date, model by model"),
                       xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
                       yaxis=dict(title="macro-F1 (0–1)", range=[0, 1.02]), legend=_legend_below())
     return fig
@@ -163,7 +185,7 @@ def class_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
         fig.add_trace(_curve(x, f1, name=cls["name"], color=cls["color"]))
     target = evaluation["target_f1"]
     fig.add_hline(y=target, line=dict(color="#444", dash="dash"), annotation_text=f"target F1 {target:g}")
-    fig.update_layout(**_layout("F1 of each class by as-of date"), legend=_legend_below(),
+    fig.update_layout(**base_layout("F1 of each class by as-of date"), legend=_legend_below(),
                       xaxis=dict(title="as-of date", tickformat="%d %b"), yaxis=dict(title="F1 (0–1)", range=[0, 1.02]))
     return fig
 
@@ -185,7 +207,7 @@ def confusion_figure(evaluation: dict[str, Any], *, as_of: str | None = None) ->
     buttons = [dict(label=label, method="update", args=[{"visible": [j == i for j in range(len(views))]}])
                for i, (_, label, _) in enumerate(views)]
     when = f"as of {as_of} (end of season)" if as_of else "end of season"
-    fig.update_layout(**_layout(f"Confusion matrix, {when}"),
+    fig.update_layout(**base_layout(f"Confusion matrix, {when}"),
                       updatemenus=[dict(buttons=buttons, direction="down", type="dropdown", x=0, xanchor="left",
                                         y=1.02, yanchor="bottom", pad=dict(t=0, b=0, l=0, r=0), showactive=True)],
                       xaxis=dict(title="predicted class", automargin=True),
@@ -237,7 +259,7 @@ def importance_figure(result: dict[str, Any] | list[dict[str, Any]], *, title: s
     dates = ", ".join(str(r["as_of"]) for r in results)
     metric = {"macro_f1": "macro-F1", "overall_accuracy": "overall accuracy"}.get(
         results[0]["metric"], results[0]["metric"].replace("_", " "))
-    fig.update_layout(**_layout(f"{title} (as of {dates}; {repeats} repeats)",
+    fig.update_layout(**base_layout(f"{title} (as of {dates}; {repeats} repeats)",
                                 height=max(360, 120 + 22 * len(results[0]["features"]) * len(results))),
                       barmode="group",
                       xaxis=dict(title=f"drop in {metric} (permuted)", zeroline=True, zerolinecolor="#444"),
@@ -249,7 +271,7 @@ def importance_figure(result: dict[str, Any] | list[dict[str, Any]], *, title: s
 def attention_figure(attention: dict[str, list[float]]) -> go.Figure:
     """Share of an attention model's weight falling in each period of the season."""
     fig = go.Figure(go.Bar(x=attention["day_of_season"], y=attention["weight"], marker_color="#cc79a7"))
-    fig.update_layout(**_layout("Attention by date"), xaxis=dict(title="day of season (days)"),
+    fig.update_layout(**base_layout("Attention by date"), xaxis=dict(title="day of season (days)"),
                       yaxis=dict(title="share of attention"))
     return fig
 
@@ -269,7 +291,7 @@ def course_windows_figure(course: dict[str, Any]) -> go.Figure:
             fig.add_trace(go.Scatter(x=[min(x), max(x)], y=[published[key]] * 2, mode="lines",
                                      name=f"{name} {published[key]:.3f}",
                                      line=dict(color=line_color(color, minimum=4.5), dash="dash", width=2)))
-    fig.update_layout(**_layout(f"Course protocol: {course['window_days']}-day windows"),
+    fig.update_layout(**base_layout(f"Course protocol: {course['window_days']}-day windows"),
                       xaxis=dict(title="window start (days after first observation)"),
                       yaxis=dict(title="score (0–1)", range=[0, 1.02]), barmode="group", legend=_legend_below())
     return fig
@@ -308,7 +330,7 @@ def class_points_figure(evaluation: dict[str, Any], *, which: str, year: int | N
                                                  line=dict(width=1, color=line_color(cls["color"], minimum=4.5)))))
     label = "Truth" if which == "truth" else "Prediction (end of season)"
     season = f", season {year}" if year is not None and point_years(evaluation) is not None else ""
-    fig.update_layout(**_layout(f"{label}{season}", **_map_axes(points["crs"])), legend=_legend_below())
+    fig.update_layout(**base_layout(f"{label}{season}", **_map_axes(points["crs"])), legend=_legend_below())
     return fig
 
 
@@ -320,7 +342,7 @@ def confidence_points_figure(evaluation: dict[str, Any], *, year: int | None = N
                                mode="markers", marker=dict(color=[points["confidence"][i] for i in shown],
                                                            colorscale="Viridis", cmin=0, cmax=1, size=9,
                                                            colorbar=dict(title="confidence", thickness=14))))
-    fig.update_layout(**_layout("Confidence (end of season)", **_map_axes(points["crs"])))
+    fig.update_layout(**base_layout("Confidence (end of season)", **_map_axes(points["crs"])))
     return fig
 
 
@@ -336,14 +358,14 @@ def spatial_figure(evaluation: dict[str, Any]) -> go.Figure:
         marker=dict(color=[g["accuracy"] for g in groups], colorscale="RdYlBu", cmin=0, cmax=1,
                     size=[8 + 16 * g["n"] / largest for g in groups], colorbar=dict(title="accuracy", thickness=14),
                     line=dict(width=0.5, color="#333"))))
-    fig.update_layout(**_layout(f"Accuracy by {spatial['by']}", **_map_axes(spatial["crs"])))
+    fig.update_layout(**base_layout(f"Accuracy by {spatial['by']}", **_map_axes(spatial["crs"])))
     return fig
 
 
 def viewer_layout() -> dict[str, Any]:
     """Plotly layout of the time-series viewer (the browser fills its traces from the chosen sample):
     reflectance on top, NDVI with SCL-coloured markers below, the as-of predictions as a strip."""
-    layout = _layout("Time series of the selected sample", height=680)
+    layout = base_layout("Time series of the selected sample", height=680)
     layout.update(
         margin=dict(l=60, r=20, t=40, b=40),
         xaxis=dict(title="acquisition date", type="date", anchor="y3"),

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from inseason.report.figures import _layout, line_color
+from inseason.report.figures import base_layout, line_color
 from inseason.report.maps import MapClass, MapSet
 
 _TRANSPARENT = "rgba(255,255,255,0)"
@@ -68,7 +68,7 @@ def class_map_figure(maps: MapSet) -> go.Figure:
     dates = [layer.as_of for layer in maps.layers]
     fig = go.Figure([_class_trace(layer.classes, maps, visible=i == len(dates) - 1, name=f"as of {layer.as_of}")
                      for i, layer in enumerate(maps.layers)])
-    fig.update_layout(**_layout("Class map", height=560, **_axes(maps)),
+    fig.update_layout(**base_layout("Class map", height=560, **_axes(maps)),
                       sliders=[_slider(dates, prefix="as of ")] if len(dates) > 1 else [])
     return fig
 
@@ -81,7 +81,7 @@ def confidence_map_figure(maps: MapSet) -> go.Figure:
                              colorbar=dict(title=dict(text="confidence (%)", side="right"), thickness=14),
                              hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>%{z} %<extra></extra>")
                      for i, layer in enumerate(maps.layers)])
-    fig.update_layout(**_layout("Confidence", height=560, **_axes(maps)),
+    fig.update_layout(**base_layout("Confidence", height=560, **_axes(maps)),
                       sliders=[_slider(dates, prefix="as of ")] if len(dates) > 1 else [])
     return fig
 
@@ -91,7 +91,7 @@ def truth_map_figure(maps: MapSet) -> go.Figure:
     if maps.truth is None:
         raise ValueError("the map set has no truth raster")
     fig = go.Figure(_class_trace(maps.truth, maps, visible=True, name="truth"))
-    fig.update_layout(**_layout(f"Truth ({maps.truth_source}) in the model's classes", height=560, **_axes(maps)))
+    fig.update_layout(**base_layout(f"Truth ({maps.truth_source}) in the model's classes", height=560, **_axes(maps)))
     return fig
 
 
@@ -120,7 +120,7 @@ def area_figure(maps: MapSet, adjusted: list[dict[str, Any]] | None = None) -> g
                     error_y=dict(type="data", array=[p[1]["area_ci_ha"] for p in points], color=shade),
                     hovertemplate=f"{cls.name}: %{{y:,.1f}} ± %{{error_y.array:,.1f}} ha adjusted"
                                   "<extra>%{x}</extra>"))
-    fig.update_layout(**_layout("Area of each class by as-of date"), xaxis=dict(title="as-of date", type="date",
+    fig.update_layout(**base_layout("Area of each class by as-of date"), xaxis=dict(title="as-of date", type="date",
                                                                                  tickformat="%d %b"),
                       yaxis=dict(title="area (ha)", rangemode="tozero"),
                       legend=dict(orientation="h", y=-0.22, yanchor="top", x=0, xanchor="left"))
