@@ -11,7 +11,7 @@ import pytest
 
 from inseason.errors import InputError
 from inseason.report import render_report, write_report
-from inseason.report.html import first_class_reaching
+from inseason.report.html import _least_accurate, first_class_reaching
 from inseason.report.tables import AUDIT_EXPLANATIONS, audit_table, format_number, value_html
 
 
@@ -166,3 +166,20 @@ def test_bad_evaluations(evaluation: dict[str, Any], tmp_path: Path) -> None:
         write_report(evaluation, out=tmp_path)
     with pytest.raises(InputError, match="truth and bundle go with maps"):
         render_report(evaluation, truth=tmp_path / "cdl.tif")
+
+
+def test_counts_read_in_the_right_number(evaluation: dict[str, Any]) -> None:
+    """"1 block holds", "The only field": never "1 blocks" or "1 fields"."""
+    one = audit_table({"leak_free": True, "blocks_in_several_splits": {"count": 1, "examples": [7]}})
+    assert "1 block holds samples of several splits" in one and "1 blocks" not in one
+    many = audit_table({"leak_free": True, "blocks_in_several_splits": {"count": 12_345, "examples": []}})
+    assert "12,345 blocks hold samples of several splits" in many
+    assert _least_accurate(1, 1, "field") == "The only field."
+    assert _least_accurate(1, 40, "field") == "The least accurate of 40 fields."
+    assert _least_accurate(3, 3, "block") == "All 3 blocks, least accurate first."
+    assert _least_accurate(15, 40, "field") == "The 15 least accurate of 40 fields."
+    ev = copy.deepcopy(evaluation)
+    ev["spatial"]["groups"] = ev["spatial"]["groups"][:1]
+    text = render_report(ev)
+    assert f"<p class='note'>The only {ev['spatial']['by']}.</p>" in text
+    assert "The 1 least accurate" not in text

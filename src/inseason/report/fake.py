@@ -23,6 +23,7 @@ from affine import Affine
 from rasterio.warp import transform as transform_points
 from scipy.spatial import cKDTree
 
+from inseason.report.figures import hex_rgb
 from inseason.storage import write_bytes
 
 #: CRS of the fake maps (predict writes UTM maps) and of the fake truth raster (CDL's own CRS).
@@ -30,9 +31,42 @@ MAP_EPSG = 32615
 TRUTH_CRS = "EPSG:5070"
 
 
-def _hex_rgb(color: str) -> tuple[int, int, int]:
-    text = color.lstrip("#")
-    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+def _grid_around(xs: np.ndarray, ys: np.ndarray, *, pixel_m: float,
+                 margin: int) -> tuple[Affine, int, int, np.ndarray, np.ndarray]:
+    """A north-up grid of ``pixel_m`` pixels, aligned on multiples of ``pixel_m``, holding the points
+    (``xs``, ``ys``) with ``margin`` pixels to spare on every side.
+
+    Returns:
+        The grid's transform, width and height, and the x and y coordinates of every pixel centre
+        (two (height, width) arrays).
+    """
+    left = np.floor(xs.min() / pixel_m - margin) * pixel_m
+    top = np.ceil(ys.max() / pixel_m + margin) * pixel_m
+    width = int(np.ceil((xs.max() - left) / pixel_m) + margin)
+    height = int(np.ceil((top - ys.min()) / pixel_m) + margin)
+    transform = Affine(pixel_m, 0, left, 0, -pixel_m, top)
+    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    return transform, width, height, transform.c + transform.a * cols, transform.f + transform.e * rows
+
+
+def fake_areas(as_of: str, class_band: np.ndarray, class_names: Sequence[str], pixel_area: float) -> dict[str, Any]:
+    """The mapped area of each band-1 value of ``class_band`` in the shape predict writes to
+    ``summary["areas"]`` (`inseason.predict.maps`): index 0 "no data" first, then the classes 1…K.
+
+    Args:
+        as_of: ISO as-of date of the map.
+        class_band: band 1 of the map (0 nodata, 1…K the classes).
+        class_names: the K class names.
+        pixel_area: area of one pixel, m².
+
+    Returns:
+        ``{"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}``.
+    """
+    names = ["no data", *class_names]
+    counts = np.bincount(class_band.ravel(), minlength=len(names))[:len(names)]
+    return {"as_of": as_of, "pixel_area_m2": float(pixel_area),
+            "classes": [{"index": i, "name": names[i], "pixels": int(n), "hectares": float(n) * pixel_area / 10_000}
+                        for i, n in enumerate(counts)]}
 
 
 def _nearest_class(tree: cKDTree, truth: np.ndarray, xs: np.ndarray, ys: np.ndarray,
@@ -56,7 +90,8 @@ def write_fake_maps(out: str | os.PathLike[str], evaluation: dict[str, Any], *,
         dates: ISO as-of dates, one COG each.
         pixel_m: pixel size of the map (metres, UTM).
         errors: share of pixels given a wrong class at each date (same length as ``dates``).
-        with_areas: write ``summary["areas"]`` (per-class pixels and hectares) as predict does.
+        with_areas: write ``summary["areas"]`` (pixels and hectares of "no data" and of each class, see
+            `fake_areas`) as predict does.
         seed: seed of the wrong pixels and of the confidence values.
         truth: where to write the CDL-coded truth raster too (EPSG:5070, 30 m), or ``None``.
 
@@ -73,16 +108,11 @@ def write_fake_maps(out: str | os.PathLike[str], evaluation: dict[str, Any], *,
     classes = evaluation["classes"]
     truth_index = np.asarray(points["truth"], np.int64)
     px, py = (np.asarray(v) for v in transform_points(points["crs"], f"EPSG:{MAP_EPSG}", points["x"], points["y"]))
-    left, top = np.floor(px.min() / pixel_m - 8) * pixel_m, np.ceil(py.max() / pixel_m + 8) * pixel_m
-    width = int(np.ceil((px.max() - left) / pixel_m) + 8)
-    height = int(np.ceil((top - py.min()) / pixel_m) + 8)
-    transform = Affine(pixel_m, 0, left, 0, -pixel_m, top)
-    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-    xs, ys = transform.c + transform.a * cols, transform.f + transform.e * rows
+    transform, width, height, xs, ys = _grid_around(px, py, pixel_m=pixel_m, margin=8)
     base = _nearest_class(cKDTree(np.column_stack([px, py])), truth_index, xs, ys, reach=6 * pixel_m)
     grid = MapGrid(epsg=MAP_EPSG, transform=transform, width=width, height=height)
     block = Block(index=0, row=0, col=0, height=height, width=width)
-    colors = [_hex_rgb(c["color"]) for c in classes]
+    colors = [hex_rgb(c["color"]) for c in classes]
     names = [c["name"] for c in classes]
     codes = [[c["code"]] if c.get("code") is not None else [] for c in classes]
     maps, areas = {}, []
@@ -95,14 +125,11 @@ def write_fake_maps(out: str | os.PathLike[str], evaluation: dict[str, Any], *,
         path = write_class_map(folder / f"map_{date}.tif", [(block, class_band, confidence)], grid=grid,
                                colors=colors, tags=tags)
         maps[date] = str(path)
-        counts = np.bincount(class_band.ravel(), minlength=len(classes) + 1)
-        areas.append({"as_of": date, "pixel_area_m2": pixel_m * pixel_m,
-                      "classes": [{"index": k + 1, "name": name, "pixels": int(counts[k + 1]),
-                                   "hectares": counts[k + 1] * pixel_m * pixel_m / 10_000}
-                                  for k, name in enumerate(names)]})
+        areas.append(fake_areas(date, class_band, names, pixel_m * pixel_m))
     summary: dict[str, Any] = {"out": str(folder), "maps": maps, "items": {}, "double_crops": {}, "gif": None,
                                "blocks": 1, "resumed_blocks": 0,
-                               "mapped_pixels": {a["as_of"]: sum(c["pixels"] for c in a["classes"]) for a in areas},
+                               "mapped_pixels": {a["as_of"]: sum(c["pixels"] for c in a["classes"] if c["index"] > 0)
+                                                 for a in areas},
                                "empty_blocks": [], "skipped_scenes": []}
     if with_areas:
         summary["areas"] = areas
@@ -117,12 +144,7 @@ def write_fake_truth(path: str | os.PathLike[str], evaluation: dict[str, Any], *
     nearest test point's true class (0 beyond six pixels from any point)."""
     points = evaluation["map"]
     tx, ty = (np.asarray(v) for v in transform_points(points["crs"], TRUTH_CRS, points["x"], points["y"]))
-    left, top = np.floor(tx.min() / pixel_m - 10) * pixel_m, np.ceil(ty.max() / pixel_m + 10) * pixel_m
-    width = int(np.ceil((tx.max() - left) / pixel_m) + 10)
-    height = int(np.ceil((top - ty.min()) / pixel_m) + 10)
-    transform = Affine(pixel_m, 0, left, 0, -pixel_m, top)
-    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-    xs, ys = transform.c + transform.a * cols, transform.f + transform.e * rows
+    transform, width, height, xs, ys = _grid_around(tx, ty, pixel_m=pixel_m, margin=10)
     index = _nearest_class(cKDTree(np.column_stack([tx, ty])), np.asarray(points["truth"], np.int64), xs, ys,
                            reach=6 * 40.0)
     codes = np.array([c["code"] or 0 for c in evaluation["classes"]] + [0], np.uint8)

@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 
 from inseason.errors import InputError
 from inseason.evaluate.evaluation import SCHEMA_VERSION
+from inseason.progress import plural
 from inseason.report import figures, map_figures
 from inseason.report.maps import MapSet, error_adjusted_areas, read_maps
 from inseason.report.tables import audit_table, data_table, format_number, scroll_box, value_html
@@ -225,12 +226,25 @@ def _per_class_table(ev: dict[str, Any]) -> str:
     return _table(header, rows) + note
 
 
+def _least_accurate(shown: int, total: int, unit: str) -> str:
+    """The sentence over the table of the least accurate groups, in the right number: "The 15 least accurate
+    of 40 fields.", "The least accurate of 40 fields." (one shown), "All 3 fields, least accurate first.",
+    "The only field." """
+    if total == 1:
+        return f"The only {unit}."
+    if shown >= total:
+        return f"All {plural(total, unit)}, least accurate first."
+    if shown == 1:
+        return f"The least accurate of {plural(total, unit)}."
+    return f"The {shown} least accurate of {plural(total, unit)}."
+
+
 def _spatial_table(ev: dict[str, Any], *, limit: int = 15) -> str:
     groups = sorted(ev["spatial"]["groups"], key=lambda g: (g["accuracy"], -g["n"]))[:limit]
     rows = [[html.escape(g["group"]), str(g["n"]), str(g["correct"]), _number(g["accuracy"]),
              html.escape(g["majority_label"])] for g in groups]
-    return (f"<p class='note'>The {len(groups)} least accurate of {len(ev['spatial']['groups'])} "
-            f"{html.escape(ev['spatial']['by'])}s.</p>"
+    lead = _least_accurate(len(groups), len(ev["spatial"]["groups"]), ev["spatial"]["by"])
+    return (f"<p class='note'>{html.escape(lead)}</p>"
             + _table([ev["spatial"]["by"], "samples", "correct", "accuracy", "majority true class"], rows,
                      text_columns=(4,)))
 
@@ -377,7 +391,7 @@ def _wall_to_wall(ev: dict[str, Any], maps: MapSet, fig: _Figures) -> list[str]:
                       for c in maps.classes])
     dates = ", ".join(layer.as_of for layer in maps.layers)
     parts = ["<h2>Maps of the test area</h2>",
-             f"<p class='note'>Wall-to-wall maps from {html.escape(str(maps.folder.name))} as of {html.escape(dates)}; "
+             f"<p class='note'>Wall-to-wall maps from {html.escape(maps.name)} as of {html.escape(dates)}; "
              "move the slider under a map to change the date. "
              + html.escape(" ".join(maps.notes)) + "</p>", legend, "<div class='grid'>",
              fig.render(map_figures.class_map_figure(maps))]
@@ -401,9 +415,9 @@ def _wall_to_wall(ev: dict[str, Any], maps: MapSet, fig: _Figures) -> list[str]:
                 "these as indicative, not as a design-based estimate.")
         for e in adjusted:
             if "classes" in e:
-                text += f" {e['as_of']}: {e['reference']}, {e['n_points']} points"
-                text += (f", {e['left_out']} left out (outside the map, on nodata, of another season or of a "
-                         "class the map lacks)." if e["left_out"] else ".")
+                text += f" {e['as_of']}: {e['reference']}, {plural(e['n_points'], 'point')}"
+                text += (f", {e['left_out']:,} left out (without coordinates, outside the map, on nodata, of "
+                         "another season or of a class the map lacks)." if e["left_out"] else ".")
         if problems:
             text += " Not estimated for " + "; ".join(problems) + "."
         parts.append(f"<p class='note' id='area-note'>{html.escape(text)}</p>")

@@ -7,7 +7,10 @@ table, band 2 the confidence in percent (1–100), tags naming the classes and t
 overviews), the mapped area of each class at full resolution (from ``summary["areas"]`` when predict wrote
 it, else counted block by block), and optionally the truth: a CDL-coded GeoTIFF in any CRS, reprojected onto
 the decimated map grid (nearest) and translated to class indices through the classes' codes (from the map's
-tags, or from a model bundle's ``model.json``).
+tags, or from a model bundle's ``model.json``). Only the window of the truth raster under the map is read
+(decimated when the truth is much finer than the drawn grid), so a national CDL mosaic costs no more than
+the map's own extent. The folder and the truth may be local or ``s3://`` (through `inseason.storage`: the
+summary with pyarrow, the COGs with GDAL's ``/vsis3/``).
 
 `error_adjusted_areas` adds Olofsson et al. (2014) area estimates with 95 % intervals, using the
 evaluation's test points (``evaluation["map"]``) as the reference sample: the map class at each point
@@ -17,11 +20,14 @@ report labels these estimates as such.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -29,13 +35,16 @@ import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
-from rasterio.warp import reproject
+from rasterio.warp import reproject, transform_bounds
 from rasterio.warp import transform as transform_points
+from rasterio.windows import Window
 
 from inseason.errors import InputError
 from inseason.evaluate.area import area_weighted_accuracy
+from inseason.season import DEFAULT_START, season_year
+from inseason.storage import exists, gdal_env, gdal_path, is_s3, join_uri, local_path, read_bytes
 
-__all__ = ["MapClass", "MapLayer", "MapSet", "error_adjusted_areas", "read_maps"]
+__all__ = ["MapClass", "MapLayer", "MapSet", "error_adjusted_areas", "map_class_at", "read_maps", "truth_window"]
 
 #: Default longest side, in pixels, of the map arrays the report embeds.
 MAX_SIZE = 500
@@ -58,7 +67,7 @@ class MapLayer:
     """The map of one as-of date, decimated: class index (0 nodata) and confidence (percent, 0 nodata)."""
 
     as_of: str
-    path: Path
+    path: str  # the COG: a local path or an ``s3://`` URI
     classes: np.ndarray
     confidence: np.ndarray
 
@@ -68,13 +77,15 @@ class MapSet:
     """What the report draws from a predict folder: the decimated layers on one grid, their classes,
     the mapped areas per as-of date and, when given, the truth on the same grid."""
 
-    folder: Path
+    folder: str  # the predict folder: a local path or an ``s3://`` URI
     crs: str
     transform: Affine  # of the decimated arrays
     full_shape: tuple[int, int]  # (height, width) of the COGs
     classes: list[MapClass]
     layers: list[MapLayer]
-    areas: list[dict[str, Any]]  # per as-of date: as_of, pixel_area_m2, classes [{index, name, pixels, hectares}]
+    # per as-of date: as_of, pixel_area_m2, classes [{index, name, pixels, hectares}], index 0 "no data" first
+    # (as predict writes them)
+    areas: list[dict[str, Any]]
     truth: np.ndarray | None = None
     truth_source: str | None = None
     truth_unmatched: float = 0.0  # share of truth pixels whose code no class lists (drawn as nodata)
@@ -85,18 +96,45 @@ class MapSet:
         """(height, width) of the decimated arrays."""
         return self.layers[0].classes.shape if self.layers else (0, 0)
 
+    @property
+    def name(self) -> str:
+        """The predict folder's own name (the last part of its path or URI)."""
+        return PurePosixPath(self.folder.rstrip("/")).name or self.folder
+
 
 def _hex(rgba: tuple[int, ...]) -> str:
     return "#" + "".join(f"{int(c):02x}" for c in rgba[:3])
 
 
-def _read_summary(folder: Path) -> dict[str, Any]:
-    path = folder / "summary.json"
-    if not folder.is_dir() or not path.is_file():
+@contextmanager
+def _open_raster(uri: str) -> Iterator[rasterio.DatasetReader]:
+    """Open a local or ``s3://`` raster for reading (``s3://`` through GDAL's ``/vsis3/`` with the storage
+    session); ``RasterioIOError`` when it cannot be opened."""
+    with gdal_env([uri]), rasterio.open(gdal_path(uri)) as ds:
+        yield ds
+
+
+def _exists(uri: str) -> bool:
+    """Whether the file or object ``uri`` exists; an unreachable S3 bucket or endpoint is an InputError."""
+    try:
+        return exists(uri)
+    except OSError as exc:
+        raise InputError(f"{uri} cannot be reached ({exc}): check the S3 endpoint (AWS_ENDPOINT_URL), the "
+                         "region and the credentials, or copy the folder to the local disk") from None
+
+
+def _folder_uri(folder: str | os.PathLike[str]) -> str:
+    """``folder`` as the storage helpers take it: an ``s3://`` URI as given, a local path absolute."""
+    return str(folder).rstrip("/") if is_s3(folder) else str(local_path(folder).absolute())
+
+
+def _read_summary(folder: str) -> dict[str, Any]:
+    path = join_uri(folder, "summary.json")
+    if not _exists(path):
         raise InputError(f"maps folder {folder} holds no summary.json: give the --out folder of a finished "
                          "inseason predict run")
     try:
-        summary = json.loads(path.read_text())
+        summary = json.loads(read_bytes(path))
     except json.JSONDecodeError as exc:
         raise InputError(f"{path} is not valid JSON ({exc}): run inseason predict again") from None
     if not isinstance(summary, dict) or not summary.get("maps"):
@@ -104,21 +142,24 @@ def _read_summary(folder: Path) -> dict[str, Any]:
     return summary
 
 
-def _map_paths(folder: Path, summary: dict[str, Any]) -> list[tuple[str, Path]]:
-    """(as-of date, COG path) per date, the folder's own copy first (the folder may have moved)."""
+def _map_paths(folder: str, summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(as-of date, COG path or URI) per date, the folder's own copy first (the folder may have moved)."""
     out = []
     for date in sorted(summary["maps"]):
-        here = folder / f"map_{date}.tif"
-        recorded = Path(str(summary["maps"][date]))
-        path = here if here.is_file() else recorded
-        if not path.is_file():
+        here = join_uri(folder, f"map_{date}.tif")
+        recorded = str(summary["maps"][date])
+        if _exists(here):
+            path = here
+        elif recorded != here and _exists(recorded):
+            path = recorded
+        else:
             raise InputError(f"map of {date} is missing ({here} not found): run inseason predict again into "
                              f"{folder}")
         out.append((date, path))
     return out
 
 
-def _classes_from_tags(path: Path, ds: rasterio.DatasetReader) -> list[MapClass]:
+def _classes_from_tags(path: str, ds: rasterio.DatasetReader) -> list[MapClass]:
     tags = ds.tags()
     if ds.count < 2 or "INSEASON_CLASS_NAMES" not in tags:
         raise InputError(f"{path} is not an inseason class map (two bands and INSEASON_CLASS_NAMES tag): "
@@ -163,17 +204,19 @@ def _pixel_area_m2(ds: rasterio.DatasetReader) -> float:
     return abs(ds.transform.a * ds.transform.e) * factor * factor
 
 
-def _count_areas(path: Path, as_of: str, classes: list[MapClass]) -> dict[str, Any]:
-    """Pixels and hectares of each class in one COG, counted block by block at full resolution."""
+def _count_areas(path: str, as_of: str, classes: list[MapClass]) -> dict[str, Any]:
+    """Pixels and hectares of "no data" (index 0) and of each class in one COG, counted block by block at
+    full resolution, in the shape predict writes to ``summary["areas"]``."""
     k = len(classes)
-    with rasterio.open(path) as ds:
+    with _open_raster(path) as ds:
         counts = np.zeros(k + 1, np.int64)
         for _, window in ds.block_windows(1):
             counts += np.bincount(ds.read(1, window=window).ravel(), minlength=256)[:k + 1]
         pixel = _pixel_area_m2(ds)
+    entries = [(0, "no data"), *((c.index, c.name) for c in classes)]
     return {"as_of": as_of, "pixel_area_m2": pixel,
-            "classes": [{"index": c.index, "name": c.name, "pixels": int(counts[c.index]),
-                         "hectares": float(counts[c.index] * pixel / 10_000)} for c in classes]}
+            "classes": [{"index": index, "name": name, "pixels": int(counts[index]),
+                         "hectares": float(counts[index]) * pixel / 10_000} for index, name in entries]}
 
 
 def _summary_areas(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -186,22 +229,72 @@ def _summary_areas(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(entry["as_of"]): entry for entry in entries}
 
 
+#: Margin, in pixels of the output grid, added around the map's extent when choosing the truth window.
+TRUTH_MARGIN = 2
+
+
+def truth_window(src: rasterio.DatasetReader, *, crs: Any, transform: Affine,
+                 shape: tuple[int, int]) -> tuple[Window, tuple[int, int]] | None:
+    """The window of the truth raster ``src`` that covers the output grid, and the shape to read it at.
+
+    The grid's bounds are transformed into the truth's CRS (edges densified, so a curved outline is
+    covered), widened by `TRUTH_MARGIN` output pixels and one truth pixel, and clipped to the raster. When
+    the truth is much finer than the output grid (an output pixel spans four or more truth pixels), the
+    window is read decimated by a whole factor that keeps each read pixel at most half an output pixel
+    (nearest neighbour, from the overviews when the file has them), so memory follows the output grid.
+
+    Args:
+        src: the open truth raster.
+        crs: CRS of the output grid.
+        transform: affine transform of the output grid.
+        shape: (height, width) of the output grid.
+
+    Returns:
+        ``(window, (rows, cols))`` in the truth raster's pixels, or None when the grid misses the raster.
+    """
+    height, width = shape
+    corners_x = [transform.c, transform.c + transform.a * width]
+    corners_y = [transform.f, transform.f + transform.e * height]
+    left, bottom, right, top = transform_bounds(crs, src.crs, min(corners_x), min(corners_y), max(corners_x),
+                                                max(corners_y), densify_pts=21)
+    step = max((right - left) / max(width, 1), (top - bottom) / max(height, 1))
+    margin = TRUTH_MARGIN * step + max(abs(src.transform.a), abs(src.transform.e))
+    inverse = ~src.transform
+    cols, rows = zip(*(inverse @ (x, y) for x in (left - margin, right + margin)
+                       for y in (bottom - margin, top + margin)), strict=True)
+    col0, col1 = max(0, math.floor(min(cols))), min(src.width, math.ceil(max(cols)))
+    row0, row1 = max(0, math.floor(min(rows))), min(src.height, math.ceil(max(rows)))
+    if col1 <= col0 or row1 <= row0:
+        return None
+    window = Window(col0, row0, col1 - col0, row1 - row0)
+    ratio = step / max(abs(src.transform.a), abs(src.transform.e))
+    factor = max(1, int(ratio // 2))
+    return window, (math.ceil(window.height / factor), math.ceil(window.width / factor))
+
+
 def _truth_on_grid(truth: str | os.PathLike[str], *, crs: Any, transform: Affine, shape: tuple[int, int],
                    classes: list[MapClass]) -> tuple[np.ndarray, float]:
     """The CDL-coded raster ``truth`` reprojected (nearest) onto the map grid and translated to class
     indices (0 where nodata or where no class lists the code, unless a class is named `OTHER`); also the
-    share of valid truth pixels whose code no class lists."""
+    share of valid truth pixels whose code no class lists. Only `truth_window` is read."""
+    uri = str(truth)
+    codes = np.zeros(shape, np.int32)
     try:
-        src = rasterio.open(truth)
+        with _open_raster(uri) as src:
+            if src.crs is None:
+                raise InputError(f"truth raster {truth} has no CRS: give a georeferenced GeoTIFF")
+            found = truth_window(src, crs=crs, transform=transform, shape=shape)
+            if found is not None:
+                window, read_shape = found
+                nodata = src.nodata if src.nodata is not None else 0
+                data = src.read(1, window=window, out_shape=read_shape, resampling=Resampling.nearest)
+                src_transform = (src.transform @ Affine.translation(window.col_off, window.row_off)
+                                 @ Affine.scale(window.width / read_shape[1], window.height / read_shape[0]))
+                reproject(source=data, destination=codes, src_transform=src_transform, src_crs=src.crs,
+                          src_nodata=nodata, dst_transform=transform, dst_crs=crs, dst_nodata=0,
+                          resampling=Resampling.nearest)
     except RasterioIOError as exc:
         raise InputError(f"truth raster {truth} cannot be read ({exc}): give a CDL-coded GeoTIFF") from None
-    with src:
-        if src.crs is None:
-            raise InputError(f"truth raster {truth} has no CRS: give a georeferenced GeoTIFF")
-        codes = np.zeros(shape, np.int32)
-        reproject(source=rasterio.band(src, 1), destination=codes, src_transform=src.transform, src_crs=src.crs,
-                  src_nodata=src.nodata if src.nodata is not None else 0, dst_transform=transform, dst_crs=crs,
-                  dst_nodata=0, resampling=Resampling.nearest)
     top = max([int(codes.max()), *(c for cls in classes for c in cls.codes), 0]) + 1
     other = next((c.index for c in classes if c.name == OTHER), 0)
     lut = np.full(top, other, np.uint8)
@@ -224,8 +317,10 @@ def read_maps(folder: str | os.PathLike[str], *, truth: str | os.PathLike[str] |
     """Read an ``inseason predict --out`` folder for the report.
 
     Args:
-        folder: the predict output folder (``summary.json`` and ``map_YYYY-MM-DD.tif``).
-        truth: optional CDL-coded GeoTIFF (any CRS) of the maps' season, drawn beside them.
+        folder: the predict output folder (``summary.json`` and ``map_YYYY-MM-DD.tif``), a local path or
+            an ``s3://`` URI.
+        truth: optional CDL-coded GeoTIFF (any CRS, local or ``s3://``) of the maps' season, drawn beside
+            them; only the window under the map is read.
         bundle: optional model bundle (or run folder) whose label map translates truth codes to classes;
             without it the codes recorded in the COG tags are used.
         max_size: longest side in pixels of the decimated arrays.
@@ -235,9 +330,9 @@ def read_maps(folder: str | os.PathLike[str], *, truth: str | os.PathLike[str] |
 
     Raises:
         InputError: not a predict folder, a missing or foreign COG, maps on different grids, an unreadable
-            truth raster or a bundle without the map's classes.
+            truth raster, an unreachable S3 location or a bundle without the map's classes.
     """
-    root = Path(folder)
+    root = _folder_uri(folder)
     summary = _read_summary(root)
     paths = _map_paths(root, summary)
     known_areas = _summary_areas(summary)
@@ -246,20 +341,19 @@ def read_maps(folder: str | os.PathLike[str], *, truth: str | os.PathLike[str] |
     grid: tuple[Any, Affine, tuple[int, int]] | None = None
     for date, path in paths:
         try:
-            ds = rasterio.open(path)
+            with _open_raster(path) as ds:
+                if not classes:
+                    classes = _classes_from_tags(path, ds)
+                if grid is None:
+                    grid = (ds.crs, ds.transform, (ds.height, ds.width))
+                elif (ds.crs, ds.transform, (ds.height, ds.width)) != grid:
+                    raise InputError(f"map {path} is on another grid than the folder's first map: give one "
+                                     "predict run's folder")
+                shape = _decimated_shape(ds.height, ds.width, max_size)
+                band_classes = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
+                band_confidence = ds.read(2, out_shape=shape, resampling=Resampling.nearest)
         except RasterioIOError as exc:
             raise InputError(f"map {path} cannot be read ({exc}): run inseason predict again") from None
-        with ds:
-            if not classes:
-                classes = _classes_from_tags(path, ds)
-            if grid is None:
-                grid = (ds.crs, ds.transform, (ds.height, ds.width))
-            elif (ds.crs, ds.transform, (ds.height, ds.width)) != grid:
-                raise InputError(f"map {path} is on another grid than the folder's first map: give one predict "
-                                 "run's folder")
-            shape = _decimated_shape(ds.height, ds.width, max_size)
-            band_classes = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
-            band_confidence = ds.read(2, out_shape=shape, resampling=Resampling.nearest)
         layers.append(MapLayer(as_of=date, path=path, classes=band_classes.astype(np.uint8),
                                confidence=np.where(band_classes > 0, band_confidence, 0).astype(np.uint8)))
     assert grid is not None  # _read_summary refuses an empty list of maps
@@ -277,22 +371,39 @@ def read_maps(folder: str | os.PathLike[str], *, truth: str | os.PathLike[str] |
     if truth is not None:
         truth_array, unmatched = _truth_on_grid(truth, crs=crs, transform=transform, shape=(height, width),
                                                 classes=classes)
-        source = Path(truth).name
+        source = PurePosixPath(str(truth)).name
     return MapSet(folder=root, crs=str(crs), transform=transform, full_shape=full_shape, classes=classes,
                   layers=layers, areas=areas, truth=truth_array, truth_source=source, truth_unmatched=unmatched,
                   notes=notes)
 
 
-def _map_class_at(path: Path, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Band-1 value of the COG at each point (map CRS), 0 outside the map."""
-    with rasterio.open(path) as ds:
+def map_class_at(path: str, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Band-1 value (class index) of the COG at each point (map CRS), 0 outside the map.
+
+    Each point inside the map is read on its own (`rasterio.DatasetReader.sample`: one pixel, from the
+    tile that holds it, which GDAL caches), so a few hundred points cost a few tiles, never the whole
+    full-resolution band.
+
+    Args:
+        path: the class map COG (a local path or an ``s3://`` URI).
+        xs: x coordinates of the points in the map's CRS.
+        ys: y coordinates, same length.
+
+    Returns:
+        A uint8 array of the class index at each point (0 outside the map or on nodata).
+    """
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    out = np.zeros(len(xs), np.uint8)
+    if not len(xs):
+        return out
+    with _open_raster(path) as ds:
         rows, cols = rasterio.transform.rowcol(ds.transform, xs, ys)
-        rows, cols = np.asarray(rows), np.asarray(cols)
+        rows, cols = np.atleast_1d(rows), np.atleast_1d(cols)
         inside = (rows >= 0) & (rows < ds.height) & (cols >= 0) & (cols < ds.width)
-        out = np.zeros(len(xs), np.uint8)
         if inside.any():
-            band = ds.read(1)
-            out[inside] = band[rows[inside], cols[inside]]
+            order = np.flatnonzero(inside)
+            values = ds.sample(zip(xs[order].tolist(), ys[order].tolist(), strict=True), indexes=1)
+            out[order] = np.fromiter((int(v[0]) for v in values), np.uint8, count=len(order))
     return out
 
 
@@ -301,8 +412,10 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
     points as the reference sample.
 
     First choice: the test points that fall on the map (the map class at each point against its true
-    class). Points of other seasons than the map's (when the points record their season), outside the map,
-    on nodata or of a class the map lacks are left out and counted. When those leave a map class with fewer
+    class). Points of other seasons than the map's (when the points record their season; the map's season
+    is `inseason.season.season_year` of its as-of date with the evaluation's ``season_start``, so an
+    autumn-sown season is named by the year of its harvest), without coordinates (imported series), outside
+    the map, on nodata or of a class the map lacks are left out and counted. When those leave a map class with fewer
     than two points (a map of a small area holds few test points) and the evaluation scored the same
     month-day, the whole test split's confusion matrix as of that date is the reference sample instead (the
     model's predicted class against the truth at every test point, all seasons): the same model, the same
@@ -319,17 +432,26 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
         return []
     names = [c["name"] for c in evaluation["classes"]]
     map_index = {c.name: c.index for c in maps.classes}
-    xs, ys = transform_points(points["crs"], maps.crs, list(points["x"]), list(points["y"]))
-    xs, ys = np.asarray(xs), np.asarray(ys)
+    raw_x = np.array([np.nan if v is None else float(v) for v in points["x"]], np.float64)
+    raw_y = np.array([np.nan if v is None else float(v) for v in points.get("y") or [None] * len(raw_x)],
+                     np.float64)
+    located = np.isfinite(raw_x) & np.isfinite(raw_y)  # imported series may have no coordinates
+    xs, ys = np.full(len(raw_x), np.nan), np.full(len(raw_x), np.nan)
+    if located.any():
+        moved = transform_points(points["crs"], maps.crs, raw_x[located].tolist(), raw_y[located].tolist())
+        xs[located], ys[located] = moved[0], moved[1]
     truth_index = np.array([map_index.get(names[t], 0) for t in points["truth"]], np.int64)
     years = points.get("year")
+    start = str(evaluation.get("season_start") or DEFAULT_START)
     out = []
     k = len(maps.classes)
     for layer, area in zip(maps.layers, maps.areas):
-        keep = truth_index > 0
+        keep = (truth_index > 0) & located
         if years is not None:
-            keep &= np.asarray(years) == int(layer.as_of[:4])
-        mapped = _map_class_at(layer.path, xs, ys)
+            season = season_year(dt.date.fromisoformat(layer.as_of), start)
+            keep &= np.array([y is not None and int(y) == season for y in years], bool)
+        mapped = np.zeros(len(keep), np.uint8)
+        mapped[located] = map_class_at(layer.path, xs[located], ys[located])
         keep &= mapped > 0
         counts = np.zeros((k, k), np.int64)
         np.add.at(counts, (mapped[keep].astype(np.int64) - 1, truth_index[keep] - 1), 1)

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from inseason.progress import plural
+
 #: Human labels of keys found in the evaluation's ``data`` section and in leakage audits.
 LABELS: dict[str, str] = {
     "n_samples": "test samples", "years": "seasons", "bands": "bands", "scales": "band scale factors",
@@ -172,9 +174,10 @@ def audit_table(audit: Mapping[str, Any] | None) -> str:
         lead = ""
     shared_blocks = audit.get("blocks_in_several_splits")
     if isinstance(shared_blocks, Mapping) and shared_blocks.get("count") and verdict is True:
-        lead += (f"<p class='note'>{format_number(shared_blocks['count'])} blocks hold samples of several splits, "
-                 "yet the split is leak free: a field straddling a block edge stays whole in one split, so the "
-                 "blocks it touches are shared; no field or place is.</p>")
+        count = int(shared_blocks["count"])
+        lead += (f"<p class='note'>{plural(count, 'block')} {'holds' if count == 1 else 'hold'} samples of several "
+                 "splits, yet the split is leak free: a field straddling a block edge stays whole in one split, so "
+                 "the blocks it touches are shared; no field or place is.</p>")
     return lead + key_value_table(audit, explanations=AUDIT_EXPLANATIONS)
 
 
