@@ -4,6 +4,7 @@ width (1366 px) and a phone width (420 px): every plot drawn, nothing wider than
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -74,8 +75,16 @@ return [box.left >= fig.left - 1, box.right <= fig.right + 1, box.top >= fig.top
 @pytest.fixture(scope="module")
 def report(evaluation: dict[str, Any], maps_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     other = {**evaluation, "title": "Second model"}
-    return write_report(evaluation, out=tmp_path_factory.mktemp("report") / "report.html", comparisons=[other],
-                        maps=maps_folder, truth=maps_folder.parent / "truth.tif")
+    root = tmp_path_factory.mktemp("report")
+    # A label map whose first class merges many codes (as "Other" does): its legend entry is long.
+    bundle = root / "run"
+    bundle.mkdir()
+    classes = [{"name": c["name"], "codes": [c["code"], *(range(100, 140) if k == 0 else [])],
+                "color": list(int(c["color"][i:i + 2], 16) for i in (1, 3, 5))}
+               for k, c in enumerate(evaluation["classes"])]
+    (bundle / "model.json").write_text(json.dumps({"classes": classes}))
+    return write_report(evaluation, out=root / "report.html", comparisons=[other], maps=maps_folder,
+                        truth=maps_folder.parent / "truth.tif", bundle=bundle)
 
 
 @pytest.fixture(scope="module")

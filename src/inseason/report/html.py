@@ -61,7 +61,7 @@ td.explain{color:#555;font-size:.85rem;min-width:16em}
 .figure .plotly-graph-div{max-width:100%}
 pre{background:#fff;border:1px solid #ddd;padding:10px;overflow:auto;max-height:320px;font-size:.8rem;max-width:100%}
 .swatch{display:inline-block;width:12px;height:12px;border:1px solid #333;margin-right:6px;vertical-align:middle}
-.legend span.item{display:inline-block;margin:2px 12px 2px 0;white-space:nowrap}
+.legend span.item{display:inline-block;margin:2px 12px 2px 0;max-width:100%;overflow-wrap:anywhere}
 .note{color:#555;font-size:.85rem}.warn{color:#a33}.ok{color:#1b6e2a}
 .warnbox{border:2px solid #b3261e;background:#fdecea;color:#5f1410;border-radius:6px;padding:10px 14px;margin:12px 0}
 .warnbox strong{display:block;margin-bottom:4px}
