@@ -240,3 +240,21 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(series_t
     assert not (out / "model.json").exists()
     good = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert all(torch.isfinite(t).all() for t in good["state_dict"].values() if t.is_floating_point())
+
+
+def test_a_double_crop_class_of_the_label_map_keeps_its_crops_in_the_bundle(series_table) -> None:
+    """The series' label map names a double crop's first and second crop; the trained model's classes carry
+    them, so maps give that class (and only it) a crop sequence."""
+    from inseason.train.run import _label_map
+
+    name = sorted(set(series_table.column("label").to_pylist()))[0]
+    label_map = {"name": "custom", "rules": [], "classes": [
+        {"index": 0, "name": name, "color": [10, 20, 30], "first_crop": "Winter Wheat", "second_crop": "Soybeans"}]}
+    table = series_table.replace_schema_metadata({**series_table.schema.metadata,
+                                                  b"inseason:label_map": json.dumps(label_map).encode()})
+    store = decode_series(table)
+    assert store.label_crops == {name: ("Winter Wheat", "Soybeans")}
+    classes = _label_map(store, np.flatnonzero(store.splits == "train"), rule=None)
+    double = next(c for c in classes if c.name == name)
+    assert (double.first_crop, double.second_crop, double.color) == ("Winter Wheat", "Soybeans", (10, 20, 30))
+    assert all(c.first_crop is None and c.second_crop is None for c in classes if c.name != name)

@@ -49,6 +49,7 @@ class SeriesStore:
     lat: np.ndarray | None = None
     label_rules: tuple[str, ...] = ()  # window rules of the table's label map (e.g. "no_crop_growing")
     label_colors: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # the label map's colours
+    label_crops: dict[str, tuple[str, str]] = field(default_factory=dict)  # double-crop class → (first, second)
     leakage_audit: dict[str, Any] | None = None  # the audit `inseason split` stored in the table, if any
 
     def __len__(self) -> int:
@@ -157,6 +158,7 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
                                              table.schema.names else np.arange(table.num_rows)),
                        season=season, fingerprint=digest.hexdigest()[:16], lon=lon, lat=lat,
                        label_rules=label_rules(table.schema), label_colors=label_colors(table.schema),
+                       label_crops=label_crops(table.schema),
                        leakage_audit=leakage_audit(table.schema))
 
 
@@ -192,6 +194,13 @@ def label_colors(schema: pa.Schema) -> dict[str, tuple[int, int, int]]:
     """Class name → RGB colour of the table's label map (empty when the table has none)."""
     return {str(c["name"]): tuple(int(v) for v in c["color"])  # type: ignore[misc]
             for c in _label_map_metadata(schema).get("classes", ()) if c.get("color")}
+
+
+def label_crops(schema: pa.Schema) -> dict[str, tuple[str, str]]:
+    """Double-crop class name → (first crop, second crop) of the table's label map (e.g. "Dbl Crop
+    WinWht/Soybeans" → ("Winter Wheat", "Soybeans")); empty when the table has none."""
+    return {str(c["name"]): (str(c["first_crop"]), str(c["second_crop"]))
+            for c in _label_map_metadata(schema).get("classes", ()) if c.get("first_crop") and c.get("second_crop")}
 
 
 def leakage_audit(schema: pa.Schema) -> dict[str, Any] | None:

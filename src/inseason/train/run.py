@@ -78,7 +78,9 @@ def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule |
         if color is None:  # ... else a fixed shade of its own
             shade = np.random.default_rng(sum(name.encode())).integers(40, 220, 3)
             color = tuple(int(c) for c in shade)
-        classes.append(LabelClass(name=name, codes=tuple(int(c) for c in codes if c >= 0), color=color))
+        first, second = store.label_crops.get(name, (None, None))  # a double crop's sequence, for maps
+        classes.append(LabelClass(name=name, codes=tuple(int(c) for c in codes if c >= 0), color=color,
+                                  first_crop=first, second_crop=second))
     return classes
 
 
