@@ -22,8 +22,8 @@ import rasterio
 from pyproj import Transformer
 from rasterio.errors import RasterioError
 
-from inseason.engines.local import default_workers, run_local
 from inseason.engines import check_engine
+from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.observations import (SETTINGS, append_manifest, part_uri, read_manifest, remove_leftovers,
                                            write_part)

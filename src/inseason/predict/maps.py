@@ -50,8 +50,8 @@ from rasterio.errors import RasterioError
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from inseason.engines.local import default_workers, run_local
 from inseason.engines import check_engine
+from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.sample import DEFAULT_SCL_MASK
 from inseason.extract.scenes import find_scenes, manifest_info

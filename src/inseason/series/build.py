@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from inseason.engines.local import run_local
 from inseason.engines import check_engine
+from inseason.engines.local import run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.observations import observations_dataset
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
