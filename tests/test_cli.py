@@ -3,7 +3,6 @@ completion, warnings and errors as one line without a traceback, nothing written
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
