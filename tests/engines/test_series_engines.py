@@ -41,8 +41,8 @@ def test_sample_units_are_a_fixed_balanced_hash() -> None:
     units = sample_units(ids, 8)
     assert units.min() == 0 and units.max() == 7
     assert np.bincount(units).min() > 1_100  # about 1 250 each, though the ids are consecutive
-    assert sample_units(np.array([0, 1, 2, 123_456_789, -5]), 8).tolist() == \
-           sample_units(np.array([0, 1, 2, 123_456_789, -5]), 8).tolist()
+    # Pinned values: the hash must not change between versions, or resumed runs would regroup samples.
+    assert sample_units(np.array([0, 1, 2, 123_456_789, -5]), 8).tolist() == [0, 7, 7, 0, 6]
     assert sample_units(np.array([42]), 1).tolist() == [0]
     assert parts_uri("s3://b/x/series.parquet") == "s3://b/x/.series.parquet.parts"
 

@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import rasterio
+import shapely
+from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from inseason.data import AdapterConfig, FeatureConfig, InputSpec, Normalization, build_batch
@@ -86,7 +88,12 @@ def test_store_feeds_the_batch_builder(tiny_scenes: pa.Table, tiny_aoi: BaseGeom
     grid = map_grid(tiny_aoi, refs)
     block = plan_blocks(grid, tiny_aoi, block_size=32)[0]
     store = read_block(block, grid=grid, scenes=refs, aoi=tiny_aoi).store(season="01-01", year=2021)
-    assert len(store) == block.height * block.width or len(store) > 0
+    # One row per block pixel whose centre lies inside the AOI (this block reaches past the AOI's edge).
+    rows, cols = np.divmod(np.arange(block.height * block.width), block.width)
+    x, y = block.transform(grid) @ (cols + 0.5, rows + 0.5)
+    lon, lat = Transformer.from_crs(grid.epsg, 4326, always_xy=True).transform(x, y)
+    inside = int(shapely.contains_xy(tiny_aoi, lon, lat).sum())
+    assert 0 < inside < block.height * block.width and len(store) == inside
     assert store.doy.min() >= 0 and store.doy.max() < 366
     first = refs[0].date - dt.date(2021, 1, 1)
     assert store.doy.min() >= first.days

@@ -201,7 +201,7 @@ def test_label_rasters_are_cdl_like(tiny_world: Path) -> None:
                     continue
                 x, y = to_albers.transform(*(state.grid.transform @ (c + 0.5, r + 0.5)))
                 agree.append(labels[ds.index(x, y)] == code)
-            assert 0.85 < np.mean(agree) < 1.0 or len(agree) < 30 and np.mean(agree) > 0.85
+            assert len(agree) >= 30 and 0.85 < np.mean(agree) < 1.0  # 49 fields a year; 3 % label noise
 
 
 def test_truth_tables(tiny_world: Path) -> None:
