@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from inseason.train.bundle import Bundle
 
-__version__ = "0.1.0"
+#: The installed distribution's version (pyproject.toml is its one source).
+__version__ = version("inseason")
 __all__ = ["__version__", "load_model"]
 
 

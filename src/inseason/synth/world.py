@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ from pyproj import CRS, Transformer
 from rasterio.features import shapes
 from shapely.geometry import box, mapping, shape
 
-import inseason
 from inseason.config import SynthConfig, dump_yaml, synth_config
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
@@ -179,7 +179,7 @@ def _build(root: Path, config: SynthConfig, state: WorldState, takes: list[Any],
         {"type": "Feature", "properties": {"name": f"inseason {config.size} world"}, "geometry": mapping(aoi)}]})
     dates = sorted({r["datetime"][:10] for r in records})
     info = {
-        "inseason:world_version": WORLD_VERSION, "generator": f"inseason {inseason.__version__}",
+        "inseason:world_version": WORLD_VERSION, "generator": f"inseason {version('inseason')}",
         "size": config.size, "seed": config.seed, "config": config.model_dump(mode="json"),
         "scene_epsg": UTM_EPSG, "label_epsg": LABEL_EPSG, "years": list(config.years),
         "bbox": [round(v, 7) for v in (west, south, east, north)],
