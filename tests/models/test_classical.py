@@ -12,7 +12,7 @@ from safetensors.numpy import load_file, save_file
 
 from inseason.errors import InputError
 from inseason.models import create_model, model_from_spec, model_spec
-from inseason.models.classical import TreeBaseline
+from inseason.models.trees import TreeBaseline
 
 ToyBatch = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 CLASSICAL = ("random_forest", "gradient_boosting")

@@ -18,7 +18,7 @@ import torch
 from inseason.errors import InputError
 
 if TYPE_CHECKING:
-    from inseason.models.classical import TreeBaseline
+    from inseason.models.trees import TreeBaseline
 
 #: The input adapters of DESIGN §3 a model can be designed for.
 ADAPTERS: tuple[str, ...] = ("bucketed", "sequence")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from inseason.data import BatchLoader, InputSpec, SeriesStore
-from inseason.models.classical import TreeBaseline
+from inseason.models.trees import TreeBaseline
 from inseason.progress import progress_bar
 from inseason.train.config import TrainConfig
 
