@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import inseason
 from inseason.cli import app
-from inseason.extract.observations import read_observations
+from inseason.observations import read_observations
 from inseason.predict import MapRun
 from inseason.progress import OUTPUT_WIDTH, output_width, plural
 

@@ -240,7 +240,7 @@ def _unfinished(observations: Path, scenes: Path) -> bool:
     """True when the observations folder lacks scenes of the manifest (a run was killed)."""
     import pyarrow.parquet as pq
 
-    from inseason.extract.observations import read_manifest
+    from inseason.observations import read_manifest
 
     done = {k for k, v in read_manifest(observations).items() if v["status"] in ("done", "skipped")}
     return bool(set(pq.read_table(scenes, columns=["scene_id"]).column("scene_id").to_pylist()) - done)

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 
-from inseason.errors import InputError
 from inseason import storage
-from inseason.extract.observations import MANIFEST, read_manifest, read_observations
+from inseason.errors import InputError
 from inseason.extract.stage import extract
+from inseason.observations import MANIFEST, read_manifest, read_observations
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 from inseason.testing.s3 import LoopbackS3
 

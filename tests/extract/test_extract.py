@@ -19,9 +19,9 @@ from pyproj import Transformer
 
 from inseason.config import SynthConfig
 from inseason.errors import InputError, OutputError
-from inseason.extract.observations import MANIFEST, SETTINGS, read_manifest, read_observations
 from inseason.extract.sample import DEFAULT_SCL_MASK
 from inseason.extract.stage import extract
+from inseason.observations import MANIFEST, SETTINGS, read_manifest, read_observations
 from inseason.synth import load_world
 from inseason.synth.acquisitions import plan_datatakes
 from inseason.synth.scenes import tile_arrays

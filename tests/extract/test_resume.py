@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from inseason.extract.observations import MANIFEST, read_manifest, read_observations
 from inseason.extract.stage import extract
+from inseason.observations import MANIFEST, read_manifest, read_observations
 
 if TYPE_CHECKING:
     from conftest import Inputs

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 from pyproj import Transformer
 
-from inseason.extract.observations import read_observations
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
+from inseason.observations import read_observations
 from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table, write_table
 from inseason.testing import serve_world
 

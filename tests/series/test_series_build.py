@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from inseason.errors import InputError
-from inseason.extract.observations import part_path, read_observations, write_part
+from inseason.observations import part_path, read_observations, write_part
 from inseason.series.build import make_series
 from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, series_bands, with_metadata, write_table
 

@@ -23,10 +23,10 @@ from pyproj import CRS
 from shapely.geometry import MultiPolygon, box
 
 from inseason.engines.local import default_workers, run_local
-from inseason.extract.observations import read_manifest
 from inseason.extract.sample import DEFAULT_SCL_MASK, SceneTask
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract, plan_extraction
+from inseason.observations import read_manifest
 from inseason.sources.aoi import WGS84, to_crs
 from inseason.sources.points import make_label_points
 from inseason.synth import load_world, synth

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from inseason.extract.observations import SETTINGS, part_path, write_part
+from inseason.observations import SETTINGS, part_path, write_part
 from inseason.progress import progress_bar
 from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, write_table
 

@@ -25,9 +25,8 @@ from rasterio.errors import RasterioError
 from inseason.engines import check_engine
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
-from inseason.extract.observations import (SETTINGS, append_manifest, part_uri, read_manifest, remove_leftovers,
-                                           write_part)
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, sample_scene
+from inseason.observations import SETTINGS, append_manifest, part_uri, read_manifest, remove_leftovers, write_part
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_year
 from inseason.storage import (check_bucket, exists, gdal_env, gdal_path, is_s3, join_uri, list_files, read_bytes,

@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 from inseason.engines import check_engine
 from inseason.engines.local import run_local
 from inseason.errors import InputError, OutputError
-from inseason.extract.observations import observations_dataset
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
+from inseason.observations import observations_dataset
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_start as first_day
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows

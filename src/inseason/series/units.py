@@ -22,7 +22,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from inseason import storage
-from inseason.extract.observations import observations_dataset
+from inseason.observations import observations_dataset
 from inseason.progress import progress_bar
 from inseason.series.assemble import SeriesLists, SeriesRows, series_lists
 from inseason.tables import write_table

@@ -11,6 +11,9 @@ A part file appears only by atomic rename, and the manifest line is appended aft
 leaves either nothing or a complete part for a scene; on resume a complete part counts as done.
 The ``tile`` column lives in the partition path only (as ``year`` does), so any hive-aware reader —
 pyarrow, pandas, DuckDB, Spark — opens the folder without a clash between a file column and a path key.
+
+It lives beside the other table contracts (`inseason.tables`): `extract` writes it, `series` reads it, and
+neither needs to import the other.
 """
 
 from __future__ import annotations
