@@ -254,7 +254,7 @@ def test_maps_and_truth_on_s3(evaluation: dict[str, Any], maps_folder: Path, s3:
 
 
 def test_fake_summary_has_the_shape_predict_writes(evaluation: dict[str, Any], maps_folder: Path) -> None:
-    from inseason.predict.maps import _areas  # predict's own writer of summary["areas"]
+    from inseason.predict.maps import class_areas  # predict's own writer of summary["areas"]
 
     summary = json.loads((maps_folder / "summary.json").read_text())
     assert set(summary) == {f.name for f in dataclasses.fields(MapRun)}
@@ -263,7 +263,7 @@ def test_fake_summary_has_the_shape_predict_writes(evaluation: dict[str, Any], m
         with rasterio.open(maps_folder / f"map_{entry['as_of']}.tif") as ds:
             band = ds.read(1)
         counts = np.bincount(band.ravel(), minlength=len(names) + 1)
-        real = json.loads(json.dumps(_areas(dt.date.fromisoformat(entry["as_of"]), counts, names, 1600.0)))
+        real = json.loads(json.dumps(class_areas(dt.date.fromisoformat(entry["as_of"]), counts, names, 1600.0)))
         assert entry == real
         assert entry["classes"][0]["index"] == 0 and entry["classes"][0]["name"] == "no data"
         assert summary["mapped_pixels"][entry["as_of"]] == int((band > 0).sum())

@@ -542,7 +542,7 @@ def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid
                 staged[date.isoformat()] = cog
                 maps[date.isoformat()] = _publish(cog, out)
                 mapped[date.isoformat()] = int(counts[1:].sum())
-                areas.append(_areas(date, counts, bundle.class_names, pixel_area))
+                areas.append(class_areas(date, counts, bundle.class_names, pixel_area))
                 used[date.isoformat()] = [sources[r.scene_id] for r in seasons[year][0]
                                           if r.date <= date and r.scene_id in sources and r.scene_id not in scene_skips]
                 if double_codes.any():
@@ -596,11 +596,13 @@ def _model_href(bundle: Bundle, out: str) -> str:
         return model.as_uri()
 
 
-def _areas(date: dt.date, counts: np.ndarray, class_names: Sequence[str], pixel_area: float) -> dict[str, Any]:
-    """The mapped area of each class (index 0: no data) as of ``date`` from its pixel counts.
+def class_areas(date: dt.date | str, counts: np.ndarray, class_names: Sequence[str],
+                pixel_area: float) -> dict[str, Any]:
+    """The mapped area of each class (index 0: no data) as of ``date`` from its pixel counts: one entry of
+    ``summary["areas"]`` (the report reads it, or counts an older folder's COGs with this same function).
 
     Args:
-        date: the as-of date.
+        date: the as-of date (or its ISO text).
         counts: pixels per band-1 value, 0 (no data) to K.
         class_names: the K class names.
         pixel_area: area of one map pixel, m².
@@ -609,7 +611,7 @@ def _areas(date: dt.date, counts: np.ndarray, class_names: Sequence[str], pixel_
         ``{"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}``.
     """
     names = ["no data", *class_names]
-    return {"as_of": date.isoformat(), "pixel_area_m2": pixel_area,
+    return {"as_of": date if isinstance(date, str) else date.isoformat(), "pixel_area_m2": float(pixel_area),
             "classes": [{"index": i, "name": names[i], "pixels": int(n), "hectares": float(n) * pixel_area / 10_000}
                         for i, n in enumerate(counts)]}
 

@@ -23,6 +23,7 @@ from affine import Affine
 from rasterio.warp import transform as transform_points
 from scipy.spatial import cKDTree
 
+from inseason.predict.maps import class_areas
 from inseason.report.figures import hex_rgb
 from inseason.storage import write_bytes
 
@@ -62,11 +63,8 @@ def fake_areas(as_of: str, class_band: np.ndarray, class_names: Sequence[str], p
     Returns:
         ``{"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}``.
     """
-    names = ["no data", *class_names]
-    counts = np.bincount(class_band.ravel(), minlength=len(names))[:len(names)]
-    return {"as_of": as_of, "pixel_area_m2": float(pixel_area),
-            "classes": [{"index": i, "name": names[i], "pixels": int(n), "hectares": float(n) * pixel_area / 10_000}
-                        for i, n in enumerate(counts)]}
+    counts = np.bincount(class_band.ravel(), minlength=len(class_names) + 1)[:len(class_names) + 1]
+    return class_areas(as_of, counts, class_names, pixel_area)
 
 
 def _nearest_class(tree: cKDTree, truth: np.ndarray, xs: np.ndarray, ys: np.ndarray,

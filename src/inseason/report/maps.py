@@ -41,6 +41,7 @@ from rasterio.windows import Window
 
 from inseason.errors import InputError
 from inseason.evaluate.area import area_weighted_accuracy
+from inseason.predict.maps import class_areas
 from inseason.season import DEFAULT_START, season_year
 from inseason.storage import exists, gdal_env, gdal_path, is_s3, join_uri, local_path, read_bytes
 
@@ -213,10 +214,7 @@ def _count_areas(path: str, as_of: str, classes: list[MapClass]) -> dict[str, An
         for _, window in ds.block_windows(1):
             counts += np.bincount(ds.read(1, window=window).ravel(), minlength=256)[:k + 1]
         pixel = _pixel_area_m2(ds)
-    entries = [(0, "no data"), *((c.index, c.name) for c in classes)]
-    return {"as_of": as_of, "pixel_area_m2": pixel,
-            "classes": [{"index": index, "name": name, "pixels": int(counts[index]),
-                         "hectares": float(counts[index]) * pixel / 10_000} for index, name in entries]}
+    return class_areas(as_of, counts, [c.name for c in sorted(classes, key=lambda c: c.index)], pixel)
 
 
 def _summary_areas(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
