@@ -108,16 +108,17 @@ def map_area(info: dict[str, Any], aoi: Path, *, side_m: float = MAP_SIDE_M) -> 
     return lonlat.intersection(read_aoi(aoi))
 
 
-def _current_evaluation(path: Path) -> bool:
-    """Whether ``path`` holds an evaluation of this version with the course protocol (an older demo folder
-    may hold one from before either: it is evaluated again)."""
+def _current_evaluation(path: Path) -> dict[str, Any] | None:
+    """The evaluation in ``path`` when it is of this version and has the course protocol, else None (an older
+    demo folder may hold one from before either: it is evaluated again)."""
     from inseason.errors import InputError
     from inseason.evaluate import read_evaluation
 
     try:
-        return read_evaluation(path).get("course_windows") is not None
+        evaluation = read_evaluation(path)
     except InputError:
-        return False
+        return None
+    return evaluation if evaluation.get("course_windows") is not None else None
 
 
 def scores_of(evaluation: dict[str, Any]) -> ModelScores:
@@ -161,7 +162,6 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
     Raises:
         OutputError: ``out`` holds a world of another size or seed.
     """
-    from inseason.evaluate import read_evaluation
     from inseason.evaluate.run import EVALUATION_FILE, evaluate_run
     from inseason.extract.scenes import find_scenes
     from inseason.extract.stage import extract
@@ -213,12 +213,13 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
         _step(run / "summary.json", lambda: train(splits, out=run, config=train_config(
             preset=recipe["preset"], overrides=recipe.get("overrides")), resume=True, quiet=quiet),
               say=say, what=f"train {name}")  # resume: a run killed mid-training goes on from its checkpoint
-        if _current_evaluation(run / EVALUATION_FILE):
+        reused = _current_evaluation(run / EVALUATION_FILE)
+        if reused is not None:
             say(f"evaluate {name}: reusing {run / EVALUATION_FILE}")
+            evaluations[name] = reused
         else:
             say(f"evaluate {name} (with the course protocol) → {run / EVALUATION_FILE}")
-            evaluate_run(run, splits, split="test", course_protocol=True, quiet=quiet)
-        evaluations[name] = read_evaluation(run / EVALUATION_FILE)
+            evaluations[name] = evaluate_run(run, splits, split="test", course_protocol=True, quiet=quiet)
     scores = {name: scores_of(ev) for name, ev in evaluations.items()}
     best = max(scores, key=lambda n: ((scores[n].best_as_of or {}).get("macro_f1") or 0.0, scores[n].macro_f1))
     season = max(years)
