@@ -17,7 +17,7 @@ PIP_COMPILE = $(LOCK_VENV)/bin/pip-compile --quiet --strip-extras --allow-unsafe
 FRESH_VENV ?= /tmp/inseason-fresh
 FRESH_OUT ?= /tmp/inseason-fresh-demo
 
-.PHONY: demo test install clean system-packages lock check-install
+.PHONY: demo test check install clean system-packages lock check-install
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,14 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/inseason demo
 
-test: $(VENV)/.installed-test system-packages
+# The checkers (rule sets in pyproject.toml): the import layers of DESIGN §6, lint, format and mypy --strict.
+check: $(VENV)/.installed-test
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+test: check system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 $(LOCK_VENV)/bin/pip-compile:

@@ -42,12 +42,25 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> SmallPipeline:
     split by field (70/15/15)."""
     root = tmp_path_factory.mktemp("small")
     world = synth(root / "world", size="small", seed=1, quiet=True).path
-    files = SmallPipeline(world=world, points=root / "points.parquet", scenes=root / "scenes.parquet",
-                          observations=root / "obs", series=root / "series.parquet", split=root / "split.parquet")
-    make_label_points(cdl=world / "labels", aoi=world / "aoi.geojson", years=[2021, 2022], stride=10,
-                      out=files.points, quiet=True)
-    find_scenes(stac=world / "stac" / "catalog.json", aoi=world / "aoi.geojson", start="2021-01-01",
-                end="2022-12-31", out=files.scenes, quiet=True)
+    files = SmallPipeline(
+        world=world,
+        points=root / "points.parquet",
+        scenes=root / "scenes.parquet",
+        observations=root / "obs",
+        series=root / "series.parquet",
+        split=root / "split.parquet",
+    )
+    make_label_points(
+        cdl=world / "labels", aoi=world / "aoi.geojson", years=[2021, 2022], stride=10, out=files.points, quiet=True
+    )
+    find_scenes(
+        stac=world / "stac" / "catalog.json",
+        aoi=world / "aoi.geojson",
+        start="2021-01-01",
+        end="2022-12-31",
+        out=files.scenes,
+        quiet=True,
+    )
     extract(files.points, files.scenes, out=files.observations, quiet=True)
     make_series(files.observations, points=files.points, label_map="cdl-major:6", out=files.series, quiet=True)
     split_series(files.series, by="field", out=files.split, seed=0, quiet=True)

@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -26,11 +26,16 @@ from inseason.progress import OUTPUT_WIDTH, output_width, plural
 runner = CliRunner()
 
 
-def _run(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The CLI's entry point in a fresh process (stdout and stderr are pipes, not a terminal)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TERMINAL_WIDTH")}
-    return subprocess.run([sys.executable, "-c", "from inseason.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300, env={**environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-c", "from inseason.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**environ, **(env or {})},
+    )
 
 
 def test_version() -> None:
@@ -69,19 +74,62 @@ def test_quiet_prints_nothing(tmp_path: Path) -> None:
 def test_ingestion_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     points, scenes, obs = tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "obs"
     aoi = str(tiny_world / "aoi.geojson")
-    result = runner.invoke(app, ["--quiet", "labels", "--cdl", str(tiny_world / "labels"), "--aoi", aoi,
-                                 "--years", "2021,2022", "--stride", "20", "--out", str(points)])
+    result = runner.invoke(
+        app,
+        [
+            "--quiet",
+            "labels",
+            "--cdl",
+            str(tiny_world / "labels"),
+            "--aoi",
+            aoi,
+            "--years",
+            "2021,2022",
+            "--stride",
+            "20",
+            "--out",
+            str(points),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["scenes", "--stac", str(tiny_world / "stac" / "catalog.json"), "--aoi", aoi,
-                                 "--start", "2021-06-01", "--end", "2021-06-30", "--out", str(scenes), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "scenes",
+            "--stac",
+            str(tiny_world / "stac" / "catalog.json"),
+            "--aoi",
+            aoi,
+            "--start",
+            "2021-06-01",
+            "--end",
+            "2021-06-30",
+            "--out",
+            str(scenes),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     assert found["scenes"] == pq.read_metadata(scenes).num_rows > 0
     result = runner.invoke(app, ["extract", str(points), str(scenes), "--out", str(obs), "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["scenes"] == found["scenes"] and not obs.exists()
-    result = runner.invoke(app, ["extract", str(points), str(scenes), "--out", str(obs), "--workers", "1",
-                                 "--scl-mask", "0,1,3,7,8,9,10,11", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            str(points),
+            str(scenes),
+            "--out",
+            str(obs),
+            "--workers",
+            "1",
+            "--scl-mask",
+            "0,1,3,7,8,9,10,11",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     totals = json.loads(result.stdout)
     assert totals["done"] == found["scenes"] and totals["observations"] > 0
@@ -91,8 +139,20 @@ def test_ingestion_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
 
 
 def test_years_must_be_integers(tiny_world: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["labels", "--cdl", str(tiny_world / "labels"), "--aoi", "x.geojson",
-                                 "--years", "2021,last", "--out", str(tmp_path / "p.parquet")])
+    result = runner.invoke(
+        app,
+        [
+            "labels",
+            "--cdl",
+            str(tiny_world / "labels"),
+            "--aoi",
+            "x.geojson",
+            "--years",
+            "2021,last",
+            "--out",
+            str(tmp_path / "p.parquet"),
+        ],
+    )
     assert result.exit_code != 0
     assert "--years takes integers" in str(result.exception)
 
@@ -101,16 +161,41 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     """series → split → train → evaluate → report through the CLI, on the tiny world."""
     points, scenes, obs = tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "obs"
     aoi = str(tiny_world / "aoi.geojson")
-    for args in (["labels", "--cdl", str(tiny_world / "labels"), "--aoi", aoi, "--years", "2021,2022",
-                  "--stride", "10", "--out", str(points)],
-                 ["scenes", "--stac", str(tiny_world / "stac" / "catalog.json"), "--aoi", aoi, "--start",
-                  "2021-01-01", "--end", "2022-12-31", "--out", str(scenes)],
-                 ["extract", str(points), str(scenes), "--out", str(obs), "--workers", "1"]):
+    for args in (
+        [
+            "labels",
+            "--cdl",
+            str(tiny_world / "labels"),
+            "--aoi",
+            aoi,
+            "--years",
+            "2021,2022",
+            "--stride",
+            "10",
+            "--out",
+            str(points),
+        ],
+        [
+            "scenes",
+            "--stac",
+            str(tiny_world / "stac" / "catalog.json"),
+            "--aoi",
+            aoi,
+            "--start",
+            "2021-01-01",
+            "--end",
+            "2022-12-31",
+            "--out",
+            str(scenes),
+        ],
+        ["extract", str(points), str(scenes), "--out", str(obs), "--workers", "1"],
+    ):
         result = runner.invoke(app, ["--quiet", *args])
         assert result.exit_code == 0, result.output
     series, split = tmp_path / "series.parquet", tmp_path / "split.parquet"
-    result = runner.invoke(app, ["series", str(obs), "--points", str(points), "--label-map", "cdl-major:4",
-                                 "--out", str(series), "--json"])
+    result = runner.invoke(
+        app, ["series", str(obs), "--points", str(points), "--label-map", "cdl-major:4", "--out", str(series), "--json"]
+    )
     assert result.exit_code == 0, result.output
     built = json.loads(result.stdout)
     assert built["series"] == pq.read_metadata(series).num_rows > 50
@@ -121,8 +206,22 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     assert (tmp_path / "split.audit.md").is_file()
 
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(split), "--model", "tempcnn", "--set", "epochs=2", "--set",
-                                 "batch_size=16", "--out", str(run), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(split),
+            "--model",
+            "tempcnn",
+            "--set",
+            "epochs=2",
+            "--set",
+            "batch_size=16",
+            "--out",
+            str(run),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["model"] == "tempcnn" and summary["epochs_run"] == 2
@@ -132,8 +231,9 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     assert bundle.manifest["model"]["name"] == "tempcnn" and len(bundle.class_names) == 5  # 4 major + Other
     assert bundle.manifest["leakage_audit"]["samples"] == audit["samples"]  # the split's audit travels along
 
-    result = runner.invoke(app, ["evaluate", str(run), str(split), "--as-of", "05-01,08-01", "--n-boot", "50",
-                                 "--json"])
+    result = runner.invoke(
+        app, ["evaluate", str(run), str(split), "--as-of", "05-01,08-01", "--n-boot", "50", "--json"]
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert [row["as_of"] for row in metrics["by_as_of_date"]] == ["05-01", "08-01"]
@@ -147,9 +247,30 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     assert evaluation["leakage_audit"]["samples"] == audit["samples"]
 
     maps = tmp_path / "maps"
-    result = runner.invoke(app, ["predict", str(run), "--aoi", aoi, "--scenes", str(scenes), "--as-of",
-                                 "2022-06-01", "--every", "30d", "--from", "2022-07-01", "--to", "2022-08-01",
-                                 "--workers", "1", "--out", str(maps), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(run),
+            "--aoi",
+            aoi,
+            "--scenes",
+            str(scenes),
+            "--as-of",
+            "2022-06-01",
+            "--every",
+            "30d",
+            "--from",
+            "2022-07-01",
+            "--to",
+            "2022-08-01",
+            "--workers",
+            "1",
+            "--out",
+            str(maps),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     made = json.loads(result.stdout)
     assert sorted(made["maps"]) == ["2022-06-01", "2022-07-01", "2022-07-31"] and made["gif"]
@@ -159,8 +280,19 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r.html").read_text()
     assert "Models compared" in html and "<script src=" not in html and "2022-07-31" not in html
-    result = runner.invoke(app, ["report", str(run), "--maps", str(maps), "--truth",
-                                 str(tiny_world / "labels" / "CDL_2022.tif"), "--out", str(tmp_path / "m.html")])
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            str(run),
+            "--maps",
+            str(maps),
+            "--truth",
+            str(tiny_world / "labels" / "CDL_2022.tif"),
+            "--out",
+            str(tmp_path / "m.html"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     html = (tmp_path / "m.html").read_text()
     assert "Maps of the test area" in html and "2022-07-31" in html and "CDL_2022.tif" in html
@@ -183,12 +315,24 @@ def test_imported_series_go_through_train_evaluate_and_report(tmp_path: Path) ->
     """A user's own NDVI table (string ids and labels, no coordinates, no CDL codes) runs end to end."""
     _long_table(tmp_path / "long.csv", samples=90)
     series, split, run = tmp_path / "s.parquet", tmp_path / "split.parquet", tmp_path / "run"
-    for args in (["import", str(tmp_path / "long.csv"), "--out", str(series)],
-                 ["split", str(series), "--by", "random", "--out", str(split)],
-                 ["train", str(split), "--model", "tempcnn", "--set", "epochs=2", "--set", "features.indices=[]",
-                  "--out", str(run)],
-                 ["evaluate", str(run), str(split), "--n-boot", "20"],
-                 ["report", str(run), "--out", str(tmp_path / "r.html")]):
+    for args in (
+        ["import", str(tmp_path / "long.csv"), "--out", str(series)],
+        ["split", str(series), "--by", "random", "--out", str(split)],
+        [
+            "train",
+            str(split),
+            "--model",
+            "tempcnn",
+            "--set",
+            "epochs=2",
+            "--set",
+            "features.indices=[]",
+            "--out",
+            str(run),
+        ],
+        ["evaluate", str(run), str(split), "--n-boot", "20"],
+        ["report", str(run), "--out", str(tmp_path / "r.html")],
+    ):
         result = runner.invoke(app, ["--quiet", *args])
         assert result.exit_code == 0, (args[0], result.output, result.exception)
     evaluation = json.loads((run / "evaluation.json").read_text())
@@ -210,7 +354,7 @@ def _long_table(path: Path, *, samples: int, dates: int = 28, seed: int = 0) -> 
         for k in range(dates):
             day = 60 + 8 * k + rng.randint(0, 3)
             ndvi = 0.2 + 0.6 * math.exp(-(((day - peak) / 30) ** 2)) + rng.gauss(0, 0.03)
-            stamp = dt.datetime(2021, 1, 1, 10, 30, tzinfo=dt.timezone.utc) + dt.timedelta(days=day)
+            stamp = dt.datetime(2021, 1, 1, 10, 30, tzinfo=dt.UTC) + dt.timedelta(days=day)
             lines.append(f"s{i},{stamp.isoformat()},{ndvi:.3f},{label}")
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -230,13 +374,19 @@ def test_show_completion_prints_a_bash_script(monkeypatch: pytest.MonkeyPatch) -
     assert "--install-completion" in listed and "--show-completion" in listed
 
 
-@pytest.mark.parametrize(("words", "expected"), [("inseason pre", ["predict"]),
-                                                 ("inseason predict --allow-o", ["--allow-outside"]),
-                                                 ("inseason bench e", ["engines"])])
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("inseason pre", ["predict"]),
+        ("inseason predict --allow-o", ["--allow-outside"]),
+        ("inseason bench e", ["engines"]),
+    ],
+)
 def test_bash_completion_completes_verbs_and_options(words: str, expected: list[str]) -> None:
     """What the installed bash completion script asks the program for, and its answer."""
-    result = _run(env={"_INSEASON_COMPLETE": "complete_bash", "COMP_WORDS": words,
-                       "COMP_CWORD": str(len(words.split()) - 1)})
+    result = _run(
+        env={"_INSEASON_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == expected
 
@@ -305,18 +455,30 @@ def _fake_predict_map(calls: list[dict[str, Any]]) -> Any:
 
     def fake(model: Any, **options: Any) -> MapRun:
         calls.append({"model": model, **options})
-        warnings.warn("the AOI reaches outside the region the model was trained on:\n    maps there are guesses")
+        warnings.warn(
+            "the AOI reaches outside the region the model was trained on:\n    maps there are guesses", stacklevel=2
+        )
         logging.getLogger("inseason.predict").warning("2 scenes   skipped (unreadable)")
-        return MapRun(out=str(options["out"]), maps={"2022-06-01": "m/2022-06-01.tif"}, items={}, double_crops={},
-                      gif=None, blocks=1, resumed_blocks=0, mapped_pixels={"2022-06-01": 5},
-                      empty_blocks=[{"row": 0, "col": 0}], skipped_scenes=[])
+        return MapRun(
+            out=str(options["out"]),
+            maps={"2022-06-01": "m/2022-06-01.tif"},
+            items={},
+            double_crops={},
+            gif=None,
+            blocks=1,
+            resumed_blocks=0,
+            mapped_pixels={"2022-06-01": 5},
+            empty_blocks=[{"row": 0, "col": 0}],
+            skipped_scenes=[],
+        )
 
     return fake
 
 
 @pytest.mark.parametrize("allow_outside", [False, True])
 def test_predict_passes_allow_outside_and_prints_warnings_as_one_line(
-        allow_outside: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    allow_outside: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import logging
     import warnings
 
@@ -324,13 +486,28 @@ def test_predict_passes_allow_outside_and_prints_warnings_as_one_line(
     monkeypatch.setattr("inseason.predict.predict_map", _fake_predict_map(calls))
     monkeypatch.chdir(tmp_path)
     showwarning, level = warnings.showwarning, logging.getLogger().level
-    result = runner.invoke(app, ["predict", "run", "--aoi", "0,0,1,1", "--scenes", "s.parquet", "--as-of",
-                                 "2022-06-01", "--out", "m", *(["--allow-outside"] if allow_outside else [])])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "run",
+            "--aoi",
+            "0,0,1,1",
+            "--scenes",
+            "s.parquet",
+            "--as-of",
+            "2022-06-01",
+            "--out",
+            "m",
+            *(["--allow-outside"] if allow_outside else []),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(calls) == 1 and calls[0]["allow_outside"] is allow_outside and calls[0]["out"] == "m"
     assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
         "warning: the AOI reaches outside the region the model was trained on: maps there are guesses",
-        "warning: 2 scenes skipped (unreadable)"]
+        "warning: 2 scenes skipped (unreadable)",
+    ]
     assert "Traceback" not in result.stderr and "UserWarning" not in result.stderr and ".py:" not in result.stderr
     assert "maps in m (1 block, 0 resumed)" in result.stdout
     assert "1 block had no valid observation" in result.stdout
@@ -345,8 +522,9 @@ def test_a_stage_warning_is_one_line_on_stderr(tmp_path: Path) -> None:
     from inseason.series.split import RANDOM_WARNING
 
     series, split = tmp_path / "s.parquet", tmp_path / "split.parquet"
-    result = _run("--quiet", "import", str(_long_table(tmp_path / "long.csv", samples=30, dates=8)),
-                  "--out", str(series))
+    result = _run(
+        "--quiet", "import", str(_long_table(tmp_path / "long.csv", samples=30, dates=8)), "--out", str(series)
+    )
     assert result.returncode == 0, result.stderr
     result = _run("--quiet", "split", str(series), "--by", "random", "--out", str(split))
     assert result.returncode == 0, result.stderr
@@ -358,19 +536,55 @@ def test_a_stage_warning_is_one_line_on_stderr(tmp_path: Path) -> None:
 def label_points(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A label points table of the tiny world (read-only)."""
     out = tmp_path_factory.mktemp("points") / "points.parquet"
-    result = runner.invoke(app, ["--quiet", "labels", "--cdl", str(tiny_world / "labels"), "--aoi",
-                                 str(tiny_world / "aoi.geojson"), "--years", "2022", "--stride", "40",
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "--quiet",
+            "labels",
+            "--cdl",
+            str(tiny_world / "labels"),
+            "--aoi",
+            str(tiny_world / "aoi.geojson"),
+            "--years",
+            "2022",
+            "--stride",
+            "40",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
 
 #: Per verb: arguments that make its stage refuse the input (a project error), with OUT the output it names.
 _FAILING_RUNS = {
-    "labels": ["labels", "--cdl", "{world}/labels", "--aoi", "{world}/aoi.geojson", "--years", "2022",
-               "--classes", "Nonexistent", "--out", "OUT"],
-    "scenes": ["scenes", "--stac", "{world}/stac/catalog.json", "--aoi", "{world}/aoi.geojson", "--start",
-               "2030-01-01", "--end", "2030-02-01", "--out", "OUT"],
+    "labels": [
+        "labels",
+        "--cdl",
+        "{world}/labels",
+        "--aoi",
+        "{world}/aoi.geojson",
+        "--years",
+        "2022",
+        "--classes",
+        "Nonexistent",
+        "--out",
+        "OUT",
+    ],
+    "scenes": [
+        "scenes",
+        "--stac",
+        "{world}/stac/catalog.json",
+        "--aoi",
+        "{world}/aoi.geojson",
+        "--start",
+        "2030-01-01",
+        "--end",
+        "2030-02-01",
+        "--out",
+        "OUT",
+    ],
     "extract": ["extract", "{points}", "{points}", "--out", "OUT", "--workers", "1"],
     "series": ["series", "{tmp}/no-observations", "--points", "{points}", "--out", "OUT"],
     "import": ["import", "{points}", "--out", "OUT"],
@@ -383,31 +597,46 @@ _FAILING_RUNS = {
 
 
 @pytest.mark.parametrize("verb", sorted(_FAILING_RUNS))
-def test_a_failing_verb_leaves_nothing_behind(verb: str, tiny_world: Path, label_points: Path,
-                                              tmp_path: Path) -> None:
+def test_a_failing_verb_leaves_nothing_behind(verb: str, tiny_world: Path, label_points: Path, tmp_path: Path) -> None:
     """A project error: exit code 2, and the output the user named does not exist (nor anything else)."""
     from inseason.errors import InseasonError
 
     out = tmp_path / "out" / "target"
     out.parent.mkdir()
-    args = [a.format(world=tiny_world, points=label_points, tmp=tmp_path) if a != "OUT" else str(out)
-            for a in _FAILING_RUNS[verb]]
+    args = [
+        a.format(world=tiny_world, points=label_points, tmp=tmp_path) if a != "OUT" else str(out)
+        for a in _FAILING_RUNS[verb]
+    ]
     result = runner.invoke(app, ["--quiet", *args])
     assert isinstance(result.exception, InseasonError), (result.exception, result.output)
     assert not out.exists() and list(out.parent.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def test_user_text_is_printed_as_given_not_as_rich_markup(tiny_world: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_text_is_printed_as_given_not_as_rich_markup(
+    tiny_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Square brackets in a path or option value are printed, not taken for rich markup tags."""
     result = _run("labels", "--cdl", "x", "--aoi", "x", "--years", "[bold]2021", "--out", str(tmp_path / "p.parquet"))
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --years takes integers, e.g. --years 2021,2022 (got ['[bold]2021'])"
     monkeypatch.chdir(tmp_path)  # a short relative path: the printed line is not wrapped inside it
     out = Path("[bold]scenes[/].parquet")
-    result = runner.invoke(app, ["scenes", "--stac", str(tiny_world / "stac" / "catalog.json"), "--aoi",
-                                 str(tiny_world / "aoi.geojson"), "--start", "2021-06-01", "--end", "2021-06-10",
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "scenes",
+            "--stac",
+            str(tiny_world / "stac" / "catalog.json"),
+            "--aoi",
+            str(tiny_world / "aoi.geojson"),
+            "--start",
+            "2021-06-01",
+            "--end",
+            "2021-06-10",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert out.is_file() and f"scenes in {out} (" in " ".join(result.stdout.split())

@@ -24,8 +24,16 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
     assert "Models compared" in html and "Time-series viewer" in html
     assert set(result.metrics) == {"arset", "tempcnn"}
     assert all(0 <= m["overall_accuracy"] <= 1 for m in result.metrics.values())
-    for name in ("points.parquet", "scenes.parquet", "series.parquet", "split.parquet", "split.audit.md",
-                 "runs/arset/model.json", "runs/tempcnn/evaluation.json", "maps/summary.json"):
+    for name in (
+        "points.parquet",
+        "scenes.parquet",
+        "series.parquet",
+        "split.parquet",
+        "split.audit.md",
+        "runs/arset/model.json",
+        "runs/tempcnn/evaluation.json",
+        "maps/summary.json",
+    ):
         assert (tmp_path / "demo" / name).exists(), name
     assert not any("reusing" in line for line in said)
     classes = json.loads((tmp_path / "demo" / "runs" / "tempcnn" / "evaluation.json").read_text())["classes"]
@@ -47,7 +55,7 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
     console.print(summary_table(result))
     printed = console.export_text()
     assert "course OA" in printed and "0.756" in printed and "12-31" in printed
-    for name, scores in result.scores.items():
+    for scores in result.scores.values():
         assert f"{scores.course['overall_accuracy']:.3f}" in printed and scores.best_as_of["as_of"] in printed
 
     # Wall-to-wall maps of the test area as of each map date of the last season, shown in the report.
@@ -58,8 +66,12 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
             classes_mapped = cog.read(1)
             assert (classes_mapped > 0).mean() > 0.5  # most of the area has a class
     maps_section = html.split("Maps of the test area")[1]
-    for title in ("Class map", "Truth (CDL_2022.tif) in the model&#x27;s classes", "Confidence",
-                  "Area of each class by as-of date"):
+    for title in (
+        "Class map",
+        "Truth (CDL_2022.tif) in the model&#x27;s classes",
+        "Confidence",
+        "Area of each class by as-of date",
+    ):
         assert f"<h3 class='fig-title'>{title}</h3>" in maps_section, title
     assert all(f"<th>{date} mapped (ha)</th>" in maps_section for date in result.maps)
 

@@ -129,9 +129,12 @@ def read_lock(path: Path) -> dict[str, str]:
 
 def test_imported_modules_and_third_party_filtering(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("from __future__ import annotations\nimport os.path, numpy as np\nfrom . import x\n"
-                      "from inseason.errors import InputError\ndef f():\n    from pyspark.sql import SparkSession\n"
-                      "    import helper\n", encoding="utf-8")
+    sample.write_text(
+        "from __future__ import annotations\nimport os.path, numpy as np\nfrom . import x\n"
+        "from inseason.errors import InputError\ndef f():\n    from pyspark.sql import SparkSession\n"
+        "    import helper\n",
+        encoding="utf-8",
+    )
     names = imported_modules(sample)
     assert names == {"__future__", "os", "numpy", "inseason", "pyspark", "helper"}
     assert third_party(names, local=["helper"]) == {"numpy", "pyspark"}
@@ -182,7 +185,8 @@ def test_lock_pins_every_declared_requirement_within_its_range(lock: Path, group
             name = canonicalize_name(req.name)
             assert name in pins, f"{lock.name} lacks {req.name} ({group}): run `make lock`"
             assert req.specifier.contains(Version(pins[name]), prereleases=True), (
-                f"{lock.name} pins {name}=={pins[name]} outside {req} ({group}): run `make lock`")
+                f"{lock.name} pins {name}=={pins[name]} outside {req} ({group}): run `make lock`"
+            )
             for extra in req.extras:  # e.g. pyspark[connect]: its extra's own requirements are locked too
                 assert all(canonicalize_name(r.name) in pins for r in _extra_requirements(req.name, extra))
 
@@ -245,16 +249,23 @@ print(json.dumps({"imported": imported, "errors": errors, "pyspark_loaded": sys.
 
 def _python(*args: str) -> subprocess.CompletedProcess[str]:
     """Run this interpreter with the repository as working directory; output captured as text."""
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          check=False)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
 
 
 def test_package_imports_without_pyspark_and_spark_says_how_to_install_it() -> None:
     done = _python("-c", _WITHOUT_PYSPARK, json.dumps(SPARK_MODULES + TEST_SUPPORT_MODULES), json.dumps(SPARK_MODULES))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"inseason.cli", "inseason.engines.local", "inseason.extract.stage", "inseason.series.build",
-            "inseason.predict.maps", "inseason.storage", "inseason.tables", "inseason.demo"} <= set(result["imported"])
+    assert {
+        "inseason.cli",
+        "inseason.engines.local",
+        "inseason.extract.stage",
+        "inseason.series.build",
+        "inseason.predict.maps",
+        "inseason.storage",
+        "inseason.tables",
+        "inseason.demo",
+    } <= set(result["imported"])
     assert result["pyspark_loaded"] is False
     assert set(result["errors"]) == set(SPARK_MODULES)
     for message in result["errors"].values():
@@ -283,8 +294,11 @@ def test_cli_help_works_and_spark_fails_in_one_line_without_pyspark() -> None:
 
 def test_spark_engine_without_pyspark_leaves_no_output_behind(tmp_path: Path) -> None:
     """extract, series and predict check the engine before they write anything into --out."""
-    for args in (["extract", "points.parquet", "scenes.parquet"], ["series", "obs", "--points", "points.parquet"],
-                 ["predict", "run", "--aoi", "0,0,1,1", "--as-of", "2022-06-01", "--scenes", "s.parquet"]):
+    for args in (
+        ["extract", "points.parquet", "scenes.parquet"],
+        ["series", "obs", "--points", "points.parquet"],
+        ["predict", "run", "--aoi", "0,0,1,1", "--as-of", "2022-06-01", "--scenes", "s.parquet"],
+    ):
         out = tmp_path / args[0]
         failed = _python("-c", _CLI_WITHOUT_PYSPARK, *args, "--engine", "spark", "--out", str(out))
         assert failed.returncode == 2, failed.stderr
@@ -293,8 +307,10 @@ def test_spark_engine_without_pyspark_leaves_no_output_behind(tmp_path: Path) ->
 
 
 def test_loopback_s3_without_moto_says_to_install_the_test_extra() -> None:
-    script = ("import sys\nsys.modules['moto'] = None\nfrom inseason.errors import InputError\n"
-              "try:\n    import inseason.testing.s3\nexcept InputError as exc:\n    print(exc)\n")
+    script = (
+        "import sys\nsys.modules['moto'] = None\nfrom inseason.errors import InputError\n"
+        "try:\n    import inseason.testing.s3\nexcept InputError as exc:\n    print(exc)\n"
+    )
     done = _python("-c", script)
     assert done.returncode == 0, done.stderr
     message = done.stdout.strip()

@@ -9,9 +9,22 @@ import numpy as np
 import pytest
 
 from inseason.errors import InputError
-from inseason.labels import (KINDS, NO_CROP_GROWING, CdlClass, LabelMap, cdl_class, cdl_classes, cdl_code,
-                             cdl_colormap, label_map_preset, load_label_map, map_labels, no_crop_growing,
-                             resolve_label_map, window_label)
+from inseason.labels import (
+    KINDS,
+    NO_CROP_GROWING,
+    CdlClass,
+    LabelMap,
+    cdl_class,
+    cdl_classes,
+    cdl_code,
+    cdl_colormap,
+    label_map_preset,
+    load_label_map,
+    map_labels,
+    no_crop_growing,
+    resolve_label_map,
+    window_label,
+)
 
 # (code, official name, colour-table RGB) checked against the NASS GeoTIFF colour table.
 ANCHORS = [
@@ -205,6 +218,7 @@ def test_classes_are_immutable_and_table_is_a_copy() -> None:
 
 # ---- label maps ----------------------------------------------------------------------------------------
 
+
 def _cdl_samples(counts: dict[int, int]) -> tuple[list[int], list[str]]:
     codes = [code for code, n in counts.items() for _ in range(n)]
     return codes, [cdl_class(c).name for c in codes]
@@ -213,10 +227,23 @@ def _cdl_samples(counts: dict[int, int]) -> tuple[list[int], list[str]]:
 def test_arset_preset_has_the_course_classes_and_drops_double_crops() -> None:
     codes, names = _cdl_samples({1: 3, 2: 2, 3: 2, 5: 4, 24: 2, 26: 1, 141: 2, 0: 1})
     mapped = map_labels(label_map_preset("arset"), codes=codes, names=names)
-    assert [c.name for c in mapped.classes] == ["Uncultivated", "Cultivated", NO_CROP_GROWING, "Soybeans", "Rice",
-                                                "Corn", "Cotton"]
-    assert mapped.report["counts"] == {"Corn": 3, "Cotton": 2, "Cultivated": 2, "Rice": 2, "Soybeans": 4,
-                                       "Uncultivated": 3}
+    assert [c.name for c in mapped.classes] == [
+        "Uncultivated",
+        "Cultivated",
+        NO_CROP_GROWING,
+        "Soybeans",
+        "Rice",
+        "Corn",
+        "Cotton",
+    ]
+    assert mapped.report["counts"] == {
+        "Corn": 3,
+        "Cotton": 2,
+        "Cultivated": 2,
+        "Rice": 2,
+        "Soybeans": 4,
+        "Uncultivated": 3,
+    }
     assert mapped.labels.count(None) == 1
     assert mapped.report["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 1}
     colors = {c.name: c.color for c in mapped.classes}
@@ -246,8 +273,10 @@ def test_cdl_major_keeps_the_largest_classes_and_double_crops_keep_their_crops()
 
 def test_user_yaml_maps_codes_and_names_and_merges_sparse_classes(tmp_path) -> None:
     path = tmp_path / "delta.yaml"
-    path.write_text("classes:\n  Maize: [1, sweet corn]\n  Soy: [Soybeans]\n  Rice: [3]\n  WW-Soy: [26]\n"
-                    "other: Other\ndrop: [111]\nmin_count: 2\nsparse: merge\n")
+    path.write_text(
+        "classes:\n  Maize: [1, sweet corn]\n  Soy: [Soybeans]\n  Rice: [3]\n  WW-Soy: [26]\n"
+        "other: Other\ndrop: [111]\nmin_count: 2\nsparse: merge\n"
+    )
     label_map = load_label_map(path)
     assert label_map.name == "delta" and label_map.members["Maize"] == (1, "sweet corn")
     codes, names = _cdl_samples({1: 2, 12: 1, 5: 3, 3: 1, 26: 2, 111: 1, 176: 2})
@@ -286,10 +315,20 @@ def test_foreign_label_names_map_without_the_cdl_table() -> None:
     assert mapped.labels == ["cereal", "cereal", "rest", "cereal"]
 
 
-@pytest.mark.parametrize("scl, expected", [
-    ([4, 4, 5, 5], True), ([5, 4], False), ([4, 5], False), ([4, 4, 5, 8, 9, 3], True), ([5, 4, 9, 0], False),
-    ([5], True), ([4], False), ([], False), ([8, 9], False),
-])
+@pytest.mark.parametrize(
+    ("scl", "expected"),
+    [
+        ([4, 4, 5, 5], True),
+        ([5, 4], False),
+        ([4, 5], False),
+        ([4, 4, 5, 8, 9, 3], True),
+        ([5, 4, 9, 0], False),
+        ([5], True),
+        ([4], False),
+        ([], False),
+        ([8, 9], False),
+    ],
+)
 def test_no_crop_growing_looks_at_the_last_two_valid_scl_values(scl: list[int], expected: bool) -> None:
     assert no_crop_growing(scl) is expected
 

@@ -17,10 +17,19 @@ from affine import Affine
 from rasterio.io import MemoryFile
 
 
-def write_cog(path: str | os.PathLike[str], data: np.ndarray, *, crs: str | int, transform: Affine,
-              nodata: float | None = 0, block_size: int = 256, resampling: str = "AVERAGE",
-              colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
-              tags: Mapping[str, str] | None = None, band_descriptions: tuple[str, ...] | None = None) -> int:
+def write_cog(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    *,
+    crs: str | int,
+    transform: Affine,
+    nodata: float | None = 0,
+    block_size: int = 256,
+    resampling: str = "AVERAGE",
+    colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
+    tags: Mapping[str, str] | None = None,
+    band_descriptions: tuple[str, ...] | None = None,
+) -> int:
     """Write ``data`` ((rows, cols) or (bands, rows, cols)) as a deflate COG at ``path``; return its size.
 
     ``resampling`` is the overview resampling (``AVERAGE`` for reflectance, ``NEAREST`` for classes).
@@ -29,8 +38,16 @@ def write_cog(path: str | os.PathLike[str], data: np.ndarray, *, crs: str | int,
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     crs_text = f"EPSG:{crs}" if isinstance(crs, int) else crs
-    profile = dict(driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
-                   dtype=array.dtype, crs=crs_text, transform=transform, nodata=nodata)
+    profile = dict(
+        driver="GTiff",
+        width=array.shape[2],
+        height=array.shape[1],
+        count=array.shape[0],
+        dtype=array.dtype,
+        crs=crs_text,
+        transform=transform,
+        nodata=nodata,
+    )
     with MemoryFile() as memfile, memfile.open(**profile) as mem:
         mem.write(array)
         if colormap is not None:
@@ -40,7 +57,15 @@ def write_cog(path: str | os.PathLike[str], data: np.ndarray, *, crs: str | int,
         for i, text in enumerate(band_descriptions or (), start=1):
             mem.set_band_description(i, text)
         predictor = "NO" if colormap is not None else "YES"  # horizontal differencing for measurements
-        rasterio.shutil.copy(mem, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR=predictor,
-                             BLOCKSIZE=str(block_size), OVERVIEW_RESAMPLING=resampling, NUM_THREADS="1")
+        rasterio.shutil.copy(
+            mem,
+            tmp,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR=predictor,
+            BLOCKSIZE=str(block_size),
+            OVERVIEW_RESAMPLING=resampling,
+            NUM_THREADS="1",
+        )
     tmp.replace(path)
     return path.stat().st_size

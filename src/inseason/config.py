@@ -59,14 +59,44 @@ class SynthConfig(StrictModel):
 SYNTH_SIZES: dict[str, dict[str, Any]] = {
     # tiny and small use scaled-down tiles so unit tests take seconds; demo and large use the
     # 10 980 m MGRS-like grid of DESIGN §5.
-    "tiny": dict(years=(2021, 2022), tiles_x=1, tiles_y=1, tile_m=2400, overlap_m=0,
-                 season=("03-01", "10-31"), field_scale=0.5, block_size=128),
-    "small": dict(years=(2021, 2022), tiles_x=2, tiles_y=1, tile_m=4800, overlap_m=480,
-                  season=("02-01", "11-30"), field_scale=0.8, block_size=128),
-    "demo": dict(years=(2020, 2021, 2022), tiles_x=1, tiles_y=1, tile_m=10980, overlap_m=0,
-                 season=("02-01", "11-30"), block_size=256),
-    "large": dict(years=(2019, 2020, 2021, 2022, 2023), tiles_x=2, tiles_y=2, tile_m=10980, overlap_m=960,
-                  season=("01-01", "12-31"), block_size=256),
+    "tiny": dict(
+        years=(2021, 2022),
+        tiles_x=1,
+        tiles_y=1,
+        tile_m=2400,
+        overlap_m=0,
+        season=("03-01", "10-31"),
+        field_scale=0.5,
+        block_size=128,
+    ),
+    "small": dict(
+        years=(2021, 2022),
+        tiles_x=2,
+        tiles_y=1,
+        tile_m=4800,
+        overlap_m=480,
+        season=("02-01", "11-30"),
+        field_scale=0.8,
+        block_size=128,
+    ),
+    "demo": dict(
+        years=(2020, 2021, 2022),
+        tiles_x=1,
+        tiles_y=1,
+        tile_m=10980,
+        overlap_m=0,
+        season=("02-01", "11-30"),
+        block_size=256,
+    ),
+    "large": dict(
+        years=(2019, 2020, 2021, 2022, 2023),
+        tiles_x=2,
+        tiles_y=2,
+        tile_m=10980,
+        overlap_m=960,
+        season=("01-01", "12-31"),
+        block_size=256,
+    ),
 }
 
 

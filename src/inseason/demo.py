@@ -126,17 +126,34 @@ def scores_of(evaluation: dict[str, Any]) -> ModelScores:
     course protocol against the course's published figures."""
     course = evaluation.get("course_windows")
     return ModelScores(
-        end_of_season=evaluation["end_of_season"], overall_accuracy=evaluation["overall_accuracy"],
-        macro_f1=evaluation["macro_f1"], kappa=evaluation["kappa"], best_as_of=evaluation["best_as_of"],
-        course=None if not course else {"overall_accuracy": course["overall_accuracy"],
-                                        "macro_f1": course["macro_f1"], "n": course["n"],
-                                        "published": course.get("published")},
-        sample_size_warning=(evaluation.get("sample_size") or {}).get("warning"))
+        end_of_season=evaluation["end_of_season"],
+        overall_accuracy=evaluation["overall_accuracy"],
+        macro_f1=evaluation["macro_f1"],
+        kappa=evaluation["kappa"],
+        best_as_of=evaluation["best_as_of"],
+        course=None
+        if not course
+        else {
+            "overall_accuracy": course["overall_accuracy"],
+            "macro_f1": course["macro_f1"],
+            "n": course["n"],
+            "published": course.get("published"),
+        },
+        sample_size_warning=(evaluation.get("sample_size") or {}).get("warning"),
+    )
 
 
-def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", seed: int = 1, stride: int = 15,
-             models: dict[str, dict[str, Any]] | None = None, map_dates: tuple[str, ...] = MAP_DATES,
-             quiet: bool = False, say: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    out: str | os.PathLike[str] = "demo-out",
+    *,
+    size: str = "demo",
+    seed: int = 1,
+    stride: int = 15,
+    models: dict[str, dict[str, Any]] | None = None,
+    map_dates: tuple[str, ...] = MAP_DATES,
+    quiet: bool = False,
+    say: Callable[[str], None] = print,
+) -> DemoResult:
     """Run synth → labels → scenes → extract → series → split → train (two models) → evaluate (with the
     course protocol) → predict (wall-to-wall maps of the test area) → report.
 
@@ -180,8 +197,9 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
     if info_path.exists():
         info = json.loads(info_path.read_text())
         if (info["size"], info["seed"]) != (size, seed):
-            raise OutputError(f"{root} holds a {info['size']} world of seed {info['seed']}: choose another --out "
-                              "or delete it")
+            raise OutputError(
+                f"{root} holds a {info['size']} world of seed {info['seed']}: choose another --out or delete it"
+            )
         say(f"world: reusing {world}")
     else:
         say(f"world ({size}, seed {seed}) → {world}")
@@ -191,28 +209,61 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
     series, splits = root / "series.parquet", root / "split.parquet"
     aoi = world / "aoi.geojson"
 
-    _step(points, lambda: make_label_points(cdl=world / "labels", aoi=aoi, years=years, stride=stride, out=points,
-                                            quiet=quiet), say=say, what="label points")
-    _step(scenes, lambda: find_scenes(stac=world / "stac" / "catalog.json", aoi=aoi, start=f"{min(years)}-01-01",
-                                      end=f"{max(years)}-12-31", out=scenes, quiet=quiet),
-          say=say, what="scene manifest")
+    _step(
+        points,
+        lambda: make_label_points(cdl=world / "labels", aoi=aoi, years=years, stride=stride, out=points, quiet=quiet),
+        say=say,
+        what="label points",
+    )
+    _step(
+        scenes,
+        lambda: find_scenes(
+            stac=world / "stac" / "catalog.json",
+            aoi=aoi,
+            start=f"{min(years)}-01-01",
+            end=f"{max(years)}-12-31",
+            out=scenes,
+            quiet=quiet,
+        ),
+        say=say,
+        what="scene manifest",
+    )
     if (observations / "_manifest.jsonl").exists() and not _unfinished(observations, scenes):
         say(f"observations: reusing {observations}")
     else:
         say(f"observations → {observations}")
         extract(points, scenes, out=observations, quiet=quiet)
-    _step(series, lambda: make_series(observations, points=points, label_map=LABEL_MAP, out=series, quiet=quiet),
-          say=say, what="series")
+    _step(
+        series,
+        lambda: make_series(observations, points=points, label_map=LABEL_MAP, out=series, quiet=quiet),
+        say=say,
+        what="series",
+    )
     tile_m = float(info["tiles"][0]["size_m"])
     block = min(2000.0, tile_m / 6)  # scaled-down worlds get scaled-down blocks
-    _step(splits, lambda: split_series(series, by="block", block_size=block, buffer=round(block / 7), out=splits,
-                                       seed=seed, quiet=quiet), say=say, what="split")
+    _step(
+        splits,
+        lambda: split_series(
+            series, by="block", block_size=block, buffer=round(block / 7), out=splits, seed=seed, quiet=quiet
+        ),
+        say=say,
+        what="split",
+    )
     evaluations = {}
     for name, recipe in models.items():
         run = root / "runs" / name
-        _step(run / "summary.json", lambda: train(splits, out=run, config=train_config(
-            preset=recipe["preset"], overrides=recipe.get("overrides")), resume=True, quiet=quiet),
-              say=say, what=f"train {name}")  # resume: a run killed mid-training goes on from its checkpoint
+        _step(
+            run / "summary.json",
+            lambda run=run, recipe=recipe: train(
+                splits,
+                out=run,
+                config=train_config(preset=recipe["preset"], overrides=recipe.get("overrides")),
+                resume=True,
+                quiet=quiet,
+            ),
+            say=say,
+            what=f"train {name}",
+        )  # resume: a run killed mid-training goes on from its checkpoint
         reused = _current_evaluation(run / EVALUATION_FILE)
         if reused is not None:
             say(f"evaluate {name}: reusing {run / EVALUATION_FILE}")
@@ -224,17 +275,34 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, size: str = "demo", se
     best = max(scores, key=lambda n: ((scores[n].best_as_of or {}).get("macro_f1") or 0.0, scores[n].macro_f1))
     season = max(years)
     maps_dir = root / "maps"
-    _step(maps_dir / "summary.json", lambda: predict_map(
-        root / "runs" / best, aoi=map_area(info, aoi), as_of=[f"{season}-{md}" for md in map_dates],
-        scenes=scenes, out=maps_dir, quiet=quiet), say=say, what=f"maps as of {', '.join(map_dates)} {season} ({best})")
+    _step(
+        maps_dir / "summary.json",
+        lambda: predict_map(
+            root / "runs" / best,
+            aoi=map_area(info, aoi),
+            as_of=[f"{season}-{md}" for md in map_dates],
+            scenes=scenes,
+            out=maps_dir,
+            quiet=quiet,
+        ),
+        say=say,
+        what=f"maps as of {', '.join(map_dates)} {season} ({best})",
+    )
     maps = {date: str(path) for date, path in json.loads((maps_dir / "summary.json").read_text())["maps"].items()}
     others = [evaluations[n] for n in evaluations if n != best]
-    report = write_report(evaluations[best], out=root / "report.html", comparisons=others,
-                          title=f"inseason demo: {best} on the {size} world's test blocks",
-                          maps=maps_dir, truth=world / "labels" / f"CDL_{season}.tif", bundle=root / "runs" / best)
+    report = write_report(
+        evaluations[best],
+        out=root / "report.html",
+        comparisons=others,
+        title=f"inseason demo: {best} on the {size} world's test blocks",
+        maps=maps_dir,
+        truth=world / "labels" / f"CDL_{season}.tif",
+        bundle=root / "runs" / best,
+    )
     metrics = {name: {k: ev[k] for k in ("overall_accuracy", "macro_f1", "kappa")} for name, ev in evaluations.items()}
-    return DemoResult(report=report, folder=root, metrics=metrics, scores=scores, maps=maps,
-                      maps_folder=maps_dir, mapped_by=best)
+    return DemoResult(
+        report=report, folder=root, metrics=metrics, scores=scores, maps=maps, maps_folder=maps_dir, mapped_by=best
+    )
 
 
 def _unfinished(observations: Path, scenes: Path) -> bool:
@@ -252,22 +320,33 @@ def summary_table(result: DemoResult) -> Any:
     date on the in-season curve, and the course protocol, with the course's published figures beneath."""
     from rich.table import Table
 
-    published = next((s.course["published"] for s in result.scores.values() if s.course and s.course.get("published")),
-                     None)
+    published = next(
+        (s.course["published"] for s in result.scores.values() if s.course and s.course.get("published")), None
+    )
     caption = "OA overall accuracy, F1 macro-F1."
     if published:
-        caption += (f" The ARSET course published OA {published['overall_accuracy']:.3f}, macro-F1 "
-                    f"{published['macro_f1']:.3f} under its protocol, on its own data.")
-    table = Table(title="Test split: end of season (its date), the best as-of date of the in-season curve, and "
-                        "the ARSET course's protocol (windows every 15 days after each sample's first image)",
-                  caption=caption)
+        caption += (
+            f" The ARSET course published OA {published['overall_accuracy']:.3f}, macro-F1 "
+            f"{published['macro_f1']:.3f} under its protocol, on its own data."
+        )
+    table = Table(
+        title="Test split: end of season (its date), the best as-of date of the in-season curve, and "
+        "the ARSET course's protocol (windows every 15 days after each sample's first image)",
+        caption=caption,
+    )
     for column in ("model", "season end", "OA", "F1", "kappa", "best date", "F1 then", "course OA", "course F1"):
         table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     for name, s in result.scores.items():
         course = s.course or {}
-        table.add_row(name, s.end_of_season, f"{s.overall_accuracy:.3f}", f"{s.macro_f1:.3f}", f"{s.kappa:.3f}",
-                      s.best_as_of["as_of"] if s.best_as_of else "–",
-                      f"{s.best_as_of['macro_f1']:.3f}" if s.best_as_of else "–",
-                      f"{course['overall_accuracy']:.3f}" if course else "–",
-                      f"{course['macro_f1']:.3f}" if course else "–")
+        table.add_row(
+            name,
+            s.end_of_season,
+            f"{s.overall_accuracy:.3f}",
+            f"{s.macro_f1:.3f}",
+            f"{s.kappa:.3f}",
+            s.best_as_of["as_of"] if s.best_as_of else "–",
+            f"{s.best_as_of['macro_f1']:.3f}" if s.best_as_of else "–",
+            f"{course['overall_accuracy']:.3f}" if course else "–",
+            f"{course['macro_f1']:.3f}" if course else "–",
+        )
     return table

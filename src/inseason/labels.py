@@ -24,9 +24,26 @@ from typing import Any
 from inseason.config import load_yaml
 from inseason.errors import InputError
 
-__all__ = ["INVALID_SCL", "KINDS", "NO_CROP_GROWING", "PRESETS", "CdlClass", "LabelClass", "LabelMap", "MappedLabels",
-           "cdl_class", "cdl_classes", "cdl_code", "cdl_colormap", "label_map_preset", "load_label_map",
-           "map_labels", "no_crop_growing", "resolve_label_map", "window_label"]
+__all__ = [
+    "INVALID_SCL",
+    "KINDS",
+    "NO_CROP_GROWING",
+    "PRESETS",
+    "CdlClass",
+    "LabelClass",
+    "LabelMap",
+    "MappedLabels",
+    "cdl_class",
+    "cdl_classes",
+    "cdl_code",
+    "cdl_colormap",
+    "label_map_preset",
+    "load_label_map",
+    "map_labels",
+    "no_crop_growing",
+    "resolve_label_map",
+    "window_label",
+]
 
 KINDS: tuple[str, ...] = ("crop", "double_crop", "non_crop", "background")
 """The values of `CdlClass.kind`."""
@@ -104,15 +121,12 @@ def cdl_class(code: int) -> CdlClass:
         code = operator.index(code)  # accepts numpy integers too
     except TypeError:
         raise InputError(
-            f"CDL code {code!r} is not an integer: CDL codes are integers 0-255, "
-            "see `inseason.labels.cdl_classes()`"
+            f"CDL code {code!r} is not an integer: CDL codes are integers 0-255, see `inseason.labels.cdl_classes()`"
         ) from None
     if code in table:
         return table[code]
     if not 0 <= code <= 255:
-        raise InputError(
-            f"unknown CDL code {code}: CDL codes are 0-255, see `inseason.labels.cdl_classes()`"
-        )
+        raise InputError(f"unknown CDL code {code}: CDL codes are 0-255, see `inseason.labels.cdl_classes()`")
     raise InputError(
         f"unknown CDL code {code}: CDL does not define this code, "
         "see `inseason.labels.cdl_classes()` for the defined ones"
@@ -209,11 +223,23 @@ class MappedLabels:
 
     def metadata(self, label_map: LabelMap) -> str:
         """The label map as JSON for the ``inseason:label_map`` metadata of a series table."""
-        return json.dumps({"name": label_map.name, "rules": list(label_map.rules),
-                           "classes": [{"index": i, "name": c.name, "color": list(c.color),
-                                        "first_crop": c.first_crop, "second_crop": c.second_crop}
-                                       for i, c in enumerate(self.classes)],
-                           "report": self.report})
+        return json.dumps(
+            {
+                "name": label_map.name,
+                "rules": list(label_map.rules),
+                "classes": [
+                    {
+                        "index": i,
+                        "name": c.name,
+                        "color": list(c.color),
+                        "first_crop": c.first_crop,
+                        "second_crop": c.second_crop,
+                    }
+                    for i, c in enumerate(self.classes)
+                ],
+                "report": self.report,
+            }
+        )
 
 
 def _arset_map() -> LabelMap:
@@ -222,9 +248,20 @@ def _arset_map() -> LabelMap:
     crops = tuple(c for c, cls in sorted(table.items()) if cls.kind == "crop" and c not in named.values())
     uncultivated = tuple(c for c, cls in sorted(table.items()) if cls.kind in ("non_crop", "background"))
     doubles = tuple(c for c, cls in sorted(table.items()) if cls.kind == "double_crop")
-    return LabelMap(name="arset", members={"Uncultivated": uncultivated, "Cultivated": crops, NO_CROP_GROWING: (),
-                                           **{k: (v,) for k, v in named.items()}},
-                    other=None, drop=doubles, min_count=1, sparse="drop", rules=("no_crop_growing",))
+    return LabelMap(
+        name="arset",
+        members={
+            "Uncultivated": uncultivated,
+            "Cultivated": crops,
+            NO_CROP_GROWING: (),
+            **{k: (v,) for k, v in named.items()},
+        },
+        other=None,
+        drop=doubles,
+        min_count=1,
+        sparse="drop",
+        rules=("no_crop_growing",),
+    )
 
 
 def label_map_preset(name: str) -> LabelMap:
@@ -239,8 +276,9 @@ def label_map_preset(name: str) -> LabelMap:
     if key == "cdl-major" or key.startswith("cdl-major:"):
         text = key.partition(":")[2] or str(_DEFAULT_MAJOR)
         if not text.isdigit() or int(text) < 1:
-            raise InputError(f"label map {name!r}: write cdl-major:N with N a positive number of classes, "
-                             "e.g. cdl-major:8")
+            raise InputError(
+                f"label map {name!r}: write cdl-major:N with N a positive number of classes, e.g. cdl-major:8"
+            )
         return LabelMap(name=f"cdl-major:{int(text)}", members={}, other="Other", top=int(text))
     raise InputError(f"unknown label map {name!r}: choose one of {', '.join(PRESETS)} or give a YAML file")
 
@@ -254,16 +292,16 @@ def _source_label(item: Any, where: str) -> int | str:
 def load_label_map(path: str | os.PathLike[str]) -> LabelMap:
     """Read a user label map from YAML::
 
-        name: delta            # optional, default: the file name
-        classes:               # class name: source codes or names (CDL names are checked)
-          Corn: [1, Sweet Corn]
-          Soybeans: [5]
-          Double soy: [26]
-        other: Other           # class of every unlisted source label; null drops them
-        drop: [111]            # source labels to drop outright
-        min_count: 50          # classes with fewer samples are merged into `other` or dropped
-        sparse: merge          # merge | drop
-        rules: []              # no_crop_growing (the ARSET rule, applied per window)
+    name: delta            # optional, default: the file name
+    classes:               # class name: source codes or names (CDL names are checked)
+      Corn: [1, Sweet Corn]
+      Soybeans: [5]
+      Double soy: [26]
+    other: Other           # class of every unlisted source label; null drops them
+    drop: [111]            # source labels to drop outright
+    min_count: 50          # classes with fewer samples are merged into `other` or dropped
+    sparse: merge          # merge | drop
+    rules: []              # no_crop_growing (the ARSET rule, applied per window)
     """
     data = load_yaml(Path(path))
     known = {"name", "classes", "other", "drop", "min_count", "sparse", "rules"}
@@ -287,10 +325,15 @@ def load_label_map(path: str | os.PathLike[str]) -> LabelMap:
     if not isinstance(min_count, int) or min_count < 0:
         raise InputError(f"label map {path}: min_count {min_count!r} must be a non-negative integer")
     drop = data.get("drop") or []
-    return LabelMap(name=str(data.get("name", Path(path).stem)), members=members,
-                    other=None if data.get("other", "Other") is None else str(data.get("other", "Other")),
-                    drop=tuple(_source_label(i, f"{path} drop") for i in (drop if isinstance(drop, list) else [drop])),
-                    min_count=min_count, sparse=sparse, rules=rules)
+    return LabelMap(
+        name=str(data.get("name", Path(path).stem)),
+        members=members,
+        other=None if data.get("other", "Other") is None else str(data.get("other", "Other")),
+        drop=tuple(_source_label(i, f"{path} drop") for i in (drop if isinstance(drop, list) else [drop])),
+        min_count=min_count,
+        sparse=sparse,
+        rules=rules,
+    )
 
 
 def resolve_label_map(spec: str | os.PathLike[str] | LabelMap | None) -> LabelMap:
@@ -329,8 +372,10 @@ def _check_member_names(label_map: LabelMap, names: set[str], cdl: bool) -> None
                 elif item not in names:
                     close = difflib.get_close_matches(item, sorted(names), n=3)
                     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-                    raise InputError(f"label map {label_map.name}: class {cls_name!r} lists label {item!r}, "
-                                     f"which no sample has{hint}: fix the name in the mapping")
+                    raise InputError(
+                        f"label map {label_map.name}: class {cls_name!r} lists label {item!r}, "
+                        f"which no sample has{hint}: fix the name in the mapping"
+                    )
             elif cdl:
                 cdl_class(item)
 
@@ -355,8 +400,9 @@ def _double_crop_names(code: int | None) -> tuple[str | None, str | None]:
     return table[cls.first_crop].name, table[cls.second_crop].name
 
 
-def map_labels(label_map: LabelMap, *, codes: Sequence[int | None], names: Sequence[str],
-               cdl: bool = True) -> MappedLabels:
+def map_labels(
+    label_map: LabelMap, *, codes: Sequence[int | None], names: Sequence[str], cdl: bool = True
+) -> MappedLabels:
     """Apply ``label_map`` to samples given by source code (``None`` when there is none) and source name.
 
     ``cdl`` says the source labels are CDL classes (names in the map are then checked against the CDL
@@ -367,8 +413,11 @@ def map_labels(label_map: LabelMap, *, codes: Sequence[int | None], names: Seque
     _check_member_names(label_map, set(names), cdl)
     if cdl:  # CDL names in the map become codes, so spelling and case do not matter
         as_code = lambda item: cdl_code(item) if isinstance(item, str) else item  # noqa: E731
-        label_map = replace(label_map, drop=tuple(map(as_code, label_map.drop)),
-                            members={c: tuple(map(as_code, items)) for c, items in label_map.members.items()})
+        label_map = replace(
+            label_map,
+            drop=tuple(map(as_code, label_map.drop)),
+            members={c: tuple(map(as_code, items)) for c, items in label_map.members.items()},
+        )
     labels: list[str | None] = []
     dropped: dict[str, int] = {}
     class_codes: dict[str, list[int]] = {}
@@ -385,7 +434,7 @@ def map_labels(label_map: LabelMap, *, codes: Sequence[int | None], names: Seque
     report: dict[str, Any] = {"samples": len(labels), "dropped": dropped, "merged": {}, "sparse_dropped": {}}
     if label_map.top is not None:
         ranked = sorted(counts, key=lambda c: (-counts[c], c))
-        keep = set(ranked[:label_map.top])
+        keep = set(ranked[: label_map.top])
         for i, lab in enumerate(labels):
             if lab is not None and lab not in keep:
                 report["merged"][lab] = counts[lab]
@@ -405,8 +454,10 @@ def map_labels(label_map: LabelMap, *, codes: Sequence[int | None], names: Seque
     if label_map.min_count == 0:
         empty = [c for c in declared if counts.get(c, 0) == 0]
         if empty:
-            raise InputError(f"label map {label_map.name}: classes {empty} have no samples: remove them from the "
-                             "map, or set min_count so sparse classes are merged or dropped")
+            raise InputError(
+                f"label map {label_map.name}: classes {empty} have no samples: remove them from the "
+                "map, or set min_count so sparse classes are merged or dropped"
+            )
     if not counts:
         raise InputError(f"label map {label_map.name} leaves no samples: check the map against the labels")
     report["counts"] = dict(sorted(counts.items()))
@@ -418,8 +469,9 @@ def map_labels(label_map: LabelMap, *, codes: Sequence[int | None], names: Seque
     for cls_name in order:
         codes_of = class_codes.get(cls_name, [])
         first, second = _double_crop_names(codes_of[0]) if len(codes_of) == 1 else (None, None)
-        classes.append(LabelClass(name=cls_name, color=_class_color(cls_name, codes_of),
-                                  first_crop=first, second_crop=second))
+        classes.append(
+            LabelClass(name=cls_name, color=_class_color(cls_name, codes_of), first_crop=first, second_crop=second)
+        )
     return MappedLabels(labels=labels, classes=classes, report=report)
 
 

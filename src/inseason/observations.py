@@ -29,8 +29,17 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from inseason.errors import InputError
-from inseason.storage import (append_line, exists, filesystem, is_s3, join_uri, list_files, local_path, read_bytes,
-                              write_bytes)
+from inseason.storage import (
+    append_line,
+    exists,
+    filesystem,
+    is_s3,
+    join_uri,
+    list_files,
+    local_path,
+    read_bytes,
+    write_bytes,
+)
 from inseason.tables import OBSERVATIONS, with_metadata
 
 MANIFEST = "_manifest.jsonl"
@@ -74,9 +83,12 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
             continue
         fs, path = filesystem(part)
         meta = pq.read_schema(path, filesystem=fs).metadata or {}
-        entries[found["scene"]] = {"scene_id": found["scene"], "status": "done",
-                                   "observations": pq.read_metadata(path, filesystem=fs).num_rows,
-                                   "bytes_read": int(meta.get(b"inseason:bytes_read", b"0"))}
+        entries[found["scene"]] = {
+            "scene_id": found["scene"],
+            "status": "done",
+            "observations": pq.read_metadata(path, filesystem=fs).num_rows,
+            "bytes_read": int(meta.get(b"inseason:bytes_read", b"0")),
+        }
     return entries
 
 

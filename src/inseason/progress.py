@@ -9,8 +9,15 @@ import sys
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 #: Columns of help and tables when the output is not a terminal (a pipe, a file, a CI log), and the most
 #: a terminal gets: wide enough that no option name or path is cut, narrow enough to read.
@@ -60,9 +67,18 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
 
 def progress_bar(*, quiet: bool = False) -> Progress:
     """A rich progress display on stderr (use as a context manager; add one task per loop)."""
-    return Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<10}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=quiet, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=False,
+    )
 
 
 def one_line(text: str) -> str:
@@ -70,8 +86,9 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                 line: str | None = None) -> str:
+def warning_line(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
     """A Python warning as the user sees it: ``warning: <message>`` on one line, without the file, line and
     source line Python prints by default (the signature of `warnings.formatwarning`)."""
     return f"warning: {one_line(str(message))}\n"
@@ -101,5 +118,5 @@ class OneLineHandler(logging.Handler):
             if self.verbose and record.exc_info:
                 line += "\n" + logging.Formatter().formatException(record.exc_info)
             sys.stderr.write(line + "\n")
-        except Exception:  # noqa: BLE001 - logging must never raise; Handler.handleError reports it
+        except Exception:
             self.handleError(record)

@@ -104,19 +104,32 @@ def s3_settings() -> S3Settings:
         return S3Settings(region=region, endpoint_url=endpoint, unsigned=True)
     credentials = session.get_credentials()
     if credentials is None:
-        raise InputError("no AWS credentials for s3:// paths: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                         "(or AWS_PROFILE), or AWS_NO_SIGN_REQUEST=YES for a public bucket")
+        raise InputError(
+            "no AWS credentials for s3:// paths: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or AWS_PROFILE), or AWS_NO_SIGN_REQUEST=YES for a public bucket"
+        )
     frozen = credentials.get_frozen_credentials()
-    return S3Settings(region=region, endpoint_url=endpoint, unsigned=False, access_key=frozen.access_key,
-                      secret_key=frozen.secret_key, session_token=frozen.token)
+    return S3Settings(
+        region=region,
+        endpoint_url=endpoint,
+        unsigned=False,
+        access_key=frozen.access_key,
+        secret_key=frozen.secret_key,
+        session_token=frozen.token,
+    )
 
 
 @lru_cache(maxsize=4)
 def _s3_filesystem(settings: S3Settings) -> pafs.S3FileSystem:
-    return pafs.S3FileSystem(access_key=settings.access_key, secret_key=settings.secret_key,
-                             session_token=settings.session_token, anonymous=settings.unsigned,
-                             region=settings.region, endpoint_override=settings.endpoint_host,
-                             scheme="https" if settings.https else "http")
+    return pafs.S3FileSystem(
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        session_token=settings.session_token,
+        anonymous=settings.unsigned,
+        region=settings.region,
+        endpoint_override=settings.endpoint_host,
+        scheme="https" if settings.https else "http",
+    )
 
 
 def filesystem(uri: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
@@ -134,8 +147,10 @@ def check_bucket(uri: str) -> None:
     try:
         info = fs.get_file_info(bucket)
     except OSError as exc:
-        raise InputError(f"S3 bucket {bucket} of {uri} cannot be reached ({exc}): check the endpoint "
-                         "(AWS_ENDPOINT_URL), the region and the credentials") from None
+        raise InputError(
+            f"S3 bucket {bucket} of {uri} cannot be reached ({exc}): check the endpoint "
+            "(AWS_ENDPOINT_URL), the region and the credentials"
+        ) from None
     if info.type == pafs.FileType.NotFound:
         raise InputError(f"S3 bucket {bucket} of {uri} does not exist: create it or fix the URI")
 
@@ -235,9 +250,14 @@ def gdal_env(hrefs: Iterable[str] = (), **options: object) -> rasterio.Env:
     if not any(is_s3(h) for h in hrefs):
         return rasterio.Env(**options)
     settings = s3_settings()
-    session = AWSSession(aws_unsigned=settings.unsigned, aws_access_key_id=settings.access_key,
-                         aws_secret_access_key=settings.secret_key, aws_session_token=settings.session_token,
-                         region_name=settings.region, endpoint_url=settings.endpoint_host)
+    session = AWSSession(
+        aws_unsigned=settings.unsigned,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        aws_session_token=settings.session_token,
+        region_name=settings.region,
+        endpoint_url=settings.endpoint_host,
+    )
     if settings.endpoint_url is not None:
         options = {"AWS_VIRTUAL_HOSTING": "FALSE", "AWS_HTTPS": "YES" if settings.https else "NO", **options}
     return rasterio.Env(session=session, **options)

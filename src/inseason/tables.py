@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,34 +20,68 @@ from inseason.errors import InputError
 
 SCHEMA_VERSION = "1"
 
-LABEL_POINTS = pa.schema([
-    ("point_id", pa.int64()), ("x", pa.float64()), ("y", pa.float64()), ("lon", pa.float64()),
-    ("lat", pa.float64()), ("year", pa.int16()), ("label_code", pa.int32()), ("label", pa.string()),
-    ("field_id", pa.int64()), ("source", pa.string()),
-])
+LABEL_POINTS = pa.schema(
+    [
+        ("point_id", pa.int64()),
+        ("x", pa.float64()),
+        ("y", pa.float64()),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("year", pa.int16()),
+        ("label_code", pa.int32()),
+        ("label", pa.string()),
+        ("field_id", pa.int64()),
+        ("source", pa.string()),
+    ]
+)
 
-SCENE_MANIFEST = pa.schema([
-    ("scene_id", pa.string()), ("datetime", pa.timestamp("us", tz="UTC")), ("date", pa.date32()),
-    ("tile", pa.string()), ("platform", pa.string()), ("processing_baseline", pa.string()),
-    ("epsg", pa.int32()), ("footprint", pa.binary()), ("hrefs", pa.map_(pa.string(), pa.string())),
-    ("cloud_cover_tile", pa.float64()), ("valid_fraction_aoi", pa.float64()), ("boa_offset", pa.int16()),
-])
+SCENE_MANIFEST = pa.schema(
+    [
+        ("scene_id", pa.string()),
+        ("datetime", pa.timestamp("us", tz="UTC")),
+        ("date", pa.date32()),
+        ("tile", pa.string()),
+        ("platform", pa.string()),
+        ("processing_baseline", pa.string()),
+        ("epsg", pa.int32()),
+        ("footprint", pa.binary()),
+        ("hrefs", pa.map_(pa.string(), pa.string())),
+        ("cloud_cover_tile", pa.float64()),
+        ("valid_fraction_aoi", pa.float64()),
+        ("boa_offset", pa.int16()),
+    ]
+)
 
 #: Sentinel-2 L2A bands as the observations and series tables order them.
 S2_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 
-OBSERVATIONS = pa.schema([
-    ("point_id", pa.int64()), ("scene_id", pa.string()), ("date", pa.date32()),
-    *[(band, pa.int16()) for band in S2_BANDS], ("scl", pa.uint8()), ("tile", pa.string()),
-])
+OBSERVATIONS = pa.schema(
+    [
+        ("point_id", pa.int64()),
+        ("scene_id", pa.string()),
+        ("date", pa.date32()),
+        *[(band, pa.int16()) for band in S2_BANDS],
+        ("scl", pa.uint8()),
+        ("tile", pa.string()),
+    ]
+)
 
 
 #: Scale of each Sentinel-2 band in the series table: stored value × scale = surface reflectance.
 S2_SCALE = 1e-4
 
 
-def series_schema(bands: Sequence[str], *, values: pa.DataType = pa.int16(), sample_id: pa.DataType = pa.int64(),
-                  scales: Sequence[float] | None = None, crs: str | None = None) -> pa.Schema:
+INT16, INT64 = pa.int16(), pa.int64()  # the series schema's default value and sample-id types
+
+
+def series_schema(
+    bands: Sequence[str],
+    *,
+    values: pa.DataType = INT16,
+    sample_id: pa.DataType = INT64,
+    scales: Sequence[float] | None = None,
+    crs: str | None = None,
+) -> pa.Schema:
     """The series schema of DESIGN §2 for ``bands``: one row per (sample, season), ragged and calendar-true.
 
     ``values`` is int16 (reflectance × 10 000, extracted Sentinel-2) or float32 (imported series);
@@ -58,13 +92,24 @@ def series_schema(bands: Sequence[str], *, values: pa.DataType = pa.int16(), sam
         raise InputError("a series table needs at least one band")
     if scales is None:
         scales = [S2_SCALE if values == pa.int16() else 1.0] * len(bands)
-    schema = pa.schema([
-        ("sample_id", sample_id), ("year", pa.int16()), ("label", pa.string()), ("label_code", pa.int32()),
-        ("field_id", pa.int64()), ("lon", pa.float64()), ("lat", pa.float64()), ("x", pa.float64()),
-        ("y", pa.float64()), ("crs", pa.string()), ("split", pa.string()),
-        ("dates", pa.list_(pa.date32())), ("values", pa.list_(pa.list_(values, len(bands)))),
-        ("scl", pa.list_(pa.uint8())),
-    ])
+    schema = pa.schema(
+        [
+            ("sample_id", sample_id),
+            ("year", pa.int16()),
+            ("label", pa.string()),
+            ("label_code", pa.int32()),
+            ("field_id", pa.int64()),
+            ("lon", pa.float64()),
+            ("lat", pa.float64()),
+            ("x", pa.float64()),
+            ("y", pa.float64()),
+            ("crs", pa.string()),
+            ("split", pa.string()),
+            ("dates", pa.list_(pa.date32())),
+            ("values", pa.list_(pa.list_(values, len(bands)))),
+            ("scl", pa.list_(pa.uint8())),
+        ]
+    )
     extra = {"bands": json.dumps(list(bands)), "scales": json.dumps([float(s) for s in scales])}
     if crs is not None:
         extra["crs"] = crs
@@ -125,8 +170,11 @@ def read_table(path: str | os.PathLike[str], schema: pa.Schema | None = None, *,
     missing = [f.name for f in schema if f.name not in table.schema.names]
     if missing:
         raise InputError(f"{what} table {path} lacks columns {missing}: was it written by inseason?")
-    wrong = [f"{f.name} ({table.schema.field(f.name).type}, expected {f.type})"
-             for f in schema if not table.schema.field(f.name).type.equals(f.type)]
+    wrong = [
+        f"{f.name} ({table.schema.field(f.name).type}, expected {f.type})"
+        for f in schema
+        if not table.schema.field(f.name).type.equals(f.type)
+    ]
     if wrong:
         raise InputError(f"{what} table {path} has columns of the wrong type: {', '.join(wrong)}")
     return table

@@ -12,8 +12,9 @@ from inseason.cli import app
 
 
 def test_both_sides_agree_and_block_reads_transfer_less(tiny_world: Path) -> None:
-    result = bench_ingest(world=tiny_world, years=(2021,), boxes=2, box_m=300, stride=5, max_scenes=4, workers=1,
-                          quiet=True)
+    result = bench_ingest(
+        world=tiny_world, years=(2021,), boxes=2, box_m=300, stride=5, max_scenes=4, workers=1, quiet=True
+    )
     assert result["scenes"] == 4 and result["points"] > 0
     assert result["ours"]["observations"] == result["course"]["observations"] > 0
     assert result["same_observations"] is True
@@ -23,8 +24,24 @@ def test_both_sides_agree_and_block_reads_transfer_less(tiny_world: Path) -> Non
 
 
 def test_cli_prints_one_json_object(tiny_world: Path) -> None:
-    result = CliRunner().invoke(app, ["bench", "ingest", "--world", str(tiny_world), "--box-m", "300",
-                                      "--boxes", "1", "--max-scenes", "2", "--workers", "1", "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "ingest",
+            "--world",
+            str(tiny_world),
+            "--box-m",
+            "300",
+            "--boxes",
+            "1",
+            "--max-scenes",
+            "2",
+            "--workers",
+            "1",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert {"bytes_ratio", "speedup", "ours", "course", "same_observations"} <= set(doc)

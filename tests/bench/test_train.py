@@ -7,15 +7,23 @@ import pytest
 import torch
 
 from inseason.bench.train import ItemDataset, bench_train, bench_train_markdown
-from inseason.data import (ADAPTER_PRESETS, BatchLoader, FeatureConfig, InputSpec, decode_series, fit_normalization,
-                           synthetic_series)
+from inseason.data import (
+    ADAPTER_PRESETS,
+    BatchLoader,
+    FeatureConfig,
+    InputSpec,
+    decode_series,
+    fit_normalization,
+    synthetic_series,
+)
 from inseason.errors import InputError
 
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    return bench_train(n_samples=60, models=("arset-slide", "ltae", "random_forest"), epochs=1, batch_size=16,
-                       steps=2, quiet=True)
+    return bench_train(
+        n_samples=60, models=("arset-slide", "ltae", "random_forest"), epochs=1, batch_size=16, steps=2, quiet=True
+    )
 
 
 def test_json_keys_and_data_path_figures(result):
@@ -41,10 +49,12 @@ def test_model_rows_pin_sizes_and_flops(result):
     assert (ltae["adapter"], ltae["n_steps"]) == ("sequence", 64) and ltae["flops_per_sample"] > 1e6
     for row in (slide, ltae):
         assert row["train_samples_per_s"] > 0 and row["infer_samples_per_s"] > 0
-        assert row["infer_gflops"] == pytest.approx(row["flops_per_sample"] * row["infer_samples_per_s"] / 1e9, rel=0.05,
-                                                    abs=1e-3)
-        assert row["infer_of_matmul"] == pytest.approx(row["infer_gflops"] / result["matmul_gflops"], rel=0.05,
-                                                       abs=1e-4)
+        assert row["infer_gflops"] == pytest.approx(
+            row["flops_per_sample"] * row["infer_samples_per_s"] / 1e9, rel=0.05, abs=1e-3
+        )
+        assert row["infer_of_matmul"] == pytest.approx(
+            row["infer_gflops"] / result["matmul_gflops"], rel=0.05, abs=1e-4
+        )
     forest = rows["random_forest"]
     assert forest["kind"] == "trees" and forest["flops_per_sample"] is None and forest["parameters"] > 0
 
@@ -60,8 +70,11 @@ def test_item_dataset_matches_the_vectorised_loader():
     store = decode_series(synthetic_series(20, seed=2))
     rows = store.rows_of("train")
     features = FeatureConfig(indices=("NDVI",))
-    spec = InputSpec(adapter=ADAPTER_PRESETS["arset"], features=features,
-                     normalization=fit_normalization(store, rows, features=features))
+    spec = InputSpec(
+        adapter=ADAPTER_PRESETS["arset"],
+        features=features,
+        normalization=fit_normalization(store, rows, features=features),
+    )
     targets = np.arange(rows.size) % 3
     ours = next(iter(BatchLoader(store, rows, targets, spec, batch_size=rows.size)))
     theirs = next(iter(torch.utils.data.DataLoader(ItemDataset(store, rows, targets, spec), batch_size=rows.size)))

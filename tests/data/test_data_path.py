@@ -10,9 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inseason.data import (ADAPTER_PRESETS, AdapterConfig, AugmentConfig, BatchLoader, FeatureConfig, InputSpec,
-                           Normalization, build_batch, decode_series, feature_names, fit_normalization,
-                           gather_bucketed, synthetic_series)
+from inseason.data import (
+    ADAPTER_PRESETS,
+    AdapterConfig,
+    AugmentConfig,
+    BatchLoader,
+    FeatureConfig,
+    InputSpec,
+    Normalization,
+    build_batch,
+    decode_series,
+    feature_names,
+    fit_normalization,
+    gather_bucketed,
+    synthetic_series,
+)
 from inseason.errors import InputError
 from inseason.tables import series_schema
 
@@ -37,9 +49,13 @@ def store():
     return decode_series(synthetic_series(40, seed=3, years=(2021, 2022)))
 
 
-def _spec(store, adapter: AdapterConfig, features=FeatureConfig()) -> InputSpec:
-    return InputSpec(adapter=adapter, features=features,
-                     normalization=fit_normalization(store, store.rows_of("train"), features=features))
+def _spec(store, adapter: AdapterConfig, features: FeatureConfig | None = None) -> InputSpec:
+    features = features or FeatureConfig()
+    return InputSpec(
+        adapter=adapter,
+        features=features,
+        normalization=fit_normalization(store, store.rows_of("train"), features=features),
+    )
 
 
 def test_store_decodes_days_of_season_and_offsets():
@@ -76,8 +92,12 @@ def test_bucketed_arset_recipe_first_observation_per_bucket():
 
 
 @settings(max_examples=40, deadline=None)
-@given(days=st.lists(st.integers(0, 365), min_size=1, max_size=60, unique=True),
-       end=st.integers(0, 399), window=st.integers(5, 200), bucket=st.integers(1, 30))
+@given(
+    days=st.lists(st.integers(0, 365), min_size=1, max_size=60, unique=True),
+    end=st.integers(0, 399),
+    window=st.integers(5, 200),
+    bucket=st.integers(1, 30),
+)
 def test_bucketed_matches_a_per_sample_reference(days, end, window, bucket):
     days = sorted(days)
     store = decode_series(_table([(days, [[d, d] for d in days])]))
@@ -94,7 +114,7 @@ def test_sequence_keeps_last_observations_as_of(store):
     config = AdapterConfig(kind="sequence", max_obs=5)
     batch = build_batch(store, np.array([0, 1]), _spec(store, config), as_of=np.array([150, 150]))
     for b, row in enumerate([0, 1]):
-        days = store.doy[store.offsets[row]:store.offsets[row + 1]]
+        days = store.doy[store.offsets[row] : store.offsets[row + 1]]
         expected = days[days <= 150][-5:]
         assert batch.doy[b, batch.mask[b]].tolist() == expected.tolist()
     assert batch.values.shape == (2, 5, 12) and batch.values.dtype == np.float32
@@ -104,8 +124,11 @@ def test_features_ndvi_and_scl_channels(store):
     features = FeatureConfig(indices=("NDVI",), scl=True)
     names = feature_names(store.bands, features, has_scl=True)
     assert names[12] == "NDVI" and names[-1] == "SCL11" and len(names) == 25
-    spec = InputSpec(adapter=ADAPTER_PRESETS["sequence"], features=features,
-                     normalization=Normalization(mean=np.zeros(25, np.float32), std=np.ones(25, np.float32)))
+    spec = InputSpec(
+        adapter=ADAPTER_PRESETS["sequence"],
+        features=features,
+        normalization=Normalization(mean=np.zeros(25, np.float32), std=np.ones(25, np.float32)),
+    )
     batch = build_batch(store, np.array([0]), spec)
     pos = store.offsets[0]
     red, nir = store.values[pos, 3] * 1e-4, store.values[pos, 7] * 1e-4
@@ -138,8 +161,12 @@ def test_loader_is_deterministic_resumable_and_sharded(store):
     rows = store.rows_of("train")
     targets = np.arange(rows.size) % 3
     spec = _spec(store, ADAPTER_PRESETS["arset"])
-    make = lambda **kw: BatchLoader(store, rows, targets, spec, batch_size=8, sampling="shuffle", seed=2,  # noqa: E731
-                                    augment=AugmentConfig(), **kw)
+
+    def make(**kw):
+        return BatchLoader(
+            store, rows, targets, spec, batch_size=8, sampling="shuffle", seed=2, augment=AugmentConfig(), **kw
+        )
+
     loader = make()
     first_epoch = [b[0] for b in loader]
     second_epoch = [b[0] for b in loader]
@@ -150,8 +177,10 @@ def test_loader_is_deterministic_resumable_and_sharded(store):
     again = [b[0] for b in resumed]
     assert len(again) == len(loader) - 2
     assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(again, second_epoch[2:]))
-    shards = [BatchLoader(store, rows, targets, spec, batch_size=100, sampling="shuffle", seed=2, rank=r,
-                          world_size=2) for r in (0, 1)]
+    shards = [
+        BatchLoader(store, rows, targets, spec, batch_size=100, sampling="shuffle", seed=2, rank=r, world_size=2)
+        for r in (0, 1)
+    ]
     seen = np.concatenate([s._order(0) for s in shards])
     assert sorted(set(seen.tolist())) == list(range(rows.size))
 
@@ -159,7 +188,8 @@ def test_loader_is_deterministic_resumable_and_sharded(store):
 def test_balanced_sampling_evens_out_classes(store):
     rows = store.rows_of("train")
     targets = np.where(np.arange(rows.size) < rows.size * 0.8, 0, 1)
-    loader = BatchLoader(store, rows, targets, _spec(store, ADAPTER_PRESETS["sequence"]), batch_size=16,
-                         sampling="balanced", seed=0)
+    loader = BatchLoader(
+        store, rows, targets, _spec(store, ADAPTER_PRESETS["sequence"]), batch_size=16, sampling="balanced", seed=0
+    )
     drawn = np.concatenate([targets[loader._order(e)] for e in range(20)])
     assert abs(drawn.mean() - 0.5) < 0.05

@@ -9,8 +9,16 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inseason.data import (AdapterConfig, AugmentConfig, FeatureConfig, InputSpec, Normalization, build_batch,
-                           decode_series, gather_bucketed)
+from inseason.data import (
+    AdapterConfig,
+    AugmentConfig,
+    FeatureConfig,
+    InputSpec,
+    Normalization,
+    build_batch,
+    decode_series,
+    gather_bucketed,
+)
 from inseason.tables import series_schema
 
 SEASON = AdapterConfig(kind="bucketed", anchor="season", window_days=365, bucket_days=5)
@@ -20,8 +28,15 @@ def _store(days: list[int]):
     schema = series_schema(["B04", "B08"], values=pa.float32())
     start = dt.date(2021, 1, 1)
     data = {f.name: [None] for f in schema}
-    data.update(sample_id=[0], year=[2021], label=["Corn"], label_code=[1], split=["train"],
-                dates=[[start + dt.timedelta(days=d) for d in days]], values=[[[d, d] for d in days]])
+    data.update(
+        sample_id=[0],
+        year=[2021],
+        label=["Corn"],
+        label_code=[1],
+        split=["train"],
+        dates=[[start + dt.timedelta(days=d) for d in days]],
+        values=[[[d, d] for d in days]],
+    )
     return decode_series(pa.Table.from_pydict(data, schema=schema))
 
 
@@ -39,8 +54,11 @@ def test_season_grid_has_73_slots_and_fixed_centres():
 
 
 @settings(max_examples=40, deadline=None)
-@given(days=st.lists(st.integers(0, 364), min_size=1, max_size=60, unique=True), as_of=st.integers(-1, 399),
-       bucket=st.integers(1, 30))
+@given(
+    days=st.lists(st.integers(0, 364), min_size=1, max_size=60, unique=True),
+    as_of=st.integers(-1, 399),
+    bucket=st.integers(1, 30),
+)
 def test_bucket_k_holds_days_of_the_season_whatever_the_as_of(days, as_of, bucket):
     days = sorted(days)
     config = AdapterConfig(kind="bucketed", anchor="season", window_days=365, bucket_days=bucket)
@@ -58,8 +76,11 @@ def test_bucket_k_holds_days_of_the_season_whatever_the_as_of(days, as_of, bucke
 
 def test_season_anchor_ignores_random_window_and_masks_later_days():
     store = _store(list(range(0, 365, 5)))
-    spec = InputSpec(adapter=SEASON, features=FeatureConfig(),
-                     normalization=Normalization(mean=np.zeros(2, np.float32), std=np.ones(2, np.float32)))
+    spec = InputSpec(
+        adapter=SEASON,
+        features=FeatureConfig(),
+        normalization=Normalization(mean=np.zeros(2, np.float32), std=np.ones(2, np.float32)),
+    )
     augment = AugmentConfig(as_of=False, random_window=True, obs_dropout=0.0, band_noise=0.0)
     rows = np.zeros(16, np.int64)
     batch = build_batch(store, rows, spec, as_of=np.full(16, 182), augment=augment, rng=np.random.default_rng(0))

@@ -33,16 +33,25 @@ def main(points: str, scenes: str, out: str) -> None:
     session = SparkSession.builder.remote("local[2]").getOrCreate()
     try:
         extracted = extract(points, scenes, out=Path(out) / "obs", engine="spark", quiet=True)
-        series = make_series(Path(out) / "obs", points=points, out=Path(out) / "series.parquet", engine="spark",
-                             partitions=3, quiet=True)
+        series = make_series(
+            Path(out) / "obs", points=points, out=Path(out) / "series.parquet", engine="spark", partitions=3, quiet=True
+        )
         try:
             list(run_spark(_check_offset, [1, -1], spark=session))
             error = None
         except InputError as exc:
             error = str(exc)
-        print(json.dumps({"session": type(session).__module__, "has_context": spark_context(session) is not None,
-                          "extract": extracted, "series": {k: v for k, v in series.items() if k != "out"},
-                          "error": error}))
+        print(
+            json.dumps(
+                {
+                    "session": type(session).__module__,
+                    "has_context": spark_context(session) is not None,
+                    "extract": extracted,
+                    "series": {k: v for k, v in series.items() if k != "out"},
+                    "error": error,
+                }
+            )
+        )
     finally:
         session.stop()
 

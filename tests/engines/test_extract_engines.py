@@ -23,17 +23,20 @@ def _parts(root: Path) -> dict[str, bytes]:
 
 
 def _manifest(root: Path) -> list[dict[str, object]]:
-    return sorted((json.loads(line) for line in (root / MANIFEST).read_text().splitlines()),
-                  key=lambda e: str(e["scene_id"]))
+    return sorted(
+        (json.loads(line) for line in (root / MANIFEST).read_text().splitlines()), key=lambda e: str(e["scene_id"])
+    )
 
 
-def test_spark_writes_what_local_writes_and_resumes_alike(engine_inputs: tuple[Path, Path], tmp_path: Path,
-                                                          spark: SparkSession) -> None:
+def test_spark_writes_what_local_writes_and_resumes_alike(
+    engine_inputs: tuple[Path, Path], tmp_path: Path, spark: SparkSession
+) -> None:
     points, scenes = engine_inputs
     local = extract(points, scenes, out=tmp_path / "local", workers=2, quiet=True)
     on_spark = extract(points, scenes, out=tmp_path / "spark", engine="spark", quiet=True)
-    assert {k: on_spark[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")} == \
-           {k: local[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")}
+    assert {k: on_spark[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")} == {
+        k: local[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")
+    }
     assert local["skipped"] == 0 and local["done"] >= 10 and local["observations"] > 0
     parts = _parts(tmp_path / "local")
     assert _parts(tmp_path / "spark") == parts  # byte for byte, file by file
@@ -53,8 +56,9 @@ def test_spark_writes_what_local_writes_and_resumes_alike(engine_inputs: tuple[P
     assert _manifest(killed) == _manifest(tmp_path / "local")
 
 
-def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(engine_inputs: tuple[Path, Path], tmp_path: Path,
-                                                         s3: LoopbackS3, spark: SparkSession) -> None:
+def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(
+    engine_inputs: tuple[Path, Path], tmp_path: Path, s3: LoopbackS3, spark: SparkSession
+) -> None:
     points, scenes = engine_inputs
     on_disk = read_table(scenes, SCENE_MANIFEST, what="scene manifest").slice(0, 5)
     rows = on_disk.to_pylist()
@@ -73,8 +77,9 @@ def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(engine_inputs: 
     expected = _parts(tmp_path / "disk")
     assert _s3_parts("s3://world/obs-local") == _s3_parts("s3://world/obs-spark") == expected
     assert read_observations("s3://world/obs-spark").equals(read_observations(tmp_path / "disk"))
-    assert sorted(read_manifest("s3://world/obs-spark").values(), key=str) == \
-           sorted(read_manifest(tmp_path / "disk").values(), key=str)
+    assert sorted(read_manifest("s3://world/obs-spark").values(), key=str) == sorted(
+        read_manifest(tmp_path / "disk").values(), key=str
+    )
 
     storage.write_bytes("s3://world/obs-spark/_manifest.jsonl", b"")  # a job that died before its manifest
     resumed = extract(points, tmp_path / "s3.parquet", out="s3://world/obs-spark", engine="spark", quiet=True)
@@ -84,8 +89,9 @@ def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(engine_inputs: 
 
 
 def _s3_parts(root: str) -> dict[str, bytes]:
-    return {uri.removeprefix(root + "/"): storage.read_bytes(uri)
-            for uri in storage.list_files(root, suffix=".parquet")}
+    return {
+        uri.removeprefix(root + "/"): storage.read_bytes(uri) for uri in storage.list_files(root, suffix=".parquet")
+    }
 
 
 def test_unknown_engine_is_named(engine_inputs: tuple[Path, Path], tmp_path: Path) -> None:

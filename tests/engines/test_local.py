@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from toy_units import warn_and_log
 
 from inseason.engines.local import run_local
-from toy_units import warn_and_log
 
 
 def test_worker_warnings_are_one_line_each(capfd: pytest.CaptureFixture[str]) -> None:
     done = sorted(result for _, result in run_local(warn_and_log, [1, 2, 3], workers=2))
     assert done == [1, 2, 3]
     lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
-    assert sorted(lines) == sorted([f"warning: unit {k} warns" for k in (1, 2, 3)]
-                                   + [f"warning: unit {k} logs" for k in (1, 2, 3)])
+    assert sorted(lines) == sorted(
+        [f"warning: unit {k} warns" for k in (1, 2, 3)] + [f"warning: unit {k} logs" for k in (1, 2, 3)]
+    )

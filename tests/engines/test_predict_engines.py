@@ -14,15 +14,18 @@ from inseason.predict import predict_map
 AS_OF = ["2022-06-01", "2022-08-01"]
 
 
-def test_spark_maps_equal_local_maps(spark: Any, tiny_world: Path, engine_inputs: tuple[Path, Path],
-                                     tmp_path: Path) -> None:
+def test_spark_maps_equal_local_maps(
+    spark: Any, tiny_world: Path, engine_inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
     _, scenes = engine_inputs
     bundle = untrained_bundle("tempcnn", tmp_path / "bundle", seed=3)
     aoi = tiny_world / "aoi.geojson"
-    local = predict_map(bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "local", block_size=128,
-                        workers=1, quiet=True)
-    on_spark = predict_map(bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "spark", block_size=128,
-                           engine="spark", quiet=True)
+    local = predict_map(
+        bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "local", block_size=128, workers=1, quiet=True
+    )
+    on_spark = predict_map(
+        bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "spark", block_size=128, engine="spark", quiet=True
+    )
     assert local.blocks == on_spark.blocks > 1
     assert local.mapped_pixels == on_spark.mapped_pixels and sum(local.mapped_pixels.values()) > 0
     for date in AS_OF:
@@ -31,5 +34,12 @@ def test_spark_maps_equal_local_maps(spark: Any, tiny_world: Path, engine_inputs
 
 def test_unknown_engine_is_refused(tiny_world: Path, engine_inputs: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="engine 'dask' is unknown"):
-        predict_map(untrained_bundle("arset", tmp_path / "b", seed=0), aoi=tiny_world / "aoi.geojson",
-                    scenes=engine_inputs[1], as_of=AS_OF, out=tmp_path / "m", engine="dask", quiet=True)
+        predict_map(
+            untrained_bundle("arset", tmp_path / "b", seed=0),
+            aoi=tiny_world / "aoi.geojson",
+            scenes=engine_inputs[1],
+            as_of=AS_OF,
+            out=tmp_path / "m",
+            engine="dask",
+            quiet=True,
+        )

@@ -32,8 +32,9 @@ def _table(uri: str | Path) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def s3_inputs(tiny_world: Path, engine_inputs: tuple[Path, Path], s3: LoopbackS3,
-              tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str]:
+def s3_inputs(
+    tiny_world: Path, engine_inputs: tuple[Path, Path], s3: LoopbackS3, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, str, str]:
     """Six scenes of the tiny world as a manifest on disk, and the same scenes, manifest and points on S3."""
     points, scenes = engine_inputs
     folder = tmp_path_factory.mktemp("s3-pipeline")
@@ -46,11 +47,17 @@ def s3_inputs(tiny_world: Path, engine_inputs: tuple[Path, Path], s3: LoopbackS3
         row["hrefs"] = {band: f"{prefix}/{Path(href).name}" for band, href in hrefs.items()}
     write_table(pa.Table.from_pylist(rows, schema=on_disk.schema), "s3://pipeline/inputs/scenes.parquet")
     write_table(read_table(points, LABEL_POINTS, what="label points"), "s3://pipeline/inputs/points.parquet")
-    return points, folder / "scenes.parquet", "s3://pipeline/inputs/points.parquet", "s3://pipeline/inputs/scenes.parquet"
+    return (
+        points,
+        folder / "scenes.parquet",
+        "s3://pipeline/inputs/points.parquet",
+        "s3://pipeline/inputs/scenes.parquet",
+    )
 
 
-def test_extract_series_predict_on_s3_equal_the_local_run_on_disk(tiny_world: Path, s3_inputs: tuple[Path, Path, str, str],
-                                                                  tmp_path: Path, spark: SparkSession) -> None:
+def test_extract_series_predict_on_s3_equal_the_local_run_on_disk(
+    tiny_world: Path, s3_inputs: tuple[Path, Path, str, str], tmp_path: Path, spark: SparkSession
+) -> None:
     points, scenes, points_uri, scenes_uri = s3_inputs
     dates = sorted({r["date"] for r in read_table(scenes, SCENE_MANIFEST, what="scene manifest").to_pylist()})
     middle, last = dates[len(dates) // 2], dates[-1]
@@ -60,51 +67,71 @@ def test_extract_series_predict_on_s3_equal_the_local_run_on_disk(tiny_world: Pa
     disk = tmp_path / "disk"
     extract(points, scenes, out=disk / "obs", workers=1, quiet=True)
     make_series(disk / "obs", points=points, out=disk / "series.parquet", quiet=True)
-    reference = predict_map(bundle, aoi=aoi, scenes=scenes, as_of=as_of, out=disk / "maps", block_size=128,
-                            workers=1, quiet=True)
+    reference = predict_map(
+        bundle, aoi=aoi, scenes=scenes, as_of=as_of, out=disk / "maps", block_size=128, workers=1, quiet=True
+    )
     assert reference.blocks > 1 and reference.gif is not None and sum(reference.mapped_pixels.values()) > 0
     expected_parts = {k: v for k, v in _tree(str(disk / "obs")).items() if k.startswith("year=")}
-    expected_maps = {name: (disk / "maps" / name).read_bytes()
-                     for name in (f"map_{middle}.tif", f"map_{last}.tif", "season.gif")}
+    expected_maps = {
+        name: (disk / "maps" / name).read_bytes() for name in (f"map_{middle}.tif", f"map_{last}.tif", "season.gif")
+    }
 
     for engine in ("local", "spark"):
         root = f"s3://pipeline/{engine}"
         done = extract(points_uri, scenes_uri, out=f"{root}/obs", engine=engine, workers=2, quiet=True)
         assert done["done"] == 6 and done["skipped"] == 0
         assert {k: v for k, v in _tree(f"{root}/obs").items() if k.startswith("year=")} == expected_parts
-        make_series(f"{root}/obs", points=points_uri, out=f"{root}/series.parquet", engine=engine, workers=2,
-                    partitions=3, quiet=True)
+        make_series(
+            f"{root}/obs",
+            points=points_uri,
+            out=f"{root}/series.parquet",
+            engine=engine,
+            workers=2,
+            partitions=3,
+            quiet=True,
+        )
         assert _table(f"{root}/series.parquet").equals(_table(disk / "series.parquet"), check_metadata=True)
-        run = predict_map(bundle, aoi=aoi, scenes=scenes_uri, as_of=as_of, out=f"{root}/maps", block_size=128,
-                          engine=engine, workers=2, quiet=True)
+        run = predict_map(
+            bundle,
+            aoi=aoi,
+            scenes=scenes_uri,
+            as_of=as_of,
+            out=f"{root}/maps",
+            block_size=128,
+            engine=engine,
+            workers=2,
+            quiet=True,
+        )
         assert run.out == f"{root}/maps" and run.maps[last.isoformat()] == f"{root}/maps/map_{last}.tif"
         assert run.mapped_pixels == reference.mapped_pixels and not run.skipped_scenes
         written = _tree(f"{root}/maps")
         assert {name: written[name] for name in expected_maps} == expected_maps  # byte for byte
-        assert sorted(written) == sorted(p.relative_to(disk / "maps").as_posix()
-                                         for p in (disk / "maps").rglob("*") if p.is_file())
+        assert sorted(written) == sorted(
+            p.relative_to(disk / "maps").as_posix() for p in (disk / "maps").rglob("*") if p.is_file()
+        )
         item = json.loads(written[f"map_{last}.json"])
         assert item["assets"]["classes"]["href"] == f"./map_{last}.tif"  # resolves next to the item on S3 too
         assert json.loads(written["summary.json"])["maps"] == run.maps
 
 
-def test_map_run_on_s3_resumes_and_refuses_other_settings(tiny_world: Path, s3_inputs: tuple[Path, Path, str, str],
-                                                          s3: LoopbackS3, tmp_path: Path) -> None:
+def test_map_run_on_s3_resumes_and_refuses_other_settings(
+    tiny_world: Path, s3_inputs: tuple[Path, Path, str, str], s3: LoopbackS3, tmp_path: Path
+) -> None:
     _, scenes, _, scenes_uri = s3_inputs
     day = max(r["date"] for r in read_table(scenes, SCENE_MANIFEST, what="scene manifest").to_pylist()).isoformat()
     bundle = untrained_bundle("arset", tmp_path / "bundle", seed=4)
     aoi = tiny_world / "aoi.geojson"
     out = "s3://pipeline/resume/maps"
-    first = predict_map(bundle, aoi=aoi, scenes=scenes_uri, as_of=[day], out=out, block_size=128,
-                        workers=1, quiet=True)
+    first = predict_map(bundle, aoi=aoi, scenes=scenes_uri, as_of=[day], out=out, block_size=128, workers=1, quiet=True)
     written = _tree(out)
     blocks = sorted(name for name in written if name.startswith("blocks/"))
     assert len(blocks) == first.blocks > 1
 
     for name in ["summary.json", f"map_{day}.tif", *blocks[1:]]:  # a run killed after its first block
         s3.client().delete_object(Bucket="pipeline", Key=f"resume/maps/{name}")
-    resumed = predict_map(bundle, aoi=aoi, scenes=scenes_uri, as_of=[day], out=out, block_size=128,
-                          workers=1, quiet=True)
+    resumed = predict_map(
+        bundle, aoi=aoi, scenes=scenes_uri, as_of=[day], out=out, block_size=128, workers=1, quiet=True
+    )
     assert resumed.resumed_blocks == 1 and resumed.mapped_pixels == first.mapped_pixels
     again = _tree(out)
     assert json.loads(again.pop("summary.json"))["resumed_blocks"] == 1

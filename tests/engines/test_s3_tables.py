@@ -37,12 +37,13 @@ def test_s3_table_mistakes_are_named(s3: LoopbackS3) -> None:
     storage.write_bytes(f"{bucket}/junk.parquet", b"not parquet")
     with pytest.raises(InputError, match="is not a readable Parquet file"):
         read_table(f"{bucket}/junk.parquet", LABEL_POINTS, what="label points")
-    with pytest.raises(InputError, match="S3 bucket no-such-bucket of s3://no-such-bucket/t.parquet does not exist"):
+    with pytest.raises(InputError, match=r"S3 bucket no-such-bucket of s3://no-such-bucket/t.parquet does not exist"):
         write_table(pa.table({"a": [1]}), "s3://no-such-bucket/t.parquet")
 
 
-def test_extract_reads_points_and_scenes_from_s3(tiny_world: Path, tmp_path: Path, s3: LoopbackS3,
-                                                 engine_inputs: tuple[Path, Path]) -> None:
+def test_extract_reads_points_and_scenes_from_s3(
+    tiny_world: Path, tmp_path: Path, s3: LoopbackS3, engine_inputs: tuple[Path, Path]
+) -> None:
     points, scenes = engine_inputs
     few = read_table(scenes, SCENE_MANIFEST, what="scene manifest").slice(0, 3)
     write_table(few, tmp_path / "scenes.parquet")
@@ -50,8 +51,7 @@ def test_extract_reads_points_and_scenes_from_s3(tiny_world: Path, tmp_path: Pat
     write_table(read_table(points, LABEL_POINTS, what="label points"), f"{bucket}/points.parquet")
     write_table(few, f"{bucket}/scenes.parquet")
     on_disk = extract(points, tmp_path / "scenes.parquet", out=tmp_path / "disk", workers=1, quiet=True)
-    on_s3 = extract(f"{bucket}/points.parquet", f"{bucket}/scenes.parquet", out=tmp_path / "s3", workers=1,
-                    quiet=True)
+    on_s3 = extract(f"{bucket}/points.parquet", f"{bucket}/scenes.parquet", out=tmp_path / "s3", workers=1, quiet=True)
     assert on_s3["done"] == on_disk["done"] == 3
     assert on_s3["observations"] == on_disk["observations"] > 0
     settings = json.loads((tmp_path / "s3" / "_extract.json").read_text())

@@ -26,18 +26,37 @@ def toy_spark(spark: SparkSession) -> SparkSession:
 
 def test_spark_matches_local_with_shared_state(toy_spark: SparkSession) -> None:
     units = [(f"u{i}", i) for i in range(11)]
-    local = [r["value"] for _, r in run_local(toy_units.shifted_square, units, workers=1,
-                                              initializer=toy_units.set_offset, initargs=(100,))]
-    results = list(run_spark(toy_units.shifted_square, units, spark=toy_spark, initializer=toy_units.set_offset,
-                             initargs=(100,), max_in_flight=4))
+    local = [
+        r["value"]
+        for _, r in run_local(
+            toy_units.shifted_square, units, workers=1, initializer=toy_units.set_offset, initargs=(100,)
+        )
+    ]
+    results = list(
+        run_spark(
+            toy_units.shifted_square,
+            units,
+            spark=toy_spark,
+            initializer=toy_units.set_offset,
+            initargs=(100,),
+            max_in_flight=4,
+        )
+    )
     assert [u for u, _ in results] == units  # waves of 4, each put back into the submitted order
     assert [r["value"] for _, r in results] == local == [100 + i * i for i in range(11)]
 
 
 def test_spark_raises_project_errors_of_workers(toy_spark: SparkSession) -> None:
     with pytest.raises(InputError, match="unit bad is negative"):
-        list(run_spark(toy_units.shifted_square, [("ok", 1), ("bad", -1)], spark=toy_spark,
-                       initializer=toy_units.set_offset, initargs=(0,)))
+        list(
+            run_spark(
+                toy_units.shifted_square,
+                [("ok", 1), ("bad", -1)],
+                spark=toy_spark,
+                initializer=toy_units.set_offset,
+                initargs=(0,),
+            )
+        )
 
 
 def test_existing_session_is_reused_and_another_master_refused(spark: SparkSession) -> None:

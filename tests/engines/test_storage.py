@@ -100,6 +100,8 @@ def test_cog_window_from_s3_equals_local(s3: LoopbackS3, tiny_world: Path) -> No
     window = Window(8, 8, 64, 64)
     with rasterio.open(local) as ds:
         expected = ds.read(1, window=window)
-    with storage.gdal_env([uri], GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
-        with rasterio.open(storage.gdal_path(uri)) as ds:
-            np.testing.assert_array_equal(ds.read(1, window=window), expected)
+    with (
+        storage.gdal_env([uri], GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"),
+        rasterio.open(storage.gdal_path(uri)) as ds,
+    ):
+        np.testing.assert_array_equal(ds.read(1, window=window), expected)

@@ -60,10 +60,17 @@ def _seasons_at_locations(n_locations: int = 40, n_seasons: int = 3, seed: int =
     season = np.repeat(np.arange(n_seasons), n_locations)
     truth = rng.integers(0, 3, n_locations)[location]
     right = (rng.random(n_locations) < 0.7)[location]
-    return pa.table({"sample_id": np.arange(location.size), "year": 2019 + season,
-                     "field_id": np.arange(location.size) + 1000, "x": 30.0 * location + 5.0,
-                     "y": np.full(location.size, 15.0), "truth": truth,
-                     "prediction": np.where(right, truth, (truth + 1) % 3)})
+    return pa.table(
+        {
+            "sample_id": np.arange(location.size),
+            "year": 2019 + season,
+            "field_id": np.arange(location.size) + 1000,
+            "x": 30.0 * location + 5.0,
+            "y": np.full(location.size, 15.0),
+            "truth": truth,
+            "prediction": np.where(right, truth, (truth + 1) % 3),
+        }
+    )
 
 
 def test_seasons_of_a_location_form_one_cluster() -> None:
@@ -82,33 +89,48 @@ def test_location_clusters_widen_intervals() -> None:
     clusters, _ = resampling_clusters(table, by="field")
     width = lambda iv: iv["overall_accuracy"][1] - iv["overall_accuracy"][0]  # noqa: E731
     by_location = bootstrap_intervals(y_true, y_pred, n_classes=3, groups=clusters, n_boot=2000, seed=1)
-    by_field_year = bootstrap_intervals(y_true, y_pred, n_classes=3, groups=table.column("field_id").to_numpy(),
-                                        n_boot=2000, seed=1)
+    by_field_year = bootstrap_intervals(
+        y_true, y_pred, n_classes=3, groups=table.column("field_id").to_numpy(), n_boot=2000, seed=1
+    )
     # three perfectly correlated seasons per location: the honest interval is about sqrt(3) times wider
     assert 1.4 < width(by_location) / width(by_field_year) < 2.1
 
 
 def test_field_and_location_union_on_a_hand_made_case() -> None:
     nan = float("nan")
-    table = pa.table({
-        "sample_id": pa.array(["a", "b", "c", "d", "e", "f", "g", "a2"]),
-        "x": [0.0, 0.0, 50.0, 90.0, 500.0, nan, nan, 700.0],
-        "y": [0.0, 0.0, 0.0, 0.0, 500.0, nan, nan, 700.0],
-        # a and b share a point, b and c a field: one cluster; c and d are 40 m apart but share nothing;
-        # d and e share a field (across years); f has only its sample id; g (no coordinates) and a2 share
-        # field 9
-        "field_id": pa.array([1, 2, 2, 3, 3, None, 9, 9], type=pa.int64()),
-    })
-    clusters, unit = resampling_clusters(table, by="field")
+    table = pa.table(
+        {
+            "sample_id": pa.array(["a", "b", "c", "d", "e", "f", "g", "a2"]),
+            "x": [0.0, 0.0, 50.0, 90.0, 500.0, nan, nan, 700.0],
+            "y": [0.0, 0.0, 0.0, 0.0, 500.0, nan, nan, 700.0],
+            # a and b share a point, b and c a field: one cluster; c and d are 40 m apart but share nothing;
+            # d and e share a field (across years); f has only its sample id; g (no coordinates) and a2 share
+            # field 9
+            "field_id": pa.array([1, 2, 2, 3, 3, None, 9, 9], type=pa.int64()),
+        }
+    )
+    clusters, _unit = resampling_clusters(table, by="field")
     assert clusters.tolist() == [0, 0, 0, 1, 1, 2, 3, 3]
     # without coordinates, the sample id is the location: the same id in two seasons is one cluster
-    imported = pa.table({"sample_id": pa.array([7, 8, 7, 9]), "x": [nan] * 4, "y": [nan] * 4,
-                         "field_id": pa.array([None] * 4, type=pa.int64())})
+    imported = pa.table(
+        {
+            "sample_id": pa.array([7, 8, 7, 9]),
+            "x": [nan] * 4,
+            "y": [nan] * 4,
+            "field_id": pa.array([None] * 4, type=pa.int64()),
+        }
+    )
     assert resampling_clusters(imported, by="field")[0].tolist() == [0, 1, 0, 2]
     assert resampling_clusters(imported, by="block")[0].tolist() == [0, 1, 0, 2]
     # the same pixel centre computed twice (float noise below a millimetre) is one location
-    noisy = pa.table({"sample_id": [1, 2, 3], "x": [0.1 + 0.2, 0.3, -0.0], "y": [5.0, 5.0, 0.0],
-                      "field_id": pa.array([None, None, None], type=pa.int64())})
+    noisy = pa.table(
+        {
+            "sample_id": [1, 2, 3],
+            "x": [0.1 + 0.2, 0.3, -0.0],
+            "y": [5.0, 5.0, 0.0],
+            "field_id": pa.array([None, None, None], type=pa.int64()),
+        }
+    )
     assert resampling_clusters(noisy, by="field")[0].tolist() == [0, 0, 1]
 
 
@@ -132,5 +154,7 @@ def test_fake_world_with_fixed_locations_clusters_by_place() -> None:
     assert every_year.num_rows == anew.num_rows == 48
     assert resampling_clusters(every_year, by="field")[0].max() + 1 == 8  # 4 classes × 2 fields
     assert resampling_clusters(anew, by="field")[0].max() + 1 == 24  # 8 fields × 3 seasons
-    assert anew.column("x").to_pylist() == fake_series(n_fields=2, pixels_per_field=2,
-                                                        years=(2020, 2021, 2022)).column("x").to_pylist()
+    assert (
+        anew.column("x").to_pylist()
+        == fake_series(n_fields=2, pixels_per_field=2, years=(2020, 2021, 2022)).column("x").to_pylist()
+    )

@@ -23,8 +23,14 @@ def table() -> pa.Table:
 
 def test_curve_rises_and_reaches_target(table: pa.Table) -> None:
     predictor = TemplatePredictor()
-    curve = in_season_curve(predictor, table, classes=CLASSES, as_of=["04-01", "06-01", "08-01", "10-01"],
-                            groups=table.column("field_id").to_pylist(), n_boot=100)
+    curve = in_season_curve(
+        predictor,
+        table,
+        classes=CLASSES,
+        as_of=["04-01", "06-01", "08-01", "10-01"],
+        groups=table.column("field_id").to_pylist(),
+        n_boot=100,
+    )
     oa = [row["overall_accuracy"] for row in curve.by_as_of_date]
     assert oa[0] < oa[1] < oa[-1] and oa[-1] > 0.85
     assert curve.probabilities.shape == (4, table.num_rows, 4)
@@ -54,9 +60,11 @@ def test_predictor_sees_no_observation_after_as_of(table: pa.Table) -> None:
 
 
 def test_earliest_dates_first_reach_and_no_support() -> None:
-    rows = [{"as_of": "05-01", "per_class": [{"name": "a", "f1": 0.5}, {"name": "b", "f1": None}]},
-            {"as_of": "06-01", "per_class": [{"name": "a", "f1": 0.81}, {"name": "b", "f1": None}]},
-            {"as_of": "07-01", "per_class": [{"name": "a", "f1": 0.7}, {"name": "b", "f1": None}]}]
+    rows = [
+        {"as_of": "05-01", "per_class": [{"name": "a", "f1": 0.5}, {"name": "b", "f1": None}]},
+        {"as_of": "06-01", "per_class": [{"name": "a", "f1": 0.81}, {"name": "b", "f1": None}]},
+        {"as_of": "07-01", "per_class": [{"name": "a", "f1": 0.7}, {"name": "b", "f1": None}]},
+    ]
     assert earliest_dates(rows, classes=["a", "b"], target_f1=0.8) == {"a": "06-01", "b": None}
 
 
@@ -75,7 +83,9 @@ def test_course_windows_protocol(table: pa.Table) -> None:
     assert published["window_accuracy_range"] == [0.59, 0.86] and "ARSET" in published["source"]
     published["window_accuracy_range"].append(1.0)  # a copy: the module's constant is untouched
     assert course_windows(predictor, table, classes=CLASSES, n_windows=1)["published"]["window_accuracy_range"] == [
-        0.59, 0.86]
+        0.59,
+        0.86,
+    ]
 
 
 def test_bad_inputs(table: pa.Table) -> None:
@@ -84,8 +94,7 @@ def test_bad_inputs(table: pa.Table) -> None:
     with pytest.raises(InputError, match="no test samples"):
         in_season_curve(TemplatePredictor(), table.slice(0, 0), classes=CLASSES, n_boot=10)
     with pytest.raises(InputError, match="outside season"):
-        in_season_curve(TemplatePredictor(), table, classes=CLASSES, as_of=["02-15"], season_start="03-01",
-                        n_boot=10)
+        in_season_curve(TemplatePredictor(), table, classes=CLASSES, as_of=["02-15"], season_start="03-01", n_boot=10)
     wrong_width = lambda t, *, as_of: np.ones((t.num_rows, 3)) / 3  # noqa: E731
     with pytest.raises(InputError, match="label map does not match"):
         in_season_curve(wrong_width, table, classes=CLASSES, as_of=["07-01"], n_boot=10)
@@ -103,8 +112,9 @@ def test_targets_rule_scores_rows_against_their_window_label(table: pa.Table) ->
         truth = class_indices(rows, classes=classes)
         return np.zeros_like(truth) if as_of.month < 6 else truth
 
-    ruled = in_season_curve(perfect, table, classes=classes, as_of=["05-01", "09-01"], n_boot=20,
-                            targets=before_june_all_first_class)
+    ruled = in_season_curve(
+        perfect, table, classes=classes, as_of=["05-01", "09-01"], n_boot=20, targets=before_june_all_first_class
+    )
     first = baseline.probabilities[0].argmax(axis=1)
     assert ruled.by_as_of_date[0]["overall_accuracy"] == pytest.approx(float(np.mean(first == 0)))
     assert ruled.by_as_of_date[1]["overall_accuracy"] == baseline.by_as_of_date[1]["overall_accuracy"]

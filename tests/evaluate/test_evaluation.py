@@ -56,8 +56,16 @@ def test_end_of_season_metrics_match_scikit_learn(evaluation: dict[str, Any]) ->
 
 def test_block_grouping_and_bad_options() -> None:
     table = fake_series(n_fields=2, pixels_per_field=2, seed=1)
-    result = evaluate_predictor(TemplatePredictor(), table, classes=list(FAKE_CLASSES), spatial_by="block",
-                                block_size=5000, n_boot=20, importance=False, as_of=["06-01", "09-01"])
+    result = evaluate_predictor(
+        TemplatePredictor(),
+        table,
+        classes=list(FAKE_CLASSES),
+        spatial_by="block",
+        block_size=5000,
+        n_boot=20,
+        importance=False,
+        as_of=["06-01", "09-01"],
+    )
     assert result["spatial"]["by"] == "block" and result["importance"]["bands"] is None
     assert result["intervals"]["resampled"] == "block"
     assert result["intervals"]["n_clusters"] == len(result["spatial"]["groups"])  # one location per row here
@@ -95,8 +103,13 @@ def test_honest_headline_keys(evaluation: dict[str, Any]) -> None:
     first_best = next(row for row in curve if row["macro_f1"] == top)
     assert best == {key: first_best[key] for key in ("as_of", "overall_accuracy", "macro_f1", "kappa")}
     assert best["as_of"] not in ("04-01", "04-16")  # the template predictor needs the season to get going
-    assert evaluation["sample_size"] == {"n": 120, "min_per_class": 30, "classes_below": [], "too_small": False,
-                                         "warning": None}
+    assert evaluation["sample_size"] == {
+        "n": 120,
+        "min_per_class": 30,
+        "classes_below": [],
+        "too_small": False,
+        "warning": None,
+    }
     assert evaluation["intervals"]["resampled"] == "location+field"
     assert evaluation["intervals"]["n_clusters"] == 24  # 4 classes × 6 fields, each at its own place
     published = evaluation["course_windows"]["published"]
@@ -104,10 +117,12 @@ def test_honest_headline_keys(evaluation: dict[str, Any]) -> None:
 
 
 def test_best_as_of_ties_and_undefined() -> None:
-    rows = [{"as_of": "05-01", "overall_accuracy": 0.5, "macro_f1": None, "kappa": None, "n": 3},
-            {"as_of": "06-01", "overall_accuracy": 0.7, "macro_f1": 0.6, "kappa": 0.4, "n": 3},
-            {"as_of": "07-01", "overall_accuracy": 0.8, "macro_f1": 0.6, "kappa": 0.5, "n": 3},
-            {"as_of": "08-01", "overall_accuracy": 0.6, "macro_f1": 0.5, "kappa": 0.3, "n": 3}]
+    rows = [
+        {"as_of": "05-01", "overall_accuracy": 0.5, "macro_f1": None, "kappa": None, "n": 3},
+        {"as_of": "06-01", "overall_accuracy": 0.7, "macro_f1": 0.6, "kappa": 0.4, "n": 3},
+        {"as_of": "07-01", "overall_accuracy": 0.8, "macro_f1": 0.6, "kappa": 0.5, "n": 3},
+        {"as_of": "08-01", "overall_accuracy": 0.6, "macro_f1": 0.5, "kappa": 0.3, "n": 3},
+    ]
     assert best_as_of(rows) == {"as_of": "06-01", "overall_accuracy": 0.7, "macro_f1": 0.6, "kappa": 0.4}
     assert best_as_of(rows[:1]) is None and best_as_of([]) is None
 
@@ -123,15 +138,31 @@ def test_end_of_season_month_day() -> None:
 
 def test_season_start_moves_end_of_season() -> None:
     table = fake_series(n_fields=2, pixels_per_field=2, seed=4)
-    result = evaluate_predictor(TemplatePredictor(), table, classes=list(FAKE_CLASSES), season_start="03-01",
-                                n_boot=20, importance=False, as_of=["07-01", "09-01"], n_viewer_samples=0)
+    result = evaluate_predictor(
+        TemplatePredictor(),
+        table,
+        classes=list(FAKE_CLASSES),
+        season_start="03-01",
+        n_boot=20,
+        importance=False,
+        as_of=["07-01", "09-01"],
+        n_viewer_samples=0,
+    )
     assert result["end_of_season"] == "02-28" and result["season_start"] == "03-01"
 
 
 def test_several_seasons_at_one_place_are_one_cluster_along_the_curve() -> None:
     table = fake_series(n_fields=2, pixels_per_field=3, years=(2020, 2021, 2022), fixed_locations=True, seed=5)
-    result = evaluate_predictor(TemplatePredictor(), table, classes=list(FAKE_CLASSES), n_boot=200,
-                                importance=False, as_of=["06-01", "12-31"], n_viewer_samples=0, seed=3)
+    result = evaluate_predictor(
+        TemplatePredictor(),
+        table,
+        classes=list(FAKE_CLASSES),
+        n_boot=200,
+        importance=False,
+        as_of=["06-01", "12-31"],
+        n_viewer_samples=0,
+        seed=3,
+    )
     assert result["n"] == 72 and result["intervals"]["n_clusters"] == 8  # 8 places, not 24 field-seasons
     # the curve's last date is the end of the season: same draws of the same clusters, same intervals
     assert result["by_as_of_date"][-1]["as_of"] == result["end_of_season"] == "12-31"
@@ -146,9 +177,11 @@ def test_too_small_test_set_is_flagged_and_logged(caplog: pytest.LogCaptureFixtu
     size = tiny["sample_size"]
     assert size["n"] == 4 and size["min_per_class"] == 1 and size["too_small"] is True
     assert size["classes_below"] == list(FAKE_CLASSES)
-    assert size["warning"] == ("Only 4 test samples (fewer than 30) and classes Corn (1), Soybeans (1), Rice (1), "
-                               "Cotton (1) have fewer than 5 each: accuracy figures are not meaningful; evaluate "
-                               "on a larger test split.")
+    assert size["warning"] == (
+        "Only 4 test samples (fewer than 30) and classes Corn (1), Soybeans (1), Rice (1), "
+        "Cotton (1) have fewer than 5 each: accuracy figures are not meaningful; evaluate "
+        "on a larger test split."
+    )
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [size["warning"]]
 
 

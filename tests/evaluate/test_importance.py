@@ -30,20 +30,23 @@ def test_band_importance_only_for_bands_the_predictor_reads(table: pa.Table) -> 
 
 
 def test_period_importance_covers_the_season_and_peaks_in_summer(table: pa.Table) -> None:
-    result = permutation_importance(TemplatePredictor(), table, classes=CLASSES, by="period", period_days=60,
-                                    as_of="09-30", n_repeats=2)
+    result = permutation_importance(
+        TemplatePredictor(), table, classes=CLASSES, by="period", period_days=60, as_of="09-30", n_repeats=2
+    )
     names = [row["name"] for row in result["features"]]
     assert names[:3] == ["01-01 to 03-01", "03-02 to 04-30", "05-01 to 06-29"]
     assert sum(row["n_observations"] for row in result["features"]) == len(flatten_series(table).day) - sum(
-        d.month == 10 for row in table.column("dates").to_pylist() for d in row)
+        d.month == 10 for row in table.column("dates").to_pylist() for d in row
+    )
     summer = max(result["features"], key=lambda row: row["importance"])
     assert summer["name"] in ("05-01 to 06-29", "06-30 to 08-28")
 
 
 def test_permutation_stays_within_date_bins(table: pa.Table) -> None:
     flat = flatten_series(table)
-    shuffled = permute_within_bins(flat, selected=np.ones(flat.day.size, bool), bands=None, bin_days=5,
-                                   rng=np.random.default_rng(0))
+    shuffled = permute_within_bins(
+        flat, selected=np.ones(flat.day.size, bool), bands=None, bin_days=5, rng=np.random.default_rng(0)
+    )
     assert not np.array_equal(shuffled.values, flat.values)
     for day in np.unique(flat.day):
         on_day = flat.day == day
@@ -54,8 +57,10 @@ def test_attention_profile_shares() -> None:
     doy = np.array([[10, 20, 40, 0]])
     weights = np.array([[0.2, 0.3, 0.5, 0.0]])
     mask = np.array([[True, True, True, False]])
-    assert attention_profile(doy, weights, mask, bin_days=15) == {"day_of_season": [0, 15, 30],
-                                                                  "weight": [0.2, 0.3, 0.5]}
+    assert attention_profile(doy, weights, mask, bin_days=15) == {
+        "day_of_season": [0, 15, 30],
+        "weight": [0.2, 0.3, 0.5],
+    }
     with pytest.raises(InputError, match="differ in shape"):
         attention_profile(doy, weights[:, :2], mask)
 

@@ -27,11 +27,23 @@ class Inputs:
 
 def make_inputs(world: Path, folder: Path, *, years: list[int], stride: int) -> Inputs:
     """Stride-sampled CDL points and the static catalog's scenes over the world's AOI (no quality filter)."""
-    make_label_points(cdl=str(world / "labels"), aoi=str(world / "aoi.geojson"), years=years, stride=stride,
-                      out=folder / "points.parquet", quiet=True)
-    find_scenes(stac=str(world / "stac" / "catalog.json"), aoi=str(world / "aoi.geojson"),
-                start=f"{min(years)}-01-01", end=f"{max(years)}-12-31", out=folder / "scenes.parquet",
-                min_valid=0.0, quiet=True)
+    make_label_points(
+        cdl=str(world / "labels"),
+        aoi=str(world / "aoi.geojson"),
+        years=years,
+        stride=stride,
+        out=folder / "points.parquet",
+        quiet=True,
+    )
+    find_scenes(
+        stac=str(world / "stac" / "catalog.json"),
+        aoi=str(world / "aoi.geojson"),
+        start=f"{min(years)}-01-01",
+        end=f"{max(years)}-12-31",
+        out=folder / "scenes.parquet",
+        min_valid=0.0,
+        quiet=True,
+    )
     return Inputs(world, folder / "points.parquet", folder / "scenes.parquet")
 
 
@@ -52,6 +64,15 @@ def tiny_observations(tiny_inputs: Inputs, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="session")
 def wide_inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     """Two 4.8 km tiles overlapping by 960 m (16 × 16 blocks of 128 px at 10 m), June 2022; every 5th pixel."""
-    world = synth(tmp_path_factory.mktemp("worlds") / "wide", size="tiny", seed=3, tiles_x=2, tile_m=4800,
-                  overlap_m=960, years=(2022,), season=("06-01", "06-25"), quiet=True).path
+    world = synth(
+        tmp_path_factory.mktemp("worlds") / "wide",
+        size="tiny",
+        seed=3,
+        tiles_x=2,
+        tile_m=4800,
+        overlap_m=960,
+        years=(2022,),
+        season=("06-01", "06-25"),
+        quiet=True,
+    ).path
     return make_inputs(world, tmp_path_factory.mktemp("wide-inputs"), years=[2022], stride=5)

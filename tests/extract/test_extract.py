@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,13 +44,14 @@ def scene_rows(inputs: Inputs) -> list[dict[str, Any]]:
 def observed(out: Path) -> dict[Key, tuple[int, ...]]:
     """Observations by (point, scene): the 12 bands then the SCL; fails on a duplicate."""
     rows = read_observations(out).to_pylist()
-    table = {(r["point_id"], r["scene_id"]): tuple(r[b] for b in S2_BANDS) + (r["scl"],) for r in rows}
+    table = {(r["point_id"], r["scene_id"]): (*tuple(r[b] for b in S2_BANDS), r["scl"]) for r in rows}
     assert len(table) == len(rows), "duplicate observations"
     return table
 
 
-def pixel_truth(inputs: Inputs, scenes: Sequence[dict[str, Any]],
-                scl_mask: Sequence[int] = DEFAULT_SCL_MASK) -> tuple[dict[Key, tuple[int, ...]], dict[str, set[Key]]]:
+def pixel_truth(
+    inputs: Inputs, scenes: Sequence[dict[str, Any]], scl_mask: Sequence[int] = DEFAULT_SCL_MASK
+) -> tuple[dict[Key, tuple[int, ...]], dict[str, set[Key]]]:
     """What extraction must give, read independently: every point's pixel of every band (``ds.index`` on
     each band's own grid, the whole raster read), SCL-masked and nodata dropped, the BOA offset added.
     Also returns the (point, scene) pairs dropped, by reason."""
@@ -76,12 +78,17 @@ def pixel_truth(inputs: Inputs, scenes: Sequence[dict[str, Any]],
             elif any(values[b][j] == 0 for b in S2_BANDS):
                 dropped["band_nodata"].add(key)
             else:
-                expected[key] = tuple(values[b][j] + scene["boa_offset"] for b in S2_BANDS) + (scl,)
+                expected[key] = (*tuple(values[b][j] + scene["boa_offset"] for b in S2_BANDS), scl)
     return expected, dropped
 
 
-def subset_manifest(inputs: Inputs, out: Path, keep: Sequence[str] | None = None,
-                    hrefs: dict[str, dict[str, str]] | None = None, **columns: Any) -> Path:
+def subset_manifest(
+    inputs: Inputs,
+    out: Path,
+    keep: Sequence[str] | None = None,
+    hrefs: dict[str, dict[str, str]] | None = None,
+    **columns: Any,
+) -> Path:
     """A copy of the scene manifest with only the ``keep`` scenes, some hrefs replaced, or columns set."""
     table = read_table(inputs.scenes, SCENE_MANIFEST, what="scene manifest")
     rows = [r for r in table.to_pylist() if keep is None or r["scene_id"] in keep]
@@ -114,7 +121,9 @@ def test_observations_equal_the_cog_pixels_after_the_offset(tiny_inputs: Inputs,
 
 def test_observations_equal_the_generator_truth(tiny_inputs: Inputs, tiny_observations: Path) -> None:
     info, state = load_world(tiny_inputs.world)
-    takes = plan_datatakes(SynthConfig(**info["config"]), np.random.default_rng(np.random.SeedSequence([info["seed"], 2])))
+    takes = plan_datatakes(
+        SynthConfig(**info["config"]), np.random.default_rng(np.random.SeedSequence([info["seed"], 2]))
+    )
     truth = {r["scene_id"]: r for r in pq.read_table(tiny_inputs.world / "truth" / "scenes.parquet").to_pylist()}
     tile = state.grid.tiles[0]
     points = pq.read_table(tiny_inputs.points).to_pydict()
@@ -131,9 +140,10 @@ def test_observations_equal_the_generator_truth(tiny_inputs: Inputs, tiny_observ
         assert offset == (-1000 if day.year == 2022 else 0)
         for row in rows:
             for band in (*S2_BANDS, "SCL"):
-                r, c = rasterio.transform.rowcol(tile.transform({"B01": 60, "B09": 60, "B02": 10, "B03": 10,
-                                                                 "B04": 10, "B08": 10}.get(band, 20)),
-                                                 *where[row["point_id"]])
+                r, c = rasterio.transform.rowcol(
+                    tile.transform({"B01": 60, "B09": 60, "B02": 10, "B03": 10, "B04": 10, "B08": 10}.get(band, 20)),
+                    *where[row["point_id"]],
+                )
                 dn = int(arrays[band][r, c])
                 assert row["scl" if band == "SCL" else band] == (dn if band == "SCL" else dn + offset), band
                 checked += 1
@@ -161,9 +171,16 @@ def test_a_custom_mask_drops_more(tiny_inputs: Inputs, tiny_observations: Path, 
 
 def test_points_off_the_swath_give_no_observation(tiny_inputs: Inputs, tiny_observations: Path) -> None:
     # (a band's own nodata under a valid SCL, where the 10/20/60 m swath edges differ: test_sample.py)
-    partial = [s for s in scene_rows(tiny_inputs) if s["scene_id"] in
-               {r["scene_id"] for r in pq.read_table(tiny_inputs.world / "truth" / "scenes.parquet").to_pylist()
-                if r["nodata_percentage"] > 0}][:6]
+    partial = [
+        s
+        for s in scene_rows(tiny_inputs)
+        if s["scene_id"]
+        in {
+            r["scene_id"]
+            for r in pq.read_table(tiny_inputs.world / "truth" / "scenes.parquet").to_pylist()
+            if r["nodata_percentage"] > 0
+        }
+    ][:6]
     _, dropped = pixel_truth(tiny_inputs, partial)
     assert len(dropped["scl_nodata"]) > 20
     got = observed(tiny_observations)
@@ -180,19 +197,25 @@ def test_one_part_file_per_scene_and_a_manifest(tiny_inputs: Inputs, tiny_observ
     assert {e["status"] for e in manifest.values()} == {"done"}
     obs = read_observations(tiny_observations)
     for scene in scenes:
-        part = tiny_observations / f"year={scene['date'].year}" / f"tile={scene['tile']}" / f"part-{scene['scene_id']}.parquet"
+        part = (
+            tiny_observations
+            / f"year={scene['date'].year}"
+            / f"tile={scene['tile']}"
+            / f"part-{scene['scene_id']}.parquet"
+        )
         assert pq.read_metadata(part).num_rows == manifest[scene["scene_id"]]["observations"]
         assert pq.read_schema(part).metadata[b"inseason:scene_id"] == scene["scene_id"].encode()
     assert obs.num_rows == sum(e["observations"] for e in manifest.values())
     assert set(obs.column("year").to_pylist()) == {2021, 2022}
-    assert not [p for p in tiny_observations.rglob(".*")]  # no temporary file left
+    assert not list(tiny_observations.rglob(".*"))  # no temporary file left
     lines = (tiny_observations / MANIFEST).read_text().splitlines()
     assert len(lines) == len(scenes) and all(json.loads(line)["bytes_read"] > 0 for line in lines)
 
 
 def test_dry_run_estimates_and_writes_nothing(tiny_inputs: Inputs, tmp_path: Path) -> None:
-    estimate = extract(tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", dry_run=True, workers=2,
-                       quiet=True)
+    estimate = extract(
+        tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", dry_run=True, workers=2, quiet=True
+    )
     assert estimate["scenes"] == len(scene_rows(tiny_inputs))
     assert estimate["points"] == pq.read_metadata(tiny_inputs.points).num_rows
     assert estimate["estimated_bytes"] > 0 and estimate["workers"] == 2
@@ -202,8 +225,9 @@ def test_dry_run_estimates_and_writes_nothing(tiny_inputs: Inputs, tmp_path: Pat
 # -------------------------------------------------------------------------------------- skipped scenes
 
 
-def test_a_corrupt_or_missing_cog_skips_its_scene_with_the_reason(tiny_inputs: Inputs, tiny_observations: Path,
-                                                                  tmp_path: Path) -> None:
+def test_a_corrupt_or_missing_cog_skips_its_scene_with_the_reason(
+    tiny_inputs: Inputs, tiny_observations: Path, tmp_path: Path
+) -> None:
     keep = spread_scenes(tiny_inputs, 6)
     first, truncated, garbage, missing = keep[0], keep[1], keep[2], keep[3]
     rows = {s["scene_id"]: dict(s["hrefs"]) for s in scene_rows(tiny_inputs)}
@@ -213,8 +237,12 @@ def test_a_corrupt_or_missing_cog_skips_its_scene_with_the_reason(tiny_inputs: I
     (bad / "B04.tif").write_bytes(data[: len(data) // 2])
     (bad / "B11.tif").write_bytes(b"II*\x00" + b"\x00" * 100)
     (bad / "B02.tif").write_bytes(b"not a tiff at all")
-    hrefs = {truncated: {"B04": str(bad / "B04.tif")}, garbage: {"B11": str(bad / "B11.tif")},
-             missing: {"SCL": str(bad / "SCL-nowhere.tif")}, first: {"B02": str(bad / "B02.tif")}}
+    hrefs = {
+        truncated: {"B04": str(bad / "B04.tif")},
+        garbage: {"B11": str(bad / "B11.tif")},
+        missing: {"SCL": str(bad / "SCL-nowhere.tif")},
+        first: {"B02": str(bad / "B02.tif")},
+    }
     scenes = subset_manifest(tiny_inputs, tmp_path / "scenes.parquet", keep, hrefs)
 
     totals = extract(tiny_inputs.points, scenes, out=tmp_path / "obs", workers=1, quiet=True)
@@ -233,8 +261,9 @@ def test_a_corrupt_or_missing_cog_skips_its_scene_with_the_reason(tiny_inputs: I
     again = extract(tiny_inputs.points, scenes, out=tmp_path / "obs", workers=1, quiet=True)
     assert (again["resumed"], again["done"], again["skipped"]) == (2, 1, 3)
     assert read_manifest(tmp_path / "obs")[truncated]["status"] == "done"
-    assert observed(tmp_path / "obs") == {k: v for k, v in reference.items()
-                                          if k[1] in set(keep) - {first, garbage, missing}}
+    assert observed(tmp_path / "obs") == {
+        k: v for k, v in reference.items() if k[1] in set(keep) - {first, garbage, missing}
+    }
 
 
 # -------------------------------------------------------------------------------------------- bad input
@@ -245,9 +274,11 @@ def test_missing_input_files_are_named(tiny_inputs: Inputs, tmp_path: Path) -> N
         extract(tmp_path / "nowhere.parquet", tiny_inputs.scenes, out=tmp_path / "obs", quiet=True)
     with pytest.raises(InputError, match=r"scene manifest table .*nowhere\.parquet does not exist"):
         extract(tiny_inputs.points, tmp_path / "nowhere.parquet", out=tmp_path / "obs", quiet=True)
-    scenes = subset_manifest(tiny_inputs, tmp_path / "gone.parquet",
-                             hrefs={s["scene_id"]: {"B02": str(tmp_path / "gone" / "B02.tif")}
-                                    for s in scene_rows(tiny_inputs)})
+    scenes = subset_manifest(
+        tiny_inputs,
+        tmp_path / "gone.parquet",
+        hrefs={s["scene_id"]: {"B02": str(tmp_path / "gone" / "B02.tif")} for s in scene_rows(tiny_inputs)},
+    )
     with pytest.raises(InputError, match=r"no scene of tile 15SYS .* can be opened .*gone/B02\.tif.*hrefs"):
         extract(tiny_inputs.points, scenes, out=tmp_path / "obs", quiet=True)
     assert not (tmp_path / "obs").exists()
@@ -283,8 +314,10 @@ def test_crs_mismatches_are_refused(tiny_inputs: Inputs, tmp_path: Path) -> None
         extract(tiny_inputs.points, scenes, out=tmp_path / "obs", quiet=True)
     points = read_table(tiny_inputs.points, LABEL_POINTS, what="label points")
     projected = points.set_column(points.schema.get_field_index("lon"), "lon", points.column("x"))
-    write_table(projected.set_column(projected.schema.get_field_index("lat"), "lat", points.column("y")),
-                tmp_path / "projected.parquet")
+    write_table(
+        projected.set_column(projected.schema.get_field_index("lat"), "lat", points.column("y")),
+        tmp_path / "projected.parquet",
+    )
     with pytest.raises(InputError, match="lon/lat outside EPSG:4326 degrees"):
         extract(tmp_path / "projected.parquet", tiny_inputs.scenes, out=tmp_path / "obs", quiet=True)
     assert not (tmp_path / "obs").exists()
@@ -295,11 +328,12 @@ def test_points_outside_every_scene_are_refused_or_counted(tiny_inputs: Inputs, 
     lon = points.column("lon").to_numpy()
     far = points.set_column(points.schema.get_field_index("lon"), "lon", pa.array(lon + 1.0))
     write_table(far, tmp_path / "far.parquet")
-    with pytest.raises(InputError, match="no scene of .* covers the points of .*far.parquet"):
+    with pytest.raises(InputError, match=r"no scene of .* covers the points of .*far.parquet"):
         extract(tmp_path / "far.parquet", tiny_inputs.scenes, out=tmp_path / "obs", quiet=True)
     half = np.where(np.arange(len(lon)) % 2 == 0, lon, lon + 1.0)
-    write_table(points.set_column(points.schema.get_field_index("lon"), "lon", pa.array(half)),
-                tmp_path / "half.parquet")
+    write_table(
+        points.set_column(points.schema.get_field_index("lon"), "lon", pa.array(half)), tmp_path / "half.parquet"
+    )
     scenes = subset_manifest(tiny_inputs, tmp_path / "scenes.parquet", spread_scenes(tiny_inputs, 2))
     totals = extract(tmp_path / "half.parquet", scenes, out=tmp_path / "obs", workers=1, quiet=True)
     assert totals["unassigned_points"] == len(lon) // 2
@@ -307,7 +341,7 @@ def test_points_outside_every_scene_are_refused_or_counted(tiny_inputs: Inputs, 
 
 
 def test_bad_options_and_foreign_folders_are_refused(tiny_inputs: Inputs, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="scl_mask .* between 0 and 255"):
+    with pytest.raises(InputError, match=r"scl_mask .* between 0 and 255"):
         extract(tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", scl_mask=(0, 300), quiet=True)
     with pytest.raises(InputError, match="season start '13-01'"):
         extract(tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", season_start="13-01", quiet=True)

@@ -84,7 +84,7 @@ def test_nodata_beyond_the_swath_is_invalid(tiny_world: Path) -> None:
     west = utm_box_lonlat(tiny_world, 0.05, 0.3, 0.15, 0.6)
     partial = [(r, p) for r, p in zip(truth, scl_paths(tiny_world)) if r["relative_orbit"] == 126][:10]
     assert partial
-    for r, path in partial:
+    for _, path in partial:
         assert scl_valid_fraction(str(path), east).valid_fraction == 0.0
     assert max(scl_valid_fraction(str(p), west).valid_fraction for _, p in partial) > 0.5
 

@@ -42,8 +42,12 @@ def kill_mid_run(inputs: Inputs, out: Path, tmp_path: Path, *, after_parts: int)
     script = tmp_path / "run_extract.py"
     script.write_text(SCRIPT)
     with open(tmp_path / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen([sys.executable, str(script), str(inputs.points), str(inputs.scenes), str(out)],
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(inputs.points), str(inputs.scenes), str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
         try:
             while proc.poll() is None and len(parts(out)) < after_parts:
                 time.sleep(0.01)
@@ -54,8 +58,9 @@ def kill_mid_run(inputs: Inputs, out: Path, tmp_path: Path, *, after_parts: int)
     return len(parts(out))
 
 
-def test_killed_extraction_resumes_to_the_uninterrupted_result(tiny_inputs: Inputs, tiny_observations: Path,
-                                                               tmp_path: Path) -> None:
+def test_killed_extraction_resumes_to_the_uninterrupted_result(
+    tiny_inputs: Inputs, tiny_observations: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "obs"
     total = len(read_manifest(tiny_observations))
     killed_at = kill_mid_run(tiny_inputs, out, tmp_path, after_parts=12)

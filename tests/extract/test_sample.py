@@ -20,8 +20,21 @@ from inseason.tables import OBSERVATIONS, S2_BANDS
 EPSG = 32615
 LEFT, TOP = 500_000.0, 4_000_000.0
 EXTENT_M = 480  # 48 px at 10 m, 24 at 20 m, 8 at 60 m; 16 px blocks leave partial blocks at 20 and 60 m
-RES = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10, "B8A": 20,
-       "B09": 60, "B11": 20, "B12": 20, "SCL": 20}
+RES = {
+    "B01": 60,
+    "B02": 10,
+    "B03": 10,
+    "B04": 10,
+    "B05": 20,
+    "B06": 20,
+    "B07": 20,
+    "B08": 10,
+    "B8A": 20,
+    "B09": 60,
+    "B11": 20,
+    "B12": 20,
+    "SCL": 20,
+}
 CLOUD_ROW_COL = (5, 7)  # a 20 m SCL pixel flagged cloud high (9)
 SHADOW_ROW_COL = (6, 7)  # cloud shadow (3): kept by default
 NODATA_B01 = (0, 2)  # a 60 m B01 pixel with nodata
@@ -43,9 +56,22 @@ def write_band(path: Path, band: str, *, crs: int = EPSG) -> None:
         data = encoded(band, rows, cols).astype(np.uint16)
         if band == "B01":
             data[NODATA_B01] = 0
-    with rasterio.open(path, "w", driver="GTiff", width=n, height=n, count=1, dtype=data.dtype, crs=f"EPSG:{crs}",
-                       transform=Affine(res, 0, LEFT, 0, -res, TOP), nodata=0, tiled=True, blockxsize=16,
-                       blockysize=16, compress="deflate") as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=n,
+        height=n,
+        count=1,
+        dtype=data.dtype,
+        crs=f"EPSG:{crs}",
+        transform=Affine(res, 0, LEFT, 0, -res, TOP),
+        nodata=0,
+        tiled=True,
+        blockxsize=16,
+        blockysize=16,
+        compress="deflate",
+    ) as ds:
         ds.write(data, 1)
 
 
@@ -58,8 +84,15 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def task(hrefs: dict[str, str], *, boa_offset: int = 0, epsg: int = EPSG) -> SceneTask:
-    return SceneTask(scene_id="S2X_TEST_20220601_0_L2A", date=dt.date(2022, 6, 1), tile="00TST", year=2022,
-                     boa_offset=boa_offset, epsg=epsg, hrefs=hrefs)
+    return SceneTask(
+        scene_id="S2X_TEST_20220601_0_L2A",
+        date=dt.date(2022, 6, 1),
+        tile="00TST",
+        year=2022,
+        boa_offset=boa_offset,
+        epsg=epsg,
+        hrefs=hrefs,
+    )
 
 
 def centre(res: int, row: int, col: int) -> tuple[float, float]:
@@ -93,8 +126,9 @@ def test_each_band_is_read_on_its_own_grid_with_the_offset_removed(scene: dict[s
     for band in S2_BANDS:
         r, c = grid_index(RES[band], x[rows], y[rows])
         np.testing.assert_array_equal(got[band], encoded(band, r, c) - 1000, err_msg=band)
-    np.testing.assert_array_equal(got["scl"], np.where((scl_r == SHADOW_ROW_COL[0]) & (scl_c == SHADOW_ROW_COL[1]),
-                                                       3, 4)[rows])
+    np.testing.assert_array_equal(
+        got["scl"], np.where((scl_r == SHADOW_ROW_COL[0]) & (scl_c == SHADOW_ROW_COL[1]), 3, 4)[rows]
+    )
     assert set(got["scene_id"]) == {"S2X_TEST_20220601_0_L2A"} and set(got["tile"]) == {"00TST"}
     assert set(got["date"]) == {dt.date(2022, 6, 1)}
 

@@ -25,8 +25,15 @@ from shapely.geometry.base import BaseGeometry
 from inseason.errors import InputError, RemoteError
 from inseason.extract.quality import DEFAULT_SCL_MASK
 from inseason.extract.scenes import OVERLAP_NOTE, find_scenes, manifest_info
-from inseason.sources.stac import (SceneRecord, band_hrefs, boa_offset, deduplicate, mgrs_tile,
-                                   processing_baseline, scene_record)
+from inseason.sources.stac import (
+    SceneRecord,
+    band_hrefs,
+    boa_offset,
+    deduplicate,
+    mgrs_tile,
+    processing_baseline,
+    scene_record,
+)
 from inseason.tables import SCENE_MANIFEST, read_table
 
 OFFSET_DATE = dt.date(2022, 1, 25)
@@ -52,8 +59,12 @@ def scl_path(world: Path, row: dict[str, Any]) -> Path:
 def direct_fraction(path: Path, aoi: BaseGeometry) -> float:
     with rasterio.open(path) as ds:
         scl = ds.read(1)
-        inside = geometry_mask([transform_geom("EPSG:4326", ds.crs, mapping(aoi))], out_shape=scl.shape,
-                               transform=ds.transform, invert=True)
+        inside = geometry_mask(
+            [transform_geom("EPSG:4326", ds.crs, mapping(aoi))],
+            out_shape=scl.shape,
+            transform=ds.transform,
+            invert=True,
+        )
     return float((inside & ~np.isin(scl, DEFAULT_SCL_MASK)).sum() / inside.sum())
 
 
@@ -66,8 +77,15 @@ def expected_candidates(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 @pytest.fixture(scope="module")
 def static_run(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     out = tmp_path_factory.mktemp("scenes") / "scenes.parquet"
-    table = find_scenes(stac=str(tiny_world / "stac" / "catalog.json"), aoi=str(tiny_world / "aoi.geojson"),
-                        start=START, end=END, out=out, min_valid=0.0, quiet=True)
+    table = find_scenes(
+        stac=str(tiny_world / "stac" / "catalog.json"),
+        aoi=str(tiny_world / "aoi.geojson"),
+        start=START,
+        end=END,
+        out=out,
+        min_valid=0.0,
+        quiet=True,
+    )
     return table, out
 
 
@@ -122,7 +140,8 @@ def test_rows_are_sorted_typed_and_complete(tiny_world: Path, static_run: tuple[
     table, _ = static_run
     rows = table.to_pylist()
     assert [(r["datetime"], r["tile"], r["scene_id"]) for r in rows] == sorted(
-        (r["datetime"], r["tile"], r["scene_id"]) for r in rows)
+        (r["datetime"], r["tile"], r["scene_id"]) for r in rows
+    )
     by_id = {r["scene_id"]: r for r in truth(tiny_world)}
     aoi = world_aoi(tiny_world)
     for r in rows:
@@ -132,8 +151,21 @@ def test_rows_are_sorted_typed_and_complete(tiny_world: Path, static_run: tuple[
         assert r["cloud_cover_tile"] == t["cloud_cover"]
         assert r["processing_baseline"] == t["processing_baseline"]
         hrefs = dict(r["hrefs"])
-        assert list(hrefs) == ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11",
-                               "B12", "SCL"]
+        assert list(hrefs) == [
+            "B01",
+            "B02",
+            "B03",
+            "B04",
+            "B05",
+            "B06",
+            "B07",
+            "B08",
+            "B8A",
+            "B09",
+            "B11",
+            "B12",
+            "SCL",
+        ]
         assert all(Path(h).is_absolute() and Path(h).is_file() for h in hrefs.values())
         assert hrefs["B04"].endswith(f"{r['scene_id']}/B04.tif") and hrefs["SCL"].endswith("/SCL.tif")
         assert shapely.from_wkb(r["footprint"]).intersects(aoi)
@@ -158,23 +190,43 @@ def test_min_valid_is_strict_and_filters(tiny_world: Path, static_run: tuple[Any
     table, _ = static_run
     fractions = dict(zip(table.column("scene_id").to_pylist(), table.column("valid_fraction_aoi").to_pylist()))
     for threshold in (0.3, sorted(fractions.values())[len(fractions) // 2]):
-        kept = find_scenes(stac=tiny_world / "stac", aoi=world_aoi(tiny_world), start=START, end=END,
-                           out=tmp_path / "m.parquet", min_valid=threshold, quiet=True, workers=2)
+        kept = find_scenes(
+            stac=tiny_world / "stac",
+            aoi=world_aoi(tiny_world),
+            start=START,
+            end=END,
+            out=tmp_path / "m.parquet",
+            min_valid=threshold,
+            quiet=True,
+            workers=2,
+        )
         want = {sid for sid, f in fractions.items() if f > threshold}
         assert set(kept.column("scene_id").to_pylist()) == want
         assert 0 < len(want) < len(fractions)
         assert manifest_info(kept)["counts"]["below_min_valid"] == manifest_info(table)["counts"][
-            "below_min_valid"] + len(fractions) - len(want)
+            "below_min_valid"
+        ] + len(fractions) - len(want)
     assert any(f == threshold for f in fractions.values())  # the median itself was dropped: strictly greater
 
 
 def test_small_aoi_fraction_differs_from_tile_cloud_cover(tiny_world: Path, tmp_path: Path) -> None:
     world = json.loads((tiny_world / "world.json").read_text())
     west, south, east, north = world["bbox"]
-    small = box(west + 0.1 * (east - west), south + 0.6 * (north - south),
-                west + 0.3 * (east - west), south + 0.8 * (north - south))
-    table = find_scenes(stac=tiny_world / "stac" / "catalog.json", aoi=",".join(map(str, small.bounds)),
-                        start=START, end=END, out=tmp_path / "small.parquet", min_valid=0.0, quiet=True)
+    small = box(
+        west + 0.1 * (east - west),
+        south + 0.6 * (north - south),
+        west + 0.3 * (east - west),
+        south + 0.8 * (north - south),
+    )
+    table = find_scenes(
+        stac=tiny_world / "stac" / "catalog.json",
+        aoi=",".join(map(str, small.bounds)),
+        start=START,
+        end=END,
+        out=tmp_path / "small.parquet",
+        min_valid=0.0,
+        quiet=True,
+    )
     by_id = {r["scene_id"]: r for r in truth(tiny_world)}
     gaps = []
     for r in table.to_pylist():
@@ -184,8 +236,16 @@ def test_small_aoi_fraction_differs_from_tile_cloud_cover(tiny_world: Path, tmp_
 
 
 def test_max_cloud_drops_by_tile_cloud_cover(tiny_world: Path, static_run: tuple[Any, Path], tmp_path: Path) -> None:
-    table = find_scenes(stac=tiny_world / "stac" / "catalog.json", aoi=world_aoi(tiny_world), start=START,
-                        end=END, out=tmp_path / "m.parquet", min_valid=0.0, max_cloud=20.0, quiet=True)
+    table = find_scenes(
+        stac=tiny_world / "stac" / "catalog.json",
+        aoi=world_aoi(tiny_world),
+        start=START,
+        end=END,
+        out=tmp_path / "m.parquet",
+        min_valid=0.0,
+        max_cloud=20.0,
+        quiet=True,
+    )
     assert table.num_rows > 0
     assert all(c <= 20.0 for c in table.column("cloud_cover_tile").to_pylist())
     full = static_run[0]
@@ -193,10 +253,19 @@ def test_max_cloud_drops_by_tile_cloud_cover(tiny_world: Path, static_run: tuple
 
 
 def test_empty_date_range_is_an_input_error(tiny_world: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"no scenes matched collection 'sentinel-2-l2a' between 2023-01-01 "
-                                         r"and 2023-02-01"):
-        find_scenes(stac=tiny_world / "stac" / "catalog.json", aoi=str(tiny_world / "aoi.geojson"),
-                    start=dt.date(2023, 1, 1), end=dt.date(2023, 2, 1), out=tmp_path / "m.parquet", quiet=True)
+    with pytest.raises(
+        InputError,
+        match=r"no scenes matched collection 'sentinel-2-l2a' between 2023-01-01 "
+        r"and 2023-02-01",
+    ):
+        find_scenes(
+            stac=tiny_world / "stac" / "catalog.json",
+            aoi=str(tiny_world / "aoi.geojson"),
+            start=dt.date(2023, 1, 1),
+            end=dt.date(2023, 2, 1),
+            out=tmp_path / "m.parquet",
+            quiet=True,
+        )
     assert not (tmp_path / "m.parquet").exists()
 
 
@@ -221,8 +290,9 @@ def test_bad_inputs_are_input_errors(tiny_world: Path, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- unreadable scenes are recorded
 
 
-def test_unreadable_scl_is_skipped_with_reason(tiny_world: Path, tmp_path: Path,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_unreadable_scl_is_skipped_with_reason(
+    tiny_world: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """An item collection whose SCLs are missing, truncated and fine: the bad ones are skipped, on record."""
     catalog = pystac.read_file(str(tiny_world / "stac" / "catalog.json"))
     items = sorted(catalog.get_items(recursive=True), key=lambda it: it.id)[60:63]
@@ -239,8 +309,15 @@ def test_unreadable_scl_is_skipped_with_reason(tiny_world: Path, tmp_path: Path,
     (tmp_path / "items.json").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     day = lambda f: dt.date.fromisoformat(f["properties"]["datetime"][:10])  # noqa: E731
     with caplog.at_level(logging.WARNING, logger="inseason"):
-        table = find_scenes(stac=tmp_path / "items.json", aoi=world_aoi(tiny_world), start=day(features[0]),
-                            end=day(features[2]), out=tmp_path / "m.parquet", min_valid=0.0, quiet=True)
+        table = find_scenes(
+            stac=tmp_path / "items.json",
+            aoi=world_aoi(tiny_world),
+            start=day(features[0]),
+            end=day(features[2]),
+            out=tmp_path / "m.parquet",
+            min_valid=0.0,
+            quiet=True,
+        )
     assert table.column("scene_id").to_pylist() == [features[2]["id"]]
     info = manifest_info(table)
     skipped = {s["scene_id"]: s["reason"] for s in info["skipped"]}
@@ -259,45 +336,72 @@ def test_unreadable_scl_is_skipped_with_reason(tiny_world: Path, tmp_path: Path,
 def _v1_item() -> dict[str, Any]:
     assets = {}
     for key, band in (("red", "B04"), ("nir08", "B8A"), ("blue", "B02")):
-        asset = {"href": f"https://example.com/S2B_15SYS_20220726_0_L2A/{band}.tif",
-                 "type": "image/tiff; application=geotiff; profile=cloud-optimized",
-                 "eo:bands": [{"name": band}], "raster:bands": [{"scale": 0.0001, "offset": -0.1}]}
+        asset = {
+            "href": f"https://example.com/S2B_15SYS_20220726_0_L2A/{band}.tif",
+            "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+            "eo:bands": [{"name": band}],
+            "raster:bands": [{"scale": 0.0001, "offset": -0.1}],
+        }
         assets[key] = asset
         assets[f"{key}-jp2"] = {**asset, "href": asset["href"].replace(".tif", ".jp2"), "type": "image/jp2"}
     assets["scl"] = {"href": "https://example.com/S2B_15SYS_20220726_0_L2A/SCL.tif", "type": "image/tiff"}
     assets["scl-jp2"] = {"href": "https://example.com/S2B_15SYS_20220726_0_L2A/SCL.jp2", "type": "image/jp2"}
     assets["visual"] = {"href": "https://example.com/TCI.tif", "eo:bands": [{"name": n} for n in ("B04", "B03", "B02")]}
-    return {"type": "Feature", "id": "S2B_15SYS_20220726_0_L2A", "bbox": [-91, 33, -90, 34],
-            "geometry": mapping(box(-91, 33, -90, 34)), "assets": assets,
-            "properties": {"datetime": "2022-07-26T16:53:22.123Z", "platform": "sentinel-2b",
-                           "mgrs:utm_zone": 15, "mgrs:latitude_band": "S", "mgrs:grid_square": "YS",
-                           "s2:processing_baseline": "04.00", "eo:cloud_cover": 12.5,
-                           "s2:datatake_id": "GS2B_20220726T165322_028"}}
+    return {
+        "type": "Feature",
+        "id": "S2B_15SYS_20220726_0_L2A",
+        "bbox": [-91, 33, -90, 34],
+        "geometry": mapping(box(-91, 33, -90, 34)),
+        "assets": assets,
+        "properties": {
+            "datetime": "2022-07-26T16:53:22.123Z",
+            "platform": "sentinel-2b",
+            "mgrs:utm_zone": 15,
+            "mgrs:latitude_band": "S",
+            "mgrs:grid_square": "YS",
+            "s2:processing_baseline": "04.00",
+            "eo:cloud_cover": 12.5,
+            "s2:datatake_id": "GS2B_20220726T165322_028",
+        },
+    }
 
 
 def test_earth_search_v1_keys_map_through_eo_bands_and_prefer_cogs() -> None:
     item = _v1_item()
     hrefs = band_hrefs(item)
-    assert hrefs == {"B02": "https://example.com/S2B_15SYS_20220726_0_L2A/B02.tif",
-                     "B04": "https://example.com/S2B_15SYS_20220726_0_L2A/B04.tif",
-                     "B8A": "https://example.com/S2B_15SYS_20220726_0_L2A/B8A.tif",
-                     "SCL": "https://example.com/S2B_15SYS_20220726_0_L2A/SCL.tif"}
+    assert hrefs == {
+        "B02": "https://example.com/S2B_15SYS_20220726_0_L2A/B02.tif",
+        "B04": "https://example.com/S2B_15SYS_20220726_0_L2A/B04.tif",
+        "B8A": "https://example.com/S2B_15SYS_20220726_0_L2A/B8A.tif",
+        "SCL": "https://example.com/S2B_15SYS_20220726_0_L2A/SCL.tif",
+    }
     record = scene_record(item)
     assert (record.tile, record.epsg, record.boa_offset, record.processing_baseline) == ("15SYS", 32615, -1000, "04.00")
-    assert record.datetime == dt.datetime(2022, 7, 26, 16, 53, 22, 123000, tzinfo=dt.timezone.utc)
+    assert record.datetime == dt.datetime(2022, 7, 26, 16, 53, 22, 123000, tzinfo=dt.UTC)
     assert record.cloud_cover_tile == 12.5 and record.platform == "sentinel-2b"
 
 
 def test_planetary_computer_keys_and_baseline_from_product_id() -> None:
-    assets = {b: {"href": f"https://pc.example/{b}.tif", "type": "image/tiff; application=geotiff",
-                  "eo:bands": [{"name": b}]} for b in ("B01", "B04", "B8A", "B12")}
+    assets = {
+        b: {"href": f"https://pc.example/{b}.tif", "type": "image/tiff; application=geotiff", "eo:bands": [{"name": b}]}
+        for b in ("B01", "B04", "B8A", "B12")
+    }
     assets["SCL"] = {"href": "https://pc.example/SCL.tif", "type": "image/tiff; application=geotiff"}
     assets["visual"] = {"href": "https://pc.example/TCI.tif"}
-    item = {"type": "Feature", "id": "S2A_MSIL2A_20220301T165021_R026_T15SYS_20220302T000000",
-            "bbox": [-91, 33, -90, 34], "geometry": mapping(box(-91, 33, -90, 34)), "assets": assets,
-            "properties": {"datetime": "2022-03-01T16:50:21Z", "platform": "Sentinel-2A",
-                           "s2:mgrs_tile": "15SYS", "proj:code": "EPSG:32615",
-                           "s2:product_uri": "S2A_MSIL2A_20220301T165021_N0400_R026_T15SYS_20220302T000000.SAFE"}}
+    item = {
+        "type": "Feature",
+        "id": "S2A_MSIL2A_20220301T165021_R026_T15SYS_20220302T000000",
+        "bbox": [-91, 33, -90, 34],
+        "geometry": mapping(box(-91, 33, -90, 34)),
+        "assets": assets,
+        "properties": {
+            "datetime": "2022-03-01T16:50:21Z",
+            "platform": "Sentinel-2A",
+            "s2:mgrs_tile": "15SYS",
+            "proj:code": "EPSG:32615",
+            "s2:product_uri": "S2A_MSIL2A_20220301T165021_N0400_R026_T15SYS_20220302T000000.SAFE",
+        },
+    }
     assert band_hrefs(item) == {b: f"https://pc.example/{b}.tif" for b in ("B01", "B04", "B8A", "B12", "SCL")}
     assert processing_baseline(item) == "04.00"
     assert boa_offset(item) == -1000  # no raster:bands: from the baseline
@@ -308,14 +412,27 @@ def test_planetary_computer_keys_and_baseline_from_product_id() -> None:
 
 
 def test_earth_search_v0_keys_and_properties() -> None:
-    assets = {b: {"href": f"https://sentinel-cogs.example/{b}.tif", "type": "image/tiff; application=geotiff"}
-              for b in ("B02", "B03", "B04", "B08", "SCL")}
+    assets = {
+        b: {"href": f"https://sentinel-cogs.example/{b}.tif", "type": "image/tiff; application=geotiff"}
+        for b in ("B02", "B03", "B04", "B08", "SCL")
+    }
     assets["thumbnail"] = {"href": "https://sentinel-cogs.example/preview.jpg", "type": "image/jpeg"}
-    item = {"type": "Feature", "id": "S2B_15SYS_20210715_0_L2A", "bbox": [-91, 33, -90, 34],
-            "geometry": None, "assets": assets,
-            "properties": {"datetime": "2021-07-15T16:53:22Z", "platform": "sentinel-2b",
-                           "sentinel:utm_zone": 15, "sentinel:latitude_band": "S", "sentinel:grid_square": "YS",
-                           "sentinel:processing_baseline": "03.01", "eo:cloud_cover": 3.0}}
+    item = {
+        "type": "Feature",
+        "id": "S2B_15SYS_20210715_0_L2A",
+        "bbox": [-91, 33, -90, 34],
+        "geometry": None,
+        "assets": assets,
+        "properties": {
+            "datetime": "2021-07-15T16:53:22Z",
+            "platform": "sentinel-2b",
+            "sentinel:utm_zone": 15,
+            "sentinel:latitude_band": "S",
+            "sentinel:grid_square": "YS",
+            "sentinel:processing_baseline": "03.01",
+            "eo:cloud_cover": 3.0,
+        },
+    }
     assert set(band_hrefs(item)) == {"B02", "B03", "B04", "B08", "SCL"}
     record = scene_record(item)
     assert (record.tile, record.epsg, record.boa_offset, record.processing_baseline) == ("15SYS", 32615, 0, "03.01")
@@ -338,11 +455,22 @@ def test_deduplicate_prefers_baseline_then_created() -> None:
     base = scene_record(_v1_item())
 
     def variant(scene_id: str, baseline: str, created: str, datatake: str = base.datatake) -> SceneRecord:
-        return SceneRecord(**{**base.__dict__, "scene_id": scene_id, "processing_baseline": baseline,
-                              "created": created, "datatake": datatake})
+        return SceneRecord(
+            **{
+                **base.__dict__,
+                "scene_id": scene_id,
+                "processing_baseline": baseline,
+                "created": created,
+                "datatake": datatake,
+            }
+        )
 
-    records = [variant("a_0", "04.00", "2022-07-27"), variant("a_1", "05.09", "2023-01-01"),
-               variant("a_2", "05.09", "2023-06-01"), variant("b_0", "04.00", "2022-07-27", datatake="other")]
+    records = [
+        variant("a_0", "04.00", "2022-07-27"),
+        variant("a_1", "05.09", "2023-01-01"),
+        variant("a_2", "05.09", "2023-06-01"),
+        variant("b_0", "04.00", "2022-07-27", datatake="other"),
+    ]
     kept, dropped = deduplicate(records)
     assert [r.scene_id for r in kept] == ["a_2", "b_0"]
     assert dropped == [{"scene_id": "a_0", "kept": "a_2"}, {"scene_id": "a_1", "kept": "a_2"}]
@@ -369,8 +497,17 @@ def _dead_port() -> int:
 def test_dead_api_is_a_remote_error_naming_the_url(tiny_world: Path, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_dead_port()}/"
     with pytest.raises(RemoteError, match=url.replace(".", r"\.")):
-        find_scenes(stac=url, aoi=str(tiny_world / "aoi.geojson"), start=START, end=END, out=tmp_path / "m.parquet",
-                    quiet=True, timeout=1.0, retries=1, backoff=0.01)
+        find_scenes(
+            stac=url,
+            aoi=str(tiny_world / "aoi.geojson"),
+            start=START,
+            end=END,
+            out=tmp_path / "m.parquet",
+            quiet=True,
+            timeout=1.0,
+            retries=1,
+            backoff=0.01,
+        )
     assert not (tmp_path / "m.parquet").exists()
 
 
@@ -386,11 +523,21 @@ def _comparable(table: Any) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != "hrefs"} for row in table.to_pylist()]
 
 
-def test_api_gives_the_same_manifest_as_the_static_catalog(tiny_world: Path, served: Any,
-                                                           static_run: tuple[Any, Path], tmp_path: Path) -> None:
-    table = find_scenes(stac=served.stac.url, aoi=str(tiny_world / "aoi.geojson"), start=START, end=END,
-                        out=tmp_path / "api.parquet", min_valid=0.0, quiet=True, timeout=5.0, retries=2,
-                        backoff=0.01)
+def test_api_gives_the_same_manifest_as_the_static_catalog(
+    tiny_world: Path, served: Any, static_run: tuple[Any, Path], tmp_path: Path
+) -> None:
+    table = find_scenes(
+        stac=served.stac.url,
+        aoi=str(tiny_world / "aoi.geojson"),
+        start=START,
+        end=END,
+        out=tmp_path / "api.parquet",
+        min_valid=0.0,
+        quiet=True,
+        timeout=5.0,
+        retries=2,
+        backoff=0.01,
+    )
     static = static_run[0]
     assert _comparable(table) == _comparable(static)  # same scenes, fractions (read over HTTP), offsets
     info, static_info = manifest_info(table), manifest_info(static)
@@ -418,29 +565,54 @@ def test_api_search_pages_through_every_item(tiny_world: Path, served: Any) -> N
 def test_api_503_is_retried_then_succeeds(tiny_world: Path, served: Any, tmp_path: Path) -> None:
     before = served.stac.stats()
     served.stac.fail_next(3, 503)
-    table = find_scenes(stac=served.stac.url, aoi=world_aoi(tiny_world), start=dt.date(2021, 7, 1),
-                        end=dt.date(2021, 7, 31), out=tmp_path / "m.parquet", min_valid=0.0, quiet=True,
-                        timeout=5.0, retries=4, backoff=0.01)
+    table = find_scenes(
+        stac=served.stac.url,
+        aoi=world_aoi(tiny_world),
+        start=dt.date(2021, 7, 1),
+        end=dt.date(2021, 7, 31),
+        out=tmp_path / "m.parquet",
+        min_valid=0.0,
+        quiet=True,
+        timeout=5.0,
+        retries=4,
+        backoff=0.01,
+    )
     after = served.stac.stats()
     assert table.num_rows > 0
-    assert manifest_info(table)["counts"]["found"] == len(truth(tiny_world, dt.date(2021, 7, 1),
-                                                                dt.date(2021, 7, 31)))
-    failed = [r for r in after.log[len(before.log):] if r.status == 503]
+    assert manifest_info(table)["counts"]["found"] == len(truth(tiny_world, dt.date(2021, 7, 1), dt.date(2021, 7, 31)))
+    failed = [r for r in after.log[len(before.log) :] if r.status == 503]
     assert len(failed) == 3
 
 
 def test_api_failing_past_the_retries_is_a_remote_error(tiny_world: Path, served: Any, tmp_path: Path) -> None:
     served.stac.fail_next(2, 503)  # the first try and the one retry
     with pytest.raises(RemoteError, match=served.stac.url.replace(".", r"\.")):
-        find_scenes(stac=served.stac.url, aoi=world_aoi(tiny_world), start=START, end=END,
-                    out=tmp_path / "m.parquet", quiet=True, timeout=5.0, retries=1, backoff=0.01)
+        find_scenes(
+            stac=served.stac.url,
+            aoi=world_aoi(tiny_world),
+            start=START,
+            end=END,
+            out=tmp_path / "m.parquet",
+            quiet=True,
+            timeout=5.0,
+            retries=1,
+            backoff=0.01,
+        )
     assert not (tmp_path / "m.parquet").exists()
 
 
 def test_api_empty_search_is_an_input_error(tiny_world: Path, served: Any, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no scenes matched collection 'sentinel-2-l2a' between 2020-01-01"):
-        find_scenes(stac=served.stac.url, aoi=world_aoi(tiny_world), start=dt.date(2020, 1, 1),
-                    end=dt.date(2020, 12, 31), out=tmp_path / "m.parquet", quiet=True, timeout=5.0, retries=1)
+        find_scenes(
+            stac=served.stac.url,
+            aoi=world_aoi(tiny_world),
+            start=dt.date(2020, 1, 1),
+            end=dt.date(2020, 12, 31),
+            out=tmp_path / "m.parquet",
+            quiet=True,
+            timeout=5.0,
+            retries=1,
+        )
 
 
 # ------------------------------------------------------------ windowed SCL reads over HTTP move few bytes
@@ -452,22 +624,38 @@ def wide_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     GDAL's 16-32 KB header and read-ahead chunks do not swallow them whole."""
     from inseason.synth import synth
 
-    return synth(tmp_path_factory.mktemp("worlds") / "wide", size="tiny", seed=1, quiet=True, tile_m=21600,
-                 years=(2022,), season=("06-01", "06-12")).path
+    return synth(
+        tmp_path_factory.mktemp("worlds") / "wide",
+        size="tiny",
+        seed=1,
+        quiet=True,
+        tile_m=21600,
+        years=(2022,),
+        season=("06-01", "06-12"),
+    ).path
 
 
 def test_small_aoi_reads_fewer_scl_bytes_than_the_file(wide_world: Path, tmp_path: Path) -> None:
     from inseason.testing import serve_world
 
     tile = json.loads((wide_world / "world.json").read_text())["tiles"][0]
-    left, bottom, right, top = tile["bounds"]
+    left, _bottom, right, top = tile["bounds"]
     size = right - left
     to_ll = Transformer.from_crs(tile["epsg"], 4326, always_xy=True)
     (w, e), (s, n) = to_ll.transform([left + 0.4 * size, left + 0.5 * size], [top - 0.5 * size, top - 0.4 * size])
     small = box(w, s, e, n)  # a hundredth of the tile
     with serve_world(wide_world) as servers:
-        table = find_scenes(stac=servers.stac.url, aoi=small, start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31),
-                            out=tmp_path / "m.parquet", min_valid=0.0, quiet=True, timeout=5.0, retries=1)
+        table = find_scenes(
+            stac=servers.stac.url,
+            aoi=small,
+            start=dt.date(2022, 1, 1),
+            end=dt.date(2022, 12, 31),
+            out=tmp_path / "m.parquet",
+            min_valid=0.0,
+            quiet=True,
+            timeout=5.0,
+            retries=1,
+        )
         stats = servers.files.stats()
     rows = pq.read_table(wide_world / "truth" / "scenes.parquet").to_pylist()
     assert manifest_info(table)["counts"]["found"] == len(rows) >= 2
@@ -496,6 +684,13 @@ def test_scl_over_http_survives_a_503_and_reports_a_404(tiny_world: Path, served
 
 def test_same_inputs_give_byte_identical_manifests(tiny_world: Path, tmp_path: Path) -> None:
     for workers in (1, 4):
-        find_scenes(stac=tiny_world / "stac", aoi=str(tiny_world / "aoi.geojson"), start=START, end=END,
-                    out=tmp_path / f"m{workers}.parquet", quiet=True, workers=workers)
+        find_scenes(
+            stac=tiny_world / "stac",
+            aoi=str(tiny_world / "aoi.geojson"),
+            start=START,
+            end=END,
+            out=tmp_path / f"m{workers}.parquet",
+            quiet=True,
+            workers=workers,
+        )
     assert (tmp_path / "m1.parquet").read_bytes() == (tmp_path / "m4.parquet").read_bytes()

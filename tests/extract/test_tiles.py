@@ -34,8 +34,9 @@ def tile_bounds(inputs: Inputs) -> dict[str, tuple[float, float, float, float]]:
 
 
 def utm(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    x, y = Transformer.from_crs(4326, 32615, always_xy=True).transform(table.column("lon").to_numpy(),
-                                                                       table.column("lat").to_numpy())
+    x, y = Transformer.from_crs(4326, 32615, always_xy=True).transform(
+        table.column("lon").to_numpy(), table.column("lat").to_numpy()
+    )
     return np.asarray(x), np.asarray(y)
 
 
@@ -54,8 +55,7 @@ def wide_run(wide_inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> P
 # ------------------------------------------------------------------------------------- windowed reads
 
 
-def test_http_reads_fetch_only_the_blocks_holding_points(wide_inputs: Inputs, wide_run: Path,
-                                                         tmp_path: Path) -> None:
+def test_http_reads_fetch_only_the_blocks_holding_points(wide_inputs: Inputs, wide_run: Path, tmp_path: Path) -> None:
     points = read_table(wide_inputs.points, LABEL_POINTS, what="label points")
     x, y = utm(points)
     left, _, _, top = tile_bounds(wide_inputs)[WEST_TILE]
@@ -64,13 +64,21 @@ def test_http_reads_fetch_only_the_blocks_holding_points(wide_inputs: Inputs, wi
     assert corner.sum() >= 20
 
     with serve_world(wide_inputs.world) as servers:
-        find_scenes(stac=servers.stac.url, aoi=str(wide_inputs.world / "aoi.geojson"), start="2022-06-01",
-                    end="2022-06-30", out=tmp_path / "scenes.parquet", min_valid=0.0, quiet=True)
+        find_scenes(
+            stac=servers.stac.url,
+            aoi=str(wide_inputs.world / "aoi.geojson"),
+            start="2022-06-01",
+            end="2022-06-30",
+            out=tmp_path / "scenes.parquet",
+            min_valid=0.0,
+            quiet=True,
+        )
         scenes = read_table(tmp_path / "scenes.parquet", SCENE_MANIFEST, what="scene manifest").to_pylist()
         assert all(href.startswith(servers.files.url) for s in scenes for _, href in s["hrefs"])
         servers.files.reset_stats()
-        totals = extract(tmp_path / "corner.parquet", tmp_path / "scenes.parquet", out=tmp_path / "obs",
-                         workers=1, quiet=True)
+        totals = extract(
+            tmp_path / "corner.parquet", tmp_path / "scenes.parquet", out=tmp_path / "obs", workers=1, quiet=True
+        )
         stats = servers.files.stats()
         base = servers.files.url
 
@@ -126,8 +134,9 @@ def test_a_point_in_two_tiles_gets_one_observation_per_date(wide_inputs: Inputs,
     assert all(r["tile"] == deeper[r["point_id"]] for r in in_overlap)  # from the tile it lies deeper in
 
 
-def test_a_date_missing_in_one_tile_is_taken_from_the_other(wide_inputs: Inputs, wide_run: Path,
-                                                            tmp_path: Path) -> None:
+def test_a_date_missing_in_one_tile_is_taken_from_the_other(
+    wide_inputs: Inputs, wide_run: Path, tmp_path: Path
+) -> None:
     """A point's preferred tile may lack a scene on a date (e.g. dropped by --min-valid): the other tile's
     scene of that date then gives the observation, so the overlap has no gap."""
     scenes = read_table(wide_inputs.scenes, SCENE_MANIFEST, what="scene manifest")
@@ -135,8 +144,10 @@ def test_a_date_missing_in_one_tile_is_taken_from_the_other(wide_inputs: Inputs,
     dates = Counter(r["date"] for r in rows)
     day = min(d for d, n in dates.items() if n == 2)
     dropped = next(r["scene_id"] for r in rows if r["date"] == day and r["tile"] == WEST_TILE)
-    write_table(pa.Table.from_pylist([r for r in rows if r["scene_id"] != dropped], schema=scenes.schema),
-                tmp_path / "scenes.parquet")
+    write_table(
+        pa.Table.from_pylist([r for r in rows if r["scene_id"] != dropped], schema=scenes.schema),
+        tmp_path / "scenes.parquet",
+    )
     extract(wide_inputs.points, tmp_path / "scenes.parquet", out=tmp_path / "obs", workers=1, quiet=True)
 
     points = read_table(wide_inputs.points, LABEL_POINTS, what="label points")
@@ -154,6 +165,9 @@ def test_a_date_missing_in_one_tile_is_taken_from_the_other(wide_inputs: Inputs,
     assert len(moved) >= 10
     for key in moved:  # same pixels (the tiles share the grid), now from the east tile's scene
         assert after[key]["tile"] == EAST_TILE
-        assert {b: v for b, v in after[key].items() if b not in ("scene_id", "tile")} == \
-               {b: v for b, v in before[key].items() if b not in ("scene_id", "tile")}
-    assert pq.read_metadata(next((tmp_path / "obs").glob(f"year=2022/tile={EAST_TILE}/part-*{day:%Y%m%d}*"))).num_rows > 0
+        assert {b: v for b, v in after[key].items() if b not in ("scene_id", "tile")} == {
+            b: v for b, v in before[key].items() if b not in ("scene_id", "tile")
+        }
+    assert (
+        pq.read_metadata(next((tmp_path / "obs").glob(f"year=2022/tile={EAST_TILE}/part-*{day:%Y%m%d}*"))).num_rows > 0
+    )

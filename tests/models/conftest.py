@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 import torch
+
 
 @pytest.fixture(autouse=True)
 def one_thread() -> Iterator[None]:
@@ -17,8 +18,9 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def make_toy_batch(*, samples: int = 48, steps: int = 12, bands: int = 4, classes: int = 3,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def make_toy_batch(
+    *, samples: int = 48, steps: int = 12, bands: int = 4, classes: int = 3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(values, mask, doy, y)``: class ``k`` lifts band ``k`` in the first half of the season.
 
     About a quarter of the steps are masked (never all of a sample's); masked steps hold NaN and doy 0,

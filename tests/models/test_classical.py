@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -93,8 +93,7 @@ def test_sample_weights_shift_the_decision(toy_batch: ToyBatch) -> None:
     weighted = create_model("random_forest", n_bands=4, n_steps=12, n_classes=3, n_estimators=20)
     plain.fit(noise, mask, doy, y)
     weighted.fit(noise, mask, doy, y, sample_weight=np.where(y == 1, 50.0, 1.0))
-    assert (weighted.predict_proba(noise, mask, doy)[:, 1].mean()
-            > plain.predict_proba(noise, mask, doy)[:, 1].mean())
+    assert weighted.predict_proba(noise, mask, doy)[:, 1].mean() > plain.predict_proba(noise, mask, doy)[:, 1].mean()
 
 
 def test_user_mistakes_are_clear_errors(toy_batch: ToyBatch) -> None:
@@ -102,7 +101,7 @@ def test_user_mistakes_are_clear_errors(toy_batch: ToyBatch) -> None:
     model = create_model("random_forest", n_bands=4, n_steps=12, n_classes=3, n_estimators=5)
     with pytest.raises(InputError, match="RandomForestBaseline is not fitted: call fit"):
         model.predict_proba(values, mask, doy)
-    with pytest.raises(InputError, match="class indices in 0..2"):
+    with pytest.raises(InputError, match=r"class indices in 0..2"):
         model.fit(values, mask, doy, y + 1)
     with pytest.raises(InputError, match="fewer than two classes"):
         model.fit(values, mask, doy, np.zeros_like(y))

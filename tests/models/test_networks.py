@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -43,33 +43,60 @@ def rnn_layer(inputs: int, hidden: int, gates: int) -> int:
 
 EXPECTED_PARAMETERS = [
     # The ARSET slide network: Conv1D(3, 5) on 20 × 12 → MaxPool(5) (16 → 3 steps) → Dense(10) → Dense(6).
-    ("arset-slide", dict(n_bands=12, n_steps=20, n_classes=6),
-     conv(12, 3, 5) + dense(3 * 3, 10) + dense(10, 6), 349),
+    ("arset-slide", dict(n_bands=12, n_steps=20, n_classes=6), conv(12, 3, 5) + dense(3 * 3, 10) + dense(10, 6), 349),
     # The ARSET course network on 25 × 12, 7 classes: 25 → 21 → 17 steps, MaxPool(2) → 8.
-    ("arset", dict(n_bands=12, n_steps=25, n_classes=7),
-     conv(12, 64, 5) + conv(64, 64, 5) + dense(64 * 8, 50) + dense(50, 7), 50_455),
+    (
+        "arset",
+        dict(n_bands=12, n_steps=25, n_classes=7),
+        conv(12, 64, 5) + conv(64, 64, 5) + dense(64 * 8, 50) + dense(50, 7),
+        50_455,
+    ),
     # TempCNN on 25 × 12 + mask channel, 7 classes: 3 conv blocks with BatchNorm, Dense(256) + BatchNorm.
-    ("tempcnn", dict(n_bands=12, n_steps=25, n_classes=7),
-     conv(13, 64, 5) + conv(64, 64, 5) * 2 + 2 * 64 * 3 + dense(64 * 25, 256) + 2 * 256 + dense(256, 7), 457_863),
+    (
+        "tempcnn",
+        dict(n_bands=12, n_steps=25, n_classes=7),
+        conv(13, 64, 5) + conv(64, 64, 5) * 2 + 2 * 64 * 3 + dense(64 * 25, 256) + 2 * 256 + dense(256, 7),
+        457_863,
+    ),
     # L-TAE: spectral MLP 10 → 64 → 128, the 112 000-parameter temporal module, decoder 128 → 64 → 32 → 20.
-    ("ltae", dict(n_bands=10, n_steps=24, n_classes=20),
-     dense(10, 64) + dense(64, 128) + 112_000 + dense(128, 64) + 2 * 64 + dense(64, 32) + 2 * 32 + dense(32, 20),
-     132_212),
+    (
+        "ltae",
+        dict(n_bands=10, n_steps=24, n_classes=20),
+        dense(10, 64) + dense(64, 128) + 112_000 + dense(128, 64) + 2 * 64 + dense(64, 32) + 2 * 32 + dense(32, 20),
+        132_212,
+    ),
     # Transformer: embedding, 3 encoder layers (attention, 64 → 128 → 64, two LayerNorms), query pooling, head.
-    ("transformer", dict(n_bands=12, n_steps=25, n_classes=6),
-     dense(12, 64) + 3 * (attention_layer(64) + dense(64, 128) + dense(128, 64) + 4 * 64) + 64
-     + attention_layer(64) + 2 * 64 + dense(64, 6), 118_470),
+    (
+        "transformer",
+        dict(n_bands=12, n_steps=25, n_classes=6),
+        dense(12, 64)
+        + 3 * (attention_layer(64) + dense(64, 128) + dense(128, 64) + 4 * 64)
+        + 64
+        + attention_layer(64)
+        + 2 * 64
+        + dense(64, 6),
+        118_470,
+    ),
     # Bidirectional 2-layer LSTM (4 gates) on 12 bands + 16 day channels, hidden 128; LayerNorm + Dense head.
-    ("lstm", dict(n_bands=12, n_steps=25, n_classes=6),
-     2 * rnn_layer(28, 128, 4) + 2 * rnn_layer(256, 128, 4) + 2 * 256 + dense(256, 6), 559_110),
+    (
+        "lstm",
+        dict(n_bands=12, n_steps=25, n_classes=6),
+        2 * rnn_layer(28, 128, 4) + 2 * rnn_layer(256, 128, 4) + 2 * 256 + dense(256, 6),
+        559_110,
+    ),
     # The same with GRU cells (3 gates).
-    ("gru", dict(n_bands=12, n_steps=25, n_classes=6),
-     2 * rnn_layer(28, 128, 3) + 2 * rnn_layer(256, 128, 3) + 2 * 256 + dense(256, 6), 419_846),
+    (
+        "gru",
+        dict(n_bands=12, n_steps=25, n_classes=6),
+        2 * rnn_layer(28, 128, 3) + 2 * rnn_layer(256, 128, 3) + 2 * 256 + dense(256, 6),
+        419_846,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "sizes", "formula", "pinned"), EXPECTED_PARAMETERS,
-                         ids=[case[0] for case in EXPECTED_PARAMETERS])
+@pytest.mark.parametrize(
+    ("name", "sizes", "formula", "pinned"), EXPECTED_PARAMETERS, ids=[case[0] for case in EXPECTED_PARAMETERS]
+)
 def test_parameter_count_is_pinned(name: str, sizes: dict[str, int], formula: int, pinned: int) -> None:
     assert formula == pinned
     assert n_parameters(create_model(name, **sizes)) == pinned
@@ -167,8 +194,9 @@ def test_a_batch_with_other_bands_is_refused(name: str, toy_tensors: ToyTensors)
         model(values, mask, doy)
 
 
-@pytest.mark.parametrize(("name", "steps", "relation"), [("arset", 13, "exactly"), ("tempcnn", 11, "exactly"),
-                                                         ("ltae", 13, "at most")])
+@pytest.mark.parametrize(
+    ("name", "steps", "relation"), [("arset", 13, "exactly"), ("tempcnn", 11, "exactly"), ("ltae", 13, "at most")]
+)
 def test_a_batch_with_other_steps_is_refused(name: str, steps: int, relation: str, toy_tensors: ToyTensors) -> None:
     values, mask, doy, _ = toy_tensors(samples=2, steps=steps)
     model = create_model(name, n_bands=4, n_steps=12, n_classes=3)

@@ -8,19 +8,37 @@ import pytest
 import torch
 
 from inseason.errors import InputError
-from inseason.models import (ADAPTERS, create_model, list_models, model_from_spec, model_info, model_spec,
-                             register_model)
+from inseason.models import ADAPTERS, create_model, list_models, model_from_spec, model_info, model_spec, register_model
 
 
 def test_every_architecture_of_the_issue_is_registered() -> None:
-    assert list_models() == ["arset", "arset-slide", "gradient_boosting", "gru", "lstm", "ltae", "random_forest",
-                             "tempcnn", "transformer"]
+    assert list_models() == [
+        "arset",
+        "arset-slide",
+        "gradient_boosting",
+        "gru",
+        "lstm",
+        "ltae",
+        "random_forest",
+        "tempcnn",
+        "transformer",
+    ]
 
 
-@pytest.mark.parametrize(("name", "adapter", "neural"), [
-    ("arset-slide", "bucketed", True), ("arset", "bucketed", True), ("tempcnn", "bucketed", True),
-    ("ltae", "sequence", True), ("transformer", "sequence", True), ("lstm", "sequence", True),
-    ("gru", "sequence", True), ("random_forest", "bucketed", False), ("gradient_boosting", "bucketed", False)])
+@pytest.mark.parametrize(
+    ("name", "adapter", "neural"),
+    [
+        ("arset-slide", "bucketed", True),
+        ("arset", "bucketed", True),
+        ("tempcnn", "bucketed", True),
+        ("ltae", "sequence", True),
+        ("transformer", "sequence", True),
+        ("lstm", "sequence", True),
+        ("gru", "sequence", True),
+        ("random_forest", "bucketed", False),
+        ("gradient_boosting", "bucketed", False),
+    ],
+)
 def test_model_info_names_the_adapter(name: str, adapter: str, neural: bool) -> None:
     info = model_info(name)
     assert (info.adapter, info.neural) == (adapter, neural)
@@ -36,10 +54,12 @@ def test_spec_records_sizes_and_resolved_defaults_as_json() -> None:
     assert spec["n_head"] == 8 and spec["mlp"] == [256, 64] and spec["d_model"] == 256
     assert spec["decoder"] == [64, 32]
     assert json.loads(json.dumps(spec)) == spec
-    assert model_spec("ltae") == {"name": "ltae", **{key: spec[key] for key in spec
-                                                     if key not in ("name", "n_bands", "n_steps", "n_classes",
-                                                                    "n_head", "mlp")},
-                                  "n_head": 16, "mlp": [256, 128]}
+    assert model_spec("ltae") == {
+        "name": "ltae",
+        **{key: spec[key] for key in spec if key not in ("name", "n_bands", "n_steps", "n_classes", "n_head", "mlp")},
+        "n_head": 16,
+        "mlp": [256, 128],
+    }
 
 
 def test_model_from_spec_rebuilds_the_same_architecture() -> None:
@@ -56,8 +76,7 @@ def test_seed_makes_initialisation_reproducible_without_touching_the_global_gene
     assert torch.equal(torch.rand(1), expected)
     second = create_model("tempcnn", n_bands=3, n_steps=12, n_classes=2, seed=7)
     other = create_model("tempcnn", n_bands=3, n_steps=12, n_classes=2, seed=8)
-    for (name, a), b, c in zip(first.state_dict().items(), second.state_dict().values(),
-                               other.state_dict().values()):
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
     assert not all(torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values()))
 

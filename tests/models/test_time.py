@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -15,8 +15,9 @@ ToyTensors = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch
 
 
 def test_ltae_temporal_module_has_112_000_parameters_at_the_reference_defaults() -> None:
-    module = LightweightTemporalAttention(in_channels=128, n_steps=24, d_model=256, n_head=16, d_k=8,
-                                          mlp=[256, 128], dropout=0.2, period=1000.0)
+    module = LightweightTemporalAttention(
+        in_channels=128, n_steps=24, d_model=256, n_head=16, d_k=8, mlp=[256, 128], dropout=0.2, period=1000.0
+    )
     assert sum(parameter.numel() for parameter in module.parameters()) == 112_000
     model = create_model("ltae", n_bands=10, n_steps=24, n_classes=20)
     assert sum(parameter.numel() for parameter in model.temporal_encoder.parameters()) == 112_000
@@ -50,8 +51,9 @@ def test_transformer_positions_come_from_dates_not_from_slots(toy_tensors: ToyTe
     model = create_model("transformer", n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
     order = torch.randperm(12, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.allclose(model(values[:, order], mask[:, order], doy[:, order]), model(values, mask, doy),
-                              atol=1e-5)
+        assert torch.allclose(
+            model(values[:, order], mask[:, order], doy[:, order]), model(values, mask, doy), atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
@@ -59,8 +61,10 @@ def test_recurrent_models_ignore_where_the_gaps_are(name: str, toy_tensors: ToyT
     values, mask, doy, _ = toy_tensors(samples=4)
     model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
     front = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices
-    packed = [torch.gather(tensor, 1, front if tensor.ndim == 2 else front.unsqueeze(-1).expand_as(tensor))
-              for tensor in (values, mask, doy)]
+    packed = [
+        torch.gather(tensor, 1, front if tensor.ndim == 2 else front.unsqueeze(-1).expand_as(tensor))
+        for tensor in (values, mask, doy)
+    ]
     with torch.no_grad():
         assert torch.allclose(model(*packed), model(values, mask, doy), atol=1e-5)
 
@@ -68,9 +72,9 @@ def test_recurrent_models_ignore_where_the_gaps_are(name: str, toy_tensors: ToyT
 def test_day_encoding_is_sin_cos_of_the_day_at_geometric_frequencies() -> None:
     encoded = day_encoding(torch.tensor([[0, 100]]), 4, period=1000.0)
     assert encoded.shape == (1, 2, 4)
-    slow = torch.tensor(100.0 / 1000 ** 0.5)
+    slow = torch.tensor(100.0 / 1000**0.5)
     fast = torch.tensor(100.0)
-    expected = torch.tensor([[0.0, 1.0, 0.0, 1.0],
-                             [torch.sin(fast), torch.cos(fast), torch.sin(slow), torch.cos(slow)]])
+    expected = torch.tensor(
+        [[0.0, 1.0, 0.0, 1.0], [torch.sin(fast), torch.cos(fast), torch.sin(slow), torch.cos(slow)]]
+    )
     assert torch.allclose(encoded[0], expected, atol=1e-6)
-

@@ -16,8 +16,15 @@ from inseason.sources.aoi import read_aoi
 def tiny_scenes(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
     """Every scene of the tiny world (2021 and 2022), no quality filter."""
     out = tmp_path_factory.mktemp("predict-scenes") / "scenes.parquet"
-    return find_scenes(stac=str(tiny_world / "stac" / "catalog.json"), aoi=str(tiny_world / "aoi.geojson"),
-                       start="2021-01-01", end="2022-12-31", out=out, min_valid=0.0, quiet=True)
+    return find_scenes(
+        stac=str(tiny_world / "stac" / "catalog.json"),
+        aoi=str(tiny_world / "aoi.geojson"),
+        start="2021-01-01",
+        end="2022-12-31",
+        out=out,
+        min_valid=0.0,
+        quiet=True,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +38,9 @@ CLASSES = {1: "Corn", 2: "Cotton", 3: "Rice", 5: "Soybeans", 24: "Winter Wheat",
 OTHER = "Other"
 
 
-def pixel_series(world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int, stride: int, seed: int = 0,
-                 until: object = None) -> pa.Table:
+def pixel_series(
+    world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int, stride: int, seed: int = 0, until: object = None
+) -> pa.Table:
     """A series table of every ``stride``-th pixel of the world's map grid in ``year`` (scenes up to
     ``until``, default the year's end), read with the map reader and labelled with the generator's truth
     (splits train/val 80/20)."""
@@ -61,8 +69,17 @@ def pixel_series(world: Path, scenes: pa.Table, aoi: BaseGeometry, *, year: int,
             rows["scl"].append(series.scl[obs].tolist())
     n = len(rows["label"])
     split = np.where(np.random.default_rng(seed).random(n) < 0.8, "train", "val")
-    columns = {**rows, "year": [year] * n, "field_id": [None] * n, "lon": [None] * n, "lat": [None] * n,
-               "x": [0.0] * n, "y": [0.0] * n, "crs": [f"EPSG:{grid.epsg}"] * n, "split": split.tolist()}
+    columns = {
+        **rows,
+        "year": [year] * n,
+        "field_id": [None] * n,
+        "lon": [None] * n,
+        "lat": [None] * n,
+        "x": [0.0] * n,
+        "y": [0.0] * n,
+        "crs": [f"EPSG:{grid.epsg}"] * n,
+        "split": split.tolist(),
+    }
     schema = series_schema(S2_BANDS)
     return pa.Table.from_pydict({f.name: columns[f.name] for f in schema}, schema=schema)
 
@@ -80,15 +97,30 @@ def label_of():
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tiny_world: Path, tiny_scenes: pa.Table, tiny_aoi: BaseGeometry,
-                tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_bundle(
+    tiny_world: Path, tiny_scenes: pa.Table, tiny_aoi: BaseGeometry, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A small TempCNN trained on 2021 pixels of the tiny world (truth labels): a run folder with its bundle."""
     from inseason.train import train
 
     table = pixel_series(tiny_world, tiny_scenes, tiny_aoi, year=2021, stride=15)
     out = tmp_path_factory.mktemp("predict-run") / "tempcnn"
-    train(table, out=out, quiet=True, overrides={
-        "model.name": "tempcnn", "model.params": {"filters": 16, "hidden": 32}, "adapter.kind": "bucketed",
-        "adapter.window_days": 240, "features.indices": ["NDVI"], "epochs": 4, "batch_size": 64,
-        "optimizer.lr": 0.005, "augment.min_as_of": 120, "train_split": "train", "val_split": "val"})
+    train(
+        table,
+        out=out,
+        quiet=True,
+        overrides={
+            "model.name": "tempcnn",
+            "model.params": {"filters": 16, "hidden": 32},
+            "adapter.kind": "bucketed",
+            "adapter.window_days": 240,
+            "features.indices": ["NDVI"],
+            "epochs": 4,
+            "batch_size": 64,
+            "optimizer.lr": 0.005,
+            "augment.min_as_of": 120,
+            "train_split": "train",
+            "val_split": "val",
+        },
+    )
     return out

@@ -19,8 +19,15 @@ from rasterio.enums import ColorInterp, MaskFlags
 from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import box
 
-from inseason.predict.cog import (SourceScene, class_colormap, map_tags, overview_factors, write_class_map,
-                                  write_season_gif, write_stac_item)
+from inseason.predict.cog import (
+    SourceScene,
+    class_colormap,
+    map_tags,
+    overview_factors,
+    write_class_map,
+    write_season_gif,
+    write_stac_item,
+)
 from inseason.predict.read import Block, MapGrid
 
 GRID = MapGrid(epsg=32615, transform=Affine(10.0, 0.0, 703370.0, 0.0, -10.0, 3698950.0), width=300, height=200)
@@ -31,8 +38,10 @@ NAMES = ["Corn", "Soybeans"]
 def _pieces(value: int) -> list[tuple[Block, np.ndarray, np.ndarray]]:
     """Two blocks: the left one class 1, the right one class 2; the far right stays unmapped."""
     left, right = Block(0, 0, 0, 200, 128), Block(1, 0, 128, 200, 128)
-    return [(left, np.full((200, 128), value, np.uint8), np.full((200, 128), 70, np.uint8)),
-            (right, np.full((200, 128), 2, np.uint8), np.full((200, 128), 55, np.uint8))]
+    return [
+        (left, np.full((200, 128), value, np.uint8), np.full((200, 128), 70, np.uint8)),
+        (right, np.full((200, 128), 2, np.uint8), np.full((200, 128), 55, np.uint8)),
+    ]
 
 
 def test_class_map_is_a_valid_cog_with_colours_and_tags(tmp_path: Path) -> None:
@@ -98,17 +107,28 @@ def test_stac_item_and_gif(tmp_path: Path) -> None:
     cogs = []
     for value, date in zip((1, 2), dates):
         tags = map_tags(as_of=date, fingerprint="f", class_names=NAMES, class_codes=[[1], [5]])
-        cogs.append(write_class_map(tmp_path / f"map_{date}.tif", _pieces(value), grid=GRID, colors=COLORS,
-                                    tags=tags))
+        cogs.append(write_class_map(tmp_path / f"map_{date}.tif", _pieces(value), grid=GRID, colors=COLORS, tags=tags))
     aoi = box(-90.81, 33.39, -90.79, 33.41)
     gif = write_season_gif(tmp_path / "season.gif", cogs, dates, max_size=100)
-    scenes = [SourceScene("S2A_15SXR_20220620_0_L2A",
-                          "http://127.0.0.1:8000/collections/s2/items/S2A_15SXR_20220620_0_L2A"),
-              SourceScene("S2B_15SXR_20220625_0_L2A")]
-    item = write_stac_item(tmp_path / "map_2022-07-01.json", cog=cogs[1], grid=GRID, aoi=aoi, as_of=dates[1],
-                           fingerprint="f", class_names=NAMES, colors=COLORS, model="tempcnn",
-                           class_codes=[[1], [5, 26]], scenes=scenes, model_href="../runs/tempcnn/model.json",
-                           gif=gif)
+    scenes = [
+        SourceScene("S2A_15SXR_20220620_0_L2A", "http://127.0.0.1:8000/collections/s2/items/S2A_15SXR_20220620_0_L2A"),
+        SourceScene("S2B_15SXR_20220625_0_L2A"),
+    ]
+    item = write_stac_item(
+        tmp_path / "map_2022-07-01.json",
+        cog=cogs[1],
+        grid=GRID,
+        aoi=aoi,
+        as_of=dates[1],
+        fingerprint="f",
+        class_names=NAMES,
+        colors=COLORS,
+        model="tempcnn",
+        class_codes=[[1], [5, 26]],
+        scenes=scenes,
+        model_href="../runs/tempcnn/model.json",
+        gif=gif,
+    )
     data = json.loads((tmp_path / "map_2022-07-01.json").read_text())
     again = pystac.Item.from_dict(data)  # schema validation needs the internet; check what pystac reads back
     assert again.id == item.id == "map_2022-07-01" and again.datetime.date() == dates[1]
@@ -120,40 +140,84 @@ def test_stac_item_and_gif(tmp_path: Path) -> None:
     assert data["properties"]["inseason:source_scenes"] == [s.scene_id for s in scenes]
     asset = data["assets"]["classes"]
     assert asset["href"] == "./map_2022-07-01.tif"
-    classes = [{"value": 0, "name": "no_data", "title": "no data", "nodata": True,
-                "description": "no data: outside the AOI or the crop mask, or no valid observation up to the "
-                               "as-of date"},
-               {"value": 1, "name": "Corn", "title": "Corn", "description": "Corn (1 source code: 1)",
-                "color_hint": "FFD300"},
-               {"value": 2, "name": "Soybeans", "title": "Soybeans", "description": "Soybeans (2 source codes: 5, 26)",
-                "color_hint": "267000"}]
+    classes = [
+        {
+            "value": 0,
+            "name": "no_data",
+            "title": "no data",
+            "nodata": True,
+            "description": "no data: outside the AOI or the crop mask, or no valid observation up to the as-of date",
+        },
+        {"value": 1, "name": "Corn", "title": "Corn", "description": "Corn (1 source code: 1)", "color_hint": "FFD300"},
+        {
+            "value": 2,
+            "name": "Soybeans",
+            "title": "Soybeans",
+            "description": "Soybeans (2 source codes: 5, 26)",
+            "color_hint": "267000",
+        },
+    ]
     assert asset["classification:classes"] == classes
     assert asset["raster:bands"] == [
-        {"nodata": 0, "sampling": "area", "data_type": "uint8", "spatial_resolution": 10.0,
-         "classification:classes": classes},
-        {"nodata": 0, "sampling": "area", "data_type": "uint8", "spatial_resolution": 10.0, "unit": "%"}]
+        {
+            "nodata": 0,
+            "sampling": "area",
+            "data_type": "uint8",
+            "spatial_resolution": 10.0,
+            "classification:classes": classes,
+        },
+        {"nodata": 0, "sampling": "area", "data_type": "uint8", "spatial_resolution": 10.0, "unit": "%"},
+    ]
     assert all("#" not in c.get("color_hint", "") for c in classes)
-    assert data["assets"]["season"] == {"href": "./season.gif", "type": "image/gif", "roles": ["overview"],
-                                        "title": "the class maps of all as-of dates, animated"}
+    assert data["assets"]["season"] == {
+        "href": "./season.gif",
+        "type": "image/gif",
+        "roles": ["overview"],
+        "title": "the class maps of all as-of dates, animated",
+    }
     links = [link for link in data["links"] if link["rel"] in ("derived_from", "via")]
     # issue 15: a scene without a STAC item gets no link (its bare id would resolve into the item's folder);
     # the model's href is kept as given (relative to the item's folder)
     assert links == [
-        {"rel": "derived_from", "href": scenes[0].href, "type": "application/geo+json",
-         "title": f"source scene {scenes[0].scene_id}", "inseason:scene_id": scenes[0].scene_id},
-        {"rel": "via", "href": "../runs/tempcnn/model.json", "type": "application/json",
-         "title": "model bundle: tempcnn (fingerprint f)"}]
+        {
+            "rel": "derived_from",
+            "href": scenes[0].href,
+            "type": "application/geo+json",
+            "title": f"source scene {scenes[0].scene_id}",
+            "inseason:scene_id": scenes[0].scene_id,
+        },
+        {
+            "rel": "via",
+            "href": "../runs/tempcnn/model.json",
+            "type": "application/json",
+            "title": "model bundle: tempcnn (fingerprint f)",
+        },
+    ]
     read = pystac.Item.from_file(str(tmp_path / "map_2022-07-01.json"))
     (via,) = [link for link in read.links if link.rel == "via"]
     assert Path(via.get_absolute_href()) == tmp_path.parent / "runs" / "tempcnn" / "model.json"
     assert [link.target for link in again.links if link.rel == "derived_from"] == [scenes[0].href]
-    bare = write_stac_item(tmp_path / "bare.json", cog=cogs[0], grid=GRID, aoi=aoi, as_of=dates[0], fingerprint="f",
-                           class_names=NAMES, colors=COLORS, model="tempcnn")
+    bare = write_stac_item(
+        tmp_path / "bare.json",
+        cog=cogs[0],
+        grid=GRID,
+        aoi=aoi,
+        as_of=dates[0],
+        fingerprint="f",
+        class_names=NAMES,
+        colors=COLORS,
+        model="tempcnn",
+    )
     assert "season" not in bare.assets and not [link for link in bare.links if link.rel in ("derived_from", "via")]
     assert bare.properties["inseason:source_scenes"] == []
     assert bare.assets["classes"].to_dict()["classification:classes"][1]["description"] == "Corn"
     assert sorted(p.name for p in tmp_path.iterdir()) == [  # atomic writes leave no temporary file
-        "bare.json", "map_2022-06-01.tif", "map_2022-07-01.json", "map_2022-07-01.tif", "season.gif"]
+        "bare.json",
+        "map_2022-06-01.tif",
+        "map_2022-07-01.json",
+        "map_2022-07-01.tif",
+        "season.gif",
+    ]
     with Image.open(gif) as image:
         assert image.n_frames == 2 and image.size == (100, 67)
         image.seek(1)

@@ -10,8 +10,14 @@ import pyarrow as pa
 import pytest
 from shapely.geometry.base import BaseGeometry
 
-from inseason.predict.double_crop import (crop_sequence, score_transitions, smoothed_ndvi, transition_dates,
-                                          transition_days, transition_table)
+from inseason.predict.double_crop import (
+    crop_sequence,
+    score_transitions,
+    smoothed_ndvi,
+    transition_dates,
+    transition_days,
+    transition_table,
+)
 from inseason.predict.read import map_grid, plan_blocks, read_block, scene_refs
 from inseason.predict.truth import world_truth
 
@@ -57,8 +63,9 @@ def test_transition_table_names_the_sequence(season_read) -> None:
     year, series, truth = season_read
     store = series.store(season="01-01", year=year)
     rows = np.flatnonzero(truth.codes == 26)[:20]
-    table = transition_table(x=np.zeros(rows.size), y=np.zeros(rows.size), codes=np.full(rows.size, 26),
-                             dates=transition_dates(store, rows))
+    table = transition_table(
+        x=np.zeros(rows.size), y=np.zeros(rows.size), codes=np.full(rows.size, 26), dates=transition_dates(store, rows)
+    )
     assert table.column("first_crop").to_pylist() == ["Winter Wheat"] * 20
     assert table.column("second_crop").to_pylist() == ["Soybeans"] * 20
     dates = table.column("transition_date").to_pylist()
@@ -75,10 +82,20 @@ def test_smoothing_ignores_far_days() -> None:
     from inseason.data import SeriesStore
 
     values = np.array([[1000, 3000], [1000, 3000]], np.int16)  # B04, B08: NDVI 0.5
-    store = SeriesStore(bands=("B04", "B08"), scales=np.ones(2, np.float32), values=values,
-                        doy=np.array([100, 110], np.int16), scl=None, offsets=np.array([0, 2]),
-                        labels=np.array([""], object), label_codes=np.zeros(1, np.int32),
-                        years=np.array([2021], np.int16), splits=np.array([None], object),
-                        sample_ids=np.array([0]), season="01-01", fingerprint="")
+    store = SeriesStore(
+        bands=("B04", "B08"),
+        scales=np.ones(2, np.float32),
+        values=values,
+        doy=np.array([100, 110], np.int16),
+        scl=None,
+        offsets=np.array([0, 2]),
+        labels=np.array([""], object),
+        label_codes=np.zeros(1, np.int32),
+        years=np.array([2021], np.int16),
+        splits=np.array([None], object),
+        sample_ids=np.array([0]),
+        season="01-01",
+        fingerprint="",
+    )
     ndvi = smoothed_ndvi(store, np.array([0]))
     assert ndvi[0, 105] == pytest.approx(0.5) and np.isnan(ndvi[0, 10]) and np.isnan(ndvi[0, 200])

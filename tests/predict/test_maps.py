@@ -36,14 +36,23 @@ AS_OF = ["2022-06-01", "2022-08-15"]
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_bundle: Path, tiny_scenes: pa.Table, tiny_world: Path, tmp_path_factory: pytest.TempPathFactory
-              ) -> tuple[Path, MapRun]:
+def reference(
+    tiny_bundle: Path, tiny_scenes: pa.Table, tiny_world: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, MapRun]:
     """One uninterrupted two-date map run of 2022 with two workers."""
     scenes = tmp_path_factory.mktemp("manifest") / "scenes.parquet"
     pq.write_table(tiny_scenes, scenes)
     out = tmp_path_factory.mktemp("maps") / "maps"
-    return scenes, predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of=AS_OF, out=out,
-                               block_size=128, workers=2, quiet=True)
+    return scenes, predict_map(
+        tiny_bundle,
+        scenes=scenes,
+        aoi=tiny_world / "aoi.geojson",
+        as_of=AS_OF,
+        out=out,
+        block_size=128,
+        workers=2,
+        quiet=True,
+    )
 
 
 def _map_truth(world: Path, cog: str, label_of) -> tuple[np.ndarray, np.ndarray]:
@@ -59,9 +68,15 @@ def _map_truth(world: Path, cog: str, label_of) -> tuple[np.ndarray, np.ndarray]
     return classes.ravel()[pixels] - 1, np.array([bundle_names.index(n) for n in names])
 
 
-def test_map_accuracy_is_close_to_the_point_evaluation(reference, tiny_bundle: Path, tiny_world: Path,
-                                                       tiny_scenes: pa.Table, tiny_aoi: BaseGeometry,
-                                                       make_pixel_series, label_of) -> None:
+def test_map_accuracy_is_close_to_the_point_evaluation(
+    reference,
+    tiny_bundle: Path,
+    tiny_world: Path,
+    tiny_scenes: pa.Table,
+    tiny_aoi: BaseGeometry,
+    make_pixel_series,
+    label_of,
+) -> None:
     _, run = reference
     predicted, truth = _map_truth(tiny_world, run.maps["2022-08-15"], label_of)
     map_accuracy = float((predicted == truth).mean())
@@ -134,8 +149,11 @@ def test_stac_items_link_scenes_model_and_gif(reference, tiny_bundle: Path, tiny
         assert item["assets"]["classes"]["classification:classes"][0]["nodata"] is True
         # the manifest came from a static catalog: the scenes have no STAC item href, so they are listed by
         # id (every 2022 scene up to the date) and get no derived_from link (a bare id is no link)
-        expected = sorted(r["scene_id"] for r in tiny_scenes.select(["scene_id", "date"]).to_pylist()
-                          if dt.date(2022, 1, 1) <= r["date"] <= dt.date.fromisoformat(date))
+        expected = sorted(
+            r["scene_id"]
+            for r in tiny_scenes.select(["scene_id", "date"]).to_pylist()
+            if dt.date(2022, 1, 1) <= r["date"] <= dt.date.fromisoformat(date)
+        )
         assert sorted(item["properties"]["inseason:source_scenes"]) == expected and expected
         assert [link for link in item["links"] if link["rel"] == "derived_from"] == []
         # the model link is relative to the item's folder and leads to the bundle's model.json
@@ -157,8 +175,9 @@ def test_model_href_is_relative_on_disk_and_a_uri_for_s3(tiny_bundle: Path, tmp_
     assert _model_href(bundle, "s3://bucket/maps") == model.as_uri() and model.as_uri().startswith("file:///")
 
 
-def test_double_crop_rows_only_for_double_crop_classes(reference, tiny_bundle: Path, tiny_world: Path,
-                                                       tmp_path: Path) -> None:
+def test_double_crop_rows_only_for_double_crop_classes(
+    reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path
+) -> None:
     """Issue 15: an "Other" class holding CDL 26 among its codes made every Other pixel a double crop.
 
     The double-crop class here also holds a stray code (24) beside 26, and its model.json entry declares its
@@ -181,8 +200,15 @@ def test_double_crop_rows_only_for_double_crop_classes(reference, tiny_bundle: P
     assert (loaded.classes[double].first_crop, loaded.classes[double].second_crop) == ("Winter Wheat", "Soybeans")
     codes = _double_crop_codes(loaded)
     assert codes.tolist() == [26 if k == double else 0 for k in range(len(names))]
-    run = predict_map(bundle, scenes=scenes, aoi=box(-90.805, 33.39, -90.795, 33.40), as_of="2022-08-15",
-                      out=tmp_path / "maps", workers=1, quiet=True)
+    run = predict_map(
+        bundle,
+        scenes=scenes,
+        aoi=box(-90.805, 33.39, -90.795, 33.40),
+        as_of="2022-08-15",
+        out=tmp_path / "maps",
+        workers=1,
+        quiet=True,
+    )
     table = pq.read_table(run.double_crops["2022-08-15"])
     with rasterio.open(run.maps["2022-08-15"]) as ds:
         classes = ds.read(1)
@@ -200,9 +226,18 @@ def test_double_crop_class_rules() -> None:
 
     def codes_of(classes: list[tuple[int, ...]], crops: list[tuple[str, str] | None] | None = None) -> list[int]:
         crops = crops or [None] * len(classes)
-        fake = SimpleNamespace(classes=tuple(LabelClass(name=f"c{i}", codes=c, color=(0, 0, 0),
-                                                        first_crop=k[0] if k else None, second_crop=k[1] if k else None)
-                                             for i, (c, k) in enumerate(zip(classes, crops))))
+        fake = SimpleNamespace(
+            classes=tuple(
+                LabelClass(
+                    name=f"c{i}",
+                    codes=c,
+                    color=(0, 0, 0),
+                    first_crop=k[0] if k else None,
+                    second_crop=k[1] if k else None,
+                )
+                for i, (c, k) in enumerate(zip(classes, crops))
+            )
+        )
         return _double_crop_codes(fake).tolist()
 
     assert codes_of([(26,), (1, 26, 61), (5,)]) == [26, 0, 0]
@@ -224,20 +259,29 @@ def _kill_when_blocks(out: Path, process: subprocess.Popen, count: int) -> None:
     process.wait()
 
 
-def test_killed_run_resumes_to_the_same_maps(reference, tiny_bundle: Path, tiny_world: Path,
-                                             tmp_path: Path) -> None:
+def test_killed_run_resumes_to_the_same_maps(reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path) -> None:
     scenes, run = reference
     out = tmp_path / "maps"
-    script = (f"from inseason.predict.maps import predict_map\n"
-              f"if __name__ == '__main__':\n"
-              f"    predict_map({str(tiny_bundle)!r}, scenes={str(scenes)!r}, aoi={str(tiny_world / 'aoi.geojson')!r},"
-              f" as_of={AS_OF!r}, out={str(out)!r}, block_size=128, workers=1, quiet=True)\n")
+    script = (
+        f"from inseason.predict.maps import predict_map\n"
+        f"if __name__ == '__main__':\n"
+        f"    predict_map({str(tiny_bundle)!r}, scenes={str(scenes)!r}, aoi={str(tiny_world / 'aoi.geojson')!r},"
+        f" as_of={AS_OF!r}, out={str(out)!r}, block_size=128, workers=1, quiet=True)\n"
+    )
     process = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONWARNINGS": "ignore"})
     _kill_when_blocks(out, process, 2)
     finished = len(list((out / "blocks").glob("*/*.npz")))
     assert 2 <= finished < 4 and not list(out.glob("*.tif"))
-    resumed = predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of=AS_OF, out=out,
-                          block_size=128, workers=1, quiet=True)
+    resumed = predict_map(
+        tiny_bundle,
+        scenes=scenes,
+        aoi=tiny_world / "aoi.geojson",
+        as_of=AS_OF,
+        out=out,
+        block_size=128,
+        workers=1,
+        quiet=True,
+    )
     assert resumed.resumed_blocks == finished
     for date in AS_OF:
         with rasterio.open(run.maps[date]) as a, rasterio.open(resumed.maps[date]) as b:
@@ -248,26 +292,52 @@ def test_bad_inputs(reference, tiny_bundle: Path, tiny_world: Path, tiny_scenes:
     scenes, _ = reference
     aoi = tiny_world / "aoi.geojson"
     with pytest.raises(InputError, match="before any scene"):
-        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-01-15", out=tmp_path / "early", workers=1,
-                    quiet=True)
+        predict_map(
+            tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-01-15", out=tmp_path / "early", workers=1, quiet=True
+        )
     hrefs = [{k: v for k, v in h if k != "B11"} for h in tiny_scenes.column("hrefs").to_pylist()]
-    no_b11 = tiny_scenes.set_column(tiny_scenes.schema.get_field_index("hrefs"), "hrefs",
-                                    pa.array([list(h.items()) for h in hrefs], tiny_scenes.schema.field("hrefs").type))
+    no_b11 = tiny_scenes.set_column(
+        tiny_scenes.schema.get_field_index("hrefs"),
+        "hrefs",
+        pa.array([list(h.items()) for h in hrefs], tiny_scenes.schema.field("hrefs").type),
+    )
     with pytest.raises(InputError, match="bands the model was trained on"):
-        predict_map(tiny_bundle, scenes=no_b11, aoi=aoi, as_of="2022-06-01", out=tmp_path / "bands", workers=1,
-                    quiet=True)
+        predict_map(
+            tiny_bundle, scenes=no_b11, aoi=aoi, as_of="2022-06-01", out=tmp_path / "bands", workers=1, quiet=True
+        )
     (tmp_path / "file").write_text("")
     with pytest.raises(OutputError, match="cannot write"):
-        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-06-01", out=tmp_path / "file" / "maps",
-                    workers=1, quiet=True)
+        predict_map(
+            tiny_bundle,
+            scenes=scenes,
+            aoi=aoi,
+            as_of="2022-06-01",
+            out=tmp_path / "file" / "maps",
+            workers=1,
+            quiet=True,
+        )
     with pytest.raises(InputError, match="not a date"):
         predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="June", out=tmp_path / "june", quiet=True)
-    with pytest.raises(InputError, match="crop mask .* does not exist"):
-        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-06-01", out=tmp_path / "mask", quiet=True,
-                    crop_mask=tmp_path / "no-such.tif")
+    with pytest.raises(InputError, match=r"crop mask .* does not exist"):
+        predict_map(
+            tiny_bundle,
+            scenes=scenes,
+            aoi=aoi,
+            as_of="2022-06-01",
+            out=tmp_path / "mask",
+            quiet=True,
+            crop_mask=tmp_path / "no-such.tif",
+        )
     with pytest.raises(InputError, match="not a readable raster"):
-        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, as_of="2022-06-01", out=tmp_path / "mask", quiet=True,
-                    crop_mask=tmp_path / "file")
+        predict_map(
+            tiny_bundle,
+            scenes=scenes,
+            aoi=aoi,
+            as_of="2022-06-01",
+            out=tmp_path / "mask",
+            quiet=True,
+            crop_mask=tmp_path / "file",
+        )
     # issue 15: a refused run creates nothing in --out (no run.json that would refuse the corrected run)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
@@ -277,18 +347,27 @@ def test_scenes_without_the_model_bands_are_skipped_with_a_counted_reason() -> N
     from inseason.predict.read import SceneRef
 
     def ref(scene_id: str, bands: list[str]) -> SceneRef:
-        return SceneRef(scene_id=scene_id, date=dt.date(2022, 6, 1), epsg=32615, boa_offset=0,
-                        hrefs={b: f"/{scene_id}/{b}.tif" for b in bands})
+        return SceneRef(
+            scene_id=scene_id,
+            date=dt.date(2022, 6, 1),
+            epsg=32615,
+            boa_offset=0,
+            hrefs={b: f"/{scene_id}/{b}.tif" for b in bands},
+        )
 
     full, one, two = ref("a", ["SCL", "B04", "B08"]), ref("b", ["SCL", "B04"]), ref("c", ["B04"])
     usable, skipped = _usable_scenes([full, one, two], ["B04", "B08"])
     assert usable == [full]
-    assert skipped == [{"scene_id": "b", "reason": "1 asset missing: B08"},
-                       {"scene_id": "c", "reason": "2 assets missing: SCL, B08"}]
+    assert skipped == [
+        {"scene_id": "b", "reason": "1 asset missing: B08"},
+        {"scene_id": "c", "reason": "2 assets missing: SCL, B08"},
+    ]
     with pytest.raises(InputError) as error:
         _usable_scenes([one, two], ["B04", "B08"])
-    assert str(error.value) == ("no scene has the bands the model was trained on (B04, B08; e.g. scene b: 1 asset "
-                                "missing: B08): use a model trained on bands the scenes have")
+    assert str(error.value) == (
+        "no scene has the bands the model was trained on (B04, B08; e.g. scene b: 1 asset "
+        "missing: B08): use a model trained on bands the scenes have"
+    )
     assert _usable_scenes([], ["B04"]) == ([], [])
 
 
@@ -305,20 +384,38 @@ def test_refused_run_leaves_out_usable(reference, tiny_bundle: Path, tmp_path: P
     assert (out / "run.json").is_file() and (out / "summary.json").is_file()
 
 
-def test_all_cloud_blocks_are_recorded_nodata(reference, tiny_bundle: Path, tiny_world: Path,
-                                              tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_all_cloud_blocks_are_recorded_nodata(
+    reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     scenes, _ = reference
     with caplog.at_level(logging.DEBUG, logger="inseason.predict.maps"):
-        run = predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of="2022-04-01",
-                          out=tmp_path / "cloudy", block_size=128, workers=1, quiet=True, scl_mask=range(12))
+        run = predict_map(
+            tiny_bundle,
+            scenes=scenes,
+            aoi=tiny_world / "aoi.geojson",
+            as_of="2022-04-01",
+            out=tmp_path / "cloudy",
+            block_size=128,
+            workers=1,
+            quiet=True,
+            scl_mask=range(12),
+        )
     assert len(run.empty_blocks) == 4 and "no valid observation" in run.empty_blocks[0]["reason"]
     empty = [r for r in caplog.records if "has no valid observation" in r.getMessage()]
     assert len(empty) == 4 and {r.levelno for r in empty} == {logging.DEBUG}  # summary.json lists them, not warnings
     with rasterio.open(run.maps["2022-04-01"]) as ds:
         assert ds.read(1).max() == 0
     with pytest.raises(OutputError, match="other settings"):
-        predict_map(tiny_bundle, scenes=scenes, aoi=tiny_world / "aoi.geojson", as_of="2022-05-01",
-                    out=tmp_path / "cloudy", block_size=128, workers=1, quiet=True)
+        predict_map(
+            tiny_bundle,
+            scenes=scenes,
+            aoi=tiny_world / "aoi.geojson",
+            as_of="2022-05-01",
+            out=tmp_path / "cloudy",
+            block_size=128,
+            workers=1,
+            quiet=True,
+        )
 
 
 def _outside_bundle(tiny_bundle: Path, tmp_path: Path) -> Path:
@@ -359,17 +456,26 @@ def test_aoi_overlapping_the_training_region_partly_is_mapped(caplog: pytest.Log
         _check_region(bundle, box(-90.85, 33.35, -90.81, 33.38), allow_outside=False)
 
 
-def test_crop_mask_and_allow_outside(reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path,
-                                     caplog: pytest.LogCaptureFixture) -> None:
-    scenes, run = reference
+def test_crop_mask_and_allow_outside(
+    reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scenes, _run = reference
     bundle = _outside_bundle(tiny_bundle, tmp_path)
     aoi = box(-90.805, 33.39, -90.795, 33.40)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # a log record, not a Python warning
         with caplog.at_level(logging.WARNING, logger="inseason.predict.maps"):
-            masked = predict_map(bundle, scenes=scenes, aoi=aoi, as_of="2022-08-15", out=tmp_path / "masked",
-                                 crop_mask=tiny_world / "labels" / "CDL_2021.tif", workers=1, quiet=True,
-                                 allow_outside=True)
+            masked = predict_map(
+                bundle,
+                scenes=scenes,
+                aoi=aoi,
+                as_of="2022-08-15",
+                out=tmp_path / "masked",
+                crop_mask=tiny_world / "labels" / "CDL_2021.tif",
+                workers=1,
+                quiet=True,
+                allow_outside=True,
+            )
     region = [r for r in caplog.records if "outside the model's training region" in r.getMessage()]
     assert len(region) == 1 and region[0].levelno == logging.WARNING and region[0].name == "inseason.predict.maps"
     with rasterio.open(masked.maps["2022-08-15"]) as ds:

@@ -50,8 +50,9 @@ def test_block_series_match_cog_pixels(tiny_scenes: pa.Table, tiny_aoi: BaseGeom
     seen = {int(d) for d in days}
     for ref in refs:
         if (ref.date - dt.date(1970, 1, 1)).days not in seen:
-            assert _pixel_value(ref.hrefs["SCL"], x, y) in DEFAULT_SCL_MASK or \
-                any(_pixel_value(ref.hrefs[b], x, y) == 0 for b in S2_BANDS)
+            assert _pixel_value(ref.hrefs["SCL"], x, y) in DEFAULT_SCL_MASK or any(
+                _pixel_value(ref.hrefs[b], x, y) == 0 for b in S2_BANDS
+            )
 
 
 def test_coarse_bands_are_nearest_resampled(tiny_scenes: pa.Table, tiny_aoi: BaseGeometry) -> None:
@@ -97,8 +98,11 @@ def test_store_feeds_the_batch_builder(tiny_scenes: pa.Table, tiny_aoi: BaseGeom
     assert store.doy.min() >= 0 and store.doy.max() < 366
     first = refs[0].date - dt.date(2021, 1, 1)
     assert store.doy.min() >= first.days
-    spec = InputSpec(adapter=AdapterConfig(kind="sequence", max_obs=8), features=FeatureConfig(),
-                     normalization=Normalization(mean=np.zeros(12, np.float32), std=np.ones(12, np.float32)))
+    spec = InputSpec(
+        adapter=AdapterConfig(kind="sequence", max_obs=8),
+        features=FeatureConfig(),
+        normalization=Normalization(mean=np.zeros(12, np.float32), std=np.ones(12, np.float32)),
+    )
     batch = build_batch(store, np.arange(len(store)), spec, as_of=np.full(len(store), 150))
     assert batch.values.shape == (len(store), 8, 12)
     assert (batch.doy[batch.mask] <= 150).all()

@@ -79,19 +79,32 @@ def report(evaluation: dict[str, Any], maps_folder: Path, tmp_path_factory: pyte
     # A label map whose first class merges many codes (as "Other" does): its legend entry is long.
     bundle = root / "run"
     bundle.mkdir()
-    classes = [{"name": c["name"], "codes": [c["code"], *(range(100, 140) if k == 0 else [])],
-                "color": list(int(c["color"][i:i + 2], 16) for i in (1, 3, 5))}
-               for k, c in enumerate(evaluation["classes"])]
+    classes = [
+        {
+            "name": c["name"],
+            "codes": [c["code"], *(range(100, 140) if k == 0 else [])],
+            "color": [int(c["color"][i : i + 2], 16) for i in (1, 3, 5)],
+        }
+        for k, c in enumerate(evaluation["classes"])
+    ]
     (bundle / "model.json").write_text(json.dumps({"classes": classes}))
-    return write_report(evaluation, out=root / "report.html", comparisons=[other], maps=maps_folder,
-                        truth=maps_folder.parent / "truth.tif", bundle=bundle)
+    return write_report(
+        evaluation,
+        out=root / "report.html",
+        comparisons=[other],
+        maps=maps_folder,
+        truth=maps_folder.parent / "truth.tif",
+        bundle=bundle,
+    )
 
 
 @pytest.fixture(scope="module")
 def browser(report: Path) -> Iterator[Any]:
     with headless_chromium() as driver:
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": 1366, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1366, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+        )
         driver.get(report.as_uri())
         WebDriverWait(driver, 90).until(lambda d: d.execute_script(_DRAWN_PLOTS) >= EXPECTED_PLOTS)
         yield driver
@@ -106,18 +119,22 @@ def _artifacts(report: Path) -> Path:
 def _full_page_screenshot(driver: Any, path: Path, width: int) -> None:
     """A PNG of the whole page at ``width`` CSS pixels (the viewport stretched to the page's height)."""
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": min(height, 16000), "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": min(height, 16000), "deviceScaleFactor": 1, "mobile": False},
+    )
     data = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
     path.write_bytes(base64.b64decode(data["data"]))
 
 
 def _at_width(driver: Any, width: int) -> dict[str, Any]:
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+    )
     driver.execute_script("window.dispatchEvent(new Event('resize'))")
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return window.innerWidth") == width
-                                    and d.execute_script(_WIDE_PLOTS) == 0)
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return window.innerWidth") == width and d.execute_script(_WIDE_PLOTS) == 0
+    )
     return driver.execute_script(_OVERFLOW)
 
 
@@ -141,8 +158,9 @@ def test_no_sideways_overflow(browser: Any, report: Path, width: int) -> None:
     assert state["scrollWidth"] <= width
     assert browser.execute_script(_MENU_INSIDE) == [True, True, True, True]
     # Every grid has one column at phone width and two at laptop width.
-    columns = browser.execute_script("return getComputedStyle(document.querySelector('.grid'))"
-                                     ".gridTemplateColumns.split(' ').length")
+    columns = browser.execute_script(
+        "return getComputedStyle(document.querySelector('.grid')).gridTemplateColumns.split(' ').length"
+    )
     assert columns == (1 if width == 420 else 2)
     screenshot = _artifacts(report) / f"report-{width}.png"
     _full_page_screenshot(browser, screenshot, width)
@@ -153,23 +171,29 @@ def test_no_sideways_overflow(browser: Any, report: Path, width: int) -> None:
 
 def test_date_slider_switches_the_map(browser: Any) -> None:
     _at_width(browser, 1366)
-    state = ("const f = Array.from(document.querySelectorAll('.js-plotly-plot'))"
-             ".find(d => d.layout.sliders && d.layout.sliders.length);"
-             "return [f.layout.sliders[0].steps.map(s => s.label), f.data.map(t => t.visible), f.id];")
+    state = (
+        "const f = Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".find(d => d.layout.sliders && d.layout.sliders.length);"
+        "return [f.layout.sliders[0].steps.map(s => s.label), f.data.map(t => t.visible), f.id];"
+    )
     labels, visible, div_id = browser.execute_script(state)
     assert labels == ["06-15", "08-01", "09-15"]
     assert visible == [False, False, True]  # the latest date first
-    browser.execute_script(f"Plotly.relayout('{div_id}', {{'sliders[0].active': 0}});"
-                           f"const f = document.getElementById('{div_id}');"
-                           "Plotly.update(f, f.layout.sliders[0].steps[0].args[0]);")
+    browser.execute_script(
+        f"Plotly.relayout('{div_id}', {{'sliders[0].active': 0}});"
+        f"const f = document.getElementById('{div_id}');"
+        "Plotly.update(f, f.layout.sliders[0].steps[0].args[0]);"
+    )
     WebDriverWait(browser, 20).until(lambda d: d.execute_script(state)[1] == [True, False, False])
     assert console_errors(browser) == []
 
 
 def test_sample_picker_redraws_the_time_series(browser: Any) -> None:
-    viewer_state = ("const v = document.getElementById('timeseries-viewer');"
-                    "return [v.layout.title.text, JSON.stringify(v.data.map(t => t.y)),"
-                    " v.data.filter(t => t.yaxis === 'y').map(t => t.line.color)];")
+    viewer_state = (
+        "const v = document.getElementById('timeseries-viewer');"
+        "return [v.layout.title.text, JSON.stringify(v.data.map(t => t.y)),"
+        " v.data.filter(t => t.yaxis === 'y').map(t => t.line.color)];"
+    )
     before = browser.execute_script(viewer_state)
     assert len(before[2]) == 4 and len(set(before[2])) == 4  # every band its own colour
     picker = Select(browser.find_element("id", "sample-picker"))

@@ -6,11 +6,13 @@ import colorsys
 import copy
 from typing import Any
 
+import pytest
+
 from inseason.report import figures
 
 
 def _hue(color: str) -> float:
-    r, g, b = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    r, g, b = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
     return colorsys.rgb_to_hls(r, g, b)[0]
 
 
@@ -42,12 +44,18 @@ def test_every_band_gets_its_own_colour() -> None:
 def test_importance_marks_values_within_the_noise(evaluation: dict[str, Any]) -> None:
     result = copy.deepcopy(evaluation["importance"]["bands"][-1])  # one result per importance date; the last
     result["n_repeats"] = 5
-    result["features"] = [{"name": "B02", "importance": -0.01, "std": 0.02, "n_observations": 9},
-                           {"name": "B04", "importance": 0.3, "std": 0.02, "n_observations": 9}]
+    result["features"] = [
+        {"name": "B02", "importance": -0.01, "std": 0.02, "n_observations": 9},
+        {"name": "B04", "importance": 0.3, "std": 0.02, "n_observations": 9},
+    ]
     later = {**copy.deepcopy(result), "as_of": "07-01"}
     rows = figures.importance_significance([result, later])
     assert [(r["as_of"], r["name"], r["significant"]) for r in rows] == [
-        ("07-01", "B02", False), ("07-01", "B04", True), (result["as_of"], "B02", False), (result["as_of"], "B04", True)]
+        ("07-01", "B02", False),
+        ("07-01", "B04", True),
+        (result["as_of"], "B02", False),
+        (result["as_of"], "B04", True),
+    ]
     fig = figures.importance_figure([result, later], title="Importance of bands", axis="band")
     assert [t.name for t in fig.data] == ["as of 07-01", f"as of {result['as_of']}"]
     assert list(fig.data[0].error_x.array) == [0.02, 0.02]
@@ -81,11 +89,7 @@ def test_points_one_trace_per_class_for_one_season(evaluation: dict[str, Any]) -
 def test_hex_colours_are_parsed_in_one_place() -> None:
     assert figures.hex_rgb("#ffd300") == (255, 211, 0) and figures.hex_rgb("267000") == (38, 112, 0)
     assert figures.relative_luminance("#ffffff") == 1.0 and figures.relative_luminance("#000000") == 0.0
-    try:
+    with pytest.raises(ValueError, match="'#fff' is not #rrggbb"):
         figures.hex_rgb("#fff")
-    except ValueError as exc:
-        assert "'#fff' is not #rrggbb" in str(exc)
-    else:
-        raise AssertionError("a three-digit colour was accepted")
     layout = figures.base_layout("Title", height=300)
     assert layout["title"]["text"] == "Title" and layout["height"] == 300 and layout["template"] == "plotly_white"

@@ -25,13 +25,23 @@ def test_report_is_self_contained(evaluation: dict[str, Any], tmp_path: Path) ->
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]
     assert not re.search(r"<script[^>]+src=", text) and not re.search(r"<link[^>]+href=", text)
     assert text.count("Plotly.newPlot") >= 10 and "window.Plotly" in text  # plotly.js inlined once
-    for heading in ("Accuracy by as-of date", "Per-class metrics", "Confusion matrix", "Course protocol",
-                    "Importance", "Maps of the test area", "Accuracy by field", "Time-series viewer", "Data",
-                    "Leakage audit", "Run configuration"):
+    for heading in (
+        "Accuracy by as-of date",
+        "Per-class metrics",
+        "Confusion matrix",
+        "Course protocol",
+        "Importance",
+        "Maps of the test area",
+        "Accuracy by field",
+        "Time-series viewer",
+        "Data",
+        "Leakage audit",
+        "Run configuration",
+    ):
         assert f"<h2>{heading}" in text
     assert "background:#ffd300" in text and "Corn (CDL 1)" in text  # CDL corn colour in the legend
     assert text.count("<option value=") == 12
-    assert "displayModeBar\": \"hover\"" in text or '"displayModeBar": "hover"' in text
+    assert 'displayModeBar": "hover"' in text or '"displayModeBar": "hover"' in text
     assert "minmax(min(460px,100%),1fr)" in text and ".table-scroll{max-width:100%;overflow-x:auto" in text
     # Every table sits in its own sideways-scrolling box.
     assert text.count("<div class='table-scroll'><table") == len(re.findall(r"<table(?! class='(?:kv )?sub')", text))
@@ -63,15 +73,20 @@ def test_models_table_has_end_of_season_best_date_and_names_the_first_class(eval
     table = text.split("<h2>Models compared</h2>")[1].split("</table>")[0]
     assert "<th>end of season (as of)</th>" in table and "<th>best as-of date</th>" in table
     assert "<th>macro-F1 at best date</th>" in table
-    row = [r for r in table.split("<tr>") if "ARSET &lt;recipe&gt;" in r][0]
+    row = next(r for r in table.split("<tr>") if "ARSET &lt;recipe&gt;" in r)
     assert "0.498" in row and "08-28" in row and "0.738" in row
     assert "2 of 4 (first: Other, as of 04-16)" in row
 
 
 def test_course_protocol_prints_ours_beside_the_published_figures(evaluation: dict[str, Any]) -> None:
     ev = copy.deepcopy(evaluation)
-    ev["course_windows"]["published"] = {"overall_accuracy": 0.7111, "macro_f1": 0.6222, "n_pixels": 14904,
-                                         "n_windows": 15, "source": "course slides <p. 12>"}
+    ev["course_windows"]["published"] = {
+        "overall_accuracy": 0.7111,
+        "macro_f1": 0.6222,
+        "n_pixels": 14904,
+        "n_windows": 15,
+        "source": "course slides <p. 12>",
+    }
     text = render_report(ev)
     course = text.split("<h2>Course protocol (ARSET)</h2>")[1].split("<h2>")[0]
     assert "0.711" in course and "0.622" in course and "14,904 pixels, 15 windows" in course
@@ -85,8 +100,13 @@ def test_course_protocol_prints_ours_beside_the_published_figures(evaluation: di
 
 def test_small_test_set_warns_and_greys_every_figure(evaluation: dict[str, Any]) -> None:
     ev = copy.deepcopy(evaluation)
-    ev["sample_size"] = {"n": 4, "min_per_class": 1, "classes_below": ["Corn"], "too_small": True,
-                         "warning": "only 4 test samples <fewer than 30>"}
+    ev["sample_size"] = {
+        "n": 4,
+        "min_per_class": 1,
+        "classes_below": ["Corn"],
+        "too_small": True,
+        "warning": "only 4 test samples <fewer than 30>",
+    }
     text = render_report(ev)
     body = text.split("<main>")[1]
     assert body.index("id='sample-size-warning'") < body.index("<h2>")  # at the top
@@ -102,11 +122,15 @@ def test_small_test_set_warns_and_greys_every_figure(evaluation: dict[str, Any])
 
 def test_readable_data_and_audit_tables(evaluation: dict[str, Any]) -> None:
     ev = copy.deepcopy(evaluation)
-    ev["leakage_audit"] = {"method": "block", "samples": {"train": 180, "test": 42},
-                           "blocks_in_several_splits": {"count": 33, "examples": [[1, 2], [3, 4]]},
-                           "fields_in_several_splits": {"count": 0, "examples": []},
-                           "distances_m": {"train-test": {"min": 310.5, "p01": 320.0, "p05": 400.0, "p50": 1250.0}},
-                           "leaks": [], "leak_free": True}
+    ev["leakage_audit"] = {
+        "method": "block",
+        "samples": {"train": 180, "test": 42},
+        "blocks_in_several_splits": {"count": 33, "examples": [[1, 2], [3, 4]]},
+        "fields_in_several_splits": {"count": 0, "examples": []},
+        "distances_m": {"train-test": {"min": 310.5, "p01": 320.0, "p05": 400.0, "p50": 1250.0}},
+        "leaks": [],
+        "leak_free": True,
+    }
     text = render_report(ev)
     audit = text.split("<h2>Leakage audit</h2>")[1].split("<h2>")[0]
     assert "{" not in audit and "&quot;" not in audit  # no raw JSON
@@ -127,7 +151,7 @@ def test_readable_data_and_audit_tables(evaluation: dict[str, Any]) -> None:
 def test_value_formatting_and_escaping() -> None:
     assert format_number(14904) == "14,904" and format_number(2021) == "2021" and format_number(0.123456) == "0.123"
     assert format_number(3.0) == "3" and format_number(0.00012) == "0.00012" and format_number(True) == "yes"
-    assert value_html({"a<b": ["x<y", 2]}) .count("&lt;") == 2
+    assert value_html({"a<b": ["x<y", 2]}).count("&lt;") == 2
     assert value_html([{"name": "B<2", "n": 3}]).startswith("<table class='sub'>")
 
 
@@ -144,8 +168,11 @@ def test_points_maps_without_a_predict_folder(evaluation: dict[str, Any]) -> Non
 def test_optional_sections_and_missing_support(evaluation: dict[str, Any]) -> None:
     ev = copy.deepcopy(evaluation)
     ev["course_windows"] = None
-    ev["importance"] = {"bands": None, "periods": None,
-                        "attention": {"day_of_season": [0, 15, 30], "weight": [0.2, 0.3, 0.5]}}
+    ev["importance"] = {
+        "bands": None,
+        "periods": None,
+        "attention": {"day_of_season": [0, 15, 30], "weight": [0.2, 0.3, 0.5]},
+    }
     ev["per_class"][2]["support"] = 0
     ev["classes_without_support"] = ["Rice"]
     text = render_report(ev, title="Custom <title>")
@@ -169,7 +196,7 @@ def test_bad_evaluations(evaluation: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_counts_read_in_the_right_number(evaluation: dict[str, Any]) -> None:
-    """"1 block holds", "The only field": never "1 blocks" or "1 fields"."""
+    """ "1 block holds", "The only field": never "1 blocks" or "1 fields"."""
     one = audit_table({"leak_free": True, "blocks_in_several_splits": {"count": 1, "examples": [7]}})
     assert "1 block holds samples of several splits" in one and "1 blocks" not in one
     many = audit_table({"leak_free": True, "blocks_in_several_splits": {"count": 12_345, "examples": []}})

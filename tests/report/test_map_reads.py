@@ -38,8 +38,14 @@ class ReadSpy:
         calls = self.calls
 
         def read(ds: rasterio.io.DatasetReader, *args: Any, **kwargs: Any) -> Any:
-            calls.append({"name": ds.name, "shape": (ds.height, ds.width), "window": kwargs.get("window"),
-                          "out_shape": kwargs.get("out_shape")})
+            calls.append(
+                {
+                    "name": ds.name,
+                    "shape": (ds.height, ds.width),
+                    "window": kwargs.get("window"),
+                    "out_shape": kwargs.get("out_shape"),
+                }
+            )
             return original(ds, *args, **kwargs)
 
         monkeypatch.setattr(rasterio.io.DatasetReader, "read", read)
@@ -48,7 +54,7 @@ class ReadSpy:
         return [c for c in self.calls if Path(c["name"]).name == path.name]
 
 
-@pytest.fixture()
+@pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> ReadSpy:
     recorder = ReadSpy()
     recorder.install(monkeypatch)
@@ -85,8 +91,9 @@ def test_points_are_matched_to_the_season_of_the_as_of_date(evaluation: dict[str
 # --- 2. the map class at the points -----------------------------------------------------------------------
 
 
-def test_map_class_at_reads_single_pixels_equal_to_the_band(evaluation: dict[str, Any], maps_folder: Path,
-                                                             spy: ReadSpy) -> None:
+def test_map_class_at_reads_single_pixels_equal_to_the_band(
+    evaluation: dict[str, Any], maps_folder: Path, spy: ReadSpy
+) -> None:
     path = maps_folder / "map_2021-08-01.tif"
     with rasterio.open(path) as ds:
         crs, transform, (height, width) = ds.crs, ds.transform, (ds.height, ds.width)
@@ -100,8 +107,9 @@ def test_map_class_at_reads_single_pixels_equal_to_the_band(evaluation: dict[str
     spy.calls.clear()
     got = map_class_at(str(path), xs, ys)
     reads = spy.of(path)
-    assert reads and all(c["window"] is not None and (c["window"].width, c["window"].height) == (1, 1)
-                         for c in reads)  # never the whole band
+    assert reads and all(
+        c["window"] is not None and (c["window"].width, c["window"].height) == (1, 1) for c in reads
+    )  # never the whole band
     with rasterio.open(path) as ds:
         band = ds.read(1)
     rows, cols = rasterio.transform.rowcol(transform, xs, ys)
@@ -145,9 +153,17 @@ def _whole_truth_codes(truth: Path, maps: MapSet) -> np.ndarray:
     reprojected (nearest)."""
     codes = np.zeros(maps.shape, np.int32)
     with rasterio.open(truth) as src:
-        reproject(source=rasterio.band(src, 1), destination=codes, src_transform=src.transform, src_crs=src.crs,
-                  src_nodata=src.nodata if src.nodata is not None else 0, dst_transform=maps.transform,
-                  dst_crs=maps.crs, dst_nodata=0, resampling=Resampling.nearest)
+        reproject(
+            source=rasterio.band(src, 1),
+            destination=codes,
+            src_transform=src.transform,
+            src_crs=src.crs,
+            src_nodata=src.nodata if src.nodata is not None else 0,
+            dst_transform=maps.transform,
+            dst_crs=maps.crs,
+            dst_nodata=0,
+            resampling=Resampling.nearest,
+        )
     return codes
 
 
@@ -159,9 +175,22 @@ def _as_classes(codes: np.ndarray, maps: MapSet) -> np.ndarray:
 
 
 def _write(path: Path, data: np.ndarray, *, crs: str, transform: Affine) -> Path:
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
-                       dtype="uint8", crs=crs, transform=transform, nodata=0, compress="DEFLATE", tiled=True,
-                       blockxsize=256, blockysize=256) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype="uint8",
+        crs=crs,
+        transform=transform,
+        nodata=0,
+        compress="DEFLATE",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+    ) as dst:
         dst.write(data, 1)
     return path
 
@@ -182,9 +211,8 @@ def test_only_the_window_of_a_large_truth_is_read(maps_folder: Path, tmp_path: P
     height, width = data.shape
     row0, col0 = 3 * height, 2 * width
     large = np.zeros((7 * height, 6 * width), np.uint8)
-    large[row0:row0 + height, col0:col0 + width] = data
-    big = _write(tmp_path / "national.tif", large, crs=crs,
-                 transform=transform @ Affine.translation(-col0, -row0))
+    large[row0 : row0 + height, col0 : col0 + width] = data
+    big = _write(tmp_path / "national.tif", large, crs=crs, transform=transform @ Affine.translation(-col0, -row0))
     expected = read_maps(maps_folder, truth=small).truth
     spy.calls.clear()
     got = read_maps(maps_folder, truth=big)
@@ -203,8 +231,12 @@ def test_a_much_finer_truth_is_read_decimated(maps_folder: Path, tmp_path: Path,
     small = maps_folder.parent / "truth.tif"
     with rasterio.open(small) as src:
         data, crs, transform = src.read(1), str(src.crs), src.transform
-    fine = _write(tmp_path / "fine.tif", np.repeat(np.repeat(data, 6, axis=0), 6, axis=1), crs=crs,
-                  transform=transform @ Affine.scale(1 / 6))
+    fine = _write(
+        tmp_path / "fine.tif",
+        np.repeat(np.repeat(data, 6, axis=0), 6, axis=1),
+        crs=crs,
+        transform=transform @ Affine.scale(1 / 6),
+    )
     spy.calls.clear()
     maps = read_maps(maps_folder, truth=fine, max_size=100)
     (read,) = spy.of(fine)
@@ -217,8 +249,12 @@ def test_a_much_finer_truth_is_read_decimated(maps_folder: Path, tmp_path: Path,
 
 def test_truth_window_of_a_raster_the_map_misses(maps_folder: Path, tmp_path: Path) -> None:
     maps = read_maps(maps_folder)
-    far = _write(tmp_path / "far.tif", np.ones((50, 50), np.uint8), crs="EPSG:5070",
-                 transform=Affine(30, 0, -2_000_000, 0, -30, 3_000_000))
+    far = _write(
+        tmp_path / "far.tif",
+        np.ones((50, 50), np.uint8),
+        crs="EPSG:5070",
+        transform=Affine(30, 0, -2_000_000, 0, -30, 3_000_000),
+    )
     with rasterio.open(far) as src:
         assert truth_window(src, crs=maps.crs, transform=maps.transform, shape=maps.shape) is None
     elsewhere = read_maps(maps_folder, truth=far)
@@ -239,14 +275,15 @@ def test_maps_and_truth_on_s3(evaluation: dict[str, Any], maps_folder: Path, s3:
     local = read_maps(maps_folder, truth=maps_folder.parent / "truth.tif")
     remote = read_maps(f"{uri}/maps/", truth=f"{uri}/truth.tif")
     assert remote.folder == f"{uri}/maps" and remote.name == "maps" and remote.truth_source == "truth.tif"
-    assert [layer.path for layer in remote.layers] == [f"{uri}/maps/map_{d}.tif" for d in
-                                                       ("2021-06-15", "2021-08-01", "2021-09-15")]
+    assert [layer.path for layer in remote.layers] == [
+        f"{uri}/maps/map_{d}.tif" for d in ("2021-06-15", "2021-08-01", "2021-09-15")
+    ]
     for a, b in zip(local.layers, remote.layers, strict=True):
         assert (a.classes == b.classes).all() and (a.confidence == b.confidence).all()
     assert remote.areas == local.areas and remote.classes == local.classes
     assert remote.truth is not None and local.truth is not None and (remote.truth == local.truth).all()
     assert error_adjusted_areas(remote, evaluation) == error_adjusted_areas(local, evaluation)
-    with pytest.raises(InputError, match="maps folder s3://predictions/nothing holds no summary.json"):
+    with pytest.raises(InputError, match=r"maps folder s3://predictions/nothing holds no summary.json"):
         read_maps("s3://predictions/nothing")
 
 
@@ -268,7 +305,11 @@ def test_fake_summary_has_the_shape_predict_writes(evaluation: dict[str, Any], m
         assert entry["classes"][0]["index"] == 0 and entry["classes"][0]["name"] == "no data"
         assert summary["mapped_pixels"][entry["as_of"]] == int((band > 0).sum())
     assert fake_areas("2021-01-01", np.array([[0, 2], [2, 2]], np.uint8), ["A", "B"], 100.0) == {
-        "as_of": "2021-01-01", "pixel_area_m2": 100.0,
-        "classes": [{"index": 0, "name": "no data", "pixels": 1, "hectares": 0.01},
-                    {"index": 1, "name": "A", "pixels": 0, "hectares": 0.0},
-                    {"index": 2, "name": "B", "pixels": 3, "hectares": 0.03}]}
+        "as_of": "2021-01-01",
+        "pixel_area_m2": 100.0,
+        "classes": [
+            {"index": 0, "name": "no data", "pixels": 1, "hectares": 0.01},
+            {"index": 1, "name": "A", "pixels": 0, "hectares": 0.0},
+            {"index": 2, "name": "B", "pixels": 3, "hectares": 0.03},
+        ],
+    }

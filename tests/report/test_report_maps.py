@@ -25,8 +25,11 @@ def test_read_maps_decimates_and_takes_classes_from_the_cogs(maps_folder: Path) 
     assert [layer.as_of for layer in maps.layers] == DATES
     assert max(maps.shape) <= 100 and max(maps.full_shape) > 100
     assert [(c.index, c.name, c.codes, c.color) for c in maps.classes] == [
-        (1, "Corn", (1,), "#ffd300"), (2, "Soybeans", (5,), "#267000"), (3, "Rice", (3,), "#00a8e4"),
-        (4, "Cotton", (2,), "#ff2626")]
+        (1, "Corn", (1,), "#ffd300"),
+        (2, "Soybeans", (5,), "#267000"),
+        (3, "Rice", (3,), "#00a8e4"),
+        (4, "Cotton", (2,), "#ff2626"),
+    ]
     last = maps.layers[-1]
     assert set(np.unique(last.classes)) <= {0, 1, 2, 3, 4} and (last.classes > 0).any()
     assert ((last.confidence > 0) == (last.classes > 0)).all()
@@ -36,8 +39,9 @@ def test_read_maps_decimates_and_takes_classes_from_the_cogs(maps_folder: Path) 
     assert maps.notes and "areas are counted at full resolution" in maps.notes[0]
 
 
-def test_areas_counted_when_predict_did_not_record_them(evaluation: dict[str, Any], maps_folder: Path,
-                                                         tmp_path: Path) -> None:
+def test_areas_counted_when_predict_did_not_record_them(
+    evaluation: dict[str, Any], maps_folder: Path, tmp_path: Path
+) -> None:
     bare = write_fake_maps(tmp_path / "bare", evaluation, with_areas=False)
     assert "areas" not in json.loads((bare / "summary.json").read_text())
     counted = read_maps(bare).areas
@@ -60,9 +64,18 @@ def test_truth_is_reprojected_onto_the_map_grid(maps_folder: Path, tmp_path: Pat
     # A bundle whose label map lists other codes translates the truth through them.
     bundle = tmp_path / "run"
     bundle.mkdir()
-    (bundle / "model.json").write_text(json.dumps({"classes": [
-        {"name": "Corn", "codes": [1, 12], "color": [255, 211, 0]}, {"name": "Soybeans", "codes": [], "color": [0, 0, 0]},
-        {"name": "Rice", "codes": [3], "color": [0, 0, 0]}, {"name": "Cotton", "codes": [2], "color": [0, 0, 0]}]}))
+    (bundle / "model.json").write_text(
+        json.dumps(
+            {
+                "classes": [
+                    {"name": "Corn", "codes": [1, 12], "color": [255, 211, 0]},
+                    {"name": "Soybeans", "codes": [], "color": [0, 0, 0]},
+                    {"name": "Rice", "codes": [3], "color": [0, 0, 0]},
+                    {"name": "Cotton", "codes": [2], "color": [0, 0, 0]},
+                ]
+            }
+        )
+    )
     relabelled = read_maps(maps_folder, truth=maps_folder.parent / "truth.tif", bundle=bundle)
     assert relabelled.classes[0].codes == (1, 12)
     soy = maps.truth == 2
@@ -106,8 +119,12 @@ def test_error_adjusted_areas_fall_back_to_the_test_split(evaluation: dict[str, 
 def test_report_with_wall_to_wall_maps(evaluation: dict[str, Any], maps_folder: Path) -> None:
     text = render_report(evaluation, maps=maps_folder, truth=maps_folder.parent / "truth.tif")
     section = text.split("<h2>Maps of the test area</h2>")[1].split("<h2>")[0]
-    for title in ("Class map", "Truth (truth.tif) in the model&#x27;s classes", "Confidence",
-                  "Area of each class by as-of date"):
+    for title in (
+        "Class map",
+        "Truth (truth.tif) in the model&#x27;s classes",
+        "Confidence",
+        "Area of each class by as-of date",
+    ):
         assert f"<h3 class='fig-title'>{title}</h3>" in section
     assert "1 Corn (CDL 1)" in section and "background:#ffd300" in section
     assert "<th>2021-09-15 error-adjusted (ha)</th>" in section
@@ -116,7 +133,7 @@ def test_report_with_wall_to_wall_maps(evaluation: dict[str, Any], maps_folder: 
 
 
 def test_bad_maps_folders(evaluation: dict[str, Any], maps_folder: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="holds no summary.json"):
+    with pytest.raises(InputError, match=r"holds no summary.json"):
         read_maps(tmp_path)
     broken = tmp_path / "broken"
     shutil.copytree(maps_folder, broken)
@@ -128,7 +145,7 @@ def test_bad_maps_folders(evaluation: dict[str, Any], maps_folder: Path, tmp_pat
         read_maps(broken)
     with pytest.raises(InputError, match="holds no model bundle"):
         read_maps(maps_folder, bundle=tmp_path)
-    with pytest.raises(InputError, match="truth raster .* cannot be read"):
+    with pytest.raises(InputError, match=r"truth raster .* cannot be read"):
         read_maps(maps_folder, truth=tmp_path / "missing.tif")
     (tmp_path / "summary.json").write_text("{not json")
     with pytest.raises(InputError, match="is not valid JSON"):

@@ -25,10 +25,22 @@ class TinyObservations:
 def tiny_observations(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> TinyObservations:
     """Label points every 10th pixel of 2021 and 2022 and their observations in every scene (read-only)."""
     root = tmp_path_factory.mktemp("series-inputs")
-    make_label_points(cdl=tiny_world / "labels", aoi=tiny_world / "aoi.geojson", years=[2021, 2022], stride=10,
-                      out=root / "points.parquet", quiet=True)
-    find_scenes(stac=tiny_world / "stac" / "catalog.json", aoi=tiny_world / "aoi.geojson", start="2021-01-01",
-                end="2022-12-31", out=root / "scenes.parquet", quiet=True)
+    make_label_points(
+        cdl=tiny_world / "labels",
+        aoi=tiny_world / "aoi.geojson",
+        years=[2021, 2022],
+        stride=10,
+        out=root / "points.parquet",
+        quiet=True,
+    )
+    find_scenes(
+        stac=tiny_world / "stac" / "catalog.json",
+        aoi=tiny_world / "aoi.geojson",
+        start="2021-01-01",
+        end="2022-12-31",
+        out=root / "scenes.parquet",
+        quiet=True,
+    )
     extract(root / "points.parquet", root / "scenes.parquet", out=root / "obs", workers=1, quiet=True)
     return TinyObservations(world=tiny_world, points=root / "points.parquet", observations=root / "obs")
 

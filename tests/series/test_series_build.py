@@ -22,18 +22,30 @@ from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, series_bands, 
 def _points(rows: list[tuple[int, int, int, str]]) -> pa.Table:
     """Label points (point_id, year, code, name) at made-up places."""
     n = len(rows)
-    return pa.table({
-        "point_id": [r[0] for r in rows], "x": [float(r[0]) * 100 for r in rows], "y": [0.0] * n,
-        "lon": [-90.0] * n, "lat": [33.0] * n, "year": [r[1] for r in rows], "label_code": [r[2] for r in rows],
-        "label": [r[3] for r in rows], "field_id": [r[0] // 2 for r in rows], "source": ["cdl:test"] * n,
-    }, schema=with_metadata(LABEL_POINTS, crs="EPSG:5070"))
+    return pa.table(
+        {
+            "point_id": [r[0] for r in rows],
+            "x": [float(r[0]) * 100 for r in rows],
+            "y": [0.0] * n,
+            "lon": [-90.0] * n,
+            "lat": [33.0] * n,
+            "year": [r[1] for r in rows],
+            "label_code": [r[2] for r in rows],
+            "label": [r[3] for r in rows],
+            "field_id": [r[0] // 2 for r in rows],
+            "source": ["cdl:test"] * n,
+        },
+        schema=with_metadata(LABEL_POINTS, crs="EPSG:5070"),
+    )
 
 
 def _obs(rows: list[tuple[int, str, dt.date, int, int]], bands: tuple[str, ...] = S2_BANDS) -> pa.Table:
     """Observations (point_id, scene_id, date, scl, value of every band)."""
-    columns = {"point_id": pa.array([r[0] for r in rows], pa.int64()),
-               "scene_id": pa.array([r[1] for r in rows], pa.string()),
-               "date": pa.array([r[2] for r in rows], pa.date32())}
+    columns = {
+        "point_id": pa.array([r[0] for r in rows], pa.int64()),
+        "scene_id": pa.array([r[1] for r in rows], pa.string()),
+        "date": pa.array([r[2] for r in rows], pa.date32()),
+    }
     columns.update({b: pa.array([r[4] for r in rows], pa.int16()) for b in bands})
     columns["scl"] = pa.array([r[3] for r in rows], pa.uint8())
     columns["tile"] = pa.array(["15SYS"] * len(rows), pa.string())
@@ -78,8 +90,10 @@ def test_series_match_the_observations_and_the_generator_truth(tiny_observations
     fields = pq.read_table(tiny_observations.world / "truth" / "fields.parquet")
     geoms = shapely.from_wkb(fields["geometry"].to_numpy(zero_copy_only=False))
     field_ids = fields["field_id"].to_numpy()
-    crops = {(c["field_id"], c["year"]): c
-             for c in pq.read_table(tiny_observations.world / "truth" / "crops.parquet").to_pylist()}
+    crops = {
+        (c["field_id"], c["year"]): c
+        for c in pq.read_table(tiny_observations.world / "truth" / "crops.parquet").to_pylist()
+    }
     scene_dates = set(pq.read_table(tiny_observations.world / "truth" / "scenes.parquet")["date"].to_pylist())
     checked = 0
     for row in rows:
@@ -102,8 +116,15 @@ def test_series_match_the_observations_and_the_generator_truth(tiny_observations
 def test_chunking_and_memory_cap_do_not_change_the_table(tiny_observations, tmp_path: Path) -> None:
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     make_series(tiny_observations.observations, points=tiny_observations.points, out=a, quiet=True)
-    make_series(tiny_observations.observations, points=tiny_observations.points, out=b, quiet=True,
-                batch_rows=7, memory_limit="64MB", threads=1)
+    make_series(
+        tiny_observations.observations,
+        points=tiny_observations.points,
+        out=b,
+        quiet=True,
+        batch_rows=7,
+        memory_limit="64MB",
+        threads=1,
+    )
     assert pq.read_table(a).equals(pq.read_table(b))
     assert pq.read_table(a).schema.metadata == pq.read_table(b).schema.metadata
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "b.parquet"]  # no spill or temp left
@@ -111,28 +132,49 @@ def test_chunking_and_memory_cap_do_not_change_the_table(tiny_observations, tmp_
 
 def test_arset_label_map_drops_double_crops_and_is_recorded(tiny_observations, tmp_path: Path) -> None:
     out = tmp_path / "series.parquet"
-    summary = make_series(tiny_observations.observations, points=tiny_observations.points, out=out,
-                          label_map="arset", quiet=True)
+    summary = make_series(
+        tiny_observations.observations, points=tiny_observations.points, out=out, label_map="arset", quiet=True
+    )
     table = pq.read_table(out)
-    assert summary["classes"] == {"Corn": 13, "Cotton": 7, "Cultivated": 15, "Rice": 7, "Soybeans": 36,
-                                  "Uncultivated": 35}
+    assert summary["classes"] == {
+        "Corn": 13,
+        "Cotton": 7,
+        "Cultivated": 15,
+        "Rice": 7,
+        "Soybeans": 36,
+        "Uncultivated": 35,
+    }
     assert table.num_rows == 113  # 124 points less 11 double-crop points
     assert summary["label_map"]["report"]["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 11}
     label_map = json.loads(table.schema.metadata[b"inseason:label_map"])
-    assert [c["name"] for c in label_map["classes"]] == ["Uncultivated", "Cultivated", "No Crop Growing", "Soybeans",
-                                                         "Rice", "Corn", "Cotton"]
+    assert [c["name"] for c in label_map["classes"]] == [
+        "Uncultivated",
+        "Cultivated",
+        "No Crop Growing",
+        "Soybeans",
+        "Rice",
+        "Corn",
+        "Cotton",
+    ]
     assert label_map["rules"] == ["no_crop_growing"]
 
 
 def test_duplicate_dates_keep_the_best_scl_then_the_smallest_scene(tmp_path: Path) -> None:
     day = D(2021, 5, 1)
-    root = _dataset(tmp_path / "obs", {
-        (2021, "15SYS", "S2B_b"): _obs([(1, "S2B_b", day, 3, 30), (2, "S2B_b", day, 4, 70)]),
-        (2021, "15SYT", "S2A_a"): _obs([(1, "S2A_a", day, 4, 40), (2, "S2A_a", day, 4, 80),
-                                        (1, "S2A_a", D(2021, 4, 1), 5, 10)]),
-    })
-    write_table(_points([(1, 2021, 1, "Corn"), (2, 2021, 5, "Soybeans")]), tmp_path / "points.parquet",
-                metadata={"crs": "EPSG:5070"})
+    root = _dataset(
+        tmp_path / "obs",
+        {
+            (2021, "15SYS", "S2B_b"): _obs([(1, "S2B_b", day, 3, 30), (2, "S2B_b", day, 4, 70)]),
+            (2021, "15SYT", "S2A_a"): _obs(
+                [(1, "S2A_a", day, 4, 40), (2, "S2A_a", day, 4, 80), (1, "S2A_a", D(2021, 4, 1), 5, 10)]
+            ),
+        },
+    )
+    write_table(
+        _points([(1, 2021, 1, "Corn"), (2, 2021, 5, "Soybeans")]),
+        tmp_path / "points.parquet",
+        metadata={"crs": "EPSG:5070"},
+    )
     summary = make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
     rows = pq.read_table(tmp_path / "s.parquet").to_pylist()
     assert summary["duplicates_dropped"] == 2
@@ -142,9 +184,12 @@ def test_duplicate_dates_keep_the_best_scl_then_the_smallest_scene(tmp_path: Pat
 
 
 def test_observations_outside_the_season_are_dropped_and_counted(tmp_path: Path) -> None:
-    root = _dataset(tmp_path / "obs", {
-        (2021, "15SYS", "s1"): _obs([(1, "s1", D(2020, 12, 31), 4, 1), (1, "s1", D(2021, 6, 1), 4, 2)]),
-    })
+    root = _dataset(
+        tmp_path / "obs",
+        {
+            (2021, "15SYS", "s1"): _obs([(1, "s1", D(2020, 12, 31), 4, 1), (1, "s1", D(2021, 6, 1), 4, 2)]),
+        },
+    )
     write_table(_points([(1, 2021, 1, "Corn")]), tmp_path / "points.parquet", metadata={"crs": "EPSG:5070"})
     summary = make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
     assert summary["dropped"]["outside_season"] == 1
@@ -152,10 +197,13 @@ def test_observations_outside_the_season_are_dropped_and_counted(tmp_path: Path)
 
 
 def test_mixed_band_sets_are_refused_naming_the_part_and_nothing_is_written(tmp_path: Path) -> None:
-    root = _dataset(tmp_path / "obs", {
-        (2021, "15SYS", "s1"): _obs([(1, "s1", D(2021, 6, 1), 4, 2)]),
-        (2021, "15SYS", "s2"): _obs([(1, "s2", D(2021, 6, 6), 4, 2)], bands=("B02", "B03")),
-    })
+    root = _dataset(
+        tmp_path / "obs",
+        {
+            (2021, "15SYS", "s1"): _obs([(1, "s1", D(2021, 6, 1), 4, 2)]),
+            (2021, "15SYS", "s2"): _obs([(1, "s2", D(2021, 6, 6), 4, 2)], bands=("B02", "B03")),
+        },
+    )
     write_table(_points([(1, 2021, 1, "Corn")]), tmp_path / "points.parquet", metadata={"crs": "EPSG:5070"})
     with pytest.raises(InputError, match=r"mixes band sets: .*part-s2\.parquet has \['B02', 'B03'\]"):
         make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)

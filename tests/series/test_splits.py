@@ -15,18 +15,20 @@ from scipy.spatial.distance import cdist
 
 from inseason.errors import InputError
 from inseason.series.audit import audit_split
+from inseason.series.long_table import import_series
 from inseason.series.normalize import band_values
-from inseason.series.split import (RANDOM_WARNING, buffer_keep, group_assignment, random_assignment,
-                                   split_series)
-from inseason.sources.table import import_series
+from inseason.series.split import RANDOM_WARNING, buffer_keep, group_assignment, random_assignment, split_series
 
 SHARES = np.array([0.7, 0.15, 0.15])
 
 
-@pytest.mark.parametrize("by, options", [("field", {}), ("block", {"block_size": 600.0, "buffer": 400.0}),
-                                         ("block", {"block_size": 900.0, "folds": 3})])
-def test_field_and_block_splits_of_the_tiny_world_are_leak_free(tiny_series: Path, tmp_path: Path, by: str,
-                                                                 options: dict) -> None:
+@pytest.mark.parametrize(
+    ("by", "options"),
+    [("field", {}), ("block", {"block_size": 600.0, "buffer": 400.0}), ("block", {"block_size": 900.0, "folds": 3})],
+)
+def test_field_and_block_splits_of_the_tiny_world_are_leak_free(
+    tiny_series: Path, tmp_path: Path, by: str, options: dict
+) -> None:
     out = tmp_path / "split.parquet"
     audit = split_series(tiny_series, by=by, out=out, seed=3, quiet=True, **options)
     table = pq.read_table(out)
@@ -47,8 +49,9 @@ def test_field_and_block_splits_of_the_tiny_world_are_leak_free(tiny_series: Pat
     assert json.loads(table.schema.metadata[b"inseason:audit"])["leak_free"] is True
 
 
-def test_a_random_split_warns_and_its_audit_reports_the_leak(tiny_series: Path, tmp_path: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_a_random_split_warns_and_its_audit_reports_the_leak(
+    tiny_series: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     audit = split_series(tiny_series, by="random", out=tmp_path / "split.parquet", seed=3, quiet=True)
     assert RANDOM_WARNING in caplog.text and audit["warnings"] == [RANDOM_WARNING]
     assert not audit["leak_free"] and audit["definition_leaks"] == []
@@ -67,7 +70,7 @@ def test_a_year_split_reports_the_same_places_in_train_and_test(tiny_series: Pat
 def test_splits_are_deterministic_from_the_seed(tiny_series: Path, tmp_path: Path) -> None:
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         split_series(tiny_series, by="field", out=tmp_path / f"{name}.parquet", seed=seed, quiet=True)
-    a, b, c = (pq.read_table(tmp_path / f"{n}.parquet") for n in "abc")
+    a, _b, c = (pq.read_table(tmp_path / f"{n}.parquet") for n in "abc")
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     assert a.column("split").to_pylist() != c.column("split").to_pylist()
 
@@ -85,14 +88,16 @@ def test_normalisation_statistics_come_from_the_training_split_only(tiny_series:
 
 def test_a_year_split_that_puts_one_sample_in_two_splits_is_refused(tmp_path: Path) -> None:
     text = "sample_id,year,date,NDVI,label\n" + "\n".join(
-        f"{s},{y},{y}-06-01,0.5,Corn" for s in ("a", "b") for y in (2020, 2021))
+        f"{s},{y},{y}-06-01,0.5,Corn" for s in ("a", "b") for y in (2020, 2021)
+    )
     (tmp_path / "t.csv").write_text(text)
     import_series(tmp_path / "t.csv", out=tmp_path / "s.parquet", quiet=True)
     with pytest.raises(InputError, match=r"leaks by its own definition \(samples_in_several_splits\)"):
         split_series(tmp_path / "s.parquet", by="year", out=tmp_path / "split.parquet", quiet=True)
     assert not (tmp_path / "split.parquet").exists()
-    audit = split_series(tmp_path / "s.parquet", by="year", out=tmp_path / "split.parquet", allow_leakage=True,
-                         quiet=True)
+    audit = split_series(
+        tmp_path / "s.parquet", by="year", out=tmp_path / "split.parquet", allow_leakage=True, quiet=True
+    )
     assert audit["samples_in_several_splits"] == {"count": 2, "examples": ["a", "b"]}
 
 
@@ -110,10 +115,10 @@ def test_bad_options_are_refused(tiny_series: Path, tmp_path: Path) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(labels=st.lists(st.sampled_from("abc"), min_size=1, max_size=60), seed=st.integers(0, 2**16),
-       stratify=st.booleans())
-def test_random_assignment_puts_each_sample_in_exactly_one_split(labels: list[str], seed: int,
-                                                                 stratify: bool) -> None:
+@given(
+    labels=st.lists(st.sampled_from("abc"), min_size=1, max_size=60), seed=st.integers(0, 2**16), stratify=st.booleans()
+)
+def test_random_assignment_puts_each_sample_in_exactly_one_split(labels: list[str], seed: int, stratify: bool) -> None:
     arr = np.array(labels)
     first = random_assignment(arr, fractions=SHARES, seed=seed, stratify=stratify)
     assert first.shape == arr.shape and set(first.tolist()) <= {0, 1, 2}
@@ -125,10 +130,15 @@ def test_random_assignment_puts_each_sample_in_exactly_one_split(labels: list[st
 
 
 @settings(max_examples=40, deadline=None)
-@given(groups=st.lists(st.integers(0, 12), min_size=1, max_size=80), seed=st.integers(0, 2**16),
-       labels=st.data(), stratify=st.booleans())
-def test_group_assignment_never_splits_a_group(groups: list[int], seed: int, labels: st.DataObject,
-                                               stratify: bool) -> None:
+@given(
+    groups=st.lists(st.integers(0, 12), min_size=1, max_size=80),
+    seed=st.integers(0, 2**16),
+    labels=st.data(),
+    stratify=st.booleans(),
+)
+def test_group_assignment_never_splits_a_group(
+    groups: list[int], seed: int, labels: st.DataObject, stratify: bool
+) -> None:
     cls = np.array(labels.draw(st.lists(st.sampled_from("xy"), min_size=len(groups), max_size=len(groups))))
     g = np.array(groups)
     split = group_assignment(g, cls, shares=SHARES, seed=seed, stratify=stratify)
@@ -139,10 +149,13 @@ def test_group_assignment_never_splits_a_group(groups: list[int], seed: int, lab
 
 
 @settings(max_examples=40, deadline=None)
-@given(points=st.lists(st.tuples(st.floats(0, 1000), st.floats(0, 1000), st.integers(0, 2)), min_size=1,
-                       max_size=60), buffer=st.floats(1, 300))
-def test_buffer_keeps_no_pair_of_splits_closer_than_the_buffer(points: list[tuple[float, float, int]],
-                                                               buffer: float) -> None:
+@given(
+    points=st.lists(st.tuples(st.floats(0, 1000), st.floats(0, 1000), st.integers(0, 2)), min_size=1, max_size=60),
+    buffer=st.floats(1, 300),
+)
+def test_buffer_keeps_no_pair_of_splits_closer_than_the_buffer(
+    points: list[tuple[float, float, int]], buffer: float
+) -> None:
     xy = np.array([(x, y) for x, y, _ in points])
     split = np.array([s for _, _, s in points])
     keep = buffer_keep(xy, split, [2, 1, 0], buffer)

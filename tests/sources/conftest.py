@@ -6,10 +6,11 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -76,8 +77,15 @@ class CropScape:
             if win is None or win.width <= 0 or win.height <= 0:
                 return None
             data = ds.read(1, window=win)
-            profile = {"driver": "GTiff", "dtype": "uint8", "count": 1, "width": int(win.width),
-                       "height": int(win.height), "crs": ds.crs, "transform": ds.window_transform(win)}
+            profile = {
+                "driver": "GTiff",
+                "dtype": "uint8",
+                "count": 1,
+                "width": int(win.width),
+                "height": int(win.height),
+                "crs": ds.crs,
+                "transform": ds.window_transform(win),
+            }
         with MemoryFile() as mem:
             with mem.open(**profile) as out:  # no nodata set, as CropScape clips come
                 out.write(data, 1)
@@ -85,8 +93,12 @@ class CropScape:
 
 
 def _overlaps(win: Window, ds: Any) -> bool:
-    return win.col_off < ds.width and win.row_off < ds.height and win.col_off + win.width > 0 and \
-        win.row_off + win.height > 0
+    return (
+        win.col_off < ds.width
+        and win.row_off < ds.height
+        and win.col_off + win.width > 0
+        and win.row_off + win.height > 0
+    )
 
 
 def _handler(service: CropScape) -> type[BaseHTTPRequestHandler]:
@@ -104,7 +116,7 @@ def _handler(service: CropScape) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             with service.lock:
                 service.requests.append(self.path)
                 status = service.fail_next.pop(0) if service.fail_next else None
@@ -174,15 +186,17 @@ def _reproject_raster(src_path: Path, dst_path: Path, crs: str, *, resolution: f
     """A nearest-neighbour copy of a label raster in another CRS (nodata 0 kept)."""
     with rasterio.open(src_path) as src:
         kwargs = {"resolution": resolution} if resolution else {}
-        transform, width, height = calculate_default_transform(src.crs, crs, src.width, src.height, *src.bounds,
-                                                               **kwargs)
+        transform, width, height = calculate_default_transform(
+            src.crs, crs, src.width, src.height, *src.bounds, **kwargs
+        )
         profile = src.profile.copy()
         profile.update(crs=crs, transform=transform, width=width, height=height, tiled=False, nodata=0)
         profile.pop("blockxsize", None)
         profile.pop("blockysize", None)
         with rasterio.open(dst_path, "w", **profile) as dst:
-            reproject(rasterio.band(src, 1), rasterio.band(dst, 1), resampling=Resampling.nearest,
-                      src_nodata=0, dst_nodata=0)
+            reproject(
+                rasterio.band(src, 1), rasterio.band(dst, 1), resampling=Resampling.nearest, src_nodata=0, dst_nodata=0
+            )
     return dst_path
 
 
@@ -206,13 +220,24 @@ def fields_2021(tiny_world: Path) -> dict[str, Any]:
     code = {f: c for f, y, c in zip(crops["field_id"], crops["year"], crops["cdl_code"]) if y == 2021}
     ids = np.array(fields["field_id"], dtype=np.int64)
     codes = np.array([code[int(i)] for i in ids], dtype=np.int64)
-    return {"field_id": ids, "geometry": shapely.from_wkb(np.array(fields["geometry"], dtype=object)),
-            "cdl": codes, "crop": np.array([cdl_class(int(c)).name for c in codes], dtype=object)}
+    return {
+        "field_id": ids,
+        "geometry": shapely.from_wkb(np.array(fields["geometry"], dtype=object)),
+        "cdl": codes,
+        "crop": np.array([cdl_class(int(c)).name for c in codes], dtype=object),
+    }
 
 
-def _write_vector(path: Path, geoms: np.ndarray, columns: dict[str, np.ndarray], crs: str | None, *,
-                  src_crs: str = "EPSG:5070", masks: dict[str, np.ndarray] | None = None,
-                  geometry_type: str | None = "Polygon") -> Path:
+def _write_vector(
+    path: Path,
+    geoms: np.ndarray,
+    columns: dict[str, np.ndarray],
+    crs: str | None,
+    *,
+    src_crs: str = "EPSG:5070",
+    masks: dict[str, np.ndarray] | None = None,
+    geometry_type: str | None = "Polygon",
+) -> Path:
     """Write polygons (given in ``src_crs``) with attribute ``columns`` to ``path`` in ``crs`` via pyogrio."""
     import pyogrio.raw
 
@@ -220,9 +245,16 @@ def _write_vector(path: Path, geoms: np.ndarray, columns: dict[str, np.ndarray],
         t = Transformer.from_crs(src_crs, crs, always_xy=True)
         geoms = shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
     names = list(columns)
-    pyogrio.raw.write(path, shapely.to_wkb(geoms), [columns[n] for n in names], names,
-                      field_mask=[None if masks is None else masks.get(n) for n in names], crs=crs,
-                      geometry_type=geometry_type, promote_to_multi=False)
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(geoms),
+        [columns[n] for n in names],
+        names,
+        field_mask=[None if masks is None else masks.get(n) for n in names],
+        crs=crs,
+        geometry_type=geometry_type,
+        promote_to_multi=False,
+    )
     return path
 
 
@@ -239,6 +271,7 @@ def vector_files(fields_2021: dict[str, Any], tmp_path_factory: pytest.TempPathF
 
 
 # Helpers handed to tests as fixtures (test modules do not import conftest).
+
 
 @pytest.fixture(scope="session")
 def world_aoi(tiny_world: Path) -> shapely.Geometry:

@@ -21,12 +21,15 @@ def test_bbox_string_is_lon_lat_box() -> None:
     assert parse_bbox("1e-1,2,3,4").bounds == (0.1, 2.0, 3.0, 4.0)
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("-90.79,33.39,-90.81,33.41", "inverted"),
-    ("478980,1159770,481470,1162290", "not in degrees"),
-    ("-90.8,33.4,-90.7", "neither an existing vector file nor a bbox"),
-    ("a,b,c,d", "neither an existing vector file nor a bbox"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("-90.79,33.39,-90.81,33.41", "inverted"),
+        ("478980,1159770,481470,1162290", "not in degrees"),
+        ("-90.8,33.4,-90.7", "neither an existing vector file nor a bbox"),
+        ("a,b,c,d", "neither an existing vector file nor a bbox"),
+    ],
+)
 def test_bad_bbox_is_one_clear_line(text: str, fragment: str) -> None:
     with pytest.raises(InputError, match=fragment) as info:
         read_aoi(text)
@@ -39,12 +42,14 @@ def test_geojson_aoi_is_read_as_is(tiny_world: Path, world_aoi: Any) -> None:
     assert shapely.equals_exact(geom, world_aoi, tolerance=1e-12)
 
 
-@pytest.mark.parametrize("name, crs", [("aoi.gpkg", "EPSG:5070"), ("aoi.shp", "EPSG:32615")])
-def test_projected_vector_aoi_comes_back_in_lon_lat(tmp_path: Path, world_aoi: Any, write_vector: Any,
-                                                    name: str, crs: str) -> None:
+@pytest.mark.parametrize(("name", "crs"), [("aoi.gpkg", "EPSG:5070"), ("aoi.shp", "EPSG:32615")])
+def test_projected_vector_aoi_comes_back_in_lon_lat(
+    tmp_path: Path, world_aoi: Any, write_vector: Any, name: str, crs: str
+) -> None:
     dense = shapely.segmentize(world_aoi, 0.0002)
-    path = write_vector(tmp_path / name, np.array([dense]), {"name": np.array(["aoi"], dtype=object)}, crs,
-                        src_crs="EPSG:4326")
+    path = write_vector(
+        tmp_path / name, np.array([dense]), {"name": np.array(["aoi"], dtype=object)}, crs, src_crs="EPSG:4326"
+    )
     geom = read_aoi(path)
     assert geom.symmetric_difference(world_aoi).area / world_aoi.area < 1e-4
     assert np.allclose(geom.bounds, world_aoi.bounds, atol=1e-6)
@@ -73,8 +78,14 @@ def test_aoi_to_crs_bends_lon_lat_edges(world_aoi: Any) -> None:
 def test_point_line_missing_and_unreadable_aois_are_input_errors(tmp_path: Path, write_vector: Any) -> None:
     with pytest.raises(InputError, match="no area"):
         read_aoi(Point(-90.8, 33.4))
-    lines = write_vector(tmp_path / "line.geojson", np.array([LineString([(-90.8, 33.4), (-90.7, 33.5)])]),
-                         {"k": np.array([1])}, "EPSG:4326", src_crs="EPSG:4326", geometry_type="LineString")
+    lines = write_vector(
+        tmp_path / "line.geojson",
+        np.array([LineString([(-90.8, 33.4), (-90.7, 33.5)])]),
+        {"k": np.array([1])},
+        "EPSG:4326",
+        src_crs="EPSG:4326",
+        geometry_type="LineString",
+    )
     with pytest.raises(InputError, match="no area"):
         read_aoi(lines)
     with pytest.raises(InputError, match="neither an existing vector file"):

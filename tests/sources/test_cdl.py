@@ -13,8 +13,14 @@ import shapely
 from shapely.geometry import box
 
 from inseason.errors import InputError, RemoteError
-from inseason.sources.cdl import (CONUS_BOUNDS, cropscape_bbox, fetch_cropscape, find_cdl_file,
-                                  parse_cdl_file_response, read_label_window)
+from inseason.sources.cdl import (
+    CONUS_BOUNDS,
+    cropscape_bbox,
+    fetch_cropscape,
+    find_cdl_file,
+    parse_cdl_file_response,
+    read_label_window,
+)
 from inseason.sources.http import download, fetch, make_session
 from inseason.sources.sampling import sample_stride
 
@@ -71,10 +77,11 @@ def test_window_reads_only_the_aoi_and_masks_pixel_centres(tiny_world: Path) -> 
     col0 = round((window.transform.c - t.c) / t.a)
     row0 = round((window.transform.f - t.f) / t.e)
     h, w = window.shape
-    assert np.array_equal(window.codes, full[row0:row0 + h, col0:col0 + w].astype(np.int32))
+    assert np.array_equal(window.codes, full[row0 : row0 + h, col0 : col0 + w].astype(np.int32))
     rows, cols = np.indices(window.shape)
     x, y = window.xy(rows.ravel(), cols.ravel())
     from pyproj import Transformer
+
     lon, lat = Transformer.from_crs("EPSG:5070", "EPSG:4326", always_xy=True).transform(x, y)
     centre_inside = shapely.contains_xy(aoi, lon, lat).reshape(window.shape)
     # the AOI edges are straight in lon/lat but curved in Albers: compare away from the outline
@@ -84,10 +91,16 @@ def test_window_reads_only_the_aoi_and_masks_pixel_centres(tiny_world: Path) -> 
     assert window.crs.to_epsg() == 5070
 
 
-@pytest.mark.parametrize("crs, resolution", [("EPSG:32615", 30.0), ("EPSG:32615", 10.0), ("EPSG:4326", None)])
-def test_reprojected_raster_gives_the_original_labels(tiny_world: Path, world_aoi: Any, tmp_path: Path,
-                                                      reproject_raster: Any, values_at: Any, crs: str,
-                                                      resolution: float | None) -> None:
+@pytest.mark.parametrize(("crs", "resolution"), [("EPSG:32615", 30.0), ("EPSG:32615", 10.0), ("EPSG:4326", None)])
+def test_reprojected_raster_gives_the_original_labels(
+    tiny_world: Path,
+    world_aoi: Any,
+    tmp_path: Path,
+    reproject_raster: Any,
+    values_at: Any,
+    crs: str,
+    resolution: float | None,
+) -> None:
     original = tiny_world / "labels" / "CDL_2021.tif"
     warped = reproject_raster(original, tmp_path / "warped.tif", crs, resolution=resolution)
     window = read_label_window(warped, world_aoi)
@@ -129,6 +142,7 @@ def test_cropscape_bbox_rounds_outward_to_the_30m_grid(world_aoi: Any) -> None:
     bbox = cropscape_bbox(world_aoi)
     assert all(v % 30 == 0 for v in bbox)
     from inseason.sources.aoi import aoi_to_crs
+
     w, s, e, n = aoi_to_crs(world_aoi, "EPSG:5070").bounds
     assert bbox[0] <= w < bbox[0] + 30 and bbox[1] <= s < bbox[1] + 30
     assert bbox[2] - 30 < e <= bbox[2] and bbox[3] - 30 < n <= bbox[3]
@@ -138,8 +152,9 @@ def test_cropscape_bbox_rounds_outward_to_the_30m_grid(world_aoi: Any) -> None:
 def test_recorded_answers_parse() -> None:
     url = "https://example.invalid/GetCDLFile?year=2021"
     ok = parse_cdl_file_response((RECORDED / "getcdlfile_2021_ok.xml").read_bytes(), url=url)
-    assert ok == ("https://nassgeodata.gmu.edu/webservice/nass_data_cache/tmp/"
-                  "CDL_2021_clip_20240612093015_1437210954.tif")
+    assert ok == (
+        "https://nassgeodata.gmu.edu/webservice/nass_data_cache/tmp/CDL_2021_clip_20240612093015_1437210954.tif"
+    )
     with pytest.raises(RemoteError, match="No CDL data is available for the year 2009") as info:
         parse_cdl_file_response((RECORDED / "getcdlfile_fault_year.xml").read_bytes(), url=url)
     assert url in str(info.value)
@@ -151,8 +166,9 @@ def test_recorded_answers_parse() -> None:
         parse_cdl_file_response(b"", url=url)
 
 
-def test_fetch_downloads_the_clip_and_caches_it(cropscape: Any, world_aoi: Any, tiny_world: Path,
-                                                tmp_path: Path, values_at: Any) -> None:
+def test_fetch_downloads_the_clip_and_caches_it(
+    cropscape: Any, world_aoi: Any, tiny_world: Path, tmp_path: Path, values_at: Any
+) -> None:
     bbox = cropscape_bbox(world_aoi)
     path = fetch_cropscape(2021, bbox, base_url=cropscape.url, cache_dir=tmp_path, session=quick())
     assert path == tmp_path / "cropscape" / f"CDL_2021_{bbox[0]}_{bbox[1]}_{bbox[2]}_{bbox[3]}.tif"
@@ -173,8 +189,9 @@ def test_fetch_downloads_the_clip_and_caches_it(cropscape: Any, world_aoi: Any, 
 
 def test_503_is_retried_then_succeeds(cropscape: Any, world_aoi: Any, tmp_path: Path) -> None:
     cropscape.fail_next = [503, 503]
-    path = fetch_cropscape(2022, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path,
-                           session=quick(retries=3))
+    path = fetch_cropscape(
+        2022, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path, session=quick(retries=3)
+    )
     assert path.is_file()
     assert cropscape.count("GetCDLFile") == 3
     assert cropscape.count("CDL_2022_clip_") == 1
@@ -191,8 +208,7 @@ def test_429_on_the_download_is_retried(cropscape: Any, world_aoi: Any, tmp_path
     assert cropscape.requests == [tif_path, tif_path]
 
 
-def test_503_past_the_retries_is_a_remote_error_naming_the_url(cropscape: Any, world_aoi: Any,
-                                                                tmp_path: Path) -> None:
+def test_503_past_the_retries_is_a_remote_error_naming_the_url(cropscape: Any, world_aoi: Any, tmp_path: Path) -> None:
     cropscape.fail_next = [503] * 10
     bbox = cropscape_bbox(world_aoi)
     with pytest.raises(RemoteError) as info:
@@ -206,8 +222,9 @@ def test_503_past_the_retries_is_a_remote_error_naming_the_url(cropscape: Any, w
 
 def test_fault_for_a_year_quotes_the_service(cropscape: Any, world_aoi: Any, tmp_path: Path) -> None:
     with pytest.raises(RemoteError, match=r"No CDL data is available for the year 2009.*\(HTTP 500\)") as info:
-        fetch_cropscape(2009, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path,
-                        session=quick(retries=1))
+        fetch_cropscape(
+            2009, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path, session=quick(retries=1)
+        )
     assert "GetCDLFile?year=2009" in str(info.value)
     assert cropscape.count("GetCDLFile?year=2009") == 2  # HTTP 500 is retried once, then the fault is read
 
@@ -232,8 +249,13 @@ def test_local_mistakes_make_no_request(cropscape: Any, tmp_path: Path) -> None:
 def test_timeout_is_a_remote_error_naming_the_url(cropscape: Any, world_aoi: Any, tmp_path: Path) -> None:
     cropscape.delay = 1.0
     with pytest.raises(RemoteError, match="timed out") as info:
-        fetch_cropscape(2021, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path,
-                        session=quick(retries=1, timeout=(1.0, 0.2)))
+        fetch_cropscape(
+            2021,
+            cropscape_bbox(world_aoi),
+            base_url=cropscape.url,
+            cache_dir=tmp_path,
+            session=quick(retries=1, timeout=(1.0, 0.2)),
+        )
     assert f"{cropscape.url}/GetCDLFile?year=2021" in str(info.value)
     assert cropscape.count("GetCDLFile") == 2
 
@@ -253,6 +275,5 @@ def test_dead_service_is_a_remote_error_naming_the_url(tmp_path: Path, world_aoi
 def test_corrupt_download_is_not_cached(cropscape: Any, world_aoi: Any, tmp_path: Path) -> None:
     cropscape.corrupt_tiff = True
     with pytest.raises(RemoteError, match="not a readable GeoTIFF"):
-        fetch_cropscape(2021, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path,
-                        session=quick())
+        fetch_cropscape(2021, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path, session=quick())
     assert not any((tmp_path / "cropscape").iterdir())

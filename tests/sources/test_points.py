@@ -49,8 +49,9 @@ def test_table_matches_the_contract_and_the_file(stride_run: tuple[pa.Table, Pat
     assert sampling["strategy"] == "stride" and sampling["stride"] == 15 and sampling["years"] == YEARS
 
 
-def test_labels_equal_the_raster_at_each_point(tiny_world: Path, stride_run: tuple[pa.Table, Path],
-                                               values_at: Any) -> None:
+def test_labels_equal_the_raster_at_each_point(
+    tiny_world: Path, stride_run: tuple[pa.Table, Path], values_at: Any
+) -> None:
     table, _ = stride_run
     for year in YEARS:
         rows = table.filter(pa.compute.equal(table.column("year"), year)).to_pydict()
@@ -74,8 +75,7 @@ def test_stride_spacing_is_15_pixels_of_30_m(stride_run: tuple[pa.Table, Path]) 
     assert np.all(((x - 15) / 30) % 15 == 0) and np.all(((y + 15) / 30) % 15 == 0)
 
 
-def test_points_are_inside_the_aoi_and_lon_lat_round_trip(stride_run: tuple[pa.Table, Path],
-                                                          world_aoi: Any) -> None:
+def test_points_are_inside_the_aoi_and_lon_lat_round_trip(stride_run: tuple[pa.Table, Path], world_aoi: Any) -> None:
     table, _ = stride_run
     d = table.to_pydict()
     lon, lat = np.array(d["lon"]), np.array(d["lat"])
@@ -140,29 +140,44 @@ def test_classes_filter_by_name_or_code(tiny_world: Path, tmp_path: Path) -> Non
         cdl_points(tiny_world, tmp_path / "c.parquet", classes=["Oats"])
 
 
-def test_cropscape_gives_the_same_points_as_the_local_folder(tiny_world: Path, cropscape: Any,
-                                                              stride_run: tuple[pa.Table, Path],
-                                                              tmp_path: Path) -> None:
-    table = make_label_points(cdl="cropscape", cropscape_url=cropscape.url, aoi=str(tiny_world / "aoi.geojson"),
-                              years=YEARS, cache_dir=tmp_path / "cache", out=tmp_path / "cs.parquet",
-                              retries=1, backoff=0, quiet=True)
+def test_cropscape_gives_the_same_points_as_the_local_folder(
+    tiny_world: Path, cropscape: Any, stride_run: tuple[pa.Table, Path], tmp_path: Path
+) -> None:
+    table = make_label_points(
+        cdl="cropscape",
+        cropscape_url=cropscape.url,
+        aoi=str(tiny_world / "aoi.geojson"),
+        years=YEARS,
+        cache_dir=tmp_path / "cache",
+        out=tmp_path / "cs.parquet",
+        retries=1,
+        backoff=0,
+        quiet=True,
+    )
     local = stride_run[0]
     assert table.drop(["source"]).equals(local.drop(["source"]))
     assert set(table.column("source").to_pylist()) == {"cropscape"}
     assert cropscape.count("GetCDLFile") == 2
     assert json.loads(meta(table, "sampling"))["cropscape_bbox"][0] % 30 == 0
     # a second run is served from the cache
-    make_label_points(cropscape_url=cropscape.url, aoi=str(tiny_world / "aoi.geojson"), years=YEARS,
-                      cache_dir=tmp_path / "cache", out=tmp_path / "cs2.parquet")
+    make_label_points(
+        cropscape_url=cropscape.url,
+        aoi=str(tiny_world / "aoi.geojson"),
+        years=YEARS,
+        cache_dir=tmp_path / "cache",
+        out=tmp_path / "cs2.parquet",
+    )
     assert cropscape.count("GetCDLFile") == 2
 
 
 @pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:32615"])
-def test_single_reprojected_geotiff(tiny_world: Path, world_aoi: Any, tmp_path: Path, reproject_raster: Any,
-                                    values_at: Any, crs: str) -> None:
+def test_single_reprojected_geotiff(
+    tiny_world: Path, world_aoi: Any, tmp_path: Path, reproject_raster: Any, values_at: Any, crs: str
+) -> None:
     warped = reproject_raster(tiny_world / "labels" / "CDL_2022.tif", tmp_path / "CDL_2022_warped.tif", crs)
-    table = make_label_points(cdl=str(warped), aoi=str(tiny_world / "aoi.geojson"), years=[2022], stride=4,
-                              out=tmp_path / "w.parquet")
+    table = make_label_points(
+        cdl=str(warped), aoi=str(tiny_world / "aoi.geojson"), years=[2022], stride=4, out=tmp_path / "w.parquet"
+    )
     d = table.to_pydict()
     assert meta(table, "crs") == crs
     assert len(d["x"]) > 50
@@ -173,11 +188,20 @@ def test_single_reprojected_geotiff(tiny_world: Path, world_aoi: Any, tmp_path: 
     assert shapely.contains_xy(world_aoi, lon, lat).all()
 
 
-def test_vector_labels_end_to_end(vector_files: dict[str, Path], fields_2021: dict[str, Any], tiny_world: Path,
-                                  tmp_path: Path) -> None:
-    table = make_label_points(vector=str(vector_files["gpkg"]), class_column="crop", field_column="parcel",
-                              aoi=str(tiny_world / "aoi.geojson"), years=[2021], strategy="per_field", per_field=2,
-                              edge_buffer_m=30, out=tmp_path / "v.parquet")
+def test_vector_labels_end_to_end(
+    vector_files: dict[str, Path], fields_2021: dict[str, Any], tiny_world: Path, tmp_path: Path
+) -> None:
+    table = make_label_points(
+        vector=str(vector_files["gpkg"]),
+        class_column="crop",
+        field_column="parcel",
+        aoi=str(tiny_world / "aoi.geojson"),
+        years=[2021],
+        strategy="per_field",
+        per_field=2,
+        edge_buffer_m=30,
+        out=tmp_path / "v.parquet",
+    )
     d = table.to_pydict()
     assert meta(table, "crs") == "EPSG:5070"
     assert set(d["source"]) == {"vector:fields.gpkg"}
@@ -194,34 +218,59 @@ def test_vector_labels_end_to_end(vector_files: dict[str, Path], fields_2021: di
 
 def test_vector_stride_grid_and_stratified(vector_files: dict[str, Path], tiny_world: Path, tmp_path: Path) -> None:
     aoi = str(tiny_world / "aoi.geojson")
-    grid = make_label_points(vector=str(vector_files["geojson"]), class_column="cdl", aoi=aoi, years=[2021],
-                             stride=4, edge_buffer_m=0, out=tmp_path / "g.parquet")
+    grid = make_label_points(
+        vector=str(vector_files["geojson"]),
+        class_column="cdl",
+        aoi=aoi,
+        years=[2021],
+        stride=4,
+        edge_buffer_m=0,
+        out=tmp_path / "g.parquet",
+    )
     assert meta(grid, "crs") == "EPSG:32615"
     x = np.array(grid.column("x").to_pylist())
     assert np.all(x % 120 == 0)
     assert grid.column("label").to_pylist() == [str(c) for c in grid.column("label_code").to_pylist()]
-    strat = make_label_points(vector=str(vector_files["geojson"]), class_column="cdl",
-                              aoi=str(tiny_world / "aoi.geojson"), years=[2021], strategy="stratified", stride=2,
-                              per_class=10, min_per_class=30, classes=["1", "5", "3"], out=tmp_path / "s.parquet")
+    strat = make_label_points(
+        vector=str(vector_files["geojson"]),
+        class_column="cdl",
+        aoi=str(tiny_world / "aoi.geojson"),
+        years=[2021],
+        strategy="stratified",
+        stride=2,
+        per_class=10,
+        min_per_class=30,
+        classes=["1", "5", "3"],
+        out=tmp_path / "s.parquet",
+    )
     labels, counts = np.unique(strat.column("label").to_pylist(), return_counts=True)
     assert set(labels) <= {"1", "5", "3"} and counts.max() == 10
 
 
-@pytest.mark.parametrize("options, error, fragment", [
-    ({"years": []}, InputError, "no years given"),
-    ({"strategy": "random"}, InputError, "unknown sampling strategy"),
-    ({"strategy": "stratified"}, InputError, "needs --per-class"),
-    ({"stride": 0}, InputError, "at least 1"),
-    ({"years": [2021, 2023]}, InputError, r"no GeoTIFF for 2023 \(years found: 2021, 2022\)"),
-    ({"aoi": "-100,40,-99.9,40.1"}, InputError, "does not overlap"),
-    ({"vector": "x.gpkg"}, InputError, "exactly one label source"),
-    ({"class_column": "crop"}, InputError, "apply to --vector labels only"),
-    ({"stride": 500}, InputError, "no label points were sampled"),
-])
-def test_bad_options_are_one_line_errors(tiny_world: Path, tmp_path: Path, options: dict[str, Any],
-                                         error: type[Exception], fragment: str) -> None:
-    kwargs: dict[str, Any] = {"cdl": str(tiny_world / "labels"), "aoi": str(tiny_world / "aoi.geojson"),
-                              "years": YEARS, "out": tmp_path / "p.parquet", **options}
+@pytest.mark.parametrize(
+    ("options", "error", "fragment"),
+    [
+        ({"years": []}, InputError, "no years given"),
+        ({"strategy": "random"}, InputError, "unknown sampling strategy"),
+        ({"strategy": "stratified"}, InputError, "needs --per-class"),
+        ({"stride": 0}, InputError, "at least 1"),
+        ({"years": [2021, 2023]}, InputError, r"no GeoTIFF for 2023 \(years found: 2021, 2022\)"),
+        ({"aoi": "-100,40,-99.9,40.1"}, InputError, "does not overlap"),
+        ({"vector": "x.gpkg"}, InputError, "exactly one label source"),
+        ({"class_column": "crop"}, InputError, "apply to --vector labels only"),
+        ({"stride": 500}, InputError, "no label points were sampled"),
+    ],
+)
+def test_bad_options_are_one_line_errors(
+    tiny_world: Path, tmp_path: Path, options: dict[str, Any], error: type[Exception], fragment: str
+) -> None:
+    kwargs: dict[str, Any] = {
+        "cdl": str(tiny_world / "labels"),
+        "aoi": str(tiny_world / "aoi.geojson"),
+        "years": YEARS,
+        "out": tmp_path / "p.parquet",
+        **options,
+    }
     with pytest.raises(error, match=fragment) as info:
         make_label_points(**kwargs)
     assert "\n" not in str(info.value)
@@ -235,9 +284,10 @@ def test_aoi_with_no_label_pixels(tiny_world: Path, tmp_path: Path) -> None:
     folder.mkdir()
     with rasterio.open(folder / "CDL_2021.tif", "w", **profile) as dst:
         dst.write(np.zeros_like(data), 1)
-    with pytest.raises(InputError, match="AOI has no label pixels .* for 2021"):
-        make_label_points(cdl=str(folder), aoi=str(tiny_world / "aoi.geojson"), years=[2021],
-                          out=tmp_path / "p.parquet")
+    with pytest.raises(InputError, match=r"AOI has no label pixels .* for 2021"):
+        make_label_points(
+            cdl=str(folder), aoi=str(tiny_world / "aoi.geojson"), years=[2021], out=tmp_path / "p.parquet"
+        )
 
 
 def test_vector_bad_inputs(vector_files: dict[str, Path], tiny_world: Path, tmp_path: Path) -> None:
@@ -245,14 +295,26 @@ def test_vector_bad_inputs(vector_files: dict[str, Path], tiny_world: Path, tmp_
     with pytest.raises(InputError, match="need --class-column"):
         make_label_points(vector=str(vector_files["gpkg"]), aoi=aoi, years=[2021], out=tmp_path / "p.parquet")
     with pytest.raises(InputError, match=r"no class column 'type' \(columns: 'crop', 'cdl', 'parcel'\)"):
-        make_label_points(vector=str(vector_files["gpkg"]), class_column="type", aoi=aoi, years=[2021],
-                          out=tmp_path / "p.parquet")
+        make_label_points(
+            vector=str(vector_files["gpkg"]), class_column="type", aoi=aoi, years=[2021], out=tmp_path / "p.parquet"
+        )
     with pytest.raises(InputError, match="do not occur in vector labels"):
-        make_label_points(vector=str(vector_files["gpkg"]), class_column="crop", classes=["Oats"], aoi=aoi,
-                          years=[2021], out=tmp_path / "p.parquet")
+        make_label_points(
+            vector=str(vector_files["gpkg"]),
+            class_column="crop",
+            classes=["Oats"],
+            aoi=aoi,
+            years=[2021],
+            out=tmp_path / "p.parquet",
+        )
     with pytest.raises(InputError, match="AOI does not overlap vector labels"):
-        make_label_points(vector=str(vector_files["gpkg"]), class_column="crop", aoi="-100,40,-99.9,40.1",
-                          years=[2021], out=tmp_path / "p.parquet")
+        make_label_points(
+            vector=str(vector_files["gpkg"]),
+            class_column="crop",
+            aoi="-100,40,-99.9,40.1",
+            years=[2021],
+            out=tmp_path / "p.parquet",
+        )
 
 
 def test_output_folder_is_refused(tiny_world: Path, tmp_path: Path) -> None:

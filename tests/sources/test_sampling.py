@@ -10,8 +10,14 @@ import pytest
 from scipy import ndimage
 
 from inseason.sources.cdl import read_label_window
-from inseason.sources.sampling import (cap_per_group, field_components, interior_distance, sample_per_field,
-                                       sample_stratified, sample_stride)
+from inseason.sources.sampling import (
+    cap_per_group,
+    field_components,
+    interior_distance,
+    sample_per_field,
+    sample_stratified,
+    sample_stride,
+)
 
 
 def test_cap_per_group_caps_each_group_and_is_deterministic() -> None:
@@ -37,7 +43,7 @@ def test_stride_takes_every_kth_row_and_column_from_the_grid_origin() -> None:
     shifted = sample_stride(valid, 15, origin=(-38743, 15966))  # the tiny world's CDL window
     assert set(shifted.rows.tolist()) == {r for r in range(40) if (r - 38743) % 15 == 0}
     assert set(shifted.cols.tolist()) == {c for c in range(50) if (c + 15966) % 15 == 0}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="stride must be >= 1"):
         sample_stride(valid, 0)
 
 
@@ -57,12 +63,15 @@ def test_stratified_respects_caps_and_drops_rare_classes() -> None:
 
 
 def test_field_components_are_8_connected_equal_codes_numbered_in_raster_order() -> None:
-    codes = np.array([
-        [5, 5, 0, 1, 1],
-        [5, 0, 1, 0, 1],
-        [0, 5, 0, 0, 0],
-        [3, 3, 0, 5, 5],
-    ], dtype=np.int32)
+    codes = np.array(
+        [
+            [5, 5, 0, 1, 1],
+            [5, 0, 1, 0, 1],
+            [0, 5, 0, 0, 0],
+            [3, 3, 0, 5, 5],
+        ],
+        dtype=np.int32,
+    )
     fields = field_components(codes)
     assert fields[0, 0] == 1 and fields[2, 1] == 1  # diagonal neighbours join
     assert fields[0, 3] == 2 and fields[1, 2] == 2 and fields[1, 4] == 2
@@ -94,8 +103,15 @@ def test_per_field_points_keep_the_buffer_from_every_other_field(tiny_world: Pat
     window = read_label_window(tiny_world / "labels" / "CDL_2021.tif", world_aoi)
     fields = field_components(window.codes)
     buffer_m = 30.0
-    s = sample_per_field(window.codes, window.inside, n=3, buffer_m=buffer_m, res_m=window.res_m,
-                         rng=np.random.default_rng(0), fields=fields)
+    s = sample_per_field(
+        window.codes,
+        window.inside,
+        n=3,
+        buffer_m=buffer_m,
+        res_m=window.res_m,
+        rng=np.random.default_rng(0),
+        fields=fields,
+    )
     assert len(s.rows) > 20
     ids = fields[s.rows, s.cols]
     assert np.unique(ids, return_counts=True)[1].max() <= 3
@@ -112,8 +128,15 @@ def test_per_field_points_keep_the_buffer_from_every_other_field(tiny_world: Pat
         dy = np.maximum(np.abs(rows[other] - r) * ry - ry / 2, 0)
         assert np.hypot(dx, dy).min() >= buffer_m - 1e-9
     # a zero buffer admits every valid pixel of every field
-    all_fields = sample_per_field(window.codes, window.inside, n=10**6, buffer_m=0.0, res_m=window.res_m,
-                                  rng=np.random.default_rng(0), fields=fields)
+    all_fields = sample_per_field(
+        window.codes,
+        window.inside,
+        n=10**6,
+        buffer_m=0.0,
+        res_m=window.res_m,
+        rng=np.random.default_rng(0),
+        fields=fields,
+    )
     assert len(all_fields.rows) == int(window.inside.sum())
     # small fields cannot hold a point 30 m inside: they are counted
     assert s.fields_without_points > 0

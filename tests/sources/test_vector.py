@@ -13,8 +13,7 @@ from pyproj import CRS
 from shapely.geometry import LineString, Point, box
 
 from inseason.errors import InputError
-from inseason.sources.vector import (feature_points, grid_points, random_points, read_vector_labels, utm_crs,
-                                     working_crs)
+from inseason.sources.vector import feature_points, grid_points, random_points, read_vector_labels, utm_crs, working_crs
 
 
 def test_missing_class_column_names_file_column_and_columns(vector_files: dict[str, Path]) -> None:
@@ -80,8 +79,9 @@ def test_grid_points_sit_on_the_spacing_grid() -> None:
 
 def test_per_field_points_are_inside_their_polygon(vector_files: dict[str, Path]) -> None:
     labels = read_vector_labels(vector_files["gpkg"], class_column="crop", field_column="parcel")
-    xy, owner, empty = feature_points(labels, strategy="per_field", per_field=4, spacing_m=450, edge_buffer_m=30.0,
-                                      seed=7)
+    xy, owner, empty = feature_points(
+        labels, strategy="per_field", per_field=4, spacing_m=450, edge_buffer_m=30.0, seed=7
+    )
     points = shapely.points(xy)
     polygons = labels.geometries[owner]
     assert shapely.contains(polygons, points).all()
@@ -109,31 +109,49 @@ def test_grid_agrees_between_formats_in_the_same_working_crs(vector_files: dict[
 
 def test_point_features_are_used_as_given(tmp_path: Path, write_vector: Any) -> None:
     pts = np.array([Point(480000, 1160000), Point(480300, 1160600)])
-    path = write_vector(tmp_path / "points.gpkg", pts, {"class": np.array(["Corn", "Rice"], dtype=object)},
-                        "EPSG:5070", geometry_type="Point")
+    path = write_vector(
+        tmp_path / "points.gpkg",
+        pts,
+        {"class": np.array(["Corn", "Rice"], dtype=object)},
+        "EPSG:5070",
+        geometry_type="Point",
+    )
     labels = read_vector_labels(path, class_column="class")
-    xy, owner, empty = feature_points(labels, strategy="per_field", per_field=3, spacing_m=450, edge_buffer_m=30,
-                                      seed=0)
+    xy, owner, empty = feature_points(
+        labels, strategy="per_field", per_field=3, spacing_m=450, edge_buffer_m=30, seed=0
+    )
     assert xy.tolist() == [[480000.0, 1160000.0], [480300.0, 1160600.0]] and owner.tolist() == [0, 1]
     assert empty == 0
 
 
-def test_year_column_nulls_and_lines(tmp_path: Path, write_vector: Any,
-                                     caplog: pytest.LogCaptureFixture) -> None:
-    polys = np.array([box(480000, 1160000, 480300, 1160300), box(480400, 1160000, 480700, 1160300),
-                      box(480800, 1160000, 481100, 1160300)])
-    path = write_vector(tmp_path / "years.gpkg", polys,
-                        {"class": np.array(["Corn", "Soybeans", None], dtype=object),
-                         "Year": np.array([2021, 2022, 2022])}, "EPSG:5070")
+def test_year_column_nulls_and_lines(tmp_path: Path, write_vector: Any, caplog: pytest.LogCaptureFixture) -> None:
+    polys = np.array(
+        [
+            box(480000, 1160000, 480300, 1160300),
+            box(480400, 1160000, 480700, 1160300),
+            box(480800, 1160000, 481100, 1160300),
+        ]
+    )
+    path = write_vector(
+        tmp_path / "years.gpkg",
+        polys,
+        {"class": np.array(["Corn", "Soybeans", None], dtype=object), "Year": np.array([2021, 2022, 2022])},
+        "EPSG:5070",
+    )
     with caplog.at_level(logging.WARNING):
         labels = read_vector_labels(path, class_column="class")
     assert "1 feature(s) without geometry or class dropped" in caplog.text
     assert labels.years.tolist() == [2021, 2022] and labels.index.tolist() == [0, 1]
     assert read_vector_labels(path, class_column="class", year_column=None).years is None
 
-    lines = write_vector(tmp_path / "lines.geojson", np.array([LineString([(0, 0), (1, 1)])]),
-                         {"class": np.array(["Corn"], dtype=object)}, "EPSG:4326", src_crs="EPSG:4326",
-                         geometry_type="LineString")
+    lines = write_vector(
+        tmp_path / "lines.geojson",
+        np.array([LineString([(0, 0), (1, 1)])]),
+        {"class": np.array(["Corn"], dtype=object)},
+        "EPSG:4326",
+        src_crs="EPSG:4326",
+        geometry_type="LineString",
+    )
     with pytest.raises(InputError, match="hold lines"):
         read_vector_labels(lines, class_column="class")
     empty = write_vector(tmp_path / "empty.gpkg", polys[:1], {"class": np.array([None], dtype=object)}, "EPSG:5070")

@@ -11,14 +11,17 @@ from inseason.synth import synth
 from inseason.synth import world as world_module
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"size": "huge"}, "unknown world size 'huge'"),
-    ({"tile_m": -60}, "tile_m"),
-    ({"tile_m": 2410}, "multiple of 60"),
-    ({"tiles_x": 50}, "tiles_x"),
-    ({"years": (2010,)}, "2017-2030"),
-    ({"cloudiness": 1.5}, "cloudiness"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"size": "huge"}, "unknown world size 'huge'"),
+        ({"tile_m": -60}, "tile_m"),
+        ({"tile_m": 2410}, "multiple of 60"),
+        ({"tiles_x": 50}, "tiles_x"),
+        ({"years": (2010,)}, "2017-2030"),
+        ({"cloudiness": 1.5}, "cloudiness"),
+    ],
+)
 def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path, overrides: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
         synth(tmp_path / "w", quiet=True, **overrides)

@@ -44,9 +44,19 @@ def test_world_summary_matches_files(tiny_world: Path) -> None:
     per_year = {y: sum(s["date"].year == y for s in scenes) for y in (2021, 2022)}
     assert per_year[2021] > 1.6 * per_year[2022] > 50
     assert {s["relative_orbit"] for s in scenes} == {83, 126}
-    for name in ("Corn", "Soybeans", "Rice", "Cotton", "Winter Wheat", "Dbl Crop WinWht/Soybeans",
-                 "Fallow/Idle Cropland", "Grassland/Pasture", "Open Water", "Deciduous Forest",
-                 "Developed/Open Space"):
+    for name in (
+        "Corn",
+        "Soybeans",
+        "Rice",
+        "Cotton",
+        "Winter Wheat",
+        "Dbl Crop WinWht/Soybeans",
+        "Fallow/Idle Cropland",
+        "Grassland/Pasture",
+        "Open Water",
+        "Deciduous Forest",
+        "Developed/Open Space",
+    ):
         assert name in {c["name"] for c in info["classes"].values()}
 
 
@@ -87,8 +97,9 @@ def test_cogs_hold_the_generator_truth(tiny_world: Path) -> None:
     from inseason.synth.acquisitions import plan_datatakes
     from inseason.synth.world import SynthConfig
 
-    takes = plan_datatakes(SynthConfig(**info["config"]),
-                           np.random.default_rng(np.random.SeedSequence([info["seed"], 2])))
+    takes = plan_datatakes(
+        SynthConfig(**info["config"]), np.random.default_rng(np.random.SeedSequence([info["seed"], 2]))
+    )
     scene = _scenes(tiny_world)[10]
     truth = tile_arrays(state, takes[scene["datatake"]], state.grid.tiles[0])
     for band in ("B04", "B8A", "B09", "SCL"):
@@ -136,8 +147,11 @@ def _field_ndvi(world: Path, field_id: int, year: int) -> list[tuple[dt.date, fl
         if scene["date"].year != year:
             continue
         folder = _scene_dir(world, scene)
-        with rasterio.open(folder / "B04.tif") as r, rasterio.open(folder / "B08.tif") as n, \
-                rasterio.open(folder / "SCL.tif") as s:
+        with (
+            rasterio.open(folder / "B04.tif") as r,
+            rasterio.open(folder / "B08.tif") as n,
+            rasterio.open(folder / "SCL.tif") as s,
+        ):
             red, nir = r.read(1).astype(float), n.read(1).astype(float)
             scl = s.read(1).repeat(2, 0).repeat(2, 1)
         clear = mask & np.isin(scl, (4, 5)) & (red > 0)
@@ -244,8 +258,11 @@ def test_catalog_validates_and_points_at_the_files(tiny_world: Path) -> None:
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_identical_bytes(tiny_world: Path, tmp_path: Path) -> None:

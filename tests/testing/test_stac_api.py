@@ -30,11 +30,13 @@ COLLECTION = "sentinel-2-l2a"
 TILES = {"15SXR": (-94.0, 37.0, -93.0, 38.0), "15SYR": (-93.1, 37.0, -92.1, 38.0)}
 #: 13 scenes of 15SXR from 2 April and 12 of 15SYR from 4 April, weekly: 25 over April to June 2021.
 SCENES: list[tuple[str, str, dt.datetime]] = sorted(
-    [(f"S2B_{tile}_{when:%Y%m%d}_0_L2A", tile, when)
-     for tile, first, n in (("15SXR", 2, 13), ("15SYR", 4, 12))
-     for when in (dt.datetime(2021, 4, first, 16, 50, tzinfo=dt.UTC) + dt.timedelta(days=7 * k)
-                  for k in range(n))],
-    key=lambda s: (s[2], s[0]))
+    [
+        (f"S2B_{tile}_{when:%Y%m%d}_0_L2A", tile, when)
+        for tile, first, n in (("15SXR", 2, 13), ("15SYR", 4, 12))
+        for when in (dt.datetime(2021, 4, first, 16, 50, tzinfo=dt.UTC) + dt.timedelta(days=7 * k) for k in range(n))
+    ],
+    key=lambda s: (s[2], s[0]),
+)
 
 
 def footprint(tile: str) -> Any:
@@ -49,19 +51,33 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A world folder: ``scenes/`` with a 64×64 COG per scene and ``stac/catalog.json`` (self-contained)."""
     root = tmp_path_factory.mktemp("stac-world")
     collection = pystac.Collection(
-        id=COLLECTION, description="test scenes", license="CC-BY-4.0",
-        extent=pystac.Extent(pystac.SpatialExtent([[-94.0, 37.0, -92.1, 38.0]]),
-                             pystac.TemporalExtent([[SCENES[0][2], SCENES[-1][2]]])))
+        id=COLLECTION,
+        description="test scenes",
+        license="CC-BY-4.0",
+        extent=pystac.Extent(
+            pystac.SpatialExtent([[-94.0, 37.0, -92.1, 38.0]]), pystac.TemporalExtent([[SCENES[0][2], SCENES[-1][2]]])
+        ),
+    )
     for i, (scene_id, tile, when) in enumerate(SCENES):
         scene_dir = f"scenes/{tile}/2021/{scene_id}"
         (root / scene_dir).mkdir(parents=True)
-        with rasterio.open(root / scene_dir / "B04.tif", "w", driver="COG", width=64, height=64, count=1,
-                           dtype="uint16", crs="EPSG:32615", transform=Affine(10, 0, 500_000, 0, -10, 4_100_000),
-                           blocksize=32) as dst:
+        with rasterio.open(
+            root / scene_dir / "B04.tif",
+            "w",
+            driver="COG",
+            width=64,
+            height=64,
+            count=1,
+            dtype="uint16",
+            crs="EPSG:32615",
+            transform=Affine(10, 0, 500_000, 0, -10, 4_100_000),
+            blocksize=32,
+        ) as dst:
             dst.write(np.full((64, 64), 100 + i, dtype=np.uint16) + np.arange(64, dtype=np.uint16), 1)
         item = pystac.Item(scene_id, footprint(tile), list(TILES[tile]), when, {"s2:mgrs_tile": tile})
-        item.add_asset("red", pystac.Asset(f"../../../{scene_dir}/B04.tif", media_type=pystac.MediaType.COG,
-                                           roles=["data"]))
+        item.add_asset(
+            "red", pystac.Asset(f"../../../{scene_dir}/B04.tif", media_type=pystac.MediaType.COG, roles=["data"])
+        )
         collection.add_item(item)
     catalog = pystac.Catalog(id="test-world", description="a test world")
     catalog.add_child(collection)
@@ -70,11 +86,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def expected(tiles: tuple[str, ...] = tuple(TILES), start: dt.datetime | None = None,
-             end: dt.datetime | None = None) -> list[str]:
+def expected(
+    tiles: tuple[str, ...] = tuple(TILES), start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> list[str]:
     """Scene ids of the given tiles within [start, end], in the API's order (datetime, id)."""
-    return [sid for sid, tile, when in SCENES
-            if tile in tiles and (start is None or when >= start) and (end is None or when <= end)]
+    return [
+        sid
+        for sid, tile, when in SCENES
+        if tile in tiles and (start is None or when >= start) and (end is None or when <= end)
+    ]
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:
@@ -122,8 +142,12 @@ def test_features_endpoints(stac_api_factory: StacFactory, world: Path) -> None:
     item = requests.get(f"{srv.url}collections/{COLLECTION}/items/{first}", timeout=10)
     assert item.status_code == 200 and item.headers["Content-Type"] == "application/geo+json"
     links = {lk["rel"]: lk["href"] for lk in item.json()["links"]}
-    assert links == {"self": f"{srv.url}collections/{COLLECTION}/items/{first}", "root": srv.url,
-                     "parent": f"{srv.url}collections/{COLLECTION}", "collection": f"{srv.url}collections/{COLLECTION}"}
+    assert links == {
+        "self": f"{srv.url}collections/{COLLECTION}/items/{first}",
+        "root": srv.url,
+        "parent": f"{srv.url}collections/{COLLECTION}",
+        "collection": f"{srv.url}collections/{COLLECTION}",
+    }
     assert item.json()["collection"] == COLLECTION
     for path in (f"collections/{COLLECTION}/items/nope", "collections/nope", "collections/nope/items", "nope"):
         resp = requests.get(srv.url + path, timeout=10)
@@ -139,8 +163,13 @@ def test_paged_search(stac_api_factory: StacFactory, world: Path, method: str) -
     srv = stac_api_factory(world / "stac" / "catalog.json")
     client = Client.open(srv.url)
     srv.reset_stats()
-    search = client.search(collections=[COLLECTION], bbox=[-93.95, 37.05, -92.2, 37.2], limit=7, method=method,
-                           datetime="2021-04-10T00:00:00Z/2021-06-10T00:00:00Z")
+    search = client.search(
+        collections=[COLLECTION],
+        bbox=[-93.95, 37.05, -92.2, 37.2],
+        limit=7,
+        method=method,
+        datetime="2021-04-10T00:00:00Z/2021-06-10T00:00:00Z",
+    )
     ids = [it.id for it in search.items()]
     want = expected(start=utc(2021, 4, 10), end=utc(2021, 6, 10))
     assert len(want) == 17 and ids == want
@@ -156,8 +185,11 @@ def test_get_and_post_agree(stac_api_factory: StacFactory, world: Path) -> None:
     srv = stac_api_factory(world / "stac" / "catalog.json")
     client = Client.open(srv.url)
     queries: list[dict[str, Any]] = [
-        dict(bbox=[-94, 37, -93.5, 37.5]), dict(datetime="2021-05"), dict(ids=[SCENES[3][0], SCENES[9][0], "nope"]),
-        dict(intersects=mapping(Point(-93.05, 37.5))), dict(datetime="../2021-04-20T00:00:00Z", limit=2),
+        dict(bbox=[-94, 37, -93.5, 37.5]),
+        dict(datetime="2021-05"),
+        dict(ids=[SCENES[3][0], SCENES[9][0], "nope"]),
+        dict(intersects=mapping(Point(-93.05, 37.5))),
+        dict(datetime="../2021-04-20T00:00:00Z", limit=2),
     ]
     for query in queries:
         get = [it.to_dict() for it in client.search(method="GET", **query).items()]
@@ -183,21 +215,26 @@ def test_intersects_uses_the_footprint(stac_api_factory: StacFactory, world: Pat
     assert ids(intersects=mapping(box(-93.05, 37.5, -93.02, 37.6))) == expected(("15SYR",))
     assert ids(intersects=mapping(Point(-93.9, 37.1).buffer(0.01))) == expected(("15SXR",))
     assert ids(intersects=mapping(box(-93.5, 37.1, -92.5, 37.2))) == expected()
-    assert ids(intersects={"type": "Feature", "properties": {}, "geometry": mapping(Point(-92.5, 37.5))}) == \
-        expected(("15SYR",))
+    assert ids(intersects={"type": "Feature", "properties": {}, "geometry": mapping(Point(-92.5, 37.5))}) == expected(
+        ("15SYR",)
+    )
 
 
-@pytest.mark.parametrize(("value", "start", "end"), [
-    ("2021-04-02T16:50:00Z", utc(2021, 4, 2, 16, 50), utc(2021, 4, 2, 16, 50)),
-    ("2021-04-02T18:50:00+02:00", utc(2021, 4, 2, 16, 50), utc(2021, 4, 2, 16, 50)),
-    ("2021-04-02T16:50:00.000001Z", None, utc(2000, 1, 1)),  # nothing at that instant
-    ("../2021-04-10T00:00:00Z", None, utc(2021, 4, 10)),
-    ("/2021-04-10T00:00:00Z", None, utc(2021, 4, 10)),
-    ("2021-06-15T00:00:00Z/..", utc(2021, 6, 15), None),
-    ("2021-04-09T16:50:00Z/2021-04-11T16:50:00Z", utc(2021, 4, 9, 16, 50), utc(2021, 4, 11, 16, 50)),
-])
-def test_datetime_forms(stac_api_factory: StacFactory, world: Path, value: str, start: dt.datetime | None,
-                        end: dt.datetime | None) -> None:
+@pytest.mark.parametrize(
+    ("value", "start", "end"),
+    [
+        ("2021-04-02T16:50:00Z", utc(2021, 4, 2, 16, 50), utc(2021, 4, 2, 16, 50)),
+        ("2021-04-02T18:50:00+02:00", utc(2021, 4, 2, 16, 50), utc(2021, 4, 2, 16, 50)),
+        ("2021-04-02T16:50:00.000001Z", None, utc(2000, 1, 1)),  # nothing at that instant
+        ("../2021-04-10T00:00:00Z", None, utc(2021, 4, 10)),
+        ("/2021-04-10T00:00:00Z", None, utc(2021, 4, 10)),
+        ("2021-06-15T00:00:00Z/..", utc(2021, 6, 15), None),
+        ("2021-04-09T16:50:00Z/2021-04-11T16:50:00Z", utc(2021, 4, 9, 16, 50), utc(2021, 4, 11, 16, 50)),
+    ],
+)
+def test_datetime_forms(
+    stac_api_factory: StacFactory, world: Path, value: str, start: dt.datetime | None, end: dt.datetime | None
+) -> None:
     srv = stac_api_factory(world / "stac" / "catalog.json")
     want = expected(start=start, end=end)
     got = requests.get(srv.url + "search", params={"datetime": value, "limit": "100"}, timeout=10).json()
@@ -223,13 +260,24 @@ def test_limits(stac_api_factory: StacFactory, world: Path) -> None:
     assert not [lk for lk in rest["links"] if lk["rel"] == "next"]
 
 
-@pytest.mark.parametrize("params", [
-    {"bbox": "1,2,3"}, {"bbox": "a,b,c,d"}, {"bbox": "10,0,5,1"}, {"datetime": "yesterday"},
-    {"datetime": "2021-05-01T00:00:00Z/2021-04-01T00:00:00Z"}, {"datetime": "../.."}, {"datetime": "a/b/c"},
-    {"limit": "0"}, {"limit": "many"}, {"token": "-1"}, {"intersects": "not json"},
-    {"intersects": '{"type": "Polygon", "coordinates": []}'}, {"bbox": "0,0,1,1", "intersects": '{"type": "Point", '
-                                                                                    '"coordinates": [0, 0]}'},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bbox": "1,2,3"},
+        {"bbox": "a,b,c,d"},
+        {"bbox": "10,0,5,1"},
+        {"datetime": "yesterday"},
+        {"datetime": "2021-05-01T00:00:00Z/2021-04-01T00:00:00Z"},
+        {"datetime": "../.."},
+        {"datetime": "a/b/c"},
+        {"limit": "0"},
+        {"limit": "many"},
+        {"token": "-1"},
+        {"intersects": "not json"},
+        {"intersects": '{"type": "Polygon", "coordinates": []}'},
+        {"bbox": "0,0,1,1", "intersects": '{"type": "Point", "coordinates": [0, 0]}'},
+    ],
+)
 def test_bad_requests(stac_api_factory: StacFactory, world: Path, params: dict[str, str]) -> None:
     srv = stac_api_factory(world / "stac" / "catalog.json")
     resp = requests.get(srv.url + "search", params=params, timeout=10)
@@ -287,8 +335,9 @@ def test_delay(stac_api_factory: StacFactory, world: Path) -> None:
 # ------------------------------------------------------------------------------------------ assets
 
 
-def test_assets_point_at_the_file_server(range_server_factory: RangeFactory, stac_api_factory: StacFactory,
-                                         world: Path) -> None:
+def test_assets_point_at_the_file_server(
+    range_server_factory: RangeFactory, stac_api_factory: StacFactory, world: Path
+) -> None:
     files = range_server_factory(world)
     srv = stac_api_factory(world / "stac" / "catalog.json", asset_base_url=files.url, world_root=world)
     scene_id, tile, _ = SCENES[5]
@@ -298,8 +347,11 @@ def test_assets_point_at_the_file_server(range_server_factory: RangeFactory, sta
     assert href == f"{files.url}scenes/{tile}/2021/{scene_id}/B04.tif"
     assert item.get_self_href() == f"{srv.url}collections/{COLLECTION}/items/{scene_id}"
     assert requests.get(href, timeout=10).content == local.read_bytes()
-    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(f"/vsicurl/{href}") as remote, \
-            rasterio.open(local) as ds:
+    with (
+        rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"),
+        rasterio.open(f"/vsicurl/{href}") as remote,
+        rasterio.open(local) as ds,
+    ):
         np.testing.assert_array_equal(remote.read(1), ds.read(1))
     assert files.stats().requests_by_path[f"/scenes/{tile}/2021/{scene_id}/B04.tif"] >= 2
 
@@ -309,8 +361,9 @@ def test_assets_without_a_file_server_are_local_paths(stac_api_factory: StacFact
     feature = requests.get(srv.url + "search", params={"limit": 1}, timeout=10).json()["features"][0]
     href = feature["assets"]["red"]["href"]
     assert Path(href).is_absolute() and Path(href).is_file()
-    assert href == str((world / "scenes" / feature["properties"]["s2:mgrs_tile"] / "2021" / feature["id"]
-                        / "B04.tif").resolve())
+    assert href == str(
+        (world / "scenes" / feature["properties"]["s2:mgrs_tile"] / "2021" / feature["id"] / "B04.tif").resolve()
+    )
 
 
 def test_serve_world(world: Path) -> None:

@@ -15,10 +15,18 @@ from inseason.data import synthetic_series
 from inseason.train import RunSummary, train
 
 #: A short tempcnn run: 4 epochs of 6 steps on 240 synthetic samples, step checkpoints every 4 steps.
-RUN_OVERRIDES = {"model.name": "tempcnn", "model.params": {"filters": 16, "hidden": 32},
-                 "adapter.kind": "bucketed", "adapter.window_days": 240, "features.indices": ["NDVI"],
-                 "epochs": 4, "batch_size": 24, "checkpoint_every_n_steps": 4, "optimizer.lr": 0.01,
-                 "augment.min_as_of": 180}
+RUN_OVERRIDES = {
+    "model.name": "tempcnn",
+    "model.params": {"filters": 16, "hidden": 32},
+    "adapter.kind": "bucketed",
+    "adapter.window_days": 240,
+    "features.indices": ["NDVI"],
+    "epochs": 4,
+    "batch_size": 24,
+    "checkpoint_every_n_steps": 4,
+    "optimizer.lr": 0.01,
+    "augment.min_as_of": 180,
+}
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +57,7 @@ def small_world_series(small_pipeline: Any) -> Path:
 @pytest.fixture
 def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every unpickling entry point fail: loading a bundle must never need one."""
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("loading a bundle must not unpickle")
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
 
-from inseason.train.figures import HIGH, LOW, cell_colour, draw_confusion, fit_label, _font
+from inseason.train.figures import HIGH, LOW, _font, cell_colour, draw_confusion, fit_label
 from inseason.train.tensorboard_log import class_tags, flat_hparams, mark_restart, write_hparams
 
 NAMES = ["Corn", "Cotton", "Grassland/Pasture", "Dbl Crop WinWht/Soybeans", "Rice", "Soybeans"]
-LONG = ("Other Hay/Non Alfalfa grown on irrigated river terraces and mixed with clover in the northern counties "
-        "of the state")
+LONG = (
+    "Other Hay/Non Alfalfa grown on irrigated river terraces and mixed with clover in the northern counties "
+    "of the state"
+)
 
 
 def _inside(box, outer) -> bool:
@@ -48,15 +52,17 @@ def test_cell_colour_is_the_row_share():
         assert pixel.tolist() == colour, (i, j)
     assert cell_colour(0.0) == LOW and cell_colour(1.0) == HIGH
     diagonal, off = figure.cell_box(0, 0), figure.cell_box(0, 1)
-    assert figure.image[int(diagonal[1]) + 3, int(diagonal[0]) + 3].sum() < \
-        figure.image[int(off[1]) + 3, int(off[0]) + 3].sum()
+    assert (
+        figure.image[int(diagonal[1]) + 3, int(diagonal[0]) + 3].sum()
+        < figure.image[int(off[1]) + 3, int(off[0]) + 3].sum()
+    )
 
 
 def test_text_is_light_on_dark_cells_and_dark_on_light_cells():
     figure = draw_confusion(np.array([[50, 0], [0, 50]]), ["A", "B"])
     for (i, j), dark in (((0, 0), True), ((0, 1), False)):
         left, top, right, bottom = (int(v) for v in figure.cell_box(i, j))
-        pixels = figure.image[top + 2:bottom - 1, left + 2:right - 1].reshape(-1, 3).astype(int)
+        pixels = figure.image[top + 2 : bottom - 1, left + 2 : right - 1].reshape(-1, 3).astype(int)
         luminance = pixels @ np.array([299, 587, 114]) / 1000
         background = luminance[0]
         if dark:  # white digits on dark blue
@@ -76,8 +82,8 @@ def test_all_names_fit_their_slots_and_long_names_are_wrapped_or_shortened():
         assert _inside(figure.label_slots[key], image_box), key
     rows = [figure.label_slots["row", i] for i in range(8)]
     columns = [figure.label_slots["column", i] for i in range(8)]
-    assert all(a[3] <= b[1] for a, b in zip(rows, rows[1:]))  # slots do not overlap
-    assert all(a[2] <= b[0] for a, b in zip(columns, columns[1:]))
+    assert all(a[3] <= b[1] for a, b in itertools.pairwise(rows))  # slots do not overlap
+    assert all(a[2] <= b[0] for a, b in itertools.pairwise(columns))
     for kind in ("row", "column"):
         assert figure.label_lines[kind, 0] == ["Corn"]
         assert "".join(figure.label_lines[kind, 3]).replace(" ", "") == "DblCropWinWht/Soybeans"  # wrapped whole
@@ -95,19 +101,51 @@ def test_bad_matrix_shape_is_refused():
 
 
 def test_class_tags_are_flat_readable_and_unique():
-    tags = class_tags(["Grassland/Pasture", "Dbl Crop WinWht/Soybeans", "Peas & Beans", "Corn (sweet)", "corn sweet",
-                       "Grassland Pasture", "Grassland-Pasture", "", "Maïs"])
-    assert tags == ["Grassland-Pasture", "Dbl_Crop_WinWht-Soybeans", "Peas_and_Beans", "Corn_sweet", "corn_sweet_2",
-                    "Grassland_Pasture", "Grassland-Pasture_2", "class_7", "Maïs"]
+    tags = class_tags(
+        [
+            "Grassland/Pasture",
+            "Dbl Crop WinWht/Soybeans",
+            "Peas & Beans",
+            "Corn (sweet)",
+            "corn sweet",
+            "Grassland Pasture",
+            "Grassland-Pasture",
+            "",
+            "Maïs",
+        ]
+    )
+    assert tags == [
+        "Grassland-Pasture",
+        "Dbl_Crop_WinWht-Soybeans",
+        "Peas_and_Beans",
+        "Corn_sweet",
+        "corn_sweet_2",
+        "Grassland_Pasture",
+        "Grassland-Pasture_2",
+        "class_7",
+        "Maïs",
+    ]
     assert not any("/" in tag or " " in tag for tag in tags)
 
 
 def test_flat_hparams_keeps_scalar_leaves():
-    config = {"model": {"name": "tempcnn", "params": {"filters": 16}}, "features": {"indices": ["NDVI", "NDWI"]},
-              "val_as_of": None, "histograms": True, "optimizer": {"lr": 0.01}, "epochs": 4, "odd": [{"a": 1}]}
-    assert flat_hparams(config) == {"model.name": "tempcnn", "model.params.filters": 16,
-                                    "features.indices": "NDVI, NDWI", "histograms": True, "optimizer.lr": 0.01,
-                                    "epochs": 4}
+    config = {
+        "model": {"name": "tempcnn", "params": {"filters": 16}},
+        "features": {"indices": ["NDVI", "NDWI"]},
+        "val_as_of": None,
+        "histograms": True,
+        "optimizer": {"lr": 0.01},
+        "epochs": 4,
+        "odd": [{"a": 1}],
+    }
+    assert flat_hparams(config) == {
+        "model.name": "tempcnn",
+        "model.params.filters": 16,
+        "features.indices": "NDVI, NDWI",
+        "histograms": True,
+        "optimizer.lr": 0.01,
+        "epochs": 4,
+    }
 
 
 def test_hparams_records_and_restart_marks_read_back(tmp_path):
@@ -118,8 +156,12 @@ def test_hparams_records_and_restart_marks_read_back(tmp_path):
         mark_restart(writer, 1)  # a resumed process rewrites steps 1 and 2
         for step in (1, 2):
             writer.add_scalar("val/oa", 0.5 + step, step)
-        write_hparams(writer, {"optimizer.lr": 0.01, "histograms": False, "model.name": "tempcnn"},
-                      {"val_oa": 0.75, "best_epoch": 2}, step=2)
+        write_hparams(
+            writer,
+            {"optimizer.lr": 0.01, "histograms": False, "model.name": "tempcnn"},
+            {"val_oa": 0.75, "best_epoch": 2},
+            step=2,
+        )
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     assert [(e.step, round(e.value, 6)) for e in events.Scalars("val/oa")] == [(0, 0.0), (1, 1.5), (2, 2.5)]

@@ -20,19 +20,44 @@ from inseason.train.metrics import classification_metrics
 pytestmark = pytest.mark.slow
 
 #: Short CPU runs (20 epochs of about 20 steps each); every run is seeded, so the figures are reproducible.
-COMMON = {"features.indices": ["NDVI"], "batch_size": 32, "epochs": 20, "optimizer.lr": 3e-3,
-          "augment.min_as_of": 150, "histograms": False}
+COMMON = {
+    "features.indices": ["NDVI"],
+    "batch_size": 32,
+    "epochs": 20,
+    "optimizer.lr": 3e-3,
+    "augment.min_as_of": 150,
+    "histograms": False,
+}
 RUNS = {
     # the ARSET slide network on the course's 120-day window of 5-day buckets
-    "arset-slide": {"model.name": "arset-slide", "adapter.kind": "bucketed", "adapter.window_days": 120,
-                    "adapter.bucket_days": 5},
+    "arset-slide": {
+        "model.name": "arset-slide",
+        "adapter.kind": "bucketed",
+        "adapter.window_days": 120,
+        "adapter.bucket_days": 5,
+    },
     # a narrower TempCNN over most of the season in 10-day buckets
-    "tempcnn": {"model.name": "tempcnn", "model.params": {"filters": 32, "hidden": 64}, "adapter.kind": "bucketed",
-                "adapter.window_days": 300, "adapter.bucket_days": 10},
+    "tempcnn": {
+        "model.name": "tempcnn",
+        "model.params": {"filters": 32, "hidden": 64},
+        "adapter.kind": "bucketed",
+        "adapter.window_days": 300,
+        "adapter.bucket_days": 10,
+    },
     # a narrower L-TAE on the last 48 observations, positions from day of season
-    "ltae": {"model.name": "ltae", "model.params": {"encoder_hidden": 32, "in_channels": 32, "d_model": 64,
-                                                    "n_head": 4, "d_k": 8, "mlp": [64, 32]},
-             "adapter.kind": "sequence", "adapter.max_obs": 48},
+    "ltae": {
+        "model.name": "ltae",
+        "model.params": {
+            "encoder_hidden": 32,
+            "in_channels": 32,
+            "d_model": 64,
+            "n_head": 4,
+            "d_k": 8,
+            "mlp": [64, 32],
+        },
+        "adapter.kind": "sequence",
+        "adapter.max_obs": 48,
+    },
 }
 
 
@@ -77,8 +102,13 @@ def test_in_season_accuracy_rises_with_the_as_of_date(small_world_series: Path, 
     test = table.filter(pc.equal(table.column("split"), "test"))
     for name in ("tempcnn", "ltae"):
         bundle = load_bundle(summaries[name].out)
-        curve = in_season_curve(partial(predict_series, bundle), test, classes=bundle.class_names,
-                                as_of=["04-15", "06-15", "09-01"], n_boot=50)
+        curve = in_season_curve(
+            partial(predict_series, bundle),
+            test,
+            classes=bundle.class_names,
+            as_of=["04-15", "06-15", "09-01"],
+            n_boot=50,
+        )
         f1 = [row["macro_f1"] for row in curve.by_as_of_date]
         assert f1[0] < f1[1] < f1[2], (name, f1)
         assert f1[2] > f1[0] + 0.2, (name, f1)

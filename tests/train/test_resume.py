@@ -34,8 +34,13 @@ SCRIPT = textwrap.dedent("""
 
 
 def _run(script, out, kill_at: int, mode: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(script), str(out), str(kill_at), mode], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, str(script), str(out), str(kill_at), mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 #: Records whose values depend on timing, not on the training.
@@ -43,8 +48,11 @@ TIMED = ("train/input_wait_fraction",)
 
 
 def _board(out, *, purge: bool = True) -> EventAccumulator:
-    events = EventAccumulator(str(out / "tensorboard" / "version_0"), purge_orphaned_data=purge,
-                              size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0})
+    events = EventAccumulator(
+        str(out / "tensorboard" / "version_0"),
+        purge_orphaned_data=purge,
+        size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0},
+    )
     events.Reload()
     return events
 
@@ -61,7 +69,8 @@ def _assert_same_board(got, expected) -> None:
     assert [e.step for e in got.Images("val/confusion_matrix")] == [0, 1, 2]
     assert [e.step for e in got.Scalars("val/oa")] == [0, 1, 2]
     assert [e.encoded_image_string for e in got.Images("val/confusion_matrix")] == [
-        e.encoded_image_string for e in expected.Images("val/confusion_matrix")]
+        e.encoded_image_string for e in expected.Images("val/confusion_matrix")
+    ]
     for tag in tags["histograms"]:
         assert [e.step for e in got.Histograms(tag)] == [0, 1, 2], tag
 
@@ -81,8 +90,10 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     got = json.loads((tmp_path / "killed" / "summary.json").read_text())
     assert got["resumed"] and not expected["resumed"]
     assert got["metrics"] == expected["metrics"] and got["best_epoch"] == expected["best_epoch"]
-    a, b = load_file(str(tmp_path / "whole" / "weights.safetensors")), load_file(
-        str(tmp_path / "killed" / "weights.safetensors"))
+    a, b = (
+        load_file(str(tmp_path / "whole" / "weights.safetensors")),
+        load_file(str(tmp_path / "killed" / "weights.safetensors")),
+    )
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     final = [torch.load(tmp_path / run / "checkpoints" / "last.ckpt", weights_only=True) for run in ("whole", "killed")]
     assert final[0]["global_step"] == final[1]["global_step"] == 15

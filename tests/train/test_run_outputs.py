@@ -34,13 +34,19 @@ class _ProgressBarSeen(L.Callback):
         self.progress_bar = trainer.progress_bar_callback
 
 
-def test_loud_training_keeps_the_progress_bar_without_lightning_chatter(series_table, run_overrides, tmp_path,
-                                                                         caplog, capfd):
+def test_loud_training_keeps_the_progress_bar_without_lightning_chatter(
+    series_table, run_overrides, tmp_path, caplog, capfd
+):
     seen = _ProgressBarSeen()
     level = logging.getLogger("lightning.pytorch").level
     with caplog.at_level(logging.INFO):
-        train(series_table, out=tmp_path / "run", overrides={**run_overrides, "epochs": 1, "histograms": False},
-              quiet=False, callbacks=[seen])
+        train(
+            series_table,
+            out=tmp_path / "run",
+            overrides={**run_overrides, "epochs": 1, "histograms": False},
+            quiet=False,
+            callbacks=[seen],
+        )
     printed = capfd.readouterr()
     text = caplog.text + printed.out + printed.err
     for message in CHATTER:

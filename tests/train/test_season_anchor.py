@@ -29,8 +29,13 @@ def test_tempcnn_preset_is_season_anchored():
 @pytest.fixture(scope="module")
 def season_run(series_table, run_overrides, tmp_path_factory):
     out = tmp_path_factory.mktemp("season") / "tempcnn"
-    overrides = {**run_overrides, "adapter.anchor": "season", "adapter.window_days": 365, "epochs": 6,
-                 "histograms": False}
+    overrides = {
+        **run_overrides,
+        "adapter.anchor": "season",
+        "adapter.window_days": 365,
+        "epochs": 6,
+        "histograms": False,
+    }
     train(series_table, out=out, overrides=overrides, quiet=True)
     return out
 

@@ -17,8 +17,7 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 from inseason.data import decode_series, synthetic_series
 from inseason.errors import InputError, OutputError
 from inseason.tables import series_schema
-from inseason.train import (LabelClass, TrainingDiverged, as_of_days, load_bundle, predict_series, train,
-                            train_config)
+from inseason.train import LabelClass, TrainingDiverged, as_of_days, load_bundle, predict_series, train, train_config
 from inseason.train.bundle import write_bundle
 from inseason.train.metrics import classification_metrics
 
@@ -28,7 +27,7 @@ def test_config_presets_yaml_and_overrides(tmp_path):
     config = train_config(preset="arset", path=tmp_path / "c.yaml", overrides={"optimizer.lr": 0.05})
     assert (config.model.name, config.adapter.n_steps, config.optimizer.name) == ("arset", 25, "sgd")
     assert (config.optimizer.lr, config.epochs, config.features.indices) == (0.05, 5, ("NDVI",))
-    with pytest.raises(InputError, match="optimizer.lrr"):
+    with pytest.raises(InputError, match=r"optimizer.lrr"):
         train_config(overrides={"optimizer.lrr": 1})
     with pytest.raises(InputError, match="epochs"):
         train_config(overrides={"epochs": "many"})
@@ -38,8 +37,14 @@ def test_config_presets_yaml_and_overrides(tmp_path):
 
 def test_run_folder_holds_config_checkpoints_bundle(trained_run):
     out, summary = trained_run
-    assert {p.name for p in out.iterdir()} >= {"config.yaml", "checkpoints", "tensorboard", "model.json",
-                                              "weights.safetensors", "summary.json"}
+    assert {p.name for p in out.iterdir()} >= {
+        "config.yaml",
+        "checkpoints",
+        "tensorboard",
+        "model.json",
+        "weights.safetensors",
+        "summary.json",
+    }
     assert yaml.safe_load((out / "config.yaml").read_text())["batch_size"] == 24
     assert {p.name for p in (out / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
     assert summary.epochs_run == 4 and 0 <= summary.best_epoch <= 3
@@ -53,8 +58,9 @@ def test_run_folder_holds_config_checkpoints_bundle(trained_run):
 
 
 def _events(out):
-    events = EventAccumulator(str(out / "tensorboard" / "version_0"), size_guidance={
-        "images": 0, "scalars": 0, "histograms": 0, "tensors": 0})
+    events = EventAccumulator(
+        str(out / "tensorboard" / "version_0"), size_guidance={"images": 0, "scalars": 0, "histograms": 0, "tensors": 0}
+    )
     events.Reload()
     return events
 
@@ -63,8 +69,18 @@ def test_tensorboard_event_files(trained_run):
     out, _ = trained_run
     events = _events(out)
     tags = events.Tags()
-    for tag in ("train/loss", "val/loss", "train/oa", "val/oa", "train/macro_f1", "val/macro_f1",
-                "val_f1/Corn", "train_f1/Rice", "train/lr", "train/input_wait_fraction"):
+    for tag in (
+        "train/loss",
+        "val/loss",
+        "train/oa",
+        "val/oa",
+        "train/macro_f1",
+        "val/macro_f1",
+        "val_f1/Corn",
+        "train_f1/Rice",
+        "train/lr",
+        "train/input_wait_fraction",
+    ):
         assert tag in tags["scalars"], tag
         assert len(events.Scalars(tag)) == 4, tag
     assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("train/input_wait_fraction"))
@@ -133,8 +149,9 @@ def test_bundle_predicts_without_pickle(trained_run, series_table, no_unpickling
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     store = decode_series(series_table)
     val = store.rows_of("validation")
-    metrics = classification_metrics(bundle.class_index(store.labels[val]), probabilities[val].argmax(1),
-                                     bundle.class_names)
+    metrics = classification_metrics(
+        bundle.class_index(store.labels[val]), probabilities[val].argmax(1), bundle.class_names
+    )
     assert metrics["macro_f1"] == pytest.approx(summary.metrics["macro_f1"])
     early = predict_series(bundle, series_table, as_of="01-05")
     without_data = store.end_positions(np.arange(len(store)), as_of_days(store, "01-05")) == store.offsets[:-1]
@@ -148,15 +165,35 @@ def test_bundle_keeps_the_crops_of_a_double_crop_class(trained_run, series_table
     bundle = load_bundle(out)
     manifest = bundle.manifest
     # the run's last class becomes a double crop (CDL 26 with a stray code) declaring its two crops
-    double = replace(bundle.classes[-1], name="Dbl Crop WinWht/Soybeans", codes=(26, 24),
-                     first_crop="Winter Wheat", second_crop="Soybeans")
+    double = replace(
+        bundle.classes[-1],
+        name="Dbl Crop WinWht/Soybeans",
+        codes=(26, 24),
+        first_crop="Winter Wheat",
+        second_crop="Soybeans",
+    )
     classes = [*bundle.classes[:-1], double]
-    copy = write_bundle(tmp_path / "double", network=bundle.network, model_spec=manifest["model"], spec=bundle.spec,
-                        bands=bundle.bands, classes=classes, prior=bundle.prior, season_start=bundle.season_start,
-                        fingerprint=manifest["training_data"], metrics=manifest["metrics"], config=manifest["config"])
+    copy = write_bundle(
+        tmp_path / "double",
+        network=bundle.network,
+        model_spec=manifest["model"],
+        spec=bundle.spec,
+        bands=bundle.bands,
+        classes=classes,
+        prior=bundle.prior,
+        season_start=bundle.season_start,
+        fingerprint=manifest["training_data"],
+        metrics=manifest["metrics"],
+        config=manifest["config"],
+    )
     entries = json.loads((copy / "model.json").read_text())["classes"]
-    assert entries[-1] == {"name": "Dbl Crop WinWht/Soybeans", "codes": [26, 24], "color": list(double.color),
-                           "first_crop": "Winter Wheat", "second_crop": "Soybeans"}
+    assert entries[-1] == {
+        "name": "Dbl Crop WinWht/Soybeans",
+        "codes": [26, 24],
+        "color": list(double.color),
+        "first_crop": "Winter Wheat",
+        "second_crop": "Soybeans",
+    }
     assert all(set(e) == {"name", "codes", "color"} for e in entries[:-1])  # single crops: no crop names
     again = load_bundle(copy)
     assert again.classes == tuple(classes)
@@ -164,15 +201,17 @@ def test_bundle_keeps_the_crops_of_a_double_crop_class(trained_run, series_table
     assert all(c.first_crop is None and c.second_crop is None for c in again.classes[:-1])
     older = LabelClass.from_json({"name": "Corn", "codes": [1], "color": [255, 211, 0]})  # a bundle before the crops
     assert older == LabelClass(name="Corn", codes=(1,), color=(255, 211, 0), first_crop=None, second_crop=None)
-    np.testing.assert_allclose(predict_series(again, series_table.slice(0, 8)),
-                               predict_series(bundle, series_table.slice(0, 8)), rtol=1e-6)
+    np.testing.assert_allclose(
+        predict_series(again, series_table.slice(0, 8)), predict_series(bundle, series_table.slice(0, 8)), rtol=1e-6
+    )
 
 
 def test_bundle_refuses_other_bands_labels_and_versions(trained_run, tmp_path):
     out, _ = trained_run
     bundle = load_bundle(out)
     other = synthetic_series(6, seed=1).replace_schema_metadata(
-        series_schema(["B%02d" % i for i in range(12)]).metadata)
+        series_schema([f"B{i:02d}" for i in range(12)]).metadata
+    )
     with pytest.raises(InputError, match="bands"):
         predict_series(bundle, other)
     with pytest.raises(InputError, match="label map"):
@@ -200,25 +239,30 @@ def test_tempcnn_beats_majority_baseline(trained_run, series_table):
     store = decode_series(series_table)
     val = store.labels[store.rows_of("validation")]
     names = sorted(set(val))
-    majority = classification_metrics(np.array([names.index(v) for v in val]),
-                                      np.zeros(val.size, np.int64), names)
+    majority = classification_metrics(np.array([names.index(v) for v in val]), np.zeros(val.size, np.int64), names)
     assert summary.metrics["macro_f1"] > majority["macro_f1"] + 0.25
 
 
 def test_bad_inputs_leave_no_run(series_table, tmp_path, trained_run, run_overrides):
-    no_split = series_table.set_column(series_table.schema.get_field_index("split"), "split",
-                                       pa.nulls(series_table.num_rows, pa.string()))
+    no_split = series_table.set_column(
+        series_table.schema.get_field_index("split"), "split", pa.nulls(series_table.num_rows, pa.string())
+    )
     with pytest.raises(InputError, match="no split"):
         train(no_split, out=tmp_path / "a", overrides=run_overrides)
     splits = series_table.column("split").to_pylist()
     labels = series_table.column("label").to_pylist()
     only_test = [s if label != "Rice" or s == "test" else "test" for s, label in zip(splits, labels)]
     with pytest.raises(InputError, match=r"\['Rice'\] appear in split 'test'"):
-        train(series_table.set_column(series_table.schema.get_field_index("split"), "split",
-                                      pa.array(only_test)), out=tmp_path / "b", overrides=run_overrides)
+        train(
+            series_table.set_column(series_table.schema.get_field_index("split"), "split", pa.array(only_test)),
+            out=tmp_path / "b",
+            overrides=run_overrides,
+        )
     with pytest.raises(InputError, match="designed for the bucketed adapter"):
         train(series_table, out=tmp_path / "c", overrides={**run_overrides, "adapter.kind": "sequence"})
-    with pytest.raises(InputError, match="no option .nosuch."):  # the model refuses a parameter before config.yaml is written
+    with pytest.raises(
+        InputError, match=r"no option .nosuch."
+    ):  # the model refuses a parameter before config.yaml is written
         train(series_table, out=tmp_path / "d", overrides={**run_overrides, "model.params.nosuch": 3})
     with pytest.raises(OutputError, match="finished run"):
         train(series_table, out=trained_run[0], overrides=run_overrides)
@@ -229,13 +273,16 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(series_t
     values = series_table.column("values").to_pylist()
     splits = series_table.column("split").to_pylist()
     bad_row = [i for i, s in enumerate(splits) if s == "train"][-1]
-    poisoned = [[[float("nan")] * 12 for _ in v] if i == bad_row else [[float(x) for x in o] for o in v]
-                for i, (v, s) in enumerate(zip(values, splits))]
-    schema = series_schema(json.loads(series_table.schema.metadata[b"inseason:bands"]), values=pa.float32(),
-                           scales=[1e-4] * 12)
+    poisoned = [
+        [[float("nan")] * 12 for _ in v] if i == bad_row else [[float(x) for x in o] for o in v]
+        for i, (v, s) in enumerate(zip(values, splits))
+    ]
+    schema = series_schema(
+        json.loads(series_table.schema.metadata[b"inseason:bands"]), values=pa.float32(), scales=[1e-4] * 12
+    )
     table = pa.Table.from_pydict({**series_table.to_pydict(), "values": poisoned}, schema=schema)
     out = tmp_path / "nan"
-    with pytest.raises(TrainingDiverged, match="lower optimizer.lr"):
+    with pytest.raises(TrainingDiverged, match=r"lower optimizer.lr"):
         train(table, out=out, overrides={**run_overrides, "checkpoint_every_n_steps": 1, "augment.obs_dropout": 0.0})
     assert not (out / "model.json").exists()
     good = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
@@ -248,10 +295,16 @@ def test_a_double_crop_class_of_the_label_map_keeps_its_crops_in_the_bundle(seri
     from inseason.train.run import _label_map
 
     name = sorted(set(series_table.column("label").to_pylist()))[0]
-    label_map = {"name": "custom", "rules": [], "classes": [
-        {"index": 0, "name": name, "color": [10, 20, 30], "first_crop": "Winter Wheat", "second_crop": "Soybeans"}]}
-    table = series_table.replace_schema_metadata({**series_table.schema.metadata,
-                                                  b"inseason:label_map": json.dumps(label_map).encode()})
+    label_map = {
+        "name": "custom",
+        "rules": [],
+        "classes": [
+            {"index": 0, "name": name, "color": [10, 20, 30], "first_crop": "Winter Wheat", "second_crop": "Soybeans"}
+        ],
+    }
+    table = series_table.replace_schema_metadata(
+        {**series_table.schema.metadata, b"inseason:label_map": json.dumps(label_map).encode()}
+    )
     store = decode_series(table)
     assert store.label_crops == {name: ("Winter Wheat", "Soybeans")}
     classes = _label_map(store, np.flatnonzero(store.splits == "train"), rule=None)

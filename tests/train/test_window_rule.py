@@ -64,14 +64,27 @@ def test_validation_targets_follow_the_rule_as_of_the_date(ruled_run, ruled_tabl
 
 def test_tree_baseline_learns_the_rule_class(ruled_table, tmp_path):
     out = tmp_path / "forest"
-    summary = train(ruled_table, out=out, overrides={
-        "model.name": "random_forest", "model.params": {"n_estimators": 20}, "adapter.kind": "bucketed",
-        "adapter.window_days": 240, "features.indices": ["NDVI"], "as_of_copies": 2, "batch_size": 50})
+    summary = train(
+        ruled_table,
+        out=out,
+        overrides={
+            "model.name": "random_forest",
+            "model.params": {"n_estimators": 20},
+            "adapter.kind": "bucketed",
+            "adapter.window_days": 240,
+            "features.indices": ["NDVI"],
+            "as_of_copies": 2,
+            "batch_size": 50,
+        },
+    )
     bundle = load_bundle(out)
     assert NO_CROP_GROWING in bundle.class_names
     store = decode_series(ruled_table)
     rows = store.rows_of("validation")
     truth = Predictor(bundle).window_targets(store, rows=rows)
-    assert (truth == bundle.class_names.index(NO_CROP_GROWING)).sum() == summary.metrics["per_class"][
-        NO_CROP_GROWING]["support"] > 0
+    assert (
+        (truth == bundle.class_names.index(NO_CROP_GROWING)).sum()
+        == summary.metrics["per_class"][NO_CROP_GROWING]["support"]
+        > 0
+    )
     assert summary.metrics["per_class"][NO_CROP_GROWING]["f1"] > 0.5

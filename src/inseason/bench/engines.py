@@ -38,8 +38,9 @@ def _run(points: Path, scenes: Path, out: Path, *, engine: str, workers: int, qu
     """Extract then build series with ``engine``; rows, seconds and output paths."""
     started = time.perf_counter()
     extracted = extract(points, scenes, out=out / "obs", engine=engine, workers=workers, quiet=quiet)
-    series = make_series(out / "obs", points=points, out=out / "series.parquet", engine=engine, workers=workers,
-                         quiet=quiet)
+    series = make_series(
+        out / "obs", points=points, out=out / "series.parquet", engine=engine, workers=workers, quiet=quiet
+    )
     seconds = time.perf_counter() - started
     return {"observations": extracted["observations"], "series": series["series"], "seconds": seconds}
 
@@ -63,9 +64,16 @@ def break_even_rows(local_rows_per_s: float, spark_rows_per_s: float, spark_star
     return round(spark_startup_s / (1 / local_rows_per_s - 1 / spark_rows_per_s))
 
 
-def bench_engines(*, world: str | Path | None = None, size: str = "large", workers: int = 2,
-                  years: Sequence[int] | None = None, stride: int = 15, max_scenes: int | None = None,
-                  quiet: bool = False) -> dict[str, Any]:
+def bench_engines(
+    *,
+    world: str | Path | None = None,
+    size: str = "large",
+    workers: int = 2,
+    years: Sequence[int] | None = None,
+    stride: int = 15,
+    max_scenes: int | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Run extract + series with the local engine (``workers`` processes) and with Spark ``local[workers]``.
 
     ``world`` reuses a world made by ``inseason synth``; without it a world of ``size`` (and ``years``)
@@ -78,31 +86,57 @@ def bench_engines(*, world: str | Path | None = None, size: str = "large", worke
     with tempfile.TemporaryDirectory(prefix="inseason-bench-engines-") as tmp:
         tmp_path = Path(tmp)
         if world is None:
-            world = synth(tmp_path / "world", size=size, seed=1, years=tuple(years) if years else None,
-                          quiet=quiet).path
+            world = synth(
+                tmp_path / "world", size=size, seed=1, years=tuple(years) if years else None, quiet=quiet
+            ).path
         world = Path(world)
         info, _ = load_world(world)
         seasons = sorted(int(y) for y in (years or info["years"]))
-        points = make_label_points(cdl=world / "labels", aoi=world / "aoi.geojson", years=seasons, stride=stride,
-                                   out=tmp_path / "points.parquet", quiet=True)
-        find_scenes(stac=world / "stac" / "catalog.json", aoi=world / "aoi.geojson", start=f"{seasons[0]}-01-01",
-                    end=f"{seasons[-1]}-12-31", out=tmp_path / "all.parquet", min_valid=0.0, quiet=True)
+        points = make_label_points(
+            cdl=world / "labels",
+            aoi=world / "aoi.geojson",
+            years=seasons,
+            stride=stride,
+            out=tmp_path / "points.parquet",
+            quiet=True,
+        )
+        find_scenes(
+            stac=world / "stac" / "catalog.json",
+            aoi=world / "aoi.geojson",
+            start=f"{seasons[0]}-01-01",
+            end=f"{seasons[-1]}-12-31",
+            out=tmp_path / "all.parquet",
+            min_valid=0.0,
+            quiet=True,
+        )
         scenes = read_table(tmp_path / "all.parquet", SCENE_MANIFEST, what="scene manifest")
         scenes = scenes.sort_by([("datetime", "ascending"), ("scene_id", "ascending")])
         if max_scenes is not None:
             scenes = scenes.slice(0, max_scenes)
         write_table(scenes, tmp_path / "scenes.parquet")
 
-        local = _run(tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "local", engine="local",
-                     workers=workers, quiet=quiet)
+        local = _run(
+            tmp_path / "points.parquet",
+            tmp_path / "scenes.parquet",
+            tmp_path / "local",
+            engine="local",
+            workers=workers,
+            quiet=quiet,
+        )
         had_session = SparkSession.getActiveSession() is not None
         started = time.perf_counter()
         session = get_spark(master=None if had_session else f"local[{workers}]")
         session.range(1).mapInArrow(_echo, "id long").collect()  # the first job starts the Python workers
         startup = 0.0 if had_session else time.perf_counter() - started
         try:
-            on_spark = _run(tmp_path / "points.parquet", tmp_path / "scenes.parquet", tmp_path / "spark",
-                            engine="spark", workers=workers, quiet=quiet)
+            on_spark = _run(
+                tmp_path / "points.parquet",
+                tmp_path / "scenes.parquet",
+                tmp_path / "spark",
+                engine="spark",
+                workers=workers,
+                quiet=quiet,
+            )
         finally:
             if not had_session:
                 session.stop()
@@ -111,27 +145,46 @@ def bench_engines(*, world: str | Path | None = None, size: str = "large", worke
     spark_rate = on_spark["observations"] / on_spark["seconds"]
     return {
         "world": {"size": info["size"], "tiles": len(info["tiles"]), "years": seasons},
-        "points": points.num_rows, "scenes": scenes.num_rows, "workers": workers,
-        "observations": local["observations"], "series": local["series"],
-        "local_seconds": round(local["seconds"], 3), "spark_seconds": round(on_spark["seconds"], 3),
-        "local_rows_per_s": round(local_rate, 1), "spark_rows_per_s": round(spark_rate, 1),
-        "spark_startup_s": round(startup, 3), "spark_break_even_rows": break_even_rows(local_rate, spark_rate, startup),
+        "points": points.num_rows,
+        "scenes": scenes.num_rows,
+        "workers": workers,
+        "observations": local["observations"],
+        "series": local["series"],
+        "local_seconds": round(local["seconds"], 3),
+        "spark_seconds": round(on_spark["seconds"], 3),
+        "local_rows_per_s": round(local_rate, 1),
+        "spark_rows_per_s": round(spark_rate, 1),
+        "spark_startup_s": round(startup, 3),
+        "spark_break_even_rows": break_even_rows(local_rate, spark_rate, startup),
         "identical": identical and on_spark["observations"] == local["observations"],
     }
 
 
 def bench_engines_markdown(result: dict[str, Any]) -> str:
     """The benchmark as a Markdown table (one row per engine), for READMEs and reports."""
-    rows = [("local", result["local_seconds"], result["local_rows_per_s"], "—"),
-            (f"spark local[{result['workers']}]", result["spark_seconds"], result["spark_rows_per_s"],
-             result["spark_startup_s"])]
-    lines = [f"{result['points']:,} points × {result['scenes']} scenes → {result['observations']:,} observations, "
-             f"{result['series']:,} series; identical outputs: {'yes' if result['identical'] else 'NO'}", "",
-             "| engine | seconds | rows/s | start-up s |", "|---|---:|---:|---:|"]
+    rows = [
+        ("local", result["local_seconds"], result["local_rows_per_s"], "—"),
+        (
+            f"spark local[{result['workers']}]",
+            result["spark_seconds"],
+            result["spark_rows_per_s"],
+            result["spark_startup_s"],
+        ),
+    ]
+    lines = [
+        f"{result['points']:,} points × {result['scenes']} scenes → {result['observations']:,} observations, "
+        f"{result['series']:,} series; identical outputs: {'yes' if result['identical'] else 'NO'}",
+        "",
+        "| engine | seconds | rows/s | start-up s |",
+        "|---|---:|---:|---:|",
+    ]
     lines += [f"| {name} | {seconds:,.2f} | {rate:,.0f} | {startup} |" for name, seconds, rate, startup in rows]
     rows_needed = result["spark_break_even_rows"]
     lines.append("")
-    lines.append(f"Spark pays off from about {rows_needed:,} observation rows on these cores." if rows_needed is not None
-                 else f"Spark is slower per row than {result['workers']} local processes on the same cores: it pays off "
-                      "only with more cores than one machine has.")
+    lines.append(
+        f"Spark pays off from about {rows_needed:,} observation rows on these cores."
+        if rows_needed is not None
+        else f"Spark is slower per row than {result['workers']} local processes on the same cores: it pays off "
+        "only with more cores than one machine has."
+    )
     return "\n".join(lines)

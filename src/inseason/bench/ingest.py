@@ -98,45 +98,64 @@ def _boxes_aoi(world: Path, *, boxes: int, box_m: float) -> MultiPolygon:
     return to_crs(MultiPolygon(squares), CRS.from_epsg(tile["epsg"]), WGS84)
 
 
-def bench_ingest(*, world: str | Path | None = None, years: tuple[int, ...] = (2022,),
-                 boxes: int = 3, box_m: float = 1500.0, stride: int = 15, max_scenes: int = 24,
-                 workers: int | None = None, quiet: bool = False) -> dict[str, Any]:
+def bench_ingest(
+    *,
+    world: str | Path | None = None,
+    years: tuple[int, ...] = (2022,),
+    boxes: int = 3,
+    box_m: float = 1500.0,
+    stride: int = 15,
+    max_scenes: int = 24,
+    workers: int | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Run both sides on the same points and scenes and return the measurements and their ratios.
 
     ``world`` reuses a world made by ``inseason synth``; without it a world with one 32.94 km tile (a third
-    of a real MGRS tile's side) and June of ``years`` is made in a temporary folder. ``max_scenes`` caps the scenes (the clearest first over the AOI, then by date) so that
+    of a real MGRS tile's side) and June of ``years`` is made in a temporary folder. ``max_scenes`` caps the
+    scenes (the clearest first over the AOI, then by date) so that
     the whole-file side finishes in minutes. Both sides use ``workers`` processes.
     """
     workers = workers or default_workers()
     with tempfile.TemporaryDirectory(prefix="inseason-bench-") as tmp:
         tmp_path = Path(tmp)
         if world is None:  # a third of a real tile's side, one month: whole files cost what they do
-            world = synth(tmp_path / "world", size="demo", seed=1, years=years, tile_m=32_940,
-                          season=("06-01", "06-30"), quiet=quiet).path
+            world = synth(
+                tmp_path / "world",
+                size="demo",
+                seed=1,
+                years=years,
+                tile_m=32_940,
+                season=("06-01", "06-30"),
+                quiet=quiet,
+            ).path
         world = Path(world)
         info, _ = load_world(world)
         aoi = _boxes_aoi(world, boxes=boxes, box_m=box_m)
-        points = make_label_points(cdl=world / "labels", aoi=aoi, years=list(years), stride=stride,
-                                   out=tmp_path / "points.parquet", quiet=True)
+        points = make_label_points(
+            cdl=world / "labels", aoi=aoi, years=list(years), stride=stride, out=tmp_path / "points.parquet", quiet=True
+        )
         with serve_world(world) as servers:
             first, last = f"{min(years)}-01-01", f"{max(years)}-12-31"
-            find_scenes(stac=servers.stac.url, aoi=aoi, start=first, end=last, out=tmp_path / "all.parquet",
-                        quiet=True)
+            find_scenes(stac=servers.stac.url, aoi=aoi, start=first, end=last, out=tmp_path / "all.parquet", quiet=True)
             scenes = read_table(tmp_path / "all.parquet", SCENE_MANIFEST, what="scene manifest")
             order = pc.sort_indices(scenes, [("valid_fraction_aoi", "descending"), ("date", "ascending")])
             scenes = scenes.take(order.slice(0, max_scenes))
             write_table(scenes, tmp_path / "scenes.parquet")
 
             servers.files.reset_stats()
-            ours = extract(tmp_path / "points.parquet", tmp_path / "scenes.parquet", out=tmp_path / "obs",
-                           workers=workers, quiet=quiet)
+            ours = extract(
+                tmp_path / "points.parquet",
+                tmp_path / "scenes.parquet",
+                out=tmp_path / "obs",
+                workers=workers,
+                quiet=quiet,
+            )
             ours_bytes = servers.files.stats().bytes_sent
             blocks = sum(e.get("blocks_read", 0) for e in read_manifest(tmp_path / "obs").values())
 
-            plan = plan_extraction(read_table(tmp_path / "points.parquet", LABEL_POINTS, what="label points"),
-                                   scenes)
-            units = [_CourseUnit(t, *plan.points_of(t), workdir=tmp, scl_mask=DEFAULT_SCL_MASK)
-                     for t in plan.tasks]
+            plan = plan_extraction(read_table(tmp_path / "points.parquet", LABEL_POINTS, what="label points"), scenes)
+            units = [_CourseUnit(t, *plan.points_of(t), workdir=tmp, scl_mask=DEFAULT_SCL_MASK) for t in plan.tasks]
             servers.files.reset_stats()
             started = time.perf_counter()
             course_obs = course_decoded = 0
@@ -153,13 +172,22 @@ def bench_ingest(*, world: str | Path | None = None, years: tuple[int, ...] = (2
     return {
         "world": {"size": info["size"], "tiles": len(info["tiles"]), "years": list(years)},
         "points": points.num_rows,
-        "scenes": len(plan.tasks), "workers": workers,
-        "ours": {"observations": ours["observations"], "bytes": ours_bytes, "seconds": ours["seconds"],
-                 "observations_per_s": round(ours_rate, 1),
-                 "decode_mb_per_s_per_core": round(ours_decoded / 1e6 / ours["seconds"] / workers, 1)},
-        "course": {"observations": course_obs, "bytes": course_bytes, "seconds": round(course_seconds, 3),
-                   "observations_per_s": round(course_rate, 1),
-                   "decode_mb_per_s_per_core": round(course_decoded / 1e6 / course_seconds / workers, 1)},
+        "scenes": len(plan.tasks),
+        "workers": workers,
+        "ours": {
+            "observations": ours["observations"],
+            "bytes": ours_bytes,
+            "seconds": ours["seconds"],
+            "observations_per_s": round(ours_rate, 1),
+            "decode_mb_per_s_per_core": round(ours_decoded / 1e6 / ours["seconds"] / workers, 1),
+        },
+        "course": {
+            "observations": course_obs,
+            "bytes": course_bytes,
+            "seconds": round(course_seconds, 3),
+            "observations_per_s": round(course_rate, 1),
+            "decode_mb_per_s_per_core": round(course_decoded / 1e6 / course_seconds / workers, 1),
+        },
         "same_observations": ours["observations"] == course_obs,
         "bytes_ratio": round(course_bytes / max(ours_bytes, 1), 2),
         "speedup": round(ours_rate / course_rate, 2),

@@ -29,7 +29,7 @@ from inseason.predict.read import map_grid, plan_blocks, read_block, scene_refs
 from inseason.sources.aoi import read_aoi
 from inseason.synth import load_world, synth
 from inseason.tables import S2_BANDS
-from inseason.train import LabelClass, Predictor, TRAIN_PRESETS, load_bundle, write_bundle
+from inseason.train import TRAIN_PRESETS, LabelClass, Predictor, load_bundle, write_bundle
 
 __all__ = ["bench_predict"]
 
@@ -43,21 +43,44 @@ def untrained_bundle(network: str, out: Path, *, seed: int) -> Path:
     adapter = AdapterConfig(**preset["adapter"])
     features = FeatureConfig(**preset.get("features", {}))
     channels = feature_names(S2_BANDS, features, has_scl=True)
-    spec = InputSpec(adapter=adapter, features=features,
-                     normalization=Normalization(mean=np.zeros(len(channels), np.float32),
-                                                 std=np.full(len(channels), 0.1, np.float32)))
-    model = create_model(preset["model"]["name"], n_bands=len(channels), n_steps=adapter.n_steps,
-                         n_classes=len(_CODES), seed=seed)
+    spec = InputSpec(
+        adapter=adapter,
+        features=features,
+        normalization=Normalization(
+            mean=np.zeros(len(channels), np.float32), std=np.full(len(channels), 0.1, np.float32)
+        ),
+    )
+    model = create_model(
+        preset["model"]["name"], n_bands=len(channels), n_steps=adapter.n_steps, n_classes=len(_CODES), seed=seed
+    )
     classes = [LabelClass(name=cdl_class(c).name, codes=(c,), color=cdl_class(c).color) for c in _CODES]
-    write_bundle(out, network=model, model_spec=model_spec(model), spec=spec, bands=S2_BANDS, classes=classes,
-                 prior=np.full(len(_CODES), 1 / len(_CODES), np.float32), season_start="01-01",
-                 fingerprint="bench", metrics={}, config={"benchmark": network})
+    write_bundle(
+        out,
+        network=model,
+        model_spec=model_spec(model),
+        spec=spec,
+        bands=S2_BANDS,
+        classes=classes,
+        prior=np.full(len(_CODES), 1 / len(_CODES), np.float32),
+        season_start="01-01",
+        fingerprint="bench",
+        metrics={},
+        config={"benchmark": network},
+    )
     return out
 
 
-def bench_predict(*, networks: Sequence[str] = ("arset", "tempcnn"), world: str | Path | None = None,
-                  size: str = "tiny", as_of: dt.date | None = None, block_size: int = 256, workers: int = 1,
-                  seed: int = 1, quiet: bool = True) -> dict[str, Any]:
+def bench_predict(
+    *,
+    networks: Sequence[str] = ("arset", "tempcnn"),
+    world: str | Path | None = None,
+    size: str = "tiny",
+    as_of: dt.date | None = None,
+    block_size: int = 256,
+    workers: int = 1,
+    seed: int = 1,
+    quiet: bool = True,
+) -> dict[str, Any]:
     """Measure end-to-end and model-only map pixels per second for each network; return the table as a dict.
 
     ``world`` reuses a world made by ``inseason synth``; without it one of ``size`` is made in a temporary
@@ -70,19 +93,36 @@ def bench_predict(*, networks: Sequence[str] = ("arset", "tempcnn"), world: str 
         year = max(info["years"])
         date = as_of or dt.date(year, 8, 1)
         aoi = read_aoi(world / "aoi.geojson")
-        scenes = find_scenes(stac=str(world / "stac" / "catalog.json"), aoi=aoi, start=dt.date(year, 1, 1),
-                             end=date, out=root / "scenes.parquet", min_valid=0.0, quiet=True)
+        scenes = find_scenes(
+            stac=str(world / "stac" / "catalog.json"),
+            aoi=aoi,
+            start=dt.date(year, 1, 1),
+            end=date,
+            out=root / "scenes.parquet",
+            min_valid=0.0,
+            quiet=True,
+        )
         refs = scene_refs(scenes, since=dt.date(year, 1, 1), until=date)
         grid = map_grid(aoi, refs)
-        stores = [read_block(block, grid=grid, scenes=refs, aoi=aoi).store(season="01-01", year=year)
-                  for block in plan_blocks(grid, aoi, block_size=block_size)]
+        stores = [
+            read_block(block, grid=grid, scenes=refs, aoi=aoi).store(season="01-01", year=year)
+            for block in plan_blocks(grid, aoi, block_size=block_size)
+        ]
         day = (date - dt.date(year, 1, 1)).days
         results: dict[str, Any] = {}
         for network in networks:
             bundle = load_bundle(untrained_bundle(network, root / f"bundle-{network}", seed=seed))
             started = time.perf_counter()
-            run = predict_map(bundle, scenes=root / "scenes.parquet", aoi=aoi, as_of=[date],
-                              out=root / f"maps-{network}", block_size=block_size, workers=workers, quiet=True)
+            run = predict_map(
+                bundle,
+                scenes=root / "scenes.parquet",
+                aoi=aoi,
+                as_of=[date],
+                out=root / f"maps-{network}",
+                block_size=block_size,
+                workers=workers,
+                quiet=True,
+            )
             end_to_end = time.perf_counter() - started
             pixels = run.mapped_pixels[date.isoformat()]
             predictor = Predictor(bundle, batch_size=4096)
@@ -93,15 +133,27 @@ def bench_predict(*, networks: Sequence[str] = ("arset", "tempcnn"), world: str 
                     predictor.predict_proba(store, as_of=day, rows=rows)
             model_only = time.perf_counter() - started
             e2e_rate, model_rate = pixels / end_to_end, pixels / model_only
-            results[network] = {"pixels": pixels, "end_to_end_s": round(end_to_end, 3),
-                                "model_only_s": round(model_only, 3),
-                                "end_to_end_pixels_per_s": round(e2e_rate, 1),
-                                "model_only_pixels_per_s": round(model_rate, 1),
-                                "end_to_end_over_model_only": round(e2e_rate / model_rate, 3)}
-    return {"world": {"size": info["size"], "year": year, "as_of": date.isoformat(), "scenes": len(refs),
-                      "grid": [grid.height, grid.width]}, "block_size": block_size, "workers": workers,
-            "networks": results,
-            "end_to_end_over_model_only": {n: r["end_to_end_over_model_only"] for n, r in results.items()}}
+            results[network] = {
+                "pixels": pixels,
+                "end_to_end_s": round(end_to_end, 3),
+                "model_only_s": round(model_only, 3),
+                "end_to_end_pixels_per_s": round(e2e_rate, 1),
+                "model_only_pixels_per_s": round(model_rate, 1),
+                "end_to_end_over_model_only": round(e2e_rate / model_rate, 3),
+            }
+    return {
+        "world": {
+            "size": info["size"],
+            "year": year,
+            "as_of": date.isoformat(),
+            "scenes": len(refs),
+            "grid": [grid.height, grid.width],
+        },
+        "block_size": block_size,
+        "workers": workers,
+        "networks": results,
+        "end_to_end_over_model_only": {n: r["end_to_end_over_model_only"] for n, r in results.items()},
+    }
 
 
 def main() -> None:

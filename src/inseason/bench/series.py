@@ -44,8 +44,9 @@ if __name__ == "__main__":
 """
 
 
-def make_observations(root: Path, *, points: int, dates: int, year: int = 2022, seed: int = 0,
-                      quiet: bool = True) -> tuple[Path, Path, int, int]:
+def make_observations(
+    root: Path, *, points: int, dates: int, year: int = 2022, seed: int = 0, quiet: bool = True
+) -> tuple[Path, Path, int, int]:
     """Write an observations dataset of ``points`` × ``dates`` candidate observations (one part file per date,
     a fifth lost to clouds) and its label points table under ``root``; return (observations folder, points
     table, observations, bytes in memory)."""
@@ -55,12 +56,25 @@ def make_observations(root: Path, *, points: int, dates: int, year: int = 2022, 
     (obs / SETTINGS).write_text(json.dumps({"fingerprint": "bench", "synthetic": True}))
     ids = np.arange(points, dtype=np.int64)
     x, y = rng.uniform(0, 10_000, points), rng.uniform(0, 10_000, points)
-    write_table(pa.table({
-        "point_id": ids, "x": x, "y": y, "lon": -90.8 + x * 1e-5, "lat": 33.4 + y * 1e-5,
-        "year": pa.array(np.full(points, year), pa.int16()), "label_code": pa.array(rng.choice([1, 5, 2], points), pa.int32()),
-        "label": pa.array(rng.choice(["Corn", "Soybeans", "Cotton"], points)),
-        "field_id": pa.array(ids // 20), "source": pa.array(["bench"] * points),
-    }, schema=LABEL_POINTS), points_path, metadata={"crs": "EPSG:5070"})
+    write_table(
+        pa.table(
+            {
+                "point_id": ids,
+                "x": x,
+                "y": y,
+                "lon": -90.8 + x * 1e-5,
+                "lat": 33.4 + y * 1e-5,
+                "year": pa.array(np.full(points, year), pa.int16()),
+                "label_code": pa.array(rng.choice([1, 5, 2], points), pa.int32()),
+                "label": pa.array(rng.choice(["Corn", "Soybeans", "Cotton"], points)),
+                "field_id": pa.array(ids // 20),
+                "source": pa.array(["bench"] * points),
+            },
+            schema=LABEL_POINTS,
+        ),
+        points_path,
+        metadata={"crs": "EPSG:5070"},
+    )
     nbytes = rows = 0
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("observations", total=dates)
@@ -69,11 +83,17 @@ def make_observations(root: Path, *, points: int, dates: int, year: int = 2022, 
             keep = rng.random(points) < 0.8  # clouds
             n = int(keep.sum())
             scene = f"S2B_15SYS_{date:%Y%m%d}_0_L2A"
-            table = pa.table({
-                "point_id": ids[keep], "scene_id": pa.array([scene] * n), "date": pa.array([date] * n, pa.date32()),
-                **{b: pa.array(rng.integers(1, 6000, n, dtype=np.int16)) for b in S2_BANDS},
-                "scl": pa.array(rng.choice(np.array([4, 5, 3, 10], np.uint8), n)), "tile": pa.array(["15SYS"] * n),
-            }, schema=OBSERVATIONS)
+            table = pa.table(
+                {
+                    "point_id": ids[keep],
+                    "scene_id": pa.array([scene] * n),
+                    "date": pa.array([date] * n, pa.date32()),
+                    **{b: pa.array(rng.integers(1, 6000, n, dtype=np.int16)) for b in S2_BANDS},
+                    "scl": pa.array(rng.choice(np.array([4, 5, 3, 10], np.uint8), n)),
+                    "tile": pa.array(["15SYS"] * n),
+                },
+                schema=OBSERVATIONS,
+            )
             nbytes, rows = nbytes + table.nbytes, rows + n
             write_part(part_path(obs, year, "15SYS", scene), table, scene_id=scene, bytes_read=0)
             bar.advance(task)
@@ -94,15 +114,20 @@ def _baseline_rss_mb() -> float:
 
 
 def _run_child(obs: Path, points: Path, out: Path, limit: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(obs), str(points), str(out), limit],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(obs), str(points), str(out), limit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"make_series with memory_limit={limit} failed: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench_series(*, points: int = 200_000, dates: int = 50, memory_limit: str = "96MB", seed: int = 0,
-                 quiet: bool = False) -> dict[str, Any]:
+def bench_series(
+    *, points: int = 200_000, dates: int = 50, memory_limit: str = "96MB", seed: int = 0, quiet: bool = False
+) -> dict[str, Any]:
     """Build the series of a synthetic observations dataset with DuckDB capped at ``memory_limit`` and
     uncapped; return sizes, times, peak memory and whether both tables are identical."""
     with tempfile.TemporaryDirectory(prefix="inseason-bench-series-") as tmp:
@@ -112,14 +137,19 @@ def bench_series(*, points: int = 200_000, dates: int = 50, memory_limit: str = 
         generate_s = time.perf_counter() - started
         capped = _run_child(obs, points_path, root / "capped.parquet", memory_limit)
         uncapped = _run_child(obs, points_path, root / "uncapped.parquet", "64GB")
-        identical = pq.read_table(root / "capped.parquet").equals(pq.read_table(root / "uncapped.parquet"),
-                                                                  check_metadata=True)
+        identical = pq.read_table(root / "capped.parquet").equals(
+            pq.read_table(root / "uncapped.parquet"), check_metadata=True
+        )
         on_disk = sum(p.stat().st_size for p in obs.rglob("*.parquet"))
     baseline = _baseline_rss_mb()
     return {
-        "observations": rows, "points": points, "dates": dates,
-        "observations_in_memory_mb": round(nbytes / 1e6, 1), "observations_on_disk_mb": round(on_disk / 1e6, 1),
-        "generate_s": round(generate_s, 2), "memory_limit": memory_limit,
+        "observations": rows,
+        "points": points,
+        "dates": dates,
+        "observations_in_memory_mb": round(nbytes / 1e6, 1),
+        "observations_on_disk_mb": round(on_disk / 1e6, 1),
+        "generate_s": round(generate_s, 2),
+        "memory_limit": memory_limit,
         "capped": {k: round(v, 2) if isinstance(v, float) else v for k, v in capped.items()},
         "uncapped": {k: round(v, 2) if isinstance(v, float) else v for k, v in uncapped.items()},
         "capped_rows_per_s": round(rows / capped["seconds"], 1),

@@ -17,16 +17,27 @@ from __future__ import annotations
 import itertools
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.flop_counter import FlopCounterMode
 
-from inseason.data import (ADAPTER_PRESETS, AdapterConfig, BatchLoader, FeatureConfig, InputSpec, SeriesStore,
-                           build_batch, decode_series, fit_normalization, synthetic_series)
+from inseason.data import (
+    ADAPTER_PRESETS,
+    AdapterConfig,
+    BatchLoader,
+    FeatureConfig,
+    InputSpec,
+    SeriesStore,
+    build_batch,
+    decode_series,
+    fit_normalization,
+    synthetic_series,
+)
 from inseason.errors import InputError
 from inseason.models import create_model, list_models, model_info
 from inseason.progress import progress_bar
@@ -36,8 +47,17 @@ from inseason.train.classical import tree_inputs
 __all__ = ["DEFAULT_MODELS", "ItemDataset", "bench_train", "bench_train_markdown", "matmul_gflops"]
 
 #: Models benchmarked by default: every network of the registry and both tree baselines.
-DEFAULT_MODELS: tuple[str, ...] = ("arset-slide", "arset", "tempcnn", "ltae", "transformer", "lstm", "gru",
-                                   "random_forest", "gradient_boosting")
+DEFAULT_MODELS: tuple[str, ...] = (
+    "arset-slide",
+    "arset",
+    "tempcnn",
+    "ltae",
+    "transformer",
+    "lstm",
+    "gru",
+    "random_forest",
+    "gradient_boosting",
+)
 _FEATURES = FeatureConfig(indices=("NDVI",))
 _SPLIT = "train"
 
@@ -57,9 +77,13 @@ class ItemDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         """Values [T, C], mask [T], day of season [T] and the class index of row ``index``."""
-        built = build_batch(self.store, self.rows[index:index + 1], self.spec)
-        return (torch.from_numpy(built.values[0]), torch.from_numpy(built.mask[0]), torch.from_numpy(built.doy[0]),
-                torch.tensor(int(self.targets[index])))
+        built = build_batch(self.store, self.rows[index : index + 1], self.spec)
+        return (
+            torch.from_numpy(built.values[0]),
+            torch.from_numpy(built.mask[0]),
+            torch.from_numpy(built.doy[0]),
+            torch.tensor(int(self.targets[index])),
+        )
 
 
 def matmul_gflops(*, size: int = 1024, repeats: int = 8) -> float:
@@ -73,8 +97,9 @@ def matmul_gflops(*, size: int = 1024, repeats: int = 8) -> float:
 
 
 def _spec(store: SeriesStore, rows: np.ndarray, adapter: AdapterConfig) -> InputSpec:
-    return InputSpec(adapter=adapter, features=_FEATURES,
-                     normalization=fit_normalization(store, rows, features=_FEATURES))
+    return InputSpec(
+        adapter=adapter, features=_FEATURES, normalization=fit_normalization(store, rows, features=_FEATURES)
+    )
 
 
 def _adapter_of(name: str) -> AdapterConfig:
@@ -85,23 +110,30 @@ def _adapter_of(name: str) -> AdapterConfig:
     return ADAPTER_PRESETS["arset"] if model_info(name).adapter == "bucketed" else ADAPTER_PRESETS["sequence"]
 
 
-def _loader_comparison(store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
-                       batch_size: int, workers: int) -> dict[str, Any]:
+def _loader_comparison(
+    store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *, batch_size: int, workers: int
+) -> dict[str, Any]:
     """Samples/s of both loaders over the same rows, and whether every batch they produce is identical."""
     ours = BatchLoader(store, rows, targets, spec, batch_size=batch_size, sampling="sequential")
     started = time.perf_counter()
     our_batches = list(ours)
     our_seconds = time.perf_counter() - started
-    per_item = torch.utils.data.DataLoader(ItemDataset(store, rows, targets, spec), batch_size=batch_size,
-                                           shuffle=False, num_workers=workers)
+    per_item = torch.utils.data.DataLoader(
+        ItemDataset(store, rows, targets, spec), batch_size=batch_size, shuffle=False, num_workers=workers
+    )
     started = time.perf_counter()
     item_batches = list(per_item)
     item_seconds = time.perf_counter() - started
     same = len(our_batches) == len(item_batches) and all(
-        all(torch.equal(a, b) for a, b in zip(mine, theirs)) for mine, theirs in zip(our_batches, item_batches))
-    return {"batch_size": batch_size, "workers": workers, "same_batches": same,
-            "ours_samples_per_s": round(rows.size / our_seconds, 1),
-            "per_item_samples_per_s": round(rows.size / item_seconds, 1)}
+        all(torch.equal(a, b) for a, b in zip(mine, theirs)) for mine, theirs in zip(our_batches, item_batches)
+    )
+    return {
+        "batch_size": batch_size,
+        "workers": workers,
+        "same_batches": same,
+        "ours_samples_per_s": round(rows.size / our_seconds, 1),
+        "per_item_samples_per_s": round(rows.size / item_seconds, 1),
+    }
 
 
 def _input_wait(store: SeriesStore, *, epochs: int, quiet: bool) -> list[float]:
@@ -126,16 +158,28 @@ def _flops(network: torch.nn.Module, batch: tuple[torch.Tensor, ...], *, backwar
     return int(counter.get_total_flops())
 
 
-def _network_rates(name: str, store: SeriesStore, rows: np.ndarray, targets: np.ndarray, *, n_classes: int,
-                   batch_size: int, steps: int, seed: int, limit: float) -> dict[str, Any]:
+def _network_rates(
+    name: str,
+    store: SeriesStore,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    *,
+    n_classes: int,
+    batch_size: int,
+    steps: int,
+    seed: int,
+    limit: float,
+) -> dict[str, Any]:
     """Training and inference rates (``steps`` batches each), FLOPs per sample and share of the matmul limit."""
     adapter = _adapter_of(name)
     spec = _spec(store, rows, adapter)
-    network = create_model(name, n_bands=len(spec.normalization.mean), n_steps=adapter.n_steps, n_classes=n_classes,
-                           seed=seed)
+    network = create_model(
+        name, n_bands=len(spec.normalization.mean), n_steps=adapter.n_steps, n_classes=n_classes, seed=seed
+    )
     assert isinstance(network, torch.nn.Module)
-    loader = BatchLoader(store, rows, targets, spec, batch_size=batch_size, sampling="shuffle", seed=seed,
-                         augment=train_config().augment)
+    loader = BatchLoader(
+        store, rows, targets, spec, batch_size=batch_size, sampling="shuffle", seed=seed, augment=train_config().augment
+    )
     first = loader.batch(0, 0)
     n = int(first[0].shape[0])
     train_flops = _flops(network.train(), first, backward=True) / n
@@ -159,16 +203,26 @@ def _network_rates(name: str, store: SeriesStore, rows: np.ndarray, targets: np.
         infer_rate = sum(int(b[3].numel()) for b in batches) / (time.perf_counter() - started)
     infer_gflops = infer_flops * infer_rate / 1e9
     train_gflops = train_flops * train_rate / 1e9
-    return {"name": name, "kind": "network", "adapter": adapter.kind, "n_steps": adapter.n_steps,
-            "parameters": sum(p.numel() for p in network.parameters()),
-            "train_samples_per_s": round(train_rate, 1), "infer_samples_per_s": round(infer_rate, 1),
-            "train_flops_per_sample": int(train_flops), "flops_per_sample": int(infer_flops),
-            "train_gflops": round(train_gflops, 3), "infer_gflops": round(infer_gflops, 3),
-            "infer_of_matmul": round(infer_gflops / limit, 4), "train_of_matmul": round(train_gflops / limit, 4)}
+    return {
+        "name": name,
+        "kind": "network",
+        "adapter": adapter.kind,
+        "n_steps": adapter.n_steps,
+        "parameters": sum(p.numel() for p in network.parameters()),
+        "train_samples_per_s": round(train_rate, 1),
+        "infer_samples_per_s": round(infer_rate, 1),
+        "train_flops_per_sample": int(train_flops),
+        "flops_per_sample": int(infer_flops),
+        "train_gflops": round(train_gflops, 3),
+        "infer_gflops": round(infer_gflops, 3),
+        "infer_of_matmul": round(infer_gflops / limit, 4),
+        "train_of_matmul": round(train_gflops / limit, 4),
+    }
 
 
-def _tree_rates(name: str, store: SeriesStore, rows: np.ndarray, targets: np.ndarray, *, n_classes: int,
-                seed: int) -> dict[str, Any]:
+def _tree_rates(
+    name: str, store: SeriesStore, rows: np.ndarray, targets: np.ndarray, *, n_classes: int, seed: int
+) -> dict[str, Any]:
     """Fit and prediction rates of one tree baseline on one unaugmented pass over the training rows."""
     adapter = _adapter_of(name)
     spec = _spec(store, rows, adapter)
@@ -181,21 +235,41 @@ def _tree_rates(name: str, store: SeriesStore, rows: np.ndarray, targets: np.nda
     started = time.perf_counter()
     model.predict_proba(values, mask, doy)
     infer_rate = rows.size / (time.perf_counter() - started)
-    return {"name": name, "kind": "trees", "adapter": adapter.kind, "n_steps": adapter.n_steps,
-            "parameters": int(model.state_dict()["feature"].size), "train_samples_per_s": round(train_rate, 1),
-            "infer_samples_per_s": round(infer_rate, 1), "train_flops_per_sample": None, "flops_per_sample": None,
-            "train_gflops": None, "infer_gflops": None, "infer_of_matmul": None, "train_of_matmul": None}
+    return {
+        "name": name,
+        "kind": "trees",
+        "adapter": adapter.kind,
+        "n_steps": adapter.n_steps,
+        "parameters": int(model.state_dict()["feature"].size),
+        "train_samples_per_s": round(train_rate, 1),
+        "infer_samples_per_s": round(infer_rate, 1),
+        "train_flops_per_sample": None,
+        "flops_per_sample": None,
+        "train_gflops": None,
+        "infer_gflops": None,
+        "infer_of_matmul": None,
+        "train_of_matmul": None,
+    }
 
 
-def bench_train(*, n_samples: int = 1000, models: Sequence[str] = DEFAULT_MODELS, epochs: int = 2,
-                workers: int = 0, batch_size: int = 128, steps: int = 5, seed: int = 0,
-                quiet: bool = False) -> dict[str, Any]:
+def bench_train(
+    *,
+    n_samples: int = 1000,
+    models: Sequence[str] = DEFAULT_MODELS,
+    epochs: int = 2,
+    workers: int = 0,
+    batch_size: int = 128,
+    steps: int = 5,
+    seed: int = 0,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Measure the loader, the input wait of an ``arset`` run and every model in ``models``; return one dict.
 
     The data is `synthetic_series` with ``n_samples`` rows (60 % of them the training split the
     measurements run over). ``workers`` are the per-item ``DataLoader``'s worker processes (ours uses
     none). ``epochs`` is the length of the ``arset`` run; each network trains and predicts ``steps``
-    batches of ``batch_size`` (a tree baseline fits and predicts all training rows). Keys ``loader_speedup`` (ours / per-item
+    batches of ``batch_size`` (a tree baseline fits and predicts all training rows). Keys
+    ``loader_speedup`` (ours / per-item
     samples/s, on the ``arset`` preset's inputs and batch size) and ``input_wait_fraction`` (mean over
     the run's epochs) summarise the data path; ``models`` holds one entry per model. ``parameters`` of a
     tree baseline counts its nodes.
@@ -217,23 +291,42 @@ def bench_train(*, n_samples: int = 1000, models: Sequence[str] = DEFAULT_MODELS
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("bench", total=2 + len(models))
         arset_batch = int(TRAIN_PRESETS["arset"]["batch_size"])
-        loader = _loader_comparison(store, rows, targets, _spec(store, rows, ADAPTER_PRESETS["arset"]),
-                                    batch_size=arset_batch, workers=workers)
+        loader = _loader_comparison(
+            store, rows, targets, _spec(store, rows, ADAPTER_PRESETS["arset"]), batch_size=arset_batch, workers=workers
+        )
         bar.advance(task)
         waits = _input_wait(store, epochs=epochs, quiet=True)
         bar.advance(task)
         for name in models:
             if model_info(name).neural:
-                results.append(_network_rates(name, store, rows, targets, n_classes=len(names),
-                                              batch_size=batch_size, steps=steps, seed=seed, limit=limit))
+                results.append(
+                    _network_rates(
+                        name,
+                        store,
+                        rows,
+                        targets,
+                        n_classes=len(names),
+                        batch_size=batch_size,
+                        steps=steps,
+                        seed=seed,
+                        limit=limit,
+                    )
+                )
             else:
                 results.append(_tree_rates(name, store, rows, targets, n_classes=len(names), seed=seed))
             bar.advance(task)
     return {
-        "samples": n_samples, "train_rows": int(rows.size), "classes": len(names), "batch_size": batch_size, "steps": steps,
-        "threads": torch.get_num_threads(), "matmul_gflops": round(limit, 2), "loader": loader,
+        "samples": n_samples,
+        "train_rows": int(rows.size),
+        "classes": len(names),
+        "batch_size": batch_size,
+        "steps": steps,
+        "threads": torch.get_num_threads(),
+        "matmul_gflops": round(limit, 2),
+        "loader": loader,
         "loader_speedup": round(loader["ours_samples_per_s"] / loader["per_item_samples_per_s"], 2),
-        "input_wait_fraction": round(float(np.mean(waits)), 4), "input_wait_by_epoch": [round(w, 4) for w in waits],
+        "input_wait_fraction": round(float(np.mean(waits)), 4),
+        "input_wait_by_epoch": [round(w, 4) for w in waits],
         "models": results,
     }
 
@@ -242,19 +335,24 @@ def bench_train_markdown(result: dict[str, Any]) -> str:
     """The benchmark as a Markdown report: the data-path figures, then one table row per model."""
     loader = result["loader"]
     lines = [
-        f"# inseason bench train ({result['train_rows']} training series, {result['threads']} threads)", "",
+        f"# inseason bench train ({result['train_rows']} training series, {result['threads']} threads)",
+        "",
         f"- loader: ours {loader['ours_samples_per_s']:.0f} samples/s, per-item Dataset + DataLoader "
         f"{loader['per_item_samples_per_s']:.0f} samples/s ({loader['workers']} workers): "
         f"**{result['loader_speedup']:.1f}×**, same batches: {loader['same_batches']}",
         f"- input-wait fraction of an arset training run: **{result['input_wait_fraction']:.1%}**",
-        f"- float32 matmul: {result['matmul_gflops']:.1f} GFLOP/s", "",
+        f"- float32 matmul: {result['matmul_gflops']:.1f} GFLOP/s",
+        "",
         "| model | inputs | parameters | train samples/s | infer samples/s | FLOPs/sample | infer GFLOP/s "
-        "| of matmul |", "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| of matmul |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for m in result["models"]:
         flops = "–" if m["flops_per_sample"] is None else f"{m['flops_per_sample']:,}"
         gflops = "–" if m["infer_gflops"] is None else f"{m['infer_gflops']:.2f}"
         share = "–" if m["infer_of_matmul"] is None else f"{m['infer_of_matmul']:.1%}"
-        lines.append(f"| {m['name']} | {m['adapter']} × {m['n_steps']} | {m['parameters']:,} | "
-                     f"{m['train_samples_per_s']:,.0f} | {m['infer_samples_per_s']:,.0f} | {flops} | {gflops} | {share} |")
+        lines.append(
+            f"| {m['name']} | {m['adapter']} × {m['n_steps']} | {m['parameters']:,} | "
+            f"{m['train_samples_per_s']:,.0f} | {m['infer_samples_per_s']:,.0f} | {flops} | {gflops} | {share} |"
+        )
     return "\n".join(lines) + "\n"

@@ -9,7 +9,29 @@ from inseason.data.store import SeriesStore, decode_series, load_series
 from inseason.data.synthetic import synthetic_series
 from inseason.data.windows import WindowRule, not_growing, window_rule_of
 
-__all__ = ["ADAPTER_PRESETS", "INDICES", "SEASON_END", "AdapterConfig", "AugmentConfig", "Batch", "BatchLoader",
-           "FeatureConfig", "InputSpec", "Normalization", "SeriesStore", "WindowRule", "build_batch",
-           "compute_features", "decode_series", "feature_names", "fit_normalization", "gather_bucketed",
-           "gather_sequence", "load_series", "not_growing", "synthetic_series", "window_labels", "window_rule_of"]
+__all__ = [
+    "ADAPTER_PRESETS",
+    "INDICES",
+    "SEASON_END",
+    "AdapterConfig",
+    "AugmentConfig",
+    "Batch",
+    "BatchLoader",
+    "FeatureConfig",
+    "InputSpec",
+    "Normalization",
+    "SeriesStore",
+    "WindowRule",
+    "build_batch",
+    "compute_features",
+    "decode_series",
+    "feature_names",
+    "fit_normalization",
+    "gather_bucketed",
+    "gather_sequence",
+    "load_series",
+    "not_growing",
+    "synthetic_series",
+    "window_labels",
+    "window_rule_of",
+]

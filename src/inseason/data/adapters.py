@@ -30,10 +30,17 @@ class AdapterConfig(StrictModel):
 
     kind: Literal["bucketed", "sequence"] = "sequence"
     anchor: Literal["as_of", "season"] = Field(
-        "as_of", description="bucketed: the window ends on the as-of day (as_of) or is fixed to the season's "
-        "calendar from its start, later observations masked out (season)")
-    window_days: int = Field(120, ge=1, le=400, description="bucketed: days covered before the window end "
-                             "(anchor=as_of) or from the season start (anchor=season)")
+        "as_of",
+        description="bucketed: the window ends on the as-of day (as_of) or is fixed to the season's "
+        "calendar from its start, later observations masked out (season)",
+    )
+    window_days: int = Field(
+        120,
+        ge=1,
+        le=400,
+        description="bucketed: days covered before the window end "
+        "(anchor=as_of) or from the season start (anchor=season)",
+    )
     bucket_days: int = Field(5, ge=1, le=60, description="bucketed: days per bucket")
     max_obs: int = Field(64, ge=1, le=400, description="sequence: most recent observations kept")
 
@@ -61,8 +68,9 @@ def _candidates(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.where(valid, positions, 0), valid
 
 
-def gather_sequence(store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray, config: AdapterConfig,
-                    keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gather_sequence(
+    store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray, config: AdapterConfig, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The last ``max_obs`` observations of each row on or before ``as_of`` (right-aligned mask order kept).
 
     ``keep`` (bool [B, max_obs]) drops observations (observation dropout) by masking them out.
@@ -78,8 +86,14 @@ def gather_sequence(store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray, 
     return positions, mask, doy
 
 
-def gather_bucketed(store: SeriesStore, rows: np.ndarray, *, window_end: np.ndarray, config: AdapterConfig,
-                    keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gather_bucketed(
+    store: SeriesStore,
+    rows: np.ndarray,
+    *,
+    window_end: np.ndarray,
+    config: AdapterConfig,
+    keep: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """First observation of each bucket of the window ending on day ``window_end`` (inclusive).
 
     With ``config.anchor == "season"`` the window starts on day 0 of the season whatever ``window_end``

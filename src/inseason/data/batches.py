@@ -27,8 +27,9 @@ class AugmentConfig(StrictModel):
 
     as_of: bool = Field(True, description="random as-of truncation: each sample sees its season up to a random day")
     min_as_of: int = Field(60, ge=0, le=SEASON_END, description="earliest random as-of day of season")
-    random_window: bool = Field(True, description="bucketed, anchor=as_of: the window ends up to a quarter "
-                                "window before the as-of day")
+    random_window: bool = Field(
+        True, description="bucketed, anchor=as_of: the window ends up to a quarter window before the as-of day"
+    )
     obs_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="probability of dropping each observation")
     band_noise: float = Field(0.02, ge=0.0, le=1.0, description="Gaussian noise std added to normalised inputs")
 
@@ -55,8 +56,15 @@ class Batch:
     relabelled: np.ndarray  # bool
 
 
-def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of: np.ndarray | None = None,
-                augment: AugmentConfig | None = None, rng: np.random.Generator | None = None) -> Batch:
+def build_batch(
+    store: SeriesStore,
+    rows: np.ndarray,
+    spec: InputSpec,
+    *,
+    as_of: np.ndarray | None = None,
+    augment: AugmentConfig | None = None,
+    rng: np.random.Generator | None = None,
+) -> Batch:
     """Inputs for ``rows`` as of day of season ``as_of`` (per row; default: the whole season).
 
     The as-of day is moved back to the row's last observation on or before it, so a window ends on the
@@ -70,19 +78,36 @@ def build_batch(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, as_of:
     rows = np.asarray(rows, dtype=np.int64)
     positions, mask, doy = _gather(store, rows, spec.adapter, as_of=as_of, augment=augment, rng=rng)
     flat = positions[mask]
-    channels = compute_features(store.values[flat], None if store.scl is None else store.scl[flat],
-                                bands=store.bands, scales=store.scales, config=spec.features)
+    channels = compute_features(
+        store.values[flat],
+        None if store.scl is None else store.scl[flat],
+        bands=store.bands,
+        scales=store.scales,
+        config=spec.features,
+    )
     channels = spec.normalization.apply(channels)
     if augment is not None and augment.band_noise > 0:
         channels = channels + rng.normal(0.0, augment.band_noise, channels.shape)
     values = np.zeros((*mask.shape, channels.shape[1]), np.float32)
     values[mask] = channels
-    return Batch(values=values, mask=mask, doy=doy, rows=rows,
-                 relabelled=relabelled(store, rows, positions, mask, spec.window_rule))
+    return Batch(
+        values=values,
+        mask=mask,
+        doy=doy,
+        rows=rows,
+        relabelled=relabelled(store, rows, positions, mask, spec.window_rule),
+    )
 
 
-def window_labels(store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray | None, spec: InputSpec,
-                  augment: AugmentConfig | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
+def window_labels(
+    store: SeriesStore,
+    rows: np.ndarray,
+    *,
+    as_of: np.ndarray | None,
+    spec: InputSpec,
+    augment: AugmentConfig | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """The label (str, object [B]) of each row's window as of day of season ``as_of`` (None: whole season).
 
     The row's own label, except where the spec's window rule relabels the window the model sees (the
@@ -98,8 +123,15 @@ def window_labels(store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray | N
     return labels
 
 
-def _gather(store: SeriesStore, rows: np.ndarray, adapter: AdapterConfig, *, as_of: np.ndarray | None,
-            augment: AugmentConfig | None, rng: np.random.Generator | None) -> tuple[np.ndarray, ...]:
+def _gather(
+    store: SeriesStore,
+    rows: np.ndarray,
+    adapter: AdapterConfig,
+    *,
+    as_of: np.ndarray | None,
+    augment: AugmentConfig | None,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, ...]:
     """Observation positions, mask and day of season [B, T] of each row's window (see `build_batch`)."""
     as_of = np.full(rows.size, SEASON_END, np.int64) if as_of is None else np.asarray(as_of, np.int64)
     if augment is not None:
@@ -118,7 +150,8 @@ def _gather(store: SeriesStore, rows: np.ndarray, adapter: AdapterConfig, *, as_
             lost = ~mask.any(axis=1)
             if lost.any():
                 positions[lost], mask[lost], doy[lost] = gather_bucketed(
-                    store, rows[lost], window_end=window_end[lost], config=adapter)
+                    store, rows[lost], window_end=window_end[lost], config=adapter
+                )
         return positions, mask, doy
     keep = None
     if augment is not None and augment.obs_dropout > 0:
@@ -127,8 +160,9 @@ def _gather(store: SeriesStore, rows: np.ndarray, adapter: AdapterConfig, *, as_
     if keep is not None:
         lost = ~mask.any(axis=1)
         if lost.any():
-            positions[lost], mask[lost], doy[lost] = gather_sequence(store, rows[lost], as_of=as_of[lost],
-                                                                     config=adapter)
+            positions[lost], mask[lost], doy[lost] = gather_sequence(
+                store, rows[lost], as_of=as_of[lost], config=adapter
+            )
     return positions, mask, doy
 
 
@@ -153,8 +187,9 @@ def _first_day(store: SeriesStore, rows: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, store.doy[np.minimum(store.offsets[rows], store.doy.size - 1)], 0).astype(np.int64)
 
 
-def _random_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augment: AugmentConfig,
-                  rng: np.random.Generator) -> np.ndarray:
+def _random_as_of(
+    store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augment: AugmentConfig, rng: np.random.Generator
+) -> np.ndarray:
     """A uniform day between the row's first observation (or ``min_as_of``) and its last observation on or
     before ``as_of`` (so later observations never shift the draw)."""
     if not augment.as_of:
@@ -164,8 +199,9 @@ def _random_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augme
     return low + np.floor(rng.random(rows.size) * (high - low + 1)).astype(np.int64)
 
 
-def _random_window_end(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, adapter: AdapterConfig,
-                       rng: np.random.Generator) -> np.ndarray:
+def _random_window_end(
+    store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, adapter: AdapterConfig, rng: np.random.Generator
+) -> np.ndarray:
     """A window end up to a quarter window before ``as_of`` (never before the row's first observation)."""
     low = np.clip(as_of - adapter.window_days // 4, _first_day(store, rows), as_of)
     return low + np.floor(rng.random(rows.size) * (as_of - low + 1)).astype(np.int64)

@@ -38,8 +38,9 @@ def feature_names(bands: tuple[str, ...] | list[str], config: FeatureConfig, *, 
     for name in config.indices:
         missing = [b for b in INDICES[name] if b not in bands]
         if missing:
-            raise InputError(f"feature {name} needs bands {missing} that the series table lacks: "
-                             f"drop it from features.indices")
+            raise InputError(
+                f"feature {name} needs bands {missing} that the series table lacks: drop it from features.indices"
+            )
     if config.scl and not has_scl:
         raise InputError("features.scl is set but the series table has no scl column: set features.scl=false")
     names = list(bands) + list(config.indices)
@@ -48,8 +49,9 @@ def feature_names(bands: tuple[str, ...] | list[str], config: FeatureConfig, *, 
     return names
 
 
-def compute_features(raw: np.ndarray, scl: np.ndarray | None, *, bands: tuple[str, ...], scales: np.ndarray,
-                     config: FeatureConfig) -> np.ndarray:
+def compute_features(
+    raw: np.ndarray, scl: np.ndarray | None, *, bands: tuple[str, ...], scales: np.ndarray, config: FeatureConfig
+) -> np.ndarray:
     """Channels [M, C'] float32 for ``raw`` observations [M, C] (stored values) and their SCL codes [M]."""
     reflectance = raw.astype(np.float32) * scales.astype(np.float32)
     parts = [reflectance]

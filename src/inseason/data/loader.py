@@ -7,7 +7,8 @@ an uninterrupted run would. Every rank draws the same order and takes its own in
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -29,10 +30,23 @@ class BatchLoader:
     required when the spec has a rule, so each window's target follows what the window shows.
     """
 
-    def __init__(self, store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
-                 batch_size: int, sampling: Sampling = "sequential", seed: int = 0,
-                 augment: AugmentConfig | None = None, as_of: int | None = None, rank: int = 0,
-                 world_size: int = 1, drop_last: bool = False, relabel_to: int | None = None) -> None:
+    def __init__(
+        self,
+        store: SeriesStore,
+        rows: np.ndarray,
+        targets: np.ndarray,
+        spec: InputSpec,
+        *,
+        batch_size: int,
+        sampling: Sampling = "sequential",
+        seed: int = 0,
+        augment: AugmentConfig | None = None,
+        as_of: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+        relabel_to: int | None = None,
+    ) -> None:
         if spec.window_rule is not None and relabel_to is None:
             raise ValueError("the input spec has a window rule: give relabel_to, the index of its target class")
         self.relabel_to = relabel_to
@@ -57,7 +71,7 @@ class BatchLoader:
             order = np.arange(n)
         if self.world_size > 1:
             padded = -(-n // self.world_size) * self.world_size
-            order = np.resize(order, padded)[self.rank::self.world_size]
+            order = np.resize(order, padded)[self.rank :: self.world_size]
         return order
 
     def __len__(self) -> int:
@@ -66,7 +80,7 @@ class BatchLoader:
 
     def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, ...]:
         """Batch ``index`` of ``epoch`` (a pure function of the seed, the epoch and the index)."""
-        order = self._order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        order = self._order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
         rows = self.rows[order]
         as_of = None if self.as_of is None else np.full(rows.size, self.as_of, np.int64)
         rng = np.random.default_rng([self.seed, epoch, index + 1]) if self.augment is not None else None
@@ -74,8 +88,12 @@ class BatchLoader:
         targets = np.array(self.targets[order], np.int64)
         if self.relabel_to is not None:
             targets[built.relabelled] = self.relabel_to
-        return (torch.from_numpy(built.values), torch.from_numpy(built.mask), torch.from_numpy(built.doy),
-                torch.from_numpy(targets))
+        return (
+            torch.from_numpy(built.values),
+            torch.from_numpy(built.mask),
+            torch.from_numpy(built.doy),
+            torch.from_numpy(targets),
+        )
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         epoch, start = self.epoch, self._resume_at

@@ -42,8 +42,13 @@ def fit_normalization(store: SeriesStore, rows: np.ndarray, *, features: Feature
     positions = store.positions_of(rows)
     if positions.size > _MAX_OBSERVATIONS:
         positions = np.sort(np.random.default_rng(seed).choice(positions, _MAX_OBSERVATIONS, replace=False))
-    channels = compute_features(store.values[positions], None if store.scl is None else store.scl[positions],
-                                bands=store.bands, scales=store.scales, config=features).astype(np.float64)
+    channels = compute_features(
+        store.values[positions],
+        None if store.scl is None else store.scl[positions],
+        bands=store.bands,
+        scales=store.scales,
+        config=features,
+    ).astype(np.float64)
     finite = np.isfinite(channels).all(axis=1)
     channels = channels[finite]
     mean = channels.mean(axis=0) if channels.size else np.zeros(channels.shape[1])

@@ -116,8 +116,10 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
     packed, value_offsets = _flat(table.column("values"))
     if not np.array_equal(offsets, value_offsets):
         bad = int(np.flatnonzero(np.diff(offsets) != np.diff(value_offsets))[0])
-        raise InputError(f"series row {bad} has {np.diff(value_offsets)[bad]} values for "
-                         f"{np.diff(offsets)[bad]} dates: rewrite the table with inseason series")
+        raise InputError(
+            f"series row {bad} has {np.diff(value_offsets)[bad]} values for "
+            f"{np.diff(offsets)[bad]} dates: rewrite the table with inseason series"
+        )
     values = packed.flatten().to_numpy(zero_copy_only=False).reshape(-1, len(bands))
     day = dates.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int16)
@@ -129,37 +131,61 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
     outside = (doy < 0) | (doy >= 400)
     if outside.any():
         bad = int(row_of_obs[np.flatnonzero(outside)[0]])
-        raise InputError(f"series row {bad} (year {years[bad]}) has dates outside its season starting "
-                         f"{season}: check the season start or the table's year column")
+        raise InputError(
+            f"series row {bad} (year {years[bad]}) has dates outside its season starting "
+            f"{season}: check the season start or the table's year column"
+        )
     steps = np.diff(doy)
     same_row = row_of_obs[1:] == row_of_obs[:-1]
     if (same_row & (steps <= 0)).any():
         bad = int(row_of_obs[1:][np.flatnonzero(same_row & (steps <= 0))[0]])
-        raise InputError(f"series row {bad} has dates that are not strictly increasing: rebuild it with inseason series")
+        raise InputError(
+            f"series row {bad} has dates that are not strictly increasing: rebuild it with inseason series"
+        )
     scl = None
     if "scl" in table.schema.names and table.column("scl").null_count < table.num_rows:
         scl_values, scl_offsets = _flat(table.column("scl"))
         if np.array_equal(scl_offsets, offsets):
             scl = scl_values.to_numpy(zero_copy_only=False).astype(np.uint8)
     labels = np.array(table.column("label").to_pylist(), dtype=object)
-    splits = (np.array(table.column("split").to_pylist(), dtype=object) if "split" in table.schema.names
-              else np.full(table.num_rows, None, dtype=object))
-    codes = (pc.fill_null(table.column("label_code"), -1).to_numpy(zero_copy_only=False).astype(np.int32)
-             if "label_code" in table.schema.names else np.full(table.num_rows, -1, np.int32))
+    splits = (
+        np.array(table.column("split").to_pylist(), dtype=object)
+        if "split" in table.schema.names
+        else np.full(table.num_rows, None, dtype=object)
+    )
+    codes = (
+        pc.fill_null(table.column("label_code"), -1).to_numpy(zero_copy_only=False).astype(np.int32)
+        if "label_code" in table.schema.names
+        else np.full(table.num_rows, -1, np.int32)
+    )
     lon, lat = (_coordinate(table, name) for name in ("lon", "lat"))
     digest = hashlib.sha256()
     for part in (offsets, values, doy.astype(np.int16), np.array(labels.tolist(), dtype=str)):
         digest.update(np.ascontiguousarray(part).tobytes())
     digest.update(repr((bands, scales, season)).encode())
-    return SeriesStore(bands=tuple(bands), scales=np.asarray(scales, np.float32), values=values,
-                       doy=doy.astype(np.int16), scl=scl, offsets=offsets, labels=labels, label_codes=codes,
-                       years=years, splits=splits,
-                       sample_ids=np.asarray(table.column("sample_id").to_pylist() if "sample_id" in
-                                             table.schema.names else np.arange(table.num_rows)),
-                       season=season, fingerprint=digest.hexdigest()[:16], lon=lon, lat=lat,
-                       label_rules=label_rules(table.schema), label_colors=label_colors(table.schema),
-                       label_crops=label_crops(table.schema),
-                       leakage_audit=leakage_audit(table.schema))
+    return SeriesStore(
+        bands=tuple(bands),
+        scales=np.asarray(scales, np.float32),
+        values=values,
+        doy=doy.astype(np.int16),
+        scl=scl,
+        offsets=offsets,
+        labels=labels,
+        label_codes=codes,
+        years=years,
+        splits=splits,
+        sample_ids=np.asarray(
+            table.column("sample_id").to_pylist() if "sample_id" in table.schema.names else np.arange(table.num_rows)
+        ),
+        season=season,
+        fingerprint=digest.hexdigest()[:16],
+        lon=lon,
+        lat=lat,
+        label_rules=label_rules(table.schema),
+        label_colors=label_colors(table.schema),
+        label_crops=label_crops(table.schema),
+        leakage_audit=leakage_audit(table.schema),
+    )
 
 
 def _coordinate(table: pa.Table, name: str) -> np.ndarray | None:
@@ -180,8 +206,9 @@ def _label_map_metadata(schema: pa.Schema) -> dict[str, Any]:
     except json.JSONDecodeError:
         meta = None
     if not isinstance(meta, dict):
-        raise InputError("the series table's inseason:label_map metadata is not valid JSON: rebuild it with "
-                         "inseason series")
+        raise InputError(
+            "the series table's inseason:label_map metadata is not valid JSON: rebuild it with inseason series"
+        )
     return meta
 
 
@@ -192,15 +219,21 @@ def label_rules(schema: pa.Schema) -> tuple[str, ...]:
 
 def label_colors(schema: pa.Schema) -> dict[str, tuple[int, int, int]]:
     """Class name → RGB colour of the table's label map (empty when the table has none)."""
-    return {str(c["name"]): tuple(int(v) for v in c["color"])  # type: ignore[misc]
-            for c in _label_map_metadata(schema).get("classes", ()) if c.get("color")}
+    return {
+        str(c["name"]): tuple(int(v) for v in c["color"])  # type: ignore[misc]
+        for c in _label_map_metadata(schema).get("classes", ())
+        if c.get("color")
+    }
 
 
 def label_crops(schema: pa.Schema) -> dict[str, tuple[str, str]]:
     """Double-crop class name → (first crop, second crop) of the table's label map (e.g. "Dbl Crop
     WinWht/Soybeans" → ("Winter Wheat", "Soybeans")); empty when the table has none."""
-    return {str(c["name"]): (str(c["first_crop"]), str(c["second_crop"]))
-            for c in _label_map_metadata(schema).get("classes", ()) if c.get("first_crop") and c.get("second_crop")}
+    return {
+        str(c["name"]): (str(c["first_crop"]), str(c["second_crop"]))
+        for c in _label_map_metadata(schema).get("classes", ())
+        if c.get("first_crop") and c.get("second_crop")
+    }
 
 
 def leakage_audit(schema: pa.Schema) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ with cloud gaps, stored as int16 reflectance × 10 000 exactly like extracted Se
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -31,16 +31,21 @@ PHENOLOGY: dict[str, tuple[str, float, float, float, float]] = {
 }
 
 
-def _canopy(doy: np.ndarray, start: np.ndarray, rise: np.ndarray, plateau: np.ndarray,
-            peak: np.ndarray) -> np.ndarray:
+def _canopy(doy: np.ndarray, start: np.ndarray, rise: np.ndarray, plateau: np.ndarray, peak: np.ndarray) -> np.ndarray:
     up = 1.0 / (1.0 + np.exp(-(doy - start - rise / 2) / (rise / 8)))
     down = 1.0 / (1.0 + np.exp((doy - start - rise - plateau - 15) / 6.0))
     return peak * up * down
 
 
-def synthetic_series(n_samples: int, *, seed: int = 0, years: Sequence[int] = (2021,),
-                     classes: Sequence[str] = tuple(PHENOLOGY), splits: Sequence[tuple[str, float]] = (
-                         ("train", 0.6), ("validation", 0.2), ("test", 0.2)), noise: float = 0.01) -> pa.Table:
+def synthetic_series(
+    n_samples: int,
+    *,
+    seed: int = 0,
+    years: Sequence[int] = (2021,),
+    classes: Sequence[str] = tuple(PHENOLOGY),
+    splits: Sequence[tuple[str, float]] = (("train", 0.6), ("validation", 0.2), ("test", 0.2)),
+    noise: float = 0.01,
+) -> pa.Table:
     """A series table (DESIGN §2 schema, 12 Sentinel-2 bands, int16) of ``n_samples`` rows per year.
 
     Deterministic from ``seed``. Classes are taken round-robin so every split holds every class; the split
@@ -54,8 +59,24 @@ def synthetic_series(n_samples: int, *, seed: int = 0, years: Sequence[int] = (2
         raise InputError(f"n_samples={n_samples} must be at least 1")
     rng = np.random.default_rng(seed)
     grid = np.arange(0, 365, 5, dtype=np.int64)
-    rows: dict[str, list] = {k: [] for k in ("sample_id", "year", "label", "label_code", "split", "dates",
-                                             "values", "scl", "x", "y", "lon", "lat", "field_id")}
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "sample_id",
+            "year",
+            "label",
+            "label_code",
+            "split",
+            "dates",
+            "values",
+            "scl",
+            "x",
+            "y",
+            "lon",
+            "lat",
+            "field_id",
+        )
+    }
     fractions = np.cumsum([f for _, f in splits])
     for year in years:
         start_day = (season_start(year) - dt.date(1970, 1, 1)).days
@@ -68,10 +89,16 @@ def synthetic_series(n_samples: int, *, seed: int = 0, years: Sequence[int] = (2
             doy = grid[seen] + offset
             doy = doy[doy < 365]
             jitter = rng.normal(0.0, 8.0)
-            canopy = _canopy(doy.astype(np.float64), np.float64(green_up + jitter), np.float64(rise),
-                             np.float64(plateau + rng.normal(0, 6)), np.float64(peak * rng.uniform(0.85, 1.0)))
-            reflectance = (SOIL[None, :] * (1 - canopy[:, None])
-                           + GREEN[SPECTRUM_INDEX[spectrum]][None, :] * canopy[:, None])
+            canopy = _canopy(
+                doy.astype(np.float64),
+                np.float64(green_up + jitter),
+                np.float64(rise),
+                np.float64(plateau + rng.normal(0, 6)),
+                np.float64(peak * rng.uniform(0.85, 1.0)),
+            )
+            reflectance = (
+                SOIL[None, :] * (1 - canopy[:, None]) + GREEN[SPECTRUM_INDEX[spectrum]][None, :] * canopy[:, None]
+            )
             reflectance = reflectance + rng.normal(0.0, noise, reflectance.shape)
             values = np.clip(np.round(reflectance * 10_000), 1, 20_000).astype(np.int16)
             split_index = int(np.searchsorted(fractions, (order[i] + 0.5) / n_samples))
@@ -90,8 +117,10 @@ def synthetic_series(n_samples: int, *, seed: int = 0, years: Sequence[int] = (2
             rows["field_id"].append(i)
     schema = series_schema(S2_BANDS)
     n_rows = len(rows["label"])
-    columns = {name: rows[name] for name in ("sample_id", "year", "label", "label_code", "field_id",
-                                             "lon", "lat", "x", "y", "split")}
+    columns = {
+        name: rows[name]
+        for name in ("sample_id", "year", "label", "label_code", "field_id", "lon", "lat", "x", "y", "split")
+    }
     columns["crs"] = ["EPSG:5070"] * n_rows
     columns["dates"] = [d.tolist() for d in rows["dates"]]
     columns["values"] = [v.tolist() for v in rows["values"]]

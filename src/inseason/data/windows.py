@@ -72,8 +72,9 @@ def not_growing(scl: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return valid.any(axis=1) & ~(last_two & (scl == SCL_VEGETATION)).any(axis=1)
 
 
-def relabelled(store: SeriesStore, rows: np.ndarray, positions: np.ndarray, mask: np.ndarray,
-               rule: WindowRule | None) -> np.ndarray:
+def relabelled(
+    store: SeriesStore, rows: np.ndarray, positions: np.ndarray, mask: np.ndarray, rule: WindowRule | None
+) -> np.ndarray:
     """bool [B]: which windows (gathered observation ``positions`` [B, T] with ``mask``) the rule relabels.
 
     All False without a rule or without SCL values in the store.

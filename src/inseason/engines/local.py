@@ -38,13 +38,20 @@ def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple[Any, .
         initializer(*initargs)
 
 
-def run_local(func: Callable[[T], R], units: Iterable[T], *, workers: int | None = None,
-              initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (),
-              max_in_flight: int | None = None) -> Iterator[tuple[T, R]]:
+def run_local(
+    func: Callable[[T], R],
+    units: Iterable[T],
+    *,
+    workers: int | None = None,
+    initializer: Callable[..., Any] | None = None,
+    initargs: tuple[Any, ...] = (),
+    max_in_flight: int | None = None,
+) -> Iterator[tuple[T, R]]:
     """Apply ``func`` to every unit in worker processes, yielding ``(unit, result)`` as each finishes.
 
     ``initializer(*initargs)`` runs once per worker (pass shared read-only state there, not with every
-    unit). Warnings and log records of the workers print as one ``warning: …`` line each. Exceptions raised by ``func`` propagate to the caller, after which pending units are cancelled.
+    unit). Warnings and log records of the workers print as one ``warning: …`` line each. Exceptions raised by
+    ``func`` propagate to the caller, after which pending units are cancelled.
     """
     n = workers or default_workers()
     if n <= 1:
@@ -56,8 +63,9 @@ def run_local(func: Callable[[T], R], units: Iterable[T], *, workers: int | None
     limit = max_in_flight or 2 * n
     pending: dict[Future[R], T] = {}
     todo = iter(units)
-    with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_start_worker,
-                             initargs=(initializer, initargs)) as pool:
+    with ProcessPoolExecutor(
+        n, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(initializer, initargs)
+    ) as pool:
         try:
             while True:
                 for unit in todo:

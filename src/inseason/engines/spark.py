@@ -43,8 +43,10 @@ try:
     from pyspark.errors import PySparkAttributeError, PySparkRuntimeError
     from pyspark.sql import SparkSession
 except ImportError as exc:  # tests/test_install.py runs this branch in a subprocess without PySpark
-    raise InputError(f"the Spark engine (--engine spark, inseason bench engines) needs PySpark, which cannot be "
-                     f"imported ({exc}): {SPARK_EXTRA_HINT}") from exc
+    raise InputError(
+        f"the Spark engine (--engine spark, inseason bench engines) needs PySpark, which cannot be "
+        f"imported ({exc}): {SPARK_EXTRA_HINT}"
+    ) from exc
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,8 +66,10 @@ def _check_java() -> None:
     if java_home and os.access(os.path.join(java_home, "bin", "java"), os.X_OK):
         return
     if shutil.which("java") is None:
-        raise InputError("--engine spark needs Java 17 or newer and none was found: install it "
-                         "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+        raise InputError(
+            "--engine spark needs Java 17 or newer and none was found: install it "
+            "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+        )
 
 
 def _check_master(master: str) -> None:
@@ -83,8 +87,10 @@ def _check_master(master: str) -> None:
                 return
         except OSError as exc:
             problem = exc
-    raise InputError(f"Spark master {master} cannot be reached ({problem}): start it, or fix --spark-master "
-                     "(e.g. spark://HOST:7077, sc://HOST:15002, yarn, local[*])")
+    raise InputError(
+        f"Spark master {master} cannot be reached ({problem}): start it, or fix --spark-master "
+        "(e.g. spark://HOST:7077, sc://HOST:15002, yarn, local[*])"
+    )
 
 
 def spark_context(session: SparkSession) -> SparkContext | None:
@@ -100,8 +106,9 @@ def _master(session: SparkSession) -> str:
     return context.master if context is not None else str(session.conf.get("spark.master", "unknown"))
 
 
-def get_spark(*, master: str | None = None, app_name: str = "inseason",
-              config: Mapping[str, str] | None = None) -> SparkSession:
+def get_spark(
+    *, master: str | None = None, app_name: str = "inseason", config: Mapping[str, str] | None = None
+) -> SparkSession:
     """The Spark session to run on: the active one when there is one, else a new one on ``master``.
 
     ``master`` defaults to ``local[*]`` for a new session; ``sc://host:port`` connects to a Spark Connect
@@ -113,8 +120,10 @@ def get_spark(*, master: str | None = None, app_name: str = "inseason",
     if active is not None:
         running = _master(active)
         if master is not None and master != running:
-            raise InputError(f"a Spark session on {running} is already running in this process: "
-                             f"use it (leave out --spark-master) or stop it before asking for {master}")
+            raise InputError(
+                f"a Spark session on {running} is already running in this process: "
+                f"use it (leave out --spark-master) or stop it before asking for {master}"
+            )
         return active
     target = master or "local[*]"
     _check_master(target)
@@ -130,8 +139,9 @@ def get_spark(*, master: str | None = None, app_name: str = "inseason",
     try:
         session = builder.getOrCreate()
     except PySparkRuntimeError as exc:
-        raise InputError(f"Spark could not start on {target} ({exc.getErrorClass()}): check Java (JAVA_HOME) "
-                         "and --spark-master") from None
+        raise InputError(
+            f"Spark could not start on {target} ({exc.getErrorClass()}): check Java (JAVA_HOME) and --spark-master"
+        ) from None
     context = spark_context(session)
     if context is not None:
         context.setLogLevel("ERROR")
@@ -180,8 +190,9 @@ class _Inline:
     value: tuple[str, bytes]
 
 
-def _unit_runner(func: Callable[[Any], Any], units: Sequence[Any], state: Broadcast[tuple[str, bytes]] | _Inline | None
-                 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+def _unit_runner(
+    func: Callable[[Any], Any], units: Sequence[Any], state: Broadcast[tuple[str, bytes]] | _Inline | None
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The ``mapInArrow`` function of a wave: run the initializer once per Python worker, then ``func`` on the
     unit of every row (``id``: the unit's place in ``units``)."""
 
@@ -202,15 +213,24 @@ def _unit_runner(func: Callable[[Any], Any], units: Sequence[Any], state: Broadc
                 indices.append(index)
                 ok.append(success)
                 results.append(cloudpickle.dumps(result))
-            yield pa.RecordBatch.from_arrays([pa.array(indices, pa.int64()), pa.array(ok, pa.bool_()),
-                                              pa.array(results, pa.binary())], names=["index", "ok", "result"])
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(indices, pa.int64()), pa.array(ok, pa.bool_()), pa.array(results, pa.binary())],
+                names=["index", "ok", "result"],
+            )
 
     return run
 
 
-def run_spark(func: Callable[[T], R], units: Iterable[T], *, spark: SparkSession | None = None, master: str | None = None,
-              initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (),
-              max_in_flight: int | None = None) -> Iterator[tuple[T, R]]:
+def run_spark(
+    func: Callable[[T], R],
+    units: Iterable[T],
+    *,
+    spark: SparkSession | None = None,
+    master: str | None = None,
+    initializer: Callable[..., Any] | None = None,
+    initargs: tuple[Any, ...] = (),
+    max_in_flight: int | None = None,
+) -> Iterator[tuple[T, R]]:
     """Apply ``func`` to every unit on Spark, yielding ``(unit, result)`` in waves as they finish.
 
     The counterpart of :func:`inseason.engines.local.run_local` with the same contract: ``func`` must be an
@@ -235,7 +255,7 @@ def run_spark(func: Callable[[T], R], units: Iterable[T], *, spark: SparkSession
     wave = max_in_flight or 8 * cores
     try:
         for start in range(0, len(todo), wave):
-            chunk = todo[start:start + wave]
+            chunk = todo[start : start + wave]
             tasks = session.range(0, len(chunk), 1, len(chunk))
             finished = tasks.mapInArrow(_unit_runner(func, chunk, state), _RESULT_SCHEMA).toArrow()
             rows = zip(*(finished.column(name).to_pylist() for name in ("index", "ok", "result")))

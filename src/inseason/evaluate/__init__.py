@@ -8,19 +8,54 @@ Everything works from a predictor callable ``predict(table, *, as_of) -> probabi
 from inseason.evaluate.area import area_weighted_accuracy
 from inseason.evaluate.bootstrap import bootstrap_intervals, resampling_clusters
 from inseason.evaluate.curves import COURSE_PUBLISHED, InSeasonCurve, course_windows, earliest_dates, in_season_curve
-from inseason.evaluate.evaluation import (SCHEMA_VERSION, best_as_of, evaluate_predictor, read_evaluation,
-                                          write_evaluation)
+from inseason.evaluate.evaluation import (
+    SCHEMA_VERSION,
+    best_as_of,
+    evaluate_predictor,
+    read_evaluation,
+    write_evaluation,
+)
 from inseason.evaluate.fake import fake_evaluation, fake_series
 from inseason.evaluate.importance import attention_profile, permutation_importance
-from inseason.evaluate.metrics import (MIN_SAMPLES_PER_CLASS, MIN_TEST_SAMPLES, classification_metrics,
-                                       confusion_matrix, normalise_confusion, sample_size_check)
+from inseason.evaluate.metrics import (
+    MIN_SAMPLES_PER_CLASS,
+    MIN_TEST_SAMPLES,
+    classification_metrics,
+    confusion_matrix,
+    normalise_confusion,
+    sample_size_check,
+)
 from inseason.evaluate.predictor import Predictor
 from inseason.evaluate.schedule import as_of_schedule, resolve_as_of
 from inseason.evaluate.spatial import accuracy_by_group, block_ids
 
-__all__ = ["COURSE_PUBLISHED", "MIN_SAMPLES_PER_CLASS", "MIN_TEST_SAMPLES", "SCHEMA_VERSION", "InSeasonCurve",
-           "Predictor", "accuracy_by_group", "area_weighted_accuracy", "as_of_schedule", "attention_profile",
-           "best_as_of", "block_ids", "bootstrap_intervals", "classification_metrics", "confusion_matrix",
-           "course_windows", "earliest_dates", "evaluate_predictor", "fake_evaluation", "fake_series",
-           "in_season_curve", "normalise_confusion", "permutation_importance", "read_evaluation",
-           "resampling_clusters", "resolve_as_of", "sample_size_check", "write_evaluation"]
+__all__ = [
+    "COURSE_PUBLISHED",
+    "MIN_SAMPLES_PER_CLASS",
+    "MIN_TEST_SAMPLES",
+    "SCHEMA_VERSION",
+    "InSeasonCurve",
+    "Predictor",
+    "accuracy_by_group",
+    "area_weighted_accuracy",
+    "as_of_schedule",
+    "attention_profile",
+    "best_as_of",
+    "block_ids",
+    "bootstrap_intervals",
+    "classification_metrics",
+    "confusion_matrix",
+    "course_windows",
+    "earliest_dates",
+    "evaluate_predictor",
+    "fake_evaluation",
+    "fake_series",
+    "in_season_curve",
+    "normalise_confusion",
+    "permutation_importance",
+    "read_evaluation",
+    "resampling_clusters",
+    "resolve_as_of",
+    "sample_size_check",
+    "write_evaluation",
+]

@@ -20,8 +20,9 @@ from inseason.errors import InputError
 Z_95 = 1.959964
 
 
-def area_weighted_accuracy(sample_counts: np.ndarray, mapped_area: Sequence[float], *,
-                           classes: Sequence[str], z: float = Z_95) -> dict[str, Any]:
+def area_weighted_accuracy(
+    sample_counts: np.ndarray, mapped_area: Sequence[float], *, classes: Sequence[str], z: float = Z_95
+) -> dict[str, Any]:
     """Olofsson et al. (2014) estimates: overall, user's and producer's accuracies and the area of each
     reference class, each with its standard error and a ``z``-score confidence half-width; areas are in
     the units of ``mapped_area``. Refuses strata with fewer than two samples (no variance estimate)."""
@@ -29,8 +30,10 @@ def area_weighted_accuracy(sample_counts: np.ndarray, mapped_area: Sequence[floa
     area_map = np.asarray(mapped_area, dtype=np.float64)
     k = len(classes)
     if n.shape != (k, k) or area_map.shape != (k,):
-        raise InputError(f"area-weighted accuracy needs a {k}x{k} sample-count matrix and {k} mapped areas, "
-                         f"got {n.shape} and {area_map.shape}")
+        raise InputError(
+            f"area-weighted accuracy needs a {k}x{k} sample-count matrix and {k} mapped areas, "
+            f"got {n.shape} and {area_map.shape}"
+        )
     if (area_map < 0).any() or area_map.sum() <= 0:
         raise InputError("mapped areas must be non-negative and not all zero")
     n_row = n.sum(axis=1)
@@ -39,9 +42,9 @@ def area_weighted_accuracy(sample_counts: np.ndarray, mapped_area: Sequence[floa
         raise InputError(f"map classes {thin} have fewer than 2 sample units: sample each stratum at least twice")
     total = area_map.sum()
     weight = area_map / total
-    row_share = n / n_row[:, None]                         # n_ij / n_i.
-    proportion = weight[:, None] * row_share               # p_ij, equation 4
-    ref_share = proportion.sum(axis=0)                     # p_.j
+    row_share = n / n_row[:, None]  # n_ij / n_i.
+    proportion = weight[:, None] * row_share  # p_ij, equation 4
+    ref_share = proportion.sum(axis=0)  # p_.j
     users = np.diag(row_share)
     with np.errstate(invalid="ignore", divide="ignore"):
         producers = np.diag(proportion) / ref_share
@@ -55,21 +58,33 @@ def area_weighted_accuracy(sample_counts: np.ndarray, mapped_area: Sequence[floa
     for j in range(k):
         others = sum(area_map[i] ** 2 * cell_var[i, j] for i in range(k) if i != j)
         with np.errstate(invalid="ignore", divide="ignore"):
-            var_producers[j] = (area_map[j] ** 2 * (1 - producers[j]) ** 2 * var_users[j]
-                                + producers[j] ** 2 * others) / est_ref_area[j] ** 2
+            var_producers[j] = (
+                area_map[j] ** 2 * (1 - producers[j]) ** 2 * var_users[j] + producers[j] ** 2 * others
+            ) / est_ref_area[j] ** 2
     per_class = []
     for j, name in enumerate(classes):
         se_area = total * np.sqrt(var_share[j])
-        per_class.append({
-            "name": name,
-            "mapped_area": float(area_map[j]),
-            "area": float(total * ref_share[j]), "area_se": float(se_area), "area_ci": float(z * se_area),
-            "users_accuracy": float(users[j]), "users_se": float(np.sqrt(var_users[j])),
-            "producers_accuracy": _finite(producers[j]), "producers_se": _finite(np.sqrt(var_producers[j])),
-        })
+        per_class.append(
+            {
+                "name": name,
+                "mapped_area": float(area_map[j]),
+                "area": float(total * ref_share[j]),
+                "area_se": float(se_area),
+                "area_ci": float(z * se_area),
+                "users_accuracy": float(users[j]),
+                "users_se": float(np.sqrt(var_users[j])),
+                "producers_accuracy": _finite(producers[j]),
+                "producers_se": _finite(np.sqrt(var_producers[j])),
+            }
+        )
     se_overall = float(np.sqrt(var_overall))
-    return {"overall_accuracy": overall, "overall_se": se_overall, "overall_ci": z * se_overall,
-            "total_area": float(total), "per_class": per_class}
+    return {
+        "overall_accuracy": overall,
+        "overall_se": se_overall,
+        "overall_ci": z * se_overall,
+        "total_area": float(total),
+        "per_class": per_class,
+    }
 
 
 def _finite(value: float) -> float | None:

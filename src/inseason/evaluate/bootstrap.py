@@ -35,8 +35,10 @@ def group_indices(groups: Sequence[Any] | np.ndarray | None, *, n: int) -> np.nd
     values = np.asarray(groups, dtype=object)
     if values.shape != (n,):
         raise InputError(f"group ids have {values.shape[0] if values.ndim else 0} entries for {n} samples")
-    keys = [("sample", i) if v is None or (isinstance(v, float) and np.isnan(v)) else ("group", v)
-            for i, v in enumerate(values.tolist())]
+    keys = [
+        ("sample", i) if v is None or (isinstance(v, float) and np.isnan(v)) else ("group", v)
+        for i, v in enumerate(values.tolist())
+    ]
     index: dict[Any, int] = {}
     return np.array([index.setdefault(key, len(index)) for key in keys], dtype=np.int64)
 
@@ -82,8 +84,7 @@ def connected_keys(keys: Sequence[np.ndarray], *, n: int) -> np.ndarray:
         offsets += int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 0
     row_index = np.concatenate(rows) if rows else np.empty(0, np.int64)
     node_index = np.concatenate(nodes) if nodes else np.empty(0, np.int64)
-    graph = coo_matrix((np.ones(row_index.size, dtype=np.int8), (row_index, node_index)),
-                       shape=(offsets, offsets))
+    graph = coo_matrix((np.ones(row_index.size, dtype=np.int8), (row_index, node_index)), shape=(offsets, offsets))
     _, labels = connected_components(graph, directed=False)
     _, first, inverse = np.unique(labels[:n], return_index=True, return_inverse=True)
     order = np.argsort(np.argsort(first))  # renumber clusters by their first row
@@ -118,8 +119,7 @@ def resampling_clusters(table: pa.Table, *, by: str = "field", block_size: float
     n = table.num_rows
     x = _float_column(table, "x")
     y = _float_column(table, "y")
-    keys = [_key_codes(table.column("sample_id")) if "sample_id" in table.column_names
-            else np.full(n, -1, np.int64)]
+    keys = [_key_codes(table.column("sample_id")) if "sample_id" in table.column_names else np.full(n, -1, np.int64)]
     if by == "field":
         keys.append(_point_codes(x, y))
         if "field_id" in table.column_names:
@@ -145,8 +145,9 @@ def replicate_weights(n_groups: int, *, n_boot: int, seed: int) -> np.ndarray:
     return rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(np.float64)
 
 
-def bootstrap_confusions(y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int, group_index: np.ndarray,
-                         weights: np.ndarray) -> np.ndarray:
+def bootstrap_confusions(
+    y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int, group_index: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
     """Confusion matrices ``[n_boot, K, K]`` of the replicates described by ``weights`` ``[n_boot, G]``."""
     n_groups = weights.shape[1]
     cell = np.asarray(y_true, dtype=np.int64) * n_classes + np.asarray(y_pred, dtype=np.int64)
@@ -180,9 +181,16 @@ def _interval(values: np.ndarray, tails: list[float]) -> list[float] | None:
     return [float(low), float(high)]
 
 
-def bootstrap_intervals(y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int,
-                        groups: Sequence[Any] | np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
-                        level: float = 0.95) -> dict[str, Any]:
+def bootstrap_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    n_classes: int,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
     """Bootstrap percentile intervals of OA, macro-F1, weighted F1, kappa and per-class F1, resampling
     ``groups`` (field or block ids, one per sample) when given and samples otherwise."""
     index = group_indices(groups, n=len(y_true))

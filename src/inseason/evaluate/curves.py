@@ -12,8 +12,12 @@ import numpy as np
 import pyarrow as pa
 
 from inseason.errors import InputError
-from inseason.evaluate.bootstrap import (bootstrap_confusions, group_indices, intervals_from_confusions,
-                                         replicate_weights)
+from inseason.evaluate.bootstrap import (
+    bootstrap_confusions,
+    group_indices,
+    intervals_from_confusions,
+    replicate_weights,
+)
 from inseason.evaluate.metrics import confusion_matrix, metrics_from_confusion
 from inseason.evaluate.predictor import Predictor, Targets, checked_probabilities, class_indices, day_number
 from inseason.evaluate.schedule import as_of_schedule, check_schedule, resolve_as_of
@@ -24,10 +28,15 @@ from inseason.season import DEFAULT_START
 #: The ARSET course's own result under its window protocol (REFERENCE, "The ARSET course recipe"), carried
 #: in ``course_windows["published"]`` so the report and the demo print it beside ours from data.
 COURSE_PUBLISHED: dict[str, Any] = {
-    "overall_accuracy": 0.756, "macro_f1": 0.602, "n_pixels": 14_904, "n_windows": 15,
+    "overall_accuracy": 0.756,
+    "macro_f1": 0.602,
+    "n_pixels": 14_904,
+    "n_windows": 15,
     "window_accuracy_range": [0.59, 0.86],
-    "source": ("NASA ARSET course \"Training & Testing ML Models for Irregularly-Spaced Time Series of "
-               "Imagery\": overall accuracy 0.756, macro-F1 0.602 over 14 904 test pixels × 15 windows"),
+    "source": (
+        'NASA ARSET course "Training & Testing ML Models for Irregularly-Spaced Time Series of '
+        'Imagery": overall accuracy 0.756, macro-F1 0.602 over 14 904 test pixels × 15 windows'
+    ),
 }
 
 
@@ -44,19 +53,20 @@ class InSeasonCurve:
     target_f1: float
 
 
-def predict_at(predict: Predictor, table: pa.Table, *, end_day: np.ndarray, start_day: np.ndarray | None = None,
-               n_classes: int) -> np.ndarray:
+def predict_at(
+    predict: Predictor, table: pa.Table, *, end_day: np.ndarray, start_day: np.ndarray | None = None, n_classes: int
+) -> np.ndarray:
     """Probabilities ``[rows, classes]`` with each row's series cut to ``[start_day, end_day]`` (days since
     1970-01-01, per row); the predictor is called once per distinct end date with that date as ``as_of``."""
     probabilities = np.empty((table.num_rows, n_classes))
     for end in np.unique(end_day):
         rows = np.flatnonzero(end_day == end)
         subset = table.take(pa.array(rows))
-        subset = observation_window(subset, end_day=end_day[rows],
-                                    start_day=None if start_day is None else start_day[rows])
+        subset = observation_window(
+            subset, end_day=end_day[rows], start_day=None if start_day is None else start_day[rows]
+        )
         as_of = dt.date(1970, 1, 1) + dt.timedelta(days=int(end))
-        probabilities[rows] = checked_probabilities(predict(subset, as_of=as_of), n_rows=len(rows),
-                                                    n_classes=n_classes)
+        probabilities[rows] = checked_probabilities(predict(subset, as_of=as_of), n_rows=len(rows), n_classes=n_classes)
     return probabilities
 
 
@@ -74,21 +84,28 @@ def targets_at(targets: Targets | None, table: pa.Table, *, end_day: np.ndarray,
     return y_true
 
 
-def _metrics_with_intervals(y_true: np.ndarray, y_pred: np.ndarray, *, classes: Sequence[str],
-                            group_index: np.ndarray, weights: np.ndarray, level: float) -> dict[str, Any]:
+def _metrics_with_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    classes: Sequence[str],
+    group_index: np.ndarray,
+    weights: np.ndarray,
+    level: float,
+) -> dict[str, Any]:
     n_classes = len(classes)
     metrics = metrics_from_confusion(confusion_matrix(y_true, y_pred, n_classes=n_classes), classes=classes)
-    confusions = bootstrap_confusions(y_true, y_pred, n_classes=n_classes, group_index=group_index,
-                                      weights=weights)
+    confusions = bootstrap_confusions(y_true, y_pred, n_classes=n_classes, group_index=group_index, weights=weights)
     metrics["intervals"] = intervals_from_confusions(confusions, level=level)
     return metrics
 
 
-def earliest_dates(by_as_of_date: Sequence[dict[str, Any]], *, classes: Sequence[str],
-                   target_f1: float) -> dict[str, str | None]:
+def earliest_dates(
+    by_as_of_date: Sequence[dict[str, Any]], *, classes: Sequence[str], target_f1: float
+) -> dict[str, str | None]:
     """For each class, the first as-of date whose F1 is at least ``target_f1`` (None if never reached or
     the class has no support)."""
-    earliest: dict[str, str | None] = {name: None for name in classes}
+    earliest: dict[str, str | None] = dict.fromkeys(classes)
     for row in by_as_of_date:
         for entry in row["per_class"]:
             if earliest[entry["name"]] is None and entry["f1"] is not None and entry["f1"] >= target_f1:
@@ -96,11 +113,21 @@ def earliest_dates(by_as_of_date: Sequence[dict[str, Any]], *, classes: Sequence
     return earliest
 
 
-def in_season_curve(predict: Predictor, table: pa.Table, *, classes: Sequence[str],
-                    as_of: Sequence[str] | None = None, season_start: str = DEFAULT_START,
-                    target_f1: float = 0.8, groups: Sequence[Any] | np.ndarray | None = None,
-                    n_boot: int = 1000, level: float = 0.95, seed: int = 0, targets: Targets | None = None,
-                    quiet: bool = True) -> InSeasonCurve:
+def in_season_curve(
+    predict: Predictor,
+    table: pa.Table,
+    *,
+    classes: Sequence[str],
+    as_of: Sequence[str] | None = None,
+    season_start: str = DEFAULT_START,
+    target_f1: float = 0.8,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    targets: Targets | None = None,
+    quiet: bool = True,
+) -> InSeasonCurve:
     """Evaluate ``predict`` at calendar as-of dates (month-days, default every 15 days 1 April–31 October)
     resolved in each row's season: all metrics with bootstrap intervals (resampling ``groups`` when given:
     the clusters of `inseason.evaluate.bootstrap.resampling_clusters`, so a place's seasons are drawn
@@ -111,8 +138,9 @@ def in_season_curve(predict: Predictor, table: pa.Table, *, classes: Sequence[st
         raise InputError(f"target F1 {target_f1} must lie in (0, 1]")
     y_true = class_indices(table, classes=classes)
     years = np.asarray(table.column("year").to_numpy(zero_copy_only=False), dtype=np.int64)
-    dates = check_schedule(list(as_of) if as_of is not None else as_of_schedule(),
-                           sorted(set(years.tolist())), start=season_start)
+    dates = check_schedule(
+        list(as_of) if as_of is not None else as_of_schedule(), sorted(set(years.tolist())), start=season_start
+    )
     group_index = group_indices(groups, n=table.num_rows)
     weights = replicate_weights(int(group_index.max()) + 1, n_boot=n_boot, seed=seed)
     probabilities = np.empty((len(dates), table.num_rows, len(classes)))
@@ -123,17 +151,35 @@ def in_season_curve(predict: Predictor, table: pa.Table, *, classes: Sequence[st
             end_day = np.array([day_number(resolve_as_of(month_day, int(y), start=season_start)) for y in years])
             probabilities[d] = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
             truth = targets_at(targets, table, end_day=end_day, default=y_true)
-            metrics = _metrics_with_intervals(truth, probabilities[d].argmax(axis=1), classes=classes,
-                                              group_index=group_index, weights=weights, level=level)
+            metrics = _metrics_with_intervals(
+                truth,
+                probabilities[d].argmax(axis=1),
+                classes=classes,
+                group_index=group_index,
+                weights=weights,
+                level=level,
+            )
             rows.append({"as_of": month_day, **metrics})
             bar.advance(task)
-    return InSeasonCurve(as_of=dates, probabilities=probabilities, by_as_of_date=rows,
-                         earliest_date=earliest_dates(rows, classes=classes, target_f1=target_f1),
-                         target_f1=target_f1)
+    return InSeasonCurve(
+        as_of=dates,
+        probabilities=probabilities,
+        by_as_of_date=rows,
+        earliest_date=earliest_dates(rows, classes=classes, target_f1=target_f1),
+        target_f1=target_f1,
+    )
 
 
-def course_windows(predict: Predictor, table: pa.Table, *, classes: Sequence[str], window_days: int = 120,
-                   step_days: int = 15, n_windows: int = 15, quiet: bool = True) -> dict[str, Any]:
+def course_windows(
+    predict: Predictor,
+    table: pa.Table,
+    *,
+    classes: Sequence[str],
+    window_days: int = 120,
+    step_days: int = 15,
+    n_windows: int = 15,
+    quiet: bool = True,
+) -> dict[str, Any]:
     """The ARSET course's test protocol (REFERENCE): for each sample, windows of ``window_days`` starting
     every ``step_days`` after its first observation; metrics pooled over all (sample, window) pairs and per
     window start, with the course's own published figures (`COURSE_PUBLISHED`: OA 0.756, macro-F1 0.602)
@@ -153,18 +199,31 @@ def course_windows(predict: Predictor, table: pa.Table, *, classes: Sequence[str
         task = bar.add_task("windows", total=n_windows)
         for k in range(n_windows):
             start = first_day + k * step_days
-            probabilities = predict_at(predict, table, start_day=start, end_day=start + window_days - 1,
-                                       n_classes=len(classes))
+            probabilities = predict_at(
+                predict, table, start_day=start, end_day=start + window_days - 1, n_classes=len(classes)
+            )
             y_pred = probabilities.argmax(axis=1)
-            metrics = metrics_from_confusion(confusion_matrix(y_true, y_pred, n_classes=len(classes)),
-                                             classes=classes)
-            windows.append({"index": k, "start_offset_days": k * step_days, "n": metrics["n"],
-                            "overall_accuracy": metrics["overall_accuracy"], "macro_f1": metrics["macro_f1"]})
+            metrics = metrics_from_confusion(confusion_matrix(y_true, y_pred, n_classes=len(classes)), classes=classes)
+            windows.append(
+                {
+                    "index": k,
+                    "start_offset_days": k * step_days,
+                    "n": metrics["n"],
+                    "overall_accuracy": metrics["overall_accuracy"],
+                    "macro_f1": metrics["macro_f1"],
+                }
+            )
             truths.append(y_true)
             predictions.append(y_pred)
             bar.advance(task)
-    pooled = metrics_from_confusion(confusion_matrix(np.concatenate(truths), np.concatenate(predictions),
-                                                     n_classes=len(classes)), classes=classes)
-    return {"window_days": window_days, "step_days": step_days, "n_windows": n_windows, "windows": windows,
-            **pooled, "published": {**COURSE_PUBLISHED, "window_accuracy_range":
-                                    list(COURSE_PUBLISHED["window_accuracy_range"])}}
+    pooled = metrics_from_confusion(
+        confusion_matrix(np.concatenate(truths), np.concatenate(predictions), n_classes=len(classes)), classes=classes
+    )
+    return {
+        "window_days": window_days,
+        "step_days": step_days,
+        "n_windows": n_windows,
+        "windows": windows,
+        **pooled,
+        "published": {**COURSE_PUBLISHED, "window_accuracy_range": list(COURSE_PUBLISHED["window_accuracy_range"])},
+    }

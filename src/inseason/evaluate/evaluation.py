@@ -86,12 +86,23 @@ SCHEMA_VERSION = 2
 log = logging.getLogger(__name__)
 
 #: Colours for classes without a CDL code (a qualitative palette, colour-blind friendly first).
-FALLBACK_COLORS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#999999",
-                   "#8c564b", "#17becf")
+FALLBACK_COLORS = (
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#cc79a7",
+    "#56b4e9",
+    "#d55e00",
+    "#f0e442",
+    "#999999",
+    "#8c564b",
+    "#17becf",
+)
 
 
-def class_entries(classes: Sequence[str], *, codes: Sequence[int | None],
-                  colors: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+def class_entries(
+    classes: Sequence[str], *, codes: Sequence[int | None], colors: Sequence[str | None] | None = None
+) -> list[dict[str, Any]]:
     """``{"name", "code", "color"}`` per class: the CDL colour of its code, else the given colour (the
     model's label map), else a fixed palette."""
     entries = []
@@ -121,17 +132,32 @@ def data_summary(table: pa.Table, *, classes: Sequence[str]) -> dict[str, Any]:
     dates = table.column("dates").combine_chunks().flatten()
     first = pc.min(dates).as_py() if len(dates) else None
     last = pc.max(dates).as_py() if len(dates) else None
-    return {"n_samples": table.num_rows, "years": sorted(set(table.column("year").to_pylist())),
-            "bands": bands, "scales": scales,
-            "class_counts": {name: labels.count(name) for name in classes},
-            "observations_per_sample": {"min": int(per_row.min()), "median": float(np.median(per_row)),
-                                        "max": int(per_row.max())},
-            "first_date": None if first is None else first.isoformat(),
-            "last_date": None if last is None else last.isoformat()}
+    return {
+        "n_samples": table.num_rows,
+        "years": sorted(set(table.column("year").to_pylist())),
+        "bands": bands,
+        "scales": scales,
+        "class_counts": {name: labels.count(name) for name in classes},
+        "observations_per_sample": {
+            "min": int(per_row.min()),
+            "median": float(np.median(per_row)),
+            "max": int(per_row.max()),
+        },
+        "first_date": None if first is None else first.isoformat(),
+        "last_date": None if last is None else last.isoformat(),
+    }
 
 
-def viewer_samples(table: pa.Table, *, classes: Sequence[str], probabilities: np.ndarray, as_of: Sequence[str],
-                   season_start: str, n_samples: int, seed: int) -> list[dict[str, Any]]:
+def viewer_samples(
+    table: pa.Table,
+    *,
+    classes: Sequence[str],
+    probabilities: np.ndarray,
+    as_of: Sequence[str],
+    season_start: str,
+    n_samples: int,
+    seed: int,
+) -> list[dict[str, Any]]:
     """Up to ``n_samples`` rows (classes taken in turn, random within a class) with their band series in
     reflectance, NDVI when B04 and B08 exist, SCL, and the predicted class at each as-of date."""
     bands, scales = series_bands(table.schema)
@@ -158,15 +184,26 @@ def viewer_samples(table: pa.Table, *, classes: Sequence[str], probabilities: np
                 ratio = (nir - red) / (nir + red)
             ndvi = [round(float(v), 4) if np.isfinite(v) else None for v in ratio]
         days = flat.day[obs]
-        predictions = [{"date": resolve_as_of(md, years[row], start=season_start).isoformat(),
-                        "label": classes[int(probabilities[d, row].argmax())],
-                        "probability": round(float(probabilities[d, row].max()), 4)} for d, md in enumerate(as_of)]
-        samples.append({
-            "sample_id": str(ids[row]), "label": classes[int(y_true[row])], "year": int(years[row]),
-            "dates": [(np.datetime64(int(day), "D")).astype(str) for day in days],
-            "bands": series, "ndvi": ndvi,
-            "scl": None if flat.scl is None else [int(v) for v in flat.scl[obs]],
-            "as_of": predictions})
+        predictions = [
+            {
+                "date": resolve_as_of(md, years[row], start=season_start).isoformat(),
+                "label": classes[int(probabilities[d, row].argmax())],
+                "probability": round(float(probabilities[d, row].max()), 4),
+            }
+            for d, md in enumerate(as_of)
+        ]
+        samples.append(
+            {
+                "sample_id": str(ids[row]),
+                "label": classes[int(y_true[row])],
+                "year": int(years[row]),
+                "dates": [(np.datetime64(int(day), "D")).astype(str) for day in days],
+                "bands": series,
+                "ndvi": ndvi,
+                "scl": None if flat.scl is None else [int(v) for v in flat.scl[obs]],
+                "as_of": predictions,
+            }
+        )
     return samples
 
 
@@ -205,18 +242,35 @@ def importance_dates(as_of: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(as_of[i] for i in ((n - 1) // 3, 2 * (n - 1) // 3, n - 1)))
 
 
-def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence[str],
-                       class_codes: Sequence[int | None] | None = None,
-                       class_colors: Sequence[str | None] | None = None, bands: Sequence[str] | None = None,
-                       as_of: Sequence[str] | None = None,
-                       season_start: str = DEFAULT_START, target_f1: float = 0.8, spatial_by: str = "field",
-                       block_size: float = 2000.0, n_boot: int = 1000, level: float = 0.95,
-                       importance: bool = True, importance_repeats: int = 5,
-                       importance_as_of: Sequence[str] | None = None, course_protocol: bool = False,
-                       n_viewer_samples: int = 24, max_map_points: int = 20_000,
-                       config: Mapping[str, Any] | None = None, leakage_audit: Mapping[str, Any] | None = None,
-                       extra_summary: Mapping[str, Any] | None = None, title: str = "inseason evaluation",
-                       seed: int = 0, targets: Targets | None = None, quiet: bool = True) -> dict[str, Any]:
+def evaluate_predictor(
+    predict: Predictor,
+    table: pa.Table,
+    *,
+    classes: Sequence[str],
+    class_codes: Sequence[int | None] | None = None,
+    class_colors: Sequence[str | None] | None = None,
+    bands: Sequence[str] | None = None,
+    as_of: Sequence[str] | None = None,
+    season_start: str = DEFAULT_START,
+    target_f1: float = 0.8,
+    spatial_by: str = "field",
+    block_size: float = 2000.0,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    importance: bool = True,
+    importance_repeats: int = 5,
+    importance_as_of: Sequence[str] | None = None,
+    course_protocol: bool = False,
+    n_viewer_samples: int = 24,
+    max_map_points: int = 20_000,
+    config: Mapping[str, Any] | None = None,
+    leakage_audit: Mapping[str, Any] | None = None,
+    extra_summary: Mapping[str, Any] | None = None,
+    title: str = "inseason evaluation",
+    seed: int = 0,
+    targets: Targets | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
     """Everything the report shows about ``predict`` on ``table`` (already restricted to the split to
     evaluate): end-of-season metrics, in-season curves, importance, accuracy by field or block, map points
     and viewer samples, as the evaluation dict this module's docstring defines. Bootstrap intervals
@@ -229,8 +283,10 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     class to score each row against as of a date when a label rule depends on the observations (the
     ARSET No Crop Growing rule); without it every row keeps its label."""
     if bands is not None and list(series_bands(table.schema)[0]) != list(bands):
-        raise InputError(f"the series table's bands {series_bands(table.schema)[0]} differ from the model's "
-                         f"{list(bands)}: build the series with the bands the model was trained on")
+        raise InputError(
+            f"the series table's bands {series_bands(table.schema)[0]} differ from the model's "
+            f"{list(bands)}: build the series with the bands the model was trained on"
+        )
     if spatial_by not in ("field", "block"):
         raise InputError(f"spatial grouping {spatial_by!r}: choose 'field' or 'block'")
     y_true = class_indices(table, classes=classes)
@@ -244,18 +300,33 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     else:
         groups = block_ids(x, y, block_size=block_size)
     clusters, unit = resampling_clusters(table, by=spatial_by, block_size=block_size)
-    curve = in_season_curve(predict, table, classes=classes, as_of=as_of, season_start=season_start,
-                            target_f1=target_f1, groups=clusters, n_boot=n_boot, level=level, seed=seed,
-                            targets=targets, quiet=quiet)
+    curve = in_season_curve(
+        predict,
+        table,
+        classes=classes,
+        as_of=as_of,
+        season_start=season_start,
+        target_f1=target_f1,
+        groups=clusters,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
+        targets=targets,
+        quiet=quiet,
+    )
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
     end_day = np.array([day_number(season_end(int(yr), start=season_start)) for yr in years])
     final = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
     y_true = targets_at(targets, table, end_day=end_day, default=y_true)
     y_pred = final.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, classes=classes)
-    metrics["intervals"] = {**bootstrap_intervals(y_true, y_pred, n_classes=len(classes), groups=clusters,
-                                                  n_boot=n_boot, seed=seed, level=level),
-                            "resampled": unit, "n_clusters": int(clusters.max()) + 1}
+    metrics["intervals"] = {
+        **bootstrap_intervals(
+            y_true, y_pred, n_classes=len(classes), groups=clusters, n_boot=n_boot, seed=seed, level=level
+        ),
+        "resampled": unit,
+        "n_clusters": int(clusters.max()) + 1,
+    }
     size = sample_size_check([entry["support"] for entry in metrics["per_class"]], classes=classes)
     if size["too_small"]:
         log.warning("%s", size["warning"])
@@ -263,32 +334,67 @@ def evaluate_predictor(predict: Predictor, table: pa.Table, *, classes: Sequence
     if importance:
         dates = list(importance_as_of) if importance_as_of is not None else importance_dates(curve.as_of)
         for key, by in (("bands", "band"), ("periods", "period")):
-            importance_result[key] = [permutation_importance(
-                predict, table, classes=classes, by=by, as_of=date, season_start=season_start,
-                n_repeats=importance_repeats, seed=seed, quiet=quiet) for date in dates]
+            importance_result[key] = [
+                permutation_importance(
+                    predict,
+                    table,
+                    classes=classes,
+                    by=by,
+                    as_of=date,
+                    season_start=season_start,
+                    n_repeats=importance_repeats,
+                    seed=seed,
+                    quiet=quiet,
+                )
+                for date in dates
+            ]
     crs = table.column("crs")[0].as_py() if "crs" in table.column_names else None
     rng = np.random.default_rng(seed)
     shown = np.sort(rng.permutation(table.num_rows)[:max_map_points])
-    return _null_nan({
-        "schema_version": SCHEMA_VERSION, "title": title, "config": dict(config or {}),
-        "leakage_audit": None if leakage_audit is None else dict(leakage_audit),
-        "data": {**data_summary(table, classes=classes), **dict(extra_summary or {})},
-        "classes": class_entries(classes, codes=codes, colors=class_colors), "season_start": season_start,
-        "target_f1": target_f1,
-        **metrics,
-        "end_of_season": end_of_season_month_day(years, season_start=season_start),
-        "best_as_of": best_as_of(curve.by_as_of_date), "sample_size": size,
-        "by_as_of_date": curve.by_as_of_date, "earliest_date": curve.earliest_date,
-        "course_windows": course_windows(predict, table, classes=classes, quiet=quiet) if course_protocol else None,
-        "importance": importance_result,
-        "spatial": {"by": spatial_by, "block_size": block_size if spatial_by == "block" else None, "crs": crs,
-                    "groups": accuracy_by_group(y_true, y_pred, groups=groups, x=x, y=y, classes=classes)},
-        "map": {"crs": crs, "x": x[shown].tolist(), "y": y[shown].tolist(), "year": years[shown].tolist(),
+    return _null_nan(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "title": title,
+            "config": dict(config or {}),
+            "leakage_audit": None if leakage_audit is None else dict(leakage_audit),
+            "data": {**data_summary(table, classes=classes), **dict(extra_summary or {})},
+            "classes": class_entries(classes, codes=codes, colors=class_colors),
+            "season_start": season_start,
+            "target_f1": target_f1,
+            **metrics,
+            "end_of_season": end_of_season_month_day(years, season_start=season_start),
+            "best_as_of": best_as_of(curve.by_as_of_date),
+            "sample_size": size,
+            "by_as_of_date": curve.by_as_of_date,
+            "earliest_date": curve.earliest_date,
+            "course_windows": course_windows(predict, table, classes=classes, quiet=quiet) if course_protocol else None,
+            "importance": importance_result,
+            "spatial": {
+                "by": spatial_by,
+                "block_size": block_size if spatial_by == "block" else None,
+                "crs": crs,
+                "groups": accuracy_by_group(y_true, y_pred, groups=groups, x=x, y=y, classes=classes),
+            },
+            "map": {
+                "crs": crs,
+                "x": x[shown].tolist(),
+                "y": y[shown].tolist(),
+                "year": years[shown].tolist(),
                 "truth": y_true[shown].tolist(),
-                "prediction": y_pred[shown].tolist(), "confidence": final[shown].max(axis=1).round(4).tolist()},
-        "samples": viewer_samples(table, classes=classes, probabilities=curve.probabilities, as_of=curve.as_of,
-                                  season_start=season_start, n_samples=n_viewer_samples, seed=seed),
-    })
+                "prediction": y_pred[shown].tolist(),
+                "confidence": final[shown].max(axis=1).round(4).tolist(),
+            },
+            "samples": viewer_samples(
+                table,
+                classes=classes,
+                probabilities=curve.probabilities,
+                as_of=curve.as_of,
+                season_start=season_start,
+                n_samples=n_viewer_samples,
+                seed=seed,
+            ),
+        }
+    )
 
 
 def _null_nan(value: Any) -> Any:
@@ -319,6 +425,8 @@ def read_evaluation(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"evaluation file {path} is not JSON ({exc}): run inseason evaluate again") from None
     if not isinstance(evaluation, dict) or evaluation.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(f"evaluation file {path} is not an inseason evaluation of schema version {SCHEMA_VERSION}: "
-                         "run inseason evaluate again")
+        raise InputError(
+            f"evaluation file {path} is not an inseason evaluation of schema version {SCHEMA_VERSION}: "
+            "run inseason evaluate again"
+        )
     return evaluation

@@ -20,8 +20,12 @@ from inseason.evaluate.series_arrays import flatten_series
 from inseason.tables import series_bands, series_schema
 
 #: Fake classes: name → (CDL code, day of year of peak greenness).
-FAKE_CLASSES: dict[str, tuple[int, int]] = {"Corn": (1, 185), "Soybeans": (5, 225), "Rice": (3, 205),
-                                            "Cotton": (2, 240)}
+FAKE_CLASSES: dict[str, tuple[int, int]] = {
+    "Corn": (1, 185),
+    "Soybeans": (5, 225),
+    "Rice": (3, 205),
+    "Cotton": (2, 240),
+}
 FAKE_BANDS = ("B02", "B03", "B04", "B08")
 _CLEAR, _SHADOW, _CIRRUS = 4, 3, 10
 
@@ -31,8 +35,14 @@ def greenness(day_of_year: np.ndarray, peak: float) -> np.ndarray:
     return np.exp(-0.5 * ((np.asarray(day_of_year, dtype=np.float64) - peak) / 45.0) ** 2)
 
 
-def fake_series(*, n_fields: int = 6, pixels_per_field: int = 5, years: Sequence[int] = (2021,),
-                seed: int = 0, fixed_locations: bool = False) -> pa.Table:
+def fake_series(
+    *,
+    n_fields: int = 6,
+    pixels_per_field: int = 5,
+    years: Sequence[int] = (2021,),
+    seed: int = 0,
+    fixed_locations: bool = False,
+) -> pa.Table:
     """A series table (int16 reflectance × 10 000, bands B02 B03 B04 B08) of ``n_fields`` fields per class
     and year, 5-day revisits from March to October with cloudy dates dropped, per-field planting shifts.
 
@@ -60,8 +70,9 @@ def fake_series(*, n_fields: int = 6, pixels_per_field: int = 5, years: Sequence
                     dates = [start + dt.timedelta(days=int(d)) for d in kept]
                     doy = np.array([d.timetuple().tm_yday for d in dates])
                     veg = greenness(doy, peak + shift) + rng.normal(0, 0.06, doy.size)
-                    reflectance = np.stack([0.06 - 0.03 * veg, 0.08 + 0.02 * veg, 0.10 - 0.07 * veg,
-                                            0.20 + 0.30 * veg], axis=1)
+                    reflectance = np.stack(
+                        [0.06 - 0.03 * veg, 0.08 + 0.02 * veg, 0.10 - 0.07 * veg, 0.20 + 0.30 * veg], axis=1
+                    )
                     scl = rng.choice([_CLEAR, _CLEAR, _CLEAR, _SHADOW, _CIRRUS], size=doy.size)
                     rows["sample_id"].append(len(rows["sample_id"]) + 1)
                     rows["year"].append(year)
@@ -108,16 +119,18 @@ class TemplatePredictor:
         veg = (0.1 - 0.3 * ndvi) / (0.23 * ndvi - 0.37)  # inverts the fake reflectance model
         error = np.zeros((table.num_rows, len(self.classes)))
         for k, name in enumerate(self.classes):
-            error[:, k] = np.bincount(row, weights=(veg - greenness(doy, FAKE_CLASSES[name][1])) ** 2,
-                                      minlength=table.num_rows)
+            error[:, k] = np.bincount(
+                row, weights=(veg - greenness(doy, FAKE_CLASSES[name][1])) ** 2, minlength=table.num_rows
+            )
         logits = -self.sharpness * error
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
-def fake_evaluation(*, seed: int = 0, n_boot: int = 200, n_fields: int = 6, pixels_per_field: int = 5,
-                    years: Sequence[int] = (2021,)) -> dict[str, Any]:
+def fake_evaluation(
+    *, seed: int = 0, n_boot: int = 200, n_fields: int = 6, pixels_per_field: int = 5, years: Sequence[int] = (2021,)
+) -> dict[str, Any]:
     """A complete evaluation dict (see `inseason.evaluate.evaluation`) of `TemplatePredictor` on
     `fake_series` (``n_fields``, ``pixels_per_field`` and ``years`` as there; the default is 120 samples,
     30 per class), with a config, a leakage audit and the course-window protocol filled in.
@@ -125,8 +138,21 @@ def fake_evaluation(*, seed: int = 0, n_boot: int = 200, n_fields: int = 6, pixe
     ``sample_size`` carries a warning."""
     table = fake_series(n_fields=n_fields, pixels_per_field=pixels_per_field, years=years, seed=seed)
     return evaluate_predictor(
-        TemplatePredictor(), table, classes=list(FAKE_CLASSES), n_boot=n_boot, importance_repeats=2,
-        course_protocol=True, n_viewer_samples=12, seed=seed, title="Fake evaluation (template predictor)",
+        TemplatePredictor(),
+        table,
+        classes=list(FAKE_CLASSES),
+        n_boot=n_boot,
+        importance_repeats=2,
+        course_protocol=True,
+        n_viewer_samples=12,
+        seed=seed,
+        title="Fake evaluation (template predictor)",
         config={"model": {"name": "template", "sharpness": 40.0}, "seed": seed},
-        leakage_audit={"split_by": "field", "buffer_m": 300, "train_test_min_distance_m": 312.5,
-                       "shared_fields": 0, "passed": True})
+        leakage_audit={
+            "split_by": "field",
+            "buffer_m": 300,
+            "train_test_min_distance_m": 312.5,
+            "shared_fields": 0,
+            "passed": True,
+        },
+    )

@@ -23,19 +23,22 @@ from inseason.evaluate.predictor import Predictor, class_indices, day_number
 from inseason.evaluate.schedule import resolve_as_of
 from inseason.evaluate.series_arrays import FlatSeries, flatten_series, observation_window, rebuild_series
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START, season_start as start_of_season
+from inseason.season import DEFAULT_START
+from inseason.season import season_start as start_of_season
 from inseason.tables import series_bands
 
 
-def _score(predict: Predictor, table: pa.Table, y_true: np.ndarray, *, as_of: np.ndarray, n_classes: int,
-           metric: str) -> float:
+def _score(
+    predict: Predictor, table: pa.Table, y_true: np.ndarray, *, as_of: np.ndarray, n_classes: int, metric: str
+) -> float:
     y_pred = predict_at(predict, table, end_day=as_of, n_classes=n_classes).argmax(axis=1)
     value = summary_from_confusion(confusion_matrix(y_true, y_pred, n_classes=n_classes))[metric]
     return float(np.nan_to_num(value))
 
 
-def permute_within_bins(flat: FlatSeries, *, selected: np.ndarray, bands: np.ndarray | None,
-                        bin_days: int, rng: np.random.Generator) -> FlatSeries:
+def permute_within_bins(
+    flat: FlatSeries, *, selected: np.ndarray, bands: np.ndarray | None, bin_days: int, rng: np.random.Generator
+) -> FlatSeries:
     """``flat`` with the ``selected`` observations' values (only ``bands`` columns, or whole observations
     with their SCL when None) shuffled among the selected observations of the same date bin."""
     index = np.flatnonzero(selected)
@@ -54,10 +57,21 @@ def permute_within_bins(flat: FlatSeries, *, selected: np.ndarray, bands: np.nda
     return FlatSeries(row=flat.row, day=flat.day, values=values, scl=scl)
 
 
-def permutation_importance(predict: Predictor, table: pa.Table, *, classes: Sequence[str], by: str = "band",
-                           as_of: str = "10-31", season_start: str = DEFAULT_START, period_days: int = 30,
-                           bin_days: int = 5, n_repeats: int = 3, metric: str = "macro_f1", seed: int = 0,
-                           quiet: bool = True) -> dict[str, Any]:
+def permutation_importance(
+    predict: Predictor,
+    table: pa.Table,
+    *,
+    classes: Sequence[str],
+    by: str = "band",
+    as_of: str = "10-31",
+    season_start: str = DEFAULT_START,
+    period_days: int = 30,
+    bin_days: int = 5,
+    n_repeats: int = 3,
+    metric: str = "macro_f1",
+    seed: int = 0,
+    quiet: bool = True,
+) -> dict[str, Any]:
     """Permutation importance per band (``by="band"``) or per period of ``period_days`` from the season
     start (``by="period"``) of a predictor at the as-of month-day ``as_of``: the mean and standard
     deviation over ``n_repeats`` of the drop in ``metric`` when that band's values (or that period's
@@ -96,18 +110,30 @@ def permutation_importance(predict: Predictor, table: pa.Table, *, classes: Sequ
             drops = []
             for _ in range(n_repeats):
                 permuted = permute_within_bins(flat, selected=selected, bands=bands, bin_days=bin_days, rng=rng)
-                score = _score(predict, rebuild_series(table, permuted), y_true, as_of=end_day,
-                               n_classes=len(classes), metric=metric)
+                score = _score(
+                    predict,
+                    rebuild_series(table, permuted),
+                    y_true,
+                    as_of=end_day,
+                    n_classes=len(classes),
+                    metric=metric,
+                )
                 drops.append(baseline - score)
                 bar.advance(task)
-            rows.append({"name": name, "importance": float(np.mean(drops)), "std": float(np.std(drops)),
-                         "n_observations": int(selected.sum())})
-    return {"by": by, "metric": metric, "as_of": as_of, "baseline": baseline, "n_repeats": n_repeats,
-            "features": rows}
+            rows.append(
+                {
+                    "name": name,
+                    "importance": float(np.mean(drops)),
+                    "std": float(np.std(drops)),
+                    "n_observations": int(selected.sum()),
+                }
+            )
+    return {"by": by, "metric": metric, "as_of": as_of, "baseline": baseline, "n_repeats": n_repeats, "features": rows}
 
 
-def attention_profile(day_of_season: np.ndarray, weights: np.ndarray, mask: np.ndarray, *,
-                      bin_days: int = 15) -> dict[str, list[float]]:
+def attention_profile(
+    day_of_season: np.ndarray, weights: np.ndarray, mask: np.ndarray, *, bin_days: int = 15
+) -> dict[str, list[float]]:
     """Share of all attention weight falling in each ``bin_days`` period of the season from an attention model's
     ``attention(values, mask, doy)`` output ``[B, T]`` and its inputs' ``doy`` and ``mask``: which dates
     the model looks at. Periods are labelled by their first day of season."""

@@ -20,8 +20,9 @@ from inseason.progress import plural
 SUMMARY_METRICS: tuple[str, ...] = ("overall_accuracy", "macro_f1", "weighted_f1", "kappa")
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int,
-                     weights: np.ndarray | None = None) -> np.ndarray:
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Counts of (truth, prediction) pairs as an ``[n_classes, n_classes]`` float array (rows: truth).
 
     Class indices must lie in ``[0, n_classes)``; ``weights`` (one per sample) turns counts into sums.
@@ -84,16 +85,26 @@ def metrics_from_confusion(confusion: np.ndarray, *, classes: Sequence[str]) -> 
         precision = tp[k] / predicted[k] if predicted[k] > 0 else None
         recall = tp[k] / support[k] if support[k] > 0 else None
         f1 = 2 * tp[k] / (support[k] + predicted[k]) if support[k] > 0 else None
-        per_class.append({"name": name, "precision": _optional(precision), "recall": _optional(recall),
-                          "f1": _optional(f1), "support": int(support[k]), "predicted": int(predicted[k])})
+        per_class.append(
+            {
+                "name": name,
+                "precision": _optional(precision),
+                "recall": _optional(recall),
+                "f1": _optional(f1),
+                "support": int(support[k]),
+                "predicted": int(predicted[k]),
+            }
+        )
     return {
         **{key: _optional(float(value)) for key, value in summary.items()},
         "n": int(c.sum()),
         "per_class": per_class,
         "classes_without_support": [name for name, s in zip(classes, support) if s == 0],
-        "confusion": {"counts": c.astype(np.int64).tolist(),
-                      "by_truth": normalise_confusion(c, by="truth").round(6).tolist(),
-                      "by_prediction": normalise_confusion(c, by="prediction").round(6).tolist()},
+        "confusion": {
+            "counts": c.astype(np.int64).tolist(),
+            "by_truth": normalise_confusion(c, by="truth").round(6).tolist(),
+            "by_prediction": normalise_confusion(c, by="prediction").round(6).tolist(),
+        },
     }
 
 
@@ -143,12 +154,16 @@ def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> dict
         parts.append(f"only {plural(n, 'test sample')} (fewer than {MIN_TEST_SAMPLES})")
     if len(below) == 1:
         name, count = below[0]
-        parts.append(f"class {name} has only {count} (fewer than {MIN_SAMPLES_PER_CLASS})" if too_few else
-                     f"class {name} has only {plural(count, 'test sample')} (fewer than {MIN_SAMPLES_PER_CLASS})")
+        parts.append(
+            f"class {name} has only {count} (fewer than {MIN_SAMPLES_PER_CLASS})"
+            if too_few
+            else f"class {name} has only {plural(count, 'test sample')} (fewer than {MIN_SAMPLES_PER_CLASS})"
+        )
     elif below:
         listed = ", ".join(f"{name} ({count})" for name, count in below)
-        parts.append(f"classes {listed} have fewer than {MIN_SAMPLES_PER_CLASS}"
-                     f"{' each' if too_few else ' test samples each'}")
+        parts.append(
+            f"classes {listed} have fewer than {MIN_SAMPLES_PER_CLASS}{' each' if too_few else ' test samples each'}"
+        )
     warning = None
     if parts:
         if too_few:
@@ -157,5 +172,10 @@ def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> dict
             what = "its F1 and the macro-F1 are" if len(below) == 1 else "their F1 and the macro-F1 are"
         text = " and ".join(parts)
         warning = f"{text[0].upper()}{text[1:]}: {what} not meaningful; evaluate on a larger test split."
-    return {"n": n, "min_per_class": int(present.min()) if present.size else 0,
-            "classes_below": [name for name, _ in below], "too_small": bool(parts), "warning": warning}
+    return {
+        "n": n,
+        "min_per_class": int(present.min()) if present.size else 0,
+        "classes_below": [name for name, _ in below],
+        "too_small": bool(parts),
+        "warning": warning,
+    }

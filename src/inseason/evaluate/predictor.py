@@ -41,14 +41,18 @@ def day_number(date: dt.date) -> int:
 def class_indices(table: pa.Table, *, classes: Sequence[str]) -> np.ndarray:
     """Index into ``classes`` of each row's ``label``; labels the model does not know are refused."""
     if table.num_rows == 0:
-        raise InputError("the series table has no rows to evaluate: the split has no test samples "
-                         "(check --split and the split column)")
+        raise InputError(
+            "the series table has no rows to evaluate: the split has no test samples "
+            "(check --split and the split column)"
+        )
     labels = table.column("label").to_pylist()
     lookup = {name: k for k, name in enumerate(classes)}
     unknown = sorted({str(label) for label in labels if label not in lookup})
     if unknown:
-        raise InputError(f"series labels {unknown} are not among the model's classes {list(classes)}: "
-                         "evaluate with a table built with the model's label map")
+        raise InputError(
+            f"series labels {unknown} are not among the model's classes {list(classes)}: "
+            "evaluate with a table built with the model's label map"
+        )
     return np.array([lookup[label] for label in labels], dtype=np.int64)
 
 
@@ -57,8 +61,10 @@ def checked_probabilities(probabilities: np.ndarray, *, n_rows: int, n_classes: 
     (a bundle whose label map differs from the evaluation classes shows up here)."""
     p = np.asarray(probabilities, dtype=np.float64)
     if p.shape != (n_rows, n_classes):
-        raise InputError(f"the model returned probabilities of shape {p.shape}, expected ({n_rows}, {n_classes}): "
-                         "its label map does not match the evaluation classes")
+        raise InputError(
+            f"the model returned probabilities of shape {p.shape}, expected ({n_rows}, {n_classes}): "
+            "its label map does not match the evaluation classes"
+        )
     if not np.isfinite(p).all():
         raise InputError("the model returned non-finite probabilities: check the bundle's normalisation statistics")
     return p

@@ -27,10 +27,21 @@ from inseason.train import Bundle, LabelClass, Predictor, load_bundle, predict_s
 EVALUATION_FILE = "evaluation.json"
 
 
-def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *, split: str = "test",
-                 as_of: Sequence[str] | None = None, target_f1: float = 0.8, by: str = "field",
-                 block_size: float = 2000.0, course_protocol: bool = False, n_boot: int = 1000, seed: int = 0,
-                 out: str | os.PathLike[str] | None = None, quiet: bool = True) -> dict[str, Any]:
+def evaluate_run(
+    run: str | os.PathLike[str],
+    series: str | os.PathLike[str],
+    *,
+    split: str = "test",
+    as_of: Sequence[str] | None = None,
+    target_f1: float = 0.8,
+    by: str = "field",
+    block_size: float = 2000.0,
+    course_protocol: bool = False,
+    n_boot: int = 1000,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
     """Evaluate the bundle in ``run`` on the rows of ``series`` whose split is ``split``.
 
     Writes the evaluation dict (`inseason.evaluate.evaluation`) to ``out`` (default
@@ -50,15 +61,32 @@ def evaluate_run(run: str | os.PathLike[str], series: str | os.PathLike[str], *,
     bundle.class_index(rows.column("label").to_pylist())  # every label must be one the model knows
     config = bundle.manifest.get("config", {})
     evaluation = evaluate_predictor(
-        partial(predict_series, bundle), rows, classes=bundle.class_names,
+        partial(predict_series, bundle),
+        rows,
+        classes=bundle.class_names,
         class_codes=[_cdl_code(c) for c in bundle.classes],
-        class_colors=["#{:02x}{:02x}{:02x}".format(*c.color) for c in bundle.classes], bands=bundle.bands, as_of=as_of,
-        season_start=bundle.season_start, target_f1=target_f1, spatial_by=by, block_size=block_size,
-        n_boot=n_boot, course_protocol=course_protocol, config=config, leakage_audit=leakage_audit(table.schema),
-        extra_summary={"run": str(run), "model": bundle.manifest.get("model", {}).get("name"), "split": split,
-                       "series": str(series)},
-        title=f"inseason evaluation of {run.name} on the {split} split", seed=seed,
-        targets=_window_targets(bundle) if bundle.spec.window_rule is not None else None, quiet=quiet)
+        class_colors=["#{:02x}{:02x}{:02x}".format(*c.color) for c in bundle.classes],
+        bands=bundle.bands,
+        as_of=as_of,
+        season_start=bundle.season_start,
+        target_f1=target_f1,
+        spatial_by=by,
+        block_size=block_size,
+        n_boot=n_boot,
+        course_protocol=course_protocol,
+        config=config,
+        leakage_audit=leakage_audit(table.schema),
+        extra_summary={
+            "run": str(run),
+            "model": bundle.manifest.get("model", {}).get("name"),
+            "split": split,
+            "series": str(series),
+        },
+        title=f"inseason evaluation of {run.name} on the {split} split",
+        seed=seed,
+        targets=_window_targets(bundle) if bundle.spec.window_rule is not None else None,
+        quiet=quiet,
+    )
     evaluation["importance"]["attention"] = _attention(bundle, rows)
     write_evaluation(evaluation, Path(out) if out is not None else run / EVALUATION_FILE)
     return evaluation
@@ -91,6 +119,7 @@ def _attention(bundle: Bundle, rows: pa.Table, *, max_rows: int = 4096) -> dict[
     index = np.arange(min(len(store), max_rows), dtype=np.int64)
     batch = build_batch(store, index, bundle.spec, as_of=np.full(index.size, SEASON_END, np.int64))
     with torch.no_grad():
-        weights = bundle.network.attention(torch.from_numpy(batch.values), torch.from_numpy(batch.mask),
-                                           torch.from_numpy(batch.doy)).numpy()
+        weights = bundle.network.attention(
+            torch.from_numpy(batch.values), torch.from_numpy(batch.mask), torch.from_numpy(batch.doy)
+        ).numpy()
     return attention_profile(batch.doy, weights, batch.mask)

@@ -54,8 +54,9 @@ def resolve_as_of(month_day: str, year: int, *, start: str = DEFAULT_START) -> d
             continue
         if first <= date <= last:
             return date
-    raise InputError(f"as-of date {month_day} is outside season {year} ({first} to {last}): "
-                     "choose as-of dates within the season")
+    raise InputError(
+        f"as-of date {month_day} is outside season {year} ({first} to {last}): choose as-of dates within the season"
+    )
 
 
 def check_schedule(month_days: Sequence[str], years: Sequence[int], *, start: str = DEFAULT_START) -> list[str]:

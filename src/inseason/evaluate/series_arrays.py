@@ -67,14 +67,19 @@ def rebuild_series(table: pa.Table, flat: FlatSeries, *, keep: np.ndarray | None
     """``table`` with its ragged columns replaced by ``flat`` (optionally only observations where
     ``keep`` is True); observations must stay grouped by row in row order."""
     if keep is not None:
-        flat = FlatSeries(row=flat.row[keep], day=flat.day[keep], values=flat.values[keep],
-                          scl=None if flat.scl is None else flat.scl[keep])
+        flat = FlatSeries(
+            row=flat.row[keep],
+            day=flat.day[keep],
+            values=flat.values[keep],
+            scl=None if flat.scl is None else flat.scl[keep],
+        )
     counts = np.bincount(flat.row, minlength=table.num_rows)
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
     values_type = table.schema.field("values").type
     width = values_type.value_type.list_size
     inner = pa.FixedSizeListArray.from_arrays(
-        pa.array(flat.values.reshape(-1), type=values_type.value_type.value_type), width)
+        pa.array(flat.values.reshape(-1), type=values_type.value_type.value_type), width
+    )
     columns = {
         "dates": pa.ListArray.from_arrays(offsets, pa.array(flat.day.astype(np.int32)).cast(pa.date32())),
         "values": pa.ListArray.from_arrays(offsets, inner, type=values_type),
@@ -87,8 +92,7 @@ def rebuild_series(table: pa.Table, flat: FlatSeries, *, keep: np.ndarray | None
     return table
 
 
-def observation_window(table: pa.Table, *, start_day: np.ndarray | None = None,
-                       end_day: np.ndarray) -> pa.Table:
+def observation_window(table: pa.Table, *, start_day: np.ndarray | None = None, end_day: np.ndarray) -> pa.Table:
     """``table`` keeping only observations with ``start_day[row] <= date <= end_day[row]`` (days since
     1970-01-01, one bound per row; no lower bound when ``start_day`` is None)."""
     flat = flatten_series(table)

@@ -22,8 +22,15 @@ def block_ids(x: np.ndarray, y: np.ndarray, *, block_size: float) -> np.ndarray:
     return np.array([f"{c}_{r}" if ok else None for c, r, ok in zip(col, row, finite)], dtype=object)
 
 
-def accuracy_by_group(y_true: np.ndarray, y_pred: np.ndarray, *, groups: Sequence[Any] | np.ndarray,
-                      x: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+def accuracy_by_group(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    groups: Sequence[Any] | np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[str],
+) -> list[dict[str, Any]]:
     """Per group (field or block id): sample count, correct count, accuracy, centre (mean x, y) and the
     most frequent true class; sorted by group id. Samples without a group id are left out."""
     group = np.asarray(groups, dtype=object)
@@ -41,6 +48,15 @@ def accuracy_by_group(y_true: np.ndarray, y_pred: np.ndarray, *, groups: Sequenc
     cy = np.bincount(index, weights=ys, minlength=ids.size) / np.maximum(count, 1)
     by_class = np.zeros((ids.size, len(classes)))
     np.add.at(by_class, (index, truth), 1)
-    return [{"group": str(ids[g]), "n": int(count[g]), "correct": int(correct[g]),
-             "accuracy": float(correct[g] / count[g]), "x": float(cx[g]), "y": float(cy[g]),
-             "majority_label": classes[int(by_class[g].argmax())]} for g in range(ids.size)]
+    return [
+        {
+            "group": str(ids[g]),
+            "n": int(count[g]),
+            "correct": int(correct[g]),
+            "accuracy": float(correct[g] / count[g]),
+            "x": float(cx[g]),
+            "y": float(cy[g]),
+            "majority_label": classes[int(by_class[g].argmax())],
+        }
+        for g in range(ids.size)
+    ]

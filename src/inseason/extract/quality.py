@@ -33,8 +33,15 @@ from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
 from inseason.sources.aoi import aoi_to_crs
 from inseason.storage import gdal_env, gdal_path
 
-__all__ = ["DEFAULT_SCL_MASK", "AoiQuality", "UnreadableScene", "aoi_in_crs", "aoi_mask", "aoi_window",
-           "scl_valid_fraction"]
+__all__ = [
+    "DEFAULT_SCL_MASK",
+    "AoiQuality",
+    "UnreadableScene",
+    "aoi_in_crs",
+    "aoi_mask",
+    "aoi_window",
+    "scl_valid_fraction",
+]
 
 #: rasterio's rasterisation, run from several threads at once, can leak a spurious
 #: ``NotGeoreferencedWarning`` from one thread's in-memory dataset into another: rasterise one at a time
@@ -84,8 +91,7 @@ def aoi_mask(geom: BaseGeometry, transform: Affine, shape: tuple[int, int]) -> n
     with _RASTERIZE_LOCK:
         inside = geometry_mask([mapping(geom)], out_shape=shape, transform=transform, invert=True)
         if not inside.any():
-            inside = geometry_mask([mapping(geom)], out_shape=shape, transform=transform, invert=True,
-                                   all_touched=True)
+            inside = geometry_mask([mapping(geom)], out_shape=shape, transform=transform, invert=True, all_touched=True)
     return inside
 
 
@@ -101,8 +107,13 @@ def _reason(exc: BaseException) -> str:
     return "; ".join(reversed(parts)) or type(exc).__name__
 
 
-def scl_valid_fraction(href: str, aoi: BaseGeometry, *, scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
-                       gdal_options: Mapping[str, object] | None = None) -> AoiQuality:
+def scl_valid_fraction(
+    href: str,
+    aoi: BaseGeometry,
+    *,
+    scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
+    gdal_options: Mapping[str, object] | None = None,
+) -> AoiQuality:
     """Share of the AOI's pixels (lon/lat polygon ``aoi``) in the SCL COG at ``href`` (a path or a
     ``file://``, ``http(s)://`` or ``s3://`` URI) whose class is not in ``scl_mask``.
 

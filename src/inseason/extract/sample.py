@@ -8,8 +8,8 @@ This is the pure unit of work of `extract` (DESIGN §4): the local and Spark eng
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -79,7 +79,7 @@ def _sample_band(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray) -> tu
     order = idx[np.argsort(block[idx], kind="stable")]
     keys, starts = np.unique(block[order], return_index=True)
     nbytes = 0
-    for key, part in zip(keys, np.split(order, starts[1:])):
+    for part in np.split(order, starts[1:]):
         br, bc = rows[part[0]] // bh, cols[part[0]] // bw
         window = Window(bc * bw, br * bh, min(bw, ds.width - bc * bw), min(bh, ds.height - br * bh))
         data = ds.read(1, window=window)
@@ -98,8 +98,9 @@ def _reason(exc: RasterioError) -> str:
     return "; ".join(dict.fromkeys(useful))
 
 
-def sample_scene(task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.ndarray, *,
-                 scl_mask: Sequence[int] = DEFAULT_SCL_MASK) -> SceneResult:
+def sample_scene(
+    task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.ndarray, *, scl_mask: Sequence[int] = DEFAULT_SCL_MASK
+) -> SceneResult:
     """Observations of ``task`` at points (``x``, ``y`` in the scene's CRS), masked by SCL and nodata.
 
     Digital numbers are harmonised to reflectance × 10 000 (the BOA offset is added) and stored as int16.
@@ -116,13 +117,19 @@ def sample_scene(task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.nda
             try:
                 with rasterio.open(gdal_path(href)) as ds:
                     if ds.crs is None or ds.crs.to_epsg() != task.epsg:
-                        return SceneResult(None, nbytes, blocks, points=len(point_id),
-                                           skipped=f"{band} ({href}) is in {ds.crs}, not EPSG:{task.epsg}")
+                        return SceneResult(
+                            None,
+                            nbytes,
+                            blocks,
+                            points=len(point_id),
+                            skipped=f"{band} ({href}) is in {ds.crs}, not EPSG:{task.epsg}",
+                        )
                     values[band], n, b = _sample_band(ds, x, y)
                     nodata[band] = _nodata(ds)
             except RasterioError as exc:
-                return SceneResult(None, nbytes, blocks, skipped=f"{band} unreadable ({href}): {_reason(exc)}",
-                                   points=len(point_id))
+                return SceneResult(
+                    None, nbytes, blocks, skipped=f"{band} unreadable ({href}): {_reason(exc)}", points=len(point_id)
+                )
             nbytes, blocks = nbytes + n, blocks + b
             if band == "SCL":  # points under masked SCL need no other band
                 keep = (values["SCL"] != nodata["SCL"]) & ~np.isin(values["SCL"], scl_mask)

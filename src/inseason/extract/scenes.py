@@ -35,15 +35,29 @@ from inseason.tables import SCENE_MANIFEST, with_metadata, write_table
 log = logging.getLogger(__name__)
 
 #: Written into every manifest's metadata (``inseason:note``).
-OVERLAP_NOTE = ("Where MGRS tiles overlap the AOI, one point can lie in two tiles' scenes of the same date; "
-                "the manifest keeps both scenes and extraction keeps one observation per point and date.")
+OVERLAP_NOTE = (
+    "Where MGRS tiles overlap the AOI, one point can lie in two tiles' scenes of the same date; "
+    "the manifest keeps both scenes and extraction keeps one observation per point and date."
+)
 
 
-def find_scenes(*, stac: str | os.PathLike[str], aoi: str | os.PathLike[str] | BaseGeometry,
-                start: dt.date | str, end: dt.date | str, out: str | os.PathLike[str],
-                collection: str = "sentinel-2-l2a", min_valid: float = 0.3,
-                scl_mask: Sequence[int] = DEFAULT_SCL_MASK, max_cloud: float | None = None, workers: int = 4,
-                quiet: bool = False, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5) -> pa.Table:
+def find_scenes(
+    *,
+    stac: str | os.PathLike[str],
+    aoi: str | os.PathLike[str] | BaseGeometry,
+    start: dt.date | str,
+    end: dt.date | str,
+    out: str | os.PathLike[str],
+    collection: str = "sentinel-2-l2a",
+    min_valid: float = 0.3,
+    scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
+    max_cloud: float | None = None,
+    workers: int = 4,
+    quiet: bool = False,
+    timeout: float = 30.0,
+    retries: int = 4,
+    backoff: float = 0.5,
+) -> pa.Table:
     """Find the Sentinel-2 L2A scenes of ``collection`` over ``aoi`` from ``start`` to ``end`` (inclusive)
     and write the scene manifest to ``out``.
 
@@ -75,8 +89,9 @@ def find_scenes(*, stac: str | os.PathLike[str], aoi: str | os.PathLike[str] | B
 
     items = search_items(stac, query, timeout=timeout, retries=retries, backoff=backoff)
     if not items:
-        raise InputError(f"no scenes matched {query.describe()} in {source}: widen the dates, check the AOI "
-                         f"and the collection name")
+        raise InputError(
+            f"no scenes matched {query.describe()} in {source}: widen the dates, check the AOI and the collection name"
+        )
     skipped: list[dict[str, str]] = []
     records: list[SceneRecord] = []
     for item in items:
@@ -86,35 +101,56 @@ def find_scenes(*, stac: str | os.PathLike[str], aoi: str | os.PathLike[str] | B
             skipped.append({"scene_id": str(item.get("id")), "reason": f"unusable STAC item: {exc}"})
     records, duplicates = deduplicate(records)
     if duplicates:
-        log.info("dropped %d reprocessed duplicate scene(s): %s", len(duplicates),
-                 ", ".join(d["scene_id"] for d in duplicates))
+        log.info(
+            "dropped %d reprocessed duplicate scene(s): %s",
+            len(duplicates),
+            ", ".join(d["scene_id"] for d in duplicates),
+        )
 
     fractions: dict[str, float] = {}
     for record, result in _qualities(records, geom, mask, workers=workers, quiet=quiet):
         if isinstance(result, UnreadableScene):
-            skipped.append({"scene_id": record.scene_id, "reason": f"SCL unreadable ({record.hrefs['SCL']}): "
-                                                                   f"{result}"})
+            skipped.append({"scene_id": record.scene_id, "reason": f"SCL unreadable ({record.hrefs['SCL']}): {result}"})
         else:
             fractions[record.scene_id] = result
     skipped.sort(key=lambda s: s["scene_id"])
     for skip in skipped:
         log.warning("skipped scene %s: %s", skip["scene_id"], skip["reason"])
 
-    rows = [r.row(fractions[r.scene_id]) for r in records
-            if r.scene_id in fractions and fractions[r.scene_id] > min_valid]
+    rows = [
+        r.row(fractions[r.scene_id]) for r in records if r.scene_id in fractions and fractions[r.scene_id] > min_valid
+    ]
     rows.sort(key=lambda row: (row["datetime"], row["tile"], row["scene_id"]))
-    counts = {"found": len(items), "duplicates": len(duplicates), "skipped": len(skipped),
-              "below_min_valid": sum(1 for f in fractions.values() if f <= min_valid), "kept": len(rows)}
+    counts = {
+        "found": len(items),
+        "duplicates": len(duplicates),
+        "skipped": len(skipped),
+        "below_min_valid": sum(1 for f in fractions.values() if f <= min_valid),
+        "kept": len(rows),
+    }
     if not rows:
-        log.warning("no scene has more than %.0f%% valid pixels over the AOI (%s): the manifest is empty; "
-                    "lower min_valid to keep cloudier scenes", 100 * min_valid, query.describe())
+        log.warning(
+            "no scene has more than %.0f%% valid pixels over the AOI (%s): the manifest is empty; "
+            "lower min_valid to keep cloudier scenes",
+            100 * min_valid,
+            query.describe(),
+        )
     else:
         log.info("scenes: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     metadata = {
-        "query": json.dumps({"stac": source, "collection": collection,
-                             "aoi": shapely.to_wkt(geom, rounding_precision=8), "start": first.isoformat(),
-                             "end": last.isoformat(), "min_valid": min_valid, "max_cloud": max_cloud,
-                             "scl_mask": list(mask)}, sort_keys=True),
+        "query": json.dumps(
+            {
+                "stac": source,
+                "collection": collection,
+                "aoi": shapely.to_wkt(geom, rounding_precision=8),
+                "start": first.isoformat(),
+                "end": last.isoformat(),
+                "min_valid": min_valid,
+                "max_cloud": max_cloud,
+                "scl_mask": list(mask),
+            },
+            sort_keys=True,
+        ),
         "counts": json.dumps(counts, sort_keys=True),
         "duplicates": json.dumps(duplicates, sort_keys=True),
         "skipped": json.dumps(skipped, sort_keys=True),
@@ -139,8 +175,9 @@ def manifest_info(table: pa.Table) -> dict[str, Any]:
     return out
 
 
-def _qualities(records: Sequence[SceneRecord], aoi: BaseGeometry, mask: Sequence[int], *, workers: int,
-               quiet: bool) -> Iterator[tuple[SceneRecord, float | UnreadableScene]]:
+def _qualities(
+    records: Sequence[SceneRecord], aoi: BaseGeometry, mask: Sequence[int], *, workers: int, quiet: bool
+) -> Iterator[tuple[SceneRecord, float | UnreadableScene]]:
     """Valid AOI share of every record's SCL, computed in a bounded thread pool (the reads are I/O)."""
 
     def one(record: SceneRecord) -> float | UnreadableScene:
@@ -149,8 +186,7 @@ def _qualities(records: Sequence[SceneRecord], aoi: BaseGeometry, mask: Sequence
         except UnreadableScene as exc:
             return exc
 
-    with progress_bar(quiet=quiet) as bar, ThreadPoolExecutor(max_workers=workers,
-                                                              thread_name_prefix="scl") as pool:
+    with progress_bar(quiet=quiet) as bar, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scl") as pool:
         task = bar.add_task("scenes", total=len(records))
         pending: dict[Future[float | UnreadableScene], SceneRecord] = {}
         todo = iter(records)

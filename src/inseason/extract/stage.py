@@ -13,8 +13,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,8 +30,17 @@ from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, s
 from inseason.observations import SETTINGS, append_manifest, part_uri, read_manifest, remove_leftovers, write_part
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_year
-from inseason.storage import (check_bucket, exists, gdal_env, gdal_path, is_s3, join_uri, list_files, read_bytes,
-                              write_bytes)
+from inseason.storage import (
+    check_bucket,
+    exists,
+    gdal_env,
+    gdal_path,
+    is_s3,
+    join_uri,
+    list_files,
+    read_bytes,
+    write_bytes,
+)
 from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table
 
 #: (tile, season, tiles imaged that date) → the points sampled in that tile's scenes of those dates.
@@ -72,22 +82,29 @@ def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Aff
             with rasterio.open(gdal_path(href)) as ds:
                 epsg = ds.crs.to_epsg() if ds.crs is not None else None
                 if epsg != row["epsg"]:
-                    raise InputError(f"scene manifest says EPSG:{row['epsg']} for {row['scene_id']} but its B02 "
-                                     f"({href}) is in {ds.crs}: rebuild the manifest with `inseason scenes`")
+                    raise InputError(
+                        f"scene manifest says EPSG:{row['epsg']} for {row['scene_id']} but its B02 "
+                        f"({href}) is in {ds.crs}: rebuild the manifest with `inseason scenes`"
+                    )
                 return epsg, ds.transform, ds.width, ds.height
         except RasterioError as exc:
             problems.append(f"{href}: {exc}")
-    raise InputError(f"no scene of tile {tile} in the scene manifest can be opened ({problems[0]}): "
-                     "check that its hrefs point at reachable files, or rebuild it with `inseason scenes`")
+    raise InputError(
+        f"no scene of tile {tile} in the scene manifest can be opened ({problems[0]}): "
+        "check that its hrefs point at reachable files, or rebuild it with `inseason scenes`"
+    )
 
 
 def _check_lonlat(points: pa.Table, path: str) -> None:
     """Refuse points whose lon/lat are not degrees or whose ids repeat (each would be silently wrong)."""
     lon, lat = points.column("lon").to_numpy(), points.column("lat").to_numpy()
-    if not (np.isfinite(lon).all() and np.isfinite(lat).all()
-            and (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all()):
-        raise InputError(f"label points {path} have lon/lat outside EPSG:4326 degrees (projected coordinates "
-                         "in lon/lat?): rebuild them with `inseason labels`")
+    if not (
+        np.isfinite(lon).all() and np.isfinite(lat).all() and (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all()
+    ):
+        raise InputError(
+            f"label points {path} have lon/lat outside EPSG:4326 degrees (projected coordinates "
+            "in lon/lat?): rebuild them with `inseason labels`"
+        )
     if len(np.unique(points.column("point_id").to_numpy())) != points.num_rows:
         raise InputError(f"label points {path} repeat point_id values: each point needs its own id")
 
@@ -129,14 +146,21 @@ def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = D
         key = (row["tile"], year, group)
         if key not in point_sets:
             stacked = np.stack([depth[t] for t in group])
-            sel = ((years == year) & (stacked.max(axis=0) > 0)
-                   & (np.argmax(stacked, axis=0) == group.index(row["tile"])))
+            sel = (years == year) & (stacked.max(axis=0) > 0) & (np.argmax(stacked, axis=0) == group.index(row["tile"]))
             point_sets[key] = (pid[sel], xy[row["tile"]][0][sel], xy[row["tile"]][1][sel])
         if len(point_sets[key][0]):
             keys[row["scene_id"]] = key
-            tasks.append(SceneTask(scene_id=row["scene_id"], date=row["date"], tile=row["tile"], year=year,
-                                   boa_offset=int(row["boa_offset"]), epsg=int(row["epsg"]),
-                                   hrefs=dict(row["hrefs"])))
+            tasks.append(
+                SceneTask(
+                    scene_id=row["scene_id"],
+                    date=row["date"],
+                    tile=row["tile"],
+                    year=year,
+                    boa_offset=int(row["boa_offset"]),
+                    epsg=int(row["epsg"]),
+                    hrefs=dict(row["hrefs"]),
+                )
+            )
     used = {k: v for k, v in point_sets.items() if len(v[0])}
     return ExtractPlan(tasks=tasks, keys=keys, points=used, unassigned=int((~inside_any).sum()))
 
@@ -157,20 +181,36 @@ def _extract_scene(unit: tuple[SceneTask, PointKey]) -> dict[str, Any]:
     task, key = unit
     point_id, x, y = _POINTS[key]
     result = sample_scene(task, point_id, x, y, scl_mask=_OPTIONS["scl_mask"])
-    entry: dict[str, Any] = {"scene_id": task.scene_id, "bytes_read": result.bytes_read,
-                             "blocks_read": result.blocks_read}
+    entry: dict[str, Any] = {
+        "scene_id": task.scene_id,
+        "bytes_read": result.bytes_read,
+        "blocks_read": result.blocks_read,
+    }
     if result.skipped is not None:
         return {**entry, "status": "skipped", "reason": result.skipped}
     assert result.table is not None
-    write_part(part_uri(_OPTIONS["out"], task.year, task.tile, task.scene_id), result.table,
-               scene_id=task.scene_id, bytes_read=result.bytes_read)
+    write_part(
+        part_uri(_OPTIONS["out"], task.year, task.tile, task.scene_id),
+        result.table,
+        scene_id=task.scene_id,
+        bytes_read=result.bytes_read,
+    )
     return {**entry, "status": "done", "observations": result.table.num_rows}
 
 
-def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, out: str | os.PathLike[str],
-            scl_mask: Sequence[int] = DEFAULT_SCL_MASK, season_start: str = DEFAULT_START,
-            workers: int | None = None, engine: str = "local", spark_master: str | None = None,
-            dry_run: bool = False, quiet: bool = False) -> dict[str, Any]:
+def extract(
+    points: str | os.PathLike[str],
+    scenes: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
+    season_start: str = DEFAULT_START,
+    workers: int | None = None,
+    engine: str = "local",
+    spark_master: str | None = None,
+    dry_run: bool = False,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Extract the observations of every label point in every scene of the manifest into ``out``.
 
     ``engine="spark"`` runs the same per-scene function on Spark (the active session, or a new one on
@@ -178,7 +218,8 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
 
     Started again after a kill (or a Ctrl-C), it skips the scenes already written and goes on; it refuses
     to resume into a folder made from other inputs. Scenes that cannot be read are skipped and recorded in
-    the manifest with the reason (a rerun tries them again); points outside every tile are counted. ``dry_run`` plans, samples one scene to measure, and
+    the manifest with the reason (a rerun tries them again); points outside every tile are counted.
+    ``dry_run`` plans, samples one scene to measure, and
     returns an estimate of the scenes, bytes and time without writing anything.
     """
     check_engine(engine)
@@ -194,21 +235,29 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     _check_lonlat(point_table, points_path)
     plan = plan_extraction(point_table, scene_table, season_start=season_start)
     if not plan.tasks:
-        raise InputError(f"no scene of {scenes_path} covers the points of {points_path} in their seasons: "
-                         "check the AOI, the years and the season start")
+        raise InputError(
+            f"no scene of {scenes_path} covers the points of {points_path} in their seasons: "
+            "check the AOI, the years and the season start"
+        )
     options = {"scl_mask": sorted(int(c) for c in scl_mask), "season_start": season_start}
     if dry_run:
         return _estimate(plan, options, workers or default_workers())
 
-    settings = {"fingerprint": _fingerprint(points_path, scenes_path, options=options), **options,
-                "points": points_path, "scenes": scenes_path, "unassigned_points": plan.unassigned}
+    settings = {
+        "fingerprint": _fingerprint(points_path, scenes_path, options=options),
+        **options,
+        "points": points_path,
+        "scenes": scenes_path,
+        "unassigned_points": plan.unassigned,
+    }
     settings_uri = join_uri(root, SETTINGS)
     if is_s3(root):
         check_bucket(root)
     if exists(settings_uri):
         if json.loads(read_bytes(settings_uri))["fingerprint"] != settings["fingerprint"]:
-            raise OutputError(f"{root} holds observations extracted from other inputs or options: "
-                              "choose another --out or delete it")
+            raise OutputError(
+                f"{root} holds observations extracted from other inputs or options: choose another --out or delete it"
+            )
     elif list_files(root):
         raise OutputError(f"output folder {root} is not empty and holds no extraction: choose another --out")
     write_bytes(settings_uri, json.dumps(settings, indent=1).encode())
@@ -216,12 +265,20 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
     remove_leftovers(root)
     done = {k for k, v in read_manifest(root).items() if v["status"] == "done"}
     todo = [(t, plan.keys[t.scene_id]) for t in plan.tasks if t.scene_id not in done]
-    totals = {"scenes": len(plan.tasks), "resumed": len(plan.tasks) - len(todo), "done": 0, "skipped": 0,
-              "observations": 0, "bytes_read": 0, "unassigned_points": plan.unassigned}
+    totals = {
+        "scenes": len(plan.tasks),
+        "resumed": len(plan.tasks) - len(todo),
+        "done": 0,
+        "skipped": 0,
+        "observations": 0,
+        "bytes_read": 0,
+        "unassigned_points": plan.unassigned,
+    }
     started = time.perf_counter()
     initargs = (plan.points, {**options, "out": root})
     if engine == "spark":
         from inseason.engines.spark import run_spark
+
         entries = run_spark(_extract_scene, todo, master=spark_master, initializer=_init_worker, initargs=initargs)
     else:
         entries = run_local(_extract_scene, todo, workers=workers, initializer=_init_worker, initargs=initargs)
@@ -232,8 +289,11 @@ def extract(points: str | os.PathLike[str], scenes: str | os.PathLike[str], *, o
             totals["done" if entry["status"] == "done" else "skipped"] += 1
             totals["observations"] += entry.get("observations", 0)
             totals["bytes_read"] += entry["bytes_read"]
-            bar.update(task_id, advance=1, description=f"scenes · {totals['observations']:,} obs · "
-                                                       f"{totals['bytes_read'] / 1e6:,.1f} MB")
+            bar.update(
+                task_id,
+                advance=1,
+                description=f"scenes · {totals['observations']:,} obs · {totals['bytes_read'] / 1e6:,.1f} MB",
+            )
     totals["seconds"] = round(time.perf_counter() - started, 3)
     return totals
 
@@ -246,6 +306,11 @@ def _estimate(plan: ExtractPlan, options: dict[str, Any], workers: int) -> dict[
     result = sample_scene(task, point_id, x, y, scl_mask=options["scl_mask"])
     seconds = time.perf_counter() - started
     n = len(plan.tasks)
-    return {"scenes": n, "points": int(sum(len(p[0]) for p in plan.points.values())),
-            "unassigned_points": plan.unassigned, "estimated_bytes": result.bytes_read * n,
-            "estimated_seconds": round(seconds * n / workers, 1), "workers": workers}
+    return {
+        "scenes": n,
+        "points": int(sum(len(p[0]) for p in plan.points.values())),
+        "unassigned_points": plan.unassigned,
+        "estimated_bytes": result.bytes_read * n,
+        "estimated_seconds": round(seconds * n / workers, 1),
+        "workers": workers,
+    }

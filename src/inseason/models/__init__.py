@@ -6,9 +6,33 @@ Importing this package registers every architecture below.
 """
 
 from inseason.models import arset, arset_slide, classical, ltae, recurrent, tempcnn, transformer
-from inseason.models.registry import (ADAPTERS, Model, ModelInfo, create_model, list_models, model_from_spec,
-                                      model_info, model_spec, register_model)
+from inseason.models.registry import (
+    ADAPTERS,
+    Model,
+    ModelInfo,
+    create_model,
+    list_models,
+    model_from_spec,
+    model_info,
+    model_spec,
+    register_model,
+)
 
-__all__ = ["ADAPTERS", "Model", "ModelInfo", "create_model", "list_models", "model_from_spec", "model_info",
-           "model_spec", "register_model", "arset", "arset_slide", "classical", "ltae", "recurrent", "tempcnn",
-           "transformer"]
+__all__ = [
+    "ADAPTERS",
+    "Model",
+    "ModelInfo",
+    "arset",
+    "arset_slide",
+    "classical",
+    "create_model",
+    "list_models",
+    "ltae",
+    "model_from_spec",
+    "model_info",
+    "model_spec",
+    "recurrent",
+    "register_model",
+    "tempcnn",
+    "transformer",
+]

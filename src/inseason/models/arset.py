@@ -22,20 +22,36 @@ class ArsetNet(nn.Module):
 
     adapter = "bucketed"
 
-    def __init__(self, *, n_bands: int, n_steps: int, n_classes: int, filters: int = 64, kernel_size: int = 5,
-                 dropout: float = 0.5, pool_size: int = 2, hidden: int = 50) -> None:
+    def __init__(
+        self,
+        *,
+        n_bands: int,
+        n_steps: int,
+        n_classes: int,
+        filters: int = 64,
+        kernel_size: int = 5,
+        dropout: float = 0.5,
+        pool_size: int = 2,
+        hidden: int = 50,
+    ) -> None:
         super().__init__()
         pooled = (n_steps - 2 * (kernel_size - 1)) // pool_size
         if pooled < 1:
-            raise InputError(f"arset needs at least {2 * (kernel_size - 1) + pool_size} time steps, "
-                             f"not {n_steps}: use more buckets")
+            raise InputError(
+                f"arset needs at least {2 * (kernel_size - 1) + pool_size} time steps, not {n_steps}: use more buckets"
+            )
         self.n_bands, self.n_steps = n_bands, n_steps
         self.features = nn.Sequential(
-            nn.Conv1d(n_bands, filters, kernel_size), nn.ReLU(),
-            nn.Conv1d(filters, filters, kernel_size), nn.ReLU(),
-            nn.Dropout(dropout), nn.MaxPool1d(pool_size))
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(filters * pooled, hidden), nn.ReLU(),
-                                  nn.Linear(hidden, n_classes))
+            nn.Conv1d(n_bands, filters, kernel_size),
+            nn.ReLU(),
+            nn.Conv1d(filters, filters, kernel_size),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.MaxPool1d(pool_size),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(filters * pooled, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
+        )
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Class logits [B, classes] of a batch of bucketed series (``doy`` is implied by the bucket index)."""

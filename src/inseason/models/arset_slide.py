@@ -21,18 +21,29 @@ class ArsetSlideNet(nn.Module):
 
     adapter = "bucketed"
 
-    def __init__(self, *, n_bands: int, n_steps: int, n_classes: int, filters: int = 3, kernel_size: int = 5,
-                 pool_size: int = 5, hidden: int = 10) -> None:
+    def __init__(
+        self,
+        *,
+        n_bands: int,
+        n_steps: int,
+        n_classes: int,
+        filters: int = 3,
+        kernel_size: int = 5,
+        pool_size: int = 5,
+        hidden: int = 10,
+    ) -> None:
         super().__init__()
         pooled = (n_steps - kernel_size + 1) // pool_size
         if pooled < 1:
-            raise InputError(f"arset-slide needs at least {kernel_size + pool_size - 1} time steps, "
-                             f"not {n_steps}: use more buckets")
+            raise InputError(
+                f"arset-slide needs at least {kernel_size + pool_size - 1} time steps, not {n_steps}: use more buckets"
+            )
         self.n_bands, self.n_steps = n_bands, n_steps
         self.conv = nn.Conv1d(n_bands, filters, kernel_size)
         self.pool = nn.MaxPool1d(pool_size)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(filters * pooled, hidden), nn.ReLU(),
-                                  nn.Linear(hidden, n_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(filters * pooled, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
+        )
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Class logits [B, classes] of a batch of bucketed series (``doy`` is implied by the bucket index)."""

@@ -26,16 +26,30 @@ class RandomForestBaseline(TreeBaseline):
 
     averaged = True
 
-    def __init__(self, *, n_bands: int, n_steps: int, n_classes: int, n_estimators: int = 200,
-                 max_depth: int | None = None, min_samples_leaf: int = 1, max_features: str | float = "sqrt",
-                 n_jobs: int = 1, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        n_bands: int,
+        n_steps: int,
+        n_classes: int,
+        n_estimators: int = 200,
+        max_depth: int | None = None,
+        min_samples_leaf: int = 1,
+        max_features: str | float = "sqrt",
+        n_jobs: int = 1,
+        seed: int = 0,
+    ) -> None:
         super().__init__(n_bands=n_bands, n_steps=n_steps, n_classes=n_classes)
-        self.estimator = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth,
-                                                min_samples_leaf=min_samples_leaf, max_features=max_features,
-                                                n_jobs=n_jobs, random_state=seed)
+        self.estimator = RandomForestClassifier(
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            min_samples_leaf=min_samples_leaf,
+            max_features=max_features,
+            n_jobs=n_jobs,
+            random_state=seed,
+        )
 
-    def _fit_ensemble(self, features: np.ndarray, y: np.ndarray,
-                      sample_weight: np.ndarray | None) -> TreeEnsemble:
+    def _fit_ensemble(self, features: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> TreeEnsemble:
         """Fit the forest and export its trees."""
         return export_random_forest(self.estimator.fit(features, y, sample_weight=sample_weight))
 
@@ -51,16 +65,30 @@ class GradientBoostingBaseline(TreeBaseline):
 
     averaged = False
 
-    def __init__(self, *, n_bands: int, n_steps: int, n_classes: int, max_iter: int = 200,
-                 learning_rate: float = 0.1, max_leaf_nodes: int = 31, min_samples_leaf: int = 20,
-                 l2_regularization: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        n_bands: int,
+        n_steps: int,
+        n_classes: int,
+        max_iter: int = 200,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         super().__init__(n_bands=n_bands, n_steps=n_steps, n_classes=n_classes)
         self.estimator = HistGradientBoostingClassifier(
-            max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
-            min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization, early_stopping=False,
-            random_state=seed)
+            max_iter=max_iter,
+            learning_rate=learning_rate,
+            max_leaf_nodes=max_leaf_nodes,
+            min_samples_leaf=min_samples_leaf,
+            l2_regularization=l2_regularization,
+            early_stopping=False,
+            random_state=seed,
+        )
 
-    def _fit_ensemble(self, features: np.ndarray, y: np.ndarray,
-                      sample_weight: np.ndarray | None) -> TreeEnsemble:
+    def _fit_ensemble(self, features: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> TreeEnsemble:
         """Fit the boosted trees and export them."""
         return export_gradient_boosting(self.estimator.fit(features, y, sample_weight=sample_weight))

@@ -13,24 +13,37 @@ import torch
 from inseason.errors import InputError
 
 
-def prepare_inputs(values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor, *, n_bands: int,
-                   n_steps: int | None, exact_steps: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def prepare_inputs(
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    doy: torch.Tensor,
+    *,
+    n_bands: int,
+    n_steps: int | None,
+    exact_steps: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Check the shapes of a batch against a model's sizes and return ``(values, doy)`` zeroed where masked.
 
     ``n_steps`` is the number of steps the model was built for; with ``exact_steps`` the batch must have
     exactly that many (models that flatten time), without it at most that many; ``None`` accepts any length.
     """
     if values.ndim != 3 or mask.shape != values.shape[:2] or doy.shape != values.shape[:2]:
-        raise InputError(f"model inputs must be values [B, T, C], mask [B, T] and doy [B, T]; got "
-                         f"{tuple(values.shape)}, {tuple(mask.shape)}, {tuple(doy.shape)}: fix the input adapter")
+        raise InputError(
+            f"model inputs must be values [B, T, C], mask [B, T] and doy [B, T]; got "
+            f"{tuple(values.shape)}, {tuple(mask.shape)}, {tuple(doy.shape)}: fix the input adapter"
+        )
     steps, bands = values.shape[1], values.shape[2]
     if bands != n_bands:
-        raise InputError(f"model was built for {n_bands} bands but the batch has {bands}: "
-                         "use the band list the model was trained with")
+        raise InputError(
+            f"model was built for {n_bands} bands but the batch has {bands}: "
+            "use the band list the model was trained with"
+        )
     if n_steps is not None and (steps != n_steps if exact_steps else steps > n_steps):
         relation = "exactly" if exact_steps else "at most"
-        raise InputError(f"model was built for {relation} {n_steps} time steps but the batch has {steps}: "
-                         "use the input adapter settings the model was trained with")
+        raise InputError(
+            f"model was built for {relation} {n_steps} time steps but the batch has {steps}: "
+            "use the input adapter settings the model was trained with"
+        )
     mask = mask.bool()
     values = torch.where(mask.unsqueeze(-1), values, torch.zeros((), dtype=values.dtype, device=values.device))
     doy = torch.where(mask, doy, torch.zeros((), dtype=doy.dtype, device=doy.device))

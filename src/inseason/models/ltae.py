@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -45,8 +46,18 @@ class LightweightTemporalAttention(nn.Module):
     season, one ``d_model / n_head`` table repeated for each head as in the reference code.
     """
 
-    def __init__(self, *, in_channels: int, n_steps: int, d_model: int, n_head: int, d_k: int,
-                 mlp: Sequence[int], dropout: float, period: float) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        n_steps: int,
+        d_model: int,
+        n_head: int,
+        d_k: int,
+        mlp: Sequence[int],
+        dropout: float,
+        period: float,
+    ) -> None:
         super().__init__()
         if d_model % n_head:
             raise InputError(f"ltae: d_model ({d_model}) must be a multiple of n_head ({n_head})")
@@ -60,7 +71,7 @@ class LightweightTemporalAttention(nn.Module):
         self.key = nn.Linear(d_model, n_head * d_k)
         nn.init.normal_(self.key.weight, mean=0.0, std=(2.0 / d_k) ** 0.5)
         layers: list[nn.Module] = []
-        for width_in, width_out in zip(mlp[:-1], mlp[1:]):
+        for width_in, width_out in itertools.pairwise(mlp):
             layers += [nn.Linear(width_in, width_out), nn.BatchNorm1d(width_out), nn.ReLU()]
         self.mlp = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
@@ -72,7 +83,7 @@ class LightweightTemporalAttention(nn.Module):
         batch, steps, d_model = x.shape
         x = x + day_encoding(doy, d_model // self.n_head, period=self.period).repeat(1, 1, self.n_head)
         keys = self.key(x).view(batch, steps, self.n_head, self.d_k)
-        scores = torch.einsum("bthk,hk->bht", keys, self.query) / self.d_k ** 0.5
+        scores = torch.einsum("bthk,hk->bht", keys, self.query) / self.d_k**0.5
         scores = scores.masked_fill(~attention_mask(mask).unsqueeze(1), float("-inf"))
         attention = torch.softmax(scores, dim=-1) * mask.unsqueeze(1).to(x.dtype)
         heads = x.view(batch, steps, self.n_head, d_model // self.n_head)
@@ -92,17 +103,37 @@ class LTAE(nn.Module):
 
     adapter = "sequence"
 
-    def __init__(self, *, n_bands: int, n_steps: int, n_classes: int, encoder_hidden: int = 64,
-                 in_channels: int = 128, d_model: int = 256, n_head: int = 16, d_k: int = 8,
-                 mlp: Sequence[int] = (256, 128), dropout: float = 0.2, period: float = 1000.0,
-                 decoder: Sequence[int] = (64, 32)) -> None:
+    def __init__(
+        self,
+        *,
+        n_bands: int,
+        n_steps: int,
+        n_classes: int,
+        encoder_hidden: int = 64,
+        in_channels: int = 128,
+        d_model: int = 256,
+        n_head: int = 16,
+        d_k: int = 8,
+        mlp: Sequence[int] = (256, 128),
+        dropout: float = 0.2,
+        period: float = 1000.0,
+        decoder: Sequence[int] = (64, 32),
+    ) -> None:
         super().__init__()
         self.n_bands, self.n_steps = n_bands, n_steps
-        self.spectral_encoder = nn.Sequential(nn.Linear(n_bands, encoder_hidden), nn.ReLU(),
-                                              nn.Linear(encoder_hidden, in_channels))
+        self.spectral_encoder = nn.Sequential(
+            nn.Linear(n_bands, encoder_hidden), nn.ReLU(), nn.Linear(encoder_hidden, in_channels)
+        )
         self.temporal_encoder = LightweightTemporalAttention(
-            in_channels=in_channels, n_steps=n_steps, d_model=d_model, n_head=n_head, d_k=d_k, mlp=mlp,
-            dropout=dropout, period=period)
+            in_channels=in_channels,
+            n_steps=n_steps,
+            d_model=d_model,
+            n_head=n_head,
+            d_k=d_k,
+            mlp=mlp,
+            dropout=dropout,
+            period=period,
+        )
         layers: list[nn.Module] = []
         width = mlp[-1]
         for hidden in decoder:
@@ -118,9 +149,7 @@ class LTAE(nn.Module):
         """Attention weight of each date [B, T], averaged over heads: sums to 1 over masked-in steps."""
         return self._encode(values, mask, doy)[1].mean(dim=1)
 
-    def _encode(self, values: torch.Tensor, mask: torch.Tensor,
-                doy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The temporal encoding [B, mlp[-1]] and the per-head attention [B, heads, T] of a batch."""
-        values, doy = prepare_inputs(values, mask, doy, n_bands=self.n_bands, n_steps=self.n_steps,
-                                     exact_steps=False)
+        values, doy = prepare_inputs(values, mask, doy, n_bands=self.n_bands, n_steps=self.n_steps, exact_steps=False)
         return self.temporal_encoder(self.spectral_encoder(values), mask.bool(), doy)

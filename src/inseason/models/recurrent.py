@@ -23,16 +23,33 @@ class RecurrentClassifier(nn.Module):
     adapter = "sequence"
     cell: type[nn.RNNBase]
 
-    def __init__(self, *, n_bands: int, n_steps: int, n_classes: int, hidden: int = 128, n_layers: int = 2,
-                 bidirectional: bool = True, dropout: float = 0.2, day_channels: int = 16,
-                 period: float = 1000.0) -> None:
+    def __init__(
+        self,
+        *,
+        n_bands: int,
+        n_steps: int,
+        n_classes: int,
+        hidden: int = 128,
+        n_layers: int = 2,
+        bidirectional: bool = True,
+        dropout: float = 0.2,
+        day_channels: int = 16,
+        period: float = 1000.0,
+    ) -> None:
         super().__init__()
         self.n_bands, self.day_channels, self.period = n_bands, day_channels, period
-        self.rnn = self.cell(n_bands + day_channels, hidden, num_layers=n_layers, batch_first=True,
-                             dropout=dropout if n_layers > 1 else 0.0, bidirectional=bidirectional)
+        self.rnn = self.cell(
+            n_bands + day_channels,
+            hidden,
+            num_layers=n_layers,
+            batch_first=True,
+            dropout=dropout if n_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+        )
         directions = 2 if bidirectional else 1
-        self.head = nn.Sequential(nn.LayerNorm(hidden * directions), nn.Dropout(dropout),
-                                  nn.Linear(hidden * directions, n_classes))
+        self.head = nn.Sequential(
+            nn.LayerNorm(hidden * directions), nn.Dropout(dropout), nn.Linear(hidden * directions, n_classes)
+        )
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Class logits [B, classes] of a batch of observation sequences (any length)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import torch
 
@@ -51,6 +52,7 @@ def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
     The class must declare ``adapter`` ("bucketed" or "sequence") and take ``n_bands``, ``n_steps`` and
     ``n_classes`` plus keyword-only hyper-parameters whose defaults are JSON-serialisable.
     """
+
     def register(cls: ModelClass) -> ModelClass:
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is registered twice")
@@ -63,14 +65,22 @@ def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
         if missing:
             raise ValueError(f"{cls.__name__} must take {', '.join(missing)}")
         defaults = {key: parameter.default for key, parameter in parameters.items() if key not in _SIZES}
-        if any(parameter.kind is not inspect.Parameter.KEYWORD_ONLY or parameter.default is inspect.Parameter.empty
-               for key, parameter in parameters.items() if key not in _SIZES):
+        if any(
+            parameter.kind is not inspect.Parameter.KEYWORD_ONLY or parameter.default is inspect.Parameter.empty
+            for key, parameter in parameters.items()
+            if key not in _SIZES
+        ):
             raise ValueError(f"{cls.__name__}: hyper-parameters must be keyword-only with defaults")
         json.dumps(defaults)
         summary = (inspect.getdoc(cls) or "").split("\n", 1)[0]
-        _REGISTRY[name] = (cls, ModelInfo(name=name, adapter=adapter, neural=issubclass(cls, torch.nn.Module),
-                                          defaults=defaults, summary=summary))
+        _REGISTRY[name] = (
+            cls,
+            ModelInfo(
+                name=name, adapter=adapter, neural=issubclass(cls, torch.nn.Module), defaults=defaults, summary=summary
+            ),
+        )
         return cls
+
     return register
 
 
@@ -84,8 +94,9 @@ def model_info(name: str) -> ModelInfo:
     return _entry(name)[1]
 
 
-def create_model(name: str, *, n_bands: int, n_steps: int, n_classes: int, seed: int | None = None,
-                 **hyper: Any) -> Model:
+def create_model(
+    name: str, *, n_bands: int, n_steps: int, n_classes: int, seed: int | None = None, **hyper: Any
+) -> Model:
     """Build architecture ``name`` for inputs of ``n_steps`` × ``n_bands`` and ``n_classes`` outputs.
 
     ``hyper`` overrides the architecture's defaults (see :func:`model_info`). ``seed`` makes the result
@@ -99,12 +110,12 @@ def create_model(name: str, *, n_bands: int, n_steps: int, n_classes: int, seed:
             raise InputError(f"model {name!r}: {size_name} must be a positive integer, not {size!r}")
     unknown = sorted(set(hyper) - set(info.defaults))
     if unknown:
-        raise InputError(f"model {name!r} has no option {unknown[0]!r}: its options are "
-                         f"{', '.join(sorted(info.defaults)) or 'none'}")
+        raise InputError(
+            f"model {name!r} has no option {unknown[0]!r}: its options are {', '.join(sorted(info.defaults)) or 'none'}"
+        )
     if not info.neural and seed is not None:
         hyper = {**hyper, "seed": seed}
-    spec = {"name": name, "n_bands": n_bands, "n_steps": n_steps, "n_classes": n_classes,
-            **info.defaults, **hyper}
+    spec = {"name": name, "n_bands": n_bands, "n_steps": n_steps, "n_classes": n_classes, **info.defaults, **hyper}
     try:
         spec = json.loads(json.dumps(spec))
     except (TypeError, ValueError) as error:
@@ -140,8 +151,9 @@ def model_from_spec(spec: Mapping[str, Any]) -> Model:
     if missing:
         raise InputError(f"model spec lacks {', '.join(missing)}: the model.json is incomplete or not a model spec")
     options = {key: value for key, value in spec.items() if key not in ("name", *_SIZES)}
-    return create_model(spec["name"], n_bands=spec["n_bands"], n_steps=spec["n_steps"],
-                        n_classes=spec["n_classes"], **options)
+    return create_model(
+        spec["name"], n_bands=spec["n_bands"], n_steps=spec["n_steps"], n_classes=spec["n_classes"], **options
+    )
 
 
 def _entry(name: str) -> tuple[type, ModelInfo]:

@@ -22,19 +22,39 @@ class TempCNN(nn.Module):
 
     adapter = "bucketed"
 
-    def __init__(self, *, n_bands: int, n_steps: int, n_classes: int, filters: int = 64, kernel_size: int = 5,
-                 hidden: int = 256, dropout: float = 0.2, mask_channel: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        n_bands: int,
+        n_steps: int,
+        n_classes: int,
+        filters: int = 64,
+        kernel_size: int = 5,
+        hidden: int = 256,
+        dropout: float = 0.2,
+        mask_channel: bool = True,
+    ) -> None:
         super().__init__()
         self.n_bands, self.n_steps, self.mask_channel = n_bands, n_steps, mask_channel
         blocks: list[nn.Module] = []
         channels = n_bands + int(mask_channel)
         for _ in range(3):
-            blocks += [nn.Conv1d(channels, filters, kernel_size, padding="same"), nn.BatchNorm1d(filters),
-                       nn.ReLU(), nn.Dropout(dropout)]
+            blocks += [
+                nn.Conv1d(channels, filters, kernel_size, padding="same"),
+                nn.BatchNorm1d(filters),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+            ]
             channels = filters
         self.features = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(filters * n_steps, hidden), nn.BatchNorm1d(hidden),
-                                  nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(filters * n_steps, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
+        )
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Class logits [B, classes] of a batch of bucketed series (``doy`` is implied by the bucket index)."""

@@ -23,15 +23,25 @@ class TransformerClassifier(nn.Module):
 
     adapter = "sequence"
 
-    def __init__(self, *, n_bands: int, n_steps: int, n_classes: int, d_model: int = 64, n_head: int = 4,
-                 n_layers: int = 3, d_feedforward: int = 128, dropout: float = 0.1,
-                 period: float = 1000.0) -> None:
+    def __init__(
+        self,
+        *,
+        n_bands: int,
+        n_steps: int,
+        n_classes: int,
+        d_model: int = 64,
+        n_head: int = 4,
+        n_layers: int = 3,
+        d_feedforward: int = 128,
+        dropout: float = 0.1,
+        period: float = 1000.0,
+    ) -> None:
         super().__init__()
         self.n_bands, self.period = n_bands, period
         self.embedding = nn.Linear(n_bands, d_model)
         layer = nn.TransformerEncoderLayer(d_model, n_head, d_feedforward, dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
-        self.query = nn.Parameter(torch.randn(1, 1, d_model) * d_model ** -0.5)
+        self.query = nn.Parameter(torch.randn(1, 1, d_model) * d_model**-0.5)
         self.pool = nn.MultiheadAttention(d_model, n_head, dropout=dropout, batch_first=True)
         self.head = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, n_classes))
 
@@ -43,8 +53,7 @@ class TransformerClassifier(nn.Module):
         """Pooling attention of each date [B, T], averaged over heads: sums to 1 over masked-in steps."""
         return self._encode(values, mask, doy)[1]
 
-    def _encode(self, values: torch.Tensor, mask: torch.Tensor,
-                doy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The pooled encoding [B, d_model] and the pooling attention [B, T] of a batch."""
         values, doy = prepare_inputs(values, mask, doy, n_bands=self.n_bands, n_steps=None)
         tokens = self.embedding(values)
@@ -52,6 +61,7 @@ class TransformerClassifier(nn.Module):
         padding = ~attention_mask(mask)
         encoded = self.encoder(tokens, src_key_padding_mask=padding)
         query = self.query.expand(values.shape[0], -1, -1)
-        pooled, weights = self.pool(query, encoded, encoded, key_padding_mask=padding, need_weights=True,
-                                    average_attn_weights=True)
+        pooled, weights = self.pool(
+            query, encoded, encoded, key_padding_mask=padding, need_weights=True, average_attn_weights=True
+        )
         return pooled.squeeze(1), weights.squeeze(1) * mask.to(weights.dtype)

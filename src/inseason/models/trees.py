@@ -18,8 +18,18 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from inseason.errors import InputError
 
 _ROWS_PER_CHUNK = 4096
-_ARRAYS = ("feature", "threshold", "missing_left", "left", "right", "value", "roots", "baseline", "classes",
-           "importances")
+_ARRAYS = (
+    "feature",
+    "threshold",
+    "missing_left",
+    "left",
+    "right",
+    "value",
+    "roots",
+    "baseline",
+    "classes",
+    "importances",
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,9 @@ class TreeEnsemble:
 
     def predict_proba(self, features: np.ndarray, *, n_classes: int) -> np.ndarray:
         """Class probabilities [rows, n_classes] (float64) of ``features`` [rows, n_features]; NaN is missing."""
-        chunks = [self._proba(features[start:start + _ROWS_PER_CHUNK])
-                  for start in range(0, len(features), _ROWS_PER_CHUNK)]
+        chunks = [
+            self._proba(features[start : start + _ROWS_PER_CHUNK]) for start in range(0, len(features), _ROWS_PER_CHUNK)
+        ]
         present = np.concatenate(chunks) if chunks else np.zeros((0, len(self.classes)))
         proba = np.zeros((len(features), n_classes))
         proba[:, self.classes] = present
@@ -95,10 +106,24 @@ def export_random_forest(forest: RandomForestClassifier) -> TreeEnsemble:
         leaf = tree.children_left < 0
         fractions = tree.value[:, 0, :]
         fractions = fractions / fractions.sum(axis=1, keepdims=True)
-        parts.append((tree.feature, tree.threshold, tree.missing_go_to_left, tree.children_left,
-                      tree.children_right, leaf, fractions * leaf[:, None]))
-    return _assemble(parts, baseline=np.zeros(len(forest.classes_)), classes=forest.classes_,
-                     importances=forest.feature_importances_, averaged=True)
+        parts.append(
+            (
+                tree.feature,
+                tree.threshold,
+                tree.missing_go_to_left,
+                tree.children_left,
+                tree.children_right,
+                leaf,
+                fractions * leaf[:, None],
+            )
+        )
+    return _assemble(
+        parts,
+        baseline=np.zeros(len(forest.classes_)),
+        classes=forest.classes_,
+        importances=forest.feature_importances_,
+        averaged=True,
+    )
 
 
 def export_gradient_boosting(model: HistGradientBoostingClassifier) -> TreeEnsemble:
@@ -111,23 +136,45 @@ def export_gradient_boosting(model: HistGradientBoostingClassifier) -> TreeEnsem
             nodes = predictor.nodes
             leaf = nodes["is_leaf"].astype(bool)
             if nodes["is_categorical"].any():
-                raise InputError("gradient boosting with categorical splits cannot be exported: "
-                                 "use numerical features only")
+                raise InputError(
+                    "gradient boosting with categorical splits cannot be exported: use numerical features only"
+                )
             value = np.zeros((len(nodes), outputs))
             value[:, column] = np.where(leaf, nodes["value"], 0.0)
             np.add.at(gains, nodes["feature_idx"][~leaf], nodes["gain"][~leaf])
-            parts.append((nodes["feature_idx"], nodes["num_threshold"], nodes["missing_go_to_left"],
-                          nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), leaf, value))
+            parts.append(
+                (
+                    nodes["feature_idx"],
+                    nodes["num_threshold"],
+                    nodes["missing_go_to_left"],
+                    nodes["left"].astype(np.int64),
+                    nodes["right"].astype(np.int64),
+                    leaf,
+                    value,
+                )
+            )
     importances = gains / gains.sum() if gains.sum() > 0 else gains
-    return _assemble(parts, baseline=np.ravel(model._baseline_prediction), classes=model.classes_,
-                     importances=importances, averaged=False)
+    return _assemble(
+        parts,
+        baseline=np.ravel(model._baseline_prediction),
+        classes=model.classes_,
+        importances=importances,
+        averaged=False,
+    )
 
 
-def _assemble(parts: list[tuple[np.ndarray, ...]], *, baseline: np.ndarray, classes: np.ndarray,
-              importances: np.ndarray, averaged: bool) -> TreeEnsemble:
+def _assemble(
+    parts: list[tuple[np.ndarray, ...]],
+    *,
+    baseline: np.ndarray,
+    classes: np.ndarray,
+    importances: np.ndarray,
+    averaged: bool,
+) -> TreeEnsemble:
     """Concatenate per-tree node arrays, offsetting child indices; leaves point to themselves."""
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in ("feature", "threshold", "missing_left",
-                                                                  "left", "right", "value")}
+    columns: dict[str, list[np.ndarray]] = {
+        name: [] for name in ("feature", "threshold", "missing_left", "left", "right", "value")
+    }
     roots, offset = [], 0
     for feature, threshold, missing_left, left, right, leaf, value in parts:
         here = np.arange(len(leaf)) + offset
@@ -139,10 +186,14 @@ def _assemble(parts: list[tuple[np.ndarray, ...]], *, baseline: np.ndarray, clas
         columns["value"].append(np.asarray(value, dtype=np.float64))
         roots.append(offset)
         offset += len(leaf)
-    return TreeEnsemble(**{name: np.concatenate(arrays) for name, arrays in columns.items()},
-                        roots=np.asarray(roots, dtype=np.int64), baseline=np.asarray(baseline, dtype=np.float64),
-                        classes=np.asarray(classes, dtype=np.int64),
-                        importances=np.asarray(importances, dtype=np.float64), averaged=averaged)
+    return TreeEnsemble(
+        **{name: np.concatenate(arrays) for name, arrays in columns.items()},
+        roots=np.asarray(roots, dtype=np.int64),
+        baseline=np.asarray(baseline, dtype=np.float64),
+        classes=np.asarray(classes, dtype=np.int64),
+        importances=np.asarray(importances, dtype=np.float64),
+        averaged=averaged,
+    )
 
 
 class TreeBaseline(ABC):
@@ -155,8 +206,15 @@ class TreeBaseline(ABC):
         self.n_bands, self.n_steps, self.n_classes = n_bands, n_steps, n_classes
         self.ensemble: TreeEnsemble | None = None
 
-    def fit(self, values: np.ndarray, mask: np.ndarray, doy: np.ndarray, y: np.ndarray, *,
-            sample_weight: np.ndarray | None = None) -> TreeBaseline:
+    def fit(
+        self,
+        values: np.ndarray,
+        mask: np.ndarray,
+        doy: np.ndarray,
+        y: np.ndarray,
+        *,
+        sample_weight: np.ndarray | None = None,
+    ) -> TreeBaseline:
         """Fit on ``values`` [B, T, C], ``mask`` [B, T], ``doy`` [B, T] and class indices ``y`` [B]; returns self.
 
         ``sample_weight`` [B] weights samples (e.g. for class balance).
@@ -191,13 +249,14 @@ class TreeBaseline(ABC):
         """Restore fitted trees from :meth:`state_dict` arrays, refusing ones built for other input sizes."""
         ensemble = TreeEnsemble.from_arrays(state, averaged=self.averaged)
         if ensemble.importances.shape != (self.n_steps * self.n_bands,) or ensemble.classes.max() >= self.n_classes:
-            raise InputError(f"tree weights do not fit {self.n_steps} steps × {self.n_bands} bands and "
-                             f"{self.n_classes} classes: the weights and model.json come from different models")
+            raise InputError(
+                f"tree weights do not fit {self.n_steps} steps × {self.n_bands} bands and "
+                f"{self.n_classes} classes: the weights and model.json come from different models"
+            )
         self.ensemble = ensemble
 
     @abstractmethod
-    def _fit_ensemble(self, features: np.ndarray, y: np.ndarray,
-                      sample_weight: np.ndarray | None) -> TreeEnsemble:
+    def _fit_ensemble(self, features: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> TreeEnsemble:
         """Fit the scikit-learn estimator and export its trees."""
 
     def _fitted(self) -> TreeEnsemble:
@@ -210,11 +269,15 @@ class TreeBaseline(ABC):
         """One float32 row of n_steps × n_bands features per sample, NaN where the step is masked."""
         values, mask, doy = np.asarray(values), np.asarray(mask, dtype=bool), np.asarray(doy)
         if values.ndim != 3 or mask.shape != values.shape[:2] or doy.shape != values.shape[:2]:
-            raise InputError(f"inputs must be values [B, T, C], mask [B, T] and doy [B, T]; got "
-                             f"{values.shape}, {mask.shape}, {doy.shape}: fix the input adapter")
+            raise InputError(
+                f"inputs must be values [B, T, C], mask [B, T] and doy [B, T]; got "
+                f"{values.shape}, {mask.shape}, {doy.shape}: fix the input adapter"
+            )
         if values.shape[1:] != (self.n_steps, self.n_bands):
-            raise InputError(f"model was built for {self.n_steps} steps × {self.n_bands} bands but the batch has "
-                             f"{values.shape[1]} × {values.shape[2]}: use the adapter settings and bands it was "
-                             "trained with")
+            raise InputError(
+                f"model was built for {self.n_steps} steps × {self.n_bands} bands but the batch has "
+                f"{values.shape[1]} × {values.shape[2]}: use the adapter settings and bands it was "
+                "trained with"
+            )
         features = np.where(mask[..., None], values, np.nan).astype(np.float32)
         return features.reshape(len(features), -1)

@@ -3,5 +3,12 @@
 from inseason.predict.double_crop import crop_sequence, score_transitions, transition_dates, transition_table
 from inseason.predict.maps import MapRun, bundle_fingerprint, predict_map
 
-__all__ = ["MapRun", "bundle_fingerprint", "crop_sequence", "predict_map", "score_transitions", "transition_dates",
-           "transition_table"]
+__all__ = [
+    "MapRun",
+    "bundle_fingerprint",
+    "crop_sequence",
+    "predict_map",
+    "score_transitions",
+    "transition_dates",
+    "transition_table",
+]

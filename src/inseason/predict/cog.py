@@ -38,8 +38,17 @@ from inseason.predict.read import Block, MapGrid
 from inseason.progress import plural
 from inseason.storage import write_bytes
 
-__all__ = ["BAND_DESCRIPTIONS", "COG_MEDIA_TYPE", "class_colormap", "map_tags", "overview_factors",
-           "SourceScene", "write_class_map", "write_season_gif", "write_stac_item"]
+__all__ = [
+    "BAND_DESCRIPTIONS",
+    "COG_MEDIA_TYPE",
+    "SourceScene",
+    "class_colormap",
+    "map_tags",
+    "overview_factors",
+    "write_class_map",
+    "write_season_gif",
+    "write_stac_item",
+]
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 #: Descriptions of the COG's bands, in band order.
@@ -54,17 +63,28 @@ def class_colormap(colors: Sequence[Color]) -> dict[int, tuple[int, int, int, in
     return table
 
 
-def map_tags(*, as_of: dt.date, fingerprint: str, class_names: Sequence[str],
-             class_codes: Sequence[Sequence[int]]) -> dict[str, str]:
+def map_tags(
+    *, as_of: dt.date, fingerprint: str, class_names: Sequence[str], class_codes: Sequence[Sequence[int]]
+) -> dict[str, str]:
     """The GeoTIFF tags of a class map: as-of date, model fingerprint, class names and their source codes."""
-    return {"INSEASON_AS_OF": as_of.isoformat(), "INSEASON_MODEL_FINGERPRINT": fingerprint,
-            "INSEASON_CLASS_NAMES": json.dumps(list(class_names)),
-            "INSEASON_CLASS_CODES": json.dumps([list(c) for c in class_codes]),
-            "INSEASON_CLASS_INDEX": "band 1 value k is class k-1 of INSEASON_CLASS_NAMES; 0 is nodata"}
+    return {
+        "INSEASON_AS_OF": as_of.isoformat(),
+        "INSEASON_MODEL_FINGERPRINT": fingerprint,
+        "INSEASON_CLASS_NAMES": json.dumps(list(class_names)),
+        "INSEASON_CLASS_CODES": json.dumps([list(c) for c in class_codes]),
+        "INSEASON_CLASS_INDEX": "band 1 value k is class k-1 of INSEASON_CLASS_NAMES; 0 is nodata",
+    }
 
 
-def write_class_map(path: str | os.PathLike[str], blocks: Iterable[tuple[Block, np.ndarray, np.ndarray]], *,
-                    grid: MapGrid, colors: Sequence[Color], tags: dict[str, str], block_size: int = 256) -> Path:
+def write_class_map(
+    path: str | os.PathLike[str],
+    blocks: Iterable[tuple[Block, np.ndarray, np.ndarray]],
+    *,
+    grid: MapGrid,
+    colors: Sequence[Color],
+    tags: dict[str, str],
+    block_size: int = 256,
+) -> Path:
     """Write the two-band class map COG at ``path`` from ``(block, class_index, confidence)`` pieces.
 
     Pixels no piece covers stay nodata (0). Band 1 ("class") is a palette band, band 2 ("confidence") a
@@ -89,9 +109,21 @@ def write_class_map(path: str | os.PathLike[str], blocks: Iterable[tuple[Block, 
     path = Path(path)
     staging = path.with_name(f".{path.name}.blocks-{os.getpid()}.tif")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=2, dtype="uint8",
-                   crs=f"EPSG:{grid.epsg}", transform=grid.transform, nodata=0, tiled=True, blockxsize=256,
-                   blockysize=256, compress="DEFLATE", BIGTIFF="IF_SAFER")
+    profile = dict(
+        driver="GTiff",
+        width=grid.width,
+        height=grid.height,
+        count=2,
+        dtype="uint8",
+        crs=f"EPSG:{grid.epsg}",
+        transform=grid.transform,
+        nodata=0,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="DEFLATE",
+        BIGTIFF="IF_SAFER",
+    )
     try:
         with rasterio.open(staging, "w", **profile) as dst:
             dst.write_colormap(1, class_colormap(colors))
@@ -110,10 +142,21 @@ def write_class_map(path: str | os.PathLike[str], blocks: Iterable[tuple[Block, 
             if factors:
                 dst.build_overviews(factors, Resampling.nearest)
         with rasterio.Env(GDAL_TIFF_OVR_BLOCKSIZE=str(block_size), GDAL_PAM_ENABLED="NO"):
-            rasterio.shutil.copy(staging, tmp, driver="GTiff", COPY_SRC_OVERVIEWS="YES", TILED="YES",
-                                 BLOCKXSIZE=str(block_size), BLOCKYSIZE=str(block_size), COMPRESS="DEFLATE",
-                                 PHOTOMETRIC="MINISBLACK", ALPHA="NO", INTERLEAVE="PIXEL", NUM_THREADS="1",
-                                 BIGTIFF="IF_SAFER")
+            rasterio.shutil.copy(
+                staging,
+                tmp,
+                driver="GTiff",
+                COPY_SRC_OVERVIEWS="YES",
+                TILED="YES",
+                BLOCKXSIZE=str(block_size),
+                BLOCKYSIZE=str(block_size),
+                COMPRESS="DEFLATE",
+                PHOTOMETRIC="MINISBLACK",
+                ALPHA="NO",
+                INTERLEAVE="PIXEL",
+                NUM_THREADS="1",
+                BIGTIFF="IF_SAFER",
+            )
         tmp.replace(path)
     finally:
         staging.unlink(missing_ok=True)
@@ -159,15 +202,30 @@ class SourceScene:
 def _nodata_class() -> Classification:
     """The classification entry of band 1's value 0 (a new object each time: pystac objects are mutable)."""
     return Classification.create(
-        value=0, name="no_data", title="no data", nodata=True,
-        description="no data: outside the AOI or the crop mask, or no valid observation up to the as-of date")
+        value=0,
+        name="no_data",
+        title="no data",
+        nodata=True,
+        description="no data: outside the AOI or the crop mask, or no valid observation up to the as-of date",
+    )
 
 
-def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str], grid: MapGrid,
-                    aoi: BaseGeometry, as_of: dt.date, fingerprint: str, class_names: Sequence[str],
-                    colors: Sequence[Color], model: str, class_codes: Sequence[Sequence[int]] | None = None,
-                    scenes: Sequence[SourceScene] = (), model_href: str | None = None,
-                    gif: str | os.PathLike[str] | None = None) -> pystac.Item:
+def write_stac_item(
+    path: str | os.PathLike[str],
+    *,
+    cog: str | os.PathLike[str],
+    grid: MapGrid,
+    aoi: BaseGeometry,
+    as_of: dt.date,
+    fingerprint: str,
+    class_names: Sequence[str],
+    colors: Sequence[Color],
+    model: str,
+    class_codes: Sequence[Sequence[int]] | None = None,
+    scenes: Sequence[SourceScene] = (),
+    model_href: str | None = None,
+    gif: str | os.PathLike[str] | None = None,
+) -> pystac.Item:
     """A STAC item (JSON at ``path``) describing the class map COG ``cog`` valid on ``as_of``.
 
     The item carries the projection (EPSG, shape, transform) and the as-of date and model fingerprint as
@@ -177,8 +235,9 @@ def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str]
     and the classification extension, on the asset and on band 1: value 0 "no data" (``nodata: true``)
     and every class with its name, title, description (with its source codes when given) and colour. Links:
     ``derived_from`` for every source scene whose STAC item is known (its href), ``via`` for the model's
-    model.json (``model_href`` as given: relative hrefs are relative to the item's folder). The season GIF, when given, is a second asset. Asset hrefs are relative to the item (the
-    COG and GIF sit next to it), so the folder can be moved.
+    model.json (``model_href`` as given: relative hrefs are relative to the item's folder). The season GIF,
+    when given, is a second asset. Asset hrefs are relative to the item (the COG and GIF sit next to it), so
+    the folder can be moved.
 
     Args:
         path: where the item JSON goes (written atomically).
@@ -199,43 +258,82 @@ def write_stac_item(path: str | os.PathLike[str], *, cog: str | os.PathLike[str]
         The item.
     """
     path, cog = Path(path), Path(cog)
-    when = dt.datetime.combine(as_of, dt.time(0, 0), tzinfo=dt.timezone.utc)
-    item = pystac.Item(id=cog.stem, geometry=mapping(aoi), bbox=list(aoi.bounds), datetime=when,
-                       properties={"inseason:as_of": as_of.isoformat(), "inseason:model_fingerprint": fingerprint,
-                                   "inseason:model": model, "inseason:class_names": list(class_names),
-                                   "inseason:source_scenes": [scene.scene_id for scene in scenes]})
-    asset = pystac.Asset(href=f"./{cog.name}", media_type=COG_MEDIA_TYPE, roles=["data"],
-                         title=f"crop type as of {as_of.isoformat()}",
-                         description="band 1: class (0 = no data), band 2: confidence of the class in percent")
+    when = dt.datetime.combine(as_of, dt.time(0, 0), tzinfo=dt.UTC)
+    item = pystac.Item(
+        id=cog.stem,
+        geometry=mapping(aoi),
+        bbox=list(aoi.bounds),
+        datetime=when,
+        properties={
+            "inseason:as_of": as_of.isoformat(),
+            "inseason:model_fingerprint": fingerprint,
+            "inseason:model": model,
+            "inseason:class_names": list(class_names),
+            "inseason:source_scenes": [scene.scene_id for scene in scenes],
+        },
+    )
+    asset = pystac.Asset(
+        href=f"./{cog.name}",
+        media_type=COG_MEDIA_TYPE,
+        roles=["data"],
+        title=f"crop type as of {as_of.isoformat()}",
+        description="band 1: class (0 = no data), band 2: confidence of the class in percent",
+    )
     item.add_asset("classes", asset)
     projection = ProjectionExtension.ext(item, add_if_missing=True)
     projection.code = f"EPSG:{grid.epsg}"
     projection.shape = [grid.height, grid.width]
     projection.transform = list(grid.transform)[:6]
     classes = [_nodata_class()] + [
-        Classification.create(value=k + 1, name=_stac_name(name), title=name,
-                              description=_class_description(name, None if class_codes is None else class_codes[k]),
-                              color_hint="".join(f"{int(c):02X}" for c in color))
-        for k, (name, color) in enumerate(zip(class_names, colors))]
+        Classification.create(
+            value=k + 1,
+            name=_stac_name(name),
+            title=name,
+            description=_class_description(name, None if class_codes is None else class_codes[k]),
+            color_hint="".join(f"{int(c):02X}" for c in color),
+        )
+        for k, (name, color) in enumerate(zip(class_names, colors))
+    ]
     ClassificationExtension.ext(asset, add_if_missing=True).classes = classes
     resolution = abs(float(grid.transform.a))
-    class_band = RasterBand.create(nodata=0, data_type=DataType.UINT8, spatial_resolution=resolution,
-                                   sampling=Sampling.AREA)
+    class_band = RasterBand.create(
+        nodata=0, data_type=DataType.UINT8, spatial_resolution=resolution, sampling=Sampling.AREA
+    )
     ClassificationExtension.ext(class_band).classes = [Classification(dict(c.to_dict())) for c in classes]
-    confidence_band = RasterBand.create(nodata=0, data_type=DataType.UINT8, spatial_resolution=resolution,
-                                        sampling=Sampling.AREA, unit="%")
+    confidence_band = RasterBand.create(
+        nodata=0, data_type=DataType.UINT8, spatial_resolution=resolution, sampling=Sampling.AREA, unit="%"
+    )
     RasterExtension.ext(asset, add_if_missing=True).bands = [class_band, confidence_band]
     if gif is not None:
-        item.add_asset("season", pystac.Asset(href=f"./{Path(gif).name}", media_type="image/gif",
-                                              roles=["overview"], title="the class maps of all as-of dates, animated"))
+        item.add_asset(
+            "season",
+            pystac.Asset(
+                href=f"./{Path(gif).name}",
+                media_type="image/gif",
+                roles=["overview"],
+                title="the class maps of all as-of dates, animated",
+            ),
+        )
     for scene in scenes:
         if scene.href:  # a scene without a STAC item is listed in inseason:source_scenes only
-            item.add_link(pystac.Link(rel="derived_from", target=scene.href, media_type="application/geo+json",
-                                      title=f"source scene {scene.scene_id}",
-                                      extra_fields={"inseason:scene_id": scene.scene_id}))
+            item.add_link(
+                pystac.Link(
+                    rel="derived_from",
+                    target=scene.href,
+                    media_type="application/geo+json",
+                    title=f"source scene {scene.scene_id}",
+                    extra_fields={"inseason:scene_id": scene.scene_id},
+                )
+            )
     if model_href is not None:
-        item.add_link(pystac.Link(rel="via", target=model_href, media_type="application/json",
-                                  title=f"model bundle: {model} (fingerprint {fingerprint})"))
+        item.add_link(
+            pystac.Link(
+                rel="via",
+                target=model_href,
+                media_type="application/json",
+                title=f"model bundle: {model} (fingerprint {fingerprint})",
+            )
+        )
     item.set_self_href(str(path.resolve()))
     data: dict[str, Any] = item.to_dict(include_self_link=False, transform_hrefs=False)
     write_bytes(path, json.dumps(data, indent=1).encode())
@@ -254,8 +352,14 @@ def _stac_name(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "class"
 
 
-def write_season_gif(path: str | os.PathLike[str], cogs: Sequence[str | os.PathLike[str]],
-                     dates: Sequence[dt.date], *, max_size: int = 512, frame_ms: int = 800) -> Path:
+def write_season_gif(
+    path: str | os.PathLike[str],
+    cogs: Sequence[str | os.PathLike[str]],
+    dates: Sequence[dt.date],
+    *,
+    max_size: int = 512,
+    frame_ms: int = 800,
+) -> Path:
     """An animated GIF with one frame per class map COG (in its colours, with its as-of date written on it).
 
     Frames are read at most ``max_size`` pixels wide or high (from the COG overviews), so the GIF stays

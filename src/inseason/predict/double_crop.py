@@ -23,8 +23,15 @@ from inseason.errors import InputError
 from inseason.labels import cdl_class
 from inseason.season import season_start
 
-__all__ = ["CropSequence", "crop_sequence", "score_transitions", "smoothed_ndvi", "transition_dates",
-           "transition_days", "transition_table"]
+__all__ = [
+    "CropSequence",
+    "crop_sequence",
+    "score_transitions",
+    "smoothed_ndvi",
+    "transition_dates",
+    "transition_days",
+    "transition_table",
+]
 
 #: Days of season on which NDVI is smoothed (a daily grid over one season).
 SEASON_DAYS = np.arange(0, 366, dtype=np.int64)
@@ -45,12 +52,17 @@ def crop_sequence(code: int) -> CropSequence | None:
     cls = cdl_class(code)
     if cls.kind != "double_crop" or cls.first_crop is None or cls.second_crop is None:
         return None
-    return CropSequence(first_code=cls.first_crop, first_name=cdl_class(cls.first_crop).name,
-                        second_code=cls.second_crop, second_name=cdl_class(cls.second_crop).name)
+    return CropSequence(
+        first_code=cls.first_crop,
+        first_name=cdl_class(cls.first_crop).name,
+        second_code=cls.second_crop,
+        second_name=cdl_class(cls.second_crop).name,
+    )
 
 
-def smoothed_ndvi(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399, sigma: float = 10.0,
-                  chunk: int = 512) -> np.ndarray:
+def smoothed_ndvi(
+    store: SeriesStore, rows: np.ndarray, *, as_of: int = 399, sigma: float = 10.0, chunk: int = 512
+) -> np.ndarray:
     """NDVI of ``rows`` smoothed onto `SEASON_DAYS` (float32 [R, 366]; NaN far from any observation).
 
     Only observations on or before day of season ``as_of`` count. ``sigma`` is the kernel's standard
@@ -58,13 +70,12 @@ def smoothed_ndvi(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399, sig
     """
     missing = [b for b in ("B04", "B08") if b not in store.bands]
     if missing:
-        raise InputError(f"double-crop timing needs bands {missing} (NDVI) that the series lack: "
-                         "read B04 and B08")
+        raise InputError(f"double-crop timing needs bands {missing} (NDVI) that the series lack: read B04 and B08")
     red, nir = store.bands.index("B04"), store.bands.index("B08")
     rows = np.asarray(rows, np.int64)
     out = np.full((rows.size, SEASON_DAYS.size), np.nan, np.float32)
     for start in range(0, rows.size, chunk):
-        part = rows[start:start + chunk]
+        part = rows[start : start + chunk]
         first, counts = store.offsets[part], store.counts[part]
         width = max(int(counts.max(initial=0)), 1)
         positions = first[:, None] + np.arange(width)[None, :]
@@ -79,12 +90,11 @@ def smoothed_ndvi(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399, sig
         weight = np.exp(-0.5 * ((SEASON_DAYS[None, None, :] - doy[:, :, None]) / sigma) ** 2) * valid[:, :, None]
         mass = weight.sum(axis=1)
         smooth = np.einsum("rmg,rm->rg", weight, ndvi) / np.maximum(mass, 1e-9)
-        out[start:start + part.size] = np.where(mass >= 0.25, smooth, np.nan)
+        out[start : start + part.size] = np.where(mass >= 0.25, smooth, np.nan)
     return out
 
 
-def transition_days(ndvi: np.ndarray, *, min_depth: float = 0.15, min_gap: int = 30,
-                    edge: float = 0.1) -> np.ndarray:
+def transition_days(ndvi: np.ndarray, *, min_depth: float = 0.15, min_gap: int = 30, edge: float = 0.1) -> np.ndarray:
     """Day of season of the end of the first growth cycle in each smoothed NDVI row (−1 where none).
 
     ``min_depth`` is the least NDVI drop between the two cycles' peaks and the valley floor; each peak must
@@ -96,8 +106,8 @@ def transition_days(ndvi: np.ndarray, *, min_depth: float = 0.15, min_gap: int =
     n = ndvi.shape[1]
     shifted_before = np.full_like(before, -np.inf)
     shifted_after = np.full_like(after, -np.inf)
-    shifted_before[:, min_gap:] = before[:, :n - min_gap]
-    shifted_after[:, :n - min_gap] = after[:, min_gap:]
+    shifted_before[:, min_gap:] = before[:, : n - min_gap]
+    shifted_after[:, : n - min_gap] = after[:, min_gap:]
     depth = np.minimum(shifted_before, shifted_after) - np.where(np.isnan(ndvi), np.inf, ndvi)
     floor_day = np.argmax(depth, axis=1)
     rows = np.arange(ndvi.shape[0])
@@ -119,9 +129,12 @@ def score_transitions(estimated: np.ndarray, truth: np.ndarray) -> dict[str, flo
     estimated, truth = np.asarray(estimated), np.asarray(truth)
     found = estimated >= 0
     errors = np.abs(estimated[found] - truth[found])
-    return {"pixels": int(estimated.size), "detected": float(found.mean()) if estimated.size else 0.0,
-            "mae_days": float(errors.mean()) if errors.size else float("nan"),
-            "median_days": float(np.median(errors)) if errors.size else float("nan")}
+    return {
+        "pixels": int(estimated.size),
+        "detected": float(found.mean()) if estimated.size else 0.0,
+        "mae_days": float(errors.mean()) if errors.size else float("nan"),
+        "median_days": float(np.median(errors)) if errors.size else float("nan"),
+    }
 
 
 def transition_dates(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399) -> np.ndarray:
@@ -141,11 +154,15 @@ def transition_table(*, x: np.ndarray, y: np.ndarray, codes: np.ndarray, dates: 
     """
     sequences = [crop_sequence(int(c)) for c in codes]
     epoch = dt.date(1970, 1, 1)
-    return pa.table({
-        "x": pa.array(np.asarray(x, np.float64), pa.float64()), "y": pa.array(np.asarray(y, np.float64), pa.float64()),
-        "class_code": pa.array(np.asarray(codes, np.int32), pa.int32()),
-        "first_crop": pa.array([s.first_name if s else None for s in sequences], pa.string()),
-        "second_crop": pa.array([s.second_name if s else None for s in sequences], pa.string()),
-        "transition_date": pa.array([None if d < 0 else epoch + dt.timedelta(days=int(d)) for d in dates],
-                                    pa.date32()),
-    })
+    return pa.table(
+        {
+            "x": pa.array(np.asarray(x, np.float64), pa.float64()),
+            "y": pa.array(np.asarray(y, np.float64), pa.float64()),
+            "class_code": pa.array(np.asarray(codes, np.int32), pa.int32()),
+            "first_crop": pa.array([s.first_name if s else None for s in sequences], pa.string()),
+            "second_crop": pa.array([s.second_name if s else None for s in sequences], pa.string()),
+            "transition_date": pa.array(
+                [None if d < 0 else epoch + dt.timedelta(days=int(d)) for d in dates], pa.date32()
+            ),
+        }
+    )

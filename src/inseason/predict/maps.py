@@ -58,14 +58,33 @@ from inseason.extract.scenes import find_scenes, manifest_info
 from inseason.labels import cdl_class
 from inseason.predict.cog import SourceScene, map_tags, write_class_map, write_season_gif, write_stac_item
 from inseason.predict.double_crop import transition_dates, transition_table
-from inseason.predict.read import (Block, MapGrid, SceneRef, crop_mask_block, map_grid, plan_blocks, read_block,
-                                   scene_refs)
+from inseason.predict.read import (
+    Block,
+    MapGrid,
+    SceneRef,
+    crop_mask_block,
+    map_grid,
+    plan_blocks,
+    read_block,
+    scene_refs,
+)
 from inseason.progress import plural, progress_bar
 from inseason.season import season_start, season_year
 from inseason.sources.aoi import read_aoi
 from inseason.sources.stac import is_url
-from inseason.storage import (check_bucket, exists, gdal_env, gdal_path, is_s3, join_uri, list_files, local_path,
-                              put_file, read_bytes, write_bytes)
+from inseason.storage import (
+    check_bucket,
+    exists,
+    gdal_env,
+    gdal_path,
+    is_s3,
+    join_uri,
+    list_files,
+    local_path,
+    put_file,
+    read_bytes,
+    write_bytes,
+)
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 from inseason.train import Bundle, Predictor, load_bundle
 
@@ -128,13 +147,16 @@ def _prepare_out(out: str, settings: dict[str, Any]) -> None:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise OutputError(f"cannot write the maps to {out} ({exc.strerror or exc}): "
-                              "choose a writable --out") from None
+            raise OutputError(
+                f"cannot write the maps to {out} ({exc.strerror or exc}): choose a writable --out"
+            ) from None
     run_file = join_uri(out, "run.json")
     if exists(run_file):
         if json.loads(read_bytes(run_file)) != settings:
-            raise OutputError(f"{out} holds a map run with other settings (model, dates, AOI or blocks): "
-                              "choose another --out, or repeat that run's options to resume it")
+            raise OutputError(
+                f"{out} holds a map run with other settings (model, dates, AOI or blocks): "
+                "choose another --out, or repeat that run's options to resume it"
+            )
         return
     if any(uri.removeprefix(out.rstrip("/") + "/") != "scenes.parquet" for uri in list_files(out)):
         raise OutputError(f"{out} is not empty: choose an empty or new --out")
@@ -172,10 +194,16 @@ def _check_region(bundle: Bundle, aoi: BaseGeometry, *, allow_outside: bool) -> 
     bounds = ", ".join(f"{v:.4f}" for v in aoi.bounds)
     trained = ", ".join(f"{float(v):.4f}" for v in region)
     if not allow_outside:
-        raise InputError(f"the AOI ({bounds}) lies entirely outside the model's training region ({trained}; west, "
-                         "south, east, north): map an AOI that overlaps it, or pass --allow-outside to map it anyway")
-    log.warning("the AOI (%s) lies entirely outside the model's training region (%s; west, south, east, north): "
-                "expect lower accuracy there", bounds, trained)
+        raise InputError(
+            f"the AOI ({bounds}) lies entirely outside the model's training region ({trained}; west, "
+            "south, east, north): map an AOI that overlaps it, or pass --allow-outside to map it anyway"
+        )
+    log.warning(
+        "the AOI (%s) lies entirely outside the model's training region (%s; west, south, east, north): "
+        "expect lower accuracy there",
+        bounds,
+        trained,
+    )
 
 
 def _check_crop_mask(crop_mask: str | os.PathLike[str] | None) -> None:
@@ -188,8 +216,9 @@ def _check_crop_mask(crop_mask: str | os.PathLike[str] | None) -> None:
         with gdal_env([str(crop_mask)]), rasterio.open(gdal_path(str(crop_mask))):
             pass
     except RasterioError as exc:
-        raise InputError(f"crop mask {crop_mask} is not a readable raster ({exc}): give a CDL GeoTIFF "
-                         "(e.g. last year's)") from None
+        raise InputError(
+            f"crop mask {crop_mask} is not a readable raster ({exc}): give a CDL GeoTIFF (e.g. last year's)"
+        ) from None
 
 
 def _source_scenes(table: pa.Table, aoi: BaseGeometry) -> dict[str, SourceScene]:
@@ -203,8 +232,11 @@ def _source_scenes(table: pa.Table, aoi: BaseGeometry) -> dict[str, SourceScene]
     query = manifest_info(table).get("query") or {}
     api = str(query.get("stac") or "")
     collection = query.get("collection")
-    base = f"{api.rstrip('/')}/collections/{collection}/items/" if (
-        is_url(api) and collection and not api.endswith(".json")) else None
+    base = (
+        f"{api.rstrip('/')}/collections/{collection}/items/"
+        if (is_url(api) and collection and not api.endswith(".json"))
+        else None
+    )
     scenes = {}
     for row in table.select(["scene_id", "footprint"]).to_pylist():
         footprint = shapely.from_wkb(row["footprint"]) if row["footprint"] else None
@@ -214,8 +246,15 @@ def _source_scenes(table: pa.Table, aoi: BaseGeometry) -> dict[str, SourceScene]
     return scenes
 
 
-def _manifest(scenes: str | os.PathLike[str] | pa.Table | None, stac: str | None, aoi: BaseGeometry,
-              first: dt.date, last: dt.date, searched: Path, quiet: bool) -> pa.Table:
+def _manifest(
+    scenes: str | os.PathLike[str] | pa.Table | None,
+    stac: str | None,
+    aoi: BaseGeometry,
+    first: dt.date,
+    last: dt.date,
+    searched: Path,
+    quiet: bool,
+) -> pa.Table:
     """The scene manifest: given (a table or a file) or searched in ``stac`` and written to ``searched``."""
     if (scenes is None) == (stac is None):
         raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
@@ -233,14 +272,17 @@ def _usable_scenes(refs: list[SceneRef], bands: Sequence[str]) -> tuple[list[Sce
     for ref in refs:
         missing = [b for b in need if b not in ref.hrefs]
         if missing:
-            skipped.append({"scene_id": ref.scene_id,
-                            "reason": f"{plural(len(missing), 'asset')} missing: {', '.join(missing)}"})
+            skipped.append(
+                {"scene_id": ref.scene_id, "reason": f"{plural(len(missing), 'asset')} missing: {', '.join(missing)}"}
+            )
         else:
             usable.append(ref)
     if refs and not usable:
-        raise InputError(f"no scene has the bands the model was trained on ({', '.join(bands)}; e.g. scene "
-                         f"{skipped[0]['scene_id']}: {skipped[0]['reason']}): use a model trained on bands the "
-                         "scenes have")
+        raise InputError(
+            f"no scene has the bands the model was trained on ({', '.join(bands)}; e.g. scene "
+            f"{skipped[0]['scene_id']}: {skipped[0]['reason']}): use a model trained on bands the "
+            "scenes have"
+        )
     return usable, skipped
 
 
@@ -323,8 +365,9 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     year, block = unit
     refs, dates = context.seasons[year]
     keep = crop_mask_block(context.crop_mask, context.grid, block) if context.crop_mask else None
-    series = read_block(block, grid=context.grid, scenes=refs, aoi=context.aoi, bands=bundle.bands,
-                        scl_mask=context.scl_mask, keep=keep)
+    series = read_block(
+        block, grid=context.grid, scenes=refs, aoi=context.aoi, bands=bundle.bands, scl_mask=context.scl_mask, keep=keep
+    )
     store = series.store(season=bundle.season_start, year=year)
     predictor = Predictor(bundle, batch_size=context.batch_size)
     start = season_start(year, bundle.season_start)
@@ -353,8 +396,13 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
         arrays[f"classes{k}"] = classes.reshape(block.height, block.width)
         arrays[f"confidence{k}"] = confidence.reshape(block.height, block.width)
         with_data.append(int(rows.size))
-    summary = {"block": block.index, "year": year, "mapped": int(series.pixels.size), "with_data": with_data,
-               "skipped_scenes": [list(s) for s in series.skipped]}
+    summary = {
+        "block": block.index,
+        "year": year,
+        "mapped": int(series.pixels.size),
+        "with_data": with_data,
+        "skipped_scenes": [list(s) for s in series.skipped],
+    }
     arrays["summary"] = np.array(json.dumps(summary))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
@@ -367,12 +415,24 @@ def _load_block(uri: str) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLike[str] | BaseGeometry,
-                as_of: Sequence[dt.date | str] | dt.date | str, out: str | os.PathLike[str],
-                scenes: str | os.PathLike[str] | pa.Table | None = None, stac: str | None = None,
-                block_size: int = 256, workers: int | None = None, crop_mask: str | os.PathLike[str] | None = None,
-                scl_mask: Sequence[int] = DEFAULT_SCL_MASK, batch_size: int = 4096, engine: str = "local",
-                spark_master: str | None = None, quiet: bool = False, allow_outside: bool = False) -> MapRun:
+def predict_map(
+    bundle: Bundle | str | os.PathLike[str],
+    *,
+    aoi: str | os.PathLike[str] | BaseGeometry,
+    as_of: Sequence[dt.date | str] | dt.date | str,
+    out: str | os.PathLike[str],
+    scenes: str | os.PathLike[str] | pa.Table | None = None,
+    stac: str | None = None,
+    block_size: int = 256,
+    workers: int | None = None,
+    crop_mask: str | os.PathLike[str] | None = None,
+    scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
+    batch_size: int = 4096,
+    engine: str = "local",
+    spark_master: str | None = None,
+    quiet: bool = False,
+    allow_outside: bool = False,
+) -> MapRun:
     """Map the AOI's crop types as of each date of ``as_of`` with a model bundle (DESIGN §1, §2 map outputs).
 
     Scenes come from a scene manifest (``scenes``) or are searched in a STAC API or static catalog
@@ -420,10 +480,16 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
     first = season_start(min(seasons_of.values()), bundle.season_start)
     fingerprint = bundle_fingerprint(bundle)
     mask = tuple(sorted({int(c) for c in scl_mask}))
-    settings = {"model": fingerprint, "as_of": [d.isoformat() for d in dates], "block_size": block_size,
-                "aoi": shapely.to_wkt(geometry, rounding_precision=7),
-                "crop_mask": _location(crop_mask), "scl_mask": list(mask),
-                "scenes": None if isinstance(scenes, pa.Table) else _location(scenes), "stac": stac}
+    settings = {
+        "model": fingerprint,
+        "as_of": [d.isoformat() for d in dates],
+        "block_size": block_size,
+        "aoi": shapely.to_wkt(geometry, rounding_precision=7),
+        "crop_mask": _location(crop_mask),
+        "scl_mask": list(mask),
+        "scenes": None if isinstance(scenes, pa.Table) else _location(scenes),
+        "stac": stac,
+    }
     with tempfile.TemporaryDirectory(prefix="inseason-scenes-") as search_dir:
         searched = Path(search_dir) / "scenes.parquet"
         table = _manifest(scenes, stac, geometry, first, max(dates), searched, quiet)
@@ -431,14 +497,17 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
         skipped: list[dict[str, str]] = []
         for year in sorted(set(seasons_of.values())):
             year_dates = [d for d in dates if seasons_of[d] == year]
-            refs, missing = _usable_scenes(scene_refs(table, since=season_start(year, bundle.season_start),
-                                                      until=max(year_dates)), bundle.bands)
+            refs, missing = _usable_scenes(
+                scene_refs(table, since=season_start(year, bundle.season_start), until=max(year_dates)), bundle.bands
+            )
             skipped += missing
             early = [d for d in year_dates if not any(r.date <= d for r in refs)]
             if early:
                 hint = f"the season's first scene is on {refs[0].date}" if refs else "the season has no scene"
-                raise InputError(f"as-of {early[0]} is before any scene of its season ({hint}): choose a later "
-                                 "date or search scenes for that season")
+                raise InputError(
+                    f"as-of {early[0]} is before any scene of its season ({hint}): choose a later "
+                    "date or search scenes for that season"
+                )
             seasons[year] = (refs, year_dates)
         grid = map_grid(geometry, [r for refs, _ in seasons.values() for r in refs])
         blocks = plan_blocks(grid, geometry, block_size=block_size)
@@ -451,9 +520,17 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
     finished_blocks = _finished_blocks(blocks_dir)
     todo = [(year, block) for year, block in units if (year, block.index) not in finished_blocks]
     workers = workers or default_workers()
-    context = _Context(bundle=str(bundle.path), grid=grid, aoi=geometry, seasons=seasons, scl_mask=mask,
-                       crop_mask=None if crop_mask is None else str(crop_mask), blocks_dir=blocks_dir,
-                       batch_size=batch_size, single_thread=workers > 1 or engine == "spark")
+    context = _Context(
+        bundle=str(bundle.path),
+        grid=grid,
+        aoi=geometry,
+        seasons=seasons,
+        scl_mask=mask,
+        crop_mask=None if crop_mask is None else str(crop_mask),
+        blocks_dir=blocks_dir,
+        batch_size=batch_size,
+        single_thread=workers > 1 or engine == "spark",
+    )
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("blocks", total=len(units), completed=len(units) - len(todo))
         if engine == "spark":
@@ -461,14 +538,26 @@ def predict_map(bundle: Bundle | str | os.PathLike[str], *, aoi: str | os.PathLi
 
             finished = run_spark(_map_block, todo, master=spark_master, initializer=_init_worker, initargs=(context,))
         else:
-            finished = run_local(_map_block, todo, workers=min(workers, max(len(todo), 1)), initializer=_init_worker,
-                                 initargs=(context,))
+            finished = run_local(
+                _map_block, todo, workers=min(workers, max(len(todo), 1)), initializer=_init_worker, initargs=(context,)
+            )
         for _ in finished:
             bar.advance(task)
     with _staging(root) as staging:
-        return _assemble(staging, root, bundle, fingerprint=fingerprint, grid=grid, aoi=geometry, seasons=seasons,
-                         blocks=blocks, resumed=len(units) - len(todo), skipped=skipped, sources=sources,
-                         quiet=quiet)
+        return _assemble(
+            staging,
+            root,
+            bundle,
+            fingerprint=fingerprint,
+            grid=grid,
+            aoi=geometry,
+            seasons=seasons,
+            blocks=blocks,
+            resumed=len(units) - len(todo),
+            skipped=skipped,
+            sources=sources,
+            quiet=quiet,
+        )
 
 
 @contextmanager
@@ -490,9 +579,21 @@ def _publish(staged: Path, out: str) -> str:
     return uri
 
 
-def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid: MapGrid, aoi: BaseGeometry,
-              seasons: dict[int, tuple[list[SceneRef], list[dt.date]]], blocks: list[Block], resumed: int,
-              skipped: list[dict[str, str]], sources: dict[str, SourceScene], quiet: bool) -> MapRun:
+def _assemble(
+    staging: Path,
+    out: str,
+    bundle: Bundle,
+    *,
+    fingerprint: str,
+    grid: MapGrid,
+    aoi: BaseGeometry,
+    seasons: dict[int, tuple[list[SceneRef], list[dt.date]]],
+    blocks: list[Block],
+    resumed: int,
+    skipped: list[dict[str, str]],
+    sources: dict[str, SourceScene],
+    quiet: bool,
+) -> MapRun:
     """Write the COG and double-crop table of every as-of date, the GIF, the STAC items and summary.json.
 
     COGs, items and the GIF are made in the local folder ``staging`` and published to ``out``; the items
@@ -519,56 +620,93 @@ def _assemble(staging: Path, out: str, bundle: Bundle, *, fingerprint: str, grid
                 for scene_id, reason in summary["skipped_scenes"]:
                     scene_skips.setdefault(scene_id, reason)
                 if summary["mapped"] and not summary["with_data"][-1]:
-                    empty.append({"block": block.index, "year": year, "row": block.row, "col": block.col,
-                                  "reason": f"no valid observation up to {dates[-1]} (all cloud or nodata)"})
+                    empty.append(
+                        {
+                            "block": block.index,
+                            "year": year,
+                            "row": block.row,
+                            "col": block.col,
+                            "reason": f"no valid observation up to {dates[-1]} (all cloud or nodata)",
+                        }
+                    )
             for k, date in enumerate(dates):
                 name = f"map_{date.isoformat()}"
                 counts = np.zeros(len(bundle.classes) + 1, np.int64)
                 dc_parts: list[pa.Table] = []
 
-                def pieces(k: int = k, year: int = year, counts: np.ndarray = counts,
-                           dc_parts: list[pa.Table] = dc_parts) -> Iterator[tuple[Block, np.ndarray, np.ndarray]]:
+                def pieces(
+                    k: int = k, year: int = year, counts: np.ndarray = counts, dc_parts: list[pa.Table] = dc_parts
+                ) -> Iterator[tuple[Block, np.ndarray, np.ndarray]]:
                     for block in blocks:
                         data = _load_block(_block_uri(blocks_dir, year, block))
-                        counts += np.bincount(data[f"classes{k}"].ravel(), minlength=counts.size)[:counts.size]
+                        counts += np.bincount(data[f"classes{k}"].ravel(), minlength=counts.size)[: counts.size]
                         if f"dc{k}_x" in data:
                             dc_parts.append(_double_crop_part(data, k))
                         yield block, data[f"classes{k}"], data[f"confidence{k}"]
 
-                tags = map_tags(as_of=date, fingerprint=fingerprint, class_names=bundle.class_names,
-                                class_codes=class_codes)
+                tags = map_tags(
+                    as_of=date, fingerprint=fingerprint, class_names=bundle.class_names, class_codes=class_codes
+                )
                 cog = write_class_map(staging / f"{name}.tif", pieces(), grid=grid, colors=colors, tags=tags)
                 counts[0] = grid.width * grid.height - int(counts[1:].sum())  # pixels off every block are nodata too
                 staged[date.isoformat()] = cog
                 maps[date.isoformat()] = _publish(cog, out)
                 mapped[date.isoformat()] = int(counts[1:].sum())
                 areas.append(class_areas(date, counts, bundle.class_names, pixel_area))
-                used[date.isoformat()] = [sources[r.scene_id] for r in seasons[year][0]
-                                          if r.date <= date and r.scene_id in sources and r.scene_id not in scene_skips]
+                used[date.isoformat()] = [
+                    sources[r.scene_id]
+                    for r in seasons[year][0]
+                    if r.date <= date and r.scene_id in sources and r.scene_id not in scene_skips
+                ]
                 if double_codes.any():
                     path = join_uri(out, f"double_crops_{date.isoformat()}.parquet")
-                    write_table(pa.concat_tables(dc_parts) if dc_parts else _double_crop_part({}, k), path,
-                                metadata={"crs": f"EPSG:{grid.epsg}", "as_of": date.isoformat()})
+                    write_table(
+                        pa.concat_tables(dc_parts) if dc_parts else _double_crop_part({}, k),
+                        path,
+                        metadata={"crs": f"EPSG:{grid.epsg}", "as_of": date.isoformat()},
+                    )
                     doubles[date.isoformat()] = path
                 bar.advance(task)
     gif, gif_staged = None, None
     if len(maps) > 1:
         ordered = sorted(staged)
-        gif_staged = write_season_gif(staging / "season.gif", [staged[d] for d in ordered],
-                                      [dt.date.fromisoformat(d) for d in ordered])
+        gif_staged = write_season_gif(
+            staging / "season.gif", [staged[d] for d in ordered], [dt.date.fromisoformat(d) for d in ordered]
+        )
         gif = _publish(gif_staged, out)
     for date_text, cog in staged.items():
         item = staging / f"{cog.stem}.json"
-        write_stac_item(item, cog=cog, grid=grid, aoi=aoi, as_of=dt.date.fromisoformat(date_text),
-                        fingerprint=fingerprint, class_names=bundle.class_names, colors=colors, model=model,
-                        class_codes=class_codes, scenes=used[date_text],
-                        model_href=_model_href(bundle, out), gif=gif_staged)
+        write_stac_item(
+            item,
+            cog=cog,
+            grid=grid,
+            aoi=aoi,
+            as_of=dt.date.fromisoformat(date_text),
+            fingerprint=fingerprint,
+            class_names=bundle.class_names,
+            colors=colors,
+            model=model,
+            class_codes=class_codes,
+            scenes=used[date_text],
+            model_href=_model_href(bundle, out),
+            gif=gif_staged,
+        )
         items[date_text] = _publish(item, out)
     for block in empty:
         log.debug("block %d (%d) has no valid observation: written as nodata", block["block"], block["year"])
-    run = MapRun(out=out, maps=maps, items=items, double_crops=doubles, gif=gif,
-                 blocks=len(blocks) * len(seasons), resumed_blocks=resumed, mapped_pixels=mapped, empty_blocks=empty,
-                 skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())], areas=areas)
+    run = MapRun(
+        out=out,
+        maps=maps,
+        items=items,
+        double_crops=doubles,
+        gif=gif,
+        blocks=len(blocks) * len(seasons),
+        resumed_blocks=resumed,
+        mapped_pixels=mapped,
+        empty_blocks=empty,
+        skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())],
+        areas=areas,
+    )
     write_bytes(join_uri(out, "summary.json"), json.dumps(asdict(run), indent=1).encode())
     return run
 
@@ -596,8 +734,9 @@ def _model_href(bundle: Bundle, out: str) -> str:
         return model.as_uri()
 
 
-def class_areas(date: dt.date | str, counts: np.ndarray, class_names: Sequence[str],
-                pixel_area: float) -> dict[str, Any]:
+def class_areas(
+    date: dt.date | str, counts: np.ndarray, class_names: Sequence[str], pixel_area: float
+) -> dict[str, Any]:
     """The mapped area of each class (index 0: no data) as of ``date`` from its pixel counts: one entry of
     ``summary["areas"]`` (the report reads it, or counts an older folder's COGs with this same function).
 
@@ -611,13 +750,21 @@ def class_areas(date: dt.date | str, counts: np.ndarray, class_names: Sequence[s
         ``{"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}``.
     """
     names = ["no data", *class_names]
-    return {"as_of": date if isinstance(date, str) else date.isoformat(), "pixel_area_m2": float(pixel_area),
-            "classes": [{"index": i, "name": names[i], "pixels": int(n), "hectares": float(n) * pixel_area / 10_000}
-                        for i, n in enumerate(counts)]}
+    return {
+        "as_of": date if isinstance(date, str) else date.isoformat(),
+        "pixel_area_m2": float(pixel_area),
+        "classes": [
+            {"index": i, "name": names[i], "pixels": int(n), "hectares": float(n) * pixel_area / 10_000}
+            for i, n in enumerate(counts)
+        ],
+    }
 
 
 def _double_crop_part(data: dict[str, np.ndarray], k: int) -> pa.Table:
     """The double-crop rows of one block file for as-of index ``k`` (an empty table when it has none)."""
-    return transition_table(x=data.get(f"dc{k}_x", np.empty(0)), y=data.get(f"dc{k}_y", np.empty(0)),
-                            codes=data.get(f"dc{k}_code", np.empty(0, np.int32)),
-                            dates=data.get(f"dc{k}_day", np.empty(0, np.int64)))
+    return transition_table(
+        x=data.get(f"dc{k}_x", np.empty(0)),
+        y=data.get(f"dc{k}_y", np.empty(0)),
+        codes=data.get(f"dc{k}_code", np.empty(0, np.int32)),
+        dates=data.get(f"dc{k}_day", np.empty(0, np.int64)),
+    )

@@ -38,8 +38,17 @@ from inseason.sources.aoi import aoi_to_crs
 from inseason.storage import gdal_env, gdal_path
 from inseason.tables import S2_BANDS, S2_SCALE
 
-__all__ = ["Block", "BlockSeries", "MapGrid", "SceneRef", "crop_mask_block", "map_grid", "plan_blocks",
-           "read_block", "scene_refs"]
+__all__ = [
+    "Block",
+    "BlockSeries",
+    "MapGrid",
+    "SceneRef",
+    "crop_mask_block",
+    "map_grid",
+    "plan_blocks",
+    "read_block",
+    "scene_refs",
+]
 
 _EPOCH = dt.date(1970, 1, 1)
 #: Resolution of the map grid (the 10 m bands of Sentinel-2), metres.
@@ -122,12 +131,21 @@ class BlockSeries:
         counts = np.bincount(row_of_obs[keep], minlength=self.pixels.size)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         n = self.pixels.size
-        return SeriesStore(bands=self.bands, scales=np.full(len(self.bands), S2_SCALE, np.float32),
-                           values=self.values[keep], doy=doy[keep].astype(np.int16), scl=self.scl[keep],
-                           offsets=offsets, labels=np.full(n, "", dtype=object),
-                           label_codes=np.zeros(n, np.int32), years=np.full(n, year, np.int16),
-                           splits=np.full(n, None, dtype=object), sample_ids=self.pixels.copy(), season=season,
-                           fingerprint=f"block-{self.block.index}-{year}")
+        return SeriesStore(
+            bands=self.bands,
+            scales=np.full(len(self.bands), S2_SCALE, np.float32),
+            values=self.values[keep],
+            doy=doy[keep].astype(np.int16),
+            scl=self.scl[keep],
+            offsets=offsets,
+            labels=np.full(n, "", dtype=object),
+            label_codes=np.zeros(n, np.int32),
+            years=np.full(n, year, np.int16),
+            splits=np.full(n, None, dtype=object),
+            sample_ids=self.pixels.copy(),
+            season=season,
+            fingerprint=f"block-{self.block.index}-{year}",
+        )
 
 
 def scene_refs(scenes: pa.Table, *, since: dt.date, until: dt.date) -> list[SceneRef]:
@@ -135,8 +153,15 @@ def scene_refs(scenes: pa.Table, *, since: dt.date, until: dt.date) -> list[Scen
     refs = []
     for row in scenes.select(["scene_id", "date", "epsg", "boa_offset", "hrefs"]).to_pylist():
         if since <= row["date"] <= until:
-            refs.append(SceneRef(scene_id=row["scene_id"], date=row["date"], epsg=int(row["epsg"]),
-                                 boa_offset=int(row["boa_offset"] or 0), hrefs=dict(row["hrefs"])))
+            refs.append(
+                SceneRef(
+                    scene_id=row["scene_id"],
+                    date=row["date"],
+                    epsg=int(row["epsg"]),
+                    boa_offset=int(row["boa_offset"] or 0),
+                    hrefs=dict(row["hrefs"]),
+                )
+            )
     return sorted(refs, key=lambda r: (r.date, r.scene_id))
 
 
@@ -147,8 +172,10 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
     read without resampling and every 20/60 m pixel covers whole map pixels (Sentinel-2 grids nest).
     """
     if not scenes:
-        raise InputError("the scene manifest holds no scene up to the as-of date: run inseason scenes "
-                         "for the season or choose a later --as-of")
+        raise InputError(
+            "the scene manifest holds no scene up to the as-of date: run inseason scenes "
+            "for the season or choose a later --as-of"
+        )
     epsg = Counter(s.epsg for s in scenes).most_common(1)[0][0]
     first = next(s for s in scenes if s.epsg == epsg)
     if "B02" not in first.hrefs:
@@ -184,8 +211,9 @@ def plan_blocks(grid: MapGrid, aoi: BaseGeometry, *, block_size: int) -> list[Bl
 
 def _aoi_mask(shape: BaseGeometry, grid: MapGrid, block: Block) -> np.ndarray:
     """True where a block pixel's centre lies in the AOI (given in the grid's CRS)."""
-    return geometry_mask([mapping(shape)], out_shape=(block.height, block.width), transform=block.transform(grid),
-                         invert=True)
+    return geometry_mask(
+        [mapping(shape)], out_shape=(block.height, block.width), transform=block.transform(grid), invert=True
+    )
 
 
 def crop_mask_block(path: str, grid: MapGrid, block: Block) -> np.ndarray:
@@ -197,8 +225,14 @@ def crop_mask_block(path: str, grid: MapGrid, block: Block) -> np.ndarray:
     codes = np.zeros((block.height, block.width), np.uint8)
     try:
         with gdal_env([path]), rasterio.open(gdal_path(path)) as src:
-            reproject(rasterio.band(src, 1), codes, dst_transform=block.transform(grid),
-                      dst_crs=f"EPSG:{grid.epsg}", resampling=Resampling.nearest, dst_nodata=0)
+            reproject(
+                rasterio.band(src, 1),
+                codes,
+                dst_transform=block.transform(grid),
+                dst_crs=f"EPSG:{grid.epsg}",
+                resampling=Resampling.nearest,
+                dst_nodata=0,
+            )
     except RasterioError as exc:
         raise InputError(f"crop mask {path} is not a readable raster: {exc}") from None
     return np.isin(codes, crop_codes)
@@ -227,9 +261,16 @@ def _read_band(ds: rasterio.DatasetReader, grid: MapGrid, block: Block) -> np.nd
     return out
 
 
-def read_block(block: Block, *, grid: MapGrid, scenes: Sequence[SceneRef], aoi: BaseGeometry,
-               bands: Sequence[str] = S2_BANDS, scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
-               keep: np.ndarray | None = None) -> BlockSeries:
+def read_block(
+    block: Block,
+    *,
+    grid: MapGrid,
+    scenes: Sequence[SceneRef],
+    aoi: BaseGeometry,
+    bands: Sequence[str] = S2_BANDS,
+    scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
+    keep: np.ndarray | None = None,
+) -> BlockSeries:
     """Read every scene of ``scenes`` over ``block`` and pack each mapped pixel's valid observations.
 
     Mapped pixels are those whose centre is inside the lon/lat ``aoi`` and, if given, where ``keep``
@@ -278,13 +319,20 @@ def read_block(block: Block, *, grid: MapGrid, scenes: Sequence[SceneRef], aoi: 
             day_parts.append(np.full(pixels.size, (scene.date - _EPOCH).days, np.int32))
             scl_parts.append(scl[pixels].astype(np.uint8))
             order_parts.append(np.full(pixels.size, sequence, np.int32))
-    return _pack(block, bands, flat_mapped, pixel_parts, value_parts, day_parts, scl_parts, order_parts,
-                 tuple(skipped))
+    return _pack(block, bands, flat_mapped, pixel_parts, value_parts, day_parts, scl_parts, order_parts, tuple(skipped))
 
 
-def _pack(block: Block, bands: tuple[str, ...], mapped: np.ndarray, pixel_parts: list[np.ndarray],
-          value_parts: list[np.ndarray], day_parts: list[np.ndarray], scl_parts: list[np.ndarray],
-          order_parts: list[np.ndarray], skipped: tuple[tuple[str, str], ...]) -> BlockSeries:
+def _pack(
+    block: Block,
+    bands: tuple[str, ...],
+    mapped: np.ndarray,
+    pixel_parts: list[np.ndarray],
+    value_parts: list[np.ndarray],
+    day_parts: list[np.ndarray],
+    scl_parts: list[np.ndarray],
+    order_parts: list[np.ndarray],
+    skipped: tuple[tuple[str, str], ...],
+) -> BlockSeries:
     """Sort observations by (pixel, date, scene order), drop same-date repeats, index them per mapped pixel."""
     if pixel_parts:
         pixel = np.concatenate(pixel_parts)
@@ -302,5 +350,13 @@ def _pack(block: Block, bands: tuple[str, ...], mapped: np.ndarray, pixel_parts:
     rank = np.searchsorted(mapped_pixels, pixel)
     counts = np.bincount(rank, minlength=mapped_pixels.size)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return BlockSeries(block=block, bands=bands, pixels=mapped_pixels, values=values, days=days, scl=scl,
-                       offsets=offsets, skipped=skipped)
+    return BlockSeries(
+        block=block,
+        bands=bands,
+        pixels=mapped_pixels,
+        values=values,
+        days=days,
+        scl=scl,
+        offsets=offsets,
+        skipped=skipped,
+    )

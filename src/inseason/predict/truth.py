@@ -22,8 +22,9 @@ class PixelTruth:
     transition_day: np.ndarray  # int64
 
 
-def world_truth(world: str | os.PathLike[str], *, grid: MapGrid, block: Block, pixels: np.ndarray, year: int,
-                season: str = "01-01") -> PixelTruth:
+def world_truth(
+    world: str | os.PathLike[str], *, grid: MapGrid, block: Block, pixels: np.ndarray, year: int, season: str = "01-01"
+) -> PixelTruth:
     """What the generator of ``world`` grew in ``year`` at block ``pixels`` (row-major indices).
 
     The true transition of a double crop is the middle of the fallow gap between the first crop's harvest
@@ -47,5 +48,3 @@ def world_truth(world: str | os.PathLike[str], *, grid: MapGrid, block: Block, p
             middle = row["harvest_date"] + (row["second_planting_date"] - row["harvest_date"]) / 2
             gap[row["field_id"]] = (middle - start).days
     return PixelTruth(codes=codes, transition_day=np.where(inside, gap[unit], -1))
-
-

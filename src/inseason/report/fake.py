@@ -32,8 +32,9 @@ MAP_EPSG = 32615
 TRUTH_CRS = "EPSG:5070"
 
 
-def _grid_around(xs: np.ndarray, ys: np.ndarray, *, pixel_m: float,
-                 margin: int) -> tuple[Affine, int, int, np.ndarray, np.ndarray]:
+def _grid_around(
+    xs: np.ndarray, ys: np.ndarray, *, pixel_m: float, margin: int
+) -> tuple[Affine, int, int, np.ndarray, np.ndarray]:
     """A north-up grid of ``pixel_m`` pixels, aligned on multiples of ``pixel_m``, holding the points
     (``xs``, ``ys``) with ``margin`` pixels to spare on every side.
 
@@ -63,12 +64,11 @@ def fake_areas(as_of: str, class_band: np.ndarray, class_names: Sequence[str], p
     Returns:
         ``{"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}``.
     """
-    counts = np.bincount(class_band.ravel(), minlength=len(class_names) + 1)[:len(class_names) + 1]
+    counts = np.bincount(class_band.ravel(), minlength=len(class_names) + 1)[: len(class_names) + 1]
     return class_areas(as_of, counts, class_names, pixel_area)
 
 
-def _nearest_class(tree: cKDTree, truth: np.ndarray, xs: np.ndarray, ys: np.ndarray,
-                   reach: float) -> np.ndarray:
+def _nearest_class(tree: cKDTree, truth: np.ndarray, xs: np.ndarray, ys: np.ndarray, reach: float) -> np.ndarray:
     """Index (0-based) of the true class of the nearest point, -1 farther than ``reach``."""
     distance, nearest = tree.query(np.column_stack([xs.ravel(), ys.ravel()]), k=1)
     out = truth[nearest]
@@ -76,10 +76,17 @@ def _nearest_class(tree: cKDTree, truth: np.ndarray, xs: np.ndarray, ys: np.ndar
     return out.reshape(xs.shape)
 
 
-def write_fake_maps(out: str | os.PathLike[str], evaluation: dict[str, Any], *,
-                    dates: Sequence[str] = ("2021-06-15", "2021-08-01", "2021-09-15"), pixel_m: float = 40.0,
-                    errors: Sequence[float] = (0.3, 0.1, 0.0), with_areas: bool = True, seed: int = 0,
-                    truth: str | os.PathLike[str] | None = None) -> Path:
+def write_fake_maps(
+    out: str | os.PathLike[str],
+    evaluation: dict[str, Any],
+    *,
+    dates: Sequence[str] = ("2021-06-15", "2021-08-01", "2021-09-15"),
+    pixel_m: float = 40.0,
+    errors: Sequence[float] = (0.3, 0.1, 0.0),
+    with_areas: bool = True,
+    seed: int = 0,
+    truth: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write a fake predict folder at ``out`` around the test points of ``evaluation`` (``evaluation["map"]``).
 
     Args:
@@ -120,15 +127,23 @@ def write_fake_maps(out: str | os.PathLike[str], evaluation: dict[str, Any], *,
         class_band = np.where(base >= 0, labels + 1, 0).astype(np.uint8)
         confidence = np.where(class_band > 0, rng.integers(35, 101, base.shape), 0).astype(np.uint8)
         tags = map_tags(as_of=dt.date.fromisoformat(date), fingerprint="fake", class_names=names, class_codes=codes)
-        path = write_class_map(folder / f"map_{date}.tif", [(block, class_band, confidence)], grid=grid,
-                               colors=colors, tags=tags)
+        path = write_class_map(
+            folder / f"map_{date}.tif", [(block, class_band, confidence)], grid=grid, colors=colors, tags=tags
+        )
         maps[date] = str(path)
         areas.append(fake_areas(date, class_band, names, pixel_m * pixel_m))
-    summary: dict[str, Any] = {"out": str(folder), "maps": maps, "items": {}, "double_crops": {}, "gif": None,
-                               "blocks": 1, "resumed_blocks": 0,
-                               "mapped_pixels": {a["as_of"]: sum(c["pixels"] for c in a["classes"] if c["index"] > 0)
-                                                 for a in areas},
-                               "empty_blocks": [], "skipped_scenes": []}
+    summary: dict[str, Any] = {
+        "out": str(folder),
+        "maps": maps,
+        "items": {},
+        "double_crops": {},
+        "gif": None,
+        "blocks": 1,
+        "resumed_blocks": 0,
+        "mapped_pixels": {a["as_of"]: sum(c["pixels"] for c in a["classes"] if c["index"] > 0) for a in areas},
+        "empty_blocks": [],
+        "skipped_scenes": [],
+    }
     if with_areas:
         summary["areas"] = areas
     write_bytes(folder / "summary.json", json.dumps(summary, indent=1).encode())
@@ -143,15 +158,27 @@ def write_fake_truth(path: str | os.PathLike[str], evaluation: dict[str, Any], *
     points = evaluation["map"]
     tx, ty = (np.asarray(v) for v in transform_points(points["crs"], TRUTH_CRS, points["x"], points["y"]))
     transform, width, height, xs, ys = _grid_around(tx, ty, pixel_m=pixel_m, margin=10)
-    index = _nearest_class(cKDTree(np.column_stack([tx, ty])), np.asarray(points["truth"], np.int64), xs, ys,
-                           reach=6 * 40.0)
+    index = _nearest_class(
+        cKDTree(np.column_stack([tx, ty])), np.asarray(points["truth"], np.int64), xs, ys, reach=6 * 40.0
+    )
     codes = np.array([c["code"] or 0 for c in evaluation["classes"]] + [0], np.uint8)
     data = codes[index]  # index -1 picks the trailing 0 (nodata)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with rasterio.open(tmp, "w", driver="GTiff", width=width, height=height, count=1, dtype="uint8",
-                       crs=TRUTH_CRS, transform=transform, nodata=0, compress="DEFLATE") as dst:
+    with rasterio.open(
+        tmp,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=1,
+        dtype="uint8",
+        crs=TRUTH_CRS,
+        transform=transform,
+        nodata=0,
+        compress="DEFLATE",
+    ) as dst:
         dst.write(data, 1)
     tmp.replace(path)
     return path

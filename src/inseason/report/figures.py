@@ -15,10 +15,18 @@ import plotly.graph_objects as go
 
 #: Scene classification (SCL) classes of Sentinel-2 L2A and the colours the report draws them in.
 SCL_CLASSES: dict[int, tuple[str, str]] = {
-    0: ("no data", "#000000"), 1: ("saturated or defective", "#ff0000"), 2: ("dark area", "#404040"),
-    3: ("cloud shadow", "#833c0b"), 4: ("vegetation", "#00a000"), 5: ("not vegetated", "#ffe65a"),
-    6: ("water", "#0000ff"), 7: ("unclassified", "#808080"), 8: ("cloud, medium probability", "#c0c0c0"),
-    9: ("cloud, high probability", "#f0f0f0"), 10: ("thin cirrus", "#64c8ff"), 11: ("snow or ice", "#ff96ff"),
+    0: ("no data", "#000000"),
+    1: ("saturated or defective", "#ff0000"),
+    2: ("dark area", "#404040"),
+    3: ("cloud shadow", "#833c0b"),
+    4: ("vegetation", "#00a000"),
+    5: ("not vegetated", "#ffe65a"),
+    6: ("water", "#0000ff"),
+    7: ("unclassified", "#808080"),
+    8: ("cloud, medium probability", "#c0c0c0"),
+    9: ("cloud, high probability", "#f0f0f0"),
+    10: ("thin cirrus", "#64c8ff"),
+    11: ("snow or ice", "#ff96ff"),
 }
 
 #: Contrast ratio against white that a line needs to be seen (WCAG 2.1 SC 1.4.11 asks 3:1 of graphics).
@@ -27,13 +35,34 @@ MIN_LINE_CONTRAST = 3.0
 #: A colour for each Sentinel-2 band, roughly its part of the spectrum, every one distinct and at least
 #: `MIN_LINE_CONTRAST` against white; `band_colors` gives other band names colours from `EXTRA_COLORS`.
 BAND_COLORS: dict[str, str] = {
-    "B01": "#6a3d9a", "B02": "#1f4fd1", "B03": "#1a9850", "B04": "#d7301f", "B05": "#b35806",
-    "B06": "#8c510a", "B07": "#c51b7d", "B08": "#4d4d4d", "B8A": "#01665e", "B09": "#2166ac",
-    "B11": "#e31a1c", "B12": "#762a83",
+    "B01": "#6a3d9a",
+    "B02": "#1f4fd1",
+    "B03": "#1a9850",
+    "B04": "#d7301f",
+    "B05": "#b35806",
+    "B06": "#8c510a",
+    "B07": "#c51b7d",
+    "B08": "#4d4d4d",
+    "B8A": "#01665e",
+    "B09": "#2166ac",
+    "B11": "#e31a1c",
+    "B12": "#762a83",
 }
 #: Further distinct dark-enough colours for band names outside `BAND_COLORS` (indices, imported columns).
-EXTRA_COLORS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#8b6d00", "#56606b", "#a6442a", "#3f6f99",
-                "#7a5195", "#2f7d32", "#b0306a", "#5b6e00")
+EXTRA_COLORS = (
+    "#0072b2",
+    "#d55e00",
+    "#009e73",
+    "#cc79a7",
+    "#8b6d00",
+    "#56606b",
+    "#a6442a",
+    "#3f6f99",
+    "#7a5195",
+    "#2f7d32",
+    "#b0306a",
+    "#5b6e00",
+)
 
 _FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
@@ -49,8 +78,14 @@ def base_layout(title: str, **extra: Any) -> dict[str, Any]:
     Returns:
         A plotly layout dict for ``fig.update_layout(**...)``.
     """
-    layout: dict[str, Any] = dict(title=dict(text=title, x=0.01), font=_FONT, template="plotly_white",
-                                  margin=dict(l=60, r=20, t=40, b=50), height=420, autosize=True)
+    layout: dict[str, Any] = dict(
+        title=dict(text=title, x=0.01),
+        font=_FONT,
+        template="plotly_white",
+        margin=dict(l=60, r=20, t=40, b=50),
+        height=420,
+        autosize=True,
+    )
     layout.update(extra)
     return layout
 
@@ -124,17 +159,33 @@ def _band(x: list[str], intervals: list[list[float] | None], color: str, name: s
     if not pairs:
         return []
     xs = [p[0] for p in pairs]
-    return [go.Scatter(x=xs + xs[::-1], y=[p[1][1] for p in pairs] + [p[1][0] for p in pairs][::-1],
-                       fill="toself", fillcolor=color, opacity=0.18, line=dict(width=0), hoverinfo="skip",
-                       name=f"{name} confidence band", showlegend=False)]
+    return [
+        go.Scatter(
+            x=xs + xs[::-1],
+            y=[p[1][1] for p in pairs] + [p[1][0] for p in pairs][::-1],
+            fill="toself",
+            fillcolor=color,
+            opacity=0.18,
+            line=dict(width=0),
+            hoverinfo="skip",
+            name=f"{name} confidence band",
+            showlegend=False,
+        )
+    ]
 
 
 def _curve(x: list[str], y: list[float], *, name: str, color: str, width: float = 2.5) -> go.Scatter:
     """A line with markers: the line in a shade of ``color`` that reads on white, markers filled with
     ``color`` itself and outlined in that shade."""
     shade = line_color(color)
-    return go.Scatter(x=x, y=y, mode="lines+markers", name=name, line=dict(color=shade, width=width),
-                      marker=dict(color=color, size=7, line=dict(width=1.2, color=shade)))
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines+markers",
+        name=name,
+        line=dict(color=shade, width=width),
+        marker=dict(color=color, size=7, line=dict(width=1.2, color=shade)),
+    )
 
 
 def _legend_below() -> dict[str, Any]:
@@ -146,15 +197,21 @@ def accuracy_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
     x = as_of_axis_dates(evaluation)
     rows = evaluation["by_as_of_date"]
     fig = go.Figure()
-    for key, name, color in (("overall_accuracy", "overall accuracy", "#0072b2"),
-                             ("macro_f1", "macro-F1", "#d55e00"), ("kappa", "Cohen's kappa", "#009e73")):
+    for key, name, color in (
+        ("overall_accuracy", "overall accuracy", "#0072b2"),
+        ("macro_f1", "macro-F1", "#d55e00"),
+        ("kappa", "Cohen's kappa", "#009e73"),
+    ):
         for trace in _band(x, [row["intervals"][key] for row in rows], color, name):
             fig.add_trace(trace)
         fig.add_trace(_curve(x, [row[key] for row in rows], name=name, color=color))
-    level = int(round(100 * rows[0]["intervals"]["level"])) if rows else 95
-    fig.update_layout(**base_layout(f"Accuracy by as-of date (bands: {level} % bootstrap intervals)"),
-                      xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
-                      yaxis=dict(title="score (0–1)", range=[0, 1.02]), legend=_legend_below())
+    level = round(100 * rows[0]["intervals"]["level"]) if rows else 95
+    fig.update_layout(
+        **base_layout(f"Accuracy by as-of date (bands: {level} % bootstrap intervals)"),
+        xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
+        yaxis=dict(title="score (0–1)", range=[0, 1.02]),
+        legend=_legend_below(),
+    )
     return fig
 
 
@@ -167,9 +224,12 @@ def comparison_figure(evaluations: list[dict[str, Any]], *, names: list[str]) ->
         for trace in _band(x, [row["intervals"]["macro_f1"] for row in rows], color, name):
             fig.add_trace(trace)
         fig.add_trace(_curve(x, [row["macro_f1"] for row in rows], name=name, color=color))
-    fig.update_layout(**base_layout("Macro-F1 by as-of date, model by model"),
-                      xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
-                      yaxis=dict(title="macro-F1 (0–1)", range=[0, 1.02]), legend=_legend_below())
+    fig.update_layout(
+        **base_layout("Macro-F1 by as-of date, model by model"),
+        xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
+        yaxis=dict(title="macro-F1 (0–1)", range=[0, 1.02]),
+        legend=_legend_below(),
+    )
     return fig
 
 
@@ -185,8 +245,12 @@ def class_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
         fig.add_trace(_curve(x, f1, name=cls["name"], color=cls["color"]))
     target = evaluation["target_f1"]
     fig.add_hline(y=target, line=dict(color="#444", dash="dash"), annotation_text=f"target F1 {target:g}")
-    fig.update_layout(**base_layout("F1 of each class by as-of date"), legend=_legend_below(),
-                      xaxis=dict(title="as-of date", tickformat="%d %b"), yaxis=dict(title="F1 (0–1)", range=[0, 1.02]))
+    fig.update_layout(
+        **base_layout("F1 of each class by as-of date"),
+        legend=_legend_below(),
+        xaxis=dict(title="as-of date", tickformat="%d %b"),
+        yaxis=dict(title="F1 (0–1)", range=[0, 1.02]),
+    )
     return fig
 
 
@@ -196,22 +260,48 @@ def confusion_figure(evaluation: dict[str, Any], *, as_of: str | None = None) ->
     prediction: precision view), inside the figure at any width."""
     names = [c["name"] for c in evaluation["classes"]]
     confusion = evaluation["confusion"]
-    views = [("counts", "counts", "d"), ("by_truth", "share of true class", ".2f"),
-             ("by_prediction", "share of predicted class", ".2f")]
+    views = [
+        ("counts", "counts", "d"),
+        ("by_truth", "share of true class", ".2f"),
+        ("by_prediction", "share of predicted class", ".2f"),
+    ]
     fig = go.Figure()
     for i, (key, label, fmt) in enumerate(views):
-        fig.add_trace(go.Heatmap(z=confusion[key], x=names, y=names, colorscale="Blues", visible=i == 0,
-                                 texttemplate=f"%{{z:{fmt}}}", colorbar=dict(title=dict(text=label, side="right"),
-                                                                             thickness=14),
-                                 hovertemplate="truth %{y}<br>predicted %{x}<br>%{z}<extra></extra>"))
-    buttons = [dict(label=label, method="update", args=[{"visible": [j == i for j in range(len(views))]}])
-               for i, (_, label, _) in enumerate(views)]
+        fig.add_trace(
+            go.Heatmap(
+                z=confusion[key],
+                x=names,
+                y=names,
+                colorscale="Blues",
+                visible=i == 0,
+                texttemplate=f"%{{z:{fmt}}}",
+                colorbar=dict(title=dict(text=label, side="right"), thickness=14),
+                hovertemplate="truth %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
+            )
+        )
+    buttons = [
+        dict(label=label, method="update", args=[{"visible": [j == i for j in range(len(views))]}])
+        for i, (_, label, _) in enumerate(views)
+    ]
     when = f"as of {as_of} (end of season)" if as_of else "end of season"
-    fig.update_layout(**base_layout(f"Confusion matrix, {when}"),
-                      updatemenus=[dict(buttons=buttons, direction="down", type="dropdown", x=0, xanchor="left",
-                                        y=1.02, yanchor="bottom", pad=dict(t=0, b=0, l=0, r=0), showactive=True)],
-                      xaxis=dict(title="predicted class", automargin=True),
-                      yaxis=dict(title="true class", autorange="reversed", automargin=True))
+    fig.update_layout(
+        **base_layout(f"Confusion matrix, {when}"),
+        updatemenus=[
+            dict(
+                buttons=buttons,
+                direction="down",
+                type="dropdown",
+                x=0,
+                xanchor="left",
+                y=1.02,
+                yanchor="bottom",
+                pad=dict(t=0, b=0, l=0, r=0),
+                showactive=True,
+            )
+        ],
+        xaxis=dict(title="predicted class", automargin=True),
+        yaxis=dict(title="true class", autorange="reversed", automargin=True),
+    )
     fig.update_layout(height=480, margin=dict(l=60, r=20, t=50, b=50))
     return fig
 
@@ -230,8 +320,15 @@ def importance_significance(result: dict[str, Any] | list[dict[str, Any]]) -> li
         for f in res["features"]:
             std = float(f.get("std") or 0.0)
             significant = res.get("n_repeats", 0) >= 2 and abs(f["importance"]) >= 2 * std and f["importance"] != 0
-            out.append({"as_of": res["as_of"], "name": f["name"], "importance": f["importance"], "std": std,
-                        "significant": bool(significant)})
+            out.append(
+                {
+                    "as_of": res["as_of"],
+                    "name": f["name"],
+                    "importance": f["importance"],
+                    "std": std,
+                    "significant": bool(significant),
+                }
+            )
     return out
 
 
@@ -244,35 +341,51 @@ def importance_figure(result: dict[str, Any] | list[dict[str, Any]], *, title: s
     fig = go.Figure()
     for k, res in enumerate(results):
         color = palette[k % len(palette)]
-        rows = [r for r in importance_significance(res)]
-        fig.add_trace(go.Bar(
-            x=[r["importance"] for r in rows], y=[r["name"] for r in rows], orientation="h",
-            name=f"as of {res['as_of']}", marker=dict(color=color, opacity=[1.0 if r["significant"] else 0.45
-                                                                              for r in rows],
-                                                      pattern=dict(shape=["" if r["significant"] else "/"
-                                                                          for r in rows])),
-            error_x=dict(type="data", array=[r["std"] for r in rows], color="#222", thickness=1.2),
-            customdata=[["" if r["significant"] else " (within the noise)"] for r in rows],
-            hovertemplate="%{y}: %{x:.4f} ± %{error_x.array:.4f}%{customdata[0]}<extra>as of "
-                          f"{res['as_of']}</extra>"))
+        rows = list(importance_significance(res))
+        fig.add_trace(
+            go.Bar(
+                x=[r["importance"] for r in rows],
+                y=[r["name"] for r in rows],
+                orientation="h",
+                name=f"as of {res['as_of']}",
+                marker=dict(
+                    color=color,
+                    opacity=[1.0 if r["significant"] else 0.45 for r in rows],
+                    pattern=dict(shape=["" if r["significant"] else "/" for r in rows]),
+                ),
+                error_x=dict(type="data", array=[r["std"] for r in rows], color="#222", thickness=1.2),
+                customdata=[["" if r["significant"] else " (within the noise)"] for r in rows],
+                hovertemplate="%{y}: %{x:.4f} ± %{error_x.array:.4f}%{customdata[0]}<extra>as of "
+                f"{res['as_of']}</extra>",
+            )
+        )
     repeats = min(r["n_repeats"] for r in results)
     dates = ", ".join(str(r["as_of"]) for r in results)
     metric = {"macro_f1": "macro-F1", "overall_accuracy": "overall accuracy"}.get(
-        results[0]["metric"], results[0]["metric"].replace("_", " "))
-    fig.update_layout(**base_layout(f"{title} (as of {dates}; {repeats} repeats)",
-                                height=max(360, 120 + 22 * len(results[0]["features"]) * len(results))),
-                      barmode="group",
-                      xaxis=dict(title=f"drop in {metric} (permuted)", zeroline=True, zerolinecolor="#444"),
-                      yaxis=dict(title=axis, autorange="reversed", automargin=True),
-                      legend=_legend_below(), showlegend=len(results) > 1)
+        results[0]["metric"], results[0]["metric"].replace("_", " ")
+    )
+    fig.update_layout(
+        **base_layout(
+            f"{title} (as of {dates}; {repeats} repeats)",
+            height=max(360, 120 + 22 * len(results[0]["features"]) * len(results)),
+        ),
+        barmode="group",
+        xaxis=dict(title=f"drop in {metric} (permuted)", zeroline=True, zerolinecolor="#444"),
+        yaxis=dict(title=axis, autorange="reversed", automargin=True),
+        legend=_legend_below(),
+        showlegend=len(results) > 1,
+    )
     return fig
 
 
 def attention_figure(attention: dict[str, list[float]]) -> go.Figure:
     """Share of an attention model's weight falling in each period of the season."""
     fig = go.Figure(go.Bar(x=attention["day_of_season"], y=attention["weight"], marker_color="#cc79a7"))
-    fig.update_layout(**base_layout("Attention by date"), xaxis=dict(title="day of season (days)"),
-                      yaxis=dict(title="share of attention"))
+    fig.update_layout(
+        **base_layout("Attention by date"),
+        xaxis=dict(title="day of season (days)"),
+        yaxis=dict(title="share of attention"),
+    )
     return fig
 
 
@@ -281,26 +394,43 @@ def course_windows_figure(course: dict[str, Any]) -> go.Figure:
     with the course's published figures as dashed lines when the evaluation carries them."""
     windows = course["windows"]
     x = [w["start_offset_days"] for w in windows]
-    fig = go.Figure([go.Bar(x=x, y=[w["overall_accuracy"] for w in windows], name="overall accuracy",
-                            marker_color="#0072b2"),
-                     go.Bar(x=x, y=[w["macro_f1"] for w in windows], name="macro-F1", marker_color="#d55e00")])
+    fig = go.Figure(
+        [
+            go.Bar(x=x, y=[w["overall_accuracy"] for w in windows], name="overall accuracy", marker_color="#0072b2"),
+            go.Bar(x=x, y=[w["macro_f1"] for w in windows], name="macro-F1", marker_color="#d55e00"),
+        ]
+    )
     published = course.get("published") or {}
-    for key, name, color in (("overall_accuracy", "published overall accuracy", "#0072b2"),
-                             ("macro_f1", "published macro-F1", "#d55e00")):
+    for key, name, color in (
+        ("overall_accuracy", "published overall accuracy", "#0072b2"),
+        ("macro_f1", "published macro-F1", "#d55e00"),
+    ):
         if published.get(key) is not None and x:
-            fig.add_trace(go.Scatter(x=[min(x), max(x)], y=[published[key]] * 2, mode="lines",
-                                     name=f"{name} {published[key]:.3f}",
-                                     line=dict(color=line_color(color, minimum=4.5), dash="dash", width=2)))
-    fig.update_layout(**base_layout(f"Course protocol: {course['window_days']}-day windows"),
-                      xaxis=dict(title="window start (days after first observation)"),
-                      yaxis=dict(title="score (0–1)", range=[0, 1.02]), barmode="group", legend=_legend_below())
+            fig.add_trace(
+                go.Scatter(
+                    x=[min(x), max(x)],
+                    y=[published[key]] * 2,
+                    mode="lines",
+                    name=f"{name} {published[key]:.3f}",
+                    line=dict(color=line_color(color, minimum=4.5), dash="dash", width=2),
+                )
+            )
+    fig.update_layout(
+        **base_layout(f"Course protocol: {course['window_days']}-day windows"),
+        xaxis=dict(title="window start (days after first observation)"),
+        yaxis=dict(title="score (0–1)", range=[0, 1.02]),
+        barmode="group",
+        legend=_legend_below(),
+    )
     return fig
 
 
 def _map_axes(crs: str | None) -> dict[str, Any]:
     unit = f"m, {crs}" if crs else "map units"
-    return dict(xaxis=dict(title=f"x ({unit})", automargin=True),
-                yaxis=dict(title=f"y ({unit})", scaleanchor="x", automargin=True))
+    return dict(
+        xaxis=dict(title=f"x ({unit})", automargin=True),
+        yaxis=dict(title=f"y ({unit})", scaleanchor="x", automargin=True),
+    )
 
 
 def point_years(evaluation: dict[str, Any]) -> list[int] | None:
@@ -324,10 +454,17 @@ def class_points_figure(evaluation: dict[str, Any], *, which: str, year: int | N
     for k, cls in enumerate(evaluation["classes"]):
         index = [i for i in shown if points[which][i] == k]
         if index:
-            fig.add_trace(go.Scatter(x=[points["x"][i] for i in index], y=[points["y"][i] for i in index],
-                                     mode="markers", name=cls["name"],
-                                     marker=dict(color=cls["color"], size=9,
-                                                 line=dict(width=1, color=line_color(cls["color"], minimum=4.5)))))
+            fig.add_trace(
+                go.Scatter(
+                    x=[points["x"][i] for i in index],
+                    y=[points["y"][i] for i in index],
+                    mode="markers",
+                    name=cls["name"],
+                    marker=dict(
+                        color=cls["color"], size=9, line=dict(width=1, color=line_color(cls["color"], minimum=4.5))
+                    ),
+                )
+            )
     label = "Truth" if which == "truth" else "Prediction (end of season)"
     season = f", season {year}" if year is not None and point_years(evaluation) is not None else ""
     fig.update_layout(**base_layout(f"{label}{season}", **_map_axes(points["crs"])), legend=_legend_below())
@@ -338,10 +475,21 @@ def confidence_points_figure(evaluation: dict[str, Any], *, year: int | None = N
     """Test points coloured by the model's confidence (highest class probability) in season ``year``."""
     points = evaluation["map"]
     shown = _shown_points(evaluation, year)
-    fig = go.Figure(go.Scatter(x=[points["x"][i] for i in shown], y=[points["y"][i] for i in shown],
-                               mode="markers", marker=dict(color=[points["confidence"][i] for i in shown],
-                                                           colorscale="Viridis", cmin=0, cmax=1, size=9,
-                                                           colorbar=dict(title="confidence", thickness=14))))
+    fig = go.Figure(
+        go.Scatter(
+            x=[points["x"][i] for i in shown],
+            y=[points["y"][i] for i in shown],
+            mode="markers",
+            marker=dict(
+                color=[points["confidence"][i] for i in shown],
+                colorscale="Viridis",
+                cmin=0,
+                cmax=1,
+                size=9,
+                colorbar=dict(title="confidence", thickness=14),
+            ),
+        )
+    )
     fig.update_layout(**base_layout("Confidence (end of season)", **_map_axes(points["crs"])))
     return fig
 
@@ -351,13 +499,24 @@ def spatial_figure(evaluation: dict[str, Any]) -> go.Figure:
     spatial = evaluation["spatial"]
     groups = spatial["groups"]
     largest = max((g["n"] for g in groups), default=1)
-    fig = go.Figure(go.Scatter(
-        x=[g["x"] for g in groups], y=[g["y"] for g in groups], mode="markers",
-        text=[f"{spatial['by']} {g['group']}: {g['correct']}/{g['n']} ({g['majority_label']})" for g in groups],
-        hoverinfo="text",
-        marker=dict(color=[g["accuracy"] for g in groups], colorscale="RdYlBu", cmin=0, cmax=1,
-                    size=[8 + 16 * g["n"] / largest for g in groups], colorbar=dict(title="accuracy", thickness=14),
-                    line=dict(width=0.5, color="#333"))))
+    fig = go.Figure(
+        go.Scatter(
+            x=[g["x"] for g in groups],
+            y=[g["y"] for g in groups],
+            mode="markers",
+            text=[f"{spatial['by']} {g['group']}: {g['correct']}/{g['n']} ({g['majority_label']})" for g in groups],
+            hoverinfo="text",
+            marker=dict(
+                color=[g["accuracy"] for g in groups],
+                colorscale="RdYlBu",
+                cmin=0,
+                cmax=1,
+                size=[8 + 16 * g["n"] / largest for g in groups],
+                colorbar=dict(title="accuracy", thickness=14),
+                line=dict(width=0.5, color="#333"),
+            ),
+        )
+    )
     fig.update_layout(**base_layout(f"Accuracy by {spatial['by']}", **_map_axes(spatial["crs"])))
     return fig
 
@@ -372,6 +531,8 @@ def viewer_layout() -> dict[str, Any]:
         yaxis=dict(title="surface reflectance", domain=[0.56, 1.0]),
         yaxis2=dict(title="NDVI", domain=[0.26, 0.5], range=[-0.2, 1.0]),
         yaxis3=dict(title="as-of<br>prediction", domain=[0.06, 0.16], showticklabels=False, range=[-1, 1]),
-        legend=dict(orientation="h", x=0, xanchor="left", y=-0.08, yanchor="top"), hovermode="closest",
-        modebar=dict(orientation="v"))  # a vertical toolbar on the right never covers the sample's title
+        legend=dict(orientation="h", x=0, xanchor="left", y=-0.08, yanchor="top"),
+        hovermode="closest",
+        modebar=dict(orientation="v"),
+    )  # a vertical toolbar on the right never covers the sample's title
     return go.Figure(layout=layout).layout.to_plotly_json()

@@ -33,9 +33,26 @@ from inseason.report.tables import audit_table, data_table, format_number, scrol
 from inseason.report.viewer import VIEWER_JS
 from inseason.storage import write_bytes
 
-REQUIRED_KEYS = ("schema_version", "classes", "data", "by_as_of_date", "per_class", "confusion", "map", "spatial",
-                 "samples", "importance", "overall_accuracy", "macro_f1", "kappa", "intervals", "target_f1",
-                 "end_of_season", "best_as_of", "sample_size")
+REQUIRED_KEYS = (
+    "schema_version",
+    "classes",
+    "data",
+    "by_as_of_date",
+    "per_class",
+    "confusion",
+    "map",
+    "spatial",
+    "samples",
+    "importance",
+    "overall_accuracy",
+    "macro_f1",
+    "kappa",
+    "intervals",
+    "target_f1",
+    "end_of_season",
+    "best_as_of",
+    "sample_size",
+)
 
 _CSS = """
 *,*::before,*::after{box-sizing:border-box}
@@ -70,8 +87,10 @@ select{max-width:100%}
 
 
 # Plots drawn before the page's grid settled get their final size once everything has loaded.
-_RESIZE_JS = ("window.addEventListener('load', () => document.querySelectorAll('.js-plotly-plot')"
-              ".forEach((plot) => Plotly.Plots.resize(plot)));")
+_RESIZE_JS = (
+    "window.addEventListener('load', () => document.querySelectorAll('.js-plotly-plot')"
+    ".forEach((plot) => Plotly.Plots.resize(plot)));"
+)
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hover"}
 
@@ -85,8 +104,10 @@ def check_evaluation(evaluation: dict[str, Any]) -> None:
     if not isinstance(evaluation, dict):
         raise InputError("the report needs an evaluation dict: produce it with inseason evaluate")
     if "schema_version" in evaluation and evaluation["schema_version"] != SCHEMA_VERSION:
-        raise InputError(f"evaluation schema version {evaluation['schema_version']} is not {SCHEMA_VERSION}: "
-                         "re-run inseason evaluate with this version")
+        raise InputError(
+            f"evaluation schema version {evaluation['schema_version']} is not {SCHEMA_VERSION}: "
+            "re-run inseason evaluate with this version"
+        )
     missing = [key for key in REQUIRED_KEYS if key not in evaluation]
     if missing:
         raise InputError(f"evaluation lacks {missing}: produce it with inseason evaluate")
@@ -102,13 +123,19 @@ def _interval(interval: list[float] | None) -> str:
     return "" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
-def _table(header: list[str], rows: list[list[str]], *, numeric_from: int = 1,
-           text_columns: Sequence[int] = ()) -> str:
+def _table(header: list[str], rows: list[list[str]], *, numeric_from: int = 1, text_columns: Sequence[int] = ()) -> str:
     """A table (cells already HTML) in its own scrolling box; columns from ``numeric_from`` right-aligned
     except ``text_columns``."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td class='num'>{cell}</td>" if i >= numeric_from and i not in text_columns
-                                    else f"<td>{cell}</td>" for i, cell in enumerate(row)) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='num'>{cell}</td>" if i >= numeric_from and i not in text_columns else f"<td>{cell}</td>"
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return scroll_box(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
@@ -118,8 +145,11 @@ def _swatch(color: str) -> str:
 
 def _legend(items: Sequence[tuple[str, str]]) -> str:
     """An HTML legend of (colour, label) pairs that wraps on narrow screens; labels are escaped here."""
-    return ("<p class='legend'>" + "".join(f"<span class='item'>{_swatch(color)}{html.escape(label)}</span>"
-                                           for color, label in items) + "</p>")
+    return (
+        "<p class='legend'>"
+        + "".join(f"<span class='item'>{_swatch(color)}{html.escape(label)}</span>" for color, label in items)
+        + "</p>"
+    )
 
 
 class _Figures:
@@ -138,9 +168,13 @@ class _Figures:
         figure.update_layout(title=None)
         if not figure.layout.updatemenus:  # the drop-down of the confusion matrix keeps its room
             figure.update_layout(margin=dict(t=24))
-        div = figure.to_html(full_html=False, include_plotlyjs=self.count == 1,
-                             div_id=div_id or f"figure-{self.count}", config=_PLOT_CONFIG,
-                             default_width="100%")
+        div = figure.to_html(
+            full_html=False,
+            include_plotlyjs=self.count == 1,
+            div_id=div_id or f"figure-{self.count}",
+            config=_PLOT_CONFIG,
+            default_width="100%",
+        )
         notes = f"<p class='note'>{html.escape(note)}</p>" if note else ""
         cls = "figure"
         if self.greyed:
@@ -173,8 +207,7 @@ def _resampled(ev: dict[str, Any]) -> str:
         return ""
     clusters = ev["intervals"].get("n_clusters")
     count = f" ({format_number(clusters)} of them)" if clusters else ""
-    return (f"Intervals: {int(round(100 * level))} % bootstrap, resampling whole {html.escape(str(unit))} "
-            f"units{count}.")
+    return f"Intervals: {round(100 * level)} % bootstrap, resampling whole {html.escape(str(unit))} units{count}."
 
 
 def _sample_warning(ev: dict[str, Any]) -> str:
@@ -182,30 +215,45 @@ def _sample_warning(ev: dict[str, Any]) -> str:
     size = ev["sample_size"]
     if not size.get("too_small"):
         return ""
-    text = size.get("warning") or (f"The test set has {size.get('n')} samples and at least "
-                                   f"{size.get('min_per_class')} per class: too few for these figures to mean much.")
-    return ("<div class='warnbox' role='alert' id='sample-size-warning'><strong>Test set too small</strong>"
-            f"{html.escape(str(text))} Figures are greyed out: read them as indications only.</div>")
+    text = size.get("warning") or (
+        f"The test set has {size.get('n')} samples and at least "
+        f"{size.get('min_per_class')} per class: too few for these figures to mean much."
+    )
+    return (
+        "<div class='warnbox' role='alert' id='sample-size-warning'><strong>Test set too small</strong>"
+        f"{html.escape(str(text))} Figures are greyed out: read them as indications only.</div>"
+    )
 
 
 def _headline(ev: dict[str, Any]) -> str:
     """Cards of the end-of-season scores (stating the date), the best in-season date, and the test size."""
     when = _end_label(ev)
-    cards = [("overall accuracy", ev["overall_accuracy"], ev["intervals"].get("overall_accuracy")),
-             ("macro-F1", ev["macro_f1"], ev["intervals"].get("macro_f1")),
-             ("Cohen's kappa", ev["kappa"], ev["intervals"].get("kappa"))]
-    out = "".join(f"<div class='card'><span>{name}, {html.escape(when)}</span><b>{_number(value)}</b>"
-                  f"<span>{_interval(interval)}</span></div>" for name, value, interval in cards)
+    cards = [
+        ("overall accuracy", ev["overall_accuracy"], ev["intervals"].get("overall_accuracy")),
+        ("macro-F1", ev["macro_f1"], ev["intervals"].get("macro_f1")),
+        ("Cohen's kappa", ev["kappa"], ev["intervals"].get("kappa")),
+    ]
+    out = "".join(
+        f"<div class='card'><span>{name}, {html.escape(when)}</span><b>{_number(value)}</b>"
+        f"<span>{_interval(interval)}</span></div>"
+        for name, value, interval in cards
+    )
     best = ev.get("best_as_of")
     if best:
-        out += (f"<div class='card' id='best-card'><span>best in-season date: as of {html.escape(str(best['as_of']))}"
-                f"</span><b>{_number(best['macro_f1'])}</b><span>macro-F1 (overall accuracy "
-                f"{_number(best['overall_accuracy'])}, kappa {_number(best['kappa'])})</span></div>")
-    out += (f"<div class='card'><span>test samples</span><b>{format_number(ev.get('n', 0))}</b>"
-            f"<span>{html.escape(when)}</span></div>")
-    note = ("<p class='note'>End-of-season scores use every observation of the season up to "
-            f"{html.escape(str(ev['end_of_season']))}; the curve below shows how they build up through the season. "
-            f"{_resampled(ev)}</p>")
+        out += (
+            f"<div class='card' id='best-card'><span>best in-season date: as of {html.escape(str(best['as_of']))}"
+            f"</span><b>{_number(best['macro_f1'])}</b><span>macro-F1 (overall accuracy "
+            f"{_number(best['overall_accuracy'])}, kappa {_number(best['kappa'])})</span></div>"
+        )
+    out += (
+        f"<div class='card'><span>test samples</span><b>{format_number(ev.get('n', 0))}</b>"
+        f"<span>{html.escape(when)}</span></div>"
+    )
+    note = (
+        "<p class='note'>End-of-season scores use every observation of the season up to "
+        f"{html.escape(str(ev['end_of_season']))}; the curve below shows how they build up through the season. "
+        f"{_resampled(ev)}</p>"
+    )
     return f"<div class='cards'>{out}</div>{note}"
 
 
@@ -214,15 +262,35 @@ def _per_class_table(ev: dict[str, Any]) -> str:
     for k, (cls, row) in enumerate(zip(ev["classes"], ev["per_class"])):
         interval = ev["intervals"]["per_class_f1"][k] if ev["intervals"].get("per_class_f1") else None
         f1 = _number(row["f1"]) if row["support"] else "<span class='warn'>no support</span>"
-        rows.append([_swatch(cls["color"]) + html.escape(cls["name"]), "" if cls["code"] is None else str(cls["code"]),
-                     _number(row["precision"]), _number(row["recall"]), f1, _interval(interval), str(row["support"]),
-                     html.escape(ev["earliest_date"].get(cls["name"]) or "not reached")])
-    header = ["class", "CDL code", "precision", "recall", "F1", "F1 interval", "support",
-              f"earliest as-of date with F1 ≥ {ev['target_f1']:g}"]
+        rows.append(
+            [
+                _swatch(cls["color"]) + html.escape(cls["name"]),
+                "" if cls["code"] is None else str(cls["code"]),
+                _number(row["precision"]),
+                _number(row["recall"]),
+                f1,
+                _interval(interval),
+                str(row["support"]),
+                html.escape(ev["earliest_date"].get(cls["name"]) or "not reached"),
+            ]
+        )
+    header = [
+        "class",
+        "CDL code",
+        "precision",
+        "recall",
+        "F1",
+        "F1 interval",
+        "support",
+        f"earliest as-of date with F1 ≥ {ev['target_f1']:g}",
+    ]
     note = ""
     if ev.get("classes_without_support"):
-        note = ("<p class='warn'>No test samples for: " + html.escape(", ".join(ev["classes_without_support"]))
-                + ". They are left out of macro-F1.</p>")
+        note = (
+            "<p class='warn'>No test samples for: "
+            + html.escape(", ".join(ev["classes_without_support"]))
+            + ". They are left out of macro-F1.</p>"
+        )
     return _table(header, rows) + note
 
 
@@ -241,30 +309,43 @@ def _least_accurate(shown: int, total: int, unit: str) -> str:
 
 def _spatial_table(ev: dict[str, Any], *, limit: int = 15) -> str:
     groups = sorted(ev["spatial"]["groups"], key=lambda g: (g["accuracy"], -g["n"]))[:limit]
-    rows = [[html.escape(g["group"]), str(g["n"]), str(g["correct"]), _number(g["accuracy"]),
-             html.escape(g["majority_label"])] for g in groups]
+    rows = [
+        [
+            html.escape(g["group"]),
+            str(g["n"]),
+            str(g["correct"]),
+            _number(g["accuracy"]),
+            html.escape(g["majority_label"]),
+        ]
+        for g in groups
+    ]
     lead = _least_accurate(len(groups), len(ev["spatial"]["groups"]), ev["spatial"]["by"])
-    return (f"<p class='note'>{html.escape(lead)}</p>"
-            + _table([ev["spatial"]["by"], "samples", "correct", "accuracy", "majority true class"], rows,
-                     text_columns=(4,)))
+    return f"<p class='note'>{html.escape(lead)}</p>" + _table(
+        [ev["spatial"]["by"], "samples", "correct", "accuracy", "majority true class"], rows, text_columns=(4,)
+    )
 
 
 def _viewer(ev: dict[str, Any], fig: _Figures) -> str:
     if not ev["samples"]:
         return "<p class='note'>No samples to show.</p>"
-    options = "".join(f"<option value='{i}'>{html.escape(s['sample_id'])} — {html.escape(s['label'])} ({s['year']})"
-                      "</option>" for i, s in enumerate(ev["samples"]))
+    options = "".join(
+        f"<option value='{i}'>{html.escape(s['sample_id'])} — {html.escape(s['label'])} ({s['year']})</option>"
+        for i, s in enumerate(ev["samples"])
+    )
     legend = _legend([(color, f"{code} {name}") for code, (name, color) in figures.SCL_CLASSES.items()])
     bands = sorted({band for s in ev["samples"] for band in s["bands"]})
     cls = "figure greyed" if fig.greyed else "figure"
-    return (f"<label for='sample-picker'>Sample: </label><select id='sample-picker'>{options}</select>"
-            f"<div class='{cls}'><div id='timeseries-viewer' style='height:680px;width:100%'></div></div>"
-            f"<p class='note'>NDVI markers are coloured by scene classification (SCL):</p>{legend}"
-            + _json_script("viewer-samples", ev["samples"]) + _json_script("viewer-layout", figures.viewer_layout())
-            + _json_script("viewer-classes", ev["classes"])
-            + _json_script("viewer-scl", {str(k): list(v) for k, v in figures.SCL_CLASSES.items()})
-            + _json_script("viewer-band-colors", figures.band_colors(bands))
-            + f"<script>{VIEWER_JS}</script>")
+    return (
+        f"<label for='sample-picker'>Sample: </label><select id='sample-picker'>{options}</select>"
+        f"<div class='{cls}'><div id='timeseries-viewer' style='height:680px;width:100%'></div></div>"
+        f"<p class='note'>NDVI markers are coloured by scene classification (SCL):</p>{legend}"
+        + _json_script("viewer-samples", ev["samples"])
+        + _json_script("viewer-layout", figures.viewer_layout())
+        + _json_script("viewer-classes", ev["classes"])
+        + _json_script("viewer-scl", {str(k): list(v) for k, v in figures.SCL_CLASSES.items()})
+        + _json_script("viewer-band-colors", figures.band_colors(bands))
+        + f"<script>{VIEWER_JS}</script>"
+    )
 
 
 def _model_name(ev: dict[str, Any]) -> str:
@@ -292,54 +373,106 @@ def _comparison(ev: dict[str, Any], others: Sequence[dict[str, Any]], fig: _Figu
         if first:
             classes += f" (first: {html.escape(first[0])}, as of {html.escape(first[1])})"
         best_date, best_f1 = _best_cell(m)
-        rows.append([html.escape(name), html.escape(str(m["end_of_season"])), _number(m["overall_accuracy"]),
-                     _interval(m["intervals"].get("overall_accuracy")), _number(m["macro_f1"]), _number(m["kappa"]),
-                     best_date, best_f1, classes])
-    header = ["model", "end of season (as of)", "overall accuracy", "interval", "macro-F1", "kappa",
-              "best as-of date", "macro-F1 at best date", f"classes reaching F1 ≥ {ev['target_f1']:g}"]
-    return ["<h2>Models compared</h2>", _table(header, rows, numeric_from=2),
-            "<p class='note'>End-of-season columns score each model with all observations of the season; the best "
-            "as-of date is where its in-season macro-F1 curve peaks.</p>",
-            fig.render(figures.comparison_figure(models, names=names))]
+        rows.append(
+            [
+                html.escape(name),
+                html.escape(str(m["end_of_season"])),
+                _number(m["overall_accuracy"]),
+                _interval(m["intervals"].get("overall_accuracy")),
+                _number(m["macro_f1"]),
+                _number(m["kappa"]),
+                best_date,
+                best_f1,
+                classes,
+            ]
+        )
+    header = [
+        "model",
+        "end of season (as of)",
+        "overall accuracy",
+        "interval",
+        "macro-F1",
+        "kappa",
+        "best as-of date",
+        "macro-F1 at best date",
+        f"classes reaching F1 ≥ {ev['target_f1']:g}",
+    ]
+    return [
+        "<h2>Models compared</h2>",
+        _table(header, rows, numeric_from=2),
+        "<p class='note'>End-of-season columns score each model with all observations of the season; the best "
+        "as-of date is where its in-season macro-F1 curve peaks.</p>",
+        fig.render(figures.comparison_figure(models, names=names)),
+    ]
 
 
 def _course(ev: dict[str, Any], fig: _Figures) -> list[str]:
     """The ARSET course protocol: our pooled figures beside the course's published ones."""
     course = ev["course_windows"]
     published = course.get("published") or {}
-    rows = [["inseason (this model)", _number(course.get("overall_accuracy")), _number(course.get("macro_f1")),
-             format_number(course["n"]) + " (sample, window) pairs" if course.get("n") is not None else ""]]
+    rows = [
+        [
+            "inseason (this model)",
+            _number(course.get("overall_accuracy")),
+            _number(course.get("macro_f1")),
+            format_number(course["n"]) + " (sample, window) pairs" if course.get("n") is not None else "",
+        ]
+    ]
     if published:
         size = []
         if published.get("n_pixels") is not None:
             size.append(f"{format_number(published['n_pixels'])} pixels")
         if published.get("n_windows") is not None:
             size.append(f"{format_number(published['n_windows'])} windows")
-        rows.append(["published by the course", _number(published.get("overall_accuracy")),
-                     _number(published.get("macro_f1")), ", ".join(size)])
-        remark = (f"<p class='note'>Source: {html.escape(str(published['source']))}.</p>"
-                  if published.get("source") else "")
+        rows.append(
+            [
+                "published by the course",
+                _number(published.get("overall_accuracy")),
+                _number(published.get("macro_f1")),
+                ", ".join(size),
+            ]
+        )
+        remark = (
+            f"<p class='note'>Source: {html.escape(str(published['source']))}.</p>" if published.get("source") else ""
+        )
     else:
         remark = "<p class='note'>The course's published figures are not recorded in this evaluation.</p>"
-    text = (f"<p>Windows of {course['window_days']} days starting every {course['step_days']} days after each "
-            "sample's first observation (the course's protocol, not calendar as-of dates), pooled.</p>")
-    return ["<h2>Course protocol (ARSET)</h2>", text,
-            _table(["figures", "overall accuracy", "macro-F1", "evaluated on"], rows), remark,
-            fig.render(figures.course_windows_figure(course))]
+    text = (
+        f"<p>Windows of {course['window_days']} days starting every {course['step_days']} days after each "
+        "sample's first observation (the course's protocol, not calendar as-of dates), pooled.</p>"
+    )
+    return [
+        "<h2>Course protocol (ARSET)</h2>",
+        text,
+        _table(["figures", "overall accuracy", "macro-F1", "evaluated on"], rows),
+        remark,
+        fig.render(figures.course_windows_figure(course)),
+    ]
 
 
 def _importance(ev: dict[str, Any], fig: _Figures) -> list[str]:
     importance = ev["importance"]
     charts = []
-    note = ("Error bars: ± one standard deviation over the permutation repeats. Pale hatched bars lie within the "
-            "noise (|importance| < 2 × std): not significant, and a negative value within the noise means the "
-            "feature does not matter, not that it hurts.")
+    note = (
+        "Error bars: ± one standard deviation over the permutation repeats. Pale hatched bars lie within the "
+        "noise (|importance| < 2 × std): not significant, and a negative value within the noise means the "
+        "feature does not matter, not that it hurts."
+    )
     if importance.get("bands"):
-        charts.append(fig.render(figures.importance_figure(importance["bands"], title="Importance of bands",
-                                                           axis="band"), note=note))
+        charts.append(
+            fig.render(
+                figures.importance_figure(importance["bands"], title="Importance of bands", axis="band"), note=note
+            )
+        )
     if importance.get("periods"):
-        charts.append(fig.render(figures.importance_figure(importance["periods"], title="Importance of periods",
-                                                           axis="period of the season"), note=note))
+        charts.append(
+            fig.render(
+                figures.importance_figure(
+                    importance["periods"], title="Importance of periods", axis="period of the season"
+                ),
+                note=note,
+            )
+        )
     if importance.get("attention"):
         charts.append(fig.render(figures.attention_figure(importance["attention"])))
     return ["<h2>Importance</h2><div class='grid'>", *charts, "</div>"] if charts else []
@@ -352,16 +485,23 @@ def _points_maps(ev: dict[str, Any], fig: _Figures) -> list[str]:
     if years is not None:
         scope = f"Test points of season {year} (the latest of {len(set(years))})."
     else:
-        scope = ("Test points at the end of the season; points of several seasons at one place are drawn on top "
-                 "of each other.")
-    legend = _legend([(c["color"], c["name"] + (f" (CDL {c['code']})" if c["code"] is not None else ""))
-                      for c in ev["classes"]])
-    return ["<h2>Maps of the test area</h2>", legend,
-            f"<p class='note'>{html.escape(scope)} No wall-to-wall map was given (write_report(maps=…) with an "
-            "inseason predict folder adds one).</p><div class='grid'>",
-            fig.render(figures.class_points_figure(ev, which="truth", year=year)),
-            fig.render(figures.class_points_figure(ev, which="prediction", year=year)),
-            fig.render(figures.confidence_points_figure(ev, year=year)), "</div>"]
+        scope = (
+            "Test points at the end of the season; points of several seasons at one place are drawn on top "
+            "of each other."
+        )
+    legend = _legend(
+        [(c["color"], c["name"] + (f" (CDL {c['code']})" if c["code"] is not None else "")) for c in ev["classes"]]
+    )
+    return [
+        "<h2>Maps of the test area</h2>",
+        legend,
+        f"<p class='note'>{html.escape(scope)} No wall-to-wall map was given (write_report(maps=…) with an "
+        "inseason predict folder adds one).</p><div class='grid'>",
+        fig.render(figures.class_points_figure(ev, which="truth", year=year)),
+        fig.render(figures.class_points_figure(ev, which="prediction", year=year)),
+        fig.render(figures.confidence_points_figure(ev, year=year)),
+        "</div>",
+    ]
 
 
 def _area_table(maps: MapSet, adjusted: list[dict[str, Any]]) -> str:
@@ -387,47 +527,70 @@ def _area_table(maps: MapSet, adjusted: list[dict[str, Any]]) -> str:
 
 def _wall_to_wall(ev: dict[str, Any], maps: MapSet, fig: _Figures) -> list[str]:
     """Class and confidence maps with a date slider, the truth, and per-class areas by date."""
-    legend = _legend([(c.color, f"{c.index} {c.name}" + (f" (CDL {', '.join(map(str, c.codes))})" if c.codes else ""))
-                      for c in maps.classes])
+    legend = _legend(
+        [
+            (c.color, f"{c.index} {c.name}" + (f" (CDL {', '.join(map(str, c.codes))})" if c.codes else ""))
+            for c in maps.classes
+        ]
+    )
     dates = ", ".join(layer.as_of for layer in maps.layers)
-    parts = ["<h2>Maps of the test area</h2>",
-             f"<p class='note'>Wall-to-wall maps from {html.escape(maps.name)} as of {html.escape(dates)}; "
-             "move the slider under a map to change the date. "
-             + html.escape(" ".join(maps.notes)) + "</p>", legend, "<div class='grid'>",
-             fig.render(map_figures.class_map_figure(maps))]
+    parts = [
+        "<h2>Maps of the test area</h2>",
+        f"<p class='note'>Wall-to-wall maps from {html.escape(maps.name)} as of {html.escape(dates)}; "
+        "move the slider under a map to change the date. " + html.escape(" ".join(maps.notes)) + "</p>",
+        legend,
+        "<div class='grid'>",
+        fig.render(map_figures.class_map_figure(maps)),
+    ]
     if maps.truth is not None:
         unmatched = ""
         if maps.truth_unmatched > 0:
-            unmatched = (f"{100 * maps.truth_unmatched:.1f} % of the truth's pixels have codes no class lists; "
-                         "they are left blank.")
-        parts.append(fig.render(map_figures.truth_map_figure(maps),
-                                note=f"CDL codes reprojected (nearest) onto the map grid. {unmatched}".strip()))
+            unmatched = (
+                f"{100 * maps.truth_unmatched:.1f} % of the truth's pixels have codes no class lists; "
+                "they are left blank."
+            )
+        parts.append(
+            fig.render(
+                map_figures.truth_map_figure(maps),
+                note=f"CDL codes reprojected (nearest) onto the map grid. {unmatched}".strip(),
+            )
+        )
     parts += [fig.render(map_figures.confidence_map_figure(maps)), "</div>"]
     adjusted = error_adjusted_areas(maps, ev)
-    parts += [fig.render(map_figures.area_figure(maps, adjusted)),
-              _area_table(maps, adjusted)]
+    parts += [fig.render(map_figures.area_figure(maps, adjusted)), _area_table(maps, adjusted)]
     if adjusted:
         problems = [f"{e['as_of']}: {e['error']}" for e in adjusted if "error" in e]
-        text = ("Error-adjusted areas (Olofsson et al. 2014) with 95 % intervals use the evaluation's test "
-                "points as the reference sample: the map class at each point on the map against its true class "
-                "or, where the map holds too few test points, the whole test split's predictions as of the same "
-                "date (all seasons). The test points are not a stratified random sample of the map, so read "
-                "these as indicative, not as a design-based estimate.")
+        text = (
+            "Error-adjusted areas (Olofsson et al. 2014) with 95 % intervals use the evaluation's test "
+            "points as the reference sample: the map class at each point on the map against its true class "
+            "or, where the map holds too few test points, the whole test split's predictions as of the same "
+            "date (all seasons). The test points are not a stratified random sample of the map, so read "
+            "these as indicative, not as a design-based estimate."
+        )
         for e in adjusted:
             if "classes" in e:
                 text += f" {e['as_of']}: {e['reference']}, {plural(e['n_points'], 'point')}"
-                text += (f", {e['left_out']:,} left out (without coordinates, outside the map, on nodata, of "
-                         "another season or of a class the map lacks)." if e["left_out"] else ".")
+                text += (
+                    f", {e['left_out']:,} left out (without coordinates, outside the map, on nodata, of "
+                    "another season or of a class the map lacks)."
+                    if e["left_out"]
+                    else "."
+                )
         if problems:
             text += " Not estimated for " + "; ".join(problems) + "."
         parts.append(f"<p class='note' id='area-note'>{html.escape(text)}</p>")
     return parts
 
 
-def render_report(evaluation: dict[str, Any], *, title: str | None = None,
-                  comparisons: Sequence[dict[str, Any]] = (), maps: str | os.PathLike[str] | MapSet | None = None,
-                  truth: str | os.PathLike[str] | None = None,
-                  bundle: str | os.PathLike[str] | None = None) -> str:
+def render_report(
+    evaluation: dict[str, Any],
+    *,
+    title: str | None = None,
+    comparisons: Sequence[dict[str, Any]] = (),
+    maps: str | os.PathLike[str] | MapSet | None = None,
+    truth: str | os.PathLike[str] | None = None,
+    bundle: str | os.PathLike[str] | None = None,
+) -> str:
     """The report's HTML text.
 
     Args:
@@ -456,37 +619,61 @@ def render_report(evaluation: dict[str, Any], *, title: str | None = None,
     ev = evaluation
     title = title or ev.get("title") or "inseason evaluation"
     size = ev["sample_size"]
-    fig = _Figures(greyed="Greyed: the test set is too small for this figure to mean much."
-                   if size.get("too_small") else None)
-    parts = [f"<h1>{html.escape(title)}</h1>", _sample_warning(ev), _headline(ev),
-             *(_comparison(ev, comparisons, fig) if comparisons else []),
-             "<h2>Accuracy by as-of date</h2><div class='grid'>", fig.render(figures.accuracy_curve_figure(ev)),
-             fig.render(figures.class_curve_figure(ev)), "</div>",
-             f"<h2>Per-class metrics ({html.escape(_end_label(ev))})</h2>", _per_class_table(ev),
-             "<h2>Confusion matrix</h2>", fig.render(figures.confusion_figure(ev, as_of=ev["end_of_season"]))]
+    fig = _Figures(
+        greyed="Greyed: the test set is too small for this figure to mean much." if size.get("too_small") else None
+    )
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        _sample_warning(ev),
+        _headline(ev),
+        *(_comparison(ev, comparisons, fig) if comparisons else []),
+        "<h2>Accuracy by as-of date</h2><div class='grid'>",
+        fig.render(figures.accuracy_curve_figure(ev)),
+        fig.render(figures.class_curve_figure(ev)),
+        "</div>",
+        f"<h2>Per-class metrics ({html.escape(_end_label(ev))})</h2>",
+        _per_class_table(ev),
+        "<h2>Confusion matrix</h2>",
+        fig.render(figures.confusion_figure(ev, as_of=ev["end_of_season"])),
+    ]
     if ev.get("course_windows"):
         parts += _course(ev, fig)
     parts += _importance(ev, fig)
     parts += _wall_to_wall(ev, map_set, fig) if map_set is not None else _points_maps(ev, fig)
-    parts += [f"<h2>Accuracy by {html.escape(ev['spatial']['by'])}</h2>",
-              fig.render(figures.spatial_figure(ev)), _spatial_table(ev),
-              "<h2>Time-series viewer</h2>", _viewer(ev, fig),
-              "<h2>Data</h2>", data_table(ev["data"]),
-              "<h2>Leakage audit</h2>", audit_table(ev.get("leakage_audit")),
-              "<h2>Run configuration</h2>", value_html(ev.get("config") or {}) if ev.get("config") else
-              "<p class='note'>No configuration recorded.</p>",
-              f"<details><summary>Configuration as JSON</summary><pre>"
-              f"{html.escape(json.dumps(ev.get('config', {}), indent=2))}</pre></details>"]
+    parts += [
+        f"<h2>Accuracy by {html.escape(ev['spatial']['by'])}</h2>",
+        fig.render(figures.spatial_figure(ev)),
+        _spatial_table(ev),
+        "<h2>Time-series viewer</h2>",
+        _viewer(ev, fig),
+        "<h2>Data</h2>",
+        data_table(ev["data"]),
+        "<h2>Leakage audit</h2>",
+        audit_table(ev.get("leakage_audit")),
+        "<h2>Run configuration</h2>",
+        value_html(ev.get("config") or {}) if ev.get("config") else "<p class='note'>No configuration recorded.</p>",
+        f"<details><summary>Configuration as JSON</summary><pre>"
+        f"{html.escape(json.dumps(ev.get('config', {}), indent=2))}</pre></details>",
+    ]
     parts.append(f"<script>{_RESIZE_JS}</script>")
     body = "\n".join(parts)
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<style>{_CSS}</style></head><body><main>{body}</main></body></html>")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<style>{_CSS}</style></head><body><main>{body}</main></body></html>"
+    )
 
 
-def write_report(evaluation: dict[str, Any], *, out: str | os.PathLike[str], title: str | None = None,
-                 comparisons: Sequence[dict[str, Any]] = (), maps: str | os.PathLike[str] | MapSet | None = None,
-                 truth: str | os.PathLike[str] | None = None, bundle: str | os.PathLike[str] | None = None) -> Path:
+def write_report(
+    evaluation: dict[str, Any],
+    *,
+    out: str | os.PathLike[str],
+    title: str | None = None,
+    comparisons: Sequence[dict[str, Any]] = (),
+    maps: str | os.PathLike[str] | MapSet | None = None,
+    truth: str | os.PathLike[str] | None = None,
+    bundle: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write the self-contained HTML report (see `render_report` for the arguments) to ``out``, atomically,
     and return its path.
 

@@ -37,8 +37,10 @@ def confidence_colorscale() -> list[list[Any]]:
 
 
 def _axes(maps: MapSet) -> dict[str, Any]:
-    return dict(xaxis=dict(title=f"easting (m, {maps.crs})", automargin=True),
-                yaxis=dict(title="northing (m)", scaleanchor="x", automargin=True))
+    return dict(
+        xaxis=dict(title=f"easting (m, {maps.crs})", automargin=True),
+        yaxis=dict(title="northing (m)", scaleanchor="x", automargin=True),
+    )
 
 
 def _raster(array: np.ndarray, maps: MapSet, **trace: Any) -> go.Heatmap:
@@ -46,43 +48,82 @@ def _raster(array: np.ndarray, maps: MapSet, **trace: Any) -> go.Heatmap:
     t = maps.transform
     height = array.shape[0]
     # Rows are flipped so that y grows upwards with a positive step.
-    return go.Heatmap(z=np.ascontiguousarray(array[::-1]), x0=t.c + t.a / 2, dx=t.a,
-                      y0=t.f + t.e * (height - 0.5), dy=-t.e, **trace)
+    return go.Heatmap(
+        z=np.ascontiguousarray(array[::-1]), x0=t.c + t.a / 2, dx=t.a, y0=t.f + t.e * (height - 0.5), dy=-t.e, **trace
+    )
 
 
 def _class_trace(array: np.ndarray, maps: MapSet, *, visible: bool, name: str) -> go.Heatmap:
-    return _raster(array, maps, colorscale=class_colorscale(maps.classes), zmin=-0.5,
-                   zmax=len(maps.classes) + 0.5, showscale=False, visible=visible, name=name,
-                   hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>class %{z}<extra>" + name + "</extra>")
+    return _raster(
+        array,
+        maps,
+        colorscale=class_colorscale(maps.classes),
+        zmin=-0.5,
+        zmax=len(maps.classes) + 0.5,
+        showscale=False,
+        visible=visible,
+        name=name,
+        hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>class %{z}<extra>" + name + "</extra>",
+    )
 
 
 def _slider(dates: list[str], *, prefix: str) -> dict[str, Any]:
-    steps = [dict(label=date[5:], method="update",
-                  args=[{"visible": [j == i for j in range(len(dates))]}]) for i, date in enumerate(dates)]
-    return dict(active=len(dates) - 1, steps=steps, x=0, xanchor="left", len=1.0, y=0, yanchor="top",
-                pad=dict(t=50, b=10), currentvalue=dict(prefix=prefix, font=dict(size=13)))
+    steps = [
+        dict(label=date[5:], method="update", args=[{"visible": [j == i for j in range(len(dates))]}])
+        for i, date in enumerate(dates)
+    ]
+    return dict(
+        active=len(dates) - 1,
+        steps=steps,
+        x=0,
+        xanchor="left",
+        len=1.0,
+        y=0,
+        yanchor="top",
+        pad=dict(t=50, b=10),
+        currentvalue=dict(prefix=prefix, font=dict(size=13)),
+    )
 
 
 def class_map_figure(maps: MapSet) -> go.Figure:
     """The class map of each as-of date, one at a time, with a slider across the dates (last shown)."""
     dates = [layer.as_of for layer in maps.layers]
-    fig = go.Figure([_class_trace(layer.classes, maps, visible=i == len(dates) - 1, name=f"as of {layer.as_of}")
-                     for i, layer in enumerate(maps.layers)])
-    fig.update_layout(**base_layout("Class map", height=560, **_axes(maps)),
-                      sliders=[_slider(dates, prefix="as of ")] if len(dates) > 1 else [])
+    fig = go.Figure(
+        [
+            _class_trace(layer.classes, maps, visible=i == len(dates) - 1, name=f"as of {layer.as_of}")
+            for i, layer in enumerate(maps.layers)
+        ]
+    )
+    fig.update_layout(
+        **base_layout("Class map", height=560, **_axes(maps)),
+        sliders=[_slider(dates, prefix="as of ")] if len(dates) > 1 else [],
+    )
     return fig
 
 
 def confidence_map_figure(maps: MapSet) -> go.Figure:
     """The confidence (winning class probability, %) of each as-of date, with a slider across the dates."""
     dates = [layer.as_of for layer in maps.layers]
-    fig = go.Figure([_raster(layer.confidence, maps, colorscale=confidence_colorscale(), zmin=0, zmax=100,
-                             visible=i == len(dates) - 1, name=f"as of {layer.as_of}",
-                             colorbar=dict(title=dict(text="confidence (%)", side="right"), thickness=14),
-                             hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>%{z} %<extra></extra>")
-                     for i, layer in enumerate(maps.layers)])
-    fig.update_layout(**base_layout("Confidence", height=560, **_axes(maps)),
-                      sliders=[_slider(dates, prefix="as of ")] if len(dates) > 1 else [])
+    fig = go.Figure(
+        [
+            _raster(
+                layer.confidence,
+                maps,
+                colorscale=confidence_colorscale(),
+                zmin=0,
+                zmax=100,
+                visible=i == len(dates) - 1,
+                name=f"as of {layer.as_of}",
+                colorbar=dict(title=dict(text="confidence (%)", side="right"), thickness=14),
+                hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>%{z} %<extra></extra>",
+            )
+            for i, layer in enumerate(maps.layers)
+        ]
+    )
+    fig.update_layout(
+        **base_layout("Confidence", height=560, **_axes(maps)),
+        sliders=[_slider(dates, prefix="as of ")] if len(dates) > 1 else [],
+    )
     return fig
 
 
@@ -102,26 +143,45 @@ def area_figure(maps: MapSet, adjusted: list[dict[str, Any]] | None = None) -> g
     dates = [area["as_of"] for area in maps.areas]
     fig = go.Figure()
     for cls in maps.classes:
-        hectares = [next((c["hectares"] for c in area["classes"] if c["name"] == cls.name), 0.0)
-                    for area in maps.areas]
+        hectares = [next((c["hectares"] for c in area["classes"] if c["name"] == cls.name), 0.0) for area in maps.areas]
         shade = line_color(cls.color)
-        fig.add_trace(go.Scatter(x=dates, y=hectares, mode="lines+markers", name=f"{cls.name} (mapped)",
-                                 line=dict(color=shade, width=2.5),
-                                 marker=dict(color=cls.color, size=8, line=dict(width=1.2, color=shade)),
-                                 hovertemplate=f"{cls.name}: %{{y:,.1f}} ha mapped<extra>%{{x}}</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=dates,
+                y=hectares,
+                mode="lines+markers",
+                name=f"{cls.name} (mapped)",
+                line=dict(color=shade, width=2.5),
+                marker=dict(color=cls.color, size=8, line=dict(width=1.2, color=shade)),
+                hovertemplate=f"{cls.name}: %{{y:,.1f}} ha mapped<extra>%{{x}}</extra>",
+            )
+        )
         if adjusted:
-            points = [(entry["as_of"], c) for entry in adjusted if "classes" in entry
-                      for c in entry["classes"] if c["name"] == cls.name]
+            points = [
+                (entry["as_of"], c)
+                for entry in adjusted
+                if "classes" in entry
+                for c in entry["classes"]
+                if c["name"] == cls.name
+            ]
             if points:
-                fig.add_trace(go.Scatter(
-                    x=[p[0] for p in points], y=[p[1]["area_ha"] for p in points], mode="lines+markers",
-                    name=f"{cls.name} (error-adjusted)", line=dict(color=shade, width=1.5, dash="dash"),
-                    marker=dict(symbol="diamond", color=cls.color, size=8, line=dict(width=1.2, color=shade)),
-                    error_y=dict(type="data", array=[p[1]["area_ci_ha"] for p in points], color=shade),
-                    hovertemplate=f"{cls.name}: %{{y:,.1f}} ± %{{error_y.array:,.1f}} ha adjusted"
-                                  "<extra>%{x}</extra>"))
-    fig.update_layout(**base_layout("Area of each class by as-of date"), xaxis=dict(title="as-of date", type="date",
-                                                                                 tickformat="%d %b"),
-                      yaxis=dict(title="area (ha)", rangemode="tozero"),
-                      legend=dict(orientation="h", y=-0.22, yanchor="top", x=0, xanchor="left"))
+                fig.add_trace(
+                    go.Scatter(
+                        x=[p[0] for p in points],
+                        y=[p[1]["area_ha"] for p in points],
+                        mode="lines+markers",
+                        name=f"{cls.name} (error-adjusted)",
+                        line=dict(color=shade, width=1.5, dash="dash"),
+                        marker=dict(symbol="diamond", color=cls.color, size=8, line=dict(width=1.2, color=shade)),
+                        error_y=dict(type="data", array=[p[1]["area_ci_ha"] for p in points], color=shade),
+                        hovertemplate=f"{cls.name}: %{{y:,.1f}} ± %{{error_y.array:,.1f}} ha adjusted"
+                        "<extra>%{x}</extra>",
+                    )
+                )
+    fig.update_layout(
+        **base_layout("Area of each class by as-of date"),
+        xaxis=dict(title="as-of date", type="date", tickformat="%d %b"),
+        yaxis=dict(title="area (ha)", rangemode="tozero"),
+        legend=dict(orientation="h", y=-0.22, yanchor="top", x=0, xanchor="left"),
+    )
     return fig

@@ -120,8 +120,10 @@ def _exists(uri: str) -> bool:
     try:
         return exists(uri)
     except OSError as exc:
-        raise InputError(f"{uri} cannot be reached ({exc}): check the S3 endpoint (AWS_ENDPOINT_URL), the "
-                         "region and the credentials, or copy the folder to the local disk") from None
+        raise InputError(
+            f"{uri} cannot be reached ({exc}): check the S3 endpoint (AWS_ENDPOINT_URL), the "
+            "region and the credentials, or copy the folder to the local disk"
+        ) from None
 
 
 def _folder_uri(folder: str | os.PathLike[str]) -> str:
@@ -132,8 +134,9 @@ def _folder_uri(folder: str | os.PathLike[str]) -> str:
 def _read_summary(folder: str) -> dict[str, Any]:
     path = join_uri(folder, "summary.json")
     if not _exists(path):
-        raise InputError(f"maps folder {folder} holds no summary.json: give the --out folder of a finished "
-                         "inseason predict run")
+        raise InputError(
+            f"maps folder {folder} holds no summary.json: give the --out folder of a finished inseason predict run"
+        )
     try:
         summary = json.loads(read_bytes(path))
     except json.JSONDecodeError as exc:
@@ -154,8 +157,7 @@ def _map_paths(folder: str, summary: dict[str, Any]) -> list[tuple[str, str]]:
         elif recorded != here and _exists(recorded):
             path = recorded
         else:
-            raise InputError(f"map of {date} is missing ({here} not found): run inseason predict again into "
-                             f"{folder}")
+            raise InputError(f"map of {date} is missing ({here} not found): run inseason predict again into {folder}")
         out.append((date, path))
     return out
 
@@ -163,17 +165,25 @@ def _map_paths(folder: str, summary: dict[str, Any]) -> list[tuple[str, str]]:
 def _classes_from_tags(path: str, ds: rasterio.DatasetReader) -> list[MapClass]:
     tags = ds.tags()
     if ds.count < 2 or "INSEASON_CLASS_NAMES" not in tags:
-        raise InputError(f"{path} is not an inseason class map (two bands and INSEASON_CLASS_NAMES tag): "
-                         "give the --out folder of inseason predict")
+        raise InputError(
+            f"{path} is not an inseason class map (two bands and INSEASON_CLASS_NAMES tag): "
+            "give the --out folder of inseason predict"
+        )
     names = json.loads(tags["INSEASON_CLASS_NAMES"])
     codes = json.loads(tags.get("INSEASON_CLASS_CODES", "[]")) or [[] for _ in names]
     try:
         colormap = ds.colormap(1)
     except ValueError:
         colormap = {}
-    return [MapClass(index=k + 1, name=str(name), codes=tuple(int(c) for c in code_list),
-                     color=_hex(colormap.get(k + 1, (128, 128, 128))))
-            for k, (name, code_list) in enumerate(zip(names, codes, strict=True))]
+    return [
+        MapClass(
+            index=k + 1,
+            name=str(name),
+            codes=tuple(int(c) for c in code_list),
+            color=_hex(colormap.get(k + 1, (128, 128, 128))),
+        )
+        for k, (name, code_list) in enumerate(zip(names, codes, strict=True))
+    ]
 
 
 def _bundle_codes(bundle: str | os.PathLike[str], classes: list[MapClass]) -> list[MapClass]:
@@ -212,7 +222,7 @@ def _count_areas(path: str, as_of: str, classes: list[MapClass]) -> dict[str, An
     with _open_raster(path) as ds:
         counts = np.zeros(k + 1, np.int64)
         for _, window in ds.block_windows(1):
-            counts += np.bincount(ds.read(1, window=window).ravel(), minlength=256)[:k + 1]
+            counts += np.bincount(ds.read(1, window=window).ravel(), minlength=256)[: k + 1]
         pixel = _pixel_area_m2(ds)
     return class_areas(as_of, counts, [c.name for c in sorted(classes, key=lambda c: c.index)], pixel)
 
@@ -231,8 +241,9 @@ def _summary_areas(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
 TRUTH_MARGIN = 2
 
 
-def truth_window(src: rasterio.DatasetReader, *, crs: Any, transform: Affine,
-                 shape: tuple[int, int]) -> tuple[Window, tuple[int, int]] | None:
+def truth_window(
+    src: rasterio.DatasetReader, *, crs: Any, transform: Affine, shape: tuple[int, int]
+) -> tuple[Window, tuple[int, int]] | None:
     """The window of the truth raster ``src`` that covers the output grid, and the shape to read it at.
 
     The grid's bounds are transformed into the truth's CRS (edges densified, so a curved outline is
@@ -253,13 +264,16 @@ def truth_window(src: rasterio.DatasetReader, *, crs: Any, transform: Affine,
     height, width = shape
     corners_x = [transform.c, transform.c + transform.a * width]
     corners_y = [transform.f, transform.f + transform.e * height]
-    left, bottom, right, top = transform_bounds(crs, src.crs, min(corners_x), min(corners_y), max(corners_x),
-                                                max(corners_y), densify_pts=21)
+    left, bottom, right, top = transform_bounds(
+        crs, src.crs, min(corners_x), min(corners_y), max(corners_x), max(corners_y), densify_pts=21
+    )
     step = max((right - left) / max(width, 1), (top - bottom) / max(height, 1))
     margin = TRUTH_MARGIN * step + max(abs(src.transform.a), abs(src.transform.e))
     inverse = ~src.transform
-    cols, rows = zip(*(inverse @ (x, y) for x in (left - margin, right + margin)
-                       for y in (bottom - margin, top + margin)), strict=True)
+    cols, rows = zip(
+        *(inverse @ (x, y) for x in (left - margin, right + margin) for y in (bottom - margin, top + margin)),
+        strict=True,
+    )
     col0, col1 = max(0, math.floor(min(cols))), min(src.width, math.ceil(max(cols)))
     row0, row1 = max(0, math.floor(min(rows))), min(src.height, math.ceil(max(rows)))
     if col1 <= col0 or row1 <= row0:
@@ -270,8 +284,9 @@ def truth_window(src: rasterio.DatasetReader, *, crs: Any, transform: Affine,
     return window, (math.ceil(window.height / factor), math.ceil(window.width / factor))
 
 
-def _truth_on_grid(truth: str | os.PathLike[str], *, crs: Any, transform: Affine, shape: tuple[int, int],
-                   classes: list[MapClass]) -> tuple[np.ndarray, float]:
+def _truth_on_grid(
+    truth: str | os.PathLike[str], *, crs: Any, transform: Affine, shape: tuple[int, int], classes: list[MapClass]
+) -> tuple[np.ndarray, float]:
     """The CDL-coded raster ``truth`` reprojected (nearest) onto the map grid and translated to class
     indices (0 where nodata or where no class lists the code, unless a class is named `OTHER`); also the
     share of valid truth pixels whose code no class lists. Only `truth_window` is read."""
@@ -286,11 +301,22 @@ def _truth_on_grid(truth: str | os.PathLike[str], *, crs: Any, transform: Affine
                 window, read_shape = found
                 nodata = src.nodata if src.nodata is not None else 0
                 data = src.read(1, window=window, out_shape=read_shape, resampling=Resampling.nearest)
-                src_transform = (src.transform @ Affine.translation(window.col_off, window.row_off)
-                                 @ Affine.scale(window.width / read_shape[1], window.height / read_shape[0]))
-                reproject(source=data, destination=codes, src_transform=src_transform, src_crs=src.crs,
-                          src_nodata=nodata, dst_transform=transform, dst_crs=crs, dst_nodata=0,
-                          resampling=Resampling.nearest)
+                src_transform = (
+                    src.transform
+                    @ Affine.translation(window.col_off, window.row_off)
+                    @ Affine.scale(window.width / read_shape[1], window.height / read_shape[0])
+                )
+                reproject(
+                    source=data,
+                    destination=codes,
+                    src_transform=src_transform,
+                    src_crs=src.crs,
+                    src_nodata=nodata,
+                    dst_transform=transform,
+                    dst_crs=crs,
+                    dst_nodata=0,
+                    resampling=Resampling.nearest,
+                )
     except RasterioIOError as exc:
         raise InputError(f"truth raster {truth} cannot be read ({exc}): give a CDL-coded GeoTIFF") from None
     top = max([int(codes.max()), *(c for cls in classes for c in cls.codes), 0]) + 1
@@ -310,8 +336,13 @@ def _truth_on_grid(truth: str | os.PathLike[str], *, crs: Any, transform: Affine
     return index, unmatched
 
 
-def read_maps(folder: str | os.PathLike[str], *, truth: str | os.PathLike[str] | None = None,
-              bundle: str | os.PathLike[str] | None = None, max_size: int = MAX_SIZE) -> MapSet:
+def read_maps(
+    folder: str | os.PathLike[str],
+    *,
+    truth: str | os.PathLike[str] | None = None,
+    bundle: str | os.PathLike[str] | None = None,
+    max_size: int = MAX_SIZE,
+) -> MapSet:
     """Read an ``inseason predict --out`` folder for the report.
 
     Args:
@@ -345,15 +376,22 @@ def read_maps(folder: str | os.PathLike[str], *, truth: str | os.PathLike[str] |
                 if grid is None:
                     grid = (ds.crs, ds.transform, (ds.height, ds.width))
                 elif (ds.crs, ds.transform, (ds.height, ds.width)) != grid:
-                    raise InputError(f"map {path} is on another grid than the folder's first map: give one "
-                                     "predict run's folder")
+                    raise InputError(
+                        f"map {path} is on another grid than the folder's first map: give one predict run's folder"
+                    )
                 shape = _decimated_shape(ds.height, ds.width, max_size)
                 band_classes = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
                 band_confidence = ds.read(2, out_shape=shape, resampling=Resampling.nearest)
         except RasterioIOError as exc:
             raise InputError(f"map {path} cannot be read ({exc}): run inseason predict again") from None
-        layers.append(MapLayer(as_of=date, path=path, classes=band_classes.astype(np.uint8),
-                               confidence=np.where(band_classes > 0, band_confidence, 0).astype(np.uint8)))
+        layers.append(
+            MapLayer(
+                as_of=date,
+                path=path,
+                classes=band_classes.astype(np.uint8),
+                confidence=np.where(band_classes > 0, band_confidence, 0).astype(np.uint8),
+            )
+        )
     assert grid is not None  # _read_summary refuses an empty list of maps
     crs, full_transform, full_shape = grid
     height, width = layers[0].classes.shape
@@ -363,16 +401,29 @@ def read_maps(folder: str | os.PathLike[str], *, truth: str | os.PathLike[str] |
     areas = [known_areas.get(date) or _count_areas(path, date, classes) for date, path in paths]
     notes = []
     if max(full_shape) > max_size:
-        notes.append(f"Drawn at {width}×{height} pixels from {full_shape[1]}×{full_shape[0]} "
-                     "(nearest neighbour); areas are counted at full resolution.")
+        notes.append(
+            f"Drawn at {width}×{height} pixels from {full_shape[1]}×{full_shape[0]} "
+            "(nearest neighbour); areas are counted at full resolution."
+        )
     truth_array, unmatched, source = None, 0.0, None
     if truth is not None:
-        truth_array, unmatched = _truth_on_grid(truth, crs=crs, transform=transform, shape=(height, width),
-                                                classes=classes)
+        truth_array, unmatched = _truth_on_grid(
+            truth, crs=crs, transform=transform, shape=(height, width), classes=classes
+        )
         source = PurePosixPath(str(truth)).name
-    return MapSet(folder=root, crs=str(crs), transform=transform, full_shape=full_shape, classes=classes,
-                  layers=layers, areas=areas, truth=truth_array, truth_source=source, truth_unmatched=unmatched,
-                  notes=notes)
+    return MapSet(
+        folder=root,
+        crs=str(crs),
+        transform=transform,
+        full_shape=full_shape,
+        classes=classes,
+        layers=layers,
+        areas=areas,
+        truth=truth_array,
+        truth_source=source,
+        truth_unmatched=unmatched,
+        notes=notes,
+    )
 
 
 def map_class_at(path: str, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -431,8 +482,7 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
     names = [c["name"] for c in evaluation["classes"]]
     map_index = {c.name: c.index for c in maps.classes}
     raw_x = np.array([np.nan if v is None else float(v) for v in points["x"]], np.float64)
-    raw_y = np.array([np.nan if v is None else float(v) for v in points.get("y") or [None] * len(raw_x)],
-                     np.float64)
+    raw_y = np.array([np.nan if v is None else float(v) for v in points.get("y") or [None] * len(raw_x)], np.float64)
     located = np.isfinite(raw_x) & np.isfinite(raw_y)  # imported series may have no coordinates
     xs, ys = np.full(len(raw_x), np.nan), np.full(len(raw_x), np.nan)
     if located.any():
@@ -453,15 +503,23 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
         keep &= mapped > 0
         counts = np.zeros((k, k), np.int64)
         np.add.at(counts, (mapped[keep].astype(np.int64) - 1, truth_index[keep] - 1), 1)
-        hectares = [next((c["hectares"] for c in area["classes"] if c["name"] == cls.name), 0.0)
-                    for cls in maps.classes]
-        entry: dict[str, Any] = {"as_of": layer.as_of, "n_points": int(keep.sum()),
-                                 "left_out": int(len(keep) - keep.sum()), "reference": "map points"}
+        hectares = [
+            next((c["hectares"] for c in area["classes"] if c["name"] == cls.name), 0.0) for cls in maps.classes
+        ]
+        entry: dict[str, Any] = {
+            "as_of": layer.as_of,
+            "n_points": int(keep.sum()),
+            "left_out": int(len(keep) - keep.sum()),
+            "reference": "map points",
+        }
         # Only classes present in the map form strata; classes with no mapped area have no stratum.
         strata = [i for i in range(k) if hectares[i] > 0]
         try:
-            result = area_weighted_accuracy(counts[np.ix_(strata, strata)], [hectares[i] for i in strata],
-                                            classes=[maps.classes[i].name for i in strata])
+            result = area_weighted_accuracy(
+                counts[np.ix_(strata, strata)],
+                [hectares[i] for i in strata],
+                classes=[maps.classes[i].name for i in strata],
+            )
         except InputError as exc:
             split_counts = _test_split_counts(evaluation, maps, month_day=layer.as_of[5:])
             if split_counts is None:
@@ -471,8 +529,11 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
             counts = split_counts
             entry.update(reference=f"test split as of {layer.as_of[5:]}", n_points=int(counts.sum()), left_out=0)
             try:
-                result = area_weighted_accuracy(counts[np.ix_(strata, strata)], [hectares[i] for i in strata],
-                                                classes=[maps.classes[i].name for i in strata])
+                result = area_weighted_accuracy(
+                    counts[np.ix_(strata, strata)],
+                    [hectares[i] for i in strata],
+                    classes=[maps.classes[i].name for i in strata],
+                )
             except InputError as again:
                 entry["error"] = str(again)
                 out.append(entry)
@@ -480,10 +541,21 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
         outside = counts.sum() - counts[np.ix_(strata, strata)].sum()
         entry["left_out"] += int(outside)
         entry["n_points"] -= int(outside)
-        entry.update(overall_accuracy=result["overall_accuracy"], overall_ci=result["overall_ci"],
-                     classes=[{"name": c["name"], "mapped_ha": c["mapped_area"], "area_ha": c["area"],
-                               "area_ci_ha": c["area_ci"], "users_accuracy": c["users_accuracy"],
-                               "producers_accuracy": c["producers_accuracy"]} for c in result["per_class"]])
+        entry.update(
+            overall_accuracy=result["overall_accuracy"],
+            overall_ci=result["overall_ci"],
+            classes=[
+                {
+                    "name": c["name"],
+                    "mapped_ha": c["mapped_area"],
+                    "area_ha": c["area"],
+                    "area_ci_ha": c["area_ci"],
+                    "users_accuracy": c["users_accuracy"],
+                    "producers_accuracy": c["producers_accuracy"],
+                }
+                for c in result["per_class"]
+            ],
+        )
         out.append(entry)
     return out
 

@@ -17,21 +17,49 @@ from inseason.progress import plural
 
 #: Human labels of keys found in the evaluation's ``data`` section and in leakage audits.
 LABELS: dict[str, str] = {
-    "n_samples": "test samples", "years": "seasons", "bands": "bands", "scales": "band scale factors",
-    "class_counts": "samples per class", "observations_per_sample": "observations per sample",
-    "first_date": "first observation", "last_date": "last observation", "model": "model",
-    "min": "minimum", "median": "median", "max": "maximum", "mean": "mean",
-    "method": "split method", "split_by": "split method", "options": "split options", "by": "split by",
-    "samples": "samples per split", "unassigned": "samples without a split", "buffer": "buffer (m)",
-    "block_size": "block size (m)", "seed": "seed", "fractions": "split fractions",
-    "samples_in_several_splits": "samples in several splits", "fields_in_several_splits": "fields in several splits",
-    "places_in_several_splits": "places in several splits", "blocks_in_several_splits": "blocks in several splits",
-    "distances_m": "nearest distance between splits (m)", "buffer_m": "buffer (m)",
-    "buffer_respected": "buffer respected", "leaks": "leaks", "definition_leaks": "leaks against the split's definition",
-    "leak_free": "leak free", "dropped_by_buffer": "samples dropped by the buffer", "warnings": "warnings",
-    "count": "count", "examples": "examples", "p01": "1st percentile", "p05": "5th percentile",
-    "p50": "median", "train_test_min_distance_m": "nearest train–test distance (m)",
-    "shared_fields": "fields shared by train and test", "passed": "passed",
+    "n_samples": "test samples",
+    "years": "seasons",
+    "bands": "bands",
+    "scales": "band scale factors",
+    "class_counts": "samples per class",
+    "observations_per_sample": "observations per sample",
+    "first_date": "first observation",
+    "last_date": "last observation",
+    "model": "model",
+    "min": "minimum",
+    "median": "median",
+    "max": "maximum",
+    "mean": "mean",
+    "method": "split method",
+    "split_by": "split method",
+    "options": "split options",
+    "by": "split by",
+    "samples": "samples per split",
+    "unassigned": "samples without a split",
+    "buffer": "buffer (m)",
+    "block_size": "block size (m)",
+    "seed": "seed",
+    "fractions": "split fractions",
+    "samples_in_several_splits": "samples in several splits",
+    "fields_in_several_splits": "fields in several splits",
+    "places_in_several_splits": "places in several splits",
+    "blocks_in_several_splits": "blocks in several splits",
+    "distances_m": "nearest distance between splits (m)",
+    "buffer_m": "buffer (m)",
+    "buffer_respected": "buffer respected",
+    "leaks": "leaks",
+    "definition_leaks": "leaks against the split's definition",
+    "leak_free": "leak free",
+    "dropped_by_buffer": "samples dropped by the buffer",
+    "warnings": "warnings",
+    "count": "count",
+    "examples": "examples",
+    "p01": "1st percentile",
+    "p05": "5th percentile",
+    "p50": "median",
+    "train_test_min_distance_m": "nearest train–test distance (m)",
+    "shared_fields": "fields shared by train and test",
+    "passed": "passed",
 }
 
 #: One sentence per leakage-audit key: what it counts and how to read it.
@@ -44,15 +72,15 @@ AUDIT_EXPLANATIONS: dict[str, str] = {
     "class_counts": "How many samples of each class each split holds.",
     "samples_in_several_splits": "The same sample in two splits would be a direct leak; this must be 0.",
     "fields_in_several_splits": "A field whose pixels are in two splits lets the model see the test field "
-                                "while training; a field or block split keeps this at 0.",
+    "while training; a field or block split keeps this at 0.",
     "places_in_several_splits": "The same coordinates in several splits (another season of a test point "
-                                "used for training) is a leak of the place, even if the seasons differ.",
+    "used for training) is a leak of the place, even if the seasons differ.",
     "blocks_in_several_splits": "Blocks of the split grid holding samples of more than one split: a field "
-                                "straddling a block edge is kept whole, so its blocks are shared. This is "
-                                "expected and is not a leak, because blocks are only the means of the split; "
-                                "fields and places are what leak.",
+    "straddling a block edge is kept whole, so its blocks are shared. This is "
+    "expected and is not a leak, because blocks are only the means of the split; "
+    "fields and places are what leak.",
     "distances_m": "For each pair of splits, how close the nearest points of the second split come to the "
-                   "first (minimum and low percentiles, metres); small distances mean neighbouring pixels.",
+    "first (minimum and low percentiles, metres); small distances mean neighbouring pixels.",
     "buffer_m": "Samples closer than this to another split were dropped to keep splits apart (metres).",
     "buffer": "Samples closer than this to another split were dropped to keep splits apart (metres).",
     "buffer_respected": "Whether every pair of splits is at least the buffer apart.",
@@ -123,8 +151,11 @@ def value_html(value: Any, *, depth: int = 0) -> str:
 def _uniform_records(mapping: Mapping[str, Any]) -> bool:
     """Whether every value is a dict of scalars with the same keys (a table with one row per key)."""
     rows = list(mapping.values())
-    return (bool(rows) and all(isinstance(r, Mapping) and r and list(r) == list(rows[0]) for r in rows)
-            and all(not isinstance(v, Mapping | list) for r in rows for v in r.values()))
+    return (
+        bool(rows)
+        and all(isinstance(r, Mapping) and r and list(r) == list(rows[0]) for r in rows)
+        and all(not isinstance(v, Mapping | list) for r in rows for v in r.values())
+    )
 
 
 def scroll_box(table: str) -> str:
@@ -132,8 +163,9 @@ def scroll_box(table: str) -> str:
     return f"<div class='table-scroll'>{table}</div>"
 
 
-def key_value_table(mapping: Mapping[str, Any], *, depth: int = 0,
-                    explanations: Mapping[str, str] | None = None) -> str:
+def key_value_table(
+    mapping: Mapping[str, Any], *, depth: int = 0, explanations: Mapping[str, str] | None = None
+) -> str:
     """A two-column table (three with ``explanations``: what each key means) of a dict's items."""
     rows = []
     for key, value in mapping.items():
@@ -152,8 +184,9 @@ def records_table(records: Sequence[Mapping[str, Any]], *, depth: int = 0) -> st
     for record in records:
         keys += [str(k) for k in record if str(k) not in keys]
     head = "".join(f"<th>{html.escape(human_label(k)) if k else ''}</th>" for k in keys)
-    body = "".join("<tr>" + "".join(f"<td>{value_html(r.get(k), depth=depth)}</td>" for k in keys) + "</tr>"
-                   for r in records)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{value_html(r.get(k), depth=depth)}</td>" for k in keys) + "</tr>" for r in records
+    )
     table = f"<table class='sub'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return scroll_box(table) if depth == 0 else table
 
@@ -168,16 +201,21 @@ def audit_table(audit: Mapping[str, Any] | None) -> str:
         lead = "<p class='ok'>Verdict: no leakage found between the splits.</p>"
     elif verdict is False:
         leaks = audit.get("leaks") or []
-        lead = ("<p class='warn'>Verdict: leakage found" + (": " + html.escape(", ".join(map(human_label, leaks)))
-                                                            if leaks else "") + ".</p>")
+        lead = (
+            "<p class='warn'>Verdict: leakage found"
+            + (": " + html.escape(", ".join(map(human_label, leaks))) if leaks else "")
+            + ".</p>"
+        )
     else:
         lead = ""
     shared_blocks = audit.get("blocks_in_several_splits")
     if isinstance(shared_blocks, Mapping) and shared_blocks.get("count") and verdict is True:
         count = int(shared_blocks["count"])
-        lead += (f"<p class='note'>{plural(count, 'block')} {'holds' if count == 1 else 'hold'} samples of several "
-                 "splits, yet the split is leak free: a field straddling a block edge stays whole in one split, so "
-                 "the blocks it touches are shared; no field or place is.</p>")
+        lead += (
+            f"<p class='note'>{plural(count, 'block')} {'holds' if count == 1 else 'hold'} samples of several "
+            "splits, yet the split is leak free: a field straddling a block edge stays whole in one split, so "
+            "the blocks it touches are shared; no field or place is.</p>"
+        )
     return lead + key_value_table(audit, explanations=AUDIT_EXPLANATIONS)
 
 

@@ -1,7 +1,8 @@
 """The time-series viewer's browser code: draws the sample chosen in ``#sample-picker`` with Plotly.
 
 It reads five JSON script elements written by the report (``viewer-samples``, ``viewer-layout``,
-``viewer-classes``, ``viewer-scl``, ``viewer-band-colors``: one distinct colour per band) and redraws ``#timeseries-viewer`` with ``Plotly.react`` on each choice.
+``viewer-classes``, ``viewer-scl``, ``viewer-band-colors``: one distinct colour per band) and redraws
+``#timeseries-viewer`` with ``Plotly.react`` on each choice.
 Kept as a Python string so it ships with the package without package-data rules.
 """
 

@@ -28,8 +28,13 @@ class SeriesRows:
 
     def take(self, index: np.ndarray | slice) -> SeriesRows:
         """The rows at ``index``."""
-        return SeriesRows(self.sample[index], self.year[index], self.date[index], self.values[index],
-                          None if self.scl is None else self.scl[index])
+        return SeriesRows(
+            self.sample[index],
+            self.year[index],
+            self.date[index],
+            self.values[index],
+            None if self.scl is None else self.scl[index],
+        )
 
     def __len__(self) -> int:
         return len(self.sample)
@@ -48,9 +53,13 @@ class SeriesLists:
 
 
 def _concat(a: SeriesRows, b: SeriesRows) -> SeriesRows:
-    return SeriesRows(np.concatenate([a.sample, b.sample]), np.concatenate([a.year, b.year]),
-                      np.concatenate([a.date, b.date]), np.concatenate([a.values, b.values]),
-                      None if a.scl is None or b.scl is None else np.concatenate([a.scl, b.scl]))
+    return SeriesRows(
+        np.concatenate([a.sample, b.sample]),
+        np.concatenate([a.year, b.year]),
+        np.concatenate([a.date, b.date]),
+        np.concatenate([a.values, b.values]),
+        None if a.scl is None or b.scl is None else np.concatenate([a.scl, b.scl]),
+    )
 
 
 def series_lists(rows: SeriesRows, *, value_type: pa.DataType) -> SeriesLists:
@@ -58,19 +67,26 @@ def series_lists(rows: SeriesRows, *, value_type: pa.DataType) -> SeriesLists:
     n = len(rows)
     new_date = np.ones(n, dtype=bool)
     if n:
-        new_date[1:] = ((rows.sample[1:] != rows.sample[:-1]) | (rows.year[1:] != rows.year[:-1])
-                        | (rows.date[1:] != rows.date[:-1]))
+        new_date[1:] = (
+            (rows.sample[1:] != rows.sample[:-1])
+            | (rows.year[1:] != rows.year[:-1])
+            | (rows.date[1:] != rows.date[:-1])
+        )
     kept = rows.take(new_date)
     m = len(kept)
-    starts = np.flatnonzero(np.r_[True, (kept.sample[1:] != kept.sample[:-1]) | (kept.year[1:] != kept.year[:-1])]
-                            ) if m else np.empty(0, dtype=np.int64)
+    starts = (
+        np.flatnonzero(np.r_[True, (kept.sample[1:] != kept.sample[:-1]) | (kept.year[1:] != kept.year[:-1])])
+        if m
+        else np.empty(0, dtype=np.int64)
+    )
     offsets = pa.array(np.r_[starts, m].astype(np.int32))
     bands = kept.values.shape[1]
     flat = pa.array(np.ascontiguousarray(kept.values).ravel(), type=value_type)
     points = pa.FixedSizeListArray.from_arrays(flat, bands)
     values = pa.ListArray.from_arrays(offsets, points, type=pa.list_(pa.list_(value_type, bands)))
-    dates = pa.ListArray.from_arrays(offsets, pa.array(kept.date.astype(np.int32)).cast(pa.date32()),
-                                     type=pa.list_(pa.date32()))
+    dates = pa.ListArray.from_arrays(
+        offsets, pa.array(kept.date.astype(np.int32)).cast(pa.date32()), type=pa.list_(pa.date32())
+    )
     if kept.scl is None:
         scl = pa.nulls(len(starts), pa.list_(pa.uint8()))
     else:

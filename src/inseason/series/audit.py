@@ -44,13 +44,15 @@ def _distances(xy: np.ndarray, splits: np.ndarray, names: list[str]) -> dict[str
     result = {}
     ok = ~np.isnan(xy).any(axis=1)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             pa_, pb = xy[ok & (splits == a)], xy[ok & (splits == b)]
             if not len(pa_) or not len(pb):
                 continue
             d, _ = cKDTree(pa_).query(pb, k=1)
-            result[f"{a}-{b}"] = {"min": round(float(d.min()), 3),
-                                  **{f"p{q:02d}": round(float(np.percentile(d, q)), 3) for q in _PERCENTILES}}
+            result[f"{a}-{b}"] = {
+                "min": round(float(d.min()), 3),
+                **{f"p{q:02d}": round(float(np.percentile(d, q)), 3) for q in _PERCENTILES},
+            }
     return result
 
 
@@ -73,10 +75,15 @@ def audit_split(table: pa.Table) -> dict[str, Any]:
     splits = assigned.column("split").to_pylist()
     labels = assigned.column("label").to_pylist()
     names = _split_names(splits)
-    audit: dict[str, Any] = {"method": method, "options": options, "samples": dict(Counter(splits)),
-                             "unassigned": table.num_rows - assigned.num_rows,
-                             "class_counts": {s: dict(sorted(Counter(l for l, t in zip(labels, splits) if t == s)
-                                                            .items())) for s in names}}
+    audit: dict[str, Any] = {
+        "method": method,
+        "options": options,
+        "samples": dict(Counter(splits)),
+        "unassigned": table.num_rows - assigned.num_rows,
+        "class_counts": {
+            s: dict(sorted(Counter(label for label, t in zip(labels, splits) if t == s).items())) for s in names
+        },
+    }
     checks: dict[str, tuple[int, list[Any]]] = {
         "samples_in_several_splits": _shared(assigned.column("sample_id").to_pylist(), splits),
         "fields_in_several_splits": _shared(assigned.column("field_id").to_pylist(), splits),
@@ -118,14 +125,22 @@ def audit_markdown(audit: dict[str, Any]) -> str:
         lines += [f"> warning: {w}" for w in audit["warnings"]] + [""]
     lines += ["| split | samples | classes |", "|---|---:|---|"]
     for split, counts in audit["class_counts"].items():
-        lines.append(f"| {split} | {audit['samples'][split]} | "
-                     + ", ".join(f"{k} {v}" for k, v in counts.items()) + " |")
+        lines.append(
+            f"| {split} | {audit['samples'][split]} | " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " |"
+        )
     lines += ["", "| check | count | examples |", "|---|---:|---|"]
-    for key in ("samples_in_several_splits", "fields_in_several_splits", "places_in_several_splits",
-                "blocks_in_several_splits"):
+    for key in (
+        "samples_in_several_splits",
+        "fields_in_several_splits",
+        "places_in_several_splits",
+        "blocks_in_several_splits",
+    ):
         if key in audit:
-            lines.append(f"| {key.replace('_', ' ')} | {audit[key]['count']} | "
-                         + ", ".join(map(str, audit[key]["examples"])) + " |")
+            lines.append(
+                f"| {key.replace('_', ' ')} | {audit[key]['count']} | "
+                + ", ".join(map(str, audit[key]["examples"]))
+                + " |"
+            )
     if audit.get("distances_m"):
         lines += ["", "| splits | min (m) | p01 | p05 | p50 |", "|---|---:|---:|---:|---:|"]
         for pair, d in audit["distances_m"].items():

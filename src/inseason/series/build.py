@@ -31,7 +31,8 @@ from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
 from inseason.observations import observations_dataset
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START, season_start as first_day
+from inseason.season import DEFAULT_START
+from inseason.season import season_start as first_day
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.units import Runner, run_units
 from inseason.storage import check_bucket, is_s3, local_path
@@ -60,8 +61,10 @@ def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[str], 
         if bands is None:
             bands = ordered
         elif ordered != bands:
-            raise InputError(f"observations dataset {observations} mixes band sets: {path} has {ordered}, "
-                             f"{first} has {bands}: extract every scene with the same bands")
+            raise InputError(
+                f"observations dataset {observations} mixes band sets: {path} has {ordered}, "
+                f"{first} has {bands}: extract every scene with the same bands"
+            )
     assert bands is not None
     if not bands:
         raise InputError(f"observations dataset {observations} has no band columns")
@@ -76,19 +79,24 @@ def _sql(files: list[str], bands: list[str]) -> str:
     paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
     rank = "CASE scl " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(SCL_PREFERENCE)) + " ELSE 99 END"
     columns = ", ".join(f'"{b}"' for b in bands)
-    return (f"SELECT point_id, CAST(year AS SMALLINT) AS year, date, scl, {columns} "
-            f"FROM read_parquet([{paths}], hive_partitioning = true) "
-            f"ORDER BY point_id, year, date, {rank}, scene_id")
+    return (
+        f"SELECT point_id, CAST(year AS SMALLINT) AS year, date, scl, {columns} "
+        f"FROM read_parquet([{paths}], hive_partitioning = true) "
+        f"ORDER BY point_id, year, date, {rank}, scene_id"
+    )
 
 
-def _batches(connection: duckdb.DuckDBPyConnection, sql: str, bands: list[str],
-             rows: int) -> Iterator[SeriesRows]:
+def _batches(connection: duckdb.DuckDBPyConnection, sql: str, bands: list[str], rows: int) -> Iterator[SeriesRows]:
     reader = connection.sql(sql).to_arrow_reader(rows)
     for batch in reader:
         values = np.column_stack([batch.column(b).to_numpy(zero_copy_only=False) for b in bands])
-        yield SeriesRows(sample=batch.column("point_id").to_numpy(), year=batch.column("year").to_numpy(),
-                         date=batch.column("date").cast(pa.int32()).to_numpy(), values=values.astype(np.int16),
-                         scl=batch.column("scl").to_numpy(zero_copy_only=False).astype(np.uint8))
+        yield SeriesRows(
+            sample=batch.column("point_id").to_numpy(),
+            year=batch.column("year").to_numpy(),
+            date=batch.column("date").cast(pa.int32()).to_numpy(),
+            values=values.astype(np.int16),
+            scl=batch.column("scl").to_numpy(zero_copy_only=False).astype(np.uint8),
+        )
 
 
 def _season_bounds(years: np.ndarray, start: str) -> tuple[dict[int, int], dict[int, int]]:
@@ -120,8 +128,10 @@ class _PointIndex:
         found = (where < len(self.ids)) & (self.ids[np.minimum(where, len(self.ids) - 1)] == rows.sample)
         if not found.all():
             bad = np.unique(rows.sample[~found])[:5].tolist()
-            raise InputError(f"observations reference point ids missing from the label points (e.g. {bad}): "
-                             "give the --points table the observations were extracted from")
+            raise InputError(
+                f"observations reference point ids missing from the label points (e.g. {bad}): "
+                "give the --points table the observations were extracted from"
+            )
         keep = self.kept[where]
         self.counts["label_dropped"] += int((~keep).sum())
         same_year = self.years[where] == rows.year
@@ -136,18 +146,43 @@ class _PointIndex:
         index = np.searchsorted(self.ids, lists.sample)
         t = self.table.take(pa.array(index))
         n = len(index)
-        return pa.Table.from_arrays([
-            pa.array(lists.sample, pa.int64()), pa.array(lists.year, pa.int16()),
-            pa.array(self.labels[index].tolist(), pa.string()), t.column("label_code"), t.column("field_id"),
-            t.column("lon"), t.column("lat"), t.column("x"), t.column("y"), pa.array([crs] * n, pa.string()),
-            pa.nulls(n, pa.string()), lists.dates, lists.values, lists.scl], schema=schema)
+        return pa.Table.from_arrays(
+            [
+                pa.array(lists.sample, pa.int64()),
+                pa.array(lists.year, pa.int16()),
+                pa.array(self.labels[index].tolist(), pa.string()),
+                t.column("label_code"),
+                t.column("field_id"),
+                t.column("lon"),
+                t.column("lat"),
+                t.column("x"),
+                t.column("y"),
+                pa.array([crs] * n, pa.string()),
+                pa.nulls(n, pa.string()),
+                lists.dates,
+                lists.values,
+                lists.scl,
+            ],
+            schema=schema,
+        )
 
 
-def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLike[str],
-                label_map: str | os.PathLike[str] | LabelMap | None = None, out: str | os.PathLike[str],
-                season_start: str = DEFAULT_START, memory_limit: str = "1GB", threads: int | None = None,
-                batch_rows: int = 65_536, engine: str = "local", spark_master: str | None = None,
-                workers: int | None = None, partitions: int = 8, quiet: bool = False) -> dict[str, Any]:
+def make_series(
+    observations: str | os.PathLike[str],
+    *,
+    points: str | os.PathLike[str],
+    label_map: str | os.PathLike[str] | LabelMap | None = None,
+    out: str | os.PathLike[str],
+    season_start: str = DEFAULT_START,
+    memory_limit: str = "1GB",
+    threads: int | None = None,
+    batch_rows: int = 65_536,
+    engine: str = "local",
+    spark_master: str | None = None,
+    workers: int | None = None,
+    partitions: int = 8,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Turn an observations dataset and its label points into the series table at ``out`` (DESIGN §2).
 
     One row per (point, season), sorted by ``sample_id`` then ``year``; dates strictly increasing; int16
@@ -175,43 +210,97 @@ def make_series(observations: str | os.PathLike[str], *, points: str | os.PathLi
     files, bands = observation_bands(observations)
     point_table = read_table(points, LABEL_POINTS, what="label points")
     the_map = resolve_label_map(label_map)
-    mapped = map_labels(the_map, codes=point_table.column("label_code").to_pylist(),
-                        names=point_table.column("label").to_pylist(), cdl=_is_cdl(point_table))
+    mapped = map_labels(
+        the_map,
+        codes=point_table.column("label_code").to_pylist(),
+        names=point_table.column("label").to_pylist(),
+        cdl=_is_cdl(point_table),
+    )
     index = _PointIndex(point_table, mapped, season_start)
     crs = (point_table.schema.metadata or {}).get(b"inseason:crs", b"").decode() or None
     schema = series_schema(bands, values=pa.int16(), crs=crs)
-    meta = {**schema.metadata, b"inseason:label_map": mapped.metadata(the_map).encode(),
-            b"inseason:season_start": season_start.encode(), b"inseason:source": b"observations"}
+    meta = {
+        **schema.metadata,
+        b"inseason:label_map": mapped.metadata(the_map).encode(),
+        b"inseason:season_start": season_start.encode(),
+        b"inseason:source": b"observations",
+    }
     schema = schema.with_metadata(meta)
     summary: dict[str, Any] = {"out": target, "bands": bands}
     total = int(observations_dataset(observations).count_rows())
     if engine == "local" and not is_s3(str(observations)) and not is_s3(target):
-        built = _series_with_duckdb(files, bands, index=index, schema=schema, crs=crs, out=local_path(target),
-                                    total=total, memory_limit=memory_limit, threads=threads, batch_rows=batch_rows, quiet=quiet)
+        built = _series_with_duckdb(
+            files,
+            bands,
+            index=index,
+            schema=schema,
+            crs=crs,
+            out=local_path(target),
+            total=total,
+            memory_limit=memory_limit,
+            threads=threads,
+            batch_rows=batch_rows,
+            quiet=quiet,
+        )
     else:
-        built = _series_by_units(str(observations), bands, index=index, schema=schema, crs=crs, out=target,
-                                 total=total, engine=engine, spark_master=spark_master, workers=workers, partitions=partitions,
-                                 quiet=quiet)
+        built = _series_by_units(
+            str(observations),
+            bands,
+            index=index,
+            schema=schema,
+            crs=crs,
+            out=target,
+            total=total,
+            engine=engine,
+            spark_master=spark_master,
+            workers=workers,
+            partitions=partitions,
+            quiet=quiet,
+        )
     if built["series"] == 0:
-        raise InputError(f"no series left from {observations} with label map {the_map.name}: "
-                         "check the points table and the label map")
+        raise InputError(
+            f"no series left from {observations} with label map {the_map.name}: "
+            "check the points table and the label map"
+        )
     kept_points = int(index.kept.sum())
-    summary.update(series=built["series"], observations=built["observations"],
-                   duplicates_dropped=built["duplicates_dropped"], observations_read=built["rows_read"],
-                   dropped=dict(built["dropped"]), points_without_observations=kept_points - built["series"],
-                   classes=dict(sorted(built["classes"].items())), label_map=json.loads(mapped.metadata(the_map)))
+    summary.update(
+        series=built["series"],
+        observations=built["observations"],
+        duplicates_dropped=built["duplicates_dropped"],
+        observations_read=built["rows_read"],
+        dropped=dict(built["dropped"]),
+        points_without_observations=kept_points - built["series"],
+        classes=dict(sorted(built["classes"].items())),
+        label_map=json.loads(mapped.metadata(the_map)),
+    )
     return summary
 
 
-def _series_with_duckdb(files: list[str], bands: list[str], *, index: _PointIndex, schema: pa.Schema,
-                        crs: str | None, out: Path, total: int, memory_limit: str, threads: int | None,
-                        batch_rows: int, quiet: bool) -> dict[str, Any]:
+def _series_with_duckdb(
+    files: list[str],
+    bands: list[str],
+    *,
+    index: _PointIndex,
+    schema: pa.Schema,
+    crs: str | None,
+    out: Path,
+    total: int,
+    memory_limit: str,
+    threads: int | None,
+    batch_rows: int,
+    quiet: bool,
+) -> dict[str, Any]:
     """The local engine: one DuckDB sort of every observation streamed through the assembler into ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     spill = Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
-    built: dict[str, Any] = {"series": 0, "observations": 0, "duplicates_dropped": 0, "rows_read": 0,
-                             "classes": Counter()}
+    built: dict[str, Any] = {
+        "series": 0,
+        "observations": 0,
+        "duplicates_dropped": 0,
+        "rows_read": 0,
+        "classes": Counter(),
+    }
     connection = duckdb.connect()
     try:
         connection.execute(f"SET memory_limit = '{memory_limit}'")
@@ -250,23 +339,49 @@ def _series_with_duckdb(files: list[str], bands: list[str], *, index: _PointInde
     return built
 
 
-def _series_by_units(observations: str, bands: list[str], *, index: _PointIndex, schema: pa.Schema,
-                     crs: str | None, out: str, total: int, engine: str, spark_master: str | None,
-                     workers: int | None, partitions: int, quiet: bool) -> dict[str, Any]:
+def _series_by_units(
+    observations: str,
+    bands: list[str],
+    *,
+    index: _PointIndex,
+    schema: pa.Schema,
+    crs: str | None,
+    out: str,
+    total: int,
+    engine: str,
+    spark_master: str | None,
+    workers: int | None,
+    partitions: int,
+    quiet: bool,
+) -> dict[str, Any]:
     """The same table from units of samples scheduled by ``engine`` (see `inseason.series.units`)."""
 
     def check(built: dict[str, Any]) -> None:
         if built["rows_read"] != total:  # observations of points the table does not hold: no unit read them
             ids = observations_dataset(observations).to_table(columns=["point_id"]).column("point_id").to_numpy()
             bad = np.setdiff1d(ids, index.ids)[:5].tolist()
-            raise InputError(f"observations reference point ids missing from the label points (e.g. {bad}): "
-                             "give the --points table the observations were extracted from")
+            raise InputError(
+                f"observations reference point ids missing from the label points (e.g. {bad}): "
+                "give the --points table the observations were extracted from"
+            )
 
     if engine == "spark":
         from inseason.engines.spark import run_spark
+
         run: Runner = functools.partial(run_spark, master=spark_master)
     else:
         run = functools.partial(run_local, workers=workers)
-    built = run_units(run, observations=observations, index=index, schema=schema, crs=crs, bands=bands,
-                      scl_preference=SCL_PREFERENCE, out=out, partitions=partitions, check=check, quiet=quiet)
+    built = run_units(
+        run,
+        observations=observations,
+        index=index,
+        schema=schema,
+        crs=crs,
+        bands=bands,
+        scl_preference=SCL_PREFERENCE,
+        out=out,
+        partitions=partitions,
+        check=check,
+        quiet=quiet,
+    )
     return built

@@ -22,7 +22,7 @@ def band_values(values: pa.Array | pa.ChunkedArray, bands: int) -> np.ndarray:
 def robust_stats(sample: np.ndarray, bands: list[str]) -> dict[str, Any]:
     """Per band: median, quartiles, 2nd/98th percentiles, mean and standard deviation, in stored units."""
     q = np.nanpercentile(sample, [2, 25, 50, 75, 98], axis=0) if len(sample) else np.full((5, len(bands)), np.nan)
-    stats = {"bands": bands, "observations": int(len(sample)), "units": "stored (multiply by inseason:scales)"}
+    stats = {"bands": bands, "observations": len(sample), "units": "stored (multiply by inseason:scales)"}
     for name, row in zip(("p02", "q25", "median", "q75", "p98"), q):
         stats[name] = [round(float(v), 6) for v in row]
     stats["iqr"] = [round(float(b - a), 6) for a, b in zip(q[1], q[3])]

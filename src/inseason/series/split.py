@@ -34,16 +34,20 @@ log = logging.getLogger(__name__)
 
 METHODS: tuple[str, ...] = ("random", "year", "field", "block")
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-RANDOM_WARNING = ("random split: pixels of one field fall into different splits, so accuracy is inflated; "
-                  "use --by field or --by block for honest figures")
+RANDOM_WARNING = (
+    "random split: pixels of one field fall into different splits, so accuracy is inflated; "
+    "use --by field or --by block for honest figures"
+)
 _KEY_COLUMNS = ("sample_id", "year", "label", "field_id", "lon", "lat", "x", "y", "crs")
 
 
 def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
     f = np.asarray(fractions, dtype=np.float64)
     if f.shape != (3,) or (f < 0).any() or not np.isclose(f.sum(), 1.0) or f[0] == 0 or f[2] == 0:
-        raise InputError(f"fractions {list(fractions)} must be three shares (train, validation, test) summing to 1, "
-                         "with train and test above 0")
+        raise InputError(
+            f"fractions {list(fractions)} must be three shares (train, validation, test) summing to 1, "
+            "with train and test above 0"
+        )
     return f
 
 
@@ -59,8 +63,9 @@ def random_assignment(labels: np.ndarray, *, fractions: np.ndarray, seed: int, s
     return result
 
 
-def group_assignment(groups: np.ndarray, labels: np.ndarray, *, shares: np.ndarray, seed: int,
-                     stratify: bool) -> np.ndarray:
+def group_assignment(
+    groups: np.ndarray, labels: np.ndarray, *, shares: np.ndarray, seed: int, stratify: bool
+) -> np.ndarray:
     """Split index per sample such that no group is in two splits.
 
     Groups are taken largest first (ties in a seeded random order) and each goes to the split furthest
@@ -104,8 +109,11 @@ def _year_assignment(years: np.ndarray, chosen: Mapping[str, Sequence[int]] | No
     if chosen is None:
         if len(present) < 2:
             raise InputError(f"a split by year needs at least two seasons; the series has {present}")
-        chosen = {"test": [present[-1]], "validation": present[-2:-1] if len(present) > 2 else [],
-                  "train": present[:-2] if len(present) > 2 else present[:-1]}
+        chosen = {
+            "test": [present[-1]],
+            "validation": present[-2:-1] if len(present) > 2 else [],
+            "train": present[:-2] if len(present) > 2 else present[:-1],
+        }
     unknown = [k for k in chosen if k not in SPLITS]
     if unknown:
         raise InputError(f"years given for unknown splits {unknown}: use train, validation, test")
@@ -118,8 +126,17 @@ def _year_assignment(years: np.ndarray, chosen: Mapping[str, Sequence[int]] | No
     return result
 
 
-def _assign(keys: pa.Table, *, by: str, seed: int, fractions: np.ndarray, block_size: float, folds: int | None,
-            stratify: bool, years: Mapping[str, Sequence[int]] | None) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+def _assign(
+    keys: pa.Table,
+    *,
+    by: str,
+    seed: int,
+    fractions: np.ndarray,
+    block_size: float,
+    folds: int | None,
+    stratify: bool,
+    years: Mapping[str, Sequence[int]] | None,
+) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """(split index per row, split names, planar coordinates)."""
     labels = np.array(keys.column("label").to_pylist(), dtype=object).astype(str)
     xy = planar_xy(keys)
@@ -144,10 +161,21 @@ def _assign(keys: pa.Table, *, by: str, seed: int, fractions: np.ndarray, block_
     return group_assignment(groups, labels, shares=shares, seed=seed, stratify=stratify), names, xy
 
 
-def split_series(series: str | os.PathLike[str], *, by: str = "block", out: str | os.PathLike[str], seed: int = 0,
-                 fractions: Sequence[float] = (0.7, 0.15, 0.15), block_size: float = 2000.0, buffer: float = 0.0,
-                 folds: int | None = None, stratify: bool = True, years: Mapping[str, Sequence[int]] | None = None,
-                 allow_leakage: bool = False, quiet: bool = False) -> dict[str, Any]:
+def split_series(
+    series: str | os.PathLike[str],
+    *,
+    by: str = "block",
+    out: str | os.PathLike[str],
+    seed: int = 0,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    block_size: float = 2000.0,
+    buffer: float = 0.0,
+    folds: int | None = None,
+    stratify: bool = True,
+    years: Mapping[str, Sequence[int]] | None = None,
+    allow_leakage: bool = False,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Write ``series`` with its ``split`` column to ``out``, plus the leakage audit next to it.
 
     ``by`` is ``random``, ``year`` (``years`` maps split names to seasons; default: the last season is test,
@@ -181,18 +209,26 @@ def split_series(series: str | os.PathLike[str], *, by: str = "block", out: str 
         raise InputError(f"series table {source} lacks columns {missing}: make it with inseason series or import")
     bands, _ = series_bands(parquet.schema_arrow)
     keys = parquet.read(columns=list(_KEY_COLUMNS)).replace_schema_metadata(parquet.schema_arrow.metadata)
-    index, names, xy = _assign(keys, by=by, seed=seed, fractions=share, block_size=block_size, folds=folds,
-                               stratify=stratify, years=years)
+    index, names, xy = _assign(
+        keys, by=by, seed=seed, fractions=share, block_size=block_size, folds=folds, stratify=stratify, years=years
+    )
     keep = index >= 0
     if buffer and by != "random":
         if xy is None or np.isnan(xy).any():
             raise InputError("a buffer needs coordinates (x/y in a projected CRS, or lon/lat) for every series")
         rank = list(range(len(names))) if folds else [2, 1, 0]
         keep &= buffer_keep(xy, index, rank, buffer)
-    split_names = np.array(names + [None], dtype=object)[np.where(keep, index, len(names))]
-    options = {"by": by, "seed": seed, "fractions": [float(f) for f in share], "block_size": block_size,
-               "buffer": buffer, "folds": folds, "stratify": stratify,
-               "years": {k: list(v) for k, v in years.items()} if years else None}
+    split_names = np.array([*names, None], dtype=object)[np.where(keep, index, len(names))]
+    options = {
+        "by": by,
+        "seed": seed,
+        "fractions": [float(f) for f in share],
+        "block_size": block_size,
+        "buffer": buffer,
+        "folds": folds,
+        "stratify": stratify,
+        "years": {k: list(v) for k, v in years.items()} if years else None,
+    }
 
     schema = parquet.schema_arrow
     meta = {**(schema.metadata or {}), b"inseason:split": json.dumps(options).encode()}
@@ -204,11 +240,15 @@ def split_series(series: str | os.PathLike[str], *, by: str = "block", out: str 
     if by == "random":
         log.warning(RANDOM_WARNING)
     if audit["definition_leaks"] and not allow_leakage:
-        raise InputError(f"the {by} split of {source} leaks by its own definition ({', '.join(audit['definition_leaks'])}"
-                         "): fix the input or pass --allow-leakage to write it anyway")
+        raise InputError(
+            f"the {by} split of {source} leaks by its own definition ({', '.join(audit['definition_leaks'])}"
+            "): fix the input or pass --allow-leakage to write it anyway"
+        )
 
-    lengths = np.asarray(pc.list_value_length(parquet.read(columns=["dates"]).column("dates")).to_numpy(
-        zero_copy_only=False), dtype=np.int64)
+    lengths = np.asarray(
+        pc.list_value_length(parquet.read(columns=["dates"]).column("dates")).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
     expected = int(lengths[keep].sum()) if folds else int(lengths[keep & (split_names == "train")].sum())
     sample = TrainingSample(expected=expected, seed=seed)
     chunk_start = 0
@@ -216,14 +256,20 @@ def split_series(series: str | os.PathLike[str], *, by: str = "block", out: str 
         rows = slice(chunk_start, chunk_start + batch.num_rows)
         chunk_start += batch.num_rows
         chosen = keep[rows]
-        sample.add(band_values(batch.column("values").filter(pa.array(chosen)), len(bands)),
-                   np.repeat(split_names[rows][chosen], lengths[rows][chosen]))
+        sample.add(
+            band_values(batch.column("values").filter(pa.array(chosen)), len(bands)),
+            np.repeat(split_names[rows][chosen], lengths[rows][chosen]),
+        )
     if folds:
         normalization = {name: sample.stats(bands, train=set(names) - {name}) for name in names}
     else:
         normalization = {"train": sample.stats(bands, train={"train"})}
-    meta.update({b"inseason:normalization": json.dumps(normalization).encode(),
-                 b"inseason:audit": json.dumps(audit, default=str).encode()})
+    meta.update(
+        {
+            b"inseason:normalization": json.dumps(normalization).encode(),
+            b"inseason:audit": json.dumps(audit, default=str).encode(),
+        }
+    )
     target = schema.with_metadata(meta)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -234,8 +280,11 @@ def split_series(series: str | os.PathLike[str], *, by: str = "block", out: str 
             for batch in parquet.iter_batches():
                 rows = slice(offset, offset + batch.num_rows)
                 offset += batch.num_rows
-                table = pa.Table.from_batches([batch]).set_column(
-                    schema.get_field_index("split"), "split", split_column[rows]).filter(pa.array(keep[rows]))
+                table = (
+                    pa.Table.from_batches([batch])
+                    .set_column(schema.get_field_index("split"), "split", split_column[rows])
+                    .filter(pa.array(keep[rows]))
+                )
                 writer.write_table(table.cast(target))
                 bar.advance(task, batch.num_rows)
         tmp.replace(out)

@@ -72,26 +72,46 @@ def build_unit(unit: SeriesUnit) -> dict[str, Any]:
     bands: list[str] = _STATE["bands"]
     index: PointLookup = _STATE["index"]
     dataset = observations_dataset(_STATE["observations"])
-    table = dataset.to_table(columns=["point_id", "year", "date", "scl", "scene_id", *bands],
-                             filter=pads.field("point_id").isin(pa.array(ids, pa.int64())))
+    table = dataset.to_table(
+        columns=["point_id", "year", "date", "scl", "scene_id", *bands],
+        filter=pads.field("point_id").isin(pa.array(ids, pa.int64())),
+    )
     preference = {c: i for i, c in enumerate(_STATE["scl_preference"])}
     ranks = np.array([preference.get(c, 99) for c in range(256)], np.int16)
     rank = ranks[table.column("scl").to_numpy(zero_copy_only=False).astype(np.int64)]
     table = table.append_column("scl_rank", pa.array(rank)).sort_by(
-        [("point_id", "ascending"), ("year", "ascending"), ("date", "ascending"), ("scl_rank", "ascending"),
-         ("scene_id", "ascending")])
-    values = np.column_stack([table.column(b).to_numpy(zero_copy_only=False) for b in bands]) if len(table) \
+        [
+            ("point_id", "ascending"),
+            ("year", "ascending"),
+            ("date", "ascending"),
+            ("scl_rank", "ascending"),
+            ("scene_id", "ascending"),
+        ]
+    )
+    values = (
+        np.column_stack([table.column(b).to_numpy(zero_copy_only=False) for b in bands])
+        if len(table)
         else np.empty((0, len(bands)), np.int16)
-    rows = SeriesRows(sample=table.column("point_id").to_numpy(),
-                      year=pc.cast(table.column("year"), pa.int16()).to_numpy(),
-                      date=table.column("date").cast(pa.int32()).to_numpy(), values=values.astype(np.int16),
-                      scl=table.column("scl").to_numpy(zero_copy_only=False).astype(np.uint8))
+    )
+    rows = SeriesRows(
+        sample=table.column("point_id").to_numpy(),
+        year=pc.cast(table.column("year"), pa.int16()).to_numpy(),
+        date=table.column("date").cast(pa.int32()).to_numpy(),
+        values=values.astype(np.int16),
+        scl=table.column("scl").to_numpy(zero_copy_only=False).astype(np.uint8),
+    )
     index.counts = Counter()
     lists = series_lists(index.filter(rows), value_type=pa.int16())
     series = index.table_of(lists, _STATE["schema"], _STATE["crs"])
-    result = {"rows_read": len(rows), "series": series.num_rows, "observations": len(lists.values.flatten()),
-              "duplicates_dropped": lists.duplicates, "dropped": dict(index.counts),
-              "classes": dict(Counter(series.column("label").to_pylist())), "part": None}
+    result = {
+        "rows_read": len(rows),
+        "series": series.num_rows,
+        "observations": len(lists.values.flatten()),
+        "duplicates_dropped": lists.duplicates,
+        "dropped": dict(index.counts),
+        "classes": dict(Counter(series.column("label").to_pylist())),
+        "part": None,
+    }
     if series.num_rows:
         part = f"{_STATE['parts']}/unit-{number:05d}.parquet"
         buffer = pa.BufferOutputStream()
@@ -101,9 +121,20 @@ def build_unit(unit: SeriesUnit) -> dict[str, Any]:
     return result
 
 
-def run_units(run: Runner, *, observations: str, index: PointLookup, schema: pa.Schema, crs: str | None,
-              bands: list[str], scl_preference: Iterable[int], out: str, partitions: int,
-              check: Callable[[dict[str, Any]], None], quiet: bool) -> dict[str, Any]:
+def run_units(
+    run: Runner,
+    *,
+    observations: str,
+    index: PointLookup,
+    schema: pa.Schema,
+    crs: str | None,
+    bands: list[str],
+    scl_preference: Iterable[int],
+    out: str,
+    partitions: int,
+    check: Callable[[dict[str, Any]], None],
+    quiet: bool,
+) -> dict[str, Any]:
     """Build the series table at ``out`` with ``run`` (an engine) over ``partitions`` units of samples.
 
     Returns the summed counts of the units: ``rows_read``, ``series``, ``observations``,
@@ -114,10 +145,23 @@ def run_units(run: Runner, *, observations: str, index: PointLookup, schema: pa.
     storage.remove_tree(parts)  # leftovers of a killed run: every unit runs again, so nothing is counted twice
     which = sample_units(index.ids, partitions)
     units = [(n, index.ids[which == n]) for n in range(partitions) if (which == n).any()]
-    state = {"observations": observations, "bands": bands, "index": index, "schema": schema, "crs": crs,
-             "scl_preference": tuple(scl_preference), "parts": parts}
-    totals: dict[str, Any] = {"rows_read": 0, "series": 0, "observations": 0, "duplicates_dropped": 0,
-                              "dropped": Counter(), "classes": Counter()}
+    state = {
+        "observations": observations,
+        "bands": bands,
+        "index": index,
+        "schema": schema,
+        "crs": crs,
+        "scl_preference": tuple(scl_preference),
+        "parts": parts,
+    }
+    totals: dict[str, Any] = {
+        "rows_read": 0,
+        "series": 0,
+        "observations": 0,
+        "duplicates_dropped": 0,
+        "dropped": Counter(),
+        "classes": Counter(),
+    }
     written = []
     try:
         with progress_bar(quiet=quiet) as bar:

@@ -38,16 +38,20 @@ def parse_bbox(text: str) -> BaseGeometry:
         raise InputError(f"AOI {text!r} is not a bbox 'west,south,east,north' in degrees nor an existing file")
     west, south, east, north = (float(v) for v in match.groups())
     if not all(-180 <= v <= 180 for v in (west, east)) or not all(-90 <= v <= 90 for v in (south, north)):
-        raise InputError(f"AOI bbox {text!r} is not in degrees: give 'west,south,east,north' as lon/lat "
-                         "(EPSG:4326), e.g. '-90.81,33.39,-90.79,33.41'")
+        raise InputError(
+            f"AOI bbox {text!r} is not in degrees: give 'west,south,east,north' as lon/lat "
+            "(EPSG:4326), e.g. '-90.81,33.39,-90.79,33.41'"
+        )
     if not (west < east and south < north):
-        raise InputError(f"AOI bbox {text!r} is empty or inverted: give 'west,south,east,north' with west < east "
-                         "and south < north")
+        raise InputError(
+            f"AOI bbox {text!r} is empty or inverted: give 'west,south,east,north' with west < east and south < north"
+        )
     return box(west, south, east, north)
 
 
-def read_vector_geometries(path: str | os.PathLike[str], *, layer: str | int | None = None,
-                           what: str = "vector file") -> tuple[np.ndarray, CRS, dict]:
+def read_vector_geometries(
+    path: str | os.PathLike[str], *, layer: str | int | None = None, what: str = "vector file"
+) -> tuple[np.ndarray, CRS, dict]:
     """Read a vector file's geometries with pyogrio (OGR): ``(shapely array, CRS, pyogrio meta)``.
 
     The CRS comes from the file (GeoJSON is EPSG:4326 by definition). A file without a CRS, or one OGR cannot
@@ -62,8 +66,9 @@ def read_vector_geometries(path: str | os.PathLike[str], *, layer: str | int | N
     try:
         meta, _, wkb, _ = pyogrio.raw.read(path, layer=layer, columns=[])
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ValueError…
-        raise InputError(f"{what} {path} cannot be read as GeoJSON/GeoPackage/Shapefile: "
-                         f"{' '.join(str(exc).split())}") from None
+        raise InputError(
+            f"{what} {path} cannot be read as GeoJSON/GeoPackage/Shapefile: {' '.join(str(exc).split())}"
+        ) from None
     crs = _crs_of(meta.get("crs"), path, what)
     geoms = shapely.from_wkb(wkb) if len(wkb) else np.empty(0, dtype=object)
     return geoms, crs, meta
@@ -71,11 +76,12 @@ def read_vector_geometries(path: str | os.PathLike[str], *, layer: str | int | N
 
 def _crs_of(text: str | None, path: Path, what: str) -> CRS:
     if not text:
-        raise InputError(f"{what} {path} has no CRS (a Shapefile needs its .prj): add one, e.g. with "
-                         "`ogr2ogr -a_srs EPSG:4326`")
+        raise InputError(
+            f"{what} {path} has no CRS (a Shapefile needs its .prj): add one, e.g. with `ogr2ogr -a_srs EPSG:4326`"
+        )
     try:
         return CRS.from_user_input(text)
-    except Exception:  # noqa: BLE001 - pyproj raises CRSError, but be generous
+    except Exception:
         raise InputError(f"{what} {path} has a CRS pyproj does not understand: {text[:80]}") from None
 
 
@@ -94,8 +100,9 @@ def read_aoi(aoi: str | os.PathLike[str] | BaseGeometry, *, layer: str | int | N
         if not path.exists() and _BBOX.match(text):
             return parse_bbox(text)
         if not path.exists():
-            raise InputError(f"AOI {text!r} is neither an existing vector file nor a bbox "
-                             "'west,south,east,north' in degrees")
+            raise InputError(
+                f"AOI {text!r} is neither an existing vector file nor a bbox 'west,south,east,north' in degrees"
+            )
         if path.is_dir():
             raise InputError(f"AOI {path} is a folder: give a GeoJSON/GeoPackage/Shapefile or a bbox")
         geoms, crs, _ = read_vector_geometries(path, layer=layer, what="AOI file")
@@ -125,8 +132,7 @@ def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
     return None
 
 
-def to_crs(geom: BaseGeometry, src: CRS | str | int, dst: CRS | str | int, *,
-           densify: bool = True) -> BaseGeometry:
+def to_crs(geom: BaseGeometry, src: CRS | str | int, dst: CRS | str | int, *, densify: bool = True) -> BaseGeometry:
     """``geom`` reprojected from ``src`` to ``dst`` (edges densified first so they bend as they should)."""
     src, dst = CRS.from_user_input(src), CRS.from_user_input(dst)
     if src.equals(dst):

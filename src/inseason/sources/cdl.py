@@ -34,9 +34,20 @@ from inseason.errors import InputError, RemoteError
 from inseason.sources.aoi import aoi_to_crs
 from inseason.sources.http import download, fetch, make_session
 
-__all__ = ["CDL_CRS", "CONUS_BOUNDS", "CROPSCAPE_URL", "FIRST_CDL_YEAR", "LabelWindow", "cdl_file_year",
-           "cropscape_bbox", "default_cache_dir", "fetch_cropscape", "find_cdl_file", "parse_cdl_file_response",
-           "read_label_window"]
+__all__ = [
+    "CDL_CRS",
+    "CONUS_BOUNDS",
+    "CROPSCAPE_URL",
+    "FIRST_CDL_YEAR",
+    "LabelWindow",
+    "cdl_file_year",
+    "cropscape_bbox",
+    "default_cache_dir",
+    "fetch_cropscape",
+    "find_cdl_file",
+    "parse_cdl_file_response",
+    "read_label_window",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +73,12 @@ def cdl_file_year(path: str | os.PathLike[str]) -> int | None:
 
 
 def _tiffs(folder: Path) -> list[Path]:
-    found = [p for pattern in ("*", "*/*") for p in folder.glob(pattern)
-             if p.is_file() and p.suffix.lower() in _TIFF_SUFFIXES and not p.name.startswith(".")]
+    found = [
+        p
+        for pattern in ("*", "*/*")
+        for p in folder.glob(pattern)
+        if p.is_file() and p.suffix.lower() in _TIFF_SUFFIXES and not p.name.startswith(".")
+    ]
     return sorted(found)
 
 
@@ -77,8 +92,9 @@ def find_cdl_file(cdl: str | os.PathLike[str], year: int) -> Path:
     """
     path = Path(cdl)
     if not path.exists():
-        raise InputError(f"CDL path {path} does not exist: give a folder of CDL_YYYY.tif files, a GeoTIFF or "
-                         "'cropscape'")
+        raise InputError(
+            f"CDL path {path} does not exist: give a folder of CDL_YYYY.tif files, a GeoTIFF or 'cropscape'"
+        )
     if path.is_file():
         named = cdl_file_year(path)
         if named is not None and named != year:
@@ -96,12 +112,14 @@ def find_cdl_file(cdl: str | os.PathLike[str], year: int) -> Path:
         return candidates[0]
     if candidates:
         names = ", ".join(str(p.relative_to(path)) for p in candidates)
-        raise InputError(f"CDL folder {path} has several GeoTIFFs for {year} ({names}): keep one or name it "
-                         f"CDL_{year}.tif")
+        raise InputError(
+            f"CDL folder {path} has several GeoTIFFs for {year} ({names}): keep one or name it CDL_{year}.tif"
+        )
     found = sorted({y for p in tiffs if (y := cdl_file_year(p)) is not None})
     have = ", ".join(map(str, found)) if found else "none"
-    raise InputError(f"CDL folder {path} has no GeoTIFF for {year} (years found: {have}): add CDL_{year}.tif "
-                     "or drop the year")
+    raise InputError(
+        f"CDL folder {path} has no GeoTIFF for {year} (years found: {have}): add CDL_{year}.tif or drop the year"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -141,7 +159,7 @@ class LabelWindow:
         Counting from the CRS origin makes stride sampling line up between a national file and any clip of it.
         """
         t = self.transform
-        return int(round(t.f / t.e)), int(round(t.c / t.a))
+        return round(t.f / t.e), round(t.c / t.a)
 
 
 def _open_error(path: Path, exc: Exception) -> InputError:
@@ -174,8 +192,10 @@ def read_label_window(path: str | os.PathLike[str], aoi: BaseGeometry) -> LabelW
         left, bottom, right, top = ds.bounds
         if not aoi_r.intersects(box(left, bottom, right, top)):
             bounds = tuple(round(v, 3) for v in ds.bounds)
-            raise InputError(f"AOI does not overlap label raster {path} (raster bounds {bounds} in {_crs_name(crs)}): "
-                             "check the AOI or the file")
+            raise InputError(
+                f"AOI does not overlap label raster {path} (raster bounds {bounds} in {_crs_name(crs)}): "
+                "check the AOI or the file"
+            )
         w, s, e, n = aoi_r.bounds
         cols = [(x - t.c) / t.a for x in (w, e)]
         rows = [(y - t.f) / t.e for y in (s, n)]
@@ -192,8 +212,9 @@ def read_label_window(path: str | os.PathLike[str], aoi: BaseGeometry) -> LabelW
             codes[codes == int(ds.nodata)] = 0
         transform = Affine(t.a, 0.0, t.c + c0 * t.a, 0.0, t.e, t.f + r0 * t.e)
     inside = geometry_mask([aoi_r], out_shape=codes.shape, transform=transform, invert=True) & (codes != 0)
-    return LabelWindow(path=path, codes=codes, inside=inside, transform=transform, crs=crs,
-                       res_m=_res_m(transform, crs, codes.shape))
+    return LabelWindow(
+        path=path, codes=codes, inside=inside, transform=transform, crs=crs, res_m=_res_m(transform, crs, codes.shape)
+    )
 
 
 def _res_m(t: Affine, crs: CRS, shape: tuple[int, ...]) -> tuple[float, float]:
@@ -229,11 +250,17 @@ def cropscape_bbox(aoi: BaseGeometry, *, pixel: float = 30.0) -> tuple[int, int,
     """
     aoi_m = aoi_to_crs(aoi, CDL_CRS)
     if not aoi_m.intersects(box(*CONUS_BOUNDS)):
-        raise InputError("AOI lies outside the contiguous US, which is all CDL/CropScape covers: use --vector "
-                         "labels for other regions")
+        raise InputError(
+            "AOI lies outside the contiguous US, which is all CDL/CropScape covers: use --vector "
+            "labels for other regions"
+        )
     w, s, e, n = aoi_m.bounds
-    return (int(math.floor(w / pixel) * pixel), int(math.floor(s / pixel) * pixel),
-            int(math.ceil(e / pixel) * pixel), int(math.ceil(n / pixel) * pixel))
+    return (
+        int(math.floor(w / pixel) * pixel),
+        int(math.floor(s / pixel) * pixel),
+        int(math.ceil(e / pixel) * pixel),
+        int(math.ceil(n / pixel) * pixel),
+    )
 
 
 def _local(tag: str) -> str:
@@ -275,9 +302,14 @@ def _check_year(year: int) -> None:
         raise InputError(f"year {year} has no CDL: CDL exists from {FIRST_CDL_YEAR} to last year ({latest - 1})")
 
 
-def fetch_cropscape(year: int, bbox: tuple[int, int, int, int], *, base_url: str = CROPSCAPE_URL,
-                    cache_dir: str | os.PathLike[str] | None = None,
-                    session: requests.Session | None = None) -> Path:
+def fetch_cropscape(
+    year: int,
+    bbox: tuple[int, int, int, int],
+    *,
+    base_url: str = CROPSCAPE_URL,
+    cache_dir: str | os.PathLike[str] | None = None,
+    session: requests.Session | None = None,
+) -> Path:
     """The CDL GeoTIFF for ``year`` clipped to ``bbox`` (EPSG:5070 metres), from CropScape or the cache.
 
     ``GET {base_url}/GetCDLFile?year=YYYY&bbox=xmin,ymin,xmax,ymax`` answers XML with a ``returnURL``; the
@@ -317,8 +349,9 @@ def fetch_cropscape(year: int, bbox: tuple[int, int, int, int], *, base_url: str
             with rasterio.open(tmp) as ds:
                 ds.read(1, window=Window(0, 0, min(ds.width, 16), min(ds.height, 16)))
         except (RasterioError, OSError) as exc:
-            raise RemoteError(f"CropScape CDL GeoTIFF {tif_url} is not a readable GeoTIFF: "
-                              f"{' '.join(str(exc).split())}") from None
+            raise RemoteError(
+                f"CropScape CDL GeoTIFF {tif_url} is not a readable GeoTIFF: {' '.join(str(exc).split())}"
+            ) from None
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)

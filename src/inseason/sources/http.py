@@ -41,18 +41,24 @@ class TimeoutSession(requests.Session):
         self.retries = retries
 
     def request(  # type: ignore[override]
-            self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         """Send a request, with the session's timeout unless the call gives one."""
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
 
 
-def make_session(*, retries: int = 4, backoff: float = 0.5, backoff_max: float = 30.0,
-                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
-                 statuses: tuple[int, ...] = RETRY_STATUSES,
-                 methods: tuple[str, ...] = ("GET", "HEAD", "POST"),
-                 headers: Mapping[str, str] | None = None) -> TimeoutSession:
+def make_session(
+    *,
+    retries: int = 4,
+    backoff: float = 0.5,
+    backoff_max: float = 30.0,
+    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    statuses: tuple[int, ...] = RETRY_STATUSES,
+    methods: tuple[str, ...] = ("GET", "HEAD", "POST"),
+    headers: Mapping[str, str] | None = None,
+) -> TimeoutSession:
     """A requests session with a default ``timeout`` and ``retries`` retries with exponential backoff.
 
     Retries cover connection errors, connect and read timeouts and the HTTP ``statuses`` (429 and 5xx by
@@ -60,10 +66,19 @@ def make_session(*, retries: int = 4, backoff: float = 0.5, backoff_max: float =
     (``backoff=0`` retries at once, as tests do). After the last retry the final answer is returned as is (no
     exception from urllib3), so :func:`fetch` can report its status and body.
     """
-    retry = Retry(total=retries, connect=retries, read=retries, status=retries, other=0,
-                  backoff_factor=backoff, backoff_max=backoff_max, status_forcelist=statuses,
-                  allowed_methods=frozenset(m.upper() for m in methods), raise_on_status=False,
-                  respect_retry_after_header=True)
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff,
+        backoff_max=backoff_max,
+        status_forcelist=statuses,
+        allowed_methods=frozenset(m.upper() for m in methods),
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
     session = TimeoutSession(timeout=timeout, retries=retries)
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
@@ -99,14 +114,21 @@ def _reason(exc: BaseException) -> str:
 def _excerpt(response: requests.Response, limit: int = 200) -> str:
     try:
         text = " ".join(response.text.split())
-    except Exception:  # noqa: BLE001 - a body we cannot decode is simply not shown
+    except Exception:
         return ""
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
-def fetch(url: str, *, session: requests.Session | None = None, params: Mapping[str, Any] | None = None,
-          method: str = "GET", what: str = "request", ok_statuses: tuple[int, ...] = (),
-          **kwargs: Any) -> requests.Response:
+def fetch(
+    url: str,
+    *,
+    session: requests.Session | None = None,
+    params: Mapping[str, Any] | None = None,
+    method: str = "GET",
+    what: str = "request",
+    ok_statuses: tuple[int, ...] = (),
+    **kwargs: Any,
+) -> requests.Response:
     """Request ``url`` and return the response; raise ``RemoteError`` naming the URL when it fails.
 
     A failure is a connection error or timeout after the session's retries, or an HTTP status ≥ 400 that is
@@ -121,13 +143,21 @@ def fetch(url: str, *, session: requests.Session | None = None, params: Mapping[
         raise RemoteError(f"{what} {shown} failed{_tries(session)}: {_reason(exc)}") from exc
     if response.status_code >= 400 and response.status_code not in ok_statuses:
         body = _excerpt(response)
-        raise RemoteError(f"{what} {shown} failed{_tries(session)}: HTTP {response.status_code}"
-                          + (f": {body}" if body else ""))
+        raise RemoteError(
+            f"{what} {shown} failed{_tries(session)}: HTTP {response.status_code}" + (f": {body}" if body else "")
+        )
     return response
 
 
-def download(url: str, dest: str | os.PathLike[str], *, session: requests.Session | None = None,
-             what: str = "download", chunk_size: int = 1 << 20, attempts: int = 2) -> Path:
+def download(
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    session: requests.Session | None = None,
+    what: str = "download",
+    chunk_size: int = 1 << 20,
+    attempts: int = 2,
+) -> Path:
     """Stream ``url`` into ``dest`` atomically (temporary name, then rename) and return ``dest``.
 
     Errors while the body streams (a dropped connection, a read timeout mid-file) are not covered by urllib3's

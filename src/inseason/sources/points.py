@@ -30,11 +30,23 @@ from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_class, cdl_classes, cdl_code
 from inseason.progress import progress_bar
 from inseason.sources.aoi import WGS84, aoi_to_crs, read_aoi
-from inseason.sources.cdl import (CROPSCAPE_URL, LabelWindow, cropscape_bbox, fetch_cropscape, find_cdl_file,
-                                  read_label_window)
+from inseason.sources.cdl import (
+    CROPSCAPE_URL,
+    LabelWindow,
+    cropscape_bbox,
+    fetch_cropscape,
+    find_cdl_file,
+    read_label_window,
+)
 from inseason.sources.http import make_session
-from inseason.sources.sampling import (RasterSample, cap_per_group, field_components, sample_per_field,
-                                       sample_stratified, sample_stride)
+from inseason.sources.sampling import (
+    RasterSample,
+    cap_per_group,
+    field_components,
+    sample_per_field,
+    sample_stratified,
+    sample_stride,
+)
 from inseason.sources.vector import VectorLabels, feature_points, read_vector_labels
 from inseason.tables import LABEL_POINTS, with_metadata, write_table
 
@@ -68,8 +80,15 @@ def crs_string(crs: CRS) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
-def _check_options(strategy: str, stride: int, per_class: int | None, min_per_class: int, per_field: int | None,
-                   edge_buffer_m: float, years: Sequence[int]) -> list[int]:
+def _check_options(
+    strategy: str,
+    stride: int,
+    per_class: int | None,
+    min_per_class: int,
+    per_field: int | None,
+    edge_buffer_m: float,
+    years: Sequence[int],
+) -> list[int]:
     if strategy not in STRATEGIES:
         raise InputError(f"unknown sampling strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     if not years:
@@ -113,16 +132,31 @@ def _cdl_names(codes: np.ndarray) -> np.ndarray:
     return np.array([names[int(c)] for c in codes], dtype=object)
 
 
-def _raster_points(window: LabelWindow, year: int, *, strategy: str, stride: int, per_class: int | None,
-                   min_per_class: int, per_field: int, edge_buffer_m: float, keep: set[int] | None, seed: int,
-                   source: str) -> tuple[_Points, RasterSample]:
+def _raster_points(
+    window: LabelWindow,
+    year: int,
+    *,
+    strategy: str,
+    stride: int,
+    per_class: int | None,
+    min_per_class: int,
+    per_field: int,
+    edge_buffer_m: float,
+    keep: set[int] | None,
+    seed: int,
+    source: str,
+) -> tuple[_Points, RasterSample]:
     valid = window.inside if keep is None else window.inside & np.isin(window.codes, list(keep))
     if not window.inside.any():
-        raise InputError(f"AOI has no label pixels in {window.path} for {year} (all pixels inside it are "
-                         "0/nodata): check the AOI and the year")
+        raise InputError(
+            f"AOI has no label pixels in {window.path} for {year} (all pixels inside it are "
+            "0/nodata): check the AOI and the year"
+        )
     if not valid.any():
-        raise InputError(f"no pixel of the classes asked for ({', '.join(map(str, sorted(keep or [])))}) lies in "
-                         f"the AOI in {window.path} for {year}: check --classes")
+        raise InputError(
+            f"no pixel of the classes asked for ({', '.join(map(str, sorted(keep or [])))}) lies in "
+            f"the AOI in {window.path} for {year}: check --classes"
+        )
     rng = np.random.default_rng([seed, year])
     fields = field_components(window.codes)
     if strategy == "stride":
@@ -131,15 +165,23 @@ def _raster_points(window: LabelWindow, year: int, *, strategy: str, stride: int
         assert per_class is not None
         sample = sample_stratified(window.codes, valid, per_class=per_class, min_per_class=min_per_class, rng=rng)
     else:
-        sample = sample_per_field(window.codes, valid, n=per_field, buffer_m=edge_buffer_m, res_m=window.res_m,
-                                  rng=rng, fields=fields)
+        sample = sample_per_field(
+            window.codes, valid, n=per_field, buffer_m=edge_buffer_m, res_m=window.res_m, rng=rng, fields=fields
+        )
     rows, cols = sample.rows, sample.cols
     x, y = window.xy(rows, cols)
     codes = window.codes[rows, cols].astype(np.int32)
     n = len(rows)
-    return _Points(x=x, y=y, year=np.full(n, year, dtype=np.int16), code=codes, label=_cdl_names(codes),
-                   field_id=year * FIELD_ID_YEAR + fields[rows, cols], field_valid=np.ones(n, dtype=bool),
-                   source=np.full(n, source, dtype=object)), sample
+    return _Points(
+        x=x,
+        y=y,
+        year=np.full(n, year, dtype=np.int16),
+        code=codes,
+        label=_cdl_names(codes),
+        field_id=year * FIELD_ID_YEAR + fields[rows, cols],
+        field_valid=np.ones(n, dtype=bool),
+        source=np.full(n, source, dtype=object),
+    ), sample
 
 
 def _vector_class_filter(labels: VectorLabels, classes: Sequence[str | int]) -> np.ndarray:
@@ -149,33 +191,55 @@ def _vector_class_filter(labels: VectorLabels, classes: Sequence[str | int]) -> 
     if unknown:
         have = ", ".join(sorted(set(map(str, labels.labels)))[:30])
         raise InputError(f"classes {unknown} do not occur in vector labels {labels.path} (classes there: {have})")
-    return np.array([str(lab) in wanted or str(int(code)) in wanted
-                     for lab, code in zip(labels.labels, labels.codes)], dtype=bool)
+    return np.array(
+        [str(lab) in wanted or str(int(code)) in wanted for lab, code in zip(labels.labels, labels.codes)], dtype=bool
+    )
 
 
-def _vector_points(labels: VectorLabels, years: list[int], *, aoi: BaseGeometry, strategy: str, stride: int,
-                   spacing_m: float | None, per_class: int | None, min_per_class: int, per_field: int,
-                   edge_buffer_m: float, classes: Sequence[str | int] | None, seed: int,
-                   report: dict) -> list[_Points]:
+def _vector_points(
+    labels: VectorLabels,
+    years: list[int],
+    *,
+    aoi: BaseGeometry,
+    strategy: str,
+    stride: int,
+    spacing_m: float | None,
+    per_class: int | None,
+    min_per_class: int,
+    per_field: int,
+    edge_buffer_m: float,
+    classes: Sequence[str | int] | None,
+    seed: int,
+    report: dict,
+) -> list[_Points]:
     spacing = spacing_m if spacing_m is not None else stride * CDL_PIXEL_M
     if spacing <= 0:
         raise InputError(f"grid spacing {spacing} m must be positive")
     wanted = _vector_class_filter(labels, classes) if classes else np.ones(len(labels.codes), dtype=bool)
     if not _any_touch(labels, aoi):
         raise InputError(f"AOI does not overlap vector labels {labels.path}: check the AOI and the file's CRS")
-    xy, owner, empty = feature_points(labels, strategy="per_field" if strategy == "per_field" else "grid",
-                                      per_field=per_field, spacing_m=spacing, edge_buffer_m=edge_buffer_m,
-                                      seed=seed, aoi=aoi)
+    xy, owner, empty = feature_points(
+        labels,
+        strategy="per_field" if strategy == "per_field" else "grid",
+        per_field=per_field,
+        spacing_m=spacing,
+        edge_buffer_m=edge_buffer_m,
+        seed=seed,
+        aoi=aoi,
+    )
     report["polygons_without_points"] = empty
     if empty:
-        log.warning("%d polygon(s) of %s too small for points %.0f m inside their edges", empty, labels.path,
-                    edge_buffer_m)
+        log.warning(
+            "%d polygon(s) of %s too small for points %.0f m inside their edges", empty, labels.path, edge_buffer_m
+        )
     if labels.years is not None:
         present = sorted({int(v) for v in labels.years if v >= 0})
         missing = [y for y in years if y not in present]
         if missing:
-            raise InputError(f"vector labels {labels.path} have no features for {missing} in their year column "
-                             f"(years there: {', '.join(map(str, present)) or 'none'})")
+            raise InputError(
+                f"vector labels {labels.path} have no features for {missing} in their year column "
+                f"(years there: {', '.join(map(str, present)) or 'none'})"
+            )
     out = []
     source = f"vector:{labels.path.name}"
     for year in years:
@@ -190,15 +254,24 @@ def _vector_points(labels: VectorLabels, years: list[int], *, aoi: BaseGeometry,
             too_few = values[counts < min_per_class]
             if len(too_few):
                 report.setdefault("dropped", {})[str(year)] = {
-                    str(int(v)): int(c) for v, c in zip(values, counts) if c < min_per_class}
+                    str(int(v)): int(c) for v, c in zip(values, counts) if c < min_per_class
+                }
             idx = idx[~np.isin(codes, too_few)]
             idx = idx[cap_per_group(labels.codes[owner[idx]], per_class, np.random.default_rng([seed, year]))]
         own = owner[idx]
         n = len(idx)
-        out.append(_Points(x=xy[idx, 0], y=xy[idx, 1], year=np.full(n, year, dtype=np.int16),
-                           code=labels.codes[own].astype(np.int32), label=labels.labels[own],
-                           field_id=labels.field_ids[own], field_valid=labels.field_valid[own],
-                           source=np.full(n, source, dtype=object)))
+        out.append(
+            _Points(
+                x=xy[idx, 0],
+                y=xy[idx, 1],
+                year=np.full(n, year, dtype=np.int16),
+                code=labels.codes[own].astype(np.int32),
+                label=labels.labels[own],
+                field_id=labels.field_ids[own],
+                field_valid=labels.field_valid[own],
+                source=np.full(n, source, dtype=object),
+            )
+        )
     return out
 
 
@@ -217,10 +290,16 @@ def _concat(parts: list[_Points], crs: CRS, crss: list[CRS]) -> _Points:
             xs.append(np.asarray(tx))
             ys.append(np.asarray(ty))
     cat = lambda name: np.concatenate([getattr(p, name) for p in parts]) if parts else np.empty(0)  # noqa: E731
-    return _Points(x=np.concatenate(xs).astype(np.float64), y=np.concatenate(ys).astype(np.float64),
-                   year=cat("year").astype(np.int16), code=cat("code").astype(np.int32), label=cat("label"),
-                   field_id=cat("field_id").astype(np.int64), field_valid=cat("field_valid").astype(bool),
-                   source=cat("source"))
+    return _Points(
+        x=np.concatenate(xs).astype(np.float64),
+        y=np.concatenate(ys).astype(np.float64),
+        year=cat("year").astype(np.int16),
+        code=cat("code").astype(np.int32),
+        label=cat("label"),
+        field_id=cat("field_id").astype(np.int64),
+        field_valid=cat("field_valid").astype(bool),
+        source=cat("source"),
+    )
 
 
 def _table(points: _Points, crs: CRS) -> pa.Table:
@@ -228,26 +307,49 @@ def _table(points: _Points, crs: CRS) -> pa.Table:
     p = _Points(**{k: v[order] for k, v in vars(points).items()})
     lon, lat = Transformer.from_crs(crs, WGS84, always_xy=True).transform(p.x, p.y)
     n = len(p.x)
-    return pa.table({
-        "point_id": pa.array(np.arange(n, dtype=np.int64)),
-        "x": pa.array(p.x, pa.float64()), "y": pa.array(p.y, pa.float64()),
-        "lon": pa.array(np.asarray(lon, dtype=np.float64)), "lat": pa.array(np.asarray(lat, dtype=np.float64)),
-        "year": pa.array(p.year, pa.int16()), "label_code": pa.array(p.code, pa.int32()),
-        "label": pa.array([str(v) for v in p.label], pa.string()),
-        "field_id": pa.array(p.field_id, pa.int64(), mask=~p.field_valid),
-        "source": pa.array([str(v) for v in p.source], pa.string()),
-    }, schema=LABEL_POINTS)
+    return pa.table(
+        {
+            "point_id": pa.array(np.arange(n, dtype=np.int64)),
+            "x": pa.array(p.x, pa.float64()),
+            "y": pa.array(p.y, pa.float64()),
+            "lon": pa.array(np.asarray(lon, dtype=np.float64)),
+            "lat": pa.array(np.asarray(lat, dtype=np.float64)),
+            "year": pa.array(p.year, pa.int16()),
+            "label_code": pa.array(p.code, pa.int32()),
+            "label": pa.array([str(v) for v in p.label], pa.string()),
+            "field_id": pa.array(p.field_id, pa.int64(), mask=~p.field_valid),
+            "source": pa.array([str(v) for v in p.source], pa.string()),
+        },
+        schema=LABEL_POINTS,
+    )
 
 
-def make_label_points(*, cdl: str | os.PathLike[str] | None = None, cropscape_url: str | None = None,
-                      vector: str | os.PathLike[str] | None = None, class_column: str | None = None,
-                      field_column: str | None = None, aoi: str | os.PathLike[str] | BaseGeometry,
-                      years: Sequence[int], strategy: str = "stride", stride: int = 15, per_class: int | None = None,
-                      min_per_class: int = 0, per_field: int | None = None, edge_buffer_m: float = 30.0,
-                      classes: Sequence[str | int] | None = None, seed: int = 0,
-                      cache_dir: str | os.PathLike[str] | None = None, out: str | os.PathLike[str],
-                      spacing_m: float | None = None, layer: str | None = None, quiet: bool = False,
-                      timeout: float = 30.0, retries: int = 4, backoff: float = 0.5) -> pa.Table:
+def make_label_points(
+    *,
+    cdl: str | os.PathLike[str] | None = None,
+    cropscape_url: str | None = None,
+    vector: str | os.PathLike[str] | None = None,
+    class_column: str | None = None,
+    field_column: str | None = None,
+    aoi: str | os.PathLike[str] | BaseGeometry,
+    years: Sequence[int],
+    strategy: str = "stride",
+    stride: int = 15,
+    per_class: int | None = None,
+    min_per_class: int = 0,
+    per_field: int | None = None,
+    edge_buffer_m: float = 30.0,
+    classes: Sequence[str | int] | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str],
+    spacing_m: float | None = None,
+    layer: str | None = None,
+    quiet: bool = False,
+    timeout: float = 30.0,
+    retries: int = 4,
+    backoff: float = 0.5,
+) -> pa.Table:
     """Sample label points from CDL rasters (local or CropScape) or vector labels and write the table to ``out``.
 
     ``cdl`` is a folder of ``CDL_YYYY.tif`` (or ``*YYYY*.tif``) files, one GeoTIFF (national or clipped, any
@@ -300,21 +402,36 @@ def make_label_points(*, cdl: str | os.PathLike[str] | None = None, cropscape_ur
             task = bar.add_task("labels", total=len(year_list))
             for year in year_list:
                 if use_cropscape:
-                    path = fetch_cropscape(year, bbox, base_url=cropscape_url or CROPSCAPE_URL,
-                                           cache_dir=cache_dir, session=session)
+                    path = fetch_cropscape(
+                        year, bbox, base_url=cropscape_url or CROPSCAPE_URL, cache_dir=cache_dir, session=session
+                    )
                     source = "cropscape"
                 else:
                     path = files[year]
                     source = f"cdl:{path.name}"
                 window = read_label_window(path, aoi_geom)
-                pts, sample = _raster_points(window, year, strategy=strategy, stride=stride, per_class=per_class,
-                                             min_per_class=min_per_class, per_field=n_per_field,
-                                             edge_buffer_m=edge_buffer_m, keep=keep, seed=seed, source=source)
+                pts, sample = _raster_points(
+                    window,
+                    year,
+                    strategy=strategy,
+                    stride=stride,
+                    per_class=per_class,
+                    min_per_class=min_per_class,
+                    per_field=n_per_field,
+                    edge_buffer_m=edge_buffer_m,
+                    keep=keep,
+                    seed=seed,
+                    source=source,
+                )
                 if sample.dropped:
                     dropped[str(year)] = {str(k): v for k, v in sample.dropped.items()}
                     names = _cdl_names(np.array(list(sample.dropped), dtype=np.int64))
-                    log.warning("%d: classes dropped (fewer than %d pixels): %s", year, min_per_class,
-                                ", ".join(f"{name} ({v})" for name, v in zip(names, sample.dropped.values())))
+                    log.warning(
+                        "%d: classes dropped (fewer than %d pixels): %s",
+                        year,
+                        min_per_class,
+                        ", ".join(f"{name} ({v})" for name, v in zip(names, sample.dropped.values())),
+                    )
                 if sample.fields_without_points:
                     without[str(year)] = sample.fields_without_points
                 parts.append(pts)
@@ -326,10 +443,21 @@ def make_label_points(*, cdl: str | os.PathLike[str] | None = None, cropscape_ur
             report["fields_without_points"] = without
     else:
         labels = read_vector_labels(vector, class_column=class_column, field_column=field_column, layer=layer)
-        parts = _vector_points(labels, year_list, aoi=aoi_geom, strategy=strategy, stride=stride,
-                               spacing_m=spacing_m, per_class=per_class, min_per_class=min_per_class,
-                               per_field=n_per_field, edge_buffer_m=edge_buffer_m, classes=classes, seed=seed,
-                               report=report)
+        parts = _vector_points(
+            labels,
+            year_list,
+            aoi=aoi_geom,
+            strategy=strategy,
+            stride=stride,
+            spacing_m=spacing_m,
+            per_class=per_class,
+            min_per_class=min_per_class,
+            per_field=n_per_field,
+            edge_buffer_m=edge_buffer_m,
+            classes=classes,
+            seed=seed,
+            report=report,
+        )
         crss = [labels.crs] * len(parts)
         if labels.code_map:
             report["label_codes"] = labels.code_map
@@ -345,12 +473,23 @@ def make_label_points(*, cdl: str | os.PathLike[str] | None = None, cropscape_ur
         if not (points.year == year).any():
             log.warning("no label points for %d", year)
     table = _table(points, crs)
-    sampling = {"strategy": strategy, "stride": stride, "per_class": per_class, "min_per_class": min_per_class,
-                "per_field": n_per_field if strategy == "per_field" else per_field, "edge_buffer_m": edge_buffer_m,
-                "classes": [str(c) for c in classes] if classes else None, "seed": seed, "years": year_list,
-                "field_id": ("year * 1000000000 + connected component (8-neighbour, equal class)" if cdl is not None
-                             else (f"column {field_column}" if field_column else "feature index")),
-                **report}
+    sampling = {
+        "strategy": strategy,
+        "stride": stride,
+        "per_class": per_class,
+        "min_per_class": min_per_class,
+        "per_field": n_per_field if strategy == "per_field" else per_field,
+        "edge_buffer_m": edge_buffer_m,
+        "classes": [str(c) for c in classes] if classes else None,
+        "seed": seed,
+        "years": year_list,
+        "field_id": (
+            "year * 1000000000 + connected component (8-neighbour, equal class)"
+            if cdl is not None
+            else (f"column {field_column}" if field_column else "feature index")
+        ),
+        **report,
+    }
     metadata = {"crs": crs_string(crs), "sampling": json.dumps(sampling, sort_keys=True)}
     try:
         write_table(table, out, metadata=metadata)
@@ -358,4 +497,3 @@ def make_label_points(*, cdl: str | os.PathLike[str] | None = None, cropscape_ur
         raise OutputError(f"cannot write label points to {out}: {exc.strerror or exc}") from None
     log.info("%d label points written to %s", table.num_rows, out)
     return table.replace_schema_metadata(with_metadata(table.schema, **metadata).metadata)
-

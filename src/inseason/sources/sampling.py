@@ -21,8 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["RasterSample", "cap_per_group", "field_components", "interior_distance", "sample_per_field",
-           "sample_stratified", "sample_stride"]
+__all__ = [
+    "RasterSample",
+    "cap_per_group",
+    "field_components",
+    "interior_distance",
+    "sample_per_field",
+    "sample_stratified",
+    "sample_stride",
+]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -76,8 +83,9 @@ def sample_stride(valid: np.ndarray, stride: int, *, origin: tuple[int, int] = (
     return RasterSample(rr[keep].astype(np.int64), cc[keep].astype(np.int64))
 
 
-def sample_stratified(codes: np.ndarray, valid: np.ndarray, *, per_class: int, min_per_class: int = 0,
-                      rng: np.random.Generator) -> RasterSample:
+def sample_stratified(
+    codes: np.ndarray, valid: np.ndarray, *, per_class: int, min_per_class: int = 0, rng: np.random.Generator
+) -> RasterSample:
     """At most ``per_class`` random valid pixels of each class; classes with < ``min_per_class`` pixels dropped."""
     rows, cols = np.nonzero(valid)
     classes = codes[rows, cols]
@@ -148,8 +156,16 @@ def interior_distance(codes: np.ndarray, res_m: tuple[float, float]) -> np.ndarr
     return dist[1:-1, 1:-1]
 
 
-def sample_per_field(codes: np.ndarray, valid: np.ndarray, *, n: int, buffer_m: float, res_m: tuple[float, float],
-                     rng: np.random.Generator, fields: np.ndarray | None = None) -> RasterSample:
+def sample_per_field(
+    codes: np.ndarray,
+    valid: np.ndarray,
+    *,
+    n: int,
+    buffer_m: float,
+    res_m: tuple[float, float],
+    rng: np.random.Generator,
+    fields: np.ndarray | None = None,
+) -> RasterSample:
     """``n`` random pixels per field whose centres lie ≥ ``buffer_m`` from any other field's pixels.
 
     A pixel of side (rx, ry) centred d metres from another pixel's centre is at least d − hypot(rx, ry)/2 from
@@ -163,6 +179,5 @@ def sample_per_field(codes: np.ndarray, valid: np.ndarray, *, n: int, buffer_m: 
     ids = fields[rows, cols]
     chosen = cap_per_group(ids, n, rng)
     candidates = np.unique(fields[valid])
-    without = int(len(np.setdiff1d(candidates[candidates != 0], ids)))
-    return RasterSample(rows[chosen].astype(np.int64), cols[chosen].astype(np.int64),
-                        fields_without_points=without)
+    without = len(np.setdiff1d(candidates[candidates != 0], ids))
+    return RasterSample(rows[chosen].astype(np.int64), cols[chosen].astype(np.int64), fields_without_points=without)

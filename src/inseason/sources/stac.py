@@ -43,8 +43,18 @@ log = logging.getLogger(__name__)
 MANIFEST_BANDS: tuple[str, ...] = (*S2_BANDS, "SCL")
 #: earth-search v1 asset keys (common names) → band, used when an asset carries no ``eo:bands`` name.
 COMMON_KEYS: dict[str, str] = {
-    "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05", "rededge2": "B06",
-    "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09", "swir16": "B11", "swir22": "B12",
+    "coastal": "B01",
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "rededge1": "B05",
+    "rededge2": "B06",
+    "rededge3": "B07",
+    "nir": "B08",
+    "nir08": "B8A",
+    "nir09": "B09",
+    "swir16": "B11",
+    "swir22": "B12",
     "scl": "SCL",
 }
 #: Processing baseline that introduced ``BOA_ADD_OFFSET = -1000`` (from 2022-01-25).
@@ -71,8 +81,10 @@ class SearchQuery:
     def describe(self) -> str:
         """One line naming the collection, the dates and the AOI's bounds, for messages."""
         w, s, e, n = self.aoi.bounds
-        return (f"collection {self.collection!r} between {self.start} and {self.end} over the AOI "
-                f"({w:.5f},{s:.5f},{e:.5f},{n:.5f})")
+        return (
+            f"collection {self.collection!r} between {self.start} and {self.end} over the AOI "
+            f"({w:.5f},{s:.5f},{e:.5f},{n:.5f})"
+        )
 
 
 def is_url(source: str) -> bool:
@@ -83,8 +95,15 @@ def is_url(source: str) -> bool:
 # ---------------------------------------------------------------------------------------------- search
 
 
-def search_items(stac: str | os.PathLike[str], query: SearchQuery, *, timeout: float = 30.0, retries: int = 4,
-                 backoff: float = 0.5, page_size: int = 100) -> list[dict[str, Any]]:
+def search_items(
+    stac: str | os.PathLike[str],
+    query: SearchQuery,
+    *,
+    timeout: float = 30.0,
+    retries: int = 4,
+    backoff: float = 0.5,
+    page_size: int = 100,
+) -> list[dict[str, Any]]:
     """Items of ``query`` from a STAC API URL or a local static catalog, as STAC item dicts.
 
     Hrefs in the returned dicts are absolute (local paths, URLs or ``s3://``). Items are filtered again
@@ -102,13 +121,24 @@ def search_items(stac: str | os.PathLike[str], query: SearchQuery, *, timeout: f
 def _retry(retries: int, backoff: float) -> Any:
     from urllib3 import Retry
 
-    return Retry(total=retries, connect=retries, read=retries, status=retries, other=retries,
-                 backoff_factor=backoff, backoff_max=30.0, status_forcelist=RETRY_STATUSES,
-                 allowed_methods=None, raise_on_status=True, respect_retry_after_header=True)
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=retries,
+        backoff_factor=backoff,
+        backoff_max=30.0,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=None,
+        raise_on_status=True,
+        respect_retry_after_header=True,
+    )
 
 
-def _search_api(url: str, query: SearchQuery, *, timeout: float, retries: int, backoff: float,
-                page_size: int) -> list[dict[str, Any]]:
+def _search_api(
+    url: str, query: SearchQuery, *, timeout: float, retries: int, backoff: float, page_size: int
+) -> list[dict[str, Any]]:
     from pystac_client import Client, ConformanceClasses
     from pystac_client.exceptions import APIError
     from pystac_client.stac_api_io import StacApiIO
@@ -118,20 +148,27 @@ def _search_api(url: str, query: SearchQuery, *, timeout: float, retries: int, b
         io = StacApiIO(timeout=timeout, max_retries=_retry(retries, backoff))
         client = Client.open(url, stac_io=io, timeout=timeout)
         methods = {str(link.extra_fields.get("method") or "GET").upper() for link in client.get_links("search")}
-        kwargs: dict[str, Any] = dict(collections=[query.collection], intersects=mapping(query.aoi),
-                                      datetime=query.datetime_range, limit=page_size,
-                                      method="POST" if "POST" in methods or not methods else "GET")
+        kwargs: dict[str, Any] = dict(
+            collections=[query.collection],
+            intersects=mapping(query.aoi),
+            datetime=query.datetime_range,
+            limit=page_size,
+            method="POST" if "POST" in methods or not methods else "GET",
+        )
         if query.max_cloud is not None and client.conforms_to(ConformanceClasses.QUERY):
             kwargs["query"] = {"eo:cloud_cover": {"lte": query.max_cloud}}
         search = client.search(**kwargs)
         items = [feature for page in search.pages_as_dicts() for feature in page.get("features", [])]
     except (NotImplementedError, DoesNotConformTo):
-        raise InputError(f"{url} is not a STAC API with item search: pass the API's root URL, or the path of "
-                         f"a local static catalog") from None
+        raise InputError(
+            f"{url} is not a STAC API with item search: pass the API's root URL, or the path of a local static catalog"
+        ) from None
     except (APIError, OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
-        raise RemoteError(f"STAC API {url} failed after {retries} retries: {reason}; check the URL and "
-                          f"that the service is up, then run again") from None
+        raise RemoteError(
+            f"STAC API {url} failed after {retries} retries: {reason}; check the URL and "
+            f"that the service is up, then run again"
+        ) from None
     except pystac.STACError as exc:
         raise RemoteError(f"STAC API {url} answered something that is not STAC: {exc}") from None
     return [_absolute_item(it, None) for it in items]
@@ -144,18 +181,23 @@ def _walk_static(path: Path, query: SearchQuery) -> list[dict[str, Any]]:
                 path = path / name
                 break
         else:
-            raise InputError(f"STAC folder {path} holds no catalog.json or collection.json: pass a STAC API "
-                             f"URL or a static catalog")
+            raise InputError(
+                f"STAC folder {path} holds no catalog.json or collection.json: pass a STAC API URL or a static catalog"
+            )
     if not path.is_file():
-        raise InputError(f"STAC catalog {path} does not exist: pass a STAC API URL (http://…) or the path "
-                         f"of a static catalog.json")
+        raise InputError(
+            f"STAC catalog {path} does not exist: pass a STAC API URL (http://…) or the path of a static catalog.json"
+        )
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"STAC catalog {path} is not readable JSON: {exc}") from None
     if data.get("type") == "FeatureCollection":
-        return [_absolute_item(it, path) for it in data.get("features", [])
-                if it.get("collection") in (None, query.collection)]
+        return [
+            _absolute_item(it, path)
+            for it in data.get("features", [])
+            if it.get("collection") in (None, query.collection)
+        ]
     try:
         root = pystac.read_file(str(path.resolve()))
     except (pystac.STACError, OSError, ValueError, KeyError) as exc:
@@ -168,8 +210,10 @@ def _walk_static(path: Path, query: SearchQuery) -> list[dict[str, Any]]:
         collections = [c for c in root.get_all_collections() if c.id == query.collection]
         if not collections:
             found = sorted(c.id for c in root.get_all_collections())
-            raise InputError(f"STAC catalog {path} has no collection {query.collection!r} (it has "
-                             f"{', '.join(found) or 'none'}): pass --collection")
+            raise InputError(
+                f"STAC catalog {path} has no collection {query.collection!r} (it has "
+                f"{', '.join(found) or 'none'}): pass --collection"
+            )
         items = (it for c in collections for it in c.get_items(recursive=True))
     else:
         raise InputError(f"STAC file {path} is a {type(root).__name__}, not a catalog, collection or item")
@@ -186,8 +230,14 @@ def _walk_static(path: Path, query: SearchQuery) -> list[dict[str, Any]]:
 def _absolute_item(item: dict[str, Any], base: Path | None) -> dict[str, Any]:
     """``item`` with every asset href absolute: a relative href is resolved against ``base``'s folder (a
     local item file) or the item's own ``self`` link (an API answer); ``file://`` becomes a plain path."""
-    self_href = next((str(lk.get("href")) for lk in item.get("links") or []
-                      if lk.get("rel") == "self" and is_url(str(lk.get("href")))), None)
+    self_href = next(
+        (
+            str(lk.get("href"))
+            for lk in item.get("links") or []
+            if lk.get("rel") == "self" and is_url(str(lk.get("href")))
+        ),
+        None,
+    )
     for asset in (item.get("assets") or {}).values():
         href = str(asset.get("href", "")).removeprefix("file://")
         if href and not urlparse(href).scheme and not os.path.isabs(href):
@@ -207,13 +257,13 @@ def _item_datetime(item: Mapping[str, Any]) -> dt.datetime | None:
     if not text:
         return None
     when = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _date_in(when: dt.datetime | None, query: SearchQuery) -> bool:
     if when is None:
         return False
-    day = (when if when.tzinfo is None else when.astimezone(dt.timezone.utc)).date()
+    day = (when if when.tzinfo is None else when.astimezone(dt.UTC)).date()
     return query.start <= day <= query.end
 
 
@@ -382,11 +432,20 @@ class SceneRecord:
 
     def row(self, valid_fraction_aoi: float | None) -> dict[str, Any]:
         """The manifest row, with ``valid_fraction_aoi``."""
-        return {"scene_id": self.scene_id, "datetime": self.datetime, "date": self.date, "tile": self.tile,
-                "platform": self.platform, "processing_baseline": self.processing_baseline,
-                "epsg": self.epsg, "footprint": self.footprint, "hrefs": list(self.hrefs.items()),
-                "cloud_cover_tile": self.cloud_cover_tile, "valid_fraction_aoi": valid_fraction_aoi,
-                "boa_offset": self.boa_offset}
+        return {
+            "scene_id": self.scene_id,
+            "datetime": self.datetime,
+            "date": self.date,
+            "tile": self.tile,
+            "platform": self.platform,
+            "processing_baseline": self.processing_baseline,
+            "epsg": self.epsg,
+            "footprint": self.footprint,
+            "hrefs": list(self.hrefs.items()),
+            "cloud_cover_tile": self.cloud_cover_tile,
+            "valid_fraction_aoi": valid_fraction_aoi,
+            "boa_offset": self.boa_offset,
+        }
 
 
 def scene_record(item: Mapping[str, Any]) -> SceneRecord:
@@ -405,11 +464,18 @@ def scene_record(item: Mapping[str, Any]) -> SceneRecord:
     cloud = props.get("eo:cloud_cover")
     datatake = str(props.get("s2:datatake_id") or props.get("sentinel:datatake_id") or "")
     return SceneRecord(
-        scene_id=scene_id, datetime=when.astimezone(dt.timezone.utc), tile=tile,
-        platform=str(props.get("platform", "")).lower(), processing_baseline=processing_baseline(item),
-        epsg=scene_epsg(item, tile), footprint=footprint, hrefs=hrefs,
-        cloud_cover_tile=None if cloud is None else float(cloud), boa_offset=boa_offset(item),
-        datatake=datatake, created=str(props.get("created") or props.get("updated") or ""),
+        scene_id=scene_id,
+        datetime=when.astimezone(dt.UTC),
+        tile=tile,
+        platform=str(props.get("platform", "")).lower(),
+        processing_baseline=processing_baseline(item),
+        epsg=scene_epsg(item, tile),
+        footprint=footprint,
+        hrefs=hrefs,
+        cloud_cover_tile=None if cloud is None else float(cloud),
+        boa_offset=boa_offset(item),
+        datatake=datatake,
+        created=str(props.get("created") or props.get("updated") or ""),
     )
 
 
@@ -426,8 +492,9 @@ def deduplicate(records: Sequence[SceneRecord]) -> tuple[list[SceneRecord], list
     keep: set[str] = set()
     dropped: list[dict[str, str]] = []
     for group in groups.values():
-        ranked = sorted(group, key=lambda r: (_baseline_key(r.processing_baseline), r.created, r.scene_id),
-                        reverse=True)
+        ranked = sorted(
+            group, key=lambda r: (_baseline_key(r.processing_baseline), r.created, r.scene_id), reverse=True
+        )
         keep.add(ranked[0].scene_id)
         dropped.extend({"scene_id": r.scene_id, "kept": ranked[0].scene_id} for r in ranked[1:])
     return [r for r in records if r.scene_id in keep], sorted(dropped, key=lambda d: d["scene_id"])

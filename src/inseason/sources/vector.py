@@ -60,7 +60,7 @@ class VectorLabels:
 
 def utm_crs(lon: float, lat: float) -> CRS:
     """The WGS 84 / UTM zone CRS that holds (lon, lat)."""
-    zone = min(60, max(1, int(math.floor((lon + 180) / 6)) + 1))
+    zone = min(60, max(1, math.floor((lon + 180) / 6) + 1))
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
@@ -75,8 +75,9 @@ def working_crs(crs: CRS, geometries: np.ndarray) -> CRS:
 
 def _columns_message(path: Path, column: str, role: str, available: list[str]) -> InputError:
     have = ", ".join(repr(c) for c in available) or "none"
-    return InputError(f"vector labels {path} have no {role} column {column!r} (columns: {have}): "
-                      f"pass one of them as --{role}-column")
+    return InputError(
+        f"vector labels {path} have no {role} column {column!r} (columns: {have}): pass one of them as --{role}-column"
+    )
 
 
 def _find_column(name: str, available: list[str]) -> str | None:
@@ -108,8 +109,14 @@ def _as_int64(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarra
     return None
 
 
-def read_vector_labels(path: str | os.PathLike[str], *, class_column: str, field_column: str | None = None,
-                       layer: str | int | None = None, year_column: str | None = "year") -> VectorLabels:
+def read_vector_labels(
+    path: str | os.PathLike[str],
+    *,
+    class_column: str,
+    field_column: str | None = None,
+    layer: str | int | None = None,
+    year_column: str | None = "year",
+) -> VectorLabels:
     """Read a vector label file (GeoJSON, GeoPackage, Shapefile, any CRS) into the working CRS.
 
     ``class_column`` must exist (else ``InputError`` naming the file, the column and the columns there are);
@@ -125,9 +132,10 @@ def read_vector_labels(path: str | os.PathLike[str], *, class_column: str, field
         raise InputError(f"vector labels {path} do not exist")
     try:
         info = pyogrio.read_info(path, layer=layer)
-    except Exception as exc:  # noqa: BLE001 - pyogrio's DataSourceError/DataLayerError/…
-        raise InputError(f"vector labels {path} cannot be read as GeoJSON/GeoPackage/Shapefile: "
-                         f"{' '.join(str(exc).split())}") from None
+    except Exception as exc:
+        raise InputError(
+            f"vector labels {path} cannot be read as GeoJSON/GeoPackage/Shapefile: {' '.join(str(exc).split())}"
+        ) from None
     available = [str(c) for c in info["fields"]]
     class_col = _find_column(class_column, available)
     if class_col is None:
@@ -141,11 +149,13 @@ def read_vector_labels(path: str | os.PathLike[str], *, class_column: str, field
     columns = list(dict.fromkeys(c for c in (class_col, field_col, year_col) if c))
     try:
         meta, table = pyogrio.raw.read_arrow(path, layer=layer, columns=columns)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise InputError(f"vector labels {path} cannot be read: {' '.join(str(exc).split())}") from None
     if not meta.get("crs"):
-        raise InputError(f"vector labels {path} have no CRS (a Shapefile needs its .prj): add one, e.g. with "
-                         "`ogr2ogr -a_srs EPSG:4326`")
+        raise InputError(
+            f"vector labels {path} have no CRS (a Shapefile needs its .prj): add one, e.g. with "
+            "`ogr2ogr -a_srs EPSG:4326`"
+        )
     source_crs = CRS.from_user_input(meta["crs"])
     geom_name = meta.get("geometry_name") or "wkb_geometry"
     if geom_name not in table.column_names:
@@ -178,8 +188,9 @@ def read_vector_labels(path: str | os.PathLike[str], *, class_column: str, field
             numbering = {name: i for i, name in enumerate(names, start=1)}
             field_ids = np.array([numbering.get(t, 0) for t in text], dtype=np.int64)
             field_valid = np.array([t is not None for t in text])
-            log.info("field column %r of %s holds text: fields numbered 1..%d in sorted order",
-                     field_col, path, len(names))
+            log.info(
+                "field column %r of %s holds text: fields numbered 1..%d in sorted order", field_col, path, len(names)
+            )
     else:
         field_ids, field_valid = index.copy(), np.ones(n, dtype=bool)
 
@@ -206,10 +217,19 @@ def read_vector_labels(path: str | os.PathLike[str], *, class_column: str, field
     if not crs.equals(source_crs):
         transformer = Transformer.from_crs(source_crs, crs, always_xy=True)
         geoms = shapely.transform(geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
-    return VectorLabels(path=path, geometries=geoms, labels=labels[keep], codes=codes[keep].astype(np.int32),
-                        field_ids=field_ids[keep], field_valid=field_valid[keep],
-                        years=None if years is None else years[keep], crs=crs, source_crs=source_crs,
-                        code_map=code_map, index=index[keep])
+    return VectorLabels(
+        path=path,
+        geometries=geoms,
+        labels=labels[keep],
+        codes=codes[keep].astype(np.int32),
+        field_ids=field_ids[keep],
+        field_valid=field_valid[keep],
+        years=None if years is None else years[keep],
+        crs=crs,
+        source_crs=source_crs,
+        code_map=code_map,
+        index=index[keep],
+    )
 
 
 def random_points(polygon: BaseGeometry, n: int, rng: np.random.Generator, *, buffer_m: float = 0.0) -> np.ndarray:
@@ -229,7 +249,7 @@ def random_points(polygon: BaseGeometry, n: int, rng: np.random.Generator, *, bu
     found: list[np.ndarray] = []
     need = n
     for _ in range(_MAX_ROUNDS):
-        m = int(math.ceil(need / fill * 1.5)) + 8
+        m = math.ceil(need / fill * 1.5) + 8
         x, y = rng.uniform(w, e, m), rng.uniform(s, nn, m)
         ok = shapely.contains_xy(inner, x, y)
         if buffer_m > 0 and ok.any():
@@ -259,8 +279,16 @@ def grid_points(polygon: BaseGeometry, spacing_m: float, *, buffer_m: float = 0.
     return np.column_stack([gx[ok], gy[ok]])
 
 
-def feature_points(labels: VectorLabels, *, strategy: str, per_field: int, spacing_m: float, edge_buffer_m: float,
-                   seed: int, aoi: BaseGeometry | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+def feature_points(
+    labels: VectorLabels,
+    *,
+    strategy: str,
+    per_field: int,
+    spacing_m: float,
+    edge_buffer_m: float,
+    seed: int,
+    aoi: BaseGeometry | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Candidate points of every feature: ``(xy (k, 2), feature position (k,), polygons without points)``.
 
     ``strategy`` is ``"per_field"`` (random points, rng seeded by ``(seed, feature index)``) or ``"grid"``;
@@ -272,16 +300,20 @@ def feature_points(labels: VectorLabels, *, strategy: str, per_field: int, spaci
     aoi_w = aoi_to_crs(aoi, labels.crs) if aoi is not None else None
     if aoi_w is not None:
         shapely.prepare(aoi_w)
-    touching = (shapely.intersects(aoi_w, labels.geometries) if aoi_w is not None
-                else np.ones(len(labels.geometries), dtype=bool))
+    touching = (
+        shapely.intersects(aoi_w, labels.geometries)
+        if aoi_w is not None
+        else np.ones(len(labels.geometries), dtype=bool)
+    )
     for pos in np.flatnonzero(touching):
         geom = labels.geometries[pos]
         kind = geom.geom_type
         if kind in ("Point", "MultiPoint"):
             pts = shapely.get_coordinates(geom)
         else:
-            polygon = shapely.union_all([g for g in shapely.get_parts(geom)
-                                         if g.geom_type in ("Polygon", "MultiPolygon")])
+            polygon = shapely.union_all(
+                [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+            )
             if polygon.is_empty:
                 continue
             if strategy == "per_field":

@@ -17,9 +17,15 @@ from inseason.config import SynthConfig
 
 #: (first day, processing baseline) in force; baseline 04.00 introduced BOA_ADD_OFFSET = -1000.
 BASELINES: tuple[tuple[dt.date, str], ...] = (
-    (dt.date(2017, 1, 1), "02.07"), (dt.date(2018, 11, 6), "02.09"), (dt.date(2019, 7, 8), "02.12"),
-    (dt.date(2020, 1, 30), "02.14"), (dt.date(2021, 3, 30), "03.00"), (dt.date(2021, 6, 30), "03.01"),
-    (dt.date(2022, 1, 25), "04.00"), (dt.date(2022, 12, 6), "05.09"), (dt.date(2023, 12, 13), "05.10"),
+    (dt.date(2017, 1, 1), "02.07"),
+    (dt.date(2018, 11, 6), "02.09"),
+    (dt.date(2019, 7, 8), "02.12"),
+    (dt.date(2020, 1, 30), "02.14"),
+    (dt.date(2021, 3, 30), "03.00"),
+    (dt.date(2021, 6, 30), "03.01"),
+    (dt.date(2022, 1, 25), "04.00"),
+    (dt.date(2022, 12, 6), "05.09"),
+    (dt.date(2023, 12, 13), "05.10"),
     (dt.date(2024, 7, 23), "05.11"),
 )
 OFFSET_DATE = dt.date(2022, 1, 25)
@@ -86,7 +92,7 @@ def plan_datatakes(config: SynthConfig, rng: np.random.Generator) -> list[Datata
                     platform = "sentinel-2c"
                 if platform:
                     minute = 53 if full else 43
-                    when = dt.datetime.combine(date, dt.time(16, minute, 19 + orbit % 40), dt.timezone.utc)
+                    when = dt.datetime.combine(date, dt.time(16, minute, 19 + orbit % 40), dt.UTC)
                     takes.append((when, platform, orbit, full))
                 k += 1
     takes.sort()

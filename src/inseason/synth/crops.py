@@ -63,8 +63,13 @@ MANAGEMENTS: tuple[tuple[str, float, tuple[int, ...]], ...] = (
 )
 _ANNUAL = {1, 2, 3, 4, 5, 24, 26}
 _DEVIATION = 0.05  # chance that a crop field grows another crop one year
-_IMPERVIOUS = {Cover.DEVELOPED_OPEN: 0.2, Cover.DEVELOPED_LOW: 0.45, Cover.DEVELOPED_MEDIUM: 0.7,
-               Cover.DEVELOPED_HIGH: 0.9, Cover.ROAD: 0.75}
+_IMPERVIOUS = {
+    Cover.DEVELOPED_OPEN: 0.2,
+    Cover.DEVELOPED_LOW: 0.45,
+    Cover.DEVELOPED_MEDIUM: 0.7,
+    Cover.DEVELOPED_HIGH: 0.9,
+    Cover.ROAD: 0.75,
+}
 
 
 def _sig(x: np.ndarray) -> np.ndarray:
@@ -163,12 +168,11 @@ class CropCalendar:
             imp[unit(cover)] = fraction
             green[unit(cover)] = (1 - fraction) * grass_green(doy)
             spectrum[unit(cover)] = SPECTRUM_INDEX["grass"]
-        return {"green": green, "dry": dry, "water": water, "lint": lint, "impervious": imp,
-                "spectrum": spectrum}
+        return {"green": green, "dry": dry, "water": water, "lint": lint, "impervious": imp, "spectrum": spectrum}
 
 
 def _date(year: int, day: float) -> dt.date:
-    return dt.date(year, 1, 1) + dt.timedelta(days=int(round(day)))
+    return dt.date(year, 1, 1) + dt.timedelta(days=round(day))
 
 
 def make_calendar(rng: np.random.Generator, landscape: Landscape, years: tuple[int, ...]) -> CropCalendar:
@@ -199,7 +203,7 @@ def make_calendar(rng: np.random.Generator, landscape: Landscape, years: tuple[i
     cycles: list[tuple[int, int, int, CropModel]] = []
     rows: list[dict[str, object]] = []
     for f in range(nf):
-        last_harvest = -10**9
+        last_harvest = -(10**9)
         for j, y in enumerate(cal_years):
             code = int(codes[f + 1, j])
             crops = []
@@ -227,25 +231,44 @@ def make_calendar(rng: np.random.Generator, landscape: Landscape, years: tuple[i
                 last_harvest = harvest
             if y in years:
                 first_c, second_c = (24, 5) if code == 26 else (code, None)
-                rows.append({
-                    "field_id": f + 1, "year": y, "cdl_code": code, "management": names[management[f]],
-                    "first_crop": first_c, "second_crop": second_c,
-                    "planting_date": planted[0][0] if planted else None,
-                    "harvest_date": planted[0][1] if planted else None,
-                    "second_planting_date": planted[1][0] if len(planted) > 1 else None,
-                    "second_harvest_date": planted[1][1] if len(planted) > 1 else None,
-                    "weather_shift_days": round(shift[y], 1),
-                })
+                rows.append(
+                    {
+                        "field_id": f + 1,
+                        "year": y,
+                        "cdl_code": code,
+                        "management": names[management[f]],
+                        "first_crop": first_c,
+                        "second_crop": second_c,
+                        "planting_date": planted[0][0] if planted else None,
+                        "harvest_date": planted[0][1] if planted else None,
+                        "second_planting_date": planted[1][0] if len(planted) > 1 else None,
+                        "second_harvest_date": planted[1][1] if len(planted) > 1 else None,
+                        "weather_shift_days": round(shift[y], 1),
+                    }
+                )
 
-    schema = pa.schema([
-        ("field_id", pa.int64()), ("year", pa.int16()), ("cdl_code", pa.int32()), ("management", pa.string()),
-        ("first_crop", pa.int32()), ("second_crop", pa.int32()), ("planting_date", pa.date32()),
-        ("harvest_date", pa.date32()), ("second_planting_date", pa.date32()),
-        ("second_harvest_date", pa.date32()), ("weather_shift_days", pa.float32()),
-    ])
+    schema = pa.schema(
+        [
+            ("field_id", pa.int64()),
+            ("year", pa.int16()),
+            ("cdl_code", pa.int32()),
+            ("management", pa.string()),
+            ("first_crop", pa.int32()),
+            ("second_crop", pa.int32()),
+            ("planting_date", pa.date32()),
+            ("harvest_date", pa.date32()),
+            ("second_planting_date", pa.date32()),
+            ("second_harvest_date", pa.date32()),
+            ("weather_shift_days", pa.float32()),
+        ]
+    )
     truth = pa.Table.from_pylist(rows, schema=schema)
     return CropCalendar(
-        landscape=landscape, years=tuple(years), codes=codes, first_year=first, truth=truth,
+        landscape=landscape,
+        years=tuple(years),
+        codes=codes,
+        first_year=first,
+        truth=truth,
         cyc_unit=np.array([c[0] for c in cycles], dtype=np.int64),
         cyc_plant=np.array([c[1] for c in cycles], dtype=np.int64),
         cyc_harvest=np.array([c[2] for c in cycles], dtype=np.int64),

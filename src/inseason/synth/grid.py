@@ -18,8 +18,19 @@ LABEL_EPSG = 5070  # NAD83 / Conus Albers, the CDL grid
 LABEL_RES = 30
 #: Sentinel-2 band name → ground sampling distance in metres.
 BAND_RES: dict[str, int] = {
-    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20,
-    "B08": 10, "B8A": 20, "B09": 60, "B11": 20, "B12": 20, "SCL": 20,
+    "B01": 60,
+    "B02": 10,
+    "B03": 10,
+    "B04": 10,
+    "B05": 20,
+    "B06": 20,
+    "B07": 20,
+    "B08": 10,
+    "B8A": 20,
+    "B09": 60,
+    "B11": 20,
+    "B12": 20,
+    "SCL": 20,
 }
 SPECTRAL_BANDS: tuple[str, ...] = tuple(b for b in BAND_RES if b != "SCL")
 
@@ -55,8 +66,8 @@ class Tile:
 
 def mgrs_name(easting: float, northing: float, zone: int, lat: float) -> str:
     """The MGRS grid-zone and 100 km square designation (e.g. ``15SXR``) of a UTM coordinate."""
-    column = _MGRS_COLUMNS[(zone - 1) % 3][int(floor(easting / 100_000)) - 1]
-    row = _MGRS_ROWS[(int(floor(northing / 100_000)) + (5 if zone % 2 == 0 else 0)) % 20]
+    column = _MGRS_COLUMNS[(zone - 1) % 3][floor(easting / 100_000) - 1]
+    row = _MGRS_ROWS[(floor(northing / 100_000) + (5 if zone % 2 == 0 else 0)) % 20]
     return f"{zone}{_LAT_BANDS[int((lat + 80) // 8)]}{column}{row}"
 
 
@@ -82,8 +93,8 @@ class WorldGrid:
 
     def tile_window(self, tile: Tile) -> tuple[slice, slice]:
         """Rows and columns of the landscape grid covered by ``tile``."""
-        r0 = int(round((self.top - tile.top) / 10))
-        c0 = int(round((tile.left - self.left) / 10))
+        r0 = round((self.top - tile.top) / 10)
+        c0 = round((tile.left - self.left) / 10)
         n = tile.size_m // 10
         return slice(r0, r0 + n), slice(c0, c0 + n)
 
@@ -114,6 +125,13 @@ def world_grid(config: SynthConfig) -> WorldGrid:
             # neighbours get the next column / previous row letters, as MGRS squares do
             col = columns[(columns.index(base[3]) + i) % len(columns)]
             row = _MGRS_ROWS[(_MGRS_ROWS.index(base[4]) - j) % len(_MGRS_ROWS)]
-            tiles.append(Tile(name=f"{base[:3]}{col}{row}", epsg=UTM_EPSG, left=left + i * step,
-                              top=top - j * step, size_m=config.tile_m))
+            tiles.append(
+                Tile(
+                    name=f"{base[:3]}{col}{row}",
+                    epsg=UTM_EPSG,
+                    left=left + i * step,
+                    top=top - j * step,
+                    size_m=config.tile_m,
+                )
+            )
     return WorldGrid(tiles=tuple(tiles), left=left, top=top, width_m=width, height_m=height)

@@ -15,29 +15,47 @@ from inseason.synth.grid import LABEL_EPSG, LABEL_RES, UTM_EPSG, WorldGrid
 
 #: Where CDL's classifier goes wrong most: each crop's usual confusion partners.
 CONFUSION: dict[int, tuple[int, ...]] = {
-    1: (5, 4), 2: (5,), 3: (5, 111), 4: (1,), 5: (2, 1), 24: (61, 176), 26: (5, 24), 61: (176,), 176: (61, 37),
+    1: (5, 4),
+    2: (5,),
+    3: (5, 111),
+    4: (1,),
+    5: (2, 1),
+    24: (61, 176),
+    26: (5, 24),
+    61: (176,),
+    176: (61, 37),
 }
 
 
 def label_grid(grid: WorldGrid) -> tuple[Affine, tuple[int, int]]:
     """The 30 m Conus Albers grid (snapped to CDL's 30 m lattice) that covers the world."""
     left, bottom, right, top = transform_bounds(
-        UTM_EPSG, LABEL_EPSG, grid.left, grid.top - grid.height_m, grid.left + grid.width_m, grid.top)
+        UTM_EPSG, LABEL_EPSG, grid.left, grid.top - grid.height_m, grid.left + grid.width_m, grid.top
+    )
     left, bottom = np.floor(left / LABEL_RES) * LABEL_RES, np.floor(bottom / LABEL_RES) * LABEL_RES
     right, top = np.ceil(right / LABEL_RES) * LABEL_RES, np.ceil(top / LABEL_RES) * LABEL_RES
     shape = (int((top - bottom) / LABEL_RES), int((right - left) / LABEL_RES))
     return Affine(LABEL_RES, 0, left, 0, -LABEL_RES, top), shape
 
 
-def cdl_raster(calendar: CropCalendar, grid: WorldGrid, year: int, rng: np.random.Generator,
-               *, noise: float) -> tuple[np.ndarray, Affine]:
+def cdl_raster(
+    calendar: CropCalendar, grid: WorldGrid, year: int, rng: np.random.Generator, *, noise: float
+) -> tuple[np.ndarray, Affine]:
     """The year's label raster: the 10 m truth reduced to 30 m Albers by majority, plus CDL-like noise."""
     truth = calendar.code_of(year)[calendar.landscape.units]
     transform, shape = label_grid(grid)
     labels = np.zeros(shape, dtype=np.uint8)
-    reproject(truth, labels, src_transform=grid.transform, src_crs=f"EPSG:{UTM_EPSG}",
-              dst_transform=transform, dst_crs=f"EPSG:{LABEL_EPSG}", resampling=Resampling.mode,
-              src_nodata=0, dst_nodata=0)
+    reproject(
+        truth,
+        labels,
+        src_transform=grid.transform,
+        src_crs=f"EPSG:{UTM_EPSG}",
+        dst_transform=transform,
+        dst_crs=f"EPSG:{LABEL_EPSG}",
+        resampling=Resampling.mode,
+        src_nodata=0,
+        dst_nodata=0,
+    )
     flip = (rng.random(shape) < noise) & np.isin(labels, list(CONFUSION))
     for code, partners in CONFUSION.items():
         where = flip & (labels == code)
@@ -48,7 +66,19 @@ def cdl_raster(calendar: CropCalendar, grid: WorldGrid, year: int, rng: np.rando
 def write_cdl(path: Path, labels: np.ndarray, transform: Affine, year: int, *, block_size: int) -> int:
     """Write a label raster as a COG with CDL's colour table and the class names present as tags."""
     present = [int(c) for c in np.unique(labels) if c]
-    tags = {"YEAR": str(year), "SOURCE": "inseason synthetic CDL-like labels",
-            **{f"CLASS_{c}": cdl_class(c).name for c in present}}
-    return write_cog(path, labels, crs=LABEL_EPSG, transform=transform, nodata=0, block_size=block_size,
-                     resampling="NEAREST", colormap=cdl_colormap(), tags=tags)
+    tags = {
+        "YEAR": str(year),
+        "SOURCE": "inseason synthetic CDL-like labels",
+        **{f"CLASS_{c}": cdl_class(c).name for c in present},
+    }
+    return write_cog(
+        path,
+        labels,
+        crs=LABEL_EPSG,
+        transform=transform,
+        nodata=0,
+        block_size=block_size,
+        resampling="NEAREST",
+        colormap=cdl_colormap(),
+        tags=tags,
+    )

@@ -7,6 +7,7 @@ on a field each year is decided in :mod:`inseason.synth.crops`.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -33,9 +34,15 @@ class Cover(IntEnum):
 
 #: CDL code of each non-field cover (roads are mapped like CDL does: developed/open space).
 COVER_CDL: dict[Cover, int] = {
-    Cover.WATER: 111, Cover.DECIDUOUS_FOREST: 141, Cover.WOODY_WETLANDS: 190, Cover.GRASS: 176,
-    Cover.DEVELOPED_OPEN: 121, Cover.DEVELOPED_LOW: 122, Cover.DEVELOPED_MEDIUM: 123,
-    Cover.DEVELOPED_HIGH: 124, Cover.ROAD: 121,
+    Cover.WATER: 111,
+    Cover.DECIDUOUS_FOREST: 141,
+    Cover.WOODY_WETLANDS: 190,
+    Cover.GRASS: 176,
+    Cover.DEVELOPED_OPEN: 121,
+    Cover.DEVELOPED_LOW: 122,
+    Cover.DEVELOPED_MEDIUM: 123,
+    Cover.DEVELOPED_HIGH: 124,
+    Cover.ROAD: 121,
 }
 
 _ROAD_SPACING_PX = 160  # section lines every mile (1.6 km)
@@ -61,8 +68,9 @@ class Landscape:
         return self.n_fields + 1 + len(Cover)
 
 
-def _split(rng: np.random.Generator, r0: int, r1: int, c0: int, c1: int, target: float,
-           out: list[tuple[int, int, int, int]]) -> None:
+def _split(
+    rng: np.random.Generator, r0: int, r1: int, c0: int, c1: int, target: float, out: list[tuple[int, int, int, int]]
+) -> None:
     """Recursively cut a block into field rectangles near ``target`` pixels each."""
     h, w = r1 - r0, c1 - c0
     if h * w <= target * 1.6 or min(h, w) < 16:
@@ -94,8 +102,8 @@ def make_landscape(rng: np.random.Generator, shape: tuple[int, int], *, field_sc
     row_edges, col_edges = [0, *rows, h], [0, *cols, w]
     target = _FIELD_MEDIAN_PX * field_scale**2
     rects: list[tuple[int, int, int, int]] = []
-    for a, b in zip(row_edges[:-1], row_edges[1:]):
-        for c, d in zip(col_edges[:-1], col_edges[1:]):
+    for a, b in itertools.pairwise(row_edges):
+        for c, d in itertools.pairwise(col_edges):
             _split(rng, a + 2, b, c + 2, d, target * float(rng.lognormal(0.0, 0.35)), rects)
     for r0, r1, c0, c1 in rects:
         cover[r0 + 1 : r1, c0 + 1 : c1] = Cover.FIELD
@@ -108,7 +116,8 @@ def make_landscape(rng: np.random.Generator, shape: tuple[int, int], *, field_sc
     along, across = (w, h) if w >= h else (h, w)
     t = np.arange(along)
     centre = across * rng.uniform(0.3, 0.7) + across * 0.12 * np.sin(
-        2 * np.pi * t / rng.uniform(0.6, 1.2) / along + rng.uniform(0, 2 * np.pi))
+        2 * np.pi * t / rng.uniform(0.6, 1.2) / along + rng.uniform(0, 2 * np.pi)
+    )
     centre += np.cumsum(rng.normal(0, 0.4, along))
     half_width = (10 + 12 * field_scale) * (1 + 0.3 * np.sin(t / 37.0))
     dist = np.abs(np.arange(across)[:, None] - centre[None, :])
@@ -127,8 +136,12 @@ def make_landscape(rng: np.random.Generator, shape: tuple[int, int], *, field_sc
     radius = 0.08 * min(h, w) * rng.uniform(0.8, 1.2)
     yy, xx = np.ogrid[:h, :w]
     town = np.hypot(yy - rc, xx - cc) / radius
-    for limit, kind in ((1.0, Cover.DEVELOPED_OPEN), (0.8, Cover.DEVELOPED_LOW),
-                        (0.55, Cover.DEVELOPED_MEDIUM), (0.3, Cover.DEVELOPED_HIGH)):
+    for limit, kind in (
+        (1.0, Cover.DEVELOPED_OPEN),
+        (0.8, Cover.DEVELOPED_LOW),
+        (0.55, Cover.DEVELOPED_MEDIUM),
+        (0.3, Cover.DEVELOPED_HIGH),
+    ):
         cover[(town < limit) & (cover != Cover.WATER)] = kind
 
     # Fields are the connected pieces left; slivers cut off by woods or water become grass.

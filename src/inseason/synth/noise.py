@@ -6,8 +6,9 @@ import numpy as np
 from scipy import ndimage
 
 
-def gaussian_field(rng: np.random.Generator, shape: tuple[int, int], *, scale_px: float,
-                   beta: float = 3.0) -> np.ndarray:
+def gaussian_field(
+    rng: np.random.Generator, shape: tuple[int, int], *, scale_px: float, beta: float = 3.0
+) -> np.ndarray:
     """A zero-mean, unit-variance random field with a power-law spectrum (``k**-beta``).
 
     ``scale_px`` is the correlation length in pixels: wavelengths shorter than it are damped, so larger
@@ -26,8 +27,9 @@ def gaussian_field(rng: np.random.Generator, shape: tuple[int, int], *, scale_px
     return field / std if std > 0 else field
 
 
-def upsampled_field(rng: np.random.Generator, shape: tuple[int, int], *, factor: int, scale_px: float,
-                    beta: float = 3.0) -> np.ndarray:
+def upsampled_field(
+    rng: np.random.Generator, shape: tuple[int, int], *, factor: int, scale_px: float, beta: float = 3.0
+) -> np.ndarray:
     """A smooth field made on a grid ``factor`` times coarser and interpolated up: cheap for big rasters."""
     coarse = (-(-shape[0] // factor) + 1, -(-shape[1] // factor) + 1)
     field = gaussian_field(rng, coarse, scale_px=scale_px / factor, beta=beta)

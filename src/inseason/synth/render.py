@@ -58,8 +58,14 @@ def swath_polygon(grid: WorldGrid) -> Polygon:
     """The partial orbit's imaged area in UTM (a half-plane, clipped generously around the world)."""
     far = 10 * (grid.width_m + grid.height_m)
     top, bottom = -far, grid.height_m + far
-    return Polygon([(grid.left - far, grid.top + far), (grid.left + _swath_edge(grid, top), grid.top + far),
-                    (grid.left + _swath_edge(grid, bottom), grid.top - bottom), (grid.left - far, grid.top - bottom)])
+    return Polygon(
+        [
+            (grid.left - far, grid.top + far),
+            (grid.left + _swath_edge(grid, top), grid.top + far),
+            (grid.left + _swath_edge(grid, bottom), grid.top - bottom),
+            (grid.left - far, grid.top - bottom),
+        ]
+    )
 
 
 def render(world: WorldState, take: Datatake) -> dict[str, np.ndarray]:
@@ -79,9 +85,14 @@ def render(world: WorldState, take: Datatake) -> dict[str, np.ndarray]:
     soil = np.clip(1 - green - dry - water - lint - imp, 0, 1)
     turbidity = np.float32(rng.uniform(0.8, 1.3))
     canopy = spectra.GREEN[state["spectrum"][units]]  # (h, w, 12)
-    surface = (green[..., None] * canopy + dry[..., None] * spectra.DRY + water[..., None] * spectra.WATER * turbidity
-               + lint[..., None] * spectra.LINT + imp[..., None] * spectra.IMPERVIOUS
-               + soil[..., None] * spectra.SOIL * np.float32(take.soil_moisture))
+    surface = (
+        green[..., None] * canopy
+        + dry[..., None] * spectra.DRY
+        + water[..., None] * spectra.WATER * turbidity
+        + lint[..., None] * spectra.LINT
+        + imp[..., None] * spectra.IMPERVIOUS
+        + soil[..., None] * spectra.SOIL * np.float32(take.soil_moisture)
+    )
     surface = np.moveaxis(surface, -1, 0)  # (12, h, w)
 
     # Atmosphere: clouds thresholded to the requested fraction of valid pixels, shadows cast to the
@@ -97,18 +108,22 @@ def render(world: WorldState, take: Datatake) -> dict[str, np.ndarray]:
     if take.cloud > 0:
         threshold = np.quantile(inner[valid], 1 - take.cloud) if valid.any() else np.inf
         z = (field - threshold) / 0.6
-        opacity_all = np.where(z > 0, CLOUD_OPACITY + (1 - CLOUD_OPACITY) * (1 - np.exp(-z)),
-                               CLOUD_OPACITY * np.exp(np.minimum(z, 0) * 8)).astype(np.float32)
+        opacity_all = np.where(
+            z > 0, CLOUD_OPACITY + (1 - CLOUD_OPACITY) * (1 - np.exp(-z)), CLOUD_OPACITY * np.exp(np.minimum(z, 0) * 8)
+        ).astype(np.float32)
     else:
         opacity_all = np.zeros_like(field)
     opacity = opacity_all[pad:, pad:]
-    shadow = opacity_all[pad + dy: pad + dy + h, pad + dx: pad + dx + w] * (opacity < CLOUD_OPACITY)
+    shadow = opacity_all[pad + dy : pad + dy + h, pad + dx : pad + dx + w] * (opacity < CLOUD_OPACITY)
     cirrus = np.zeros((h, w), np.float32)
     if take.cirrus:
         veil = upsampled_field(rng, (h, w), factor=6, scale_px=300)
         cirrus = (0.6 * np.clip(veil - 0.3, 0, None)).astype(np.float32)
-    seen = ((surface * (1 - 0.6 * shadow)) * (1 - opacity) + opacity * spectra.CLOUD[:, None, None]
-            + cirrus * spectra.CIRRUS[:, None, None])
+    seen = (
+        (surface * (1 - 0.6 * shadow)) * (1 - opacity)
+        + opacity * spectra.CLOUD[:, None, None]
+        + cirrus * spectra.CIRRUS[:, None, None]
+    )
 
     out: dict[str, np.ndarray] = {}
     offset = -boa_offset(take.baseline)
@@ -126,9 +141,17 @@ def render(world: WorldState, take: Datatake) -> dict[str, np.ndarray]:
     return out
 
 
-def _scene_classification(rng: np.random.Generator, take: Datatake, grid: WorldGrid, seen: np.ndarray,
-                          opacity: np.ndarray, shadow: np.ndarray, cirrus: np.ndarray, water: np.ndarray,
-                          soil: np.ndarray) -> np.ndarray:
+def _scene_classification(
+    rng: np.random.Generator,
+    take: Datatake,
+    grid: WorldGrid,
+    seen: np.ndarray,
+    opacity: np.ndarray,
+    shadow: np.ndarray,
+    cirrus: np.ndarray,
+    water: np.ndarray,
+    soil: np.ndarray,
+) -> np.ndarray:
     """SCL at 20 m: right most of the time, with the misses and false alarms real SCL has."""
     red, nir = _block_mean(seen[_BAND_INDEX["B04"]], 2), _block_mean(seen[_BAND_INDEX["B8A"]], 2)
     a, sh, ci = _block_mean(opacity, 2), _block_mean(shadow, 2), _block_mean(cirrus, 2)

@@ -14,7 +14,13 @@ from inseason.cog import write_cog
 from inseason.synth.acquisitions import Datatake, boa_offset
 from inseason.synth.grid import BAND_RES, Tile
 from inseason.synth.render import (
-    SCL_CIRRUS, SCL_CLOUD_HIGH, SCL_CLOUD_MEDIUM, SCL_NODATA, WorldState, render, swath_polygon,
+    SCL_CIRRUS,
+    SCL_CLOUD_HIGH,
+    SCL_CLOUD_MEDIUM,
+    SCL_NODATA,
+    WorldState,
+    render,
+    swath_polygon,
 )
 
 _PLATFORM_CODE = {"sentinel-2a": "S2A", "sentinel-2b": "S2B", "sentinel-2c": "S2C"}
@@ -30,15 +36,16 @@ def scene_dir(take: Datatake, tile: Tile, *, version: int = 0) -> str:
     return f"scenes/{tile.name}/{take.date.year}/{scene_id(take, tile, version=version)}"
 
 
-def tile_arrays(world: WorldState, take: Datatake, tile: Tile,
-                rendered: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def tile_arrays(
+    world: WorldState, take: Datatake, tile: Tile, rendered: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """The arrays of ``take`` cut to ``tile`` (the generator's truth for the tile's COGs)."""
     rendered = rendered if rendered is not None else render(world, take)
     rows, cols = world.grid.tile_window(tile)
     out = {}
     for band, array in rendered.items():
         f = BAND_RES[band] // 10
-        out[band] = array[rows.start // f: rows.stop // f, cols.start // f: cols.stop // f]
+        out[band] = array[rows.start // f : rows.stop // f, cols.start // f : cols.stop // f]
     return out
 
 
@@ -71,19 +78,40 @@ def write_datatake(world: WorldState, take: Datatake, root: Path, *, block_size:
             size = 0
             for band, array in arrays.items():
                 res = BAND_RES[band]
-                size += write_cog(root / folder / f"{band}.tif", array, crs=tile.epsg,
-                                  transform=tile.transform(res), nodata=0, block_size=block_size,
-                                  resampling="NEAREST" if band == "SCL" else "AVERAGE")
-            records.append({
-                "scene_id": scene_id(take, tile, version=version), "scene_dir": folder, "tile": tile.name,
-                "epsg": tile.epsg, "datetime": take.datetime.isoformat(), "platform": take.platform,
-                "relative_orbit": take.relative_orbit, "datatake": take.index,
-                "datatake_id": f"GS2{_PLATFORM_CODE[take.platform][-1]}_{take.datetime:%Y%m%dT%H%M%S}_{take.relative_orbit:03d}",
-                "processing_baseline": baseline, "boa_offset": boa_offset(baseline), "reprocessed": version,
-                "cloud_cover": round(float(cloudy) * 100, 4),
-                "nodata_percentage": round(float(1 - valid.mean()) * 100, 4),
-                "requested_cloud": take.cloud, "footprint": footprint, "bbox": bbox, "bytes": size,
-                "transforms": {str(r): list(tile.transform(r))[:6] for r in (10, 20, 60)},
-                "shapes": {str(r): list(tile.shape(r)) for r in (10, 20, 60)},
-            })
+                size += write_cog(
+                    root / folder / f"{band}.tif",
+                    array,
+                    crs=tile.epsg,
+                    transform=tile.transform(res),
+                    nodata=0,
+                    block_size=block_size,
+                    resampling="NEAREST" if band == "SCL" else "AVERAGE",
+                )
+            records.append(
+                {
+                    "scene_id": scene_id(take, tile, version=version),
+                    "scene_dir": folder,
+                    "tile": tile.name,
+                    "epsg": tile.epsg,
+                    "datetime": take.datetime.isoformat(),
+                    "platform": take.platform,
+                    "relative_orbit": take.relative_orbit,
+                    "datatake": take.index,
+                    "datatake_id": (
+                        f"GS2{_PLATFORM_CODE[take.platform][-1]}_{take.datetime:%Y%m%dT%H%M%S}"
+                        f"_{take.relative_orbit:03d}"
+                    ),
+                    "processing_baseline": baseline,
+                    "boa_offset": boa_offset(baseline),
+                    "reprocessed": version,
+                    "cloud_cover": round(float(cloudy) * 100, 4),
+                    "nodata_percentage": round(float(1 - valid.mean()) * 100, 4),
+                    "requested_cloud": take.cloud,
+                    "footprint": footprint,
+                    "bbox": bbox,
+                    "bytes": size,
+                    "transforms": {str(r): list(tile.transform(r))[:6] for r in (10, 20, 60)},
+                    "shapes": {str(r): list(tile.shape(r)) for r in (10, 20, 60)},
+                }
+            )
     return records

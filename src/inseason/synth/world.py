@@ -98,8 +98,16 @@ def _write_take(args: tuple[Any, Path, int]) -> list[dict[str, Any]]:
     return write_datatake(_STATE, take, root, block_size=block_size)
 
 
-def synth(out: str | os.PathLike[str], *, size: str = "tiny", seed: int = 1, overwrite: bool = False,
-          workers: int | None = None, quiet: bool = False, **overrides: Any) -> WorldSummary:
+def synth(
+    out: str | os.PathLike[str],
+    *,
+    size: str = "tiny",
+    seed: int = 1,
+    overwrite: bool = False,
+    workers: int | None = None,
+    quiet: bool = False,
+    **overrides: Any,
+) -> WorldSummary:
     """Generate a synthetic world of ``size`` (tiny, small, demo, large) into ``out``.
 
     ``overrides`` replace fields of the size's :class:`~inseason.config.SynthConfig` (``years``,
@@ -115,8 +123,10 @@ def synth(out: str | os.PathLike[str], *, size: str = "tiny", seed: int = 1, ove
     out.parent.mkdir(parents=True, exist_ok=True)
     need, free = _estimated_bytes(config, len(takes)), shutil.disk_usage(out.parent).free
     if need > free * 0.9:
-        raise OutputError(f"not enough disk space in {out.parent}: the {size} world needs about "
-                          f"{need / 1e6:,.0f} MB and {free / 1e6:,.0f} MB are free")
+        raise OutputError(
+            f"not enough disk space in {out.parent}: the {size} world needs about "
+            f"{need / 1e6:,.0f} MB and {free / 1e6:,.0f} MB are free"
+        )
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -139,8 +149,9 @@ def synth(out: str | os.PathLike[str], *, size: str = "tiny", seed: int = 1, ove
     return WorldSummary(path=out, info=info)
 
 
-def _build(root: Path, config: SynthConfig, state: WorldState, takes: list[Any], *, workers: int | None,
-           quiet: bool) -> dict[str, Any]:
+def _build(
+    root: Path, config: SynthConfig, state: WorldState, takes: list[Any], *, workers: int | None, quiet: bool
+) -> dict[str, Any]:
     root.mkdir(parents=True)
     for sub in ("labels", "scenes", "truth"):
         (root / sub).mkdir()
@@ -152,8 +163,9 @@ def _build(root: Path, config: SynthConfig, state: WorldState, takes: list[Any],
         task = bar.add_task("labels", total=len(config.years))
         for year in config.years:
             labels, transform = cdl_raster(calendar, grid, year, rng, noise=config.label_noise)
-            total += write_cdl(root / "labels" / f"CDL_{year}.tif", labels, transform, year,
-                               block_size=config.block_size)
+            total += write_cdl(
+                root / "labels" / f"CDL_{year}.tif", labels, transform, year, block_size=config.block_size
+            )
             for code, count in zip(*np.unique(labels, return_counts=True)):
                 if code:
                     classes[int(code)] = classes.get(int(code), 0) + int(count)
@@ -163,8 +175,9 @@ def _build(root: Path, config: SynthConfig, state: WorldState, takes: list[Any],
         task = bar.add_task("scenes", total=len(takes))
         records: list[dict[str, Any]] = []
         jobs = [(take, root, config.block_size) for take in takes]
-        for _, batch in run_local(_write_take, jobs, workers=workers or default_workers(4),
-                                  initializer=_init_worker, initargs=(state,)):
+        for _, batch in run_local(
+            _write_take, jobs, workers=workers or default_workers(4), initializer=_init_worker, initargs=(state,)
+        ):
             records.extend(batch)
             bar.advance(task)
         records.sort(key=lambda r: (r["datetime"], r["tile"], r["scene_id"]))
@@ -175,18 +188,33 @@ def _build(root: Path, config: SynthConfig, state: WorldState, takes: list[Any],
     west, south, east, north = grid.lonlat_bounds()
     inset_x, inset_y = (east - west) * 0.02, (north - south) * 0.02
     aoi = box(west + inset_x, south + inset_y, east - inset_x, north - inset_y)
-    _write_json(root / "aoi.geojson", {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"name": f"inseason {config.size} world"}, "geometry": mapping(aoi)}]})
+    _write_json(
+        root / "aoi.geojson",
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"name": f"inseason {config.size} world"}, "geometry": mapping(aoi)}
+            ],
+        },
+    )
     dates = sorted({r["datetime"][:10] for r in records})
     info = {
-        "inseason:world_version": WORLD_VERSION, "generator": f"inseason {version('inseason')}",
-        "size": config.size, "seed": config.seed, "config": config.model_dump(mode="json"),
-        "scene_epsg": UTM_EPSG, "label_epsg": LABEL_EPSG, "years": list(config.years),
+        "inseason:world_version": WORLD_VERSION,
+        "generator": f"inseason {version('inseason')}",
+        "size": config.size,
+        "seed": config.seed,
+        "config": config.model_dump(mode="json"),
+        "scene_epsg": UTM_EPSG,
+        "label_epsg": LABEL_EPSG,
+        "years": list(config.years),
         "bbox": [round(v, 7) for v in (west, south, east, north)],
         "tiles": [{"name": t.name, "epsg": t.epsg, "bounds": list(t.bounds), "size_m": t.size_m} for t in grid.tiles],
-        "fields": calendar.landscape.n_fields, "datatakes": len(takes), "scenes": len(records),
+        "fields": calendar.landscape.n_fields,
+        "datatakes": len(takes),
+        "scenes": len(records),
         "reprocessed_scenes": sum(r["reprocessed"] for r in records),
-        "first_date": dates[0], "last_date": dates[-1],
+        "first_date": dates[0],
+        "last_date": dates[-1],
         "classes": {str(c): {"name": cdl_class(c).name, "pixels": n} for c, n in sorted(classes.items())},
         "bytes": total,
     }
@@ -207,28 +235,54 @@ def _write_truth(root: Path, state: WorldState) -> None:
     units = landscape.units
     to_albers = Transformer.from_crs(UTM_EPSG, LABEL_EPSG, always_xy=True)
     polygons: dict[int, Any] = {}
-    for geom, value in shapes(units, mask=(units <= landscape.n_fields) & (units > 0),
-                              transform=state.grid.transform, connectivity=4):
+    for geom, value in shapes(
+        units, mask=(units <= landscape.n_fields) & (units > 0), transform=state.grid.transform, connectivity=4
+    ):
         polygons[int(value)] = shapely.transform(shape(geom), to_albers.transform, interleaved=False)
     ids = sorted(polygons)
     crs = CRS.from_epsg(LABEL_EPSG)
-    geo = {"version": "1.0.0", "primary_column": "geometry", "columns": {"geometry": {
-        "encoding": "WKB", "geometry_types": ["Polygon"], "crs": crs.to_json_dict(),
-        "bbox": list(state.grid.lonlat_bounds())}}}
-    table = pa.table({
-        "field_id": pa.array(ids, pa.int64()),
-        "area_ha": pa.array([round(polygons[i].area / 10_000, 3) for i in ids], pa.float64()),
-        "geometry": pa.array([polygons[i].wkb for i in ids], pa.binary()),
-    }).replace_schema_metadata({b"geo": json.dumps(geo).encode(), b"inseason:crs": f"EPSG:{LABEL_EPSG}".encode()})
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {
+            "geometry": {
+                "encoding": "WKB",
+                "geometry_types": ["Polygon"],
+                "crs": crs.to_json_dict(),
+                "bbox": list(state.grid.lonlat_bounds()),
+            }
+        },
+    }
+    table = pa.table(
+        {
+            "field_id": pa.array(ids, pa.int64()),
+            "area_ha": pa.array([round(polygons[i].area / 10_000, 3) for i in ids], pa.float64()),
+            "geometry": pa.array([polygons[i].wkb for i in ids], pa.binary()),
+        }
+    ).replace_schema_metadata({b"geo": json.dumps(geo).encode(), b"inseason:crs": f"EPSG:{LABEL_EPSG}".encode()})
     pq.write_table(table, root / "truth" / "fields.parquet")
     pq.write_table(state.calendar.truth, root / "truth" / "crops.parquet")
 
 
 def _write_scene_truth(root: Path, records: list[dict[str, Any]]) -> None:
-    keys = ("scene_id", "tile", "datatake", "platform", "relative_orbit", "processing_baseline", "boa_offset",
-            "reprocessed", "requested_cloud", "cloud_cover", "nodata_percentage", "bytes")
+    keys = (
+        "scene_id",
+        "tile",
+        "datatake",
+        "platform",
+        "relative_orbit",
+        "processing_baseline",
+        "boa_offset",
+        "reprocessed",
+        "requested_cloud",
+        "cloud_cover",
+        "nodata_percentage",
+        "bytes",
+    )
     table = pa.table({k: [r[k] for r in records] for k in keys})
-    table = table.append_column("date", pa.array([dt.date.fromisoformat(r["datetime"][:10]) for r in records], pa.date32()))
+    table = table.append_column(
+        "date", pa.array([dt.date.fromisoformat(r["datetime"][:10]) for r in records], pa.date32())
+    )
     pq.write_table(table, root / "truth" / "scenes.parquet")
 
 

@@ -10,9 +10,24 @@ Both servers bind 127.0.0.1 on a free port by default, run in background threads
 ``delay_s``) to exercise retry code.
 """
 
-from inseason.testing.http_files import (LoopbackServer, RangeFileServer, RangeNotSatisfiable, RequestRecord,
-                                         ServerStats, parse_range)
+from inseason.testing.http_files import (
+    LoopbackServer,
+    RangeFileServer,
+    RangeNotSatisfiable,
+    RequestRecord,
+    ServerStats,
+    parse_range,
+)
 from inseason.testing.stac_api import StacApiServer, WorldServers, serve_world
 
-__all__ = ["LoopbackServer", "RangeFileServer", "RangeNotSatisfiable", "RequestRecord", "ServerStats",
-           "StacApiServer", "WorldServers", "parse_range", "serve_world"]
+__all__ = [
+    "LoopbackServer",
+    "RangeFileServer",
+    "RangeNotSatisfiable",
+    "RequestRecord",
+    "ServerStats",
+    "StacApiServer",
+    "WorldServers",
+    "parse_range",
+    "serve_world",
+]

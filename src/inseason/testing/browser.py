@@ -27,9 +27,18 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "chrome-extension:", "devtools:")
 
 _ARGUMENTS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-extensions", "--disable-default-apps", "--metrics-recording-only",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--metrics-recording-only",
     "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,Translate",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
 )
@@ -45,8 +54,10 @@ def browser_paths() -> tuple[str, str]:
     paths = (os.environ.get("INSEASON_CHROMIUM", CHROMIUM), os.environ.get("INSEASON_CHROMEDRIVER", CHROMEDRIVER))
     missing = [path for path in paths if not (Path(path).is_file() or shutil.which(path))]
     if missing:
-        raise BrowserMissing(f"{', '.join(missing)} not found: install the Debian packages with "
-                             "`sudo apt-get install -y chromium chromium-driver` (make test does it)")
+        raise BrowserMissing(
+            f"{', '.join(missing)} not found: install the Debian packages with "
+            "`sudo apt-get install -y chromium chromium-driver` (make test does it)"
+        )
     return paths
 
 
@@ -66,8 +77,10 @@ def headless_chromium(*, width: int = 1366, height: int = 900) -> Iterator[Any]:
     driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     try:
         driver.execute_cdp_cmd("Network.enable", {})
-        driver.execute_cdp_cmd("Network.emulateNetworkConditions",
-                               {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        driver.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
         yield driver
     finally:
         driver.quit()

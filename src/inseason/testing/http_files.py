@@ -93,12 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
     server: _HTTPServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.server.owner._serve(self)
 
-    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s " + format, self.server.owner.__class__.__name__, self.address_string(), *args)
 
 
@@ -175,8 +175,12 @@ class LoopbackServer:
             raise RuntimeError(f"{type(self).__name__} is already running at {self.url}")
         self._stopping.clear()
         self._httpd = _HTTPServer((self.host, self.requested_port), self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"{type(self).__name__}:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         log.debug("%s serving at %s", type(self).__name__, self.url)
         return self
@@ -209,8 +213,9 @@ class LoopbackServer:
     def stats(self) -> ServerStats:
         """A snapshot of the counters."""
         with self._lock:
-            return ServerStats(self._requests, self._bytes, dict(self._req_by_path), dict(self._bytes_by_path),
-                               tuple(self._log))
+            return ServerStats(
+                self._requests, self._bytes, dict(self._req_by_path), dict(self._bytes_by_path), tuple(self._log)
+            )
 
     def reset_stats(self) -> None:
         """Zero the counters and clear the request log."""
@@ -258,8 +263,11 @@ class LoopbackServer:
     def _send(self, h: _Handler, path: str, query: str, reply: Reply) -> None:
         head_only = h.command == "HEAD"
         with self._lock:
-            self._log.append(RequestRecord(h.command, path, query, reply.status, h.headers.get("Range"),
-                                           0 if head_only else reply.length))
+            self._log.append(
+                RequestRecord(
+                    h.command, path, query, reply.status, h.headers.get("Range"), 0 if head_only else reply.length
+                )
+            )
         h.send_response(reply.status)
         for key, value in reply.headers.items():
             h.send_header(key, value)
@@ -328,8 +336,9 @@ class RangeFileServer(LoopbackServer):
     symlinks pointing outside) get 403. ``srv.url + "a/b.tif"`` is the URL of ``root/a/b.tif``.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0,
-                 delay_s: float = 0.0) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, delay_s: float = 0.0
+    ) -> None:
         super().__init__(host=host, port=port, delay_s=delay_s)
         self.root = Path(root).resolve()
         if not self.root.is_dir():
@@ -353,16 +362,23 @@ class RangeFileServer(LoopbackServer):
             return Reply(404, {"Content-Type": "text/plain"}, b"not found\n")
         st = file.stat()
         size = st.st_size
-        common = {"Accept-Ranges": "bytes", "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
-                  "ETag": f'"{st.st_mtime_ns:x}-{size:x}"'}
+        common = {
+            "Accept-Ranges": "bytes",
+            "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
+            "ETag": f'"{st.st_mtime_ns:x}-{size:x}"',
+        }
         try:
             wanted = parse_range(headers.get("Range"), size)
         except RangeNotSatisfiable:
-            return Reply(416, {**common, "Content-Range": f"bytes */{size}", "Content-Type": "text/plain"},
-                         b"range not satisfiable\n")
+            return Reply(
+                416,
+                {**common, "Content-Range": f"bytes */{size}", "Content-Type": "text/plain"},
+                b"range not satisfiable\n",
+            )
         common["Content-Type"] = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         if wanted is None:
             return Reply(200, common, file=(file, 0, size))
         first, last = wanted
-        return Reply(206, {**common, "Content-Range": f"bytes {first}-{last}/{size}"},
-                     file=(file, first, last - first + 1))
+        return Reply(
+            206, {**common, "Content-Range": f"bytes {first}-{last}/{size}"}, file=(file, first, last - first + 1)
+        )

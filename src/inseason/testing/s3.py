@@ -27,8 +27,10 @@ from inseason.errors import InputError
 try:
     from moto.server import ThreadedMotoServer
 except ImportError as exc:
-    raise InputError(f"inseason.testing.s3 (the loopback S3 server of the tests) needs moto, which cannot be "
-                     f"imported ({exc}): pip install 'inseason[test]'") from exc
+    raise InputError(
+        f"inseason.testing.s3 (the loopback S3 server of the tests) needs moto, which cannot be "
+        f"imported ({exc}): pip install 'inseason[test]'"
+    ) from exc
 
 
 class LoopbackS3:
@@ -52,8 +54,9 @@ class LoopbackS3:
     def __enter__(self) -> LoopbackS3:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -65,8 +68,12 @@ class LoopbackS3:
 
     def environ(self) -> dict[str, str]:
         """Standard AWS variables that send every S3 client of this machine to this server."""
-        return {"AWS_ACCESS_KEY_ID": "loopback", "AWS_SECRET_ACCESS_KEY": "loopback", "AWS_REGION": "us-east-1",
-                "AWS_ENDPOINT_URL": self.endpoint_url}
+        return {
+            "AWS_ACCESS_KEY_ID": "loopback",
+            "AWS_SECRET_ACCESS_KEY": "loopback",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+        }
 
     @contextmanager
     def environment(self) -> Iterator[None]:
@@ -87,8 +94,13 @@ class LoopbackS3:
 
     def client(self):  # type: ignore[no-untyped-def]  # boto3 clients are generated at run time
         """A boto3 S3 client of this server."""
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1",
-                            aws_access_key_id="loopback", aws_secret_access_key="loopback")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="loopback",
+            aws_secret_access_key="loopback",
+        )
 
     def create_bucket(self, bucket: str) -> str:
         """Create ``bucket`` (if missing) and return ``s3://bucket``."""

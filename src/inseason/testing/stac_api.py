@@ -140,8 +140,9 @@ def parse_bbox(value: Any) -> tuple[float, float, float, float]:
     if len(nums) == 6:
         nums = [nums[0], nums[1], nums[3], nums[4]]
     if len(nums) != 4 or nums[0] > nums[2] or nums[1] > nums[3]:
-        raise _bad(f"invalid bbox {value!r}: expected 4 numbers west,south,east,north with west <= east "
-                   f"and south <= north")
+        raise _bad(
+            f"invalid bbox {value!r}: expected 4 numbers west,south,east,north with west <= east and south <= north"
+        )
     return nums[0], nums[1], nums[2], nums[3]
 
 
@@ -193,7 +194,8 @@ def parse_search(params: dict[str, Any]) -> _Query:
         ids=_strings(present["ids"], "ids") if "ids" in present else None,
         bbox=parse_bbox(present["bbox"]) if "bbox" in present else None,
         geometry=parse_intersects(present["intersects"]) if "intersects" in present else None,
-        start=start, end=end,
+        start=start,
+        end=end,
         limit=min(_int(present.get("limit", DEFAULT_LIMIT), "limit", 1), MAX_LIMIT),
         offset=_int(present.get("token", 0), "token", 0),
     )
@@ -212,8 +214,9 @@ def _href_path(href: str, doc_path: Path) -> Path | None:
     return (doc_path.parent / href).resolve()
 
 
-def load_catalog(path: Path) -> tuple[dict[str, Any], dict[str, tuple[dict[str, Any], Path]],
-                                      list[tuple[dict[str, Any], Path, str | None]]]:
+def load_catalog(
+    path: Path,
+) -> tuple[dict[str, Any], dict[str, tuple[dict[str, Any], Path]], list[tuple[dict[str, Any], Path, str | None]]]:
     """Walk a static catalog: ``(root document, {collection id: (doc, path)}, [(item, path, collection)])``."""
     collections: dict[str, tuple[dict[str, Any], Path]] = {}
     items: list[tuple[dict[str, Any], Path, str | None]] = []
@@ -248,9 +251,16 @@ class StacApiServer(LoopbackServer):
     hrefs are kept. Items' and collections' links point at this API.
     """
 
-    def __init__(self, catalog: str | os.PathLike[str], *, asset_base_url: str | None = None,
-                 world_root: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        catalog: str | os.PathLike[str],
+        *,
+        asset_base_url: str | None = None,
+        world_root: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        delay_s: float = 0.0,
+    ) -> None:
         super().__init__(host=host, port=port, delay_s=delay_s)
         path = Path(catalog)
         self.catalog_path = (path / "catalog.json" if path.is_dir() else path).resolve()
@@ -261,8 +271,12 @@ class StacApiServer(LoopbackServer):
         entries = [self._entry(doc, p, cid) for doc, p, cid in items]
         self._items = sorted(entries, key=lambda e: (e.start, e.id))
         self._by_id = {(e.collection, e.id): e for e in self._items}
-        log.debug("StacApiServer: %d collections, %d items from %s", len(self._collections), len(self._items),
-                  self.catalog_path)
+        log.debug(
+            "StacApiServer: %d collections, %d items from %s",
+            len(self._collections),
+            len(self._items),
+            self.catalog_path,
+        )
 
     @property
     def collection_ids(self) -> list[str]:
@@ -299,8 +313,15 @@ class StacApiServer(LoopbackServer):
             bbox = (bbox[0], bbox[1], bbox[3], bbox[4])
         cid = collection or ""
         item = {**self._with_assets(doc, doc_path), "collection": cid} if cid else self._with_assets(doc, doc_path)
-        return _Entry(item, doc["id"], cid, parse_instant(start), parse_instant(end),
-                      (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])), geometry)
+        return _Entry(
+            item,
+            doc["id"],
+            cid,
+            parse_instant(start),
+            parse_instant(end),
+            (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])),
+            geometry,
+        )
 
     # ---------------------------------------------------------------------------------- documents
 
@@ -308,41 +329,75 @@ class StacApiServer(LoopbackServer):
         return {"rel": rel, "href": self.url + path.lstrip("/"), "type": media, **extra}
 
     def _landing(self) -> dict[str, Any]:
-        links = [self._link("self", ""), self._link("root", ""), self._link("data", "collections"),
-                 self._link("conformance", "conformance"),
-                 self._link("search", "search", GEOJSON, method="GET"),
-                 self._link("search", "search", GEOJSON, method="POST")]
-        links += [self._link("child", f"collections/{quote(cid)}", title=self._collections[cid].get("title"))
-                  for cid in self.collection_ids]
-        return {"type": "Catalog", "stac_version": self._root.get("stac_version", "1.0.0"),
-                "id": self._root.get("id", "inseason-stac-api"), "title": self._root.get("title", ""),
-                "description": self._root.get("description", "A loopback STAC API for tests."),
-                "conformsTo": list(CONFORMS_TO), "links": links}
+        links = [
+            self._link("self", ""),
+            self._link("root", ""),
+            self._link("data", "collections"),
+            self._link("conformance", "conformance"),
+            self._link("search", "search", GEOJSON, method="GET"),
+            self._link("search", "search", GEOJSON, method="POST"),
+        ]
+        links += [
+            self._link("child", f"collections/{quote(cid)}", title=self._collections[cid].get("title"))
+            for cid in self.collection_ids
+        ]
+        return {
+            "type": "Catalog",
+            "stac_version": self._root.get("stac_version", "1.0.0"),
+            "id": self._root.get("id", "inseason-stac-api"),
+            "title": self._root.get("title", ""),
+            "description": self._root.get("description", "A loopback STAC API for tests."),
+            "conformsTo": list(CONFORMS_TO),
+            "links": links,
+        }
 
     def _collection(self, cid: str) -> dict[str, Any]:
         doc = self._collections[cid]
         base = f"collections/{quote(cid)}"
-        kept = [lk for lk in doc.get("links", []) if lk.get("rel") in ("license", "about", "cite-as")
-                and urlsplit(str(lk.get("href"))).scheme in ("http", "https")]
-        return {**doc, "links": [self._link("self", base), self._link("root", ""), self._link("parent", ""),
-                                 self._link("items", f"{base}/items", GEOJSON), *kept]}
+        kept = [
+            lk
+            for lk in doc.get("links", [])
+            if lk.get("rel") in ("license", "about", "cite-as")
+            and urlsplit(str(lk.get("href"))).scheme in ("http", "https")
+        ]
+        return {
+            **doc,
+            "links": [
+                self._link("self", base),
+                self._link("root", ""),
+                self._link("parent", ""),
+                self._link("items", f"{base}/items", GEOJSON),
+                *kept,
+            ],
+        }
 
     def _feature(self, e: _Entry) -> dict[str, Any]:
         base = f"collections/{quote(e.collection)}"
-        return {**e.doc, "links": [self._link("self", f"{base}/items/{quote(e.id)}", GEOJSON),
-                                   self._link("parent", base), self._link("collection", base),
-                                   self._link("root", "")]}
+        return {
+            **e.doc,
+            "links": [
+                self._link("self", f"{base}/items/{quote(e.id)}", GEOJSON),
+                self._link("parent", base),
+                self._link("collection", base),
+                self._link("root", ""),
+            ],
+        }
 
     def _page(self, q: _Query, next_link: Any) -> dict[str, Any]:
         """A FeatureCollection page of ``q``; ``next_link(offset)`` makes the link to the next page."""
         matched = [e for e in self._items if q.matches(e)]
-        page = matched[q.offset:q.offset + q.limit]
+        page = matched[q.offset : q.offset + q.limit]
         links = [self._link("root", "")]
         if q.offset + q.limit < len(matched):
             links.append(next_link(q.offset + q.limit))
-        return {"type": "FeatureCollection", "features": [self._feature(e) for e in page], "links": links,
-                "numberMatched": len(matched), "numberReturned": len(page),
-                "context": {"matched": len(matched), "returned": len(page), "limit": q.limit}}
+        return {
+            "type": "FeatureCollection",
+            "features": [self._feature(e) for e in page],
+            "links": links,
+            "numberMatched": len(matched),
+            "numberReturned": len(page),
+            "context": {"matched": len(matched), "returned": len(page), "limit": q.limit},
+        }
 
     # ------------------------------------------------------------------------------------ routing
 
@@ -361,20 +416,35 @@ class StacApiServer(LoopbackServer):
             if not isinstance(params, dict):
                 raise _bad("the search body must be a JSON object")
             q = parse_search(params)
-            return json_reply(200, self._page(q, lambda offset: self._link(
-                "next", "search", GEOJSON, method="POST", body={**params, "token": str(offset)}, merge=False)),
-                GEOJSON)
+            return json_reply(
+                200,
+                self._page(
+                    q,
+                    lambda offset: self._link(
+                        "next", "search", GEOJSON, method="POST", body={**params, "token": str(offset)}, merge=False
+                    ),
+                ),
+                GEOJSON,
+            )
         if method not in ("GET", "HEAD"):
-            return Reply(405, {"Allow": "GET, HEAD, POST" if parts == ["search"] else "GET, HEAD",
-                               "Content-Type": JSON}, b'{"code": "MethodNotAllowed"}')
+            return Reply(
+                405,
+                {"Allow": "GET, HEAD, POST" if parts == ["search"] else "GET, HEAD", "Content-Type": JSON},
+                b'{"code": "MethodNotAllowed"}',
+            )
         args = dict(parse_qsl(query, keep_blank_values=True))
         if not parts:
             return json_reply(200, self._landing())
         if parts == ["conformance"]:
             return json_reply(200, {"conformsTo": list(CONFORMS_TO)})
         if parts == ["collections"]:
-            return json_reply(200, {"collections": [self._collection(c) for c in self.collection_ids],
-                                    "links": [self._link("self", "collections"), self._link("root", "")]})
+            return json_reply(
+                200,
+                {
+                    "collections": [self._collection(c) for c in self.collection_ids],
+                    "links": [self._link("self", "collections"), self._link("root", "")],
+                },
+            )
         if parts == ["search"]:
             return json_reply(200, self._page(parse_search(args), self._get_next("search", args)), GEOJSON)
         if parts[0] == "collections" and len(parts) in (2, 3, 4):
@@ -386,8 +456,7 @@ class StacApiServer(LoopbackServer):
             if parts[2] == "items" and len(parts) == 3:
                 allowed = {k: v for k, v in args.items() if k in ("bbox", "datetime", "limit", "token")}
                 q = parse_search({**allowed, "collections": cid})
-                return json_reply(200, self._page(q, self._get_next(f"collections/{quote(cid)}/items", args)),
-                                  GEOJSON)
+                return json_reply(200, self._page(q, self._get_next(f"collections/{quote(cid)}/items", args)), GEOJSON)
             if parts[2] == "items":
                 entry = self._by_id.get((cid, parts[3]))
                 if entry is None:
@@ -396,8 +465,9 @@ class StacApiServer(LoopbackServer):
         raise _not_found(f"no such endpoint: /{'/'.join(parts)}")
 
     def _get_next(self, path: str, args: dict[str, str]) -> Any:
-        return lambda offset: self._link("next", f"{path}?{urlencode({**args, 'token': str(offset)})}", GEOJSON,
-                                         method="GET")
+        return lambda offset: self._link(
+            "next", f"{path}?{urlencode({**args, 'token': str(offset)})}", GEOJSON, method="GET"
+        )
 
 
 # ------------------------------------------------------------------------------------- the world
@@ -412,11 +482,15 @@ class WorldServers:
 
 
 @contextmanager
-def serve_world(world_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", files_port: int = 0,
-                stac_port: int = 0) -> Iterator[WorldServers]:
+def serve_world(
+    world_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", files_port: int = 0, stac_port: int = 0
+) -> Iterator[WorldServers]:
     """Serve ``world_dir`` (files) and ``world_dir/stac/catalog.json`` (STAC API) until the block ends."""
     world = Path(world_dir).resolve()
-    with RangeFileServer(world, host=host, port=files_port) as files, \
-            StacApiServer(world / "stac" / "catalog.json", asset_base_url=files.url, world_root=world, host=host,
-                          port=stac_port) as stac:
+    with (
+        RangeFileServer(world, host=host, port=files_port) as files,
+        StacApiServer(
+            world / "stac" / "catalog.json", asset_base_url=files.url, world_root=world, host=host, port=stac_port
+        ) as stac,
+    ):
         yield WorldServers(files, stac)

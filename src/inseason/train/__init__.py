@@ -6,5 +6,18 @@ from inseason.train.module import TrainingDiverged
 from inseason.train.predict import Predictor, as_of_days, predict_series
 from inseason.train.run import RunSummary, train
 
-__all__ = ["TRAIN_PRESETS", "Bundle", "LabelClass", "Predictor", "RunSummary", "TrainConfig", "TrainingDiverged",
-           "as_of_days", "load_bundle", "predict_series", "train", "train_config", "write_bundle"]
+__all__ = [
+    "TRAIN_PRESETS",
+    "Bundle",
+    "LabelClass",
+    "Predictor",
+    "RunSummary",
+    "TrainConfig",
+    "TrainingDiverged",
+    "as_of_days",
+    "load_bundle",
+    "predict_series",
+    "train",
+    "train_config",
+    "write_bundle",
+]

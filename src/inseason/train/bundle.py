@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,8 +59,13 @@ class LabelClass:
     def from_json(cls, entry: dict[str, Any]) -> LabelClass:
         """A class from its model.json entry (bundles written before the crop names have none)."""
         red, green, blue = (int(c) for c in entry["color"])
-        return cls(name=entry["name"], codes=tuple(int(c) for c in entry["codes"]), color=(red, green, blue),
-                   first_crop=entry.get("first_crop"), second_crop=entry.get("second_crop"))
+        return cls(
+            name=entry["name"],
+            codes=tuple(int(c) for c in entry["codes"]),
+            color=(red, green, blue),
+            first_crop=entry.get("first_crop"),
+            second_crop=entry.get("second_crop"),
+        )
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,10 @@ class Bundle:
         index = {name: i for i, name in enumerate(self.class_names)}
         unknown = sorted({str(label) for label in labels if label not in index})
         if unknown:
-            raise InputError(f"labels {unknown} are not in the model's label map ({', '.join(index)}): "
-                             "relabel the series with the label map the model was trained on")
+            raise InputError(
+                f"labels {unknown} are not in the model's label map ({', '.join(index)}): "
+                "relabel the series with the label map the model was trained on"
+            )
         return np.array([index[label] for label in labels], dtype=np.int64)
 
 
@@ -94,11 +102,22 @@ def _versions() -> dict[str, str]:
     return {name: version(name) for name in ("inseason", "torch", "numpy", "lightning", "safetensors")}
 
 
-def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dict[str, Any],
-                 spec: InputSpec, bands: Sequence[str], classes: Sequence[LabelClass], prior: np.ndarray,
-                 season_start: str, fingerprint: str, metrics: dict[str, Any], config: dict[str, Any],
-                 training_region: Sequence[float] | None = None,
-                 leakage_audit: dict[str, Any] | None = None) -> Path:
+def write_bundle(
+    out: str | os.PathLike[str],
+    *,
+    network: Model,
+    model_spec: dict[str, Any],
+    spec: InputSpec,
+    bands: Sequence[str],
+    classes: Sequence[LabelClass],
+    prior: np.ndarray,
+    season_start: str,
+    fingerprint: str,
+    metrics: dict[str, Any],
+    config: dict[str, Any],
+    training_region: Sequence[float] | None = None,
+    leakage_audit: dict[str, Any] | None = None,
+) -> Path:
     """Write the bundle files into ``out`` (each to a temporary name, then renamed; model.json last).
 
     ``network`` is a registry network or a fitted classical baseline (its tree arrays are stored).
@@ -110,20 +129,28 @@ def write_bundle(out: str | os.PathLike[str], *, network: Model, model_spec: dic
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{WEIGHTS}.tmp-{os.getpid()}"
     if isinstance(network, torch.nn.Module):
-        save_file({name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()},
-                  str(tmp))
+        save_file({name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()}, str(tmp))
     else:
         save_arrays(network.state_dict(), str(tmp))
     tmp.replace(out / WEIGHTS)
     manifest = {
-        "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "model": model_spec,
-        "bands": list(bands), "features": spec.features.model_dump(mode="json"),
-        "adapter": spec.adapter.model_dump(mode="json"), "normalization": spec.normalization.to_json(),
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_VERSION,
+        "model": model_spec,
+        "bands": list(bands),
+        "features": spec.features.model_dump(mode="json"),
+        "adapter": spec.adapter.model_dump(mode="json"),
+        "normalization": spec.normalization.to_json(),
         "window_rule": None if spec.window_rule is None else spec.window_rule.to_json(),
         "classes": [c.to_json() for c in classes],
-        "prior": [float(p) for p in prior], "season_start": season_start, "training_data": fingerprint,
+        "prior": [float(p) for p in prior],
+        "season_start": season_start,
+        "training_data": fingerprint,
         "training_region": None if training_region is None else [float(v) for v in training_region],
-        "leakage_audit": leakage_audit, "metrics": metrics, "config": config, "versions": _versions(),
+        "leakage_audit": leakage_audit,
+        "metrics": metrics,
+        "config": config,
+        "versions": _versions(),
     }
     tmp = out / f".{MANIFEST}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(manifest, indent=2))
@@ -146,8 +173,10 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     except json.JSONDecodeError as exc:
         raise InputError(f"{manifest_path} is not valid JSON ({exc}): the bundle is corrupt, retrain") from None
     if manifest.get("format") != BUNDLE_FORMAT or manifest.get("format_version") != BUNDLE_VERSION:
-        raise InputError(f"{path} is a {manifest.get('format')} bundle version {manifest.get('format_version')}; "
-                         f"this inseason reads {BUNDLE_FORMAT} version {BUNDLE_VERSION}: retrain or upgrade")
+        raise InputError(
+            f"{path} is a {manifest.get('format')} bundle version {manifest.get('format_version')}; "
+            f"this inseason reads {BUNDLE_FORMAT} version {BUNDLE_VERSION}: retrain or upgrade"
+        )
     network = model_from_spec(manifest["model"])
     try:
         if isinstance(network, torch.nn.Module):
@@ -157,10 +186,20 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             network.load_state_dict(load_arrays(str(path / WEIGHTS)))
     except (RuntimeError, OSError, SafetensorError, InputError) as exc:
         raise InputError(f"{path / WEIGHTS} does not fit model {manifest['model']['name']!r}: {exc}") from None
-    spec = InputSpec(adapter=AdapterConfig(**manifest["adapter"]), features=FeatureConfig(**manifest["features"]),
-                     normalization=Normalization.from_json(manifest["normalization"]),
-                     window_rule=WindowRule.from_json(manifest.get("window_rule")))
+    spec = InputSpec(
+        adapter=AdapterConfig(**manifest["adapter"]),
+        features=FeatureConfig(**manifest["features"]),
+        normalization=Normalization.from_json(manifest["normalization"]),
+        window_rule=WindowRule.from_json(manifest.get("window_rule")),
+    )
     classes = tuple(LabelClass.from_json(c) for c in manifest["classes"])
-    return Bundle(path=path, network=network, spec=spec, bands=tuple(manifest["bands"]), classes=classes,
-                  prior=np.asarray(manifest["prior"], np.float32), season_start=manifest["season_start"],
-                  manifest=manifest)
+    return Bundle(
+        path=path,
+        network=network,
+        spec=spec,
+        bands=tuple(manifest["bands"]),
+        classes=classes,
+        prior=np.asarray(manifest["prior"], np.float32),
+        season_start=manifest["season_start"],
+        manifest=manifest,
+    )

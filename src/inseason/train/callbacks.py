@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -22,8 +23,9 @@ class LoaderPosition(L.Callback):
     this count is what its ``state_dict`` stores for resuming mid-epoch.
     """
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         """One more batch of this epoch is done."""
         loader = trainer.train_dataloader
         if isinstance(loader, BatchLoader):
@@ -79,8 +81,9 @@ class TensorBoardExtras(L.Callback):
         self._wait = self._busy = 0.0
         self._step_ended = time.perf_counter()
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         """The batch arrived: the time since the previous step ended was spent waiting for input. Notes the
         learning rate of the step (epoch schedulers step before the epoch's end hooks, and a resumed epoch
         has no start hook, so the rate an epoch trained with is read here)."""
@@ -91,8 +94,9 @@ class TensorBoardExtras(L.Callback):
             self._wait += now - self._step_ended
         self._step_started = now
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         """The step is done."""
         now = time.perf_counter()
         if self._step_started is not None:
@@ -109,8 +113,16 @@ class TensorBoardExtras(L.Callback):
         if writer is None:
             return
         epoch = trainer.current_epoch
-        write_epoch_metrics(writer, "train", step=epoch, tags=self.tags, oa=float(values["oa"]),
-                            macro_f1=float(values["macro_f1"]), f1=values["f1"].cpu().numpy(), loss=float(loss))
+        write_epoch_metrics(
+            writer,
+            "train",
+            step=epoch,
+            tags=self.tags,
+            oa=float(values["oa"]),
+            macro_f1=float(values["macro_f1"]),
+            f1=values["f1"].cpu().numpy(),
+            loss=float(loss),
+        )
         if self._lr is not None:
             writer.add_scalar("train/lr", self._lr, epoch)
         total = self._wait + self._busy
@@ -131,8 +143,16 @@ class TensorBoardExtras(L.Callback):
         writer = self._writer(trainer)
         if writer is None:
             return
-        write_epoch_metrics(writer, "val", step=epoch, tags=self.tags, oa=float(values["oa"]),
-                            macro_f1=float(values["macro_f1"]), f1=values["f1"].cpu().numpy(), loss=float(loss))
+        write_epoch_metrics(
+            writer,
+            "val",
+            step=epoch,
+            tags=self.tags,
+            oa=float(values["oa"]),
+            macro_f1=float(values["macro_f1"]),
+            f1=values["f1"].cpu().numpy(),
+            loss=float(loss),
+        )
         write_confusion(writer, confusion, self.class_names, step=epoch)
         writer.flush()
 

@@ -16,8 +16,16 @@ from inseason.progress import progress_bar
 from inseason.train.config import TrainConfig
 
 
-def tree_inputs(store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
-                config: TrainConfig, relabel_to: int | None = None, quiet: bool = True) -> tuple[np.ndarray, ...]:
+def tree_inputs(
+    store: SeriesStore,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    spec: InputSpec,
+    *,
+    config: TrainConfig,
+    relabel_to: int | None = None,
+    quiet: bool = True,
+) -> tuple[np.ndarray, ...]:
     """Stacked ``(values, mask, doy, y)`` numpy arrays of ``config.as_of_copies`` passes over ``rows``.
 
     Pass 0 is unaugmented and sees the whole season; pass ``k`` ≥ 1 draws its augmentations from
@@ -28,9 +36,17 @@ def tree_inputs(store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec:
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("inputs", total=config.as_of_copies)
         for copy in range(config.as_of_copies):
-            loader = BatchLoader(store, rows, targets, spec, batch_size=config.batch_size, sampling="sequential",
-                                 seed=config.seed, augment=config.augment if copy else None,
-                                 relabel_to=relabel_to)
+            loader = BatchLoader(
+                store,
+                rows,
+                targets,
+                spec,
+                batch_size=config.batch_size,
+                sampling="sequential",
+                seed=config.seed,
+                augment=config.augment if copy else None,
+                relabel_to=relabel_to,
+            )
             loader.epoch = copy
             parts.extend(tuple(t.numpy() for t in batch) for batch in loader)
             bar.advance(task)
@@ -48,10 +64,18 @@ def balance_weights(y: np.ndarray, *, n_classes: int, balance: str) -> np.ndarra
     return (y.size / (n_classes * np.maximum(counts, 1)))[y]
 
 
-def fit_trees(model: TreeBaseline, store: SeriesStore, rows: np.ndarray, targets: np.ndarray, spec: InputSpec, *,
-              config: TrainConfig, relabel_to: int | None = None, quiet: bool = True) -> TreeBaseline:
+def fit_trees(
+    model: TreeBaseline,
+    store: SeriesStore,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    spec: InputSpec,
+    *,
+    config: TrainConfig,
+    relabel_to: int | None = None,
+    quiet: bool = True,
+) -> TreeBaseline:
     """Fit a tree baseline on the training inputs of `tree_inputs`, class-balanced as ``config.balance`` says."""
-    values, mask, doy, y = tree_inputs(store, rows, targets, spec, config=config, relabel_to=relabel_to,
-                                       quiet=quiet)
+    values, mask, doy, y = tree_inputs(store, rows, targets, spec, config=config, relabel_to=relabel_to, quiet=quiet)
     weights = balance_weights(y, n_classes=model.n_classes, balance=config.balance)
     return model.fit(values, mask, doy, y, sample_weight=weights)

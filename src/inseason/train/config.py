@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -54,8 +55,13 @@ class TrainConfig(StrictModel):
     monitor: Literal["val_macro_f1", "val_oa", "val_loss"] = "val_macro_f1"
     patience: int = Field(0, ge=0, description="early stopping after this many epochs without improvement (0: off)")
     checkpoint_every_n_steps: int = Field(50, ge=1, description="resume checkpoint period in optimizer steps")
-    as_of_copies: int = Field(4, ge=1, le=64, description="classical baselines: passes over the training rows, "
-                              "the first as of the whole season, the others augmented (random as-of day)")
+    as_of_copies: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="classical baselines: passes over the training rows, "
+        "the first as of the whole season, the others augmented (random as-of day)",
+    )
     val_as_of: int | None = Field(None, ge=0, le=399, description="day of season validation sees (None: whole)")
     train_split: str = "train"
     val_split: str = "validation"
@@ -76,15 +82,27 @@ class TrainConfig(StrictModel):
 
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # the ARSET course: its Conv1D network on 120-day windows of 5-day buckets, NDVI added, Adam, 40 epochs
-    "arset": {"model": {"name": "arset"}, "adapter": {"kind": "bucketed", "window_days": 120, "bucket_days": 5},
-              "features": {"indices": ["NDVI"]}, "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
-              "schedule": {"name": "constant"}, "epochs": 40, "batch_size": 32, "balance": "none"},
+    "arset": {
+        "model": {"name": "arset"},
+        "adapter": {"kind": "bucketed", "window_days": 120, "bucket_days": 5},
+        "features": {"indices": ["NDVI"]},
+        "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
+        "schedule": {"name": "constant"},
+        "epochs": 40,
+        "batch_size": 32,
+        "balance": "none",
+    },
     # TempCNN sees no day inputs, so its 5-day slots are fixed to the calendar (the whole season, 73 slots)
-    "tempcnn": {"model": {"name": "tempcnn"},
-                "adapter": {"kind": "bucketed", "anchor": "season", "window_days": 365, "bucket_days": 5},
-                "features": {"indices": ["NDVI"]}},
-    "ltae": {"model": {"name": "ltae"}, "adapter": {"kind": "sequence", "max_obs": 64},
-             "features": {"indices": ["NDVI"]}},
+    "tempcnn": {
+        "model": {"name": "tempcnn"},
+        "adapter": {"kind": "bucketed", "anchor": "season", "window_days": 365, "bucket_days": 5},
+        "features": {"indices": ["NDVI"]},
+    },
+    "ltae": {
+        "model": {"name": "ltae"},
+        "adapter": {"kind": "sequence", "max_obs": 64},
+        "features": {"indices": ["NDVI"]},
+    },
 }
 
 
@@ -101,8 +119,9 @@ def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = copy.deepcopy(value)
 
 
-def train_config(*, preset: str | None = None, path: str | Path | None = None,
-                 overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+def train_config(
+    *, preset: str | None = None, path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> TrainConfig:
     """Resolve preset → YAML file → dotted overrides (``optimizer.lr=0.01``) into a validated `TrainConfig`.
 
     Unknown keys and wrong types raise `InputError` naming the key.

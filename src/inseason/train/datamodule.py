@@ -15,8 +15,17 @@ class SeriesDataModule(L.LightningDataModule):
     ``relabel_to`` is the class index windows take when the spec's window rule relabels them (both loaders).
     """
 
-    def __init__(self, store: SeriesStore, *, train_rows: np.ndarray, val_rows: np.ndarray, targets: np.ndarray,
-                 spec: InputSpec, config: TrainConfig, relabel_to: int | None = None) -> None:
+    def __init__(
+        self,
+        store: SeriesStore,
+        *,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray,
+        targets: np.ndarray,
+        spec: InputSpec,
+        config: TrainConfig,
+        relabel_to: int | None = None,
+    ) -> None:
         super().__init__()
         self.store, self.train_rows, self.val_rows, self.targets = store, train_rows, val_rows, targets
         self.spec, self.config, self.relabel_to = spec, config, relabel_to
@@ -29,10 +38,19 @@ class SeriesDataModule(L.LightningDataModule):
         """Rows of the training split; the epoch counter follows the trainer (also after a resume)."""
         rank, world_size = self._shard()
         config = self.config
-        loader = BatchLoader(self.store, self.train_rows, self.targets[self.train_rows], self.spec,
-                             batch_size=config.batch_size,
-                             sampling="balanced" if config.balance == "sampler" else "shuffle", seed=config.seed,
-                             augment=config.augment, rank=rank, world_size=world_size, relabel_to=self.relabel_to)
+        loader = BatchLoader(
+            self.store,
+            self.train_rows,
+            self.targets[self.train_rows],
+            self.spec,
+            batch_size=config.batch_size,
+            sampling="balanced" if config.balance == "sampler" else "shuffle",
+            seed=config.seed,
+            augment=config.augment,
+            rank=rank,
+            world_size=world_size,
+            relabel_to=self.relabel_to,
+        )
         if self.trainer is not None:
             loader.epoch = self.trainer.current_epoch
         return loader
@@ -40,7 +58,16 @@ class SeriesDataModule(L.LightningDataModule):
     def val_dataloader(self) -> BatchLoader:
         """Rows of the validation split in table order, as of ``val_as_of`` (no augmentation)."""
         rank, world_size = self._shard()
-        return BatchLoader(self.store, self.val_rows, self.targets[self.val_rows], self.spec,
-                           batch_size=self.config.batch_size, sampling="sequential", seed=self.config.seed,
-                           as_of=self.config.val_as_of, rank=rank, world_size=world_size,
-                           relabel_to=self.relabel_to)
+        return BatchLoader(
+            self.store,
+            self.val_rows,
+            self.targets[self.val_rows],
+            self.spec,
+            batch_size=self.config.batch_size,
+            sampling="sequential",
+            seed=self.config.seed,
+            as_of=self.config.val_as_of,
+            rank=rank,
+            world_size=world_size,
+            relabel_to=self.relabel_to,
+        )

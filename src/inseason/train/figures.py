@@ -8,9 +8,9 @@ row (the diagonal reads as recall) and white text on dark cells.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -45,7 +45,7 @@ def _font(size: int) -> Font:
 def cell_colour(share: float) -> tuple[int, int, int]:
     """The fill colour of a cell holding ``share`` (0–1) of its true class's samples."""
     share = min(max(float(share), 0.0), 1.0)
-    return tuple(int(round(lo + (hi - lo) * share)) for lo, hi in zip(LOW, HIGH))  # type: ignore[return-value]
+    return tuple(round(lo + (hi - lo) * share) for lo, hi in zip(LOW, HIGH))  # type: ignore[return-value]
 
 
 def text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -111,7 +111,7 @@ def fit_label(text: str, font: Font, *, width: float, height: float) -> list[str
     lines.append(current.rstrip())
     if len(lines) > max_lines:  # the rest of the text on the last line, cut with an ellipsis
         rest = " ".join([lines[max_lines - 1], *lines[max_lines:]])
-        lines = [*lines[:max_lines - 1], _shorten(rest, font, width)]
+        lines = [*lines[: max_lines - 1], _shorten(rest, font, width)]
         if not lines[-1].endswith(_ELLIPSIS):
             lines[-1] = _shorten(lines[-1] + _ELLIPSIS, font, width)
     return [_shorten(line, font, width) for line in lines]
@@ -190,15 +190,15 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
     grid_top = _PAD + _TITLE + label_size + _GAP
     grid_size = k * cell
     width = grid_left + grid_size + _PAD
-    caption = ("Colour: share of the true class (row-normalised, recall on the diagonal). "
-               "Numbers: count and row share.")
+    caption = "Colour: share of the true class (row-normalised, recall on the diagonal). Numbers: count and row share."
     caption_lines = fit_label(caption, caption_font, width=width - 2 * _PAD, height=3 * 16)
     caption_height = len(caption_lines) * (sum(caption_font.getmetrics()) + _SPACING)
     height = grid_top + grid_size + _GAP + caption_height + _PAD
     image = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(image)
-    figure = ConfusionFigure(image=np.zeros(0), grid=(grid_left, grid_top, grid_left + grid_size,
-                                                      grid_top + grid_size), cell=cell)
+    figure = ConfusionFigure(
+        image=np.zeros(0), grid=(grid_left, grid_top, grid_left + grid_size, grid_top + grid_size), cell=cell
+    )
 
     for i in range(k):
         for j in range(k):
@@ -215,17 +215,27 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
                 draw.text((middle_x, middle_y), number, font=count_font, fill=colour, anchor="mm")
 
     for i, name in enumerate(class_names):  # row labels, right-aligned next to the grid
-        slot = (float(_PAD + _TITLE), float(grid_top + i * cell), float(grid_left - _GAP),
-                float(grid_top + (i + 1) * cell))
-        lines = fit_label(str(name), label_font, width=slot[2] - slot[0] - 2 * _INSET,
-                          height=slot[3] - slot[1] - 2 * _INSET)
+        slot = (
+            float(_PAD + _TITLE),
+            float(grid_top + i * cell),
+            float(grid_left - _GAP),
+            float(grid_top + (i + 1) * cell),
+        )
+        lines = fit_label(
+            str(name), label_font, width=slot[2] - slot[0] - 2 * _INSET, height=slot[3] - slot[1] - 2 * _INSET
+        )
         anchor = (slot[2] - _INSET, (slot[1] + slot[3]) / 2)
         text = "\n".join(lines)
-        draw.multiline_text(anchor, text, font=label_font, fill=_DARK_TEXT, anchor="rm", align="right",
-                            spacing=_SPACING)
+        draw.multiline_text(
+            anchor, text, font=label_font, fill=_DARK_TEXT, anchor="rm", align="right", spacing=_SPACING
+        )
         figure.label_slots["row", i] = slot
-        figure.label_boxes["row", i] = tuple(float(v) for v in draw.multiline_textbbox(  # type: ignore[assignment]
-            anchor, text, font=label_font, anchor="rm", align="right", spacing=_SPACING))
+        figure.label_boxes["row", i] = tuple(
+            float(v)
+            for v in draw.multiline_textbbox(  # type: ignore[assignment]
+                anchor, text, font=label_font, anchor="rm", align="right", spacing=_SPACING
+            )
+        )
         figure.label_lines["row", i] = lines
 
     for j, name in enumerate(class_names):  # column labels: drawn on a tile, turned to read bottom-up
@@ -235,10 +245,12 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
         tile = Image.new("RGB", (tile_width, tile_height), _BACKGROUND)
         tile_draw = ImageDraw.Draw(tile)
         anchor = (_INSET, tile_height / 2)  # the tile's left edge turns into the bottom, next to the grid
-        tile_draw.multiline_text(anchor, text, font=label_font, fill=_DARK_TEXT, anchor="lm", align="left",
-                                 spacing=_SPACING)
-        x0, y0, x1, y1 = tile_draw.multiline_textbbox(anchor, text, font=label_font, anchor="lm", align="left",
-                                                      spacing=_SPACING)
+        tile_draw.multiline_text(
+            anchor, text, font=label_font, fill=_DARK_TEXT, anchor="lm", align="left", spacing=_SPACING
+        )
+        x0, y0, x1, y1 = tile_draw.multiline_textbbox(
+            anchor, text, font=label_font, anchor="lm", align="left", spacing=_SPACING
+        )
         left, top = grid_left + j * cell, _PAD + _TITLE
         image.paste(tile.transpose(Image.Transpose.ROTATE_90), (left, top))
         # a 90° turn sends tile point (x, y) to (y, tile_width - x)
@@ -246,14 +258,19 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
         figure.label_boxes["column", j] = (left + y0, top + tile_width - x1, left + y1, top + tile_width - x0)
         figure.label_lines["column", j] = lines
 
-    draw.text((grid_left + grid_size / 2, _PAD + _TITLE / 2), "Predicted class", font=title_font, fill=_DARK_TEXT,
-              anchor="mm")
+    draw.text(
+        (grid_left + grid_size / 2, _PAD + _TITLE / 2), "Predicted class", font=title_font, fill=_DARK_TEXT, anchor="mm"
+    )
     title = Image.new("RGB", (max(grid_size, 1), _TITLE), _BACKGROUND)
-    ImageDraw.Draw(title).text((grid_size / 2, _TITLE / 2), "True class", font=title_font, fill=_DARK_TEXT,
-                               anchor="mm")
+    ImageDraw.Draw(title).text((grid_size / 2, _TITLE / 2), "True class", font=title_font, fill=_DARK_TEXT, anchor="mm")
     image.paste(title.transpose(Image.Transpose.ROTATE_90), (_PAD, grid_top))
-    draw.multiline_text((_PAD, grid_top + grid_size + _GAP), "\n".join(caption_lines), font=caption_font,
-                        fill=_DARK_TEXT, spacing=_SPACING)
+    draw.multiline_text(
+        (_PAD, grid_top + grid_size + _GAP),
+        "\n".join(caption_lines),
+        font=caption_font,
+        fill=_DARK_TEXT,
+        spacing=_SPACING,
+    )
     figure.image = np.ascontiguousarray(np.asarray(image, np.uint8))
     return figure
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,9 @@ def classification_metrics(truth: np.ndarray, predicted: np.ndarray, class_names
     oa = float(tp.sum() / total) if total else 0.0
     expected = float((support * predicted_count).sum() / total**2) if total else 0.0
     kappa = (oa - expected) / (1 - expected) if expected < 1 else 0.0
-    return {"overall_accuracy": oa, "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-            "kappa": float(kappa), "per_class": {name: {"f1": float(f1[i]), "support": int(support[i])}
-                                                 for i, name in enumerate(class_names)}}
+    return {
+        "overall_accuracy": oa,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "kappa": float(kappa),
+        "per_class": {name: {"f1": float(f1[i]), "support": int(support[i])} for i, name in enumerate(class_names)},
+    }

@@ -25,24 +25,38 @@ class TrainingDiverged(InseasonError):
 
 
 def _metrics(n_classes: int) -> MetricCollection:
-    return MetricCollection({
-        "oa": MulticlassAccuracy(n_classes, average="micro"),
-        "macro_f1": MulticlassF1Score(n_classes, average="macro"),
-        "f1": MulticlassF1Score(n_classes, average="none"),
-    })
+    return MetricCollection(
+        {
+            "oa": MulticlassAccuracy(n_classes, average="micro"),
+            "macro_f1": MulticlassF1Score(n_classes, average="macro"),
+            "f1": MulticlassF1Score(n_classes, average="none"),
+        }
+    )
 
 
 class CropTypeModule(L.LightningModule):
     """Trains ``network`` (shared tensor contract) with cross-entropy, optionally class-weighted."""
 
-    def __init__(self, network: nn.Module, *, class_names: list[str], optimizer: OptimizerConfig,
-                 schedule: ScheduleConfig, epochs: int, class_weights: torch.Tensor | None, seed: int) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        *,
+        class_names: list[str],
+        optimizer: OptimizerConfig,
+        schedule: ScheduleConfig,
+        epochs: int,
+        class_weights: torch.Tensor | None,
+        seed: int,
+    ) -> None:
         super().__init__()
         self.network = network
         self.class_names = class_names
         self.optimizer_config, self.schedule_config, self.epochs, self.seed = optimizer, schedule, epochs, seed
-        self.register_buffer("class_weights", class_weights if class_weights is not None else
-                             torch.ones(len(class_names)), persistent=False)
+        self.register_buffer(
+            "class_weights",
+            class_weights if class_weights is not None else torch.ones(len(class_names)),
+            persistent=False,
+        )
         n = len(class_names)
         self.train_metrics, self.val_metrics = _metrics(n), _metrics(n)
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
@@ -64,8 +78,10 @@ class CropTypeModule(L.LightningModule):
         logits = self(values, mask, doy)
         loss = nn.functional.cross_entropy(logits, y, weight=self.class_weights)
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"training loss became {loss.item()} at step {self.global_step}: lower "
-                                   "optimizer.lr or check the series values; the last good checkpoint is kept")
+            raise TrainingDiverged(
+                f"training loss became {loss.item()} at step {self.global_step}: lower "
+                "optimizer.lr or check the series values; the last good checkpoint is kept"
+            )
         self.train_loss.update(loss.detach(), weight=y.numel())
         self.train_metrics.update(logits.detach(), y)
         return loss
@@ -104,17 +120,20 @@ class CropTypeModule(L.LightningModule):
         optimizers = {
             "adam": lambda: torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
             "adamw": lambda: torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay),
-            "sgd": lambda: torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                           weight_decay=config.weight_decay),
-            "rmsprop": lambda: torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum,
-                                                   weight_decay=config.weight_decay),
+            "sgd": lambda: torch.optim.SGD(
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            ),
+            "rmsprop": lambda: torch.optim.RMSprop(
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            ),
             "adagrad": lambda: torch.optim.Adagrad(params, lr=config.lr, weight_decay=config.weight_decay),
         }
         optimizer = optimizers[config.name]()
         schedule = self.schedule_config
         if schedule.name == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=schedule.gamma,
-                                                                   patience=max(1, schedule.step_size // 5))
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=schedule.gamma, patience=max(1, schedule.step_size // 5)
+            )
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
         warmup, total = schedule.warmup_epochs, max(self.epochs, 1)
 
@@ -127,7 +146,7 @@ class CropTypeModule(L.LightningModule):
             if schedule.name == "step":
                 return schedule.gamma ** (e // schedule.step_size)
             if schedule.name == "exponential":
-                return schedule.gamma ** e
+                return schedule.gamma**e
             return 1.0
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

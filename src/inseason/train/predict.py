@@ -54,15 +54,20 @@ class Predictor:
     def check(self, store: SeriesStore) -> None:
         """Refuse a store whose bands or season start differ from the training data."""
         if store.bands != self.bundle.bands:
-            raise InputError(f"series bands {list(store.bands)} differ from the model's {list(self.bundle.bands)}: "
-                             "extract the same bands in the same order")
+            raise InputError(
+                f"series bands {list(store.bands)} differ from the model's {list(self.bundle.bands)}: "
+                "extract the same bands in the same order"
+            )
         if store.season != self.bundle.season_start:
-            raise InputError(f"series decoded with season start {store.season}, the model uses "
-                             f"{self.bundle.season_start}: decode with the model's season start")
+            raise InputError(
+                f"series decoded with season start {store.season}, the model uses "
+                f"{self.bundle.season_start}: decode with the model's season start"
+            )
 
     @torch.no_grad()
-    def predict_proba(self, store: SeriesStore, *, as_of: AsOf = None, rows: np.ndarray | None = None,
-                      quiet: bool = True) -> np.ndarray:
+    def predict_proba(
+        self, store: SeriesStore, *, as_of: AsOf = None, rows: np.ndarray | None = None, quiet: bool = True
+    ) -> np.ndarray:
         """Probabilities [N, K] (float32) of ``rows`` (default all) as of ``as_of``.
 
         A row with no observation on or before its as-of day gets the training class prior.
@@ -98,14 +103,22 @@ class Predictor:
         """Class probabilities float32 [B, K] of one built batch."""
         if self.network is None:
             return self.bundle.network.predict_proba(batch.values, batch.mask, batch.doy)
-        logits = self.network(torch.from_numpy(batch.values).to(self.device),
-                              torch.from_numpy(batch.mask).to(self.device),
-                              torch.from_numpy(batch.doy).to(self.device))
+        logits = self.network(
+            torch.from_numpy(batch.values).to(self.device),
+            torch.from_numpy(batch.mask).to(self.device),
+            torch.from_numpy(batch.doy).to(self.device),
+        )
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
 
-def predict_series(bundle: Bundle | str | os.PathLike[str], series: pa.Table | SeriesStore, *, as_of: AsOf = None,
-                   batch_size: int = 1024, quiet: bool = True) -> np.ndarray:
+def predict_series(
+    bundle: Bundle | str | os.PathLike[str],
+    series: pa.Table | SeriesStore,
+    *,
+    as_of: AsOf = None,
+    batch_size: int = 1024,
+    quiet: bool = True,
+) -> np.ndarray:
     """Class probabilities [N, K] for every row of a series table as of ``as_of`` (see `as_of_days`).
 
     Columns follow ``bundle.class_names``. Refuses a table whose bands differ from the model's.

@@ -12,10 +12,11 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -26,8 +27,17 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from inseason.config import dump_yaml
-from inseason.data import (InputSpec, SeriesStore, WindowRule, decode_series, feature_names, fit_normalization,
-                           load_series, window_labels, window_rule_of)
+from inseason.data import (
+    InputSpec,
+    SeriesStore,
+    WindowRule,
+    decode_series,
+    feature_names,
+    fit_normalization,
+    load_series,
+    window_labels,
+    window_rule_of,
+)
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_classes
 from inseason.models import Model, create_model, model_info, model_spec
@@ -39,8 +49,7 @@ from inseason.train.datamodule import SeriesDataModule
 from inseason.train.metrics import classification_metrics, confusion_counts
 from inseason.train.module import CropTypeModule
 from inseason.train.predict import Predictor
-from inseason.train.tensorboard_log import (class_tags, flat_hparams, write_confusion, write_epoch_metrics,
-                                            write_hparams)
+from inseason.train.tensorboard_log import class_tags, flat_hparams, write_confusion, write_epoch_metrics, write_hparams
 
 #: CDL code whose colour the No Crop Growing class takes (Fallow/Idle Cropland).
 FALLOW = 61
@@ -79,13 +88,21 @@ def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule |
             shade = np.random.default_rng(sum(name.encode())).integers(40, 220, 3)
             color = tuple(int(c) for c in shade)
         first, second = store.label_crops.get(name, (None, None))  # a double crop's sequence, for maps
-        classes.append(LabelClass(name=name, codes=tuple(int(c) for c in codes if c >= 0), color=color,
-                                  first_crop=first, second_crop=second))
+        classes.append(
+            LabelClass(
+                name=name,
+                codes=tuple(int(c) for c in codes if c >= 0),
+                color=color,
+                first_crop=first,
+                second_crop=second,
+            )
+        )
     return classes
 
 
-def _class_counts(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, names: list[str],
-                  config: TrainConfig) -> np.ndarray:
+def _class_counts(
+    store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, names: list[str], config: TrainConfig
+) -> np.ndarray:
     """Training samples per class (float64 [K]) for the class prior and the loss weights.
 
     With a window rule a sample's class depends on its window, so the counts are those of one seeded draw
@@ -96,8 +113,9 @@ def _class_counts(store: SeriesStore, rows: np.ndarray, spec: InputSpec, *, name
     rng = np.random.default_rng([config.seed, 0, 0])
     counts = np.zeros(len(names), np.float64)
     for start in range(0, rows.size, _COUNT_CHUNK):
-        labels = window_labels(store, rows[start:start + _COUNT_CHUNK], as_of=None, spec=spec, augment=augment,
-                               rng=rng)
+        labels = window_labels(
+            store, rows[start : start + _COUNT_CHUNK], as_of=None, spec=spec, augment=augment, rng=rng
+        )
         present, n = np.unique(labels.astype(str), return_counts=True)
         counts[[index[name] for name in present.tolist()]] += n
     return counts
@@ -114,8 +132,10 @@ def _check_splits(store: SeriesStore, config: TrainConfig) -> tuple[np.ndarray, 
     for split in sorted({s for s in store.splits.tolist() if s is not None and s != config.train_split}):
         missing = sorted(set(store.labels[store.rows_of(split)].tolist()) - known)
         if missing:
-            raise InputError(f"classes {missing} appear in split {split!r} but not in {config.train_split!r}: "
-                             "re-split so every class has training samples, or relabel them")
+            raise InputError(
+                f"classes {missing} appear in split {split!r} but not in {config.train_split!r}: "
+                "re-split so every class has training samples, or relabel them"
+            )
     return train_rows, val_rows
 
 
@@ -129,16 +149,25 @@ def _prepare_out(out: Path, config: TrainConfig, *, resume: bool) -> bool:
     if resume and (out / "config.yaml").exists():
         saved = yaml.safe_load((out / "config.yaml").read_text())
         if saved != config.model_dump(mode="json"):
-            raise InputError(f"the config differs from the one {out} was started with: resume with "
-                             f"{out / 'config.yaml'} or choose another --out")
+            raise InputError(
+                f"the config differs from the one {out} was started with: resume with "
+                f"{out / 'config.yaml'} or choose another --out"
+            )
     out.mkdir(parents=True, exist_ok=True)
     dump_yaml(config, out / "config.yaml")
     return resume and last.exists()
 
 
-def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str | os.PathLike[str],
-          config: TrainConfig | None = None, overrides: Mapping[str, Any] | None = None, resume: bool = False,
-          quiet: bool = True, callbacks: Sequence[L.Callback] = ()) -> RunSummary:
+def train(
+    series: str | os.PathLike[str] | pa.Table | SeriesStore,
+    *,
+    out: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    quiet: bool = True,
+    callbacks: Sequence[L.Callback] = (),
+) -> RunSummary:
     """Train a registry model on a series table's training split and write a run folder to ``out``.
 
     ``config`` (or the defaults) with dotted ``overrides`` applied gives the run's `TrainConfig`. With
@@ -154,14 +183,19 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
         config = train_config(overrides={**_dotted(base), **overrides})
     config = config or TrainConfig()
     out = Path(out)
-    store = (series if isinstance(series, SeriesStore) else
-             decode_series(series, season=config.season_start) if isinstance(series, pa.Table) else
-             load_series(series, season=config.season_start))
+    store = (
+        series
+        if isinstance(series, SeriesStore)
+        else decode_series(series, season=config.season_start)
+        if isinstance(series, pa.Table)
+        else load_series(series, season=config.season_start)
+    )
     train_rows, val_rows = _check_splits(store, config)
     info = model_info(config.model.name)
     if info.adapter != config.adapter.kind:
-        raise InputError(f"model {config.model.name!r} is designed for the {info.adapter} adapter: "
-                         f"set adapter.kind={info.adapter}")
+        raise InputError(
+            f"model {config.model.name!r} is designed for the {info.adapter} adapter: set adapter.kind={info.adapter}"
+        )
     rule = window_rule_of(store, train_rows)
     classes = _label_map(store, train_rows, rule=rule)
     names = [c.name for c in classes]
@@ -169,61 +203,140 @@ def train(series: str | os.PathLike[str] | pa.Table | SeriesStore, *, out: str |
     targets = np.array([index.get(str(label), -1) for label in store.labels], np.int64)
     relabel_to = None if rule is None else index[rule.target]
     channels = feature_names(store.bands, config.features, has_scl=store.scl is not None)
-    spec = InputSpec(adapter=config.adapter, features=config.features,
-                     normalization=fit_normalization(store, train_rows, features=config.features, seed=config.seed),
-                     window_rule=rule)
+    spec = InputSpec(
+        adapter=config.adapter,
+        features=config.features,
+        normalization=fit_normalization(store, train_rows, features=config.features, seed=config.seed),
+        window_rule=rule,
+    )
     L.seed_everything(config.seed, workers=False, verbose=False)
-    network = create_model(config.model.name, n_bands=len(channels), n_steps=config.adapter.n_steps,
-                           n_classes=len(classes), seed=config.seed, **config.model.params)
+    network = create_model(
+        config.model.name,
+        n_bands=len(channels),
+        n_steps=config.adapter.n_steps,
+        n_classes=len(classes),
+        seed=config.seed,
+        **config.model.params,
+    )
     resuming = _prepare_out(out, config, resume=resume)  # only once the model's parameters are known good
     counts = _class_counts(store, train_rows, spec, names=names, config=config)
-    parts = _BundleParts(spec=spec, bands=store.bands, classes=classes, prior=(counts / counts.sum()).astype(
-        np.float32), season_start=config.season_start, fingerprint=store.fingerprint,
-        config=config.model_dump(mode="json"), training_region=_training_region(store, train_rows))
+    parts = _BundleParts(
+        spec=spec,
+        bands=store.bands,
+        classes=classes,
+        prior=(counts / counts.sum()).astype(np.float32),
+        season_start=config.season_start,
+        fingerprint=store.fingerprint,
+        config=config.model_dump(mode="json"),
+        training_region=_training_region(store, train_rows),
+    )
     if not info.neural:
-        fit_trees(network, store, train_rows, targets[train_rows], spec, config=config, relabel_to=relabel_to,
-                  quiet=quiet)
-        metrics, confusion = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, config=config,
-                                            best_epoch=0)
+        fit_trees(
+            network, store, train_rows, targets[train_rows], spec, config=config, relabel_to=relabel_to, quiet=quiet
+        )
+        metrics, confusion = _finish_bundle(
+            out, network, parts, store=store, val_rows=val_rows, config=config, best_epoch=0
+        )
         _log_tree_metrics(out, metrics, confusion, class_names=names, config=config)
-        return _write_summary(out, RunSummary(out=str(out), model=config.model.name, best_epoch=0, epochs_run=0,
-                                              metrics=metrics, resumed=False))
-    trainer, best_epoch, best_val_loss = _fit_network(network, data=SeriesDataModule(
-        store, train_rows=train_rows, val_rows=val_rows, targets=targets, spec=spec, config=config,
-        relabel_to=relabel_to),
-        class_names=names, counts=counts, out=out, config=config, resuming=resuming, quiet=quiet,
-        callbacks=callbacks)
+        return _write_summary(
+            out,
+            RunSummary(
+                out=str(out), model=config.model.name, best_epoch=0, epochs_run=0, metrics=metrics, resumed=False
+            ),
+        )
+    trainer, best_epoch, best_val_loss = _fit_network(
+        network,
+        data=SeriesDataModule(
+            store,
+            train_rows=train_rows,
+            val_rows=val_rows,
+            targets=targets,
+            spec=spec,
+            config=config,
+            relabel_to=relabel_to,
+        ),
+        class_names=names,
+        counts=counts,
+        out=out,
+        config=config,
+        resuming=resuming,
+        quiet=quiet,
+        callbacks=callbacks,
+    )
     if not trainer.is_global_zero:
-        return RunSummary(out=str(out), model=config.model.name, best_epoch=-1, epochs_run=trainer.current_epoch,
-                          metrics={}, resumed=resuming)
-    metrics, _ = _finish_bundle(out, network, parts, store=store, val_rows=val_rows, config=config,
-                                best_epoch=best_epoch)
+        return RunSummary(
+            out=str(out),
+            model=config.model.name,
+            best_epoch=-1,
+            epochs_run=trainer.current_epoch,
+            metrics={},
+            resumed=resuming,
+        )
+    metrics, _ = _finish_bundle(
+        out, network, parts, store=store, val_rows=val_rows, config=config, best_epoch=best_epoch
+    )
     _log_final(out, config, metrics, best_epoch=best_epoch, val_loss=best_val_loss)
-    return _write_summary(out, RunSummary(out=str(out), model=config.model.name, best_epoch=best_epoch,
-                                          epochs_run=trainer.current_epoch, metrics=metrics, resumed=resuming))
+    return _write_summary(
+        out,
+        RunSummary(
+            out=str(out),
+            model=config.model.name,
+            best_epoch=best_epoch,
+            epochs_run=trainer.current_epoch,
+            metrics=metrics,
+            resumed=resuming,
+        ),
+    )
 
 
-def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_names: list[str], counts: np.ndarray,
-                 out: Path, config: TrainConfig, resuming: bool, quiet: bool,
-                 callbacks: Sequence[L.Callback]) -> tuple[L.Trainer, int, float | None]:
+def _fit_network(
+    network: torch.nn.Module,
+    *,
+    data: SeriesDataModule,
+    class_names: list[str],
+    counts: np.ndarray,
+    out: Path,
+    config: TrainConfig,
+    resuming: bool,
+    quiet: bool,
+    callbacks: Sequence[L.Callback],
+) -> tuple[L.Trainer, int, float | None]:
     """Train ``network`` with Lightning (resuming from ``last.ckpt`` when asked) and load its best weights.
 
     Returns the trainer, the best epoch (−1 on ranks other than zero, which load nothing) and the
     validation loss of that epoch (None where unknown).
     """
-    weights = (torch.tensor(counts.sum() / (len(class_names) * np.maximum(counts, 1)), dtype=torch.float32)
-               if config.balance == "weighted" else None)
-    module = CropTypeModule(network, class_names=class_names, optimizer=config.optimizer, schedule=config.schedule,
-                            epochs=config.epochs, class_weights=weights, seed=config.seed)
+    weights = (
+        torch.tensor(counts.sum() / (len(class_names) * np.maximum(counts, 1)), dtype=torch.float32)
+        if config.balance == "weighted"
+        else None
+    )
+    module = CropTypeModule(
+        network,
+        class_names=class_names,
+        optimizer=config.optimizer,
+        schedule=config.schedule,
+        epochs=config.epochs,
+        class_weights=weights,
+        seed=config.seed,
+    )
     monitor, mode = _MONITOR[config.monitor]
     checkpoints = out / "checkpoints"
     board = TensorBoardExtras(class_names=class_names, histograms=config.histograms)
     run_callbacks: list[L.Callback] = [
-        LoaderPosition(), board,
-        ModelCheckpoint(dirpath=checkpoints, filename="last", every_n_train_steps=config.checkpoint_every_n_steps,
-                        save_top_k=1, enable_version_counter=False, save_on_train_epoch_end=True),
-        ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_top_k=1,
-                        enable_version_counter=False),
+        LoaderPosition(),
+        board,
+        ModelCheckpoint(
+            dirpath=checkpoints,
+            filename="last",
+            every_n_train_steps=config.checkpoint_every_n_steps,
+            save_top_k=1,
+            enable_version_counter=False,
+            save_on_train_epoch_end=True,
+        ),
+        ModelCheckpoint(
+            dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_top_k=1, enable_version_counter=False
+        ),
         *callbacks,
     ]
     if config.patience:
@@ -231,16 +344,28 @@ def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_name
     profiler = None
     if config.profile:
         from lightning.pytorch.profilers import PyTorchProfiler
-        profiler = PyTorchProfiler(dirpath=out / "profile", filename="trace", schedule=torch.profiler.schedule(
-            wait=1, warmup=1, active=3, repeat=1))
+
+        profiler = PyTorchProfiler(
+            dirpath=out / "profile",
+            filename="trace",
+            schedule=torch.profiler.schedule(wait=1, warmup=1, active=3, repeat=1),
+        )
     with _lightning_logs_quiet():
         trainer = L.Trainer(
-            max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
-            strategy=config.strategy, logger=TensorBoardLogger(out, name="tensorboard", version=0,
-                                                              default_hp_metric=False),
-            callbacks=run_callbacks, plugins=[AtomicCheckpointIO()], enable_progress_bar=not quiet,
-            enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1, profiler=profiler,
-            use_distributed_sampler=False)
+            max_epochs=config.epochs,
+            accelerator=config.accelerator,
+            devices=config.devices,
+            strategy=config.strategy,
+            logger=TensorBoardLogger(out, name="tensorboard", version=0, default_hp_metric=False),
+            callbacks=run_callbacks,
+            plugins=[AtomicCheckpointIO()],
+            enable_progress_bar=not quiet,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=1,
+            profiler=profiler,
+            use_distributed_sampler=False,
+        )
     with warnings.catch_warnings(), _lightning_logs_quiet():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
@@ -249,8 +374,9 @@ def _fit_network(network: torch.nn.Module, *, data: SeriesDataModule, class_name
     if not trainer.is_global_zero:
         return trainer, -1, None
     best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=True)
-    network.load_state_dict({k.removeprefix("network."): v for k, v in best["state_dict"].items()
-                             if k.startswith("network.")})
+    network.load_state_dict(
+        {k.removeprefix("network."): v for k, v in best["state_dict"].items() if k.startswith("network.")}
+    )
     network.eval()
     best_epoch = int(best.get("epoch", trainer.current_epoch))
     # the best checkpoint carries the board's per-epoch validation losses (also after ddp_spawn, whose
@@ -284,15 +410,35 @@ def _training_region(store: SeriesStore, rows: np.ndarray) -> list[float] | None
     return [float(lon[known].min()), float(lat[known].min()), float(lon[known].max()), float(lat[known].max())]
 
 
-def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: SeriesStore, val_rows: np.ndarray,
-                   config: TrainConfig, best_epoch: int) -> tuple[dict[str, Any], np.ndarray]:
+def _finish_bundle(
+    out: Path,
+    network: Model,
+    parts: _BundleParts,
+    *,
+    store: SeriesStore,
+    val_rows: np.ndarray,
+    config: TrainConfig,
+    best_epoch: int,
+) -> tuple[dict[str, Any], np.ndarray]:
     """Write the bundle, score it on the validation split through `Predictor` (what users will run), and
     rewrite model.json with those metrics. Returns the metrics and the [K, K] confusion counts."""
+
     def write(metrics: dict[str, Any]) -> None:
-        write_bundle(out, network=network, model_spec=model_spec(network), spec=parts.spec, bands=parts.bands,
-                     classes=parts.classes, prior=parts.prior, season_start=parts.season_start,
-                     fingerprint=parts.fingerprint, metrics=metrics, config=parts.config,
-                     training_region=parts.training_region, leakage_audit=store.leakage_audit)
+        write_bundle(
+            out,
+            network=network,
+            model_spec=model_spec(network),
+            spec=parts.spec,
+            bands=parts.bands,
+            classes=parts.classes,
+            prior=parts.prior,
+            season_start=parts.season_start,
+            fingerprint=parts.fingerprint,
+            metrics=metrics,
+            config=parts.config,
+            training_region=parts.training_region,
+            leakage_audit=store.leakage_audit,
+        )
 
     write({})
     predictor = Predictor(load_bundle(out))
@@ -304,22 +450,30 @@ def _finish_bundle(out: Path, network: Model, parts: _BundleParts, *, store: Ser
     return metrics, confusion_counts(truth, predicted, len(parts.classes))
 
 
-def _log_tree_metrics(out: Path, metrics: dict[str, Any], confusion: np.ndarray, *, class_names: list[str],
-                      config: TrainConfig) -> None:
+def _log_tree_metrics(
+    out: Path, metrics: dict[str, Any], confusion: np.ndarray, *, class_names: list[str], config: TrainConfig
+) -> None:
     """TensorBoard records of a classical baseline, written as a network's are: its validation OA, macro-F1,
     per-class F1 and confusion image at step 0 (its one "epoch"), then its hyper-parameters and metrics."""
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(str(out / "tensorboard" / "version_0")) as writer:
-        write_epoch_metrics(writer, "val", step=0, tags=class_tags(class_names), oa=metrics["overall_accuracy"],
-                            macro_f1=metrics["macro_f1"],
-                            f1=[metrics["per_class"][name]["f1"] for name in class_names])
+        write_epoch_metrics(
+            writer,
+            "val",
+            step=0,
+            tags=class_tags(class_names),
+            oa=metrics["overall_accuracy"],
+            macro_f1=metrics["macro_f1"],
+            f1=[metrics["per_class"][name]["f1"] for name in class_names],
+        )
         write_confusion(writer, confusion, class_names, step=0)
     _log_final(out, config, metrics, best_epoch=0, val_loss=None)
 
 
-def _log_final(out: Path, config: TrainConfig, metrics: dict[str, Any], *, best_epoch: int,
-               val_loss: float | None) -> None:
+def _log_final(
+    out: Path, config: TrainConfig, metrics: dict[str, Any], *, best_epoch: int, val_loss: float | None
+) -> None:
     """The run's resolved config (flattened) and final validation metrics for TensorBoard's HPARAMS tab.
 
     The metrics are those of the bundle (``final/val_oa``, ``final/val_macro_f1``, ``final/val_kappa``, as in
@@ -328,8 +482,12 @@ def _log_final(out: Path, config: TrainConfig, metrics: dict[str, Any], *, best_
     """
     from torch.utils.tensorboard import SummaryWriter
 
-    final = {"val_oa": metrics["overall_accuracy"], "val_macro_f1": metrics["macro_f1"],
-             "val_kappa": metrics["kappa"], "best_epoch": best_epoch}
+    final = {
+        "val_oa": metrics["overall_accuracy"],
+        "val_macro_f1": metrics["macro_f1"],
+        "val_kappa": metrics["kappa"],
+        "best_epoch": best_epoch,
+    }
     if val_loss is not None:
         final["val_loss"] = val_loss
     with SummaryWriter(str(out / "tensorboard" / "version_0")) as writer:

@@ -84,12 +84,14 @@ def flat_hparams(values: Mapping[str, Any], prefix: str = "") -> dict[str, HPara
 
 
 def _hparams_summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
-    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data),
-                                        tensor=metadata.NULL_TENSOR)])
+    return Summary(
+        value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR)]
+    )
 
 
-def write_hparams(writer: SummaryWriter, hparams: Mapping[str, HParam], metrics: Mapping[str, float], *,
-                  step: int) -> None:
+def write_hparams(
+    writer: SummaryWriter, hparams: Mapping[str, HParam], metrics: Mapping[str, float], *, step: int
+) -> None:
     """Record a run's hyper-parameters and final metrics for TensorBoard's hparams plugin.
 
     Writes the plugin's experiment (the hyper-parameter and metric names), session start (the values)
@@ -113,18 +115,22 @@ def write_hparams(writer: SummaryWriter, hparams: Mapping[str, HParam], metrics:
             start.hparams[name].string_value, kind = str(value), "DATA_TYPE_STRING"
         infos.append(api_pb2.HParamInfo(name=name, type=api_pb2.DataType.Value(kind)))
     tags = {name: f"{FINAL}/{name}" for name in metrics}
-    experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=[
-        api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag)) for tag in tags.values()])
+    experiment = api_pb2.Experiment(
+        hparam_infos=infos, metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag)) for tag in tags.values()]
+    )
     end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"))
     file_writer = writer._get_file_writer()  # the writer's own event file, as torch's add_hparams uses
-    file_writer.add_summary(_hparams_summary(metadata.EXPERIMENT_TAG,
-                                             plugin_data_pb2.HParamsPluginData(experiment=experiment)))
-    file_writer.add_summary(_hparams_summary(metadata.SESSION_START_INFO_TAG,
-                                             plugin_data_pb2.HParamsPluginData(session_start_info=start)))
+    file_writer.add_summary(
+        _hparams_summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))
+    )
+    file_writer.add_summary(
+        _hparams_summary(metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=start))
+    )
     for name, tag in tags.items():
         writer.add_scalar(tag, float(metrics[name]), step)
-    file_writer.add_summary(_hparams_summary(metadata.SESSION_END_INFO_TAG,
-                                             plugin_data_pb2.HParamsPluginData(session_end_info=end)))
+    file_writer.add_summary(
+        _hparams_summary(metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end))
+    )
     writer.flush()
 
 
@@ -134,8 +140,17 @@ def mark_restart(writer: SummaryWriter, step: int) -> None:
     writer._get_file_writer().add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
 
 
-def write_epoch_metrics(writer: SummaryWriter, stage: str, *, step: int, tags: Sequence[str], oa: float,
-                        macro_f1: float, f1: Sequence[float] | np.ndarray, loss: float | None = None) -> None:
+def write_epoch_metrics(
+    writer: SummaryWriter,
+    stage: str,
+    *,
+    step: int,
+    tags: Sequence[str],
+    oa: float,
+    macro_f1: float,
+    f1: Sequence[float] | np.ndarray,
+    loss: float | None = None,
+) -> None:
     """The epoch scalars of one stage (``train`` or ``val``) at ``step``.
 
     Tags: ``<stage>/loss`` (when given), ``<stage>/oa``, ``<stage>/macro_f1`` and ``<stage>_f1/<class>``
@@ -159,8 +174,8 @@ def write_epoch_metrics(writer: SummaryWriter, stage: str, *, step: int, tags: S
         writer.add_scalar(f"{stage}_f1/{tag}", float(value), step)
 
 
-def write_confusion(writer: SummaryWriter, confusion: np.ndarray, class_names: Sequence[str], *,
-                    step: int) -> None:
+def write_confusion(writer: SummaryWriter, confusion: np.ndarray, class_names: Sequence[str], *, step: int) -> None:
     """The validation confusion matrix as a labelled image (``val/confusion_matrix``) at ``step``."""
-    writer.add_image("val/confusion_matrix", confusion_image(np.asarray(confusion), class_names), step,
-                     dataformats="HWC")
+    writer.add_image(
+        "val/confusion_matrix", confusion_image(np.asarray(confusion), class_names), step, dataformats="HWC"
+    )

@@ -1,4 +1,4 @@
-"""Tests of the long-format import (inseason.sources.table.import_series)."""
+"""Tests of the long-format import (inseason.series.long_table.import_series)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from inseason.errors import InputError
-from inseason.sources.table import import_series
+from inseason.series.long_table import import_series
 from inseason.tables import series_bands
 
 D = dt.date
@@ -44,10 +44,12 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_unsorted_rows_with_nan_import_to_the_same_series_as_a_clean_sorted_file(tmp_path: Path) -> None:
-    clean = import_series(_write(tmp_path, "clean.csv", CLEAN), out=tmp_path / "clean.parquet",
-                          bands=["B04", "B08"], quiet=True)
-    messy = import_series(_write(tmp_path, "messy.csv", MESSY), out=tmp_path / "messy.parquet",
-                          bands=["B04", "B08"], quiet=True)
+    clean = import_series(
+        _write(tmp_path, "clean.csv", CLEAN), out=tmp_path / "clean.parquet", bands=["B04", "B08"], quiet=True
+    )
+    messy = import_series(
+        _write(tmp_path, "messy.csv", MESSY), out=tmp_path / "messy.parquet", bands=["B04", "B08"], quiet=True
+    )
     a, b = pq.read_table(tmp_path / "clean.parquet"), pq.read_table(tmp_path / "messy.parquet")
     assert a.equals(b)
     assert clean["dropped"] == {} and clean["series"] == 2 and clean["observations"] == 5
@@ -64,16 +66,27 @@ def test_unsorted_rows_with_nan_import_to_the_same_series_as_a_clean_sorted_file
 
 
 def test_a_single_ndvi_column_and_integer_ids_and_labels_with_a_year_column(tmp_path: Path) -> None:
-    text = "sample_id,year,date,NDVI,label,scl\n" + "\n".join([
-        "5,2022,2022-03-01,0.3,1,4", "5,2021,2021-07-01,0.8,5,4", "5,2021,2021-03-01,0.2,5,8",
-        "5,2021,2021-03-01,0.25,5,4", "2,2021,2021-05-05,0.4,1,5"])
+    text = "sample_id,year,date,NDVI,label,scl\n" + "\n".join(
+        [
+            "5,2022,2022-03-01,0.3,1,4",
+            "5,2021,2021-07-01,0.8,5,4",
+            "5,2021,2021-03-01,0.2,5,8",
+            "5,2021,2021-03-01,0.25,5,4",
+            "2,2021,2021-05-05,0.4,1,5",
+        ]
+    )
     report = import_series(_write(tmp_path, "t.csv", text), out=tmp_path / "s.parquet", quiet=True)
     table = pq.read_table(tmp_path / "s.parquet")
     assert table.schema.field("sample_id").type == pa.int64()
     rows = table.to_pylist()
     assert [(r["sample_id"], r["year"], r["label"], r["label_code"]) for r in rows] == [
-        (2, 2021, "1", 1), (5, 2021, "5", 5), (5, 2022, "1", 1)]
-    np.testing.assert_allclose(rows[1]["values"], [[0.25], [0.8]], rtol=1e-6)  # vegetation (4) beats cloud (8) on one date
+        (2, 2021, "1", 1),
+        (5, 2021, "5", 5),
+        (5, 2022, "1", 1),
+    ]
+    np.testing.assert_allclose(
+        rows[1]["values"], [[0.25], [0.8]], rtol=1e-6
+    )  # vegetation (4) beats cloud (8) on one date
     assert rows[1]["scl"] == [4, 4]
     assert report["bands"] == ["NDVI"] and report["dropped"] == {"duplicate date": 1}
 
@@ -89,16 +102,21 @@ def test_without_a_year_column_a_series_crossing_new_year_stays_whole(tmp_path: 
 
 
 def test_parquet_input_with_timestamps_and_a_cdl_label_map(tmp_path: Path) -> None:
-    table = pa.table({
-        "sample_id": pa.array([1, 1, 2, 3], pa.int64()),
-        "date": pa.array([dt.datetime(2021, 5, 1, 23, tzinfo=dt.timezone.utc)] * 4, pa.timestamp("ms", tz="UTC")),
-        "B8A": pa.array([1.0, None, 2.0, 3.0]), "label": pa.array([5, 5, 26, 141], pa.int32()),
-    })
+    table = pa.table(
+        {
+            "sample_id": pa.array([1, 1, 2, 3], pa.int64()),
+            "date": pa.array([dt.datetime(2021, 5, 1, 23, tzinfo=dt.UTC)] * 4, pa.timestamp("ms", tz="UTC")),
+            "B8A": pa.array([1.0, None, 2.0, 3.0]),
+            "label": pa.array([5, 5, 26, 141], pa.int32()),
+        }
+    )
     pq.write_table(table, tmp_path / "in.parquet")
     report = import_series(tmp_path / "in.parquet", out=tmp_path / "s.parquet", label_map="arset", quiet=True)
     out = pq.read_table(tmp_path / "s.parquet")
     assert [(r["sample_id"], r["label"], r["dates"]) for r in out.to_pylist()] == [
-        (1, "Soybeans", [D(2021, 5, 1)]), (3, "Uncultivated", [D(2021, 5, 1)])]
+        (1, "Soybeans", [D(2021, 5, 1)]),
+        (3, "Uncultivated", [D(2021, 5, 1)]),
+    ]
     assert report["dropped"] == {"missing value": 1}
     assert report["label_map"]["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 1}
     assert json.loads(out.schema.metadata[b"inseason:label_map"])["name"] == "arset"
@@ -132,9 +150,10 @@ def test_bands_choose_columns_and_bad_choices_are_refused(tmp_path: Path) -> Non
 
 def test_missing_columns_and_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"lacks columns \['label'\]"):
-        import_series(_write(tmp_path, "t.csv", "sample_id,date,NDVI\na,2021-05-01,0.2\n"),
-                      out=tmp_path / "s.parquet", quiet=True)
+        import_series(
+            _write(tmp_path, "t.csv", "sample_id,date,NDVI\na,2021-05-01,0.2\n"), out=tmp_path / "s.parquet", quiet=True
+        )
     with pytest.raises(InputError, match="does not exist"):
         import_series(tmp_path / "nope.csv", out=tmp_path / "s.parquet", quiet=True)
-    with pytest.raises(InputError, match="must be .csv, .tsv or .parquet"):
+    with pytest.raises(InputError, match=r"must be .csv, .tsv or .parquet"):
         import_series(_write(tmp_path, "t.xlsx", "x"), out=tmp_path / "s.parquet", quiet=True)

@@ -10,9 +10,11 @@ error naming the rows, and the report says what was dropped and why.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -45,8 +47,11 @@ def read_long_table(path: str | os.PathLike[str]) -> pa.Table:
             return pq.read_table(path)
         if {".csv", ".tsv", ".txt"} & set(suffixes):
             delimiter = "\t" if ".tsv" in suffixes else ","
-            return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                                  convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+            return pacsv.read_csv(
+                path,
+                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+            )
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"long-format table {path} cannot be read: {exc}") from None
     raise InputError(f"long-format table {path} must be .csv, .tsv or .parquet")
@@ -70,17 +75,25 @@ def _columns(table: pa.Table, path: Path) -> dict[str, str]:
     found = {r: by_folded[r] for r in (*REQUIRED, *OPTIONAL) if r in by_folded}
     missing = [r for r in REQUIRED if r not in found]
     if missing:
-        raise InputError(f"{path} lacks columns {missing} (it has {table.column_names}): a long-format table needs "
-                         "sample_id, date, label and band columns")
+        raise InputError(
+            f"{path} lacks columns {missing} (it has {table.column_names}): a long-format table needs "
+            "sample_id, date, label and band columns"
+        )
     return found
 
 
-def _band_columns(table: pa.Table, reserved: dict[str, str], bands: Sequence[str] | None,
-                  path: Path) -> tuple[list[str], list[str]]:
+def _band_columns(
+    table: pa.Table, reserved: dict[str, str], bands: Sequence[str] | None, path: Path
+) -> tuple[list[str], list[str]]:
     """(band columns, ignored columns)."""
     others = [n for n in table.column_names if n not in reserved.values()]
-    numeric = [n for n in others if pa.types.is_integer(table.schema.field(n).type)
-               or pa.types.is_floating(table.schema.field(n).type) or pa.types.is_null(table.schema.field(n).type)]
+    numeric = [
+        n
+        for n in others
+        if pa.types.is_integer(table.schema.field(n).type)
+        or pa.types.is_floating(table.schema.field(n).type)
+        or pa.types.is_null(table.schema.field(n).type)
+    ]
     if bands:
         missing = [b for b in bands if b not in table.column_names]
         if missing:
@@ -117,8 +130,10 @@ def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
     bad = np.array([v is not None and v not in parsed for v in text])
     if bad.any():
         example = next(v for v in text if v is not None and v not in parsed)
-        raise InputError(f"{path}: column {name!r} has dates that do not parse at rows {_rows(bad)} "
-                         f"(e.g. {example!r}): write dates as YYYY-MM-DD or ISO timestamps")
+        raise InputError(
+            f"{path}: column {name!r} has dates that do not parse at rows {_rows(bad)} "
+            f"(e.g. {example!r}): write dates as YYYY-MM-DD or ISO timestamps"
+        )
     return np.array([parsed[v] if v is not None else missing for v in text], dtype=np.int64)
 
 
@@ -153,8 +168,10 @@ def _labels(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
         codes = column.to_numpy(zero_copy_only=False)
         names = np.array([None if v is None else str(v) for v in column.to_pylist()], dtype=object)
         return names, np.where(pc.is_null(column).to_numpy(zero_copy_only=False), 0, codes).astype(np.int64)
-    names = np.array([None if v is None or not str(v).strip() else str(v).strip()
-                      for v in pc.cast(column, pa.string()).to_pylist()], dtype=object)
+    names = np.array(
+        [None if v is None or not str(v).strip() else str(v).strip() for v in pc.cast(column, pa.string()).to_pylist()],
+        dtype=object,
+    )
     return names, None
 
 
@@ -167,8 +184,7 @@ def _optional(table: pa.Table, cols: dict[str, str], name: str, kind: pa.DataTyp
         raise InputError(f"column {cols[name]!r} must hold {kind} values") from None
 
 
-def _first_per_series(series: np.ndarray, count: int, column: pa.ChunkedArray | None,
-                      kind: pa.DataType) -> pa.Array:
+def _first_per_series(series: np.ndarray, count: int, column: pa.ChunkedArray | None, kind: pa.DataType) -> pa.Array:
     """The first value of ``column`` in each series (rows sorted by series)."""
     if column is None:
         return pa.nulls(count, kind)
@@ -186,13 +202,21 @@ def _conflicts(series: np.ndarray, values: list[Any], what: str, order: np.ndarr
     if bad_series:
         rows = np.zeros(len(order), dtype=bool)
         rows[order[np.isin(series, list(bad_series))]] = True
-        raise InputError(f"{path}: {len(bad_series)} sample(s) have conflicting {what} values at rows "
-                         f"{_rows(rows)}: one sample (and year) must have one {what}")
+        raise InputError(
+            f"{path}: {len(bad_series)} sample(s) have conflicting {what} values at rows "
+            f"{_rows(rows)}: one sample (and year) must have one {what}"
+        )
 
 
-def import_series(path: str | os.PathLike[str], *, out: str | os.PathLike[str], bands: Sequence[str] | None = None,
-                  season_start: str = DEFAULT_START, label_map: str | os.PathLike[str] | LabelMap | None = None,
-                  quiet: bool = False) -> dict[str, Any]:
+def import_series(
+    path: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    bands: Sequence[str] | None = None,
+    season_start: str = DEFAULT_START,
+    label_map: str | os.PathLike[str] | LabelMap | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Import a long-format CSV/Parquet table of observations as a series table at ``out`` (float32 values).
 
     ``bands`` picks the band columns (default: every numeric column that is not a reserved one). With a
@@ -210,12 +234,19 @@ def import_series(path: str | os.PathLike[str], *, out: str | os.PathLike[str], 
     cols = _columns(table, source)
     band_names, ignored = _band_columns(table, cols, bands, source)
     n = table.num_rows
-    report: dict[str, Any] = {"source": str(source), "out": str(out), "rows": n, "bands": band_names,
-                              "ignored_columns": ignored, "dropped": {}}
+    report: dict[str, Any] = {
+        "source": str(source),
+        "out": str(out),
+        "rows": n,
+        "bands": band_names,
+        "ignored_columns": ignored,
+        "dropped": {},
+    }
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("import", total=4)
-        values = np.column_stack([pc.cast(table.column(b), pa.float64()).fill_null(np.nan).to_numpy()
-                                  for b in band_names]).astype(np.float64)
+        values = np.column_stack(
+            [pc.cast(table.column(b), pa.float64()).fill_null(np.nan).to_numpy() for b in band_names]
+        ).astype(np.float64)
         days = _dates(table.column(cols["date"]), cols["date"], source)
         names, codes = _labels(table.column(cols["label"]))
         ids, key, id_type = _sample_keys(table.column(cols["sample_id"]))
@@ -246,8 +277,11 @@ def import_series(path: str | os.PathLike[str], *, out: str | os.PathLike[str], 
             year = year_col.to_numpy(zero_copy_only=False)[rows_idx].astype(np.int16)
         else:
             year = _season_of_samples(key, days, season_start)
-        rank = np.zeros(len(key)) if scl is None else np.array(
-            [SCL_PREFERENCE.index(int(s)) if int(s) in SCL_PREFERENCE else 99 for s in scl])
+        rank = (
+            np.zeros(len(key))
+            if scl is None
+            else np.array([SCL_PREFERENCE.index(int(s)) if int(s) in SCL_PREFERENCE else 99 for s in scl])
+        )
         order = np.lexsort((*[values[:, i] for i in reversed(range(values.shape[1]))], rank, days, year, key))
         key, year, days, values, names = key[order], year[order], days[order], values[order], names[order]
         original = rows_idx[order]
@@ -260,8 +294,10 @@ def import_series(path: str | os.PathLike[str], *, out: str | os.PathLike[str], 
         bar.advance(task)
 
         assembler = SeriesAssembler(value_type=pa.float32())
-        built = [*assembler.add(SeriesRows(sample=key, year=year, date=days, values=values, scl=scl)),
-                 *assembler.finish()]
+        built = [
+            *assembler.add(SeriesRows(sample=key, year=year, date=days, values=values, scl=scl)),
+            *assembler.finish(),
+        ]
         bar.advance(task)
         duplicates = sum(b.duplicates for b in built)
         if duplicates:
@@ -274,18 +310,36 @@ def import_series(path: str | os.PathLike[str], *, out: str | os.PathLike[str], 
         if label_map is not None:
             the_map = resolve_label_map(label_map)
             cdl = series_codes is not None and set(series_codes.tolist()) <= set(cdl_classes())
-            mapped = map_labels(the_map, codes=series_codes.tolist() if cdl else [None] * len(starts),
-                                names=[cdl_classes()[c].name for c in series_codes] if cdl else series_names.tolist(),
-                                cdl=cdl)
+            mapped = map_labels(
+                the_map,
+                codes=series_codes.tolist() if cdl else [None] * len(starts),
+                names=[cdl_classes()[c].name for c in series_codes] if cdl else series_names.tolist(),
+                cdl=cdl,
+            )
             series_names = np.array(mapped.labels, dtype=object)
             label_meta = mapped.metadata(the_map)
             report["label_map"] = mapped.report
-        result = _series_table(built, ids, id_type, series_names, series_codes, table, cols, taken, band_names,
-                               season_start, label_meta, source)
+        result = _series_table(
+            built,
+            ids,
+            id_type,
+            series_names,
+            series_codes,
+            table,
+            cols,
+            taken,
+            band_names,
+            season_start,
+            label_meta,
+            source,
+        )
         write_table(result, out)
         bar.advance(task)
-    report.update(observations=int(sum(len(v) for v in result.column("dates").to_pylist())),
-                  series=result.num_rows, samples=len(set(result.column("sample_id").to_pylist())))
+    report.update(
+        observations=int(sum(len(v) for v in result.column("dates").to_pylist())),
+        series=result.num_rows,
+        samples=len(set(result.column("sample_id").to_pylist())),
+    )
     return report
 
 
@@ -294,19 +348,33 @@ def _season_of_samples(key: np.ndarray, days: np.ndarray, season_start: str) -> 
     year = np.empty(len(key), dtype=np.int16)
     order = np.lexsort((days, key))
     bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         median = _EPOCH + dt.timedelta(days=int(days[order][(a + b - 1) // 2]))
         year[order[a:b]] = season_year(median, season_start)
     return year
 
 
-def _series_table(built: list, ids: np.ndarray, id_type: pa.DataType, names: np.ndarray, codes: np.ndarray | None,
-                  table: pa.Table, cols: dict[str, str], taken: pa.Array, bands: list[str], season_start: str,
-                  label_meta: str | None, source: Path) -> pa.Table:
+def _series_table(
+    built: list,
+    ids: np.ndarray,
+    id_type: pa.DataType,
+    names: np.ndarray,
+    codes: np.ndarray | None,
+    table: pa.Table,
+    cols: dict[str, str],
+    taken: pa.Array,
+    bands: list[str],
+    season_start: str,
+    label_meta: str | None,
+    source: Path,
+) -> pa.Table:
     """Assemble the series table (rows whose label the map dropped are left out)."""
     schema = series_schema(bands, values=pa.float32(), sample_id=id_type)
-    meta = {**schema.metadata, b"inseason:season_start": season_start.encode(),
-            b"inseason:source": f"import:{source.name}".encode()}
+    meta = {
+        **schema.metadata,
+        b"inseason:season_start": season_start.encode(),
+        b"inseason:source": f"import:{source.name}".encode(),
+    }
     if label_meta is not None:
         meta[b"inseason:label_map"] = label_meta.encode()
     schema = schema.with_metadata(meta)
@@ -318,13 +386,21 @@ def _series_table(built: list, ids: np.ndarray, id_type: pa.DataType, names: np.
 
     sample = np.concatenate([b.sample for b in built])
     year = np.concatenate([b.year for b in built])
-    columns = [pa.array(ids[sample].tolist(), id_type), pa.array(year, pa.int16()),
-               pa.array(names.tolist(), pa.string()),
-               pa.nulls(len(sample), pa.int32()) if codes is None else pa.array(codes, pa.int32()),
-               attr("field_id", pa.int64()), attr("lon", pa.float64()), attr("lat", pa.float64()),
-               attr("x", pa.float64()), attr("y", pa.float64()), pa.nulls(len(sample), pa.string()),
-               attr("split", pa.string()),
-               pa.concat_arrays([b.dates for b in built]), pa.concat_arrays([b.values for b in built]),
-               pa.concat_arrays([b.scl for b in built])]
+    columns = [
+        pa.array(ids[sample].tolist(), id_type),
+        pa.array(year, pa.int16()),
+        pa.array(names.tolist(), pa.string()),
+        pa.nulls(len(sample), pa.int32()) if codes is None else pa.array(codes, pa.int32()),
+        attr("field_id", pa.int64()),
+        attr("lon", pa.float64()),
+        attr("lat", pa.float64()),
+        attr("x", pa.float64()),
+        attr("y", pa.float64()),
+        pa.nulls(len(sample), pa.string()),
+        attr("split", pa.string()),
+        pa.concat_arrays([b.dates for b in built]),
+        pa.concat_arrays([b.values for b in built]),
+        pa.concat_arrays([b.scl for b in built]),
+    ]
     result = pa.Table.from_arrays(columns, schema=schema)
     return result.filter(pc.is_valid(result.column("label")))
