@@ -16,7 +16,8 @@ __all__ = ["__version__", "load_model"]
 
 def load_model(path: str | os.PathLike[str]) -> Bundle:
     """Load a model bundle (a run folder or a bundle folder): the network in eval mode with its band order,
-    label map, normalisation and input recipe. Reads JSON and safetensors only, never a pickle."""
+    label map, normalisation and input recipe. Reads JSON and safetensors only, never a pickle.
+    """
     from inseason.train.bundle import load_bundle
 
     return load_bundle(path)

@@ -34,7 +34,8 @@ def _plain_flags(params: list[Any]) -> list[Any]:
 
 class _FixedWidthHelp:
     """Help, usage errors and tables at `output_width` columns (not rich's 80 when piped); flags without
-    a ``<bool>`` value. Mixed into the typer classes of every command and group of the app."""
+    a ``<bool>`` value. Mixed into the typer classes of every command and group of the app.
+    """
 
     def get_params(self, ctx: Any) -> list[Any]:
         """The command's parameters, flags marked as taking no value."""
@@ -52,7 +53,8 @@ class _FixedWidthHelp:
 
 def _unwrap(text: str | None) -> str | None:
     """Help text with the line breaks of its source docstring removed inside paragraphs (rich help keeps
-    single line breaks, so a docstring wrapped at 120 columns would break mid-sentence in help)."""
+    single line breaks, so a docstring wrapped at 120 columns would break mid-sentence in help).
+    """
     if text is None:
         return None
     return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n"))
@@ -757,7 +759,8 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report (no network needed) of an evaluation, with the wall-to-wall maps
-    of a predict run when --maps is given."""
+    of a predict run when --maps is given.
+    """
     from inseason.evaluate import read_evaluation
     from inseason.evaluate.run import EVALUATION_FILE
     from inseason.report import write_report
@@ -842,7 +845,8 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season
-    GIF and the double-crop sequence and transition dates."""
+    GIF and the double-crop sequence and transition dates.
+    """
     import dataclasses
 
     from inseason.extract.sample import DEFAULT_SCL_MASK
@@ -897,7 +901,8 @@ def demo(
     """Run the whole pipeline on a synthetic world and write the HTML report: synth, labels, scenes,
     extract, series, split, train the ARSET recipe and ours, evaluate (with the course protocol), map the
     test area as of four dates, report. Prints each model's end-of-season scores with their date, its best
-    as-of date, and the course protocol beside the course's published figures."""
+    as-of date, and the course protocol beside the course's published figures.
+    """
     from inseason.demo import run_demo, summary_table
 
     def say(message: str) -> None:
@@ -1092,7 +1097,8 @@ def bench_train(
     ] = False,
 ) -> None:
     """Our vectorised loader against a per-item Dataset + DataLoader, input wait, and each model's
-    training and inference samples/s with FLOPs per sample against the machine's measured matmul rate."""
+    training and inference samples/s with FLOPs per sample against the machine's measured matmul rate.
+    """
     from inseason.bench.train import DEFAULT_MODELS, bench_train_markdown
     from inseason.bench.train import bench_train as run_bench
 

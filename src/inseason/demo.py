@@ -110,7 +110,8 @@ def map_area(info: dict[str, Any], aoi: Path, *, side_m: float = MAP_SIDE_M) -> 
 
 def _current_evaluation(path: Path) -> dict[str, Any] | None:
     """The evaluation in ``path`` when it is of this version and has the course protocol, else None (an older
-    demo folder may hold one from before either: it is evaluated again)."""
+    demo folder may hold one from before either: it is evaluated again).
+    """
     from inseason.errors import InputError
     from inseason.evaluate import read_evaluation
 
@@ -123,7 +124,8 @@ def _current_evaluation(path: Path) -> dict[str, Any] | None:
 
 def scores_of(evaluation: dict[str, Any]) -> ModelScores:
     """The headline of one evaluation dict: end-of-season scores with their date, the best as-of date and the
-    course protocol against the course's published figures."""
+    course protocol against the course's published figures.
+    """
     course = evaluation.get("course_windows")
     return ModelScores(
         end_of_season=evaluation["end_of_season"],
@@ -317,7 +319,8 @@ def _unfinished(observations: Path, scenes: Path) -> bool:
 
 def summary_table(result: DemoResult) -> Any:
     """A rich table of each model's scores on the test split: end of season (with its date), the best as-of
-    date on the in-season curve, and the course protocol, with the course's published figures beneath."""
+    date on the in-season curve, and the course protocol, with the course's published figures beneath.
+    """
     from rich.table import Table
 
     published = next(

@@ -215,7 +215,8 @@ class LabelMap:
 @dataclass(frozen=True)
 class MappedLabels:
     """The result of applying a label map to samples: one class name (or ``None``: dropped) per sample,
-    the classes in order, and a report of what was merged or dropped and why."""
+    the classes in order, and a report of what was merged or dropped and why.
+    """
 
     labels: list[str | None]
     classes: list[LabelClass]
@@ -267,7 +268,8 @@ def _arset_map() -> LabelMap:
 def label_map_preset(name: str) -> LabelMap:
     """A built-in label map: ``cdl`` (every CDL class its own class), ``arset`` (the course's seven classes,
     double crops dropped as the course did) or ``cdl-major[:N]`` (the N largest CDL classes, default 10,
-    double crops included as their own classes, everything else ``Other``)."""
+    double crops included as their own classes, everything else ``Other``).
+    """
     key = name.strip().lower()
     if key == "cdl":
         return LabelMap(name="cdl", members={}, other=None, min_count=1, sparse="drop")
@@ -488,7 +490,8 @@ def no_crop_growing(scl: Sequence[int]) -> bool:
 
 def window_label(label: str, scl: Sequence[int], *, rules: Sequence[str], crops: Sequence[str]) -> str:
     """The label of one model window: ``No Crop Growing`` when the map's rule applies to a crop class
-    (``crops``: the class names the rule may relabel), else ``label`` unchanged."""
+    (``crops``: the class names the rule may relabel), else ``label`` unchanged.
+    """
     if "no_crop_growing" in rules and label in crops and no_crop_growing(scl):
         return NO_CROP_GROWING
     return label

@@ -1,5 +1,6 @@
 """What a person sees while a stage runs: progress bars (rich, silenced with ``--quiet``), the width of
-printed tables and help, and counts written as words ("1 block", "2 blocks")."""
+printed tables and help, and counts written as words ("1 block", "2 blocks").
+"""
 
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ def warning_line(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
     """A Python warning as the user sees it: ``warning: <message>`` on one line, without the file, line and
-    source line Python prints by default (the signature of `warnings.formatwarning`)."""
+    source line Python prints by default (the signature of `warnings.formatwarning`).
+    """
     return f"warning: {one_line(str(message))}\n"
 
 
@@ -108,7 +110,8 @@ class OneLineHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write ``record`` to ``sys.stderr`` as it is when the record is emitted (the CLI runner's stream
-        in tests)."""
+        in tests).
+        """
         try:
             text = one_line(record.getMessage())
             if record.levelno >= logging.WARNING:

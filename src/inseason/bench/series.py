@@ -49,7 +49,8 @@ def make_observations(
 ) -> tuple[Path, Path, int, int]:
     """Write an observations dataset of ``points`` × ``dates`` candidate observations (one part file per date,
     a fifth lost to clouds) and its label points table under ``root``; return (observations folder, points
-    table, observations, bytes in memory)."""
+    table, observations, bytes in memory).
+    """
     rng = np.random.default_rng(seed)
     obs, points_path = root / "observations", root / "points.parquet"
     obs.mkdir(parents=True)
@@ -129,7 +130,8 @@ def bench_series(
     *, points: int = 200_000, dates: int = 50, memory_limit: str = "96MB", seed: int = 0, quiet: bool = False
 ) -> dict[str, Any]:
     """Build the series of a synthetic observations dataset with DuckDB capped at ``memory_limit`` and
-    uncapped; return sizes, times, peak memory and whether both tables are identical."""
+    uncapped; return sizes, times, peak memory and whether both tables are identical.
+    """
     with tempfile.TemporaryDirectory(prefix="inseason-bench-series-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()

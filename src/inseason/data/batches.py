@@ -47,7 +47,8 @@ class InputSpec:
 @dataclass(frozen=True)
 class Batch:
     """Model inputs of the shared tensor contract, as numpy: values [B,T,C], mask [B,T], doy [B,T], plus
-    which windows the spec's window rule relabels (bool [B], all False without a rule)."""
+    which windows the spec's window rule relabels (bool [B], all False without a rule).
+    """
 
     values: np.ndarray  # float32
     mask: np.ndarray  # bool
@@ -191,7 +192,8 @@ def _random_as_of(
     store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augment: AugmentConfig, rng: np.random.Generator
 ) -> np.ndarray:
     """A uniform day between the row's first observation (or ``min_as_of``) and its last observation on or
-    before ``as_of`` (so later observations never shift the draw)."""
+    before ``as_of`` (so later observations never shift the draw).
+    """
     if not augment.as_of:
         return as_of
     high = np.maximum(observed_as_of(store, rows, as_of), 0)

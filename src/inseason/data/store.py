@@ -228,7 +228,8 @@ def label_colors(schema: pa.Schema) -> dict[str, tuple[int, int, int]]:
 
 def label_crops(schema: pa.Schema) -> dict[str, tuple[str, str]]:
     """Double-crop class name → (first crop, second crop) of the table's label map (e.g. "Dbl Crop
-    WinWht/Soybeans" → ("Winter Wheat", "Soybeans")); empty when the table has none."""
+    WinWht/Soybeans" → ("Winter Wheat", "Soybeans")); empty when the table has none.
+    """
     return {
         str(c["name"]): (str(c["first_crop"]), str(c["second_crop"]))
         for c in _label_map_metadata(schema).get("classes", ())

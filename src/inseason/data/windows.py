@@ -60,7 +60,7 @@ def window_rule_of(store: SeriesStore, rows: np.ndarray) -> WindowRule | None:
 
 
 def not_growing(scl: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """bool [B]: the window's last two valid SCL values (of the steps in ``mask``, in time order) are not
+    """Bool [B]: the window's last two valid SCL values (of the steps in ``mask``, in time order) are not
     vegetation. A window without a valid value is False; one with a single valid value is judged on it.
 
     ``scl`` (uint8 [B, T]) holds each step's SCL code, ``mask`` (bool [B, T]) the steps the window holds.
@@ -75,7 +75,7 @@ def not_growing(scl: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def relabelled(
     store: SeriesStore, rows: np.ndarray, positions: np.ndarray, mask: np.ndarray, rule: WindowRule | None
 ) -> np.ndarray:
-    """bool [B]: which windows (gathered observation ``positions`` [B, T] with ``mask``) the rule relabels.
+    """Bool [B]: which windows (gathered observation ``positions`` [B, T] with ``mask``) the rule relabels.
 
     All False without a rule or without SCL values in the store.
     """

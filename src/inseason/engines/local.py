@@ -28,7 +28,8 @@ def default_workers(limit: int = 8) -> int:
 
 def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:
     """Set up a spawned worker: warnings and log records of level WARNING and above print as one line on
-    stderr (a spawned process starts with Python's defaults), then run the caller's initializer."""
+    stderr (a spawned process starts with Python's defaults), then run the caller's initializer.
+    """
     warnings.formatwarning = warning_line
     root = logging.getLogger()
     if not root.handlers:

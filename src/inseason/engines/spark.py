@@ -74,7 +74,8 @@ def _check_java() -> None:
 
 def _check_master(master: str) -> None:
     """A standalone master (``spark://host:port``) or a Spark Connect server (``sc://host:port``) must answer
-    before Spark spends a minute retrying it."""
+    before Spark spends a minute retrying it.
+    """
     scheme, _, addresses = master.partition("://")
     if scheme not in ("spark", "sc"):
         return
@@ -194,7 +195,8 @@ def _unit_runner(
     func: Callable[[Any], Any], units: Sequence[Any], state: Broadcast[tuple[str, bytes]] | _Inline | None
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The ``mapInArrow`` function of a wave: run the initializer once per Python worker, then ``func`` on the
-    unit of every row (``id``: the unit's place in ``units``)."""
+    unit of every row (``id``: the unit's place in ``units``).
+    """
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         _skip_unchanged_zip_rereads()

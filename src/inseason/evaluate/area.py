@@ -25,7 +25,8 @@ def area_weighted_accuracy(
 ) -> dict[str, Any]:
     """Olofsson et al. (2014) estimates: overall, user's and producer's accuracies and the area of each
     reference class, each with its standard error and a ``z``-score confidence half-width; areas are in
-    the units of ``mapped_area``. Refuses strata with fewer than two samples (no variance estimate)."""
+    the units of ``mapped_area``. Refuses strata with fewer than two samples (no variance estimate).
+    """
     n = np.asarray(sample_counts, dtype=np.float64)
     area_map = np.asarray(mapped_area, dtype=np.float64)
     k = len(classes)

@@ -29,7 +29,8 @@ RESAMPLED_UNIT = {"field": "location+field", "block": "block"}
 
 def group_indices(groups: Sequence[Any] | np.ndarray | None, *, n: int) -> np.ndarray:
     """Dense group index (0..G-1) of each of ``n`` samples; each sample is its own group when ``groups``
-    is None. Missing ids (None/NaN) each form their own group."""
+    is None. Missing ids (None/NaN) each form their own group.
+    """
     if groups is None:
         return np.arange(n)
     values = np.asarray(groups, dtype=object)
@@ -57,7 +58,8 @@ LOCATION_DECIMALS = 3
 
 def _point_codes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Dense code of each distinct ``(x, y)`` point (to `LOCATION_DECIMALS`), -1 where a coordinate is
-    missing (NaN)."""
+    missing (NaN).
+    """
     codes = np.full(x.shape, -1, dtype=np.int64)
     finite = np.isfinite(x) & np.isfinite(y)
     if finite.any():
@@ -71,7 +73,8 @@ def connected_keys(keys: Sequence[np.ndarray], *, n: int) -> np.ndarray:
     """Cluster index (0..C-1, numbered in order of first row) of each of ``n`` rows, where two rows are in
     one cluster when they share any key, directly or through other rows (connected components of the
     bipartite graph rows–key values). Each array of ``keys`` gives one key's dense code per row, -1 for
-    none; a row with no key is a cluster of its own."""
+    none; a row with no key is a cluster of its own.
+    """
     offsets = n
     rows, nodes = [], []
     for codes in keys:
@@ -138,7 +141,8 @@ def _float_column(table: pa.Table, name: str) -> np.ndarray:
 
 def replicate_weights(n_groups: int, *, n_boot: int, seed: int) -> np.ndarray:
     """How many times each group is drawn in each of ``n_boot`` bootstrap replicates, ``[n_boot, G]``
-    (deterministic from ``seed``; reuse the same draws across as-of dates for comparable bands)."""
+    (deterministic from ``seed``; reuse the same draws across as-of dates for comparable bands).
+    """
     if n_boot < 1:
         raise InputError(f"n_boot={n_boot}: the bootstrap needs at least one replicate")
     rng = np.random.default_rng(seed)
@@ -158,7 +162,8 @@ def bootstrap_confusions(
 
 def intervals_from_confusions(confusions: np.ndarray, *, level: float = 0.95) -> dict[str, Any]:
     """Percentile intervals ``[low, high]`` of the summary metrics and of each class's F1 over a stack of
-    replicate confusion matrices; ``None`` where a metric is undefined in too many replicates."""
+    replicate confusion matrices; ``None`` where a metric is undefined in too many replicates.
+    """
     if not 0 < level < 1:
         raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
     tails = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
@@ -192,7 +197,8 @@ def bootstrap_intervals(
     level: float = 0.95,
 ) -> dict[str, Any]:
     """Bootstrap percentile intervals of OA, macro-F1, weighted F1, kappa and per-class F1, resampling
-    ``groups`` (field or block ids, one per sample) when given and samples otherwise."""
+    ``groups`` (field or block ids, one per sample) when given and samples otherwise.
+    """
     index = group_indices(groups, n=len(y_true))
     if index.size == 0:
         raise InputError("no samples to bootstrap: the split has no test samples")

@@ -1,5 +1,6 @@
 """In-season accuracy: every metric as a function of the calendar as-of date, the earliest date each class
-reaches a target F1, and the ARSET course's own protocol (windows after each pixel's first observation)."""
+reaches a target F1, and the ARSET course's own protocol (windows after each pixel's first observation).
+"""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ COURSE_PUBLISHED: dict[str, Any] = {
 class InSeasonCurve:
     """Metrics by as-of date: ``as_of`` month-days in season order, ``probabilities`` ``[dates, rows,
     classes]``, ``by_as_of_date`` (one JSON-ready metrics dict per date, with bootstrap ``intervals``) and
-    ``earliest_date`` (class name → first month-day its F1 reaches the target, None if never)."""
+    ``earliest_date`` (class name → first month-day its F1 reaches the target, None if never).
+    """
 
     as_of: list[str]
     probabilities: np.ndarray
@@ -57,7 +59,8 @@ def predict_at(
     predict: Predictor, table: pa.Table, *, end_day: np.ndarray, start_day: np.ndarray | None = None, n_classes: int
 ) -> np.ndarray:
     """Probabilities ``[rows, classes]`` with each row's series cut to ``[start_day, end_day]`` (days since
-    1970-01-01, per row); the predictor is called once per distinct end date with that date as ``as_of``."""
+    1970-01-01, per row); the predictor is called once per distinct end date with that date as ``as_of``.
+    """
     probabilities = np.empty((table.num_rows, n_classes))
     for end in np.unique(end_day):
         rows = np.flatnonzero(end_day == end)
@@ -73,7 +76,8 @@ def predict_at(
 def targets_at(targets: Targets | None, table: pa.Table, *, end_day: np.ndarray, default: np.ndarray) -> np.ndarray:
     """Class indices to score each row against as of its ``end_day`` (days since 1970-01-01): ``targets``'
     answer per distinct date when given (a label rule that depends on the observations up to that day,
-    such as the ARSET No Crop Growing rule), else ``default`` (the rows' labels)."""
+    such as the ARSET No Crop Growing rule), else ``default`` (the rows' labels).
+    """
     if targets is None:
         return default
     y_true = np.empty(table.num_rows, np.int64)
@@ -104,7 +108,8 @@ def earliest_dates(
     by_as_of_date: Sequence[dict[str, Any]], *, classes: Sequence[str], target_f1: float
 ) -> dict[str, str | None]:
     """For each class, the first as-of date whose F1 is at least ``target_f1`` (None if never reached or
-    the class has no support)."""
+    the class has no support).
+    """
     earliest: dict[str, str | None] = dict.fromkeys(classes)
     for row in by_as_of_date:
         for entry in row["per_class"]:
@@ -133,7 +138,8 @@ def in_season_curve(
     the clusters of `inseason.evaluate.bootstrap.resampling_clusters`, so a place's seasons are drawn
     together) and the earliest date each class reaches ``target_f1``. The same bootstrap
     draws serve every date so the bands are comparable along the curve. ``targets(table, as_of=date)``,
-    when given, supplies the class each row is scored against as of each date (see `targets_at`)."""
+    when given, supplies the class each row is scored against as of each date (see `targets_at`).
+    """
     if not 0 < target_f1 <= 1:
         raise InputError(f"target F1 {target_f1} must lie in (0, 1]")
     y_true = class_indices(table, classes=classes)
@@ -183,7 +189,8 @@ def course_windows(
     """The ARSET course's test protocol (REFERENCE): for each sample, windows of ``window_days`` starting
     every ``step_days`` after its first observation; metrics pooled over all (sample, window) pairs and per
     window start, with the course's own published figures (`COURSE_PUBLISHED`: OA 0.756, macro-F1 0.602)
-    under ``"published"`` for comparison. Rows without observations are skipped."""
+    under ``"published"`` for comparison. Rows without observations are skipped.
+    """
     if window_days < 1 or step_days < 1 or n_windows < 1:
         raise InputError("course windows need window_days, step_days and n_windows of at least 1")
     y_true = class_indices(table, classes=classes)

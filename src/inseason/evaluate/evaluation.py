@@ -104,7 +104,8 @@ def class_entries(
     classes: Sequence[str], *, codes: Sequence[int | None], colors: Sequence[str | None] | None = None
 ) -> list[dict[str, Any]]:
     """``{"name", "code", "color"}`` per class: the CDL colour of its code, else the given colour (the
-    model's label map), else a fixed palette."""
+    model's label map), else a fixed palette.
+    """
     entries = []
     for k, (name, code) in enumerate(zip(classes, codes, strict=True)):
         color = (colors[k] if colors is not None else None) or FALLBACK_COLORS[k % len(FALLBACK_COLORS)]
@@ -159,7 +160,8 @@ def viewer_samples(
     seed: int,
 ) -> list[dict[str, Any]]:
     """Up to ``n_samples`` rows (classes taken in turn, random within a class) with their band series in
-    reflectance, NDVI when B04 and B08 exist, SCL, and the predicted class at each as-of date."""
+    reflectance, NDVI when B04 and B08 exist, SCL, and the predicted class at each as-of date.
+    """
     bands, scales = series_bands(table.schema)
     y_true = class_indices(table, classes=classes)
     rng = np.random.default_rng(seed)
@@ -222,7 +224,8 @@ def end_of_season_month_day(years: Sequence[int] | np.ndarray, *, season_start: 
 
 def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The in-season curve's best date: ``{"as_of", "overall_accuracy", "macro_f1", "kappa"}`` of the
-    as-of date with the highest macro-F1 (the earliest of equal ones), or None when no date has one."""
+    as-of date with the highest macro-F1 (the earliest of equal ones), or None when no date has one.
+    """
     best: Mapping[str, Any] | None = None
     for row in by_as_of_date:
         if row["macro_f1"] is not None and (best is None or row["macro_f1"] > best["macro_f1"]):
@@ -235,7 +238,8 @@ def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> dict[str, Any] | N
 def importance_dates(as_of: Sequence[str]) -> list[str]:
     """The as-of dates importance is measured at: early in the season (a third of the way along the curve),
     its middle (two thirds) and its last date, so a reader sees which bands and periods matter as the season
-    builds up, not only at its end. Fewer dates give each once."""
+    builds up, not only at its end. Fewer dates give each once.
+    """
     if not as_of:
         return []
     n = len(as_of)
@@ -281,7 +285,8 @@ def evaluate_predictor(
     with ``importance_repeats`` permutations, so its noise shows beside it.
     ``bands`` (the model's band order) is checked against the table's when given. ``targets`` gives the
     class to score each row against as of a date when a label rule depends on the observations (the
-    ARSET No Crop Growing rule); without it every row keeps its label."""
+    ARSET No Crop Growing rule); without it every row keeps its label.
+    """
     if bands is not None and list(series_bands(table.schema)[0]) != list(bands):
         raise InputError(
             f"the series table's bands {series_bands(table.schema)[0]} differ from the model's "
@@ -399,7 +404,8 @@ def evaluate_predictor(
 
 def _null_nan(value: Any) -> Any:
     """``value`` with every NaN float replaced by None (JSON null): coordinates of imported series without
-    x/y, and any other undefined number."""
+    x/y, and any other undefined number.
+    """
     if isinstance(value, float) and value != value:
         return None
     if isinstance(value, dict):

@@ -49,7 +49,8 @@ def fake_series(
     Every row has its own ``sample_id`` and every field-year its own ``field_id`` (as connected
     components of a yearly label raster would). With ``fixed_locations`` the pixels are at the same
     ``x``/``y`` every year (one place observed over several seasons, same crop); otherwise each year's
-    fields are drawn anew."""
+    fields are drawn anew.
+    """
     rng = np.random.default_rng(seed)
     places = np.random.default_rng([seed, 1])
     origins = places.uniform([400_000, 1_200_000], [410_000, 1_210_000], size=(len(FAKE_CLASSES), n_fields, 2))
@@ -96,7 +97,8 @@ def fake_series(
 
 class TemplatePredictor:
     """Predicts the class whose greenness template best matches a row's NDVI so far (see module doc);
-    rows without observations get uniform probabilities. Records each call's ``as_of`` in ``calls``."""
+    rows without observations get uniform probabilities. Records each call's ``as_of`` in ``calls``.
+    """
 
     def __init__(self, classes: Sequence[str] = tuple(FAKE_CLASSES), *, sharpness: float = 40.0) -> None:
         self.classes = list(classes)
@@ -135,7 +137,8 @@ def fake_evaluation(
     `fake_series` (``n_fields``, ``pixels_per_field`` and ``years`` as there; the default is 120 samples,
     30 per class), with a config, a leakage audit and the course-window protocol filled in.
     ``fake_evaluation(n_fields=1, pixels_per_field=1)`` (4 samples) gives a too-small test set whose
-    ``sample_size`` carries a warning."""
+    ``sample_size`` carries a warning.
+    """
     table = fake_series(n_fields=n_fields, pixels_per_field=pixels_per_field, years=years, seed=seed)
     return evaluate_predictor(
         TemplatePredictor(),

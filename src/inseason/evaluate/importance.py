@@ -40,7 +40,8 @@ def permute_within_bins(
     flat: FlatSeries, *, selected: np.ndarray, bands: np.ndarray | None, bin_days: int, rng: np.random.Generator
 ) -> FlatSeries:
     """``flat`` with the ``selected`` observations' values (only ``bands`` columns, or whole observations
-    with their SCL when None) shuffled among the selected observations of the same date bin."""
+    with their SCL when None) shuffled among the selected observations of the same date bin.
+    """
     index = np.flatnonzero(selected)
     bins = flat.day[index] // bin_days
     in_order = index[np.lexsort((index, bins))]
@@ -75,7 +76,8 @@ def permutation_importance(
     """Permutation importance per band (``by="band"``) or per period of ``period_days`` from the season
     start (``by="period"``) of a predictor at the as-of month-day ``as_of``: the mean and standard
     deviation over ``n_repeats`` of the drop in ``metric`` when that band's values (or that period's
-    observations) are shuffled across samples within date bins."""
+    observations) are shuffled across samples within date bins.
+    """
     if by not in ("band", "period"):
         raise InputError(f"importance by {by!r}: choose 'band' or 'period'")
     if metric not in SUMMARY_METRICS:
@@ -136,7 +138,8 @@ def attention_profile(
 ) -> dict[str, list[float]]:
     """Share of all attention weight falling in each ``bin_days`` period of the season from an attention model's
     ``attention(values, mask, doy)`` output ``[B, T]`` and its inputs' ``doy`` and ``mask``: which dates
-    the model looks at. Periods are labelled by their first day of season."""
+    the model looks at. Periods are labelled by their first day of season.
+    """
     doy, w, m = np.asarray(day_of_season), np.asarray(weights, dtype=np.float64), np.asarray(mask, dtype=bool)
     if not doy.shape == w.shape == m.shape:
         raise InputError(f"attention weights {w.shape}, days {doy.shape} and mask {m.shape} differ in shape")

@@ -40,7 +40,8 @@ def confusion_matrix(
 
 def summary_from_confusion(confusion: np.ndarray) -> dict[str, np.ndarray]:
     """OA, macro-F1 (over classes with support), support-weighted F1 and Cohen's kappa of one confusion
-    matrix ``[K, K]`` or a stack ``[..., K, K]``; undefined values are NaN."""
+    matrix ``[K, K]`` or a stack ``[..., K, K]``; undefined values are NaN.
+    """
     c = np.asarray(confusion, dtype=np.float64)
     total = c.sum(axis=(-2, -1))
     tp = np.diagonal(c, axis1=-2, axis2=-1)
@@ -64,7 +65,8 @@ def _optional(value: float | None) -> float | None:
 def normalise_confusion(confusion: np.ndarray, *, by: str) -> np.ndarray:
     """The confusion matrix as fractions of each true class (``by="truth"``: rows sum to 1, the recall
     view) or of each predicted class (``by="prediction"``: columns sum to 1, the precision view); an empty
-    row or column stays 0."""
+    row or column stays 0.
+    """
     axis = {"truth": 1, "prediction": 0}.get(by)
     if axis is None:
         raise InputError(f"normalise by {by!r}: choose 'truth' or 'prediction'")
@@ -74,7 +76,8 @@ def normalise_confusion(confusion: np.ndarray, *, by: str) -> np.ndarray:
 
 def metrics_from_confusion(confusion: np.ndarray, *, classes: Sequence[str]) -> dict[str, Any]:
     """The JSON-ready metrics of one confusion matrix (rows: truth): summary metrics, a per-class table
-    (precision, recall, F1, support; ``None`` where undefined) and the three confusion matrices."""
+    (precision, recall, F1, support; ``None`` where undefined) and the three confusion matrices.
+    """
     c = np.asarray(confusion, dtype=np.float64)
     if c.shape != (len(classes), len(classes)):
         raise InputError(f"confusion matrix of shape {c.shape} does not match {len(classes)} classes")
@@ -110,7 +113,8 @@ def metrics_from_confusion(confusion: np.ndarray, *, classes: Sequence[str]) -> 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, classes: Sequence[str]) -> dict[str, Any]:
     """Metrics of class-index predictions against truth (see `metrics_from_confusion`); an empty sample
-    is refused because no metric is defined on it."""
+    is refused because no metric is defined on it.
+    """
     if len(y_true) == 0:
         raise InputError("no samples to evaluate: the split has no test samples (check --split and the split table)")
     return metrics_from_confusion(confusion_matrix(y_true, y_pred, n_classes=len(classes)), classes=classes)

@@ -28,7 +28,8 @@ class Predictor(Protocol):
 
 class Targets(Protocol):
     """Class indices ``[rows]`` to score a series table's rows against as of ``as_of``, where a label rule
-    depends on the observations up to that day (the ARSET No Crop Growing rule)."""
+    depends on the observations up to that day (the ARSET No Crop Growing rule).
+    """
 
     def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray: ...
 
@@ -58,7 +59,8 @@ def class_indices(table: pa.Table, *, classes: Sequence[str]) -> np.ndarray:
 
 def checked_probabilities(probabilities: np.ndarray, *, n_rows: int, n_classes: int) -> np.ndarray:
     """The predictor's output as float64 ``[n_rows, n_classes]``, refusing other shapes or non-finite values
-    (a bundle whose label map differs from the evaluation classes shows up here)."""
+    (a bundle whose label map differs from the evaluation classes shows up here).
+    """
     p = np.asarray(probabilities, dtype=np.float64)
     if p.shape != (n_rows, n_classes):
         raise InputError(

@@ -94,7 +94,8 @@ def evaluate_run(
 
 def _cdl_code(label: LabelClass) -> int | None:
     """The CDL code a class stands for: the source code whose CDL name is the class's name (a class that
-    merges several codes, such as Other, or a user's own label has none)."""
+    merges several codes, such as Other, or a user's own label has none).
+    """
     for code in label.codes:
         if code in cdl_classes() and cdl_classes()[code].name.casefold() == label.name.casefold():
             return code

@@ -27,7 +27,8 @@ def parse_month_day(text: str) -> tuple[int, int]:
 
 def as_of_schedule(*, first: str = "04-01", last: str = "10-31", every_days: int = 15) -> list[str]:
     """Month-days from ``first`` to ``last`` (inclusive) every ``every_days`` days: the default is the
-    1 April to 31 October schedule of DESIGN §3."""
+    1 April to 31 October schedule of DESIGN §3.
+    """
     if every_days < 1:
         raise InputError(f"as-of step of {every_days} days: use a step of at least 1 day")
     start = dt.date(_REFERENCE_YEAR, *parse_month_day(first))

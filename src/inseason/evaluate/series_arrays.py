@@ -21,7 +21,8 @@ _SERIES_COLUMNS = ("dates", "values", "scl")
 class FlatSeries:
     """Observations of all rows, concatenated: ``row[k]`` is the table row of observation ``k``,
     ``day[k]`` its date as days since 1970-01-01, ``values[k]`` its band values ``[C]`` and ``scl[k]``
-    its scene classification (None when the table has no SCL)."""
+    its scene classification (None when the table has no SCL).
+    """
 
     row: np.ndarray
     day: np.ndarray
@@ -65,7 +66,8 @@ def flatten_series(table: pa.Table) -> FlatSeries:
 
 def rebuild_series(table: pa.Table, flat: FlatSeries, *, keep: np.ndarray | None = None) -> pa.Table:
     """``table`` with its ragged columns replaced by ``flat`` (optionally only observations where
-    ``keep`` is True); observations must stay grouped by row in row order."""
+    ``keep`` is True); observations must stay grouped by row in row order.
+    """
     if keep is not None:
         flat = FlatSeries(
             row=flat.row[keep],
@@ -94,7 +96,8 @@ def rebuild_series(table: pa.Table, flat: FlatSeries, *, keep: np.ndarray | None
 
 def observation_window(table: pa.Table, *, start_day: np.ndarray | None = None, end_day: np.ndarray) -> pa.Table:
     """``table`` keeping only observations with ``start_day[row] <= date <= end_day[row]`` (days since
-    1970-01-01, one bound per row; no lower bound when ``start_day`` is None)."""
+    1970-01-01, one bound per row; no lower bound when ``start_day`` is None).
+    """
     flat = flatten_series(table)
     keep = flat.day <= np.asarray(end_day)[flat.row]
     if start_day is not None:

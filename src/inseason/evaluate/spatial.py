@@ -12,7 +12,8 @@ from inseason.errors import InputError
 
 def block_ids(x: np.ndarray, y: np.ndarray, *, block_size: float) -> np.ndarray:
     """Id ``"col_row"`` of the square block of side ``block_size`` (map units) holding each point; None
-    for a point without coordinates (NaN), which then belongs to no block."""
+    for a point without coordinates (NaN), which then belongs to no block.
+    """
     if block_size <= 0:
         raise InputError(f"block size {block_size}: use a positive size in map units (metres)")
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -32,7 +33,8 @@ def accuracy_by_group(
     classes: Sequence[str],
 ) -> list[dict[str, Any]]:
     """Per group (field or block id): sample count, correct count, accuracy, centre (mean x, y) and the
-    most frequent true class; sorted by group id. Samples without a group id are left out."""
+    most frequent true class; sorted by group id. Samples without a group id are left out.
+    """
     group = np.asarray(groups, dtype=object)
     n = len(y_true)
     if not (len(y_pred) == len(group) == len(x) == len(y) == n):

@@ -74,7 +74,8 @@ def aoi_in_crs(aoi: BaseGeometry, crs: Any) -> BaseGeometry:
 
 def aoi_window(geom: BaseGeometry, transform: Affine, width: int, height: int) -> Window | None:
     """Smallest pixel window of a north-up grid holding ``geom``'s bounds, clipped to the grid; ``None``
-    when the AOI misses the grid."""
+    when the AOI misses the grid.
+    """
     minx, miny, maxx, maxy = geom.bounds
     inverse = ~transform
     cols, rows = zip(*(inverse @ (x, y) for x, y in ((minx, maxy), (maxx, miny), (minx, miny), (maxx, maxy))))
@@ -87,7 +88,8 @@ def aoi_window(geom: BaseGeometry, transform: Affine, width: int, height: int) -
 
 def aoi_mask(geom: BaseGeometry, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
     """Boolean array of ``shape``: True where a pixel's centre lies in ``geom``. An AOI smaller than a
-    pixel (no centre inside) gets the pixels it touches instead, so it is never empty when it overlaps."""
+    pixel (no centre inside) gets the pixels it touches instead, so it is never empty when it overlaps.
+    """
     with _RASTERIZE_LOCK:
         inside = geometry_mask([mapping(geom)], out_shape=shape, transform=transform, invert=True)
         if not inside.any():

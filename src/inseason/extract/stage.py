@@ -71,7 +71,8 @@ def _fingerprint(*uris: str, options: dict[str, Any]) -> str:
 
 def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Affine, int, int]:
     """The 10 m grid of ``tile`` from the first of its scenes whose B02 opens (unreadable ones are skipped
-    later, scene by scene); its CRS must be the one the scene manifest gives."""
+    later, scene by scene); its CRS must be the one the scene manifest gives.
+    """
     problems = []
     for row in rows:
         href = dict(row["hrefs"]).get("B02")

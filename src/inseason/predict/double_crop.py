@@ -139,7 +139,8 @@ def score_transitions(estimated: np.ndarray, truth: np.ndarray) -> dict[str, flo
 
 def transition_dates(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399) -> np.ndarray:
     """Transition date of each of ``rows`` as days since 1970-01-01 (int64, −1 where the series up to day
-    of season ``as_of`` do not show two growth cycles)."""
+    of season ``as_of`` do not show two growth cycles).
+    """
     days = transition_days(smoothed_ndvi(store, rows, as_of=as_of))
     epoch = dt.date(1970, 1, 1)
     start = np.array([(season_start(int(year), store.season) - epoch).days for year in store.years[rows]], np.int64)

@@ -1,5 +1,6 @@
 """The synthetic world's truth on a map grid: each pixel's CDL code and, for double crops, the true
-transition day, straight from the generator (for tests, benchmarks and scoring maps)."""
+transition day, straight from the generator (for tests, benchmarks and scoring maps).
+"""
 
 from __future__ import annotations
 

@@ -154,7 +154,8 @@ def write_fake_maps(
 
 def write_fake_truth(path: str | os.PathLike[str], evaluation: dict[str, Any], *, pixel_m: float = 30.0) -> Path:
     """A CDL-coded GeoTIFF (EPSG:5070, ``pixel_m`` metres, nodata 0) whose pixels take the CDL code of the
-    nearest test point's true class (0 beyond six pixels from any point)."""
+    nearest test point's true class (0 beyond six pixels from any point).
+    """
     points = evaluation["map"]
     tx, ty = (np.asarray(v) for v in transform_points(points["crs"], TRUTH_CRS, points["x"], points["y"]))
     transform, width, height, xs, ys = _grid_around(tx, ty, pixel_m=pixel_m, margin=10)

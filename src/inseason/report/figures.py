@@ -119,7 +119,8 @@ def contrast_on_white(color: str) -> float:
 
 def line_color(color: str, *, minimum: float = MIN_LINE_CONTRAST) -> str:
     """``color`` itself when it contrasts enough with white, else the same hue darkened (lightness lowered
-    step by step in HLS) until its contrast on white reaches ``minimum``."""
+    step by step in HLS) until its contrast on white reaches ``minimum``.
+    """
     if contrast_on_white(color) >= minimum:
         return color.lower()
     r, g, b = (c / 255 for c in hex_rgb(color))
@@ -135,7 +136,8 @@ def line_color(color: str, *, minimum: float = MIN_LINE_CONTRAST) -> str:
 
 def band_colors(bands: list[str]) -> dict[str, str]:
     """A distinct colour for each band name: `BAND_COLORS` for Sentinel-2 bands, `EXTRA_COLORS` in turn
-    for the others (cycling only past 24 distinct names)."""
+    for the others (cycling only past 24 distinct names).
+    """
     used = {BAND_COLORS[b] for b in bands if b in BAND_COLORS}
     spare = [c for c in (*EXTRA_COLORS, *BAND_COLORS.values()) if c not in used]
     out, k = {}, 0
@@ -176,7 +178,8 @@ def _band(x: list[str], intervals: list[list[float] | None], color: str, name: s
 
 def _curve(x: list[str], y: list[float], *, name: str, color: str, width: float = 2.5) -> go.Scatter:
     """A line with markers: the line in a shade of ``color`` that reads on white, markers filled with
-    ``color`` itself and outlined in that shade."""
+    ``color`` itself and outlined in that shade.
+    """
     shade = line_color(color)
     return go.Scatter(
         x=x,
@@ -257,7 +260,8 @@ def class_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
 def confusion_figure(evaluation: dict[str, Any], *, as_of: str | None = None) -> go.Figure:
     """Confusion-matrix heatmap at the end of the season (``as_of``: its month-day, for the title), with a
     compact drop-down at the top left for counts and the two normalisations (by truth: recall view; by
-    prediction: precision view), inside the figure at any width."""
+    prediction: precision view), inside the figure at any width.
+    """
     names = [c["name"] for c in evaluation["classes"]]
     confusion = evaluation["confusion"]
     views = [
@@ -314,7 +318,8 @@ def _importance_results(result: dict[str, Any] | list[dict[str, Any]]) -> list[d
 
 def importance_significance(result: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For each as-of date and feature: importance, std and whether it stands out of the noise
-    (|importance| ≥ 2·std with at least two repeats); the rest are not significant."""
+    (|importance| ≥ 2·std with at least two repeats); the rest are not significant.
+    """
     out = []
     for res in _importance_results(result):
         for f in res["features"]:
@@ -335,7 +340,8 @@ def importance_significance(result: dict[str, Any] | list[dict[str, Any]]) -> li
 def importance_figure(result: dict[str, Any] | list[dict[str, Any]], *, title: str, axis: str) -> go.Figure:
     """Horizontal bars of permutation importance (drop of the metric) with error bars of ± one standard
     deviation over the repeats, one group of bars per as-of date when there are several; bars within the
-    noise (|importance| < 2·std) are pale and hatched."""
+    noise (|importance| < 2·std) are pale and hatched.
+    """
     results = _importance_results(result)
     palette = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#8b6d00", "#56606b")
     fig = go.Figure()
@@ -391,7 +397,8 @@ def attention_figure(attention: dict[str, list[float]]) -> go.Figure:
 
 def course_windows_figure(course: dict[str, Any]) -> go.Figure:
     """Accuracy of the ARSET course protocol by window start (days after each pixel's first observation),
-    with the course's published figures as dashed lines when the evaluation carries them."""
+    with the course's published figures as dashed lines when the evaluation carries them.
+    """
     windows = course["windows"]
     x = [w["start_offset_days"] for w in windows]
     fig = go.Figure(
@@ -447,7 +454,8 @@ def _shown_points(evaluation: dict[str, Any], year: int | None) -> list[int]:
 
 def class_points_figure(evaluation: dict[str, Any], *, which: str, year: int | None = None) -> go.Figure:
     """Test points coloured by their true (``which="truth"``) or predicted class, one trace (and legend
-    entry) per class, for the season ``year`` (all points when ``None`` or when points carry no season)."""
+    entry) per class, for the season ``year`` (all points when ``None`` or when points carry no season).
+    """
     points = evaluation["map"]
     shown = _shown_points(evaluation, year)
     fig = go.Figure()
@@ -523,7 +531,8 @@ def spatial_figure(evaluation: dict[str, Any]) -> go.Figure:
 
 def viewer_layout() -> dict[str, Any]:
     """Plotly layout of the time-series viewer (the browser fills its traces from the chosen sample):
-    reflectance on top, NDVI with SCL-coloured markers below, the as-of predictions as a strip."""
+    reflectance on top, NDVI with SCL-coloured markers below, the as-of predictions as a strip.
+    """
     layout = base_layout("Time series of the selected sample", height=680)
     layout.update(
         margin=dict(l=60, r=20, t=40, b=40),

@@ -125,7 +125,8 @@ def _interval(interval: list[float] | None) -> str:
 
 def _table(header: list[str], rows: list[list[str]], *, numeric_from: int = 1, text_columns: Sequence[int] = ()) -> str:
     """A table (cells already HTML) in its own scrolling box; columns from ``numeric_from`` right-aligned
-    except ``text_columns``."""
+    except ``text_columns``.
+    """
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
@@ -155,7 +156,8 @@ def _legend(items: Sequence[tuple[str, str]]) -> str:
 class _Figures:
     """Renders figures to HTML: the figure's title as an HTML heading above it (it wraps, and plotly's
     toolbar, shown on hover only, never covers it), plotly.js inlined with the first one (no CDN).
-    With ``greyed`` every figure is faded and says why (a test set too small to mean something)."""
+    With ``greyed`` every figure is faded and says why (a test set too small to mean something).
+    """
 
     def __init__(self, *, greyed: str | None = None) -> None:
         self.count = 0
@@ -297,7 +299,8 @@ def _per_class_table(ev: dict[str, Any]) -> str:
 def _least_accurate(shown: int, total: int, unit: str) -> str:
     """The sentence over the table of the least accurate groups, in the right number: "The 15 least accurate
     of 40 fields.", "The least accurate of 40 fields." (one shown), "All 3 fields, least accurate first.",
-    "The only field." """
+    "The only field."
+    """
     if total == 1:
         return f"The only {unit}."
     if shown >= total:

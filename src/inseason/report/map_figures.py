@@ -22,7 +22,8 @@ _TRANSPARENT = "rgba(255,255,255,0)"
 
 def class_colorscale(classes: list[MapClass]) -> list[list[Any]]:
     """A stepped colour scale for values 0…K over ``zmin=-0.5, zmax=K+0.5``: 0 transparent, value k the
-    colour of class k."""
+    colour of class k.
+    """
     steps = len(classes) + 1
     scale: list[list[Any]] = [[0.0, _TRANSPARENT], [1 / steps, _TRANSPARENT]]
     for k, cls in enumerate(classes, start=1):
@@ -139,7 +140,8 @@ def truth_map_figure(maps: MapSet) -> go.Figure:
 def area_figure(maps: MapSet, adjusted: list[dict[str, Any]] | None = None) -> go.Figure:
     """Mapped area (ha) of each class by as-of date; with ``adjusted`` (see
     `inseason.report.maps.error_adjusted_areas`) the error-adjusted areas as dashed lines with 95 %
-    interval bars."""
+    interval bars.
+    """
     dates = [area["as_of"] for area in maps.areas]
     fig = go.Figure()
     for cls in maps.classes:

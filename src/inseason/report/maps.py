@@ -76,7 +76,8 @@ class MapLayer:
 @dataclass(frozen=True)
 class MapSet:
     """What the report draws from a predict folder: the decimated layers on one grid, their classes,
-    the mapped areas per as-of date and, when given, the truth on the same grid."""
+    the mapped areas per as-of date and, when given, the truth on the same grid.
+    """
 
     folder: str  # the predict folder: a local path or an ``s3://`` URI
     crs: str
@@ -110,7 +111,8 @@ def _hex(rgba: tuple[int, ...]) -> str:
 @contextmanager
 def _open_raster(uri: str) -> Iterator[rasterio.DatasetReader]:
     """Open a local or ``s3://`` raster for reading (``s3://`` through GDAL's ``/vsis3/`` with the storage
-    session); ``RasterioIOError`` when it cannot be opened."""
+    session); ``RasterioIOError`` when it cannot be opened.
+    """
     with gdal_env([uri]), rasterio.open(gdal_path(uri)) as ds:
         yield ds
 
@@ -217,7 +219,8 @@ def _pixel_area_m2(ds: rasterio.DatasetReader) -> float:
 
 def _count_areas(path: str, as_of: str, classes: list[MapClass]) -> dict[str, Any]:
     """Pixels and hectares of "no data" (index 0) and of each class in one COG, counted block by block at
-    full resolution, in the shape predict writes to ``summary["areas"]``."""
+    full resolution, in the shape predict writes to ``summary["areas"]``.
+    """
     k = len(classes)
     with _open_raster(path) as ds:
         counts = np.zeros(k + 1, np.int64)
@@ -229,7 +232,8 @@ def _count_areas(path: str, as_of: str, classes: list[MapClass]) -> dict[str, An
 
 def _summary_areas(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``summary["areas"]`` by as-of date (predict writes a list of per-date entries; a dict keyed by date
-    is read as well)."""
+    is read as well).
+    """
     areas = summary.get("areas")
     if not areas:
         return {}
@@ -289,7 +293,8 @@ def _truth_on_grid(
 ) -> tuple[np.ndarray, float]:
     """The CDL-coded raster ``truth`` reprojected (nearest) onto the map grid and translated to class
     indices (0 where nodata or where no class lists the code, unless a class is named `OTHER`); also the
-    share of valid truth pixels whose code no class lists. Only `truth_window` is read."""
+    share of valid truth pixels whose code no class lists. Only `truth_window` is read.
+    """
     uri = str(truth)
     codes = np.zeros(shape, np.int32)
     try:
@@ -562,7 +567,8 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
 
 def _test_split_counts(evaluation: dict[str, Any], maps: MapSet, *, month_day: str) -> np.ndarray | None:
     """The evaluation's confusion counts as of ``month_day`` as a (map class × true class) sample matrix in
-    the map's class order, or None when the evaluation did not score that date."""
+    the map's class order, or None when the evaluation did not score that date.
+    """
     row = next((r for r in evaluation.get("by_as_of_date") or [] if r.get("as_of") == month_day), None)
     if row is None or not row.get("confusion"):
         return None

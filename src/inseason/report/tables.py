@@ -106,7 +106,8 @@ def human_label(key: str) -> str:
 
 def format_number(value: float | int) -> str:
     """An int with thousands separators; a float to 3 significant decimals (6 for tiny values), no
-    scientific notation for everyday magnitudes; NaN as a dash."""
+    scientific notation for everyday magnitudes; NaN as a dash.
+    """
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -124,7 +125,8 @@ def format_number(value: float | int) -> str:
 
 def value_html(value: Any, *, depth: int = 0) -> str:
     """HTML of any JSON value: scalars formatted and escaped, lists of scalars as comma lists, lists of
-    dicts and dicts as nested tables (at most 3 levels deep, deeper values as escaped text)."""
+    dicts and dicts as nested tables (at most 3 levels deep, deeper values as escaped text).
+    """
     if value is None:
         return "–"
     if isinstance(value, bool | int | float):
@@ -193,7 +195,8 @@ def records_table(records: Sequence[Mapping[str, Any]], *, depth: int = 0) -> st
 
 def audit_table(audit: Mapping[str, Any] | None) -> str:
     """The leakage audit as a table of check, value and a one-sentence explanation per key, led by a
-    verdict line; a note when the run has no audit."""
+    verdict line; a note when the run has no audit.
+    """
     if not audit:
         return "<p class='note'>No leakage audit recorded for this run.</p>"
     verdict = audit.get("leak_free", audit.get("passed"))

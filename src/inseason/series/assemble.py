@@ -18,7 +18,8 @@ import pyarrow as pa
 @dataclass
 class SeriesRows:
     """Observation rows: ``sample`` (int64 keys), ``year``, ``date`` (days since 1970), ``values`` (n × bands),
-    ``scl`` (or ``None``)."""
+    ``scl`` (or ``None``).
+    """
 
     sample: np.ndarray
     year: np.ndarray
@@ -96,7 +97,8 @@ def series_lists(rows: SeriesRows, *, value_type: pa.DataType) -> SeriesLists:
 
 class SeriesAssembler:
     """Feed sorted chunks of rows with :meth:`add`; get back the series each chunk completes, then the last
-    ones from :meth:`finish`."""
+    ones from :meth:`finish`.
+    """
 
     def __init__(self, *, value_type: pa.DataType) -> None:
         self.value_type = value_type

@@ -71,7 +71,8 @@ def field_groups(field_id: np.ndarray, xy: np.ndarray | None) -> np.ndarray:
 def block_groups(xy: np.ndarray, block_size: float, field_id: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """The block of each point, except that every point of a field (joined across years by shared places)
     goes to the block holding most of that field's points (ties: the smaller block id), so a field that
-    straddles a block edge is not cut in two."""
+    straddles a block edge is not cut in two.
+    """
     blocks = block_ids(xy, block_size)
     if field_id.null_count == len(field_id):
         return blocks

@@ -139,7 +139,8 @@ def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
 
 def _whole_numbers_as_int(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A float column holding only whole numbers (and NaN), as CSV readers make of integer ids and codes
-    with gaps, as int64; any other column as it is."""
+    with gaps, as int64; any other column as it is.
+    """
     if pa.types.is_floating(column.type):
         values = column.to_numpy(zero_copy_only=False)
         if np.all(np.isnan(values) | (values == np.round(values))):

@@ -229,7 +229,8 @@ def _walk_static(path: Path, query: SearchQuery) -> list[dict[str, Any]]:
 
 def _absolute_item(item: dict[str, Any], base: Path | None) -> dict[str, Any]:
     """``item`` with every asset href absolute: a relative href is resolved against ``base``'s folder (a
-    local item file) or the item's own ``self`` link (an API answer); ``file://`` becomes a plain path."""
+    local item file) or the item's own ``self`` link (an API answer); ``file://`` becomes a plain path.
+    """
     self_href = next(
         (
             str(lk.get("href"))
@@ -333,7 +334,8 @@ def _asset_rank(key: str, asset: Mapping[str, Any]) -> int:
 
 def processing_baseline(item: Mapping[str, Any]) -> str:
     """The item's processing baseline as ``NN.NN`` (``s2:processing_baseline``, ``sentinel:…`` or the
-    ``_Nxxyy_`` field of the product id); empty when the item does not say."""
+    ``_Nxxyy_`` field of the product id); empty when the item does not say.
+    """
     props = item.get("properties") or {}
     for key in ("s2:processing_baseline", "sentinel:processing_baseline", "processing:version"):
         value = props.get(key)

@@ -50,7 +50,8 @@ class BrowserMissing(InseasonError):
 
 def browser_paths() -> tuple[str, str]:
     """Paths of Chromium and chromedriver (``INSEASON_CHROMIUM`` / ``INSEASON_CHROMEDRIVER`` override the
-    Debian locations); a clear error naming the packages when either is missing."""
+    Debian locations); a clear error naming the packages when either is missing.
+    """
     paths = (os.environ.get("INSEASON_CHROMIUM", CHROMIUM), os.environ.get("INSEASON_CHROMEDRIVER", CHROMEDRIVER))
     missing = [path for path in paths if not (Path(path).is_file() or shutil.which(path))]
     if missing:
@@ -64,7 +65,8 @@ def browser_paths() -> tuple[str, str]:
 @contextmanager
 def headless_chromium(*, width: int = 1366, height: int = 900) -> Iterator[Any]:
     """A selenium WebDriver on headless Chromium with the network disabled and console and network logs
-    on; quits the browser on exit."""
+    on; quits the browser on exit.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -42,7 +42,8 @@ def range_server_factory() -> Iterator[Callable[..., RangeFileServer]]:
 @pytest.fixture
 def stac_api_factory() -> Iterator[Callable[..., StacApiServer]]:
     """``factory(catalog, **kwargs)`` starts a :class:`StacApiServer` (kwargs: ``asset_base_url``,
-    ``world_root``, ``delay_s``...); all stop at teardown."""
+    ``world_root``, ``delay_s``...); all stop at teardown.
+    """
     servers: list[LoopbackServer] = []
 
     def start(catalog: str | os.PathLike[str], **kwargs: Any) -> StacApiServer:

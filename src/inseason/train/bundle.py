@@ -40,7 +40,8 @@ MANIFEST = "model.json"
 class LabelClass:
     """One output class: its name, the source codes mapped to it, its map colour and, for a double crop,
     the names of its first and second crop (None otherwise; a map run gives such a class a crop sequence
-    even when stray source codes joined its double-crop code)."""
+    even when stray source codes joined its double-crop code).
+    """
 
     name: str
     codes: tuple[int, ...]

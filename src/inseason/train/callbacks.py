@@ -67,7 +67,8 @@ class TensorBoardExtras(L.Callback):
 
     def _writer(self, trainer: L.Trainer) -> Any:
         """Rank zero's summary writer (None elsewhere or without a logger); the first call of this process
-        marks a restart at the current epoch."""
+        marks a restart at the current epoch.
+        """
         if trainer.logger is None or not trainer.is_global_zero:
             return None
         writer = trainer.logger.experiment
@@ -86,7 +87,8 @@ class TensorBoardExtras(L.Callback):
     ) -> None:
         """The batch arrived: the time since the previous step ended was spent waiting for input. Notes the
         learning rate of the step (epoch schedulers step before the epoch's end hooks, and a resumed epoch
-        has no start hook, so the rate an epoch trained with is read here)."""
+        has no start hook, so the rate an epoch trained with is read here).
+        """
         if trainer.optimizers:
             self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         now = time.perf_counter()

@@ -108,7 +108,8 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
 
 def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
     """Set ``a.b.c`` in nested dicts (creating the levels) to a copy of ``value``, so that later keys
-    (``model.params.x`` after ``model.params``) never change a preset or the caller's own dicts."""
+    (``model.params.x`` after ``model.params``) never change a preset or the caller's own dicts.
+    """
     *parents, leaf = key.split(".")
     node = values
     for part in parents:

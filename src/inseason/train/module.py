@@ -96,7 +96,8 @@ class CropTypeModule(L.LightningModule):
 
     def _log_epoch(self, stage: str, loss: MeanMetric, metrics: MetricCollection) -> None:
         """Hand the epoch's loss, OA and macro-F1 to Lightning (for checkpoint and early-stopping monitors)
-        and reset the metrics; `TensorBoardExtras` writes them, with per-class F1, to TensorBoard."""
+        and reset the metrics; `TensorBoardExtras` writes them, with per-class F1, to TensorBoard.
+        """
         values = metrics.compute()
         self.log(f"{stage}/loss", loss.compute(), sync_dist=False, logger=False)
         self.log(f"{stage}/oa", values["oa"], logger=False)

@@ -20,7 +20,8 @@ AsOf = dt.date | str | int | None
 
 def as_of_days(store: SeriesStore, as_of: AsOf) -> np.ndarray:
     """Day of season per row for ``as_of``: a date, a month-day ``"MM-DD"`` in each row's season, a day of
-    season (int), or None for the whole season."""
+    season (int), or None for the whole season.
+    """
     if as_of is None:
         return np.full(len(store), SEASON_END, np.int64)
     if isinstance(as_of, (int, np.integer)) and not isinstance(as_of, bool):

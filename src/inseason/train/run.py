@@ -71,7 +71,8 @@ class RunSummary:
 
 def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule | None) -> list[LabelClass]:
     """Classes of the training split (sorted by name) with their source codes and a colour each, plus the
-    window rule's target class (No Crop Growing: no source code, the CDL Fallow/Idle colour)."""
+    window rule's target class (No Crop Growing: no source code, the CDL Fallow/Idle colour).
+    """
     cdl = cdl_classes()
     classes = []
     names = {str(label) for label in store.labels[train_rows]}
@@ -421,7 +422,8 @@ def _finish_bundle(
     best_epoch: int,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Write the bundle, score it on the validation split through `Predictor` (what users will run), and
-    rewrite model.json with those metrics. Returns the metrics and the [K, K] confusion counts."""
+    rewrite model.json with those metrics. Returns the metrics and the [K, K] confusion counts.
+    """
 
     def write(metrics: dict[str, Any]) -> None:
         write_bundle(
@@ -454,7 +456,8 @@ def _log_tree_metrics(
     out: Path, metrics: dict[str, Any], confusion: np.ndarray, *, class_names: list[str], config: TrainConfig
 ) -> None:
     """TensorBoard records of a classical baseline, written as a network's are: its validation OA, macro-F1,
-    per-class F1 and confusion image at step 0 (its one "epoch"), then its hyper-parameters and metrics."""
+    per-class F1 and confusion image at step 0 (its one "epoch"), then its hyper-parameters and metrics.
+    """
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(str(out / "tensorboard" / "version_0")) as writer:

@@ -136,7 +136,8 @@ def write_hparams(
 
 def mark_restart(writer: SummaryWriter, step: int) -> None:
     """Mark that this process writes from ``step`` on: TensorBoard drops the records an earlier process
-    wrote to the same folder at ``step`` or later (the same mark as ``SummaryWriter(purge_step=...)``)."""
+    wrote to the same folder at ``step`` or later (the same mark as ``SummaryWriter(purge_step=...)``).
+    """
     writer._get_file_writer().add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
 
 
