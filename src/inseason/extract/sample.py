@@ -79,7 +79,7 @@ def _sample_band(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray) -> tu
     order = idx[np.argsort(block[idx], kind="stable")]
     keys, starts = np.unique(block[order], return_index=True)
     nbytes = 0
-    for part in np.split(order, starts[1:]):
+    for _key, part in zip(keys, np.split(order, starts[1:])):  # zip: no part when no point is inside
         br, bc = rows[part[0]] // bh, cols[part[0]] // bw
         window = Window(bc * bw, br * bh, min(bw, ds.width - bc * bw), min(bh, ds.height - br * bh))
         data = ds.read(1, window=window)
