@@ -15,6 +15,9 @@ def check_engine(engine: str) -> None:
 
     Stages call this first, so a run that cannot start leaves no settings file or folder behind.
 
+    Args:
+        engine: the engine asked for (``--engine``).
+
     Raises:
         InputError: ``engine`` is not one of `ENGINES`, or it is ``"spark"`` and PySpark cannot be imported
             (the message names ``pip install 'inseason[spark]'``).

@@ -22,13 +22,22 @@ R = TypeVar("R")
 
 
 def default_workers(limit: int = 8) -> int:
-    """Workers to use by default: the cores this process may run on, up to ``limit``."""
+    """Workers to use by default: the cores this process may run on, up to ``limit``.
+
+    Args:
+        limit: the most workers to use, however many cores there are.
+
+    Returns:
+        The number of workers, at least one.
+    """
     return max(1, min(len(os.sched_getaffinity(0)), limit))
 
 
 def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:
-    """Set up a spawned worker: warnings and log records of level WARNING and above print as one line on
-    stderr (a spawned process starts with Python's defaults), then run the caller's initializer.
+    """Set up a spawned worker: one-line warnings and log records, then the caller's initializer.
+
+    Warnings and log records of level WARNING and above print as one line on stderr (a spawned process starts
+    with Python's defaults).
     """
     warnings.formatwarning = warning_line
     root = logging.getLogger()
@@ -53,6 +62,19 @@ def run_local(
     ``initializer(*initargs)`` runs once per worker (pass shared read-only state there, not with every
     unit). Warnings and log records of the workers print as one ``warning: …`` line each. Exceptions raised by
     ``func`` propagate to the caller, after which pending units are cancelled.
+
+    Args:
+        func: the pure per-unit function; an importable module-level function when ``workers`` > 1, since
+            it is pickled to the workers with every unit.
+        units: the units of work; they must pickle when ``workers`` > 1.
+        workers: worker processes; None uses :func:`default_workers`, and one (or fewer) runs everything in
+            this process.
+        initializer: run once per worker with ``initargs`` before its first unit (shared read-only state).
+        initargs: the arguments of ``initializer``.
+        max_in_flight: the most units submitted at once (twice the workers by default), bounding memory.
+
+    Yields:
+        ``(unit, result)`` for every unit, in the order they finish.
     """
     n = workers or default_workers()
     if n <= 1:

@@ -25,7 +25,7 @@ import uuid
 import zipimport
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -73,8 +73,13 @@ def _check_java() -> None:
 
 
 def _check_master(master: str) -> None:
-    """A standalone master (``spark://host:port``) or a Spark Connect server (``sc://host:port``) must answer
-    before Spark spends a minute retrying it.
+    """Refuse a standalone master or Spark Connect server that does not answer, before Spark retries it.
+
+    A standalone master (``spark://host:port``) or a Spark Connect server (``sc://host:port``) must answer
+    before Spark spends a minute retrying it; other masters (``local[*]``, ``yarn``) are not checked.
+
+    Raises:
+        InputError: none of the master's addresses accepts a connection.
     """
     scheme, _, addresses = master.partition("://")
     if scheme not in ("spark", "sc"):
@@ -95,7 +100,14 @@ def _check_master(master: str) -> None:
 
 
 def spark_context(session: SparkSession) -> SparkContext | None:
-    """The session's SparkContext, or None for a Spark Connect session (which has none)."""
+    """The session's SparkContext, or None for a Spark Connect session (which has none).
+
+    Args:
+        session: a classic or Spark Connect session.
+
+    Returns:
+        The SparkContext, or None on Spark Connect.
+    """
     try:
         return session.sparkContext
     except PySparkAttributeError:
@@ -104,7 +116,9 @@ def spark_context(session: SparkSession) -> SparkContext | None:
 
 def _master(session: SparkSession) -> str:
     context = spark_context(session)
-    return context.master if context is not None else str(session.conf.get("spark.master", "unknown"))
+    if context is not None:
+        return context.master or "unknown"
+    return str(session.conf.get("spark.master", "unknown"))
 
 
 def get_spark(
@@ -116,6 +130,18 @@ def get_spark(
     server (no Java needed here). An active session on another master is refused rather than silently
     used. Python workers of a local or classic session run this interpreter unless ``PYSPARK_PYTHON`` says
     otherwise.
+
+    Args:
+        master: the master of a new session (``local[*]`` when None); must match an active session's.
+        app_name: the application name of a new session.
+        config: Spark settings of a new session, over `DEFAULT_CONFIG` (not applied on Spark Connect).
+
+    Returns:
+        The active session, or the new one.
+
+    Raises:
+        InputError: an active session runs on another master, the master does not answer, Java is missing
+            (classic sessions), or Spark cannot start.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -181,6 +207,9 @@ def _skip_unchanged_zip_rereads() -> None:
 #: project error it raised).
 _RESULT_SCHEMA = "index long, ok boolean, result binary"
 
+#: PySpark's cloudpickle is untyped: its ``dumps`` with the signature it has.
+_dumps = cast(Callable[[Any], bytes], cloudpickle.dumps)
+
 _STATE: set[str] = set()  # runs whose initializer already ran in this Python worker
 
 
@@ -193,12 +222,13 @@ class _Inline:
 
 def _unit_runner(
     func: Callable[[Any], Any], units: Sequence[Any], state: Broadcast[tuple[str, bytes]] | _Inline | None
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The ``mapInArrow`` function of a wave: run the initializer once per Python worker, then ``func`` on the
-    unit of every row (``id``: the unit's place in ``units``).
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function of a wave: the initializer once per Python worker, then ``func`` per row.
+
+    A row's ``id`` is its unit's place in ``units``.
     """
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         _skip_unchanged_zip_rereads()
         if state is not None and state.value[0] not in _STATE:
             token, payload = state.value
@@ -214,7 +244,7 @@ def _unit_runner(
                     result, success = exc, False
                 indices.append(index)
                 ok.append(success)
-                results.append(cloudpickle.dumps(result))
+                results.append(_dumps(result))
             yield pa.RecordBatch.from_arrays(
                 [pa.array(indices, pa.int64()), pa.array(ok, pa.bool_()), pa.array(results, pa.binary())],
                 names=["index", "ok", "result"],
@@ -240,6 +270,22 @@ def run_spark(
     failed task is retried by Spark alone); a wave holds ``max_in_flight`` units (eight per core by default;
     ``spark.default.parallelism``, else 8, stands for the cores on Spark Connect). A project error raised by
     ``func`` is raised again here; other errors fail the Spark job.
+
+    Args:
+        func: the pure per-unit function, importable at module level.
+        units: the units of work; they must pickle.
+        spark: the session to run on; None takes :func:`get_spark`'s (on ``master``).
+        master: the master of a new session when ``spark`` is None (see :func:`get_spark`).
+        initializer: run once per Python worker with ``initargs`` before its first unit (shared read-only
+            state, a broadcast on classic sessions).
+        initargs: the arguments of ``initializer``.
+        max_in_flight: the units of one wave (eight per core by default).
+
+    Yields:
+        ``(unit, result)`` for every unit, wave by wave.
+
+    Raises:
+        InseasonError: the project error (e.g. InputError) that ``func`` raised on a worker.
     """
     todo = list(units)
     if not todo:
@@ -248,7 +294,7 @@ def run_spark(
     context = spark_context(session)
     state: Broadcast[tuple[str, bytes]] | _Inline | None = None
     if initializer is not None:
-        shared = (uuid.uuid4().hex, cloudpickle.dumps((initializer, initargs)))
+        shared = (uuid.uuid4().hex, _dumps((initializer, initargs)))
         state = context.broadcast(shared) if context is not None else _Inline(shared)
     if context is not None:
         cores = context.defaultParallelism
