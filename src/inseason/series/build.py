@@ -9,7 +9,6 @@ the one with the smaller scene id, so the table does not depend on the order sce
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import os
@@ -31,8 +30,7 @@ from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
 from inseason.observations import observations_dataset
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START
-from inseason.season import season_start as first_day
+from inseason.season import DEFAULT_START, season_start_day
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.units import Runner, run_units
 from inseason.storage import check_bucket, is_s3, local_path
@@ -41,7 +39,6 @@ from inseason.tables import LABEL_POINTS, S2_BANDS, read_table, series_schema
 #: SCL classes from most to least trustworthy: which observation of a duplicated date is kept.
 SCL_PREFERENCE: tuple[int, ...] = (4, 5, 6, 2, 10, 3, 7, 8, 9, 11, 1, 0)
 _NOT_BANDS = {"point_id", "scene_id", "date", "scl", "tile", "year"}
-_EPOCH = dt.date(1970, 1, 1)
 
 
 def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
@@ -100,8 +97,8 @@ def _batches(connection: duckdb.DuckDBPyConnection, sql: str, bands: list[str], 
 
 
 def _season_bounds(years: np.ndarray, start: str) -> tuple[dict[int, int], dict[int, int]]:
-    lo = {int(y): (first_day(int(y), start) - _EPOCH).days for y in np.unique(years)}
-    hi = {int(y): (first_day(int(y) + 1, start) - _EPOCH).days for y in np.unique(years)}
+    lo = {int(y): season_start_day(int(y), start) for y in np.unique(years)}
+    hi = {int(y): season_start_day(int(y) + 1, start) for y in np.unique(years)}
     return lo, hi
 
 

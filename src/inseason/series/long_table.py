@@ -25,14 +25,13 @@ import pyarrow.parquet as pq
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, cdl_classes, map_labels, resolve_label_map
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START, season_year
+from inseason.season import DEFAULT_START, date_of_day, days_since_epoch, season_year
 from inseason.series.assemble import SeriesAssembler, SeriesRows
 from inseason.series.build import SCL_PREFERENCE
 from inseason.tables import series_schema, write_table
 
 REQUIRED: tuple[str, ...] = ("sample_id", "date", "label")
 OPTIONAL: tuple[str, ...] = ("lon", "lat", "field_id", "split", "year", "scl", "x", "y")
-_EPOCH = dt.date(1970, 1, 1)
 _SHOWN = 5
 
 
@@ -126,7 +125,7 @@ def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
             day = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
         except ValueError:
             continue
-        parsed[value] = (day - _EPOCH).days
+        parsed[value] = days_since_epoch(day)
     bad = np.array([v is not None and v not in parsed for v in text])
     if bad.any():
         example = next(v for v in text if v is not None and v not in parsed)
@@ -350,7 +349,7 @@ def _season_of_samples(key: np.ndarray, days: np.ndarray, season_start: str) -> 
     order = np.lexsort((days, key))
     bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
     for a, b in itertools.pairwise(bounds):
-        median = _EPOCH + dt.timedelta(days=int(days[order][(a + b - 1) // 2]))
+        median = date_of_day(int(days[order][(a + b - 1) // 2]))
         year[order[a:b]] = season_year(median, season_start)
     return year
 
