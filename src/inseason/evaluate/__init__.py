@@ -1,8 +1,9 @@
 """Evaluation: metrics with grouped bootstrap intervals, area-weighted accuracy, accuracy by calendar
 as-of date, permutation importance by band and period, accuracy across space (DESIGN §1, §3).
 
-Everything works from a predictor callable ``predict(table, *, as_of) -> probabilities`` (see
-`inseason.evaluate.predictor.Predictor`), so no trained model is needed to test it.
+Everything works from a predictor callable ``predict(table, *, as_of) -> probabilities`` (the protocol
+`inseason.evaluate.predictor.PredictFn`; `inseason.train.Predictor` is the bundle-backed class), so no
+trained model is needed to test it.
 """
 
 from inseason.evaluate.area import area_weighted_accuracy
@@ -25,7 +26,7 @@ from inseason.evaluate.metrics import (
     normalise_confusion,
     sample_size_check,
 )
-from inseason.evaluate.predictor import Predictor
+from inseason.evaluate.predictor import PredictFn
 from inseason.evaluate.schedule import as_of_schedule, resolve_as_of
 from inseason.evaluate.spatial import accuracy_by_group, block_ids
 
@@ -35,7 +36,7 @@ __all__ = [
     "MIN_TEST_SAMPLES",
     "SCHEMA_VERSION",
     "InSeasonCurve",
-    "Predictor",
+    "PredictFn",
     "accuracy_by_group",
     "area_weighted_accuracy",
     "as_of_schedule",

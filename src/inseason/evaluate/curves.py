@@ -20,7 +20,7 @@ from inseason.evaluate.bootstrap import (
     replicate_weights,
 )
 from inseason.evaluate.metrics import confusion_matrix, metrics_from_confusion
-from inseason.evaluate.predictor import Predictor, Targets, checked_probabilities, class_indices, day_number
+from inseason.evaluate.predictor import PredictFn, Targets, checked_probabilities, class_indices, day_number
 from inseason.evaluate.schedule import as_of_schedule, check_schedule, resolve_as_of
 from inseason.evaluate.series_arrays import flatten_series, observation_window
 from inseason.progress import progress_bar
@@ -56,7 +56,7 @@ class InSeasonCurve:
 
 
 def predict_at(
-    predict: Predictor, table: pa.Table, *, end_day: np.ndarray, start_day: np.ndarray | None = None, n_classes: int
+    predict: PredictFn, table: pa.Table, *, end_day: np.ndarray, start_day: np.ndarray | None = None, n_classes: int
 ) -> np.ndarray:
     """Probabilities ``[rows, classes]`` with each row's series cut to ``[start_day, end_day]`` (days since
     1970-01-01, per row); the predictor is called once per distinct end date with that date as ``as_of``.
@@ -119,7 +119,7 @@ def earliest_dates(
 
 
 def in_season_curve(
-    predict: Predictor,
+    predict: PredictFn,
     table: pa.Table,
     *,
     classes: Sequence[str],
@@ -177,7 +177,7 @@ def in_season_curve(
 
 
 def course_windows(
-    predict: Predictor,
+    predict: PredictFn,
     table: pa.Table,
     *,
     classes: Sequence[str],

@@ -72,7 +72,7 @@ from inseason.evaluate.bootstrap import bootstrap_intervals, resampling_clusters
 from inseason.evaluate.curves import course_windows, in_season_curve, predict_at, targets_at
 from inseason.evaluate.importance import permutation_importance
 from inseason.evaluate.metrics import classification_metrics, sample_size_check
-from inseason.evaluate.predictor import Predictor, Targets, class_indices, day_number
+from inseason.evaluate.predictor import PredictFn, Targets, class_indices, day_number
 from inseason.evaluate.schedule import resolve_as_of, season_end
 from inseason.evaluate.series_arrays import flatten_series
 from inseason.evaluate.spatial import accuracy_by_group, block_ids
@@ -247,7 +247,7 @@ def importance_dates(as_of: Sequence[str]) -> list[str]:
 
 
 def evaluate_predictor(
-    predict: Predictor,
+    predict: PredictFn,
     table: pa.Table,
     *,
     classes: Sequence[str],

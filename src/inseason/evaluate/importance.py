@@ -19,7 +19,7 @@ import pyarrow as pa
 from inseason.errors import InputError
 from inseason.evaluate.curves import predict_at
 from inseason.evaluate.metrics import SUMMARY_METRICS, confusion_matrix, summary_from_confusion
-from inseason.evaluate.predictor import Predictor, class_indices, day_number
+from inseason.evaluate.predictor import PredictFn, class_indices, day_number
 from inseason.evaluate.schedule import resolve_as_of
 from inseason.evaluate.series_arrays import FlatSeries, flatten_series, observation_window, rebuild_series
 from inseason.progress import progress_bar
@@ -29,7 +29,7 @@ from inseason.tables import series_bands
 
 
 def _score(
-    predict: Predictor, table: pa.Table, y_true: np.ndarray, *, as_of: np.ndarray, n_classes: int, metric: str
+    predict: PredictFn, table: pa.Table, y_true: np.ndarray, *, as_of: np.ndarray, n_classes: int, metric: str
 ) -> float:
     y_pred = predict_at(predict, table, end_day=as_of, n_classes=n_classes).argmax(axis=1)
     value = summary_from_confusion(confusion_matrix(y_true, y_pred, n_classes=n_classes))[metric]
@@ -59,7 +59,7 @@ def permute_within_bins(
 
 
 def permutation_importance(
-    predict: Predictor,
+    predict: PredictFn,
     table: pa.Table,
     *,
     classes: Sequence[str],

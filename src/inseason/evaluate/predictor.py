@@ -1,8 +1,9 @@
-"""The one thing evaluation needs from a model: a callable that gives class probabilities for the rows
-of a series table as of a date, and the checks around calling it.
+"""What evaluation needs from a model (`PredictFn`), and the checks around calling it.
 
-Any callable ``predict(table, *, as_of)`` returning a float array ``[rows, classes]`` works: the
-training package's ``predict_series`` bound to a bundle, a classical baseline, or a test double.
+`PredictFn` is a callable that gives class probabilities for the rows of a series table as of a date. Any
+callable ``predict(table, *, as_of)`` returning a float array ``[rows, classes]`` is one: the training
+package's ``predict_series`` bound to a bundle, a classical baseline, or a test double. (The bundle-backed
+class users load is `inseason.train.Predictor`; this module only names the call evaluation makes.)
 Evaluation truncates the series to ``as_of`` itself before calling, so no predictor can see the future.
 """
 
@@ -20,8 +21,11 @@ from inseason.errors import InputError
 EPOCH = dt.date(1970, 1, 1)
 
 
-class Predictor(Protocol):
-    """Class probabilities ``[rows, classes]`` for a series table using observations up to ``as_of``."""
+class PredictFn(Protocol):
+    """A predictor callable: class probabilities ``[rows, classes]`` of a series table's rows, as of a date.
+
+    Implementations use only observations dated up to ``as_of``.
+    """
 
     def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray: ...
 
