@@ -8,14 +8,16 @@ S3 settings come from the standard AWS environment and config, read by boto3: cr
 Secrets never appear in a repr, a log line or an error message.
 
 On S3 an object becomes visible only when its upload completes, so a plain write is already atomic; on
-disk, writers go through a temporary name and a rename.
+disk, writers go through a temporary name and a rename: :func:`atomic_path` is the one way to do that.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -168,32 +170,103 @@ def read_bytes(uri: str | os.PathLike[str]) -> bytes:
         return bytes(stream.read())
 
 
-def write_bytes(uri: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` at ``uri`` so that readers see the old content or the new, never a part of it."""
-    if is_s3(uri):
-        fs, path = filesystem(uri)
-        with fs.open_output_stream(path) as stream:
-            stream.write(data)
-        return
-    path = local_path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+def _temporary_path(target: Path, *, suffix: str = "") -> Path:
+    """The dot name with the process id (``.NAME.tmp-PID``) next to ``target`` that a writer fills first."""
+    return target.with_name(f".{target.name}.tmp-{os.getpid()}{suffix}")
 
 
-def put_file(path: str | os.PathLike[str], uri: str | os.PathLike[str]) -> None:
-    """Copy the local file ``path`` to ``uri``, streamed, so that readers see it whole or not at all."""
+def _remove(path: Path) -> None:
+    """Delete a file or a folder at ``path``; nothing happens when it is absent."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _upload(path: str | os.PathLike[str], uri: str | os.PathLike[str]) -> None:
+    """Stream the local file ``path`` to the ``s3://`` object ``uri`` (visible once the upload completes)."""
+    fs, where = filesystem(uri)
+    with open(path, "rb") as src, fs.open_output_stream(where) as dst:
+        shutil.copyfileobj(src, dst, 8 << 20)
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` onto ``target``; a folder replaces an existing folder (the old one moved aside first)."""
+    if tmp.is_dir() and target.is_dir():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        _remove(old)
+        target.rename(old)
+        tmp.rename(target)
+        shutil.rmtree(old)
+    else:
+        tmp.replace(target)
+
+
+@contextmanager
+def atomic_path(uri: str | os.PathLike[str], *, suffix: str = "") -> Iterator[Path]:
+    """A temporary local path to write ``uri``'s content to, published whole when the block succeeds.
+
+    On disk the path is a dot name with the process id next to the target (``.NAME.tmp-PID``, which the
+    readers of output folders skip; the target's folder is created), renamed onto the target at the end of
+    the block, so readers see the old content or the new, never a part of it. A folder written there
+    replaces the target folder (the old one is moved aside, then deleted). For an ``s3://`` URI the path
+    lies in a local temporary folder and is uploaded at the end of the block, then deleted. When the block
+    raises, the temporary is deleted, the target is left as it was, and the exception goes on; a block that
+    leaves nothing at the path also leaves the target as it was.
+
+    Args:
+        uri: the final path, ``file://`` URI or ``s3://bucket/key``.
+        suffix: appended to the temporary name (for writers that pick a format from the extension).
+
+    Yields:
+        The temporary local path (absent at first) to write.
+    """
     if is_s3(uri):
-        fs, where = filesystem(uri)
-        with open(path, "rb") as src, fs.open_output_stream(where) as dst:
-            shutil.copyfileobj(src, dst, 8 << 20)
+        name = split_s3(str(uri))[1].rpartition("/")[2] or "object"
+        folder = Path(tempfile.mkdtemp(prefix=".inseason-upload-"))
+        try:
+            tmp = folder / f"{name}{suffix}"
+            yield tmp
+            if tmp.is_file():
+                _upload(tmp, uri)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         return
     target = local_path(uri)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.copyfile(path, tmp)
-    tmp.replace(target)
+    tmp = _temporary_path(target, suffix=suffix)
+    _remove(tmp)  # a leftover of an earlier process with the same id
+    try:
+        yield tmp
+        if tmp.exists():
+            _publish(tmp, target)
+    finally:
+        _remove(tmp)
+
+
+def write_bytes(uri: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` at ``uri`` so that readers see the old content or the new, never a part of it.
+
+    Args:
+        uri: a path, ``file://`` URI or ``s3://bucket/key``.
+        data: the whole new content.
+    """
+    with atomic_path(uri) as tmp:
+        tmp.write_bytes(data)
+
+
+def put_file(path: str | os.PathLike[str], uri: str | os.PathLike[str]) -> None:
+    """Copy the local file ``path`` to ``uri``, streamed, so that readers see it whole or not at all.
+
+    Args:
+        path: the local file to copy.
+        uri: where the copy goes: a path, ``file://`` URI or ``s3://bucket/key``.
+    """
+    if is_s3(uri):
+        _upload(path, uri)  # an object is visible only once its upload completes: no temporary needed
+        return
+    with atomic_path(uri) as tmp:
+        shutil.copyfile(path, tmp)
 
 
 def append_line(uri: str | os.PathLike[str], line: str) -> None:
