@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 
 from inseason.evaluate.fake import fake_series
-from inseason.evaluate.predictor import day_number
 from inseason.evaluate.series_arrays import flatten_series, observation_window, rebuild_series
+from inseason.season import days_since_epoch
 
 
 def test_round_trip_is_identity() -> None:
@@ -20,9 +20,9 @@ def test_round_trip_is_identity() -> None:
 
 def test_window_keeps_only_dates_inside_each_rows_bounds() -> None:
     table = fake_series(n_fields=1, pixels_per_field=2)
-    end = np.full(table.num_rows, day_number(dt.date(2021, 5, 1)))
-    end[0] = day_number(dt.date(2021, 3, 1))
-    start = np.full(table.num_rows, day_number(dt.date(2021, 4, 1)))
+    end = np.full(table.num_rows, days_since_epoch(dt.date(2021, 5, 1)))
+    end[0] = days_since_epoch(dt.date(2021, 3, 1))
+    start = np.full(table.num_rows, days_since_epoch(dt.date(2021, 4, 1)))
     cut = observation_window(table, start_day=start, end_day=end)
     dates = cut.column("dates").to_pylist()
     assert dates[0] == []

@@ -4,7 +4,6 @@ reaches a target F1, and the ARSET course's own protocol (windows after each pix
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +19,11 @@ from inseason.evaluate.bootstrap import (
     replicate_weights,
 )
 from inseason.evaluate.metrics import confusion_matrix, metrics_from_confusion
-from inseason.evaluate.predictor import PredictFn, Targets, checked_probabilities, class_indices, day_number
+from inseason.evaluate.predictor import PredictFn, Targets, checked_probabilities, class_indices
 from inseason.evaluate.schedule import as_of_schedule, check_schedule, resolve_as_of
 from inseason.evaluate.series_arrays import flatten_series, observation_window
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START
+from inseason.season import DEFAULT_START, date_of_day, days_since_epoch
 
 #: The ARSET course's own result under its window protocol (REFERENCE, "The ARSET course recipe"), carried
 #: in ``course_windows["published"]`` so the report and the demo print it beside ours from data.
@@ -68,7 +67,7 @@ def predict_at(
         subset = observation_window(
             subset, end_day=end_day[rows], start_day=None if start_day is None else start_day[rows]
         )
-        as_of = dt.date(1970, 1, 1) + dt.timedelta(days=int(end))
+        as_of = date_of_day(int(end))
         probabilities[rows] = checked_probabilities(predict(subset, as_of=as_of), n_rows=len(rows), n_classes=n_classes)
     return probabilities
 
@@ -83,7 +82,7 @@ def targets_at(targets: Targets | None, table: pa.Table, *, end_day: np.ndarray,
     y_true = np.empty(table.num_rows, np.int64)
     for end in np.unique(end_day):
         rows = np.flatnonzero(end_day == end)
-        as_of = dt.date(1970, 1, 1) + dt.timedelta(days=int(end))
+        as_of = date_of_day(int(end))
         y_true[rows] = np.asarray(targets(table.take(pa.array(rows)), as_of=as_of), np.int64)
     return y_true
 
@@ -154,7 +153,7 @@ def in_season_curve(
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("as-of", total=len(dates))
         for d, month_day in enumerate(dates):
-            end_day = np.array([day_number(resolve_as_of(month_day, int(y), start=season_start)) for y in years])
+            end_day = np.array([days_since_epoch(resolve_as_of(month_day, int(y), start=season_start)) for y in years])
             probabilities[d] = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
             truth = targets_at(targets, table, end_day=end_day, default=y_true)
             metrics = _metrics_with_intervals(

@@ -72,12 +72,12 @@ from inseason.evaluate.bootstrap import bootstrap_intervals, resampling_clusters
 from inseason.evaluate.curves import course_windows, in_season_curve, predict_at, targets_at
 from inseason.evaluate.importance import permutation_importance
 from inseason.evaluate.metrics import classification_metrics, sample_size_check
-from inseason.evaluate.predictor import PredictFn, Targets, class_indices, day_number
+from inseason.evaluate.predictor import PredictFn, Targets, class_indices
 from inseason.evaluate.schedule import resolve_as_of, season_end
 from inseason.evaluate.series_arrays import flatten_series
 from inseason.evaluate.spatial import accuracy_by_group, block_ids
 from inseason.labels import cdl_class
-from inseason.season import DEFAULT_START
+from inseason.season import DEFAULT_START, days_since_epoch
 from inseason.storage import write_bytes
 from inseason.tables import series_bands
 
@@ -320,7 +320,7 @@ def evaluate_predictor(
         quiet=quiet,
     )
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
-    end_day = np.array([day_number(season_end(int(yr), start=season_start)) for yr in years])
+    end_day = np.array([days_since_epoch(season_end(int(yr), start=season_start)) for yr in years])
     final = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
     y_true = targets_at(targets, table, end_day=end_day, default=y_true)
     y_pred = final.argmax(axis=1)

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from inseason.evaluate.evaluation import evaluate_predictor
-from inseason.evaluate.predictor import day_number
 from inseason.evaluate.series_arrays import flatten_series
+from inseason.season import days_since_epoch
 from inseason.tables import series_bands, series_schema
 
 #: Fake classes: name → (CDL code, day of year of peak greenness).
@@ -110,12 +110,12 @@ class TemplatePredictor:
         self.calls.append(as_of)
         bands, scales = series_bands(table.schema)
         flat = flatten_series(table)
-        keep = flat.day <= day_number(as_of)
+        keep = flat.day <= days_since_epoch(as_of)
         values = flat.values[keep].astype(np.float64) * np.asarray(scales)
         red, nir = values[:, bands.index("B04")], values[:, bands.index("B08")]
         ndvi = (nir - red) / (nir + red)
         years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
-        jan1 = np.array([day_number(dt.date(int(y), 1, 1)) for y in years])
+        jan1 = np.array([days_since_epoch(dt.date(int(y), 1, 1)) for y in years])
         row = flat.row[keep]
         doy = flat.day[keep] - jan1[row] + 1
         veg = (0.1 - 0.3 * ndvi) / (0.23 * ndvi - 0.37)  # inverts the fake reflectance model

@@ -19,11 +19,11 @@ import pyarrow as pa
 from inseason.errors import InputError
 from inseason.evaluate.curves import predict_at
 from inseason.evaluate.metrics import SUMMARY_METRICS, confusion_matrix, summary_from_confusion
-from inseason.evaluate.predictor import PredictFn, class_indices, day_number
+from inseason.evaluate.predictor import PredictFn, class_indices
 from inseason.evaluate.schedule import resolve_as_of
 from inseason.evaluate.series_arrays import FlatSeries, flatten_series, observation_window, rebuild_series
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START
+from inseason.season import DEFAULT_START, days_since_epoch, season_start_day
 from inseason.season import season_start as start_of_season
 from inseason.tables import series_bands
 
@@ -86,10 +86,10 @@ def permutation_importance(
         raise InputError("n_repeats, period_days and bin_days must be at least 1")
     y_true = class_indices(table, classes=classes)
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
-    end_day = np.array([day_number(resolve_as_of(as_of, int(y), start=season_start)) for y in years])
+    end_day = np.array([days_since_epoch(resolve_as_of(as_of, int(y), start=season_start)) for y in years])
     table = observation_window(table, end_day=end_day)
     flat = flatten_series(table)
-    first_day = np.array([day_number(start_of_season(int(y), season_start)) for y in years])
+    first_day = np.array([season_start_day(int(y), season_start) for y in years])
     day_of_season = flat.day - first_day[flat.row]
     if by == "band":
         names, _ = series_bands(table.schema)

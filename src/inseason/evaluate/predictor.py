@@ -18,8 +18,6 @@ import pyarrow as pa
 
 from inseason.errors import InputError
 
-EPOCH = dt.date(1970, 1, 1)
-
 
 class PredictFn(Protocol):
     """A predictor callable: class probabilities ``[rows, classes]`` of a series table's rows, as of a date.
@@ -36,11 +34,6 @@ class Targets(Protocol):
     """
 
     def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray: ...
-
-
-def day_number(date: dt.date) -> int:
-    """Days since 1970-01-01 (how date32 columns store dates)."""
-    return (date - EPOCH).days
 
 
 def class_indices(table: pa.Table, *, classes: Sequence[str]) -> np.ndarray:
