@@ -73,7 +73,16 @@ def gather_sequence(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The last ``max_obs`` observations of each row on or before ``as_of`` (right-aligned mask order kept).
 
-    ``keep`` (bool [B, max_obs]) drops observations (observation dropout) by masking them out.
+    Args:
+        store: The decoded series.
+        rows: Store rows [B].
+        as_of: Day of season of each row's window end [B] (inclusive).
+        config: The sequence adapter (its ``max_obs``).
+        keep: Bool [B, max_obs]: False drops an observation (observation dropout) by masking it out.
+
+    Returns:
+        Flat observation positions [B, max_obs] (−1 where masked), the mask and the day of season (0 where
+        masked).
     """
     ends = store.end_positions(rows, as_of)
     starts = np.maximum(store.offsets[rows], ends - config.max_obs)
@@ -98,8 +107,18 @@ def gather_bucketed(
 
     With ``config.anchor == "season"`` the window starts on day 0 of the season whatever ``window_end``
     is, and observations after ``window_end`` (the as-of day) are left out rather than shifted.
-    ``keep`` (bool [B, window_days + 1], by day within the window) drops observations before bucketing,
-    so a dropped observation leaves its bucket to the next observation in it, if any.
+
+    Args:
+        store: The decoded series.
+        rows: Store rows [B].
+        window_end: Day of season each row's window ends on [B] (the as-of day with ``anchor="season"``).
+        config: The bucketed adapter (window, bucket size, anchor).
+        keep: Bool [B, window_days + 1], by day within the window: False drops an observation before
+            bucketing, so its bucket goes to the next observation in it, if any.
+
+    Returns:
+        Flat observation positions [B, slots] (−1 for an empty bucket), the mask and each bucket's centre
+        day of season (0 where masked).
     """
     window_end = np.asarray(window_end, np.int64)
     if config.anchor == "season":

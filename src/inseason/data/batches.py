@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field
 
 from inseason.config import StrictModel
@@ -46,8 +47,9 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Batch:
-    """Model inputs of the shared tensor contract, as numpy: values [B,T,C], mask [B,T], doy [B,T], plus
-    which windows the spec's window rule relabels (bool [B], all False without a rule).
+    """Model inputs of the shared tensor contract, as numpy: values [B,T,C], mask [B,T], doy [B,T].
+
+    ``relabelled`` marks the windows the spec's window rule relabels (bool [B], all False without a rule).
     """
 
     values: np.ndarray  # float32
@@ -73,8 +75,19 @@ def build_batch(
     inputs (a series cut at ``as_of`` gives identical inputs). Training draws its as-of days the same way.
 
     With ``augment`` (and ``rng``) the as-of day, the window end, dropped observations and band noise are
-    drawn per sample. A sample that would lose all its observations to dropout keeps them. ``relabelled``
-    marks the windows whose label the spec's window rule changes (see `window_labels`).
+    drawn per sample. A sample that would lose all its observations to dropout keeps them.
+
+    Args:
+        store: The decoded series.
+        rows: Store rows [B].
+        spec: Adapter, channels, normalisation and window rule of the model.
+        as_of: Day of season per row [B]; None: the whole season.
+        augment: Training-time augmentations; None at evaluation and prediction.
+        rng: The seeded generator the augmentations draw from (required with ``augment``).
+
+    Returns:
+        The batch; its ``relabelled`` marks the windows whose label the spec's window rule changes (see
+        `window_labels`).
     """
     rows = np.asarray(rows, dtype=np.int64)
     positions, mask, doy = _gather(store, rows, spec.adapter, as_of=as_of, augment=augment, rng=rng)
@@ -88,6 +101,7 @@ def build_batch(
     )
     channels = spec.normalization.apply(channels)
     if augment is not None and augment.band_noise > 0:
+        assert rng is not None, "augmentation needs a seeded generator"
         channels = channels + rng.normal(0.0, augment.band_noise, channels.shape)
     values = np.zeros((*mask.shape, channels.shape[1]), np.float32)
     values[mask] = channels
@@ -114,9 +128,20 @@ def window_labels(
     The row's own label, except where the spec's window rule relabels the window the model sees (the
     `arset` label map's No Crop Growing rule): the targets to score a prediction as of that day against.
     With ``augment`` and ``rng`` the windows are drawn as `build_batch` draws training windows.
+
+    Args:
+        store: The decoded series.
+        rows: Store rows [B].
+        as_of: Day of season per row [B]; None: the whole season.
+        spec: The model's input spec (its window rule decides the relabelling).
+        augment: Training-time augmentations, drawn as `build_batch` draws them; None for fixed windows.
+        rng: The seeded generator the augmentations draw from (required with ``augment``).
+
+    Returns:
+        The label (str, object [B]) of each row's window.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    labels = store.labels[rows].copy()
+    labels: npt.NDArray[np.object_] = store.labels[rows].copy()
     if spec.window_rule is None:
         return labels
     positions, mask, _ = _gather(store, rows, spec.adapter, as_of=as_of, augment=augment, rng=rng)
@@ -132,38 +157,34 @@ def _gather(
     as_of: np.ndarray | None,
     augment: AugmentConfig | None,
     rng: np.random.Generator | None,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observation positions, mask and day of season [B, T] of each row's window (see `build_batch`)."""
     as_of = np.full(rows.size, SEASON_END, np.int64) if as_of is None else np.asarray(as_of, np.int64)
-    if augment is not None:
-        assert rng is not None, "augmentation needs a seeded generator"
-        as_of = _random_as_of(store, rows, as_of, augment, rng)
-    as_of = observed_as_of(store, rows, as_of)
-    if adapter.kind == "bucketed":
-        window_end = as_of.copy()
-        if augment is not None and augment.random_window and adapter.anchor == "as_of":
-            window_end = _random_window_end(store, rows, as_of, adapter, rng)
-        keep = None
-        if augment is not None and augment.obs_dropout > 0:
-            keep = rng.random((rows.size, adapter.window_days + 1)) >= augment.obs_dropout
-        positions, mask, doy = gather_bucketed(store, rows, window_end=window_end, config=adapter, keep=keep)
-        if keep is not None:
-            lost = ~mask.any(axis=1)
-            if lost.any():
-                positions[lost], mask[lost], doy[lost] = gather_bucketed(
-                    store, rows[lost], window_end=window_end[lost], config=adapter
-                )
-        return positions, mask, doy
     keep = None
-    if augment is not None and augment.obs_dropout > 0:
-        keep = rng.random((rows.size, adapter.max_obs)) >= augment.obs_dropout
-    positions, mask, doy = gather_sequence(store, rows, as_of=as_of, config=adapter, keep=keep)
+    if augment is None:
+        as_of = observed_as_of(store, rows, as_of)
+        window_end = as_of
+    else:
+        assert rng is not None, "augmentation needs a seeded generator"
+        as_of = observed_as_of(store, rows, _random_as_of(store, rows, as_of, augment, rng))
+        window_end = as_of
+        if adapter.kind == "bucketed" and augment.random_window and adapter.anchor == "as_of":
+            window_end = _random_window_end(store, rows, as_of, adapter, rng)
+        if augment.obs_dropout > 0:
+            width = adapter.window_days + 1 if adapter.kind == "bucketed" else adapter.max_obs
+            keep = rng.random((rows.size, width)) >= augment.obs_dropout
+
+    def gather(subset: np.ndarray | slice, kept: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The adapter's gather for ``rows[subset]``."""
+        if adapter.kind == "bucketed":
+            return gather_bucketed(store, rows[subset], window_end=window_end[subset], config=adapter, keep=kept)
+        return gather_sequence(store, rows[subset], as_of=as_of[subset], config=adapter, keep=kept)
+
+    positions, mask, doy = gather(slice(None), keep)
     if keep is not None:
-        lost = ~mask.any(axis=1)
-        if lost.any():
-            positions[lost], mask[lost], doy[lost] = gather_sequence(
-                store, rows[lost], as_of=as_of[lost], config=adapter
-            )
+        lost = np.flatnonzero(~mask.any(axis=1))  # a sample that would lose all its observations to dropout keeps them
+        if lost.size:
+            positions[lost], mask[lost], doy[lost] = gather(lost, None)
     return positions, mask, doy
 
 
@@ -172,12 +193,21 @@ def observed_as_of(store: SeriesStore, rows: np.ndarray, as_of: np.ndarray) -> n
 
     Only observations up to ``as_of`` are looked at, so the result is the same for a full-season series
     and for the same series cut at ``as_of``.
+
+    Args:
+        store: The decoded series.
+        rows: Store rows [B].
+        as_of: Day of season per row [B].
+
+    Returns:
+        Day of season per row, int64 [B].
     """
     ends = store.end_positions(rows, np.asarray(as_of, np.int64))
     seen = ends > store.offsets[rows]
     if not seen.any():
         return np.full(rows.size, -1, np.int64)
-    return np.where(seen, store.doy[np.maximum(ends - 1, 0)], -1).astype(np.int64)
+    days: npt.NDArray[np.int64] = np.where(seen, store.doy[np.maximum(ends - 1, 0)], -1).astype(np.int64)
+    return days
 
 
 def _first_day(store: SeriesStore, rows: np.ndarray) -> np.ndarray:
@@ -191,14 +221,16 @@ def _first_day(store: SeriesStore, rows: np.ndarray) -> np.ndarray:
 def _random_as_of(
     store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augment: AugmentConfig, rng: np.random.Generator
 ) -> np.ndarray:
-    """A uniform day between the row's first observation (or ``min_as_of``) and its last observation on or
-    before ``as_of`` (so later observations never shift the draw).
+    """A uniform day between the first observation (or ``min_as_of``) and the last one on or before ``as_of``.
+
+    Later observations never shift the draw.
     """
     if not augment.as_of:
         return as_of
     high = np.maximum(observed_as_of(store, rows, as_of), 0)
     low = np.minimum(np.maximum(_first_day(store, rows), augment.min_as_of), high)
-    return low + np.floor(rng.random(rows.size) * (high - low + 1)).astype(np.int64)
+    drawn: npt.NDArray[np.int64] = low + np.floor(rng.random(rows.size) * (high - low + 1)).astype(np.int64)
+    return drawn
 
 
 def _random_window_end(
@@ -206,4 +238,5 @@ def _random_window_end(
 ) -> np.ndarray:
     """A window end up to a quarter window before ``as_of`` (never before the row's first observation)."""
     low = np.clip(as_of - adapter.window_days // 4, _first_day(store, rows), as_of)
-    return low + np.floor(rng.random(rows.size) * (as_of - low + 1)).astype(np.int64)
+    drawn: npt.NDArray[np.int64] = low + np.floor(rng.random(rows.size) * (as_of - low + 1)).astype(np.int64)
+    return drawn

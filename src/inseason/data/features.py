@@ -34,7 +34,19 @@ class FeatureConfig(StrictModel):
 
 
 def feature_names(bands: tuple[str, ...] | list[str], config: FeatureConfig, *, has_scl: bool) -> list[str]:
-    """Channel names in model input order; raises `InputError` when an index needs a band the table lacks."""
+    """Channel names in model input order: the bands, the indices, then the SCL one-hot.
+
+    Args:
+        bands: The series table's bands, in stored order.
+        config: The derived channels.
+        has_scl: Whether the series table has an SCL column.
+
+    Returns:
+        One name per input channel.
+
+    Raises:
+        InputError: An index needs a band the table lacks, or SCL is asked for without an SCL column.
+    """
     for name in config.indices:
         missing = [b for b in INDICES[name] if b not in bands]
         if missing:
@@ -52,7 +64,18 @@ def feature_names(bands: tuple[str, ...] | list[str], config: FeatureConfig, *, 
 def compute_features(
     raw: np.ndarray, scl: np.ndarray | None, *, bands: tuple[str, ...], scales: np.ndarray, config: FeatureConfig
 ) -> np.ndarray:
-    """Channels [M, C'] float32 for ``raw`` observations [M, C] (stored values) and their SCL codes [M]."""
+    """Model input channels for gathered observations (checked by `feature_names` first).
+
+    Args:
+        raw: Stored values [M, C] of M observations.
+        scl: Their SCL codes [M] (None when the table has none; needed with ``config.scl``).
+        bands: Band names of the C columns.
+        scales: Band scales [C] from stored value to reflectance.
+        config: The derived channels.
+
+    Returns:
+        Channels [M, C'] float32.
+    """
     reflectance = raw.astype(np.float32) * scales.astype(np.float32)
     parts = [reflectance]
     for name in config.indices:

@@ -79,7 +79,15 @@ class BatchLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, ...]:
-        """Batch ``index`` of ``epoch`` (a pure function of the seed, the epoch and the index)."""
+        """Batch ``index`` of ``epoch`` (a pure function of the seed, the epoch and the index).
+
+        Args:
+            epoch: The epoch, which fixes the order.
+            index: The batch within the epoch.
+
+        Returns:
+            ``(values, mask, doy, y)`` tensors; ``y`` holds ``relabel_to`` where the window rule relabels.
+        """
         order = self._order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
         rows = self.rows[order]
         as_of = None if self.as_of is None else np.full(rows.size, self.as_of, np.int64)

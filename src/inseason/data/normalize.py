@@ -20,16 +20,35 @@ class Normalization:
     std: np.ndarray
 
     def apply(self, channels: np.ndarray) -> np.ndarray:
-        """Z-score ``channels`` [..., C] in place-free float32 arithmetic."""
-        return (channels - self.mean) / self.std
+        """Z-score channels in place-free float32 arithmetic.
+
+        Args:
+            channels: Input channels [..., C].
+
+        Returns:
+            The normalised channels, same shape.
+        """
+        normalised: np.ndarray = (channels - self.mean) / self.std
+        return normalised
 
     def to_json(self) -> dict[str, list[float]]:
-        """Plain lists for model.json."""
+        """Plain lists for model.json.
+
+        Returns:
+            ``{"mean": [...], "std": [...]}``.
+        """
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
 
     @classmethod
     def from_json(cls, data: dict[str, list[float]]) -> Normalization:
-        """Inverse of `to_json`."""
+        """Inverse of `to_json`.
+
+        Args:
+            data: The ``normalization`` entry of a model.json.
+
+        Returns:
+            The statistics as float32 arrays.
+        """
         return cls(mean=np.asarray(data["mean"], np.float32), std=np.asarray(data["std"], np.float32))
 
 
@@ -38,6 +57,15 @@ def fit_normalization(store: SeriesStore, rows: np.ndarray, *, features: Feature
 
     Observations with a non-finite channel are left out. One-hot SCL channels keep mean 0 and std 1 so
     they stay 0/1 after normalisation.
+
+    Args:
+        store: The decoded series.
+        rows: The training rows.
+        features: The derived channels the model sees.
+        seed: Seed of the subsample.
+
+    Returns:
+        Per-channel mean and standard deviation (at least 1e-6).
     """
     positions = store.positions_of(rows)
     if positions.size > _MAX_OBSERVATIONS:

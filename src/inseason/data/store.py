@@ -12,10 +12,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -61,27 +63,65 @@ class SeriesStore:
         return np.diff(self.offsets)
 
     def rows_of(self, split: str) -> np.ndarray:
-        """Row indices whose split is ``split`` (int64, ascending)."""
+        """Row indices whose split is ``split``.
+
+        Args:
+            split: A split name (train, validation, test).
+
+        Returns:
+            The rows, int64 ascending.
+        """
         return np.flatnonzero(self.splits == split).astype(np.int64)
 
     def positions_of(self, rows: np.ndarray) -> np.ndarray:
-        """Flat indices of all observations of ``rows``, row after row."""
+        """Flat indices of all observations of ``rows``, row after row.
+
+        Args:
+            rows: Store rows.
+
+        Returns:
+            Flat observation indices, int64.
+        """
         starts, counts = self.offsets[rows], self.counts[rows]
         first = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-        return first + np.arange(int(counts.sum()), dtype=np.int64)
+        positions: npt.NDArray[np.int64] = first + np.arange(int(counts.sum()), dtype=np.int64)
+        return positions
 
     def end_positions(self, rows: np.ndarray, as_of: np.ndarray) -> np.ndarray:
-        """Flat index one past each row's last observation on or before day of season ``as_of``."""
+        """Flat index one past each row's last observation on or before day of season ``as_of``.
+
+        Args:
+            rows: Store rows [B].
+            as_of: Day of season per row [B].
+
+        Returns:
+            Flat indices [B], between the row's first observation and one past its last.
+        """
         keys = rows.astype(np.int64) * DOY_STRIDE + np.clip(as_of, -1, DOY_STRIDE - 1)
-        return np.searchsorted(self._keys, keys, side="right").clip(self.offsets[rows], self.offsets[rows + 1])
+        ends: npt.NDArray[np.int64] = np.searchsorted(self._keys, keys, side="right").clip(
+            self.offsets[rows], self.offsets[rows + 1]
+        )
+        return ends
 
     def start_positions(self, rows: np.ndarray, first_day: np.ndarray) -> np.ndarray:
-        """Flat index of each row's first observation on or after day of season ``first_day``."""
+        """Flat index of each row's first observation on or after day of season ``first_day``.
+
+        Args:
+            rows: Store rows [B].
+            first_day: Day of season per row [B].
+
+        Returns:
+            Flat indices [B], between the row's first observation and one past its last.
+        """
         keys = rows.astype(np.int64) * DOY_STRIDE + np.clip(first_day, 0, DOY_STRIDE)
-        return np.searchsorted(self._keys, keys, side="left").clip(self.offsets[rows], self.offsets[rows + 1])
+        starts: npt.NDArray[np.int64] = np.searchsorted(self._keys, keys, side="left").clip(
+            self.offsets[rows], self.offsets[rows + 1]
+        )
+        return starts
 
     @property
     def _keys(self) -> np.ndarray:
+        """Sort keys ``row * DOY_STRIDE + doy`` of every observation (computed once, then cached)."""
         keys = self.__dict__.get("_key_cache")
         if keys is None:
             row = np.repeat(np.arange(len(self), dtype=np.int64), self.counts)
@@ -106,7 +146,18 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
     """Decode a series table (DESIGN §2) into a `SeriesStore`, computing days of season from ``season``.
 
     Checks what the model later relies on: values aligned with dates, dates strictly increasing within a
-    row and inside the row's season. Raises `InputError` naming the row otherwise.
+    row and inside the row's season.
+
+    Args:
+        table: A series table.
+        season: Season start (month-day) the days of season count from.
+
+    Returns:
+        The store, with the table's label map rules, colours, crops and leakage audit.
+
+    Raises:
+        InputError: A required column is missing, or a row's values, dates or label map metadata are
+            invalid (the message names the row).
     """
     bands, scales = series_bands(table.schema)
     for name in ("dates", "values", "label", "year"):
@@ -213,22 +264,54 @@ def _label_map_metadata(schema: pa.Schema) -> dict[str, Any]:
 
 
 def label_rules(schema: pa.Schema) -> tuple[str, ...]:
-    """The window rules (``rules``) of the table's label map (empty when the table has none)."""
+    """The window rules (``rules``) of the table's label map.
+
+    Args:
+        schema: A series table's schema.
+
+    Returns:
+        The rule names; empty when the table has no label map.
+
+    Raises:
+        InputError: The label map metadata is not valid JSON.
+    """
     return tuple(str(rule) for rule in _label_map_metadata(schema).get("rules", ()))
 
 
 def label_colors(schema: pa.Schema) -> dict[str, tuple[int, int, int]]:
-    """Class name → RGB colour of the table's label map (empty when the table has none)."""
-    return {
-        str(c["name"]): tuple(int(v) for v in c["color"])  # type: ignore[misc]
-        for c in _label_map_metadata(schema).get("classes", ())
-        if c.get("color")
-    }
+    """Class name → RGB colour of the table's label map.
+
+    Args:
+        schema: A series table's schema.
+
+    Returns:
+        The colours; empty when the table has no label map.
+
+    Raises:
+        InputError: The label map metadata is not valid JSON.
+    """
+    return {str(c["name"]): _rgb(c["color"]) for c in _label_map_metadata(schema).get("classes", ()) if c.get("color")}
+
+
+def _rgb(color: Sequence[Any]) -> tuple[int, int, int]:
+    """A label map colour ``[r, g, b]`` as a tuple of ints."""
+    red, green, blue = (int(v) for v in color)
+    return red, green, blue
 
 
 def label_crops(schema: pa.Schema) -> dict[str, tuple[str, str]]:
-    """Double-crop class name → (first crop, second crop) of the table's label map (e.g. "Dbl Crop
-    WinWht/Soybeans" → ("Winter Wheat", "Soybeans")); empty when the table has none.
+    """Double-crop class name → (first crop, second crop) of the table's label map.
+
+    For example "Dbl Crop WinWht/Soybeans" → ("Winter Wheat", "Soybeans").
+
+    Args:
+        schema: A series table's schema.
+
+    Returns:
+        The double-crop classes; empty when the table has no label map.
+
+    Raises:
+        InputError: The label map metadata is not valid JSON.
     """
     return {
         str(c["name"]): (str(c["first_crop"]), str(c["second_crop"]))
@@ -238,11 +321,29 @@ def label_crops(schema: pa.Schema) -> dict[str, tuple[str, str]]:
 
 
 def leakage_audit(schema: pa.Schema) -> dict[str, Any] | None:
-    """The leakage audit `inseason split` stored in a series table's ``inseason:audit`` metadata, or None."""
+    """The leakage audit `inseason split` stored in a series table's ``inseason:audit`` metadata.
+
+    Args:
+        schema: A series table's schema.
+
+    Returns:
+        The audit, or None when the table has none.
+    """
     raw = (schema.metadata or {}).get(b"inseason:audit")
     return json.loads(raw) if raw else None
 
 
 def load_series(path: str | os.PathLike[str], *, season: str = DEFAULT_START) -> SeriesStore:
-    """Read a series Parquet file (a path or ``s3://`` URI) and decode it once (see `decode_series`)."""
+    """Read a series Parquet file and decode it once (see `decode_series`).
+
+    Args:
+        path: A local path or ``s3://`` URI.
+        season: Season start (month-day) the days of season count from.
+
+    Returns:
+        The store.
+
+    Raises:
+        InputError: The file cannot be read as a series table, or its rows are invalid.
+    """
     return decode_series(read_table(path, what="series"), season=season)

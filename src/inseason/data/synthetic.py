@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from inseason.errors import InputError
@@ -31,7 +33,10 @@ PHENOLOGY: dict[str, tuple[str, float, float, float, float]] = {
 }
 
 
-def _canopy(doy: np.ndarray, start: np.ndarray, rise: np.ndarray, plateau: np.ndarray, peak: np.ndarray) -> np.ndarray:
+def _canopy(
+    doy: npt.NDArray[np.float64], start: float, rise: float, plateau: float, peak: float
+) -> npt.NDArray[np.float64]:
+    """Canopy fraction on days ``doy``: a logistic green-up from ``start`` to ``peak``, a plateau, a senescence."""
     up = 1.0 / (1.0 + np.exp(-(doy - start - rise / 2) / (rise / 8)))
     down = 1.0 / (1.0 + np.exp((doy - start - rise - plateau - 15) / 6.0))
     return peak * up * down
@@ -51,6 +56,20 @@ def synthetic_series(
     Deterministic from ``seed``. Classes are taken round-robin so every split holds every class; the split
     column is assigned by the given fractions after a seeded shuffle. Used by benchmarks and tests that need
     labelled series without building a world.
+
+    Args:
+        n_samples: Rows per year.
+        seed: Seed of every random draw.
+        years: Season years.
+        classes: Class names, from `PHENOLOGY`.
+        splits: ``(split name, fraction)`` pairs, fractions summing to 1.
+        noise: Standard deviation of the reflectance noise.
+
+    Returns:
+        The series table.
+
+    Raises:
+        InputError: An unknown or empty class list, or ``n_samples`` below 1.
     """
     unknown = [c for c in classes if c not in PHENOLOGY]
     if unknown or not classes:
@@ -59,7 +78,7 @@ def synthetic_series(
         raise InputError(f"n_samples={n_samples} must be at least 1")
     rng = np.random.default_rng(seed)
     grid = np.arange(0, 365, 5, dtype=np.int64)
-    rows: dict[str, list] = {
+    rows: dict[str, list[Any]] = {
         k: []
         for k in (
             "sample_id",

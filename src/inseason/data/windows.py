@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from inseason.data.store import SeriesStore
 from inseason.labels import INVALID_SCL, NO_CROP_GROWING, SCL_VEGETATION, cdl_classes
@@ -29,12 +30,23 @@ class WindowRule:
     target: str = NO_CROP_GROWING
 
     def to_json(self) -> dict[str, Any]:
-        """Plain values for model.json."""
+        """Plain values for model.json.
+
+        Returns:
+            ``{"rule", "crops", "target"}``.
+        """
         return {"rule": NO_CROP_GROWING_RULE, "crops": list(self.crops), "target": self.target}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> WindowRule | None:
-        """Inverse of `to_json` (None stays None: a model without a window rule)."""
+        """Inverse of `to_json`.
+
+        Args:
+            data: The ``window_rule`` entry of a model.json.
+
+        Returns:
+            The rule; None for None or an empty entry (a model without a window rule).
+        """
         if not data:
             return None
         return cls(crops=tuple(data["crops"]), target=str(data["target"]))
@@ -46,6 +58,13 @@ def window_rule_of(store: SeriesStore, rows: np.ndarray) -> WindowRule | None:
     The rule relabels crop classes only: a class is a crop class when every CDL source code of its
     samples in ``rows`` is a crop or double crop (for `arset`: Corn, Cotton, Rice, Soybeans, Cultivated;
     not Uncultivated).
+
+    Args:
+        store: The decoded series.
+        rows: The rows whose classes count (the training rows).
+
+    Returns:
+        The rule, or None when the label map has none.
     """
     if NO_CROP_GROWING_RULE not in store.label_rules:
         return None
@@ -60,27 +79,43 @@ def window_rule_of(store: SeriesStore, rows: np.ndarray) -> WindowRule | None:
 
 
 def not_growing(scl: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Bool [B]: the window's last two valid SCL values (of the steps in ``mask``, in time order) are not
-    vegetation. A window without a valid value is False; one with a single valid value is judged on it.
+    """Whether each window's last two valid SCL values (of the steps in ``mask``, in time order) are not vegetation.
 
-    ``scl`` (uint8 [B, T]) holds each step's SCL code, ``mask`` (bool [B, T]) the steps the window holds.
-    Vectorised form of `inseason.labels.no_crop_growing`.
+    A window without a valid value is False; one with a single valid value is judged on it. Vectorised
+    form of `inseason.labels.no_crop_growing`.
+
+    Args:
+        scl: Each step's SCL code, uint8 [B, T].
+        mask: The steps the window holds, bool [B, T].
+
+    Returns:
+        Bool [B].
     """
     valid = mask & ~np.isin(scl, sorted(INVALID_SCL))
     from_end = np.cumsum(valid[:, ::-1], axis=1)[:, ::-1]  # valid steps from here to the window's end
     last_two = valid & (from_end <= 2)
-    return valid.any(axis=1) & ~(last_two & (scl == SCL_VEGETATION)).any(axis=1)
+    bare: npt.NDArray[np.bool_] = valid.any(axis=1) & ~(last_two & (scl == SCL_VEGETATION)).any(axis=1)
+    return bare
 
 
 def relabelled(
     store: SeriesStore, rows: np.ndarray, positions: np.ndarray, mask: np.ndarray, rule: WindowRule | None
 ) -> np.ndarray:
-    """Bool [B]: which windows (gathered observation ``positions`` [B, T] with ``mask``) the rule relabels.
+    """Which windows (gathered observation ``positions`` [B, T] with ``mask``) the rule relabels.
 
-    All False without a rule or without SCL values in the store.
+    Args:
+        store: The decoded series.
+        rows: Store rows [B].
+        positions: Flat observation positions [B, T] (−1 where masked).
+        mask: The steps each window holds, bool [B, T].
+        rule: The window rule, if any.
+
+    Returns:
+        Bool [B]; all False without a rule or without SCL values in the store.
     """
     if rule is None or store.scl is None:
         return np.zeros(rows.size, bool)
     crop = np.isin(store.labels[rows].astype(str), list(rule.crops))
     scl = store.scl[np.maximum(positions, 0)] if store.scl.size else np.zeros(positions.shape, np.uint8)
-    return crop & not_growing(scl, mask)
+    changed: npt.NDArray[np.bool_] = crop & not_growing(scl, mask)
+    return changed
