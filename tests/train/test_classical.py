@@ -12,9 +12,9 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from inseason.data import InputSpec, decode_series, fit_normalization
 from inseason.errors import InputError
+from inseason.metrics import validation_metrics
 from inseason.train import load_bundle, predict_series, train, train_config
 from inseason.train.classical import balance_weights, tree_inputs
-from inseason.train.metrics import classification_metrics
 
 TREES = {
     "adapter.kind": "bucketed",
@@ -89,9 +89,7 @@ def test_forest_run_writes_a_bundle_like_a_network(forest_run, series_table, no_
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     store = decode_series(series_table)
     val = store.rows_of("validation")
-    again = classification_metrics(
-        bundle.class_index(store.labels[val]), probabilities[val].argmax(1), bundle.class_names
-    )
+    again = validation_metrics(bundle.class_index(store.labels[val]), probabilities[val].argmax(1), bundle.class_names)
     assert again["macro_f1"] == pytest.approx(summary.metrics["macro_f1"])
     np.testing.assert_allclose(bundle.network.feature_importances.sum(), 1.0)
 

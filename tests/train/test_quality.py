@@ -14,8 +14,8 @@ import pytest
 
 from inseason.data import SeriesStore, load_series
 from inseason.evaluate import in_season_curve
+from inseason.metrics import validation_metrics
 from inseason.train import RunSummary, load_bundle, predict_series, train
-from inseason.train.metrics import classification_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def _majority_macro_f1(store: SeriesStore) -> float:
     train_labels = store.labels[store.rows_of("train")]
     names, counts = np.unique(train_labels.astype(str), return_counts=True)
     truth = np.searchsorted(names, store.labels[store.rows_of("validation")].astype(str))
-    return classification_metrics(truth, np.full(truth.size, int(np.argmax(counts))), list(names))["macro_f1"]
+    return validation_metrics(truth, np.full(truth.size, int(np.argmax(counts))), list(names))["macro_f1"]
 
 
 def test_world_series_has_seven_classes_in_every_split(store):

@@ -16,10 +16,10 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from inseason.data import decode_series, synthetic_series
 from inseason.errors import InputError, OutputError
+from inseason.metrics import validation_metrics
 from inseason.tables import series_schema
 from inseason.train import LabelClass, TrainingDiverged, as_of_days, load_bundle, predict_series, train, train_config
 from inseason.train.bundle import write_bundle
-from inseason.train.metrics import classification_metrics
 
 
 def test_config_presets_yaml_and_overrides(tmp_path):
@@ -149,7 +149,7 @@ def test_bundle_predicts_without_pickle(trained_run, series_table, no_unpickling
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     store = decode_series(series_table)
     val = store.rows_of("validation")
-    metrics = classification_metrics(
+    metrics = validation_metrics(
         bundle.class_index(store.labels[val]), probabilities[val].argmax(1), bundle.class_names
     )
     assert metrics["macro_f1"] == pytest.approx(summary.metrics["macro_f1"])
@@ -239,7 +239,7 @@ def test_tempcnn_beats_majority_baseline(trained_run, series_table):
     store = decode_series(series_table)
     val = store.labels[store.rows_of("validation")]
     names = sorted(set(val))
-    majority = classification_metrics(np.array([names.index(v) for v in val]), np.zeros(val.size, np.int64), names)
+    majority = validation_metrics(np.array([names.index(v) for v in val]), np.zeros(val.size, np.int64), names)
     assert summary.metrics["macro_f1"] > majority["macro_f1"] + 0.25
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from inseason.data import WindowRule, decode_series, window_labels
 from inseason.labels import NO_CROP_GROWING, cdl_class
+from inseason.metrics import validation_metrics
 from inseason.train import Predictor, load_bundle, train
-from inseason.train.metrics import classification_metrics
 
 CROPS = ("Corn", "Cotton", "Rice", "Soybeans")
 
@@ -57,7 +57,7 @@ def test_validation_targets_follow_the_rule_as_of_the_date(ruled_run, ruled_tabl
     labels = window_labels(store, rows, as_of=np.full(rows.size, 200), spec=bundle.spec)
     assert labels.tolist() == store.labels[rows].tolist()
     predicted = predictor.predict_proba(store, rows=rows).argmax(axis=1)
-    expected = classification_metrics(season_end, predicted, bundle.class_names)
+    expected = validation_metrics(season_end, predicted, bundle.class_names)
     assert summary.metrics["macro_f1"] == pytest.approx(expected["macro_f1"])
     assert summary.metrics["per_class"][NO_CROP_GROWING]["support"] == int(crop_rows.sum())
 

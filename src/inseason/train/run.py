@@ -40,13 +40,14 @@ from inseason.data import (
 )
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_classes
+from inseason.metrics import confusion_matrix, validation_metrics
 from inseason.models import Model, create_model, model_info, model_spec
+from inseason.storage import atomic_path
 from inseason.train.bundle import LabelClass, load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
 from inseason.train.classical import fit_trees
 from inseason.train.config import TrainConfig, train_config
 from inseason.train.datamodule import SeriesDataModule
-from inseason.train.metrics import classification_metrics, confusion_counts
 from inseason.train.module import CropTypeModule
 from inseason.train.predict import Predictor
 from inseason.train.tensorboard_log import class_tags, flat_hparams, write_confusion, write_epoch_metrics, write_hparams
@@ -447,9 +448,9 @@ def _finish_bundle(
     probabilities = predictor.predict_proba(store, rows=val_rows, as_of=config.val_as_of)
     truth = predictor.window_targets(store, rows=val_rows, as_of=config.val_as_of)
     predicted = probabilities.argmax(axis=1)
-    metrics = classification_metrics(truth, predicted, [c.name for c in parts.classes])
+    metrics = validation_metrics(truth, predicted, [c.name for c in parts.classes])
     write({"split": config.val_split, "best_epoch": best_epoch, **metrics})
-    return metrics, confusion_counts(truth, predicted, len(parts.classes))
+    return metrics, confusion_matrix(truth, predicted, n_classes=len(parts.classes)).astype(np.int64)
 
 
 def _log_tree_metrics(
@@ -499,9 +500,8 @@ def _log_final(
 
 def _write_summary(out: Path, summary: RunSummary) -> RunSummary:
     """Write summary.json (temporary name, then rename) and return ``summary``."""
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(asdict(summary), indent=2))
-    tmp.replace(out / "summary.json")
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(asdict(summary), indent=2))
     return summary
 
 
