@@ -48,6 +48,9 @@ except ImportError as exc:  # tests/test_install.py runs this branch in a subpro
         f"imported ({exc}): {SPARK_EXTRA_HINT}"
     ) from exc
 
+# SparkSession is re-exported: callers that take PySpark through this module get its install hint.
+__all__ = ["DEFAULT_CONFIG", "SPARK_EXTRA_HINT", "SparkSession", "get_spark", "run_spark", "spark_context"]
+
 T = TypeVar("T")
 R = TypeVar("R")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 from affine import Affine
 from rasterio.errors import RasterioError
@@ -63,18 +64,38 @@ class AoiQuality:
     window: Window | None
 
     def counts(self) -> dict[str, int]:
-        """Pixel counts as a plain dict (for logs and metadata)."""
+        """Pixel counts as a plain dict (for logs and metadata).
+
+        Returns:
+            ``aoi_pixels`` and ``valid_pixels``.
+        """
         return {"aoi_pixels": self.aoi_pixels, "valid_pixels": self.valid_pixels}
 
 
 def aoi_in_crs(aoi: BaseGeometry, crs: Any) -> BaseGeometry:
-    """The lon/lat polygon ``aoi`` in ``crs`` (its edges densified first so they bend correctly)."""
+    """The lon/lat polygon ``aoi`` in ``crs`` (its edges densified first so they bend correctly).
+
+    Args:
+        aoi: the AOI polygon in lon/lat.
+        crs: the target CRS (anything rasterio or pyproj accepts, e.g. a dataset's ``crs``).
+
+    Returns:
+        The AOI in ``crs``.
+    """
     return aoi_to_crs(aoi, crs)
 
 
 def aoi_window(geom: BaseGeometry, transform: Affine, width: int, height: int) -> Window | None:
-    """Smallest pixel window of a north-up grid holding ``geom``'s bounds, clipped to the grid; ``None``
-    when the AOI misses the grid.
+    """Smallest pixel window of a north-up grid holding ``geom``'s bounds, clipped to the grid.
+
+    Args:
+        geom: the AOI in the grid's CRS.
+        transform: the grid's affine transform (north up).
+        width: the grid's width in pixels.
+        height: the grid's height in pixels.
+
+    Returns:
+        The window, or None when the AOI misses the grid.
     """
     minx, miny, maxx, maxy = geom.bounds
     inverse = ~transform
@@ -86,12 +107,24 @@ def aoi_window(geom: BaseGeometry, transform: Affine, width: int, height: int) -
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-def aoi_mask(geom: BaseGeometry, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
-    """Boolean array of ``shape``: True where a pixel's centre lies in ``geom``. An AOI smaller than a
-    pixel (no centre inside) gets the pixels it touches instead, so it is never empty when it overlaps.
+def aoi_mask(geom: BaseGeometry, transform: Affine, shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
+    """Boolean array of ``shape``: True where a pixel's centre lies in ``geom``.
+
+    An AOI smaller than a pixel (no centre inside) gets the pixels it touches instead, so it is never empty
+    when it overlaps.
+
+    Args:
+        geom: the AOI in the CRS of ``transform``.
+        transform: the affine transform of the array's top-left pixel.
+        shape: ``(rows, columns)`` of the array.
+
+    Returns:
+        The mask, True inside the AOI.
     """
     with _RASTERIZE_LOCK:
-        inside = geometry_mask([mapping(geom)], out_shape=shape, transform=transform, invert=True)
+        inside: npt.NDArray[np.bool_] = geometry_mask(
+            [mapping(geom)], out_shape=shape, transform=transform, invert=True
+        )
         if not inside.any():
             inside = geometry_mask([mapping(geom)], out_shape=shape, transform=transform, invert=True, all_touched=True)
     return inside
@@ -116,12 +149,23 @@ def scl_valid_fraction(
     scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
     gdal_options: Mapping[str, object] | None = None,
 ) -> AoiQuality:
-    """Share of the AOI's pixels (lon/lat polygon ``aoi``) in the SCL COG at ``href`` (a path or a
-    ``file://``, ``http(s)://`` or ``s3://`` URI) whose class is not in ``scl_mask``.
+    """Share of the AOI's pixels in the SCL COG at ``href`` whose class is not in ``scl_mask``.
 
     Only the window covering the AOI is read. Pixels of the AOI outside the raster are not counted; an AOI
-    that misses the raster gives a fraction of 0 with no pixels. A file that cannot be opened or read
-    (missing, HTTP 404, truncated, corrupt) raises :class:`UnreadableScene` with GDAL's reason.
+    that misses the raster gives a fraction of 0 with no pixels.
+
+    Args:
+        href: the SCL COG: a path or a ``file://``, ``http(s)://`` or ``s3://`` URI.
+        aoi: the AOI polygon in lon/lat.
+        scl_mask: the SCL classes that are not usable.
+        gdal_options: GDAL settings over `GDAL_COG_ENV`.
+
+    Returns:
+        The valid share, the pixel counts and the window read.
+
+    Raises:
+        UnreadableScene: the file cannot be opened or read (missing, HTTP 404, truncated, corrupt, no CRS),
+            with GDAL's reason.
     """
     env = {**GDAL_COG_ENV, **(gdal_options or {})}
     try:

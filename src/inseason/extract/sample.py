@@ -1,5 +1,6 @@
-"""Sample one scene at many points: only the COG blocks that hold points are read, all points of a block
-are gathered at once (no per-point loop), each band on its own 10/20/60 m grid.
+"""Sample one scene at many points, reading only the COG blocks that hold points.
+
+All points of a block are gathered at once (no per-point loop), each band on its own 10/20/60 m grid.
 
 This is the pure unit of work of `extract` (DESIGN §4): the local and Spark engines both call
 :func:`sample_scene` and get the same Arrow table back.
@@ -91,9 +92,10 @@ def _sample_band(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray) -> tu
 def _reason(exc: RasterioError) -> str:
     """GDAL's own words for a failed read (rasterio puts them in the chained exception)."""
     causes = [str(exc)]
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-        causes.append(str(exc))
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    while seen is not None:
+        causes.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
     useful = [c for c in causes if c and "See previous exception" not in c] or causes
     return "; ".join(dict.fromkeys(useful))
 
@@ -105,6 +107,17 @@ def sample_scene(
 
     Digital numbers are harmonised to reflectance × 10 000 (the BOA offset is added) and stored as int16.
     A scene whose files cannot be read is returned as skipped, with the reason, instead of raising.
+
+    Args:
+        task: the scene: its assets, date, tile, CRS and BOA offset.
+        point_id: the points' ids.
+        x: the points' x in the scene's CRS (``task.epsg``).
+        y: the points' y in the scene's CRS.
+        scl_mask: the SCL classes whose observations are dropped.
+
+    Returns:
+        The observations (an `OBSERVATIONS` table, empty when no point is usable) with the bytes and blocks
+        read, or no table and the reason the scene was skipped.
     """
     values: dict[str, np.ndarray] = {}
     nodata: dict[str, int] = {}

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pyarrow as pa
 import shapely
@@ -29,7 +29,15 @@ from inseason.errors import InputError
 from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
 from inseason.progress import progress_bar
 from inseason.sources.aoi import read_aoi
-from inseason.sources.stac import SceneRecord, SearchQuery, deduplicate, is_url, scene_record, search_items
+from inseason.sources.stac import (
+    DroppedScene,
+    SceneRecord,
+    SearchQuery,
+    deduplicate,
+    is_url,
+    scene_record,
+    search_items,
+)
 from inseason.tables import SCENE_MANIFEST, with_metadata, write_table
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,25 @@ OVERLAP_NOTE = (
     "Where MGRS tiles overlap the AOI, one point can lie in two tiles' scenes of the same date; "
     "the manifest keeps both scenes and extraction keeps one observation per point and date."
 )
+
+
+class SkippedScene(TypedDict):
+    """A scene left out of the manifest because it could not be used, and why (``inseason:skipped``)."""
+
+    scene_id: str
+    reason: str
+
+
+class ManifestInfo(TypedDict):
+    """What a manifest records in its schema metadata (:func:`manifest_info`); None where it lacks an entry."""
+
+    #: The search: stac, collection, aoi (WKT), start, end, min_valid, max_cloud, scl_mask.
+    query: dict[str, Any] | None
+    #: found, duplicates, skipped, below_min_valid, kept.
+    counts: dict[str, int] | None
+    duplicates: list[DroppedScene] | None
+    skipped: list[SkippedScene] | None
+    note: str | None
 
 
 def find_scenes(
@@ -58,18 +85,38 @@ def find_scenes(
     retries: int = 4,
     backoff: float = 0.5,
 ) -> pa.Table:
-    """Find the Sentinel-2 L2A scenes of ``collection`` over ``aoi`` from ``start`` to ``end`` (inclusive)
-    and write the scene manifest to ``out``.
+    """Find the Sentinel-2 L2A scenes over an AOI and a date range and write the scene manifest.
 
-    ``stac`` is a STAC API URL or a local static catalog; ``aoi`` a vector file (GeoJSON, GeoPackage,
-    Shapefile), a ``"west,south,east,north"`` lon/lat string or a shapely geometry in lon/lat. Reprocessed
-    duplicates keep the newest processing baseline; a scene is kept when the share of AOI pixels whose SCL class is
-    not in ``scl_mask`` is strictly greater than ``min_valid``; ``max_cloud`` (percent) also drops items by
-    their tile-wide ``eo:cloud_cover``. ``timeout`` (seconds), ``retries`` and ``backoff`` (seconds,
-    doubled per retry) govern STAC API requests. Returns the manifest, sorted by (datetime, tile,
-    scene_id), whose schema metadata records the query, the counts, the dropped duplicates and the skipped
-    scenes with their reasons (read them with :func:`manifest_info`). Raises
-    :class:`~inseason.errors.InputError` when no scene matches the search.
+    Reprocessed duplicates keep the newest processing baseline; a scene is kept when the share of AOI pixels
+    whose SCL class is not in ``scl_mask`` is strictly greater than ``min_valid``. Scenes whose SCL cannot be
+    read are skipped and recorded with the reason.
+
+    Args:
+        stac: a STAC API URL or a local static catalog.
+        aoi: a vector file (GeoJSON, GeoPackage, Shapefile), a ``"west,south,east,north"`` lon/lat string or
+            a shapely geometry in lon/lat.
+        start: the first date (inclusive), a date or ``YYYY-MM-DD``.
+        end: the last date (inclusive).
+        out: the manifest file to write.
+        collection: the STAC collection of the Sentinel-2 L2A items.
+        min_valid: the valid share of the AOI a scene must exceed (0 ≤ ``min_valid`` < 1).
+        scl_mask: the SCL classes that are not usable (0…255).
+        max_cloud: also drop items whose tile-wide ``eo:cloud_cover`` exceeds this percentage.
+        workers: threads reading SCL windows at once.
+        quiet: no progress bar.
+        timeout: seconds before a STAC API request times out.
+        retries: retries of a failed STAC API request.
+        backoff: seconds before the first retry, doubled per retry.
+
+    Returns:
+        The manifest as written, sorted by (datetime, tile, scene_id), whose schema metadata records the
+        query, the counts, the dropped duplicates and the skipped scenes with their reasons (read them with
+        :func:`manifest_info`).
+
+    Raises:
+        InputError: an option is out of range, a date is not a date, the AOI or the STAC source cannot be
+            read, or no scene matches the search.
+        RemoteError: the STAC API fails after its retries.
     """
     first, last = _date(start, "start"), _date(end, "end")
     if first > last:
@@ -92,13 +139,13 @@ def find_scenes(
         raise InputError(
             f"no scenes matched {query.describe()} in {source}: widen the dates, check the AOI and the collection name"
         )
-    skipped: list[dict[str, str]] = []
+    skipped: list[SkippedScene] = []
     records: list[SceneRecord] = []
     for item in items:
         try:
             records.append(scene_record(item))
         except (ValueError, KeyError, TypeError) as exc:
-            skipped.append({"scene_id": str(item.get("id")), "reason": f"unusable STAC item: {exc}"})
+            skipped.append(SkippedScene(scene_id=str(item.get("id")), reason=f"unusable STAC item: {exc}"))
     records, duplicates = deduplicate(records)
     if duplicates:
         log.info(
@@ -110,7 +157,8 @@ def find_scenes(
     fractions: dict[str, float] = {}
     for record, result in _qualities(records, geom, mask, workers=workers, quiet=quiet):
         if isinstance(result, UnreadableScene):
-            skipped.append({"scene_id": record.scene_id, "reason": f"SCL unreadable ({record.hrefs['SCL']}): {result}"})
+            reason = f"SCL unreadable ({record.hrefs['SCL']}): {result}"
+            skipped.append(SkippedScene(scene_id=record.scene_id, reason=reason))
         else:
             fractions[record.scene_id] = result
     skipped.sort(key=lambda s: s["scene_id"])
@@ -163,16 +211,29 @@ def find_scenes(
     return table
 
 
-def manifest_info(table: pa.Table) -> dict[str, Any]:
-    """The query, counts, duplicates and skipped scenes recorded in a manifest's schema metadata."""
+def manifest_info(table: pa.Table) -> ManifestInfo:
+    """The query, counts, duplicates and skipped scenes recorded in a manifest's schema metadata.
+
+    Args:
+        table: a scene manifest as :func:`find_scenes` returns it or :func:`inseason.tables.read_table` reads it.
+
+    Returns:
+        Each record, None where the manifest lacks it.
+    """
     meta = table.schema.metadata or {}
-    out: dict[str, Any] = {}
-    for key in ("query", "counts", "duplicates", "skipped"):
+
+    def recorded(key: str) -> Any:
         raw = meta.get(f"inseason:{key}".encode())
-        out[key] = json.loads(raw) if raw else None
+        return json.loads(raw) if raw else None
+
     note = meta.get(b"inseason:note")
-    out["note"] = note.decode() if note else None
-    return out
+    return ManifestInfo(
+        query=recorded("query"),
+        counts=recorded("counts"),
+        duplicates=recorded("duplicates"),
+        skipped=recorded("skipped"),
+        note=note.decode() if note else None,
+    )
 
 
 def _qualities(

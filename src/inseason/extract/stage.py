@@ -58,7 +58,14 @@ class ExtractPlan:
     unassigned: int  # points outside every tile
 
     def points_of(self, task: SceneTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(point_id, x, y)`` of the points to sample in ``task``'s scene."""
+        """``(point_id, x, y)`` of the points to sample in ``task``'s scene.
+
+        Args:
+            task: a scene of the plan.
+
+        Returns:
+            The points' ids and their coordinates in the scene's CRS.
+        """
         return self.points[self.keys[task.scene_id]]
 
 
@@ -70,8 +77,10 @@ def _fingerprint(*uris: str, options: dict[str, Any]) -> str:
 
 
 def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Affine, int, int]:
-    """The 10 m grid of ``tile`` from the first of its scenes whose B02 opens (unreadable ones are skipped
-    later, scene by scene); its CRS must be the one the scene manifest gives.
+    """The 10 m grid of ``tile`` from the first of its scenes whose B02 opens.
+
+    Unreadable scenes are skipped later, scene by scene; the grid's CRS must be the one the scene manifest
+    gives.
     """
     problems = []
     for row in rows:
@@ -115,6 +124,17 @@ def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = D
 
     Where tiles overlap, a point goes, on each date, to the tile imaged that date whose edge it lies
     farthest from, so it gets one observation per date, not one per tile. Reads one header per tile.
+
+    Args:
+        points: the label points table (``LABEL_POINTS``).
+        scenes: the scene manifest (``SCENE_MANIFEST``).
+        season_start: ``MM-DD`` on which a season starts: scenes from it on belong to the label year.
+
+    Returns:
+        The scenes to sample, the points of each and the count of points outside every tile.
+
+    Raises:
+        InputError: no scene of a tile can be opened, or a scene's B02 is not in the CRS its manifest row says.
     """
     rows = sorted(scenes.to_pylist(), key=lambda r: (r["datetime"], r["tile"], r["scene_id"]))
     lon, lat = points.column("lon").to_numpy(), points.column("lat").to_numpy()
@@ -220,8 +240,29 @@ def extract(
     Started again after a kill (or a Ctrl-C), it skips the scenes already written and goes on; it refuses
     to resume into a folder made from other inputs. Scenes that cannot be read are skipped and recorded in
     the manifest with the reason (a rerun tries them again); points outside every tile are counted.
-    ``dry_run`` plans, samples one scene to measure, and
-    returns an estimate of the scenes, bytes and time without writing anything.
+
+    Args:
+        points: the label points table (from ``inseason labels``).
+        scenes: the scene manifest (from ``inseason scenes``).
+        out: the observations folder or ``s3://`` prefix; run again to resume.
+        scl_mask: the SCL classes whose observations are dropped (0…255).
+        season_start: ``MM-DD`` on which a season starts: scenes from it on belong to the label year.
+        workers: worker processes of the local engine (default: the cores).
+        engine: ``"local"`` or ``"spark"``.
+        spark_master: the master of a new Spark session, for ``engine="spark"``.
+        dry_run: plan, sample one scene in memory to measure, and write nothing.
+        quiet: no progress bar.
+
+    Returns:
+        The totals: scenes, resumed, done, skipped, observations, bytes_read, unassigned_points and seconds;
+        for ``dry_run``, the estimate instead: scenes, points, unassigned_points, estimated_bytes,
+        estimated_seconds and workers.
+
+    Raises:
+        InputError: an unknown engine (or Spark without PySpark), an unreadable or empty input table, points
+            not in lon/lat degrees or with repeated ids, an SCL class out of range, or no scene covering the
+            points in their seasons.
+        OutputError: ``out`` holds observations of other inputs, or other files.
     """
     check_engine(engine)
     points_path, scenes_path, root = str(points), str(scenes), str(out)
@@ -266,9 +307,10 @@ def extract(
     remove_leftovers(root)
     done = {k for k, v in read_manifest(root).items() if v["status"] == "done"}
     todo = [(t, plan.keys[t.scene_id]) for t in plan.tasks if t.scene_id not in done]
-    totals = {
+    resumed = len(plan.tasks) - len(todo)
+    totals: dict[str, int | float] = {
         "scenes": len(plan.tasks),
-        "resumed": len(plan.tasks) - len(todo),
+        "resumed": resumed,
         "done": 0,
         "skipped": 0,
         "observations": 0,
@@ -284,7 +326,7 @@ def extract(
     else:
         entries = run_local(_extract_scene, todo, workers=workers, initializer=_init_worker, initargs=initargs)
     with progress_bar(quiet=quiet) as bar:
-        task_id = bar.add_task("scenes", total=len(plan.tasks), completed=totals["resumed"])
+        task_id = bar.add_task("scenes", total=len(plan.tasks), completed=resumed)
         for _, entry in entries:
             append_manifest(root, entry)
             totals["done" if entry["status"] == "done" else "skipped"] += 1

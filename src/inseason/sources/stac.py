@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urljoin, urlparse
 
 import pystac
@@ -79,7 +79,11 @@ class SearchQuery:
         return f"{self.start.isoformat()}T00:00:00Z/{self.end.isoformat()}T23:59:59.999999Z"
 
     def describe(self) -> str:
-        """One line naming the collection, the dates and the AOI's bounds, for messages."""
+        """One line naming the collection, the dates and the AOI's bounds, for messages.
+
+        Returns:
+            The line.
+        """
         w, s, e, n = self.aoi.bounds
         return (
             f"collection {self.collection!r} between {self.start} and {self.end} over the AOI "
@@ -88,7 +92,14 @@ class SearchQuery:
 
 
 def is_url(source: str) -> bool:
-    """Whether ``source`` is an ``http(s)://`` URL (a STAC API) rather than a local path."""
+    """Whether ``source`` is an ``http(s)://`` URL (a STAC API) rather than a local path.
+
+    Args:
+        source: a STAC API URL or a local catalog path.
+
+    Returns:
+        True for an ``http://`` or ``https://`` URL.
+    """
     return urlparse(str(source)).scheme in ("http", "https")
 
 
@@ -106,8 +117,24 @@ def search_items(
 ) -> list[dict[str, Any]]:
     """Items of ``query`` from a STAC API URL or a local static catalog, as STAC item dicts.
 
-    Hrefs in the returned dicts are absolute (local paths, URLs or ``s3://``). Items are filtered again
-    here by date, AOI and ``max_cloud`` whatever the server did, and returned sorted by id.
+    Items are filtered again here by date, AOI and ``max_cloud`` whatever the server did.
+
+    Args:
+        stac: a STAC API URL, or a local static catalog (a ``catalog.json``/``collection.json`` path or its
+            folder, or an item-collection GeoJSON; ``file://`` allowed).
+        query: the collection, AOI, dates and cloud cap to look for.
+        timeout: seconds before an API request times out.
+        retries: retries of a failed API request (HTTP 429/5xx, connection errors, timeouts).
+        backoff: seconds before the first retry, doubled per retry.
+        page_size: items per page of the API search.
+
+    Returns:
+        The items, sorted by id, each once, with absolute asset hrefs (local paths, URLs or ``s3://``).
+
+    Raises:
+        InputError: the URL is not a STAC API with item search, or the local catalog is missing, unreadable,
+            or lacks the collection.
+        RemoteError: the API fails after its retries or answers something that is not STAC.
     """
     source = str(stac)
     if is_url(source):
@@ -228,8 +255,10 @@ def _walk_static(path: Path, query: SearchQuery) -> list[dict[str, Any]]:
 
 
 def _absolute_item(item: dict[str, Any], base: Path | None) -> dict[str, Any]:
-    """``item`` with every asset href absolute: a relative href is resolved against ``base``'s folder (a
-    local item file) or the item's own ``self`` link (an API answer); ``file://`` becomes a plain path.
+    """``item`` with every asset href absolute (``file://`` becomes a plain path).
+
+    A relative href is resolved against ``base``'s folder (a local item file) or the item's own ``self`` link
+    (an API answer).
     """
     self_href = next(
         (
@@ -296,6 +325,12 @@ def band_hrefs(item: Mapping[str, Any]) -> dict[str, str]:
     An asset's band comes from its key when the key is a band name (Planetary Computer, earth-search v0),
     else from its single ``eo:bands`` name (earth-search v1), else from an earth-search v1 common-name key
     (``scl``, ``nir08``). When two assets give the same band, a GeoTIFF beats a JPEG 2000 copy.
+
+    Args:
+        item: a STAC item dict.
+
+    Returns:
+        The hrefs of the bands found, in `MANIFEST_BANDS` order.
     """
     found: dict[str, tuple[int, str]] = {}
     for key, asset in (item.get("assets") or {}).items():
@@ -333,8 +368,16 @@ def _asset_rank(key: str, asset: Mapping[str, Any]) -> int:
 
 
 def processing_baseline(item: Mapping[str, Any]) -> str:
-    """The item's processing baseline as ``NN.NN`` (``s2:processing_baseline``, ``sentinel:…`` or the
-    ``_Nxxyy_`` field of the product id); empty when the item does not say.
+    """The item's processing baseline as ``NN.NN``, empty when the item does not say.
+
+    Read from ``s2:processing_baseline``, ``sentinel:processing_baseline`` or ``processing:version``, else
+    from the ``_Nxxyy_`` field of the product id.
+
+    Args:
+        item: a STAC item dict.
+
+    Returns:
+        The baseline (e.g. ``05.09``), or ``""``.
     """
     props = item.get("properties") or {}
     for key in ("s2:processing_baseline", "sentinel:processing_baseline", "processing:version"):
@@ -359,6 +402,12 @@ def boa_offset(item: Mapping[str, Any]) -> int:
     ``-1000``); where the item carries none, from the processing baseline (``04.00`` and later: ``-1000``).
     Items that say the offset was already removed from the data (``earthsearch:boa_offset_applied`` or
     ``sentinel:boa_offset_applied`` true) get ``0``.
+
+    Args:
+        item: a STAC item dict.
+
+    Returns:
+        ``-1000`` or ``0``.
     """
     props = item.get("properties") or {}
     if props.get("earthsearch:boa_offset_applied") is True or props.get("sentinel:boa_offset_applied") is True:
@@ -378,7 +427,14 @@ def boa_offset(item: Mapping[str, Any]) -> int:
 
 
 def mgrs_tile(item: Mapping[str, Any]) -> str:
-    """The item's MGRS tile (``15SYS``) from its properties, else from its id; empty when unknown."""
+    """The item's MGRS tile (``15SYS``) from its properties, else from its id; empty when unknown.
+
+    Args:
+        item: a STAC item dict.
+
+    Returns:
+        The tile, or ``""``.
+    """
     props = item.get("properties") or {}
     if props.get("s2:mgrs_tile"):
         return str(props["s2:mgrs_tile"]).removeprefix("T")
@@ -394,7 +450,15 @@ def mgrs_tile(item: Mapping[str, Any]) -> str:
 
 
 def scene_epsg(item: Mapping[str, Any], tile: str) -> int:
-    """The scene's EPSG code (``proj:epsg``, ``proj:code``, else the UTM zone of the MGRS tile)."""
+    """The scene's EPSG code (``proj:epsg``, ``proj:code``, else the UTM zone of the MGRS tile).
+
+    Args:
+        item: a STAC item dict.
+        tile: the item's MGRS tile (:func:`mgrs_tile`), used when the item has no projection.
+
+    Returns:
+        The EPSG code, or 0 when neither the item nor the tile tells it.
+    """
     props = item.get("properties") or {}
     if props.get("proj:epsg"):
         return int(props["proj:epsg"])
@@ -408,6 +472,30 @@ def scene_epsg(item: Mapping[str, Any], tile: str) -> int:
     if match:
         return (32600 if match.group(2) >= "N" else 32700) + int(match.group(1))
     return 0
+
+
+class SceneRow(TypedDict):
+    """One row of the scene manifest (:data:`inseason.tables.SCENE_MANIFEST`), as ``pa.Table.from_pylist`` takes it."""
+
+    scene_id: str
+    datetime: dt.datetime
+    date: dt.date
+    tile: str
+    platform: str
+    processing_baseline: str
+    epsg: int
+    footprint: bytes
+    hrefs: list[tuple[str, str]]  # band → href, as the map column's (key, value) pairs
+    cloud_cover_tile: float | None
+    valid_fraction_aoi: float | None
+    boa_offset: int
+
+
+class DroppedScene(TypedDict):
+    """A reprocessed duplicate left out of the manifest, and the scene kept in its place (``inseason:duplicates``)."""
+
+    scene_id: str
+    kept: str
 
 
 @dataclass(frozen=True)
@@ -432,26 +520,43 @@ class SceneRecord:
         """Acquisition date (UTC)."""
         return self.datetime.date()
 
-    def row(self, valid_fraction_aoi: float | None) -> dict[str, Any]:
-        """The manifest row, with ``valid_fraction_aoi``."""
-        return {
-            "scene_id": self.scene_id,
-            "datetime": self.datetime,
-            "date": self.date,
-            "tile": self.tile,
-            "platform": self.platform,
-            "processing_baseline": self.processing_baseline,
-            "epsg": self.epsg,
-            "footprint": self.footprint,
-            "hrefs": list(self.hrefs.items()),
-            "cloud_cover_tile": self.cloud_cover_tile,
-            "valid_fraction_aoi": valid_fraction_aoi,
-            "boa_offset": self.boa_offset,
-        }
+    def row(self, valid_fraction_aoi: float | None) -> SceneRow:
+        """The manifest row, with ``valid_fraction_aoi``.
+
+        Args:
+            valid_fraction_aoi: the scene's valid share of the AOI (None when not measured).
+
+        Returns:
+            The row, in the column order of the scene manifest.
+        """
+        return SceneRow(
+            scene_id=self.scene_id,
+            datetime=self.datetime,
+            date=self.date,
+            tile=self.tile,
+            platform=self.platform,
+            processing_baseline=self.processing_baseline,
+            epsg=self.epsg,
+            footprint=self.footprint,
+            hrefs=list(self.hrefs.items()),
+            cloud_cover_tile=self.cloud_cover_tile,
+            valid_fraction_aoi=valid_fraction_aoi,
+            boa_offset=self.boa_offset,
+        )
 
 
 def scene_record(item: Mapping[str, Any]) -> SceneRecord:
-    """Turn a STAC item dict into a :class:`SceneRecord`; ``ValueError`` names what is missing."""
+    """Turn a STAC item dict into a :class:`SceneRecord`.
+
+    Args:
+        item: a STAC item dict with absolute asset hrefs.
+
+    Returns:
+        The record, its ``valid_fraction_aoi`` still to be measured.
+
+    Raises:
+        ValueError: the item has no id, no datetime or no SCL asset (the message names what is missing).
+    """
     scene_id = str(item.get("id") or "")
     when = _item_datetime(item)
     if not scene_id or when is None:
@@ -481,24 +586,30 @@ def scene_record(item: Mapping[str, Any]) -> SceneRecord:
     )
 
 
-def deduplicate(records: Sequence[SceneRecord]) -> tuple[list[SceneRecord], list[dict[str, str]]]:
-    """Drop scenes published twice (reprocessing): same tile and same datatake (or, without a datatake
-    id, the same acquisition second). The newest processing baseline wins, then the newest ``created``.
+def deduplicate(records: Sequence[SceneRecord]) -> tuple[list[SceneRecord], list[DroppedScene]]:
+    """Drop scenes published twice (reprocessing), keeping the newest processing baseline.
 
-    Returns the kept records (input order) and, for each dropped one, ``{"scene_id", "kept"}``.
+    Duplicates share the tile and the datatake (or, without a datatake id, the acquisition second). The
+    newest processing baseline wins, then the newest ``created``.
+
+    Args:
+        records: the scenes found.
+
+    Returns:
+        The kept records (input order) and, for each dropped one sorted by id, ``{"scene_id", "kept"}``.
     """
     groups: dict[tuple[str, str], list[SceneRecord]] = {}
     for rec in records:
         key = rec.datatake or rec.datetime.replace(microsecond=0).isoformat()
         groups.setdefault((rec.tile, key), []).append(rec)
     keep: set[str] = set()
-    dropped: list[dict[str, str]] = []
+    dropped: list[DroppedScene] = []
     for group in groups.values():
         ranked = sorted(
             group, key=lambda r: (_baseline_key(r.processing_baseline), r.created, r.scene_id), reverse=True
         )
         keep.add(ranked[0].scene_id)
-        dropped.extend({"scene_id": r.scene_id, "kept": ranked[0].scene_id} for r in ranked[1:])
+        dropped.extend(DroppedScene(scene_id=r.scene_id, kept=ranked[0].scene_id) for r in ranked[1:])
     return [r for r in records if r.scene_id in keep], sorted(dropped, key=lambda d: d["scene_id"])
 
 
