@@ -1,7 +1,8 @@
 """Model zoo behind one registry: neural networks on ``(values, mask, doy)`` tensors and tree baselines.
 
 ``create_model(name, *, n_bands, n_steps, n_classes, **hyper)`` builds any registered architecture;
-``list_models()`` names them; ``model_spec``/``model_from_spec`` record and rebuild one for a bundle.
+``list_models()`` names them; ``model_spec``/``model_from_spec`` record and rebuild one for a bundle;
+``parameter_count`` sizes one.
 Importing this package registers every architecture below.
 """
 
@@ -15,6 +16,7 @@ from inseason.models.registry import (
     model_from_spec,
     model_info,
     model_spec,
+    parameter_count,
     register_model,
 )
 
@@ -31,6 +33,7 @@ __all__ = [
     "model_from_spec",
     "model_info",
     "model_spec",
+    "parameter_count",
     "recurrent",
     "register_model",
     "tempcnn",

@@ -48,4 +48,5 @@ class ArsetSlideNet(nn.Module):
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Class logits [B, classes] of a batch of bucketed series (``doy`` is implied by the bucket index)."""
         values, _ = prepare_inputs(values, mask, doy, n_bands=self.n_bands, n_steps=self.n_steps)
-        return self.head(self.pool(self.conv(values.transpose(1, 2))))
+        logits: torch.Tensor = self.head(self.pool(self.conv(values.transpose(1, 2))))
+        return logits

@@ -24,8 +24,20 @@ def prepare_inputs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Check the shapes of a batch against a model's sizes and return ``(values, doy)`` zeroed where masked.
 
-    ``n_steps`` is the number of steps the model was built for; with ``exact_steps`` the batch must have
-    exactly that many (models that flatten time), without it at most that many; ``None`` accepts any length.
+    Args:
+        values: Inputs float32 [B, T, C].
+        mask: True where a step holds an observation [B, T].
+        doy: Day of season of each step [B, T].
+        n_bands: The number of bands C the model was built for.
+        n_steps: The number of steps the model was built for; None accepts any length.
+        exact_steps: The batch must have exactly ``n_steps`` steps (models that flatten time); otherwise at
+            most that many.
+
+    Returns:
+        ``(values, doy)`` with masked steps set to 0.
+
+    Raises:
+        InputError: The shapes do not match each other or the model's bands and steps.
     """
     if values.ndim != 3 or mask.shape != values.shape[:2] or doy.shape != values.shape[:2]:
         raise InputError(
@@ -56,6 +68,12 @@ def attention_mask(mask: torch.Tensor) -> torch.Tensor:
     A sample without any observation (an as-of date before its first image) would otherwise make a
     softmax over nothing (NaN); its steps are all zero after :func:`prepare_inputs`, so letting attention
     see them gives a constant, finite output instead.
+
+    Args:
+        mask: True where a step holds an observation [B, T].
+
+    Returns:
+        Bool [B, T].
     """
     mask = mask.bool()
     return mask | ~mask.any(dim=1, keepdim=True)

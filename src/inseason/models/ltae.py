@@ -143,13 +143,26 @@ class LTAE(nn.Module):
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Class logits [B, classes] of up to ``n_steps`` observations per sample."""
-        return self.decoder(self._encode(values, mask, doy)[0])
+        logits: torch.Tensor = self.decoder(self._encode(values, mask, doy)[0])
+        return logits
 
     def attention(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
-        """Attention weight of each date [B, T], averaged over heads: sums to 1 over masked-in steps."""
+        """Attention weight of each date, averaged over heads: the per-date importance.
+
+        Args:
+            values: Inputs [B, T, C].
+            mask: True where a step holds an observation [B, T].
+            doy: Day of season of each step [B, T].
+
+        Returns:
+            Float32 [B, T], summing to 1 over the masked-in steps (0 for a sample without any).
+        """
         return self._encode(values, mask, doy)[1].mean(dim=1)
 
     def _encode(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The temporal encoding [B, mlp[-1]] and the per-head attention [B, heads, T] of a batch."""
         values, doy = prepare_inputs(values, mask, doy, n_bands=self.n_bands, n_steps=self.n_steps, exact_steps=False)
-        return self.temporal_encoder(self.spectral_encoder(values), mask.bool(), doy)
+        encoded: tuple[torch.Tensor, torch.Tensor] = self.temporal_encoder(
+            self.spectral_encoder(values), mask.bool(), doy
+        )
+        return encoded

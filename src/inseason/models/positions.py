@@ -12,8 +12,15 @@ import torch
 def day_encoding(doy: torch.Tensor, dim: int, *, period: float = 1000.0) -> torch.Tensor:
     """Encode days ``doy`` [...] as float32 [..., dim]: sin on even, cos on odd channels (Vaswani et al. 2017).
 
-    Channel ``i`` has angular frequency ``period ** (-2 * (i // 2) / dim)``; ``period`` 1000 is the value
-    L-TAE (Garnot & Landrieu 2020) uses for days.
+    Channel ``i`` has angular frequency ``period ** (-2 * (i // 2) / dim)``.
+
+    Args:
+        doy: Days of season, any shape.
+        dim: Number of channels.
+        period: The longest wavelength's scale; 1000 is the value L-TAE (Garnot & Landrieu 2020) uses for days.
+
+    Returns:
+        The encoding, float32 [..., dim].
     """
     channel = torch.arange(dim, device=doy.device)
     frequency = period ** (-2.0 * torch.div(channel, 2, rounding_mode="floor").float() / dim)

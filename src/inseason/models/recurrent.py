@@ -21,7 +21,7 @@ class RecurrentClassifier(nn.Module):
     """
 
     adapter = "sequence"
-    cell: type[nn.RNNBase]
+    cell: type[nn.LSTM] | type[nn.GRU]
 
     def __init__(
         self,
@@ -63,7 +63,8 @@ class RecurrentClassifier(nn.Module):
         hidden = state[0] if isinstance(state, tuple) else state
         directions = 2 if self.rnn.bidirectional else 1
         last = hidden[-directions:].transpose(0, 1).reshape(values.shape[0], -1)
-        return self.head(last)
+        logits: torch.Tensor = self.head(last)
+        return logits
 
 
 @register_model("lstm")

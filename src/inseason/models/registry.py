@@ -26,10 +26,10 @@ ADAPTERS: tuple[str, ...] = ("bucketed", "sequence")
 
 _SIZES: tuple[str, ...] = ("n_bands", "n_steps", "n_classes")
 
-ModelClass = TypeVar("ModelClass", bound=type)
-
 #: What ``create_model`` returns: a network on ``(values, mask, doy)`` tensors or a tree baseline on arrays.
 Model = Union[torch.nn.Module, "TreeBaseline"]
+
+ModelClass = TypeVar("ModelClass", bound="type[torch.nn.Module] | type[TreeBaseline]")
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,23 @@ class ModelInfo:
     summary: str
 
 
-_REGISTRY: dict[str, tuple[type, ModelInfo]] = {}
+_REGISTRY: dict[str, tuple[type[torch.nn.Module] | type[TreeBaseline], ModelInfo]] = {}
 
 
 def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
-    """Class decorator that registers an architecture under ``name`` (a programming error raises ValueError).
+    """Class decorator that registers an architecture under ``name``.
 
     The class must declare ``adapter`` ("bucketed" or "sequence") and take ``n_bands``, ``n_steps`` and
     ``n_classes`` plus keyword-only hyper-parameters whose defaults are JSON-serialisable.
+
+    Args:
+        name: The architecture's name in configurations and model specs.
+
+    Returns:
+        The decorator; it returns the class unchanged.
+
+    Raises:
+        ValueError: The name is taken or the class breaks the rules above (a programming error).
     """
 
     def register(cls: ModelClass) -> ModelClass:
@@ -59,8 +68,7 @@ def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
         adapter = getattr(cls, "adapter", None)
         if adapter not in ADAPTERS:
             raise ValueError(f"{cls.__name__}.adapter must be one of {ADAPTERS}, not {adapter!r}")
-        parameters = dict(inspect.signature(cls.__init__).parameters)
-        parameters.pop("self", None)
+        parameters = dict(inspect.signature(cls).parameters)
         missing = [size for size in _SIZES if size not in parameters]
         if missing:
             raise ValueError(f"{cls.__name__} must take {', '.join(missing)}")
@@ -85,12 +93,26 @@ def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
 
 
 def list_models() -> list[str]:
-    """The registered architecture names, sorted."""
+    """The registered architecture names.
+
+    Returns:
+        The names, sorted.
+    """
     return sorted(_REGISTRY)
 
 
 def model_info(name: str) -> ModelInfo:
-    """The registry entry of ``name``: its input adapter, whether it is a neural network, its defaults."""
+    """The registry entry of an architecture.
+
+    Args:
+        name: A registered name.
+
+    Returns:
+        Its input adapter, whether it is a neural network, its defaults and summary.
+
+    Raises:
+        InputError: The name is not registered.
+    """
     return _entry(name)[1]
 
 
@@ -102,7 +124,21 @@ def create_model(
     ``hyper`` overrides the architecture's defaults (see :func:`model_info`). ``seed`` makes the result
     reproducible without touching the global random state: it seeds a neural network's weight
     initialisation, and it is a classical baseline's ``seed`` hyper-parameter (recorded in its spec).
-    The returned model carries its spec (see :func:`model_spec`).
+
+    Args:
+        name: A registered name.
+        n_bands: Input channels C.
+        n_steps: Time steps T the model is built for.
+        n_classes: Output classes K.
+        seed: Seed of the initialisation (networks) or of the fit (tree baselines).
+        **hyper: Hyper-parameters overriding the architecture's defaults (JSON values).
+
+    Returns:
+        The model, carrying its spec (see :func:`model_spec`).
+
+    Raises:
+        InputError: An unknown name or option, a size that is not a positive integer, an option that is not
+            a JSON value, or sizes the architecture cannot take.
     """
     cls, info = _entry(name)
     for size_name, size in (("n_bands", n_bands), ("n_steps", n_steps), ("n_classes", n_classes)):
@@ -127,26 +163,62 @@ def create_model(
             model = cls(**options)
     else:
         model = cls(**options)
-    model.spec = spec
+    # An instance attribute, set past torch.nn.Module.__setattr__ (typed for tensors and modules only).
+    object.__setattr__(model, "spec", spec)
     return model
 
 
 def model_spec(model: Model | str) -> dict[str, Any]:
     """The JSON spec of a model built by :func:`create_model`, or of an architecture name with its defaults.
 
-    For a built model: ``{"name", "n_bands", "n_steps", "n_classes", **hyper-parameters}``, what a bundle
-    records. For a name: ``{"name", **defaults}``, what a configuration starts from.
+    Args:
+        model: A model built by :func:`create_model`, or a registered name.
+
+    Returns:
+        For a built model: ``{"name", "n_bands", "n_steps", "n_classes", **hyper-parameters}``, what a bundle
+        records. For a name: ``{"name", **defaults}``, what a configuration starts from.
+
+    Raises:
+        InputError: The model was not built by :func:`create_model`, or the name is not registered.
     """
     if isinstance(model, str):
         return {"name": model, **json.loads(json.dumps(dict(model_info(model).defaults)))}
     spec = getattr(model, "spec", None)
     if not isinstance(spec, dict):
         raise InputError(f"{type(model).__name__} was not built by inseason.models.create_model: it has no spec")
-    return json.loads(json.dumps(spec))
+    copied: dict[str, Any] = json.loads(json.dumps(spec))
+    return copied
+
+
+def parameter_count(model: Model) -> int:
+    """The size of a model: a network's parameters, or the nodes of a fitted tree baseline.
+
+    Args:
+        model: A network or a fitted tree baseline.
+
+    Returns:
+        The number of parameter values (networks) or tree nodes (tree baselines).
+
+    Raises:
+        InputError: The tree baseline is not fitted.
+    """
+    if isinstance(model, torch.nn.Module):
+        return sum(parameter.numel() for parameter in model.parameters())
+    return model.node_count
 
 
 def model_from_spec(spec: Mapping[str, Any]) -> Model:
-    """Rebuild the architecture a spec recorded (weights are loaded separately, e.g. from safetensors)."""
+    """Rebuild the architecture a spec recorded (weights are loaded separately, e.g. from safetensors).
+
+    Args:
+        spec: A spec from :func:`model_spec` (e.g. read back from model.json).
+
+    Returns:
+        The model, untrained.
+
+    Raises:
+        InputError: The spec lacks a size or the name, or :func:`create_model` refuses it.
+    """
     missing = [key for key in ("name", *_SIZES) if key not in spec]
     if missing:
         raise InputError(f"model spec lacks {', '.join(missing)}: the model.json is incomplete or not a model spec")
@@ -156,7 +228,7 @@ def model_from_spec(spec: Mapping[str, Any]) -> Model:
     )
 
 
-def _entry(name: str) -> tuple[type, ModelInfo]:
+def _entry(name: str) -> tuple[type[torch.nn.Module] | type[TreeBaseline], ModelInfo]:
     """The registered class and info of ``name``, or an InputError listing the names there are."""
     if name not in _REGISTRY:
         raise InputError(f"unknown model {name!r}: choose one of {', '.join(list_models())}")

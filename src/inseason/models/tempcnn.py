@@ -61,4 +61,5 @@ class TempCNN(nn.Module):
         values, _ = prepare_inputs(values, mask, doy, n_bands=self.n_bands, n_steps=self.n_steps)
         if self.mask_channel:
             values = torch.cat([values, mask.unsqueeze(-1).to(values.dtype)], dim=-1)
-        return self.head(self.features(values.transpose(1, 2)))
+        logits: torch.Tensor = self.head(self.features(values.transpose(1, 2)))
+        return logits

@@ -47,10 +47,20 @@ class TransformerClassifier(nn.Module):
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Class logits [B, classes] of a batch of observation sequences (any length)."""
-        return self.head(self._encode(values, mask, doy)[0])
+        logits: torch.Tensor = self.head(self._encode(values, mask, doy)[0])
+        return logits
 
     def attention(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
-        """Pooling attention of each date [B, T], averaged over heads: sums to 1 over masked-in steps."""
+        """Pooling attention of each date, averaged over heads: the per-date importance.
+
+        Args:
+            values: Inputs [B, T, C].
+            mask: True where a step holds an observation [B, T].
+            doy: Day of season of each step [B, T].
+
+        Returns:
+            Float32 [B, T], summing to 1 over the masked-in steps (0 for a sample without any).
+        """
         return self._encode(values, mask, doy)[1]
 
     def _encode(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,9 +10,11 @@ estimators and registration live in :mod:`inseason.models.classical`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 from inseason.errors import InputError
@@ -55,19 +57,42 @@ class TreeEnsemble:
     averaged: bool
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The ensemble as named, contiguous numpy arrays (safetensors-ready)."""
+        """The ensemble as named, contiguous numpy arrays (safetensors-ready).
+
+        Returns:
+            Node, class and importance arrays by name.
+        """
         return {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], *, averaged: bool) -> TreeEnsemble:
-        """Rebuild an ensemble from :meth:`arrays` (e.g. read back from safetensors)."""
+        """Rebuild an ensemble from :meth:`arrays` (e.g. read back from safetensors).
+
+        Args:
+            arrays: The arrays by name.
+            averaged: Whether leaf outputs are averaged (random forest) or summed (gradient boosting).
+
+        Returns:
+            The ensemble.
+
+        Raises:
+            InputError: An array is missing.
+        """
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise InputError(f"tree ensemble weights lack {', '.join(missing)}: the bundle is incomplete")
         return cls(**{name: np.asarray(arrays[name]) for name in _ARRAYS}, averaged=averaged)
 
     def predict_proba(self, features: np.ndarray, *, n_classes: int) -> np.ndarray:
-        """Class probabilities [rows, n_classes] (float64) of ``features`` [rows, n_features]; NaN is missing."""
+        """Class probabilities of feature rows.
+
+        Args:
+            features: Features [rows, n_features]; NaN is a missing value.
+            n_classes: The model's number of classes.
+
+        Returns:
+            Float64 [rows, n_classes]; classes absent from training get 0.
+        """
         chunks = [
             self._proba(features[start : start + _ROWS_PER_CHUNK]) for start in range(0, len(features), _ROWS_PER_CHUNK)
         ]
@@ -87,19 +112,27 @@ class TreeEnsemble:
             if np.array_equal(following, node):
                 break
             node = following
-        total = self.value[node].sum(axis=1)
+        total: npt.NDArray[np.float64] = self.value[node].sum(axis=1)
         if self.averaged:
             return total / len(self.roots)
-        raw = total + self.baseline
+        raw: npt.NDArray[np.float64] = total + self.baseline
         if raw.shape[1] == 1:
             positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
             return np.stack([1.0 - positive, positive], axis=1)
         raw = raw - raw.max(axis=1, keepdims=True)
-        return np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True)
+        proba: npt.NDArray[np.float64] = np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True)
+        return proba
 
 
 def export_random_forest(forest: RandomForestClassifier) -> TreeEnsemble:
-    """Export a fitted random forest (class labels must be the model's class indices)."""
+    """Export a fitted random forest.
+
+    Args:
+        forest: The fitted forest; its class labels must be the model's class indices.
+
+    Returns:
+        The ensemble, leaf class fractions averaged over trees.
+    """
     parts = []
     for estimator in forest.estimators_:
         tree = estimator.tree_
@@ -127,7 +160,18 @@ def export_random_forest(forest: RandomForestClassifier) -> TreeEnsemble:
 
 
 def export_gradient_boosting(model: HistGradientBoostingClassifier) -> TreeEnsemble:
-    """Export a fitted histogram gradient-boosting classifier (numerical features, no categorical splits)."""
+    """Export a fitted histogram gradient-boosting classifier.
+
+    Args:
+        model: The fitted classifier (numerical features only); its class labels must be the model's class
+            indices.
+
+    Returns:
+        The ensemble, leaf scores summed onto the baseline prediction.
+
+    Raises:
+        InputError: The model has categorical splits.
+    """
     outputs = np.ravel(model._baseline_prediction).shape[0]
     gains = np.zeros(model.n_features_in_)
     parts = []
@@ -164,7 +208,7 @@ def export_gradient_boosting(model: HistGradientBoostingClassifier) -> TreeEnsem
 
 
 def _assemble(
-    parts: list[tuple[np.ndarray, ...]],
+    parts: Sequence[tuple[np.ndarray, ...]],
     *,
     baseline: np.ndarray,
     classes: np.ndarray,
@@ -215,9 +259,21 @@ class TreeBaseline(ABC):
         *,
         sample_weight: np.ndarray | None = None,
     ) -> TreeBaseline:
-        """Fit on ``values`` [B, T, C], ``mask`` [B, T], ``doy`` [B, T] and class indices ``y`` [B]; returns self.
+        """Fit the trees on a batch of the networks' inputs; masked steps are missing values.
 
-        ``sample_weight`` [B] weights samples (e.g. for class balance).
+        Args:
+            values: Inputs [B, T, C].
+            mask: True where a step holds an observation [B, T].
+            doy: Day of season of each step [B, T] (not a feature: a bucket is a fixed calendar step).
+            y: Class indices [B].
+            sample_weight: Weight of each sample [B] (e.g. for class balance).
+
+        Returns:
+            self, fitted.
+
+        Raises:
+            InputError: The inputs do not fit the model's sizes, or the labels are not class indices of at
+                least two classes.
         """
         features = self._features(values, mask, doy)
         y = np.asarray(y)
@@ -231,10 +287,27 @@ class TreeBaseline(ABC):
         return self
 
     def predict_proba(self, values: np.ndarray, mask: np.ndarray, doy: np.ndarray) -> np.ndarray:
-        """Class probabilities float32 [B, n_classes]; classes absent from training get probability 0."""
+        """Class probabilities of a batch of the networks' inputs.
+
+        Args:
+            values: Inputs [B, T, C].
+            mask: True where a step holds an observation [B, T].
+            doy: Day of season of each step [B, T].
+
+        Returns:
+            Float32 [B, n_classes]; classes absent from training get probability 0.
+
+        Raises:
+            InputError: The model is not fitted, or the inputs do not fit its sizes.
+        """
         ensemble = self._fitted()
         features = self._features(values, mask, doy)
         return ensemble.predict_proba(features, n_classes=self.n_classes).astype(np.float32)
+
+    @property
+    def node_count(self) -> int:
+        """Number of tree nodes of the fitted ensemble, the size of a tree baseline."""
+        return int(self._fitted().feature.size)
 
     @property
     def feature_importances(self) -> np.ndarray:
