@@ -8,7 +8,6 @@ float32) with the band scales kept alongside.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -22,12 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inseason.errors import InputError
-from inseason.season import DEFAULT_START, season_start
+from inseason.season import DEFAULT_START, season_start_day
 from inseason.tables import read_table, series_bands
 
 #: Days of season are stored in int16 and keyed per row with this stride (a season is shorter).
 DOY_STRIDE = 1024
-_EPOCH = dt.date(1970, 1, 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,7 +172,7 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
     values = packed.flatten().to_numpy(zero_copy_only=False).reshape(-1, len(bands))
     day = dates.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int16)
-    starts = {int(y): (season_start(int(y), season) - _EPOCH).days for y in np.unique(years)}
+    starts = {int(y): season_start_day(int(y), season) for y in np.unique(years)}
     row_start = np.array([starts[int(y)] for y in years], dtype=np.int64)
     counts = np.diff(offsets)
     doy = day - np.repeat(row_start, counts)

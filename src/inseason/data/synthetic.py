@@ -8,7 +8,6 @@ with cloud gaps, stored as int16 reflectance × 10 000 exactly like extracted Se
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ import pyarrow as pa
 
 from inseason.errors import InputError
 from inseason.labels import cdl_code
-from inseason.season import season_start
+from inseason.season import season_start_day
 from inseason.synth.spectra import GREEN, SOIL, SPECTRUM_INDEX
 from inseason.tables import S2_BANDS, series_schema
 
@@ -98,7 +97,7 @@ def synthetic_series(
     }
     fractions = np.cumsum([f for _, f in splits])
     for year in years:
-        start_day = (season_start(year) - dt.date(1970, 1, 1)).days
+        start_day = season_start_day(year)
         order = rng.permutation(n_samples)
         for i in range(n_samples):
             name = classes[i % len(classes)]

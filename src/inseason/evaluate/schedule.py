@@ -10,19 +10,10 @@ import datetime as dt
 from collections.abc import Sequence
 
 from inseason.errors import InputError
-from inseason.season import DEFAULT_START, season_start
+from inseason.season import DEFAULT_START, parse_month_day, season_start
 
 #: Any non-leap year, used to step month-days.
 _REFERENCE_YEAR = 2001
-
-
-def parse_month_day(text: str) -> tuple[int, int]:
-    """``(month, day)`` of ``"MM-DD"``; a clear error otherwise."""
-    try:
-        date = dt.date.fromisoformat(f"{_REFERENCE_YEAR}-{text}")
-    except (TypeError, ValueError):
-        raise InputError(f"as-of date {text!r} is not a month-day like 04-01") from None
-    return date.month, date.day
 
 
 def as_of_schedule(*, first: str = "04-01", last: str = "10-31", every_days: int = 15) -> list[str]:
@@ -31,8 +22,8 @@ def as_of_schedule(*, first: str = "04-01", last: str = "10-31", every_days: int
     """
     if every_days < 1:
         raise InputError(f"as-of step of {every_days} days: use a step of at least 1 day")
-    start = dt.date(_REFERENCE_YEAR, *parse_month_day(first))
-    end = dt.date(_REFERENCE_YEAR, *parse_month_day(last))
+    start = dt.date(_REFERENCE_YEAR, *parse_month_day(first, what="as-of date"))
+    end = dt.date(_REFERENCE_YEAR, *parse_month_day(last, what="as-of date"))
     if end < start:
         raise InputError(f"as-of schedule ends ({last}) before it starts ({first}): swap them")
     days = range(0, (end - start).days + 1, every_days)
@@ -46,7 +37,7 @@ def season_end(year: int, *, start: str = DEFAULT_START) -> dt.date:
 
 def resolve_as_of(month_day: str, year: int, *, start: str = DEFAULT_START) -> dt.date:
     """The date with this month-day inside season ``year`` (seasons starting ``start``)."""
-    month, day = parse_month_day(month_day)
+    month, day = parse_month_day(month_day, what="as-of date")
     first, last = season_start(year, start), season_end(year, start=start)
     for candidate_year in (year, year - 1):
         try:

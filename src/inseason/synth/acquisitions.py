@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inseason.config import SynthConfig
+from inseason.season import parse_month_day
 
 #: (first day, processing baseline) in force; baseline 04.00 introduced BOA_ADD_OFFSET = -1000.
 BASELINES: tuple[tuple[dt.date, str], ...] = (
@@ -31,9 +32,10 @@ BASELINES: tuple[tuple[dt.date, str], ...] = (
 OFFSET_DATE = dt.date(2022, 1, 25)
 S2B_LOST = dt.date(2021, 12, 23)
 S2C_START = dt.date(2025, 1, 21)
-#: relative orbit number → (days after the epoch of its first S2A pass, covers the world fully)
+#: relative orbit number → (days after `_ORBIT_PHASE` of its first S2A pass, covers the world fully)
 ORBITS: dict[int, tuple[int, bool]] = {83: (0, True), 126: (3, False)}
-_EPOCH = dt.date(2017, 1, 2)
+#: A day with an S2A pass on orbit 83: the revisit cycle's phase (not the 1970 epoch of stored dates).
+_ORBIT_PHASE = dt.date(2017, 1, 2)
 _MISSING = 0.02
 _REPROCESSED = 0.04
 
@@ -79,12 +81,12 @@ def plan_datatakes(config: SynthConfig, rng: np.random.Generator) -> list[Datata
     """All datatakes over the world within each year's season, in time order."""
     takes: list[tuple[dt.datetime, str, int, bool]] = []
     for year in config.years:
-        first = dt.date.fromisoformat(f"{year}-{config.season[0]}")
-        last = dt.date.fromisoformat(f"{year}-{config.season[1]}")
+        first = dt.date(year, *parse_month_day(config.season[0], what="season"))
+        last = dt.date(year, *parse_month_day(config.season[1], what="season"))
         for orbit, (lag, full) in ORBITS.items():
-            day = (first - _EPOCH).days
+            day = (first - _ORBIT_PHASE).days
             k = -(-(day - lag) // config.revisit_days)
-            while (date := _EPOCH + dt.timedelta(days=lag + k * config.revisit_days)) <= last:
+            while (date := _ORBIT_PHASE + dt.timedelta(days=lag + k * config.revisit_days)) <= last:
                 platform = "sentinel-2a" if k % 2 == 0 else "sentinel-2b"
                 if platform == "sentinel-2b" and S2B_LOST <= date < S2C_START:
                     platform = ""

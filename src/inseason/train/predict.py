@@ -12,7 +12,7 @@ import torch
 from inseason.data import SEASON_END, Batch, SeriesStore, build_batch, decode_series, window_labels
 from inseason.errors import InputError
 from inseason.progress import progress_bar
-from inseason.season import season_start
+from inseason.season import parse_month_day, season_start
 from inseason.train.bundle import Bundle, load_bundle
 
 AsOf = dt.date | str | int | None
@@ -32,10 +32,7 @@ def as_of_days(store: SeriesStore, as_of: AsOf) -> np.ndarray:
         if isinstance(as_of, dt.date):
             day = (as_of - start).days
         elif isinstance(as_of, str):
-            try:
-                candidate = dt.date.fromisoformat(f"{start.year}-{as_of}")
-            except ValueError:
-                raise InputError(f"as-of {as_of!r} is not a month-day like 07-01 (or give a date)") from None
+            candidate = dt.date(start.year, *parse_month_day(as_of, what="as-of"))
             if candidate < start:
                 candidate = candidate.replace(year=start.year + 1)
             day = (candidate - start).days
