@@ -182,14 +182,52 @@ _OTHER_COLOR = (128, 128, 128)  # the colour of a label map's Other class
 _DEFAULT_MAJOR = 10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LabelClass:
-    """One class of a label map: its name, its colour and, for a double crop, its two crop names."""
+    """One class a model learns, of a label map or a model bundle's label map.
+
+    Fields are keyword-only. ``codes`` are the source codes mapped to the class as a model bundle records
+    them (empty where none are recorded: a label map's classes, whose samples carry their own codes, and
+    the window rule's No Crop Growing). A double crop has the names of its first and second crop (None
+    otherwise); a map run gives such a class a crop sequence even when stray source codes joined its
+    double-crop code.
+    """
 
     name: str
     color: tuple[int, int, int]
+    codes: tuple[int, ...] = ()
     first_crop: str | None = None
     second_crop: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Write the class as its model.json entry.
+
+        Returns:
+            ``{"name", "codes", "color"}``, plus ``first_crop`` and ``second_crop`` when it has them.
+        """
+        entry: dict[str, Any] = {"name": self.name, "codes": list(self.codes), "color": list(self.color)}
+        if self.first_crop is not None or self.second_crop is not None:
+            entry.update(first_crop=self.first_crop, second_crop=self.second_crop)
+        return entry
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> LabelClass:
+        """Read a class from its model.json entry.
+
+        Args:
+            entry: the entry `to_json` wrote (bundles written before the crop names have none).
+
+        Returns:
+            The class.
+        """
+        red, green, blue = (int(c) for c in entry["color"])
+        return cls(
+            name=entry["name"],
+            codes=tuple(int(c) for c in entry["codes"]),
+            color=(red, green, blue),
+            first_crop=entry.get("first_crop"),
+            second_crop=entry.get("second_crop"),
+        )
 
 
 @dataclass(frozen=True)

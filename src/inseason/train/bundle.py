@@ -28,45 +28,13 @@ from safetensors.torch import load_file, save_file
 
 from inseason.data import AdapterConfig, FeatureConfig, InputSpec, Normalization, WindowRule
 from inseason.errors import InputError
+from inseason.labels import LabelClass
 from inseason.models import Model, model_from_spec
 
 BUNDLE_FORMAT = "inseason-model-bundle"
 BUNDLE_VERSION = 1
 WEIGHTS = "weights.safetensors"
 MANIFEST = "model.json"
-
-
-@dataclass(frozen=True)
-class LabelClass:
-    """One output class: its name, the source codes mapped to it, its map colour and, for a double crop,
-    the names of its first and second crop (None otherwise; a map run gives such a class a crop sequence
-    even when stray source codes joined its double-crop code).
-    """
-
-    name: str
-    codes: tuple[int, ...]
-    color: tuple[int, int, int]
-    first_crop: str | None = None
-    second_crop: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The class's model.json entry: name, codes and colour, plus the two crops when it has them."""
-        entry: dict[str, Any] = {"name": self.name, "codes": list(self.codes), "color": list(self.color)}
-        if self.first_crop is not None or self.second_crop is not None:
-            entry.update(first_crop=self.first_crop, second_crop=self.second_crop)
-        return entry
-
-    @classmethod
-    def from_json(cls, entry: dict[str, Any]) -> LabelClass:
-        """A class from its model.json entry (bundles written before the crop names have none)."""
-        red, green, blue = (int(c) for c in entry["color"])
-        return cls(
-            name=entry["name"],
-            codes=tuple(int(c) for c in entry["codes"]),
-            color=(red, green, blue),
-            first_crop=entry.get("first_crop"),
-            second_crop=entry.get("second_crop"),
-        )
 
 
 @dataclass(frozen=True)
