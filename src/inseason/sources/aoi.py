@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -28,10 +29,19 @@ _BBOX = re.compile(rf"^\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*
 
 
 def parse_bbox(text: str) -> BaseGeometry:
-    """A ``"west,south,east,north"`` lon/lat string as a shapely box; ``InputError`` if it is not one.
+    """A ``"west,south,east,north"`` lon/lat string as a shapely box.
 
     Values must be degrees (west < east within ±180, south < north within ±90): a box in metres (e.g. EPSG:5070)
     is refused with a hint, since it cannot be told apart from a typo otherwise.
+
+    Args:
+        text: the bbox, e.g. ``"-90.81,33.39,-90.79,33.41"``.
+
+    Returns:
+        The box in lon/lat.
+
+    Raises:
+        InputError: ``text`` is not four numbers, not in degrees, or empty or inverted.
     """
     match = _BBOX.match(text)
     if not match:
@@ -51,11 +61,22 @@ def parse_bbox(text: str) -> BaseGeometry:
 
 def read_vector_geometries(
     path: str | os.PathLike[str], *, layer: str | int | None = None, what: str = "vector file"
-) -> tuple[np.ndarray, CRS, dict]:
-    """Read a vector file's geometries with pyogrio (OGR): ``(shapely array, CRS, pyogrio meta)``.
+) -> tuple[np.ndarray, CRS, dict[str, Any]]:
+    """Read a vector file's geometries with pyogrio (OGR).
 
-    The CRS comes from the file (GeoJSON is EPSG:4326 by definition). A file without a CRS, or one OGR cannot
-    read, raises ``InputError`` naming the file.
+    The CRS comes from the file (GeoJSON is EPSG:4326 by definition).
+
+    Args:
+        path: a GeoJSON, GeoPackage, Shapefile or anything else OGR reads.
+        layer: the layer to read (name or index); None reads the first.
+        what: what the file is, for messages (``"AOI file"``, ``"vector labels"``).
+
+    Returns:
+        ``(shapely array, CRS, pyogrio meta)``.
+
+    Raises:
+        InputError: the file does not exist, OGR cannot read it, or it has no CRS pyproj understands (the
+            message names the file).
     """
     import pyogrio
     import pyogrio.raw
@@ -89,8 +110,18 @@ def read_aoi(aoi: str | os.PathLike[str] | BaseGeometry, *, layer: str | int | N
     """The AOI as one valid geometry in EPSG:4326 (lon/lat).
 
     ``aoi`` is a shapely geometry (taken as lon/lat), a path to a vector file (GeoJSON, GeoPackage, Shapefile;
-    any CRS; all features are unioned) or a ``"west,south,east,north"`` bbox string in degrees. Point and line
-    AOIs, empty files and unreadable files raise ``InputError``.
+    any CRS; all features are unioned) or a ``"west,south,east,north"`` bbox string in degrees.
+
+    Args:
+        aoi: the AOI: a geometry, a vector file or a bbox string.
+        layer: the layer of a multi-layer vector file (name or index).
+
+    Returns:
+        The AOI's polygons in lon/lat.
+
+    Raises:
+        InputError: the AOI is neither an existing file nor a bbox, is unreadable or empty, has no area
+            (points or lines), or is not in lon/lat degrees.
     """
     if isinstance(aoi, BaseGeometry):
         geom, source = aoi, "AOI geometry"
@@ -133,7 +164,20 @@ def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
 
 
 def to_crs(geom: BaseGeometry, src: CRS | str | int, dst: CRS | str | int, *, densify: bool = True) -> BaseGeometry:
-    """``geom`` reprojected from ``src`` to ``dst`` (edges densified first so they bend as they should)."""
+    """``geom`` reprojected from ``src`` to ``dst`` (edges densified first so they bend as they should).
+
+    Args:
+        geom: the geometry in ``src``.
+        src: its CRS (a pyproj CRS, ``"EPSG:5070"``, WKT or EPSG code).
+        dst: the CRS to reproject to.
+        densify: add vertices (a hundredth of the larger side apart) before reprojecting; points never are.
+
+    Returns:
+        ``geom`` in ``dst``, made valid if reprojection broke it.
+
+    Raises:
+        InputError: the geometry lies outside ``dst``'s area of use (coordinates become infinite).
+    """
     src, dst = CRS.from_user_input(src), CRS.from_user_input(dst)
     if src.equals(dst):
         return geom
@@ -150,7 +194,18 @@ def to_crs(geom: BaseGeometry, src: CRS | str | int, dst: CRS | str | int, *, de
 
 
 def aoi_to_crs(aoi: BaseGeometry, crs: CRS | str | int) -> BaseGeometry:
-    """The lon/lat AOI (from :func:`read_aoi`) in ``crs`` (a pyproj/rasterio CRS, ``"EPSG:5070"``, WKT or EPSG code)."""
+    """The lon/lat AOI (from :func:`read_aoi`) in ``crs``, its edges densified so they bend correctly.
+
+    Args:
+        aoi: the AOI in lon/lat.
+        crs: the target CRS: a pyproj or rasterio CRS, ``"EPSG:5070"``, WKT or an EPSG code.
+
+    Returns:
+        The AOI in ``crs``.
+
+    Raises:
+        InputError: the AOI lies outside ``crs``'s area of use.
+    """
     return to_crs(aoi, WGS84, _as_crs(crs))
 
 
@@ -158,5 +213,5 @@ def _as_crs(crs: object) -> CRS:
     if isinstance(crs, CRS):
         return crs
     if hasattr(crs, "to_wkt"):  # rasterio CRS
-        return CRS.from_wkt(crs.to_wkt())  # type: ignore[union-attr]
+        return CRS.from_wkt(crs.to_wkt())
     return CRS.from_user_input(crs)

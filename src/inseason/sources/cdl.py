@@ -67,7 +67,14 @@ _TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def cdl_file_year(path: str | os.PathLike[str]) -> int | None:
-    """The year written in a label file's name (``CDL_2021.tif``, ``2021_30m_cdls.tif``), or ``None``."""
+    """The year written in a label file's name (``CDL_2021.tif``, ``2021_30m_cdls.tif``), or ``None``.
+
+    Args:
+        path: the label file.
+
+    Returns:
+        The one year in the name, or None when it holds none or several.
+    """
     years = {int(y) for y in _YEAR_IN_NAME.findall(Path(path).name)}
     return years.pop() if len(years) == 1 else None
 
@@ -87,8 +94,18 @@ def find_cdl_file(cdl: str | os.PathLike[str], year: int) -> Path:
 
     In a folder (and its direct subfolders, as a national CDL zip unpacks) ``CDL_YYYY.tif`` wins, else the one
     GeoTIFF whose name holds the year (names that contain "cdl" preferred when several do). A single file
-    serves the year written in its name, or any one year when its name holds none. ``InputError`` when the
-    path does not exist, the year is missing (the message lists the years found) or the choice is ambiguous.
+    serves the year written in its name, or any one year when its name holds none.
+
+    Args:
+        cdl: a folder of label GeoTIFFs, or one GeoTIFF.
+        year: the season year.
+
+    Returns:
+        The GeoTIFF for ``year``.
+
+    Raises:
+        InputError: the path does not exist, the year is missing (the message lists the years found), a single
+            file names another year, or several files could serve the year.
     """
     path = Path(cdl)
     if not path.exists():
@@ -144,10 +161,19 @@ class LabelWindow:
     @property
     def shape(self) -> tuple[int, int]:
         """(rows, columns) of the window."""
-        return self.codes.shape  # type: ignore[return-value]
+        rows, cols = self.codes.shape
+        return rows, cols
 
     def xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel-centre coordinates (in ``crs``) of the given rows and columns."""
+        """Pixel-centre coordinates (in ``crs``) of the given rows and columns.
+
+        Args:
+            rows: pixel rows in the window.
+            cols: pixel columns in the window, one per row.
+
+        Returns:
+            ``(x, y)`` arrays in ``crs``.
+        """
         t = self.transform
         c = np.asarray(cols, dtype=np.float64) + 0.5
         r = np.asarray(rows, dtype=np.float64) + 0.5
@@ -157,6 +183,9 @@ class LabelWindow:
         """(row, column) of the window's first pixel on the CRS-wide grid of this resolution.
 
         Counting from the CRS origin makes stride sampling line up between a national file and any clip of it.
+
+        Returns:
+            ``(row, column)`` of the window's top-left pixel.
         """
         t = self.transform
         return round(t.f / t.e), round(t.c / t.a)
@@ -170,9 +199,18 @@ def _open_error(path: Path, exc: Exception) -> InputError:
 def read_label_window(path: str | os.PathLike[str], aoi: BaseGeometry) -> LabelWindow:
     """Read the window of ``path`` covering ``aoi`` (lon/lat geometry), whatever the raster's CRS.
 
-    The AOI is reprojected to the raster's CRS; only the window that covers it is read (band 1). Raises
-    ``InputError`` for an unreadable file, a raster without CRS, rotated or non-integer rasters, and an AOI
-    that does not overlap the raster.
+    The AOI is reprojected to the raster's CRS; only the window that covers it is read (band 1).
+
+    Args:
+        path: the label GeoTIFF (any CRS).
+        aoi: the AOI in lon/lat.
+
+    Returns:
+        The window's codes (nodata as 0), its georeferencing and the mask of pixels inside the AOI.
+
+    Raises:
+        InputError: the file is unreadable, has no CRS, is rotated or holds non-integer values, or the AOI
+            does not overlap it.
     """
     path = Path(path)
     try:
@@ -235,7 +273,11 @@ def _crs_name(crs: CRS) -> str:
 
 
 def default_cache_dir() -> Path:
-    """Where downloads are cached when no ``cache_dir`` is given: ``$INSEASON_CACHE`` or ``~/.cache/inseason``."""
+    """Where downloads are cached when no ``cache_dir`` is given.
+
+    Returns:
+        ``$INSEASON_CACHE``, else ``$XDG_CACHE_HOME/inseason``, else ``~/.cache/inseason``.
+    """
     env = os.environ.get("INSEASON_CACHE")
     if env:
         return Path(env)
@@ -246,7 +288,15 @@ def default_cache_dir() -> Path:
 def cropscape_bbox(aoi: BaseGeometry, *, pixel: float = 30.0) -> tuple[int, int, int, int]:
     """The EPSG:5070 bbox (metres, rounded outward to ``pixel``) of a lon/lat AOI, for ``GetCDLFile``.
 
-    ``InputError`` when the AOI lies outside the contiguous US, which the CDL does not cover.
+    Args:
+        aoi: the AOI in lon/lat.
+        pixel: the grid the bbox is rounded outward to, in metres.
+
+    Returns:
+        ``(xmin, ymin, xmax, ymax)`` in EPSG:5070 metres.
+
+    Raises:
+        InputError: the AOI lies outside the contiguous US, which the CDL does not cover.
     """
     aoi_m = aoi_to_crs(aoi, CDL_CRS)
     if not aoi_m.intersects(box(*CONUS_BOUNDS)):
@@ -268,10 +318,20 @@ def _local(tag: str) -> str:
 
 
 def parse_cdl_file_response(body: bytes | str, *, url: str) -> str:
-    """The ``returnURL`` of a ``GetCDLFile`` answer; ``RemoteError`` quoting the service's message otherwise.
+    """The ``returnURL`` of a ``GetCDLFile`` answer.
 
-    Success is XML holding a ``returnURL`` element (any namespace). An error answer (a SOAP fault, an XML or
-    HTML body with an error text) raises ``RemoteError`` naming ``url`` and the service's own message.
+    Success is XML holding a ``returnURL`` element (any namespace).
+
+    Args:
+        body: the service's answer.
+        url: the request, for messages.
+
+    Returns:
+        The URL of the clipped GeoTIFF.
+
+    Raises:
+        RemoteError: the answer holds no ``returnURL`` (a SOAP fault, an XML or HTML body with an error text);
+            the message names ``url`` and quotes the service's own message.
     """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     message = ""
@@ -315,8 +375,22 @@ def fetch_cropscape(
     ``GET {base_url}/GetCDLFile?year=YYYY&bbox=xmin,ymin,xmax,ymax`` answers XML with a ``returnURL``; the
     GeoTIFF it names is downloaded to ``{cache_dir}/cropscape/CDL_{year}_{xmin}_{ymin}_{xmax}_{ymax}.tif``
     (temporary name, then rename) and checked to open with rasterio. A cached file is returned without any
-    request. Raises ``InputError`` for a year without CDL and ``RemoteError`` when the service fails or answers
-    with an error (its message is quoted).
+    request.
+
+    Args:
+        year: the CDL year.
+        bbox: ``(xmin, ymin, xmax, ymax)`` in EPSG:5070 metres (:func:`cropscape_bbox`).
+        base_url: the CDL web service root.
+        cache_dir: the download cache (:func:`default_cache_dir` when None).
+        session: the HTTP session (a fresh one with retries when None).
+
+    Returns:
+        The cached GeoTIFF.
+
+    Raises:
+        InputError: the year has no CDL, or the bbox is empty.
+        RemoteError: the service fails, answers with an error (its message is quoted), or the file it names
+            is not a readable GeoTIFF.
     """
     _check_year(year)
     xmin, ymin, xmax, ymax = (int(v) for v in bbox)

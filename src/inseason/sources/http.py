@@ -40,10 +40,18 @@ class TimeoutSession(requests.Session):
         self.timeout = timeout
         self.retries = retries
 
-    def request(  # type: ignore[override]
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        """Send a request, with the session's timeout unless the call gives one."""
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        """Send a request, with the session's timeout unless the call gives one.
+
+        Args:
+            method: the HTTP method.
+            url: the URL.
+            *args: the other arguments of ``requests.Session.request``.
+            **kwargs: its keyword arguments; ``timeout`` defaults to the session's.
+
+        Returns:
+            The response, as ``requests.Session.request`` returns it.
+        """
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
@@ -65,6 +73,18 @@ def make_session(
     default) for the listed ``methods``; the waits are ``backoff × 2^(n-1)`` seconds, capped at ``backoff_max``
     (``backoff=0`` retries at once, as tests do). After the last retry the final answer is returned as is (no
     exception from urllib3), so :func:`fetch` can report its status and body.
+
+    Args:
+        retries: retries of a failed request (connection, read, status).
+        backoff: seconds before the first retry, doubled per retry.
+        backoff_max: the longest wait between retries, in seconds.
+        timeout: the default timeout, seconds or ``(connect, read)``.
+        statuses: HTTP statuses that are retried.
+        methods: HTTP methods that are retried.
+        headers: extra headers of every request (a User-Agent is set).
+
+    Returns:
+        The session, its adapters mounted for ``http://`` and ``https://``.
     """
     retry = Retry(
         total=retries,
@@ -89,7 +109,15 @@ def make_session(
 
 
 def url_with(url: str, params: Mapping[str, Any] | None = None) -> str:
-    """``url`` with ``params`` encoded into its query string, as it will be requested (for messages)."""
+    """``url`` with ``params`` encoded into its query string, as it will be requested (for messages).
+
+    Args:
+        url: the URL.
+        params: the query parameters; none leaves ``url`` as it is.
+
+    Returns:
+        The full URL.
+    """
     if not params:
         return url
     return requests.Request("GET", url, params=dict(params)).prepare().url or url
@@ -134,6 +162,21 @@ def fetch(
     A failure is a connection error or timeout after the session's retries, or an HTTP status ≥ 400 that is
     not in ``ok_statuses`` (the message quotes the start of the body). ``what`` names the request in messages
     ("CropScape GetCDLFile", "STAC search"). Without ``session`` a fresh :func:`make_session` is used.
+
+    Args:
+        url: the URL.
+        session: the session to send it with (its retries and timeout).
+        params: query parameters.
+        method: the HTTP method.
+        what: the request's name in messages.
+        ok_statuses: statuses ≥ 400 returned rather than raised (e.g. 500 for a SOAP fault to quote).
+        **kwargs: further arguments of ``requests.Session.request`` (``stream=True``, ``data=``…).
+
+    Returns:
+        The response.
+
+    Raises:
+        RemoteError: the request fails after the retries, or answers an HTTP error not in ``ok_statuses``.
     """
     session = session or make_session()
     shown = url_with(url, params)
@@ -161,8 +204,23 @@ def download(
     """Stream ``url`` into ``dest`` atomically (temporary name, then rename) and return ``dest``.
 
     Errors while the body streams (a dropped connection, a read timeout mid-file) are not covered by urllib3's
-    retries, so the whole download is tried up to ``attempts`` times before ``RemoteError`` is raised. A
-    partial file never remains under ``dest``.
+    retries, so the whole download is tried up to ``attempts`` times. A partial file never remains under
+    ``dest``.
+
+    Args:
+        url: the file's URL.
+        dest: the file to write (its folder is created).
+        session: the session to use (a fresh :func:`make_session` when None).
+        what: the download's name in messages.
+        chunk_size: bytes per streamed chunk.
+        attempts: tries of the whole download.
+
+    Returns:
+        ``dest``.
+
+    Raises:
+        RemoteError: the request fails, or the body fails to stream on every attempt.
+        OutputError: ``dest`` cannot be written.
     """
     session = session or make_session()
     dest = Path(dest)
