@@ -28,7 +28,7 @@ from inseason.evaluate.metrics import (
 )
 from inseason.evaluate.predictor import PredictFn
 from inseason.evaluate.schedule import as_of_schedule, resolve_as_of
-from inseason.evaluate.spatial import accuracy_by_group, block_ids
+from inseason.evaluate.spatial import accuracy_by_group
 
 __all__ = [
     "COURSE_PUBLISHED",
@@ -42,7 +42,6 @@ __all__ = [
     "as_of_schedule",
     "attention_profile",
     "best_as_of",
-    "block_ids",
     "bootstrap_intervals",
     "classification_metrics",
     "confusion_matrix",

@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from inseason.errors import InputError
 from inseason.evaluate.metrics import SUMMARY_METRICS, summary_from_confusion
-from inseason.evaluate.spatial import block_ids
+from inseason.series.geometry import NO_BLOCK, block_ids
 
 #: Name of the resampling unit of each grouping (``intervals["resampled"]`` of the evaluation dict).
 RESAMPLED_UNIT = {"field": "location+field", "block": "block"}
@@ -103,7 +103,8 @@ def resampling_clusters(table: pa.Table, *, by: str = "field", block_size: float
     ``by="field"`` joins locations with fields: rows sharing a ``field_id`` (a vector file's parcel keeps
     its id across years; CDL components are numbered per year) or a location, directly or through other
     rows, form one cluster ("location+field");
-    ``by="block"`` joins locations with square blocks of ``block_size`` map units ("block"). Rows
+    ``by="block"`` joins locations with square blocks of ``block_size`` map units ("block"), the split's
+    own grid (`inseason.series.geometry.block_ids`), so the bootstrap's blocks are the audit's. Rows
     without coordinates fall back to their ``sample_id``; a row with neither key is alone.
 
     Args:
@@ -128,7 +129,8 @@ def resampling_clusters(table: pa.Table, *, by: str = "field", block_size: float
         if "field_id" in table.column_names:
             keys.append(_key_codes(table.column("field_id")))
     else:
-        keys.append(_key_codes(pa.array(block_ids(x, y, block_size=block_size).tolist(), type=pa.string())))
+        blocks = block_ids(np.column_stack([x, y]), block_size)
+        keys.append(_key_codes(pa.array(blocks, mask=blocks == NO_BLOCK)))
     return connected_keys(keys, n=n), RESAMPLED_UNIT[by]
 
 

@@ -75,9 +75,10 @@ from inseason.evaluate.metrics import classification_metrics, sample_size_check
 from inseason.evaluate.predictor import PredictFn, Targets, class_indices
 from inseason.evaluate.schedule import resolve_as_of, season_end
 from inseason.evaluate.series_arrays import flatten_series
-from inseason.evaluate.spatial import accuracy_by_group, block_ids
+from inseason.evaluate.spatial import accuracy_by_group
 from inseason.labels import cdl_class
 from inseason.season import DEFAULT_START, days_since_epoch
+from inseason.series.geometry import block_ids, block_labels
 from inseason.storage import write_bytes
 from inseason.tables import series_bands
 
@@ -303,7 +304,7 @@ def evaluate_predictor(
     if spatial_by == "field":
         groups = np.asarray(table.column("field_id").to_pylist(), dtype=object)
     else:
-        groups = block_ids(x, y, block_size=block_size)
+        groups = block_labels(block_ids(np.column_stack([x, y]), block_size))
     clusters, unit = resampling_clusters(table, by=spatial_by, block_size=block_size)
     curve = in_season_curve(
         predict,

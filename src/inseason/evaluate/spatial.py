@@ -1,4 +1,8 @@
-"""Accuracy across space: one row per field or per square block, with its centre for a map."""
+"""Accuracy across space: one row per field or per square block, with its centre for a map.
+
+Blocks are the split's grid (`inseason.series.geometry.block_ids`), named ``"column_row"`` by
+`inseason.series.geometry.block_labels`.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,6 @@ from typing import Any
 import numpy as np
 
 from inseason.errors import InputError
-
-
-def block_ids(x: np.ndarray, y: np.ndarray, *, block_size: float) -> np.ndarray:
-    """Id ``"col_row"`` of the square block of side ``block_size`` (map units) holding each point; None
-    for a point without coordinates (NaN), which then belongs to no block.
-    """
-    if block_size <= 0:
-        raise InputError(f"block size {block_size}: use a positive size in map units (metres)")
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    finite = np.isfinite(x) & np.isfinite(y)
-    col = np.floor(np.where(finite, x, 0.0) / block_size).astype(np.int64)
-    row = np.floor(np.where(finite, y, 0.0) / block_size).astype(np.int64)
-    return np.array([f"{c}_{r}" if ok else None for c, r, ok in zip(col, row, finite)], dtype=object)
 
 
 def accuracy_by_group(

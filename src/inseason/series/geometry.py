@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
+
+from inseason.errors import InputError
 
 
 def _column(table: pa.Table, name: str) -> np.ndarray:
@@ -39,10 +42,57 @@ def planar_xy(table: pa.Table) -> np.ndarray | None:
     return None
 
 
-def block_ids(xy: np.ndarray, block_size: float) -> np.ndarray:
-    """Square block of each point (an int64 id), blocks of ``block_size`` metres aligned on the origin."""
-    cells = np.floor(xy / block_size).astype(np.int64)
-    return cells[:, 0] * 4_294_967_296 + cells[:, 1]
+#: Block id of a point without coordinates (NaN): in no block. A real block would need a point some
+#: 2 billion block sides west of the origin to get it.
+NO_BLOCK = np.iinfo(np.int64).min
+
+#: A block's id packs its column and row: ``column * _ROW_SPAN + row`` (both within ±2**31).
+_ROW_SPAN = 4_294_967_296
+
+
+def block_ids(xy: npt.ArrayLike, block_size: float) -> npt.NDArray[np.int64]:
+    """The square block holding each point: the one block grid of the split, its audit and the evaluation.
+
+    Blocks have sides of ``block_size`` metres (map units) and are aligned on the origin; a block's id packs
+    its column and row, each within ±2**31 blocks of the origin (`block_labels` writes them out).
+
+    Args:
+        xy: ``(n, 2)`` planar coordinates in metres (`planar_xy`); NaN for a point without coordinates.
+        block_size: side of a block in metres.
+
+    Returns:
+        An int64 block id per point; `NO_BLOCK` for a point without coordinates.
+
+    Raises:
+        InputError: ``block_size`` is not positive.
+    """
+    if not block_size > 0:
+        raise InputError(f"block size {block_size}: use a positive size in map units (metres)")
+    points = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    located = np.isfinite(points[:, 0]) & np.isfinite(points[:, 1])
+    cells = np.floor(np.where(located[:, None], points, 0.0) / block_size).astype(np.int64)
+    ids: npt.NDArray[np.int64] = np.where(located, cells[:, 0] * _ROW_SPAN + cells[:, 1], NO_BLOCK)
+    return ids
+
+
+def block_labels(ids: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """The readable name ``"column_row"`` of each block id, read back from the id (an evaluation's block names).
+
+    Args:
+        ids: block ids from `block_ids`.
+
+    Returns:
+        An object array of ``"column_row"`` strings; None where the id is `NO_BLOCK`.
+    """
+    packed = np.asarray(ids, dtype=np.int64)
+    row = packed & (_ROW_SPAN - 1)
+    row = np.where(row >= _ROW_SPAN // 2, row - _ROW_SPAN, row)
+    column = (packed - row) // _ROW_SPAN
+    located = packed != NO_BLOCK
+    return np.array(
+        [f"{c}_{r}" if ok else None for c, r, ok in zip(column.tolist(), row.tolist(), located.tolist())],
+        dtype=object,
+    )
 
 
 def field_groups(field_id: np.ndarray, xy: np.ndarray | None) -> np.ndarray:
@@ -68,10 +118,22 @@ def field_groups(field_id: np.ndarray, xy: np.ndarray | None) -> np.ndarray:
     return np.array([find(int(f)) for f in field_id], dtype=np.int64)
 
 
-def block_groups(xy: np.ndarray, block_size: float, field_id: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """The block of each point, except that every point of a field (joined across years by shared places)
-    goes to the block holding most of that field's points (ties: the smaller block id), so a field that
-    straddles a block edge is not cut in two.
+def block_groups(
+    xy: npt.NDArray[np.float64], block_size: float, field_id: pa.ChunkedArray | pa.Array
+) -> npt.NDArray[np.int64]:
+    """The block each point goes to in a block split, keeping every field whole.
+
+    Each point goes to its block (`block_ids`), except that every point of a field (joined across years by
+    shared places, `field_groups`) goes to the block holding most of that field's points (ties: the smaller
+    block id), so a field that straddles a block edge is not cut in two.
+
+    Args:
+        xy: ``(n, 2)`` planar coordinates in metres, all known.
+        block_size: side of a block in metres.
+        field_id: each point's field (null where it has none: such a point stays in its own block).
+
+    Returns:
+        An int64 block id per point.
     """
     blocks = block_ids(xy, block_size)
     if field_id.null_count == len(field_id):
