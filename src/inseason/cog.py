@@ -16,6 +16,8 @@ import rasterio.shutil
 from affine import Affine
 from rasterio.io import MemoryFile
 
+from inseason import storage
+
 
 def write_cog(
     path: str | os.PathLike[str],
@@ -36,7 +38,6 @@ def write_cog(
     """
     array = data[None] if data.ndim == 2 else data
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     crs_text = f"EPSG:{crs}" if isinstance(crs, int) else crs
     profile = dict(
         driver="GTiff",
@@ -48,7 +49,7 @@ def write_cog(
         transform=transform,
         nodata=nodata,
     )
-    with MemoryFile() as memfile, memfile.open(**profile) as mem:
+    with MemoryFile() as memfile, memfile.open(**profile) as mem, storage.atomic_path(path) as tmp:
         mem.write(array)
         if colormap is not None:
             mem.write_colormap(1, colormap)
@@ -67,5 +68,4 @@ def write_cog(
             OVERVIEW_RESAMPLING=resampling,
             NUM_THREADS="1",
         )
-    tmp.replace(path)
     return path.stat().st_size

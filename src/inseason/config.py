@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from inseason import storage
 from inseason.errors import InputError
 
 WorldSize = Literal["tiny", "small", "demo", "large"]
@@ -133,6 +134,5 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 def dump_yaml(model: BaseModel, path: Path) -> None:
     """Write the resolved config next to an output (atomically)."""
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    tmp.write_text(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False))
-    tmp.replace(path)
+    with storage.atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False))

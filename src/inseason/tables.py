@@ -145,11 +145,8 @@ def write_table(table: pa.Table, path: str | os.PathLike[str], *, metadata: Mapp
         fs, where = storage.filesystem(path)
         pq.write_table(table, where, filesystem=fs)
         return
-    target = storage.local_path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    tmp.replace(target)
+    with storage.atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def read_table(path: str | os.PathLike[str], schema: pa.Schema | None = None, *, what: str) -> pa.Table:

@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 
 from inseason.predict.maps import class_areas
 from inseason.report.figures import hex_rgb
-from inseason.storage import write_bytes
+from inseason.storage import atomic_path, write_bytes
 
 #: CRS of the fake maps (predict writes UTM maps) and of the fake truth raster (CDL's own CRS).
 MAP_EPSG = 32615
@@ -165,21 +165,21 @@ def write_fake_truth(path: str | os.PathLike[str], evaluation: dict[str, Any], *
     codes = np.array([c["code"] or 0 for c in evaluation["classes"]] + [0], np.uint8)
     data = codes[index]  # index -1 picks the trailing 0 (nodata)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with rasterio.open(
-        tmp,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="uint8",
-        crs=TRUTH_CRS,
-        transform=transform,
-        nodata=0,
-        compress="DEFLATE",
-    ) as dst:
+    with (
+        atomic_path(path) as tmp,
+        rasterio.open(
+            tmp,
+            "w",
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=1,
+            dtype="uint8",
+            crs=TRUTH_CRS,
+            transform=transform,
+            nodata=0,
+            compress="DEFLATE",
+        ) as dst,
+    ):
         dst.write(data, 1)
-    tmp.replace(path)
     return path

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.spatial import cKDTree
 
+from inseason import storage
 from inseason.series.geometry import block_ids, planar_xy
 
 _EXAMPLES = 5
@@ -163,7 +164,6 @@ def write_audit(audit: dict[str, Any], out: str | os.PathLike[str]) -> tuple[Pat
     """Write the audit as JSON and Markdown next to ``out`` (atomically); return the two paths."""
     paths = audit_paths(out)
     for path, text in zip(paths, (json.dumps(audit, indent=1, default=str), audit_markdown(audit))):
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
+        with storage.atomic_path(path) as tmp:
+            tmp.write_text(text)
     return paths

@@ -33,7 +33,7 @@ from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_start_day
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.units import Runner, run_units
-from inseason.storage import check_bucket, is_s3, local_path
+from inseason.storage import atomic_path, check_bucket, is_s3, local_path
 from inseason.tables import LABEL_POINTS, S2_BANDS, read_table, series_schema
 
 #: SCL classes from most to least trustworthy: which observation of a duplicated date is kept.
@@ -289,7 +289,6 @@ def _series_with_duckdb(
 ) -> dict[str, Any]:
     """The local engine: one DuckDB sort of every observation streamed through the assembler into ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     spill = Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
     built: dict[str, Any] = {
         "series": 0,
@@ -306,31 +305,31 @@ def _series_with_duckdb(
         if threads is not None:
             connection.execute(f"SET threads = {int(threads)}")
         assembler = SeriesAssembler(value_type=pa.int16())
-        with pq.ParquetWriter(tmp, schema) as writer, progress_bar(quiet=quiet) as bar:
-            task = bar.add_task("series", total=total)
+        with atomic_path(out) as tmp:
+            with pq.ParquetWriter(tmp, schema) as writer, progress_bar(quiet=quiet) as bar:
+                task = bar.add_task("series", total=total)
 
-            def write(lists: SeriesLists) -> None:
-                table = index.table_of(lists, schema, crs)
-                writer.write_table(table)
-                built["series"] += table.num_rows
-                built["duplicates_dropped"] += lists.duplicates
-                built["observations"] += len(lists.values.flatten())
-                built["classes"].update(table.column("label").to_pylist())
+                def write(lists: SeriesLists) -> None:
+                    table = index.table_of(lists, schema, crs)
+                    writer.write_table(table)
+                    built["series"] += table.num_rows
+                    built["duplicates_dropped"] += lists.duplicates
+                    built["observations"] += len(lists.values.flatten())
+                    built["classes"].update(table.column("label").to_pylist())
 
-            for rows in _batches(connection, _sql(files, bands), bands, batch_rows):
-                bar.advance(task, len(rows))
-                built["rows_read"] += len(rows)
-                for lists in assembler.add(index.filter(rows)):
+                for rows in _batches(connection, _sql(files, bands), bands, batch_rows):
+                    bar.advance(task, len(rows))
+                    built["rows_read"] += len(rows)
+                    for lists in assembler.add(index.filter(rows)):
+                        write(lists)
+                for lists in assembler.finish():
                     write(lists)
-            for lists in assembler.finish():
-                write(lists)
-        if built["series"]:
-            tmp.replace(out)
+            if not built["series"]:
+                tmp.unlink()  # nothing to publish: the target stays as it was (build_series says why)
     except duckdb.Error as exc:
         raise InputError(f"cannot build series for {out}: {exc}") from None
     finally:
         connection.close()
-        tmp.unlink(missing_ok=True)
         shutil.rmtree(spill, ignore_errors=True)
     built["dropped"] = index.counts
     return built

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from scipy.spatial import cKDTree
 
+from inseason import storage
 from inseason.errors import InputError, OutputError
 from inseason.progress import progress_bar
 from inseason.series.audit import audit_split, write_audit
@@ -271,24 +272,22 @@ def split_series(
         }
     )
     target = schema.with_metadata(meta)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     offset = 0
-    try:
-        with pq.ParquetWriter(tmp, target) as writer, progress_bar(quiet=quiet) as bar:
-            task = bar.add_task("split", total=parquet.metadata.num_rows)
-            for batch in parquet.iter_batches():
-                rows = slice(offset, offset + batch.num_rows)
-                offset += batch.num_rows
-                table = (
-                    pa.Table.from_batches([batch])
-                    .set_column(schema.get_field_index("split"), "split", split_column[rows])
-                    .filter(pa.array(keep[rows]))
-                )
-                writer.write_table(table.cast(target))
-                bar.advance(task, batch.num_rows)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        storage.atomic_path(out) as tmp,
+        pq.ParquetWriter(tmp, target) as writer,
+        progress_bar(quiet=quiet) as bar,
+    ):
+        task = bar.add_task("split", total=parquet.metadata.num_rows)
+        for batch in parquet.iter_batches():
+            rows = slice(offset, offset + batch.num_rows)
+            offset += batch.num_rows
+            table = (
+                pa.Table.from_batches([batch])
+                .set_column(schema.get_field_index("split"), "split", split_column[rows])
+                .filter(pa.array(keep[rows]))
+            )
+            writer.write_table(table.cast(target))
+            bar.advance(task, batch.num_rows)
     write_audit(audit, out)
     return audit

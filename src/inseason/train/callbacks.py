@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from inseason.data import BatchLoader
+from inseason.storage import atomic_path
 from inseason.train.tensorboard_log import class_tags, mark_restart, write_confusion, write_epoch_metrics
 
 
@@ -164,8 +164,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         """torch.save to ``.<name>.tmp`` next to ``path``, then an atomic rename."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        torch.save(checkpoint, tmp)
-        tmp.replace(path)
+        with atomic_path(Path(path)) as tmp:
+            torch.save(checkpoint, tmp)
