@@ -1,8 +1,11 @@
-"""Every neural network of the zoo against the shared tensor contract: sizes, masks, seeds, learning, rebuild."""
+"""The neural networks one by one: pinned sizes, learning a toy problem, the steps each takes.
+
+The contract every registered model shares (outputs, masks, as-of inputs, size, bundle round trip, seeds,
+bands) is tested in test_every_model.py.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import pytest
@@ -10,10 +13,10 @@ import torch
 from torch import nn
 
 from inseason.errors import InputError
-from inseason.models import create_model, model_from_spec, model_spec
+from inseason.models import create_model, list_models, model_info
 
 ToyTensors = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
-NEURAL_MODELS = ("arset-slide", "arset", "tempcnn", "ltae", "transformer", "lstm", "gru")
+NEURAL_MODELS = [name for name in list_models() if model_info(name).neural]
 
 
 def n_parameters(module: nn.Module) -> int:
@@ -108,51 +111,6 @@ def test_tempcnn_without_mask_channel_is_the_published_network() -> None:
 
 
 @pytest.mark.parametrize("name", NEURAL_MODELS)
-def test_output_is_float32_logits_per_sample(name: str, toy_tensors: ToyTensors) -> None:
-    values, mask, doy, _ = toy_tensors(samples=5)
-    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
-    logits = model(values, mask, doy)
-    assert logits.shape == (5, 3) and logits.dtype == torch.float32
-    assert torch.isfinite(logits).all()
-
-
-@pytest.mark.parametrize("name", NEURAL_MODELS)
-def test_masked_out_steps_do_not_change_the_output(name: str, toy_tensors: ToyTensors) -> None:
-    values, mask, doy, _ = toy_tensors(samples=6)
-    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
-    reference = model(values, mask, doy)
-    garbage = values.clone()
-    garbage[~mask] = torch.randn(int((~mask).sum()), 4) * 100
-    shifted_doy = torch.where(mask, doy, torch.full_like(doy, 999))
-    with torch.no_grad():
-        assert torch.allclose(model(garbage, mask, shifted_doy), reference, atol=1e-5)
-        observed = values.clone()
-        observed[mask] += 1.0
-        assert not torch.allclose(model(observed, mask, doy), reference, atol=1e-3)
-
-
-@pytest.mark.parametrize("name", NEURAL_MODELS)
-def test_a_sample_without_observations_gets_finite_logits(name: str, toy_tensors: ToyTensors) -> None:
-    values, mask, doy, _ = toy_tensors(samples=3)
-    mask[1] = False
-    doy[1] = 0
-    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0)
-    logits = model(values, mask, doy)
-    assert torch.isfinite(logits).all()
-    logits.sum().backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
-
-
-@pytest.mark.parametrize("name", NEURAL_MODELS)
-def test_same_seed_same_weights_and_outputs(name: str, toy_tensors: ToyTensors) -> None:
-    values, mask, doy, _ = toy_tensors(samples=4)
-    first = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=3).eval()
-    second = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=3).eval()
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
-    assert torch.equal(first(values, mask, doy), second(values, mask, doy))
-
-
-@pytest.mark.parametrize("name", NEURAL_MODELS)
 def test_a_few_training_steps_reduce_the_loss_on_a_separable_toy_problem(name: str, toy_tensors: ToyTensors) -> None:
     values, mask, doy, y = toy_tensors(samples=48)
     model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).train()
@@ -172,26 +130,6 @@ def test_a_few_training_steps_reduce_the_loss_on_a_separable_toy_problem(name: s
         accuracy = (model(values, mask, doy).argmax(dim=1) == y).float().mean().item()
     assert final < 0.5 * losses[0]
     assert accuracy >= 0.9
-
-
-@pytest.mark.parametrize("name", NEURAL_MODELS)
-def test_rebuilt_from_its_json_spec_the_model_gives_the_same_outputs(name: str, toy_tensors: ToyTensors) -> None:
-    values, mask, doy, _ = toy_tensors(samples=4)
-    model = create_model(name, n_bands=4, n_steps=12, n_classes=3, seed=0).eval()
-    rebuilt = model_from_spec(json.loads(json.dumps(model_spec(model))))
-    rebuilt.load_state_dict(model.state_dict())
-    rebuilt.eval()
-    assert model_spec(rebuilt) == model_spec(model)
-    assert n_parameters(rebuilt) == n_parameters(model)
-    assert torch.equal(rebuilt(values, mask, doy), model(values, mask, doy))
-
-
-@pytest.mark.parametrize("name", NEURAL_MODELS)
-def test_a_batch_with_other_bands_is_refused(name: str, toy_tensors: ToyTensors) -> None:
-    values, mask, doy, _ = toy_tensors(samples=2, bands=5)
-    model = create_model(name, n_bands=4, n_steps=12, n_classes=3)
-    with pytest.raises(InputError, match="model was built for 4 bands but the batch has 5"):
-        model(values, mask, doy)
 
 
 @pytest.mark.parametrize(
