@@ -17,8 +17,10 @@ import pyarrow as pa
 
 @dataclass
 class SeriesRows:
-    """Observation rows: ``sample`` (int64 keys), ``year``, ``date`` (days since 1970), ``values`` (n × bands),
-    ``scl`` (or ``None``).
+    """Observation rows, one per sample, year and acquisition, as aligned arrays.
+
+    ``sample`` holds int64 keys, ``year`` the season, ``date`` days since 1970-01-01, ``values`` the band
+    values (n × bands) and ``scl`` the scene classification (or ``None``).
     """
 
     sample: np.ndarray
@@ -28,7 +30,14 @@ class SeriesRows:
     scl: np.ndarray | None
 
     def take(self, index: np.ndarray | slice) -> SeriesRows:
-        """The rows at ``index``."""
+        """The rows at ``index``.
+
+        Args:
+            index: a boolean mask, integer indices or a slice.
+
+        Returns:
+            The selected rows.
+        """
         return SeriesRows(
             self.sample[index],
             self.year[index],
@@ -64,7 +73,15 @@ def _concat(a: SeriesRows, b: SeriesRows) -> SeriesRows:
 
 
 def series_lists(rows: SeriesRows, *, value_type: pa.DataType) -> SeriesLists:
-    """Group sorted ``rows`` of whole series into list columns, keeping the first row of each date."""
+    """Group sorted ``rows`` of whole series into list columns, keeping the first row of each date.
+
+    Args:
+        rows: rows sorted by (sample, year, date, preference), holding whole series only.
+        value_type: the Arrow type of the band values.
+
+    Returns:
+        One entry per (sample, year) series, and how many duplicate observations were dropped.
+    """
     n = len(rows)
     new_date = np.ones(n, dtype=bool)
     if n:
@@ -96,8 +113,10 @@ def series_lists(rows: SeriesRows, *, value_type: pa.DataType) -> SeriesLists:
 
 
 class SeriesAssembler:
-    """Feed sorted chunks of rows with :meth:`add`; get back the series each chunk completes, then the last
-    ones from :meth:`finish`.
+    """Turns sorted chunks of rows into complete series, holding back the one a chunk may cut.
+
+    Feed the chunks with :meth:`add`, which yields the series each chunk completes, then take the last ones
+    from :meth:`finish`.
     """
 
     def __init__(self, *, value_type: pa.DataType) -> None:
@@ -105,7 +124,14 @@ class SeriesAssembler:
         self._carry: SeriesRows | None = None
 
     def add(self, rows: SeriesRows) -> Iterator[SeriesLists]:
-        """Series completed by ``rows`` (the last series of the chunk waits for the next chunk)."""
+        """Series completed by ``rows`` (the last series of the chunk waits for the next chunk).
+
+        Args:
+            rows: the next chunk, sorted and following the previous chunk in that order.
+
+        Yields:
+            The series the chunk completes, as one `SeriesLists` (none when the chunk completes none).
+        """
         if self._carry is not None:
             rows = _concat(self._carry, rows)
         if not len(rows):
@@ -118,7 +144,11 @@ class SeriesAssembler:
             yield series_lists(rows.take(slice(0, cut)), value_type=self.value_type)
 
     def finish(self) -> Iterator[SeriesLists]:
-        """The series still held back."""
+        """The series still held back, once the last chunk was added.
+
+        Yields:
+            The held-back series as one `SeriesLists` (none when nothing is held back).
+        """
         if self._carry is not None and len(self._carry):
             yield series_lists(self._carry, value_type=self.value_type)
         self._carry = None

@@ -26,7 +26,7 @@ from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, cdl_classes, map_labels, resolve_label_map
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, date_of_day, days_since_epoch, season_year
-from inseason.series.assemble import SeriesAssembler, SeriesRows
+from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.build import SCL_PREFERENCE
 from inseason.tables import series_schema, write_table
 
@@ -36,7 +36,17 @@ _SHOWN = 5
 
 
 def read_long_table(path: str | os.PathLike[str]) -> pa.Table:
-    """Read a CSV (``.csv``, ``.tsv``, ``.txt``, optionally gzipped) or Parquet file as an Arrow table."""
+    """Read a CSV (``.csv``, ``.tsv``, ``.txt``, optionally gzipped) or Parquet file as an Arrow table.
+
+    Args:
+        path: the long-format table.
+
+    Returns:
+        The table as read (CSV empty strings are nulls).
+
+    Raises:
+        InputError: the file is missing, unreadable or of another format.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"long-format table {path} does not exist")
@@ -137,9 +147,7 @@ def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
 
 
 def _whole_numbers_as_int(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A float column holding only whole numbers (and NaN), as CSV readers make of integer ids and codes
-    with gaps, as int64; any other column as it is.
-    """
+    """Whole-number float columns (as CSV readers make of integer ids with gaps) as int64; others as they are."""
     if pa.types.is_floating(column.type):
         values = column.to_numpy(zero_copy_only=False)
         if np.all(np.isnan(values) | (values == np.round(values))):
@@ -224,8 +232,24 @@ def import_series(
     (``season_start``, MM-DD) of its median date, and keeps its real dates even across 1 January. Rows with a
     missing value, date, label or id are dropped; of two rows of one sample and date the one with the better
     SCL class (then the smaller values) is kept. ``label_map`` (preset, YAML or `LabelMap`) maps the labels;
-    integer labels that are all CDL codes are mapped as CDL classes. Returns a report of rows read, kept and
-    dropped by reason, and the columns used and ignored.
+    integer labels that are all CDL codes are mapped as CDL classes.
+
+    Args:
+        path: the long-format CSV or Parquet table.
+        out: the series table to write (a file, not a folder).
+        bands: the band columns, in order (default: every numeric column that is not a reserved one).
+        season_start: the season start month-day (MM-DD) naming the season of a sample without a year.
+        label_map: a preset name, a YAML file or a `LabelMap` to map the labels with (default: none).
+        quiet: no progress bar.
+
+    Returns:
+        A report: rows read, kept and dropped by reason, the bands used and the columns ignored, the label
+        map's report, and the numbers of observations, series and samples written.
+
+    Raises:
+        InputError: the table cannot be read, lacks a column, or has dates that do not parse or samples with
+            conflicting labels or splits (the message names the rows).
+        OutputError: ``out`` is a folder.
     """
     source, out = Path(path), Path(out)
     if out.is_dir():
@@ -309,12 +333,14 @@ def import_series(
         label_meta = None
         if label_map is not None:
             the_map = resolve_label_map(label_map)
-            cdl = series_codes is not None and set(series_codes.tolist()) <= set(cdl_classes())
+            cdl_codes = (
+                series_codes if series_codes is not None and set(series_codes.tolist()) <= set(cdl_classes()) else None
+            )
             mapped = map_labels(
                 the_map,
-                codes=series_codes.tolist() if cdl else [None] * len(starts),
-                names=[cdl_classes()[c].name for c in series_codes] if cdl else series_names.tolist(),
-                cdl=cdl,
+                codes=cdl_codes.tolist() if cdl_codes is not None else [None] * len(starts),
+                names=[cdl_classes()[c].name for c in cdl_codes] if cdl_codes is not None else series_names.tolist(),
+                cdl=cdl_codes is not None,
             )
             series_names = np.array(mapped.labels, dtype=object)
             label_meta = mapped.metadata(the_map)
@@ -355,7 +381,7 @@ def _season_of_samples(key: np.ndarray, days: np.ndarray, season_start: str) -> 
 
 
 def _series_table(
-    built: list,
+    built: list[SeriesLists],
     ids: np.ndarray,
     id_type: pa.DataType,
     names: np.ndarray,

@@ -39,20 +39,55 @@ class PointLookup(Protocol):
     ids: np.ndarray
     counts: Counter[str]
 
-    def filter(self, rows: SeriesRows) -> SeriesRows: ...
+    def filter(self, rows: SeriesRows) -> SeriesRows:
+        """The rows of kept points inside their season, counting the others by reason in ``counts``.
 
-    def table_of(self, lists: SeriesLists, schema: pa.Schema, crs: str | None) -> pa.Table: ...
+        Args:
+            rows: observation rows of the unit's points.
+
+        Returns:
+            The rows that make series.
+        """
+        ...
+
+    def table_of(self, lists: SeriesLists, schema: pa.Schema, crs: str | None) -> pa.Table:
+        """The series table rows of ``lists``: the series with their points' label, split and location.
+
+        Args:
+            lists: assembled series of kept points.
+            schema: the series table schema.
+            crs: the CRS of the points' ``x``/``y`` (None: no projected coordinates).
+
+        Returns:
+            A table with ``schema``.
+        """
+        ...
 
 
 def sample_units(ids: np.ndarray, partitions: int) -> np.ndarray:
-    """The unit (``0 … partitions-1``) of every int64 sample id: a fixed integer hash, the same on every machine."""
+    """The unit (``0 … partitions-1``) of every int64 sample id: a fixed integer hash, the same on every machine.
+
+    Args:
+        ids: int64 sample ids.
+        partitions: the number of units.
+
+    Returns:
+        The unit of each id (int64).
+    """
     h = np.asarray(ids, np.int64).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     h ^= h >> np.uint64(31)
     return (h % np.uint64(partitions)).astype(np.int64)
 
 
 def parts_uri(out: str) -> str:
-    """The hidden folder (or S3 prefix) next to ``out`` where units write their part files."""
+    """The hidden folder (or S3 prefix) next to ``out`` where units write their part files.
+
+    Args:
+        out: the series table's path or S3 URI.
+
+    Returns:
+        ``.<name>.parts`` beside ``out``.
+    """
     head, _, name = out.rstrip("/").rpartition("/")
     return f"{head}/.{name}.parts" if head else f".{name}.parts"
 
@@ -61,13 +96,25 @@ _STATE: dict[str, Any] = {}
 
 
 def init_units(state: dict[str, Any]) -> None:
-    """Worker initializer: the observations URI, bands, point index, schema, CRS, SCL preference and parts URI."""
+    """Worker initializer: keep what every unit needs in the worker.
+
+    Args:
+        state: the observations URI, bands, point index, schema, CRS, SCL preference and parts URI.
+    """
     _STATE.clear()
     _STATE.update(state)
 
 
 def build_unit(unit: SeriesUnit) -> dict[str, Any]:
-    """Build and write the series of one unit's samples; return its counts (rows read, series, drops)."""
+    """Build and write the series of one unit's samples (after `init_units` in the same process).
+
+    Args:
+        unit: the unit's number and its point ids.
+
+    Returns:
+        The unit's counts: ``rows_read``, ``series``, ``observations``, ``duplicates_dropped``, ``dropped``
+        (by reason), ``classes``, and ``part``, the part file written (None when the unit has no series).
+    """
     number, ids = unit
     bands: list[str] = _STATE["bands"]
     index: PointLookup = _STATE["index"]
@@ -137,9 +184,25 @@ def run_units(
 ) -> dict[str, Any]:
     """Build the series table at ``out`` with ``run`` (an engine) over ``partitions`` units of samples.
 
-    Returns the summed counts of the units: ``rows_read``, ``series``, ``observations``,
-    ``duplicates_dropped``, ``dropped`` (by reason) and ``classes``. ``check(counts)`` runs before
-    anything is written to ``out`` (it raises to refuse); the part files are removed in any case.
+    ``check(counts)`` runs before anything is written to ``out`` (it raises to refuse); the part files are
+    removed in any case.
+
+    Args:
+        run: the engine that runs `build_unit` over the units.
+        observations: the observations dataset (a folder or S3 URI).
+        index: the label points.
+        schema: the series table schema.
+        crs: the CRS of the points' ``x``/``y``.
+        bands: the band columns, in order.
+        scl_preference: SCL classes from most to least trusted (which duplicate of a date is kept).
+        out: the series table to write (a path or S3 URI).
+        partitions: the number of units the samples are dealt into.
+        check: called with the summed counts before writing; raises to refuse the table.
+        quiet: no progress bar.
+
+    Returns:
+        The summed counts of the units: ``rows_read``, ``series``, ``observations``, ``duplicates_dropped``,
+        ``dropped`` (by reason) and ``classes``.
     """
     parts = parts_uri(out)
     storage.remove_tree(parts)  # leftovers of a killed run: every unit runs again, so nothing is counted twice
