@@ -9,6 +9,7 @@ each seeded like a network's epoch. One model then serves every in-season date, 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from inseason.data import BatchLoader, InputSpec, SeriesStore
 from inseason.models.trees import TreeBaseline
@@ -26,11 +27,22 @@ def tree_inputs(
     relabel_to: int | None = None,
     quiet: bool = True,
 ) -> tuple[np.ndarray, ...]:
-    """Stacked ``(values, mask, doy, y)`` numpy arrays of ``config.as_of_copies`` passes over ``rows``.
+    """Build a tree baseline's training inputs from ``config.as_of_copies`` loader passes over ``rows``.
 
     Pass 0 is unaugmented and sees the whole season; pass ``k`` ≥ 1 draws its augmentations from
-    (seed, k) exactly like training epoch ``k`` of a network. ``targets`` are the class indices of ``rows``;
-    windows the spec's window rule relabels get class ``relabel_to``.
+    (seed, k) exactly like training epoch ``k`` of a network.
+
+    Args:
+        store: the decoded series table.
+        rows: the training rows.
+        targets: class index of each of ``rows``.
+        spec: the input recipe (adapter, features, normalisation, window rule).
+        config: the run's config (passes, batch size, seed, augmentations).
+        relabel_to: the class that windows the spec's window rule relabels get (None: no rule).
+        quiet: hide the progress bar.
+
+    Returns:
+        The stacked ``(values, mask, doy, y)`` numpy arrays of all passes.
     """
     parts: list[tuple[np.ndarray, ...]] = []
     with progress_bar(quiet=quiet) as bar:
@@ -54,14 +66,23 @@ def tree_inputs(
 
 
 def balance_weights(y: np.ndarray, *, n_classes: int, balance: str) -> np.ndarray | None:
-    """Per-sample weights n / (K · count of its class) for ``weighted`` or ``sampler`` balance, else None.
+    """Class-balancing sample weights for a tree baseline.
 
     Trees take class balance as sample weights; a resampled training set would only duplicate rows.
+
+    Args:
+        y: class index of each training sample.
+        n_classes: the number of classes K.
+        balance: the config's ``balance`` (``none``, ``weighted`` or ``sampler``).
+
+    Returns:
+        Per-sample weights n / (K · count of its class) for ``weighted`` or ``sampler``; None for ``none``.
     """
     if balance == "none":
         return None
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    return (y.size / (n_classes * np.maximum(counts, 1)))[y]
+    weights: npt.NDArray[np.float64] = (y.size / (n_classes * np.maximum(counts, 1)))[y]
+    return weights
 
 
 def fit_trees(
@@ -75,7 +96,21 @@ def fit_trees(
     relabel_to: int | None = None,
     quiet: bool = True,
 ) -> TreeBaseline:
-    """Fit a tree baseline on the training inputs of `tree_inputs`, class-balanced as ``config.balance`` says."""
+    """Fit a tree baseline on the training inputs of `tree_inputs`, class-balanced as ``config.balance`` says.
+
+    Args:
+        model: the unfitted tree baseline.
+        store: the decoded series table.
+        rows: the training rows.
+        targets: class index of each of ``rows``.
+        spec: the input recipe.
+        config: the run's config.
+        relabel_to: the class that windows the spec's window rule relabels get (None: no rule).
+        quiet: hide the progress bar.
+
+    Returns:
+        The fitted model.
+    """
     values, mask, doy, y = tree_inputs(store, rows, targets, spec, config=config, relabel_to=relabel_to, quiet=quiet)
     weights = balance_weights(y, n_classes=model.n_classes, balance=config.balance)
     return model.fit(values, mask, doy, y, sample_weight=weights)

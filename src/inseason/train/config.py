@@ -107,8 +107,10 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.c`` in nested dicts (creating the levels) to a copy of ``value``, so that later keys
-    (``model.params.x`` after ``model.params``) never change a preset or the caller's own dicts.
+    """Set ``a.b.c`` in nested dicts (creating the levels) to a copy of ``value``.
+
+    A copy, so that later keys (``model.params.x`` after ``model.params``) never change a preset or the
+    caller's own dicts.
     """
     *parents, leaf = key.split(".")
     node = values
@@ -125,7 +127,19 @@ def train_config(
 ) -> TrainConfig:
     """Resolve preset → YAML file → dotted overrides (``optimizer.lr=0.01``) into a validated `TrainConfig`.
 
-    Unknown keys and wrong types raise `InputError` naming the key.
+    Each later source overrides the earlier ones key by key; anything not given keeps its default.
+
+    Args:
+        preset: a name of `TRAIN_PRESETS`, or None.
+        path: a YAML file of options (nested or dotted keys), or None.
+        overrides: dotted keys and their values, applied last.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        InputError: an unknown preset, an unknown key or a wrong type (naming the key), or an unreadable
+            YAML file.
     """
     values: dict[str, Any] = {}
     if preset is not None:

@@ -32,24 +32,42 @@ _SPACING = 2  # pixels between the lines of a wrapped label
 _INSET = 3  # pixels kept free inside a label slot: glyphs may reach past their advance width
 _ELLIPSIS = "…"
 
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Font = ImageFont.FreeTypeFont
 Box = tuple[float, float, float, float]
 
 
 @lru_cache(maxsize=16)
 def _font(size: int) -> Font:
-    """Pillow's embedded font at ``size`` pixels (cached: fonts are immutable)."""
-    return ImageFont.load_default(size=size)
+    """Pillow's embedded font at ``size`` pixels (cached: fonts are immutable); it needs FreeType."""
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):  # Pillow built without FreeType: no sizes, no metrics
+        raise RuntimeError("Pillow has no FreeType support, which the confusion image needs: reinstall Pillow")
+    return font
 
 
 def cell_colour(share: float) -> tuple[int, int, int]:
-    """The fill colour of a cell holding ``share`` (0–1) of its true class's samples."""
+    """Pick the fill colour of a cell on the ramp from `LOW` to `HIGH`.
+
+    Args:
+        share: the cell's share (0–1) of its true class's samples; values outside are clipped.
+
+    Returns:
+        The RGB colour.
+    """
     share = min(max(float(share), 0.0), 1.0)
-    return tuple(round(lo + (hi - lo) * share) for lo, hi in zip(LOW, HIGH))  # type: ignore[return-value]
+    red, green, blue = (round(lo + (hi - lo) * share) for lo, hi in zip(LOW, HIGH))
+    return (red, green, blue)
 
 
 def text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
-    """Dark text on light backgrounds and white text on dark ones (by perceived luminance)."""
+    """Pick dark text on light backgrounds and white text on dark ones (by perceived luminance).
+
+    Args:
+        background: the RGB colour the text is drawn on.
+
+    Returns:
+        The RGB text colour.
+    """
     r, g, b = background
     return _DARK_TEXT if 0.299 * r + 0.587 * g + 0.114 * b > 140 else _LIGHT_TEXT
 
@@ -80,9 +98,10 @@ def _words(text: str) -> list[str]:
 
 
 def fit_label(text: str, font: Font, *, width: float, height: float) -> list[str]:
-    """The lines to draw ``text`` in a ``width`` × ``height`` pixel slot: the whole text on one line when it
-    fits, else wrapped at spaces, slashes and hyphens onto as many lines as the height holds, the last line
-    shortened with an ellipsis when the text still does not fit.
+    """Break ``text`` into the lines that fit a ``width`` × ``height`` pixel slot.
+
+    The whole text goes on one line when it fits, else it is wrapped at spaces, slashes and hyphens onto as
+    many lines as the height holds, the last line shortened with an ellipsis when the text still does not fit.
 
     Args:
         text: the label (a class name).
@@ -150,7 +169,15 @@ class ConfusionFigure:
     label_lines: dict[tuple[str, int], list[str]] = field(default_factory=dict)
 
     def cell_box(self, row: int, column: int) -> Box:
-        """The pixel box of cell (``row`` = true class, ``column`` = predicted class), grid lines included."""
+        """Locate one cell of the matrix in the image.
+
+        Args:
+            row: the true class's index.
+            column: the predicted class's index.
+
+        Returns:
+            The cell's pixel box (left, top, right, bottom), grid lines included.
+        """
         left, top = self.grid[0] + column * self.cell, self.grid[1] + row * self.cell
         return (left, top, left + self.cell, top + self.cell)
 
@@ -230,12 +257,10 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
             anchor, text, font=label_font, fill=_DARK_TEXT, anchor="rm", align="right", spacing=_SPACING
         )
         figure.label_slots["row", i] = slot
-        figure.label_boxes["row", i] = tuple(
-            float(v)
-            for v in draw.multiline_textbbox(  # type: ignore[assignment]
-                anchor, text, font=label_font, anchor="rm", align="right", spacing=_SPACING
-            )
+        x0, y0, x1, y1 = draw.multiline_textbbox(
+            anchor, text, font=label_font, anchor="rm", align="right", spacing=_SPACING
         )
+        figure.label_boxes["row", i] = (float(x0), float(y0), float(x1), float(y1))
         figure.label_lines["row", i] = lines
 
     for j, name in enumerate(class_names):  # column labels: drawn on a tile, turned to read bottom-up
@@ -276,7 +301,7 @@ def draw_confusion(matrix: np.ndarray, class_names: Sequence[str], *, cell: int 
 
 
 def confusion_image(matrix: np.ndarray, class_names: Sequence[str], *, cell: int | None = None) -> np.ndarray:
-    """A [H, W, 3] uint8 picture of a labelled, row-normalised confusion matrix (see `draw_confusion`).
+    """Draw a labelled, row-normalised confusion matrix as a [H, W, 3] uint8 picture (see `draw_confusion`).
 
     Args:
         matrix: [K, K] counts (rows: true class, columns: predicted class).
