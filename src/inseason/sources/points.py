@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -74,8 +75,26 @@ class _Points:
     source: np.ndarray
 
 
+class _SamplingReport(TypedDict, total=False):
+    """What the sampling left out or decided, recorded in ``inseason:sampling`` beside the options."""
+
+    cropscape_bbox: list[int]  # the EPSG:5070 bbox asked of CropScape
+    dropped: dict[str, dict[str, int]]  # year → class code → candidates, for classes under min_per_class
+    fields_without_points: dict[str, int]  # year → raster fields too small for the edge buffer
+    polygons_without_points: int  # vector polygons too small for the edge buffer
+    label_codes: dict[str, int]  # class name → code, for a vector text class column
+    spacing_m: float  # the vector grid spacing of the stride strategy
+
+
 def crs_string(crs: CRS) -> str:
-    """``"EPSG:n"`` when the CRS has an EPSG code, else its WKT (how ``inseason:crs`` is written)."""
+    """``"EPSG:n"`` when the CRS has an EPSG code, else its WKT (how ``inseason:crs`` is written).
+
+    Args:
+        crs: the CRS of the points' ``x`` and ``y``.
+
+    Returns:
+        ``"EPSG:n"`` or the WKT.
+    """
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
@@ -210,7 +229,7 @@ def _vector_points(
     edge_buffer_m: float,
     classes: Sequence[str | int] | None,
     seed: int,
-    report: dict,
+    report: _SamplingReport,
 ) -> list[_Points]:
     spacing = spacing_m if spacing_m is not None else stride * CDL_PIXEL_M
     if spacing <= 0:
@@ -289,7 +308,10 @@ def _concat(parts: list[_Points], crs: CRS, crss: list[CRS]) -> _Points:
             tx, ty = Transformer.from_crs(part_crs, crs, always_xy=True).transform(part.x, part.y)
             xs.append(np.asarray(tx))
             ys.append(np.asarray(ty))
-    cat = lambda name: np.concatenate([getattr(p, name) for p in parts]) if parts else np.empty(0)  # noqa: E731
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts]) if parts else np.empty(0)
+
     return _Points(
         x=np.concatenate(xs).astype(np.float64),
         y=np.concatenate(ys).astype(np.float64),
@@ -352,19 +374,46 @@ def make_label_points(
 ) -> pa.Table:
     """Sample label points from CDL rasters (local or CropScape) or vector labels and write the table to ``out``.
 
-    ``cdl`` is a folder of ``CDL_YYYY.tif`` (or ``*YYYY*.tif``) files, one GeoTIFF (national or clipped, any
-    CRS), or ``"cropscape"`` (``cropscape_url`` alone implies it; downloads are cached under ``cache_dir``);
-    ``vector`` is a GeoJSON/GeoPackage/Shapefile with ``class_column`` (and optionally ``field_column``;
-    ``layer`` picks a GeoPackage layer). ``aoi`` is a vector file or a lon/lat bbox ``"w,s,e,n"``; only points
-    inside it are kept. ``strategy`` is ``stride`` (every ``stride``-th pixel; for vectors a grid of
-    ``spacing_m`` metres, default ``stride × 30``), ``stratified`` (≤ ``per_class`` random points per class and
-    year; classes with fewer than ``min_per_class`` candidates are dropped and recorded) or ``per_field``
-    (``per_field`` points, default 1, per field at least ``edge_buffer_m`` inside its edges; raster fields are
-    connected components of one class). ``classes`` keeps only these class names or codes. Everything random is
-    drawn from ``seed`` (``stride`` has no randomness). CropScape requests time out after ``timeout`` seconds
-    and are retried ``retries`` times with exponential ``backoff``. Progress goes to stderr unless ``quiet``.
-    Returns the table as written; user mistakes raise ``InputError``, service failures ``RemoteError``, an
-    unwritable ``out`` ``OutputError``.
+    Exactly one source is given: ``cdl`` (or ``cropscape_url``) or ``vector``. Only points inside the AOI are
+    kept. Everything random is drawn from ``seed`` (``stride`` has no randomness), so the same inputs give the
+    same points and ids.
+
+    Args:
+        cdl: a folder of ``CDL_YYYY.tif`` (or ``*YYYY*.tif``) files, one GeoTIFF (national or clipped, any CRS),
+            or ``"cropscape"``.
+        cropscape_url: the CropScape service root; given alone, it implies ``cdl="cropscape"``.
+        vector: a GeoJSON/GeoPackage/Shapefile of labelled polygons or points.
+        class_column: the class column of ``vector`` (required with it).
+        field_column: the field id column of ``vector`` (the feature index when None).
+        aoi: a vector file, a lon/lat bbox ``"w,s,e,n"`` or a lon/lat geometry.
+        years: the season years to sample.
+        strategy: ``stride`` (every ``stride``-th pixel; for vectors a grid), ``stratified`` (≤ ``per_class``
+            random points per class and year) or ``per_field`` (``per_field`` points per field; raster fields
+            are connected components of one class).
+        stride: the pixel stride of ``stride``.
+        per_class: the cap per class and year of ``stratified`` (required with it).
+        min_per_class: ``stratified`` drops (and records) classes with fewer candidates than this.
+        per_field: points per field of ``per_field`` (default 1).
+        edge_buffer_m: metres a ``per_field`` point (and a vector grid node) keeps inside its field's edges.
+        classes: keep only these class names or codes.
+        seed: the seed of everything random (not negative).
+        cache_dir: where CropScape downloads are cached (:func:`inseason.sources.cdl.default_cache_dir` when None).
+        out: the Parquet file to write.
+        spacing_m: the vector grid spacing in metres (default ``stride × 30``).
+        layer: the layer of a multi-layer vector file.
+        quiet: no progress bar on stderr.
+        timeout: seconds before a CropScape request times out.
+        retries: retries of a failed CropScape request.
+        backoff: seconds before the first retry, doubled per retry.
+
+    Returns:
+        The label points table as written, with its ``inseason:crs`` and ``inseason:sampling`` metadata.
+
+    Raises:
+        InputError: a user mistake: no source or two, a missing option, a value out of range, an unreadable
+            AOI or label file, a year without labels, or no point sampled.
+        RemoteError: CropScape fails or answers with an error.
+        OutputError: ``out`` is a folder or cannot be written.
     """
     year_list = _check_options(strategy, stride, per_class, min_per_class, per_field, edge_buffer_m, years)
     if seed < 0:
@@ -382,7 +431,7 @@ def make_label_points(
     if out.is_dir():
         raise OutputError(f"output {out} is a folder: give a file name such as points.parquet")
     aoi_geom = read_aoi(aoi)
-    report: dict = {}
+    report: _SamplingReport = {}
     parts: list[_Points] = []
     crss: list[CRS] = []
 
@@ -442,6 +491,7 @@ def make_label_points(
         if without:
             report["fields_without_points"] = without
     else:
+        assert vector is not None and class_column  # checked above: exactly one source, vectors need a class column
         labels = read_vector_labels(vector, class_column=class_column, field_column=field_column, layer=layer)
         parts = _vector_points(
             labels,

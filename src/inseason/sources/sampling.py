@@ -51,8 +51,16 @@ class RasterSample:
 def cap_per_group(groups: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
     """Indices (ascending) of at most ``cap`` members of each group, drawn at random without replacement.
 
-    ``groups`` is any 1-D integer or string array; one random key per member, a lexsort by (group, key) and a
-    rank within each group select the members: no loop over members or groups.
+    One random key per member, a lexsort by (group, key) and a rank within each group select the members: no
+    loop over members or groups.
+
+    Args:
+        groups: the group of each member, any 1-D integer or string array.
+        cap: the most members kept per group.
+        rng: the generator the random keys are drawn from.
+
+    Returns:
+        The kept members' positions in ``groups`` (int64, ascending).
     """
     groups = np.asarray(groups)
     n = len(groups)
@@ -72,6 +80,17 @@ def sample_stride(valid: np.ndarray, stride: int, *, origin: tuple[int, int] = (
 
     A pixel is taken when ``(origin_row + row) % stride == 0`` and likewise for columns; ``origin`` is the
     window's position on the CRS-wide grid (:meth:`LabelWindow.grid_origin`).
+
+    Args:
+        valid: the window's pixels that may be sampled.
+        stride: take every ``stride``-th row and column.
+        origin: ``(row, column)`` of the window's first pixel on the CRS-wide grid.
+
+    Returns:
+        The sampled pixels, in raster order.
+
+    Raises:
+        ValueError: ``stride`` is below 1.
     """
     if stride < 1:
         raise ValueError("stride must be >= 1")
@@ -86,7 +105,18 @@ def sample_stride(valid: np.ndarray, stride: int, *, origin: tuple[int, int] = (
 def sample_stratified(
     codes: np.ndarray, valid: np.ndarray, *, per_class: int, min_per_class: int = 0, rng: np.random.Generator
 ) -> RasterSample:
-    """At most ``per_class`` random valid pixels of each class; classes with < ``min_per_class`` pixels dropped."""
+    """At most ``per_class`` random valid pixels of each class; classes with < ``min_per_class`` pixels dropped.
+
+    Args:
+        codes: the window's class codes.
+        valid: the pixels that may be sampled.
+        per_class: the most pixels kept per class.
+        min_per_class: classes with fewer valid pixels are dropped (not sampled at all) and reported.
+        rng: the generator the pixels are drawn with.
+
+    Returns:
+        The sampled pixels (raster order) and the dropped classes with their pixel counts.
+    """
     rows, cols = np.nonzero(valid)
     classes = codes[rows, cols]
     values, counts = np.unique(classes, return_counts=True)
@@ -98,7 +128,7 @@ def sample_stratified(
     return RasterSample(rows[chosen].astype(np.int64), cols[chosen].astype(np.int64), dropped=dropped)
 
 
-def _classes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+def _classes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[slice, slice] | None]]:
     """Padded dense class index (0 = no label, 1-pixel border of 0) and its class bounding boxes."""
     padded = np.pad(np.where(codes > 0, codes, 0), 1)
     values, dense = np.unique(padded, return_inverse=True)
@@ -109,13 +139,20 @@ def _classes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
 
 
 def _grow(sl: tuple[slice, slice]) -> tuple[slice, slice]:
-    return tuple(slice(s.start - 1, s.stop + 1) for s in sl)  # type: ignore[return-value]
+    rows, cols = sl
+    return slice(rows.start - 1, rows.stop + 1), slice(cols.start - 1, cols.stop + 1)
 
 
 def field_components(codes: np.ndarray) -> np.ndarray:
     """Field ids (int64, 1…N, 0 where the code is 0): connected components (8-neighbour) of equal code.
 
     Ids are numbered by each field's first pixel in raster order, so they do not depend on class codes.
+
+    Args:
+        codes: the window's class codes (0: no label).
+
+    Returns:
+        The field id of every pixel, in the shape of ``codes``.
     """
     _, dense, slices = _classes(codes)
     labels = np.zeros(dense.shape, dtype=np.int64)
@@ -141,7 +178,14 @@ def field_components(codes: np.ndarray) -> np.ndarray:
 def interior_distance(codes: np.ndarray, res_m: tuple[float, float]) -> np.ndarray:
     """Metres from each pixel centre to the nearest pixel centre of another code (or no data / beyond the window).
 
-    One Euclidean distance transform per class, on the class's bounding box only. 0 where the code is 0.
+    One Euclidean distance transform per class, on the class's bounding box only.
+
+    Args:
+        codes: the window's class codes (0: no label).
+        res_m: the pixel size in metres, (x, y).
+
+    Returns:
+        The distance of every pixel in metres (float64), 0 where the code is 0.
     """
     _, dense, slices = _classes(codes)
     dist = np.zeros(dense.shape, dtype=np.float64)
@@ -171,6 +215,18 @@ def sample_per_field(
     A pixel of side (rx, ry) centred d metres from another pixel's centre is at least d − hypot(rx, ry)/2 from
     any point of it, so a pixel qualifies when ``interior_distance − hypot(rx, ry)/2 ≥ buffer_m``. Fields with
     valid pixels but none that qualifies are counted in ``fields_without_points``.
+
+    Args:
+        codes: the window's class codes (0: no label).
+        valid: the pixels that may be sampled.
+        n: the most pixels per field.
+        buffer_m: the distance in metres a pixel must keep from other fields, no data and the window's edge.
+        res_m: the pixel size in metres, (x, y).
+        rng: the generator the pixels are drawn with.
+        fields: the field ids of :func:`field_components`, when already computed.
+
+    Returns:
+        The sampled pixels (raster order) and the count of fields without points.
     """
     fields = field_components(codes) if fields is None else fields
     half_diagonal = math.hypot(*res_m) / 2

@@ -59,13 +59,29 @@ class VectorLabels:
 
 
 def utm_crs(lon: float, lat: float) -> CRS:
-    """The WGS 84 / UTM zone CRS that holds (lon, lat)."""
+    """The WGS 84 / UTM zone CRS that holds (lon, lat).
+
+    Args:
+        lon: longitude in degrees.
+        lat: latitude in degrees (the hemisphere picks north or south zones).
+
+    Returns:
+        The UTM CRS (EPSG:326xx or 327xx).
+    """
     zone = min(60, max(1, math.floor((lon + 180) / 6) + 1))
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def working_crs(crs: CRS, geometries: np.ndarray) -> CRS:
-    """``crs`` when it is projected (metres), else the UTM zone of the geometries' centre."""
+    """``crs`` when it is projected (metres), else the UTM zone of the geometries' centre.
+
+    Args:
+        crs: the geometries' CRS.
+        geometries: the geometries (a shapely array).
+
+    Returns:
+        The CRS to sample in.
+    """
     if crs.is_projected:
         return crs
     w, s, e, n = shapely.total_bounds(geometries)
@@ -119,10 +135,24 @@ def read_vector_labels(
 ) -> VectorLabels:
     """Read a vector label file (GeoJSON, GeoPackage, Shapefile, any CRS) into the working CRS.
 
-    ``class_column`` must exist (else ``InputError`` naming the file, the column and the columns there are);
-    features with no class or no geometry are dropped (with a warning). ``field_column`` (optional) holds the
-    field ids: integers, or text that is numbered 1…N in sorted order. A ``year_column`` present in the file
-    (matched case-insensitively; ``None`` to ignore it) assigns each feature to a season. Lines are refused.
+    Features with no class or no geometry are dropped (with a warning). Column names match case-insensitively
+    when they do not match exactly.
+
+    Args:
+        path: the vector label file.
+        class_column: the column holding each feature's class (integer codes or names).
+        field_column: the column holding field ids: integers, or text numbered 1…N in sorted order; the
+            feature index when None.
+        layer: the layer of a multi-layer file (name or index).
+        year_column: a column assigning each feature to a season, used when the file has it; None ignores it.
+
+    Returns:
+        The features in the working CRS, with their classes, codes, field ids and years.
+
+    Raises:
+        InputError: the file does not exist or cannot be read, has no CRS, lacks ``class_column`` or
+            ``field_column`` (the message lists the columns there are), has a year column that is not
+            integers, holds lines, or holds no feature with a geometry and a class.
     """
     import pyogrio
     import pyogrio.raw
@@ -238,6 +268,15 @@ def random_points(polygon: BaseGeometry, n: int, rng: np.random.Generator, *, bu
     Rejection sampling in the bounding box of the polygon shrunk by the buffer, in vectorised batches; the exact
     distance to the boundary is checked afterwards. Fewer than ``n`` points come back only when the shrunk
     polygon is empty or extremely thin.
+
+    Args:
+        polygon: the polygon, in a metric CRS.
+        n: the number of points wanted.
+        rng: the generator the points are drawn with.
+        buffer_m: the distance in metres points keep from the boundary.
+
+    Returns:
+        The points' coordinates (``(k, 2)``; k ≤ n).
     """
     inner = polygon.buffer(-buffer_m, quad_segs=16) if buffer_m > 0 else polygon
     if n <= 0 or inner.is_empty or inner.area == 0:
@@ -263,7 +302,16 @@ def random_points(polygon: BaseGeometry, n: int, rng: np.random.Generator, *, bu
 
 
 def grid_points(polygon: BaseGeometry, spacing_m: float, *, buffer_m: float = 0.0) -> np.ndarray:
-    """Nodes of the grid ``(i × spacing, j × spacing)`` inside ``polygon`` and ≥ ``buffer_m`` from its boundary."""
+    """Nodes of the grid ``(i × spacing, j × spacing)`` inside ``polygon`` and ≥ ``buffer_m`` from its boundary.
+
+    Args:
+        polygon: the polygon, in a metric CRS.
+        spacing_m: the grid spacing in metres.
+        buffer_m: the distance in metres nodes keep from the boundary.
+
+    Returns:
+        The nodes' coordinates (``(k, 2)``), north to south and west to east.
+    """
     inner = polygon.buffer(-buffer_m, quad_segs=16) if buffer_m > 0 else polygon
     if inner.is_empty or inner.area == 0:
         return np.empty((0, 2))
@@ -289,10 +337,19 @@ def feature_points(
     seed: int,
     aoi: BaseGeometry | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Candidate points of every feature: ``(xy (k, 2), feature position (k,), polygons without points)``.
+    """Candidate points of every feature, in the working CRS; point features give their own points.
 
-    ``strategy`` is ``"per_field"`` (random points, rng seeded by ``(seed, feature index)``) or ``"grid"``;
-    point features give their own points. ``aoi`` (lon/lat) keeps only points inside it.
+    Args:
+        labels: the vector labels.
+        strategy: ``"per_field"`` (random points, rng seeded by ``(seed, feature index)``) or ``"grid"``.
+        per_field: points per polygon for ``"per_field"``.
+        spacing_m: the grid spacing in metres for ``"grid"``.
+        edge_buffer_m: the distance in metres points keep from a polygon's boundary.
+        seed: the seed of the random points.
+        aoi: keep only points inside this lon/lat AOI.
+
+    Returns:
+        ``(xy (k, 2), feature position (k,), polygons without points)``.
     """
     xy_parts: list[np.ndarray] = []
     owner_parts: list[np.ndarray] = []
