@@ -12,7 +12,6 @@ down to within ``edge`` of the valley's depth above its floor. Pixels whose vall
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ import pyarrow as pa
 from inseason.data import SeriesStore
 from inseason.errors import InputError
 from inseason.labels import cdl_class
-from inseason.season import season_start
+from inseason.season import date_of_day, season_start_day
 
 __all__ = [
     "CropSequence",
@@ -142,8 +141,7 @@ def transition_dates(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399) 
     of season ``as_of`` do not show two growth cycles).
     """
     days = transition_days(smoothed_ndvi(store, rows, as_of=as_of))
-    epoch = dt.date(1970, 1, 1)
-    start = np.array([(season_start(int(year), store.season) - epoch).days for year in store.years[rows]], np.int64)
+    start = np.array([season_start_day(int(year), store.season) for year in store.years[rows]], np.int64)
     return np.where(days >= 0, start + days, -1)
 
 
@@ -154,7 +152,6 @@ def transition_table(*, x: np.ndarray, y: np.ndarray, codes: np.ndarray, dates: 
     from `transition_dates` (−1 becomes a null date).
     """
     sequences = [crop_sequence(int(c)) for c in codes]
-    epoch = dt.date(1970, 1, 1)
     return pa.table(
         {
             "x": pa.array(np.asarray(x, np.float64), pa.float64()),
@@ -162,8 +159,6 @@ def transition_table(*, x: np.ndarray, y: np.ndarray, codes: np.ndarray, dates: 
             "class_code": pa.array(np.asarray(codes, np.int32), pa.int32()),
             "first_crop": pa.array([s.first_name if s else None for s in sequences], pa.string()),
             "second_crop": pa.array([s.second_name if s else None for s in sequences], pa.string()),
-            "transition_date": pa.array(
-                [None if d < 0 else epoch + dt.timedelta(days=int(d)) for d in dates], pa.date32()
-            ),
+            "transition_date": pa.array([None if d < 0 else date_of_day(int(d)) for d in dates], pa.date32()),
         }
     )

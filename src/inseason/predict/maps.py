@@ -69,7 +69,7 @@ from inseason.predict.read import (
     scene_refs,
 )
 from inseason.progress import plural, progress_bar
-from inseason.season import season_start, season_year
+from inseason.season import day_of_season, season_start, season_year
 from inseason.sources.aoi import read_aoi
 from inseason.sources.stac import is_url
 from inseason.storage import (
@@ -370,13 +370,12 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     )
     store = series.store(season=bundle.season_start, year=year)
     predictor = Predictor(bundle, batch_size=context.batch_size)
-    start = season_start(year, bundle.season_start)
     double_codes = _double_crop_codes(bundle)
     rows_all = np.arange(len(store), dtype=np.int64)
     arrays: dict[str, np.ndarray] = {}
     with_data = []
     for k, date in enumerate(dates):
-        day = (date - start).days
+        day = day_of_season(date, year, bundle.season_start)
         has_data = store.end_positions(rows_all, np.full(rows_all.size, day)) > store.offsets[:-1]
         classes = np.zeros(block.height * block.width, np.uint8)
         confidence = np.zeros(block.height * block.width, np.uint8)
@@ -388,9 +387,7 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
             confidence[series.pixels[rows]] = np.clip(np.round(probabilities.max(axis=1) * 100), 1, 100)
             double = double_codes[winner] > 0
             if double.any():
-                r, c = np.divmod(series.pixels[rows[double]], block.width)
-                x, y = block.transform(context.grid) @ (c + 0.5, r + 0.5)
-                arrays[f"dc{k}_x"], arrays[f"dc{k}_y"] = np.asarray(x), np.asarray(y)
+                arrays[f"dc{k}_x"], arrays[f"dc{k}_y"] = block.pixel_centres(context.grid, series.pixels[rows[double]])
                 arrays[f"dc{k}_code"] = double_codes[winner[double]]
                 arrays[f"dc{k}_day"] = transition_dates(store, rows[double], as_of=day)
         arrays[f"classes{k}"] = classes.reshape(block.height, block.width)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import rasterio
 from affine import Affine
@@ -33,7 +34,7 @@ from inseason.data import SeriesStore
 from inseason.errors import InputError
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
 from inseason.labels import cdl_classes
-from inseason.season import season_start
+from inseason.season import days_since_epoch, season_start_day
 from inseason.sources.aoi import aoi_to_crs
 from inseason.storage import gdal_env, gdal_path
 from inseason.tables import S2_BANDS, S2_SCALE
@@ -50,7 +51,7 @@ __all__ = [
     "scene_refs",
 ]
 
-_EPOCH = dt.date(1970, 1, 1)
+Floats = npt.NDArray[np.float64]
 #: Resolution of the map grid (the 10 m bands of Sentinel-2), metres.
 MAP_RES = 10.0
 
@@ -82,8 +83,32 @@ class Block:
     width: int
 
     def transform(self, grid: MapGrid) -> Affine:
-        """Affine transform of the block's own pixel grid."""
+        """Affine transform of the block's own pixel grid.
+
+        Args:
+            grid: the map grid the block belongs to.
+
+        Returns:
+            The transform from block pixel (col, row) to the grid's CRS.
+        """
         return grid.transform @ Affine.translation(self.col, self.row)
+
+    def pixel_centres(self, grid: MapGrid, pixels: npt.ArrayLike) -> tuple[Floats, Floats]:
+        """Map coordinates of the centres of block pixels given as row-major indices (``row * width + col``).
+
+        Args:
+            grid: the map grid the block belongs to.
+            pixels: row-major pixel indices into the block.
+
+        Returns:
+            The x and y coordinates in the grid's CRS, one per pixel.
+        """
+        rows, cols = np.divmod(np.asarray(pixels, np.int64), self.width)
+        t = self.transform(grid)
+        # the arithmetic of Affine @ (x, y), written out for arrays
+        x: Floats = (cols + 0.5) * t.a + (rows + 0.5) * t.b + t.c
+        y: Floats = (cols + 0.5) * t.d + (rows + 0.5) * t.e + t.f
+        return x, y
 
 
 @dataclass(frozen=True)
@@ -124,7 +149,7 @@ class BlockSeries:
 
         The store is what the training package's predictor and adapters consume; rows carry no label.
         """
-        start = (season_start(year, season) - _EPOCH).days
+        start = season_start_day(year, season)
         doy = self.days.astype(np.int64) - start
         keep = (doy >= 0) & (doy < 400)
         row_of_obs = np.repeat(np.arange(self.pixels.size), self.counts)
@@ -316,7 +341,7 @@ def read_block(
             pixels = np.flatnonzero(valid)[good]
             pixel_parts.append(pixels)
             value_parts.append(np.clip(stack[:, good].T + scene.boa_offset, -32768, 32767).astype(np.int16))
-            day_parts.append(np.full(pixels.size, (scene.date - _EPOCH).days, np.int32))
+            day_parts.append(np.full(pixels.size, days_since_epoch(scene.date), np.int32))
             scl_parts.append(scl[pixels].astype(np.uint8))
             order_parts.append(np.full(pixels.size, sequence, np.int32))
     return _pack(block, bands, flat_mapped, pixel_parts, value_parts, day_parts, scl_parts, order_parts, tuple(skipped))

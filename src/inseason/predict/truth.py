@@ -11,7 +11,7 @@ import numpy as np
 from pyproj import Transformer
 
 from inseason.predict.read import Block, MapGrid
-from inseason.season import season_start
+from inseason.season import day_of_season
 from inseason.synth import load_world
 
 
@@ -32,8 +32,7 @@ def world_truth(
     and the second crop's planting. Pixels off the world get code 0.
     """
     info, state = load_world(world)
-    rows, cols = np.divmod(np.asarray(pixels, np.int64), block.width)
-    x, y = block.transform(grid) @ (cols + 0.5, rows + 0.5)
+    x, y = block.pixel_centres(grid, pixels)
     if grid.epsg != info["scene_epsg"]:
         x, y = Transformer.from_crs(grid.epsg, info["scene_epsg"], always_xy=True).transform(x, y)
     wc, wr = ~state.grid.transform @ (np.asarray(x), np.asarray(y))
@@ -42,10 +41,9 @@ def world_truth(
     inside = (wr >= 0) & (wr < units.shape[0]) & (wc >= 0) & (wc < units.shape[1])
     unit = np.where(inside, units[np.clip(wr, 0, units.shape[0] - 1), np.clip(wc, 0, units.shape[1] - 1)], 0)
     codes = np.where(inside, state.calendar.code_of(year)[unit], 0).astype(np.int32)
-    start = season_start(year, season)
     gap = np.full(state.calendar.landscape.n_units, -1, np.int64)
     for row in state.calendar.truth.to_pylist():
         if row["year"] == year and row["second_planting_date"] is not None:
             middle = row["harvest_date"] + (row["second_planting_date"] - row["harvest_date"]) / 2
-            gap[row["field_id"]] = (middle - start).days
+            gap[row["field_id"]] = day_of_season(middle, year, season)
     return PixelTruth(codes=codes, transition_day=np.where(inside, gap[unit], -1))
