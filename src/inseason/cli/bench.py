@@ -1,0 +1,245 @@
+"""The ``bench`` verbs: both sides of a comparison in one run, reported as ratios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from inseason.cli.common import State, csv_list, json_flag, out_console, print_json
+from inseason.progress import plural
+
+
+def ingest(
+    world: Annotated[
+        Path | None,
+        typer.Option(
+            help="A world from `inseason synth` (default: make one with a "
+            "32.94 km tile, June 2022, in a temporary folder)."
+        ),
+    ] = None,
+    boxes: Annotated[int, typer.Option(help="Boxes of label points along the tile's diagonal.")] = 3,
+    box_m: Annotated[float, typer.Option(help="Side of each box in metres.")] = 1500.0,
+    stride: Annotated[int, typer.Option(help="Every k-th label pixel is a point (the course: 15).")] = 15,
+    max_scenes: Annotated[int, typer.Option(help="Scenes extracted by both sides.")] = 24,
+    workers: Annotated[int | None, typer.Option(help="Worker processes for both sides (default: the cores).")] = None,
+    as_json: Annotated[bool, json_flag("Print one JSON object (bytes_ratio, speedup, ...).")] = False,
+) -> None:
+    """Windowed block reads against the course's whole-file downloads: bytes and observations/s.
+
+    \f
+    Args:
+        world: ``--world`` to read (default: a temporary one).
+        boxes: ``--boxes`` of label points.
+        box_m: ``--box-m``: a box's side in metres.
+        stride: ``--stride``: every k-th label pixel is a point.
+        max_scenes: ``--max-scenes`` both sides extract.
+        workers: ``--workers`` of both sides.
+        as_json: ``--json``: print the result as JSON instead of a table.
+    """  # noqa: D301
+    from inseason.bench.ingest import bench_ingest as run_bench
+
+    result = run_bench(
+        world=world,
+        boxes=boxes,
+        box_m=box_m,
+        stride=stride,
+        max_scenes=max_scenes,
+        workers=workers,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(result)
+        return
+    table = Table(
+        title=f"inseason bench ingest: {plural(result['points'], 'point')} × "
+        f"{plural(result['scenes'], 'scene')}, {plural(result['workers'], 'worker')}"
+    )
+    for column in ("", "ours (block reads)", "course (whole files)", "ratio"):
+        table.add_column(column, justify="right")
+    ours, course = result["ours"], result["course"]
+    table.add_row(
+        "bytes transferred",
+        f"{ours['bytes'] / 1e6:,.1f} MB",
+        f"{course['bytes'] / 1e6:,.1f} MB",
+        f"{result['bytes_ratio']}× fewer",
+    )
+    table.add_row(
+        "observations/s",
+        f"{ours['observations_per_s']:,.0f}",
+        f"{course['observations_per_s']:,.0f}",
+        f"{result['speedup']}× faster",
+    )
+    table.add_row(
+        "decode MB/s per core",
+        f"{ours['decode_mb_per_s_per_core']}",
+        f"{course['decode_mb_per_s_per_core']}",
+        f"limit {result['deflate_limit_mb_per_s']:.0f}",
+    )
+    table.add_row(
+        "observations",
+        f"{ours['observations']:,}",
+        f"{course['observations']:,}",
+        "same" if result["same_observations"] else "DIFFERENT",
+    )
+    out_console.print(table)
+
+
+def engines(
+    world: Annotated[
+        Path | None, typer.Option(help="A world from `inseason synth` (default: make one of --size).")
+    ] = None,
+    size: Annotated[str, typer.Option(help="World size to make when --world is not given.")] = "large",
+    workers: Annotated[int, typer.Option(help="Local processes and Spark local[N] cores.")] = 2,
+    max_scenes: Annotated[int | None, typer.Option(help="Cap on the scenes extracted.")] = None,
+    as_json: Annotated[
+        bool,
+        json_flag("Print one JSON object (local_rows_per_s, spark_rows_per_s, spark_startup_s, identical)."),
+    ] = False,
+) -> None:
+    """The same extract + series on the local engine and on Spark local[N]: rows/s and Spark's start-up.
+
+    \f
+    Args:
+        world: ``--world`` to read (default: one of ``size``).
+        size: ``--size`` of the world to make.
+        workers: ``--workers``: local processes and Spark cores.
+        max_scenes: ``--max-scenes`` extracted.
+        as_json: ``--json``: print the result as JSON instead of a table.
+
+    Raises:
+        InputError: PySpark is not installed, or an option is invalid.
+    """  # noqa: D301
+    from inseason.bench.engines import bench_engines as run_bench
+    from inseason.bench.engines import bench_engines_markdown
+
+    result = run_bench(world=world, size=size, workers=workers, max_scenes=max_scenes, quiet=State.quiet or as_json)
+    if as_json:
+        print_json(result)
+    else:
+        out_console.print(bench_engines_markdown(result), markup=False, highlight=False)
+
+
+def series(
+    points: Annotated[int, typer.Option(help="Synthetic points.")] = 200_000,
+    dates: Annotated[int, typer.Option(help="Dates per point (a fifth are lost to clouds).")] = 50,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory cap of the capped run.")] = "96MB",
+    as_json: Annotated[bool, json_flag("Print one JSON object (identical, working_memory_over_data, ...).")] = False,
+) -> None:
+    """Observations → series with DuckDB capped far below the data's size, against an uncapped run.
+
+    \f
+    Args:
+        points: ``--points``: synthetic points.
+        dates: ``--dates`` per point.
+        memory_limit: ``--memory-limit`` of the capped run.
+        as_json: ``--json``: print the result as JSON instead of a table.
+    """  # noqa: D301
+    from inseason.bench.series import bench_series as run_bench
+
+    r = run_bench(points=points, dates=dates, memory_limit=memory_limit, quiet=State.quiet or as_json)
+    if as_json:
+        print_json(r)
+        return
+    table = Table(
+        title=f"inseason bench series: {r['observations']:,} observations "
+        f"({r['observations_in_memory_mb']:,} MB in memory, {r['observations_on_disk_mb']:,} MB on disk)"
+    )
+    for column in ("DuckDB memory", "seconds", "observations/s", "peak memory (MB)", "same table"):
+        table.add_column(column, justify="right")
+    for name, run in (("capped at " + r["memory_limit"], r["capped"]), ("uncapped", r["uncapped"])):
+        table.add_row(
+            name,
+            f"{run['seconds']:.1f}",
+            f"{r['observations'] / run['seconds']:,.0f}",
+            f"{run['peak_rss_mb']:,.0f} ({run['peak_rss_mb'] - r['baseline_rss_mb']:,.0f} beyond imports)",
+            "yes" if r["identical"] else "NO",
+        )
+    out_console.print(table)
+
+
+def predict(
+    world: Annotated[Path | None, typer.Option(help="A world from `inseason synth` (default: a tiny one).")] = None,
+    networks: Annotated[list[str] | None, typer.Option(help="Networks to time (comma list).")] = None,
+    block_size: Annotated[int, typer.Option(help="Block side in pixels.")] = 256,
+    workers: Annotated[int, typer.Option(help="Worker processes of the end-to-end run.")] = 1,
+    as_json: Annotated[bool, json_flag("Print one JSON object (end_to_end_over_model_only, ...).")] = False,
+) -> None:
+    """Map pixels/s end to end (read + model + write) against the model alone on the same pixels.
+
+    \f
+    Args:
+        world: ``--world`` to map (default: a tiny one).
+        networks: ``--networks`` to time (default: arset and tempcnn).
+        block_size: ``--block-size`` in pixels.
+        workers: ``--workers`` of the end-to-end run.
+        as_json: ``--json``: print the result as JSON instead of a table.
+    """  # noqa: D301
+    from inseason.bench.predict import bench_predict as run_bench
+
+    result = run_bench(
+        networks=csv_list(networks) or ("arset", "tempcnn"),
+        world=world,
+        block_size=block_size,
+        workers=workers,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(result)
+        return
+    w = result["world"]
+    table = Table(
+        title=f"inseason bench predict: {w['grid'][0]}×{w['grid'][1]} pixels, "
+        f"{plural(w['scenes'], 'scene')} up to {w['as_of']}, {plural(result['workers'], 'worker')}"
+    )
+    for column in ("network", "end to end px/s", "model only px/s", "end to end ÷ model only"):
+        table.add_column(column, justify="right")
+    for name, n in result["networks"].items():
+        table.add_row(
+            name,
+            f"{n['end_to_end_pixels_per_s']:,.0f}",
+            f"{n['model_only_pixels_per_s']:,.0f}",
+            f"{n['end_to_end_over_model_only']:.2f}",
+        )
+    out_console.print(table)
+
+
+def train(
+    n_samples: Annotated[int, typer.Option(help="Synthetic series to train on.")] = 1000,
+    models: Annotated[
+        list[str] | None, typer.Option(help="Models to time (comma list; default: all networks).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs of the input-wait run.")] = 2,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    as_json: Annotated[bool, json_flag("Print one JSON object (loader_speedup, input_wait_fraction, ...).")] = False,
+) -> None:
+    """Our vectorised loader against a per-item Dataset + DataLoader, input wait, and each model's
+    training and inference samples/s with FLOPs per sample against the machine's measured matmul rate.
+
+    \f
+    Args:
+        n_samples: ``--n-samples``: synthetic series.
+        models: ``--models`` to time (default: every network).
+        epochs: ``--epochs`` of the input-wait run.
+        batch_size: ``--batch-size``.
+        as_json: ``--json``: print the result as JSON instead of a table.
+
+    Raises:
+        InputError: An unknown model, too few samples, or a count below one.
+    """  # noqa: D205, D301
+    from inseason.bench.train import DEFAULT_MODELS, bench_train_markdown
+    from inseason.bench.train import bench_train as run_bench
+
+    result = run_bench(
+        n_samples=n_samples,
+        models=csv_list(models) or DEFAULT_MODELS,
+        epochs=epochs,
+        batch_size=batch_size,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(result)
+    else:
+        out_console.print(bench_train_markdown(result), markup=False, highlight=False)

@@ -1,0 +1,440 @@
+"""The data verbs, from sources to a split series table: labels, scenes, extract, series, import, split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from inseason.cli.common import (
+    Aoi,
+    LabelMap,
+    Seed,
+    SparkMaster,
+    State,
+    Workers,
+    csv_list,
+    int_list,
+    json_flag,
+    out_console,
+    out_option,
+    print_json,
+)
+from inseason.errors import InputError
+from inseason.progress import plural
+
+
+def labels(
+    aoi: Aoi,
+    years: Annotated[list[str], typer.Option(help="Label years: 2021,2022 or repeat the option.")],
+    out: Annotated[Path, out_option("Label points table to write (Parquet).")],
+    cdl: Annotated[
+        str | None,
+        typer.Option(
+            help="CDL: a folder of CDL_YYYY.tif, one GeoTIFF (any CRS), or 'cropscape' to download from CropScape."
+        ),
+    ] = None,
+    cropscape_url: Annotated[str | None, typer.Option(help="CropScape service URL (implies --cdl cropscape).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Where CropScape downloads are cached.")] = None,
+    vector: Annotated[Path | None, typer.Option(help="Vector labels: GeoJSON, GeoPackage or Shapefile.")] = None,
+    class_column: Annotated[str | None, typer.Option(help="Column of --vector holding the class.")] = None,
+    field_column: Annotated[str | None, typer.Option(help="Column of --vector holding a field id.")] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage.")] = None,
+    strategy: Annotated[
+        str, typer.Option(help="stride (every k-th pixel, as the course), stratified (per class) or per_field.")
+    ] = "stride",
+    stride: Annotated[int, typer.Option(help="stride: keep every k-th label pixel along rows and columns.")] = 15,
+    spacing: Annotated[float | None, typer.Option(help="stride on vector labels: grid spacing in metres.")] = None,
+    per_class: Annotated[
+        int | None, typer.Option(help="stratified: at most this many points per class and year.")
+    ] = None,
+    min_per_class: Annotated[int, typer.Option(help="stratified: drop classes with fewer candidates.")] = 0,
+    per_field: Annotated[int | None, typer.Option(help="per_field: points per field.")] = None,
+    edge_buffer: Annotated[float, typer.Option(help="per_field: metres to stay inside field edges.")] = 30.0,
+    classes: Annotated[
+        list[str] | None, typer.Option(help="Keep only these class names or codes (comma list).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds before a CropScape request times out.")] = 30.0,
+    retries: Annotated[int, typer.Option(help="Retries of a failed CropScape request.")] = 4,
+) -> None:
+    """Sample label points from CDL (local GeoTIFFs or CropScape) or vector labels inside an AOI.
+
+    \f
+    Args:
+        aoi: ``--aoi``: a box in degrees or a vector file.
+        years: ``--years``: the label years.
+        out: ``--out``: the label points table.
+        cdl: ``--cdl``: the CDL source, when the labels are CDL.
+        cropscape_url: ``--cropscape-url``.
+        cache_dir: ``--cache-dir``: the CropScape download cache.
+        vector: ``--vector``: the vector labels, when they are not CDL.
+        class_column: ``--class-column`` of ``vector``.
+        field_column: ``--field-column`` of ``vector``.
+        layer: ``--layer`` of a GeoPackage ``vector``.
+        strategy: ``--strategy``: stride, stratified or per_field.
+        stride: ``--stride`` of the stride strategy.
+        spacing: ``--spacing`` of the stride strategy on vector labels.
+        per_class: ``--per-class`` of the stratified strategy.
+        min_per_class: ``--min-per-class`` of the stratified strategy.
+        per_field: ``--per-field`` of the per_field strategy.
+        edge_buffer: ``--edge-buffer`` of the per_field strategy, in metres.
+        classes: ``--classes`` to keep.
+        seed: ``--seed`` of the sampling.
+        timeout: ``--timeout`` of a CropScape request, in seconds.
+        retries: ``--retries`` of a failed CropScape request.
+
+    Raises:
+        InputError: ``--years`` is not a list of integers, or the sources or options are invalid.
+    """  # noqa: D301
+    from inseason.sources.points import make_label_points
+
+    table = make_label_points(
+        cdl=cdl,
+        cropscape_url=cropscape_url,
+        vector=vector,
+        class_column=class_column,
+        field_column=field_column,
+        aoi=aoi,
+        years=int_list(years, "--years"),
+        strategy=strategy,
+        stride=stride,
+        per_class=per_class,
+        min_per_class=min_per_class,
+        per_field=per_field,
+        edge_buffer_m=edge_buffer,
+        classes=csv_list(classes) or None,
+        seed=seed,
+        cache_dir=cache_dir,
+        out=out,
+        spacing_m=spacing,
+        layer=layer,
+        quiet=State.quiet,
+        timeout=timeout,
+        retries=retries,
+    )
+    if State.quiet:
+        return
+    counts = (
+        table.group_by(["year", "label"])
+        .aggregate([("point_id", "count")])
+        .sort_by([("year", "ascending"), ("point_id_count", "descending")])
+    )
+    summary = Table(title=f"{plural(table.num_rows, 'label point')} in {out}")
+    for column in ("year", "class", "points"):
+        summary.add_column(column, justify="right" if column != "class" else "left")
+    for row in counts.to_pylist():
+        summary.add_row(str(row["year"]), row["label"], f"{row['point_id_count']:,}")
+    out_console.print(summary)
+
+
+def scenes(
+    stac: Annotated[str, typer.Option(help="A STAC API URL or a local catalog.json.")],
+    aoi: Aoi,
+    start: Annotated[str, typer.Option(help="First date, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last date, YYYY-MM-DD (inclusive).")],
+    out: Annotated[Path, out_option("Scene manifest to write (Parquet).")],
+    collection: Annotated[str, typer.Option(help="STAC collection.")] = "sentinel-2-l2a",
+    min_valid: Annotated[
+        float, typer.Option(help="Keep scenes whose valid share of the AOI (from SCL) exceeds this.")
+    ] = 0.3,
+    scl_mask: Annotated[
+        list[str] | None,
+        typer.Option(help="SCL classes counted as invalid (comma list; default the course's 0,1,7,8,9,11)."),
+    ] = None,
+    max_cloud: Annotated[
+        float | None, typer.Option(help="Also drop items whose tile-wide eo:cloud_cover (%) exceeds this.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Parallel SCL reads.")] = 4,
+    timeout: Annotated[float, typer.Option(help="Seconds before a STAC request times out.")] = 30.0,
+    retries: Annotated[int, typer.Option(help="Retries of a failed STAC request (429, 5xx, timeouts).")] = 4,
+    as_json: Annotated[bool, json_flag("Print the manifest's counts as JSON.")] = False,
+) -> None:
+    """Search a STAC API or catalog for Sentinel-2 L2A scenes over an AOI and write the scene manifest.
+
+    \f
+    Args:
+        stac: ``--stac``: the API or catalog to search.
+        aoi: ``--aoi``: a box in degrees or a vector file.
+        start: ``--start``: the first date.
+        end: ``--end``: the last date, inclusive.
+        out: ``--out``: the scene manifest.
+        collection: ``--collection`` to search.
+        min_valid: ``--min-valid``: the least valid share of the AOI a kept scene has.
+        scl_mask: ``--scl-mask``: SCL classes that are not valid.
+        max_cloud: ``--max-cloud``: the most tile-wide cloud cover (%) of a kept item.
+        workers: ``--workers``: parallel SCL reads.
+        timeout: ``--timeout`` of a STAC request, in seconds.
+        retries: ``--retries`` of a failed STAC request.
+        as_json: ``--json``: print the counts as JSON instead of a line.
+
+    Raises:
+        InputError: ``--scl-mask`` is not a list of integers, or the search cannot be made.
+    """  # noqa: D301
+    from inseason.extract.sample import DEFAULT_SCL_MASK
+    from inseason.extract.scenes import find_scenes, manifest_info
+
+    table = find_scenes(
+        stac=stac,
+        aoi=aoi,
+        start=start,
+        end=end,
+        out=out,
+        collection=collection,
+        min_valid=min_valid,
+        scl_mask=int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
+        max_cloud=max_cloud,
+        workers=workers,
+        quiet=State.quiet or as_json,
+        timeout=timeout,
+        retries=retries,
+    )
+    info = manifest_info(table)
+    if as_json:
+        print_json({"scenes": table.num_rows, **info})
+    elif not State.quiet:
+        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (info["counts"] or {}).items())
+        out_console.print(f"{plural(table.num_rows, 'scene')} in {out} ({counts})")
+        if info["note"]:
+            out_console.print(info["note"])
+
+
+def extract(
+    points: Annotated[Path, typer.Argument(help="Label points table (from `inseason labels`).")],
+    scenes: Annotated[Path, typer.Argument(help="Scene manifest (from `inseason scenes`).")],
+    out: Annotated[str, out_option("Observations folder or s3://bucket/prefix; run again to resume.")],
+    scl_mask: Annotated[
+        list[str] | None,
+        typer.Option(help="SCL classes to drop (comma list; default the course's 0,1,7,8,9,11; e.g. add 3,10)."),
+    ] = None,
+    season_start: Annotated[
+        str, typer.Option(help="Season start MM-DD: scenes from it on belong to the label year.")
+    ] = "01-01",
+    workers: Workers = None,
+    dry_run: Annotated[bool, typer.Option(help="Estimate scenes, bytes and time; write nothing.")] = False,
+    engine: Annotated[str, typer.Option(help="local (a process pool) or spark.")] = "local",
+    spark_master: SparkMaster = None,
+    as_json: Annotated[bool, json_flag("Print the totals as JSON.")] = False,
+) -> None:
+    """Sample every label point in every scene, reading only the COG blocks that hold points (resumable).
+
+    \f
+    Args:
+        points: The label points table.
+        scenes: The scene manifest.
+        out: ``--out``: the observations folder or s3:// prefix.
+        scl_mask: ``--scl-mask``: SCL classes whose pixels are dropped.
+        season_start: ``--season-start``: the month-day a label year's season starts.
+        workers: ``--workers``: worker processes of the local engine.
+        dry_run: ``--dry-run``: estimate only.
+        engine: ``--engine``: local or spark.
+        spark_master: ``--spark-master`` of the spark engine.
+        as_json: ``--json``: print the totals as JSON instead of a table.
+
+    Raises:
+        InputError: ``--scl-mask`` is not a list of integers, or an input or option is invalid.
+    """  # noqa: D301
+    from inseason.extract.sample import DEFAULT_SCL_MASK
+    from inseason.extract.stage import extract as run_extract
+
+    totals = run_extract(
+        points,
+        scenes,
+        out=out,
+        scl_mask=int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
+        season_start=season_start,
+        workers=workers,
+        dry_run=dry_run,
+        engine=engine,
+        spark_master=spark_master,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(totals)
+    elif not State.quiet:
+        table = Table(title="dry run: estimate" if dry_run else f"observations in {out}", show_header=False)
+        for key, value in totals.items():
+            table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+        out_console.print(table)
+
+
+def _summary_table(title: str, values: dict[str, Any]) -> Table:
+    """A two-column table of a stage's summary: its keys in words, numbers with thousands separators."""
+    table = Table(title=title, show_header=False)
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+        table.add_row(str(key).replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    return table
+
+
+def series(
+    observations: Annotated[str, typer.Argument(help="Observations folder or s3:// prefix (from `inseason extract`).")],
+    points: Annotated[str, typer.Option(help="The label points table the observations were extracted for.")],
+    out: Annotated[str, out_option("Series table to write (Parquet; path or s3://).")],
+    label_map: LabelMap = None,
+    season_start: Annotated[str, typer.Option(help="Season start MM-DD (as for extract).")] = "01-01",
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory cap; it spills to disk beyond it.")] = "1GB",
+    engine: Annotated[str, typer.Option(help="local (DuckDB, or a process pool for s3://) or spark.")] = "local",
+    spark_master: SparkMaster = None,
+    partitions: Annotated[int, typer.Option(help="spark or s3://: units of samples (by sample-id hash).")] = 8,
+    as_json: Annotated[bool, json_flag("Print the summary as JSON.")] = False,
+) -> None:
+    """Group observations into one calendar-true series per sample and season (out of core).
+
+    \f
+    Args:
+        observations: The observations folder or s3:// prefix.
+        points: ``--points``: the label points table.
+        out: ``--out``: the series table.
+        label_map: ``--label-map`` from label codes to classes.
+        season_start: ``--season-start``: the month-day a season starts.
+        memory_limit: ``--memory-limit`` of DuckDB.
+        engine: ``--engine``: local or spark.
+        spark_master: ``--spark-master`` of the spark engine.
+        partitions: ``--partitions``: units of samples on spark or s3://.
+        as_json: ``--json``: print the summary as JSON instead of a table.
+
+    Raises:
+        InputError: An input or option is invalid.
+    """  # noqa: D301
+    from inseason.series.build import make_series
+
+    summary = make_series(
+        str(observations),
+        points=str(points),
+        label_map=label_map,
+        out=str(out),
+        season_start=season_start,
+        memory_limit=memory_limit,
+        engine=engine,
+        spark_master=spark_master,
+        partitions=partitions,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(summary)
+    elif not State.quiet:
+        out_console.print(
+            _summary_table(
+                f"series in {out}", {k: v for k, v in summary.items() if k not in ("out", "label_map", "bands")}
+            )
+        )
+
+
+def import_(
+    table: Annotated[Path, typer.Argument(help="Long-format CSV or Parquet: sample_id, date, band columns, label.")],
+    out: Annotated[Path, out_option("Series table to write (Parquet).")],
+    bands: Annotated[
+        list[str] | None,
+        typer.Option(help="Band columns to use (comma list; default: every numeric column that is not reserved)."),
+    ] = None,
+    season_start: Annotated[str, typer.Option(help="Season start MM-DD (tables without a year column).")] = "01-01",
+    label_map: LabelMap = None,
+    as_json: Annotated[bool, json_flag("Print the import report as JSON.")] = False,
+) -> None:
+    """Bring your own series: a long-format table (one row per observation) becomes a series table.
+
+    \f
+    Args:
+        table: The long-format table.
+        out: ``--out``: the series table.
+        bands: ``--bands``: the band columns to use.
+        season_start: ``--season-start``: the month-day a season starts.
+        label_map: ``--label-map`` from labels to classes.
+        as_json: ``--json``: print the import report as JSON instead of a table.
+
+    Raises:
+        InputError: The table or an option is invalid.
+    """  # noqa: D301
+    from inseason.series.long_table import import_series
+
+    report = import_series(
+        table,
+        out=out,
+        bands=csv_list(bands) or None,
+        season_start=season_start,
+        label_map=label_map,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(report)
+    elif not State.quiet:
+        out_console.print(_summary_table(f"imported {table} into {out}", report))
+
+
+def split(
+    series_table: Annotated[Path, typer.Argument(metavar="SERIES", help="Series table (from series or import).")],
+    out: Annotated[Path, out_option("Series table with a split column (Parquet).")],
+    by: Annotated[str, typer.Option(help="random (warns: pixels of a field leak), year, field or block.")] = "block",
+    block_size: Annotated[float, typer.Option(help="block: side of the square blocks in metres.")] = 2000.0,
+    buffer: Annotated[float, typer.Option(help="block: drop points within this many metres of another split.")] = 0.0,
+    fractions: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.7,0.15,0.15",
+    folds: Annotated[int | None, typer.Option(help="Grouped k-fold on fields or blocks instead.")] = None,
+    no_stratify: Annotated[bool, typer.Option("--no-stratify", help="Do not balance classes across splits.")] = False,
+    train_years: Annotated[
+        list[str] | None, typer.Option(help="year: seasons of the train split (comma list).")
+    ] = None,
+    validation_years: Annotated[list[str] | None, typer.Option(help="year: seasons of the validation split.")] = None,
+    test_years: Annotated[list[str] | None, typer.Option(help="year: seasons of the test split.")] = None,
+    seed: Seed = 0,
+    allow_leakage: Annotated[bool, typer.Option(help="Write a split that leaks by its definition anyway.")] = False,
+    as_json: Annotated[bool, json_flag("Print the leakage audit as JSON.")] = False,
+) -> None:
+    """Assign train/validation/test splits without leakage and write the leakage audit next to them.
+
+    \f
+    Args:
+        series_table: The series table.
+        out: ``--out``: the series table with a split column.
+        by: ``--by``: random, year, field or block.
+        block_size: ``--block-size`` of the block split, in metres.
+        buffer: ``--buffer`` of the block split, in metres.
+        fractions: ``--fractions``: the train, validation and test shares.
+        folds: ``--folds``: grouped k-fold instead.
+        no_stratify: ``--no-stratify``: do not balance classes.
+        train_years: ``--train-years`` of the year split.
+        validation_years: ``--validation-years`` of the year split.
+        test_years: ``--test-years`` of the year split.
+        seed: ``--seed``.
+        allow_leakage: ``--allow-leakage``: write a leaking split anyway.
+        as_json: ``--json``: print the leakage audit as JSON instead of a line.
+
+    Raises:
+        InputError: ``--fractions`` or the years are not numbers, or the split cannot be made as asked.
+    """  # noqa: D301
+    from inseason.series.split import split_series
+
+    try:
+        shares = [float(v) for v in fractions.split(",")]
+    except ValueError:
+        raise InputError(f"--fractions takes numbers like 0.7,0.15,0.15 (got {fractions!r})") from None
+    years = {
+        name: int_list(values, f"--{name}-years")
+        for name, values in (("train", train_years), ("validation", validation_years), ("test", test_years))
+        if values
+    }
+    audit = split_series(
+        series_table,
+        by=by,
+        out=out,
+        seed=seed,
+        fractions=shares,
+        block_size=block_size,
+        buffer=buffer,
+        folds=folds,
+        stratify=not no_stratify,
+        years=years or None,
+        allow_leakage=allow_leakage,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(audit)
+    elif not State.quiet:
+        out_console.print(
+            f"splits in {out}: "
+            + ", ".join(f"{k} {v:,}" for k, v in audit["samples"].items())
+            + f"\nleakage audit: {out.with_name(out.stem + '.audit.md')}"
+        )

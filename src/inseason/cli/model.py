@@ -1,0 +1,333 @@
+"""The model verbs: models (the registry), train, evaluate and predict (wall-to-wall maps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from inseason.cli.common import (
+    RunOrBundle,
+    Seed,
+    SparkMaster,
+    SplitSeries,
+    State,
+    Workers,
+    csv_list,
+    int_list,
+    json_flag,
+    out_console,
+    out_option,
+    print_json,
+)
+from inseason.errors import InputError
+from inseason.progress import plural
+
+
+def models(as_json: Annotated[bool, json_flag("Print the registry as JSON.")] = False) -> None:
+    """List the registered models: input adapter, kind and default options.
+
+    \f
+    Args:
+        as_json: ``--json``: print the registry as JSON instead of a table.
+    """  # noqa: D301
+    from dataclasses import asdict
+
+    from inseason.models import list_models, model_info
+
+    infos = {name: asdict(model_info(name)) for name in list_models()}
+    if as_json:
+        print_json(infos)
+        return
+    table = Table(title="models (inseason train --model NAME)")
+    for column in ("name", "adapter", "kind", "summary"):
+        table.add_column(column)
+    for name, info in infos.items():
+        table.add_row(name, info["adapter"], "network" if info["neural"] else "classical", info["summary"])
+    out_console.print(table)
+
+
+def train(
+    series_table: SplitSeries,
+    out: Annotated[Path, out_option("Run folder: config, TensorBoard logs, checkpoints, bundle.")],
+    model: Annotated[str | None, typer.Option(help="Model name (`inseason models`); applies its preset.")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Training preset: arset (the course's recipe), tempcnn, ltae.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config (applied after the preset).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Override KEY=VALUE (dotted key, YAML value), e.g. --set epochs=40 --set optimizer.lr=3e-4"
+        ),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+    as_json: Annotated[bool, json_flag("Print the run summary as JSON.")] = False,
+) -> None:
+    """Train a model with Lightning; write TensorBoard logs, checkpoints and a portable model bundle.
+
+    \f
+    Args:
+        series_table: The series table with a split column.
+        out: ``--out``: the run folder.
+        model: ``--model``: the registered model, whose preset applies unless ``preset`` or ``config`` is given.
+        preset: ``--preset``: the training preset.
+        config: ``--config``: a YAML config applied after the preset.
+        set_: ``--set``: KEY=VALUE overrides applied last.
+        resume: ``--resume`` an interrupted run.
+        as_json: ``--json``: print the run summary as JSON instead of a line.
+
+    Raises:
+        InputError: A ``--set`` is not KEY=VALUE, or the config or series table is invalid.
+    """  # noqa: D301
+    import dataclasses
+
+    import yaml
+
+    from inseason.train import TRAIN_PRESETS, train_config
+    from inseason.train import train as run_train
+
+    overrides: dict[str, Any] = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set expects KEY=VALUE (got {item!r})")
+        overrides[key.strip()] = yaml.safe_load(value)
+    if model:
+        overrides["model.name"] = model
+    if preset is None and model in TRAIN_PRESETS and config is None:
+        preset = model
+    summary = run_train(
+        series_table,
+        out=out,
+        config=train_config(preset=preset, path=config, overrides=overrides),
+        resume=resume,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(dataclasses.asdict(summary))
+    elif not State.quiet:
+        m = summary.metrics
+        out_console.print(
+            f"{summary.model}: validation overall accuracy {m['overall_accuracy']:.3f}, macro-F1 "
+            f"{m['macro_f1']:.3f} (best epoch {summary.best_epoch} of {summary.epochs_run})\n"
+            f"bundle and logs in {summary.out} (tensorboard --logdir {Path(summary.out) / 'tensorboard'})"
+        )
+
+
+def evaluate(
+    run: RunOrBundle,
+    series_table: SplitSeries,
+    split_name: Annotated[str, typer.Option("--split", help="Split to evaluate.")] = "test",
+    as_of: Annotated[
+        list[str] | None,
+        typer.Option(help="As-of month-days (comma list; default every 15 days from 04-01 to 10-31)."),
+    ] = None,
+    target_f1: Annotated[float, typer.Option(help="F1 a class must reach for its earliest date.")] = 0.8,
+    by: Annotated[str, typer.Option(help="Group for intervals and the accuracy map: field or block.")] = "field",
+    block_size: Annotated[float, typer.Option(help="Block side in metres for --by block.")] = 2000.0,
+    course_protocol: Annotated[bool, typer.Option(help="Also score the ARSET course's window protocol.")] = False,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 1000,
+    seed: Seed = 0,
+    out: Annotated[Path | None, out_option("Evaluation JSON (default RUN/evaluation.json).")] = None,
+    as_json: Annotated[bool, json_flag("Print the headline metrics as one JSON object.")] = False,
+) -> None:
+    """Score a model by calendar as-of date, per class and per field, with band and date importance.
+
+    \f
+    Args:
+        run: The run folder or model bundle.
+        series_table: The series table with a split column.
+        split_name: ``--split`` to score.
+        as_of: ``--as-of`` month-days.
+        target_f1: ``--target-f1`` of a class's earliest date.
+        by: ``--by``: the group of intervals and the accuracy map, field or block.
+        block_size: ``--block-size`` of ``--by block``, in metres.
+        course_protocol: ``--course-protocol``: also score the course's windows.
+        n_boot: ``--n-boot``: bootstrap resamples.
+        seed: ``--seed`` of the bootstrap.
+        out: ``--out``: the evaluation JSON.
+        as_json: ``--json``: print the headline metrics as JSON instead of a table.
+
+    Raises:
+        InputError: The run, the series table or an option is invalid.
+    """  # noqa: D301
+    from inseason.evaluate.run import evaluate_run
+
+    ev = evaluate_run(
+        run,
+        series_table,
+        split=split_name,
+        as_of=csv_list(as_of) or None,
+        target_f1=target_f1,
+        by=by,
+        block_size=block_size,
+        course_protocol=course_protocol,
+        n_boot=n_boot,
+        seed=seed,
+        out=out,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        keys = (
+            "end_of_season",
+            "overall_accuracy",
+            "macro_f1",
+            "weighted_f1",
+            "kappa",
+            "n",
+            "per_class",
+            "intervals",
+            "best_as_of",
+            "sample_size",
+            "by_as_of_date",
+            "earliest_date",
+            "course_windows",
+        )
+        print_json({k: ev[k] for k in keys})
+    elif not State.quiet:
+        table = Table(title=f"{run} on the {split_name} split ({plural(ev['n'], 'sample')})")
+        for column in ("as of", "overall accuracy", "macro-F1", "kappa"):
+            table.add_column(column, justify="right")
+        best = (ev["best_as_of"] or {}).get("as_of")
+        for row in ev["by_as_of_date"]:
+            table.add_row(
+                row["as_of"] + (" (best)" if row["as_of"] == best else ""),
+                f"{row['overall_accuracy']:.3f}",
+                f"{row['macro_f1']:.3f}",
+                f"{row['kappa']:.3f}",
+            )
+        table.add_row(
+            f"{ev['end_of_season']} (end of season)",
+            f"{ev['overall_accuracy']:.3f}",
+            f"{ev['macro_f1']:.3f}",
+            f"{ev['kappa']:.3f}",
+        )
+        out_console.print(table)
+
+
+def _as_of_dates(as_of: list[str] | None, every: str | None, start: str | None, end: str | None) -> list[str]:
+    """``--as-of`` dates, plus ``--every Nd`` from ``--from`` to ``--to``."""
+    import datetime as dt
+
+    dates = csv_list(as_of)
+    if every is not None:
+        if not (every.endswith("d") and every[:-1].isdigit() and int(every[:-1]) > 0):
+            raise InputError(f"--every takes a number of days such as 15d (got {every!r})")
+        if start is None or end is None:
+            raise InputError("--every needs --from and --to dates (YYYY-MM-DD)")
+        try:
+            day, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        except ValueError:
+            raise InputError(f"--from/--to take dates YYYY-MM-DD (got {start!r}, {end!r})") from None
+        while day <= last:
+            dates.append(day.isoformat())
+            day += dt.timedelta(days=int(every[:-1]))
+    if not dates:
+        raise InputError("give --as-of DATE[,DATE…] or --every Nd --from DATE --to DATE")
+    return sorted(set(dates))
+
+
+def predict(
+    model: RunOrBundle,
+    aoi: Annotated[str, typer.Option(help="Area to map: 'west,south,east,north' in degrees or a vector file.")],
+    out: Annotated[str, out_option("Folder (or s3://bucket/prefix) for the maps; run again to resume.")],
+    as_of: Annotated[list[str] | None, typer.Option(help="As-of dates YYYY-MM-DD (comma list).")] = None,
+    every: Annotated[str | None, typer.Option(help="Also map every N days, e.g. 15d, from --from to --to.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First date for --every.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last date for --every.")] = None,
+    scenes: Annotated[
+        str | None, typer.Option(help="Scene manifest (from `inseason scenes`; a path or s3://).")
+    ] = None,
+    stac: Annotated[str | None, typer.Option(help="Or search this STAC API / catalog for the scenes.")] = None,
+    block_size: Annotated[int, typer.Option(help="Block side in 10 m pixels: memory is bounded by it.")] = 256,
+    workers: Workers = None,
+    crop_mask: Annotated[
+        str | None,
+        typer.Option(help="CDL-coded raster (e.g. last year's CDL; a path or s3://): map only its crop pixels."),
+    ] = None,
+    scl_mask: Annotated[
+        list[str] | None, typer.Option(help="SCL classes to drop (comma list; default 0,1,7,8,9,11).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="local (a process pool) or spark (blocks as Spark tasks).")] = "local",
+    spark_master: SparkMaster = None,
+    allow_outside: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside",
+            help="Map an AOI that lies entirely outside "
+            "the region the model was trained on (the lon/lat box of its "
+            "training samples): an error otherwise, as the model has seen no "
+            "field there. An AOI that overlaps the region, even partly, is "
+            "mapped without this option.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, json_flag("Print what was written as JSON.")] = False,
+) -> None:
+    """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season
+    GIF and the double-crop sequence and transition dates.
+
+    \f
+    Args:
+        model: The run folder or model bundle.
+        aoi: ``--aoi`` to map: a box in degrees or a vector file.
+        out: ``--out``: the maps' folder or s3:// prefix.
+        as_of: ``--as-of`` dates.
+        every: ``--every`` N days from ``start`` to ``end``.
+        start: ``--from``: the first date of ``every``.
+        end: ``--to``: the last date of ``every``.
+        scenes: ``--scenes``: the scene manifest; or ``stac``.
+        stac: ``--stac``: the STAC API or catalog to search for the scenes; or ``scenes``.
+        block_size: ``--block-size`` in 10 m pixels.
+        workers: ``--workers``: worker processes of the local engine.
+        crop_mask: ``--crop-mask``: map only the crop pixels of this CDL-coded raster.
+        scl_mask: ``--scl-mask``: SCL classes whose pixels are dropped.
+        engine: ``--engine``: local or spark.
+        spark_master: ``--spark-master`` of the spark engine.
+        allow_outside: ``--allow-outside``: map an AOI outside the model's training region.
+        as_json: ``--json``: print what was written as JSON instead of a table.
+
+    Raises:
+        InputError: Neither or both of ``--scenes`` and ``--stac``, no date, a malformed date or list, or an
+            input the maps cannot be made from.
+    """  # noqa: D205, D301
+    import dataclasses
+
+    from inseason.extract.sample import DEFAULT_SCL_MASK
+    from inseason.predict import predict_map
+
+    if (scenes is None) == (stac is None):
+        raise InputError("give either --scenes (a scene manifest) or --stac (a STAC API or catalog)")
+    run = predict_map(
+        model,
+        aoi=aoi,
+        as_of=_as_of_dates(as_of, every, start, end),
+        out=out,
+        scenes=scenes,
+        stac=stac,
+        block_size=block_size,
+        workers=workers,
+        crop_mask=crop_mask,
+        scl_mask=int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
+        engine=engine,
+        spark_master=spark_master,
+        allow_outside=allow_outside,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(dataclasses.asdict(run))
+    elif not State.quiet:
+        table = Table(title=f"maps in {run.out} ({plural(run.blocks, 'block')}, {run.resumed_blocks:,} resumed)")
+        for column in ("as of", "class map COG", "mapped pixels", "double crops"):
+            table.add_column(column)
+        for date, path in run.maps.items():
+            table.add_row(date, path, f"{run.mapped_pixels[date]:,}", run.double_crops.get(date, ""))
+        out_console.print(table)
+        if run.gif:
+            out_console.print(f"season animation: {run.gif}")
+        if run.empty_blocks:
+            out_console.print(
+                f"{plural(len(run.empty_blocks), 'block')} had no valid observation (nodata): see summary.json"
+            )

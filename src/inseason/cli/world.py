@@ -1,0 +1,129 @@
+"""The synthetic world's verbs: ``synth`` makes one, ``serve`` puts it on HTTP as a STAC API."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from inseason.cli.common import State, int_list, json_flag, out_console, out_option
+from inseason.progress import plural
+
+
+def _world_table(info: dict[str, Any], path: Path) -> Table:
+    """The summary ``synth`` prints: tiles, years, scenes, dates, fields, classes and where the files are."""
+    table = Table(title=f"synthetic world '{info['size']}' (seed {info['seed']}) in {path}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    tiles = ", ".join(t["name"] for t in info["tiles"])
+    table.add_row("tiles", f"{tiles} (UTM EPSG:{info['scene_epsg']}, {info['tiles'][0]['size_m']:,} m)")
+    table.add_row("years", ", ".join(map(str, info["years"])))
+    table.add_row(
+        "scenes",
+        f"{plural(info['scenes'], 'scene')} from {plural(info['datatakes'], 'datatake')} "
+        f"({plural(info['reprocessed_scenes'], 'reprocessed duplicate')})",
+    )
+    table.add_row("dates", f"{info['first_date']} to {info['last_date']}")
+    table.add_row("fields", str(info["fields"]))
+    total = sum(c["pixels"] for c in info["classes"].values())
+    top = sorted(info["classes"].items(), key=lambda kv: -kv[1]["pixels"])
+    table.add_row("classes", "\n".join(f"{code:>3} {c['name']}: {100 * c['pixels'] / total:.1f} %" for code, c in top))
+    table.add_row("labels", f"CDL-like, EPSG:{info['label_epsg']}, 30 m: {path / 'labels'}")
+    table.add_row("catalog", str(path / "stac" / "catalog.json"))
+    table.add_row("size", f"{info['bytes'] / 1e6:,.1f} MB")
+    return table
+
+
+def synth(
+    out: Annotated[Path, out_option("Folder to create (must be empty or absent).")],
+    size: Annotated[
+        str, typer.Option(help="World size: tiny (seconds), small (about a minute), demo, large.")
+    ] = "tiny",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives byte-identical files.")] = 1,
+    years: Annotated[
+        list[str] | None, typer.Option(help="Label years: 2021,2022 or repeat the option; default: the size's.")
+    ] = None,
+    tiles_x: Annotated[int | None, typer.Option(help="Tiles along x (1-4).")] = None,
+    tiles_y: Annotated[int | None, typer.Option(help="Tiles along y (1-4).")] = None,
+    tile_m: Annotated[int | None, typer.Option(help="Tile side in metres (multiple of 60).")] = None,
+    cloudiness: Annotated[float | None, typer.Option(help="Mean cloud fraction of a scene (0-0.9).")] = None,
+    label_noise: Annotated[float | None, typer.Option(help="Fraction of crop label pixels mislabelled.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes writing scenes (default: cores, up to 4).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a world already in --out.")] = False,
+    as_json: Annotated[bool, json_flag("Print world.json to stdout.")] = False,
+) -> None:
+    """Generate a synthetic Sentinel-2 L2A / CDL world: label rasters, COG scenes and a STAC catalog.
+
+    \f
+    Args:
+        out: ``--out``: the world's folder.
+        size: ``--size``: the preset world size.
+        seed: ``--seed``.
+        years: ``--years``: label years, overriding the size's.
+        tiles_x: ``--tiles-x``, overriding the size's.
+        tiles_y: ``--tiles-y``, overriding the size's.
+        tile_m: ``--tile-m``, overriding the size's.
+        cloudiness: ``--cloudiness``, overriding the size's.
+        label_noise: ``--label-noise``, overriding the size's.
+        workers: ``--workers``: processes writing scenes.
+        overwrite: ``--overwrite``: replace a world in ``out``.
+        as_json: ``--json``: print world.json instead of the summary table.
+
+    Raises:
+        InputError: ``--years`` is not a list of integers, or the size or an override is invalid.
+    """  # noqa: D301
+    from inseason.synth import synth as make_world
+
+    summary = make_world(
+        out,
+        size=size,
+        seed=seed,
+        overwrite=overwrite,
+        workers=workers,
+        quiet=State.quiet or as_json,
+        years=tuple(int_list(years, "--years")) or None,
+        tiles_x=tiles_x,
+        tiles_y=tiles_y,
+        tile_m=tile_m,
+        cloudiness=cloudiness,
+        label_noise=label_noise,
+    )
+    if as_json:
+        out_console.print_json(json.dumps(summary.info))
+    elif not State.quiet:
+        out_console.print(_world_table(summary.info, summary.path))
+
+
+def serve(
+    world: Annotated[Path, typer.Argument(help="A world folder made by `inseason synth`.")],
+    host: Annotated[str, typer.Option(help="Address to bind (loopback only by default).")] = "127.0.0.1",
+    files_port: Annotated[int, typer.Option(help="Port of the HTTP file server (0: any free port).")] = 0,
+    stac_port: Annotated[int, typer.Option(help="Port of the STAC API (0: any free port).")] = 0,
+) -> None:
+    """Serve a world over HTTP: its files (with Range requests) and a STAC API, until Ctrl-C.
+
+    \f
+    Args:
+        world: The world's folder.
+        host: ``--host``: the address both servers bind.
+        files_port: ``--files-port``: the file server's port.
+        stac_port: ``--stac-port``: the STAC API's port.
+
+    Raises:
+        InputError: ``world`` is not a world made by ``synth``.
+    """  # noqa: D301
+    from inseason.synth import load_world
+    from inseason.testing import serve_world
+
+    load_world(world)  # a clear error if it is not a world
+    with serve_world(world, host=host, files_port=files_port, stac_port=stac_port) as servers:
+        out_console.print(f"STAC API:    {servers.stac.url}\nfiles:       {servers.files.url}\nPress Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
