@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,6 +23,30 @@ class StrictModel(BaseModel):
     """Base of every config model: unknown keys are an error, values are validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+
+class StageRequest(StrictModel):
+    """Base of every stage's request: what one verb is asked to do, built alike by the CLI and the Python API.
+
+    Checks of the options alone live in the request's validators and raise `InputError` with the message the
+    user sees (pydantic lets `InputError` through unchanged); checks that read files stay in the stage.
+    """
+
+    @classmethod
+    def of(cls, **values: Any) -> Self:
+        """Build the request, turning a pydantic type or range error into one `InputError` line.
+
+        Args:
+            **values: the request's fields.
+
+        Returns:
+            The validated request.
+
+        Raises:
+            InputError: a value has the wrong type or is out of range (the message names the option), or a
+                validator of the request refused the combination.
+        """
+        return cast(Self, validated(cls, **values))
 
 
 class SynthConfig(StrictModel):
