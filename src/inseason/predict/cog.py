@@ -36,7 +36,7 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.predict.read import Block, MapGrid
 from inseason.progress import plural
-from inseason.storage import write_bytes
+from inseason.storage import atomic_path, write_bytes
 
 __all__ = [
     "BAND_DESCRIPTIONS",
@@ -108,7 +108,6 @@ def write_class_map(
     """
     path = Path(path)
     staging = path.with_name(f".{path.name}.blocks-{os.getpid()}.tif")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     profile = dict(
         driver="GTiff",
         width=grid.width,
@@ -141,7 +140,7 @@ def write_class_map(
             factors = overview_factors(grid.width, grid.height, block_size)
             if factors:
                 dst.build_overviews(factors, Resampling.nearest)
-        with rasterio.Env(GDAL_TIFF_OVR_BLOCKSIZE=str(block_size), GDAL_PAM_ENABLED="NO"):
+        with atomic_path(path) as tmp, rasterio.Env(GDAL_TIFF_OVR_BLOCKSIZE=str(block_size), GDAL_PAM_ENABLED="NO"):
             rasterio.shutil.copy(
                 staging,
                 tmp,
@@ -157,10 +156,8 @@ def write_class_map(
                 NUM_THREADS="1",
                 BIGTIFF="IF_SAFER",
             )
-        tmp.replace(path)
     finally:
         staging.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -33,6 +33,7 @@ from shapely.geometry.base import BaseGeometry
 from inseason.errors import InputError, RemoteError
 from inseason.sources.aoi import aoi_to_crs
 from inseason.sources.http import download, fetch, make_session
+from inseason.storage import atomic_path
 
 __all__ = [
     "CDL_CRS",
@@ -416,8 +417,7 @@ def fetch_cropscape(
             raise RemoteError(f"{exc} (HTTP {response.status_code})") from None
     tif_url = parse_cdl_file_response(response.content, url=shown)
     log.info("CropScape CDL %d for bbox %s: %s", year, (xmin, ymin, xmax, ymax), tif_url)
-    tmp = dest.with_name(f".{dest.name}.download-{os.getpid()}")
-    try:
+    with atomic_path(dest) as tmp:
         download(tif_url, tmp, session=session, what="CropScape CDL GeoTIFF")
         try:
             with rasterio.open(tmp) as ds:
@@ -426,7 +426,4 @@ def fetch_cropscape(
             raise RemoteError(
                 f"CropScape CDL GeoTIFF {tif_url} is not a readable GeoTIFF: {' '.join(str(exc).split())}"
             ) from None
-        tmp.replace(dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest

@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from inseason.errors import OutputError, RemoteError
+from inseason.storage import atomic_path
 
 __all__ = ["DEFAULT_TIMEOUT", "RETRY_STATUSES", "TimeoutSession", "download", "fetch", "make_session", "url_with"]
 
@@ -225,19 +226,16 @@ def download(
     session = session or make_session()
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
     last: BaseException | None = None
     for _ in range(max(1, attempts)):
         response = fetch(url, session=session, what=what, stream=True)
         try:
-            with response, open(tmp, "wb") as f:
+            with atomic_path(dest) as tmp, response, open(tmp, "wb") as f:
                 for block in response.iter_content(chunk_size):
                     f.write(block)
-            tmp.replace(dest)
             return dest
         except (requests.RequestException, OSError) as exc:
             last = exc
-            tmp.unlink(missing_ok=True)
             if not isinstance(exc, requests.RequestException):
                 raise OutputError(f"{what} {url}: cannot write {dest}: {exc}") from exc
     assert last is not None

@@ -41,6 +41,7 @@ from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_class
 from inseason.progress import progress_bar
+from inseason.storage import atomic_path
 from inseason.synth.acquisitions import plan_datatakes
 from inseason.synth.catalog import write_catalog
 from inseason.synth.crops import make_calendar
@@ -127,24 +128,13 @@ def synth(
             f"not enough disk space in {out.parent}: the {size} world needs about "
             f"{need / 1e6:,.0f} MB and {free / 1e6:,.0f} MB are free"
         )
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        info = _build(tmp, config, state, takes, workers=workers, quiet=quiet)
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
+        # built in a temporary folder, then swapped in: an older world there is moved aside and deleted
+        with atomic_path(out) as tmp:
+            info = _build(tmp, config, state, takes, workers=workers, quiet=quiet)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         if exc.errno == errno.ENOSPC:
             raise OutputError(f"disk full while writing the world to {out}: free space and run again") from None
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return WorldSummary(path=out, info=info)
 
@@ -224,9 +214,8 @@ def _build(
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def _write_truth(root: Path, state: WorldState) -> None:

@@ -30,6 +30,7 @@ from inseason.data import AdapterConfig, FeatureConfig, InputSpec, Normalization
 from inseason.errors import InputError
 from inseason.labels import LabelClass
 from inseason.models import Model, model_from_spec
+from inseason.storage import atomic_path
 
 BUNDLE_FORMAT = "inseason-model-bundle"
 BUNDLE_VERSION = 1
@@ -96,12 +97,12 @@ def write_bundle(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{WEIGHTS}.tmp-{os.getpid()}"
-    if isinstance(network, torch.nn.Module):
-        save_file({name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()}, str(tmp))
-    else:
-        save_arrays(network.state_dict(), str(tmp))
-    tmp.replace(out / WEIGHTS)
+    with atomic_path(out / WEIGHTS) as tmp:
+        if isinstance(network, torch.nn.Module):
+            state = {name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()}
+            save_file(state, str(tmp))
+        else:
+            save_arrays(network.state_dict(), str(tmp))
     manifest = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
@@ -121,9 +122,8 @@ def write_bundle(
         "config": config,
         "versions": _versions(),
     }
-    tmp = out / f".{MANIFEST}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    tmp.replace(out / MANIFEST)
+    with atomic_path(out / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2))
     return out
 
 
