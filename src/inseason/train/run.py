@@ -43,7 +43,6 @@ from inseason.labels import cdl_classes
 from inseason.metrics import confusion_matrix, validation_metrics
 from inseason.models import Model, create_model, model_info, model_spec
 from inseason.storage import atomic_path
-from inseason.storage import atomic_path
 from inseason.train.bundle import LabelClass, load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
 from inseason.train.classical import fit_trees
