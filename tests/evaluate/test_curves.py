@@ -74,8 +74,10 @@ def test_course_windows_protocol(table: pa.Table) -> None:
     assert [w["start_offset_days"] for w in result["windows"]] == [0, 15, 30]
     assert result["n"] == 3 * table.num_rows
     assert result["overall_accuracy"] == pytest.approx(np.mean([w["overall_accuracy"] for w in result["windows"]]))
-    # fake series start on 1 March: the third window covers 31 March to 28 July
-    assert dt.date(2021, 7, 28) in predictor.calls and dt.date(2021, 7, 29) not in predictor.calls
+    # each sample's third window starts 30 days after its first observation and lasts 120 days
+    first = [min(row) for row in table.column("dates").to_pylist()]
+    assert max(predictor.calls) == max(first) + dt.timedelta(days=30 + 119)
+    assert min(predictor.calls) == min(first) + dt.timedelta(days=119)
     # the course's own figures under this protocol (REFERENCE), carried as data beside ours
     published = result["published"]
     assert (published["overall_accuracy"], published["macro_f1"]) == (0.756, 0.602)

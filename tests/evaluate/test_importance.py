@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -23,7 +25,7 @@ def test_band_importance_only_for_bands_the_predictor_reads(table: pa.Table) -> 
     result = permutation_importance(TemplatePredictor(), table, classes=CLASSES, by="band", n_repeats=2)
     scores = {row["name"]: row["importance"] for row in result["features"]}
     assert scores["B02"] == 0.0 and scores["B03"] == 0.0  # the template predictor uses NDVI only
-    assert scores["B04"] > 0.2 and scores["B08"] > 0.2
+    assert scores["B04"] > 0.2 and scores["B08"] > 0.05  # the synthetic spectra: NDVI follows red more than NIR
     assert result["baseline"] > 0.85 and result["metric"] == "macro_f1"
     again = permutation_importance(TemplatePredictor(), table, classes=CLASSES, by="band", n_repeats=2)
     assert again == result
@@ -35,8 +37,8 @@ def test_period_importance_covers_the_season_and_peaks_in_summer(table: pa.Table
     )
     names = [row["name"] for row in result["features"]]
     assert names[:3] == ["01-01 to 03-01", "03-02 to 04-30", "05-01 to 06-29"]
-    assert sum(row["n_observations"] for row in result["features"]) == len(flatten_series(table).day) - sum(
-        d.month == 10 for row in table.column("dates").to_pylist() for d in row
+    assert sum(row["n_observations"] for row in result["features"]) == sum(
+        d <= dt.date(2021, 9, 30) for row in table.column("dates").to_pylist() for d in row
     )
     summer = max(result["features"], key=lambda row: row["importance"])
     assert summer["name"] in ("05-01 to 06-29", "06-30 to 08-28")
@@ -48,9 +50,10 @@ def test_permutation_stays_within_date_bins(table: pa.Table) -> None:
         flat, selected=np.ones(flat.day.size, bool), bands=None, bin_days=5, rng=np.random.default_rng(0)
     )
     assert not np.array_equal(shuffled.values, flat.values)
-    for day in np.unique(flat.day):
-        on_day = flat.day == day
-        assert sorted(map(tuple, shuffled.values[on_day])) == sorted(map(tuple, flat.values[on_day]))
+    assert np.array_equal(shuffled.day, flat.day) and np.array_equal(shuffled.row, flat.row)
+    for date_bin in np.unique(flat.day // 5):
+        in_bin = flat.day // 5 == date_bin
+        assert sorted(map(tuple, shuffled.values[in_bin])) == sorted(map(tuple, flat.values[in_bin]))
 
 
 def test_attention_profile_shares() -> None:

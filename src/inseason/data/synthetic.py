@@ -32,6 +32,10 @@ PHENOLOGY: dict[str, tuple[str, float, float, float, float]] = {
 }
 
 
+#: South-west corner (EPSG:5070, metres) of the square that ``spread_m`` scatters fields over.
+_SCATTER_CORNER = np.array([400_000.0, 1_200_000.0])
+
+
 def _canopy(
     doy: npt.NDArray[np.float64], start: float, rise: float, plateau: float, peak: float
 ) -> npt.NDArray[np.float64]:
@@ -49,12 +53,23 @@ def synthetic_series(
     classes: Sequence[str] = tuple(PHENOLOGY),
     splits: Sequence[tuple[str, float]] = (("train", 0.6), ("validation", 0.2), ("test", 0.2)),
     noise: float = 0.01,
+    bands: Sequence[str] = S2_BANDS,
+    pixels_per_field: int = 1,
+    spread_m: float = 0.0,
+    new_places_each_year: bool = False,
 ) -> pa.Table:
     """A series table (DESIGN §2 schema, 12 Sentinel-2 bands, int16) of ``n_samples`` rows per year.
 
     Deterministic from ``seed``. Classes are taken round-robin so every split holds every class; the split
     column is assigned by the given fractions after a seeded shuffle. Used by benchmarks and tests that need
     labelled series without building a world.
+
+    Samples lie 30 m apart along a line from ``x = 0`` (EPSG:5070), sample ``i`` at the same place and in
+    the same field every year; with ``pixels_per_field`` above 1, consecutive samples form one field (one
+    class, one split). With ``spread_m`` the fields are instead scattered over a square of that side in
+    the Mississippi Delta (its corner at x 400 000, y 1 200 000 in EPSG:5070), each field a row of pixels
+    30 m apart, so fields have 2-D places for spatial blocks and maps. ``new_places_each_year`` draws each
+    season's fields (ids and places) anew instead of observing the same places every season.
 
     Args:
         n_samples: Rows per year.
@@ -63,18 +78,31 @@ def synthetic_series(
         classes: Class names, from `PHENOLOGY`.
         splits: ``(split name, fraction)`` pairs, fractions summing to 1.
         noise: Standard deviation of the reflectance noise.
+        bands: Sentinel-2 bands to keep, in this order (a subset of `S2_BANDS`).
+        pixels_per_field: Consecutive samples that make one field.
+        spread_m: Side in metres of the square the fields are scattered over; 0 keeps them on a line.
+        new_places_each_year: Give each season its own fields and places.
 
     Returns:
         The series table.
 
     Raises:
-        InputError: An unknown or empty class list, or ``n_samples`` below 1.
+        InputError: An unknown or empty class list, ``n_samples`` or ``pixels_per_field`` below 1, bands that
+            are not Sentinel-2 bands, or a negative ``spread_m``.
     """
     unknown = [c for c in classes if c not in PHENOLOGY]
     if unknown or not classes:
         raise InputError(f"synthetic classes {unknown or list(classes)} unknown: choose from {', '.join(PHENOLOGY)}")
     if n_samples < 1:
         raise InputError(f"n_samples={n_samples} must be at least 1")
+    if pixels_per_field < 1 or spread_m < 0:
+        raise InputError(f"pixels_per_field={pixels_per_field} must be at least 1 and spread_m={spread_m} not negative")
+    if not bands or any(b not in S2_BANDS for b in bands):
+        raise InputError(f"synthetic bands {list(bands)}: choose among {', '.join(S2_BANDS)}")
+    band_index = [S2_BANDS.index(b) for b in bands]
+    n_fields = -(-n_samples // pixels_per_field)
+    places = np.random.default_rng([seed, 1])  # scattered places draw from their own stream: `rng` is unchanged
+    origins = np.zeros((n_fields, 2))
     rng = np.random.default_rng(seed)
     grid = np.arange(0, 365, 5, dtype=np.int64)
     rows: dict[str, list[Any]] = {
@@ -96,11 +124,15 @@ def synthetic_series(
         )
     }
     fractions = np.cumsum([f for _, f in splits])
-    for year in years:
+    for season, year in enumerate(years):
         start_day = season_start_day(year)
-        order = rng.permutation(n_samples)
+        order = rng.permutation(n_fields)
+        if spread_m > 0 and (season == 0 or new_places_each_year):
+            origins = _SCATTER_CORNER + places.uniform(0, spread_m, size=(n_fields, 2))
+        first_field = season * n_fields if new_places_each_year else 0
         for i in range(n_samples):
-            name = classes[i % len(classes)]
+            field = i // pixels_per_field
+            name = classes[field % len(classes)]
             spectrum, green_up, rise, plateau, peak = PHENOLOGY[name]
             offset = rng.integers(0, 5)
             seen = rng.random(grid.size) > 0.35
@@ -118,8 +150,8 @@ def synthetic_series(
                 SOIL[None, :] * (1 - canopy[:, None]) + GREEN[SPECTRUM_INDEX[spectrum]][None, :] * canopy[:, None]
             )
             reflectance = reflectance + rng.normal(0.0, noise, reflectance.shape)
-            values = np.clip(np.round(reflectance * 10_000), 1, 20_000).astype(np.int16)
-            split_index = int(np.searchsorted(fractions, (order[i] + 0.5) / n_samples))
+            values = np.clip(np.round(reflectance * 10_000), 1, 20_000).astype(np.int16)[:, band_index]
+            split_index = int(np.searchsorted(fractions, (order[field] + 0.5) / n_fields))
             rows["sample_id"].append(int(year) * 1_000_000 + i)
             rows["year"].append(int(year))
             rows["label"].append(name)
@@ -128,12 +160,21 @@ def synthetic_series(
             rows["dates"].append((start_day + doy).astype("datetime64[D]"))
             rows["values"].append(values)
             rows["scl"].append(np.where(canopy > 0.3, 4, 5).astype(np.uint8))
-            rows["x"].append(float(i * 30))
-            rows["y"].append(0.0)
-            rows["lon"].append(-90.0 + i * 3e-4)
-            rows["lat"].append(33.0)
-            rows["field_id"].append(i)
-    schema = series_schema(S2_BANDS)
+            if spread_m > 0:
+                x = float(origins[field, 0] + 30 * (i % pixels_per_field))
+                y = float(origins[field, 1])
+                rows["x"].append(x)
+                rows["y"].append(y)
+                rows["lon"].append(-90.9 + (x - _SCATTER_CORNER[0]) / 90_000)
+                rows["lat"].append(33.4 + (y - _SCATTER_CORNER[1]) / 111_000)
+            else:
+                place = i + (season * n_samples if new_places_each_year else 0)
+                rows["x"].append(float(place * 30))
+                rows["y"].append(0.0)
+                rows["lon"].append(-90.0 + place * 3e-4)
+                rows["lat"].append(33.0)
+            rows["field_id"].append(first_field + field)
+    schema = series_schema(bands)
     n_rows = len(rows["label"])
     columns = {
         name: rows[name]
