@@ -56,8 +56,18 @@ class Bundle:
         """Class names in output order."""
         return [c.name for c in self.classes]
 
-    def class_index(self, labels: Sequence[str]) -> np.ndarray:
-        """Output index of each label; `InputError` for a label the bundle's label map lacks."""
+    def class_index(self, labels: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Map labels to the model's output indices.
+
+        Args:
+            labels: class names (e.g. a series table's labels, a list or a numpy array).
+
+        Returns:
+            The output index of each label, int64.
+
+        Raises:
+            InputError: a label is not in the bundle's label map.
+        """
         index = {name: i for i, name in enumerate(self.class_names)}
         unknown = sorted({str(label) for label in labels if label not in index})
         if unknown:
@@ -94,6 +104,24 @@ def write_bundle(
     ``training_region`` ([west, south, east, north], lon/lat of the training samples) lets map runs warn
     about an AOI outside it; ``leakage_audit`` is the training table's split audit, carried along so that
     whoever uses the model can see how its validation figures were obtained.
+
+    Args:
+        out: the bundle folder (created if missing).
+        network: the trained model: a registry network or a fitted classical baseline.
+        model_spec: the registry spec that rebuilds the network (`inseason.models.model_spec`).
+        spec: the input recipe: adapter, features, normalisation and window rule.
+        bands: band order of the inputs.
+        classes: the label map, in output order.
+        prior: class frequencies of the training split, float32 [K].
+        season_start: the season start (month-day) the model's days count from.
+        fingerprint: the training data's fingerprint.
+        metrics: the validation metrics to record (empty before they are known).
+        config: the run's resolved config as JSON values.
+        training_region: [west, south, east, north] of the training samples, or None.
+        leakage_audit: the training table's split audit, or None.
+
+    Returns:
+        The bundle folder.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,8 +158,16 @@ def write_bundle(
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     """Load a bundle folder (or a run folder holding one): JSON and safetensors only, never pickle.
 
-    Refuses a folder without a bundle, another format or format version, and weights that do not fit
-    the recorded architecture, each with an `InputError` saying what to do.
+    Args:
+        path: the bundle folder (a finished run folder).
+
+    Returns:
+        The bundle, its network in eval mode.
+
+    Raises:
+        InputError: the folder holds no bundle, the bundle is of another format or format version, its
+            model.json is corrupt, or its weights do not fit the recorded architecture (each message says
+            what to do).
     """
     path = Path(path)
     manifest_path = path / MANIFEST

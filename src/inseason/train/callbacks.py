@@ -9,11 +9,21 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch.utils.tensorboard import SummaryWriter
 
 from inseason.data import BatchLoader
 from inseason.storage import atomic_path
+from inseason.train.module import CropTypeModule
 from inseason.train.tensorboard_log import class_tags, mark_restart, write_confusion, write_epoch_metrics
+
+
+def _crop_module(pl_module: L.LightningModule) -> CropTypeModule:
+    """The module of a run, whose metrics the TensorBoard records read."""
+    if not isinstance(pl_module, CropTypeModule):
+        raise TypeError(f"TensorBoardExtras records a CropTypeModule's metrics, not a {type(pl_module).__name__}'s")
+    return pl_module
 
 
 class LoaderPosition(L.Callback):
@@ -65,29 +75,42 @@ class TensorBoardExtras(L.Callback):
         """Restore the validation losses of the epochs before a resume."""
         self.val_loss = {int(epoch): float(loss) for epoch, loss in state_dict.get("val_loss", {}).items()}
 
-    def _writer(self, trainer: L.Trainer) -> Any:
-        """Rank zero's summary writer (None elsewhere or without a logger); the first call of this process
-        marks a restart at the current epoch.
+    def _writer(self, trainer: L.Trainer) -> SummaryWriter | None:
+        """Rank zero's summary writer (None elsewhere or without a TensorBoard logger).
+
+        The first call of this process marks a restart at the current epoch.
         """
-        if trainer.logger is None or not trainer.is_global_zero:
+        if not isinstance(trainer.logger, TensorBoardLogger) or not trainer.is_global_zero:
             return None
-        writer = trainer.logger.experiment
+        writer: SummaryWriter = trainer.logger.experiment
         if not self._marked:
             mark_restart(writer, trainer.current_epoch)
             self._marked = True
         return writer
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Start counting wait and compute time for the epoch."""
+        """Start counting wait and compute time for the epoch.
+
+        Args:
+            trainer: the trainer.
+            pl_module: the module being trained.
+        """
         self._wait = self._busy = 0.0
         self._step_ended = time.perf_counter()
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        """The batch arrived: the time since the previous step ended was spent waiting for input. Notes the
-        learning rate of the step (epoch schedulers step before the epoch's end hooks, and a resumed epoch
-        has no start hook, so the rate an epoch trained with is read here).
+        """Note that the batch arrived: the time since the previous step ended was spent waiting for input.
+
+        Also notes the learning rate of the step (epoch schedulers step before the epoch's end hooks, and a
+        resumed epoch has no start hook, so the rate an epoch trained with is read here).
+
+        Args:
+            trainer: the trainer.
+            pl_module: the module being trained.
+            batch: the batch (unused).
+            batch_idx: its index in the epoch (unused).
         """
         if trainer.optimizers:
             self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
@@ -110,7 +133,8 @@ class TensorBoardExtras(L.Callback):
 
         Runs before the module's own hook, which resets the training metrics after logging them.
         """
-        values, loss = pl_module.train_metrics.compute(), pl_module.train_loss.compute()
+        module = _crop_module(pl_module)
+        values, loss = module.train_metrics.compute(), module.train_loss.compute()
         writer = self._writer(trainer)
         if writer is None:
             return
@@ -130,7 +154,7 @@ class TensorBoardExtras(L.Callback):
         total = self._wait + self._busy
         writer.add_scalar("train/input_wait_fraction", self._wait / total if total > 0 else 0.0, epoch)
         if self.histograms:
-            for name, parameter in pl_module.network.named_parameters():
+            for name, parameter in module.network.named_parameters():
                 writer.add_histogram(f"weights/{name}", parameter.detach().cpu(), epoch)
         writer.flush()  # on disk before a kill can take it
 
@@ -138,8 +162,9 @@ class TensorBoardExtras(L.Callback):
         """Write the epoch's validation figures and confusion image (the module resets them after this hook)."""
         if trainer.sanity_checking:
             return
-        values, loss = pl_module.val_metrics.compute(), pl_module.val_loss.compute()
-        confusion = pl_module.val_confusion.compute().cpu().numpy()
+        module = _crop_module(pl_module)
+        values, loss = module.val_metrics.compute(), module.val_loss.compute()
+        confusion = module.val_confusion.compute().cpu().numpy()
         epoch = trainer.current_epoch
         self.val_loss[epoch] = float(loss)
         writer = self._writer(trainer)
@@ -163,6 +188,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints written to a temporary name and renamed, so a kill never leaves half a checkpoint."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        """torch.save to ``.<name>.tmp`` next to ``path``, then an atomic rename."""
+        """torch.save to ``.<name>.tmp`` next to ``path``, then an atomic rename.
+
+        Args:
+            checkpoint: the checkpoint Lightning built.
+            path: where it goes.
+            storage_options: unused (a local file system only).
+        """
         with atomic_path(Path(path)) as tmp:
             torch.save(checkpoint, tmp)

@@ -8,6 +8,7 @@ resumed run reports the same epoch figures as an uninterrupted one. Dropout rand
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -36,6 +37,8 @@ def _metrics(n_classes: int) -> MetricCollection:
 
 class CropTypeModule(L.LightningModule):
     """Trains ``network`` (shared tensor contract) with cross-entropy, optionally class-weighted."""
+
+    class_weights: torch.Tensor  # a buffer (moves with the module), registered in __init__
 
     def __init__(
         self,
@@ -66,10 +69,16 @@ class CropTypeModule(L.LightningModule):
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
         """Logits [B, n_classes] of the network."""
-        return self.network(values, mask, doy)
+        logits: torch.Tensor = self.network(values, mask, doy)
+        return logits
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        """Reseed torch's generator from (seed, step) so dropout does not depend on where a run resumed."""
+        """Reseed torch's generator from (seed, step) so dropout does not depend on where a run resumed.
+
+        Args:
+            batch: the batch about to be trained on (unused).
+            batch_idx: its index in the epoch (unused).
+        """
         torch.manual_seed(self.seed * 1_000_003 + self.global_step * 7919 + self.global_rank)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
@@ -95,8 +104,10 @@ class CropTypeModule(L.LightningModule):
         self.val_confusion.update(logits, y)
 
     def _log_epoch(self, stage: str, loss: MeanMetric, metrics: MetricCollection) -> None:
-        """Hand the epoch's loss, OA and macro-F1 to Lightning (for checkpoint and early-stopping monitors)
-        and reset the metrics; `TensorBoardExtras` writes them, with per-class F1, to TensorBoard.
+        """Hand the epoch's loss, OA and macro-F1 to Lightning, then reset the metrics.
+
+        Lightning uses them for the checkpoint and early-stopping monitors; `TensorBoardExtras` writes them,
+        with per-class F1, to TensorBoard.
         """
         values = metrics.compute()
         self.log(f"{stage}/loss", loss.compute(), sync_dist=False, logger=False)
@@ -118,7 +129,7 @@ class CropTypeModule(L.LightningModule):
         """The configured optimizer and per-epoch learning-rate schedule (with optional linear warm-up)."""
         config = self.optimizer_config
         params = self.network.parameters()
-        optimizers = {
+        optimizers: dict[str, Callable[[], torch.optim.Optimizer]] = {
             "adam": lambda: torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
             "adamw": lambda: torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay),
             "sgd": lambda: torch.optim.SGD(
@@ -132,10 +143,10 @@ class CropTypeModule(L.LightningModule):
         optimizer = optimizers[config.name]()
         schedule = self.schedule_config
         if schedule.name == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode="min", factor=schedule.gamma, patience=max(1, schedule.step_size // 5)
             )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val/loss"}}
         warmup, total = schedule.warmup_epochs, max(self.epochs, 1)
 
         def factor(epoch: int) -> float:

@@ -19,8 +19,18 @@ AsOf = dt.date | str | int | None
 
 
 def as_of_days(store: SeriesStore, as_of: AsOf) -> np.ndarray:
-    """Day of season per row for ``as_of``: a date, a month-day ``"MM-DD"`` in each row's season, a day of
-    season (int), or None for the whole season.
+    """Turn an as-of date into each row's day of season.
+
+    Args:
+        store: the decoded series table (its rows' season years and season start).
+        as_of: a date, a month-day ``"MM-DD"`` in each row's season, a day of season (int), or None for the
+            whole season.
+
+    Returns:
+        The day of season of each row, int64, clipped to ``[-1, SEASON_END]``.
+
+    Raises:
+        InputError: ``as_of`` is of another type or not a valid month-day.
     """
     if as_of is None:
         return np.full(len(store), SEASON_END, np.int64)
@@ -47,10 +57,19 @@ class Predictor:
 
     def __init__(self, bundle: Bundle, *, batch_size: int = 1024, device: str = "cpu") -> None:
         self.bundle, self.batch_size, self.device = bundle, batch_size, torch.device(device)
-        self.network = bundle.network.to(self.device) if isinstance(bundle.network, torch.nn.Module) else None
+        self.network: torch.nn.Module | None = (
+            bundle.network.to(self.device) if isinstance(bundle.network, torch.nn.Module) else None
+        )
 
     def check(self, store: SeriesStore) -> None:
-        """Refuse a store whose bands or season start differ from the training data."""
+        """Refuse a store whose bands or season start differ from the training data.
+
+        Args:
+            store: the decoded series table to predict.
+
+        Raises:
+            InputError: the bands (or their order) or the season start differ from the model's.
+        """
         if store.bands != self.bundle.bands:
             raise InputError(
                 f"series bands {list(store.bands)} differ from the model's {list(self.bundle.bands)}: "
@@ -66,9 +85,21 @@ class Predictor:
     def predict_proba(
         self, store: SeriesStore, *, as_of: AsOf = None, rows: np.ndarray | None = None, quiet: bool = True
     ) -> np.ndarray:
-        """Probabilities [N, K] (float32) of ``rows`` (default all) as of ``as_of``.
+        """Predict class probabilities of ``rows`` as of ``as_of``.
 
         A row with no observation on or before its as-of day gets the training class prior.
+
+        Args:
+            store: the decoded series table.
+            as_of: the as-of date (see `as_of_days`; None: the whole season).
+            rows: the rows to predict (None: all).
+            quiet: hide the progress bar.
+
+        Returns:
+            Probabilities [N, K] (float32), columns in the bundle's class order.
+
+        Raises:
+            InputError: the store does not fit the model (see `check`) or ``as_of`` is invalid.
         """
         self.check(store)
         rows = np.arange(len(store), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
@@ -87,10 +118,21 @@ class Predictor:
         return out
 
     def window_targets(self, store: SeriesStore, *, as_of: AsOf = None, rows: np.ndarray | None = None) -> np.ndarray:
-        """Class indices (int64 [N]) to score predictions of ``rows`` as of ``as_of`` against.
+        """Give the class indices to score predictions of ``rows`` as of ``as_of`` against.
 
         Each row's label, except where the bundle's window rule (the `arset` No Crop Growing rule) relabels
-        the window the model sees as of that day; labels outside the model's label map raise `InputError`.
+        the window the model sees as of that day.
+
+        Args:
+            store: the decoded series table.
+            as_of: the as-of date (see `as_of_days`; None: the whole season).
+            rows: the rows (None: all).
+
+        Returns:
+            Class indices, int64 [N].
+
+        Raises:
+            InputError: the store does not fit the model, or a label is outside the model's label map.
         """
         self.check(store)
         rows = np.arange(len(store), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
@@ -99,9 +141,10 @@ class Predictor:
 
     def _probabilities(self, batch: Batch) -> np.ndarray:
         """Class probabilities float32 [B, K] of one built batch."""
-        if self.network is None:
-            return self.bundle.network.predict_proba(batch.values, batch.mask, batch.doy)
-        logits = self.network(
+        network = self.bundle.network  # a network was moved to the device (in place) by __init__
+        if not isinstance(network, torch.nn.Module):  # fitted trees, in numpy
+            return network.predict_proba(batch.values, batch.mask, batch.doy)
+        logits = network(
             torch.from_numpy(batch.values).to(self.device),
             torch.from_numpy(batch.mask).to(self.device),
             torch.from_numpy(batch.doy).to(self.device),
@@ -117,9 +160,20 @@ def predict_series(
     batch_size: int = 1024,
     quiet: bool = True,
 ) -> np.ndarray:
-    """Class probabilities [N, K] for every row of a series table as of ``as_of`` (see `as_of_days`).
+    """Predict class probabilities for every row of a series table as of ``as_of``.
 
-    Columns follow ``bundle.class_names``. Refuses a table whose bands differ from the model's.
+    Args:
+        bundle: a loaded bundle, or the folder holding one.
+        series: the series table (decoded with the model's season start when it is a table).
+        as_of: the as-of date (see `as_of_days`; None: the whole season).
+        batch_size: rows per model call.
+        quiet: hide the progress bar.
+
+    Returns:
+        Probabilities [N, K] (float32), columns following ``bundle.class_names``.
+
+    Raises:
+        InputError: no bundle in the folder, or a table whose bands or season start differ from the model's.
     """
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     store = series if isinstance(series, SeriesStore) else decode_series(series, season=bundle.season_start)

@@ -39,11 +39,11 @@ from inseason.data import (
     window_rule_of,
 )
 from inseason.errors import InputError, OutputError
-from inseason.labels import cdl_classes
+from inseason.labels import LabelClass, cdl_classes
 from inseason.metrics import confusion_matrix, validation_metrics
 from inseason.models import Model, create_model, model_info, model_spec
 from inseason.storage import atomic_path
-from inseason.train.bundle import LabelClass, load_bundle, write_bundle
+from inseason.train.bundle import load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
 from inseason.train.classical import fit_trees
 from inseason.train.config import TrainConfig, train_config
@@ -71,8 +71,9 @@ class RunSummary:
 
 
 def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule | None) -> list[LabelClass]:
-    """Classes of the training split (sorted by name) with their source codes and a colour each, plus the
-    window rule's target class (No Crop Growing: no source code, the CDL Fallow/Idle colour).
+    """Classes of the training split (sorted by name) with their source codes and a colour each.
+
+    The window rule's target class joins them (No Crop Growing: no source code, the CDL Fallow/Idle colour).
     """
     cdl = cdl_classes()
     classes = []
@@ -87,8 +88,8 @@ def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule |
         if color is None and main in cdl and cdl[main].name.casefold() == name.casefold():
             color = cdl[main].color  # ... else the CDL colour of the class's own code ...
         if color is None:  # ... else a fixed shade of its own
-            shade = np.random.default_rng(sum(name.encode())).integers(40, 220, 3)
-            color = tuple(int(c) for c in shade)
+            red, green, blue = (int(c) for c in np.random.default_rng(sum(name.encode())).integers(40, 220, 3))
+            color = (red, green, blue)
         first, second = store.label_crops.get(name, (None, None))  # a double crop's sequence, for maps
         classes.append(
             LabelClass(
@@ -172,13 +173,29 @@ def train(
 ) -> RunSummary:
     """Train a registry model on a series table's training split and write a run folder to ``out``.
 
-    ``config`` (or the defaults) with dotted ``overrides`` applied gives the run's `TrainConfig`. With
-    ``resume`` an interrupted run in ``out`` continues from its last step checkpoint and ends as an
-    uninterrupted run would. Returns the validation metrics of the bundled (best) weights.
-
     A classical baseline (``random_forest``, ``gradient_boosting``) is fitted once on ``as_of_copies``
     passes of the same loader (see `inseason.train.classical`) and bundled the same way; its run folder
     has no checkpoints, and its TensorBoard folder holds the validation scalars only.
+
+    Args:
+        series: the series table (a parquet path, an Arrow table or a decoded store) with a split column.
+        out: the run folder (new or empty, or an interrupted run's with ``resume``).
+        config: the run's `TrainConfig` (None: the defaults).
+        overrides: dotted options applied on top of ``config`` (``{"optimizer.lr": 0.01}``).
+        resume: continue an interrupted run in ``out`` from its last step checkpoint; it ends as an
+            uninterrupted run would.
+        quiet: hide the progress bars.
+        callbacks: extra Lightning callbacks for a network's trainer.
+
+    Returns:
+        The run's summary, with the validation metrics of the bundled (best) weights (on ranks other than
+        zero: no metrics and best epoch −1).
+
+    Raises:
+        InputError: the table cannot be read, has no split, an empty training or validation split, or
+            classes in another split that the training split lacks; an invalid option, a model designed for
+            another adapter, or a config that differs from the one the resumed run was started with.
+        OutputError: ``out`` holds a finished run, or is not empty without ``resume``.
     """
     if overrides:
         base = (config or TrainConfig()).model_dump(mode="json")
@@ -232,7 +249,7 @@ def train(
         config=config.model_dump(mode="json"),
         training_region=_training_region(store, train_rows),
     )
-    if not info.neural:
+    if not isinstance(network, torch.nn.Module):  # a classical baseline (not info.neural)
         fit_trees(
             network, store, train_rows, targets[train_rows], spec, config=config, relabel_to=relabel_to, quiet=quiet
         )
@@ -422,8 +439,10 @@ def _finish_bundle(
     config: TrainConfig,
     best_epoch: int,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Write the bundle, score it on the validation split through `Predictor` (what users will run), and
-    rewrite model.json with those metrics. Returns the metrics and the [K, K] confusion counts.
+    """Write the bundle, score it on the validation split and rewrite model.json with those metrics.
+
+    The scores come through `Predictor`, what users will run. Returns the metrics and the [K, K] confusion
+    counts.
     """
 
     def write(metrics: dict[str, Any]) -> None:
@@ -456,8 +475,10 @@ def _finish_bundle(
 def _log_tree_metrics(
     out: Path, metrics: dict[str, Any], confusion: np.ndarray, *, class_names: list[str], config: TrainConfig
 ) -> None:
-    """TensorBoard records of a classical baseline, written as a network's are: its validation OA, macro-F1,
-    per-class F1 and confusion image at step 0 (its one "epoch"), then its hyper-parameters and metrics.
+    """TensorBoard records of a classical baseline, written as a network's are.
+
+    Its validation OA, macro-F1, per-class F1 and confusion image at step 0 (its one "epoch"), then its
+    hyper-parameters and metrics.
     """
     from torch.utils.tensorboard import SummaryWriter
 

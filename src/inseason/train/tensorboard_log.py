@@ -19,6 +19,7 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.writer import FileWriter
 
 from inseason.train.figures import confusion_image
 
@@ -83,6 +84,12 @@ def flat_hparams(values: Mapping[str, Any], prefix: str = "") -> dict[str, HPara
     return flat
 
 
+def _file_writer(writer: SummaryWriter) -> FileWriter:
+    """The writer's own event file writer (reopened if closed), as torch's ``add_hparams`` uses it."""
+    file_writer: FileWriter = writer._get_file_writer()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+    return file_writer
+
+
 def _hparams_summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
     return Summary(
         value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR)]
@@ -119,7 +126,7 @@ def write_hparams(
         hparam_infos=infos, metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag)) for tag in tags.values()]
     )
     end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"))
-    file_writer = writer._get_file_writer()  # the writer's own event file, as torch's add_hparams uses
+    file_writer = _file_writer(writer)
     file_writer.add_summary(
         _hparams_summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))
     )
@@ -135,10 +142,16 @@ def write_hparams(
 
 
 def mark_restart(writer: SummaryWriter, step: int) -> None:
-    """Mark that this process writes from ``step`` on: TensorBoard drops the records an earlier process
-    wrote to the same folder at ``step`` or later (the same mark as ``SummaryWriter(purge_step=...)``).
+    """Mark that this process writes from ``step`` on.
+
+    TensorBoard drops the records an earlier process wrote to the same folder at ``step`` or later (the
+    same mark as ``SummaryWriter(purge_step=...)``).
+
+    Args:
+        writer: the run's summary writer.
+        step: the first step this process writes.
     """
-    writer._get_file_writer().add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
+    _file_writer(writer).add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
 
 
 def write_epoch_metrics(
@@ -152,7 +165,7 @@ def write_epoch_metrics(
     f1: Sequence[float] | np.ndarray,
     loss: float | None = None,
 ) -> None:
-    """The epoch scalars of one stage (``train`` or ``val``) at ``step``.
+    """Write the epoch scalars of one stage (``train`` or ``val``) at ``step``.
 
     Tags: ``<stage>/loss`` (when given), ``<stage>/oa``, ``<stage>/macro_f1`` and ``<stage>_f1/<class>``
     per class (the class part from `class_tags`, so per-class curves sit in their own group).
@@ -176,7 +189,14 @@ def write_epoch_metrics(
 
 
 def write_confusion(writer: SummaryWriter, confusion: np.ndarray, class_names: Sequence[str], *, step: int) -> None:
-    """The validation confusion matrix as a labelled image (``val/confusion_matrix``) at ``step``."""
+    """Write the validation confusion matrix as a labelled image (``val/confusion_matrix``) at ``step``.
+
+    Args:
+        writer: the run's summary writer.
+        confusion: [K, K] counts (rows: true class, columns: predicted class).
+        class_names: the K class names.
+        step: the epoch number.
+    """
     writer.add_image(
         "val/confusion_matrix", confusion_image(np.asarray(confusion), class_names), step, dataformats="HWC"
     )
