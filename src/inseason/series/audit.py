@@ -25,9 +25,18 @@ _PERCENTILES = (1, 5, 50)
 
 
 def split_options(table: pa.Table | pa.Schema) -> dict[str, Any]:
-    """The options a table was split with (its ``inseason:split`` metadata), or ``{}``."""
+    """The options a table was split with (its ``inseason:split`` metadata).
+
+    Args:
+        table: a series table or its schema.
+
+    Returns:
+        The options `split_series` recorded (``by``, ``seed``, ``fractions``, ``block_size``, ``buffer``,
+        ``folds``, ``stratify``, ``years``), or ``{}`` for a table never split.
+    """
     schema = table if isinstance(table, pa.Schema) else table.schema
-    return json.loads((schema.metadata or {}).get(b"inseason:split", b"{}"))
+    options: dict[str, Any] = json.loads((schema.metadata or {}).get(b"inseason:split", b"{}"))
+    return options
 
 
 def _shared(keys: list[Any], splits: list[str]) -> tuple[int, list[Any]]:
@@ -58,6 +67,7 @@ def _distances(xy: np.ndarray, splits: np.ndarray, names: list[str]) -> dict[str
 
 
 def _split_names(splits: list[str]) -> list[str]:
+    """The split names present, train, validation and test first."""
     order = {"train": 0, "validation": 1, "test": 2}
     return sorted(set(splits), key=lambda s: (order.get(s, 3), s))
 
@@ -69,6 +79,14 @@ def audit_split(table: pa.Table) -> dict[str, Any]:
     for block splits, blocks found in more than one split; nearest distances between splits; and the
     leaks that break the split's own definition (``definition_leaks``, which `split_series` refuses to
     write). The method, block size and buffer come from the table's ``inseason:split`` metadata.
+
+    Args:
+        table: a series table with a ``split`` column (rows without a split are counted as unassigned).
+
+    Returns:
+        The audit: ``method``, ``options``, ``samples`` and ``class_counts`` per split, ``unassigned``, one
+        ``{count, examples}`` entry per check, ``distances_m``, the buffer verdict, ``leaks``,
+        ``definition_leaks`` and ``leak_free``.
     """
     options = split_options(table)
     method = options.get("by")
@@ -119,7 +137,14 @@ def audit_split(table: pa.Table) -> dict[str, Any]:
 
 
 def audit_markdown(audit: dict[str, Any]) -> str:
-    """A readable summary of an audit (Markdown)."""
+    """A readable summary of an audit (Markdown).
+
+    Args:
+        audit: an audit from `audit_split` (with the split's ``warnings`` and ``dropped_by_buffer`` if any).
+
+    Returns:
+        The Markdown text: verdict, class counts per split, checks, distances and buffer.
+    """
     verdict = "no leakage found" if audit["leak_free"] else "LEAKS: " + ", ".join(audit["leaks"])
     lines = [f"# Leakage audit ({audit['method']} split)", "", f"**Verdict:** {verdict}", ""]
     if audit.get("warnings"):
@@ -154,14 +179,29 @@ def audit_markdown(audit: dict[str, Any]) -> str:
 
 
 def audit_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Where the audit of the split table ``out`` is written: ``NAME.audit.json`` and ``NAME.audit.md``."""
+    """Where the audit of the split table ``out`` is written: ``NAME.audit.json`` and ``NAME.audit.md``.
+
+    Args:
+        out: the split series table.
+
+    Returns:
+        The JSON and the Markdown paths, next to ``out``.
+    """
     out = Path(out)
     stem = out.name.removesuffix(".parquet")
     return out.with_name(f"{stem}.audit.json"), out.with_name(f"{stem}.audit.md")
 
 
 def write_audit(audit: dict[str, Any], out: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write the audit as JSON and Markdown next to ``out`` (atomically); return the two paths."""
+    """Write the audit as JSON and Markdown next to ``out``, each file whole or not at all.
+
+    Args:
+        audit: an audit from `audit_split`.
+        out: the split series table the audit belongs to.
+
+    Returns:
+        The JSON and the Markdown paths written (`audit_paths`).
+    """
     paths = audit_paths(out)
     for path, text in zip(paths, (json.dumps(audit, indent=1, default=str), audit_markdown(audit))):
         with storage.atomic_path(path) as tmp:

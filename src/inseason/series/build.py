@@ -44,7 +44,15 @@ _NOT_BANDS = {"point_id", "scene_id", "date", "scl", "tile", "year"}
 def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
     """The part files of an observations dataset and their common band columns (in Sentinel-2 order).
 
-    Raises `InputError` naming the first part file whose bands differ from the others.
+    Args:
+        observations: the observations dataset (a folder or S3 URI written by ``inseason extract``).
+
+    Returns:
+        The part files, sorted, and the band columns.
+
+    Raises:
+        InputError: the dataset has no part files or no band columns, or a part file's bands differ from the
+            others' (the message names it).
     """
     dataset = observations_dataset(observations)
     files = sorted(dataset.files)
@@ -69,10 +77,12 @@ def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[str], 
 
 
 def _is_cdl(points: pa.Table) -> bool:
+    """Whether every label point comes from the CDL (its codes are CDL classes)."""
     return all(s.startswith(("cdl", "cropscape")) for s in points.column("source").unique().to_pylist())
 
 
 def _sql(files: list[str], bands: list[str]) -> str:
+    """The DuckDB query of every observation, sorted as the assembler needs (best SCL first within a date)."""
     paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
     rank = "CASE scl " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(SCL_PREFERENCE)) + " ELSE 99 END"
     columns = ", ".join(f'"{b}"' for b in bands)
@@ -84,6 +94,7 @@ def _sql(files: list[str], bands: list[str]) -> str:
 
 
 def _batches(connection: duckdb.DuckDBPyConnection, sql: str, bands: list[str], rows: int) -> Iterator[SeriesRows]:
+    """The query's result in chunks of ``rows`` observation rows."""
     reader = connection.sql(sql).to_arrow_reader(rows)
     for batch in reader:
         values = np.column_stack([batch.column(b).to_numpy(zero_copy_only=False) for b in bands])
@@ -97,6 +108,7 @@ def _batches(connection: duckdb.DuckDBPyConnection, sql: str, bands: list[str], 
 
 
 def _season_bounds(years: np.ndarray, start: str) -> tuple[dict[int, int], dict[int, int]]:
+    """Per season year: its first day and the next season's first day, as days since 1970-01-01."""
     lo = {int(y): season_start_day(int(y), start) for y in np.unique(years)}
     hi = {int(y): season_start_day(int(y) + 1, start) for y in np.unique(years)}
     return lo, hi
@@ -186,13 +198,36 @@ def make_series(
     values in the band order stored in the metadata. ``label_map`` is a preset name (``cdl``, ``arset``,
     ``cdl-major:N``), a YAML file or a `LabelMap` (default: CDL names as they are); it and its report go into
     the ``inseason:label_map`` metadata. Observations outside their point's season (``season_start``, MM-DD)
-    are dropped and counted. Returns a summary of what was built and dropped.
+    are dropped and counted.
 
     ``engine="local"`` sorts with DuckDB under ``memory_limit`` (e.g. ``"512MB"``, spilling to disk beyond
     it, so datasets larger than memory work). ``engine="spark"`` (the active session, or a new one on
     ``spark_master``) builds ``partitions`` units of samples by sample-id hash (`inseason.series.units`);
     so does the local engine, with ``workers`` processes, when the observations or ``out`` are on ``s3://``
     (DuckDB cannot read S3 here). Every path gives the same table.
+
+    Args:
+        observations: the observations dataset (a folder or S3 URI written by ``inseason extract``).
+        points: the label points table.
+        label_map: a preset name, a YAML file or a `LabelMap` (default: CDL names as they are).
+        out: the series table to write (a file path or S3 URI).
+        season_start: the season start month-day (MM-DD).
+        memory_limit: DuckDB's memory limit (local engine).
+        threads: DuckDB's threads (local engine; default: DuckDB's choice).
+        batch_rows: observation rows per chunk streamed through the assembler (local engine).
+        engine: ``local`` or ``spark``.
+        spark_master: the Spark master URL when no session is active.
+        workers: processes of the local engine by units (default: the usable cores, at most 8).
+        partitions: units of samples for the engines that build by units.
+        quiet: no progress bar.
+
+    Returns:
+        A summary: ``out``, ``bands``, numbers of series, observations read and kept, duplicates and
+        observations dropped (by reason), points without observations, series per class and the label map.
+
+    Raises:
+        InputError: an option is out of range, an input is missing or malformed, or no series is left.
+        OutputError: ``out`` is a folder.
     """
     check_engine(engine)
     if partitions < 1:

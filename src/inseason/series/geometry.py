@@ -12,15 +12,23 @@ from pyproj.exceptions import CRSError
 from inseason.errors import InputError
 
 
-def _column(table: pa.Table, name: str) -> np.ndarray:
-    return table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+def _column(table: pa.Table, name: str) -> npt.NDArray[np.float64]:
+    """A numeric column as float64 (NaN where null)."""
+    values: npt.NDArray[np.float64] = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+    return values
 
 
 def planar_xy(table: pa.Table) -> np.ndarray | None:
-    """(n, 2) coordinates in metres: ``x``/``y`` when the table's CRS is projected, else ``lon``/``lat``
-    projected onto an azimuthal equidistant plane centred on the data; ``None`` without coordinates.
+    """Planar coordinates in metres of a table's rows, for distances and blocks.
 
-    Rows without coordinates get NaN.
+    ``x``/``y`` when the table's CRS (its ``crs`` column or ``inseason:crs`` metadata) is projected, else
+    ``lon``/``lat`` projected onto an azimuthal equidistant plane centred on the data.
+
+    Args:
+        table: a series (or label points) table.
+
+    Returns:
+        ``(n, 2)`` coordinates, NaN for rows without coordinates; ``None`` when the table has none at all.
     """
     names = set(table.column_names)
     crs_text = next((c for c in table.column("crs").unique().to_pylist() if c), None) if "crs" in names else None
@@ -96,7 +104,15 @@ def block_labels(ids: npt.ArrayLike) -> npt.NDArray[np.object_]:
 
 
 def field_groups(field_id: np.ndarray, xy: np.ndarray | None) -> np.ndarray:
-    """A group per sample: its field, joined with every field that shares one of its places in another year."""
+    """A group per sample: its field, joined with every field that shares one of its places in another year.
+
+    Args:
+        field_id: each sample's field.
+        xy: the samples' planar coordinates (`planar_xy`), or None to group by field only.
+
+    Returns:
+        An int64 group per sample: the smallest field id of its joined fields.
+    """
     parent = {int(f): int(f) for f in np.unique(field_id)}
 
     def find(a: int) -> int:

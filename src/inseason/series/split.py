@@ -43,6 +43,7 @@ _KEY_COLUMNS = ("sample_id", "year", "label", "field_id", "lon", "lat", "x", "y"
 
 
 def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
+    """The train, validation and test shares as an array, refused unless they make a usable split."""
     f = np.asarray(fractions, dtype=np.float64)
     if f.shape != (3,) or (f < 0).any() or not np.isclose(f.sum(), 1.0) or f[0] == 0 or f[2] == 0:
         raise InputError(
@@ -53,7 +54,17 @@ def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
 
 
 def random_assignment(labels: np.ndarray, *, fractions: np.ndarray, seed: int, stratify: bool) -> np.ndarray:
-    """Split index (0, 1, 2) per sample: a seeded permutation cut by ``fractions``, per class if ``stratify``."""
+    """Split index (0, 1, 2) per sample: a seeded permutation cut by ``fractions``, per class if ``stratify``.
+
+    Args:
+        labels: each sample's class.
+        fractions: the train, validation and test shares.
+        seed: the permutation's seed.
+        stratify: cut each class by ``fractions`` (else all samples at once).
+
+    Returns:
+        The split index (int64) of each sample.
+    """
     rng = np.random.default_rng(seed)
     result = np.empty(len(labels), dtype=np.int64)
     groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if stratify else [np.arange(len(labels))]
@@ -71,6 +82,16 @@ def group_assignment(
 
     Groups are taken largest first (ties in a seeded random order) and each goes to the split furthest
     below its share of the group's classes (of all samples without ``stratify``).
+
+    Args:
+        groups: each sample's group (a field or a block).
+        labels: each sample's class.
+        shares: each split's share (0 for a split that gets no group).
+        seed: the seed of the order among groups of one size.
+        stratify: balance every class across the splits (else the sample counts only).
+
+    Returns:
+        The split index (int64) of each sample.
     """
     group_ids, group_of = np.unique(groups, return_inverse=True)
     classes, class_of = np.unique(labels if stratify else np.zeros(len(labels)), return_inverse=True)
@@ -93,7 +114,17 @@ def group_assignment(
 
 
 def buffer_keep(xy: np.ndarray, split: np.ndarray, rank: list[int], buffer: float) -> np.ndarray:
-    """Samples to keep: those at least ``buffer`` metres from every kept sample of a higher-ranked split."""
+    """Samples to keep: those at least ``buffer`` metres from every kept sample of a higher-ranked split.
+
+    Args:
+        xy: the samples' planar coordinates in metres (`planar_xy`), all known.
+        split: each sample's split index.
+        rank: split indices from the highest ranked (kept whole) to the lowest.
+        buffer: the least distance in metres.
+
+    Returns:
+        A boolean mask of the samples kept.
+    """
     keep = np.ones(len(split), dtype=bool)
     for i, s in enumerate(rank[1:], start=1):
         higher = np.isin(split, rank[:i]) & keep
@@ -106,6 +137,7 @@ def buffer_keep(xy: np.ndarray, split: np.ndarray, rank: list[int], buffer: floa
 
 
 def _year_assignment(years: np.ndarray, chosen: Mapping[str, Sequence[int]] | None) -> np.ndarray:
+    """Split index per row by season (-1 for a season in no split); by default the last season is test."""
     present = sorted({int(y) for y in years})
     if chosen is None:
         if len(present) < 2:
@@ -185,7 +217,28 @@ def split_series(
     Robust per-band statistics of the training split (of the other folds, per fold) go into the
     ``inseason:normalization`` metadata; the audit into ``inseason:audit``, ``NAME.audit.json`` and
     ``NAME.audit.md``. A split that leaks by its own definition is refused unless ``allow_leakage``.
-    Returns the audit.
+
+    Args:
+        series: the series table to split.
+        by: the method: ``random``, ``year``, ``field`` or ``block``.
+        out: the split table to write (another file than ``series``).
+        seed: the seed of every random choice.
+        fractions: the train, validation and test shares.
+        block_size: the side of a block in metres (``block``).
+        buffer: the least distance in metres between a sample and a higher-ranked split (not for ``random``).
+        folds: the number of grouped folds (``field``, ``block``); None for train, validation and test.
+        stratify: balance every class across the splits.
+        years: the seasons of each split (``year``); None for the default.
+        allow_leakage: write a split that leaks by its own definition.
+        quiet: no progress bar.
+
+    Returns:
+        The leakage audit (`audit_split`), with ``dropped_by_buffer`` and ``warnings``.
+
+    Raises:
+        InputError: an option is out of range, the table is missing, unreadable or lacks columns, the method
+            needs field ids or coordinates the table lacks, or the split leaks without ``allow_leakage``.
+        OutputError: ``out`` is a folder or the input table.
     """
     if by not in METHODS:
         raise InputError(f"unknown split method {by!r}: choose one of {', '.join(METHODS)}")
