@@ -1,10 +1,11 @@
-"""Area-weighted accuracy and area estimates of a map from a stratified sample (Olofsson et al. 2014,
-"Good practices for estimating area and assessing accuracy of land change", Remote Sens. Environ. 148).
+"""Area-weighted accuracy and area estimates of a map from a stratified sample (Olofsson et al. 2014).
 
-The strata are the map classes: ``sample_counts[i, j]`` counts sample units mapped as class ``i`` whose
-reference class is ``j`` (rows: map, columns: reference, as in the paper), and ``mapped_area[i]`` is the
-area of class ``i`` in the map. Estimates are of population proportions, so they correct the map's own
-area counts for its errors; standard errors follow the paper's equations 5 and 10-12.
+The paper is "Good practices for estimating area and assessing accuracy of land change", Remote Sens.
+Environ. 148. The strata are the map classes: ``sample_counts[i, j]`` counts sample units mapped as class
+``i`` whose reference class is ``j`` (rows: map, columns: reference, as in the paper), and
+``mapped_area[i]`` is the area of class ``i`` in the map. Estimates are of population proportions, so
+they correct the map's own area counts for its errors; standard errors follow the paper's equations 5
+and 10-12.
 """
 
 from __future__ import annotations
@@ -23,9 +24,25 @@ Z_95 = 1.959964
 def area_weighted_accuracy(
     sample_counts: np.ndarray, mapped_area: Sequence[float], *, classes: Sequence[str], z: float = Z_95
 ) -> dict[str, Any]:
-    """Olofsson et al. (2014) estimates: overall, user's and producer's accuracies and the area of each
-    reference class, each with its standard error and a ``z``-score confidence half-width; areas are in
-    the units of ``mapped_area``. Refuses strata with fewer than two samples (no variance estimate).
+    """Olofsson et al. (2014) estimates of a map's accuracies and of the true area of each class.
+
+    Overall, user's and producer's accuracies and the area of each reference class, each with its standard
+    error and a ``z``-score confidence half-width; areas are in the units of ``mapped_area``.
+
+    Args:
+        sample_counts: ``[K, K]`` sample units, rows the mapped class, columns the reference class.
+        mapped_area: area of each class in the map (the strata's sizes).
+        classes: the K class names, in the matrix's order.
+        z: normal quantile of the confidence half-widths (default 95 %).
+
+    Returns:
+        ``{"overall_accuracy", "overall_se", "overall_ci", "total_area", "per_class": [{"name",
+        "mapped_area", "area", "area_se", "area_ci", "users_accuracy", "users_se", "producers_accuracy",
+        "producers_se"}]}``; a producer's accuracy without reference area is None.
+
+    Raises:
+        InputError: shapes that do not match the classes, negative or all-zero areas, or a stratum with
+            fewer than two sample units (no variance estimate).
     """
     n = np.asarray(sample_counts, dtype=np.float64)
     area_map = np.asarray(mapped_area, dtype=np.float64)
@@ -89,4 +106,5 @@ def area_weighted_accuracy(
 
 
 def _finite(value: float) -> float | None:
+    """``value`` as a float, None when it is NaN or infinite."""
     return float(value) if np.isfinite(value) else None

@@ -1,9 +1,9 @@
-"""Bootstrap confidence intervals that resample whole clusters when the samples are grouped, because
-pixels of one field, and the seasons of one place, are not independent; single samples otherwise.
+"""Bootstrap confidence intervals that resample whole clusters of samples, or single samples.
 
-`resampling_clusters` defines the clusters of an evaluation (DESIGN §3): every season of one location
-together, joined with fields across years (``by="field"``) or with square blocks (``by="block"``), so
-one place's several seasons never count as independent draws.
+Whole clusters are resampled when the samples are grouped, because pixels of one field, and the seasons of
+one place, are not independent. `resampling_clusters` defines the clusters of an evaluation (DESIGN §3):
+every season of one location together, joined with fields across years (``by="field"``) or with square
+blocks (``by="block"``), so one place's several seasons never count as independent draws.
 
 Each group's confusion matrix is computed once; a replicate is a multinomial draw of group counts and its
 confusion matrix the weighted sum, so thousands of replicates cost a matrix product.
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -28,8 +29,18 @@ RESAMPLED_UNIT = {"field": "location+field", "block": "block"}
 
 
 def group_indices(groups: Sequence[Any] | np.ndarray | None, *, n: int) -> np.ndarray:
-    """Dense group index (0..G-1) of each of ``n`` samples; each sample is its own group when ``groups``
-    is None. Missing ids (None/NaN) each form their own group.
+    """Dense group index (0..G-1) of each of ``n`` samples, numbered in order of first appearance.
+
+    Args:
+        groups: a group id per sample (any hashable; None or NaN: the sample is a group of its own), or
+            None for every sample its own group.
+        n: number of samples.
+
+    Returns:
+        The int64 group index of each sample.
+
+    Raises:
+        InputError: ``groups`` does not have ``n`` entries.
     """
     if groups is None:
         return np.arange(n)
@@ -44,11 +55,12 @@ def group_indices(groups: Sequence[Any] | np.ndarray | None, *, n: int) -> np.nd
     return np.array([index.setdefault(key, len(index)) for key in keys], dtype=np.int64)
 
 
-def _key_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def _key_codes(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
     """Dense code (0..) of each value of an Arrow column, -1 where the value is null."""
     encoded = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
     encoded = encoded.combine_chunks().dictionary_encode()
-    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes: npt.NDArray[np.int64] = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes
 
 
 #: Decimals of map units (metres) to which two points must agree to be one location: a millimetre, so
@@ -57,9 +69,7 @@ LOCATION_DECIMALS = 3
 
 
 def _point_codes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Dense code of each distinct ``(x, y)`` point (to `LOCATION_DECIMALS`), -1 where a coordinate is
-    missing (NaN).
-    """
+    """Dense code of each distinct ``(x, y)`` point (to `LOCATION_DECIMALS`), -1 where a coordinate is NaN."""
     codes = np.full(x.shape, -1, dtype=np.int64)
     finite = np.isfinite(x) & np.isfinite(y)
     if finite.any():
@@ -70,10 +80,20 @@ def _point_codes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def connected_keys(keys: Sequence[np.ndarray], *, n: int) -> np.ndarray:
-    """Cluster index (0..C-1, numbered in order of first row) of each of ``n`` rows, where two rows are in
-    one cluster when they share any key, directly or through other rows (connected components of the
-    bipartite graph rows–key values). Each array of ``keys`` gives one key's dense code per row, -1 for
-    none; a row with no key is a cluster of its own.
+    """The cluster of each row, where two rows are in one cluster when they share any key.
+
+    Rows sharing a key value, directly or through other rows, form one cluster (connected components of the
+    bipartite graph rows–key values); a row with no key is a cluster of its own.
+
+    Args:
+        keys: one array per key, giving that key's dense code (0..) per row, -1 for none.
+        n: number of rows.
+
+    Returns:
+        The cluster index (0..C-1, numbered in order of first row) of each row.
+
+    Raises:
+        InputError: a key array does not have ``n`` entries.
     """
     offsets = n
     rows, nodes = [], []
@@ -138,12 +158,25 @@ def _float_column(table: pa.Table, name: str) -> np.ndarray:
     """A numeric column as float64 (nulls NaN); all NaN when the table lacks it."""
     if name not in table.column_names:
         return np.full(table.num_rows, np.nan)
-    return table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    values: npt.NDArray[np.float64] = table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return values.astype(np.float64)
 
 
 def replicate_weights(n_groups: int, *, n_boot: int, seed: int) -> np.ndarray:
-    """How many times each group is drawn in each of ``n_boot`` bootstrap replicates, ``[n_boot, G]``
-    (deterministic from ``seed``; reuse the same draws across as-of dates for comparable bands).
+    """How many times each group is drawn in each of ``n_boot`` bootstrap replicates.
+
+    The draws are deterministic from ``seed``: reuse them across as-of dates for comparable bands.
+
+    Args:
+        n_groups: number of groups (G).
+        n_boot: number of replicates.
+        seed: seed of the draws.
+
+    Returns:
+        ``[n_boot, G]`` float64 counts, each replicate summing to G.
+
+    Raises:
+        InputError: ``n_boot`` is below 1.
     """
     if n_boot < 1:
         raise InputError(f"n_boot={n_boot}: the bootstrap needs at least one replicate")
@@ -154,7 +187,18 @@ def replicate_weights(n_groups: int, *, n_boot: int, seed: int) -> np.ndarray:
 def bootstrap_confusions(
     y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int, group_index: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
-    """Confusion matrices ``[n_boot, K, K]`` of the replicates described by ``weights`` ``[n_boot, G]``."""
+    """Confusion matrices of the bootstrap replicates described by ``weights``.
+
+    Args:
+        y_true: true class index of each sample.
+        y_pred: predicted class index of each sample.
+        n_classes: number of classes (K).
+        group_index: group (0..G-1) of each sample (`group_indices`).
+        weights: ``[n_boot, G]`` draws of each group (`replicate_weights`).
+
+    Returns:
+        ``[n_boot, K, K]`` confusion matrices, rows truth.
+    """
     n_groups = weights.shape[1]
     cell = np.asarray(y_true, dtype=np.int64) * n_classes + np.asarray(y_pred, dtype=np.int64)
     per_group = np.zeros((n_groups, n_classes * n_classes))
@@ -163,8 +207,18 @@ def bootstrap_confusions(
 
 
 def intervals_from_confusions(confusions: np.ndarray, *, level: float = 0.95) -> dict[str, Any]:
-    """Percentile intervals ``[low, high]`` of the summary metrics and of each class's F1 over a stack of
-    replicate confusion matrices; ``None`` where a metric is undefined in too many replicates.
+    """Percentile intervals of the summary metrics and of each class's F1 over replicate confusion matrices.
+
+    Args:
+        confusions: ``[n_boot, K, K]`` replicate confusion matrices (`bootstrap_confusions`).
+        level: confidence level of the intervals.
+
+    Returns:
+        ``{metric: [low, high] | None, "per_class_f1": [[low, high] | None, ...], "level"}`` for the
+        summary metrics; None where a metric is undefined in too many replicates.
+
+    Raises:
+        InputError: ``level`` is not strictly between 0 and 1.
     """
     if not 0 < level < 1:
         raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
@@ -181,6 +235,7 @@ def intervals_from_confusions(confusions: np.ndarray, *, level: float = 0.95) ->
 
 
 def _interval(values: np.ndarray, tails: list[float]) -> list[float] | None:
+    """Percentiles ``tails`` of the finite ``values``; None when fewer than half are finite."""
     finite = values[np.isfinite(values)]
     if finite.size < 0.5 * values.size or finite.size == 0:
         return None
@@ -198,8 +253,23 @@ def bootstrap_intervals(
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, Any]:
-    """Bootstrap percentile intervals of OA, macro-F1, weighted F1, kappa and per-class F1, resampling
-    ``groups`` (field or block ids, one per sample) when given and samples otherwise.
+    """Bootstrap percentile intervals of OA, macro-F1, weighted F1, kappa and per-class F1.
+
+    Args:
+        y_true: true class index of each sample.
+        y_pred: predicted class index of each sample.
+        n_classes: number of classes.
+        groups: cluster of each sample (field, block or `resampling_clusters` ids) to resample whole, or
+            None to resample single samples.
+        n_boot: number of replicates.
+        seed: seed of the draws.
+        level: confidence level.
+
+    Returns:
+        The intervals, as `intervals_from_confusions` gives them.
+
+    Raises:
+        InputError: no samples, or bad ``groups``, ``n_boot`` or ``level``.
     """
     index = group_indices(groups, n=len(y_true))
     if index.size == 0:

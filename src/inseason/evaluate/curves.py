@@ -1,5 +1,7 @@
-"""In-season accuracy: every metric as a function of the calendar as-of date, the earliest date each class
-reaches a target F1, and the ARSET course's own protocol (windows after each pixel's first observation).
+"""In-season accuracy: every metric as a function of the calendar as-of date.
+
+Also the earliest date each class reaches a target F1, and the ARSET course's own protocol (windows after
+each pixel's first observation).
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ COURSE_PUBLISHED: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class InSeasonCurve:
-    """Metrics by as-of date: ``as_of`` month-days in season order, ``probabilities`` ``[dates, rows,
-    classes]``, ``by_as_of_date`` (one JSON-ready metrics dict per date, with bootstrap ``intervals``) and
-    ``earliest_date`` (class name → first month-day its F1 reaches the target, None if never).
+    """Metrics by as-of date, and the probabilities they were scored from.
+
+    ``as_of``: month-days in season order; ``probabilities``: ``[dates, rows, classes]``;
+    ``by_as_of_date``: one JSON-ready metrics dict per date, with bootstrap ``intervals``;
+    ``earliest_date``: class name → first month-day its F1 reaches ``target_f1``, None if never.
     """
 
     as_of: list[str]
@@ -57,8 +61,22 @@ class InSeasonCurve:
 def predict_at(
     predict: PredictFn, table: pa.Table, *, end_day: np.ndarray, start_day: np.ndarray | None = None, n_classes: int
 ) -> np.ndarray:
-    """Probabilities ``[rows, classes]`` with each row's series cut to ``[start_day, end_day]`` (days since
-    1970-01-01, per row); the predictor is called once per distinct end date with that date as ``as_of``.
+    """Probabilities of each row with its series cut to its own window of days.
+
+    The predictor is called once per distinct end date, with that date as ``as_of``.
+
+    Args:
+        predict: the predictor.
+        table: series rows.
+        end_day: last day (days since `inseason.season.EPOCH`) each row is seen, per row.
+        start_day: first day each row is seen, per row; None for the whole series up to ``end_day``.
+        n_classes: number of classes the predictor returns.
+
+    Returns:
+        ``[rows, classes]`` float64 probabilities.
+
+    Raises:
+        InputError: the predictor returned another shape or non-finite values.
     """
     probabilities = np.empty((table.num_rows, n_classes))
     for end in np.unique(end_day):
@@ -73,9 +91,17 @@ def predict_at(
 
 
 def targets_at(targets: Targets | None, table: pa.Table, *, end_day: np.ndarray, default: np.ndarray) -> np.ndarray:
-    """Class indices to score each row against as of its ``end_day`` (days since 1970-01-01): ``targets``'
-    answer per distinct date when given (a label rule that depends on the observations up to that day,
-    such as the ARSET No Crop Growing rule), else ``default`` (the rows' labels).
+    """Class indices to score each row against as of its ``end_day``.
+
+    Args:
+        targets: a label rule that depends on the observations up to a day (such as the ARSET No Crop
+            Growing rule), asked once per distinct date; None to keep ``default``.
+        table: series rows.
+        end_day: as-of day of each row (days since `inseason.season.EPOCH`).
+        default: class index of each row's label.
+
+    Returns:
+        The int64 class index of each row.
     """
     if targets is None:
         return default
@@ -106,8 +132,15 @@ def _metrics_with_intervals(
 def earliest_dates(
     by_as_of_date: Sequence[dict[str, Any]], *, classes: Sequence[str], target_f1: float
 ) -> dict[str, str | None]:
-    """For each class, the first as-of date whose F1 is at least ``target_f1`` (None if never reached or
-    the class has no support).
+    """For each class, the first as-of date whose F1 is at least ``target_f1``.
+
+    Args:
+        by_as_of_date: metrics dicts in season order, each with ``as_of`` and ``per_class``.
+        classes: class names.
+        target_f1: the F1 to reach.
+
+    Returns:
+        Class name → month-day, None if never reached or the class has no support.
     """
     earliest: dict[str, str | None] = dict.fromkeys(classes)
     for row in by_as_of_date:
@@ -132,12 +165,31 @@ def in_season_curve(
     targets: Targets | None = None,
     quiet: bool = True,
 ) -> InSeasonCurve:
-    """Evaluate ``predict`` at calendar as-of dates (month-days, default every 15 days 1 April–31 October)
-    resolved in each row's season: all metrics with bootstrap intervals (resampling ``groups`` when given:
-    the clusters of `inseason.evaluate.bootstrap.resampling_clusters`, so a place's seasons are drawn
-    together) and the earliest date each class reaches ``target_f1``. The same bootstrap
-    draws serve every date so the bands are comparable along the curve. ``targets(table, as_of=date)``,
-    when given, supplies the class each row is scored against as of each date (see `targets_at`).
+    """Evaluate ``predict`` at calendar as-of dates resolved in each row's season.
+
+    Gives all metrics with bootstrap intervals at each date and the earliest date each class reaches
+    ``target_f1``. The same bootstrap draws serve every date so the bands are comparable along the curve.
+
+    Args:
+        predict: the predictor.
+        table: series rows to score.
+        classes: class names, in the predictor's output order.
+        as_of: month-days; default every 15 days 1 April–31 October.
+        season_start: month-day the seasons start.
+        target_f1: the F1 whose earliest date is reported, in (0, 1].
+        groups: clusters to resample whole (those of `inseason.evaluate.bootstrap.resampling_clusters`, so
+            a place's seasons are drawn together); None for single samples.
+        n_boot: bootstrap replicates.
+        level: confidence level.
+        seed: seed of the bootstrap draws.
+        targets: the class each row is scored against as of each date (see `targets_at`); None for labels.
+        quiet: hide the progress bar.
+
+    Returns:
+        The curve.
+
+    Raises:
+        InputError: a bad target F1, as-of date, label or predictor output.
     """
     if not 0 < target_f1 <= 1:
         raise InputError(f"target F1 {target_f1} must lie in (0, 1]")
@@ -185,10 +237,27 @@ def course_windows(
     n_windows: int = 15,
     quiet: bool = True,
 ) -> dict[str, Any]:
-    """The ARSET course's test protocol (REFERENCE): for each sample, windows of ``window_days`` starting
-    every ``step_days`` after its first observation; metrics pooled over all (sample, window) pairs and per
-    window start, with the course's own published figures (`COURSE_PUBLISHED`: OA 0.756, macro-F1 0.602)
-    under ``"published"`` for comparison. Rows without observations are skipped.
+    """The ARSET course's test protocol (REFERENCE): windows after each sample's first observation.
+
+    Each sample is seen through windows of ``window_days`` starting every ``step_days`` after its first
+    observation. Rows without observations are skipped.
+
+    Args:
+        predict: the predictor.
+        table: series rows to score.
+        classes: class names, in the predictor's output order.
+        window_days: length of a window.
+        step_days: days between window starts.
+        n_windows: number of windows per sample.
+        quiet: hide the progress bar.
+
+    Returns:
+        ``{"window_days", "step_days", "n_windows", "windows": [{"index", "start_offset_days", "n",
+        "overall_accuracy", "macro_f1"}], ...metrics pooled over all (sample, window) pairs...,
+        "published"}``, the last the course's own figures (`COURSE_PUBLISHED`: OA 0.756, macro-F1 0.602).
+
+    Raises:
+        InputError: a window setting below 1, or no row with an observation.
     """
     if window_days < 1 or step_days < 1 or n_windows < 1:
         raise InputError("course windows need window_days, step_days and n_windows of at least 1")

@@ -1,9 +1,8 @@
-"""One evaluation of a predictor on a series table, as a JSON-ready dict (the input of the HTML report and
-of ``inseason evaluate --json``).
+"""One evaluation of a predictor on a series table, as a JSON-ready dict.
 
-The evaluation dict (``schema_version`` 2; `read_evaluation` refuses other versions); every number is a
-plain float/int, undefined values are ``null``, month-days are ``"MM-DD"``, calendar dates ISO
-``"YYYY-MM-DD"``:
+The dict is the input of the HTML report and of ``inseason evaluate --json``. The evaluation dict
+(``schema_version`` 2; `read_evaluation` refuses other versions); every number is a plain float/int,
+undefined values are ``null``, month-days are ``"MM-DD"``, calendar dates ISO ``"YYYY-MM-DD"``:
 
 - ``schema_version`` (2), ``title`` (str), ``config`` (the run's resolved config, any JSON object),
   ``leakage_audit`` (the split's audit, any JSON object, or null);
@@ -104,8 +103,16 @@ FALLBACK_COLORS = (
 def class_entries(
     classes: Sequence[str], *, codes: Sequence[int | None], colors: Sequence[str | None] | None = None
 ) -> list[dict[str, Any]]:
-    """``{"name", "code", "color"}`` per class: the CDL colour of its code, else the given colour (the
-    model's label map), else a fixed palette.
+    """``{"name", "code", "color"}`` per class, coloured as CDL colours its code.
+
+    Args:
+        classes: class names.
+        codes: each class's CDL code, or None.
+        colors: each class's own colour (``"#rrggbb"``, the model's label map), used when it has no CDL
+            code; None or a None entry falls back to a fixed palette.
+
+    Returns:
+        One entry per class.
     """
     entries = []
     for k, (name, code) in enumerate(zip(classes, codes, strict=True)):
@@ -117,7 +124,15 @@ def class_entries(
 
 
 def codes_from_table(table: pa.Table, *, classes: Sequence[str]) -> list[int | None]:
-    """Each class's source code when all its rows share one ``label_code`` (else None)."""
+    """Each class's source code, when all its rows share one ``label_code``.
+
+    Args:
+        table: series rows with ``label`` and ``label_code``.
+        classes: class names.
+
+    Returns:
+        The code of each class, None where its rows carry none or several.
+    """
     seen: dict[str, set[int]] = {name: set() for name in classes}
     for label, code in zip(table.column("label").to_pylist(), table.column("label_code").to_pylist()):
         if label in seen and code is not None:
@@ -126,7 +141,15 @@ def codes_from_table(table: pa.Table, *, classes: Sequence[str]) -> list[int | N
 
 
 def data_summary(table: pa.Table, *, classes: Sequence[str]) -> dict[str, Any]:
-    """Rows, seasons, bands, class counts, observation counts and date range of a series table."""
+    """Rows, seasons, bands, class counts, observation counts and date range of a series table.
+
+    Args:
+        table: series rows.
+        classes: class names to count.
+
+    Returns:
+        The evaluation dict's ``data`` entry (see the module docstring).
+    """
     bands, scales = series_bands(table.schema)
     flat = flatten_series(table)
     per_row = np.bincount(flat.row, minlength=table.num_rows)
@@ -160,8 +183,22 @@ def viewer_samples(
     n_samples: int,
     seed: int,
 ) -> list[dict[str, Any]]:
-    """Up to ``n_samples`` rows (classes taken in turn, random within a class) with their band series in
+    """The time-series viewer's samples: a few rows with their series and predictions.
+
+    Classes are taken in turn, rows at random within a class. Each sample has its band series in
     reflectance, NDVI when B04 and B08 exist, SCL, and the predicted class at each as-of date.
+
+    Args:
+        table: series rows.
+        classes: class names, in the predictor's output order.
+        probabilities: ``[dates, rows, classes]`` of the in-season curve.
+        as_of: the curve's month-days.
+        season_start: month-day the seasons start.
+        n_samples: most samples to give.
+        seed: seed of the choice.
+
+    Returns:
+        The evaluation dict's ``samples`` entry (see the module docstring).
     """
     bands, scales = series_bands(table.schema)
     y_true = class_indices(table, classes=classes)
@@ -211,9 +248,17 @@ def viewer_samples(
 
 
 def end_of_season_month_day(years: Sequence[int] | np.ndarray, *, season_start: str = DEFAULT_START) -> str:
-    """The month-day ``"MM-DD"`` the end-of-season metrics are scored as of: the last day of the season
-    (`season_end`) of the earliest of ``years`` (the same month-day in every season, except 02-28/02-29
-    for seasons starting 1 March).
+    """The month-day ``"MM-DD"`` the end-of-season metrics are scored as of.
+
+    It is the last day of the season (`season_end`) of the earliest of ``years``: the same month-day in
+    every season, except 02-28/02-29 for seasons starting 1 March.
+
+    Args:
+        years: the seasons of the rows.
+        season_start: month-day the seasons start.
+
+    Returns:
+        The month-day.
 
     Raises:
         InputError: no years (an empty table).
@@ -224,8 +269,14 @@ def end_of_season_month_day(years: Sequence[int] | np.ndarray, *, season_start: 
 
 
 def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The in-season curve's best date: ``{"as_of", "overall_accuracy", "macro_f1", "kappa"}`` of the
-    as-of date with the highest macro-F1 (the earliest of equal ones), or None when no date has one.
+    """The in-season curve's best date: the as-of date with the highest macro-F1 (the earliest of equal ones).
+
+    Args:
+        by_as_of_date: the curve's metrics dicts, in season order.
+
+    Returns:
+        ``{"as_of", "overall_accuracy", "macro_f1", "kappa"}`` of that date, or None when no date has a
+        macro-F1.
     """
     best: Mapping[str, Any] | None = None
     for row in by_as_of_date:
@@ -237,9 +288,16 @@ def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> dict[str, Any] | N
 
 
 def importance_dates(as_of: Sequence[str]) -> list[str]:
-    """The as-of dates importance is measured at: early in the season (a third of the way along the curve),
-    its middle (two thirds) and its last date, so a reader sees which bands and periods matter as the season
-    builds up, not only at its end. Fewer dates give each once.
+    """The as-of dates importance is measured at: early in the season, its middle and its last date.
+
+    Early is a third of the way along the curve, the middle two thirds, so a reader sees which bands and
+    periods matter as the season builds up, not only at its end.
+
+    Args:
+        as_of: the curve's month-days, in season order.
+
+    Returns:
+        Up to three month-days; fewer dates give each once.
     """
     if not as_of:
         return []
@@ -276,17 +334,50 @@ def evaluate_predictor(
     targets: Targets | None = None,
     quiet: bool = True,
 ) -> dict[str, Any]:
-    """Everything the report shows about ``predict`` on ``table`` (already restricted to the split to
-    evaluate): end-of-season metrics, in-season curves, importance, accuracy by field or block, map points
-    and viewer samples, as the evaluation dict this module's docstring defines. Bootstrap intervals
-    resample clusters of `resampling_clusters`: every season of a location together, joined with fields
-    across years (``spatial_by="field"``) or with blocks of ``block_size`` (``spatial_by="block"``). A
-    test set too small for its figures to mean something (``sample_size``) is logged as a warning.
-    Importance is measured as of each of ``importance_as_of`` (default `importance_dates` of the curve)
-    with ``importance_repeats`` permutations, so its noise shows beside it.
-    ``bands`` (the model's band order) is checked against the table's when given. ``targets`` gives the
-    class to score each row against as of a date when a label rule depends on the observations (the
-    ARSET No Crop Growing rule); without it every row keeps its label.
+    """Everything the report shows about ``predict`` on ``table``, as the evaluation dict.
+
+    End-of-season metrics, in-season curves, importance, accuracy by field or block, map points and viewer
+    samples, as this module's docstring defines them. Bootstrap intervals resample clusters of
+    `resampling_clusters`: every season of a location together, joined with fields across years
+    (``spatial_by="field"``) or with blocks of ``block_size`` (``spatial_by="block"``). A test set too small
+    for its figures to mean something (``sample_size``) is logged as a warning.
+
+    Args:
+        predict: the predictor.
+        table: series rows, already restricted to the split to evaluate.
+        classes: class names, in the predictor's output order.
+        class_codes: each class's CDL code or None; default: read from the table's ``label_code``.
+        class_colors: each class's colour for classes without a CDL code (the model's label map).
+        bands: the model's band order, checked against the table's when given.
+        as_of: month-days of the in-season curve; default every 15 days 1 April–31 October.
+        season_start: month-day the seasons start.
+        target_f1: the F1 whose earliest date is reported.
+        spatial_by: ``"field"`` or ``"block"``: accuracy groups and bootstrap clusters.
+        block_size: block side in map units (metres), for ``spatial_by="block"``.
+        n_boot: bootstrap replicates.
+        level: confidence level.
+        importance: measure permutation importance by band and by period.
+        importance_repeats: permutations per feature, so importance's noise shows beside it.
+        importance_as_of: month-days importance is measured as of; default `importance_dates` of the curve.
+        course_protocol: add the ARSET course's window protocol (`course_windows`).
+        n_viewer_samples: samples for the time-series viewer.
+        max_map_points: most test points on the map.
+        config: the run's resolved config.
+        leakage_audit: the split's leakage audit.
+        extra_summary: more ``data`` entries (run, model, split...).
+        title: the report's title.
+        seed: seed of the bootstrap, permutations and choices.
+        targets: the class to score each row against as of a date when a label rule depends on the
+            observations (the ARSET No Crop Growing rule); None: every row keeps its label.
+        quiet: hide progress bars.
+
+    Returns:
+        The evaluation dict, JSON-ready (NaN as None).
+
+    Raises:
+        InputError: bands that differ from the model's, an unknown ``spatial_by``, class codes that do not
+            match the classes, a non-positive block size, labels the model does not know, bad as-of dates,
+            or a predictor output of the wrong shape.
     """
     if bands is not None and list(series_bands(table.schema)[0]) != list(bands):
         raise InputError(
@@ -357,7 +448,7 @@ def evaluate_predictor(
     crs = table.column("crs")[0].as_py() if "crs" in table.column_names else None
     rng = np.random.default_rng(seed)
     shown = np.sort(rng.permutation(table.num_rows)[:max_map_points])
-    return _null_nan(
+    evaluation: dict[str, Any] = _null_nan(
         {
             "schema_version": SCHEMA_VERSION,
             "title": title,
@@ -401,12 +492,11 @@ def evaluate_predictor(
             ),
         }
     )
+    return evaluation
 
 
 def _null_nan(value: Any) -> Any:
-    """``value`` with every NaN float replaced by None (JSON null): coordinates of imported series without
-    x/y, and any other undefined number.
-    """
+    """``value`` with every NaN float (coordinates missing, undefined numbers) replaced by None (JSON null)."""
     if isinstance(value, float) and value != value:
         return None
     if isinstance(value, dict):
@@ -417,14 +507,32 @@ def _null_nan(value: Any) -> Any:
 
 
 def write_evaluation(evaluation: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write an evaluation dict as JSON (strict: no NaN) atomically: temporary name, then rename."""
+    """Write an evaluation dict as JSON (strict: no NaN), atomically (`inseason.storage.write_bytes`).
+
+    Args:
+        evaluation: the evaluation dict.
+        path: the JSON file to write.
+
+    Returns:
+        The path written.
+    """
     path = Path(path)
     write_bytes(path, json.dumps(evaluation, allow_nan=False, indent=1).encode("utf-8"))
     return path
 
 
 def read_evaluation(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read an evaluation JSON written by `write_evaluation`; clear errors for a missing or foreign file."""
+    """Read an evaluation JSON written by `write_evaluation`.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The evaluation dict.
+
+    Raises:
+        InputError: the file is missing, not JSON, or not an evaluation of `SCHEMA_VERSION`.
+    """
     try:
         evaluation = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
