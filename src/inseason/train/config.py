@@ -145,10 +145,10 @@ def train_config(
     if preset is not None:
         if preset not in TRAIN_PRESETS:
             raise InputError(f"unknown training preset {preset!r}: choose one of {', '.join(TRAIN_PRESETS)}")
-        for key, value in _flatten(TRAIN_PRESETS[preset]).items():
+        for key, value in dotted_options(TRAIN_PRESETS[preset]).items():
             _set_dotted(values, key, value)
     if path is not None:
-        for key, value in _flatten(load_yaml(Path(path))).items():
+        for key, value in dotted_options(load_yaml(Path(path))).items():
             _set_dotted(values, key, value)
     for key, value in (overrides or {}).items():
         _set_dotted(values, key, value)
@@ -160,13 +160,23 @@ def train_config(
         raise InputError(f"invalid training option {where}: {first['msg']}") from None
 
 
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted keys of a nested mapping (``model.params`` stays one value so models keep their own keys)."""
+def dotted_options(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested options into the dotted keys `train_config` takes as overrides.
+
+    ``model.params`` stays one value, so a model keeps its own keys.
+
+    Args:
+        values: nested options (a preset, a YAML file's content, ``TrainConfig.model_dump(mode="json")``).
+        prefix: the dotted prefix of ``values``'s keys.
+
+    Returns:
+        Dotted key → value.
+    """
     flat: dict[str, Any] = {}
     for key, value in values.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping) and dotted != "model.params":
-            flat.update(_flatten(value, dotted + "."))
+            flat.update(dotted_options(value, dotted + "."))
         else:
             flat[dotted] = value
     return flat

@@ -46,7 +46,7 @@ from inseason.storage import atomic_path
 from inseason.train.bundle import load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
 from inseason.train.classical import fit_trees
-from inseason.train.config import TrainConfig, train_config
+from inseason.train.config import TrainConfig, dotted_options, train_config
 from inseason.train.datamodule import SeriesDataModule
 from inseason.train.module import CropTypeModule
 from inseason.train.predict import Predictor
@@ -199,7 +199,7 @@ def train(
     """
     if overrides:
         base = (config or TrainConfig()).model_dump(mode="json")
-        config = train_config(overrides={**_dotted(base), **overrides})
+        config = train_config(overrides={**dotted_options(base), **overrides})
     config = config or TrainConfig()
     out = Path(out)
     store = (
@@ -524,16 +524,6 @@ def _write_summary(out: Path, summary: RunSummary) -> RunSummary:
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(asdict(summary), indent=2))
     return summary
-
-
-def _dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping) and f"{prefix}{key}" != "model.params":
-            flat.update(_dotted(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 @contextmanager
