@@ -43,12 +43,29 @@ def test_version() -> None:
     assert result.exit_code == 0 and result.stdout.strip() == f"inseason {inseason.__version__}"
 
 
-@pytest.mark.parametrize("verb", sorted(typer.main.get_command(app).commands))
+def _verbs(group: Any = None, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every verb of the app, a group's subcommands (``bench train``) included, as its words."""
+    group = typer.main.get_command(app) if group is None else group
+    found = []
+    for name, command in group.commands.items():
+        found.append((*path, name))
+        found += _verbs(command, (*path, name)) if hasattr(command, "commands") else []
+    return sorted(found)
+
+
+@pytest.mark.parametrize("verb", [" ".join(words) for words in _verbs()])
 def test_every_verb_has_help(verb: str) -> None:
-    result = runner.invoke(app, [verb, "--help"])
+    result = runner.invoke(app, [*verb.split(), "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 5
     assert "<bool>" not in result.stdout  # flags take no value: none is shown
+    # a verb's docstring is its help up to the form feed; the Args: section after it stays out of help
+    assert "Args:" not in result.stdout and "Raises:" not in result.stdout and "\f" not in result.stdout
+
+
+def test_the_verb_list_shows_no_docstring_sections() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "Args:" not in result.stdout and "\f" not in result.stdout
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
