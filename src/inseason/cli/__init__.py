@@ -1,8 +1,9 @@
 """The ``inseason`` command line: one verb per pipeline stage, each a thin wrapper over a function.
 
-The verbs live by group (`inseason.cli.world`, `~inseason.cli.data`, `~inseason.cli.model`,
-`~inseason.cli.report`, `~inseason.cli.demo`, `~inseason.cli.bench`), what they share in
-`inseason.cli.common`; this module makes the app, registers them in the pipeline's order, and runs it.
+This module makes the app, registers the verbs in the pipeline's order and runs it. The verbs live by group:
+`inseason.cli.world` (synth, serve), `inseason.cli.data` (labels to split), `inseason.cli.model` (models,
+train, evaluate, predict), `inseason.cli.report`, `inseason.cli.demo` and `inseason.cli.bench`; what they
+share (help at a fixed width, the consoles, the options several verbs take) is in `inseason.cli.common`.
 """
 
 from __future__ import annotations
