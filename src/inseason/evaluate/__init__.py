@@ -1,9 +1,9 @@
-"""Evaluation: metrics with grouped bootstrap intervals, area-weighted accuracy, accuracy by calendar
-as-of date, permutation importance by band and period, accuracy across space (DESIGN §1, §3).
+"""Evaluation of a crop-type predictor on a test split (DESIGN §1, §3).
 
-Everything works from a predictor callable ``predict(table, *, as_of) -> probabilities`` (the protocol
-`inseason.evaluate.predictor.PredictFn`; `inseason.train.Predictor` is the bundle-backed class), so no
-trained model is needed to test it.
+Metrics with grouped bootstrap intervals, area-weighted accuracy, accuracy by calendar as-of date,
+permutation importance by band and period, accuracy across space. Everything works from a predictor
+callable ``predict(table, *, as_of) -> probabilities`` (the protocol `inseason.evaluate.predictor.PredictFn`;
+`inseason.train.Predictor` is the bundle-backed class), so no trained model is needed to test it.
 """
 
 from inseason.evaluate.area import area_weighted_accuracy

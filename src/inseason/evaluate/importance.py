@@ -1,7 +1,7 @@
-"""Which bands and which weeks separate the classes: permutation importance on series tables, and the
-attention profile of attention models by day of season.
+"""Which bands and which weeks separate the classes: permutation importance and attention profiles.
 
-Permuting destroys one kind of information while keeping the rest of the data realistic: observations are
+Permutation importance works on series tables; the attention profile of attention models is by day of
+season. Permuting destroys one kind of information while keeping the rest of the data realistic: observations are
 shuffled across samples only within the same date bin (default 5 days, one revisit), so every series keeps
 its acquisition dates and the seasonal course of the other bands. The importance is the drop of a metric
 (macro-F1 by default) from the unpermuted score, averaged over repeats.
@@ -31,6 +31,7 @@ from inseason.tables import series_bands
 def _score(
     predict: PredictFn, table: pa.Table, y_true: np.ndarray, *, as_of: np.ndarray, n_classes: int, metric: str
 ) -> float:
+    """``metric`` of ``predict`` on ``table`` as of each row's ``as_of`` day (0 where undefined)."""
     y_pred = predict_at(predict, table, end_day=as_of, n_classes=n_classes).argmax(axis=1)
     value = summary_from_confusion(confusion_matrix(y_true, y_pred, n_classes=n_classes))[metric]
     return float(np.nan_to_num(value))
@@ -39,8 +40,17 @@ def _score(
 def permute_within_bins(
     flat: FlatSeries, *, selected: np.ndarray, bands: np.ndarray | None, bin_days: int, rng: np.random.Generator
 ) -> FlatSeries:
-    """``flat`` with the ``selected`` observations' values (only ``bands`` columns, or whole observations
-    with their SCL when None) shuffled among the selected observations of the same date bin.
+    """``flat`` with the ``selected`` observations' values shuffled among those of the same date bin.
+
+    Args:
+        flat: the observations.
+        selected: which observations take part.
+        bands: the band columns to shuffle; None shuffles whole observations with their SCL.
+        bin_days: width of a date bin in days (bins aligned on `inseason.season.EPOCH`).
+        rng: the random generator.
+
+    Returns:
+        The permuted observations (rows and days unchanged).
     """
     index = np.flatnonzero(selected)
     bins = flat.day[index] // bin_days
@@ -50,8 +60,8 @@ def permute_within_bins(
     scl = flat.scl
     if bands is None:
         values[in_order] = flat.values[shuffled]
-        if scl is not None:
-            scl = scl.copy()
+        if flat.scl is not None:
+            scl = flat.scl.copy()
             scl[in_order] = flat.scl[shuffled]
     else:
         values[np.ix_(in_order, bands)] = flat.values[np.ix_(shuffled, bands)]
@@ -73,10 +83,31 @@ def permutation_importance(
     seed: int = 0,
     quiet: bool = True,
 ) -> dict[str, Any]:
-    """Permutation importance per band (``by="band"``) or per period of ``period_days`` from the season
-    start (``by="period"``) of a predictor at the as-of month-day ``as_of``: the mean and standard
-    deviation over ``n_repeats`` of the drop in ``metric`` when that band's values (or that period's
-    observations) are shuffled across samples within date bins.
+    """Permutation importance of each band, or of each period of the season, for a predictor as of a date.
+
+    A feature's importance is the mean and standard deviation over ``n_repeats`` of the drop in ``metric``
+    when that band's values (or that period's observations) are shuffled across samples within date bins.
+
+    Args:
+        predict: the predictor.
+        table: series rows to score.
+        classes: class names, in the predictor's output order.
+        by: ``"band"`` or ``"period"`` (periods of ``period_days`` from the season start).
+        as_of: month-day the predictor sees the series up to.
+        season_start: month-day the seasons start.
+        period_days: length of a period, for ``by="period"``.
+        bin_days: width of the date bins observations are shuffled within.
+        n_repeats: permutations per feature.
+        metric: the summary metric whose drop is measured (``"macro_f1"``, ``"overall_accuracy"``...).
+        seed: seed of the permutations.
+        quiet: hide the progress bar.
+
+    Returns:
+        ``{"by", "metric", "as_of", "baseline", "n_repeats", "features": [{"name", "importance", "std",
+        "n_observations"}]}``.
+
+    Raises:
+        InputError: an unknown ``by`` or ``metric``, a setting below 1, or a bad as-of date or label.
     """
     if by not in ("band", "period"):
         raise InputError(f"importance by {by!r}: choose 'band' or 'period'")
@@ -91,6 +122,7 @@ def permutation_importance(
     flat = flatten_series(table)
     first_day = np.array([season_start_day(int(y), season_start) for y in years])
     day_of_season = flat.day - first_day[flat.row]
+    features: list[tuple[str, np.ndarray, np.ndarray | None]]
     if by == "band":
         names, _ = series_bands(table.schema)
         features = [(name, np.ones(flat.day.size, dtype=bool), np.array([b])) for b, name in enumerate(names)]
@@ -136,9 +168,19 @@ def permutation_importance(
 def attention_profile(
     day_of_season: np.ndarray, weights: np.ndarray, mask: np.ndarray, *, bin_days: int = 15
 ) -> dict[str, list[float]]:
-    """Share of all attention weight falling in each ``bin_days`` period of the season from an attention model's
-    ``attention(values, mask, doy)`` output ``[B, T]`` and its inputs' ``doy`` and ``mask``: which dates
-    the model looks at. Periods are labelled by their first day of season.
+    """Share of all attention weight falling in each ``bin_days`` period of the season: which dates a model looks at.
+
+    Args:
+        day_of_season: ``[B, T]`` day of season of each input step (the batch's ``doy``).
+        weights: ``[B, T]`` an attention model's ``attention(values, mask, doy)`` output.
+        mask: ``[B, T]`` which steps are observations.
+        bin_days: length of a period.
+
+    Returns:
+        ``{"day_of_season": [first day of each period with observations], "weight": [its share]}``.
+
+    Raises:
+        InputError: the three arrays differ in shape.
     """
     doy, w, m = np.asarray(day_of_season), np.asarray(weights, dtype=np.float64), np.asarray(mask, dtype=bool)
     if not doy.shape == w.shape == m.shape:

@@ -25,19 +25,51 @@ class PredictFn(Protocol):
     Implementations use only observations dated up to ``as_of``.
     """
 
-    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray: ...
+    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray:
+        """Class probabilities of ``table``'s rows from their observations up to ``as_of``.
+
+        Args:
+            table: series rows (already cut to ``as_of`` by evaluation).
+            as_of: the as-of date.
+
+        Returns:
+            ``[rows, classes]`` probabilities.
+        """
+        ...
 
 
 class Targets(Protocol):
-    """Class indices ``[rows]`` to score a series table's rows against as of ``as_of``, where a label rule
-    depends on the observations up to that day (the ARSET No Crop Growing rule).
+    """A label rule: the class to score each row against as of a date.
+
+    For labels that depend on the observations up to that day (the ARSET No Crop Growing rule).
     """
 
-    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray: ...
+    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray:
+        """Class indices of ``table``'s rows as of ``as_of``.
+
+        Args:
+            table: series rows.
+            as_of: the as-of date.
+
+        Returns:
+            ``[rows]`` class indices.
+        """
+        ...
 
 
 def class_indices(table: pa.Table, *, classes: Sequence[str]) -> np.ndarray:
-    """Index into ``classes`` of each row's ``label``; labels the model does not know are refused."""
+    """Index into ``classes`` of each row's ``label``.
+
+    Args:
+        table: series rows with ``label``.
+        classes: the model's class names, in output order.
+
+    Returns:
+        The int64 class index of each row.
+
+    Raises:
+        InputError: the table has no rows, or labels the model does not know.
+    """
     if table.num_rows == 0:
         raise InputError(
             "the series table has no rows to evaluate: the split has no test samples "
@@ -55,8 +87,20 @@ def class_indices(table: pa.Table, *, classes: Sequence[str]) -> np.ndarray:
 
 
 def checked_probabilities(probabilities: np.ndarray, *, n_rows: int, n_classes: int) -> np.ndarray:
-    """The predictor's output as float64 ``[n_rows, n_classes]``, refusing other shapes or non-finite values
-    (a bundle whose label map differs from the evaluation classes shows up here).
+    """The predictor's output as float64 ``[n_rows, n_classes]``, checked.
+
+    A bundle whose label map differs from the evaluation classes shows up here.
+
+    Args:
+        probabilities: what the predictor returned.
+        n_rows: rows it was given.
+        n_classes: classes of the evaluation.
+
+    Returns:
+        The probabilities as float64.
+
+    Raises:
+        InputError: another shape, or non-finite values.
     """
     p = np.asarray(probabilities, dtype=np.float64)
     if p.shape != (n_rows, n_classes):

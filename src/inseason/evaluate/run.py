@@ -44,10 +44,30 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate the bundle in ``run`` on the rows of ``series`` whose split is ``split``.
 
-    Writes the evaluation dict (`inseason.evaluate.evaluation`) to ``out`` (default
-    ``run/evaluation.json``) and returns it. The split's leakage audit (stored in the table by
-    `inseason split`) goes into the evaluation so the report shows it. A test set too small for its
-    figures to mean something is logged as a warning by `evaluate_predictor`.
+    Writes the evaluation dict (`inseason.evaluate.evaluation`) to ``out``. The split's leakage audit
+    (stored in the table by `inseason split`) goes into the evaluation so the report shows it. A test set
+    too small for its figures to mean something is logged as a warning by `evaluate_predictor`.
+
+    Args:
+        run: the training run folder holding the model bundle.
+        series: the split series table.
+        split: the split to evaluate.
+        as_of: month-days of the in-season curve; default every 15 days 1 April–31 October.
+        target_f1: the F1 whose earliest date is reported.
+        by: ``"field"`` or ``"block"``: accuracy groups and bootstrap clusters.
+        block_size: block side in metres, for ``by="block"``.
+        course_protocol: add the ARSET course's window protocol.
+        n_boot: bootstrap replicates.
+        seed: seed of the bootstrap and permutations.
+        out: where to write the evaluation; default ``run/evaluation.json``.
+        quiet: hide progress bars.
+
+    Returns:
+        The evaluation dict.
+
+    Raises:
+        InputError: the table has no split column or no rows in ``split``, labels the model does not know,
+            or bad evaluation options.
     """
     run, series = Path(run), Path(series)
     bundle = load_bundle(run)
@@ -93,9 +113,7 @@ def evaluate_run(
 
 
 def _cdl_code(label: LabelClass) -> int | None:
-    """The CDL code a class stands for: the source code whose CDL name is the class's name (a class that
-    merges several codes, such as Other, or a user's own label has none).
-    """
+    """The CDL code a class stands for: the code whose CDL name is its name (None for Other or own labels)."""
     for code in label.codes:
         if code in cdl_classes() and cdl_classes()[code].name.casefold() == label.name.casefold():
             return code
@@ -107,6 +125,7 @@ def _window_targets(bundle: Bundle) -> Callable[..., np.ndarray]:
     predictor = Predictor(bundle)
 
     def targets(table: pa.Table, *, as_of: dt.date) -> np.ndarray:
+        """Each row's class as of ``as_of`` under the window rule."""
         return predictor.window_targets(decode_series(table, season=bundle.season_start), as_of=as_of)
 
     return targets
@@ -114,13 +133,14 @@ def _window_targets(bundle: Bundle) -> Callable[..., np.ndarray]:
 
 def _attention(bundle: Bundle, rows: pa.Table, *, max_rows: int = 4096) -> dict[str, list[float]] | None:
     """Share of an attention model's attention by period of the season, over the rows at season's end."""
-    if not hasattr(bundle.network, "attention"):
+    attention = getattr(bundle.network, "attention", None)  # only attention models have one
+    if not callable(attention):
         return None
     store = decode_series(rows, season=bundle.season_start)
     index = np.arange(min(len(store), max_rows), dtype=np.int64)
     batch = build_batch(store, index, bundle.spec, as_of=np.full(index.size, SEASON_END, np.int64))
     with torch.no_grad():
-        weights = bundle.network.attention(
+        weights = attention(
             torch.from_numpy(batch.values), torch.from_numpy(batch.mask), torch.from_numpy(batch.doy)
         ).numpy()
     return attention_profile(batch.doy, weights, batch.mask)

@@ -17,8 +17,20 @@ _REFERENCE_YEAR = 2001
 
 
 def as_of_schedule(*, first: str = "04-01", last: str = "10-31", every_days: int = 15) -> list[str]:
-    """Month-days from ``first`` to ``last`` (inclusive) every ``every_days`` days: the default is the
-    1 April to 31 October schedule of DESIGN §3.
+    """Month-days from ``first`` to ``last`` (inclusive) every ``every_days`` days.
+
+    The default is the 1 April to 31 October schedule of DESIGN §3.
+
+    Args:
+        first: the first month-day (``"MM-DD"``).
+        last: the last month-day.
+        every_days: days between dates.
+
+    Returns:
+        The month-days, in order.
+
+    Raises:
+        InputError: a step below 1, a malformed month-day, or ``last`` before ``first``.
     """
     if every_days < 1:
         raise InputError(f"as-of step of {every_days} days: use a step of at least 1 day")
@@ -31,12 +43,32 @@ def as_of_schedule(*, first: str = "04-01", last: str = "10-31", every_days: int
 
 
 def season_end(year: int, *, start: str = DEFAULT_START) -> dt.date:
-    """Last day of season ``year``."""
+    """Last day of season ``year``.
+
+    Args:
+        year: the season.
+        start: month-day the seasons start.
+
+    Returns:
+        The day before season ``year + 1`` starts.
+    """
     return season_start(year + 1, start) - dt.timedelta(days=1)
 
 
 def resolve_as_of(month_day: str, year: int, *, start: str = DEFAULT_START) -> dt.date:
-    """The date with this month-day inside season ``year`` (seasons starting ``start``)."""
+    """The date with this month-day inside season ``year``.
+
+    Args:
+        month_day: ``"MM-DD"``.
+        year: the season.
+        start: month-day the seasons start.
+
+    Returns:
+        The date.
+
+    Raises:
+        InputError: a malformed month-day, or one that falls outside the season.
+    """
     month, day = parse_month_day(month_day, what="as-of date")
     first, last = season_start(year, start), season_end(year, start=start)
     for candidate_year in (year, year - 1):
@@ -52,7 +84,19 @@ def resolve_as_of(month_day: str, year: int, *, start: str = DEFAULT_START) -> d
 
 
 def check_schedule(month_days: Sequence[str], years: Sequence[int], *, start: str = DEFAULT_START) -> list[str]:
-    """``month_days`` in season order after checking each resolves in every season of ``years``."""
+    """``month_days`` in season order, after checking each resolves in every season of ``years``.
+
+    Args:
+        month_days: as-of month-days, each given once.
+        years: the seasons of the rows.
+        start: month-day the seasons start.
+
+    Returns:
+        The month-days sorted in season order.
+
+    Raises:
+        InputError: no month-days, a repeated one, or one outside a season.
+    """
     if not month_days:
         raise InputError("no as-of dates given: give at least one month-day like 07-01")
     if len(set(month_days)) != len(month_days):

@@ -19,9 +19,11 @@ _SERIES_COLUMNS = ("dates", "values", "scl")
 
 @dataclass(frozen=True)
 class FlatSeries:
-    """Observations of all rows, concatenated: ``row[k]`` is the table row of observation ``k``,
-    ``day[k]`` its date as days since 1970-01-01, ``values[k]`` its band values ``[C]`` and ``scl[k]``
-    its scene classification (None when the table has no SCL).
+    """Observations of all rows of a series table, concatenated.
+
+    ``row[k]`` is the table row of observation ``k``, ``day[k]`` its date as days since
+    `inseason.season.EPOCH`, ``values[k]`` its band values ``[C]`` and ``scl[k]`` its scene classification
+    (None when the table has no SCL).
     """
 
     row: np.ndarray
@@ -36,6 +38,7 @@ class FlatSeries:
 
 
 def _flat_list(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Offsets (from 0) and flat values of a list column that has no null rows."""
     array = column.combine_chunks()
     if array.null_count:
         raise InputError(f"series column {column.type} has null rows: every series row needs its list")
@@ -44,7 +47,17 @@ def _flat_list(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
 
 
 def flatten_series(table: pa.Table) -> FlatSeries:
-    """The observations of a series table as flat arrays (see `FlatSeries`)."""
+    """The observations of a series table as flat arrays.
+
+    Args:
+        table: series rows with ``dates`` and ``values`` (and ``scl``, kept when complete).
+
+    Returns:
+        The observations (see `FlatSeries`).
+
+    Raises:
+        InputError: missing columns, null rows, or rows whose dates and values differ in length.
+    """
     missing = [name for name in ("dates", "values") if name not in table.column_names]
     if missing:
         raise InputError(f"series table lacks columns {missing}: write it with inseason series or import")
@@ -65,8 +78,15 @@ def flatten_series(table: pa.Table) -> FlatSeries:
 
 
 def rebuild_series(table: pa.Table, flat: FlatSeries, *, keep: np.ndarray | None = None) -> pa.Table:
-    """``table`` with its ragged columns replaced by ``flat`` (optionally only observations where
-    ``keep`` is True); observations must stay grouped by row in row order.
+    """``table`` with its ragged columns replaced by ``flat``, same schema, metadata and row order.
+
+    Args:
+        table: the series table ``flat`` came from.
+        flat: its observations, edited; they must stay grouped by row in row order.
+        keep: which observations to keep; None keeps all.
+
+    Returns:
+        The rebuilt table.
     """
     if keep is not None:
         flat = FlatSeries(
@@ -95,8 +115,15 @@ def rebuild_series(table: pa.Table, flat: FlatSeries, *, keep: np.ndarray | None
 
 
 def observation_window(table: pa.Table, *, start_day: np.ndarray | None = None, end_day: np.ndarray) -> pa.Table:
-    """``table`` keeping only observations with ``start_day[row] <= date <= end_day[row]`` (days since
-    1970-01-01, one bound per row; no lower bound when ``start_day`` is None).
+    """``table`` keeping only each row's observations between its own bounds (inclusive).
+
+    Args:
+        table: series rows.
+        start_day: first day kept per row (days since `inseason.season.EPOCH`); None for no lower bound.
+        end_day: last day kept per row.
+
+    Returns:
+        The table with its series cut.
     """
     flat = flatten_series(table)
     keep = flat.day <= np.asarray(end_day)[flat.row]

@@ -23,8 +23,22 @@ def accuracy_by_group(
     y: np.ndarray,
     classes: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """Per group (field or block id): sample count, correct count, accuracy, centre (mean x, y) and the
-    most frequent true class; sorted by group id. Samples without a group id are left out.
+    """Accuracy of each group of samples (a field or a block), with its centre for a map.
+
+    Args:
+        y_true: true class index of each sample.
+        y_pred: predicted class index of each sample.
+        groups: group id of each sample (field id or block name); None or NaN: in no group, left out.
+        x: x coordinate of each sample.
+        y: y coordinate of each sample.
+        classes: class names.
+
+    Returns:
+        One ``{"group", "n", "correct", "accuracy", "x", "y", "majority_label"}`` per group, sorted by
+        group id: sample and correct counts, the centre (mean x, y) and the most frequent true class.
+
+    Raises:
+        InputError: the arrays differ in length.
     """
     group = np.asarray(groups, dtype=object)
     n = len(y_true)
