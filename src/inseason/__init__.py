@@ -15,8 +15,19 @@ __all__ = ["__version__", "load_model"]
 
 
 def load_model(path: str | os.PathLike[str]) -> Bundle:
-    """Load a model bundle (a run folder or a bundle folder): the network in eval mode with its band order,
-    label map, normalisation and input recipe. Reads JSON and safetensors only, never a pickle.
+    """Load a model bundle: the network in eval mode with its band order, label map, normalisation and recipe.
+
+    Reads JSON and safetensors only, never a pickle.
+
+    Args:
+        path: a run folder or a bundle folder.
+
+    Returns:
+        The bundle.
+
+    Raises:
+        InputError: the folder holds no bundle, another format or format version, or weights that do not fit
+            the recorded architecture.
     """
     from inseason.train.bundle import load_bundle
 

@@ -32,9 +32,22 @@ def write_cog(
     tags: Mapping[str, str] | None = None,
     band_descriptions: tuple[str, ...] | None = None,
 ) -> int:
-    """Write ``data`` ((rows, cols) or (bands, rows, cols)) as a deflate COG at ``path``; return its size.
+    """Write ``data`` as a deflate COG at ``path``, atomically (temporary name, then rename).
 
-    ``resampling`` is the overview resampling (``AVERAGE`` for reflectance, ``NEAREST`` for classes).
+    Args:
+        path: the file to write.
+        data: the pixels, (rows, cols) or (bands, rows, cols).
+        crs: the CRS, an EPSG code or any text GDAL reads.
+        transform: the affine transform of the pixel grid.
+        nodata: the nodata value, or None for none.
+        block_size: the side of the COG's tiles, pixels.
+        resampling: the overview resampling (``AVERAGE`` for reflectance, ``NEAREST`` for classes).
+        colormap: a colour table for band 1 (class maps; the predictor is then off).
+        tags: GeoTIFF metadata tags.
+        band_descriptions: a description per band.
+
+    Returns:
+        The size of the written file, bytes.
     """
     array = data[None] if data.ndim == 2 else data
     path = Path(path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -46,7 +46,7 @@ class StageRequest(StrictModel):
             InputError: a value has the wrong type or is out of range (the message names the option), or a
                 validator of the request refused the combination.
         """
-        return cast(Self, validated(cls, **values))
+        return validated(cls, **values)
 
 
 class SynthConfig(StrictModel):
@@ -80,6 +80,8 @@ class SynthConfig(StrictModel):
             raise ValueError(f"block_size={self.block_size} must be 128, 256, 512 or 1024")
         return self
 
+
+_Model = TypeVar("_Model", bound=StrictModel)
 
 SYNTH_SIZES: dict[str, dict[str, Any]] = {
     # tiny and small use scaled-down tiles so unit tests take seconds; demo and large use the
@@ -126,15 +128,37 @@ SYNTH_SIZES: dict[str, dict[str, Any]] = {
 
 
 def synth_config(size: str = "tiny", **overrides: Any) -> SynthConfig:
-    """Resolve a named world size plus overrides (``None`` values are ignored) into a validated config."""
+    """Resolve a named world size plus overrides into a validated config.
+
+    Args:
+        size: the named world size (tiny, small, demo, large) whose values come first.
+        **overrides: `SynthConfig` fields that replace the size's (``None`` values are ignored).
+
+    Returns:
+        The validated config.
+
+    Raises:
+        InputError: an unknown size, or an override of the wrong type or out of range.
+    """
     if size not in SYNTH_SIZES:
         raise InputError(f"unknown world size {size!r}: choose one of {', '.join(SYNTH_SIZES)}")
     values = {**SYNTH_SIZES[size], **{k: v for k, v in overrides.items() if v is not None}}
     return validated(SynthConfig, size=size, **values)
 
 
-def validated(model: type[StrictModel], **values: Any) -> Any:
-    """Build ``model`` from values, turning a pydantic error into one line naming the bad key."""
+def validated(model: type[_Model], **values: Any) -> _Model:
+    """Build ``model`` from values, turning a pydantic error into one line naming the bad key.
+
+    Args:
+        model: the config model to build.
+        **values: its fields.
+
+    Returns:
+        The validated model.
+
+    Raises:
+        InputError: a value has the wrong type or is out of range (the message names the first such key).
+    """
     try:
         return model(**values)
     except ValidationError as exc:
@@ -144,7 +168,17 @@ def validated(model: type[StrictModel], **values: Any) -> Any:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping of options, with a clear error for a missing or malformed file."""
+    """Read a YAML mapping of options, with a clear error for a missing or malformed file.
+
+    Args:
+        path: the YAML file.
+
+    Returns:
+        The mapping of option: value.
+
+    Raises:
+        InputError: the file does not exist, is not valid YAML, or does not hold a mapping.
+    """
     try:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
@@ -157,6 +191,11 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def dump_yaml(model: BaseModel, path: Path) -> None:
-    """Write the resolved config next to an output (atomically)."""
+    """Write the resolved config next to an output (atomically), so a run can be repeated exactly.
+
+    Args:
+        model: the resolved config.
+        path: the YAML file to write.
+    """
     with storage.atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False))

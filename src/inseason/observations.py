@@ -1,5 +1,7 @@
-"""The observations dataset on disk (DESIGN §2): one immutable part file per scene, partitioned by season
-year and tile, and a manifest of finished scenes that makes extraction resumable.
+"""The observations dataset on disk (DESIGN §2): one immutable part file per scene, and a manifest.
+
+The parts are partitioned by season year and tile; the manifest of finished scenes makes extraction
+resumable.
 
 ::
 
@@ -49,17 +51,44 @@ _PART = re.compile(r"/year=[^/]+/tile=[^/]+/part-(?P<scene>[^/]+)\.parquet$")
 
 
 def part_uri(root: str | os.PathLike[str], year: int, tile: str, scene_id: str) -> str:
-    """Where the observations of one scene live, under a folder path or an ``s3://`` prefix."""
+    """Where the observations of one scene live, under a folder path or an ``s3://`` prefix.
+
+    Args:
+        root: the observations folder or prefix.
+        year: the season year.
+        tile: the tile name.
+        scene_id: the scene id.
+
+    Returns:
+        ``ROOT/year=YEAR/tile=TILE/part-SCENE.parquet``.
+    """
     return join_uri(root, f"year={year}", f"tile={tile}", f"part-{scene_id}.parquet")
 
 
 def part_path(root: Path, year: int, tile: str, scene_id: str) -> Path:
-    """Where the observations of one scene live in a local folder."""
+    """Where the observations of one scene live in a local folder.
+
+    Args:
+        root: the observations folder.
+        year: the season year.
+        tile: the tile name.
+        scene_id: the scene id.
+
+    Returns:
+        ``ROOT/year=YEAR/tile=TILE/part-SCENE.parquet``.
+    """
     return Path(part_uri(root, year, tile, scene_id))
 
 
 def write_part(path: str | os.PathLike[str], table: pa.Table, *, scene_id: str, bytes_read: int) -> None:
-    """Write one scene's observations atomically, with its scene id and cost in the schema metadata."""
+    """Write one scene's observations atomically, with its scene id and cost in the schema metadata.
+
+    Args:
+        path: the part's path or ``s3://`` URI (`part_uri`).
+        table: the scene's observations (the ``tile`` column is dropped: it lives in the path).
+        scene_id: the scene id, stored as ``inseason:scene_id``.
+        bytes_read: the bytes read to extract them, stored as ``inseason:bytes_read``.
+    """
     schema = with_metadata(OBSERVATIONS, scene_id=scene_id, bytes_read=str(bytes_read))
     buffer = pa.BufferOutputStream()
     pq.write_table(table.cast(schema).drop_columns(["tile"]), buffer)
@@ -67,7 +96,14 @@ def write_part(path: str | os.PathLike[str], table: pa.Table, *, scene_id: str, 
 
 
 def read_manifest(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Finished scenes by id: the manifest's lines, plus complete parts whose line a kill cut off."""
+    """Finished scenes by id: the manifest's lines, plus complete parts whose line a kill cut off.
+
+    Args:
+        root: the observations folder or ``s3://`` prefix.
+
+    Returns:
+        Each finished or skipped scene's manifest entry, by scene id.
+    """
     entries: dict[str, dict[str, Any]] = {}
     manifest = join_uri(root, MANIFEST)
     if exists(manifest):
@@ -98,6 +134,9 @@ def remove_leftovers(root: str | os.PathLike[str]) -> None:
     Readers never see either (pyarrow datasets skip dot-files; :func:`read_manifest` skips bad lines), but
     a line cut short would glue itself to the next one appended. Call it only when no other run writes here.
     On S3 there is nothing to tidy: an object appears only complete, the manifest included.
+
+    Args:
+        root: the observations folder or ``s3://`` prefix.
     """
     if is_s3(root):
         return
@@ -113,12 +152,27 @@ def remove_leftovers(root: str | os.PathLike[str]) -> None:
 
 
 def append_manifest(root: str | os.PathLike[str], entry: dict[str, Any]) -> None:
-    """Record a finished or skipped scene (one JSON line, flushed to disk)."""
+    """Record a finished or skipped scene (one JSON line, flushed to disk).
+
+    Args:
+        root: the observations folder or ``s3://`` prefix.
+        entry: the scene's manifest entry (``scene_id``, ``status``, ...).
+    """
     append_line(join_uri(root, MANIFEST), json.dumps(entry, sort_keys=True))
 
 
 def observations_dataset(path: str | os.PathLike[str]) -> pads.Dataset:
-    """The observations dataset as a pyarrow dataset with ``year`` and ``tile`` from the partitioning."""
+    """The observations dataset as a pyarrow dataset with ``year`` and ``tile`` from the partitioning.
+
+    Args:
+        path: the observations folder or ``s3://`` prefix.
+
+    Returns:
+        The dataset (nothing is read yet).
+
+    Raises:
+        InputError: ``path`` holds no observations dataset (no ``_extract.json``).
+    """
     if not exists(join_uri(path, SETTINGS)):
         raise InputError(f"{path} is not an observations dataset (no {SETTINGS}): make one with `inseason extract`")
     fs, root = filesystem(path)
@@ -126,6 +180,16 @@ def observations_dataset(path: str | os.PathLike[str]) -> pads.Dataset:
 
 
 def read_observations(path: str | os.PathLike[str]) -> pa.Table:
-    """All observations, sorted by point, date and scene (the order does not depend on the engine)."""
+    """All observations, sorted by point, date and scene (the order does not depend on the engine).
+
+    Args:
+        path: the observations folder or ``s3://`` prefix.
+
+    Returns:
+        The observations, with ``year`` and ``tile`` from the partition paths.
+
+    Raises:
+        InputError: ``path`` holds no observations dataset.
+    """
     table = observations_dataset(path).to_table(columns=[*OBSERVATIONS.names, "year"])
     return table.sort_by([("point_id", "ascending"), ("date", "ascending"), ("scene_id", "ascending")])

@@ -1,5 +1,7 @@
-"""What a person sees while a stage runs: progress bars (rich, silenced with ``--quiet``), the width of
-printed tables and help, and counts written as words ("1 block", "2 blocks").
+"""What a person sees while a stage runs: progress bars, the width of printed text, counts as words.
+
+Progress bars are rich's, silenced with ``--quiet``; help and tables are printed at `output_width`; counts
+are written as words ("1 block", "2 blocks").
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def output_width(stream: TextIO | None = None) -> int:
 
 
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
-    """A count and its noun in the right number: ``plural(1, "block")`` is ``"1 block"``,
-    ``plural(1234, "point")`` is ``"1,234 points"``.
+    """A count and its noun in the right number.
+
+    ``plural(1, "block")`` is ``"1 block"``, ``plural(1234, "point")`` is ``"1,234 points"``.
 
     Args:
         count: How many.
@@ -67,7 +70,14 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
 
 
 def progress_bar(*, quiet: bool = False) -> Progress:
-    """A rich progress display on stderr (use as a context manager; add one task per loop)."""
+    """A rich progress display on stderr (use as a context manager; add one task per loop).
+
+    Args:
+        quiet: show nothing (``--quiet``).
+
+    Returns:
+        The display, not started yet.
+    """
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description:<10}"),
@@ -83,22 +93,42 @@ def progress_bar(*, quiet: bool = False) -> Progress:
 
 
 def one_line(text: str) -> str:
-    """``text`` with its line breaks and runs of spaces folded into single spaces."""
+    """``text`` with its line breaks and runs of spaces folded into single spaces.
+
+    Args:
+        text: any text.
+
+    Returns:
+        The text on one line.
+    """
     return " ".join(text.split())
 
 
 def warning_line(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
-    """A Python warning as the user sees it: ``warning: <message>`` on one line, without the file, line and
-    source line Python prints by default (the signature of `warnings.formatwarning`).
+    """A Python warning as the user sees it: ``warning: <message>`` on one line.
+
+    The file, line and source line that Python prints by default are left out. The signature is
+    `warnings.formatwarning`'s, which this replaces.
+
+    Args:
+        message: the warning or its text.
+        category: the warning's class (not shown).
+        filename: the file that warned (not shown).
+        lineno: the line that warned (not shown).
+        line: the source line (not shown).
+
+    Returns:
+        ``warning: <message>`` and a newline.
     """
     return f"warning: {one_line(str(message))}\n"
 
 
 class OneLineHandler(logging.Handler):
-    """Log records on the current stderr as one line each: ``warning: <message>``, ``error: <message>``;
-    with ``verbose`` also ``debug <logger>: <message>`` and the traceback of logged exceptions.
+    """Log records on the current stderr as one line each: ``warning: <message>``, ``error: <message>``.
+
+    With ``verbose`` also ``debug <logger>: <message>`` and the traceback of logged exceptions.
 
     The CLI installs it for a verb; the local engine's worker processes install it too, so a warning reads
     the same wherever it is raised.
@@ -109,9 +139,7 @@ class OneLineHandler(logging.Handler):
         self.verbose = verbose
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Write ``record`` to ``sys.stderr`` as it is when the record is emitted (the CLI runner's stream
-        in tests).
-        """
+        """Write ``record`` to ``sys.stderr`` as it is when the record is emitted (the CLI runner's in tests)."""
         try:
             text = one_line(record.getMessage())
             if record.levelno >= logging.WARNING:

@@ -35,12 +35,29 @@ FILE = "file://"
 
 
 def is_s3(uri: str | os.PathLike[str]) -> bool:
-    """True for an ``s3://bucket/key`` URI."""
+    """Whether ``uri`` is an ``s3://bucket/key`` URI.
+
+    Args:
+        uri: a path or URI.
+
+    Returns:
+        True for an ``s3://`` URI.
+    """
     return str(uri).startswith(S3)
 
 
 def local_path(uri: str | os.PathLike[str]) -> Path:
-    """The file system path of a plain path or ``file://`` URI; an ``s3://`` URI is refused."""
+    """The file system path of a plain path or ``file://`` URI.
+
+    Args:
+        uri: a path or ``file://`` URI.
+
+    Returns:
+        The local path.
+
+    Raises:
+        InputError: ``uri`` is an ``s3://`` or ``http(s)://`` URI, not on the local disk.
+    """
     text = str(uri)
     if is_s3(text) or text.startswith(("http://", "https://")):
         raise InputError(f"{text} is not on the local disk: give a folder path here")
@@ -48,14 +65,32 @@ def local_path(uri: str | os.PathLike[str]) -> Path:
 
 
 def join_uri(base: str | os.PathLike[str], *parts: str) -> str:
-    """``base`` followed by ``parts``, with ``/`` between them, keeping the ``s3://`` form of an S3 base."""
+    """``base`` followed by ``parts``, with ``/`` between them, keeping the ``s3://`` form of an S3 base.
+
+    Args:
+        base: a folder path, ``file://`` URI or ``s3://`` prefix.
+        *parts: the names to append.
+
+    Returns:
+        The joined URI (a plain path for a local base).
+    """
     if is_s3(base):
         return "/".join([str(base).rstrip("/"), *parts])
     return str(local_path(base).joinpath(*parts))
 
 
 def split_s3(uri: str) -> tuple[str, str]:
-    """``(bucket, key)`` of an ``s3://`` URI; a URI without a bucket is refused."""
+    """The bucket and key of an ``s3://`` URI.
+
+    Args:
+        uri: an ``s3://bucket/key`` URI.
+
+    Returns:
+        ``(bucket, key)``, the key without leading or trailing ``/``.
+
+    Raises:
+        InputError: ``uri`` is not an ``s3://`` URI or names no bucket.
+    """
     bucket, _, key = uri.removeprefix(S3).partition("/")
     if not is_s3(uri) or not bucket:
         raise InputError(f"{uri} is not an s3://bucket/key URI: write it as s3://BUCKET/PATH")
@@ -97,7 +132,14 @@ def _endpoint_url(session: boto3.Session) -> str | None:
 
 
 def s3_settings() -> S3Settings:
-    """S3 settings from the standard AWS environment and config; missing credentials are a clear error."""
+    """S3 settings from the standard AWS environment and config.
+
+    Returns:
+        The region, endpoint override and credentials (none with ``AWS_NO_SIGN_REQUEST=YES``).
+
+    Raises:
+        InputError: no credentials are configured and unsigned requests were not asked for.
+    """
     unsigned = os.environ.get("AWS_NO_SIGN_REQUEST", "").upper() in {"YES", "TRUE", "1"}
     session = boto3.Session()
     endpoint = _endpoint_url(session)
@@ -135,7 +177,14 @@ def _s3_filesystem(settings: S3Settings) -> pafs.S3FileSystem:
 
 
 def filesystem(uri: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem for ``uri`` and the path to give it (``bucket/key`` on S3)."""
+    """A pyarrow filesystem for ``uri`` and the path to give it.
+
+    Args:
+        uri: a path, ``file://`` URI or ``s3://bucket/key``.
+
+    Returns:
+        ``(filesystem, path)``: the path is ``bucket/key`` on S3, absolute on the local disk.
+    """
     if is_s3(uri):
         bucket, key = split_s3(str(uri))
         return _s3_filesystem(s3_settings()), f"{bucket}/{key}".rstrip("/")
@@ -143,7 +192,14 @@ def filesystem(uri: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
 
 
 def check_bucket(uri: str) -> None:
-    """Refuse, in one line, an ``s3://`` URI whose bucket does not exist or cannot be reached."""
+    """Refuse, in one line, an ``s3://`` URI whose bucket does not exist or cannot be reached.
+
+    Args:
+        uri: an ``s3://bucket/key`` URI.
+
+    Raises:
+        InputError: the bucket does not exist or cannot be reached (endpoint, region, credentials).
+    """
     bucket, _ = split_s3(uri)
     fs, _ = filesystem(uri)
     try:
@@ -158,13 +214,27 @@ def check_bucket(uri: str) -> None:
 
 
 def exists(uri: str | os.PathLike[str]) -> bool:
-    """Whether a file (or object) exists at ``uri``."""
+    """Whether a file (or object) exists at ``uri``.
+
+    Args:
+        uri: a path, ``file://`` URI or ``s3://bucket/key``.
+
+    Returns:
+        True when a file (not a folder) is there.
+    """
     fs, path = filesystem(uri)
-    return fs.get_file_info(path).type == pafs.FileType.File
+    return bool(fs.get_file_info(path).type == pafs.FileType.File)
 
 
 def read_bytes(uri: str | os.PathLike[str]) -> bytes:
-    """The whole content of the file at ``uri``."""
+    """The whole content of the file at ``uri``.
+
+    Args:
+        uri: a path, ``file://`` URI or ``s3://bucket/key``.
+
+    Returns:
+        The file's bytes.
+    """
     fs, path = filesystem(uri)
     with fs.open_input_stream(path) as stream:
         return bytes(stream.read())
@@ -273,6 +343,10 @@ def append_line(uri: str | os.PathLike[str], line: str) -> None:
     """Append one line to a text file; on S3 (no appends there) the object is rewritten whole.
 
     Only one writer may append to a given file (the driver of a stage, never its workers).
+
+    Args:
+        uri: a path, ``file://`` URI or ``s3://bucket/key``.
+        line: the line, without its newline.
     """
     if is_s3(uri):
         previous = read_bytes(uri) if exists(uri) else b""
@@ -286,7 +360,15 @@ def append_line(uri: str | os.PathLike[str], line: str) -> None:
 
 
 def list_files(uri: str | os.PathLike[str], *, suffix: str = "") -> list[str]:
-    """URIs of the files under the folder (or prefix) ``uri`` whose names end with ``suffix``, sorted."""
+    """URIs of the files under the folder (or prefix) ``uri`` whose names end with ``suffix``.
+
+    Args:
+        uri: a folder path, ``file://`` URI or ``s3://`` prefix (absent: no files).
+        suffix: the ending the names must have (``.parquet``); empty for every file.
+
+    Returns:
+        The files' URIs (``s3://`` ones on S3, absolute paths on disk), sorted, subfolders included.
+    """
     fs, path = filesystem(uri)
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
     found = [i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix)]
@@ -296,7 +378,11 @@ def list_files(uri: str | os.PathLike[str], *, suffix: str = "") -> list[str]:
 
 
 def remove_tree(uri: str | os.PathLike[str]) -> None:
-    """Delete the folder (or every object under the prefix) ``uri``; nothing happens when it is absent."""
+    """Delete the folder (or every object under the prefix) ``uri``; nothing happens when it is absent.
+
+    Args:
+        uri: a folder path, ``file://`` URI or ``s3://`` prefix.
+    """
     if not is_s3(uri):
         shutil.rmtree(local_path(uri), ignore_errors=True)
         return
@@ -306,7 +392,14 @@ def remove_tree(uri: str | os.PathLike[str]) -> None:
 
 
 def gdal_path(href: str) -> str:
-    """What GDAL opens for an asset href: a local path for ``file://``, ``/vsis3/`` for ``s3://``."""
+    """What GDAL opens for an asset href.
+
+    Args:
+        href: a path, ``file://``, ``s3://`` or ``http(s)://`` href.
+
+    Returns:
+        A local path for ``file://``, ``/vsis3/bucket/key`` for ``s3://``, anything else unchanged.
+    """
     if href.startswith(FILE):
         return href.removeprefix(FILE)
     if is_s3(href):
@@ -319,6 +412,16 @@ def gdal_env(hrefs: Iterable[str] = (), **options: object) -> rasterio.Env:
 
     Credentials go to GDAL through a rasterio AWS session (rasterio refuses keys given as plain options);
     an endpoint override switches to path-style requests, over HTTP when the endpoint says ``http://``.
+
+    Args:
+        hrefs: the hrefs that will be opened (S3 settings are read only when one is ``s3://``).
+        **options: GDAL configuration options.
+
+    Returns:
+        The environment, to enter around the reads.
+
+    Raises:
+        InputError: an href is on S3 and no AWS credentials are configured.
     """
     if not any(is_s3(h) for h in hrefs):
         return rasterio.Env(**options)

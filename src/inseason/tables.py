@@ -87,6 +87,19 @@ def series_schema(
     ``values`` is int16 (reflectance × 10 000, extracted Sentinel-2) or float32 (imported series);
     ``sample_id`` is int64 (a label point's ``point_id``) or string. The band order and each band's scale
     go into the metadata as ``inseason:bands`` and ``inseason:scales`` (JSON lists).
+
+    Args:
+        bands: the band names, in the order of the values' inner lists.
+        values: the values' type: int16 or float32.
+        sample_id: the sample id's type: int64 or string.
+        scales: each band's scale (stored value × scale = the measurement); None: 1e-4 for int16, 1 otherwise.
+        crs: the CRS of the ``x``/``y`` columns, stored as ``inseason:crs``.
+
+    Returns:
+        The schema with its metadata.
+
+    Raises:
+        InputError: ``bands`` is empty.
     """
     if not bands:
         raise InputError("a series table needs at least one band")
@@ -117,7 +130,17 @@ def series_schema(
 
 
 def series_bands(schema: pa.Schema) -> tuple[list[str], list[float]]:
-    """Band names and scales of a series table, from its metadata (clear error when they are missing)."""
+    """Band names and scales of a series table, from its metadata.
+
+    Args:
+        schema: the series table's schema.
+
+    Returns:
+        ``(bands, scales)``; the scales are 1 when the metadata has none.
+
+    Raises:
+        InputError: the schema has no ``inseason:bands`` metadata.
+    """
     meta = schema.metadata or {}
     if b"inseason:bands" not in meta:
         raise InputError("series table has no inseason:bands metadata: write it with inseason series or import")
@@ -127,7 +150,15 @@ def series_bands(schema: pa.Schema) -> tuple[list[str], list[float]]:
 
 
 def with_metadata(schema: pa.Schema, **extra: str) -> pa.Schema:
-    """``schema`` with the schema version and ``extra`` (``crs=`` becomes ``inseason:crs``) as metadata."""
+    """``schema`` with the schema version and ``extra`` added to its metadata.
+
+    Args:
+        schema: the schema (its own metadata is kept).
+        **extra: more metadata, each name prefixed with ``inseason:`` (``crs=`` becomes ``inseason:crs``).
+
+    Returns:
+        The schema with the metadata.
+    """
     meta = {b"inseason:schema_version": SCHEMA_VERSION.encode()}
     meta.update({f"inseason:{k}".encode(): v.encode() for k, v in extra.items()})
     return schema.with_metadata({**(schema.metadata or {}), **meta})
@@ -138,6 +169,14 @@ def write_table(table: pa.Table, path: str | os.PathLike[str], *, metadata: Mapp
 
     On disk the file is written under a temporary name and renamed; on S3 the object appears only once
     its upload completes (a bucket that does not exist is refused first).
+
+    Args:
+        table: the table.
+        path: a path, ``file://`` URI or ``s3://bucket/key``.
+        metadata: more schema metadata, each name prefixed with ``inseason:``.
+
+    Raises:
+        InputError: the ``s3://`` bucket does not exist or cannot be reached.
     """
     table = table.replace_schema_metadata(with_metadata(table.schema, **(metadata or {})).metadata)
     if storage.is_s3(path):
@@ -150,10 +189,20 @@ def write_table(table: pa.Table, path: str | os.PathLike[str], *, metadata: Mapp
 
 
 def read_table(path: str | os.PathLike[str], schema: pa.Schema | None = None, *, what: str) -> pa.Table:
-    """Read a Parquet table (a path or ``s3://`` URI) and check it has ``schema``'s columns and types
-    (no check without one: series tables, whose bands vary).
+    """Read a Parquet table (a path or ``s3://`` URI) and check it has ``schema``'s columns and types.
 
-    A missing file, an unreadable one and a schema mismatch each raise `InputError` naming the table.
+    Args:
+        path: a path, ``file://`` URI or ``s3://bucket/key``.
+        schema: the columns and types the table must have (extra columns are allowed); None: no check
+            (series tables, whose bands vary).
+        what: the table's kind in messages (``label points``).
+
+    Returns:
+        The table.
+
+    Raises:
+        InputError: the file is missing or unreadable, lacks a column or has one of the wrong type (the
+            message names the table).
     """
     try:
         fs, where = storage.filesystem(path)
