@@ -41,12 +41,26 @@ _REPROCESSED = 0.04
 
 
 def baseline_on(date: dt.date) -> str:
-    """Processing baseline that processed acquisitions of ``date`` first."""
+    """Processing baseline that processed acquisitions of ``date`` first.
+
+    Args:
+        date: the acquisition date.
+
+    Returns:
+        The baseline, such as ``"04.00"``.
+    """
     return [b for start, b in BASELINES if start <= date][-1]
 
 
 def boa_offset(baseline: str) -> int:
-    """The L2A ``BOA_ADD_OFFSET`` of a processing baseline: -1000 from 04.00 on, else 0."""
+    """The L2A ``BOA_ADD_OFFSET`` of a processing baseline: -1000 from 04.00 on, else 0.
+
+    Args:
+        baseline: the processing baseline, such as ``"04.00"``.
+
+    Returns:
+        The offset in digital numbers.
+    """
     return -1000 if baseline >= "04.00" else 0
 
 
@@ -78,7 +92,15 @@ def _reprocessing(baseline: str) -> str | None:
 
 
 def plan_datatakes(config: SynthConfig, rng: np.random.Generator) -> list[Datatake]:
-    """All datatakes over the world within each year's season, in time order."""
+    """All datatakes over the world within each year's season, in time order.
+
+    Args:
+        config: the world's settings (years, season, revisit, cloudiness).
+        rng: the generator of the weather, the missing datatakes and the reprocessing.
+
+    Returns:
+        The datatakes, numbered in time order (missing ones left out).
+    """
     takes: list[tuple[dt.datetime, str, int, bool]] = []
     for year in config.years:
         first = dt.date(year, *parse_month_day(config.season[0], what="season"))
@@ -98,7 +120,7 @@ def plan_datatakes(config: SynthConfig, rng: np.random.Generator) -> list[Datata
                     takes.append((when, platform, orbit, full))
                 k += 1
     takes.sort()
-    out = []
+    out: list[Datatake] = []
     for when, platform, orbit, full in takes:
         doy = when.timetuple().tm_yday
         # cloudier in winter and spring; U-shaped: many clear days and many overcast ones

@@ -45,7 +45,15 @@ EXTENSIONS = [
 
 
 def item_dict(record: dict[str, Any], scene_dir: str) -> dict[str, Any]:
-    """The STAC item of one scene; ``record`` comes from the scene writer, ``scene_dir`` is relative."""
+    """The STAC item of one scene, shaped like an earth-search ``sentinel-2-l2a`` item.
+
+    Args:
+        record: the scene's record from `inseason.synth.scenes.write_datatake`.
+        scene_dir: the scene's folder, relative to the world root.
+
+    Returns:
+        The item as a STAC JSON dict with relative asset hrefs.
+    """
     tile = record["tile"]
     offset = record["boa_offset"] / 10_000
     assets: dict[str, Any] = {}
@@ -124,11 +132,21 @@ def item_dict(record: dict[str, Any], scene_dir: str) -> dict[str, Any]:
 
 
 def write_catalog(root: Path, records: Sequence[dict[str, Any]], *, title: str) -> int:
-    """Write ``root/stac`` (catalog, collection, one JSON per item); return the number of items."""
+    """Write ``root/stac``: the catalog, its collection and one JSON file per item.
+
+    Args:
+        root: the world's folder.
+        records: the scene records from `inseason.synth.scenes.write_datatake`.
+        title: the catalog's title.
+
+    Returns:
+        The number of items written.
+    """
     items = [pystac.Item.from_dict(item_dict(r, r["scene_dir"]), migrate=False) for r in records]
-    lons = [c for it in items for c in (it.bbox[0], it.bbox[2])]
-    lats = [c for it in items for c in (it.bbox[1], it.bbox[3])]
-    times = sorted(it.datetime for it in items)
+    boxes = [it.bbox for it in items if it.bbox is not None]
+    lons = [c for bbox in boxes for c in (bbox[0], bbox[2])]
+    lats = [c for bbox in boxes for c in (bbox[1], bbox[3])]
+    times = sorted(it.datetime for it in items if it.datetime is not None)
     collection = pystac.Collection(
         id=COLLECTION,
         title="Sentinel-2 Level-2A (synthetic)",

@@ -73,16 +73,32 @@ _IMPERVIOUS = {
 
 
 def _sig(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    """The logistic function."""
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return result
 
 
 def grass_green(doy: float) -> float:
-    """Green cover of pasture and lawns: dormant in winter, lush in early summer."""
+    """Green cover of pasture and lawns: dormant in winter, lush in early summer.
+
+    Args:
+        doy: the day of year.
+
+    Returns:
+        The green fraction.
+    """
     return 0.3 + 0.45 * float(np.exp(-(((doy - 165) / 80) ** 2)))
 
 
 def leaf_on(doy: float) -> float:
-    """Deciduous leaf-on fraction by day of year (bud-break early April, leaf fall in November)."""
+    """Deciduous leaf-on fraction by day of year (bud-break early April, leaf fall in November).
+
+    Args:
+        doy: the day of year.
+
+    Returns:
+        The leaf-on fraction, 0 to 1.
+    """
     return float(_sig(np.array((doy - 95) / 8)) - _sig(np.array((doy - 310) / 10)))
 
 
@@ -103,7 +119,14 @@ class CropCalendar:
     cyc_spectrum: np.ndarray
 
     def code_of(self, year: int) -> np.ndarray:
-        """CDL code of every unit in ``year`` (fields from their rotation, other units from their cover)."""
+        """CDL code of every unit in ``year`` (fields from their rotation, other units from their cover).
+
+        Args:
+            year: a calendar year of the calendar.
+
+        Returns:
+            A uint8 code per unit id.
+        """
         out = np.zeros(self.landscape.n_units, dtype=np.uint8)
         out[1 : self.landscape.n_fields + 1] = self.codes[1:, year - self.first_year]
         for cover, code in COVER_CDL.items():
@@ -111,7 +134,15 @@ class CropCalendar:
         return out
 
     def state(self, date: dt.date) -> dict[str, np.ndarray]:
-        """Fractions (green, senescent, water, lint, impervious) and canopy spectrum of every unit."""
+        """Fractions (green, senescent, water, lint, impervious) and canopy spectrum of every unit.
+
+        Args:
+            date: the acquisition date.
+
+        Returns:
+            Per unit id: ``green``, ``dry``, ``water``, ``lint`` and ``impervious`` fractions and the
+            ``spectrum`` index (`inseason.synth.spectra.SPECTRUM_INDEX`) of its canopy.
+        """
         n = self.landscape.n_units
         t = date.toordinal()
         doy = date.timetuple().tm_yday
@@ -172,11 +203,21 @@ class CropCalendar:
 
 
 def _date(year: int, day: float) -> dt.date:
+    """The date ``day`` days after 1 January of ``year`` (rounded; negative: the previous year)."""
     return dt.date(year, 1, 1) + dt.timedelta(days=round(day))
 
 
 def make_calendar(rng: np.random.Generator, landscape: Landscape, years: tuple[int, ...]) -> CropCalendar:
-    """Draw rotations, weather shifts and planting dates for every field over ``years``."""
+    """Draw rotations, weather shifts and planting dates for every field over ``years``.
+
+    Args:
+        rng: the generator of the draws.
+        landscape: the world's fields and covers.
+        years: the label years of the world (the calendar starts a year earlier for winter crops).
+
+    Returns:
+        The crop calendar.
+    """
     nf = landscape.n_fields
     first, last = min(years) - 1, max(years)
     cal_years = list(range(first, last + 1))

@@ -50,11 +50,25 @@ class Tile:
     size_m: int
 
     def transform(self, res: int) -> Affine:
-        """Affine transform of the tile's grid at ``res`` metres."""
+        """Affine transform of the tile's grid at ``res`` metres.
+
+        Args:
+            res: the pixel size in metres (10, 20 or 60).
+
+        Returns:
+            The transform of the grid's upper-left corner.
+        """
         return Affine(res, 0.0, self.left, 0.0, -res, self.top)
 
     def shape(self, res: int) -> tuple[int, int]:
-        """(rows, cols) of the tile's grid at ``res`` metres."""
+        """(rows, cols) of the tile's grid at ``res`` metres.
+
+        Args:
+            res: the pixel size in metres (10, 20 or 60).
+
+        Returns:
+            The grid's shape.
+        """
         n = self.size_m // res
         return n, n
 
@@ -65,7 +79,17 @@ class Tile:
 
 
 def mgrs_name(easting: float, northing: float, zone: int, lat: float) -> str:
-    """The MGRS grid-zone and 100 km square designation (e.g. ``15SXR``) of a UTM coordinate."""
+    """The MGRS grid-zone and 100 km square designation (e.g. ``15SXR``) of a UTM coordinate.
+
+    Args:
+        easting: the UTM easting in metres.
+        northing: the UTM northing in metres.
+        zone: the UTM zone.
+        lat: the latitude, for the latitude band.
+
+    Returns:
+        The tile name.
+    """
     column = _MGRS_COLUMNS[(zone - 1) % 3][floor(easting / 100_000) - 1]
     row = _MGRS_ROWS[(floor(northing / 100_000) + (5 if zone % 2 == 0 else 0)) % 20]
     return f"{zone}{_LAT_BANDS[int((lat + 80) // 8)]}{column}{row}"
@@ -92,14 +116,25 @@ class WorldGrid:
         return self.height_m // 10, self.width_m // 10
 
     def tile_window(self, tile: Tile) -> tuple[slice, slice]:
-        """Rows and columns of the landscape grid covered by ``tile``."""
+        """Rows and columns of the landscape grid covered by ``tile``.
+
+        Args:
+            tile: one of the world's tiles.
+
+        Returns:
+            The row and column slices.
+        """
         r0 = round((self.top - tile.top) / 10)
         c0 = round((tile.left - self.left) / 10)
         n = tile.size_m // 10
         return slice(r0, r0 + n), slice(c0, c0 + n)
 
     def lonlat_bounds(self) -> tuple[float, float, float, float]:
-        """(west, south, east, north) of the world in EPSG:4326."""
+        """The world's extent in longitude and latitude.
+
+        Returns:
+            (west, south, east, north) in EPSG:4326.
+        """
         to_ll = Transformer.from_crs(UTM_EPSG, 4326, always_xy=True)
         xs = np.linspace(self.left, self.left + self.width_m, 21)
         ys = np.linspace(self.top - self.height_m, self.top, 21)
@@ -109,7 +144,14 @@ class WorldGrid:
 
 
 def world_grid(config: SynthConfig) -> WorldGrid:
-    """Lay the tiles of ``config`` around the world centre, aligned to 60 m so all band grids nest."""
+    """Lay the tiles of ``config`` around the world centre, aligned to 60 m so all band grids nest.
+
+    Args:
+        config: the world's settings (tile size, overlap, tiles across and down).
+
+    Returns:
+        The tiles and the world extent.
+    """
     to_utm = Transformer.from_crs(4326, UTM_EPSG, always_xy=True)
     cx, cy = to_utm.transform(CENTRE_LON, CENTRE_LAT)
     step = config.tile_m - config.overlap_m

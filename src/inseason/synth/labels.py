@@ -28,7 +28,14 @@ CONFUSION: dict[int, tuple[int, ...]] = {
 
 
 def label_grid(grid: WorldGrid) -> tuple[Affine, tuple[int, int]]:
-    """The 30 m Conus Albers grid (snapped to CDL's 30 m lattice) that covers the world."""
+    """The 30 m Conus Albers grid (snapped to CDL's 30 m lattice) that covers the world.
+
+    Args:
+        grid: the world's grid.
+
+    Returns:
+        The label grid's transform and (rows, cols).
+    """
     left, bottom, right, top = transform_bounds(
         UTM_EPSG, LABEL_EPSG, grid.left, grid.top - grid.height_m, grid.left + grid.width_m, grid.top
     )
@@ -41,7 +48,18 @@ def label_grid(grid: WorldGrid) -> tuple[Affine, tuple[int, int]]:
 def cdl_raster(
     calendar: CropCalendar, grid: WorldGrid, year: int, rng: np.random.Generator, *, noise: float
 ) -> tuple[np.ndarray, Affine]:
-    """The year's label raster: the 10 m truth reduced to 30 m Albers by majority, plus CDL-like noise."""
+    """The year's label raster: the 10 m truth reduced to 30 m Albers by majority, plus CDL-like noise.
+
+    Args:
+        calendar: the crop calendar (the truth).
+        grid: the world's grid.
+        year: the label year.
+        rng: the generator of the noise.
+        noise: the share of pixels of confusable classes given a confused class.
+
+    Returns:
+        The uint8 CDL codes (0: nodata) and their transform (`label_grid`).
+    """
     truth = calendar.code_of(year)[calendar.landscape.units]
     transform, shape = label_grid(grid)
     labels = np.zeros(shape, dtype=np.uint8)
@@ -64,7 +82,18 @@ def cdl_raster(
 
 
 def write_cdl(path: Path, labels: np.ndarray, transform: Affine, year: int, *, block_size: int) -> int:
-    """Write a label raster as a COG with CDL's colour table and the class names present as tags."""
+    """Write a label raster as a COG with CDL's colour table and the class names present as tags.
+
+    Args:
+        path: the COG to write.
+        labels: the uint8 CDL codes (0: nodata).
+        transform: the raster's transform in Conus Albers.
+        year: the label year (a tag).
+        block_size: the COG's block size in pixels.
+
+    Returns:
+        The size of the written file, bytes.
+    """
     present = [int(c) for c in np.unique(labels) if c]
     tags = {
         "YEAR": str(year),

@@ -59,7 +59,14 @@ class Landscape:
     variability: np.ndarray  # float32 (rows, cols): smooth within-field growth variability, about N(0, 1)
 
     def cover_unit(self, cover: Cover) -> int:
-        """Unit id shared by all pixels of a non-field cover."""
+        """Unit id shared by all pixels of a non-field cover.
+
+        Args:
+            cover: a land cover.
+
+        Returns:
+            The unit id.
+        """
         return self.n_fields + 1 + int(cover)
 
     @property
@@ -88,12 +95,22 @@ def _split(
 
 
 def _road_lines(rng: np.random.Generator, n: int) -> list[int]:
+    """Positions of roads across ``n`` pixels, about every road spacing, slightly jittered."""
     start = int(rng.integers(_ROAD_SPACING_PX // 3, _ROAD_SPACING_PX))
     return [p + int(rng.integers(-8, 9)) for p in range(start, n - 4, _ROAD_SPACING_PX)]
 
 
 def make_landscape(rng: np.random.Generator, shape: tuple[int, int], *, field_scale: float = 1.0) -> Landscape:
-    """Draw a delta landscape on a 10 m grid of ``shape`` (rows, cols)."""
+    """Draw a delta landscape on a 10 m grid of ``shape`` (rows, cols).
+
+    Args:
+        rng: the generator of the draws.
+        shape: the grid's (rows, cols).
+        field_scale: a multiplier of field sizes.
+
+    Returns:
+        The unit raster, its number of fields and the within-field variability.
+    """
     h, w = shape
     cover = np.full(shape, Cover.GRASS, dtype=np.int8)  # field borders, turn rows and ditches stay grass
 

@@ -36,15 +36,18 @@ class WorldState:
 
 
 def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
+    """``a`` averaged over ``f`` × ``f`` blocks of its last two axes (a coarser band's pixels)."""
     if f == 1:
         return a
     h, w = a.shape[-2] // f, a.shape[-1] // f
-    return a.reshape(*a.shape[:-2], h, f, w, f).mean(axis=(-3, -1), dtype=np.float32)
+    mean: np.ndarray = a.reshape(*a.shape[:-2], h, f, w, f).mean(axis=(-3, -1), dtype=np.float32)
+    return mean
 
 
 def _swath_edge(grid: WorldGrid, row_m: np.ndarray | float) -> np.ndarray | float:
     """Metres from the world's left edge to the partial orbit's swath edge, ``row_m`` metres below its top."""
-    return grid.width_m * _SWATH_EDGE + np.tan(np.radians(12)) * (row_m - grid.height_m / 2)
+    edge: np.ndarray | float = grid.width_m * _SWATH_EDGE + np.tan(np.radians(12)) * (row_m - grid.height_m / 2)
+    return edge
 
 
 def _swath(shape: tuple[int, int], res: int, grid: WorldGrid) -> np.ndarray:
@@ -55,7 +58,14 @@ def _swath(shape: tuple[int, int], res: int, grid: WorldGrid) -> np.ndarray:
 
 
 def swath_polygon(grid: WorldGrid) -> Polygon:
-    """The partial orbit's imaged area in UTM (a half-plane, clipped generously around the world)."""
+    """The partial orbit's imaged area in UTM (a half-plane, clipped generously around the world).
+
+    Args:
+        grid: the world's grid.
+
+    Returns:
+        The imaged area.
+    """
     far = 10 * (grid.width_m + grid.height_m)
     top, bottom = -far, grid.height_m + far
     return Polygon(
@@ -69,7 +79,15 @@ def swath_polygon(grid: WorldGrid) -> Polygon:
 
 
 def render(world: WorldState, take: Datatake) -> dict[str, np.ndarray]:
-    """Digital numbers (uint16) of every band and the SCL (uint8) of ``take`` over the whole world grid."""
+    """Digital numbers (uint16) of every band and the SCL (uint8) of ``take`` over the whole world grid.
+
+    Args:
+        world: the world (grid, landscape and crop calendar) and its seed.
+        take: the datatake (date, orbit, weather, baseline).
+
+    Returns:
+        One array per band at its resolution, and ``SCL`` at 20 m; 0 outside the swath.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([world.seed, 7919, take.index]))
     grid, landscape = world.grid, world.calendar.landscape
     units = landscape.units
@@ -178,6 +196,13 @@ def _scene_classification(
 
 
 def scl_cloud_fraction(scl: np.ndarray) -> float:
-    """Fraction of valid SCL pixels flagged cloud (medium or high probability)."""
+    """Fraction of valid SCL pixels flagged cloud (medium or high probability).
+
+    Args:
+        scl: a scene classification raster.
+
+    Returns:
+        The fraction, 0 when no pixel is valid.
+    """
     valid = scl != SCL_NODATA
     return float(np.isin(scl[valid], (SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH)).mean()) if valid.any() else 0.0

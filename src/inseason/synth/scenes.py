@@ -27,19 +27,47 @@ _PLATFORM_CODE = {"sentinel-2a": "S2A", "sentinel-2b": "S2B", "sentinel-2c": "S2
 
 
 def scene_id(take: Datatake, tile: Tile, *, version: int = 0) -> str:
-    """Earth-search style scene id, e.g. ``S2B_15SYS_20210405_0_L2A``."""
+    """Earth-search style scene id, e.g. ``S2B_15SYS_20210405_0_L2A``.
+
+    Args:
+        take: the datatake.
+        tile: the tile.
+        version: 0, or 1 for the reprocessed scene.
+
+    Returns:
+        The scene id.
+    """
     return f"{_PLATFORM_CODE[take.platform]}_{tile.name}_{take.date:%Y%m%d}_{version}_L2A"
 
 
 def scene_dir(take: Datatake, tile: Tile, *, version: int = 0) -> str:
-    """Folder of a scene's COGs, relative to the world root."""
+    """Folder of a scene's COGs, relative to the world root.
+
+    Args:
+        take: the datatake.
+        tile: the tile.
+        version: 0, or 1 for the reprocessed scene.
+
+    Returns:
+        ``scenes/TILE/YEAR/SCENE_ID``.
+    """
     return f"scenes/{tile.name}/{take.date.year}/{scene_id(take, tile, version=version)}"
 
 
 def tile_arrays(
     world: WorldState, take: Datatake, tile: Tile, rendered: dict[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
-    """The arrays of ``take`` cut to ``tile`` (the generator's truth for the tile's COGs)."""
+    """The arrays of ``take`` cut to ``tile`` (the generator's truth for the tile's COGs).
+
+    Args:
+        world: the world.
+        take: the datatake.
+        tile: the tile.
+        rendered: the datatake's arrays over the whole world from `render` (rendered here when None).
+
+    Returns:
+        One array per band and ``SCL``, cut to the tile.
+    """
     rendered = rendered if rendered is not None else render(world, take)
     rows, cols = world.grid.tile_window(tile)
     out = {}
@@ -60,7 +88,18 @@ def _footprint(world: WorldState, take: Datatake, tile: Tile) -> tuple[dict[str,
 
 
 def write_datatake(world: WorldState, take: Datatake, root: Path, *, block_size: int) -> list[dict[str, Any]]:
-    """Render ``take``, write one scene per covered tile (twice when reprocessed); return their records."""
+    """Render ``take`` and write one scene per covered tile (twice when reprocessed).
+
+    Args:
+        world: the world.
+        take: the datatake.
+        root: the world's folder.
+        block_size: the COGs' block size in pixels.
+
+    Returns:
+        One record per scene written: ids, folder, tile, date, orbit, baseline and BOA offset, cloud and
+        nodata percentages, footprint, bbox, bytes, and the transform and shape of each resolution.
+    """
     rendered = render(world, take)
     records = []
     for tile in world.grid.tiles:

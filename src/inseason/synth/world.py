@@ -63,7 +63,14 @@ class WorldSummary:
 
 
 def build_state(config: SynthConfig) -> WorldState:
-    """Recreate the world's landscape and crop calendar from its config (deterministic from the seed)."""
+    """Recreate the world's landscape and crop calendar from its config (deterministic from the seed).
+
+    Args:
+        config: the world's settings.
+
+    Returns:
+        The grid, landscape and crop calendar the renderer needs.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
     grid = world_grid(config)
     landscape = make_landscape(rng, grid.shape, field_scale=config.field_scale)
@@ -72,12 +79,14 @@ def build_state(config: SynthConfig) -> WorldState:
 
 
 def _estimated_bytes(config: SynthConfig, n_takes: int) -> int:
+    """About how many bytes the world's scenes take on disk."""
     px10 = (config.tile_m // 10) ** 2 * config.tiles_x * config.tiles_y
     # about 1.4 bytes per 10 m pixel per band once deflated (4 bands at 10 m, 6 at 20 m, 2 at 60 m)
     return int(n_takes * px10 * 1.4 * (4 + 6 / 4 + 2 / 36 + 0.1) * 2 / 1.4)
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder holding other files, or another world unless ``overwrite``."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         holder = "another world" if (out / "world.json").exists() else "other files"
         if not overwrite or holder != "another world":
@@ -89,11 +98,13 @@ _STATE: WorldState | None = None
 
 
 def _init_worker(state: WorldState) -> None:
+    """Worker initializer: keep the world's state for the datatakes the worker renders."""
     global _STATE
     _STATE = state
 
 
 def _write_take(args: tuple[Any, Path, int]) -> list[dict[str, Any]]:
+    """Render and write one datatake in a worker (after `_init_worker`)."""
     assert _STATE is not None
     take, root, block_size = args
     return write_datatake(_STATE, take, root, block_size=block_size)
@@ -113,6 +124,23 @@ def synth(
 
     ``overrides`` replace fields of the size's :class:`~inseason.config.SynthConfig` (``years``,
     ``tiles_x``, ``cloudiness``, …). The same size, seed and overrides give byte-identical files.
+
+    Args:
+        out: the world's folder (built elsewhere and swapped in whole).
+        size: ``tiny``, ``small``, ``demo`` or ``large``.
+        seed: the seed of every draw.
+        overwrite: replace a world already in ``out``.
+        workers: processes rendering datatakes (default: the usable cores, at most 4).
+        quiet: no progress bar.
+        **overrides: fields of the size's `SynthConfig` to replace.
+
+    Returns:
+        The world's folder and its ``world.json`` content.
+
+    Raises:
+        InputError: the size is unknown, an override is invalid or no acquisition falls in the season.
+        OutputError: ``out`` holds other files (or another world without ``overwrite``), or the disk is
+            (or would be) full.
     """
     config = synth_config(size, seed=seed, **overrides)
     out = Path(out)
@@ -142,6 +170,7 @@ def synth(
 def _build(
     root: Path, config: SynthConfig, state: WorldState, takes: list[Any], *, workers: int | None, quiet: bool
 ) -> dict[str, Any]:
+    """Write labels, scenes, catalog, truth and ``world.json`` into the new folder ``root``; return the info."""
     root.mkdir(parents=True)
     for sub in ("labels", "scenes", "truth"):
         (root / sub).mkdir()
@@ -214,6 +243,7 @@ def _build(
 
 
 def _write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, the file whole or not at all."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1) + "\n")
 
@@ -254,6 +284,7 @@ def _write_truth(root: Path, state: WorldState) -> None:
 
 
 def _write_scene_truth(root: Path, records: list[dict[str, Any]]) -> None:
+    """The scenes' generator truth (datatake, baseline, offset, cloud…) as ``truth/scenes.parquet``."""
     keys = (
         "scene_id",
         "tile",
@@ -276,7 +307,17 @@ def _write_scene_truth(root: Path, records: list[dict[str, Any]]) -> None:
 
 
 def load_world(path: str | os.PathLike[str]) -> tuple[dict[str, Any], WorldState]:
-    """Read ``world.json`` and rebuild the generator's state, to ask it for truth (tests, scoring)."""
+    """Read ``world.json`` and rebuild the generator's state, to ask it for truth (tests, scoring).
+
+    Args:
+        path: the world's folder.
+
+    Returns:
+        The ``world.json`` content and the rebuilt state.
+
+    Raises:
+        InputError: ``path`` holds no world.
+    """
     path = Path(path)
     try:
         info = json.loads((path / "world.json").read_text())
