@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import json
 import operator
 import os
@@ -80,8 +81,7 @@ def _optional_int(text: str) -> int | None:
 @cache
 def _table() -> dict[int, CdlClass]:
     path = files("inseason") / "data" / "cdl_classes.csv"
-    with path.open("r", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
     classes = {}
     for row in rows:
         cls = CdlClass(
@@ -108,12 +108,26 @@ def _by_name() -> dict[str, int]:
 
 
 def cdl_classes() -> dict[int, CdlClass]:
-    """All CDL classes, by code (a fresh dict; the classes themselves are immutable)."""
+    """All CDL classes, by code.
+
+    Returns:
+        A fresh dict of code: class (the classes themselves are immutable).
+    """
     return dict(_table())
 
 
 def cdl_class(code: int) -> CdlClass:
-    """The CDL class with this code; raise `InputError` for a code CDL does not define."""
+    """The CDL class with this code.
+
+    Args:
+        code: a CDL code (a numpy integer too).
+
+    Returns:
+        The class.
+
+    Raises:
+        InputError: ``code`` is not an integer, or CDL does not define it.
+    """
     table = _table()
     try:
         if isinstance(code, bool):
@@ -137,6 +151,15 @@ def cdl_code(name: str) -> int:
     """The code of a CDL class from its official name (case-insensitive; extra spaces ignored).
 
     A name CDL gives to two codes ("Barren", "Shrubland") returns the current code (131, 152).
+
+    Args:
+        name: the class name (other CDL years' spellings are known too).
+
+    Returns:
+        The code.
+
+    Raises:
+        InputError: no CDL class has this name (the message suggests close ones).
     """
     key = " ".join(str(name).split()).casefold()
     index = _by_name()
@@ -156,6 +179,9 @@ def cdl_colormap() -> dict[int, tuple[int, int, int, int]]:
     """RGBA colour for all 256 codes, ready for rasterio's ``write_colormap``.
 
     Defined codes are opaque (alpha 255); undefined codes are ``(0, 0, 0, 0)``.
+
+    Returns:
+        (red, green, blue, alpha) by code, for the codes 0-255.
     """
     table = _table()
     colormap: dict[int, tuple[int, int, int, int]] = {}
@@ -252,8 +278,10 @@ class LabelMap:
 
 @dataclass(frozen=True)
 class MappedLabels:
-    """The result of applying a label map to samples: one class name (or ``None``: dropped) per sample,
-    the classes in order, and a report of what was merged or dropped and why.
+    """The result of applying a label map to samples.
+
+    One class name (or ``None``: dropped) per sample, the classes in order, and a report of what was merged
+    or dropped and why.
     """
 
     labels: list[str | None]
@@ -261,7 +289,14 @@ class MappedLabels:
     report: dict[str, Any]
 
     def metadata(self, label_map: LabelMap) -> str:
-        """The label map as JSON for the ``inseason:label_map`` metadata of a series table."""
+        """The label map as JSON for the ``inseason:label_map`` metadata of a series table.
+
+        Args:
+            label_map: the map these labels came from (its name and rules are recorded).
+
+        Returns:
+            JSON text: the map's name, rules, classes in order (index, name, colour, crop names) and report.
+        """
         return json.dumps(
             {
                 "name": label_map.name,
@@ -304,9 +339,20 @@ def _arset_map() -> LabelMap:
 
 
 def label_map_preset(name: str) -> LabelMap:
-    """A built-in label map: ``cdl`` (every CDL class its own class), ``arset`` (the course's seven classes,
-    double crops dropped as the course did) or ``cdl-major[:N]`` (the N largest CDL classes, default 10,
-    double crops included as their own classes, everything else ``Other``).
+    """A built-in label map: ``cdl``, ``arset`` or ``cdl-major[:N]``.
+
+    ``cdl`` makes every CDL class its own class; ``arset`` has the course's seven classes, double crops
+    dropped as the course did; ``cdl-major[:N]`` keeps the N largest CDL classes (default 10, double crops
+    included as their own classes), everything else goes to ``Other``.
+
+    Args:
+        name: the preset's name (case and surrounding spaces do not matter).
+
+    Returns:
+        The label map.
+
+    Raises:
+        InputError: an unknown preset, or an N that is not a positive number.
     """
     key = name.strip().lower()
     if key == "cdl":
@@ -330,18 +376,30 @@ def _source_label(item: Any, where: str) -> int | str:
 
 
 def load_label_map(path: str | os.PathLike[str]) -> LabelMap:
-    """Read a user label map from YAML::
+    """Read a user label map from YAML.
 
-    name: delta            # optional, default: the file name
-    classes:               # class name: source codes or names (CDL names are checked)
-      Corn: [1, Sweet Corn]
-      Soybeans: [5]
-      Double soy: [26]
-    other: Other           # class of every unlisted source label; null drops them
-    drop: [111]            # source labels to drop outright
-    min_count: 50          # classes with fewer samples are merged into `other` or dropped
-    sparse: merge          # merge | drop
-    rules: []              # no_crop_growing (the ARSET rule, applied per window)
+    ::
+
+        name: delta            # optional, default: the file name
+        classes:               # class name: source codes or names (CDL names are checked)
+          Corn: [1, Sweet Corn]
+          Soybeans: [5]
+          Double soy: [26]
+        other: Other           # class of every unlisted source label; null drops them
+        drop: [111]            # source labels to drop outright
+        min_count: 50          # classes with fewer samples are merged into `other` or dropped
+        sparse: merge          # merge | drop
+        rules: []              # no_crop_growing (the ARSET rule, applied per window)
+
+    Args:
+        path: the YAML file.
+
+    Returns:
+        The label map.
+
+    Raises:
+        InputError: the file is missing or malformed, has unknown keys, no classes, a source label that is
+            neither a code nor a name, or an invalid ``sparse``, ``rules`` or ``min_count``.
     """
     data = load_yaml(Path(path))
     known = {"name", "classes", "other", "drop", "min_count", "sparse", "rules"}
@@ -377,7 +435,18 @@ def load_label_map(path: str | os.PathLike[str]) -> LabelMap:
 
 
 def resolve_label_map(spec: str | os.PathLike[str] | LabelMap | None) -> LabelMap:
-    """A label map from a preset name, a YAML path or a `LabelMap` (``None``: the ``cdl`` identity map)."""
+    """A label map from a preset name, a YAML path or a `LabelMap`.
+
+    Args:
+        spec: a preset name, a YAML file (``.yaml``/``.yml`` or an existing file), a `LabelMap` (returned
+            as is), or ``None`` for the ``cdl`` identity map.
+
+    Returns:
+        The label map.
+
+    Raises:
+        InputError: an unknown preset or an invalid YAML map.
+    """
     if spec is None:
         return label_map_preset("cdl")
     if isinstance(spec, LabelMap):
@@ -449,6 +518,19 @@ def map_labels(
     table); otherwise they are checked against the names present. Classes below ``min_count`` samples are
     merged into ``other`` or dropped, as the map says, and reported; a class left empty raises `InputError`.
     A class that takes exactly one double-crop code keeps its two crop names.
+
+    Args:
+        label_map: the label map.
+        codes: each sample's source code (``None`` when there is none).
+        names: each sample's source label name.
+        cdl: whether the source labels are CDL classes.
+
+    Returns:
+        Each sample's class (or ``None``: dropped), the classes in order, and the report.
+
+    Raises:
+        InputError: a name in the map matches no CDL class (or no sample's label), a declared class is left
+            without samples (with ``min_count`` 0), or no sample is left.
     """
     _check_member_names(label_map, set(names), cdl)
     if cdl:  # CDL names in the map become codes, so spelling and case do not matter
@@ -521,14 +603,28 @@ def no_crop_growing(scl: Sequence[int]) -> bool:
     Invalid SCL values (`INVALID_SCL`) are skipped; a window with no valid value is not relabelled, and
     one with a single valid value is judged on it. Apply it per model window, not per season: a crop is
     always harvested by the end of its season.
+
+    Args:
+        scl: the window's SCL values, in date order.
+
+    Returns:
+        True when the window's crop is not growing.
     """
     valid = [int(s) for s in scl if int(s) not in INVALID_SCL]
     return bool(valid) and all(s != SCL_VEGETATION for s in valid[-2:])
 
 
 def window_label(label: str, scl: Sequence[int], *, rules: Sequence[str], crops: Sequence[str]) -> str:
-    """The label of one model window: ``No Crop Growing`` when the map's rule applies to a crop class
-    (``crops``: the class names the rule may relabel), else ``label`` unchanged.
+    """The label of one model window: ``No Crop Growing`` when the map's rule applies, else ``label``.
+
+    Args:
+        label: the sample's class.
+        scl: the window's SCL values, in date order.
+        rules: the label map's rules (only ``no_crop_growing`` relabels).
+        crops: the class names the rule may relabel.
+
+    Returns:
+        ``No Crop Growing`` or ``label`` unchanged.
     """
     if "no_crop_growing" in rules and label in crops and no_crop_growing(scl):
         return NO_CROP_GROWING
