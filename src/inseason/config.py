@@ -6,7 +6,6 @@ model next to the stage's outputs so a run can be repeated exactly.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from inseason import storage
 from inseason.errors import InputError
+from inseason.season import parse_month_day
 
 WorldSize = Literal["tiny", "small", "demo", "large"]
 
@@ -75,7 +75,10 @@ class SynthConfig(StrictModel):
         if any(y < 2017 or y > 2030 for y in self.years) or len(set(self.years)) != len(self.years):
             raise ValueError(f"years {list(self.years)} must be distinct and within 2017-2030 (Sentinel-2 L2A era)")
         for day in self.season:
-            dt.date.fromisoformat(f"2021-{day}")
+            try:
+                parse_month_day(day, what="season day")
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
         if self.block_size not in (128, 256, 512, 1024):
             raise ValueError(f"block_size={self.block_size} must be 128, 256, 512 or 1024")
         return self
