@@ -8,6 +8,7 @@ share (help at a fixed width, the consoles, the options several verbs take) is i
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -47,8 +48,7 @@ def _main(
     """The app's own options, before the verb; warnings and log records as one line while it runs."""
     State.quiet = quiet
     install_reporting(ctx, verbose=verbose)
-    for console in (out_console, err_console):
-        console.width = output_width(console.file)
+    out_console.width, err_console.width = output_width(sys.stdout), output_width(sys.stderr)  # where they write
 
 
 # The verbs, in the order `inseason --help` lists them: the pipeline's.
