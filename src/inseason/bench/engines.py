@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ from inseason.tables import SCENE_MANIFEST, read_table, write_table
 __all__ = ["bench_engines", "bench_engines_markdown", "break_even_rows"]
 
 
-def _echo(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _echo(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+    """Give back the batches unchanged: a first Spark job that only starts the Python workers."""
     yield from batches
 
 
@@ -42,7 +43,7 @@ def _run(points: Path, scenes: Path, out: Path, *, engine: str, workers: int, qu
         out / "obs", points=points, out=out / "series.parquet", engine=engine, workers=workers, quiet=quiet
     )
     seconds = time.perf_counter() - started
-    return {"observations": extracted["observations"], "series": series["series"], "seconds": seconds}
+    return {"observations": extracted.observations, "series": series["series"], "seconds": seconds}
 
 
 def _same_outputs(a: Path, b: Path) -> bool:
@@ -56,8 +57,14 @@ def _same_outputs(a: Path, b: Path) -> bool:
 def break_even_rows(local_rows_per_s: float, spark_rows_per_s: float, spark_startup_s: float) -> int | None:
     """Observation rows from which Spark (start-up, then rows at its rate) finishes before the local engine.
 
-    None when Spark is not faster per row on these cores: it then pays off only with more cores than the
-    local engine has.
+    Args:
+        local_rows_per_s: the local engine's observation rows per second.
+        spark_rows_per_s: Spark's observation rows per second, start-up excluded.
+        spark_startup_s: Spark's start-up, seconds.
+
+    Returns:
+        The number of rows, or None when Spark is not faster per row on these cores: it then pays off only
+        with more cores than the local engine has.
     """
     if spark_rows_per_s <= local_rows_per_s:
         return None
@@ -77,11 +84,21 @@ def bench_engines(
     """Run extract + series with the local engine (``workers`` processes) and with Spark ``local[workers]``.
 
     ``world`` reuses a world made by ``inseason synth``; without it a world of ``size`` (and ``years``)
-    is made in a temporary folder. Label points are every ``stride``-th label pixel; ``max_scenes`` keeps
-    the first scenes by date. Returns ``local_rows_per_s``, ``spark_rows_per_s`` (observation rows per
-    second of extract + series), ``spark_startup_s`` (0 when a session was already running),
-    ``spark_break_even_rows`` (:func:`break_even_rows`), ``identical`` and the counts and seconds behind
-    them. A Spark session this function starts is stopped at the end.
+    is made in a temporary folder. A Spark session this function starts is stopped at the end.
+
+    Args:
+        world: a world made by ``inseason synth`` to reuse (None: make one in a temporary folder).
+        size: the size of the world to make.
+        workers: local processes, and the cores of Spark's ``local[workers]``.
+        years: the seasons to use (None: the world's years).
+        stride: every ``stride``-th label pixel is a label point.
+        max_scenes: keep the first scenes by date (None: all).
+        quiet: hide the progress bars.
+
+    Returns:
+        ``local_rows_per_s``, ``spark_rows_per_s`` (observation rows per second of extract + series),
+        ``spark_startup_s`` (0 when a session was already running), ``spark_break_even_rows``
+        (:func:`break_even_rows`), ``identical`` and the counts and seconds behind them.
     """
     with tempfile.TemporaryDirectory(prefix="inseason-bench-engines-") as tmp:
         tmp_path = Path(tmp)
@@ -161,7 +178,14 @@ def bench_engines(
 
 
 def bench_engines_markdown(result: dict[str, Any]) -> str:
-    """The benchmark as a Markdown table (one row per engine), for READMEs and reports."""
+    """The benchmark as a Markdown table (one row per engine), for READMEs and reports.
+
+    Args:
+        result: what :func:`bench_engines` returned.
+
+    Returns:
+        A summary line, the table and a line on when Spark pays off.
+    """
     rows = [
         ("local", result["local_seconds"], result["local_rows_per_s"], "—"),
         (

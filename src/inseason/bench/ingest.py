@@ -52,7 +52,11 @@ class _CourseUnit:
 def course_scene(unit: _CourseUnit) -> tuple[int, int, int]:
     """The course's way for one scene: download every band's whole file, then sample point by point.
 
-    Returns (valid observations, bytes downloaded, bytes decoded).
+    Args:
+        unit: the scene, its points' ids and coordinates, a scratch folder and the SCL classes to mask.
+
+    Returns:
+        (valid observations, bytes downloaded, bytes decoded).
     """
     downloaded = decoded = 0
     values: dict[str, list[int]] = {}
@@ -113,8 +117,26 @@ def bench_ingest(
 
     ``world`` reuses a world made by ``inseason synth``; without it a world with one 32.94 km tile (a third
     of a real MGRS tile's side) and June of ``years`` is made in a temporary folder. ``max_scenes`` caps the
-    scenes (the clearest first over the AOI, then by date) so that
-    the whole-file side finishes in minutes. Both sides use ``workers`` processes.
+    scenes (the clearest first over the AOI, then by date) so that the whole-file side finishes in minutes.
+    Both sides use ``workers`` processes, and read the world through loopback STAC and range-file servers.
+
+    Args:
+        world: a world made by ``inseason synth`` to reuse (None: make one in a temporary folder).
+        years: the seasons to use.
+        boxes: the number of square AOIs spread along the first tile's diagonal.
+        box_m: each square's side, metres.
+        stride: every ``stride``-th label pixel is a label point.
+        max_scenes: the most scenes to read.
+        workers: processes of each side (None: the local engine's default).
+        quiet: hide the progress bars.
+
+    Returns:
+        The world, points, scenes and workers; for ``ours`` and ``course`` the observations, bytes sent,
+        seconds, observations per second and decode rate per core; whether both found the same observations,
+        the bytes ratio, the speed-up and `DEFLATE_MB_S`.
+
+    Raises:
+        ValueError: the world's first tile is too small for the boxes.
     """
     workers = workers or default_workers()
     with tempfile.TemporaryDirectory(prefix="inseason-bench-") as tmp:
@@ -167,7 +189,7 @@ def bench_ingest(
 
     block_px = info["config"]["block_size"] ** 2
     ours_decoded = blocks * block_px * 2  # int16 blocks (SCL blocks are uint8: a slight over-estimate)
-    ours_rate = ours["observations"] / ours["seconds"]
+    ours_rate = ours.observations / ours.seconds
     course_rate = course_obs / course_seconds
     return {
         "world": {"size": info["size"], "tiles": len(info["tiles"]), "years": list(years)},
@@ -175,11 +197,11 @@ def bench_ingest(
         "scenes": len(plan.tasks),
         "workers": workers,
         "ours": {
-            "observations": ours["observations"],
+            "observations": ours.observations,
             "bytes": ours_bytes,
-            "seconds": ours["seconds"],
+            "seconds": ours.seconds,
             "observations_per_s": round(ours_rate, 1),
-            "decode_mb_per_s_per_core": round(ours_decoded / 1e6 / ours["seconds"] / workers, 1),
+            "decode_mb_per_s_per_core": round(ours_decoded / 1e6 / ours.seconds / workers, 1),
         },
         "course": {
             "observations": course_obs,
@@ -188,7 +210,7 @@ def bench_ingest(
             "observations_per_s": round(course_rate, 1),
             "decode_mb_per_s_per_core": round(course_decoded / 1e6 / course_seconds / workers, 1),
         },
-        "same_observations": ours["observations"] == course_obs,
+        "same_observations": ours.observations == course_obs,
         "bytes_ratio": round(course_bytes / max(ours_bytes, 1), 2),
         "speedup": round(ours_rate / course_rate, 2),
         "deflate_limit_mb_per_s": DEFLATE_MB_S,

@@ -38,7 +38,16 @@ _CODES = (1, 2, 3, 5, 24, 26, 176)
 
 
 def untrained_bundle(network: str, out: Path, *, seed: int) -> Path:
-    """An untrained bundle of ``network`` with its training preset's adapter and features."""
+    """An untrained bundle of ``network`` with its training preset's adapter and features.
+
+    Args:
+        network: a training preset's name (``arset``, ``tempcnn``...).
+        out: the bundle folder to write.
+        seed: the seed of the random weights.
+
+    Returns:
+        ``out``.
+    """
     preset = TRAIN_PRESETS[network]
     adapter = AdapterConfig(**preset["adapter"])
     features = FeatureConfig(**preset.get("features", {}))
@@ -81,10 +90,21 @@ def bench_predict(
     seed: int = 1,
     quiet: bool = True,
 ) -> dict[str, Any]:
-    """Measure end-to-end and model-only map pixels per second for each network; return the table as a dict.
+    """Measure end-to-end and model-only map pixels per second for each network.
 
-    ``world`` reuses a world made by ``inseason synth``; without it one of ``size`` is made in a temporary
-    folder. ``as_of`` defaults to 1 August of the world's last year.
+    Args:
+        networks: the training presets whose networks are measured.
+        world: a world made by ``inseason synth`` to reuse (None: make one of ``size`` in a temporary folder).
+        size: the size of the world to make.
+        as_of: the map's as-of date (None: 1 August of the world's last year).
+        block_size: the map's block side, pixels.
+        workers: the map run's processes.
+        seed: the world's and the weights' seed.
+        quiet: hide the progress bars.
+
+    Returns:
+        The world (size, year, as-of date, scenes, grid), the block size and workers, each network's pixels,
+        seconds and rates, and each network's ``end_to_end_over_model_only``.
     """
     with tempfile.TemporaryDirectory(prefix="inseason-bench-predict-") as tmp:
         root = Path(tmp)

@@ -47,9 +47,20 @@ if __name__ == "__main__":
 def make_observations(
     root: Path, *, points: int, dates: int, year: int = 2022, seed: int = 0, quiet: bool = True
 ) -> tuple[Path, Path, int, int]:
-    """Write an observations dataset of ``points`` × ``dates`` candidate observations (one part file per date,
-    a fifth lost to clouds) and its label points table under ``root``; return (observations folder, points
-    table, observations, bytes in memory).
+    """Write an observations dataset of ``points`` × ``dates`` candidate observations and its label points.
+
+    Dates are 5 days apart from 1 March, one part file per date, a fifth of the observations lost to clouds.
+
+    Args:
+        root: the folder to write both under (created).
+        points: the number of label points.
+        dates: the number of dates.
+        year: the season year.
+        seed: the seed of the random reflectances, classes and clouds.
+        quiet: hide the progress bar.
+
+    Returns:
+        (observations folder, points table, observations, bytes in memory).
     """
     rng = np.random.default_rng(seed)
     obs, points_path = root / "observations", root / "points.parquet"
@@ -115,6 +126,7 @@ def _baseline_rss_mb() -> float:
 
 
 def _run_child(obs: Path, points: Path, out: Path, limit: str) -> dict[str, Any]:
+    """Build the series in a child process with DuckDB capped at ``limit``; its seconds, series and peak memory."""
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(obs), str(points), str(out), limit],
         capture_output=True,
@@ -123,14 +135,28 @@ def _run_child(obs: Path, points: Path, out: Path, limit: str) -> dict[str, Any]
     )
     if done.returncode != 0:
         raise RuntimeError(f"make_series with memory_limit={limit} failed: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def bench_series(
     *, points: int = 200_000, dates: int = 50, memory_limit: str = "96MB", seed: int = 0, quiet: bool = False
 ) -> dict[str, Any]:
-    """Build the series of a synthetic observations dataset with DuckDB capped at ``memory_limit`` and
-    uncapped; return sizes, times, peak memory and whether both tables are identical.
+    """Build the series of a synthetic observations dataset with DuckDB capped at ``memory_limit``, and uncapped.
+
+    Args:
+        points: the number of label points.
+        dates: the number of dates.
+        memory_limit: DuckDB's memory cap of the capped run (``96MB``).
+        seed: the seed of the synthetic observations.
+        quiet: hide the progress bar.
+
+    Returns:
+        The dataset's sizes, each run's seconds, series and peak memory, whether both tables are identical,
+        and the capped run's working memory as a share of the data's size in memory.
+
+    Raises:
+        RuntimeError: a child run failed (its stderr is quoted).
     """
     with tempfile.TemporaryDirectory(prefix="inseason-bench-series-") as tmp:
         root = Path(tmp)

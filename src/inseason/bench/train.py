@@ -62,7 +62,7 @@ _FEATURES = FeatureConfig(indices=("NDVI",))
 _SPLIT = "train"
 
 
-class ItemDataset(torch.utils.data.Dataset):
+class ItemDataset(torch.utils.data.Dataset[tuple[torch.Tensor, ...]]):
     """The per-item way: ``__getitem__`` builds one sample (bucketing, features, normalisation) for one row.
 
     Collated by a ``DataLoader`` it yields the same batches as `BatchLoader` in sequential order without
@@ -87,7 +87,15 @@ class ItemDataset(torch.utils.data.Dataset):
 
 
 def matmul_gflops(*, size: int = 1024, repeats: int = 8) -> float:
-    """This machine's float32 matrix-multiply rate on CPU (GFLOP/s), the arithmetic limit models are held to."""
+    """This machine's float32 matrix-multiply rate on CPU, the arithmetic limit models are held to.
+
+    Args:
+        size: the side of the square matrices.
+        repeats: the timed multiplications (after one warm-up).
+
+    Returns:
+        GFLOP/s.
+    """
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
     started = time.perf_counter()
@@ -153,7 +161,7 @@ def _flops(network: torch.nn.Module, batch: tuple[torch.Tensor, ...], *, backwar
     with FlopCounterMode(display=False) as counter:
         logits = network(values, mask, doy)
         if backward:
-            torch.nn.functional.cross_entropy(logits, y).backward()
+            torch.autograd.backward(torch.nn.functional.cross_entropy(logits, y))
     network.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())
 
@@ -188,7 +196,7 @@ def _network_rates(
     started = time.perf_counter()
     for values, mask, doy, y in itertools.islice(loader, steps):
         optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(network(values, mask, doy), y).backward()
+        torch.autograd.backward(torch.nn.functional.cross_entropy(network(values, mask, doy), y))
         optimizer.step()
         seen += int(y.numel())
     train_rate = seen / (time.perf_counter() - started)
@@ -229,6 +237,7 @@ def _tree_rates(
     config = train_config(overrides={"as_of_copies": 1, "seed": seed})
     values, mask, doy, y = tree_inputs(store, rows, targets, spec, config=config)
     model = create_model(name, n_bands=values.shape[2], n_steps=adapter.n_steps, n_classes=n_classes, seed=seed)
+    assert not isinstance(model, torch.nn.Module)  # a tree baseline
     started = time.perf_counter()
     model.fit(values, mask, doy, y)
     train_rate = rows.size / (time.perf_counter() - started)
@@ -263,16 +272,29 @@ def bench_train(
     seed: int = 0,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Measure the loader, the input wait of an ``arset`` run and every model in ``models``; return one dict.
+    """Measure the loader, the input wait of an ``arset`` run and every model in ``models``.
 
     The data is `synthetic_series` with ``n_samples`` rows (60 % of them the training split the
-    measurements run over). ``workers`` are the per-item ``DataLoader``'s worker processes (ours uses
-    none). ``epochs`` is the length of the ``arset`` run; each network trains and predicts ``steps``
-    batches of ``batch_size`` (a tree baseline fits and predicts all training rows). Keys
-    ``loader_speedup`` (ours / per-item
-    samples/s, on the ``arset`` preset's inputs and batch size) and ``input_wait_fraction`` (mean over
-    the run's epochs) summarise the data path; ``models`` holds one entry per model. ``parameters`` of a
-    tree baseline counts its nodes.
+    measurements run over).
+
+    Args:
+        n_samples: rows of the synthetic series (at least 12).
+        models: the registry models to measure.
+        epochs: the length of the ``arset`` run whose input wait is measured.
+        workers: the per-item ``DataLoader``'s worker processes (ours uses none).
+        batch_size: each network trains and predicts batches of this size (a tree baseline fits and
+            predicts all training rows).
+        steps: the batches each network trains and predicts.
+        seed: the seed of the data, the weights and the sampling.
+        quiet: hide the progress bar.
+
+    Returns:
+        One dict: ``loader_speedup`` (ours / per-item samples/s, on the ``arset`` preset's inputs and
+        batch size) and ``input_wait_fraction`` (mean over the run's epochs) summarise the data path;
+        ``models`` holds one entry per model (``parameters`` of a tree baseline counts its nodes).
+
+    Raises:
+        InputError: an unknown model, too few samples, or a count below its minimum.
     """
     unknown = [m for m in models if m not in list_models()]
     if unknown:
@@ -332,7 +354,14 @@ def bench_train(
 
 
 def bench_train_markdown(result: dict[str, Any]) -> str:
-    """The benchmark as a Markdown report: the data-path figures, then one table row per model."""
+    """The benchmark as a Markdown report: the data-path figures, then one table row per model.
+
+    Args:
+        result: what :func:`bench_train` returned.
+
+    Returns:
+        The Markdown text.
+    """
     loader = result["loader"]
     lines = [
         f"# inseason bench train ({result['train_rows']} training series, {result['threads']} threads)",
