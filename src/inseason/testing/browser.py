@@ -1,6 +1,8 @@
-"""Headless Chromium for browser tests: the Debian ``chromium`` and ``chromium-driver`` packages driven by
-selenium, with the network cut (offline emulation plus a resolver that resolves nothing but loopback), the
-browser console and every request the page makes recorded.
+"""Headless Chromium for browser tests, with the network cut and the console and requests recorded.
+
+The Debian ``chromium`` and ``chromium-driver`` packages are driven by selenium, with the network cut
+(offline emulation plus a resolver that resolves nothing but loopback), the browser console and every
+request the page makes recorded::
 
     with headless_chromium() as browser:
         browser.get(path.as_uri())
@@ -49,8 +51,15 @@ class BrowserMissing(InseasonError):
 
 
 def browser_paths() -> tuple[str, str]:
-    """Paths of Chromium and chromedriver (``INSEASON_CHROMIUM`` / ``INSEASON_CHROMEDRIVER`` override the
-    Debian locations); a clear error naming the packages when either is missing.
+    """Paths of Chromium and chromedriver.
+
+    ``INSEASON_CHROMIUM`` and ``INSEASON_CHROMEDRIVER`` override the Debian locations.
+
+    Returns:
+        (Chromium, chromedriver).
+
+    Raises:
+        BrowserMissing: either is not installed (the message names the packages to install).
     """
     paths = (os.environ.get("INSEASON_CHROMIUM", CHROMIUM), os.environ.get("INSEASON_CHROMEDRIVER", CHROMEDRIVER))
     missing = [path for path in paths if not (Path(path).is_file() or shutil.which(path))]
@@ -64,8 +73,17 @@ def browser_paths() -> tuple[str, str]:
 
 @contextmanager
 def headless_chromium(*, width: int = 1366, height: int = 900) -> Iterator[Any]:
-    """A selenium WebDriver on headless Chromium with the network disabled and console and network logs
-    on; quits the browser on exit.
+    """A selenium WebDriver on headless Chromium with the network disabled and console and network logs on.
+
+    Args:
+        width: the window's width, pixels.
+        height: the window's height, pixels.
+
+    Yields:
+        The driver; the browser quits on exit.
+
+    Raises:
+        BrowserMissing: Chromium or chromedriver is not installed.
     """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -89,12 +107,26 @@ def headless_chromium(*, width: int = 1366, height: int = 900) -> Iterator[Any]:
 
 
 def console_errors(driver: Any) -> list[str]:
-    """Messages of the severe (error-level) browser console entries since the last call."""
+    """Messages of the severe (error-level) browser console entries since the last call.
+
+    Args:
+        driver: a driver of :func:`headless_chromium`.
+
+    Returns:
+        The messages, oldest first.
+    """
     return [entry["message"] for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
 
 
 def requested_urls(driver: Any) -> list[str]:
-    """URLs of every request the page started since the last call (from the DevTools network log)."""
+    """URLs of every request the page started since the last call (from the DevTools network log).
+
+    Args:
+        driver: a driver of :func:`headless_chromium`.
+
+    Returns:
+        The URLs, in the order the requests started.
+    """
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
@@ -104,5 +136,12 @@ def requested_urls(driver: Any) -> list[str]:
 
 
 def external_requests(driver: Any) -> list[str]:
-    """Requests since the last call that would have left the machine (anything but file/data/blob...)."""
+    """Requests since the last call that would have left the machine.
+
+    Args:
+        driver: a driver of :func:`headless_chromium`.
+
+    Returns:
+        The URLs of every scheme but the local ones (`LOCAL_SCHEMES`: file, data, blob...).
+    """
     return [url for url in requested_urls(driver) if not url.startswith(LOCAL_SCHEMES)]

@@ -77,12 +77,30 @@ class Reply:
 
 
 def json_reply(status: int, doc: Any, content_type: str = "application/json") -> Reply:
-    """A JSON response."""
+    """A JSON response.
+
+    Args:
+        status: the HTTP status.
+        doc: the body, encoded as JSON.
+        content_type: the ``Content-Type`` header.
+
+    Returns:
+        The reply.
+    """
     return Reply(status, {"Content-Type": content_type}, json.dumps(doc).encode())
 
 
 def error_reply(status: int, code: str, description: str) -> Reply:
-    """A JSON error body shaped like stac-fastapi's: ``{"code": ..., "description": ...}``."""
+    """A JSON error body shaped like stac-fastapi's: ``{"code": ..., "description": ...}``.
+
+    Args:
+        status: the HTTP status.
+        code: the error's code (``NotFoundError``).
+        description: what went wrong.
+
+    Returns:
+        The reply.
+    """
     return json_reply(status, {"code": code, "description": description})
 
 
@@ -140,6 +158,11 @@ class LoopbackServer:
     Subclasses implement :meth:`respond`. Every server counts requests and body bytes (:meth:`stats`),
     can fail the next requests on purpose (:meth:`fail_next`) and slow every response (:attr:`delay_s`).
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+
+    Args:
+        host: the address to bind.
+        port: the port to bind (0: a free one).
+        delay_s: seconds to wait before every response.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, delay_s: float = 0.0) -> None:
@@ -170,7 +193,14 @@ class LoopbackServer:
         return f"http://{host}:{self.port}/"
 
     def start(self) -> Self:
-        """Bind and serve in a background thread; return ``self``."""
+        """Bind and serve in a background thread.
+
+        Returns:
+            This server.
+
+        Raises:
+            RuntimeError: the server is already running.
+        """
         if self._httpd is not None:
             raise RuntimeError(f"{type(self).__name__} is already running at {self.url}")
         self._stopping.clear()
@@ -206,12 +236,22 @@ class LoopbackServer:
     # ------------------------------------------------------------------------------ faults and stats
 
     def fail_next(self, n: int = 1, status: int = 503, *, retry_after: float | None = None) -> None:
-        """Answer the next ``n`` requests with ``status`` (and a ``Retry-After`` header if given)."""
+        """Answer the next ``n`` requests with ``status`` (and a ``Retry-After`` header if given).
+
+        Args:
+            n: how many requests fail.
+            status: their HTTP status.
+            retry_after: the ``Retry-After`` header's seconds, or None for no header.
+        """
         with self._lock:
             self._faults.extend([(status, retry_after)] * n)
 
     def stats(self) -> ServerStats:
-        """A snapshot of the counters."""
+        """A snapshot of the counters.
+
+        Returns:
+            The requests and body bytes, in all and by path, and the request log.
+        """
         with self._lock:
             return ServerStats(
                 self._requests, self._bytes, dict(self._req_by_path), dict(self._bytes_by_path), tuple(self._log)
@@ -233,7 +273,18 @@ class LoopbackServer:
     # ----------------------------------------------------------------------------------- serving
 
     def respond(self, method: str, path: str, query: str, headers: Any, body: bytes) -> Reply:
-        """The reply to one request; ``path`` is percent-decoded, ``query`` is raw. For subclasses."""
+        """The reply to one request; subclasses implement it.
+
+        Args:
+            method: the HTTP method.
+            path: the request's path, percent-decoded.
+            query: the query string, raw.
+            headers: the request's headers (a `http.client.HTTPMessage`).
+            body: the request's body (empty without one).
+
+        Returns:
+            The reply to send.
+        """
         raise NotImplementedError
 
     def _serve(self, h: _Handler) -> None:
@@ -302,8 +353,16 @@ class RangeNotSatisfiable(Exception):
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The inclusive byte range ``(first, last)`` a ``Range`` header asks of a ``size``-byte file.
 
-    ``None`` means "send the whole file" (no header, a malformed one, another unit, several ranges).
-    Raises :class:`RangeNotSatisfiable` when the single range asked for lies past the end.
+    Args:
+        header: the ``Range`` header, or None without one.
+        size: the file's size, bytes.
+
+    Returns:
+        ``(first, last)``, or ``None`` for "send the whole file" (no header, a malformed one, another unit,
+        several ranges).
+
+    Raises:
+        RangeNotSatisfiable: the single range asked for lies past the end.
     """
     if not header:
         return None
@@ -334,6 +393,15 @@ class RangeFileServer(LoopbackServer):
 
     ``GET``/``HEAD`` only (others get 405), no directory listings (404), paths that escape ``root`` (``..``,
     symlinks pointing outside) get 403. ``srv.url + "a/b.tif"`` is the URL of ``root/a/b.tif``.
+
+    Args:
+        root: the folder to serve.
+        host: the address to bind.
+        port: the port to bind (0: a free one).
+        delay_s: seconds to wait before every response.
+
+    Raises:
+        NotADirectoryError: ``root`` is not a folder.
     """
 
     def __init__(
@@ -345,11 +413,30 @@ class RangeFileServer(LoopbackServer):
             raise NotADirectoryError(f"RangeFileServer root {self.root} is not a folder")
 
     def url_for(self, path: str | os.PathLike[str]) -> str:
-        """The URL of a file under the root (absolute, or relative to the root)."""
+        """The URL of a file under the root.
+
+        Args:
+            path: the file, absolute or relative to the root.
+
+        Returns:
+            Its URL on this server (running).
+        """
         rel = Path(path).resolve().relative_to(self.root) if Path(path).is_absolute() else Path(path)
         return self.url + quote(rel.as_posix())
 
     def respond(self, method: str, path: str, query: str, headers: Any, body: bytes) -> Reply:
+        """The file (or the byte range) at ``path``, or the error status saying why not.
+
+        Args:
+            method: the HTTP method (only GET and HEAD are served).
+            path: the request's path, percent-decoded.
+            query: the query string (ignored).
+            headers: the request's headers (``Range`` is read).
+            body: the request's body (ignored).
+
+        Returns:
+            200 with the whole file, 206 with a range, or 403, 404, 405 or 416.
+        """
         if method not in ("GET", "HEAD"):
             return Reply(405, {"Allow": "GET, HEAD", "Content-Type": "text/plain"}, b"method not allowed\n")
         parts = PurePosixPath(path).parts[1:]  # without the leading "/"

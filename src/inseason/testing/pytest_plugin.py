@@ -27,7 +27,11 @@ def _stop_all(servers: list[LoopbackServer]) -> None:
 
 @pytest.fixture
 def range_server_factory() -> Iterator[Callable[..., RangeFileServer]]:
-    """``factory(root, **kwargs)`` starts a :class:`RangeFileServer` over ``root``; all stop at teardown."""
+    """``factory(root, **kwargs)`` starts a :class:`RangeFileServer` over ``root``; all stop at teardown.
+
+    Yields:
+        The factory.
+    """
     servers: list[LoopbackServer] = []
 
     def start(root: str | os.PathLike[str], **kwargs: Any) -> RangeFileServer:
@@ -41,8 +45,12 @@ def range_server_factory() -> Iterator[Callable[..., RangeFileServer]]:
 
 @pytest.fixture
 def stac_api_factory() -> Iterator[Callable[..., StacApiServer]]:
-    """``factory(catalog, **kwargs)`` starts a :class:`StacApiServer` (kwargs: ``asset_base_url``,
-    ``world_root``, ``delay_s``...); all stop at teardown.
+    """``factory(catalog, **kwargs)`` starts a :class:`StacApiServer`; all stop at teardown.
+
+    The keyword arguments are the server's: ``asset_base_url``, ``world_root``, ``delay_s``...
+
+    Yields:
+        The factory.
     """
     servers: list[LoopbackServer] = []
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import boto3
 
@@ -34,14 +35,22 @@ except ImportError as exc:
 
 
 class LoopbackS3:
-    """A moto S3 server on 127.0.0.1 (a free port unless ``port`` is given), started and stopped explicitly."""
+    """A moto S3 server on 127.0.0.1 (a free port unless ``port`` is given), started and stopped explicitly.
+
+    Args:
+        port: the port to bind (0: a free one).
+    """
 
     def __init__(self, *, port: int = 0) -> None:
         self._server = ThreadedMotoServer("127.0.0.1", port=port, verbose=False)
         self._port: int | None = None
 
     def start(self) -> LoopbackS3:
-        """Start serving (milliseconds) and silence the per-request log of the web server."""
+        """Start serving (milliseconds) and silence the per-request log of the web server.
+
+        Returns:
+            This server.
+        """
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
         self._port = self._server.get_host_and_port()[1]
@@ -67,7 +76,14 @@ class LoopbackS3:
         return f"http://127.0.0.1:{self._port}"
 
     def environ(self) -> dict[str, str]:
-        """Standard AWS variables that send every S3 client of this machine to this server."""
+        """Standard AWS variables that send every S3 client of this machine to this server.
+
+        Returns:
+            Fake keys, a region and the endpoint override, by variable name.
+
+        Raises:
+            RuntimeError: the server is not started.
+        """
         return {
             "AWS_ACCESS_KEY_ID": "loopback",
             "AWS_SECRET_ACCESS_KEY": "loopback",
@@ -77,7 +93,11 @@ class LoopbackS3:
 
     @contextmanager
     def environment(self) -> Iterator[None]:
-        """Set :meth:`environ` in ``os.environ`` for the duration (and drop conflicting AWS settings)."""
+        """Set :meth:`environ` in ``os.environ`` for the duration (and drop conflicting AWS settings).
+
+        Yields:
+            Nothing; the previous variables come back on exit.
+        """
         names = [*self.environ(), "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_NO_SIGN_REQUEST"]
         saved = {name: os.environ.get(name) for name in names}
         for name in names:
@@ -92,8 +112,12 @@ class LoopbackS3:
                 else:
                     os.environ[name] = value
 
-    def client(self):  # type: ignore[no-untyped-def]  # boto3 clients are generated at run time
-        """A boto3 S3 client of this server."""
+    def client(self) -> Any:  # boto3 clients are generated at run time: no static type to give
+        """A boto3 S3 client of this server.
+
+        Returns:
+            The client.
+        """
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
@@ -103,14 +127,30 @@ class LoopbackS3:
         )
 
     def create_bucket(self, bucket: str) -> str:
-        """Create ``bucket`` (if missing) and return ``s3://bucket``."""
+        """Create ``bucket`` unless it exists.
+
+        Args:
+            bucket: the bucket's name.
+
+        Returns:
+            ``s3://bucket``.
+        """
         client = self.client()
         if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
             client.create_bucket(Bucket=bucket)
         return f"s3://{bucket}"
 
     def upload(self, folder: str | os.PathLike[str], bucket: str, *, prefix: str = "") -> str:
-        """Upload every file under ``folder`` to ``bucket/prefix/…`` (creating the bucket); return that URI."""
+        """Upload every file under ``folder`` to ``bucket/prefix/…``, creating the bucket.
+
+        Args:
+            folder: the local folder.
+            bucket: the bucket's name.
+            prefix: the key prefix the folder's files go under (empty: the bucket's root).
+
+        Returns:
+            ``s3://bucket/prefix``.
+        """
         self.create_bucket(bucket)
         client = self.client()
         root = Path(folder)

@@ -107,7 +107,17 @@ class _Query:
 
 
 def parse_instant(text: str) -> dt.datetime:
-    """An RFC 3339 datetime (naive ones are taken as UTC), in UTC."""
+    """An RFC 3339 datetime, in UTC.
+
+    Args:
+        text: the datetime (a naive one is taken as UTC).
+
+    Returns:
+        The instant, in UTC.
+
+    Raises:
+        _BadRequest: not an RFC 3339 datetime (answered as HTTP 400 with the message).
+    """
     try:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
@@ -116,7 +126,18 @@ def parse_instant(text: str) -> dt.datetime:
 
 
 def parse_datetime(text: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """``(start, end)`` of a STAC ``datetime`` parameter; ``None`` for an open end."""
+    """``(start, end)`` of a STAC ``datetime`` parameter.
+
+    Args:
+        text: an instant, or an interval ``a/b`` whose ends may be open (``..`` or empty).
+
+    Returns:
+        The interval in UTC; ``None`` for an open end (an instant gives the same start and end).
+
+    Raises:
+        _BadRequest: a malformed datetime, both ends open, or an end before the start (answered as HTTP 400
+            with the message).
+    """
     parts = text.split("/")
     if len(parts) == 1:
         when = parse_instant(parts[0])
@@ -132,7 +153,17 @@ def parse_datetime(text: str) -> tuple[dt.datetime | None, dt.datetime | None]:
 
 
 def parse_bbox(value: Any) -> tuple[float, float, float, float]:
-    """A lon/lat bbox from ``"w,s,e,n"`` or a list (4 numbers, or 6 with heights)."""
+    """A lon/lat bbox from ``"w,s,e,n"`` or a list.
+
+    Args:
+        value: ``"w,s,e,n"`` or a list of 4 numbers (or 6, with heights).
+
+    Returns:
+        ``(west, south, east, north)``.
+
+    Raises:
+        _BadRequest: not 4 (or 6) numbers, or west > east or south > north (answered as HTTP 400 with the message).
+    """
     try:
         nums = [float(v) for v in (value.split(",") if isinstance(value, str) else value)]
     except (TypeError, ValueError):
@@ -147,7 +178,17 @@ def parse_bbox(value: Any) -> tuple[float, float, float, float]:
 
 
 def parse_intersects(value: Any) -> BaseGeometry:
-    """A shapely geometry from a GeoJSON geometry (a dict or its JSON text)."""
+    """A shapely geometry from a GeoJSON geometry.
+
+    Args:
+        value: a GeoJSON geometry or Feature, as a dict or its JSON text.
+
+    Returns:
+        The geometry, prepared for intersection tests.
+
+    Raises:
+        _BadRequest: not a GeoJSON geometry, or an empty one (answered as HTTP 400 with the message).
+    """
     try:
         doc = json.loads(value) if isinstance(value, str) else value
         if doc.get("type") == "Feature":
@@ -180,7 +221,17 @@ def _int(value: Any, name: str, low: int) -> int:
 
 
 def parse_search(params: dict[str, Any]) -> _Query:
-    """The query of a search's parameters (GET: strings, POST: JSON values)."""
+    """The query of a search's parameters.
+
+    Args:
+        params: the parameters (GET: strings, POST: JSON values); ``token`` is the offset of the page.
+
+    Returns:
+        The query.
+
+    Raises:
+        _BadRequest: a malformed parameter, or bbox and intersects together (answered as HTTP 400 with the message).
+    """
     if params.get("bbox") not in (None, "") and params.get("intersects") not in (None, ""):
         raise _bad("bbox and intersects cannot be used together")
     start = end = None
@@ -217,7 +268,14 @@ def _href_path(href: str, doc_path: Path) -> Path | None:
 def load_catalog(
     path: Path,
 ) -> tuple[dict[str, Any], dict[str, tuple[dict[str, Any], Path]], list[tuple[dict[str, Any], Path, str | None]]]:
-    """Walk a static catalog: ``(root document, {collection id: (doc, path)}, [(item, path, collection)])``."""
+    """Walk a static catalog through its child and item links.
+
+    Args:
+        path: the root ``catalog.json``.
+
+    Returns:
+        ``(root document, {collection id: (doc, path)}, [(item, path, collection)])``.
+    """
     collections: dict[str, tuple[dict[str, Any], Path]] = {}
     items: list[tuple[dict[str, Any], Path, str | None]] = []
     seen: set[Path] = set()
@@ -249,6 +307,17 @@ class StacApiServer(LoopbackServer):
     (default: the catalog's folder) becomes ``asset_base_url`` + its relative path when ``asset_base_url``
     is given (e.g. a :class:`RangeFileServer` over ``world_root``), else an absolute local path; remote
     hrefs are kept. Items' and collections' links point at this API.
+
+    Args:
+        catalog: a ``catalog.json``, or the folder holding it.
+        asset_base_url: the URL the files under ``world_root`` are served at (None: local paths).
+        world_root: the folder whose files ``asset_base_url`` serves (default: the catalog's folder).
+        host: the address to bind.
+        port: the port to bind (0: a free one).
+        delay_s: seconds to wait before every response.
+
+    Raises:
+        ValueError: an item has no datetime.
     """
 
     def __init__(
@@ -284,7 +353,11 @@ class StacApiServer(LoopbackServer):
         return sorted(self._collections)
 
     def item_ids(self) -> list[str]:
-        """Every item id, in the API's order (datetime, then id)."""
+        """Every item id, in the API's order.
+
+        Returns:
+            The ids, by datetime, then id.
+        """
         return [e.id for e in self._items]
 
     # ------------------------------------------------------------------------------------ loading
@@ -402,6 +475,18 @@ class StacApiServer(LoopbackServer):
     # ------------------------------------------------------------------------------------ routing
 
     def respond(self, method: str, path: str, query: str, headers: Any, body: bytes) -> Reply:
+        """The API's answer to one request: a document, a page of items, or a JSON error.
+
+        Args:
+            method: the HTTP method (POST only for ``/search``).
+            path: the request's path, percent-decoded.
+            query: the query string, raw.
+            headers: the request's headers (unused).
+            body: the ``POST /search`` body (JSON).
+
+        Returns:
+            The reply; a bad request gets 400, an unknown collection, item or endpoint 404.
+        """
         try:
             return self._route(method, [p for p in path.split("/") if p], query, body)
         except _BadRequest as exc:
@@ -485,7 +570,17 @@ class WorldServers:
 def serve_world(
     world_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", files_port: int = 0, stac_port: int = 0
 ) -> Iterator[WorldServers]:
-    """Serve ``world_dir`` (files) and ``world_dir/stac/catalog.json`` (STAC API) until the block ends."""
+    """Serve ``world_dir`` (files) and ``world_dir/stac/catalog.json`` (STAC API) until the block ends.
+
+    Args:
+        world_dir: a world made by ``inseason synth``.
+        host: the address both servers bind.
+        files_port: the file server's port (0: a free one).
+        stac_port: the STAC API's port (0: a free one).
+
+    Yields:
+        Both servers, running; the STAC API's assets point at the file server.
+    """
     world = Path(world_dir).resolve()
     with (
         RangeFileServer(world, host=host, port=files_port) as files,
