@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from inseason.data import synthetic_series
-from inseason.train import RunSummary, train
+from inseason.train import TrainResult, train
 
 #: A short tempcnn run: 4 epochs of 6 steps on 240 synthetic samples, step checkpoints every 4 steps.
 RUN_OVERRIDES = {
@@ -42,7 +42,7 @@ def series_table() -> pa.Table:
 
 
 @pytest.fixture(scope="session")
-def trained_run(series_table: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunSummary]:
+def trained_run(series_table: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainResult]:
     """One finished run folder, shared read-only by the tests."""
     out = tmp_path_factory.mktemp("runs") / "tempcnn"
     return out, train(series_table, out=out, overrides=RUN_OVERRIDES, quiet=True)

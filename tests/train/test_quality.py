@@ -15,7 +15,7 @@ import pytest
 from inseason.data import SeriesStore, load_series
 from inseason.evaluate import in_season_curve
 from inseason.metrics import validation_metrics
-from inseason.train import RunSummary, load_bundle, predict_series, train
+from inseason.train import TrainResult, load_bundle, predict_series, train
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def store(small_world_series: Path) -> SeriesStore:
 
 
 @pytest.fixture(scope="module")
-def summaries(store: SeriesStore, tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunSummary]:
+def summaries(store: SeriesStore, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainResult]:
     root = tmp_path_factory.mktemp("quality")
     return {name: train(store, out=root / name, overrides={**COMMON, **overrides}) for name, overrides in RUNS.items()}
 

@@ -86,8 +86,7 @@ def train(
 
     import yaml
 
-    from inseason.train import TRAIN_PRESETS, train_config
-    from inseason.train import train as run_train
+    from inseason.train import TRAIN_PRESETS, TrainRequest, run_train, train_config
 
     overrides: dict[str, Any] = {}
     for item in set_ or []:
@@ -99,21 +98,22 @@ def train(
         overrides["model.name"] = model
     if preset is None and model in TRAIN_PRESETS and config is None:
         preset = model
-    summary = run_train(
-        series_table,
+    request = TrainRequest.of(
+        series=str(series_table),
         out=out,
         config=train_config(preset=preset, path=config, overrides=overrides),
         resume=resume,
         quiet=State.quiet or as_json,
     )
+    result = run_train(request)
     if as_json:
-        print_json(dataclasses.asdict(summary))
+        print_json(dataclasses.asdict(result))
     elif not State.quiet:
-        m = summary.metrics
+        m = result.metrics
         out_console.print(
-            f"{summary.model}: validation overall accuracy {m['overall_accuracy']:.3f}, macro-F1 "
-            f"{m['macro_f1']:.3f} (best epoch {summary.best_epoch} of {summary.epochs_run})\n"
-            f"bundle and logs in {summary.out} (tensorboard --logdir {Path(summary.out) / 'tensorboard'})"
+            f"{result.model}: validation overall accuracy {m['overall_accuracy']:.3f}, macro-F1 "
+            f"{m['macro_f1']:.3f} (best epoch {result.best_epoch} of {result.epochs_run})\n"
+            f"bundle and logs in {result.out} (tensorboard --logdir {result.tensorboard})"
         )
 
 

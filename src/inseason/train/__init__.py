@@ -5,19 +5,21 @@ from inseason.train.bundle import Bundle, load_bundle, write_bundle
 from inseason.train.config import TRAIN_PRESETS, TrainConfig, train_config
 from inseason.train.module import TrainingDiverged
 from inseason.train.predict import Predictor, as_of_days, predict_series
-from inseason.train.run import RunSummary, train
+from inseason.train.run import TrainRequest, TrainResult, run_train, train
 
 __all__ = [
     "TRAIN_PRESETS",
     "Bundle",
     "LabelClass",
     "Predictor",
-    "RunSummary",
     "TrainConfig",
+    "TrainRequest",
+    "TrainResult",
     "TrainingDiverged",
     "as_of_days",
     "load_bundle",
     "predict_series",
+    "run_train",
     "train",
     "train_config",
     "write_bundle",

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import lightning as L
 import numpy as np
@@ -25,8 +25,9 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from pydantic import InstanceOf, model_validator
 
-from inseason.config import dump_yaml
+from inseason.config import StageRequest, dump_yaml
 from inseason.data import (
     InputSpec,
     SeriesStore,
@@ -58,9 +59,77 @@ _COUNT_CHUNK = 65_536
 _MONITOR = {"val_macro_f1": ("val/macro_f1", "max"), "val_oa": ("val/oa", "max"), "val_loss": ("val/loss", "min")}
 
 
+class TrainRequest(StageRequest):
+    """What a training run is asked to do: the series table, the run folder and the run's options.
+
+    The CLI builds it from its flags (the preset, YAML file and ``--set`` options resolved into ``config`` by
+    `train_config`), the Python API from `train`'s keywords. Extra Lightning callbacks are live observers
+    of the trainer, not options: they are a keyword of `run_train`, not a field. A request naming its table
+    by path round-trips through ``model_dump()``; an in-memory table or store travels as the object itself.
+
+    Attributes:
+        series: the series table with a split column: a parquet path or ``s3://`` URI, an Arrow table or a
+            decoded `SeriesStore`.
+        out: the run folder (new or empty, or an interrupted run's with ``resume``).
+        config: the run's `TrainConfig` (None: the defaults).
+        overrides: dotted options applied on top of ``config`` (``{"optimizer.lr": 0.01}``).
+        resume: continue an interrupted run in ``out`` from its last step checkpoint; it ends as an
+            uninterrupted run would.
+        quiet: hide the progress bars.
+    """
+
+    series: str | InstanceOf[pa.Table] | InstanceOf[SeriesStore]
+    out: Path
+    config: TrainConfig | None = None
+    overrides: dict[str, Any] | None = None
+    resume: bool = False
+    quiet: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse invalid overrides and a model designed for another adapter than the config's."""
+        config = self.resolved_config()
+        info = model_info(config.model.name)
+        if info.adapter != config.adapter.kind:
+            raise InputError(
+                f"model {config.model.name!r} is designed for the {info.adapter} adapter: "
+                f"set adapter.kind={info.adapter}"
+            )
+        return self
+
+    def resolved_config(self) -> TrainConfig:
+        """The run's config: ``config`` (or the defaults) with ``overrides`` applied.
+
+        Returns:
+            The validated config, as config.yaml records it.
+
+        Raises:
+            InputError: an override names an unknown option or has a wrong type or value.
+        """
+        config = self.config or TrainConfig()
+        if not self.overrides:
+            return config
+        return train_config(overrides={**dotted_options(config.model_dump(mode="json")), **self.overrides})
+
+
 @dataclass(frozen=True)
-class RunSummary:
-    """What a finished run reports: where it is, the best epoch and the validation metrics of the bundle."""
+class TrainResult:
+    """What a finished run reports: where it is, the best epoch and the validation metrics of the bundle.
+
+    Its fields are summary.json's document, key by key (written with `dataclasses.asdict`, as ``--json``
+    prints it); the paths of the run folder's files are properties.
+
+    Attributes:
+        out: the run folder, as given.
+        model: the registry name of the trained model.
+        best_epoch: the epoch whose weights are bundled (0 for a classical baseline; −1 on ranks other than
+            zero of a multi-process run).
+        epochs_run: the epochs trained (0 for a classical baseline).
+        metrics: the validation metrics of the bundled weights, the schema of model.json's ``metrics`` less
+            its ``split`` and ``best_epoch`` (see `inseason.metrics.validation_metrics`; empty on ranks other
+            than zero).
+        resumed: whether the run continued an interrupted one from its last checkpoint.
+    """
 
     out: str
     model: str
@@ -68,6 +137,31 @@ class RunSummary:
     epochs_run: int
     metrics: dict[str, Any]
     resumed: bool
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder."""
+        return Path(self.out)
+
+    @property
+    def model_json(self) -> Path:
+        """The bundle's manifest, model.json (beside weights.safetensors)."""
+        return self.run_dir / "model.json"
+
+    @property
+    def summary_json(self) -> Path:
+        """summary.json, this result as written."""
+        return self.run_dir / "summary.json"
+
+    @property
+    def config_yaml(self) -> Path:
+        """config.yaml, the run's resolved `TrainConfig`."""
+        return self.run_dir / "config.yaml"
+
+    @property
+    def tensorboard(self) -> Path:
+        """The folder of the run's TensorBoard event files (``tensorboard --logdir`` it)."""
+        return self.run_dir / "tensorboard"
 
 
 def _label_map(store: SeriesStore, train_rows: np.ndarray, *, rule: WindowRule | None) -> list[LabelClass]:
@@ -170,15 +264,14 @@ def train(
     resume: bool = False,
     quiet: bool = True,
     callbacks: Sequence[L.Callback] = (),
-) -> RunSummary:
+) -> TrainResult:
     """Train a registry model on a series table's training split and write a run folder to ``out``.
 
-    A classical baseline (``random_forest``, ``gradient_boosting``) is fitted once on ``as_of_copies``
-    passes of the same loader (see `inseason.train.classical`) and bundled the same way; its run folder
-    has no checkpoints, and its TensorBoard folder holds the validation scalars only.
+    The keyword form of `run_train` (see `TrainRequest` for the options).
 
     Args:
-        series: the series table (a parquet path, an Arrow table or a decoded store) with a split column.
+        series: the series table (a parquet path or ``s3://`` URI, an Arrow table or a decoded store) with a
+            split column.
         out: the run folder (new or empty, or an interrupted run's with ``resume``).
         config: the run's `TrainConfig` (None: the defaults).
         overrides: dotted options applied on top of ``config`` (``{"optimizer.lr": 0.01}``).
@@ -188,20 +281,48 @@ def train(
         callbacks: extra Lightning callbacks for a network's trainer.
 
     Returns:
-        The run's summary, with the validation metrics of the bundled (best) weights (on ranks other than
+        The run's result, with the validation metrics of the bundled (best) weights (on ranks other than
+        zero: no metrics and best epoch −1).
+
+    Raises:
+        InputError: an invalid option, a model designed for another adapter; the table cannot be read, has
+            no split, an empty training or validation split, or classes in another split that the training
+            split lacks; or a config that differs from the one the resumed run was started with.
+        OutputError: ``out`` holds a finished run, or is not empty without ``resume``.
+    """
+    request = TrainRequest.of(
+        series=os.fspath(series) if isinstance(series, str | os.PathLike) else series,
+        out=Path(out),
+        config=config,
+        overrides=None if overrides is None else dict(overrides),
+        resume=resume,
+        quiet=quiet,
+    )
+    return run_train(request, callbacks=callbacks)
+
+
+def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) -> TrainResult:
+    """Train a registry model on a series table's training split and write a run folder to ``request.out``.
+
+    A classical baseline (``random_forest``, ``gradient_boosting``) is fitted once on ``as_of_copies``
+    passes of the same loader (see `inseason.train.classical`) and bundled the same way; its run folder
+    has no checkpoints, and its TensorBoard folder holds the validation scalars only.
+
+    Args:
+        request: the series table, the run folder and the options (checked when the request was built).
+        callbacks: extra Lightning callbacks for a network's trainer (live objects, so not in the request).
+
+    Returns:
+        The run's result, with the validation metrics of the bundled (best) weights (on ranks other than
         zero: no metrics and best epoch −1).
 
     Raises:
         InputError: the table cannot be read, has no split, an empty training or validation split, or
-            classes in another split that the training split lacks; an invalid option, a model designed for
-            another adapter, or a config that differs from the one the resumed run was started with.
+            classes in another split that the training split lacks; a model parameter the model refuses, or
+            a config that differs from the one the resumed run was started with.
         OutputError: ``out`` holds a finished run, or is not empty without ``resume``.
     """
-    if overrides:
-        base = (config or TrainConfig()).model_dump(mode="json")
-        config = train_config(overrides={**dotted_options(base), **overrides})
-    config = config or TrainConfig()
-    out = Path(out)
+    config, out, series, quiet = request.resolved_config(), request.out, request.series, request.quiet
     store = (
         series
         if isinstance(series, SeriesStore)
@@ -210,11 +331,6 @@ def train(
         else load_series(series, season=config.season_start)
     )
     train_rows, val_rows = _check_splits(store, config)
-    info = model_info(config.model.name)
-    if info.adapter != config.adapter.kind:
-        raise InputError(
-            f"model {config.model.name!r} is designed for the {info.adapter} adapter: set adapter.kind={info.adapter}"
-        )
     rule = window_rule_of(store, train_rows)
     classes = _label_map(store, train_rows, rule=rule)
     names = [c.name for c in classes]
@@ -237,7 +353,7 @@ def train(
         seed=config.seed,
         **config.model.params,
     )
-    resuming = _prepare_out(out, config, resume=resume)  # only once the model's parameters are known good
+    resuming = _prepare_out(out, config, resume=request.resume)  # only once the model's parameters are known good
     counts = _class_counts(store, train_rows, spec, names=names, config=config)
     parts = _BundleParts(
         spec=spec,
@@ -249,7 +365,7 @@ def train(
         config=config.model_dump(mode="json"),
         training_region=_training_region(store, train_rows),
     )
-    if not isinstance(network, torch.nn.Module):  # a classical baseline (not info.neural)
+    if not isinstance(network, torch.nn.Module):  # a classical baseline (its registry entry is not neural)
         fit_trees(
             network, store, train_rows, targets[train_rows], spec, config=config, relabel_to=relabel_to, quiet=quiet
         )
@@ -259,7 +375,7 @@ def train(
         _log_tree_metrics(out, metrics, confusion, class_names=names, config=config)
         return _write_summary(
             out,
-            RunSummary(
+            TrainResult(
                 out=str(out), model=config.model.name, best_epoch=0, epochs_run=0, metrics=metrics, resumed=False
             ),
         )
@@ -283,7 +399,7 @@ def train(
         callbacks=callbacks,
     )
     if not trainer.is_global_zero:
-        return RunSummary(
+        return TrainResult(
             out=str(out),
             model=config.model.name,
             best_epoch=-1,
@@ -297,7 +413,7 @@ def train(
     _log_final(out, config, metrics, best_epoch=best_epoch, val_loss=best_val_loss)
     return _write_summary(
         out,
-        RunSummary(
+        TrainResult(
             out=str(out),
             model=config.model.name,
             best_epoch=best_epoch,
@@ -519,7 +635,7 @@ def _log_final(
         write_hparams(writer, flat_hparams(config.model_dump(mode="json")), final, step=best_epoch)
 
 
-def _write_summary(out: Path, summary: RunSummary) -> RunSummary:
+def _write_summary(out: Path, summary: TrainResult) -> TrainResult:
     """Write summary.json (temporary name, then rename) and return ``summary``."""
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(asdict(summary), indent=2))
