@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ __all__ = [
     "COG_MEDIA_TYPE",
     "SourceScene",
     "class_colormap",
+    "class_tags",
     "map_tags",
     "overview_factors",
     "write_class_map",
@@ -54,26 +55,63 @@ COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 #: Descriptions of the COG's bands, in band order.
 BAND_DESCRIPTIONS = ("class", "confidence")
 Color = tuple[int, int, int]
+#: The tags of a class map that name its classes and their source (e.g. CDL) codes, as JSON lists.
+CLASS_NAMES_TAG = "INSEASON_CLASS_NAMES"
+CLASS_CODES_TAG = "INSEASON_CLASS_CODES"
 
 
 def class_colormap(colors: Sequence[Color]) -> dict[int, tuple[int, int, int, int]]:
-    """Colour table of band 1: index ``k + 1`` gets class ``k``'s colour, 0 (nodata) is transparent."""
+    """Colour table of band 1: index ``k + 1`` gets class ``k``'s colour, 0 (nodata) is transparent.
+
+    Args:
+        colors: the RGB colour of each class, in class order.
+
+    Returns:
+        RGBA per band-1 value, for rasterio's ``write_colormap``.
+    """
     table = {0: (0, 0, 0, 0)}
-    table.update({k + 1: (*(int(c) for c in color), 255) for k, color in enumerate(colors)})
+    table.update({k + 1: (int(color[0]), int(color[1]), int(color[2]), 255) for k, color in enumerate(colors)})
     return table
 
 
 def map_tags(
     *, as_of: dt.date, fingerprint: str, class_names: Sequence[str], class_codes: Sequence[Sequence[int]]
 ) -> dict[str, str]:
-    """The GeoTIFF tags of a class map: as-of date, model fingerprint, class names and their source codes."""
+    """The GeoTIFF tags of a class map: as-of date, model fingerprint, class names and their source codes.
+
+    Args:
+        as_of: the date the map is valid for.
+        fingerprint: the model fingerprint (`inseason.predict.maps.bundle_fingerprint`).
+        class_names: class names in class order.
+        class_codes: each class's source (e.g. CDL) codes, in class order.
+
+    Returns:
+        Tag name → text; `class_tags` reads the classes back.
+    """
     return {
         "INSEASON_AS_OF": as_of.isoformat(),
         "INSEASON_MODEL_FINGERPRINT": fingerprint,
-        "INSEASON_CLASS_NAMES": json.dumps(list(class_names)),
-        "INSEASON_CLASS_CODES": json.dumps([list(c) for c in class_codes]),
+        CLASS_NAMES_TAG: json.dumps(list(class_names)),
+        CLASS_CODES_TAG: json.dumps([list(c) for c in class_codes]),
         "INSEASON_CLASS_INDEX": "band 1 value k is class k-1 of INSEASON_CLASS_NAMES; 0 is nodata",
     }
+
+
+def class_tags(tags: Mapping[str, str]) -> tuple[list[str], list[list[int]]] | None:
+    """The class names and source codes that `map_tags` records, read back from a COG's tags.
+
+    Args:
+        tags: the GeoTIFF tags of a class map.
+
+    Returns:
+        ``(names, codes)`` in class order (empty code lists when the codes are not recorded), or None when
+        the tags name no classes (not an inseason class map).
+    """
+    if CLASS_NAMES_TAG not in tags:
+        return None
+    names = [str(name) for name in json.loads(tags[CLASS_NAMES_TAG])]
+    codes = json.loads(tags.get(CLASS_CODES_TAG, "[]")) or [[] for _ in names]
+    return names, [[int(c) for c in code_list] for code_list in codes]
 
 
 def write_class_map(

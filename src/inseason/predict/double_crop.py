@@ -47,7 +47,17 @@ class CropSequence:
 
 
 def crop_sequence(code: int) -> CropSequence | None:
-    """The crop sequence of CDL code ``code`` when it is a double crop, else None."""
+    """The crop sequence of CDL code ``code`` when it is a double crop, else None.
+
+    Args:
+        code: a CDL code.
+
+    Returns:
+        The first and second crop, or None for a code that is no double crop.
+
+    Raises:
+        InputError: ``code`` is not a CDL code.
+    """
     cls = cdl_class(code)
     if cls.kind != "double_crop" or cls.first_crop is None or cls.second_crop is None:
         return None
@@ -64,8 +74,20 @@ def smoothed_ndvi(
 ) -> np.ndarray:
     """NDVI of ``rows`` smoothed onto `SEASON_DAYS` (float32 [R, 366]; NaN far from any observation).
 
-    Only observations on or before day of season ``as_of`` count. ``sigma`` is the kernel's standard
-    deviation in days; a grid day with less than a quarter of one observation's full weight is NaN.
+    A grid day with less than a quarter of one observation's full weight is NaN.
+
+    Args:
+        store: the series (with bands B04 and B08).
+        rows: the series rows to smooth.
+        as_of: the last day of season whose observations count.
+        sigma: the Gaussian kernel's standard deviation, days.
+        chunk: rows smoothed at once (memory grows with it).
+
+    Returns:
+        float32 [R, 366]: the smoothed NDVI of each row on each day of season.
+
+    Raises:
+        InputError: the series lack B04 or B08.
     """
     missing = [b for b in ("B04", "B08") if b not in store.bands]
     if missing:
@@ -96,8 +118,14 @@ def smoothed_ndvi(
 def transition_days(ndvi: np.ndarray, *, min_depth: float = 0.15, min_gap: int = 30, edge: float = 0.1) -> np.ndarray:
     """Day of season of the end of the first growth cycle in each smoothed NDVI row (−1 where none).
 
-    ``min_depth`` is the least NDVI drop between the two cycles' peaks and the valley floor; each peak must
-    lie at least ``min_gap`` days from the valley floor.
+    Args:
+        ndvi: smoothed NDVI [R, days] (`smoothed_ndvi`).
+        min_depth: the least NDVI drop between the two cycles' peaks and the valley floor.
+        min_gap: the least distance, days, of each peak from the valley floor.
+        edge: how close to the valley floor (share of the valley's depth) the first cycle ends.
+
+    Returns:
+        int64 [R]: the transition's day of season, −1 where the row shows no two cycles.
     """
     filled = np.where(np.isnan(ndvi), -np.inf, ndvi)
     before = np.maximum.accumulate(filled, axis=1)
@@ -124,6 +152,14 @@ def score_transitions(estimated: np.ndarray, truth: np.ndarray) -> dict[str, flo
     """Mean and median absolute error in days of estimated transition days against true ones.
 
     Pixels without an estimate (−1) count as missed, not as errors: ``detected`` is their complement share.
+
+    Args:
+        estimated: estimated transition days (−1 where none).
+        truth: the true transition days, same length.
+
+    Returns:
+        ``pixels``, ``detected`` (share with an estimate), ``mae_days`` and ``median_days`` (NaN when none
+        was detected).
     """
     estimated, truth = np.asarray(estimated), np.asarray(truth)
     found = estimated >= 0
@@ -137,8 +173,19 @@ def score_transitions(estimated: np.ndarray, truth: np.ndarray) -> dict[str, flo
 
 
 def transition_dates(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399) -> np.ndarray:
-    """Transition date of each of ``rows`` as days since 1970-01-01 (int64, −1 where the series up to day
-    of season ``as_of`` do not show two growth cycles).
+    """Transition date of each of ``rows`` as days since 1970-01-01.
+
+    Args:
+        store: the series (with bands B04 and B08).
+        rows: the series rows.
+        as_of: the last day of season whose observations count.
+
+    Returns:
+        int64 [R]: the day number of each transition, −1 where the series up to ``as_of`` do not show two
+        growth cycles.
+
+    Raises:
+        InputError: the series lack B04 or B08.
     """
     days = transition_days(smoothed_ndvi(store, rows, as_of=as_of))
     start = np.array([season_start_day(int(year), store.season) for year in store.years[rows]], np.int64)
@@ -148,8 +195,17 @@ def transition_dates(store: SeriesStore, rows: np.ndarray, *, as_of: int = 399) 
 def transition_table(*, x: np.ndarray, y: np.ndarray, codes: np.ndarray, dates: np.ndarray) -> pa.Table:
     """One row per double-crop pixel: map coordinates, class code, crop sequence and transition date.
 
-    ``codes`` are the CDL codes of the pixels' predicted (or labelled) double-crop class; ``dates`` come
-    from `transition_dates` (−1 becomes a null date).
+    Args:
+        x: the pixels' x coordinates (map CRS).
+        y: their y coordinates.
+        codes: the CDL codes of the pixels' predicted (or labelled) double-crop class.
+        dates: transition dates from `transition_dates` (−1 becomes a null date).
+
+    Returns:
+        The table (``x``, ``y``, ``class_code``, ``first_crop``, ``second_crop``, ``transition_date``).
+
+    Raises:
+        InputError: a code is not a CDL code.
     """
     sequences = [crop_sequence(int(c)) for c in codes]
     return pa.table(

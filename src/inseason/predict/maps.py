@@ -40,9 +40,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import rasterio
 import shapely
@@ -88,9 +89,39 @@ from inseason.storage import (
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 from inseason.train import Bundle, Predictor, load_bundle
 
-__all__ = ["MapRun", "bundle_fingerprint", "predict_map"]
+__all__ = [
+    "SUMMARY_FILE",
+    "AreaEntry",
+    "ClassArea",
+    "MapRun",
+    "bundle_fingerprint",
+    "class_areas",
+    "class_counts",
+    "predict_map",
+    "write_summary",
+]
 
 log = logging.getLogger(__name__)
+
+#: The run's summary in ``out`` (`MapRun` as JSON), written last: a folder holding it holds a finished run.
+SUMMARY_FILE = "summary.json"
+
+
+class ClassArea(TypedDict):
+    """The mapped area of one band-1 value (index 0: no data) as of one date."""
+
+    index: int
+    name: str
+    pixels: int
+    hectares: float
+
+
+class AreaEntry(TypedDict):
+    """One entry of ``summary["areas"]``: the mapped area of every band-1 value as of ``as_of``."""
+
+    as_of: str
+    pixel_area_m2: float
+    classes: list[ClassArea]
 
 
 @dataclass(frozen=True)
@@ -107,12 +138,18 @@ class MapRun:
     mapped_pixels: dict[str, int]  # as-of date → pixels with a class
     empty_blocks: list[dict[str, Any]]  # blocks without any valid observation (nodata output)
     skipped_scenes: list[dict[str, str]]
-    # per as-of date: {"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}
-    areas: list[dict[str, Any]] = field(default_factory=list)
+    areas: list[AreaEntry] = field(default_factory=list)  # per as-of date (see `class_areas`)
 
 
 def bundle_fingerprint(bundle: Bundle) -> str:
-    """A short hash of the bundle's model.json and weights: which model made a map."""
+    """A short hash of the bundle's model.json and weights: which model made a map.
+
+    Args:
+        bundle: the model bundle.
+
+    Returns:
+        The first 16 hex digits of the SHA-256 of both files.
+    """
     digest = hashlib.sha256()
     for name in ("model.json", "weights.safetensors"):
         digest.update((bundle.path / name).read_bytes())
@@ -256,13 +293,11 @@ def _manifest(
     quiet: bool,
 ) -> pa.Table:
     """The scene manifest: given (a table or a file) or searched in ``stac`` and written to ``searched``."""
-    if (scenes is None) == (stac is None):
-        raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
-    if stac is not None:
+    if scenes is not None and stac is None:
+        return scenes if isinstance(scenes, pa.Table) else read_table(scenes, SCENE_MANIFEST, what="scene manifest")
+    if stac is not None and scenes is None:
         return find_scenes(stac=stac, aoi=aoi, start=first, end=last, out=searched, min_valid=0.0, quiet=quiet)
-    if isinstance(scenes, pa.Table):
-        return scenes
-    return read_table(scenes, SCENE_MANIFEST, what="scene manifest")
+    raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
 
 
 def _usable_scenes(refs: list[SceneRef], bands: Sequence[str]) -> tuple[list[SceneRef], list[dict[str, str]]]:
@@ -402,7 +437,7 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     }
     arrays["summary"] = np.array(json.dumps(summary))
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds also meets allow_pickle: bool
     write_bytes(_block_uri(context.blocks_dir, year, block), buffer.getvalue())
     return summary
 
@@ -606,7 +641,7 @@ def _assemble(
     maps, items, doubles, mapped = {}, {}, {}, {}
     staged: dict[str, Path] = {}  # as-of date → COG in the staging folder
     used: dict[str, list[SourceScene]] = {}  # as-of date → the scenes it was made from
-    areas: list[dict[str, Any]] = []
+    areas: list[AreaEntry] = []
     empty: list[dict[str, Any]] = []
     scene_skips = {s["scene_id"]: s["reason"] for s in skipped}
     with progress_bar(quiet=quiet) as bar:
@@ -636,7 +671,7 @@ def _assemble(
                 ) -> Iterator[tuple[Block, np.ndarray, np.ndarray]]:
                     for block in blocks:
                         data = _load_block(_block_uri(blocks_dir, year, block))
-                        counts += np.bincount(data[f"classes{k}"].ravel(), minlength=counts.size)[: counts.size]
+                        counts += class_counts(data[f"classes{k}"], len(bundle.classes))
                         if f"dc{k}_x" in data:
                             dc_parts.append(_double_crop_part(data, k))
                         yield block, data[f"classes{k}"], data[f"confidence{k}"]
@@ -689,8 +724,8 @@ def _assemble(
             gif=gif_staged,
         )
         items[date_text] = _publish(item, out)
-    for block in empty:
-        log.debug("block %d (%d) has no valid observation: written as nodata", block["block"], block["year"])
+    for entry in empty:
+        log.debug("block %d (%d) has no valid observation: written as nodata", entry["block"], entry["year"])
     run = MapRun(
         out=out,
         maps=maps,
@@ -704,8 +739,23 @@ def _assemble(
         skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())],
         areas=areas,
     )
-    write_bytes(join_uri(out, "summary.json"), json.dumps(asdict(run), indent=1).encode())
+    write_summary(out, asdict(run))
     return run
+
+
+def write_summary(out: str | os.PathLike[str], summary: dict[str, Any]) -> str:
+    """Write a map run's summary (a `MapRun` as a dict) as `SUMMARY_FILE` in ``out``, atomically.
+
+    Args:
+        out: the run's output folder or ``s3://`` prefix.
+        summary: ``dataclasses.asdict`` of the run.
+
+    Returns:
+        The summary's path or URI.
+    """
+    uri = join_uri(out, SUMMARY_FILE)
+    write_bytes(uri, json.dumps(summary, indent=1).encode())
+    return uri
 
 
 def _model_href(bundle: Bundle, out: str) -> str:
@@ -731,15 +781,29 @@ def _model_href(bundle: Bundle, out: str) -> str:
         return model.as_uri()
 
 
-def class_areas(
-    date: dt.date | str, counts: np.ndarray, class_names: Sequence[str], pixel_area: float
-) -> dict[str, Any]:
-    """The mapped area of each class (index 0: no data) as of ``date`` from its pixel counts: one entry of
-    ``summary["areas"]`` (the report reads it, or counts an older folder's COGs with this same function).
+def class_counts(class_band: npt.ArrayLike, n_classes: int) -> npt.NDArray[np.int64]:
+    """Pixels of each band-1 value 0 (no data) … ``n_classes`` in (a piece of) a class band.
+
+    Args:
+        class_band: band-1 values (uint8; 0 no data, 1…K the classes), any shape.
+        n_classes: K, the number of classes; larger values are not counted.
+
+    Returns:
+        int64 [K + 1]: the pixel count of each value.
+    """
+    counts: npt.NDArray[np.int64] = np.bincount(np.asarray(class_band).ravel(), minlength=n_classes + 1)
+    return counts[: n_classes + 1]
+
+
+def class_areas(date: dt.date | str, counts: npt.ArrayLike, class_names: Sequence[str], pixel_area: float) -> AreaEntry:
+    """The mapped area of each class (index 0: no data) as of ``date`` from its pixel counts.
+
+    This is one entry of ``summary["areas"]``: predict writes it, the report reads it, or makes it for an
+    older folder's COGs with `class_counts` and this same function.
 
     Args:
         date: the as-of date (or its ISO text).
-        counts: pixels per band-1 value, 0 (no data) to K.
+        counts: pixels per band-1 value, 0 (no data) to K (see `class_counts`).
         class_names: the K class names.
         pixel_area: area of one map pixel, m².
 
@@ -752,7 +816,7 @@ def class_areas(
         "pixel_area_m2": float(pixel_area),
         "classes": [
             {"index": i, "name": names[i], "pixels": int(n), "hectares": float(n) * pixel_area / 10_000}
-            for i, n in enumerate(counts)
+            for i, n in enumerate(np.asarray(counts))
         ],
     }
 

@@ -145,9 +145,16 @@ class BlockSeries:
         return np.diff(self.offsets)
 
     def store(self, *, season: str, year: int) -> SeriesStore:
-        """The observations of season ``year`` (season start ``season``) as a `SeriesStore`, one row per pixel.
+        """The observations of season ``year`` as a `SeriesStore`, one row per pixel.
 
         The store is what the training package's predictor and adapters consume; rows carry no label.
+
+        Args:
+            season: the month-day the season starts on.
+            year: the season's label year.
+
+        Returns:
+            The store (days of season 0 to 399 only), its rows in the order of ``pixels``.
         """
         start = season_start_day(year, season)
         doy = self.days.astype(np.int64) - start
@@ -174,7 +181,16 @@ class BlockSeries:
 
 
 def scene_refs(scenes: pa.Table, *, since: dt.date, until: dt.date) -> list[SceneRef]:
-    """The manifest's scenes dated ``since`` … ``until`` (inclusive), sorted by (date, scene_id)."""
+    """The manifest's scenes dated ``since`` … ``until`` (inclusive), sorted by (date, scene_id).
+
+    Args:
+        scenes: the scene manifest.
+        since: the first date.
+        until: the last date.
+
+    Returns:
+        The scenes as plain references.
+    """
     refs = []
     for row in scenes.select(["scene_id", "date", "epsg", "boa_offset", "hrefs"]).to_pylist():
         if since <= row["date"] <= until:
@@ -195,6 +211,16 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
 
     The grid is aligned to the pixel edges of the first scene's B02 in that CRS, so every 10 m band is
     read without resampling and every 20/60 m pixel covers whole map pixels (Sentinel-2 grids nest).
+
+    Args:
+        aoi: the area to map, lon/lat.
+        scenes: the scenes the map is read from.
+
+    Returns:
+        The map grid, snapped outward around the AOI.
+
+    Raises:
+        InputError: no scene, or the first scene's B02 is missing or unreadable.
     """
     if not scenes:
         raise InputError(
@@ -219,11 +245,23 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
 
 
 def plan_blocks(grid: MapGrid, aoi: BaseGeometry, *, block_size: int) -> list[Block]:
-    """The blocks of ``block_size`` pixels that overlap the lon/lat ``aoi``, row by row."""
+    """The blocks of ``block_size`` pixels that overlap the lon/lat ``aoi``, row by row.
+
+    Args:
+        grid: the map grid.
+        aoi: the area to map, lon/lat.
+        block_size: the side of a block, pixels (the last row and column of blocks may be smaller).
+
+    Returns:
+        The blocks, indexed 0, 1, … in row-major order.
+
+    Raises:
+        InputError: ``block_size`` is below 16.
+    """
     if block_size < 16:
         raise InputError(f"block_size={block_size} is too small: use at least 16 pixels (256 is a good size)")
     shape = aoi_to_crs(aoi, grid.epsg)
-    blocks = []
+    blocks: list[Block] = []
     for row in range(0, grid.height, block_size):
         for col in range(0, grid.width, block_size):
             height, width = min(block_size, grid.height - row), min(block_size, grid.width - col)
@@ -236,15 +274,27 @@ def plan_blocks(grid: MapGrid, aoi: BaseGeometry, *, block_size: int) -> list[Bl
 
 def _aoi_mask(shape: BaseGeometry, grid: MapGrid, block: Block) -> np.ndarray:
     """True where a block pixel's centre lies in the AOI (given in the grid's CRS)."""
-    return geometry_mask(
+    inside: np.ndarray = geometry_mask(
         [mapping(shape)], out_shape=(block.height, block.width), transform=block.transform(grid), invert=True
     )
+    return inside
 
 
 def crop_mask_block(path: str, grid: MapGrid, block: Block) -> np.ndarray:
-    """True where a CDL-coded raster (a path or ``s3://``; any CRS, e.g. last year's CDL) marks a crop.
+    """True where a CDL-coded raster (e.g. last year's CDL) marks a crop.
 
     The raster is reprojected onto the block by nearest neighbour; outside it every pixel is masked out.
+
+    Args:
+        path: the raster, a path or ``s3://`` URI, any CRS.
+        grid: the map grid.
+        block: the block to mask.
+
+    Returns:
+        bool [height, width] of the block.
+
+    Raises:
+        InputError: the raster cannot be read.
     """
     crop_codes = np.array([c.code for c in cdl_classes().values() if c.is_crop])
     codes = np.zeros((block.height, block.width), np.uint8)
@@ -298,11 +348,23 @@ def read_block(
 ) -> BlockSeries:
     """Read every scene of ``scenes`` over ``block`` and pack each mapped pixel's valid observations.
 
-    Mapped pixels are those whose centre is inside the lon/lat ``aoi`` and, if given, where ``keep``
-    (bool [height, width], e.g. a crop mask) is true. An observation is valid when its SCL class is not
-    nodata nor in ``scl_mask`` and no band is nodata. Where two scenes of one date cover a pixel (tile
-    overlap) the first scene in (date, scene_id) order is kept. A scene whose files cannot be read or are
-    in another CRS is left out and listed in ``skipped``.
+    Mapped pixels are those whose centre is inside the lon/lat ``aoi`` and, if given, where ``keep`` is
+    true. An observation is valid when its SCL class is not nodata nor in ``scl_mask`` and no band is
+    nodata. Where two scenes of one date cover a pixel (tile overlap) the first scene in (date, scene_id)
+    order is kept. A scene whose files cannot be read or are in another CRS is left out and listed in
+    ``skipped``.
+
+    Args:
+        block: the block to read.
+        grid: the map grid.
+        scenes: the scenes, in (date, scene_id) order (`scene_refs`).
+        aoi: the area to map, lon/lat.
+        bands: the bands to read, in the series' band order.
+        scl_mask: SCL classes whose observations are dropped.
+        keep: bool [height, width] of the block (e.g. a crop mask), or None for every pixel in the AOI.
+
+    Returns:
+        The block's ragged series.
     """
     bands = tuple(bands)
     mapped = _aoi_mask(aoi_to_crs(aoi, grid.epsg), grid, block)

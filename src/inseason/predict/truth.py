@@ -1,5 +1,7 @@
-"""The synthetic world's truth on a map grid: each pixel's CDL code and, for double crops, the true
-transition day, straight from the generator (for tests, benchmarks and scoring maps).
+"""The synthetic world's truth on a map grid, straight from the generator.
+
+Each pixel's CDL code and, for double crops, the true transition day (for tests, benchmarks and scoring
+maps).
 """
 
 from __future__ import annotations
@@ -26,10 +28,21 @@ class PixelTruth:
 def world_truth(
     world: str | os.PathLike[str], *, grid: MapGrid, block: Block, pixels: np.ndarray, year: int, season: str = "01-01"
 ) -> PixelTruth:
-    """What the generator of ``world`` grew in ``year`` at block ``pixels`` (row-major indices).
+    """What the generator of ``world`` grew in ``year`` at block ``pixels``.
 
     The true transition of a double crop is the middle of the fallow gap between the first crop's harvest
     and the second crop's planting. Pixels off the world get code 0.
+
+    Args:
+        world: the synthetic world's folder.
+        grid: the map grid.
+        block: the block the pixels belong to.
+        pixels: row-major pixel indices into the block.
+        year: the season's label year.
+        season: the month-day the season starts on.
+
+    Returns:
+        The CDL code and true transition day of season (−1 if none) of each pixel.
     """
     info, state = load_world(world)
     x, y = block.pixel_centres(grid, pixels)
