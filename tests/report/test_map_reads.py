@@ -22,7 +22,7 @@ from rasterio.warp import transform as transform_points
 
 from inseason.errors import InputError
 from inseason.predict.maps import MapRun
-from inseason.report.fake import fake_areas, write_fake_maps
+from inseason.report.fake import write_fake_maps
 from inseason.report.maps import MapSet, error_adjusted_areas, map_class_at, read_maps, truth_window
 from inseason.testing.s3 import LoopbackS3
 
@@ -291,7 +291,7 @@ def test_maps_and_truth_on_s3(evaluation: dict[str, Any], maps_folder: Path, s3:
 
 
 def test_fake_summary_has_the_shape_predict_writes(evaluation: dict[str, Any], maps_folder: Path) -> None:
-    from inseason.predict.maps import class_areas  # predict's own writer of summary["areas"]
+    from inseason.predict.maps import class_areas, class_counts  # predict's own writer of summary["areas"]
 
     summary = json.loads((maps_folder / "summary.json").read_text())
     assert set(summary) == {f.name for f in dataclasses.fields(MapRun)}
@@ -299,12 +299,13 @@ def test_fake_summary_has_the_shape_predict_writes(evaluation: dict[str, Any], m
     for entry in summary["areas"]:
         with rasterio.open(maps_folder / f"map_{entry['as_of']}.tif") as ds:
             band = ds.read(1)
-        counts = np.bincount(band.ravel(), minlength=len(names) + 1)
+        counts = class_counts(band, len(names))
         real = json.loads(json.dumps(class_areas(dt.date.fromisoformat(entry["as_of"]), counts, names, 1600.0)))
         assert entry == real
         assert entry["classes"][0]["index"] == 0 and entry["classes"][0]["name"] == "no data"
         assert summary["mapped_pixels"][entry["as_of"]] == int((band > 0).sum())
-    assert fake_areas("2021-01-01", np.array([[0, 2], [2, 2]], np.uint8), ["A", "B"], 100.0) == {
+    band = np.array([[0, 2], [2, 2]], np.uint8)
+    assert class_areas("2021-01-01", class_counts(band, 2), ["A", "B"], 100.0) == {
         "as_of": "2021-01-01",
         "pixel_area_m2": 100.0,
         "classes": [

@@ -1,5 +1,6 @@
-"""The self-contained HTML report of an evaluation (``inseason report``), optionally with the wall-to-wall
-maps of an ``inseason predict`` folder (`read_maps`).
+"""The self-contained HTML report of an evaluation (``inseason report``).
+
+Optionally with the wall-to-wall maps of an ``inseason predict`` folder (`read_maps`).
 """
 
 from inseason.report.html import render_report, write_report

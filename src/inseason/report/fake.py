@@ -1,5 +1,7 @@
-"""A small fake ``inseason predict --out`` folder and a CDL-coded truth raster, for tests and previews of the
-report's map section without running a model (see `inseason.evaluate.fake_evaluation` for the evaluation).
+"""A small fake ``inseason predict --out`` folder and a CDL-coded truth raster, without running a model.
+
+For tests and previews of the report's map section (see `inseason.evaluate.fake_evaluation` for the
+evaluation).
 
 The maps are written by the predict writer itself (`inseason.predict.cog.write_class_map`), so they have
 the real structure: two bands (class index with colour table, confidence %), tags with class names and
@@ -11,9 +13,9 @@ with CDL codes. The earlier as-of dates get a share of pixels wrong, as early ma
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,9 @@ from affine import Affine
 from rasterio.warp import transform as transform_points
 from scipy.spatial import cKDTree
 
-from inseason.predict.maps import class_areas
+from inseason.predict.maps import AreaEntry, MapRun, class_areas, class_counts, write_summary
 from inseason.report.figures import hex_rgb
-from inseason.storage import atomic_path, write_bytes
+from inseason.storage import atomic_path
 
 #: CRS of the fake maps (predict writes UTM maps) and of the fake truth raster (CDL's own CRS).
 MAP_EPSG = 32615
@@ -35,8 +37,9 @@ TRUTH_CRS = "EPSG:5070"
 def _grid_around(
     xs: np.ndarray, ys: np.ndarray, *, pixel_m: float, margin: int
 ) -> tuple[Affine, int, int, np.ndarray, np.ndarray]:
-    """A north-up grid of ``pixel_m`` pixels, aligned on multiples of ``pixel_m``, holding the points
-    (``xs``, ``ys``) with ``margin`` pixels to spare on every side.
+    """A north-up grid of ``pixel_m`` pixels holding the points with ``margin`` pixels to spare on every side.
+
+    The grid is aligned on multiples of ``pixel_m``.
 
     Returns:
         The grid's transform, width and height, and the x and y coordinates of every pixel centre
@@ -51,27 +54,10 @@ def _grid_around(
     return transform, width, height, transform.c + transform.a * cols, transform.f + transform.e * rows
 
 
-def fake_areas(as_of: str, class_band: np.ndarray, class_names: Sequence[str], pixel_area: float) -> dict[str, Any]:
-    """The mapped area of each band-1 value of ``class_band`` in the shape predict writes to
-    ``summary["areas"]`` (`inseason.predict.maps`): index 0 "no data" first, then the classes 1…K.
-
-    Args:
-        as_of: ISO as-of date of the map.
-        class_band: band 1 of the map (0 nodata, 1…K the classes).
-        class_names: the K class names.
-        pixel_area: area of one pixel, m².
-
-    Returns:
-        ``{"as_of", "pixel_area_m2", "classes": [{"index", "name", "pixels", "hectares"}]}``.
-    """
-    counts = np.bincount(class_band.ravel(), minlength=len(class_names) + 1)[: len(class_names) + 1]
-    return class_areas(as_of, counts, class_names, pixel_area)
-
-
 def _nearest_class(tree: cKDTree, truth: np.ndarray, xs: np.ndarray, ys: np.ndarray, reach: float) -> np.ndarray:
     """Index (0-based) of the true class of the nearest point, -1 farther than ``reach``."""
     distance, nearest = tree.query(np.column_stack([xs.ravel(), ys.ravel()]), k=1)
-    out = truth[nearest]
+    out: np.ndarray = truth[nearest]
     out[distance > reach] = -1
     return out.reshape(xs.shape)
 
@@ -96,7 +82,8 @@ def write_fake_maps(
         pixel_m: pixel size of the map (metres, UTM).
         errors: share of pixels given a wrong class at each date (same length as ``dates``).
         with_areas: write ``summary["areas"]`` (pixels and hectares of "no data" and of each class, see
-            `fake_areas`) as predict does.
+            `inseason.predict.maps.class_areas`) as predict does; without it the summary is an older
+            predict's, which the report counts from the COGs.
         seed: seed of the wrong pixels and of the confidence values.
         truth: where to write the CDL-coded truth raster too (EPSG:5070, 30 m), or ``None``.
 
@@ -120,7 +107,9 @@ def write_fake_maps(
     colors = [hex_rgb(c["color"]) for c in classes]
     names = [c["name"] for c in classes]
     codes = [[c["code"]] if c.get("code") is not None else [] for c in classes]
-    maps, areas = {}, []
+    maps: dict[str, str] = {}
+    mapped: dict[str, int] = {}
+    areas: list[AreaEntry] = []
     for date, share in zip(dates, errors, strict=True):
         wrong = (rng.random(base.shape) < share) & (base >= 0)
         labels = np.where(wrong, (base + rng.integers(1, len(classes), base.shape)) % len(classes), base)
@@ -131,30 +120,43 @@ def write_fake_maps(
             folder / f"map_{date}.tif", [(block, class_band, confidence)], grid=grid, colors=colors, tags=tags
         )
         maps[date] = str(path)
-        areas.append(fake_areas(date, class_band, names, pixel_m * pixel_m))
-    summary: dict[str, Any] = {
-        "out": str(folder),
-        "maps": maps,
-        "items": {},
-        "double_crops": {},
-        "gif": None,
-        "blocks": 1,
-        "resumed_blocks": 0,
-        "mapped_pixels": {a["as_of"]: sum(c["pixels"] for c in a["classes"] if c["index"] > 0) for a in areas},
-        "empty_blocks": [],
-        "skipped_scenes": [],
-    }
-    if with_areas:
-        summary["areas"] = areas
-    write_bytes(folder / "summary.json", json.dumps(summary, indent=1).encode())
+        counts = class_counts(class_band, len(names))
+        areas.append(class_areas(date, counts, names, pixel_m * pixel_m))
+        mapped[date] = int(counts[1:].sum())
+    run = MapRun(
+        out=str(folder),
+        maps=maps,
+        items={},
+        double_crops={},
+        gif=None,
+        blocks=1,
+        resumed_blocks=0,
+        mapped_pixels=mapped,
+        empty_blocks=[],
+        skipped_scenes=[],
+        areas=areas,
+    )
+    summary = asdict(run)
+    if not with_areas:
+        del summary["areas"]
+    write_summary(folder, summary)
     if truth is not None:
         write_fake_truth(truth, evaluation)
     return folder
 
 
 def write_fake_truth(path: str | os.PathLike[str], evaluation: dict[str, Any], *, pixel_m: float = 30.0) -> Path:
-    """A CDL-coded GeoTIFF (EPSG:5070, ``pixel_m`` metres, nodata 0) whose pixels take the CDL code of the
-    nearest test point's true class (0 beyond six pixels from any point).
+    """Write a CDL-coded GeoTIFF whose pixels take the CDL code of the nearest test point's true class.
+
+    EPSG:5070, ``pixel_m`` metres, nodata 0 (also beyond six map pixels, 240 m, from any point).
+
+    Args:
+        path: the GeoTIFF to write (atomically).
+        evaluation: an evaluation dict whose ``classes`` and ``map`` points shape the raster.
+        pixel_m: the pixel size, metres.
+
+    Returns:
+        ``path``.
     """
     points = evaluation["map"]
     tx, ty = (np.asarray(v) for v in transform_points(points["crs"], TRUTH_CRS, points["x"], points["y"]))

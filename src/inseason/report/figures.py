@@ -1,5 +1,6 @@
-"""Plotly figures of an evaluation dict (see `inseason.evaluate.evaluation`): one function per chart, each
-with a title and axis labels with units, class colours from the evaluation's class table.
+"""Plotly figures of an evaluation dict (see `inseason.evaluate.evaluation`), one function per chart.
+
+Each chart has a title and axis labels with units, class colours from the evaluation's class table.
 
 Lines are drawn in a colour that stands out on the white page: a pale class colour (CDL corn yellow, for
 instance) keeps its hue but is darkened until its contrast with white reaches `MIN_LINE_CONTRAST`
@@ -9,6 +10,7 @@ instance) keeps its hue but is darkened until its contrast with white reaches `M
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -68,8 +70,10 @@ _FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", si
 
 
 def base_layout(title: str, **extra: Any) -> dict[str, Any]:
-    """The layout every report figure starts from: ``title`` top left, the report's font, white template,
-    margins and height; ``extra`` keys replace or add layout entries.
+    """The layout every report figure starts from.
+
+    ``title`` top left, the report's font, white template, margins and height; ``extra`` keys replace or
+    add layout entries.
 
     Args:
         title: the figure's title text.
@@ -97,6 +101,12 @@ def _channel(value: float) -> float:
 def hex_rgb(color: str) -> tuple[int, int, int]:
     """The red, green and blue values (0–255) of a ``#rrggbb`` colour (the ``#`` is optional).
 
+    Args:
+        color: the colour text.
+
+    Returns:
+        ``(red, green, blue)``.
+
     Raises:
         ValueError: ``color`` is not six hexadecimal digits.
     """
@@ -106,20 +116,55 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
     return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
 
 
+def rgb_hex(rgb: Sequence[int]) -> str:
+    """The ``#rrggbb`` text of a colour given as red, green and blue values (0–255).
+
+    Args:
+        rgb: red, green and blue; a fourth value (alpha) is ignored.
+
+    Returns:
+        The colour text, lower-case.
+    """
+    return "#" + "".join(f"{int(c):02x}" for c in rgb[:3])
+
+
 def relative_luminance(color: str) -> float:
-    """WCAG relative luminance (0 black … 1 white) of a ``#rrggbb`` colour."""
+    """WCAG relative luminance (0 black … 1 white) of a ``#rrggbb`` colour.
+
+    Args:
+        color: the colour text.
+
+    Returns:
+        The luminance.
+    """
     r, g, b = (c / 255 for c in hex_rgb(color))
     return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
 
 
 def contrast_on_white(color: str) -> float:
-    """WCAG contrast ratio (1 … 21) of ``color`` on a white background."""
+    """WCAG contrast ratio (1 … 21) of ``color`` on a white background.
+
+    Args:
+        color: a ``#rrggbb`` colour.
+
+    Returns:
+        The contrast ratio.
+    """
     return 1.05 / (relative_luminance(color) + 0.05)
 
 
 def line_color(color: str, *, minimum: float = MIN_LINE_CONTRAST) -> str:
-    """``color`` itself when it contrasts enough with white, else the same hue darkened (lightness lowered
-    step by step in HLS) until its contrast on white reaches ``minimum``.
+    """A shade of ``color`` for lines: the colour itself when it contrasts enough with white, else darkened.
+
+    The hue is kept and the lightness lowered step by step in HLS until the contrast on white reaches
+    ``minimum``.
+
+    Args:
+        color: a ``#rrggbb`` colour.
+        minimum: the contrast ratio on white the line needs.
+
+    Returns:
+        The ``#rrggbb`` colour of the line.
     """
     if contrast_on_white(color) >= minimum:
         return color.lower()
@@ -128,15 +173,23 @@ def line_color(color: str, *, minimum: float = MIN_LINE_CONTRAST) -> str:
     shade = color
     while lightness > 0:
         lightness = max(0.0, lightness - 0.02)
-        shade = "#" + "".join(f"{round(c * 255):02x}" for c in colorsys.hls_to_rgb(hue, lightness, saturation))
+        shade = rgb_hex([round(c * 255) for c in colorsys.hls_to_rgb(hue, lightness, saturation)])
         if contrast_on_white(shade) >= minimum:
             break
     return shade
 
 
 def band_colors(bands: list[str]) -> dict[str, str]:
-    """A distinct colour for each band name: `BAND_COLORS` for Sentinel-2 bands, `EXTRA_COLORS` in turn
-    for the others (cycling only past 24 distinct names).
+    """A distinct colour for each band name.
+
+    `BAND_COLORS` for Sentinel-2 bands, `EXTRA_COLORS` in turn for the others (cycling only past 24
+    distinct names).
+
+    Args:
+        bands: the band names.
+
+    Returns:
+        Band name → ``#rrggbb``.
     """
     used = {BAND_COLORS[b] for b in bands if b in BAND_COLORS}
     spare = [c for c in (*EXTRA_COLORS, *BAND_COLORS.values()) if c not in used]
@@ -151,7 +204,14 @@ def band_colors(bands: list[str]) -> dict[str, str]:
 
 
 def as_of_axis_dates(evaluation: dict[str, Any]) -> list[str]:
-    """The as-of month-days as ISO dates in the first evaluated season, for a calendar x axis."""
+    """The as-of month-days as ISO dates in the first evaluated season, for a calendar x axis.
+
+    Args:
+        evaluation: the evaluation dict.
+
+    Returns:
+        One ``YYYY-MM-DD`` per as-of date, in the evaluation's order.
+    """
     year = min(evaluation["data"]["years"])
     return [f"{year}-{row['as_of']}" for row in evaluation["by_as_of_date"]]
 
@@ -177,9 +237,7 @@ def _band(x: list[str], intervals: list[list[float] | None], color: str, name: s
 
 
 def _curve(x: list[str], y: list[float], *, name: str, color: str, width: float = 2.5) -> go.Scatter:
-    """A line with markers: the line in a shade of ``color`` that reads on white, markers filled with
-    ``color`` itself and outlined in that shade.
-    """
+    """A line with markers: the line in a shade of ``color`` that reads on white, markers filled with it."""
     shade = line_color(color)
     return go.Scatter(
         x=x,
@@ -196,7 +254,14 @@ def _legend_below() -> dict[str, Any]:
 
 
 def accuracy_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
-    """Overall accuracy, macro-F1 and kappa by as-of date with bootstrap confidence bands."""
+    """Overall accuracy, macro-F1 and kappa by as-of date with bootstrap confidence bands.
+
+    Args:
+        evaluation: the evaluation dict.
+
+    Returns:
+        The figure.
+    """
     x = as_of_axis_dates(evaluation)
     rows = evaluation["by_as_of_date"]
     fig = go.Figure()
@@ -219,7 +284,15 @@ def accuracy_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
 
 
 def comparison_figure(evaluations: list[dict[str, Any]], *, names: list[str]) -> go.Figure:
-    """Macro-F1 by as-of date of several models on the same test split, with their confidence bands."""
+    """Macro-F1 by as-of date of several models on the same test split, with their confidence bands.
+
+    Args:
+        evaluations: the evaluation dicts, one per model.
+        names: the models' names, same order.
+
+    Returns:
+        The figure.
+    """
     fig = go.Figure()
     palette = ("#d55e00", "#0072b2", "#009e73", "#cc79a7", "#8b6d00", "#56606b")
     for k, (evaluation, name) in enumerate(zip(evaluations, names, strict=True)):
@@ -237,7 +310,14 @@ def comparison_figure(evaluations: list[dict[str, Any]], *, names: list[str]) ->
 
 
 def class_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
-    """Per-class F1 by as-of date in class colours (pale colours drawn darker), with the target F1 line."""
+    """Per-class F1 by as-of date in class colours (pale colours drawn darker), with the target F1 line.
+
+    Args:
+        evaluation: the evaluation dict.
+
+    Returns:
+        The figure.
+    """
     x = as_of_axis_dates(evaluation)
     fig = go.Figure()
     for k, cls in enumerate(evaluation["classes"]):
@@ -258,9 +338,17 @@ def class_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
 
 
 def confusion_figure(evaluation: dict[str, Any], *, as_of: str | None = None) -> go.Figure:
-    """Confusion-matrix heatmap at the end of the season (``as_of``: its month-day, for the title), with a
-    compact drop-down at the top left for counts and the two normalisations (by truth: recall view; by
-    prediction: precision view), inside the figure at any width.
+    """Confusion-matrix heatmap at the end of the season.
+
+    A compact drop-down at the top left switches between counts and the two normalisations (by truth:
+    recall view; by prediction: precision view), inside the figure at any width.
+
+    Args:
+        evaluation: the evaluation dict.
+        as_of: the end of season's month-day, for the title.
+
+    Returns:
+        The figure.
     """
     names = [c["name"] for c in evaluation["classes"]]
     confusion = evaluation["confusion"]
@@ -317,8 +405,15 @@ def _importance_results(result: dict[str, Any] | list[dict[str, Any]]) -> list[d
 
 
 def importance_significance(result: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """For each as-of date and feature: importance, std and whether it stands out of the noise
-    (|importance| ≥ 2·std with at least two repeats); the rest are not significant.
+    """For each as-of date and feature: importance, std and whether it stands out of the noise.
+
+    A feature is significant when |importance| ≥ 2·std with at least two repeats.
+
+    Args:
+        result: the evaluation's importance result, one or a list (one per as-of date).
+
+    Returns:
+        One ``{as_of, name, importance, std, significant}`` per date and feature.
     """
     out = []
     for res in _importance_results(result):
@@ -338,9 +433,18 @@ def importance_significance(result: dict[str, Any] | list[dict[str, Any]]) -> li
 
 
 def importance_figure(result: dict[str, Any] | list[dict[str, Any]], *, title: str, axis: str) -> go.Figure:
-    """Horizontal bars of permutation importance (drop of the metric) with error bars of ± one standard
-    deviation over the repeats, one group of bars per as-of date when there are several; bars within the
-    noise (|importance| < 2·std) are pale and hatched.
+    """Horizontal bars of permutation importance (drop of the metric) with ± one standard deviation.
+
+    Error bars span the repeats; there is one group of bars per as-of date when there are several; bars
+    within the noise (|importance| < 2·std) are pale and hatched.
+
+    Args:
+        result: the evaluation's importance result, one or a list (one per as-of date).
+        title: the figure's title.
+        axis: the title of the feature axis.
+
+    Returns:
+        The figure.
     """
     results = _importance_results(result)
     palette = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#8b6d00", "#56606b")
@@ -385,7 +489,14 @@ def importance_figure(result: dict[str, Any] | list[dict[str, Any]], *, title: s
 
 
 def attention_figure(attention: dict[str, list[float]]) -> go.Figure:
-    """Share of an attention model's weight falling in each period of the season."""
+    """Share of an attention model's weight falling in each period of the season.
+
+    Args:
+        attention: ``day_of_season`` and ``weight`` lists.
+
+    Returns:
+        The figure.
+    """
     fig = go.Figure(go.Bar(x=attention["day_of_season"], y=attention["weight"], marker_color="#cc79a7"))
     fig.update_layout(
         **base_layout("Attention by date"),
@@ -396,8 +507,15 @@ def attention_figure(attention: dict[str, list[float]]) -> go.Figure:
 
 
 def course_windows_figure(course: dict[str, Any]) -> go.Figure:
-    """Accuracy of the ARSET course protocol by window start (days after each pixel's first observation),
-    with the course's published figures as dashed lines when the evaluation carries them.
+    """Accuracy of the ARSET course protocol by window start (days after each pixel's first observation).
+
+    The course's published figures are dashed lines when the evaluation carries them.
+
+    Args:
+        course: the evaluation's ``course_windows``.
+
+    Returns:
+        The figure.
     """
     windows = course["windows"]
     x = [w["start_offset_days"] for w in windows]
@@ -441,7 +559,14 @@ def _map_axes(crs: str | None) -> dict[str, Any]:
 
 
 def point_years(evaluation: dict[str, Any]) -> list[int] | None:
-    """The season of each map point when the evaluation records it (``map["year"]``), else ``None``."""
+    """The season of each map point when the evaluation records it (``map["year"]``).
+
+    Args:
+        evaluation: the evaluation dict.
+
+    Returns:
+        One season per point, or None when the points carry no season.
+    """
     years = evaluation["map"].get("year")
     return None if years is None else [int(y) for y in years]
 
@@ -453,8 +578,15 @@ def _shown_points(evaluation: dict[str, Any], year: int | None) -> list[int]:
 
 
 def class_points_figure(evaluation: dict[str, Any], *, which: str, year: int | None = None) -> go.Figure:
-    """Test points coloured by their true (``which="truth"``) or predicted class, one trace (and legend
-    entry) per class, for the season ``year`` (all points when ``None`` or when points carry no season).
+    """Test points coloured by their true or predicted class, one trace (and legend entry) per class.
+
+    Args:
+        evaluation: the evaluation dict.
+        which: ``"truth"`` or ``"prediction"``.
+        year: the season to draw (all points when None or when points carry no season).
+
+    Returns:
+        The figure.
     """
     points = evaluation["map"]
     shown = _shown_points(evaluation, year)
@@ -480,7 +612,15 @@ def class_points_figure(evaluation: dict[str, Any], *, which: str, year: int | N
 
 
 def confidence_points_figure(evaluation: dict[str, Any], *, year: int | None = None) -> go.Figure:
-    """Test points coloured by the model's confidence (highest class probability) in season ``year``."""
+    """Test points coloured by the model's confidence (highest class probability).
+
+    Args:
+        evaluation: the evaluation dict.
+        year: the season to draw (all points when None or when points carry no season).
+
+    Returns:
+        The figure.
+    """
     points = evaluation["map"]
     shown = _shown_points(evaluation, year)
     fig = go.Figure(
@@ -503,7 +643,14 @@ def confidence_points_figure(evaluation: dict[str, Any], *, year: int | None = N
 
 
 def spatial_figure(evaluation: dict[str, Any]) -> go.Figure:
-    """Accuracy of each field or block at its centre (colour: accuracy, size: samples)."""
+    """Accuracy of each field or block at its centre (colour: accuracy, size: samples).
+
+    Args:
+        evaluation: the evaluation dict.
+
+    Returns:
+        The figure.
+    """
     spatial = evaluation["spatial"]
     groups = spatial["groups"]
     largest = max((g["n"] for g in groups), default=1)
@@ -530,8 +677,12 @@ def spatial_figure(evaluation: dict[str, Any]) -> go.Figure:
 
 
 def viewer_layout() -> dict[str, Any]:
-    """Plotly layout of the time-series viewer (the browser fills its traces from the chosen sample):
-    reflectance on top, NDVI with SCL-coloured markers below, the as-of predictions as a strip.
+    """Plotly layout of the time-series viewer (the browser fills its traces from the chosen sample).
+
+    Reflectance on top, NDVI with SCL-coloured markers below, the as-of predictions as a strip.
+
+    Returns:
+        The layout as plain JSON data.
     """
     layout = base_layout("Time series of the selected sample", height=680)
     layout.update(
@@ -544,4 +695,5 @@ def viewer_layout() -> dict[str, Any]:
         hovermode="closest",
         modebar=dict(orientation="v"),
     )  # a vertical toolbar on the right never covers the sample's title
-    return go.Figure(layout=layout).layout.to_plotly_json()
+    plotly_json: dict[str, Any] = go.Figure(layout=layout).layout.to_plotly_json()
+    return plotly_json

@@ -28,7 +28,7 @@ from inseason.errors import InputError
 from inseason.evaluate.evaluation import SCHEMA_VERSION
 from inseason.progress import plural
 from inseason.report import figures, map_figures
-from inseason.report.maps import MapSet, error_adjusted_areas, read_maps
+from inseason.report.maps import MapSet, class_hectares, error_adjusted_areas, read_maps
 from inseason.report.tables import audit_table, data_table, format_number, scroll_box, value_html
 from inseason.report.viewer import VIEWER_JS
 from inseason.storage import write_bytes
@@ -98,6 +98,9 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hov
 def check_evaluation(evaluation: dict[str, Any]) -> None:
     """Refuse a dict that is not an evaluation of this schema version, naming the missing keys.
 
+    Args:
+        evaluation: the would-be evaluation.
+
     Raises:
         InputError: not a dict, keys missing, another schema version, or no as-of dates.
     """
@@ -124,9 +127,7 @@ def _interval(interval: list[float] | None) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]], *, numeric_from: int = 1, text_columns: Sequence[int] = ()) -> str:
-    """A table (cells already HTML) in its own scrolling box; columns from ``numeric_from`` right-aligned
-    except ``text_columns``.
-    """
+    """A table (cells already HTML) in its own scrolling box, columns from ``numeric_from`` right-aligned."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
@@ -154,9 +155,11 @@ def _legend(items: Sequence[tuple[str, str]]) -> str:
 
 
 class _Figures:
-    """Renders figures to HTML: the figure's title as an HTML heading above it (it wraps, and plotly's
-    toolbar, shown on hover only, never covers it), plotly.js inlined with the first one (no CDN).
-    With ``greyed`` every figure is faded and says why (a test set too small to mean something).
+    """Renders figures to HTML, plotly.js inlined with the first one (no CDN).
+
+    The figure's title becomes an HTML heading above it (it wraps, and plotly's toolbar, shown on hover
+    only, never covers it). With ``greyed`` every figure is faded and says why (a test set too small to
+    mean something).
     """
 
     def __init__(self, *, greyed: str | None = None) -> None:
@@ -297,9 +300,10 @@ def _per_class_table(ev: dict[str, Any]) -> str:
 
 
 def _least_accurate(shown: int, total: int, unit: str) -> str:
-    """The sentence over the table of the least accurate groups, in the right number: "The 15 least accurate
-    of 40 fields.", "The least accurate of 40 fields." (one shown), "All 3 fields, least accurate first.",
-    "The only field."
+    """The sentence over the table of the least accurate groups, in the right number.
+
+    "The 15 least accurate of 40 fields.", "The least accurate of 40 fields." (one shown), "All 3 fields,
+    least accurate first.", "The only field."
     """
     if total == 1:
         return f"The only {unit}."
@@ -356,7 +360,14 @@ def _model_name(ev: dict[str, Any]) -> str:
 
 
 def first_class_reaching(ev: dict[str, Any]) -> tuple[str, str] | None:
-    """(class, as-of month-day) of the class that first reaches the target F1 (ties: class order), or None."""
+    """The class that first reaches the target F1 (ties: class order) and the date it does.
+
+    Args:
+        ev: the evaluation dict.
+
+    Returns:
+        ``(class, as-of month-day)``, or None when no class reaches the target.
+    """
     reached = [(date, k, name) for k, (name, date) in enumerate(ev["earliest_date"].items()) if date]
     if not reached:
         return None
@@ -519,7 +530,7 @@ def _area_table(maps: MapSet, adjusted: list[dict[str, Any]]) -> str:
     for cls in maps.classes:
         row = [_swatch(cls.color) + html.escape(cls.name)]
         for area in maps.areas:
-            mapped = next((c["hectares"] for c in area["classes"] if c["name"] == cls.name), 0.0)
+            mapped = class_hectares(area, cls.name)
             row.append(f"{mapped:,.1f}")
             if area["as_of"] in by_date:
                 est = next((c for c in by_date[area["as_of"]]["classes"] if c["name"] == cls.name), None)
@@ -677,8 +688,19 @@ def write_report(
     truth: str | os.PathLike[str] | None = None,
     bundle: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write the self-contained HTML report (see `render_report` for the arguments) to ``out``, atomically,
-    and return its path.
+    """Write the self-contained HTML report to ``out``, atomically.
+
+    Args:
+        evaluation: the evaluation dict.
+        out: the HTML file to write.
+        title: page title (default: the evaluation's).
+        comparisons: evaluations of other models on the same split.
+        maps: an ``inseason predict --out`` folder or a `MapSet` (see `render_report`).
+        truth: a CDL-coded GeoTIFF drawn beside the maps.
+        bundle: the model bundle whose label map translates the truth's codes to classes.
+
+    Returns:
+        The report's path.
 
     Raises:
         InputError: ``out`` is a folder, or any error of `render_report`.

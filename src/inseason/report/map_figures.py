@@ -1,6 +1,7 @@
-"""Plotly figures of wall-to-wall maps (a `inseason.report.maps.MapSet`): the class map and the confidence
-map with a date slider across the as-of dates, the truth in the same colours, and mapped (and
-error-adjusted) areas of each class by date.
+"""Plotly figures of wall-to-wall maps (a `inseason.report.maps.MapSet`).
+
+The class map and the confidence map with a date slider across the as-of dates, the truth in the same
+colours, and mapped (and error-adjusted) areas of each class by date.
 
 Rasters are drawn as heatmaps of uint8 arrays (plotly stores them as compact typed arrays) with value 0
 (nodata) transparent; class colours come from the COG's colour table.
@@ -15,14 +16,19 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from inseason.report.figures import base_layout, line_color
-from inseason.report.maps import MapClass, MapSet
+from inseason.report.maps import MapClass, MapSet, class_hectares
 
 _TRANSPARENT = "rgba(255,255,255,0)"
 
 
 def class_colorscale(classes: list[MapClass]) -> list[list[Any]]:
-    """A stepped colour scale for values 0…K over ``zmin=-0.5, zmax=K+0.5``: 0 transparent, value k the
-    colour of class k.
+    """A stepped colour scale for values 0…K over ``zmin=-0.5, zmax=K+0.5``.
+
+    Args:
+        classes: the map's classes, in band-1 order.
+
+    Returns:
+        The plotly colour scale: 0 transparent, value k the colour of class k.
     """
     steps = len(classes) + 1
     scale: list[list[Any]] = [[0.0, _TRANSPARENT], [1 / steps, _TRANSPARENT]]
@@ -32,7 +38,11 @@ def class_colorscale(classes: list[MapClass]) -> list[list[Any]]:
 
 
 def confidence_colorscale() -> list[list[Any]]:
-    """Viridis over 1…100 % with 0 (nodata) transparent, for ``zmin=0, zmax=100``."""
+    """Viridis over 1…100 % with 0 (nodata) transparent, for ``zmin=0, zmax=100``.
+
+    Returns:
+        The plotly colour scale.
+    """
     colors = sample_colorscale("Viridis", [i / 10 for i in range(11)])
     return [[0.0, _TRANSPARENT], [0.005, _TRANSPARENT]] + [[0.01 + 0.99 * i / 10, c] for i, c in enumerate(colors)]
 
@@ -86,50 +96,73 @@ def _slider(dates: list[str], *, prefix: str) -> dict[str, Any]:
     )
 
 
-def class_map_figure(maps: MapSet) -> go.Figure:
-    """The class map of each as-of date, one at a time, with a slider across the dates (last shown)."""
+def _dated_figure(maps: MapSet, traces: list[go.Heatmap], title: str) -> go.Figure:
+    """A map figure of one trace per as-of date (the last one shown), with a date slider when there are several."""
     dates = [layer.as_of for layer in maps.layers]
-    fig = go.Figure(
-        [
-            _class_trace(layer.classes, maps, visible=i == len(dates) - 1, name=f"as of {layer.as_of}")
-            for i, layer in enumerate(maps.layers)
-        ]
-    )
+    fig = go.Figure(traces)
     fig.update_layout(
-        **base_layout("Class map", height=560, **_axes(maps)),
+        **base_layout(title, height=560, **_axes(maps)),
         sliders=[_slider(dates, prefix="as of ")] if len(dates) > 1 else [],
     )
     return fig
+
+
+def class_map_figure(maps: MapSet) -> go.Figure:
+    """The class map of each as-of date, one at a time, with a slider across the dates (last shown).
+
+    Args:
+        maps: the maps.
+
+    Returns:
+        The figure.
+    """
+    last = len(maps.layers) - 1
+    traces = [
+        _class_trace(layer.classes, maps, visible=i == last, name=f"as of {layer.as_of}")
+        for i, layer in enumerate(maps.layers)
+    ]
+    return _dated_figure(maps, traces, "Class map")
 
 
 def confidence_map_figure(maps: MapSet) -> go.Figure:
-    """The confidence (winning class probability, %) of each as-of date, with a slider across the dates."""
-    dates = [layer.as_of for layer in maps.layers]
-    fig = go.Figure(
-        [
-            _raster(
-                layer.confidence,
-                maps,
-                colorscale=confidence_colorscale(),
-                zmin=0,
-                zmax=100,
-                visible=i == len(dates) - 1,
-                name=f"as of {layer.as_of}",
-                colorbar=dict(title=dict(text="confidence (%)", side="right"), thickness=14),
-                hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>%{z} %<extra></extra>",
-            )
-            for i, layer in enumerate(maps.layers)
-        ]
-    )
-    fig.update_layout(
-        **base_layout("Confidence", height=560, **_axes(maps)),
-        sliders=[_slider(dates, prefix="as of ")] if len(dates) > 1 else [],
-    )
-    return fig
+    """The confidence (winning class probability, %) of each as-of date, with a slider across the dates.
+
+    Args:
+        maps: the maps.
+
+    Returns:
+        The figure.
+    """
+    last = len(maps.layers) - 1
+    traces = [
+        _raster(
+            layer.confidence,
+            maps,
+            colorscale=confidence_colorscale(),
+            zmin=0,
+            zmax=100,
+            visible=i == last,
+            name=f"as of {layer.as_of}",
+            colorbar=dict(title=dict(text="confidence (%)", side="right"), thickness=14),
+            hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>%{z} %<extra></extra>",
+        )
+        for i, layer in enumerate(maps.layers)
+    ]
+    return _dated_figure(maps, traces, "Confidence")
 
 
 def truth_map_figure(maps: MapSet) -> go.Figure:
-    """The truth raster on the map grid in the map's classes and colours."""
+    """The truth raster on the map grid in the map's classes and colours.
+
+    Args:
+        maps: the maps, with their truth.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: the map set has no truth.
+    """
     if maps.truth is None:
         raise ValueError("the map set has no truth raster")
     fig = go.Figure(_class_trace(maps.truth, maps, visible=True, name="truth"))
@@ -138,14 +171,19 @@ def truth_map_figure(maps: MapSet) -> go.Figure:
 
 
 def area_figure(maps: MapSet, adjusted: list[dict[str, Any]] | None = None) -> go.Figure:
-    """Mapped area (ha) of each class by as-of date; with ``adjusted`` (see
-    `inseason.report.maps.error_adjusted_areas`) the error-adjusted areas as dashed lines with 95 %
-    interval bars.
+    """Mapped area (ha) of each class by as-of date, with the error-adjusted areas when given.
+
+    Args:
+        maps: the maps.
+        adjusted: `inseason.report.maps.error_adjusted_areas`, drawn as dashed lines with 95 % interval bars.
+
+    Returns:
+        The figure.
     """
     dates = [area["as_of"] for area in maps.areas]
     fig = go.Figure()
     for cls in maps.classes:
-        hectares = [next((c["hectares"] for c in area["classes"] if c["name"] == cls.name), 0.0) for area in maps.areas]
+        hectares = [class_hectares(area, cls.name) for area in maps.areas]
         shade = line_color(cls.color)
         fig.add_trace(
             go.Scatter(

@@ -41,11 +41,22 @@ from rasterio.windows import Window
 
 from inseason.errors import InputError
 from inseason.evaluate.area import area_weighted_accuracy
-from inseason.predict.maps import class_areas
+from inseason.predict.cog import CLASS_NAMES_TAG, class_tags
+from inseason.predict.maps import SUMMARY_FILE, AreaEntry, class_areas, class_counts
+from inseason.report.figures import rgb_hex
 from inseason.season import DEFAULT_START, season_year
 from inseason.storage import exists, gdal_env, gdal_path, is_s3, join_uri, local_path, read_bytes
 
-__all__ = ["MapClass", "MapLayer", "MapSet", "error_adjusted_areas", "map_class_at", "read_maps", "truth_window"]
+__all__ = [
+    "MapClass",
+    "MapLayer",
+    "MapSet",
+    "class_hectares",
+    "error_adjusted_areas",
+    "map_class_at",
+    "read_maps",
+    "truth_window",
+]
 
 #: Default longest side, in pixels, of the map arrays the report embeds.
 MAX_SIZE = 500
@@ -75,8 +86,10 @@ class MapLayer:
 
 @dataclass(frozen=True)
 class MapSet:
-    """What the report draws from a predict folder: the decimated layers on one grid, their classes,
-    the mapped areas per as-of date and, when given, the truth on the same grid.
+    """What the report draws from a predict folder.
+
+    The decimated layers on one grid, their classes, the mapped areas per as-of date and, when given, the
+    truth on the same grid.
     """
 
     folder: str  # the predict folder: a local path or an ``s3://`` URI
@@ -85,9 +98,7 @@ class MapSet:
     full_shape: tuple[int, int]  # (height, width) of the COGs
     classes: list[MapClass]
     layers: list[MapLayer]
-    # per as-of date: as_of, pixel_area_m2, classes [{index, name, pixels, hectares}], index 0 "no data" first
-    # (as predict writes them)
-    areas: list[dict[str, Any]]
+    areas: list[AreaEntry]  # per as-of date, as predict writes them (index 0 "no data" first)
     truth: np.ndarray | None = None
     truth_source: str | None = None
     truth_unmatched: float = 0.0  # share of truth pixels whose code no class lists (drawn as nodata)
@@ -104,15 +115,9 @@ class MapSet:
         return PurePosixPath(self.folder.rstrip("/")).name or self.folder
 
 
-def _hex(rgba: tuple[int, ...]) -> str:
-    return "#" + "".join(f"{int(c):02x}" for c in rgba[:3])
-
-
 @contextmanager
 def _open_raster(uri: str) -> Iterator[rasterio.DatasetReader]:
-    """Open a local or ``s3://`` raster for reading (``s3://`` through GDAL's ``/vsis3/`` with the storage
-    session); ``RasterioIOError`` when it cannot be opened.
-    """
+    """Open a local or ``s3://`` raster (through GDAL's ``/vsis3/``); RasterioIOError when it cannot be."""
     with gdal_env([uri]), rasterio.open(gdal_path(uri)) as ds:
         yield ds
 
@@ -134,10 +139,10 @@ def _folder_uri(folder: str | os.PathLike[str]) -> str:
 
 
 def _read_summary(folder: str) -> dict[str, Any]:
-    path = join_uri(folder, "summary.json")
+    path = join_uri(folder, SUMMARY_FILE)
     if not _exists(path):
         raise InputError(
-            f"maps folder {folder} holds no summary.json: give the --out folder of a finished inseason predict run"
+            f"maps folder {folder} holds no {SUMMARY_FILE}: give the --out folder of a finished inseason predict run"
         )
     try:
         summary = json.loads(read_bytes(path))
@@ -165,14 +170,13 @@ def _map_paths(folder: str, summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _classes_from_tags(path: str, ds: rasterio.DatasetReader) -> list[MapClass]:
-    tags = ds.tags()
-    if ds.count < 2 or "INSEASON_CLASS_NAMES" not in tags:
+    recorded = class_tags(ds.tags())
+    if ds.count < 2 or recorded is None:
         raise InputError(
-            f"{path} is not an inseason class map (two bands and INSEASON_CLASS_NAMES tag): "
+            f"{path} is not an inseason class map (two bands and {CLASS_NAMES_TAG} tag): "
             "give the --out folder of inseason predict"
         )
-    names = json.loads(tags["INSEASON_CLASS_NAMES"])
-    codes = json.loads(tags.get("INSEASON_CLASS_CODES", "[]")) or [[] for _ in names]
+    names, codes = recorded
     try:
         colormap = ds.colormap(1)
     except ValueError:
@@ -180,9 +184,9 @@ def _classes_from_tags(path: str, ds: rasterio.DatasetReader) -> list[MapClass]:
     return [
         MapClass(
             index=k + 1,
-            name=str(name),
-            codes=tuple(int(c) for c in code_list),
-            color=_hex(colormap.get(k + 1, (128, 128, 128))),
+            name=name,
+            codes=tuple(code_list),
+            color=rgb_hex(colormap.get(k + 1, (128, 128, 128))),
         )
         for k, (name, code_list) in enumerate(zip(names, codes, strict=True))
     ]
@@ -214,31 +218,41 @@ def _pixel_area_m2(ds: rasterio.DatasetReader) -> float:
     if ds.crs is None or ds.crs.is_geographic:
         raise InputError(f"{ds.name} is not in a projected CRS: areas need metres (predict writes UTM maps)")
     factor = ds.crs.linear_units_factor[1]
-    return abs(ds.transform.a * ds.transform.e) * factor * factor
+    area: float = abs(ds.transform.a * ds.transform.e) * factor * factor
+    return area
 
 
-def _count_areas(path: str, as_of: str, classes: list[MapClass]) -> dict[str, Any]:
-    """Pixels and hectares of "no data" (index 0) and of each class in one COG, counted block by block at
-    full resolution, in the shape predict writes to ``summary["areas"]``.
-    """
+def _count_areas(path: str, as_of: str, classes: list[MapClass]) -> AreaEntry:
+    """Pixels and hectares of "no data" and of each class in one COG, counted block by block at full size."""
     k = len(classes)
     with _open_raster(path) as ds:
         counts = np.zeros(k + 1, np.int64)
         for _, window in ds.block_windows(1):
-            counts += np.bincount(ds.read(1, window=window).ravel(), minlength=256)[: k + 1]
+            counts += class_counts(ds.read(1, window=window), k)
         pixel = _pixel_area_m2(ds)
     return class_areas(as_of, counts, [c.name for c in sorted(classes, key=lambda c: c.index)], pixel)
 
 
-def _summary_areas(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``summary["areas"]`` by as-of date (predict writes a list of per-date entries; a dict keyed by date
-    is read as well).
-    """
+def _summary_areas(summary: dict[str, Any]) -> dict[str, AreaEntry]:
+    """``summary["areas"]`` by as-of date (predict writes a list; a dict keyed by date is read as well)."""
     areas = summary.get("areas")
     if not areas:
         return {}
     entries = areas.values() if isinstance(areas, dict) else areas
     return {str(entry["as_of"]): entry for entry in entries}
+
+
+def class_hectares(area: AreaEntry, name: str) -> float:
+    """The mapped hectares of class ``name`` in one ``summary["areas"]`` entry (0 when the entry lacks it).
+
+    Args:
+        area: one as-of date's areas entry (see `inseason.predict.maps.class_areas`).
+        name: the class name.
+
+    Returns:
+        The hectares.
+    """
+    return float(next((c["hectares"] for c in area["classes"] if c["name"] == name), 0.0))
 
 
 #: Margin, in pixels of the output grid, added around the map's extent when choosing the truth window.
@@ -291,9 +305,11 @@ def truth_window(
 def _truth_on_grid(
     truth: str | os.PathLike[str], *, crs: Any, transform: Affine, shape: tuple[int, int], classes: list[MapClass]
 ) -> tuple[np.ndarray, float]:
-    """The CDL-coded raster ``truth`` reprojected (nearest) onto the map grid and translated to class
-    indices (0 where nodata or where no class lists the code, unless a class is named `OTHER`); also the
-    share of valid truth pixels whose code no class lists. Only `truth_window` is read.
+    """The CDL-coded raster ``truth`` on the map grid in class indices, and the share of unmatched codes.
+
+    The raster is reprojected (nearest) and its codes translated to class indices: 0 where nodata or where
+    no class lists the code, unless a class is named `OTHER`. The share is that of valid truth pixels whose
+    code no class lists. Only `truth_window` is read.
     """
     uri = str(truth)
     codes = np.zeros(shape, np.int32)
@@ -462,8 +478,7 @@ def map_class_at(path: str, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[str, Any]]:
-    """Olofsson et al. (2014) error-adjusted area of each class, per as-of date, with the evaluation's test
-    points as the reference sample.
+    """Olofsson et al. (2014) error-adjusted area of each class, per as-of date, from the test points.
 
     First choice: the test points that fall on the map (the map class at each point against its true
     class). Points of other seasons than the map's (when the points record their season; the map's season
@@ -475,6 +490,10 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
     model's predicted class against the truth at every test point, all seasons): the same model, the same
     as-of date, a larger sample. ``reference`` says which was used. A date with neither gets ``error``
     (the reason) instead of estimates.
+
+    Args:
+        maps: the maps (`read_maps`).
+        evaluation: the evaluation dict whose ``map`` points are the reference sample.
 
     Returns:
         Per as-of date: ``as_of``, ``n_points``, ``left_out``, ``reference`` ("map points" or "test split as
@@ -508,9 +527,7 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
         keep &= mapped > 0
         counts = np.zeros((k, k), np.int64)
         np.add.at(counts, (mapped[keep].astype(np.int64) - 1, truth_index[keep] - 1), 1)
-        hectares = [
-            next((c["hectares"] for c in area["classes"] if c["name"] == cls.name), 0.0) for cls in maps.classes
-        ]
+        hectares = [class_hectares(area, cls.name) for cls in maps.classes]
         entry: dict[str, Any] = {
             "as_of": layer.as_of,
             "n_points": int(keep.sum()),
@@ -520,11 +537,7 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
         # Only classes present in the map form strata; classes with no mapped area have no stratum.
         strata = [i for i in range(k) if hectares[i] > 0]
         try:
-            result = area_weighted_accuracy(
-                counts[np.ix_(strata, strata)],
-                [hectares[i] for i in strata],
-                classes=[maps.classes[i].name for i in strata],
-            )
+            result = _strata_estimates(counts, strata, hectares, maps)
         except InputError as exc:
             split_counts = _test_split_counts(evaluation, maps, month_day=layer.as_of[5:])
             if split_counts is None:
@@ -534,11 +547,7 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
             counts = split_counts
             entry.update(reference=f"test split as of {layer.as_of[5:]}", n_points=int(counts.sum()), left_out=0)
             try:
-                result = area_weighted_accuracy(
-                    counts[np.ix_(strata, strata)],
-                    [hectares[i] for i in strata],
-                    classes=[maps.classes[i].name for i in strata],
-                )
+                result = _strata_estimates(counts, strata, hectares, maps)
             except InputError as again:
                 entry["error"] = str(again)
                 out.append(entry)
@@ -565,10 +574,17 @@ def error_adjusted_areas(maps: MapSet, evaluation: dict[str, Any]) -> list[dict[
     return out
 
 
+def _strata_estimates(counts: np.ndarray, strata: list[int], hectares: list[float], maps: MapSet) -> dict[str, Any]:
+    """`area_weighted_accuracy` over the ``strata`` (the map classes with mapped area) of a sample matrix."""
+    return area_weighted_accuracy(
+        counts[np.ix_(strata, strata)],
+        [hectares[i] for i in strata],
+        classes=[maps.classes[i].name for i in strata],
+    )
+
+
 def _test_split_counts(evaluation: dict[str, Any], maps: MapSet, *, month_day: str) -> np.ndarray | None:
-    """The evaluation's confusion counts as of ``month_day`` as a (map class × true class) sample matrix in
-    the map's class order, or None when the evaluation did not score that date.
-    """
+    """The evaluation's confusion counts as of ``month_day`` as a (map class × true class) matrix, or None."""
     row = next((r for r in evaluation.get("by_as_of_date") or [] if r.get("as_of") == month_day), None)
     if row is None or not row.get("confusion"):
         return None

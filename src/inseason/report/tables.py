@@ -1,5 +1,7 @@
-"""Readable HTML tables of the report: numbers formatted, nested dicts and lists as sub-tables or lists with
-human labels, every string HTML-escaped, every table inside its own horizontally scrolling box.
+"""Readable HTML tables of the report.
+
+Numbers are formatted, nested dicts and lists become sub-tables or lists with human labels, every string is
+HTML-escaped, every table sits inside its own horizontally scrolling box.
 
 The leakage audit (see `inseason.series.audit.audit_split`) gets one sentence per key saying what it
 measures, so that a count such as ``blocks_in_several_splits: 33`` beside ``leak_free: true`` reads as what
@@ -96,7 +98,14 @@ AUDIT_EXPLANATIONS: dict[str, str] = {
 
 
 def human_label(key: str) -> str:
-    """The label a reader sees for a dict key: `LABELS`, else the key with underscores as spaces."""
+    """The label a reader sees for a dict key: `LABELS`, else the key with underscores as spaces.
+
+    Args:
+        key: the dict key.
+
+    Returns:
+        The label (a trailing `` m`` becomes `` (m)``).
+    """
     text = LABELS.get(key)
     if text is not None:
         return text
@@ -105,8 +114,16 @@ def human_label(key: str) -> str:
 
 
 def format_number(value: float | int) -> str:
-    """An int with thousands separators; a float to 3 significant decimals (6 for tiny values), no
-    scientific notation for everyday magnitudes; NaN as a dash.
+    """A number as the report prints it.
+
+    An int with thousands separators (from 10 000); a float to 3 significant decimals (6 for tiny values),
+    no scientific notation for everyday magnitudes; NaN as a dash; a bool as yes or no.
+
+    Args:
+        value: the number.
+
+    Returns:
+        The text.
     """
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -124,8 +141,17 @@ def format_number(value: float | int) -> str:
 
 
 def value_html(value: Any, *, depth: int = 0) -> str:
-    """HTML of any JSON value: scalars formatted and escaped, lists of scalars as comma lists, lists of
-    dicts and dicts as nested tables (at most 3 levels deep, deeper values as escaped text).
+    """HTML of any JSON value.
+
+    Scalars formatted and escaped, lists of scalars as comma lists, lists of dicts and dicts as nested
+    tables (at most 3 levels deep, deeper values as escaped text).
+
+    Args:
+        value: the value.
+        depth: how deep in nested tables the value stands.
+
+    Returns:
+        The HTML.
     """
     if value is None:
         return "–"
@@ -161,14 +187,30 @@ def _uniform_records(mapping: Mapping[str, Any]) -> bool:
 
 
 def scroll_box(table: str) -> str:
-    """Wrap a table so that it scrolls sideways inside its own box instead of widening the page."""
+    """Wrap a table so that it scrolls sideways inside its own box instead of widening the page.
+
+    Args:
+        table: the table's HTML.
+
+    Returns:
+        The HTML of the box.
+    """
     return f"<div class='table-scroll'>{table}</div>"
 
 
 def key_value_table(
     mapping: Mapping[str, Any], *, depth: int = 0, explanations: Mapping[str, str] | None = None
 ) -> str:
-    """A two-column table (three with ``explanations``: what each key means) of a dict's items."""
+    """A two-column table of a dict's items (three columns with ``explanations``).
+
+    Args:
+        mapping: the dict.
+        depth: how deep in nested tables it stands (a top-level table gets its scrolling box).
+        explanations: what each key means, in a third column.
+
+    Returns:
+        The HTML.
+    """
     rows = []
     for key, value in mapping.items():
         cells = f"<th scope='row'>{html.escape(human_label(str(key)))}</th><td>{value_html(value, depth=depth)}</td>"
@@ -181,7 +223,15 @@ def key_value_table(
 
 
 def records_table(records: Sequence[Mapping[str, Any]], *, depth: int = 0) -> str:
-    """A table with one row per dict and one column per key (in first-seen order)."""
+    """A table with one row per dict and one column per key (in first-seen order).
+
+    Args:
+        records: the dicts.
+        depth: how deep in nested tables it stands (a top-level table gets its scrolling box).
+
+    Returns:
+        The HTML.
+    """
     keys: list[str] = []
     for record in records:
         keys += [str(k) for k in record if str(k) not in keys]
@@ -194,8 +244,15 @@ def records_table(records: Sequence[Mapping[str, Any]], *, depth: int = 0) -> st
 
 
 def audit_table(audit: Mapping[str, Any] | None) -> str:
-    """The leakage audit as a table of check, value and a one-sentence explanation per key, led by a
-    verdict line; a note when the run has no audit.
+    """The leakage audit as a table of check, value and a one-sentence explanation per key.
+
+    A verdict line leads it; a run without an audit gets a note instead.
+
+    Args:
+        audit: the run's leakage audit, or None.
+
+    Returns:
+        The HTML.
     """
     if not audit:
         return "<p class='note'>No leakage audit recorded for this run.</p>"
@@ -223,7 +280,14 @@ def audit_table(audit: Mapping[str, Any] | None) -> str:
 
 
 def data_table(data: Mapping[str, Any]) -> str:
-    """The evaluation's ``data`` summary as a readable table (a note when empty)."""
+    """The evaluation's ``data`` summary as a readable table (a note when empty).
+
+    Args:
+        data: the evaluation's ``data`` section.
+
+    Returns:
+        The HTML.
+    """
     if not data:
         return "<p class='note'>Not available for this run.</p>"
     return key_value_table(data)
