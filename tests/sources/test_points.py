@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from pyproj import Transformer
 
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_class
-from inseason.sources.points import FIELD_ID_YEAR, make_label_points
+from inseason.sources.points import FIELD_ID_YEAR, LabelsRequest, make_label_points, run_labels
 from inseason.tables import LABEL_POINTS, read_table
 
 YEARS = [2021, 2022]
@@ -320,3 +321,67 @@ def test_vector_bad_inputs(vector_files: dict[str, Path], tiny_world: Path, tmp_
 def test_output_folder_is_refused(tiny_world: Path, tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="is a folder"):
         cdl_points(tiny_world, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--stride", "0"], {"stride": 0}),
+        (["--strategy", "bogus"], {"strategy": "bogus"}),
+        (["--strategy", "stratified"], {"strategy": "stratified"}),
+        (["--edge-buffer", "-1"], {"edge_buffer_m": -1.0}),
+        (["--class-column", "crop"], {"class_column": "crop"}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    tiny_world: Path, tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    out = tmp_path / "p.parquet"
+    with pytest.raises(InputError) as info:
+        make_label_points(cdl=str(tiny_world / "labels"), aoi="0,0,1,1", years=[2021], out=out, **options)
+    args = ["labels", "--cdl", str(tiny_world / "labels"), "--aoi", "0,0,1,1", "--years", "2021", "--out", str(out)]
+    result = CliRunner().invoke(app, ["--quiet", *args, *flags])
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        LabelsRequest.of(cdl=str(tiny_world / "labels"), aoi="0,0,1,1", years=(2021,), out=out, **options)
+    assert not out.exists()
+
+
+def test_a_labels_request_round_trips(tmp_path: Path) -> None:
+    request = LabelsRequest.of(
+        cdl="cropscape",
+        aoi=shapely.box(-90.8, 33.38, -90.78, 33.41),
+        years=[2022, 2021, 2022],
+        strategy="stratified",
+        per_class=5,
+        classes=["Corn", 5],
+        edge_buffer_m=0,
+        cache_dir=tmp_path / "cache",
+        out=tmp_path / "p.parquet",
+    )
+    assert request.years == (2021, 2022) and request.classes == ("Corn", 5) and request.cdl_source == "cropscape"
+    assert LabelsRequest.of(**request.model_dump()) == request
+    with pytest.raises(InputError, match="invalid LabelsRequest option strides: Extra inputs are not permitted"):
+        LabelsRequest.of(**request.model_dump(), strides=3)
+
+
+def test_the_labels_result_holds_what_was_written(tiny_world: Path, tmp_path: Path) -> None:
+    request = LabelsRequest.of(
+        cdl=str(tiny_world / "labels"),
+        aoi=str(tiny_world / "aoi.geojson"),
+        years=[2022],
+        strategy="per_field",
+        per_field=2,
+        out=tmp_path / "p.parquet",
+        quiet=True,
+    )
+    result = run_labels(request)
+    written = read_table(result.path, LABEL_POINTS, what="label points")
+    assert result.path == tmp_path / "p.parquet" and result.points == written.num_rows > 0
+    assert result.crs == meta(written, "crs") and result.sampling == json.loads(meta(written, "sampling"))
+    assert result.sampling["per_field"] == 2 and result.sampling["years"] == [2022]
+    assert result.table.equals(written, check_metadata=True)

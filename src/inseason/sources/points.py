@@ -16,17 +16,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, Literal, Self, TypedDict, get_args
 
 import numpy as np
 import pyarrow as pa
 import shapely
+from pydantic import ConfigDict, model_validator
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
+from inseason.config import StageRequest
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_class, cdl_classes, cdl_code
 from inseason.progress import progress_bar
@@ -51,12 +53,23 @@ from inseason.sources.sampling import (
 from inseason.sources.vector import VectorLabels, feature_points, read_vector_labels
 from inseason.tables import LABEL_POINTS, with_metadata, write_table
 
-__all__ = ["FIELD_ID_YEAR", "STRATEGIES", "crs_string", "make_label_points"]
+__all__ = [
+    "FIELD_ID_YEAR",
+    "STRATEGIES",
+    "LabelsRequest",
+    "LabelsResult",
+    "Strategy",
+    "crs_string",
+    "make_label_points",
+    "run_labels",
+]
 
 log = logging.getLogger(__name__)
 
+#: A sampling strategy of the ``labels`` stage.
+Strategy = Literal["stride", "stratified", "per_field"]
 #: Sampling strategies of :func:`make_label_points`.
-STRATEGIES: tuple[str, ...] = ("stride", "stratified", "per_field")
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 #: Raster field ids are ``year × FIELD_ID_YEAR + component``: unique across the years of a table.
 FIELD_ID_YEAR = 1_000_000_000
 #: Pixel size assumed for the default vector grid spacing (``stride × 30 m``, as on a CDL grid).
@@ -99,36 +112,139 @@ def crs_string(crs: CRS) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
-def _check_options(
-    strategy: str,
-    stride: int,
-    per_class: int | None,
-    min_per_class: int,
-    per_field: int | None,
-    edge_buffer_m: float,
-    years: Sequence[int],
-) -> list[int]:
-    if strategy not in STRATEGIES:
-        raise InputError(f"unknown sampling strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    if not years:
-        raise InputError("no years given: pass at least one season year, e.g. --years 2021")
-    try:
-        clean = sorted({int(y) for y in years})
-    except (TypeError, ValueError):
-        raise InputError(f"years {list(years)} must be integers such as 2021") from None
-    if any(not 1900 <= y <= 2200 for y in clean):
-        raise InputError(f"years {clean} are not plausible season years")
-    if stride < 1:
-        raise InputError(f"--stride {stride} must be at least 1 (1 takes every pixel)")
-    if strategy == "stratified" and (per_class is None or per_class < 1):
-        raise InputError("--strategy stratified needs --per-class N (at most N points per class and year)")
-    if per_field is not None and per_field < 1:
-        raise InputError(f"--per-field {per_field} must be at least 1")
-    if min_per_class < 0:
-        raise InputError(f"--min-per-class {min_per_class} must not be negative")
-    if edge_buffer_m < 0:
-        raise InputError(f"--edge-buffer {edge_buffer_m} must not be negative (metres inside field edges)")
-    return clean
+class LabelsRequest(StageRequest):
+    """What the ``labels`` stage is asked to do: a label source, an AOI, the years and a sampling strategy.
+
+    Built alike by ``inseason labels`` and :func:`make_label_points`; :func:`run_labels` does the work.
+    Exactly one source is given: ``cdl`` (or ``cropscape_url``) or ``vector``.
+
+    Attributes:
+        cdl: a folder of ``CDL_YYYY.tif`` (or ``*YYYY*.tif``) files, one GeoTIFF (national or clipped, any CRS),
+            or ``"cropscape"``.
+        cropscape_url: the CropScape service root; given alone, it implies ``cdl="cropscape"``.
+        vector: a GeoJSON/GeoPackage/Shapefile of labelled polygons or points.
+        class_column: the class column of ``vector`` (required with it).
+        field_column: the field id column of ``vector`` (the feature index when None).
+        aoi: a vector file, a lon/lat bbox ``"w,s,e,n"`` or a lon/lat geometry.
+        years: the season years to sample (integers; kept sorted, each once).
+        strategy: ``stride`` (every ``stride``-th pixel; for vectors a grid), ``stratified`` (≤ ``per_class``
+            random points per class and year) or ``per_field`` (``per_field`` points per field; raster fields
+            are connected components of one class).
+        stride: the pixel stride of ``stride`` (at least 1).
+        per_class: the cap per class and year of ``stratified`` (required with it).
+        min_per_class: ``stratified`` drops (and records) classes with fewer candidates than this.
+        per_field: points per field of ``per_field`` (default 1).
+        edge_buffer_m: metres a ``per_field`` point (and a vector grid node) keeps inside its field's edges.
+        classes: keep only these class names or codes.
+        seed: the seed of everything random (not negative).
+        cache_dir: where CropScape downloads are cached (:func:`inseason.sources.cdl.default_cache_dir` when None).
+        out: the Parquet file to write.
+        spacing_m: the vector grid spacing in metres (default ``stride × 30``).
+        layer: the layer of a multi-layer vector file.
+        quiet: no progress bar on stderr.
+        timeout: seconds before a CropScape request times out.
+        retries: retries of a failed CropScape request.
+        backoff: seconds before the first retry, doubled per retry.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    cdl: str | None = None
+    cropscape_url: str | None = None
+    vector: str | None = None
+    class_column: str | None = None
+    field_column: str | None = None
+    aoi: str | BaseGeometry
+    years: tuple[int, ...]
+    strategy: Strategy = "stride"
+    stride: int = 15
+    per_class: int | None = None
+    min_per_class: int = 0
+    per_field: int | None = None
+    edge_buffer_m: float = 30.0
+    classes: tuple[str | int, ...] | None = None
+    seed: int = 0
+    cache_dir: Path | None = None
+    out: Path
+    spacing_m: float | None = None
+    layer: str | None = None
+    quiet: bool = False
+    timeout: float = 30.0
+    retries: int = 4
+    backoff: float = 0.5
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strategy_and_years(cls, values: Any) -> Any:
+        """Refuse an unknown strategy and years that are not integers with the stage's own messages."""
+        if not isinstance(values, dict):
+            return values
+        strategy = values.get("strategy", "stride")
+        if strategy not in STRATEGIES:
+            raise InputError(f"unknown sampling strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        years = values.get("years")
+        if years is None or (isinstance(years, Iterable) and not isinstance(years, str | bytes)):
+            given = list(years or [])
+            try:
+                clean = tuple(sorted({int(y) for y in given}))
+            except (TypeError, ValueError):
+                raise InputError(f"years {given} must be integers such as 2021") from None
+            values = {**values, "years": clean}
+        return values
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse options out of range and sources given twice, or without the options they need."""
+        if not self.years:
+            raise InputError("no years given: pass at least one season year, e.g. --years 2021")
+        if any(not 1900 <= y <= 2200 for y in self.years):
+            raise InputError(f"years {list(self.years)} are not plausible season years")
+        if self.stride < 1:
+            raise InputError(f"--stride {self.stride} must be at least 1 (1 takes every pixel)")
+        if self.strategy == "stratified" and (self.per_class is None or self.per_class < 1):
+            raise InputError("--strategy stratified needs --per-class N (at most N points per class and year)")
+        if self.per_field is not None and self.per_field < 1:
+            raise InputError(f"--per-field {self.per_field} must be at least 1")
+        if self.min_per_class < 0:
+            raise InputError(f"--min-per-class {self.min_per_class} must not be negative")
+        if self.edge_buffer_m < 0:
+            raise InputError(f"--edge-buffer {self.edge_buffer_m} must not be negative (metres inside field edges)")
+        if self.seed < 0:
+            raise InputError(f"--seed {self.seed} must not be negative")
+        if (self.cdl_source is None) == (self.vector is None):
+            raise InputError("give exactly one label source: --cdl (folder, GeoTIFF or 'cropscape') or --vector FILE")
+        if self.vector is not None and not self.class_column:
+            raise InputError(
+                f"vector labels {self.vector} need --class-column: the column holding each feature's class"
+            )
+        if self.cdl_source is not None and (self.class_column or self.field_column):
+            raise InputError("--class-column/--field-column apply to --vector labels only, not to --cdl")
+        return self
+
+    @property
+    def cdl_source(self) -> str | None:
+        """The CDL source: ``cdl``, or ``"cropscape"`` when only ``cropscape_url`` is given."""
+        return "cropscape" if self.cdl is None and self.cropscape_url else self.cdl
+
+
+@dataclass(frozen=True)
+class LabelsResult:
+    """What the ``labels`` stage wrote: the label points table and what its metadata records.
+
+    Attributes:
+        table: the label points table as written, with its ``inseason:crs`` and ``inseason:sampling`` metadata.
+        path: the Parquet file written.
+        points: the number of label points (rows).
+        crs: the CRS of ``x``/``y`` as written in ``inseason:crs`` (``"EPSG:n"`` or WKT).
+        sampling: the ``inseason:sampling`` record: the options, the years, how field ids are made, and what
+            the sampling left out (classes dropped, fields without points, a vector source's label codes).
+    """
+
+    table: pa.Table
+    path: Path
+    points: int
+    crs: str
+    sampling: dict[str, Any]
 
 
 def _cdl_class_codes(classes: Sequence[str | int]) -> set[int]:
@@ -407,7 +523,8 @@ def make_label_points(
         backoff: seconds before the first retry, doubled per retry.
 
     Returns:
-        The label points table as written, with its ``inseason:crs`` and ``inseason:sampling`` metadata.
+        The label points table as written, with its ``inseason:crs`` and ``inseason:sampling`` metadata
+        (:func:`run_labels` returns it with its path and records).
 
     Raises:
         InputError: a user mistake: no source or two, a missing option, a value out of range, an unreadable
@@ -415,44 +532,86 @@ def make_label_points(
         RemoteError: CropScape fails or answers with an error.
         OutputError: ``out`` is a folder or cannot be written.
     """
-    year_list = _check_options(strategy, stride, per_class, min_per_class, per_field, edge_buffer_m, years)
-    if seed < 0:
-        raise InputError(f"--seed {seed} must not be negative")
-    n_per_field = per_field or 1
-    if cropscape_url and cdl is None:
-        cdl = "cropscape"
-    if (cdl is None) == (vector is None):
-        raise InputError("give exactly one label source: --cdl (folder, GeoTIFF or 'cropscape') or --vector FILE")
-    if vector is not None and not class_column:
-        raise InputError(f"vector labels {vector} need --class-column: the column holding each feature's class")
-    if cdl is not None and (class_column or field_column):
-        raise InputError("--class-column/--field-column apply to --vector labels only, not to --cdl")
-    out = Path(out)
+    return run_labels(
+        LabelsRequest.of(
+            cdl=None if cdl is None else str(cdl),
+            cropscape_url=cropscape_url,
+            vector=None if vector is None else str(vector),
+            class_column=class_column,
+            field_column=field_column,
+            aoi=aoi if isinstance(aoi, BaseGeometry) else str(aoi),
+            years=years,
+            strategy=strategy,
+            stride=stride,
+            per_class=per_class,
+            min_per_class=min_per_class,
+            per_field=per_field,
+            edge_buffer_m=edge_buffer_m,
+            classes=classes,
+            seed=seed,
+            cache_dir=cache_dir,
+            out=out,
+            spacing_m=spacing_m,
+            layer=layer,
+            quiet=quiet,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+        )
+    ).table
+
+
+def run_labels(request: LabelsRequest) -> LabelsResult:
+    """Sample the label points a request asks for and write the table to its ``out``.
+
+    Only points inside the AOI are kept. Everything random is drawn from the request's ``seed`` (``stride`` has
+    no randomness), so the same request gives the same points and ids.
+
+    Args:
+        request: the source, AOI, years and sampling options (checked when it was built).
+
+    Returns:
+        The table as written, its path, the number of points and its ``inseason:crs`` and ``inseason:sampling``
+        records.
+
+    Raises:
+        InputError: an unreadable AOI or label file, a year without labels, a class asked for that the labels
+            lack, or no point sampled.
+        RemoteError: CropScape fails or answers with an error.
+        OutputError: ``out`` is a folder or cannot be written.
+    """
+    year_list = list(request.years)
+    cdl, vector, out = request.cdl_source, request.vector, request.out
+    n_per_field = request.per_field or 1
     if out.is_dir():
         raise OutputError(f"output {out} is a folder: give a file name such as points.parquet")
-    aoi_geom = read_aoi(aoi)
+    aoi_geom = read_aoi(request.aoi)
     report: _SamplingReport = {}
     parts: list[_Points] = []
     crss: list[CRS] = []
 
     if cdl is not None:
-        keep = _cdl_class_codes(classes) if classes else None
+        keep = _cdl_class_codes(request.classes) if request.classes else None
         use_cropscape = str(cdl).strip().lower() == "cropscape"
         if use_cropscape:
             bbox = cropscape_bbox(aoi_geom)
             report["cropscape_bbox"] = list(bbox)
-            session = make_session(retries=retries, backoff=backoff, timeout=timeout)
+            session = make_session(retries=request.retries, backoff=request.backoff, timeout=request.timeout)
             files = {}
         else:
             files = {year: find_cdl_file(cdl, year) for year in year_list}  # fail fast on a missing year
         dropped: dict[str, dict[str, int]] = {}
         without: dict[str, int] = {}
-        with progress_bar(quiet=quiet) as bar:
+        with progress_bar(quiet=request.quiet) as bar:
             task = bar.add_task("labels", total=len(year_list))
             for year in year_list:
                 if use_cropscape:
                     path = fetch_cropscape(
-                        year, bbox, base_url=cropscape_url or CROPSCAPE_URL, cache_dir=cache_dir, session=session
+                        year,
+                        bbox,
+                        base_url=request.cropscape_url or CROPSCAPE_URL,
+                        cache_dir=request.cache_dir,
+                        session=session,
                     )
                     source = "cropscape"
                 else:
@@ -462,14 +621,14 @@ def make_label_points(
                 pts, sample = _raster_points(
                     window,
                     year,
-                    strategy=strategy,
-                    stride=stride,
-                    per_class=per_class,
-                    min_per_class=min_per_class,
+                    strategy=request.strategy,
+                    stride=request.stride,
+                    per_class=request.per_class,
+                    min_per_class=request.min_per_class,
                     per_field=n_per_field,
-                    edge_buffer_m=edge_buffer_m,
+                    edge_buffer_m=request.edge_buffer_m,
                     keep=keep,
-                    seed=seed,
+                    seed=request.seed,
                     source=source,
                 )
                 if sample.dropped:
@@ -478,7 +637,7 @@ def make_label_points(
                     log.warning(
                         "%d: classes dropped (fewer than %d pixels): %s",
                         year,
-                        min_per_class,
+                        request.min_per_class,
                         ", ".join(f"{name} ({v})" for name, v in zip(names, sample.dropped.values())),
                     )
                 if sample.fields_without_points:
@@ -491,52 +650,56 @@ def make_label_points(
         if without:
             report["fields_without_points"] = without
     else:
-        assert vector is not None and class_column  # checked above: exactly one source, vectors need a class column
-        labels = read_vector_labels(vector, class_column=class_column, field_column=field_column, layer=layer)
+        assert (
+            vector is not None and request.class_column
+        )  # checked above: exactly one source, vectors need a class column
+        labels = read_vector_labels(
+            vector, class_column=request.class_column, field_column=request.field_column, layer=request.layer
+        )
         parts = _vector_points(
             labels,
             year_list,
             aoi=aoi_geom,
-            strategy=strategy,
-            stride=stride,
-            spacing_m=spacing_m,
-            per_class=per_class,
-            min_per_class=min_per_class,
+            strategy=request.strategy,
+            stride=request.stride,
+            spacing_m=request.spacing_m,
+            per_class=request.per_class,
+            min_per_class=request.min_per_class,
             per_field=n_per_field,
-            edge_buffer_m=edge_buffer_m,
-            classes=classes,
-            seed=seed,
+            edge_buffer_m=request.edge_buffer_m,
+            classes=request.classes,
+            seed=request.seed,
             report=report,
         )
         crss = [labels.crs] * len(parts)
         if labels.code_map:
             report["label_codes"] = labels.code_map
-        if strategy == "stride":
-            report["spacing_m"] = spacing_m if spacing_m is not None else stride * CDL_PIXEL_M
+        if request.strategy == "stride":
+            report["spacing_m"] = request.spacing_m if request.spacing_m is not None else request.stride * CDL_PIXEL_M
 
     crs = crss[0]
     points = _concat(parts, crs, crss)
     if len(points.x) == 0:
-        hint = "a smaller --stride" if strategy == "stride" else "a smaller --edge-buffer or --min-per-class"
+        hint = "a smaller --stride" if request.strategy == "stride" else "a smaller --edge-buffer or --min-per-class"
         raise InputError(f"no label points were sampled in the AOI for {year_list}: try {hint}")
     for year in year_list:
         if not (points.year == year).any():
             log.warning("no label points for %d", year)
     table = _table(points, crs)
     sampling = {
-        "strategy": strategy,
-        "stride": stride,
-        "per_class": per_class,
-        "min_per_class": min_per_class,
-        "per_field": n_per_field if strategy == "per_field" else per_field,
-        "edge_buffer_m": edge_buffer_m,
-        "classes": [str(c) for c in classes] if classes else None,
-        "seed": seed,
+        "strategy": request.strategy,
+        "stride": request.stride,
+        "per_class": request.per_class,
+        "min_per_class": request.min_per_class,
+        "per_field": n_per_field if request.strategy == "per_field" else request.per_field,
+        "edge_buffer_m": request.edge_buffer_m,
+        "classes": [str(c) for c in request.classes] if request.classes else None,
+        "seed": request.seed,
         "years": year_list,
         "field_id": (
             "year * 1000000000 + connected component (8-neighbour, equal class)"
             if cdl is not None
-            else (f"column {field_column}" if field_column else "feature index")
+            else (f"column {request.field_column}" if request.field_column else "feature index")
         ),
         **report,
     }
@@ -546,4 +709,10 @@ def make_label_points(
     except OSError as exc:
         raise OutputError(f"cannot write label points to {out}: {exc.strerror or exc}") from None
     log.info("%d label points written to %s", table.num_rows, out)
-    return table.replace_schema_metadata(with_metadata(table.schema, **metadata).metadata)
+    return LabelsResult(
+        table=table.replace_schema_metadata(with_metadata(table.schema, **metadata).metadata),
+        path=out,
+        points=table.num_rows,
+        crs=metadata["crs"],
+        sampling=sampling,
+    )
