@@ -12,16 +12,20 @@ published figures.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inseason.errors import OutputError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 #: Training of the two demo models: the ARSET course's recipe, and ours (TempCNN on calendar-true,
 #: season-long buckets with in-season truncation). Epochs are kept short so the demo takes minutes.
@@ -85,12 +89,19 @@ def _step(path: Path, make: Callable[[], Any], *, say: Callable[[str], None], wh
 
 
 def map_area(info: dict[str, Any], aoi: Path, *, side_m: float = MAP_SIDE_M) -> Any:
-    """The demo's map area: a square of about ``side_m`` on a side (lon/lat), centred on the world's tiles,
-    within the world's AOI.
+    """The demo's map area: a square of about ``side_m`` on a side, centred on the world's tiles, in its AOI.
 
     Smaller worlds are mapped whole; larger ones get a square in their middle, so the maps take a minute, not
     an hour, on a laptop. The square holds training and test fields alike: the report draws the world's CDL
     beside the maps and error-adjusts the mapped areas with the test split.
+
+    Args:
+        info: the world's ``world.json`` (its tiles' bounds and the scenes' EPSG code).
+        aoi: the world's AOI GeoJSON.
+        side_m: the square's side, metres.
+
+    Returns:
+        The area, a shapely geometry in lon/lat.
     """
     import shapely
     from pyproj import Transformer
@@ -109,8 +120,9 @@ def map_area(info: dict[str, Any], aoi: Path, *, side_m: float = MAP_SIDE_M) -> 
 
 
 def _current_evaluation(path: Path) -> dict[str, Any] | None:
-    """The evaluation in ``path`` when it is of this version and has the course protocol, else None (an older
-    demo folder may hold one from before either: it is evaluated again).
+    """The evaluation in ``path`` when it is of this version and has the course protocol, else None.
+
+    An older demo folder may hold one from before either: it is evaluated again.
     """
     from inseason.errors import InputError
     from inseason.evaluate import read_evaluation
@@ -123,8 +135,14 @@ def _current_evaluation(path: Path) -> dict[str, Any] | None:
 
 
 def scores_of(evaluation: dict[str, Any]) -> ModelScores:
-    """The headline of one evaluation dict: end-of-season scores with their date, the best as-of date and the
-    course protocol against the course's published figures.
+    """The headline of one evaluation dict.
+
+    Args:
+        evaluation: an evaluation document (``inseason.evaluate.run.evaluate_run(...).evaluation``).
+
+    Returns:
+        The end-of-season scores with their date, the best as-of date, and the course protocol's scores
+        with the course's published figures.
     """
     course = evaluation.get("course_windows")
     return ModelScores(
@@ -156,8 +174,10 @@ def run_demo(
     quiet: bool = False,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Run synth → labels → scenes → extract → series → split → train (two models) → evaluate (with the
-    course protocol) → predict (wall-to-wall maps of the test area) → report.
+    """Run the whole pipeline on a synthetic world, from synth to the report.
+
+    synth → labels → scenes → extract → series → split → train (two models) → evaluate (with the course
+    protocol) → predict (wall-to-wall maps of the test area) → report.
 
     The split is by block (2 km blocks, ~300 m buffer) so that test fields never touch training fields; the
     label map keeps the world's six largest CDL classes and Other (`LABEL_MAP`), a crop-type map both
@@ -190,7 +210,6 @@ def run_demo(
     from inseason.series.split import split_series
     from inseason.sources.points import make_label_points
     from inseason.synth import synth
-    from inseason.train import train, train_config
 
     root = Path(out)
     models = models or DEMO_MODELS
@@ -256,13 +275,7 @@ def run_demo(
         run = root / "runs" / name
         _step(
             run / "summary.json",
-            lambda run=run, recipe=recipe: train(
-                splits,
-                out=run,
-                config=train_config(preset=recipe["preset"], overrides=recipe.get("overrides")),
-                resume=True,
-                quiet=quiet,
-            ),
+            functools.partial(_train, splits, run, recipe, quiet=quiet),
             say=say,
             what=f"train {name}",
         )  # resume: a run killed mid-training goes on from its checkpoint
@@ -272,7 +285,7 @@ def run_demo(
             evaluations[name] = reused
         else:
             say(f"evaluate {name} (with the course protocol) → {run / EVALUATION_FILE}")
-            evaluations[name] = evaluate_run(run, splits, split="test", course_protocol=True, quiet=quiet)
+            evaluations[name] = evaluate_run(run, splits, split="test", course_protocol=True, quiet=quiet).evaluation
     scores = {name: scores_of(ev) for name, ev in evaluations.items()}
     best = max(scores, key=lambda n: ((scores[n].best_as_of or {}).get("macro_f1") or 0.0, scores[n].macro_f1))
     season = max(years)
@@ -307,6 +320,14 @@ def run_demo(
     )
 
 
+def _train(splits: Path, run: Path, recipe: dict[str, Any], *, quiet: bool) -> None:
+    """Train one demo model into ``run``, resuming a run killed mid-training from its checkpoint."""
+    from inseason.train import train, train_config
+
+    config = train_config(preset=recipe["preset"], overrides=recipe.get("overrides"))
+    train(splits, out=run, config=config, resume=True, quiet=quiet)
+
+
 def _unfinished(observations: Path, scenes: Path) -> bool:
     """True when the observations folder lacks scenes of the manifest (a run was killed)."""
     import pyarrow.parquet as pq
@@ -317,9 +338,15 @@ def _unfinished(observations: Path, scenes: Path) -> bool:
     return bool(set(pq.read_table(scenes, columns=["scene_id"]).column("scene_id").to_pylist()) - done)
 
 
-def summary_table(result: DemoResult) -> Any:
-    """A rich table of each model's scores on the test split: end of season (with its date), the best as-of
-    date on the in-season curve, and the course protocol, with the course's published figures beneath.
+def summary_table(result: DemoResult) -> Table:
+    """A rich table of each model's scores on the test split.
+
+    Args:
+        result: the demo's result.
+
+    Returns:
+        The table: end of season (with its date), the best as-of date on the in-season curve, and the course
+        protocol, with the course's published figures beneath.
     """
     from rich.table import Table
 
