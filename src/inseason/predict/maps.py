@@ -97,6 +97,7 @@ __all__ = [
     "bundle_fingerprint",
     "class_areas",
     "class_counts",
+    "map_file",
     "predict_map",
     "write_summary",
 ]
@@ -662,7 +663,6 @@ def _assemble(
                         }
                     )
             for k, date in enumerate(dates):
-                name = f"map_{date.isoformat()}"
                 counts = np.zeros(len(bundle.classes) + 1, np.int64)
                 dc_parts: list[pa.Table] = []
 
@@ -679,7 +679,7 @@ def _assemble(
                 tags = map_tags(
                     as_of=date, fingerprint=fingerprint, class_names=bundle.class_names, class_codes=class_codes
                 )
-                cog = write_class_map(staging / f"{name}.tif", pieces(), grid=grid, colors=colors, tags=tags)
+                cog = write_class_map(staging / map_file(date), pieces(), grid=grid, colors=colors, tags=tags)
                 counts[0] = grid.width * grid.height - int(counts[1:].sum())  # pixels off every block are nodata too
                 staged[date.isoformat()] = cog
                 maps[date.isoformat()] = _publish(cog, out)
@@ -741,6 +741,18 @@ def _assemble(
     )
     write_summary(out, asdict(run))
     return run
+
+
+def map_file(as_of: dt.date | str) -> str:
+    """The file name of the class map COG of one as-of date in a run's folder.
+
+    Args:
+        as_of: the as-of date (or its ISO text).
+
+    Returns:
+        ``map_YYYY-MM-DD.tif`` (its STAC item is the same name with ``.json``).
+    """
+    return f"map_{as_of if isinstance(as_of, str) else as_of.isoformat()}.tif"
 
 
 def write_summary(out: str | os.PathLike[str], summary: dict[str, Any]) -> str:

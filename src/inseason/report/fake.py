@@ -25,7 +25,7 @@ from affine import Affine
 from rasterio.warp import transform as transform_points
 from scipy.spatial import cKDTree
 
-from inseason.predict.maps import AreaEntry, MapRun, class_areas, class_counts, write_summary
+from inseason.predict.maps import AreaEntry, MapRun, class_areas, class_counts, map_file, write_summary
 from inseason.report.figures import hex_rgb
 from inseason.storage import atomic_path
 
@@ -117,7 +117,7 @@ def write_fake_maps(
         confidence = np.where(class_band > 0, rng.integers(35, 101, base.shape), 0).astype(np.uint8)
         tags = map_tags(as_of=dt.date.fromisoformat(date), fingerprint="fake", class_names=names, class_codes=codes)
         path = write_class_map(
-            folder / f"map_{date}.tif", [(block, class_band, confidence)], grid=grid, colors=colors, tags=tags
+            folder / map_file(date), [(block, class_band, confidence)], grid=grid, colors=colors, tags=tags
         )
         maps[date] = str(path)
         counts = class_counts(class_band, len(names))

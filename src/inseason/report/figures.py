@@ -249,7 +249,12 @@ def _curve(x: list[str], y: list[float], *, name: str, color: str, width: float 
     )
 
 
-def _legend_below() -> dict[str, Any]:
+def legend_below() -> dict[str, Any]:
+    """A horizontal legend under the plot, from its left edge: it never squeezes the plot's width.
+
+    Returns:
+        The plotly ``legend`` layout entry.
+    """
     return dict(orientation="h", y=-0.22, yanchor="top", x=0, xanchor="left")
 
 
@@ -278,7 +283,7 @@ def accuracy_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
         **base_layout(f"Accuracy by as-of date (bands: {level} % bootstrap intervals)"),
         xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
         yaxis=dict(title="score (0–1)", range=[0, 1.02]),
-        legend=_legend_below(),
+        legend=legend_below(),
     )
     return fig
 
@@ -304,7 +309,7 @@ def comparison_figure(evaluations: list[dict[str, Any]], *, names: list[str]) ->
         **base_layout("Macro-F1 by as-of date, model by model"),
         xaxis=dict(title="as-of date (observations up to this day)", tickformat="%d %b"),
         yaxis=dict(title="macro-F1 (0–1)", range=[0, 1.02]),
-        legend=_legend_below(),
+        legend=legend_below(),
     )
     return fig
 
@@ -330,7 +335,7 @@ def class_curve_figure(evaluation: dict[str, Any]) -> go.Figure:
     fig.add_hline(y=target, line=dict(color="#444", dash="dash"), annotation_text=f"target F1 {target:g}")
     fig.update_layout(
         **base_layout("F1 of each class by as-of date"),
-        legend=_legend_below(),
+        legend=legend_below(),
         xaxis=dict(title="as-of date", tickformat="%d %b"),
         yaxis=dict(title="F1 (0–1)", range=[0, 1.02]),
     )
@@ -482,7 +487,7 @@ def importance_figure(result: dict[str, Any] | list[dict[str, Any]], *, title: s
         barmode="group",
         xaxis=dict(title=f"drop in {metric} (permuted)", zeroline=True, zerolinecolor="#444"),
         yaxis=dict(title=axis, autorange="reversed", automargin=True),
-        legend=_legend_below(),
+        legend=legend_below(),
         showlegend=len(results) > 1,
     )
     return fig
@@ -545,7 +550,7 @@ def course_windows_figure(course: dict[str, Any]) -> go.Figure:
         xaxis=dict(title="window start (days after first observation)"),
         yaxis=dict(title="score (0–1)", range=[0, 1.02]),
         barmode="group",
-        legend=_legend_below(),
+        legend=legend_below(),
     )
     return fig
 
@@ -607,7 +612,7 @@ def class_points_figure(evaluation: dict[str, Any], *, which: str, year: int | N
             )
     label = "Truth" if which == "truth" else "Prediction (end of season)"
     season = f", season {year}" if year is not None and point_years(evaluation) is not None else ""
-    fig.update_layout(**base_layout(f"{label}{season}", **_map_axes(points["crs"])), legend=_legend_below())
+    fig.update_layout(**base_layout(f"{label}{season}", **_map_axes(points["crs"])), legend=legend_below())
     return fig
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from inseason.report.figures import base_layout, line_color
+from inseason.report.figures import base_layout, legend_below, line_color
 from inseason.report.maps import MapClass, MapSet, class_hectares
 
 _TRANSPARENT = "rgba(255,255,255,0)"
@@ -222,6 +222,6 @@ def area_figure(maps: MapSet, adjusted: list[dict[str, Any]] | None = None) -> g
         **base_layout("Area of each class by as-of date"),
         xaxis=dict(title="as-of date", type="date", tickformat="%d %b"),
         yaxis=dict(title="area (ha)", rangemode="tozero"),
-        legend=dict(orientation="h", y=-0.22, yanchor="top", x=0, xanchor="left"),
+        legend=legend_below(),
     )
     return fig

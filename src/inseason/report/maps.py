@@ -42,7 +42,7 @@ from rasterio.windows import Window
 from inseason.errors import InputError
 from inseason.evaluate.area import area_weighted_accuracy
 from inseason.predict.cog import CLASS_NAMES_TAG, class_tags
-from inseason.predict.maps import SUMMARY_FILE, AreaEntry, class_areas, class_counts
+from inseason.predict.maps import SUMMARY_FILE, AreaEntry, class_areas, class_counts, map_file
 from inseason.report.figures import rgb_hex
 from inseason.season import DEFAULT_START, season_year
 from inseason.storage import exists, gdal_env, gdal_path, is_s3, join_uri, local_path, read_bytes
@@ -157,7 +157,7 @@ def _map_paths(folder: str, summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(as-of date, COG path or URI) per date, the folder's own copy first (the folder may have moved)."""
     out = []
     for date in sorted(summary["maps"]):
-        here = join_uri(folder, f"map_{date}.tif")
+        here = join_uri(folder, map_file(date))
         recorded = str(summary["maps"][date])
         if _exists(here):
             path = here
