@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.errors import InputError, RemoteError
 from inseason.extract.quality import DEFAULT_SCL_MASK
-from inseason.extract.scenes import OVERLAP_NOTE, find_scenes, manifest_info
+from inseason.extract.scenes import OVERLAP_NOTE, ScenesRequest, find_scenes, manifest_info, run_scenes
 from inseason.sources.stac import (
     SceneRecord,
     band_hrefs,
@@ -285,6 +286,71 @@ def test_bad_inputs_are_input_errors(tiny_world: Path, tmp_path: Path) -> None:
         kwargs.update(override)
         with pytest.raises(InputError, match=message):
             find_scenes(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--start", "2022-02-01", "--end", "2022-01-01"], {"start": "2022-02-01", "end": "2022-01-01"}),
+        (["--start", "2022-0201", "--end", "2022-03-01"], {"start": "2022-0201", "end": "2022-03-01"}),
+        (["--start", "2022-01-01", "--end", "2022-03-01", "--min-valid", "1.5"], {"min_valid": 1.5}),
+        (["--start", "2022-01-01", "--end", "2022-03-01", "--max-cloud", "101"], {"max_cloud": 101.0}),
+        (["--start", "2022-01-01", "--end", "2022-03-01", "--scl-mask", "0,300"], {"scl_mask": [0, 300]}),
+        (["--start", "2022-01-01", "--end", "2022-03-01", "--workers", "0"], {"workers": 0}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    tiny_world: Path, tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    stac, out = str(tiny_world / "stac" / "catalog.json"), tmp_path / "m.parquet"
+    kwargs: dict[str, Any] = {"stac": stac, "aoi": "0,0,1,1", "start": "2022-01-01", "end": "2022-03-01", **options}
+    with pytest.raises(InputError) as info:
+        find_scenes(out=out, **kwargs)
+    result = CliRunner().invoke(
+        app, ["--quiet", "scenes", "--stac", stac, "--aoi", "0,0,1,1", "--out", str(out), *flags]
+    )
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        ScenesRequest.of(out=str(out), **kwargs)
+    assert not out.exists()
+
+
+def test_a_scenes_request_round_trips(tiny_world: Path) -> None:
+    request = ScenesRequest.of(
+        stac=str(tiny_world / "stac" / "catalog.json"),
+        aoi=world_aoi(tiny_world),
+        start=dt.datetime(2022, 1, 1, 12, 30),
+        end="2022-03-01",
+        out="s3://bucket/scenes.parquet",
+        scl_mask=[9, 8, 3],
+        max_cloud=20,
+    )
+    assert (request.start, request.end) == (dt.date(2022, 1, 1), dt.date(2022, 3, 1))
+    assert request.scl_mask == (9, 8, 3) and request.max_cloud == 20.0
+    assert ScenesRequest.of(**request.model_dump()) == request
+
+
+def test_the_scenes_result_holds_what_was_written(tiny_world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.parquet"
+    result = run_scenes(
+        ScenesRequest.of(
+            stac=str(tiny_world / "stac" / "catalog.json"),
+            aoi=str(tiny_world / "aoi.geojson"),
+            start="2022-06-01",
+            end="2022-07-31",
+            out=str(out),
+            quiet=True,
+        )
+    )
+    written = read_table(out, SCENE_MANIFEST, what="scene manifest")
+    assert result.path == str(out) and result.scenes == written.num_rows > 0
+    assert result.info == manifest_info(written) and result.info["counts"] is not None
+    assert result.info["counts"]["kept"] == result.scenes and result.info["note"] == OVERLAP_NOTE
+    assert result.table.equals(written)
 
 
 # ------------------------------------------------------------------------- unreadable scenes are recorded

@@ -18,13 +18,16 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Self, TypedDict
 
 import pyarrow as pa
 import shapely
+from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 from shapely.geometry.base import BaseGeometry
 
+from inseason.config import StageRequest
 from inseason.errors import InputError
 from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
 from inseason.progress import progress_bar
@@ -66,6 +69,90 @@ class ManifestInfo(TypedDict):
     duplicates: list[DroppedScene] | None
     skipped: list[SkippedScene] | None
     note: str | None
+
+
+class ScenesRequest(StageRequest):
+    """What the ``scenes`` stage is asked to do: the STAC source, the AOI, the dates and the quality bar.
+
+    Built alike by ``inseason scenes`` and :func:`find_scenes`; :func:`run_scenes` does the work.
+
+    Attributes:
+        stac: a STAC API URL or a local static catalog.
+        aoi: a vector file (GeoJSON, GeoPackage, Shapefile), a ``"west,south,east,north"`` lon/lat string or
+            a shapely geometry in lon/lat.
+        start: the first date (inclusive); given as a date or ``YYYY-MM-DD``.
+        end: the last date (inclusive), not before ``start``.
+        out: the manifest file to write (a path or ``s3://`` URI).
+        collection: the STAC collection of the Sentinel-2 L2A items.
+        min_valid: the valid share of the AOI a scene must exceed (0 ≤ ``min_valid`` < 1).
+        scl_mask: the SCL classes that are not usable (0…255).
+        max_cloud: also drop items whose tile-wide ``eo:cloud_cover`` exceeds this percentage (0…100).
+        workers: threads reading SCL windows at once (at least 1).
+        quiet: no progress bar.
+        timeout: seconds before a STAC API request times out.
+        retries: retries of a failed STAC API request.
+        backoff: seconds before the first retry, doubled per retry.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    stac: str
+    aoi: str | BaseGeometry
+    start: dt.date
+    end: dt.date
+    out: str
+    collection: str = "sentinel-2-l2a"
+    min_valid: float = 0.3
+    scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
+    max_cloud: float | None = None
+    workers: int = 4
+    quiet: bool = False
+    timeout: float = 30.0
+    retries: int = 4
+    backoff: float = 0.5
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date_of(cls, value: Any, info: ValidationInfo) -> dt.date:
+        """A date, a datetime's date or a ``YYYY-MM-DD`` text as a date, refused with the stage's message."""
+        return _date(value, str(info.field_name))
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse dates in the wrong order and options out of range."""
+        if self.start > self.end:
+            raise InputError(f"start date {self.start} is after end date {self.end}: swap --start and --end")
+        if not 0.0 <= self.min_valid < 1.0:
+            raise InputError(
+                f"min_valid={self.min_valid} must be at least 0 and below 1 (a share of the AOI, e.g. 0.3)"
+            )
+        if self.workers < 1:
+            raise InputError(f"workers={self.workers} must be at least 1")
+        if self.max_cloud is not None and not 0.0 <= self.max_cloud <= 100.0:
+            raise InputError(f"max_cloud={self.max_cloud} must be a percentage between 0 and 100")
+        if any(not 0 <= c <= 255 for c in self.scl_mask):
+            raise InputError(
+                f"scl_mask {list(self.scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class ScenesResult:
+    """What the ``scenes`` stage wrote: the scene manifest and what its metadata records.
+
+    Attributes:
+        table: the manifest as written, sorted by (datetime, tile, scene_id), with its schema metadata.
+        path: the manifest file written (a path or ``s3://`` URI).
+        scenes: the number of scenes kept (rows).
+        info: the query, the counts, the dropped duplicates, the skipped scenes and the overlap note, as the
+            manifest's metadata records them (:func:`manifest_info`).
+    """
+
+    table: pa.Table
+    path: str
+    scenes: int
+    info: ManifestInfo
 
 
 def find_scenes(
@@ -111,30 +198,58 @@ def find_scenes(
     Returns:
         The manifest as written, sorted by (datetime, tile, scene_id), whose schema metadata records the
         query, the counts, the dropped duplicates and the skipped scenes with their reasons (read them with
-        :func:`manifest_info`).
+        :func:`manifest_info`; :func:`run_scenes` returns them with the manifest).
 
     Raises:
         InputError: an option is out of range, a date is not a date, the AOI or the STAC source cannot be
             read, or no scene matches the search.
         RemoteError: the STAC API fails after its retries.
     """
-    first, last = _date(start, "start"), _date(end, "end")
-    if first > last:
-        raise InputError(f"start date {first} is after end date {last}: swap --start and --end")
-    if not 0.0 <= min_valid < 1.0:
-        raise InputError(f"min_valid={min_valid} must be at least 0 and below 1 (a share of the AOI, e.g. 0.3)")
-    if workers < 1:
-        raise InputError(f"workers={workers} must be at least 1")
-    if max_cloud is not None and not 0.0 <= max_cloud <= 100.0:
-        raise InputError(f"max_cloud={max_cloud} must be a percentage between 0 and 100")
-    mask = tuple(sorted({int(c) for c in scl_mask}))
-    if any(not 0 <= c <= 255 for c in mask):
-        raise InputError(f"scl_mask {list(scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)")
-    geom = read_aoi(aoi)
-    source = str(stac) if is_url(str(stac)) else str(Path(str(stac).removeprefix("file://")).resolve())
-    query = SearchQuery(collection=collection, aoi=geom, start=first, end=last, max_cloud=max_cloud)
+    return run_scenes(
+        ScenesRequest.of(
+            stac=str(stac),
+            aoi=aoi if isinstance(aoi, BaseGeometry) else str(aoi),
+            start=start,
+            end=end,
+            out=str(out),
+            collection=collection,
+            min_valid=min_valid,
+            scl_mask=scl_mask,
+            max_cloud=max_cloud,
+            workers=workers,
+            quiet=quiet,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+        )
+    ).table
 
-    items = search_items(stac, query, timeout=timeout, retries=retries, backoff=backoff)
+
+def run_scenes(request: ScenesRequest) -> ScenesResult:
+    """Search for the scenes a request asks for, measure their AOI quality and write the scene manifest.
+
+    Reprocessed duplicates keep the newest processing baseline; a scene is kept when the share of AOI pixels
+    whose SCL class is not in the request's ``scl_mask`` is strictly greater than its ``min_valid``. Scenes
+    whose SCL cannot be read are skipped and recorded with the reason.
+
+    Args:
+        request: the STAC source, AOI, dates and quality options (checked when it was built).
+
+    Returns:
+        The manifest as written, its path, the number of scenes kept and what its metadata records.
+
+    Raises:
+        InputError: the AOI or the STAC source cannot be read, or no scene matches the search.
+        RemoteError: the STAC API fails after its retries.
+    """
+    first, last, min_valid = request.start, request.end, request.min_valid
+    mask = tuple(sorted(set(request.scl_mask)))
+    geom = read_aoi(request.aoi)
+    stac = request.stac
+    source = stac if is_url(stac) else str(Path(stac.removeprefix("file://")).resolve())
+    query = SearchQuery(collection=request.collection, aoi=geom, start=first, end=last, max_cloud=request.max_cloud)
+
+    items = search_items(stac, query, timeout=request.timeout, retries=request.retries, backoff=request.backoff)
     if not items:
         raise InputError(
             f"no scenes matched {query.describe()} in {source}: widen the dates, check the AOI and the collection name"
@@ -155,7 +270,7 @@ def find_scenes(
         )
 
     fractions: dict[str, float] = {}
-    for record, result in _qualities(records, geom, mask, workers=workers, quiet=quiet):
+    for record, result in _qualities(records, geom, mask, workers=request.workers, quiet=request.quiet):
         if isinstance(result, UnreadableScene):
             reason = f"SCL unreadable ({record.hrefs['SCL']}): {result}"
             skipped.append(SkippedScene(scene_id=record.scene_id, reason=reason))
@@ -189,12 +304,12 @@ def find_scenes(
         "query": json.dumps(
             {
                 "stac": source,
-                "collection": collection,
+                "collection": request.collection,
                 "aoi": shapely.to_wkt(geom, rounding_precision=8),
                 "start": first.isoformat(),
                 "end": last.isoformat(),
                 "min_valid": min_valid,
-                "max_cloud": max_cloud,
+                "max_cloud": request.max_cloud,
                 "scl_mask": list(mask),
             },
             sort_keys=True,
@@ -207,8 +322,8 @@ def find_scenes(
     }
     table = pa.Table.from_pylist(rows, schema=SCENE_MANIFEST)
     table = table.replace_schema_metadata(with_metadata(table.schema, **metadata).metadata)
-    write_table(table, out, metadata=metadata)
-    return table
+    write_table(table, request.out, metadata=metadata)
+    return ScenesResult(table=table, path=request.out, scenes=table.num_rows, info=manifest_info(table))
 
 
 def manifest_info(table: pa.Table) -> ManifestInfo:
