@@ -65,7 +65,7 @@ def test_block_grouping_and_bad_options() -> None:
         n_boot=20,
         importance=False,
         as_of=["06-01", "09-01"],
-    )
+    ).evaluation
     assert result["spatial"]["by"] == "block" and result["importance"]["bands"] is None
     assert result["intervals"]["resampled"] == "block"
     assert result["intervals"]["n_clusters"] == len(result["spatial"]["groups"])  # one location per row here
@@ -147,7 +147,7 @@ def test_season_start_moves_end_of_season() -> None:
         importance=False,
         as_of=["07-01", "09-01"],
         n_viewer_samples=0,
-    )
+    ).evaluation
     assert result["end_of_season"] == "02-28" and result["season_start"] == "03-01"
 
 
@@ -162,7 +162,7 @@ def test_several_seasons_at_one_place_are_one_cluster_along_the_curve() -> None:
         as_of=["06-01", "12-31"],
         n_viewer_samples=0,
         seed=3,
-    )
+    ).evaluation
     assert result["n"] == 72 and result["intervals"]["n_clusters"] == 8  # 8 places, not 24 field-seasons
     # the curve's last date is the end of the season: same draws of the same clusters, same intervals
     assert result["by_as_of_date"][-1]["as_of"] == result["end_of_season"] == "12-31"

@@ -154,11 +154,11 @@ def evaluate(
     Raises:
         InputError: The run, the series table or an option is invalid.
     """  # noqa: D301
-    from inseason.evaluate.run import evaluate_run
+    from inseason.evaluate.run import EvaluateRequest, run_evaluate
 
-    ev = evaluate_run(
-        run,
-        series_table,
+    request = EvaluateRequest.of(
+        run=str(run),
+        series=str(series_table),
         split=split_name,
         as_of=csv_list(as_of) or None,
         target_f1=target_f1,
@@ -167,9 +167,11 @@ def evaluate(
         course_protocol=course_protocol,
         n_boot=n_boot,
         seed=seed,
-        out=out,
+        out=None if out is None else str(out),
         quiet=State.quiet or as_json,
     )
+    result = run_evaluate(request)
+    ev = result.evaluation
     if as_json:
         keys = (
             "end_of_season",
@@ -188,10 +190,10 @@ def evaluate(
         )
         print_json({k: ev[k] for k in keys})
     elif not State.quiet:
-        table = Table(title=f"{run} on the {split_name} split ({plural(ev['n'], 'sample')})")
+        table = Table(title=f"{run} on the {split_name} split ({plural(result.n, 'sample')})")
         for column in ("as of", "overall accuracy", "macro-F1", "kappa"):
             table.add_column(column, justify="right")
-        best = (ev["best_as_of"] or {}).get("as_of")
+        best = result.best_as_of["as_of"] if result.best_as_of is not None else None
         for row in ev["by_as_of_date"]:
             table.add_row(
                 row["as_of"] + (" (best)" if row["as_of"] == best else ""),
@@ -200,10 +202,10 @@ def evaluate(
                 f"{row['kappa']:.3f}",
             )
         table.add_row(
-            f"{ev['end_of_season']} (end of season)",
-            f"{ev['overall_accuracy']:.3f}",
-            f"{ev['macro_f1']:.3f}",
-            f"{ev['kappa']:.3f}",
+            f"{result.end_of_season} (end of season)",
+            f"{result.overall_accuracy:.3f}",
+            f"{result.macro_f1:.3f}",
+            f"{result.kappa:.3f}",
         )
         out_console.print(table)
 

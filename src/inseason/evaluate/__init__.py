@@ -11,9 +11,12 @@ from inseason.evaluate.bootstrap import bootstrap_intervals, resampling_clusters
 from inseason.evaluate.curves import COURSE_PUBLISHED, InSeasonCurve, course_windows, earliest_dates, in_season_curve
 from inseason.evaluate.evaluation import (
     SCHEMA_VERSION,
+    EvaluatePredictorRequest,
+    EvaluateResult,
     best_as_of,
     evaluate_predictor,
     read_evaluation,
+    run_evaluate_predictor,
     write_evaluation,
 )
 from inseason.evaluate.fake import fake_evaluation, fake_series
@@ -35,6 +38,8 @@ __all__ = [
     "MIN_SAMPLES_PER_CLASS",
     "MIN_TEST_SAMPLES",
     "SCHEMA_VERSION",
+    "EvaluatePredictorRequest",
+    "EvaluateResult",
     "InSeasonCurve",
     "PredictFn",
     "accuracy_by_group",
@@ -56,6 +61,7 @@ __all__ = [
     "read_evaluation",
     "resampling_clusters",
     "resolve_as_of",
+    "run_evaluate_predictor",
     "sample_size_check",
     "write_evaluation",
 ]

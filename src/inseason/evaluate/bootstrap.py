@@ -12,7 +12,7 @@ confusion matrix the weighted sum, so thousands of replicates cost a matrix prod
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,54 @@ from inseason.series.geometry import NO_BLOCK, block_ids
 
 #: Name of the resampling unit of each grouping (``intervals["resampled"]`` of the evaluation dict).
 RESAMPLED_UNIT = {"field": "location+field", "block": "block"}
+
+#: How an evaluation groups its samples for the bootstrap and the accuracy map (``--by``).
+SpatialBy = Literal["field", "block"]
+
+
+def check_spatial_by(by: object) -> SpatialBy:
+    """``by`` as a spatial grouping: ``"field"`` or ``"block"``, else the user's error.
+
+    Args:
+        by: the grouping asked for.
+
+    Returns:
+        The grouping.
+
+    Raises:
+        InputError: ``by`` is neither ``"field"`` nor ``"block"``.
+    """
+    if by == "field":
+        return "field"
+    if by == "block":
+        return "block"
+    raise InputError(f"spatial grouping {by!r}: choose 'field' or 'block'")
+
+
+def check_n_boot(n_boot: int) -> None:
+    """Refuse a bootstrap without replicates.
+
+    Args:
+        n_boot: bootstrap replicates asked for.
+
+    Raises:
+        InputError: ``n_boot`` is below 1.
+    """
+    if n_boot < 1:
+        raise InputError(f"n_boot={n_boot}: the bootstrap needs at least one replicate")
+
+
+def check_level(level: float) -> None:
+    """Refuse a confidence level outside (0, 1).
+
+    Args:
+        level: the confidence level of the intervals.
+
+    Raises:
+        InputError: ``level`` is not strictly between 0 and 1.
+    """
+    if not 0 < level < 1:
+        raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
 
 
 def group_indices(groups: Sequence[Any] | np.ndarray | None, *, n: int) -> np.ndarray:
@@ -138,8 +186,7 @@ def resampling_clusters(table: pa.Table, *, by: str = "field", block_size: float
     Raises:
         InputError: an unknown ``by`` or a non-positive block size.
     """
-    if by not in RESAMPLED_UNIT:
-        raise InputError(f"spatial grouping {by!r}: choose 'field' or 'block'")
+    by = check_spatial_by(by)
     n = table.num_rows
     x = _float_column(table, "x")
     y = _float_column(table, "y")
@@ -178,8 +225,7 @@ def replicate_weights(n_groups: int, *, n_boot: int, seed: int) -> np.ndarray:
     Raises:
         InputError: ``n_boot`` is below 1.
     """
-    if n_boot < 1:
-        raise InputError(f"n_boot={n_boot}: the bootstrap needs at least one replicate")
+    check_n_boot(n_boot)
     rng = np.random.default_rng(seed)
     return rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(np.float64)
 
@@ -220,8 +266,7 @@ def intervals_from_confusions(confusions: np.ndarray, *, level: float = 0.95) ->
     Raises:
         InputError: ``level`` is not strictly between 0 and 1.
     """
-    if not 0 < level < 1:
-        raise InputError(f"confidence level {level} must lie strictly between 0 and 1")
+    check_level(level)
     tails = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
     summary = summary_from_confusion(confusions)
     tp = np.diagonal(confusions, axis1=-2, axis2=-1)

@@ -150,6 +150,19 @@ def earliest_dates(
     return earliest
 
 
+def check_target_f1(target_f1: float) -> None:
+    """Refuse a target F1 (whose earliest date is reported) outside (0, 1].
+
+    Args:
+        target_f1: the F1 a class must reach.
+
+    Raises:
+        InputError: ``target_f1`` is not in (0, 1].
+    """
+    if not 0 < target_f1 <= 1:
+        raise InputError(f"target F1 {target_f1} must lie in (0, 1]")
+
+
 def in_season_curve(
     predict: PredictFn,
     table: pa.Table,
@@ -191,8 +204,7 @@ def in_season_curve(
     Raises:
         InputError: a bad target F1, as-of date, label or predictor output.
     """
-    if not 0 < target_f1 <= 1:
-        raise InputError(f"target F1 {target_f1} must lie in (0, 1]")
+    check_target_f1(target_f1)
     y_true = class_indices(table, classes=classes)
     years = np.asarray(table.column("year").to_numpy(zero_copy_only=False), dtype=np.int64)
     dates = check_schedule(

@@ -59,20 +59,30 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, TypedDict
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import model_validator
 
+from inseason.config import StageRequest
 from inseason.errors import InputError
-from inseason.evaluate.bootstrap import bootstrap_intervals, resampling_clusters
-from inseason.evaluate.curves import course_windows, in_season_curve, predict_at, targets_at
+from inseason.evaluate.bootstrap import (
+    SpatialBy,
+    bootstrap_intervals,
+    check_level,
+    check_n_boot,
+    check_spatial_by,
+    resampling_clusters,
+)
+from inseason.evaluate.curves import check_target_f1, course_windows, in_season_curve, predict_at, targets_at
 from inseason.evaluate.importance import permutation_importance
-from inseason.evaluate.metrics import classification_metrics, sample_size_check
+from inseason.evaluate.metrics import SampleSize, classification_metrics, sample_size_check
 from inseason.evaluate.predictor import PredictFn, Targets, class_indices
-from inseason.evaluate.schedule import resolve_as_of, season_end
+from inseason.evaluate.schedule import check_month_days, resolve_as_of, season_end
 from inseason.evaluate.series_arrays import flatten_series
 from inseason.evaluate.spatial import accuracy_by_group
 from inseason.labels import cdl_class
@@ -268,7 +278,23 @@ def end_of_season_month_day(years: Sequence[int] | np.ndarray, *, season_start: 
     return season_end(int(np.min(years)), start=season_start).strftime("%m-%d")
 
 
-def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+class BestAsOf(TypedDict):
+    """The in-season curve's best date and its scores (the evaluation's ``best_as_of`` entry).
+
+    Attributes:
+        as_of: the month-day ``"MM-DD"``.
+        overall_accuracy: overall accuracy as of that date.
+        macro_f1: macro-F1 as of that date (the highest of the curve).
+        kappa: Cohen's kappa as of that date, None where undefined.
+    """
+
+    as_of: str
+    overall_accuracy: float
+    macro_f1: float
+    kappa: float | None
+
+
+def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> BestAsOf | None:
     """The in-season curve's best date: the as-of date with the highest macro-F1 (the earliest of equal ones).
 
     Args:
@@ -284,7 +310,9 @@ def best_as_of(by_as_of_date: Sequence[Mapping[str, Any]]) -> dict[str, Any] | N
             best = row
     if best is None:
         return None
-    return {key: best[key] for key in ("as_of", "overall_accuracy", "macro_f1", "kappa")}
+    return BestAsOf(
+        as_of=best["as_of"], overall_accuracy=best["overall_accuracy"], macro_f1=best["macro_f1"], kappa=best["kappa"]
+    )
 
 
 def importance_dates(as_of: Sequence[str]) -> list[str]:
@@ -303,6 +331,159 @@ def importance_dates(as_of: Sequence[str]) -> list[str]:
         return []
     n = len(as_of)
     return list(dict.fromkeys(as_of[i] for i in ((n - 1) // 3, 2 * (n - 1) // 3, n - 1)))
+
+
+class EvaluatePredictorRequest(StageRequest):
+    """What `run_evaluate_predictor` is asked: a predictor's classes and how to score it on a series table.
+
+    Built by `evaluate_predictor` (and by ``inseason evaluate`` through `inseason.evaluate.run.run_evaluate`,
+    from the model bundle); the predictor, the table and the targets rule are arguments of
+    `run_evaluate_predictor`, not options. Bootstrap intervals resample clusters of `resampling_clusters`:
+    every season of a location together, joined with fields across years (``spatial_by="field"``) or with
+    blocks of ``block_size`` (``spatial_by="block"``).
+
+    Attributes:
+        classes: class names, in the predictor's output order.
+        class_codes: each class's CDL code or None; default: read from the table's ``label_code``.
+        class_colors: each class's colour for classes without a CDL code (the model's label map).
+        bands: the model's band order, checked against the table's when given.
+        as_of: month-days of the in-season curve; default every 15 days 1 April–31 October.
+        season_start: month-day the seasons start.
+        target_f1: the F1 whose earliest date is reported, in (0, 1].
+        spatial_by: ``"field"`` or ``"block"``: accuracy groups and bootstrap clusters.
+        block_size: block side in map units (metres), for ``spatial_by="block"``.
+        n_boot: bootstrap replicates (at least 1).
+        level: confidence level, strictly between 0 and 1.
+        importance: measure permutation importance by band and by period.
+        importance_repeats: permutations per feature, so importance's noise shows beside it.
+        importance_as_of: month-days importance is measured as of; default `importance_dates` of the curve.
+        course_protocol: add the ARSET course's window protocol (`course_windows`).
+        n_viewer_samples: samples for the time-series viewer.
+        max_map_points: most test points on the map.
+        config: the run's resolved config.
+        leakage_audit: the split's leakage audit.
+        extra_summary: more ``data`` entries (run, model, split...).
+        title: the report's title.
+        seed: seed of the bootstrap, permutations and choices.
+        quiet: hide progress bars.
+    """
+
+    classes: tuple[str, ...]
+    class_codes: tuple[int | None, ...] | None = None
+    class_colors: tuple[str | None, ...] | None = None
+    bands: tuple[str, ...] | None = None
+    as_of: tuple[str, ...] | None = None
+    season_start: str = DEFAULT_START
+    target_f1: float = 0.8
+    spatial_by: SpatialBy = "field"
+    block_size: float = 2000.0
+    n_boot: int = 1000
+    level: float = 0.95
+    importance: bool = True
+    importance_repeats: int = 5
+    importance_as_of: tuple[str, ...] | None = None
+    course_protocol: bool = False
+    n_viewer_samples: int = 24
+    max_map_points: int = 20_000
+    config: dict[str, Any] | None = None
+    leakage_audit: dict[str, Any] | None = None
+    extra_summary: dict[str, Any] | None = None
+    title: str = "inseason evaluation"
+    seed: int = 0
+    quiet: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spatial_by(cls, values: Any) -> Any:
+        """Refuse an unknown spatial grouping with the stage's own message, not pydantic's."""
+        if isinstance(values, dict) and "spatial_by" in values:
+            check_spatial_by(values["spatial_by"])
+        return values
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse class codes, a target F1, as-of dates and bootstrap options the evaluation cannot use."""
+        if self.class_codes is not None:
+            _check_codes(self.class_codes, self.classes)
+        check_target_f1(self.target_f1)
+        if self.as_of is not None:
+            check_month_days(self.as_of)
+        check_n_boot(self.n_boot)
+        check_level(self.level)
+        return self
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """One evaluation: the evaluation document, where it was written, and its headline.
+
+    Attributes:
+        evaluation: the evaluation document (``schema_version`` 2, as this module's docstring defines it):
+            what ``evaluation.json`` holds, the report draws and ``inseason evaluate --json`` prints from.
+        path: the evaluation JSON written; None when nothing was written (`evaluate_predictor`).
+        end_of_season: the month-day the headline metrics are scored as of (``"12-31"`` for seasons
+            starting 1 January).
+        overall_accuracy: end-of-season overall accuracy.
+        macro_f1: end-of-season macro-F1.
+        kappa: end-of-season Cohen's kappa; None where undefined.
+        n: end-of-season test samples.
+        best_as_of: the in-season curve's date with the highest macro-F1 and its scores; None when no date
+            has a macro-F1.
+        sample_size: whether the test set is large enough for the figures to mean something.
+    """
+
+    evaluation: dict[str, Any]
+    path: Path | None
+    end_of_season: str
+    overall_accuracy: float
+    macro_f1: float
+    kappa: float | None
+    n: int
+    best_as_of: BestAsOf | None
+    sample_size: SampleSize
+
+    @classmethod
+    def from_evaluation(cls, evaluation: dict[str, Any], *, path: Path | None = None) -> EvaluateResult:
+        """The result of an evaluation document: the document itself and its headline, read from it.
+
+        Args:
+            evaluation: the evaluation document (held, not copied).
+            path: where it was written, if it was.
+
+        Returns:
+            The result.
+        """
+        best, size = evaluation["best_as_of"], evaluation["sample_size"]
+        return cls(
+            evaluation=evaluation,
+            path=path,
+            end_of_season=str(evaluation["end_of_season"]),
+            overall_accuracy=float(evaluation["overall_accuracy"]),
+            macro_f1=float(evaluation["macro_f1"]),
+            kappa=None if evaluation["kappa"] is None else float(evaluation["kappa"]),
+            n=int(evaluation["n"]),
+            best_as_of=None
+            if best is None
+            else BestAsOf(
+                as_of=best["as_of"],
+                overall_accuracy=best["overall_accuracy"],
+                macro_f1=best["macro_f1"],
+                kappa=best["kappa"],
+            ),
+            sample_size=SampleSize(
+                n=size["n"],
+                min_per_class=size["min_per_class"],
+                classes_below=size["classes_below"],
+                too_small=size["too_small"],
+                warning=size["warning"],
+            ),
+        )
+
+
+def _check_codes(codes: Sequence[int | None], classes: Sequence[str]) -> None:
+    """Refuse class codes that are not one per class."""
+    if len(codes) != len(classes):
+        raise InputError(f"{len(codes)} class codes given for {len(classes)} classes: give one code (or None) each")
 
 
 def evaluate_predictor(
@@ -333,8 +514,8 @@ def evaluate_predictor(
     seed: int = 0,
     targets: Targets | None = None,
     quiet: bool = True,
-) -> dict[str, Any]:
-    """Everything the report shows about ``predict`` on ``table``, as the evaluation dict.
+) -> EvaluateResult:
+    """Everything the report shows about ``predict`` on ``table``: `run_evaluate_predictor` by keywords.
 
     End-of-season metrics, in-season curves, importance, accuracy by field or block, map points and viewer
     samples, as this module's docstring defines them. Bootstrap intervals resample clusters of
@@ -372,24 +553,80 @@ def evaluate_predictor(
         quiet: hide progress bars.
 
     Returns:
-        The evaluation dict, JSON-ready (NaN as None).
+        The evaluation (`EvaluateResult`; nothing is written): its document is JSON-ready (NaN as None).
 
     Raises:
         InputError: bands that differ from the model's, an unknown ``spatial_by``, class codes that do not
             match the classes, a non-positive block size, labels the model does not know, bad as-of dates,
             or a predictor output of the wrong shape.
     """
-    if bands is not None and list(series_bands(table.schema)[0]) != list(bands):
+    return run_evaluate_predictor(
+        predict,
+        table,
+        EvaluatePredictorRequest.of(
+            classes=classes,
+            class_codes=class_codes,
+            class_colors=class_colors,
+            bands=bands,
+            as_of=as_of,
+            season_start=season_start,
+            target_f1=target_f1,
+            spatial_by=spatial_by,
+            block_size=block_size,
+            n_boot=n_boot,
+            level=level,
+            importance=importance,
+            importance_repeats=importance_repeats,
+            importance_as_of=importance_as_of,
+            course_protocol=course_protocol,
+            n_viewer_samples=n_viewer_samples,
+            max_map_points=max_map_points,
+            config=config,
+            leakage_audit=leakage_audit,
+            extra_summary=extra_summary,
+            title=title,
+            seed=seed,
+            quiet=quiet,
+        ),
+        targets=targets,
+    )
+
+
+def run_evaluate_predictor(
+    predict: PredictFn, table: pa.Table, request: EvaluatePredictorRequest, *, targets: Targets | None = None
+) -> EvaluateResult:
+    """Everything the report shows about ``predict`` on ``table``: the evaluation document and its headline.
+
+    End-of-season metrics, in-season curves, importance, accuracy by field or block, map points and viewer
+    samples, as this module's docstring defines them. A test set too small for its figures to mean something
+    (``sample_size``) is logged as a warning. Nothing is written (`write_evaluation` does).
+
+    Args:
+        predict: the predictor.
+        table: series rows, already restricted to the split to evaluate.
+        request: the classes and the evaluation's options.
+        targets: the class to score each row against as of a date when a label rule depends on the
+            observations (the ARSET No Crop Growing rule); None: every row keeps its label.
+
+    Returns:
+        The evaluation, with no path.
+
+    Raises:
+        InputError: bands that differ from the model's, a non-positive block size, labels the model does not
+            know, as-of dates outside a season, importance repeats below 1, or a predictor output of the wrong
+            shape.
+    """
+    r = request
+    classes = list(r.classes)
+    if r.bands is not None and list(series_bands(table.schema)[0]) != list(r.bands):
         raise InputError(
             f"the series table's bands {series_bands(table.schema)[0]} differ from the model's "
-            f"{list(bands)}: build the series with the bands the model was trained on"
+            f"{list(r.bands)}: build the series with the bands the model was trained on"
         )
-    if spatial_by not in ("field", "block"):
-        raise InputError(f"spatial grouping {spatial_by!r}: choose 'field' or 'block'")
+    spatial_by, block_size, seed, quiet = r.spatial_by, r.block_size, r.seed, r.quiet
     y_true = class_indices(table, classes=classes)
-    codes = list(class_codes) if class_codes is not None else codes_from_table(table, classes=classes)
-    if len(codes) != len(classes):
-        raise InputError(f"{len(codes)} class codes given for {len(classes)} classes: give one code (or None) each")
+    codes = list(r.class_codes) if r.class_codes is not None else codes_from_table(table, classes=classes)
+    _check_codes(codes, classes)
     x = table.column("x").to_numpy(zero_copy_only=False).astype(np.float64)
     y = table.column("y").to_numpy(zero_copy_only=False).astype(np.float64)
     if spatial_by == "field":
@@ -401,25 +638,25 @@ def evaluate_predictor(
         predict,
         table,
         classes=classes,
-        as_of=as_of,
-        season_start=season_start,
-        target_f1=target_f1,
+        as_of=None if r.as_of is None else list(r.as_of),
+        season_start=r.season_start,
+        target_f1=r.target_f1,
         groups=clusters,
-        n_boot=n_boot,
-        level=level,
+        n_boot=r.n_boot,
+        level=r.level,
         seed=seed,
         targets=targets,
         quiet=quiet,
     )
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
-    end_day = np.array([days_since_epoch(season_end(int(yr), start=season_start)) for yr in years])
+    end_day = np.array([days_since_epoch(season_end(int(yr), start=r.season_start)) for yr in years])
     final = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
     y_true = targets_at(targets, table, end_day=end_day, default=y_true)
     y_pred = final.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, classes=classes)
     metrics["intervals"] = {
         **bootstrap_intervals(
-            y_true, y_pred, n_classes=len(classes), groups=clusters, n_boot=n_boot, seed=seed, level=level
+            y_true, y_pred, n_classes=len(classes), groups=clusters, n_boot=r.n_boot, seed=seed, level=r.level
         ),
         "resampled": unit,
         "n_clusters": int(clusters.max()) + 1,
@@ -428,8 +665,8 @@ def evaluate_predictor(
     if size["too_small"]:
         log.warning("%s", size["warning"])
     importance_result: dict[str, Any] = {"bands": None, "periods": None, "attention": None}
-    if importance:
-        dates = list(importance_as_of) if importance_as_of is not None else importance_dates(curve.as_of)
+    if r.importance:
+        dates = list(r.importance_as_of) if r.importance_as_of is not None else importance_dates(curve.as_of)
         for key, by in (("bands", "band"), ("periods", "period")):
             importance_result[key] = [
                 permutation_importance(
@@ -438,8 +675,8 @@ def evaluate_predictor(
                     classes=classes,
                     by=by,
                     as_of=date,
-                    season_start=season_start,
-                    n_repeats=importance_repeats,
+                    season_start=r.season_start,
+                    n_repeats=r.importance_repeats,
                     seed=seed,
                     quiet=quiet,
                 )
@@ -447,24 +684,28 @@ def evaluate_predictor(
             ]
     crs = table.column("crs")[0].as_py() if "crs" in table.column_names else None
     rng = np.random.default_rng(seed)
-    shown = np.sort(rng.permutation(table.num_rows)[:max_map_points])
+    shown = np.sort(rng.permutation(table.num_rows)[: r.max_map_points])
     evaluation: dict[str, Any] = _null_nan(
         {
             "schema_version": SCHEMA_VERSION,
-            "title": title,
-            "config": dict(config or {}),
-            "leakage_audit": None if leakage_audit is None else dict(leakage_audit),
-            "data": {**data_summary(table, classes=classes), **dict(extra_summary or {})},
-            "classes": class_entries(classes, codes=codes, colors=class_colors),
-            "season_start": season_start,
-            "target_f1": target_f1,
+            "title": r.title,
+            "config": dict(r.config or {}),
+            "leakage_audit": None if r.leakage_audit is None else dict(r.leakage_audit),
+            "data": {**data_summary(table, classes=classes), **dict(r.extra_summary or {})},
+            "classes": class_entries(
+                classes, codes=codes, colors=None if r.class_colors is None else list(r.class_colors)
+            ),
+            "season_start": r.season_start,
+            "target_f1": r.target_f1,
             **metrics,
-            "end_of_season": end_of_season_month_day(years, season_start=season_start),
+            "end_of_season": end_of_season_month_day(years, season_start=r.season_start),
             "best_as_of": best_as_of(curve.by_as_of_date),
             "sample_size": size,
             "by_as_of_date": curve.by_as_of_date,
             "earliest_date": curve.earliest_date,
-            "course_windows": course_windows(predict, table, classes=classes, quiet=quiet) if course_protocol else None,
+            "course_windows": course_windows(predict, table, classes=classes, quiet=quiet)
+            if r.course_protocol
+            else None,
             "importance": importance_result,
             "spatial": {
                 "by": spatial_by,
@@ -486,13 +727,13 @@ def evaluate_predictor(
                 classes=classes,
                 probabilities=curve.probabilities,
                 as_of=curve.as_of,
-                season_start=season_start,
-                n_samples=n_viewer_samples,
+                season_start=r.season_start,
+                n_samples=r.n_viewer_samples,
                 seed=seed,
             ),
         }
     )
-    return evaluation
+    return EvaluateResult.from_evaluation(evaluation)
 
 
 def _null_nan(value: Any) -> Any:

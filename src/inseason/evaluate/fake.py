@@ -179,7 +179,7 @@ def fake_evaluation(
         The evaluation dict.
     """
     table = fake_series(n_fields=n_fields, pixels_per_field=pixels_per_field, years=years, seed=seed)
-    return evaluate_predictor(
+    result = evaluate_predictor(
         TemplatePredictor(),
         table,
         classes=list(FAKE_CLASSES),
@@ -198,3 +198,4 @@ def fake_evaluation(
             "passed": True,
         },
     )
+    return result.evaluation

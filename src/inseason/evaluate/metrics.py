@@ -7,7 +7,7 @@ shared with training; they are imported here under their former names.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -26,7 +26,25 @@ MIN_TEST_SAMPLES = 30
 MIN_SAMPLES_PER_CLASS = 5
 
 
-def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> dict[str, Any]:
+class SampleSize(TypedDict):
+    """The sample size verdict of an evaluation (its ``sample_size`` entry, `sample_size_check`).
+
+    Attributes:
+        n: end-of-season test samples.
+        min_per_class: fewest test samples of a class present in the test split, 0 when none is.
+        classes_below: present classes with fewer than `MIN_SAMPLES_PER_CLASS` test samples.
+        too_small: fewer than `MIN_TEST_SAMPLES` samples, or some ``classes_below``.
+        warning: one sentence for a person, None when the test set is not too small.
+    """
+
+    n: int
+    min_per_class: int
+    classes_below: list[str]
+    too_small: bool
+    warning: str | None
+
+
+def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> SampleSize:
     """Whether a test set is large enough for its accuracy figures to mean something.
 
     A test set is too small when it has fewer than `MIN_TEST_SAMPLES` samples or when a class present in
@@ -76,10 +94,10 @@ def sample_size_check(support: Sequence[int], *, classes: Sequence[str]) -> dict
             what = "its F1 and the macro-F1 are" if len(below) == 1 else "their F1 and the macro-F1 are"
         text = " and ".join(parts)
         warning = f"{text[0].upper()}{text[1:]}: {what} not meaningful; evaluate on a larger test split."
-    return {
-        "n": n,
-        "min_per_class": int(present.min()) if present.size else 0,
-        "classes_below": [name for name, _ in below],
-        "too_small": bool(parts),
-        "warning": warning,
-    }
+    return SampleSize(
+        n=n,
+        min_per_class=int(present.min()) if present.size else 0,
+        classes_below=[name for name, _ in below],
+        too_small=bool(parts),
+        warning=warning,
+    )

@@ -7,24 +7,85 @@ import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
+from pydantic import model_validator
 
+from inseason.config import StageRequest
 from inseason.data import SEASON_END, build_batch, decode_series
 from inseason.data.store import leakage_audit
 from inseason.errors import InputError
-from inseason.evaluate.evaluation import evaluate_predictor, write_evaluation
+from inseason.evaluate.bootstrap import SpatialBy, check_n_boot, check_spatial_by
+from inseason.evaluate.curves import check_target_f1
+from inseason.evaluate.evaluation import (
+    EvaluatePredictorRequest,
+    EvaluateResult,
+    run_evaluate_predictor,
+    write_evaluation,
+)
 from inseason.evaluate.importance import attention_profile
+from inseason.evaluate.schedule import check_month_days
 from inseason.labels import cdl_classes
 from inseason.tables import read_table
 from inseason.train import Bundle, LabelClass, Predictor, load_bundle, predict_series
 
 #: Where `evaluate_run` writes the evaluation inside the run folder (and `inseason report` looks for it).
 EVALUATION_FILE = "evaluation.json"
+
+
+class EvaluateRequest(StageRequest):
+    """What the ``evaluate`` stage is asked: a run's model bundle scored on one split of a series table.
+
+    Built alike by ``inseason evaluate`` and `evaluate_run`; `run_evaluate` does the work.
+
+    Attributes:
+        run: the training run folder holding the model bundle.
+        series: the split series table.
+        split: the split to evaluate.
+        as_of: month-days of the in-season curve; default every 15 days 1 April–31 October.
+        target_f1: the F1 whose earliest date is reported, in (0, 1].
+        by: ``"field"`` or ``"block"``: accuracy groups and bootstrap clusters.
+        block_size: block side in metres, for ``by="block"``.
+        course_protocol: add the ARSET course's window protocol.
+        n_boot: bootstrap replicates (at least 1).
+        seed: seed of the bootstrap and permutations.
+        out: where to write the evaluation; default ``run/evaluation.json``.
+        quiet: hide progress bars.
+    """
+
+    run: Path
+    series: Path
+    split: str = "test"
+    as_of: tuple[str, ...] | None = None
+    target_f1: float = 0.8
+    by: SpatialBy = "field"
+    block_size: float = 2000.0
+    course_protocol: bool = False
+    n_boot: int = 1000
+    seed: int = 0
+    out: Path | None = None
+    quiet: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by(cls, values: Any) -> Any:
+        """Refuse an unknown ``by`` with the stage's own message, not pydantic's."""
+        if isinstance(values, dict) and "by" in values:
+            check_spatial_by(values["by"])
+        return values
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse a target F1, as-of dates and a bootstrap the evaluation cannot use, before any file is read."""
+        check_target_f1(self.target_f1)
+        if self.as_of is not None:
+            check_month_days(self.as_of)
+        check_n_boot(self.n_boot)
+        return self
 
 
 def evaluate_run(
@@ -41,12 +102,8 @@ def evaluate_run(
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     quiet: bool = True,
-) -> dict[str, Any]:
-    """Evaluate the bundle in ``run`` on the rows of ``series`` whose split is ``split``.
-
-    Writes the evaluation dict (`inseason.evaluate.evaluation`) to ``out``. The split's leakage audit
-    (stored in the table by `inseason split`) goes into the evaluation so the report shows it. A test set
-    too small for its figures to mean something is logged as a warning by `evaluate_predictor`.
+) -> EvaluateResult:
+    """Evaluate the bundle in ``run`` on the rows of ``series`` whose split is ``split``: `run_evaluate` by keywords.
 
     Args:
         run: the training run folder holding the model bundle.
@@ -63,13 +120,48 @@ def evaluate_run(
         quiet: hide progress bars.
 
     Returns:
-        The evaluation dict.
+        The evaluation written (its document in ``.evaluation``).
 
     Raises:
         InputError: the table has no split column or no rows in ``split``, labels the model does not know,
             or bad evaluation options.
     """
-    run, series = Path(run), Path(series)
+    return run_evaluate(
+        EvaluateRequest.of(
+            run=str(run),
+            series=str(series),
+            split=split,
+            as_of=as_of,
+            target_f1=target_f1,
+            by=by,
+            block_size=block_size,
+            course_protocol=course_protocol,
+            n_boot=n_boot,
+            seed=seed,
+            out=None if out is None else str(out),
+            quiet=quiet,
+        )
+    )
+
+
+def run_evaluate(request: EvaluateRequest) -> EvaluateResult:
+    """Evaluate the bundle in ``request.run`` on the rows of ``request.series`` whose split is ``request.split``.
+
+    Writes the evaluation document (`inseason.evaluate.evaluation`) to ``request.out``. The split's leakage
+    audit (stored in the table by `inseason split`) goes into the evaluation so the report shows it. A test
+    set too small for its figures to mean something is logged as a warning by `run_evaluate_predictor`.
+
+    Args:
+        request: the run, the series table, the split and the evaluation's options.
+
+    Returns:
+        The evaluation written: its document, its path and its headline.
+
+    Raises:
+        InputError: the table has no split column or no rows in the split, labels the model does not know,
+            or bad evaluation options.
+    """
+    run, series, split = request.run, request.series, request.split
     bundle = load_bundle(run)
     table = read_table(series, what="series")
     if "split" not in table.column_names:
@@ -79,37 +171,39 @@ def evaluate_run(
         found = sorted({s for s in table.column("split").to_pylist() if s is not None})
         raise InputError(f"series table {series} has no rows in split {split!r} (splits: {', '.join(found)})")
     bundle.class_index(rows.column("label").to_pylist())  # every label must be one the model knows
-    config = bundle.manifest.get("config", {})
-    evaluation = evaluate_predictor(
+    scored = run_evaluate_predictor(
         partial(predict_series, bundle),
         rows,
-        classes=bundle.class_names,
-        class_codes=[_cdl_code(c) for c in bundle.classes],
-        class_colors=["#{:02x}{:02x}{:02x}".format(*c.color) for c in bundle.classes],
-        bands=bundle.bands,
-        as_of=as_of,
-        season_start=bundle.season_start,
-        target_f1=target_f1,
-        spatial_by=by,
-        block_size=block_size,
-        n_boot=n_boot,
-        course_protocol=course_protocol,
-        config=config,
-        leakage_audit=leakage_audit(table.schema),
-        extra_summary={
-            "run": str(run),
-            "model": bundle.manifest.get("model", {}).get("name"),
-            "split": split,
-            "series": str(series),
-        },
-        title=f"inseason evaluation of {run.name} on the {split} split",
-        seed=seed,
+        EvaluatePredictorRequest.of(
+            classes=bundle.class_names,
+            class_codes=[_cdl_code(c) for c in bundle.classes],
+            class_colors=["#{:02x}{:02x}{:02x}".format(*c.color) for c in bundle.classes],
+            bands=bundle.bands,
+            as_of=request.as_of,
+            season_start=bundle.season_start,
+            target_f1=request.target_f1,
+            spatial_by=request.by,
+            block_size=request.block_size,
+            n_boot=request.n_boot,
+            course_protocol=request.course_protocol,
+            config=bundle.manifest.get("config", {}),
+            leakage_audit=leakage_audit(table.schema),
+            extra_summary={
+                "run": str(run),
+                "model": bundle.manifest.get("model", {}).get("name"),
+                "split": split,
+                "series": str(series),
+            },
+            title=f"inseason evaluation of {run.name} on the {split} split",
+            seed=request.seed,
+            quiet=request.quiet,
+        ),
         targets=_window_targets(bundle) if bundle.spec.window_rule is not None else None,
-        quiet=quiet,
     )
+    evaluation = scored.evaluation
     evaluation["importance"]["attention"] = _attention(bundle, rows)
-    write_evaluation(evaluation, Path(out) if out is not None else run / EVALUATION_FILE)
-    return evaluation
+    path = write_evaluation(evaluation, request.out if request.out is not None else run / EVALUATION_FILE)
+    return EvaluateResult.from_evaluation(evaluation, path=path)
 
 
 def _cdl_code(label: LabelClass) -> int | None:

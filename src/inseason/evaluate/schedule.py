@@ -83,6 +83,23 @@ def resolve_as_of(month_day: str, year: int, *, start: str = DEFAULT_START) -> d
     )
 
 
+def check_month_days(month_days: Sequence[str]) -> None:
+    """Refuse as-of month-days that are missing, repeated or not month-days, before any season is read.
+
+    Args:
+        month_days: as-of month-days (``"MM-DD"``).
+
+    Raises:
+        InputError: no month-days, a repeated one, or one that is not a month-day.
+    """
+    if not month_days:
+        raise InputError("no as-of dates given: give at least one month-day like 07-01")
+    if len(set(month_days)) != len(month_days):
+        raise InputError(f"as-of dates {list(month_days)} repeat a date: give each once")
+    for month_day in month_days:
+        parse_month_day(month_day, what="as-of date")
+
+
 def check_schedule(month_days: Sequence[str], years: Sequence[int], *, start: str = DEFAULT_START) -> list[str]:
     """``month_days`` in season order, after checking each resolves in every season of ``years``.
 
@@ -97,10 +114,7 @@ def check_schedule(month_days: Sequence[str], years: Sequence[int], *, start: st
     Raises:
         InputError: no month-days, a repeated one, or one outside a season.
     """
-    if not month_days:
-        raise InputError("no as-of dates given: give at least one month-day like 07-01")
-    if len(set(month_days)) != len(month_days):
-        raise InputError(f"as-of dates {list(month_days)} repeat a date: give each once")
+    check_month_days(month_days)
     for year in years:
         for month_day in month_days:
             resolve_as_of(month_day, year, start=start)
