@@ -117,7 +117,11 @@ def public_api() -> list[Documented]:
         module = ".".join(("inseason", *path.relative_to(SRC).with_suffix("").parts)).removesuffix(".__init__")
         tree = ast.parse(path.read_text())
         for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+            if (
+                isinstance(node, ast.FunctionDef)
+                and not node.name.startswith("_")
+                and not any(ast.unparse(d) == "overload" for d in node.decorator_list)
+            ):
                 found.append(_entry(module, node, None))
             elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                 for item in node.body:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -46,7 +47,7 @@ def main(points: str, scenes: str, out: str) -> None:
                 {
                     "session": type(session).__module__,
                     "has_context": spark_context(session) is not None,
-                    "extract": extracted,
+                    "extract": asdict(extracted),
                     "series": {k: v for k, v in series.items() if k != "out"},
                     "error": error,
                 }

@@ -34,10 +34,10 @@ def test_spark_writes_what_local_writes_and_resumes_alike(
     points, scenes = engine_inputs
     local = extract(points, scenes, out=tmp_path / "local", workers=2, quiet=True)
     on_spark = extract(points, scenes, out=tmp_path / "spark", engine="spark", quiet=True)
-    assert {k: on_spark[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")} == {
-        k: local[k] for k in ("scenes", "done", "skipped", "observations", "bytes_read")
+    assert {k: getattr(on_spark, k) for k in ("scenes", "done", "skipped", "observations", "bytes_read")} == {
+        k: getattr(local, k) for k in ("scenes", "done", "skipped", "observations", "bytes_read")
     }
-    assert local["skipped"] == 0 and local["done"] >= 10 and local["observations"] > 0
+    assert local.skipped == 0 and local.done >= 10 and local.observations > 0
     parts = _parts(tmp_path / "local")
     assert _parts(tmp_path / "spark") == parts  # byte for byte, file by file
     assert _manifest(tmp_path / "spark") == _manifest(tmp_path / "local")
@@ -51,7 +51,7 @@ def test_spark_writes_what_local_writes_and_resumes_alike(
     kept = [line for line in lines if any(json.loads(line)["scene_id"] in n for n in sorted(parts)[:3])]
     (killed / MANIFEST).write_text("\n".join(kept) + "\n" + lines[-1][:10])
     resumed = extract(points, scenes, out=killed, engine="spark", quiet=True)
-    assert (resumed["resumed"], resumed["done"]) == (3, local["done"] - 3)  # no scene twice
+    assert (resumed.resumed, resumed.done) == (3, local.done - 3)  # no scene twice
     assert _parts(killed) == parts
     assert _manifest(killed) == _manifest(tmp_path / "local")
 
@@ -72,8 +72,8 @@ def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(
     reference = extract(points, tmp_path / "disk.parquet", out=tmp_path / "disk", workers=1, quiet=True)
     local = extract(points, tmp_path / "s3.parquet", out="s3://world/obs-local", workers=2, quiet=True)
     on_spark = extract(points, tmp_path / "s3.parquet", out="s3://world/obs-spark", engine="spark", quiet=True)
-    assert reference["done"] == local["done"] == on_spark["done"] == 5
-    assert local["bytes_read"] == on_spark["bytes_read"] == reference["bytes_read"]
+    assert reference.done == local.done == on_spark.done == 5
+    assert local.bytes_read == on_spark.bytes_read == reference.bytes_read
     expected = _parts(tmp_path / "disk")
     assert _s3_parts("s3://world/obs-local") == _s3_parts("s3://world/obs-spark") == expected
     assert read_observations("s3://world/obs-spark").equals(read_observations(tmp_path / "disk"))
@@ -83,7 +83,7 @@ def test_s3_cogs_and_outputs_give_the_same_parts_on_both_engines(
 
     storage.write_bytes("s3://world/obs-spark/_manifest.jsonl", b"")  # a job that died before its manifest
     resumed = extract(points, tmp_path / "s3.parquet", out="s3://world/obs-spark", engine="spark", quiet=True)
-    assert (resumed["resumed"], resumed["done"]) == (5, 0)
+    assert (resumed.resumed, resumed.done) == (5, 0)
     with pytest.raises(InputError, match="S3 bucket no-such-bucket of s3://no-such-bucket/obs does not exist"):
         extract(points, tmp_path / "s3.parquet", out="s3://no-such-bucket/obs", quiet=True)
 

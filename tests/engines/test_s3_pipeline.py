@@ -79,7 +79,7 @@ def test_extract_series_predict_on_s3_equal_the_local_run_on_disk(
     for engine in ("local", "spark"):
         root = f"s3://pipeline/{engine}"
         done = extract(points_uri, scenes_uri, out=f"{root}/obs", engine=engine, workers=2, quiet=True)
-        assert done["done"] == 6 and done["skipped"] == 0
+        assert done.done == 6 and done.skipped == 0
         assert {k: v for k, v in _tree(f"{root}/obs").items() if k.startswith("year=")} == expected_parts
         make_series(
             f"{root}/obs",

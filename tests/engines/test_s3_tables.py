@@ -52,13 +52,13 @@ def test_extract_reads_points_and_scenes_from_s3(
     write_table(few, f"{bucket}/scenes.parquet")
     on_disk = extract(points, tmp_path / "scenes.parquet", out=tmp_path / "disk", workers=1, quiet=True)
     on_s3 = extract(f"{bucket}/points.parquet", f"{bucket}/scenes.parquet", out=tmp_path / "s3", workers=1, quiet=True)
-    assert on_s3["done"] == on_disk["done"] == 3
-    assert on_s3["observations"] == on_disk["observations"] > 0
+    assert on_s3.done == on_disk.done == 3
+    assert on_s3.observations == on_disk.observations > 0
     settings = json.loads((tmp_path / "s3" / "_extract.json").read_text())
     assert settings["fingerprint"] == json.loads((tmp_path / "disk" / "_extract.json").read_text())["fingerprint"]
     assert settings["points"] == f"{bucket}/points.parquet"
     resumed = extract(f"{bucket}/points.parquet", f"{bucket}/scenes.parquet", out=tmp_path / "s3", quiet=True)
-    assert (resumed["resumed"], resumed["done"]) == (3, 0)
+    assert (resumed.resumed, resumed.done) == (3, 0)
 
 
 def test_scene_quality_of_an_s3_href_equals_the_local_file(tiny_world: Path, s3: LoopbackS3) -> None:

@@ -22,7 +22,7 @@ def test_spark_extract_and_series_equal_the_local_engine(
 ) -> None:
     totals = extract(small_pipeline.points, small_pipeline.scenes, out=tmp_path / "obs", engine="spark", quiet=True)
     local = _parts(small_pipeline.observations)
-    assert totals["done"] == len(local) > 100 and totals["skipped"] == 0
+    assert totals.done == len(local) > 100 and totals.skipped == 0
     assert len({name.split("/")[1] for name in local}) == 2  # both tiles of the world
     assert _parts(tmp_path / "obs") == local  # byte for byte, file by file
 

@@ -40,7 +40,7 @@ def test_extract_and_series_on_spark_connect_equal_the_local_engine(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["session"] == "pyspark.sql.connect.session" and not result["has_context"]
     assert {k: result["extract"][k] for k in ("done", "observations", "bytes_read")} == {
-        k: expected[k] for k in ("done", "observations", "bytes_read")
+        k: getattr(expected, k) for k in ("done", "observations", "bytes_read")
     }
     assert _parts(tmp_path / "connect" / "obs") == _parts(local / "obs") != {}
     assert pq.read_table(tmp_path / "connect" / "series.parquet").equals(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,7 @@ from pyproj import Transformer
 from inseason.config import SynthConfig
 from inseason.errors import InputError, OutputError
 from inseason.extract.sample import DEFAULT_SCL_MASK
-from inseason.extract.stage import extract
+from inseason.extract.stage import ExtractEstimate, ExtractRequest, ExtractResult, extract, run_extract
 from inseason.observations import MANIFEST, SETTINGS, read_manifest, read_observations
 from inseason.synth import load_world
 from inseason.synth.acquisitions import plan_datatakes
@@ -216,9 +218,9 @@ def test_dry_run_estimates_and_writes_nothing(tiny_inputs: Inputs, tmp_path: Pat
     estimate = extract(
         tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", dry_run=True, workers=2, quiet=True
     )
-    assert estimate["scenes"] == len(scene_rows(tiny_inputs))
-    assert estimate["points"] == pq.read_metadata(tiny_inputs.points).num_rows
-    assert estimate["estimated_bytes"] > 0 and estimate["workers"] == 2
+    assert estimate.scenes == len(scene_rows(tiny_inputs))
+    assert estimate.points == pq.read_metadata(tiny_inputs.points).num_rows
+    assert estimate.estimated_bytes > 0 and estimate.workers == 2
     assert not (tmp_path / "obs").exists()
 
 
@@ -246,7 +248,7 @@ def test_a_corrupt_or_missing_cog_skips_its_scene_with_the_reason(
     scenes = subset_manifest(tiny_inputs, tmp_path / "scenes.parquet", keep, hrefs)
 
     totals = extract(tiny_inputs.points, scenes, out=tmp_path / "obs", workers=1, quiet=True)
-    assert (totals["done"], totals["skipped"]) == (2, 4)
+    assert (totals.done, totals.skipped) == (2, 4)
     manifest = read_manifest(tmp_path / "obs")
     reasons = {k: v.get("reason", "") for k, v in manifest.items() if v["status"] == "skipped"}
     assert set(reasons) == {first, truncated, garbage, missing}
@@ -259,7 +261,7 @@ def test_a_corrupt_or_missing_cog_skips_its_scene_with_the_reason(
     # a rerun tries the skipped scenes again: repaired, they are extracted; the others are not read again
     shutil.copy(rows[truncated]["B04"], bad / "B04.tif")
     again = extract(tiny_inputs.points, scenes, out=tmp_path / "obs", workers=1, quiet=True)
-    assert (again["resumed"], again["done"], again["skipped"]) == (2, 1, 3)
+    assert (again.resumed, again.done, again.skipped) == (2, 1, 3)
     assert read_manifest(tmp_path / "obs")[truncated]["status"] == "done"
     assert observed(tmp_path / "obs") == {
         k: v for k, v in reference.items() if k[1] in set(keep) - {first, garbage, missing}
@@ -336,7 +338,7 @@ def test_points_outside_every_scene_are_refused_or_counted(tiny_inputs: Inputs, 
     )
     scenes = subset_manifest(tiny_inputs, tmp_path / "scenes.parquet", spread_scenes(tiny_inputs, 2))
     totals = extract(tmp_path / "half.parquet", scenes, out=tmp_path / "obs", workers=1, quiet=True)
-    assert totals["unassigned_points"] == len(lon) // 2
+    assert totals.unassigned_points == len(lon) // 2
     assert json.loads((tmp_path / "obs" / SETTINGS).read_text())["unassigned_points"] == len(lon) // 2
 
 
@@ -353,3 +355,76 @@ def test_bad_options_and_foreign_folders_are_refused(tiny_inputs: Inputs, tmp_pa
     extract(tiny_inputs.points, scenes, out=tmp_path / "obs", workers=1, quiet=True)
     with pytest.raises(OutputError, match="extracted from other inputs or options"):
         extract(tiny_inputs.points, scenes, out=tmp_path / "obs", scl_mask=(0, 9), workers=1, quiet=True)
+
+
+# ---------------------------------------------------------------------------------- request and result
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--scl-mask", "0,300"], {"scl_mask": [0, 300]}),
+        (["--engine", "dask"], {"engine": "dask"}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    tiny_inputs: Inputs, tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    out = tmp_path / "obs"
+    with pytest.raises(InputError) as info:
+        extract(tiny_inputs.points, tiny_inputs.scenes, out=out, quiet=True, **options)
+    args = ["extract", str(tiny_inputs.points), str(tiny_inputs.scenes), "--out", str(out), *flags]
+    result = CliRunner().invoke(app, ["--quiet", *args])
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        ExtractRequest.of(points=str(tiny_inputs.points), scenes=str(tiny_inputs.scenes), out=str(out), **options)
+    assert not out.exists()
+
+
+def test_an_extract_request_round_trips() -> None:
+    request = ExtractRequest.of(
+        points="s3://bucket/points.parquet",
+        scenes="scenes.parquet",
+        out="s3://bucket/obs",
+        scl_mask=[11, 3, 0],
+        season_start="10-01",
+        workers=2,
+        engine="spark",
+        spark_master="local[2]",
+        dry_run=True,
+    )
+    assert request.scl_mask == (11, 3, 0) and request.engine == "spark"
+    assert ExtractRequest.of(**request.model_dump()) == request
+
+
+def test_the_extract_result_holds_what_was_written(tiny_inputs: Inputs, tmp_path: Path) -> None:
+    scenes = subset_manifest(tiny_inputs, tmp_path / "scenes.parquet", spread_scenes(tiny_inputs, 2))
+    request = ExtractRequest.of(points=str(tiny_inputs.points), scenes=str(scenes), out=str(tmp_path / "obs"))
+    estimate = run_extract(request.model_copy(update={"dry_run": True, "workers": 1}))
+    assert isinstance(estimate, ExtractEstimate) and (estimate.scenes, estimate.workers) == (2, 1)
+    assert not (tmp_path / "obs").exists()
+
+    totals = run_extract(request.model_copy(update={"workers": 1, "quiet": True}))
+    assert isinstance(totals, ExtractResult)
+    manifest = read_manifest(tmp_path / "obs")
+    settings = json.loads((tmp_path / "obs" / SETTINGS).read_text())
+    assert (totals.scenes, totals.resumed, totals.done, totals.skipped) == (2, 0, 2, 0) == (2, 0, len(manifest), 0)
+    assert totals.observations == read_observations(tmp_path / "obs").num_rows > 0
+    assert totals.bytes_read == sum(e["bytes_read"] for e in manifest.values()) > 0
+    assert totals.unassigned_points == settings["unassigned_points"] and totals.seconds >= 0
+    assert list(asdict(totals)) == [
+        "scenes",
+        "resumed",
+        "done",
+        "skipped",
+        "observations",
+        "bytes_read",
+        "unassigned_points",
+        "seconds",
+    ]  # the order `inseason extract --json` prints
+    again = extract(tiny_inputs.points, scenes, out=tmp_path / "obs", workers=1, quiet=True)
+    assert (again.resumed, again.done, again.observations, again.bytes_read) == (2, 0, 0, 0)

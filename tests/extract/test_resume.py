@@ -83,8 +83,8 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(
     before = {p: p.stat().st_mtime_ns for p in parts(out)}
 
     totals = extract(tiny_inputs.points, tiny_inputs.scenes, out=out, workers=2, quiet=True)
-    assert totals["resumed"] == killed_at
-    assert totals["done"] == total - killed_at and totals["skipped"] == 0
+    assert totals.resumed == killed_at
+    assert totals.done == total - killed_at and totals.skipped == 0
 
     # row for row the uninterrupted result; the scenes finished before the kill were not written again
     assert read_observations(out).equals(reference)

@@ -83,7 +83,7 @@ def test_http_reads_fetch_only_the_blocks_holding_points(wide_inputs: Inputs, wi
         base = servers.files.url
 
     west = [s for s in scenes if s["tile"] == WEST_TILE]
-    assert totals["scenes"] == len(west) and totals["skipped"] == 0
+    assert totals.scenes == len(west) and totals.skipped == 0
     sizes = {f"/{s['tile']}/{band}": 0 for s in west for band, _ in s["hrefs"]}
     served = dict.fromkeys(sizes, 0)
     for s in west:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -89,12 +90,12 @@ def labels(
     Raises:
         InputError: ``--years`` is not a list of integers, or the sources or options are invalid.
     """  # noqa: D301
-    from inseason.sources.points import make_label_points
+    from inseason.sources.points import LabelsRequest, run_labels
 
-    table = make_label_points(
+    request = LabelsRequest.of(
         cdl=cdl,
         cropscape_url=cropscape_url,
-        vector=vector,
+        vector=None if vector is None else str(vector),
         class_column=class_column,
         field_column=field_column,
         aoi=aoi,
@@ -115,6 +116,7 @@ def labels(
         timeout=timeout,
         retries=retries,
     )
+    table = run_labels(request).table
     if State.quiet:
         return
     counts = (
@@ -174,14 +176,14 @@ def scenes(
         InputError: ``--scl-mask`` is not a list of integers, or the search cannot be made.
     """  # noqa: D301
     from inseason.extract.sample import DEFAULT_SCL_MASK
-    from inseason.extract.scenes import find_scenes, manifest_info
+    from inseason.extract.scenes import ScenesRequest, run_scenes
 
-    table = find_scenes(
+    request = ScenesRequest.of(
         stac=stac,
         aoi=aoi,
         start=start,
         end=end,
-        out=out,
+        out=str(out),
         collection=collection,
         min_valid=min_valid,
         scl_mask=int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
@@ -191,12 +193,13 @@ def scenes(
         timeout=timeout,
         retries=retries,
     )
-    info = manifest_info(table)
+    found = run_scenes(request)
+    info = found.info
     if as_json:
-        print_json({"scenes": table.num_rows, **info})
+        print_json({"scenes": found.scenes, **info})
     elif not State.quiet:
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (info["counts"] or {}).items())
-        out_console.print(f"{plural(table.num_rows, 'scene')} in {out} ({counts})")
+        out_console.print(f"{plural(found.scenes, 'scene')} in {out} ({counts})")
         if info["note"]:
             out_console.print(info["note"])
 
@@ -237,11 +240,11 @@ def extract(
         InputError: ``--scl-mask`` is not a list of integers, or an input or option is invalid.
     """  # noqa: D301
     from inseason.extract.sample import DEFAULT_SCL_MASK
-    from inseason.extract.stage import extract as run_extract
+    from inseason.extract.stage import ExtractRequest, run_extract
 
-    totals = run_extract(
-        points,
-        scenes,
+    request = ExtractRequest.of(
+        points=str(points),
+        scenes=str(scenes),
         out=out,
         scl_mask=int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
         season_start=season_start,
@@ -251,6 +254,7 @@ def extract(
         spark_master=spark_master,
         quiet=State.quiet or as_json,
     )
+    totals = asdict(run_extract(request))
     if as_json:
         print_json(totals)
     elif not State.quiet:

@@ -15,15 +15,17 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Self, overload
 
 import numpy as np
 import pyarrow as pa
 import rasterio
+from pydantic import field_validator, model_validator
 from pyproj import Transformer
 from rasterio.errors import RasterioError
 
-from inseason.engines import check_engine
+from inseason.config import StageRequest
+from inseason.engines import ENGINES, check_engine
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, sample_scene
@@ -219,6 +221,147 @@ def _extract_scene(unit: tuple[SceneTask, PointKey]) -> dict[str, Any]:
     return {**entry, "status": "done", "observations": result.table.num_rows}
 
 
+class ExtractRequest(StageRequest):
+    """What the ``extract`` stage is asked to do: the label points, the scene manifest, the output and how to run.
+
+    Built alike by ``inseason extract`` and :func:`extract`; :func:`run_extract` does the work.
+
+    Attributes:
+        points: the label points table (from ``inseason labels``): a path or ``s3://`` URI.
+        scenes: the scene manifest (from ``inseason scenes``): a path or ``s3://`` URI.
+        out: the observations folder or ``s3://`` prefix; run again to resume.
+        scl_mask: the SCL classes whose observations are dropped (0…255).
+        season_start: ``MM-DD`` on which a season starts: scenes from it on belong to the label year.
+        workers: worker processes of the local engine (None: the cores).
+        engine: ``"local"`` (a process pool) or ``"spark"``.
+        spark_master: the master of a new Spark session, for ``engine="spark"``.
+        dry_run: plan, sample one scene in memory to measure, and write nothing.
+        quiet: no progress bar.
+    """
+
+    points: str
+    scenes: str
+    out: str
+    scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
+    season_start: str = DEFAULT_START
+    workers: int | None = None
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str | None = None
+    dry_run: bool = False
+    quiet: bool = False
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _known_engine(cls, value: Any) -> Any:
+        """Refuse an unknown engine with the engines' own message."""
+        if value not in ENGINES:
+            check_engine(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse SCL classes out of range."""
+        if any(not 0 <= c <= 255 for c in self.scl_mask):
+            raise InputError(
+                f"scl_mask {list(self.scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """The totals of an extraction run, in the order ``inseason extract`` prints them.
+
+    Attributes:
+        scenes: the scenes of the plan (those with points to sample).
+        resumed: scenes an earlier run had finished, not sampled again.
+        done: scenes this run sampled and wrote.
+        skipped: scenes that could not be read (recorded in the manifest with the reason).
+        observations: observations this run wrote.
+        bytes_read: bytes this run read from the scenes' files.
+        unassigned_points: points outside every tile.
+        seconds: wall-clock seconds of the sampling.
+    """
+
+    scenes: int
+    resumed: int
+    done: int
+    skipped: int
+    observations: int
+    bytes_read: int
+    unassigned_points: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ExtractEstimate:
+    """A dry run's estimate: the plan's size and its cost scaled from one scene sampled in memory.
+
+    Attributes:
+        scenes: the scenes of the plan.
+        points: the points to sample, summed over the plan's point sets.
+        unassigned_points: points outside every tile.
+        estimated_bytes: the bytes the run would read (one scene's bytes times the scenes).
+        estimated_seconds: the seconds the run would take on ``workers`` workers.
+        workers: the worker processes the estimate assumes.
+    """
+
+    scenes: int
+    points: int
+    unassigned_points: int
+    estimated_bytes: int
+    estimated_seconds: float
+    workers: int
+
+
+@overload
+def extract(
+    points: str | os.PathLike[str],
+    scenes: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    scl_mask: Sequence[int] = ...,
+    season_start: str = ...,
+    workers: int | None = ...,
+    engine: str = ...,
+    spark_master: str | None = ...,
+    dry_run: Literal[False] = ...,
+    quiet: bool = ...,
+) -> ExtractResult: ...
+
+
+@overload
+def extract(
+    points: str | os.PathLike[str],
+    scenes: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    scl_mask: Sequence[int] = ...,
+    season_start: str = ...,
+    workers: int | None = ...,
+    engine: str = ...,
+    spark_master: str | None = ...,
+    dry_run: Literal[True],
+    quiet: bool = ...,
+) -> ExtractEstimate: ...
+
+
+@overload
+def extract(
+    points: str | os.PathLike[str],
+    scenes: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    scl_mask: Sequence[int] = ...,
+    season_start: str = ...,
+    workers: int | None = ...,
+    engine: str = ...,
+    spark_master: str | None = ...,
+    dry_run: bool,
+    quiet: bool = ...,
+) -> ExtractResult | ExtractEstimate: ...
+
+
 def extract(
     points: str | os.PathLike[str],
     scenes: str | os.PathLike[str],
@@ -231,7 +374,7 @@ def extract(
     spark_master: str | None = None,
     dry_run: bool = False,
     quiet: bool = False,
-) -> dict[str, Any]:
+) -> ExtractResult | ExtractEstimate:
     """Extract the observations of every label point in every scene of the manifest into ``out``.
 
     ``engine="spark"`` runs the same per-scene function on Spark (the active session, or a new one on
@@ -254,9 +397,8 @@ def extract(
         quiet: no progress bar.
 
     Returns:
-        The totals: scenes, resumed, done, skipped, observations, bytes_read, unassigned_points and seconds;
-        for ``dry_run``, the estimate instead: scenes, points, unassigned_points, estimated_bytes,
-        estimated_seconds and workers.
+        The run's totals (:class:`ExtractResult`); for ``dry_run``, the estimate instead
+        (:class:`ExtractEstimate`).
 
     Raises:
         InputError: an unknown engine (or Spark without PySpark), an unreadable or empty input table, points
@@ -264,26 +406,57 @@ def extract(
             points in their seasons.
         OutputError: ``out`` holds observations of other inputs, or other files.
     """
-    check_engine(engine)
-    points_path, scenes_path, root = str(points), str(scenes), str(out)
+    return run_extract(
+        ExtractRequest.of(
+            points=str(points),
+            scenes=str(scenes),
+            out=str(out),
+            scl_mask=scl_mask,
+            season_start=season_start,
+            workers=workers,
+            engine=engine,
+            spark_master=spark_master,
+            dry_run=dry_run,
+            quiet=quiet,
+        )
+    )
+
+
+def run_extract(request: ExtractRequest) -> ExtractResult | ExtractEstimate:
+    """Extract the observations a request asks for, or estimate the run's cost for a dry run.
+
+    Resumable: the scenes already written are skipped, and a folder made from other inputs is refused.
+    Scenes that cannot be read are skipped and recorded in the manifest with the reason.
+
+    Args:
+        request: the inputs, the output and how to run (checked when it was built).
+
+    Returns:
+        The run's totals, or for ``dry_run`` the estimate.
+
+    Raises:
+        InputError: Spark without PySpark, an unreadable or empty input table, points not in lon/lat degrees or
+            with repeated ids, or no scene covering the points in their seasons.
+        OutputError: ``out`` holds observations of other inputs, or other files.
+    """
+    check_engine(request.engine)
+    points_path, scenes_path, root = request.points, request.scenes, request.out
     point_table = read_table(points_path, LABEL_POINTS, what="label points")
     scene_table = read_table(scenes_path, SCENE_MANIFEST, what="scene manifest")
     if point_table.num_rows == 0:
         raise InputError(f"label points table {points_path} is empty: nothing to extract")
     if scene_table.num_rows == 0:
         raise InputError(f"scene manifest {scenes_path} is empty: widen the dates or the AOI of `inseason scenes`")
-    if any(not 0 <= int(c) <= 255 for c in scl_mask):
-        raise InputError(f"scl_mask {list(scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)")
     _check_lonlat(point_table, points_path)
-    plan = plan_extraction(point_table, scene_table, season_start=season_start)
+    plan = plan_extraction(point_table, scene_table, season_start=request.season_start)
     if not plan.tasks:
         raise InputError(
             f"no scene of {scenes_path} covers the points of {points_path} in their seasons: "
             "check the AOI, the years and the season start"
         )
-    options = {"scl_mask": sorted(int(c) for c in scl_mask), "season_start": season_start}
-    if dry_run:
-        return _estimate(plan, options, workers or default_workers())
+    options = {"scl_mask": sorted(request.scl_mask), "season_start": request.season_start}
+    if request.dry_run:
+        return _estimate(plan, options, request.workers or default_workers())
 
     settings = {
         "fingerprint": _fingerprint(points_path, scenes_path, options=options),
@@ -305,43 +478,48 @@ def extract(
     write_bytes(settings_uri, json.dumps(settings, indent=1).encode())
 
     remove_leftovers(root)
-    done = {k for k, v in read_manifest(root).items() if v["status"] == "done"}
-    todo = [(t, plan.keys[t.scene_id]) for t in plan.tasks if t.scene_id not in done]
+    finished = {k for k, v in read_manifest(root).items() if v["status"] == "done"}
+    todo = [(t, plan.keys[t.scene_id]) for t in plan.tasks if t.scene_id not in finished]
     resumed = len(plan.tasks) - len(todo)
-    totals: dict[str, int | float] = {
-        "scenes": len(plan.tasks),
-        "resumed": resumed,
-        "done": 0,
-        "skipped": 0,
-        "observations": 0,
-        "bytes_read": 0,
-        "unassigned_points": plan.unassigned,
-    }
+    done = skipped = observations = bytes_read = 0
     started = time.perf_counter()
     initargs = (plan.points, {**options, "out": root})
-    if engine == "spark":
+    if request.engine == "spark":
         from inseason.engines.spark import run_spark
 
-        entries = run_spark(_extract_scene, todo, master=spark_master, initializer=_init_worker, initargs=initargs)
+        entries = run_spark(
+            _extract_scene, todo, master=request.spark_master, initializer=_init_worker, initargs=initargs
+        )
     else:
-        entries = run_local(_extract_scene, todo, workers=workers, initializer=_init_worker, initargs=initargs)
-    with progress_bar(quiet=quiet) as bar:
+        entries = run_local(_extract_scene, todo, workers=request.workers, initializer=_init_worker, initargs=initargs)
+    with progress_bar(quiet=request.quiet) as bar:
         task_id = bar.add_task("scenes", total=len(plan.tasks), completed=resumed)
         for _, entry in entries:
             append_manifest(root, entry)
-            totals["done" if entry["status"] == "done" else "skipped"] += 1
-            totals["observations"] += entry.get("observations", 0)
-            totals["bytes_read"] += entry["bytes_read"]
+            if entry["status"] == "done":
+                done += 1
+            else:
+                skipped += 1
+            observations += entry.get("observations", 0)
+            bytes_read += entry["bytes_read"]
             bar.update(
                 task_id,
                 advance=1,
-                description=f"scenes · {totals['observations']:,} obs · {totals['bytes_read'] / 1e6:,.1f} MB",
+                description=f"scenes · {observations:,} obs · {bytes_read / 1e6:,.1f} MB",
             )
-    totals["seconds"] = round(time.perf_counter() - started, 3)
-    return totals
+    return ExtractResult(
+        scenes=len(plan.tasks),
+        resumed=resumed,
+        done=done,
+        skipped=skipped,
+        observations=observations,
+        bytes_read=bytes_read,
+        unassigned_points=plan.unassigned,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
-def _estimate(plan: ExtractPlan, options: dict[str, Any], workers: int) -> dict[str, Any]:
+def _estimate(plan: ExtractPlan, options: dict[str, Any], workers: int) -> ExtractEstimate:
     """Sample the first scene (in memory) and scale its cost to the whole plan."""
     task = plan.tasks[0]
     point_id, x, y = plan.points_of(task)
@@ -349,11 +527,11 @@ def _estimate(plan: ExtractPlan, options: dict[str, Any], workers: int) -> dict[
     result = sample_scene(task, point_id, x, y, scl_mask=options["scl_mask"])
     seconds = time.perf_counter() - started
     n = len(plan.tasks)
-    return {
-        "scenes": n,
-        "points": int(sum(len(p[0]) for p in plan.points.values())),
-        "unassigned_points": plan.unassigned,
-        "estimated_bytes": result.bytes_read * n,
-        "estimated_seconds": round(seconds * n / workers, 1),
-        "workers": workers,
-    }
+    return ExtractEstimate(
+        scenes=n,
+        points=int(sum(len(p[0]) for p in plan.points.values())),
+        unassigned_points=plan.unassigned,
+        estimated_bytes=result.bytes_read * n,
+        estimated_seconds=round(seconds * n / workers, 1),
+        workers=workers,
+    )
