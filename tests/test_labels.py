@@ -18,6 +18,7 @@ from inseason.labels import (
     cdl_classes,
     cdl_code,
     cdl_colormap,
+    color_table,
     label_map_preset,
     load_label_map,
     map_labels,
@@ -163,6 +164,11 @@ def test_colormap_matches_table() -> None:
             assert rgba == (0, 0, 0, 0)
     assert colormap[1] == (255, 211, 0, 255)
     assert colormap[7] == (0, 0, 0, 0)
+
+
+def test_color_table_lists_values_in_order_uncoloured_ones_transparent() -> None:
+    table = color_table({2: (1, 2, 3, 9)}, 3)
+    assert list(table.items()) == [(0, (0, 0, 0, 0)), (1, (0, 0, 0, 0)), (2, (1, 2, 3, 255))]
 
 
 def test_numpy_integer_codes_are_accepted() -> None:

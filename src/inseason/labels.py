@@ -15,7 +15,7 @@ import json
 import operator
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
@@ -38,11 +38,14 @@ __all__ = [
     "cdl_classes",
     "cdl_code",
     "cdl_colormap",
+    "color_table",
+    "hex_rgb",
     "label_map_preset",
     "load_label_map",
     "map_labels",
     "no_crop_growing",
     "resolve_label_map",
+    "rgb_hex",
     "window_label",
 ]
 
@@ -175,6 +178,55 @@ def cdl_code(name: str) -> int:
     raise InputError(f"unknown CDL class name {name!r}: {hint}")
 
 
+def rgb_hex(rgb: Sequence[int]) -> str:
+    """The ``#rrggbb`` text of a colour given as red, green and blue values (0–255).
+
+    Args:
+        rgb: red, green and blue; a fourth value (alpha) is ignored.
+
+    Returns:
+        The colour text, lower-case.
+    """
+    return "#" + "".join(f"{int(c):02x}" for c in rgb[:3])
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    """The red, green and blue values (0–255) of a ``#rrggbb`` colour (the ``#`` is optional).
+
+    Args:
+        color: the colour text.
+
+    Returns:
+        ``(red, green, blue)``.
+
+    Raises:
+        ValueError: ``color`` is not six hexadecimal digits.
+    """
+    text = color.lstrip("#")
+    if len(text) != 6:
+        raise ValueError(f"colour {color!r} is not #rrggbb")
+    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+
+
+def color_table(colors: Mapping[int, Sequence[int]], size: int) -> dict[int, tuple[int, int, int, int]]:
+    """A raster colour table, ready for rasterio's ``write_colormap``: the values ``0 .. size - 1`` in order.
+
+    A value with a colour is opaque (alpha 255); any other value is transparent ``(0, 0, 0, 0)``.
+
+    Args:
+        colors: the red, green and blue of each coloured value (a fourth value is ignored).
+        size: how many values the table lists, from 0.
+
+    Returns:
+        (red, green, blue, alpha) by value.
+    """
+    table: dict[int, tuple[int, int, int, int]] = {}
+    for value in range(size):
+        color = colors.get(value)
+        table[value] = (int(color[0]), int(color[1]), int(color[2]), 255) if color is not None else (0, 0, 0, 0)
+    return table
+
+
 def cdl_colormap() -> dict[int, tuple[int, int, int, int]]:
     """RGBA colour for all 256 codes, ready for rasterio's ``write_colormap``.
 
@@ -183,12 +235,7 @@ def cdl_colormap() -> dict[int, tuple[int, int, int, int]]:
     Returns:
         (red, green, blue, alpha) by code, for the codes 0-255.
     """
-    table = _table()
-    colormap: dict[int, tuple[int, int, int, int]] = {}
-    for code in range(256):
-        cls = table.get(code)
-        colormap[code] = (*cls.color, 255) if cls is not None else (0, 0, 0, 0)
-    return colormap
+    return color_table({code: cls.color for code, cls in _table().items()}, 256)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from inseason.labels import hex_rgb
 from inseason.report import write_report
 from inseason.testing.browser import console_errors, external_requests, headless_chromium
 
@@ -83,7 +84,7 @@ def report(evaluation: dict[str, Any], maps_folder: Path, tmp_path_factory: pyte
         {
             "name": c["name"],
             "codes": [c["code"], *(range(100, 140) if k == 0 else [])],
-            "color": [int(c["color"][i : i + 2], 16) for i in (1, 3, 5)],
+            "color": list(hex_rgb(c["color"])),
         }
         for k, c in enumerate(evaluation["classes"])
     ]

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from inseason import labels
 from inseason.report import figures
 
 
 def _hue(color: str) -> float:
-    r, g, b = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    r, g, b = (c / 255 for c in labels.hex_rgb(color))
     return colorsys.rgb_to_hls(r, g, b)[0]
 
 
@@ -87,9 +88,10 @@ def test_points_one_trace_per_class_for_one_season(evaluation: dict[str, Any]) -
 
 
 def test_hex_colours_are_parsed_in_one_place() -> None:
-    assert figures.hex_rgb("#ffd300") == (255, 211, 0) and figures.hex_rgb("267000") == (38, 112, 0)
+    assert labels.hex_rgb("#ffd300") == (255, 211, 0) and labels.hex_rgb("267000") == (38, 112, 0)
+    assert labels.rgb_hex((255, 211, 0, 255)) == "#ffd300" and labels.rgb_hex([38, 112, 0]) == "#267000"
     assert figures.relative_luminance("#ffffff") == 1.0 and figures.relative_luminance("#000000") == 0.0
     with pytest.raises(ValueError, match="'#fff' is not #rrggbb"):
-        figures.hex_rgb("#fff")
+        labels.hex_rgb("#fff")
     layout = figures.base_layout("Title", height=300)
     assert layout["title"]["text"] == "Title" and layout["height"] == 300 and layout["template"] == "plotly_white"

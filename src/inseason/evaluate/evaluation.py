@@ -85,7 +85,7 @@ from inseason.evaluate.predictor import PredictFn, Targets, class_indices
 from inseason.evaluate.schedule import check_month_days, resolve_as_of, season_end
 from inseason.evaluate.series_arrays import flatten_series
 from inseason.evaluate.spatial import accuracy_by_group
-from inseason.labels import cdl_class
+from inseason.labels import cdl_class, rgb_hex
 from inseason.season import DEFAULT_START, days_since_epoch
 from inseason.series.geometry import block_ids, block_labels
 from inseason.storage import write_bytes
@@ -128,7 +128,7 @@ def class_entries(
     for k, (name, code) in enumerate(zip(classes, codes, strict=True)):
         color = (colors[k] if colors is not None else None) or FALLBACK_COLORS[k % len(FALLBACK_COLORS)]
         if code is not None:
-            color = "#{:02x}{:02x}{:02x}".format(*cdl_class(code).color)
+            color = rgb_hex(cdl_class(code).color)
         entries.append({"name": name, "code": code, "color": color})
     return entries
 

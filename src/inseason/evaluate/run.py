@@ -29,7 +29,7 @@ from inseason.evaluate.evaluation import (
 )
 from inseason.evaluate.importance import attention_profile
 from inseason.evaluate.schedule import check_month_days
-from inseason.labels import cdl_classes
+from inseason.labels import cdl_classes, rgb_hex
 from inseason.tables import read_table
 from inseason.train import Bundle, LabelClass, Predictor, load_bundle, predict_series
 
@@ -177,7 +177,7 @@ def run_evaluate(request: EvaluateRequest) -> EvaluateResult:
         EvaluatePredictorRequest.of(
             classes=bundle.class_names,
             class_codes=[_cdl_code(c) for c in bundle.classes],
-            class_colors=["#{:02x}{:02x}{:02x}".format(*c.color) for c in bundle.classes],
+            class_colors=[rgb_hex(c.color) for c in bundle.classes],
             bands=bundle.bands,
             as_of=request.as_of,
             season_start=bundle.season_start,

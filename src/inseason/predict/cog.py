@@ -34,6 +34,7 @@ from rasterio.windows import Window
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
+from inseason.labels import color_table, rgb_hex
 from inseason.predict.read import Block, MapGrid
 from inseason.progress import plural
 from inseason.storage import atomic_path, write_bytes
@@ -69,9 +70,7 @@ def class_colormap(colors: Sequence[Color]) -> dict[int, tuple[int, int, int, in
     Returns:
         RGBA per band-1 value, for rasterio's ``write_colormap``.
     """
-    table = {0: (0, 0, 0, 0)}
-    table.update({k + 1: (int(color[0]), int(color[1]), int(color[2]), 255) for k, color in enumerate(colors)})
-    return table
+    return color_table({k + 1: color for k, color in enumerate(colors)}, len(colors) + 1)
 
 
 def map_tags(
@@ -325,7 +324,7 @@ def write_stac_item(
             name=_stac_name(name),
             title=name,
             description=_class_description(name, None if class_codes is None else class_codes[k]),
-            color_hint="".join(f"{int(c):02X}" for c in color),
+            color_hint=rgb_hex(color)[1:].upper(),
         )
         for k, (name, color) in enumerate(zip(class_names, colors))
     ]

@@ -25,8 +25,8 @@ from affine import Affine
 from rasterio.warp import transform as transform_points
 from scipy.spatial import cKDTree
 
+from inseason.labels import hex_rgb
 from inseason.predict.maps import AreaEntry, MapRun, class_areas, class_counts, map_file, write_summary
-from inseason.report.figures import hex_rgb
 from inseason.storage import atomic_path
 
 #: CRS of the fake maps (predict writes UTM maps) and of the fake truth raster (CDL's own CRS).

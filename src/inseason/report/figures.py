@@ -10,10 +10,11 @@ instance) keeps its hue but is darkened until its contrast with white reaches `M
 from __future__ import annotations
 
 import colorsys
-from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+
+from inseason.labels import hex_rgb, rgb_hex
 
 #: Scene classification (SCL) classes of Sentinel-2 L2A and the colours the report draws them in.
 SCL_CLASSES: dict[int, tuple[str, str]] = {
@@ -96,36 +97,6 @@ def base_layout(title: str, **extra: Any) -> dict[str, Any]:
 
 def _channel(value: float) -> float:
     return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
-
-
-def hex_rgb(color: str) -> tuple[int, int, int]:
-    """The red, green and blue values (0–255) of a ``#rrggbb`` colour (the ``#`` is optional).
-
-    Args:
-        color: the colour text.
-
-    Returns:
-        ``(red, green, blue)``.
-
-    Raises:
-        ValueError: ``color`` is not six hexadecimal digits.
-    """
-    text = color.lstrip("#")
-    if len(text) != 6:
-        raise ValueError(f"colour {color!r} is not #rrggbb")
-    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
-
-
-def rgb_hex(rgb: Sequence[int]) -> str:
-    """The ``#rrggbb`` text of a colour given as red, green and blue values (0–255).
-
-    Args:
-        rgb: red, green and blue; a fourth value (alpha) is ignored.
-
-    Returns:
-        The colour text, lower-case.
-    """
-    return "#" + "".join(f"{int(c):02x}" for c in rgb[:3])
 
 
 def relative_luminance(color: str) -> float:

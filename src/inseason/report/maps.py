@@ -41,9 +41,9 @@ from rasterio.windows import Window
 
 from inseason.errors import InputError
 from inseason.evaluate.area import area_weighted_accuracy
+from inseason.labels import rgb_hex
 from inseason.predict.cog import CLASS_NAMES_TAG, class_tags
 from inseason.predict.maps import SUMMARY_FILE, AreaEntry, class_areas, class_counts, map_file
-from inseason.report.figures import rgb_hex
 from inseason.season import DEFAULT_START, season_year
 from inseason.storage import exists, gdal_env, gdal_path, is_s3, join_uri, local_path, read_bytes
 
