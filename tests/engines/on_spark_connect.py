@@ -48,7 +48,7 @@ def main(points: str, scenes: str, out: str) -> None:
                     "session": type(session).__module__,
                     "has_context": spark_context(session) is not None,
                     "extract": asdict(extracted),
-                    "series": {k: v for k, v in series.items() if k != "out"},
+                    "series": {k: v for k, v in series.as_dict().items() if k != "out"},
                     "error": error,
                 }
             )

@@ -64,8 +64,10 @@ def test_spark_and_units_give_the_duckdb_table(
         partitions=5,
         quiet=True,
     )
-    assert local["series"] > 20 and local["observations"] > 100
-    assert {k: v for k, v in on_spark.items() if k != "out"} == {k: v for k, v in local.items() if k != "out"}
+    assert local.series > 20 and local.observations > 100
+    assert {k: v for k, v in on_spark.as_dict().items() if k != "out"} == {
+        k: v for k, v in local.as_dict().items() if k != "out"
+    }
     expected = _read(tmp_path / "local.parquet")
     table = _read(tmp_path / "spark.parquet")
     assert table.equals(_sorted(table))  # written sorted, as the local engine writes it
@@ -83,7 +85,7 @@ def test_series_on_s3_in_and_out_on_both_engines(
     for engine in ("local", "spark"):
         out = f"s3://series/out/{engine}.parquet"
         summary = make_series(obs_uri, points=points_uri, out=out, engine=engine, workers=2, partitions=3, quiet=True)
-        assert summary["series"] == expected["series"] and summary["classes"] == expected["classes"]
+        assert summary.series == expected.series and summary.classes == expected.classes
         assert _read(out).equals(_read(tmp_path / "disk.parquet"), check_metadata=True)
     assert storage.list_files("s3://series/out") == ["s3://series/out/local.parquet", "s3://series/out/spark.parquet"]
 

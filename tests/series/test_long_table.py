@@ -52,9 +52,9 @@ def test_unsorted_rows_with_nan_import_to_the_same_series_as_a_clean_sorted_file
     )
     a, b = pq.read_table(tmp_path / "clean.parquet"), pq.read_table(tmp_path / "messy.parquet")
     assert a.equals(b)
-    assert clean["dropped"] == {} and clean["series"] == 2 and clean["observations"] == 5
-    assert messy["dropped"] == {"missing value": 1, "duplicate date": 1}
-    assert messy["ignored_columns"] == ["comment"] and messy["rows"] == 7
+    assert clean.dropped == {} and clean.series == 2 and clean.observations == 5
+    assert messy.dropped == {"missing value": 1, "duplicate date": 1}
+    assert messy.ignored_columns == ("comment",) and messy.rows == 7
     rows = a.to_pylist()
     assert [r["sample_id"] for r in rows] == ["a", "b"]
     assert rows[0]["dates"] == [D(2021, 4, 1), D(2021, 5, 1), D(2021, 6, 1)]
@@ -88,7 +88,7 @@ def test_a_single_ndvi_column_and_integer_ids_and_labels_with_a_year_column(tmp_
         rows[1]["values"], [[0.25], [0.8]], rtol=1e-6
     )  # vegetation (4) beats cloud (8) on one date
     assert rows[1]["scl"] == [4, 4]
-    assert report["bands"] == ["NDVI"] and report["dropped"] == {"duplicate date": 1}
+    assert report.bands == ("NDVI",) and report.dropped == {"duplicate date": 1}
 
 
 def test_without_a_year_column_a_series_crossing_new_year_stays_whole(tmp_path: Path) -> None:
@@ -117,8 +117,10 @@ def test_parquet_input_with_timestamps_and_a_cdl_label_map(tmp_path: Path) -> No
         (1, "Soybeans", [D(2021, 5, 1)]),
         (3, "Uncultivated", [D(2021, 5, 1)]),
     ]
-    assert report["dropped"] == {"missing value": 1}
-    assert report["label_map"]["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 1}
+    assert report.dropped == {"missing value": 1}
+    assert report.label_map is not None and report.label_map["dropped"] == {
+        "Dbl Crop WinWht/Soybeans (dropped by the label map)": 1
+    }
     assert json.loads(out.schema.metadata[b"inseason:label_map"])["name"] == "arset"
 
 
@@ -140,7 +142,7 @@ def test_bands_choose_columns_and_bad_choices_are_refused(tmp_path: Path) -> Non
     text = "sample_id,date,NDVI,EVI,elevation,label\na,2021-05-01,0.2,0.1,30,Corn\n"
     path = _write(tmp_path, "t.csv", text)
     report = import_series(path, out=tmp_path / "s.parquet", bands=["EVI", "NDVI"], quiet=True)
-    assert report["bands"] == ["EVI", "NDVI"] and report["ignored_columns"] == ["elevation"]
+    assert report.bands == ("EVI", "NDVI") and report.ignored_columns == ("elevation",)
     np.testing.assert_allclose(pq.read_table(tmp_path / "s.parquet")["values"].to_pylist(), [[[0.1, 0.2]]], rtol=1e-6)
     with pytest.raises(InputError, match=r"no band columns \['B04'\]"):
         import_series(path, out=tmp_path / "x.parquet", bands=["B04"], quiet=True)

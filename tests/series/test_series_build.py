@@ -74,9 +74,9 @@ def test_series_match_the_observations_and_the_generator_truth(tiny_observations
     table = pq.read_table(out)
     points = pq.read_table(tiny_observations.points)
     obs = read_observations(tiny_observations.observations)
-    assert summary["series"] == table.num_rows == points.num_rows == 124
-    assert summary["observations"] == obs.num_rows == 4867
-    assert summary["duplicates_dropped"] == 0
+    assert summary.series == table.num_rows == points.num_rows == 124
+    assert summary.observations == obs.num_rows == 4867
+    assert summary.duplicates_dropped == 0
     assert series_bands(table.schema) == (list(S2_BANDS), [1e-4] * 12)
     keys = list(zip(table["sample_id"].to_pylist(), table["year"].to_pylist()))
     assert keys == sorted(keys)
@@ -136,7 +136,7 @@ def test_arset_label_map_drops_double_crops_and_is_recorded(tiny_observations, t
         tiny_observations.observations, points=tiny_observations.points, out=out, label_map="arset", quiet=True
     )
     table = pq.read_table(out)
-    assert summary["classes"] == {
+    assert summary.classes == {
         "Corn": 13,
         "Cotton": 7,
         "Cultivated": 15,
@@ -145,7 +145,7 @@ def test_arset_label_map_drops_double_crops_and_is_recorded(tiny_observations, t
         "Uncultivated": 35,
     }
     assert table.num_rows == 113  # 124 points less 11 double-crop points
-    assert summary["label_map"]["report"]["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 11}
+    assert summary.label_map["report"]["dropped"] == {"Dbl Crop WinWht/Soybeans (dropped by the label map)": 11}
     label_map = json.loads(table.schema.metadata[b"inseason:label_map"])
     assert [c["name"] for c in label_map["classes"]] == [
         "Uncultivated",
@@ -177,7 +177,7 @@ def test_duplicate_dates_keep_the_best_scl_then_the_smallest_scene(tmp_path: Pat
     )
     summary = make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
     rows = pq.read_table(tmp_path / "s.parquet").to_pylist()
-    assert summary["duplicates_dropped"] == 2
+    assert summary.duplicates_dropped == 2
     assert [r["dates"] for r in rows] == [[D(2021, 4, 1), day], [day]]
     assert [[v[0] for v in r["values"]] for r in rows] == [[10, 40], [80]]  # scl 4 beats 3; S2A_a < S2B_b
     assert [r["scl"] for r in rows] == [[5, 4], [4]]
@@ -192,7 +192,7 @@ def test_observations_outside_the_season_are_dropped_and_counted(tmp_path: Path)
     )
     write_table(_points([(1, 2021, 1, "Corn")]), tmp_path / "points.parquet", metadata={"crs": "EPSG:5070"})
     summary = make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
-    assert summary["dropped"]["outside_season"] == 1
+    assert summary.dropped["outside_season"] == 1
     assert pq.read_table(tmp_path / "s.parquet")["dates"].to_pylist() == [[D(2021, 6, 1)]]
 
 

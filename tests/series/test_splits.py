@@ -30,7 +30,7 @@ def test_field_and_block_splits_of_the_tiny_world_are_leak_free(
     tiny_series: Path, tmp_path: Path, by: str, options: dict
 ) -> None:
     out = tmp_path / "split.parquet"
-    audit = split_series(tiny_series, by=by, out=out, seed=3, quiet=True, **options)
+    audit = split_series(tiny_series, by=by, out=out, seed=3, quiet=True, **options).audit
     table = pq.read_table(out)
     assert audit["leak_free"] and audit["leaks"] == [] and audit["definition_leaks"] == []
     for key in ("samples_in_several_splits", "fields_in_several_splits", "places_in_several_splits"):
@@ -52,8 +52,11 @@ def test_field_and_block_splits_of_the_tiny_world_are_leak_free(
 def test_a_random_split_warns_and_its_audit_reports_the_leak(
     tiny_series: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    audit = split_series(tiny_series, by="random", out=tmp_path / "split.parquet", seed=3, quiet=True)
-    assert RANDOM_WARNING in caplog.text and audit["warnings"] == [RANDOM_WARNING]
+    result = split_series(tiny_series, by="random", out=tmp_path / "split.parquet", seed=3, quiet=True)
+    audit = result.audit
+    assert (
+        RANDOM_WARNING in caplog.text and audit["warnings"] == [RANDOM_WARNING] and result.warnings == (RANDOM_WARNING,)
+    )
     assert not audit["leak_free"] and audit["definition_leaks"] == []
     assert "fields_in_several_splits" in audit["leaks"] and audit["fields_in_several_splits"]["count"] > 0
     assert audit["distances_m"]["train-test"]["min"] == 0.0  # the same place in another year
@@ -61,7 +64,7 @@ def test_a_random_split_warns_and_its_audit_reports_the_leak(
 
 
 def test_a_year_split_reports_the_same_places_in_train_and_test(tiny_series: Path, tmp_path: Path) -> None:
-    audit = split_series(tiny_series, by="year", out=tmp_path / "split.parquet", quiet=True)
+    audit = split_series(tiny_series, by="year", out=tmp_path / "split.parquet", quiet=True).audit
     assert audit["samples"] == {"train": 62, "test": 62}
     assert audit["class_counts"]["test"]["Soybeans"] == 19
     assert audit["leaks"] == ["places_in_several_splits"] and audit["places_in_several_splits"]["count"] == 62
@@ -97,7 +100,7 @@ def test_a_year_split_that_puts_one_sample_in_two_splits_is_refused(tmp_path: Pa
     assert not (tmp_path / "split.parquet").exists()
     audit = split_series(
         tmp_path / "s.parquet", by="year", out=tmp_path / "split.parquet", allow_leakage=True, quiet=True
-    )
+    ).audit
     assert audit["samples_in_several_splits"] == {"count": 2, "examples": ["a", "b"]}
 
 

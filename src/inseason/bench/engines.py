@@ -43,7 +43,7 @@ def _run(points: Path, scenes: Path, out: Path, *, engine: str, workers: int, qu
         out / "obs", points=points, out=out / "series.parquet", engine=engine, workers=workers, quiet=quiet
     )
     seconds = time.perf_counter() - started
-    return {"observations": extracted.observations, "series": series["series"], "seconds": seconds}
+    return {"observations": extracted.observations, "series": series.series, "seconds": seconds}
 
 
 def _same_outputs(a: Path, b: Path) -> bool:

@@ -39,7 +39,7 @@ if __name__ == "__main__":
     obs, points, out, limit = sys.argv[1:5]
     started = time.perf_counter()
     summary = make_series(obs, points=points, out=out, memory_limit=limit, threads=1, quiet=True)
-    print(json.dumps({{"seconds": time.perf_counter() - started, "series": summary["series"],
+    print(json.dumps({{"seconds": time.perf_counter() - started, "series": summary.series,
                       "peak_rss_mb": {_PEAK}}}))
 """
 

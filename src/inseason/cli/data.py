@@ -304,13 +304,13 @@ def series(
     Raises:
         InputError: An input or option is invalid.
     """  # noqa: D301
-    from inseason.series.build import make_series
+    from inseason.series.build import SeriesRequest, run_series
 
-    summary = make_series(
-        str(observations),
-        points=str(points),
+    request = SeriesRequest.of(
+        observations=observations,
+        points=points,
         label_map=label_map,
-        out=str(out),
+        out=out,
         season_start=season_start,
         memory_limit=memory_limit,
         engine=engine,
@@ -318,6 +318,7 @@ def series(
         partitions=partitions,
         quiet=State.quiet or as_json,
     )
+    summary = run_series(request).as_dict()
     if as_json:
         print_json(summary)
     elif not State.quiet:
@@ -353,16 +354,17 @@ def import_(
     Raises:
         InputError: The table or an option is invalid.
     """  # noqa: D301
-    from inseason.series.long_table import import_series
+    from inseason.series.long_table import ImportRequest, run_import
 
-    report = import_series(
-        table,
+    request = ImportRequest.of(
+        path=table,
         out=out,
         bands=csv_list(bands) or None,
         season_start=season_start,
         label_map=label_map,
         quiet=State.quiet or as_json,
     )
+    report = run_import(request).as_dict()
     if as_json:
         print_json(report)
     elif not State.quiet:
@@ -409,7 +411,7 @@ def split(
     Raises:
         InputError: ``--fractions`` or the years are not numbers, or the split cannot be made as asked.
     """  # noqa: D301
-    from inseason.series.split import split_series
+    from inseason.series.split import SplitRequest, run_split
 
     try:
         shares = [float(v) for v in fractions.split(",")]
@@ -420,12 +422,12 @@ def split(
         for name, values in (("train", train_years), ("validation", validation_years), ("test", test_years))
         if values
     }
-    audit = split_series(
-        series_table,
+    request = SplitRequest.of(
+        series=series_table,
         by=by,
         out=out,
         seed=seed,
-        fractions=shares,
+        fractions=tuple(shares),
         block_size=block_size,
         buffer=buffer,
         folds=folds,
@@ -434,11 +436,12 @@ def split(
         allow_leakage=allow_leakage,
         quiet=State.quiet or as_json,
     )
+    result = run_split(request)
     if as_json:
-        print_json(audit)
+        print_json(result.audit)
     elif not State.quiet:
         out_console.print(
             f"splits in {out}: "
-            + ", ".join(f"{k} {v:,}" for k, v in audit["samples"].items())
+            + ", ".join(f"{k} {v:,}" for k, v in result.samples.items())
             + f"\nleakage audit: {out.with_name(out.stem + '.audit.md')}"
         )

@@ -16,15 +16,18 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import field_validator, model_validator
 
-from inseason.engines import check_engine
+from inseason.config import StageRequest
+from inseason.engines import ENGINES, check_engine
 from inseason.engines.local import run_local
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
@@ -176,6 +179,108 @@ class _PointIndex:
         )
 
 
+class SeriesRequest(StageRequest):
+    """What the ``series`` stage is asked to do: the observations, their label points, the output and how to run.
+
+    Built alike by ``inseason series`` and :func:`make_series`; :func:`run_series` does the work.
+
+    Attributes:
+        observations: the observations dataset (a folder or ``s3://`` URI written by ``inseason extract``).
+        points: the label points table the observations were extracted for (a path or ``s3://`` URI).
+        label_map: a preset name (``cdl``, ``arset``, ``cdl-major:N``), a YAML file or a `LabelMap` (None: CDL
+            names as they are).
+        out: the series table to write (a file path or ``s3://`` URI).
+        season_start: the season start month-day (MM-DD); observations outside their point's season are dropped.
+        memory_limit: DuckDB's memory limit (local engine), e.g. ``"512MB"``; it spills to disk beyond it.
+        threads: DuckDB's threads (local engine; None: DuckDB's choice).
+        batch_rows: observation rows per chunk streamed through the assembler (local engine; at least 1).
+        engine: ``"local"`` or ``"spark"``.
+        spark_master: the Spark master URL when no session is active.
+        workers: processes of the local engine by units (None: the usable cores, at most 8).
+        partitions: units of samples for the engines that build by units (at least 1).
+        quiet: no progress bar.
+    """
+
+    observations: str
+    points: str
+    label_map: str | LabelMap | None = None
+    out: str
+    season_start: str = DEFAULT_START
+    memory_limit: str = "1GB"
+    threads: int | None = None
+    batch_rows: int = 65_536
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str | None = None
+    workers: int | None = None
+    partitions: int = 8
+    quiet: bool = False
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _known_engine(cls, value: Any) -> Any:
+        """Refuse an unknown engine with the engines' own message."""
+        if value not in ENGINES:
+            check_engine(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse no partitions and no rows per chunk."""
+        if self.partitions < 1:
+            raise InputError(f"partitions={self.partitions} must be at least 1")
+        if self.batch_rows < 1:
+            raise InputError(f"batch_rows={self.batch_rows} must be at least 1")
+        return self
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    """What ``series`` built: the table written and the counts of what went into it and what was dropped.
+
+    Attributes:
+        out: the series table written (a path or ``s3://`` URI, as given).
+        bands: the band columns of the values, in Sentinel-2 order.
+        series: the series written (one per point and season).
+        observations: the observations the series hold.
+        duplicates_dropped: observations of a date a better (SCL, then scene id) observation already gave.
+        observations_read: the observation rows read from the dataset.
+        dropped: observations dropped, by reason (``label_dropped``, ``other_season``, ``outside_season``).
+        points_without_observations: points the label map kept that have no observation in their season.
+        classes: series per class, by class name.
+        label_map: the ``inseason:label_map`` metadata of the table: the map's name, rules, classes and report.
+    """
+
+    out: str
+    bands: tuple[str, ...]
+    series: int
+    observations: int
+    duplicates_dropped: int
+    observations_read: int
+    dropped: dict[str, int]
+    points_without_observations: int
+    classes: dict[str, int]
+    label_map: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as ``inseason series --json`` prints it (the fields in order, the bands as a list).
+
+        Returns:
+            The fields by name.
+        """
+        return {
+            "out": self.out,
+            "bands": list(self.bands),
+            "series": self.series,
+            "observations": self.observations,
+            "duplicates_dropped": self.duplicates_dropped,
+            "observations_read": self.observations_read,
+            "dropped": dict(self.dropped),
+            "points_without_observations": self.points_without_observations,
+            "classes": dict(self.classes),
+            "label_map": self.label_map,
+        }
+
+
 def make_series(
     observations: str | os.PathLike[str],
     *,
@@ -191,7 +296,7 @@ def make_series(
     workers: int | None = None,
     partitions: int = 8,
     quiet: bool = False,
-) -> dict[str, Any]:
+) -> SeriesResult:
     """Turn an observations dataset and its label points into the series table at ``out`` (DESIGN §2).
 
     One row per (point, season), sorted by ``sample_id`` then ``year``; dates strictly increasing; int16
@@ -222,26 +327,56 @@ def make_series(
         quiet: no progress bar.
 
     Returns:
-        A summary: ``out``, ``bands``, numbers of series, observations read and kept, duplicates and
-        observations dropped (by reason), points without observations, series per class and the label map.
+        What was built (:class:`SeriesResult`): ``out``, ``bands``, numbers of series, observations read and
+        kept, duplicates and observations dropped (by reason), points without observations, series per class
+        and the label map.
 
     Raises:
         InputError: an option is out of range, an input is missing or malformed, or no series is left.
         OutputError: ``out`` is a folder.
     """
+    return run_series(
+        SeriesRequest.of(
+            observations=str(observations),
+            points=str(points),
+            label_map=str(label_map) if isinstance(label_map, os.PathLike) else label_map,
+            out=str(out),
+            season_start=season_start,
+            memory_limit=memory_limit,
+            threads=threads,
+            batch_rows=batch_rows,
+            engine=engine,
+            spark_master=spark_master,
+            workers=workers,
+            partitions=partitions,
+            quiet=quiet,
+        )
+    )
+
+
+def run_series(request: SeriesRequest) -> SeriesResult:
+    """Build the series table a request asks for (see :func:`make_series`).
+
+    Args:
+        request: the observations, points, output and how to run (checked when it was built).
+
+    Returns:
+        What was built: the table, its bands and the counts of series, observations and what was dropped.
+
+    Raises:
+        InputError: Spark without PySpark, an input missing or malformed, or no series left.
+        OutputError: ``out`` is a folder.
+    """
+    observations, target = request.observations, request.out
+    season_start, engine = request.season_start, request.engine
     check_engine(engine)
-    if partitions < 1:
-        raise InputError(f"partitions={partitions} must be at least 1")
-    if batch_rows < 1:
-        raise InputError(f"batch_rows={batch_rows} must be at least 1")
-    target = str(out)
     if is_s3(target):
         check_bucket(target)
     elif local_path(target).is_dir():
-        raise OutputError(f"output {out} is a folder: give a file name such as series.parquet")
+        raise OutputError(f"output {target} is a folder: give a file name such as series.parquet")
     files, bands = observation_bands(observations)
-    point_table = read_table(points, LABEL_POINTS, what="label points")
-    the_map = resolve_label_map(label_map)
+    point_table = read_table(request.points, LABEL_POINTS, what="label points")
+    the_map = resolve_label_map(request.label_map)
     mapped = map_labels(
         the_map,
         codes=point_table.column("label_code").to_pylist(),
@@ -258,9 +393,8 @@ def make_series(
         b"inseason:source": b"observations",
     }
     schema = schema.with_metadata(meta)
-    summary: dict[str, Any] = {"out": target, "bands": bands}
     total = int(observations_dataset(observations).count_rows())
-    if engine == "local" and not is_s3(str(observations)) and not is_s3(target):
+    if engine == "local" and not is_s3(observations) and not is_s3(target):
         built = _series_with_duckdb(
             files,
             bands,
@@ -269,14 +403,14 @@ def make_series(
             crs=crs,
             out=local_path(target),
             total=total,
-            memory_limit=memory_limit,
-            threads=threads,
-            batch_rows=batch_rows,
-            quiet=quiet,
+            memory_limit=request.memory_limit,
+            threads=request.threads,
+            batch_rows=request.batch_rows,
+            quiet=request.quiet,
         )
     else:
         built = _series_by_units(
-            str(observations),
+            observations,
             bands,
             index=index,
             schema=schema,
@@ -284,10 +418,10 @@ def make_series(
             out=target,
             total=total,
             engine=engine,
-            spark_master=spark_master,
-            workers=workers,
-            partitions=partitions,
-            quiet=quiet,
+            spark_master=request.spark_master,
+            workers=request.workers,
+            partitions=request.partitions,
+            quiet=request.quiet,
         )
     if built["series"] == 0:
         raise InputError(
@@ -295,7 +429,9 @@ def make_series(
             "check the points table and the label map"
         )
     kept_points = int(index.kept.sum())
-    summary.update(
+    return SeriesResult(
+        out=target,
+        bands=tuple(bands),
         series=built["series"],
         observations=built["observations"],
         duplicates_dropped=built["duplicates_dropped"],
@@ -305,7 +441,6 @@ def make_series(
         classes=dict(sorted(built["classes"].items())),
         label_map=json.loads(mapped.metadata(the_map)),
     )
-    return summary
 
 
 def _series_with_duckdb(

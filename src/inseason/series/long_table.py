@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from inseason.config import StageRequest
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, cdl_classes, map_labels, resolve_label_map
 from inseason.progress import progress_bar
@@ -216,6 +218,78 @@ def _conflicts(series: np.ndarray, values: list[Any], what: str, order: np.ndarr
         )
 
 
+class ImportRequest(StageRequest):
+    """What the ``import`` stage is asked to do: a long-format table, the series table to write and how to read it.
+
+    Built alike by ``inseason import`` and :func:`import_series`; :func:`run_import` does the work. Its options
+    need no check of their own: what can be wrong (a missing column or band, a date that does not parse) is
+    found by reading the table.
+
+    Attributes:
+        path: the long-format CSV (``.csv``, ``.tsv``, ``.txt``, optionally gzipped) or Parquet table (local).
+        out: the series table to write (a local file, not a folder).
+        bands: the band columns, in order (None: every numeric column that is not a reserved one).
+        season_start: the season start month-day (MM-DD) naming the season of a sample without a year.
+        label_map: a preset name, a YAML file or a `LabelMap` to map the labels with (None: none).
+        quiet: no progress bar.
+    """
+
+    path: Path
+    out: Path
+    bands: tuple[str, ...] | None = None
+    season_start: str = DEFAULT_START
+    label_map: str | LabelMap | None = None
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What ``import`` read and wrote: the rows read and dropped, the columns used and the series written.
+
+    Attributes:
+        source: the long-format table read.
+        out: the series table written.
+        rows: the data rows read.
+        bands: the band columns used, in order.
+        ignored_columns: the columns neither reserved nor used as bands.
+        dropped: observations dropped, by reason (``missing value``, ``duplicate date``…); empty when none.
+        label_map: the label map's report (`inseason.labels.MappedLabels.report`), or None without a map.
+        observations: the observations written.
+        series: the series written (rows of the table).
+        samples: the distinct samples written.
+    """
+
+    source: str
+    out: str
+    rows: int
+    bands: tuple[str, ...]
+    ignored_columns: tuple[str, ...]
+    dropped: dict[str, int]
+    label_map: dict[str, Any] | None
+    observations: int
+    series: int
+    samples: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as ``inseason import --json`` prints it (``label_map`` only when a map was given).
+
+        Returns:
+            The fields by name, the bands and ignored columns as lists.
+        """
+        report: dict[str, Any] = {
+            "source": self.source,
+            "out": self.out,
+            "rows": self.rows,
+            "bands": list(self.bands),
+            "ignored_columns": list(self.ignored_columns),
+            "dropped": dict(self.dropped),
+        }
+        if self.label_map is not None:
+            report["label_map"] = self.label_map
+        report.update(observations=self.observations, series=self.series, samples=self.samples)
+        return report
+
+
 def import_series(
     path: str | os.PathLike[str],
     *,
@@ -224,7 +298,7 @@ def import_series(
     season_start: str = DEFAULT_START,
     label_map: str | os.PathLike[str] | LabelMap | None = None,
     quiet: bool = False,
-) -> dict[str, Any]:
+) -> ImportResult:
     """Import a long-format CSV/Parquet table of observations as a series table at ``out`` (float32 values).
 
     ``bands`` picks the band columns (default: every numeric column that is not a reserved one). With a
@@ -243,30 +317,51 @@ def import_series(
         quiet: no progress bar.
 
     Returns:
-        A report: rows read, kept and dropped by reason, the bands used and the columns ignored, the label
-        map's report, and the numbers of observations, series and samples written.
+        The report (:class:`ImportResult`): rows read, kept and dropped by reason, the bands used and the
+        columns ignored, the label map's report, and the numbers of observations, series and samples written.
 
     Raises:
         InputError: the table cannot be read, lacks a column, or has dates that do not parse or samples with
             conflicting labels or splits (the message names the rows).
         OutputError: ``out`` is a folder.
     """
-    source, out = Path(path), Path(out)
+    return run_import(
+        ImportRequest.of(
+            path=Path(path),
+            out=Path(out),
+            bands=None if bands is None else tuple(bands),
+            season_start=season_start,
+            label_map=str(label_map) if isinstance(label_map, os.PathLike) else label_map,
+            quiet=quiet,
+        )
+    )
+
+
+def run_import(request: ImportRequest) -> ImportResult:
+    """Import the long-format table a request names as a series table (see :func:`import_series`).
+
+    Args:
+        request: the table, the output and how to read it.
+
+    Returns:
+        The report: rows read and dropped by reason, the columns used and ignored, the label map's report and
+        the observations, series and samples written.
+
+    Raises:
+        InputError: the table cannot be read, lacks a column, or has dates that do not parse or samples with
+            conflicting labels or splits (the message names the rows).
+        OutputError: ``out`` is a folder.
+    """
+    source, out, season_start, label_map = request.path, request.out, request.season_start, request.label_map
     if out.is_dir():
         raise OutputError(f"output {out} is a folder: give a file name such as series.parquet")
     table = read_long_table(source)
     cols = _columns(table, source)
-    band_names, ignored = _band_columns(table, cols, bands, source)
+    band_names, ignored = _band_columns(table, cols, request.bands, source)
     n = table.num_rows
-    report: dict[str, Any] = {
-        "source": str(source),
-        "out": str(out),
-        "rows": n,
-        "bands": band_names,
-        "ignored_columns": ignored,
-        "dropped": {},
-    }
-    with progress_bar(quiet=quiet) as bar:
+    dropped_by: dict[str, int] = {}
+    label_report: dict[str, Any] | None = None
+    with progress_bar(quiet=request.quiet) as bar:
         task = bar.add_task("import", total=4)
         values = np.column_stack(
             [pc.cast(table.column(b), pa.float64()).fill_null(np.nan).to_numpy() for b in band_names]
@@ -288,11 +383,11 @@ def import_series(
         for reason, mask in drops.items():
             dropped = int((mask & keep).sum())
             if dropped:
-                report["dropped"][reason] = dropped
+                dropped_by[reason] = dropped
             keep &= ~mask
         bar.advance(task)
         if not keep.any():
-            raise InputError(f"{source}: no row is left after dropping missing values ({report['dropped']})")
+            raise InputError(f"{source}: no row is left after dropping missing values ({dropped_by})")
 
         rows_idx = np.flatnonzero(keep)
         key, days, values, names = key[rows_idx], days[rows_idx], values[rows_idx], names[rows_idx]
@@ -325,7 +420,7 @@ def import_series(
         bar.advance(task)
         duplicates = sum(b.duplicates for b in built)
         if duplicates:
-            report["dropped"]["duplicate date"] = duplicates
+            dropped_by["duplicate date"] = duplicates
         starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
         taken = pa.array(original[starts])
         series_names = names[starts]
@@ -344,7 +439,7 @@ def import_series(
             )
             series_names = np.array(mapped.labels, dtype=object)
             label_meta = mapped.metadata(the_map)
-            report["label_map"] = mapped.report
+            label_report = mapped.report
         result = _series_table(
             built,
             ids,
@@ -361,12 +456,18 @@ def import_series(
         )
         write_table(result, out)
         bar.advance(task)
-    report.update(
+    return ImportResult(
+        source=str(source),
+        out=str(out),
+        rows=n,
+        bands=tuple(band_names),
+        ignored_columns=tuple(ignored),
+        dropped=dropped_by,
+        label_map=label_report,
         observations=int(sum(len(v) for v in result.column("dates").to_pylist())),
         series=result.num_rows,
         samples=len(set(result.column("sample_id").to_pylist())),
     )
-    return report
 
 
 def _season_of_samples(key: np.ndarray, days: np.ndarray, season_start: str) -> np.ndarray:

@@ -14,16 +14,19 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import field_validator, model_validator
 from scipy.spatial import cKDTree
 
 from inseason import storage
+from inseason.config import StageRequest
 from inseason.errors import InputError, OutputError
 from inseason.progress import progress_bar
 from inseason.series.audit import audit_split, write_audit
@@ -194,6 +197,87 @@ def _assign(
     return group_assignment(groups, labels, shares=shares, seed=seed, stratify=stratify), names, xy
 
 
+class SplitRequest(StageRequest):
+    """What the ``split`` stage is asked to do: the series table, the output and how to split it.
+
+    Built alike by ``inseason split`` and :func:`split_series`; :func:`run_split` does the work.
+
+    Attributes:
+        series: the series table to split (local).
+        by: the method: ``random``, ``year``, ``field`` or ``block``.
+        out: the split table to write (local; another file than ``series``).
+        seed: the seed of every random choice.
+        fractions: the train, validation and test shares (summing to 1, train and test above 0).
+        block_size: the side of a block in metres (``block``; positive).
+        buffer: the least distance in metres between a sample and a higher-ranked split (not for ``random``;
+            not negative).
+        folds: the number of grouped folds (``field``, ``block``; at least 2); None for train, validation and
+            test.
+        stratify: balance every class across the splits.
+        years: the seasons of each split (``year``), by split name; None for the default.
+        allow_leakage: write a split that leaks by its own definition.
+        quiet: no progress bar.
+    """
+
+    series: Path
+    by: Literal["random", "year", "field", "block"] = "block"
+    out: Path
+    seed: int = 0
+    # ``float | int``: a whole number given stays an int, as the split's options record it and messages show it
+    fractions: tuple[float | int, ...] = (0.7, 0.15, 0.15)
+    block_size: float | int = 2000.0
+    buffer: float | int = 0.0
+    folds: int | None = None
+    stratify: bool = True
+    years: dict[str, tuple[int, ...]] | None = None
+    allow_leakage: bool = False
+    quiet: bool = False
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _known_method(cls, value: Any) -> Any:
+        """Refuse an unknown method, naming the methods."""
+        if value not in METHODS:
+            raise InputError(f"unknown split method {value!r}: choose one of {', '.join(METHODS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse folds without a grouped method, a block size or buffer out of range and unusable shares."""
+        if self.folds is not None and (self.by not in ("field", "block") or self.folds < 2):
+            raise InputError("--folds needs --by field or --by block and at least 2 folds")
+        if self.block_size <= 0 or self.buffer < 0:
+            raise InputError(
+                f"block size {self.block_size} must be positive and buffer {self.buffer} not negative (metres)"
+            )
+        _check_fractions(self.fractions)
+        return self
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """What ``split`` wrote: the split table, its leakage audit and the audit's headline figures.
+
+    Attributes:
+        out: the split series table written.
+        audit_json: the audit as JSON (``NAME.audit.json``, the document of ``audit``).
+        audit_md: the audit as Markdown (``NAME.audit.md``).
+        samples: the samples of each split, by split name.
+        dropped_by_buffer: the samples the buffer dropped.
+        warnings: the method's warnings (the random split's leak), each one line.
+        audit: the leakage audit as written to ``audit_json`` and the ``inseason:audit`` metadata (schema: see
+            `inseason.series.audit.audit_split`, with ``dropped_by_buffer`` and ``warnings``).
+    """
+
+    out: Path
+    audit_json: Path
+    audit_md: Path
+    samples: dict[str, int]
+    dropped_by_buffer: int
+    warnings: tuple[str, ...]
+    audit: dict[str, Any]
+
+
 def split_series(
     series: str | os.PathLike[str],
     *,
@@ -208,7 +292,7 @@ def split_series(
     years: Mapping[str, Sequence[int]] | None = None,
     allow_leakage: bool = False,
     quiet: bool = False,
-) -> dict[str, Any]:
+) -> SplitResult:
     """Write ``series`` with its ``split`` column to ``out``, plus the leakage audit next to it.
 
     ``by`` is ``random``, ``year`` (``years`` maps split names to seasons; default: the last season is test,
@@ -233,21 +317,49 @@ def split_series(
         quiet: no progress bar.
 
     Returns:
-        The leakage audit (`audit_split`), with ``dropped_by_buffer`` and ``warnings``.
+        What was written (:class:`SplitResult`): the table, the audit's files and the leakage audit
+        (`audit_split`, with ``dropped_by_buffer`` and ``warnings``).
 
     Raises:
         InputError: an option is out of range, the table is missing, unreadable or lacks columns, the method
             needs field ids or coordinates the table lacks, or the split leaks without ``allow_leakage``.
         OutputError: ``out`` is a folder or the input table.
     """
-    if by not in METHODS:
-        raise InputError(f"unknown split method {by!r}: choose one of {', '.join(METHODS)}")
-    if folds is not None and (by not in ("field", "block") or folds < 2):
-        raise InputError("--folds needs --by field or --by block and at least 2 folds")
-    if block_size <= 0 or buffer < 0:
-        raise InputError(f"block size {block_size} must be positive and buffer {buffer} not negative (metres)")
-    share = _check_fractions(fractions)
-    source, out = Path(series), Path(out)
+    return run_split(
+        SplitRequest.of(
+            series=Path(series),
+            by=by,
+            out=Path(out),
+            seed=seed,
+            fractions=tuple(fractions),
+            block_size=block_size,
+            buffer=buffer,
+            folds=folds,
+            stratify=stratify,
+            years=None if years is None else {name: tuple(seasons) for name, seasons in years.items()},
+            allow_leakage=allow_leakage,
+            quiet=quiet,
+        )
+    )
+
+
+def run_split(request: SplitRequest) -> SplitResult:
+    """Split the series table a request names and write the leakage audit next to it (see :func:`split_series`).
+
+    Args:
+        request: the table, the output and the method's options (checked when it was built).
+
+    Returns:
+        What was written: the table, the audit's files and the leakage audit.
+
+    Raises:
+        InputError: the table is missing, unreadable or lacks columns, the method needs field ids or
+            coordinates the table lacks, or the split leaks without ``allow_leakage``.
+        OutputError: ``out`` is a folder or the input table.
+    """
+    source, out, by, seed, folds = request.series, request.out, request.by, request.seed, request.folds
+    block_size, buffer, years = request.block_size, request.buffer, request.years
+    share = _check_fractions(request.fractions)
     if out.is_dir():
         raise OutputError(f"output {out} is a folder: give a file name such as split.parquet")
     if source.resolve() == out.resolve():
@@ -264,7 +376,14 @@ def split_series(
     bands, _ = series_bands(parquet.schema_arrow)
     keys = parquet.read(columns=list(_KEY_COLUMNS)).replace_schema_metadata(parquet.schema_arrow.metadata)
     index, names, xy = _assign(
-        keys, by=by, seed=seed, fractions=share, block_size=block_size, folds=folds, stratify=stratify, years=years
+        keys,
+        by=by,
+        seed=seed,
+        fractions=share,
+        block_size=block_size,
+        folds=folds,
+        stratify=request.stratify,
+        years=years,
     )
     keep = index >= 0
     if buffer and by != "random":
@@ -280,7 +399,7 @@ def split_series(
         "block_size": block_size,
         "buffer": buffer,
         "folds": folds,
-        "stratify": stratify,
+        "stratify": request.stratify,
         "years": {k: list(v) for k, v in years.items()} if years else None,
     }
 
@@ -293,7 +412,7 @@ def split_series(
     audit["warnings"] = [RANDOM_WARNING] if by == "random" else []
     if by == "random":
         log.warning(RANDOM_WARNING)
-    if audit["definition_leaks"] and not allow_leakage:
+    if audit["definition_leaks"] and not request.allow_leakage:
         raise InputError(
             f"the {by} split of {source} leaks by its own definition ({', '.join(audit['definition_leaks'])}"
             "): fix the input or pass --allow-leakage to write it anyway"
@@ -329,7 +448,7 @@ def split_series(
     with (
         storage.atomic_path(out) as tmp,
         pq.ParquetWriter(tmp, target) as writer,
-        progress_bar(quiet=quiet) as bar,
+        progress_bar(quiet=request.quiet) as bar,
     ):
         task = bar.add_task("split", total=parquet.metadata.num_rows)
         for batch in parquet.iter_batches():
@@ -342,5 +461,13 @@ def split_series(
             )
             writer.write_table(table.cast(target))
             bar.advance(task, batch.num_rows)
-    write_audit(audit, out)
-    return audit
+    audit_json, audit_md = write_audit(audit, out)
+    return SplitResult(
+        out=out,
+        audit_json=audit_json,
+        audit_md=audit_md,
+        samples=dict(audit["samples"]),
+        dropped_by_buffer=audit["dropped_by_buffer"],
+        warnings=tuple(audit["warnings"]),
+        audit=audit,
+    )
