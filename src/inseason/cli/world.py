@@ -76,15 +76,12 @@ def synth(
     Raises:
         InputError: ``--years`` is not a list of integers, or the size or an override is invalid.
     """  # noqa: D301
-    from inseason.synth import synth as make_world
+    from inseason.config import synth_config
+    from inseason.synth import SynthRequest, run_synth
 
-    summary = make_world(
-        out,
-        size=size,
+    config = synth_config(
+        size,
         seed=seed,
-        overwrite=overwrite,
-        workers=workers,
-        quiet=State.quiet or as_json,
         years=tuple(int_list(years, "--years")) or None,
         tiles_x=tiles_x,
         tiles_y=tiles_y,
@@ -92,6 +89,10 @@ def synth(
         cloudiness=cloudiness,
         label_noise=label_noise,
     )
+    request = SynthRequest.of(
+        out=out, config=config, overwrite=overwrite, workers=workers, quiet=State.quiet or as_json
+    )
+    summary = run_synth(request)
     if as_json:
         out_console.print_json(json.dumps(summary.info))
     elif not State.quiet:

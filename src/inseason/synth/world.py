@@ -36,7 +36,7 @@ from pyproj import CRS, Transformer
 from rasterio.features import shapes
 from shapely.geometry import box, mapping, shape
 
-from inseason.config import SynthConfig, dump_yaml, synth_config
+from inseason.config import StageRequest, SynthConfig, dump_yaml, synth_config
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_class
@@ -54,12 +54,56 @@ from inseason.synth.scenes import write_datatake
 WORLD_VERSION = 1
 
 
+class SynthRequest(StageRequest):
+    """What the ``synth`` stage is asked to do: the world's folder, its `SynthConfig` and how to write it.
+
+    The world's parameters are a :class:`~inseason.config.SynthConfig` (a named size plus overrides, resolved by
+    `inseason.config.synth_config`, whose validators hold every check of them); the request adds what is not a
+    property of the world: where it goes and how it is written. Built alike by ``inseason synth`` and
+    :func:`synth`; :func:`run_synth` does the work.
+
+    Attributes:
+        out: the world's folder (local; built elsewhere and swapped in whole).
+        config: the world's parameters (``world.json`` and ``synth.yaml`` record them).
+        overwrite: replace a world already in ``out``.
+        workers: processes rendering datatakes (None: the usable cores, at most 4).
+        quiet: no progress bar.
+    """
+
+    out: Path
+    config: SynthConfig
+    overwrite: bool = False
+    workers: int | None = None
+    quiet: bool = False
+
+
 @dataclass(frozen=True)
 class WorldSummary:
-    """What ``synth`` made (also stored as ``world.json``)."""
+    """What ``synth`` made: the world's folder and its ``world.json`` document (the result of `run_synth`).
+
+    Attributes:
+        path: the world's folder.
+        info: the content of ``world.json``: config, grids, tiles, years, counts and bytes (the layout in this
+            module's docstring).
+    """
 
     path: Path
     info: dict[str, Any]
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        """The label years of the world."""
+        return tuple(int(y) for y in self.info["years"])
+
+    @property
+    def scenes(self) -> int:
+        """The scenes written (reprocessed duplicates included)."""
+        return int(self.info["scenes"])
+
+    @property
+    def bytes(self) -> int:
+        """The bytes of the labels and scenes written."""
+        return int(self.info["bytes"])
 
 
 def build_state(config: SynthConfig) -> WorldState:
@@ -143,8 +187,25 @@ def synth(
             (or would be) full.
     """
     config = synth_config(size, seed=seed, **overrides)
-    out = Path(out)
-    _check_out(out, overwrite)
+    return run_synth(SynthRequest.of(out=Path(out), config=config, overwrite=overwrite, workers=workers, quiet=quiet))
+
+
+def run_synth(request: SynthRequest) -> WorldSummary:
+    """Generate the world a request describes into its folder (see :func:`synth`).
+
+    Args:
+        request: the folder, the world's config and how to write it.
+
+    Returns:
+        The world's folder and its ``world.json`` content.
+
+    Raises:
+        InputError: no acquisition falls in the season.
+        OutputError: ``out`` holds other files (or another world without ``overwrite``), or the disk is
+            (or would be) full.
+    """
+    config, out = request.config, request.out
+    _check_out(out, request.overwrite)
     state = build_state(config)
     takes = plan_datatakes(config, np.random.default_rng(np.random.SeedSequence([config.seed, 2])))
     if not takes:
@@ -153,13 +214,13 @@ def synth(
     need, free = _estimated_bytes(config, len(takes)), shutil.disk_usage(out.parent).free
     if need > free * 0.9:
         raise OutputError(
-            f"not enough disk space in {out.parent}: the {size} world needs about "
+            f"not enough disk space in {out.parent}: the {config.size} world needs about "
             f"{need / 1e6:,.0f} MB and {free / 1e6:,.0f} MB are free"
         )
     try:
         # built in a temporary folder, then swapped in: an older world there is moved aside and deleted
         with atomic_path(out) as tmp:
-            info = _build(tmp, config, state, takes, workers=workers, quiet=quiet)
+            info = _build(tmp, config, state, takes, workers=request.workers, quiet=request.quiet)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise OutputError(f"disk full while writing the world to {out}: free space and run again") from None
