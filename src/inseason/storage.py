@@ -79,6 +79,18 @@ def join_uri(base: str | os.PathLike[str], *parts: str) -> str:
     return str(local_path(base).joinpath(*parts))
 
 
+def folder_uri(folder: str | os.PathLike[str]) -> str:
+    """A folder as one names it in a run: an ``s3://`` prefix without a trailing ``/``, a local path absolute.
+
+    Args:
+        folder: a folder path, ``file://`` URI or ``s3://`` prefix.
+
+    Returns:
+        The ``s3://`` prefix, or the absolute local path.
+    """
+    return str(folder).rstrip("/") if is_s3(folder) else str(local_path(folder).absolute())
+
+
 def split_s3(uri: str) -> tuple[str, str]:
     """The bucket and key of an ``s3://`` URI.
 
@@ -437,3 +449,23 @@ def gdal_env(hrefs: Iterable[str] = (), **options: object) -> rasterio.Env:
     if settings.endpoint_url is not None:
         options = {"AWS_VIRTUAL_HOSTING": "FALSE", "AWS_HTTPS": "YES" if settings.https else "NO", **options}
     return rasterio.Env(session=session, **options)
+
+
+@contextmanager
+def open_raster(href: str | os.PathLike[str], **options: object) -> Iterator[rasterio.DatasetReader]:
+    """Open one raster by path or href (``s3://`` through GDAL's ``/vsis3/``), in its own `gdal_env`.
+
+    Args:
+        href: a path, ``file://``, ``s3://`` or ``http(s)://`` href.
+        **options: GDAL configuration options for the read.
+
+    Yields:
+        The open dataset.
+
+    Raises:
+        InputError: the href is on S3 and no AWS credentials are configured (rasterio's own errors, e.g.
+            RasterioIOError for a missing or unreadable file, pass through).
+    """
+    text = str(href)
+    with gdal_env([text], **options), rasterio.open(gdal_path(text)) as ds:
+        yield ds

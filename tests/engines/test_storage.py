@@ -32,6 +32,7 @@ def test_local_uris_and_files(tmp_path: Path) -> None:
     storage.put_file(uri, storage.join_uri(base, "copies", "b.txt"))
     assert (tmp_path / "copies" / "b.txt").read_bytes() == b"second"
     assert not list(tmp_path.rglob(".*tmp*"))  # temporary names are renamed away
+    assert storage.folder_uri(base) == str(tmp_path) and storage.folder_uri("s3://b/maps/") == "s3://b/maps"
 
 
 def test_s3_round_trip(s3: LoopbackS3, tmp_path: Path) -> None:
@@ -104,4 +105,6 @@ def test_cog_window_from_s3_equals_local(s3: LoopbackS3, tiny_world: Path) -> No
         storage.gdal_env([uri], GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"),
         rasterio.open(storage.gdal_path(uri)) as ds,
     ):
+        np.testing.assert_array_equal(ds.read(1, window=window), expected)
+    with storage.open_raster(uri, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR") as ds:
         np.testing.assert_array_equal(ds.read(1, window=window), expected)

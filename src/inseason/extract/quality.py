@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import rasterio
 from affine import Affine
 from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
@@ -32,7 +31,7 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
 from inseason.sources.aoi import aoi_to_crs
-from inseason.storage import gdal_env, gdal_path
+from inseason.storage import open_raster
 
 __all__ = [
     "DEFAULT_SCL_MASK",
@@ -169,7 +168,7 @@ def scl_valid_fraction(
     """
     env = {**GDAL_COG_ENV, **(gdal_options or {})}
     try:
-        with gdal_env([href], **env), rasterio.open(gdal_path(href)) as ds:
+        with open_raster(href, **env) as ds:
             if ds.crs is None:
                 raise UnreadableScene(f"{href} has no CRS")
             geom = aoi_in_crs(aoi, ds.crs)

@@ -24,8 +24,6 @@ import datetime as dt
 import json
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -45,7 +43,7 @@ from inseason.labels import rgb_hex
 from inseason.predict.cog import CLASS_NAMES_TAG, class_tags
 from inseason.predict.maps import SUMMARY_FILE, AreaEntry, class_areas, class_counts, map_file
 from inseason.season import DEFAULT_START, season_year
-from inseason.storage import exists, gdal_env, gdal_path, is_s3, join_uri, local_path, read_bytes
+from inseason.storage import exists, folder_uri, join_uri, open_raster, read_bytes
 
 __all__ = [
     "MapClass",
@@ -115,13 +113,6 @@ class MapSet:
         return PurePosixPath(self.folder.rstrip("/")).name or self.folder
 
 
-@contextmanager
-def _open_raster(uri: str) -> Iterator[rasterio.DatasetReader]:
-    """Open a local or ``s3://`` raster (through GDAL's ``/vsis3/``); RasterioIOError when it cannot be."""
-    with gdal_env([uri]), rasterio.open(gdal_path(uri)) as ds:
-        yield ds
-
-
 def _exists(uri: str) -> bool:
     """Whether the file or object ``uri`` exists; an unreachable S3 bucket or endpoint is an InputError."""
     try:
@@ -131,11 +122,6 @@ def _exists(uri: str) -> bool:
             f"{uri} cannot be reached ({exc}): check the S3 endpoint (AWS_ENDPOINT_URL), the "
             "region and the credentials, or copy the folder to the local disk"
         ) from None
-
-
-def _folder_uri(folder: str | os.PathLike[str]) -> str:
-    """``folder`` as the storage helpers take it: an ``s3://`` URI as given, a local path absolute."""
-    return str(folder).rstrip("/") if is_s3(folder) else str(local_path(folder).absolute())
 
 
 def _read_summary(folder: str) -> dict[str, Any]:
@@ -225,7 +211,7 @@ def _pixel_area_m2(ds: rasterio.DatasetReader) -> float:
 def _count_areas(path: str, as_of: str, classes: list[MapClass]) -> AreaEntry:
     """Pixels and hectares of "no data" and of each class in one COG, counted block by block at full size."""
     k = len(classes)
-    with _open_raster(path) as ds:
+    with open_raster(path) as ds:
         counts = np.zeros(k + 1, np.int64)
         for _, window in ds.block_windows(1):
             counts += class_counts(ds.read(1, window=window), k)
@@ -314,7 +300,7 @@ def _truth_on_grid(
     uri = str(truth)
     codes = np.zeros(shape, np.int32)
     try:
-        with _open_raster(uri) as src:
+        with open_raster(uri) as src:
             if src.crs is None:
                 raise InputError(f"truth raster {truth} has no CRS: give a georeferenced GeoTIFF")
             found = truth_window(src, crs=crs, transform=transform, shape=shape)
@@ -382,7 +368,7 @@ def read_maps(
         InputError: not a predict folder, a missing or foreign COG, maps on different grids, an unreadable
             truth raster, an unreachable S3 location or a bundle without the map's classes.
     """
-    root = _folder_uri(folder)
+    root = folder_uri(folder)
     summary = _read_summary(root)
     paths = _map_paths(root, summary)
     known_areas = _summary_areas(summary)
@@ -391,7 +377,7 @@ def read_maps(
     grid: tuple[Any, Affine, tuple[int, int]] | None = None
     for date, path in paths:
         try:
-            with _open_raster(path) as ds:
+            with open_raster(path) as ds:
                 if not classes:
                     classes = _classes_from_tags(path, ds)
                 if grid is None:
@@ -466,7 +452,7 @@ def map_class_at(path: str, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     out = np.zeros(len(xs), np.uint8)
     if not len(xs):
         return out
-    with _open_raster(path) as ds:
+    with open_raster(path) as ds:
         rows, cols = rasterio.transform.rowcol(ds.transform, xs, ys)
         rows, cols = np.atleast_1d(rows), np.atleast_1d(cols)
         inside = (rows >= 0) & (rows < ds.height) & (cols >= 0) & (cols < ds.width)
