@@ -465,13 +465,14 @@ def test_plural() -> None:
     assert plural(2, "class", "classes") == "2 classes" and plural(1, "class", "classes") == "1 class"
 
 
-def _fake_predict_map(calls: list[dict[str, Any]]) -> Any:
-    """A `predict_map` that records its options, warns as stage code does, and maps one block."""
+def _fake_run_predict(calls: list[dict[str, Any]]) -> Any:
+    """A `run_predict` that records its request, warns as stage code does, and maps one block."""
     import logging
     import warnings
 
-    def fake(model: Any, **options: Any) -> MapRun:
-        calls.append({"model": model, **options})
+    def fake(request: Any) -> MapRun:
+        options = request.model_dump()
+        calls.append(options)
         warnings.warn(
             "the AOI reaches outside the region the model was trained on:\n    maps there are guesses", stacklevel=2
         )
@@ -500,7 +501,7 @@ def test_predict_passes_allow_outside_and_prints_warnings_as_one_line(
     import warnings
 
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr("inseason.predict.predict_map", _fake_predict_map(calls))
+    monkeypatch.setattr("inseason.predict.run_predict", _fake_run_predict(calls))
     monkeypatch.chdir(tmp_path)
     showwarning, level = warnings.showwarning, logging.getLogger().level
     result = runner.invoke(

@@ -298,12 +298,12 @@ def predict(
     import dataclasses
 
     from inseason.extract.sample import DEFAULT_SCL_MASK
-    from inseason.predict import predict_map
+    from inseason.predict import PredictRequest, run_predict
 
     if (scenes is None) == (stac is None):
         raise InputError("give either --scenes (a scene manifest) or --stac (a STAC API or catalog)")
-    run = predict_map(
-        model,
+    request = PredictRequest.of(
+        bundle=str(model),
         aoi=aoi,
         as_of=_as_of_dates(as_of, every, start, end),
         out=out,
@@ -318,6 +318,7 @@ def predict(
         allow_outside=allow_outside,
         quiet=State.quiet or as_json,
     )
+    run = run_predict(request)
     if as_json:
         print_json(dataclasses.asdict(run))
     elif not State.quiet:

@@ -40,18 +40,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, Self, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import rasterio
 import shapely
+from pydantic import InstanceOf, field_validator, model_validator
 from rasterio.errors import RasterioError
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from inseason.engines import check_engine
+from inseason.config import StageRequest
+from inseason.engines import ENGINES, check_engine
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.sample import DEFAULT_SCL_MASK
@@ -63,6 +65,7 @@ from inseason.predict.read import (
     Block,
     MapGrid,
     SceneRef,
+    check_block_size,
     crop_mask_block,
     map_grid,
     plan_blocks,
@@ -94,11 +97,13 @@ __all__ = [
     "AreaEntry",
     "ClassArea",
     "MapRun",
+    "PredictRequest",
     "bundle_fingerprint",
     "class_areas",
     "class_counts",
     "map_file",
     "predict_map",
+    "run_predict",
     "write_summary",
 ]
 
@@ -125,21 +130,103 @@ class AreaEntry(TypedDict):
     classes: list[ClassArea]
 
 
+class PredictRequest(StageRequest):
+    """What the ``predict`` stage is asked to map: a model bundle, the scenes, an AOI and the as-of dates.
+
+    Built alike by ``inseason predict`` and `predict_map`; `run_predict` does the work. A loaded `Bundle` is a
+    live object, not an option: it is a keyword of `run_predict`, and the request names its folder. A request
+    naming its AOI and scenes by path round-trips through ``model_dump()``; an AOI geometry or a scene table
+    travels as the object itself.
+
+    Attributes:
+        bundle: the model bundle's folder (a run folder holding one).
+        aoi: the area to map: a vector file, a ``west,south,east,north`` string in degrees or a lon/lat
+            geometry.
+        as_of: the as-of dates, sorted and each once (given as one date or several, dates or ISO texts).
+        out: the output folder or ``s3://`` prefix; started again with the same settings, a run resumes.
+        scenes: a scene manifest (a path, an ``s3://`` URI or a table); or
+        stac: a STAC API or static catalog to search for the scenes.
+        block_size: block (and COG tile) side, pixels (at least 16).
+        workers: worker processes of the local engine (None: the cores).
+        crop_mask: a CDL-coded raster (a path or ``s3://`` URI, e.g. last year's CDL); only its crop pixels
+            are mapped.
+        scl_mask: SCL classes whose observations are dropped.
+        batch_size: pixels per model batch.
+        engine: ``"local"`` (a process pool) or ``"spark"`` (blocks as Spark tasks).
+        spark_master: the Spark master, for ``engine="spark"``.
+        quiet: no progress bars.
+        allow_outside: map an AOI entirely outside the model's training region (a logged warning) instead of
+            refusing it.
+    """
+
+    bundle: str
+    aoi: str | InstanceOf[BaseGeometry]
+    as_of: tuple[dt.date, ...]
+    out: str
+    scenes: str | InstanceOf[pa.Table] | None = None
+    stac: str | None = None
+    block_size: int = 256
+    workers: int | None = None
+    crop_mask: str | None = None
+    scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
+    batch_size: int = 4096
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str | None = None
+    quiet: bool = False
+    allow_outside: bool = False
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        """Read one as-of date or several (dates or ISO texts) with the stage's own messages."""
+        return tuple(_as_of_dates(value))
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _known_engine(cls, value: Any) -> Any:
+        """Refuse an unknown engine with the engines' own message."""
+        if value not in ENGINES:
+            check_engine(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse a block too small, and neither or both of scenes and stac, before any file is read."""
+        check_block_size(self.block_size)
+        if (self.scenes is None) == (self.stac is None):
+            raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
+        return self
+
+
 @dataclass(frozen=True)
 class MapRun:
-    """What a map run made: file paths per as-of date and what it had to record."""
+    """What a map run made: file paths per as-of date and what it had to record (``summary.json``).
+
+    Attributes:
+        out: the output folder (made absolute) or ``s3://`` prefix.
+        maps: as-of date → its class map COG.
+        items: as-of date → its STAC item JSON.
+        double_crops: as-of date → its double-crop table (only when the model has a double-crop class).
+        gif: the season animation (two as-of dates or more), else None.
+        blocks: blocks mapped, summed over the seasons of the as-of dates.
+        resumed_blocks: blocks an earlier run had finished, not mapped again.
+        mapped_pixels: as-of date → pixels with a class.
+        empty_blocks: blocks without any valid observation (written as nodata), with the reason.
+        skipped_scenes: scenes left out (``scene_id``, ``reason``).
+        areas: the mapped area of every class per as-of date (see `class_areas`).
+    """
 
     out: str
-    maps: dict[str, str]  # as-of date → COG
-    items: dict[str, str]  # as-of date → STAC item JSON
-    double_crops: dict[str, str]  # as-of date → double-crop table
+    maps: dict[str, str]
+    items: dict[str, str]
+    double_crops: dict[str, str]
     gif: str | None
     blocks: int
     resumed_blocks: int
-    mapped_pixels: dict[str, int]  # as-of date → pixels with a class
-    empty_blocks: list[dict[str, Any]]  # blocks without any valid observation (nodata output)
+    mapped_pixels: dict[str, int]
+    empty_blocks: list[dict[str, Any]]
     skipped_scenes: list[dict[str, str]]
-    areas: list[AreaEntry] = field(default_factory=list)  # per as-of date (see `class_areas`)
+    areas: list[AreaEntry] = field(default_factory=list)
 
 
 def bundle_fingerprint(bundle: Bundle) -> str:
@@ -285,7 +372,7 @@ def _source_scenes(table: pa.Table, aoi: BaseGeometry) -> dict[str, SourceScene]
 
 
 def _manifest(
-    scenes: str | os.PathLike[str] | pa.Table | None,
+    scenes: str | pa.Table | None,
     stac: str | None,
     aoi: BaseGeometry,
     first: dt.date,
@@ -293,12 +380,14 @@ def _manifest(
     searched: Path,
     quiet: bool,
 ) -> pa.Table:
-    """The scene manifest: given (a table or a file) or searched in ``stac`` and written to ``searched``."""
-    if scenes is not None and stac is None:
-        return scenes if isinstance(scenes, pa.Table) else read_table(scenes, SCENE_MANIFEST, what="scene manifest")
-    if stac is not None and scenes is None:
+    """The scene manifest: given (a table or a file) or searched in ``stac`` and written to ``searched``.
+
+    `PredictRequest` holds exactly one of ``scenes`` and ``stac``.
+    """
+    if stac is not None:
         return find_scenes(stac=stac, aoi=aoi, start=first, end=last, out=searched, min_valid=0.0, quiet=quiet)
-    raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
+    assert scenes is not None, "a PredictRequest names scenes or stac"
+    return scenes if isinstance(scenes, pa.Table) else read_table(scenes, SCENE_MANIFEST, what="scene manifest")
 
 
 def _usable_scenes(refs: list[SceneRef], bands: Sequence[str]) -> tuple[list[SceneRef], list[dict[str, str]]]:
@@ -466,16 +555,7 @@ def predict_map(
     quiet: bool = False,
     allow_outside: bool = False,
 ) -> MapRun:
-    """Map the AOI's crop types as of each date of ``as_of`` with a model bundle (DESIGN §1, §2 map outputs).
-
-    Scenes come from a scene manifest (``scenes``) or are searched in a STAC API or static catalog
-    (``stac``). Pixels without a valid observation up to an as-of date are nodata; ``crop_mask`` (a
-    CDL-coded raster, e.g. last year's CDL) restricts the map to its crop pixels. Several as-of dates of
-    one season share one read of each block. Blocks run on ``workers`` processes (``engine="local"``) or
-    as Spark tasks (``engine="spark"``, the active session or one on ``spark_master``; ``out`` must be a
-    folder every executor can write, or an ``s3://`` prefix); a run killed midway resumes from its finished
-    blocks when started again with the same settings. Every input is checked before anything is created
-    in ``out``.
+    """Map the AOI's crop types as of each date of ``as_of`` with a model bundle: `run_predict` by keywords.
 
     Args:
         bundle: the model bundle (or its folder).
@@ -498,34 +578,81 @@ def predict_map(
         What was written (`MapRun`; also in ``summary.json``).
 
     Raises:
-        InputError: a bad input (engine, as-of date, AOI outside the training region, crop mask, scenes
-            without the model's bands or none up to an as-of date).
+        InputError: a bad option (engine, as-of date, block size, neither or both of scenes and stac) or
+            input (AOI outside the training region, crop mask, scenes without the model's bands or none up to
+            an as-of date).
         OutputError: ``out`` is not writable, not empty, or holds a run with other settings.
     """
-    check_engine(engine)
-    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-    dates = _as_of_dates(as_of)
-    geometry = read_aoi(aoi)
-    root = str(out) if is_s3(out) else str(local_path(out).absolute())
-    _check_region(bundle, geometry, allow_outside=allow_outside)
+    request = PredictRequest.of(
+        bundle=str(bundle.path) if isinstance(bundle, Bundle) else os.fspath(bundle),
+        aoi=aoi if isinstance(aoi, BaseGeometry) else os.fspath(aoi),
+        as_of=as_of,
+        out=os.fspath(out),
+        scenes=scenes if scenes is None or isinstance(scenes, pa.Table) else os.fspath(scenes),
+        stac=stac,
+        block_size=block_size,
+        workers=workers,
+        crop_mask=None if crop_mask is None else os.fspath(crop_mask),
+        scl_mask=tuple(scl_mask),
+        batch_size=batch_size,
+        engine=engine,
+        spark_master=spark_master,
+        quiet=quiet,
+        allow_outside=allow_outside,
+    )
+    return run_predict(request, bundle=bundle if isinstance(bundle, Bundle) else None)
+
+
+def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> MapRun:
+    """Map the AOI's crop types as of each date of ``request.as_of`` with a model bundle (DESIGN §1, §2 map outputs).
+
+    Scenes come from a scene manifest (``scenes``) or are searched in a STAC API or static catalog
+    (``stac``). Pixels without a valid observation up to an as-of date are nodata; ``crop_mask`` (a
+    CDL-coded raster, e.g. last year's CDL) restricts the map to its crop pixels. Several as-of dates of
+    one season share one read of each block. Blocks run on ``workers`` processes (``engine="local"``) or
+    as Spark tasks (``engine="spark"``, the active session or one on ``spark_master``; ``out`` must be a
+    folder every executor can write, or an ``s3://`` prefix); a run killed midway resumes from its finished
+    blocks when started again with the same settings. Every input is checked before anything is created
+    in ``out``.
+
+    Args:
+        request: the bundle, AOI, as-of dates, scenes, output and options (checked when it was built).
+        bundle: the bundle already loaded from ``request.bundle`` (a live object, so not in the request);
+            None: load it.
+
+    Returns:
+        What was written (`MapRun`; also in ``summary.json``).
+
+    Raises:
+        InputError: Spark without PySpark, or a bad input (AOI outside the training region, crop mask,
+            scenes without the model's bands or none up to an as-of date).
+        OutputError: ``out`` is not writable, not empty, or holds a run with other settings.
+    """
+    check_engine(request.engine)
+    bundle = bundle if bundle is not None else load_bundle(request.bundle)
+    dates = list(request.as_of)
+    geometry = read_aoi(request.aoi)
+    out, crop_mask = request.out, request.crop_mask
+    root = out if is_s3(out) else str(local_path(out).absolute())
+    _check_region(bundle, geometry, allow_outside=request.allow_outside)
     _check_crop_mask(crop_mask)
     seasons_of = {d: season_year(d, bundle.season_start) for d in dates}
     first = season_start(min(seasons_of.values()), bundle.season_start)
     fingerprint = bundle_fingerprint(bundle)
-    mask = tuple(sorted({int(c) for c in scl_mask}))
+    mask = tuple(sorted({int(c) for c in request.scl_mask}))
     settings = {
         "model": fingerprint,
         "as_of": [d.isoformat() for d in dates],
-        "block_size": block_size,
+        "block_size": request.block_size,
         "aoi": shapely.to_wkt(geometry, rounding_precision=7),
         "crop_mask": _location(crop_mask),
         "scl_mask": list(mask),
-        "scenes": None if isinstance(scenes, pa.Table) else _location(scenes),
-        "stac": stac,
+        "scenes": None if isinstance(request.scenes, pa.Table) else _location(request.scenes),
+        "stac": request.stac,
     }
     with tempfile.TemporaryDirectory(prefix="inseason-scenes-") as search_dir:
         searched = Path(search_dir) / "scenes.parquet"
-        table = _manifest(scenes, stac, geometry, first, max(dates), searched, quiet)
+        table = _manifest(request.scenes, request.stac, geometry, first, max(dates), searched, request.quiet)
         seasons: dict[int, tuple[list[SceneRef], list[dt.date]]] = {}
         skipped: list[dict[str, str]] = []
         for year in sorted(set(seasons_of.values())):
@@ -543,16 +670,16 @@ def predict_map(
                 )
             seasons[year] = (refs, year_dates)
         grid = map_grid(geometry, [r for refs, _ in seasons.values() for r in refs])
-        blocks = plan_blocks(grid, geometry, block_size=block_size)
+        blocks = plan_blocks(grid, geometry, block_size=request.block_size)
         sources = _source_scenes(table, geometry)
         _prepare_out(root, settings)  # the first write into out: every input was checked above
-        if stac is not None:
+        if request.stac is not None:
             put_file(searched, join_uri(root, "scenes.parquet"))
     blocks_dir = join_uri(root, "blocks")
     units = [(year, block) for year in seasons for block in blocks]
     finished_blocks = _finished_blocks(blocks_dir)
     todo = [(year, block) for year, block in units if (year, block.index) not in finished_blocks]
-    workers = workers or default_workers()
+    workers = request.workers or default_workers()
     context = _Context(
         bundle=str(bundle.path),
         grid=grid,
@@ -561,15 +688,17 @@ def predict_map(
         scl_mask=mask,
         crop_mask=None if crop_mask is None else str(crop_mask),
         blocks_dir=blocks_dir,
-        batch_size=batch_size,
-        single_thread=workers > 1 or engine == "spark",
+        batch_size=request.batch_size,
+        single_thread=workers > 1 or request.engine == "spark",
     )
-    with progress_bar(quiet=quiet) as bar:
+    with progress_bar(quiet=request.quiet) as bar:
         task = bar.add_task("blocks", total=len(units), completed=len(units) - len(todo))
-        if engine == "spark":
+        if request.engine == "spark":
             from inseason.engines.spark import run_spark
 
-            finished = run_spark(_map_block, todo, master=spark_master, initializer=_init_worker, initargs=(context,))
+            finished = run_spark(
+                _map_block, todo, master=request.spark_master, initializer=_init_worker, initargs=(context,)
+            )
         else:
             finished = run_local(
                 _map_block, todo, workers=min(workers, max(len(todo), 1)), initializer=_init_worker, initargs=(context,)
@@ -589,7 +718,7 @@ def predict_map(
             resumed=len(units) - len(todo),
             skipped=skipped,
             sources=sources,
-            quiet=quiet,
+            quiet=request.quiet,
         )
 
 

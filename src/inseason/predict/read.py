@@ -44,6 +44,7 @@ __all__ = [
     "BlockSeries",
     "MapGrid",
     "SceneRef",
+    "check_block_size",
     "crop_mask_block",
     "map_grid",
     "plan_blocks",
@@ -244,6 +245,19 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
     return MapGrid(epsg=epsg, transform=Affine(MAP_RES, 0.0, x0, 0.0, -MAP_RES, y0), width=width, height=height)
 
 
+def check_block_size(block_size: int) -> None:
+    """Refuse a block too small to be worth a worker's read and a COG tile.
+
+    Args:
+        block_size: the side of a block, pixels.
+
+    Raises:
+        InputError: ``block_size`` is below 16.
+    """
+    if block_size < 16:
+        raise InputError(f"block_size={block_size} is too small: use at least 16 pixels (256 is a good size)")
+
+
 def plan_blocks(grid: MapGrid, aoi: BaseGeometry, *, block_size: int) -> list[Block]:
     """The blocks of ``block_size`` pixels that overlap the lon/lat ``aoi``, row by row.
 
@@ -258,8 +272,7 @@ def plan_blocks(grid: MapGrid, aoi: BaseGeometry, *, block_size: int) -> list[Bl
     Raises:
         InputError: ``block_size`` is below 16.
     """
-    if block_size < 16:
-        raise InputError(f"block_size={block_size} is too small: use at least 16 pixels (256 is a good size)")
+    check_block_size(block_size)
     shape = aoi_to_crs(aoi, grid.epsg)
     blocks: list[Block] = []
     for row in range(0, grid.height, block_size):
