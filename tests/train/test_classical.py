@@ -13,7 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from inseason.data import InputSpec, decode_series, fit_normalization
 from inseason.errors import InputError
 from inseason.metrics import validation_metrics
-from inseason.train import load_bundle, predict_series, train, train_config
+from inseason.train import load_bundle, predict_series, read_manifest, train, train_config
 from inseason.train.classical import balance_weights, tree_inputs
 
 TREES = {
@@ -153,3 +153,9 @@ def test_trees_refuse_the_sequence_adapter_and_corrupt_weights(series_table, for
     (copy / "weights.safetensors").write_bytes((out / "weights.safetensors").read_bytes())
     with pytest.raises(InputError, match="does not fit model 'random_forest'"):
         load_bundle(copy)
+    assert read_manifest(copy) == manifest  # the manifest alone reads without the weights
+    (copy / "model.json").write_text("{not json")
+    with pytest.raises(InputError, match="is not valid JSON"):
+        load_bundle(copy)
+    with pytest.raises(InputError, match=r"holds no model bundle \(model.json\)"):
+        read_manifest(tmp_path)

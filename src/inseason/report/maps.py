@@ -25,7 +25,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from inseason.predict.cog import CLASS_NAMES_TAG, class_tags
 from inseason.predict.maps import SUMMARY_FILE, AreaEntry, class_areas, class_counts, map_file
 from inseason.season import DEFAULT_START, season_year
 from inseason.storage import exists, folder_uri, join_uri, open_raster, read_bytes
+from inseason.train import read_manifest
 
 __all__ = [
     "MapClass",
@@ -180,13 +181,7 @@ def _classes_from_tags(path: str, ds: rasterio.DatasetReader) -> list[MapClass]:
 
 def _bundle_codes(bundle: str | os.PathLike[str], classes: list[MapClass]) -> list[MapClass]:
     """``classes`` with the source codes of the bundle's label map (its ``model.json``)."""
-    manifest_path = Path(bundle) / "model.json"
-    if not manifest_path.is_file():
-        raise InputError(f"{bundle} holds no model bundle (model.json): give the run folder of inseason train")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{manifest_path} is not valid JSON ({exc}): the bundle is corrupt, retrain") from None
+    manifest = read_manifest(bundle)
     codes = {str(c["name"]): tuple(int(v) for v in c.get("codes", [])) for c in manifest.get("classes", [])}
     missing = [c.name for c in classes if c.name not in codes]
     if missing:

@@ -1,7 +1,7 @@
 """Training: Lightning module and data module, callbacks, TensorBoard figures, model bundles, prediction."""
 
 from inseason.labels import LabelClass
-from inseason.train.bundle import Bundle, load_bundle, write_bundle
+from inseason.train.bundle import Bundle, load_bundle, read_manifest, write_bundle
 from inseason.train.config import TRAIN_PRESETS, TrainConfig, train_config
 from inseason.train.module import TrainingDiverged
 from inseason.train.predict import Predictor, as_of_days, predict_series
@@ -19,6 +19,7 @@ __all__ = [
     "as_of_days",
     "load_bundle",
     "predict_series",
+    "read_manifest",
     "run_train",
     "train",
     "train_config",

@@ -155,6 +155,31 @@ def write_bundle(
     return out
 
 
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A bundle's manifest (its ``model.json``) alone, without loading the weights.
+
+    For readers that need only what the bundle records (its classes and their codes, for instance);
+    `load_bundle` reads it the same way and then checks the format and loads the network.
+
+    Args:
+        path: the bundle folder (a finished run folder).
+
+    Returns:
+        The parsed model.json.
+
+    Raises:
+        InputError: the folder holds no model.json, or it is not valid JSON.
+    """
+    manifest_path = Path(path) / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(f"{path} holds no model bundle ({MANIFEST}): give the run folder of inseason train")
+    try:
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{manifest_path} is not valid JSON ({exc}): the bundle is corrupt, retrain") from None
+    return manifest
+
+
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     """Load a bundle folder (or a run folder holding one): JSON and safetensors only, never pickle.
 
@@ -170,13 +195,9 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             what to do).
     """
     path = Path(path)
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file() or not (path / WEIGHTS).is_file():
+    if not (path / MANIFEST).is_file() or not (path / WEIGHTS).is_file():
         raise InputError(f"{path} holds no model bundle ({MANIFEST} + {WEIGHTS}): give a finished run folder")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{manifest_path} is not valid JSON ({exc}): the bundle is corrupt, retrain") from None
+    manifest = read_manifest(path)
     if manifest.get("format") != BUNDLE_FORMAT or manifest.get("format_version") != BUNDLE_VERSION:
         raise InputError(
             f"{path} is a {manifest.get('format')} bundle version {manifest.get('format_version')}; "
