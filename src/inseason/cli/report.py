@@ -58,21 +58,22 @@ def report(
     """  # noqa: D205, D301
     from inseason.evaluate import read_evaluation
     from inseason.evaluate.run import EVALUATION_FILE
-    from inseason.report import write_report
+    from inseason.report import ReportRequest, run_report
 
     def load(path: Path) -> dict[str, Any]:
         return read_evaluation(path / EVALUATION_FILE if path.is_dir() else path)
 
     if bundle is None and truth is not None and run.is_dir():
         bundle = run
-    path = write_report(
-        load(run),
+    request = ReportRequest.of(
+        evaluation=load(run),
         out=out,
         title=title,
         comparisons=[load(p) for p in compare or []],
-        maps=maps,
-        truth=truth,
-        bundle=bundle,
+        maps=None if maps is None else str(maps),
+        truth=None if truth is None else str(truth),
+        bundle=None if bundle is None else str(bundle),
     )
+    path = run_report(request).path
     if not State.quiet:
         out_console.print(f"report: {path.resolve()}")

@@ -3,7 +3,16 @@
 Optionally with the wall-to-wall maps of an ``inseason predict`` folder (`read_maps`).
 """
 
-from inseason.report.html import render_report, write_report
+from inseason.report.html import ReportRequest, ReportResult, render_report, run_report, write_report
 from inseason.report.maps import MapSet, error_adjusted_areas, read_maps
 
-__all__ = ["MapSet", "error_adjusted_areas", "read_maps", "render_report", "write_report"]
+__all__ = [
+    "MapSet",
+    "ReportRequest",
+    "ReportResult",
+    "error_adjusted_areas",
+    "read_maps",
+    "render_report",
+    "run_report",
+    "write_report",
+]

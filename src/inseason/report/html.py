@@ -19,11 +19,14 @@ import html
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import plotly.graph_objects as go
+from pydantic import field_validator, model_validator
 
+from inseason.config import StageRequest
 from inseason.errors import InputError
 from inseason.evaluate.evaluation import SCHEMA_VERSION
 from inseason.progress import plural
@@ -116,6 +119,17 @@ def check_evaluation(evaluation: dict[str, Any]) -> None:
         raise InputError(f"evaluation lacks {missing}: produce it with inseason evaluate")
     if not evaluation["by_as_of_date"]:
         raise InputError("evaluation has no as-of dates: re-run inseason evaluate with at least one as-of date")
+
+
+def _check_map_options(maps: object, truth: object, bundle: object) -> None:
+    """Refuse a truth raster or a bundle without the maps they go with."""
+    if maps is None and (truth is not None or bundle is not None):
+        raise InputError("truth and bundle go with maps: give maps=<inseason predict --out folder> too")
+
+
+def _page_title(evaluation: dict[str, Any], title: str | None) -> str:
+    """The report's title: ``title``, else the evaluation's, else a generic one."""
+    return str(title or evaluation.get("title") or "inseason evaluation")
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -627,11 +641,10 @@ def render_report(
     check_evaluation(evaluation)
     for other in comparisons:
         check_evaluation(other)
-    if maps is None and (truth is not None or bundle is not None):
-        raise InputError("truth and bundle go with maps: give maps=<inseason predict --out folder> too")
+    _check_map_options(maps, truth, bundle)
     map_set = maps if isinstance(maps, MapSet) or maps is None else read_maps(maps, truth=truth, bundle=bundle)
     ev = evaluation
-    title = title or ev.get("title") or "inseason evaluation"
+    title = _page_title(ev, title)
     size = ev["sample_size"]
     fig = _Figures(
         greyed="Greyed: the test set is too small for this figure to mean much." if size.get("too_small") else None
@@ -678,6 +691,69 @@ def render_report(
     )
 
 
+class ReportRequest(StageRequest):
+    """What the ``report`` stage is asked to write: one HTML page of an evaluation, its comparisons and maps.
+
+    Built alike by ``inseason report`` (from evaluation files) and `write_report`; `run_report` does the work.
+    Maps already read (a `MapSet`) are a live object, not an option: they are a keyword of `run_report`, and
+    the request names their folder.
+
+    Attributes:
+        evaluation: the evaluation document (``evaluation.json``, see `inseason.evaluate.evaluation`).
+        out: the HTML file to write.
+        title: page title (None: the evaluation's).
+        comparisons: evaluations of other models on the same split, shown side by side with it.
+        maps: an ``inseason predict --out`` folder (a path or ``s3://`` URI) to draw wall-to-wall maps; None:
+            the test points are drawn.
+        truth: a CDL-coded GeoTIFF (any CRS; a path or ``s3://`` URI) of the maps' season, drawn beside them
+            (needs ``maps``).
+        bundle: the model bundle or run folder whose label map translates the truth's codes to classes (needs
+            ``maps``; None: the codes recorded in the maps).
+    """
+
+    evaluation: dict[str, Any]
+    out: Path
+    title: str | None = None
+    comparisons: tuple[dict[str, Any], ...] = ()
+    maps: str | None = None
+    truth: str | None = None
+    bundle: str | None = None
+
+    @field_validator("evaluation", mode="before")
+    @classmethod
+    def _evaluation(cls, value: Any) -> Any:
+        """Refuse what is not an evaluation of this schema version with the report's own message."""
+        check_evaluation(value)
+        return value
+
+    @field_validator("comparisons", mode="before")
+    @classmethod
+    def _comparisons(cls, value: Any) -> Any:
+        """Refuse a comparison that is not an evaluation of this schema version with the report's own message."""
+        for other in value if isinstance(value, list | tuple) else ():
+            check_evaluation(other)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        """Refuse a truth raster or a bundle without maps, before any file is read."""
+        _check_map_options(self.maps, self.truth, self.bundle)
+        return self
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What the ``report`` stage wrote.
+
+    Attributes:
+        path: the HTML file, as the request named it.
+        title: the page's title (the request's, else the evaluation's).
+    """
+
+    path: Path
+    title: str
+
+
 def write_report(
     evaluation: dict[str, Any],
     *,
@@ -688,7 +764,7 @@ def write_report(
     truth: str | os.PathLike[str] | None = None,
     bundle: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write the self-contained HTML report to ``out``, atomically.
+    """Write the self-contained HTML report to ``out``, atomically: `run_report` by keywords.
 
     Args:
         evaluation: the evaluation dict.
@@ -705,9 +781,43 @@ def write_report(
     Raises:
         InputError: ``out`` is a folder, or any error of `render_report`.
     """
-    path = Path(out)
+    request = ReportRequest.of(
+        evaluation=evaluation,
+        out=Path(out),
+        title=title,
+        comparisons=tuple(comparisons),
+        maps=maps.folder if isinstance(maps, MapSet) else None if maps is None else os.fspath(maps),
+        truth=None if truth is None else os.fspath(truth),
+        bundle=None if bundle is None else os.fspath(bundle),
+    )
+    return run_report(request, map_set=maps if isinstance(maps, MapSet) else None).path
+
+
+def run_report(request: ReportRequest, *, map_set: MapSet | None = None) -> ReportResult:
+    """Write the self-contained HTML report of ``request.evaluation`` to ``request.out``, atomically.
+
+    Args:
+        request: the evaluation, the HTML file, the comparisons and the maps (checked when it was built).
+        map_set: the maps already read from ``request.maps`` (a live object, so not in the request); None:
+            read them.
+
+    Returns:
+        The HTML file written and its title.
+
+    Raises:
+        InputError: ``out`` is a folder, or the maps folder, truth raster or bundle cannot be read (see
+            `render_report`).
+    """
+    path = request.out
     if path.is_dir():
         raise InputError(f"report output {path} is a folder: give a file name such as {path / 'report.html'}")
-    text = render_report(evaluation, title=title, comparisons=comparisons, maps=maps, truth=truth, bundle=bundle)
+    text = render_report(
+        request.evaluation,
+        title=request.title,
+        comparisons=request.comparisons,
+        maps=request.maps if map_set is None else map_set,
+        truth=request.truth,
+        bundle=request.bundle,
+    )
     write_bytes(path, text.encode("utf-8"))
-    return path
+    return ReportResult(path=path, title=_page_title(request.evaluation, request.title))
