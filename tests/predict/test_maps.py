@@ -9,13 +9,16 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +30,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from inseason.errors import InputError, OutputError
-from inseason.predict.maps import MapRun, _double_crop_codes, predict_map
+from inseason.predict.maps import MapRun, PredictRequest, _double_crop_codes, predict_map, run_predict
 from inseason.predict.read import Block, MapGrid
 from inseason.predict.truth import world_truth
 from inseason.train import load_bundle, predict_series
@@ -497,3 +500,88 @@ def test_source_scenes_of_a_stac_api_link_their_items(tiny_scenes: pa.Table, tin
     assert found[scene_id].href == f"http://127.0.0.1:8000/collections/sentinel-2-l2a/items/{scene_id}"
     assert all(s.href is None for s in _source_scenes(tiny_scenes, tiny_aoi).values())  # a static catalog
     assert _source_scenes(api, box(10.0, 45.0, 11.0, 46.0)) == {}  # no footprint meets a far AOI
+
+
+# ---------------------------------------------------------------------------------- request and result
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--as-of", "June"], {"as_of": "June"}),
+        (["--as-of", "2022-06-01", "--engine", "dask"], {"as_of": "2022-06-01", "engine": "dask"}),
+        (["--as-of", "2022-06-01", "--block-size", "8"], {"as_of": "2022-06-01", "block_size": 8}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    scenes, _ = reference
+    aoi, out = tiny_world / "aoi.geojson", tmp_path / "maps"
+    with pytest.raises(InputError) as info:
+        predict_map(tiny_bundle, scenes=scenes, aoi=aoi, out=out, quiet=True, **options)
+    args = ["predict", str(tiny_bundle), "--aoi", str(aoi), "--scenes", str(scenes), "--out", str(out), *flags]
+    result = CliRunner().invoke(app, ["--quiet", *args])
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        PredictRequest.of(bundle=str(tiny_bundle), scenes=str(scenes), aoi=str(aoi), out=str(out), **options)
+    assert not out.exists()
+
+
+def test_a_predict_request_round_trips(tiny_aoi: BaseGeometry) -> None:
+    request = PredictRequest.of(
+        bundle="runs/model",
+        aoi="-90.81,33.39,-90.79,33.41",
+        as_of=["2022-08-15", dt.date(2022, 6, 1), "2022-06-01"],
+        out="s3://bucket/maps",
+        stac="https://earth-search.aws.element84.com/v1",
+        block_size=64,
+        workers=2,
+        crop_mask="s3://bucket/CDL_2021.tif",
+        scl_mask=[0, 9],
+        batch_size=512,
+        engine="spark",
+        spark_master="local[2]",
+        quiet=True,
+        allow_outside=True,
+    )
+    assert request.as_of == (dt.date(2022, 6, 1), dt.date(2022, 8, 15)) and request.scl_mask == (0, 9)
+    assert PredictRequest.of(**request.model_dump()) == request
+    with_geometry = request.model_copy(update={"aoi": tiny_aoi})
+    assert PredictRequest.of(**with_geometry.model_dump()).aoi is tiny_aoi  # a geometry travels as itself
+    with pytest.raises(InputError, match=re.escape("give exactly one of --scenes (a scene manifest) or --stac")):
+        PredictRequest.of(**{**request.model_dump(), "scenes": "scenes.parquet"})
+
+
+def test_the_map_run_holds_what_was_written(reference, tiny_bundle: Path, tiny_world: Path, tmp_path: Path) -> None:
+    scenes, run = reference
+    out = tmp_path / "maps"
+    shutil.copytree(run.out, out)  # every block finished: the run resumes them all and assembles the maps again
+    request = PredictRequest.of(
+        bundle=str(tiny_bundle),
+        aoi=str(tiny_world / "aoi.geojson"),
+        as_of=AS_OF,
+        out=str(out),
+        scenes=str(scenes),
+        block_size=128,
+        quiet=True,
+    )
+    again = run_predict(request, bundle=load_bundle(tiny_bundle))
+    assert isinstance(again, MapRun) and again.out == str(out)
+    assert (
+        (again.blocks, again.resumed_blocks) == (run.blocks, run.blocks) == (len(list(out.glob("blocks/*/*.npz"))), 4)
+    )
+    assert json.loads((out / "summary.json").read_text()) == asdict(again)
+    assert sorted(again.maps) == sorted(again.items) == sorted(again.double_crops) == AS_OF
+    for date in AS_OF:
+        assert again.maps[date] == str(out / f"map_{date}.tif") and again.items[date] == str(out / f"map_{date}.json")
+        with rasterio.open(again.maps[date]) as ds:
+            assert ds.tags()["INSEASON_AS_OF"] == date
+            assert again.mapped_pixels[date] == int((ds.read(1) > 0).sum()) == run.mapped_pixels[date]
+        assert json.loads(Path(again.items[date]).read_text())["properties"]["inseason:as_of"] == date
+        assert pq.read_table(again.double_crops[date]).equals(pq.read_table(run.double_crops[date]))
+    assert again.gif == str(out / "season.gif") and again.areas == run.areas
