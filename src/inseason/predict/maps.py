@@ -45,7 +45,6 @@ from typing import Any, Literal, Self, TypedDict
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import rasterio
 import shapely
 from pydantic import InstanceOf, field_validator, model_validator
 from rasterio.errors import RasterioError
@@ -79,12 +78,11 @@ from inseason.sources.stac import is_url
 from inseason.storage import (
     check_bucket,
     exists,
-    gdal_env,
-    gdal_path,
     is_s3,
     join_uri,
     list_files,
     local_path,
+    open_raster,
     put_file,
     read_bytes,
     write_bytes,
@@ -338,7 +336,7 @@ def _check_crop_mask(crop_mask: str | os.PathLike[str] | None) -> None:
     if not exists(crop_mask):
         raise InputError(f"crop mask {crop_mask} does not exist: give a CDL GeoTIFF (e.g. last year's)")
     try:
-        with gdal_env([str(crop_mask)]), rasterio.open(gdal_path(str(crop_mask))):
+        with open_raster(crop_mask):
             pass
     except RasterioError as exc:
         raise InputError(

@@ -36,7 +36,7 @@ from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
 from inseason.labels import cdl_classes
 from inseason.season import days_since_epoch, season_start_day
 from inseason.sources.aoi import aoi_to_crs
-from inseason.storage import gdal_env, gdal_path
+from inseason.storage import gdal_env, gdal_path, open_raster
 from inseason.tables import S2_BANDS, S2_SCALE
 
 __all__ = [
@@ -233,7 +233,7 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
     if "B02" not in first.hrefs:
         raise InputError(f"scene {first.scene_id} has no B02 asset: the map grid is B02's 10 m grid")
     try:
-        with gdal_env([first.hrefs["B02"]], **GDAL_COG_ENV), rasterio.open(gdal_path(first.hrefs["B02"])) as ds:
+        with open_raster(first.hrefs["B02"], **GDAL_COG_ENV) as ds:
             origin = ds.transform
     except RasterioError as exc:
         raise InputError(f"cannot read B02 of scene {first.scene_id} ({first.hrefs['B02']}): {exc}") from None
@@ -312,7 +312,7 @@ def crop_mask_block(path: str, grid: MapGrid, block: Block) -> np.ndarray:
     crop_codes = np.array([c.code for c in cdl_classes().values() if c.is_crop])
     codes = np.zeros((block.height, block.width), np.uint8)
     try:
-        with gdal_env([path]), rasterio.open(gdal_path(path)) as src:
+        with open_raster(path) as src:
             reproject(
                 rasterio.band(src, 1),
                 codes,
