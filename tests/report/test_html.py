@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from inseason.errors import InputError
-from inseason.report import render_report, write_report
+from inseason.evaluate import write_evaluation
+from inseason.report import ReportRequest, ReportResult, render_report, run_report, write_report
 from inseason.report.html import _least_accurate, first_class_reaching
 from inseason.report.tables import AUDIT_EXPLANATIONS, audit_table, format_number, value_html
 
@@ -210,3 +211,62 @@ def test_counts_read_in_the_right_number(evaluation: dict[str, Any]) -> None:
     text = render_report(ev)
     assert f"<p class='note'>The only {ev['spatial']['by']}.</p>" in text
     assert "The 1 least accurate" not in text
+
+
+# ---------------------------------------------------------------------------------- request and result
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--truth", "cdl.tif"], {"truth": "cdl.tif"}),
+        (["--bundle", "run"], {"bundle": "run"}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    evaluation: dict[str, Any], tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    source, out = write_evaluation(evaluation, tmp_path / "evaluation.json"), tmp_path / "report.html"
+    with pytest.raises(InputError) as info:
+        write_report(evaluation, out=out, **options)
+    result = CliRunner().invoke(app, ["--quiet", "report", str(source), "--out", str(out), *flags])
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        ReportRequest.of(evaluation=evaluation, out=str(out), **options)
+    assert not out.exists()
+
+
+def test_a_report_request_round_trips(evaluation: dict[str, Any]) -> None:
+    request = ReportRequest.of(
+        evaluation=evaluation,
+        out="reports/report.html",
+        title="Delta 2022",
+        comparisons=[evaluation],
+        maps="s3://bucket/maps",
+        truth="CDL_2022.tif",
+        bundle="runs/model",
+    )
+    assert request.out == Path("reports/report.html") and request.comparisons == (evaluation,)
+    assert ReportRequest.of(**request.model_dump()) == request
+    with pytest.raises(InputError, match="evaluation has no as-of dates"):
+        ReportRequest.of(**{**request.model_dump(), "comparisons": [{**evaluation, "by_as_of_date": []}]})
+
+
+def test_the_report_result_holds_what_was_written(
+    evaluation: dict[str, Any], maps_folder: Path, tmp_path: Path
+) -> None:
+    plain = run_report(ReportRequest.of(evaluation=evaluation, out=tmp_path / "plain.html"))
+    assert plain == ReportResult(path=tmp_path / "plain.html", title=evaluation.get("title") or "inseason evaluation")
+    request = ReportRequest.of(evaluation=evaluation, out=tmp_path / "maps.html", title="Maps", maps=str(maps_folder))
+    result = run_report(request)
+    assert result == ReportResult(path=tmp_path / "maps.html", title="Maps")
+    text = result.path.read_text(encoding="utf-8")
+    assert "<title>Maps</title>" in text and "<h1>Maps</h1>" in text
+    assert f"<title>{plain.title}</title>" in plain.path.read_text(encoding="utf-8")
+    assert write_report(evaluation, out=tmp_path / "again.html", title="Maps", maps=str(maps_folder)).read_bytes() == (
+        text.encode("utf-8")
+    )
