@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from inseason.errors import InputError
-from inseason.series.long_table import import_series
+from inseason.labels import resolve_label_map
+from inseason.series.long_table import ImportRequest, ImportResult, import_series, run_import
 from inseason.tables import series_bands
 
 D = dt.date
@@ -159,3 +162,74 @@ def test_missing_columns_and_files_are_clear_errors(tmp_path: Path) -> None:
         import_series(tmp_path / "nope.csv", out=tmp_path / "s.parquet", quiet=True)
     with pytest.raises(InputError, match=r"must be .csv, .tsv or .parquet"):
         import_series(_write(tmp_path, "t.xlsx", "x"), out=tmp_path / "s.parquet", quiet=True)
+
+
+# ---------------------------------------------------------------------------------- request and result
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--label-map", "no-such-map"], {"label_map": "no-such-map"}),
+        (["--bands", "B04,B99"], {"bands": ["B04", "B99"]}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    path, out = _write(tmp_path, "t.csv", CLEAN), tmp_path / "s.parquet"
+    with pytest.raises(InputError) as info:
+        import_series(path, out=out, quiet=True, **options)
+    result = CliRunner().invoke(app, ["--quiet", "import", str(path), "--out", str(out), *flags])
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        run_import(ImportRequest.of(path=path, out=out, quiet=True, **options))
+    assert not out.exists()
+    with pytest.raises(InputError, match=r"^invalid ImportRequest option bands\b"):
+        ImportRequest.of(path=path, out=out, bands=5)
+
+
+def test_an_import_request_round_trips(tmp_path: Path) -> None:
+    for label_map in ("arset", resolve_label_map("cdl-major:3"), None):
+        request = ImportRequest.of(
+            path=str(tmp_path / "t.csv"),
+            out=str(tmp_path / "s.parquet"),
+            bands=["B08", "B04"],
+            season_start="10-01",
+            label_map=label_map,
+            quiet=True,
+        )
+        assert request.path == tmp_path / "t.csv" and request.bands == ("B08", "B04")
+        assert ImportRequest.of(**request.model_dump()) == request
+
+
+def test_the_import_result_holds_what_was_written(tmp_path: Path) -> None:
+    path, out = _write(tmp_path, "t.csv", MESSY), tmp_path / "s.parquet"
+    result = run_import(ImportRequest.of(path=path, out=out, quiet=True))
+    assert isinstance(result, ImportResult)
+    table = pq.read_table(out)
+    assert (result.source, result.out, result.rows) == (str(path), str(out), len(MESSY.splitlines()) - 1)
+    assert list(result.bands) == series_bands(table.schema)[0] == ["B08", "B04"]
+    assert result.ignored_columns == ("comment",)
+    assert result.series == table.num_rows == 2 and result.samples == 2
+    assert result.observations == sum(len(d) for d in table.column("dates").to_pylist()) == 5
+    assert result.dropped == {"missing value": 1, "duplicate date": 1} and result.label_map is None
+    assert "label_map" not in result.as_dict()
+    mapped = run_import(ImportRequest.of(path=path, out=tmp_path / "m.parquet", label_map="cdl", quiet=True))
+    assert mapped.label_map is not None and mapped.label_map["counts"] == {"Corn": 1, "Rice": 1}
+    assert list(mapped.as_dict()) == [
+        "source",
+        "out",
+        "rows",
+        "bands",
+        "ignored_columns",
+        "dropped",
+        "label_map",
+        "observations",
+        "series",
+        "samples",
+    ]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -14,8 +17,9 @@ import pytest
 import shapely
 
 from inseason.errors import InputError
+from inseason.labels import resolve_label_map
 from inseason.observations import part_path, read_observations, write_part
-from inseason.series.build import make_series
+from inseason.series.build import SeriesRequest, SeriesResult, make_series, run_series
 from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, series_bands, with_metadata, write_table
 
 
@@ -221,3 +225,91 @@ def test_observations_of_unknown_points_are_refused(tmp_path: Path) -> None:
 def test_a_folder_that_is_no_observations_dataset_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not an observations dataset"):
         make_series(tmp_path, points=tmp_path / "p.parquet", out=tmp_path / "s.parquet", quiet=True)
+
+
+# ---------------------------------------------------------------------------------- request and result
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--partitions", "0"], {"partitions": 0}),
+        (["--engine", "dask"], {"engine": "dask"}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    tiny_observations: Any, tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    obs, points, out = tiny_observations.observations, tiny_observations.points, tmp_path / "series.parquet"
+    with pytest.raises(InputError) as info:
+        make_series(obs, points=points, out=out, quiet=True, **options)
+    result = CliRunner().invoke(
+        app, ["--quiet", "series", str(obs), "--points", str(points), "--out", str(out), *flags]
+    )
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        SeriesRequest.of(observations=str(obs), points=str(points), out=str(out), **options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_series_request_round_trips() -> None:
+    for label_map in ("cdl-major:4", resolve_label_map("arset"), None):
+        request = SeriesRequest.of(
+            observations="s3://bucket/obs",
+            points="points.parquet",
+            label_map=label_map,
+            out="s3://bucket/series.parquet",
+            season_start="10-01",
+            memory_limit="512MB",
+            threads=2,
+            batch_rows=1024,
+            engine="spark",
+            spark_master="local[2]",
+            workers=3,
+            partitions=5,
+            quiet=True,
+        )
+        assert request.label_map == label_map and request.engine == "spark"
+        assert SeriesRequest.of(**request.model_dump()) == request
+    with pytest.raises(InputError, match=r"^batch_rows=0 must be at least 1$"):
+        SeriesRequest.of(observations="obs", points="points.parquet", out="s.parquet", batch_rows=0)
+
+
+def test_the_series_result_holds_what_was_written(tiny_observations: Any, tmp_path: Path) -> None:
+    out = tmp_path / "series.parquet"
+    request = SeriesRequest.of(
+        observations=str(tiny_observations.observations),
+        points=str(tiny_observations.points),
+        label_map="cdl-major:4",
+        out=str(out),
+        quiet=True,
+    )
+    result = run_series(request)
+    assert isinstance(result, SeriesResult) and result.out == str(out)
+    table = pq.read_table(out)
+    assert list(result.bands) == series_bands(table.schema)[0]
+    assert result.series == table.num_rows
+    assert result.observations == sum(len(d) for d in table.column("dates").to_pylist())
+    assert result.observations_read == read_observations(tiny_observations.observations).num_rows
+    assert result.classes == dict(sorted(Counter(table.column("label").to_pylist()).items()))
+    assert result.label_map == json.loads(table.schema.metadata[b"inseason:label_map"])
+    points = pq.read_metadata(tiny_observations.points).num_rows
+    assert result.series + result.points_without_observations + sum(result.label_map["report"]["dropped"].values()) == (
+        points
+    )
+    assert list(result.as_dict()) == [
+        "out",
+        "bands",
+        "series",
+        "observations",
+        "duplicates_dropped",
+        "observations_read",
+        "dropped",
+        "points_without_observations",
+        "classes",
+        "label_map",
+    ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
@@ -17,7 +20,16 @@ from inseason.errors import InputError
 from inseason.series.audit import audit_split
 from inseason.series.long_table import import_series
 from inseason.series.normalize import band_values
-from inseason.series.split import RANDOM_WARNING, buffer_keep, group_assignment, random_assignment, split_series
+from inseason.series.split import (
+    RANDOM_WARNING,
+    SplitRequest,
+    SplitResult,
+    buffer_keep,
+    group_assignment,
+    random_assignment,
+    run_split,
+    split_series,
+)
 
 SHARES = np.array([0.7, 0.15, 0.15])
 
@@ -168,3 +180,69 @@ def test_buffer_keeps_no_pair_of_splits_closer_than_the_buffer(
         for b in range(a + 1, 3):
             if (ks == a).any() and (ks == b).any():
                 assert cdist(kx[ks == a], kx[ks == b]).min() >= buffer
+
+
+# ---------------------------------------------------------------------------------- request and result
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--by", "fields"], {"by": "fields"}),
+        (["--fractions", "0.7,0.7,0.1"], {"fractions": (0.7, 0.7, 0.1)}),
+        (["--by", "random", "--folds", "3"], {"by": "random", "folds": 3}),
+        (["--block-size", "-5"], {"block_size": -5.0}),
+        (["--buffer", "-1"], {"buffer": -1.0}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    tiny_series: Path, tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    out = tmp_path / "split.parquet"
+    with pytest.raises(InputError) as info:
+        split_series(tiny_series, out=out, quiet=True, **options)
+    result = CliRunner().invoke(app, ["--quiet", "split", str(tiny_series), "--out", str(out), *flags])
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        SplitRequest.of(series=tiny_series, out=out, **options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_split_request_round_trips(tmp_path: Path) -> None:
+    request = SplitRequest.of(
+        series=str(tmp_path / "series.parquet"),
+        by="year",
+        out=str(tmp_path / "split.parquet"),
+        seed=7,
+        fractions=[0.6, 0.2, 0.2],
+        block_size=500,
+        buffer=60,
+        stratify=False,
+        years={"train": [2020, 2021], "test": [2022]},
+        allow_leakage=True,
+        quiet=True,
+    )
+    assert request.series == tmp_path / "series.parquet" and request.years == {"train": (2020, 2021), "test": (2022,)}
+    assert isinstance(request.block_size, int) and request.fractions == (0.6, 0.2, 0.2)  # as given, as recorded
+    assert SplitRequest.of(**request.model_dump()) == request
+    folds = SplitRequest.of(series="s.parquet", by="field", out="f.parquet", folds=3)
+    assert SplitRequest.of(**folds.model_dump()) == folds
+
+
+def test_the_split_result_holds_what_was_written(tiny_series: Path, tmp_path: Path) -> None:
+    out = tmp_path / "split.parquet"
+    request = SplitRequest.of(series=tiny_series, by="block", out=out, block_size=600.0, buffer=400.0, quiet=True)
+    result = run_split(request)
+    assert isinstance(result, SplitResult) and result.out == out
+    assert (result.audit_json, result.audit_md) == (tmp_path / "split.audit.json", tmp_path / "split.audit.md")
+    assert json.loads(result.audit_json.read_text()) == json.loads(json.dumps(result.audit, default=str))
+    assert result.audit_md.read_text().startswith("#")
+    table = pq.read_table(out)
+    assert result.samples == dict(Counter(table.column("split").to_pylist())) == result.audit["samples"]
+    assert result.dropped_by_buffer == 124 - table.num_rows > 0
+    assert result.warnings == () and result.audit["warnings"] == []
+    assert json.loads(table.schema.metadata[b"inseason:audit"]) == json.loads(result.audit_json.read_text())

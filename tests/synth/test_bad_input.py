@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from inseason.config import synth_config
 from inseason.errors import InputError, OutputError
-from inseason.synth import synth
+from inseason.synth import SynthRequest, synth
 from inseason.synth import world as world_module
 
 
@@ -52,3 +55,40 @@ def test_a_failure_midway_leaves_no_half_world(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(OutputError, match="disk full"):
         synth(tmp_path / "w", quiet=True, years=(2022,), workers=1)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["--size", "huge"], {"size": "huge"}),
+        (["--tile-m", "2410"], {"tile_m": 2410}),
+        (["--years", "2010"], {"years": (2010,)}),
+        (["--cloudiness", "1.5"], {"cloudiness": 1.5}),
+    ],
+)
+def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
+    tmp_path: Path, flags: list[str], options: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    with pytest.raises(InputError) as info:
+        synth(tmp_path / "w", quiet=True, **options)
+    result = CliRunner().invoke(app, ["--quiet", "synth", "--out", str(tmp_path / "w"), *flags])
+    assert isinstance(result.exception, InputError) and str(result.exception) == str(info.value)
+    size = options.pop("size", "tiny")
+    with pytest.raises(InputError, match=re.escape(str(info.value))):
+        SynthRequest.of(out=tmp_path / "w", config=synth_config(size, **options))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_synth_request_round_trips(tmp_path: Path) -> None:
+    config = synth_config("small", seed=4, years=(2021, 2022), cloudiness=0.2)
+    request = SynthRequest.of(out=str(tmp_path / "w"), config=config, overwrite=True, workers=2, quiet=True)
+    assert request.out == tmp_path / "w" and request.config is config
+    dumped = request.model_dump()
+    assert dumped["config"]["years"] == (2021, 2022)
+    assert SynthRequest.of(**dumped) == request
+    with pytest.raises(InputError, match=r"^invalid SynthRequest option config\.tiles_x: "):
+        SynthRequest.of(out=tmp_path / "w", config={**dumped["config"], "tiles_x": 9})

@@ -15,8 +15,9 @@ import rasterio
 from pystac.validation import validate_dict
 from rio_cogeo.cogeo import cog_validate
 
+from inseason.config import synth_config
 from inseason.labels import cdl_class, cdl_colormap
-from inseason.synth import load_world, synth
+from inseason.synth import SynthRequest, WorldSummary, load_world, run_synth, synth
 from inseason.synth.acquisitions import OFFSET_DATE
 from inseason.synth.grid import BAND_RES
 from inseason.synth.render import scl_cloud_fraction
@@ -274,3 +275,15 @@ def test_other_seed_gives_another_world(tmp_path: Path) -> None:
     a = synth(tmp_path / "a", size="tiny", seed=2, years=(2022,), quiet=True).path
     b = synth(tmp_path / "b", size="tiny", seed=3, years=(2022,), quiet=True).path
     assert (a / "labels" / "CDL_2022.tif").read_bytes() != (b / "labels" / "CDL_2022.tif").read_bytes()
+
+
+def test_the_world_summary_holds_what_was_written(tmp_path: Path) -> None:
+    request = SynthRequest.of(
+        out=tmp_path / "w", config=synth_config("tiny", seed=5, years=(2022,)), workers=1, quiet=True
+    )
+    summary = run_synth(request)
+    assert isinstance(summary, WorldSummary) and summary.path == tmp_path / "w"
+    assert summary.info == json.loads((summary.path / "world.json").read_text())
+    assert summary.years == (2022,) and summary.info["seed"] == 5
+    assert summary.scenes == len(list((summary.path / "scenes").glob("*/*/*"))) > 0
+    assert summary.bytes == summary.info["bytes"] > 0
