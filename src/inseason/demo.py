@@ -205,6 +205,7 @@ def run_demo(
     from inseason.extract.scenes import find_scenes
     from inseason.extract.stage import extract
     from inseason.predict import predict_map
+    from inseason.predict.maps import SUMMARY_FILE, read_summary
     from inseason.report import write_report
     from inseason.series.build import make_series
     from inseason.series.split import split_series
@@ -291,7 +292,7 @@ def run_demo(
     season = max(years)
     maps_dir = root / "maps"
     _step(
-        maps_dir / "summary.json",
+        maps_dir / SUMMARY_FILE,
         lambda: predict_map(
             root / "runs" / best,
             aoi=map_area(info, aoi),
@@ -303,7 +304,7 @@ def run_demo(
         say=say,
         what=f"maps as of {', '.join(map_dates)} {season} ({best})",
     )
-    maps = {date: str(path) for date, path in json.loads((maps_dir / "summary.json").read_text())["maps"].items()}
+    maps = read_summary(maps_dir).maps
     others = [evaluations[n] for n in evaluations if n != best]
     report = write_report(
         evaluations[best],

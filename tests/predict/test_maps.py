@@ -30,7 +30,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from inseason.errors import InputError, OutputError
-from inseason.predict.maps import MapRun, PredictRequest, _double_crop_codes, predict_map, run_predict
+from inseason.predict.maps import MapRun, PredictRequest, _double_crop_codes, predict_map, read_summary, run_predict
 from inseason.predict.read import Block, MapGrid
 from inseason.predict.truth import world_truth
 from inseason.train import load_bundle, predict_series
@@ -576,6 +576,7 @@ def test_the_map_run_holds_what_was_written(reference, tiny_bundle: Path, tiny_w
         (again.blocks, again.resumed_blocks) == (run.blocks, run.blocks) == (len(list(out.glob("blocks/*/*.npz"))), 4)
     )
     assert json.loads((out / "summary.json").read_text()) == asdict(again)
+    assert read_summary(out) == again  # the record reads back as the run it is
     assert sorted(again.maps) == sorted(again.items) == sorted(again.double_crops) == AS_OF
     for date in AS_OF:
         assert again.maps[date] == str(out / f"map_{date}.tif") and again.items[date] == str(out / f"map_{date}.json")

@@ -101,6 +101,7 @@ __all__ = [
     "class_counts",
     "map_file",
     "predict_map",
+    "read_summary",
     "run_predict",
     "write_summary",
 ]
@@ -895,6 +896,18 @@ def write_summary(out: str | os.PathLike[str], summary: dict[str, Any]) -> str:
     uri = join_uri(out, SUMMARY_FILE)
     write_bytes(uri, json.dumps(summary, indent=1).encode())
     return uri
+
+
+def read_summary(out: str | os.PathLike[str]) -> MapRun:
+    """The `MapRun` a finished run recorded in ``out`` (its `SUMMARY_FILE`, as `write_summary` wrote it).
+
+    Args:
+        out: the run's output folder or ``s3://`` prefix.
+
+    Returns:
+        The run's record.
+    """
+    return MapRun(**json.loads(read_bytes(join_uri(out, SUMMARY_FILE))))
 
 
 def _model_href(bundle: Bundle, out: str) -> str:
