@@ -39,7 +39,7 @@ from inseason.data import (
     synthetic_series,
 )
 from inseason.errors import InputError
-from inseason.models import create_model, list_models, model_info
+from inseason.models import create_model, list_models, model_info, parameter_count
 from inseason.progress import progress_bar
 from inseason.train import TRAIN_PRESETS, train, train_config
 from inseason.train.classical import tree_inputs
@@ -216,7 +216,7 @@ def _network_rates(
         "kind": "network",
         "adapter": adapter.kind,
         "n_steps": adapter.n_steps,
-        "parameters": sum(p.numel() for p in network.parameters()),
+        "parameters": parameter_count(network),
         "train_samples_per_s": round(train_rate, 1),
         "infer_samples_per_s": round(infer_rate, 1),
         "train_flops_per_sample": int(train_flops),
@@ -249,7 +249,7 @@ def _tree_rates(
         "kind": "trees",
         "adapter": adapter.kind,
         "n_steps": adapter.n_steps,
-        "parameters": int(model.state_dict()["feature"].size),
+        "parameters": parameter_count(model),
         "train_samples_per_s": round(train_rate, 1),
         "infer_samples_per_s": round(infer_rate, 1),
         "train_flops_per_sample": None,
