@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
 
 from inseason.errors import InputError
 
@@ -26,3 +29,14 @@ def check_engine(engine: str) -> None:
         raise InputError(f"engine {engine!r} is unknown: use {' or '.join(ENGINES)}")
     if engine == "spark":
         importlib.import_module("inseason.engines.spark")  # raises the one-line InputError without PySpark
+
+
+def _known_engine(value: Any) -> Any:
+    """Refuse an unknown engine with `check_engine`'s message (before pydantic's own for the literal)."""
+    if value not in ENGINES:
+        check_engine(value)
+    return value
+
+
+#: The ``engine`` field of a stage's request: one of `ENGINES`, an unknown one refused with `check_engine`'s message.
+EngineName = Annotated[Literal["local", "spark"], BeforeValidator(_known_engine)]

@@ -20,12 +20,12 @@ from typing import Any, Literal, Self, overload
 import numpy as np
 import pyarrow as pa
 import rasterio
-from pydantic import field_validator, model_validator
+from pydantic import model_validator
 from pyproj import Transformer
 from rasterio.errors import RasterioError
 
 from inseason.config import StageRequest
-from inseason.engines import ENGINES, check_engine
+from inseason.engines import EngineName, check_engine
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, sample_scene
@@ -245,18 +245,10 @@ class ExtractRequest(StageRequest):
     scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
     season_start: str = DEFAULT_START
     workers: int | None = None
-    engine: Literal["local", "spark"] = "local"
+    engine: EngineName = "local"
     spark_master: str | None = None
     dry_run: bool = False
     quiet: bool = False
-
-    @field_validator("engine", mode="before")
-    @classmethod
-    def _known_engine(cls, value: Any) -> Any:
-        """Refuse an unknown engine with the engines' own message."""
-        if value not in ENGINES:
-            check_engine(value)
-        return value
 
     @model_validator(mode="after")
     def _check(self) -> Self:

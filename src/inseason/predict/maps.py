@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self, TypedDict
+from typing import Any, Self, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +52,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from inseason.config import StageRequest
-from inseason.engines import ENGINES, check_engine
+from inseason.engines import EngineName, check_engine
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.extract.sample import DEFAULT_SCL_MASK
@@ -169,7 +169,7 @@ class PredictRequest(StageRequest):
     crop_mask: str | None = None
     scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
     batch_size: int = 4096
-    engine: Literal["local", "spark"] = "local"
+    engine: EngineName = "local"
     spark_master: str | None = None
     quiet: bool = False
     allow_outside: bool = False
@@ -179,14 +179,6 @@ class PredictRequest(StageRequest):
     def _dates(cls, value: Any) -> Any:
         """Read one as-of date or several (dates or ISO texts) with the stage's own messages."""
         return tuple(_as_of_dates(value))
-
-    @field_validator("engine", mode="before")
-    @classmethod
-    def _known_engine(cls, value: Any) -> Any:
-        """Refuse an unknown engine with the engines' own message."""
-        if value not in ENGINES:
-            check_engine(value)
-        return value
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -18,16 +18,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import field_validator, model_validator
+from pydantic import model_validator
 
 from inseason.config import StageRequest
-from inseason.engines import ENGINES, check_engine
+from inseason.engines import EngineName, check_engine
 from inseason.engines.local import run_local
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
@@ -209,19 +209,11 @@ class SeriesRequest(StageRequest):
     memory_limit: str = "1GB"
     threads: int | None = None
     batch_rows: int = 65_536
-    engine: Literal["local", "spark"] = "local"
+    engine: EngineName = "local"
     spark_master: str | None = None
     workers: int | None = None
     partitions: int = 8
     quiet: bool = False
-
-    @field_validator("engine", mode="before")
-    @classmethod
-    def _known_engine(cls, value: Any) -> Any:
-        """Refuse an unknown engine with the engines' own message."""
-        if value not in ENGINES:
-            check_engine(value)
-        return value
 
     @model_validator(mode="after")
     def _check(self) -> Self:
