@@ -12,11 +12,12 @@ confusion matrix the weighted sum, so thousands of replicates cost a matrix prod
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+from pydantic import BeforeValidator
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -48,6 +49,10 @@ def check_spatial_by(by: object) -> SpatialBy:
     if by == "block":
         return "block"
     raise InputError(f"spatial grouping {by!r}: choose 'field' or 'block'")
+
+
+#: A request's spatial grouping field: `SpatialBy`, anything else refused with `check_spatial_by`'s message.
+SpatialByField = Annotated[SpatialBy, BeforeValidator(check_spatial_by)]
 
 
 def check_n_boot(n_boot: int) -> None:

@@ -71,11 +71,10 @@ from pydantic import model_validator
 from inseason.config import StageRequest
 from inseason.errors import InputError
 from inseason.evaluate.bootstrap import (
-    SpatialBy,
+    SpatialByField,
     bootstrap_intervals,
     check_level,
     check_n_boot,
-    check_spatial_by,
     resampling_clusters,
 )
 from inseason.evaluate.curves import check_target_f1, course_windows, in_season_curve, predict_at, targets_at
@@ -375,7 +374,7 @@ class EvaluatePredictorRequest(StageRequest):
     as_of: tuple[str, ...] | None = None
     season_start: str = DEFAULT_START
     target_f1: float = 0.8
-    spatial_by: SpatialBy = "field"
+    spatial_by: SpatialByField = "field"
     block_size: float = 2000.0
     n_boot: int = 1000
     level: float = 0.95
@@ -391,14 +390,6 @@ class EvaluatePredictorRequest(StageRequest):
     title: str = "inseason evaluation"
     seed: int = 0
     quiet: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _spatial_by(cls, values: Any) -> Any:
-        """Refuse an unknown spatial grouping with the stage's own message, not pydantic's."""
-        if isinstance(values, dict) and "spatial_by" in values:
-            check_spatial_by(values["spatial_by"])
-        return values
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +19,7 @@ from inseason.config import StageRequest
 from inseason.data import SEASON_END, build_batch, decode_series
 from inseason.data.store import leakage_audit
 from inseason.errors import InputError
-from inseason.evaluate.bootstrap import SpatialBy, check_n_boot, check_spatial_by
+from inseason.evaluate.bootstrap import SpatialByField, check_n_boot
 from inseason.evaluate.curves import check_target_f1
 from inseason.evaluate.evaluation import (
     EvaluatePredictorRequest,
@@ -62,21 +62,13 @@ class EvaluateRequest(StageRequest):
     split: str = "test"
     as_of: tuple[str, ...] | None = None
     target_f1: float = 0.8
-    by: SpatialBy = "field"
+    by: SpatialByField = "field"
     block_size: float = 2000.0
     course_protocol: bool = False
     n_boot: int = 1000
     seed: int = 0
     out: Path | None = None
     quiet: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _by(cls, values: Any) -> Any:
-        """Refuse an unknown ``by`` with the stage's own message, not pydantic's."""
-        if isinstance(values, dict) and "by" in values:
-            check_spatial_by(values["by"])
-        return values
 
     @model_validator(mode="after")
     def _check(self) -> Self:
