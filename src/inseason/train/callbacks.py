@@ -42,6 +42,27 @@ class LoaderPosition(L.Callback):
             loader.consumed += 1
 
 
+def _write_metrics(
+    writer: SummaryWriter,
+    stage: str,
+    epoch: int,
+    tags: Sequence[str],
+    values: dict[str, torch.Tensor],
+    loss: torch.Tensor,
+) -> None:
+    """Write one stage's epoch scalars from the module's metric collection (``oa``, ``macro_f1``, ``f1``) and loss."""
+    write_epoch_metrics(
+        writer,
+        stage,
+        step=epoch,
+        tags=tags,
+        oa=float(values["oa"]),
+        macro_f1=float(values["macro_f1"]),
+        f1=values["f1"].cpu().numpy(),
+        loss=float(loss),
+    )
+
+
 class TensorBoardExtras(L.Callback):
     """All of a network run's TensorBoard records, at one step per epoch: the epoch number.
 
@@ -139,16 +160,7 @@ class TensorBoardExtras(L.Callback):
         if writer is None:
             return
         epoch = trainer.current_epoch
-        write_epoch_metrics(
-            writer,
-            "train",
-            step=epoch,
-            tags=self.tags,
-            oa=float(values["oa"]),
-            macro_f1=float(values["macro_f1"]),
-            f1=values["f1"].cpu().numpy(),
-            loss=float(loss),
-        )
+        _write_metrics(writer, "train", epoch, self.tags, values, loss)
         if self._lr is not None:
             writer.add_scalar("train/lr", self._lr, epoch)
         total = self._wait + self._busy
@@ -170,16 +182,7 @@ class TensorBoardExtras(L.Callback):
         writer = self._writer(trainer)
         if writer is None:
             return
-        write_epoch_metrics(
-            writer,
-            "val",
-            step=epoch,
-            tags=self.tags,
-            oa=float(values["oa"]),
-            macro_f1=float(values["macro_f1"]),
-            f1=values["f1"].cpu().numpy(),
-            loss=float(loss),
-        )
+        _write_metrics(writer, "val", epoch, self.tags, values, loss)
         write_confusion(writer, confusion, self.class_names, step=epoch)
         writer.flush()
 
