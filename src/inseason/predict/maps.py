@@ -89,6 +89,7 @@ from inseason.storage import (
 )
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 from inseason.train import Bundle, Predictor, load_bundle
+from inseason.train.bundle import MANIFEST, WEIGHTS
 
 __all__ = [
     "SUMMARY_FILE",
@@ -230,7 +231,7 @@ def bundle_fingerprint(bundle: Bundle) -> str:
         The first 16 hex digits of the SHA-256 of both files.
     """
     digest = hashlib.sha256()
-    for name in ("model.json", "weights.safetensors"):
+    for name in (MANIFEST, WEIGHTS):
         digest.update((bundle.path / name).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -916,7 +917,7 @@ def _model_href(bundle: Bundle, out: str) -> str:
     Returns:
         The href.
     """
-    model = (bundle.path / "model.json").resolve()
+    model = (bundle.path / MANIFEST).resolve()
     if is_s3(out):
         return model.as_uri()
     try:

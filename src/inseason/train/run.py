@@ -44,7 +44,7 @@ from inseason.labels import LabelClass, cdl_classes
 from inseason.metrics import confusion_matrix, validation_metrics
 from inseason.models import Model, create_model, model_info, model_spec
 from inseason.storage import atomic_path
-from inseason.train.bundle import load_bundle, write_bundle
+from inseason.train.bundle import MANIFEST, load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
 from inseason.train.classical import fit_trees
 from inseason.train.config import TrainConfig, dotted_options, train_config
@@ -146,7 +146,7 @@ class TrainResult:
     @property
     def model_json(self) -> Path:
         """The bundle's manifest, model.json (beside weights.safetensors)."""
-        return self.run_dir / "model.json"
+        return self.run_dir / MANIFEST
 
     @property
     def summary_json(self) -> Path:
@@ -238,7 +238,7 @@ def _check_splits(store: SeriesStore, config: TrainConfig) -> tuple[np.ndarray, 
 
 def _prepare_out(out: Path, config: TrainConfig, *, resume: bool) -> bool:
     """Create or reuse the run folder; returns whether a checkpoint will be resumed."""
-    if (out / "model.json").exists():
+    if (out / MANIFEST).exists():
         raise OutputError(f"{out} already holds a finished run: choose another --out")
     last = out / "checkpoints" / "last.ckpt"
     if out.exists() and any(out.iterdir()) and not resume:
