@@ -18,11 +18,26 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from inseason.errors import InputError
 from inseason.storage import gdal_env, gdal_path
 from inseason.tables import OBSERVATIONS, S2_BANDS
 
 #: SCL classes the ARSET course drops: no data, saturated, unclassified, cloud medium/high, snow.
 DEFAULT_SCL_MASK: tuple[int, ...] = (0, 1, 7, 8, 9, 11)
+
+
+def check_scl_mask(scl_mask: Sequence[int]) -> None:
+    """Refuse an SCL mask with a class outside 0-255 (the SCL band's byte values).
+
+    Args:
+        scl_mask: the SCL classes to drop.
+
+    Raises:
+        InputError: a class is below 0 or above 255.
+    """
+    if any(not 0 <= c <= 255 for c in scl_mask):
+        raise InputError(f"scl_mask {list(scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)")
+
 
 #: GDAL settings for reading COGs: no directory listing, merged range requests, a block cache.
 GDAL_COG_ENV: dict[str, object] = {

@@ -30,6 +30,7 @@ from shapely.geometry.base import BaseGeometry
 from inseason.config import StageRequest
 from inseason.errors import InputError
 from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
+from inseason.extract.sample import check_scl_mask
 from inseason.progress import progress_bar
 from inseason.sources.aoi import read_aoi
 from inseason.sources.stac import (
@@ -130,10 +131,7 @@ class ScenesRequest(StageRequest):
             raise InputError(f"workers={self.workers} must be at least 1")
         if self.max_cloud is not None and not 0.0 <= self.max_cloud <= 100.0:
             raise InputError(f"max_cloud={self.max_cloud} must be a percentage between 0 and 100")
-        if any(not 0 <= c <= 255 for c in self.scl_mask):
-            raise InputError(
-                f"scl_mask {list(self.scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)"
-            )
+        check_scl_mask(self.scl_mask)
         return self
 
 

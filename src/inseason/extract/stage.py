@@ -28,7 +28,7 @@ from inseason.config import StageRequest
 from inseason.engines import EngineName, check_engine
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
-from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, sample_scene
+from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, check_scl_mask, sample_scene
 from inseason.observations import SETTINGS, append_manifest, part_uri, read_manifest, remove_leftovers, write_part
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_year
@@ -253,10 +253,7 @@ class ExtractRequest(StageRequest):
     @model_validator(mode="after")
     def _check(self) -> Self:
         """Refuse SCL classes out of range."""
-        if any(not 0 <= c <= 255 for c in self.scl_mask):
-            raise InputError(
-                f"scl_mask {list(self.scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)"
-            )
+        check_scl_mask(self.scl_mask)
         return self
 
 
