@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
@@ -84,23 +84,43 @@ def run_local(
             yield unit, func(unit)
         return
     limit = max_in_flight or 2 * n
-    pending: dict[Future[R], T] = {}
-    todo = iter(units)
     with ProcessPoolExecutor(
         n, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(initializer, initargs)
     ) as pool:
-        try:
-            while True:
-                for unit in todo:
-                    pending[pool.submit(func, unit)] = unit
-                    if len(pending) >= limit:
-                        break
-                if not pending:
-                    return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    unit = pending.pop(future)
-                    yield unit, future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+        yield from bounded_map(pool, func, units, limit=limit)
+
+
+def bounded_map(
+    pool: Executor, func: Callable[[T], R], units: Iterable[T], *, limit: int
+) -> Generator[tuple[T, R], None, None]:
+    """Apply ``func`` to every unit in ``pool``, at most ``limit`` at once, yielding ``(unit, result)`` as each ends.
+
+    Exceptions raised by ``func`` propagate to the caller; units still pending then (or when the caller stops
+    early) are cancelled.
+
+    Args:
+        pool: the process or thread pool.
+        func: the per-unit function.
+        units: the units of work, taken from the iterable only as room frees up.
+        limit: the most units submitted at once, bounding memory.
+
+    Yields:
+        ``(unit, result)`` for every unit, in the order they finish.
+    """
+    pending: dict[Future[R], T] = {}
+    todo = iter(units)
+    try:
+        while True:
+            for unit in todo:
+                pending[pool.submit(func, unit)] = unit
+                if len(pending) >= limit:
+                    break
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                unit = pending.pop(future)
+                yield unit, future.result()
+    finally:
+        for future in pending:
+            future.cancel()

@@ -17,7 +17,8 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypedDict
@@ -28,6 +29,7 @@ from pydantic import ConfigDict, ValidationInfo, field_validator, model_validato
 from shapely.geometry.base import BaseGeometry
 
 from inseason.config import StageRequest
+from inseason.engines.local import bounded_map
 from inseason.errors import InputError
 from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
 from inseason.extract.sample import check_scl_mask
@@ -362,24 +364,10 @@ def _qualities(
 
     with progress_bar(quiet=quiet) as bar, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scl") as pool:
         task = bar.add_task("scenes", total=len(records))
-        pending: dict[Future[float | UnreadableScene], SceneRecord] = {}
-        todo = iter(records)
-        try:
-            while True:
-                for record in todo:
-                    pending[pool.submit(one, record)] = record
-                    if len(pending) >= 2 * workers:
-                        break
-                if not pending:
-                    return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    record = pending.pop(future)
-                    bar.advance(task)
-                    yield record, future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+        with closing(bounded_map(pool, one, records, limit=2 * workers)) as qualities:  # cancels what is left
+            for record, quality in qualities:
+                bar.advance(task)
+                yield record, quality
 
 
 def _date(value: dt.date | str, what: str) -> dt.date:
