@@ -358,6 +358,17 @@ def test_imported_series_go_through_train_evaluate_and_report(tmp_path: Path) ->
     assert "Beans" in (tmp_path / "r.html").read_text()
 
 
+def test_split_prints_the_audit_it_wrote_whatever_the_suffix(tmp_path: Path) -> None:
+    _long_table(tmp_path / "long.csv", samples=30)
+    series, split = tmp_path / "s.parquet", tmp_path / "split.pq"
+    assert runner.invoke(app, ["--quiet", "import", str(tmp_path / "long.csv"), "--out", str(series)]).exit_code == 0
+    result = runner.invoke(app, ["split", str(series), "--by", "random", "--out", str(split)])
+    assert result.exit_code == 0, result.output
+    printed = result.stdout.replace("\n", "")  # a long path may be folded at the console's width
+    assert f"leakage audit: {tmp_path / 'split.pq.audit.md'}" in printed
+    assert (tmp_path / "split.pq.audit.md").is_file()
+
+
 def _long_table(path: Path, *, samples: int, dates: int = 28, seed: int = 0) -> Path:
     """A long-format NDVI table (string ids and labels, no coordinates) of three crops with distinct peaks."""
     import math

@@ -443,5 +443,5 @@ def split(
         out_console.print(
             f"splits in {out}: "
             + ", ".join(f"{k} {v:,}" for k, v in result.samples.items())
-            + f"\nleakage audit: {out.with_name(out.stem + '.audit.md')}"
+            + f"\nleakage audit: {result.audit_md}"
         )
