@@ -168,11 +168,30 @@ def _help_at_output_width() -> Iterator[None]:
 
 
 class _PlainFlags(_HelpBase):
-    """Flags show no ``<bool>`` value in help. Mixed into the typer classes of every command and group."""
+    """Help, usage errors at `output_width` columns and flags without a ``<bool>`` value.
+
+    Mixed into the typer classes of every command and group.
+    """
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         """The command's parameters, flags marked as taking no value."""
         return _plain_flags(super().get_params(ctx))
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the verb or the app with its help and usage errors at `output_width` columns."""
+        with _help_at_output_width():
+            # super() is TyperCommand or TyperGroup at run time; mypy sees only the mixin's stand-in base.
+            return super().main(  # type: ignore[safe-super]
+                args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
 
 
 def _unwrap(text: str | None) -> str | None:
@@ -192,35 +211,9 @@ class _Command(_PlainFlags, typer.core.TyperCommand):
     def __init__(self, name: str | None, *, help: str | None = None, **kwargs: Any) -> None:
         super().__init__(name, help=_unwrap(help), **kwargs)
 
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        """Run the verb with its help and usage errors at `output_width` columns."""
-        with _help_at_output_width():
-            return super().main(args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
-
 
 class _Group(_PlainFlags, typer.core.TyperGroup):
     """The app and its sub-apps: help at `output_width` columns, flags without a value."""
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        """Run the app with its help and usage errors at `output_width` columns."""
-        with _help_at_output_width():
-            return super().main(args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
 
 
 class App(typer.Typer):
