@@ -161,7 +161,7 @@ def test_every_import_of_the_package_is_declared_in_its_group() -> None:
 
 def test_every_import_of_the_tests_is_declared() -> None:
     tests = ROOT / "tests"
-    local = {p.stem for p in tests.rglob("*.py")} | {p.name for p in tests.rglob("*") if p.is_dir()}
+    local = {"tests"} | {p.stem for p in tests.rglob("*.py")} | {p.name for p in tests.rglob("*") if p.is_dir()}
     modules: set[str] = set()
     for path in tests.rglob("*.py"):
         modules |= third_party(imported_modules(path), local)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from toy_units import warn_and_log
 
 from inseason.engines.local import run_local
+from tests.engines.toy_units import warn_and_log
 
 
 def test_worker_warnings_are_one_line_each(capfd: pytest.CaptureFixture[str]) -> None:

@@ -8,19 +8,25 @@ import zipimport
 from pathlib import Path
 
 import pytest
-import toy_units
 from pyspark.sql import SparkSession
 
 from inseason.engines import spark as engine
 from inseason.engines.local import run_local
 from inseason.engines.spark import get_spark, run_spark
 from inseason.errors import InputError
+from tests.engines import toy_units
 
 
 @pytest.fixture(scope="module")
-def toy_spark(spark: SparkSession) -> SparkSession:
-    """The session, with the toy units module shipped to its workers (as a user ships their own code)."""
-    spark.sparkContext.addPyFile(str(Path(toy_units.__file__)))
+def toy_spark(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
+    """The session, with the toy units module shipped to its workers (as a user ships their own code): a zip
+    archive of the module inside its packages, so that workers import it by the same name as the tests."""
+    root = Path(toy_units.__file__).parents[2]
+    archive = tmp_path_factory.mktemp("toy-units") / "toy_units.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("tests/__init__.py", "tests/engines/__init__.py", "tests/engines/toy_units.py"):
+            zf.write(root / name, name)
+    spark.sparkContext.addPyFile(str(archive))
     return spark
 
 

@@ -16,6 +16,7 @@ from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
+from inseason.testing.s3 import LoopbackS3
 
 
 def world_aoi(world: Path) -> BaseGeometry:
@@ -127,3 +128,12 @@ def test_unreadable_scl_raises_with_reason(tiny_world: Path, tmp_path: Path, dam
     assert str(info.value)
     if damage == "missing":
         assert "No such file" in str(info.value)
+
+
+def test_scene_quality_of_an_s3_href_equals_the_local_file(tiny_world: Path, s3: LoopbackS3) -> None:
+    local = next(tiny_world.glob("scenes/*/2022/*/SCL.tif"))
+    uri = s3.upload(local.parent, "quality", prefix=local.parent.name) + "/SCL.tif"
+    aoi = shape(json.loads((tiny_world / "aoi.geojson").read_text())["features"][0]["geometry"])
+    expected = scl_valid_fraction(str(local), aoi)
+    assert expected.aoi_pixels > 0
+    assert scl_valid_fraction(uri, aoi) == expected

@@ -14,7 +14,7 @@ from inseason import storage
 from inseason.errors import InputError
 from inseason.extract.stage import extract
 from inseason.observations import MANIFEST, read_manifest, read_observations
-from inseason.tables import SCENE_MANIFEST, read_table, write_table
+from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table, write_table
 from inseason.testing.s3 import LoopbackS3
 
 
@@ -97,3 +97,23 @@ def _s3_parts(root: str) -> dict[str, bytes]:
 def test_unknown_engine_is_named(engine_inputs: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="engine 'dask' is unknown: use local or spark"):
         extract(*engine_inputs, out=tmp_path / "obs", engine="dask", quiet=True)
+
+
+def test_extract_reads_points_and_scenes_from_s3(
+    tiny_world: Path, tmp_path: Path, s3: LoopbackS3, engine_inputs: tuple[Path, Path]
+) -> None:
+    points, scenes = engine_inputs
+    few = read_table(scenes, SCENE_MANIFEST, what="scene manifest").slice(0, 3)
+    write_table(few, tmp_path / "scenes.parquet")
+    bucket = s3.create_bucket("inputs")
+    write_table(read_table(points, LABEL_POINTS, what="label points"), f"{bucket}/points.parquet")
+    write_table(few, f"{bucket}/scenes.parquet")
+    on_disk = extract(points, tmp_path / "scenes.parquet", out=tmp_path / "disk", workers=1, quiet=True)
+    on_s3 = extract(f"{bucket}/points.parquet", f"{bucket}/scenes.parquet", out=tmp_path / "s3", workers=1, quiet=True)
+    assert on_s3.done == on_disk.done == 3
+    assert on_s3.observations == on_disk.observations > 0
+    settings = json.loads((tmp_path / "s3" / "_extract.json").read_text())
+    assert settings["fingerprint"] == json.loads((tmp_path / "disk" / "_extract.json").read_text())["fingerprint"]
+    assert settings["points"] == f"{bucket}/points.parquet"
+    resumed = extract(f"{bucket}/points.parquet", f"{bucket}/scenes.parquet", out=tmp_path / "s3", quiet=True)
+    assert (resumed.resumed, resumed.done) == (3, 0)

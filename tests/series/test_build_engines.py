@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -14,7 +13,7 @@ from inseason import storage
 from inseason.errors import InputError
 from inseason.extract.stage import extract
 from inseason.series.build import make_series
-from inseason.series.units import parts_uri, sample_units
+from inseason.series.units import parts_uri
 from inseason.tables import LABEL_POINTS, read_table, write_table
 from inseason.testing.s3 import LoopbackS3
 
@@ -34,17 +33,6 @@ def _sorted(table: pa.Table) -> pa.Table:
 def _read(uri: str | Path) -> pa.Table:
     fs, path = storage.filesystem(uri)
     return pq.read_table(path, filesystem=fs)
-
-
-def test_sample_units_are_a_fixed_balanced_hash() -> None:
-    ids = np.arange(10_000, dtype=np.int64)
-    units = sample_units(ids, 8)
-    assert units.min() == 0 and units.max() == 7
-    assert np.bincount(units).min() > 1_100  # about 1 250 each, though the ids are consecutive
-    # Pinned values: the hash must not change between versions, or resumed runs would regroup samples.
-    assert sample_units(np.array([0, 1, 2, 123_456_789, -5]), 8).tolist() == [0, 7, 7, 0, 6]
-    assert sample_units(np.array([42]), 1).tolist() == [0]
-    assert parts_uri("s3://b/x/series.parquet") == "s3://b/x/.series.parquet.parts"
 
 
 def test_spark_and_units_give_the_duckdb_table(

@@ -1,0 +1,1 @@
+"""Tests of inseason.engines (the local and Spark engines)."""

@@ -1,0 +1,1 @@
+"""Tests of inseason.extract (scenes, quality, sample and the extract stage)."""
