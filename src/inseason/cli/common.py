@@ -136,6 +136,23 @@ def int_list(values: list[str] | None, option: str) -> list[int]:
         raise InputError(f"{option} takes integers, e.g. {option} 2021,2022 (got {values})") from None
 
 
+def scl_classes(values: list[str] | None) -> Sequence[int]:
+    """The SCL classes of ``--scl-mask`` (a comma list or repeated), the course's mask when it is not given.
+
+    Args:
+        values: The option's values as typer gives them (None when it was not given).
+
+    Returns:
+        The SCL classes counted as invalid.
+
+    Raises:
+        InputError: An item is not an integer.
+    """
+    from inseason.extract.sample import DEFAULT_SCL_MASK
+
+    return int_list(values, "--scl-mask") or DEFAULT_SCL_MASK
+
+
 def print_json(doc: Any) -> None:
     """Print a verb's result as JSON on stdout (values JSON does not know, such as paths, as strings).
 

@@ -22,6 +22,7 @@ from inseason.cli.common import (
     out_console,
     out_option,
     print_json,
+    scl_classes,
 )
 from inseason.errors import InputError
 from inseason.progress import plural
@@ -175,7 +176,6 @@ def scenes(
     Raises:
         InputError: ``--scl-mask`` is not a list of integers, or the search cannot be made.
     """  # noqa: D301
-    from inseason.extract.sample import DEFAULT_SCL_MASK
     from inseason.extract.scenes import ScenesRequest, run_scenes
 
     request = ScenesRequest.of(
@@ -186,7 +186,7 @@ def scenes(
         out=str(out),
         collection=collection,
         min_valid=min_valid,
-        scl_mask=int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
+        scl_mask=scl_classes(scl_mask),
         max_cloud=max_cloud,
         workers=workers,
         quiet=State.quiet or as_json,
@@ -239,14 +239,13 @@ def extract(
     Raises:
         InputError: ``--scl-mask`` is not a list of integers, or an input or option is invalid.
     """  # noqa: D301
-    from inseason.extract.sample import DEFAULT_SCL_MASK
     from inseason.extract.stage import ExtractRequest, run_extract
 
     request = ExtractRequest.of(
         points=str(points),
         scenes=str(scenes),
         out=out,
-        scl_mask=int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
+        scl_mask=scl_classes(scl_mask),
         season_start=season_start,
         workers=workers,
         dry_run=dry_run,

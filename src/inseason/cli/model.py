@@ -16,11 +16,11 @@ from inseason.cli.common import (
     State,
     Workers,
     csv_list,
-    int_list,
     json_flag,
     out_console,
     out_option,
     print_json,
+    scl_classes,
 )
 from inseason.errors import InputError
 from inseason.progress import plural
@@ -297,7 +297,6 @@ def predict(
     """  # noqa: D205, D301
     import dataclasses
 
-    from inseason.extract.sample import DEFAULT_SCL_MASK
     from inseason.predict import PredictRequest, run_predict
 
     if (scenes is None) == (stac is None):
@@ -312,7 +311,7 @@ def predict(
         block_size=block_size,
         workers=workers,
         crop_mask=crop_mask,
-        scl_mask=int_list(scl_mask, "--scl-mask") or DEFAULT_SCL_MASK,
+        scl_mask=scl_classes(scl_mask),
         engine=engine,
         spark_master=spark_master,
         allow_outside=allow_outside,
