@@ -1,0 +1,44 @@
+"""What the command-line tests share: a CLI runner, the program in a fresh process, a long-format table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI's entry point in a fresh process (stdout and stderr are pipes, not a terminal)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TERMINAL_WIDTH")}
+    return subprocess.run(
+        [sys.executable, "-c", "from inseason.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**environ, **(env or {})},
+    )
+
+
+def long_table(path: Path, *, samples: int, dates: int = 28, seed: int = 0) -> Path:
+    """A long-format NDVI table (string ids and labels, no coordinates) of three crops with distinct peaks."""
+    import math
+    import random
+
+    rng = random.Random(seed)
+    lines = ["sample_id,date,NDVI,label"]
+    for i in range(samples):
+        label = ("Maize", "Beans", "Paddy")[i % 3]
+        peak = {"Maize": 180, "Beans": 220, "Paddy": 200}[label]
+        for k in range(dates):
+            day = 60 + 8 * k + rng.randint(0, 3)
+            ndvi = 0.2 + 0.6 * math.exp(-(((day - peak) / 30) ** 2)) + rng.gauss(0, 0.03)
+            stamp = dt.datetime(2021, 1, 1, 10, 30, tzinfo=dt.UTC) + dt.timedelta(days=day)
+            lines.append(f"s{i},{stamp.isoformat()},{ndvi:.3f},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,16 @@
+"""`inseason synth` on the command line: its JSON summary is the world's world.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli.helpers import run_cli
+
+
+def test_synth_json_summary(tmp_path: Path) -> None:
+    result = run_cli("synth", "--size", "tiny", "--years", "2022", "--out", str(tmp_path / "w"), "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info == json.loads((tmp_path / "w" / "world.json").read_text())
+    assert info["years"] == [2022] and info["scenes"] > 20
