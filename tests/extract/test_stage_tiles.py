@@ -23,7 +23,7 @@ from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table, write_tabl
 from inseason.testing import serve_world
 
 if TYPE_CHECKING:
-    from conftest import Inputs
+    from tests.extract.conftest import Inputs
 
 WEST_TILE, EAST_TILE = "15SYT", "15SZT"
 

@@ -21,7 +21,7 @@ from inseason.extract.stage import extract
 from inseason.observations import MANIFEST, read_manifest, read_observations
 
 if TYPE_CHECKING:
-    from conftest import Inputs
+    from tests.extract.conftest import Inputs
 
 SCRIPT = textwrap.dedent("""
     import sys

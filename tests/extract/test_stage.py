@@ -31,7 +31,7 @@ from inseason.synth.scenes import tile_arrays
 from inseason.tables import LABEL_POINTS, S2_BANDS, SCENE_MANIFEST, read_table, write_table
 
 if TYPE_CHECKING:
-    from conftest import Inputs
+    from tests.extract.conftest import Inputs
 
 Key = tuple[int, str]  # (point_id, scene_id)
 

@@ -1,0 +1,1 @@
+"""Tests of inseason.sources (AOI, CDL, label points, sampling, STAC, vector labels)."""
