@@ -1,1 +1,1 @@
-"""Training tests (a package, so their module names do not clash with tests/bench/test_train.py)."""
+"""Tests of inseason.train."""
