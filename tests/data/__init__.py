@@ -1,0 +1,1 @@
+"""Tests of inseason.data (store, adapters, features, normalisation, batches, windows, loader)."""
