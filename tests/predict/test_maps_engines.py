@@ -1,4 +1,4 @@
-"""`predict_map` on Spark: the same maps as the local engine (on S3: tests/engines/test_s3_pipeline.py)."""
+"""`predict_map` on Spark: the same maps as the local engine (on S3: tests/predict/test_maps_s3.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Tests of inseason.predict (block reads, maps, COGs, double crops)."""
