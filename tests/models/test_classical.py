@@ -1,7 +1,7 @@
 """Random forest and gradient boosting on the networks' inputs: fit, predict, importances, refused weights.
 
 The contract every registered model shares (masked steps as missing values, seeds, the pickle-free bundle
-round trip) is tested in test_every_model.py.
+round trip) is tested in test_registry_contract.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The neural networks one by one: pinned sizes, learning a toy problem, the steps each takes.
 
 The contract every registered model shares (outputs, masks, as-of inputs, size, bundle round trip, seeds,
-bands) is tested in test_every_model.py.
+bands) is tested in test_registry_contract.py.
 """
 
 from __future__ import annotations
