@@ -54,3 +54,22 @@ def test_loud_training_keeps_the_progress_bar_without_lightning_chatter(
     assert seen.progress_bar is not None
     assert logging.getLogger("lightning.pytorch").level == level  # restored after the run
     assert np.isfinite(json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["overall_accuracy"])
+
+
+def test_the_final_records_file_sorts_after_the_training_files(tmp_path):
+    """TensorBoard reads event files in name order: ``.10`` of one second would come before ``.9``."""
+    import time
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from inseason.train.run import _wait_for_a_later_second
+
+    now = int(time.time())
+    (tmp_path / f"events.out.tfevents.{now}.host.1.9").write_bytes(b"")
+    (tmp_path / "events.out.tfevents.notatime.host.1.1").write_bytes(b"")  # ignored, not an error
+    _wait_for_a_later_second(tmp_path)
+    assert int(time.time()) > now
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_scalar("final/val_oa", 0.5, 0)
+    real = sorted(p.name for p in tmp_path.glob("events.out.tfevents.[0-9]*"))
+    assert real[0] == f"events.out.tfevents.{now}.host.1.9" and int(real[-1].split(".")[3]) > now

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -631,8 +632,23 @@ def _log_final(
     }
     if val_loss is not None:
         final["val_loss"] = val_loss
-    with SummaryWriter(str(out / "tensorboard" / "version_0")) as writer:
+    logdir = out / "tensorboard" / "version_0"
+    _wait_for_a_later_second(logdir)
+    with SummaryWriter(str(logdir)) as writer:
         write_hparams(writer, flat_hparams(config.model_dump(mode="json")), final, step=best_epoch)
+
+
+def _wait_for_a_later_second(logdir: Path) -> None:
+    """Wait, at most a second, until a new event file in ``logdir`` sorts after every file already there.
+
+    TensorBoard reads a folder's event files in name order, and a name is ``events.out.tfevents.<second>.
+    <host>.<pid>.<counter>``: two files of one second sort by their counter as text, so ``.10`` comes before
+    ``.9``. Read in that order, the training file's restart mark would drop the final records written after it.
+    """
+    stamps = [p.name.split(".")[3] for p in logdir.glob("events.out.tfevents.*")]
+    newest = max((int(stamp) for stamp in stamps if stamp.isdigit()), default=0)
+    while int(time.time()) <= newest:
+        time.sleep(0.05)
 
 
 def _write_summary(out: Path, summary: TrainResult) -> TrainResult:
