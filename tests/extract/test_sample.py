@@ -15,26 +15,13 @@ import rasterio
 from affine import Affine
 
 from inseason.extract.sample import SceneTask, sample_scene
+from inseason.synth.grid import BAND_RES
 from inseason.tables import OBSERVATIONS, S2_BANDS
 
 EPSG = 32615
 LEFT, TOP = 500_000.0, 4_000_000.0
 EXTENT_M = 480  # 48 px at 10 m, 24 at 20 m, 8 at 60 m; 16 px blocks leave partial blocks at 20 and 60 m
-RES = {
-    "B01": 60,
-    "B02": 10,
-    "B03": 10,
-    "B04": 10,
-    "B05": 20,
-    "B06": 20,
-    "B07": 20,
-    "B08": 10,
-    "B8A": 20,
-    "B09": 60,
-    "B11": 20,
-    "B12": 20,
-    "SCL": 20,
-}
+RES = BAND_RES  # the synthetic world's Sentinel-2 band resolutions (10, 20 and 60 m)
 CLOUD_ROW_COL = (5, 7)  # a 20 m SCL pixel flagged cloud high (9)
 SHADOW_ROW_COL = (6, 7)  # cloud shadow (3): kept by default
 NODATA_B01 = (0, 2)  # a 60 m B01 pixel with nodata
