@@ -56,20 +56,32 @@ def test_loud_training_keeps_the_progress_bar_without_lightning_chatter(
     assert np.isfinite(json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["overall_accuracy"])
 
 
-def test_the_final_records_file_sorts_after_the_training_files(tmp_path):
+def test_the_final_records_wait_for_a_second_no_event_file_holds(tmp_path):
     """TensorBoard reads event files in name order: ``.10`` of one second would come before ``.9``."""
+    from inseason.train.run import _wait_for_a_later_second
+
+    (tmp_path / "events.out.tfevents.0000000100.host.1.9").write_bytes(b"")
+    (tmp_path / "events.out.tfevents.notatime.host.1.1").write_bytes(b"")  # ignored, not an error
+    ticks, slept = iter([100.2, 100.9, 101.0, 101.5]), []
+    _wait_for_a_later_second(tmp_path, clock=lambda: next(ticks), sleep=slept.append)
+    assert len(slept) == 2 and next(ticks) == 101.5  # waited until second 101, then stopped asking
+    slept.clear()
+    _wait_for_a_later_second(tmp_path / "empty", clock=lambda: 5.0, sleep=slept.append)
+    assert slept == []
+
+
+def test_the_final_records_file_sorts_after_the_training_files(tmp_path):
+    """A file written after the wait sorts after one written in the same second with a later counter."""
     import time
 
     from torch.utils.tensorboard import SummaryWriter
 
     from inseason.train.run import _wait_for_a_later_second
 
-    now = int(time.time())
-    (tmp_path / f"events.out.tfevents.{now}.host.1.9").write_bytes(b"")
-    (tmp_path / "events.out.tfevents.notatime.host.1.1").write_bytes(b"")  # ignored, not an error
+    first = f"events.out.tfevents.{int(time.time()):010d}.host.1.9"
+    (tmp_path / first).write_bytes(b"")
     _wait_for_a_later_second(tmp_path)
-    assert int(time.time()) > now
     with SummaryWriter(str(tmp_path)) as writer:
         writer.add_scalar("final/val_oa", 0.5, 0)
-    real = sorted(p.name for p in tmp_path.glob("events.out.tfevents.[0-9]*"))
-    assert real[0] == f"events.out.tfevents.{now}.host.1.9" and int(real[-1].split(".")[3]) > now
+    names = sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))
+    assert len(names) == 2 and names[0] == first

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -638,7 +638,9 @@ def _log_final(
         write_hparams(writer, flat_hparams(config.model_dump(mode="json")), final, step=best_epoch)
 
 
-def _wait_for_a_later_second(logdir: Path) -> None:
+def _wait_for_a_later_second(
+    logdir: Path, *, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep
+) -> None:
     """Wait, at most a second, until a new event file in ``logdir`` sorts after every file already there.
 
     TensorBoard reads a folder's event files in name order, and a name is ``events.out.tfevents.<second>.
@@ -647,8 +649,8 @@ def _wait_for_a_later_second(logdir: Path) -> None:
     """
     stamps = [p.name.split(".")[3] for p in logdir.glob("events.out.tfevents.*")]
     newest = max((int(stamp) for stamp in stamps if stamp.isdigit()), default=0)
-    while int(time.time()) <= newest:
-        time.sleep(0.05)
+    while int(clock()) <= newest:
+        sleep(0.05)
 
 
 def _write_summary(out: Path, summary: TrainResult) -> TrainResult:
