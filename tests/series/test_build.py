@@ -19,7 +19,7 @@ import shapely
 from inseason.errors import InputError
 from inseason.labels import resolve_label_map
 from inseason.observations import part_path, read_observations, write_part
-from inseason.series.build import SeriesRequest, SeriesResult, make_series, run_series
+from inseason.series.build import SeriesRequest, SeriesResult, check_memory_limit, make_series, run_series
 from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, series_bands, with_metadata, write_table
 
 
@@ -254,6 +254,45 @@ def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
     with pytest.raises(InputError, match=re.escape(str(info.value))):
         SeriesRequest.of(observations=str(obs), points=str(points), out=str(out), **options)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("4GB", "4GB"),
+        ("4 gb", "4GB"),
+        (" 512mib ", "512MiB"),
+        ("1.5GiB", "1.5GiB"),
+        ("100kb", "100KB"),
+        ("2TiB", "2TiB"),
+        ("80%", "80%"),
+        ("12.5 %", "12.5%"),
+        ("100%", "100%"),
+    ],
+)
+def test_a_memory_limit_is_normalised_and_duckdb_reads_it(given: str, normalised: str) -> None:
+    import duckdb
+
+    assert check_memory_limit(given) == normalised
+    assert (
+        SeriesRequest.of(observations="o", points="p", out="s.parquet", memory_limit=given).memory_limit == normalised
+    )
+    with duckdb.connect(config={"memory_limit": normalised}) as connection:
+        assert connection.sql("SELECT current_setting('memory_limit')").fetchall()[0][0].endswith(("iB", "bytes"))
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["lots", "4", "4 G", "GB", "0GB", "0%", "150%", "-1GB", "1e3MB", "4  GB", "4GB;", "1GB'; SELECT '1", "４GB", ""],
+)
+def test_a_memory_limit_that_is_not_a_size_is_refused(given: str) -> None:
+    message = f"--memory-limit must be a size like 4GB (got {given!r})"
+    with pytest.raises(InputError) as info:
+        check_memory_limit(given)
+    assert str(info.value) == message
+    with pytest.raises(InputError) as info:
+        SeriesRequest.of(observations="o", points="p", out="s.parquet", memory_limit=given)
+    assert str(info.value) == message
 
 
 def test_a_series_request_round_trips() -> None:

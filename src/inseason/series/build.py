@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -24,7 +25,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from inseason.config import StageRequest
 from inseason.engines import EngineName, check_engine
@@ -42,6 +43,38 @@ from inseason.tables import LABEL_POINTS, S2_BANDS, read_table, series_schema
 #: SCL classes from most to least trustworthy: which observation of a duplicated date is kept.
 SCL_PREFERENCE: tuple[int, ...] = (4, 5, 6, 2, 10, 3, 7, 8, 9, 11, 1, 0)
 _NOT_BANDS = {"point_id", "scene_id", "date", "scl", "tile", "year"}
+
+#: DuckDB's memory units, by their lower-case spelling: the canonical spelling.
+_MEMORY_UNITS = {u.lower(): u for u in ("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB")}
+_MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([A-Za-z]+)", re.ASCII)
+_MEMORY_SHARE = re.compile(r"(\d+(?:\.\d+)?) ?%", re.ASCII)
+
+
+def check_memory_limit(value: str) -> str:
+    """A DuckDB memory limit checked against a strict pattern and normalised (``"4 gb"`` → ``"4GB"``).
+
+    A size is a positive number (digits, an optional decimal part) and a unit, B, KB, MB, GB, TB (powers of
+    1000) or KiB, MiB, GiB, TiB (powers of 1024), in any case, with an optional space between; a share of the
+    machine's memory is a percentage above 0 and at most 100 (``"80%"``), which DuckDB accepts too. Nothing
+    else passes, so the value can never carry SQL or anything DuckDB would read otherwise.
+
+    Args:
+        value: the memory limit as given (``--memory-limit``).
+
+    Returns:
+        The limit with its unit spelled as DuckDB documents it and no space: ``"512MB"``, ``"4GiB"``, ``"80%"``.
+
+    Raises:
+        InputError: the value is not such a size or percentage, or it is zero (the message names it).
+    """
+    text = str(value).strip()
+    size = _MEMORY_SIZE.fullmatch(text)
+    share = _MEMORY_SHARE.fullmatch(text)
+    if size and size.group(2).lower() in _MEMORY_UNITS and float(size.group(1)) > 0:
+        return size.group(1) + _MEMORY_UNITS[size.group(2).lower()]
+    if share and 0 < float(share.group(1)) <= 100:
+        return share.group(1) + "%"
+    raise InputError(f"--memory-limit must be a size like 4GB (got {value!r})")
 
 
 def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
@@ -214,6 +247,12 @@ class SeriesRequest(StageRequest):
     workers: int | None = None
     partitions: int = 8
     quiet: bool = False
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_limit(cls, value: object) -> str:
+        """Refuse a memory limit that is not a size or a percentage; normalise it (see `check_memory_limit`)."""
+        return check_memory_limit(str(value))
 
     @model_validator(mode="after")
     def _check(self) -> Self:
