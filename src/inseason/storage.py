@@ -13,22 +13,32 @@ disk, writers go through a temporary name and a rename: :func:`atomic_path` is t
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.config
+import botocore.exceptions
 import pyarrow.fs as pafs
 import rasterio
+from botocore import UNSIGNED
 from rasterio.session import AWSSession
 
-from inseason.errors import InputError
+from inseason.errors import InputError, OutputError
 
 S3 = "s3://"
 FILE = "file://"
@@ -379,11 +389,14 @@ def list_files(uri: str | os.PathLike[str], *, suffix: str = "") -> list[str]:
         suffix: the ending the names must have (``.parquet``); empty for every file.
 
     Returns:
-        The files' URIs (``s3://`` ones on S3, absolute paths on disk), sorted, subfolders included.
+        The files' URIs (``s3://`` ones on S3, absolute paths on disk), sorted, subfolders included; the
+        output lock (:data:`LOCK_NAME`) is not one of them.
     """
     fs, path = filesystem(uri)
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    found = [i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix)]
+    found = [
+        i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix) and i.base_name != LOCK_NAME
+    ]
     if is_s3(uri):
         return sorted(S3 + p for p in found)
     return sorted(found)
@@ -469,3 +482,273 @@ def open_raster(href: str | os.PathLike[str], **options: object) -> Iterator[ras
     text = str(href)
     with gdal_env([text], **options), rasterio.open(gdal_path(text)) as ds:
         yield ds
+
+
+#: The output lock's file name inside an output folder (a dot name: listings and viewers skip it).
+LOCK_NAME = ".inseason.lock"
+
+_TEMPORARY = re.compile(r"^\..+\.(?:tmp|old)-(\d+)")
+_held: dict[str, int] = {}  # folders this process holds the lock of -> nesting depth
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds an output folder: the run's verb, process id and host, when it started, and a unique token."""
+
+    verb: str
+    pid: int
+    host: str
+    started: str
+    token: str
+    process_start: str | None = None
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), telling a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _pid_alive(pid: int, process_start: str | None = None) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie, or a reused pid that started later, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    if state == "Z":
+        return False
+    return process_start is None or _process_start(pid) in (None, process_start)
+
+
+def _is_stale(holder: LockHolder) -> bool:
+    """Whether a lock was left by a run that is gone: one of this host whose process no longer runs."""
+    return holder.host == socket.gethostname() and not _pid_alive(holder.pid, holder.process_start)
+
+
+def _parse_holder(data: bytes) -> LockHolder | None:
+    """The holder recorded in a lock file, or None when it cannot be read (a foreign or damaged file)."""
+    try:
+        doc = json.loads(data)
+        return LockHolder(
+            verb=str(doc["verb"]),
+            pid=int(doc["pid"]),
+            host=str(doc["host"]),
+            started=str(doc["started"]),
+            token=str(doc["token"]),
+            process_start=None if doc.get("process_start") is None else str(doc["process_start"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _held_error(folder: str, lock: str, holder: LockHolder | None) -> OutputError:
+    """The one-line error for a folder another run writes."""
+    if holder is None:
+        return OutputError(
+            f"{folder} is locked by another run ({lock} cannot be read): if no run writes there, delete {lock}"
+        )
+    return OutputError(
+        f"{folder} is being written by another run (inseason {holder.verb}, pid {holder.pid} on {holder.host}, "
+        f"since {holder.started}): wait for it to finish, or write elsewhere; if that run is gone, delete {lock}"
+    )
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporaries (``.NAME.tmp-PID``, ``.NAME.old-PID``) that killed writers left under ``folder``.
+
+    Only the temporaries of processes that no longer run are deleted, so a live writer is never disturbed.
+    On S3 writers stage their files locally, so there is nothing to delete.
+
+    Args:
+        folder: a folder path, ``file://`` URI or ``s3://`` prefix.
+
+    Returns:
+        The paths deleted.
+    """
+    if is_s3(folder):
+        return []
+    root = local_path(folder)
+    if not root.is_dir():
+        return []
+    removed = []
+    for path in sorted(root.rglob(".*")):
+        match = _TEMPORARY.match(path.name)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            _remove(path)
+            removed.append(path)
+    return removed
+
+
+def _new_holder(verb: str) -> LockHolder:
+    """The record this process writes into a lock it takes."""
+    return LockHolder(
+        verb=verb,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        token=uuid.uuid4().hex,
+        process_start=_process_start(os.getpid()),
+    )
+
+
+def _acquire_local(folder: Path, holder: LockHolder) -> None:
+    """Create the lock file in ``folder`` (made whole under a temporary name, then hard-linked into place)."""
+    lock = folder / LOCK_NAME
+    for _ in range(3):
+        tmp = _temporary_path(lock)
+        tmp.write_text(json.dumps(asdict(holder)))
+        try:
+            os.link(tmp, lock)  # fails when the lock exists: an atomic create-if-absent with whole content
+            return
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        try:
+            found = _parse_holder(lock.read_bytes())
+        except FileNotFoundError:
+            continue  # released meanwhile: try again
+        if found is None or not _is_stale(found):
+            raise _held_error(str(folder), str(lock), found)
+        stale = lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}")
+        try:
+            lock.rename(stale)  # one of several takers wins the rename; the others retry and find it taken
+        except FileNotFoundError:
+            continue
+        stale.unlink(missing_ok=True)
+    raise OutputError(f"{folder} is locked and unlocked by other runs in quick succession: try again")
+
+
+def _release_local(folder: Path, holder: LockHolder, *, created: bool) -> None:
+    """Delete our lock file (never another run's), and the folder when the lock made it and it stayed empty."""
+    lock = folder / LOCK_NAME
+    try:
+        found = _parse_holder(lock.read_bytes())
+    except FileNotFoundError:
+        found = None
+    if found is not None and found.token == holder.token:
+        lock.unlink(missing_ok=True)
+    if created:
+        with suppress(OSError):  # not empty: the run wrote there
+            folder.rmdir()
+
+
+def _s3_client() -> Any:  # boto3 clients are generated at run time: no static type to give
+    """A boto3 S3 client with the settings of :func:`s3_settings` (for conditional writes pyarrow lacks)."""
+    settings = s3_settings()
+    config = botocore.config.Config(
+        signature_version=UNSIGNED if settings.unsigned else None,
+        connect_timeout=10,
+        read_timeout=30,
+        retries={"max_attempts": 5, "mode": "standard"},
+    )
+    return boto3.client(
+        "s3",
+        region_name=settings.region,
+        endpoint_url=settings.endpoint_url,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        aws_session_token=settings.session_token,
+        config=config,
+    )
+
+
+def _acquire_s3(folder: str, holder: LockHolder) -> None:
+    """Create the lock object under the ``s3://`` prefix with a conditional put (``If-None-Match: *``)."""
+    bucket, key = split_s3(join_uri(folder, LOCK_NAME))
+    client = _s3_client()
+    for _ in range(3):
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=json.dumps(asdict(holder)).encode(), IfNoneMatch="*")
+            return
+        except botocore.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}:
+                raise OutputError(f"cannot lock {folder} ({code or exc}): check the bucket and credentials") from None
+        try:
+            found = _parse_holder(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except botocore.exceptions.ClientError:
+            continue  # released meanwhile: try again
+        if found is None or not _is_stale(found):
+            raise _held_error(folder, f"s3://{bucket}/{key}", found)
+        client.delete_object(Bucket=bucket, Key=key)
+    raise OutputError(f"{folder} is locked and unlocked by other runs in quick succession: try again")
+
+
+def _release_s3(folder: str, holder: LockHolder) -> None:
+    """Delete our lock object (never another run's)."""
+    bucket, key = split_s3(join_uri(folder, LOCK_NAME))
+    client = _s3_client()
+    try:
+        found = _parse_holder(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except botocore.exceptions.ClientError:
+        return
+    if found is not None and found.token == holder.token:
+        client.delete_object(Bucket=bucket, Key=key)
+
+
+@contextmanager
+def output_lock(folder: str | os.PathLike[str], *, verb: str) -> Iterator[None]:
+    """Hold ``folder`` as this run's output for the block: one writer per output folder, on disk and on S3.
+
+    The lock is the file :data:`LOCK_NAME` in the folder, holding the run's verb, process id, host and start
+    time. A second run into the same folder fails at once with a line naming the holder, instead of both
+    writing. A lock left by a killed run of this host (its process is gone) is taken over; one of another host
+    cannot be checked and must be deleted by hand (the error says which file). On S3 the lock object is
+    created with a conditional put, so two hosts cannot both take it. Within one process the lock is
+    re-entrant (a stage run inside ``demo`` locks its own folder). When the lock is taken, temporaries of
+    killed writers (:func:`remove_stale_temporaries`) are deleted; when the block ends, the lock is deleted,
+    and so is the folder if the lock created it and nothing was written.
+
+    Take it after the inputs and settings are validated and before the first write.
+
+    Args:
+        folder: the output folder: a path, ``file://`` URI or ``s3://`` prefix.
+        verb: the stage that writes (``extract``), shown to a run that finds the folder held.
+
+    Yields:
+        Nothing; the folder is held until the block ends.
+
+    Raises:
+        OutputError: another live run holds the folder, or the folder cannot be created or written.
+    """
+    key = folder_uri(folder)
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    holder = _new_holder(verb)
+    created = False
+    if is_s3(key):
+        _acquire_s3(key, holder)
+    else:
+        path = Path(key)
+        created = not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            _acquire_local(path, holder)
+        except OSError as exc:
+            raise OutputError(f"cannot write {key}: {os.strerror(exc.errno or errno.EIO).lower()}") from None
+        remove_stale_temporaries(path)
+    _held[key] = 1
+    try:
+        yield
+    finally:
+        del _held[key]
+        if is_s3(key):
+            _release_s3(key, holder)
+        else:
+            _release_local(Path(key), holder, created=created)
