@@ -174,3 +174,27 @@ def test_an_s3_lock_of_another_live_run_is_refused(s3: LoopbackS3) -> None:
     ):
         pytest.fail("the block of a refused lock must not run")
     assert json.loads(storage.read_bytes(f"{out}/{storage.LOCK_NAME}"))["verb"] == "series"
+
+
+def test_an_output_file_is_locked_on_its_own(tmp_path: Path, s3: LoopbackS3) -> None:
+    table = tmp_path / "data" / "series.parquet"
+    dead = _dead_pid()
+    leftover = tmp_path / "data" / f".series.parquet.tmp-{dead}"
+    other = tmp_path / "data" / f".labels.parquet.tmp-{dead}"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"partial")
+    other.write_bytes(b"partial")
+    with storage.output_lock(table, verb="series", file=True):
+        assert (tmp_path / "data" / ".series.parquet.inseason.lock").exists()
+        with storage.output_lock(tmp_path / "data" / "split.parquet", verb="split", file=True):
+            pass  # another file of the same folder: no collision
+        assert storage.list_files(tmp_path / "data") == []
+    assert not leftover.exists()  # the file's own leftovers go
+    assert other.exists()  # another output's are not this lock's business
+    assert not (tmp_path / "data" / ".series.parquet.inseason.lock").exists()
+    uri = s3.create_bucket("file-locks") + "/data/series.parquet"
+    with storage.output_lock(uri, verb="series", file=True):
+        assert storage.exists(s3.create_bucket("file-locks") + "/data/.series.parquet.inseason.lock")
+        with pytest.raises(OutputError, match="inseason series"):
+            storage._acquire_s3(uri.rpartition("/")[0], storage._new_holder("x"), "series.parquet")
+    assert not storage.exists(s3.create_bucket("file-locks") + "/data/.series.parquet.inseason.lock")

@@ -14,6 +14,7 @@ disk, writers go through a temporary name and a rename: :func:`atomic_path` is t
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import re
@@ -395,7 +396,9 @@ def list_files(uri: str | os.PathLike[str], *, suffix: str = "") -> list[str]:
     fs, path = filesystem(uri)
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
     found = [
-        i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix) and i.base_name != LOCK_NAME
+        i.path
+        for i in infos
+        if i.type == pafs.FileType.File and i.path.endswith(suffix) and not i.base_name.endswith(LOCK_NAME)
     ]
     if is_s3(uri):
         return sorted(S3 + p for p in found)
@@ -484,11 +487,12 @@ def open_raster(href: str | os.PathLike[str], **options: object) -> Iterator[ras
         yield ds
 
 
-#: The output lock's file name inside an output folder (a dot name: listings and viewers skip it).
+#: The output lock's file name inside an output folder (a dot name: listings and viewers skip it); the lock of
+#: one output file ``NAME`` is ``.NAME`` followed by this.
 LOCK_NAME = ".inseason.lock"
 
 _TEMPORARY = re.compile(r"^\..+\.(?:tmp|old)-(\d+)")
-_held: dict[str, int] = {}  # folders this process holds the lock of -> nesting depth
+_held: dict[tuple[str, str | None], int] = {}  # (folder, file name) this process holds -> nesting depth
 
 
 @dataclass(frozen=True)
@@ -563,7 +567,7 @@ def _held_error(folder: str, lock: str, holder: LockHolder | None) -> OutputErro
     )
 
 
-def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+def remove_stale_temporaries(folder: str | os.PathLike[str], *, name: str | None = None) -> list[Path]:
     """Delete the temporaries (``.NAME.tmp-PID``, ``.NAME.old-PID``) that killed writers left under ``folder``.
 
     Only the temporaries of processes that no longer run are deleted, so a live writer is never disturbed.
@@ -571,6 +575,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
 
     Args:
         folder: a folder path, ``file://`` URI or ``s3://`` prefix.
+        name: only the temporaries of the output file of this name (directly in ``folder``); None for all.
 
     Returns:
         The paths deleted.
@@ -581,7 +586,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     if not root.is_dir():
         return []
     removed = []
-    for path in sorted(root.rglob(".*")):
+    for path in sorted(root.rglob(".*") if name is None else root.glob(f".{glob.escape(name)}.*")):
         match = _TEMPORARY.match(path.name)
         if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
             _remove(path)
@@ -601,9 +606,14 @@ def _new_holder(verb: str) -> LockHolder:
     )
 
 
-def _acquire_local(folder: Path, holder: LockHolder) -> None:
+def _lock_name(name: str | None) -> str:
+    """The lock's file name: :data:`LOCK_NAME` for a folder, ``.NAME.inseason.lock`` for the output file NAME."""
+    return LOCK_NAME if name is None else f".{name}{LOCK_NAME}"
+
+
+def _acquire_local(folder: Path, holder: LockHolder, name: str | None = None) -> None:
     """Create the lock file in ``folder`` (made whole under a temporary name, then hard-linked into place)."""
-    lock = folder / LOCK_NAME
+    lock = folder / _lock_name(name)
     for _ in range(3):
         tmp = _temporary_path(lock)
         tmp.write_text(json.dumps(asdict(holder)))
@@ -620,7 +630,7 @@ def _acquire_local(folder: Path, holder: LockHolder) -> None:
             continue  # released meanwhile: try again
         if found is None or not _is_stale(found):
             raise _held_error(str(folder), str(lock), found)
-        stale = lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}")
+        stale = lock.with_name(f"{lock.name}.stale-{os.getpid()}")
         try:
             lock.rename(stale)  # one of several takers wins the rename; the others retry and find it taken
         except FileNotFoundError:
@@ -629,9 +639,9 @@ def _acquire_local(folder: Path, holder: LockHolder) -> None:
     raise OutputError(f"{folder} is locked and unlocked by other runs in quick succession: try again")
 
 
-def _release_local(folder: Path, holder: LockHolder, *, created: bool) -> None:
+def _release_local(folder: Path, holder: LockHolder, name: str | None, *, created: bool) -> None:
     """Delete our lock file (never another run's), and the folder when the lock made it and it stayed empty."""
-    lock = folder / LOCK_NAME
+    lock = folder / _lock_name(name)
     try:
         found = _parse_holder(lock.read_bytes())
     except FileNotFoundError:
@@ -663,9 +673,9 @@ def _s3_client() -> Any:  # boto3 clients are generated at run time: no static t
     )
 
 
-def _acquire_s3(folder: str, holder: LockHolder) -> None:
+def _acquire_s3(folder: str, holder: LockHolder, name: str | None = None) -> None:
     """Create the lock object under the ``s3://`` prefix with a conditional put (``If-None-Match: *``)."""
-    bucket, key = split_s3(join_uri(folder, LOCK_NAME))
+    bucket, key = split_s3(join_uri(folder, _lock_name(name)))
     client = _s3_client()
     for _ in range(3):
         try:
@@ -685,9 +695,9 @@ def _acquire_s3(folder: str, holder: LockHolder) -> None:
     raise OutputError(f"{folder} is locked and unlocked by other runs in quick succession: try again")
 
 
-def _release_s3(folder: str, holder: LockHolder) -> None:
+def _release_s3(folder: str, holder: LockHolder, name: str | None) -> None:
     """Delete our lock object (never another run's)."""
-    bucket, key = split_s3(join_uri(folder, LOCK_NAME))
+    bucket, key = split_s3(join_uri(folder, _lock_name(name)))
     client = _s3_client()
     try:
         found = _parse_holder(client.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -698,7 +708,7 @@ def _release_s3(folder: str, holder: LockHolder) -> None:
 
 
 @contextmanager
-def output_lock(folder: str | os.PathLike[str], *, verb: str) -> Iterator[None]:
+def output_lock(folder: str | os.PathLike[str], *, verb: str, file: bool = False) -> Iterator[None]:
     """Hold ``folder`` as this run's output for the block: one writer per output folder, on disk and on S3.
 
     The lock is the file :data:`LOCK_NAME` in the folder, holding the run's verb, process id, host and start
@@ -710,11 +720,17 @@ def output_lock(folder: str | os.PathLike[str], *, verb: str) -> Iterator[None]:
     killed writers (:func:`remove_stale_temporaries`) are deleted; when the block ends, the lock is deleted,
     and so is the folder if the lock created it and nothing was written.
 
+    A stage whose output is one file (a table) locks that file instead (``file=True``): the lock is then
+    ``.NAME.inseason.lock`` beside it, so runs writing other files of the same folder do not collide, and
+    only the temporaries of that file are deleted.
+
     Take it after the inputs and settings are validated and before the first write.
 
     Args:
-        folder: the output folder: a path, ``file://`` URI or ``s3://`` prefix.
+        folder: the output folder (or, with ``file``, the output file): a path, ``file://`` URI or ``s3://``
+            URI.
         verb: the stage that writes (``extract``), shown to a run that finds the folder held.
+        file: ``folder`` names one output file rather than a folder.
 
     Yields:
         Nothing; the folder is held until the block ends.
@@ -723,32 +739,35 @@ def output_lock(folder: str | os.PathLike[str], *, verb: str) -> Iterator[None]:
         OutputError: another live run holds the folder, or the folder cannot be created or written.
     """
     key = folder_uri(folder)
-    if key in _held:
-        _held[key] += 1
+    name: str | None = None
+    if file:
+        key, _, name = key.rpartition("/")
+    if (key, name) in _held:
+        _held[key, name] += 1
         try:
             yield
         finally:
-            _held[key] -= 1
+            _held[key, name] -= 1
         return
     holder = _new_holder(verb)
     created = False
     if is_s3(key):
-        _acquire_s3(key, holder)
+        _acquire_s3(key, holder, name)
     else:
         path = Path(key)
         created = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=True)
-            _acquire_local(path, holder)
+            _acquire_local(path, holder, name)
         except OSError as exc:
             raise OutputError(f"cannot write {key}: {os.strerror(exc.errno or errno.EIO).lower()}") from None
-        remove_stale_temporaries(path)
-    _held[key] = 1
+        remove_stale_temporaries(path, name=name)
+    _held[key, name] = 1
     try:
         yield
     finally:
-        del _held[key]
+        del _held[key, name]
         if is_s3(key):
-            _release_s3(key, holder)
+            _release_s3(key, holder, name)
         else:
-            _release_local(Path(key), holder, created=created)
+            _release_local(Path(key), holder, name, created=created)
