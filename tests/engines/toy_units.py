@@ -37,3 +37,35 @@ def warn_and_log(unit: int) -> int:
     warnings.warn(f"unit {unit}\n  warns", UserWarning, stacklevel=1)  # folded into one line
     logging.getLogger("inseason.toy").warning("unit %d logs", unit)
     return unit
+
+
+def hold_until_released(unit: tuple[str, int]) -> int:
+    """Record this worker's pid in ``folder/pids``, wait for ``folder/release``, then write ``folder/markers/k``.
+
+    Unit 0 skips the wait, so a caller gets one result while the other units hold their workers.
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    folder, k = unit
+    Path(folder, "pids", str(os.getpid())).touch()
+    while k and not Path(folder, "release").exists():
+        time.sleep(0.01)
+    Path(folder, "markers", str(k)).touch()
+    return k
+
+
+def watched_child(parent: int, folder: str) -> None:
+    """A spawned process that relies on the watch thread alone to end with ``parent``: pid file, then wait."""
+    import os
+    import time
+    from pathlib import Path
+
+    from inseason.engines.local import die_with_parent
+
+    die_with_parent(parent, pdeathsig=False)
+    Path(folder, "pids", str(os.getpid())).touch()
+    while not Path(folder, "release").exists():
+        time.sleep(0.01)
+    Path(folder, "markers", "watched").touch()
