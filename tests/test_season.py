@@ -26,7 +26,25 @@ def test_month_days_parse() -> None:
     assert parse_month_day("12-31") == (12, 31)
 
 
-@pytest.mark.parametrize("text", ["13-01", "02-30", "02-29", "4-1", "April", "2021-04-01", "", None])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "13-01",
+        "02-30",
+        "02-29",
+        "00-00",
+        "00-01",
+        "4-1",
+        "04-1",
+        "April",
+        "2021-04-01",
+        "W01-1",
+        "01-01 ",
+        "0401",
+        "",
+        None,
+    ],
+)
 def test_bad_month_days_are_refused_naming_what_they_are(text: str) -> None:
     with pytest.raises(InputError, match=rf"as-of date {text!r} is not a month-day like 01-01"):
         parse_month_day(text, what="as-of date")

@@ -11,6 +11,7 @@ models see the day of season, counted from the season's first day (0 on that day
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Final
 
 from inseason.errors import InputError
@@ -22,10 +23,15 @@ EPOCH: Final = dt.date(1970, 1, 1)
 
 #: A non-leap year in which month-days are checked: ``02-29`` is refused, a season start must exist every year.
 _REFERENCE_YEAR: Final = 2001
+_MONTH_DAY: Final = re.compile(r"(\d\d)-(\d\d)", re.ASCII)
 
 
 def parse_month_day(text: str, *, what: str = "month-day") -> tuple[int, int]:
     """``(month, day)`` of a month-day ``"MM-DD"`` (a season start, an as-of date).
+
+    The one check of a month-day: every stage that takes a season start calls it (in its request's
+    validator), so ``00-00``, ``2-1`` or an ISO week date is refused alike everywhere, whatever else the
+    stage reads.
 
     Args:
         text: the month-day, such as ``"04-01"`` or ``"10-01"``.
@@ -37,9 +43,12 @@ def parse_month_day(text: str, *, what: str = "month-day") -> tuple[int, int]:
     Raises:
         InputError: ``text`` is not a month-day of every year (``02-29`` is refused).
     """
+    match = _MONTH_DAY.fullmatch(text) if isinstance(text, str) else None
     try:
-        date = dt.date.fromisoformat(f"{_REFERENCE_YEAR}-{text}")
-    except (TypeError, ValueError):
+        if match is None:
+            raise ValueError(text)
+        date = dt.date(_REFERENCE_YEAR, int(match.group(1)), int(match.group(2)))
+    except ValueError:
         raise InputError(f"{what} {text!r} is not a month-day like 01-01 or 10-01 (MM-DD)") from None
     return date.month, date.day
 

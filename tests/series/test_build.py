@@ -352,3 +352,103 @@ def test_the_series_result_holds_what_was_written(tiny_observations: Any, tmp_pa
         "classes",
         "label_map",
     ]
+
+
+# ---------------------------------------------------------------------------------- hostile input, leftovers, lock
+
+
+def test_a_hostile_memory_limit_is_refused_and_nothing_is_written(tiny_observations: Any, tmp_path: Path) -> None:
+    pwned = tmp_path / "pwned.csv"
+    hostile = f"1GB'; COPY (SELECT 1 AS x) TO '{pwned}'; SELECT '1"
+    out = tmp_path / "out" / "series.parquet"
+    with pytest.raises(InputError, match=r"^--memory-limit must be a size like 4GB \(got "):
+        make_series(tiny_observations.observations, points=tiny_observations.points, out=out, memory_limit=hostile)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_paths_holding_a_quote_and_a_space_work_end_to_end(
+    tiny_observations: Any, tiny_series: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    obs = tmp_path / "it's obs"
+    shutil.copytree(tiny_observations.observations, obs)
+    points = tmp_path / "o'brien points" / "label points.parquet"
+    points.parent.mkdir()
+    shutil.copy(tiny_observations.points, points)
+    out = tmp_path / "out 'x\" dir" / "the series'.parquet"
+    summary = make_series(obs, points=points, out=out, quiet=True, memory_limit="64MB", threads=1)
+    assert summary.series == 124
+    assert pq.read_table(out).equals(pq.read_table(tiny_series))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["the series'.parquet"]
+
+
+def test_points_without_finite_coordinates_are_refused_before_writing(tmp_path: Path) -> None:
+    root = _dataset(tmp_path / "obs", {(2021, "15SYS", "s1"): _obs([(1, "s1", D(2021, 6, 1), 4, 2)])})
+    points = _points([(1, 2021, 1, "Corn"), (2, 2021, 1, "Corn"), (3, 2021, 1, "Corn")])
+    points = points.set_column(3, "lon", pa.array([-90.0, float("nan"), float("inf")]))
+    write_table(points, tmp_path / "points.parquet", metadata={"crs": "EPSG:5070"})
+    with pytest.raises(InputError, match=r"have 2 point\(s\) without finite lon/lat \(point_id \[2, 3\]\)"):
+        make_series(root, points=tmp_path / "points.parquet", out=tmp_path / "s.parquet", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obs", "points.parquet"]
+
+
+@pytest.mark.parametrize("start", ["00-00", "02-29", "W01-1", "1-01", "01-01 "])
+def test_a_bad_season_start_is_refused_by_the_request(start: str) -> None:
+    with pytest.raises(InputError, match=rf"^season start {re.escape(repr(start))} is not a month-day like 01-01"):
+        SeriesRequest.of(observations="o", points="p", out="s.parquet", season_start=start)
+
+
+def test_leftovers_of_killed_runs_of_this_table_are_removed_and_nothing_else(
+    tiny_observations: Any, tiny_series: Path, tmp_path: Path
+) -> None:
+    spill = tmp_path / ".series.parquet.spill-4242"
+    spill.mkdir()
+    (spill / "duckdb_temp_block-1.block").write_bytes(b"x" * 10)
+    (tmp_path / ".series.parquet.tmp-4242").write_bytes(b"half")
+    (tmp_path / ".series.parquet.lock").mkdir()  # a killed run's lock folder, its lock gone
+    others = [".other.parquet.tmp-4242", ".other.parquet.spill-1", "notes.txt"]
+    for name in others:
+        (tmp_path / name).write_text("keep me")
+    out = tmp_path / "series.parquet"
+    make_series(tiny_observations.observations, points=tiny_observations.points, out=out, quiet=True)
+    assert pq.read_table(out).equals(pq.read_table(tiny_series))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "series.parquet"])
+
+
+def test_a_second_run_writing_the_same_table_is_refused(tiny_observations: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from inseason.errors import OutputError
+
+    out = tmp_path / "series.parquet"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from inseason.series.table_lock import table_lock\n"
+            "with table_lock(sys.argv[1], verb='series'):\n"
+            "    print('held', flush=True)\n"
+            "    sys.stdin.read()\n",
+            str(out),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputError, match=rf"inseason series, pid {holder.pid} "):
+            make_series(tiny_observations.observations, points=tiny_observations.points, out=out, quiet=True)
+        assert not out.exists()
+        other = make_series(
+            tiny_observations.observations, points=tiny_observations.points, out=tmp_path / "other.parquet", quiet=True
+        )
+        assert other.series == 124  # another table of the same folder is not held
+    finally:
+        holder.communicate("")
+    assert holder.returncode == 0
+    assert make_series(tiny_observations.observations, points=tiny_observations.points, out=out, quiet=True).series
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.parquet", "series.parquet"]

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +33,9 @@ from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
 from inseason.observations import observations_dataset
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START, season_start_day
+from inseason.season import DEFAULT_START, parse_month_day, season_start_day
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
+from inseason.series.table_lock import remove_leftovers, table_lock
 from inseason.series.units import Runner, run_units
 from inseason.storage import atomic_path, check_bucket, is_s3, local_path
 from inseason.tables import LABEL_POINTS, S2_BANDS, read_table, series_schema
@@ -46,6 +46,7 @@ _NOT_BANDS = {"point_id", "scene_id", "date", "scl", "tile", "year"}
 
 #: DuckDB's memory units, by their lower-case spelling: the canonical spelling.
 _MEMORY_UNITS = {u.lower(): u for u in ("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB")}
+_BAND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
 _MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([A-Za-z]+)", re.ASCII)
 _MEMORY_SHARE = re.compile(r"(\d+(?:\.\d+)?) ?%", re.ASCII)
 
@@ -109,6 +110,12 @@ def observation_bands(observations: str | os.PathLike[str]) -> tuple[list[str], 
     assert bands is not None
     if not bands:
         raise InputError(f"observations dataset {observations} has no band columns")
+    odd = [b for b in bands if not _BAND_NAME.fullmatch(b)]
+    if odd:
+        raise InputError(
+            f"observations dataset {observations} has band columns {odd} that are not band names "
+            "(letters, digits and _): extract the observations with `inseason extract`"
+        )
     return files, bands
 
 
@@ -117,21 +124,26 @@ def _is_cdl(points: pa.Table) -> bool:
     return all(s.startswith(("cdl", "cropscape")) for s in points.column("source").unique().to_pylist())
 
 
-def _sql(files: list[str], bands: list[str]) -> str:
-    """The DuckDB query of every observation, sorted as the assembler needs (best SCL first within a date)."""
-    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-    rank = "CASE scl " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(SCL_PREFERENCE)) + " ELSE 99 END"
-    columns = ", ".join(f'"{b}"' for b in bands)
+def _query(bands: list[str]) -> str:
+    """The DuckDB query of every observation, sorted as the assembler needs (best SCL first within a date).
+
+    Its one parameter, ``$files``, is the list of part files, bound by DuckDB; the band names are checked
+    (`observation_bands`) and the SCL ranks are ours, so no text of the user's is part of the SQL.
+    """
+    rank = "CASE scl " + " ".join(f"WHEN {int(c)} THEN {i}" for i, c in enumerate(SCL_PREFERENCE)) + " ELSE 99 END"
+    columns = ", ".join(f'"{b}"' for b in bands if _BAND_NAME.fullmatch(b))
     return (
         f"SELECT point_id, CAST(year AS SMALLINT) AS year, date, scl, {columns} "
-        f"FROM read_parquet([{paths}], hive_partitioning = true) "
+        "FROM read_parquet($files, hive_partitioning = true) "
         f"ORDER BY point_id, year, date, {rank}, scene_id"
     )
 
 
-def _batches(connection: duckdb.DuckDBPyConnection, sql: str, bands: list[str], rows: int) -> Iterator[SeriesRows]:
-    """The query's result in chunks of ``rows`` observation rows."""
-    reader = connection.sql(sql).to_arrow_reader(rows)
+def _batches(
+    connection: duckdb.DuckDBPyConnection, files: list[str], bands: list[str], rows: int
+) -> Iterator[SeriesRows]:
+    """The sorted observations of ``files`` in chunks of ``rows`` observation rows."""
+    reader = connection.sql(_query(bands), params={"files": [str(f) for f in files]}).to_arrow_reader(rows)
     for batch in reader:
         values = np.column_stack([batch.column(b).to_numpy(zero_copy_only=False) for b in bands])
         yield SeriesRows(
@@ -212,6 +224,21 @@ class _PointIndex:
         )
 
 
+def _check_coordinates(points: pa.Table, where: str) -> None:
+    """Refuse label points whose lon or lat is missing, NaN or infinite, naming how many and the first ids."""
+    bad = np.zeros(points.num_rows, dtype=bool)
+    for name in ("lon", "lat"):
+        column = points.column(name)
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        bad |= ~np.isfinite(values)
+    if bad.any():
+        ids = points.column("point_id").to_numpy()[bad][:5].tolist()
+        raise InputError(
+            f"label points {where} have {int(bad.sum())} point(s) without finite lon/lat (point_id {ids}"
+            f"{' …' if bad.sum() > 5 else ''}): drop or fix them, or rebuild the table with `inseason labels`"
+        )
+
+
 class SeriesRequest(StageRequest):
     """What the ``series`` stage is asked to do: the observations, their label points, the output and how to run.
 
@@ -247,6 +274,13 @@ class SeriesRequest(StageRequest):
     workers: int | None = None
     partitions: int = 8
     quiet: bool = False
+
+    @field_validator("season_start")
+    @classmethod
+    def _season_start(cls, value: str) -> str:
+        """Refuse a season start that is not a month-day of every year (`inseason.season.parse_month_day`)."""
+        parse_month_day(value, what="season start")
+        return value
 
     @field_validator("memory_limit", mode="before")
     @classmethod
@@ -414,6 +448,7 @@ def run_series(request: SeriesRequest) -> SeriesResult:
         names=point_table.column("label").to_pylist(),
         cdl=_is_cdl(point_table),
     )
+    _check_coordinates(point_table, request.points)
     index = _PointIndex(point_table, mapped, season_start)
     crs = (point_table.schema.metadata or {}).get(b"inseason:crs", b"").decode() or None
     schema = series_schema(bands, values=pa.int16(), crs=crs)
@@ -425,35 +460,37 @@ def run_series(request: SeriesRequest) -> SeriesResult:
     }
     schema = schema.with_metadata(meta)
     total = int(observations_dataset(observations).count_rows())
-    if engine == "local" and not is_s3(observations) and not is_s3(target):
-        built = _series_with_duckdb(
-            files,
-            bands,
-            index=index,
-            schema=schema,
-            crs=crs,
-            out=local_path(target),
-            total=total,
-            memory_limit=request.memory_limit,
-            threads=request.threads,
-            batch_rows=request.batch_rows,
-            quiet=request.quiet,
-        )
-    else:
-        built = _series_by_units(
-            observations,
-            bands,
-            index=index,
-            schema=schema,
-            crs=crs,
-            out=target,
-            total=total,
-            engine=engine,
-            spark_master=request.spark_master,
-            workers=request.workers,
-            partitions=request.partitions,
-            quiet=request.quiet,
-        )
+    with table_lock(target, verb="series"):
+        remove_leftovers(target)  # a killed run's temporaries and spill folders: this run replaces them
+        if engine == "local" and not is_s3(observations) and not is_s3(target):
+            built = _series_with_duckdb(
+                files,
+                bands,
+                index=index,
+                schema=schema,
+                crs=crs,
+                out=local_path(target),
+                total=total,
+                memory_limit=request.memory_limit,
+                threads=request.threads,
+                batch_rows=request.batch_rows,
+                quiet=request.quiet,
+            )
+        else:
+            built = _series_by_units(
+                observations,
+                bands,
+                index=index,
+                schema=schema,
+                crs=crs,
+                out=target,
+                total=total,
+                engine=engine,
+                spark_master=request.spark_master,
+                workers=request.workers,
+                partitions=request.partitions,
+                quiet=request.quiet,
+            )
     if built["series"] == 0:
         raise InputError(
             f"no series left from {observations} with label map {the_map.name}: "
@@ -488,9 +525,13 @@ def _series_with_duckdb(
     batch_rows: int,
     quiet: bool,
 ) -> dict[str, Any]:
-    """The local engine: one DuckDB sort of every observation streamed through the assembler into ``out``."""
+    """The local engine: one DuckDB sort of every observation streamed through the assembler into ``out``.
+
+    DuckDB gets its settings (the checked memory limit, the spill folder, threads) as configuration values and
+    the part files as a bound parameter: no path or option is written into SQL.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    spill = Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
+    spill = out.parent / f".{out.name}.spill-{os.getpid()}"
     built: dict[str, Any] = {
         "series": 0,
         "observations": 0,
@@ -498,13 +539,20 @@ def _series_with_duckdb(
         "rows_read": 0,
         "classes": Counter(),
     }
-    connection = duckdb.connect()
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": check_memory_limit(memory_limit),
+        "temp_directory": str(spill),
+    }
+    if threads is not None:
+        config["threads"] = int(threads)
     try:
-        connection.execute(f"SET memory_limit = '{memory_limit}'")
-        connection.execute(f"SET temp_directory = '{spill}'")
+        connection = duckdb.connect(config=config)
+    except duckdb.Error as exc:
+        raise InputError(
+            f"cannot start DuckDB with --memory-limit {memory_limit} and threads {threads}: {exc}"
+        ) from None
+    try:
         connection.execute("SET enable_progress_bar = false")  # ours is the rich bar below
-        if threads is not None:
-            connection.execute(f"SET threads = {int(threads)}")
         assembler = SeriesAssembler(value_type=pa.int16())
         with atomic_path(out) as tmp:
             with pq.ParquetWriter(tmp, schema) as writer, progress_bar(quiet=quiet) as bar:
@@ -518,7 +566,7 @@ def _series_with_duckdb(
                     built["observations"] += len(lists.values.flatten())
                     built["classes"].update(table.column("label").to_pylist())
 
-                for rows in _batches(connection, _sql(files, bands), bands, batch_rows):
+                for rows in _batches(connection, files, bands, batch_rows):
                     bar.advance(task, len(rows))
                     built["rows_read"] += len(rows)
                     for lists in assembler.add(index.filter(rows)):
