@@ -233,3 +233,26 @@ def test_the_import_result_holds_what_was_written(tmp_path: Path) -> None:
         "series",
         "samples",
     ]
+
+
+def test_infinite_values_are_dropped_like_missing_ones_and_counted_apart(tmp_path: Path) -> None:
+    text = CLEAN + "a,2021-07-01,inf,0.3,Corn,-90.5,33.1,7\nb,2021-07-02,0.1,-inf,Rice,-90.6,33.2,8\n"
+    text += "b,2021-07-03,NaN,-inf,Rice,-90.6,33.2,8\n"
+    clean = import_series(_write(tmp_path, "clean.csv", CLEAN), out=tmp_path / "clean.parquet", quiet=True)
+    report = import_series(_write(tmp_path, "inf.csv", text), out=tmp_path / "inf.parquet", quiet=True)
+    assert report.dropped == {"missing value": 1, "infinite value": 2}
+    assert report.rows == 8 and report.observations == clean.observations == 5
+    table = pq.read_table(tmp_path / "inf.parquet")
+    assert table.equals(pq.read_table(tmp_path / "clean.parquet").replace_schema_metadata(table.schema.metadata))
+    values = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in table.column("values").to_pylist()])
+    assert np.isfinite(values).all()
+
+
+@pytest.mark.parametrize("year_column", [False, True])
+def test_a_bad_season_start_is_refused_with_or_without_a_year_column(tmp_path: Path, year_column: bool) -> None:
+    text = CLEAN.replace("field_id\n", "field_id,year\n", 1).replace(",7\n", ",7,2021\n").replace(",8\n", ",8,2021\n")
+    path = _write(tmp_path, "in.csv", text if year_column else CLEAN)
+    assert ("year" in path.read_text().splitlines()[0]) is year_column
+    with pytest.raises(InputError, match=r"^season start '00-00' is not a month-day like 01-01 or 10-01 \(MM-DD\)$"):
+        import_series(path, out=tmp_path / "s.parquet", season_start="00-00", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

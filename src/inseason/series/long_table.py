@@ -3,8 +3,9 @@
 One row per observation: ``sample_id``, ``date`` (date, timestamp or ISO text), any numeric band columns,
 ``label``; optionally ``lon``, ``lat``, ``field_id``, ``split``, ``year``, ``scl``. Forgiving in form (column
 names in any case, rows in any order, string or integer ids and labels, extra columns ignored) and strict in
-meaning: a missing value drops its observation, a date that does not parse or a sample with two labels is an
-error naming the rows, and the report says what was dropped and why.
+meaning: a missing value drops its observation (an infinite band value, ``inf`` or ``-inf``, is no
+measurement either: it drops its observation too, counted apart as ``infinite value``), a date that does not
+parse or a sample with two labels is an error naming the rows, and the report says what was dropped and why.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from pydantic import field_validator
 
 from inseason.config import StageRequest
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, cdl_classes, map_labels, resolve_label_map
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START, date_of_day, days_since_epoch, season_year
+from inseason.season import DEFAULT_START, date_of_day, days_since_epoch, parse_month_day, season_year
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.build import SCL_PREFERENCE
+from inseason.series.table_lock import remove_leftovers, table_lock
 from inseason.tables import series_schema, write_table
 
 REQUIRED: tuple[str, ...] = ("sample_id", "date", "label")
@@ -222,8 +225,9 @@ class ImportRequest(StageRequest):
     """What the ``import`` stage is asked to do: a long-format table, the series table to write and how to read it.
 
     Built alike by ``inseason import`` and :func:`import_series`; :func:`run_import` does the work. Its options
-    need no check of their own: what can be wrong (a missing column or band, a date that does not parse) is
-    found by reading the table.
+    need no check of their own beyond the season start (`inseason.season.parse_month_day`, checked whether or
+    not the table has a ``year`` column): what else can be wrong (a missing column or band, a date that does
+    not parse) is found by reading the table.
 
     Attributes:
         path: the long-format CSV (``.csv``, ``.tsv``, ``.txt``, optionally gzipped) or Parquet table (local).
@@ -241,6 +245,13 @@ class ImportRequest(StageRequest):
     label_map: str | LabelMap | None = None
     quiet: bool = False
 
+    @field_validator("season_start")
+    @classmethod
+    def _season_start(cls, value: str) -> str:
+        """Refuse a season start that is not a month-day of every year, with or without a ``year`` column."""
+        parse_month_day(value, what="season start")
+        return value
+
 
 @dataclass(frozen=True)
 class ImportResult:
@@ -252,7 +263,8 @@ class ImportResult:
         rows: the data rows read.
         bands: the band columns used, in order.
         ignored_columns: the columns neither reserved nor used as bands.
-        dropped: observations dropped, by reason (``missing value``, ``duplicate date``…); empty when none.
+        dropped: observations dropped, by reason (``missing value``, ``infinite value``, ``duplicate date``…);
+            empty when none.
         label_map: the label map's report (`inseason.labels.MappedLabels.report`), or None without a map.
         observations: the observations written.
         series: the series written (rows of the table).
@@ -304,9 +316,10 @@ def import_series(
     ``bands`` picks the band columns (default: every numeric column that is not a reserved one). With a
     ``year`` column a series is one (sample, year); without it each sample is one series, named by the season
     (``season_start``, MM-DD) of its median date, and keeps its real dates even across 1 January. Rows with a
-    missing value, date, label or id are dropped; of two rows of one sample and date the one with the better
-    SCL class (then the smaller values) is kept. ``label_map`` (preset, YAML or `LabelMap`) maps the labels;
-    integer labels that are all CDL codes are mapped as CDL classes.
+    missing value (or an infinite one: ``inf``, ``-inf``), date, label or id are dropped and counted by
+    reason; of two rows of one sample and date the one with the better SCL class (then the smaller values) is
+    kept. ``label_map`` (preset, YAML or `LabelMap`) maps the labels; integer labels that are all CDL codes are
+    mapped as CDL classes.
 
     Args:
         path: the long-format CSV or Parquet table.
@@ -376,6 +389,7 @@ def run_import(request: ImportRequest) -> ImportResult:
             "missing date": days == -(2**31),
             "missing label": np.array([v is None for v in names], dtype=bool),
             "missing value": np.isnan(values).any(axis=1),
+            "infinite value": np.isinf(values).any(axis=1),
         }
         if year_col is not None:
             drops["missing year"] = pc.is_null(year_col).to_numpy(zero_copy_only=False)
@@ -454,7 +468,9 @@ def run_import(request: ImportRequest) -> ImportResult:
             label_meta,
             source,
         )
-        write_table(result, out)
+        with table_lock(out, verb="import"):
+            remove_leftovers(out)
+            write_table(result, out)
         bar.advance(task)
     return ImportResult(
         source=str(source),
