@@ -14,13 +14,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from inseason.engines.local import run_local, sigterm_as_exit
+from tests.engines.processes import alive, poll
 from tests.engines.toy_units import hold_until_released
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +28,8 @@ POOL_PARENT = textwrap.dedent("""
     import sys
 
     from inseason.engines.local import run_local
-    from tests.engines.toy_units import hold_until_released
+    from tests.engines.processes import alive, poll
+from tests.engines.toy_units import hold_until_released
 
     if __name__ == "__main__":
         folder = sys.argv[1]
@@ -51,25 +51,6 @@ WATCHED_PARENT = textwrap.dedent("""
         while True:
             time.sleep(1)
 """)
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs: it exists and is not a zombie (an orphan adopted by init may wait to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def poll(condition: Callable[[], bool], *, seconds: float) -> bool:
-    """Whether ``condition`` holds within ``seconds`` (checked every 10 ms)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def folders(tmp_path: Path) -> tuple[Path, Path]:

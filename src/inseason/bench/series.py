@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,8 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from inseason.engines.local import sigterm_as_exit
+from inseason.errors import InputError
 from inseason.observations import SETTINGS, part_path, write_part
 from inseason.progress import progress_bar
+from inseason.series.build import check_memory_limit
 from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, write_table
 
 __all__ = ["bench_series", "make_observations"]
@@ -32,11 +36,18 @@ __all__ = ["bench_series", "make_observations"]
 # keeps the forking parent's size.
 _PEAK = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024"
 
+# Every child first ties its life to this process's (``die_with_parent``), so a killed benchmark leaves none.
+_WATCH = """
+import sys
+from inseason.engines.local import die_with_parent
+die_with_parent(int(sys.argv[1]))
+"""
+
 _CHILD = f"""
 import json, sys, time
 from inseason.series.build import make_series
 if __name__ == "__main__":
-    obs, points, out, limit = sys.argv[1:5]
+    obs, points, out, limit = sys.argv[2:6]
     started = time.perf_counter()
     summary = make_series(obs, points=points, out=out, memory_limit=limit, threads=1, quiet=True)
     print(json.dumps({{"seconds": time.perf_counter() - started, "series": summary.series,
@@ -119,20 +130,35 @@ print(json.dumps({{"peak_rss_mb": {_PEAK}}}))
 """
 
 
+def python_child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a child Python process that dies with this one; its output is captured.
+
+    The child calls `die_with_parent` first, so killing this process (SIGKILL included) ends the child too;
+    an exception here (Ctrl-C, SIGTERM under `sigterm_as_exit`) kills it before propagating.
+
+    Args:
+        script: the Python code; its own arguments start at ``sys.argv[2]``.
+        args: the script's arguments.
+
+    Returns:
+        The finished process, with its stdout and stderr as text.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", _WATCH + script, str(os.getpid()), *args], capture_output=True, text=True, check=False
+    )
+
+
 def _baseline_rss_mb() -> float:
     """Peak memory of a process that only imports the series code (Python, pyarrow, DuckDB)."""
-    done = subprocess.run([sys.executable, "-c", _BASELINE], capture_output=True, text=True, check=True)
+    done = python_child(_BASELINE)
+    if done.returncode != 0:
+        raise RuntimeError(f"the baseline process failed: {done.stderr.strip()[-2000:]}")
     return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mb"])
 
 
 def _run_child(obs: Path, points: Path, out: Path, limit: str) -> dict[str, Any]:
     """Build the series in a child process with DuckDB capped at ``limit``; its seconds, series and peak memory."""
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(obs), str(points), str(out), limit],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = python_child(_CHILD, str(obs), str(points), str(out), limit)
     if done.returncode != 0:
         raise RuntimeError(f"make_series with memory_limit={limit} failed: {done.stderr.strip()[-2000:]}")
     measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -156,8 +182,18 @@ def bench_series(
         and the capped run's working memory as a share of the data's size in memory.
 
     Raises:
+        InputError: ``points`` or ``dates`` below one, or a ``memory_limit`` that is not a size or percentage.
         RuntimeError: a child run failed (its stderr is quoted).
     """
+    memory_limit = check_memory_limit(memory_limit)
+    if points < 1 or dates < 1:
+        raise InputError(f"bench series needs --points and --dates of at least 1 (got {points} and {dates})")
+    with sigterm_as_exit():  # SIGTERM: the child is killed and the temporary folder removed
+        return _bench_series(points=points, dates=dates, memory_limit=memory_limit, seed=seed, quiet=quiet)
+
+
+def _bench_series(*, points: int, dates: int, memory_limit: str, seed: int, quiet: bool) -> dict[str, Any]:
+    """`bench_series` once its inputs are checked."""
     with tempfile.TemporaryDirectory(prefix="inseason-bench-series-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
