@@ -144,7 +144,7 @@ def write_class_map(
         ValueError: a piece's arrays do not have its block's shape.
     """
     path = Path(path)
-    staging = path.with_name(f".{path.name}.blocks-{os.getpid()}.tif")
+    staging = path.with_name(f".{path.name}.blocks.tmp-{os.getpid()}.tif")  # a killed run's is deleted on resume
     profile = dict(
         driver="GTiff",
         width=grid.width,

@@ -22,9 +22,14 @@ Output folder::
     summary.json                  counts, mapped areas per class and as-of date, blocks without any valid
                                   observation, skipped scenes
 
-Inputs are checked (bands, as-of dates against the scenes, AOI against the training region, crop mask)
-before anything is created in ``out``, so a refused run leaves nothing behind and can be rerun into the
-same folder.
+Inputs and settings are checked (options, bundle, bands, scene files, as-of dates against the scenes, AOI
+against the training region and the scenes' footprints, crop mask, ``out`` and a run already in it) before
+anything is created in ``out``, so a refused run leaves nothing behind and can be rerun into the same
+folder. The run then holds ``out`` (`inseason.storage.output_lock`): a second run into it is refused.
+
+A scene file that cannot be read over the network is read again (the whole block, with a growing wait);
+a block still unreadable after the retries ends the run with a `RemoteError` (the finished blocks stay, a
+rerun resumes), never with a map quietly missing that scene.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -48,14 +54,15 @@ import pyarrow as pa
 import shapely
 from pydantic import InstanceOf, field_validator, model_validator
 from rasterio.errors import RasterioError
+from rasterio.warp import transform_bounds
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from inseason.config import StageRequest
 from inseason.engines import EngineName, check_engine
 from inseason.engines.local import default_workers, run_local
-from inseason.errors import InputError, OutputError
-from inseason.extract.sample import DEFAULT_SCL_MASK
+from inseason.errors import InputError, OutputError, RemoteError
+from inseason.extract.sample import DEFAULT_SCL_MASK, check_scl_mask
 from inseason.extract.scenes import find_scenes, manifest_info
 from inseason.labels import cdl_class
 from inseason.predict.cog import SourceScene, map_tags, write_class_map, write_season_gif, write_stac_item
@@ -83,6 +90,7 @@ from inseason.storage import (
     list_files,
     local_path,
     open_raster,
+    output_lock,
     put_file,
     read_bytes,
     write_bytes,
@@ -157,6 +165,8 @@ class PredictRequest(StageRequest):
         quiet: no progress bars.
         allow_outside: map an AOI entirely outside the model's training region (a logged warning) instead of
             refusing it.
+        retries: reads again of a block whose scene files failed over the network (then a `RemoteError`).
+        backoff: seconds before the first read again, doubled each time.
     """
 
     bundle: str
@@ -174,6 +184,8 @@ class PredictRequest(StageRequest):
     spark_master: str | None = None
     quiet: bool = False
     allow_outside: bool = False
+    retries: int = 4
+    backoff: float = 1.0
 
     @field_validator("as_of", mode="before")
     @classmethod
@@ -183,8 +195,15 @@ class PredictRequest(StageRequest):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        """Refuse a block too small, and neither or both of scenes and stac, before any file is read."""
+        """Refuse options out of range, and neither or both of scenes and stac, before any file is read."""
         check_block_size(self.block_size)
+        check_scl_mask(self.scl_mask)
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"workers={self.workers} must be at least 1")
+        if self.batch_size < 1:
+            raise InputError(f"batch_size={self.batch_size} must be at least 1 (pixels per model batch)")
+        if self.retries < 0 or self.backoff < 0:
+            raise InputError(f"retries={self.retries} and backoff={self.backoff} must not be negative")
         if (self.scenes is None) == (self.stac is None):
             raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
         return self
@@ -206,6 +225,7 @@ class MapRun:
         empty_blocks: blocks without any valid observation (written as nodata), with the reason.
         skipped_scenes: scenes left out (``scene_id``, ``reason``).
         areas: the mapped area of every class per as-of date (see `class_areas`).
+        read_retries: block reads of this run made again after a network failure of a scene file.
     """
 
     out: str
@@ -219,6 +239,7 @@ class MapRun:
     empty_blocks: list[dict[str, Any]]
     skipped_scenes: list[dict[str, str]]
     areas: list[AreaEntry] = field(default_factory=list)
+    read_retries: int = 0
 
 
 def bundle_fingerprint(bundle: Bundle) -> str:
@@ -252,32 +273,55 @@ def _as_of_dates(as_of: Sequence[dt.date | str] | dt.date | str) -> list[dt.date
     return sorted(set(dates))
 
 
-def _prepare_out(out: str, settings: dict[str, Any]) -> None:
-    """Create ``out``, or check that the run in it has these settings (its finished blocks are reused)."""
+#: The run's settings in ``out``: a run started again into the folder must have the same ones.
+RUN_FILE = "run.json"
+
+
+def _check_out(out: str, settings: dict[str, Any]) -> None:
+    """Refuse an ``out`` this run cannot write into, reading only: nothing is created here.
+
+    ``out`` may be absent, empty (the lock file and a searched ``scenes.parquet`` aside), or hold a run with
+    the same settings (resumed). A folder holding another run's `RUN_FILE` and nothing it made (that run
+    was refused or killed before its first block) is taken over: nothing is lost.
+
+    Raises:
+        OutputError: ``out`` is a file, its bucket cannot be reached, it holds a run with other settings
+            (with blocks or maps), an unreadable `RUN_FILE`, or other files.
+    """
     if is_s3(out):
         check_bucket(out)
     else:
         folder = local_path(out)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise OutputError(
-                f"cannot write the maps to {out} ({exc.strerror or exc}): choose a writable --out"
-            ) from None
-    run_file = join_uri(out, "run.json")
-    if exists(run_file):
-        if json.loads(read_bytes(run_file)) != settings:
-            raise OutputError(
-                f"{out} holds a map run with other settings (model, dates, AOI or blocks): "
-                "choose another --out, or repeat that run's options to resume it"
-            )
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"cannot write the maps to {out}: it is a file, not a folder: choose a folder for --out")
+    run_file = join_uri(out, RUN_FILE)
+    own = {RUN_FILE, "scenes.parquet"}
+    made = [
+        uri
+        for uri in list_files(out)
+        if uri.removeprefix(out.rstrip("/") + "/") not in own and not uri.rsplit("/", 1)[-1].startswith(".")
+    ]
+    if not exists(run_file):
+        if made:
+            raise OutputError(f"{out} is not empty: choose an empty or new --out")
         return
-    if any(uri.removeprefix(out.rstrip("/") + "/") != "scenes.parquet" for uri in list_files(out)):
-        raise OutputError(f"{out} is not empty: choose an empty or new --out")
-    write_bytes(run_file, json.dumps(settings, indent=1).encode())
+    try:
+        recorded = json.loads(read_bytes(run_file))
+    except ValueError:
+        raise OutputError(f"{run_file} is not a map run's settings: choose another --out") from None
+    if recorded != settings and made:
+        raise OutputError(
+            f"{out} holds a map run with other settings (model, dates, AOI or blocks): "
+            "choose another --out, or repeat that run's options to resume it"
+        )
+
+
+def _start_out(out: str, settings: dict[str, Any]) -> None:
+    """Record the run's settings in ``out`` (held by this run), after checking it again under the lock."""
+    _check_out(out, settings)
+    run_file = join_uri(out, RUN_FILE)
+    if not exists(run_file) or json.loads(read_bytes(run_file)) != settings:
+        write_bytes(run_file, json.dumps(settings, indent=1).encode())
 
 
 def _location(path: str | os.PathLike[str] | None) -> str | None:
@@ -323,19 +367,77 @@ def _check_region(bundle: Bundle, aoi: BaseGeometry, *, allow_outside: bool) -> 
     )
 
 
-def _check_crop_mask(crop_mask: str | os.PathLike[str] | None) -> None:
-    """Refuse a crop mask that does not exist or is not a readable raster (before any block runs)."""
+def _check_crop_mask(crop_mask: str | os.PathLike[str] | None, aoi: BaseGeometry) -> None:
+    """Refuse a crop mask that does not exist, is not a readable raster or covers none of the AOI."""
     if crop_mask is None:
         return
     if not exists(crop_mask):
         raise InputError(f"crop mask {crop_mask} does not exist: give a CDL GeoTIFF (e.g. last year's)")
     try:
-        with open_raster(crop_mask):
-            pass
+        with open_raster(crop_mask) as src:
+            covered = transform_bounds(src.crs, "EPSG:4326", *src.bounds) if src.crs else None
     except RasterioError as exc:
         raise InputError(
             f"crop mask {crop_mask} is not a readable raster ({exc}): give a CDL GeoTIFF (e.g. last year's)"
         ) from None
+    if covered is not None and not box(*covered).intersects(aoi):
+        raise InputError(
+            f"crop mask {crop_mask} ({_bounds(covered)}) covers none of the AOI ({_bounds(aoi.bounds)}; west, "
+            "south, east, north): give the CDL of the AOI's region"
+        )
+
+
+def _bounds(bounds: Sequence[float]) -> str:
+    """West, south, east, north in degrees as the messages give them."""
+    return ", ".join(f"{float(v):.4f}" for v in bounds)
+
+
+def _check_coverage(aoi: BaseGeometry, table: pa.Table, refs: Sequence[SceneRef]) -> None:
+    """Refuse an AOI that none of the scenes it would be mapped from covers (by their manifest footprints).
+
+    Only scenes whose footprint is recorded are judged: when any has none, the AOI is not refused here.
+
+    Raises:
+        InputError: every scene has a footprint and none meets the AOI (the map would be all nodata).
+    """
+    wanted = {r.scene_id for r in refs}
+    footprints = [
+        row["footprint"]
+        for row in table.select(["scene_id", "footprint"]).to_pylist()
+        if str(row["scene_id"]) in wanted
+    ]
+    if not footprints or any(f is None for f in footprints):
+        return
+    shapes = [shapely.from_wkb(f) for f in footprints]
+    if any(shape.intersects(aoi) for shape in shapes):
+        return
+    covered = shapely.union_all(shapes).bounds
+    raise InputError(
+        f"the AOI ({_bounds(aoi.bounds)}) lies outside every scene it would be mapped from (they cover "
+        f"{_bounds(covered)}; west, south, east, north): map an AOI the scenes cover, or give scenes of the AOI"
+    )
+
+
+def _scenes_with_files(refs: list[SceneRef], bands: Sequence[str]) -> tuple[list[SceneRef], list[dict[str, str]]]:
+    """Scenes whose local files (the model's bands and SCL) exist; the others are recorded as skipped.
+
+    Remote files (``http(s)://``, ``s3://``) are not looked at here: a read that fails is retried.
+    """
+    need = ["SCL", *bands]
+    present, skipped = [], []
+    for ref in refs:
+        missing = [b for b in need if not (is_url(ref.hrefs[b]) or is_s3(ref.hrefs[b]) or exists(ref.hrefs[b]))]
+        if missing:
+            reason = f"{plural(len(missing), 'file')} not found: {', '.join(missing)} ({ref.hrefs[missing[0]]})"
+            skipped.append({"scene_id": ref.scene_id, "reason": reason})
+        else:
+            present.append(ref)
+    if refs and not present:
+        raise InputError(
+            f"no scene's files can be found (e.g. scene {skipped[0]['scene_id']}: {skipped[0]['reason']}): "
+            "check the scene manifest's paths, or search the scenes again"
+        )
+    return present, skipped
 
 
 def _source_scenes(table: pa.Table, aoi: BaseGeometry) -> dict[str, SourceScene]:
@@ -416,6 +518,8 @@ class _Context:
     blocks_dir: str
     batch_size: int
     single_thread: bool
+    retries: int = 4
+    backoff: float = 1.0
 
 
 _CONTEXT: _Context | None = None
@@ -482,9 +586,29 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     year, block = unit
     refs, dates = context.seasons[year]
     keep = crop_mask_block(context.crop_mask, context.grid, block) if context.crop_mask else None
-    series = read_block(
-        block, grid=context.grid, scenes=refs, aoi=context.aoi, bands=bundle.bands, scl_mask=context.scl_mask, keep=keep
-    )
+    attempt = 0
+    while True:
+        try:
+            series = read_block(
+                block,
+                grid=context.grid,
+                scenes=refs,
+                aoi=context.aoi,
+                bands=bundle.bands,
+                scl_mask=context.scl_mask,
+                keep=keep,
+            )
+            break
+        except RemoteError as exc:
+            if attempt >= context.retries:
+                raise RemoteError(
+                    f"block {block.index} of {year}: {exc} (failed {plural(attempt + 1, 'time')}): check the "
+                    "connection and the scene server, then run again with the same options to resume"
+                ) from None
+            wait = context.backoff * 2**attempt
+            log.info("block %d of %d: %s; reading it again in %.1f s", block.index, year, exc, wait)
+            time.sleep(wait)
+            attempt += 1
     store = series.store(season=bundle.season_start, year=year)
     predictor = Predictor(bundle, batch_size=context.batch_size)
     double_codes = _double_crop_codes(bundle)
@@ -520,8 +644,8 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     arrays["summary"] = np.array(json.dumps(summary))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds also meets allow_pickle: bool
-    write_bytes(_block_uri(context.blocks_dir, year, block), buffer.getvalue())
-    return summary
+    write_bytes(_block_uri(context.blocks_dir, year, block), buffer.getvalue())  # whole or not at all
+    return {**summary, "retries": attempt}
 
 
 def _load_block(uri: str) -> dict[str, np.ndarray]:
@@ -573,7 +697,9 @@ def predict_map(
         InputError: a bad option (engine, as-of date, block size, neither or both of scenes and stac) or
             input (AOI outside the training region, crop mask, scenes without the model's bands or none up to
             an as-of date).
-        OutputError: ``out`` is not writable, not empty, or holds a run with other settings.
+        OutputError: ``out`` is not writable, not empty, holds a run with other settings, or another run
+            writes there.
+        RemoteError: a block's scene files could not be read over the network after the retries.
     """
     request = PredictRequest.of(
         bundle=str(bundle.path) if isinstance(bundle, Bundle) else os.fspath(bundle),
@@ -616,9 +742,11 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
         What was written (`MapRun`; also in ``summary.json``).
 
     Raises:
-        InputError: Spark without PySpark, or a bad input (AOI outside the training region, crop mask,
-            scenes without the model's bands or none up to an as-of date).
-        OutputError: ``out`` is not writable, not empty, or holds a run with other settings.
+        InputError: Spark without PySpark, or a bad input (AOI outside the training region or every scene,
+            crop mask, scenes without the model's bands or files, or none up to an as-of date).
+        OutputError: ``out`` is not writable, not empty, holds a run with other settings, or another run
+            writes there.
+        RemoteError: a block's scene files could not be read over the network after the retries.
     """
     check_engine(request.engine)
     bundle = bundle if bundle is not None else load_bundle(request.bundle)
@@ -627,7 +755,7 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
     out, crop_mask = request.out, request.crop_mask
     root = out if is_s3(out) else str(local_path(out).absolute())
     _check_region(bundle, geometry, allow_outside=request.allow_outside)
-    _check_crop_mask(crop_mask)
+    _check_crop_mask(crop_mask, geometry)
     seasons_of = {d: season_year(d, bundle.season_start) for d in dates}
     first = season_start(min(seasons_of.values()), bundle.season_start)
     fingerprint = bundle_fingerprint(bundle)
@@ -652,7 +780,8 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
             refs, missing = _usable_scenes(
                 scene_refs(table, since=season_start(year, bundle.season_start), until=max(year_dates)), bundle.bands
             )
-            skipped += missing
+            refs, absent = _scenes_with_files(refs, bundle.bands)
+            skipped += missing + absent
             early = [d for d in year_dates if not any(r.date <= d for r in refs)]
             if early:
                 hint = f"the season's first scene is on {refs[0].date}" if refs else "the season has no scene"
@@ -661,12 +790,54 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
                     "date or search scenes for that season"
                 )
             seasons[year] = (refs, year_dates)
-        grid = map_grid(geometry, [r for refs, _ in seasons.values() for r in refs])
+        if absent_count := sum(1 for s in skipped if " not found: " in s["reason"]):
+            example = next(s for s in skipped if " not found: " in s["reason"])
+            log.warning(
+                "%s left out: files not found (e.g. %s: %s)",
+                plural(absent_count, "scene"),
+                example["scene_id"],
+                example["reason"],
+            )
+        used = [r for refs, _ in seasons.values() for r in refs]
+        _check_coverage(geometry, table, used)
+        grid = map_grid(geometry, used)
         blocks = plan_blocks(grid, geometry, block_size=request.block_size)
         sources = _source_scenes(table, geometry)
-        _prepare_out(root, settings)  # the first write into out: every input was checked above
-        if request.stac is not None:
-            put_file(searched, join_uri(root, "scenes.parquet"))
+        _check_out(root, settings)  # the last check: from here on the run writes into out
+        with output_lock(root, verb="predict"):
+            _start_out(root, settings)
+            if request.stac is not None:
+                put_file(searched, join_uri(root, "scenes.parquet"))
+            return _map_and_assemble(
+                request,
+                bundle,
+                root=root,
+                fingerprint=fingerprint,
+                grid=grid,
+                aoi=geometry,
+                seasons=seasons,
+                blocks=blocks,
+                scl_mask=mask,
+                skipped=skipped,
+                sources=sources,
+            )
+
+
+def _map_and_assemble(
+    request: PredictRequest,
+    bundle: Bundle,
+    *,
+    root: str,
+    fingerprint: str,
+    grid: MapGrid,
+    aoi: BaseGeometry,
+    seasons: dict[int, tuple[list[SceneRef], list[dt.date]]],
+    blocks: list[Block],
+    scl_mask: tuple[int, ...],
+    skipped: list[dict[str, str]],
+    sources: dict[str, SourceScene],
+) -> MapRun:
+    """Map the blocks not finished yet (in ``out``, held by this run), then assemble the map files."""
     blocks_dir = join_uri(root, "blocks")
     units = [(year, block) for year in seasons for block in blocks]
     finished_blocks = _finished_blocks(blocks_dir)
@@ -675,14 +846,17 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
     context = _Context(
         bundle=str(bundle.path),
         grid=grid,
-        aoi=geometry,
+        aoi=aoi,
         seasons=seasons,
-        scl_mask=mask,
-        crop_mask=None if crop_mask is None else str(crop_mask),
+        scl_mask=scl_mask,
+        crop_mask=request.crop_mask,
         blocks_dir=blocks_dir,
         batch_size=request.batch_size,
         single_thread=workers > 1 or request.engine == "spark",
+        retries=request.retries,
+        backoff=request.backoff,
     )
+    retried = 0
     with progress_bar(quiet=request.quiet) as bar:
         task = bar.add_task("blocks", total=len(units), completed=len(units) - len(todo))
         if request.engine == "spark":
@@ -695,7 +869,8 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
             finished = run_local(
                 _map_block, todo, workers=min(workers, max(len(todo), 1)), initializer=_init_worker, initargs=(context,)
             )
-        for _ in finished:
+        for _, result in finished:
+            retried += int(result.get("retries", 0))
             bar.advance(task)
     with _staging(root) as staging:
         return _assemble(
@@ -704,10 +879,11 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
             bundle,
             fingerprint=fingerprint,
             grid=grid,
-            aoi=geometry,
+            aoi=aoi,
             seasons=seasons,
             blocks=blocks,
             resumed=len(units) - len(todo),
+            retried=retried,
             skipped=skipped,
             sources=sources,
             quiet=request.quiet,
@@ -744,6 +920,7 @@ def _assemble(
     seasons: dict[int, tuple[list[SceneRef], list[dt.date]]],
     blocks: list[Block],
     resumed: int,
+    retried: int,
     skipped: list[dict[str, str]],
     sources: dict[str, SourceScene],
     quiet: bool,
@@ -859,7 +1036,15 @@ def _assemble(
         empty_blocks=empty,
         skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())],
         areas=areas,
+        read_retries=retried,
     )
+    for date_text, pixels in mapped.items():
+        if not pixels:
+            log.warning(
+                "the map as of %s has no mapped pixel (%s): check the AOI, the scenes, the crop mask and the SCL mask",
+                date_text,
+                f"{plural(len(empty), 'block')} without any valid observation" if empty else "no pixel had a class",
+            )
     write_summary(out, asdict(run))
     return run
 

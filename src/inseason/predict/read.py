@@ -31,7 +31,7 @@ from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from inseason.data import SeriesStore
-from inseason.errors import InputError
+from inseason.errors import InputError, RemoteError
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
 from inseason.labels import cdl_classes
 from inseason.season import days_since_epoch, season_start_day
@@ -365,7 +365,8 @@ def read_block(
     true. An observation is valid when its SCL class is not nodata nor in ``scl_mask`` and no band is
     nodata. Where two scenes of one date cover a pixel (tile overlap) the first scene in (date, scene_id)
     order is kept. A scene whose files cannot be read or are in another CRS is left out and listed in
-    ``skipped``.
+    ``skipped``, except when the file is remote (``http(s)://``, ``s3://``): a failed read there may be
+    transient, so it raises `RemoteError` and the caller decides whether to read the block again.
 
     Args:
         block: the block to read.
@@ -378,6 +379,9 @@ def read_block(
 
     Returns:
         The block's ragged series.
+
+    Raises:
+        RemoteError: a remote scene file could not be read.
     """
     bands = tuple(bands)
     mapped = _aoi_mask(aoi_to_crs(aoi, grid.epsg), grid, block)
@@ -393,8 +397,9 @@ def read_block(
             if scene.epsg != grid.epsg:
                 skipped.append((scene.scene_id, f"in EPSG:{scene.epsg}, the map grid is EPSG:{grid.epsg}"))
                 continue
+            href = scene.hrefs.get("SCL", "")
             try:
-                with rasterio.open(gdal_path(scene.hrefs["SCL"])) as ds:
+                with rasterio.open(gdal_path(href)) as ds:
                     b = ds.bounds
                     if b.right <= left or b.left >= right or b.top <= bottom or b.bottom >= top:
                         continue
@@ -406,11 +411,15 @@ def read_block(
                 stack = np.empty((len(bands), int(valid.sum())), np.int32)
                 good = np.ones(stack.shape[1], bool)
                 for i, band in enumerate(bands):
-                    with rasterio.open(gdal_path(scene.hrefs[band])) as ds:
+                    href = scene.hrefs[band]
+                    with rasterio.open(gdal_path(href)) as ds:
                         nodata = int(ds.nodata) if ds.nodata is not None else 0
                         stack[i] = _read_band(ds, grid, block).ravel()[valid]
                     good &= stack[i] != nodata  # off the swath in this band
             except (RasterioError, KeyError) as exc:
+                if isinstance(exc, RasterioError) and _is_remote(href):
+                    # over the network a failure may be transient: the caller reads the block again
+                    raise RemoteError(f"cannot read {href} of scene {scene.scene_id} ({_one_line(exc)})") from None
                 skipped.append((scene.scene_id, f"unreadable: {exc}"))
                 continue
             pixels = np.flatnonzero(valid)[good]
@@ -420,6 +429,16 @@ def read_block(
             scl_parts.append(scl[pixels].astype(np.uint8))
             order_parts.append(np.full(pixels.size, sequence, np.int32))
     return _pack(block, bands, flat_mapped, pixel_parts, value_parts, day_parts, scl_parts, order_parts, tuple(skipped))
+
+
+def _is_remote(href: str) -> bool:
+    """Whether ``href`` is read over the network (``http(s)://``, ``s3://``, or a GDAL ``/vsicurl/`` path)."""
+    return href.startswith(("http://", "https://", "s3://", "/vsicurl/", "/vsis3/"))
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (GDAL messages may span several)."""
+    return " ".join(str(exc).split())
 
 
 def _pack(
