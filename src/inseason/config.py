@@ -7,7 +7,7 @@ model next to the stage's outputs so a run can be repeated exactly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,6 +17,10 @@ from inseason.errors import InputError
 from inseason.season import parse_month_day
 
 WorldSize = Literal["tiny", "small", "demo", "large"]
+
+#: Worker processes of a stage: at least one, or None for the stage's default (the usable cores). Every
+#: request with a ``workers`` field uses this type, so every verb refuses ``--workers 0`` alike.
+Workers = Annotated[int | None, Field(ge=1, description="worker processes (None: the usable cores)")]
 
 
 class StrictModel(BaseModel):

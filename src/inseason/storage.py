@@ -629,7 +629,7 @@ def _acquire_local(folder: Path, holder: LockHolder, name: str | None = None) ->
         except FileNotFoundError:
             continue  # released meanwhile: try again
         if found is None or not _is_stale(found):
-            raise _held_error(str(folder), str(lock), found)
+            raise _held_error(str(folder if name is None else folder / name), str(lock), found)
         stale = lock.with_name(f"{lock.name}.stale-{os.getpid()}")
         try:
             lock.rename(stale)  # one of several takers wins the rename; the others retry and find it taken
@@ -690,7 +690,7 @@ def _acquire_s3(folder: str, holder: LockHolder, name: str | None = None) -> Non
         except botocore.exceptions.ClientError:
             continue  # released meanwhile: try again
         if found is None or not _is_stale(found):
-            raise _held_error(folder, f"s3://{bucket}/{key}", found)
+            raise _held_error(folder if name is None else join_uri(folder, name), f"s3://{bucket}/{key}", found)
         client.delete_object(Bucket=bucket, Key=key)
     raise OutputError(f"{folder} is locked and unlocked by other runs in quick succession: try again")
 

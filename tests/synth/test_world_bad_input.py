@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from inseason import storage
 from inseason.config import synth_config
 from inseason.errors import InputError, OutputError
 from inseason.synth import SynthRequest, synth
@@ -92,3 +96,20 @@ def test_a_synth_request_round_trips(tmp_path: Path) -> None:
     assert SynthRequest.of(**dumped) == request
     with pytest.raises(InputError, match=r"^invalid SynthRequest option config\.tiles_x: "):
         SynthRequest.of(out=tmp_path / "w", config={**dumped["config"], "tiles_x": 9})
+
+
+def test_workers_below_one_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="workers: Input should be greater than or equal to 1"):
+        SynthRequest.of(out=tmp_path / "w", config=synth_config("tiny"), workers=0)
+
+
+def test_a_world_another_run_is_building_is_refused(tmp_path: Path) -> None:
+    lock = tmp_path / f".w{storage.LOCK_NAME}"
+    holder = {"verb": "synth", "pid": os.getppid(), "host": socket.gethostname(), "started": "now", "token": "t"}
+    lock.write_text(json.dumps(holder))  # a live process of this host (the test runner's parent) builds it
+    with pytest.raises(OutputError, match=rf"{tmp_path / 'w'} is being written by another run \(inseason synth"):
+        synth(tmp_path / "w", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [lock.name]  # nothing written, the lock untouched
+    lock.unlink()
+    assert synth(tmp_path / "w", quiet=True).scenes > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # the lock is gone after the run

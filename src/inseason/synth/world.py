@@ -36,12 +36,12 @@ from pyproj import CRS, Transformer
 from rasterio.features import shapes
 from shapely.geometry import box, mapping, shape
 
-from inseason.config import StageRequest, SynthConfig, dump_yaml, synth_config
+from inseason.config import StageRequest, SynthConfig, Workers, dump_yaml, synth_config
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError
 from inseason.labels import cdl_class
 from inseason.progress import progress_bar
-from inseason.storage import atomic_path
+from inseason.storage import atomic_path, output_lock
 from inseason.synth.acquisitions import plan_datatakes
 from inseason.synth.catalog import write_catalog
 from inseason.synth.crops import make_calendar
@@ -73,7 +73,7 @@ class SynthRequest(StageRequest):
     out: Path
     config: SynthConfig
     overwrite: bool = False
-    workers: int | None = None
+    workers: Workers = None
     quiet: bool = False
 
 
@@ -218,8 +218,9 @@ def run_synth(request: SynthRequest) -> WorldSummary:
             f"{need / 1e6:,.0f} MB and {free / 1e6:,.0f} MB are free"
         )
     try:
-        # built in a temporary folder, then swapped in: an older world there is moved aside and deleted
-        with atomic_path(out) as tmp:
+        # built in a temporary folder, then swapped in: an older world there is moved aside and deleted; the
+        # lock beside the folder keeps a second synth from building the same world at the same time
+        with output_lock(out, verb="synth", file=True), atomic_path(out) as tmp:
             info = _build(tmp, config, state, takes, workers=request.workers, quiet=request.quiet)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
