@@ -246,3 +246,57 @@ def test_the_split_result_holds_what_was_written(tiny_series: Path, tmp_path: Pa
     assert result.dropped_by_buffer == 124 - table.num_rows > 0
     assert result.warnings == () and result.audit["warnings"] == []
     assert json.loads(table.schema.metadata[b"inseason:audit"]) == json.loads(result.audit_json.read_text())
+
+
+def test_a_buffer_that_drops_most_samples_is_refused_unless_allowed(tiny_series: Path, tmp_path: Path) -> None:
+    out = tmp_path / "split.parquet"
+    with pytest.raises(InputError) as info:
+        split_series(tiny_series, by="block", block_size=600.0, buffer=100_000.0, out=out, quiet=True)
+    message = str(info.value)
+    assert re.fullmatch(
+        rf"the block split of {re.escape(str(tiny_series))} leaves (train|train and validation) empty \(samples: "
+        r"train 0, validation \d+, test \d+; (\d+) of 124 dropped by the buffer; 0 in no split\): use a smaller "
+        r"--buffer than 100000.0 m, or pass --allow-empty to write it anyway",
+        message,
+    ), message
+    assert list(tmp_path.iterdir()) == []
+    result = split_series(
+        tiny_series, by="block", block_size=600.0, buffer=100_000.0, out=out, quiet=True, allow_empty=True
+    )
+    kept = sum(result.samples.values())
+    assert result.dropped_by_buffer == 124 - kept > 62 and pq.read_metadata(out).num_rows == kept
+    assert f"{result.dropped_by_buffer} of 124 dropped by the buffer" in message
+
+
+def test_a_year_split_on_seasons_the_table_lacks_is_refused_and_writes_nothing(
+    tiny_series: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        InputError,
+        match=r"^the year split of .* leaves train and test empty \(samples: train 0, validation 0, test 0; 0 of "
+        r"124 dropped by the buffer; 124 in no split\): give --train-years/--validation-years/--test-years among "
+        r"the seasons \[2021, 2022\], or pass --allow-empty to write it anyway$",
+    ):
+        split_series(tiny_series, by="year", years={"train": [2030]}, out=tmp_path / "split.parquet", quiet=True)
+    with pytest.raises(InputError, match=r"leaves validation empty \(samples: train 62, validation 0, test 62;"):
+        split_series(
+            tiny_series,
+            by="year",
+            years={"train": [2021], "validation": [2030], "test": [2022]},
+            out=tmp_path / "split.parquet",
+            quiet=True,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_split_replaces_leftovers_of_a_killed_split_and_leaves_no_lock(tiny_series: Path, tmp_path: Path) -> None:
+    for name in (".split.parquet.tmp-4242", ".split.audit.json.tmp-4242", ".split.audit.md.tmp-4242"):
+        (tmp_path / name).write_text("half")
+    (tmp_path / ".other.parquet.tmp-4242").write_text("not ours")
+    split_series(tiny_series, by="year", out=tmp_path / "split.parquet", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".other.parquet.tmp-4242",
+        "split.audit.json",
+        "split.audit.md",
+        "split.parquet",
+    ]

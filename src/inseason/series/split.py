@@ -29,9 +29,10 @@ from inseason import storage
 from inseason.config import StageRequest
 from inseason.errors import InputError, OutputError
 from inseason.progress import progress_bar
-from inseason.series.audit import audit_split, write_audit
+from inseason.series.audit import audit_paths, audit_split, write_audit
 from inseason.series.geometry import block_groups, field_groups, planar_xy
 from inseason.series.normalize import TrainingSample, band_values
+from inseason.series.table_lock import remove_leftovers, table_lock
 from inseason.tables import series_bands
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,46 @@ def _assign(
     return group_assignment(groups, labels, shares=shares, seed=seed, stratify=stratify), names, xy
 
 
+def _check_not_empty(
+    request: SplitRequest, index: np.ndarray, keep: np.ndarray, names: list[str], years: np.ndarray
+) -> None:
+    """Refuse a split that leaves a requested split empty or drops more than half of the samples to the buffer.
+
+    Requested splits: train and test, validation when it has a share (or seasons, ``by="year"``), every fold.
+    """
+    counts = {name: int((keep & (index == i)).sum()) for i, name in enumerate(names)}
+    assigned = int((index >= 0).sum())
+    buffered = assigned - int(keep.sum())
+    if request.folds:
+        wanted = list(names)
+    elif request.by == "year":
+        wanted = ["train", "test"]
+        if request.years is None:
+            wanted += ["validation"] if len(np.unique(years)) > 2 else []
+        elif request.years.get("validation"):
+            wanted += ["validation"]
+    else:
+        wanted = ["train", "test"] + (["validation"] if request.fractions[1] > 0 else [])
+    empty = [name for name in names if name in wanted and counts[name] == 0]
+    if not empty and buffered * 2 <= len(index):
+        return
+    shown = ", ".join(f"{name} {count}" for name, count in counts.items())
+    problem = f"leaves {' and '.join(empty)} empty" if empty else "drops most samples to the buffer"
+    if buffered * 2 > len(index):
+        fix = f"use a smaller --buffer than {request.buffer} m"
+    elif request.by == "year":
+        fix = f"give --train-years/--validation-years/--test-years among the seasons {sorted({int(y) for y in years})}"
+    elif request.folds:
+        fix = "use fewer --folds or smaller blocks"
+    else:
+        fix = "use other --fractions or smaller blocks"
+    raise InputError(
+        f"the {request.by} split of {request.series} {problem} (samples: {shown}; {buffered} of {len(index)} "
+        f"dropped by the buffer; {len(index) - assigned} in no split): {fix}, or pass --allow-empty to write it "
+        "anyway"
+    )
+
+
 class SplitRequest(StageRequest):
     """What the ``split`` stage is asked to do: the series table, the output and how to split it.
 
@@ -216,6 +257,8 @@ class SplitRequest(StageRequest):
         stratify: balance every class across the splits.
         years: the seasons of each split (``year``), by split name; None for the default.
         allow_leakage: write a split that leaks by its own definition.
+        allow_empty: write a split that leaves a split empty (train, test, validation when it has a share or
+            seasons; any fold) or whose buffer drops more than half of the samples.
         quiet: no progress bar.
     """
 
@@ -231,6 +274,7 @@ class SplitRequest(StageRequest):
     stratify: bool = True
     years: dict[str, tuple[int, ...]] | None = None
     allow_leakage: bool = False
+    allow_empty: bool = False
     quiet: bool = False
 
     @field_validator("by", mode="before")
@@ -291,6 +335,7 @@ def split_series(
     stratify: bool = True,
     years: Mapping[str, Sequence[int]] | None = None,
     allow_leakage: bool = False,
+    allow_empty: bool = False,
     quiet: bool = False,
 ) -> SplitResult:
     """Write ``series`` with its ``split`` column to ``out``, plus the leakage audit next to it.
@@ -300,7 +345,9 @@ def split_series(
     (``block_size`` and ``buffer`` in metres). ``folds`` makes grouped k-fold splits on fields or blocks.
     Robust per-band statistics of the training split (of the other folds, per fold) go into the
     ``inseason:normalization`` metadata; the audit into ``inseason:audit``, ``NAME.audit.json`` and
-    ``NAME.audit.md``. A split that leaks by its own definition is refused unless ``allow_leakage``.
+    ``NAME.audit.md``. A split that leaks by its own definition is refused unless ``allow_leakage``; one that
+    leaves a split empty (train, test, validation when it has a share or seasons, any fold) or whose buffer
+    drops more than half of the samples is refused unless ``allow_empty``. Nothing is written when refused.
 
     Args:
         series: the series table to split.
@@ -314,6 +361,7 @@ def split_series(
         stratify: balance every class across the splits.
         years: the seasons of each split (``year``); None for the default.
         allow_leakage: write a split that leaks by its own definition.
+        allow_empty: write a split that leaves a split empty or whose buffer drops most samples.
         quiet: no progress bar.
 
     Returns:
@@ -322,8 +370,9 @@ def split_series(
 
     Raises:
         InputError: an option is out of range, the table is missing, unreadable or lacks columns, the method
-            needs field ids or coordinates the table lacks, or the split leaks without ``allow_leakage``.
-        OutputError: ``out`` is a folder or the input table.
+            needs field ids or coordinates the table lacks, the split leaks without ``allow_leakage``, or it
+            leaves a split empty or drops most samples to the buffer without ``allow_empty``.
+        OutputError: ``out`` is a folder or the input table, or another run writes ``out``.
     """
     return run_split(
         SplitRequest.of(
@@ -338,6 +387,7 @@ def split_series(
             stratify=stratify,
             years=None if years is None else {name: tuple(seasons) for name, seasons in years.items()},
             allow_leakage=allow_leakage,
+            allow_empty=allow_empty,
             quiet=quiet,
         )
     )
@@ -354,8 +404,9 @@ def run_split(request: SplitRequest) -> SplitResult:
 
     Raises:
         InputError: the table is missing, unreadable or lacks columns, the method needs field ids or
-            coordinates the table lacks, or the split leaks without ``allow_leakage``.
-        OutputError: ``out`` is a folder or the input table.
+            coordinates the table lacks, the split leaks without ``allow_leakage``, or it leaves a split empty
+            or drops most samples to the buffer without ``allow_empty``.
+        OutputError: ``out`` is a folder or the input table, or another run writes ``out``.
     """
     source, out, by, seed, folds = request.series, request.out, request.by, request.seed, request.folds
     block_size, buffer, years = request.block_size, request.buffer, request.years
@@ -391,6 +442,8 @@ def run_split(request: SplitRequest) -> SplitResult:
             raise InputError("a buffer needs coordinates (x/y in a projected CRS, or lon/lat) for every series")
         rank = list(range(len(names))) if folds else [2, 1, 0]
         keep &= buffer_keep(xy, index, rank, buffer)
+    if not request.allow_empty:
+        _check_not_empty(request, index, keep, names, keys.column("year").to_numpy())
     split_names = np.array([*names, None], dtype=object)[np.where(keep, index, len(names))]
     options = {
         "by": by,
@@ -445,23 +498,25 @@ def run_split(request: SplitRequest) -> SplitResult:
     )
     target = schema.with_metadata(meta)
     offset = 0
-    with (
-        storage.atomic_path(out) as tmp,
-        pq.ParquetWriter(tmp, target) as writer,
-        progress_bar(quiet=request.quiet) as bar,
-    ):
-        task = bar.add_task("split", total=parquet.metadata.num_rows)
-        for batch in parquet.iter_batches():
-            rows = slice(offset, offset + batch.num_rows)
-            offset += batch.num_rows
-            table = (
-                pa.Table.from_batches([batch])
-                .set_column(schema.get_field_index("split"), "split", split_column[rows])
-                .filter(pa.array(keep[rows]))
-            )
-            writer.write_table(table.cast(target))
-            bar.advance(task, batch.num_rows)
-    audit_json, audit_md = write_audit(audit, out)
+    with table_lock(out, verb="split"):
+        remove_leftovers(out, *audit_paths(out))
+        with (
+            storage.atomic_path(out) as tmp,
+            pq.ParquetWriter(tmp, target) as writer,
+            progress_bar(quiet=request.quiet) as bar,
+        ):
+            task = bar.add_task("split", total=parquet.metadata.num_rows)
+            for batch in parquet.iter_batches():
+                rows = slice(offset, offset + batch.num_rows)
+                offset += batch.num_rows
+                table = (
+                    pa.Table.from_batches([batch])
+                    .set_column(schema.get_field_index("split"), "split", split_column[rows])
+                    .filter(pa.array(keep[rows]))
+                )
+                writer.write_table(table.cast(target))
+                bar.advance(task, batch.num_rows)
+        audit_json, audit_md = write_audit(audit, out)
     return SplitResult(
         out=out,
         audit_json=audit_json,
