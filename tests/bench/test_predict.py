@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from inseason.bench.predict import bench_predict
+from inseason.errors import InputError
+from tests.cli.helpers import run_cli
 
 
 def test_bench_predict_table(tiny_world: Path) -> None:
@@ -17,3 +23,36 @@ def test_bench_predict_table(tiny_world: Path) -> None:
         assert row["end_to_end_over_model_only"] > 0
         assert row["end_to_end_over_model_only"] == result["end_to_end_over_model_only"][network]
     assert result["world"]["grid"] == [242, 242]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"networks": ["resnet"]}, "bench predict: unknown network 'resnet': use arset, tempcnn, ltae (--networks"),
+        ({"networks": []}, "bench predict: no network: use arset, tempcnn, ltae"),
+        ({"workers": 0}, "--workers 0: give at least 1 worker process"),
+        ({"workers": -2}, "--workers -2: give at least 1 worker process"),
+        ({"block_size": 4}, "block_size=4 is too small: use at least 16 pixels"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(
+    options: dict[str, Any], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # any folder made would show here
+    with pytest.raises(InputError) as refused:
+        bench_predict(**options)
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_world_folder_without_a_world_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is not a world folder"):
+        bench_predict(world=tmp_path / "nowhere")
+
+
+def test_cli_unknown_network_is_one_error_line() -> None:
+    result = run_cli("bench", "predict", "--networks", "arset,resnet")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.strip() == (
+        "error: bench predict: unknown network 'resnet': use arset, tempcnn, ltae (--networks, a comma list)"
+    )

@@ -21,20 +21,40 @@ import numpy as np
 
 from inseason.data import FeatureConfig, InputSpec, Normalization, feature_names
 from inseason.data.adapters import AdapterConfig
+from inseason.engines.local import check_workers
+from inseason.errors import InputError
 from inseason.extract.scenes import find_scenes
 from inseason.labels import cdl_class
-from inseason.models import create_model, model_spec
+from inseason.models import create_model, model_info, model_spec
 from inseason.predict.maps import predict_map
-from inseason.predict.read import map_grid, plan_blocks, read_block, scene_refs
+from inseason.predict.read import check_block_size, map_grid, plan_blocks, read_block, scene_refs
 from inseason.sources.aoi import read_aoi
 from inseason.synth import load_world, synth
 from inseason.tables import S2_BANDS
 from inseason.train import TRAIN_PRESETS, LabelClass, Predictor, load_bundle, write_bundle
 
-__all__ = ["bench_predict"]
+__all__ = ["bench_networks", "bench_predict"]
 
 #: Classes of the benchmark bundles (CDL codes): the ARSET course's crops plus winter wheat and a double crop.
 _CODES = (1, 2, 3, 5, 24, 26, 176)
+
+
+def bench_networks() -> tuple[str, ...]:
+    """The networks `bench_predict` can time: the training presets whose model is a neural network.
+
+    Returns:
+        Their names, in the presets' order.
+    """
+    return tuple(name for name, preset in TRAIN_PRESETS.items() if model_info(preset["model"]["name"]).neural)
+
+
+def _check_networks(networks: Sequence[str]) -> None:
+    """Refuse no networks, or one that is not in `bench_networks` (the message names those)."""
+    known = bench_networks()
+    unknown = [n for n in networks if n not in known]
+    if unknown or not networks:
+        what = f"unknown network {', '.join(map(repr, unknown))}" if unknown else "no network"
+        raise InputError(f"bench predict: {what}: use {', '.join(known)} (--networks, a comma list)")
 
 
 def untrained_bundle(network: str, out: Path, *, seed: int) -> Path:
@@ -105,11 +125,20 @@ def bench_predict(
     Returns:
         The world (size, year, as-of date, scenes, grid), the block size and workers, each network's pixels,
         seconds and rates, and each network's ``end_to_end_over_model_only``.
+
+    Raises:
+        InputError: an unknown network (or none), fewer than one worker, a block below 16 pixels, or a
+            ``world`` that is not a world folder; checked before any work.
     """
+    networks = list(dict.fromkeys(networks))  # each network once
+    _check_networks(networks)
+    check_workers(workers)
+    check_block_size(block_size)
+    given = load_world(world)[0] if world is not None else None  # a folder without a world: refused first
     with tempfile.TemporaryDirectory(prefix="inseason-bench-predict-") as tmp:
         root = Path(tmp)
         world = Path(world) if world is not None else synth(root / "world", size=size, seed=seed, quiet=quiet).path
-        info, _ = load_world(world)
+        info = given if given is not None else load_world(world)[0]
         year = max(info["years"])
         date = as_of or dt.date(year, 8, 1)
         aoi = read_aoi(world / "aoi.geojson")
