@@ -138,7 +138,7 @@ def python_child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 
     Args:
         script: the Python code; its own arguments start at ``sys.argv[2]``.
-        args: the script's arguments.
+        *args: the script's arguments.
 
     Returns:
         The finished process, with its stdout and stderr as text.
