@@ -126,8 +126,8 @@ class FaultProxy:
         timeout: seconds the proxy waits on the upstream.
 
     Raises:
-        ValueError: an upstream that is not ``http://``, a share outside [0, 1], shares summing above 1,
-            ``every`` below 1, or a negative ``stall_s``.
+        ValueError: an upstream that is not ``http://``, a share outside [0, 1], shares summing above 1
+            (without ``every``), ``every`` below 1, or a negative ``stall_s``.
     """
 
     def __init__(
@@ -148,7 +148,8 @@ class FaultProxy:
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"FaultProxy upstream {upstream!r} is not an http://host:port/ URL")
         self.shares = {"fail": fail, "truncate": truncate, "reset": reset, "stall": stall}
-        if any(not 0.0 <= s <= 1.0 for s in self.shares.values()) or sum(self.shares.values()) > 1.0 + 1e-9:
+        over = every is None and sum(self.shares.values()) > 1.0 + 1e-9  # with every, shares only pick kinds
+        if any(not 0.0 <= s <= 1.0 for s in self.shares.values()) or over:
             raise ValueError(f"FaultProxy shares {self.shares} must lie in [0, 1] and sum to at most 1")
         if every is not None and every < 1:
             raise ValueError(f"FaultProxy every={every}: expected None or an integer >= 1")
@@ -166,14 +167,17 @@ class FaultProxy:
         self._turns = [k for k in FAULT_KINDS if self.shares[k] > 0] or ["fail"]
         self._lock = threading.Lock()
         self._server = _ProxyServer(self)
+        self._url: str | None = None
         self.reset_stats()
 
     # ------------------------------------------------------------------------------------ lifecycle
 
     @property
     def url(self) -> str:
-        """The proxy's base URL, standing for ``upstream`` (only while running)."""
-        return self._server.url + self._prefix.lstrip("/")
+        """The proxy's base URL, standing for ``upstream`` (once started; kept after :meth:`stop` for messages)."""
+        if self._url is None:
+            raise RuntimeError("FaultProxy is not running: call start() first")
+        return self._url
 
     def url_for(self, href: str) -> str:
         """``href`` on the upstream, rewritten to go through the proxy.
@@ -200,6 +204,7 @@ class FaultProxy:
             This proxy.
         """
         self._server.start()
+        self._url = self._server.url + self._prefix.lstrip("/")
         log.debug("FaultProxy %s -> %s", self.url, self.upstream)
         return self
 
