@@ -4,11 +4,15 @@ asserted). It lives with the Spark tests to reuse their session."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
+import pytest
 from pyspark.sql import SparkSession
 
 from inseason.bench.engines import bench_engines, bench_engines_markdown, break_even_rows
+from inseason.errors import InputError
 
 
 def test_bench_engines_reports_both_engines_and_identical_outputs(tiny_world: Path, spark: SparkSession) -> None:
@@ -32,3 +36,27 @@ def test_break_even_is_where_start_up_is_won_back() -> None:
     assert break_even_rows(100.0, 200.0, 10.0) == 2_000
     assert break_even_rows(100.0, 400.0, 3.0) == 400
     assert break_even_rows(100.0, 100.0, 10.0) is None and break_even_rows(100.0, 50.0, 0.0) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"workers": 0}, "--workers 0: give at least 1 worker process"),
+        ({"max_scenes": 0}, "--max-scenes 0: use at least 1"),
+        ({"stride": 0}, "bench engines: stride=0: use at least 1"),
+        ({"years": [2030]}, "bench engines: the world holds the years [2021, 2022], not [2030]"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(
+    options: dict[str, Any], message: str, tiny_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # any folder made would show here
+    with pytest.raises(InputError) as refused:
+        bench_engines(world=tiny_world, quiet=True, **options)
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_without_a_world_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is not a world folder"):
+        bench_engines(world=tmp_path, quiet=True)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from inseason.bench.ingest import bench_ingest
 from inseason.cli import app
+from inseason.errors import InputError
 
 
 def test_both_sides_agree_and_block_reads_transfer_less(tiny_world: Path) -> None:
@@ -46,3 +50,33 @@ def test_cli_prints_one_json_object(tiny_world: Path) -> None:
     doc = json.loads(result.stdout)
     assert {"bytes_ratio", "speedup", "ours", "course", "same_observations"} <= set(doc)
     assert doc["scenes"] == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"workers": -1}, "--workers -1: give at least 1 worker process"),
+        ({"boxes": 0}, "--boxes 0: use at least 1"),
+        ({"stride": 0}, "--stride 0: use at least 1"),
+        ({"max_scenes": -3}, "--max-scenes -3: use at least 1"),
+        ({"box_m": 0.0}, "--box-m 0.0: give the side of a box in metres, above 0"),
+        ({"box_m": float("nan")}, "--box-m nan: give the side of a box in metres, above 0"),
+        ({"box_m": 30_000.0}, "--box-m 30000: boxes that large do not fit in the world's 32940 m tile"),
+        ({"years": ()}, "bench ingest needs at least one year"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(
+    options: dict[str, Any], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # any folder made would show here
+    with pytest.raises(InputError) as refused:
+        bench_ingest(quiet=True, **options)
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_given_world_is_checked_for_the_years_and_the_boxes(tiny_world: Path) -> None:
+    with pytest.raises(InputError, match=r"the world holds the years \[2021, 2022\], not \[2019\]"):
+        bench_ingest(world=tiny_world, years=(2019,), quiet=True)
+    with pytest.raises(InputError, match="--box-m 2000: boxes that large do not fit in the world's 2400 m tile"):
+        bench_ingest(world=tiny_world, years=(2021,), box_m=2000, max_scenes=1, quiet=True)

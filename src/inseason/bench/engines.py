@@ -19,7 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # Through the Spark engine, which says how to install PySpark (the ``spark`` extra) when it is missing.
+from inseason.engines.local import check_workers
 from inseason.engines.spark import SparkSession, get_spark
+from inseason.errors import InputError
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
 from inseason.series.build import make_series
@@ -99,7 +101,19 @@ def bench_engines(
         ``local_rows_per_s``, ``spark_rows_per_s`` (observation rows per second of extract + series),
         ``spark_startup_s`` (0 when a session was already running), ``spark_break_even_rows``
         (:func:`break_even_rows`), ``identical`` and the counts and seconds behind them.
+
+    Raises:
+        InputError: fewer than one worker, a ``stride`` or ``max_scenes`` below one, a ``world`` that is not a
+            world folder, or years it does not hold; checked before any work. Spark that cannot start.
     """
+    check_workers(workers)
+    if stride < 1:
+        raise InputError(f"bench engines: stride={stride}: use at least 1 (every k-th label pixel is a point)")
+    if max_scenes is not None and max_scenes < 1:
+        raise InputError(f"--max-scenes {max_scenes}: use at least 1 (or leave it out for all the scenes)")
+    given = load_world(world)[0] if world is not None else None  # a folder without a world: refused first
+    if given is not None and years and not set(years) <= set(given["years"]):
+        raise InputError(f"bench engines: the world holds the years {given['years']}, not {sorted(years)}")
     with tempfile.TemporaryDirectory(prefix="inseason-bench-engines-") as tmp:
         tmp_path = Path(tmp)
         if world is None:
@@ -107,7 +121,7 @@ def bench_engines(
                 tmp_path / "world", size=size, seed=1, years=tuple(years) if years else None, quiet=quiet
             ).path
         world = Path(world)
-        info, _ = load_world(world)
+        info = given if given is not None else load_world(world)[0]
         seasons = sorted(int(y) for y in (years or info["years"]))
         points = make_label_points(
             cdl=world / "labels",

@@ -22,7 +22,8 @@ import requests
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, box
 
-from inseason.engines.local import default_workers, run_local
+from inseason.engines.local import check_workers, default_workers, run_local
+from inseason.errors import InputError
 from inseason.extract.sample import DEFAULT_SCL_MASK, SceneTask
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract, plan_extraction
@@ -85,15 +86,30 @@ def course_scene(unit: _CourseUnit) -> tuple[int, int, int]:
     return int(valid.sum()), downloaded, decoded
 
 
-def _boxes_aoi(world: Path, *, boxes: int, box_m: float) -> MultiPolygon:
-    """``boxes`` squares of ``box_m`` spread along the first tile's diagonal, as one lon/lat geometry."""
-    info, _ = load_world(world)
+#: The side of the tile of the world `bench_ingest` makes: a third of a real MGRS tile's.
+_TILE_M = 32_940
+
+
+def _box_spans(width: float, height: float, box_m: float) -> tuple[float, float, float]:
+    """The margin and the spans along x and y left for boxes of ``box_m`` in a tile of ``width`` × ``height``.
+
+    Raises:
+        InputError: the boxes do not fit in the tile.
+    """
+    margin = min(box_m, width / 10)
+    span_x, span_y = width - 2 * margin - box_m, height - 2 * margin - box_m
+    if span_x < 0 or span_y < 0:
+        raise InputError(
+            f"--box-m {box_m:g}: boxes that large do not fit in the world's {width:g} m tile: use a smaller --box-m"
+        )
+    return margin, span_x, span_y
+
+
+def _boxes_aoi(info: dict[str, Any], *, boxes: int, box_m: float) -> MultiPolygon:
+    """``boxes`` squares of ``box_m`` spread along the first tile's diagonal of a world, as one lon/lat geometry."""
     tile = info["tiles"][0]
     west, south, east, north = tile["bounds"]
-    margin = min(box_m, (east - west) / 10)
-    span_x, span_y = east - west - 2 * margin - box_m, north - south - 2 * margin - box_m
-    if span_x < 0 or span_y < 0:
-        raise ValueError(f"tile {tile['name']} is too small for {box_m} m boxes")
+    margin, span_x, span_y = _box_spans(east - west, north - south, box_m)
     squares = []
     for i in range(boxes):
         f = (i + 0.5) / boxes
@@ -136,8 +152,23 @@ def bench_ingest(
         the bytes ratio, the speed-up and `DEFLATE_MB_S`.
 
     Raises:
-        ValueError: the world's first tile is too small for the boxes.
+        InputError: a count below one, a box side that is not positive or too large for the tile, no years,
+            or a ``world`` that is not a world folder or lacks the years; checked before any work.
     """
+    check_workers(workers)
+    counts = {"--boxes": boxes, "--stride": stride, "--max-scenes": max_scenes}
+    for option, value in counts.items():
+        if value < 1:
+            raise InputError(f"{option} {value}: use at least 1")
+    if not box_m > 0:
+        raise InputError(f"--box-m {box_m}: give the side of a box in metres, above 0")
+    if not years:
+        raise InputError("bench ingest needs at least one year")
+    given = load_world(world)[0] if world is not None else None  # a folder without a world: refused first
+    if given is None:
+        _box_spans(_TILE_M, _TILE_M, box_m)
+    elif not set(years) <= set(given["years"]):
+        raise InputError(f"bench ingest: the world holds the years {given['years']}, not {sorted(years)}")
     workers = workers or default_workers()
     with tempfile.TemporaryDirectory(prefix="inseason-bench-") as tmp:
         tmp_path = Path(tmp)
@@ -147,13 +178,13 @@ def bench_ingest(
                 size="demo",
                 seed=1,
                 years=years,
-                tile_m=32_940,
+                tile_m=_TILE_M,
                 season=("06-01", "06-30"),
                 quiet=quiet,
             ).path
         world = Path(world)
-        info, _ = load_world(world)
-        aoi = _boxes_aoi(world, boxes=boxes, box_m=box_m)
+        info = given if given is not None else load_world(world)[0]
+        aoi = _boxes_aoi(info, boxes=boxes, box_m=box_m)
         points = make_label_points(
             cdl=world / "labels", aoi=aoi, years=list(years), stride=stride, out=tmp_path / "points.parquet", quiet=True
         )
