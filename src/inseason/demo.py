@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inseason.errors import OutputError
+from inseason.storage import output_lock
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -199,7 +200,7 @@ def run_demo(
         The report's path, each model's scores and the map COGs.
 
     Raises:
-        OutputError: ``out`` holds a world of another size or seed.
+        OutputError: ``out`` holds a world of another size or seed, or another demo runs into it.
     """
     from inseason.evaluate.run import EVALUATION_FILE, evaluate_run
     from inseason.extract.scenes import find_scenes
@@ -214,111 +215,118 @@ def run_demo(
 
     root = Path(out)
     models = models or DEMO_MODELS
-    world = root / "world"
-    info_path = world / "world.json"
-    if info_path.exists():
-        info = json.loads(info_path.read_text())
-        if (info["size"], info["seed"]) != (size, seed):
-            raise OutputError(
-                f"{root} holds a {info['size']} world of seed {info['seed']}: choose another --out or delete it"
-            )
-        say(f"world: reusing {world}")
-    else:
-        say(f"world ({size}, seed {seed}) → {world}")
-        info = synth(world, size=size, seed=seed, quiet=quiet).info
-    years = info["years"]
-    points, scenes, observations = root / "points.parquet", root / "scenes.parquet", root / "observations"
-    series, splits = root / "series.parquet", root / "split.parquet"
-    aoi = world / "aoi.geojson"
-
-    _step(
-        points,
-        lambda: make_label_points(cdl=world / "labels", aoi=aoi, years=years, stride=stride, out=points, quiet=quiet),
-        say=say,
-        what="label points",
-    )
-    _step(
-        scenes,
-        lambda: find_scenes(
-            stac=world / "stac" / "catalog.json",
-            aoi=aoi,
-            start=f"{min(years)}-01-01",
-            end=f"{max(years)}-12-31",
-            out=scenes,
-            quiet=quiet,
-        ),
-        say=say,
-        what="scene manifest",
-    )
-    if (observations / "_manifest.jsonl").exists() and not _unfinished(observations, scenes):
-        say(f"observations: reusing {observations}")
-    else:
-        say(f"observations → {observations}")
-        extract(points, scenes, out=observations, quiet=quiet)
-    _step(
-        series,
-        lambda: make_series(observations, points=points, label_map=LABEL_MAP, out=series, quiet=quiet),
-        say=say,
-        what="series",
-    )
-    tile_m = float(info["tiles"][0]["size_m"])
-    block = min(2000.0, tile_m / 6)  # scaled-down worlds get scaled-down blocks
-    _step(
-        splits,
-        lambda: split_series(
-            series, by="block", block_size=block, buffer=round(block / 7), out=splits, seed=seed, quiet=quiet
-        ),
-        say=say,
-        what="split",
-    )
-    evaluations = {}
-    for name, recipe in models.items():
-        run = root / "runs" / name
-        _step(
-            run / "summary.json",
-            functools.partial(_train, splits, run, recipe, quiet=quiet),
-            say=say,
-            what=f"train {name}",
-        )  # resume: a run killed mid-training goes on from its checkpoint
-        reused = _current_evaluation(run / EVALUATION_FILE)
-        if reused is not None:
-            say(f"evaluate {name}: reusing {run / EVALUATION_FILE}")
-            evaluations[name] = reused
+    with output_lock(root, verb="demo"):  # one demo per folder: a second one fails at once
+        world = root / "world"
+        info_path = world / "world.json"
+        if info_path.exists():
+            info = json.loads(info_path.read_text())
+            if (info["size"], info["seed"]) != (size, seed):
+                raise OutputError(
+                    f"{root} holds a {info['size']} world of seed {info['seed']}: choose another --out or delete it"
+                )
+            say(f"world: reusing {world}")
         else:
-            say(f"evaluate {name} (with the course protocol) → {run / EVALUATION_FILE}")
-            evaluations[name] = evaluate_run(run, splits, split="test", course_protocol=True, quiet=quiet).evaluation
-    scores = {name: scores_of(ev) for name, ev in evaluations.items()}
-    best = max(scores, key=lambda n: ((scores[n].best_as_of or {}).get("macro_f1") or 0.0, scores[n].macro_f1))
-    season = max(years)
-    maps_dir = root / "maps"
-    _step(
-        maps_dir / SUMMARY_FILE,
-        lambda: predict_map(
-            root / "runs" / best,
-            aoi=map_area(info, aoi),
-            as_of=[f"{season}-{md}" for md in map_dates],
-            scenes=scenes,
-            out=maps_dir,
-            quiet=quiet,
-        ),
-        say=say,
-        what=f"maps as of {', '.join(map_dates)} {season} ({best})",
-    )
-    maps = read_summary(maps_dir).maps
-    others = [evaluations[n] for n in evaluations if n != best]
-    report = write_report(
-        evaluations[best],
-        out=root / "report.html",
-        comparisons=others,
-        title=f"inseason demo: {best} on the {size} world's test blocks",
-        maps=maps_dir,
-        truth=world / "labels" / f"CDL_{season}.tif",
-        bundle=root / "runs" / best,
-    )
-    metrics = {name: {k: ev[k] for k in ("overall_accuracy", "macro_f1", "kappa")} for name, ev in evaluations.items()}
-    return DemoResult(
-        report=report, folder=root, metrics=metrics, scores=scores, maps=maps, maps_folder=maps_dir, mapped_by=best
-    )
+            say(f"world ({size}, seed {seed}) → {world}")
+            info = synth(world, size=size, seed=seed, quiet=quiet).info
+        years = info["years"]
+        points, scenes, observations = root / "points.parquet", root / "scenes.parquet", root / "observations"
+        series, splits = root / "series.parquet", root / "split.parquet"
+        aoi = world / "aoi.geojson"
+
+        _step(
+            points,
+            lambda: make_label_points(
+                cdl=world / "labels", aoi=aoi, years=years, stride=stride, out=points, quiet=quiet
+            ),
+            say=say,
+            what="label points",
+        )
+        _step(
+            scenes,
+            lambda: find_scenes(
+                stac=world / "stac" / "catalog.json",
+                aoi=aoi,
+                start=f"{min(years)}-01-01",
+                end=f"{max(years)}-12-31",
+                out=scenes,
+                quiet=quiet,
+            ),
+            say=say,
+            what="scene manifest",
+        )
+        if (observations / "_manifest.jsonl").exists() and not _unfinished(observations, scenes):
+            say(f"observations: reusing {observations}")
+        else:
+            say(f"observations → {observations}")
+            extract(points, scenes, out=observations, quiet=quiet)
+        _step(
+            series,
+            lambda: make_series(observations, points=points, label_map=LABEL_MAP, out=series, quiet=quiet),
+            say=say,
+            what="series",
+        )
+        tile_m = float(info["tiles"][0]["size_m"])
+        block = min(2000.0, tile_m / 6)  # scaled-down worlds get scaled-down blocks
+        _step(
+            splits,
+            lambda: split_series(
+                series, by="block", block_size=block, buffer=round(block / 7), out=splits, seed=seed, quiet=quiet
+            ),
+            say=say,
+            what="split",
+        )
+        evaluations = {}
+        for name, recipe in models.items():
+            run = root / "runs" / name
+            _step(
+                run / "summary.json",
+                functools.partial(_train, splits, run, recipe, quiet=quiet),
+                say=say,
+                what=f"train {name}",
+            )  # resume: a run killed mid-training goes on from its checkpoint
+            reused = _current_evaluation(run / EVALUATION_FILE)
+            if reused is not None:
+                say(f"evaluate {name}: reusing {run / EVALUATION_FILE}")
+                evaluations[name] = reused
+            else:
+                say(f"evaluate {name} (with the course protocol) → {run / EVALUATION_FILE}")
+                evaluations[name] = evaluate_run(
+                    run, splits, split="test", course_protocol=True, quiet=quiet
+                ).evaluation
+        scores = {name: scores_of(ev) for name, ev in evaluations.items()}
+        best = max(scores, key=lambda n: ((scores[n].best_as_of or {}).get("macro_f1") or 0.0, scores[n].macro_f1))
+        season = max(years)
+        maps_dir = root / "maps"
+        _step(
+            maps_dir / SUMMARY_FILE,
+            lambda: predict_map(
+                root / "runs" / best,
+                aoi=map_area(info, aoi),
+                as_of=[f"{season}-{md}" for md in map_dates],
+                scenes=scenes,
+                out=maps_dir,
+                quiet=quiet,
+            ),
+            say=say,
+            what=f"maps as of {', '.join(map_dates)} {season} ({best})",
+        )
+        maps = read_summary(maps_dir).maps
+        others = [evaluations[n] for n in evaluations if n != best]
+        report = write_report(
+            evaluations[best],
+            out=root / "report.html",
+            comparisons=others,
+            title=f"inseason demo: {best} on the {size} world's test blocks",
+            maps=maps_dir,
+            truth=world / "labels" / f"CDL_{season}.tif",
+            bundle=root / "runs" / best,
+        )
+        metrics = {
+            name: {k: ev[k] for k in ("overall_accuracy", "macro_f1", "kappa")} for name, ev in evaluations.items()
+        }
+        return DemoResult(
+            report=report, folder=root, metrics=metrics, scores=scores, maps=maps, maps_folder=maps_dir, mapped_by=best
+        )
 
 
 def _train(splits: Path, run: Path, recipe: dict[str, Any], *, quiet: bool) -> None:

@@ -30,6 +30,7 @@ from inseason.evaluate.evaluation import (
 from inseason.evaluate.importance import attention_profile
 from inseason.evaluate.schedule import check_month_days
 from inseason.labels import cdl_classes, rgb_hex
+from inseason.storage import output_lock
 from inseason.tables import read_table
 from inseason.train import Bundle, LabelClass, Predictor, load_bundle, predict_series
 
@@ -194,7 +195,9 @@ def run_evaluate(request: EvaluateRequest) -> EvaluateResult:
     )
     evaluation = scored.evaluation
     evaluation["importance"]["attention"] = _attention(bundle, rows)
-    path = write_evaluation(evaluation, request.out if request.out is not None else run / EVALUATION_FILE)
+    target = request.out if request.out is not None else run / EVALUATION_FILE
+    with output_lock(target, verb="evaluate", file=True):
+        path = write_evaluation(evaluation, target)
     return EvaluateResult.from_evaluation(evaluation, path=path)
 
 

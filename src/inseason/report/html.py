@@ -34,7 +34,7 @@ from inseason.report import figures, map_figures
 from inseason.report.maps import MapSet, class_hectares, error_adjusted_areas, read_maps
 from inseason.report.tables import audit_table, data_table, format_number, scroll_box, value_html
 from inseason.report.viewer import VIEWER_JS
-from inseason.storage import write_bytes
+from inseason.storage import output_lock, write_bytes
 
 REQUIRED_KEYS = (
     "schema_version",
@@ -819,5 +819,6 @@ def run_report(request: ReportRequest, *, map_set: MapSet | None = None) -> Repo
         truth=request.truth,
         bundle=request.bundle,
     )
-    write_bytes(path, text.encode("utf-8"))
+    with output_lock(path, verb="report", file=True):
+        write_bytes(path, text.encode("utf-8"))
     return ReportResult(path=path, title=_page_title(request.evaluation, request.title))

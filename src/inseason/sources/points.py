@@ -51,6 +51,7 @@ from inseason.sources.sampling import (
     sample_stride,
 )
 from inseason.sources.vector import VectorLabels, feature_points, read_vector_labels
+from inseason.storage import output_lock
 from inseason.tables import LABEL_POINTS, with_metadata, write_table
 
 __all__ = [
@@ -705,7 +706,8 @@ def run_labels(request: LabelsRequest) -> LabelsResult:
     }
     metadata = {"crs": crs_string(crs), "sampling": json.dumps(sampling, sort_keys=True)}
     try:
-        write_table(table, out, metadata=metadata)
+        with output_lock(out, verb="labels", file=True):
+            write_table(table, out, metadata=metadata)
     except OSError as exc:
         raise OutputError(f"cannot write label points to {out}: {exc.strerror or exc}") from None
     log.info("%d label points written to %s", table.num_rows, out)
