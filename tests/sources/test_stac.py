@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import shapely
 from shapely.geometry import box, mapping
 
+from inseason.errors import RemoteError
+from inseason.sources.http import RetryCounter
 from inseason.sources.stac import (
     SceneRecord,
+    SearchQuery,
     band_hrefs,
     boa_offset,
     deduplicate,
     mgrs_tile,
     processing_baseline,
     scene_record,
+    search_items,
 )
+from inseason.testing import FaultProxy, StacApiServer
 
 
 def _v1_item() -> dict[str, Any]:
@@ -171,3 +179,120 @@ def test_v1_item_copy_is_not_mutated() -> None:
     before = copy.deepcopy(item)
     scene_record(item)
     assert item == before
+
+
+# ------------------------------------------------------------------------------ search through faults
+
+COLLECTION = "sentinel-2-l2a"
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A static catalog of 40 items over two tiles, two a week from April 2021, for the STAC API stand-in."""
+    root = tmp_path_factory.mktemp("faults-catalog")
+    items = []
+    for k in range(40):
+        tile, (w, s) = ("15SXR", (-94.0, 37.0)) if k % 2 == 0 else ("15SYR", (-93.1, 37.0))
+        when = dt.datetime(2021, 4, 2, 16, 50, tzinfo=dt.UTC) + dt.timedelta(days=7 * (k // 2), minutes=k % 2)
+        item_id = f"S2B_{tile}_{when:%Y%m%d}_0_L2A"
+        doc = {
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": item_id,
+            "collection": COLLECTION,
+            "bbox": [w, s, w + 1.0, s + 1.0],
+            "geometry": mapping(box(w, s, w + 1.0, s + 1.0)),
+            "properties": {"datetime": when.isoformat().replace("+00:00", "Z"), "eo:cloud_cover": float(k)},
+            "assets": {"scl": {"href": f"https://example.com/{item_id}/SCL.tif", "type": "image/tiff"}},
+            "links": [],
+        }
+        (root / "items").mkdir(exist_ok=True)
+        (root / "items" / f"{item_id}.json").write_text(json.dumps(doc))
+        items.append({"rel": "item", "href": f"./items/{item_id}.json"})
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": COLLECTION,
+        "description": "fault tests",
+        "license": "CC-BY-4.0",
+        "extent": {
+            "spatial": {"bbox": [[-94.0, 37.0, -92.1, 38.0]]},
+            "temporal": {"interval": [["2021-04-01T00:00:00Z", "2021-09-30T00:00:00Z"]]},
+        },
+        "links": items,
+    }
+    (root / "collection.json").write_text(json.dumps(collection))
+    catalog = {
+        "type": "Catalog",
+        "stac_version": "1.0.0",
+        "id": "faults",
+        "description": "fault tests",
+        "links": [{"rel": "child", "href": "./collection.json"}],
+    }
+    (root / "catalog.json").write_text(json.dumps(catalog))
+    return root / "catalog.json"
+
+
+def _query() -> SearchQuery:
+    return SearchQuery(COLLECTION, box(-93.5, 37.2, -92.5, 37.8), dt.date(2021, 4, 1), dt.date(2021, 9, 30))
+
+
+def _search(url: str, **kwargs: Any) -> list[dict[str, Any]]:
+    return search_items(url, _query(), timeout=0.3, page_size=2, backoff=0.5, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"every": 5, "fail": 1.0, "truncate": 1.0, "reset": 1.0, "stall": 1.0},
+        {"fail": 0.05, "truncate": 0.05, "reset": 0.05, "stall": 0.05, "seed": 4},
+    ],
+    ids=["every-fifth", "a-fifth-drawn"],
+)
+def test_search_through_faults_equals_a_fault_free_search(
+    stac_api_factory: Callable[..., StacApiServer], catalog: Path, faults: dict[str, Any]
+) -> None:
+    api = stac_api_factory(catalog)
+    clean = _search(api.url)
+    assert len(clean) == 40  # both tiles meet the AOI
+    counter, waits = RetryCounter(), []
+    with FaultProxy(api.url, stall_s=1.0, **faults) as proxy:
+        faulted = _search(proxy.url, retries=6, counter=counter, sleep=waits.append)
+        stats = proxy.stats
+    assert json.dumps(faulted).replace(proxy.url, api.url) == json.dumps(clean)
+    kinds_met = [kind for kind in ("fail", "truncate", "reset", "stall") if stats.faults[kind]]
+    assert len(kinds_met) == (4 if "every" in faults else 3), stats.faults  # seed 4 draws 7 faults of 3 kinds
+    assert counter.value == stats.faulted == len(waits) > 0
+    assert stats.requests == 1 + 20 + stats.faulted  # the landing page, 20 pages of 2, one retry per fault
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("fail", "HTTP 503: {"),
+        ("truncate", "body cut short"),
+        ("reset", "connection failed"),
+        ("stall", "timed out"),
+    ],
+)
+def test_search_faulted_on_every_try_is_one_line_with_the_true_tries(
+    stac_api_factory: Callable[..., StacApiServer], catalog: Path, kind: str, reason: str
+) -> None:
+    api = stac_api_factory(catalog)
+    waits: list[float] = []
+    with FaultProxy(api.url, stall_s=1.0, **{kind: 1.0}) as proxy:
+        with pytest.raises(RemoteError) as info:
+            _search(proxy.url, retries=3, sleep=waits.append)
+        requests_made = proxy.stats.requests
+    message = str(info.value)
+    assert message.startswith(f"STAC API {proxy.url} failed after 4 tries: ") and "\n" not in message
+    assert reason in message and requests_made == 4 and waits == [0.5, 1.0, 2.0]
+
+
+def test_search_recovers_from_a_truncated_page(stac_api_factory: Callable[..., StacApiServer], catalog: Path) -> None:
+    api = stac_api_factory(catalog)
+    counter = RetryCounter()
+    with FaultProxy(api.url, every=3, truncate=1.0) as proxy:  # the second page is cut short once
+        items = _search(proxy.url, retries=1, counter=counter, sleep=lambda _: None)
+        assert [r.fault for r in proxy.stats.log[:4]] == [None, None, "truncate", None]
+    assert len(items) == 40 and counter.value == proxy.stats.faulted > 0

@@ -38,6 +38,7 @@ __all__ = [
     "TimeoutSession",
     "TruncatedBody",
     "download",
+    "failure_reason",
     "fetch",
     "make_session",
     "url_with",
@@ -205,7 +206,7 @@ class TimeoutSession(requests.Session):
                 except Exception as exc:
                     if last or not _transient(exc):
                         raise
-                    self.pause(tries, None, request.url, _reason(exc))
+                    self.pause(tries, None, request.url, failure_reason(exc))
                     continue
                 if last or response.status_code not in self.statuses:
                     return response
@@ -362,8 +363,16 @@ def _tries(session: requests.Session, tries: int | None = None) -> str:
     return f" after {tries} tries" if tries and tries > 1 else ""
 
 
-def _reason(exc: BaseException) -> str:
-    """A few words on why a request failed (no URL: the messages name it)."""
+def failure_reason(exc: BaseException) -> str:
+    """A few words on why a request failed, for one-line messages that name the URL themselves.
+
+    Args:
+        exc: the exception of the failed request (a ``requests`` exception, or anything else).
+
+    Returns:
+        ``"body cut short: 50 of 100 bytes"``, ``"timed out"``, ``"connection failed: reset by the server"``…,
+        or the exception's type name for something that is not an HTTP failure.
+    """
     if isinstance(exc, TruncatedBody):
         return str(exc)
     text = " ".join(str(exc.args[0] if exc.args else exc).split())
@@ -434,7 +443,7 @@ def fetch(
     try:
         response = session.request(method, url, params=params, **kwargs)
     except requests.RequestException as exc:
-        raise RemoteError(f"{what} {shown} failed{_tries(session)}: {_reason(exc)}") from exc
+        raise RemoteError(f"{what} {shown} failed{_tries(session)}: {failure_reason(exc)}") from exc
     if response.status_code >= 400 and response.status_code not in ok_statuses:
         body = _excerpt(response)
         raise RemoteError(
@@ -500,8 +509,8 @@ def download(
             return dest
         except requests.RequestException as exc:
             if last or not _transient(exc):
-                raise RemoteError(f"{what} {url} failed{_tries(session, tries)}: {_reason(exc)}") from exc
-            retrying.pause(tries, None, url, _reason(exc))
+                raise RemoteError(f"{what} {url} failed{_tries(session, tries)}: {failure_reason(exc)}") from exc
+            retrying.pause(tries, None, url, failure_reason(exc))
         except OSError as exc:
             raise OutputError(f"{what} {url}: cannot write {dest}: {exc}") from exc
 

@@ -3,9 +3,10 @@
 Two kinds of source are read the same way:
 
 * an ``http(s)://`` STAC API, searched with pystac-client (``intersects`` + ``datetime``, pagination by
-  ``next`` links), every request with a timeout and retries with exponential backoff on HTTP 429/5xx,
-  connection errors and timeouts; when the last retry fails a :class:`~inseason.errors.RemoteError`
-  names the URL;
+  ``next`` links) over a :func:`~inseason.sources.http.make_session` session: every request has a timeout
+  and is retried with exponential backoff on HTTP 429/5xx, connection errors and resets, timeouts (stalls)
+  and truncated bodies, the retries counted in a :class:`~inseason.sources.http.RetryCounter`; when the
+  last try fails a :class:`~inseason.errors.RemoteError` names the URL and the number of tries;
 * a local static catalog (a ``catalog.json``/``collection.json`` path or the folder holding it, or an
   item-collection GeoJSON), walked with pystac and filtered by AOI and dates here.
 
@@ -22,7 +23,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -34,7 +36,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from inseason.errors import InputError, RemoteError
-from inseason.sources.http import RETRY_STATUSES
+from inseason.sources.http import RetryCounter, TimeoutSession, failure_reason, make_session
 from inseason.tables import S2_BANDS
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,8 @@ def search_items(
     retries: int = 4,
     backoff: float = 0.5,
     page_size: int = 100,
+    counter: RetryCounter | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[dict[str, Any]]:
     """Items of ``query`` from a STAC API URL or a local static catalog, as STAC item dicts.
 
@@ -123,10 +127,13 @@ def search_items(
         stac: a STAC API URL, or a local static catalog (a ``catalog.json``/``collection.json`` path or its
             folder, or an item-collection GeoJSON; ``file://`` allowed).
         query: the collection, AOI, dates and cloud cap to look for.
-        timeout: seconds before an API request times out.
-        retries: retries of a failed API request (HTTP 429/5xx, connection errors, timeouts).
+        timeout: seconds before an API request times out (connecting, or waiting for bytes).
+        retries: retries of a failed API request (HTTP 429/5xx, connection errors and resets, timeouts,
+            truncated bodies).
         backoff: seconds before the first retry, doubled per retry.
         page_size: items per page of the API search.
+        counter: counts the retried API requests, for the caller's summary (None: not reported).
+        sleep: waits between tries (tests pass a recorder).
 
     Returns:
         The items, sorted by id, each once, with absolute asset hrefs (local paths, URLs or ``s3://``).
@@ -138,42 +145,28 @@ def search_items(
     """
     source = str(stac)
     if is_url(source):
-        items = _search_api(source, query, timeout=timeout, retries=retries, backoff=backoff, page_size=page_size)
+        session = make_session(
+            retries=retries, backoff=backoff, timeout=timeout, sleep=sleep, counter=counter or RetryCounter()
+        )
+        with session:
+            items = _search_api(source, query, session=session, page_size=page_size)
     else:
         items = _walk_static(Path(source.removeprefix("file://")), query)
     kept = {str(it.get("id")): it for it in items if _matches(it, query)}  # an id once, whatever the pages
     return [kept[key] for key in sorted(kept)]
 
 
-def _retry(retries: int, backoff: float) -> Any:
-    from urllib3 import Retry
-
-    return Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        other=retries,
-        backoff_factor=backoff,
-        backoff_max=30.0,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=None,
-        raise_on_status=True,
-        respect_retry_after_header=True,
-    )
-
-
-def _search_api(
-    url: str, query: SearchQuery, *, timeout: float, retries: int, backoff: float, page_size: int
-) -> list[dict[str, Any]]:
+def _search_api(url: str, query: SearchQuery, *, session: TimeoutSession, page_size: int) -> list[dict[str, Any]]:
     from pystac_client import Client, ConformanceClasses
     from pystac_client.exceptions import APIError
     from pystac_client.stac_api_io import StacApiIO
     from pystac_client.warnings import DoesNotConformTo
 
     try:
-        io = StacApiIO(timeout=timeout, max_retries=_retry(retries, backoff))
-        client = Client.open(url, stac_io=io, timeout=timeout)
+        io = StacApiIO(timeout=session.timeout, max_retries=None)
+        io.session.close()
+        io.session = session  # pystac-client sends every request through it: its timeout, retries and count
+        client = Client.open(url, stac_io=io, timeout=session.timeout)
         methods = {str(link.extra_fields.get("method") or "GET").upper() for link in client.get_links("search")}
         kwargs: dict[str, Any] = dict(
             collections=[query.collection],
@@ -191,10 +184,15 @@ def _search_api(
             f"{url} is not a STAC API with item search: pass the API's root URL, or the path of a local static catalog"
         ) from None
     except (APIError, OSError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        cause = exc.__cause__ or exc.__context__
+        reason = failure_reason(cause) if cause is not None else " ".join(str(exc).split())[:300]
+        status = getattr(exc, "status_code", None)
+        if status is not None:
+            reason = f"HTTP {status}" + (f": {reason}" if reason else "")
+        tries = session.last_tries
         raise RemoteError(
-            f"STAC API {url} failed after {retries} retries: {reason}; check the URL and "
-            f"that the service is up, then run again"
+            f"STAC API {url} failed{f' after {tries} tries' if tries > 1 else ''}: "
+            f"{reason or type(exc).__name__}; check the URL and that the service is up, then run again"
         ) from None
     except pystac.STACError as exc:
         raise RemoteError(f"STAC API {url} answered something that is not STAC: {exc}") from None
