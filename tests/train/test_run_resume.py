@@ -20,22 +20,39 @@ SCRIPT = textwrap.dedent("""
     from inseason.data import synthetic_series
     from inseason.train import train
 
+    from lightning.pytorch.callbacks import Checkpoint
+    from inseason.train.callbacks import StepCheckpoint
+
     out, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume"
+    every = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 
     class KillAt(L.Callback):
         def on_train_batch_start(self, trainer, module, batch, index):
             if trainer.global_step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
+    class KillAfterCheckpoint(Checkpoint):  # SIGKILL as soon as the checkpoint of step -kill_at is on disk
+        def setup(self, trainer, module, stage):
+            (step_checkpoint,) = [c for c in trainer.callbacks if isinstance(c, StepCheckpoint)]
+            save = step_checkpoint.save
+
+            def save_then_die(trainer):
+                save(trainer)
+                if trainer.global_step == -kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            step_checkpoint.save = save_then_die
+
     overrides = {"model.name": "tempcnn", "model.params": {"filters": 8, "hidden": 16}, "adapter.kind": "bucketed",
-                 "epochs": 3, "batch_size": 16, "checkpoint_every_n_steps": 3, "histograms": False}
-    train(synthetic_series(120, seed=4), out=out, overrides=overrides, resume=resume, callbacks=[KillAt()])
+                 "epochs": 3, "batch_size": 16, "checkpoint_every_n_steps": every, "histograms": False}
+    killer = KillAt() if kill_at >= 0 else KillAfterCheckpoint()
+    train(synthetic_series(120, seed=4), out=out, overrides=overrides, resume=resume, callbacks=[killer])
 """)
 
 
-def _run(script, out, kill_at: int, mode: str) -> subprocess.CompletedProcess:
+def _run(script, out, kill_at: int, mode: str, every: int = 3) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(script), str(out), str(kill_at), mode],
+        [sys.executable, str(script), str(out), str(kill_at), mode, str(every)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -108,3 +125,28 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     assert [e.step for e in _board(tmp_path / "again", purge=False).Scalars("val/oa")] == [0, 0, 1, 2]
     _assert_same_board(_board(tmp_path / "again"), _board(tmp_path / "whole"))
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["metrics"] == expected["metrics"]
+
+
+def test_sigkill_right_after_an_end_of_epoch_checkpoint_then_resume_matches_uninterrupted_run(tmp_path):
+    """The reported case: killed right after the checkpoint due on an epoch's last batch (written at its end)."""
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    whole = _run(script, tmp_path / "whole", -1, "fresh", every=5)  # 5 steps per epoch: due on each last batch
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = _run(script, tmp_path / "killed", -10, "fresh", every=5)  # right after epoch 1's checkpoint
+    assert killed.returncode == -signal.SIGKILL
+    saved = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (saved["global_step"], saved["epoch"]) == (10, 1)
+    resumed = _run(script, tmp_path / "killed", -1, "resume", every=5)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    expected = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    got = json.loads((tmp_path / "killed" / "summary.json").read_text())
+    assert got["best_epoch"] == expected["best_epoch"] and got["metrics"] == expected["metrics"]
+    a, b = (load_file(str(tmp_path / run / "weights.safetensors")) for run in ("whole", "killed"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    final = [torch.load(tmp_path / run / "checkpoints" / "last.ckpt", weights_only=True) for run in ("whole", "killed")]
+    assert final[0]["global_step"] == final[1]["global_step"] == 15
+    assert all(torch.equal(final[0]["state_dict"][k], final[1]["state_dict"][k]) for k in final[0]["state_dict"])
+    # epoch 1 was logged once, by the killed process: no jump, no learning-rate point twice
+    assert [e.step for e in _board(tmp_path / "killed", purge=False).Scalars("train/lr")] == [0, 1, 2]
+    _assert_same_board(_board(tmp_path / "killed"), _board(tmp_path / "whole"))

@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.tensorboard import SummaryWriter
@@ -27,11 +28,25 @@ def _crop_module(pl_module: L.LightningModule) -> CropTypeModule:
 
 
 class LoaderPosition(L.Callback):
-    """Counts the training batches finished in the epoch, before the step checkpoint is written.
+    """Keeps the training loader's position: its epoch, and the batches of the epoch finished.
 
     Lightning prefetches a batch ahead, so the loader itself cannot know which batches were trained on;
-    this count is what its ``state_dict`` stores for resuming mid-epoch.
+    the count of finished batches is what its ``state_dict`` stores for resuming mid-epoch. Lightning also
+    stops iterating a sized loader after its last batch without exhausting it, so the loader's own epoch
+    counter would never move on: every epoch start sets it to the trainer's epoch (a resumed epoch has no
+    start hook; its loader state comes from the checkpoint).
     """
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The loader draws this epoch's order and augmentations.
+
+        Args:
+            trainer: the trainer.
+            pl_module: the module being trained (unused).
+        """
+        loader = trainer.train_dataloader
+        if isinstance(loader, BatchLoader):
+            loader.epoch = trainer.current_epoch
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -185,6 +200,65 @@ class TensorBoardExtras(L.Callback):
         _write_metrics(writer, "val", epoch, self.tags, values, loss)
         write_confusion(writer, confusion, self.class_names, step=epoch)
         writer.flush()
+
+
+class StepCheckpoint(Checkpoint):
+    """The resume checkpoint (``last.ckpt``), every ``every_n_steps`` optimizer steps and where resuming is exact.
+
+    Lightning restores a checkpoint written on an epoch's last batch as a finished epoch: the resumed run
+    skips that epoch's validation, its end hooks (TensorBoard's training records) and its learning-rate step,
+    and ends with other weights and another best epoch. So a checkpoint due on an epoch's last batch is
+    written at the epoch's end instead, after validation and the end hooks, from where Lightning resumes at
+    the next epoch's start; one due on any other batch is written right after it. A run that is about to
+    stop early writes no end-of-epoch checkpoint (the stop decision is not saved): a kill then resumes from
+    the previous one and replays.
+
+    Args:
+        path: the checkpoint file.
+        every_n_steps: optimizer steps between checkpoints.
+    """
+
+    def __init__(self, path: Path, *, every_n_steps: int) -> None:
+        self.path, self.every_n_steps = Path(path), every_n_steps
+        self._due_at_epoch_end = False
+
+    def save(self, trainer: L.Trainer) -> None:
+        """Write the checkpoint now (every rank takes part; rank zero writes).
+
+        Args:
+            trainer: the trainer.
+        """
+        trainer.save_checkpoint(self.path)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Write the checkpoint if one is due, or note it for the epoch's end on the epoch's last batch.
+
+        Args:
+            trainer: the trainer.
+            pl_module: the module being trained (unused).
+            outputs: the step's outputs (unused).
+            batch: the batch (unused).
+            batch_idx: its index in the epoch.
+        """
+        if trainer.global_step == 0 or trainer.global_step % self.every_n_steps != 0:
+            return
+        if batch_idx + 1 >= trainer.num_training_batches:
+            self._due_at_epoch_end = True
+        else:
+            self.save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write the checkpoint due on the epoch's last batch (after the epoch's validation and end hooks).
+
+        Args:
+            trainer: the trainer.
+            pl_module: the module being trained (unused).
+        """
+        due, self._due_at_epoch_end = self._due_at_epoch_end, False
+        if due and not trainer.should_stop:
+            self.save(trainer)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

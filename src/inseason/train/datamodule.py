@@ -52,7 +52,9 @@ class SeriesDataModule(L.LightningDataModule):
             relabel_to=self.relabel_to,
         )
         if self.trainer is not None:
-            loader.epoch = self.trainer.current_epoch
+            # the epoch the fit loop trains next: ``current_epoch`` lags it by one while a run resumes from a
+            # checkpoint written at an epoch's end (processed, not yet completed), when this loader is built
+            loader.epoch = self.trainer.fit_loop.epoch_progress.current.processed
         return loader
 
     def val_dataloader(self) -> BatchLoader:

@@ -46,7 +46,7 @@ from inseason.metrics import confusion_matrix, validation_metrics
 from inseason.models import Model, create_model, model_info, model_spec
 from inseason.storage import atomic_path
 from inseason.train.bundle import MANIFEST, load_bundle, write_bundle
-from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, TensorBoardExtras
+from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, StepCheckpoint, TensorBoardExtras
 from inseason.train.classical import fit_trees
 from inseason.train.config import TrainConfig, dotted_options, train_config
 from inseason.train.datamodule import SeriesDataModule
@@ -463,16 +463,11 @@ def _fit_network(
         LoaderPosition(),
         board,
         ModelCheckpoint(
-            dirpath=checkpoints,
-            filename="last",
-            every_n_train_steps=config.checkpoint_every_n_steps,
-            save_top_k=1,
-            enable_version_counter=False,
-            save_on_train_epoch_end=True,
-        ),
-        ModelCheckpoint(
             dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_top_k=1, enable_version_counter=False
         ),
+        # after the best checkpoint's callback (Lightning keeps checkpoint callbacks in this order, after the
+        # others, early stopping included): an end-of-epoch resume checkpoint records the epoch's best
+        StepCheckpoint(checkpoints / "last.ckpt", every_n_steps=config.checkpoint_every_n_steps),
         *callbacks,
     ]
     if config.patience:
@@ -506,6 +501,7 @@ def _fit_network(
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # a resume
         trainer.fit(module, datamodule=data, ckpt_path=str(checkpoints / "last.ckpt") if resuming else None)
     if not trainer.is_global_zero:
         return trainer, -1, None
