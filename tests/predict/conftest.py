@@ -124,3 +124,21 @@ def tiny_bundle(
         },
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tiny_scenes: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny world's scene manifest as a file (read-only)."""
+    import pyarrow.parquet as pq
+
+    path = tmp_path_factory.mktemp("manifest") / "scenes.parquet"
+    pq.write_table(tiny_scenes, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def untrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained TempCNN bundle (seeded random weights): maps quickly, the same every time (read-only)."""
+    from inseason.bench.predict import untrained_bundle
+
+    return untrained_bundle("tempcnn", tmp_path_factory.mktemp("untrained") / "bundle", seed=3)

@@ -117,6 +117,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: How a worker waits before reading a block again (a test counts the waits instead).
+_sleep = time.sleep
+
 #: The run's summary in ``out`` (`MapRun` as JSON), written last: a folder holding it holds a finished run.
 SUMMARY_FILE = "summary.json"
 
@@ -607,7 +610,7 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
                 ) from None
             wait = context.backoff * 2**attempt
             log.info("block %d of %d: %s; reading it again in %.1f s", block.index, year, exc, wait)
-            time.sleep(wait)
+            _sleep(wait)
             attempt += 1
     store = series.store(season=bundle.season_start, year=year)
     predictor = Predictor(bundle, batch_size=context.batch_size)
@@ -670,6 +673,8 @@ def predict_map(
     spark_master: str | None = None,
     quiet: bool = False,
     allow_outside: bool = False,
+    retries: int = 4,
+    backoff: float = 1.0,
 ) -> MapRun:
     """Map the AOI's crop types as of each date of ``as_of`` with a model bundle: `run_predict` by keywords.
 
@@ -689,6 +694,8 @@ def predict_map(
         spark_master: the Spark master, for ``engine="spark"``.
         quiet: no progress bars.
         allow_outside: map an AOI outside the model's training region (a logged warning) instead of refusing.
+        retries: reads again of a block whose scene files failed over the network.
+        backoff: seconds before the first read again, doubled each time.
 
     Returns:
         What was written (`MapRun`; also in ``summary.json``).
@@ -717,6 +724,8 @@ def predict_map(
         spark_master=spark_master,
         quiet=quiet,
         allow_outside=allow_outside,
+        retries=retries,
+        backoff=backoff,
     )
     return run_predict(request, bundle=bundle if isinstance(bundle, Bundle) else None)
 
