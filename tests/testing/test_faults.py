@@ -170,3 +170,13 @@ def test_bad_settings_are_refused() -> None:
         FaultProxy("s3://bucket/")
     with pytest.raises(ValueError, match="every=0"):
         FaultProxy("http://127.0.0.1:9/", every=0)
+
+
+def test_the_factory_fixture_starts_proxies_and_url_for_refuses_foreign_hrefs(
+    range_server_factory: RangeFactory, fault_proxy_factory: Callable[..., FaultProxy], blob: Path
+) -> None:
+    files = range_server_factory(blob.parent.parent)
+    proxy = fault_proxy_factory(files.url, every=1, fail=1.0, status=500)
+    assert requests.get(proxy.url_for("sub/blob.bin"), timeout=5).status_code == 500
+    with pytest.raises(ValueError, match="not under the proxied upstream"):
+        proxy.url_for("http://example.com/sub/blob.bin")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from inseason.testing.faults import FaultProxy
 from inseason.testing.http_files import LoopbackServer, RangeFileServer
 from inseason.testing.stac_api import StacApiServer
 
@@ -61,3 +62,24 @@ def stac_api_factory() -> Iterator[Callable[..., StacApiServer]]:
 
     yield start
     _stop_all(servers)
+
+
+@pytest.fixture
+def fault_proxy_factory() -> Iterator[Callable[..., FaultProxy]]:
+    """``factory(upstream, **kwargs)`` starts a :class:`FaultProxy` in front of ``upstream``; all stop at teardown.
+
+    The keyword arguments are the proxy's: ``fail``, ``truncate``, ``reset``, ``stall``, ``every``, ``seed``...
+
+    Yields:
+        The factory.
+    """
+    proxies: list[FaultProxy] = []
+
+    def start(upstream: str, **kwargs: Any) -> FaultProxy:
+        proxy = FaultProxy(upstream, **kwargs)
+        proxies.append(proxy.start())
+        return proxy
+
+    yield start
+    for proxy in reversed(proxies):
+        proxy.stop()
