@@ -28,8 +28,7 @@ POOL_PARENT = textwrap.dedent("""
     import sys
 
     from inseason.engines.local import run_local
-    from tests.engines.processes import alive, poll
-from tests.engines.toy_units import hold_until_released
+    from tests.engines.toy_units import hold_until_released
 
     if __name__ == "__main__":
         folder = sys.argv[1]
