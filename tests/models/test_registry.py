@@ -130,3 +130,37 @@ def test_registering_needs_an_adapter_and_a_unique_name() -> None:
         register_model("no-adapter")(NoAdapter)
     with pytest.raises(ValueError, match="registered twice"):
         register_model("lstm")(NoAdapter)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("tempcnn", {"filters": -4}, r"option 'filters' \(model.params.filters\) must be a positive integer, not -4"),
+        ("tempcnn", {"filters": 0}, r"option 'filters' .* must be a positive integer, not 0"),
+        ("tempcnn", {"hidden": 2.5}, r"option 'hidden' .* must be a positive integer, not 2.5"),
+        ("tempcnn", {"kernel_size": "5"}, r"option 'kernel_size' .* must be a positive integer, not '5'"),
+        ("tempcnn", {"mask_channel": 1}, r"option 'mask_channel' .* must be true or false, not 1"),
+        ("tempcnn", {"dropout": 1.0}, r"option 'dropout' .* must be at least 0 and below 1, not 1.0"),
+        ("lstm", {"period": -1.0}, r"option 'period' .* must be above 0, not -1.0"),
+        ("lstm", {"period": "long"}, r"option 'period' .* must be a number, not 'long'"),
+        ("ltae", {"mlp": [256, -1]}, r"option 'mlp' .* must be a list of positive integers, not \[256, -1\]"),
+        ("random_forest", {"max_depth": 0}, r"option 'max_depth' .* must be a positive integer or null, not 0"),
+        ("random_forest", {"n_jobs": 0}, r"option 'n_jobs' .* must be a positive number of processes or -1"),
+        ("gradient_boosting", {"l2_regularization": -0.1}, r"option 'l2_regularization' .* must be 0 or more"),
+    ],
+)
+def test_invalid_option_values_name_the_option(name: str, options: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message) as caught:
+        create_model(name, n_bands=12, n_steps=25, n_classes=7, **options)
+    assert "\n" not in str(caught.value)
+
+
+def test_valid_edge_values_are_accepted() -> None:
+    assert create_model("tempcnn", n_bands=3, n_steps=8, n_classes=2, filters=1, dropout=0.0, mask_channel=False)
+    assert create_model("random_forest", n_bands=3, n_steps=8, n_classes=2, max_depth=None, n_jobs=-1)
+
+
+def test_options_that_do_not_fit_together_are_an_input_error() -> None:
+    # each option is valid alone; the attention cannot split d_model=64 into 5 heads
+    with pytest.raises(InputError, match=r"model 'transformer' cannot be built with options \{'n_head': 5\}"):
+        create_model("transformer", n_bands=3, n_steps=8, n_classes=2, n_head=5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, Union
@@ -137,8 +138,9 @@ def create_model(
         The model, carrying its spec (see :func:`model_spec`).
 
     Raises:
-        InputError: An unknown name or option, a size that is not a positive integer, an option that is not
-            a JSON value, or sizes the architecture cannot take.
+        InputError: An unknown name or option, a size that is not a positive integer, an option of the wrong
+            type or out of range (named), an option that is not a JSON value, or sizes and options the
+            architecture cannot take together.
     """
     cls, info = _entry(name)
     for size_name, size in (("n_bands", n_bands), ("n_steps", n_steps), ("n_classes", n_classes)):
@@ -156,16 +158,69 @@ def create_model(
         spec = json.loads(json.dumps(spec))
     except (TypeError, ValueError) as error:
         raise InputError(f"model {name!r}: options must be JSON values (numbers, strings, lists): {error}") from None
+    for key in hyper:
+        if key in info.defaults:  # (a tree baseline's seed comes from ``seed``)
+            _check_option(name, key, spec[key], info.defaults[key])
     options = {key: value for key, value in spec.items() if key != "name"}
-    if info.neural and seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+    try:
+        if info.neural and seed is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = cls(**options)
+        else:
             model = cls(**options)
-    else:
-        model = cls(**options)
+    except (ValueError, TypeError, RuntimeError, AssertionError) as error:  # options that do not fit together
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(f"model {name!r} cannot be built with options {hyper}: {reason}") from None
     # An instance attribute, set past torch.nn.Module.__setattr__ (typed for tensors and modules only).
     object.__setattr__(model, "spec", spec)
     return model
+
+
+#: Integer options that may be 0 (the others are counts or sizes: 1 or more).
+_ZERO_OR_MORE = frozenset({"seed"})
+#: Float options that may be 0 (the others must be above 0); dropout-like ones lie in [0, 1).
+_FLOAT_ZERO_OR_MORE = frozenset({"l2_regularization"})
+_FRACTIONS = frozenset({"dropout"})
+
+
+def _check_option(model: str, key: str, value: Any, default: Any) -> None:
+    """Refuse a hyper-parameter of the wrong type or out of range (judged by its default), naming it.
+
+    Raises:
+        InputError: ``value`` does not fit option ``key`` of ``model``.
+    """
+    where = f"model {model!r}: option {key!r} (model.params.{key})"
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise InputError(f"{where} must be true or false, not {value!r}")
+    elif is_int(default):
+        if key == "n_jobs":
+            if not is_int(value) or value == 0:
+                raise InputError(f"{where} must be a positive number of processes or -1 (all cores), not {value!r}")
+        elif key in _ZERO_OR_MORE:
+            if not is_int(value) or value < 0:
+                raise InputError(f"{where} must be an integer of 0 or more, not {value!r}")
+        elif not is_int(value) or value < 1:
+            raise InputError(f"{where} must be a positive integer, not {value!r}")
+    elif isinstance(default, float):
+        if not (is_int(value) or isinstance(value, float)) or not math.isfinite(value):
+            raise InputError(f"{where} must be a number, not {value!r}")
+        if key in _FRACTIONS and not 0 <= value < 1:
+            raise InputError(f"{where} must be at least 0 and below 1, not {value!r}")
+        if key in _FLOAT_ZERO_OR_MORE and value < 0:
+            raise InputError(f"{where} must be 0 or more, not {value!r}")
+        if key not in _FRACTIONS | _FLOAT_ZERO_OR_MORE and value <= 0:
+            raise InputError(f"{where} must be above 0, not {value!r}")
+    elif isinstance(default, (tuple, list)):
+        if not isinstance(value, (tuple, list)) or not value or not all(is_int(v) and v >= 1 for v in value):
+            raise InputError(f"{where} must be a list of positive integers, not {value!r}")
+    elif default is None and value is not None and (not is_int(value) or value < 1):
+        raise InputError(f"{where} must be a positive integer or null, not {value!r}")
 
 
 def model_spec(model: Model | str) -> dict[str, Any]:
