@@ -262,7 +262,7 @@ class StepCheckpoint(Checkpoint):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written to a temporary name and renamed, so a kill never leaves half a checkpoint."""
+    """Checkpoints written to a temporary name and renamed (a kill never leaves half a one), read ``weights_only``."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         """torch.save to ``.<name>.tmp`` next to ``path``, then an atomic rename.
@@ -274,3 +274,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         """
         with atomic_path(Path(path)) as tmp:
             torch.save(checkpoint, tmp)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any | None = lambda storage, loc: storage, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        """torch.load with ``weights_only=True`` whatever the caller asks: a checkpoint never unpickles objects.
+
+        Args:
+            path: the checkpoint file.
+            map_location: where tensors go (as `torch.load`'s).
+            weights_only: ignored (always True).
+
+        Returns:
+            The checkpoint.
+        """
+        checkpoint: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)
+        return checkpoint

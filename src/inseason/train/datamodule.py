@@ -54,7 +54,8 @@ class SeriesDataModule(L.LightningDataModule):
         if self.trainer is not None:
             # the epoch the fit loop trains next: ``current_epoch`` lags it by one while a run resumes from a
             # checkpoint written at an epoch's end (processed, not yet completed), when this loader is built
-            loader.epoch = self.trainer.fit_loop.epoch_progress.current.processed
+            progress = self.trainer.fit_loop.epoch_progress.current  # typed as its base class by Lightning
+            loader.epoch = int(getattr(progress, "processed", self.trainer.current_epoch))
         return loader
 
     def val_dataloader(self) -> BatchLoader:

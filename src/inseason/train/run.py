@@ -44,7 +44,7 @@ from inseason.errors import InputError, OutputError
 from inseason.labels import LabelClass, cdl_classes
 from inseason.metrics import confusion_matrix, validation_metrics
 from inseason.models import Model, create_model, model_info, model_spec
-from inseason.storage import atomic_path
+from inseason.storage import LOCK_NAME, atomic_path, output_lock
 from inseason.train.bundle import MANIFEST, load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, StepCheckpoint, TensorBoardExtras
 from inseason.train.classical import fit_trees
@@ -237,12 +237,30 @@ def _check_splits(store: SeriesStore, config: TrainConfig) -> tuple[np.ndarray, 
     return train_rows, val_rows
 
 
+def _check_finite(store: SeriesStore, rows: np.ndarray) -> None:
+    """Refuse ±inf band values in the rows trained and validated on (they make the loss NaN, not a clear error).
+
+    Raises:
+        InputError: a band holds an infinite value, named with its count.
+    """
+    values = store.values
+    if not np.issubdtype(values.dtype, np.floating):
+        return
+    infinite = np.isinf(values[store.positions_of(rows)]).sum(axis=0)
+    for band, count in zip(store.bands, infinite.tolist()):
+        if count:
+            raise InputError(
+                f"the series table's values hold {count} infinite value(s) in band {band} (column values) of the "
+                "training and validation rows: re-import the table so ±inf counts as missing, or fix those values"
+            )
+
+
 def _prepare_out(out: Path, config: TrainConfig, *, resume: bool) -> bool:
-    """Create or reuse the run folder; returns whether a checkpoint will be resumed."""
+    """Create or reuse the run folder (held by this run); returns whether a checkpoint will be resumed."""
     if (out / MANIFEST).exists():
         raise OutputError(f"{out} already holds a finished run: choose another --out")
     last = out / "checkpoints" / "last.ckpt"
-    if out.exists() and any(out.iterdir()) and not resume:
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()) and not resume:
         raise OutputError(f"{out} is not empty: pass resume to continue its run or choose another --out")
     if resume and (out / "config.yaml").exists():
         saved = yaml.safe_load((out / "config.yaml").read_text())
@@ -323,7 +341,7 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
             a config that differs from the one the resumed run was started with.
         OutputError: ``out`` holds a finished run, or is not empty without ``resume``.
     """
-    config, out, series, quiet = request.resolved_config(), request.out, request.series, request.quiet
+    config, out, series = request.resolved_config(), request.out, request.series
     store = (
         series
         if isinstance(series, SeriesStore)
@@ -332,12 +350,12 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
         else load_series(series, season=config.season_start)
     )
     train_rows, val_rows = _check_splits(store, config)
+    _check_finite(store, np.concatenate([train_rows, val_rows]))
     rule = window_rule_of(store, train_rows)
     classes = _label_map(store, train_rows, rule=rule)
     names = [c.name for c in classes]
     index = {name: i for i, name in enumerate(names)}
     targets = np.array([index.get(str(label), -1) for label in store.labels], np.int64)
-    relabel_to = None if rule is None else index[rule.target]
     channels = feature_names(store.bands, config.features, has_scl=store.scl is not None)
     spec = InputSpec(
         adapter=config.adapter,
@@ -354,7 +372,56 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
         seed=config.seed,
         **config.model.params,
     )
-    resuming = _prepare_out(out, config, resume=request.resume)  # only once the model's parameters are known good
+    if isinstance(network, torch.nn.Module):
+        _check_devices(config)
+    if request.resume:
+        _check_resume_checkpoint(out / "checkpoints" / "last.ckpt")
+    with output_lock(out, verb="train"):  # only once the model, the devices and the checkpoint are known good
+        return _train_into(
+            request,
+            _Inputs(
+                config=config,
+                store=store,
+                train_rows=train_rows,
+                val_rows=val_rows,
+                spec=spec,
+                classes=classes,
+                targets=targets,
+                relabel_to=None if rule is None else index[rule.target],
+            ),
+            network,
+            callbacks=callbacks,
+        )
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What `run_train` checked and derived before taking the run folder."""
+
+    config: TrainConfig
+    store: SeriesStore
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    spec: InputSpec
+    classes: list[LabelClass]
+    targets: np.ndarray
+    relabel_to: int | None
+
+
+def _train_into(
+    request: TrainRequest, inputs: _Inputs, network: Model, *, callbacks: Sequence[L.Callback]
+) -> TrainResult:
+    """The writing part of `run_train`, in the held run folder: config.yaml, the fit, the bundle, the summary."""
+    out, quiet, config, store = request.out, request.quiet, inputs.config, inputs.store
+    train_rows, val_rows, spec, classes, targets = (
+        inputs.train_rows,
+        inputs.val_rows,
+        inputs.spec,
+        inputs.classes,
+        inputs.targets,
+    )
+    names, relabel_to = [c.name for c in classes], inputs.relabel_to
+    resuming = _prepare_out(out, config, resume=request.resume)
     counts = _class_counts(store, train_rows, spec, names=names, config=config)
     parts = _BundleParts(
         spec=spec,
@@ -502,7 +569,12 @@ def _fit_network(
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # a resume
-        trainer.fit(module, datamodule=data, ckpt_path=str(checkpoints / "last.ckpt") if resuming else None)
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=str(checkpoints / "last.ckpt") if resuming else None,
+            weights_only=True,  # also forced by AtomicCheckpointIO, which reads it
+        )
     if not trainer.is_global_zero:
         return trainer, -1, None
     best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=True)
@@ -515,6 +587,46 @@ def _fit_network(
     # workers' callbacks are not this process's)
     losses = best.get("callbacks", {}).get(board.state_key, {}).get("val_loss", {})
     return trainer, best_epoch, losses.get(best_epoch, board.val_loss.get(best_epoch))
+
+
+def _check_devices(config: TrainConfig) -> None:
+    """Refuse a GPU run where there is no GPU, and more devices than there are, before anything is written.
+
+    Raises:
+        InputError: ``accelerator=gpu`` without a GPU, or ``devices`` above the GPUs available.
+    """
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if config.accelerator == "gpu" and gpus == 0:
+        raise InputError("no GPU is available here: use accelerator=cpu or auto")
+    if config.accelerator != "cpu" and gpus and config.devices > gpus:
+        raise InputError(
+            f"devices={config.devices} but {gpus} GPU{'s are' if gpus > 1 else ' is'} available here: "
+            f"set devices to {gpus} or fewer"
+        )
+
+
+def _check_resume_checkpoint(path: Path) -> None:
+    """Make sure the resume checkpoint loads as plain tensors and values (``weights_only``), before any write.
+
+    Raises:
+        InputError: the checkpoint holds pickled objects, is truncated or corrupted, or is not a training
+            checkpoint.
+    """
+    if not path.exists():
+        return
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any reason torch gives: pickled objects, truncation, garbage
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(
+            f"{path} cannot be loaded safely ({reason[:160]}): delete {path.parent} to start the run over, "
+            "or train without --resume into another folder"
+        ) from None
+    if not isinstance(checkpoint, dict) or not {"state_dict", "loops", "global_step"} <= checkpoint.keys():
+        raise InputError(
+            f"{path} is not a training checkpoint of inseason: delete {path.parent} to start the run over, "
+            "or train without --resume into another folder"
+        )
 
 
 @dataclass(frozen=True)
