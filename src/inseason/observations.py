@@ -80,7 +80,9 @@ def part_path(root: Path, year: int, tile: str, scene_id: str) -> Path:
     return Path(part_uri(root, year, tile, scene_id))
 
 
-def write_part(path: str | os.PathLike[str], table: pa.Table, *, scene_id: str, bytes_read: int) -> None:
+def write_part(
+    path: str | os.PathLike[str], table: pa.Table, *, scene_id: str, bytes_read: int, blocks_read: int = 0
+) -> None:
     """Write one scene's observations atomically, with its scene id and cost in the schema metadata.
 
     Args:
@@ -88,8 +90,10 @@ def write_part(path: str | os.PathLike[str], table: pa.Table, *, scene_id: str, 
         table: the scene's observations (the ``tile`` column is dropped: it lives in the path).
         scene_id: the scene id, stored as ``inseason:scene_id``.
         bytes_read: the bytes read to extract them, stored as ``inseason:bytes_read``.
+        blocks_read: the COG blocks read to extract them, stored as ``inseason:blocks_read`` (so a manifest
+            line a kill lost is restored whole from the part).
     """
-    schema = with_metadata(OBSERVATIONS, scene_id=scene_id, bytes_read=str(bytes_read))
+    schema = with_metadata(OBSERVATIONS, scene_id=scene_id, bytes_read=str(bytes_read), blocks_read=str(blocks_read))
     buffer = pa.BufferOutputStream()
     pq.write_table(table.cast(schema).drop_columns(["tile"]), buffer)
     write_bytes(path, buffer.getvalue().to_pybytes())
@@ -124,6 +128,7 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
             "status": "done",
             "observations": pq.read_metadata(path, filesystem=fs).num_rows,
             "bytes_read": int(meta.get(b"inseason:bytes_read", b"0")),
+            "blocks_read": int(meta.get(b"inseason:blocks_read", b"0")),
         }
     return entries
 

@@ -413,6 +413,7 @@ def test_the_extract_result_holds_what_was_written(tiny_inputs: Inputs, tmp_path
     manifest = read_manifest(tmp_path / "obs")
     settings = json.loads((tmp_path / "obs" / SETTINGS).read_text())
     assert (totals.scenes, totals.resumed, totals.done, totals.skipped) == (2, 0, 2, 0) == (2, 0, len(manifest), 0)
+    assert totals.retried == 0  # local files: nothing to retry
     assert totals.observations == read_observations(tmp_path / "obs").num_rows > 0
     assert totals.bytes_read == sum(e["bytes_read"] for e in manifest.values()) > 0
     assert totals.unassigned_points == settings["unassigned_points"]
@@ -421,6 +422,7 @@ def test_the_extract_result_holds_what_was_written(tiny_inputs: Inputs, tmp_path
         "resumed",
         "done",
         "skipped",
+        "retried",
         "observations",
         "bytes_read",
         "unassigned_points",

@@ -9,7 +9,11 @@ This is the pure unit of work of `extract` (DESIGN §4): the local and Spark eng
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,18 +43,41 @@ def check_scl_mask(scl_mask: Sequence[int]) -> None:
         raise InputError(f"scl_mask {list(scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)")
 
 
-#: GDAL settings for reading COGs: no directory listing, merged range requests, a block cache.
+#: GDAL settings for reading COGs: no directory listing, merged range requests, a block cache, and retries.
+#: GDAL repeats a request answered 408, 429 or 5xx, or whose connection was reset, up to 5 times, waiting
+#: 0.1 s first and longer each time (a first wait of 1 s made a 503 on every fifth request cost ten times the
+#: run: each of them waited a second for a read of milliseconds). A body cut short it does not repeat: it hands
+#: the short block to libtiff ("got N bytes, expected M") and keeps it in its cache; :func:`sample_scene` reads
+#: such a scene again.
 GDAL_COG_ENV: dict[str, object] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
     "GDAL_HTTP_TIMEOUT": "30",
-    "GDAL_HTTP_MAX_RETRY": "4",
-    "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_MAX_RETRY": "5",
+    "GDAL_HTTP_RETRY_DELAY": "0.1",
+    "GDAL_HTTP_RETRY_CODES": "408,429,500,502,503,504",
     "VSI_CACHE": "TRUE",
     "GDAL_CACHEMAX": 256,  # MB
 }
+
+#: Added on a scene's second and later reads: /vsicurl/ and /vsis3/ forget a file's cached blocks when it is
+#: closed, so a block that came short the first time is fetched again instead of served from the cache.
+GDAL_RETRY_ENV: dict[str, object] = {"CPL_VSIL_CURL_NON_CACHED": "/vsicurl/:/vsis3/"}
+
+#: Reads of a scene after a transient fault, and the first wait (doubled after each).
+SCENE_RETRIES = 3
+SCENE_BACKOFF_S = 0.2
+
+#: GDAL's words for a fault a later read may not meet: a short block (a body cut short), an HTTP status a
+#: server sends when busy, a curl transfer failure (reset, timeout, connection closed early).
+_TRANSIENT = re.compile(
+    r"got \d+ bytes, expected \d+|HTTP (?:response |error )?code:? (?:408|429|5\d\d)|curl error|timed out|timeout"
+    r"|connection (?:reset|refused|closed)|transfer closed|empty reply|recv failure|send failure|couldn't connect",
+    re.IGNORECASE,
+)
+_REMOTE = ("http://", "https://", "s3://", "/vsicurl", "/vsis3/")
 
 
 @dataclass(frozen=True)
@@ -76,6 +103,8 @@ class SceneResult:
     skipped: str | None = None
     points: int = 0
     stats: dict[str, int] = field(default_factory=dict)
+    transient: bool = False  # skipped for a fault a later read may not meet (network), not for the files
+    retried: int = 0  # requests GDAL repeated and reads of the scene repeated, after transient faults
 
 
 def _nodata(ds: rasterio.DatasetReader) -> int:
@@ -104,8 +133,15 @@ def _sample_band(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray) -> tu
     return out, nbytes, len(keys)
 
 
-def _reason(exc: RasterioError) -> str:
-    """GDAL's own words for a failed read (rasterio puts them in the chained exception)."""
+def gdal_reason(exc: RasterioError) -> str:
+    """GDAL's own words for a failed read (rasterio puts them in the chained exception).
+
+    Args:
+        exc: the error rasterio raised.
+
+    Returns:
+        Its message and those of the errors chained to it, joined by ``; ``.
+    """
     causes = [str(exc)]
     seen: BaseException | None = exc.__cause__ or exc.__context__
     while seen is not None:
@@ -115,13 +151,65 @@ def _reason(exc: RasterioError) -> str:
     return "; ".join(dict.fromkeys(useful))
 
 
+def is_transient(href: str, reason: str) -> bool:
+    """Whether a failed read of ``href`` may succeed when tried again: a remote file and a network fault.
+
+    A local file, a missing remote one (404), a forbidden one (403) or one GDAL cannot decode is permanent.
+
+    Args:
+        href: the file that failed.
+        reason: GDAL's words for the failure (:func:`gdal_reason`).
+
+    Returns:
+        True for a fault of the network or of a busy server on a remote file.
+    """
+    return href.startswith(_REMOTE) and _TRANSIENT.search(reason) is not None
+
+
+class _RetryCounter(logging.Filter):
+    """Counts (and hides) GDAL's "Retrying again" warnings: each is one HTTP request GDAL repeats itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Retrying again" in record.getMessage():
+            self.count += 1
+            return False  # counted in the summary, not printed once per request
+        return True
+
+
+@contextmanager
+def _counting_gdal_retries() -> Iterator[_RetryCounter]:
+    """Count GDAL's own HTTP retries while the block runs (rasterio logs them as warnings)."""
+    counter = _RetryCounter()
+    logger = logging.getLogger("rasterio._env")
+    logger.addFilter(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeFilter(counter)
+
+
 def sample_scene(
-    task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.ndarray, *, scl_mask: Sequence[int] = DEFAULT_SCL_MASK
+    task: SceneTask,
+    point_id: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
+    retries: int = SCENE_RETRIES,
+    backoff_s: float = SCENE_BACKOFF_S,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SceneResult:
     """Observations of ``task`` at points (``x``, ``y`` in the scene's CRS), masked by SCL and nodata.
 
     Digital numbers are harmonised to reflectance × 10 000 (the BOA offset is added) and stored as int16.
-    A scene whose files cannot be read is returned as skipped, with the reason, instead of raising.
+    A scene whose files cannot be read is returned as skipped, with the reason, instead of raising. A read
+    that meets a transient fault (:func:`is_transient`: a body cut short, a busy server, a reset) is tried
+    again up to ``retries`` times, waiting ``backoff_s`` and then twice as long each time, with GDAL's cache
+    of the scene's files dropped; a scene still failing is returned skipped and marked ``transient``.
 
     Args:
         task: the scene: its assets, date, tile, CRS and BOA offset.
@@ -129,15 +217,38 @@ def sample_scene(
         x: the points' x in the scene's CRS (``task.epsg``).
         y: the points' y in the scene's CRS.
         scl_mask: the SCL classes whose observations are dropped.
+        retries: reads of the scene after the first, when a read meets a transient fault.
+        backoff_s: seconds before the first of them, doubled for each next one.
+        sleep: waits the given seconds between reads (tests pass a recorder).
 
     Returns:
         The observations (an `OBSERVATIONS` table, empty when no point is usable) with the bytes and blocks
-        read, or no table and the reason the scene was skipped.
+        read, or no table and the reason the scene was skipped; ``retried`` counts the requests and reads
+        repeated after transient faults.
     """
+    retried = 0
+    for attempt in range(retries + 1):
+        if attempt:
+            sleep(backoff_s * 2 ** (attempt - 1))
+            retried += 1
+        with _counting_gdal_retries() as gdal_retries:
+            result = _read_scene(task, point_id, x, y, scl_mask=scl_mask, fresh=attempt > 0)
+        retried += gdal_retries.count
+        if not result.transient:
+            break
+    result.retried = retried
+    return result
+
+
+def _read_scene(
+    task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.ndarray, *, scl_mask: Sequence[int], fresh: bool
+) -> SceneResult:
+    """One read of a scene (see :func:`sample_scene`); ``fresh`` drops what GDAL cached of its files."""
     values: dict[str, np.ndarray] = {}
     nodata: dict[str, int] = {}
     nbytes = blocks = 0
-    with gdal_env(task.hrefs.values(), **GDAL_COG_ENV):
+    options = {**GDAL_COG_ENV, **(GDAL_RETRY_ENV if fresh else {})}
+    with gdal_env(task.hrefs.values(), **options):
         for band in ("SCL", *S2_BANDS):
             href = task.hrefs.get(band)
             if href is None:
@@ -155,8 +266,14 @@ def sample_scene(
                     values[band], n, b = _sample_band(ds, x, y)
                     nodata[band] = _nodata(ds)
             except RasterioError as exc:
+                reason = gdal_reason(exc)
                 return SceneResult(
-                    None, nbytes, blocks, skipped=f"{band} unreadable ({href}): {_reason(exc)}", points=len(point_id)
+                    None,
+                    nbytes,
+                    blocks,
+                    skipped=f"{band} unreadable ({href}): {reason}",
+                    points=len(point_id),
+                    transient=is_transient(href, reason),
                 )
             nbytes, blocks = nbytes + n, blocks + b
             if band == "SCL":  # points under masked SCL need no other band

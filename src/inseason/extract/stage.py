@@ -9,11 +9,13 @@ file per scene; this process records finished scenes in the manifest.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Self, overload
 
@@ -24,12 +26,28 @@ from pydantic import model_validator
 from pyproj import Transformer
 from rasterio.errors import RasterioError
 
-from inseason.config import StageRequest
+from inseason.config import StageRequest, Workers
 from inseason.engines import EngineName, check_engine
 from inseason.engines.local import default_workers, run_local
-from inseason.errors import InputError, OutputError
-from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV, SceneTask, check_scl_mask, sample_scene
-from inseason.observations import SETTINGS, append_manifest, part_uri, read_manifest, remove_leftovers, write_part
+from inseason.errors import InputError, OutputError, RemoteError
+from inseason.extract.sample import (
+    DEFAULT_SCL_MASK,
+    GDAL_COG_ENV,
+    SceneTask,
+    check_scl_mask,
+    gdal_reason,
+    is_transient,
+    sample_scene,
+)
+from inseason.observations import (
+    MANIFEST,
+    SETTINGS,
+    append_manifest,
+    part_uri,
+    read_manifest,
+    remove_leftovers,
+    write_part,
+)
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_year
 from inseason.storage import (
@@ -40,7 +58,9 @@ from inseason.storage import (
     is_s3,
     join_uri,
     list_files,
+    output_lock,
     read_bytes,
+    remove_stale_temporaries,
     write_bytes,
 )
 from inseason.tables import LABEL_POINTS, SCENE_MANIFEST, read_table
@@ -82,9 +102,10 @@ def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Aff
     """The 10 m grid of ``tile`` from the first of its scenes whose B02 opens.
 
     Unreadable scenes are skipped later, scene by scene; the grid's CRS must be the one the scene manifest
-    gives.
+    gives. When every scene fails for a network fault, the error says so rather than blaming the manifest.
     """
     problems = []
+    transient = 0
     for row in rows:
         href = dict(row["hrefs"]).get("B02")
         if href is None:
@@ -100,7 +121,14 @@ def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Aff
                     )
                 return epsg, ds.transform, ds.width, ds.height
         except RasterioError as exc:
-            problems.append(f"{href}: {exc}")
+            reason = gdal_reason(exc)
+            problems.append(f"{href}: {reason}")
+            transient += is_transient(href, reason)
+    if transient == len(problems):
+        raise RemoteError(
+            f"no scene of tile {tile} could be read for network faults, after retries ({problems[0]}): "
+            "check the connection to the scenes' host and run the same command again"
+        )
     raise InputError(
         f"no scene of tile {tile} in the scene manifest can be opened ({problems[0]}): "
         "check that its hrefs point at reachable files, or rebuild it with `inseason scenes`"
@@ -208,15 +236,17 @@ def _extract_scene(unit: tuple[SceneTask, PointKey]) -> dict[str, Any]:
         "scene_id": task.scene_id,
         "bytes_read": result.bytes_read,
         "blocks_read": result.blocks_read,
+        "retried": result.retried,  # for the run's totals; not kept in the manifest
     }
     if result.skipped is not None:
-        return {**entry, "status": "skipped", "reason": result.skipped}
+        return {**entry, "status": "skipped", "reason": result.skipped, "transient": result.transient}
     assert result.table is not None
     write_part(
         part_uri(_OPTIONS["out"], task.year, task.tile, task.scene_id),
         result.table,
         scene_id=task.scene_id,
         bytes_read=result.bytes_read,
+        blocks_read=result.blocks_read,
     )
     return {**entry, "status": "done", "observations": result.table.num_rows}
 
@@ -232,11 +262,13 @@ class ExtractRequest(StageRequest):
         out: the observations folder or ``s3://`` prefix; run again to resume.
         scl_mask: the SCL classes whose observations are dropped (0…255).
         season_start: ``MM-DD`` on which a season starts: scenes from it on belong to the label year.
-        workers: worker processes of the local engine (None: the cores).
+        workers: worker processes of the local engine (None: the cores; at least one).
         engine: ``"local"`` (a process pool) or ``"spark"``.
         spark_master: the master of a new Spark session, for ``engine="spark"``.
         dry_run: plan, sample one scene in memory to measure, and write nothing.
         quiet: no progress bar.
+        allow_skips: finish without an error when scenes stay unread for network faults after every retry
+            (they are recorded as skipped; a rerun reads them).
     """
 
     points: str
@@ -244,11 +276,12 @@ class ExtractRequest(StageRequest):
     out: str
     scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
     season_start: str = DEFAULT_START
-    workers: int | None = None
+    workers: Workers = None
     engine: EngineName = "local"
     spark_master: str | None = None
     dry_run: bool = False
     quiet: bool = False
+    allow_skips: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -266,6 +299,8 @@ class ExtractResult:
         resumed: scenes an earlier run had finished, not sampled again.
         done: scenes this run sampled and wrote.
         skipped: scenes that could not be read (recorded in the manifest with the reason).
+        retried: reads repeated after a transient fault: HTTP requests GDAL repeated (a busy server, a reset)
+            and scenes read again (a body cut short, a fault GDAL gave up on).
         observations: observations this run wrote.
         bytes_read: bytes this run read from the scenes' files.
         unassigned_points: points outside every tile.
@@ -276,6 +311,7 @@ class ExtractResult:
     resumed: int
     done: int
     skipped: int
+    retried: int
     observations: int
     bytes_read: int
     unassigned_points: int
@@ -316,6 +352,7 @@ def extract(
     spark_master: str | None = ...,
     dry_run: Literal[False] = ...,
     quiet: bool = ...,
+    allow_skips: bool = ...,
 ) -> ExtractResult: ...
 
 
@@ -332,6 +369,7 @@ def extract(
     spark_master: str | None = ...,
     dry_run: Literal[True],
     quiet: bool = ...,
+    allow_skips: bool = ...,
 ) -> ExtractEstimate: ...
 
 
@@ -348,6 +386,7 @@ def extract(
     spark_master: str | None = ...,
     dry_run: bool,
     quiet: bool = ...,
+    allow_skips: bool = ...,
 ) -> ExtractResult | ExtractEstimate: ...
 
 
@@ -363,6 +402,7 @@ def extract(
     spark_master: str | None = None,
     dry_run: bool = False,
     quiet: bool = False,
+    allow_skips: bool = False,
 ) -> ExtractResult | ExtractEstimate:
     """Extract the observations of every label point in every scene of the manifest into ``out``.
 
@@ -370,8 +410,11 @@ def extract(
     ``spark_master``) instead of a local process pool of ``workers``; the outputs are identical.
 
     Started again after a kill (or a Ctrl-C), it skips the scenes already written and goes on; it refuses
-    to resume into a folder made from other inputs. Scenes that cannot be read are skipped and recorded in
-    the manifest with the reason (a rerun tries them again); points outside every tile are counted.
+    to resume into a folder made from other inputs, or one another run is writing. Scenes that cannot be
+    read are skipped and recorded in the manifest with the reason (a rerun tries them again); points
+    outside every tile are counted. Reads that meet a network fault are retried with backoff, and the scenes
+    still unread are read once more at the end of the run; if some remain, the run fails (all else is kept,
+    a rerun resumes) unless ``allow_skips``.
 
     Args:
         points: the label points table (from ``inseason labels``).
@@ -384,6 +427,7 @@ def extract(
         spark_master: the master of a new Spark session, for ``engine="spark"``.
         dry_run: plan, sample one scene in memory to measure, and write nothing.
         quiet: no progress bar.
+        allow_skips: finish without an error when scenes stay unread for network faults after every retry.
 
     Returns:
         The run's totals (:class:`ExtractResult`); for ``dry_run``, the estimate instead
@@ -391,9 +435,11 @@ def extract(
 
     Raises:
         InputError: an unknown engine (or Spark without PySpark), an unreadable or empty input table, points
-            not in lon/lat degrees or with repeated ids, an SCL class out of range, or no scene covering the
-            points in their seasons.
-        OutputError: ``out`` holds observations of other inputs, or other files.
+            not in lon/lat degrees or with repeated ids, an SCL class out of range, fewer than one worker, or
+            no scene covering the points in their seasons.
+        OutputError: ``out`` holds observations of other inputs, or other files, another run writes there,
+            or it cannot be written (not writable, disk full).
+        RemoteError: scenes stayed unread for network faults after every retry (without ``allow_skips``).
     """
     return run_extract(
         ExtractRequest.of(
@@ -407,6 +453,7 @@ def extract(
             spark_master=spark_master,
             dry_run=dry_run,
             quiet=quiet,
+            allow_skips=allow_skips,
         )
     )
 
@@ -454,58 +501,139 @@ def run_extract(request: ExtractRequest) -> ExtractResult | ExtractEstimate:
         "scenes": scenes_path,
         "unassigned_points": plan.unassigned,
     }
-    settings_uri = join_uri(root, SETTINGS)
     if is_s3(root):
         check_bucket(root)
-    if exists(settings_uri):
-        if json.loads(read_bytes(settings_uri))["fingerprint"] != settings["fingerprint"]:
-            raise OutputError(
-                f"{root} holds observations extracted from other inputs or options: choose another --out or delete it"
-            )
-    elif list_files(root):
-        raise OutputError(f"output folder {root} is not empty and holds no extraction: choose another --out")
-    write_bytes(settings_uri, json.dumps(settings, indent=1).encode())
+    _check_folder(root, str(settings["fingerprint"]))  # before anything is written, the folder included
+    with _output_errors(root), output_lock(root, verb="extract"):
+        _check_folder(root, str(settings["fingerprint"]))  # again, now that no other run can write here
+        settings_uri = join_uri(root, SETTINGS)
+        if not exists(settings_uri):
+            write_bytes(settings_uri, json.dumps(settings, indent=1).encode())
+        remove_leftovers(root)
+        finished = _settle_manifest(root)
+        result = _run(request, plan, finished, {**options, "out": root})
+        remove_stale_temporaries(root)
+    if result.unread and not request.allow_skips:
+        first = result.unread[0]
+        raise RemoteError(
+            f"{len(result.unread)} of {result.totals.scenes} scenes could not be read for network faults, "
+            f"even after retries ({first['scene_id']}: {first['reason']}): run the same command again to read "
+            "them (the scenes done are kept), or pass --allow-skips to accept them as skipped".replace("\n", " ")
+        )
+    return result.totals
 
-    remove_leftovers(root)
-    finished = {k for k, v in read_manifest(root).items() if v["status"] == "done"}
+
+@dataclass(frozen=True)
+class _RunOutcome:
+    totals: ExtractResult
+    unread: list[dict[str, Any]]  # manifest entries of the scenes skipped for transient faults
+
+
+def _run(request: ExtractRequest, plan: ExtractPlan, finished: set[str], options: dict[str, Any]) -> _RunOutcome:
+    """Sample the scenes not ``finished``, then once more those a transient fault kept unread; record each."""
+    root = options["out"]
     todo = [(t, plan.keys[t.scene_id]) for t in plan.tasks if t.scene_id not in finished]
     resumed = len(plan.tasks) - len(todo)
-    done = skipped = observations = bytes_read = 0
+    done = skipped = retried = observations = bytes_read = 0
     started = time.perf_counter()
-    initargs = (plan.points, {**options, "out": root})
-    if request.engine == "spark":
-        from inseason.engines.spark import run_spark
-
-        entries = run_spark(
-            _extract_scene, todo, master=request.spark_master, initializer=_init_worker, initargs=initargs
-        )
-    else:
-        entries = run_local(_extract_scene, todo, workers=request.workers, initializer=_init_worker, initargs=initargs)
+    initargs = (plan.points, options)
+    again: list[tuple[SceneTask, PointKey]] = []
+    unread: list[dict[str, Any]] = []
     with progress_bar(quiet=request.quiet) as bar:
         task_id = bar.add_task("scenes", total=len(plan.tasks), completed=resumed)
-        for _, entry in entries:
-            append_manifest(root, entry)
-            if entry["status"] == "done":
-                done += 1
-            else:
-                skipped += 1
-            observations += entry.get("observations", 0)
-            bytes_read += entry["bytes_read"]
-            bar.update(
-                task_id,
-                advance=1,
-                description=f"scenes · {observations:,} obs · {bytes_read / 1e6:,.1f} MB",
-            )
-    return ExtractResult(
+        for last_pass, units in ((False, todo), (True, again)):
+            for unit, entry in _engine(request, units, initargs):
+                retried += entry.pop("retried")
+                if entry["status"] == "skipped" and entry["transient"]:
+                    if not last_pass:  # read once more at the end, recorded then: one manifest line a scene
+                        again.append(unit)
+                        continue
+                    unread.append(entry)
+                append_manifest(root, entry)
+                if entry["status"] == "done":
+                    done += 1
+                else:
+                    skipped += 1
+                observations += entry.get("observations", 0)
+                bytes_read += entry["bytes_read"]
+                bar.update(
+                    task_id,
+                    advance=1,
+                    description=f"scenes · {observations:,} obs · {bytes_read / 1e6:,.1f} MB",
+                )
+    totals = ExtractResult(
         scenes=len(plan.tasks),
         resumed=resumed,
         done=done,
         skipped=skipped,
+        retried=retried + len(again),
         observations=observations,
         bytes_read=bytes_read,
         unassigned_points=plan.unassigned,
         seconds=round(time.perf_counter() - started, 3),
     )
+    return _RunOutcome(totals, unread)
+
+
+def _engine(
+    request: ExtractRequest, units: list[tuple[SceneTask, PointKey]], initargs: tuple[Any, ...]
+) -> Iterator[tuple[tuple[SceneTask, PointKey], dict[str, Any]]]:
+    """``(unit, manifest entry)`` of every unit, sampled by the request's engine, as each finishes."""
+    if not units:
+        return iter(())
+    if request.engine == "spark":
+        from inseason.engines.spark import run_spark
+
+        return iter(
+            run_spark(_extract_scene, units, master=request.spark_master, initializer=_init_worker, initargs=initargs)
+        )
+    return run_local(_extract_scene, units, workers=request.workers, initializer=_init_worker, initargs=initargs)
+
+
+def _check_folder(root: str, fingerprint: str) -> None:
+    """Refuse an output folder that holds another extraction, or files that are not an extraction's."""
+    settings_uri = join_uri(root, SETTINGS)
+    if exists(settings_uri):
+        if json.loads(read_bytes(settings_uri))["fingerprint"] != fingerprint:
+            raise OutputError(
+                f"{root} holds observations extracted from other inputs or options: choose another --out or delete it"
+            )
+    elif [f for f in list_files(root) if not os.path.basename(f).startswith(".")]:  # temporaries, the lock
+        raise OutputError(f"output folder {root} is not empty and holds no extraction: choose another --out")
+
+
+def _settle_manifest(root: str) -> set[str]:
+    """Rewrite the manifest of a resumed folder as one line per finished scene, and return their ids.
+
+    A kill between a part's rename and its manifest line loses the line: the part stands for it and gets its
+    line back. Lines of skipped scenes go: this run reads those scenes again and records the outcome, so no
+    scene has two lines.
+    """
+    finished = {k: v for k, v in read_manifest(root).items() if v["status"] == "done"}
+    uri = join_uri(root, MANIFEST)
+    text = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in finished.values()).encode()
+    if (read_bytes(uri) if exists(uri) else b"") != text:
+        write_bytes(uri, text)
+    return set(finished)
+
+
+@contextmanager
+def _output_errors(root: str) -> Iterator[None]:
+    """Turn a failed write into one line naming the folder (a full disk, a read-only folder)."""
+    try:
+        yield
+    except (InputError, OutputError, RemoteError, RasterioError):
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            why = "the disk is full: free some space"
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            why = "it is not writable: choose a writable --out"
+        else:
+            why = f"{exc.strerror or exc}: check the folder"
+        raise OutputError(
+            f"cannot write the observations to {root}: {why}, then run the same command again to resume"
+        ) from None
 
 
 def _estimate(plan: ExtractPlan, options: dict[str, Any], workers: int) -> ExtractEstimate:
