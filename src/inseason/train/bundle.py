@@ -12,6 +12,7 @@ baseline's are its fitted trees as plain arrays (``safetensors.numpy``), so neit
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,6 +156,68 @@ def write_bundle(
     return out
 
 
+#: Fields every model.json has (``window_rule`` and the records after ``season_start`` may be absent or null).
+_REQUIRED = ("model", "bands", "features", "adapter", "normalization", "classes", "prior", "season_start")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_manifest(manifest: dict[str, Any], file: Path) -> None:
+    """Refuse a tampered or truncated model.json with one line naming the file and the field.
+
+    Raises:
+        InputError: a field is missing or of the wrong type or shape.
+    """
+
+    def bad(field: str, problem: str) -> InputError:
+        return InputError(f"{file}: field {field!r} {problem}: the bundle is corrupt or edited, retrain")
+
+    for key in _REQUIRED:
+        if key not in manifest:
+            raise bad(key, "is missing")
+    model = manifest["model"]
+    if not isinstance(model, dict) or not all(_is_number(model.get(k)) for k in ("n_bands", "n_classes")):
+        raise bad("model", "is not a model spec with n_bands and n_classes")
+    if not isinstance(manifest["bands"], list) or not all(isinstance(b, str) for b in manifest["bands"]):
+        raise bad("bands", "is not a list of band names")
+    for key in ("adapter", "features"):
+        if not isinstance(manifest[key], dict):
+            raise bad(key, "is not an object")
+    if not isinstance(manifest["season_start"], str):
+        raise bad("season_start", "is not a month-day")
+    normalization = manifest["normalization"]
+    if not isinstance(normalization, dict):
+        raise bad("normalization", "is not an object with mean and std")
+    for part in ("mean", "std"):
+        values = normalization.get(part)
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            raise bad(f"normalization.{part}", "is not a list of numbers")
+        if len(values) != model["n_bands"]:
+            raise bad(f"normalization.{part}", f"has {len(values)} values for the model's {model['n_bands']} inputs")
+    classes = manifest["classes"]
+    if not isinstance(classes, list) or len(classes) != model["n_classes"]:
+        raise bad("classes", f"does not list the model's {model['n_classes']} classes")
+    for i, entry in enumerate(classes):
+        where = f"classes[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise bad(where, "has no name")
+        color = entry.get("color")
+        if (
+            not isinstance(color, list)
+            or len(color) != 3
+            or not all(isinstance(c, int) and 0 <= c <= 255 for c in color)
+        ):
+            raise bad(f"{where}.color", f"(class {entry['name']!r}) is not three integers 0-255")
+        codes = entry.get("codes")
+        if not isinstance(codes, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+            raise bad(f"{where}.codes", f"(class {entry['name']!r}) is not a list of integer codes")
+    prior = manifest["prior"]
+    if not isinstance(prior, list) or len(prior) != len(classes) or not all(_is_number(p) for p in prior):
+        raise bad("prior", f"is not {len(classes)} numbers, one per class")
+
+
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A bundle's manifest (its ``model.json``) alone, without loading the weights.
 
@@ -174,9 +237,11 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not manifest_path.is_file():
         raise InputError(f"{path} holds no model bundle ({MANIFEST}): give the run folder of inseason train")
     try:
-        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as exc:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{manifest_path} is not valid JSON ({exc}): the bundle is corrupt, retrain") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{manifest_path} is not a JSON object: the bundle is corrupt, retrain")
     return manifest
 
 
@@ -191,8 +256,9 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
 
     Raises:
         InputError: the folder holds no bundle, the bundle is of another format or format version, its
-            model.json is corrupt, or its weights do not fit the recorded architecture (each message says
-            what to do).
+            model.json is corrupt or edited (a missing field, a class without colour, a non-numeric or
+            misshapen normalisation: the message names the file and field), or its weights do not fit the
+            recorded architecture (each message says what to do).
     """
     path = Path(path)
     if not (path / MANIFEST).is_file() or not (path / WEIGHTS).is_file():
@@ -203,7 +269,11 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             f"{path} is a {manifest.get('format')} bundle version {manifest.get('format_version')}; "
             f"this inseason reads {BUNDLE_FORMAT} version {BUNDLE_VERSION}: retrain or upgrade"
         )
-    network = model_from_spec(manifest["model"])
+    _check_manifest(manifest, path / MANIFEST)
+    try:
+        network = model_from_spec(manifest["model"])
+    except InputError as exc:
+        raise InputError(f"{path / MANIFEST}: field 'model' does not rebuild a model ({exc}): retrain") from None
     try:
         if isinstance(network, torch.nn.Module):
             network.load_state_dict(load_file(str(path / WEIGHTS)))
@@ -212,11 +282,25 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             network.load_state_dict(load_arrays(str(path / WEIGHTS)))
     except (RuntimeError, OSError, SafetensorError, InputError) as exc:
         raise InputError(f"{path / WEIGHTS} does not fit model {manifest['model']['name']!r}: {exc}") from None
+    try:
+        adapter = AdapterConfig(**manifest["adapter"])
+        features = FeatureConfig(**manifest["features"])
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        field = "adapter" if "AdapterConfig" in str(exc) else "features"
+        raise InputError(
+            f"{path / MANIFEST}: field {field!r} is not valid: the bundle is corrupt or edited, retrain"
+        ) from None
+    try:
+        window_rule = WindowRule.from_json(manifest.get("window_rule"))
+    except (KeyError, TypeError, ValueError):
+        raise InputError(
+            f"{path / MANIFEST}: field 'window_rule' is not valid: the bundle is corrupt, retrain"
+        ) from None
     spec = InputSpec(
-        adapter=AdapterConfig(**manifest["adapter"]),
-        features=FeatureConfig(**manifest["features"]),
+        adapter=adapter,
+        features=features,
         normalization=Normalization.from_json(manifest["normalization"]),
-        window_rule=WindowRule.from_json(manifest.get("window_rule")),
+        window_rule=window_rule,
     )
     classes = tuple(LabelClass.from_json(c) for c in manifest["classes"])
     return Bundle(
