@@ -28,7 +28,8 @@ from inseason.observations import MANIFEST, SETTINGS, read_manifest, read_observ
 from inseason.synth import load_world
 from inseason.synth.acquisitions import plan_datatakes
 from inseason.synth.scenes import tile_arrays
-from inseason.tables import LABEL_POINTS, S2_BANDS, SCENE_MANIFEST, read_table, write_table
+from inseason.tables import LABEL_POINTS, S2_BANDS, read_table, write_table
+from tests.extract.helpers import scene_rows, spread_scenes, subset_manifest
 
 if TYPE_CHECKING:
     from tests.extract.conftest import Inputs
@@ -37,10 +38,6 @@ Key = tuple[int, str]  # (point_id, scene_id)
 
 
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def scene_rows(inputs: Inputs) -> list[dict[str, Any]]:
-    return read_table(inputs.scenes, SCENE_MANIFEST, what="scene manifest").to_pylist()
 
 
 def observed(out: Path) -> dict[Key, tuple[int, ...]]:
@@ -82,29 +79,6 @@ def pixel_truth(
             else:
                 expected[key] = (*tuple(values[b][j] + scene["boa_offset"] for b in S2_BANDS), scl)
     return expected, dropped
-
-
-def subset_manifest(
-    inputs: Inputs,
-    out: Path,
-    keep: Sequence[str] | None = None,
-    hrefs: dict[str, dict[str, str]] | None = None,
-    **columns: Any,
-) -> Path:
-    """A copy of the scene manifest with only the ``keep`` scenes, some hrefs replaced, or columns set."""
-    table = read_table(inputs.scenes, SCENE_MANIFEST, what="scene manifest")
-    rows = [r for r in table.to_pylist() if keep is None or r["scene_id"] in keep]
-    for row in rows:
-        row["hrefs"] = list({**dict(row["hrefs"]), **(hrefs or {}).get(row["scene_id"], {})}.items())
-        row.update(columns)
-    write_table(pa.Table.from_pylist(rows, schema=table.schema), out)
-    return out
-
-
-def spread_scenes(inputs: Inputs, n: int) -> list[str]:
-    """``n`` scene ids spread over the whole period (both sides of the 2022-01-25 offset change)."""
-    rows = scene_rows(inputs)
-    return [rows[i]["scene_id"] for i in np.linspace(0, len(rows) - 1, n).astype(int)]
 
 
 # -------------------------------------------------------------------------------------------- values

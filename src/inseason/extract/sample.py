@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,7 +48,7 @@ def check_scl_mask(scl_mask: Sequence[int]) -> None:
 #: 0.1 s first and longer each time (a first wait of 1 s made a 503 on every fifth request cost ten times the
 #: run: each of them waited a second for a read of milliseconds). A body cut short it does not repeat: it hands
 #: the short block to libtiff ("got N bytes, expected M") and keeps it in its cache; :func:`sample_scene` reads
-#: such a scene again.
+#: such a band again.
 GDAL_COG_ENV: dict[str, object] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF",
@@ -62,13 +62,13 @@ GDAL_COG_ENV: dict[str, object] = {
     "GDAL_CACHEMAX": 256,  # MB
 }
 
-#: Added on a scene's second and later reads: /vsicurl/ and /vsis3/ forget a file's cached blocks when it is
+#: Added on a band's second and later reads: /vsicurl/ and /vsis3/ forget a file's cached blocks when it is
 #: closed, so a block that came short the first time is fetched again instead of served from the cache.
 GDAL_RETRY_ENV: dict[str, object] = {"CPL_VSIL_CURL_NON_CACHED": "/vsicurl/:/vsis3/"}
 
-#: Reads of a scene after a transient fault, and the first wait (doubled after each).
-SCENE_RETRIES = 3
-SCENE_BACKOFF_S = 0.2
+#: Reads of a band of a scene after a transient fault, and the first wait (doubled after each).
+SCENE_RETRIES = 5
+SCENE_BACKOFF_S = 0.1
 
 #: GDAL's words for a fault a later read may not meet: a short block (a body cut short), an HTTP status a
 #: server sends when busy, a curl transfer failure (reset, timeout, connection closed early).
@@ -104,7 +104,7 @@ class SceneResult:
     points: int = 0
     stats: dict[str, int] = field(default_factory=dict)
     transient: bool = False  # skipped for a fault a later read may not meet (network), not for the files
-    retried: int = 0  # requests GDAL repeated and reads of the scene repeated, after transient faults
+    retried: int = 0  # requests GDAL repeated and reads of a band repeated, after transient faults
 
 
 def _nodata(ds: rasterio.DatasetReader) -> int:
@@ -199,17 +199,19 @@ def sample_scene(
     y: np.ndarray,
     *,
     scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
-    retries: int = SCENE_RETRIES,
-    backoff_s: float = SCENE_BACKOFF_S,
+    retries: int | None = None,
+    backoff_s: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SceneResult:
     """Observations of ``task`` at points (``x``, ``y`` in the scene's CRS), masked by SCL and nodata.
 
     Digital numbers are harmonised to reflectance × 10 000 (the BOA offset is added) and stored as int16.
-    A scene whose files cannot be read is returned as skipped, with the reason, instead of raising. A read
-    that meets a transient fault (:func:`is_transient`: a body cut short, a busy server, a reset) is tried
-    again up to ``retries`` times, waiting ``backoff_s`` and then twice as long each time, with GDAL's cache
-    of the scene's files dropped; a scene still failing is returned skipped and marked ``transient``.
+    A scene whose files cannot be read is returned as skipped, with the reason, instead of raising. A band
+    whose read meets a transient fault (:func:`is_transient`: a body cut short, a busy server, a reset) is
+    read again up to ``retries`` times, waiting ``backoff_s`` and then twice as long each time, with GDAL's
+    cache of the file dropped (one band at a time: with one request in ten cut short, a whole scene of some
+    forty requests would almost never read clean); a scene still failing is returned skipped and marked
+    ``transient``.
 
     Args:
         task: the scene: its assets, date, tile, CRS and BOA offset.
@@ -217,64 +219,59 @@ def sample_scene(
         x: the points' x in the scene's CRS (``task.epsg``).
         y: the points' y in the scene's CRS.
         scl_mask: the SCL classes whose observations are dropped.
-        retries: reads of the scene after the first, when a read meets a transient fault.
-        backoff_s: seconds before the first of them, doubled for each next one.
-        sleep: waits the given seconds between reads (tests pass a recorder).
+        retries: reads of a band after the first, when a read meets a transient fault (None:
+            :data:`SCENE_RETRIES`).
+        backoff_s: seconds before the first of them, doubled for each next one (None: :data:`SCENE_BACKOFF_S`).
+        sleep: waits the given seconds between reads of a band (tests pass a recorder).
 
     Returns:
         The observations (an `OBSERVATIONS` table, empty when no point is usable) with the bytes and blocks
         read, or no table and the reason the scene was skipped; ``retried`` counts the requests and reads
         repeated after transient faults.
     """
-    retried = 0
-    for attempt in range(retries + 1):
-        if attempt:
-            sleep(backoff_s * 2 ** (attempt - 1))
-            retried += 1
-        with _counting_gdal_retries() as gdal_retries:
-            result = _read_scene(task, point_id, x, y, scl_mask=scl_mask, fresh=attempt > 0)
-        retried += gdal_retries.count
-        if not result.transient:
-            break
-    result.retried = retried
-    return result
-
-
-def _read_scene(
-    task: SceneTask, point_id: np.ndarray, x: np.ndarray, y: np.ndarray, *, scl_mask: Sequence[int], fresh: bool
-) -> SceneResult:
-    """One read of a scene (see :func:`sample_scene`); ``fresh`` drops what GDAL cached of its files."""
+    retries = SCENE_RETRIES if retries is None else retries
+    backoff_s = SCENE_BACKOFF_S if backoff_s is None else backoff_s
     values: dict[str, np.ndarray] = {}
     nodata: dict[str, int] = {}
-    nbytes = blocks = 0
-    options = {**GDAL_COG_ENV, **(GDAL_RETRY_ENV if fresh else {})}
-    with gdal_env(task.hrefs.values(), **options):
+    nbytes = blocks = retried = 0
+    with _counting_gdal_retries() as gdal_retries, gdal_env(task.hrefs.values(), **GDAL_COG_ENV):
         for band in ("SCL", *S2_BANDS):
             href = task.hrefs.get(band)
             if href is None:
                 return SceneResult(None, nbytes, blocks, skipped=f"no {band} asset", points=len(point_id))
-            try:
-                with rasterio.open(gdal_path(href)) as ds:
-                    if ds.crs is None or ds.crs.to_epsg() != task.epsg:
+            for attempt in range(retries + 1):
+                if attempt:
+                    sleep(backoff_s * 2 ** (attempt - 1))
+                    retried += 1
+                try:
+                    with (
+                        rasterio.Env(**GDAL_RETRY_ENV) if attempt else nullcontext(),
+                        rasterio.open(gdal_path(href)) as ds,
+                    ):
+                        if ds.crs is None or ds.crs.to_epsg() != task.epsg:
+                            return SceneResult(
+                                None,
+                                nbytes,
+                                blocks,
+                                points=len(point_id),
+                                skipped=f"{band} ({href}) is in {ds.crs}, not EPSG:{task.epsg}",
+                            )
+                        values[band], n, b = _sample_band(ds, x, y)
+                        nodata[band] = _nodata(ds)
+                    break
+                except RasterioError as exc:
+                    reason = gdal_reason(exc)
+                    transient = is_transient(href, reason)
+                    if not transient or attempt == retries:
                         return SceneResult(
                             None,
                             nbytes,
                             blocks,
+                            skipped=f"{band} unreadable ({href}): {reason}",
                             points=len(point_id),
-                            skipped=f"{band} ({href}) is in {ds.crs}, not EPSG:{task.epsg}",
+                            transient=transient,
+                            retried=retried + gdal_retries.count,
                         )
-                    values[band], n, b = _sample_band(ds, x, y)
-                    nodata[band] = _nodata(ds)
-            except RasterioError as exc:
-                reason = gdal_reason(exc)
-                return SceneResult(
-                    None,
-                    nbytes,
-                    blocks,
-                    skipped=f"{band} unreadable ({href}): {reason}",
-                    points=len(point_id),
-                    transient=is_transient(href, reason),
-                )
             nbytes, blocks = nbytes + n, blocks + b
             if band == "SCL":  # points under masked SCL need no other band
                 keep = (values["SCL"] != nodata["SCL"]) & ~np.isin(values["SCL"], scl_mask)
@@ -282,8 +279,9 @@ def _read_scene(
                 values["SCL"] = values["SCL"][keep]
                 if not keep.any():
                     break
+        retried += gdal_retries.count
     if len(point_id) == 0 or len(values) < len(S2_BANDS) + 1:
-        return SceneResult(OBSERVATIONS.empty_table(), nbytes, blocks)
+        return SceneResult(OBSERVATIONS.empty_table(), nbytes, blocks, retried=retried)
     stack = np.stack([values[b] for b in S2_BANDS])
     valid = (stack != np.array([[nodata[b]] for b in S2_BANDS])).all(axis=0)  # nodata (off the swath) in any band
     reflectance = np.clip(stack[:, valid].astype(np.int32) + task.boa_offset, -32768, 32767).astype(np.int16)
@@ -296,4 +294,4 @@ def _read_scene(
         "scl": pa.array(values["SCL"][valid], pa.uint8()),
         "tile": pa.array([task.tile] * n, pa.string()),
     }
-    return SceneResult(pa.table(columns, schema=OBSERVATIONS), nbytes, blocks)
+    return SceneResult(pa.table(columns, schema=OBSERVATIONS), nbytes, blocks, retried=retried)

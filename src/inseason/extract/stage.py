@@ -300,7 +300,7 @@ class ExtractResult:
         done: scenes this run sampled and wrote.
         skipped: scenes that could not be read (recorded in the manifest with the reason).
         retried: reads repeated after a transient fault: HTTP requests GDAL repeated (a busy server, a reset)
-            and scenes read again (a body cut short, a fault GDAL gave up on).
+            and files of a scene read again (a body cut short, a fault GDAL gave up on).
         observations: observations this run wrote.
         bytes_read: bytes this run read from the scenes' files.
         unassigned_points: points outside every tile.
