@@ -1,5 +1,6 @@
 """A real extraction process (and its worker pool) killed with SIGKILL mid-run, then started again, gives
-exactly the observations of an uninterrupted run: no scene read twice, nothing duplicated or lost."""
+exactly the observations and manifest of an uninterrupted run: no scene read twice, nothing duplicated or lost,
+no temporary left; and a second run into a folder another run writes is refused."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
+from inseason.errors import OutputError
 from inseason.extract.stage import extract
 from inseason.observations import MANIFEST, read_manifest, read_observations
+from inseason.storage import LOCK_NAME
 
 if TYPE_CHECKING:
     from tests.extract.conftest import Inputs
@@ -37,23 +41,32 @@ def parts(out: Path) -> list[Path]:
     return sorted(out.glob("year=*/tile=*/part-*.parquet"))
 
 
-def kill_mid_run(inputs: Inputs, out: Path, tmp_path: Path, *, after_parts: int) -> int:
-    """Start an extraction in its own process group and SIGKILL the group once ``after_parts`` parts exist."""
+def manifest_lines(out: Path) -> list[str]:
+    return sorted((out / MANIFEST).read_text().splitlines())
+
+
+def start_extract(inputs: Inputs, out: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """An extraction with two workers in a process of its own group (stderr to ``tmp_path/stderr.txt``)."""
     script = tmp_path / "run_extract.py"
     script.write_text(SCRIPT)
     with open(tmp_path / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, str(script), str(inputs.points), str(inputs.scenes), str(out)],
             stdout=subprocess.DEVNULL,
             stderr=err,
             start_new_session=True,
         )
-        try:
-            while proc.poll() is None and len(parts(out)) < after_parts:
-                time.sleep(0.01)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)  # the parent and its pool workers, as an OOM kill would
-            proc.wait()
+
+
+def kill_mid_run(inputs: Inputs, out: Path, tmp_path: Path, *, after_parts: int) -> int:
+    """Start an extraction in its own process group and SIGKILL the group once ``after_parts`` parts exist."""
+    proc = start_extract(inputs, out, tmp_path)
+    try:
+        while proc.poll() is None and len(parts(out)) < after_parts:
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the parent and its pool workers, as an OOM kill would
+        proc.wait()
     assert proc.returncode == -signal.SIGKILL, (tmp_path / "stderr.txt").read_text()
     return len(parts(out))
 
@@ -95,3 +108,44 @@ def test_killed_extraction_resumes_to_the_uninterrupted_result(
     assert len(done) == len(set(done)) <= total  # every scene recorded once (a kill may lose a line,
     assert set(read_manifest(out)) == set(read_manifest(tiny_observations))  # the part file stands for it)
     assert sum(pq.read_metadata(p).num_rows for p in parts(out)) == reference.num_rows
+
+
+@pytest.mark.parametrize("moment", ["first part", "middle", "near the end"])
+def test_killed_at_any_moment_the_resumed_folder_equals_the_uninterrupted_one(
+    tiny_inputs: Inputs, tiny_observations: Path, tmp_path: Path, moment: str
+) -> None:
+    total = len(read_manifest(tiny_observations))
+    after_parts = {"first part": 1, "middle": total // 2, "near the end": total - 3}[moment]
+    out = tmp_path / "obs"
+    killed_at = kill_mid_run(tiny_inputs, out, tmp_path, after_parts=after_parts)
+    assert after_parts <= killed_at < total
+
+    totals = extract(tiny_inputs.points, tiny_inputs.scenes, out=out, workers=2, quiet=True)
+    assert (totals.resumed, totals.done, totals.skipped) == (killed_at, total - killed_at, 0)
+    assert read_observations(out).equals(read_observations(tiny_observations))
+    # the manifest whole, one line a scene: lines a kill lost (part renamed, line not yet written) restored
+    assert manifest_lines(out) == manifest_lines(tiny_observations)
+    assert not list(out.rglob(".*"))  # no temporary, no lock
+
+
+def test_a_second_run_into_a_folder_another_run_writes_is_refused(
+    tiny_inputs: Inputs, tiny_observations: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "obs"
+    first = start_extract(tiny_inputs, out, tmp_path)
+    try:
+        while first.poll() is None and not ((out / LOCK_NAME).exists() and parts(out)):
+            time.sleep(0.01)
+        assert first.poll() is None, (tmp_path / "stderr.txt").read_text()
+        with pytest.raises(OutputError) as info:
+            extract(tiny_inputs.points, tiny_inputs.scenes, out=out, workers=1, quiet=True)
+    finally:
+        first.wait(timeout=600)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{out} is being written by another run (inseason extract")
+    assert f"pid {first.pid}" in message
+    # the first run went on unaffected
+    assert first.returncode == 0, (tmp_path / "stderr.txt").read_text()
+    assert read_observations(out).equals(read_observations(tiny_observations))
+    assert manifest_lines(out) == manifest_lines(tiny_observations)
+    assert not list(out.rglob(".*"))
