@@ -491,7 +491,7 @@ def open_raster(href: str | os.PathLike[str], **options: object) -> Iterator[ras
 #: one output file ``NAME`` is ``.NAME`` followed by this.
 LOCK_NAME = ".inseason.lock"
 
-_TEMPORARY = re.compile(r"^\..+\.(?:tmp|old)-(\d+)")
+_TEMPORARY = re.compile(r"^\..+\.(?:tmp|old|spill)-(\d+)")
 _held: dict[tuple[str, str | None], int] = {}  # (folder, file name) this process holds -> nesting depth
 
 
@@ -568,9 +568,10 @@ def _held_error(folder: str, lock: str, holder: LockHolder | None) -> OutputErro
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str], *, name: str | None = None) -> list[Path]:
-    """Delete the temporaries (``.NAME.tmp-PID``, ``.NAME.old-PID``) that killed writers left under ``folder``.
+    """Delete the temporaries (``.NAME.tmp-PID``, ``.NAME.old-PID``, ``.NAME.spill-PID``) of killed writers.
 
-    Only the temporaries of processes that no longer run are deleted, so a live writer is never disturbed.
+    Only the temporaries under ``folder`` of processes that no longer run are deleted, so a live writer is
+    never disturbed (``spill`` folders are a sort's overflow, e.g. DuckDB's ``temp_directory``).
     On S3 writers stage their files locally, so there is nothing to delete.
 
     Args:

@@ -402,12 +402,16 @@ def test_a_bad_season_start_is_refused_by_the_request(start: str) -> None:
 def test_leftovers_of_killed_runs_of_this_table_are_removed_and_nothing_else(
     tiny_observations: Any, tiny_series: Path, tmp_path: Path
 ) -> None:
-    spill = tmp_path / ".series.parquet.spill-4242"
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited: what it left is a leftover
+    spill = tmp_path / f".series.parquet.spill-{pid}"
     spill.mkdir()
     (spill / "duckdb_temp_block-1.block").write_bytes(b"x" * 10)
-    (tmp_path / ".series.parquet.tmp-4242").write_bytes(b"half")
-    (tmp_path / ".series.parquet.lock").mkdir()  # a killed run's lock folder, its lock gone
-    others = [".other.parquet.tmp-4242", ".other.parquet.spill-1", "notes.txt"]
+    (tmp_path / f".series.parquet.tmp-{pid}").write_bytes(b"half")
+    others = [f".other.parquet.tmp-{pid}", ".other.parquet.spill-1", "notes.txt"]
     for name in others:
         (tmp_path / name).write_text("keep me")
     out = tmp_path / "series.parquet"
@@ -428,8 +432,8 @@ def test_a_second_run_writing_the_same_table_is_refused(tiny_observations: Any, 
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from inseason.series.table_lock import table_lock\n"
-            "with table_lock(sys.argv[1], verb='series'):\n"
+            "from inseason.storage import output_lock\n"
+            "with output_lock(sys.argv[1], verb='series', file=True):\n"
             "    print('held', flush=True)\n"
             "    sys.stdin.read()\n",
             str(out),

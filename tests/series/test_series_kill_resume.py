@@ -98,7 +98,7 @@ def test_series_killed_at_a_moment_resumes_to_the_uninterrupted_table(
     _kill_at(moment, tiny_observations, out)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert not out.exists()
-    assert ".series.parquet.lock" in left  # the killed run held the table
+    assert ".series.parquet.inseason.lock" in left  # the killed run held the table
     if moment != "query":
         assert any(name.startswith(".series.parquet.tmp-") for name in left)  # and had begun writing it
 

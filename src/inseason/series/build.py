@@ -35,9 +35,8 @@ from inseason.observations import observations_dataset
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, parse_month_day, season_start_day
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
-from inseason.series.table_lock import remove_leftovers, table_lock
 from inseason.series.units import Runner, run_units
-from inseason.storage import atomic_path, check_bucket, is_s3, local_path
+from inseason.storage import atomic_path, check_bucket, is_s3, local_path, output_lock
 from inseason.tables import LABEL_POINTS, S2_BANDS, read_table, series_schema
 
 #: SCL classes from most to least trustworthy: which observation of a duplicated date is kept.
@@ -460,8 +459,8 @@ def run_series(request: SeriesRequest) -> SeriesResult:
     }
     schema = schema.with_metadata(meta)
     total = int(observations_dataset(observations).count_rows())
-    with table_lock(target, verb="series"):
-        remove_leftovers(target)  # a killed run's temporaries and spill folders: this run replaces them
+    # one writer per table; taking the lock deletes a killed run's temporaries and spill folders beside it
+    with output_lock(target, verb="series", file=True):
         if engine == "local" and not is_s3(observations) and not is_s3(target):
             built = _series_with_duckdb(
                 files,

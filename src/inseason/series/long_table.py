@@ -32,7 +32,7 @@ from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, date_of_day, days_since_epoch, parse_month_day, season_year
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.build import SCL_PREFERENCE
-from inseason.series.table_lock import remove_leftovers, table_lock
+from inseason.storage import output_lock
 from inseason.tables import series_schema, write_table
 
 REQUIRED: tuple[str, ...] = ("sample_id", "date", "label")
@@ -468,8 +468,7 @@ def run_import(request: ImportRequest) -> ImportResult:
             label_meta,
             source,
         )
-        with table_lock(out, verb="import"):
-            remove_leftovers(out)
+        with output_lock(out, verb="import", file=True):  # a killed run's temporaries go when it is taken
             write_table(result, out)
         bar.advance(task)
     return ImportResult(

@@ -32,7 +32,6 @@ from inseason.progress import progress_bar
 from inseason.series.audit import audit_paths, audit_split, write_audit
 from inseason.series.geometry import block_groups, field_groups, planar_xy
 from inseason.series.normalize import TrainingSample, band_values
-from inseason.series.table_lock import remove_leftovers, table_lock
 from inseason.tables import series_bands
 
 log = logging.getLogger(__name__)
@@ -498,8 +497,9 @@ def run_split(request: SplitRequest) -> SplitResult:
     )
     target = schema.with_metadata(meta)
     offset = 0
-    with table_lock(out, verb="split"):
-        remove_leftovers(out, *audit_paths(out))
+    with storage.output_lock(out, verb="split", file=True):
+        for audit_path in audit_paths(out):  # the audit files beside the table are this run's too
+            storage.remove_stale_temporaries(audit_path.parent, name=audit_path.name)
         with (
             storage.atomic_path(out) as tmp,
             pq.ParquetWriter(tmp, target) as writer,
