@@ -4,7 +4,9 @@ one part file per scene, skipped scenes recorded, bad input refused."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import os
 import re
 import shutil
 from collections.abc import Sequence
@@ -404,3 +406,35 @@ def test_the_extract_result_holds_what_was_written(tiny_inputs: Inputs, tmp_path
     ]  # the order `inseason extract --json` prints
     again = extract(tiny_inputs.points, scenes, out=tmp_path / "obs", workers=1, quiet=True)
     assert (again.resumed, again.done, again.observations, again.bytes_read) == (2, 0, 0, 0)
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_fewer_than_one_worker_is_refused_before_anything_is_written(
+    tiny_inputs: Inputs, tmp_path: Path, workers: int
+) -> None:
+    with pytest.raises(
+        InputError, match="invalid ExtractRequest option workers: Input should be greater than or equal to 1"
+    ):
+        extract(tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", workers=workers, quiet=True)
+    assert not (tmp_path / "obs").exists()
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [(errno.ENOSPC, "the disk is full: free some space"), (errno.EROFS, "it is not writable: choose a writable --out")],
+)
+def test_a_full_disk_or_a_read_only_folder_is_one_line_naming_the_folder(
+    tiny_inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, why: str
+) -> None:
+    scenes = subset_manifest(tiny_inputs, tmp_path / "scenes.parquet", spread_scenes(tiny_inputs, 2))
+
+    def write_part(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr("inseason.extract.stage.write_part", write_part)  # workers=1: the pool runs in this process
+    with pytest.raises(OutputError) as info:
+        extract(tiny_inputs.points, scenes, out=tmp_path / "obs", workers=1, quiet=True)
+    assert str(info.value) == (
+        f"cannot write the observations to {tmp_path / 'obs'}: {why}, then run the same command again to resume"
+    )
+    assert not list((tmp_path / "obs").rglob(".*"))  # the lock released, no temporary
