@@ -82,3 +82,19 @@ def test_seasons_and_days_of_season() -> None:
     assert season_year(dt.date(2021, 9, 30), "10-01") == 2021
     assert season_year(dt.date(2021, 2, 28), "03-01") == 2020
     assert season_year(dt.date(2021, 12, 31)) == 2021
+
+
+@pytest.mark.parametrize("start", ["00-00", "02-29", "W01-1", "1-01"])
+def test_every_request_with_a_season_start_refuses_a_bad_one_alike(start: str) -> None:
+    from inseason.evaluate.evaluation import EvaluatePredictorRequest
+    from inseason.series.build import SeriesRequest
+    from inseason.series.long_table import ImportRequest
+
+    requests = [
+        lambda: SeriesRequest.of(observations="o", points="p", out="s.parquet", season_start=start),
+        lambda: ImportRequest.of(path="t.csv", out="s.parquet", season_start=start),
+        lambda: EvaluatePredictorRequest.of(classes=("a",), season_start=start),
+    ]
+    for make in requests:
+        with pytest.raises(InputError, match=rf"^season start '{start}' is not a month-day like 01-01"):
+            make()

@@ -10,13 +10,24 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inseason import storage
 from inseason.errors import InputError
 from inseason.season import parse_month_day
 
 WorldSize = Literal["tiny", "small", "demo", "large"]
+
+
+def _season_start(value: str) -> str:
+    """Refuse a season start that is not a month-day of every year (`inseason.season.parse_month_day`)."""
+    parse_month_day(value, what="season start")
+    return value
+
+
+#: The month-day the seasons start (``MM-DD``): every request with a ``season_start`` field uses this type, so
+#: ``00-00`` is refused alike in every verb, whatever else the verb reads.
+SeasonStart = Annotated[str, AfterValidator(_season_start)]
 
 #: Worker processes of a stage: at least one, or None for the stage's default (the usable cores). Every
 #: request with a ``workers`` field uses this type, so every verb refuses ``--workers 0`` alike.

@@ -68,7 +68,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import model_validator
 
-from inseason.config import StageRequest
+from inseason.config import SeasonStart, StageRequest
 from inseason.errors import InputError
 from inseason.evaluate.bootstrap import (
     SpatialByField,
@@ -372,7 +372,7 @@ class EvaluatePredictorRequest(StageRequest):
     class_colors: tuple[str | None, ...] | None = None
     bands: tuple[str, ...] | None = None
     as_of: tuple[str, ...] | None = None
-    season_start: str = DEFAULT_START
+    season_start: SeasonStart = DEFAULT_START
     target_f1: float = 0.8
     spatial_by: SpatialByField = "field"
     block_size: float = 2000.0

@@ -26,14 +26,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import field_validator, model_validator
 
-from inseason.config import StageRequest
+from inseason.config import SeasonStart, StageRequest
 from inseason.engines import EngineName, check_engine
 from inseason.engines.local import run_local
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, MappedLabels, map_labels, resolve_label_map
 from inseason.observations import observations_dataset
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START, parse_month_day, season_start_day
+from inseason.season import DEFAULT_START, season_start_day
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.units import Runner, run_units
 from inseason.storage import atomic_path, check_bucket, is_s3, local_path, output_lock
@@ -264,7 +264,7 @@ class SeriesRequest(StageRequest):
     points: str
     label_map: str | LabelMap | None = None
     out: str
-    season_start: str = DEFAULT_START
+    season_start: SeasonStart = DEFAULT_START
     memory_limit: str = "1GB"
     threads: int | None = None
     batch_rows: int = 65_536
@@ -273,13 +273,6 @@ class SeriesRequest(StageRequest):
     workers: int | None = None
     partitions: int = 8
     quiet: bool = False
-
-    @field_validator("season_start")
-    @classmethod
-    def _season_start(cls, value: str) -> str:
-        """Refuse a season start that is not a month-day of every year (`inseason.season.parse_month_day`)."""
-        parse_month_day(value, what="season start")
-        return value
 
     @field_validator("memory_limit", mode="before")
     @classmethod

@@ -23,13 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from pydantic import field_validator
 
-from inseason.config import StageRequest
+from inseason.config import SeasonStart, StageRequest
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, cdl_classes, map_labels, resolve_label_map
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START, date_of_day, days_since_epoch, parse_month_day, season_year
+from inseason.season import DEFAULT_START, date_of_day, days_since_epoch, season_year
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.build import SCL_PREFERENCE
 from inseason.storage import output_lock
@@ -241,16 +240,9 @@ class ImportRequest(StageRequest):
     path: Path
     out: Path
     bands: tuple[str, ...] | None = None
-    season_start: str = DEFAULT_START
+    season_start: SeasonStart = DEFAULT_START
     label_map: str | LabelMap | None = None
     quiet: bool = False
-
-    @field_validator("season_start")
-    @classmethod
-    def _season_start(cls, value: str) -> str:
-        """Refuse a season start that is not a month-day of every year, with or without a ``year`` column."""
-        parse_month_day(value, what="season start")
-        return value
 
 
 @dataclass(frozen=True)
