@@ -14,14 +14,14 @@ import torch
 from inseason.data import synthetic_series
 from inseason.train import TrainResult, train
 
-#: A short tempcnn run: 4 epochs of 6 steps on 240 synthetic samples, step checkpoints every 4 steps.
+#: A short tempcnn run: 5 epochs of 6 steps on 240 synthetic samples, step checkpoints every 4 steps.
 RUN_OVERRIDES = {
     "model.name": "tempcnn",
     "model.params": {"filters": 16, "hidden": 32},
     "adapter.kind": "bucketed",
     "adapter.window_days": 240,
     "features.indices": ["NDVI"],
-    "epochs": 4,
+    "epochs": 5,
     "batch_size": 24,
     "checkpoint_every_n_steps": 4,
     "optimizer.lr": 0.01,

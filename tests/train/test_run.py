@@ -47,7 +47,7 @@ def test_run_folder_holds_config_checkpoints_bundle(trained_run):
     }
     assert yaml.safe_load((out / "config.yaml").read_text())["batch_size"] == 24
     assert {p.name for p in (out / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
-    assert summary.epochs_run == 4 and 0 <= summary.best_epoch <= 3
+    assert summary.epochs_run == 5 and 0 <= summary.best_epoch <= 4
     manifest = json.loads((out / "model.json").read_text())
     assert manifest["model"]["name"] == "tempcnn" and manifest["model"]["n_steps"] == 49
     assert manifest["bands"][0] == "B01" and len(manifest["normalization"]["mean"]) == 13
@@ -82,12 +82,12 @@ def test_tensorboard_event_files(trained_run):
         "train/input_wait_fraction",
     ):
         assert tag in tags["scalars"], tag
-        assert len(events.Scalars(tag)) == 4, tag
+        assert len(events.Scalars(tag)) == 5, tag
     assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("train/input_wait_fraction"))
     lrs = [e.value for e in events.Scalars("train/lr")]
     assert lrs[0] == pytest.approx(0.01) and lrs[1] < lrs[0]  # the rate epoch 0 trained with, then cosine
     images = events.Images("val/confusion_matrix")
-    assert len(images) == 4 and images[0].width >= 600 and images[0].height >= 600
+    assert len(images) == 5 and images[0].width >= 600 and images[0].height >= 600
     assert any(tag.startswith("weights/") for tag in tags["histograms"])
 
 
@@ -95,7 +95,7 @@ def test_tensorboard_uses_one_step_per_epoch(trained_run):
     out, _ = trained_run
     events = _events(out)
     tags = events.Tags()
-    epochs = [0, 1, 2, 3]
+    epochs = [0, 1, 2, 3, 4]
     assert [e.step for e in events.Images("val/confusion_matrix")] == [e.step for e in events.Scalars("val/oa")]
     for tag in tags["scalars"]:
         if not tag.startswith("final/"):

@@ -66,5 +66,5 @@ def test_the_result_holds_what_the_run_folder_says(trained_run: tuple[Path, Trai
     assert json.loads(result.summary_json.read_text()) == asdict(result)  # summary.json is the result
     manifest = json.loads(result.model_json.read_text())
     assert manifest["metrics"] == {"split": "validation", "best_epoch": result.best_epoch, **result.metrics}
-    assert result.config_yaml.read_text().count("epochs: 4") == 1
+    assert result.config_yaml.read_text().count("epochs: 5") == 1
     assert result.tensorboard == out / "tensorboard" and result.tensorboard.is_dir()
