@@ -158,7 +158,8 @@ def run_local(
     _POOLS.append(pool)
     try:
         with sigterm_as_exit():
-            yield from bounded_map(pool, func, units, limit=limit)
+            # no future cancelled here: CPython 3.11's pool fails on a cancelled future when its workers are ended
+            yield from bounded_map(pool, func, units, limit=limit, cancel=False)
         finished = True
     finally:
         _POOLS.remove(pool)
@@ -237,7 +238,7 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def bounded_map(
-    pool: Executor, func: Callable[[T], R], units: Iterable[T], *, limit: int
+    pool: Executor, func: Callable[[T], R], units: Iterable[T], *, limit: int, cancel: bool = True
 ) -> Generator[tuple[T, R], None, None]:
     """Apply ``func`` to every unit in ``pool``, at most ``limit`` at once, yielding ``(unit, result)`` as each ends.
 
@@ -249,6 +250,8 @@ def bounded_map(
         func: the per-unit function.
         units: the units of work, taken from the iterable only as room frees up.
         limit: the most units submitted at once, bounding memory.
+        cancel: cancel the pending units when a unit fails or the caller stops early; False leaves them to
+            the pool's shutdown (``cancel_futures``), for a process pool whose workers may be ended meanwhile.
 
     Yields:
         ``(unit, result)`` for every unit, in the order they finish.
@@ -268,5 +271,6 @@ def bounded_map(
                 unit = pending.pop(future)
                 yield unit, future.result()
     finally:
-        for future in pending:
-            future.cancel()
+        if cancel:
+            for future in pending:
+                future.cancel()
