@@ -202,30 +202,27 @@ def test_a_folder_another_run_writes_is_refused_before_writing(
 # ------------------------------------------------------------------------------------------- read faults
 
 
-def _flaky_reads(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[float]:
-    """Make the first ``failures`` block reads fail as a remote file would; returns the waits slept."""
-    real, calls, waits = maps.read_block, [0], []
+def test_read_again_waits_longer_each_time_and_reads_fresh() -> None:
+    from inseason.predict.read import read_again
 
-    def read_block(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        if calls[0] <= failures:
-            raise RemoteError(f"cannot read http://127.0.0.1/B04.tif of scene S (try {calls[0]})")
-        return real(*args, **kwargs)
+    calls: list[bool] = []
 
-    monkeypatch.setattr(maps, "read_block", read_block)
-    monkeypatch.setattr(maps, "_sleep", waits.append)
-    return waits
+    def flaky(fresh: bool) -> str:
+        calls.append(fresh)
+        if len(calls) <= 3:
+            raise RemoteError(f"cannot read http://host/B04.tif (try {len(calls)})")
+        return "pixels"
 
-
-def test_a_failed_remote_read_is_retried_with_backoff(
-    untrained: Path, tiny_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    options: dict[str, Any] = dict(scenes=tiny_manifest, aoi=AOI, as_of=AS_OF, workers=1, quiet=True, backoff=0.5)
-    clean = predict_map(untrained, out=tmp_path / "clean", **options)
-    waits = _flaky_reads(monkeypatch, 3)
-    retried = predict_map(untrained, out=tmp_path / "retried", **options)
-    assert waits == [0.5, 1.0, 2.0] and retried.read_retries == 3 and clean.read_retries == 0
-    assert Path(retried.maps[AS_OF]).read_bytes() == Path(clean.maps[AS_OF]).read_bytes()
+    waits: list[float] = []
+    assert read_again(flaky, retries=4, backoff=0.5, what="B04 of scene S", sleep=waits.append) == ("pixels", 3)
+    assert waits == [0.5, 1.0, 2.0] and calls == [False, True, True, True]
+    calls.clear()
+    with pytest.raises(RemoteError) as info:
+        read_again(flaky, retries=2, backoff=0.0, what="B04 of scene S", sleep=waits.append)
+    assert str(info.value) == (
+        "B04 of scene S: cannot read http://host/B04.tif (try 3) (failed 3 times): check the connection and the "
+        "scene server, then run again with the same options to resume"
+    )
 
 
 def test_a_block_still_unreadable_after_the_retries_ends_the_run(
@@ -233,14 +230,19 @@ def test_a_block_still_unreadable_after_the_retries_ends_the_run(
 ) -> None:
     out = tmp_path / "maps"
     options: dict[str, Any] = dict(scenes=tiny_manifest, aoi=AOI, as_of=AS_OF, out=out, workers=1, quiet=True)
-    waits = _flaky_reads(monkeypatch, 3)
+    real = maps.read_block
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise RemoteError("B04 of scene S: cannot read http://host/B04.tif (503) (failed 5 times): ... to resume")
+
+    monkeypatch.setattr(maps, "read_block", unreadable)
     with pytest.raises(RemoteError) as info:
-        predict_map(untrained, retries=2, backoff=0.0, **options)
+        predict_map(untrained, **options)
     message = str(info.value)
-    assert "\n" not in message and "failed 3 times" in message and "to resume" in message
-    assert "http://127.0.0.1/B04.tif of scene S" in message and len(waits) == 2
+    assert "\n" not in message and message.startswith("block 0 of 2022: B04 of scene S: cannot read")
     assert not list(out.glob("map_*")) and not (out / "summary.json").exists()  # no map with a hole
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name] and not (out / LOCK_NAME).exists()
+    monkeypatch.setattr(maps, "read_block", real)
     run = predict_map(untrained, **options)  # the network is back: the rerun maps the block
     assert run.mapped_pixels[AS_OF] > 0 and run.read_retries == 0
 
@@ -257,5 +259,8 @@ def test_read_block_raises_for_a_remote_file_and_skips_a_local_one(tiny_scenes: 
     series = read_block(block, grid=grid, scenes=[broken, *refs[1:3]], aoi=AOI)
     assert [s[0] for s in series.skipped] == [broken.scene_id] and series.counts.sum() > 0
     remote = type(refs[0])(**{**refs[0].__dict__, "hrefs": {**refs[0].hrefs, "SCL": "http://127.0.0.1:9/SCL.tif"}})
-    with pytest.raises(RemoteError, match=rf"cannot read http://127.0.0.1:9/SCL.tif of scene {remote.scene_id}"):
-        read_block(block, grid=grid, scenes=[remote], aoi=AOI)
+    waits: list[float] = []
+    with pytest.raises(RemoteError) as info:
+        read_block(block, grid=grid, scenes=[remote], aoi=AOI, retries=2, backoff=0.25, sleep=waits.append)
+    assert str(info.value).startswith(f"SCL of scene {remote.scene_id}: cannot read http://127.0.0.1:9/SCL.tif (")
+    assert "(failed 3 times)" in str(info.value) and waits == [0.25, 0.5]

@@ -75,6 +75,7 @@ from inseason.predict.read import (
     crop_mask_block,
     map_grid,
     plan_blocks,
+    read_again,
     read_block,
     scene_refs,
 )
@@ -589,29 +590,21 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     year, block = unit
     refs, dates = context.seasons[year]
     keep = crop_mask_block(context.crop_mask, context.grid, block) if context.crop_mask else None
-    attempt = 0
-    while True:
-        try:
-            series = read_block(
-                block,
-                grid=context.grid,
-                scenes=refs,
-                aoi=context.aoi,
-                bands=bundle.bands,
-                scl_mask=context.scl_mask,
-                keep=keep,
-            )
-            break
-        except RemoteError as exc:
-            if attempt >= context.retries:
-                raise RemoteError(
-                    f"block {block.index} of {year}: {exc} (failed {plural(attempt + 1, 'time')}): check the "
-                    "connection and the scene server, then run again with the same options to resume"
-                ) from None
-            wait = context.backoff * 2**attempt
-            log.info("block %d of %d: %s; reading it again in %.1f s", block.index, year, exc, wait)
-            _sleep(wait)
-            attempt += 1
+    try:
+        series = read_block(
+            block,
+            grid=context.grid,
+            scenes=refs,
+            aoi=context.aoi,
+            bands=bundle.bands,
+            scl_mask=context.scl_mask,
+            keep=keep,
+            retries=context.retries,
+            backoff=context.backoff,
+            sleep=_sleep,
+        )
+    except RemoteError as exc:
+        raise RemoteError(f"block {block.index} of {year}: {exc}") from None
     store = series.store(season=bundle.season_start, year=year)
     predictor = Predictor(bundle, batch_size=context.batch_size)
     double_codes = _double_crop_codes(bundle)
@@ -648,7 +641,7 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds also meets allow_pickle: bool
     write_bytes(_block_uri(context.blocks_dir, year, block), buffer.getvalue())  # whole or not at all
-    return {**summary, "retries": attempt}
+    return {**summary, "retries": series.retried}
 
 
 def _load_block(uri: str) -> dict[str, np.ndarray]:
@@ -809,7 +802,13 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
             )
         used = [r for refs, _ in seasons.values() for r in refs]
         _check_coverage(geometry, table, used)
-        grid = map_grid(geometry, used)
+        grid, _ = read_again(
+            lambda fresh: map_grid(geometry, used, fresh=fresh),
+            retries=request.retries,
+            backoff=request.backoff,
+            what="the map grid",
+            sleep=_sleep,
+        )
         blocks = plan_blocks(grid, geometry, block_size=request.block_size)
         sources = _source_scenes(table, geometry)
         _check_out(root, settings)  # the last check: from here on the run writes into out

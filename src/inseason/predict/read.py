@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,8 +35,17 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.data import SeriesStore
 from inseason.errors import InputError, RemoteError
-from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
+from inseason.extract.sample import (
+    DEFAULT_SCL_MASK,
+    GDAL_COG_ENV,
+    GDAL_RETRY_ENV,
+    SCENE_BACKOFF_S,
+    SCENE_RETRIES,
+    gdal_reason,
+    is_transient,
+)
 from inseason.labels import cdl_classes
+from inseason.progress import plural
 from inseason.season import days_since_epoch, season_start_day
 from inseason.sources.aoi import aoi_to_crs
 from inseason.storage import gdal_env, gdal_path, open_raster
@@ -48,11 +60,13 @@ __all__ = [
     "crop_mask_block",
     "map_grid",
     "plan_blocks",
+    "read_again",
     "read_block",
     "scene_refs",
 ]
 
 Floats = npt.NDArray[np.float64]
+T = TypeVar("T")
 #: Resolution of the map grid (the 10 m bands of Sentinel-2), metres.
 MAP_RES = 10.0
 
@@ -139,6 +153,7 @@ class BlockSeries:
     scl: np.ndarray  # uint8 [N_obs]
     offsets: np.ndarray  # int64 [P + 1]
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (scene_id, reason) of unreadable scenes
+    retried: int = 0  # remote files read again after a transient fault
 
     @property
     def counts(self) -> np.ndarray:
@@ -207,7 +222,7 @@ def scene_refs(scenes: pa.Table, *, since: dt.date, until: dt.date) -> list[Scen
     return sorted(refs, key=lambda r: (r.date, r.scene_id))
 
 
-def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
+def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef], *, fresh: bool = False) -> MapGrid:
     """The 10 m grid (B02's) covering the lon/lat ``aoi``, in the CRS most of the scenes use.
 
     The grid is aligned to the pixel edges of the first scene's B02 in that CRS, so every 10 m band is
@@ -216,12 +231,14 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
     Args:
         aoi: the area to map, lon/lat.
         scenes: the scenes the map is read from.
+        fresh: read a remote B02 anew rather than from GDAL's cache (a read again after a fault).
 
     Returns:
         The map grid, snapped outward around the AOI.
 
     Raises:
         InputError: no scene, or the first scene's B02 is missing or unreadable.
+        RemoteError: the first scene's B02 is remote and could not be read for a fault that may pass.
     """
     if not scenes:
         raise InputError(
@@ -232,11 +249,15 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef]) -> MapGrid:
     first = next(s for s in scenes if s.epsg == epsg)
     if "B02" not in first.hrefs:
         raise InputError(f"scene {first.scene_id} has no B02 asset: the map grid is B02's 10 m grid")
+    href = first.hrefs["B02"]
     try:
-        with open_raster(first.hrefs["B02"], **GDAL_COG_ENV) as ds:
+        with open_raster(href, **GDAL_COG_ENV, **(GDAL_RETRY_ENV if fresh else {})) as ds:
             origin = ds.transform
     except RasterioError as exc:
-        raise InputError(f"cannot read B02 of scene {first.scene_id} ({first.hrefs['B02']}): {exc}") from None
+        reason = _one_line(gdal_reason(exc))
+        if is_transient(href, reason):
+            raise RemoteError(f"cannot read {href} of scene {first.scene_id} ({reason})") from None
+        raise InputError(f"cannot read B02 of scene {first.scene_id} ({href}): {reason}") from None
     left, bottom, right, top = aoi_to_crs(aoi, epsg).bounds
     x0 = origin.c + math.floor((left - origin.c) / MAP_RES) * MAP_RES
     y0 = origin.f - math.floor((origin.f - top) / MAP_RES) * MAP_RES
@@ -358,6 +379,9 @@ def read_block(
     bands: Sequence[str] = S2_BANDS,
     scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
     keep: np.ndarray | None = None,
+    retries: int = SCENE_RETRIES,
+    backoff: float = SCENE_BACKOFF_S,
+    sleep: Callable[[float], Any] = time.sleep,
 ) -> BlockSeries:
     """Read every scene of ``scenes`` over ``block`` and pack each mapped pixel's valid observations.
 
@@ -365,8 +389,10 @@ def read_block(
     true. An observation is valid when its SCL class is not nodata nor in ``scl_mask`` and no band is
     nodata. Where two scenes of one date cover a pixel (tile overlap) the first scene in (date, scene_id)
     order is kept. A scene whose files cannot be read or are in another CRS is left out and listed in
-    ``skipped``, except when the file is remote (``http(s)://``, ``s3://``): a failed read there may be
-    transient, so it raises `RemoteError` and the caller decides whether to read the block again.
+    ``skipped``, except when the failure is a transient fault of a remote file (a 5xx answer, a body cut
+    short, a reset or a timeout; `inseason.extract.sample.is_transient`): that file is read again, with
+    backoff and without GDAL's cache (which may hold a block that came short), and when every read fails the
+    block fails with `RemoteError`, never quietly without that scene.
 
     Args:
         block: the block to read.
@@ -376,12 +402,15 @@ def read_block(
         bands: the bands to read, in the series' band order.
         scl_mask: SCL classes whose observations are dropped.
         keep: bool [height, width] of the block (e.g. a crop mask), or None for every pixel in the AOI.
+        retries: reads again of a remote file after a transient fault (`read_again`).
+        backoff: seconds before the first read again, doubled each time.
+        sleep: how to wait before a read again.
 
     Returns:
-        The block's ragged series.
+        The block's ragged series (``retried``: the files read again).
 
     Raises:
-        RemoteError: a remote scene file could not be read.
+        RemoteError: a remote scene file could not be read after ``retries`` reads again.
     """
     bands = tuple(bands)
     mapped = _aoi_mask(aoi_to_crs(aoi, grid.epsg), grid, block)
@@ -392,35 +421,57 @@ def read_block(
     skipped: list[tuple[str, str]] = []
     left, top = block.transform(grid) @ (0, 0)
     right, bottom = block.transform(grid) @ (block.width, block.height)
+    retried = 0
+
+    def window(scene: SceneRef, band: str, *, clip: bool) -> tuple[np.ndarray | None, int]:
+        """The band's values on the block's pixels and its nodata (None: ``clip`` and the file misses the block)."""
+        nonlocal retried
+        href = scene.hrefs[band]
+
+        def read(fresh: bool) -> tuple[np.ndarray | None, int]:
+            try:
+                with rasterio.Env(**GDAL_RETRY_ENV) if fresh else nullcontext(), rasterio.open(gdal_path(href)) as ds:
+                    nodata = int(ds.nodata) if ds.nodata is not None else 0
+                    b = ds.bounds
+                    if clip and (b.right <= left or b.left >= right or b.top <= bottom or b.bottom >= top):
+                        return None, nodata
+                    return _read_band(ds, grid, block).ravel(), nodata
+            except RasterioError as exc:
+                reason = _one_line(gdal_reason(exc))
+                if is_transient(href, reason):  # a fault of the network: read the file again
+                    raise RemoteError(f"cannot read {href} ({reason})") from None
+                raise
+
+        found, again = read_again(
+            read, retries=retries, backoff=backoff, what=f"{band} of scene {scene.scene_id}", sleep=sleep
+        )
+        retried += again
+        return found
+
     with gdal_env([h for scene in scenes for h in scene.hrefs.values()], **GDAL_COG_ENV):
         for sequence, scene in enumerate(scenes):
             if scene.epsg != grid.epsg:
                 skipped.append((scene.scene_id, f"in EPSG:{scene.epsg}, the map grid is EPSG:{grid.epsg}"))
                 continue
-            href = scene.hrefs.get("SCL", "")
             try:
-                with rasterio.open(gdal_path(href)) as ds:
-                    b = ds.bounds
-                    if b.right <= left or b.left >= right or b.top <= bottom or b.bottom >= top:
-                        continue
-                    scl_nodata = int(ds.nodata) if ds.nodata is not None else 0
-                    scl = _read_band(ds, grid, block).ravel()
+                scl, scl_nodata = window(scene, "SCL", clip=True)
+                if scl is None:
+                    continue
                 valid = flat_mapped & (scl != scl_nodata) & ~np.isin(scl, scl_mask)
                 if not valid.any():
                     continue
                 stack = np.empty((len(bands), int(valid.sum())), np.int32)
                 good = np.ones(stack.shape[1], bool)
                 for i, band in enumerate(bands):
-                    href = scene.hrefs[band]
-                    with rasterio.open(gdal_path(href)) as ds:
-                        nodata = int(ds.nodata) if ds.nodata is not None else 0
-                        stack[i] = _read_band(ds, grid, block).ravel()[valid]
+                    values, nodata = window(scene, band, clip=False)
+                    assert values is not None, "an unclipped read always has values"
+                    stack[i] = values[valid]
                     good &= stack[i] != nodata  # off the swath in this band
-            except (RasterioError, KeyError) as exc:
-                if isinstance(exc, RasterioError) and _is_remote(href):
-                    # over the network a failure may be transient: the caller reads the block again
-                    raise RemoteError(f"cannot read {href} of scene {scene.scene_id} ({_one_line(exc)})") from None
-                skipped.append((scene.scene_id, f"unreadable: {exc}"))
+            except RasterioError as exc:
+                skipped.append((scene.scene_id, f"unreadable: {_one_line(gdal_reason(exc))}"))
+                continue
+            except KeyError as exc:
+                skipped.append((scene.scene_id, f"unreadable: no asset {exc}"))
                 continue
             pixels = np.flatnonzero(valid)[good]
             pixel_parts.append(pixels)
@@ -428,17 +479,48 @@ def read_block(
             day_parts.append(np.full(pixels.size, days_since_epoch(scene.date), np.int32))
             scl_parts.append(scl[pixels].astype(np.uint8))
             order_parts.append(np.full(pixels.size, sequence, np.int32))
-    return _pack(block, bands, flat_mapped, pixel_parts, value_parts, day_parts, scl_parts, order_parts, tuple(skipped))
+    parts = (pixel_parts, value_parts, day_parts, scl_parts, order_parts)
+    return replace(_pack(block, bands, flat_mapped, *parts, tuple(skipped)), retried=retried)
 
 
-def _is_remote(href: str) -> bool:
-    """Whether ``href`` is read over the network (``http(s)://``, ``s3://``, or a GDAL ``/vsicurl/`` path)."""
-    return href.startswith(("http://", "https://", "s3://", "/vsicurl/", "/vsis3/"))
+def read_again(
+    read: Callable[[bool], T], *, retries: int, backoff: float, what: str, sleep: Callable[[float], Any] = time.sleep
+) -> tuple[T, int]:
+    """Call ``read(fresh)`` until it does not raise `RemoteError`: a remote read that met a transient fault.
+
+    The first call gets ``fresh=False``, the later ones ``fresh=True`` (GDAL reads the files anew instead of
+    from its cache, which may hold a block that came short), after waits of ``backoff``, ``2 × backoff``...
+
+    Args:
+        read: the read; it raises `RemoteError` for a fault that may pass.
+        retries: calls after the first.
+        backoff: seconds before the second call, doubled before each later one.
+        what: what is read, for the message (``block 3 of 2022``).
+        sleep: how to wait (a test records the waits).
+
+    Returns:
+        What ``read`` returned, and how many calls were made again.
+
+    Raises:
+        RemoteError: every call failed; one line naming ``what``, the last fault and how to resume.
+    """
+    attempt = 0
+    while True:
+        try:
+            return read(attempt > 0), attempt
+        except RemoteError as exc:
+            if attempt >= retries:
+                raise RemoteError(
+                    f"{what}: {exc} (failed {plural(attempt + 1, 'time')}): check the connection and the scene "
+                    "server, then run again with the same options to resume"
+                ) from None
+            sleep(backoff * 2**attempt)
+            attempt += 1
 
 
-def _one_line(exc: BaseException) -> str:
-    """An exception's message on one line (GDAL messages may span several)."""
-    return " ".join(str(exc).split())
+def _one_line(text: str) -> str:
+    """A message on one line (GDAL's may span several)."""
+    return " ".join(text.split())
 
 
 def _pack(
