@@ -511,6 +511,7 @@ def test_source_scenes_of_a_stac_api_link_their_items(tiny_scenes: pa.Table, tin
         (["--as-of", "June"], {"as_of": "June"}),
         (["--as-of", "2022-06-01", "--engine", "dask"], {"as_of": "2022-06-01", "engine": "dask"}),
         (["--as-of", "2022-06-01", "--block-size", "8"], {"as_of": "2022-06-01", "block_size": 8}),
+        (["--as-of", "2022-06-01", "--scl-mask", "0,300"], {"as_of": "2022-06-01", "scl_mask": [0, 300]}),
     ],
 )
 def test_a_bad_option_reads_the_same_from_the_cli_and_the_api(
