@@ -12,6 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from inseason.bench.engines import bench_engines, bench_engines_markdown, break_even_rows
+from inseason.engines import spark as spark_engine
 from inseason.errors import InputError
 
 
@@ -60,3 +61,15 @@ def test_bad_options_are_refused_before_any_work(
 def test_a_folder_without_a_world_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is not a world folder"):
         bench_engines(world=tmp_path, quiet=True)
+
+
+def test_missing_java_is_named_before_the_local_side_runs(
+    tiny_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SparkSession, "getActiveSession", classmethod(lambda cls: None))  # a new session is needed
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(spark_engine.shutil, "which", lambda name: None)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(InputError, match="needs Java 17 or newer"):
+        bench_engines(world=tiny_world, quiet=True)
+    assert list(tmp_path.iterdir()) == []

@@ -83,7 +83,7 @@ def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setattr(engine.shutil, "which", lambda name: None)
     with pytest.raises(InputError, match="needs Java 17"):
-        engine._check_java()
+        engine.check_java()
 
 
 def test_unchanged_zip_archives_are_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

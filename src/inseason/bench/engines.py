@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 # Through the Spark engine, which says how to install PySpark (the ``spark`` extra) when it is missing.
 from inseason.engines.local import check_workers
-from inseason.engines.spark import SparkSession, get_spark
+from inseason.engines.spark import SparkSession, check_java, get_spark
 from inseason.errors import InputError
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
@@ -104,13 +104,16 @@ def bench_engines(
 
     Raises:
         InputError: fewer than one worker, a ``stride`` or ``max_scenes`` below one, a ``world`` that is not a
-            world folder, or years it does not hold; checked before any work. Spark that cannot start.
+            world folder, or years it does not hold, or no Java for a new Spark session; checked before any work.
+            Spark that cannot start.
     """
     check_workers(workers)
     if stride < 1:
         raise InputError(f"bench engines: stride={stride}: use at least 1 (every k-th label pixel is a point)")
     if max_scenes is not None and max_scenes < 1:
         raise InputError(f"--max-scenes {max_scenes}: use at least 1 (or leave it out for all the scenes)")
+    if SparkSession.getActiveSession() is None:
+        check_java()  # before the local side runs, not after it
     given = load_world(world)[0] if world is not None else None  # a folder without a world: refused first
     if given is not None and years and not set(years) <= set(given["years"]):
         raise InputError(f"bench engines: the world holds the years {given['years']}, not {sorted(years)}")

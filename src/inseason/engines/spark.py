@@ -49,7 +49,15 @@ except ImportError as exc:  # tests/test_install.py runs this branch in a subpro
     ) from exc
 
 # SparkSession is re-exported: callers that take PySpark through this module get its install hint.
-__all__ = ["DEFAULT_CONFIG", "SPARK_EXTRA_HINT", "SparkSession", "get_spark", "run_spark", "spark_context"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "SPARK_EXTRA_HINT",
+    "SparkSession",
+    "check_java",
+    "get_spark",
+    "run_spark",
+    "spark_context",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,8 +71,12 @@ DEFAULT_CONFIG: dict[str, str] = {
 }
 
 
-def _check_java() -> None:
-    """Spark needs a JVM: refuse early, and say how to get one, when there is none."""
+def check_java() -> None:
+    """Spark needs a JVM: refuse early, and say how to get one, when there is none.
+
+    Raises:
+        InputError: neither ``JAVA_HOME`` nor the ``PATH`` holds a ``java`` (the message says how to get one).
+    """
     java_home = os.environ.get("JAVA_HOME")
     if java_home and os.access(os.path.join(java_home, "bin", "java"), os.X_OK):
         return
@@ -161,7 +173,7 @@ def get_spark(
     if target.startswith("sc://"):
         builder = builder.remote(target)
     else:
-        _check_java()
+        check_java()
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(target)
         for key, value in {**DEFAULT_CONFIG, **(config or {})}.items():
