@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from inseason.cli.common import State, csv_list, json_flag, out_console, print_json
+from inseason.cli.common import (
+    State,
+    csv_list,
+    json_flag,
+    memory_limit_option,
+    out_console,
+    print_json,
+    stride_option,
+    workers_option,
+)
 from inseason.progress import plural
 
 
@@ -22,9 +31,9 @@ def ingest(
     ] = None,
     boxes: Annotated[int, typer.Option(help="Boxes of label points along the tile's diagonal.")] = 3,
     box_m: Annotated[float, typer.Option(help="Side of each box in metres.")] = 1500.0,
-    stride: Annotated[int, typer.Option(help="Every k-th label pixel is a point (the course: 15).")] = 15,
+    stride: Annotated[int, stride_option("Every k-th label pixel is a point (the course: 15).")] = 15,
     max_scenes: Annotated[int, typer.Option(help="Scenes extracted by both sides.")] = 24,
-    workers: Annotated[int | None, typer.Option(help="Worker processes for both sides (default: the cores).")] = None,
+    workers: Annotated[int | None, workers_option("Worker processes for both sides (default: the cores).")] = None,
     as_json: Annotated[bool, json_flag("Print one JSON object (bytes_ratio, speedup, ...).")] = False,
 ) -> None:
     """Windowed block reads against the course's whole-file downloads: bytes and observations/s.
@@ -92,7 +101,7 @@ def engines(
         Path | None, typer.Option(help="A world from `inseason synth` (default: make one of --size).")
     ] = None,
     size: Annotated[str, typer.Option(help="World size to make when --world is not given.")] = "large",
-    workers: Annotated[int, typer.Option(help="Local processes and Spark local[N] cores.")] = 2,
+    workers: Annotated[int, workers_option("Local processes and Spark local[N] cores.")] = 2,
     max_scenes: Annotated[int | None, typer.Option(help="Cap on the scenes extracted.")] = None,
     as_json: Annotated[
         bool,
@@ -125,7 +134,7 @@ def engines(
 def series(
     points: Annotated[int, typer.Option(help="Synthetic points.")] = 200_000,
     dates: Annotated[int, typer.Option(help="Dates per point (a fifth are lost to clouds).")] = 50,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory cap of the capped run.")] = "96MB",
+    memory_limit: Annotated[str, memory_limit_option("DuckDB memory cap of the capped run.")] = "96MB",
     as_json: Annotated[bool, json_flag("Print one JSON object (identical, working_memory_over_data, ...).")] = False,
 ) -> None:
     """Observations → series with DuckDB capped far below the data's size, against an uncapped run.
@@ -164,7 +173,7 @@ def predict(
     world: Annotated[Path | None, typer.Option(help="A world from `inseason synth` (default: a tiny one).")] = None,
     networks: Annotated[list[str] | None, typer.Option(help="Networks to time (comma list).")] = None,
     block_size: Annotated[int, typer.Option(help="Block side in pixels.")] = 256,
-    workers: Annotated[int, typer.Option(help="Worker processes of the end-to-end run.")] = 1,
+    workers: Annotated[int, workers_option("Worker processes of the end-to-end run.")] = 1,
     as_json: Annotated[bool, json_flag("Print one JSON object (end_to_end_over_model_only, ...).")] = False,
 ) -> None:
     """Map pixels/s end to end (read + model + write) against the model alone on the same pixels.

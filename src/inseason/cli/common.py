@@ -10,21 +10,25 @@ characters instead of the form feed.
 
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import logging
+import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NoReturn, TextIO
 
 import typer
 import typer.core
 import typer.rich_utils
 from rich.console import Console
 from rich.markup import escape
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.models import CommandFunctionType
 
 from inseason.errors import InputError, InseasonError
@@ -77,10 +81,130 @@ def json_flag(help: str) -> Any:
     return typer.Option("--json", help=help)
 
 
+def _check_workers(value: int | None) -> int | None:
+    """``--workers`` is at least 1 (None: the verb's default)."""
+    if value is not None and value < 1:
+        raise InputError(f"--workers {value}: give at least 1 worker process (or leave it out for the default)")
+    return value
+
+
+def workers_option(help: str) -> Any:
+    """The ``--workers`` option of a verb that runs worker processes or threads: at least 1 in every verb.
+
+    Args:
+        help: The option's help: what the workers do and the default.
+
+    Returns:
+        The typer option, for ``Annotated[int | None, workers_option("...")]``.
+    """
+    return typer.Option(help=help, callback=_check_workers)
+
+
+def _check_scl_mask(values: list[str] | None) -> list[str] | None:
+    """``--scl-mask`` holds SCL classes (`scl_classes`); the verb reads the same values with it."""
+    scl_classes(values)
+    return values
+
+
+def scl_mask_option(help: str) -> Any:
+    """The ``--scl-mask`` option: SCL classes, checked by `inseason.extract.sample.check_scl_mask` in every verb.
+
+    Args:
+        help: The option's help: what the classes are used for and the default.
+
+    Returns:
+        The typer option, for ``Annotated[list[str] | None, scl_mask_option("...")] = None``; the verb turns
+        the values into classes with `scl_classes`.
+    """
+    return typer.Option(help=help, callback=_check_scl_mask)
+
+
+def _check_season_start(value: str) -> str:
+    """``--season-start`` is a month-day of every year (`inseason.season.parse_month_day`)."""
+    from inseason.season import parse_month_day
+
+    parse_month_day(value, what="--season-start")
+    return value
+
+
+def season_start_option(help: str) -> Any:
+    """The ``--season-start`` option (MM-DD), checked by `inseason.season.parse_month_day` in every verb.
+
+    Args:
+        help: The option's help: what the season start decides.
+
+    Returns:
+        The typer option, for ``Annotated[str, season_start_option("...")] = "01-01"``.
+    """
+    return typer.Option(help=help, callback=_check_season_start)
+
+
+def _check_memory_limit(value: str) -> str:
+    """``--memory-limit`` is a size or a share (`inseason.series.build.check_memory_limit`), normalised."""
+    from inseason.series.build import check_memory_limit
+
+    return check_memory_limit(value)
+
+
+def memory_limit_option(help: str) -> Any:
+    """The ``--memory-limit`` option of DuckDB, checked by `inseason.series.build.check_memory_limit`.
+
+    Args:
+        help: The option's help.
+
+    Returns:
+        The typer option, for ``Annotated[str, memory_limit_option("...")] = "1GB"``; the verb gets the
+        limit normalised (``"4 gb"`` → ``"4GB"``).
+    """
+    return typer.Option(help=help, callback=_check_memory_limit)
+
+
+#: The largest ``--seed``: the configs' bound (a 31-bit seed suits numpy, torch and Python alike).
+SEED_MAX = 2**31 - 1
+
+
+def _check_seed(value: int) -> int:
+    """``--seed`` is between 0 and `SEED_MAX`."""
+    if not 0 <= value <= SEED_MAX:
+        raise InputError(f"--seed {value} must be between 0 and {SEED_MAX}")
+    return value
+
+
+def seed_option(help: str = "Random seed.") -> Any:
+    """The ``--seed`` option: between 0 and `SEED_MAX` in every verb.
+
+    Args:
+        help: The option's help: what the seed decides.
+
+    Returns:
+        The typer option, for ``Annotated[int, seed_option("...")] = 0``.
+    """
+    return typer.Option(help=help, callback=_check_seed)
+
+
+def _check_stride(value: int) -> int:
+    """``--stride`` is at least 1."""
+    if value < 1:
+        raise InputError(f"--stride {value} must be at least 1 (1 takes every pixel)")
+    return value
+
+
+def stride_option(help: str) -> Any:
+    """The ``--stride`` option of the verbs that sample every k-th label pixel: at least 1 in every verb.
+
+    Args:
+        help: The option's help.
+
+    Returns:
+        The typer option, for ``Annotated[int, stride_option("...")] = 15``.
+    """
+    return typer.Option(help=help, callback=_check_stride)
+
+
 #: ``--aoi`` of the verbs that search their sources over an area of interest.
 Aoi = Annotated[str, typer.Option(help="Area of interest: 'west,south,east,north' in degrees or a vector file.")]
 #: ``--workers`` of the verbs that run a pool of worker processes.
-Workers = Annotated[int | None, typer.Option(help="Worker processes (default: the cores).")]
+Workers = Annotated[int | None, workers_option("Worker processes (default: the cores).")]
 #: ``--spark-master`` of every verb that runs on ``--engine spark``.
 SparkMaster = Annotated[
     str | None,
@@ -95,7 +219,7 @@ LabelMap = Annotated[
     typer.Option(help="Label map: cdl (CDL names), arset (the course's 7 classes), cdl-major:N, or a YAML file."),
 ]
 #: ``--seed`` of the verbs whose only randomness is a plain seed.
-Seed = Annotated[int, typer.Option(help="Random seed.")]
+Seed = Annotated[int, seed_option()]
 #: The RUN argument: what `inseason train` wrote.
 RunOrBundle = Annotated[Path, typer.Argument(help="Run folder or model bundle (from `inseason train`).")]
 #: The SERIES argument of the verbs that read the splits.
@@ -117,12 +241,13 @@ def csv_list(values: list[str] | None) -> list[str]:
     return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
 
 
-def int_list(values: list[str] | None, option: str) -> list[int]:
+def int_list(values: list[str] | None, option: str, *, example: str = "2021,2022") -> list[int]:
     """The integers of an option given as ``--opt 1,2`` or repeated (see `csv_list`).
 
     Args:
         values: The option's values as typer gives them (None when it was not given).
         option: The option's name, for the error message.
+        example: A value of the option, for the error message.
 
     Returns:
         The integers, in the order given.
@@ -133,7 +258,7 @@ def int_list(values: list[str] | None, option: str) -> list[int]:
     try:
         return [int(v) for v in csv_list(values)]
     except ValueError:
-        raise InputError(f"{option} takes integers, e.g. {option} 2021,2022 (got {values})") from None
+        raise InputError(f"{option} takes integers, e.g. {option} {example} (got {values})") from None
 
 
 def scl_classes(values: list[str] | None) -> Sequence[int]:
@@ -146,11 +271,13 @@ def scl_classes(values: list[str] | None) -> Sequence[int]:
         The SCL classes counted as invalid.
 
     Raises:
-        InputError: An item is not an integer.
+        InputError: An item is not an integer or not an SCL class (`inseason.extract.sample.check_scl_mask`).
     """
-    from inseason.extract.sample import DEFAULT_SCL_MASK
+    from inseason.extract.sample import DEFAULT_SCL_MASK, check_scl_mask
 
-    return int_list(values, "--scl-mask") or DEFAULT_SCL_MASK
+    classes = int_list(values, "--scl-mask", example="0,1,7,8,9,11") or DEFAULT_SCL_MASK
+    check_scl_mask(classes)
+    return classes
 
 
 def print_json(doc: Any) -> None:
@@ -293,22 +420,146 @@ def install_reporting(ctx: typer.Context, *, verbose: bool) -> None:
     ctx.call_on_close(restore)
 
 
-def run_app(app: typer.Typer, prog_name: str) -> None:
-    """Run the app on the process's arguments, printing project errors as one line without a traceback.
+#: OS errors caused by the machine or the user's paths, not by a bug: (what failed, the fix). EACCES and EPERM
+#: say "cannot read" instead when the path exists and cannot be read.
+_ENVIRONMENT_ERRORS: dict[int, tuple[str, str]] = {
+    errno.EACCES: ("cannot write", "choose a location you can write to, or change its permissions"),
+    errno.EPERM: ("cannot write", "choose a location you can write to, or change its permissions"),
+    errno.EROFS: ("cannot write", "choose a location on a writable file system"),
+    errno.ENOSPC: ("cannot write", "free some space or write elsewhere"),
+    errno.EDQUOT: ("cannot write", "free some space or write elsewhere"),
+    errno.EFBIG: ("cannot write", "write to a file system that takes larger files"),
+    errno.ENOENT: ("cannot open", "check the path; an output's folder must exist or be creatable"),
+    errno.ENOTDIR: ("cannot open", "a part of the path is a file, not a folder: check the path"),
+    errno.EISDIR: ("cannot open", "the path is a folder: give a file"),
+    errno.ENAMETOOLONG: ("cannot open", "use a shorter path"),
+    errno.ELOOP: ("cannot open", "the path has a symbolic link loop: check the path"),
+    errno.EMFILE: ("cannot open", "raise the open-file limit (ulimit -n) or use fewer workers"),
+    errno.ENFILE: ("cannot open", "raise the open-file limit (ulimit -n) or use fewer workers"),
+}
+#: The errno a library prints inside its message when it does not set ``OSError.errno`` (pyarrow: "[errno 13]").
+_MESSAGE_ERRNO = re.compile(r"\[?errno:? ?(\d+)\]?", re.IGNORECASE)
+#: The first quoted path in such a message.
+_MESSAGE_PATH = re.compile(r"[\'\"](/[^\'\"]+|[A-Za-z0-9_.~-][^\'\"]*/[^\'\"]*)[\'\"]")
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The errno of an I/O error: its own, the one its message names, or one whose text the message holds."""
+    if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRORS:
+        return exc.errno
+    if not (isinstance(exc, OSError) or type(exc).__name__.endswith(("IOException", "IOError"))):
+        return None  # only I/O errors (and DuckDB's, which are not OSError) are looked into
+    text = str(exc)
+    found = _MESSAGE_ERRNO.search(text)
+    if found and int(found.group(1)) in _ENVIRONMENT_ERRORS:
+        return int(found.group(1))
+    lowered = text.lower()
+    return next((code for code in _ENVIRONMENT_ERRORS if os.strerror(code).lower() in lowered), None)
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """The one line to print for an OS error caused by the machine or the paths given, None for any other.
+
+    An unwritable or read-only output, a full disk, a missing file or folder, a path through a file: the
+    error, or an OS error it was raised from (``raise ... from``), names the path and the cause, and the line
+    says what failed, the path, the cause and the fix. Errors whose message carries the errno (pyarrow's
+    ``[errno 13]``, DuckDB's ``IOException``) count too. Anything else is a bug and keeps its traceback.
+
+    Args:
+        exc: The exception that ended the verb.
+
+    Returns:
+        The line (without ``error:``), or None when ``exc`` is not such an error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = _errno_of(current)
+        if code is not None:
+            return _environment_line(current, code)
+        current = current.__cause__
+    return None
+
+
+def _environment_line(exc: BaseException, code: int) -> str:
+    """``cannot write PATH: CAUSE: FIX`` of an environment error (see `environment_error`)."""
+    action, fix = _ENVIRONMENT_ERRORS[code]
+    cause = os.strerror(code).lower()
+    path: object = getattr(exc, "filename", None)
+    if path is None:
+        found = _MESSAGE_PATH.search(str(exc))
+        path = found.group(1) if found else None
+    if path is None:
+        return f"{action}: {cause} ({' '.join(str(exc).split())}): {fix}"
+    name = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
+    other = getattr(exc, "filename2", None)
+    if other is not None:
+        name += f" -> {os.fsdecode(other)}"
+    if code in (errno.EACCES, errno.EPERM) and os.path.isfile(name) and not os.access(name, os.R_OK):
+        action, fix = "cannot read", "change its permissions or copy it somewhere readable"
+    return f"{action} {name}: {cause}: {fix}"
+
+
+def usage_line(exc: ClickException) -> str:
+    """The one line of a command-line usage error (a missing option, an option value of the wrong type).
+
+    Args:
+        exc: The error click raised while reading the command line.
+
+    Returns:
+        The message (without ``error:``), with where to find the verb's help when click knows the verb.
+    """
+    message = " ".join(exc.format_message().split())
+    message = message[:1].lower() + message[1:].rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, UsageError) and ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+def _fail(line: str, code: int) -> NoReturn:
+    """Print ``error: LINE`` on stderr, as given (no markup) on one line, and exit with ``code``."""
+    line = " ".join(line.split())  # a message that spans lines (a library's, quoted in ours) still prints as one
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def run_app(app: typer.Typer, prog_name: str, args: Sequence[str] | None = None) -> NoReturn:
+    """Run the app, printing every user mistake as one ``error:`` line on stderr, without a traceback.
+
+    A project error (`InseasonError`), a command-line usage error (an unknown option, a value of the wrong
+    type) and an OS error of the environment (`environment_error`: unwritable output, full disk, missing
+    path) each print one line and exit 2. Any other exception is a bug in inseason and keeps its traceback.
 
     Args:
         app: The app.
         prog_name: The program's name in usage lines.
+        args: The command line after the program's name (default: the process's arguments).
 
     Raises:
-        SystemExit: Always, with the app's exit code; a project error's `InseasonError.exit_code` (after
-            its ``error:`` line on stderr), 130 when interrupted.
+        SystemExit: Always, with the app's exit code: 0 when the verb succeeded, 2 after an ``error:`` line,
+            130 when interrupted.
     """
     try:
-        app(prog_name=prog_name)
+        code = app(args=args, prog_name=prog_name, standalone_mode=False)
     except InseasonError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        _fail(str(exc), exc.exit_code)
+    except NoArgsIsHelpError as exc:  # the help, printed already by typer's rich help (or here without rich)
+        if exc.format_message().strip():
+            exc.show()
         sys.exit(exc.exit_code)
+    except ClickException as exc:
+        _fail(usage_line(exc), exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        line = environment_error(exc)
+        if line is None:
+            raise  # a bug: its traceback is what we need to fix it
+        _fail(line, 2)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -19,10 +19,16 @@ from inseason.cli.common import (
     csv_list,
     int_list,
     json_flag,
+    memory_limit_option,
     out_console,
     out_option,
     print_json,
     scl_classes,
+    scl_mask_option,
+    season_start_option,
+    seed_option,
+    stride_option,
+    workers_option,
 )
 from inseason.errors import InputError
 from inseason.progress import plural
@@ -47,7 +53,7 @@ def labels(
     strategy: Annotated[
         str, typer.Option(help="stride (every k-th pixel, as the course), stratified (per class) or per_field.")
     ] = "stride",
-    stride: Annotated[int, typer.Option(help="stride: keep every k-th label pixel along rows and columns.")] = 15,
+    stride: Annotated[int, stride_option("stride: keep every k-th label pixel along rows and columns.")] = 15,
     spacing: Annotated[float | None, typer.Option(help="stride on vector labels: grid spacing in metres.")] = None,
     per_class: Annotated[
         int | None, typer.Option(help="stratified: at most this many points per class and year.")
@@ -58,7 +64,7 @@ def labels(
     classes: Annotated[
         list[str] | None, typer.Option(help="Keep only these class names or codes (comma list).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
+    seed: Annotated[int, seed_option("Random seed of the sampling.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds before a CropScape request times out.")] = 30.0,
     retries: Annotated[int, typer.Option(help="Retries of a failed CropScape request.")] = 4,
 ) -> None:
@@ -145,12 +151,12 @@ def scenes(
     ] = 0.3,
     scl_mask: Annotated[
         list[str] | None,
-        typer.Option(help="SCL classes counted as invalid (comma list; default the course's 0,1,7,8,9,11)."),
+        scl_mask_option("SCL classes counted as invalid (comma list; default the course's 0,1,7,8,9,11)."),
     ] = None,
     max_cloud: Annotated[
         float | None, typer.Option(help="Also drop items whose tile-wide eo:cloud_cover (%) exceeds this.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Parallel SCL reads.")] = 4,
+    workers: Annotated[int, workers_option("Parallel SCL reads.")] = 4,
     timeout: Annotated[float, typer.Option(help="Seconds before a STAC request times out.")] = 30.0,
     retries: Annotated[int, typer.Option(help="Retries of a failed STAC request (429, 5xx, timeouts).")] = 4,
     as_json: Annotated[bool, json_flag("Print the manifest's counts as JSON.")] = False,
@@ -210,13 +216,22 @@ def extract(
     out: Annotated[str, out_option("Observations folder or s3://bucket/prefix; run again to resume.")],
     scl_mask: Annotated[
         list[str] | None,
-        typer.Option(help="SCL classes to drop (comma list; default the course's 0,1,7,8,9,11; e.g. add 3,10)."),
+        scl_mask_option("SCL classes to drop (comma list; default the course's 0,1,7,8,9,11; e.g. add 3,10)."),
     ] = None,
     season_start: Annotated[
-        str, typer.Option(help="Season start MM-DD: scenes from it on belong to the label year.")
+        str, season_start_option("Season start MM-DD: scenes from it on belong to the label year.")
     ] = "01-01",
     workers: Workers = None,
     dry_run: Annotated[bool, typer.Option(help="Estimate scenes, bytes and time; write nothing.")] = False,
+    allow_skips: Annotated[
+        bool,
+        typer.Option(
+            help="Finish with exit 0 even when scenes stay unread for network faults (timeouts, resets, cut or "
+            "5xx responses) after every retry; without it the run fails after recording them, and running the "
+            "same command again reads just those scenes. Scenes skipped for their content (no valid pixel) "
+            "never fail a run."
+        ),
+    ] = False,
     engine: Annotated[str, typer.Option(help="local (a process pool) or spark.")] = "local",
     spark_master: SparkMaster = None,
     as_json: Annotated[bool, json_flag("Print the totals as JSON.")] = False,
@@ -232,6 +247,7 @@ def extract(
         season_start: ``--season-start``: the month-day a label year's season starts.
         workers: ``--workers``: worker processes of the local engine.
         dry_run: ``--dry-run``: estimate only.
+        allow_skips: ``--allow-skips``: succeed although scenes stayed unread for network faults.
         engine: ``--engine``: local or spark.
         spark_master: ``--spark-master`` of the spark engine.
         as_json: ``--json``: print the totals as JSON instead of a table.
@@ -249,6 +265,7 @@ def extract(
         season_start=season_start,
         workers=workers,
         dry_run=dry_run,
+        allow_skips=allow_skips,
         engine=engine,
         spark_master=spark_master,
         quiet=State.quiet or as_json,
@@ -278,8 +295,10 @@ def series(
     points: Annotated[str, typer.Option(help="The label points table the observations were extracted for.")],
     out: Annotated[str, out_option("Series table to write (Parquet; path or s3://).")],
     label_map: LabelMap = None,
-    season_start: Annotated[str, typer.Option(help="Season start MM-DD (as for extract).")] = "01-01",
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory cap; it spills to disk beyond it.")] = "1GB",
+    season_start: Annotated[str, season_start_option("Season start MM-DD (as for extract).")] = "01-01",
+    memory_limit: Annotated[
+        str, memory_limit_option("DuckDB memory cap (4GB, 512MiB or 80%); it spills to disk beyond it.")
+    ] = "1GB",
     engine: Annotated[str, typer.Option(help="local (DuckDB, or a process pool for s3://) or spark.")] = "local",
     spark_master: SparkMaster = None,
     partitions: Annotated[int, typer.Option(help="spark or s3://: units of samples (by sample-id hash).")] = 8,
@@ -335,7 +354,7 @@ def import_(
         list[str] | None,
         typer.Option(help="Band columns to use (comma list; default: every numeric column that is not reserved)."),
     ] = None,
-    season_start: Annotated[str, typer.Option(help="Season start MM-DD (tables without a year column).")] = "01-01",
+    season_start: Annotated[str, season_start_option("Season start MM-DD (tables without a year column).")] = "01-01",
     label_map: LabelMap = None,
     as_json: Annotated[bool, json_flag("Print the import report as JSON.")] = False,
 ) -> None:
@@ -386,6 +405,14 @@ def split(
     test_years: Annotated[list[str] | None, typer.Option(help="year: seasons of the test split.")] = None,
     seed: Seed = 0,
     allow_leakage: Annotated[bool, typer.Option(help="Write a split that leaks by its definition anyway.")] = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            help="Write the split even when it leaves train, validation (when it has a share or years) or test "
+            "empty, or when --buffer drops more than half of the samples; without it such a split is refused and "
+            "nothing is written."
+        ),
+    ] = False,
     as_json: Annotated[bool, json_flag("Print the leakage audit as JSON.")] = False,
 ) -> None:
     """Assign train/validation/test splits without leakage and write the leakage audit next to them.
@@ -405,6 +432,7 @@ def split(
         test_years: ``--test-years`` of the year split.
         seed: ``--seed``.
         allow_leakage: ``--allow-leakage``: write a leaking split anyway.
+        allow_empty: ``--allow-empty``: write a split with an empty split or most samples dropped anyway.
         as_json: ``--json``: print the leakage audit as JSON instead of a line.
 
     Raises:
@@ -433,6 +461,7 @@ def split(
         stratify=not no_stratify,
         years=years or None,
         allow_leakage=allow_leakage,
+        allow_empty=allow_empty,
         quiet=State.quiet or as_json,
     )
     result = run_split(request)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from inseason.cli.common import Seed, State, err_console, out_console, out_option
+from inseason.cli.common import Seed, State, err_console, out_console, out_option, stride_option
 
 
 def demo(
@@ -17,7 +17,7 @@ def demo(
         str, typer.Option(help="World size to run on: demo (minutes), small or tiny (faster, rougher).")
     ] = "demo",
     seed: Seed = 1,
-    stride: Annotated[int, typer.Option(help="Every k-th label pixel is a sample (the course: 15).")] = 15,
+    stride: Annotated[int, stride_option("Every k-th label pixel is a sample (the course: 15).")] = 15,
 ) -> None:
     """Run the whole pipeline on a synthetic world and write the HTML report: synth, labels, scenes,
     extract, series, split, train the ARSET recipe and ours, evaluate (with the course protocol), map the

@@ -21,6 +21,7 @@ from inseason.cli.common import (
     out_option,
     print_json,
     scl_classes,
+    scl_mask_option,
 )
 from inseason.errors import InputError
 from inseason.progress import plural
@@ -80,7 +81,8 @@ def train(
         as_json: ``--json``: print the run summary as JSON instead of a line.
 
     Raises:
-        InputError: A ``--set`` is not KEY=VALUE, or the config or series table is invalid.
+        InputError: A ``--set`` is not KEY=VALUE or its value is not YAML, or the config or series table is
+            invalid.
     """  # noqa: D301
     import dataclasses
 
@@ -93,7 +95,16 @@ def train(
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InputError(f"--set expects KEY=VALUE (got {item!r})")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at character {mark.column + 1} of {value!r}" if mark is not None else ""
+            raise InputError(
+                f"--set {item!r}: the value is not YAML ({problem}{where}); quote a text value, "
+                f"e.g. --set 'name=\"a: b\"'"
+            ) from None
     if model:
         overrides["model.name"] = model
     if preset is None and model in TRAIN_PRESETS and config is None:
@@ -251,7 +262,7 @@ def predict(
         typer.Option(help="CDL-coded raster (e.g. last year's CDL; a path or s3://): map only its crop pixels."),
     ] = None,
     scl_mask: Annotated[
-        list[str] | None, typer.Option(help="SCL classes to drop (comma list; default 0,1,7,8,9,11).")
+        list[str] | None, scl_mask_option("SCL classes to drop (comma list; default 0,1,7,8,9,11).")
     ] = None,
     engine: Annotated[str, typer.Option(help="local (a process pool) or spark (blocks as Spark tasks).")] = "local",
     spark_master: SparkMaster = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from pathlib import Path
@@ -10,8 +11,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from inseason.cli.common import State, int_list, json_flag, out_console, out_option
+from inseason.cli.common import State, int_list, json_flag, out_console, out_option, seed_option, workers_option
+from inseason.errors import InputError
 from inseason.progress import plural
+
+#: Why a server cannot listen where it was asked to, in words (other OS errors are not the user's doing).
+_BIND_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EPERM)
 
 
 def _world_table(info: dict[str, Any], path: Path) -> Table:
@@ -43,7 +48,7 @@ def synth(
     size: Annotated[
         str, typer.Option(help="World size: tiny (seconds), small (about a minute), demo, large.")
     ] = "tiny",
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives byte-identical files.")] = 1,
+    seed: Annotated[int, seed_option("Random seed; the same seed gives byte-identical files.")] = 1,
     years: Annotated[
         list[str] | None, typer.Option(help="Label years: 2021,2022 or repeat the option; default: the size's.")
     ] = None,
@@ -52,7 +57,7 @@ def synth(
     tile_m: Annotated[int | None, typer.Option(help="Tile side in metres (multiple of 60).")] = None,
     cloudiness: Annotated[float | None, typer.Option(help="Mean cloud fraction of a scene (0-0.9).")] = None,
     label_noise: Annotated[float | None, typer.Option(help="Fraction of crop label pixels mislabelled.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Processes writing scenes (default: cores, up to 4).")] = None,
+    workers: Annotated[int | None, workers_option("Processes writing scenes (default: cores, up to 4).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a world already in --out.")] = False,
     as_json: Annotated[bool, json_flag("Print world.json to stdout.")] = False,
 ) -> None:
@@ -99,11 +104,22 @@ def synth(
         out_console.print(_world_table(summary.info, summary.path))
 
 
+def _port(option: str, help: str) -> Any:
+    """A port option: 0 (any free port) to 65535."""
+
+    def check(value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise InputError(f"{option} {value} is not a port: give 1 to 65535, or 0 for any free port")
+        return value
+
+    return typer.Option(option, help=help, callback=check)
+
+
 def serve(
     world: Annotated[Path, typer.Argument(help="A world folder made by `inseason synth`.")],
     host: Annotated[str, typer.Option(help="Address to bind (loopback only by default).")] = "127.0.0.1",
-    files_port: Annotated[int, typer.Option(help="Port of the HTTP file server (0: any free port).")] = 0,
-    stac_port: Annotated[int, typer.Option(help="Port of the STAC API (0: any free port).")] = 0,
+    files_port: Annotated[int, _port("--files-port", "Port of the HTTP file server (0: any free port).")] = 0,
+    stac_port: Annotated[int, _port("--stac-port", "Port of the STAC API (0: any free port).")] = 0,
 ) -> None:
     """Serve a world over HTTP: its files (with Range requests) and a STAC API, until Ctrl-C.
 
@@ -115,13 +131,29 @@ def serve(
         stac_port: ``--stac-port``: the STAC API's port.
 
     Raises:
-        InputError: ``world`` is not a world made by ``synth``.
+        InputError: ``world`` is not a world made by ``synth``, both ports are the same, or a server cannot
+            listen on ``host`` at its port (in use, not an address of this machine, not allowed).
     """  # noqa: D301
+    import contextlib
+    import socket
+
     from inseason.synth import load_world
     from inseason.testing import serve_world
 
     load_world(world)  # a clear error if it is not a world
-    with serve_world(world, host=host, files_port=files_port, stac_port=stac_port) as servers:
+    if files_port == stac_port != 0:
+        raise InputError(f"--files-port and --stac-port are both {files_port}: give two ports (or 0 for any)")
+    with contextlib.ExitStack() as stack:
+        try:
+            servers = stack.enter_context(serve_world(world, host=host, files_port=files_port, stac_port=stac_port))
+        except OSError as exc:
+            if not (isinstance(exc, socket.gaierror) or exc.errno in _BIND_ERRORS):
+                raise
+            reason = exc.strerror or str(exc)
+            raise InputError(
+                f"cannot serve on --host {host} (--files-port {files_port}, --stac-port {stac_port}): "
+                f"{reason.lower()}: choose other ports (0: any free port) or an address of this machine"
+            ) from None
         out_console.print(f"STAC API:    {servers.stac.url}\nfiles:       {servers.files.url}\nPress Ctrl-C to stop.")
         try:
             while True:
