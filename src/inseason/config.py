@@ -29,9 +29,30 @@ def _season_start(value: str) -> str:
 #: ``00-00`` is refused alike in every verb, whatever else the verb reads.
 SeasonStart = Annotated[str, AfterValidator(_season_start)]
 
+
+def check_workers(workers: int | None) -> int | None:
+    """Refuse a count of worker processes (or threads) below one; None asks for the stage's default.
+
+    The one check of ``--workers``: the requests (through :data:`Workers`), the CLI's shared option and the
+    benchmarks call it, so every verb refuses ``0`` with the same line.
+
+    Args:
+        workers: the ``--workers`` asked for.
+
+    Returns:
+        ``workers``, unchanged.
+
+    Raises:
+        InputError: ``workers`` is below 1.
+    """
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers {workers}: give at least 1 worker process (or leave it out for the default)")
+    return workers
+
+
 #: Worker processes of a stage: at least one, or None for the stage's default (the usable cores). Every
 #: request with a ``workers`` field uses this type, so every verb refuses ``--workers 0`` alike.
-Workers = Annotated[int | None, Field(ge=1, description="worker processes (None: the usable cores)")]
+Workers = Annotated[int | None, AfterValidator(check_workers)]
 
 
 class StrictModel(BaseModel):

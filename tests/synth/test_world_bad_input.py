@@ -99,7 +99,7 @@ def test_a_synth_request_round_trips(tmp_path: Path) -> None:
 
 
 def test_workers_below_one_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="workers: Input should be greater than or equal to 1"):
+    with pytest.raises(InputError, match=r"^--workers 0: give at least 1 worker process"):
         SynthRequest.of(out=tmp_path / "w", config=synth_config("tiny"), workers=0)
 
 

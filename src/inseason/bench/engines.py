@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # Through the Spark engine, which says how to install PySpark (the ``spark`` extra) when it is missing.
-from inseason.engines.local import check_workers
+from inseason.config import check_workers
 from inseason.engines.spark import SparkSession, check_java, get_spark
 from inseason.errors import InputError
 from inseason.extract.scenes import find_scenes

@@ -22,7 +22,8 @@ import requests
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, box
 
-from inseason.engines.local import check_workers, default_workers, run_local
+from inseason.config import check_workers
+from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError
 from inseason.extract.sample import DEFAULT_SCL_MASK, SceneTask
 from inseason.extract.scenes import find_scenes

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from inseason.config import check_workers
 from inseason.data import FeatureConfig, InputSpec, Normalization, feature_names
 from inseason.data.adapters import AdapterConfig
-from inseason.engines.local import check_workers
 from inseason.errors import InputError
 from inseason.extract.scenes import find_scenes
 from inseason.labels import cdl_class

@@ -28,7 +28,6 @@ from multiprocessing import get_context
 from types import FrameType
 from typing import Any, TypeVar
 
-from inseason.errors import InputError
 from inseason.progress import OneLineHandler, warning_line
 
 T = TypeVar("T")
@@ -55,19 +54,6 @@ PARENT_POLL_S = 0.5
 
 #: Seconds a worker of a pool left early gets to end after SIGTERM before it is killed.
 _STOP_GRACE_S = 5.0
-
-
-def check_workers(workers: int | None) -> None:
-    """Refuse a count of worker processes below one (None asks for the default).
-
-    Args:
-        workers: the ``--workers`` asked for.
-
-    Raises:
-        InputError: ``workers`` is below 1.
-    """
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers {workers}: give at least 1 worker process (or leave it out for the default)")
 
 
 def _watch_parent(parent: int, *, interval: float = PARENT_POLL_S, exit: Callable[[int], object] = os._exit) -> None:

@@ -21,14 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self, TypedDict
+from typing import Annotated, Any, Self, TypedDict
 
 import pyarrow as pa
 import shapely
-from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, ValidationInfo, field_validator, model_validator
 from shapely.geometry.base import BaseGeometry
 
-from inseason.config import StageRequest
+from inseason.config import StageRequest, check_workers
 from inseason.engines.local import bounded_map
 from inseason.errors import InputError
 from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
@@ -108,7 +108,7 @@ class ScenesRequest(StageRequest):
     min_valid: float = 0.3
     scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
     max_cloud: float | None = None
-    workers: int = 4
+    workers: Annotated[int, AfterValidator(check_workers)] = 4
     quiet: bool = False
     timeout: float = 30.0
     retries: int = 4
@@ -129,8 +129,6 @@ class ScenesRequest(StageRequest):
             raise InputError(
                 f"min_valid={self.min_valid} must be at least 0 and below 1 (a share of the AOI, e.g. 0.3)"
             )
-        if self.workers < 1:
-            raise InputError(f"workers={self.workers} must be at least 1")
         if self.max_cloud is not None and not 0.0 <= self.max_cloud <= 100.0:
             raise InputError(f"max_cloud={self.max_cloud} must be a percentage between 0 and 100")
         check_scl_mask(self.scl_mask)
