@@ -1,11 +1,16 @@
-"""What the command-line tests share: a CLI runner, the program in a fresh process, a long-format table."""
+"""What the command-line tests share: a CLI runner, the program in a fresh process or in this one, a long-format
+table."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import subprocess
 import sys
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -42,3 +47,32 @@ def long_table(path: Path, *, samples: int, dates: int = 28, seed: int = 0) -> P
             lines.append(f"s{i},{stamp.isoformat()},{ndvi:.3f},{label}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a run of the CLI in this process gave: its exit code and what it printed."""
+
+    code: int | str | None
+    stdout: str
+    stderr: str
+
+
+def run_in_process(*args: str) -> Ran:
+    """The CLI's entry point (`run_app`, as ``inseason ARGS``) in this process, its output captured.
+
+    Warnings print as the program prints them (one ``warning:`` line) instead of being raised as pytest's
+    warnings-as-errors would. An exception `run_app` lets through (a bug) propagates to the test.
+    """
+    from inseason.cli import app
+    from inseason.cli.common import run_app
+
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None = None
+    with redirect_stdout(out), redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter("default")
+        try:
+            run_app(app, "inseason", list(args))
+        except SystemExit as exc:
+            code = exc.code
+    return Ran(code, out.getvalue(), err.getvalue())

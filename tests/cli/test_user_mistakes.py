@@ -1,0 +1,357 @@
+"""Every user mistake is one ``error:`` line with exit 2: a table of bad invocations across the verbs.
+
+Each case runs the CLI's entry point in this process on small inputs (a tiny world, its label points and
+scenes, an imported long table and its split) and asserts exit code 2, exactly one ``error:`` line on stderr
+naming the offending input, no traceback, and nothing written where ``--out`` pointed. Every case fails
+before any work starts (no training, no extraction). ``docs/errors.md`` lists the same cases with the message
+each gets; regenerate it with ``python -m tests.cli.test_user_mistakes`` after a message changes.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import long_table, run_in_process
+
+DOCS = Path(__file__).parents[2] / "docs" / "errors.md"
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A bad invocation: the verb, what is wrong, the arguments and what the error line must name.
+
+    Arguments and ``names`` hold ``{placeholders}`` of the inputs (`_inputs`); ``{out}`` is an output path
+    that must not exist after the run.
+    """
+
+    verb: str
+    what: str
+    args: tuple[str, ...]
+    names: str
+
+
+def _m(verb: str, what: str, args: str, names: str) -> Mistake:
+    return Mistake(verb, what, tuple(args.split()), names)
+
+
+W = "{world}"
+SCENES = f"--stac {W}/stac/catalog.json --aoi {W}/aoi.geojson"
+LABELS = f"--cdl {W}/labels --aoi {W}/aoi.geojson"
+PREDICT = "--aoi {world}/aoi.geojson --scenes {scenes} --out {out}"
+
+MISTAKES: tuple[Mistake, ...] = (
+    # the command line itself
+    _m("inseason", "unknown verb", "nosuch", "'nosuch'"),
+    _m("synth", "unknown option", "synth --sise tiny --out {out}", "--sise"),
+    _m("synth", "option value not a number", "synth --workers many --out {out}", "--workers"),
+    _m("labels", "missing option", f"labels {LABELS} --out {{out}}", "--years"),
+    _m("split", "missing argument", "split --out {out}", "SERIES"),
+    # synth and serve
+    _m("synth", "unknown world size", "synth --size huge --out {out}", "'huge'"),
+    _m("synth", "no worker", "synth --workers 0 --out {out}", "--workers 0"),
+    _m("synth", "negative seed", "synth --seed -1 --out {out}", "--seed -1"),
+    _m("serve", "not a world", "serve {missing}", "{missing}"),
+    _m("serve", "negative port", f"serve {W} --files-port -1", "--files-port -1"),
+    _m("serve", "port above 65535", f"serve {W} --stac-port 70000", "--stac-port 70000"),
+    _m("serve", "port not a number", f"serve {W} --stac-port http", "--stac-port"),
+    _m("serve", "busy port", f"serve {W} --files-port {{busy}}", "--files-port {busy}"),
+    _m("serve", "one port for both servers", f"serve {W} --files-port 8123 --stac-port 8123", "8123"),
+    # labels
+    _m("labels", "years not integers", f"labels {LABELS} --years 20x2 --out {{out}}", "20x2"),
+    _m(
+        "labels",
+        "missing CDL folder",
+        "labels --cdl {missing} --aoi {world}/aoi.geojson --years 2022 --out {out}",
+        "{missing}",
+    ),
+    _m(
+        "labels",
+        "AOI neither a box nor a file",
+        f"labels --cdl {W}/labels --aoi 1,2,3 --years 2022 --out {{out}}",
+        "1,2,3",
+    ),
+    _m("labels", "zero stride", f"labels {LABELS} --years 2022 --stride 0 --out {{out}}", "--stride 0"),
+    _m("labels", "unknown strategy", f"labels {LABELS} --years 2022 --strategy foo --out {{out}}", "'foo'"),
+    _m("labels", "negative seed", f"labels {LABELS} --years 2022 --seed -5 --out {{out}}", "--seed -5"),
+    # scenes
+    _m("scenes", "not a date", f"scenes {SCENES} --start 2022-13-01 --end 2022-05-01 --out {{out}}", "2022-13-01"),
+    _m("scenes", "dates swapped", f"scenes {SCENES} --start 2022-06-01 --end 2022-05-01 --out {{out}}", "2022-06-01"),
+    _m(
+        "scenes",
+        "missing catalog",
+        "scenes --stac {missing} --aoi {world}/aoi.geojson --start 2022-04-01 --end 2022-05-01 --out {out}",
+        "{missing}",
+    ),
+    _m(
+        "scenes",
+        "no worker",
+        f"scenes {SCENES} --start 2022-04-01 --end 2022-05-01 --workers 0 --out {{out}}",
+        "--workers 0",
+    ),
+    _m(
+        "scenes",
+        "SCL class 300",
+        f"scenes {SCENES} --start 2022-04-01 --end 2022-05-01 --scl-mask 300 --out {{out}}",
+        "300",
+    ),
+    _m(
+        "scenes",
+        "share above 1",
+        f"scenes {SCENES} --start 2022-04-01 --end 2022-05-01 --min-valid 2 --out {{out}}",
+        "min_valid",
+    ),
+    # extract
+    _m("extract", "negative workers", "extract {points} {scenes} --out {out} --workers -1", "--workers -1"),
+    _m("extract", "SCL mask not integers", "extract {points} {scenes} --out {out} --scl-mask x", "--scl-mask"),
+    _m("extract", "SCL class 300", "extract {points} {scenes} --out {out} --scl-mask 300", "300"),
+    _m(
+        "extract",
+        "season start 13-01",
+        "extract {points} {scenes} --out {out} --season-start 13-01",
+        "--season-start '13-01'",
+    ),
+    _m("extract", "missing points", "extract {missing} {scenes} --out {out}", "{missing}"),
+    _m("extract", "points not Parquet", "extract {long} {scenes} --out {out}", "{long}"),
+    _m("extract", "scene manifest of another kind", "extract {points} {points} --out {out}", "{points}"),
+    _m("extract", "unknown engine", "extract {points} {scenes} --out {out} --engine foo", "'foo'"),
+    # series
+    _m("series", "missing observations", "series {missing} --points {points} --out {out}", "{missing}"),
+    _m(
+        "series",
+        "memory limit not a size",
+        "series {empty} --points {points} --out {out} --memory-limit lots",
+        "'lots'",
+    ),
+    _m(
+        "series",
+        "memory limit holding SQL",
+        "series {empty} --points {points} --out {out} --memory-limit 1GB';SELECT'1",
+        "--memory-limit",
+    ),
+    _m("series", "season start 00-00", "series {empty} --points {points} --out {out} --season-start 00-00", "'00-00'"),
+    # import
+    _m("import", "missing table", "import {missing} --out {out}", "{missing}"),
+    _m("import", "table without the long-format columns", "import {points} --out {out}", "sample_id"),
+    _m("import", "not a table", "import {bad_yaml} --out {out}", "{bad_yaml}"),
+    _m("import", "season start 00-00", "import {long} --out {out} --season-start 00-00", "'00-00'"),
+    _m("import", "unknown band", "import {long} --out {out} --bands NOPE", "NOPE"),
+    _m("import", "unknown label map", "import {long} --out {out} --label-map nosuch", "'nosuch'"),
+    # split
+    _m("split", "missing series", "split {missing} --out {out}", "{missing}"),
+    _m("split", "series not Parquet", "split {long} --out {out}", "{long}"),
+    _m("split", "unknown method", "split {series} --by foo --out {out}", "'foo'"),
+    _m("split", "fractions not numbers", "split {series} --by field --fractions a,b --out {out}", "a,b"),
+    _m("split", "fractions above 1", "split {series} --by field --fractions 0.5,0.5,0.5 --out {out}", "0.5"),
+    _m("split", "years not integers", "split {series} --by year --train-years x --out {out}", "--train-years"),
+    _m("split", "one fold", "split {series} --by field --folds 1 --out {out}", "--folds"),
+    _m("split", "negative seed", "split {series} --by random --seed -3 --out {out}", "--seed -3"),
+    # train
+    _m("train", "--set value not YAML", "train {split} --set epochs=[1, --out {out}", "epochs=[1,"),
+    _m("train", "--set without a value", "train {split} --set epochs --out {out}", "'epochs'"),
+    _m("train", "--set out of range", "train {split} --set epochs=-1 --out {out}", "epochs"),
+    _m("train", "unknown model", "train {split} --model nosuch --out {out}", "'nosuch'"),
+    _m("train", "unknown preset", "train {split} --preset nosuch --out {out}", "'nosuch'"),
+    _m("train", "missing config", "train {split} --config {missing} --out {out}", "{missing}"),
+    # evaluate
+    _m("evaluate", "no model bundle", "evaluate {empty} {split} --out {out}", "{empty}"),
+    _m("evaluate", "as-of not a month-day", "evaluate {empty} {split} --as-of 13-45 --out {out}", "'13-45'"),
+    _m("evaluate", "unknown grouping", "evaluate {empty} {split} --by foo --out {out}", "'foo'"),
+    _m("evaluate", "negative seed", "evaluate {empty} {split} --seed -1 --out {out}", "--seed -1"),
+    # report
+    _m("report", "missing evaluation", "report {missing} --out {out}", "{missing}"),
+    _m("report", "run without evaluation", "report {empty} --out {out}", "{empty}"),
+    _m("report", "evaluation not JSON", "report {bad_json} --out {out}", "{bad_json}"),
+    # predict
+    _m("predict", "no model bundle", f"predict {{empty}} {PREDICT} --as-of 2022-06-01", "{empty}"),
+    _m(
+        "predict",
+        "neither scenes nor STAC",
+        "predict {empty} --aoi {world}/aoi.geojson --as-of 2022-06-01 --out {out}",
+        "--scenes",
+    ),
+    _m("predict", "as-of not a date", f"predict {{empty}} {PREDICT} --as-of 2022-13-01", "2022-13-01"),
+    _m("predict", "every 0 days", f"predict {{empty}} {PREDICT} --every 0d --from 2022-01-01 --to 2022-02-01", "'0d'"),
+    _m("predict", "SCL class 300", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --scl-mask 300", "300"),
+    _m("predict", "no worker", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --workers 0", "--workers 0"),
+    _m("predict", "block too small", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --block-size 0", "block_size=0"),
+    # demo
+    _m("demo", "zero stride", "demo --stride 0 --out {out}", "--stride 0"),
+    _m("demo", "negative seed", "demo --seed -1 --out {out}", "--seed -1"),
+    # bench
+    _m("bench predict", "unknown network", "bench predict --networks resnet", "'resnet'"),
+    _m("bench predict", "no worker", "bench predict --workers 0", "--workers 0"),
+    _m("bench series", "memory limit not a size", "bench series --memory-limit lots", "'lots'"),
+    _m("bench train", "unknown model", "bench train --models nosuch", "'nosuch'"),
+    _m("bench train", "too few samples", "bench train --n-samples 0", "n_samples=0"),
+    _m("bench ingest", "no worker", "bench ingest --workers 0", "--workers 0"),
+    _m("bench ingest", "zero stride", "bench ingest --stride 0", "--stride 0"),
+    _m("bench engines", "no worker", "bench engines --workers 0", "--workers 0"),
+)
+
+
+def case_id(mistake: Mistake) -> str:
+    """The case's test id and docs key: ``verb: what``."""
+    return f"{mistake.verb}: {mistake.what}"
+
+
+def make_inputs(folder: Path, world: Path) -> dict[str, str]:
+    """The inputs the cases name, made in ``folder`` from a tiny ``world`` (label points, scenes, a long table
+    imported and split, a folder without a run, malformed files, a path that does not exist)."""
+    from inseason.extract.scenes import find_scenes
+    from inseason.sources.points import make_label_points
+
+    points, scenes = folder / "points.parquet", folder / "scenes.parquet"
+    make_label_points(
+        cdl=str(world / "labels"), aoi=str(world / "aoi.geojson"), years=[2022], stride=40, out=points, quiet=True
+    )
+    find_scenes(
+        stac=str(world / "stac" / "catalog.json"),
+        aoi=str(world / "aoi.geojson"),
+        start="2022-04-01",
+        end="2022-05-01",
+        out=scenes,
+        min_valid=0.0,
+        quiet=True,
+    )
+    long = long_table(folder / "long.csv", samples=30, dates=8)
+    series, split = folder / "series.parquet", folder / "split.parquet"
+    for args in (
+        ("import", str(long), "--out", str(series)),
+        ("split", str(series), "--by", "random", "--out", str(split)),
+    ):
+        ran = run_in_process("--quiet", *args)
+        assert ran.code == 0, ran.stderr
+    (folder / "empty").mkdir()
+    (folder / "bad.json").write_text('{"overall_accuracy": ')
+    (folder / "bad.yaml").write_text("epochs: [1,\n")
+    return {
+        "world": str(world),
+        "points": str(points),
+        "scenes": str(scenes),
+        "long": str(long),
+        "series": str(series),
+        "split": str(split),
+        "empty": str(folder / "empty"),
+        "bad_json": str(folder / "bad.json"),
+        "bad_yaml": str(folder / "bad.yaml"),
+        "missing": str(folder / "missing"),
+    }
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The cases' inputs (read-only)."""
+    return make_inputs(tmp_path_factory.mktemp("mistakes"), tiny_world)
+
+
+@pytest.fixture(scope="module")
+def busy_port() -> Iterator[int]:
+    """A loopback port another socket listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def run_mistake(mistake: Mistake, values: dict[str, str]) -> tuple[list[str], str, int | str | None]:
+    """Run a case: its arguments with the placeholders filled in, the stderr lines, the line and the code."""
+    args = [a.format(**values) for a in mistake.args]
+    ran = run_in_process("--quiet", *args)
+    lines = ran.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    return lines, errors[0] if len(errors) == 1 else ran.stderr, ran.code
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=case_id)
+def test_a_user_mistake_is_one_error_line(
+    mistake: Mistake, inputs: dict[str, str], busy_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a verb's default output (report.html, demo-out) would land here
+    out = tmp_path / "out" / "target"
+    values = {**inputs, "out": str(out), "busy": str(busy_port)}
+    lines, line, code = run_mistake(mistake, values)
+    assert code == 2, (code, lines)
+    assert "Traceback" not in "\n".join(lines)
+    assert [x for x in lines if x.startswith("error:")] == [line], lines  # exactly one error line
+    assert all(x.startswith(("error:", "warning:")) for x in lines), lines  # and nothing else but warnings
+    assert mistake.names.format(**values) in line
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _docs_rows() -> dict[str, tuple[str, str]]:
+    """``case id -> (command, message)`` of the table in docs/errors.md."""
+    rows = {}
+    for row in DOCS.read_text().splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split(" | ")]
+        if len(cells) == 4 and cells[0] not in ("verb", "---"):
+            rows[f"{cells[0]}: {cells[1]}"] = (cells[2].strip("`"), cells[3])
+    return rows
+
+
+def test_the_docs_list_every_case_and_its_message_names_the_input() -> None:
+    rows = _docs_rows()
+    assert sorted(rows) == sorted(case_id(m) for m in MISTAKES), "regenerate: python -m tests.cli.test_user_mistakes"
+    placeholders = {k: k.upper() for k in ("world", "points", "scenes", "long", "series", "split", "empty")}
+    placeholders |= {"bad_json": "BAD_JSON", "bad_yaml": "BAD_YAML", "missing": "MISSING", "out": "OUT", "busy": "PORT"}
+    for mistake in MISTAKES:
+        command, message = rows[case_id(mistake)]
+        assert command == _command(mistake), case_id(mistake)
+        assert message.startswith("error: ") and mistake.names.format(**placeholders) in message, case_id(mistake)
+
+
+def _command(mistake: Mistake) -> str:
+    """The case's command as the docs show it: placeholders in capitals."""
+    words = [a.format(**_DOC_NAMES) for a in mistake.args]
+    return "inseason " + " ".join(words)
+
+
+_DOC_NAMES = {k: k.upper() for k in ("world", "points", "scenes", "long", "series", "split", "empty", "out")} | {
+    "bad_json": "BAD_JSON",
+    "bad_yaml": "BAD_YAML",
+    "missing": "MISSING",
+    "busy": "PORT",
+}
+
+
+def _normalise(text: str, values: dict[str, str]) -> str:
+    """A message with the inputs' paths as the docs' placeholders."""
+    for key in sorted(values, key=lambda k: -len(values[k])):
+        text = text.replace(values[key], _DOC_NAMES[key])
+    return re.sub(r"\s+", " ", text).replace("|", "\\|")
+
+
+def write_docs() -> None:
+    """Run every case on fresh inputs and write docs/errors.md with the message each gets."""
+    from inseason.synth import synth
+
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        root = Path(tmp)
+        world = synth(root / "world", size="tiny", seed=1, quiet=True).path
+        (root / "inputs").mkdir()
+        values = make_inputs(root / "inputs", world)
+        rows = []
+        for mistake in MISTAKES:
+            values |= {"out": str(root / "out" / "target"), "busy": str(sock.getsockname()[1])}
+            _, line, code = run_mistake(mistake, values)
+            assert code == 2, (case_id(mistake), line)
+            rows.append(f"| {mistake.verb} | {mistake.what} | `{_command(mistake)}` | {_normalise(line, values)} |")
+    DOCS.write_text(DOCS.read_text().split(_TABLE_START)[0] + _TABLE_START + "\n".join(rows) + "\n")
+
+
+_TABLE_START = "| verb | mistake | command | message |\n| --- | --- | --- | --- |\n"
+
+
+if __name__ == "__main__":
+    write_docs()
+    sys.exit(0)
