@@ -319,8 +319,8 @@ def test_points_outside_every_scene_are_refused_or_counted(tiny_inputs: Inputs, 
 
 
 def test_bad_options_and_foreign_folders_are_refused(tiny_inputs: Inputs, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"scl_mask .* between 0 and 255"):
-        extract(tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", scl_mask=(0, 300), quiet=True)
+    with pytest.raises(InputError, match=r"scl_mask .* between 0 and 11"):
+        extract(tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", scl_mask=(0, 12), quiet=True)
     with pytest.raises(InputError, match="season start '13-01'"):
         extract(tiny_inputs.points, tiny_inputs.scenes, out=tmp_path / "obs", season_start="13-01", quiet=True)
     (tmp_path / "busy").mkdir()

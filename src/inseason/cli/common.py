@@ -31,6 +31,7 @@ from rich.markup import escape
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.models import CommandFunctionType
 
+from inseason.config import check_workers
 from inseason.errors import InputError, InseasonError
 from inseason.progress import OneLineHandler, output_width, warning_line
 
@@ -81,13 +82,6 @@ def json_flag(help: str) -> Any:
     return typer.Option("--json", help=help)
 
 
-def _check_workers(value: int | None) -> int | None:
-    """``--workers`` is at least 1 (None: the verb's default)."""
-    if value is not None and value < 1:
-        raise InputError(f"--workers {value}: give at least 1 worker process (or leave it out for the default)")
-    return value
-
-
 def workers_option(help: str) -> Any:
     """The ``--workers`` option of a verb that runs worker processes or threads: at least 1 in every verb.
 
@@ -97,7 +91,7 @@ def workers_option(help: str) -> Any:
     Returns:
         The typer option, for ``Annotated[int | None, workers_option("...")]``.
     """
-    return typer.Option(help=help, callback=_check_workers)
+    return typer.Option(help=help, callback=check_workers)
 
 
 def _check_scl_mask(values: list[str] | None) -> list[str] | None:

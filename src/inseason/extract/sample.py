@@ -31,16 +31,16 @@ DEFAULT_SCL_MASK: tuple[int, ...] = (0, 1, 7, 8, 9, 11)
 
 
 def check_scl_mask(scl_mask: Sequence[int]) -> None:
-    """Refuse an SCL mask with a class outside 0-255 (the SCL band's byte values).
+    """Refuse an SCL mask with a class outside 0-11, the classes of Sentinel-2's scene classification.
 
     Args:
         scl_mask: the SCL classes to drop.
 
     Raises:
-        InputError: a class is below 0 or above 255.
+        InputError: a class is below 0 or above 11.
     """
-    if any(not 0 <= c <= 255 for c in scl_mask):
-        raise InputError(f"scl_mask {list(scl_mask)} must hold SCL classes between 0 and 255 (e.g. 0,1,7,8,9,11)")
+    if any(not 0 <= c <= 11 for c in scl_mask):
+        raise InputError(f"scl_mask {list(scl_mask)} must hold SCL classes between 0 and 11 (e.g. 0,1,7,8,9,11)")
 
 
 #: GDAL settings for reading COGs: no directory listing, merged range requests, a block cache, and retries.
