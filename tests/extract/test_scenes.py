@@ -380,7 +380,7 @@ def test_unreadable_scl_is_skipped_with_reason(
     assert set(skipped) == {features[0]["id"], features[1]["id"]}
     assert "No such file" in skipped[features[0]["id"]]
     assert "cut.tif" in skipped[features[1]["id"]]
-    assert info["counts"] == {"found": 3, "duplicates": 0, "skipped": 2, "below_min_valid": 0, "kept": 1}
+    assert info["counts"] == {"found": 3, "duplicates": 0, "skipped": 2, "below_min_valid": 0, "kept": 1, "retried": 0}
     assert sum("skipped scene" in rec.message for rec in caplog.records) == 2
     written = pq.read_schema(tmp_path / "m.parquet").metadata
     assert json.loads(written[b"inseason:skipped"]) == info["skipped"]

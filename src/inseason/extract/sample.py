@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +23,8 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from inseason.errors import InputError
+from inseason.errors import InputError, RemoteError
+from inseason.progress import plural
 from inseason.storage import gdal_env, gdal_path
 from inseason.tables import OBSERVATIONS, S2_BANDS
 
@@ -166,7 +168,47 @@ def is_transient(href: str, reason: str) -> bool:
     return href.startswith(_REMOTE) and _TRANSIENT.search(reason) is not None
 
 
-class _RetryCounter(logging.Filter):
+T = TypeVar("T")
+
+
+def read_again(
+    read: Callable[[bool], T], *, retries: int, backoff: float, what: str, sleep: Callable[[float], Any] = time.sleep
+) -> tuple[T, int]:
+    """Call ``read(fresh)`` until it does not raise `RemoteError`: a remote read that met a transient fault.
+
+    The one retry loop of remote COG reads beside GDAL's own (scenes' SCL, predict's blocks). The first call
+    gets ``fresh=False``, the later ones ``fresh=True`` (read the files anew with :data:`GDAL_RETRY_ENV`
+    instead of from GDAL's cache, which may hold a block that came short), after waits of ``backoff``,
+    ``2 × backoff``...
+
+    Args:
+        read: the read; it raises `RemoteError` for a fault that may pass (:func:`is_transient`).
+        retries: calls after the first.
+        backoff: seconds before the second call, doubled before each later one.
+        what: what is read, for the message (``block 3 of 2022``).
+        sleep: how to wait (a test records the waits).
+
+    Returns:
+        What ``read`` returned, and how many calls were made again.
+
+    Raises:
+        RemoteError: every call failed; one line naming ``what``, the last fault and how to resume.
+    """
+    attempt = 0
+    while True:
+        try:
+            return read(attempt > 0), attempt
+        except RemoteError as exc:
+            if attempt >= retries:
+                raise RemoteError(
+                    f"{what}: {exc} (failed {plural(attempt + 1, 'time')}): check the connection and the scene "
+                    "server, then run again with the same options to resume"
+                ) from None
+            sleep(backoff * 2**attempt)
+            attempt += 1
+
+
+class GdalRetries(logging.Filter):
     """Counts (and hides) GDAL's "Retrying again" warnings: each is one HTTP request GDAL repeats itself."""
 
     def __init__(self) -> None:
@@ -174,6 +216,14 @@ class _RetryCounter(logging.Filter):
         self.count = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Count a retry record and drop it; let every other record through.
+
+        Args:
+            record: a record of rasterio's GDAL logger.
+
+        Returns:
+            False for GDAL's "Retrying again" warning (counted), True otherwise.
+        """
         if "Retrying again" in record.getMessage():
             self.count += 1
             return False  # counted in the summary, not printed once per request
@@ -181,9 +231,13 @@ class _RetryCounter(logging.Filter):
 
 
 @contextmanager
-def _counting_gdal_retries() -> Iterator[_RetryCounter]:
-    """Count GDAL's own HTTP retries while the block runs (rasterio logs them as warnings)."""
-    counter = _RetryCounter()
+def counting_gdal_retries() -> Iterator[GdalRetries]:
+    """Count GDAL's own HTTP retries while the block runs (rasterio logs them as warnings, hidden meanwhile).
+
+    Yields:
+        The counter; its ``count`` is the requests GDAL repeated so far.
+    """
+    counter = GdalRetries()
     logger = logging.getLogger("rasterio._env")
     logger.addFilter(counter)
     try:
@@ -234,7 +288,7 @@ def sample_scene(
     values: dict[str, np.ndarray] = {}
     nodata: dict[str, int] = {}
     nbytes = blocks = retried = 0
-    with _counting_gdal_retries() as gdal_retries, gdal_env(task.hrefs.values(), **GDAL_COG_ENV):
+    with counting_gdal_retries() as gdal_retries, gdal_env(task.hrefs.values(), **GDAL_COG_ENV):
         for band in ("SCL", *S2_BANDS):
             href = task.hrefs.get(band)
             if href is None:

@@ -30,11 +30,20 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.config import StageRequest, check_workers
 from inseason.engines.local import bounded_map
-from inseason.errors import InputError
+from inseason.errors import InputError, RemoteError
 from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
-from inseason.extract.sample import check_scl_mask
+from inseason.extract.sample import (
+    GDAL_RETRY_ENV,
+    SCENE_BACKOFF_S,
+    SCENE_RETRIES,
+    check_scl_mask,
+    counting_gdal_retries,
+    is_transient,
+    read_again,
+)
 from inseason.progress import progress_bar
 from inseason.sources.aoi import read_aoi
+from inseason.sources.http import RetryCounter
 from inseason.sources.stac import (
     DroppedScene,
     SceneRecord,
@@ -44,6 +53,7 @@ from inseason.sources.stac import (
     scene_record,
     search_items,
 )
+from inseason.storage import output_lock
 from inseason.tables import SCENE_MANIFEST, with_metadata, write_table
 
 log = logging.getLogger(__name__)
@@ -247,7 +257,10 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
     source = stac if is_url(stac) else str(Path(stac.removeprefix("file://")).resolve())
     query = SearchQuery(collection=request.collection, aoi=geom, start=first, end=last, max_cloud=request.max_cloud)
 
-    items = search_items(stac, query, timeout=request.timeout, retries=request.retries, backoff=request.backoff)
+    counter = RetryCounter()
+    items = search_items(
+        stac, query, timeout=request.timeout, retries=request.retries, backoff=request.backoff, counter=counter
+    )
     if not items:
         raise InputError(
             f"no scenes matched {query.describe()} in {source}: widen the dates, check the AOI and the collection name"
@@ -268,7 +281,11 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
         )
 
     fractions: dict[str, float] = {}
-    for record, result in _qualities(records, geom, mask, workers=request.workers, quiet=request.quiet):
+    with counting_gdal_retries() as gdal_retries:
+        qualities = list(_qualities(records, geom, mask, workers=request.workers, quiet=request.quiet))
+    read_again_count = gdal_retries.count
+    for record, (result, again) in qualities:
+        read_again_count += again
         if isinstance(result, UnreadableScene):
             reason = f"SCL unreadable ({record.hrefs['SCL']}): {result}"
             skipped.append(SkippedScene(scene_id=record.scene_id, reason=reason))
@@ -288,6 +305,7 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
         "skipped": len(skipped),
         "below_min_valid": sum(1 for f in fractions.values() if f <= min_valid),
         "kept": len(rows),
+        "retried": counter.value + read_again_count,  # API requests and SCL reads repeated after transient faults
     }
     if not rows:
         log.warning(
@@ -320,7 +338,8 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
     }
     table = pa.Table.from_pylist(rows, schema=SCENE_MANIFEST)
     table = table.replace_schema_metadata(with_metadata(table.schema, **metadata).metadata)
-    write_table(table, request.out, metadata=metadata)
+    with output_lock(request.out, verb="scenes", file=True):
+        write_table(table, request.out, metadata=metadata)
     return ScenesResult(table=table, path=request.out, scenes=table.num_rows, info=manifest_info(table))
 
 
@@ -351,14 +370,31 @@ def manifest_info(table: pa.Table) -> ManifestInfo:
 
 def _qualities(
     records: Sequence[SceneRecord], aoi: BaseGeometry, mask: Sequence[int], *, workers: int, quiet: bool
-) -> Iterator[tuple[SceneRecord, float | UnreadableScene]]:
-    """Valid AOI share of every record's SCL, computed in a bounded thread pool (the reads are I/O)."""
+) -> Iterator[tuple[SceneRecord, tuple[float | UnreadableScene, int]]]:
+    """Valid AOI share of every record's SCL and its reads repeated, in a bounded thread pool (the reads are I/O).
 
-    def one(record: SceneRecord) -> float | UnreadableScene:
+    A read that meets a transient fault (a body cut short, a busy server, a reset) is read again without
+    GDAL's cache (`inseason.extract.sample.read_again`); one failing every time stops the search with a
+    `RemoteError`, since a scene skipped for the network would be lost from the manifest without a trace.
+    """
+
+    def one(record: SceneRecord) -> tuple[float | UnreadableScene, int]:
+        href = record.hrefs["SCL"]
+
+        def read(fresh: bool) -> float:
+            try:
+                fresh_env = GDAL_RETRY_ENV if fresh else None
+                return scl_valid_fraction(href, aoi, scl_mask=mask, gdal_options=fresh_env).valid_fraction
+            except UnreadableScene as exc:
+                if is_transient(href, str(exc)):
+                    raise RemoteError(str(exc)) from None
+                raise
+
         try:
-            return scl_valid_fraction(record.hrefs["SCL"], aoi, scl_mask=mask).valid_fraction
+            fraction, again = read_again(read, retries=SCENE_RETRIES, backoff=SCENE_BACKOFF_S, what=f"SCL {href}")
         except UnreadableScene as exc:
-            return exc
+            return exc, 0
+        return fraction, again
 
     with progress_bar(quiet=quiet) as bar, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scl") as pool:
         task = bar.add_task("scenes", total=len(records))
