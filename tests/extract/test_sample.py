@@ -14,7 +14,8 @@ import pytest
 import rasterio
 from affine import Affine
 
-from inseason.extract.sample import SceneTask, sample_scene
+from inseason.errors import RemoteError
+from inseason.extract.sample import SceneTask, read_again, sample_scene
 from inseason.synth.grid import BAND_RES
 from inseason.tables import OBSERVATIONS, S2_BANDS
 
@@ -169,3 +170,24 @@ def test_unreadable_or_foreign_bands_skip_the_scene_with_a_reason(scene: dict[st
     write_band(foreign, "B02", crs=32616)
     other_crs = sample_scene(task({**scene, "B02": str(foreign)}), np.arange(1), x, y)
     assert other_crs.skipped is not None and "EPSG:32616" in other_crs.skipped and "not EPSG:32615" in other_crs.skipped
+
+
+def test_read_again_waits_longer_each_time_and_reads_fresh() -> None:
+    calls: list[bool] = []
+
+    def flaky(fresh: bool) -> str:
+        calls.append(fresh)
+        if len(calls) <= 3:
+            raise RemoteError(f"cannot read http://host/B04.tif (try {len(calls)})")
+        return "pixels"
+
+    waits: list[float] = []
+    assert read_again(flaky, retries=4, backoff=0.5, what="B04 of scene S", sleep=waits.append) == ("pixels", 3)
+    assert waits == [0.5, 1.0, 2.0] and calls == [False, True, True, True]
+    calls.clear()
+    with pytest.raises(RemoteError) as info:
+        read_again(flaky, retries=2, backoff=0.0, what="B04 of scene S", sleep=waits.append)
+    assert str(info.value) == (
+        "B04 of scene S: cannot read http://host/B04.tif (try 3) (failed 3 times): check the connection and the "
+        "scene server, then run again with the same options to resume"
+    )

@@ -202,29 +202,6 @@ def test_a_folder_another_run_writes_is_refused_before_writing(
 # ------------------------------------------------------------------------------------------- read faults
 
 
-def test_read_again_waits_longer_each_time_and_reads_fresh() -> None:
-    from inseason.predict.read import read_again
-
-    calls: list[bool] = []
-
-    def flaky(fresh: bool) -> str:
-        calls.append(fresh)
-        if len(calls) <= 3:
-            raise RemoteError(f"cannot read http://host/B04.tif (try {len(calls)})")
-        return "pixels"
-
-    waits: list[float] = []
-    assert read_again(flaky, retries=4, backoff=0.5, what="B04 of scene S", sleep=waits.append) == ("pixels", 3)
-    assert waits == [0.5, 1.0, 2.0] and calls == [False, True, True, True]
-    calls.clear()
-    with pytest.raises(RemoteError) as info:
-        read_again(flaky, retries=2, backoff=0.0, what="B04 of scene S", sleep=waits.append)
-    assert str(info.value) == (
-        "B04 of scene S: cannot read http://host/B04.tif (try 3) (failed 3 times): check the connection and the "
-        "scene server, then run again with the same options to resume"
-    )
-
-
 def test_a_block_still_unreadable_after_the_retries_ends_the_run(
     untrained: Path, tiny_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,7 +62,7 @@ from inseason.config import StageRequest
 from inseason.engines import EngineName, check_engine
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError, RemoteError
-from inseason.extract.sample import DEFAULT_SCL_MASK, check_scl_mask
+from inseason.extract.sample import DEFAULT_SCL_MASK, check_scl_mask, read_again
 from inseason.extract.scenes import find_scenes, manifest_info
 from inseason.labels import cdl_class
 from inseason.predict.cog import SourceScene, map_tags, write_class_map, write_season_gif, write_stac_item
@@ -75,7 +75,6 @@ from inseason.predict.read import (
     crop_mask_block,
     map_grid,
     plan_blocks,
-    read_again,
     read_block,
     scene_refs,
 )

@@ -43,9 +43,9 @@ from inseason.extract.sample import (
     SCENE_RETRIES,
     gdal_reason,
     is_transient,
+    read_again,
 )
 from inseason.labels import cdl_classes
-from inseason.progress import plural
 from inseason.season import days_since_epoch, season_start_day
 from inseason.sources.aoi import aoi_to_crs
 from inseason.storage import gdal_env, gdal_path, open_raster
@@ -60,7 +60,6 @@ __all__ = [
     "crop_mask_block",
     "map_grid",
     "plan_blocks",
-    "read_again",
     "read_block",
     "scene_refs",
 ]
@@ -481,41 +480,6 @@ def read_block(
             order_parts.append(np.full(pixels.size, sequence, np.int32))
     parts = (pixel_parts, value_parts, day_parts, scl_parts, order_parts)
     return replace(_pack(block, bands, flat_mapped, *parts, tuple(skipped)), retried=retried)
-
-
-def read_again(
-    read: Callable[[bool], T], *, retries: int, backoff: float, what: str, sleep: Callable[[float], Any] = time.sleep
-) -> tuple[T, int]:
-    """Call ``read(fresh)`` until it does not raise `RemoteError`: a remote read that met a transient fault.
-
-    The first call gets ``fresh=False``, the later ones ``fresh=True`` (GDAL reads the files anew instead of
-    from its cache, which may hold a block that came short), after waits of ``backoff``, ``2 × backoff``...
-
-    Args:
-        read: the read; it raises `RemoteError` for a fault that may pass.
-        retries: calls after the first.
-        backoff: seconds before the second call, doubled before each later one.
-        what: what is read, for the message (``block 3 of 2022``).
-        sleep: how to wait (a test records the waits).
-
-    Returns:
-        What ``read`` returned, and how many calls were made again.
-
-    Raises:
-        RemoteError: every call failed; one line naming ``what``, the last fault and how to resume.
-    """
-    attempt = 0
-    while True:
-        try:
-            return read(attempt > 0), attempt
-        except RemoteError as exc:
-            if attempt >= retries:
-                raise RemoteError(
-                    f"{what}: {exc} (failed {plural(attempt + 1, 'time')}): check the connection and the scene "
-                    "server, then run again with the same options to resume"
-                ) from None
-            sleep(backoff * 2**attempt)
-            attempt += 1
 
 
 def _one_line(text: str) -> str:
