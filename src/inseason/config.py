@@ -203,7 +203,16 @@ def validated(model: type[_Model], **values: Any) -> _Model:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or model.__name__
-        raise InputError(f"invalid {model.__name__} option {where}: {first['msg']}") from None
+        given = first.get("input")
+        got = ""
+        if first["loc"] and first["type"] not in ("missing", "extra_forbidden") and _scalar(given):
+            got = f" (got {given!r})"
+        raise InputError(f"invalid {model.__name__} option {where}: {first['msg']}{got}") from None
+
+
+def _scalar(value: Any) -> bool:
+    """Whether a value is short enough to repeat in a one-line message."""
+    return isinstance(value, str | int | float | bool) and len(repr(value)) <= 60
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -222,11 +231,22 @@ def load_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise InputError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise InputError(
+            f"config file {path} is not YAML text (not UTF-8): give a YAML file of option: value"
+        ) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"config file {path} is not valid YAML: {exc}") from None
+        raise InputError(f"config file {path} is not valid YAML ({_yaml_problem(exc)}): fix it and run again") from None
     if not isinstance(data, dict):
         raise InputError(f"config file {path} must hold a mapping of option: value")
     return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: the problem and where (line and column, counted from 1)."""
+    problem = getattr(error, "problem", None) or (str(error).strip().splitlines() or [type(error).__name__])[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def dump_yaml(model: BaseModel, path: Path) -> None:

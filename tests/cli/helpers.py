@@ -1,5 +1,5 @@
 """What the command-line tests share: a CLI runner, the program in a fresh process or in this one, a long-format
-table."""
+table, a small trained run."""
 
 from __future__ import annotations
 
@@ -76,3 +76,14 @@ def run_in_process(*args: str) -> Ran:
         except SystemExit as exc:
             code = exc.code
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+#: The cheapest model to train: a random forest of 10 trees (no network, no checkpoints, about a second).
+SMALL_RUN = ("--model", "random_forest", "--set", "adapter.kind=bucketed", "--set", "model.params.n_estimators=10")
+
+
+def small_run(split: Path, out: Path) -> Path:
+    """Train the cheapest model (`SMALL_RUN`) on a split series table into the run folder ``out``."""
+    ran = run_in_process("--quiet", "train", str(split), *SMALL_RUN, "--out", str(out))
+    assert ran.code == 0, ran.stderr
+    return out

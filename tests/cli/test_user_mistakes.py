@@ -1,25 +1,31 @@
 """Every user mistake is one ``error:`` line with exit 2: a table of bad invocations across the verbs.
 
 Each case runs the CLI's entry point in this process on small inputs (a tiny world, its label points and
-scenes, an imported long table and its split) and asserts exit code 2, exactly one ``error:`` line on stderr
-naming the offending input, no traceback, and nothing written where ``--out`` pointed. Every case fails
-before any work starts (no training, no extraction). ``docs/errors.md`` lists the same cases with the message
-each gets; regenerate it with ``python -m tests.cli.test_user_mistakes`` after a message changes.
+scenes, an imported long table and its split, one small trained run built once and copied, edited, for the
+cases that need a run) as on a machine without a GPU, and asserts exit code 2, exactly one ``error:`` line on
+stderr naming the offending input, no traceback, nothing written where ``--out`` pointed and a run given left
+as it was. Every case fails before any work starts (no training, no extraction). ``docs/errors.md`` lists the
+same cases with the message each gets; regenerate it with ``python -m tests.cli.test_user_mistakes`` after a
+message changes.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 
-from tests.cli.helpers import long_table, run_in_process
+from tests.cli.helpers import long_table, run_in_process, small_run
 
 DOCS = Path(__file__).parents[2] / "docs" / "errors.md"
 
@@ -28,18 +34,21 @@ DOCS = Path(__file__).parents[2] / "docs" / "errors.md"
 class Mistake:
     """A bad invocation: the verb, what is wrong, the arguments and what the error line must name.
 
-    Arguments and ``names`` hold ``{placeholders}`` of the inputs (`_inputs`); ``{out}`` is an output path
-    that must not exist after the run.
+    Arguments and ``names`` hold ``{placeholders}`` of the inputs (`make_inputs`); ``{out}`` is an output path
+    that must not exist after the run. ``{run}`` is a run folder made for the case by ``setup`` (a key of
+    `SETUPS`: a copy of a small trained run, edited, or an interrupted run's folder); it must be unchanged after
+    the run.
     """
 
     verb: str
     what: str
     args: tuple[str, ...]
     names: str
+    setup: str | None = None
 
 
-def _m(verb: str, what: str, args: str, names: str) -> Mistake:
-    return Mistake(verb, what, tuple(args.split()), names)
+def _m(verb: str, what: str, args: str, names: str, setup: str | None = None) -> Mistake:
+    return Mistake(verb, what, tuple(args.split()), names, setup)
 
 
 W = "{world}"
@@ -58,6 +67,8 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("synth", "unknown world size", "synth --size huge --out {out}", "'huge'"),
     _m("synth", "no worker", "synth --workers 0 --out {out}", "--workers 0"),
     _m("synth", "negative seed", "synth --seed -1 --out {out}", "--seed -1"),
+    _m("synth", "too many tiles", "synth --tiles-x 9 --out {out}", "tiles_x"),
+    _m("synth", "cloudiness above 0.9", "synth --cloudiness 2 --out {out}", "cloudiness"),
     _m("serve", "not a world", "serve {missing}", "{missing}"),
     _m("serve", "negative port", f"serve {W} --files-port -1", "--files-port -1"),
     _m("serve", "port above 65535", f"serve {W} --stac-port 70000", "--stac-port 70000"),
@@ -160,11 +171,50 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("train", "unknown model", "train {split} --model nosuch --out {out}", "'nosuch'"),
     _m("train", "unknown preset", "train {split} --preset nosuch --out {out}", "'nosuch'"),
     _m("train", "missing config", "train {split} --config {missing} --out {out}", "{missing}"),
+    _m(
+        "train",
+        "config not YAML",
+        "train {split} --config {bad_yaml} --out {out}",
+        "{bad_yaml} is not valid YAML (line 2",
+    ),
+    _m("train", "config not a mapping", "train {split} --config {long} --out {out}", "{long}"),
+    _m("train", "config not text", "train {split} --config {points} --out {out}", "{points}"),
+    _m("train", "missing series", "train {missing} --model lstm --out {out}", "{missing}"),
+    _m("train", "series not split yet", "train {series} --model lstm --out {out}", "run inseason split first"),
+    _m(
+        "train", "series without a split column", "train {nosplit} --model lstm --out {out}", "run inseason split first"
+    ),
+    _m(
+        "train",
+        "model parameter out of range",
+        "train {split} --set adapter.kind=bucketed --set model.params.filters=-4 --out {out}",
+        "model.params.filters",
+    ),
+    _m(
+        "train",
+        "GPU asked for, none here",
+        "train {split} --model lstm --set accelerator=gpu --out {out}",
+        "accelerator",
+    ),
+    _m(
+        "train",
+        "resume from a checkpoint holding a pickled object",
+        "train {split} --model lstm --resume --out {run}",
+        "{run}/checkpoints/last.ckpt cannot be loaded safely",
+        "pickled checkpoint",
+    ),
+    _m("train", "resume a finished run", "train {split} --model lstm --resume --out {run}", "{run}", "trained"),
     # evaluate
     _m("evaluate", "no model bundle", "evaluate {empty} {split} --out {out}", "{empty}"),
     _m("evaluate", "as-of not a month-day", "evaluate {empty} {split} --as-of 13-45 --out {out}", "'13-45'"),
     _m("evaluate", "unknown grouping", "evaluate {empty} {split} --by foo --out {out}", "'foo'"),
     _m("evaluate", "negative seed", "evaluate {empty} {split} --seed -1 --out {out}", "--seed -1"),
+    _m(
+        "evaluate", "bundle without its classes", "evaluate {run} {split} --out {out}", "{run}/model.json", "no classes"
+    ),
+    _m("evaluate", "class without a colour", "evaluate {run} {split} --out {out}", "{run}/model.json", "colourless"),
+    _m("evaluate", "normalisation not numbers", "evaluate {run} {split} --out {out}", "{run}/model.json", "text mean"),
+    _m("evaluate", "tampered bundle, no --out", "evaluate {run} {split}", "{run}/model.json", "text mean"),
     # report
     _m("report", "missing evaluation", "report {missing} --out {out}", "{missing}"),
     _m("report", "run without evaluation", "report {empty} --out {out}", "{empty}"),
@@ -182,6 +232,27 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("predict", "SCL class 300", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --scl-mask 300", "300"),
     _m("predict", "no worker", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --workers 0", "--workers 0"),
     _m("predict", "block too small", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --block-size 0", "block_size=0"),
+    _m(
+        "predict",
+        "bundle without its classes",
+        f"predict {{run}} {PREDICT} --as-of 2022-06-01",
+        "{run}/model.json",
+        "no classes",
+    ),
+    _m(
+        "predict",
+        "class without a colour",
+        f"predict {{run}} {PREDICT} --as-of 2022-06-01",
+        "{run}/model.json",
+        "colourless",
+    ),
+    _m(
+        "predict",
+        "normalisation not numbers",
+        f"predict {{run}} {PREDICT} --as-of 2022-06-01",
+        "{run}/model.json",
+        "text mean",
+    ),
     # demo
     _m("demo", "zero stride", "demo --stride 0 --out {out}", "--stride 0"),
     _m("demo", "negative seed", "demo --seed -1 --out {out}", "--seed -1"),
@@ -204,7 +275,10 @@ def case_id(mistake: Mistake) -> str:
 
 def make_inputs(folder: Path, world: Path) -> dict[str, str]:
     """The inputs the cases name, made in ``folder`` from a tiny ``world`` (label points, scenes, a long table
-    imported and split, a folder without a run, malformed files, a path that does not exist)."""
+    imported and split, the split without its split column, a small trained run, a folder without a run,
+    malformed files, a path that does not exist)."""
+    import pyarrow.parquet as pq
+
     from inseason.extract.scenes import find_scenes
     from inseason.sources.points import make_label_points
 
@@ -229,6 +303,8 @@ def make_inputs(folder: Path, world: Path) -> dict[str, str]:
     ):
         ran = run_in_process("--quiet", *args)
         assert ran.code == 0, ran.stderr
+    pq.write_table(pq.read_table(split).drop_columns(["split"]), folder / "nosplit.parquet")
+    small_run(split, folder / "trained")
     (folder / "empty").mkdir()
     (folder / "bad.json").write_text('{"overall_accuracy": ')
     (folder / "bad.yaml").write_text("epochs: [1,\n")
@@ -239,6 +315,8 @@ def make_inputs(folder: Path, world: Path) -> dict[str, str]:
         "long": str(long),
         "series": str(series),
         "split": str(split),
+        "nosplit": str(folder / "nosplit.parquet"),
+        "trained": str(folder / "trained"),
         "empty": str(folder / "empty"),
         "bad_json": str(folder / "bad.json"),
         "bad_yaml": str(folder / "bad.yaml"),
@@ -261,10 +339,55 @@ def busy_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+class _Payload:
+    """An object whose unpickling runs code: it creates the file ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (self.marker, "w")
+
+
+def _pickled_checkpoint(run: Path, trained: Path) -> None:
+    """An interrupted run's folder whose last checkpoint holds a pickled object besides its tensors."""
+    import torch
+
+    (run / "checkpoints").mkdir(parents=True)
+    checkpoint = {"state_dict": {}, "loops": {}, "global_step": 4, "payload": _Payload(run / "unpickled")}
+    torch.save(checkpoint, run / "checkpoints" / "last.ckpt")
+
+
+def _edited_bundle(edit: Callable[[dict[str, Any]], object]) -> Callable[[Path, Path], None]:
+    """A setup copying the trained run and editing its model.json with ``edit``."""
+
+    def setup(run: Path, trained: Path) -> None:
+        shutil.copytree(trained, run)
+        manifest = json.loads((run / "model.json").read_text())
+        edit(manifest)
+        (run / "model.json").write_text(json.dumps(manifest, indent=2))
+
+    return setup
+
+
+#: How a case's ``{run}`` is made from the small trained run (random forest, `small_run`).
+SETUPS: dict[str, Callable[[Path, Path], None]] = {
+    "trained": lambda run, trained: shutil.copytree(trained, run) and None,
+    "no classes": _edited_bundle(lambda m: m.pop("classes")),
+    "colourless": _edited_bundle(lambda m: m["classes"][0].pop("color")),
+    "text mean": _edited_bundle(lambda m: m["normalization"].update(mean=["high"] * len(m["normalization"]["mean"]))),
+    "pickled checkpoint": _pickled_checkpoint,
+}
+
+
 def run_mistake(mistake: Mistake, values: dict[str, str]) -> tuple[list[str], str, int | str | None]:
-    """Run a case: its arguments with the placeholders filled in, the stderr lines, the line and the code."""
+    """Run a case as on a machine without a GPU: its arguments with the placeholders filled in, the stderr
+    lines, the line and the code."""
+    import torch
+
     args = [a.format(**values) for a in mistake.args]
-    ran = run_in_process("--quiet", *args)
+    with mock.patch.object(torch.cuda, "is_available", return_value=False):
+        ran = run_in_process("--quiet", *args)
     lines = ran.stderr.splitlines()
     errors = [line for line in lines if line.startswith("error:")]
     return lines, errors[0] if len(errors) == 1 else ran.stderr, ran.code
@@ -275,8 +398,11 @@ def test_a_user_mistake_is_one_error_line(
     mistake: Mistake, inputs: dict[str, str], busy_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a verb's default output (report.html, demo-out) would land here
-    out = tmp_path / "out" / "target"
-    values = {**inputs, "out": str(out), "busy": str(busy_port)}
+    out, run = tmp_path / "out" / "target", tmp_path / "run"
+    values = {**inputs, "out": str(out), "busy": str(busy_port), "run": str(run)}
+    if mistake.setup is not None:
+        SETUPS[mistake.setup](run, Path(inputs["trained"]))
+    before = _files(run)
     lines, line, code = run_mistake(mistake, values)
     assert code == 2, (code, lines)
     assert "Traceback" not in "\n".join(lines)
@@ -284,7 +410,13 @@ def test_a_user_mistake_is_one_error_line(
     assert all(x.startswith(("error:", "warning:")) for x in lines), lines  # and nothing else but warnings
     assert mistake.names.format(**values) in line
     assert not (tmp_path / "out").exists()  # refused before anything was written
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert _files(run) == before  # the run given is left as it was (nothing unpickled, nothing written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["run"] if mistake.setup else [])
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """The files under ``folder`` and their contents."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _docs_rows() -> dict[str, tuple[str, str]]:
@@ -300,12 +432,10 @@ def _docs_rows() -> dict[str, tuple[str, str]]:
 def test_the_docs_list_every_case_and_its_message_names_the_input() -> None:
     rows = _docs_rows()
     assert sorted(rows) == sorted(case_id(m) for m in MISTAKES), "regenerate: python -m tests.cli.test_user_mistakes"
-    placeholders = {k: k.upper() for k in ("world", "points", "scenes", "long", "series", "split", "empty")}
-    placeholders |= {"bad_json": "BAD_JSON", "bad_yaml": "BAD_YAML", "missing": "MISSING", "out": "OUT", "busy": "PORT"}
     for mistake in MISTAKES:
         command, message = rows[case_id(mistake)]
         assert command == _command(mistake), case_id(mistake)
-        assert message.startswith("error: ") and mistake.names.format(**placeholders) in message, case_id(mistake)
+        assert message.startswith("error: ") and mistake.names.format(**_DOC_NAMES) in message, case_id(mistake)
 
 
 def _command(mistake: Mistake) -> str:
@@ -314,18 +444,16 @@ def _command(mistake: Mistake) -> str:
     return "inseason " + " ".join(words)
 
 
-_DOC_NAMES = {k: k.upper() for k in ("world", "points", "scenes", "long", "series", "split", "empty", "out")} | {
-    "bad_json": "BAD_JSON",
-    "bad_yaml": "BAD_YAML",
-    "missing": "MISSING",
-    "busy": "PORT",
-}
+_DOC_NAMES = {
+    k: k.upper() for k in ("world", "points", "scenes", "long", "series", "split", "nosplit", "empty", "out", "run")
+} | {"trained": "TRAINED", "bad_json": "BAD_JSON", "bad_yaml": "BAD_YAML", "missing": "MISSING", "busy": "PORT"}
 
 
 def _normalise(text: str, values: dict[str, str]) -> str:
-    """A message with the inputs' paths as the docs' placeholders."""
+    """A message with the inputs' paths as the docs' placeholders (terminal escapes dropped)."""
     for key in sorted(values, key=lambda k: -len(values[k])):
         text = text.replace(values[key], _DOC_NAMES[key])
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     return re.sub(r"\s+", " ", text).replace("|", "\\|")
 
 
@@ -341,8 +469,11 @@ def write_docs() -> None:
         (root / "inputs").mkdir()
         values = make_inputs(root / "inputs", world)
         rows = []
-        for mistake in MISTAKES:
-            values |= {"out": str(root / "out" / "target"), "busy": str(sock.getsockname()[1])}
+        for i, mistake in enumerate(MISTAKES):
+            run = root / "cases" / str(i) / "run"
+            values |= {"out": str(root / "out" / "target"), "busy": str(sock.getsockname()[1]), "run": str(run)}
+            if mistake.setup is not None:
+                SETUPS[mistake.setup](run, Path(values["trained"]))
             _, line, code = run_mistake(mistake, values)
             assert code == 2, (case_id(mistake), line)
             rows.append(f"| {mistake.verb} | {mistake.what} | `{_command(mistake)}` | {_normalise(line, values)} |")
