@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from inseason.cli.common import App, run_app
-from tests.cli.helpers import long_table, run_in_process
+from tests.cli.helpers import SMALL_RUN, long_table, run_in_process, small_run
 
 
 class IOException(Exception):
@@ -134,11 +134,14 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
 @contextmanager
-def unwritable(folder: Path, monkeypatch: pytest.MonkeyPatch, code: int = errno.EACCES) -> Iterator[None]:
+def unwritable(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, code: int = errno.EACCES, *, spare_locks: bool = False
+) -> Iterator[None]:
     """Nothing can be created or written under ``folder``: mode 0o555, or as root (whom modes do not stop) the
     calls that create, write, rename or link under it raise ``OSError(code)`` (EROFS: a read-only file system,
-    ENOSPC: a full disk)."""
-    if code == errno.EACCES and os.geteuid() != 0:
+    ENOSPC: a full disk). With ``spare_locks`` (simulated, whoever runs) folders and output locks can still be
+    made: the disk fills once a run holds its output."""
+    if code == errno.EACCES and os.geteuid() != 0 and not spare_locks:
         folder.chmod(0o555)
         try:
             yield
@@ -148,9 +151,10 @@ def unwritable(folder: Path, monkeypatch: pytest.MonkeyPatch, code: int = errno.
 
     def under(path: Any) -> bool:
         try:
-            return Path(os.fsdecode(path)).absolute().is_relative_to(folder)
+            path = Path(os.fsdecode(path)).absolute()
         except TypeError:  # a file descriptor
             return False
+        return path.is_relative_to(folder) and not (spare_locks and ".inseason.lock" in path.name)
 
     def refuse(path: Any) -> None:
         raise OSError(code, os.strerror(code), os.fsdecode(path))
@@ -170,7 +174,8 @@ def unwritable(folder: Path, monkeypatch: pytest.MonkeyPatch, code: int = errno.
     def os_opens_to_write(path: Any, flags: int, *args: Any, **kwargs: Any) -> bool:
         return bool(flags & _WRITE_FLAGS)
 
-    monkeypatch.setattr(os, "mkdir", guard(os.mkdir, 0))
+    if not spare_locks:
+        monkeypatch.setattr(os, "mkdir", guard(os.mkdir, 0))
     monkeypatch.setattr(os, "open", guard(os.open, 0, writes=os_opens_to_write))
     monkeypatch.setattr(os, "replace", guard(os.replace, 1))
     monkeypatch.setattr(os, "rename", guard(os.rename, 1))
@@ -214,6 +219,18 @@ _VERBS = {
     "import": lambda i, out: ["import", str(i["long"]), "--out", str(out / "series.parquet")],
     "split": lambda i, out: ["split", str(i["series"]), "--by", "random", "--out", str(out / "split.parquet")],
     "extract": lambda i, out: ["extract", str(i["points"]), str(i["scenes"]), "--out", str(out), "--workers", "1"],
+    "series": lambda i, out: ["series", str(i["obs"]), "--points", str(i["points"]), "--out", str(out / "s.parquet")],
+    "train": lambda i, out: ["train", str(i["split"]), *SMALL_RUN, "--out", str(out)],
+    "evaluate": lambda i, out: [
+        "evaluate",
+        str(i["run"]),
+        str(i["split"]),
+        "--n-boot",
+        "10",
+        "--out",
+        str(out / "evaluation.json"),
+    ],
+    "report": lambda i, out: ["report", str(i["evaluation"]), "--out", str(out / "report.html")],
     "demo": lambda i, out: ["demo", "--size", "tiny", "--out", str(out)],
 }
 
@@ -222,8 +239,30 @@ _VERBS = {
 def verb_inputs(
     tiny_world: Path, series_tables: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
-    points, scenes = _points_and_scenes(tiny_world, tmp_path_factory.mktemp("inputs"))
-    return {"long": series_tables[0], "series": series_tables[1], "points": points, "scenes": scenes}
+    """Each verb's inputs, made once (read-only): label points and scenes of the tiny world, its observations,
+    the long table imported and split, a small trained run and its evaluation."""
+    folder = tmp_path_factory.mktemp("inputs")
+    points, scenes = _points_and_scenes(tiny_world, folder)
+    split, obs, evaluation = folder / "split.parquet", folder / "obs", folder / "evaluation.json"
+    for args in (
+        ("extract", str(points), str(scenes), "--out", str(obs), "--workers", "1"),
+        ("split", str(series_tables[1]), "--by", "random", "--out", str(split)),
+    ):
+        ran = run_in_process("--quiet", *args)
+        assert ran.code == 0, ran.stderr
+    run = small_run(split, folder / "run")
+    ran = run_in_process("--quiet", "evaluate", str(run), str(split), "--n-boot", "10", "--out", str(evaluation))
+    assert ran.code == 0, ran.stderr
+    return {
+        "long": series_tables[0],
+        "series": series_tables[1],
+        "points": points,
+        "scenes": scenes,
+        "obs": obs,
+        "split": split,
+        "run": run,
+        "evaluation": evaluation,
+    }
 
 
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS, errno.ENOSPC], ids=["EACCES", "EROFS", "ENOSPC"])
@@ -242,3 +281,20 @@ def test_an_unwritable_out_is_one_line(
     assert str(folder) in lines[0], lines
     cause = {errno.EACCES: ("permission denied", "not writable"), errno.EROFS: ("read-only", "not writable")}
     assert any(word in lines[0] for word in cause.get(code, ("no space left", "disk is full"))), lines
+
+
+@pytest.mark.parametrize("verb", sorted(_VERBS))
+def test_a_disk_full_once_the_run_holds_its_out_is_one_line(
+    verb: str, verb_inputs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills after the run took its output lock: its first write of an output fails with one line
+    naming the path and the cause, exit 2, and the lock is released."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    with unwritable(folder, monkeypatch, errno.ENOSPC, spare_locks=True):
+        ran = run_in_process("--quiet", *_VERBS[verb](verb_inputs, folder / "target"))
+    lines = [line for line in ran.stderr.splitlines() if not line.startswith("warning: ")]
+    assert ran.code == 2, ran.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in ran.stderr, lines
+    assert str(folder) in lines[0] and any(w in lines[0] for w in ("no space left", "disk full", "disk is full"))
+    assert [p.name for p in folder.rglob("*") if p.is_file()] == []  # the lock released, nothing half-written
