@@ -198,3 +198,14 @@ def test_an_output_file_is_locked_on_its_own(tmp_path: Path, s3: LoopbackS3) -> 
         with pytest.raises(OutputError, match="inseason series"):
             storage._acquire_s3(uri.rpartition("/")[0], storage._new_holder("x"), "series.parquet")
     assert not storage.exists(s3.create_bucket("file-locks") + "/data/.series.parquet.inseason.lock")
+
+
+def test_the_folders_an_empty_run_made_are_removed(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b" / "out"
+    with storage.output_lock(out, verb="demo"):
+        assert out.is_dir()
+    assert list(tmp_path.iterdir()) == []  # a/b/out made by the lock, nothing written: all gone
+    (tmp_path / "a").mkdir()
+    with storage.output_lock(out, verb="demo"):
+        (out.parent / "kept.txt").write_text("written by the run")
+    assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["kept.txt"]  # b holds a file: kept

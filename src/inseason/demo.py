@@ -202,6 +202,7 @@ def run_demo(
     Raises:
         OutputError: ``out`` holds a world of another size or seed, or another demo runs into it.
     """
+    from inseason.config import synth_config
     from inseason.evaluate.run import EVALUATION_FILE, evaluate_run
     from inseason.extract.scenes import find_scenes
     from inseason.extract.stage import extract
@@ -215,6 +216,7 @@ def run_demo(
 
     root = Path(out)
     models = models or DEMO_MODELS
+    synth_config(size, seed=seed)  # a bad size or seed is refused before the folder is taken
     with output_lock(root, verb="demo"):  # one demo per folder: a second one fails at once
         world = root / "world"
         info_path = world / "world.json"

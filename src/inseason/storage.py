@@ -23,7 +23,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -640,8 +640,29 @@ def _acquire_local(folder: Path, holder: LockHolder, name: str | None = None) ->
     raise OutputError(f"{folder} is locked and unlocked by other runs in quick succession: try again")
 
 
-def _release_local(folder: Path, holder: LockHolder, name: str | None, *, created: bool) -> None:
-    """Delete our lock file (never another run's), and the folder when the lock made it and it stayed empty."""
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist yet (None: ``folder`` exists)."""
+    missing = None
+    while not folder.exists() and folder != folder.parent:
+        missing, folder = folder, folder.parent
+    return missing
+
+
+def _remove_made(folder: Path, made: Path | None) -> None:
+    """Delete ``folder`` and its parents up to ``made`` (the folders the lock created) while they are empty."""
+    if made is None:
+        return
+    for path in (folder, *folder.parents):
+        try:
+            path.rmdir()
+        except OSError:  # not empty: the run wrote there
+            return
+        if path == made:
+            return
+
+
+def _release_local(folder: Path, holder: LockHolder, name: str | None, *, made: Path | None) -> None:
+    """Delete our lock file (never another run's), and the folders the lock made if they stayed empty."""
     lock = folder / _lock_name(name)
     try:
         found = _parse_holder(lock.read_bytes())
@@ -649,9 +670,7 @@ def _release_local(folder: Path, holder: LockHolder, name: str | None, *, create
         found = None
     if found is not None and found.token == holder.token:
         lock.unlink(missing_ok=True)
-    if created:
-        with suppress(OSError):  # not empty: the run wrote there
-            folder.rmdir()
+    _remove_made(folder, made)
 
 
 def _s3_client() -> Any:  # boto3 clients are generated at run time: no static type to give
@@ -719,7 +738,7 @@ def output_lock(folder: str | os.PathLike[str], *, verb: str, file: bool = False
     created with a conditional put, so two hosts cannot both take it. Within one process the lock is
     re-entrant (a stage run inside ``demo`` locks its own folder). When the lock is taken, temporaries of
     killed writers (:func:`remove_stale_temporaries`) are deleted; when the block ends, the lock is deleted,
-    and so is the folder if the lock created it and nothing was written.
+    and so are the folders the lock created if nothing was written there.
 
     A stage whose output is one file (a table) locks that file instead (``file=True``): the lock is then
     ``.NAME.inseason.lock`` beside it, so runs writing other files of the same folder do not collide, and
@@ -751,17 +770,24 @@ def output_lock(folder: str | os.PathLike[str], *, verb: str, file: bool = False
             _held[key, name] -= 1
         return
     holder = _new_holder(verb)
-    created = False
+    made: Path | None = None
     if is_s3(key):
         _acquire_s3(key, holder, name)
     else:
         path = Path(key)
-        created = not path.exists()
+        made = _first_missing(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
             _acquire_local(path, holder, name)
         except OSError as exc:
-            raise OutputError(f"cannot write {key}: {os.strerror(exc.errno or errno.EIO).lower()}") from None
+            _remove_made(path, made)
+            raise OutputError(
+                f"cannot write {key}: {os.strerror(exc.errno or errno.EIO).lower()}: check its permissions and "
+                "free space, or choose another output"
+            ) from None
+        except OutputError:
+            _remove_made(path, made)
+            raise
         remove_stale_temporaries(path, name=name)
     _held[key, name] = 1
     try:
@@ -771,4 +797,4 @@ def output_lock(folder: str | os.PathLike[str], *, verb: str, file: bool = False
         if is_s3(key):
             _release_s3(key, holder, name)
         else:
-            _release_local(Path(key), holder, name, created=created)
+            _release_local(Path(key), holder, name, made=made)

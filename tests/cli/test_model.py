@@ -271,3 +271,29 @@ def test_predict_passes_allow_outside_and_prints_warnings_as_one_line(
     assert warnings.showwarning is showwarning and logging.getLogger().level == level
     help_text = runner.invoke(app, ["predict", "--help"]).stdout
     assert "--allow-outside" in help_text and "trained on" in help_text
+
+
+@pytest.mark.parametrize(
+    ("flags", "model", "adapter", "anchor"),
+    [
+        ([], "tempcnn", "bucketed", "season"),  # no flag: the default model with its preset
+        (["--model", "ltae"], "ltae", "sequence", None),
+        (["--model", "random_forest"], "random_forest", "bucketed", None),  # no preset: its adapter
+        (["--model", "lstm"], "lstm", "sequence", None),
+        (["--model", "gru", "--set", "adapter.kind=bucketed"], "gru", "bucketed", None),  # the user's choice wins
+    ],
+)
+def test_train_without_flags_or_with_a_model_alone_gets_a_working_config(
+    flags: list[str], model: str, adapter: str, anchor: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests: list[Any] = []
+    monkeypatch.setattr("inseason.train.run_train", lambda request: requests.append(request))
+    result = runner.invoke(app, ["--quiet", "train", "split.parquet", "--out", "run", *flags])
+    if model == "gru":  # a sequence model on buckets: refused by the request, in one line
+        assert "is designed for the sequence adapter" in str(result.exception)
+        return
+    assert result.exit_code == 0, result.output
+    config = requests[0].resolved_config()
+    assert (config.model.name, config.adapter.kind) == (model, adapter)
+    if anchor is not None:
+        assert config.adapter.anchor == anchor

@@ -187,7 +187,7 @@ MISTAKES: tuple[Mistake, ...] = (
     _m(
         "train",
         "model parameter out of range",
-        "train {split} --set adapter.kind=bucketed --set model.params.filters=-4 --out {out}",
+        "train {split} --set features.indices=[] --set model.params.filters=-4 --out {out}",
         "model.params.filters",
     ),
     _m(
@@ -256,6 +256,7 @@ MISTAKES: tuple[Mistake, ...] = (
     # demo
     _m("demo", "zero stride", "demo --stride 0 --out {out}", "--stride 0"),
     _m("demo", "negative seed", "demo --seed -1 --out {out}", "--seed -1"),
+    _m("demo", "unknown world size", "demo --size huge --out {out}", "huge"),
     # bench
     _m("bench predict", "unknown network", "bench predict --networks resnet", "'resnet'"),
     _m("bench predict", "no worker", "bench predict --workers 0", "--workers 0"),

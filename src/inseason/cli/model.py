@@ -88,7 +88,8 @@ def train(
 
     import yaml
 
-    from inseason.train import TRAIN_PRESETS, TrainRequest, run_train, train_config
+    from inseason.models import model_info
+    from inseason.train import TRAIN_PRESETS, TrainConfig, TrainRequest, run_train, train_config
 
     overrides: dict[str, Any] = {}
     for item in set_ or []:
@@ -107,8 +108,12 @@ def train(
             ) from None
     if model:
         overrides["model.name"] = model
-    if preset is None and model in TRAIN_PRESETS and config is None:
-        preset = model
+    if preset is None and config is None:
+        name = model or TrainConfig().model.name  # no flag at all: the default model with its preset
+        if name in TRAIN_PRESETS:
+            preset = name
+        elif "adapter.kind" not in overrides:  # a model without a preset gets the inputs it is designed for
+            overrides["adapter.kind"] = model_info(name).adapter
     request = TrainRequest.of(
         series=str(series_table),
         out=out,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -219,9 +220,10 @@ def _class_counts(
     return counts
 
 
-def _check_splits(store: SeriesStore, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+def _check_splits(store: SeriesStore, config: TrainConfig, *, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """The training and validation rows, refusing a table without a split or with an empty one."""
     if all(s is None for s in store.splits):
-        raise InputError("the series table has no split: run inseason split first (or fill its split column)")
+        raise InputError(f"{source} has no split: run inseason split first (or fill its split column)")
     train_rows, val_rows = store.rows_of(config.train_split), store.rows_of(config.val_split)
     for name, rows in ((config.train_split, train_rows), (config.val_split, val_rows)):
         if rows.size == 0:
@@ -349,7 +351,8 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
         if isinstance(series, pa.Table)
         else load_series(series, season=config.season_start)
     )
-    train_rows, val_rows = _check_splits(store, config)
+    source = f"series table {series}" if isinstance(series, (str, os.PathLike)) else "the series table"
+    train_rows, val_rows = _check_splits(store, config, source=source)
     _check_finite(store, np.concatenate([train_rows, val_rows]))
     rule = window_rule_of(store, train_rows)
     classes = _label_map(store, train_rows, rule=rule)
@@ -617,9 +620,10 @@ def _check_resume_checkpoint(path: Path) -> None:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any reason torch gives: pickled objects, truncation, garbage
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        refused = isinstance(error, pickle.UnpicklingError) and "weights only" in str(error).lower()
+        reason = "it holds pickled Python objects, not only tensors" if refused else "it is truncated or corrupted"
         raise InputError(
-            f"{path} cannot be loaded safely ({reason[:160]}): delete {path.parent} to start the run over, "
+            f"{path} cannot be loaded safely ({reason}): delete {path.parent} to start the run over, "
             "or train without --resume into another folder"
         ) from None
     if not isinstance(checkpoint, dict) or not {"state_dict", "loops", "global_step"} <= checkpoint.keys():
