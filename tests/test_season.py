@@ -87,10 +87,14 @@ def test_seasons_and_days_of_season() -> None:
 @pytest.mark.parametrize("start", ["00-00", "02-29", "W01-1", "1-01"])
 def test_every_request_with_a_season_start_refuses_a_bad_one_alike(start: str) -> None:
     from inseason.evaluate.evaluation import EvaluatePredictorRequest
+    from inseason.extract.stage import ExtractRequest
     from inseason.series.build import SeriesRequest
     from inseason.series.long_table import ImportRequest
+    from inseason.train.config import train_config
 
     requests = [
+        lambda: ExtractRequest.of(points="p", scenes="s", out="o", season_start=start),
+        lambda: train_config(overrides={"season_start": start}),
         lambda: SeriesRequest.of(observations="o", points="p", out="s.parquet", season_start=start),
         lambda: ImportRequest.of(path="t.csv", out="s.parquet", season_start=start),
         lambda: EvaluatePredictorRequest.of(classes=("a",), season_start=start),

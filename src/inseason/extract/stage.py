@@ -26,7 +26,7 @@ from pydantic import model_validator
 from pyproj import Transformer
 from rasterio.errors import RasterioError
 
-from inseason.config import StageRequest, Workers
+from inseason.config import SeasonStart, StageRequest, Workers
 from inseason.engines import EngineName, check_engine
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError, OutputError, RemoteError
@@ -275,7 +275,7 @@ class ExtractRequest(StageRequest):
     scenes: str
     out: str
     scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
-    season_start: str = DEFAULT_START
+    season_start: SeasonStart = DEFAULT_START
     workers: Workers = None
     engine: EngineName = "local"
     spark_master: str | None = None
