@@ -120,3 +120,15 @@ def test_a_second_train_into_a_held_folder_fails(series_table: pa.Table, tmp_pat
             holder.kill()
     # the holder is gone: its stale lock is taken over, and the lock file does not make the folder "not empty"
     assert train(series_table, out=out, overrides={**run_overrides, **QUICK}).model_json.exists()
+
+
+def test_resume_with_nothing_to_resume_says_so_and_trains_from_the_start(
+    series_table: pa.Table, tmp_path: Path, run_overrides: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "fresh"
+    with caplog.at_level("WARNING", logger="inseason.train.run"):
+        result = train(series_table, out=out, overrides={**run_overrides, **QUICK}, resume=True)
+    assert [r.getMessage() for r in caplog.records if r.name == "inseason.train.run"] == [
+        f"nothing to resume in {out} (no checkpoints/last.ckpt): training from the first epoch"
+    ]
+    assert result.model_json.exists() and not result.resumed

@@ -55,6 +55,8 @@ from inseason.train.module import CropTypeModule
 from inseason.train.predict import Predictor
 from inseason.train.tensorboard_log import class_tags, flat_hparams, write_confusion, write_epoch_metrics, write_hparams
 
+log = logging.getLogger(__name__)
+
 #: CDL code whose colour the No Crop Growing class takes (Fallow/Idle Cropland).
 FALLOW = 61
 _COUNT_CHUNK = 65_536
@@ -271,6 +273,8 @@ def _prepare_out(out: Path, config: TrainConfig, *, resume: bool) -> bool:
                 f"the config differs from the one {out} was started with: resume with "
                 f"{out / 'config.yaml'} or choose another --out"
             )
+    if resume and not last.exists():
+        log.warning("nothing to resume in %s (no checkpoints/last.ckpt): training from the first epoch", out)
     out.mkdir(parents=True, exist_ok=True)
     dump_yaml(config, out / "config.yaml")
     return resume and last.exists()
