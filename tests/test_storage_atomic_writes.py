@@ -3,6 +3,7 @@ uploaded to S3); an error leaves neither a temporary nor a target; a folder repl
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -98,3 +99,19 @@ def test_s3_uploads_then_deletes_the_temporary(s3: LoopbackS3, tmp_path: Path, m
     assert storage.list_files(bucket) == [uri]
     storage.write_bytes(f"{bucket}/notes.txt", b"written whole")
     assert storage.read_bytes(f"{bucket}/notes.txt") == b"written whole"
+
+
+def test_a_full_disk_while_writing_names_the_target_not_the_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "evaluation.json"
+
+    def fill(tmp: Path) -> None:
+        tmp.write_text("partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+    with pytest.raises(OSError, match=r"No space left on device") as info, storage.atomic_path(target) as tmp:
+        fill(tmp)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    with pytest.raises(PermissionError) as refused, storage.atomic_path(target):
+        raise PermissionError(errno.EACCES, "Permission denied")  # a write without a file name
+    assert refused.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []  # no temporary left, nothing published

@@ -304,8 +304,9 @@ def atomic_path(uri: str | os.PathLike[str], *, suffix: str = "") -> Iterator[Pa
     the block, so readers see the old content or the new, never a part of it. A folder written there
     replaces the target folder (the old one is moved aside, then deleted). For an ``s3://`` URI the path
     lies in a local temporary folder and is uploaded at the end of the block, then deleted. When the block
-    raises, the temporary is deleted, the target is left as it was, and the exception goes on; a block that
-    leaves nothing at the path also leaves the target as it was.
+    raises, the temporary is deleted, the target is left as it was, and the exception goes on (an OS error of
+    the temporary, such as a full disk, names the target instead); a block that leaves nothing at the path
+    also leaves the target as it was.
 
     Args:
         uri: the final path, ``file://`` URI or ``s3://bucket/key``.
@@ -333,6 +334,11 @@ def atomic_path(uri: str | os.PathLike[str], *, suffix: str = "") -> Iterator[Pa
         yield tmp
         if tmp.exists():
             _publish(tmp, target)
+    except OSError as exc:
+        # a full disk or a refused write of the temporary is reported with the file the user asked for
+        if exc.errno is not None and (exc.filename is None or str(tmp) in str(exc.filename)):
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
     finally:
         _remove(tmp)
 
