@@ -66,8 +66,8 @@ def test_a_map_read_through_faults_equals_the_fault_free_map(
     assert Path(run.maps[AS_OF]).read_bytes() == Path(clean.maps[AS_OF]).read_bytes()
     assert run.mapped_pixels == clean.mapped_pixels and run.skipped_scenes == clean.skipped_scenes == []
     if stats.faults["truncate"]:  # GDAL takes a body cut short as it is: predict read those files again
-        assert run.read_retries >= 1
-    assert json.loads((tmp_path / "maps" / "summary.json").read_text())["read_retries"] == run.read_retries
+        assert run.retried >= 1
+    assert json.loads((tmp_path / "maps" / "summary.json").read_text())["retried"] == run.retried
 
 
 def test_a_server_that_keeps_failing_ends_the_run_with_one_line(

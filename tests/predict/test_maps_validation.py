@@ -221,7 +221,7 @@ def test_a_block_still_unreadable_after_the_retries_ends_the_run(
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name] and not (out / LOCK_NAME).exists()
     monkeypatch.setattr(maps, "read_block", real)
     run = predict_map(untrained, **options)  # the network is back: the rerun maps the block
-    assert run.mapped_pixels[AS_OF] > 0 and run.read_retries == 0
+    assert run.mapped_pixels[AS_OF] > 0 and run.retried == 0
 
 
 def test_read_block_raises_for_a_remote_file_and_skips_a_local_one(tiny_scenes: pa.Table) -> None:

@@ -228,7 +228,7 @@ class MapRun:
         empty_blocks: blocks without any valid observation (written as nodata), with the reason.
         skipped_scenes: scenes left out (``scene_id``, ``reason``).
         areas: the mapped area of every class per as-of date (see `class_areas`).
-        read_retries: block reads of this run made again after a network failure of a scene file.
+        retried: block reads of this run made again after a network failure of a scene file.
     """
 
     out: str
@@ -242,7 +242,7 @@ class MapRun:
     empty_blocks: list[dict[str, Any]]
     skipped_scenes: list[dict[str, str]]
     areas: list[AreaEntry] = field(default_factory=list)
-    read_retries: int = 0
+    retried: int = 0
 
 
 def bundle_fingerprint(bundle: Bundle) -> str:
@@ -1043,7 +1043,7 @@ def _assemble(
         empty_blocks=empty,
         skipped_scenes=[{"scene_id": s, "reason": r} for s, r in sorted(scene_skips.items())],
         areas=areas,
-        read_retries=retried,
+        retried=retried,
     )
     for date_text, pixels in mapped.items():
         if not pixels:
