@@ -40,6 +40,7 @@ from inseason.storage import (
     list_files,
     local_path,
     read_bytes,
+    remove_stale_temporaries,
     write_bytes,
 )
 from inseason.tables import OBSERVATIONS, with_metadata
@@ -146,8 +147,7 @@ def remove_leftovers(root: str | os.PathLike[str]) -> None:
     if is_s3(root):
         return
     folder = local_path(root)
-    for tmp in folder.glob("year=*/tile=*/.part-*.parquet.tmp-*"):
-        tmp.unlink(missing_ok=True)
+    remove_stale_temporaries(folder)  # the part files killed writers left (taking the output lock does it too)
     manifest = folder / MANIFEST
     if manifest.exists():
         text = manifest.read_bytes()
