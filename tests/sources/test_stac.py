@@ -238,7 +238,7 @@ def _query() -> SearchQuery:
 
 
 def _search(url: str, **kwargs: Any) -> list[dict[str, Any]]:
-    return search_items(url, _query(), timeout=0.3, page_size=2, backoff=0.5, **kwargs)
+    return search_items(url, _query(), timeout=1.5, page_size=2, backoff=0.5, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def test_search_through_faults_equals_a_fault_free_search(
     clean = _search(api.url)
     assert len(clean) == 40  # both tiles meet the AOI
     counter, waits = RetryCounter(), []
-    with FaultProxy(api.url, stall_s=1.0, **faults) as proxy:
+    with FaultProxy(api.url, stall_s=3.0, **faults) as proxy:
         faulted = _search(proxy.url, retries=6, counter=counter, sleep=waits.append)
         stats = proxy.stats
     assert json.dumps(faulted).replace(proxy.url, api.url) == json.dumps(clean)
@@ -280,7 +280,7 @@ def test_search_faulted_on_every_try_is_one_line_with_the_true_tries(
 ) -> None:
     api = stac_api_factory(catalog)
     waits: list[float] = []
-    with FaultProxy(api.url, stall_s=1.0, **{kind: 1.0}) as proxy:
+    with FaultProxy(api.url, stall_s=3.0, **{kind: 1.0}) as proxy:
         with pytest.raises(RemoteError) as info:
             _search(proxy.url, retries=3, sleep=waits.append)
         requests_made = proxy.stats.requests
