@@ -87,3 +87,25 @@ def small_run(split: Path, out: Path) -> Path:
     ran = run_in_process("--quiet", "train", str(split), *SMALL_RUN, "--out", str(out))
     assert ran.code == 0, ran.stderr
     return out
+
+
+def world_points_and_scenes(world: Path, folder: Path, *, end: str) -> tuple[Path, Path]:
+    """Label points (2022, stride 40) and the scene manifest from 2022-04-01 to ``end`` of a synthetic ``world``,
+    written in ``folder``; the inputs the CLI error tests start from."""
+    from inseason.extract.scenes import find_scenes
+    from inseason.sources.points import make_label_points
+
+    points, scenes = folder / "points.parquet", folder / "scenes.parquet"
+    make_label_points(
+        cdl=str(world / "labels"), aoi=str(world / "aoi.geojson"), years=[2022], stride=40, out=points, quiet=True
+    )
+    find_scenes(
+        stac=str(world / "stac" / "catalog.json"),
+        aoi=str(world / "aoi.geojson"),
+        start="2022-04-01",
+        end=end,
+        out=scenes,
+        min_valid=0.0,
+        quiet=True,
+    )
+    return points, scenes

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from inseason.cli.common import App, run_app
-from tests.cli.helpers import SMALL_RUN, long_table, run_in_process, small_run
+from tests.cli.helpers import SMALL_RUN, long_table, run_in_process, small_run, world_points_and_scenes
 
 
 class IOException(Exception):
@@ -195,26 +195,6 @@ def series_tables(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     return long, folder / "series.parquet"
 
 
-def _points_and_scenes(world: Path, folder: Path) -> tuple[Path, Path]:
-    from inseason.extract.scenes import find_scenes
-    from inseason.sources.points import make_label_points
-
-    points, scenes = folder / "points.parquet", folder / "scenes.parquet"
-    make_label_points(
-        cdl=str(world / "labels"), aoi=str(world / "aoi.geojson"), years=[2022], stride=40, out=points, quiet=True
-    )
-    find_scenes(
-        stac=str(world / "stac" / "catalog.json"),
-        aoi=str(world / "aoi.geojson"),
-        start="2022-04-01",
-        end="2022-04-20",
-        out=scenes,
-        min_valid=0.0,
-        quiet=True,
-    )
-    return points, scenes
-
-
 _VERBS = {
     "import": lambda i, out: ["import", str(i["long"]), "--out", str(out / "series.parquet")],
     "split": lambda i, out: ["split", str(i["series"]), "--by", "random", "--out", str(out / "split.parquet")],
@@ -242,7 +222,7 @@ def verb_inputs(
     """Each verb's inputs, made once (read-only): label points and scenes of the tiny world, its observations,
     the long table imported and split, a small trained run and its evaluation."""
     folder = tmp_path_factory.mktemp("inputs")
-    points, scenes = _points_and_scenes(tiny_world, folder)
+    points, scenes = world_points_and_scenes(tiny_world, folder, end="2022-04-20")
     split, obs, evaluation = folder / "split.parquet", folder / "obs", folder / "evaluation.json"
     for args in (
         ("extract", str(points), str(scenes), "--out", str(obs), "--workers", "1"),

@@ -25,7 +25,7 @@ from unittest import mock
 
 import pytest
 
-from tests.cli.helpers import long_table, run_in_process, small_run
+from tests.cli.helpers import long_table, run_in_process, small_run, world_points_and_scenes
 
 DOCS = Path(__file__).parents[2] / "docs" / "errors.md"
 
@@ -280,22 +280,7 @@ def make_inputs(folder: Path, world: Path) -> dict[str, str]:
     malformed files, a path that does not exist)."""
     import pyarrow.parquet as pq
 
-    from inseason.extract.scenes import find_scenes
-    from inseason.sources.points import make_label_points
-
-    points, scenes = folder / "points.parquet", folder / "scenes.parquet"
-    make_label_points(
-        cdl=str(world / "labels"), aoi=str(world / "aoi.geojson"), years=[2022], stride=40, out=points, quiet=True
-    )
-    find_scenes(
-        stac=str(world / "stac" / "catalog.json"),
-        aoi=str(world / "aoi.geojson"),
-        start="2022-04-01",
-        end="2022-05-01",
-        out=scenes,
-        min_valid=0.0,
-        quiet=True,
-    )
+    points, scenes = world_points_and_scenes(world, folder, end="2022-05-01")
     long = long_table(folder / "long.csv", samples=30, dates=8)
     series, split = folder / "series.parquet", folder / "split.parquet"
     for args in (
