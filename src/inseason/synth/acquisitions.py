@@ -1,7 +1,10 @@
 """When Sentinel-2 looked at the world: datatakes from two relative orbits, their processing baselines.
 
-A relative orbit is revisited every ``revisit_days`` by the two satellites in turn (S2A and S2B; S2B
-stopped on 2021-12-23, so 2022 onwards has half the revisits; S2C took its slot from 2025-01-21). The
+A relative orbit is revisited every ``revisit_days`` by two satellites in turn, each on a cycle twice as
+long, 180° apart: Sentinel-2A and Sentinel-2B, then, from 2025-01-21 (`S2C_START`), Sentinel-2C in
+Sentinel-2A's place (it took over Sentinel-2A's orbital position; Sentinel-2B acquires throughout; it is
+Sentinel-1B, a radar satellite, that failed on 2021-12-23). Sentinel-2A's later extended campaign is not
+part of the nominal revisit, so the world leaves it out: the revisit stays 5 days with two satellites. The
 second orbit sees only the western part of the world (the swath edge gives nodata). A few datatakes are
 missing, as after real anomalies, and a few are published twice (reprocessed with a newer baseline).
 """
@@ -30,7 +33,7 @@ BASELINES: tuple[tuple[dt.date, str], ...] = (
     (dt.date(2024, 7, 23), "05.11"),
 )
 OFFSET_DATE = dt.date(2022, 1, 25)
-S2B_LOST = dt.date(2021, 12, 23)
+#: Sentinel-2C's first day in operations, in Sentinel-2A's orbital position (Sentinel-2A leaves the revisit).
 S2C_START = dt.date(2025, 1, 21)
 #: relative orbit number → (days after `_ORBIT_PHASE` of its first S2A pass, covers the world fully)
 ORBITS: dict[int, tuple[int, bool]] = {83: (0, True), 126: (3, False)}
@@ -85,6 +88,28 @@ class Datatake:
         return self.datetime.date()
 
 
+def platform_on(date: dt.date, cycle: int) -> str:
+    """The satellite of a relative orbit's ``cycle``-th revisit (counted from a Sentinel-2A pass) on ``date``.
+
+    Even revisits are Sentinel-2A's, and Sentinel-2C's from `S2C_START`; odd ones are Sentinel-2B's.
+
+    Args:
+        date: the acquisition date.
+        cycle: the revisit's number since a Sentinel-2A pass of the same orbit.
+
+    Returns:
+        The platform as Earth Search names it (``sentinel-2a``, ``sentinel-2b`` or ``sentinel-2c``).
+    """
+    if cycle % 2:
+        return "sentinel-2b"
+    return "sentinel-2c" if date >= S2C_START else "sentinel-2a"
+
+
+def _sensing_time(date: dt.date, orbit: int, full: bool) -> dt.datetime:
+    """The datatake's sensing time over the world (UTC, mid-morning local solar time)."""
+    return dt.datetime.combine(date, dt.time(16, 53 if full else 43, 19 + orbit % 40), dt.UTC)
+
+
 def _reprocessing(baseline: str) -> str | None:
     """A newer baseline in the same offset regime, as a reprocessing campaign would publish."""
     later = [b for _, b in BASELINES if b > baseline and boa_offset(b) == boa_offset(baseline)]
@@ -109,15 +134,7 @@ def plan_datatakes(config: SynthConfig, rng: np.random.Generator) -> list[Datata
             day = (first - _ORBIT_PHASE).days
             k = -(-(day - lag) // config.revisit_days)
             while (date := _ORBIT_PHASE + dt.timedelta(days=lag + k * config.revisit_days)) <= last:
-                platform = "sentinel-2a" if k % 2 == 0 else "sentinel-2b"
-                if platform == "sentinel-2b" and S2B_LOST <= date < S2C_START:
-                    platform = ""
-                elif platform == "sentinel-2b" and date >= S2C_START:
-                    platform = "sentinel-2c"
-                if platform:
-                    minute = 53 if full else 43
-                    when = dt.datetime.combine(date, dt.time(16, minute, 19 + orbit % 40), dt.UTC)
-                    takes.append((when, platform, orbit, full))
+                takes.append((_sensing_time(date, orbit, full), platform_on(date, k), orbit, full))
                 k += 1
     takes.sort()
     out: list[Datatake] = []
