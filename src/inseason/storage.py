@@ -4,8 +4,16 @@ Tables go through pyarrow filesystems; COGs go through GDAL (``/vsis3/``) with a
 S3 settings come from the standard AWS environment and config, read by boto3: credentials
 (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``~/.aws/credentials``), the region
 (``AWS_REGION``), an endpoint override for S3-compatible stores (``AWS_ENDPOINT_URL_S3`` or
-``AWS_ENDPOINT_URL``, or ``endpoint_url`` in the profile) and ``AWS_NO_SIGN_REQUEST=YES`` for public buckets.
-Secrets never appear in a repr, a log line or an error message.
+``AWS_ENDPOINT_URL``, or ``endpoint_url`` in the profile). Secrets never appear in a repr, a log line or an
+error message.
+
+Credentials go per direction. The scenes' files (the inputs: COGs of a public archive) are read as an
+:class:`InputAccess` says: anonymously (``--no-sign-request``, or ``AWS_NO_SIGN_REQUEST=YES``, which applies
+to these reads only), with ``AWS_REQUEST_PAYER=requester`` for a requester-pays bucket, and with signed hrefs
+on Planetary Computer (:mod:`inseason.sources.access`). Everything else (the tables and folders a run reads
+and writes, its maps) goes through the normal credential chain even when ``AWS_NO_SIGN_REQUEST`` is set, so
+public COGs and a private output bucket work in one run; only without any credentials does
+``AWS_NO_SIGN_REQUEST=YES`` make those requests anonymous too (a public bucket's tables).
 
 On S3 an object becomes visible only when its upload completes, so a plain write is already atomic; on
 disk, writers go through a temporary name and a rename: :func:`atomic_path` is the one way to do that.
@@ -154,16 +162,31 @@ def _endpoint_url(session: boto3.Session) -> str | None:
     return str(config["endpoint_url"]) if config.get("endpoint_url") else None
 
 
-def s3_settings() -> S3Settings:
-    """S3 settings from the standard AWS environment and config.
+def env_no_sign_request() -> bool:
+    """Whether ``AWS_NO_SIGN_REQUEST`` asks for anonymous requests (``YES``, ``TRUE``, ``ON`` or ``1``).
 
     Returns:
-        The region, endpoint override and credentials (none with ``AWS_NO_SIGN_REQUEST=YES``).
+        True when the variable is set to a true value.
+    """
+    return os.environ.get("AWS_NO_SIGN_REQUEST", "").strip().upper() in {"YES", "TRUE", "ON", "1"}
+
+
+def s3_settings(*, unsigned: bool = False) -> S3Settings:
+    """S3 settings from the standard AWS environment and config.
+
+    Credentials come from the normal chain whenever there are some, also with ``AWS_NO_SIGN_REQUEST=YES``
+    (which is meant for the inputs: :class:`InputAccess`); without any, that variable makes the requests
+    anonymous.
+
+    Args:
+        unsigned: anonymous requests whatever the credentials (the input reads of ``--no-sign-request``).
+
+    Returns:
+        The region, endpoint override and credentials (none for anonymous requests).
 
     Raises:
         InputError: no credentials are configured and unsigned requests were not asked for.
     """
-    unsigned = os.environ.get("AWS_NO_SIGN_REQUEST", "").upper() in {"YES", "TRUE", "1"}
     session = boto3.Session()
     endpoint = _endpoint_url(session)
     region = session.region_name or "us-east-1"
@@ -171,6 +194,8 @@ def s3_settings() -> S3Settings:
         return S3Settings(region=region, endpoint_url=endpoint, unsigned=True)
     credentials = session.get_credentials()
     if credentials is None:
+        if env_no_sign_request():
+            return S3Settings(region=region, endpoint_url=endpoint, unsigned=True)
         raise InputError(
             "no AWS credentials for s3:// paths: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
             "(or AWS_PROFILE), or AWS_NO_SIGN_REQUEST=YES for a public bucket"
@@ -441,14 +466,89 @@ def gdal_path(href: str) -> str:
     return href
 
 
-def gdal_env(hrefs: Iterable[str] = (), **options: object) -> rasterio.Env:
+#: The signing methods of :attr:`InputAccess.signing` (None: hrefs are read as they are).
+SIGNING_METHODS: tuple[str, ...] = ("planetary-computer",)
+
+
+@dataclass(frozen=True)
+class InputAccess:
+    """How the scenes' files (the inputs) are read; recorded in the scene manifest, so it is set once.
+
+    Attributes:
+        no_sign_request: anonymous S3 requests (a public bucket), whatever the credentials; the outputs still
+            use the normal credential chain. ``AWS_NO_SIGN_REQUEST=YES`` asks the same for input reads.
+        requester_pays: S3 requests carry ``x-amz-request-payer: requester`` (the reader pays the transfer).
+        signing: how hrefs are signed before each open: None (as they are) or ``"planetary-computer"``
+            (a SAS token from Planetary Computer's token endpoint, :mod:`inseason.sources.access`).
+    """
+
+    no_sign_request: bool = False
+    requester_pays: bool = False
+    signing: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse an unknown signing method."""
+        if self.signing is not None and self.signing not in SIGNING_METHODS:
+            raise InputError(
+                f"unknown signing {self.signing!r} of the scene inputs: use one of {', '.join(SIGNING_METHODS)} or none"
+            )
+
+    @property
+    def unsigned(self) -> bool:
+        """Whether S3 input reads are anonymous: :attr:`no_sign_request` or ``AWS_NO_SIGN_REQUEST=YES``."""
+        return self.no_sign_request or env_no_sign_request()
+
+    def to_json(self) -> str:
+        """The settings as one line of JSON (what the scene manifest records).
+
+        Returns:
+            ``{"no_sign_request": ..., "requester_pays": ..., "signing": ...}``, keys sorted.
+        """
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, where: str = "scene manifest") -> InputAccess:
+        """The settings :meth:`to_json` wrote.
+
+        Args:
+            text: the JSON.
+            where: what holds it, for the message.
+
+        Returns:
+            The settings (keys it lacks take their defaults).
+
+        Raises:
+            InputError: the JSON is malformed, holds unknown keys or values of the wrong type.
+        """
+        try:
+            doc = json.loads(text)
+            if not isinstance(doc, dict) or set(doc) - {"no_sign_request", "requester_pays", "signing"}:
+                raise ValueError(f"unexpected keys in {doc!r}")
+            access = cls(**doc)
+            if not isinstance(access.no_sign_request, bool) or not isinstance(access.requester_pays, bool):
+                raise ValueError("no_sign_request and requester_pays must be true or false")
+            if access.signing is not None and not isinstance(access.signing, str):
+                raise ValueError("signing must be a name or null")
+        except (ValueError, TypeError) as exc:
+            raise InputError(
+                f"{where} records unreadable input access settings ({exc}): rebuild it with `inseason scenes`"
+            ) from None
+        return access
+
+
+def gdal_env(hrefs: Iterable[str] = (), *, access: InputAccess | None = None, **options: object) -> rasterio.Env:
     """A rasterio environment with ``options`` that can also open the ``s3://`` ones among ``hrefs``.
 
     Credentials go to GDAL through a rasterio AWS session (rasterio refuses keys given as plain options);
     an endpoint override switches to path-style requests, over HTTP when the endpoint says ``http://``.
+    With ``access`` (reads of the scenes' files) S3 requests are anonymous when it says so
+    (:attr:`InputAccess.unsigned`) and carry the requester-pays header when asked; without it (the project's
+    own files) they use the normal credential chain, and ``AWS_NO_SIGN_REQUEST`` in the environment is
+    overridden whenever credentials exist.
 
     Args:
         hrefs: the hrefs that will be opened (S3 settings are read only when one is ``s3://``).
+        access: how the inputs are read; None for files that are not scene inputs.
         **options: GDAL configuration options.
 
     Returns:
@@ -457,9 +557,11 @@ def gdal_env(hrefs: Iterable[str] = (), **options: object) -> rasterio.Env:
     Raises:
         InputError: an href is on S3 and no AWS credentials are configured.
     """
+    if access is not None and access.requester_pays:
+        options = {"AWS_REQUEST_PAYER": "requester", **options}
     if not any(is_s3(h) for h in hrefs):
         return rasterio.Env(**options)
-    settings = s3_settings()
+    settings = s3_settings(unsigned=access is not None and access.unsigned)
     session = AWSSession(
         aws_unsigned=settings.unsigned,
         aws_access_key_id=settings.access_key,
@@ -467,18 +569,27 @@ def gdal_env(hrefs: Iterable[str] = (), **options: object) -> rasterio.Env:
         aws_session_token=settings.session_token,
         region_name=settings.region,
         endpoint_url=settings.endpoint_host,
+        requester_pays=access is not None and access.requester_pays,
     )
+    if not settings.unsigned:  # GDAL would otherwise read AWS_NO_SIGN_REQUEST from the environment itself
+        options = {"AWS_NO_SIGN_REQUEST": "NO", **options}
     if settings.endpoint_url is not None:
         options = {"AWS_VIRTUAL_HOSTING": "FALSE", "AWS_HTTPS": "YES" if settings.https else "NO", **options}
     return rasterio.Env(session=session, **options)
 
 
 @contextmanager
-def open_raster(href: str | os.PathLike[str], **options: object) -> Iterator[rasterio.DatasetReader]:
+def open_raster(
+    href: str | os.PathLike[str], *, access: InputAccess | None = None, **options: object
+) -> Iterator[rasterio.DatasetReader]:
     """Open one raster by path or href (``s3://`` through GDAL's ``/vsis3/``), in its own `gdal_env`.
+
+    Hrefs are opened as they are: a scene's file that may need signing goes through
+    :func:`inseason.sources.access.open_input`.
 
     Args:
         href: a path, ``file://``, ``s3://`` or ``http(s)://`` href.
+        access: how inputs are read (:func:`gdal_env`); None for the project's own files.
         **options: GDAL configuration options for the read.
 
     Yields:
@@ -489,7 +600,7 @@ def open_raster(href: str | os.PathLike[str], **options: object) -> Iterator[ras
             RasterioIOError for a missing or unreadable file, pass through).
     """
     text = str(href)
-    with gdal_env([text], **options), rasterio.open(gdal_path(text)) as ds:
+    with gdal_env([text], access=access, **options), rasterio.open(gdal_path(text)) as ds:
         yield ds
 
 

@@ -25,7 +25,8 @@ from rasterio.windows import Window
 
 from inseason.errors import InputError, RemoteError
 from inseason.progress import plural
-from inseason.storage import gdal_env, gdal_path
+from inseason.sources.access import SigningError, default_access, input_errors, input_path
+from inseason.storage import InputAccess, gdal_env
 from inseason.tables import OBSERVATIONS, S2_BANDS
 
 #: SCL classes the ARSET course drops: no data, saturated, unclassified, cloud medium/high, snow.
@@ -192,12 +193,15 @@ def read_again(
         What ``read`` returned, and how many calls were made again.
 
     Raises:
-        RemoteError: every call failed; one line naming ``what``, the last fault and how to resume.
+        RemoteError: every call failed; one line naming ``what``, the last fault and how to resume (a
+            `~inseason.sources.access.SigningError` is raised at once: its endpoint has had its retries).
     """
     attempt = 0
     while True:
         try:
             return read(attempt > 0), attempt
+        except SigningError:
+            raise  # the token endpoint has had its own retries
         except RemoteError as exc:
             if attempt >= retries:
                 raise RemoteError(
@@ -256,6 +260,7 @@ def sample_scene(
     retries: int | None = None,
     backoff_s: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    access: InputAccess | None = None,
 ) -> SceneResult:
     """Observations of ``task`` at points (``x``, ``y`` in the scene's CRS), masked by SCL and nodata.
 
@@ -277,18 +282,26 @@ def sample_scene(
             :data:`SCENE_RETRIES`).
         backoff_s: seconds before the first of them, doubled for each next one (None: :data:`SCENE_BACKOFF_S`).
         sleep: waits the given seconds between reads of a band (tests pass a recorder).
+        access: how the scene's files are read (the scene manifest's; None: the environment's, with the
+            signing the hrefs need); each file is signed when it is opened.
 
     Returns:
         The observations (an `OBSERVATIONS` table, empty when no point is usable) with the bytes and blocks
         read, or no table and the reason the scene was skipped; ``retried`` counts the requests and reads
         repeated after transient faults.
+
+    Raises:
+        InputError: a server refused a read (credentials, signing or requester pays: the message says which
+            option to change); every scene would meet it, so the run stops.
+        SigningError: a file needs a SAS token and the token endpoint failed.
     """
     retries = SCENE_RETRIES if retries is None else retries
     backoff_s = SCENE_BACKOFF_S if backoff_s is None else backoff_s
     values: dict[str, np.ndarray] = {}
     nodata: dict[str, int] = {}
     nbytes = blocks = retried = 0
-    with counting_gdal_retries() as gdal_retries, gdal_env(task.hrefs.values(), **GDAL_COG_ENV):
+    access = access if access is not None else default_access(task.hrefs.values())
+    with counting_gdal_retries() as gdal_retries, gdal_env(task.hrefs.values(), access=access, **GDAL_COG_ENV):
         for band in ("SCL", *S2_BANDS):
             href = task.hrefs.get(band)
             if href is None:
@@ -299,8 +312,9 @@ def sample_scene(
                     retried += 1
                 try:
                     with (
+                        input_errors(href, access),
                         rasterio.Env(**GDAL_RETRY_ENV) if attempt else nullcontext(),
-                        rasterio.open(gdal_path(href)) as ds,
+                        rasterio.open(input_path(href, access)) as ds,
                     ):
                         if ds.crs is None or ds.crs.to_epsg() != task.epsg:
                             return SceneResult(

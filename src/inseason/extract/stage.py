@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Self, overload
 
 import numpy as np
@@ -50,11 +50,12 @@ from inseason.observations import (
 )
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, season_year
+from inseason.sources.access import input_errors, input_path, manifest_access
 from inseason.storage import (
+    InputAccess,
     check_bucket,
     exists,
     gdal_env,
-    gdal_path,
     is_s3,
     join_uri,
     list_files,
@@ -78,6 +79,7 @@ class ExtractPlan:
     keys: dict[str, PointKey]  # scene id → its point set
     points: PointSets
     unassigned: int  # points outside every tile
+    access: InputAccess = field(default_factory=InputAccess)  # how the scenes' files are read (the scene manifest's)
 
     def points_of(self, task: SceneTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(point_id, x, y)`` of the points to sample in ``task``'s scene.
@@ -98,7 +100,7 @@ def _fingerprint(*uris: str, options: dict[str, Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Affine, int, int]:
+def _tile_grid(tile: str, rows: list[dict[str, Any]], access: InputAccess) -> tuple[int, rasterio.Affine, int, int]:
     """The 10 m grid of ``tile`` from the first of its scenes whose B02 opens.
 
     Unreadable scenes are skipped later, scene by scene; the grid's CRS must be the one the scene manifest
@@ -112,7 +114,7 @@ def _tile_grid(tile: str, rows: list[dict[str, Any]]) -> tuple[int, rasterio.Aff
             problems.append(f"{row['scene_id']} has no B02 asset")
             continue
         try:
-            with rasterio.open(gdal_path(href)) as ds:
+            with input_errors(href, access), rasterio.open(input_path(href, access)) as ds:
                 epsg = ds.crs.to_epsg() if ds.crs is not None else None
                 if epsg != row["epsg"]:
                     raise InputError(
@@ -149,7 +151,9 @@ def _check_lonlat(points: pa.Table, path: str) -> None:
         raise InputError(f"label points {path} repeat point_id values: each point needs its own id")
 
 
-def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = DEFAULT_START) -> ExtractPlan:
+def plan_extraction(
+    points: pa.Table, scenes: pa.Table, *, season_start: str = DEFAULT_START, access: InputAccess | None = None
+) -> ExtractPlan:
     """Assign points to scenes: each scene gets the points of its season that lie in its tile.
 
     Where tiles overlap, a point goes, on each date, to the tile imaged that date whose edge it lies
@@ -159,22 +163,27 @@ def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = D
         points: the label points table (``LABEL_POINTS``).
         scenes: the scene manifest (``SCENE_MANIFEST``).
         season_start: ``MM-DD`` on which a season starts: scenes from it on belong to the label year.
+        access: how the scenes' files are read (None: as the manifest records,
+            `inseason.sources.access.manifest_access`); the plan carries it to the workers.
 
     Returns:
-        The scenes to sample, the points of each and the count of points outside every tile.
+        The scenes to sample, the points of each, the count of points outside every tile, and the access.
 
     Raises:
-        InputError: no scene of a tile can be opened, or a scene's B02 is not in the CRS its manifest row says.
+        InputError: no scene of a tile can be opened, a scene's B02 is not in the CRS its manifest row says,
+            a server refused a read (credentials, signing, requester pays), or the manifest's access settings
+            are unreadable.
     """
+    access = access if access is not None else manifest_access(scenes)
     rows = sorted(scenes.to_pylist(), key=lambda r: (r["datetime"], r["tile"], r["scene_id"]))
     lon, lat = points.column("lon").to_numpy(), points.column("lat").to_numpy()
     pid, years = points.column("point_id").to_numpy(), points.column("year").to_numpy()
     xy: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     depth: dict[str, np.ndarray] = {}  # metres inside the tile (negative outside)
-    with gdal_env([h for r in rows for h in dict(r["hrefs"]).values()], **GDAL_COG_ENV):
+    with gdal_env([h for r in rows for h in dict(r["hrefs"]).values()], access=access, **GDAL_COG_ENV):
         for tile in sorted({r["tile"] for r in rows}):
             tile_rows = [r for r in rows if r["tile"] == tile]
-            epsg, transform, width, height = _tile_grid(tile, tile_rows)
+            epsg, transform, width, height = _tile_grid(tile, tile_rows, access)
             x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
             x, y = np.asarray(x, float), np.asarray(y, float)
             left, top = transform.c, transform.f
@@ -213,7 +222,7 @@ def plan_extraction(points: pa.Table, scenes: pa.Table, *, season_start: str = D
                 )
             )
     used = {k: v for k, v in point_sets.items() if len(v[0])}
-    return ExtractPlan(tasks=tasks, keys=keys, points=used, unassigned=int((~inside_any).sum()))
+    return ExtractPlan(tasks=tasks, keys=keys, points=used, unassigned=int((~inside_any).sum()), access=access)
 
 
 _POINTS: PointSets = {}
@@ -231,7 +240,7 @@ def _extract_scene(unit: tuple[SceneTask, PointKey]) -> dict[str, Any]:
     """Worker: sample one scene and write its part file; return its manifest entry."""
     task, key = unit
     point_id, x, y = _POINTS[key]
-    result = sample_scene(task, point_id, x, y, scl_mask=_OPTIONS["scl_mask"])
+    result = sample_scene(task, point_id, x, y, scl_mask=_OPTIONS["scl_mask"], access=_OPTIONS["access"])
     entry: dict[str, Any] = {
         "scene_id": task.scene_id,
         "bytes_read": result.bytes_read,
@@ -511,7 +520,7 @@ def run_extract(request: ExtractRequest) -> ExtractResult | ExtractEstimate:
             write_bytes(settings_uri, json.dumps(settings, indent=1).encode())
         remove_leftovers(root)
         finished = _settle_manifest(root)
-        result = _run(request, plan, finished, {**options, "out": root})
+        result = _run(request, plan, finished, {**options, "out": root, "access": plan.access})
         remove_stale_temporaries(root)
     if result.unread and not request.allow_skips:
         first = result.unread[0]
@@ -641,7 +650,7 @@ def _estimate(plan: ExtractPlan, options: dict[str, Any], workers: int) -> Extra
     task = plan.tasks[0]
     point_id, x, y = plan.points_of(task)
     started = time.perf_counter()
-    result = sample_scene(task, point_id, x, y, scl_mask=options["scl_mask"])
+    result = sample_scene(task, point_id, x, y, scl_mask=options["scl_mask"], access=plan.access)
     seconds = time.perf_counter() - started
     n = len(plan.tasks)
     return ExtractEstimate(

@@ -8,24 +8,36 @@ Range support: ``bytes=a-b``, ``bytes=a-`` and ``bytes=-n`` get ``206`` with ``C
 starts past the end gets ``416`` with ``Content-Range: bytes */size``. A multi-range request
 (``bytes=0-9,20-29``) or a malformed header is answered with the whole file (``200``), which HTTP allows;
 GDAL only sends single ranges unless ``GDAL_HTTP_MULTIRANGE=YES`` is set.
+
+Azure Blob Storage with SAS tokens (Planetary Computer): a :class:`SasPolicy` given to a
+:class:`RangeFileServer` makes it serve ``/{account}/{container}/...`` (Azurite's path style) only to requests
+whose query holds a valid, unexpired token of that container (``se=...&sig=...``), answering others 403
+``AuthenticationFailed`` as Azure does; :class:`SasTokenServer` hands out such tokens the way Planetary
+Computer's token endpoint does.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
+import datetime as dt
 import email.utils
+import hashlib
+import hmac
 import json
 import logging
 import mimetypes
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from typing import Any, Self
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -394,20 +406,31 @@ class RangeFileServer(LoopbackServer):
     ``GET``/``HEAD`` only (others get 405), no directory listings (404), paths that escape ``root`` (``..``,
     symlinks pointing outside) get 403. ``srv.url + "a/b.tif"`` is the URL of ``root/a/b.tif``.
 
+    With ``sas``, files are served only to requests carrying a valid token of their container
+    (:class:`SasPolicy`); the others get 403 with Azure's ``AuthenticationFailed`` error body.
+
     Args:
         root: the folder to serve.
         host: the address to bind.
         port: the port to bind (0: a free one).
         delay_s: seconds to wait before every response.
+        sas: require SAS tokens of this policy (None: serve every request).
 
     Raises:
         NotADirectoryError: ``root`` is not a folder.
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, delay_s: float = 0.0
+        self,
+        root: str | os.PathLike[str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        delay_s: float = 0.0,
+        sas: SasPolicy | None = None,
     ) -> None:
         super().__init__(host=host, port=port, delay_s=delay_s)
+        self.sas = sas
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise NotADirectoryError(f"RangeFileServer root {self.root} is not a folder")
@@ -430,7 +453,7 @@ class RangeFileServer(LoopbackServer):
         Args:
             method: the HTTP method (only GET and HEAD are served).
             path: the request's path, percent-decoded.
-            query: the query string (ignored).
+            query: the query string (read for a SAS token when the server has a :class:`SasPolicy`).
             headers: the request's headers (``Range`` is read).
             body: the request's body (ignored).
 
@@ -439,6 +462,10 @@ class RangeFileServer(LoopbackServer):
         """
         if method not in ("GET", "HEAD"):
             return Reply(405, {"Allow": "GET, HEAD", "Content-Type": "text/plain"}, b"method not allowed\n")
+        if self.sas is not None:
+            refusal = self.sas.check(path, query)
+            if refusal is not None:
+                return azure_error(403, "AuthenticationFailed", refusal)
         parts = PurePosixPath(path).parts[1:]  # without the leading "/"
         if any(p in ("..", "") or "\\" in p or "\0" in p for p in parts):
             return Reply(403, {"Content-Type": "text/plain"}, b"forbidden\n")
@@ -469,3 +496,149 @@ class RangeFileServer(LoopbackServer):
         return Reply(
             206, {**common, "Content-Range": f"bytes {first}-{last}/{size}"}, file=(file, first, last - first + 1)
         )
+
+
+def azure_error(status: int, code: str, message: str) -> Reply:
+    """An error answer shaped like Azure Blob Storage's (an XML ``<Error>`` with a code and a message).
+
+    Args:
+        status: the HTTP status.
+        code: Azure's error code (``AuthenticationFailed``).
+        message: the message.
+
+    Returns:
+        The reply.
+    """
+    body = (
+        f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    ).encode()
+    return Reply(status, {"Content-Type": "application/xml", "x-ms-error-code": code}, body)
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class SasPolicy:
+    """SAS tokens of a stand-in for Azure Blob Storage: each signs one container until its expiry.
+
+    A token is ``se=EXPIRY&sp=rl&sr=c&sig=SIGNATURE`` where the signature is an HMAC-SHA256, under ``key``, of
+    ``account/container/EXPIRY``: a token of another container, an altered expiry or an expired token is
+    refused, as Azure refuses them.
+
+    Args:
+        key: the secret both the file server and the token server know.
+        clock: the current time in seconds since the epoch (for the expiry check).
+    """
+
+    key: bytes = b"inseason-loopback-sas"
+    clock: Callable[[], float] = time.time
+
+    def _signature(self, account: str, container: str, expiry: str) -> str:
+        digest = hmac.new(self.key, f"{account}/{container}/{expiry}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def token(self, account: str, container: str, expires: float) -> str:
+        """A token of ``account``/``container`` valid until ``expires``.
+
+        Args:
+            account: the storage account.
+            container: the container.
+            expires: the expiry, seconds since the epoch.
+
+        Returns:
+            The token, a query string without ``?``.
+        """
+        expiry = _iso(expires)
+        return f"se={quote(expiry)}&sp=rl&sr=c&sig={self._signature(account, container, expiry)}"
+
+    def check(self, path: str, query: str) -> str | None:
+        """Why a request of ``path`` with ``query`` is refused, or None when its token is valid.
+
+        Args:
+            path: the request's path, ``/{account}/{container}/...``.
+            query: its raw query string.
+
+        Returns:
+            Azure's words for the refusal, or None.
+        """
+        segments = [s for s in path.split("/") if s]
+        params = parse_qs(query)
+        if len(segments) < 3 or "sig" not in params or "se" not in params:
+            return "Server failed to authenticate the request. No SAS token was given."
+        account, container = segments[0], segments[1]
+        expiry = params["se"][0]
+        if not hmac.compare_digest(params["sig"][0], self._signature(account, container, expiry)):
+            return "Signature did not match."
+        try:
+            expires = dt.datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return "Signed expiry time is not a valid date."
+        if expires <= self.clock():
+            return f"Signed expiry time [{expiry}] must be after the current time."
+        return None
+
+
+class SasTokenServer(LoopbackServer):
+    """Planetary Computer's SAS token endpoint on loopback: ``GET {sas_url}/{account}/{container}``.
+
+    Answers ``{"msft:expiry": "...Z", "token": "se=...&sig=..."}`` with a token of ``policy`` valid for
+    ``lifetime_s`` seconds; with ``subscription_key`` set, a request without that
+    ``Ocp-Apim-Subscription-Key`` header gets 401. Faults come from :meth:`LoopbackServer.fail_next`; the
+    requests are counted by path (:meth:`LoopbackServer.stats`).
+
+    Args:
+        policy: the tokens' policy (share it with the :class:`RangeFileServer`).
+        lifetime_s: how long a token is valid, seconds.
+        subscription_key: the key requests must carry (None: none needed).
+        host: the address to bind.
+        port: the port to bind (0: a free one).
+    """
+
+    #: The path of the endpoint, under the server's URL.
+    PATH = "api/sas/v1/token"
+
+    def __init__(
+        self,
+        policy: SasPolicy,
+        *,
+        lifetime_s: float = 3600.0,
+        subscription_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.policy = policy
+        self.lifetime_s = lifetime_s
+        self.subscription_key = subscription_key
+
+    @property
+    def sas_url(self) -> str:
+        """The endpoint's URL, as ``PC_SDK_SAS_URL`` takes it (only while running)."""
+        return self.url + self.PATH
+
+    def respond(self, method: str, path: str, query: str, headers: Any, body: bytes) -> Reply:
+        """A token of the container the path names, or the error saying why not.
+
+        Args:
+            method: the HTTP method (GET only).
+            path: ``/api/sas/v1/token/{account}/{container}``.
+            query: the query string (ignored).
+            headers: the request's headers (``Ocp-Apim-Subscription-Key`` is read).
+            body: the request's body (ignored).
+
+        Returns:
+            200 with the token, 401 without the subscription key, 404 for another path, 405 for another method.
+        """
+        if method != "GET":
+            return error_reply(405, "MethodNotAllowed", "only GET")
+        parts = [s for s in path.split("/") if s]
+        prefix = self.PATH.split("/")
+        if parts[: len(prefix)] != prefix or len(parts) != len(prefix) + 2:
+            return error_reply(404, "NotFound", f"no token endpoint at {path}")
+        if self.subscription_key is not None and headers.get("Ocp-Apim-Subscription-Key") != self.subscription_key:
+            return error_reply(401, "Unauthorized", "Access denied due to missing or invalid subscription key")
+        account, container = parts[-2:]
+        expires = self.policy.clock() + self.lifetime_s
+        return json_reply(200, {"msft:expiry": _iso(expires), "token": self.policy.token(account, container, expires)})
