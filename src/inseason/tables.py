@@ -49,6 +49,7 @@ SCENE_MANIFEST = pa.schema(
         ("cloud_cover_tile", pa.float64()),
         ("valid_fraction_aoi", pa.float64()),
         ("boa_offset", pa.int16()),
+        ("collection", pa.string()),  # the item's STAC collection (null when the item names none)
     ]
 )
 

@@ -169,7 +169,10 @@ def test_deduplicate_prefers_baseline_then_created() -> None:
     ]
     kept, dropped = deduplicate(records)
     assert [r.scene_id for r in kept] == ["a_2", "b_0"]
-    assert dropped == [{"scene_id": "a_0", "kept": "a_2"}, {"scene_id": "a_1", "kept": "a_2"}]
+    assert dropped == [
+        {"scene_id": "a_0", "kept": "a_2", "reason": "reprocessed"},
+        {"scene_id": "a_1", "kept": "a_2", "reason": "reprocessed"},
+    ]
     no_take = [SceneRecord(**{**r.__dict__, "datatake": ""}) for r in records[:2]]
     assert [r.scene_id for r in deduplicate(no_take)[0]] == ["a_1"]  # same tile and second
 

@@ -61,7 +61,16 @@ COMMON_KEYS: dict[str, str] = {
 }
 #: Processing baseline that introduced ``BOA_ADD_OFFSET = -1000`` (from 2022-01-25).
 OFFSET_BASELINE = "04.00"
+#: Earth Search's newer collection (ESA's Collection-1 reprocessing): offsets as ESA writes them, stated in
+#: ``raster:bands``; preferred when the same acquisition is found in both Earth Search collections.
+C1_COLLECTION = "sentinel-2-c1-l2a"
+#: Two records of one tile sensed this close together (seconds) are one acquisition (one pass).
+SAME_PASS_SECONDS = 5.0
+#: A product of an acquisition already kept is kept too when its footprint adds more than this share of its own
+#: area to the kept footprints (the other part of a split datatake); else it is a duplicate.
+NEW_AREA_SHARE = 0.01
 _BASELINE_IN_ID = re.compile(r"_N(\d{2})(\d{2})_")
+_BASELINE_SUFFIX = re.compile(r"_N\d{2}\.?\d{2}$")
 _MGRS = re.compile(r"(?<![0-9])(\d{1,2}[C-X][A-Z]{2})(?![A-Z])")
 
 
@@ -368,8 +377,9 @@ def _asset_rank(key: str, asset: Mapping[str, Any]) -> int:
 def processing_baseline(item: Mapping[str, Any]) -> str:
     """The item's processing baseline as ``NN.NN``, empty when the item does not say.
 
-    Read from ``s2:processing_baseline``, ``sentinel:processing_baseline`` or ``processing:version``, else
-    from the ``_Nxxyy_`` field of the product id.
+    Read from ``s2:processing_baseline``, ``sentinel:processing_baseline``, ``sentinel2:processing_baseline``
+    (Earth Search's ``sentinel-s2-l2a``) or ``processing:version``, else from the ``_Nxxyy_`` field of the
+    product id.
 
     Args:
         item: a STAC item dict.
@@ -378,7 +388,12 @@ def processing_baseline(item: Mapping[str, Any]) -> str:
         The baseline (e.g. ``05.09``), or ``""``.
     """
     props = item.get("properties") or {}
-    for key in ("s2:processing_baseline", "sentinel:processing_baseline", "processing:version"):
+    for key in (
+        "s2:processing_baseline",
+        "sentinel:processing_baseline",
+        "sentinel2:processing_baseline",
+        "processing:version",
+    ):
         value = props.get(key)
         if value not in (None, ""):
             text = str(value)
@@ -386,30 +401,57 @@ def processing_baseline(item: Mapping[str, Any]) -> str:
                 major, _, minor = text.partition(".")
                 return f"{int(major):02d}.{(minor or '0').ljust(2, '0')[:2]}"
             return text
-    for key in ("s2:product_uri", "sentinel:product_id", "s2:product_id"):
+    for key in ("s2:product_uri", "sentinel:product_id", "s2:product_id", "sentinel2:product_title"):
         match = _BASELINE_IN_ID.search(str(props.get(key, "")))
         if match:
             return f"{match.group(1)}.{match.group(2)}"
     return ""
 
 
-def boa_offset(item: Mapping[str, Any]) -> int:
-    """The BOA offset (DN units) to add before dividing by 10 000: ``-1000`` or ``0``.
+@dataclass(frozen=True)
+class OffsetDecision:
+    """What an item's metadata says about the BOA offset still in its pixels, and which field said it.
 
-    Taken from ``raster:bands[0].offset`` of a reflectance asset (``-0.1`` at scale ``0.0001`` is
-    ``-1000``); where the item carries none, from the processing baseline (``04.00`` and later: ``-1000``).
-    Items that say the offset was already removed from the data (``earthsearch:boa_offset_applied`` or
-    ``sentinel:boa_offset_applied`` true) get ``0``.
+    ``source`` is ``earthsearch:boa_offset_applied`` (or ``sentinel:…``: the item says the offset was removed
+    from its pixels), ``raster:bands`` (the reflectance assets' ``offset``), ``processing baseline`` (no
+    ``offset`` stated: ``04.00`` and later carry one) or ``none`` (the item tells nothing: 0). ``doubt`` is
+    empty, or says why the metadata's answer is known to be unreliable for this kind of item (check it against
+    the pixels).
+    """
+
+    offset: int
+    source: str
+    doubt: str = ""
+
+
+def offset_decision(item: Mapping[str, Any]) -> OffsetDecision:
+    """The BOA offset the item's metadata states, where it was read and whether it is known to be doubtful.
+
+    Earth Search's ``earthsearch:boa_offset_applied: true`` wins over ``raster:bands`` (its maintainers: the
+    flag is the truth where the two disagree, the ``offset: -0.1`` stays in ``raster:bands``). Items of
+    baseline ``04.00`` or later flagged ``false`` get the ``raster:bands`` offset (``-1000``) with a ``doubt``:
+    public reports list such items (2022, 2025) whose pixels were already corrected.
 
     Args:
         item: a STAC item dict.
 
     Returns:
-        ``-1000`` or ``0``.
+        The decision.
     """
     props = item.get("properties") or {}
-    if props.get("earthsearch:boa_offset_applied") is True or props.get("sentinel:boa_offset_applied") is True:
-        return 0
+    for flag in ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied"):
+        if props.get(flag) is True:
+            return OffsetDecision(0, flag)
+    baseline = processing_baseline(item)
+    flagged_false = any(
+        props.get(flag) is False for flag in ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
+    )
+    doubt = ""
+    if flagged_false and baseline >= OFFSET_BASELINE and baseline[:1].isdigit():
+        doubt = (
+            f"baseline {baseline} flagged boa_offset_applied false: Earth Search items like this are reported with "
+            "the offset already removed from their pixels"
+        )
     assets = item.get("assets") or {}
     for key, asset in sorted(assets.items(), key=lambda kv: (_asset_rank(*kv), kv[0])):
         band = _asset_band(key, asset)
@@ -419,9 +461,28 @@ def boa_offset(item: Mapping[str, Any]) -> int:
         if bands and isinstance(bands[0], Mapping) and bands[0].get("offset") is not None:
             scale = float(bands[0].get("scale") or 0.0001)
             offset = round(float(bands[0]["offset"]) / scale)
-            return -1000 if offset <= -500 else 0
-    baseline = processing_baseline(item)
-    return -1000 if baseline and baseline >= OFFSET_BASELINE else 0
+            return OffsetDecision(-1000 if offset <= -500 else 0, "raster:bands", doubt)
+    if baseline and baseline[:1].isdigit():
+        return OffsetDecision(-1000 if baseline >= OFFSET_BASELINE else 0, "processing baseline", doubt)
+    return OffsetDecision(0, "none")
+
+
+def boa_offset(item: Mapping[str, Any]) -> int:
+    """The BOA offset (DN units) to add before dividing by 10 000: ``-1000`` or ``0``, as the metadata says.
+
+    Taken from ``raster:bands[0].offset`` of a reflectance asset (``-0.1`` at scale ``0.0001`` is
+    ``-1000``); where the item carries none, from the processing baseline (``04.00`` and later: ``-1000``).
+    Items that say the offset was already removed from the data (``earthsearch:boa_offset_applied`` or
+    ``sentinel:boa_offset_applied`` true) get ``0``. :func:`offset_decision` also tells which field decided
+    and whether the answer is known to be doubtful.
+
+    Args:
+        item: a STAC item dict.
+
+    Returns:
+        ``-1000`` or ``0``.
+    """
+    return offset_decision(item).offset
 
 
 def mgrs_tile(item: Mapping[str, Any]) -> str:
@@ -487,13 +548,20 @@ class SceneRow(TypedDict):
     cloud_cover_tile: float | None
     valid_fraction_aoi: float | None
     boa_offset: int
+    collection: str | None
 
 
 class DroppedScene(TypedDict):
-    """A reprocessed duplicate left out of the manifest, and the scene kept in its place (``inseason:duplicates``)."""
+    """A duplicate left out of the manifest, the scene kept in its place and why (``inseason:duplicates``).
+
+    ``reason`` is ``reprocessed`` (an older baseline, or the same baseline published earlier), ``other
+    collection`` (the same acquisition in the collection not preferred) or ``covered`` (the same baseline and
+    publication, its footprint inside the kept products').
+    """
 
     scene_id: str
     kept: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -512,6 +580,9 @@ class SceneRecord:
     boa_offset: int
     datatake: str
     created: str
+    collection: str = ""
+    offset_source: str = ""
+    offset_doubt: str = ""
 
     @property
     def date(self) -> dt.date:
@@ -540,6 +611,7 @@ class SceneRecord:
             cloud_cover_tile=self.cloud_cover_tile,
             valid_fraction_aoi=valid_fraction_aoi,
             boa_offset=self.boa_offset,
+            collection=self.collection or None,
         )
 
 
@@ -568,6 +640,7 @@ def scene_record(item: Mapping[str, Any]) -> SceneRecord:
     footprint = shapely.to_wkb(shape(geometry) if geometry else shapely.box(*item["bbox"][:4]))
     cloud = props.get("eo:cloud_cover")
     datatake = str(props.get("s2:datatake_id") or props.get("sentinel:datatake_id") or "")
+    offset = offset_decision(item)
     return SceneRecord(
         scene_id=scene_id,
         datetime=when.astimezone(dt.UTC),
@@ -578,37 +651,116 @@ def scene_record(item: Mapping[str, Any]) -> SceneRecord:
         footprint=footprint,
         hrefs=hrefs,
         cloud_cover_tile=None if cloud is None else float(cloud),
-        boa_offset=boa_offset(item),
+        boa_offset=offset.offset,
         datatake=datatake,
         created=str(props.get("created") or props.get("updated") or ""),
+        collection=str(item.get("collection") or ""),
+        offset_source=offset.source,
+        offset_doubt=offset.doubt,
     )
 
 
 def deduplicate(records: Sequence[SceneRecord]) -> tuple[list[SceneRecord], list[DroppedScene]]:
-    """Drop scenes published twice (reprocessing), keeping the newest processing baseline.
+    """Drop scenes published twice (reprocessing, or both Earth Search collections); keep split products.
 
-    Duplicates share the tile and the datatake (or, without a datatake id, the acquisition second). The
-    newest processing baseline wins, then the newest ``created``.
+    Records of one acquisition share the tile and either the datatake id (its ``_Nxx.yy`` baseline suffix
+    ignored: a reprocessed copy may carry another) or, when one has no datatake id or they come from different
+    collections, the sensing time within `SAME_PASS_SECONDS`. Within an acquisition the newest processing
+    baseline ranks first, then the `C1_COLLECTION`, then the newest ``created``. Going down that ranking a
+    record is kept when it is the first, or when its footprint adds more than `NEW_AREA_SHARE` of its own area
+    to the kept ones (the other part of a pass delivered as two partial products: both are kept, their
+    observations merge per point); otherwise it is dropped in favour of the kept record it overlaps most.
 
     Args:
         records: the scenes found.
 
     Returns:
-        The kept records (input order) and, for each dropped one sorted by id, ``{"scene_id", "kept"}``.
+        The kept records (input order) and, for each dropped one sorted by id, ``{"scene_id", "kept",
+        "reason"}``.
     """
-    groups: dict[tuple[str, str], list[SceneRecord]] = {}
-    for rec in records:
-        key = rec.datatake or rec.datetime.replace(microsecond=0).isoformat()
-        groups.setdefault((rec.tile, key), []).append(rec)
+    groups = _acquisitions(records)
     keep: set[str] = set()
     dropped: list[DroppedScene] = []
-    for group in groups.values():
-        ranked = sorted(
-            group, key=lambda r: (_baseline_key(r.processing_baseline), r.created, r.scene_id), reverse=True
-        )
-        keep.add(ranked[0].scene_id)
-        dropped.extend(DroppedScene(scene_id=r.scene_id, kept=ranked[0].scene_id) for r in ranked[1:])
+    for group in groups:
+        ranked = sorted(group, key=_rank, reverse=True)
+        kept: list[tuple[SceneRecord, BaseGeometry]] = []
+        union: BaseGeometry | None = None
+        for rec in ranked:
+            geom = _footprint(rec)
+            if union is None or geom.difference(union).area > NEW_AREA_SHARE * geom.area:
+                kept.append((rec, geom))
+                union = geom if union is None else union.union(geom)
+                keep.add(rec.scene_id)
+                continue
+            winner = max(kept, key=lambda kg: kg[1].intersection(geom).area)[0]
+            dropped.append(DroppedScene(scene_id=rec.scene_id, kept=winner.scene_id, reason=_drop_reason(rec, winner)))
     return [r for r in records if r.scene_id in keep], sorted(dropped, key=lambda d: d["scene_id"])
+
+
+def datatake_key(datatake: str) -> str:
+    """A datatake id without its processing-baseline suffix (``GS2B_20180521T100029_006297_N02.06`` → ``…_006297``).
+
+    Args:
+        datatake: an ``s2:datatake_id``.
+
+    Returns:
+        The id with a trailing ``_Nxx.yy`` (or ``_Nxxyy``) removed.
+    """
+    return _BASELINE_SUFFIX.sub("", datatake.strip())
+
+
+def _acquisitions(records: Sequence[SceneRecord]) -> list[list[SceneRecord]]:
+    """Records grouped by acquisition (tile + datatake, or tile + sensing time), in input order."""
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        parent[find(i)] = find(j)
+
+    by_take: dict[tuple[str, str], int] = {}
+    by_tile: dict[str, list[int]] = {}
+    for i, rec in enumerate(records):
+        take = datatake_key(rec.datatake)
+        if take:
+            first = by_take.setdefault((rec.tile, take), i)
+            if first != i:
+                union(i, first)
+        by_tile.setdefault(rec.tile, []).append(i)
+    for members in by_tile.values():
+        members.sort(key=lambda i: records[i].datetime)
+        for a, i in enumerate(members):
+            for j in members[a + 1 :]:
+                if (records[j].datetime - records[i].datetime).total_seconds() > SAME_PASS_SECONDS:
+                    break
+                ri, rj = records[i], records[j]
+                if not ri.datatake or not rj.datatake or ri.collection != rj.collection:
+                    union(i, j)
+    groups: dict[int, list[SceneRecord]] = {}
+    for i, rec in enumerate(records):
+        groups.setdefault(find(i), []).append(rec)
+    return list(groups.values())
+
+
+def _rank(rec: SceneRecord) -> tuple[tuple[float, str], bool, str, str]:
+    return _baseline_key(rec.processing_baseline), rec.collection == C1_COLLECTION, rec.created, rec.scene_id
+
+
+def _footprint(rec: SceneRecord) -> BaseGeometry:
+    geom = shapely.from_wkb(rec.footprint)
+    return geom if geom.is_valid else shapely.make_valid(geom)
+
+
+def _drop_reason(rec: SceneRecord, kept: SceneRecord) -> str:
+    if rec.collection != kept.collection:
+        return "other collection"
+    if rec.processing_baseline != kept.processing_baseline or rec.created != kept.created:
+        return "reprocessed"
+    return "covered"
 
 
 def _baseline_key(baseline: str) -> tuple[float, str]:
