@@ -152,14 +152,20 @@ def test_cropscape_bbox_rounds_outward_to_the_30m_grid(world_aoi: Any) -> None:
 def test_recorded_answers_parse() -> None:
     url = "https://example.invalid/GetCDLFile?year=2021"
     ok = parse_cdl_file_response((RECORDED / "getcdlfile_2021_ok.xml").read_bytes(), url=url)
-    assert ok == (
-        "https://nassgeodata.gmu.edu/webservice/nass_data_cache/tmp/CDL_2021_clip_20240612093015_1437210954.tif"
-    )
-    with pytest.raises(RemoteError, match="No CDL data is available for the year 2009") as info:
-        parse_cdl_file_response((RECORDED / "getcdlfile_fault_year.xml").read_bytes(), url=url)
-    assert url in str(info.value)
-    with pytest.raises(RemoteError, match="does not intersect the CDL coverage"):
+    assert ok == "https://nassgeodata.gmu.edu/webservice/nass_data_cache/CDL_2021_clip_20240612093015_1437210954.tif"
+    # the real fault (HTTP 500, a bare faultstring) and a full SOAP envelope both name the year: the user's fix
+    with pytest.raises(InputError, match=r'refused the year: "Error: The year must be between 1997 and 2017\."'):
+        parse_cdl_file_response((RECORDED / "getcdlfile_fault_year.xml").read_bytes(), url=url, status=500)
+    with pytest.raises(
+        InputError, match=r"No CDL data is available for the year 2009.*\(HTTP 500\): choose a year"
+    ) as info:
+        parse_cdl_file_response((RECORDED / "getcdlfile_fault_envelope.xml").read_bytes(), url=url, status=500)
+    assert url in str(info.value) and "--cdl FOLDER" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(InputError, match=r"refused the AOI's box.*does not intersect the CDL coverage"):
         parse_cdl_file_response((RECORDED / "getcdlfile_error_bbox.xml").read_bytes(), url=url)
+    other = b"<faultstring>java.lang.NullPointerException</faultstring>"
+    with pytest.raises(RemoteError, match=r'answered with an error: "java.lang.NullPointerException" \(HTTP 500\)'):
+        parse_cdl_file_response(other, url=url, status=500)
     with pytest.raises(RemoteError, match="Service Unavailable The server is temporarily unable"):
         parse_cdl_file_response((RECORDED / "service_unavailable.html").read_bytes(), url=url)
     with pytest.raises(RemoteError, match="an empty answer"):
@@ -220,18 +226,32 @@ def test_503_past_the_retries_is_a_remote_error_naming_the_url(cropscape: Any, w
     assert not (tmp_path / "cropscape").exists() or not any((tmp_path / "cropscape").iterdir())
 
 
-def test_fault_for_a_year_quotes_the_service(cropscape: Any, world_aoi: Any, tmp_path: Path) -> None:
-    with pytest.raises(RemoteError, match=r"No CDL data is available for the year 2009.*\(HTTP 500\)") as info:
+def test_fault_for_a_year_is_read_at_once_and_quotes_the_service(
+    cropscape: Any, world_aoi: Any, tmp_path: Path
+) -> None:
+    # the loopback service answers a year it has no recording for with the real fault (HTTP 500) of 2018
+    session = quick(retries=3)
+    with pytest.raises(InputError, match=r"The year must be between 1997 and 2017\.\" \(HTTP 500\)") as info:
+        fetch_cropscape(2018, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path, session=session)
+    assert "GetCDLFile?year=2018" in str(info.value) and "\n" not in str(info.value)
+    assert cropscape.count("GetCDLFile?year=2018") == 1 and session.retried == 0  # a refusal is not retried
+
+
+def test_http_500_without_a_fault_is_still_retried(cropscape: Any, world_aoi: Any, tmp_path: Path) -> None:
+    cropscape.fail_next = [500, 500]  # the Apache error page, not a SOAP fault: a server in trouble
+    session = quick(retries=3)
+    path = fetch_cropscape(2021, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path, session=session)
+    assert path.is_file() and cropscape.count("GetCDLFile") == 3 and session.retried == 2
+    cropscape.fail_next = [500] * 5
+    with pytest.raises(RemoteError, match=r"failed after 2 tries: HTTP 500: <!DOCTYPE HTML"):
         fetch_cropscape(
-            2009, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path, session=quick(retries=1)
+            2022, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path, session=quick(retries=1)
         )
-    assert "GetCDLFile?year=2009" in str(info.value)
-    assert cropscape.count("GetCDLFile?year=2009") == 2  # HTTP 500 is retried once, then the fault is read
 
 
 def test_bbox_outside_the_coverage_quotes_the_service(cropscape: Any, tmp_path: Path) -> None:
     far = (1_000_020, 1_500_000, 1_003_020, 1_503_000)  # inside CONUS, outside the world's CDL
-    with pytest.raises(RemoteError, match="does not intersect the CDL coverage"):
+    with pytest.raises(InputError, match=r"refused the AOI's box.*does not intersect the CDL coverage"):
         fetch_cropscape(2021, far, base_url=cropscape.url, cache_dir=tmp_path, session=quick())
     assert cropscape.count("GetCDLFile") == 1
 
@@ -277,3 +297,206 @@ def test_corrupt_download_is_not_cached(cropscape: Any, world_aoi: Any, tmp_path
     with pytest.raises(RemoteError, match="not a readable GeoTIFF"):
         fetch_cropscape(2021, cropscape_bbox(world_aoi), base_url=cropscape.url, cache_dir=tmp_path, session=quick())
     assert not any((tmp_path / "cropscape").iterdir())
+
+
+# ------------------------------------------------------------------------------------------------- TLS
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (and its key) for 127.0.0.1, valid for two days, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inseason test CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "ca.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+class TLSCropScape:
+    """CropScape over HTTPS on loopback (a self-signed certificate): recorded answers and clips of the world's CDL.
+
+    The first ``hang_ups`` connections are accepted and closed after the ClientHello (the handshake broken off,
+    as a server under load or a flaky middlebox does); ``hung_up`` counts them.
+    """
+
+    def __init__(self, cropscape: Any, folder: Path) -> None:
+        import ssl
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlparse
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ca, key = _self_signed(folder)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.ca, key)
+        self.requests: list[str] = []
+        self.hang_ups = 0
+        self.hung_up = 0
+        files: dict[str, bytes] = {}
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, ctype: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                service.requests.append(self.path)
+                url = urlparse(self.path)
+                if url.path.endswith("/GetCDLFile"):
+                    query = parse_qs(url.query)
+                    year, bbox = int(query["year"][0]), tuple(float(v) for v in query["bbox"][0].split(","))
+                    body = (
+                        (RECORDED / f"getcdlfile_{year}_ok.xml")
+                        .read_text()
+                        .replace("https://nassgeodata.gmu.edu", service.root)
+                    )
+                    tif = urlparse(body.split("<returnURL>")[1].split("</returnURL>")[0]).path
+                    files[tif] = cropscape.clip(year, bbox)
+                    self._send(200, body.encode(), "text/xml")
+                elif url.path in files:
+                    self._send(200, files[url.path], "image/tiff")
+                else:
+                    self._send(404, b"not found", "text/plain")
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self) -> Any:
+                sock, addr = self.socket.accept()
+                sock.settimeout(10)
+                if service.hung_up < service.hang_ups:
+                    service.hung_up += 1
+                    sock.recv(4096)  # the ClientHello
+                    sock.close()
+                    raise OSError("hung up mid-handshake")  # the server loop drops this connection
+                try:
+                    return context.wrap_socket(sock, server_side=True), addr
+                except OSError:  # the client refused the certificate
+                    sock.close()
+                    raise
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.root = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.root + "/axis2/services/CDLService"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def tls_cropscape(cropscape: Any, tmp_path: Path) -> Any:
+    service = TLSCropScape(cropscape, tmp_path / "tls")
+    yield service
+    service.close()
+
+
+def test_an_untrusted_certificate_is_named_with_its_fix_and_not_retried(
+    tls_cropscape: Any, world_aoi: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    session = make_session(retries=3, backoff=0)
+    with pytest.raises(RemoteError) as info:
+        fetch_cropscape(
+            2021, cropscape_bbox(world_aoi), base_url=tls_cropscape.url, cache_dir=tmp_path, session=session
+        )
+    message = str(info.value)
+    assert message.startswith(f"CropScape GetCDLFile {tls_cropscape.url}/GetCDLFile?year=2021&bbox=")
+    assert "failed: TLS certificate not trusted (self-signed certificate); not retried" in message
+    assert message.endswith("--ca-bundle PATH (inseason labels) or REQUESTS_CA_BUNDLE=PATH / SSL_CERT_FILE=PATH")
+    assert "\n" not in message and "connection failed" not in message
+    assert session.retried == 0 and tls_cropscape.requests == []
+
+    # the wrong bundle is named as such
+    other, _ = _self_signed(tmp_path)
+    with pytest.raises(RemoteError, match=f"the CA bundle {other} does not hold the CA that signed it; give"):
+        fetch_cropscape(
+            2021,
+            cropscape_bbox(world_aoi),
+            base_url=tls_cropscape.url,
+            cache_dir=tmp_path,
+            session=make_session(retries=1, backoff=0, ca_bundle=other),
+        )
+
+
+@pytest.mark.parametrize("how", ["argument", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_the_ca_bundle_makes_the_download_work(
+    how: str, tls_cropscape: Any, world_aoi: Any, tiny_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    if how == "argument":
+        session = make_session(retries=1, backoff=0, ca_bundle=tls_cropscape.ca)
+    else:
+        monkeypatch.setenv(how, str(tls_cropscape.ca))
+        session = make_session(retries=1, backoff=0)
+    assert session.verify == str(tls_cropscape.ca)
+    bbox = cropscape_bbox(world_aoi)
+    path = fetch_cropscape(2021, bbox, base_url=tls_cropscape.url, cache_dir=tmp_path, session=session)
+    assert [p.split("?")[0].rsplit("/", 1)[-1] for p in tls_cropscape.requests] == [
+        "GetCDLFile",
+        "CDL_2021_clip_20240612093015_1437210954.tif",
+    ]  # both the XML answer and the GeoTIFF came over TLS
+    with rasterio.open(path) as ds, rasterio.open(tiny_world / "labels" / "CDL_2021.tif") as full:
+        assert ds.crs == full.crs and ds.read(1).any()
+
+
+def test_a_missing_ca_bundle_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InputError, match=f"CA bundle {tmp_path / 'nope.pem'} does not exist"):
+        make_session(ca_bundle=tmp_path / "nope.pem")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "gone.pem"))
+    with pytest.raises(InputError, match=r"gone.pem \(from \$SSL_CERT_FILE\) does not exist"):
+        make_session()
+
+
+def test_a_handshake_broken_off_is_retried_and_counted(tls_cropscape: Any, world_aoi: Any, tmp_path: Path) -> None:
+    tls_cropscape.hang_ups = 2
+    waits: list[float] = []
+    session = make_session(retries=3, backoff=0.5, sleep=waits.append, ca_bundle=tls_cropscape.ca)
+    path = fetch_cropscape(
+        2022, cropscape_bbox(world_aoi), base_url=tls_cropscape.url, cache_dir=tmp_path, session=session
+    )
+    assert path.is_file()
+    assert tls_cropscape.hung_up == 2 and session.retried == 2 and waits == [0.5, 1.0]
+    assert sum("GetCDLFile" in r for r in tls_cropscape.requests) == 1
+
+    tls_cropscape.hang_ups, tls_cropscape.hung_up = 10, 0  # broken off on every try: named as TLS, after the tries
+    with pytest.raises(RemoteError, match=r"failed after 2 tries: TLS handshake broken off \(.*EOF"):
+        fetch(
+            tls_cropscape.url + "/GetCDLFile?year=2021&bbox=0,0,30,30",
+            session=make_session(retries=1, backoff=0, ca_bundle=tls_cropscape.ca),
+        )

@@ -3,7 +3,11 @@
 * :func:`find_cdl_file` picks a year's file from a folder (``CDL_YYYY.tif``, else the one ``*YYYY*.tif``) or
   checks a single file's year.
 * :func:`fetch_cropscape` asks CropScape's ``GetCDLFile`` for a bbox (EPSG:5070 metres) and year, follows the
-  ``returnURL`` of its XML answer to the clipped GeoTIFF and caches it on disk by (bbox, year).
+  ``returnURL`` of its XML answer to the clipped GeoTIFF and caches it on disk by (bbox, year). The service
+  answers a request it refuses (a year it does not serve, a box outside its coverage) with HTTP 500 and a SOAP
+  fault: that answer is not retried, and its ``faultstring`` becomes a one-line :class:`InputError` when it is
+  about the year or the box (the user's fix), else a :class:`RemoteError`. A 500 without a fault is retried. A
+  TLS certificate this machine does not trust is named as such with its fix (:data:`CROPSCAPE_CA_HINT`).
 * :func:`read_label_window` reads only the AOI's window of a label raster (the AOI is reprojected to the
   raster's CRS), with a mask of the pixels whose centre lies inside the AOI.
 """
@@ -32,12 +36,13 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.errors import InputError, RemoteError
 from inseason.sources.aoi import aoi_to_crs
-from inseason.sources.http import download, fetch, make_session
+from inseason.sources.http import download, fetch, make_session, soap_fault, status_error
 from inseason.storage import atomic_path
 
 __all__ = [
     "CDL_CRS",
     "CONUS_BOUNDS",
+    "CROPSCAPE_CA_HINT",
     "CROPSCAPE_URL",
     "FIRST_CDL_YEAR",
     "LabelWindow",
@@ -54,6 +59,8 @@ log = logging.getLogger(__name__)
 
 #: CropScape's CDL web service root; ``GetCDLFile`` is requested under it.
 CROPSCAPE_URL = "https://nassgeodata.gmu.edu/axis2/services/CDLService"
+#: How a user trusts the CA of CropScape's certificate (quoted when this machine does not trust it).
+CROPSCAPE_CA_HINT = "--ca-bundle PATH (inseason labels) or REQUESTS_CA_BUNDLE=PATH / SSL_CERT_FILE=PATH"
 #: CRS of the national CDL and of every CropScape bbox: NAD83 / CONUS Albers.
 CDL_CRS = CRS.from_epsg(5070)
 #: Extent of the national 30 m CDL in EPSG:5070 metres (west, south, east, north).
@@ -318,23 +325,52 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def parse_cdl_file_response(body: bytes | str, *, url: str) -> str:
+_ABOUT_YEAR = re.compile(r"\byears?\b", re.IGNORECASE)
+_ABOUT_BOX = re.compile(
+    r"bbox|bounding box|area of interest|\baoi\b|extent|coordinates|intersect|outside|coverage", re.IGNORECASE
+)
+
+
+def _refusal(message: str, *, url: str, status: int | None) -> InputError | RemoteError:
+    """The error of a ``GetCDLFile`` answer that refuses the request, decided by what the service says."""
+    said = f'"{message}"' + (f" (HTTP {status})" if status is not None else "")
+    if _ABOUT_YEAR.search(message):
+        return InputError(
+            f"CropScape GetCDLFile {url} refused the year: {said}: choose a year CropScape serves in --years, "
+            "or give local CDL files with --cdl FOLDER"
+        )
+    if _ABOUT_BOX.search(message):
+        return InputError(
+            f"CropScape GetCDLFile {url} refused the AOI's box (EPSG:5070 metres): {said}: give an AOI inside the "
+            "contiguous US, or local CDL files with --cdl FOLDER"
+        )
+    return RemoteError(f"CropScape GetCDLFile {url} answered with an error: {said}")
+
+
+def parse_cdl_file_response(body: bytes | str, *, url: str, status: int | None = None) -> str:
     """The ``returnURL`` of a ``GetCDLFile`` answer.
 
-    Success is XML holding a ``returnURL`` element (any namespace).
+    Success is XML holding a ``returnURL`` element (any namespace). A refusal is a SOAP fault (with HTTP 500) or
+    an XML error text: about the year or the box it is the user's to fix (:class:`InputError`), else the
+    service's (:class:`RemoteError`).
 
     Args:
         body: the service's answer.
         url: the request, for messages.
+        status: the answer's HTTP status, quoted when given.
 
     Returns:
         The URL of the clipped GeoTIFF.
 
     Raises:
-        RemoteError: the answer holds no ``returnURL`` (a SOAP fault, an XML or HTML body with an error text);
-            the message names ``url`` and quotes the service's own message.
+        InputError: the service refuses the year or the box; the message names ``url`` and quotes the service.
+        RemoteError: the answer holds no ``returnURL`` for another reason (another SOAP fault, an XML or HTML
+            body with an error text); the message names ``url`` and quotes the service's own message.
     """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    fault = soap_fault(text)
+    if fault is not None:
+        raise _refusal(fault, url=url, status=status)
     message = ""
     try:
         root = ET.fromstring(text.strip())
@@ -351,10 +387,13 @@ def parse_cdl_file_response(body: bytes | str, *, url: str) -> str:
                 break
         if not message:
             message = " ".join(" ".join(t.strip() for t in root.itertext() if t.strip()).split())
+        if message:
+            raise _refusal(message[:300], url=url, status=status)
     else:
         message = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"(?is)<(script|style|head).*?</\1>", " ", text)).split())
     message = message[:300] or "an empty answer"
-    raise RemoteError(f"CropScape GetCDLFile {url} answered without a returnURL: {message}")
+    suffix = f" (HTTP {status})" if status is not None else ""
+    raise RemoteError(f"CropScape GetCDLFile {url} answered without a returnURL: {message}{suffix}")
 
 
 def _check_year(year: int) -> None:
@@ -376,7 +415,8 @@ def fetch_cropscape(
     ``GET {base_url}/GetCDLFile?year=YYYY&bbox=xmin,ymin,xmax,ymax`` answers XML with a ``returnURL``; the
     GeoTIFF it names is downloaded to ``{cache_dir}/cropscape/CDL_{year}_{xmin}_{ymin}_{xmax}_{ymax}.tif``
     (temporary name, then rename) and checked to open with rasterio. A cached file is returned without any
-    request.
+    request. A refusal (HTTP 500 with a SOAP fault) is read at once, not retried; a 500 without one is retried
+    as a transient failure. Pass a session made with ``make_session(ca_bundle=…)`` to trust another CA.
 
     Args:
         year: the CDL year.
@@ -389,9 +429,11 @@ def fetch_cropscape(
         The cached GeoTIFF.
 
     Raises:
-        InputError: the year has no CDL, or the bbox is empty.
-        RemoteError: the service fails, answers with an error (its message is quoted), or the file it names
-            is not a readable GeoTIFF.
+        InputError: the year has no CDL, the bbox is empty, or the service refuses the year or the box (its
+            message is quoted).
+        RemoteError: the service fails (after the retries; a TLS certificate this machine does not trust is
+            named, with its fix), answers with another error (quoted), or the file it names is not a readable
+            GeoTIFF.
     """
     _check_year(year)
     xmin, ymin, xmax, ymax = (int(v) for v in bbox)
@@ -408,17 +450,16 @@ def fetch_cropscape(
         endpoint += "/GetCDLFile"
     # The query is written out (not encoded by requests) so the bbox keeps its commas, as the service documents.
     shown = f"{endpoint}?year={year}&bbox={xmin},{ymin},{xmax},{ymax}"
-    # A SOAP fault comes with HTTP 500: keep its body (after the retries) to quote the service's message.
-    response = fetch(shown, session=session, what="CropScape GetCDLFile", ok_statuses=(500,))
-    if response.status_code >= 400 and b"returnURL" not in response.content:
-        try:
-            parse_cdl_file_response(response.content, url=shown)
-        except RemoteError as exc:
-            raise RemoteError(f"{exc} (HTTP {response.status_code})") from None
-    tif_url = parse_cdl_file_response(response.content, url=shown)
+    # A SOAP fault comes with HTTP 500 (the session returns it at once): keep its body to quote the service.
+    what = "CropScape GetCDLFile"
+    response = fetch(shown, session=session, what=what, ok_statuses=(500,), ca_hint=CROPSCAPE_CA_HINT)
+    status = response.status_code
+    if status >= 400 and soap_fault(response.content) is None:
+        raise status_error(response, what=what, url=shown, session=session)  # a 500 still failing after retries
+    tif_url = parse_cdl_file_response(response.content, url=shown, status=status if status >= 400 else None)
     log.info("CropScape CDL %d for bbox %s: %s", year, (xmin, ymin, xmax, ymax), tif_url)
     with atomic_path(dest) as tmp:
-        download(tif_url, tmp, session=session, what="CropScape CDL GeoTIFF")
+        download(tif_url, tmp, session=session, what="CropScape CDL GeoTIFF", ca_hint=CROPSCAPE_CA_HINT)
         try:
             with rasterio.open(tmp) as ds:
                 ds.read(1, window=Window(0, 0, min(ds.width, 16), min(ds.height, 16)))

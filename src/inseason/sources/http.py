@@ -10,6 +10,15 @@ sessions and report). When the last try fails, :func:`fetch` and :func:`download
 :class:`~inseason.errors.RemoteError` naming the URL, the true number of tries and what went wrong. Nothing
 here knows about a particular service: the CropScape client (:mod:`inseason.sources.cdl`) and the STAC code
 share it.
+
+TLS failures are told apart: a handshake broken off (the server hangs up or resets mid-handshake, "EOF occurred
+in violation of protocol") is transient and retried like a reset; a certificate the machine does not trust
+(self-signed, unknown issuer, expired, another host's) is not retried, since it will not fix itself, and the
+message says how to trust the right CA (:data:`CA_HINT`: ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE``, or a
+caller's own option). :func:`make_session` takes a ``ca_bundle`` and otherwise honours ``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE`` and ``SSL_CERT_FILE`` (requests alone ignores the last). An HTTP 500 whose body is a SOAP
+fault (:func:`soap_fault`) is the service's answer to the request, not a transient failure: it is returned at
+once, not retried.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import os
 import re
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,10 +38,11 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from inseason.errors import OutputError, RemoteError
+from inseason.errors import InputError, OutputError, RemoteError
 from inseason.storage import atomic_path
 
 __all__ = [
+    "CA_HINT",
     "DEFAULT_TIMEOUT",
     "RETRY_STATUSES",
     "RetryCounter",
@@ -41,6 +52,10 @@ __all__ = [
     "failure_reason",
     "fetch",
     "make_session",
+    "resolve_ca_bundle",
+    "soap_fault",
+    "status_error",
+    "tls_failure",
     "url_with",
 ]
 
@@ -51,6 +66,10 @@ RETRY_STATUSES: tuple[int, ...] = (429, 500, 502, 503, 504)
 #: Default (connect, read) timeout in seconds for every request.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 _USER_AGENT = "inseason (+https://github.com/inseason)"
+#: How a user trusts another CA, quoted by a certificate failure (callers with an option of their own pass theirs).
+CA_HINT = "REQUESTS_CA_BUNDLE=PATH or SSL_CERT_FILE=PATH (a PEM file of the CA certificates to trust)"
+#: Environment variables naming a CA bundle, in the order they are honoured.
+_CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 
 
 class TruncatedBody(requests.exceptions.ChunkedEncodingError):
@@ -77,8 +96,117 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 _PERMANENT: tuple[type[BaseException], ...] = (requests.exceptions.SSLError, requests.exceptions.InvalidHeader)
 
 
+#: A certificate the client does not trust: it will be refused on every try.
+_CERT_FAILURE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|hostname mismatch", re.IGNORECASE)
+#: A handshake the other end broke off: a later try may complete it.
+_TLS_BROKEN = re.compile(
+    r"EOF occurred in violation|UNEXPECTED_EOF|unexpected eof|reset by peer|connection reset|ECONNRESET|"
+    r"connection aborted|broken pipe|handshake operation timed out",
+    re.IGNORECASE,
+)
+
+
+def _exc_text(exc: BaseException) -> str:
+    return " ".join(f"{exc} {exc!r}".split())
+
+
+def tls_failure(exc: BaseException) -> tuple[str, str] | None:
+    """What kind of TLS failure ``exc`` is, and the OpenSSL reason in a few words; None when it is not one.
+
+    Args:
+        exc: the exception of a failed request.
+
+    Returns:
+        ``("certificate", "self-signed certificate")`` for a certificate this machine does not trust (never
+        retried), ``("broken", "EOF occurred in violation of protocol")`` for a handshake the server broke off
+        (retried), ``("handshake", reason)`` for another handshake failure (a wrong protocol or port; not
+        retried), or None for anything that is not a ``requests`` TLS error.
+    """
+    if not isinstance(exc, requests.exceptions.SSLError):
+        return None
+    text = _exc_text(exc)
+    if _CERT_FAILURE.search(text):
+        match = re.search(r"certificate verify failed: ([^()'\"]+?)\s*(\(_ssl|['\"]|$)", text)
+        detail = match.group(1).strip() if match else "certificate verify failed"
+        if "hostname mismatch" in text.lower() or "doesn't match" in text.lower():
+            detail = "it was issued to another host name"
+        return "certificate", detail
+    match = re.search(r"\] ([^()'\"]+?)\s*\(_ssl", text)
+    detail = match.group(1).strip() if match else type(exc).__name__
+    if _TLS_BROKEN.search(text):
+        return "broken", detail
+    return "handshake", detail
+
+
 def _transient(exc: BaseException) -> bool:
+    tls = tls_failure(exc)
+    if tls is not None:
+        return tls[0] == "broken"
     return isinstance(exc, _TRANSIENT) and not isinstance(exc, _PERMANENT)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def soap_fault(body: bytes | str) -> str | None:
+    """The message of a SOAP fault answer (its ``faultstring``, or SOAP 1.2's ``Reason/Text``); None otherwise.
+
+    Both the full SOAP envelope and the bare ``<faultstring>`` that Axis2 services answer plain GET requests
+    with are recognised.
+
+    Args:
+        body: an answer's body.
+
+    Returns:
+        The fault's message on one line, or None when the body is not an XML SOAP fault.
+    """
+    text = (body.decode("utf-8", "replace") if isinstance(body, bytes) else body).strip()
+    if not text.startswith("<"):
+        return None
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None
+    elements = list(root.iter())
+    if not any(_local(e.tag) in ("Fault", "faultstring") for e in elements):
+        return None
+    for name in ("faultstring", "Text", "Reason"):
+        for element in elements:
+            if _local(element.tag) == name and element.text and element.text.strip():
+                return " ".join(element.text.split())
+    return "a SOAP fault without a message"
+
+
+def _is_fault(response: requests.Response) -> bool:
+    return response.status_code == 500 and soap_fault(response.content) is not None
+
+
+def resolve_ca_bundle(ca_bundle: str | os.PathLike[str] | None = None) -> bool | str:
+    """The ``verify`` setting of a session: ``ca_bundle``, else the CA bundle the environment names, else True.
+
+    The environment variables are honoured in this order: ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``,
+    ``SSL_CERT_FILE`` (requests itself ignores the last); True keeps requests' own CA bundle (certifi).
+
+    Args:
+        ca_bundle: a PEM file (or a folder prepared with ``c_rehash``) of the CA certificates to trust.
+
+    Returns:
+        The path to verify servers' certificates with, or True.
+
+    Raises:
+        InputError: the CA bundle given, or named by the environment, does not exist.
+    """
+    if ca_bundle is not None:
+        path, source = str(ca_bundle), f"CA bundle {ca_bundle}"
+    else:
+        named = [(name, os.environ[name]) for name in _CA_ENV if os.environ.get(name, "").strip()]
+        if not named:
+            return True
+        path, source = named[0][1], f"CA bundle {named[0][1]} (from ${named[0][0]})"
+    if not Path(path).exists():
+        raise InputError(f"{source} does not exist: give a PEM file of the CA certificates to trust")
+    return path
 
 
 class RetryCounter:
@@ -115,7 +243,8 @@ class TimeoutSession(requests.Session):
     ``methods`` listed) an HTTP status in ``statuses``; before retry *n* it waits ``Retry-After`` or
     ``backoff × 2^(n-1)`` seconds (at most ``backoff_max``) through ``sleep``. A request without
     ``stream=True`` has its whole body read within the tries; a streamed body is checked by its reader
-    (:func:`download`). After the last try the final answer is returned as is, or its exception raised.
+    (:func:`download`). After the last try the final answer is returned as is, or its exception raised. An HTTP
+    500 whose body is a SOAP fault is the service's answer (:func:`soap_fault`) and is returned at once.
 
     Args:
         timeout: the default timeout, seconds or ``(connect, read)``.
@@ -175,6 +304,8 @@ class TimeoutSession(requests.Session):
         """
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        if kwargs.get("verify") is None and isinstance(self.verify, str):
+            kwargs["verify"] = self.verify  # else requests lets $REQUESTS_CA_BUNDLE override the session's bundle
         return super().request(method, url, *args, **kwargs)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
@@ -210,6 +341,8 @@ class TimeoutSession(requests.Session):
                     continue
                 if last or response.status_code not in self.statuses:
                     return response
+                if not kwargs.get("stream") and _is_fault(response):
+                    return response  # the service's answer to this request: asking again gets the same fault
                 wait = retry_after(response)
                 response.close()
                 self.pause(tries, wait, request.url, f"HTTP {response.status_code}")
@@ -257,13 +390,15 @@ def make_session(
     headers: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     counter: RetryCounter | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
 ) -> TimeoutSession:
     """A :class:`TimeoutSession` with a default ``timeout`` and ``retries`` retries with exponential backoff.
 
     Retries cover connection errors and resets, connect and read timeouts, bodies cut short and the HTTP
     ``statuses`` (429 and 5xx by default) for the listed ``methods``; the waits are ``backoff × 2^(n-1)``
     seconds, capped at ``backoff_max`` (``backoff=0`` retries at once, as tests do). After the last retry the
-    final answer is returned as is, so :func:`fetch` can report its status and body.
+    final answer is returned as is, so :func:`fetch` can report its status and body. Servers' certificates are
+    checked against ``ca_bundle``, else the bundle the environment names (:func:`resolve_ca_bundle`).
 
     Args:
         retries: retries of a failed request (connection, read, body, status).
@@ -275,10 +410,15 @@ def make_session(
         headers: extra headers of every request (a User-Agent is set).
         sleep: waits between tries (tests pass a recorder, or use ``backoff=0``).
         counter: counts the retried requests; pass one shared counter to total a stage's sessions.
+        ca_bundle: a PEM file of the CA certificates to trust (a private CA, a proxy that inspects TLS).
 
     Returns:
         The session, plain adapters (no urllib3 retries: the session retries) mounted for both schemes.
+
+    Raises:
+        InputError: ``ca_bundle``, or the CA bundle the environment names, does not exist.
     """
+    verify = resolve_ca_bundle(ca_bundle)
     session = TimeoutSession(
         timeout=timeout,
         retries=retries,
@@ -292,6 +432,7 @@ def make_session(
     adapter = HTTPAdapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    session.verify = verify
     session.headers["User-Agent"] = _USER_AGENT
     session.headers.update(headers or {})
     return session
@@ -370,11 +511,20 @@ def failure_reason(exc: BaseException) -> str:
         exc: the exception of the failed request (a ``requests`` exception, or anything else).
 
     Returns:
-        ``"body cut short: 50 of 100 bytes"``, ``"timed out"``, ``"connection failed: reset by the server"``…,
-        or the exception's type name for something that is not an HTTP failure.
+        ``"body cut short: 50 of 100 bytes"``, ``"timed out"``, ``"connection failed: reset by the server"``,
+        ``"TLS certificate not trusted (self-signed certificate); …"``…, or the exception's type name for
+        something that is not an HTTP failure.
     """
     if isinstance(exc, TruncatedBody):
         return str(exc)
+    tls = tls_failure(exc)
+    if tls is not None:
+        kind, detail = tls
+        if kind == "certificate":
+            return f"TLS certificate not trusted ({detail}); not retried, as it will not fix itself"
+        if kind == "broken":
+            return f"TLS handshake broken off ({detail})"
+        return f"TLS handshake failed ({detail}): is it an https:// URL of a TLS server?"
     text = " ".join(str(exc.args[0] if exc.args else exc).split())
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         match = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", text)
@@ -406,6 +556,40 @@ def _excerpt(response: requests.Response, limit: int = 200) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
+def _failure(what: str, url: str, session: requests.Session, tries: int | None, exc: Exception, ca_hint: str) -> str:
+    """The one-line message of a request that raised ``exc``; a certificate failure names how to fix it."""
+    message = f"{what} {url} failed{_tries(session, tries)}: {failure_reason(exc)}"
+    tls = tls_failure(exc)
+    if tls is not None and tls[0] == "certificate":
+        if isinstance(session.verify, str):
+            message += f": the CA bundle {session.verify} does not hold the CA that signed it; give the right one with"
+        else:
+            message += ": trust the CA that signed it with"
+        message += f" {ca_hint}"
+    return message
+
+
+def status_error(
+    response: requests.Response, *, what: str, url: str, session: requests.Session, tries: int | None = None
+) -> RemoteError:
+    """The one-line :class:`~inseason.errors.RemoteError` of an HTTP error answer, quoting the start of its body.
+
+    Args:
+        response: the error answer.
+        what: the request's name in messages.
+        url: the URL, as requested.
+        session: the session it was sent with (for the number of tries).
+        tries: the tries made, when the caller counted them (else the session's last count).
+
+    Returns:
+        The error, to raise.
+    """
+    body = _excerpt(response)
+    return RemoteError(
+        f"{what} {url} failed{_tries(session, tries)}: HTTP {response.status_code}" + (f": {body}" if body else "")
+    )
+
+
 def fetch(
     url: str,
     *,
@@ -414,6 +598,7 @@ def fetch(
     method: str = "GET",
     what: str = "request",
     ok_statuses: tuple[int, ...] = (),
+    ca_hint: str = CA_HINT,
     **kwargs: Any,
 ) -> requests.Response:
     """Request ``url`` and return the response; raise ``RemoteError`` naming the URL when it fails.
@@ -430,6 +615,7 @@ def fetch(
         method: the HTTP method.
         what: the request's name in messages.
         ok_statuses: statuses ≥ 400 returned rather than raised (e.g. 500 for a SOAP fault to quote).
+        ca_hint: how the user trusts another CA, quoted when the server's certificate is not trusted.
         **kwargs: further arguments of ``requests.Session.request`` (``stream=True``, ``data=``…).
 
     Returns:
@@ -443,12 +629,9 @@ def fetch(
     try:
         response = session.request(method, url, params=params, **kwargs)
     except requests.RequestException as exc:
-        raise RemoteError(f"{what} {shown} failed{_tries(session)}: {failure_reason(exc)}") from exc
+        raise RemoteError(_failure(what, shown, session, None, exc, ca_hint)) from exc
     if response.status_code >= 400 and response.status_code not in ok_statuses:
-        body = _excerpt(response)
-        raise RemoteError(
-            f"{what} {shown} failed{_tries(session)}: HTTP {response.status_code}" + (f": {body}" if body else "")
-        )
+        raise status_error(response, what=what, url=shown, session=session)
     return response
 
 
@@ -460,6 +643,7 @@ def download(
     what: str = "download",
     chunk_size: int = 1 << 20,
     attempts: int | None = None,
+    ca_hint: str = CA_HINT,
 ) -> Path:
     """Stream ``url`` into ``dest`` atomically (temporary name, then rename) and return ``dest``.
 
@@ -475,6 +659,7 @@ def download(
         what: the download's name in messages.
         chunk_size: bytes per streamed chunk.
         attempts: tries of the whole download (None: the session's retries + 1).
+        ca_hint: how the user trusts another CA, quoted when the server's certificate is not trusted.
 
     Returns:
         ``dest``.
@@ -500,16 +685,12 @@ def download(
                     retrying.pause(tries, retry_after(response), url, f"HTTP {response.status_code}")
                     continue
                 if response.status_code >= 400:
-                    body = _excerpt(response)
-                    raise RemoteError(
-                        f"{what} {url} failed{_tries(session, tries)}: HTTP {response.status_code}"
-                        + (f": {body}" if body else "")
-                    )
+                    raise status_error(response, what=what, url=url, session=session, tries=tries)
                 _stream(response, dest, chunk_size)
             return dest
         except requests.RequestException as exc:
             if last or not _transient(exc):
-                raise RemoteError(f"{what} {url} failed{_tries(session, tries)}: {failure_reason(exc)}") from exc
+                raise RemoteError(_failure(what, url, session, tries, exc, ca_hint)) from exc
             retrying.pause(tries, None, url, failure_reason(exc))
         except OSError as exc:
             raise OutputError(f"{what} {url}: cannot write {dest}: {exc}") from exc

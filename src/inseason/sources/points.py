@@ -146,6 +146,7 @@ class LabelsRequest(StageRequest):
         timeout: seconds before a CropScape request times out.
         retries: retries of a failed CropScape request.
         backoff: seconds before the first retry, doubled per retry.
+        ca_bundle: a PEM file of the CA certificates that CropScape's TLS certificate is checked against.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -173,6 +174,7 @@ class LabelsRequest(StageRequest):
     timeout: float = 30.0
     retries: int = 4
     backoff: float = 0.5
+    ca_bundle: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -597,7 +599,9 @@ def run_labels(request: LabelsRequest) -> LabelsResult:
         if use_cropscape:
             bbox = cropscape_bbox(aoi_geom)
             report["cropscape_bbox"] = list(bbox)
-            session = make_session(retries=request.retries, backoff=request.backoff, timeout=request.timeout)
+            session = make_session(
+                retries=request.retries, backoff=request.backoff, timeout=request.timeout, ca_bundle=request.ca_bundle
+            )
             files = {}
         else:
             files = {year: find_cdl_file(cdl, year) for year in year_list}  # fail fast on a missing year
