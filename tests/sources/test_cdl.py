@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import rasterio
 import shapely
@@ -500,3 +501,39 @@ def test_a_handshake_broken_off_is_retried_and_counted(tls_cropscape: Any, world
             tls_cropscape.url + "/GetCDLFile?year=2021&bbox=0,0,30,30",
             session=make_session(retries=1, backoff=0, ca_bundle=tls_cropscape.ca),
         )
+
+
+def test_labels_command_takes_a_ca_bundle(
+    tls_cropscape: Any, tiny_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli.helpers import run_in_process
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    common = ("--aoi", str(tiny_world / "aoi.geojson"), "--years", "2021", "--cropscape-url", tls_cropscape.url)
+    common += ("--retries", "1", "--stride", "20")
+    refused = run_in_process(
+        "--quiet", "labels", *common, "--out", str(tmp_path / "a.parquet"), "--cache-dir", str(tmp_path / "a")
+    )
+    assert refused.code == 2, refused.stderr
+    assert "TLS certificate not trusted (self-signed certificate)" in refused.stderr
+    assert "--ca-bundle PATH" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "a.parquet").exists() and tls_cropscape.requests == []
+
+    missing = run_in_process("--quiet", "labels", *common, "--out", str(tmp_path / "m.parquet"), "--ca-bundle", "x.pem")
+    assert missing.code == 2 and "CA bundle x.pem does not exist" in missing.stderr
+
+    ok = run_in_process(
+        "--quiet",
+        "labels",
+        *common,
+        "--out",
+        str(tmp_path / "b.parquet"),
+        "--cache-dir",
+        str(tmp_path / "b"),
+        "--ca-bundle",
+        str(tls_cropscape.ca),
+    )
+    assert ok.code in (0, None), ok.stderr
+    table = pq.read_table(tmp_path / "b.parquet")
+    assert table.num_rows > 0 and set(table.column("source").to_pylist()) == {"cropscape"}

@@ -67,6 +67,10 @@ def labels(
     seed: Annotated[int, seed_option("Random seed of the sampling.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds before a CropScape request times out.")] = 30.0,
     retries: Annotated[int, typer.Option(help="Retries of a failed CropScape request.")] = 4,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(help="PEM file of the CA certificates to trust for CropScape (else $REQUESTS_CA_BUNDLE)."),
+    ] = None,
 ) -> None:
     """Sample label points from CDL (local GeoTIFFs or CropScape) or vector labels inside an AOI.
 
@@ -93,9 +97,11 @@ def labels(
         seed: ``--seed`` of the sampling.
         timeout: ``--timeout`` of a CropScape request, in seconds.
         retries: ``--retries`` of a failed CropScape request.
+        ca_bundle: ``--ca-bundle``: the CA certificates CropScape's certificate is checked against.
 
     Raises:
-        InputError: ``--years`` is not a list of integers, or the sources or options are invalid.
+        InputError: ``--years`` is not a list of integers, the sources or options are invalid, or the CA bundle
+            does not exist.
     """  # noqa: D301
     from inseason.sources.points import LabelsRequest, run_labels
 
@@ -122,6 +128,7 @@ def labels(
         quiet=State.quiet,
         timeout=timeout,
         retries=retries,
+        ca_bundle=ca_bundle,
     )
     table = run_labels(request).table
     if State.quiet:
