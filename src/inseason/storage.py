@@ -477,7 +477,8 @@ class InputAccess:
     Attributes:
         no_sign_request: anonymous S3 requests (a public bucket), whatever the credentials; the outputs still
             use the normal credential chain. ``AWS_NO_SIGN_REQUEST=YES`` asks the same for input reads.
-        requester_pays: S3 requests carry ``x-amz-request-payer: requester`` (the reader pays the transfer).
+        requester_pays: S3 requests carry ``x-amz-request-payer: requester`` (the reader pays the transfer);
+            they are signed, also with ``AWS_NO_SIGN_REQUEST=YES``.
         signing: how hrefs are signed before each open: None (as they are) or ``"planetary-computer"``
             (a SAS token from Planetary Computer's token endpoint, :mod:`inseason.sources.access`).
     """
@@ -487,7 +488,12 @@ class InputAccess:
     signing: str | None = None
 
     def __post_init__(self) -> None:
-        """Refuse an unknown signing method."""
+        """Refuse an unknown signing method, and anonymous requester-pays reads."""
+        if self.no_sign_request and self.requester_pays:
+            raise InputError(
+                "--no-sign-request and --requester-pays exclude each other: a requester-pays bucket bills the "
+                "signed-in reader, so its reads need credentials; give one of them"
+            )
         if self.signing is not None and self.signing not in SIGNING_METHODS:
             raise InputError(
                 f"unknown signing {self.signing!r} of the scene inputs: use one of {', '.join(SIGNING_METHODS)} or none"
@@ -495,8 +501,8 @@ class InputAccess:
 
     @property
     def unsigned(self) -> bool:
-        """Whether S3 input reads are anonymous: :attr:`no_sign_request` or ``AWS_NO_SIGN_REQUEST=YES``."""
-        return self.no_sign_request or env_no_sign_request()
+        """Whether S3 input reads are anonymous: asked for, or by ``AWS_NO_SIGN_REQUEST`` without requester pays."""
+        return self.no_sign_request or (env_no_sign_request() and not self.requester_pays)
 
     def to_json(self) -> str:
         """The settings as one line of JSON (what the scene manifest records).
@@ -529,7 +535,7 @@ class InputAccess:
                 raise ValueError("no_sign_request and requester_pays must be true or false")
             if access.signing is not None and not isinstance(access.signing, str):
                 raise ValueError("signing must be a name or null")
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, InputError) as exc:
             raise InputError(
                 f"{where} records unreadable input access settings ({exc}): rebuild it with `inseason scenes`"
             ) from None

@@ -159,7 +159,8 @@ def input_access(
     """The access settings of ``inseason scenes``: its flags, the environment, and the signing the hrefs need.
 
     Args:
-        no_sign_request: ``--no-sign-request`` (``AWS_NO_SIGN_REQUEST=YES`` counts as given).
+        no_sign_request: ``--no-sign-request`` (``AWS_NO_SIGN_REQUEST=YES`` counts as given, unless
+            ``requester_pays``).
         requester_pays: ``--requester-pays`` (``AWS_REQUEST_PAYER=requester`` counts as given).
         sign: ``--sign``: ``"auto"`` (:func:`detect_signing` on ``hrefs``), ``"planetary-computer"`` or ``"none"``.
         hrefs: the scenes' hrefs, for ``"auto"``.
@@ -168,13 +169,14 @@ def input_access(
         The settings to read the scenes with and to record in the manifest.
 
     Raises:
-        InputError: ``sign`` is not one of :data:`SIGN_CHOICES`.
+        InputError: ``sign`` is not one of :data:`SIGN_CHOICES`, or both ``no_sign_request`` and
+            ``requester_pays`` are asked for.
     """
     if sign not in SIGN_CHOICES:
         raise InputError(f"--sign {sign!r} is not one of {', '.join(SIGN_CHOICES)}")
     signing = detect_signing(hrefs) if sign == "auto" else None if sign == "none" else sign
     return InputAccess(
-        no_sign_request=no_sign_request or env_no_sign_request(),
+        no_sign_request=no_sign_request or (env_no_sign_request() and not requester_pays),
         requester_pays=requester_pays or os.environ.get("AWS_REQUEST_PAYER", "").strip().lower() == "requester",
         signing=signing,
     )

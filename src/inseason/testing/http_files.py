@@ -300,8 +300,11 @@ class LoopbackServer:
         raise NotImplementedError
 
     def _serve(self, h: _Handler) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length > 0 else b""  # always drained, so keep-alive stays in step
+        if "chunked" in h.headers.get("Transfer-Encoding", "").lower():
+            body = _read_chunked(h.rfile)  # uploads of the AWS SDKs stream their bodies in chunks
+        else:
+            length = int(h.headers.get("Content-Length") or 0)
+            body = h.rfile.read(length) if length > 0 else b""  # always drained, so keep-alive stays in step
         parts = urlsplit(h.path)
         path = unquote(parts.path)
         with self._lock:
@@ -356,6 +359,19 @@ class LoopbackServer:
         except (ConnectionError, TimeoutError):
             log.debug("%s: client left during %s %s", type(self).__name__, h.command, path)
             h.close_connection = True
+
+
+def _read_chunked(stream: Any) -> bytes:
+    """A request body sent with ``Transfer-Encoding: chunked``, decoded (chunk extensions and trailers dropped)."""
+    parts = []
+    while True:
+        size = int(stream.readline().split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline().strip():  # trailers, up to the empty line
+                pass
+            return b"".join(parts)
+        parts.append(stream.read(size))
+        stream.readline()  # the CRLF after the chunk
 
 
 class RangeNotSatisfiable(Exception):
