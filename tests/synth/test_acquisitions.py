@@ -8,6 +8,7 @@ Sentinel-2A's orbital position on 2025-01-21 (Earth Search items name it ``senti
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 
 import numpy as np
@@ -31,7 +32,7 @@ def _per_orbit(takes: list[Datatake]) -> dict[int, list[Datatake]]:
 def test_each_orbit_is_revisited_every_5_days_by_two_satellites_in_turn() -> None:
     takes = _takes(2021, 2022, 2024, 2025)
     for orbit, seen in _per_orbit(takes).items():
-        for a, b in zip(seen, seen[1:], strict=False):
+        for a, b in itertools.pairwise(seen):
             gap = (b.date - a.date).days
             if a.date.year != b.date.year:
                 continue

@@ -26,6 +26,8 @@ def _world_table(info: dict[str, Any], path: Path) -> Table:
     table.add_column()
     tiles = ", ".join(t["name"] for t in info["tiles"])
     table.add_row("tiles", f"{tiles} (UTM EPSG:{info['scene_epsg']}, {info['tiles'][0]['size_m']:,} m)")
+    if info.get("real_layout"):
+        table.add_row("layout", "real Sentinel-2 tiles: 10 980 px at 10 m, 1 024-px blocks, nodata around the world")
     table.add_row("years", ", ".join(map(str, info["years"])))
     table.add_row(
         "scenes",
@@ -57,6 +59,13 @@ def synth(
     tile_m: Annotated[int | None, typer.Option(help="Tile side in metres (multiple of 60).")] = None,
     cloudiness: Annotated[float | None, typer.Option(help="Mean cloud fraction of a scene (0-0.9).")] = None,
     label_noise: Annotated[float | None, typer.Option(help="Fraction of crop label pixels mislabelled.")] = None,
+    real_layout: Annotated[
+        bool,
+        typer.Option(
+            help="Write each scene as the real Sentinel-2 tile holding it (10 980 px at 10 m, 1 024-px blocks, "
+            "deflate, overviews), nodata around the world's pixels: for benchmarks."
+        ),
+    ] = False,
     workers: Annotated[int | None, workers_option("Processes writing scenes (default: cores, up to 4).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a world already in --out.")] = False,
     as_json: Annotated[bool, json_flag("Print world.json to stdout.")] = False,
@@ -74,6 +83,7 @@ def synth(
         tile_m: ``--tile-m``, overriding the size's.
         cloudiness: ``--cloudiness``, overriding the size's.
         label_noise: ``--label-noise``, overriding the size's.
+        real_layout: ``--real-layout``: scenes as real 10 980-px Sentinel-2 tiles.
         workers: ``--workers``: processes writing scenes.
         overwrite: ``--overwrite``: replace a world in ``out``.
         as_json: ``--json``: print world.json instead of the summary table.
@@ -95,7 +105,12 @@ def synth(
         label_noise=label_noise,
     )
     request = SynthRequest.of(
-        out=out, config=config, overwrite=overwrite, workers=workers, quiet=State.quiet or as_json
+        out=out,
+        config=config,
+        overwrite=overwrite,
+        workers=workers,
+        quiet=State.quiet or as_json,
+        real_layout=real_layout,
     )
     summary = run_synth(request)
     if as_json:

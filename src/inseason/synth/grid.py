@@ -78,6 +78,38 @@ class Tile:
         return self.left, self.top - self.size_m, self.left + self.size_m, self.top
 
 
+#: Side of a real Sentinel-2 L2A tile (MGRS 100 km square plus 9.8 km of overlap), metres.
+REAL_TILE_M = 109_800
+
+
+def real_tile(tile: Tile) -> Tile:
+    """The real Sentinel-2 tile that holds ``tile``: 109.8 km, where the real tile of its MGRS square lies.
+
+    A real tile's upper-left corner is its 100 km square's west edge rounded down to a multiple of 60 m and its
+    north edge rounded up to one (``499980``, ``5300040``: the origins differ modulo 60 m between tile rows),
+    and it reaches 109.8 km east and south of it. The square is the one holding ``tile``'s upper-left
+    corner; where the world tile would stick out of that square's tile (a world tile near the square's south
+    or east edge), the real tile moves by whole 60 m steps to hold it, so every band's grid still nests.
+
+    Args:
+        tile: a world tile (its corners are multiples of 60 m).
+
+    Returns:
+        A tile of the same name and CRS, `REAL_TILE_M` wide, on whose 10, 20 and 60 m grids ``tile``'s pixels
+        fall exactly.
+    """
+    left = floor(floor(tile.left / 100_000) * 100_000 / 60) * 60
+    top = _up60(floor(tile.top / 100_000) * 100_000 + 100_000)
+    left += _up60(max(0.0, tile.left + tile.size_m - (left + REAL_TILE_M)))
+    top -= _up60(max(0.0, (top - REAL_TILE_M) - (tile.top - tile.size_m)))
+    return Tile(name=tile.name, epsg=tile.epsg, left=left, top=top, size_m=REAL_TILE_M)
+
+
+def _up60(value: float) -> int:
+    """``value`` rounded up to a multiple of 60 m."""
+    return -floor(-value / 60) * 60
+
+
 def mgrs_name(easting: float, northing: float, zone: int, lat: float) -> str:
     """The MGRS grid-zone and 100 km square designation (e.g. ``15SXR``) of a UTM coordinate.
 

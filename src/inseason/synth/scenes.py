@@ -1,18 +1,30 @@
-"""Write the scenes of one datatake: a folder of COGs per tile the orbit covers."""
+"""Write the scenes of one datatake: a folder of COGs per tile the orbit covers.
+
+By default each COG covers its world tile exactly. With the real layout, each is the real Sentinel-2 tile
+that holds the world tile (`inseason.synth.grid.real_tile`): 10 980 x 10 980 px at 10 m (5 490 at 20 m,
+1 830 at 60 m), 1 024-px blocks, DEFLATE with predictor 2 and overviews, the world's pixels in their place
+and nodata (0) around them, written through a sparse scratch file (`write_windowed_cog`) so memory stays a
+few blocks per band whatever the tile's size.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
+import rasterio.shutil
 import shapely
 from pyproj import Transformer
+from rasterio.windows import Window
 from shapely.geometry import box, mapping
 
+from inseason import storage
 from inseason.cog import write_cog
 from inseason.synth.acquisitions import Datatake, boa_offset
-from inseason.synth.grid import BAND_RES, Tile
+from inseason.synth.grid import BAND_RES, Tile, real_tile
 from inseason.synth.render import (
     SCL_CIRRUS,
     SCL_CLOUD_HIGH,
@@ -22,6 +34,7 @@ from inseason.synth.render import (
     render,
     swath_polygon,
 )
+from inseason.testing.real_layout import REAL_BLOCK
 
 _PLATFORM_CODE = {"sentinel-2a": "S2A", "sentinel-2b": "S2B", "sentinel-2c": "S2C"}
 
@@ -87,18 +100,93 @@ def _footprint(world: WorldState, take: Datatake, tile: Tile) -> tuple[dict[str,
     return mapping(ll), [round(v, 7) for v in ll.bounds]
 
 
-def write_datatake(world: WorldState, take: Datatake, root: Path, *, block_size: int) -> list[dict[str, Any]]:
+def write_windowed_cog(
+    path: Path, array: np.ndarray, cog: Tile, res: int, *, row: int, col: int, block_size: int, resampling: str
+) -> int:
+    """Write ``array`` at (``row``, ``col``) of ``cog``'s grid at ``res`` metres as a COG, nodata (0) around it.
+
+    The pixels go into a sparse scratch GeoTIFF beside ``path`` (the blocks around them are never written, so
+    they cost neither memory nor time), which GDAL's COG driver then lays out as real L2A files are: every
+    block stored, DEFLATE with predictor 2, overviews, header first. GDAL's block cache is held to 64 MB, so
+    memory stays a few blocks whatever the raster's size.
+
+    Args:
+        path: the file to write (atomically).
+        array: the pixels (uint16 reflectance or uint8 classes), inside the raster.
+        cog: the raster's tile (its CRS, corner and side).
+        res: the pixel size, metres.
+        row: the raster row of ``array``'s first row.
+        col: the raster column of ``array``'s first column.
+        block_size: the side of the COG's blocks, pixels.
+        resampling: the overviews' resampling (``AVERAGE`` for reflectance, ``NEAREST`` for classes).
+
+    Returns:
+        The size of the written file, bytes.
+    """
+    rows, cols = cog.shape(res)
+    scratch = path.with_name(f".{path.name}.blocks-{os.getpid()}.tif")
+    profile: dict[str, Any] = dict(
+        driver="GTiff",
+        width=cols,
+        height=rows,
+        count=1,
+        dtype=array.dtype,
+        crs=f"EPSG:{cog.epsg}",
+        transform=cog.transform(res),
+        nodata=0,
+        tiled=True,
+        blockxsize=block_size,
+        blockysize=block_size,
+        sparse_ok=True,
+    )
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=64):
+            with rasterio.open(scratch, "w", **profile) as dst:
+                dst.write(array, 1, window=Window(col, row, array.shape[1], array.shape[0]))
+            with storage.atomic_path(path) as tmp:
+                rasterio.shutil.copy(
+                    scratch,
+                    tmp,
+                    driver="COG",
+                    COMPRESS="DEFLATE",
+                    PREDICTOR="2",
+                    BLOCKSIZE=str(block_size),
+                    OVERVIEW_RESAMPLING=resampling,
+                    NUM_THREADS="1",
+                )
+    finally:
+        scratch.unlink(missing_ok=True)
+    return path.stat().st_size
+
+
+def _write_band(path: Path, band: str, array: np.ndarray, tile: Tile, cog: Tile, block_size: int) -> int:
+    """Write one band of a scene: ``tile``'s pixels in a COG of ``cog``'s extent; return the file's size."""
+    res = BAND_RES[band]
+    resampling = "NEAREST" if band == "SCL" else "AVERAGE"
+    if cog == tile:
+        transform = tile.transform(res)
+        return write_cog(path, array, crs=tile.epsg, transform=transform, block_size=block_size, resampling=resampling)
+    row, col = round((cog.top - tile.top) / res), round((tile.left - cog.left) / res)
+    return write_windowed_cog(path, array, cog, res, row=row, col=col, block_size=block_size, resampling=resampling)
+
+
+def write_datatake(
+    world: WorldState, take: Datatake, root: Path, *, block_size: int, real_layout: bool = False
+) -> list[dict[str, Any]]:
     """Render ``take`` and write one scene per covered tile (twice when reprocessed).
 
     Args:
         world: the world.
         take: the datatake.
         root: the world's folder.
-        block_size: the COGs' block size in pixels.
+        block_size: the COGs' block size in pixels (the real layout's is 1 024).
+        real_layout: write each scene as the real Sentinel-2 tile holding its world tile (`real_tile`): the
+            world's pixels in place and nodata around them.
 
     Returns:
         One record per scene written: ids, folder, tile, date, orbit, baseline and BOA offset, cloud and
-        nodata percentages, footprint, bbox, bytes, and the transform and shape of each resolution.
+        nodata percentages (of the whole COG), footprint (the imaged part of the world tile), bbox, bytes, and
+        the transform and shape of each resolution (the COGs').
     """
     rendered = render(world, take)
     records = []
@@ -111,20 +199,15 @@ def write_datatake(world: WorldState, take: Datatake, root: Path, *, block_size:
         versions = [(0, take.baseline)] + ([(1, take.reprocessed_baseline)] if take.reprocessed_baseline else [])
         footprint, bbox = _footprint(world, take, tile)
         cloudy = np.isin(scl[valid], (SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS)).mean()
+        cog = real_tile(tile) if real_layout else tile
+        nodata = 1 - valid.sum() / (cog.shape(20)[0] * cog.shape(20)[1])
         for version, baseline in versions:
             folder = scene_dir(take, tile, version=version)
             (root / folder).mkdir(parents=True, exist_ok=True)
             size = 0
             for band, array in arrays.items():
-                res = BAND_RES[band]
-                size += write_cog(
-                    root / folder / f"{band}.tif",
-                    array,
-                    crs=tile.epsg,
-                    transform=tile.transform(res),
-                    nodata=0,
-                    block_size=block_size,
-                    resampling="NEAREST" if band == "SCL" else "AVERAGE",
+                size += _write_band(
+                    root / folder / f"{band}.tif", band, array, tile, cog, REAL_BLOCK if real_layout else block_size
                 )
             records.append(
                 {
@@ -144,13 +227,13 @@ def write_datatake(world: WorldState, take: Datatake, root: Path, *, block_size:
                     "boa_offset": boa_offset(baseline),
                     "reprocessed": version,
                     "cloud_cover": round(float(cloudy) * 100, 4),
-                    "nodata_percentage": round(float(1 - valid.mean()) * 100, 4),
+                    "nodata_percentage": round(float(nodata) * 100, 4),
                     "requested_cloud": take.cloud,
                     "footprint": footprint,
                     "bbox": bbox,
                     "bytes": size,
-                    "transforms": {str(r): list(tile.transform(r))[:6] for r in (10, 20, 60)},
-                    "shapes": {str(r): list(tile.shape(r)) for r in (10, 20, 60)},
+                    "transforms": {str(r): list(cog.transform(r))[:6] for r in (10, 20, 60)},
+                    "shapes": {str(r): list(cog.shape(r)) for r in (10, 20, 60)},
                 }
             )
     return records

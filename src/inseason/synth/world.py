@@ -2,7 +2,7 @@
 
 Layout of a world folder::
 
-    world.json              what was made: config, grids, tiles, years, counts, bytes
+    world.json              what was made: config, grids, tiles (and their COGs' extent), years, counts, bytes
     synth.yaml              the resolved config
     aoi.geojson             the area of interest (lon/lat)
     labels/CDL_YYYY.tif     CDL-like label rasters (EPSG:5070, 30 m)
@@ -45,7 +45,7 @@ from inseason.storage import atomic_path, output_lock
 from inseason.synth.acquisitions import plan_datatakes
 from inseason.synth.catalog import write_catalog
 from inseason.synth.crops import make_calendar
-from inseason.synth.grid import LABEL_EPSG, UTM_EPSG, world_grid
+from inseason.synth.grid import LABEL_EPSG, UTM_EPSG, real_tile, world_grid
 from inseason.synth.labels import cdl_raster, write_cdl
 from inseason.synth.landscape import make_landscape
 from inseason.synth.render import WorldState
@@ -68,6 +68,9 @@ class SynthRequest(StageRequest):
         overwrite: replace a world already in ``out``.
         workers: processes rendering datatakes (None: the usable cores, at most 4).
         quiet: no progress bar.
+        real_layout: write each scene's COGs as the real Sentinel-2 tile holding its world tile (10 980 px at
+            10 m, 1 024-px blocks, DEFLATE with predictor 2, overviews), the world's pixels in place and nodata
+            around them, for benchmarks (the pixels are the same as without it).
     """
 
     out: Path
@@ -75,6 +78,7 @@ class SynthRequest(StageRequest):
     overwrite: bool = False
     workers: Workers = None
     quiet: bool = False
+    real_layout: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,11 +126,14 @@ def build_state(config: SynthConfig) -> WorldState:
     return WorldState(seed=config.seed, grid=grid, calendar=calendar)
 
 
-def _estimated_bytes(config: SynthConfig, n_takes: int) -> int:
+def _estimated_bytes(config: SynthConfig, n_takes: int, *, real_layout: bool = False) -> int:
     """About how many bytes the world's scenes take on disk."""
     px10 = (config.tile_m // 10) ** 2 * config.tiles_x * config.tiles_y
     # about 1.4 bytes per 10 m pixel per band once deflated (4 bands at 10 m, 6 at 20 m, 2 at 60 m)
-    return int(n_takes * px10 * 1.4 * (4 + 6 / 4 + 2 / 36 + 0.1) * 2 / 1.4)
+    need = n_takes * px10 * 1.4 * (4 + 6 / 4 + 2 / 36 + 0.1) * 2 / 1.4
+    if real_layout:  # and the nodata around the world in each real tile: about 3 MB a scene
+        need += n_takes * config.tiles_x * config.tiles_y * 3e6
+    return int(need)
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -147,11 +154,11 @@ def _init_worker(state: WorldState) -> None:
     _STATE = state
 
 
-def _write_take(args: tuple[Any, Path, int]) -> list[dict[str, Any]]:
+def _write_take(args: tuple[Any, Path, int, bool]) -> list[dict[str, Any]]:
     """Render and write one datatake in a worker (after `_init_worker`)."""
     assert _STATE is not None
-    take, root, block_size = args
-    return write_datatake(_STATE, take, root, block_size=block_size)
+    take, root, block_size, real_layout = args
+    return write_datatake(_STATE, take, root, block_size=block_size, real_layout=real_layout)
 
 
 def synth(
@@ -162,6 +169,7 @@ def synth(
     overwrite: bool = False,
     workers: int | None = None,
     quiet: bool = False,
+    real_layout: bool = False,
     **overrides: Any,
 ) -> WorldSummary:
     """Generate a synthetic world of ``size`` (tiny, small, demo, large) into ``out``.
@@ -176,6 +184,8 @@ def synth(
         overwrite: replace a world already in ``out``.
         workers: processes rendering datatakes (default: the usable cores, at most 4).
         quiet: no progress bar.
+        real_layout: write the scenes as real Sentinel-2 tiles (10 980 px at 10 m, 1 024-px blocks) with the
+            world's pixels inside and nodata around them (see `SynthRequest`).
         **overrides: fields of the size's `SynthConfig` to replace.
 
     Returns:
@@ -187,7 +197,11 @@ def synth(
             (or would be) full.
     """
     config = synth_config(size, seed=seed, **overrides)
-    return run_synth(SynthRequest.of(out=Path(out), config=config, overwrite=overwrite, workers=workers, quiet=quiet))
+    return run_synth(
+        SynthRequest.of(
+            out=Path(out), config=config, overwrite=overwrite, workers=workers, quiet=quiet, real_layout=real_layout
+        )
+    )
 
 
 def run_synth(request: SynthRequest) -> WorldSummary:
@@ -211,7 +225,8 @@ def run_synth(request: SynthRequest) -> WorldSummary:
     if not takes:
         raise InputError(f"no acquisitions fall in the season {config.season} of years {list(config.years)}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    need, free = _estimated_bytes(config, len(takes)), shutil.disk_usage(out.parent).free
+    need = _estimated_bytes(config, len(takes), real_layout=request.real_layout)
+    free = shutil.disk_usage(out.parent).free
     if need > free * 0.9:
         raise OutputError(
             f"not enough disk space in {out.parent}: the {config.size} world needs about "
@@ -221,7 +236,15 @@ def run_synth(request: SynthRequest) -> WorldSummary:
         # built in a temporary folder, then swapped in: an older world there is moved aside and deleted; the
         # lock beside the folder keeps a second synth from building the same world at the same time
         with output_lock(out, verb="synth", file=True), atomic_path(out) as tmp:
-            info = _build(tmp, config, state, takes, workers=request.workers, quiet=request.quiet)
+            info = _build(
+                tmp,
+                config,
+                state,
+                takes,
+                workers=request.workers,
+                quiet=request.quiet,
+                real_layout=request.real_layout,
+            )
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise OutputError(f"disk full while writing the world to {out}: free space and run again") from None
@@ -230,7 +253,14 @@ def run_synth(request: SynthRequest) -> WorldSummary:
 
 
 def _build(
-    root: Path, config: SynthConfig, state: WorldState, takes: list[Any], *, workers: int | None, quiet: bool
+    root: Path,
+    config: SynthConfig,
+    state: WorldState,
+    takes: list[Any],
+    *,
+    workers: int | None,
+    quiet: bool,
+    real_layout: bool = False,
 ) -> dict[str, Any]:
     """Write labels, scenes, catalog, truth and ``world.json`` into the new folder ``root``; return the info."""
     root.mkdir(parents=True)
@@ -255,7 +285,7 @@ def _build(
 
         task = bar.add_task("scenes", total=len(takes))
         records: list[dict[str, Any]] = []
-        jobs = [(take, root, config.block_size) for take in takes]
+        jobs = [(take, root, config.block_size, real_layout) for take in takes]
         for _, batch in run_local(
             _write_take, jobs, workers=workers or default_workers(4), initializer=_init_worker, initargs=(state,)
         ):
@@ -289,7 +319,17 @@ def _build(
         "label_epsg": LABEL_EPSG,
         "years": list(config.years),
         "bbox": [round(v, 7) for v in (west, south, east, north)],
-        "tiles": [{"name": t.name, "epsg": t.epsg, "bounds": list(t.bounds), "size_m": t.size_m} for t in grid.tiles],
+        "tiles": [
+            {
+                "name": t.name,
+                "epsg": t.epsg,
+                "bounds": list(t.bounds),
+                "size_m": t.size_m,
+                "cog_bounds": list((real_tile(t) if real_layout else t).bounds),
+            }
+            for t in grid.tiles
+        ],
+        "real_layout": real_layout,
         "fields": calendar.landscape.n_fields,
         "datatakes": len(takes),
         "scenes": len(records),
