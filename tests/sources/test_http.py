@@ -5,12 +5,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from inseason.errors import RemoteError
-from inseason.sources.http import RetryCounter, TimeoutSession, download, fetch, make_session
+from inseason.sources.http import (
+    RetryCounter,
+    TimeoutSession,
+    download,
+    failure_reason,
+    fetch,
+    make_session,
+    soap_fault,
+    tls_failure,
+)
 from inseason.testing import FaultProxy, RangeFileServer
 
 RangeFactory = Callable[..., RangeFileServer]
@@ -160,3 +170,109 @@ def test_download_with_a_plain_session_still_checks_the_length(files: RangeFileS
     ):
         download(proxy.url + "blob.bin", dest, session=plain)
     assert not dest.exists()
+
+
+RECORDED = Path(__file__).parent / "recorded"
+
+
+def test_soap_fault_reads_both_forms_and_nothing_else() -> None:
+    real = (RECORDED / "getcdlfile_fault_year.xml").read_bytes()  # CropScape's own answer (HTTP 500, 2019)
+    assert soap_fault(real) == "Error: The year must be between 1997 and 2017."
+    envelope = (RECORDED / "getcdlfile_fault_envelope.xml").read_text()
+    assert soap_fault(envelope) == "Error: No CDL data is available for the year 2009 in the requested area."
+    soap12 = (
+        '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code>'
+        "<env:Value>env:Receiver</env:Value></env:Code><env:Reason><env:Text xml:lang='en'>disk  full</env:Text>"
+        "</env:Reason></env:Fault></env:Body></env:Envelope>"
+    )
+    assert soap_fault(soap12) == "disk full"
+    assert soap_fault((RECORDED / "getcdlfile_2021_ok.xml").read_bytes()) is None
+    assert soap_fault((RECORDED / "service_unavailable.html").read_bytes()) is None
+    assert soap_fault(b"") is None and soap_fault(b"<faultstring>cut") is None
+
+
+def _serve(status: int, body: bytes) -> tuple[Any, list[str]]:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+@pytest.mark.parametrize(
+    ("body", "tries"),
+    [((RECORDED / "getcdlfile_fault_year.xml").read_bytes(), 1), (b"<html>Internal Server Error</html>", 4)],
+)
+def test_a_500_fault_is_an_answer_and_a_plain_500_is_retried(body: bytes, tries: int) -> None:
+    server, seen = _serve(500, body)
+    try:
+        session, waits = quick(retries=3)
+        url = f"http://127.0.0.1:{server.server_address[1]}/GetCDLFile?year=2018"
+        with pytest.raises(RemoteError, match="HTTP 500") as info:
+            fetch(url, session=session, what="CropScape GetCDLFile")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(seen) == tries and session.retried == tries - 1 and len(waits) == tries - 1
+    assert ("after" in str(info.value)) == (tries > 1)
+
+
+def test_tls_failures_are_told_apart() -> None:
+    def ssl_error(reason: str) -> requests.exceptions.SSLError:
+        return requests.exceptions.SSLError(
+            f"HTTPSConnectionPool(host='nassgeodata.gmu.edu', port=443): Max retries exceeded with url: /x "
+            f"(Caused by SSLError({reason}))"
+        )
+
+    expired = ssl_error(
+        "SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+        "certificate has expired (_ssl.c:1006)')"
+    )
+    eof = ssl_error(
+        "SSLEOFError(8, '[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol (_ssl.c:1006)')"
+    )
+    version = ssl_error("SSLError(1, '[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)')")
+    assert tls_failure(expired) == ("certificate", "certificate has expired")
+    assert tls_failure(eof) == ("broken", "EOF occurred in violation of protocol")
+    assert tls_failure(version) == ("handshake", "wrong version number")
+    assert tls_failure(requests.ConnectionError("reset")) is None
+    assert failure_reason(expired).startswith("TLS certificate not trusted (certificate has expired); not retried")
+    assert failure_reason(eof) == "TLS handshake broken off (EOF occurred in violation of protocol)"
+    assert failure_reason(version).startswith("TLS handshake failed (wrong version number)")
+
+
+def test_an_explicit_ca_bundle_wins_over_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine, env = tmp_path / "mine.pem", tmp_path / "env.pem"
+    mine.write_text("x")
+    env.write_text("y")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(env))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ignored.pem"))
+    assert make_session().verify == str(env)  # REQUESTS_CA_BUNDLE first, SSL_CERT_FILE not even checked
+    session = make_session(ca_bundle=mine, retries=0)
+    assert session.verify == str(mine)
+    sent: dict[str, Any] = {}
+
+    def record(request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        sent.update(kwargs)
+        raise requests.ConnectionError("refused")
+
+    monkeypatch.setattr(requests.Session, "send", lambda self, request, **kw: record(request, **kw))
+    with pytest.raises(RemoteError):
+        fetch("https://example.invalid/x", session=session)
+    assert sent["verify"] == str(mine)  # requests alone would let $REQUESTS_CA_BUNDLE override it
