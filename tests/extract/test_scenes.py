@@ -380,7 +380,15 @@ def test_unreadable_scl_is_skipped_with_reason(
     assert set(skipped) == {features[0]["id"], features[1]["id"]}
     assert "No such file" in skipped[features[0]["id"]]
     assert "cut.tif" in skipped[features[1]["id"]]
-    assert info["counts"] == {"found": 3, "duplicates": 0, "skipped": 2, "below_min_valid": 0, "kept": 1, "retried": 0}
+    assert info["counts"] == {
+        "found": 3,
+        "duplicates": 0,
+        "skipped": 2,
+        "below_min_valid": 0,
+        "kept": 1,
+        "retried": 0,
+        "offset_from_pixels": 0,
+    }
     assert sum("skipped scene" in rec.message for rec in caplog.records) == 2
     written = pq.read_schema(tmp_path / "m.parquet").metadata
     assert json.loads(written[b"inseason:skipped"]) == info["skipped"]
@@ -448,8 +456,13 @@ def test_api_gives_the_same_manifest_as_the_static_catalog(
         hrefs = dict(row["hrefs"])
         assert set(hrefs) == set(dict(static.to_pylist()[0]["hrefs"]))
         assert all(h.startswith(served.files.url) for h in hrefs.values())
-    scl_requests = [p for p in served.files.stats().requests_by_path if p.endswith("/SCL.tif")]
-    assert scl_requests and all(p.endswith("/SCL.tif") for p in served.files.stats().requests_by_path)
+    requested = served.files.stats().requests_by_path
+    scl_requests = [p for p in requested if p.endswith("/SCL.tif")]
+    # the blue band is read only to check the BOA offset of scenes of baseline 04.00 and later
+    offset_era = {r["scene_id"] for r in table.to_pylist() if r["processing_baseline"] >= "04.00"}
+    blue_requests = [p for p in requested if p.endswith("/B02.tif")]
+    assert scl_requests and blue_requests and len(scl_requests) + len(blue_requests) == len(requested)
+    assert {p.split("/")[-2] for p in blue_requests} == offset_era
 
 
 def test_api_search_pages_through_every_item(tiny_world: Path, served: Any) -> None:
@@ -563,11 +576,15 @@ def test_small_aoi_reads_fewer_scl_bytes_than_the_file(wide_world: Path, tmp_pat
     by_id = {r["scene_id"]: r for r in rows}
     for row in table.to_pylist():
         assert row["valid_fraction_aoi"] == direct_fraction(scl_path(wide_world, by_id[row["scene_id"]]), small)
-    assert set(stats.bytes_by_path) == {f"/scenes/{r['tile']}/2022/{r['scene_id']}/SCL.tif" for r in rows}
-    for r in rows:
-        served_bytes = stats.bytes_by_path[f"/scenes/{r['tile']}/2022/{r['scene_id']}/SCL.tif"]
-        file_bytes = scl_path(wide_world, r).stat().st_size
-        assert 0 < served_bytes < 0.5 * file_bytes, (served_bytes, file_bytes)
+    # SCL for every scene, and the blue band (B02) of the kept ones whose BOA offset is checked (baseline 04.00+)
+    checked = {r["scene_id"] for r in table.to_pylist() if r["processing_baseline"] >= "04.00"}
+    assert checked
+    read = [(r, "SCL") for r in rows] + [(r, "B02") for r in rows if r["scene_id"] in checked]
+    assert set(stats.bytes_by_path) == {f"/scenes/{r['tile']}/2022/{r['scene_id']}/{band}.tif" for r, band in read}
+    for r, band in read:
+        served_bytes = stats.bytes_by_path[f"/scenes/{r['tile']}/2022/{r['scene_id']}/{band}.tif"]
+        file_bytes = scl_path(wide_world, r).with_name(f"{band}.tif").stat().st_size
+        assert 0 < served_bytes < 0.5 * file_bytes, (band, served_bytes, file_bytes)
 
 
 def test_scl_over_http_survives_a_503_and_reports_a_404(tiny_world: Path, served: Any) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,8 +30,9 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from inseason.extract.sample import DEFAULT_SCL_MASK, GDAL_COG_ENV
+from inseason.sources.access import open_input
 from inseason.sources.aoi import aoi_to_crs
-from inseason.storage import open_raster
+from inseason.storage import InputAccess
 
 __all__ = [
     "DEFAULT_SCL_MASK",
@@ -55,12 +56,21 @@ class UnreadableScene(Exception):
 
 @dataclass(frozen=True)
 class AoiQuality:
-    """Quality of one scene over the AOI: valid share, pixel counts and the window that was read."""
+    """Quality of one scene over the AOI: valid share, pixel counts and the window that was read.
+
+    With ``keep_pixels`` (:func:`scl_valid_fraction`) it also holds what was read, for checks that look at
+    other bands on the same pixels (the BOA offset check, `inseason.extract.offset`): the SCL window, the AOI
+    mask on it, the window's affine transform and the SCL's CRS; None otherwise.
+    """
 
     valid_fraction: float
     aoi_pixels: int
     valid_pixels: int
     window: Window | None
+    scl: npt.NDArray[np.integer[Any]] | None = field(default=None, compare=False, repr=False)
+    inside: npt.NDArray[np.bool_] | None = field(default=None, compare=False, repr=False)
+    transform: Affine | None = field(default=None, compare=False, repr=False)
+    crs: Any = field(default=None, compare=False, repr=False)
 
     def counts(self) -> dict[str, int]:
         """Pixel counts as a plain dict (for logs and metadata).
@@ -147,6 +157,8 @@ def scl_valid_fraction(
     *,
     scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
     gdal_options: Mapping[str, object] | None = None,
+    keep_pixels: bool = False,
+    access: InputAccess | None = None,
 ) -> AoiQuality:
     """Share of the AOI's pixels in the SCL COG at ``href`` whose class is not in ``scl_mask``.
 
@@ -158,17 +170,22 @@ def scl_valid_fraction(
         aoi: the AOI polygon in lon/lat.
         scl_mask: the SCL classes that are not usable.
         gdal_options: GDAL settings over `GDAL_COG_ENV`.
+        keep_pixels: also return the SCL window read, the AOI mask on it, its transform and the CRS.
+        access: how the scene's files are read (`inseason.sources.access.open_input`; None: the environment's,
+            with the signing the href needs).
 
     Returns:
-        The valid share, the pixel counts and the window read.
+        The valid share, the pixel counts and the window read (with ``keep_pixels``, the pixels too).
 
     Raises:
         UnreadableScene: the file cannot be opened or read (missing, HTTP 404, truncated, corrupt, no CRS),
             with GDAL's reason.
+        InputError: the server refused the read (credentials, signing, requester pays).
+        SigningError: the href needs a token and none could be fetched.
     """
     env = {**GDAL_COG_ENV, **(gdal_options or {})}
     try:
-        with open_raster(href, **env) as ds:
+        with open_input(href, access, signer=None, **env) as ds:
             if ds.crs is None:
                 raise UnreadableScene(f"{href} has no CRS")
             geom = aoi_in_crs(aoi, ds.crs)
@@ -178,6 +195,7 @@ def scl_valid_fraction(
             scl = ds.read(1, window=window)
             origin = ds.transform @ Affine.translation(window.col_off, window.row_off)
             inside = aoi_mask(geom, origin, scl.shape)
+            crs = ds.crs
     except (RasterioError, OSError, ValueError, MemoryError) as exc:
         raise UnreadableScene(_reason(exc)) from None
     except Exception as exc:  # GDAL's CPLE_* errors that rasterio lets through
@@ -188,4 +206,6 @@ def scl_valid_fraction(
     if total == 0:
         return AoiQuality(0.0, 0, 0, window)
     valid = int((inside & ~np.isin(scl, list(scl_mask))).sum())
+    if keep_pixels:
+        return AoiQuality(valid / total, total, valid, window, scl=scl, inside=inside, transform=origin, crs=crs)
     return AoiQuality(valid / total, total, valid, window)

@@ -6,6 +6,28 @@ only (in a bounded thread pool) and keeps the scenes whose valid share of the AO
 ``min_valid`` (the ARSET course keeps scenes with more than 30 % valid area). Scenes whose SCL cannot be
 read are skipped with a recorded reason, never silently.
 
+Collections (``collection``, one or more, each searched at the same ``stac`` source):
+
+* Earth Search (``https://earth-search.aws.element84.com/v1``) ``sentinel-2-c1-l2a``: Collection 1, the ESA
+  reprocessing of the whole archive to one processing baseline (05.xx), with the BOA offset kept in the
+  pixels and declared in ``raster:bands``; the one to use where it covers the dates, but it has gaps (whole
+  years of some tiles were missing while the reprocessing was published);
+* Earth Search ``sentinel-2-l2a``: the older collection, every baseline as ESA first delivered it (00.01 to
+  05.xx), with the offset removed from many items' pixels (``earthsearch:boa_offset_applied``); complete for
+  the past years but missing recent items;
+* Planetary Computer (``https://planetarycomputer.microsoft.com/api/stac/v1``) ``sentinel-2-l2a``: ESA's
+  products as delivered, offset in the pixels from baseline 04.00; its blob hrefs must be signed.
+
+With two collections (e.g. both Earth Search ones) the results merge: the same acquisition found in both
+(same tile and sensing time) is kept once (`inseason.sources.stac.deduplicate`). The manifest records per
+month how many scenes each collection has over the AOI (``inseason:collection_months``), so a collection's
+gap shows.
+
+The BOA offset of each kept scene is decided from its metadata and checked against its pixels
+(`inseason.extract.offset`): where the blue band shows the offset was already removed although the metadata
+says otherwise, the pixels win; the manifest records those scenes (``inseason:offset_from_pixels``) and one
+warning names them.
+
 Where tiles overlap, one AOI point can lie in two tiles' scenes of the same date: the manifest keeps both
 scenes; extraction keeps one observation per point and date.
 """
@@ -16,7 +38,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -31,7 +53,8 @@ from shapely.geometry.base import BaseGeometry
 from inseason.config import StageRequest, check_workers
 from inseason.engines.local import bounded_map
 from inseason.errors import InputError, RemoteError
-from inseason.extract.quality import DEFAULT_SCL_MASK, UnreadableScene, scl_valid_fraction
+from inseason.extract.offset import DARK_BANDS, OffsetCheck, OffsetFromPixels, check_offset, needs_check
+from inseason.extract.quality import DEFAULT_SCL_MASK, AoiQuality, UnreadableScene, scl_valid_fraction
 from inseason.extract.sample import (
     GDAL_RETRY_ENV,
     SCENE_BACKOFF_S,
@@ -42,6 +65,7 @@ from inseason.extract.sample import (
     read_again,
 )
 from inseason.progress import progress_bar
+from inseason.sources.access import SIGN_CHOICES, SigningError, access_metadata, input_access
 from inseason.sources.aoi import read_aoi
 from inseason.sources.http import RetryCounter
 from inseason.sources.stac import (
@@ -53,7 +77,7 @@ from inseason.sources.stac import (
     scene_record,
     search_items,
 )
-from inseason.storage import output_lock
+from inseason.storage import InputAccess, output_lock
 from inseason.tables import SCENE_MANIFEST, with_metadata, write_table
 
 log = logging.getLogger(__name__)
@@ -63,6 +87,17 @@ OVERLAP_NOTE = (
     "Where MGRS tiles overlap the AOI, one point can lie in two tiles' scenes of the same date; "
     "the manifest keeps both scenes and extraction keeps one observation per point and date."
 )
+#: Earth Search's STAC API (both Sentinel-2 L2A collections).
+EARTH_SEARCH_STAC = "https://earth-search.aws.element84.com/v1"
+#: Microsoft Planetary Computer's STAC API (its hrefs need signing).
+PLANETARY_COMPUTER_STAC = "https://planetarycomputer.microsoft.com/api/stac/v1"
+#: The collections ``scenes`` knows by name: collection → where it is and when to use it.
+COLLECTIONS: dict[str, str] = {
+    "sentinel-2-c1-l2a": f"Earth Search ({EARTH_SEARCH_STAC}): Collection 1, one baseline for the whole archive, "
+    "offset in the pixels; has gaps (whole years of some tiles)",
+    "sentinel-2-l2a": f"Earth Search ({EARTH_SEARCH_STAC}): the older collection, baselines as first delivered, "
+    f"offset removed from many items; misses recent items. Also Planetary Computer's ({PLANETARY_COMPUTER_STAC})",
+}
 
 
 class SkippedScene(TypedDict):
@@ -75,13 +110,17 @@ class SkippedScene(TypedDict):
 class ManifestInfo(TypedDict):
     """What a manifest records in its schema metadata (:func:`manifest_info`); None where it lacks an entry."""
 
-    #: The search: stac, collection, aoi (WKT), start, end, min_valid, max_cloud, scl_mask.
+    #: The search: stac, collection (the first), collections, aoi (WKT), start, end, min_valid, max_cloud, scl_mask.
     query: dict[str, Any] | None
-    #: found, duplicates, skipped, below_min_valid, kept.
+    #: found, duplicates, skipped, below_min_valid, kept, retried, offset_from_pixels.
     counts: dict[str, int] | None
     duplicates: list[DroppedScene] | None
     skipped: list[SkippedScene] | None
     note: str | None
+    #: Collection → ``YYYY-MM`` → scenes found over the AOI (every month of the dates, 0 where none).
+    collection_months: dict[str, dict[str, int]] | None
+    #: Scenes whose BOA offset the pixels decided against the metadata.
+    offset_from_pixels: list[OffsetFromPixels] | None
 
 
 class ScenesRequest(StageRequest):
@@ -96,7 +135,8 @@ class ScenesRequest(StageRequest):
         start: the first date (inclusive); given as a date or ``YYYY-MM-DD``.
         end: the last date (inclusive), not before ``start``.
         out: the manifest file to write (a path or ``s3://`` URI).
-        collection: the STAC collection of the Sentinel-2 L2A items.
+        collection: the STAC collections of the Sentinel-2 L2A items, each searched (a name or several; the
+            module's notes say which to use when); scenes found in two are kept once.
         min_valid: the valid share of the AOI a scene must exceed (0 ≤ ``min_valid`` < 1).
         scl_mask: the SCL classes that are not usable (0…255).
         max_cloud: also drop items whose tile-wide ``eo:cloud_cover`` exceeds this percentage (0…100).
@@ -105,6 +145,12 @@ class ScenesRequest(StageRequest):
         timeout: seconds before a STAC API request times out.
         retries: retries of a failed STAC API request.
         backoff: seconds before the first retry, doubled per retry.
+        no_sign_request: read the scenes' files anonymously (public S3 buckets), whatever the credentials; the
+            manifest is still written with them.
+        requester_pays: the scenes' S3 reads carry ``x-amz-request-payer: requester``.
+        sign: how the scenes' hrefs are signed: ``auto`` (Planetary Computer's where the hrefs are on Azure Blob
+            Storage), ``planetary-computer`` or ``none``. The access is recorded in the manifest
+            (``inseason:input_access``), so ``extract`` and ``predict`` read the files the same way.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -114,7 +160,7 @@ class ScenesRequest(StageRequest):
     start: dt.date
     end: dt.date
     out: str
-    collection: str = "sentinel-2-l2a"
+    collection: tuple[str, ...] = ("sentinel-2-l2a",)
     min_valid: float = 0.3
     scl_mask: tuple[int, ...] = DEFAULT_SCL_MASK
     max_cloud: float | None = None
@@ -123,12 +169,27 @@ class ScenesRequest(StageRequest):
     timeout: float = 30.0
     retries: int = 4
     backoff: float = 0.5
+    no_sign_request: bool = False
+    requester_pays: bool = False
+    sign: str = "auto"
 
     @field_validator("start", "end", mode="before")
     @classmethod
     def _date_of(cls, value: Any, info: ValidationInfo) -> dt.date:
         """A date, a datetime's date or a ``YYYY-MM-DD`` text as a date, refused with the stage's message."""
         return _date(value, str(info.field_name))
+
+    @field_validator("collection", mode="before")
+    @classmethod
+    def _collections(cls, value: Any) -> tuple[str, ...]:
+        """One collection name or several, each once, in the order given; refused when empty."""
+        names = [value] if isinstance(value, str) else list(value or [])
+        out = tuple(dict.fromkeys(str(n).strip() for n in names))
+        if not out or "" in out:
+            raise InputError(
+                f"collection {value!r} is empty: pass a STAC collection name, e.g. --collection sentinel-2-l2a"
+            )
+        return out
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -142,6 +203,13 @@ class ScenesRequest(StageRequest):
         if self.max_cloud is not None and not 0.0 <= self.max_cloud <= 100.0:
             raise InputError(f"max_cloud={self.max_cloud} must be a percentage between 0 and 100")
         check_scl_mask(self.scl_mask)
+        if self.sign not in SIGN_CHOICES:
+            raise InputError(f"sign={self.sign!r} is not one of {', '.join(SIGN_CHOICES)}: pass --sign auto")
+        if self.no_sign_request and self.requester_pays:
+            raise InputError(
+                "--no-sign-request and --requester-pays together: a requester-pays bucket needs signed requests; "
+                "pass one of them"
+            )
         return self
 
 
@@ -170,7 +238,7 @@ def find_scenes(
     start: dt.date | str,
     end: dt.date | str,
     out: str | os.PathLike[str],
-    collection: str = "sentinel-2-l2a",
+    collection: str | Sequence[str] = "sentinel-2-l2a",
     min_valid: float = 0.3,
     scl_mask: Sequence[int] = DEFAULT_SCL_MASK,
     max_cloud: float | None = None,
@@ -179,6 +247,9 @@ def find_scenes(
     timeout: float = 30.0,
     retries: int = 4,
     backoff: float = 0.5,
+    no_sign_request: bool = False,
+    requester_pays: bool = False,
+    sign: str = "auto",
 ) -> pa.Table:
     """Find the Sentinel-2 L2A scenes over an AOI and a date range and write the scene manifest.
 
@@ -193,7 +264,8 @@ def find_scenes(
         start: the first date (inclusive), a date or ``YYYY-MM-DD``.
         end: the last date (inclusive).
         out: the manifest file to write.
-        collection: the STAC collection of the Sentinel-2 L2A items.
+        collection: the STAC collection of the Sentinel-2 L2A items, or several, each searched (scenes found
+            in two are kept once).
         min_valid: the valid share of the AOI a scene must exceed (0 ≤ ``min_valid`` < 1).
         scl_mask: the SCL classes that are not usable (0…255).
         max_cloud: also drop items whose tile-wide ``eo:cloud_cover`` exceeds this percentage.
@@ -202,6 +274,9 @@ def find_scenes(
         timeout: seconds before a STAC API request times out.
         retries: retries of a failed STAC API request.
         backoff: seconds before the first retry, doubled per retry.
+        no_sign_request: read the scenes' files anonymously (public S3 buckets).
+        requester_pays: the scenes' S3 reads carry ``x-amz-request-payer: requester``.
+        sign: ``auto``, ``planetary-computer`` or ``none`` (how the scenes' hrefs are signed).
 
     Returns:
         The manifest as written, sorted by (datetime, tile, scene_id), whose schema metadata records the
@@ -220,7 +295,7 @@ def find_scenes(
             start=start,
             end=end,
             out=str(out),
-            collection=collection,
+            collection=(collection,) if isinstance(collection, str) else tuple(collection),
             min_valid=min_valid,
             scl_mask=scl_mask,
             max_cloud=max_cloud,
@@ -229,6 +304,9 @@ def find_scenes(
             timeout=timeout,
             retries=retries,
             backoff=backoff,
+            no_sign_request=no_sign_request,
+            requester_pays=requester_pays,
+            sign=sign,
         )
     ).table
 
@@ -255,15 +333,32 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
     geom = read_aoi(request.aoi)
     stac = request.stac
     source = stac if is_url(stac) else str(Path(stac.removeprefix("file://")).resolve())
-    query = SearchQuery(collection=request.collection, aoi=geom, start=first, end=last, max_cloud=request.max_cloud)
+    collections = request.collection
 
     counter = RetryCounter()
-    items = search_items(
-        stac, query, timeout=request.timeout, retries=request.retries, backoff=request.backoff, counter=counter
-    )
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    found_in: dict[str, list[dict[str, Any]]] = {}
+    for name in collections:
+        query = SearchQuery(collection=name, aoi=geom, start=first, end=last, max_cloud=request.max_cloud)
+        found = search_items(
+            stac, query, timeout=request.timeout, retries=request.retries, backoff=request.backoff, counter=counter
+        )
+        found = [it if it.get("collection") else {**it, "collection": name} for it in found]
+        found_in[name] = found
+        for item in found:
+            if str(item.get("id")) not in seen:  # one id found in two collections of one API: once
+                seen.add(str(item.get("id")))
+                items.append(item)
+    months = collection_months(found_in, first, last)
+    if len(collections) > 1:
+        log.info("scenes per month and collection over the AOI: %s", _months_line(months))
+    describe = SearchQuery(
+        collection=",".join(collections), aoi=geom, start=first, end=last, max_cloud=request.max_cloud
+    ).describe()
     if not items:
         raise InputError(
-            f"no scenes matched {query.describe()} in {source}: widen the dates, check the AOI and the collection name"
+            f"no scenes matched {describe} in {source}: widen the dates, check the AOI and the collection name"
         )
     skipped: list[SkippedScene] = []
     records: list[SceneRecord] = []
@@ -280,24 +375,43 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
             ", ".join(d["scene_id"] for d in duplicates),
         )
 
+    access = input_access(
+        no_sign_request=request.no_sign_request,
+        requester_pays=request.requester_pays,
+        sign=request.sign,
+        hrefs=[href for r in records for href in r.hrefs.values()],
+    )
     fractions: dict[str, float] = {}
+    checks: dict[str, OffsetCheck] = {}
     with counting_gdal_retries() as gdal_retries:
-        qualities = list(_qualities(records, geom, mask, workers=request.workers, quiet=request.quiet))
+        qualities = list(
+            _qualities(
+                records, geom, mask, min_valid=min_valid, workers=request.workers, quiet=request.quiet, access=access
+            )
+        )
     read_again_count = gdal_retries.count
-    for record, (result, again) in qualities:
+    for record, (result, check, again) in qualities:
         read_again_count += again
         if isinstance(result, UnreadableScene):
             reason = f"SCL unreadable ({record.hrefs['SCL']}): {result}"
             skipped.append(SkippedScene(scene_id=record.scene_id, reason=reason))
         else:
             fractions[record.scene_id] = result
+            if check is not None:
+                checks[record.scene_id] = check
     skipped.sort(key=lambda s: s["scene_id"])
     for skip in skipped:
         log.warning("skipped scene %s: %s", skip["scene_id"], skip["reason"])
 
-    rows = [
-        r.row(fractions[r.scene_id]) for r in records if r.scene_id in fractions and fractions[r.scene_id] > min_valid
-    ]
+    kept = [r for r in records if r.scene_id in fractions and fractions[r.scene_id] > min_valid]
+    from_pixels = _offset_report(kept, checks)
+    corrected = {f["scene_id"]: f["pixels"] for f in from_pixels}
+    rows = []
+    for r in kept:
+        row = r.row(fractions[r.scene_id])
+        if r.scene_id in corrected:
+            row["boa_offset"] = corrected[r.scene_id]
+        rows.append(row)
     rows.sort(key=lambda row: (row["datetime"], row["tile"], row["scene_id"]))
     counts = {
         "found": len(items),
@@ -306,13 +420,14 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
         "below_min_valid": sum(1 for f in fractions.values() if f <= min_valid),
         "kept": len(rows),
         "retried": counter.value + read_again_count,  # API requests and SCL reads repeated after transient faults
+        "offset_from_pixels": len(from_pixels),
     }
     if not rows:
         log.warning(
             "no scene has more than %.0f%% valid pixels over the AOI (%s): the manifest is empty; "
             "lower min_valid to keep cloudier scenes",
             100 * min_valid,
-            query.describe(),
+            describe,
         )
     else:
         log.info("scenes: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -320,7 +435,8 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
         "query": json.dumps(
             {
                 "stac": source,
-                "collection": request.collection,
+                "collection": collections[0],
+                "collections": list(collections),
                 "aoi": shapely.to_wkt(geom, rounding_precision=8),
                 "start": first.isoformat(),
                 "end": last.isoformat(),
@@ -333,8 +449,11 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
         "counts": json.dumps(counts, sort_keys=True),
         "duplicates": json.dumps(duplicates, sort_keys=True),
         "skipped": json.dumps(skipped, sort_keys=True),
+        "collection_months": json.dumps(months, sort_keys=True),
+        "offset_from_pixels": json.dumps(from_pixels, sort_keys=True),
         "footprint_crs": "EPSG:4326",
         "note": OVERLAP_NOTE,
+        **access_metadata(access),
     }
     table = pa.Table.from_pylist(rows, schema=SCENE_MANIFEST)
     table = table.replace_schema_metadata(with_metadata(table.schema, **metadata).metadata)
@@ -343,8 +462,69 @@ def run_scenes(request: ScenesRequest) -> ScenesResult:
     return ScenesResult(table=table, path=request.out, scenes=table.num_rows, info=manifest_info(table))
 
 
+def collection_months(
+    found: Mapping[str, Sequence[Mapping[str, Any]]], start: dt.date, end: dt.date
+) -> dict[str, dict[str, int]]:
+    """How many items each collection has per month of the dates: every month listed, 0 where none.
+
+    Args:
+        found: collection → the items its search found (over the AOI, within the dates).
+        start: the first date searched.
+        end: the last date searched.
+
+    Returns:
+        Collection → ``YYYY-MM`` → items, months in order.
+    """
+    months = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    out: dict[str, dict[str, int]] = {}
+    for name, items in found.items():
+        per = dict.fromkeys(months, 0)
+        for item in items:
+            text = str((item.get("properties") or {}).get("datetime") or "")[:7]
+            if text in per:
+                per[text] += 1
+        out[name] = per
+    return out
+
+
+def _months_line(months: Mapping[str, Mapping[str, int]]) -> str:
+    """``2022-01 c1 0 / l2a 12, ...``: the months with their counts per collection, for a log line."""
+    names = list(months)
+    keys = list(next(iter(months.values()), {}))
+    return ", ".join(f"{m} " + " / ".join(f"{n} {months[n][m]}" for n in names) for m in keys)
+
+
+def _offset_report(records: Sequence[SceneRecord], checks: Mapping[str, OffsetCheck]) -> list[OffsetFromPixels]:
+    """The kept scenes whose pixels overrule their metadata's offset, with one warning naming them."""
+    flipped = [
+        checks[r.scene_id].flipped(r.scene_id)
+        for r in records
+        if r.scene_id in checks and checks[r.scene_id].verdict == "pixels"
+    ]
+    flipped.sort(key=lambda f: f["scene_id"])
+    for r in records:
+        check = checks.get(r.scene_id)
+        if check is not None and check.verdict == "unread":
+            log.warning("BOA offset of scene %s not checked against its pixels: %s", r.scene_id, check.reason)
+        elif check is not None and check.verdict != "pixels":
+            log.debug("BOA offset of scene %s: %s (%s)", r.scene_id, check.verdict, check.reason)
+    if flipped:
+        log.warning(
+            "BOA offset taken from the pixels for %d scene(s) whose metadata gives an offset of -1000 DN but whose "
+            "pixels were already corrected (the share of valid blue values below 1000 DN, impossible with the offset "
+            "in): %s; the manifest uses 0, without it their reflectances would be 0.1 too low",
+            len(flipped),
+            ", ".join(f"{f['scene_id']} ({f['share']:.0%})" for f in flipped),
+        )
+    return flipped
+
+
 def manifest_info(table: pa.Table) -> ManifestInfo:
-    """The query, counts, duplicates and skipped scenes recorded in a manifest's schema metadata.
+    """The query, counts, duplicates, skipped scenes, collection months and pixel offsets a manifest records.
 
     Args:
         table: a scene manifest as :func:`find_scenes` returns it or :func:`inseason.tables.read_table` reads it.
@@ -365,36 +545,76 @@ def manifest_info(table: pa.Table) -> ManifestInfo:
         duplicates=recorded("duplicates"),
         skipped=recorded("skipped"),
         note=note.decode() if note else None,
+        collection_months=recorded("collection_months"),
+        offset_from_pixels=recorded("offset_from_pixels"),
     )
 
 
 def _qualities(
-    records: Sequence[SceneRecord], aoi: BaseGeometry, mask: Sequence[int], *, workers: int, quiet: bool
-) -> Iterator[tuple[SceneRecord, tuple[float | UnreadableScene, int]]]:
-    """Valid AOI share of every record's SCL and its reads repeated, in a bounded thread pool (the reads are I/O).
+    records: Sequence[SceneRecord],
+    aoi: BaseGeometry,
+    mask: Sequence[int],
+    *,
+    min_valid: float,
+    workers: int,
+    quiet: bool,
+    access: InputAccess,
+) -> Iterator[tuple[SceneRecord, tuple[float | UnreadableScene, OffsetCheck | None, int]]]:
+    """Valid AOI share of every record's SCL, its offset check and its reads repeated, in a bounded thread pool.
 
     A read that meets a transient fault (a body cut short, a busy server, a reset) is read again without
     GDAL's cache (`inseason.extract.sample.read_again`); one failing every time stops the search with a
     `RemoteError`, since a scene skipped for the network would be lost from the manifest without a trace.
+    A scene kept (valid share above ``min_valid``) whose offset is in doubt (`inseason.extract.offset.needs_check`)
+    also has its dark band read over the same pixels; one that cannot be read keeps the metadata's offset
+    (the check says why). A read the server refuses (credentials, signing) or whose href cannot be signed stops
+    the search with one line saying what to change.
     """
 
-    def one(record: SceneRecord) -> tuple[float | UnreadableScene, int]:
-        href = record.hrefs["SCL"]
-
-        def read(fresh: bool) -> float:
+    def retried(read: Any, href: str, what: str) -> tuple[Any, int]:
+        def attempt(fresh: bool) -> Any:
             try:
-                fresh_env = GDAL_RETRY_ENV if fresh else None
-                return scl_valid_fraction(href, aoi, scl_mask=mask, gdal_options=fresh_env).valid_fraction
+                return read(GDAL_RETRY_ENV if fresh else None)
             except UnreadableScene as exc:
                 if is_transient(href, str(exc)):
                     raise RemoteError(str(exc)) from None
                 raise
+            except SigningError as exc:  # the signer retried already: not a read fault to read again
+                raise _NotRetried(exc) from None
 
         try:
-            fraction, again = read_again(read, retries=SCENE_RETRIES, backoff=SCENE_BACKOFF_S, what=f"SCL {href}")
+            return read_again(attempt, retries=SCENE_RETRIES, backoff=SCENE_BACKOFF_S, what=f"{what} {href}")
+        except _NotRetried as wrapped:
+            raise wrapped.error from None
+
+    def one(record: SceneRecord) -> tuple[float | UnreadableScene, OffsetCheck | None, int]:
+        href = record.hrefs["SCL"]
+        check_it = needs_check(record.boa_offset, record.processing_baseline)
+
+        def scl(env: Mapping[str, object] | None) -> AoiQuality:
+            return scl_valid_fraction(href, aoi, scl_mask=mask, gdal_options=env, keep_pixels=check_it, access=access)
+
+        try:
+            quality, again = retried(scl, href, "SCL")
         except UnreadableScene as exc:
-            return exc, 0
-        return fraction, again
+            return exc, None, 0
+        if not check_it or quality.valid_fraction <= min_valid:
+            return quality.valid_fraction, None, again
+        dark = next((record.hrefs[b] for b in DARK_BANDS if b in record.hrefs), href)
+
+        def offset(env: Mapping[str, object] | None) -> OffsetCheck:
+            return check_offset(record.hrefs, quality, record.boa_offset, gdal_options=env, access=access)
+
+        try:
+            check, more = retried(offset, dark, "dark band")
+        except UnreadableScene as exc:
+            reason = f"{dark} unreadable: {exc}; kept the metadata's offset {record.boa_offset}"
+            return (
+                quality.valid_fraction,
+                OffsetCheck(record.boa_offset, record.boa_offset, "unread", None, 0, 0, reason),
+                again,
+            )
+        return quality.valid_fraction, check, again + more
 
     with progress_bar(quiet=quiet) as bar, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scl") as pool:
         task = bar.add_task("scenes", total=len(records))
@@ -402,6 +622,14 @@ def _qualities(
             for record, quality in qualities:
                 bar.advance(task)
                 yield record, quality
+
+
+class _NotRetried(Exception):
+    """Carries an error past `read_again` (which reads again on every `RemoteError`)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _date(value: dt.date | str, what: str) -> dt.date:
