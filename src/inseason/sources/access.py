@@ -80,7 +80,7 @@ ACCESS_METADATA = "input_access"
 REFRESH_MARGIN_S = 60.0
 
 _BLOB_HOST = ".blob.core.windows.net"
-_SIG = re.compile(r"(?i)\b(sig=)[^&\s'\"]+")
+_SIG = re.compile(r"(?i)\b(sig=)[A-Za-z0-9%+/=_.~-]+")
 _REFUSED = re.compile(
     r"HTTP (?:response |error )?code:? (?:401|403)\b|\b(?:401|403)\b.*(?:forbidden|unauthori[sz]ed)|access ?denied"
     r"|AuthenticationFailed|AuthorizationFailure|PublicAccessNotPermitted|NoAuthenticationInformation"

@@ -363,7 +363,7 @@ class LoopbackServer:
 
 def _read_chunked(stream: Any) -> bytes:
     """A request body sent with ``Transfer-Encoding: chunked``, decoded (chunk extensions and trailers dropped)."""
-    parts = []
+    parts: list[bytes] = []
     while True:
         size = int(stream.readline().split(b";", 1)[0].strip() or b"0", 16)
         if size == 0:
