@@ -147,12 +147,25 @@ def labels(
 
 
 def scenes(
-    stac: Annotated[str, typer.Option(help="A STAC API URL or a local catalog.json.")],
+    stac: Annotated[
+        str,
+        typer.Option(
+            help="A STAC API URL (Earth Search https://earth-search.aws.element84.com/v1, Planetary Computer "
+            "https://planetarycomputer.microsoft.com/api/stac/v1) or a local catalog.json."
+        ),
+    ],
     aoi: Aoi,
     start: Annotated[str, typer.Option(help="First date, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option(help="Last date, YYYY-MM-DD (inclusive).")],
     out: Annotated[Path, out_option("Scene manifest to write (Parquet).")],
-    collection: Annotated[str, typer.Option(help="STAC collection.")] = "sentinel-2-l2a",
+    collection: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="STAC collection; repeat to search several and merge them (one acquisition kept once): "
+            "sentinel-2-c1-l2a (Earth Search, one baseline, gaps) and sentinel-2-l2a (Earth Search's older one, or "
+            "Planetary Computer's). Default sentinel-2-l2a."
+        ),
+    ] = None,
     min_valid: Annotated[
         float, typer.Option(help="Keep scenes whose valid share of the AOI (from SCL) exceeds this.")
     ] = 0.3,
@@ -166,9 +179,36 @@ def scenes(
     workers: Annotated[int, workers_option("Parallel SCL reads.")] = 4,
     timeout: Annotated[float, typer.Option(help="Seconds before a STAC request times out.")] = 30.0,
     retries: Annotated[int, typer.Option(help="Retries of a failed STAC request (429, 5xx, timeouts).")] = 4,
+    no_sign_request: Annotated[
+        bool,
+        typer.Option(
+            "--no-sign-request",
+            help="Read the scenes' files anonymously (public S3 buckets); outputs keep your credentials. "
+            "Recorded in the manifest for extract and predict.",
+        ),
+    ] = False,
+    requester_pays: Annotated[
+        bool, typer.Option("--requester-pays", help="Read the scenes' S3 files as a requester-pays reader.")
+    ] = False,
+    sign: Annotated[
+        str,
+        typer.Option(
+            help="Sign the scenes' hrefs: auto (Planetary Computer's SAS token where hrefs are on Azure Blob "
+            "Storage), planetary-computer or none."
+        ),
+    ] = "auto",
     as_json: Annotated[bool, json_flag("Print the manifest's counts as JSON.")] = False,
 ) -> None:
     """Search a STAC API or catalog for Sentinel-2 L2A scenes over an AOI and write the scene manifest.
+
+    Collections: sentinel-2-c1-l2a on Earth Search (https://earth-search.aws.element84.com/v1) is Collection 1,
+    the whole archive reprocessed to one baseline, the first choice where it covers your dates, but whole years
+    of some tiles are missing; sentinel-2-l2a on Earth Search is the older collection, every baseline as first
+    delivered, complete for past years but missing recent items; sentinel-2-l2a on Planetary Computer
+    (https://planetarycomputer.microsoft.com/api/stac/v1) needs signed hrefs (--sign auto does it). Pass
+    --collection twice to search both Earth Search collections and merge them: the summary shows per month how
+    many scenes each one has, so a gap shows. Each scene's BOA offset is checked against its blue band; scenes
+    whose pixels contradict their metadata are named and corrected.
 
     \f
     Args:
@@ -177,13 +217,16 @@ def scenes(
         start: ``--start``: the first date.
         end: ``--end``: the last date, inclusive.
         out: ``--out``: the scene manifest.
-        collection: ``--collection`` to search.
+        collection: ``--collection`` to search, repeatable.
         min_valid: ``--min-valid``: the least valid share of the AOI a kept scene has.
         scl_mask: ``--scl-mask``: SCL classes that are not valid.
         max_cloud: ``--max-cloud``: the most tile-wide cloud cover (%) of a kept item.
         workers: ``--workers``: parallel SCL reads.
         timeout: ``--timeout`` of a STAC request, in seconds.
         retries: ``--retries`` of a failed STAC request.
+        no_sign_request: ``--no-sign-request``: anonymous reads of the scenes' files.
+        requester_pays: ``--requester-pays``: requester-pays reads of the scenes' files.
+        sign: ``--sign``: auto, planetary-computer or none.
         as_json: ``--json``: print the counts as JSON instead of a line.
 
     Raises:
@@ -197,7 +240,7 @@ def scenes(
         start=start,
         end=end,
         out=str(out),
-        collection=collection,
+        collection=tuple(collection or ("sentinel-2-l2a",)),
         min_valid=min_valid,
         scl_mask=scl_classes(scl_mask),
         max_cloud=max_cloud,
@@ -205,6 +248,9 @@ def scenes(
         quiet=State.quiet or as_json,
         timeout=timeout,
         retries=retries,
+        no_sign_request=no_sign_request,
+        requester_pays=requester_pays,
+        sign=sign,
     )
     found = run_scenes(request)
     info = found.info
@@ -213,6 +259,20 @@ def scenes(
     elif not State.quiet:
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (info["counts"] or {}).items())
         out_console.print(f"{plural(found.scenes, 'scene')} in {out} ({counts})")
+        months = info["collection_months"] or {}
+        if months:
+            table = Table(title="scenes found over the AOI per month")
+            table.add_column("month")
+            for name in months:
+                table.add_column(name, justify="right")
+            for month in next(iter(months.values())):
+                table.add_row(month, *(str(months[name][month]) for name in months))
+            out_console.print(table)
+        for flip in info["offset_from_pixels"] or []:
+            out_console.print(
+                f"{flip['scene_id']}: BOA offset {flip['pixels']} from the pixels (metadata {flip['metadata']}; "
+                f"{flip['share']:.0%} of its valid {flip['band']} values below 1000 DN)"
+            )
         if info["note"]:
             out_console.print(info["note"])
 
