@@ -101,6 +101,7 @@ class SynthConfig(StrictModel):
     label_noise: float = Field(0.03, ge=0.0, le=0.3, description="fraction of CDL crop pixels mislabelled")
     field_scale: float = Field(1.0, gt=0.1, le=4.0, description="multiplier of field sizes")
     block_size: int = Field(256, description="COG block size in pixels")
+    across_zones: bool = Field(False, description="tiles from UTM zones 15 and 16, astride their boundary at 90° W")
 
     @model_validator(mode="after")
     def _check(self) -> SynthConfig:

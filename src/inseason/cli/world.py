@@ -25,7 +25,8 @@ def _world_table(info: dict[str, Any], path: Path) -> Table:
     table.add_column(style="bold")
     table.add_column()
     tiles = ", ".join(t["name"] for t in info["tiles"])
-    table.add_row("tiles", f"{tiles} (UTM EPSG:{info['scene_epsg']}, {info['tiles'][0]['size_m']:,} m)")
+    zones = ", ".join(f"EPSG:{code}" for code in info.get("scene_epsgs", [info["scene_epsg"]]))
+    table.add_row("tiles", f"{tiles} (UTM {zones}, {info['tiles'][0]['size_m']:,} m)")
     if info.get("real_layout"):
         table.add_row("layout", "real Sentinel-2 tiles: 10 980 px at 10 m, 1 024-px blocks, nodata around the world")
     table.add_row("years", ", ".join(map(str, info["years"])))
@@ -59,6 +60,13 @@ def synth(
     tile_m: Annotated[int | None, typer.Option(help="Tile side in metres (multiple of 60).")] = None,
     cloudiness: Annotated[float | None, typer.Option(help="Mean cloud fraction of a scene (0-0.9).")] = None,
     label_noise: Annotated[float | None, typer.Option(help="Fraction of crop label pixels mislabelled.")] = None,
+    across_zones: Annotated[
+        bool,
+        typer.Option(
+            help="Lay the world astride the UTM zone 15/16 boundary (90° W): tiles of both zones, each in its own "
+            "CRS, reaching past the boundary as real tiles do."
+        ),
+    ] = False,
     real_layout: Annotated[
         bool,
         typer.Option(
@@ -83,6 +91,7 @@ def synth(
         tile_m: ``--tile-m``, overriding the size's.
         cloudiness: ``--cloudiness``, overriding the size's.
         label_noise: ``--label-noise``, overriding the size's.
+        across_zones: ``--across-zones``: tiles from UTM zones 15 and 16.
         real_layout: ``--real-layout``: scenes as real 10 980-px Sentinel-2 tiles.
         workers: ``--workers``: processes writing scenes.
         overwrite: ``--overwrite``: replace a world in ``out``.
@@ -103,6 +112,7 @@ def synth(
         tile_m=tile_m,
         cloudiness=cloudiness,
         label_noise=label_noise,
+        across_zones=across_zones or None,
     )
     request = SynthRequest.of(
         out=out,

@@ -1,4 +1,11 @@
-"""The synthetic world's geometry: where it lies, its UTM tile grid and its CDL label grid."""
+"""The synthetic world's geometry: where it lies, its UTM tile grid and its CDL label grid.
+
+A world lies in the lower Mississippi delta, in UTM zone 15. A world ``across_zones`` lies astride the
+boundary of zones 15 and 16 (90° W): its tiles come from both zones, each in its own CRS, and, as real
+Sentinel-2 tiles near a zone boundary do, each zone's tiles reach past the boundary into the other zone, by
+the real tiles' reach scaled to the world's tile size. Its landscape grid stays in zone 15; the zone 16
+tiles see it through their own, slightly rotated, grids.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,9 @@ from inseason.config import SynthConfig
 #: Centre of the world: the lower Mississippi delta near Leland, MS (the ARSET course's region).
 CENTRE_LON, CENTRE_LAT = -90.80, 33.40
 UTM_EPSG = 32615  # WGS 84 / UTM zone 15N
+#: The boundary of UTM zones 15 and 16, the centre of a world ``across_zones`` (the delta's east edge).
+BOUNDARY_LON = -90.0
+EAST_EPSG = 32616  # WGS 84 / UTM zone 16N
 LABEL_EPSG = 5070  # NAD83 / Conus Albers, the CDL grid
 LABEL_RES = 30
 #: Sentinel-2 band name → ground sampling distance in metres.
@@ -129,13 +139,14 @@ def mgrs_name(easting: float, northing: float, zone: int, lat: float) -> str:
 
 @dataclass(frozen=True)
 class WorldGrid:
-    """Tiles of a world and the extent (10 m grid in UTM) that holds them all."""
+    """Tiles of a world and the extent (10 m grid in UTM, ``epsg``) that holds them all."""
 
     tiles: tuple[Tile, ...]
     left: float
     top: float
     width_m: int
     height_m: int
+    epsg: int = UTM_EPSG
 
     @property
     def transform(self) -> Affine:
@@ -151,7 +162,7 @@ class WorldGrid:
         """Rows and columns of the landscape grid covered by ``tile``.
 
         Args:
-            tile: one of the world's tiles.
+            tile: one of the world's tiles in the grid's CRS.
 
         Returns:
             The row and column slices.
@@ -167,7 +178,7 @@ class WorldGrid:
         Returns:
             (west, south, east, north) in EPSG:4326.
         """
-        to_ll = Transformer.from_crs(UTM_EPSG, 4326, always_xy=True)
+        to_ll = Transformer.from_crs(self.epsg, 4326, always_xy=True)
         xs = np.linspace(self.left, self.left + self.width_m, 21)
         ys = np.linspace(self.top - self.height_m, self.top, 21)
         gx, gy = np.meshgrid(xs, ys)
@@ -179,11 +190,13 @@ def world_grid(config: SynthConfig) -> WorldGrid:
     """Lay the tiles of ``config`` around the world centre, aligned to 60 m so all band grids nest.
 
     Args:
-        config: the world's settings (tile size, overlap, tiles across and down).
+        config: the world's settings (tile size, overlap, tiles across and down, across two zones).
 
     Returns:
         The tiles and the world extent.
     """
+    if config.across_zones:
+        return _two_zone_grid(config)
     to_utm = Transformer.from_crs(4326, UTM_EPSG, always_xy=True)
     cx, cy = to_utm.transform(CENTRE_LON, CENTRE_LAT)
     step = config.tile_m - config.overlap_m
@@ -191,8 +204,15 @@ def world_grid(config: SynthConfig) -> WorldGrid:
     height = config.tile_m + step * (config.tiles_y - 1)
     left = floor((cx - width / 2) / 60) * 60
     top = floor((cy + height / 2) / 60) * 60
-    base = mgrs_name(left, top, 15, CENTRE_LAT)
-    columns = _MGRS_COLUMNS[(15 - 1) % 3]
+    tiles = _tile_block(config, 15, UTM_EPSG, left, top)
+    return WorldGrid(tiles=tiles, left=left, top=top, width_m=width, height_m=height)
+
+
+def _tile_block(config: SynthConfig, zone: int, epsg: int, left: float, top: float) -> tuple[Tile, ...]:
+    """The ``tiles_x`` by ``tiles_y`` tiles of one zone whose upper-left corner is (``left``, ``top``)."""
+    step = config.tile_m - config.overlap_m
+    base = mgrs_name(left, top, zone, CENTRE_LAT)
+    columns = _MGRS_COLUMNS[(zone - 1) % 3]
     tiles = []
     for j in range(config.tiles_y):
         for i in range(config.tiles_x):
@@ -202,10 +222,72 @@ def world_grid(config: SynthConfig) -> WorldGrid:
             tiles.append(
                 Tile(
                     name=f"{base[:3]}{col}{row}",
-                    epsg=UTM_EPSG,
+                    epsg=epsg,
                     left=left + i * step,
                     top=top - j * step,
                     size_m=config.tile_m,
                 )
             )
-    return WorldGrid(tiles=tuple(tiles), left=left, top=top, width_m=width, height_m=height)
+    return tuple(tiles)
+
+
+def boundary_reach(epsg: int, lat: float) -> float:
+    """How far past the 90° W zone boundary the real Sentinel-2 tiles of a zone reach, at ``lat``.
+
+    Zone 15's easternmost tiles run on to their 100 km square's east edge plus 9.8 km; zone 16's westernmost
+    start at their square's west edge (both rounded to 60 m as real tile origins are). At 33.4° N that is about
+    31 km east and 21 km west: a band some 50 km wide that tiles of both zones cover.
+
+    Args:
+        epsg: ``32615`` (the zone west of the boundary) or ``32616`` (east of it).
+        lat: the latitude.
+
+    Returns:
+        The reach, metres.
+    """
+    easting = Transformer.from_crs(4326, epsg, always_xy=True).transform(BOUNDARY_LON, lat)[0]
+    square_left = floor(floor(easting / 100_000) * 100_000 / 60) * 60
+    if epsg == UTM_EPSG:
+        return float(square_left + REAL_TILE_M - easting)
+    return float(easting - square_left)
+
+
+def _two_zone_grid(config: SynthConfig) -> WorldGrid:
+    """Tiles of zones 15 and 16 astride 90° W, and the zone 15 landscape grid that holds them all.
+
+    Each zone has ``tiles_x`` by ``tiles_y`` tiles; zone 15's reach east of the boundary and zone 16's west
+    of it by `boundary_reach` scaled from 109.8 km tiles to ``tile_m``, so the middle of the world is seen
+    from both zones and each side from one only.
+    """
+    step = config.tile_m - config.overlap_m
+    width = config.tile_m + step * (config.tiles_x - 1)
+    height = config.tile_m + step * (config.tiles_y - 1)
+    blocks: list[Tile] = []
+    for epsg, zone in ((UTM_EPSG, 15), (EAST_EPSG, 16)):
+        x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(BOUNDARY_LON, CENTRE_LAT)
+        reach = boundary_reach(epsg, CENTRE_LAT) * config.tile_m / REAL_TILE_M
+        left = floor((x + reach - width if zone == 15 else x - reach) / 60) * 60
+        top = floor((y + height / 2) / 60) * 60
+        blocks.extend(_tile_block(config, zone, epsg, left, top))
+    # the landscape grid: zone 15, 60 m aligned, around every tile's corners (zone 16's seen rotated)
+    to_grid = Transformer.from_crs(EAST_EPSG, UTM_EPSG, always_xy=True)
+    xs, ys = [], []
+    for tile in blocks:
+        left, bottom, right, top = tile.bounds
+        edge = np.linspace(0.0, 1.0, 9)
+        ex = np.concatenate(
+            [left + (right - left) * edge, np.full(9, right), right - (right - left) * edge, np.full(9, left)]
+        )
+        ey = np.concatenate(
+            [np.full(9, top), top - (top - bottom) * edge, np.full(9, bottom), bottom + (top - bottom) * edge]
+        )
+        if tile.epsg != UTM_EPSG:
+            ex, ey = to_grid.transform(ex, ey)
+        xs.append(ex)
+        ys.append(ey)
+    x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+    left = floor((x_all.min() - 60) / 60) * 60
+    top = -floor(-(y_all.max() + 60) / 60) * 60
+    width_m = int(-floor(-(x_all.max() + 60 - left) / 60) * 60)
+    height_m = int(-floor(-(top - y_all.min() + 60) / 60) * 60)
+    return WorldGrid(tiles=tuple(blocks), left=left, top=top, width_m=width_m, height_m=height_m)

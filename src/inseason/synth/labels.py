@@ -11,7 +11,7 @@ from rasterio.warp import Resampling, reproject, transform_bounds
 from inseason.cog import write_cog
 from inseason.labels import cdl_class, cdl_colormap
 from inseason.synth.crops import CropCalendar
-from inseason.synth.grid import LABEL_EPSG, LABEL_RES, UTM_EPSG, WorldGrid
+from inseason.synth.grid import LABEL_EPSG, LABEL_RES, WorldGrid
 
 #: Where CDL's classifier goes wrong most: each crop's usual confusion partners.
 CONFUSION: dict[int, tuple[int, ...]] = {
@@ -37,7 +37,7 @@ def label_grid(grid: WorldGrid) -> tuple[Affine, tuple[int, int]]:
         The label grid's transform and (rows, cols).
     """
     left, bottom, right, top = transform_bounds(
-        UTM_EPSG, LABEL_EPSG, grid.left, grid.top - grid.height_m, grid.left + grid.width_m, grid.top
+        grid.epsg, LABEL_EPSG, grid.left, grid.top - grid.height_m, grid.left + grid.width_m, grid.top
     )
     left, bottom = np.floor(left / LABEL_RES) * LABEL_RES, np.floor(bottom / LABEL_RES) * LABEL_RES
     right, top = np.ceil(right / LABEL_RES) * LABEL_RES, np.ceil(top / LABEL_RES) * LABEL_RES
@@ -67,7 +67,7 @@ def cdl_raster(
         truth,
         labels,
         src_transform=grid.transform,
-        src_crs=f"EPSG:{UTM_EPSG}",
+        src_crs=f"EPSG:{grid.epsg}",
         dst_transform=transform,
         dst_crs=f"EPSG:{LABEL_EPSG}",
         resampling=Resampling.mode,

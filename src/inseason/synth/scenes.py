@@ -9,6 +9,7 @@ few blocks per band whatever the tile's size.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from shapely.geometry import box, mapping
 from inseason import storage
 from inseason.cog import write_cog
 from inseason.synth.acquisitions import Datatake, boa_offset
-from inseason.synth.grid import BAND_RES, Tile, real_tile
+from inseason.synth.grid import BAND_RES, Tile, WorldGrid, real_tile
 from inseason.synth.render import (
     SCL_CIRRUS,
     SCL_CLOUD_HIGH,
@@ -72,6 +73,11 @@ def tile_arrays(
 ) -> dict[str, np.ndarray]:
     """The arrays of ``take`` cut to ``tile`` (the generator's truth for the tile's COGs).
 
+    A tile in the world grid's CRS is a window of the rendered arrays; a tile of the other UTM zone (a world
+    ``across_zones``) takes, at each of its pixels, the rendered pixel of the same resolution that holds the
+    pixel's centre (nearest neighbour across the zones' rotation), so both zones' scenes show the same ground
+    at the same longitude and latitude.
+
     Args:
         world: the world.
         take: the datatake.
@@ -82,17 +88,45 @@ def tile_arrays(
         One array per band and ``SCL``, cut to the tile.
     """
     rendered = rendered if rendered is not None else render(world, take)
-    rows, cols = world.grid.tile_window(tile)
     out = {}
+    if tile.epsg != world.grid.epsg:
+        for band, array in rendered.items():
+            at_rows, at_cols = _grid_pixels(world.grid, tile, BAND_RES[band])
+            out[band] = array[at_rows, at_cols]
+        return out
+    rows, cols = world.grid.tile_window(tile)
     for band, array in rendered.items():
         f = BAND_RES[band] // 10
         out[band] = array[rows.start // f : rows.stop // f, cols.start // f : cols.stop // f]
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _grid_pixels(grid: WorldGrid, tile: Tile, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column, in the world grid at ``res`` metres, of the pixel holding each pixel centre of ``tile``."""
+    n = tile.size_m // res
+    x = tile.left + (np.arange(n) + 0.5) * res
+    y = tile.top - (np.arange(n) + 0.5) * res
+    gx, gy = Transformer.from_crs(tile.epsg, grid.epsg, always_xy=True).transform(*np.meshgrid(x, y))
+    rows = np.floor((grid.top - gy) / res).astype(np.int64)
+    cols = np.floor((gx - grid.left) / res).astype(np.int64)
+    shape = (grid.height_m // res, grid.width_m // res)
+    if rows.min() < 0 or cols.min() < 0 or rows.max() >= shape[0] or cols.max() >= shape[1]:
+        raise AssertionError(f"tile {tile.name} reaches outside the world grid")  # world_grid holds every tile
+    return rows, cols
+
+
 def _footprint(world: WorldState, take: Datatake, tile: Tile) -> tuple[dict[str, Any], list[float]]:
     """Lon/lat polygon of the tile's imaged area (the tile square, cut at the swath edge)."""
     geom = box(*tile.bounds)
+    if tile.epsg != world.grid.epsg:  # the other zone's tile, cut in the world grid's CRS
+        to_grid = Transformer.from_crs(tile.epsg, world.grid.epsg, always_xy=True)
+        geom = shapely.transform(geom.segmentize(tile.size_m / 8), to_grid.transform, interleaved=False)
+        if not take.full_swath:
+            geom = geom.intersection(swath_polygon(world.grid))
+        to_ll = Transformer.from_crs(world.grid.epsg, 4326, always_xy=True)
+        ll = shapely.transform(geom, to_ll.transform, interleaved=False)
+        return mapping(ll), [round(v, 7) for v in ll.bounds]
     if not take.full_swath:
         geom = geom.intersection(swath_polygon(world.grid))
     to_ll = Transformer.from_crs(tile.epsg, 4326, always_xy=True)

@@ -45,7 +45,7 @@ from inseason.storage import atomic_path, output_lock
 from inseason.synth.acquisitions import plan_datatakes
 from inseason.synth.catalog import write_catalog
 from inseason.synth.crops import make_calendar
-from inseason.synth.grid import LABEL_EPSG, UTM_EPSG, real_tile, world_grid
+from inseason.synth.grid import LABEL_EPSG, WorldGrid, real_tile, world_grid
 from inseason.synth.labels import cdl_raster, write_cdl
 from inseason.synth.landscape import make_landscape
 from inseason.synth.render import WorldState
@@ -128,11 +128,11 @@ def build_state(config: SynthConfig) -> WorldState:
 
 def _estimated_bytes(config: SynthConfig, n_takes: int, *, real_layout: bool = False) -> int:
     """About how many bytes the world's scenes take on disk."""
-    px10 = (config.tile_m // 10) ** 2 * config.tiles_x * config.tiles_y
+    px10 = (config.tile_m // 10) ** 2 * config.tiles_x * config.tiles_y * (2 if config.across_zones else 1)
     # about 1.4 bytes per 10 m pixel per band once deflated (4 bands at 10 m, 6 at 20 m, 2 at 60 m)
     need = n_takes * px10 * 1.4 * (4 + 6 / 4 + 2 / 36 + 0.1) * 2 / 1.4
     if real_layout:  # and the nodata around the world in each real tile: about 3 MB a scene
-        need += n_takes * config.tiles_x * config.tiles_y * 3e6
+        need += n_takes * px10 / (config.tile_m // 10) ** 2 * 3e6
     return int(need)
 
 
@@ -296,9 +296,8 @@ def _build(
         write_catalog(root, records, title=f"inseason synthetic world ({config.size}, seed {config.seed})")
         _write_scene_truth(root, records)
 
+    aoi = _aoi(grid)
     west, south, east, north = grid.lonlat_bounds()
-    inset_x, inset_y = (east - west) * 0.02, (north - south) * 0.02
-    aoi = box(west + inset_x, south + inset_y, east - inset_x, north - inset_y)
     _write_json(
         root / "aoi.geojson",
         {
@@ -315,7 +314,8 @@ def _build(
         "size": config.size,
         "seed": config.seed,
         "config": config.model_dump(mode="json"),
-        "scene_epsg": UTM_EPSG,
+        "scene_epsg": grid.epsg,  # the world grid's, and the first zone's
+        "scene_epsgs": sorted({t.epsg for t in grid.tiles}),
         "label_epsg": LABEL_EPSG,
         "years": list(config.years),
         "bbox": [round(v, 7) for v in (west, south, east, north)],
@@ -344,6 +344,35 @@ def _build(
     return info
 
 
+def _aoi(grid: WorldGrid) -> Any:
+    """The world's area of interest in lon/lat: its extent inset by 2 %, or, across zones, inside the tiles.
+
+    Across two UTM zones the tiles (rotated against each other) leave corners of the grid's extent unseen: the
+    area is the tiles' lon/lat extent inset by 2 % and then more, until every point of it is in some tile.
+    """
+    west, south, east, north = grid.lonlat_bounds()
+    if len({t.epsg for t in grid.tiles}) == 1:
+        inset_x, inset_y = (east - west) * 0.02, (north - south) * 0.02
+        return box(west + inset_x, south + inset_y, east - inset_x, north - inset_y)
+    seen = shapely.union_all(
+        [
+            shapely.transform(
+                box(*t.bounds).segmentize(t.size_m / 16),
+                Transformer.from_crs(t.epsg, 4326, always_xy=True).transform,
+                interleaved=False,
+            )
+            for t in grid.tiles
+        ]
+    )
+    west, south, east, north = seen.bounds
+    for inset in np.arange(0.02, 0.5, 0.01):
+        dx, dy = (east - west) * inset, (north - south) * inset
+        aoi = box(west + dx, south + dy, east - dx, north - dy)
+        if seen.contains(aoi):
+            return aoi
+    raise AssertionError("the tiles of the world hold no area of interest")  # world_grid overlaps them
+
+
 def _write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON, the file whole or not at all."""
     with atomic_path(path) as tmp:
@@ -354,7 +383,7 @@ def _write_truth(root: Path, state: WorldState) -> None:
     """Field polygons (GeoParquet in the label CRS) and the crop calendar truth."""
     landscape = state.calendar.landscape
     units = landscape.units
-    to_albers = Transformer.from_crs(UTM_EPSG, LABEL_EPSG, always_xy=True)
+    to_albers = Transformer.from_crs(state.grid.epsg, LABEL_EPSG, always_xy=True)
     polygons: dict[int, Any] = {}
     for geom, value in shapes(
         units, mask=(units <= landscape.n_fields) & (units > 0), transform=state.grid.transform, connectivity=4
