@@ -4,11 +4,13 @@ the access settings carried by the scene manifest into ``extract``."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -269,3 +271,39 @@ def test_scenes_quality_reads_stop_on_an_unsigned_refusal(
     aoi = shapely.box(-121.83, 40.63, -121.82, 40.64)
     with pytest.raises(InputError, match=r"refused the read \(HTTP response code: 403\).*--sign planetary-computer"):
         scl_valid_fraction(href, aoi)  # was: an unreadable scene, skipped, and an empty manifest
+
+
+RECORDED_PC_ITEM = (
+    Path(__file__).parent
+    / "recorded"
+    / "stac"
+    / "items"
+    / "S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531.json"
+)
+
+
+def test_the_recorded_planetary_computer_item_is_signed_and_read(tmp_path: Path) -> None:
+    item = json.loads(RECORDED_PC_ITEM.read_text())
+    hrefs = {band: asset["href"] for band, asset in item["assets"].items()}
+    assert detect_signing(hrefs.values()) == PLANETARY_COMPUTER
+    assert {blob_container(h) for h in hrefs.values()} == {(ACCOUNT, CONTAINER)}
+    # the item's B04, at its real path and on its real grid origin, on a loopback blob store (a 64 px excerpt)
+    path = urlsplit(hrefs["B04"]).path.lstrip("/")
+    cog = tmp_path / ACCOUNT / path
+    cog.parent.mkdir(parents=True)
+    a, _, left, _, e, top = item["assets"]["B04"]["proj:transform"][:6]
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "uint16"}
+    with rasterio.open(
+        cog, "w", **profile, crs=f"EPSG:{item['properties']['proj:epsg']}", transform=from_origin(left, top, a, -e)
+    ) as ds:
+        ds.write(np.full((64, 64), 1234, np.uint16), 1)
+    policy = SasPolicy(key=b"recorded")
+    with RangeFileServer(tmp_path, sas=policy) as files, SasTokenServer(policy) as tokens:
+        signer = signer_of(tokens)
+        real = sign_href(hrefs["B04"], PC, signer=signer)
+        assert real.startswith(hrefs["B04"] + "?se=") and "&sig=" in real
+        loopback = files.url + f"{ACCOUNT}/{path}"
+        with open_input(loopback, PC, signer=signer, **GDAL_COG_ENV) as ds:
+            assert (ds.crs.to_epsg(), ds.transform.c, ds.transform.f) == (32606, 399960.0, 6800040.0)
+            assert int(ds.read(1)[5, 5]) == 1234
+        assert token_requests(tokens) == 1  # one container: the token signed both
