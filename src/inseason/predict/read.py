@@ -13,11 +13,13 @@ with the AOI.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import os
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -26,6 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import rasterio
 from affine import Affine
+from pyproj import Transformer
 from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
 from rasterio.warp import Resampling, reproject
@@ -47,15 +50,19 @@ from inseason.extract.sample import (
 )
 from inseason.labels import cdl_classes
 from inseason.season import days_since_epoch, season_start_day
+from inseason.sources.access import input_errors, input_path, manifest_access
 from inseason.sources.aoi import aoi_to_crs
-from inseason.storage import gdal_env, gdal_path, open_raster
+from inseason.storage import FILE, InputAccess, gdal_env, gdal_path, is_s3, open_raster
 from inseason.tables import S2_BANDS, S2_SCALE
 
 __all__ = [
+    "BLOCK_CACHE_BYTES",
     "Block",
+    "BlockCache",
     "BlockSeries",
     "MapGrid",
     "SceneRef",
+    "block_cache",
     "check_block_size",
     "crop_mask_block",
     "map_grid",
@@ -68,6 +75,8 @@ Floats = npt.NDArray[np.float64]
 T = TypeVar("T")
 #: Resolution of the map grid (the 10 m bands of Sentinel-2), metres.
 MAP_RES = 10.0
+#: Most bytes of decoded COG blocks a process keeps by default (:class:`BlockCache`): 1 GiB.
+BLOCK_CACHE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ class SceneRef:
     epsg: int
     boa_offset: int
     hrefs: dict[str, str]
+    access: InputAccess | None = None  # how its files are read (the manifest's settings); None: as they are
 
 
 @dataclass(frozen=True)
@@ -204,8 +214,13 @@ def scene_refs(scenes: pa.Table, *, since: dt.date, until: dt.date) -> list[Scen
         until: the last date.
 
     Returns:
-        The scenes as plain references.
+        The scenes as plain references, each with the manifest's input access (signing, anonymous or
+        requester-pays reads; `inseason.sources.access.manifest_access`).
+
+    Raises:
+        InputError: the manifest's recorded access settings are unreadable.
     """
+    access = manifest_access(scenes)
     refs = []
     for row in scenes.select(["scene_id", "date", "epsg", "boa_offset", "hrefs"]).to_pylist():
         if since <= row["date"] <= until:
@@ -216,6 +231,7 @@ def scene_refs(scenes: pa.Table, *, since: dt.date, until: dt.date) -> list[Scen
                     epsg=int(row["epsg"]),
                     boa_offset=int(row["boa_offset"] or 0),
                     hrefs=dict(row["hrefs"]),
+                    access=access,
                 )
             )
     return sorted(refs, key=lambda r: (r.date, r.scene_id))
@@ -250,7 +266,12 @@ def map_grid(aoi: BaseGeometry, scenes: Sequence[SceneRef], *, fresh: bool = Fal
         raise InputError(f"scene {first.scene_id} has no B02 asset: the map grid is B02's 10 m grid")
     href = first.hrefs["B02"]
     try:
-        with open_raster(href, **GDAL_COG_ENV, **(GDAL_RETRY_ENV if fresh else {})) as ds:
+        options = {**GDAL_COG_ENV, **(GDAL_RETRY_ENV if fresh else {})}
+        with (
+            input_errors(href, first.access),
+            gdal_env([href], access=first.access, **options),
+            rasterio.open(input_path(href, first.access)) as ds,
+        ):
             origin = ds.transform
     except RasterioError as exc:
         reason = _one_line(gdal_reason(exc))
@@ -346,26 +367,231 @@ def crop_mask_block(path: str, grid: MapGrid, block: Block) -> np.ndarray:
     return np.isin(codes, crop_codes)
 
 
-def _read_band(ds: rasterio.DatasetReader, grid: MapGrid, block: Block) -> np.ndarray:
-    """Band 1 of ``ds`` on the block's 10 m pixels (nearest: the source pixel holding each centre).
+@dataclass(frozen=True)
+class _FileInfo:
+    """What a read needs of one band file besides its pixels: grid, size, internal blocks, nodata, CRS."""
 
-    Only the source window under the block is read; pixels off the raster get its nodata value.
+    transform: Affine
+    width: int
+    height: int
+    block_height: int
+    block_width: int
+    nodata: int
+    dtype: str
+    epsg: int | None
+
+    @classmethod
+    def of(cls, ds: rasterio.DatasetReader) -> _FileInfo:
+        block_height, block_width = ds.block_shapes[0]
+        return cls(
+            transform=ds.transform,
+            width=ds.width,
+            height=ds.height,
+            block_height=block_height,
+            block_width=block_width,
+            nodata=int(ds.nodata) if ds.nodata is not None else 0,
+            dtype=ds.dtypes[0],
+            epsg=ds.crs.to_epsg() if ds.crs is not None else None,
+        )
+
+
+class BlockCache:
+    """Decoded internal blocks of the scenes' COGs, kept so each block is read and decoded once per job.
+
+    Map blocks (256 px) are smaller than the COGs' blocks (1 024 px at 10, 20 and 60 m, so one COG block
+    covers 16, 64 or 576 map blocks): without a cache every map block would fetch and decode the COG blocks
+    under it again. Entries are keyed by (file, overview level, block row, block column); a file is its href,
+    plus its modification time and size when it is local (a rewritten file is read anew). Its grid, block
+    shape and nodata are kept too, so a map block whose COG blocks are all held opens no file.
+
+    Memory is bounded by ``max_bytes`` of decoded pixels (plus a few hundred bytes per entry and per file):
+    the least recently used blocks are dropped first, but never one that the current map block (the current
+    :meth:`start`) has used, as the scenes and bands of one map block are read in a cycle that the next map
+    block repeats; a block that does not fit then is decoded, used and not kept (reads degrade gracefully, no
+    thrashing). Every block is decoded once when the blocks one COG block's worth of map blocks needs fit:
+    about 25 MB per scene for all twelve bands and SCL at the real layout (1 024 × 1 024 × 2 bytes per band
+    file), so the default of 1 GiB holds some 40 scenes. A new map grid (:meth:`scope`) empties the cache.
+    Only successful reads are kept: a block that came short is never held.
     """
-    nodata = int(ds.nodata) if ds.nodata is not None else 0
+
+    def __init__(self, max_bytes: int = BLOCK_CACHE_BYTES) -> None:
+        """Make an empty cache.
+
+        Args:
+            max_bytes: the most bytes of decoded blocks held (0: none, every read decodes).
+        """
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.hits = 0
+        self.decoded = 0
+        self._blocks: OrderedDict[Hashable, tuple[np.ndarray, int]] = OrderedDict()
+        self._files: dict[Hashable, _FileInfo] = {}
+        self._call = 0
+        self._scope: Hashable = None
+
+    def __len__(self) -> int:
+        """Number of blocks held."""
+        return len(self._blocks)
+
+    def clear(self) -> None:
+        """Drop every block and file (the counters stay)."""
+        self._blocks.clear()
+        self._files.clear()
+        self.nbytes = 0
+
+    def scope(self, key: Hashable) -> None:
+        """Start the reads of a map block of job ``key`` (the map grid): a new job empties the cache.
+
+        Args:
+            key: what identifies the job.
+        """
+        if key != self._scope:
+            self.clear()
+            self._scope = key
+        self._call += 1
+
+    def file(self, key: Hashable) -> _FileInfo | None:
+        """The kept facts of a file (grid, size, blocks, nodata, CRS).
+
+        Args:
+            key: the file (:func:`_file_key`).
+
+        Returns:
+            Its facts, or None when they are not kept.
+        """
+        return self._files.get(key)
+
+    def keep_file(self, key: Hashable, info: _FileInfo) -> None:
+        """Keep the facts of a file.
+
+        Args:
+            key: the file (:func:`_file_key`).
+            info: its facts.
+        """
+        self._files[key] = info
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        """A held block (marked used by the current map block), or None.
+
+        Args:
+            key: (file, level, block row, block column).
+
+        Returns:
+            The decoded block, or None when it is not held.
+        """
+        found = self._blocks.get(key)
+        if found is None:
+            return None
+        self._blocks[key] = (found[0], self._call)
+        self._blocks.move_to_end(key)
+        self.hits += 1
+        return found[0]
+
+    def put(self, key: Hashable, block: np.ndarray) -> None:
+        """Hold a block just decoded, dropping least recently used blocks of earlier map blocks to make room.
+
+        Args:
+            key: (file, level, block row, block column).
+            block: the decoded pixels.
+        """
+        self.decoded += 1
+        size = int(block.nbytes)
+        while self.nbytes + size > self.max_bytes and self._blocks:
+            oldest, (array, call) = next(iter(self._blocks.items()))
+            if call == self._call:  # every held block serves this map block: keep them, not this one
+                return
+            del self._blocks[oldest]
+            self.nbytes -= int(array.nbytes)
+        if self.nbytes + size <= self.max_bytes:
+            self._blocks[key] = (block, self._call)
+            self.nbytes += size
+
+
+_CACHE = BlockCache()
+
+
+def block_cache() -> BlockCache:
+    """This process's cache of decoded COG blocks, which :func:`read_block` uses by default.
+
+    Returns:
+        The cache (its ``max_bytes`` may be changed; :data:`BLOCK_CACHE_BYTES` by default).
+    """
+    return _CACHE
+
+
+def _file_key(href: str) -> Hashable:
+    """What identifies a file's content: the href, plus modification time and size for a local file."""
+    if ("://" in href and not href.startswith(FILE)) or is_s3(href):
+        return (href,)
+    try:
+        stat = os.stat(gdal_path(href))
+    except OSError:
+        return (href,)
+    return (href, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _transformer(src: int, dst: int) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def _centres(grid: MapGrid, block: Block, epsg: int | None) -> tuple[Floats, Floats]:
+    """The block's pixel centres in CRS ``epsg``: 1-D x and y when it is the grid's, else 2-D [height, width]."""
     t = block.transform(grid)
-    xs = t.c + (np.arange(block.width) + 0.5) * t.a
-    ys = t.f + (np.arange(block.height) + 0.5) * t.e
-    src = ds.transform
+    xs: Floats = (t.c + (np.arange(block.width) + 0.5) * t.a).astype(np.float64)
+    ys: Floats = (t.f + (np.arange(block.height) + 0.5) * t.e).astype(np.float64)
+    if epsg is None or epsg == grid.epsg:
+        return xs, ys
+    x2, y2 = np.meshgrid(xs, ys)
+    tx, ty = _transformer(grid.epsg, epsg).transform(x2, y2)
+    return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
+
+
+def _read_band(
+    info: _FileInfo,
+    centres: tuple[Floats, Floats],
+    shape: tuple[int, int],
+    fetch: Callable[[int, int], np.ndarray],
+    *,
+    clip: bool,
+) -> np.ndarray | None:
+    """Band values on the block's 10 m pixels: the source pixel holding each centre (nearest), nodata off it.
+
+    ``centres`` are in the file's CRS, 1-D (x per column, y per row) when the file shares the map grid's CRS,
+    else 2-D (a scene of another UTM zone, warped by nearest neighbour). The file's internal blocks under the
+    block come from ``fetch(block_row, block_col)``; with ``clip``, None when no centre falls on the file.
+    """
+    xs, ys = centres
+    src = info.transform
     cols = np.floor((xs - src.c) / src.a).astype(np.int64)
     rows = np.floor((ys - src.f) / src.e).astype(np.int64)
-    out = np.full((block.height, block.width), nodata, dtype=ds.dtypes[0])
-    col_in, row_in = (cols >= 0) & (cols < ds.width), (rows >= 0) & (rows < ds.height)
-    if not col_in.any() or not row_in.any():
+    out = np.full(shape, info.nodata, dtype=info.dtype)
+    bh, bw = info.block_height, info.block_width
+    if xs.ndim == 1:
+        col_in, row_in = (cols >= 0) & (cols < info.width), (rows >= 0) & (rows < info.height)
+        if not col_in.any() or not row_in.any():
+            return None if clip else out
+        r_idx, c_idx = np.flatnonzero(row_in), np.flatnonzero(col_in)
+        for br in np.unique(rows[r_idx] // bh):
+            r_sel = r_idx[rows[r_idx] // bh == br]
+            for bc in np.unique(cols[c_idx] // bw):
+                c_sel = c_idx[cols[c_idx] // bw == bc]
+                data = fetch(int(br), int(bc))
+                out[np.ix_(r_sel, c_sel)] = data[np.ix_(rows[r_sel] - br * bh, cols[c_sel] - bc * bw)]
         return out
-    c0, c1 = int(cols[col_in].min()), int(cols[col_in].max()) + 1
-    r0, r1 = int(rows[row_in].min()), int(rows[row_in].max()) + 1
-    data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
-    out[np.ix_(row_in, col_in)] = data[np.ix_(rows[row_in] - r0, cols[col_in] - c0)]
+    inside = (cols >= 0) & (cols < info.width) & (rows >= 0) & (rows < info.height)
+    if not inside.any():
+        return None if clip else out
+    r, c = rows[inside], cols[inside]
+    which = (r // bh) * (-(-info.width // bw)) + c // bw
+    flat = np.flatnonzero(inside.ravel())
+    values = np.empty(r.size, dtype=info.dtype)
+    for key in np.unique(which):
+        sel = which == key
+        br, bc = divmod(int(key), -(-info.width // bw))
+        data = fetch(br, bc)
+        values[sel] = data[r[sel] - br * bh, c[sel] - bc * bw]
+    out.reshape(-1)[flat] = values
     return out
 
 
@@ -381,17 +607,21 @@ def read_block(
     retries: int = SCENE_RETRIES,
     backoff: float = SCENE_BACKOFF_S,
     sleep: Callable[[float], Any] = time.sleep,
+    cache: BlockCache | None = None,
 ) -> BlockSeries:
     """Read every scene of ``scenes`` over ``block`` and pack each mapped pixel's valid observations.
 
     Mapped pixels are those whose centre is inside the lon/lat ``aoi`` and, if given, where ``keep`` is
     true. An observation is valid when its SCL class is not nodata nor in ``scl_mask`` and no band is
     nodata. Where two scenes of one date cover a pixel (tile overlap) the first scene in (date, scene_id)
-    order is kept. A scene whose files cannot be read or are in another CRS is left out and listed in
-    ``skipped``, except when the failure is a transient fault of a remote file (a 5xx answer, a body cut
-    short, a reset or a timeout; `inseason.extract.sample.is_transient`): that file is read again, with
-    backoff and without GDAL's cache (which may hold a block that came short), and when every read fails the
-    block fails with `RemoteError`, never quietly without that scene.
+    order is kept. A scene in another UTM zone than the grid is warped onto it by nearest neighbour (each
+    map pixel takes the scene's pixel holding its centre; off the scene, nodata), so a map across a zone
+    boundary has no seam. The COGs' internal blocks are read through ``cache``: each is fetched and decoded
+    once while the cache holds it (`BlockCache`), however many map blocks it covers. A scene whose files
+    cannot be read is left out and listed in ``skipped``, except when the failure is a transient fault of a
+    remote file (a 5xx answer, a body cut short, a reset or a timeout; `inseason.extract.sample.is_transient`):
+    that file is read again, with backoff and without GDAL's cache (which may hold a block that came short),
+    and when every read fails the block fails with `RemoteError`, never quietly without that scene.
 
     Args:
         block: the block to read.
@@ -404,6 +634,7 @@ def read_block(
         retries: reads again of a remote file after a transient fault (`read_again`).
         backoff: seconds before the first read again, doubled each time.
         sleep: how to wait before a read again.
+        cache: the decoded COG blocks to read through (None: this process's, :func:`block_cache`).
 
     Returns:
         The block's ragged series (``retried``: the files read again).
@@ -418,28 +649,56 @@ def read_block(
     flat_mapped = mapped.ravel()
     pixel_parts, value_parts, day_parts, scl_parts, order_parts = [], [], [], [], []
     skipped: list[tuple[str, str]] = []
-    left, top = block.transform(grid) @ (0, 0)
-    right, bottom = block.transform(grid) @ (block.width, block.height)
     retried = 0
+    cache = block_cache() if cache is None else cache
+    cache.scope(grid)
+    centres: dict[int | None, tuple[Floats, Floats]] = {}
 
     def window(scene: SceneRef, band: str, *, clip: bool) -> tuple[np.ndarray | None, int]:
         """The band's values on the block's pixels and its nodata (None: ``clip`` and the file misses the block)."""
         nonlocal retried
         href = scene.hrefs[band]
+        file = _file_key(href)
 
         def read(fresh: bool) -> tuple[np.ndarray | None, int]:
-            try:
-                with rasterio.Env(**GDAL_RETRY_ENV) if fresh else nullcontext(), rasterio.open(gdal_path(href)) as ds:
-                    nodata = int(ds.nodata) if ds.nodata is not None else 0
-                    b = ds.bounds
-                    if clip and (b.right <= left or b.left >= right or b.top <= bottom or b.bottom >= top):
-                        return None, nodata
-                    return _read_band(ds, grid, block).ravel(), nodata
-            except RasterioError as exc:
-                reason = _one_line(gdal_reason(exc))
-                if is_transient(href, reason):  # a fault of the network: read the file again
-                    raise RemoteError(f"cannot read {href} ({reason})") from None
-                raise
+            with ExitStack() as opened:
+                datasets: list[rasterio.DatasetReader] = []
+
+                def dataset() -> rasterio.DatasetReader:
+                    if not datasets:
+                        if fresh:  # read the file anew, not from GDAL's cache (it may hold a block that came short)
+                            opened.enter_context(rasterio.Env(**GDAL_RETRY_ENV))
+                        opened.enter_context(input_errors(href, scene.access))  # a refusal: one line, the fix
+                        datasets.append(opened.enter_context(rasterio.open(input_path(href, scene.access))))
+                    return datasets[0]
+
+                try:
+                    held_info = cache.file(file) if not fresh else None
+                    info = _FileInfo.of(dataset()) if held_info is None else held_info
+                    cache.keep_file(file, info)
+
+                    def fetch(row: int, col: int) -> np.ndarray:
+                        key = (file, 0, row, col)
+                        held = cache.get(key)
+                        if held is not None:
+                            return held
+                        bh, bw = info.block_height, info.block_width
+                        height, width = min(bh, info.height - row * bh), min(bw, info.width - col * bw)
+                        data: np.ndarray = dataset().read(1, window=Window(col * bw, row * bh, width, height))
+                        cache.put(key, data)
+                        return data
+
+                    epsg = scene.epsg if info.epsg is None else info.epsg
+                    if epsg not in centres:
+                        centres[epsg] = _centres(grid, block, epsg)
+                    shape = (block.height, block.width)
+                    values = _read_band(info, centres[epsg], shape, fetch, clip=clip)
+                    return (None if values is None else values.ravel()), info.nodata
+                except RasterioError as exc:
+                    reason = _one_line(gdal_reason(exc))
+                    if is_transient(href, reason):  # a fault of the network: read the file again
+                        raise RemoteError(f"cannot read {href} ({reason})") from None
+                    raise
 
         found, again = read_again(
             read, retries=retries, backoff=backoff, what=f"{band} of scene {scene.scene_id}", sleep=sleep
@@ -447,11 +706,9 @@ def read_block(
         retried += again
         return found
 
-    with gdal_env([h for scene in scenes for h in scene.hrefs.values()], **GDAL_COG_ENV):
+    access = next((scene.access for scene in scenes if scene.access is not None), None)
+    with gdal_env([h for scene in scenes for h in scene.hrefs.values()], access=access, **GDAL_COG_ENV):
         for sequence, scene in enumerate(scenes):
-            if scene.epsg != grid.epsg:
-                skipped.append((scene.scene_id, f"in EPSG:{scene.epsg}, the map grid is EPSG:{grid.epsg}"))
-                continue
             try:
                 scl, scl_nodata = window(scene, "SCL", clip=True)
                 if scl is None:
