@@ -15,7 +15,10 @@ from tests.cli.helpers import run_cli
 
 
 def test_bench_predict_table(tiny_world: Path) -> None:
-    result = bench_predict(networks=("arset", "tempcnn"), world=tiny_world, block_size=256)
+    # one band of each resolution (10, 20, 60 m) keeps the real-layout files few; SCL is read too
+    result = bench_predict(
+        networks=("arset", "tempcnn"), world=tiny_world, block_size=256, read_bands=("B02", "B11", "B01")
+    )
     json.dumps(result)
     assert set(result["end_to_end_over_model_only"]) == {"arset", "tempcnn"}
     for network, row in result["networks"].items():
@@ -23,6 +26,16 @@ def test_bench_predict_table(tiny_world: Path) -> None:
         assert row["end_to_end_over_model_only"] > 0
         assert row["end_to_end_over_model_only"] == result["end_to_end_over_model_only"][network]
     assert result["world"]["grid"] == [242, 242]
+    # the map reader on COGs with the real layout: every COG block fetched and decoded once with the cache
+    read = result["read"]
+    assert read["size_10m"] == 10_980 and read["bands"] == ["B02", "B11", "B01", "SCL"] and read["scenes"] == 2
+    assert result["read_amplification"] == read["read_amplification"] <= 1.1
+    assert read["bytes_read"] >= read["touched_bytes"] * 0.9 > 0
+    assert read["decoded_blocks"] <= read["touched_blocks"]
+    # the reader before the cache fetched and decoded them once per map block over them
+    assert read["uncached_read_amplification"] > 1.5
+    assert read["uncached_decode_amplification"] > 4
+    assert read["uncached_over_cached"] > 1.4
 
 
 @pytest.mark.parametrize(
@@ -33,6 +46,8 @@ def test_bench_predict_table(tiny_world: Path) -> None:
         ({"workers": 0}, "--workers 0: give at least 1 worker process"),
         ({"workers": -2}, "--workers -2: give at least 1 worker process"),
         ({"block_size": 4}, "block_size=4 is too small: use at least 16 pixels"),
+        ({"read_scenes": 0}, "bench predict: read_scenes=0: give at least 1 scene"),
+        ({"read_bands": ["B13"]}, "bench predict: read bands ['B13']: use L2A bands (B01, B02"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(

@@ -1,13 +1,15 @@
 """Read an AOI's pixels block by block into calendar-true ragged series held in memory.
 
-The map grid is the 10 m grid of the scenes' B02 band, in the CRS the scenes share, snapped outward around
-the AOI. A *block* is a square of that grid; :func:`read_block` reads, for every scene up to a date, only
-the window of each band's COG that covers the block (20 m and 60 m bands are resampled to 10 m by nearest
-neighbour: each 10 m pixel takes the value of the coarser pixel that contains its centre), drops
-observations whose SCL class is masked or whose bands hold nodata, adds the scene's BOA offset
-(harmonisation across processing baselines) and packs the valid observations of every pixel into the
-layout of the series store: int16 values × bands, dates and offsets. Memory grows with the block, never
-with the AOI.
+The map grid is the 10 m grid of the scenes' B02 band, in the UTM zone most scenes use, snapped outward
+around the AOI. A *block* is a square of that grid; :func:`read_block` reads, for every scene up to a date,
+only the internal blocks of each band's COG under the block (20 m and 60 m bands are resampled to 10 m by
+nearest neighbour: each 10 m pixel takes the value of the coarser pixel that contains its centre; a scene of
+another UTM zone is warped the same way, so a map across a zone boundary has no seam), drops observations
+whose SCL class is masked or whose bands hold nodata, adds the scene's BOA offset (harmonisation across
+processing baselines) and packs the valid observations of every pixel into the layout of the series store:
+int16 values × bands, dates and offsets. Memory grows with the block, never with the AOI, plus the
+:class:`BlockCache` of decoded COG blocks (bounded, 512 MiB by default), which lets the 16 to 576 map blocks
+under one real COG block (1 024 px at 10, 20 or 60 m) share a single fetch and decode.
 """
 
 from __future__ import annotations
@@ -75,8 +77,9 @@ Floats = npt.NDArray[np.float64]
 T = TypeVar("T")
 #: Resolution of the map grid (the 10 m bands of Sentinel-2), metres.
 MAP_RES = 10.0
-#: Most bytes of decoded COG blocks a process keeps by default (:class:`BlockCache`): 1 GiB.
-BLOCK_CACHE_BYTES = 1 << 30
+#: Most bytes of decoded COG blocks a process keeps by default (:class:`BlockCache`): 512 MiB, or
+#: ``$INSEASON_BLOCK_CACHE_MB`` mebibytes (each worker process of a map run has its own cache).
+BLOCK_CACHE_BYTES = int(os.environ.get("INSEASON_BLOCK_CACHE_MB", "512") or 512) << 20
 
 
 @dataclass(frozen=True)
@@ -405,12 +408,14 @@ class BlockCache:
     shape and nodata are kept too, so a map block whose COG blocks are all held opens no file.
 
     Memory is bounded by ``max_bytes`` of decoded pixels (plus a few hundred bytes per entry and per file):
-    the least recently used blocks are dropped first, but never one that the current map block (the current
-    :meth:`start`) has used, as the scenes and bands of one map block are read in a cycle that the next map
-    block repeats; a block that does not fit then is decoded, used and not kept (reads degrade gracefully, no
-    thrashing). Every block is decoded once when the blocks one COG block's worth of map blocks needs fit:
-    about 25 MB per scene for all twelve bands and SCL at the real layout (1 024 × 1 024 × 2 bytes per band
-    file), so the default of 1 GiB holds some 40 scenes. A new map grid (:meth:`scope`) empties the cache.
+    the least recently used blocks are dropped first, but never one that the current map block (since the
+    last :meth:`scope`) has used, as the scenes and bands of one map block are read in a cycle that the next
+    map block repeats; a block that does not fit then is decoded, used and not kept (reads degrade
+    gracefully, no thrashing). Map blocks are read row by row, so every COG block is decoded once when the
+    cache holds one row of COG blocks across the AOI for every file read: at the real layout (2 MiB per
+    uint16 block, 1 MiB for SCL) up to 50 MiB per scene with all twelve bands and SCL for an AOI up to 10 km
+    wide, about 15 MiB more per further 10 km; scenes whose SCL masks the whole map block cost only their SCL.
+    ``$INSEASON_BLOCK_CACHE_MB`` sets the default bound. A new map grid (:meth:`scope`) empties the cache.
     Only successful reads are kept: a block that came short is never held.
     """
 
