@@ -510,6 +510,13 @@ def _offset_report(records: Sequence[SceneRecord], checks: Mapping[str, OffsetCh
         check = checks.get(r.scene_id)
         if check is not None and check.verdict == "unread":
             log.warning("BOA offset of scene %s not checked against its pixels: %s", r.scene_id, check.reason)
+        elif check is not None and r.offset_doubt and check.verdict in ("too few pixels", "undecidable"):
+            log.warning(
+                "BOA offset of scene %s is in doubt (%s) and its pixels cannot settle it: %s",
+                r.scene_id,
+                r.offset_doubt,
+                check.reason,
+            )
         elif check is not None and check.verdict != "pixels":
             log.debug("BOA offset of scene %s: %s (%s)", r.scene_id, check.verdict, check.reason)
     if flipped:
