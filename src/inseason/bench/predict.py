@@ -38,7 +38,7 @@ from inseason.sources.stac import scene_record
 from inseason.synth import load_world, synth
 from inseason.tables import S2_BANDS, SCENE_MANIFEST
 from inseason.testing.http_files import RangeFileServer
-from inseason.testing.real_layout import BAND_RESOLUTION, REAL_BLOCK, REAL_SIZE_10M, write_scene
+from inseason.testing.real_layout import BAND_RESOLUTION, REAL_BLOCK, REAL_ORIGIN, REAL_SIZE_10M, write_scene
 from inseason.train import TRAIN_PRESETS, LabelClass, Predictor, load_bundle, write_bundle
 
 __all__ = ["AMPLIFICATION_BANDS", "bench_networks", "bench_predict", "bench_read_amplification"]
@@ -239,14 +239,22 @@ _BENCH_AOI_UTM = (608_000.0, 4_185_000.0, 623_000.0, 4_195_000.0)
 
 
 def _bench_values(band: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Pixels that compress like real reflectance near the AOI (noise-like), constant elsewhere (fast to write)."""
+    """Noise-like pixels (compressing like real ones) in the COG blocks under the AOI, constant elsewhere."""
     res = BAND_RESOLUTION[band]
-    near = int(3 * REAL_BLOCK * 10 / res)  # the first 30.72 km of the tile, where the AOI lies
+    left, bottom, right, top = _BENCH_AOI_UTM
+    x0, y0 = REAL_ORIGIN
+    side = REAL_BLOCK * res  # metres of one block
+    # the AOI's blocks, widened to whole blocks, in the band's pixels
+    c0, c1 = int((left - x0) // side) * REAL_BLOCK, (int((right - x0) // side) + 1) * REAL_BLOCK
+    r0, r1 = int((y0 - top) // side) * REAL_BLOCK, (int((y0 - bottom) // side) + 1) * REAL_BLOCK
 
     def values(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         h = (rows.astype(np.uint64) * np.uint64(73_856_093)) ^ (cols.astype(np.uint64) * np.uint64(19_349_663))
-        noisy = (np.uint64(500) + h % np.uint64(2_000)).astype(np.uint16) if band != "SCL" else 4 + (h % 2 == 0)
-        inside = (rows < near) & (cols < near)
+        if band == "SCL":  # vegetation, bare soil, water: a few bits a pixel, as real SCL
+            noisy = (4 + (h >> np.uint64(11)) % np.uint64(3)).astype(np.uint8)
+        else:
+            noisy = (np.uint64(500) + h % np.uint64(2_000)).astype(np.uint16)
+        inside = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
         return np.where(inside, noisy, 4 if band == "SCL" else 1000)
 
     return values

@@ -432,6 +432,7 @@ class BlockCache:
         self._blocks: OrderedDict[Hashable, tuple[np.ndarray, int]] = OrderedDict()
         self._files: dict[Hashable, _FileInfo] = {}
         self._call = 0
+        self._pinned = 0  # bytes of the held blocks the current map block has used
         self._scope: Hashable = None
 
     def __len__(self) -> int:
@@ -442,7 +443,7 @@ class BlockCache:
         """Drop every block and file (the counters stay)."""
         self._blocks.clear()
         self._files.clear()
-        self.nbytes = 0
+        self.nbytes = self._pinned = 0
 
     def scope(self, key: Hashable) -> None:
         """Start the reads of a map block of job ``key`` (the map grid): a new job empties the cache.
@@ -454,6 +455,26 @@ class BlockCache:
             self.clear()
             self._scope = key
         self._call += 1
+        self._pinned = 0
+
+    def room(self) -> int:
+        """Bytes the current map block can still add: the bound less the blocks it has used.
+
+        Returns:
+            The bytes (0 or more).
+        """
+        return max(0, self.max_bytes - self._pinned)
+
+    def holds(self, key: Hashable) -> bool:
+        """Whether a block is held (without marking it used).
+
+        Args:
+            key: (file, level, block row, block column).
+
+        Returns:
+            True when it is held.
+        """
+        return key in self._blocks
 
     def file(self, key: Hashable) -> _FileInfo | None:
         """The kept facts of a file (grid, size, blocks, nodata, CRS).
@@ -487,6 +508,8 @@ class BlockCache:
         found = self._blocks.get(key)
         if found is None:
             return None
+        if found[1] != self._call:
+            self._pinned += int(found[0].nbytes)
         self._blocks[key] = (found[0], self._call)
         self._blocks.move_to_end(key)
         self.hits += 1
@@ -510,6 +533,7 @@ class BlockCache:
         if self.nbytes + size <= self.max_bytes:
             self._blocks[key] = (block, self._call)
             self.nbytes += size
+            self._pinned += size
 
 
 _CACHE = BlockCache()
@@ -533,6 +557,16 @@ def _file_key(href: str) -> Hashable:
     except OSError:
         return (href,)
     return (href, stat.st_mtime_ns, stat.st_size)
+
+
+def _last_block_col(info: _FileInfo, grid: MapGrid, epsg: int) -> int:
+    """The last internal block column of a file under the map grid's bounds (in the file's CRS, ``epsg``)."""
+    left, bottom, right, top = grid.bounds
+    if epsg != grid.epsg:
+        xs, _ = _transformer(grid.epsg, epsg).transform([left, right, left, right], [bottom, bottom, top, top])
+        right = max(xs)
+    last_col = min(info.width - 1, math.ceil((right - info.transform.c) / info.transform.a) - 1)
+    return max(0, last_col) // info.block_width
 
 
 @functools.lru_cache(maxsize=16)
@@ -681,19 +715,27 @@ def read_block(
                     held_info = cache.file(file) if not fresh else None
                     info = _FileInfo.of(dataset()) if held_info is None else held_info
                     cache.keep_file(file, info)
+                    epsg = scene.epsg if info.epsg is None else info.epsg
 
                     def fetch(row: int, col: int) -> np.ndarray:
-                        key = (file, 0, row, col)
-                        held = cache.get(key)
+                        held = cache.get((file, 0, row, col))
                         if held is not None:
                             return held
+                        # this block and the next ones of its row under the map grid that are not held, in
+                        # one read (GDAL fetches their byte ranges together, without reading ahead of them)
                         bh, bw = info.block_height, info.block_width
-                        height, width = min(bh, info.height - row * bh), min(bw, info.width - col * bw)
+                        height = min(bh, info.height - row * bh)
+                        block_bytes = bh * bw * np.dtype(info.dtype).itemsize
+                        last, room = _last_block_col(info, grid, epsg), cache.room() // 2
+                        end = col + 1
+                        while end <= last and not cache.holds((file, 0, row, end)) and room >= block_bytes:
+                            end, room = end + 1, room - block_bytes
+                        width = min(end * bw, info.width) - col * bw
                         data: np.ndarray = dataset().read(1, window=Window(col * bw, row * bh, width, height))
-                        cache.put(key, data)
-                        return data
+                        for c in range(col, end):
+                            cache.put((file, 0, row, c), data[:, (c - col) * bw : (c - col + 1) * bw].copy())
+                        return data[:, :bw]
 
-                    epsg = scene.epsg if info.epsg is None else info.epsg
                     if epsg not in centres:
                         centres[epsg] = _centres(grid, block, epsg)
                     shape = (block.height, block.width)
