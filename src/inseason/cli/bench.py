@@ -174,7 +174,9 @@ def predict(
     networks: Annotated[list[str] | None, typer.Option(help="Networks to time (comma list).")] = None,
     block_size: Annotated[int, typer.Option(help="Block side in pixels.")] = 256,
     workers: Annotated[int, workers_option("Worker processes of the end-to-end run.")] = 1,
-    as_json: Annotated[bool, json_flag("Print one JSON object (end_to_end_over_model_only, ...).")] = False,
+    as_json: Annotated[
+        bool, json_flag("Print one JSON object (end_to_end_over_model_only, read_amplification, ...).")
+    ] = False,
 ) -> None:
     """Map pixels/s end to end (read + model + write) against the model alone on the same pixels.
 
