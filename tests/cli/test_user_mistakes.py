@@ -103,6 +103,24 @@ MISTAKES: tuple[Mistake, ...] = (
     ),
     _m(
         "scenes",
+        "unknown signing",
+        f"scenes {SCENES} --start 2022-04-01 --end 2022-05-01 --sign s3 --out {{out}}",
+        "'s3'",
+    ),
+    _m(
+        "scenes",
+        "anonymous and requester-pays reads",
+        f"scenes {SCENES} --start 2022-04-01 --end 2022-05-01 --no-sign-request --requester-pays --out {{out}}",
+        "--requester-pays",
+    ),
+    _m(
+        "labels",
+        "missing CA bundle",
+        "labels --cdl cropscape --aoi=-90.81,33.39,-90.79,33.41 --years 2021 --ca-bundle {missing} --out {out}",
+        "{missing}",
+    ),
+    _m(
+        "scenes",
         "no worker",
         f"scenes {SCENES} --start 2022-04-01 --end 2022-05-01 --workers 0 --out {{out}}",
         "--workers 0",

@@ -79,7 +79,7 @@ def test_series_match_the_observations_and_the_generator_truth(tiny_observations
     points = pq.read_table(tiny_observations.points)
     obs = read_observations(tiny_observations.observations)
     assert summary.series == table.num_rows == points.num_rows == 124
-    assert summary.observations == obs.num_rows == 4867
+    assert summary.observations == obs.num_rows == 6467
     assert summary.duplicates_dropped == 0
     assert series_bands(table.schema) == (list(S2_BANDS), [1e-4] * 12)
     keys = list(zip(table["sample_id"].to_pylist(), table["year"].to_pylist()))

@@ -172,3 +172,66 @@ def test_labels_cover_the_aoi_on_both_sides_of_the_boundary(world: Path) -> None
                 assert 0 <= r < ds.height and 0 <= c < ds.width
                 codes.append(labels[r, c])
             assert np.count_nonzero(codes) >= 8, lon  # labelled ground all across the AOI
+
+
+def test_the_world_maps_across_the_boundary_without_a_seam(world: Path, tmp_path: Path) -> None:
+    """scenes → predict on the two-zone world: other-zone scenes are warped onto the map grid, none skipped."""
+    from rasterio.features import geometry_mask
+    from shapely.geometry import mapping
+
+    from inseason.bench.predict import untrained_bundle
+    from inseason.extract.scenes import find_scenes
+    from inseason.predict.maps import predict_map
+    from inseason.sources.aoi import aoi_to_crs
+
+    manifest = find_scenes(
+        stac=str(world / "stac" / "catalog.json"),
+        aoi=str(world / "aoi.geojson"),
+        start="2022-06-01",
+        end="2022-06-10",
+        out=tmp_path / "scenes.parquet",
+        min_valid=0.0,
+        quiet=True,
+    )
+    epsgs = set(pq.read_table(tmp_path / "scenes.parquet").column("epsg").to_pylist())
+    assert epsgs == {32615, 32616}, manifest
+    run = predict_map(
+        untrained_bundle("arset", tmp_path / "bundle", seed=1),
+        scenes=tmp_path / "scenes.parquet",
+        aoi=world / "aoi.geojson",
+        as_of=["2022-06-10"],
+        out=tmp_path / "maps",
+        block_size=64,
+        workers=1,
+        quiet=True,
+    )
+    assert run.skipped_scenes == [], run.skipped_scenes
+    [cog] = sorted((tmp_path / "maps").rglob("*.tif"))
+    with rasterio.open(cog) as ds:
+        classes = ds.read(1)
+        inside = geometry_mask(
+            [mapping(aoi_to_crs(_aoi(world), ds.crs.to_epsg()))],
+            out_shape=classes.shape,
+            transform=ds.transform,
+            invert=True,
+            all_touched=False,
+        )
+    assert inside.sum() > 10_000
+    # Pixels that only zone 16's scenes cover: a reader that skipped the other zone would leave them all nodata.
+    table = pq.read_table(tmp_path / "scenes.parquet")
+    zone15 = shapely.union_all(
+        [
+            shapely.from_wkb(f)
+            for f, e in zip(table.column("footprint").to_pylist(), table.column("epsg").to_pylist())
+            if e == 32615
+        ]
+    )
+    rows, cols = np.nonzero(inside)
+    xs, ys = rasterio.transform.xy(ds.transform, rows, cols)
+    lon, lat = Transformer.from_crs(ds.crs.to_epsg(), 4326, always_xy=True).transform(np.asarray(xs), np.asarray(ys))
+    only16 = ~shapely.contains_xy(zone15, lon, lat)
+    assert only16.sum() > 2_000
+    mapped = classes[rows, cols] > 0
+    # Cloud masks leave a few pixels without a valid observation on both sides alike; a seam would leave a side.
+    assert mapped[only16].mean() > 0.9 and mapped[~only16].mean() > 0.9, (mapped[only16].mean(), mapped[~only16].mean())
+    assert run.mapped_pixels["2022-06-10"] == int(mapped.sum())

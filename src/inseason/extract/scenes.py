@@ -187,7 +187,8 @@ class ScenesRequest(StageRequest):
         out = tuple(dict.fromkeys(str(n).strip() for n in names))
         if not out or "" in out:
             raise InputError(
-                f"collection {value!r} is empty: pass a STAC collection name, e.g. --collection sentinel-2-l2a"
+                f"collection {' '.join(repr(str(n)) for n in names) or '(none)'} is empty: pass a STAC collection "
+                "name, e.g. --collection sentinel-2-l2a"
             )
         return out
 
