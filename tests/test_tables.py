@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
@@ -32,3 +34,18 @@ def test_s3_table_mistakes_are_named(s3: LoopbackS3) -> None:
         read_table(f"{bucket}/junk.parquet", LABEL_POINTS, what="label points")
     with pytest.raises(InputError, match=r"S3 bucket no-such-bucket of s3://no-such-bucket/t.parquet does not exist"):
         write_table(pa.table({"a": [1]}), "s3://no-such-bucket/t.parquet")
+
+
+def test_a_scene_manifest_written_before_the_collection_column_is_read_with_nulls(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from inseason.tables import SCENE_MANIFEST
+
+    older = pa.schema([f for f in SCENE_MANIFEST if f.name != "collection"])
+    path = tmp_path / "scenes.parquet"
+    pq.write_table(older.empty_table(), path)
+    back = read_table(path, SCENE_MANIFEST, what="scene manifest")
+    assert back.schema.field("collection").type == pa.string() and back.num_rows == 0
+    pq.write_table(pa.schema([f for f in older if f.name != "epsg"]).empty_table(), path)
+    with pytest.raises(InputError, match=r"lacks columns \['epsg'\]"):
+        read_table(path, SCENE_MANIFEST, what="scene manifest")

@@ -53,6 +53,10 @@ SCENE_MANIFEST = pa.schema(
     ]
 )
 
+#: Columns added to a table kind after its first release: a table written before lacks them, and reading it
+#: fills them with nulls (every one of them is nullable) instead of refusing the file.
+ADDED_COLUMNS: frozenset[str] = frozenset({"collection"})
+
 #: Sentinel-2 L2A bands as the observations and series tables order them.
 S2_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 
@@ -194,8 +198,9 @@ def read_table(path: str | os.PathLike[str], schema: pa.Schema | None = None, *,
 
     Args:
         path: a path, ``file://`` URI or ``s3://bucket/key``.
-        schema: the columns and types the table must have (extra columns are allowed); None: no check
-            (series tables, whose bands vary).
+        schema: the columns and types the table must have (extra columns are allowed; a column of
+            `ADDED_COLUMNS` that an older table lacks is filled with nulls); None: no check (series tables,
+            whose bands vary).
         what: the table's kind in messages (``label points``).
 
     Returns:
@@ -214,6 +219,9 @@ def read_table(path: str | os.PathLike[str], schema: pa.Schema | None = None, *,
         raise InputError(f"{what} table {path} is not a readable Parquet file: {exc}") from None
     if schema is None:
         return table
+    for field in schema:
+        if field.name in ADDED_COLUMNS and field.name not in table.schema.names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     missing = [f.name for f in schema if f.name not in table.schema.names]
     if missing:
         raise InputError(f"{what} table {path} lacks columns {missing}: was it written by inseason?")
