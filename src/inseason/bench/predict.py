@@ -12,9 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +35,31 @@ from inseason.extract.scenes import find_scenes
 from inseason.labels import cdl_class
 from inseason.models import create_model, model_info, model_spec
 from inseason.predict.maps import predict_map
-from inseason.predict.read import BlockCache, MapGrid, check_block_size, map_grid, plan_blocks, read_block, scene_refs
+from inseason.predict.read import (
+    Block,
+    BlockCache,
+    MapGrid,
+    SceneRef,
+    check_block_size,
+    job_block_folder,
+    map_grid,
+    plan_blocks,
+    read_block,
+    scene_refs,
+)
 from inseason.sources.aoi import read_aoi
 from inseason.sources.stac import scene_record
 from inseason.synth import load_world, synth
 from inseason.tables import S2_BANDS, SCENE_MANIFEST
 from inseason.testing.http_files import RangeFileServer
-from inseason.testing.real_layout import BAND_RESOLUTION, REAL_BLOCK, REAL_ORIGIN, REAL_SIZE_10M, write_scene
+from inseason.testing.real_layout import (
+    BAND_RESOLUTION,
+    REAL_BLOCK,
+    REAL_ORIGIN,
+    REAL_SIZE_10M,
+    RealScene,
+    write_scene,
+)
 from inseason.train import TRAIN_PRESETS, LabelClass, Predictor, load_bundle, write_bundle
 
 __all__ = ["AMPLIFICATION_BANDS", "bench_networks", "bench_predict", "bench_read_amplification"]
@@ -119,13 +140,16 @@ def bench_predict(
     workers: int = 1,
     seed: int = 1,
     quiet: bool = True,
-    read_scenes: int = 2,
+    read_scenes: int = 24,
     read_bands: Sequence[str] = AMPLIFICATION_BANDS,
+    read_memory_mb: int = 256,
+    read_workers: int = 2,
 ) -> dict[str, Any]:
     """Measure end-to-end and model-only map pixels per second for each network, and the reader's bytes.
 
     The bytes the map reader fetches are measured on COGs with the real L2A layout
-    (`bench_read_amplification`), with and without the block cache.
+    (`bench_read_amplification`): a season of scenes read by several workers through memory caches on one
+    job folder, beside a memory cache alone and no cache.
 
     Args:
         networks: the training presets whose networks are measured.
@@ -138,16 +162,19 @@ def bench_predict(
         quiet: hide the progress bars.
         read_scenes: scenes of the read-amplification measurement.
         read_bands: bands of the read-amplification measurement (SCL is read too).
+        read_memory_mb: the memory bound of each reader process's block cache, MiB.
+        read_workers: the reader processes sharing the job folder.
 
     Returns:
         The world (size, year, as-of date, scenes, grid), the block size and workers, each network's pixels,
         seconds and rates, each network's ``end_to_end_over_model_only``, ``read_amplification`` (bytes read
-        ÷ bytes of the COG blocks the AOI touches, real layout; target at most 1.1) and ``read`` (that
-        measurement in full, with the uncached reader's side by side).
+        ÷ bytes of the COG blocks the AOI touches, real layout, workers sharing a job folder; target at most
+        1.1) and ``read`` (that measurement in full, with the memory-only and uncached readers' side by side).
 
     Raises:
-        InputError: an unknown network (or none), fewer than one worker, a block below 16 pixels, fewer than
-            one read scene, or a ``world`` that is not a world folder; checked before any work.
+        InputError: an unknown network (or none), fewer than one worker or read worker, a block below 16
+            pixels, fewer than one read scene, a read memory bound below 1 MiB, or a ``world`` that is not a
+            world folder; checked before any work.
     """
     networks = list(dict.fromkeys(networks))  # each network once
     _check_networks(networks)
@@ -155,6 +182,10 @@ def bench_predict(
     check_block_size(block_size)
     if read_scenes < 1:
         raise InputError(f"bench predict: read_scenes={read_scenes}: give at least 1 scene")
+    if read_memory_mb < 1:
+        raise InputError(f"bench predict: read_memory_mb={read_memory_mb}: give at least 1 MiB")
+    if read_workers < 1:
+        raise InputError(f"bench predict: read_workers={read_workers}: give at least 1 worker process")
     unknown = [b for b in read_bands if b not in S2_BANDS]
     if unknown or not read_bands:
         raise InputError(f"bench predict: read bands {unknown or 'none'}: use L2A bands ({', '.join(S2_BANDS)})")
@@ -214,7 +245,9 @@ def bench_predict(
                 "model_only_pixels_per_s": round(model_rate, 1),
                 "end_to_end_over_model_only": round(e2e_rate / model_rate, 3),
             }
-    read = bench_read_amplification(scenes=read_scenes, bands=read_bands, block_size=block_size)
+    read = bench_read_amplification(
+        scenes=read_scenes, bands=read_bands, block_size=block_size, memory_mb=read_memory_mb, workers=read_workers
+    )
     return {
         "world": {
             "size": info["size"],
@@ -273,89 +306,172 @@ def _touched_bytes(path: Path, grid: MapGrid) -> tuple[int, int]:
         return sum(ds.block_size(1, i, j) for i in rows for j in cols), len(rows) * len(cols)
 
 
+def _linked_scenes(root: Path, scene: RealScene, copies: int) -> list[tuple[dict[str, Any], dict[str, Path]]]:
+    """``copies`` scenes 5 days apart whose files are hard links to ``scene``'s: (manifest row, files) each.
+
+    Every copy is a scene of its own to the reader (its own hrefs, so its own cache keys and fetches) at the
+    cost of one written scene.
+    """
+    base = scene_record(scene.item).row(1.0)
+    linked = []
+    for k in range(copies):
+        folder = root / f"scene-{k:03d}"
+        folder.mkdir()
+        paths = {}
+        for band, path in scene.paths.items():
+            paths[band] = folder / path.name
+            os.link(path, paths[band])
+        step = dt.timedelta(days=5 * k)
+        row = {**base, "scene_id": f"{scene.scene_id}-{k:03d}", "date": base["date"] + step}
+        row["datetime"] = base["datetime"] + step
+        linked.append((row, paths))
+    return linked
+
+
+def _read_share(job: tuple[list[Block], MapGrid, list[SceneRef], Polygon, tuple[str, ...], int, str]) -> dict[str, int]:
+    """A worker process of the read bench: read its map blocks through its own cache on the shared folder."""
+    blocks, grid, refs, aoi, bands, max_bytes, folder = job
+    cache = BlockCache(max_bytes, folder=folder)
+    for block in blocks:
+        read_block(block, grid=grid, scenes=refs, aoi=aoi, bands=bands, cache=cache)
+    return {
+        "decoded": cache.decoded,
+        "disk_hits": cache.disk_hits,
+        "waits": cache.waits,
+        "disk_bytes": cache.disk_bytes,
+    }
+
+
 def bench_read_amplification(
     *,
-    scenes: int = 2,
+    scenes: int = 24,
     bands: Sequence[str] = AMPLIFICATION_BANDS,
     size_10m: int = REAL_SIZE_10M,
     block_size: int = 256,
+    memory_mb: int = 256,
+    workers: int = 2,
     uncached: bool = True,
+    compare_scenes: int = 6,
 ) -> dict[str, Any]:
     """Bytes the map reader fetches ÷ bytes of the COG blocks the AOI touches, on COGs with the real layout.
 
-    ``scenes`` scenes are written with the real L2A layout (`inseason.testing.real_layout`: 10 980 px at
-    10 m, 1 024-px blocks, deflate with predictor 2, overviews) in a temporary folder and served over a
-    loopback HTTP server with Range requests, which counts the bytes it sends. The map reader then reads a
-    15 km × 10 km AOI block by block, as ``predict`` does with one worker, through a fresh block cache
-    (`inseason.predict.read.BlockCache`); with ``uncached``, once more without one (the reader before the
-    cache: every map block fetches the COG blocks under it again), from a second server so that GDAL's own
-    caches start empty.
+    One scene is written with the real L2A layout (`inseason.testing.real_layout`: 10 980 px at 10 m,
+    1 024-px blocks, deflate with predictor 2, overviews) and ``scenes`` scenes are made of hard links to its
+    files under different paths (each a scene of its own to the reader: its own hrefs, cache keys and
+    fetches), served over a loopback HTTP server with Range requests, which counts the bytes it sends. A
+    season's many scenes make the working set of one row of map blocks (every scene × band) outgrow a
+    realistic memory bound, as in a real season (about 70 scenes). The map reader reads a 15 km × 10 km AOI
+    block by block three ways, each from a fresh server (GDAL's own caches start empty):
+
+    - *shared* (what ``predict`` does on one machine): ``workers`` processes, map block ``i`` to worker
+      ``i mod workers`` (neighbours to different workers, as a process pool hands them out), each with a
+      memory cache of ``memory_mb`` MiB on one job folder (`inseason.predict.read.BlockCache`);
+    - *memory*: one process, a memory cache and no folder (the reader before the folder), on the first
+      ``compare_scenes`` scenes with the memory bound scaled alike (``memory_mb × compare_scenes ÷ scenes``:
+      the same share of the season's working set, so the same misses per byte, at a fraction of the cost);
+    - with ``uncached``, *uncached*: no cache at all, on the same scenes (every map block fetches the COG
+      blocks under it: a ratio that does not depend on the number of scenes).
 
     Args:
-        scenes: scenes (dates) to write and read.
+        scenes: scenes (dates) to read.
         bands: the bands read (SCL is read too).
-        size_10m: the tiles' side at 10 m, pixels (10 980: real).
+        size_10m: the tile's side at 10 m, pixels (10 980: real).
         block_size: the map's block side, pixels.
-        uncached: also measure the reader without a block cache.
+        memory_mb: each process's memory bound of decoded blocks, MiB.
+        workers: the processes of the shared side.
+        uncached: also measure the reader without a cache.
+        compare_scenes: scenes of the memory-only and uncached measurements.
 
     Returns:
-        ``read_amplification`` (bytes sent ÷ bytes of the touched blocks; the target is at most 1.1),
-        ``decoded_blocks`` and ``touched_blocks``, the bytes, and with ``uncached`` the same for the
-        uncached reader and ``uncached_over_cached`` (their ratio of bytes).
+        ``read_amplification`` (the shared side's bytes sent ÷ bytes of the touched blocks; the target is at
+        most 1.1), ``decoded_blocks``, ``disk_hits`` and ``waits`` (blocks another worker was fetching)
+        summed over the workers, ``disk_bytes`` (the job folder's size), ``touched_blocks``, the bytes;
+        ``memory_read_amplification``, ``memory_decode_amplification``, ``memory_over_shared``; with
+        ``uncached`` ``uncached_read_amplification`` and ``uncached_over_shared`` (ratios of bytes per
+        touched byte of the scenes each side read).
 
     Raises:
-        InputError: fewer than one scene, or a block below 16 pixels.
+        InputError: fewer than one scene or worker, a block below 16 pixels, a memory bound below 1 MiB, or
+            bands that are not L2A bands.
     """
     if scenes < 1:
         raise InputError(f"bench predict: scenes={scenes}: give at least 1 scene")
     if not bands or any(b not in S2_BANDS for b in bands):
         raise InputError(f"bench predict: read bands {list(bands)}: use L2A bands ({', '.join(S2_BANDS)})")
+    if memory_mb < 1:
+        raise InputError(f"bench predict: memory_mb={memory_mb}: give at least 1 MiB")
+    if workers < 1:
+        raise InputError(f"bench predict: workers={workers}: give at least 1 worker process")
     check_block_size(block_size)
+    bands = tuple(dict.fromkeys(bands))
     left, bottom, right, top = _BENCH_AOI_UTM
     to_lonlat = Transformer.from_crs(_BENCH_EPSG, 4326, always_xy=True)
     aoi = Polygon([to_lonlat.transform(x, y) for x, y in ((left, bottom), (right, bottom), (right, top), (left, top))])
+    max_bytes = memory_mb << 20
     with tempfile.TemporaryDirectory(prefix="inseason-bench-read-") as tmp:
         root = Path(tmp)
-        written = [
-            write_scene(
-                root,
-                _bench_values,
-                date=dt.date(2024, 6, 1) + dt.timedelta(days=5 * k),
-                epsg=_BENCH_EPSG,
-                bands=(*dict.fromkeys(bands), "SCL"),
-                size_10m=size_10m,
-            )
-            for k in range(scenes)
-        ]
-        result: dict[str, Any] = {"scenes": scenes, "bands": [*dict.fromkeys(bands), "SCL"], "size_10m": size_10m}
-        sides = {"cached": BlockCache()} | ({"uncached": BlockCache(0)} if uncached else {})
+        written = write_scene(
+            root / "written",
+            _bench_values,
+            date=dt.date(2024, 4, 1),
+            epsg=_BENCH_EPSG,
+            bands=(*bands, "SCL"),
+            size_10m=size_10m,
+        )
+        linked = _linked_scenes(root, written, scenes)
+        result: dict[str, Any] = {
+            "scenes": scenes,
+            "bands": [*bands, "SCL"],
+            "size_10m": size_10m,
+            "memory_mb": memory_mb,
+            "workers": workers,
+        }
+
+        def serve(server: RangeFileServer, count: int) -> tuple[list[SceneRef], MapGrid, list[Block]]:
+            rows = [{**row, "hrefs": [(b, server.url_for(p)) for b, p in paths.items()]} for row, paths in linked]
+            table = pa.Table.from_pylist(rows[:count], schema=SCENE_MANIFEST)
+            refs = scene_refs(table, since=dt.date(2024, 1, 1), until=dt.date(2025, 12, 31))
+            grid = map_grid(aoi, refs)
+            return refs, grid, plan_blocks(grid, aoi, block_size=block_size)
+
+        with RangeFileServer(root) as server, job_block_folder(root) as folder:
+            refs, grid, blocks = serve(server, scenes)
+            server.reset_stats()
+            jobs = [(blocks[w::workers], grid, refs, aoi, bands, max_bytes, str(folder)) for w in range(workers)]
+            if workers == 1:
+                counts = [_read_share(jobs[0])]
+            else:
+                with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                    counts = list(pool.map(_read_share, jobs))
+            sent = server.stats().bytes_sent
+        touched = [_touched_bytes(path, grid) for path in written.paths.values()]
+        touched_bytes, touched_blocks = scenes * sum(t[0] for t in touched), scenes * sum(t[1] for t in touched)
+        result |= {
+            "read_amplification": round(sent / touched_bytes, 3),
+            "bytes_read": sent,
+            "touched_bytes": touched_bytes,
+            "touched_blocks": touched_blocks,
+            **{key: sum(c[key] for c in counts) for key in ("disk_hits", "waits", "disk_bytes")},
+            "decoded_blocks": sum(c["decoded"] for c in counts),
+            "decode_amplification": round(sum(c["decoded"] for c in counts) / touched_blocks, 3),
+            "grid": [grid.height, grid.width],
+        }
+        count = min(compare_scenes, scenes)
+        result["compare_scenes"] = count
+        sides = {"memory": BlockCache(max_bytes * count // scenes)} | ({"uncached": BlockCache(0)} if uncached else {})
         for side, cache in sides.items():
             with RangeFileServer(root) as server:
-                rows = []
-                for scene in written:
-                    row = scene_record(scene.item).row(1.0)
-                    row["hrefs"] = [(band, server.url_for(path)) for band, path in scene.paths.items()]
-                    rows.append(row)
-                table = pa.Table.from_pylist(rows, schema=SCENE_MANIFEST)
-                refs = scene_refs(table, since=dt.date(2024, 1, 1), until=dt.date(2024, 12, 31))
-                grid = map_grid(aoi, refs)
+                refs, grid, blocks = serve(server, count)
                 server.reset_stats()
-                for block in plan_blocks(grid, aoi, block_size=block_size):
+                for block in blocks:
                     read_block(block, grid=grid, scenes=refs, aoi=aoi, bands=bands, cache=cache)
                 sent = server.stats().bytes_sent
-            touched = [_touched_bytes(path, grid) for scene in written for path in scene.paths.values()]
-            touched_bytes, touched_blocks = sum(t[0] for t in touched), sum(t[1] for t in touched)
-            prefix = "" if side == "cached" else "uncached_"
-            result[f"{prefix}read_amplification"] = round(sent / touched_bytes, 3)
-            result[f"{prefix}bytes_read"] = sent
-            result[f"{prefix}decoded_blocks"] = cache.decoded
-            result[f"{prefix}decode_amplification"] = round(cache.decoded / touched_blocks, 3)
-            result["touched_bytes"], result["touched_blocks"] = touched_bytes, touched_blocks
-        result["grid"] = [grid.height, grid.width]
-        if uncached:
-            result["uncached_over_cached"] = round(
-                result["uncached_read_amplification"] / result["read_amplification"], 2
-            )
+            ratio = sent / (touched_bytes * count / scenes)
+            result |= {
+                f"{side}_read_amplification": round(ratio, 3),
+                f"{side}_decode_amplification": round(cache.decoded / (touched_blocks * count / scenes), 3),
+                f"{side}_over_shared": round(ratio / result["read_amplification"], 2),
+            }
     return result
 
 

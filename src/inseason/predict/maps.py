@@ -43,7 +43,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self, TypedDict
@@ -71,8 +71,10 @@ from inseason.predict.read import (
     Block,
     MapGrid,
     SceneRef,
+    block_cache,
     check_block_size,
     crop_mask_block,
+    job_block_folder,
     map_grid,
     plan_blocks,
     read_block,
@@ -523,6 +525,7 @@ class _Context:
     single_thread: bool
     retries: int = 4
     backoff: float = 1.0
+    block_folder: str | None = None  # the job folder of decoded COG blocks its local workers share
 
 
 _CONTEXT: _Context | None = None
@@ -532,6 +535,7 @@ _BUNDLE: Bundle | None = None
 def _init_worker(context: _Context) -> None:
     global _CONTEXT, _BUNDLE
     _CONTEXT, _BUNDLE = context, load_bundle(context.bundle)
+    block_cache().use_folder(context.block_folder)
     if context.single_thread:
         import torch
 
@@ -850,35 +854,43 @@ def _map_and_assemble(
     finished_blocks = _finished_blocks(blocks_dir)
     todo = [(year, block) for year, block in units if (year, block.index) not in finished_blocks]
     workers = request.workers or default_workers()
-    context = _Context(
-        bundle=str(bundle.path),
-        grid=grid,
-        aoi=aoi,
-        seasons=seasons,
-        scl_mask=scl_mask,
-        crop_mask=request.crop_mask,
-        blocks_dir=blocks_dir,
-        batch_size=request.batch_size,
-        single_thread=workers > 1 or request.engine == "spark",
-        retries=request.retries,
-        backoff=request.backoff,
-    )
-    retried = 0
-    with progress_bar(quiet=request.quiet) as bar:
-        task = bar.add_task("blocks", total=len(units), completed=len(units) - len(todo))
-        if request.engine == "spark":
-            from inseason.engines.spark import run_spark
+    with ExitStack() as scratch:
+        # a local run's workers share the decoded COG blocks through a job folder, removed when the run ends
+        folder = None if request.engine == "spark" else str(scratch.enter_context(job_block_folder()))
+        context = _Context(
+            bundle=str(bundle.path),
+            grid=grid,
+            aoi=aoi,
+            seasons=seasons,
+            scl_mask=scl_mask,
+            crop_mask=request.crop_mask,
+            blocks_dir=blocks_dir,
+            batch_size=request.batch_size,
+            single_thread=workers > 1 or request.engine == "spark",
+            retries=request.retries,
+            backoff=request.backoff,
+            block_folder=folder,
+        )
+        retried = 0
+        with progress_bar(quiet=request.quiet) as bar:
+            task = bar.add_task("blocks", total=len(units), completed=len(units) - len(todo))
+            if request.engine == "spark":
+                from inseason.engines.spark import run_spark
 
-            finished = run_spark(
-                _map_block, todo, master=request.spark_master, initializer=_init_worker, initargs=(context,)
-            )
-        else:
-            finished = run_local(
-                _map_block, todo, workers=min(workers, max(len(todo), 1)), initializer=_init_worker, initargs=(context,)
-            )
-        for _, result in finished:
-            retried += int(result.get("retries", 0))
-            bar.advance(task)
+                finished = run_spark(
+                    _map_block, todo, master=request.spark_master, initializer=_init_worker, initargs=(context,)
+                )
+            else:
+                finished = run_local(
+                    _map_block,
+                    todo,
+                    workers=min(workers, max(len(todo), 1)),
+                    initializer=_init_worker,
+                    initargs=(context,),
+                )
+            for _, result in finished:
+                retried += int(result.get("retries", 0))
+                bar.advance(task)
     with _staging(root) as staging:
         return _assemble(
             staging,

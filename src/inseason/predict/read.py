@@ -9,20 +9,28 @@ whose SCL class is masked or whose bands hold nodata, adds the scene's BOA offse
 processing baselines) and packs the valid observations of every pixel into the layout of the series store:
 int16 values × bands, dates and offsets. Memory grows with the block, never with the AOI, plus the
 :class:`BlockCache` of decoded COG blocks (bounded, 512 MiB by default), which lets the 16 to 576 map blocks
-under one real COG block (1 024 px at 10, 20 or 60 m) share a single fetch and decode.
+under one real COG block (1 024 px at 10, 20 or 60 m) share a single fetch and decode. A local map run gives
+the cache a job folder on local disk (:func:`job_block_folder`), shared by its worker processes, so that a COG
+block is fetched once per job even when a season's working set outgrows memory or neighbouring map blocks go
+to different workers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import math
 import os
+import shutil
+import tempfile
 import time
+import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -39,7 +47,7 @@ from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from inseason.data import SeriesStore
-from inseason.errors import InputError, RemoteError
+from inseason.errors import InputError, OutputError, RemoteError
 from inseason.extract.sample import (
     DEFAULT_SCL_MASK,
     GDAL_COG_ENV,
@@ -59,6 +67,9 @@ from inseason.tables import S2_BANDS, S2_SCALE
 
 __all__ = [
     "BLOCK_CACHE_BYTES",
+    "BLOCK_CACHE_DIR_ENV",
+    "CLAIM_WAIT_S",
+    "DISK_RESERVE_BYTES",
     "Block",
     "BlockCache",
     "BlockSeries",
@@ -67,6 +78,7 @@ __all__ = [
     "block_cache",
     "check_block_size",
     "crop_mask_block",
+    "job_block_folder",
     "map_grid",
     "plan_blocks",
     "read_block",
@@ -80,6 +92,15 @@ MAP_RES = 10.0
 #: Most bytes of decoded COG blocks a process keeps by default (:class:`BlockCache`): 512 MiB, or
 #: ``$INSEASON_BLOCK_CACHE_MB`` mebibytes (each worker process of a map run has its own cache).
 BLOCK_CACHE_BYTES = int(os.environ.get("INSEASON_BLOCK_CACHE_MB", "512") or 512) << 20
+#: The environment variable naming where a local map run puts its job folder of decoded blocks (a local disk;
+#: by default the system's temporary folder).
+BLOCK_CACHE_DIR_ENV = "INSEASON_BLOCK_CACHE_DIR"
+#: Free bytes a :class:`BlockCache` leaves on the job folder's disk: below them it writes no more blocks there.
+DISK_RESERVE_BYTES = 1 << 30
+#: Longest wait, seconds, for a block another worker has claimed (then the waiting worker fetches it itself).
+CLAIM_WAIT_S = 60.0
+#: Most bytes of COG blocks fetched in one read when blocks go to the job folder (memory need not hold them).
+_RUN_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -407,46 +428,93 @@ class BlockCache:
     plus its modification time and size when it is local (a rewritten file is read anew). Its grid, block
     shape and nodata are kept too, so a map block whose COG blocks are all held opens no file.
 
-    Memory is bounded by ``max_bytes`` of decoded pixels (plus a few hundred bytes per entry and per file):
+    **Memory.** Bounded by ``max_bytes`` of decoded pixels (plus a few hundred bytes per entry and per file):
     the least recently used blocks are dropped first, but never one that the current map block (since the
     last :meth:`scope`) has used, as the scenes and bands of one map block are read in a cycle that the next
-    map block repeats; a block that does not fit then is decoded, used and not kept (reads degrade
-    gracefully, no thrashing). Map blocks are read row by row, so every COG block is decoded once when the
-    cache holds one row of COG blocks across the AOI for every file read: at the real layout (2 MiB per
-    uint16 block, 1 MiB for SCL) up to 50 MiB per scene with all twelve bands and SCL for an AOI up to 10 km
-    wide, about 15 MiB more per further 10 km; scenes whose SCL masks the whole map block cost only their SCL.
-    ``$INSEASON_BLOCK_CACHE_MB`` sets the default bound. A new map grid (:meth:`scope`) empties the cache.
-    Only successful reads are kept: a block that came short is never held.
+    map block repeats; a block that does not fit then is decoded, used and not kept in memory. Map blocks are
+    read row by row, so without a folder every COG block is decoded once only when memory holds one row of
+    COG blocks across the AOI for every file read: at the real layout (2 MiB per uint16 block, 1 MiB for SCL)
+    up to 50 MiB per scene with all twelve bands and SCL for an AOI up to 10 km wide, about 15 MiB more per
+    further 10 km; scenes whose SCL masks the whole map block cost only their SCL. A real season (about 70
+    scenes) needs several GiB: more than memory holds. ``$INSEASON_BLOCK_CACHE_MB`` sets the default bound.
+
+    **Job folder** (``folder``, a local disk; see :func:`job_block_folder`). Every block decoded is also
+    written there as a raw array file (``np.save``, under a temporary name then ``os.replace``, so no reader
+    ever sees half a block) and a block missing from memory is memory-mapped from there before it is
+    fetched. Worker processes of one job share the folder, so a block is fetched once per job whatever the
+    number of scenes, the memory bound or the worker that needs it. Before fetching, a worker claims the
+    block with a claim file (``O_EXCL``, holding its process id); another worker needing it meanwhile polls
+    for the block's file, and fetches it itself if the claim goes without a file (a failed read), the
+    claimer's process has ended, or ``claim_wait`` seconds pass: never a deadlock. Disk use is bounded by
+    the job: the decoded bytes of the COG blocks under the map grid, for every scene × band read, each
+    written once. At the real layout and a 10 km AOI that is 2 × 2 blocks of each 10 m band, 1 × 1 to 2 × 2
+    of each 20 m band and SCL, 1 of each 60 m band: about 50 to 90 MiB per scene with all twelve bands
+    (4 to 6 GiB for a 70-scene season), growing with the AOI's area. A cache writes no block that would
+    leave less than ``disk_reserve`` bytes free on the folder's disk (those blocks are fetched again when
+    needed). Only local runs share a folder; on Spark each executor keeps its own memory cache.
+
+    A new map grid (:meth:`scope`) empties the memory (not the folder: it holds one job's blocks). Only
+    successful reads are kept: a block that came short is never held nor written.
     """
 
-    def __init__(self, max_bytes: int = BLOCK_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        max_bytes: int = BLOCK_CACHE_BYTES,
+        *,
+        folder: str | os.PathLike[str] | None = None,
+        claim_wait: float = CLAIM_WAIT_S,
+        disk_reserve: int = DISK_RESERVE_BYTES,
+    ) -> None:
         """Make an empty cache.
 
         Args:
-            max_bytes: the most bytes of decoded blocks held (0: none, every read decodes).
+            max_bytes: the most bytes of decoded blocks held in memory (0: none).
+            folder: the job folder shared with the job's other workers (None: memory only).
+            claim_wait: the longest wait, seconds, for a block another worker has claimed.
+            disk_reserve: free bytes left on the folder's disk.
         """
         self.max_bytes = max_bytes
+        self.claim_wait = claim_wait
+        self.disk_reserve = disk_reserve
         self.nbytes = 0
         self.hits = 0
         self.decoded = 0
+        self.disk_hits = 0  # blocks read from the folder (written by this worker or another)
+        self.disk_writes = 0
+        self.disk_bytes = 0  # bytes this cache wrote to the folder
+        self.waits = 0  # blocks another worker was fetching, read from the folder once written
+        self.folder: Path | None = None
         self._blocks: OrderedDict[Hashable, tuple[np.ndarray, int]] = OrderedDict()
         self._files: dict[Hashable, _FileInfo] = {}
+        self._claims: set[Path] = set()
         self._call = 0
         self._pinned = 0  # bytes of the held blocks the current map block has used
         self._scope: Hashable = None
+        self.use_folder(folder)
 
     def __len__(self) -> int:
-        """Number of blocks held."""
+        """Number of blocks held in memory."""
         return len(self._blocks)
 
     def clear(self) -> None:
-        """Drop every block and file (the counters stay)."""
+        """Drop every block and file held in memory (the counters and the folder stay)."""
         self._blocks.clear()
         self._files.clear()
         self.nbytes = self._pinned = 0
 
+    def use_folder(self, folder: str | os.PathLike[str] | None) -> None:
+        """Share the blocks through a job folder from now on (None: memory only); a change empties the memory.
+
+        Args:
+            folder: the job folder (it must exist), or None.
+        """
+        path = None if folder is None else Path(folder)
+        if path != self.folder:
+            self.clear()  # held blocks may be memory-mapped files of the folder before
+            self.folder = path
+
     def scope(self, key: Hashable) -> None:
-        """Start the reads of a map block of job ``key`` (the map grid): a new job empties the cache.
+        """Start the reads of a map block of job ``key`` (the map grid): a new job empties the memory.
 
         Args:
             key: what identifies the job.
@@ -458,7 +526,7 @@ class BlockCache:
         self._pinned = 0
 
     def room(self) -> int:
-        """Bytes the current map block can still add: the bound less the blocks it has used.
+        """Bytes the current map block can still add to memory: the bound less the blocks it has used.
 
         Returns:
             The bytes (0 or more).
@@ -466,7 +534,7 @@ class BlockCache:
         return max(0, self.max_bytes - self._pinned)
 
     def holds(self, key: Hashable) -> bool:
-        """Whether a block is held (without marking it used).
+        """Whether a block is held, in memory or in the folder (without marking it used).
 
         Args:
             key: (file, level, block row, block column).
@@ -474,7 +542,7 @@ class BlockCache:
         Returns:
             True when it is held.
         """
-        return key in self._blocks
+        return key in self._blocks or (self.folder is not None and self._path(key).exists())
 
     def file(self, key: Hashable) -> _FileInfo | None:
         """The kept facts of a file (grid, size, blocks, nodata, CRS).
@@ -497,17 +565,17 @@ class BlockCache:
         self._files[key] = info
 
     def get(self, key: Hashable) -> np.ndarray | None:
-        """A held block (marked used by the current map block), or None.
+        """A held block (marked used by the current map block), from memory or else the folder, or None.
 
         Args:
             key: (file, level, block row, block column).
 
         Returns:
-            The decoded block, or None when it is not held.
+            The decoded block (memory-mapped when it comes from the folder), or None when it is not held.
         """
         found = self._blocks.get(key)
         if found is None:
-            return None
+            return self._from_disk(key)
         if found[1] != self._call:
             self._pinned += int(found[0].nbytes)
         self._blocks[key] = (found[0], self._call)
@@ -516,13 +584,123 @@ class BlockCache:
         return found[0]
 
     def put(self, key: Hashable, block: np.ndarray) -> None:
-        """Hold a block just decoded, dropping least recently used blocks of earlier map blocks to make room.
+        """Hold a block just decoded: write it to the folder, and keep it in memory if it fits.
+
+        Least recently used blocks of earlier map blocks are dropped from memory to make room.
 
         Args:
             key: (file, level, block row, block column).
             block: the decoded pixels.
         """
         self.decoded += 1
+        self._write(key, block)
+        self._keep(key, block)
+
+    def claim(self, key: Hashable) -> bool:
+        """Claim a block to fetch, so the job's other workers wait for it rather than fetch it too.
+
+        Args:
+            key: (file, level, block row, block column).
+
+        Returns:
+            True when this worker should fetch it (claimed, or no folder to claim in), False when another
+            worker holds the claim or the block's file appeared meanwhile (:meth:`wait` then reads it).
+        """
+        if self.folder is None:
+            return True
+        claim = self._path(key).with_suffix(".claim")
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        except OSError:
+            return True  # no claim possible (a folder removed): fetch unclaimed
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+        self._claims.add(claim)
+        if self._path(key).exists():  # written between the look in the folder and the claim
+            self.release([key])
+            return False
+        return True
+
+    def release(self, keys: Sequence[Hashable]) -> None:
+        """Give up this worker's claims on blocks (after their fetch, or its failure).
+
+        Args:
+            keys: the blocks claimed.
+        """
+        if self.folder is None:
+            return
+        for key in keys:
+            claim = self._path(key).with_suffix(".claim")
+            if claim in self._claims:
+                self._claims.discard(claim)
+                claim.unlink(missing_ok=True)
+
+    def wait(self, key: Hashable, *, sleep: Callable[[float], Any] = time.sleep) -> np.ndarray | None:
+        """Wait for a block another worker has claimed, and read it from the folder once written.
+
+        Args:
+            key: (file, level, block row, block column).
+            sleep: how to wait between looks.
+
+        Returns:
+            The block, or None when the claim went without a file, its worker has ended or ``claim_wait``
+            seconds passed (the caller then fetches the block itself).
+        """
+        if self.folder is None:
+            return None
+        claim = self._path(key).with_suffix(".claim")
+        deadline, pause = time.monotonic() + self.claim_wait, 0.002
+        while True:
+            found = self._from_disk(key)
+            if found is not None:
+                self.waits += 1
+                return found
+            if not _claimer_alive(claim) or time.monotonic() > deadline:
+                return self._from_disk(key)  # written as the claim went, or not at all
+            sleep(pause)
+            pause = min(2 * pause, 0.05)
+
+    def _path(self, key: Hashable) -> Path:
+        """The block's file in the folder: a digest of its key (the same in every worker of the job)."""
+        assert self.folder is not None
+        return self.folder / f"{hashlib.sha1(repr(key).encode()).hexdigest()}.npy"
+
+    def _from_disk(self, key: Hashable) -> np.ndarray | None:
+        """The block memory-mapped from the folder (and held in memory), or None when it is not there."""
+        if self.folder is None:
+            return None
+        try:
+            block: np.ndarray = np.load(self._path(key), mmap_mode="r")
+        except (OSError, ValueError):  # not there (or the folder is gone)
+            return None
+        self.disk_hits += 1
+        self._keep(key, block)
+        return block
+
+    def _write(self, key: Hashable, block: np.ndarray) -> None:
+        """Write a block to the folder, whole or not at all, unless the disk would keep too little free."""
+        if self.folder is None:
+            return
+        path = self._path(key)
+        temporary = path.with_name(f"{path.stem}.{os.getpid()}-{uuid.uuid4().hex}.tmp")
+        try:
+            if shutil.disk_usage(self.folder).free < self.disk_reserve + block.nbytes:
+                return
+            with open(temporary, "wb") as file:
+                np.save(file, np.ascontiguousarray(block))
+            os.replace(temporary, path)
+        except OSError:  # a full disk or a folder removed: the block is fetched again when needed
+            temporary.unlink(missing_ok=True)
+            return
+        self.disk_writes += 1
+        self.disk_bytes += int(block.nbytes)
+
+    def _keep(self, key: Hashable, block: np.ndarray) -> None:
+        """Hold a block in memory when it fits, dropping least recently used blocks of earlier map blocks."""
         size = int(block.nbytes)
         while self.nbytes + size > self.max_bytes and self._blocks:
             oldest, (array, call) = next(iter(self._blocks.items()))
@@ -534,6 +712,76 @@ class BlockCache:
             self._blocks[key] = (block, self._call)
             self.nbytes += size
             self._pinned += size
+
+
+#: Prefix of job folders: ``inseason-blocks-<process id>-<random>``.
+_JOB_PREFIX = "inseason-blocks-"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process of this machine runs with ``pid``."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True
+
+
+def _claimer_alive(claim: Path) -> bool:
+    """Whether a claim file is there and the process that wrote it still runs (on this machine)."""
+    try:
+        text = claim.read_text()
+    except OSError:
+        return False
+    return not text.strip().isdigit() or _pid_alive(int(text))  # no id yet: being written
+
+
+def _sweep(parent: Path) -> None:
+    """Remove the job folders under ``parent`` left by runs whose process has ended (a run killed by SIGKILL)."""
+    for folder in parent.glob(f"{_JOB_PREFIX}*-*"):
+        owner = folder.name.removeprefix(_JOB_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _pid_alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def job_block_folder(parent: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    """A job folder for the decoded COG blocks of one map run, made now and removed when the run ends.
+
+    The folder is shared by the run's worker processes (:class:`BlockCache` ``folder``); this process's cache
+    (:func:`block_cache`) uses it until the run ends, also on error. Its name holds this process's id, and
+    each new job folder removes those under the same parent whose process has ended (a run killed by SIGKILL
+    cannot remove its own).
+
+    Args:
+        parent: where to make it, a local disk (None: ``$INSEASON_BLOCK_CACHE_DIR``, else the system's
+            temporary folder).
+
+    Yields:
+        The folder.
+
+    Raises:
+        OutputError: the parent folder cannot hold a new folder.
+    """
+    parent = parent if parent is not None else os.environ.get(BLOCK_CACHE_DIR_ENV) or None
+    where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{_JOB_PREFIX}{os.getpid()}-", dir=where))
+    except OSError as exc:
+        raise OutputError(
+            f"cannot make the folder of decoded blocks in {where} ({exc.strerror}): "
+            f"set ${BLOCK_CACHE_DIR_ENV} to a writable local folder"
+        ) from None
+    _sweep(where)
+    try:
+        yield folder
+    finally:
+        if _CACHE.folder == folder:
+            _CACHE.use_folder(None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _CACHE = BlockCache()
@@ -656,7 +904,8 @@ def read_block(
     order is kept. A scene in another UTM zone than the grid is warped onto it by nearest neighbour (each
     map pixel takes the scene's pixel holding its centre; off the scene, nodata), so a map across a zone
     boundary has no seam. The COGs' internal blocks are read through ``cache``: each is fetched and decoded
-    once while the cache holds it (`BlockCache`), however many map blocks it covers. A scene whose files
+    once while the cache holds it (`BlockCache`, in memory or in its job folder, which the job's workers
+    share), however many map blocks it covers. A scene whose files
     cannot be read is left out and listed in ``skipped``, except when the failure is a transient fault of a
     remote file (a 5xx answer, a body cut short, a reset or a timeout; `inseason.extract.sample.is_transient`):
     that file is read again, with backoff and without GDAL's cache (which may hold a block that came short),
@@ -718,22 +967,39 @@ def read_block(
                     epsg = scene.epsg if info.epsg is None else info.epsg
 
                     def fetch(row: int, col: int) -> np.ndarray:
-                        held = cache.get((file, 0, row, col))
+                        key = (file, 0, row, col)
+                        held = cache.get(key)
                         if held is not None:
                             return held
-                        # this block and the next ones of its row under the map grid that are not held, in
-                        # one read (GDAL fetches their byte ranges together, without reading ahead of them)
-                        bh, bw = info.block_height, info.block_width
-                        height = min(bh, info.height - row * bh)
-                        block_bytes = bh * bw * np.dtype(info.dtype).itemsize
-                        last, room = _last_block_col(info, grid, epsg), cache.room() // 2
-                        end = col + 1
-                        while end <= last and not cache.holds((file, 0, row, end)) and room >= block_bytes:
-                            end, room = end + 1, room - block_bytes
-                        width = min(end * bw, info.width) - col * bw
-                        data: np.ndarray = dataset().read(1, window=Window(col * bw, row * bh, width, height))
-                        for c in range(col, end):
-                            cache.put((file, 0, row, c), data[:, (c - col) * bw : (c - col + 1) * bw].copy())
+                        claimed = [key] if cache.claim(key) else []
+                        if not claimed:  # another worker of the job fetches it: wait for its file
+                            held = cache.wait(key)
+                            if held is not None:
+                                return held
+                        try:
+                            # this block and the next ones of its row under the map grid that are not held, in
+                            # one read (GDAL fetches their byte ranges together, without reading ahead of them)
+                            bh, bw = info.block_height, info.block_width
+                            height = min(bh, info.height - row * bh)
+                            block_bytes = bh * bw * np.dtype(info.dtype).itemsize
+                            last, room = _last_block_col(info, grid, epsg), cache.room() // 2
+                            if cache.folder is not None:  # the blocks go to the job folder: memory need not hold them
+                                room = max(room, _RUN_BYTES - block_bytes)
+                            end = col + 1
+                            while (
+                                end <= last
+                                and room >= block_bytes
+                                and not cache.holds((file, 0, row, end))
+                                and cache.claim((file, 0, row, end))
+                            ):
+                                claimed.append((file, 0, row, end))
+                                end, room = end + 1, room - block_bytes
+                            width = min(end * bw, info.width) - col * bw
+                            data: np.ndarray = dataset().read(1, window=Window(col * bw, row * bh, width, height))
+                            for c in range(col, end):
+                                cache.put((file, 0, row, c), data[:, (c - col) * bw : (c - col + 1) * bw].copy())
+                        finally:
+                            cache.release(claimed)
                         return data[:, :bw]
 
                     if epsg not in centres:
