@@ -5,8 +5,11 @@ Since processing baseline 04.00 (25 January 2022) Sentinel-2 L2A reflectances ca
 stored. Earth Search's old ``sentinel-2-l2a`` collection removed the offset from many items' pixels and says
 so with ``earthsearch:boa_offset_applied: true`` (the item's offset is then 0,
 `inseason.sources.stac.boa_offset`). The flag is not always right: public reports on Element84's trackers list
-items flagged false whose pixels were already corrected (``S2B_33TWN_20220226_0_L2A``, baseline 04.00, is
-one), so trusting the metadata alone makes every reflectance of such a scene 0.1 too low, without a word.
+items flagged false whose pixels were already corrected (``S2B_52SFA_20220126_0_L2A`` in earth-search#66,
+``S2B_20HMD_20221023_0_L2A`` in cirrus-earth-search#33, ``S2B_10SGF_20250808_0_L2A`` and
+``S2B_33UXP_20250302_0_L2A`` in earth-search#71; the recorded ``S2B_33TWN_20220226_0_L2A``, baseline 04.00
+flagged false, has their metadata), so trusting the metadata alone makes every reflectance of such a scene
+0.1 too low, without a word.
 
 The pixels can tell. While the offset is still in the pixels, a reflectance ``r >= 0`` is stored as
 ``DN = 1000 + 10 000 r >= 1000``; a DN below 1000 is a negative reflectance, which atmospheric correction
