@@ -292,7 +292,7 @@ def test_two_worker_processes_sharing_the_folder_fetch_each_block_once_between_t
     merged = [s for pair in zip(first, second) for s in pair] + first[len(second) :]
     same(merged, reference)
     assert a["decoded"] + b["decoded"] == touched_blocks  # each block decoded by one of them
-    assert a["decoded"] > 0 and b["decoded"] > 0 and a["disk_hits"] > 0 and b["disk_hits"] > 0
+    assert a["disk_hits"] > 0 and b["disk_hits"] > 0  # (which of them decodes a block depends on their pace)
     assert touched_bytes <= sent <= 1.1 * touched_bytes
 
 

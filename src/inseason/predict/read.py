@@ -90,7 +90,7 @@ T = TypeVar("T")
 #: Resolution of the map grid (the 10 m bands of Sentinel-2), metres.
 MAP_RES = 10.0
 #: Most bytes of decoded COG blocks a process keeps by default (:class:`BlockCache`): 512 MiB, or
-#: ``$INSEASON_BLOCK_CACHE_MB`` mebibytes (each worker process of a map run has its own cache).
+#: ``$INSEASON_BLOCK_CACHE_MB`` mebibytes (each worker process of a map run has its own, on the job folder they share).
 BLOCK_CACHE_BYTES = int(os.environ.get("INSEASON_BLOCK_CACHE_MB", "512") or 512) << 20
 #: The environment variable naming where a local map run puts its job folder of decoded blocks (a local disk;
 #: by default the system's temporary folder).
