@@ -500,6 +500,15 @@ def test_source_scenes_of_a_stac_api_link_their_items(tiny_scenes: pa.Table, tin
     assert found[scene_id].href == f"http://127.0.0.1:8000/collections/sentinel-2-l2a/items/{scene_id}"
     assert all(s.href is None for s in _source_scenes(tiny_scenes, tiny_aoi).values())  # a static catalog
     assert _source_scenes(api, box(10.0, 45.0, 11.0, 46.0)) == {}  # no footprint meets a far AOI
+    # a search of two collections: each scene links to its own collection's item
+    other = tiny_scenes.column("scene_id")[1].as_py()
+    names = [
+        "sentinel-2-c1-l2a" if s == other else "sentinel-2-l2a" for s in tiny_scenes.column("scene_id").to_pylist()
+    ]
+    merged = api.set_column(api.schema.get_field_index("collection"), "collection", pa.array(names, pa.string()))
+    found = _source_scenes(merged, tiny_aoi)
+    assert found[other].href == f"http://127.0.0.1:8000/collections/sentinel-2-c1-l2a/items/{other}"
+    assert found[scene_id].href == f"http://127.0.0.1:8000/collections/sentinel-2-l2a/items/{scene_id}"
 
 
 # ---------------------------------------------------------------------------------- request and result

@@ -174,11 +174,23 @@ def predict(
     networks: Annotated[list[str] | None, typer.Option(help="Networks to time (comma list).")] = None,
     block_size: Annotated[int, typer.Option(help="Block side in pixels.")] = 256,
     workers: Annotated[int, workers_option("Worker processes of the end-to-end run.")] = 1,
+    read_scenes: Annotated[
+        int, typer.Option(help="Scenes of the read measurement on real-layout COGs (a season: 24 and up).")
+    ] = 24,
+    read_memory_mb: Annotated[
+        int, typer.Option(help="Memory cache of decoded COG blocks per worker in the read measurement, MiB.")
+    ] = 256,
+    read_workers: Annotated[int, workers_option("Worker processes of the read measurement.")] = 2,
     as_json: Annotated[
         bool, json_flag("Print one JSON object (end_to_end_over_model_only, read_amplification, ...).")
     ] = False,
 ) -> None:
     """Map pixels/s end to end (read + model + write) against the model alone on the same pixels.
+
+    Also measures the bytes the map reader fetches on COGs with the real Sentinel-2 layout (10 980 px, 1 024-px
+    blocks) served over HTTP: ``read_amplification`` is bytes fetched over the bytes of the COG blocks under the
+    AOI (1.0: every block fetched once), for workers sharing the job's block folder, beside a memory cache
+    alone and no cache.
 
     \f
     Args:
@@ -186,6 +198,9 @@ def predict(
         networks: ``--networks`` to time (default: arset and tempcnn).
         block_size: ``--block-size`` in pixels.
         workers: ``--workers`` of the end-to-end run.
+        read_scenes: ``--read-scenes`` of the read measurement.
+        read_memory_mb: ``--read-memory-mb``: each read worker's memory cache.
+        read_workers: ``--read-workers`` of the read measurement.
         as_json: ``--json``: print the result as JSON instead of a table.
     """  # noqa: D301
     from inseason.bench.predict import bench_predict as run_bench
@@ -196,6 +211,9 @@ def predict(
         block_size=block_size,
         workers=workers,
         quiet=State.quiet or as_json,
+        read_scenes=read_scenes,
+        read_memory_mb=read_memory_mb,
+        read_workers=read_workers,
     )
     if as_json:
         print_json(result)
@@ -214,6 +232,13 @@ def predict(
             f"{n['model_only_pixels_per_s']:,.0f}",
             f"{n['end_to_end_over_model_only']:.2f}",
         )
+    read = result["read"]
+    table.caption = (
+        f"reads on real-layout COGs ({read['scenes']} scenes, {read['workers']} workers): bytes fetched ÷ bytes of "
+        f"the COG blocks under the AOI {read['read_amplification']:.2f} with the shared block folder, "
+        f"{read['memory_read_amplification']:.2f} with memory caches alone"
+        + (f", {read['uncached_read_amplification']:.2f} uncached" if "uncached_read_amplification" in read else "")
+    )
     out_console.print(table)
 
 

@@ -449,24 +449,25 @@ def _source_scenes(table: pa.Table, aoi: BaseGeometry) -> dict[str, SourceScene]
     """Every manifest scene whose footprint meets the AOI, with its STAC item's href when it can be known.
 
     The manifest records its search (``inseason:query``); when that was a STAC API, an item's href is
-    ``{api}/collections/{collection}/items/{scene_id}``. Scenes of a static catalog or of a manifest without
-    its query get no href: the map's STAC item lists them by id (``inseason:source_scenes``) without a
-    ``derived_from`` link, since a bare id as a link href would point into the map's own folder.
+    ``{api}/collections/{collection}/items/{scene_id}``, with the scene's own collection (the manifest's
+    ``collection`` column: a search of several collections merges them), else the query's first. Scenes of a
+    static catalog or of a manifest without its query get no href: the map's STAC item lists them by id
+    (``inseason:source_scenes``) without a ``derived_from`` link, since a bare id as a link href would point
+    into the map's own folder.
     """
     query = manifest_info(table).get("query") or {}
     api = str(query.get("stac") or "")
-    collection = query.get("collection")
-    base = (
-        f"{api.rstrip('/')}/collections/{collection}/items/"
-        if (is_url(api) and collection and not api.endswith(".json"))
-        else None
-    )
+    searched = query.get("collection")
+    is_api = is_url(api) and not api.endswith(".json")
+    columns = ["scene_id", "footprint", *(["collection"] if "collection" in table.schema.names else [])]
     scenes = {}
-    for row in table.select(["scene_id", "footprint"]).to_pylist():
+    for row in table.select(columns).to_pylist():
         footprint = shapely.from_wkb(row["footprint"]) if row["footprint"] else None
         if footprint is None or footprint.intersects(aoi):
             scene_id = str(row["scene_id"])
-            scenes[scene_id] = SourceScene(scene_id=scene_id, href=None if base is None else base + scene_id)
+            collection = row.get("collection") or searched
+            href = f"{api.rstrip('/')}/collections/{collection}/items/{scene_id}" if is_api and collection else None
+            scenes[scene_id] = SourceScene(scene_id=scene_id, href=href)
     return scenes
 
 
