@@ -507,19 +507,28 @@ def _offset_report(records: Sequence[SceneRecord], checks: Mapping[str, OffsetCh
         if r.scene_id in checks and checks[r.scene_id].verdict == "pixels"
     ]
     flipped.sort(key=lambda f: f["scene_id"])
+    unsettled: list[SceneRecord] = []
     for r in records:
         check = checks.get(r.scene_id)
         if check is not None and check.verdict == "unread":
             log.warning("BOA offset of scene %s not checked against its pixels: %s", r.scene_id, check.reason)
         elif check is not None and r.offset_doubt and check.verdict in ("too few pixels", "undecidable"):
-            log.warning(
-                "BOA offset of scene %s is in doubt (%s) and its pixels cannot settle it: %s",
-                r.scene_id,
-                r.offset_doubt,
-                check.reason,
-            )
+            unsettled.append(r)
+            log.debug("BOA offset of scene %s in doubt, not settled: %s", r.scene_id, check.reason)
         elif check is not None and check.verdict != "pixels":
             log.debug("BOA offset of scene %s: %s (%s)", r.scene_id, check.verdict, check.reason)
+    if unsettled:  # one line for them all: a cloudy season of a small AOI can hold many
+        first = unsettled[0]
+        log.warning(
+            "BOA offset of %d scene(s) is in doubt (%s) and their pixels cannot settle it, e.g. %s: %s; kept the "
+            "metadata's offset for %s",
+            len(unsettled),
+            first.offset_doubt,
+            first.scene_id,
+            checks[first.scene_id].reason,
+            ", ".join(r.scene_id for r in unsettled[:5])
+            + (f" and {len(unsettled) - 5} more" if len(unsettled) > 5 else ""),
+        )
     if flipped:
         log.warning(
             "BOA offset taken from the pixels for %d scene(s) whose metadata gives an offset of -1000 DN but whose "
