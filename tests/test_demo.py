@@ -16,9 +16,11 @@ from inseason.errors import OutputError
 QUICK = {name: {"preset": name, "overrides": {"epochs": 2, "batch_size": 16}} for name in ("arset", "tempcnn")}
 
 
-def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path) -> None:
+def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     said: list[str] = []
-    result = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)
+    with caplog.at_level("WARNING", logger="inseason.train"):
+        result = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)
+    assert not [r for r in caplog.records if "nothing to resume" in r.getMessage()]  # a first run resumes nothing
     assert result.report == tmp_path / "demo" / "report.html" and result.report.stat().st_size > 1_000_000
     html = result.report.read_text()
     assert "Models compared" in html and "Time-series viewer" in html

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inseason.errors import OutputError
-from inseason.storage import output_lock
+from inseason.storage import LOCK_NAME, output_lock
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -336,7 +336,10 @@ def _train(splits: Path, run: Path, recipe: dict[str, Any], *, quiet: bool) -> N
     from inseason.train import train, train_config
 
     config = train_config(preset=recipe["preset"], overrides=recipe.get("overrides"))
-    train(splits, out=run, config=config, resume=True, quiet=quiet)
+    # A first run has nothing to resume (and no warning saying so); a run killed before its first checkpoint
+    # left files, which only resuming may reuse.
+    resume = run.is_dir() and any(p.name != LOCK_NAME for p in run.iterdir())
+    train(splits, out=run, config=config, resume=resume, quiet=quiet)
 
 
 def _unfinished(observations: Path, scenes: Path) -> bool:
