@@ -30,8 +30,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def long_table(path: Path, *, samples: int, dates: int = 28, seed: int = 0) -> Path:
-    """A long-format NDVI table (string ids and labels, no coordinates) of three crops with distinct peaks."""
+def long_table(
+    path: Path, *, samples: int, dates: int = 28, seed: int = 0, start: dt.date = dt.date(2021, 1, 1)
+) -> Path:
+    """A long-format NDVI table (string ids and labels, no coordinates) of three crops with distinct peaks.
+
+    Observations run every 8 days (±3) from day 60 after ``start``; the crops peak on days 180, 200 and 220.
+    """
     import math
     import random
 
@@ -43,7 +48,7 @@ def long_table(path: Path, *, samples: int, dates: int = 28, seed: int = 0) -> P
         for k in range(dates):
             day = 60 + 8 * k + rng.randint(0, 3)
             ndvi = 0.2 + 0.6 * math.exp(-(((day - peak) / 30) ** 2)) + rng.gauss(0, 0.03)
-            stamp = dt.datetime(2021, 1, 1, 10, 30, tzinfo=dt.UTC) + dt.timedelta(days=day)
+            stamp = dt.datetime.combine(start, dt.time(10, 30), tzinfo=dt.UTC) + dt.timedelta(days=day)
             lines.append(f"s{i},{stamp.isoformat()},{ndvi:.3f},{label}")
     path.write_text("\n".join(lines) + "\n")
     return path

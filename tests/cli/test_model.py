@@ -200,6 +200,47 @@ def test_imported_series_go_through_train_evaluate_and_report(tmp_path: Path) ->
     assert "Beans" in (tmp_path / "r.html").read_text()
 
 
+def test_a_september_season_recorded_at_import_serves_train_and_evaluate(tmp_path: Path) -> None:
+    """Issue 19: train ignored the season start import recorded, and evaluate crashed as of an empty date.
+
+    The series run from late September 2014 to May 2015 (season 2015 from 1 September). Train takes the
+    season start from the table (a contradicting ``--set season_start`` is refused naming it); the default
+    as-of dates follow the season; as of 09-20, when nothing is observed yet, every sample gets the prior.
+    """
+    import datetime as dt
+
+    long_table(tmp_path / "long.csv", samples=60, start=dt.date(2014, 8, 1))
+    series, split, run = tmp_path / "s.parquet", tmp_path / "split.parquet", tmp_path / "run"
+    train = ["train", str(split), "--model", "tempcnn", "--set", "epochs=1", "--set", "features.indices=[]"]
+    for args in (
+        ["import", str(tmp_path / "long.csv"), "--season-start", "09-01", "--out", str(series)],
+        ["split", str(series), "--by", "random", "--out", str(split)],
+        [*train, "--out", str(run)],
+        ["evaluate", str(run), str(split), "--n-boot", "5"],
+    ):
+        result = runner.invoke(app, ["--quiet", *args])
+        assert result.exit_code == 0, (args[0], result.output, result.exception)
+    assert json.loads((run / "model.json").read_text())["season_start"] == "09-01"
+    assert "season_start: 09-01" in (run / "config.yaml").read_text()
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert evaluation["season_start"] == "09-01" and evaluation["end_of_season"] == "08-31"
+    assert [d["as_of"] for d in evaluation["by_as_of_date"]][:2] == ["11-30", "12-15"]
+
+    early = tmp_path / "early.json"
+    evaluate = ["--quiet", "evaluate", str(run), str(split), "--as-of", "09-20,03-01", "--n-boot", "5"]
+    result = runner.invoke(app, [*evaluate, "--out", str(early)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    samples = json.loads(early.read_text())["samples"]
+    assert len({s["as_of"][0]["label"] for s in samples}) == 1  # nothing observed by 09-20: the prior's argmax
+    prior = json.loads((run / "model.json").read_text())["prior"]
+    assert {s["as_of"][0]["probability"] for s in samples} == {round(max(prior), 4)}
+
+    result = runner.invoke(app, ["--quiet", *train, "--set", "season_start=01-01", "--out", str(tmp_path / "r2")])
+    assert result.exit_code != 0
+    assert "outside its season starting 01-01" in str(result.exception)
+    assert "the table was written with 09-01" in str(result.exception)
+
+
 def _fake_run_predict(calls: list[dict[str, Any]]) -> Any:
     """A `run_predict` that records its request, warns as stage code does, and maps one block."""
     import logging

@@ -50,3 +50,19 @@ def test_sequence_keeps_last_observations_as_of(store):
         expected = days[days <= 150][-5:]
         assert batch.doy[b, batch.mask[b]].tolist() == expected.tolist()
     assert batch.values.shape == (2, 5, 12) and batch.values.dtype == np.float32
+
+
+def test_rows_with_nothing_observed_give_empty_masks_not_an_index_error():
+    """A batch whose rows hold no observation at all (an early as-of date cut every series) is all masked."""
+    empty = decode_series(series_table([([], []), ([], [])]))
+    assert empty.values.shape[0] == 0
+    rows = np.array([0, 1])
+    for config in (
+        ADAPTER_PRESETS["arset"],
+        AdapterConfig(kind="bucketed", anchor="season", window_days=365, bucket_days=5),
+        AdapterConfig(kind="sequence", max_obs=8),
+    ):
+        spec = input_spec(decode_series(series_table([([10, 20], [[1, 2], [3, 4]])])), config)
+        batch = build_batch(empty, rows, spec, as_of=np.array([30, 30]))
+        assert not batch.mask.any() and batch.values.shape[:2] == (2, config.n_steps)
+        assert (batch.doy == 0).all()

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from inseason.errors import InputError
-from inseason.evaluate.schedule import as_of_schedule, check_schedule, resolve_as_of
+from inseason.evaluate.schedule import as_of_schedule, check_schedule, resolve_as_of, season_as_of_schedule
 
 
 def test_default_schedule() -> None:
@@ -32,3 +32,17 @@ def test_bad_as_of_dates() -> None:
     with pytest.raises(InputError, match="repeat"):
         check_schedule(["05-01", "05-01"], [2021])
     assert check_schedule(["07-01", "05-01"], [2021, 2022]) == ["05-01", "07-01"]
+
+
+@pytest.mark.parametrize("start", ["01-01", "03-01", "06-01", "07-01", "09-01", "10-01", "12-31"])
+def test_default_schedule_follows_the_season(start: str) -> None:
+    """Issue 19: the default dates were 1 April–31 October whatever the season, so a September season was
+    scored first on 13 September; they now sit on the same days of season, and every one resolves."""
+    dates = season_as_of_schedule(start)
+    assert check_schedule(dates, [2015, 2016], start=start) == dates  # in season order, inside every season
+    first = resolve_as_of(dates[0], 2015, start=start)
+    assert (first - resolve_as_of(start, 2015, start=start)).days == 90
+    if start == "01-01":
+        assert dates == as_of_schedule()
+    if start == "09-01":
+        assert dates[:2] == ["11-30", "12-15"] and dates[-1] == "06-28" and len(dates) == 15

@@ -139,7 +139,10 @@ def evaluate(
     split_name: Annotated[str, typer.Option("--split", help="Split to evaluate.")] = "test",
     as_of: Annotated[
         list[str] | None,
-        typer.Option(help="As-of month-days (comma list; default every 15 days from 04-01 to 10-31)."),
+        typer.Option(
+            help="As-of month-days (comma list; default every 15 days from day 90 to day 303 of the model's "
+            "season: 04-01 to 10-31 for seasons starting 01-01)."
+        ),
     ] = None,
     target_f1: Annotated[float, typer.Option(help="F1 a class must reach for its earliest date.")] = 0.8,
     by: Annotated[str, typer.Option(help="Group for intervals and the accuracy map: field or block.")] = "field",

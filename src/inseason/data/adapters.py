@@ -68,6 +68,18 @@ def _candidates(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.where(valid, positions, 0), valid
 
 
+def _days_at(store: SeriesStore, positions: np.ndarray) -> np.ndarray:
+    """Day of season (int64) at flat ``positions``; zeros when the store holds no observation at all.
+
+    Masked positions point at observation 0, which does not exist when every row is empty (an as-of date
+    before any row's first observation).
+    """
+    if store.doy.size == 0:
+        return np.zeros(positions.shape, np.int64)
+    days: np.ndarray = store.doy[positions].astype(np.int64)
+    return days
+
+
 def gather_sequence(
     store: SeriesStore, rows: np.ndarray, *, as_of: np.ndarray, config: AdapterConfig, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,7 +103,7 @@ def gather_sequence(
     if keep is not None:
         mask &= keep
     positions = np.where(mask, positions, -1)
-    doy = np.where(mask, store.doy[np.maximum(positions, 0)], 0).astype(np.int64)
+    doy = np.where(mask, _days_at(store, np.maximum(positions, 0)), 0).astype(np.int64)
     return positions, mask, doy
 
 
@@ -130,7 +142,7 @@ def gather_bucketed(
     starts = store.start_positions(rows, window_start)
     ends = store.end_positions(rows, last_day)
     positions, valid = _candidates(starts, ends)
-    day = store.doy[positions].astype(np.int64) - window_start[:, None]
+    day = _days_at(store, positions) - window_start[:, None]
     if keep is not None:
         valid &= np.take_along_axis(keep, np.clip(day, 0, config.window_days), axis=1)
     slots = config.n_steps

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inseason.errors import InputError
-from inseason.season import DEFAULT_START, season_start_day
+from inseason.season import DEFAULT_START, parse_month_day, season_start_day
 from inseason.tables import read_table, series_bands
 
 #: Days of season are stored in int16 and keyed per row with this stride (a season is shorter).
@@ -180,9 +180,11 @@ def decode_series(table: pa.Table, *, season: str = DEFAULT_START) -> SeriesStor
     outside = (doy < 0) | (doy >= 400)
     if outside.any():
         bad = int(row_of_obs[np.flatnonzero(outside)[0]])
+        recorded = recorded_season_start(table.schema)
+        written = f" (the table was written with {recorded})" if recorded not in (None, season) else ""
         raise InputError(
             f"series row {bad} (year {years[bad]}) has dates outside its season starting "
-            f"{season}: check the season start or the table's year column"
+            f"{season}: check the season start{written} or the table's year column"
         )
     steps = np.diff(doy)
     same_row = row_of_obs[1:] == row_of_obs[:-1]
@@ -329,6 +331,31 @@ def leakage_audit(schema: pa.Schema) -> dict[str, Any] | None:
     """
     raw = (schema.metadata or {}).get(b"inseason:audit")
     return json.loads(raw) if raw else None
+
+
+def recorded_season_start(schema: pa.Schema) -> str | None:
+    """The season start `inseason series` or `inseason import` recorded in a table's ``inseason:season_start``.
+
+    Args:
+        schema: A series table's schema.
+
+    Returns:
+        The month-day (``MM-DD``), or None when the table records none.
+
+    Raises:
+        InputError: The recorded season start is not a month-day.
+    """
+    raw = (schema.metadata or {}).get(b"inseason:season_start")
+    if not raw:
+        return None
+    text = str(raw.decode(errors="replace"))
+    try:
+        parse_month_day(text, what="season start")
+    except InputError:
+        raise InputError(
+            f"the series table's inseason:season_start metadata {text!r} is not a month-day: re-import the table"
+        ) from None
+    return text
 
 
 def load_series(path: str | os.PathLike[str], *, season: str = DEFAULT_START) -> SeriesStore:

@@ -22,7 +22,7 @@ from inseason.evaluate.bootstrap import (
 )
 from inseason.evaluate.metrics import confusion_matrix, metrics_from_confusion
 from inseason.evaluate.predictor import PredictFn, Targets, checked_probabilities, class_indices
-from inseason.evaluate.schedule import as_of_schedule, check_schedule, resolve_as_of
+from inseason.evaluate.schedule import check_schedule, resolve_as_of, season_as_of_schedule
 from inseason.evaluate.series_arrays import flatten_series, observation_window
 from inseason.progress import progress_bar
 from inseason.season import DEFAULT_START, date_of_day, days_since_epoch
@@ -187,7 +187,8 @@ def in_season_curve(
         predict: the predictor.
         table: series rows to score.
         classes: class names, in the predictor's output order.
-        as_of: month-days; default every 15 days 1 April–31 October.
+        as_of: month-days; default `season_as_of_schedule` of ``season_start`` (1 April–31 October when
+            seasons start 1 January).
         season_start: month-day the seasons start.
         target_f1: the F1 whose earliest date is reported, in (0, 1].
         groups: clusters to resample whole (those of `inseason.evaluate.bootstrap.resampling_clusters`, so
@@ -208,7 +209,9 @@ def in_season_curve(
     y_true = class_indices(table, classes=classes)
     years = np.asarray(table.column("year").to_numpy(zero_copy_only=False), dtype=np.int64)
     dates = check_schedule(
-        list(as_of) if as_of is not None else as_of_schedule(), sorted(set(years.tolist())), start=season_start
+        list(as_of) if as_of is not None else season_as_of_schedule(season_start),
+        sorted(set(years.tolist())),
+        start=season_start,
     )
     group_index = group_indices(groups, n=table.num_rows)
     weights = replicate_weights(int(group_index.max()) + 1, n_boot=n_boot, seed=seed)

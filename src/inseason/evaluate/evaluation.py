@@ -346,7 +346,8 @@ class EvaluatePredictorRequest(StageRequest):
         class_codes: each class's CDL code or None; default: read from the table's ``label_code``.
         class_colors: each class's colour for classes without a CDL code (the model's label map).
         bands: the model's band order, checked against the table's when given.
-        as_of: month-days of the in-season curve; default every 15 days 1 April–31 October.
+        as_of: month-days of the in-season curve; default every 15 days from day 90 to day 303 of the
+            season (`season_as_of_schedule`: 1 April–31 October for seasons starting 1 January).
         season_start: month-day the seasons start.
         target_f1: the F1 whose earliest date is reported, in (0, 1].
         spatial_by: ``"field"`` or ``"block"``: accuracy groups and bootstrap clusters.
@@ -521,7 +522,8 @@ def evaluate_predictor(
         class_codes: each class's CDL code or None; default: read from the table's ``label_code``.
         class_colors: each class's colour for classes without a CDL code (the model's label map).
         bands: the model's band order, checked against the table's when given.
-        as_of: month-days of the in-season curve; default every 15 days 1 April–31 October.
+        as_of: month-days of the in-season curve; default every 15 days from day 90 to day 303 of the
+            season (`season_as_of_schedule`: 1 April–31 October for seasons starting 1 January).
         season_start: month-day the seasons start.
         target_f1: the F1 whose earliest date is reported.
         spatial_by: ``"field"`` or ``"block"``: accuracy groups and bootstrap clusters.

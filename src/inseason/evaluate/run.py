@@ -47,7 +47,8 @@ class EvaluateRequest(StageRequest):
         run: the training run folder holding the model bundle.
         series: the split series table.
         split: the split to evaluate.
-        as_of: month-days of the in-season curve; default every 15 days 1 April–31 October.
+        as_of: month-days of the in-season curve; default every 15 days from day 90 to day 303 of the
+            season (`season_as_of_schedule`: 1 April–31 October for seasons starting 1 January).
         target_f1: the F1 whose earliest date is reported, in (0, 1].
         by: ``"field"`` or ``"block"``: accuracy groups and bootstrap clusters.
         block_size: block side in metres, for ``by="block"``.
@@ -102,7 +103,8 @@ def evaluate_run(
         run: the training run folder holding the model bundle.
         series: the split series table.
         split: the split to evaluate.
-        as_of: month-days of the in-season curve; default every 15 days 1 April–31 October.
+        as_of: month-days of the in-season curve; default every 15 days from day 90 to day 303 of the
+            season (`season_as_of_schedule`: 1 April–31 October for seasons starting 1 January).
         target_f1: the F1 whose earliest date is reported.
         by: ``"field"`` or ``"block"``: accuracy groups and bootstrap clusters.
         block_size: block side in metres, for ``by="block"``.

@@ -42,6 +42,33 @@ def as_of_schedule(*, first: str = "04-01", last: str = "10-31", every_days: int
     return [(start + dt.timedelta(days=d)).strftime("%m-%d") for d in days]
 
 
+def season_as_of_schedule(start: str = DEFAULT_START, *, every_days: int = 15) -> list[str]:
+    """The default as-of month-days of seasons starting on ``start``: `as_of_schedule` moved with the season.
+
+    Every ``every_days`` days from day 90 to day 303 of the season: 1 April to 31 October when seasons start
+    1 January (`as_of_schedule`'s default), 30 November to 1 July when they start 1 September. Dates that
+    `resolve_as_of` cannot name in the season (after 31 December of a season starting in spring) are left out.
+
+    Args:
+        start: month-day the seasons start.
+        every_days: days between dates.
+
+    Returns:
+        The month-days, in season order.
+
+    Raises:
+        InputError: a step below 1 or a season start that is not a month-day.
+    """
+    if every_days < 1:
+        raise InputError(f"as-of step of {every_days} days: use a step of at least 1 day")
+    year = _REFERENCE_YEAR + 1  # a non-leap season between non-leap years
+    first = season_start(year, start)
+    reference = dt.date(_REFERENCE_YEAR, 1, 1)
+    lo, hi = (dt.date(_REFERENCE_YEAR, 4, 1) - reference).days, (dt.date(_REFERENCE_YEAR, 10, 31) - reference).days
+    dates = [first + dt.timedelta(days=d) for d in range(lo, hi + 1, every_days)]
+    return [d.strftime("%m-%d") for d in dates if d.year <= year]
+
+
 def season_end(year: int, *, start: str = DEFAULT_START) -> dt.date:
     """Last day of season ``year``.
 

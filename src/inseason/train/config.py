@@ -12,7 +12,6 @@ from pydantic import Field, ValidationError, model_validator
 from inseason.config import SeasonStart, StrictModel, load_yaml
 from inseason.data import AdapterConfig, AugmentConfig, FeatureConfig
 from inseason.errors import InputError
-from inseason.season import DEFAULT_START
 
 
 class ModelConfig(StrictModel):
@@ -65,7 +64,9 @@ class TrainConfig(StrictModel):
     val_as_of: int | None = Field(None, ge=0, le=399, description="day of season validation sees (None: whole)")
     train_split: str = "train"
     val_split: str = "validation"
-    season_start: SeasonStart = DEFAULT_START
+    season_start: SeasonStart | None = Field(
+        None, description="month-day the seasons start (None: the one the series table records, else 01-01)"
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1)
     accelerator: Literal["auto", "cpu", "gpu"] = "cpu"
     devices: int = Field(1, ge=1)

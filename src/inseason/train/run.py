@@ -37,15 +37,17 @@ from inseason.data import (
     decode_series,
     feature_names,
     fit_normalization,
-    load_series,
     window_labels,
     window_rule_of,
 )
+from inseason.data.store import recorded_season_start
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelClass, cdl_classes
 from inseason.metrics import confusion_matrix, validation_metrics
 from inseason.models import Model, create_model, model_info, model_spec
+from inseason.season import DEFAULT_START
 from inseason.storage import LOCK_NAME, atomic_path, output_lock
+from inseason.tables import read_table
 from inseason.train.bundle import MANIFEST, load_bundle, write_bundle
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, StepCheckpoint, TensorBoardExtras
 from inseason.train.classical import fit_trees
@@ -331,7 +333,9 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
 
     A classical baseline (``random_forest``, ``gradient_boosting``) is fitted once on ``as_of_copies``
     passes of the same loader (see `inseason.train.classical`) and bundled the same way; its run folder
-    has no checkpoints, and its TensorBoard folder holds the validation scalars only.
+    has no checkpoints, and its TensorBoard folder holds the validation scalars only. The seasons start on
+    the config's ``season_start``; left unset, on the one the table records (``inseason import
+    --season-start``), else 01-01; config.yaml and the bundle record the one used.
 
     Args:
         request: the series table, the run folder and the options (checked when the request was built).
@@ -343,18 +347,15 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
 
     Raises:
         InputError: the table cannot be read, has no split, an empty training or validation split, or
-            classes in another split that the training split lacks; a model parameter the model refuses, or
-            a config that differs from the one the resumed run was started with.
+            classes in another split that the training split lacks, dates outside the seasons; a model
+            parameter the model refuses, or a config that differs from the one the resumed run was started with.
         OutputError: ``out`` holds a finished run, or is not empty without ``resume``.
     """
-    config, out, series = request.resolved_config(), request.out, request.series
-    store = (
-        series
-        if isinstance(series, SeriesStore)
-        else decode_series(series, season=config.season_start)
-        if isinstance(series, pa.Table)
-        else load_series(series, season=config.season_start)
-    )
+    out, series = request.out, request.series
+    table = series if isinstance(series, SeriesStore | pa.Table) else read_table(series, what="series")
+    config = _with_season_start(request.resolved_config(), table)
+    season = config.season_start or DEFAULT_START
+    store = table if isinstance(table, SeriesStore) else decode_series(table, season=season)
     source = f"series table {series}" if isinstance(series, (str, os.PathLike)) else "the series table"
     train_rows, val_rows = _check_splits(store, config, source=source)
     _check_finite(store, np.concatenate([train_rows, val_rows]))
@@ -401,6 +402,29 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
         )
 
 
+def _with_season_start(config: TrainConfig, table: pa.Table | SeriesStore) -> TrainConfig:
+    """``config`` with the season start resolved: the user's, else the one the table records, else 01-01.
+
+    A decoded store's days already count from its own season start, so a config that names another is refused.
+
+    Raises:
+        InputError: the config names a season start other than the one a decoded store was decoded with, or
+            the table's recorded season start is not a month-day.
+    """
+    if isinstance(table, SeriesStore):
+        if config.season_start not in (None, table.season):
+            raise InputError(
+                f"the series store was decoded with season start {table.season}, the config asks for "
+                f"{config.season_start}: decode it with that season start or leave season_start unset"
+            )
+        recorded: str | None = table.season
+    else:
+        recorded = recorded_season_start(table.schema)
+    if config.season_start is not None:
+        return config
+    return config.model_copy(update={"season_start": recorded or DEFAULT_START})
+
+
 @dataclass(frozen=True)
 class _Inputs:
     """What `run_train` checked and derived before taking the run folder."""
@@ -435,7 +459,7 @@ def _train_into(
         bands=store.bands,
         classes=classes,
         prior=(counts / counts.sum()).astype(np.float32),
-        season_start=config.season_start,
+        season_start=config.season_start or DEFAULT_START,
         fingerprint=store.fingerprint,
         config=config.model_dump(mode="json"),
         training_region=_training_region(store, train_rows),
