@@ -17,6 +17,7 @@ from affine import Affine
 from pyproj import Transformer
 
 from inseason.config import SynthConfig
+from inseason.testing.real_layout import BAND_RESOLUTION
 
 #: Centre of the world: the lower Mississippi delta near Leland, MS (the ARSET course's region).
 CENTRE_LON, CENTRE_LAT = -90.80, 33.40
@@ -26,22 +27,8 @@ BOUNDARY_LON = -90.0
 EAST_EPSG = 32616  # WGS 84 / UTM zone 16N
 LABEL_EPSG = 5070  # NAD83 / Conus Albers, the CDL grid
 LABEL_RES = 30
-#: Sentinel-2 band name → ground sampling distance in metres.
-BAND_RES: dict[str, int] = {
-    "B01": 60,
-    "B02": 10,
-    "B03": 10,
-    "B04": 10,
-    "B05": 20,
-    "B06": 20,
-    "B07": 20,
-    "B08": 10,
-    "B8A": 20,
-    "B09": 60,
-    "B11": 20,
-    "B12": 20,
-    "SCL": 20,
-}
+#: Sentinel-2 band name → ground sampling distance in metres (the real L2A layout's, one home).
+BAND_RES: dict[str, int] = BAND_RESOLUTION
 SPECTRAL_BANDS: tuple[str, ...] = tuple(b for b in BAND_RES if b != "SCL")
 
 _MGRS_COLUMNS = ("ABCDEFGH", "JKLMNPQR", "STUVWXYZ")

@@ -22,7 +22,6 @@ from pyproj import Transformer
 from rasterio.windows import Window
 from shapely.geometry import box, mapping
 
-from inseason import storage
 from inseason.cog import write_cog
 from inseason.synth.acquisitions import Datatake, boa_offset
 from inseason.synth.grid import BAND_RES, Tile, WorldGrid, real_tile
@@ -35,7 +34,7 @@ from inseason.synth.render import (
     render,
     swath_polygon,
 )
-from inseason.testing.real_layout import REAL_BLOCK
+from inseason.testing.real_layout import REAL_BLOCK, copy_as_cog
 
 _PLATFORM_CODE = {"sentinel-2a": "S2A", "sentinel-2b": "S2B", "sentinel-2c": "S2C"}
 
@@ -177,17 +176,7 @@ def write_windowed_cog(
         with rasterio.Env(GDAL_CACHEMAX=64):
             with rasterio.open(scratch, "w", **profile) as dst:
                 dst.write(array, 1, window=Window(col, row, array.shape[1], array.shape[0]))
-            with storage.atomic_path(path) as tmp:
-                rasterio.shutil.copy(
-                    scratch,
-                    tmp,
-                    driver="COG",
-                    COMPRESS="DEFLATE",
-                    PREDICTOR="2",
-                    BLOCKSIZE=str(block_size),
-                    OVERVIEW_RESAMPLING=resampling,
-                    NUM_THREADS="1",
-                )
+            copy_as_cog(scratch, path, resampling=resampling, block_size=block_size)
     finally:
         scratch.unlink(missing_ok=True)
     return path.stat().st_size

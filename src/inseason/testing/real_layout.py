@@ -220,21 +220,45 @@ def write_band(
                         cols = np.arange(col, col + w, dtype=np.int64)[None, :]
                         block = np.broadcast_to(np.asarray(make(rows, cols)), (h, w)).astype(dtype)
                         dst.write(block, 1, window=Window(col, row, w, h))
-            with storage.atomic_path(path) as tmp:
-                rasterio.shutil.copy(
-                    scratch,
-                    tmp,
-                    driver="COG",
-                    COMPRESS="DEFLATE",
-                    PREDICTOR="2",
-                    BLOCKSIZE=str(block_size),
-                    OVERVIEWS="AUTO" if overviews else "NONE",
-                    OVERVIEW_RESAMPLING="NEAREST" if band == "SCL" else "AVERAGE",
-                    NUM_THREADS="1",
-                )
+            resampling = "NEAREST" if band == "SCL" else "AVERAGE"
+            copy_as_cog(scratch, path, resampling=resampling, block_size=block_size, overviews=overviews)
     finally:
         scratch.unlink(missing_ok=True)
     return path
+
+
+def copy_as_cog(
+    scratch: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    resampling: str = "AVERAGE",
+    block_size: int = REAL_BLOCK,
+    overviews: bool = True,
+) -> None:
+    """Copy a tiled scratch GeoTIFF to ``path`` as a COG with the real L2A profile, atomically.
+
+    DEFLATE with predictor 2, ``block_size`` blocks, overviews: the one place that profile is written, for
+    this module and ``inseason synth --real-layout``.
+
+    Args:
+        scratch: the source GeoTIFF (any layout GDAL reads).
+        path: the COG to write (through a temporary name and a rename).
+        resampling: the overviews' resampling (``AVERAGE`` for reflectance, ``NEAREST`` for class bands).
+        block_size: the COG's internal block side, pixels.
+        overviews: whether to build overviews.
+    """
+    with storage.atomic_path(path) as tmp:
+        rasterio.shutil.copy(
+            scratch,
+            tmp,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR="2",
+            BLOCKSIZE=str(block_size),
+            OVERVIEWS="AUTO" if overviews else "NONE",
+            OVERVIEW_RESAMPLING=resampling,
+            NUM_THREADS="1",
+        )
 
 
 def scene_values(
