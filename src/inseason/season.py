@@ -14,6 +14,9 @@ import datetime as dt
 import re
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
+
 from inseason.errors import InputError
 
 DEFAULT_START = "01-01"
@@ -142,3 +145,27 @@ def season_year(date: dt.date, start: str = DEFAULT_START) -> int:
     """
     year = date.year + 1 if parse_month_day(start, what="season start")[0] >= 7 else date.year
     return year if date >= season_start(year, start) else year - 1
+
+
+def season_years(days: npt.NDArray[np.integer], start: str = DEFAULT_START) -> npt.NDArray[np.int16]:
+    """The season (label year) of each day number, as `season_year` gives it for one date, without a Python loop.
+
+    Args:
+        days: day numbers counted from `EPOCH` (any integer dtype and shape).
+        start: the month-day seasons start on.
+
+    Returns:
+        The season of each day, int16, in the shape of ``days``.
+
+    Raises:
+        InputError: ``start`` is not a month-day.
+    """
+    month = parse_month_day(start, what="season start")[0]
+    calendar = (np.asarray(days, dtype="datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970).astype(
+        np.int64
+    )
+    candidate = calendar + 1 if month >= 7 else calendar
+    years = np.unique(candidate)
+    first_days = np.array([season_start_day(int(year), start) for year in years], dtype=np.int64)
+    starts = first_days[np.searchsorted(years, candidate)]
+    return np.where(np.asarray(days, dtype=np.int64) >= starts, candidate, candidate - 1).astype(np.int16)

@@ -256,3 +256,49 @@ def test_a_bad_season_start_is_refused_with_or_without_a_year_column(tmp_path: P
     with pytest.raises(InputError, match=r"^season start '00-00' is not a month-day like 01-01 or 10-01 \(MM-DD\)$"):
         import_series(path, out=tmp_path / "s.parquet", season_start="00-00", quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_sample_spanning_several_seasons_becomes_one_series_per_season_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # sample m: two and a half September-August seasons of one label; sample s: one season; no year column
+    rows = ["sample_id,date,NDVI,label"]
+    rows += [f"m,{day},0.5,soy" for day in ("2013-10-01", "2014-03-01", "2014-10-05", "2015-02-01", "2015-12-01")]
+    rows += [f"s,{day},0.4,maize" for day in ("2014-09-15", "2015-01-10")]
+    path = _write(tmp_path, "multi.csv", "\n".join(rows) + "\n")
+    with caplog.at_level("WARNING", logger="inseason.series.long_table"):
+        report = import_series(path, out=tmp_path / "s.parquet", season_start="09-01", quiet=True)
+    table = pq.read_table(tmp_path / "s.parquet").to_pylist()
+    assert [(r["sample_id"], r["year"], r["dates"]) for r in table] == [
+        ("m", 2014, [D(2013, 10, 1), D(2014, 3, 1)]),
+        ("m", 2015, [D(2014, 10, 5), D(2015, 2, 1)]),
+        ("m", 2016, [D(2015, 12, 1)]),
+        ("s", 2015, [D(2014, 9, 15), D(2015, 1, 10)]),
+    ]
+    assert (report.series, report.samples) == (4, 2)
+    assert (report.samples_across_seasons, report.series_of_samples_across_seasons) == (1, 3)
+    assert report.as_dict()["samples_across_seasons"] == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert messages[0].startswith("samples with dates in more than one season starting 09-01: 1 (m); each is")
+    # with the calendar year as the season, sample s (Sep-Jan) is split too
+    calendar = import_series(path, out=tmp_path / "c.parquet", quiet=True)
+    assert (calendar.samples_across_seasons, calendar.series) == (2, 5)
+
+
+def test_the_split_series_train_without_a_date_outside_their_season(tmp_path: Path) -> None:
+    """Every imported series lies inside its season, which is what train checks (issue #19)."""
+    from inseason.data import decode_series
+
+    rows = ["sample_id,date,NDVI,label"]
+    days = [dt.date(2013, 9, 1) + dt.timedelta(days=16 * i) for i in range(60)]  # 2.6 years of 16-day composites
+    rows += [f"{sample},{day},0.5,{'soy' if sample % 2 else 'maize'}" for sample in range(4) for day in days]
+    report = import_series(
+        _write(tmp_path, "modis.csv", "\n".join(rows) + "\n"),
+        out=tmp_path / "s.parquet",
+        season_start="09-01",
+        quiet=True,
+    )
+    assert (report.series, report.samples_across_seasons) == (12, 4)
+    store = decode_series(pq.read_table(tmp_path / "s.parquet"), season="09-01")
+    assert store.doy.min() >= 0 and store.doy.max() <= 365

@@ -11,7 +11,7 @@ parse or a sample with two labels is an error naming the rows, and the report sa
 from __future__ import annotations
 
 import datetime as dt
-import itertools
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,11 +28,13 @@ from inseason.config import SeasonStart, StageRequest
 from inseason.errors import InputError, OutputError
 from inseason.labels import LabelMap, cdl_classes, map_labels, resolve_label_map
 from inseason.progress import progress_bar
-from inseason.season import DEFAULT_START, date_of_day, days_since_epoch, season_year
+from inseason.season import DEFAULT_START, days_since_epoch, season_years
 from inseason.series.assemble import SeriesAssembler, SeriesLists, SeriesRows
 from inseason.series.build import SCL_PREFERENCE
 from inseason.storage import output_lock
 from inseason.tables import series_schema, write_table
+
+log = logging.getLogger(__name__)
 
 REQUIRED: tuple[str, ...] = ("sample_id", "date", "label")
 OPTIONAL: tuple[str, ...] = ("lon", "lat", "field_id", "split", "year", "scl", "x", "y")
@@ -261,6 +263,9 @@ class ImportResult:
         observations: the observations written.
         series: the series written (rows of the table).
         samples: the distinct samples written.
+        samples_across_seasons: samples without a year whose dates fall in more than one season, each imported
+            as one series per season (0 with a year column).
+        series_of_samples_across_seasons: the series those samples became.
     """
 
     source: str
@@ -273,6 +278,8 @@ class ImportResult:
     observations: int
     series: int
     samples: int
+    samples_across_seasons: int = 0
+    series_of_samples_across_seasons: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The report as ``inseason import --json`` prints it (``label_map`` only when a map was given).
@@ -291,6 +298,11 @@ class ImportResult:
         if self.label_map is not None:
             report["label_map"] = self.label_map
         report.update(observations=self.observations, series=self.series, samples=self.samples)
+        if self.samples_across_seasons:
+            report.update(
+                samples_across_seasons=self.samples_across_seasons,
+                series_of_samples_across_seasons=self.series_of_samples_across_seasons,
+            )
         return report
 
 
@@ -306,8 +318,10 @@ def import_series(
     """Import a long-format CSV/Parquet table of observations as a series table at ``out`` (float32 values).
 
     ``bands`` picks the band columns (default: every numeric column that is not a reserved one). With a
-    ``year`` column a series is one (sample, year); without it each sample is one series, named by the season
-    (``season_start``, MM-DD) of its median date, and keeps its real dates even across 1 January. Rows with a
+    ``year`` column a series is one (sample, year); without it each observation belongs to the season
+    (starting on ``season_start``, MM-DD) its date falls in, so a sample is one series per season it has
+    dates in (a season starting ``10-01`` keeps a winter crop's October and May dates in one series; a sample
+    spanning several seasons is split, with one warning naming the first few). Rows with a
     missing value (or an infinite one: ``inf``, ``-inf``), date, label or id are dropped and counted by
     reason; of two rows of one sample and date the one with the better SCL class (then the smaller values) is
     kept. ``label_map`` (preset, YAML or `LabelMap`) maps the labels; integer labels that are all CDL codes are
@@ -365,6 +379,7 @@ def run_import(request: ImportRequest) -> ImportResult:
     band_names, ignored = _band_columns(table, cols, request.bands, source)
     n = table.num_rows
     dropped_by: dict[str, int] = {}
+    seasons_split = (0, 0)
     label_report: dict[str, Any] | None = None
     with progress_bar(quiet=request.quiet) as bar:
         task = bar.add_task("import", total=4)
@@ -401,7 +416,19 @@ def run_import(request: ImportRequest) -> ImportResult:
         if year_col is not None:
             year = year_col.to_numpy(zero_copy_only=False)[rows_idx].astype(np.int16)
         else:
-            year = _season_of_samples(key, days, season_start)
+            year = season_years(days, season_start)
+            across = _samples_across_seasons(key, year, ids)
+            if across[0]:
+                seasons_split = across[:2]
+                log.warning(
+                    "samples with dates in more than one season starting %s: %d (%s); each is imported as one "
+                    "series per season (%d series); give the table a year column, or --season-start the month-day "
+                    "their season starts, if a sample is one season",
+                    season_start,
+                    across[0],
+                    ", ".join(map(str, across[2])) + (", …" if across[0] > len(across[2]) else ""),
+                    across[1],
+                )
         rank = (
             np.zeros(len(key))
             if scl is None
@@ -474,18 +501,26 @@ def run_import(request: ImportRequest) -> ImportResult:
         observations=int(sum(len(v) for v in result.column("dates").to_pylist())),
         series=result.num_rows,
         samples=len(set(result.column("sample_id").to_pylist())),
+        samples_across_seasons=seasons_split[0],
+        series_of_samples_across_seasons=seasons_split[1],
     )
 
 
-def _season_of_samples(key: np.ndarray, days: np.ndarray, season_start: str) -> np.ndarray:
-    """Per row: the season of its sample's median date (one series per sample)."""
-    year = np.empty(len(key), dtype=np.int16)
-    order = np.lexsort((days, key))
-    bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
-    for a, b in itertools.pairwise(bounds):
-        median = date_of_day(int(days[order][(a + b - 1) // 2]))
-        year[order[a:b]] = season_year(median, season_start)
-    return year
+def _samples_across_seasons(key: np.ndarray, year: np.ndarray, ids: np.ndarray) -> tuple[int, int, list[Any]]:
+    """The samples whose observations fall in more than one season: how many, their series, the first few ids.
+
+    Args:
+        key: the sample key of each row.
+        year: the season of each row.
+        ids: the sample id of each key.
+
+    Returns:
+        The number of such samples, the number of series they make and up to five of their ids (sorted).
+    """
+    pairs = np.unique(np.stack([key.astype(np.int64), year.astype(np.int64)]), axis=1)
+    samples, per_sample = np.unique(pairs[0], return_counts=True)
+    split = samples[per_sample > 1]
+    return len(split), int(per_sample[per_sample > 1].sum()), sorted(ids[split].tolist())[:5]
 
 
 def _series_table(
