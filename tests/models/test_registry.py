@@ -15,6 +15,8 @@ def test_every_architecture_of_the_issue_is_registered() -> None:
     assert list_models() == [
         "arset",
         "arset-slide",
+        "ensemble",
+        "ensemble-sequence",
         "gradient_boosting",
         "gru",
         "lstm",

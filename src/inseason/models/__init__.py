@@ -6,7 +6,7 @@
 Importing this package registers every architecture below.
 """
 
-from inseason.models import arset, arset_slide, classical, ltae, recurrent, tempcnn, transformer
+from inseason.models import arset, arset_slide, classical, ensemble, ltae, recurrent, tempcnn, transformer
 from inseason.models.registry import (
     ADAPTERS,
     Model,
@@ -28,6 +28,7 @@ __all__ = [
     "arset_slide",
     "classical",
     "create_model",
+    "ensemble",
     "list_models",
     "ltae",
     "model_from_spec",

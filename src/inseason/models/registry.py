@@ -51,7 +51,10 @@ def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
     """Class decorator that registers an architecture under ``name``.
 
     The class must declare ``adapter`` ("bucketed" or "sequence") and take ``n_bands``, ``n_steps`` and
-    ``n_classes`` plus keyword-only hyper-parameters whose defaults are JSON-serialisable.
+    ``n_classes`` plus keyword-only hyper-parameters whose defaults are JSON-serialisable. Options the
+    generic type and range check (judged by the default) cannot judge, such as a list of member names, are
+    named in an optional class attribute ``checks_own_options`` (a frozenset); the class then refuses bad
+    values itself with an InputError.
 
     Args:
         name: The architecture's name in configurations and model specs.
@@ -158,8 +161,9 @@ def create_model(
         spec = json.loads(json.dumps(spec))
     except (TypeError, ValueError) as error:
         raise InputError(f"model {name!r}: options must be JSON values (numbers, strings, lists): {error}") from None
+    own: frozenset[str] = getattr(cls, "checks_own_options", frozenset())  # judged by the class (ensemble members)
     for key in hyper:
-        if key in info.defaults:  # (a tree baseline's seed comes from ``seed``)
+        if key in info.defaults and key not in own:  # (a tree baseline's seed comes from ``seed``)
             _check_option(name, key, spec[key], info.defaults[key])
     options = {key: value for key, value in spec.items() if key != "name"}
     try:

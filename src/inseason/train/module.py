@@ -82,16 +82,30 @@ class CropTypeModule(L.LightningModule):
         torch.manual_seed(self.seed * 1_000_003 + self.global_step * 7919 + self.global_rank)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        """Weighted cross-entropy on one batch; a non-finite loss stops the run before it is checkpointed."""
+        """Weighted cross-entropy on one batch; a non-finite loss stops the run before it is checkpointed.
+
+        A network with ``forward_members`` (an ensemble, `inseason.models.ensemble`) is trained on the sum of
+        its members' own losses, so that each member learns as it would alone instead of the members fitting
+        their average together; the logged loss and metrics are those of the ensemble's averaged output, the
+        figures validation reports.
+        """
         values, mask, doy, y = batch
-        logits = self(values, mask, doy)
-        loss = nn.functional.cross_entropy(logits, y, weight=self.class_weights)
+        forward_members = getattr(self.network, "forward_members", None)
+        if callable(forward_members):
+            logits, members = forward_members(values, mask, doy)
+            loss = torch.stack(
+                [nn.functional.cross_entropy(member, y, weight=self.class_weights) for member in members]
+            ).sum()
+            logged = nn.functional.cross_entropy(logits.detach(), y, weight=self.class_weights)
+        else:
+            logits = self(values, mask, doy)
+            loss = logged = nn.functional.cross_entropy(logits, y, weight=self.class_weights)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"training loss became {loss.item()} at step {self.global_step}: lower "
                 "optimizer.lr or check the series values; the last good checkpoint is kept"
             )
-        self.train_loss.update(loss.detach(), weight=y.numel())
+        self.train_loss.update(logged.detach(), weight=y.numel())
         self.train_metrics.update(logits.detach(), y)
         return loss
 
