@@ -122,8 +122,8 @@ def test_bad_options_are_refused(tiny_series: Path, tmp_path: Path) -> None:
         split_series(tiny_series, by="fields", out=out, quiet=True)
     with pytest.raises(InputError, match="summing to 1"):
         split_series(tiny_series, by="field", out=out, fractions=(0.5, 0.2, 0.2), quiet=True)
-    with pytest.raises(InputError, match="--folds needs --by field or --by block"):
-        split_series(tiny_series, by="random", out=out, folds=3, quiet=True)
+    with pytest.raises(InputError, match="--folds needs --by field, --by block or --by random"):
+        split_series(tiny_series, by="year", out=out, folds=3, quiet=True)
     with pytest.raises(InputError, match="does not exist"):
         split_series(tmp_path / "none.parquet", by="field", out=out, quiet=True)
     assert not out.exists()
@@ -190,7 +190,7 @@ def test_buffer_keeps_no_pair_of_splits_closer_than_the_buffer(
     [
         (["--by", "fields"], {"by": "fields"}),
         (["--fractions", "0.7,0.7,0.1"], {"fractions": (0.7, 0.7, 0.1)}),
-        (["--by", "random", "--folds", "3"], {"by": "random", "folds": 3}),
+        (["--by", "year", "--folds", "3"], {"by": "year", "folds": 3}),
         (["--block-size", "-5"], {"block_size": -5.0}),
         (["--buffer", "-1"], {"buffer": -1.0}),
     ],

@@ -3,9 +3,10 @@
 Methods: ``random`` (samples; pixels of one field leak, so it warns), ``year`` (whole seasons), ``field``
 (fields, joined across years where they share places) and ``block`` (square blocks of ``block_size`` metres,
 with a ``buffer``: samples nearer than that to a sample of a split that ranks higher are dropped — test
-ranks over validation over train, fold 0 over fold 1…). ``folds=k`` makes grouped k-fold splits
-(``fold-0``…) on fields or blocks. Group assignment is greedy towards each split's share of every class
-(``stratify``), in an order drawn from the seed, so the same inputs and seed give the same split.
+ranks over validation over train, fold 0 over fold 1…). ``folds=k`` makes k-fold splits (``fold-0``…): grouped
+on fields or blocks, of samples (stratified, seeded, leaking as the random split does) with ``random``. Group
+assignment is greedy towards each split's share of every class (``stratify``), in an order drawn from the seed,
+so the same inputs and seed give the same split.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def _assign(
     names = [f"fold-{i}" for i in range(folds)] if folds else list(SPLITS)
     shares = np.full(folds, 1.0 / folds) if folds else fractions
     if by == "random":
-        return random_assignment(labels, fractions=fractions, seed=seed, stratify=stratify), names, xy
+        return random_assignment(labels, fractions=shares, seed=seed, stratify=stratify), names, xy
     if by == "year":
         return _year_assignment(keys.column("year").to_numpy(), years), names, xy
     if by == "field":
@@ -251,8 +252,8 @@ class SplitRequest(StageRequest):
         block_size: the side of a block in metres (``block``; positive).
         buffer: the least distance in metres between a sample and a higher-ranked split (not for ``random``;
             not negative).
-        folds: the number of grouped folds (``field``, ``block``; at least 2); None for train, validation and
-            test.
+        folds: the number of folds (at least 2): grouped with ``field`` and ``block``, of samples with
+            ``random``; None for train, validation and test.
         stratify: balance every class across the splits.
         years: the seasons of each split (``year``), by split name; None for the default.
         allow_leakage: write a split that leaks by its own definition.
@@ -286,9 +287,9 @@ class SplitRequest(StageRequest):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        """Refuse folds without a grouped method, a block size or buffer out of range and unusable shares."""
-        if self.folds is not None and (self.by not in ("field", "block") or self.folds < 2):
-            raise InputError("--folds needs --by field or --by block and at least 2 folds")
+        """Refuse folds by year or fewer than 2, a block size or buffer out of range and unusable shares."""
+        if self.folds is not None and (self.by not in ("field", "block", "random") or self.folds < 2):
+            raise InputError("--folds needs --by field, --by block or --by random and at least 2 folds")
         if self.block_size <= 0 or self.buffer < 0:
             raise InputError(
                 f"block size {self.block_size} must be positive and buffer {self.buffer} not negative (metres)"
@@ -341,7 +342,8 @@ def split_series(
 
     ``by`` is ``random``, ``year`` (``years`` maps split names to seasons; default: the last season is test,
     the one before validation when there are three or more, the rest train), ``field`` or ``block``
-    (``block_size`` and ``buffer`` in metres). ``folds`` makes grouped k-fold splits on fields or blocks.
+    (``block_size`` and ``buffer`` in metres). ``folds`` makes k-fold splits: grouped on fields or blocks, of
+    samples (stratified) with ``random``.
     Robust per-band statistics of the training split (of the other folds, per fold) go into the
     ``inseason:normalization`` metadata; the audit into ``inseason:audit``, ``NAME.audit.json`` and
     ``NAME.audit.md``. A split that leaks by its own definition is refused unless ``allow_leakage``; one that
@@ -356,7 +358,8 @@ def split_series(
         fractions: the train, validation and test shares.
         block_size: the side of a block in metres (``block``).
         buffer: the least distance in metres between a sample and a higher-ranked split (not for ``random``).
-        folds: the number of grouped folds (``field``, ``block``); None for train, validation and test.
+        folds: the number of folds (grouped with ``field``, ``block``; of samples with ``random``); None for
+            train, validation and test.
         stratify: balance every class across the splits.
         years: the seasons of each split (``year``); None for the default.
         allow_leakage: write a split that leaks by its own definition.
