@@ -16,6 +16,13 @@ def test_default_schedule() -> None:
     assert as_of_schedule(first="06-01", last="06-30", every_days=10) == ["06-01", "06-11", "06-21"]
 
 
+def test_resolve_in_season_with_a_spring_start_reaches_into_the_next_year() -> None:
+    """Issue 19: a season starting 1 March ends in February of the next calendar year; its winter is in it."""
+    assert resolve_as_of("02-15", 2022, start="03-01") == dt.date(2023, 2, 15)
+    assert resolve_as_of("03-01", 2022, start="03-01") == dt.date(2022, 3, 1)
+    assert check_schedule(["01-15", "12-01", "03-10"], [2022], start="03-01") == ["03-10", "12-01", "01-15"]
+
+
 def test_resolve_in_season_with_autumn_start() -> None:
     assert resolve_as_of("07-01", 2021) == dt.date(2021, 7, 1)
     assert resolve_as_of("11-15", 2022, start="10-01") == dt.date(2021, 11, 15)
@@ -23,8 +30,8 @@ def test_resolve_in_season_with_autumn_start() -> None:
 
 
 def test_bad_as_of_dates() -> None:
-    with pytest.raises(InputError, match="outside season 2022"):
-        resolve_as_of("02-15", 2022, start="03-01")
+    with pytest.raises(InputError, match="'02-29' is not a month-day"):
+        resolve_as_of("02-29", 2024, start="03-01")  # not a day of every season
     with pytest.raises(InputError, match="not a month-day"):
         as_of_schedule(first="April")
     with pytest.raises(InputError, match="before it starts"):
@@ -40,6 +47,7 @@ def test_default_schedule_follows_the_season(start: str) -> None:
     scored first on 13 September; they now sit on the same days of season, and every one resolves."""
     dates = season_as_of_schedule(start)
     assert check_schedule(dates, [2015, 2016], start=start) == dates  # in season order, inside every season
+    assert len(dates) == 15  # none left out, whatever the start
     first = resolve_as_of(dates[0], 2015, start=start)
     assert (first - resolve_as_of(start, 2015, start=start)).days == 90
     if start == "01-01":

@@ -1,7 +1,7 @@
 """Calendar as-of dates of an in-season evaluation: month-days (``"04-01"``) resolved in each row's season.
 
 A month-day is resolved to the date with that month and day that falls inside season ``year`` (DESIGN §3:
-the season starts on a configurable month-day); a month-day outside the season is refused.
+the season starts on a configurable month-day and lasts a year, so every month-day falls in it once).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def season_as_of_schedule(start: str = DEFAULT_START, *, every_days: int = 15) -
     """The default as-of month-days of seasons starting on ``start``: `as_of_schedule` moved with the season.
 
     Every ``every_days`` days from day 90 to day 303 of the season: 1 April to 31 October when seasons start
-    1 January (`as_of_schedule`'s default), 30 November to 1 July when they start 1 September. Dates that
-    `resolve_as_of` cannot name in the season (after 31 December of a season starting in spring) are left out.
+    1 January (`as_of_schedule`'s default), 30 November to 1 July when they start 1 September, 30 August to
+    30 March when they start 1 June.
 
     Args:
         start: month-day the seasons start.
@@ -65,8 +65,7 @@ def season_as_of_schedule(start: str = DEFAULT_START, *, every_days: int = 15) -
     first = season_start(year, start)
     reference = dt.date(_REFERENCE_YEAR, 1, 1)
     lo, hi = (dt.date(_REFERENCE_YEAR, 4, 1) - reference).days, (dt.date(_REFERENCE_YEAR, 10, 31) - reference).days
-    dates = [first + dt.timedelta(days=d) for d in range(lo, hi + 1, every_days)]
-    return [d.strftime("%m-%d") for d in dates if d.year <= year]
+    return [(first + dt.timedelta(days=d)).strftime("%m-%d") for d in range(lo, hi + 1, every_days)]
 
 
 def season_end(year: int, *, start: str = DEFAULT_START) -> dt.date:
@@ -85,6 +84,10 @@ def season_end(year: int, *, start: str = DEFAULT_START) -> dt.date:
 def resolve_as_of(month_day: str, year: int, *, start: str = DEFAULT_START) -> dt.date:
     """The date with this month-day inside season ``year``.
 
+    A season is a year long, so each month-day (but ``02-29``) falls in it once: in the calendar year before
+    ``year`` (a season starting in the autumn), in ``year``, or in the year after (a season starting in spring
+    or summer, whose last months are the next calendar year's).
+
     Args:
         month_day: ``"MM-DD"``.
         year: the season.
@@ -94,20 +97,12 @@ def resolve_as_of(month_day: str, year: int, *, start: str = DEFAULT_START) -> d
         The date.
 
     Raises:
-        InputError: a malformed month-day, or one that falls outside the season.
+        InputError: a malformed month-day (``02-29`` included: it is not a day of every season).
     """
-    month, day = parse_month_day(month_day, what="as-of date")
-    first, last = season_start(year, start), season_end(year, start=start)
-    for candidate_year in (year, year - 1):
-        try:
-            date = dt.date(candidate_year, month, day)
-        except ValueError:  # 02-29 in a non-leap year
-            continue
-        if first <= date <= last:
-            return date
-    raise InputError(
-        f"as-of date {month_day} is outside season {year} ({first} to {last}): choose as-of dates within the season"
-    )
+    month, day = parse_month_day(month_day, what="as-of date")  # never 02-29, so it is a day of every year
+    first = season_start(year, start)
+    dates = [dt.date(candidate, month, day) for candidate in (year - 1, year, year + 1)]
+    return next(date for date in dates if first <= date <= season_end(year, start=start))
 
 
 def check_month_days(month_days: Sequence[str]) -> None:
@@ -139,7 +134,7 @@ def check_schedule(month_days: Sequence[str], years: Sequence[int], *, start: st
         The month-days sorted in season order.
 
     Raises:
-        InputError: no month-days, a repeated one, or one outside a season.
+        InputError: no month-days, a repeated one, or one that is not a month-day.
     """
     check_month_days(month_days)
     for year in years:
