@@ -6,7 +6,18 @@
 Importing this package registers every architecture below.
 """
 
-from inseason.models import arset, arset_slide, classical, ensemble, ltae, recurrent, tempcnn, transformer
+from inseason.models import (
+    arset,
+    arset_slide,
+    classical,
+    ensemble,
+    inceptiontime,
+    ltae,
+    recurrent,
+    rocket,
+    tempcnn,
+    transformer,
+)
 from inseason.models.registry import (
     ADAPTERS,
     Model,
@@ -29,6 +40,7 @@ __all__ = [
     "classical",
     "create_model",
     "ensemble",
+    "inceptiontime",
     "list_models",
     "ltae",
     "model_from_spec",
@@ -37,6 +49,7 @@ __all__ = [
     "parameter_count",
     "recurrent",
     "register_model",
+    "rocket",
     "tempcnn",
     "transformer",
 ]
