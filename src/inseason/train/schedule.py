@@ -1,0 +1,80 @@
+"""How long a network trains when the config leaves it open: epochs and early stopping from the data size.
+
+A fixed number of epochs is too short on large data and needlessly short on small data (few optimizer steps
+per epoch), so a config whose ``epochs`` is unset trains for about `TARGET_STEPS` optimizer steps, clipped
+to `MIN_EPOCHS`..`MAX_EPOCHS` epochs, and stops early once the monitored validation metric has not improved
+for a fifth of those epochs (at least `MIN_PATIENCE`). Explicit values are never changed: ``epochs`` set
+keeps its value, and ``patience`` set keeps its own; ``patience`` unset with ``epochs`` set means no early
+stopping (the user asked for that many epochs). The resolved values are what config.yaml records, so a
+resumed run (whose saved config is compared with the resolved one) trains as long as it was going to.
+See ``docs/defaults.md`` (Validation, epochs and in-season truncation) for the measurements.
+"""
+
+from __future__ import annotations
+
+import math
+
+from inseason.train.config import TrainConfig
+
+#: Optimizer steps a run whose epochs are unset aims at (before clipping to the epoch range).
+TARGET_STEPS = 5000
+#: Fewest epochs of a run whose epochs are unset (large data: early stopping ends it when it stops improving).
+MIN_EPOCHS = 20
+#: Most epochs of a run whose epochs are unset (small data: few steps per epoch).
+MAX_EPOCHS = 150
+#: Least patience (epochs without improvement before stopping) of a run whose epochs are unset.
+MIN_PATIENCE = 10
+
+
+def auto_epochs(n_train: int, *, batch_size: int, devices: int = 1) -> tuple[int, int]:
+    """Epochs and early-stopping patience for ``n_train`` training samples when the config leaves them open.
+
+    Args:
+        n_train: the training samples (rows of the training split).
+        batch_size: samples per optimizer step on one device.
+        devices: devices training together (each step sees ``batch_size`` samples on each).
+
+    Returns:
+        ``(epochs, patience)``: about `TARGET_STEPS` steps clipped to `MIN_EPOCHS`..`MAX_EPOCHS` epochs, and
+        a fifth of those epochs (at least `MIN_PATIENCE`).
+    """
+    steps_per_epoch = max(1, math.ceil(max(n_train, 1) / (batch_size * max(devices, 1))))
+    epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps_per_epoch)))
+    return epochs, max(MIN_PATIENCE, epochs // 5)
+
+
+def resolve_epochs(config: TrainConfig, n_train: int) -> TrainConfig:
+    """``config`` with ``epochs`` and ``patience`` set: the user's values, else from the data size.
+
+    Args:
+        config: the run's config (``epochs``/``patience`` None: from the data size).
+        n_train: the training samples.
+
+    Returns:
+        The config with integer ``epochs`` and ``patience`` (unchanged when both were set).
+    """
+    if config.epochs is not None and config.patience is not None:
+        return config
+    epochs, patience = auto_epochs(n_train, batch_size=config.batch_size, devices=config.devices)
+    if config.epochs is not None:  # the user asked for that many epochs: no early stopping unless asked
+        return config.model_copy(update={"patience": 0})
+    return config.model_copy(
+        update={"epochs": epochs, "patience": patience if config.patience is None else config.patience}
+    )
+
+
+def planned_epochs(config: TrainConfig) -> int:
+    """The epochs of a resolved config (see `resolve_epochs`).
+
+    Args:
+        config: a config that went through `resolve_epochs`.
+
+    Returns:
+        Its epochs.
+
+    Raises:
+        ValueError: the config's epochs were never resolved (a programming error).
+    """
+    if config.epochs is None:
+        raise ValueError("the config's epochs are unresolved: call resolve_epochs first")
+    return config.epochs
