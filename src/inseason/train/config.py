@@ -13,6 +13,10 @@ from inseason.config import SeasonStart, StrictModel, load_yaml
 from inseason.data import AdapterConfig, AugmentConfig, FeatureConfig
 from inseason.errors import InputError
 
+#: Options `inseason.train.defaults.adapt_to_data` can set from the series table (see `TrainConfig.adapt`).
+AdaptKey = Literal["features.indices", "adapter.bucket_days", "adapter.window_days", "adapter.max_obs"]
+ADAPT_KEYS: tuple[AdaptKey, ...] = ("features.indices", "adapter.bucket_days", "adapter.window_days", "adapter.max_obs")
+
 
 class ModelConfig(StrictModel):
     """Which architecture of the registry, with its hyper-parameters (JSON values)."""
@@ -48,18 +52,11 @@ class TrainConfig(StrictModel):
     augment: AugmentConfig = AugmentConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
-    epochs: int | None = Field(
-        None, ge=1, le=10_000, description="None: from the number of training samples (inseason.train.schedule)"
-    )
+    epochs: int = Field(20, ge=1, le=10_000)
     batch_size: int = Field(128, ge=1, le=65_536)
     balance: Literal["none", "weighted", "sampler"] = Field("weighted", description="class balance")
     monitor: Literal["val_macro_f1", "val_oa", "val_loss"] = "val_macro_f1"
-    patience: int | None = Field(
-        None,
-        ge=0,
-        description="early stopping after this many epochs without improvement (0: off; None: from the data "
-        "size when epochs is None too, else off)",
-    )
+    patience: int = Field(0, ge=0, description="early stopping after this many epochs without improvement (0: off)")
     checkpoint_every_n_steps: int = Field(50, ge=1, description="resume checkpoint period in optimizer steps")
     as_of_copies: int = Field(
         4,
@@ -71,17 +68,17 @@ class TrainConfig(StrictModel):
     val_as_of: int | None = Field(None, ge=0, le=399, description="day of season validation sees (None: whole)")
     train_split: str = "train"
     val_split: str = "validation"
-    validation_share: float = Field(
-        0.15,
-        ge=0,
-        lt=1,
-        description="share of the training rows carved as validation (grouped by field, stratified) when the "
-        "table has no validation split (0: refuse such a table)",
-    )
     season_start: SeasonStart | None = Field(
         None, description="month-day the seasons start (None: the one the series table records, else 01-01)"
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    adapt: tuple[AdaptKey, ...] = Field(
+        (),
+        description="options train sets from the series table before training (bucket_days from the typical gap "
+        "between observations, window_days from the season the data covers, max_obs from the observations a "
+        "season holds, features.indices to those the bands allow); config.yaml records the values set and an "
+        "empty list. A key the user sets (YAML, --set) leaves the list",
+    )
     accelerator: Literal["auto", "cpu", "gpu"] = "cpu"
     devices: int = Field(1, ge=1)
     strategy: str = "auto"
@@ -95,8 +92,73 @@ class TrainConfig(StrictModel):
         return self
 
 
+def season_preset(model: str) -> dict[str, Any]:
+    """The preset of a model on the bucketed adapter: the whole season on a calendar grid, fit to the data.
+
+    The buckets are fixed to the season's calendar from its start (``anchor=season``), later observations
+    masked out, so the model sees the whole season (not a window ending on the as-of day) and in-season
+    inputs are the same calendar with the future missing. ``bucket_days`` and ``window_days`` (5 and 365
+    until then) and NDVI follow the data (`TrainConfig.adapt`).
+
+    Args:
+        model: The registry name.
+
+    Returns:
+        The preset's nested options.
+    """
+    return {
+        "model": {"name": model},
+        "adapter": {"kind": "bucketed", "anchor": "season", "window_days": 365, "bucket_days": 5},
+        "features": {"indices": ["NDVI"]},
+        "adapt": ["features.indices", "adapter.bucket_days", "adapter.window_days"],
+    }
+
+
+def sequence_preset(model: str) -> dict[str, Any]:
+    """The preset of a model on the sequence adapter: its observed dates, as many as a season holds.
+
+    ``max_obs`` (64 until then) and NDVI follow the data (`TrainConfig.adapt`).
+
+    Args:
+        model: The registry name.
+
+    Returns:
+        The preset's nested options.
+    """
+    return {
+        "model": {"name": model},
+        "adapter": {"kind": "sequence", "max_obs": 64},
+        "features": {"indices": ["NDVI"]},
+        "adapt": ["features.indices", "adapter.max_obs"],
+    }
+
+
+def model_preset(model: str) -> dict[str, Any]:
+    """The options a model name alone gives: its preset, else the preset of the adapter it is designed for.
+
+    Args:
+        model: A registry name.
+
+    Returns:
+        The nested options (a copy).
+
+    Raises:
+        InputError: The model is not registered.
+    """
+    if model in TRAIN_PRESETS:
+        return copy.deepcopy(TRAIN_PRESETS[model])
+    from inseason.models import model_info
+
+    adapter = model_info(model).adapter
+    return season_preset(model) if adapter == "bucketed" else sequence_preset(model)
+
+
+#: Training presets: nested options, as a YAML config would give them. A preset's ``adapt`` list names the
+#: options train sets from the data (`TrainConfig.adapt`); ``season_preset(name)`` and ``sequence_preset(name)``
+#: give a model the defaults of its adapter. A model without an entry gets those of its adapter (`model_preset`).
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # the ARSET course: its Conv1D network on 120-day windows of 5-day buckets, NDVI added, Adam, 40 epochs
+    # (the course's exact recipe: nothing adapts to the data)
     "arset": {
         "model": {"name": "arset"},
         "adapter": {"kind": "bucketed", "window_days": 120, "bucket_days": 5},
@@ -107,17 +169,15 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "balance": "none",
     },
-    # TempCNN sees no day inputs, so its 5-day slots are fixed to the calendar (the whole season, 73 slots)
-    "tempcnn": {
-        "model": {"name": "tempcnn"},
-        "adapter": {"kind": "bucketed", "anchor": "season", "window_days": 365, "bucket_days": 5},
-        "features": {"indices": ["NDVI"]},
-    },
-    "ltae": {
-        "model": {"name": "ltae"},
-        "adapter": {"kind": "sequence", "max_obs": 64},
-        "features": {"indices": ["NDVI"]},
-    },
+    # TempCNN sees no day inputs, so its slots are fixed to the calendar (the whole season: 73 slots of 5 days
+    # on Sentinel-2; 23 of 16 days on MODIS)
+    "tempcnn": season_preset("tempcnn"),
+    "random_forest": season_preset("random_forest"),
+    "gradient_boosting": season_preset("gradient_boosting"),
+    "ltae": sequence_preset("ltae"),
+    "gru": sequence_preset("gru"),
+    "lstm": sequence_preset("lstm"),
+    "transformer": sequence_preset("transformer"),
 }
 
 
@@ -138,14 +198,18 @@ def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
 
 
 def train_config(
-    *, preset: str | None = None, path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+    *,
+    preset: str | Mapping[str, Any] | None = None,
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
     """Resolve preset → YAML file → dotted overrides (``optimizer.lr=0.01``) into a validated `TrainConfig`.
 
-    Each later source overrides the earlier ones key by key; anything not given keeps its default.
+    Each later source overrides the earlier ones key by key; anything not given keeps its default. A key the
+    YAML file or an override sets leaves the preset's ``adapt`` list: the user's value is never adapted.
 
     Args:
-        preset: a name of `TRAIN_PRESETS`, or None.
+        preset: a name of `TRAIN_PRESETS`, nested options (`model_preset`), or None.
         path: a YAML file of options (nested or dotted keys), or None.
         overrides: dotted keys and their values, applied last.
 
@@ -157,22 +221,30 @@ def train_config(
             YAML file.
     """
     values: dict[str, Any] = {}
-    if preset is not None:
+    if isinstance(preset, str):
         if preset not in TRAIN_PRESETS:
             raise InputError(f"unknown training preset {preset!r}: choose one of {', '.join(TRAIN_PRESETS)}")
-        for key, value in dotted_options(TRAIN_PRESETS[preset]).items():
-            _set_dotted(values, key, value)
-    if path is not None:
-        for key, value in dotted_options(load_yaml(Path(path))).items():
-            _set_dotted(values, key, value)
-    for key, value in (overrides or {}).items():
+        preset = TRAIN_PRESETS[preset]
+    for key, value in dotted_options(preset or {}).items():
         _set_dotted(values, key, value)
+    explicit: dict[str, Any] = dotted_options(load_yaml(Path(path))) if path is not None else {}
+    explicit.update(overrides or {})
+    for key, value in explicit.items():
+        _set_dotted(values, key, value)
+    if "adapt" not in explicit and isinstance(values.get("adapt"), list | tuple):
+        values["adapt"] = [key for key in values["adapt"] if not _is_set(key, explicit)]
     try:
         return TrainConfig.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
         raise InputError(f"invalid training option {where}: {first['msg']}") from None
+
+
+def _is_set(key: str, explicit: Mapping[str, Any]) -> bool:
+    """Whether dotted ``key`` (or a group above it, ``adapter`` for ``adapter.max_obs``) is among ``explicit``."""
+    parts = key.split(".")
+    return any(".".join(parts[:n]) in explicit for n in range(1, len(parts) + 1))
 
 
 def dotted_options(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
