@@ -52,11 +52,18 @@ class TrainConfig(StrictModel):
     augment: AugmentConfig = AugmentConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
-    epochs: int = Field(20, ge=1, le=10_000)
+    epochs: int | None = Field(
+        None, ge=1, le=10_000, description="None: from the number of training samples (inseason.train.schedule)"
+    )
     batch_size: int = Field(128, ge=1, le=65_536)
     balance: Literal["none", "weighted", "sampler"] = Field("weighted", description="class balance")
     monitor: Literal["val_macro_f1", "val_oa", "val_loss"] = "val_macro_f1"
-    patience: int = Field(0, ge=0, description="early stopping after this many epochs without improvement (0: off)")
+    patience: int | None = Field(
+        None,
+        ge=0,
+        description="early stopping after this many epochs without improvement (0: off; None: from the data "
+        "size when epochs is None too, else off)",
+    )
     checkpoint_every_n_steps: int = Field(50, ge=1, description="resume checkpoint period in optimizer steps")
     as_of_copies: int = Field(
         4,
@@ -68,6 +75,13 @@ class TrainConfig(StrictModel):
     val_as_of: int | None = Field(None, ge=0, le=399, description="day of season validation sees (None: whole)")
     train_split: str = "train"
     val_split: str = "validation"
+    validation_share: float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description="share of the training rows carved as validation (grouped by field, stratified) when the "
+        "table has no validation split (0: refuse such a table)",
+    )
     season_start: SeasonStart | None = Field(
         None, description="month-day the seasons start (None: the one the series table records, else 01-01)"
     )

@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -56,7 +56,9 @@ from inseason.train.datamodule import SeriesDataModule
 from inseason.train.defaults import adapt_to_data
 from inseason.train.module import CropTypeModule
 from inseason.train.predict import Predictor
+from inseason.train.schedule import planned_epochs, resolve_epochs
 from inseason.train.tensorboard_log import class_tags, flat_hparams, write_confusion, write_epoch_metrics, write_hparams
+from inseason.train.validation import ValidationRows, table_field_ids, validation_rows
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,9 @@ class TrainResult:
             its ``split`` and ``best_epoch`` (see `inseason.metrics.validation_metrics`; empty on ranks other
             than zero).
         resumed: whether the run continued an interrupted one from its last checkpoint.
+        validation: the validation rows' origin (`inseason.train.validation.ValidationRows.record`): the
+            split, whether it was carved from train (the table had none), by what and what share, and the
+            training and validation row counts.
     """
 
     out: str
@@ -144,6 +149,7 @@ class TrainResult:
     epochs_run: int
     metrics: dict[str, Any]
     resumed: bool
+    validation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -225,14 +231,17 @@ def _class_counts(
     return counts
 
 
-def _check_splits(store: SeriesStore, config: TrainConfig, *, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """The training and validation rows, refusing a table without a split or with an empty one."""
+def _check_splits(
+    store: SeriesStore, config: TrainConfig, *, source: str, field_ids: np.ndarray | None
+) -> ValidationRows:
+    """The training and validation rows, refusing a table without a split or with an empty training split.
+
+    The validation rows are carved from train when the table has none (see `validation_rows`).
+    """
     if all(s is None for s in store.splits):
         raise InputError(f"{source} has no split: run inseason split first (or fill its split column)")
-    train_rows, val_rows = store.rows_of(config.train_split), store.rows_of(config.val_split)
-    for name, rows in ((config.train_split, train_rows), (config.val_split, val_rows)):
-        if rows.size == 0:
-            raise InputError(f"the series table has no rows in split {name!r}: check train_split/val_split")
+    rows = validation_rows(store, config, field_ids=field_ids, source=source)
+    train_rows = rows.train
     known = set(store.labels[train_rows].tolist())
     for split in sorted({s for s in store.splits.tolist() if s is not None and s != config.train_split}):
         missing = sorted(set(store.labels[store.rows_of(split)].tolist()) - known)
@@ -241,7 +250,7 @@ def _check_splits(store: SeriesStore, config: TrainConfig, *, source: str) -> tu
                 f"classes {missing} appear in split {split!r} but not in {config.train_split!r}: "
                 "re-split so every class has training samples, or relabel them"
             )
-    return train_rows, val_rows
+    return rows
 
 
 def _check_finite(store: SeriesStore, rows: np.ndarray) -> None:
@@ -359,7 +368,10 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
     store = table if isinstance(table, SeriesStore) else decode_series(table, season=season)
     config = adapt_to_data(config, store)  # the preset's inputs fit to the data's cadence, season and bands
     source = f"series table {series}" if isinstance(series, (str, os.PathLike)) else "the series table"
-    train_rows, val_rows = _check_splits(store, config, source=source)
+    rows = _check_splits(store, config, source=source, field_ids=table_field_ids(table))
+    train_rows, val_rows = rows.train, rows.validation
+    if model_info(config.model.name).neural:  # epochs and early stopping from the data size unless set
+        config = resolve_epochs(config, train_rows.size)
     _check_finite(store, np.concatenate([train_rows, val_rows]))
     rule = window_rule_of(store, train_rows)
     classes = _label_map(store, train_rows, rule=rule)
@@ -398,6 +410,7 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
                 classes=classes,
                 targets=targets,
                 relabel_to=None if rule is None else index[rule.target],
+                validation=rows.record(config.val_split),
             ),
             network,
             callbacks=callbacks,
@@ -439,6 +452,7 @@ class _Inputs:
     classes: list[LabelClass]
     targets: np.ndarray
     relabel_to: int | None
+    validation: dict[str, Any]
 
 
 def _train_into(
@@ -477,7 +491,13 @@ def _train_into(
         return _write_summary(
             out,
             TrainResult(
-                out=str(out), model=config.model.name, best_epoch=0, epochs_run=0, metrics=metrics, resumed=False
+                out=str(out),
+                model=config.model.name,
+                best_epoch=0,
+                epochs_run=0,
+                metrics=metrics,
+                resumed=False,
+                validation=inputs.validation,
             ),
         )
     trainer, best_epoch, best_val_loss = _fit_network(
@@ -507,6 +527,7 @@ def _train_into(
             epochs_run=trainer.current_epoch,
             metrics={},
             resumed=resuming,
+            validation=inputs.validation,
         )
     metrics, _ = _finish_bundle(
         out, network, parts, store=store, val_rows=val_rows, config=config, best_epoch=best_epoch
@@ -521,6 +542,7 @@ def _train_into(
             epochs_run=trainer.current_epoch,
             metrics=metrics,
             resumed=resuming,
+            validation=inputs.validation,
         ),
     )
 
@@ -552,7 +574,7 @@ def _fit_network(
         class_names=class_names,
         optimizer=config.optimizer,
         schedule=config.schedule,
-        epochs=config.epochs,
+        epochs=planned_epochs(config),
         class_weights=weights,
         seed=config.seed,
     )
@@ -583,7 +605,7 @@ def _fit_network(
         )
     with _lightning_logs_quiet():
         trainer = L.Trainer(
-            max_epochs=config.epochs,
+            max_epochs=planned_epochs(config),
             accelerator=config.accelerator,
             devices=config.devices,
             strategy=config.strategy,
