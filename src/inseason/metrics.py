@@ -8,7 +8,8 @@ Conventions: rows of a confusion matrix are the truth (reference), columns the p
 evaluation's metrics a class with no support (no true samples) has recall and F1 ``None``, is left out of
 macro-F1 and is listed in ``classes_without_support``; a class never predicted has precision ``None``.
 Nothing undefined is hidden as 0 there. A training run's validation figures keep their own, older
-conventions (see `validation_metrics`).
+conventions (see `validation_metrics`). How well the probabilities behind the predictions are calibrated
+is `expected_calibration_error`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import numpy.typing as npt
 from inseason.errors import InputError
 
 __all__ = [
+    "ECE_BINS",
     "SUMMARY_METRICS",
     "Floats",
     "classification_metrics",
     "confusion_matrix",
+    "expected_calibration_error",
     "f1_scores",
     "metrics_from_confusion",
     "normalise_confusion",
@@ -246,3 +249,46 @@ def validation_metrics(truth: npt.ArrayLike, predicted: npt.ArrayLike, class_nam
         "kappa": _zero_if_undefined(summary["kappa"]),
         "per_class": {name: {"f1": float(f1[i]), "support": int(support[i])} for i, name in enumerate(class_names)},
     }
+
+
+#: Equal-width confidence bins of `expected_calibration_error` (Guo et al. 2017 use 15).
+ECE_BINS = 15
+
+
+def expected_calibration_error(probabilities: npt.ArrayLike, labels: npt.ArrayLike, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error (ECE) of class probabilities, on equal-width bins of the top-class confidence.
+
+    Each sample's confidence is its highest probability and its prediction that class (the first of equal
+    ones). The samples fall into ``n_bins`` bins of equal width on (0, 1], bin ``b`` holding confidences in
+    ``(b / n_bins, (b + 1) / n_bins]`` (a confidence of 0 goes to the first bin); ECE is the mean over bins of
+    ``|accuracy(bin) - mean confidence(bin)|`` weighted by the share of samples in the bin (Guo et al. 2017,
+    "On Calibration of Modern Neural Networks", eq. 3). 0 is perfect calibration; an over-confident model has
+    mean confidence above its accuracy. Empty bins count nothing.
+
+    Args:
+        probabilities: ``[N, K]`` class probabilities (rows summing to 1).
+        labels: ``[N]`` true class index of each sample.
+        n_bins: the number of equal-width confidence bins (at least 1).
+
+    Returns:
+        The ECE, in [0, 1].
+
+    Raises:
+        InputError: no samples, probabilities that are not ``[N, K]`` with one label per row, or ``n_bins``
+            below 1.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if n_bins < 1:
+        raise InputError(f"ECE with {n_bins} bins: use at least 1 bin")
+    if p.ndim != 2 or y.shape != (p.shape[0],):
+        raise InputError(f"ECE needs [N, K] probabilities and N labels: got {p.shape} and {y.shape}")
+    if p.shape[0] == 0:
+        raise InputError("ECE of no samples is undefined: the split has no samples to score")
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins).astype(np.float64)
+    gap = np.bincount(bins, weights=correct - confidence, minlength=n_bins)
+    # sum over bins of |B|/N * |acc - conf| = sum over bins of |sum(correct - confidence)| / N
+    return float(np.abs(gap[count > 0]).sum() / p.shape[0])

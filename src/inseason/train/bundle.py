@@ -4,7 +4,8 @@ model.json records everything needed to rebuild the network and feed it the same
 spec, band order, input channels, adapter, normalisation statistics (training split only), label map
 (names, source codes, colours, and the first and second crop of a double-crop class) and its window rule
 (No Crop Growing), season start, class prior, training data fingerprint and region (lon/lat box of the
-training samples), metrics and package versions.
+training samples), metrics, calibration (the temperature its probabilities are divided by, see
+`inseason.train.calibration`; absent in older bundles, which load with T = 1) and package versions.
 Lightning checkpoints are for resuming only. A network's weights are its state dict; a classical
 baseline's are its fitted trees as plain arrays (``safetensors.numpy``), so neither ever needs pickle.
 """
@@ -32,6 +33,7 @@ from inseason.errors import InputError
 from inseason.labels import LabelClass
 from inseason.models import Model, model_from_spec
 from inseason.storage import atomic_path
+from inseason.train.calibration import Calibration
 
 BUNDLE_FORMAT = "inseason-model-bundle"
 BUNDLE_VERSION = 1
@@ -51,6 +53,16 @@ class Bundle:
     prior: np.ndarray  # float32 [K], class frequencies of the training split
     season_start: str
     manifest: dict[str, Any]
+
+    @property
+    def calibration(self) -> Calibration:
+        """The bundle's calibration (T = 1, method ``"none"``, when model.json has none)."""
+        return Calibration.from_json(self.manifest.get("calibration"))
+
+    @property
+    def temperature(self) -> float:
+        """The temperature the model's logits are divided by (1: uncalibrated)."""
+        return self.calibration.temperature
 
     @property
     def class_names(self) -> list[str]:
@@ -98,6 +110,7 @@ def write_bundle(
     config: dict[str, Any],
     training_region: Sequence[float] | None = None,
     leakage_audit: dict[str, Any] | None = None,
+    calibration: Calibration | None = None,
 ) -> Path:
     """Write the bundle files into ``out`` (each to a temporary name, then renamed; model.json last).
 
@@ -120,6 +133,7 @@ def write_bundle(
         config: the run's resolved config as JSON values.
         training_region: [west, south, east, north] of the training samples, or None.
         leakage_audit: the training table's split audit, or None.
+        calibration: the temperature scaling fitted on validation, or None (not calibrated: T = 1).
 
     Returns:
         The bundle folder.
@@ -148,6 +162,7 @@ def write_bundle(
         "training_region": None if training_region is None else [float(v) for v in training_region],
         "leakage_audit": leakage_audit,
         "metrics": metrics,
+        "calibration": None if calibration is None else calibration.to_json(),
         "config": config,
         "versions": _versions(),
     }
@@ -216,6 +231,10 @@ def _check_manifest(manifest: dict[str, Any], file: Path) -> None:
     prior = manifest["prior"]
     if not isinstance(prior, list) or len(prior) != len(classes) or not all(_is_number(p) for p in prior):
         raise bad("prior", f"is not {len(classes)} numbers, one per class")
+    try:
+        Calibration.from_json(manifest.get("calibration"))
+    except InputError:
+        raise bad("calibration", "has no positive temperature") from None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from inseason.errors import InputError
 from inseason.progress import progress_bar
 from inseason.season import parse_month_day, season_start
 from inseason.train.bundle import Bundle, load_bundle
+from inseason.train.calibration import log_probabilities, tempered
 
 AsOf = dt.date | str | int | None
 
@@ -53,13 +54,20 @@ def as_of_days(store: SeriesStore, as_of: AsOf) -> np.ndarray:
 
 
 class Predictor:
-    """Runs a bundle's model over a series store in batches (a network on CPU or the given device, trees in numpy)."""
+    """Runs a bundle's model over a series store in batches (a network on CPU or the given device, trees in numpy).
 
-    def __init__(self, bundle: Bundle, *, batch_size: int = 1024, device: str = "cpu") -> None:
+    Its probabilities are calibrated with the bundle's temperature (`inseason.train.calibration`; 1 for a
+    bundle without calibration), so evaluation and the maps' confidence see calibrated probabilities;
+    ``calibrated=False`` gives the model's own.
+    """
+
+    def __init__(self, bundle: Bundle, *, batch_size: int = 1024, device: str = "cpu", calibrated: bool = True) -> None:
         self.bundle, self.batch_size, self.device = bundle, batch_size, torch.device(device)
         self.network: torch.nn.Module | None = (
             bundle.network.to(self.device) if isinstance(bundle.network, torch.nn.Module) else None
         )
+        #: the temperature the logits are divided by (1: the model's own probabilities).
+        self.temperature = bundle.temperature if calibrated else 1.0
 
     def check(self, store: SeriesStore) -> None:
         """Refuse a store whose bands or season start differ from the training data.
@@ -96,7 +104,8 @@ class Predictor:
             quiet: hide the progress bar.
 
         Returns:
-            Probabilities [N, K] (float32), columns in the bundle's class order.
+            Probabilities [N, K] (float32), columns in the bundle's class order, calibrated with
+            ``temperature``.
 
         Raises:
             InputError: the store does not fit the model (see `check`) or ``as_of`` is invalid.
@@ -116,6 +125,50 @@ class Predictor:
                 out[chunk] = probabilities
                 bar.advance(task, len(batch.rows))
         return out
+
+    @torch.no_grad()
+    def log_probabilities(
+        self, store: SeriesStore, *, as_of: AsOf = None, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The model's uncalibrated log-probabilities of ``rows`` as of ``as_of``, what a temperature is fitted on.
+
+        A network's log-softmax (its logits up to a per-row constant), a classical baseline's log-probabilities
+        floored at `inseason.train.calibration.PROBABILITY_FLOOR`. Rows with no observation on or before their
+        as-of day get the log of the training class prior and are flagged, so a fit can leave them out.
+
+        Args:
+            store: the decoded series table.
+            as_of: the as-of date (see `as_of_days`; None: the whole season).
+            rows: the rows (None: all).
+
+        Returns:
+            ``(log_probabilities [N, K] float64, observed [N] bool)``.
+
+        Raises:
+            InputError: the store does not fit the model (see `check`) or ``as_of`` is invalid.
+        """
+        self.check(store)
+        rows = np.arange(len(store), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        days = as_of_days(store, as_of)[rows]
+        out = np.empty((rows.size, len(self.bundle.classes)), np.float64)
+        observed = np.empty(rows.size, bool)
+        network = self.bundle.network
+        for start in range(0, rows.size, self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            batch = build_batch(store, rows[chunk], self.bundle.spec, as_of=days[chunk])
+            if isinstance(network, torch.nn.Module):
+                logits = network(
+                    torch.from_numpy(batch.values).to(self.device),
+                    torch.from_numpy(batch.mask).to(self.device),
+                    torch.from_numpy(batch.doy).to(self.device),
+                )
+                scores = torch.log_softmax(logits.double(), dim=1).cpu().numpy()
+            else:
+                scores = log_probabilities(network.predict_proba(batch.values, batch.mask, batch.doy))
+            seen = batch.mask.any(axis=1)
+            scores[~seen] = log_probabilities(self.bundle.prior[None, :])
+            out[chunk], observed[chunk] = scores, seen
+        return out, observed
 
     def window_targets(self, store: SeriesStore, *, as_of: AsOf = None, rows: np.ndarray | None = None) -> np.ndarray:
         """Give the class indices to score predictions of ``rows`` as of ``as_of`` against.
@@ -143,13 +196,13 @@ class Predictor:
         """Class probabilities float32 [B, K] of one built batch."""
         network = self.bundle.network  # a network was moved to the device (in place) by __init__
         if not isinstance(network, torch.nn.Module):  # fitted trees, in numpy
-            return network.predict_proba(batch.values, batch.mask, batch.doy)
+            return tempered(network.predict_proba(batch.values, batch.mask, batch.doy), self.temperature)
         logits = network(
             torch.from_numpy(batch.values).to(self.device),
             torch.from_numpy(batch.mask).to(self.device),
             torch.from_numpy(batch.doy).to(self.device),
         )
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy()
 
 
 def predict_series(
