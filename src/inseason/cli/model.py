@@ -55,7 +55,11 @@ def train(
     out: Annotated[Path, out_option("Run folder: config, TensorBoard logs, checkpoints, bundle.")],
     model: Annotated[str | None, typer.Option(help="Model name (`inseason models`); applies its preset.")] = None,
     preset: Annotated[
-        str | None, typer.Option(help="Training preset: arset (the course's recipe), tempcnn, ltae.")
+        str | None,
+        typer.Option(
+            help="Training preset: arset (the course's exact recipe), or a model's name (its defaults: the whole "
+            "season, inputs fit to the data's cadence and bands)."
+        ),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config (applied after the preset).")] = None,
     set_: Annotated[
@@ -88,8 +92,8 @@ def train(
 
     import yaml
 
-    from inseason.models import model_info
-    from inseason.train import TRAIN_PRESETS, TrainConfig, TrainRequest, run_train, train_config
+    from inseason.train import TrainConfig, TrainRequest, run_train, train_config
+    from inseason.train.config import model_preset
 
     overrides: dict[str, Any] = {}
     for item in set_ or []:
@@ -108,16 +112,15 @@ def train(
             ) from None
     if model:
         overrides["model.name"] = model
+    chosen: str | dict[str, Any] | None = preset
     if preset is None and config is None:
-        name = model or TrainConfig().model.name  # no flag at all: the default model with its preset
-        if name in TRAIN_PRESETS:
-            preset = name
-        elif "adapter.kind" not in overrides:  # a model without a preset gets the inputs it is designed for
-            overrides["adapter.kind"] = model_info(name).adapter
+        # no preset: the model's own (the default model's without a flag); a model without one gets the preset
+        # of the adapter it is designed for: the whole season, inputs fit to the data (model_preset)
+        chosen = model_preset(model or TrainConfig().model.name)
     request = TrainRequest.of(
         series=str(series_table),
         out=out,
-        config=train_config(preset=preset, path=config, overrides=overrides),
+        config=train_config(preset=chosen, path=config, overrides=overrides),
         resume=resume,
         quiet=State.quiet or as_json,
     )
