@@ -96,6 +96,9 @@ class TrainConfig(StrictModel):
     accelerator: Literal["auto", "cpu", "gpu"] = "cpu"
     devices: int = Field(1, ge=1)
     strategy: str = "auto"
+    calibrate: bool = Field(
+        True, description="fit a temperature on the validation split so the probabilities are calibrated"
+    )
     histograms: bool = Field(True, description="weight histograms in TensorBoard every epoch")
     profile: bool = Field(False, description="write a torch.profiler trace of the first steps")
 

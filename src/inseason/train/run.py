@@ -49,6 +49,7 @@ from inseason.season import DEFAULT_START
 from inseason.storage import LOCK_NAME, atomic_path, output_lock
 from inseason.tables import read_table
 from inseason.train.bundle import MANIFEST, load_bundle, write_bundle
+from inseason.train.calibration import Calibration, calibrate, calibration_days
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, StepCheckpoint, TensorBoardExtras
 from inseason.train.classical import fit_trees
 from inseason.train.config import TrainConfig, dotted_options, train_config
@@ -141,6 +142,9 @@ class TrainResult:
         validation: the validation rows' origin (`inseason.train.validation.ValidationRows.record`): the
             split, whether it was carved from train (the table had none), by what and what share, and the
             training and validation row counts.
+        calibration: the bundle's temperature scaling, as model.json's ``calibration`` records it
+            (`inseason.train.calibration.Calibration`: temperature, NLL and ECE before and after), or None
+            (``calibrate: false``, or ranks other than zero).
     """
 
     out: str
@@ -150,6 +154,7 @@ class TrainResult:
     metrics: dict[str, Any]
     resumed: bool
     validation: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -484,7 +489,7 @@ def _train_into(
         fit_trees(
             network, store, train_rows, targets[train_rows], spec, config=config, relabel_to=relabel_to, quiet=quiet
         )
-        metrics, confusion = _finish_bundle(
+        metrics, confusion, calibration = _finish_bundle(
             out, network, parts, store=store, val_rows=val_rows, config=config, best_epoch=0
         )
         _log_tree_metrics(out, metrics, confusion, class_names=names, config=config)
@@ -498,6 +503,7 @@ def _train_into(
                 metrics=metrics,
                 resumed=False,
                 validation=inputs.validation,
+                calibration=None if calibration is None else calibration.to_json(),
             ),
         )
     trainer, best_epoch, best_val_loss = _fit_network(
@@ -529,7 +535,7 @@ def _train_into(
             resumed=resuming,
             validation=inputs.validation,
         )
-    metrics, _ = _finish_bundle(
+    metrics, _, calibration = _finish_bundle(
         out, network, parts, store=store, val_rows=val_rows, config=config, best_epoch=best_epoch
     )
     _log_final(out, config, metrics, best_epoch=best_epoch, val_loss=best_val_loss)
@@ -543,6 +549,7 @@ def _train_into(
             metrics=metrics,
             resumed=resuming,
             validation=inputs.validation,
+            calibration=None if calibration is None else calibration.to_json(),
         ),
     )
 
@@ -719,14 +726,17 @@ def _finish_bundle(
     val_rows: np.ndarray,
     config: TrainConfig,
     best_epoch: int,
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray, Calibration | None]:
     """Write the bundle, score it on the validation split and rewrite model.json with those metrics.
 
-    The scores come through `Predictor`, what users will run. Returns the metrics and the [K, K] confusion
-    counts.
+    The scores come through `Predictor`, what users will run. With ``config.calibrate`` a temperature is
+    fitted on the validation rows' uncalibrated log-probabilities as of the validation day and the in-season
+    days before it (`calibration_days`) and recorded in model.json (`inseason.train.calibration`); the
+    class each row gets, hence the metrics, does not depend on it. Returns the metrics, the [K, K] confusion
+    counts and the calibration (None without ``calibrate``).
     """
 
-    def write(metrics: dict[str, Any]) -> None:
+    def write(metrics: dict[str, Any], calibration: Calibration | None = None) -> None:
         write_bundle(
             out,
             network=network,
@@ -741,16 +751,29 @@ def _finish_bundle(
             config=parts.config,
             training_region=parts.training_region,
             leakage_audit=store.leakage_audit,
+            calibration=calibration,
         )
 
     write({})
-    predictor = Predictor(load_bundle(out))
-    probabilities = predictor.predict_proba(store, rows=val_rows, as_of=config.val_as_of)
+    predictor = Predictor(load_bundle(out), calibrated=False)
+    scores, observed = predictor.log_probabilities(store, rows=val_rows, as_of=config.val_as_of)
     truth = predictor.window_targets(store, rows=val_rows, as_of=config.val_as_of)
-    predicted = probabilities.argmax(axis=1)
+    predicted = scores.argmax(axis=1)
     metrics = validation_metrics(truth, predicted, [c.name for c in parts.classes])
-    write({"split": config.val_split, "best_epoch": best_epoch, **metrics})
-    return metrics, confusion_matrix(truth, predicted, n_classes=len(parts.classes)).astype(np.int64)
+    calibration = None
+    if config.calibrate:
+        days = calibration_days(config.val_as_of)
+        fit_scores, fit_truth = [scores[observed]], [truth[observed]]
+        for day in days[:-1]:  # the last is the validation day, scored above
+            day_scores, day_observed = predictor.log_probabilities(store, rows=val_rows, as_of=day)
+            day_truth = predictor.window_targets(store, rows=val_rows, as_of=day)
+            fit_scores.append(day_scores[day_observed])
+            fit_truth.append(day_truth[day_observed])
+        if sum(t.size for t in fit_truth):
+            calibration = calibrate(np.concatenate(fit_scores), np.concatenate(fit_truth), as_of_days=days)
+    write({"split": config.val_split, "best_epoch": best_epoch, **metrics}, calibration)
+    confusion = confusion_matrix(truth, predicted, n_classes=len(parts.classes)).astype(np.int64)
+    return metrics, confusion, calibration
 
 
 def _log_tree_metrics(
