@@ -7,6 +7,7 @@ augmentations) and evaluation/prediction (fixed as-of day, no randomness), so bo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,10 @@ from inseason.data.windows import WindowRule, relabelled
 
 #: Day of season standing for "the whole season" (later than any observation).
 SEASON_END = 399
+#: Default share of training examples that see the whole season (see docs/defaults.md for the measurement).
+WHOLE_SEASON = 0.0
+#: Default distribution of the cut days of the other examples.
+AS_OF_BIAS: Literal["uniform", "late"] = "uniform"
 
 
 class AugmentConfig(StrictModel):
@@ -28,6 +33,17 @@ class AugmentConfig(StrictModel):
 
     as_of: bool = Field(True, description="random as-of truncation: each sample sees its season up to a random day")
     min_as_of: int = Field(60, ge=0, le=SEASON_END, description="earliest random as-of day of season")
+    whole_season: float = Field(
+        WHOLE_SEASON,
+        ge=0.0,
+        le=1.0,
+        description="share of training examples that see the whole season (not truncated; the others are cut)",
+    )
+    as_of_bias: Literal["uniform", "late"] = Field(
+        AS_OF_BIAS,
+        description="how cut days are drawn between min_as_of and the season's last observation: uniform, or "
+        "late (a density rising linearly towards the end)",
+    )
     random_window: bool = Field(
         True, description="bucketed, anchor=as_of: the window ends up to a quarter window before the as-of day"
     )
@@ -221,15 +237,24 @@ def _first_day(store: SeriesStore, rows: np.ndarray) -> np.ndarray:
 def _random_as_of(
     store: SeriesStore, rows: np.ndarray, as_of: np.ndarray, augment: AugmentConfig, rng: np.random.Generator
 ) -> np.ndarray:
-    """A uniform day between the first observation (or ``min_as_of``) and the last one on or before ``as_of``.
+    """A day between the first observation (or ``min_as_of``) and the last one on or before ``as_of``.
 
-    Later observations never shift the draw.
+    A share ``whole_season`` of the rows keeps ``as_of`` (the whole season when training); the others draw
+    their day uniformly, or with ``as_of_bias="late"`` from a density rising linearly to the last day
+    (``low + sqrt(u) · span``). Later observations never shift the draw. With the defaults of old
+    (``whole_season=0``, uniform) the generator is drawn from exactly as before.
     """
     if not augment.as_of:
         return as_of
     high = np.maximum(observed_as_of(store, rows, as_of), 0)
     low = np.minimum(np.maximum(_first_day(store, rows), augment.min_as_of), high)
-    drawn: npt.NDArray[np.int64] = low + np.floor(rng.random(rows.size) * (high - low + 1)).astype(np.int64)
+    whole = rng.random(rows.size) < augment.whole_season if augment.whole_season > 0 else None
+    u = rng.random(rows.size)
+    if augment.as_of_bias == "late":
+        u = np.sqrt(u)
+    drawn: npt.NDArray[np.int64] = np.minimum(low + np.floor(u * (high - low + 1)).astype(np.int64), high)
+    if whole is not None:
+        drawn = np.where(whole, as_of, drawn)
     return drawn
 
 
