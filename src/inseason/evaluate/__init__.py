@@ -8,6 +8,7 @@ callable ``predict(table, *, as_of) -> probabilities`` (the protocol `inseason.e
 
 from inseason.evaluate.area import area_weighted_accuracy
 from inseason.evaluate.bootstrap import bootstrap_intervals, resampling_clusters
+from inseason.evaluate.crossval import CrossValidateRequest, CrossValidateResult, run_cross_validate
 from inseason.evaluate.curves import COURSE_PUBLISHED, InSeasonCurve, course_windows, earliest_dates, in_season_curve
 from inseason.evaluate.evaluation import (
     SCHEMA_VERSION,
@@ -38,6 +39,8 @@ __all__ = [
     "MIN_SAMPLES_PER_CLASS",
     "MIN_TEST_SAMPLES",
     "SCHEMA_VERSION",
+    "CrossValidateRequest",
+    "CrossValidateResult",
     "EvaluatePredictorRequest",
     "EvaluateResult",
     "InSeasonCurve",
@@ -61,6 +64,7 @@ __all__ = [
     "read_evaluation",
     "resampling_clusters",
     "resolve_as_of",
+    "run_cross_validate",
     "run_evaluate_predictor",
     "sample_size_check",
     "write_evaluation",
