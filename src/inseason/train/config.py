@@ -195,6 +195,8 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "gru": sequence_preset("gru"),
     "lstm": sequence_preset("lstm"),
     "transformer": sequence_preset("transformer"),
+    # three TempCNNs from distinct seeds, each trained on its own loss, their probabilities averaged (one bundle)
+    "ensemble": season_preset("ensemble"),
 }
 
 
