@@ -60,9 +60,7 @@ def test_carved_validation_keeps_fields_whole_and_every_class_on_both_sides(trai
 
 def test_without_field_ids_the_samples_are_the_groups_across_seasons():
     table = synthetic_series(60, seed=2, years=(2020, 2021), splits=(("train", 0.8), ("test", 0.2)))
-    table = table.set_column(
-        table.schema.get_field_index("field_id"), "field_id", pa.nulls(table.num_rows, pa.int64())
-    )
+    table = table.set_column(table.schema.get_field_index("field_id"), "field_id", pa.nulls(table.num_rows, pa.int64()))
     # one sample id per place, the same in both seasons (as an imported table's)
     places = pc.remainder(table.column("sample_id"), 1_000_000)
     table = table.set_column(table.schema.get_field_index("sample_id"), "sample_id", places)
