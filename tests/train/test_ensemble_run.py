@@ -15,7 +15,7 @@ from inseason.evaluate.run import evaluate_run
 from inseason.metrics import validation_metrics
 from inseason.models import create_model, model_spec, parameter_count
 from inseason.models.ensemble import Ensemble
-from inseason.train import TrainResult, load_bundle, predict_series, train
+from inseason.train import TrainResult, load_bundle, predict_series, train, train_config
 from inseason.train.bundle import MANIFEST, WEIGHTS, read_manifest
 
 MEMBER = {"filters": 16, "hidden": 32}
@@ -89,3 +89,11 @@ def test_evaluate_scores_the_ensemble_bundle(
     result = evaluate_run(out, tmp_path / "split.parquet", as_of=["06-01", "09-01"], n_boot=20, out=tmp_path / "e.json")
     assert result.n == int((np.asarray(series_table["split"]) == "test").sum())
     assert 0 < result.macro_f1 <= 1 and (tmp_path / "e.json").is_file()
+
+
+def test_the_ensemble_preset_is_three_tempcnns_on_the_season_grid() -> None:
+    config = train_config(preset="ensemble")
+    assert config.model.name == "ensemble" and config.adapter.kind == "bucketed" and config.adapter.anchor == "season"
+    network = create_model("ensemble", n_bands=13, n_steps=config.adapter.n_steps, n_classes=6, **config.model.params)
+    assert isinstance(network, Ensemble)
+    assert [model_spec(member)["name"] for member in network.members] == ["tempcnn"] * 3
