@@ -31,7 +31,18 @@ SearchSpace = dict[str, BaseDistribution]
 
 #: Hyper-parameter names read as a network's width (searched over half, the same and twice the default).
 _WIDTHS = frozenset(
-    {"filters", "hidden", "d_model", "encoder_hidden", "in_channels", "d_feedforward", "day_channels", "channels"}
+    {
+        "filters",
+        "hidden",
+        "d_model",
+        "encoder_hidden",
+        "in_channels",
+        "d_feedforward",
+        "day_channels",
+        "channels",
+        "bottleneck",
+        "features",
+    }
 )
 #: Hyper-parameter names read as a depth (searched from 1 to one more than the default).
 _DEPTHS = frozenset({"n_layers", "depth", "n_blocks", "n_modules"})
@@ -72,11 +83,26 @@ def default_space(config: TrainConfig) -> SearchSpace:
     else:
         space["adapter.max_obs"] = CategoricalDistribution(sorted({32, 64, 96, adapter.max_obs}))
     params = {**info.defaults, **config.model.params}
+    tied = {v for value in params.values() if isinstance(value, list | tuple) for v in value}
     for name, value in params.items():
-        distribution = _param_distribution(name, value, neural=info.neural)
+        if name in _WIDTHS and value in tied:  # a width another option repeats (L-TAE's mlp starts with d_model)
+            continue
+        distribution = _accepted(f"model.params.{name}", _param_distribution(name, value, neural=info.neural), config)
         if distribution is not None:
             space[f"model.params.{name}"] = distribution
     return space
+
+
+def _accepted(key: str, distribution: BaseDistribution | None, config: TrainConfig) -> BaseDistribution | None:
+    """A default distribution narrowed to the choices the model accepts (None: its ends are refused)."""
+    if distribution is None:
+        return None
+    if isinstance(distribution, CategoricalDistribution):
+        choices = [c for c in distribution.choices if _refusal(key, c, config) is None]
+        return CategoricalDistribution(choices) if len(choices) > 1 else None
+    if any(_refusal(key, end, config) is not None for end in _ends(distribution)):
+        return None
+    return distribution
 
 
 def _param_distribution(name: str, value: Any, *, neural: bool) -> BaseDistribution | None:
@@ -89,7 +115,7 @@ def _param_distribution(name: str, value: Any, *, neural: bool) -> BaseDistribut
     if neural and is_int and name in _DEPTHS:
         return IntDistribution(1, value + 1)
     if neural and is_int and name == "kernel_size":
-        return CategoricalDistribution(sorted({3, 5, 7, value}))
+        return CategoricalDistribution(sorted({3, 5, 7, value}) if value <= 9 else [value // 2, value, value * 2])
     if neural:
         return None
     if name in ("n_estimators", "max_iter"):
@@ -228,22 +254,29 @@ def _ends(distribution: BaseDistribution) -> list[Any]:
     raise TypeError(f"unsupported distribution {distribution!r}")
 
 
+def _refusal(key: str, value: Any, config: TrainConfig) -> InputError | None:
+    """Why ``config`` with ``key`` set to ``value`` is refused by the config or the model (None: accepted)."""
+    try:
+        trial_config = train_config(overrides={**dotted_options(config.model_dump(mode="json")), key: value})
+        if key.startswith("model.params."):
+            create_model(
+                trial_config.model.name,
+                n_bands=2,
+                n_steps=trial_config.adapter.n_steps,
+                n_classes=2,
+                **trial_config.model.params,
+            )
+    except InputError as error:
+        return error
+    return None
+
+
 def _check_values(key: str, distribution: BaseDistribution, config: TrainConfig) -> None:
     """Refuse a distribution whose ends or choices the option or the model refuses, naming the key."""
-    base = dotted_options(config.model_dump(mode="json"))
     for value in _ends(distribution):
-        try:
-            trial_config = train_config(overrides={**base, key: value})
-            if key.startswith("model.params."):
-                create_model(
-                    trial_config.model.name,
-                    n_bands=2,
-                    n_steps=trial_config.adapter.n_steps,
-                    n_classes=2,
-                    **trial_config.model.params,
-                )
-        except InputError as error:
-            raise InputError(f"search space key {key!r}: the value {value!r} is refused ({error})") from None
+        error = _refusal(key, value, config)
+        if error is not None:
+            raise InputError(f"search space key {key!r}: the value {value!r} is refused ({error})")
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
