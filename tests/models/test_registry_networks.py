@@ -61,6 +61,20 @@ EXPECTED_PARAMETERS = [
         conv(13, 64, 5) + conv(64, 64, 5) * 2 + 2 * 64 * 3 + dense(64 * 25, 256) + 2 * 256 + dense(256, 7),
         457_863,
     ),
+    # InceptionTime on 73 × 10 + mask and position channels, 6 classes: kernels 9/17/35, six modules of
+    # bottleneck 32 + three convs + pool conv (no biases) + BatchNorm(128), two 1×1 shortcuts, Dense head.
+    (
+        "inceptiontime",
+        dict(n_bands=10, n_steps=73, n_classes=6),
+        (12 * 32 + 32 * 32 * 61 + 12 * 32 + 256)
+        + 5 * (128 * 32 + 32 * 32 * 61 + 128 * 32 + 256)
+        + (12 * 128 + 256)
+        + (128 * 128 + 256)
+        + dense(128, 6),
+        437_254,
+    ),
+    # MiniRocket on 73 × 10: 84 kernels × 119 biases = 9 996 fixed PPV features, only the Dense head is trained.
+    ("minirocket", dict(n_bands=10, n_steps=73, n_classes=6), dense(84 * 119, 6), 59_982),
     # L-TAE: spectral MLP 10 → 64 → 128, the 112 000-parameter temporal module, decoder 128 → 64 → 32 → 20.
     (
         "ltae",
