@@ -189,3 +189,31 @@ def test_the_logged_training_loss_is_the_ensemble_output_s(toy_tensors: ToyTenso
         ensemble = nn.functional.cross_entropy(model(values, mask, doy), y)
     torch.testing.assert_close(loss.detach(), torch.as_tensor(own))
     torch.testing.assert_close(module.train_loss.compute(), ensemble)
+
+
+def test_an_ensemble_of_other_architectures_learns_the_toy_problem(toy_tensors: ToyTensors) -> None:
+    """TempCNN, InceptionTime and MiniRocket averaged, each trained on its own loss through the module's hook."""
+    values, mask, doy, y = toy_tensors(samples=48)
+    model = create_model(
+        "ensemble",
+        n_bands=4,
+        n_steps=12,
+        n_classes=3,
+        seed=0,
+        members=["tempcnn", "inceptiontime", "minirocket"],
+        member_params=[SMALL, {"filters": 8, "bottleneck": 8, "kernel_size": 10, "depth": 3}, {"features": 840}],
+    )
+    assert isinstance(model, Ensemble)
+    module = module_for(model).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    for step in range(25):
+        optimizer.zero_grad()
+        loss = module.training_step((values, mask, doy, y), step)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        members = [(member(values, mask, doy).argmax(dim=1) == y).float().mean().item() for member in model.members]
+        accuracy = (model(values, mask, doy).argmax(dim=1) == y).float().mean().item()
+    assert min(members) >= 0.8 and accuracy >= 0.9
