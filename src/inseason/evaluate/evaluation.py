@@ -34,6 +34,11 @@ undefined values are ``null``, month-days are ``"MM-DD"``, calendar dates ISO ``
   the label map absent from the test split are not counted here (they are in ``classes_without_support``
   and have no F1);
 - ``by_as_of_date``: list, in season order, of ``{"as_of": "MM-DD", ...the same metrics keys...}``;
+- ``calibration``: how well the probabilities' confidence matches the accuracy: ``{"temperature" (the T the
+  predictor divides its logits by, 1 when uncalibrated), "n_bins", "ece_before", "ece_after" (expected
+  calibration error at the end of the season of the probabilities before and after temperature scaling,
+  `inseason.metrics.expected_calibration_error`), "by_as_of_date": [{"as_of", "ece_before", "ece_after"}]}``
+  (absent in evaluations written before calibration existed);
 - ``earliest_date``: class name → first as-of month-day whose F1 ≥ ``target_f1``, or null;
 - ``course_windows``: null or ``{"window_days", "step_days", "n_windows", "windows": [{"index",
   "start_offset_days", "n", "overall_accuracy", "macro_f1"}], ...pooled metrics keys..., "published":
@@ -85,10 +90,12 @@ from inseason.evaluate.schedule import check_month_days, resolve_as_of, season_e
 from inseason.evaluate.series_arrays import flatten_series
 from inseason.evaluate.spatial import accuracy_by_group
 from inseason.labels import cdl_class, rgb_hex
+from inseason.metrics import ECE_BINS, expected_calibration_error
 from inseason.season import DEFAULT_START, days_since_epoch
 from inseason.series.geometry import block_ids, block_labels
 from inseason.storage import write_bytes
 from inseason.tables import series_bands
+from inseason.train.calibration import untempered
 
 SCHEMA_VERSION = 2
 
@@ -365,6 +372,9 @@ class EvaluatePredictorRequest(StageRequest):
         extra_summary: more ``data`` entries (run, model, split...).
         title: the report's title.
         seed: seed of the bootstrap, permutations and choices.
+        temperature: the temperature the predictor's probabilities are calibrated with (a model bundle's,
+            `inseason.train.Bundle.temperature`): the ECE before calibration is that of the probabilities with
+            it undone (`inseason.train.calibration.untempered`); 1: they are reported as they are.
         quiet: hide progress bars.
     """
 
@@ -390,11 +400,14 @@ class EvaluatePredictorRequest(StageRequest):
     extra_summary: dict[str, Any] | None = None
     title: str = "inseason evaluation"
     seed: int = 0
+    temperature: float = 1.0
     quiet: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         """Refuse class codes, a target F1, as-of dates and bootstrap options the evaluation cannot use."""
+        if not self.temperature > 0:
+            raise InputError(f"temperature {self.temperature} is not positive: give the model bundle's temperature")
         if self.class_codes is not None:
             _check_codes(self.class_codes, self.classes)
         check_target_f1(self.target_f1)
@@ -505,6 +518,7 @@ def evaluate_predictor(
     title: str = "inseason evaluation",
     seed: int = 0,
     targets: Targets | None = None,
+    temperature: float = 1.0,
     quiet: bool = True,
 ) -> EvaluateResult:
     """Everything the report shows about ``predict`` on ``table``: `run_evaluate_predictor` by keywords.
@@ -543,6 +557,8 @@ def evaluate_predictor(
         seed: seed of the bootstrap, permutations and choices.
         targets: the class to score each row against as of a date when a label rule depends on the
             observations (the ARSET No Crop Growing rule); None: every row keeps its label.
+        temperature: the temperature the predictor's probabilities are calibrated with (1: uncalibrated);
+            the evaluation's ``calibration`` reports the ECE before (with it undone) and after.
         quiet: hide progress bars.
 
     Returns:
@@ -579,6 +595,7 @@ def evaluate_predictor(
             extra_summary=extra_summary,
             title=title,
             seed=seed,
+            temperature=temperature,
             quiet=quiet,
         ),
         targets=targets,
@@ -617,7 +634,7 @@ def run_evaluate_predictor(
             f"{list(r.bands)}: build the series with the bands the model was trained on"
         )
     spatial_by, block_size, seed, quiet = r.spatial_by, r.block_size, r.seed, r.quiet
-    y_true = class_indices(table, classes=classes)
+    y_true = y_default = class_indices(table, classes=classes)
     codes = list(r.class_codes) if r.class_codes is not None else codes_from_table(table, classes=classes)
     _check_codes(codes, classes)
     x = table.column("x").to_numpy(zero_copy_only=False).astype(np.float64)
@@ -695,6 +712,19 @@ def run_evaluate_predictor(
             "best_as_of": best_as_of(curve.by_as_of_date),
             "sample_size": size,
             "by_as_of_date": curve.by_as_of_date,
+            "calibration": calibration_report(
+                final,
+                y_true,
+                curve_probabilities=curve.probabilities,
+                curve_truth=[
+                    targets_at(targets, table, end_day=_end_days(table, month_day, r.season_start), default=y_default)
+                    for month_day in curve.as_of
+                ]
+                if targets is not None
+                else [y_default] * len(curve.as_of),
+                as_of=curve.as_of,
+                temperature=r.temperature,
+            ),
             "earliest_date": curve.earliest_date,
             "course_windows": course_windows(predict, table, classes=classes, quiet=quiet)
             if r.course_protocol
@@ -727,6 +757,52 @@ def run_evaluate_predictor(
         }
     )
     return EvaluateResult.from_evaluation(evaluation)
+
+
+def _end_days(table: pa.Table, month_day: str, season_start: str) -> np.ndarray:
+    """Each row's as-of day (days since the epoch) of ``month_day`` in its season."""
+    years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.array([days_since_epoch(resolve_as_of(month_day, int(y), start=season_start)) for y in years])
+
+
+def calibration_report(
+    final: np.ndarray,
+    y_true: np.ndarray,
+    *,
+    curve_probabilities: np.ndarray,
+    curve_truth: Sequence[np.ndarray],
+    as_of: Sequence[str],
+    temperature: float,
+) -> dict[str, Any]:
+    """The evaluation's ``calibration`` entry: ECE before and after temperature scaling, overall and by date.
+
+    Args:
+        final: end-of-season probabilities ``[rows, classes]`` (calibrated with ``temperature``).
+        y_true: the class each row is scored against at the end of the season.
+        curve_probabilities: the in-season curve's probabilities ``[dates, rows, classes]``.
+        curve_truth: the class each row is scored against as of each of the curve's dates.
+        as_of: the curve's month-days.
+        temperature: the temperature the probabilities are calibrated with (1: uncalibrated).
+
+    Returns:
+        ``{"temperature", "n_bins", "ece_before", "ece_after", "by_as_of_date": [{"as_of", "ece_before",
+        "ece_after"}]}``.
+    """
+
+    def both(probabilities: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        return {
+            "ece_before": expected_calibration_error(untempered(probabilities, temperature), truth),
+            "ece_after": expected_calibration_error(probabilities, truth),
+        }
+
+    return {
+        "temperature": float(temperature),
+        "n_bins": ECE_BINS,
+        **both(final, y_true),
+        "by_as_of_date": [
+            {"as_of": month_day, **both(curve_probabilities[d], curve_truth[d])} for d, month_day in enumerate(as_of)
+        ],
+    }
 
 
 def _null_nan(value: Any) -> Any:

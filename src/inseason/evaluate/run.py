@@ -191,6 +191,7 @@ def run_evaluate(request: EvaluateRequest) -> EvaluateResult:
             },
             title=f"inseason evaluation of {run.name} on the {split} split",
             seed=request.seed,
+            temperature=bundle.temperature,
             quiet=request.quiet,
         ),
         targets=_window_targets(bundle) if bundle.spec.window_rule is not None else None,

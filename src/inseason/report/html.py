@@ -244,6 +244,20 @@ def _sample_warning(ev: dict[str, Any]) -> str:
     )
 
 
+def _calibration(ev: dict[str, Any]) -> str:
+    """One sentence on the confidence's calibration: the temperature and the ECE before and after it."""
+    calibration = ev.get("calibration")  # absent in evaluations written before calibration existed
+    if not calibration:
+        return ""
+    temperature = calibration["temperature"]
+    scaled = f"calibrated by temperature scaling (T = {temperature:.2f})" if temperature != 1 else "not calibrated"
+    return (
+        f" <span id='calibration'>Confidence {scaled}: expected calibration error "
+        f"{_number(calibration['ece_before'])} before, {_number(calibration['ece_after'])} after "
+        f"({calibration['n_bins']} bins, {html.escape(_end_label(ev))}).</span>"
+    )
+
+
 def _headline(ev: dict[str, Any]) -> str:
     """Cards of the end-of-season scores (stating the date), the best in-season date, and the test size."""
     when = _end_label(ev)
@@ -271,7 +285,7 @@ def _headline(ev: dict[str, Any]) -> str:
     note = (
         "<p class='note'>End-of-season scores use every observation of the season up to "
         f"{html.escape(str(ev['end_of_season']))}; the curve below shows how they build up through the season. "
-        f"{_resampled(ev)}</p>"
+        f"{_resampled(ev)}{_calibration(ev)}</p>"
     )
     return f"<div class='cards'>{out}</div>{note}"
 

@@ -127,11 +127,14 @@ class Calibration:
         )
 
 
-def calibration_days(val_as_of: int | None, *, in_season: bool = True) -> tuple[int, ...]:
+def calibration_days(val_as_of: int | None, *, in_season: bool = False) -> tuple[int, ...]:
     """The days of season whose validation predictions a temperature is fitted on.
 
     The run's validation day (``val_as_of``, or the whole season) and, with ``in_season``, the days of
-    `IN_SEASON_DAYS` before it, so in-season maps get calibrated probabilities too.
+    `IN_SEASON_DAYS` before it. Training fits on the validation day alone: measured on synthetic data
+    (docs/calibration.md), a temperature fitted there calibrates the in-season dates as well as one fitted on
+    the mix of dates (test ECE averaged over days 60-399: 0.099 against 0.124 for a TempCNN, 0.145 against
+    0.149 for a random forest) and the end of the season better (0.150 against 0.243 for the TempCNN).
 
     Args:
         val_as_of: the run's validation day of season (None: the whole season).
