@@ -148,7 +148,7 @@ def available_indices(
             continue
         missing = [band for band in INDICES[name] if _band_index(bands, band) is None]
         if missing:
-            common = " and ".join(COMMON_NAMES[band] for band in missing)
+            common = " or ".join(COMMON_NAMES[band] for band in missing)
             notes.append(f"{name} is not derived: the series table has no {common} band ({', '.join(missing)})")
             continue
         kept.append(name)
