@@ -11,7 +11,10 @@ from inseason.cli.common import State, out_console, out_option
 
 
 def report(
-    run: Annotated[Path, typer.Argument(help="Run folder holding evaluation.json (or an evaluation JSON file).")],
+    run: Annotated[
+        Path,
+        typer.Argument(help="Run folder holding evaluation.json, an evaluation JSON file, or a cross-validate folder."),
+    ],
     out: Annotated[Path, out_option("HTML file to write.")] = Path("report.html"),
     compare: Annotated[
         list[Path] | None, typer.Option(help="Other runs (or evaluation files) to compare with.")
@@ -63,6 +66,16 @@ def report(
     def load(path: Path) -> dict[str, Any]:
         return read_evaluation(path / EVALUATION_FILE if path.is_dir() else path)
 
+    from inseason.evaluate.crossval import cross_validation_in
+
+    summary = cross_validation_in(run)
+    if summary is not None:  # a cross-validate folder: its own page
+        from inseason.report.crossval import write_cross_validation_report
+
+        written = write_cross_validation_report(summary, out=out, title=title)
+        if not State.quiet:
+            out_console.print(f"report: {written.resolve()}")
+        return
     if bundle is None and truth is not None and run.is_dir():
         bundle = run
     request = ReportRequest.of(

@@ -320,6 +320,25 @@ def read_cross_validation(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(document)
 
 
+def cross_validation_in(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The cross-validation summary of a folder, None when the folder holds none (a run folder, a file).
+
+    Args:
+        folder: any path.
+
+    Returns:
+        The summary document, or None.
+    """
+    file = Path(folder) / SUMMARY_FILE
+    if not file.is_file():
+        return None
+    try:
+        document = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return dict(document) if is_cross_validation(document) else None
+
+
 def is_cross_validation(document: object) -> bool:
     """Whether a JSON document is a cross-validation summary of this schema.
 
@@ -350,7 +369,7 @@ def corrected_resampled_t(
         differences or none of spread (the test is undefined there).
     """
     d = np.asarray(differences, dtype=np.float64)
-    if d.size < 2:
+    if d.size < 2 or np.ptp(d) == 0:  # equal differences: no spread (their variance would be rounding noise)
         return None, None
     variance = float(d.var(ddof=1))
     scale = float(np.sqrt((1.0 / d.size + test_train_ratio) * variance))
@@ -497,13 +516,13 @@ def _check_classes(table: pa.Table, parts: Mapping[str, np.ndarray], *, folds_ta
     assigned = np.array([s is not None for s in table.column("split").to_pylist()])
     everything = set(labels[assigned])
     for fold, split in parts.items():
-        missing = sorted(everything - set(labels[split == "train"]))
+        missing = sorted(str(label) for label in everything - set(labels[split == "train"]))
         if missing:
             label = missing[0]
             n = int(((labels == label) & (split == "test")).sum())
             raise InputError(
                 f"class {label!r} has no training samples in {fold} of {folds_table} (all {n} of its samples are "
-                f"in {fold}){f' nor have {missing[1:]}' if len(missing) > 1 else ''}: use fewer --folds, or "
+                f"in {fold}{f'; nor do {missing[1:]}' if len(missing) > 1 else ''}): use fewer --folds, or "
                 "merge or drop the class"
             )
 
