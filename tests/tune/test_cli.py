@@ -45,7 +45,7 @@ def test_tune_mistakes_are_one_line(split_parquet: Path, tmp_path: Path) -> None
     space.write_text("model.params.heads: {choices: [2, 4]}\n")
     for args, message in (
         (["--space", str(space)], "search space key 'model.params.heads': model 'random_forest' has no option 'heads'"),
-        (["--objective", "cv"], "tune --objective cv is not implemented yet"),
+        (["--folds", "3"], "--folds and --by are options of --objective cv"),
         (["--set", "epochs"], "--set expects KEY=VALUE"),
     ):
         ran = run_in_process("tune", str(split_parquet), *FOREST, "--out", str(tmp_path / "t"), *args)

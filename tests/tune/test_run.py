@@ -56,6 +56,8 @@ def test_a_search_trains_its_trials_and_writes_the_best_config(
         "fingerprint": series_fingerprint(table),
         "model": "tempcnn",
         "objective": "validation",
+        "folds": None,
+        "by": None,
     }
     assert [sorted(t.intermediate_values) for t in study.trials] == [[0], [0], [0]]  # one report per epoch
     assert "[I " not in capfd.readouterr().err  # optuna's own handler stays off
@@ -177,6 +179,38 @@ def test_a_trial_the_model_refuses_fails_alone_but_the_first_stops_the_search(
     assert [t.state for t in _study(tmp_path / "b").trials] == [TrialState.FAIL]
 
 
+def test_the_cv_objective_is_the_mean_macro_f1_over_the_folds(
+    split_parquet: Path, forest_config: TrainConfig, tmp_path: Path
+) -> None:
+    out = tmp_path / "tune"
+    result = tune(
+        split_parquet, out=out, config=forest_config, space=FOREST_SPACE, trials=1, objective="cv", folds=3, by="random"
+    )
+    assert [row["state"] for row in result.trials] == ["complete"]
+    for row in result.trials:  # each trial is a cross-validation folder, its value the mean over the folds
+        summary = json.loads((out / row["run"] / "summary.json").read_text())
+        scores = summary["models"]["random_forest"]
+        assert len(scores["folds"]) == 3 == row["folds"]
+        assert row["value"] == pytest.approx(sum(f["macro_f1"] for f in scores["folds"]) / 3)
+        assert row["macro_f1_std"] == pytest.approx(scores["std"]["macro_f1"])
+        assert (out / row["run"] / "random_forest" / "fold-0" / "model.json").exists()
+    # best.yaml: the starting config (the user's own splits) with the best trial's values
+    config = train_config(path=out / "best.yaml")
+    assert config.model.params["n_estimators"] == result.best_params["model.params.n_estimators"]
+    assert (config.train_split, config.val_split) == ("train", "validation")
+    with pytest.raises(InputError, match=r"is a study of folds 3, not 4"):
+        tune(
+            split_parquet,
+            out=out,
+            config=forest_config,
+            space=FOREST_SPACE,
+            trials=3,
+            objective="cv",
+            folds=4,
+            by="random",
+        )
+
+
 def test_the_request_checks_the_model_and_the_objective(table: pa.Table, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="designed for the sequence adapter"):
         TuneRequest.of(series=table, out=tmp_path, overrides={"model.name": "ltae", "adapter.kind": "bucketed"})
@@ -187,6 +221,8 @@ def test_the_request_checks_the_model_and_the_objective(table: pa.Table, tmp_pat
             config=train_config(preset="tempcnn"),
             space={"model.params.heads": {"choices": [1, 2]}},
         )
+    with pytest.raises(InputError, match="--folds and --by are options of --objective cv"):
+        TuneRequest.of(series=table, out=tmp_path, config=train_config(preset="tempcnn"), folds=3)
     with pytest.raises(InputError, match="trials"):
         TuneRequest.of(series=table, out=tmp_path, trials=0)
     assert run_tune  # the API the CLI calls

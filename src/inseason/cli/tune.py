@@ -54,6 +54,13 @@ def tune(
     objective: Annotated[
         str, typer.Option(help="validation (macro-F1 on the validation split) or cv (cross-validation).")
     ] = "validation",
+    folds: Annotated[
+        int | None, typer.Option(help="--objective cv: folds (default: the table's own folds, else 5).")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(help="--objective cv: folds by field, block or random (default: the table's own, else field)."),
+    ] = None,
     pruner: Annotated[str, typer.Option(help="Pruning of poor trials: median, hyperband or none.")] = "median",
     seed: Annotated[int, seed_option("Seed of the sampler (TPE).")] = 0,
     as_json: Annotated[bool, json_flag("Print the search summary as JSON.")] = False,
@@ -73,6 +80,8 @@ def tune(
         space: ``--space``: a YAML file of search-space changes.
         trials: ``--trials``: trials the study holds at the end.
         objective: ``--objective``: validation or cv.
+        folds: ``--folds`` of ``--objective cv``.
+        by: ``--by``: how the folds of ``--objective cv`` are made.
         pruner: ``--pruner``: median, hyperband or none.
         seed: ``--seed`` of the sampler.
         as_json: ``--json``: print the summary as JSON instead of a table.
@@ -103,6 +112,8 @@ def tune(
         space=None if space is None else load_space(space),
         trials=trials,
         objective=objective,
+        folds=folds,
+        by=by,
         pruner=pruner,
         seed=seed,
         quiet=State.quiet or as_json,

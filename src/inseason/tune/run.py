@@ -27,11 +27,13 @@ import numpy as np
 import optuna
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import Field, InstanceOf, model_validator
 
 from inseason.config import StageRequest, dump_yaml
 from inseason.errors import InputError, OutputError
+from inseason.evaluate import CrossValidateRequest, run_cross_validate
 from inseason.models import model_info
 from inseason.progress import progress_bar
 from inseason.storage import LOCK_NAME, atomic_path, output_lock
@@ -47,6 +49,8 @@ STUDY_DB = "study.db"
 BEST_YAML = "best.yaml"
 #: The validation metric a network reports after each epoch (as `inseason.train.module.CropTypeModule` logs it).
 EPOCH_METRIC = "val/macro_f1"
+#: Bootstrap resamples of each fold's evaluation in a cross-validated trial (only the point scores are used).
+CV_N_BOOT = 20
 #: Columns of a series table whose values make its fingerprint (with the row count and the schema).
 _FINGERPRINT_COLUMNS = ("sample_id", "year", "label", "split")
 
@@ -62,7 +66,10 @@ class TuneRequest(StageRequest):
         space: the search space's changes to the model's default space: dotted key → distribution spec
             (``{low, high, log, step}`` or ``{choices}``), or None to take a key out (see `inseason.tune.space`).
         trials: trials the study should hold when the search ends (finished trials of a resumed search count).
-        objective: ``validation`` (macro-F1 on the validation split) or ``cv`` (mean macro-F1 over folds).
+        objective: ``validation`` (macro-F1 on the validation split) or ``cv`` (mean test macro-F1 over the
+            folds of `inseason.evaluate.crossval`; trials are not pruned).
+        folds: ``cv``: the number of folds (None: the table's own folds, else 5).
+        by: ``cv``: how folds are made, ``field``, ``block`` or ``random`` (None: the table's own, else field).
         pruner: ``median`` (Optuna's MedianPruner), ``hyperband`` or ``none``.
         seed: seed of the sampler (TPE).
         quiet: hide the progress bar.
@@ -75,13 +82,15 @@ class TuneRequest(StageRequest):
     space: dict[str, Any] | None = None
     trials: int = Field(20, ge=1, le=100_000)
     objective: Literal["validation", "cv"] = "validation"
+    folds: int | None = Field(None, ge=2, le=100)
+    by: Literal["field", "block", "random"] | None = None
     pruner: Literal["median", "hyperband", "none"] = "median"
     seed: int = Field(0, ge=0, le=2**31 - 1)
     quiet: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        """Refuse a model designed for another adapter, a search-space key it does not take, an unknown objective."""
+        """Refuse a model designed for another adapter, a search-space key it does not take, folds without cv."""
         config = self.resolved_config()
         info = model_info(config.model.name)
         if info.adapter != config.adapter.kind:
@@ -90,10 +99,8 @@ class TuneRequest(StageRequest):
                 f"set adapter.kind={info.adapter}"
             )
         self.resolved_space()
-        if self.objective == "cv":
-            raise InputError(
-                "tune --objective cv is not implemented yet: use --objective validation (the validation split)"
-            )
+        if self.objective != "cv" and (self.folds is not None or self.by is not None):
+            raise InputError("--folds and --by are options of --objective cv: drop them or add --objective cv")
         return self
 
     def resolved_config(self) -> TrainConfig:
@@ -258,6 +265,8 @@ def tune(
     space: dict[str, Any] | None = None,
     trials: int = 20,
     objective: Literal["validation", "cv"] = "validation",
+    folds: int | None = None,
+    by: Literal["field", "block", "random"] | None = None,
     pruner: Literal["median", "hyperband", "none"] = "median",
     seed: int = 0,
     quiet: bool = True,
@@ -272,6 +281,8 @@ def tune(
         space: changes to the model's default search space (dotted key → distribution spec, or None).
         trials: trials the study should hold when the search ends.
         objective: ``validation`` or ``cv``.
+        folds: ``cv``: the number of folds (None: the table's own folds, else 5).
+        by: ``cv``: ``field``, ``block`` or ``random`` folds (None: the table's own, else field).
         pruner: ``median``, ``hyperband`` or ``none``.
         seed: seed of the sampler.
         quiet: hide the progress bar.
@@ -291,6 +302,8 @@ def tune(
         space=space,
         trials=trials,
         objective=objective,
+        folds=folds,
+        by=by,
         pruner=pruner,
         seed=seed,
         quiet=quiet,
@@ -344,6 +357,8 @@ def run_tune(request: TuneRequest) -> TuneResult:
                 study.set_user_attr("fingerprint", fingerprint)
                 study.set_user_attr("model", base.model.name)
                 study.set_user_attr("objective", request.objective)
+                study.set_user_attr("folds", request.folds)
+                study.set_user_attr("by", request.by)
             _retry_killed(study, storage, out)
             done = sum(1 for t in study.get_trials(deepcopy=False) if _counts(t))
             _optimize(study, request, base, space, table, done=done)
@@ -365,7 +380,8 @@ def _check_study(attrs: dict[str, Any], request: TuneRequest, base: TrainConfig,
             f"{where} was made on another series table (fingerprint {attrs.get('fingerprint')}, this table's is "
             f"{fingerprint}): choose another --out, or tune on the table the study was made on"
         )
-    for key, value in (("model", base.model.name), ("objective", request.objective)):
+    current = {"model": base.model.name, "objective": request.objective, "folds": request.folds, "by": request.by}
+    for key, value in current.items():
         if attrs.get(key) != value:
             raise InputError(
                 f"{where} is a study of {key} {attrs.get(key)!r}, not {value!r}: choose another --out, "
@@ -411,11 +427,15 @@ def _optimize(
     neural = model_info(base.model.name).neural
     base_options = dotted_options(base.model_dump(mode="json"))
 
+    series_path = _series_path(request, table) if request.objective == "cv" else None
+
     def objective(trial: optuna.Trial) -> float:
         config = train_config(overrides={**base_options, **suggest(trial, space)})
         run_dir = _run_dir(request.out, trial.number)
         trial.set_user_attr("run", str(run_dir.relative_to(request.out)))
         try:
+            if series_path is not None:
+                return _cv_value(trial, config, run_dir, request=request, series=series_path)
             result = run_train(
                 TrainRequest.of(series=table, out=run_dir, config=config, quiet=True),
                 callbacks=[PruneOnValidation(trial)] if neural else (),
@@ -436,10 +456,48 @@ def _optimize(
         task = progress.add_task("tune", total=request.trials, completed=done)
 
         def after(study: optuna.Study, trial: FrozenTrial) -> None:
-            _write_best(study, request.out)
+            _write_best(study, request.out, base)
             progress.advance(task)
 
         study.optimize(objective, n_trials=remaining, catch=(_TrialFailed,), callbacks=[after])
+
+
+def _series_path(request: TuneRequest, table: pa.Table) -> Path:
+    """The series table as the local Parquet file cross-validation reads (an Arrow table: ``OUT/series.parquet``)."""
+    if isinstance(request.series, str):
+        return Path(request.series)
+    path = request.out / "series.parquet"
+    if not path.exists():
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+    return path
+
+
+def _cv_value(trial: optuna.Trial, config: TrainConfig, run_dir: Path, *, request: TuneRequest, series: Path) -> float:
+    """Cross-validate a trial's config into its run folder; its mean test macro-F1 over the folds.
+
+    The folds are the same in every trial (the table's own, or made with the search's seed).
+    """
+    name = config.model.name
+    result = run_cross_validate(
+        CrossValidateRequest.of(
+            series=series,
+            out=run_dir,
+            models=(name,),
+            folds=request.folds,
+            by=request.by,
+            seed=request.seed,
+            overrides=dotted_options(config.model_dump(mode="json")),
+            n_boot=CV_N_BOOT,
+            quiet=True,
+        )
+    )
+    scores = result.summary["models"][name]
+    for key in ("overall_accuracy", "kappa"):
+        trial.set_user_attr(key, float(scores["mean"][key]))
+    trial.set_user_attr("macro_f1_std", float(scores["std"]["macro_f1"]))
+    trial.set_user_attr("folds", len(result.folds))
+    return float(scores["mean"]["macro_f1"])
 
 
 def _best(study: optuna.Study) -> FrozenTrial | None:
@@ -448,12 +506,20 @@ def _best(study: optuna.Study) -> FrozenTrial | None:
     return max(completed, key=lambda t: (float(t.value or 0.0), -t.number)) if completed else None
 
 
-def _write_best(study: optuna.Study, out: Path) -> None:
-    """Write best.yaml (atomically) from the best trial's run folder config, when there is a best trial."""
+def _write_best(study: optuna.Study, out: Path, base: TrainConfig) -> None:
+    """Write best.yaml (atomically) when there is a best trial.
+
+    The config its run trained with (the run folder's config.yaml, as ``train`` resolved it); for a
+    cross-validated trial, the starting config with the trial's values (its folds trained on fold tables).
+    """
     best = _best(study)
     if best is None:
         return
-    config = train_config(path=out / best.user_attrs["run"] / "config.yaml")
+    trained = out / best.user_attrs["run"] / "config.yaml"
+    if trained.exists():
+        config = train_config(path=trained)
+    else:
+        config = train_config(overrides={**dotted_options(base.model_dump(mode="json")), **best.params})
     dump_yaml(config, out / BEST_YAML)
 
 
@@ -477,7 +543,7 @@ def _finish(
     study: optuna.Study, request: TuneRequest, base: TrainConfig, space: SearchSpace, *, resumed: bool
 ) -> TuneResult:
     """best.yaml and summary.json of the study as it stands; the result."""
-    _write_best(study, request.out)
+    _write_best(study, request.out, base)
     best = _best(study)
     result = TuneResult(
         out=str(request.out),
