@@ -191,6 +191,11 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "tempcnn": season_preset("tempcnn"),
     "random_forest": season_preset("random_forest"),
     "gradient_boosting": season_preset("gradient_boosting"),
+    # InceptionTime and MiniRocket take the mask (and InceptionTime the slot's place) as input channels on the
+    # season's calendar grid; the optimizer defaults measured best (docs/models.md: MiniRocket's head at lr 1e-2
+    # lost 7 points of macro-F1 to 1e-3)
+    "inceptiontime": season_preset("inceptiontime"),
+    "minirocket": season_preset("minirocket"),
     "ltae": sequence_preset("ltae"),
     "gru": sequence_preset("gru"),
     "lstm": sequence_preset("lstm"),
