@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 import inseason
-from inseason.cli import bench, data, demo, model, report, tune, world
+from inseason.cli import bench, crossval, data, demo, model, report, tune, world
 from inseason.cli.common import App, State, err_console, install_reporting, out_console, run_app
 from inseason.progress import output_width
 
@@ -63,6 +63,7 @@ app.command("split")(data.split)
 app.command("models")(model.models)
 app.command("train")(model.train)
 app.command("evaluate")(model.evaluate)
+app.command("cross-validate")(crossval.cross_validate)
 app.command("tune")(tune.tune)
 app.command("report")(report.report)
 app.command("predict")(model.predict)

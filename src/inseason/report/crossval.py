@@ -63,7 +63,7 @@ def fold_scores_figure(summary: dict[str, Any], *, metric: str = "macro_f1") -> 
             )
     name = _NAMES.get(metric, metric)
     fig.update_layout(
-        **base_layout(f"{name.capitalize()} per fold, model by model (dashed: mean over folds)"),
+        **base_layout(f"{name[0].upper()}{name[1:]} per fold, model by model (dashed: mean over folds)"),
         xaxis=dict(title="test fold", type="category"),
         yaxis=dict(title=f"{name} (end of season)"),
         legend=legend_below(),
