@@ -75,6 +75,7 @@ bench_app.command("engines")(bench.engines)
 bench_app.command("series")(bench.series)
 bench_app.command("predict")(bench.predict)
 bench_app.command("train")(bench.train)
+bench_app.command("accuracy")(bench.accuracy)
 app.add_typer(bench_app, name="bench")
 
 

@@ -279,3 +279,65 @@ def train(
         print_json(result)
     else:
         out_console.print(bench_train_markdown(result), markup=False, highlight=False)
+
+
+def accuracy(
+    models: Annotated[
+        list[str] | None, typer.Option(help="Models to train (comma list; default: every registered model).")
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Settings (comma list; default all: base, few, many-classes, one-band, composite-8d, modis-16d, "
+            "noisy-labels, across-new-year, year-held-out)."
+        ),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(help="Data size relative to the default (1: 300 samples a year in the base setting).")
+    ] = 1.0,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs of every network (default: each model's own default).")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="A small check: --scale 0.2 and one epoch (unless given).")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Keep one run folder per setting and model here; run again to resume (default: a temp dir)."),
+    ] = None,
+    as_json: Annotated[bool, json_flag('Print {"setting": {"model": {"macro_f1", "oa", "seconds"}}} as JSON.')] = False,
+) -> None:
+    """Every model's default configuration on synthetic data made hard as real data is: macro-F1 and OA
+    per model and setting, the model the defaults should pick, and where a deep default loses to the forest.
+
+    \f
+    Args:
+        models: ``--models`` to train (default: the registry's).
+        settings: ``--settings`` to make (default: all).
+        scale: ``--scale`` of the data.
+        epochs: ``--epochs`` of every network (default: the model's default).
+        quick: ``--quick``: scale 0.2 and one epoch unless ``--scale``/``--epochs`` say otherwise.
+        seed: ``--seed`` of the data and the training.
+        out: ``--out``: the folder kept with the run folders.
+        as_json: ``--json``: print the scores as JSON instead of a table.
+
+    Raises:
+        InputError: An unknown model or setting, or a scale or epoch count out of range.
+    """  # noqa: D205, D301
+    from inseason.bench.accuracy import bench_accuracy, bench_accuracy_markdown
+
+    if quick:
+        scale = 0.2 if scale == 1.0 else scale
+        epochs = 1 if epochs is None else epochs
+    result = bench_accuracy(
+        models=csv_list(models) or None,
+        settings=csv_list(settings) or None,
+        scale=scale,
+        epochs=epochs,
+        seed=seed,
+        out=out,
+        quiet=State.quiet or as_json,
+    )
+    if as_json:
+        print_json(result.scores)
+    else:
+        out_console.print(bench_accuracy_markdown(result), markup=False, highlight=False, soft_wrap=True)

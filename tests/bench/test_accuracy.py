@@ -1,0 +1,213 @@
+"""`inseason bench accuracy`: each setting makes the data it names; the table, the pick and the forest rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from inseason.bench.accuracy import (
+    BASELINE,
+    MODIS_BANDS,
+    SETTINGS,
+    AccuracyResult,
+    _verdict,
+    as_ndvi,
+    bench_accuracy,
+    bench_accuracy_markdown,
+    default_config,
+    make_setting,
+)
+from inseason.data import synthetic_series
+from inseason.data.store import recorded_season_start
+from inseason.errors import InputError
+from inseason.models import list_models, model_info
+from inseason.season import season_start_day
+from inseason.tables import S2_BANDS, series_bands
+from inseason.train import TrainRequest
+
+#: setting → (classes, bands, typical days between dates, recorded season start).
+SHAPES = {
+    "base": (6, list(S2_BANDS), 5, None),
+    "few": (6, list(S2_BANDS), 5, None),
+    "many-classes": (26, list(S2_BANDS), 5, None),
+    "one-band": (6, ["NDVI"], 5, None),
+    "composite-8d": (6, list(MODIS_BANDS), 8, None),
+    "modis-16d": (6, list(MODIS_BANDS), 16, None),
+    "noisy-labels": (6, list(S2_BANDS), 5, None),
+    "across-new-year": (6, list(S2_BANDS), 5, "09-01"),
+    "year-held-out": (6, list(S2_BANDS), 5, None),
+}
+
+
+def _column(table, name: str) -> np.ndarray:
+    return np.asarray(table.column(name).to_pylist(), dtype=object)
+
+
+def test_the_settings_are_the_ones_asked_for() -> None:
+    assert list(SETTINGS) == list(SHAPES)
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_each_setting_has_its_shape(name: str) -> None:
+    classes, bands, cadence, start = SHAPES[name]
+    table = make_setting(name, scale=0.3, seed=1)
+    assert series_bands(table.schema)[0] == bands
+    assert recorded_season_start(table.schema) == start
+    labels, split = _column(table, "label"), _column(table, "split")
+    assert len(set(labels)) == classes
+    for part in ("train", "validation", "test"):  # every class in every split: scores are defined
+        assert len(set(labels[split == part])) == classes, part
+    gaps = np.concatenate([np.diff(np.array(d, "datetime64[D]").astype(np.int64)) for d in _column(table, "dates")])
+    assert int(np.median(gaps)) == cadence
+    width = len(table.column("values")[0].as_py()[0])
+    assert width == len(bands)
+    assert make_setting(name, scale=0.3, seed=1).equals(table)  # seeded
+
+
+def test_few_has_about_fifteen_training_samples_per_class_at_any_scale() -> None:
+    for scale in (0.3, 2.0):
+        table = make_setting("few", scale=scale)
+        labels, split = _column(table, "label"), _column(table, "split")
+        counts = [int(np.sum((labels == c) & (split == "train"))) for c in set(labels)]
+        assert counts == [15] * 6
+
+
+def test_across_new_year_dates_span_two_calendar_years_within_one_season() -> None:
+    table = make_setting("across-new-year", scale=0.3)
+    days = np.concatenate([np.array(d, "datetime64[D]").astype(np.int64) for d in _column(table, "dates")])
+    start = season_start_day(2021, "09-01")
+    assert days.min() >= start and days.max() < start + 365
+    assert {d.year for r in _column(table, "dates") for d in r} == {2020, 2021}
+
+
+def test_year_held_out_tests_on_the_third_year_only() -> None:
+    table = make_setting("year-held-out", scale=0.3)
+    year, split = _column(table, "year"), _column(table, "split")
+    assert set(year[split == "test"]) == {2021}
+    assert set(year[split != "test"]) == {2019, 2020}
+    assert set(split[year != 2021]) == {"train", "validation"}
+
+
+def test_noisy_labels_flip_training_labels_only() -> None:
+    noisy = make_setting("noisy-labels", scale=1.0)
+    plain = make_setting("base", scale=1.0)
+    assert noisy.column("values").equals(plain.column("values"))
+    split = _column(noisy, "split")
+    changed = _column(noisy, "label") != _column(plain, "label")
+    assert changed[split == "train"].mean() == pytest.approx(0.2, abs=0.06)
+    assert not changed[split != "train"].any()
+
+
+def test_as_ndvi_and_modis_values() -> None:
+    table = synthetic_series(6, bands=("B04", "B08"))
+    ndvi = as_ndvi(table)
+    raw = np.asarray(table.column("values")[0].as_py(), np.float64)
+    expected = (raw[:, 1] - raw[:, 0]) / (raw[:, 1] + raw[:, 0])
+    np.testing.assert_allclose(np.asarray(ndvi.column("values")[0].as_py())[:, 0], expected, rtol=1e-6)
+    assert series_bands(ndvi.schema) == (["NDVI"], [1.0])
+    modis = make_setting("modis-16d", scale=0.3)
+    s2 = synthetic_series(90, cadence_days=16, composite=True, cloud_fraction=0.1, stratified=True)
+    red = np.asarray(modis.column("values")[0].as_py())[:, 0]
+    np.testing.assert_allclose(red, np.asarray(s2.column("values")[0].as_py())[:, 3] * 1e-4, rtol=1e-6)
+    assert pc.max(pc.list_flatten(pc.list_flatten(modis.column("values")))).as_py() < 2.0  # reflectance, not × 10 000
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_default_is_a_valid_training_request(name: str, tmp_path) -> None:
+    config = default_config(name)
+    assert config.model.name == name and config.adapter.kind == model_info(name).adapter
+    TrainRequest.of(series=make_setting("one-band", scale=0.2), out=tmp_path / name, config=config)
+
+
+def test_verdict_picks_the_best_mean_and_lists_deep_losses_only() -> None:
+    deep = next(m for m in list_models() if model_info(m).neural)
+    classical = next(m for m in list_models() if not model_info(m).neural and m != BASELINE)
+
+    def score(f1: float) -> dict[str, float]:
+        return {"macro_f1": f1, "oa": f1, "seconds": 1.0}
+
+    scores = {
+        "a": {BASELINE: score(0.8), deep: score(0.9), classical: score(0.7)},
+        "b": {BASELINE: score(0.8), deep: score(0.75), classical: score(0.6)},
+    }
+    pick, losses = _verdict(scores)
+    assert pick == deep  # mean 0.825 against the forest's 0.8
+    assert losses == [("b", deep, 0.75, 0.8)]  # the classical model below the forest is no breach
+    text = bench_accuracy_markdown(AccuracyResult(scores=scores, pick=pick, losses=losses))
+    assert f"pick: {deep}" in text and f"- b: {deep} 0.750 < 0.800" in text and "0.750 / 0.750 *" in text
+    assert _verdict({"a": {deep: score(0.5)}}) == (deep, [])
+    no_forest = bench_accuracy_markdown(AccuracyResult(scores={"a": {deep: score(0.5)}}, pick=deep))
+    assert f"rule not checked: {BASELINE} did not run" in no_forest
+
+
+def test_bench_trains_scores_and_resumes(tmp_path) -> None:
+    out = tmp_path / "runs"
+    result = bench_accuracy(
+        models=["random_forest", "tempcnn"], settings=["base", "one-band"], scale=0.2, epochs=1, out=out, quiet=True
+    )
+    assert list(result.scores) == ["base", "one-band"]
+    for by_model in result.scores.values():
+        assert list(by_model) == ["random_forest", "tempcnn"]
+        for score in by_model.values():
+            assert set(score) == {"macro_f1", "oa", "seconds"}
+            assert 0 <= score["macro_f1"] <= 1 and 0 <= score["oa"] <= 1 and score["seconds"] > 0
+    assert result.scores["base"]["random_forest"]["oa"] > 0.5  # six distinct phenologies: far above chance
+    assert result.pick in ("random_forest", "tempcnn") and result.out == str(out)
+    kept = json.loads((out / "base" / "tempcnn" / "accuracy.json").read_text())
+    assert kept["score"] == result.scores["base"]["tempcnn"]
+    assert (out / "base" / "tempcnn" / "model.json").exists()
+    (out / "one-band" / "random_forest" / "accuracy.json").unlink()  # as if killed before it was scored
+    again = bench_accuracy(
+        models=["random_forest", "tempcnn"], settings=["base", "one-band"], scale=0.2, epochs=1, out=out, quiet=True
+    )
+    assert again.scores["base"] == result.scores["base"]  # reused, seconds and all
+    rerun = again.scores["one-band"]["random_forest"]
+    assert (rerun["macro_f1"], rerun["oa"]) == (
+        result.scores["one-band"]["random_forest"]["macro_f1"],
+        result.scores["one-band"]["random_forest"]["oa"],
+    )  # retrained from scratch, same seed: the same score
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"models": ["tempcnn", "nope"]}, "unknown models ['nope']"),
+        ({"settings": ["base", "sahara"]}, "unknown accuracy settings ['sahara']"),
+        ({"scale": 0.01}, "--scale 0.01 leaves 3 samples"),
+        ({"epochs": 0}, "--epochs 0 must be at least 1"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line(options: dict, words: str, tmp_path) -> None:
+    with pytest.raises(InputError, match=words.replace("[", r"\[").replace("]", r"\]")) as caught:
+        bench_accuracy(**{"models": ["random_forest"], "settings": ["base"], **options}, out=tmp_path, quiet=True)
+    assert "\n" not in str(caught.value)
+
+
+def test_cli_quick_prints_a_full_table_then_the_same_scores_as_json(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "runs"
+    args = ["bench", "accuracy", "--quick", "--models", "random_forest,tempcnn", "--out", str(out)]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    rows = {line.split("|")[1].strip(): line for line in table.stdout.splitlines() if line.startswith("| ")}
+    assert all(name in rows["model"] for name in SETTINGS)
+    for model in ("random_forest", "tempcnn"):
+        assert rows[model].count(" / ") == len(SETTINGS)  # a macro-F1 / OA cell in every setting
+    assert "pick: " in table.stdout and ("rule holds" in table.stdout or "rule broken" in table.stdout)
+    again = runner.invoke(app, [*args, "--json"])  # every run is reused from --out
+    assert again.exit_code == 0, again.output
+    scores = json.loads(again.stdout)
+    assert list(scores) == list(SETTINGS)
+    for setting, by_model in scores.items():
+        assert set(by_model) == {"random_forest", "tempcnn"}
+        kept = json.loads((out / setting / "tempcnn" / "accuracy.json").read_text())["score"]
+        assert by_model["tempcnn"] == kept
+        f1 = f"{by_model['tempcnn']['macro_f1']:.3f} / {by_model['tempcnn']['oa']:.3f}"
+        assert f1 in rows["tempcnn"]
