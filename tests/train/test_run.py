@@ -185,6 +185,7 @@ def test_bundle_keeps_the_crops_of_a_double_crop_class(trained_run, series_table
         fingerprint=manifest["training_data"],
         metrics=manifest["metrics"],
         config=manifest["config"],
+        calibration=bundle.calibration,
     )
     entries = json.loads((copy / "model.json").read_text())["classes"]
     assert entries[-1] == {
