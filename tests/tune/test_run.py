@@ -108,6 +108,31 @@ def test_a_search_resumes_and_retries_the_trial_a_kill_left_running(
     # a finished search run again with as many trials does nothing more
     third = tune(table, out=out, config=forest_config, space=FOREST_SPACE, trials=4, seed=0)
     assert len(third.trials) == 5 and third.best_trial == second.best_trial
+    assert _study(out).user_attrs["retried"] == [2]
+
+
+def test_an_interrupted_trial_is_tried_again_once(
+    table: pa.Table, forest_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, real = tmp_path / "tune", tune_run.run_train
+
+    def interrupt_trial_1(request: Any, **kwargs: Any) -> Any:
+        if request.out.name == "0001":
+            request.out.mkdir(parents=True)
+            raise KeyboardInterrupt
+        return real(request, **kwargs)
+
+    monkeypatch.setattr(tune_run, "run_train", interrupt_trial_1)
+    with pytest.raises(KeyboardInterrupt):
+        tune(table, out=out, config=forest_config, space=FOREST_SPACE, trials=3, seed=0)
+    monkeypatch.setattr(tune_run, "run_train", real)
+    resumed = tune(table, out=out, config=forest_config, space=FOREST_SPACE, trials=3, seed=0)
+    rows = [(row["number"], row["state"], row.get("killed", False)) for row in resumed.trials]
+    assert rows == [(0, "complete", False), (1, "fail", "interrupted"), (2, "complete", False), (3, "complete", False)]
+    assert resumed.trials[2]["params"] == resumed.trials[1]["params"]
+    assert not (out / "trials" / "0001").exists()
+    again = tune(table, out=out, config=forest_config, space=FOREST_SPACE, trials=3, seed=0)
+    assert len(again.trials) == 4  # retried once, not at every resume
 
 
 def test_a_study_of_another_table_or_model_is_refused(

@@ -397,19 +397,28 @@ def _counts(trial: FrozenTrial) -> bool:
 
 
 def _retry_killed(study: optuna.Study, storage: optuna.storages.RDBStorage, out: Path) -> None:
-    """Mark the trials a killed search left running as failed (killed), delete their folders, enqueue their values.
+    """Retry the trials a killed or interrupted search cut short: delete their folders, enqueue their values.
 
-    The search holds the folder's lock, so no other search is running them.
+    A trial a kill left running is marked failed (``killed``); one interrupted (Ctrl-C) is failed already and
+    marked ``killed: interrupted`` by the objective. The numbers retried are kept in the study's ``retried``
+    attribute, so that each is retried once. The search holds the folder's lock, so no other search is
+    running them.
     """
     study_id = storage.get_study_id_from_name(STUDY_NAME)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, "killed", True)
-        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    retried = set(study.user_attrs.get("retried", []))
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL)):
+        if trial.number in retried or (trial.state == TrialState.FAIL and not trial.user_attrs.get("killed")):
+            continue
+        if trial.state == TrialState.RUNNING:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_user_attr(trial_id, "killed", True)
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         shutil.rmtree(_run_dir(out, trial.number), ignore_errors=True)
         if trial.params:
             study.enqueue_trial(trial.params, skip_if_exists=False)
-        log.info("trial %d was left running by a killed search: it is tried again", trial.number)
+        retried.add(trial.number)
+        study.set_user_attr("retried", sorted(retried))
+        log.info("trial %d was cut short by a killed or interrupted search: it is tried again", trial.number)
 
 
 def _run_dir(out: Path, number: int) -> Path:
@@ -440,6 +449,9 @@ def _optimize(
                 TrainRequest.of(series=table, out=run_dir, config=config, quiet=True),
                 callbacks=[PruneOnValidation(trial)] if neural else (),
             )
+        except KeyboardInterrupt:
+            trial.set_user_attr("killed", "interrupted")  # Optuna records it as failed: retried on resume
+            raise
         except (InputError, TrainingDiverged) as error:
             trial.set_user_attr("error", str(error))
             completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
