@@ -14,7 +14,16 @@ from inseason.errors import InputError
 from inseason.train import TRAIN_PRESETS, Predictor, load_bundle, train, train_config
 from inseason.train.config import model_preset
 from inseason.train.defaults import adapt_to_data, measure_cadence
-from tests.data.cadence import COMMON, MODIS_LIKE, composites, ndvi_only, renamed, september_seasons, thinned
+from tests.data.cadence import (
+    COMMON,
+    MODIS_LIKE,
+    composites,
+    denser,
+    ndvi_only,
+    renamed,
+    september_seasons,
+    thinned,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +73,12 @@ def test_cadence_ignores_rows_without_observations_and_same_day_repeats():
 @pytest.mark.parametrize(
     ("make", "bucket_days", "window_days"),
     [
-        (lambda t: t, 5, 365),  # Sentinel-2: the preset's own values (the demo's world is unchanged)
+        (lambda t: t, 5, 365),  # Sentinel-2: the preset's own values
+        (denser, 5, 365),  # two satellites, 2-3 day gaps: not finer than 5 days (3 measured worse)
         (lambda t: composites(t, 8), 8, 368),  # 8-day composites: 46 slots
         (lambda t: renamed(composites(t, 16), MODIS_LIKE), 16, 368),  # MODIS: 23 slots, to the last composite
     ],
-    ids=["s2", "8day", "modis16"],
+    ids=["s2", "two_satellites", "8day", "modis16"],
 )
 @pytest.mark.parametrize("model", ["tempcnn", "random_forest", "gradient_boosting"])
 def test_season_presets_fit_buckets_to_the_cadence(base, make, bucket_days, window_days, model):

@@ -21,8 +21,9 @@ from inseason.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-#: Bounds of ``bucket_days`` (the adapter's own) and of ``max_obs`` set from the data.
-MAX_BUCKET_DAYS = 60
+#: Bounds of ``bucket_days`` set from the data: finer than 5 days (two satellites' overlapping orbits give 2-3
+#: day gaps) measured worse on the demo world (docs/defaults.md); 60 is the adapter's own limit.
+MIN_BUCKET_DAYS, MAX_BUCKET_DAYS = 5, 60
 MAX_WINDOW_DAYS = 400
 MIN_OBS, MAX_OBS = 8, 128
 #: Share of samples whose whole season the sequence adapter keeps (``max_obs`` from this quantile of counts).
@@ -90,7 +91,7 @@ def adapt_to_data(config: TrainConfig, store: SeriesStore) -> TrainConfig:
     """Set the options the config's ``adapt`` list names from the series table; the others stay as they are.
 
     - ``adapter.bucket_days``: the typical gap between a sample's observations (5 on Sentinel-2, 8 on 8-day
-      composites, 16 on MODIS 16-day composites), so a bucket holds about one observation.
+      composites, 16 on MODIS 16-day composites), so a bucket holds about one observation; at least 5 days.
     - ``adapter.window_days`` (season-anchored buckets only): the days from the season start to the last
       observation, rounded up to whole buckets.
     - ``adapter.max_obs``: the observations a season holds (99 % of samples whole), rounded up to a multiple
@@ -117,7 +118,7 @@ def adapt_to_data(config: TrainConfig, store: SeriesStore) -> TrainConfig:
     features: dict[str, Any] = {}
     bucket_days = config.adapter.bucket_days
     if "adapter.bucket_days" in config.adapt and cadence.typical_gap > 0:
-        bucket_days = int(np.clip(cadence.typical_gap, 1, MAX_BUCKET_DAYS))
+        bucket_days = int(np.clip(cadence.typical_gap, MIN_BUCKET_DAYS, MAX_BUCKET_DAYS))
         adapter["bucket_days"] = bucket_days
     if "adapter.window_days" in config.adapt and config.adapter.anchor == "season":
         whole = -(-(cadence.last_day + 1) // bucket_days) * bucket_days
