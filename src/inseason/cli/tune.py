@@ -92,23 +92,20 @@ def tune(
     """  # noqa: D301
     import dataclasses
 
-    from inseason.models import model_info
-    from inseason.train import TRAIN_PRESETS, TrainConfig, train_config
+    from inseason.train import TrainConfig, train_config
+    from inseason.train.config import model_preset
     from inseason.tune import TuneRequest, load_space, run_tune
 
     overrides = _overrides(set_)
     if model:
         overrides["model.name"] = model
-    if preset is None and config is None:  # as train resolves them
-        name = model or TrainConfig().model.name
-        if name in TRAIN_PRESETS:
-            preset = name
-        elif "adapter.kind" not in overrides:
-            overrides["adapter.kind"] = model_info(name).adapter
+    chosen: str | dict[str, Any] | None = preset
+    if preset is None and config is None:  # as train resolves them (model_preset)
+        chosen = model_preset(model or TrainConfig().model.name)
     request = TuneRequest.of(
         series=str(series_table),
         out=out,
-        config=train_config(preset=preset, path=config, overrides=overrides),
+        config=train_config(preset=chosen, path=config, overrides=overrides),
         space=None if space is None else load_space(space),
         trials=trials,
         objective=objective,

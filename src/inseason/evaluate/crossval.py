@@ -53,13 +53,14 @@ from inseason.config import StageRequest
 from inseason.errors import InputError, OutputError
 from inseason.evaluate.run import EVALUATION_FILE, EvaluateRequest, run_evaluate
 from inseason.metrics import metrics_from_confusion
-from inseason.models import list_models, model_info
+from inseason.models import list_models
 from inseason.series.audit import audit_split, split_options
 from inseason.series.geometry import block_groups, field_groups, planar_xy
 from inseason.series.split import SplitRequest, group_assignment, random_assignment, run_split
 from inseason.storage import atomic_path, output_lock, write_bytes
 from inseason.tables import read_table
-from inseason.train import TRAIN_PRESETS, TrainConfig, TrainRequest, run_train, train_config
+from inseason.train import TrainConfig, TrainRequest, run_train, train_config
+from inseason.train.config import model_preset
 
 log = logging.getLogger(__name__)
 
@@ -286,10 +287,7 @@ def model_config(name: str, overrides: Mapping[str, Any] | None = None) -> Train
     """
     options: dict[str, Any] = {**(overrides or {}), "model.name": name}
     options.update({"train_split": "train", "val_split": "validation"})
-    preset = name if name in TRAIN_PRESETS else None
-    if preset is None and "adapter.kind" not in options:
-        options["adapter.kind"] = model_info(name).adapter
-    return train_config(preset=preset, overrides=options)
+    return train_config(preset=model_preset(name), overrides=options)
 
 
 def read_cross_validation(path: str | os.PathLike[str]) -> dict[str, Any]:
