@@ -463,7 +463,13 @@ def split(
     block_size: Annotated[float, typer.Option(help="block: side of the square blocks in metres.")] = 2000.0,
     buffer: Annotated[float, typer.Option(help="block: drop points within this many metres of another split.")] = 0.0,
     fractions: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.7,0.15,0.15",
-    folds: Annotated[int | None, typer.Option(help="Grouped k-fold on fields or blocks instead.")] = None,
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            help="k folds instead of train/validation/test: grouped on fields or blocks, or stratified random "
+            "(--by random)."
+        ),
+    ] = None,
     no_stratify: Annotated[bool, typer.Option("--no-stratify", help="Do not balance classes across splits.")] = False,
     train_years: Annotated[
         list[str] | None, typer.Option(help="year: seasons of the train split (comma list).")
