@@ -557,3 +557,35 @@ def run_app(app: typer.Typer, prog_name: str, args: Sequence[str] | None = None)
             raise  # a bug: its traceback is what we need to fix it
         _fail(line, 2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def set_options(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options as dotted keys and YAML values: the one reading of ``--set`` of every verb.
+
+    Args:
+        items: the ``--set`` values as given.
+
+    Returns:
+        Dotted key → value.
+
+    Raises:
+        InputError: an item is not KEY=VALUE or its value is not YAML.
+    """
+    import yaml
+
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set expects KEY=VALUE (got {item!r})")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at character {mark.column + 1} of {value!r}" if mark is not None else ""
+            raise InputError(
+                f"--set {item!r}: the value is not YAML ({problem}{where}); quote a text value, "
+                f"e.g. --set 'name=\"a: b\"'"
+            ) from None
+    return overrides

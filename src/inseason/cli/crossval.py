@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from inseason.cli.common import Seed, State, csv_list, json_flag, out_console, out_option, print_json
+from inseason.cli.common import Seed, State, csv_list, json_flag, out_console, out_option, print_json, set_options
 from inseason.errors import InputError
 
 _NAMES = {"overall_accuracy": "overall accuracy", "macro_f1": "macro-F1", "kappa": "kappa"}
@@ -17,23 +17,6 @@ _NAMES = {"overall_accuracy": "overall accuracy", "macro_f1": "macro-F1", "kappa
 def _number(value: float | None, digits: int = 3) -> str:
     """A score with ``digits`` decimals, or a dash where it is undefined."""
     return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _overrides(items: list[str] | None) -> dict[str, Any]:
-    """``--set KEY=VALUE`` options as dotted keys and YAML values."""
-    import yaml
-
-    overrides: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set expects KEY=VALUE (got {item!r})")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise InputError(f"--set {item!r}: the value is not YAML ({problem}); quote a text value") from None
-    return overrides
 
 
 def cross_validate(
@@ -100,7 +83,7 @@ def cross_validate(
         buffer=buffer,
         seed=seed,
         validation=validation,
-        overrides=_overrides(set_) or None,
+        overrides=set_options(set_) or None,
         n_boot=n_boot,
         allow_leakage=allow_leakage,
         quiet=State.quiet or as_json,

@@ -22,6 +22,7 @@ from inseason.cli.common import (
     print_json,
     scl_classes,
     scl_mask_option,
+    set_options,
 )
 from inseason.errors import InputError
 from inseason.progress import plural
@@ -90,26 +91,10 @@ def train(
     """  # noqa: D301
     import dataclasses
 
-    import yaml
-
     from inseason.train import TrainConfig, TrainRequest, run_train, train_config
     from inseason.train.config import model_preset
 
-    overrides: dict[str, Any] = {}
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set expects KEY=VALUE (got {item!r})")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at character {mark.column + 1} of {value!r}" if mark is not None else ""
-            raise InputError(
-                f"--set {item!r}: the value is not YAML ({problem}{where}); quote a text value, "
-                f"e.g. --set 'name=\"a: b\"'"
-            ) from None
+    overrides = set_options(set_)
     if model:
         overrides["model.name"] = model
     chosen: str | dict[str, Any] | None = preset

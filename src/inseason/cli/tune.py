@@ -8,30 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from inseason.cli.common import SplitSeries, State, json_flag, out_console, out_option, print_json, seed_option
-from inseason.errors import InputError
-
-
-def _overrides(set_: list[str] | None) -> dict[str, Any]:
-    """``--set KEY=VALUE`` options as dotted overrides (YAML values), as ``train`` reads them.
-
-    Raises:
-        InputError: an item is not KEY=VALUE or its value is not YAML.
-    """
-    import yaml
-
-    overrides: dict[str, Any] = {}
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set expects KEY=VALUE (got {item!r})")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise InputError(
-                f"--set {item!r}: the value is not YAML; quote a text value, e.g. --set 'name=\"a: b\"'"
-            ) from None
-    return overrides
+from inseason.cli.common import (
+    SplitSeries,
+    State,
+    json_flag,
+    out_console,
+    out_option,
+    print_json,
+    seed_option,
+    set_options,
+)
 
 
 def tune(
@@ -96,7 +82,7 @@ def tune(
     from inseason.train.config import model_preset
     from inseason.tune import TuneRequest, load_space, run_tune
 
-    overrides = _overrides(set_)
+    overrides = set_options(set_)
     if model:
         overrides["model.name"] = model
     chosen: str | dict[str, Any] | None = preset
