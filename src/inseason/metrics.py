@@ -30,6 +30,7 @@ __all__ = [
     "confusion_matrix",
     "expected_calibration_error",
     "f1_scores",
+    "mcnemar_p",
     "metrics_from_confusion",
     "normalise_confusion",
     "summary_from_confusion",
@@ -292,3 +293,33 @@ def expected_calibration_error(probabilities: npt.ArrayLike, labels: npt.ArrayLi
     gap = np.bincount(bins, weights=correct - confidence, minlength=n_bins)
     # sum over bins of |B|/N * |acc - conf| = sum over bins of |sum(correct - confidence)| / N
     return float(np.abs(gap[count > 0]).sum() / p.shape[0])
+
+
+def mcnemar_p(correct_a: npt.ArrayLike, correct_b: npt.ArrayLike) -> float:
+    """Exact McNemar test: the two-sided p-value that two classifiers are equally accurate on the same samples.
+
+    Only the discordant samples count: ``b`` where A is right and B wrong, ``c`` the reverse. Under the null
+    hypothesis each discordant sample is a fair coin, so the p-value is the two-sided binomial test of
+    ``min(b, c)`` in ``b + c`` trials at one half (McNemar 1947; the exact form Dietterich 1998 recommends for
+    comparing classifiers on one test set). With no discordant samples the classifiers agree: 1.
+
+    Args:
+        correct_a: ``[N]`` booleans, whether classifier A got each test sample right.
+        correct_b: ``[N]`` booleans for classifier B, on the same samples in the same order.
+
+    Returns:
+        The p-value in [0, 1].
+
+    Raises:
+        InputError: the two vectors differ in length.
+    """
+    from scipy.stats import binomtest
+
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise InputError(f"McNemar's test needs two [N] vectors of the same samples: got {a.shape} and {b.shape}")
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    if only_a + only_b == 0:
+        return 1.0
+    return float(binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue)

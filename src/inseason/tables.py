@@ -59,6 +59,21 @@ ADDED_COLUMNS: frozenset[str] = frozenset({"collection"})
 
 #: Sentinel-2 L2A bands as the observations and series tables order them.
 S2_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
+#: Sentinel-2 band → its STAC ``eo`` common name (also Earth Search v1's asset key of the band).
+S2_COMMON_NAMES: dict[str, str] = {
+    "B01": "coastal",
+    "B02": "blue",
+    "B03": "green",
+    "B04": "red",
+    "B05": "rededge1",
+    "B06": "rededge2",
+    "B07": "rededge3",
+    "B08": "nir",
+    "B8A": "nir08",
+    "B09": "nir09",
+    "B11": "swir16",
+    "B12": "swir22",
+}
 
 OBSERVATIONS = pa.schema(
     [

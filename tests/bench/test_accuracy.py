@@ -13,11 +13,13 @@ from inseason.bench.accuracy import (
     MODIS_BANDS,
     SETTINGS,
     AccuracyResult,
+    _sized,
     _verdict,
     as_ndvi,
     bench_accuracy,
     bench_accuracy_markdown,
     default_config,
+    is_recipe,
     make_setting,
 )
 from inseason.data import synthetic_series
@@ -109,7 +111,8 @@ def test_as_ndvi_and_modis_values() -> None:
     np.testing.assert_allclose(np.asarray(ndvi.column("values")[0].as_py())[:, 0], expected, rtol=1e-6)
     assert series_bands(ndvi.schema) == (["NDVI"], [1.0])
     modis = make_setting("modis-16d", scale=0.3)
-    s2 = synthetic_series(90, cadence_days=16, composite=True, cloud_fraction=0.1, stratified=True)
+    total, splits = _sized(90)
+    s2 = synthetic_series(total, splits=splits, cadence_days=16, composite=True, cloud_fraction=0.1, stratified=True)
     red = np.asarray(modis.column("values")[0].as_py())[:, 0]
     np.testing.assert_allclose(red, np.asarray(s2.column("values")[0].as_py())[:, 3] * 1e-4, rtol=1e-6)
     assert pc.max(pc.list_flatten(pc.list_flatten(modis.column("values")))).as_py() < 2.0  # reflectance, not × 10 000
@@ -123,7 +126,7 @@ def test_every_model_default_is_a_valid_training_request(name: str, tmp_path) ->
 
 
 def test_verdict_picks_the_best_mean_and_lists_deep_losses_only() -> None:
-    deep = next(m for m in list_models() if model_info(m).neural)
+    deep = next(m for m in list_models() if model_info(m).neural and not is_recipe(m))
     classical = next(m for m in list_models() if not model_info(m).neural and m != BASELINE)
 
     def score(f1: float) -> dict[str, float]:
@@ -143,6 +146,23 @@ def test_verdict_picks_the_best_mean_and_lists_deep_losses_only() -> None:
     assert f"rule not checked: {BASELINE} did not run" in no_forest
 
 
+def test_a_lower_score_the_test_cannot_tell_apart_is_a_tie_and_recipes_are_exempt() -> None:
+    deep = next(m for m in list_models() if model_info(m).neural and not is_recipe(m))
+    assert is_recipe("arset") and not is_recipe("tempcnn")  # the course's fixed recipe adapts nothing
+
+    def score(f1: float, p: float) -> dict[str, float]:
+        return {"macro_f1": f1, "oa": f1, "seconds": 1.0, "p_vs_forest": p}
+
+    scores = {
+        "a": {BASELINE: score(0.99, 1.0), deep: score(0.98, 0.45), "arset": score(0.5, 0.0)},
+        "b": {BASELINE: score(0.99, 1.0), deep: score(0.90, 0.001)},
+    }
+    _, losses = _verdict(scores)
+    assert losses == [("b", deep, 0.90, 0.99)]  # a: 0.98 is not significantly lower; arset: a recipe
+    text = bench_accuracy_markdown(AccuracyResult(scores=scores, pick=None, losses=losses))
+    assert "0.980 / 0.980 ~" in text and "0.900 / 0.900 *" in text and "recipes exempt: arset" in text
+
+
 def test_bench_trains_scores_and_resumes(tmp_path) -> None:
     out = tmp_path / "runs"
     result = bench_accuracy(
@@ -151,13 +171,18 @@ def test_bench_trains_scores_and_resumes(tmp_path) -> None:
     assert list(result.scores) == ["base", "one-band"]
     for by_model in result.scores.values():
         assert list(by_model) == ["random_forest", "tempcnn"]
+        assert set(by_model["random_forest"]) == {"macro_f1", "oa", "seconds"}
+        assert set(by_model["tempcnn"]) == {"macro_f1", "oa", "seconds", "p_vs_forest"}
+        assert 0 <= by_model["tempcnn"]["p_vs_forest"] <= 1
         for score in by_model.values():
-            assert set(score) == {"macro_f1", "oa", "seconds"}
             assert 0 <= score["macro_f1"] <= 1 and 0 <= score["oa"] <= 1 and score["seconds"] > 0
     assert result.scores["base"]["random_forest"]["oa"] > 0.5  # six distinct phenologies: far above chance
     assert result.pick in ("random_forest", "tempcnn") and result.out == str(out)
     kept = json.loads((out / "base" / "tempcnn" / "accuracy.json").read_text())
-    assert kept["score"] == result.scores["base"]["tempcnn"]
+    assert kept["score"] == {k: v for k, v in result.scores["base"]["tempcnn"].items() if k != "p_vs_forest"}
+    tested = (make_setting("base", scale=0.2).column("split").to_numpy(zero_copy_only=False) == "test").sum()
+    assert len(kept["correct"]) == tested and set(kept["correct"]) <= {0, 1}  # per sample, for McNemar
+    assert sum(kept["correct"]) == round(kept["score"]["oa"] * tested)
     assert (out / "base" / "tempcnn" / "model.json").exists()
     (out / "one-band" / "random_forest" / "accuracy.json").unlink()  # as if killed before it was scored
     again = bench_accuracy(
@@ -208,6 +233,14 @@ def test_cli_quick_prints_a_full_table_then_the_same_scores_as_json(tmp_path) ->
     for setting, by_model in scores.items():
         assert set(by_model) == {"random_forest", "tempcnn"}
         kept = json.loads((out / setting / "tempcnn" / "accuracy.json").read_text())["score"]
-        assert by_model["tempcnn"] == kept
+        assert by_model["tempcnn"] == {**kept, "p_vs_forest": by_model["tempcnn"]["p_vs_forest"]}
         f1 = f"{by_model['tempcnn']['macro_f1']:.3f} / {by_model['tempcnn']['oa']:.3f}"
         assert f1 in rows["tempcnn"]
+
+
+@pytest.mark.parametrize("name", ["few", "base", "many-classes"])
+def test_the_test_split_is_large_whatever_the_training_size(name: str) -> None:
+    table = make_setting(name, scale=0.3)
+    labels, split = _column(table, "label"), _column(table, "split")
+    per_class = [int(np.sum((labels == c) & (split == "test"))) for c in set(labels)]
+    assert min(per_class) >= 48  # about _TEST_PER_CLASS each, the stratified rounding aside

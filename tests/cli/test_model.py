@@ -338,3 +338,20 @@ def test_train_without_flags_or_with_a_model_alone_gets_a_working_config(
     assert (config.model.name, config.adapter.kind) == (model, adapter)
     if anchor is not None:
         assert config.adapter.anchor == anchor
+
+
+def test_train_prints_the_calibration_it_fitted(tmp_path: Path) -> None:
+    long_table(tmp_path / "long.csv", samples=60)
+    series, split, run = tmp_path / "s.parquet", tmp_path / "split.parquet", tmp_path / "run"
+    for args in (
+        ["--quiet", "import", str(tmp_path / "long.csv"), "--out", str(series)],
+        ["--quiet", "split", str(series), "--by", "random", "--out", str(split)],
+    ):
+        assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, ["train", str(split), "--model", "tempcnn", "--set", "epochs=1", "--out", str(run)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    calibration = json.loads((run / "model.json").read_text())["calibration"]
+    line = " ".join(result.stdout.split())  # the console wraps long lines
+    assert "validation overall accuracy" in line
+    expected = f"calibration error {calibration['ece_before']:.3f} → {calibration['ece_after']:.3f}"
+    assert expected in line and f"(T = {calibration['temperature']:.2f})" in line

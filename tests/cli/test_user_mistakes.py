@@ -221,6 +221,19 @@ MISTAKES: tuple[Mistake, ...] = (
         "{run}/checkpoints/last.ckpt cannot be loaded safely",
         "pickled checkpoint",
     ),
+    _m("train", "validation split is train", "train {split} --set val_split=train --out {out}", "'train'"),
+    _m(
+        "train",
+        "index the bands cannot give",
+        "train {split} --model random_forest --set features.indices=[NDMI] --out {out}",
+        "NDMI",
+    ),
+    _m(
+        "train",
+        "ensemble of two adapters",
+        "train {split} --model ensemble --set model.params.members=[tempcnn,ltae] --out {out}",
+        "ensemble-sequence",
+    ),
     _m("train", "resume a finished run", "train {split} --model lstm --resume --out {run}", "{run}", "trained"),
     # evaluate
     _m("evaluate", "no model bundle", "evaluate {empty} {split} --out {out}", "{empty}"),
@@ -232,6 +245,20 @@ MISTAKES: tuple[Mistake, ...] = (
     ),
     _m("evaluate", "class without a colour", "evaluate {run} {split} --out {out}", "{run}/model.json", "colourless"),
     _m("evaluate", "normalisation not numbers", "evaluate {run} {split} --out {out}", "{run}/model.json", "text mean"),
+    _m(
+        "evaluate",
+        "calibration not a number",
+        "evaluate {run} {split} --out {out}",
+        "{run}/model.json",
+        "hot calibration",
+    ),
+    _m(
+        "evaluate",
+        "negative calibration temperature",
+        "evaluate {run} {split} --out {out}",
+        "{run}/model.json",
+        "negative temperature",
+    ),
     _m("evaluate", "tampered bundle, no --out", "evaluate {run} {split}", "{run}/model.json", "text mean"),
     # report
     _m("report", "missing evaluation", "report {missing} --out {out}", "{missing}"),
@@ -284,6 +311,24 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("bench ingest", "no worker", "bench ingest --workers 0", "--workers 0"),
     _m("bench ingest", "zero stride", "bench ingest --stride 0", "--stride 0"),
     _m("bench engines", "no worker", "bench engines --workers 0", "--workers 0"),
+    _m("bench accuracy", "unknown model", "bench accuracy --models nosuch", "'nosuch'"),
+    _m("bench accuracy", "unknown setting", "bench accuracy --settings nosuch", "'nosuch'"),
+    _m("bench accuracy", "scale too small", "bench accuracy --scale 0.01", "--scale 0.01"),
+    _m("bench accuracy", "zero epochs", "bench accuracy --epochs 0", "--epochs 0"),
+    # cross-validate
+    _m("cross-validate", "unknown model", "cross-validate {split} --models tempcnn,nosuch --out {out}", "'nosuch'"),
+    _m("cross-validate", "one fold", "cross-validate {split} --models tempcnn --folds 1 --out {out}", "--folds 1"),
+    _m(
+        "cross-validate",
+        "unknown grouping",
+        "cross-validate {split} --models tempcnn --by fields --out {out}",
+        "'fields'",
+    ),
+    # tune
+    _m("tune", "unknown model", "tune {split} --model nosuch --out {out}", "'nosuch'"),
+    _m("tune", "space key not an option", "tune {split} --space {bad_space} --out {out}", "'nosuch_key'"),
+    _m("tune", "no trial", "tune {split} --trials 0 --out {out}", "--trials"),
+    _m("tune", "folds without cv", "tune {split} --folds 3 --out {out}", "--objective cv"),
 )
 
 
@@ -312,6 +357,7 @@ def make_inputs(folder: Path, world: Path) -> dict[str, str]:
     (folder / "empty").mkdir()
     (folder / "bad.json").write_text('{"overall_accuracy": ')
     (folder / "bad.yaml").write_text("epochs: [1,\n")
+    (folder / "space.yaml").write_text("nosuch_key: [1, 2]\n")
     return {
         "world": str(world),
         "points": str(points),
@@ -324,6 +370,7 @@ def make_inputs(folder: Path, world: Path) -> dict[str, str]:
         "empty": str(folder / "empty"),
         "bad_json": str(folder / "bad.json"),
         "bad_yaml": str(folder / "bad.yaml"),
+        "bad_space": str(folder / "space.yaml"),
         "missing": str(folder / "missing"),
     }
 
@@ -381,6 +428,12 @@ SETUPS: dict[str, Callable[[Path, Path], None]] = {
     "colourless": _edited_bundle(lambda m: m["classes"][0].pop("color")),
     "text mean": _edited_bundle(lambda m: m["normalization"].update(mean=["high"] * len(m["normalization"]["mean"]))),
     "pickled checkpoint": _pickled_checkpoint,
+    "hot calibration": _edited_bundle(
+        lambda m: m.update(calibration={**(m.get("calibration") or {"method": "temperature"}), "temperature": "hot"})
+    ),
+    "negative temperature": _edited_bundle(
+        lambda m: m.update(calibration={**(m.get("calibration") or {"method": "temperature"}), "temperature": -1.0})
+    ),
 }
 
 
@@ -450,7 +503,14 @@ def _command(mistake: Mistake) -> str:
 
 _DOC_NAMES = {
     k: k.upper() for k in ("world", "points", "scenes", "long", "series", "split", "nosplit", "empty", "out", "run")
-} | {"trained": "TRAINED", "bad_json": "BAD_JSON", "bad_yaml": "BAD_YAML", "missing": "MISSING", "busy": "PORT"}
+} | {
+    "trained": "TRAINED",
+    "bad_json": "BAD_JSON",
+    "bad_yaml": "BAD_YAML",
+    "missing": "MISSING",
+    "busy": "PORT",
+    "bad_space": "SPACE",
+}
 
 
 def _normalise(text: str, values: dict[str, str]) -> str:

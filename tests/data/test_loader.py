@@ -44,3 +44,21 @@ def test_balanced_sampling_evens_out_classes(store):
     )
     drawn = np.concatenate([targets[loader._order(e)] for e in range(20)])
     assert abs(drawn.mean() - 0.5) < 0.05
+
+
+def test_a_last_batch_of_one_sample_is_dropped_only_when_asked(store):
+    rows = store.rows_of("train")[:17]
+    targets = np.zeros(rows.size, np.int64)
+    spec = input_spec(store, ADAPTER_PRESETS["sequence"])
+
+    def sizes(**kw):
+        loader = BatchLoader(store, rows, targets, spec, batch_size=8, sampling="shuffle", seed=1, **kw)
+        return [len(b[3]) for b in loader]
+
+    assert sizes() == [8, 8, 1]
+    assert sizes(drop_single=True) == [8, 8]  # training: batch norm cannot normalise one sample
+    assert sizes(drop_last=True) == [8, 8]
+    one = BatchLoader(store, rows[:1], targets[:1], spec, batch_size=8, drop_single=True)
+    assert [len(b[3]) for b in one] == [1]  # a training split of one sample keeps its only batch
+    two = BatchLoader(store, rows[:10], targets[:10], spec, batch_size=8, drop_single=True)
+    assert [len(b[3]) for b in two] == [8, 2]  # two samples are a batch

@@ -185,8 +185,10 @@ def test_a_modis_table_trains_evaluates_and_repeats_from_its_config(base, tmp_pa
         "adapter": saved["adapter"],
         "epochs": again.epochs,
         "patience": again.patience,
+        "batch_size": again.batch_size,
         "season_start": "01-01",
     }
+    assert again.batch_size == 16  # 240 training samples: 15 steps an epoch
 
 
 def test_a_september_season_single_ndvi_table_trains_a_forest_on_the_whole_season(base, tmp_path):

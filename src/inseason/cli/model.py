@@ -113,10 +113,15 @@ def train(
     if as_json:
         print_json(dataclasses.asdict(result))
     elif not State.quiet:
-        m = result.metrics
+        m, cal = result.metrics, result.calibration
+        calibrated = (
+            ""
+            if cal is None
+            else f"; calibration error {cal['ece_before']:.3f} → {cal['ece_after']:.3f} (T = {cal['temperature']:.2f})"
+        )
         out_console.print(
             f"{result.model}: validation overall accuracy {m['overall_accuracy']:.3f}, macro-F1 "
-            f"{m['macro_f1']:.3f} (best epoch {result.best_epoch} of {result.epochs_run})\n"
+            f"{m['macro_f1']:.3f} (best epoch {result.best_epoch} of {result.epochs_run}){calibrated}\n"
             f"bundle and logs in {result.out} (tensorboard --logdir {result.tensorboard})"
         )
 

@@ -36,7 +36,9 @@ def tune(
             help="YAML search space: dotted key → {low, high, log, step} or {choices}; null drops a default key."
         ),
     ] = None,
-    trials: Annotated[int, typer.Option(help="Trials the study holds when the search ends (a resume counts).")] = 20,
+    trials: Annotated[
+        int, typer.Option(min=1, help="Trials the study holds when the search ends (a resume counts).")
+    ] = 20,
     objective: Annotated[
         str, typer.Option(help="validation (macro-F1 on the validation split) or cv (cross-validation).")
     ] = "validation",

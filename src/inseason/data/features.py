@@ -18,6 +18,7 @@ from pydantic import Field
 
 from inseason.config import StrictModel
 from inseason.errors import InputError
+from inseason.tables import S2_COMMON_NAMES
 
 #: Normalised-difference indices: name → (band a, band b), index = (a − b) / (a + b), by Sentinel-2 name.
 INDICES: dict[str, tuple[str, str]] = {
@@ -28,21 +29,8 @@ INDICES: dict[str, tuple[str, str]] = {
 }
 SCL_CLASSES = 12
 
-#: Sentinel-2 band → its STAC ``eo`` common name.
-COMMON_NAMES: dict[str, str] = {
-    "B01": "coastal",
-    "B02": "blue",
-    "B03": "green",
-    "B04": "red",
-    "B05": "rededge1",
-    "B06": "rededge2",
-    "B07": "rededge3",
-    "B08": "nir",
-    "B8A": "nir08",
-    "B09": "nir09",
-    "B11": "swir16",
-    "B12": "swir22",
-}
+#: Sentinel-2 band → its STAC ``eo`` common name (`inseason.tables.S2_COMMON_NAMES`).
+COMMON_NAMES: dict[str, str] = S2_COMMON_NAMES
 #: Other spellings of common names found in imported tables (lower case) → the common name.
 _SYNONYMS: dict[str, str] = {
     "swir1": "swir16",

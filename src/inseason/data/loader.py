@@ -28,6 +28,8 @@ class BatchLoader:
     ``consumed`` counts the batches of the current epoch the trainer has finished; `state_dict` stores it.
     ``relabel_to`` is the class index of windows the spec's window rule relabels (No Crop Growing); it is
     required when the spec has a rule, so each window's target follows what the window shows.
+    ``drop_last`` leaves out an epoch's last, partial batch; ``drop_single`` only when it would hold one sample
+    (training: batch normalisation cannot normalise a batch of one).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class BatchLoader:
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
+        drop_single: bool = False,
         relabel_to: int | None = None,
     ) -> None:
         if spec.window_rule is not None and relabel_to is None:
@@ -53,6 +56,7 @@ class BatchLoader:
         self.store, self.rows, self.targets, self.spec = store, np.asarray(rows, np.int64), targets, spec
         self.batch_size, self.sampling, self.seed, self.augment = batch_size, sampling, seed, augment
         self.as_of, self.rank, self.world_size, self.drop_last = as_of, rank, world_size, drop_last
+        self.drop_single = drop_single
         self.epoch = 0
         self.consumed = 0
         self._resume_at = 0
@@ -76,7 +80,10 @@ class BatchLoader:
 
     def __len__(self) -> int:
         n = -(-self.rows.size // self.world_size)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        full, left = divmod(n, self.batch_size)
+        if self.drop_last or (self.drop_single and left == 1 and full > 0):
+            return full
+        return full + (left > 0)
 
     def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, ...]:
         """Batch ``index`` of ``epoch`` (a pure function of the seed, the epoch and the index).

@@ -15,6 +15,7 @@ from inseason.data import BatchLoader, InputSpec, SeriesStore
 from inseason.models.trees import TreeBaseline
 from inseason.progress import progress_bar
 from inseason.train.config import TrainConfig
+from inseason.train.schedule import MAX_BATCH
 
 
 def tree_inputs(
@@ -53,7 +54,7 @@ def tree_inputs(
                 rows,
                 targets,
                 spec,
-                batch_size=config.batch_size,
+                batch_size=config.batch_size or MAX_BATCH,
                 sampling="sequential",
                 seed=config.seed,
                 augment=config.augment if copy else None,

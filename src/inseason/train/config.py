@@ -55,9 +55,25 @@ class TrainConfig(StrictModel):
     epochs: int | None = Field(
         None, ge=1, le=10_000, description="None: from the number of training samples (inseason.train.schedule)"
     )
-    batch_size: int = Field(128, ge=1, le=65_536)
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=65_536,
+        description="samples per optimizer step (None: from the number of training samples, 16 to 128, at least "
+        "8 steps an epoch; inseason.train.schedule)",
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="networks: share of each training label spread over the other classes (robust to label noise)",
+    )
     balance: Literal["none", "weighted", "sampler"] = Field("weighted", description="class balance")
-    monitor: Literal["val_macro_f1", "val_oa", "val_loss"] = "val_macro_f1"
+    monitor: Literal["val_macro_f1", "val_oa", "val_loss"] = Field(
+        "val_macro_f1",
+        description="validation figure that picks the epoch bundled and stops early (ties of a score go to the "
+        "lower validation loss)",
+    )
     patience: int | None = Field(
         None,
         ge=0,
@@ -107,6 +123,24 @@ class TrainConfig(StrictModel):
         if self.train_split == self.val_split:
             raise ValueError(f"train_split and val_split are both {self.train_split!r}: choose two splits")
         return self
+
+
+def check_model_adapter(config: TrainConfig) -> None:
+    """Refuse a config whose model is designed for another input adapter than the config's.
+
+    Args:
+        config: a training config.
+
+    Raises:
+        InputError: the model takes the other adapter; the message names the setting that fixes it.
+    """
+    from inseason.models import model_info
+
+    info = model_info(config.model.name)
+    if info.adapter != config.adapter.kind:
+        raise InputError(
+            f"model {config.model.name!r} is designed for the {info.adapter} adapter: set adapter.kind={info.adapter}"
+        )
 
 
 def season_preset(model: str) -> dict[str, Any]:
@@ -188,7 +222,9 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     },
     # TempCNN sees no day inputs, so its slots are fixed to the calendar (the whole season: 73 slots of 5 days
     # on Sentinel-2; 23 of 16 days on MODIS)
-    "tempcnn": season_preset("tempcnn"),
+    # dropout 0.5 instead of the paper's 0.2 (its datasets had thousands of samples a class): measured on
+    # `inseason bench accuracy`'s few-samples and noisy-label settings (docs/defaults.md)
+    "tempcnn": {**season_preset("tempcnn"), "model": {"name": "tempcnn", "params": {"dropout": 0.5}}},
     "random_forest": season_preset("random_forest"),
     "gradient_boosting": season_preset("gradient_boosting"),
     # InceptionTime and MiniRocket take the mask (and InceptionTime the slot's place) as input channels on the

@@ -29,6 +29,9 @@ class SeriesDataModule(L.LightningDataModule):
         super().__init__()
         self.store, self.train_rows, self.val_rows, self.targets = store, train_rows, val_rows, targets
         self.spec, self.config, self.relabel_to = spec, config, relabel_to
+        if config.batch_size is None:
+            raise ValueError("the config's batch size is unresolved: call resolve_epochs first")
+        self.batch_size: int = config.batch_size
 
     def _shard(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -43,8 +46,9 @@ class SeriesDataModule(L.LightningDataModule):
             self.train_rows,
             self.targets[self.train_rows],
             self.spec,
-            batch_size=config.batch_size,
+            batch_size=self.batch_size,
             sampling="balanced" if config.balance == "sampler" else "shuffle",
+            drop_single=True,
             seed=config.seed,
             augment=config.augment,
             rank=rank,
@@ -66,7 +70,7 @@ class SeriesDataModule(L.LightningDataModule):
             self.val_rows,
             self.targets[self.val_rows],
             self.spec,
-            batch_size=self.config.batch_size,
+            batch_size=self.batch_size,
             sampling="sequential",
             seed=self.config.seed,
             as_of=self.config.val_as_of,

@@ -35,6 +35,13 @@ def _metrics(n_classes: int) -> MetricCollection:
     )
 
 
+#: Weight of the validation loss that breaks ties of validation macro-F1 (or OA) when choosing the epoch to
+#: keep and deciding to stop: at most 0.001 (loss clipped to 10), below any difference one validation sample
+#: makes. Without it a validation score that reaches its ceiling early (1.0 on an easy validation split) keeps
+#: that first, under-trained epoch and stops the run a patience later, however much the loss still falls.
+TIE_BREAK = 1e-4
+
+
 class CropTypeModule(L.LightningModule):
     """Trains ``network`` (shared tensor contract) with cross-entropy, optionally class-weighted."""
 
@@ -50,8 +57,10 @@ class CropTypeModule(L.LightningModule):
         epochs: int,
         class_weights: torch.Tensor | None,
         seed: int,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
+        self.label_smoothing = label_smoothing
         self.network = network
         self.class_names = class_names
         self.optimizer_config, self.schedule_config, self.epochs, self.seed = optimizer, schedule, epochs, seed
@@ -93,13 +102,12 @@ class CropTypeModule(L.LightningModule):
         forward_members = getattr(self.network, "forward_members", None)
         if callable(forward_members):
             logits, members = forward_members(values, mask, doy)
-            loss = torch.stack(
-                [nn.functional.cross_entropy(member, y, weight=self.class_weights) for member in members]
-            ).sum()
+            loss = torch.stack([self._training_loss(member, y) for member in members]).sum()
             logged = nn.functional.cross_entropy(logits.detach(), y, weight=self.class_weights)
         else:
             logits = self(values, mask, doy)
-            loss = logged = nn.functional.cross_entropy(logits, y, weight=self.class_weights)
+            loss = self._training_loss(logits, y)
+            logged = nn.functional.cross_entropy(logits.detach(), y, weight=self.class_weights)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"training loss became {loss.item()} at step {self.global_step}: lower "
@@ -108,6 +116,10 @@ class CropTypeModule(L.LightningModule):
         self.train_loss.update(logged.detach(), weight=y.numel())
         self.train_metrics.update(logits.detach(), y)
         return loss
+
+    def _training_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss optimised: weighted cross-entropy against labels smoothed by ``label_smoothing``."""
+        return nn.functional.cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.label_smoothing)
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         """Accumulate validation loss, metrics and the confusion matrix."""
@@ -123,10 +135,14 @@ class CropTypeModule(L.LightningModule):
         Lightning uses them for the checkpoint and early-stopping monitors; `TensorBoardExtras` writes them,
         with per-class F1, to TensorBoard.
         """
-        values = metrics.compute()
-        self.log(f"{stage}/loss", loss.compute(), sync_dist=False, logger=False)
+        values, mean_loss = metrics.compute(), loss.compute()
+        self.log(f"{stage}/loss", mean_loss, sync_dist=False, logger=False)
         self.log(f"{stage}/oa", values["oa"], logger=False)
         self.log(f"{stage}/macro_f1", values["macro_f1"], logger=False)
+        if stage == "val":  # what checkpointing and early stopping follow (`inseason.train.run._MONITOR`)
+            tie_break = TIE_BREAK * torch.clamp(mean_loss, 0.0, 10.0)
+            self.log("val/oa_then_loss", values["oa"] - tie_break, logger=False)
+            self.log("val/macro_f1_then_loss", values["macro_f1"] - tie_break, logger=False)
         loss.reset()
         metrics.reset()
 

@@ -52,7 +52,7 @@ from inseason.train.bundle import MANIFEST, load_bundle, write_bundle
 from inseason.train.calibration import Calibration, calibrate, calibration_days
 from inseason.train.callbacks import AtomicCheckpointIO, LoaderPosition, StepCheckpoint, TensorBoardExtras
 from inseason.train.classical import fit_trees
-from inseason.train.config import TrainConfig, dotted_options, train_config
+from inseason.train.config import TrainConfig, check_model_adapter, dotted_options, train_config
 from inseason.train.datamodule import SeriesDataModule
 from inseason.train.defaults import adapt_to_data
 from inseason.train.module import CropTypeModule
@@ -66,7 +66,13 @@ log = logging.getLogger(__name__)
 #: CDL code whose colour the No Crop Growing class takes (Fallow/Idle Cropland).
 FALLOW = 61
 _COUNT_CHUNK = 65_536
-_MONITOR = {"val_macro_f1": ("val/macro_f1", "max"), "val_oa": ("val/oa", "max"), "val_loss": ("val/loss", "min")}
+#: ``monitor`` option → the logged value checkpointing and early stopping follow: the score, its ties broken
+#: by the validation loss (`inseason.train.module.TIE_BREAK`), or the loss alone.
+_MONITOR = {
+    "val_macro_f1": ("val/macro_f1_then_loss", "max"),
+    "val_oa": ("val/oa_then_loss", "max"),
+    "val_loss": ("val/loss", "min"),
+}
 
 
 class TrainRequest(StageRequest):
@@ -98,13 +104,7 @@ class TrainRequest(StageRequest):
     @model_validator(mode="after")
     def _check(self) -> Self:
         """Refuse invalid overrides and a model designed for another adapter than the config's."""
-        config = self.resolved_config()
-        info = model_info(config.model.name)
-        if info.adapter != config.adapter.kind:
-            raise InputError(
-                f"model {config.model.name!r} is designed for the {info.adapter} adapter: "
-                f"set adapter.kind={info.adapter}"
-            )
+        check_model_adapter(self.resolved_config())
         return self
 
     def resolved_config(self) -> TrainConfig:
@@ -276,6 +276,19 @@ def _check_finite(store: SeriesStore, rows: np.ndarray) -> None:
             )
 
 
+def _as_current(saved: Any) -> Any:
+    """A saved config.yaml with the options added since it was written set to their defaults.
+
+    A run started by an older version records no value for a newer option (``label_smoothing``); that
+    option's default is what the run trained with, so it is no difference. A file that is no longer a valid
+    config is returned as it is (and differs).
+    """
+    try:
+        return TrainConfig.model_validate(saved).model_dump(mode="json")
+    except ValueError:
+        return saved
+
+
 def _prepare_out(out: Path, config: TrainConfig, *, resume: bool) -> bool:
     """Create or reuse the run folder (held by this run); returns whether a checkpoint will be resumed."""
     if (out / MANIFEST).exists():
@@ -285,7 +298,7 @@ def _prepare_out(out: Path, config: TrainConfig, *, resume: bool) -> bool:
         raise OutputError(f"{out} is not empty: pass resume to continue its run or choose another --out")
     if resume and (out / "config.yaml").exists():
         saved = yaml.safe_load((out / "config.yaml").read_text())
-        if saved != config.model_dump(mode="json"):
+        if _as_current(saved) != config.model_dump(mode="json"):
             raise InputError(
                 f"the config differs from the one {out} was started with: resume with "
                 f"{out / 'config.yaml'} or choose another --out"
@@ -584,6 +597,7 @@ def _fit_network(
         epochs=planned_epochs(config),
         class_weights=weights,
         seed=config.seed,
+        label_smoothing=config.label_smoothing,
     )
     monitor, mode = _MONITOR[config.monitor]
     checkpoints = out / "checkpoints"

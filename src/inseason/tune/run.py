@@ -39,7 +39,7 @@ from inseason.progress import progress_bar
 from inseason.storage import LOCK_NAME, atomic_path, output_lock
 from inseason.tables import read_table
 from inseason.train import TrainConfig, TrainingDiverged, TrainRequest, run_train, train_config
-from inseason.train.config import dotted_options
+from inseason.train.config import check_model_adapter, dotted_options
 from inseason.tune.space import SearchSpace, describe, search_space, suggest
 
 log = logging.getLogger(__name__)
@@ -91,13 +91,7 @@ class TuneRequest(StageRequest):
     @model_validator(mode="after")
     def _check(self) -> Self:
         """Refuse a model designed for another adapter, a search-space key it does not take, folds without cv."""
-        config = self.resolved_config()
-        info = model_info(config.model.name)
-        if info.adapter != config.adapter.kind:
-            raise InputError(
-                f"model {config.model.name!r} is designed for the {info.adapter} adapter: "
-                f"set adapter.kind={info.adapter}"
-            )
+        check_model_adapter(self.resolved_config())
         self.resolved_space()
         if self.objective != "cv" and (self.folds is not None or self.by is not None):
             raise InputError("--folds and --by are options of --objective cv: drop them or add --objective cv")
