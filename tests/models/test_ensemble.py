@@ -17,8 +17,7 @@ from torch import nn
 from inseason.errors import InputError
 from inseason.models import create_model, model_from_spec, model_info, model_spec, parameter_count
 from inseason.models.ensemble import Ensemble, average_log_probabilities
-from inseason.train.config import OptimizerConfig, ScheduleConfig
-from inseason.train.module import CropTypeModule
+from tests.train.helpers import module_for
 
 ToyTensors = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
 SMALL = {"filters": 8, "hidden": 16}
@@ -141,19 +140,6 @@ def test_bad_members_are_refused_in_one_line(kind: str, options: dict[str, objec
         create_model(kind, n_bands=4, n_steps=12, n_classes=3, **options)
     assert "\n" not in str(caught.value)
     assert f"model {kind!r}" in str(caught.value)
-
-
-def module_for(network: nn.Module) -> CropTypeModule:
-    """The training module around ``network`` (three classes, no class weights)."""
-    return CropTypeModule(
-        network,
-        class_names=["a", "b", "c"],
-        optimizer=OptimizerConfig(),
-        schedule=ScheduleConfig(),
-        epochs=1,
-        class_weights=None,
-        seed=0,
-    )
 
 
 def test_training_gives_each_member_the_gradient_of_its_own_loss(toy_tensors: ToyTensors) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inseason.train.config import OptimizerConfig, ScheduleConfig
 from inseason.train.module import CropTypeModule
+from tests.train.helpers import module_for
 
 
 class _Fixed(nn.Module):
@@ -21,16 +21,7 @@ class _Fixed(nn.Module):
 
 
 def _module(logits: torch.Tensor, smoothing: float) -> CropTypeModule:
-    return CropTypeModule(
-        _Fixed(logits),
-        class_names=["a", "b", "c"],
-        optimizer=OptimizerConfig(),
-        schedule=ScheduleConfig(),
-        epochs=1,
-        class_weights=None,
-        seed=0,
-        label_smoothing=smoothing,
-    )
+    return module_for(_Fixed(logits), label_smoothing=smoothing)
 
 
 def test_the_training_loss_is_smoothed_and_the_logged_one_is_not() -> None:
