@@ -29,6 +29,7 @@ from rasterio.warp import transform_geom
 from rasterio.windows import Window
 
 from inseason import storage
+from inseason.tables import S2_COMMON_NAMES
 
 __all__ = [
     "ASSET_KEYS",
@@ -69,22 +70,8 @@ BAND_RESOLUTION: dict[str, int] = {
     "B12": 20,
     "SCL": 20,
 }
-#: Earth Search v1 asset key of each band (its common name).
-ASSET_KEYS: dict[str, str] = {
-    "B01": "coastal",
-    "B02": "blue",
-    "B03": "green",
-    "B04": "red",
-    "B05": "rededge1",
-    "B06": "rededge2",
-    "B07": "rededge3",
-    "B08": "nir",
-    "B8A": "nir08",
-    "B09": "nir09",
-    "B11": "swir16",
-    "B12": "swir22",
-    "SCL": "scl",
-}
+#: Earth Search v1 asset key of each band (its common name, `inseason.tables.S2_COMMON_NAMES`).
+ASSET_KEYS: dict[str, str] = {**S2_COMMON_NAMES, "SCL": "scl"}
 _CENTRE_WAVELENGTH = {
     "B01": 0.443,
     "B02": 0.49,
