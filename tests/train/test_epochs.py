@@ -136,4 +136,4 @@ def test_a_run_started_before_newer_options_existed_resumes(tmp_path, monkeypatc
     with pytest.raises(_Stop):
         train(table, out=other, overrides=NETWORK, callbacks=[_StopAt(4)])
     with pytest.raises(InputError, match="the config differs"):
-        train(table, out=other, overrides={**NETWORK, "label_smoothing": 0.1}, resume=True)
+        train(table, out=other, overrides={**NETWORK, "gce_q": 0.5}, resume=True)

@@ -13,6 +13,9 @@ from inseason.config import SeasonStart, StrictModel, load_yaml
 from inseason.data import AdapterConfig, AugmentConfig, FeatureConfig
 from inseason.errors import InputError
 
+#: The losses a network can be trained on (`inseason.train.losses`).
+Loss = Literal["cross_entropy", "gce"]
+
 #: Options `inseason.train.defaults.adapt_to_data` can set from the series table (see `TrainConfig.adapt`).
 AdaptKey = Literal["features.indices", "adapter.bucket_days", "adapter.window_days", "adapter.max_obs"]
 ADAPT_KEYS: tuple[AdaptKey, ...] = ("features.indices", "adapter.bucket_days", "adapter.window_days", "adapter.max_obs")
@@ -66,8 +69,14 @@ class TrainConfig(StrictModel):
         0.0,
         ge=0,
         lt=1,
-        description="networks: share of each training label spread over the other classes (robust to label noise)",
+        description="networks, loss cross_entropy: share of each training label spread over the other classes",
     )
+    loss: Loss = Field(
+        "gce",
+        description="networks: the loss optimised — gce (generalized cross-entropy, robust to wrong labels) or "
+        "cross_entropy; validation and the logged loss are cross-entropy either way (inseason.train.losses)",
+    )
+    gce_q: float = Field(0.7, gt=0, le=1, description="loss gce: its exponent q (towards 0: cross-entropy)")
     balance: Literal["none", "weighted", "sampler"] = Field("weighted", description="class balance")
     monitor: Literal["val_macro_f1", "val_oa", "val_loss"] = Field(
         "val_macro_f1",
@@ -122,6 +131,10 @@ class TrainConfig(StrictModel):
     def _check(self) -> TrainConfig:
         if self.train_split == self.val_split:
             raise ValueError(f"train_split and val_split are both {self.train_split!r}: choose two splits")
+        if self.label_smoothing and self.loss != "cross_entropy":
+            raise ValueError(
+                f"label_smoothing applies to loss cross_entropy, not {self.loss}: set loss=cross_entropy as well"
+            )
         return self
 
 
@@ -208,8 +221,8 @@ def model_preset(model: str) -> dict[str, Any]:
 #: options train sets from the data (`TrainConfig.adapt`); ``season_preset(name)`` and ``sequence_preset(name)``
 #: give a model the defaults of its adapter. A model without an entry gets those of its adapter (`model_preset`).
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    # the ARSET course: its Conv1D network on 120-day windows of 5-day buckets, NDVI added, Adam, 40 epochs
-    # (the course's exact recipe: nothing adapts to the data)
+    # the ARSET course: its Conv1D network on 120-day windows of 5-day buckets, NDVI added, Adam, 40 epochs,
+    # cross-entropy (the course's exact recipe: nothing adapts to the data)
     "arset": {
         "model": {"name": "arset"},
         "adapter": {"kind": "bucketed", "window_days": 120, "bucket_days": 5},
@@ -219,6 +232,7 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 40,
         "batch_size": 32,
         "balance": "none",
+        "loss": "cross_entropy",
     },
     # TempCNN sees no day inputs, so its slots are fixed to the calendar (the whole season: 73 slots of 5 days
     # on Sentinel-2; 23 of 16 days on MODIS)
@@ -237,8 +251,16 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "gru": sequence_preset("gru"),
     "lstm": sequence_preset("lstm"),
     "transformer": sequence_preset("transformer"),
-    # three TempCNNs from distinct seeds, each trained on its own loss, their probabilities averaged (one bundle)
-    "ensemble": season_preset("ensemble"),
+    # three TempCNNs from distinct seeds, each trained on its own loss, their probabilities averaged (one bundle);
+    # the members take their presets' dropout 0.5 (tempcnn, ltae)
+    "ensemble": {
+        **season_preset("ensemble"),
+        "model": {"name": "ensemble", "params": {"member_params": {"dropout": 0.5}}},
+    },
+    "ensemble-sequence": {
+        **sequence_preset("ensemble-sequence"),
+        "model": {"name": "ensemble-sequence", "params": {"member_params": {"dropout": 0.5}}},
+    },
 }
 
 

@@ -18,7 +18,8 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from inseason.errors import InseasonError
-from inseason.train.config import OptimizerConfig, ScheduleConfig
+from inseason.train.config import Loss, OptimizerConfig, ScheduleConfig
+from inseason.train.losses import training_loss
 
 
 class TrainingDiverged(InseasonError):
@@ -43,7 +44,7 @@ TIE_BREAK = 1e-4
 
 
 class CropTypeModule(L.LightningModule):
-    """Trains ``network`` (shared tensor contract) with cross-entropy, optionally class-weighted."""
+    """Trains ``network`` (shared tensor contract) on a class-weighted loss (`inseason.train.losses`)."""
 
     class_weights: torch.Tensor  # a buffer (moves with the module), registered in __init__
 
@@ -58,9 +59,11 @@ class CropTypeModule(L.LightningModule):
         class_weights: torch.Tensor | None,
         seed: int,
         label_smoothing: float = 0.0,
+        loss: Loss = "cross_entropy",
+        gce_q: float = 0.7,
     ) -> None:
         super().__init__()
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.loss, self.gce_q = label_smoothing, loss, gce_q
         self.network = network
         self.class_names = class_names
         self.optimizer_config, self.schedule_config, self.epochs, self.seed = optimizer, schedule, epochs, seed
@@ -91,7 +94,7 @@ class CropTypeModule(L.LightningModule):
         torch.manual_seed(self.seed * 1_000_003 + self.global_step * 7919 + self.global_rank)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        """Weighted cross-entropy on one batch; a non-finite loss stops the run before it is checkpointed.
+        """The training loss of one batch; a non-finite loss stops the run before it is checkpointed.
 
         A network with ``forward_members`` (an ensemble, `inseason.models.ensemble`) is trained on the sum of
         its members' own losses, so that each member learns as it would alone instead of the members fitting
@@ -118,8 +121,10 @@ class CropTypeModule(L.LightningModule):
         return loss
 
     def _training_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The loss optimised: weighted cross-entropy against labels smoothed by ``label_smoothing``."""
-        return nn.functional.cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.label_smoothing)
+        """The loss optimised (`inseason.train.losses`): ``loss``, class-weighted."""
+        return training_loss(
+            logits, y, loss=self.loss, weight=self.class_weights, q=self.gce_q, label_smoothing=self.label_smoothing
+        )
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         """Accumulate validation loss, metrics and the confusion matrix."""
