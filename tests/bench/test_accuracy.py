@@ -13,6 +13,7 @@ from inseason.bench.accuracy import (
     MODIS_BANDS,
     SETTINGS,
     AccuracyResult,
+    _over_seeds,
     _sized,
     _verdict,
     as_ndvi,
@@ -25,6 +26,7 @@ from inseason.bench.accuracy import (
 from inseason.data import synthetic_series
 from inseason.data.store import recorded_season_start
 from inseason.errors import InputError
+from inseason.metrics import mcnemar_p
 from inseason.models import list_models, model_info
 from inseason.season import season_start_day
 from inseason.tables import S2_BANDS, series_bands
@@ -244,3 +246,45 @@ def test_the_test_split_is_large_whatever_the_training_size(name: str) -> None:
     labels, split = _column(table, "label"), _column(table, "split")
     per_class = [int(np.sum((labels == c) & (split == "test"))) for c in set(labels)]
     assert min(per_class) >= 48  # about _TEST_PER_CLASS each, the stratified rounding aside
+
+
+def test_scores_over_several_seeds_are_means_with_their_spread() -> None:
+    runs = [{"macro_f1": 0.9, "oa": 0.8, "seconds": 2.0}, {"macro_f1": 0.7, "oa": 0.6, "seconds": 3.0}]
+    assert _over_seeds(runs) == {"macro_f1": 0.8, "oa": 0.7, "seconds": 5.0, "macro_f1_sd": 0.1414, "seeds": 2.0}
+    assert _over_seeds(runs[:1]) == runs[0]  # one seed: the run's own score
+
+
+def test_several_seeds_run_apart_and_pool_their_test_samples(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from inseason.cli import app
+
+    out = tmp_path / "runs"
+    options = {"models": ["random_forest", "tempcnn"], "settings": ["base"], "scale": 0.2, "epochs": 1}
+    result = bench_accuracy(**options, seed=[0, 1], out=out, quiet=True)
+
+    def kept_of(model: str) -> dict[int, dict]:
+        return {s: json.loads((out / f"seed-{s}" / "base" / model / "accuracy.json").read_text()) for s in (0, 1)}
+
+    kept, forest = kept_of("tempcnn"), kept_of("random_forest")
+    assert kept[0]["correct"] != kept[1]["correct"] or kept[0]["score"] != kept[1]["score"]  # two seeds, two runs
+    score = result.scores["base"]["tempcnn"]
+    f1 = [kept[s]["score"]["macro_f1"] for s in (0, 1)]
+    assert score["macro_f1"] == round(sum(f1) / 2, 4) and score["seeds"] == 2
+    assert score["macro_f1_sd"] == round(abs(f1[0] - f1[1]) / 2**0.5, 4)
+    pooled = mcnemar_p(kept[0]["correct"] + kept[1]["correct"], forest[0]["correct"] + forest[1]["correct"])
+    assert score["p_vs_forest"] == round(pooled, 4)
+    text = bench_accuracy_markdown(result)
+    assert "mean ± sd over 2 seeds" in text and f"{score['macro_f1']:.3f} ± {score['macro_f1_sd']:.3f} / " in text
+    again = CliRunner().invoke(
+        app, ["bench", "accuracy", "--models", "random_forest,tempcnn", "--settings", "base", "--scale", "0.2",
+              "--epochs", "1", "--seeds", "0,1", "--out", str(out), "--json"]
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == result.scores  # every run reused from --out
+
+
+@pytest.mark.parametrize("seeds", [[], [1, 1], [-1]])
+def test_no_repeated_or_negative_seeds(seeds: list[int], tmp_path) -> None:
+    with pytest.raises(InputError, match="give distinct seeds of at least 0"):
+        bench_accuracy(models=["random_forest"], settings=["base"], seed=seeds, out=tmp_path, quiet=True)

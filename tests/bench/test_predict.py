@@ -51,7 +51,7 @@ def test_bench_predict_table(tiny_world: Path) -> None:
 
 
 #: The networks bench predict maps: every network preset (the models of #19 included).
-NETWORKS = "arset, tempcnn, inceptiontime, minirocket, ltae, gru, lstm, transformer, ensemble"
+NETWORKS = "arset, tempcnn, inceptiontime, minirocket, ltae, gru, lstm, transformer, ensemble, ensemble-sequence"
 
 
 @pytest.mark.parametrize(

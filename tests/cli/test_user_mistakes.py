@@ -315,6 +315,8 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("bench accuracy", "unknown setting", "bench accuracy --settings nosuch", "'nosuch'"),
     _m("bench accuracy", "scale too small", "bench accuracy --scale 0.01", "--scale 0.01"),
     _m("bench accuracy", "zero epochs", "bench accuracy --epochs 0", "--epochs 0"),
+    _m("bench accuracy", "repeated seeds", "bench accuracy --seeds 0,0", "--seeds 0,0"),
+    _m("bench accuracy", "seed not a number", "bench accuracy --seeds a", "--seeds takes integers"),
     # cross-validate
     _m("cross-validate", "unknown model", "cross-validate {split} --models tempcnn,nosuch --out {out}", "'nosuch'"),
     _m("cross-validate", "one fold", "cross-validate {split} --models tempcnn --folds 1 --out {out}", "--folds 1"),

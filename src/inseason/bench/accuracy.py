@@ -293,8 +293,9 @@ class AccuracyResult:
     """What the bench measured and what it concludes.
 
     Attributes:
-        scores: setting → model → ``{"macro_f1", "oa", "seconds"}`` (test split, season's end), and
-            ``p_vs_forest`` (McNemar's exact p-value against `BASELINE`) where the forest ran too.
+        scores: setting → model → ``{"macro_f1", "oa", "seconds"}`` (test split, season's end; with several
+            seeds the means, the seconds summed, ``macro_f1_sd`` and ``seeds``), and ``p_vs_forest``
+            (McNemar's exact p-value against `BASELINE`) where the forest ran too.
         pick: the model with the best mean macro-F1 over the settings (None: no model ran).
         losses: ``(setting, deep default, its macro-F1, the forest's)`` wherever a deep default loses to
             `BASELINE` (lower, with ``p_vs_forest`` below `ALPHA`; empty when the forest did not run).
@@ -359,6 +360,27 @@ def _run_one(
     return score, correct
 
 
+def _over_seeds(runs: list[dict[str, float]]) -> dict[str, float]:
+    """One model's score on one setting: the run's, or with several seeds the means and macro-F1's spread.
+
+    Args:
+        runs: ``{"macro_f1", "oa", "seconds"}`` of each seed.
+
+    Returns:
+        The score; with several seeds also ``macro_f1_sd`` (sample standard deviation) and ``seeds``.
+    """
+    if len(runs) == 1:
+        return dict(runs[0])
+    f1 = [r["macro_f1"] for r in runs]
+    return {
+        "macro_f1": round(float(np.mean(f1)), 4),
+        "oa": round(float(np.mean([r["oa"] for r in runs])), 4),
+        "seconds": round(float(np.sum([r["seconds"] for r in runs])), 1),
+        "macro_f1_sd": round(float(np.std(f1, ddof=1)), 4),
+        "seeds": float(len(runs)),
+    }
+
+
 def is_recipe(name: str) -> bool:
     """Whether ``name``'s preset is a fixed published recipe (adapts nothing to the data, like ``arset``).
 
@@ -401,28 +423,36 @@ def bench_accuracy(
     settings: Sequence[str] | None = None,
     scale: float = 1.0,
     epochs: int | None = None,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     out: str | Path | None = None,
     quiet: bool = False,
 ) -> AccuracyResult:
     """Train every model's default configuration on every setting and score it on the test split.
+
+    With several seeds each model runs once per seed (a new table and a new initialisation each time): its
+    scores are the means over the seeds (``macro_f1_sd`` their standard deviation) and McNemar's test pools
+    the test samples of every seed, so a difference must hold across seeds to count as a loss.
 
     Args:
         models: registry models (None: all of `inseason.models.list_models`).
         settings: names of `SETTINGS` (None: all).
         scale: data size relative to the default (1: 300 samples a year in the base setting).
         epochs: epochs of every network (None: each default's own).
-        seed: the seed of the data and the training.
-        out: folder kept with one run folder per setting and model (``OUT/SETTING/MODEL``); run again to
-            resume after a kill (None: a temporary folder, removed).
+        seed: the seed of the data and the training, or several (each a run of every setting and model).
+        out: folder kept with one run folder per setting and model (``OUT/SETTING/MODEL``; with several
+            seeds ``OUT/seed-S/SETTING/MODEL``); run again to resume after a kill (None: a temporary folder,
+            removed).
         quiet: hide the progress bar.
 
     Returns:
         The scores, the model to pick and where a deep model loses to the forest.
 
     Raises:
-        InputError: an unknown model or setting, or a scale or epoch count out of range.
+        InputError: an unknown model or setting, a scale or epoch count out of range, or no or repeated seeds.
     """
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    if not seeds or len(set(seeds)) < len(seeds) or min(seeds) < 0:
+        raise InputError(f"--seeds {','.join(map(str, seeds))}: give distinct seeds of at least 0")
     chosen_models = list(models) if models else list_models()
     unknown = [m for m in chosen_models if m not in list_models()]
     if unknown:
@@ -433,23 +463,29 @@ def bench_accuracy(
         raise InputError(f"unknown accuracy settings {unknown}: choose from {', '.join(SETTINGS)}")
     if epochs is not None and epochs < 1:
         raise InputError(f"--epochs {epochs} must be at least 1")
-    overrides: dict[str, Any] = {"seed": seed, "histograms": False}
+    overrides: dict[str, Any] = {"histograms": False}
     if epochs is not None:
         overrides["epochs"] = epochs
     scores: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="inseason-accuracy-") as tmp:
         root = Path(out) if out is not None else Path(tmp)
         with progress_bar(quiet=quiet) as bar:
-            task = bar.add_task("accuracy", total=len(chosen_models) * len(chosen_settings))
+            task = bar.add_task("accuracy", total=len(chosen_models) * len(chosen_settings) * len(seeds))
             for setting in chosen_settings:
-                table = make_setting(setting, scale=scale, seed=seed)
-                scores[setting], correct = {}, {}
-                for name in chosen_models:
-                    bar.update(task, description=f"{setting} {name}")
-                    scores[setting][name], correct[name] = _run_one(
-                        name, table, root / setting / name, overrides=overrides
-                    )
-                    bar.advance(task)
+                runs: dict[str, list[dict[str, float]]] = {name: [] for name in chosen_models}
+                correct: dict[str, list[int]] = {name: [] for name in chosen_models}
+                for one_seed in seeds:
+                    table = make_setting(setting, scale=scale, seed=one_seed)
+                    seed_root = root if len(seeds) == 1 else root / f"seed-{one_seed}"
+                    for name in chosen_models:
+                        bar.update(task, description=f"{setting} {name} (seed {one_seed})")
+                        score, right = _run_one(
+                            name, table, seed_root / setting / name, overrides={**overrides, "seed": one_seed}
+                        )
+                        runs[name].append(score)
+                        correct[name].extend(right)
+                        bar.advance(task)
+                scores[setting] = {name: _over_seeds(runs[name]) for name in chosen_models}
                 if BASELINE in correct:
                     for name in chosen_models:
                         if name != BASELINE:
@@ -471,9 +507,11 @@ def bench_accuracy_markdown(result: AccuracyResult) -> str:
     settings = list(result.scores)
     means = result.mean_macro_f1()
     recipes = ", ".join(r for r in means if is_recipe(r)) or "none"
+    seeds = max((int(sc.get("seeds", 1)) for by_model in result.scores.values() for sc in by_model.values()), default=1)
+    over = f", mean ± sd over {seeds} seeds, McNemar on their test samples pooled" if seeds > 1 else ""
     lines = [
-        "macro-F1 / overall accuracy on the test split at the season's end (* loses to random_forest: lower, "
-        f"McNemar p < {ALPHA}; ~ lower, not significantly; recipes exempt: {recipes})",
+        f"macro-F1 / overall accuracy on the test split at the season's end{over} (* loses to random_forest: "
+        f"lower, McNemar p < {ALPHA}; ~ lower, not significantly; recipes exempt: {recipes})",
         "",
         "| model | " + " | ".join(settings) + " | mean macro-F1 |",
         "|---|" + "---:|" * (len(settings) + 1),
@@ -489,7 +527,8 @@ def bench_accuracy_markdown(result: AccuracyResult) -> str:
             forest = result.scores[setting].get(BASELINE)
             lower = forest is not None and model != BASELINE and score["macro_f1"] < forest["macro_f1"]
             mark = " *" if lost else (" ~" if lower else "")
-            cells.append(f"{score['macro_f1']:.3f} / {score['oa']:.3f}{mark}")
+            spread = f" ± {score['macro_f1_sd']:.3f}" if "macro_f1_sd" in score else ""
+            cells.append(f"{score['macro_f1']:.3f}{spread} / {score['oa']:.3f}{mark}")
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {means[model]:.3f} |")
     lines.append("")
     if result.pick is not None:

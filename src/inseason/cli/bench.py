@@ -11,6 +11,7 @@ from rich.table import Table
 from inseason.cli.common import (
     State,
     csv_list,
+    int_list,
     json_flag,
     memory_limit_option,
     out_console,
@@ -299,7 +300,15 @@ def accuracy(
         int | None, typer.Option(help="Epochs of every network (default: each model's own default).")
     ] = None,
     quick: Annotated[bool, typer.Option(help="A small check: --scale 0.2 and one epoch (unless given).")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
+    seeds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--seeds",
+            "--seed",
+            help="Seeds of the data and the training (comma list; default 0). With several, each model runs once "
+            "a seed: the table gives the mean ± sd and the rule's McNemar test pools every seed's test samples.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Keep one run folder per setting and model here; run again to resume (default: a temp dir)."),
@@ -316,7 +325,7 @@ def accuracy(
         scale: ``--scale`` of the data.
         epochs: ``--epochs`` of every network (default: the model's default).
         quick: ``--quick``: scale 0.2 and one epoch unless ``--scale``/``--epochs`` say otherwise.
-        seed: ``--seed`` of the data and the training.
+        seeds: ``--seeds`` of the data and the training (default: 0).
         out: ``--out``: the folder kept with the run folders.
         as_json: ``--json``: print the scores as JSON instead of a table.
 
@@ -333,7 +342,7 @@ def accuracy(
         settings=csv_list(settings) or None,
         scale=scale,
         epochs=epochs,
-        seed=seed,
+        seed=int_list(seeds, "--seeds", example="0,1,2") or 0,
         out=out,
         quiet=State.quiet or as_json,
     )
