@@ -134,6 +134,32 @@ def test_conflicting_labels_name_the_rows_and_write_nothing(tmp_path: Path) -> N
     assert not (tmp_path / "s.parquet").exists()
 
 
+def test_conflicts_after_dropped_rows_name_the_rows_of_the_file(tmp_path: Path) -> None:
+    """Rows dropped before the check (missing values) do not shift the rows named."""
+    dropped = "".join(f"c,2021-0{m}-01,,Corn\n" for m in range(1, 6))
+    text = f"sample_id,date,NDVI,label\n{dropped}a,2021-05-01,0.2,Corn\nb,2021-06-01,0.4,Rice\na,2021-06-01,0.4,Rice\n"
+    with pytest.raises(InputError, match=r"1 sample\(s\) have conflicting label values at rows 6, 8:"):
+        import_series(_write(tmp_path, "t.csv", text), out=tmp_path / "s.parquet", quiet=True)
+
+
+def test_nan_ids_and_label_codes_are_missing_values(tmp_path: Path) -> None:
+    """Whole-number float ids and codes (a Parquet table's, with NaN for the gaps) drop their NaN rows."""
+    nan = float("nan")
+    table = pa.table(
+        {
+            "sample_id": [1.0, 1.0, nan, 2.0],
+            "date": ["2021-05-01", "2021-06-01", "2021-06-01", "2021-06-01"],
+            "NDVI": [0.2, 0.4, 0.4, 0.5],
+            "label": [1.0, 1.0, 5.0, nan],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    report = import_series(tmp_path / "t.parquet", out=tmp_path / "s.parquet", quiet=True)
+    assert report.dropped == {"missing sample_id": 1, "missing label": 1}
+    out = pq.read_table(tmp_path / "s.parquet")
+    assert [(r["sample_id"], r["label"], len(r["dates"])) for r in out.to_pylist()] == [(1, "1", 2)]
+
+
 def test_dates_that_do_not_parse_name_the_rows(tmp_path: Path) -> None:
     text = "sample_id,date,NDVI,label\na,2021-05-01,0.2,Corn\na,05/13/2021,0.4,Corn\na,soon,0.4,Corn\n"
     with pytest.raises(InputError, match=r"dates that do not parse at rows 2, 3 \(e\.g\. '"):

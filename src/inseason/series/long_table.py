@@ -153,12 +153,24 @@ def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
 
 
 def _whole_numbers_as_int(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Whole-number float columns (as CSV readers make of integer ids with gaps) as int64; others as they are."""
+    """Whole-number float columns (as CSV readers make of integer ids with gaps) as int64; others as they are.
+
+    NaN in such a column is a missing value (null), as it is in the band columns.
+    """
     if pa.types.is_floating(column.type):
         values = column.to_numpy(zero_copy_only=False)
         if np.all(np.isnan(values) | (values == np.round(values))):
-            return pc.cast(column, pa.int64(), safe=False)
+            missing = pc.or_kleene(pc.is_null(column), pc.is_nan(column))
+            return pc.cast(pc.if_else(missing, pa.scalar(None, column.type), column), pa.int64())
     return column
+
+
+def _missing(column: pa.ChunkedArray) -> np.ndarray:
+    """Where ``column`` holds no value: null, or NaN in a float column."""
+    missing = pc.is_null(column)
+    if pa.types.is_floating(column.type):
+        missing = pc.or_(missing, pc.fill_null(pc.is_nan(column), True))
+    return np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _sample_keys(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, pa.DataType]:
@@ -206,15 +218,18 @@ def _first_per_series(series: np.ndarray, count: int, column: pa.ChunkedArray | 
     return pa.array(column.to_pylist(), kind).take(pa.array(starts))
 
 
-def _conflicts(series: np.ndarray, values: list[Any], what: str, order: np.ndarray, path: Path) -> None:
-    """Refuse series whose rows disagree on ``what``, naming their rows."""
+def _conflicts(series: np.ndarray, values: list[Any], what: str, order: np.ndarray, rows_read: int, path: Path) -> None:
+    """Refuse series whose rows disagree on ``what``, naming their rows.
+
+    ``order`` gives each row's place in the table read, which has ``rows_read`` rows.
+    """
     seen: dict[int, Any] = {}
     bad_series = set()
     for s, v in zip(series, values):
         if seen.setdefault(int(s), v) != v:
             bad_series.add(int(s))
     if bad_series:
-        rows = np.zeros(len(order), dtype=bool)
+        rows = np.zeros(rows_read, dtype=bool)
         rows[order[np.isin(series, list(bad_series))]] = True
         raise InputError(
             f"{path}: {len(bad_series)} sample(s) have conflicting {what} values at rows "
@@ -392,7 +407,7 @@ def run_import(request: ImportRequest) -> ImportResult:
         year_col = _optional(table, cols, "year", pa.int16())
         scl_col = _optional(table, cols, "scl", pa.uint8())
         drops = {
-            "missing sample_id": pc.is_null(table.column(cols["sample_id"])).to_numpy(zero_copy_only=False),
+            "missing sample_id": _missing(table.column(cols["sample_id"])),
             "missing date": days == -(2**31),
             "missing label": np.array([v is None for v in names], dtype=bool),
             "missing value": np.isnan(values).any(axis=1),
@@ -439,10 +454,10 @@ def run_import(request: ImportRequest) -> ImportResult:
         original = rows_idx[order]
         scl = None if scl is None else scl[order]
         series = np.r_[0, np.cumsum((key[1:] != key[:-1]) | (year[1:] != year[:-1]))]
-        _conflicts(series, names.tolist(), "label", original, source)
+        _conflicts(series, names.tolist(), "label", original, n, source)
         split_col = _optional(table, cols, "split", pa.string())
         if split_col is not None:
-            _conflicts(series, split_col.take(pa.array(original)).to_pylist(), "split", original, source)
+            _conflicts(series, split_col.take(pa.array(original)).to_pylist(), "split", original, n, source)
         bar.advance(task)
 
         assembler = SeriesAssembler(value_type=pa.float32())
