@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -38,3 +39,17 @@ def test_the_cases_hold_what_the_import_must_handle() -> None:
     assert reports["float_ids_year"]["samples_across_seasons"] == 0  # a year column: no season split
     assert reports["cdl_codes"]["dropped"]["missing label"] > 0  # NaN codes are missing labels
     assert reports["cdl_codes"]["label_map"]["counts"]["Corn"] > 0
+
+
+@pytest.mark.parametrize("day_span", [400, 2**40])  # packed into one integer; too wide for it (the lexsort)
+def test_the_observation_order_is_the_lexsort_of_its_keys(day_span: int) -> None:
+    from inseason.series.long_table import _observation_order
+
+    rng = np.random.default_rng(3)
+    n = 5_000
+    key, year = rng.integers(0, 300, n), rng.integers(2019, 2022, n)
+    days, rank = rng.integers(0, day_span, n), rng.integers(0, 3, n)
+    days[::7] = days[0]  # many rows share every key: the values decide, then the table order
+    values = rng.integers(0, 3, (n, 2)).astype(np.float64)
+    expected = np.lexsort((values[:, 1], values[:, 0], rank, days, year, key))
+    assert np.array_equal(_observation_order(key, year, days, rank, values), expected)

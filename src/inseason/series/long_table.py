@@ -72,6 +72,11 @@ def read_long_table(path: str | os.PathLike[str]) -> pa.Table:
     raise InputError(f"long-format table {path} must be .csv, .tsv or .parquet")
 
 
+#: Each SCL class's rank when two observations share a date (its place in `SCL_PREFERENCE`; others last).
+_SCL_RANK = np.full(256, 99, dtype=np.int64)
+_SCL_RANK[list(SCL_PREFERENCE)] = np.arange(len(SCL_PREFERENCE))
+
+
 def _rows(mask: np.ndarray) -> str:
     """1-based data row numbers of ``mask``, the first few."""
     idx = np.flatnonzero(mask)
@@ -124,6 +129,17 @@ def _band_columns(
     return chosen, [n for n in others if n not in chosen]
 
 
+def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """Each row's index into the column's distinct values (-1 where null), and those values.
+
+    Python then touches each distinct value once (a date, a label, a sample id), never each row.
+    """
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    encoded = pc.dictionary_encode(array)
+    indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return indices, encoded.dictionary.to_pylist()
+
+
 def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
     """Days since 1970 (``-2**31`` where missing); text that does not parse is an error naming the rows."""
     missing = np.int64(-(2**31))
@@ -134,22 +150,22 @@ def _dates(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
     if pa.types.is_date(column.type):
         days = pc.cast(pc.cast(column, pa.date32()), pa.int32())
         return np.asarray(pc.fill_null(days, missing).to_numpy(), dtype=np.int64)
-    text = pc.cast(column, pa.string()).to_pylist()
-    parsed = {}
-    for value in set(text) - {None}:
+    indices, text = _distinct(pc.cast(column, pa.string()))
+    parsed = np.full(len(text) + 1, missing, dtype=np.int64)  # the last slot is the nulls' (index -1)
+    unparsed = np.zeros(len(text) + 1, dtype=bool)
+    for i, value in enumerate(text):
         try:
-            day = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+            parsed[i] = days_since_epoch(dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date())
         except ValueError:
-            continue
-        parsed[value] = days_since_epoch(day)
-    bad = np.array([v is not None and v not in parsed for v in text])
+            unparsed[i] = True
+    bad = unparsed[indices]
     if bad.any():
-        example = next(v for v in text if v is not None and v not in parsed)
+        example = text[indices[np.argmax(bad)]]
         raise InputError(
             f"{path}: column {name!r} has dates that do not parse at rows {_rows(bad)} "
             f"(e.g. {example!r}): write dates as YYYY-MM-DD or ISO timestamps"
         )
-    return np.array([parsed[v] if v is not None else missing for v in text], dtype=np.int64)
+    return np.asarray(parsed[indices], dtype=np.int64)
 
 
 def _whole_numbers_as_int(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -182,23 +198,30 @@ def _sample_keys(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, pa.Da
             ids = np.where(pc.is_null(column).to_numpy(zero_copy_only=False), 0, ids)
         unique, inverse = np.unique(ids.astype(np.int64), return_inverse=True)
         return unique, inverse, pa.int64()
-    text = np.array([str(v) for v in pc.cast(column, pa.string()).fill_null("").to_pylist()], dtype=object)
-    unique, inverse = np.unique(text, return_inverse=True)
-    return unique, inverse, pa.string()
+    indices, text = _distinct(pc.cast(column, pa.string()))
+    if (indices < 0).any():
+        text.append("")  # null ids are dropped rows; they key as the empty id (index -1: the last)
+    unique, inverse = np.unique(np.array(text, dtype=object), return_inverse=True)
+    return unique, inverse[indices], pa.string()
 
 
-def _labels(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(label names, integer codes or ``None`` when the labels are names)."""
+def _labels(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The labels: each row's index into the label names (-1 where missing), the names, the integer codes.
+
+    The codes are the rows' own (None when the labels are names). Names are stripped of surrounding spaces;
+    a blank name is a missing label.
+    """
     column = _whole_numbers_as_int(column)
     if pa.types.is_integer(column.type):
-        codes = column.to_numpy(zero_copy_only=False)
-        names = np.array([None if v is None else str(v) for v in column.to_pylist()], dtype=object)
-        return names, np.where(pc.is_null(column).to_numpy(zero_copy_only=False), 0, codes).astype(np.int64)
-    names = np.array(
-        [None if v is None or not str(v).strip() else str(v).strip() for v in pc.cast(column, pa.string()).to_pylist()],
-        dtype=object,
-    )
-    return names, None
+        indices, values = _distinct(column)
+        codes = np.where(pc.is_null(column).to_numpy(zero_copy_only=False), 0, column.to_numpy(zero_copy_only=False))
+        return indices, np.array([str(v) for v in values], dtype=object), codes.astype(np.int64)
+    indices, values = _distinct(pc.cast(column, pa.string()))
+    stripped = [str(v).strip() if v is not None else "" for v in values]
+    names = sorted({v for v in stripped if v})
+    where = {name: i for i, name in enumerate(names)}
+    lookup = np.array([where.get(v, -1) for v in stripped] + [-1], dtype=np.int64)  # the last slot: nulls
+    return lookup[indices], np.array(names, dtype=object), None
 
 
 def _optional(table: pa.Table, cols: dict[str, str], name: str, kind: pa.DataType) -> pa.ChunkedArray | None:
@@ -210,29 +233,31 @@ def _optional(table: pa.Table, cols: dict[str, str], name: str, kind: pa.DataTyp
         raise InputError(f"column {cols[name]!r} must hold {kind} values") from None
 
 
-def _first_per_series(series: np.ndarray, count: int, column: pa.ChunkedArray | None, kind: pa.DataType) -> pa.Array:
-    """The first value of ``column`` in each series (rows sorted by series)."""
-    if column is None:
-        return pa.nulls(count, kind)
-    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
-    return pa.array(column.to_pylist(), kind).take(pa.array(starts))
-
-
-def _conflicts(series: np.ndarray, values: list[Any], what: str, order: np.ndarray, rows_read: int, path: Path) -> None:
+def _conflicts(
+    series: np.ndarray, values: np.ndarray, what: str, order: np.ndarray, rows_read: int, path: Path
+) -> None:
     """Refuse series whose rows disagree on ``what``, naming their rows.
 
-    ``order`` gives each row's place in the table read, which has ``rows_read`` rows.
+    Args:
+        series: each row's series number (rows sorted by series; numbers 0, 1, … in order).
+        values: each row's value of ``what`` as an integer code (-1: missing, a value of its own).
+        what: the column's role, for the message.
+        order: each row's place in the table read.
+        rows_read: the rows of the table read.
+        path: the table read, for the message.
+
+    Raises:
+        InputError: some series hold two values; the message names their rows.
     """
-    seen: dict[int, Any] = {}
-    bad_series = set()
-    for s, v in zip(series, values):
-        if seen.setdefault(int(s), v) != v:
-            bad_series.add(int(s))
-    if bad_series:
+    if not len(series):
+        return
+    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+    differ = np.minimum.reduceat(values, starts) != np.maximum.reduceat(values, starts)
+    if differ.any():
         rows = np.zeros(rows_read, dtype=bool)
-        rows[order[np.isin(series, list(bad_series))]] = True
+        rows[order[differ[series]]] = True
         raise InputError(
-            f"{path}: {len(bad_series)} sample(s) have conflicting {what} values at rows "
+            f"{path}: {int(differ.sum())} sample(s) have conflicting {what} values at rows "
             f"{_rows(rows)}: one sample (and year) must have one {what}"
         )
 
@@ -402,14 +427,14 @@ def run_import(request: ImportRequest) -> ImportResult:
             [pc.cast(table.column(b), pa.float64()).fill_null(np.nan).to_numpy() for b in band_names]
         ).astype(np.float64)
         days = _dates(table.column(cols["date"]), cols["date"], source)
-        names, codes = _labels(table.column(cols["label"]))
+        label, label_names, codes = _labels(table.column(cols["label"]))
         ids, key, id_type = _sample_keys(table.column(cols["sample_id"]))
         year_col = _optional(table, cols, "year", pa.int16())
         scl_col = _optional(table, cols, "scl", pa.uint8())
         drops = {
             "missing sample_id": _missing(table.column(cols["sample_id"])),
             "missing date": days == -(2**31),
-            "missing label": np.array([v is None for v in names], dtype=bool),
+            "missing label": label < 0,
             "missing value": np.isnan(values).any(axis=1),
             "infinite value": np.isinf(values).any(axis=1),
         }
@@ -426,7 +451,7 @@ def run_import(request: ImportRequest) -> ImportResult:
             raise InputError(f"{source}: no row is left after dropping missing values ({dropped_by})")
 
         rows_idx = np.flatnonzero(keep)
-        key, days, values, names = key[rows_idx], days[rows_idx], values[rows_idx], names[rows_idx]
+        key, days, values, label = key[rows_idx], days[rows_idx], values[rows_idx], label[rows_idx]
         scl = None if scl_col is None else scl_col.to_numpy(zero_copy_only=False)[rows_idx]
         if year_col is not None:
             year = year_col.to_numpy(zero_copy_only=False)[rows_idx].astype(np.int16)
@@ -444,20 +469,16 @@ def run_import(request: ImportRequest) -> ImportResult:
                     ", ".join(map(str, across[2])) + (", …" if across[0] > len(across[2]) else ""),
                     across[1],
                 )
-        rank = (
-            np.zeros(len(key))
-            if scl is None
-            else np.array([SCL_PREFERENCE.index(int(s)) if int(s) in SCL_PREFERENCE else 99 for s in scl])
-        )
-        order = np.lexsort((*[values[:, i] for i in reversed(range(values.shape[1]))], rank, days, year, key))
-        key, year, days, values, names = key[order], year[order], days[order], values[order], names[order]
+        rank = np.zeros(len(key)) if scl is None else _SCL_RANK[np.nan_to_num(scl, nan=0).astype(np.uint8)]
+        order = _observation_order(key, year, days, rank, values)
+        key, year, days, values, label = key[order], year[order], days[order], values[order], label[order]
         original = rows_idx[order]
         scl = None if scl is None else scl[order]
         series = np.r_[0, np.cumsum((key[1:] != key[:-1]) | (year[1:] != year[:-1]))]
-        _conflicts(series, names.tolist(), "label", original, n, source)
+        _conflicts(series, label, "label", original, n, source)
         split_col = _optional(table, cols, "split", pa.string())
         if split_col is not None:
-            _conflicts(series, split_col.take(pa.array(original)).to_pylist(), "split", original, n, source)
+            _conflicts(series, _distinct(split_col.take(pa.array(original)))[0], "split", original, n, source)
         bar.advance(task)
 
         assembler = SeriesAssembler(value_type=pa.float32())
@@ -471,7 +492,7 @@ def run_import(request: ImportRequest) -> ImportResult:
             dropped_by["duplicate date"] = duplicates
         starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
         taken = pa.array(original[starts])
-        series_names = names[starts]
+        series_names = label_names[label[starts]]
         series_codes = None if codes is None else codes[rows_idx][order][starts]
         label_meta = None
         if label_map is not None:
@@ -513,9 +534,9 @@ def run_import(request: ImportRequest) -> ImportResult:
         ignored_columns=tuple(ignored),
         dropped=dropped_by,
         label_map=label_report,
-        observations=int(sum(len(v) for v in result.column("dates").to_pylist())),
+        observations=int(pc.sum(pc.list_value_length(result.column("dates"))).as_py() or 0),
         series=result.num_rows,
-        samples=len(set(result.column("sample_id").to_pylist())),
+        samples=int(pc.count_distinct(result.column("sample_id")).as_py()),
         samples_across_seasons=seasons_split[0],
         series_of_samples_across_seasons=seasons_split[1],
     )
@@ -532,10 +553,59 @@ def _samples_across_seasons(key: np.ndarray, year: np.ndarray, ids: np.ndarray) 
     Returns:
         The number of such samples, the number of series they make and up to five of their ids (sorted).
     """
-    pairs = np.unique(np.stack([key.astype(np.int64), year.astype(np.int64)]), axis=1)
-    samples, per_sample = np.unique(pairs[0], return_counts=True)
+    if not len(key):
+        return 0, 0, []
+    low = int(year.min())
+    span = int(year.max()) - low + 1
+    pairs = np.unique(key.astype(np.int64) * span + (year.astype(np.int64) - low))  # one int per (sample, season)
+    samples, per_sample = np.unique(pairs // span, return_counts=True)
     split = samples[per_sample > 1]
     return len(split), int(per_sample[per_sample > 1].sum()), sorted(ids[split].tolist())[:5]
+
+
+def _observation_order(
+    key: np.ndarray, year: np.ndarray, days: np.ndarray, rank: np.ndarray, values: np.ndarray
+) -> np.ndarray:
+    """The row order by sample, season, date and SCL rank, rows equal in all four then by their values.
+
+    The order `numpy.lexsort` gives over (values…, rank, days, year, key), at the cost of one sort of an
+    integer: the four keys are packed into one int64 (offsets from their minima), and only rows sharing a
+    packed key — repeated dates, usually few — are sorted again by their values. Falls back to the lexsort
+    when the packed key would not fit in 63 bits.
+
+    Args:
+        key: sample key of each row.
+        year: season of each row.
+        days: date of each row (days since 1970).
+        rank: SCL rank of each row (0..99).
+        values: [rows, bands] band values.
+
+    Returns:
+        The row indices in order.
+    """
+    columns = [np.asarray(c, dtype=np.int64) for c in (key, year, days, rank)]
+    if not len(key):
+        return np.zeros(0, dtype=np.int64)
+    packed = np.zeros(len(key), dtype=np.int64)
+    total = 1
+    for column in columns:  # most significant first
+        low, span = int(column.min()), int(column.max()) - int(column.min()) + 1
+        total *= span
+        if total >= 2**62:
+            by_value = [values[:, i] for i in reversed(range(values.shape[1]))]
+            return np.lexsort((*by_value, *reversed(columns)))
+        packed = packed * span + (column - low)
+    order = np.argsort(packed, kind="stable")
+    ordered = packed[order]
+    tied = np.zeros(len(order), dtype=bool)
+    same = ordered[1:] == ordered[:-1]
+    tied[1:] |= same
+    tied[:-1] |= same
+    if tied.any():
+        rows = order[tied]  # whole groups of equal packed keys, groups in order, rows in table order
+        by_value = [values[rows, i] for i in reversed(range(values.shape[1]))]
+        order[tied] = rows[np.lexsort((*by_value, packed[rows]))]
+    return order
 
 
 def _series_table(
@@ -571,9 +641,9 @@ def _series_table(
     sample = np.concatenate([b.sample for b in built])
     year = np.concatenate([b.year for b in built])
     columns = [
-        pa.array(ids[sample].tolist(), id_type),
+        pa.array(ids[sample], id_type),
         pa.array(year, pa.int16()),
-        pa.array(names.tolist(), pa.string()),
+        pa.array(names, pa.string()),
         pa.nulls(len(sample), pa.int32()) if codes is None else pa.array(codes, pa.int32()),
         attr("field_id", pa.int64()),
         attr("lon", pa.float64()),
