@@ -30,11 +30,11 @@ from inseason.progress import progress_bar
 from inseason.series.build import check_memory_limit
 from inseason.tables import LABEL_POINTS, OBSERVATIONS, S2_BANDS, write_table
 
-__all__ = ["bench_series", "make_observations"]
+__all__ = ["PEAK_MB", "bench_series", "make_observations", "python_child"]
 
-# Peak memory is the process's own high-water mark (VmHWM, reset by exec), not ru_maxrss, which on Linux
-# keeps the forking parent's size.
-_PEAK = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024"
+#: Python expression of a process's peak memory in MB: its own high-water mark (VmHWM, reset by exec), not
+#: ru_maxrss, which on Linux keeps the forking parent's size.
+PEAK_MB = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024"
 
 # Every child first ties its life to this process's (``die_with_parent``), so a killed benchmark leaves none.
 _WATCH = """
@@ -51,7 +51,7 @@ if __name__ == "__main__":
     started = time.perf_counter()
     summary = make_series(obs, points=points, out=out, memory_limit=limit, threads=1, quiet=True)
     print(json.dumps({{"seconds": time.perf_counter() - started, "series": summary.series,
-                      "peak_rss_mb": {_PEAK}}}))
+                      "peak_rss_mb": {PEAK_MB}}}))
 """
 
 
@@ -126,7 +126,7 @@ def make_observations(
 _BASELINE = f"""
 import json
 import inseason.series.build
-print(json.dumps({{"peak_rss_mb": {_PEAK}}}))
+print(json.dumps({{"peak_rss_mb": {PEAK_MB}}}))
 """
 
 

@@ -76,6 +76,7 @@ bench_app.command("series")(bench.series)
 bench_app.command("predict")(bench.predict)
 bench_app.command("train")(bench.train)
 bench_app.command("accuracy")(bench.accuracy)
+bench_app.command("scaling")(bench.scaling)
 app.add_typer(bench_app, name="bench")
 
 

@@ -170,6 +170,41 @@ def series(
     out_console.print(table)
 
 
+def scaling(
+    stages: Annotated[
+        list[str] | None,
+        typer.Option(help="Stages (comma list; default all: import, series, split, train_epoch, evaluate)."),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(help="Base sizes relative to the default (0.1 for a quick look).", min=0.001)
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic inputs.")] = 0,
+    as_json: Annotated[
+        bool, json_flag('Print {"stage": {"exponent", "seconds", "peak_mb", "sizes", "unit"}} as JSON.')
+    ] = False,
+) -> None:
+    """How each stage's cost grows: seconds and peak memory at 1×, 2× and 4× its input, and the fitted
+    exponent of cost against size (1.0 = linear).
+
+    \f
+    Args:
+        stages: ``--stages`` to measure (default: all).
+        scale: ``--scale`` of the base sizes.
+        seed: ``--seed`` of the synthetic inputs.
+        as_json: ``--json``: print the result as JSON instead of a table.
+
+    Raises:
+        InputError: An unknown stage or a scale that leaves too little work.
+    """  # noqa: D205, D301
+    from inseason.bench.scaling import bench_scaling, bench_scaling_markdown
+
+    results = bench_scaling(stages=csv_list(stages) or None, scale=scale, seed=seed, quiet=State.quiet or as_json)
+    if as_json:
+        print_json(results)
+    else:
+        out_console.print(bench_scaling_markdown(results), markup=False, highlight=False, soft_wrap=True)
+
+
 def predict(
     world: Annotated[Path | None, typer.Option(help="A world from `inseason synth` (default: a tiny one).")] = None,
     networks: Annotated[list[str] | None, typer.Option(help="Networks to time (comma list).")] = None,
