@@ -96,16 +96,17 @@ def test_the_module_optimises_gce_and_logs_cross_entropy() -> None:
     assert torch.isclose(module.train_loss.compute(), nn.functional.cross_entropy(LOGITS, Y))
 
 
-def test_networks_default_to_gce_and_the_course_recipe_keeps_cross_entropy() -> None:
-    assert train_config(preset="tempcnn").loss == "gce"
-    assert train_config(preset="tempcnn").gce_q == 0.7
-    assert train_config(preset="arset").loss == "cross_entropy"
+def test_networks_default_to_cross_entropy_and_gce_is_an_option() -> None:
+    assert train_config(preset="tempcnn").loss == "cross_entropy"
+    assert train_config(preset="arset").loss == "cross_entropy"  # the course's recipe, whatever the default
+    config = train_config(preset="tempcnn", overrides={"loss": "gce"})
+    assert config.loss == "gce" and config.gce_q == 0.7
 
 
 def test_label_smoothing_needs_cross_entropy() -> None:
     with pytest.raises(InputError, match="label_smoothing applies to loss cross_entropy, not gce"):
-        train_config(preset="tempcnn", overrides={"label_smoothing": 0.1})
-    config = train_config(preset="tempcnn", overrides={"label_smoothing": 0.1, "loss": "cross_entropy"})
+        train_config(preset="tempcnn", overrides={"label_smoothing": 0.1, "loss": "gce"})
+    config = train_config(preset="tempcnn", overrides={"label_smoothing": 0.1})
     assert config.label_smoothing == 0.1
 
 
@@ -113,16 +114,3 @@ def test_label_smoothing_needs_cross_entropy() -> None:
 def test_gce_q_outside_zero_one_is_refused(q: float) -> None:
     with pytest.raises(InputError, match="gce_q"):
         train_config(preset="tempcnn", overrides={"gce_q": q})
-
-
-def test_a_run_folder_from_before_the_option_trained_on_cross_entropy() -> None:
-    """A config.yaml without ``loss`` was written when every network trained on cross-entropy: resuming it
-    compares against that, not against today's default."""
-    from inseason.train.config import TrainConfig
-    from inseason.train.run import _as_current
-
-    saved = TrainConfig().model_dump(mode="json")
-    assert saved["loss"] == "gce"
-    del saved["loss"]
-    assert _as_current(saved)["loss"] == "cross_entropy"
-    assert _as_current({**saved, "loss": "gce"})["loss"] == "gce"

@@ -32,7 +32,6 @@ DDP_OVERRIDES = {
     "epochs": 3,
     "optimizer.lr": 0.01,
     "balance": "none",
-    "loss": "cross_entropy",  # learns faster from a uniform start than gce: 3 epochs show it learned something
     "augment.as_of": False,
     "augment.random_window": False,
     "augment.obs_dropout": 0.0,

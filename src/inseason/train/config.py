@@ -72,9 +72,10 @@ class TrainConfig(StrictModel):
         description="networks, loss cross_entropy: share of each training label spread over the other classes",
     )
     loss: Loss = Field(
-        "gce",
-        description="networks: the loss optimised — gce (generalized cross-entropy, robust to wrong labels) or "
-        "cross_entropy; validation and the logged loss are cross-entropy either way (inseason.train.losses)",
+        "cross_entropy",
+        description="networks: the loss optimised — cross_entropy, or gce (generalized cross-entropy: robust to "
+        "wrong labels at the season's end, weaker in season; docs/defaults.md); validation and the logged loss "
+        "are cross-entropy either way (inseason.train.losses)",
     )
     gce_q: float = Field(0.7, gt=0, le=1, description="loss gce: its exponent q (towards 0: cross-entropy)")
     balance: Literal["none", "weighted", "sampler"] = Field("weighted", description="class balance")

@@ -4,7 +4,8 @@ Generalized cross-entropy (GCE; Zhang & Sabuncu 2018, "Generalized Cross Entropy
 Neural Networks with Noisy Labels") is ``(1 - p_y ** q) / q`` for the probability ``p_y`` the network gives
 the sample's label. Its gradient is cross-entropy's scaled by ``p_y ** q``, so a sample the network finds
 improbable — often a wrong label — pulls less than under cross-entropy, where it pulls the most. ``q → 0``
-is cross-entropy, ``q = 1`` the mean absolute error. Why it is the default is measured in docs/defaults.md.
+is cross-entropy, ``q = 1`` the mean absolute error. It is an option (``loss: gce``), not the default:
+docs/defaults.md measures what it gains on wrong labels and what it costs in season.
 """
 
 from __future__ import annotations

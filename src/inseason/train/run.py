@@ -276,20 +276,13 @@ def _check_finite(store: SeriesStore, rows: np.ndarray) -> None:
             )
 
 
-#: What runs trained with before an option existed, where it is not the option's default today.
-_BEFORE_OPTION: dict[str, Any] = {"loss": "cross_entropy"}
-
-
 def _as_current(saved: Any) -> Any:
-    """A saved config.yaml with the options added since it was written set to what that version used.
+    """A saved config.yaml with the options added since it was written set to their defaults.
 
-    A run started by an older version records no value for a newer option (``label_smoothing``); the value
-    it trained with is the option's default, or `_BEFORE_OPTION`'s where the default has changed since the
-    option was added (``loss``: older runs trained on cross-entropy), so it is no difference. A file that is
-    no longer a valid config is returned as it is (and differs).
+    A run started by an older version records no value for a newer option (``label_smoothing``, ``loss``);
+    that option's default is what the run trained with, so it is no difference. A file that is no longer a
+    valid config is returned as it is (and differs).
     """
-    if isinstance(saved, dict):
-        saved = {**{k: v for k, v in _BEFORE_OPTION.items() if k not in saved}, **saved}
     try:
         return TrainConfig.model_validate(saved).model_dump(mode="json")
     except ValueError:
