@@ -62,6 +62,7 @@ def test_a_small_run_measures_each_size_in_its_own_process() -> None:
     assert len(r["seconds"]) == len(r["peak_mb"]) == len(FACTORS)
     assert all(s > 0 for s in r["seconds"]) and all(p > 50 for p in r["peak_mb"])  # a Python with pyarrow
     assert r["exponent"] == round(fitted_exponent(r["sizes"], r["seconds"]), 2)
+    assert r["per_second"] == round(r["sizes"][-1] / r["seconds"][-1], 1)
     text = bench_scaling_markdown(results)
     assert "| import | 2,500 / 5,000 / 10,000 rows |" in text and "highest exponent: import" in text
 
@@ -81,7 +82,7 @@ def test_cli_json_has_an_exponent_per_stage() -> None:
     assert done.exit_code == 0, done.output
     printed = json.loads(done.stdout)
     assert set(printed) == {"import"}
-    assert set(printed["import"]) == {"unit", "sizes", "seconds", "peak_mb", "exponent"}
+    assert set(printed["import"]) == {"unit", "sizes", "seconds", "peak_mb", "exponent", "per_second"}
 
 
 @pytest.mark.parametrize("name", list(STAGES))

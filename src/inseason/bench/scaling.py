@@ -260,7 +260,8 @@ def bench_scaling(
         quiet: hide the progress bar.
 
     Returns:
-        ``{stage: {"unit", "sizes", "seconds", "peak_mb", "exponent"}}`` in `STAGES` order.
+        ``{stage: {"unit", "sizes", "seconds", "peak_mb", "exponent", "per_second"}}`` in `STAGES` order
+        (``per_second``: units a second at the largest size).
 
     Raises:
         InputError: an unknown stage, or a scale that leaves a stage fewer than 10 units.
@@ -298,6 +299,8 @@ def bench_scaling(
                 "seconds": seconds,
                 "peak_mb": peaks,
                 "exponent": round(fitted_exponent(sizes[name], seconds), 2),
+                # throughput at the largest size, where start-up costs weigh least
+                "per_second": round(sizes[name][-1] / seconds[-1], 1),
             }
     return results
 
@@ -328,14 +331,15 @@ def bench_scaling_markdown(results: dict[str, dict[str, Any]]) -> str:
         f"seconds and peak memory of each stage at {factors} its base size (a child process each); exponent: "
         "slope of log(seconds) on log(size), 1.0 = linear",
         "",
-        f"| stage | size ({factors}) | seconds | peak MB | exponent |",
-        "|---|---|---|---|---:|",
+        f"| stage | size ({factors}) | seconds | peak MB | per second at {FACTORS[-1]}× | exponent |",
+        "|---|---|---|---|---:|---:|",
     ]
     for name, r in results.items():
         sizes = " / ".join(f"{s:,}" for s in r["sizes"]) + f" {r['unit']}"
         seconds = " / ".join(f"{s:.2f}" for s in r["seconds"])
         peaks = " / ".join(f"{p:.0f}" for p in r["peak_mb"])
-        lines.append(f"| {name} | {sizes} | {seconds} | {peaks} | {r['exponent']:.2f} |")
+        rate = f"{r['per_second']:,.0f} {r['unit']}"
+        lines.append(f"| {name} | {sizes} | {seconds} | {peaks} | {rate} | {r['exponent']:.2f} |")
     worst = max(results.items(), key=lambda kv: kv[1]["exponent"], default=None)
     if worst is not None:
         lines += ["", f"highest exponent: {worst[0]} {worst[1]['exponent']:.2f} (target: every stage ≤ 1.1)"]

@@ -180,7 +180,7 @@ def scaling(
     ] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic inputs.")] = 0,
     as_json: Annotated[
-        bool, json_flag('Print {"stage": {"exponent", "seconds", "peak_mb", "sizes", "unit"}} as JSON.')
+        bool, json_flag('Print {"stage": {"exponent", "seconds", "peak_mb", "per_second", "sizes", "unit"}} as JSON.')
     ] = False,
 ) -> None:
     """How each stage's cost grows: seconds and peak memory at 1×, 2× and 4× its input, and the fitted
