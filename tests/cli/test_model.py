@@ -235,6 +235,19 @@ def test_a_september_season_recorded_at_import_serves_train_and_evaluate(tmp_pat
     prior = json.loads((run / "model.json").read_text())["prior"]
     assert {s["as_of"][0]["probability"] for s in samples} == {round(max(prior), 4)}
 
+    # importance is most of the cost: --no-importance skips it and changes nothing else
+    quick, few = tmp_path / "quick.json", tmp_path / "few.json"
+    full_args = ["--quiet", "evaluate", str(run), str(split), "--n-boot", "5"]
+    assert runner.invoke(app, [*full_args, "--no-importance", "--out", str(quick)]).exit_code == 0
+    assert runner.invoke(app, [*full_args, "--importance-repeats", "2", "--out", str(few)]).exit_code == 0
+    full, skipped, two = (json.loads(p.read_text()) for p in (run / "evaluation.json", quick, few))
+    assert skipped["importance"]["bands"] is None and skipped["importance"]["periods"] is None
+    assert skipped["by_as_of_date"] == full["by_as_of_date"] and skipped["macro_f1"] == full["macro_f1"]
+    assert {r["n_repeats"] for r in two["importance"]["bands"]} == {2}
+    assert {r["n_repeats"] for r in full["importance"]["bands"]} == {5}
+    refused = runner.invoke(app, [*full_args, "--importance-repeats", "0"])
+    assert refused.exit_code != 0 and "--importance-repeats" in refused.output
+
     result = runner.invoke(app, ["--quiet", *train, "--set", "season_start=01-01", "--out", str(tmp_path / "r2")])
     assert result.exit_code != 0
     assert "outside its season starting 01-01" in str(result.exception)

@@ -74,6 +74,11 @@ def test_a_bad_option_is_refused_alike_by_the_api_and_the_cli(
     assert not out.exists()
 
 
+def test_importance_repeats_below_one_are_refused_before_anything_is_read(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"importance_repeats=0: permute each band or period at least once"):
+        evaluate_run(tmp_path / "no-run", tmp_path / "missing.parquet", importance_repeats=0)
+
+
 def test_the_predictor_request_refuses_what_evaluate_predictor_refused() -> None:
     table = fake_series(n_fields=1, pixels_per_field=1, seed=1)
     for options, message in (

@@ -142,6 +142,14 @@ def evaluate(
     block_size: Annotated[float, typer.Option(help="Block side in metres for --by block.")] = 2000.0,
     course_protocol: Annotated[bool, typer.Option(help="Also score the ARSET course's window protocol.")] = False,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 1000,
+    importance: Annotated[
+        bool,
+        typer.Option(
+            help="Band and date permutation importance: one model pass over the split per band or period, repeat "
+            "and date, most of the evaluation's time (--no-importance skips it)."
+        ),
+    ] = True,
+    importance_repeats: Annotated[int, typer.Option(help="Permutations per band or period.", min=1)] = 5,
     seed: Seed = 0,
     out: Annotated[Path | None, out_option("Evaluation JSON (default RUN/evaluation.json).")] = None,
     as_json: Annotated[bool, json_flag("Print the headline metrics as one JSON object.")] = False,
@@ -159,6 +167,8 @@ def evaluate(
         block_size: ``--block-size`` of ``--by block``, in metres.
         course_protocol: ``--course-protocol``: also score the course's windows.
         n_boot: ``--n-boot``: bootstrap resamples.
+        importance: ``--importance/--no-importance``: band and date permutation importance.
+        importance_repeats: ``--importance-repeats``: permutations per band or period.
         seed: ``--seed`` of the bootstrap.
         out: ``--out``: the evaluation JSON.
         as_json: ``--json``: print the headline metrics as JSON instead of a table.
@@ -178,6 +188,8 @@ def evaluate(
         block_size=block_size,
         course_protocol=course_protocol,
         n_boot=n_boot,
+        importance=importance,
+        importance_repeats=importance_repeats,
         seed=seed,
         out=None if out is None else str(out),
         quiet=State.quiet or as_json,

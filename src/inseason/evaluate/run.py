@@ -54,6 +54,9 @@ class EvaluateRequest(StageRequest):
         block_size: block side in metres, for ``by="block"``.
         course_protocol: add the ARSET course's window protocol.
         n_boot: bootstrap replicates (at least 1).
+        importance: compute the band and period permutation importance. It is most of the cost: one model
+            pass over the split per band or period, repeat and date (docs/scaling.md).
+        importance_repeats: permutations per band or period (at least 1).
         seed: seed of the bootstrap and permutations.
         out: where to write the evaluation; default ``run/evaluation.json``.
         quiet: hide progress bars.
@@ -68,17 +71,24 @@ class EvaluateRequest(StageRequest):
     block_size: float = 2000.0
     course_protocol: bool = False
     n_boot: int = 1000
+    importance: bool = True
+    importance_repeats: int = 5
     seed: int = 0
     out: Path | None = None
     quiet: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        """Refuse a target F1, as-of dates and a bootstrap the evaluation cannot use, before any file is read."""
+        """Refuse options the evaluation cannot use (target F1, as-of dates, bootstrap, importance repeats).
+
+        Checked before any file is read.
+        """
         check_target_f1(self.target_f1)
         if self.as_of is not None:
             check_month_days(self.as_of)
         check_n_boot(self.n_boot)
+        if self.importance_repeats < 1:
+            raise InputError(f"importance_repeats={self.importance_repeats}: permute each band or period at least once")
         return self
 
 
@@ -93,6 +103,8 @@ def evaluate_run(
     block_size: float = 2000.0,
     course_protocol: bool = False,
     n_boot: int = 1000,
+    importance: bool = True,
+    importance_repeats: int = 5,
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     quiet: bool = True,
@@ -110,6 +122,8 @@ def evaluate_run(
         block_size: block side in metres, for ``by="block"``.
         course_protocol: add the ARSET course's window protocol.
         n_boot: bootstrap replicates.
+        importance: compute the band and period permutation importance (most of the cost).
+        importance_repeats: permutations per band or period.
         seed: seed of the bootstrap and permutations.
         out: where to write the evaluation; default ``run/evaluation.json``.
         quiet: hide progress bars.
@@ -132,6 +146,8 @@ def evaluate_run(
             block_size=block_size,
             course_protocol=course_protocol,
             n_boot=n_boot,
+            importance=importance,
+            importance_repeats=importance_repeats,
             seed=seed,
             out=None if out is None else str(out),
             quiet=quiet,
@@ -180,6 +196,8 @@ def run_evaluate(request: EvaluateRequest) -> EvaluateResult:
             spatial_by=request.by,
             block_size=request.block_size,
             n_boot=request.n_boot,
+            importance=request.importance,
+            importance_repeats=request.importance_repeats,
             course_protocol=request.course_protocol,
             config=bundle.manifest.get("config", {}),
             leakage_audit=leakage_audit(table.schema),
