@@ -240,6 +240,7 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("evaluate", "as-of not a month-day", "evaluate {empty} {split} --as-of 13-45 --out {out}", "'13-45'"),
     _m("evaluate", "unknown grouping", "evaluate {empty} {split} --by foo --out {out}", "'foo'"),
     _m("evaluate", "negative seed", "evaluate {empty} {split} --seed -1 --out {out}", "--seed -1"),
+    _m("evaluate", "no importance repeat", "evaluate {empty} {split} --importance-repeats 0", "--importance-repeats"),
     _m(
         "evaluate", "bundle without its classes", "evaluate {run} {split} --out {out}", "{run}/model.json", "no classes"
     ),
