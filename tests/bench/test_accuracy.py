@@ -10,6 +10,7 @@ import pytest
 
 from inseason.bench.accuracy import (
     BASELINE,
+    IN_SEASON_DAY,
     MODIS_BANDS,
     SETTINGS,
     AccuracyResult,
@@ -148,6 +149,26 @@ def test_verdict_picks_the_best_mean_and_lists_deep_losses_only() -> None:
     assert f"rule not checked: {BASELINE} did not run" in no_forest
 
 
+def test_the_in_season_table_gives_each_model_its_mid_season_macro_f1() -> None:
+    deep = next(m for m in list_models() if model_info(m).neural and not is_recipe(m))
+
+    def score(f1: float, early: float | None) -> dict[str, float]:
+        both = {"macro_f1": f1, "oa": f1, "seconds": 1.0}
+        return both if early is None else {**both, "macro_f1_in_season": early}
+
+    scores = {
+        "a": {BASELINE: score(0.9, 0.5), deep: score(0.8, 0.7)},
+        "b": {BASELINE: score(0.9, 0.6), deep: score(0.9, None)},
+    }
+    result = AccuracyResult(scores=scores, pick=None)
+    assert result.mean_in_season() == {deep: 0.7, BASELINE: 0.55}  # a model's mean over the settings it has
+    text = bench_accuracy_markdown(result)
+    assert f"in-season macro-F1 as of day {IN_SEASON_DAY} of the season" in text
+    assert f"| {deep} | 0.700 |  | 0.700 |" in text and f"| {BASELINE} | 0.500 | 0.600 | 0.550 |" in text
+    older = bench_accuracy_markdown(AccuracyResult(scores={"a": {deep: score(0.8, None)}}, pick=None))
+    assert "in-season macro-F1" not in older  # runs scored before it existed: no such table
+
+
 def test_a_lower_score_the_test_cannot_tell_apart_is_a_tie_and_recipes_are_exempt() -> None:
     deep = next(m for m in list_models() if model_info(m).neural and not is_recipe(m))
     assert is_recipe("arset") and not is_recipe("tempcnn")  # the course's fixed recipe adapts nothing
@@ -173,8 +194,8 @@ def test_bench_trains_scores_and_resumes(tmp_path) -> None:
     assert list(result.scores) == ["base", "one-band"]
     for by_model in result.scores.values():
         assert list(by_model) == ["random_forest", "tempcnn"]
-        assert set(by_model["random_forest"]) == {"macro_f1", "oa", "seconds"}
-        assert set(by_model["tempcnn"]) == {"macro_f1", "oa", "seconds", "p_vs_forest"}
+        assert set(by_model["random_forest"]) == {"macro_f1", "oa", "macro_f1_in_season", "seconds"}
+        assert set(by_model["tempcnn"]) == {"macro_f1", "oa", "macro_f1_in_season", "seconds", "p_vs_forest"}
         assert 0 <= by_model["tempcnn"]["p_vs_forest"] <= 1
         for score in by_model.values():
             assert 0 <= score["macro_f1"] <= 1 and 0 <= score["oa"] <= 1 and score["seconds"] > 0
@@ -191,6 +212,17 @@ def test_bench_trains_scores_and_resumes(tmp_path) -> None:
         models=["random_forest", "tempcnn"], settings=["base", "one-band"], scale=0.2, epochs=1, out=out, quiet=True
     )
     assert again.scores["base"] == result.scores["base"]  # reused, seconds and all
+    # scored before the in-season score existed: the trained bundle is scored again, not retrained
+    older = out / "base" / "tempcnn" / "accuracy.json"
+    saved = json.loads(older.read_text())
+    del saved["score"]["macro_f1_in_season"]
+    older.write_text(json.dumps(saved))
+    trained = (out / "base" / "tempcnn" / "model.json").stat().st_mtime_ns
+    rescored = bench_accuracy(models=["tempcnn"], settings=["base"], scale=0.2, epochs=1, out=out, quiet=True)
+    assert rescored.scores["base"]["tempcnn"] == {
+        k: v for k, v in result.scores["base"]["tempcnn"].items() if k != "p_vs_forest"
+    }
+    assert (out / "base" / "tempcnn" / "model.json").stat().st_mtime_ns == trained
     rerun = again.scores["one-band"]["random_forest"]
     assert (rerun["macro_f1"], rerun["oa"]) == (
         result.scores["one-band"]["random_forest"]["macro_f1"],
@@ -223,10 +255,13 @@ def test_cli_quick_prints_a_full_table_then_the_same_scores_as_json(tmp_path) ->
     args = ["bench", "accuracy", "--quick", "--models", "random_forest,tempcnn", "--out", str(out)]
     table = runner.invoke(app, args)
     assert table.exit_code == 0, table.output
-    rows = {line.split("|")[1].strip(): line for line in table.stdout.splitlines() if line.startswith("| ")}
-    assert all(name in rows["model"] for name in SETTINGS)
+    season_end, in_season = table.stdout.split("in-season macro-F1 as of day")
+    rows = {line.split("|")[1].strip(): line for line in season_end.splitlines() if line.startswith("| ")}
+    early = {line.split("|")[1].strip(): line for line in in_season.splitlines() if line.startswith("| ")}
+    assert all(name in rows["model"] and name in early["model"] for name in SETTINGS)
     for model in ("random_forest", "tempcnn"):
         assert rows[model].count(" / ") == len(SETTINGS)  # a macro-F1 / OA cell in every setting
+        assert early[model].count("|") == len(SETTINGS) + 3  # an in-season macro-F1 in every setting, a mean
     assert "pick: " in table.stdout and ("rule holds" in table.stdout or "rule broken" in table.stdout)
     again = runner.invoke(app, [*args, "--json"])  # every run is reused from --out
     assert again.exit_code == 0, again.output
@@ -237,7 +272,7 @@ def test_cli_quick_prints_a_full_table_then_the_same_scores_as_json(tmp_path) ->
         kept = json.loads((out / setting / "tempcnn" / "accuracy.json").read_text())["score"]
         assert by_model["tempcnn"] == {**kept, "p_vs_forest": by_model["tempcnn"]["p_vs_forest"]}
         f1 = f"{by_model['tempcnn']['macro_f1']:.3f} / {by_model['tempcnn']['oa']:.3f}"
-        assert f1 in rows["tempcnn"]
+        assert f1 in rows["tempcnn"] and f"{by_model['tempcnn']['macro_f1_in_season']:.3f}" in early["tempcnn"]
 
 
 @pytest.mark.parametrize("name", ["few", "base", "many-classes"])
@@ -249,8 +284,18 @@ def test_the_test_split_is_large_whatever_the_training_size(name: str) -> None:
 
 
 def test_scores_over_several_seeds_are_means_with_their_spread() -> None:
-    runs = [{"macro_f1": 0.9, "oa": 0.8, "seconds": 2.0}, {"macro_f1": 0.7, "oa": 0.6, "seconds": 3.0}]
-    assert _over_seeds(runs) == {"macro_f1": 0.8, "oa": 0.7, "seconds": 5.0, "macro_f1_sd": 0.1414, "seeds": 2.0}
+    runs = [
+        {"macro_f1": 0.9, "oa": 0.8, "macro_f1_in_season": 0.5, "seconds": 2.0},
+        {"macro_f1": 0.7, "oa": 0.6, "macro_f1_in_season": 0.4, "seconds": 3.0},
+    ]
+    assert _over_seeds(runs) == {
+        "macro_f1": 0.8,
+        "oa": 0.7,
+        "macro_f1_in_season": 0.45,
+        "seconds": 5.0,
+        "macro_f1_sd": 0.1414,
+        "seeds": 2.0,
+    }
     assert _over_seeds(runs[:1]) == runs[0]  # one seed: the run's own score
 
 

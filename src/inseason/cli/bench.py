@@ -348,7 +348,9 @@ def accuracy(
         Path | None,
         typer.Option(help="Keep one run folder per setting and model here; run again to resume (default: a temp dir)."),
     ] = None,
-    as_json: Annotated[bool, json_flag('Print {"setting": {"model": {"macro_f1", "oa", "seconds"}}} as JSON.')] = False,
+    as_json: Annotated[
+        bool, json_flag('Print {"setting": {"model": {"macro_f1", "oa", "macro_f1_in_season", "seconds"}}} as JSON.')
+    ] = False,
 ) -> None:
     """Every model's default configuration on synthetic data made hard as real data is: macro-F1 and OA
     per model and setting, the model the defaults should pick, and where a deep default loses to the forest.
