@@ -74,8 +74,8 @@ class TrainConfig(StrictModel):
     loss: Loss = Field(
         "cross_entropy",
         description="networks: the loss optimised — cross_entropy, or gce (generalized cross-entropy: robust to "
-        "wrong labels at the season's end, weaker in season; docs/defaults.md); validation and the logged loss "
-        "are cross-entropy either way (inseason.train.losses)",
+        "wrong labels, slower to learn, so for the default epochs rather than a short fixed budget; "
+        "docs/defaults.md); validation and the logged loss are cross-entropy either way (inseason.train.losses)",
     )
     gce_q: float = Field(0.7, gt=0, le=1, description="loss gce: its exponent q (towards 0: cross-entropy)")
     balance: Literal["none", "weighted", "sampler"] = Field("weighted", description="class balance")

@@ -5,7 +5,8 @@ Neural Networks with Noisy Labels") is ``(1 - p_y ** q) / q`` for the probabilit
 the sample's label. Its gradient is cross-entropy's scaled by ``p_y ** q``, so a sample the network finds
 improbable — often a wrong label — pulls less than under cross-entropy, where it pulls the most. ``q → 0``
 is cross-entropy, ``q = 1`` the mean absolute error. It is an option (``loss: gce``), not the default:
-docs/defaults.md measures what it gains on wrong labels and what it costs in season.
+docs/defaults.md measures what it gains on wrong labels and in season, and what it costs under a short fixed
+epoch budget (it learns more slowly).
 """
 
 from __future__ import annotations
