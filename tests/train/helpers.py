@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from torch import nn
 
-from inseason.train.config import OptimizerConfig, ScheduleConfig
+from inseason.train.config import Loss, OptimizerConfig, ScheduleConfig
 from inseason.train.module import CropTypeModule
 
 
-def module_for(network: nn.Module, *, label_smoothing: float = 0.0) -> CropTypeModule:
+def module_for(
+    network: nn.Module, *, label_smoothing: float = 0.0, loss: Loss = "cross_entropy", gce_q: float = 0.7
+) -> CropTypeModule:
     """The training module around ``network`` (three classes ``a b c``, no class weights, one epoch)."""
     return CropTypeModule(
         network,
@@ -19,4 +21,6 @@ def module_for(network: nn.Module, *, label_smoothing: float = 0.0) -> CropTypeM
         class_weights=None,
         seed=0,
         label_smoothing=label_smoothing,
+        loss=loss,
+        gce_q=gce_q,
     )

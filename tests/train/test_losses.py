@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from inseason.errors import InputError
-from inseason.train.config import OptimizerConfig, ScheduleConfig, train_config
+from inseason.train.config import train_config
 from inseason.train.losses import generalized_cross_entropy, training_loss
-from inseason.train.module import CropTypeModule
+from tests.train.helpers import module_for
 
 LOGITS = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0], [-1.0, 0.0, 3.0]])
 Y = torch.tensor([0, 1, 0])  # the third sample's label is one the network finds improbable
@@ -79,17 +79,7 @@ class _Fixed(nn.Module):
 
 
 def test_the_module_optimises_gce_and_logs_cross_entropy() -> None:
-    module = CropTypeModule(
-        _Fixed(LOGITS),
-        class_names=["a", "b", "c"],
-        optimizer=OptimizerConfig(),
-        schedule=ScheduleConfig(),
-        epochs=1,
-        class_weights=None,
-        seed=0,
-        loss="gce",
-        gce_q=0.7,
-    )
+    module = module_for(_Fixed(LOGITS), loss="gce", gce_q=0.7)
     batch = (torch.zeros(3, 4, 1), torch.ones(3, 4, dtype=torch.bool), torch.zeros(3, 4), Y)
     loss = module.training_step(batch, 0)
     assert torch.isclose(loss, generalized_cross_entropy(LOGITS, Y, q=0.7))
