@@ -137,3 +137,19 @@ def test_a_run_started_before_newer_options_existed_resumes(tmp_path, monkeypatc
         train(table, out=other, overrides=NETWORK, callbacks=[_StopAt(4)])
     with pytest.raises(InputError, match="the config differs"):
         train(table, out=other, overrides={**NETWORK, "gce_q": 0.5}, resume=True)
+
+
+def test_a_run_that_records_no_loss_trained_with_cross_entropy(tmp_path, monkeypatch):
+    """``loss`` was recorded before its default became gce: a config.yaml without it is a cross-entropy run, so
+    it resumes with ``loss=cross_entropy`` and is refused with the newer default."""
+    monkeypatch.setattr(schedule, "MAX_EPOCHS", 3)
+    table, out = synthetic_series(120, seed=4), tmp_path / "run"
+    with pytest.raises(_Stop):
+        train(table, out=out, overrides={**NETWORK, "loss": "cross_entropy"}, callbacks=[_StopAt(4)])
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["loss"] == "cross_entropy"
+    (out / "config.yaml").write_text(yaml.safe_dump({k: v for k, v in saved.items() if k != "loss"}))
+    with pytest.raises(InputError, match="the config differs"):
+        train(table, out=out, overrides=NETWORK, resume=True)
+    result = train(table, out=out, overrides={**NETWORK, "loss": "cross_entropy"}, resume=True)
+    assert result.resumed and result.epochs_run == 3

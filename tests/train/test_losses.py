@@ -86,17 +86,18 @@ def test_the_module_optimises_gce_and_logs_cross_entropy() -> None:
     assert torch.isclose(module.train_loss.compute(), nn.functional.cross_entropy(LOGITS, Y))
 
 
-def test_networks_default_to_cross_entropy_and_gce_is_an_option() -> None:
-    assert train_config(preset="tempcnn").loss == "cross_entropy"
+def test_networks_default_to_gce_and_cross_entropy_is_an_option() -> None:
+    for preset in ("tempcnn", "ltae", "inceptiontime", "ensemble"):
+        config = train_config(preset=preset)
+        assert config.loss == "gce" and config.gce_q == 0.7
     assert train_config(preset="arset").loss == "cross_entropy"  # the course's recipe, whatever the default
-    config = train_config(preset="tempcnn", overrides={"loss": "gce"})
-    assert config.loss == "gce" and config.gce_q == 0.7
+    assert train_config(preset="tempcnn", overrides={"loss": "cross_entropy"}).loss == "cross_entropy"
 
 
 def test_label_smoothing_needs_cross_entropy() -> None:
     with pytest.raises(InputError, match="label_smoothing applies to loss cross_entropy, not gce"):
-        train_config(preset="tempcnn", overrides={"label_smoothing": 0.1, "loss": "gce"})
-    config = train_config(preset="tempcnn", overrides={"label_smoothing": 0.1})
+        train_config(preset="tempcnn", overrides={"label_smoothing": 0.1})
+    config = train_config(preset="tempcnn", overrides={"label_smoothing": 0.1, "loss": "cross_entropy"})
     assert config.label_smoothing == 0.1
 
 

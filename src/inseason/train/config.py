@@ -72,10 +72,11 @@ class TrainConfig(StrictModel):
         description="networks, loss cross_entropy: share of each training label spread over the other classes",
     )
     loss: Loss = Field(
-        "cross_entropy",
-        description="networks: the loss optimised — cross_entropy, or gce (generalized cross-entropy: robust to "
-        "wrong labels, slower to learn, so for the default epochs rather than a short fixed budget; "
-        "docs/defaults.md); validation and the logged loss are cross-entropy either way (inseason.train.losses)",
+        "gce",
+        description="networks: the loss optimised — gce (generalized cross-entropy: robust to wrong labels, and "
+        "measured better than cross-entropy in season and at the season's end with the default epochs; it learns "
+        "more slowly, so a short fixed epoch budget may suit cross_entropy better: docs/defaults.md) or "
+        "cross_entropy; validation and the logged loss are cross-entropy either way (inseason.train.losses)",
     )
     gce_q: float = Field(0.7, gt=0, le=1, description="loss gce: its exponent q (towards 0: cross-entropy)")
     balance: Literal["none", "weighted", "sampler"] = Field("weighted", description="class balance")

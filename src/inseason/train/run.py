@@ -279,10 +279,13 @@ def _check_finite(store: SeriesStore, rows: np.ndarray) -> None:
 def _as_current(saved: Any) -> Any:
     """A saved config.yaml with the options added since it was written set to their defaults.
 
-    A run started by an older version records no value for a newer option (``label_smoothing``, ``loss``);
-    that option's default is what the run trained with, so it is no difference. A file that is no longer a
-    valid config is returned as it is (and differs).
+    A run started by an older version records no value for a newer option (``label_smoothing``, ``gce_q``);
+    that option's default is what the run trained with, so it is no difference. The exception is ``loss``,
+    whose default changed when it was already recorded: a run that records none trained with cross-entropy.
+    A file that is no longer a valid config is returned as it is (and differs).
     """
+    if isinstance(saved, dict) and "loss" not in saved:
+        saved = {**saved, "loss": "cross_entropy"}
     try:
         return TrainConfig.model_validate(saved).model_dump(mode="json")
     except ValueError:
