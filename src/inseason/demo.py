@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from inseason.errors import OutputError
 from inseason.storage import LOCK_NAME, output_lock
 
@@ -105,20 +103,10 @@ def map_area(info: dict[str, Any], aoi: Path, *, side_m: float = MAP_SIDE_M) -> 
     Returns:
         The area, a shapely geometry in lon/lat.
     """
-    import shapely
-    from pyproj import Transformer
-
     from inseason.sources.aoi import read_aoi
+    from inseason.synth import centre_square
 
-    bounds = [tile["bounds"] for tile in info["tiles"]]  # in the scenes' UTM zone
-    left, bottom = min(b[0] for b in bounds), min(b[1] for b in bounds)
-    right, top = max(b[2] for b in bounds), max(b[3] for b in bounds)
-    half = min(side_m, right - left, top - bottom) / 2
-    cx, cy = (left + right) / 2, (bottom + top) / 2
-    to_lonlat = Transformer.from_crs(info["scene_epsg"], 4326, always_xy=True)
-    square = shapely.box(cx - half, cy - half, cx + half, cy + half).segmentize(half / 4)
-    lonlat = shapely.transform(square, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1])))
-    return lonlat.intersection(read_aoi(aoi))
+    return centre_square(info, side_m=side_m).intersection(read_aoi(aoi))
 
 
 def _current_evaluation(path: Path) -> dict[str, Any] | None:

@@ -19,6 +19,8 @@ from inseason.bench.scaling import (
 )
 from inseason.cli import app
 from inseason.errors import InputError
+from inseason.observations import read_manifest
+from inseason.predict.maps import read_summary
 from inseason.series.long_table import import_series
 
 
@@ -85,13 +87,33 @@ def test_cli_json_has_an_exponent_per_stage() -> None:
     assert set(printed["import"]) == {"unit", "sizes", "seconds", "peak_mb", "exponent", "per_second"}
 
 
+@pytest.fixture(scope="module")
+def raster_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run folder for the raster stages' tests: their world is made once, as `bench_scaling` makes it."""
+    return tmp_path_factory.mktemp("scaling")
+
+
 @pytest.mark.parametrize("name", list(STAGES))
-def test_every_stage_runs_in_its_child_process(name: str, tmp_path: Path) -> None:
+def test_every_stage_runs_in_its_child_process(name: str, tmp_path: Path, raster_root: Path) -> None:
     """Each stage's input is prepared and its child runs it (one small size: the sizes loop is tested above)."""
     from inseason.bench.scaling import _run
 
-    folder = tmp_path / name / "size"
+    folder = (raster_root if name in ("extract", "predict") else tmp_path) / name / "12"
     folder.mkdir(parents=True)
     STAGES[name].prepare(folder, 12, 0)
     measured = _run(STAGES[name], folder)
     assert measured["seconds"] > 0 and measured["peak_mb"] > 50
+    if name == "extract":  # 12 scenes read at the world's label points
+        manifest = read_manifest(folder / "observations")
+        assert len(manifest) == 12 and all(e["status"] == "done" for e in manifest.values())
+        assert sum(e["observations"] for e in manifest.values()) > 0
+    if name == "predict":  # a 12-pixel square (about 35 m) mapped as of 1 August
+        assert 4 <= sum(read_summary(folder / "maps").mapped_pixels.values()) <= 30
+
+
+def test_the_raster_stages_refuse_more_work_than_their_world_holds(raster_root: Path) -> None:
+    for name, size, words in (("extract", 10_000, "extract needs 10000 scenes"), ("predict", 10**8, "predict needs")):
+        folder = raster_root / name / str(size)
+        folder.mkdir(parents=True)
+        with pytest.raises(InputError, match=words):
+            STAGES[name].prepare(folder, size, 0)

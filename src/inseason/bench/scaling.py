@@ -14,10 +14,14 @@ Stages and what their size counts:
 - ``split``: series split by field with the leakage audit (`inseason.series.split`);
 - ``train_epoch``: training samples of one TempCNN epoch (`inseason.train`);
 - ``evaluate``: test samples evaluated at every default as-of date (`inseason.evaluate`), the permutation
-  importance included.
+  importance included;
+- ``extract``: scenes of the `tiny` synthetic world whose observations are extracted at its label points
+  (`inseason.extract`, one worker; the points fixed, so the size counts the scenes read);
+- ``predict``: map pixels, a square centred on the `tiny` world mapped as of 1 August of its last season
+  by an untrained TempCNN bundle (`inseason.predict`, one worker, end to end: read, model, COG, STAC item).
 
-Extraction and map prediction (pixels and scenes) are not measured here yet: `inseason bench ingest` and
-`inseason bench predict` time them at one size.
+The two raster stages share one world (made once, untimed): `inseason bench ingest` and `inseason bench
+predict` measure them at one size against the course's way and on the real COG layout.
 """
 
 from __future__ import annotations
@@ -144,6 +148,85 @@ def _prepare_evaluate(folder: Path, size: int, seed: int) -> None:
         train(fit, out=model, config=config, quiet=True)
 
 
+#: The synthetic world size the raster stages (``extract``, ``predict``) read.
+RASTER_WORLD = "tiny"
+
+
+def _shared_world(folder: Path, seed: int) -> tuple[Path, dict[str, Any], Path]:
+    """The world, its ``world.json`` and its whole scene manifest, made once for every size of a raster stage."""
+    from inseason.extract.scenes import find_scenes
+    from inseason.synth import load_world, synth
+
+    root = folder.parent.parent
+    world, manifest = root / "world", root / "scenes.parquet"
+    if not (world / "world.json").exists():
+        synth(world, size=RASTER_WORLD, seed=seed, quiet=True)
+    info = load_world(world)[0]
+    if not manifest.exists():
+        years = info["years"]
+        find_scenes(
+            stac=str(world / "stac" / "catalog.json"),
+            aoi=world / "aoi.geojson",
+            start=f"{min(years)}-01-01",
+            end=f"{max(years)}-12-31",
+            out=manifest,
+            min_valid=0.0,
+            quiet=True,
+        )
+    return world, info, manifest
+
+
+def _prepare_extract(folder: Path, size: int, seed: int) -> None:
+    from inseason.sources.points import make_label_points
+    from inseason.tables import SCENE_MANIFEST, read_table, write_table
+
+    world, info, manifest = _shared_world(folder, seed)
+    points = folder.parent.parent / "points.parquet"
+    if not points.exists():
+        make_label_points(
+            cdl=world / "labels", aoi=world / "aoi.geojson", years=info["years"], stride=6, out=points, quiet=True
+        )
+    scenes = read_table(manifest, SCENE_MANIFEST, what="scene manifest")
+    if size > scenes.num_rows:
+        raise InputError(
+            f"bench scaling: extract needs {size} scenes, the {RASTER_WORLD} world has {scenes.num_rows}: "
+            "give a smaller --scale"
+        )
+    scenes = scenes.sort_by([("date", "ascending"), ("scene_id", "ascending")]).slice(0, size)
+    write_table(scenes, folder / "scenes.parquet")
+    (folder / "inputs.json").write_text(json.dumps({"points": str(points)}))
+
+
+def _prepare_predict(folder: Path, size: int, seed: int) -> None:
+    import shapely
+
+    from inseason.bench.predict import untrained_bundle
+    from inseason.synth import centre_square
+
+    _, info, manifest = _shared_world(folder, seed)
+    bundle = folder.parent / "bundle"
+    if not (bundle / "model.json").exists():
+        untrained_bundle("tempcnn", bundle, seed=seed)
+    side_m = math.sqrt(size) * 10.0  # 10 m pixels
+    bounds = [tile["bounds"] for tile in info["tiles"]]
+    world_side = min(
+        max(b[2] for b in bounds) - min(b[0] for b in bounds), max(b[3] for b in bounds) - min(b[1] for b in bounds)
+    )
+    if side_m > world_side:
+        raise InputError(
+            f"bench scaling: predict needs a square of {side_m:.0f} m, the {RASTER_WORLD} world is "
+            f"{world_side:.0f} m wide: give a smaller --scale"
+        )
+    square = centre_square(info, side_m=side_m)
+    aoi = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(square)}],
+    }
+    (folder / "aoi.geojson").write_text(json.dumps(aoi))
+    inputs = {"bundle": str(bundle), "scenes": str(manifest), "as_of": f"{max(info['years'])}-08-01"}
+    (folder / "inputs.json").write_text(json.dumps(inputs))
+
+
 _HEAD = """
 import json, sys, time
 from pathlib import Path
@@ -220,6 +303,35 @@ train(folder / "series.parquet", out=folder / "run", quiet=True, config=train_co
 from inseason.evaluate.run import evaluate_run
 started = time.perf_counter()
 evaluate_run(folder.parent / "model", folder / "series.parquet", n_boot=100, out=folder / "evaluation.json")
+"""
+            + _TAIL,
+        ),
+        Stage(
+            "extract",
+            "scenes",
+            12,
+            _prepare_extract,
+            _HEAD
+            + """
+from inseason.extract.stage import extract
+inputs = json.loads((folder / "inputs.json").read_text())
+started = time.perf_counter()
+extract(inputs["points"], folder / "scenes.parquet", out=folder / "observations", workers=1, quiet=True)
+"""
+            + _TAIL,
+        ),
+        Stage(
+            "predict",
+            "pixels",
+            10_000,
+            _prepare_predict,
+            _HEAD
+            + """
+from inseason.predict.maps import predict_map
+inputs = json.loads((folder / "inputs.json").read_text())
+started = time.perf_counter()
+predict_map(inputs["bundle"], aoi=folder / "aoi.geojson", as_of=[inputs["as_of"]], scenes=inputs["scenes"],
+            out=folder / "maps", workers=1, quiet=True)
 """
             + _TAIL,
         ),

@@ -173,7 +173,9 @@ def series(
 def scaling(
     stages: Annotated[
         list[str] | None,
-        typer.Option(help="Stages (comma list; default all: import, series, split, train_epoch, evaluate)."),
+        typer.Option(
+            help="Stages (comma list; default all: import, series, split, train_epoch, evaluate, extract, predict)."
+        ),
     ] = None,
     scale: Annotated[
         float, typer.Option(help="Base sizes relative to the default (0.1 for a quick look).", min=0.001)

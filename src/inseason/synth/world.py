@@ -437,6 +437,29 @@ def _write_scene_truth(root: Path, records: list[dict[str, Any]]) -> None:
     pq.write_table(table, root / "truth" / "scenes.parquet")
 
 
+def centre_square(info: dict[str, Any], *, side_m: float) -> Any:
+    """A square of ``side_m`` metres on a side (in the scenes' UTM zone) centred on the world's tiles, in lon/lat.
+
+    The square is clipped to the tiles' extent, so a side larger than the world gives the whole world. Maps
+    of part of a world (the demo's, the scaling benchmark's) are drawn in it.
+
+    Args:
+        info: the world's ``world.json`` (its tiles' bounds and the scenes' EPSG code).
+        side_m: the square's side, metres.
+
+    Returns:
+        The square, a shapely polygon in lon/lat (edges densified so it stays square after reprojection).
+    """
+    bounds = [tile["bounds"] for tile in info["tiles"]]  # in the scenes' UTM zone
+    left, bottom = min(b[0] for b in bounds), min(b[1] for b in bounds)
+    right, top = max(b[2] for b in bounds), max(b[3] for b in bounds)
+    half = min(side_m, right - left, top - bottom) / 2
+    cx, cy = (left + right) / 2, (bottom + top) / 2
+    to_lonlat = Transformer.from_crs(info["scene_epsg"], 4326, always_xy=True)
+    square = shapely.box(cx - half, cy - half, cx + half, cy + half).segmentize(half / 4)
+    return shapely.transform(square, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1])))
+
+
 def load_world(path: str | os.PathLike[str]) -> tuple[dict[str, Any], WorldState]:
     """Read ``world.json`` and rebuild the generator's state, to ask it for truth (tests, scoring).
 
