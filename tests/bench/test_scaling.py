@@ -88,9 +88,12 @@ def test_cli_json_has_an_exponent_per_stage() -> None:
 
 
 @pytest.fixture(scope="module")
-def raster_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One run folder for the raster stages' tests: their world is made once, as `bench_scaling` makes it."""
-    return tmp_path_factory.mktemp("scaling")
+def raster_root(tmp_path_factory: pytest.TempPathFactory, tiny_world: Path) -> Path:
+    """One run folder for the raster stages' tests, holding the session's tiny world (read only) where
+    `bench_scaling` makes its own: the stages find it there as they find the world they made for a first size."""
+    root = tmp_path_factory.mktemp("scaling")
+    (root / "world").symlink_to(tiny_world, target_is_directory=True)
+    return root
 
 
 @pytest.mark.parametrize("name", list(STAGES))
