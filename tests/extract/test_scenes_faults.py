@@ -12,6 +12,7 @@ import pytest
 
 from inseason.errors import RemoteError
 from inseason.extract import scenes as scenes_module
+from inseason.extract.sample import GDAL_COG_ENV
 from inseason.extract.scenes import ScenesRequest, ScenesResult, run_scenes
 from inseason.testing import RangeFileServer, StacApiServer
 from inseason.testing.faults import FaultProxy
@@ -65,6 +66,8 @@ def test_an_scl_failing_on_every_try_stops_the_search_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(scenes_module, "SCENE_BACKOFF_S", 0.0)
+    # our own six tries are under test: GDAL's retries inside each (with their waits) only add minutes
+    monkeypatch.setitem(GDAL_COG_ENV, "GDAL_HTTP_MAX_RETRY", "0")
     with RangeFileServer(tiny_world) as files, FaultProxy(files.url, fail=1.0, status=503) as proxy:
         api = stac_api_factory(tiny_world / "stac", asset_base_url=proxy.url, world_root=tiny_world)
         with pytest.raises(RemoteError) as info:

@@ -15,6 +15,7 @@ import pytest
 from shapely.geometry import box
 
 from inseason.errors import RemoteError
+from inseason.extract.sample import GDAL_COG_ENV
 from inseason.predict.maps import MapRun, predict_map
 from inseason.storage import LOCK_NAME
 from inseason.testing import RangeFileServer
@@ -77,8 +78,11 @@ def test_a_server_that_keeps_failing_ends_the_run_with_one_line(
     fault_proxy_factory: Callable[..., FaultProxy],
     tmp_path: Path,
     clean: MapRun,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "maps"
+    # the run's own tries are under test: GDAL's retries inside each (with their waits) only add time
+    monkeypatch.setitem(GDAL_COG_ENV, "GDAL_HTTP_MAX_RETRY", "0")
     with RangeFileServer(tiny_world) as files:
         down = fault_proxy_factory(files.url, fail=1.0, status=503)
         scenes = _over_http(tiny_manifest, tmp_path / "down.parquet", lambda p: down.url_for(files.url_for(p)))
