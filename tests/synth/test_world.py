@@ -275,15 +275,19 @@ def test_same_seed_gives_identical_bytes(tiny_world: Path, tmp_path: Path) -> No
     assert _digest(again) == _digest(tiny_world)
 
 
-def test_other_seed_gives_another_world(tmp_path: Path) -> None:
-    a = synth(tmp_path / "a", size="tiny", seed=2, years=(2022,), quiet=True).path
-    b = synth(tmp_path / "b", size="tiny", seed=3, years=(2022,), quiet=True).path
-    assert (a / "labels" / "CDL_2022.tif").read_bytes() != (b / "labels" / "CDL_2022.tif").read_bytes()
+def test_other_seed_gives_another_world(tiny_world: Path, tmp_path: Path) -> None:
+    # the session's world is seed 1; ten days of scenes are enough to make seed 2's labels
+    other = synth(tmp_path / "b", size="tiny", seed=2, years=(2022,), season=("06-01", "06-10"), quiet=True).path
+    cdl = "labels/CDL_2022.tif"
+    assert (other / cdl).read_bytes() != (tiny_world / cdl).read_bytes()
 
 
 def test_the_world_summary_holds_what_was_written(tmp_path: Path) -> None:
     request = SynthRequest.of(
-        out=tmp_path / "w", config=synth_config("tiny", seed=5, years=(2022,)), workers=1, quiet=True
+        out=tmp_path / "w",
+        config=synth_config("tiny", seed=5, years=(2022,), season=("06-01", "06-10")),
+        workers=1,
+        quiet=True,
     )
     summary = run_synth(request)
     assert isinstance(summary, WorldSummary) and summary.path == tmp_path / "w"
