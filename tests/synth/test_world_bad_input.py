@@ -57,7 +57,7 @@ def test_a_failure_midway_leaves_no_half_world(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(world_module, "write_catalog", broken)
     with pytest.raises(OutputError, match="disk full"):
-        synth(tmp_path / "w", quiet=True, years=(2022,), workers=1)
+        synth(tmp_path / "w", quiet=True, years=(2022,), season=("06-01", "06-10"), workers=1)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -111,5 +111,5 @@ def test_a_world_another_run_is_building_is_refused(tmp_path: Path) -> None:
         synth(tmp_path / "w", quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == [lock.name]  # nothing written, the lock untouched
     lock.unlink()
-    assert synth(tmp_path / "w", quiet=True).scenes > 0
+    assert synth(tmp_path / "w", quiet=True, years=(2022,), season=("06-01", "06-10")).scenes > 0  # a short world
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # the lock is gone after the run
