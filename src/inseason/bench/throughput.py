@@ -129,7 +129,11 @@ def network_throughput(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m inseason.bench.throughput``: write specs (``--write-specs``) or time them; print JSON."""
+    """``python -m inseason.bench.throughput``: write specs (``--write-specs``) or time them; print JSON.
+
+    Args:
+        argv: the command-line arguments (None: ``sys.argv``).
+    """
     parser = argparse.ArgumentParser(prog="python -m inseason.bench.throughput", description=__doc__)
     parser.add_argument("--networks", default="arset,tempcnn,ltae,inceptiontime,gru,transformer")
     parser.add_argument("--write-specs", type=Path, help="write the networks' specs to this JSON file and stop")
