@@ -5,6 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# The suite runs on every core (up to 4) with pytest-xdist: the tests of one file run on one worker (so a
+# module's fixtures are built once) and the built worlds are shared between workers (tests/once.py).
+# `make test PYTEST_WORKERS=` runs it in one process.
+PYTEST_WORKERS ?= --numprocesses auto --maxprocesses 4 --dist loadfile
 RUNTIME_LOCK := requirements/runtime.txt
 TEST_LOCK := requirements/test.txt
 # pip-compile (pip-tools) lives in its own environment, never in the project's.
@@ -55,7 +59,7 @@ check: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
 test: check system-packages
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 $(LOCK_VENV)/bin/pip-compile:
 	$(PYTHON) -m venv $(LOCK_VENV)

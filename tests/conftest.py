@@ -6,6 +6,7 @@ workers inherit them (as executors on a cluster inherit theirs from the cluster'
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from inseason.series.split import split_series
 from inseason.sources.points import make_label_points
 from inseason.synth import synth
 from inseason.testing.s3 import LoopbackS3
+from tests.once import build_once
 
 pytest_plugins = ["inseason.testing.pytest_plugin"]
 
@@ -29,7 +31,10 @@ pytest_plugins = ["inseason.testing.pytest_plugin"]
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ``tiny`` world (seed 1): one 2.4 km tile, 2021 and 2022. Treat it as read-only."""
-    return synth(tmp_path_factory.mktemp("worlds") / "tiny", size="tiny", seed=1, quiet=True).path
+    folder = build_once(
+        tmp_path_factory, "tiny-world", lambda root: synth(root / "tiny", size="tiny", seed=1, quiet=True)
+    )
+    return folder / "tiny"
 
 
 @dataclass(frozen=True)
@@ -49,16 +54,24 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> SmallPipeline:
     """The `small` world (seed 1) through labels → scenes → extract → series → split, once per session:
     every 10th label pixel of 2021 and 2022, the six largest CDL classes plus Other (``cdl-major:6``),
     split by field (70/15/15)."""
-    root = tmp_path_factory.mktemp("small")
-    world = synth(root / "world", size="small", seed=1, quiet=True).path
-    files = SmallPipeline(
-        world=world,
+    root = build_once(tmp_path_factory, "small", _build_small_pipeline)
+    return _small_pipeline_files(root)
+
+
+def _small_pipeline_files(root: Path) -> SmallPipeline:
+    return SmallPipeline(
+        world=root / "world",
         points=root / "points.parquet",
         scenes=root / "scenes.parquet",
         observations=root / "obs",
         series=root / "series.parquet",
         split=root / "split.parquet",
     )
+
+
+def _build_small_pipeline(root: Path) -> None:
+    files = _small_pipeline_files(root)
+    world = synth(files.world, size="small", seed=1, quiet=True).path
     make_label_points(
         cdl=world / "labels", aoi=world / "aoi.geojson", years=[2021, 2022], stride=10, out=files.points, quiet=True
     )
@@ -73,7 +86,6 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> SmallPipeline:
     extract(files.points, files.scenes, out=files.observations, quiet=True)
     make_series(files.observations, points=files.points, label_map="cdl-major:6", out=files.series, quiet=True)
     split_series(files.series, by="field", out=files.split, seed=0, quiet=True)
-    return files
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +110,11 @@ def spark(s3: LoopbackS3) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def engine_inputs(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Every 15th label pixel of the tiny world in 2022 and its scenes from April to June (read-only)."""
-    folder = tmp_path_factory.mktemp("engine-inputs")
+    folder = build_once(tmp_path_factory, "engine-inputs", lambda root: _build_engine_inputs(tiny_world, root))
+    return folder / "points.parquet", folder / "scenes.parquet"
+
+
+def _build_engine_inputs(tiny_world: Path, folder: Path) -> None:
     make_label_points(
         cdl=str(tiny_world / "labels"),
         aoi=str(tiny_world / "aoi.geojson"),
@@ -116,7 +132,17 @@ def engine_inputs(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) ->
         min_valid=0.0,
         quiet=True,
     )
-    return folder / "points.parquet", folder / "scenes.parquet"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs one worker per core) each worker computes with one thread, so
+    that PyTorch's and OpenMP's thread pools of the workers do not fight over the same cores. The
+    environment variable reaches the subprocesses that tests start."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -14,6 +14,7 @@ from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
 from inseason.sources.points import make_label_points
 from inseason.synth import synth
+from tests.once import build_once
 
 
 @dataclass(frozen=True)
@@ -50,29 +51,41 @@ def make_inputs(world: Path, folder: Path, *, years: list[int], stride: int) -> 
 @pytest.fixture(scope="session")
 def tiny_inputs(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     """Every 15th label pixel of the tiny world (both years) and all its scenes."""
-    return make_inputs(tiny_world, tmp_path_factory.mktemp("tiny-inputs"), years=[2021, 2022], stride=15)
+    folder = build_once(
+        tmp_path_factory,
+        "extract-tiny-inputs",
+        lambda root: make_inputs(tiny_world, root, years=[2021, 2022], stride=15),
+    )
+    return Inputs(tiny_world, folder / "points.parquet", folder / "scenes.parquet")
 
 
 @pytest.fixture(scope="session")
 def tiny_observations(tiny_inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted extraction of ``tiny_inputs`` with two workers (the reference of the resume test)."""
-    out = tmp_path_factory.mktemp("tiny-obs") / "obs"
-    extract(tiny_inputs.points, tiny_inputs.scenes, out=out, workers=2, quiet=True)
-    return out
+
+    def build(folder: Path) -> None:
+        extract(tiny_inputs.points, tiny_inputs.scenes, out=folder / "obs", workers=2, quiet=True)
+
+    return build_once(tmp_path_factory, "extract-tiny-obs", build) / "obs"
 
 
 @pytest.fixture(scope="session")
 def wide_inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     """Two 4.8 km tiles overlapping by 960 m (16 × 16 blocks of 128 px at 10 m), June 2022; every 5th pixel."""
-    world = synth(
-        tmp_path_factory.mktemp("worlds") / "wide",
-        size="tiny",
-        seed=3,
-        tiles_x=2,
-        tile_m=4800,
-        overlap_m=960,
-        years=(2022,),
-        season=("06-01", "06-25"),
-        quiet=True,
-    ).path
-    return make_inputs(world, tmp_path_factory.mktemp("wide-inputs"), years=[2022], stride=5)
+
+    def build(root: Path) -> None:
+        world = synth(
+            root / "wide",
+            size="tiny",
+            seed=3,
+            tiles_x=2,
+            tile_m=4800,
+            overlap_m=960,
+            years=(2022,),
+            season=("06-01", "06-25"),
+            quiet=True,
+        ).path
+        make_inputs(world, root, years=[2022], stride=5)
+
+    root = build_once(tmp_path_factory, "extract-wide", build)
+    return Inputs(root / "wide", root / "points.parquet", root / "scenes.parquet")

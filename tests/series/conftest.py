@@ -10,6 +10,7 @@ import pytest
 from inseason.extract.scenes import find_scenes
 from inseason.extract.stage import extract
 from inseason.sources.points import make_label_points
+from tests.once import build_once
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,11 @@ class TinyObservations:
 @pytest.fixture(scope="session")
 def tiny_observations(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> TinyObservations:
     """Label points every 10th pixel of 2021 and 2022 and their observations in every scene (read-only)."""
-    root = tmp_path_factory.mktemp("series-inputs")
+    root = build_once(tmp_path_factory, "series-inputs", lambda folder: _extract_tiny(tiny_world, folder))
+    return TinyObservations(world=tiny_world, points=root / "points.parquet", observations=root / "obs")
+
+
+def _extract_tiny(tiny_world: Path, root: Path) -> None:
     make_label_points(
         cdl=tiny_world / "labels",
         aoi=tiny_world / "aoi.geojson",
@@ -42,7 +47,6 @@ def tiny_observations(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory
         quiet=True,
     )
     extract(root / "points.parquet", root / "scenes.parquet", out=root / "obs", workers=1, quiet=True)
-    return TinyObservations(world=tiny_world, points=root / "points.parquet", observations=root / "obs")
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +54,12 @@ def tiny_series(tiny_observations: TinyObservations, tmp_path_factory: pytest.Te
     """The series table of the tiny world's observations, CDL names as labels (read-only)."""
     from inseason.series.build import make_series
 
-    out = tmp_path_factory.mktemp("series") / "series.parquet"
-    make_series(tiny_observations.observations, points=tiny_observations.points, out=out, quiet=True)
-    return out
+    def build(folder: Path) -> None:
+        make_series(
+            tiny_observations.observations,
+            points=tiny_observations.points,
+            out=folder / "series.parquet",
+            quiet=True,
+        )
+
+    return build_once(tmp_path_factory, "series-table", build) / "series.parquet"

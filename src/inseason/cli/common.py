@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 else:
     _HelpBase = object
 
-#: Tables and summaries on stdout; no rich markup, so paths and class names print as given (``a[1]``).
-out_console = Console(markup=False)
+#: Tables and summaries on stdout; no rich markup, so paths and class names print as given (``a[1]``), and
+#: lines of text are not wrapped at the terminal's width, so a long path stays one copyable, greppable piece.
+out_console = Console(markup=False, soft_wrap=True)
 #: Progress notes and errors on stderr.
 err_console = Console(stderr=True)
 
