@@ -14,12 +14,14 @@ from inseason.demo import MAP_DATES, run_demo, summary_table
 from inseason.errors import OutputError
 
 QUICK = {name: {"preset": name, "overrides": {"epochs": 2, "batch_size": 16}} for name in ("arset", "tempcnn")}
+#: The tiny world, two quick models, and maps of a 1.2 km square (a quarter of the world's 2.4 km tile).
+SMALL_MAPS: dict = {"size": "tiny", "stride": 10, "models": QUICK, "map_side_m": 1200.0}
 
 
 def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     said: list[str] = []
     with caplog.at_level("WARNING", logger="inseason.train"):
-        result = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)
+        result = run_demo(tmp_path / "demo", **SMALL_MAPS, quiet=True, say=said.append)
     assert not [r for r in caplog.records if "nothing to resume" in r.getMessage()]  # a first run resumes nothing
     assert result.report == tmp_path / "demo" / "report.html" and result.report.stat().st_size > 1_000_000
     html = result.report.read_text()
@@ -78,7 +80,7 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path, caplog: pytest.L
     assert all(f"<th>{date} mapped (ha)</th>" in maps_section for date in result.maps)
 
     said.clear()
-    again = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)
+    again = run_demo(tmp_path / "demo", **SMALL_MAPS, quiet=True, say=said.append)
     assert again.metrics == result.metrics and again.maps == result.maps
     assert len(said) == 11 and all("reusing" in line for line in said)  # world … evaluate tempcnn, maps
 
@@ -87,7 +89,7 @@ def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path, caplog: pytest.L
     stale = tmp_path / "demo" / "runs" / "arset" / "evaluation.json"
     stale.write_text(json.dumps({**json.loads(stale.read_text()), "schema_version": 1}))
     said.clear()
-    third = run_demo(tmp_path / "demo", size="tiny", stride=10, models=QUICK, quiet=True, say=said.append)
+    third = run_demo(tmp_path / "demo", **SMALL_MAPS, quiet=True, say=said.append)
     assert [line for line in said if "reusing" not in line] == [f"evaluate arset (with the course protocol) → {stale}"]
     assert json.loads(stale.read_text())["schema_version"] == 2 and third.metrics == result.metrics
 

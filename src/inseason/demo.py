@@ -161,6 +161,7 @@ def run_demo(
     stride: int = 15,
     models: dict[str, dict[str, Any]] | None = None,
     map_dates: tuple[str, ...] = MAP_DATES,
+    map_side_m: float = MAP_SIDE_M,
     quiet: bool = False,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
@@ -182,6 +183,7 @@ def run_demo(
         stride: every k-th label pixel is a sample.
         models: name → {"preset", "overrides"} of the models to train (default `DEMO_MODELS`).
         map_dates: month-days of the last season to map.
+        map_side_m: the side of the mapped square (`map_area`), metres; the world's edge cuts it.
         quiet: no progress bars.
         say: where the demo's one-line progress messages go.
 
@@ -292,7 +294,7 @@ def run_demo(
             maps_dir / SUMMARY_FILE,
             lambda: predict_map(
                 root / "runs" / best,
-                aoi=map_area(info, aoi),
+                aoi=map_area(info, aoi, side_m=map_side_m),
                 as_of=[f"{season}-{md}" for md in map_dates],
                 scenes=scenes,
                 out=maps_dir,

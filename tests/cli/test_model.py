@@ -9,10 +9,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+import shapely.geometry
 
 import inseason
 from inseason.cli import app
 from inseason.predict import MapRun
+from inseason.synth import centre_square
 from tests.cli.helpers import long_table, runner
 
 
@@ -105,14 +107,16 @@ def test_modelling_verbs_chain(tiny_world: Path, tmp_path: Path) -> None:
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert evaluation["leakage_audit"]["samples"] == audit["samples"]
 
-    maps = tmp_path / "maps"
+    maps, map_aoi = tmp_path / "maps", tmp_path / "map-area.geojson"  # a 1 km square: a sixth of the world
+    square = centre_square(json.loads((tiny_world / "world.json").read_text()), side_m=1000.0)
+    map_aoi.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(square)}))
     result = runner.invoke(
         app,
         [
             "predict",
             str(run),
             "--aoi",
-            aoi,
+            str(map_aoi),
             "--scenes",
             str(scenes),
             "--as-of",

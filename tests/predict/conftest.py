@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,6 +11,7 @@ from shapely.geometry.base import BaseGeometry
 
 from inseason.extract.scenes import find_scenes
 from inseason.sources.aoi import read_aoi
+from inseason.synth import centre_square
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,13 @@ def tiny_scenes(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> p
 def tiny_aoi(tiny_world: Path) -> BaseGeometry:
     """The tiny world's AOI in lon/lat."""
     return read_aoi(tiny_world / "aoi.geojson")
+
+
+@pytest.fixture(scope="session")
+def map_square(tiny_world: Path) -> BaseGeometry:
+    """A 1 km square at the tiny world's centre (lon/lat): about a sixth of its pixels (four blocks of 64 px);
+    where map tests that compare runs draw, so the model runs on fewer pixels."""
+    return centre_square(json.loads((tiny_world / "world.json").read_text()), side_m=1000.0)
 
 
 #: Truth CDL code → class name of the test model (CDL names, so the bundle gets CDL colours).

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shapely.geometry.base import BaseGeometry
 
 from inseason.bench.predict import untrained_bundle
 from inseason.errors import InputError
@@ -15,16 +16,16 @@ AS_OF = ["2022-06-01", "2022-08-01"]
 
 
 def test_spark_maps_equal_local_maps(
-    spark: Any, tiny_world: Path, engine_inputs: tuple[Path, Path], tmp_path: Path
+    spark: Any, map_square: BaseGeometry, engine_inputs: tuple[Path, Path], tmp_path: Path
 ) -> None:
     _, scenes = engine_inputs
     bundle = untrained_bundle("tempcnn", tmp_path / "bundle", seed=3)
-    aoi = tiny_world / "aoi.geojson"
+    aoi = map_square
     local = predict_map(
-        bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "local", block_size=128, workers=1, quiet=True
+        bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "local", block_size=64, workers=1, quiet=True
     )
     on_spark = predict_map(
-        bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "spark", block_size=128, engine="spark", quiet=True
+        bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "spark", block_size=64, engine="spark", quiet=True
     )
     assert local.blocks == on_spark.blocks > 1
     assert local.mapped_pixels == on_spark.mapped_pixels and sum(local.mapped_pixels.values()) > 0

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
+from shapely.geometry.base import BaseGeometry
 
 from inseason import storage
 from inseason.bench.predict import untrained_bundle
@@ -56,19 +57,19 @@ def s3_inputs(
 
 
 def test_extract_series_predict_on_s3_equal_the_local_run_on_disk(
-    tiny_world: Path, s3_inputs: tuple[Path, Path, str, str], tmp_path: Path, spark: SparkSession
+    map_square: BaseGeometry, s3_inputs: tuple[Path, Path, str, str], tmp_path: Path, spark: SparkSession
 ) -> None:
     points, scenes, points_uri, scenes_uri = s3_inputs
     dates = sorted({r["date"] for r in read_table(scenes, SCENE_MANIFEST, what="scene manifest").to_pylist()})
     middle, last = dates[len(dates) // 2], dates[-1]
     as_of = [middle.isoformat(), last.isoformat()]
     bundle = untrained_bundle("tempcnn", tmp_path / "bundle", seed=2)
-    aoi = tiny_world / "aoi.geojson"
+    aoi = map_square
     disk = tmp_path / "disk"
     extract(points, scenes, out=disk / "obs", workers=1, quiet=True)
     make_series(disk / "obs", points=points, out=disk / "series.parquet", quiet=True)
     reference = predict_map(
-        bundle, aoi=aoi, scenes=scenes, as_of=as_of, out=disk / "maps", block_size=128, workers=1, quiet=True
+        bundle, aoi=aoi, scenes=scenes, as_of=as_of, out=disk / "maps", block_size=64, workers=1, quiet=True
     )
     assert reference.blocks > 1 and reference.gif is not None and sum(reference.mapped_pixels.values()) > 0
     expected_parts = {k: v for k, v in _tree(str(disk / "obs")).items() if k.startswith("year=")}
@@ -97,7 +98,7 @@ def test_extract_series_predict_on_s3_equal_the_local_run_on_disk(
             scenes=scenes_uri,
             as_of=as_of,
             out=f"{root}/maps",
-            block_size=128,
+            block_size=64,
             engine=engine,
             workers=2,
             quiet=True,
