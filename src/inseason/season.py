@@ -165,7 +165,10 @@ def season_years(days: npt.NDArray[np.integer], start: str = DEFAULT_START) -> n
         np.int64
     )
     candidate = calendar + 1 if month >= 7 else calendar
-    years = np.unique(candidate)
-    first_days = np.array([season_start_day(int(year), start) for year in years], dtype=np.int64)
-    starts = first_days[np.searchsorted(years, candidate)]
+    if candidate.size == 0:
+        return np.zeros(candidate.shape, dtype=np.int16)
+    low = int(candidate.min())
+    years = range(low, int(candidate.max()) + 1)  # a table indexed by year: no sort of every day
+    first_days = np.array([season_start_day(year, start) for year in years], dtype=np.int64)
+    starts = first_days[candidate - low]
     return np.where(np.asarray(days, dtype=np.int64) >= starts, candidate, candidate - 1).astype(np.int16)

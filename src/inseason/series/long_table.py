@@ -193,11 +193,13 @@ def _sample_keys(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, pa.Da
     """(sorted unique ids, each row's index into them, the id type) — ids are int64 or string."""
     column = _whole_numbers_as_int(column)
     if pa.types.is_integer(column.type):
-        ids = column.to_numpy(zero_copy_only=False)
-        if column.null_count:
-            ids = np.where(pc.is_null(column).to_numpy(zero_copy_only=False), 0, ids)
-        unique, inverse = np.unique(ids.astype(np.int64), return_inverse=True)
-        return unique, inverse, pa.int64()
+        # hash the ids (Arrow, one pass), then sort only the distinct ones: no sort of every row
+        indices, values = _distinct(pc.fill_null(pc.cast(column, pa.int64(), safe=False), 0))
+        distinct = np.asarray(values, dtype=np.int64)
+        order = np.argsort(distinct)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return distinct[order], rank[indices], pa.int64()
     indices, text = _distinct(pc.cast(column, pa.string()))
     if (indices < 0).any():
         text.append("")  # null ids are dropped rows; they key as the empty id (index -1: the last)
@@ -557,10 +559,11 @@ def _samples_across_seasons(key: np.ndarray, year: np.ndarray, ids: np.ndarray) 
         return 0, 0, []
     low = int(year.min())
     span = int(year.max()) - low + 1
-    pairs = np.unique(key.astype(np.int64) * span + (year.astype(np.int64) - low))  # one int per (sample, season)
-    samples, per_sample = np.unique(pairs // span, return_counts=True)
-    split = samples[per_sample > 1]
-    return len(split), int(per_sample[per_sample > 1].sum()), sorted(ids[split].tolist())[:5]
+    pairs = key.astype(np.int64) * span + (year.astype(np.int64) - low)  # one int per (sample, season)
+    distinct = pc.unique(pa.array(pairs)).to_numpy()  # hashed: no sort of every row
+    per_sample = np.bincount(distinct // span, minlength=len(ids))
+    split = np.flatnonzero(per_sample > 1)
+    return len(split), int(per_sample[split].sum()), sorted(ids[split].tolist())[:5]
 
 
 def _observation_order(
