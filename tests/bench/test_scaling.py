@@ -120,3 +120,18 @@ def test_the_raster_stages_refuse_more_work_than_their_world_holds(raster_root: 
         folder.mkdir(parents=True)
         with pytest.raises(InputError, match=words):
             STAGES[name].prepare(folder, size, 0)
+
+
+def test_too_much_raster_work_is_refused_before_any_stage_runs(
+    raster_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The raster stages' world is made and their largest sizes checked before the first stage is timed."""
+    from inseason.bench import scaling
+
+    made = scaling._shared_world(raster_root, 0)
+    ran: list[str] = []
+    monkeypatch.setattr(scaling, "_shared_world", lambda root, seed: made)
+    monkeypatch.setattr(scaling, "_run", lambda stage, folder: ran.append(stage.name))
+    with pytest.raises(InputError, match="predict needs a square of"):
+        scaling.bench_scaling(stages=["import", "predict"], scale=1000, quiet=True)
+    assert ran == []

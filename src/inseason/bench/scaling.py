@@ -148,16 +148,20 @@ def _prepare_evaluate(folder: Path, size: int, seed: int) -> None:
         train(fit, out=model, config=config, quiet=True)
 
 
-#: The synthetic world size the raster stages (``extract``, ``predict``) read.
+#: The synthetic world size the raster stages read.
 RASTER_WORLD = "tiny"
+#: The stages that read the shared synthetic world.
+RASTER_STAGES: tuple[str, ...] = ("extract", "predict")
 
 
-def _shared_world(folder: Path, seed: int) -> tuple[Path, dict[str, Any], Path]:
-    """The world, its ``world.json`` and its whole scene manifest, made once for every size of a raster stage."""
+def _shared_world(root: Path, seed: int) -> tuple[Path, dict[str, Any], Path]:
+    """The raster stages' world, its ``world.json`` and its whole scene manifest, made once under ``root``.
+
+    ``root`` is the run's folder, so every size of every raster stage reads the same world.
+    """
     from inseason.extract.scenes import find_scenes
     from inseason.synth import load_world, synth
 
-    root = folder.parent.parent
     world, manifest = root / "world", root / "scenes.parquet"
     if not (world / "world.json").exists():
         synth(world, size=RASTER_WORLD, seed=seed, quiet=True)
@@ -176,22 +180,48 @@ def _shared_world(folder: Path, seed: int) -> tuple[Path, dict[str, Any], Path]:
     return world, info, manifest
 
 
+def _refuse_beyond_world(name: str, size: int, info: dict[str, Any], manifest: Path) -> None:
+    """Refuse a raster stage's size that asks more than the world holds (scenes to extract, a square to map).
+
+    Raises:
+        InputError: ``extract`` asks more scenes than the manifest has, or ``predict`` a square wider than
+            the world.
+    """
+    from inseason.tables import SCENE_MANIFEST, read_table
+
+    if name == "extract":
+        scenes = read_table(manifest, SCENE_MANIFEST, what="scene manifest").num_rows
+        if size > scenes:
+            raise InputError(
+                f"bench scaling: extract needs {size} scenes, the {RASTER_WORLD} world has {scenes}: "
+                "give a smaller --scale"
+            )
+    if name == "predict":
+        side_m = math.sqrt(size) * 10.0  # 10 m pixels
+        bounds = [tile["bounds"] for tile in info["tiles"]]
+        world_side = min(
+            max(b[2] for b in bounds) - min(b[0] for b in bounds),
+            max(b[3] for b in bounds) - min(b[1] for b in bounds),
+        )
+        if side_m > world_side:
+            raise InputError(
+                f"bench scaling: predict needs a square of {side_m:.0f} m, the {RASTER_WORLD} world is "
+                f"{world_side:.0f} m wide: give a smaller --scale"
+            )
+
+
 def _prepare_extract(folder: Path, size: int, seed: int) -> None:
     from inseason.sources.points import make_label_points
     from inseason.tables import SCENE_MANIFEST, read_table, write_table
 
-    world, info, manifest = _shared_world(folder, seed)
+    world, info, manifest = _shared_world(folder.parent.parent, seed)
+    _refuse_beyond_world("extract", size, info, manifest)
     points = folder.parent.parent / "points.parquet"
     if not points.exists():
         make_label_points(
             cdl=world / "labels", aoi=world / "aoi.geojson", years=info["years"], stride=6, out=points, quiet=True
         )
     scenes = read_table(manifest, SCENE_MANIFEST, what="scene manifest")
-    if size > scenes.num_rows:
-        raise InputError(
-            f"bench scaling: extract needs {size} scenes, the {RASTER_WORLD} world has {scenes.num_rows}: "
-            "give a smaller --scale"
-        )
     scenes = scenes.sort_by([("date", "ascending"), ("scene_id", "ascending")]).slice(0, size)
     write_table(scenes, folder / "scenes.parquet")
     (folder / "inputs.json").write_text(json.dumps({"points": str(points)}))
@@ -203,21 +233,12 @@ def _prepare_predict(folder: Path, size: int, seed: int) -> None:
     from inseason.bench.predict import untrained_bundle
     from inseason.synth import centre_square
 
-    _, info, manifest = _shared_world(folder, seed)
+    _, info, manifest = _shared_world(folder.parent.parent, seed)
+    _refuse_beyond_world("predict", size, info, manifest)
     bundle = folder.parent / "bundle"
     if not (bundle / "model.json").exists():
         untrained_bundle("tempcnn", bundle, seed=seed)
-    side_m = math.sqrt(size) * 10.0  # 10 m pixels
-    bounds = [tile["bounds"] for tile in info["tiles"]]
-    world_side = min(
-        max(b[2] for b in bounds) - min(b[0] for b in bounds), max(b[3] for b in bounds) - min(b[1] for b in bounds)
-    )
-    if side_m > world_side:
-        raise InputError(
-            f"bench scaling: predict needs a square of {side_m:.0f} m, the {RASTER_WORLD} world is "
-            f"{world_side:.0f} m wide: give a smaller --scale"
-        )
-    square = centre_square(info, side_m=side_m)
+    square = centre_square(info, side_m=math.sqrt(size) * 10.0)  # 10 m pixels
     aoi = {
         "type": "FeatureCollection",
         "features": [{"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(square)}],
@@ -376,7 +397,8 @@ def bench_scaling(
         (``per_second``: units a second at the largest size).
 
     Raises:
-        InputError: an unknown stage, or a scale that leaves a stage fewer than 10 units.
+        InputError: an unknown stage, a scale that leaves a stage fewer than 10 units, or one that asks a raster
+            stage more than its world holds (checked before any stage runs).
         RuntimeError: a stage failed in its child process (its stderr is quoted).
     """
     chosen = list(stages) if stages else list(STAGES)
@@ -394,6 +416,12 @@ def bench_scaling(
         progress_bar(quiet=quiet) as bar,
     ):
         task = bar.add_task("scaling", total=len(chosen) * len(FACTORS))
+        raster = [name for name in chosen if name in RASTER_STAGES]
+        if raster:  # the world is made (untimed) and the largest sizes checked before any stage runs
+            bar.update(task, description=f"scaling: a {RASTER_WORLD} world for {', '.join(raster)}")
+            _, info, manifest = _shared_world(Path(tmp), seed)
+            for name in raster:
+                _refuse_beyond_world(name, sizes[name][-1], info, manifest)
         for name in chosen:
             stage, seconds, peaks = STAGES[name], [], []
             for size in sizes[name]:
