@@ -269,10 +269,15 @@ def bench_train(
     workers: int = 0,
     batch_size: int = 128,
     steps: int = 5,
+    repeats: int = 3,
     seed: int = 0,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Measure the loader, the input wait of an ``arset`` run and every model in ``models``.
+
+    The two headline ratios (the loaders' speed-up and the input-wait fraction) are measured ``repeats``
+    times each: the result gives their median and their spread (lowest and highest run), so that a reader
+    sees how much one run of this machine may differ from the next.
 
     The data is `synthetic_series` with ``n_samples`` rows (60 % of them the training split the
     measurements run over).
@@ -285,12 +290,15 @@ def bench_train(
         batch_size: each network trains and predicts batches of this size (a tree baseline fits and
             predicts all training rows).
         steps: the batches each network trains and predicts.
+        repeats: the runs of the loader comparison and of the input-wait training run.
         seed: the seed of the data, the weights and the sampling.
         quiet: hide the progress bar.
 
     Returns:
         One dict: ``loader_speedup`` (ours / per-item samples/s, on the ``arset`` preset's inputs and
-        batch size) and ``input_wait_fraction`` (mean over the run's epochs) summarise the data path;
+        batch size) and ``input_wait_fraction`` (mean over a run's epochs) summarise the data path, each the
+        median of ``repeats`` runs with its ``…_spread`` ``[lowest, highest]`` (``loader`` is the median
+        run's comparison, ``input_wait_by_epoch`` the first run's epochs);
         ``models`` holds one entry per model (``parameters`` of a tree baseline counts its nodes).
 
     Raises:
@@ -301,8 +309,8 @@ def bench_train(
         raise InputError(f"unknown models {unknown} for bench train: choose from {', '.join(list_models())}")
     if n_samples < 12:
         raise InputError(f"n_samples={n_samples} is too small for bench train: use at least 12")
-    if workers < 0 or epochs < 1 or batch_size < 1 or steps < 1:
-        raise InputError("bench train needs workers >= 0 and epochs, batch_size and steps >= 1")
+    if workers < 0 or epochs < 1 or batch_size < 1 or steps < 1 or repeats < 1:
+        raise InputError("bench train needs workers >= 0 and epochs, batch_size, steps and repeats >= 1")
     torch.manual_seed(seed)
     store = decode_series(synthetic_series(n_samples, seed=seed))
     rows = store.rows_of(_SPLIT)
@@ -311,14 +319,20 @@ def bench_train(
     limit = matmul_gflops()
     results: list[dict[str, Any]] = []
     with progress_bar(quiet=quiet) as bar:
-        task = bar.add_task("bench", total=2 + len(models))
+        task = bar.add_task("bench", total=2 * repeats + len(models))
         arset_batch = int(TRAIN_PRESETS["arset"]["batch_size"])
-        loader = _loader_comparison(
-            store, rows, targets, _spec(store, rows, ADAPTER_PRESETS["arset"]), batch_size=arset_batch, workers=workers
-        )
-        bar.advance(task)
-        waits = _input_wait(store, epochs=epochs, quiet=True)
-        bar.advance(task)
+        arset_spec = _spec(store, rows, ADAPTER_PRESETS["arset"])
+        loaders, wait_runs = [], []
+        for _ in range(repeats):
+            loaders.append(
+                _loader_comparison(store, rows, targets, arset_spec, batch_size=arset_batch, workers=workers)
+            )
+            bar.advance(task)
+            wait_runs.append(_input_wait(store, epochs=epochs, quiet=True))
+            bar.advance(task)
+        speedups = [run["ours_samples_per_s"] / run["per_item_samples_per_s"] for run in loaders]
+        loader = loaders[int(np.argsort(speedups)[(len(speedups) - 1) // 2])]  # the (lower) median run
+        waits = [float(np.mean(run)) for run in wait_runs]
         for name in models:
             if model_info(name).neural:
                 results.append(
@@ -343,12 +357,15 @@ def bench_train(
         "classes": len(names),
         "batch_size": batch_size,
         "steps": steps,
+        "repeats": repeats,
         "threads": torch.get_num_threads(),
         "matmul_gflops": round(limit, 2),
-        "loader": loader,
-        "loader_speedup": round(loader["ours_samples_per_s"] / loader["per_item_samples_per_s"], 2),
-        "input_wait_fraction": round(float(np.mean(waits)), 4),
-        "input_wait_by_epoch": [round(w, 4) for w in waits],
+        "loader": {**loader, "same_batches": all(run["same_batches"] for run in loaders)},
+        "loader_speedup": round(float(np.median(speedups)), 2),
+        "loader_speedup_spread": [round(min(speedups), 2), round(max(speedups), 2)],
+        "input_wait_fraction": round(float(np.median(waits)), 4),
+        "input_wait_spread": [round(min(waits), 4), round(max(waits), 4)],
+        "input_wait_by_epoch": [round(w, 4) for w in wait_runs[0]],
         "models": results,
     }
 
@@ -368,8 +385,11 @@ def bench_train_markdown(result: dict[str, Any]) -> str:
         "",
         f"- loader: ours {loader['ours_samples_per_s']:.0f} samples/s, per-item Dataset + DataLoader "
         f"{loader['per_item_samples_per_s']:.0f} samples/s ({loader['workers']} workers): "
-        f"**{result['loader_speedup']:.1f}×**, same batches: {loader['same_batches']}",
-        f"- input-wait fraction of an arset training run: **{result['input_wait_fraction']:.1%}**",
+        f"**{result['loader_speedup']:.1f}×** (median of {result['repeats']} runs, "
+        f"{result['loader_speedup_spread'][0]:.1f}–{result['loader_speedup_spread'][1]:.1f}×), "
+        f"same batches: {loader['same_batches']}",
+        f"- input-wait fraction of an arset training run: **{result['input_wait_fraction']:.1%}** (median of "
+        f"{result['repeats']} runs, {result['input_wait_spread'][0]:.1%}–{result['input_wait_spread'][1]:.1%})",
         f"- float32 matmul: {result['matmul_gflops']:.1f} GFLOP/s",
         "",
         "| model | inputs | parameters | train samples/s | infer samples/s | FLOPs/sample | infer GFLOP/s "

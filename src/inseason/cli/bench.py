@@ -287,6 +287,9 @@ def train(
     ] = None,
     epochs: Annotated[int, typer.Option(help="Epochs of the input-wait run.")] = 2,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    repeats: Annotated[
+        int, typer.Option(help="Runs of the loader comparison and the input-wait run (median and spread).")
+    ] = 3,
     as_json: Annotated[bool, json_flag("Print one JSON object (loader_speedup, input_wait_fraction, ...).")] = False,
 ) -> None:
     """Our vectorised loader against a per-item Dataset + DataLoader, input wait, and each model's
@@ -298,6 +301,7 @@ def train(
         models: ``--models`` to time (default: every network).
         epochs: ``--epochs`` of the input-wait run.
         batch_size: ``--batch-size``.
+        repeats: ``--repeats`` of the two data-path measurements.
         as_json: ``--json``: print the result as JSON instead of a table.
 
     Raises:
@@ -311,6 +315,7 @@ def train(
         models=csv_list(models) or DEFAULT_MODELS,
         epochs=epochs,
         batch_size=batch_size,
+        repeats=repeats,
         quiet=State.quiet or as_json,
     )
     if as_json:
