@@ -17,7 +17,7 @@ from inseason.errors import InputError
 
 def test_both_sides_agree_and_block_reads_transfer_less(tiny_world: Path) -> None:
     result = bench_ingest(
-        world=tiny_world, years=(2021,), boxes=2, box_m=300, stride=5, max_scenes=4, workers=1, quiet=True
+        world=tiny_world, years=(2021,), boxes=2, box_m=300, stride=5, max_scenes=4, workers=1, repeats=2, quiet=True
     )
     assert result["scenes"] == 4 and result["points"] > 0
     assert result["ours"]["observations"] == result["course"]["observations"] > 0
@@ -25,6 +25,9 @@ def test_both_sides_agree_and_block_reads_transfer_less(tiny_world: Path) -> Non
     assert result["ours"]["bytes"] < result["course"]["bytes"]
     assert result["bytes_ratio"] == round(result["course"]["bytes"] / result["ours"]["bytes"], 2)
     assert result["speedup"] > 0 and result["deflate_limit_mb_per_s"] == 300.0
+    # two runs of each side: the speed-up shown is one of them, with the lowest and highest beside it
+    low, high = result["speedup_spread"]
+    assert result["repeats"] == 2 and 0 < low <= result["speedup"] <= high
 
 
 def test_cli_prints_one_json_object(tiny_world: Path) -> None:

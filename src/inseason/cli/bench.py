@@ -35,6 +35,7 @@ def ingest(
     stride: Annotated[int, stride_option("Every k-th label pixel is a point (the course: 15).")] = 15,
     max_scenes: Annotated[int, typer.Option(help="Scenes extracted by both sides.")] = 24,
     workers: Annotated[int | None, workers_option("Worker processes for both sides (default: the cores).")] = None,
+    repeats: Annotated[int, typer.Option(help="Runs of each side, in turn (the median run is shown).")] = 3,
     as_json: Annotated[bool, json_flag("Print one JSON object (bytes_ratio, speedup, ...).")] = False,
 ) -> None:
     """Windowed block reads against the course's whole-file downloads: bytes and observations/s.
@@ -47,6 +48,7 @@ def ingest(
         stride: ``--stride``: every k-th label pixel is a point.
         max_scenes: ``--max-scenes`` both sides extract.
         workers: ``--workers`` of both sides.
+        repeats: ``--repeats`` of each side.
         as_json: ``--json``: print the result as JSON instead of a table.
     """  # noqa: D301
     from inseason.bench.ingest import bench_ingest as run_bench
@@ -58,6 +60,7 @@ def ingest(
         stride=stride,
         max_scenes=max_scenes,
         workers=workers,
+        repeats=repeats,
         quiet=State.quiet or as_json,
     )
     if as_json:
@@ -65,7 +68,8 @@ def ingest(
         return
     table = Table(
         title=f"inseason bench ingest: {plural(result['points'], 'point')} × "
-        f"{plural(result['scenes'], 'scene')}, {plural(result['workers'], 'worker')}"
+        f"{plural(result['scenes'], 'scene')}, {plural(result['workers'], 'worker')}, median of "
+        f"{plural(result['repeats'], 'run')}"
     )
     for column in ("", "ours (block reads)", "course (whole files)", "ratio"):
         table.add_column(column, justify="right")
@@ -80,7 +84,7 @@ def ingest(
         "observations/s",
         f"{ours['observations_per_s']:,.0f}",
         f"{course['observations_per_s']:,.0f}",
-        f"{result['speedup']}× faster",
+        f"{result['speedup']}× faster ({result['speedup_spread'][0]}–{result['speedup_spread'][1]}×)",
     )
     table.add_row(
         "decode MB/s per core",
