@@ -121,3 +121,17 @@ def test_targets_rule_scores_rows_against_their_window_label(table: pa.Table) ->
     assert ruled.by_as_of_date[0]["overall_accuracy"] == pytest.approx(float(np.mean(first == 0)))
     assert ruled.by_as_of_date[1]["overall_accuracy"] == baseline.by_as_of_date[1]["overall_accuracy"]
     assert sorted({d.strftime("%m-%d") for d in calls}) == ["05-01", "09-01"]
+
+
+def test_rows_with_their_own_end_days_get_what_one_call_per_row_gives(table: pa.Table) -> None:
+    """predict_at groups the rows by end day in one sort; each row's probabilities are those of its own call."""
+    from inseason.evaluate.curves import predict_at
+    from inseason.season import days_since_epoch
+
+    rng = np.random.default_rng(0)
+    start = np.array([days_since_epoch(dt.date(y, 3, 1)) for y in table.column("year").to_pylist()])
+    end_day = start + rng.integers(0, 200, table.num_rows)  # nearly every row its own day, as the course's windows
+    grouped = predict_at(TemplatePredictor(), table, end_day=end_day, n_classes=len(CLASSES))
+    for row in range(table.num_rows):
+        alone = predict_at(TemplatePredictor(), table.slice(row, 1), end_day=end_day[row : row + 1], n_classes=4)
+        np.testing.assert_allclose(grouped[row], alone[0])

@@ -6,7 +6,7 @@ each pixel's first observation).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,21 @@ class InSeasonCurve:
     target_f1: float
 
 
+def _rows_by_day(end_day: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Each distinct day of ``end_day`` (ascending) with its rows (ascending), from one sort.
+
+    The course's windows give nearly every row its own end day: one pass over a sort, not one scan of every
+    row per distinct day.
+    """
+    end_day = np.asarray(end_day)
+    if end_day.size == 0:
+        return
+    order = np.argsort(end_day, kind="stable")
+    days, first = np.unique(end_day[order], return_index=True)
+    for day, rows in zip(days.tolist(), np.split(order, first[1:]), strict=True):
+        yield int(day), rows
+
+
 def predict_at(
     predict: PredictFn, table: pa.Table, *, end_day: np.ndarray, start_day: np.ndarray | None = None, n_classes: int
 ) -> np.ndarray:
@@ -79,8 +94,7 @@ def predict_at(
         InputError: the predictor returned another shape or non-finite values.
     """
     probabilities = np.empty((table.num_rows, n_classes))
-    for end in np.unique(end_day):
-        rows = np.flatnonzero(end_day == end)
+    for end, rows in _rows_by_day(end_day):
         subset = table.take(pa.array(rows))
         subset = observation_window(
             subset, end_day=end_day[rows], start_day=None if start_day is None else start_day[rows]
@@ -106,8 +120,7 @@ def targets_at(targets: Targets | None, table: pa.Table, *, end_day: np.ndarray,
     if targets is None:
         return default
     y_true = np.empty(table.num_rows, np.int64)
-    for end in np.unique(end_day):
-        rows = np.flatnonzero(end_day == end)
+    for end, rows in _rows_by_day(end_day):
         as_of = date_of_day(int(end))
         y_true[rows] = np.asarray(targets(table.take(pa.array(rows)), as_of=as_of), np.int64)
     return y_true
