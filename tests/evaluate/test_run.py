@@ -14,10 +14,18 @@ from typer.testing import CliRunner
 from inseason.cli import app
 from inseason.data import synthetic_series
 from inseason.errors import InputError
-from inseason.evaluate import EvaluatePredictorRequest, evaluate_predictor
+from inseason.evaluate import EvaluatePredictorRequest, evaluate_predictor, run_evaluate_predictor
 from inseason.evaluate.fake import FAKE_CLASSES, TemplatePredictor, fake_series
-from inseason.evaluate.run import EVALUATION_FILE, EvaluateRequest, EvaluateResult, evaluate_run, run_evaluate
-from inseason.train import train
+from inseason.evaluate.predictor import StorePredictFn
+from inseason.evaluate.run import (
+    EVALUATION_FILE,
+    BundlePredictFn,
+    EvaluateRequest,
+    EvaluateResult,
+    evaluate_run,
+    run_evaluate,
+)
+from inseason.train import load_bundle, train
 
 runner = CliRunner()
 
@@ -168,3 +176,49 @@ def test_evaluate_predictor_writes_nothing() -> None:
     assert result.sample_size["warning"] is not None and result.sample_size["warning"].startswith(
         "Only 16 test samples"
     )
+
+
+class _CountingBundle(BundlePredictFn):
+    """The bundle predictor, counting how often it decodes a table."""
+
+    decodes = 0
+
+    def decode(self, table: Any) -> Any:
+        self.decodes += 1
+        return super().decode(table)
+
+
+class _TablesOnly:
+    """The same bundle seen as a plain `PredictFn` (tables only): evaluation decodes per date and permutation."""
+
+    def __init__(self, inner: _CountingBundle) -> None:
+        self.inner = inner
+
+    def __call__(self, table: Any, *, as_of: Any) -> Any:
+        return self.inner(table, as_of=as_of)
+
+
+def test_one_decode_gives_the_numbers_of_a_decode_per_date_and_permutation(run_and_split: tuple[Path, Path]) -> None:
+    run, _ = run_and_split
+    bundle = load_bundle(run)
+    table = synthetic_series(16, seed=5, years=(2021, 2022), splits=(("test", 1.0),))  # two seasons: per-row days
+    request = EvaluatePredictorRequest.of(
+        classes=bundle.class_names,
+        bands=bundle.bands,
+        as_of=["04-01", "06-15", "09-01"],
+        season_start=bundle.season_start,
+        n_boot=20,
+        importance_repeats=2,
+        quiet=True,
+    )
+    once = _CountingBundle(bundle)
+    assert isinstance(once, StorePredictFn) and not isinstance(_TablesOnly(once), StorePredictFn)
+    stored = run_evaluate_predictor(once, table, request).evaluation
+    assert once.decodes == 1
+    per_pass = _CountingBundle(bundle)
+    tables = run_evaluate_predictor(_TablesOnly(per_pass), table, request).evaluation
+    # 3 curve dates × 2 seasons + the end of season × 2, then the importance's baselines and permutations
+    assert per_pass.decodes > 6 + 2 + 3 * 2 * (1 + 2 * len(bundle.bands))
+    assert stored["importance"]["bands"][0]["features"][0]["n_observations"] > 0
+    for key in ("by_as_of_date", "overall_accuracy", "macro_f1", "confusion", "importance", "calibration", "map"):
+        assert stored[key] == tables[key], key

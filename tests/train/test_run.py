@@ -14,7 +14,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
-from inseason.data import decode_series, synthetic_series
+from inseason.data import SEASON_END, decode_series, synthetic_series
 from inseason.errors import InputError, OutputError
 from inseason.metrics import validation_metrics
 from inseason.tables import series_schema
@@ -233,6 +233,11 @@ def test_as_of_days_month_day_date_and_int():
     assert as_of_days(store, "02-01").tolist() == [31] * 4
     assert as_of_days(store, dt.date(2022, 1, 11)).tolist() == [375, 375, 10, 10]
     assert as_of_days(store, 100).tolist() == [100] * 4
+    assert as_of_days(store, np.array([5, 500, -9, 60])).tolist() == [5, SEASON_END, -1, 60]
+    with pytest.raises(InputError, match="one integer day of season per row"):
+        as_of_days(store, np.array([5, 6]))
+    with pytest.raises(InputError, match="one integer day of season per row"):
+        as_of_days(store, np.array([5.0, 6.0, 7.0, 8.0]))
 
 
 def test_tempcnn_beats_majority_baseline(trained_run, series_table):

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from inseason.data import SeriesStore
 from inseason.errors import InputError
 from inseason.evaluate.bootstrap import (
     bootstrap_confusions,
@@ -21,7 +22,14 @@ from inseason.evaluate.bootstrap import (
     replicate_weights,
 )
 from inseason.evaluate.metrics import confusion_matrix, metrics_from_confusion
-from inseason.evaluate.predictor import PredictFn, Targets, checked_probabilities, class_indices
+from inseason.evaluate.predictor import (
+    PredictFn,
+    StorePredictFn,
+    Targets,
+    checked_probabilities,
+    class_indices,
+    days_of_season,
+)
 from inseason.evaluate.schedule import check_schedule, resolve_as_of, season_as_of_schedule
 from inseason.evaluate.series_arrays import flatten_series, observation_window
 from inseason.progress import progress_bar
@@ -74,11 +82,19 @@ def _rows_by_day(end_day: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def predict_at(
-    predict: PredictFn, table: pa.Table, *, end_day: np.ndarray, start_day: np.ndarray | None = None, n_classes: int
+    predict: PredictFn,
+    table: pa.Table,
+    *,
+    end_day: np.ndarray,
+    start_day: np.ndarray | None = None,
+    n_classes: int,
+    store: SeriesStore | None = None,
 ) -> np.ndarray:
     """Probabilities of each row with its series cut to its own window of days.
 
-    The predictor is called once per distinct end date, with that date as ``as_of``.
+    With ``store`` (``table`` decoded by a `StorePredictFn`) and no ``start_day``, one call predicts every row
+    from the store as of its own day; otherwise the predictor is called once per distinct end date, with that
+    date as ``as_of``, on the table cut to the window.
 
     Args:
         predict: the predictor.
@@ -86,6 +102,8 @@ def predict_at(
         end_day: last day (days since `inseason.season.EPOCH`) each row is seen, per row.
         start_day: first day each row is seen, per row; None for the whole series up to ``end_day``.
         n_classes: number of classes the predictor returns.
+        store: ``table`` as ``predict.decode`` decoded it (values may be permuted), when ``predict`` is a
+            `StorePredictFn`; None to call it on tables.
 
     Returns:
         ``[rows, classes]`` float64 probabilities.
@@ -93,6 +111,9 @@ def predict_at(
     Raises:
         InputError: the predictor returned another shape or non-finite values.
     """
+    if store is not None and start_day is None and isinstance(predict, StorePredictFn):
+        probabilities = predict.predict_store(store, as_of_day=days_of_season(store, end_day))
+        return checked_probabilities(probabilities, n_rows=table.num_rows, n_classes=n_classes)
     probabilities = np.empty((table.num_rows, n_classes))
     for end, rows in _rows_by_day(end_day):
         subset = table.take(pa.array(rows))
@@ -189,6 +210,7 @@ def in_season_curve(
     level: float = 0.95,
     seed: int = 0,
     targets: Targets | None = None,
+    store: SeriesStore | None = None,
     quiet: bool = True,
 ) -> InSeasonCurve:
     """Evaluate ``predict`` at calendar as-of dates resolved in each row's season.
@@ -210,6 +232,7 @@ def in_season_curve(
         level: confidence level.
         seed: seed of the bootstrap draws.
         targets: the class each row is scored against as of each date (see `targets_at`); None for labels.
+        store: ``table`` decoded by ``predict`` when it is a `StorePredictFn` (see `predict_at`).
         quiet: hide the progress bar.
 
     Returns:
@@ -234,7 +257,7 @@ def in_season_curve(
         task = bar.add_task("as-of", total=len(dates))
         for d, month_day in enumerate(dates):
             end_day = np.array([days_since_epoch(resolve_as_of(month_day, int(y), start=season_start)) for y in years])
-            probabilities[d] = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
+            probabilities[d] = predict_at(predict, table, end_day=end_day, n_classes=len(classes), store=store)
             truth = targets_at(targets, table, end_day=end_day, default=y_true)
             metrics = _metrics_with_intervals(
                 truth,

@@ -85,7 +85,7 @@ from inseason.evaluate.bootstrap import (
 from inseason.evaluate.curves import check_target_f1, course_windows, in_season_curve, predict_at, targets_at
 from inseason.evaluate.importance import permutation_importance
 from inseason.evaluate.metrics import SampleSize, classification_metrics, sample_size_check
-from inseason.evaluate.predictor import PredictFn, Targets, class_indices
+from inseason.evaluate.predictor import PredictFn, StorePredictFn, Targets, class_indices
 from inseason.evaluate.schedule import check_month_days, resolve_as_of, season_end
 from inseason.evaluate.series_arrays import flatten_series
 from inseason.evaluate.spatial import accuracy_by_group
@@ -644,6 +644,7 @@ def run_evaluate_predictor(
     else:
         groups = block_labels(block_ids(np.column_stack([x, y]), block_size))
     clusters, unit = resampling_clusters(table, by=spatial_by, block_size=block_size)
+    store = predict.decode(table) if isinstance(predict, StorePredictFn) else None  # decoded once for every pass
     curve = in_season_curve(
         predict,
         table,
@@ -656,11 +657,12 @@ def run_evaluate_predictor(
         level=r.level,
         seed=seed,
         targets=targets,
+        store=store,
         quiet=quiet,
     )
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
     end_day = np.array([days_since_epoch(season_end(int(yr), start=r.season_start)) for yr in years])
-    final = predict_at(predict, table, end_day=end_day, n_classes=len(classes))
+    final = predict_at(predict, table, end_day=end_day, n_classes=len(classes), store=store)
     y_true = targets_at(targets, table, end_day=end_day, default=y_true)
     y_pred = final.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, classes=classes)
@@ -688,6 +690,7 @@ def run_evaluate_predictor(
                     season_start=r.season_start,
                     n_repeats=r.importance_repeats,
                     seed=seed,
+                    store=store,
                     quiet=quiet,
                 )
                 for date in dates

@@ -9,6 +9,7 @@ its acquisition dates and the seasonal course of the other bands. The importance
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from inseason.data import SeriesStore
 from inseason.errors import InputError
 from inseason.evaluate.curves import predict_at
 from inseason.evaluate.metrics import SUMMARY_METRICS, confusion_matrix, summary_from_confusion
-from inseason.evaluate.predictor import PredictFn, class_indices
+from inseason.evaluate.predictor import PredictFn, StorePredictFn, class_indices, days_of_season
 from inseason.evaluate.schedule import resolve_as_of
 from inseason.evaluate.series_arrays import FlatSeries, flatten_series, observation_window, rebuild_series
 from inseason.progress import progress_bar
@@ -29,12 +31,49 @@ from inseason.tables import series_bands
 
 
 def _score(
-    predict: PredictFn, table: pa.Table, y_true: np.ndarray, *, as_of: np.ndarray, n_classes: int, metric: str
+    predict: PredictFn,
+    table: pa.Table,
+    y_true: np.ndarray,
+    *,
+    as_of: np.ndarray,
+    n_classes: int,
+    metric: str,
+    store: SeriesStore | None = None,
 ) -> float:
-    """``metric`` of ``predict`` on ``table`` as of each row's ``as_of`` day (0 where undefined)."""
-    y_pred = predict_at(predict, table, end_day=as_of, n_classes=n_classes).argmax(axis=1)
+    """``metric`` of ``predict`` on ``table`` (or its ``store``) as of each row's ``as_of`` day (0 where undefined)."""
+    y_pred = predict_at(predict, table, end_day=as_of, n_classes=n_classes, store=store).argmax(axis=1)
     value = summary_from_confusion(confusion_matrix(y_true, y_pred, n_classes=n_classes))[metric]
     return float(np.nan_to_num(value))
+
+
+def _seen_observations(store: SeriesStore, end_day: np.ndarray) -> tuple[FlatSeries, np.ndarray]:
+    """The store's observations dated up to each row's ``end_day``, as flat arrays, and their store positions.
+
+    The same observations, in the same order, as `flatten_series` of the table cut by `observation_window`.
+    """
+    counts = store.counts
+    row = np.repeat(np.arange(len(store), dtype=np.int64), counts)
+    first = -days_of_season(store, np.zeros(len(store), np.int64))  # each row's season start day
+    day = store.doy.astype(np.int64) + first[row]
+    seen = np.flatnonzero(day <= np.asarray(end_day, np.int64)[row])
+    flat = FlatSeries(
+        row=row[seen],
+        day=day[seen],
+        values=store.values[seen],
+        scl=None if store.scl is None else store.scl[seen],
+    )
+    return flat, seen
+
+
+def _with_observations(store: SeriesStore, seen: np.ndarray, flat: FlatSeries) -> SeriesStore:
+    """A copy of ``store`` whose observations at positions ``seen`` take ``flat``'s values (and SCL)."""
+    values = store.values.copy()
+    values[seen] = flat.values
+    scl = store.scl
+    if scl is not None and flat.scl is not None:
+        scl = scl.copy()
+        scl[seen] = flat.scl
+    return dataclasses.replace(store, values=values, scl=scl, fingerprint=f"{store.fingerprint}~permuted")
 
 
 def permute_within_bins(
@@ -81,6 +120,7 @@ def permutation_importance(
     n_repeats: int = 3,
     metric: str = "macro_f1",
     seed: int = 0,
+    store: SeriesStore | None = None,
     quiet: bool = True,
 ) -> dict[str, Any]:
     """Permutation importance of each band, or of each period of the season, for a predictor as of a date.
@@ -100,6 +140,9 @@ def permutation_importance(
         n_repeats: permutations per feature.
         metric: the summary metric whose drop is measured (``"macro_f1"``, ``"overall_accuracy"``...).
         seed: seed of the permutations.
+        store: ``table`` decoded by ``predict`` when it is a `inseason.evaluate.predictor.StorePredictFn`:
+            each permutation is then a copy of the store's values, predicted without decoding a table again
+            (the same permutations and scores as on tables).
         quiet: hide the progress bar.
 
     Returns:
@@ -118,8 +161,14 @@ def permutation_importance(
     y_true = class_indices(table, classes=classes)
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
     end_day = np.array([days_since_epoch(resolve_as_of(as_of, int(y), start=season_start)) for y in years])
-    table = observation_window(table, end_day=end_day)
-    flat = flatten_series(table)
+    if store is not None and not isinstance(predict, StorePredictFn):
+        store = None
+    seen: np.ndarray | None = None  # the store's observations up to each row's as-of day
+    if store is None:
+        table = observation_window(table, end_day=end_day)
+        flat = flatten_series(table)
+    else:
+        flat, seen = _seen_observations(store, end_day)
     first_day = np.array([season_start_day(int(y), season_start) for y in years])
     day_of_season = flat.day - first_day[flat.row]
     features: list[tuple[str, np.ndarray, np.ndarray | None]]
@@ -135,7 +184,7 @@ def permutation_importance(
             last = first + dt.timedelta(days=period_days - 1)
             label = f"{first:%m-%d} to {last:%m-%d}"
             features.append((label, day_of_season // period_days == p, None))
-    baseline = _score(predict, table, y_true, as_of=end_day, n_classes=len(classes), metric=metric)
+    baseline = _score(predict, table, y_true, as_of=end_day, n_classes=len(classes), metric=metric, store=store)
     rng = np.random.default_rng(seed)
     rows = []
     with progress_bar(quiet=quiet) as bar:
@@ -146,11 +195,12 @@ def permutation_importance(
                 permuted = permute_within_bins(flat, selected=selected, bands=bands, bin_days=bin_days, rng=rng)
                 score = _score(
                     predict,
-                    rebuild_series(table, permuted),
+                    table if seen is not None else rebuild_series(table, permuted),
                     y_true,
                     as_of=end_day,
                     n_classes=len(classes),
                     metric=metric,
+                    store=None if store is None or seen is None else _with_observations(store, seen, permuted),
                 )
                 drops.append(baseline - score)
                 bar.advance(task)

@@ -5,18 +5,25 @@ callable ``predict(table, *, as_of)`` returning a float array ``[rows, classes]`
 package's ``predict_series`` bound to a bundle, a classical baseline, or a test double. (The bundle-backed
 class users load is `inseason.train.Predictor`; this module only names the call evaluation makes.)
 Evaluation truncates the series to ``as_of`` itself before calling, so no predictor can see the future.
+
+A predictor that also works on a decoded `inseason.data.SeriesStore` (`StorePredictFn`: the bundle-backed one
+of ``inseason evaluate``) lets an evaluation decode the table once: the in-season curve, the end-of-season
+scores and every permutation of the importance are predicted from that one store (a permutation is a copy of
+its values), not from a table decoded again for each as-of date and each permutation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
 
+from inseason.data import SeriesStore
 from inseason.errors import InputError
+from inseason.season import season_start_day
 
 
 class PredictFn(Protocol):
@@ -36,6 +43,54 @@ class PredictFn(Protocol):
             ``[rows, classes]`` probabilities.
         """
         ...
+
+
+@runtime_checkable
+class StorePredictFn(PredictFn, Protocol):
+    """A `PredictFn` that can also decode a table once and predict from the decoded store.
+
+    Both ways give the same probabilities: ``predict_store(decode(table), as_of_day=d)`` equals calling the
+    predictor on the table cut to each row's day ``d``.
+    """
+
+    def decode(self, table: pa.Table) -> SeriesStore:
+        """The series table decoded as the predictor reads it (its season start).
+
+        Args:
+            table: series rows.
+
+        Returns:
+            The store, rows in table order.
+        """
+        ...
+
+    def predict_store(self, store: SeriesStore, *, as_of_day: np.ndarray) -> np.ndarray:
+        """Class probabilities of every store row from its observations up to its own day of season.
+
+        Args:
+            store: a store from `decode` (or a copy of it with permuted values).
+            as_of_day: ``[rows]`` the last day of season each row is seen.
+
+        Returns:
+            ``[rows, classes]`` probabilities.
+        """
+        ...
+
+
+def days_of_season(store: SeriesStore, end_day: np.ndarray) -> np.ndarray:
+    """Each store row's day of season of the day ``end_day`` (days since `inseason.season.EPOCH`).
+
+    Args:
+        store: the decoded series (its rows' season years and season start).
+        end_day: ``[rows]`` a day per row.
+
+    Returns:
+        ``[rows]`` int64 days of season (negative before the season starts).
+    """
+    years = store.years.astype(np.int64)
+    distinct, index = np.unique(years, return_inverse=True)
+    first = np.array([season_start_day(int(y), store.season) for y in distinct.tolist()], np.int64)
+    return np.asarray(end_day, np.int64) - first[index]
 
 
 class Targets(Protocol):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Self
 
@@ -16,7 +15,7 @@ import torch
 from pydantic import model_validator
 
 from inseason.config import StageRequest
-from inseason.data import SEASON_END, build_batch, decode_series
+from inseason.data import SEASON_END, SeriesStore, build_batch, decode_series
 from inseason.data.store import leakage_audit
 from inseason.errors import InputError
 from inseason.evaluate.bootstrap import SpatialByField, check_n_boot
@@ -32,7 +31,7 @@ from inseason.evaluate.schedule import check_month_days
 from inseason.labels import cdl_classes, rgb_hex
 from inseason.storage import output_lock
 from inseason.tables import read_table
-from inseason.train import Bundle, LabelClass, Predictor, load_bundle, predict_series
+from inseason.train import Bundle, LabelClass, Predictor, load_bundle
 
 #: Where `evaluate_run` writes the evaluation inside the run folder (and `inseason report` looks for it).
 EVALUATION_FILE = "evaluation.json"
@@ -183,7 +182,7 @@ def run_evaluate(request: EvaluateRequest) -> EvaluateResult:
         raise InputError(f"series table {series} has no rows in split {split!r} (splits: {', '.join(found)})")
     bundle.class_index(rows.column("label").to_pylist())  # every label must be one the model knows
     scored = run_evaluate_predictor(
-        partial(predict_series, bundle),
+        BundlePredictFn(bundle),
         rows,
         EvaluatePredictorRequest.of(
             classes=bundle.class_names,
@@ -220,6 +219,30 @@ def run_evaluate(request: EvaluateRequest) -> EvaluateResult:
     with output_lock(target, verb="evaluate", file=True):
         path = write_evaluation(evaluation, target)
     return EvaluateResult.from_evaluation(evaluation, path=path)
+
+
+class BundlePredictFn:
+    """A bundle as the predictor of an evaluation (a `inseason.evaluate.predictor.StorePredictFn`).
+
+    Called on a table it decodes it (`predict_series`); an evaluation instead decodes its table once with
+    `decode` and predicts every as-of date and permutation from the store with `predict_store`.
+    """
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.predictor = Predictor(bundle)
+
+    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray:
+        """Class probabilities of ``table``'s rows as of ``as_of`` (see `inseason.evaluate.predictor.PredictFn`)."""
+        return self.predictor.predict_proba(self.decode(table), as_of=as_of)
+
+    def decode(self, table: pa.Table) -> SeriesStore:
+        """``table`` decoded with the bundle's season start."""
+        return decode_series(table, season=self.bundle.season_start)
+
+    def predict_store(self, store: SeriesStore, *, as_of_day: np.ndarray) -> np.ndarray:
+        """Class probabilities of every store row as of its own day of season."""
+        return self.predictor.predict_proba(store, as_of=np.asarray(as_of_day, np.int64))
 
 
 def _cdl_code(label: LabelClass) -> int | None:

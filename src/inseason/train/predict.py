@@ -16,7 +16,9 @@ from inseason.season import parse_month_day, season_start
 from inseason.train.bundle import Bundle, load_bundle
 from inseason.train.calibration import log_probabilities, tempered
 
-AsOf = dt.date | str | int | None
+#: An as-of date: a date, a month-day in each row's season, one day of season for all rows, each row's own day
+#: of season (an integer array, one per store row), or None for the whole season.
+AsOf = dt.date | str | int | np.ndarray | None
 
 
 def as_of_days(store: SeriesStore, as_of: AsOf) -> np.ndarray:
@@ -24,17 +26,24 @@ def as_of_days(store: SeriesStore, as_of: AsOf) -> np.ndarray:
 
     Args:
         store: the decoded series table (its rows' season years and season start).
-        as_of: a date, a month-day ``"MM-DD"`` in each row's season, a day of season (int), or None for the
-            whole season.
+        as_of: a date, a month-day ``"MM-DD"`` in each row's season, a day of season (int), each row's own
+            day of season (an integer array of ``len(store)``), or None for the whole season.
 
     Returns:
         The day of season of each row, int64, clipped to ``[-1, SEASON_END]``.
 
     Raises:
-        InputError: ``as_of`` is of another type or not a valid month-day.
+        InputError: ``as_of`` is of another type, not a valid month-day, or an array of another length.
     """
     if as_of is None:
         return np.full(len(store), SEASON_END, np.int64)
+    if isinstance(as_of, np.ndarray):
+        if as_of.shape != (len(store),) or not np.issubdtype(as_of.dtype, np.integer):
+            raise InputError(
+                f"as-of days of shape {as_of.shape} ({as_of.dtype}): give one integer day of season per "
+                f"row of the store ({len(store)} rows)"
+            )
+        return as_of.astype(np.int64).clip(-1, SEASON_END)
     if isinstance(as_of, (int, np.integer)) and not isinstance(as_of, bool):
         return np.full(len(store), int(as_of), np.int64)
     days = {}
