@@ -42,6 +42,16 @@ def map_square(tiny_world: Path) -> BaseGeometry:
     return centre_square(json.loads((tiny_world / "world.json").read_text()), side_m=1000.0)
 
 
+@pytest.fixture(scope="session")
+def map_square_file(map_square: BaseGeometry, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`map_square` as a GeoJSON file (read-only), for map runs started in another process."""
+    from shapely.geometry import mapping
+
+    path = tmp_path_factory.mktemp("map-square") / "square.geojson"
+    path.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": mapping(map_square)}))
+    return path
+
+
 #: Truth CDL code → class name of the test model (CDL names, so the bundle gets CDL colours).
 CLASSES = {1: "Corn", 2: "Cotton", 3: "Rice", 5: "Soybeans", 24: "Winter Wheat", 26: "Dbl Crop WinWht/Soybeans"}
 OTHER = "Other"
@@ -151,7 +161,10 @@ def tiny_manifest(tiny_scenes: pa.Table, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="session")
 def untrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained TempCNN bundle (seeded random weights): maps quickly, the same every time (read-only)."""
+    """An untrained small TempCNN bundle (seeded random weights, 8 filters: ~1/30 of the preset's work a pixel):
+    maps quickly, the same every time (read-only); for the tests of how a map run behaves, not what it maps."""
     from inseason.bench.predict import untrained_bundle
 
-    return untrained_bundle("tempcnn", tmp_path_factory.mktemp("untrained") / "bundle", seed=3)
+    return untrained_bundle(
+        "tempcnn", tmp_path_factory.mktemp("untrained") / "bundle", seed=3, params={"filters": 8, "hidden": 16}
+    )

@@ -20,7 +20,8 @@ from inseason.predict.maps import MapRun, predict_map
 from inseason.storage import LOCK_NAME
 
 AS_OF = ["2022-06-01", "2022-08-15"]
-BLOCK = 64
+#: 32-px blocks on the 1 km `map_square`: 16 blocks, enough moments to kill a run between them.
+BLOCK = 32
 
 #: The killed run: predict_map with the test's options; the moments inside the assembly are reached by
 #: making that step stop (a marker file, then a long sleep) where the test kills the process.
@@ -71,10 +72,10 @@ def _options(bundle: Path, scenes: Path, aoi: Path, out: Path) -> dict[str, obje
 
 @pytest.fixture(scope="module")
 def uninterrupted(
-    tiny_bundle: Path, tiny_manifest: Path, tiny_world: Path, tmp_path_factory: pytest.TempPathFactory
+    tiny_bundle: Path, tiny_manifest: Path, map_square_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> MapRun:
     out = tmp_path_factory.mktemp("uninterrupted") / "maps"
-    return predict_map(**_options(tiny_bundle, tiny_manifest, tiny_world / "aoi.geojson", out))  # type: ignore[arg-type]
+    return predict_map(**_options(tiny_bundle, tiny_manifest, map_square_file, out))  # type: ignore[arg-type]
 
 
 def _group(pgid: int) -> list[int]:
@@ -110,10 +111,10 @@ def _kill_at(out: Path, process: subprocess.Popen[bytes], moment: str, marker: P
 
 @pytest.mark.parametrize("moment", ["first block", "midway", "cog", "summary"])
 def test_a_run_killed_at_any_moment_resumes_to_the_same_maps(
-    moment: str, uninterrupted: MapRun, tiny_bundle: Path, tiny_manifest: Path, tiny_world: Path, tmp_path: Path
+    moment: str, uninterrupted: MapRun, tiny_bundle: Path, tiny_manifest: Path, map_square_file: Path, tmp_path: Path
 ) -> None:
     out, marker = tmp_path / "maps", tmp_path / "stopped"
-    options = _options(tiny_bundle, tiny_manifest, tiny_world / "aoi.geojson", out)
+    options = _options(tiny_bundle, tiny_manifest, map_square_file, out)
     blocks = uninterrupted.blocks
     assert blocks >= 8
     process = subprocess.Popen(

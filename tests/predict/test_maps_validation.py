@@ -224,8 +224,12 @@ def test_a_block_still_unreadable_after_the_retries_ends_the_run(
     assert run.mapped_pixels[AS_OF] > 0 and run.retried == 0
 
 
-def test_read_block_raises_for_a_remote_file_and_skips_a_local_one(tiny_scenes: pa.Table) -> None:
+def test_read_block_raises_for_a_remote_file_and_skips_a_local_one(
+    tiny_scenes: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import datetime as dt
+
+    from inseason.extract.sample import GDAL_COG_ENV
 
     from inseason.predict.read import map_grid, plan_blocks, read_block, scene_refs
 
@@ -237,6 +241,7 @@ def test_read_block_raises_for_a_remote_file_and_skips_a_local_one(tiny_scenes: 
     assert [s[0] for s in series.skipped] == [broken.scene_id] and series.counts.sum() > 0
     remote = type(refs[0])(**{**refs[0].__dict__, "hrefs": {**refs[0].hrefs, "SCL": "http://127.0.0.1:9/SCL.tif"}})
     waits: list[float] = []
+    monkeypatch.setitem(GDAL_COG_ENV, "GDAL_HTTP_MAX_RETRY", "0")  # GDAL's own retries of a refused connection: ~5 s
     with pytest.raises(RemoteError) as info:
         read_block(block, grid=grid, scenes=[remote], aoi=AOI, retries=2, backoff=0.25, sleep=waits.append)
     assert str(info.value).startswith(f"SCL of scene {remote.scene_id}: cannot read http://127.0.0.1:9/SCL.tif (")

@@ -15,7 +15,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -88,13 +88,15 @@ def _check_networks(networks: Sequence[str]) -> None:
         raise InputError(f"bench predict: {what}: use {', '.join(known)} (--networks, a comma list)")
 
 
-def untrained_bundle(network: str, out: Path, *, seed: int) -> Path:
+def untrained_bundle(network: str, out: Path, *, seed: int, params: Mapping[str, Any] | None = None) -> Path:
     """An untrained bundle of ``network`` with its training preset's adapter and features.
 
     Args:
         network: a training preset's name (``arset``, ``tempcnn``...).
         out: the bundle folder to write.
         seed: the seed of the random weights.
+        params: the network's hyper-parameters that differ from the preset's architecture defaults (a
+            smaller network maps faster where only the run's behaviour matters, as in tests).
 
     Returns:
         ``out``.
@@ -111,7 +113,12 @@ def untrained_bundle(network: str, out: Path, *, seed: int) -> Path:
         ),
     )
     model = create_model(
-        preset["model"]["name"], n_bands=len(channels), n_steps=adapter.n_steps, n_classes=len(_CODES), seed=seed
+        preset["model"]["name"],
+        n_bands=len(channels),
+        n_steps=adapter.n_steps,
+        n_classes=len(_CODES),
+        seed=seed,
+        **dict(params or {}),
     )
     classes = [LabelClass(name=cdl_class(c).name, codes=(c,), color=cdl_class(c).color) for c in _CODES]
     write_bundle(

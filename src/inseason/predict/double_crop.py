@@ -70,18 +70,21 @@ def crop_sequence(code: int) -> CropSequence | None:
 
 
 def smoothed_ndvi(
-    store: SeriesStore, rows: np.ndarray, *, as_of: int = 399, sigma: float = 10.0, chunk: int = 512
+    store: SeriesStore, rows: np.ndarray, *, as_of: int = 399, sigma: float = 10.0, chunk: int = 2048
 ) -> np.ndarray:
     """NDVI of ``rows`` smoothed onto `SEASON_DAYS` (float32 [R, 366]; NaN far from any observation).
 
-    A grid day with less than a quarter of one observation's full weight is NaN.
+    A Gaussian-weighted mean of the observations around each grid day. Observations fall on whole days of
+    season, so each row's NDVI sums and observation counts are first gathered by day and the Gaussian is
+    applied as one product with a days × grid-days kernel matrix: the cost grows with rows × days, not with
+    rows × observations × days. A grid day with less than a quarter of one observation's full weight is NaN.
 
     Args:
         store: the series (with bands B04 and B08).
         rows: the series rows to smooth.
         as_of: the last day of season whose observations count.
         sigma: the Gaussian kernel's standard deviation, days.
-        chunk: rows smoothed at once (memory grows with it).
+        chunk: rows smoothed at once (memory grows with it: 2 × 400 float64 a row).
 
     Returns:
         float32 [R, 366]: the smoothed NDVI of each row on each day of season.
@@ -95,22 +98,25 @@ def smoothed_ndvi(
     red, nir = store.bands.index("B04"), store.bands.index("B08")
     rows = np.asarray(rows, np.int64)
     out = np.full((rows.size, SEASON_DAYS.size), np.nan, np.float32)
+    n_days = int(store.doy.max(initial=0)) + 1
+    kernel = np.exp(-0.5 * ((SEASON_DAYS[None, :] - np.arange(n_days)[:, None]) / sigma) ** 2)  # [days, grid]
     for start in range(0, rows.size, chunk):
         part = rows[start : start + chunk]
-        first, counts = store.offsets[part], store.counts[part]
-        width = max(int(counts.max(initial=0)), 1)
-        positions = first[:, None] + np.arange(width)[None, :]
-        valid = np.arange(width)[None, :] < counts[:, None]
-        positions = np.where(valid, positions, 0)
-        doy = store.doy[positions].astype(np.float32)
-        valid &= doy <= as_of
+        positions = store.positions_of(part)
+        local = np.repeat(np.arange(part.size), store.counts[part])
+        doy = store.doy[positions].astype(np.int64)
+        seen = doy <= as_of
+        positions, local, doy = positions[seen], local[seen], doy[seen]
         nir_v = store.values[positions, nir].astype(np.float32)
         red_v = store.values[positions, red].astype(np.float32)
         total = nir_v + red_v
         ndvi = np.divide(nir_v - red_v, total, out=np.zeros_like(total), where=total > 0)
-        weight = np.exp(-0.5 * ((SEASON_DAYS[None, None, :] - doy[:, :, None]) / sigma) ** 2) * valid[:, :, None]
-        mass = weight.sum(axis=1)
-        smooth = np.einsum("rmg,rm->rg", weight, ndvi) / np.maximum(mass, 1e-9)
+        cell = local * n_days + doy
+        size = part.size * n_days
+        sums = np.bincount(cell, weights=ndvi, minlength=size).reshape(part.size, n_days)
+        counts = np.bincount(cell, minlength=size).reshape(part.size, n_days).astype(np.float64)
+        mass = counts @ kernel
+        smooth = (sums @ kernel) / np.maximum(mass, 1e-9)
         out[start : start + part.size] = np.where(mass >= 0.25, smooth, np.nan)
     return out
 
