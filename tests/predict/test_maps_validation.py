@@ -230,7 +230,6 @@ def test_read_block_raises_for_a_remote_file_and_skips_a_local_one(
     import datetime as dt
 
     from inseason.extract.sample import GDAL_COG_ENV
-
     from inseason.predict.read import map_grid, plan_blocks, read_block, scene_refs
 
     refs = scene_refs(tiny_scenes, since=dt.date(2022, 1, 1), until=dt.date(2022, 8, 15))
