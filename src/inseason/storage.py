@@ -436,6 +436,20 @@ def list_files(uri: str | os.PathLike[str], *, suffix: str = "") -> list[str]:
     return sorted(found)
 
 
+def remove_file(uri: str | os.PathLike[str]) -> None:
+    """Delete the file (or object) ``uri``; nothing happens when it is absent.
+
+    Args:
+        uri: a path, ``file://`` URI or ``s3://bucket/key``.
+    """
+    if not is_s3(uri):
+        local_path(uri).unlink(missing_ok=True)
+        return
+    fs, path = filesystem(uri)
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        fs.delete_file(path)
+
+
 def remove_tree(uri: str | os.PathLike[str]) -> None:
     """Delete the folder (or every object under the prefix) ``uri``; nothing happens when it is absent.
 

@@ -278,6 +278,7 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("predict", "SCL class 300", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --scl-mask 300", "300"),
     _m("predict", "no worker", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --workers 0", "--workers 0"),
     _m("predict", "block too small", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --block-size 0", "block_size=0"),
+    _m("predict", "--out and --update", f"predict {{empty}} {PREDICT} --as-of 2022-06-01 --update {{out}}", "--update"),
     _m(
         "predict",
         "bundle without its classes",

@@ -258,8 +258,13 @@ def _as_of_dates(as_of: list[str] | None, every: str | None, start: str | None, 
 
 def predict(
     model: RunOrBundle,
-    aoi: Annotated[str, typer.Option(help="Area to map: 'west,south,east,north' in degrees or a vector file.")],
-    out: Annotated[str, out_option("Folder (or s3://bucket/prefix) for the maps; run again to resume.")],
+    aoi: Annotated[
+        str | None,
+        typer.Option(
+            help="Area to map: 'west,south,east,north' in degrees or a vector file (with --update: the run's)."
+        ),
+    ] = None,
+    out: Annotated[str | None, out_option("Folder (or s3://bucket/prefix) for the maps; run again to resume.")] = None,
     as_of: Annotated[list[str] | None, typer.Option(help="As-of dates YYYY-MM-DD (comma list).")] = None,
     every: Annotated[str | None, typer.Option(help="Also map every N days, e.g. 15d, from --from to --to.")] = None,
     start: Annotated[str | None, typer.Option("--from", help="First date for --every.")] = None,
@@ -290,10 +295,26 @@ def predict(
             "mapped without this option.",
         ),
     ] = False,
+    keep_series: Annotated[
+        bool,
+        typer.Option(
+            "--keep-series",
+            help="Keep each block's series in the folder (series/), so that later dates can be added with "
+            "--update reading only the newer scenes (about 2 bytes a band and observation per pixel, compressed).",
+        ),
+    ] = False,
+    update: Annotated[
+        str | None,
+        typer.Option(
+            help="A finished map folder made with --keep-series: add the --as-of dates (after its last one) "
+            "reading only the scenes newer than it; the maps equal a run of every date from scratch.",
+        ),
+    ] = None,
     as_json: Annotated[bool, json_flag("Print what was written as JSON.")] = False,
 ) -> None:
     """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season
-    GIF and the double-crop sequence and transition dates.
+    GIF and the double-crop sequence and transition dates. In season, map with --keep-series and add each
+    new week's date with --update: only the new scenes are read.
 
     \f
     Args:
@@ -313,11 +334,13 @@ def predict(
         engine: ``--engine``: local or spark.
         spark_master: ``--spark-master`` of the spark engine.
         allow_outside: ``--allow-outside``: map an AOI outside the model's training region.
+        keep_series: ``--keep-series``: keep the blocks' series for later updates.
+        update: ``--update``: the finished map folder to add the as-of dates to (instead of ``out``).
         as_json: ``--json``: print what was written as JSON instead of a table.
 
     Raises:
-        InputError: Neither or both of ``--scenes`` and ``--stac``, no date, a malformed date or list, or an
-            input the maps cannot be made from.
+        InputError: Neither or both of ``--scenes`` and ``--stac`` (or of ``--out`` and ``--update``), no
+            date, a malformed date or list, or an input the maps cannot be made from.
     """  # noqa: D205, D301
     import dataclasses
 
@@ -325,11 +348,15 @@ def predict(
 
     if (scenes is None) == (stac is None):
         raise InputError("give either --scenes (a scene manifest) or --stac (a STAC API or catalog)")
+    if (out is None) == (update is None):
+        raise InputError(
+            "give either --out FOLDER (a new map run) or --update FOLDER (add dates to a run made with --keep-series)"
+        )
     request = PredictRequest.of(
         bundle=str(model),
         aoi=aoi,
         as_of=_as_of_dates(as_of, every, start, end),
-        out=out,
+        out=out if out is not None else update,
         scenes=scenes,
         stac=stac,
         block_size=block_size,
@@ -339,6 +366,8 @@ def predict(
         engine=engine,
         spark_master=spark_master,
         allow_outside=allow_outside,
+        keep_series=keep_series,
+        update=update is not None,
         quiet=State.quiet or as_json,
     )
     run = run_predict(request)

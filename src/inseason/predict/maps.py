@@ -15,7 +15,9 @@ Output folder::
 
     run.json                      the run's settings (a resumed run must match them)
     scenes.parquet                the scene manifest, when scenes were searched from a STAC source
-    blocks/YEAR/NNNNNN.npz        finished blocks
+    blocks/YEAR/NNNNNN.npz        finished blocks (every as-of date of the season)
+    series/YEAR/NNNNNN_DATE.npz   each block's series up to the season's last as-of date (``keep_series``;
+                                  `inseason.predict.kept`), which ``update`` extends with newer scenes only
     map_YYYY-MM-DD.tif / .json    class map COG and its STAC item, per as-of date
     double_crops_YYYY-MM-DD.parquet  double-crop pixels: crop sequence and transition date
     season.gif                    the maps of all as-of dates, animated (two dates or more)
@@ -26,6 +28,11 @@ Inputs and settings are checked (options, bundle, bands, scene files, as-of date
 against the training region and the scenes' footprints, crop mask, ``out`` and a run already in it) before
 anything is created in ``out``, so a refused run leaves nothing behind and can be rerun into the same
 folder. The run then holds ``out`` (`inseason.storage.output_lock`): a second run into it is refused.
+
+An update (``update=True``, ``inseason predict --update``) adds as-of dates after the last one of a finished
+run made with ``keep_series``: each block's kept series is extended with the scenes dated after that last
+date only, the new dates are mapped from it and their files written; the maps equal those of a run from
+scratch with every date. An interrupted update resumes like a run.
 
 A scene file that cannot be read over the network is read again (the whole block, with a growing wait);
 a block still unreadable after the retries ends the run with a `RemoteError` (the finished blocks stay, a
@@ -67,6 +74,7 @@ from inseason.extract.scenes import find_scenes, manifest_info
 from inseason.labels import cdl_class
 from inseason.predict.cog import SourceScene, map_tags, write_class_map, write_season_gif, write_stac_item
 from inseason.predict.double_crop import transition_dates, transition_table
+from inseason.predict.kept import SERIES_DIR, kept_series, load_series, save_series, series_uri
 from inseason.predict.read import (
     Block,
     MapGrid,
@@ -95,6 +103,7 @@ from inseason.storage import (
     output_lock,
     put_file,
     read_bytes,
+    remove_file,
     write_bytes,
 )
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
@@ -172,10 +181,15 @@ class PredictRequest(StageRequest):
             refusing it.
         retries: reads again of a block whose scene files failed over the network (then a `RemoteError`).
         backoff: seconds before the first read again, doubled each time.
+        keep_series: keep each block's series in ``out`` (`inseason.predict.kept`), so that later as-of
+            dates can be added by an update reading only newer scenes.
+        update: ``out`` holds a finished run made with ``keep_series``: add the as-of dates (all after its
+            last one) reading only the scenes newer than it. The other options must be the run's own; the
+            AOI may be left out (the run's is used).
     """
 
     bundle: str
-    aoi: str | InstanceOf[BaseGeometry]
+    aoi: str | InstanceOf[BaseGeometry] | None
     as_of: tuple[dt.date, ...]
     out: str
     scenes: str | InstanceOf[pa.Table] | None = None
@@ -191,6 +205,8 @@ class PredictRequest(StageRequest):
     allow_outside: bool = False
     retries: int = 4
     backoff: float = 1.0
+    keep_series: bool = False
+    update: bool = False
 
     @field_validator("as_of", mode="before")
     @classmethod
@@ -211,6 +227,8 @@ class PredictRequest(StageRequest):
             raise InputError(f"retries={self.retries} and backoff={self.backoff} must not be negative")
         if (self.scenes is None) == (self.stac is None):
             raise InputError("give exactly one of --scenes (a scene manifest) or --stac (a STAC API or catalog)")
+        if self.aoi is None and not self.update:
+            raise InputError("give --aoi, the area to map ('west,south,east,north' in degrees or a vector file)")
         return self
 
 
@@ -527,6 +545,8 @@ class _Context:
     retries: int = 4
     backoff: float = 1.0
     block_folder: str | None = None  # the job folder of decoded COG blocks its local workers share
+    series_dir: str | None = None  # where the blocks' series are kept (None: not kept)
+    extend: dict[int, tuple[dt.date, int]] = field(default_factory=dict)  # season → (last date mapped, its dates)
 
 
 _CONTEXT: _Context | None = None
@@ -588,12 +608,18 @@ def _finished_blocks(blocks_dir: str) -> set[tuple[int, int]]:
 
 
 def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
-    """Worker: read one block for one season, predict each as-of date, save the block file."""
+    """Worker: read one block for one season, predict each as-of date, save the block file.
+
+    For a season an update extends, the block's kept series is extended with the scenes to read (those
+    after its last date only) and the dates mapped before are copied from the block file.
+    """
     assert _CONTEXT is not None and _BUNDLE is not None, "the worker was not initialised"
     context, bundle = _CONTEXT, _BUNDLE
     year, block = unit
     refs, dates = context.seasons[year]
     keep = crop_mask_block(context.crop_mask, context.grid, block) if context.crop_mask else None
+    block_uri = _block_uri(context.blocks_dir, year, block)
+    last, mapped_before = context.extend.get(year, (None, 0))
     try:
         series = read_block(
             block,
@@ -609,6 +635,11 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
         )
     except RemoteError as exc:
         raise RemoteError(f"block {block.index} of {year}: {exc}") from None
+    before: dict[str, np.ndarray] = {}
+    if last is not None:
+        assert context.series_dir is not None, "an update keeps the series"
+        series = load_series(series_uri(context.series_dir, year, block, last), block).extended(series)
+        before = _load_block(block_uri)
     store = series.store(season=bundle.season_start, year=year)
     predictor = Predictor(bundle, batch_size=context.batch_size)
     double_codes = _double_crop_codes(bundle)
@@ -616,6 +647,10 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     arrays: dict[str, np.ndarray] = {}
     with_data = []
     for k, date in enumerate(dates):
+        if k < mapped_before:  # mapped by the run this update extends
+            arrays.update({key: value for key, value in before.items() if _date_index(key) == k})
+            with_data.append(int(json.loads(str(before["summary"]))["with_data"][k]))
+            continue
         day = day_of_season(date, year, bundle.season_start)
         has_data = store.end_positions(rows_all, np.full(rows_all.size, day)) > store.offsets[:-1]
         classes = np.zeros(block.height * block.width, np.uint8)
@@ -644,8 +679,19 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     arrays["summary"] = np.array(json.dumps(summary))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds also meets allow_pickle: bool
-    write_bytes(_block_uri(context.blocks_dir, year, block), buffer.getvalue())  # whole or not at all
+    kept = series_uri(context.series_dir, year, block, max(dates)) if context.series_dir is not None else None
+    if kept is not None and last is None:  # a run: the series before the block file, which marks the block done
+        save_series(kept, series)
+    write_bytes(block_uri, buffer.getvalue())  # whole or not at all
+    if kept is not None and last is not None:  # an update: the extended series marks the block done
+        save_series(kept, series)
     return {**summary, "retries": series.retried}
+
+
+def _date_index(key: str) -> int | None:
+    """The as-of index of a block file's array (``classes3``, ``dc3_x``...): None for its summary."""
+    digits = key.removeprefix("classes").removeprefix("confidence").removeprefix("dc").split("_")[0]
+    return int(digits) if digits.isdigit() else None
 
 
 def _load_block(uri: str) -> dict[str, np.ndarray]:
@@ -656,7 +702,7 @@ def _load_block(uri: str) -> dict[str, np.ndarray]:
 def predict_map(
     bundle: Bundle | str | os.PathLike[str],
     *,
-    aoi: str | os.PathLike[str] | BaseGeometry,
+    aoi: str | os.PathLike[str] | BaseGeometry | None = None,
     as_of: Sequence[dt.date | str] | dt.date | str,
     out: str | os.PathLike[str],
     scenes: str | os.PathLike[str] | pa.Table | None = None,
@@ -672,12 +718,15 @@ def predict_map(
     allow_outside: bool = False,
     retries: int = 4,
     backoff: float = 1.0,
+    keep_series: bool = False,
+    update: bool = False,
 ) -> MapRun:
     """Map the AOI's crop types as of each date of ``as_of`` with a model bundle: `run_predict` by keywords.
 
     Args:
         bundle: the model bundle (or its folder).
-        aoi: the area to map: a vector file, a ``west,south,east,north`` string or a lon/lat geometry.
+        aoi: the area to map: a vector file, a ``west,south,east,north`` string or a lon/lat geometry (None
+            only for an update: the run's own).
         as_of: one as-of date or several.
         out: the output folder or ``s3://`` prefix.
         scenes: a scene manifest (file or table); or
@@ -693,6 +742,9 @@ def predict_map(
         allow_outside: map an AOI outside the model's training region (a logged warning) instead of refusing.
         retries: reads again of a block whose scene files failed over the network.
         backoff: seconds before the first read again, doubled each time.
+        keep_series: keep each block's series in ``out`` so that an update can add later dates.
+        update: add ``as_of`` (after the run's last date) to the finished run in ``out`` (made with
+            ``keep_series``), reading only the newer scenes.
 
     Returns:
         What was written (`MapRun`; also in ``summary.json``).
@@ -700,14 +752,14 @@ def predict_map(
     Raises:
         InputError: a bad option (engine, as-of date, block size, neither or both of scenes and stac) or
             input (AOI outside the training region, crop mask, scenes without the model's bands or none up to
-            an as-of date).
+            an as-of date); for an update, dates not after the run's last one.
         OutputError: ``out`` is not writable, not empty, holds a run with other settings, or another run
-            writes there.
+            writes there; for an update, ``out`` holds no finished run kept with its series.
         RemoteError: a block's scene files could not be read over the network after the retries.
     """
     request = PredictRequest.of(
         bundle=str(bundle.path) if isinstance(bundle, Bundle) else os.fspath(bundle),
-        aoi=aoi if isinstance(aoi, BaseGeometry) else os.fspath(aoi),
+        aoi=aoi if aoi is None or isinstance(aoi, BaseGeometry) else os.fspath(aoi),
         as_of=as_of,
         out=os.fspath(out),
         scenes=scenes if scenes is None or isinstance(scenes, pa.Table) else os.fspath(scenes),
@@ -723,6 +775,8 @@ def predict_map(
         allow_outside=allow_outside,
         retries=retries,
         backoff=backoff,
+        keep_series=keep_series,
+        update=update,
     )
     return run_predict(request, bundle=bundle if isinstance(bundle, Bundle) else None)
 
@@ -756,10 +810,14 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
     """
     check_engine(request.engine)
     bundle = bundle if bundle is not None else load_bundle(request.bundle)
-    dates = list(request.as_of)
-    geometry = read_aoi(request.aoi)
     out, crop_mask = request.out, request.crop_mask
     root = out if is_s3(out) else str(local_path(out).absolute())
+    recorded = _recorded_run(root, list(request.as_of)) if request.update else None
+    previous = [dt.date.fromisoformat(d) for d in recorded["previous"]] if recorded else []
+    dates = sorted({*previous, *request.as_of})
+    aoi = request.aoi if request.aoi is not None else shapely.from_wkt(recorded["aoi_exact"]) if recorded else None
+    assert aoi is not None, "a PredictRequest without an AOI is an update"
+    geometry = read_aoi(aoi)
     _check_region(bundle, geometry, allow_outside=request.allow_outside)
     _check_crop_mask(crop_mask, geometry)
     seasons_of = {d: season_year(d, bundle.season_start) for d in dates}
@@ -776,6 +834,10 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
         "scenes": None if isinstance(request.scenes, pa.Table) else _location(request.scenes),
         "stac": request.stac,
     }
+    if request.keep_series or request.update:  # the AOI to the last digit too: an update may reuse it
+        settings.update(keep_series=True, aoi_exact=shapely.to_wkt(geometry, rounding_precision=-1))
+    if recorded is not None:
+        _check_same_run(root, recorded, settings)
     with tempfile.TemporaryDirectory(prefix="inseason-scenes-") as search_dir:
         searched = Path(search_dir) / "scenes.parquet"
         table = _manifest(request.scenes, request.stac, geometry, first, max(dates), searched, request.quiet)
@@ -815,12 +877,28 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
         )
         blocks = plan_blocks(grid, geometry, block_size=request.block_size)
         sources = _source_scenes(table, geometry)
-        _check_out(root, settings)  # the last check: from here on the run writes into out
+        # an update extends the seasons mapped before: from the day after their last as-of date
+        extend = {
+            year: (max(before), len(before))
+            for year in seasons
+            if (before := [d for d in previous if seasons_of[d] == year])
+        }
+        if recorded is not None:
+            _check_grid(root, grid, previous[-1])
+            _check_kept(root, blocks, seasons, extend)
+        else:
+            _check_out(root, settings)  # the last check: from here on the run writes into out
         with output_lock(root, verb="predict"):
-            _start_out(root, settings)
+            if recorded is not None:  # an interrupted update is known by its record, and refused as a resume
+                write_bytes(
+                    join_uri(root, RUN_FILE),
+                    json.dumps({**settings, "updating": {"previous": recorded["previous"]}}, indent=1).encode(),
+                )
+            else:
+                _start_out(root, settings)
             if request.stac is not None:
                 put_file(searched, join_uri(root, "scenes.parquet"))
-            return _map_and_assemble(
+            run = _map_and_assemble(
                 request,
                 bundle,
                 root=root,
@@ -832,7 +910,106 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
                 scl_mask=mask,
                 skipped=skipped,
                 sources=sources,
+                keep_series=bool(settings.get("keep_series")),
+                extend=extend,
+                earlier=read_summary(root) if recorded is not None else None,
             )
+            if recorded is not None:
+                write_bytes(join_uri(root, RUN_FILE), json.dumps(settings, indent=1).encode())
+            return run
+
+
+def _recorded_run(out: str, added: list[dt.date]) -> dict[str, Any]:
+    """The settings of the run an update extends, with ``previous``: the as-of dates it has mapped.
+
+    Raises:
+        OutputError: ``out`` holds no run, an unfinished one, one made without kept series, or an
+            interrupted update of other dates.
+        InputError: an added date is not after the run's last as-of date.
+    """
+    run_file = join_uri(out, RUN_FILE)
+    if not exists(run_file):
+        raise OutputError(
+            f"{out} holds no map run to update: map it first (inseason predict ... --keep-series), then "
+            "add dates with --update"
+        )
+    try:
+        recorded = dict(json.loads(read_bytes(run_file)))
+    except ValueError:
+        raise OutputError(f"{run_file} is not a map run's settings: choose another --out") from None
+    updating = recorded.pop("updating", None)
+    if updating is not None:
+        previous = list(updating["previous"])
+        pending = [d for d in recorded["as_of"] if d not in previous]
+        if pending != [d.isoformat() for d in added]:
+            raise OutputError(
+                f"an update of {out} adding {', '.join(pending)} was interrupted: run it again with those "
+                "as-of dates to finish it"
+            )
+    elif not exists(join_uri(out, SUMMARY_FILE)):
+        raise OutputError(
+            f"{out} holds an unfinished map run: finish it first (run it again with its options), then update it"
+        )
+    else:
+        previous = list(recorded["as_of"])
+    if not recorded.get("keep_series"):
+        raise OutputError(
+            f"{out} was mapped without --keep-series, so its blocks' series were not kept: map into a new "
+            "folder with --keep-series to be able to add dates with --update"
+        )
+    last = max(previous)
+    early = [d.isoformat() for d in added if d.isoformat() <= last]
+    if early:
+        raise InputError(
+            f"as-of {', '.join(early)} is not after the run's last as-of date {last}: an update adds later "
+            "dates (map earlier ones in a new folder)"
+        )
+    return {**recorded, "previous": previous}
+
+
+#: What an update must share with the run it extends (the scenes and as-of dates may change).
+_SAME_IN_UPDATE = ("model", "block_size", "aoi_exact", "crop_mask", "scl_mask")
+
+
+def _check_same_run(out: str, recorded: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Refuse an update whose model, blocks, AOI or masks differ from the run's it extends."""
+    names = {"model": "model", "block_size": "block size", "aoi_exact": "AOI", "crop_mask": "crop mask"}
+    differ = [names.get(key, "SCL mask") for key in _SAME_IN_UPDATE if recorded.get(key) != settings[key]]
+    if differ:
+        raise OutputError(
+            f"{out} was mapped with another {', '.join(differ)}: an update repeats the run's model, "
+            "--block-size, --crop-mask and --scl-mask (the AOI may be left out)"
+        )
+
+
+def _check_grid(out: str, grid: MapGrid, last: dt.date) -> None:
+    """Refuse an update whose scenes give another map grid than the run's (its last map's)."""
+    with open_raster(join_uri(out, map_file(last))) as src:
+        recorded = (src.crs.to_epsg() if src.crs else None, src.transform, src.width, src.height)
+    if recorded != (grid.epsg, grid.transform, grid.width, grid.height):
+        raise InputError(
+            f"the scenes now give another map grid than the maps in {out} (EPSG:{grid.epsg}, "
+            f"{grid.width} x {grid.height} px): map from scratch into a new folder"
+        )
+
+
+def _check_kept(
+    out: str,
+    blocks: list[Block],
+    seasons: dict[int, tuple[list[SceneRef], list[dt.date]]],
+    extend: dict[int, tuple[dt.date, int]],
+) -> None:
+    """Refuse an update when a block of a season it extends has no kept series to extend."""
+    kept = kept_series(join_uri(out, SERIES_DIR))
+    for year, (last, _) in extend.items():
+        through = max(seasons[year][1])
+        for block in blocks:
+            held = kept.get((year, block.index), [])
+            if last not in held and through not in held:
+                raise OutputError(
+                    f"{out} keeps no series of block {block.index} of {year} up to {last}: map into a new "
+                    "folder with --keep-series"
+                )
 
 
 def _map_and_assemble(
@@ -848,12 +1025,33 @@ def _map_and_assemble(
     scl_mask: tuple[int, ...],
     skipped: list[dict[str, str]],
     sources: dict[str, SourceScene],
+    keep_series: bool = False,
+    extend: dict[int, tuple[dt.date, int]] | None = None,
+    earlier: MapRun | None = None,
 ) -> MapRun:
-    """Map the blocks not finished yet (in ``out``, held by this run), then assemble the map files."""
+    """Map the blocks not finished yet (in ``out``, held by this run), then assemble the map files.
+
+    ``extend`` (an update): season → the last as-of date mapped before and how many dates it had; those
+    seasons' blocks read only the scenes after that date and extend their kept series. ``earlier``: the
+    summary of the run an update extends (its maps are kept, not written again).
+    """
+    extend = extend or {}
     blocks_dir = join_uri(root, "blocks")
+    series_dir = join_uri(root, SERIES_DIR) if keep_series else None
     units = [(year, block) for year in seasons for block in blocks]
     finished_blocks = _finished_blocks(blocks_dir)
-    todo = [(year, block) for year, block in units if (year, block.index) not in finished_blocks]
+    kept = kept_series(series_dir) if series_dir is not None and extend else {}
+
+    def done(year: int, block: Block) -> bool:
+        if year in extend:  # an update's block is done once its series up to the new last date is kept
+            return max(seasons[year][1]) in kept.get((year, block.index), [])
+        return (year, block.index) in finished_blocks
+
+    todo = [(year, block) for year, block in units if not done(year, block)]
+    reading = {
+        year: ([r for r in refs if r.date > extend[year][0]] if year in extend else refs, dates)
+        for year, (refs, dates) in seasons.items()
+    }
     workers = request.workers or default_workers()
     with ExitStack() as scratch:
         # a local run's workers share the decoded COG blocks through a job folder, removed when the run ends
@@ -862,7 +1060,7 @@ def _map_and_assemble(
             bundle=str(bundle.path),
             grid=grid,
             aoi=aoi,
-            seasons=seasons,
+            seasons=reading,
             scl_mask=scl_mask,
             crop_mask=request.crop_mask,
             blocks_dir=blocks_dir,
@@ -871,6 +1069,8 @@ def _map_and_assemble(
             retries=request.retries,
             backoff=request.backoff,
             block_folder=folder,
+            series_dir=series_dir,
+            extend=extend,
         )
         retried = 0
         with progress_bar(quiet=request.quiet) as bar:
@@ -892,6 +1092,11 @@ def _map_and_assemble(
             for _, result in finished:
                 retried += int(result.get("retries", 0))
                 bar.advance(task)
+    if series_dir is not None and extend:  # the series an update extended, now superseded
+        for (year, index), throughs in kept_series(series_dir).items():
+            for through in throughs:
+                if year in extend and through < max(seasons[year][1]):
+                    remove_file(series_uri(series_dir, year, index, through))
     with _staging(root) as staging:
         return _assemble(
             staging,
@@ -907,6 +1112,7 @@ def _map_and_assemble(
             skipped=skipped,
             sources=sources,
             quiet=request.quiet,
+            earlier=earlier,
         )
 
 
@@ -944,12 +1150,14 @@ def _assemble(
     skipped: list[dict[str, str]],
     sources: dict[str, SourceScene],
     quiet: bool,
+    earlier: MapRun | None = None,
 ) -> MapRun:
     """Write the COG and double-crop table of every as-of date, the GIF, the STAC items and summary.json.
 
     COGs, items and the GIF are made in the local folder ``staging`` and published to ``out``; the items
     come after the GIF (they list it as an asset), summary.json last. Each as-of date's mapped area per
-    class is counted from the class band as the COG is written.
+    class is counted from the class band as the COG is written. The dates of ``earlier`` (the run an update
+    extends) keep their COG, double-crop table and areas; their items are written again (the GIF is new).
     """
     blocks_dir = join_uri(out, "blocks")
     colors = [c.color for c in bundle.classes]
@@ -981,6 +1189,20 @@ def _assemble(
                         }
                     )
             for k, date in enumerate(dates):
+                used[date.isoformat()] = [
+                    sources[r.scene_id]
+                    for r in seasons[year][0]
+                    if r.date <= date and r.scene_id in sources and r.scene_id not in scene_skips
+                ]
+                if earlier is not None and date.isoformat() in earlier.maps:  # mapped before: kept as it is
+                    staged[date.isoformat()] = _staged_copy(earlier.maps[date.isoformat()], staging)
+                    maps[date.isoformat()] = earlier.maps[date.isoformat()]
+                    mapped[date.isoformat()] = earlier.mapped_pixels[date.isoformat()]
+                    areas.append(next(a for a in earlier.areas if a["as_of"] == date.isoformat()))
+                    if date.isoformat() in earlier.double_crops:
+                        doubles[date.isoformat()] = earlier.double_crops[date.isoformat()]
+                    bar.advance(task)
+                    continue
                 counts = np.zeros(len(bundle.classes) + 1, np.int64)
                 dc_parts: list[pa.Table] = []
 
@@ -1003,11 +1225,6 @@ def _assemble(
                 maps[date.isoformat()] = _publish(cog, out)
                 mapped[date.isoformat()] = int(counts[1:].sum())
                 areas.append(class_areas(date, counts, bundle.class_names, pixel_area))
-                used[date.isoformat()] = [
-                    sources[r.scene_id]
-                    for r in seasons[year][0]
-                    if r.date <= date and r.scene_id in sources and r.scene_id not in scene_skips
-                ]
                 if double_codes.any():
                     path = join_uri(out, f"double_crops_{date.isoformat()}.parquet")
                     write_table(
@@ -1067,6 +1284,15 @@ def _assemble(
             )
     write_summary(out, asdict(run))
     return run
+
+
+def _staged_copy(uri: str, staging: Path) -> Path:
+    """A map already in ``out`` as a local file: itself on disk, a copy in ``staging`` when it is on S3."""
+    if not is_s3(uri):
+        return local_path(uri)
+    path = staging / uri.rsplit("/", 1)[-1]
+    path.write_bytes(read_bytes(uri))
+    return path
 
 
 def map_file(as_of: dt.date | str) -> str:

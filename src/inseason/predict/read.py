@@ -193,6 +193,43 @@ class BlockSeries:
         """Number of valid observations of each pixel."""
         return np.diff(self.offsets)
 
+    def extended(self, later: BlockSeries) -> BlockSeries:
+        """These series followed by ``later``'s observations: the block read from more scenes, all newer.
+
+        What `read_block` gives for this series' scenes and ``later``'s together, when every scene of
+        ``later`` is dated after every scene of this one (no date of both, so no tile-overlap repeat to drop).
+
+        Args:
+            later: the same block's series from scenes dated after this one's last observation.
+
+        Returns:
+            The joined series (``skipped`` of both, ``retried`` of ``later``).
+
+        Raises:
+            ValueError: ``later`` is of another block, bands or pixels, or holds a date not after this
+                series' last one.
+        """
+        if later.block != self.block or later.bands != self.bands or not np.array_equal(later.pixels, self.pixels):
+            raise ValueError(f"series of block {later.block.index} cannot extend block {self.block.index}")
+        if self.days.size and later.days.size and int(later.days.min()) <= int(self.days.max()):
+            raise ValueError("the later series holds dates not after the earlier one's last date")
+        n = self.pixels.size
+        rows = np.concatenate([np.repeat(np.arange(n), self.counts), np.repeat(np.arange(n), later.counts)])
+        order = np.argsort(rows, kind="stable")  # each pixel's earlier observations, then its later ones
+        counts = self.counts + later.counts
+        skipped = self.skipped + tuple(s for s in later.skipped if s not in self.skipped)
+        return BlockSeries(
+            block=self.block,
+            bands=self.bands,
+            pixels=self.pixels,
+            values=np.concatenate([self.values, later.values])[order],
+            days=np.concatenate([self.days, later.days])[order],
+            scl=np.concatenate([self.scl, later.scl])[order],
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            skipped=skipped,
+            retried=later.retried,
+        )
+
     def store(self, *, season: str, year: int) -> SeriesStore:
         """The observations of season ``year`` as a `SeriesStore`, one row per pixel.
 

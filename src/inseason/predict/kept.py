@@ -1,0 +1,114 @@
+"""A map block's series kept between runs, so that ``inseason predict --update`` reads only the new scenes.
+
+A run made with ``keep_series`` saves each block's calendar-true series (every valid observation of every
+mapped pixel up to the season's last as-of date: int16 values of the model's bands, dates, SCL) beside its
+block file. An update adds later as-of dates: it reads only the scenes dated after that last date, appends
+their observations to the kept series (`inseason.predict.read.BlockSeries.extended`) and maps the new dates
+from the joined series, which is what a run from scratch would have read. The file name carries the date
+the series runs up to, so a listing says which blocks an interrupted update has finished::
+
+    series/YEAR/NNNNNN_YYYY-MM-DD.npz     block NNNNNN's series of season YEAR up to that date
+
+Each file holds about ``observations × (2 × bands + 5)`` bytes before compression (zlib): a 256-px block
+with 40 valid observations a pixel and 10 bands is about 65 MB raw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import numpy as np
+
+from inseason.predict.read import Block, BlockSeries
+from inseason.storage import join_uri, list_files, read_bytes, write_bytes
+
+__all__ = ["SERIES_DIR", "kept_series", "load_series", "save_series", "series_uri"]
+
+#: The folder of the kept series in a map run's folder.
+SERIES_DIR = "series"
+
+
+def series_uri(series_dir: str, year: int, block: Block | int, through: dt.date) -> str:
+    """Where block ``block``'s series of season ``year`` up to ``through`` is kept.
+
+    Args:
+        series_dir: the run's `SERIES_DIR` (a path or ``s3://`` URI).
+        year: the season.
+        block: the block (or its index).
+        through: the last date the series holds scenes up to (the season's last as-of date).
+
+    Returns:
+        ``series_dir/YEAR/NNNNNN_YYYY-MM-DD.npz``.
+    """
+    index = block if isinstance(block, int) else block.index
+    return join_uri(series_dir, str(year), f"{index:06d}_{through.isoformat()}.npz")
+
+
+def kept_series(series_dir: str) -> dict[tuple[int, int], list[dt.date]]:
+    """The kept series in ``series_dir``: ``(year, block index)`` → the dates they run up to, ascending.
+
+    Temporary files (being written) are not listed.
+
+    Args:
+        series_dir: the run's `SERIES_DIR`.
+
+    Returns:
+        One entry per block with a kept series.
+    """
+    kept: dict[tuple[int, int], list[dt.date]] = {}
+    for uri in list_files(series_dir, suffix=".npz"):
+        year, name = uri.rsplit("/", 2)[-2:]
+        index, _, through = name.removesuffix(".npz").partition("_")
+        try:
+            key, date = (int(year), int(index)), dt.date.fromisoformat(through)
+        except ValueError:
+            continue  # not a kept series
+        kept.setdefault(key, []).append(date)
+    return {key: sorted(dates) for key, dates in kept.items()}
+
+
+def save_series(uri: str, series: BlockSeries) -> None:
+    """Keep ``series`` at ``uri`` (compressed, written whole or not at all).
+
+    Args:
+        uri: the file (`series_uri`).
+        series: the block's series.
+    """
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        counts=series.counts.astype(np.int32),
+        values=series.values,
+        days=series.days,
+        scl=series.scl,
+        pixels=series.pixels,
+        meta=np.array(json.dumps({"bands": list(series.bands), "skipped": [list(s) for s in series.skipped]})),
+    )
+    write_bytes(uri, buffer.getvalue())
+
+
+def load_series(uri: str, block: Block) -> BlockSeries:
+    """The series of ``block`` kept at ``uri``.
+
+    Args:
+        uri: the file (`series_uri`).
+        block: the block it was kept for.
+
+    Returns:
+        The series as `inseason.predict.read.read_block` gave it (``retried`` 0).
+    """
+    with np.load(io.BytesIO(read_bytes(uri))) as data:
+        meta = json.loads(str(data["meta"]))
+        counts = data["counts"].astype(np.int64)
+        return BlockSeries(
+            block=block,
+            bands=tuple(meta["bands"]),
+            pixels=data["pixels"].astype(np.int64),
+            values=data["values"],
+            days=data["days"],
+            scl=data["scl"],
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            skipped=tuple((str(a), str(b)) for a, b in meta["skipped"]),
+        )
