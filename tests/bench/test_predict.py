@@ -26,14 +26,19 @@ def test_bench_predict_table(tiny_world: Path) -> None:
         read_scenes=24,
         read_memory_mb=48,
         read_workers=2,
+        side_m=1200.0,
     )
     json.dumps(result)
-    assert set(result["end_to_end_over_model_only"]) == {"arset", "tempcnn"}
+    assert set(result["end_to_end_over_model_only"]) == set(result["update_over_full"]) == {"arset", "tempcnn"}
+    height, width = result["world"]["grid"]
+    assert 120 <= height <= 122 and 120 <= width <= 122 and result["world"]["side_m"] == 1200.0
     for network, row in result["networks"].items():
-        assert row["pixels"] > 50_000
+        assert height * width * 0.9 < row["pixels"] <= height * width
         assert row["end_to_end_over_model_only"] > 0
         assert row["end_to_end_over_model_only"] == result["end_to_end_over_model_only"][network]
-    assert result["world"]["grid"] == [242, 242]
+        # the update read the week's scenes only (the tiny world has a scene every few days) and took time
+        assert 0 < row["update_scenes"] < result["world"]["scenes"] / 4 and row["update_s"] > 0
+        assert row["update_over_full"] == result["update_over_full"][network] > 0
     # the map reader on COGs with the real layout: every COG block fetched and decoded once between the two
     # workers, through their memory caches and the job folder they share
     read = result["read"]
@@ -72,6 +77,8 @@ NETWORKS = "arset, tempcnn, inceptiontime, minirocket, ltae, gru, lstm, transfor
         ({"read_bands": ["B13"]}, "bench predict: read bands ['B13']: use L2A bands (B01, B02"),
         ({"read_memory_mb": 0}, "bench predict: read_memory_mb=0: give at least 1 MiB"),
         ({"read_workers": 0}, "bench predict: read_workers=0: give at least 1 worker process"),
+        ({"side_m": 0.0}, "bench predict: side_m=0.0: give a positive square side in metres"),
+        ({"update_days": 0}, "bench predict: update_days=0: give at least 1 day"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(

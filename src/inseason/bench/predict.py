@@ -49,7 +49,7 @@ from inseason.predict.read import (
 )
 from inseason.sources.aoi import read_aoi
 from inseason.sources.stac import scene_record
-from inseason.synth import load_world, synth
+from inseason.synth import centre_square, load_world, synth
 from inseason.tables import S2_BANDS, SCENE_MANIFEST
 from inseason.testing.http_files import RangeFileServer
 from inseason.testing.real_layout import (
@@ -151,8 +151,15 @@ def bench_predict(
     read_bands: Sequence[str] = AMPLIFICATION_BANDS,
     read_memory_mb: int = 256,
     read_workers: int = 2,
+    side_m: float | None = None,
+    update_days: int = 7,
 ) -> dict[str, Any]:
     """Measure end-to-end and model-only map pixels per second for each network, and the reader's bytes.
+
+    For each network it also times an in-season update (`inseason.predict.maps` ``update``): a map kept with
+    its series as of ``update_days`` before the as-of date, then updated with the as-of date (reading only
+    the scenes between). ``update_over_full`` is that update's seconds over the end-to-end run mapping the
+    same date from scratch.
 
     The bytes the map reader fetches are measured on COGs with the real L2A layout
     (`bench_read_amplification`): a season of scenes read by several workers through memory caches on one
@@ -171,10 +178,13 @@ def bench_predict(
         read_bands: bands of the read-amplification measurement (SCL is read too).
         read_memory_mb: the memory bound of each reader process's block cache, MiB.
         read_workers: the reader processes sharing the job folder.
+        side_m: map a square of this side (metres) at the world's centre; None maps the world's whole AOI.
+        update_days: days between the kept map and the date an update adds.
 
     Returns:
         The world (size, year, as-of date, scenes, grid), the block size and workers, each network's pixels,
-        seconds and rates, each network's ``end_to_end_over_model_only``, ``read_amplification`` (bytes read
+        seconds and rates, each network's ``end_to_end_over_model_only`` and ``update_over_full`` (also per
+        network: ``update_s``, ``update_scenes``, the scenes the update read), ``read_amplification`` (bytes read
         ÷ bytes of the COG blocks the AOI touches, real layout, workers sharing a job folder; target at most
         1.1) and ``read`` (that measurement in full, with the memory-only and uncached readers' side by side).
 
@@ -193,6 +203,10 @@ def bench_predict(
         raise InputError(f"bench predict: read_memory_mb={read_memory_mb}: give at least 1 MiB")
     if read_workers < 1:
         raise InputError(f"bench predict: read_workers={read_workers}: give at least 1 worker process")
+    if side_m is not None and side_m <= 0:
+        raise InputError(f"bench predict: side_m={side_m}: give a positive square side in metres")
+    if update_days < 1:
+        raise InputError(f"bench predict: update_days={update_days}: give at least 1 day")
     unknown = [b for b in read_bands if b not in S2_BANDS]
     if unknown or not read_bands:
         raise InputError(f"bench predict: read bands {unknown or 'none'}: use L2A bands ({', '.join(S2_BANDS)})")
@@ -203,7 +217,7 @@ def bench_predict(
         info = given if given is not None else load_world(world)[0]
         year = max(info["years"])
         date = as_of or dt.date(year, 8, 1)
-        aoi = read_aoi(world / "aoi.geojson")
+        aoi = read_aoi(world / "aoi.geojson") if side_m is None else centre_square(info, side_m=side_m)
         scenes = find_scenes(
             stac=str(world / "stac" / "catalog.json"),
             aoi=aoi,
@@ -244,6 +258,22 @@ def bench_predict(
                     predictor.predict_proba(store, as_of=day, rows=rows)
             model_only = time.perf_counter() - started
             e2e_rate, model_rate = pixels / end_to_end, pixels / model_only
+            earlier, update_out = date - dt.timedelta(days=update_days), root / f"update-{network}"
+            for dates, update in (([earlier], False), ([date], True)):  # keep a week earlier, then update
+                started = time.perf_counter()
+                predict_map(
+                    bundle,
+                    scenes=root / "scenes.parquet",
+                    aoi=None if update else aoi,
+                    as_of=dates,
+                    out=update_out,
+                    block_size=block_size,
+                    workers=workers,
+                    quiet=True,
+                    keep_series=True,
+                    update=update,
+                )
+            update_s = time.perf_counter() - started
             results[network] = {
                 "pixels": pixels,
                 "end_to_end_s": round(end_to_end, 3),
@@ -251,6 +281,9 @@ def bench_predict(
                 "end_to_end_pixels_per_s": round(e2e_rate, 1),
                 "model_only_pixels_per_s": round(model_rate, 1),
                 "end_to_end_over_model_only": round(e2e_rate / model_rate, 3),
+                "update_s": round(update_s, 3),
+                "update_scenes": sum(1 for r in refs if earlier < r.date <= date),
+                "update_over_full": round(update_s / end_to_end, 3),
             }
     read = bench_read_amplification(
         scenes=read_scenes, bands=read_bands, block_size=block_size, memory_mb=read_memory_mb, workers=read_workers
@@ -262,11 +295,14 @@ def bench_predict(
             "as_of": date.isoformat(),
             "scenes": len(refs),
             "grid": [grid.height, grid.width],
+            "side_m": side_m,
         },
         "block_size": block_size,
         "workers": workers,
         "networks": results,
         "end_to_end_over_model_only": {n: r["end_to_end_over_model_only"] for n, r in results.items()},
+        "update_days": update_days,
+        "update_over_full": {n: r["update_over_full"] for n, r in results.items()},
         "read_amplification": read["read_amplification"],
         "read": read,
     }

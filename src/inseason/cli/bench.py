@@ -223,11 +223,19 @@ def predict(
         int, typer.Option(help="Memory cache of decoded COG blocks per worker in the read measurement, MiB.")
     ] = 256,
     read_workers: Annotated[int, workers_option("Worker processes of the read measurement.")] = 2,
+    side_m: Annotated[
+        float | None, typer.Option(help="Map a square of this side (m) at the world's centre (default: its AOI).")
+    ] = None,
+    update_days: Annotated[int, typer.Option(help="Days an in-season update adds to a kept map.")] = 7,
     as_json: Annotated[
-        bool, json_flag("Print one JSON object (end_to_end_over_model_only, read_amplification, ...).")
+        bool,
+        json_flag("Print one JSON object (end_to_end_over_model_only, update_over_full, read_amplification, ...)."),
     ] = False,
 ) -> None:
     """Map pixels/s end to end (read + model + write) against the model alone on the same pixels.
+
+    Also times an in-season update (``predict --update``) adding the as-of date to a map kept with its series
+    ``--update-days`` earlier, against mapping that date from scratch: ``update_over_full``.
 
     Also measures the bytes the map reader fetches on COGs with the real Sentinel-2 layout (10 980 px, 1 024-px
     blocks) served over HTTP: ``read_amplification`` is bytes fetched over the bytes of the COG blocks under the
@@ -243,6 +251,8 @@ def predict(
         read_scenes: ``--read-scenes`` of the read measurement.
         read_memory_mb: ``--read-memory-mb``: each read worker's memory cache.
         read_workers: ``--read-workers`` of the read measurement.
+        side_m: ``--side-m``: the side of the centred square to map (default: the world's AOI).
+        update_days: ``--update-days`` between the kept map and the update's date.
         as_json: ``--json``: print the result as JSON instead of a table.
     """  # noqa: D301
     from inseason.bench.predict import bench_predict as run_bench
@@ -256,6 +266,8 @@ def predict(
         read_scenes=read_scenes,
         read_memory_mb=read_memory_mb,
         read_workers=read_workers,
+        side_m=side_m,
+        update_days=update_days,
     )
     if as_json:
         print_json(result)
@@ -265,7 +277,8 @@ def predict(
         title=f"inseason bench predict: {w['grid'][0]}×{w['grid'][1]} pixels, "
         f"{plural(w['scenes'], 'scene')} up to {w['as_of']}, {plural(result['workers'], 'worker')}"
     )
-    for column in ("network", "end to end px/s", "model only px/s", "end to end ÷ model only"):
+    update = f"update +{result['update_days']} d ÷ from scratch"
+    for column in ("network", "end to end px/s", "model only px/s", "end to end ÷ model only", update):
         table.add_column(column, justify="right")
     for name, n in result["networks"].items():
         table.add_row(
@@ -273,6 +286,7 @@ def predict(
             f"{n['end_to_end_pixels_per_s']:,.0f}",
             f"{n['model_only_pixels_per_s']:,.0f}",
             f"{n['end_to_end_over_model_only']:.2f}",
+            f"{n['update_over_full']:.2f} ({plural(n['update_scenes'], 'scene')})",
         )
     read = result["read"]
     table.caption = (
