@@ -88,3 +88,32 @@ def test_tree_baseline_learns_the_rule_class(ruled_table, tmp_path):
         > 0
     )
     assert summary.metrics["per_class"][NO_CROP_GROWING]["f1"] > 0.5
+
+
+def test_evaluation_scores_the_rule_alike_from_one_decoded_store_and_from_tables(ruled_run, ruled_table):
+    """The window targets of an evaluation decoded once equal those asked per date on tables."""
+    import pyarrow.compute as pc
+
+    from inseason.evaluate import EvaluatePredictorRequest, run_evaluate_predictor
+    from inseason.evaluate.predictor import StoreTargets
+    from inseason.evaluate.run import BundlePredictFn, _WindowTargets
+
+    out, _ = ruled_run
+    bundle = load_bundle(out)
+    rows = ruled_table.filter(pc.equal(ruled_table.column("split"), "validation"))
+    request = EvaluatePredictorRequest.of(
+        classes=bundle.class_names, as_of=["06-01", "12-01"], n_boot=10, importance=False, quiet=True
+    )
+    targets = _WindowTargets(bundle)
+    assert isinstance(targets, StoreTargets)
+    stored = run_evaluate_predictor(BundlePredictFn(bundle), rows, request, targets=targets).evaluation
+    tables = run_evaluate_predictor(
+        lambda table, *, as_of: BundlePredictFn(bundle)(table, as_of=as_of),
+        rows,
+        request,
+        targets=lambda table, *, as_of: targets(table, as_of=as_of),
+    ).evaluation
+    ncg = bundle.class_names.index(NO_CROP_GROWING)
+    assert stored["by_as_of_date"][1]["per_class"][ncg]["support"] > 0  # the rule relabels crops by December
+    for key in ("by_as_of_date", "overall_accuracy", "confusion", "calibration", "per_class"):
+        assert stored[key] == tables[key], key

@@ -25,6 +25,7 @@ from inseason.evaluate.metrics import confusion_matrix, metrics_from_confusion
 from inseason.evaluate.predictor import (
     PredictFn,
     StorePredictFn,
+    StoreTargets,
     Targets,
     checked_probabilities,
     class_indices,
@@ -125,21 +126,32 @@ def predict_at(
     return probabilities
 
 
-def targets_at(targets: Targets | None, table: pa.Table, *, end_day: np.ndarray, default: np.ndarray) -> np.ndarray:
+def targets_at(
+    targets: Targets | None,
+    table: pa.Table,
+    *,
+    end_day: np.ndarray,
+    default: np.ndarray,
+    store: SeriesStore | None = None,
+) -> np.ndarray:
     """Class indices to score each row against as of its ``end_day``.
 
     Args:
         targets: a label rule that depends on the observations up to a day (such as the ARSET No Crop
-            Growing rule), asked once per distinct date; None to keep ``default``.
+            Growing rule), asked once per distinct date (or once, on ``store``, when it is a `StoreTargets`);
+            None to keep ``default``.
         table: series rows.
         end_day: as-of day of each row (days since `inseason.season.EPOCH`).
         default: class index of each row's label.
+        store: ``table`` as the evaluation's `StorePredictFn` decoded it; None to ask on tables.
 
     Returns:
         The int64 class index of each row.
     """
     if targets is None:
         return default
+    if store is not None and isinstance(targets, StoreTargets):
+        return np.asarray(targets.targets_store(store, as_of_day=days_of_season(store, end_day)), np.int64)
     y_true = np.empty(table.num_rows, np.int64)
     for end, rows in _rows_by_day(end_day):
         as_of = date_of_day(int(end))
@@ -258,7 +270,7 @@ def in_season_curve(
         for d, month_day in enumerate(dates):
             end_day = np.array([days_since_epoch(resolve_as_of(month_day, int(y), start=season_start)) for y in years])
             probabilities[d] = predict_at(predict, table, end_day=end_day, n_classes=len(classes), store=store)
-            truth = targets_at(targets, table, end_day=end_day, default=y_true)
+            truth = targets_at(targets, table, end_day=end_day, default=y_true, store=store)
             metrics = _metrics_with_intervals(
                 truth,
                 probabilities[d].argmax(axis=1),

@@ -663,7 +663,7 @@ def run_evaluate_predictor(
     years = table.column("year").to_numpy(zero_copy_only=False).astype(np.int64)
     end_day = np.array([days_since_epoch(season_end(int(yr), start=r.season_start)) for yr in years])
     final = predict_at(predict, table, end_day=end_day, n_classes=len(classes), store=store)
-    y_true = targets_at(targets, table, end_day=end_day, default=y_true)
+    y_true = targets_at(targets, table, end_day=end_day, default=y_true, store=store)
     y_pred = final.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, classes=classes)
     metrics["intervals"] = {
@@ -720,7 +720,13 @@ def run_evaluate_predictor(
                 y_true,
                 curve_probabilities=curve.probabilities,
                 curve_truth=[
-                    targets_at(targets, table, end_day=_end_days(table, month_day, r.season_start), default=y_default)
+                    targets_at(
+                        targets,
+                        table,
+                        end_day=_end_days(table, month_day, r.season_start),
+                        default=y_default,
+                        store=store,
+                    )
                     for month_day in curve.as_of
                 ]
                 if targets is not None

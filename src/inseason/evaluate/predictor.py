@@ -112,6 +112,23 @@ class Targets(Protocol):
         ...
 
 
+@runtime_checkable
+class StoreTargets(Targets, Protocol):
+    """A `Targets` rule that can also label the rows of a decoded store (decoded as the predictor does)."""
+
+    def targets_store(self, store: SeriesStore, *, as_of_day: np.ndarray) -> np.ndarray:
+        """Class indices of every store row as of its own day of season.
+
+        Args:
+            store: the table decoded by the evaluation's `StorePredictFn`.
+            as_of_day: ``[rows]`` the day of season each row is scored as of.
+
+        Returns:
+            ``[rows]`` class indices.
+        """
+        ...
+
+
 def class_indices(table: pa.Table, *, classes: Sequence[str]) -> np.ndarray:
     """Index into ``classes`` of each row's ``label``.
 

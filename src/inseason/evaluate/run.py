@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
@@ -211,7 +211,7 @@ def run_evaluate(request: EvaluateRequest) -> EvaluateResult:
             temperature=bundle.temperature,
             quiet=request.quiet,
         ),
-        targets=_window_targets(bundle) if bundle.spec.window_rule is not None else None,
+        targets=_WindowTargets(bundle) if bundle.spec.window_rule is not None else None,
     )
     evaluation = scored.evaluation
     evaluation["importance"]["attention"] = _attention(bundle, rows)
@@ -253,15 +253,19 @@ def _cdl_code(label: LabelClass) -> int | None:
     return None
 
 
-def _window_targets(bundle: Bundle) -> Callable[..., np.ndarray]:
-    """Targets as of a date under the bundle's window rule (the ARSET No Crop Growing rule)."""
-    predictor = Predictor(bundle)
+class _WindowTargets:
+    """Targets as of a date under the bundle's window rule (the ARSET No Crop Growing rule), on tables or a store."""
 
-    def targets(table: pa.Table, *, as_of: dt.date) -> np.ndarray:
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle, self.predictor = bundle, Predictor(bundle)
+
+    def __call__(self, table: pa.Table, *, as_of: dt.date) -> np.ndarray:
         """Each row's class as of ``as_of`` under the window rule."""
-        return predictor.window_targets(decode_series(table, season=bundle.season_start), as_of=as_of)
+        return self.predictor.window_targets(decode_series(table, season=self.bundle.season_start), as_of=as_of)
 
-    return targets
+    def targets_store(self, store: SeriesStore, *, as_of_day: np.ndarray) -> np.ndarray:
+        """Each store row's class as of its own day of season under the window rule."""
+        return self.predictor.window_targets(store, as_of=np.asarray(as_of_day, np.int64))
 
 
 def _attention(bundle: Bundle, rows: pa.Table, *, max_rows: int = 4096) -> dict[str, list[float]] | None:
