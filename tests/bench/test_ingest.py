@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from inseason.bench.ingest import bench_ingest
+from inseason.bench.ingest import bench_ingest, bench_ingest_dense
 from inseason.cli import app
 from inseason.errors import InputError
 
@@ -83,3 +83,37 @@ def test_a_given_world_is_checked_for_the_years_and_the_boxes(tiny_world: Path) 
         bench_ingest(world=tiny_world, years=(2019,), quiet=True)
     with pytest.raises(InputError, match="--box-m 2000: boxes that large do not fit in the world's 2400 m tile"):
         bench_ingest(world=tiny_world, years=(2021,), box_m=2000, max_scenes=1, quiet=True)
+
+
+def test_the_dense_setting_decodes_each_touched_block_once() -> None:
+    # a fifth of a real tile's side (2 196 px: 3 x 3 blocks at 10 m, 2 x 2 at 20 m, 1 at 60 m), 400 points
+    result = bench_ingest_dense(points=400, scenes=2, size_10m=2196, workers=1, seed=3)
+    assert (result["points"], result["scenes"], result["workers"], result["size_10m"]) == (400, 2, 1, 2196)
+    assert result["observations"] == 800  # every point is clear (SCL 4-6) in every scene
+    # every block of every band holds a point, and is read once: 4 bands at 10 m x 9 blocks, those at
+    # 20 m (6 bands and SCL) x 4, 2 bands at 60 m x 1, per scene
+    assert result["touched_blocks"] == 2 * (4 * 9 + 7 * 4 + 2) == result["blocks_read"]
+    assert result["decoded_mb"] == round(2 * (66 * 1024 * 1024 * 2 - 4 * 1024 * 1024) / 1e6, 1)  # SCL: 1 byte
+    assert result["bytes_sent"] > 0 and result["seconds"] > 0
+    rate = result["decode_mb_per_s_per_core"]
+    assert abs(rate * result["seconds"] - result["decoded_mb"]) < 0.1 * result["seconds"] + 0.1
+    assert abs(result["share_of_limit"] - rate / 300.0) < 0.001
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"points": 0}, "--points 0: use at least 1"),
+        ({"scenes": 0}, "--scenes 0: use at least 1"),
+        ({"size_10m": 100}, "bench ingest: size_10m=100: give a positive multiple of 6"),
+        ({"workers": 0}, "--workers 0: give at least 1 worker process"),
+    ],
+)
+def test_the_dense_setting_refuses_bad_options_before_any_work(
+    options: dict[str, Any], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(InputError) as refused:
+        bench_ingest_dense(**options)
+    assert str(refused.value).startswith(message)
+    assert list(tmp_path.iterdir()) == []

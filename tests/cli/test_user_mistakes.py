@@ -314,6 +314,7 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("bench ingest", "no worker", "bench ingest --workers 0", "--workers 0"),
     _m("bench ingest", "zero stride", "bench ingest --stride 0", "--stride 0"),
     _m("bench ingest", "no repeat", "bench ingest --repeats 0", "--repeats 0"),
+    _m("bench ingest", "dense without points", "bench ingest --dense --points 0", "--points 0"),
     _m("bench engines", "no worker", "bench engines --workers 0", "--workers 0"),
     _m("bench accuracy", "unknown model", "bench accuracy --models nosuch", "'nosuch'"),
     _m("bench accuracy", "unknown setting", "bench accuracy --settings nosuch", "'nosuch'"),

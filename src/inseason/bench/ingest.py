@@ -8,20 +8,25 @@ processes, so the result shows bytes transferred and observations per second sid
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import rasterio
+import rasterio.transform
 import requests
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from shapely.geometry import MultiPolygon, box
 
+from inseason.bench.predict import linked_scenes
 from inseason.config import check_workers
 from inseason.engines.local import default_workers, run_local
 from inseason.errors import InputError
@@ -34,8 +39,10 @@ from inseason.sources.points import make_label_points
 from inseason.synth import load_world, synth
 from inseason.tables import LABEL_POINTS, S2_BANDS, SCENE_MANIFEST, read_table, write_table
 from inseason.testing import serve_world
+from inseason.testing.http_files import RangeFileServer
+from inseason.testing.real_layout import REAL_ORIGIN, REAL_SIZE_10M, write_scene
 
-__all__ = ["DEFLATE_MB_S", "bench_ingest", "course_scene"]
+__all__ = ["DEFLATE_MB_S", "bench_ingest", "bench_ingest_dense", "course_scene"]
 
 #: Deflate decode rate of one core on the reference machine (MB/s of decompressed output).
 DEFLATE_MB_S = 300.0
@@ -276,6 +283,137 @@ def bench_ingest(
         "speedup": round(ours_rate / course_rate, 2),
         "speedup_spread": [round(min(speedups), 2), round(max(speedups), 2)],
         "deflate_limit_mb_per_s": DEFLATE_MB_S,
+    }
+
+
+#: The dense setting's tile (EPSG:32614, a real tile's upper-left corner) and date.
+_DENSE_EPSG = 32614
+_DENSE_DATE = dt.date(2024, 4, 1)
+
+
+def _noise(band: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Noise-like pixels over the whole tile (they compress about as real ones do), SCL a few classes."""
+
+    def values(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        h = (rows.astype(np.uint64) * np.uint64(73_856_093)) ^ (cols.astype(np.uint64) * np.uint64(19_349_663))
+        if band == "SCL":  # vegetation, bare soil, water: a few bits a pixel, as real SCL
+            return (4 + (h >> np.uint64(11)) % np.uint64(3)).astype(np.uint8)
+        return (np.uint64(500) + h % np.uint64(2_000)).astype(np.uint16)
+
+    return values
+
+
+def _touched_blocks(path: Path, x: np.ndarray, y: np.ndarray) -> tuple[int, int]:
+    """Distinct internal blocks of the COG ``path`` holding the points (x, y) and the decoded bytes of one."""
+    with rasterio.open(path) as ds:
+        rows, cols = rasterio.transform.rowcol(ds.transform, x, y)
+        bh, bw = ds.block_shapes[0]
+        blocks = {(r // bh, c // bw) for r, c in zip(np.asarray(rows).tolist(), np.asarray(cols).tolist())}
+        return len(blocks), bh * bw * np.dtype(ds.dtypes[0]).itemsize
+
+
+def bench_ingest_dense(
+    *,
+    points: int = 10_000,
+    scenes: int = 30,
+    size_10m: int = REAL_SIZE_10M,
+    workers: int | None = None,
+    seed: int = 0,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Our extraction at a real density: ``points`` label points spread over one tile with the real COG layout.
+
+    One scene of every L2A band and SCL is written with the real layout (`inseason.testing.real_layout`:
+    10 980 px at 10 m, 1 024-px blocks, deflate with predictor 2) and noise-like pixels, and ``scenes``
+    scenes are made of hard links to its files (each a scene of its own to the reader), served over a
+    loopback HTTP server with Range requests. The label points fall at seeded random places over the tile, so
+    (at 10 000 points) every block of every band holds some: the extraction decodes whole files, and its
+    decode rate per core says how close it comes to the deflate limit (`DEFLATE_MB_S`). Only our side runs
+    here: the course's whole-file way of 30 scenes of 13 bands would move tens of gigabytes.
+
+    Args:
+        points: label points over the tile.
+        scenes: scenes (5 days apart) they are extracted from.
+        size_10m: the tile's side at 10 m, pixels (10 980: real; a multiple of 6).
+        workers: extraction processes (None: the local engine's default).
+        seed: seed of the points' places.
+        quiet: hide the progress bars.
+
+    Returns:
+        ``points``, ``scenes``, ``workers``, ``size_10m``, ``observations``, ``seconds``,
+        ``observations_per_s``, ``bytes_sent``, ``blocks_read`` (COG blocks the extraction read),
+        ``touched_blocks`` (blocks holding a point, every band and scene), ``decoded_mb`` (their decoded size),
+        ``decode_mb_per_s_per_core``, ``deflate_limit_mb_per_s`` and ``share_of_limit``.
+
+    Raises:
+        InputError: fewer than one point, scene or worker, or a tile side that is not a positive multiple of 6.
+    """
+    check_workers(workers)
+    for option, value in {"--points": points, "--scenes": scenes}.items():
+        if value < 1:
+            raise InputError(f"{option} {value}: use at least 1")
+    if size_10m < 6 or size_10m % 6:
+        raise InputError(f"bench ingest: size_10m={size_10m}: give a positive multiple of 6 (10 980: a real tile)")
+    workers = workers or default_workers()
+    bands = (*S2_BANDS, "SCL")
+    with tempfile.TemporaryDirectory(prefix="inseason-bench-dense-") as tmp:
+        root = Path(tmp)
+        written = write_scene(
+            root / "written", _noise, date=_DENSE_DATE, epsg=_DENSE_EPSG, bands=bands, size_10m=size_10m
+        )
+        linked = linked_scenes(root, written, scenes)
+        rng = np.random.default_rng(seed)
+        x0, y0 = REAL_ORIGIN
+        side = size_10m * 10.0
+        x = x0 + 10.0 + rng.random(points) * (side - 20.0)
+        y = y0 - 10.0 - rng.random(points) * (side - 20.0)
+        lon, lat = Transformer.from_crs(_DENSE_EPSG, 4326, always_xy=True).transform(x, y)
+        table = pa.table(
+            {
+                "point_id": np.arange(points, dtype=np.int64),
+                "x": x,
+                "y": y,
+                "lon": lon,
+                "lat": lat,
+                "year": np.full(points, _DENSE_DATE.year, np.int16),
+                "label_code": np.ones(points, np.int32),
+                "label": ["Corn"] * points,
+                "field_id": np.arange(points, dtype=np.int64),
+                "source": ["bench"] * points,
+            },
+            schema=LABEL_POINTS,
+        )
+        write_table(table, root / "points.parquet")
+        touched = [_touched_blocks(path, x, y) for path in written.paths.values()]
+        touched_blocks = scenes * sum(n for n, _ in touched)
+        decoded_bytes = scenes * sum(n * size for n, size in touched)
+        with RangeFileServer(root) as server:
+            rows = [{**row, "hrefs": [(b, server.url_for(p)) for b, p in paths.items()]} for row, paths in linked]
+            write_table(pa.Table.from_pylist(rows, schema=SCENE_MANIFEST), root / "scenes.parquet")
+            server.reset_stats()
+            started = time.perf_counter()
+            result = extract(
+                root / "points.parquet", root / "scenes.parquet", out=root / "obs", workers=workers, quiet=quiet
+            )
+            seconds = time.perf_counter() - started
+            sent = server.stats().bytes_sent
+        blocks_read = sum(e.get("blocks_read", 0) for e in read_manifest(root / "obs").values())
+    decode_rate = decoded_bytes / 1e6 / seconds / workers
+    return {
+        "points": points,
+        "scenes": scenes,
+        "workers": workers,
+        "size_10m": size_10m,
+        "observations": result.observations,
+        "seconds": round(seconds, 3),
+        "observations_per_s": round(result.observations / seconds, 1),
+        "bytes_sent": sent,
+        "blocks_read": blocks_read,
+        "touched_blocks": touched_blocks,
+        "decoded_mb": round(decoded_bytes / 1e6, 1),
+        "decode_mb_per_s_per_core": round(decode_rate, 1),
+        "deflate_limit_mb_per_s": DEFLATE_MB_S,
+        "share_of_limit": round(decode_rate / DEFLATE_MB_S, 3),
     }
 
 

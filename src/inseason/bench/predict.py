@@ -62,7 +62,7 @@ from inseason.testing.real_layout import (
 )
 from inseason.train import TRAIN_PRESETS, LabelClass, Predictor, load_bundle, write_bundle
 
-__all__ = ["AMPLIFICATION_BANDS", "bench_networks", "bench_predict", "bench_read_amplification"]
+__all__ = ["AMPLIFICATION_BANDS", "bench_networks", "bench_predict", "bench_read_amplification", "linked_scenes"]
 
 #: Classes of the benchmark bundles (CDL codes): the ARSET course's crops plus winter wheat and a double crop.
 _CODES = (1, 2, 3, 5, 24, 26, 176)
@@ -349,11 +349,19 @@ def _touched_bytes(path: Path, grid: MapGrid) -> tuple[int, int]:
         return sum(ds.block_size(1, i, j) for i in rows for j in cols), len(rows) * len(cols)
 
 
-def _linked_scenes(root: Path, scene: RealScene, copies: int) -> list[tuple[dict[str, Any], dict[str, Path]]]:
+def linked_scenes(root: Path, scene: RealScene, copies: int) -> list[tuple[dict[str, Any], dict[str, Path]]]:
     """``copies`` scenes 5 days apart whose files are hard links to ``scene``'s: (manifest row, files) each.
 
     Every copy is a scene of its own to the reader (its own hrefs, so its own cache keys and fetches) at the
     cost of one written scene.
+
+    Args:
+        root: the folder the copies' folders (``scene-NNN``) go in (on the same file system as the scene).
+        scene: the written scene.
+        copies: how many scenes to make.
+
+    Returns:
+        Each copy's scene manifest row (``hrefs`` not set) and its files per band.
     """
     base = scene_record(scene.item).row(1.0)
     linked = []
@@ -461,7 +469,7 @@ def bench_read_amplification(
             bands=(*bands, "SCL"),
             size_10m=size_10m,
         )
-        linked = _linked_scenes(root, written, scenes)
+        linked = linked_scenes(root, written, scenes)
         result: dict[str, Any] = {
             "scenes": scenes,
             "bands": [*bands, "SCL"],

@@ -36,9 +36,22 @@ def ingest(
     max_scenes: Annotated[int, typer.Option(help="Scenes extracted by both sides.")] = 24,
     workers: Annotated[int | None, workers_option("Worker processes for both sides (default: the cores).")] = None,
     repeats: Annotated[int, typer.Option(help="Runs of each side, in turn (the median run is shown).")] = 3,
+    dense: Annotated[
+        bool,
+        typer.Option(
+            "--dense",
+            help="Instead: our extraction alone at a real density, --points over one real-layout tile "
+            "(10 980 px, 1 024-px blocks) and --scenes scenes: decode MB/s per core against the deflate limit.",
+        ),
+    ] = False,
+    points: Annotated[int, typer.Option(help="Label points of --dense.")] = 10_000,
+    scenes: Annotated[int, typer.Option(help="Scenes of --dense.")] = 30,
     as_json: Annotated[bool, json_flag("Print one JSON object (bytes_ratio, speedup, ...).")] = False,
 ) -> None:
     """Windowed block reads against the course's whole-file downloads: bytes and observations/s.
+
+    With ``--dense``, our extraction alone at a real density (10 000 points over a real-layout tile, 30
+    scenes): how close its decode rate per core comes to the deflate limit.
 
     \f
     Args:
@@ -49,9 +62,35 @@ def ingest(
         max_scenes: ``--max-scenes`` both sides extract.
         workers: ``--workers`` of both sides.
         repeats: ``--repeats`` of each side.
+        dense: ``--dense``: measure our extraction at a real density instead.
+        points: ``--points`` of the dense setting.
+        scenes: ``--scenes`` of the dense setting.
         as_json: ``--json``: print the result as JSON instead of a table.
     """  # noqa: D301
     from inseason.bench.ingest import bench_ingest as run_bench
+    from inseason.bench.ingest import bench_ingest_dense
+
+    if dense:
+        measured = bench_ingest_dense(points=points, scenes=scenes, workers=workers, quiet=State.quiet or as_json)
+        if as_json:
+            print_json(measured)
+            return
+        table = Table(
+            title=f"inseason bench ingest --dense: {plural(measured['points'], 'point')} over a "
+            f"{measured['size_10m']:,}-px real-layout tile × {plural(measured['scenes'], 'scene')}, "
+            f"{plural(measured['workers'], 'worker')}"
+        )
+        for column in ("observations/s", "COG blocks read", "decoded MB", "decode MB/s per core", "of the limit"):
+            table.add_column(column, justify="right")
+        table.add_row(
+            f"{measured['observations_per_s']:,.0f}",
+            f"{measured['blocks_read']:,} (touched {measured['touched_blocks']:,})",
+            f"{measured['decoded_mb']:,.0f}",
+            f"{measured['decode_mb_per_s_per_core']:,.1f}",
+            f"{measured['share_of_limit']:.0%} of {measured['deflate_limit_mb_per_s']:.0f}",
+        )
+        out_console.print(table)
+        return
 
     result = run_bench(
         world=world,
