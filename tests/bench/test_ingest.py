@@ -98,6 +98,8 @@ def test_the_dense_setting_decodes_each_touched_block_once() -> None:
     rate = result["decode_mb_per_s_per_core"]
     assert abs(rate * result["seconds"] - result["decoded_mb"]) < 0.1 * result["seconds"] + 0.1
     assert abs(result["share_of_limit"] - rate / 300.0) < 0.001
+    assert result["local_decode_mb_per_s"] > 0
+    assert abs(result["share_of_local"] - rate / result["local_decode_mb_per_s"]) < 0.01
 
 
 @pytest.mark.parametrize(

@@ -80,13 +80,15 @@ def ingest(
             f"{measured['size_10m']:,}-px real-layout tile × {plural(measured['scenes'], 'scene')}, "
             f"{plural(measured['workers'], 'worker')}"
         )
-        for column in ("observations/s", "COG blocks read", "decoded MB", "decode MB/s per core", "of the limit"):
+        columns = ("observations/s", "COG blocks read", "decoded MB", "decode MB/s per core", "of this machine's")
+        for column in (*columns, "of the reference"):
             table.add_column(column, justify="right")
         table.add_row(
             f"{measured['observations_per_s']:,.0f}",
             f"{measured['blocks_read']:,} (touched {measured['touched_blocks']:,})",
             f"{measured['decoded_mb']:,.0f}",
             f"{measured['decode_mb_per_s_per_core']:,.1f}",
+            f"{measured['share_of_local']:.0%} of {measured['local_decode_mb_per_s']:.0f}",
             f"{measured['share_of_limit']:.0%} of {measured['deflate_limit_mb_per_s']:.0f}",
         )
         out_console.print(table)
