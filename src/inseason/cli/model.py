@@ -313,8 +313,10 @@ def predict(
     as_json: Annotated[bool, json_flag("Print what was written as JSON.")] = False,
 ) -> None:
     """Map crop types wall to wall as of one or more dates: class + confidence COGs, STAC items, a season
-    GIF and the double-crop sequence and transition dates. In season, map with --keep-series and add each
-    new week's date with --update: only the new scenes are read.
+    GIF and the double-crop sequence and transition dates.
+
+    In season, map with --keep-series, then add each new date with --update FOLDER: only the scenes after
+    the folder's last date are read.
 
     \f
     Args:

@@ -237,11 +237,26 @@ class BundlePredictFn:
         return self.predictor.predict_proba(self.decode(table), as_of=as_of)
 
     def decode(self, table: pa.Table) -> SeriesStore:
-        """``table`` decoded with the bundle's season start."""
+        """``table`` decoded with the bundle's season start.
+
+        Args:
+            table: series rows.
+
+        Returns:
+            The store, rows in table order.
+        """
         return decode_series(table, season=self.bundle.season_start)
 
     def predict_store(self, store: SeriesStore, *, as_of_day: np.ndarray) -> np.ndarray:
-        """Class probabilities of every store row as of its own day of season."""
+        """Class probabilities of every store row as of its own day of season.
+
+        Args:
+            store: a store from `decode` (its values may be permuted).
+            as_of_day: ``[rows]`` the last day of season each row is seen.
+
+        Returns:
+            ``[rows, classes]`` calibrated probabilities.
+        """
         return self.predictor.predict_proba(store, as_of=np.asarray(as_of_day, np.int64))
 
 
