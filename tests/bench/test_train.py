@@ -43,6 +43,8 @@ def test_json_keys_and_data_path_figures(result):
     low, high = result["loader_speedup_spread"]
     assert 0 < low <= result["loader_speedup"] <= high
     assert result["loader_speedup"] == round(loader["ours_samples_per_s"] / loader["per_item_samples_per_s"], 2)
+    # each rate is timed over whole passes adding up to a second: the faster loader makes more of them
+    assert loader["ours_passes"] > loader["per_item_passes"] >= 1
     low, high = result["input_wait_spread"]
     assert 0.0 <= low <= result["input_wait_fraction"] <= high <= 1.0 and len(result["input_wait_by_epoch"]) == 1
     assert result["matmul_gflops"] > 0
