@@ -75,7 +75,9 @@ def uninterrupted(
     tiny_bundle: Path, tiny_manifest: Path, map_square_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> MapRun:
     out = tmp_path_factory.mktemp("uninterrupted") / "maps"
-    return predict_map(**_options(tiny_bundle, tiny_manifest, map_square_file, out))  # type: ignore[arg-type]
+    # in this process (the maps do not depend on the workers): only the killed runs start worker processes
+    options = {**_options(tiny_bundle, tiny_manifest, map_square_file, out), "workers": 1}
+    return predict_map(**options)  # type: ignore[arg-type]
 
 
 def _group(pgid: int) -> list[int]:
@@ -132,7 +134,7 @@ def test_a_run_killed_at_any_moment_resumes_to_the_same_maps(
     if moment == "cog":
         assert [p for p in out.iterdir() if ".tmp-" in p.name]  # the killed run left its staging file
 
-    resumed = predict_map(**options)  # type: ignore[arg-type]
+    resumed = predict_map(**{**options, "workers": 1})  # type: ignore[arg-type]  # resumed in this process
 
     assert resumed.resumed_blocks == finished and resumed.blocks == blocks
     for date in AS_OF:
