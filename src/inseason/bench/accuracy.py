@@ -52,6 +52,7 @@ __all__ = [
     "default_config",
     "is_recipe",
     "make_setting",
+    "score_bundle",
 ]
 
 #: The model every deep default is held to.
@@ -360,6 +361,19 @@ def _score(run: Path, table: pa.Table) -> tuple[dict[str, float], list[int]]:
         "macro_f1_in_season": round(float(in_season["macro_f1"] or 0.0), 4),
     }
     return score, correct
+
+
+def score_bundle(run: str | Path, table: pa.Table) -> dict[str, float]:
+    """A bundle's macro-F1 and OA on a setting's test split at the season's end, and its in-season macro-F1.
+
+    Args:
+        run: the run folder or bundle.
+        table: the setting's series table (`make_setting`).
+
+    Returns:
+        ``{"macro_f1", "oa", "macro_f1_in_season"}`` (as of day `IN_SEASON_DAY`), rounded to 4 places.
+    """
+    return _score(Path(run), table)[0]
 
 
 def _run_one(

@@ -27,6 +27,7 @@ import rasterio
 from pyproj import Transformer
 from shapely.geometry import Polygon
 
+from inseason.bench.distill import STUDENT_BACKENDS, bench_student, check_student_setting
 from inseason.config import check_workers
 from inseason.data import FeatureConfig, InputSpec, Normalization, feature_names
 from inseason.data.adapters import AdapterConfig
@@ -153,6 +154,9 @@ def bench_predict(
     read_workers: int = 2,
     side_m: float | None = None,
     update_days: int = 7,
+    student: bool = False,
+    student_setting: str = "many-classes",
+    student_scale: float = 1.0,
 ) -> dict[str, Any]:
     """Measure end-to-end and model-only map pixels per second for each network, and the reader's bytes.
 
@@ -180,13 +184,19 @@ def bench_predict(
         read_workers: the reader processes sharing the job folder.
         side_m: map a square of this side (metres) at the world's centre; None maps the world's whole AOI.
         update_days: days between the kept map and the date an update adds.
+        student: also train a ``tempcnn`` teacher and distil a ``tempcnn-small`` student on an accuracy
+            setting, and score and time both on torch and ONNX Runtime (`inseason.bench.distill`).
+        student_setting: the `inseason.bench.accuracy` setting they are trained and scored on.
+        student_scale: its size relative to the default.
 
     Returns:
         The world (size, year, as-of date, scenes, grid), the block size and workers, each network's pixels,
         seconds and rates, each network's ``end_to_end_over_model_only`` and ``update_over_full`` (also per
         network: ``update_s``, ``update_scenes``, the scenes the update read), ``read_amplification`` (bytes read
         ÷ bytes of the COG blocks the AOI touches, real layout, workers sharing a job folder; target at most
-        1.1) and ``read`` (that measurement in full, with the memory-only and uncached readers' side by side).
+        1.1) and ``read`` (that measurement in full, with the memory-only and uncached readers' side by side);
+        with ``student``, ``student`` (`inseason.bench.distill.bench_student`: the teacher's and student's
+        pixels/s and macro-F1, ``speedup`` and ``macro_f1_drop``).
 
     Raises:
         InputError: an unknown network (or none), fewer than one worker or read worker, a block below 16
@@ -210,6 +220,8 @@ def bench_predict(
     unknown = [b for b in read_bands if b not in S2_BANDS]
     if unknown or not read_bands:
         raise InputError(f"bench predict: read bands {unknown or 'none'}: use L2A bands ({', '.join(S2_BANDS)})")
+    if student:
+        check_student_setting(student_setting, STUDENT_BACKENDS)
     given = load_world(world)[0] if world is not None else None  # a folder without a world: refused first
     with tempfile.TemporaryDirectory(prefix="inseason-bench-predict-") as tmp:
         root = Path(tmp)
@@ -285,6 +297,21 @@ def bench_predict(
                 "update_scenes": sum(1 for r in refs if earlier < r.date <= date),
                 "update_over_full": round(update_s / end_to_end, 3),
             }
+        distilled = (
+            bench_student(
+                root / "student",
+                scenes=root / "scenes.parquet",
+                aoi=aoi,
+                date=date,
+                stores=stores,
+                block_size=block_size,
+                setting=student_setting,
+                scale=student_scale,
+                seed=seed,
+            )
+            if student
+            else None
+        )
     read = bench_read_amplification(
         scenes=read_scenes, bands=read_bands, block_size=block_size, memory_mb=read_memory_mb, workers=read_workers
     )
@@ -305,6 +332,7 @@ def bench_predict(
         "update_over_full": {n: r["update_over_full"] for n, r in results.items()},
         "read_amplification": read["read_amplification"],
         "read": read,
+        **({"student": distilled} if distilled is not None else {}),
     }
 
 

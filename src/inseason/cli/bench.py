@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -268,6 +268,18 @@ def predict(
         float | None, typer.Option(help="Map a square of this side (m) at the world's centre (default: its AOI).")
     ] = None,
     update_days: Annotated[int, typer.Option(help="Days an in-season update adds to a kept map.")] = 7,
+    student: Annotated[
+        bool,
+        typer.Option(
+            "--student",
+            help="Also train a tempcnn teacher and distil the tempcnn-small student (inseason train --teacher) on "
+            "an accuracy setting, and print their pixels/s (torch and ONNX Runtime) and macro-F1 side by side.",
+        ),
+    ] = False,
+    student_setting: Annotated[
+        str, typer.Option(help="The `inseason bench accuracy` setting the teacher and student learn.")
+    ] = "many-classes",
+    student_scale: Annotated[float, typer.Option(help="That setting's size relative to its default.")] = 1.0,
     as_json: Annotated[
         bool,
         json_flag("Print one JSON object (end_to_end_over_model_only, update_over_full, read_amplification, ...)."),
@@ -294,6 +306,9 @@ def predict(
         read_workers: ``--read-workers`` of the read measurement.
         side_m: ``--side-m``: the side of the centred square to map (default: the world's AOI).
         update_days: ``--update-days`` between the kept map and the update's date.
+        student: ``--student``: also measure a distilled student beside its teacher.
+        student_setting: ``--student-setting`` they learn.
+        student_scale: ``--student-scale`` of that setting.
         as_json: ``--json``: print the result as JSON instead of a table.
     """  # noqa: D301
     from inseason.bench.predict import bench_predict as run_bench
@@ -309,6 +324,9 @@ def predict(
         read_workers=read_workers,
         side_m=side_m,
         update_days=update_days,
+        student=student,
+        student_setting=student_setting,
+        student_scale=student_scale,
     )
     if as_json:
         print_json(result)
@@ -335,6 +353,41 @@ def predict(
         f"the COG blocks under the AOI {read['read_amplification']:.2f} with the shared block folder, "
         f"{read['memory_read_amplification']:.2f} with memory caches alone"
         + (f", {read['uncached_read_amplification']:.2f} uncached" if "uncached_read_amplification" in read else "")
+    )
+    out_console.print(table)
+    if "student" in result:
+        _print_student(result["student"])
+
+
+def _print_student(student: dict[str, Any]) -> None:
+    """The teacher / student table of ``bench predict --student``."""
+    models = student["models"]
+    backends = [b for b in ("torch", "onnx", "onnx-int8") if b in models["teacher"]]
+    table = Table(
+        title=f"teacher and distilled student: macro-F1 on the {student['setting']} setting's test split, map "
+        "pixels/s (model alone on one thread; end to end with one worker)"
+    )
+    for column in ("model", "parameters", "macro-F1", f"in season (day {student['in_season_day']})"):
+        table.add_column(column, justify="right")
+    for backend in backends:
+        table.add_column(f"{backend} model px/s", justify="right")
+        table.add_column(f"{backend} end to end px/s", justify="right")
+    names = {
+        "teacher": "teacher (tempcnn)",
+        "student": "student (tempcnn-small, distilled)",
+        "small": "tempcnn-small, labels only",
+    }
+    for key, label in names.items():
+        m = models[key]
+        cells = [label, f"{m['parameters']:,}", f"{m['macro_f1']:.3f}", f"{m['macro_f1_in_season']:.3f}"]
+        for backend in backends:
+            cells += [f"{m[backend]['model_only_pixels_per_s']:,.0f}", f"{m[backend]['end_to_end_pixels_per_s']:,.0f}"]
+        table.add_row(*cells)
+    speedup = student["speedup"]
+    table.caption = (
+        f"student on {student['student_backend']} ÷ teacher on torch: {speedup['end_to_end']:.1f}× end to end, "
+        f"{speedup['model_only']:.1f}× model alone; macro-F1 {student['macro_f1_drop']:+.2f} points lower at the "
+        f"season's end, {student['macro_f1_drop_in_season']:+.2f} in season (target: 5× within 1 point)"
     )
     out_console.print(table)
 

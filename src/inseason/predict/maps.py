@@ -109,6 +109,7 @@ from inseason.storage import (
 from inseason.tables import SCENE_MANIFEST, read_table, write_table
 from inseason.train import Bundle, Predictor, load_bundle
 from inseason.train.bundle import MANIFEST, WEIGHTS
+from inseason.train.onnx import Backend, onnx_network, use_graph
 
 __all__ = [
     "SUMMARY_FILE",
@@ -183,6 +184,9 @@ class PredictRequest(StageRequest):
         backoff: seconds before the first read again, doubled each time.
         keep_series: keep each block's series in ``out`` (`inseason.predict.kept`), so that later as-of
             dates can be added by an update reading only newer scenes.
+        backend: what runs the network: ``torch`` (the bundle's own), ``onnx`` (ONNX Runtime: the same
+            probabilities to float precision, faster on CPU) or ``onnx-int8`` (int8 weights; see
+            `inseason.train.onnx`).
         update: ``out`` holds a finished run made with ``keep_series``: add the as-of dates (all after its
             last one) reading only the scenes newer than it. The other options must be the run's own; the
             AOI may be left out (the run's is used).
@@ -207,6 +211,7 @@ class PredictRequest(StageRequest):
     backoff: float = 1.0
     keep_series: bool = False
     update: bool = False
+    backend: Backend = "torch"
 
     @field_validator("as_of", mode="before")
     @classmethod
@@ -547,6 +552,8 @@ class _Context:
     block_folder: str | None = None  # the job folder of decoded COG blocks its local workers share
     series_dir: str | None = None  # where the blocks' series are kept (None: not kept)
     extend: dict[int, tuple[dt.date, int]] = field(default_factory=dict)  # season → (last date mapped, its dates)
+    backend: Backend = "torch"
+    onnx_graph: bytes | None = None  # the graph the main process exported and verified (backend onnx*)
 
 
 _CONTEXT: _Context | None = None
@@ -561,6 +568,8 @@ def _init_worker(context: _Context) -> None:
         import torch
 
         torch.set_num_threads(1)
+    if context.onnx_graph is not None:
+        use_graph(_BUNDLE, context.onnx_graph, context.backend, threads=1 if context.single_thread else 0)
 
 
 def _double_crop_codes(bundle: Bundle) -> np.ndarray:
@@ -641,7 +650,12 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
         series = load_series(series_uri(context.series_dir, year, block, last), block).extended(series)
         before = _load_block(block_uri)
     store = series.store(season=bundle.season_start, year=year)
-    predictor = Predictor(bundle, batch_size=context.batch_size)
+    predictor = Predictor(
+        bundle,
+        batch_size=context.batch_size,
+        backend=context.backend,
+        threads=1 if context.single_thread else 0,
+    )
     double_codes = _double_crop_codes(bundle)
     rows_all = np.arange(len(store), dtype=np.int64)
     arrays: dict[str, np.ndarray] = {}
@@ -720,6 +734,7 @@ def predict_map(
     backoff: float = 1.0,
     keep_series: bool = False,
     update: bool = False,
+    backend: Backend = "torch",
 ) -> MapRun:
     """Map the AOI's crop types as of each date of ``as_of`` with a model bundle: `run_predict` by keywords.
 
@@ -745,6 +760,7 @@ def predict_map(
         keep_series: keep each block's series in ``out`` so that an update can add later dates.
         update: add ``as_of`` (after the run's last date) to the finished run in ``out`` (made with
             ``keep_series``), reading only the newer scenes.
+        backend: ``torch``, ``onnx`` or ``onnx-int8`` (`PredictRequest`).
 
     Returns:
         What was written (`MapRun`; also in ``summary.json``).
@@ -777,6 +793,7 @@ def predict_map(
         backoff=backoff,
         keep_series=keep_series,
         update=update,
+        backend=backend,
     )
     return run_predict(request, bundle=bundle if isinstance(bundle, Bundle) else None)
 
@@ -810,6 +827,8 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
     """
     check_engine(request.engine)
     bundle = bundle if bundle is not None else load_bundle(request.bundle)
+    # the graph is exported and verified before anything is written (a network ONNX cannot run is refused)
+    graph = None if request.backend == "torch" else onnx_network(bundle, request.backend).graph
     out, crop_mask = request.out, request.crop_mask
     root = out if is_s3(out) else str(local_path(out).absolute())
     recorded = _recorded_run(root, list(request.as_of)) if request.update else None
@@ -834,6 +853,8 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
         "scenes": None if isinstance(request.scenes, pa.Table) else _location(request.scenes),
         "stac": request.stac,
     }
+    if request.backend != "torch":  # its probabilities differ in the last digits: a resume keeps to one backend
+        settings["backend"] = request.backend
     if request.keep_series or request.update:  # the AOI to the last digit too: an update may reuse it
         settings.update(keep_series=True, aoi_exact=shapely.to_wkt(geometry, rounding_precision=-1))
     if recorded is not None:
@@ -913,6 +934,7 @@ def run_predict(request: PredictRequest, *, bundle: Bundle | None = None) -> Map
                 keep_series=bool(settings.get("keep_series")),
                 extend=extend,
                 earlier=read_summary(root) if recorded is not None else None,
+                graph=graph,
             )
             if recorded is not None:
                 write_bytes(join_uri(root, RUN_FILE), json.dumps(settings, indent=1).encode())
@@ -1028,12 +1050,14 @@ def _map_and_assemble(
     keep_series: bool = False,
     extend: dict[int, tuple[dt.date, int]] | None = None,
     earlier: MapRun | None = None,
+    graph: bytes | None = None,
 ) -> MapRun:
     """Map the blocks not finished yet (in ``out``, held by this run), then assemble the map files.
 
     ``extend`` (an update): season → the last as-of date mapped before and how many dates it had; those
     seasons' blocks read only the scenes after that date and extend their kept series. ``earlier``: the
-    summary of the run an update extends (its maps are kept, not written again).
+    summary of the run an update extends (its maps are kept, not written again). ``graph``: the network's
+    verified ONNX graph the workers run (``request.backend`` onnx or onnx-int8).
     """
     extend = extend or {}
     blocks_dir = join_uri(root, "blocks")
@@ -1071,6 +1095,8 @@ def _map_and_assemble(
             block_folder=folder,
             series_dir=series_dir,
             extend=extend,
+            backend=request.backend,
+            onnx_graph=graph,
         )
         retried = 0
         with progress_bar(quiet=request.quiet) as bar:

@@ -4,11 +4,14 @@ from inseason.labels import LabelClass
 from inseason.train.bundle import Bundle, load_bundle, read_manifest, write_bundle
 from inseason.train.config import TRAIN_PRESETS, TrainConfig, train_config
 from inseason.train.module import TrainingDiverged
+from inseason.train.onnx import BACKENDS, Backend, export_onnx
 from inseason.train.predict import Predictor, as_of_days, predict_series
 from inseason.train.run import TrainRequest, TrainResult, run_train, train
 
 __all__ = [
+    "BACKENDS",
     "TRAIN_PRESETS",
+    "Backend",
     "Bundle",
     "LabelClass",
     "Predictor",
@@ -17,6 +20,7 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "as_of_days",
+    "export_onnx",
     "load_bundle",
     "predict_series",
     "read_manifest",

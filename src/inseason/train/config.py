@@ -46,6 +46,20 @@ class ScheduleConfig(StrictModel):
     warmup_epochs: int = Field(0, ge=0, description="linear warm-up before the schedule")
 
 
+class DistillConfig(StrictModel):
+    """Knowledge distillation: train the run's (small) network on a teacher bundle's probabilities as well.
+
+    The loss is ``(1 - weight) * loss(labels) + weight * temperature² * KL(teacher ‖ student)`` on both
+    networks' logits divided by ``temperature`` (Hinton, Vinyals & Dean 2015), on the same batches: the same
+    in-season truncations, so the student learns what the teacher says as of each day. The run takes the
+    teacher's inputs (adapter, features, normalisation, window rule) and label map (`inseason.train.distill`).
+    """
+
+    teacher: str | None = Field(None, description="the teacher's bundle folder (None: no distillation)")
+    weight: float = Field(0.7, ge=0, le=1, description="share of the loss on the teacher's probabilities")
+    temperature: float = Field(2.0, gt=0, le=20, description="divides both networks' logits in the teacher's term")
+
+
 class TrainConfig(StrictModel):
     """Everything a training run depends on; the resolved config is saved in the run folder."""
 
@@ -80,6 +94,7 @@ class TrainConfig(StrictModel):
     )
     gce_q: float = Field(0.7, gt=0, le=1, description="loss gce: its exponent q (towards 0: cross-entropy)")
     balance: Literal["none", "weighted", "sampler"] = Field("weighted", description="class balance")
+    distill: DistillConfig = DistillConfig()
     monitor: Literal["val_macro_f1", "val_oa", "val_loss"] = Field(
         "val_macro_f1",
         description="validation figure that picks the epoch bundled and stops early (ties of a score go to the "
@@ -241,6 +256,13 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # dropout 0.5 instead of the paper's 0.2 (its datasets had thousands of samples a class): measured on
     # `inseason bench accuracy`'s few-samples and noisy-label settings (docs/defaults.md)
     "tempcnn": {**season_preset("tempcnn"), "model": {"name": "tempcnn", "params": {"dropout": 0.5}}},
+    # the map student: TempCNN with 16 filters and a 64-unit dense layer (about 1/13 of tempcnn's multiply-adds
+    # on 73 slots), what `inseason train --teacher` distils a teacher into (`inseason bench predict --student`
+    # measures both)
+    "tempcnn-small": {
+        **season_preset("tempcnn"),
+        "model": {"name": "tempcnn", "params": {"filters": 16, "hidden": 64, "dropout": 0.2}},
+    },
     "random_forest": season_preset("random_forest"),
     "gradient_boosting": season_preset("gradient_boosting"),
     # InceptionTime and MiniRocket take the mask (and InceptionTime the slot's place) as input channels on the

@@ -67,3 +67,23 @@ def training_loss(
     if loss == "gce":
         return generalized_cross_entropy(logits, target, q=q, weight=weight)
     return nn.functional.cross_entropy(logits, target, weight=weight, label_smoothing=label_smoothing)
+
+
+def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, *, temperature: float) -> torch.Tensor:
+    """Knowledge-distillation term: ``T² · KL(softmax(teacher / T) ‖ softmax(logits / T))``, mean over the batch.
+
+    Hinton, Vinyals & Dean 2015 ("Distilling the Knowledge in a Neural Network"): the ``T²`` keeps the term's
+    gradients on the scale of the label loss's whatever the temperature.
+
+    Args:
+        logits: [B, C] scores of the network trained.
+        teacher: [B, C] scores of the teacher (no gradient flows into them).
+        temperature: divides both; above 1 it weighs the teacher's second choices more.
+
+    Returns:
+        The scalar loss.
+    """
+    student = torch.log_softmax(logits.float() / temperature, dim=1)
+    target = torch.log_softmax(teacher.detach().float() / temperature, dim=1)
+    kl = nn.functional.kl_div(student, target, reduction="batchmean", log_target=True)
+    return kl * temperature**2

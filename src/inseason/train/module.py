@@ -19,7 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from inseason.errors import InseasonError
 from inseason.train.config import Loss, OptimizerConfig, ScheduleConfig
-from inseason.train.losses import training_loss
+from inseason.train.losses import distillation_loss, training_loss
 
 
 class TrainingDiverged(InseasonError):
@@ -61,10 +61,16 @@ class CropTypeModule(L.LightningModule):
         label_smoothing: float = 0.0,
         loss: Loss = "cross_entropy",
         gce_q: float = 0.7,
+        teacher: nn.Module | None = None,
+        distill_weight: float = 0.0,
+        distill_temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.label_smoothing, self.loss, self.gce_q = label_smoothing, loss, gce_q
         self.network = network
+        # the teacher is not a submodule: it is neither trained, checkpointed nor put in train mode
+        self._teacher = [teacher.eval().requires_grad_(False)] if teacher is not None else []
+        self.distill_weight, self.distill_temperature = distill_weight, distill_temperature
         self.class_names = class_names
         self.optimizer_config, self.schedule_config, self.epochs, self.seed = optimizer, schedule, epochs, seed
         self.register_buffer(
@@ -102,14 +108,15 @@ class CropTypeModule(L.LightningModule):
         figures validation reports.
         """
         values, mask, doy, y = batch
+        teacher = self._teacher_logits(values, mask, doy)
         forward_members = getattr(self.network, "forward_members", None)
         if callable(forward_members):
             logits, members = forward_members(values, mask, doy)
-            loss = torch.stack([self._training_loss(member, y) for member in members]).sum()
+            loss = torch.stack([self._training_loss(member, y, teacher) for member in members]).sum()
             logged = nn.functional.cross_entropy(logits.detach(), y, weight=self.class_weights)
         else:
             logits = self(values, mask, doy)
-            loss = self._training_loss(logits, y)
+            loss = self._training_loss(logits, y, teacher)
             logged = nn.functional.cross_entropy(logits.detach(), y, weight=self.class_weights)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
@@ -120,11 +127,24 @@ class CropTypeModule(L.LightningModule):
         self.train_metrics.update(logits.detach(), y)
         return loss
 
-    def _training_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The loss optimised (`inseason.train.losses`): ``loss``, class-weighted."""
-        return training_loss(
+    def _teacher_logits(self, values: torch.Tensor, mask: torch.Tensor, doy: torch.Tensor) -> torch.Tensor | None:
+        """The teacher's logits of the batch (None without a teacher), on the batch's device."""
+        if not self._teacher:
+            return None
+        teacher = self._teacher[0].to(values.device)
+        with torch.no_grad():
+            logits: torch.Tensor = teacher(values, mask, doy)
+        return logits.float()
+
+    def _training_loss(self, logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+        """The loss optimised: ``loss``, class-weighted (`inseason.train.losses`), blended with the teacher's term."""
+        hard = training_loss(
             logits, y, loss=self.loss, weight=self.class_weights, q=self.gce_q, label_smoothing=self.label_smoothing
         )
+        if teacher is None:
+            return hard
+        soft = distillation_loss(logits, teacher, temperature=self.distill_temperature)
+        return (1.0 - self.distill_weight) * hard + self.distill_weight * soft
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         """Accumulate validation loss, metrics and the confusion matrix."""

@@ -15,6 +15,7 @@ from inseason.progress import progress_bar
 from inseason.season import parse_month_day, season_start
 from inseason.train.bundle import Bundle, load_bundle
 from inseason.train.calibration import log_probabilities, tempered
+from inseason.train.onnx import Backend, OnnxNetwork, onnx_network
 
 #: An as-of date: a date, a month-day in each row's season, one day of season for all rows, each row's own day
 #: of season (an integer array, one per store row), or None for the whole season.
@@ -67,14 +68,27 @@ class Predictor:
 
     Its probabilities are calibrated with the bundle's temperature (`inseason.train.calibration`; 1 for a
     bundle without calibration), so evaluation and the maps' confidence see calibrated probabilities;
-    ``calibrated=False`` gives the model's own.
+    ``calibrated=False`` gives the model's own. ``backend`` runs a network on ONNX Runtime instead of torch
+    (`inseason.train.onnx`: the graph verified against torch; ``onnx-int8`` with int8 weights) on ``threads``
+    threads (0: ONNX Runtime's default, the machine's cores).
     """
 
-    def __init__(self, bundle: Bundle, *, batch_size: int = 1024, device: str = "cpu", calibrated: bool = True) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        batch_size: int = 1024,
+        device: str = "cpu",
+        calibrated: bool = True,
+        backend: Backend = "torch",
+        threads: int = 0,
+    ) -> None:
         self.bundle, self.batch_size, self.device = bundle, batch_size, torch.device(device)
         self.network: torch.nn.Module | None = (
             bundle.network.to(self.device) if isinstance(bundle.network, torch.nn.Module) else None
         )
+        #: the network on ONNX Runtime (None: torch or trees run it).
+        self.onnx: OnnxNetwork | None = None if backend == "torch" else onnx_network(bundle, backend, threads=threads)
         #: the temperature the logits are divided by (1: the model's own probabilities).
         self.temperature = bundle.temperature if calibrated else 1.0
 
@@ -206,6 +220,11 @@ class Predictor:
         network = self.bundle.network  # a network was moved to the device (in place) by __init__
         if not isinstance(network, torch.nn.Module):  # fitted trees, in numpy
             return tempered(network.predict_proba(batch.values, batch.mask, batch.doy), self.temperature)
+        if self.onnx is not None:
+            scaled = self.onnx.logits(batch.values, batch.mask, batch.doy) / np.float32(self.temperature)
+            scaled -= scaled.max(axis=1, keepdims=True)
+            exp = np.exp(scaled)
+            return np.asarray(exp / exp.sum(axis=1, keepdims=True), np.float32)
         logits = network(
             torch.from_numpy(batch.values).to(self.device),
             torch.from_numpy(batch.mask).to(self.device),

@@ -55,6 +55,7 @@ from inseason.train.classical import fit_trees
 from inseason.train.config import TrainConfig, check_model_adapter, dotted_options, train_config
 from inseason.train.datamodule import SeriesDataModule
 from inseason.train.defaults import adapt_to_data
+from inseason.train.distill import check_teacher, with_teacher_inputs
 from inseason.train.module import CropTypeModule
 from inseason.train.predict import Predictor
 from inseason.train.schedule import planned_epochs, resolve_epochs
@@ -103,8 +104,14 @@ class TrainRequest(StageRequest):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        """Refuse invalid overrides and a model designed for another adapter than the config's."""
-        check_model_adapter(self.resolved_config())
+        """Refuse invalid overrides and a model designed for another adapter than the config's.
+
+        A distillation run takes its teacher's adapter (`inseason.train.distill.check_teacher` checks the model
+        against it once the teacher is read).
+        """
+        config = self.resolved_config()
+        if config.distill.teacher is None:
+            check_model_adapter(config)
         return self
 
     def resolved_config(self) -> TrainConfig:
@@ -385,6 +392,9 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
     out, series = request.out, request.series
     table = series if isinstance(series, SeriesStore | pa.Table) else read_table(series, what="series")
     config = _with_season_start(request.resolved_config(), table)
+    teacher = None if config.distill.teacher is None else load_bundle(config.distill.teacher)
+    if teacher is not None:  # the student takes the teacher's inputs and season start
+        config = with_teacher_inputs(config, teacher)
     season = config.season_start or DEFAULT_START
     store = table if isinstance(table, SeriesStore) else decode_series(table, season=season)
     config = adapt_to_data(config, store)  # the preset's inputs fit to the data's cadence, season and bands
@@ -394,18 +404,23 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
     if model_info(config.model.name).neural:  # epochs and early stopping from the data size unless set
         config = resolve_epochs(config, train_rows.size)
     _check_finite(store, np.concatenate([train_rows, val_rows]))
-    rule = window_rule_of(store, train_rows)
-    classes = _label_map(store, train_rows, rule=rule)
+    if teacher is not None:
+        check_teacher(teacher, config=config, store=store, rows=np.concatenate([train_rows, val_rows]))
+    if teacher is None:
+        rule = window_rule_of(store, train_rows)
+        classes = _label_map(store, train_rows, rule=rule)
+        spec = InputSpec(
+            adapter=config.adapter,
+            features=config.features,
+            normalization=fit_normalization(store, train_rows, features=config.features, seed=config.seed),
+            window_rule=rule,
+        )
+    else:  # the teacher's inputs (normalisation and window rule included) and label map
+        spec, classes, rule = teacher.spec, list(teacher.classes), teacher.spec.window_rule
     names = [c.name for c in classes]
     index = {name: i for i, name in enumerate(names)}
     targets = np.array([index.get(str(label), -1) for label in store.labels], np.int64)
     channels = feature_names(store.bands, config.features, has_scl=store.scl is not None)
-    spec = InputSpec(
-        adapter=config.adapter,
-        features=config.features,
-        normalization=fit_normalization(store, train_rows, features=config.features, seed=config.seed),
-        window_rule=rule,
-    )
     L.seed_everything(config.seed, workers=False, verbose=False)
     network = create_model(
         config.model.name,
@@ -432,6 +447,7 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
                 targets=targets,
                 relabel_to=None if rule is None else index[rule.target],
                 validation=rows.record(config.val_split),
+                teacher=None if teacher is None else teacher.network,
             ),
             network,
             callbacks=callbacks,
@@ -474,6 +490,7 @@ class _Inputs:
     targets: np.ndarray
     relabel_to: int | None
     validation: dict[str, Any]
+    teacher: Model | None = None  # the network the run distils (`inseason.train.distill`)
 
 
 def _train_into(
@@ -540,6 +557,7 @@ def _train_into(
         resuming=resuming,
         quiet=quiet,
         callbacks=callbacks,
+        teacher=inputs.teacher if isinstance(inputs.teacher, torch.nn.Module) else None,
     )
     if not trainer.is_global_zero:
         return TrainResult(
@@ -581,6 +599,7 @@ def _fit_network(
     resuming: bool,
     quiet: bool,
     callbacks: Sequence[L.Callback],
+    teacher: torch.nn.Module | None = None,
 ) -> tuple[L.Trainer, int, float | None]:
     """Train ``network`` with Lightning (resuming from ``last.ckpt`` when asked) and load its best weights.
 
@@ -603,6 +622,9 @@ def _fit_network(
         label_smoothing=config.label_smoothing,
         loss=config.loss,
         gce_q=config.gce_q,
+        teacher=teacher,
+        distill_weight=config.distill.weight,
+        distill_temperature=config.distill.temperature,
     )
     monitor, mode = _MONITOR[config.monitor]
     checkpoints = out / "checkpoints"
