@@ -24,6 +24,7 @@ from inseason.bench.accuracy import IN_SEASON_DAY, SETTINGS, default_config, mak
 from inseason.data import SeriesStore
 from inseason.errors import InputError
 from inseason.predict.maps import predict_map
+from inseason.predict.read import block_cache
 from inseason.train import BACKENDS, Backend, Predictor, TrainRequest, load_bundle, run_train, train_config
 
 __all__ = ["STUDENT_BACKENDS", "STUDENT_PRESET", "TEACHER", "bench_student", "check_student_setting"]
@@ -134,6 +135,7 @@ def bench_student(
         }
         for backend in backends:
             model_rate = _model_rate(run, stores, day, backend)
+            block_cache().clear()  # each timed map decodes its COG blocks, as a new map process does
             started = time.perf_counter()
             mapped = predict_map(
                 bundle,

@@ -1079,7 +1079,9 @@ def _map_and_assemble(
     workers = request.workers or default_workers()
     with ExitStack() as scratch:
         # a local run's workers share the decoded COG blocks through a job folder, removed when the run ends
-        folder = None if request.engine == "spark" else str(scratch.enter_context(job_block_folder()))
+        # (one worker has nothing to share: its memory cache alone reads each COG block once)
+        shared = request.engine != "spark" and min(workers, len(todo)) > 1
+        folder = str(scratch.enter_context(job_block_folder())) if shared else None
         context = _Context(
             bundle=str(bundle.path),
             grid=grid,
