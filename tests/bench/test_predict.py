@@ -56,7 +56,10 @@ def test_bench_predict_table(tiny_world: Path) -> None:
 
 
 #: The networks bench predict maps: every network preset (the models of #19 included).
-NETWORKS = "arset, tempcnn, inceptiontime, minirocket, ltae, gru, lstm, transformer, ensemble, ensemble-sequence"
+NETWORKS = (
+    "arset, tempcnn, tempcnn-small, inceptiontime, minirocket, ltae, gru, lstm, transformer, ensemble, "
+    "ensemble-sequence"
+)
 
 
 @pytest.mark.parametrize(
