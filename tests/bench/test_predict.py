@@ -105,3 +105,67 @@ def test_cli_unknown_network_is_one_error_line() -> None:
     assert result.stderr.strip() == (
         f"error: bench predict: unknown network 'resnet': use {NETWORKS} (--networks, a comma list)"
     )
+
+
+def test_bench_student_scores_and_times_teacher_and_student(
+    tiny_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from inseason.bench import distill
+    from inseason.extract.scenes import find_scenes
+    from inseason.predict.read import map_grid, plan_blocks, read_block, scene_refs
+    from inseason.synth import centre_square
+
+    # two epochs each: the bench's own trainings follow the data size (what it measures, not what is tested)
+    real_default, real_config = distill.default_config, distill.train_config
+    monkeypatch.setattr(distill, "default_config", lambda name: real_default(name, overrides={"epochs": 2}))
+
+    def short_config(*, preset: str, overrides: dict[str, Any] | None = None) -> Any:
+        return real_config(preset=preset, overrides={**(overrides or {}), "epochs": 2})
+
+    monkeypatch.setattr(distill, "train_config", short_config)
+    aoi = centre_square(json.loads((tiny_world / "world.json").read_text()), side_m=400.0)
+    date = dt.date(2022, 8, 1)
+    scenes = find_scenes(
+        stac=str(tiny_world / "stac" / "catalog.json"),
+        aoi=aoi,
+        start=dt.date(2022, 1, 1),
+        end=date,
+        out=tmp_path / "scenes.parquet",
+        min_valid=0.0,
+        quiet=True,
+    )
+    refs = scene_refs(scenes, since=dt.date(2022, 1, 1), until=date)
+    grid = map_grid(aoi, refs)
+    stores = [
+        read_block(block, grid=grid, scenes=refs, aoi=aoi).store(season="01-01", year=2022)
+        for block in plan_blocks(grid, aoi, block_size=64)
+    ]
+    result = distill.bench_student(
+        tmp_path / "student",
+        scenes=tmp_path / "scenes.parquet",
+        aoi=aoi,
+        date=date,
+        stores=stores,
+        block_size=64,
+        setting="base",
+        scale=0.2,
+    )
+    json.dumps(result)
+    models = result["models"]
+    assert set(models) == {"teacher", "student", "small"} and result["student_backend"] in ("torch", "onnx")
+    assert models["student"]["parameters"] == models["small"]["parameters"] < models["teacher"]["parameters"] / 10
+    for model in models.values():
+        assert 0 <= model["macro_f1"] <= 1 and 0 <= model["macro_f1_in_season"] <= 1
+        for backend in ("torch", "onnx"):
+            assert model[backend]["model_only_pixels_per_s"] > 0 and model[backend]["end_to_end_pixels_per_s"] > 0
+    teacher, student = models["teacher"]["torch"], models["student"][result["student_backend"]]
+    assert result["speedup"]["model_only"] == round(
+        student["model_only_pixels_per_s"] / teacher["model_only_pixels_per_s"], 2
+    )
+    assert result["macro_f1_drop"] == round(100 * (models["teacher"]["macro_f1"] - models["student"]["macro_f1"]), 2)
+    config = (tmp_path / "student" / "student" / "config.yaml").read_text()
+    assert "teacher: " + str(tmp_path / "student" / "teacher") in config
+    with pytest.raises(InputError, match="unknown student setting 'nosuch'"):
+        distill.check_student_setting("nosuch", ("torch",))
