@@ -128,6 +128,9 @@ def test_a_teacher_that_cannot_teach_the_run_is_refused_before_writing(
         r"trained on bands \[.+\], the series table has",
         **{"model.name": "tempcnn"},
     )
+    refused(series_table, r"season_start=09-01, but teacher .+ counts days from 01-01", **{
+        "model.name": "tempcnn", "season_start": "09-01"
+    })  # fmt: skip
     relabelled = series_table.set_column(
         series_table.schema.get_field_index("label"),
         "label",

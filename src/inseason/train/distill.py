@@ -77,7 +77,15 @@ def with_teacher_inputs(config: TrainConfig, teacher: Bundle) -> TrainConfig:
 
     Returns:
         The config the run trains (and config.yaml records) with.
+
+    Raises:
+        InputError: the config names another season start than the teacher's.
     """
+    if config.season_start not in (None, teacher.season_start):
+        raise InputError(
+            f"season_start={config.season_start}, but teacher {config.distill.teacher} counts days from "
+            f"{teacher.season_start}: the student takes the teacher's season start (leave season_start unset)"
+        )
     return config.model_copy(
         update={
             "adapter": teacher.spec.adapter,

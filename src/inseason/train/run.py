@@ -391,10 +391,11 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
     """
     out, series = request.out, request.series
     table = series if isinstance(series, SeriesStore | pa.Table) else read_table(series, what="series")
-    config = _with_season_start(request.resolved_config(), table)
+    config = request.resolved_config()
     teacher = None if config.distill.teacher is None else load_bundle(config.distill.teacher)
     if teacher is not None:  # the student takes the teacher's inputs and season start
         config = with_teacher_inputs(config, teacher)
+    config = _with_season_start(config, table)
     season = config.season_start or DEFAULT_START
     store = table if isinstance(table, SeriesStore) else decode_series(table, season=season)
     config = adapt_to_data(config, store)  # the preset's inputs fit to the data's cadence, season and bands
