@@ -149,3 +149,39 @@ def test_the_cli_keeps_the_series_and_updates_the_folder(
     run = MapRun(**json.loads(updated.stdout))
     assert sorted(run.maps) == [FIRST, LATER]
     assert Path(run.maps[LATER]).read_bytes() == Path(at_once.maps[LATER]).read_bytes()
+
+
+def test_a_pixel_without_a_new_observation_keeps_its_class_unpredicted(
+    untrained: Path, tiny_manifest: Path, map_square: BaseGeometry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+    import itertools
+
+    import numpy as np
+    import rasterio
+
+    from inseason.train.predict import Predictor
+
+    dates = sorted({d.as_py() for d in pq.read_table(tiny_manifest).column("date")})
+    first = next(a for a, b in itertools.pairwise(dates) if a.month >= 6 and (b - a).days >= 2)
+    later = next(d for d in dates if d > first)
+    as_of = [first, first + dt.timedelta(days=1), later]  # no scene on the second date, one on the third
+    predicted: dict[int, int] = {}  # day of season -> rows predicted
+    real = Predictor.predict_proba
+
+    def counting(self: Predictor, store: Any, **kwargs: Any) -> Any:
+        predicted[kwargs["as_of"]] = predicted.get(kwargs["as_of"], 0) + len(kwargs["rows"])
+        return real(self, store, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict_proba", counting)
+    run = predict_map(**_options(untrained, tiny_manifest, map_square, tmp_path / "maps", as_of=as_of))
+    bands = {}
+    for date in as_of:
+        with rasterio.open(run.maps[date.isoformat()]) as src:
+            bands[date] = src.read()
+    np.testing.assert_array_equal(bands[as_of[1]], bands[as_of[0]])  # the same observations: the same map
+    days = [(d - dt.date(d.year, 1, 1)).days for d in as_of]
+    assert predicted[days[0]] == run.mapped_pixels[first.isoformat()] > 0  # the first date: every pixel seen
+    assert days[1] not in predicted  # no new observation anywhere: nothing predicted
+    # the third date: only the pixels its scene observed (at most every pixel seen by then)
+    assert 0 < predicted[days[2]] <= run.mapped_pixels[later.isoformat()]

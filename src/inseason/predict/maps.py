@@ -620,7 +620,9 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     """Worker: read one block for one season, predict each as-of date, save the block file.
 
     For a season an update extends, the block's kept series is extended with the scenes to read (those
-    after its last date only) and the dates mapped before are copied from the block file.
+    after its last date only) and the dates mapped before are copied from the block file. The model runs only
+    on pixels with a new observation since the date before: the others keep that date's class and confidence
+    (a model's inputs as of a date are the observations up to it, so they are the same).
     """
     assert _CONTEXT is not None and _BUNDLE is not None, "the worker was not initialised"
     context, bundle = _CONTEXT, _BUNDLE
@@ -660,21 +662,30 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
     rows_all = np.arange(len(store), dtype=np.int64)
     arrays: dict[str, np.ndarray] = {}
     with_data = []
+    previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the date before: seen, classes, confidence
     for k, date in enumerate(dates):
+        day = day_of_season(date, year, bundle.season_start)
+        seen = store.end_positions(rows_all, np.full(rows_all.size, day))  # observations up to the date, per row
         if k < mapped_before:  # mapped by the run this update extends
             arrays.update({key: value for key, value in before.items() if _date_index(key) == k})
             with_data.append(int(json.loads(str(before["summary"]))["with_data"][k]))
+            previous = (seen, before[f"classes{k}"].ravel(), before[f"confidence{k}"].ravel())
             continue
-        day = day_of_season(date, year, bundle.season_start)
-        has_data = store.end_positions(rows_all, np.full(rows_all.size, day)) > store.offsets[:-1]
         classes = np.zeros(block.height * block.width, np.uint8)
         confidence = np.zeros(block.height * block.width, np.uint8)
-        rows = rows_all[has_data]
+        rows = rows_all[seen > store.offsets[:-1]]
         if rows.size:
-            probabilities = predictor.predict_proba(store, as_of=day, rows=rows)
-            winner = probabilities.argmax(axis=1)
-            classes[series.pixels[rows]] = winner + 1
-            confidence[series.pixels[rows]] = np.clip(np.round(probabilities.max(axis=1) * 100), 1, 100)
+            # a model's inputs as of a date are the observations up to it (`inseason.data.build_batch`): a pixel
+            # without a new one since the date before keeps that date's class and confidence, unpredicted
+            same = previous[0][rows] == seen[rows] if previous is not None else np.zeros(rows.size, bool)
+            kept, fresh = series.pixels[rows[same]], rows[~same]
+            if previous is not None:
+                classes[kept], confidence[kept] = previous[1][kept], previous[2][kept]
+            if fresh.size:
+                probabilities = predictor.predict_proba(store, as_of=day, rows=fresh)
+                classes[series.pixels[fresh]] = probabilities.argmax(axis=1) + 1
+                confidence[series.pixels[fresh]] = np.clip(np.round(probabilities.max(axis=1) * 100), 1, 100)
+            winner = classes[series.pixels[rows]].astype(np.int64) - 1
             double = double_codes[winner] > 0
             if double.any():
                 arrays[f"dc{k}_x"], arrays[f"dc{k}_y"] = block.pixel_centres(context.grid, series.pixels[rows[double]])
@@ -683,6 +694,7 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
         arrays[f"classes{k}"] = classes.reshape(block.height, block.width)
         arrays[f"confidence{k}"] = confidence.reshape(block.height, block.width)
         with_data.append(int(rows.size))
+        previous = (seen, classes, confidence)
     summary = {
         "block": block.index,
         "year": year,
