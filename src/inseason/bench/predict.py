@@ -120,7 +120,7 @@ def untrained_bundle(network: str, out: Path, *, seed: int, params: Mapping[str,
         n_steps=adapter.n_steps,
         n_classes=len(_CODES),
         seed=seed,
-        **dict(params or {}),
+        **{**preset["model"].get("params", {}), **dict(params or {})},  # the preset's architecture, then params
     )
     classes = [LabelClass(name=cdl_class(c).name, codes=(c,), color=cdl_class(c).color) for c in _CODES]
     write_bundle(
