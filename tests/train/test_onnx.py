@@ -96,6 +96,7 @@ def test_a_kept_graph_is_used_for_its_weights_only(store_and_bundles: tuple, tmp
     assert path == folder / "model.onnx" and path.stat().st_size > 1000
     assert export_onnx(bundle, "onnx-int8") == folder / "model.int8.onnx"
     assert onnx_backend._graph(bundle, "onnx") == path.read_bytes()  # read, not exported again
+    assert onnx_backend._graph(bundle, "onnx-int8") == (folder / "model.int8.onnx").read_bytes()
     # the same folder with other weights: the kept graph records the old weights' digest and is not used
     shutil.copy(
         untrained_bundle("tempcnn", tmp_path / "new", seed=11, params={"filters": 8, "hidden": 16})

@@ -8,8 +8,8 @@ other masks and must give the torch network's logits (float32: within `FLOAT_TOL
 class for at least `INT8_AGREEMENT` of the rows). A network whose graph does not verify (a shape or branch the
 trace cannot follow) is refused with the reason, never used silently.
 
-The exported graph can be kept beside the weights (``model.onnx``, ``model.int8.onnx``: `export_onnx`,
-``inseason export-onnx``); it records the SHA-256 of the weights it was made from, so a graph left over from
+The exported graph can be kept beside the weights (``model.onnx``, ``model.int8.onnx``: `export_onnx`); it
+records the SHA-256 of the weights it was made from, so a graph left over from
 other weights is ignored and exported again. ONNX files are protocol buffers: loading one unpickles nothing.
 """
 
@@ -135,7 +135,11 @@ def _export(bundle: Bundle) -> bytes:
 
 
 def _quantized(graph: bytes) -> bytes:
-    """The graph with int8 weights (dynamic quantization: activations quantized per batch at run time)."""
+    """The graph with int8 weights (dynamic quantization: activations quantized per batch at run time).
+
+    The float graph's metadata (the weights' digest) is carried over.
+    """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="inseason-onnx-") as tmp, warnings.catch_warnings():
@@ -143,7 +147,13 @@ def _quantized(graph: bytes) -> bytes:
         plain, quantized = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
         plain.write_bytes(graph)
         quantize_dynamic(plain, quantized, weight_type=QuantType.QInt8)
-        return quantized.read_bytes()
+        model = onnx.load(quantized)
+    carried = {p.key for p in model.metadata_props}
+    for prop in onnx.load_from_string(graph).metadata_props:
+        if prop.key not in carried:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = prop.key, prop.value
+    return bytes(model.SerializeToString())
 
 
 def _session(graph: bytes, threads: int) -> Any:
