@@ -405,8 +405,6 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
     if model_info(config.model.name).neural:  # epochs and early stopping from the data size unless set
         config = resolve_epochs(config, train_rows.size)
     _check_finite(store, np.concatenate([train_rows, val_rows]))
-    if teacher is not None:
-        check_teacher(teacher, config=config, store=store, rows=np.concatenate([train_rows, val_rows]))
     if teacher is None:
         rule = window_rule_of(store, train_rows)
         classes = _label_map(store, train_rows, rule=rule)
@@ -417,6 +415,7 @@ def run_train(request: TrainRequest, *, callbacks: Sequence[L.Callback] = ()) ->
             window_rule=rule,
         )
     else:  # the teacher's inputs (normalisation and window rule included) and label map
+        check_teacher(teacher, config=config, store=store, rows=np.concatenate([train_rows, val_rows]))
         spec, classes, rule = teacher.spec, list(teacher.classes), teacher.spec.window_rule
     names = [c.name for c in classes]
     index = {name: i for i, name in enumerate(names)}
