@@ -82,6 +82,8 @@ NETWORKS = (
         ({"read_workers": 0}, "bench predict: read_workers=0: give at least 1 worker process"),
         ({"side_m": 0.0}, "bench predict: side_m=0.0: give a positive square side in metres"),
         ({"update_days": 0}, "bench predict: update_days=0: give at least 1 day"),
+        ({"backend": "tflite"}, "bench predict: backend 'tflite': choose one of torch, onnx, onnx-int8"),
+        ({"student": True, "student_setting": "nosuch"}, "bench predict: unknown student setting 'nosuch'"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(

@@ -62,7 +62,7 @@ from inseason.testing.real_layout import (
     RealScene,
     write_scene,
 )
-from inseason.train import TRAIN_PRESETS, LabelClass, Predictor, load_bundle, write_bundle
+from inseason.train import BACKENDS, TRAIN_PRESETS, Backend, LabelClass, Predictor, load_bundle, write_bundle
 
 __all__ = ["AMPLIFICATION_BANDS", "bench_networks", "bench_predict", "bench_read_amplification", "linked_scenes"]
 
@@ -158,6 +158,7 @@ def bench_predict(
     student: bool = False,
     student_setting: str = "many-classes",
     student_scale: float = 1.0,
+    backend: Backend = "torch",
 ) -> dict[str, Any]:
     """Measure end-to-end and model-only map pixels per second for each network, and the reader's bytes.
 
@@ -189,6 +190,7 @@ def bench_predict(
             setting, and score and time both on torch and ONNX Runtime (`inseason.bench.distill`).
         student_setting: the `inseason.bench.accuracy` setting they are trained and scored on.
         student_scale: its size relative to the default.
+        backend: what runs the networks (`inseason.train.onnx`): torch, onnx or onnx-int8.
 
     Returns:
         The world (size, year, as-of date, scenes, grid), the block size and workers, each network's pixels,
@@ -221,6 +223,8 @@ def bench_predict(
     unknown = [b for b in read_bands if b not in S2_BANDS]
     if unknown or not read_bands:
         raise InputError(f"bench predict: read bands {unknown or 'none'}: use L2A bands ({', '.join(S2_BANDS)})")
+    if backend not in BACKENDS:
+        raise InputError(f"bench predict: backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if student:
         check_student_setting(student_setting, STUDENT_BACKENDS)
     given = load_world(world)[0] if world is not None else None  # a folder without a world: refused first
@@ -261,10 +265,11 @@ def bench_predict(
                 block_size=block_size,
                 workers=workers,
                 quiet=True,
+                backend=backend,
             )
             end_to_end = time.perf_counter() - started
             pixels = run.mapped_pixels[date.isoformat()]
-            predictor = Predictor(bundle, batch_size=4096)
+            predictor = Predictor(bundle, batch_size=4096, backend=backend)
             started = time.perf_counter()
             for store in stores:
                 rows = np.flatnonzero(store.counts > 0)
@@ -287,6 +292,7 @@ def bench_predict(
                     quiet=True,
                     keep_series=True,
                     update=update,
+                    backend=backend,
                 )
             update_s = time.perf_counter() - started
             results[network] = {
@@ -329,6 +335,7 @@ def bench_predict(
         },
         "block_size": block_size,
         "workers": workers,
+        "backend": backend,
         "networks": results,
         "end_to_end_over_model_only": {n: r["end_to_end_over_model_only"] for n, r in results.items()},
         "update_days": update_days,

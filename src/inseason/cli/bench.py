@@ -280,6 +280,9 @@ def predict(
         str, typer.Option(help="The `inseason bench accuracy` setting the teacher and student learn.")
     ] = "many-classes",
     student_scale: Annotated[float, typer.Option(help="That setting's size relative to its default.")] = 1.0,
+    backend: Annotated[
+        str, typer.Option(help="What runs the networks: torch, onnx or onnx-int8 (`inseason predict --backend`).")
+    ] = "torch",
     as_json: Annotated[
         bool,
         json_flag("Print one JSON object (end_to_end_over_model_only, update_over_full, read_amplification, ...)."),
@@ -309,6 +312,7 @@ def predict(
         student: ``--student``: also measure a distilled student beside its teacher.
         student_setting: ``--student-setting`` they learn.
         student_scale: ``--student-scale`` of that setting.
+        backend: ``--backend`` of the networks.
         as_json: ``--json``: print the result as JSON instead of a table.
     """  # noqa: D301
     from inseason.bench.predict import bench_predict as run_bench
@@ -327,6 +331,7 @@ def predict(
         student=student,
         student_setting=student_setting,
         student_scale=student_scale,
+        backend=backend,  # type: ignore[arg-type]  # checked by bench_predict, one error line
     )
     if as_json:
         print_json(result)
@@ -334,7 +339,8 @@ def predict(
     w = result["world"]
     table = Table(
         title=f"inseason bench predict: {w['grid'][0]}×{w['grid'][1]} pixels, "
-        f"{plural(w['scenes'], 'scene')} up to {w['as_of']}, {plural(result['workers'], 'worker')}"
+        f"{plural(w['scenes'], 'scene')} up to {w['as_of']}, {plural(result['workers'], 'worker')}, "
+        f"backend {result['backend']}"
     )
     update = f"update +{result['update_days']} d ÷ from scratch"
     for column in ("network", "end to end px/s", "model only px/s", "end to end ÷ model only", update):
