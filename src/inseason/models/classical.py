@@ -10,7 +10,6 @@ With the bucketed adapter a step is a fixed calendar bucket, so ``doy`` adds not
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 from inseason.models.registry import register_model
 from inseason.models.trees import TreeBaseline, TreeEnsemble, export_gradient_boosting, export_random_forest
@@ -40,6 +39,8 @@ class RandomForestBaseline(TreeBaseline):
         seed: int = 0,
     ) -> None:
         super().__init__(n_bands=n_bands, n_steps=n_steps, n_classes=n_classes)
+        from sklearn.ensemble import RandomForestClassifier  # here: a map worker of a network never needs it
+
         self.estimator = RandomForestClassifier(
             n_estimators=n_estimators,
             max_depth=max_depth,
@@ -79,6 +80,8 @@ class GradientBoostingBaseline(TreeBaseline):
         seed: int = 0,
     ) -> None:
         super().__init__(n_bands=n_bands, n_steps=n_steps, n_classes=n_classes)
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
         self.estimator = HistGradientBoostingClassifier(
             max_iter=max_iter,
             learning_rate=learning_rate,

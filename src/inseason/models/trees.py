@@ -12,12 +12,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 from inseason.errors import InputError
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 _ROWS_PER_CHUNK = 4096
 _ARRAYS = (
