@@ -14,9 +14,28 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.io import MemoryFile
 
 from inseason import storage
+
+
+def overview_factors(size: int, block_size: int) -> list[int]:
+    """The decimation factors of a COG's overviews: 2, 4, 8, … until the image's longer side fits one block.
+
+    The levels GDAL's COG driver makes by default (``OVERVIEWS=AUTO``).
+
+    Args:
+        size: the longer side of the image, pixels.
+        block_size: the side of the COG's tiles, pixels.
+
+    Returns:
+        The factors, ascending (none when the image fits one block).
+    """
+    factors: list[int] = []
+    while size / (factors[-1] if factors else 1) > block_size:
+        factors.append(2 * (factors[-1] if factors else 1))
+    return factors
 
 
 def write_cog(
@@ -70,6 +89,11 @@ def write_cog(
             mem.update_tags(**tags)
         for i, text in enumerate(band_descriptions or (), start=1):
             mem.set_band_description(i, text)
+        # the overviews GDAL's COG driver would make (halving until one block holds the image), built in memory:
+        # the driver's own go through a temporary file on disk, which took 40 % of the time of a small COG
+        factors = overview_factors(max(array.shape[1:]), block_size)
+        if factors:
+            mem.build_overviews(factors, Resampling[resampling.lower()])
         predictor = "NO" if colormap is not None else "YES"  # horizontal differencing for measurements
         rasterio.shutil.copy(
             mem,
@@ -79,6 +103,7 @@ def write_cog(
             PREDICTOR=predictor,
             BLOCKSIZE=str(block_size),
             OVERVIEW_RESAMPLING=resampling,
+            OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
             NUM_THREADS="1",
         )
     return path.stat().st_size

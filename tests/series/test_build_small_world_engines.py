@@ -1,5 +1,5 @@
 """The local and Spark engines give byte-identical results on the `small` world (two overlapping tiles,
-two seasons): extract part files, and the series table."""
+one season): extract part files, and the series table."""
 
 from __future__ import annotations
 
