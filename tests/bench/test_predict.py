@@ -57,8 +57,8 @@ def test_bench_predict_table(tiny_world: Path) -> None:
 
 #: The networks bench predict maps: every network preset (the models of #19 included).
 NETWORKS = (
-    "arset, tempcnn, tempcnn-small, inceptiontime, minirocket, ltae, gru, lstm, transformer, ensemble, "
-    "ensemble-sequence"
+    "arset, tempcnn, tempcnn-small, inceptiontime, minirocket, ltae, gru, gru-incremental, lstm, transformer, "
+    "ensemble, ensemble-sequence"
 )
 
 

@@ -90,7 +90,14 @@ def _check_networks(networks: Sequence[str]) -> None:
         raise InputError(f"bench predict: {what}: use {', '.join(known)} (--networks, a comma list)")
 
 
-def untrained_bundle(network: str, out: Path, *, seed: int, params: Mapping[str, Any] | None = None) -> Path:
+def untrained_bundle(
+    network: str,
+    out: Path,
+    *,
+    seed: int,
+    params: Mapping[str, Any] | None = None,
+    codes: Sequence[int] = _CODES,
+) -> Path:
     """An untrained bundle of ``network`` with its training preset's adapter and features.
 
     Args:
@@ -99,6 +106,8 @@ def untrained_bundle(network: str, out: Path, *, seed: int, params: Mapping[str,
         seed: the seed of the random weights.
         params: the network's hyper-parameters that differ from the preset's architecture defaults (a
             smaller network maps faster where only the run's behaviour matters, as in tests).
+        codes: the CDL codes of its classes, one class each (default: the course's crops, winter wheat and a
+            double crop).
 
     Returns:
         ``out``.
@@ -118,11 +127,11 @@ def untrained_bundle(network: str, out: Path, *, seed: int, params: Mapping[str,
         preset["model"]["name"],
         n_bands=len(channels),
         n_steps=adapter.n_steps,
-        n_classes=len(_CODES),
+        n_classes=len(codes),
         seed=seed,
         **{**preset["model"].get("params", {}), **dict(params or {})},  # the preset's architecture, then params
     )
-    classes = [LabelClass(name=cdl_class(c).name, codes=(c,), color=cdl_class(c).color) for c in _CODES]
+    classes = [LabelClass(name=cdl_class(c).name, codes=(c,), color=cdl_class(c).color) for c in codes]
     write_bundle(
         out,
         network=model,
@@ -130,7 +139,7 @@ def untrained_bundle(network: str, out: Path, *, seed: int, params: Mapping[str,
         spec=spec,
         bands=S2_BANDS,
         classes=classes,
-        prior=np.full(len(_CODES), 1 / len(_CODES), np.float32),
+        prior=np.full(len(codes), 1 / len(codes), np.float32),
         season_start="01-01",
         fingerprint="bench",
         metrics={},

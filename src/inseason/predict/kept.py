@@ -14,6 +14,13 @@ pyarrow: about 17× faster to write than zlib's fastest level, and no larger): a
 observations a pixel and 10 bands is about 65 MB raw. The file is an uncompressed ``.npz`` archive of the
 compressed ``.npy`` bytes of each array (``meta`` names the codec and the raw sizes); files written with zlib
 by earlier versions load too.
+
+A map of an *incremental* network (`inseason.train.Predictor.incremental`: a one-direction recurrent network)
+keeps its state instead: each pixel's network state after its observations so far and how many it has read
+(``state`` float32 ``[pixels, S]``, ``state_counts``, ``state_pixels``), about ``4 × S`` bytes a pixel
+whatever the season's length. An update then advances the state over the new observations alone and never
+reads the season's earlier ones again. The series is kept beside the state only when the map needs the
+pixels' history (a label map with double-crop classes: their transition dates are read from the series).
 """
 
 from __future__ import annotations
@@ -21,14 +28,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from inseason.errors import OutputError
 from inseason.predict.read import Block, BlockSeries
 from inseason.storage import join_uri, list_files, read_bytes, write_bytes
 
-__all__ = ["SERIES_DIR", "kept_series", "load_series", "save_series", "series_uri"]
+__all__ = ["SERIES_DIR", "NetworkState", "kept_series", "load_kept", "load_series", "save_series", "series_uri"]
 
 #: The folder of the kept series in a map run's folder.
 SERIES_DIR = "series"
@@ -83,23 +92,50 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def save_series(uri: str, series: BlockSeries) -> None:
-    """Keep ``series`` at ``uri`` (each array's ``.npy`` bytes compressed with `CODEC`; written whole or not at all).
+@dataclass(frozen=True)
+class NetworkState:
+    """An incremental network's state for each mapped pixel of a block, after the pixel's observations so far."""
+
+    pixels: np.ndarray  # int64 [P]: the block's mapped pixels, in the block series' order
+    counts: np.ndarray  # int64 [P]: observations read so far
+    state: np.ndarray  # float32 [P, S]
+    skipped: tuple[tuple[str, str], ...] = ()  # (scene_id, reason) of the scenes that could not be read
+
+
+def save_series(uri: str, series: BlockSeries | None, *, state: NetworkState | None = None) -> None:
+    """Keep ``series`` and/or ``state`` at ``uri``, whole or not at all.
+
+    Each array's ``.npy`` bytes are compressed with `CODEC`.
 
     Args:
         uri: the file (`series_uri`).
-        series: the block's series.
+        series: the block's series (None: only the state is kept).
+        state: an incremental network's state of the block's pixels (None: none).
+
+    Raises:
+        ValueError: neither is given (a programming error).
     """
-    raw = {
-        "counts": _npy(series.counts.astype(np.int32)),
-        "values": _npy(series.values),
-        "days": _npy(series.days),
-        "scl": _npy(series.scl),
-        "pixels": _npy(series.pixels),
-    }
+    if series is None and state is None:
+        raise ValueError("keep a series, a state or both")
+    raw: dict[str, bytes] = {}
+    if series is not None:
+        raw.update(
+            counts=_npy(series.counts.astype(np.int32)),
+            values=_npy(series.values),
+            days=_npy(series.days),
+            scl=_npy(series.scl),
+            pixels=_npy(series.pixels),
+        )
+    if state is not None:
+        raw.update(
+            state=_npy(np.asarray(state.state, np.float32)),
+            state_counts=_npy(state.counts.astype(np.int32)),
+            state_pixels=_npy(state.pixels),
+        )
+    skipped = series.skipped if series is not None else state.skipped if state is not None else ()
     meta = {
-        "bands": list(series.bands),
-        "skipped": [list(s) for s in series.skipped],
+        "bands": list(series.bands) if series is not None else [],
+        "skipped": [list(s) for s in skipped],
         "codec": CODEC,
         "sizes": {name: len(data) for name, data in raw.items()},
     }
@@ -118,6 +154,25 @@ def load_series(uri: str, block: Block) -> BlockSeries:
 
     Returns:
         The series as `inseason.predict.read.read_block` gave it (``retried`` 0).
+
+    Raises:
+        OutputError: the file keeps only a network state.
+    """
+    series, _ = load_kept(uri, block)
+    if series is None:
+        raise OutputError(f"{uri} keeps a network's state, not the series: update the map with the same model")
+    return series
+
+
+def load_kept(uri: str, block: Block) -> tuple[BlockSeries | None, NetworkState | None]:
+    """The series and the network state of ``block`` kept at ``uri`` (None for what the file does not hold).
+
+    Args:
+        uri: the file (`series_uri`).
+        block: the block it was kept for.
+
+    Returns:
+        ``(series, state)``.
     """
     with np.load(io.BytesIO(read_bytes(uri))) as data:
         meta = json.loads(str(data["meta"]))
@@ -129,14 +184,26 @@ def load_series(uri: str, block: Block) -> BlockSeries:
             raw = pa.decompress(data[name].tobytes(), decompressed_size=meta["sizes"][name], codec=codec, asbytes=True)
             return np.asarray(np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False))
 
-        counts = array("counts").astype(np.int64)
-        return BlockSeries(
-            block=block,
-            bands=tuple(meta["bands"]),
-            pixels=array("pixels").astype(np.int64),
-            values=array("values"),
-            days=array("days"),
-            scl=array("scl"),
-            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            skipped=tuple((str(a), str(b)) for a, b in meta["skipped"]),
-        )
+        skipped = tuple((str(a), str(b)) for a, b in meta["skipped"])
+        series = None
+        if "counts" in data.files:
+            counts = array("counts").astype(np.int64)
+            series = BlockSeries(
+                block=block,
+                bands=tuple(meta["bands"]),
+                pixels=array("pixels").astype(np.int64),
+                values=array("values"),
+                days=array("days"),
+                scl=array("scl"),
+                offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+                skipped=skipped,
+            )
+        state = None
+        if "state" in data.files:
+            state = NetworkState(
+                pixels=array("state_pixels").astype(np.int64),
+                counts=array("state_counts").astype(np.int64),
+                state=array("state"),
+                skipped=skipped,
+            )
+        return series, state

@@ -74,7 +74,7 @@ from inseason.extract.scenes import find_scenes, manifest_info
 from inseason.labels import cdl_class
 from inseason.predict.cog import SourceScene, map_tags, write_class_map, write_season_gif, write_stac_item
 from inseason.predict.double_crop import transition_dates, transition_table
-from inseason.predict.kept import SERIES_DIR, kept_series, load_series, save_series, series_uri
+from inseason.predict.kept import SERIES_DIR, NetworkState, kept_series, load_kept, save_series, series_uri
 from inseason.predict.read import (
     Block,
     MapGrid,
@@ -646,12 +646,6 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
         )
     except RemoteError as exc:
         raise RemoteError(f"block {block.index} of {year}: {exc}") from None
-    before: dict[str, np.ndarray] = {}
-    if last is not None:
-        assert context.series_dir is not None, "an update keeps the series"
-        series = load_series(series_uri(context.series_dir, year, block, last), block).extended(series)
-        before = _load_block(block_uri)
-    store = series.store(season=bundle.season_start, year=year)
     predictor = Predictor(
         bundle,
         batch_size=context.batch_size,
@@ -659,13 +653,50 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
         threads=1 if context.single_thread else 0,
     )
     double_codes = _double_crop_codes(bundle)
+    # an incremental network carries its state from date to date and keeps it for an update; the series (the
+    # pixels' history) is kept only when something needs it: another network, or double-crop transition dates
+    incremental = predictor.incremental
+    history = not incremental or bool(double_codes.any())
+    before: dict[str, np.ndarray] = {}
+    kept_state: NetworkState | None = None
+    if last is not None:
+        assert context.series_dir is not None, "an update keeps the series"
+        kept_series_, kept_state = load_kept(series_uri(context.series_dir, year, block, last), block)
+        if history:
+            if kept_series_ is None:
+                raise OutputError(
+                    f"block {block.index} of {year} kept a network state, not its series: update with the model "
+                    "that made the map"
+                )
+            series = kept_series_.extended(series)
+        if incremental and kept_state is None:
+            raise OutputError(
+                f"block {block.index} of {year} kept no network state: the map was made with another model; "
+                "update it with that model"
+            )
+        before = _load_block(block_uri)
+    store = series.store(season=bundle.season_start, year=year)
     rows_all = np.arange(len(store), dtype=np.int64)
+    # observations already read per row: from the kept state when the store holds the new observations only
+    base = np.zeros(rows_all.size, np.int64)
+    state = None
+    state_day = -1 if last is None else day_of_season(last, year, bundle.season_start)
+    skipped = series.skipped
+    if incremental:
+        state = predictor.advance(store, rows_all, since=-1, until=-1)  # the state before any observation
+        if kept_state is not None:
+            if not np.array_equal(kept_state.pixels, series.pixels):
+                raise OutputError(f"block {block.index} of {year}: the kept state is of other pixels than the map's")
+            state = np.array(kept_state.state, np.float32)
+            if not history:
+                base = kept_state.counts
+                skipped = kept_state.skipped + tuple(s for s in series.skipped if s not in kept_state.skipped)
     arrays: dict[str, np.ndarray] = {}
     with_data = []
     previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the date before: seen, classes, confidence
     for k, date in enumerate(dates):
         day = day_of_season(date, year, bundle.season_start)
-        seen = store.end_positions(rows_all, np.full(rows_all.size, day))  # observations up to the date, per row
+        seen = base + store.end_positions(rows_all, np.full(rows_all.size, day)) - store.offsets[:-1]  # per row
         if k < mapped_before:  # mapped by the run this update extends
             arrays.update({key: value for key, value in before.items() if _date_index(key) == k})
             with_data.append(int(json.loads(str(before["summary"]))["with_data"][k]))
@@ -673,7 +704,7 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
             continue
         classes = np.zeros(block.height * block.width, np.uint8)
         confidence = np.zeros(block.height * block.width, np.uint8)
-        rows = rows_all[seen > store.offsets[:-1]]
+        rows = rows_all[seen > 0]
         if rows.size:
             # a model's inputs as of a date are the observations up to it (`inseason.data.build_batch`): a pixel
             # without a new one since the date before keeps that date's class and confidence, unpredicted
@@ -682,7 +713,12 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
             if previous is not None:
                 classes[kept], confidence[kept] = previous[1][kept], previous[2][kept]
             if fresh.size:
-                probabilities = predictor.predict_proba(store, as_of=day, rows=fresh)
+                if state is not None:  # the network reads each pixel's observations since the last day it read
+                    advanced = predictor.advance(store, fresh, since=state_day, until=day, state=state[fresh])
+                    state[fresh] = advanced
+                    probabilities = predictor.classify(advanced)
+                else:
+                    probabilities = predictor.predict_proba(store, as_of=day, rows=fresh)
                 classes[series.pixels[fresh]] = probabilities.argmax(axis=1) + 1
                 confidence[series.pixels[fresh]] = np.clip(np.round(probabilities.max(axis=1) * 100), 1, 100)
             winner = classes[series.pixels[rows]].astype(np.int64) - 1
@@ -695,22 +731,26 @@ def _map_block(unit: tuple[int, Block]) -> dict[str, Any]:
         arrays[f"confidence{k}"] = confidence.reshape(block.height, block.width)
         with_data.append(int(rows.size))
         previous = (seen, classes, confidence)
+        state_day = day
     summary = {
         "block": block.index,
         "year": year,
         "mapped": int(series.pixels.size),
         "with_data": with_data,
-        "skipped_scenes": [list(s) for s in series.skipped],
+        "skipped_scenes": [list(s) for s in skipped],
     }
     arrays["summary"] = np.array(json.dumps(summary))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds also meets allow_pickle: bool
     kept = series_uri(context.series_dir, year, block, max(dates)) if context.series_dir is not None else None
+    network_state = (
+        NetworkState(pixels=series.pixels, counts=seen, state=state, skipped=skipped) if state is not None else None
+    )
     if kept is not None and last is None:  # a run: the series before the block file, which marks the block done
-        save_series(kept, series)
+        save_series(kept, series if history else None, state=network_state)
     write_bytes(block_uri, buffer.getvalue())  # whole or not at all
     if kept is not None and last is not None:  # an update: the extended series marks the block done
-        save_series(kept, series)
+        save_series(kept, series if history else None, state=network_state)
     return {**summary, "retries": series.retried}
 
 

@@ -273,6 +273,13 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # dropout 0.5 instead of the paper's 0.2, as tempcnn's: measured on `inseason bench accuracy` (docs/defaults.md)
     "ltae": {**sequence_preset("ltae"), "model": {"name": "ltae", "params": {"dropout": 0.5}}},
     "gru": sequence_preset("gru"),
+    # the map network an in-season service updates cheaply: a one-direction GRU reads each pixel's observations in
+    # date order, so its state carries a map from one as-of date to the next: every date of a season comes out
+    # of one pass and `inseason predict --update` reads only the new observations (`Predictor.advance`)
+    "gru-incremental": {
+        **sequence_preset("gru"),
+        "model": {"name": "gru", "params": {"bidirectional": False, "hidden": 64, "n_layers": 1}},
+    },
     "lstm": sequence_preset("lstm"),
     "transformer": sequence_preset("transformer"),
     # three TempCNNs from distinct seeds, each trained on its own loss, their probabilities averaged (one bundle);

@@ -9,13 +9,18 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from inseason.data import SEASON_END, Batch, SeriesStore, build_batch, decode_series, window_labels
+from inseason.data import SEASON_END, Batch, SeriesStore, build_batch, compute_features, decode_series, window_labels
 from inseason.errors import InputError
+from inseason.models.recurrent import Incremental
 from inseason.progress import progress_bar
 from inseason.season import parse_month_day, season_start
 from inseason.train.bundle import Bundle, load_bundle
 from inseason.train.calibration import log_probabilities, tempered
 from inseason.train.onnx import Backend, OnnxNetwork, onnx_network
+
+#: The fewest rows an incremental network's step is computed on: the matrix kernels of one or two rows sum in
+#: another order (last-bit differences), so fewer rows are padded with repeats.
+MIN_STEP_ROWS = 8
 
 #: An as-of date: a date, a month-day in each row's season, one day of season for all rows, each row's own day
 #: of season (an integer array, one per store row), or None for the whole season.
@@ -148,6 +153,99 @@ class Predictor:
                 out[chunk] = probabilities
                 bar.advance(task, len(batch.rows))
         return out
+
+    @property
+    def incremental(self) -> bool:
+        """True when the network reads a series one observation at a time (`advance`, `classify`).
+
+        A one-direction recurrent network on torch: its state is carried from one as-of date to the next.
+        """
+        return self._stepper() is not None
+
+    def _stepper(self) -> Incremental | None:
+        """The network as an incremental one, or None."""
+        network: object = self.network
+        if self.onnx is None and isinstance(network, Incremental) and network.incremental:
+            return network
+        return None
+
+    @torch.no_grad()
+    def advance(
+        self, store: SeriesStore, rows: np.ndarray, *, since: int, until: int, state: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The state of an incremental network after each row's observations on days ``since < day ≤ until``.
+
+        ``state`` is the state after the observations up to ``since`` (None: before any), so a season can be
+        read in steps (one per as-of date, or one per in-season update) and ends in the state one pass over
+        all of it gives. Each step computes the rows that have an observation at that step together, at least
+        `MIN_STEP_ROWS` at a time, so a row's numbers never depend on which other rows share its step.
+
+        Args:
+            store: the decoded series (its season start the model's).
+            rows: the store rows [N].
+            since: day of season already read (−1: none).
+            until: the last day of season to read.
+            state: float32 [N, state size] after the observations up to ``since``; None for zeros.
+
+        Returns:
+            The new state, float32 [N, state size].
+
+        Raises:
+            InputError: the network is not incremental, or the store does not fit the model.
+        """
+        network = self._stepper()
+        if network is None:
+            raise InputError(
+                f"model {self.bundle.manifest['model']['name']!r} does not read a series one observation at a time: "
+                "only a one-direction recurrent network (gru or lstm with bidirectional=false) does"
+            )
+        self.check(store)
+        rows = np.asarray(rows, np.int64)
+        begin = store.end_positions(rows, np.full(rows.size, since, np.int64))
+        counts = store.end_positions(rows, np.full(rows.size, until, np.int64)) - begin
+        current = network.initial_state(rows.size) if state is None else torch.from_numpy(np.array(state, np.float32))
+        if not counts.any():
+            return current.cpu().numpy()
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        flat = np.repeat(begin - first, counts) + np.arange(int(counts.sum()))
+        channels = compute_features(
+            store.values[flat],
+            None if store.scl is None else store.scl[flat],
+            bands=store.bands,
+            scales=store.scales,
+            config=self.bundle.spec.features,
+        )
+        inputs = torch.from_numpy(np.ascontiguousarray(self.bundle.spec.normalization.apply(channels), np.float32))
+        days = torch.from_numpy(store.doy[flat].astype(np.int64))
+        current = current.to(self.device)
+        for step in range(int(counts.max())):
+            active = np.flatnonzero(counts > step)
+            padded = np.resize(active, max(active.size, MIN_STEP_ROWS))  # repeats rows: the same kernel for all
+            taken = torch.from_numpy(first[padded] + step)
+            moved = network.advance(current[padded], inputs[taken].to(self.device), days[taken].to(self.device))
+            current[torch.from_numpy(active)] = moved[: active.size]
+        return current.cpu().numpy()
+
+    @torch.no_grad()
+    def classify(self, state: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, K] (float32, calibrated) of an incremental network's states.
+
+        Args:
+            state: float32 [N, state size] from `advance`.
+
+        Returns:
+            Probabilities, columns in the bundle's class order.
+
+        Raises:
+            InputError: the network is not incremental.
+        """
+        network = self._stepper()
+        if network is None:
+            raise InputError(f"model {self.bundle.manifest['model']['name']!r} keeps no state to classify")
+        rows = state.shape[0]
+        padded = np.resize(np.arange(rows), max(rows, MIN_STEP_ROWS)) if rows else np.arange(0)
+        logits = network.classify(torch.from_numpy(np.asarray(state, np.float32)[padded]).to(self.device))[:rows]
+        return torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy()
 
     @torch.no_grad()
     def log_probabilities(
