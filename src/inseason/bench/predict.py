@@ -66,6 +66,8 @@ from inseason.train import BACKENDS, TRAIN_PRESETS, Backend, LabelClass, Predict
 
 __all__ = ["AMPLIFICATION_BANDS", "bench_networks", "bench_predict", "bench_read_amplification", "linked_scenes"]
 
+#: The networks `bench_predict` times by default: the course's, the default map network and the incremental one.
+DEFAULT_NETWORKS = ("arset", "tempcnn", "gru-incremental")
 #: Classes of the benchmark bundles (CDL codes): the ARSET course's crops plus winter wheat and a double crop.
 _CODES = (1, 2, 3, 5, 24, 26, 176)
 #: The bands the read-amplification bench reads by default: every L2A band the bundles use (SCL is read too).
@@ -150,7 +152,7 @@ def untrained_bundle(
 
 def bench_predict(
     *,
-    networks: Sequence[str] = ("arset", "tempcnn"),
+    networks: Sequence[str] | None = None,
     world: str | Path | None = None,
     size: str = "tiny",
     as_of: dt.date | None = None,
@@ -181,7 +183,8 @@ def bench_predict(
     job folder, beside a memory cache alone and no cache.
 
     Args:
-        networks: the training presets whose networks are measured.
+        networks: the training presets whose networks are measured (default: `DEFAULT_NETWORKS`; on ONNX
+            Runtime the ones it runs: not the recurrent one).
         world: a world made by ``inseason synth`` to reuse (None: make one of ``size`` in a temporary folder).
         size: the size of the world to make.
         as_of: the map's as-of date (None: 1 August of the world's last year).
@@ -215,6 +218,8 @@ def bench_predict(
             pixels, fewer than one read scene, a read memory bound below 1 MiB, or a ``world`` that is not a
             world folder; checked before any work.
     """
+    if networks is None:
+        networks = DEFAULT_NETWORKS if backend == "torch" else ("arset", "tempcnn")
     networks = list(dict.fromkeys(networks))  # each network once
     _check_networks(networks)
     check_workers(workers)

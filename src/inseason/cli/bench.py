@@ -254,7 +254,13 @@ def scaling(
 
 def predict(
     world: Annotated[Path | None, typer.Option(help="A world from `inseason synth` (default: a tiny one).")] = None,
-    networks: Annotated[list[str] | None, typer.Option(help="Networks to time (comma list).")] = None,
+    networks: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Networks to time (comma list; default: arset, tempcnn, gru-incremental; with --backend "
+            "onnx: arset, tempcnn)."
+        ),
+    ] = None,
     block_size: Annotated[int, typer.Option(help="Block side in pixels.")] = 256,
     workers: Annotated[int, workers_option("Worker processes of the end-to-end run.")] = 1,
     read_scenes: Annotated[
@@ -301,7 +307,8 @@ def predict(
     \f
     Args:
         world: ``--world`` to map (default: a tiny one).
-        networks: ``--networks`` to time (default: arset and tempcnn).
+        networks: ``--networks`` to time (default: arset, tempcnn and gru-incremental; on ONNX Runtime the first
+            two).
         block_size: ``--block-size`` in pixels.
         workers: ``--workers`` of the end-to-end run.
         read_scenes: ``--read-scenes`` of the read measurement.
@@ -318,7 +325,7 @@ def predict(
     from inseason.bench.predict import bench_predict as run_bench
 
     result = run_bench(
-        networks=csv_list(networks) or ("arset", "tempcnn"),
+        networks=csv_list(networks) or None,
         world=world,
         block_size=block_size,
         workers=workers,
