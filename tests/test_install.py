@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -90,6 +90,12 @@ def requirements(group: str) -> list[Requirement]:
     return [Requirement(req) for req in reqs]
 
 
+@cache
+def _packages_distributions() -> Mapping[str, list[str]]:
+    """``importlib.metadata.packages_distributions()`` once: it reads every installed distribution's files."""
+    return importlib.metadata.packages_distributions()
+
+
 def undeclared(modules: set[str], groups: Iterable[str]) -> dict[str, list[str]]:
     """The modules that no distribution declared in ``groups`` provides, each with the distributions that do.
 
@@ -100,7 +106,7 @@ def undeclared(modules: set[str], groups: Iterable[str]) -> dict[str, list[str]]
     Returns:
         ``{module: [providing distributions]}``; an empty list means the module is not installed at all.
     """
-    provided_by = importlib.metadata.packages_distributions()
+    provided_by = _packages_distributions()
     allowed = set().union(*(declared()[group] for group in groups))
     missing: dict[str, list[str]] = {}
     for module in sorted(modules):

@@ -9,14 +9,42 @@ from typing import Any
 
 import numpy as np
 import pytest
+from affine import Affine
 from pyproj import Transformer
 from shapely.geometry import box
 
-from inseason.extract.offset import FLIP_SHARE, MIN_DARK_PIXELS, OFFSET_DN, decide_offset, needs_check
+from inseason.cog import write_cog
+from inseason.extract.offset import (
+    FLIP_SHARE,
+    MIN_DARK_PIXELS,
+    OFFSET_DN,
+    decide_offset,
+    needs_check,
+    read_dark_band,
+)
 from inseason.extract.scenes import ScenesRequest, run_scenes
 from tests.extract.test_recorded_real import item_grid, recorded_item, utm_box, with_hrefs, write_catalog, write_files
 
 MISLABELLED = "S2B_33TWN_20220226_0_L2A"
+
+# ------------------------------------------------------------------------------------------- the read
+
+
+def test_the_dark_band_is_read_on_the_scl_pixels_inside_the_file_and_zero_past_its_edges(tmp_path: Path) -> None:
+    # a 10 m band whose every pixel says where it is; the SCL's 20 m pixels take the band's upper-left pixel of each
+    # 2 x 2 (nearest neighbour, from the full resolution or the 20 m overview alike: the values are equal in pairs)
+    rows, cols = np.mgrid[0:512, 0:512]
+    band = ((rows // 2) * 256 + cols // 2).astype(np.uint16)
+    origin = Affine(10, 0, 500_000, 0, -10, 5_000_000)
+    write_cog(tmp_path / "B02.tif", band, crs=32633, transform=origin, nodata=None, resampling="NEAREST")
+    inside = origin @ Affine.translation(100, 60) @ Affine.scale(2)  # a 20 m window from pixel (60, 100)
+    got = read_dark_band(str(tmp_path / "B02.tif"), inside, "EPSG:32633", (40, 30))
+    assert np.array_equal(got, band[60:140:2, 100:160:2])
+    edge = origin @ Affine.translation(480, 490) @ Affine.scale(2)  # 16 of its 20 m columns past the east edge
+    got = read_dark_band(str(tmp_path / "B02.tif"), edge, "EPSG:32633", (8, 32))
+    assert np.array_equal(got[:, :16], band[490:506:2, 480:512:2])
+    assert not got[:, 17:].any()  # (GDAL's boundless read may repeat the edge into the first column past it)
+
 
 # ------------------------------------------------------------------------------------------- the rule
 

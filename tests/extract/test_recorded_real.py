@@ -228,7 +228,7 @@ def test_scenes_then_extract_on_recorded_items(
     recorded_world: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     files, api, _ = recorded_world
-    aoi = box(15.95, 45.30, 16.10, 47.40)  # a strip over 33TWN (north) and the 33TWL pass (south)
+    aoi = box(15.995, 45.33, 16.055, 47.33)  # a strip over 33TWN (north) and the 33TWL pass (south)
     with caplog.at_level(logging.WARNING, logger="inseason"):
         found = run_scenes(
             ScenesRequest.of(

@@ -18,13 +18,21 @@ from inseason.train.bundle import Bundle, load_bundle
 from inseason.train.calibration import log_probabilities, tempered
 from inseason.train.onnx import Backend, OnnxNetwork, onnx_network
 
-#: The fewest rows an incremental network's step is computed on: the matrix kernels of one or two rows sum in
-#: another order (last-bit differences), so fewer rows are padded with repeats.
-MIN_STEP_ROWS = 8
+#: An incremental network's step is computed on a multiple of this many rows times PyTorch's thread count,
+#: padded with repeats: the matrix kernels of one or two rows sum in another order, and an element-wise
+#: ``tanh``/``sigmoid`` takes a scalar path (other last bits) for the tail of its range and of each thread's
+#: share of it; with whole blocks of 64 rows a row's numbers never depend on its batch.
+STEP_ROW_BLOCK = 64
 
 #: An as-of date: a date, a month-day in each row's season, one day of season for all rows, each row's own day
 #: of season (an integer array, one per store row), or None for the whole season.
 AsOf = dt.date | str | int | np.ndarray | None
+
+
+def _padded_rows(rows: int) -> int:
+    """How many rows a step of ``rows`` is computed on: whole blocks of `STEP_ROW_BLOCK` per PyTorch thread."""
+    block = STEP_ROW_BLOCK * max(torch.get_num_threads(), 1)
+    return -(-rows // block) * block
 
 
 def as_of_days(store: SeriesStore, as_of: AsOf) -> np.ndarray:
@@ -177,8 +185,9 @@ class Predictor:
 
         ``state`` is the state after the observations up to ``since`` (None: before any), so a season can be
         read in steps (one per as-of date, or one per in-season update) and ends in the state one pass over
-        all of it gives. Each step computes the rows that have an observation at that step together, at least
-        `MIN_STEP_ROWS` at a time, so a row's numbers never depend on which other rows share its step.
+        all of it gives. Each step computes the rows that have an observation at that step together, padded to
+        whole blocks (`STEP_ROW_BLOCK`), so with the same number of threads a row's numbers never depend on which
+        other rows share its step.
 
         Args:
             store: the decoded series (its season start the model's).
@@ -220,7 +229,7 @@ class Predictor:
         current = current.to(self.device)
         for step in range(int(counts.max())):
             active = np.flatnonzero(counts > step)
-            padded = np.resize(active, max(active.size, MIN_STEP_ROWS))  # repeats rows: the same kernel for all
+            padded = np.resize(active, _padded_rows(active.size))  # repeats rows: the same kernels for all
             taken = torch.from_numpy(first[padded] + step)
             moved = network.advance(current[padded], inputs[taken].to(self.device), days[taken].to(self.device))
             current[torch.from_numpy(active)] = moved[: active.size]
@@ -243,7 +252,7 @@ class Predictor:
         if network is None:
             raise InputError(f"model {self.bundle.manifest['model']['name']!r} keeps no state to classify")
         rows = state.shape[0]
-        padded = np.resize(np.arange(rows), max(rows, MIN_STEP_ROWS)) if rows else np.arange(0)
+        padded = np.resize(np.arange(rows), _padded_rows(rows)) if rows else np.arange(0)
         logits = network.classify(torch.from_numpy(np.asarray(state, np.float32)[padded]).to(self.device))[:rows]
         return torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy()
 
