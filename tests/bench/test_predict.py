@@ -16,15 +16,16 @@ from tests.cli.helpers import run_cli
 
 def test_bench_predict_table(tiny_world: Path) -> None:
     # one band of each resolution (10, 20, 60 m) keeps the real-layout files few; SCL is read too. A season of
-    # 24 scenes (hard links) whose cycle of COG blocks under one map block (24 x 7 MiB) is 3.5 times the memory
+    # 8 scenes (hard links) whose cycle of COG blocks under one map block (8 x 7 MiB) is 3.5 times the memory
     # bound of each of the two reader processes: as 70 real scenes x 13 files are to 512 MiB
     result = bench_predict(
         networks=("arset", "tempcnn"),
         world=tiny_world,
         block_size=256,
         read_bands=("B02", "B11", "B01"),
-        read_scenes=24,
-        read_memory_mb=48,
+        read_scenes=8,
+        read_memory_mb=16,
+        read_compare_scenes=2,
         read_workers=2,
         side_m=1200.0,
     )
@@ -43,7 +44,7 @@ def test_bench_predict_table(tiny_world: Path) -> None:
     # workers, through their memory caches and the job folder they share
     read = result["read"]
     assert read["size_10m"] == 10_980 and read["bands"] == ["B02", "B11", "B01", "SCL"]
-    assert (read["scenes"], read["workers"], read["memory_mb"], read["compare_scenes"]) == (24, 2, 48, 6)
+    assert (read["scenes"], read["workers"], read["memory_mb"], read["compare_scenes"]) == (8, 2, 16, 2)
     assert result["read_amplification"] == read["read_amplification"] <= 1.1
     assert read["bytes_read"] >= read["touched_bytes"] > 0
     assert read["decoded_blocks"] == read["touched_blocks"] and read["decode_amplification"] == 1.0

@@ -96,7 +96,8 @@ def test_biases_are_quantiles_of_one_sample_per_kernel(toy_tensors) -> None:
     biases = model.bias_0
     for kernel in range(84):
         order = torch.argsort(levels[kernel])
-        assert torch.all(torch.diff(biases[kernel, order]) >= 0)
+        # (interpolating between two equal outputs can come out an ulp lower at the higher level)
+        assert torch.all(torch.diff(biases[kernel, order]) >= -1e-6)
     x = torch.cat([torch.nan_to_num(values).transpose(1, 2) * mask.unsqueeze(1), mask.unsqueeze(1).float()], dim=1)
     outputs = torch.nn.functional.conv1d(x, model.weight_0, padding=4)  # [16, 84, 12]
     observed = outputs.masked_fill(~mask.unsqueeze(1), float("nan"))

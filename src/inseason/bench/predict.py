@@ -164,6 +164,7 @@ def bench_predict(
     read_bands: Sequence[str] = AMPLIFICATION_BANDS,
     read_memory_mb: int = 256,
     read_workers: int = 2,
+    read_compare_scenes: int = 6,
     side_m: float | None = None,
     update_days: int = 7,
     student: bool = False,
@@ -196,6 +197,7 @@ def bench_predict(
         read_bands: bands of the read-amplification measurement (SCL is read too).
         read_memory_mb: the memory bound of each reader process's block cache, MiB.
         read_workers: the reader processes sharing the job folder.
+        read_compare_scenes: scenes of the reader's memory-only and uncached measurements.
         side_m: map a square of this side (metres) at the world's centre; None maps the world's whole AOI.
         update_days: days between the kept map and the date an update adds.
         student: also train a ``tempcnn`` teacher and distil a ``tempcnn-small`` student on an accuracy
@@ -336,7 +338,12 @@ def bench_predict(
             else None
         )
     read = bench_read_amplification(
-        scenes=read_scenes, bands=read_bands, block_size=block_size, memory_mb=read_memory_mb, workers=read_workers
+        scenes=read_scenes,
+        bands=read_bands,
+        block_size=block_size,
+        memory_mb=read_memory_mb,
+        workers=read_workers,
+        compare_scenes=read_compare_scenes,
     )
     return {
         "world": {
