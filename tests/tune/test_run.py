@@ -170,7 +170,7 @@ def test_poor_trials_are_pruned_after_an_epoch(
     table: pa.Table, tempcnn_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pruner that prunes every value below 2 stops each trial after its first epoch."""
-    monkeypatch.setattr(tune_run, "_pruner", lambda name, config: optuna.pruners.ThresholdPruner(lower=2.0))
+    monkeypatch.setattr(tune_run, "_pruner", lambda *args: optuna.pruners.ThresholdPruner(lower=2.0))
     config = train_config(overrides={**tempcnn_config.model_dump(mode="json"), "epochs": 3})
     result = tune(table, out=tmp_path / "tune", config=config, trials=2)
     assert [row["state"] for row in result.trials] == ["pruned", "pruned"]
@@ -234,6 +234,40 @@ def test_the_cv_objective_is_the_mean_macro_f1_over_the_folds(
             folds=4,
             by="random",
         )
+
+
+def test_a_cross_validated_trial_is_pruned_fold_by_fold(
+    split_parquet: Path, forest_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pruner that prunes every value below 2 stops a cv trial after its first fold, which it keeps; the
+    folds are the steps (the running mean reported), and the pruner of cv counts folds, not epochs."""
+    pruners = []
+
+    def threshold(name: str, config: TrainConfig, objective: str) -> optuna.pruners.BasePruner:
+        pruners.append(objective)
+        return optuna.pruners.ThresholdPruner(lower=2.0)
+
+    monkeypatch.setattr(tune_run, "_pruner", threshold)
+    out = tmp_path / "tune"
+    result = tune(
+        split_parquet, out=out, config=forest_config, space=FOREST_SPACE, trials=2, objective="cv", folds=3, by="random"
+    )
+    assert pruners == ["cv"]
+    assert [row["state"] for row in result.trials] == ["pruned", "pruned"]
+    for row in result.trials:
+        assert row["pruned_at_fold"] == 0 and "pruned_at_epoch" not in row
+        summary = json.loads((out / row["run"] / "summary.json").read_text())
+        assert summary["complete"] is False
+        (first,) = summary["models"]["random_forest"]["folds"]  # the one fold it finished
+        assert row["value"] == pytest.approx(first["macro_f1"])
+        assert not (out / row["run"] / "random_forest" / "fold-1").exists()
+    assert result.best_trial is None and not (out / "best.yaml").exists()
+    # the real pruners: folds are steps from the second fold on for the median, a resource for hyperband
+    monkeypatch.undo()
+    median = tune_run._pruner("median", forest_config, "cv")
+    assert isinstance(median, optuna.pruners.MedianPruner) and median._n_warmup_steps == 1
+    assert isinstance(tune_run._pruner("hyperband", forest_config, "cv"), optuna.pruners.HyperbandPruner)
+    assert isinstance(tune_run._pruner("none", forest_config, "cv"), optuna.pruners.NopPruner)
 
 
 def test_the_request_checks_the_model_and_the_objective(table: pa.Table, tmp_path: Path) -> None:

@@ -49,7 +49,12 @@ def tune(
         str | None,
         typer.Option(help="--objective cv: folds by field, block or random (default: the table's own, else field)."),
     ] = None,
-    pruner: Annotated[str, typer.Option(help="Pruning of poor trials: median, hyperband or none.")] = "median",
+    pruner: Annotated[
+        str,
+        typer.Option(
+            help="Pruning of poor trials (after an epoch, or a fold with --objective cv): median, hyperband or none."
+        ),
+    ] = "median",
     seed: Annotated[int, seed_option("Seed of the sampler (TPE).")] = 0,
     as_json: Annotated[bool, json_flag("Print the search summary as JSON.")] = False,
 ) -> None:

@@ -37,7 +37,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -217,11 +217,15 @@ def cross_validate(
     )
 
 
-def run_cross_validate(request: CrossValidateRequest) -> CrossValidateResult:
+def run_cross_validate(
+    request: CrossValidateRequest, *, after_pair: Callable[[Mapping[str, Any]], None] | None = None
+) -> CrossValidateResult:
     """Train and evaluate every model on every fold of the series and write the comparison's summary.
 
     Args:
         request: the series, the folder, the models and the folds' options (checked when it was built).
+        after_pair: called with the summary written after each (fold, model) pair, run or reused; whatever it
+            raises stops the cross-validation there, its folder consistent (a search prunes a poor trial so).
 
     Returns:
         The summary written and the pairs run.
@@ -257,7 +261,10 @@ def run_cross_validate(request: CrossValidateRequest) -> CrossValidateResult:
                 _train_and_evaluate(run, configs[model], fold_tables[name], request=request, by=by)
                 ran += 1
             state.record(model, name, run)
-            _write_summary(out, state.summary(complete=False))
+            partial = state.summary(complete=False)
+            _write_summary(out, partial)
+            if after_pair is not None:
+                after_pair(partial)
         summary = state.summary(complete=True)
         _write_summary(out, summary)
     return CrossValidateResult(

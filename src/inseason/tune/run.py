@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,7 +67,7 @@ class TuneRequest(StageRequest):
             (``{low, high, log, step}`` or ``{choices}``), or None to take a key out (see `inseason.tune.space`).
         trials: trials the study should hold when the search ends (finished trials of a resumed search count).
         objective: ``validation`` (macro-F1 on the validation split) or ``cv`` (mean test macro-F1 over the
-            folds of `inseason.evaluate.crossval`; trials are not pruned).
+            folds of `inseason.evaluate.crossval`; a trial is pruned fold by fold on its running mean).
         folds: ``cv``: the number of folds (None: the table's own folds, else 5).
         by: ``cv``: how folds are made, ``field``, ``block`` or ``random`` (None: the table's own, else field).
         pruner: ``median`` (Optuna's MedianPruner), ``hyperband`` or ``none``.
@@ -229,8 +229,14 @@ class _TrialFailed(Exception):
     """A trial whose config the data or the model refused, or whose training diverged: the search goes on."""
 
 
-def _pruner(name: str, config: TrainConfig) -> optuna.pruners.BasePruner:
-    """The pruner of ``--pruner`` for runs of ``config.epochs`` epochs."""
+def _pruner(name: str, config: TrainConfig, objective: str = "validation") -> optuna.pruners.BasePruner:
+    """The pruner of ``--pruner``: its steps are a run's epochs (``config.epochs``), or the folds of a ``cv`` trial."""
+    if objective == "cv":  # a step is a fold: the mean macro-F1 of the first k folds, the same folds in every trial
+        if name == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        if name == "hyperband":
+            return optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto")
+        return optuna.pruners.NopPruner()
     if name == "median":  # epochs None: set from the data size at training time
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=(config.epochs or 8) // 4)
     if name == "hyperband":
@@ -344,7 +350,7 @@ def run_tune(request: TuneRequest) -> TuneResult:
                 study_name=STUDY_NAME,
                 direction="maximize",
                 sampler=optuna.samplers.TPESampler(seed=request.seed + existing),  # a resumed search draws anew
-                pruner=_pruner(request.pruner, base),
+                pruner=_pruner(request.pruner, base, request.objective),
                 load_if_exists=True,
             )
             if not resumed:
@@ -485,6 +491,19 @@ def _cv_value(trial: optuna.Trial, config: TrainConfig, run_dir: Path, *, reques
     The folds are the same in every trial (the table's own, or made with the search's seed).
     """
     name = config.model.name
+
+    def after_pair(summary: Mapping[str, Any]) -> None:
+        scores = summary["models"][name]
+        done, value = len(scores["folds"]), scores["mean"]["macro_f1"]
+        if value is None or done >= len(summary["folds"]):
+            return
+        trial.report(float(value), step=done - 1)
+        if trial.should_prune():
+            trial.set_user_attr("pruned_at_fold", done - 1)
+            raise optuna.TrialPruned(
+                f"trial {trial.number} pruned after {done} of {len(summary['folds'])} folds (mean macro-F1 {value:.4f})"
+            )
+
     result = run_cross_validate(
         CrossValidateRequest.of(
             series=series,
@@ -496,7 +515,8 @@ def _cv_value(trial: optuna.Trial, config: TrainConfig, run_dir: Path, *, reques
             overrides=dotted_options(config.model_dump(mode="json")),
             n_boot=CV_N_BOOT,
             quiet=True,
-        )
+        ),
+        after_pair=after_pair,
     )
     scores = result.summary["models"][name]
     for key in ("overall_accuracy", "kappa"):
@@ -540,7 +560,8 @@ def _row(trial: FrozenTrial) -> dict[str, Any]:
     if trial.state == TrialState.PRUNED and trial.intermediate_values:
         last = max(trial.intermediate_values)
         row["value"] = float(trial.intermediate_values[last])
-        row["pruned_at_epoch"] = last
+        if "pruned_at_fold" not in trial.user_attrs:  # a cross-validated trial's steps are folds
+            row["pruned_at_epoch"] = last
     row.update(trial.user_attrs)
     return row
 
