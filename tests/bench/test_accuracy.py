@@ -172,6 +172,8 @@ def test_the_in_season_table_gives_each_model_its_mid_season_macro_f1() -> None:
 def test_a_lower_score_the_test_cannot_tell_apart_is_a_tie_and_recipes_are_exempt() -> None:
     deep = next(m for m in list_models() if model_info(m).neural and not is_recipe(m))
     assert is_recipe("arset") and not is_recipe("tempcnn")  # the course's fixed recipe adapts nothing
+    assert is_recipe("arset-slide")  # the slides' 349-parameter network, on the adapted season grid
+    assert [m for m in list_models() if model_info(m).reproduces] == ["arset", "arset-slide"]
 
     def score(f1: float, p: float) -> dict[str, float]:
         return {"macro_f1": f1, "oa": f1, "seconds": 1.0, "p_vs_forest": p}

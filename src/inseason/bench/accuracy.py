@@ -432,18 +432,20 @@ def _over_seeds(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def is_recipe(name: str) -> bool:
-    """Whether ``name``'s preset is a fixed published recipe (adapts nothing to the data, like ``arset``).
+    """Whether ``name`` is kept to reproduce a publication: a fixed recipe, or a published network unchanged.
 
-    A recipe reproduces a course or paper as it was written (the ARSET course's 120-day window ending on the
-    as-of date), so it is measured but not held to the forest rule that the adapted defaults must meet.
+    A recipe reproduces a course or paper as it was written: a preset that adapts nothing to the data (the
+    ARSET course's 120-day window ending on the as-of date), or a network whose layers and parameter count
+    are the publication's (`ModelInfo.reproduces`: the 349-parameter network of the ARSET slides). It is
+    measured but not held to the forest rule that the project's own defaults must meet.
 
     Args:
         name: a registered model.
 
     Returns:
-        Whether its preset's ``adapt`` list is empty.
+        Whether its preset's ``adapt`` list is empty or its class reproduces a publication.
     """
-    return not model_preset(name).get("adapt")
+    return not model_preset(name).get("adapt") or model_info(name).reproduces is not None
 
 
 def _verdict(scores: dict[str, dict[str, dict[str, float]]]) -> tuple[str | None, list[tuple[str, str, float, float]]]:

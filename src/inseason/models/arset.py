@@ -21,6 +21,7 @@ class ArsetNet(nn.Module):
     """
 
     adapter = "bucketed"
+    reproduces = "NASA ARSET course notebooks: Conv1D(64, 5) x 2, Dropout(0.5), MaxPool(2), Dense(50)"
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ class ArsetSlideNet(nn.Module):
     """
 
     adapter = "bucketed"
+    reproduces = "NASA ARSET course slides: Conv1D(3, 5), MaxPool(5), Dense(10), 349 parameters on 20 x 12"
 
     def __init__(
         self,

@@ -42,6 +42,9 @@ class ModelInfo:
     neural: bool
     defaults: Mapping[str, Any]
     summary: str
+    #: the publication whose network the class reproduces unchanged (its layers and parameter count pinned),
+    #: from the class attribute ``reproduces``; None for the project's own designs
+    reproduces: str | None = None
 
 
 _REGISTRY: dict[str, tuple[type[torch.nn.Module] | type[TreeBaseline], ModelInfo]] = {}
@@ -88,7 +91,12 @@ def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
         _REGISTRY[name] = (
             cls,
             ModelInfo(
-                name=name, adapter=adapter, neural=issubclass(cls, torch.nn.Module), defaults=defaults, summary=summary
+                name=name,
+                adapter=adapter,
+                neural=issubclass(cls, torch.nn.Module),
+                defaults=defaults,
+                summary=summary,
+                reproduces=getattr(cls, "reproduces", None),
             ),
         )
         return cls
