@@ -14,8 +14,8 @@ from inseason.demo import MAP_DATES, run_demo, summary_table
 from inseason.errors import OutputError
 
 QUICK = {name: {"preset": name, "overrides": {"epochs": 2, "batch_size": 16}} for name in ("arset", "tempcnn")}
-#: The tiny world, two quick models, and maps of a 1.2 km square (a quarter of the world's 2.4 km tile).
-SMALL_MAPS: dict = {"size": "tiny", "stride": 10, "models": QUICK, "map_side_m": 1200.0}
+#: The tiny world, two quick models, and maps of a 600 m square (a sixteenth of the world's 2.4 km tile).
+SMALL_MAPS: dict = {"size": "tiny", "stride": 10, "models": QUICK, "map_side_m": 600.0}
 
 
 def test_demo_runs_every_stage_then_reuses_them(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
