@@ -19,7 +19,7 @@ def test_spark_maps_equal_local_maps(
     spark: Any, map_square: BaseGeometry, engine_inputs: tuple[Path, Path], tmp_path: Path
 ) -> None:
     _, scenes = engine_inputs
-    bundle = untrained_bundle("tempcnn", tmp_path / "bundle", seed=3)
+    bundle = untrained_bundle("tempcnn-small", tmp_path / "bundle", seed=3)  # the map network: cheap
     aoi = map_square
     local = predict_map(
         bundle, aoi=aoi, scenes=scenes, as_of=AS_OF, out=tmp_path / "local", block_size=64, workers=1, quiet=True

@@ -63,7 +63,7 @@ def test_extract_series_predict_on_s3_equal_the_local_run_on_disk(
     dates = sorted({r["date"] for r in read_table(scenes, SCENE_MANIFEST, what="scene manifest").to_pylist()})
     middle, last = dates[len(dates) // 2], dates[-1]
     as_of = [middle.isoformat(), last.isoformat()]
-    bundle = untrained_bundle("tempcnn", tmp_path / "bundle", seed=2)
+    bundle = untrained_bundle("tempcnn-small", tmp_path / "bundle", seed=2)  # the map network: cheap
     aoi = map_square
     disk = tmp_path / "disk"
     extract(points, scenes, out=disk / "obs", workers=1, quiet=True)
