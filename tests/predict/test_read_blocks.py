@@ -203,8 +203,8 @@ def test_bodies_cut_short_are_read_again_and_never_cached(scenes) -> None:
 
 # --- the job folder: a season of scenes, a small memory bound, several worker processes ---------------------
 
-SEASON = 16  # scenes: hard links to the two written scenes' files under different paths (each its own href)
-SMALL = 8 * 2**20  # 4 blocks of 1 024 x 1 024 uint16: far fewer than one map block's cycle (16 scenes x 5 files)
+SEASON = 8  # scenes: hard links to the two written scenes' files under different paths (each its own href)
+SMALL = 4 * 2**20  # 2 blocks of 1 024 x 1 024 uint16: far fewer than one map block's cycle (8 scenes x 5 files)
 
 
 def season(folder: Path, written: list[RealScene], root: Path) -> tuple[list[dict], int, int]:
@@ -268,7 +268,7 @@ def test_a_season_beyond_memory_fetches_each_cog_block_once_through_the_job_fold
         assert sum(f.stat().st_size for f in files) >= cache.disk_bytes > touched_blocks * 2**20 * 0.9
     assert not shared.exists()
     same(series, reference)
-    assert cache.decoded == cache.disk_writes == touched_blocks  # every COG block once, though memory held 4
+    assert cache.decoded == cache.disk_writes == touched_blocks  # every COG block once, though memory held 2
     assert touched_bytes <= sent <= 1.1 * touched_bytes
     assert cache.disk_hits > 5 * touched_blocks and cache.nbytes <= SMALL
     # the same memory bound without the folder: blocks decoded and fetched again for every map block
