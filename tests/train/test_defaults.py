@@ -203,3 +203,18 @@ def test_a_september_season_single_ndvi_table_trains_a_forest_on_the_whole_seaso
         365,
     )
     assert result.metrics["overall_accuracy"] >= 0.8  # measured 1.0: the whole season separates the classes
+
+
+def test_the_ltae_preset_is_half_the_papers_width() -> None:
+    """`ltae` trains at half the reference widths (measured better on every bench setting: docs/defaults.md):
+    53 350 parameters on 13 channels and 6 classes, against the reference widths' 152 422."""
+    from inseason.models import create_model
+
+    params = model_preset("ltae")["model"]["params"]
+    assert params == {"dropout": 0.5, "in_channels": 64, "d_model": 128, "n_head": 8, "mlp": [128, 64]}
+    sizes = [
+        sum(p.numel() for p in create_model("ltae", n_bands=13, n_steps=64, n_classes=6, **options).parameters())
+        for options in ({}, params)
+    ]
+    assert sizes == [152_422, 53_350]
+    assert train_config(preset="ltae").model.params["d_model"] == 128
